@@ -1,0 +1,22 @@
+import type { ProviderName } from '../shared/index.ts';
+import type { ProviderModule } from './provider.ts';
+
+export { WorkloadNotFoundError } from './errors.ts';
+export { probeHttp } from './http-probe.ts';
+export type {
+  BackendSource,
+  ObservedBackend,
+  ProviderContext,
+  ProviderModule,
+  WorkloadScaler,
+} from './provider.ts';
+
+/** Loads only the provider in use, so a Docker deployment never imports the Kubernetes client and back. */
+export async function loadProvider(name: ProviderName): Promise<ProviderModule> {
+  const modules: Record<ProviderName, string> = {
+    kubernetes: './kubernetes/index.ts',
+    docker: './docker/index.ts',
+    process: './process/index.ts',
+  };
+  return (await import(modules[name])) as ProviderModule;
+}

@@ -1,0 +1,58 @@
+/**
+ * What every platform provider (kubernetes, docker, process) offers the watcher and the scaler.
+ * A provider has a watch side (which backends exist, their hosts, settings and readiness) and a scale side
+ * (read and set the replica count). Both sides see only opted-in workloads: a provider never scales
+ * anything that is not labelled for wakegate, whatever id it is asked for.
+ */
+import type { BackendConfig, BackendId, Logger } from '../shared/index.ts';
+
+/** One opted-in workload as the platform shows it now. */
+export interface ObservedBackend {
+  id: BackendId;
+  /** Lowercase hostnames, exact or `*.`-wildcard, no port. */
+  hosts: string[];
+  /** Can take traffic now: ready endpoints (or replicas) and, when a probe path is set, a passing probe. */
+  ready: boolean;
+  /** Desired replicas (containers/processes: 1 when started, 0 when stopped). */
+  replicas: number;
+  readyReplicas: number;
+  config: BackendConfig;
+}
+
+/** Watch side. */
+export interface BackendSource {
+  /**
+   * The full set of opted-in backends: first once the provider has synced, then again after every change
+   * to any of them. Consumers diff consecutive sets. The iterator ends after `close()`.
+   */
+  snapshots(): AsyncIterable<ObservedBackend[]>;
+  close(): Promise<void>;
+}
+
+/** Scale side. */
+export interface WorkloadScaler {
+  /** Desired replicas now. Throws WorkloadNotFoundError when the workload is gone or not opted in. */
+  getReplicas(id: BackendId): Promise<number>;
+  /**
+   * Sets desired replicas (retrying optimistic-concurrency conflicts itself) and returns the count before.
+   * Throws WorkloadNotFoundError when the workload is gone or not opted in.
+   */
+  setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }>;
+  close(): Promise<void>;
+}
+
+export interface ProviderContext {
+  logger: Logger;
+  /** Namespaces to watch; empty means all. */
+  namespaces: string[];
+  /** Path of the process provider's YAML file. */
+  processConfig?: string | undefined;
+  /** Identity used in events and logs (`wakegate-watcher`, …). */
+  component: string;
+}
+
+/** The shape of `services/providers/<name>/index.ts`. */
+export interface ProviderModule {
+  createBackendSource(context: ProviderContext): Promise<BackendSource>;
+  createWorkloadScaler(context: ProviderContext): Promise<WorkloadScaler>;
+}

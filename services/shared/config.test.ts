@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { env, loadConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+import {
+  bridgeTokenSpec,
+  drainSpec,
+  logConfigSpec,
+  natsConfigSpec,
+  portSpec,
+  providerConfigSpec,
+} from './service-config.ts';
+
+const spec = {
+  ...natsConfigSpec,
+  ...logConfigSpec,
+  ...portSpec(8080),
+  ...providerConfigSpec,
+  ...bridgeTokenSpec,
+  ...drainSpec,
+};
+
+describe('configuration from the environment', () => {
+  it('uses the defaults of the design when nothing is set', () => {
+    expect(loadConfig(spec, {})).toEqual({
+      natsUrl: 'nats://127.0.0.1:4222',
+      natsCreds: undefined,
+      natsUser: undefined,
+      natsPassword: undefined,
+      logLevel: 'info',
+      port: 8080,
+      provider: 'kubernetes',
+      namespaces: [],
+      processConfig: undefined,
+      bridgeToken: undefined,
+      drainMs: 2000,
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig(spec, {
+      NATS_URL: 'nats://a:4222,nats://b:4222',
+      NATS_CREDS: '/etc/nats/user.creds',
+      NATS_USER: 'u',
+      NATS_PASSWORD: 'p',
+      LOG_LEVEL: 'debug',
+      PORT: '9000',
+      WAKEGATE_PROVIDER: 'docker',
+      WAKEGATE_NAMESPACES: 'shop, default',
+      WAKEGATE_PROCESS_CONFIG: './local.yaml',
+      WAKEGATE_BRIDGE_TOKEN: 's3cret',
+      WAKEGATE_DRAIN_MS: '5s',
+    });
+    expect(config).toMatchObject({
+      port: 9000,
+      provider: 'docker',
+      namespaces: ['shop', 'default'],
+      drainMs: 5000,
+    });
+  });
+
+  it.each([
+    ['NATS_URL', 'http://example:4222', /NATS_URL: expected a nats or tls or ws or wss URL/],
+    ['NATS_URL', 'not a url', /NATS_URL: not a URL/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL: expected one of fatal, error/],
+    ['PORT', '70000', /PORT: expected a whole number from 0 to 65535/],
+    ['PORT', 'eighty', /PORT: expected a whole number/],
+    ['WAKEGATE_PROVIDER', 'nomad', /WAKEGATE_PROVIDER: expected one of kubernetes, docker, process/],
+    ['WAKEGATE_NAMESPACES', 'shop,Bad_NS', /WAKEGATE_NAMESPACES: "Bad_NS" is not a valid namespace/],
+    ['WAKEGATE_DRAIN_MS', 'soon', /WAKEGATE_DRAIN_MS: expected a duration/],
+    ['WAKEGATE_DRAIN_MS', '-5', /WAKEGATE_DRAIN_MS: expected a duration/],
+  ])('rejects %s=%j with one message naming it', (variable, value, message) => {
+    const error = (() => {
+      try {
+        loadConfig(spec, { [variable]: value });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('names a required variable that is missing', () => {
+    expect(() => loadConfig({ path: env.string('WAKEGATE_PROCESS_CONFIG') }, {})).toThrow(
+      'WAKEGATE_PROCESS_CONFIG: is required',
+    );
+  });
+});

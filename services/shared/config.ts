@@ -1,0 +1,171 @@
+/**
+ * Typed configuration from the environment. Each service declares the variables it reads as a spec of
+ * fields; `loadConfig` returns the typed values or throws one ConfigError naming the first bad variable,
+ * and `loadConfigOrExit` turns that into one line on stderr and exit code 1.
+ */
+
+import { parseDurationMs } from './duration.ts';
+import { ConfigError } from './errors.ts';
+
+export type Env = Record<string, string | undefined>;
+
+export interface EnvField<T> {
+  readonly variable: string;
+  read(env: Env): T;
+}
+
+function field<T>(variable: string, parse: (raw: string) => T, fallback: () => T): EnvField<T> {
+  return {
+    variable,
+    read(env) {
+      const raw = env[variable];
+      if (raw === undefined || raw.trim() === '') return fallback();
+      return parse(raw.trim());
+    },
+  };
+}
+
+const required = (variable: string) => (): never => {
+  throw new ConfigError(variable, 'is required');
+};
+
+export const env = {
+  string(
+    variable: string,
+    options: { default?: string; pattern?: RegExp; describe?: string } = {},
+  ): EnvField<string> {
+    return field(
+      variable,
+      (raw) => {
+        if (options.pattern && !options.pattern.test(raw)) {
+          throw new ConfigError(
+            variable,
+            `expected ${options.describe ?? String(options.pattern)}, got ${JSON.stringify(raw)}`,
+          );
+        }
+        return raw;
+      },
+      options.default === undefined ? required(variable) : () => options.default as string,
+    );
+  },
+  optionalString(variable: string): EnvField<string | undefined> {
+    return field(
+      variable,
+      (raw) => raw,
+      () => undefined,
+    );
+  },
+  integer(variable: string, options: { default?: number; min: number; max: number }): EnvField<number> {
+    return field(
+      variable,
+      (raw) => {
+        const value = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
+        if (!(value >= options.min && value <= options.max)) {
+          throw new ConfigError(
+            variable,
+            `expected a whole number from ${options.min} to ${options.max}, got ${JSON.stringify(raw)}`,
+          );
+        }
+        return value;
+      },
+      options.default === undefined ? required(variable) : () => options.default as number,
+    );
+  },
+  durationMs(variable: string, options: { default: number; min: number; max: number }): EnvField<number> {
+    return field(
+      variable,
+      (raw) => {
+        const value = parseDurationMs(raw);
+        if (value === undefined || value < options.min || value > options.max) {
+          throw new ConfigError(
+            variable,
+            `expected a duration from ${options.min} ms to ${options.max} ms (such as 2s or 1500ms), got ${JSON.stringify(raw)}`,
+          );
+        }
+        return value;
+      },
+      () => options.default,
+    );
+  },
+  oneOf<const T extends string>(variable: string, values: readonly T[], fallback?: T): EnvField<T> {
+    return field(
+      variable,
+      (raw) => {
+        if (!(values as readonly string[]).includes(raw)) {
+          throw new ConfigError(variable, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+        }
+        return raw as T;
+      },
+      fallback === undefined ? required(variable) : () => fallback,
+    );
+  },
+  /** Comma-separated list; each item checked by `item`, which returns an error reason or undefined. */
+  list(variable: string, item: (value: string) => string | undefined): EnvField<string[]> {
+    return field(
+      variable,
+      (raw) => {
+        const values = raw
+          .split(',')
+          .map((v) => v.trim())
+          .filter((v) => v !== '');
+        for (const value of values) {
+          const reason = item(value);
+          if (reason) throw new ConfigError(variable, `${JSON.stringify(value)} ${reason}`);
+        }
+        return values;
+      },
+      () => [],
+    );
+  },
+  /** A URL whose scheme is one of `protocols` (without the colon); a comma list when `multiple`. */
+  url(variable: string, options: { default?: string; protocols: string[] }): EnvField<string> {
+    return field(
+      variable,
+      (raw) => {
+        for (const one of raw.split(',')) {
+          let url: URL;
+          try {
+            url = new URL(one.trim());
+          } catch {
+            throw new ConfigError(variable, `not a URL: ${JSON.stringify(one.trim())}`);
+          }
+          const scheme = url.protocol.slice(0, -1);
+          if (!options.protocols.includes(scheme)) {
+            throw new ConfigError(
+              variable,
+              `expected a ${options.protocols.join(' or ')} URL, got scheme ${JSON.stringify(scheme)}`,
+            );
+          }
+        }
+        return raw;
+      },
+      options.default === undefined ? required(variable) : () => options.default as string,
+    );
+  },
+};
+
+export type ConfigSpec = Record<string, EnvField<unknown>>;
+export type ConfigOf<S extends ConfigSpec> = { [K in keyof S]: S[K] extends EnvField<infer T> ? T : never };
+
+export function loadConfig<S extends ConfigSpec>(spec: S, source: Env = process.env): ConfigOf<S> {
+  const config: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(spec)) config[key] = entry.read(source);
+  return config as ConfigOf<S>;
+}
+
+/** For entry points: a bad variable prints one line naming it and exits 1. */
+export function loadConfigOrExit<S extends ConfigSpec>(
+  service: string,
+  spec: S,
+  source: Env = process.env,
+): ConfigOf<S> {
+  try {
+    return loadConfig(spec, source);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`wakegate-${service}: invalid configuration: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

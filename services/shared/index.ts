@@ -1,0 +1,37 @@
+export {
+  type BackendId,
+  type BackendRef,
+  backendFromKey,
+  backendFromToken,
+  backendId,
+  backendKey,
+  backendToken,
+  isBackendId,
+  parseBackendId,
+} from './backend-id.ts';
+export {
+  type BackendSettings,
+  type BackendSettingsInput,
+  DEFAULT_BACKEND_CONFIG,
+  normalizeHost,
+  parseBackendSettings,
+  SETTING_NAMES,
+  type SettingProblem,
+} from './backend-settings.ts';
+export {
+  type ConfigOf,
+  type ConfigSpec,
+  type Env,
+  type EnvField,
+  env,
+  loadConfig,
+  loadConfigOrExit,
+} from './config.ts';
+export { parseDurationMs } from './duration.ts';
+export { ConfigError, InvalidBackendIdError, PayloadError } from './errors.ts';
+export { ensureJetStream, LEASE_TTL_MS, type SetupReport } from './jetstream-setup.ts';
+export { createLogger, type Logger } from './logger.ts';
+export * from './messages.ts';
+export { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
+export * from './service-config.ts';
+export * from './subjects.ts';

@@ -1,0 +1,73 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { ensureJetStream } from './jetstream-setup.ts';
+
+describe('JetStream setup', () => {
+  let server: NatsServerFixture;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.close();
+  });
+
+  it('creates everything the first time and nothing the second', async () => {
+    expect(await ensureJetStream(nc)).toEqual({
+      created: [
+        'stream WAKEGATE_WAKE',
+        'consumer WAKEGATE_WAKE/scaler',
+        'bucket wakegate-backends',
+        'bucket wakegate-intents',
+        'bucket wakegate-leases',
+      ],
+      updated: [],
+    });
+    expect(await ensureJetStream(nc)).toEqual({ created: [], updated: [] });
+
+    const jsm = await jetstreamManager(nc);
+    const stream = (await jsm.streams.info('WAKEGATE_WAKE')).config;
+    expect(stream).toMatchObject({
+      retention: 'workqueue',
+      storage: 'file',
+      max_age: nanos(300_000),
+      duplicate_window: nanos(10_000),
+    });
+    const consumer = (await jsm.consumers.info('WAKEGATE_WAKE', 'scaler')).config;
+    expect(consumer).toMatchObject({
+      durable_name: 'scaler',
+      ack_policy: 'explicit',
+      ack_wait: nanos(30_000),
+      max_deliver: 10,
+    });
+    expect((await jsm.streams.info('KV_wakegate-leases')).config.max_age).toBe(nanos(15_000));
+  });
+
+  it('updates a stream whose duplicate window drifted, and a drifted bucket ttl', async () => {
+    await ensureJetStream(nc);
+    const jsm = await jetstreamManager(nc);
+    const stream = (await jsm.streams.info('WAKEGATE_WAKE')).config;
+    await jsm.streams.update('WAKEGATE_WAKE', { ...stream, duplicate_window: nanos(60_000) });
+    const leases = (await jsm.streams.info('KV_wakegate-leases')).config;
+    await jsm.streams.update('KV_wakegate-leases', { ...leases, max_age: nanos(60_000) });
+
+    expect(await ensureJetStream(nc)).toEqual({
+      created: [],
+      updated: ['stream WAKEGATE_WAKE', 'bucket wakegate-leases'],
+    });
+    expect((await jsm.streams.info('WAKEGATE_WAKE')).config.duplicate_window).toBe(nanos(10_000));
+    expect((await jsm.streams.info('KV_wakegate-leases')).config.max_age).toBe(nanos(15_000));
+  });
+
+  it('updates a consumer whose ack wait drifted', async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.update('WAKEGATE_WAKE', 'scaler', { ack_wait: nanos(5_000) });
+    expect((await ensureJetStream(nc)).updated).toEqual(['consumer WAKEGATE_WAKE/scaler']);
+    expect((await jsm.consumers.info('WAKEGATE_WAKE', 'scaler')).config.ack_wait).toBe(nanos(30_000));
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * Idempotent setup of the stream, consumer and KV buckets of the design. Safe to run from every replica
+ * at every start: what exists with the right settings is left alone, what drifted is updated in place,
+ * what is missing is created. Only features of nats-server 2.9 are used.
+ */
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { type NatsConnection, nanos } from '@nats-io/transport-node';
+import {
+  allSubjects,
+  BACKENDS_BUCKET,
+  INTENTS_BUCKET,
+  LEASES_BUCKET,
+  SCALER_CONSUMER,
+  WAKE_STREAM,
+} from './subjects.ts';
+
+export const LEASE_TTL_MS = 15_000;
+
+const WAKE_STREAM_CONFIG = {
+  name: WAKE_STREAM,
+  subjects: [allSubjects('wake')],
+  retention: RetentionPolicy.Workqueue,
+  storage: StorageType.File,
+  max_age: nanos(5 * 60_000),
+  duplicate_window: nanos(10_000),
+  discard: DiscardPolicy.Old,
+} satisfies Partial<StreamConfig>;
+
+const SCALER_CONSUMER_CONFIG = {
+  durable_name: SCALER_CONSUMER,
+  ack_policy: AckPolicy.Explicit,
+  ack_wait: nanos(30_000),
+  max_deliver: 10,
+} satisfies Partial<ConsumerConfig>;
+
+const BUCKETS: { name: string; ttlMs: number }[] = [
+  { name: BACKENDS_BUCKET, ttlMs: 0 },
+  { name: INTENTS_BUCKET, ttlMs: 0 },
+  { name: LEASES_BUCKET, ttlMs: LEASE_TTL_MS },
+];
+
+export interface SetupReport {
+  created: string[];
+  updated: string[];
+}
+
+function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}
+
+function drifted<T extends object>(current: Partial<T>, wanted: Partial<T>): boolean {
+  return Object.entries(wanted).some(
+    ([key, value]) => JSON.stringify(current[key as keyof T]) !== JSON.stringify(value),
+  );
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  wanted: Partial<StreamConfig> & { name: string },
+  report: SetupReport,
+) {
+  let current: StreamConfig;
+  try {
+    current = (await jsm.streams.info(wanted.name)).config;
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+    await jsm.streams.add(wanted);
+    report.created.push(`stream ${wanted.name}`);
+    return;
+  }
+  if (drifted(current, wanted)) {
+    await jsm.streams.update(wanted.name, { ...current, ...wanted });
+    report.updated.push(`stream ${wanted.name}`);
+  }
+}
+
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  wanted: Partial<ConsumerConfig> & { durable_name: string },
+  report: SetupReport,
+) {
+  let current: ConsumerConfig;
+  try {
+    current = (await jsm.consumers.info(stream, wanted.durable_name)).config;
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+    await jsm.consumers.add(stream, wanted);
+    report.created.push(`consumer ${stream}/${wanted.durable_name}`);
+    return;
+  }
+  if (drifted(current, wanted)) {
+    await jsm.consumers.update(stream, wanted.durable_name, { ...wanted });
+    report.updated.push(`consumer ${stream}/${wanted.durable_name}`);
+  }
+}
+
+async function ensureBucket(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  name: string,
+  ttlMs: number,
+  report: SetupReport,
+) {
+  const streamName = `KV_${name}`;
+  try {
+    const current = (await jsm.streams.info(streamName)).config;
+    const wanted = { max_age: nanos(ttlMs), max_msgs_per_subject: 1 };
+    if (drifted(current, wanted)) {
+      await jsm.streams.update(streamName, { ...current, ...wanted });
+      report.updated.push(`bucket ${name}`);
+    }
+    return;
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+  }
+  await new Kvm(nc).create(name, { history: 1, ttl: ttlMs, storage: StorageType.File });
+  report.created.push(`bucket ${name}`);
+}
+
+export async function ensureJetStream(nc: NatsConnection): Promise<SetupReport> {
+  const jsm = await jetstreamManager(nc);
+  const report: SetupReport = { created: [], updated: [] };
+  await ensureStream(jsm, WAKE_STREAM_CONFIG, report);
+  await ensureConsumer(jsm, WAKE_STREAM, SCALER_CONSUMER_CONFIG, report);
+  for (const bucket of BUCKETS) await ensureBucket(nc, jsm, bucket.name, bucket.ttlMs, report);
+  return report;
+}

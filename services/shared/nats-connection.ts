@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from './logger.ts';
+
+export type { NatsConnection };
+
+export interface NatsConnectOptions {
+  /** One URL or a comma-separated list. */
+  natsUrl: string;
+  natsCreds?: string | undefined;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  /** Connection name shown by the server (`wakegate-bridge`, …). */
+  name: string;
+  logger: Logger;
+}
+
+/**
+ * Connects the way a long-running service must: waits for the first connection, reconnects forever, and
+ * logs every status change. Close with `nc.drain()` on shutdown.
+ */
+export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
+  const authenticator = options.natsCreds ? credsAuthenticator(await readFile(options.natsCreds)) : undefined;
+  const nc = await connect({
+    servers: options.natsUrl.split(',').map((s) => s.trim()),
+    name: options.name,
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+    reconnectTimeWait: 250,
+    ...(authenticator ? { authenticator } : {}),
+    ...(options.natsUser ? { user: options.natsUser, pass: options.natsPassword ?? '' } : {}),
+  });
+  const log = options.logger.child({ component: 'nats' });
+  log.info({ server: nc.getServer() }, 'nats connected');
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'ping') continue;
+      const level = status.type === 'disconnect' || status.type === 'error' ? 'warn' : 'info';
+      log[level](
+        { status: status.type, server: 'server' in status ? status.server : undefined },
+        `nats ${status.type}`,
+      );
+    }
+  })();
+  return nc;
+}

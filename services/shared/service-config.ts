@@ -1,0 +1,41 @@
+/** The environment variables of DESIGN.md, as field specs the services combine. */
+import { env } from './config.ts';
+
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export const natsConfigSpec = {
+  natsUrl: env.url('NATS_URL', { default: 'nats://127.0.0.1:4222', protocols: ['nats', 'tls', 'ws', 'wss'] }),
+  natsCreds: env.optionalString('NATS_CREDS'),
+  natsUser: env.optionalString('NATS_USER'),
+  natsPassword: env.optionalString('NATS_PASSWORD'),
+};
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const logConfigSpec = {
+  logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+};
+
+export function portSpec(fallback: number) {
+  return { port: env.integer('PORT', { default: fallback, min: 0, max: 65535 }) };
+}
+
+export const PROVIDERS = ['kubernetes', 'docker', 'process'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export const providerConfigSpec = {
+  provider: env.oneOf('WAKEGATE_PROVIDER', PROVIDERS, 'kubernetes'),
+  namespaces: env.list('WAKEGATE_NAMESPACES', (ns) =>
+    ns.length <= 63 && NAMESPACE.test(ns) ? undefined : 'is not a valid namespace (DNS-1123 label)',
+  ),
+  processConfig: env.optionalString('WAKEGATE_PROCESS_CONFIG'),
+};
+
+export const bridgeTokenSpec = {
+  bridgeToken: env.optionalString('WAKEGATE_BRIDGE_TOKEN'),
+};
+
+export const drainSpec = {
+  drainMs: env.durationMs('WAKEGATE_DRAIN_MS', { default: 2000, min: 0, max: 600_000 }),
+};

@@ -1,0 +1,30 @@
+import { type BackendId, backendFromToken, backendToken } from './backend-id.ts';
+
+export const WAKE_STREAM = 'WAKEGATE_WAKE';
+export const SCALER_CONSUMER = 'scaler';
+export const BACKENDS_BUCKET = 'wakegate-backends';
+export const INTENTS_BUCKET = 'wakegate-intents';
+export const LEASES_BUCKET = 'wakegate-leases';
+
+export type SubjectKind = 'wake' | 'activity' | 'ready' | 'scaled';
+
+export function subjectFor(kind: SubjectKind, id: BackendId): string {
+  return `wakegate.${kind}.${backendToken(id)}`;
+}
+
+/** Every subject of one kind, for subscriptions and the stream. */
+export function allSubjects(kind: SubjectKind): string {
+  return `wakegate.${kind}.*.*`;
+}
+
+/** The backend a subject of the given kind names; throws InvalidBackendIdError for anything else. */
+export function backendFromSubject(kind: SubjectKind, subject: string): BackendId {
+  const prefix = `wakegate.${kind}.`;
+  if (!subject.startsWith(prefix)) throw new Error(`subject ${subject} is not a ${kind} subject`);
+  return backendFromToken(subject.slice(prefix.length));
+}
+
+/** `Nats-Msg-Id` of a wake: one message per backend per 2 s window, deduplicated by the stream. */
+export function wakeMessageId(id: BackendId, atMs: number): string {
+  return `${id}@${Math.floor(atMs / 2000)}`;
+}
