@@ -33,5 +33,6 @@ export { ensureJetStream, LEASE_TTL_MS, type SetupReport } from './jetstream-set
 export { createLogger, type Logger } from './logger.ts';
 export * from './messages.ts';
 export { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
+export { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 export * from './service-config.ts';
 export * from './subjects.ts';
