@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { backendId } from '../shared/index.ts';
+import { decideAfterDrain } from './drain-decision.ts';
+import { IdleTracker } from './idle-tracker.ts';
+import { LeaseState } from './lease-state.ts';
+import { decideWake, retryDelayMs } from './wake-decision.ts';
+
+const api = backendId('shop', 'api');
+const web = backendId('shop', 'web');
+
+describe('wake decision', () => {
+  it('scales a sleeping workload to its wake replicas and leaves an awake one alone', () => {
+    expect(decideWake(0, { wakeReplicas: 3 })).toEqual({ kind: 'scale-up', to: 3 });
+    expect(decideWake(1, { wakeReplicas: 3 })).toEqual({ kind: 'already-awake' });
+    expect(decideWake(7, { wakeReplicas: 1 })).toEqual({ kind: 'already-awake' });
+  });
+
+  it('backs off redeliveries exponentially up to a cap', () => {
+    expect([1, 2, 3, 4, 10, 100].map((n) => retryDelayMs(n, { baseMs: 100, maxMs: 1000 }))).toEqual([
+      100, 200, 400, 800, 1000, 1000,
+    ]);
+  });
+});
+
+describe('idle tracker', () => {
+  const options = { startedAt: 1_000, sourceStaleMs: 30_000 };
+
+  it('gives a backend never heard of the full idle timeout from the takeover', () => {
+    const tracker = new IdleTracker(options);
+    expect(tracker.isIdle(api, 60_000, 60_999)).toBe(false);
+    expect(tracker.isIdle(api, 60_000, 61_000)).toBe(true);
+  });
+
+  it('counts the idle timeout from the last request', () => {
+    const tracker = new IdleTracker(options);
+    tracker.recordActivity({ backend: api, requests: 4, inflight: 0, source: 'envoy-a' }, 50_000);
+    tracker.recordActivity({ backend: api, requests: 0, inflight: 0, source: 'envoy-a' }, 55_000);
+    expect(tracker.lastActiveAt(api)).toBe(50_000);
+    expect(tracker.isIdle(api, 10_000, 59_999)).toBe(false);
+    expect(tracker.isIdle(api, 10_000, 60_000)).toBe(true);
+    expect(tracker.isIdle(web, 10_000, 60_000)).toBe(true);
+  });
+
+  it('never calls a backend idle while any live source has requests in flight', () => {
+    const tracker = new IdleTracker(options);
+    tracker.recordActivity({ backend: api, requests: 1, inflight: 1, source: 'envoy-a' }, 2_000);
+    tracker.recordActivity({ backend: api, requests: 0, inflight: 0, source: 'envoy-b' }, 2_000);
+    for (let t = 5_000; t <= 30_000; t += 5_000) {
+      tracker.recordActivity({ backend: api, requests: 0, inflight: 1, source: 'envoy-a' }, t);
+    }
+    expect(tracker.inflight(api, 31_000)).toBe(1);
+    expect(tracker.isIdle(api, 1_000, 31_000)).toBe(false);
+    tracker.recordActivity({ backend: api, requests: 0, inflight: 0, source: 'envoy-a' }, 32_000);
+    expect(tracker.inflight(api, 32_000)).toBe(0);
+    // The idle timeout counts from the last report that still had a request in flight.
+    expect(tracker.isIdle(api, 5_000, 34_999)).toBe(false);
+    expect(tracker.isIdle(api, 5_000, 35_000)).toBe(true);
+  });
+
+  it('stops counting the in-flight requests of a source that went silent', () => {
+    const tracker = new IdleTracker(options);
+    tracker.recordActivity({ backend: api, requests: 1, inflight: 2, source: 'envoy-dead' }, 2_000);
+    expect(tracker.isIdle(api, 1_000, 32_000)).toBe(false);
+    expect(tracker.isIdle(api, 1_000, 32_001)).toBe(true);
+  });
+
+  it('treats a wake as activity, and tells whether anything happened since a drain began', () => {
+    const tracker = new IdleTracker(options);
+    expect(tracker.activeSince(api, 10_000, 12_000)).toBe(false);
+    tracker.recordWake(api, 11_000);
+    expect(tracker.activeSince(api, 10_000, 12_000)).toBe(true);
+    expect(tracker.isIdle(api, 5_000, 15_999)).toBe(false);
+    tracker.forget(api);
+    expect(tracker.lastActiveAt(api)).toBe(1_000);
+  });
+});
+
+describe('drain decision', () => {
+  it('scales down only when the sleeping intent is untouched and nothing happened', () => {
+    expect(decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: false })).toBe(
+      'scale-down',
+    );
+    expect(decideAfterDrain({ sleepingRevision: 5, currentRevision: 6, activeDuringDrain: false })).toBe(
+      'woken',
+    );
+    expect(
+      decideAfterDrain({ sleepingRevision: 5, currentRevision: undefined, activeDuringDrain: false }),
+    ).toBe('woken');
+    expect(decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: true })).toBe(
+      'active',
+    );
+  });
+});
+
+describe('lease state', () => {
+  it('creates, renews by revision, and counts itself holder only with a margin before the ttl', () => {
+    const lease = new LeaseState({ ttlMs: 15_000, renewIntervalMs: 5_000 });
+    expect(lease.next()).toEqual({ kind: 'create' });
+    expect(lease.isHolder(0)).toBe(false);
+    lease.succeeded(7, 1_000);
+    expect(lease.next()).toEqual({ kind: 'renew', revision: 7 });
+    expect(lease.isHolder(10_999)).toBe(true);
+    expect(lease.isHolder(11_000)).toBe(false);
+    lease.succeeded(9, 11_500);
+    expect(lease.isHolder(12_000)).toBe(true);
+  });
+
+  it('goes back to creating when refused, and releases only what it may still hold', () => {
+    const lease = new LeaseState({ ttlMs: 15_000, renewIntervalMs: 5_000 });
+    lease.succeeded(3, 0);
+    lease.refused();
+    expect(lease.next()).toEqual({ kind: 'create' });
+    expect(lease.isHolder(1)).toBe(false);
+    lease.succeeded(4, 100);
+    expect(lease.release(200)).toBe(4);
+    expect(lease.next()).toEqual({ kind: 'create' });
+    lease.succeeded(5, 0);
+    expect(lease.release(20_000)).toBeUndefined();
+  });
+
+  it('rejects a renew interval too close to the ttl', () => {
+    expect(() => new LeaseState({ ttlMs: 15_000, renewIntervalMs: 8_000 })).toThrow(/at most half/);
+  });
+});
