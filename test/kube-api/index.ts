@@ -1,0 +1,172 @@
+/**
+ * A Kubernetes API server test double: node:http speaking the real REST and watch protocol, so code under
+ * test talks to it through the real @kubernetes/client-node. No kube-apiserver can run on these machines.
+ *
+ *   const api = await startKubeApiServer({ endpointDelayMs: 20 });
+ *   const kc = api.kubeConfig();                      // KubeConfig pointing at it (token auth, skipTLSVerify)
+ *   api.create({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'demo',
+ *     labels: { 'wakegate.dev/enabled': 'true' } }, spec: { replicas: 0, ... } });   // seed, no request recorded
+ *   api.scale('demo', 'web', 1);                      // the simulated controller updates status, then slices
+ *   api.failNext({ verb: 'update', subresource: 'scale' }, 409);  // one-off error for a matching call
+ *   api.compact(); api.dropWatches();                  // watches resume from an old version -> 410 -> relist
+ *   api.requests                                       // [{ verb: 'watch', group: 'apps', resource: ... }]
+ *   await api.close();
+ *
+ * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
+ * endpointslices, gateway.networking.k8s.io/v1 httproutes, events.k8s.io/v1 events, and the discovery
+ * documents. Patches: JSON patch, merge patch, strategic merge patch (treated as merge).
+ */
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { type ControllerOptions, SimulatedController } from './controller.ts';
+import { resolveResource, resourceOfObject } from './resources.ts';
+import { ApiHttpServer, type RecordedRequest } from './server.ts';
+import { type KubeObject, ObjectStore, type StoreEvent } from './store.ts';
+
+export type { RecordedRequest } from './server.ts';
+export type { KubeObject, StoreEvent } from './store.ts';
+
+export interface KubeApiServerOptions extends ControllerOptions {}
+
+const REASONS: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  410: 'Gone',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
+export interface KubeApiServer {
+  readonly url: string;
+  /** A KubeConfig for the double; `namespace` sets the context's default namespace. */
+  kubeConfig(namespace?: string): KubeConfig;
+  /** The same as kubeconfig YAML, for a process started with KUBECONFIG. */
+  kubeConfigYaml(): string;
+  /** Every API call so far, in order, as RBAC names it. */
+  readonly requests: RecordedRequest[];
+  /** Seeding and inspection, straight on the store (not recorded as requests). Resources by kubectl name. */
+  create(object: KubeObject): KubeObject;
+  /** Replaces the object (unconditionally unless it carries a resourceVersion). */
+  update(object: KubeObject): KubeObject;
+  get(resource: string, namespace: string, name: string): KubeObject | undefined;
+  list(resource: string, namespace?: string): KubeObject[];
+  delete(resource: string, namespace: string, name: string): void;
+  /** Sets a Deployment's spec.replicas, as `kubectl scale` would. */
+  scale(namespace: string, name: string, replicas: number): KubeObject;
+  /** Called synchronously after every change to the store (including the simulated controller's). */
+  onChange(listener: (event: StoreEvent) => void): () => void;
+  /** The store's current resourceVersion. */
+  readonly resourceVersion: number;
+  /** Forgets the event history: a watch from any older resourceVersion is answered 410 Gone. */
+  compact(): void;
+  /** Ends every open watch: cleanly by default, or by destroying the connection. */
+  dropWatches(options?: { abrupt?: boolean }): void;
+  readonly openWatches: number;
+  /** Sends a BOOKMARK to every watch that asked for them (`allowWatchBookmarks=true`). */
+  sendBookmarks(): void;
+  /** Answers the next `times` calls matching `match` with this status code and a Status body. */
+  failNext(
+    match: Partial<RecordedRequest>,
+    code: number,
+    options?: { times?: number; message?: string },
+  ): void;
+  setEndpointDelay(ms: number): void;
+  close(): Promise<void>;
+}
+
+export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
+  const store = new ObjectStore();
+  const controller = new SimulatedController(store, { ...options });
+  const http = new ApiHttpServer(store);
+  await new Promise<void>((resolve) => http.server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
+  const namespaceOf = (object: KubeObject) => {
+    const namespace = object.metadata?.namespace;
+    if (!namespace) throw new Error('kube-api double: seeded objects need metadata.namespace');
+    return namespace;
+  };
+  const clusterConfig = (namespace = 'default') => ({
+    clusters: [{ name: 'double', server: url, skipTLSVerify: true }],
+    users: [{ name: 'tester', token: 'double-token' }],
+    contexts: [{ name: 'double', cluster: 'double', user: 'tester', namespace }],
+    currentContext: 'double',
+  });
+
+  return {
+    url,
+    kubeConfig(namespace) {
+      const kc = new KubeConfig();
+      kc.loadFromOptions(clusterConfig(namespace));
+      return kc;
+    },
+    kubeConfigYaml() {
+      return [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        `- name: double\n  cluster:\n    server: ${url}\n    insecure-skip-tls-verify: true`,
+        'users:',
+        '- name: tester\n  user:\n    token: double-token',
+        'contexts:',
+        '- name: double\n  context:\n    cluster: double\n    user: tester',
+        'current-context: double',
+        '',
+      ].join('\n');
+    },
+    requests: http.requests,
+    create: (object) =>
+      store.create(
+        resourceOfObject(String(object.apiVersion), String(object.kind)),
+        namespaceOf(object),
+        object,
+      ),
+    update: (object) =>
+      store.update(
+        resourceOfObject(String(object.apiVersion), String(object.kind)),
+        namespaceOf(object),
+        object,
+      ),
+    get: (resource, namespace, name) => store.get(resolveResource(resource), namespace, name),
+    list: (resource, namespace) => store.list(resolveResource(resource), namespace),
+    delete(resource, namespace, name) {
+      store.delete(resolveResource(resource), namespace, name);
+    },
+    scale(namespace, name, replicas) {
+      const type = resolveResource('deployments');
+      const current = store.get(type, namespace, name);
+      if (!current) throw new Error(`kube-api double: no deployment ${namespace}/${name}`);
+      return store.update(type, namespace, { ...current, spec: { ...current.spec, replicas } });
+    },
+    onChange: (listener) => store.subscribe(listener),
+    get resourceVersion() {
+      return store.resourceVersion;
+    },
+    compact: () => store.compact(),
+    dropWatches: (drop) => http.dropWatches(drop?.abrupt ?? false),
+    get openWatches() {
+      return http.openWatches;
+    },
+    sendBookmarks: () => http.sendBookmarks(),
+    failNext(match, code, failure = {}) {
+      http.failures.push({
+        match,
+        code,
+        reason: REASONS[code] ?? 'Unknown',
+        message: failure.message ?? `injected ${code} for ${JSON.stringify(match)}`,
+        remaining: failure.times ?? 1,
+      });
+    },
+    setEndpointDelay: (ms) => controller.setEndpointDelay(ms),
+    async close() {
+      controller.close();
+      http.dropWatches(true);
+      http.server.closeAllConnections();
+      await new Promise<void>((resolve) => http.server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,371 @@
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  KubernetesObjectApi,
+  makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Deployment,
+  type V1EndpointSlice,
+  Watch,
+} from '@kubernetes/client-node';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type KubeApiServer, startKubeApiServer } from './index.ts';
+
+function deployment(name: string, replicas: number, labels: Record<string, string> = {}): V1Deployment {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'demo', labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'app', image: 'demo' }] },
+      },
+    },
+  };
+}
+
+function service(name: string, app: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'demo' },
+    spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  };
+}
+
+function readyAddresses(slice: V1EndpointSlice | undefined): string[] {
+  return (slice?.endpoints ?? []).filter((e) => e.conditions?.ready).flatMap((e) => e.addresses);
+}
+
+/** Resolves with the first store change satisfying the predicate. */
+function nextChange(api: KubeApiServer, predicate: (resource: string, object: unknown) => boolean) {
+  return new Promise<void>((resolve) => {
+    const off = api.onChange((event) => {
+      if (predicate(event.resource.resource, event.object)) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+async function apiError(
+  promise: Promise<unknown>,
+): Promise<{ code: number; body: { reason?: string; code?: number } }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ApiException) return { code: error.code, body: JSON.parse(String(error.body)) };
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('kube-api double', () => {
+  let api: KubeApiServer;
+  let apps: AppsV1Api;
+  beforeEach(async () => {
+    api = await startKubeApiServer();
+    apps = api.kubeConfig().makeApiClient(AppsV1Api);
+  });
+  afterEach(() => api.close());
+
+  it('creates, gets and lists with a label selector, recording each call as RBAC names it', async () => {
+    await apps.createNamespacedDeployment({
+      namespace: 'demo',
+      body: deployment('web', 1, { 'wakegate.dev/enabled': 'true' }),
+    });
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('other', 1) });
+    const got = await apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' });
+    expect(got.metadata?.resourceVersion).toMatch(/^\d+$/);
+    const list = await apps.listNamespacedDeployment({
+      namespace: 'demo',
+      labelSelector: 'wakegate.dev/enabled=true',
+    });
+    expect(list.items.map((d) => d.metadata?.name)).toEqual(['web']);
+    expect(Number(list.metadata?.resourceVersion)).toBeGreaterThanOrEqual(
+      Number(got.metadata?.resourceVersion),
+    );
+    const all = await apps.listDeploymentForAllNamespaces({ labelSelector: '!wakegate.dev/enabled' });
+    expect(all.items.map((d) => d.metadata?.name)).toEqual(['other']);
+    expect(api.requests.slice(0, 5)).toEqual([
+      { verb: 'create', group: 'apps', version: 'v1', resource: 'deployments', namespace: 'demo' },
+      { verb: 'create', group: 'apps', version: 'v1', resource: 'deployments', namespace: 'demo' },
+      { verb: 'get', group: 'apps', version: 'v1', resource: 'deployments', namespace: 'demo', name: 'web' },
+      { verb: 'list', group: 'apps', version: 'v1', resource: 'deployments', namespace: 'demo' },
+      { verb: 'list', group: 'apps', version: 'v1', resource: 'deployments' },
+    ]);
+  });
+
+  it('answers Status bodies for 404, 409 (exists, stale version) and 422', async () => {
+    const missing = await apiError(apps.readNamespacedDeployment({ namespace: 'demo', name: 'nope' }));
+    expect(missing).toMatchObject({ code: 404, body: { reason: 'NotFound', code: 404 } });
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 1) });
+    const created = await apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' });
+    const spec = created.spec as NonNullable<V1Deployment['spec']>;
+    const exists = await apiError(
+      apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 1) }),
+    );
+    expect(exists).toMatchObject({ code: 409, body: { reason: 'AlreadyExists' } });
+    await apps.replaceNamespacedDeployment({
+      namespace: 'demo',
+      name: 'web',
+      body: { ...created, spec: { ...spec, replicas: 2 } },
+    });
+    const stale = await apiError(
+      apps.replaceNamespacedDeployment({
+        namespace: 'demo',
+        name: 'web',
+        body: { ...created, spec: { ...spec, replicas: 3 } },
+      }),
+    );
+    expect(stale).toMatchObject({ code: 409, body: { reason: 'Conflict' } });
+    const bad = await apiError(
+      apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('Bad_Name', 1) }),
+    );
+    expect(bad).toMatchObject({ code: 422, body: { reason: 'Invalid' } });
+    expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(2);
+  });
+
+  it('scales through the scale subresource with PUT, merge patch, JSON patch and strategic merge patch', async () => {
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    const scale = await apps.readNamespacedDeploymentScale({ namespace: 'demo', name: 'web' });
+    expect(scale.spec?.replicas).toBe(0);
+    await apps.replaceNamespacedDeploymentScale({
+      namespace: 'demo',
+      name: 'web',
+      body: { ...scale, spec: { replicas: 1 } },
+    });
+    expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(1);
+    await apps.patchNamespacedDeploymentScale(
+      { namespace: 'demo', name: 'web', body: { spec: { replicas: 2 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(2);
+    await apps.patchNamespacedDeploymentScale(
+      {
+        namespace: 'demo',
+        name: 'web',
+        body: [
+          { op: 'test', path: '/spec/replicas', value: 2 },
+          { op: 'replace', path: '/spec/replicas', value: 3 },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(3);
+    await apps.patchNamespacedDeploymentScale(
+      { namespace: 'demo', name: 'web', body: { spec: { replicas: 0 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(0);
+    const failedTest = await apiError(
+      apps.patchNamespacedDeploymentScale(
+        { namespace: 'demo', name: 'web', body: [{ op: 'test', path: '/spec/replicas', value: 5 }] },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      ),
+    );
+    expect(failedTest.code).toBe(422);
+    const negative = await apiError(
+      apps.patchNamespacedDeploymentScale(
+        { namespace: 'demo', name: 'web', body: { spec: { replicas: -1 } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    );
+    expect(negative.code).toBe(422);
+    expect(api.requests.filter((r) => r.subresource === 'scale').map((r) => r.verb)).toEqual([
+      'get',
+      'update',
+      'patch',
+      'patch',
+      'patch',
+      'patch',
+      'patch',
+    ]);
+  });
+
+  it('answers a scale write with a stale resourceVersion, and an injected failure, with 409 Conflict', async () => {
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    const scale = await apps.readNamespacedDeploymentScale({ namespace: 'demo', name: 'web' });
+    api.scale('demo', 'web', 2);
+    const stale = await apiError(
+      apps.replaceNamespacedDeploymentScale({
+        namespace: 'demo',
+        name: 'web',
+        body: { ...scale, spec: { replicas: 1 } },
+      }),
+    );
+    expect(stale).toMatchObject({ code: 409, body: { reason: 'Conflict' } });
+    api.failNext({ verb: 'patch', subresource: 'scale' }, 409);
+    const patch = () =>
+      apps.patchNamespacedDeploymentScale(
+        { namespace: 'demo', name: 'web', body: { spec: { replicas: 1 } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    expect((await apiError(patch())).code).toBe(409);
+    await patch();
+    expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(1);
+  });
+
+  it('streams watch events from a resourceVersion, with bookmarks on request', async () => {
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    const list = await apps.listNamespacedDeployment({ namespace: 'demo' });
+    const events: { type: string; name?: string; replicas?: number }[] = [];
+    let onEvent = () => {};
+    const watch = new Watch(api.kubeConfig());
+    const controller = await watch.watch(
+      '/apis/apps/v1/namespaces/demo/deployments',
+      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+      (type, object) => {
+        events.push({ type, name: object.metadata?.name, replicas: object.spec?.replicas });
+        onEvent();
+      },
+      () => {},
+    );
+    const seen = (type: string) =>
+      new Promise<void>((resolve) => {
+        onEvent = () => events.some((e) => e.type === type) && resolve();
+        onEvent();
+      });
+    api.scale('demo', 'web', 1);
+    await seen('MODIFIED');
+    api.sendBookmarks();
+    await seen('BOOKMARK');
+    api.delete('deployments', 'demo', 'web');
+    await seen('DELETED');
+    controller.abort();
+    // The simulated controller's status writes show up as further MODIFIED events, as in a cluster.
+    expect(events[0]).toEqual({ type: 'MODIFIED', name: 'web', replicas: 1 });
+    expect(events.at(-1)).toEqual({ type: 'DELETED', name: 'web', replicas: 1 });
+    expect(events.filter((e) => e.type === 'BOOKMARK')).toEqual([
+      { type: 'BOOKMARK', name: undefined, replicas: undefined },
+    ]);
+    expect(api.requests.at(-1)).toMatchObject({ verb: 'watch', resource: 'deployments', namespace: 'demo' });
+  });
+
+  it('lets an informer relist after 410 Gone and converge on the current state', async () => {
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('a', 0) });
+    const informer = makeInformer(api.kubeConfig(), '/apis/apps/v1/namespaces/demo/deployments', () =>
+      apps.listNamespacedDeployment({ namespace: 'demo' }),
+    );
+    const names = () => new Set(informer.list('demo').map((d) => d.metadata?.name));
+    await informer.start();
+    expect(names()).toEqual(new Set(['a']));
+    const watchesBefore = api.requests.filter((r) => r.verb === 'watch').length;
+    const listsBefore = api.requests.filter((r) => r.verb === 'list').length;
+    // Changes the informer cannot see, then a compaction, then the connection goes: its resume gets 410.
+    api.compact();
+    api.dropWatches({ abrupt: false });
+    api.delete('deployments', 'demo', 'a');
+    api.create(deployment('b', 0) as never);
+    api.compact();
+    const deleted = new Promise<string | undefined>((resolve) =>
+      informer.on('delete', (d) => resolve(d.metadata?.name)),
+    );
+    const added = new Promise<string | undefined>((resolve) =>
+      informer.on('add', (d) => resolve(d.metadata?.name)),
+    );
+    expect(await deleted).toBe('a');
+    expect(await added).toBe('b');
+    expect(names()).toEqual(new Set(['b']));
+    expect(api.requests.filter((r) => r.verb === 'watch').length).toBeGreaterThan(watchesBefore);
+    expect(api.requests.filter((r) => r.verb === 'list').length).toBe(listsBefore + 1);
+    await informer.stop();
+  });
+
+  it('runs a controller: status follows replicas, then EndpointSlices of selecting Services', async () => {
+    api.setEndpointDelay(30);
+    const core = api.kubeConfig().makeApiClient(CoreV1Api);
+    const discovery = api.kubeConfig().makeApiClient(DiscoveryV1Api);
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    await core.createNamespacedService({ namespace: 'demo', body: service('web', 'web') });
+    const sliceOf = async () =>
+      (
+        await discovery.listNamespacedEndpointSlice({
+          namespace: 'demo',
+          labelSelector: 'kubernetes.io/service-name=web',
+        })
+      ).items[0];
+    const emptySlice = nextChange(api, (r) => r === 'endpointslices');
+    await emptySlice;
+    expect(readyAddresses(await sliceOf())).toEqual([]);
+
+    const statusReady = nextChange(
+      api,
+      (r, o) => r === 'deployments' && (o as V1Deployment).status?.readyReplicas === 2,
+    );
+    const slicesReady = nextChange(
+      api,
+      (r, o) => r === 'endpointslices' && readyAddresses(o as V1EndpointSlice).length === 2,
+    );
+    await apps.patchNamespacedDeploymentScale(
+      { namespace: 'demo', name: 'web', body: { spec: { replicas: 2 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await statusReady;
+    expect(readyAddresses(await sliceOf())).toEqual([]);
+    await slicesReady;
+    const slice = await sliceOf();
+    expect(readyAddresses(slice)).toHaveLength(2);
+    expect(slice?.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
+
+    const drained = nextChange(
+      api,
+      (r, o) => r === 'endpointslices' && readyAddresses(o as V1EndpointSlice).length === 0,
+    );
+    api.scale('demo', 'web', 0);
+    await drained;
+    const status = (await apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' })).status;
+    expect(status?.readyReplicas ?? 0).toBe(0);
+  });
+
+  it('serves HTTPRoutes as custom objects, events, and the discovery documents', async () => {
+    const custom = api.kubeConfig().makeApiClient(CustomObjectsApi);
+    await custom.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: 'demo',
+      plural: 'httproutes',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'web' },
+        spec: { hostnames: ['web.example.com'], rules: [{ backendRefs: [{ name: 'web', port: 80 }] }] },
+      },
+    });
+    const routes = await custom.listNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: 'demo',
+      plural: 'httproutes',
+    });
+    expect(routes.items.map((r: { spec: { hostnames: string[] } }) => r.spec.hostnames)).toEqual([
+      ['web.example.com'],
+    ]);
+    const core = api.kubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespacedEvent({
+      namespace: 'demo',
+      body: {
+        metadata: { generateName: 'web.' },
+        involvedObject: { kind: 'Deployment', name: 'web' },
+        reason: 'Test',
+      },
+    });
+    expect(api.list('events', 'demo').map((e) => e.reason)).toEqual(['Test']);
+    // The generic client resolves resources through discovery.
+    const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());
+    const read = await objects.read({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'web', namespace: 'demo' },
+    });
+    expect(read.metadata?.resourceVersion).toMatch(/^\d+$/);
+  });
+});

@@ -1,0 +1,472 @@
+/** The HTTP face of the double: kube-apiserver's REST and watch protocol over node:http. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { parseLabelSelector, type SelectorError } from './label-selector.ts';
+import { jsonPatch, mergePatch, PatchError } from './patch.ts';
+import { apiVersionOf, findResource, RESOURCES, type ResourceType, VERBS } from './resources.ts';
+import { ApiError, conflict, invalid, type KubeObject, type ObjectStore, type StoreEvent } from './store.ts';
+
+/** One API call as RBAC sees it. */
+export interface RecordedRequest {
+  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
+  group: string;
+  version: string;
+  resource: string;
+  subresource?: string | undefined;
+  namespace?: string | undefined;
+  name?: string | undefined;
+}
+
+export interface InjectedFailure {
+  match: Partial<RecordedRequest>;
+  code: number;
+  reason: string;
+  message: string;
+  remaining: number;
+}
+
+interface Watcher {
+  response: ServerResponse;
+  bookmarks: boolean;
+  type: ResourceType;
+  send(event: StoreEvent): void;
+}
+
+function status(code: number, reason: string, message: string, details?: Record<string, unknown>) {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: code < 400 ? 'Success' : 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
+}
+
+function send(response: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+function sendError(response: ServerResponse, error: ApiError): void {
+  send(response, error.code, status(error.code, error.reason, error.message, error.details));
+}
+
+async function readBody(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, 'BadRequest', `the request body is not valid JSON: ${text.slice(0, 80)}`);
+  }
+}
+
+interface Route {
+  type: ResourceType;
+  namespace?: string | undefined;
+  name?: string | undefined;
+  subresource?: string | undefined;
+}
+
+function scaleOf(deployment: KubeObject) {
+  const template = deployment.spec?.selector as { matchLabels?: Record<string, string> } | undefined;
+  return {
+    apiVersion: 'autoscaling/v1',
+    kind: 'Scale',
+    metadata: {
+      name: deployment.metadata?.name,
+      namespace: deployment.metadata?.namespace,
+      uid: deployment.metadata?.uid,
+      resourceVersion: deployment.metadata?.resourceVersion,
+      creationTimestamp: deployment.metadata?.creationTimestamp,
+    },
+    spec: { replicas: deployment.spec?.replicas ?? 1 },
+    status: {
+      replicas: (deployment.status?.replicas as number | undefined) ?? 0,
+      selector: Object.entries(template?.matchLabels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    },
+  };
+}
+
+export class ApiHttpServer {
+  readonly server: Server;
+  readonly requests: RecordedRequest[] = [];
+  readonly failures: InjectedFailure[] = [];
+  private readonly store: ObjectStore;
+  private readonly watchers = new Set<Watcher>();
+
+  constructor(store: ObjectStore) {
+    this.store = store;
+    this.server = createServer((request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        if (error instanceof ApiError) sendError(response, error);
+        else if (!response.headersSent) send(response, 500, status(500, 'InternalError', String(error)));
+        else response.destroy();
+      });
+    });
+    store.subscribe((event) => {
+      for (const watcher of this.watchers) if (watcher.type === event.resource) watcher.send(event);
+    });
+  }
+
+  dropWatches(abrupt: boolean): void {
+    for (const watcher of this.watchers) {
+      if (abrupt) watcher.response.destroy();
+      else watcher.response.end();
+    }
+    this.watchers.clear();
+  }
+
+  sendBookmarks(): void {
+    for (const watcher of this.watchers) {
+      if (!watcher.bookmarks) continue;
+      const object = {
+        apiVersion: apiVersionOf(watcher.type),
+        kind: watcher.type.kind,
+        metadata: { resourceVersion: String(this.store.resourceVersion) },
+      };
+      watcher.response.write(`${JSON.stringify({ type: 'BOOKMARK', object })}\n`);
+    }
+  }
+
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  private discovery(path: string[]): unknown {
+    if (path.length === 1 && path[0] === 'api')
+      return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] };
+    const groups = [...new Set(RESOURCES.filter((r) => r.group !== '').map((r) => r.group))];
+    if (path.length === 1 && path[0] === 'apis')
+      return {
+        kind: 'APIGroupList',
+        apiVersion: 'v1',
+        groups: groups.map((name) => {
+          const version = RESOURCES.find((r) => r.group === name)?.version as string;
+          const gv = { groupVersion: `${name}/${version}`, version };
+          return { name, versions: [gv], preferredVersion: gv };
+        }),
+      };
+    const [group, version] = path[0] === 'api' ? ['', path[1]] : [path[1], path[2]];
+    const types = RESOURCES.filter((r) => r.group === group && r.version === version);
+    if (types.length === 0) return undefined;
+    return {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: group === '' ? version : `${group}/${version}`,
+      resources: types.flatMap((r) => [
+        { name: r.resource, singularName: r.singular, namespaced: true, kind: r.kind, verbs: VERBS },
+        ...r.subresources.map((sub) => ({
+          name: `${r.resource}/${sub}`,
+          singularName: '',
+          namespaced: true,
+          kind: sub === 'scale' ? 'Scale' : r.kind,
+          ...(sub === 'scale' ? { group: 'autoscaling', version: 'v1' } : {}),
+          verbs: ['get', 'patch', 'update'],
+        })),
+      ]),
+    };
+  }
+
+  private route(path: string[]): Route | undefined {
+    let group: string;
+    let version: string | undefined;
+    let rest: string[];
+    if (path[0] === 'api') [group, version, rest] = ['', path[1], path.slice(2)];
+    else if (path[0] === 'apis') [group, version, rest] = [path[1] ?? '', path[2], path.slice(3)];
+    else return undefined;
+    if (version === undefined) return undefined;
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      const type = findResource(group, version, rest[2] as string);
+      if (!type || rest.length > 5) return undefined;
+      return { type, namespace: rest[1], name: rest[3], subresource: rest[4] };
+    }
+    const type = rest.length === 1 ? findResource(group, version, rest[0] as string) : undefined;
+    return type && { type };
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const path = url.pathname.split('/').filter((s) => s !== '');
+    if (request.method === 'GET' && path.length === 1 && path[0] === 'version')
+      return send(response, 200, { major: '1', minor: '31', gitVersion: 'v1.31.0-wakegate-double' });
+    const route = this.route(path);
+    if (!route) {
+      const document = request.method === 'GET' ? this.discovery(path) : undefined;
+      if (document) return send(response, 200, document);
+      return sendError(
+        response,
+        new ApiError(404, 'NotFound', 'the server could not find the requested resource'),
+      );
+    }
+    const { type, namespace, name, subresource } = route;
+    if (subresource !== undefined && !type.subresources.includes(subresource))
+      return sendError(
+        response,
+        new ApiError(404, 'NotFound', 'the server could not find the requested resource'),
+      );
+    const watch = url.searchParams.get('watch');
+    const verb = this.verbOf(request.method ?? 'GET', name, watch === 'true' || watch === '1');
+    if (!verb)
+      return sendError(response, new ApiError(405, 'MethodNotAllowed', `${request.method} is not supported`));
+    const recorded: RecordedRequest = {
+      verb,
+      group: type.group,
+      version: type.version,
+      resource: type.resource,
+    };
+    if (subresource !== undefined) recorded.subresource = subresource;
+    if (namespace !== undefined) recorded.namespace = namespace;
+    if (name !== undefined) recorded.name = name;
+    this.requests.push(recorded);
+
+    const failure = this.failures.find((f) =>
+      Object.entries(f.match).every(([k, v]) => recorded[k as keyof RecordedRequest] === v),
+    );
+    if (failure) {
+      if (--failure.remaining <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
+      return sendError(response, new ApiError(failure.code, failure.reason, failure.message));
+    }
+
+    switch (verb) {
+      case 'list':
+        return send(response, 200, this.list(type, namespace, url.searchParams));
+      case 'watch':
+        return this.watch(type, namespace, url.searchParams, response);
+      case 'get':
+        return send(response, 200, this.read(type, namespace as string, name as string, subresource));
+      case 'create': {
+        if (namespace === undefined)
+          throw new ApiError(405, 'MethodNotAllowed', 'create needs a namespaced collection');
+        const body = (await readBody(request)) as KubeObject;
+        const bodyNamespace = body?.metadata?.namespace;
+        if (bodyNamespace !== undefined && bodyNamespace !== namespace)
+          throw new ApiError(
+            400,
+            'BadRequest',
+            'the namespace of the provided object does not match the namespace sent on the request',
+          );
+        return send(response, 201, this.store.create(type, namespace, body));
+      }
+      case 'update':
+        return send(
+          response,
+          200,
+          this.replace(
+            type,
+            namespace as string,
+            name as string,
+            subresource,
+            (await readBody(request)) as KubeObject,
+          ),
+        );
+      case 'patch':
+        return send(
+          response,
+          200,
+          this.patch(
+            type,
+            namespace as string,
+            name as string,
+            subresource,
+            request.headers['content-type'],
+            await readBody(request),
+          ),
+        );
+      case 'delete':
+        this.store.delete(type, namespace as string, name as string);
+        return send(response, 200, status(200, '', '', { name, group: type.group, kind: type.resource }));
+      default:
+        throw new ApiError(405, 'MethodNotAllowed', `${verb} is not supported by this double`);
+    }
+  }
+
+  private verbOf(
+    method: string,
+    name: string | undefined,
+    watch: boolean,
+  ): RecordedRequest['verb'] | undefined {
+    if (method === 'GET') return watch ? 'watch' : name === undefined ? 'list' : 'get';
+    if (method === 'POST') return name === undefined ? 'create' : undefined;
+    if (method === 'PUT') return name === undefined ? undefined : 'update';
+    if (method === 'PATCH') return name === undefined ? undefined : 'patch';
+    if (method === 'DELETE') return name === undefined ? 'deletecollection' : 'delete';
+    return undefined;
+  }
+
+  private filter(params: URLSearchParams): (object: KubeObject | undefined) => boolean {
+    let labels: ReturnType<typeof parseLabelSelector>;
+    try {
+      labels = parseLabelSelector(params.get('labelSelector') ?? '');
+    } catch (error) {
+      throw new ApiError(400, 'BadRequest', (error as SelectorError).message);
+    }
+    const fields = (params.get('fieldSelector') ?? '')
+      .split(',')
+      .filter((t) => t !== '')
+      .map((term) => {
+        const match = /^metadata\.(name|namespace)(==|=|!=)(.*)$/.exec(term);
+        if (!match) throw new ApiError(400, 'BadRequest', `field label not supported: ${term}`);
+        return match;
+      });
+    return (object) =>
+      object !== undefined &&
+      labels(object.metadata?.labels) &&
+      fields.every(
+        ([, field, op, value]) => (object.metadata?.[field as string] === value) !== (op === '!='),
+      );
+  }
+
+  private list(type: ResourceType, namespace: string | undefined, params: URLSearchParams) {
+    const matches = this.filter(params);
+    return {
+      apiVersion: apiVersionOf(type),
+      kind: `${type.kind}List`,
+      metadata: { resourceVersion: String(this.store.resourceVersion) },
+      items: this.store
+        .list(type, namespace)
+        .filter(matches)
+        .sort((a, b) =>
+          `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(
+            `${b.metadata?.namespace}/${b.metadata?.name}`,
+          ),
+        ),
+    };
+  }
+
+  private watch(
+    type: ResourceType,
+    namespace: string | undefined,
+    params: URLSearchParams,
+    response: ServerResponse,
+  ): void {
+    const matches = this.filter(params);
+    const rvParam = params.get('resourceVersion') ?? '';
+    response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    response.flushHeaders();
+    const write = (eventType: string, object: unknown) =>
+      response.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    const watcher: Watcher = {
+      response,
+      type,
+      bookmarks: params.get('allowWatchBookmarks') === 'true',
+      send: (event) => {
+        if (namespace !== undefined && event.namespace !== namespace) return;
+        const now = matches(event.object);
+        const before = event.type === 'MODIFIED' && matches(event.previous);
+        // With a selector, an object moving in or out of it is an ADDED or DELETED for this watch.
+        if (event.type === 'MODIFIED' && now !== before) write(now ? 'ADDED' : 'DELETED', event.object);
+        else if (now) write(event.type, event.object);
+      },
+    };
+    if (rvParam === '' || rvParam === '0') {
+      // "Any" version: start with the current state as ADDED events, as the real server does.
+      for (const object of this.store.list(type, namespace).filter(matches)) write('ADDED', object);
+    } else {
+      const rv = Number(rvParam);
+      const backlog = Number.isInteger(rv) ? this.store.eventsSince(rv) : undefined;
+      if (!backlog) {
+        write(
+          'ERROR',
+          status(
+            410,
+            'Expired',
+            `too old resource version: ${rvParam} (${this.store.compactedResourceVersion})`,
+          ),
+        );
+        response.end();
+        return;
+      }
+      for (const event of backlog) if (event.resource === type) watcher.send(event);
+    }
+    this.watchers.add(watcher);
+    response.on('close', () => this.watchers.delete(watcher));
+    const timeout = Number(params.get('timeoutSeconds') ?? '');
+    if (timeout > 0) {
+      const timer = setTimeout(() => response.end(), timeout * 1000);
+      response.on('close', () => clearTimeout(timer));
+    }
+  }
+
+  private read(
+    type: ResourceType,
+    namespace: string,
+    name: string,
+    subresource: string | undefined,
+  ): unknown {
+    const object = this.store.get(type, namespace, name);
+    if (!object)
+      throw new ApiError(404, 'NotFound', `${type.resource} "${name}" not found`, {
+        name,
+        group: type.group,
+        kind: type.resource,
+      });
+    return subresource === 'scale' ? scaleOf(object) : object;
+  }
+
+  private replace(
+    type: ResourceType,
+    namespace: string,
+    name: string,
+    subresource: string | undefined,
+    body: KubeObject,
+  ): unknown {
+    if (body?.metadata?.name !== undefined && body.metadata.name !== name)
+      throw new ApiError(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+    const withName = { ...body, metadata: { ...body?.metadata, name } };
+    if (subresource === 'scale') return this.writeScale(type, namespace, name, withName);
+    return this.store.update(type, namespace, withName, { statusOnly: subresource === 'status' });
+  }
+
+  private writeScale(type: ResourceType, namespace: string, name: string, scale: KubeObject): unknown {
+    const replicas = scale.spec?.replicas;
+    if (!(Number.isInteger(replicas) && (replicas as number) >= 0))
+      throw invalid(type, name, 'spec.replicas', 'must be greater than or equal to 0');
+    const current = this.read(type, namespace, name, undefined) as KubeObject;
+    const expected = scale.metadata?.resourceVersion;
+    if (expected && expected !== current.metadata?.resourceVersion) throw conflict(type, name);
+    const updated = this.store.update(type, namespace, {
+      ...current,
+      spec: { ...current.spec, replicas: replicas as number },
+    });
+    return scaleOf(updated);
+  }
+
+  private patch(
+    type: ResourceType,
+    namespace: string,
+    name: string,
+    subresource: string | undefined,
+    contentType: string | undefined,
+    patch: unknown,
+  ): unknown {
+    const media = (contentType ?? '').split(';')[0]?.trim();
+    const current = this.read(type, namespace, name, subresource);
+    let next: KubeObject;
+    try {
+      if (media === 'application/json-patch+json') next = jsonPatch(current, patch) as KubeObject;
+      else if (media === 'application/merge-patch+json' || media === 'application/strategic-merge-patch+json')
+        // Strategic merge differs from a merge patch only for lists with merge keys; the double treats it as merge.
+        next = mergePatch(current, patch) as KubeObject;
+      else
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`,
+        );
+    } catch (error) {
+      if (error instanceof PatchError) throw new ApiError(422, 'Invalid', error.message);
+      throw error;
+    }
+    if (next.metadata?.name !== name)
+      throw new ApiError(422, 'Invalid', 'a patch may not change metadata.name');
+    if (subresource === 'scale') return this.writeScale(type, namespace, name, next);
+    return this.store.update(type, namespace, next, { statusOnly: subresource === 'status' });
+  }
+}
