@@ -1,0 +1,233 @@
+/**
+ * The HTTP adapter: fastify routes of the bridge API (v1) plus `/healthz`, `/readyz` and `/metrics`.
+ * Everything it needs comes in through BuildAppOptions, so tests build it around real parts and
+ * `listen()` stays with the caller.
+ */
+import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyError,
+  type FastifyReply,
+  type FastifySchemaValidationError,
+  LogController,
+} from 'fastify';
+import { InvalidBackendIdError, type Logger, parseBackendId } from '../shared/index.ts';
+import { bearerTokenCheck } from './auth.ts';
+import { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
+import type { LongPolls } from './long-poll.ts';
+import type { MergedView } from './merged-view.ts';
+import type { BridgeMetrics } from './metrics.ts';
+import type { ActivityReport, WakeOutcome } from './nats-publisher.ts';
+import {
+  ActivityBody,
+  BackendsQuery,
+  BackendsReply,
+  ErrorReply,
+  HealthReply,
+  MetricsReply,
+  NoContent,
+  ReadyReply,
+  WakeBody,
+  WakeReply,
+} from './schemas.ts';
+
+export const BODY_LIMIT = 64 * 1024;
+/** Seconds a client should wait before retrying a 503. */
+const RETRY_AFTER_S = '1';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** What the HTTP adapter needs of NATS (NatsPublisher implements it). */
+export interface Publisher {
+  readonly connected: boolean;
+  wake(backend: string, atMs: number): Promise<WakeOutcome>;
+  activity(reports: readonly ActivityReport[], atMs: number): void;
+}
+
+export interface BuildAppOptions {
+  view: MergedView;
+  longPolls: LongPolls;
+  publisher: Publisher;
+  /** Both KV snapshots are loaded. */
+  synced: () => boolean;
+  metrics: BridgeMetrics;
+  logger: Logger;
+  /** When set, every /v1 call needs `Authorization: Bearer <token>`. */
+  token?: string | undefined;
+  now?: () => number;
+}
+
+const errorResponses = {
+  400: ErrorReply,
+  401: ErrorReply,
+  404: ErrorReply,
+  413: ErrorReply,
+  415: ErrorReply,
+  500: ErrorReply,
+  503: ErrorReply,
+};
+
+/** One readable line out of the schema errors: `body/reports/0/requests must be >= 0`, `body has unknown field x`. */
+function formatSchemaErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const lines: string[] = [];
+  for (const error of errors) {
+    // TypeBox reports an unknown field twice: as `schema is false` at the field and once at the object.
+    if (error.keyword === 'boolean') continue;
+    const where = `${dataVar}${error.instancePath}`;
+    const unknown = (error.params as { additionalProperties?: unknown }).additionalProperties;
+    lines.push(
+      error.keyword === 'additionalProperties' && Array.isArray(unknown)
+        ? `${where} has unknown field ${unknown.join(', ')}`
+        : `${where} ${error.message}`,
+    );
+  }
+  return new Error(lines.slice(0, 3).join('; ') || `${dataVar} is invalid`);
+}
+
+function errorBody(error: string, message: string): ErrorReply {
+  return { error, message };
+}
+
+/** Status, `error` code and whether to add Retry-After for each failure the bridge knows. */
+function classify(error: FastifyError | Error): { status: number; code: string; retry: boolean } {
+  if (error instanceof NatsUnavailableError || error instanceof NotSyncedError) {
+    return { status: 503, code: error.code, retry: true };
+  }
+  if (error instanceof LongPollLimitError) return { status: 503, code: error.code, retry: true };
+  if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
+  if (error instanceof InvalidBackendIdError) return { status: 400, code: 'invalid_backend', retry: false };
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) return { status: 400, code: 'invalid_request', retry: false };
+  const status = fastifyError.statusCode ?? 500;
+  if (status === 413) return { status, code: 'body_too_large', retry: false };
+  if (status === 415) return { status, code: 'unsupported_media_type', retry: false };
+  if (status >= 400 && status < 500) return { status, code: 'invalid_request', retry: false };
+  return { status: 500, code: 'internal', retry: false };
+}
+
+export function buildApp(options: BuildAppOptions) {
+  const { view, longPolls, publisher, metrics } = options;
+  const now = options.now ?? Date.now;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    schemaErrorFormatter: formatSchemaErrors,
+    bodyLimit: BODY_LIMIT,
+    // Long polls stay open up to a minute; a slow client must not be cut off first.
+    requestTimeout: 0,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  // Bodies are JSON only; anything else is a 415 rather than a confusing schema error.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { status, code, retry } = classify(error);
+    if (status >= 500 && status !== 503) request.log.error({ err: error }, 'request failed');
+    if (retry) reply.header('retry-after', RETRY_AFTER_S);
+    const message =
+      status === 500
+        ? 'internal error'
+        : status === 415
+          ? `content-type ${JSON.stringify(request.headers['content-type'] ?? '')} is not supported; send application/json`
+          : error.message;
+    reply.code(status).send(errorBody(code, message));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.requests.inc({
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status: reply.statusCode,
+    });
+    done();
+  });
+  // Fastify stops accepting first; then every held long poll gets the current table so none is cut off.
+  app.addHook('preClose', (done) => {
+    longPolls.close();
+    done();
+  });
+
+  app.get('/healthz', { schema: { response: { 200: HealthReply } } }, async () => ({
+    status: 'ok' as const,
+  }));
+  app.get(
+    '/readyz',
+    { schema: { response: { 200: ReadyReply, 503: ErrorReply } } },
+    async (_request, reply) => {
+      if (!publisher.connected) throw new NatsUnavailableError('not connected');
+      if (!options.synced()) throw new NotSyncedError();
+      return reply.send({ status: 'ready' as const });
+    },
+  );
+  app.get('/metrics', { schema: { response: { 200: MetricsReply } } }, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.register(
+    async (plugin) => {
+      const v1 = plugin.withTypeProvider<TypeBoxTypeProvider>();
+      if (options.token) {
+        const check = bearerTokenCheck(options.token);
+        v1.addHook('onRequest', (request, reply, done) => {
+          if (check(request.headers.authorization)) return done();
+          reply
+            .code(401)
+            .header('www-authenticate', 'Bearer')
+            .send(errorBody('unauthorized', 'missing or wrong bearer token'));
+        });
+      }
+
+      v1.get(
+        '/backends',
+        { schema: { querystring: BackendsQuery, response: { 200: BackendsReply, ...errorResponses } } },
+        (request, reply) => {
+          if (!options.synced()) throw new NotSyncedError();
+          // The body is serialized once per revision (see MergedView.body) and sent as is to every waiter.
+          // The cast: the reply is the BackendsReply schema already serialized, which fastify sends untouched.
+          const raw = reply as unknown as FastifyReply;
+          const answer = (body: string) => {
+            if (!raw.sent) raw.header('content-type', JSON_TYPE).send(body);
+          };
+          const held = longPolls.hold(request.query.since, request.query.wait ?? 0, answer);
+          if (held.kind === 'full') throw new LongPollLimitError(longPolls.max);
+          // A client that goes away frees its slot; the answer it no longer reads is dropped by Node.
+          if (held.kind === 'held') reply.raw.once('close', held.release);
+        },
+      );
+
+      v1.post(
+        '/wake',
+        { schema: { body: WakeBody, response: { 202: WakeReply, ...errorResponses } } },
+        async (request, reply) => {
+          const backend = request.body.backend;
+          parseBackendId(backend);
+          if (!options.synced()) throw new NotSyncedError();
+          if (!view.has(backend)) throw new UnknownBackendError(backend);
+          const outcome = await publisher.wake(backend, now());
+          if (outcome.duplicate) metrics.wakeDuplicates.inc();
+          else metrics.wakesPublished.inc();
+          request.log.debug({ backend, duplicate: outcome.duplicate }, 'wake accepted');
+          return reply.code(202).send({ backend, duplicate: outcome.duplicate });
+        },
+      );
+
+      v1.post(
+        '/activity',
+        { schema: { body: ActivityBody, response: { 204: NoContent, ...errorResponses } } },
+        async (request, reply) => {
+          const { reports } = request.body;
+          for (const report of reports) parseBackendId(report.backend);
+          publisher.activity(reports, now());
+          metrics.activityReports.inc(reports.length);
+          return reply.code(204).send(null);
+        },
+      );
+    },
+    { prefix: '/v1' },
+  );
+
+  return app;
+}
+
+export type BridgeApp = ReturnType<typeof buildApp>;

@@ -1,0 +1,76 @@
+/**
+ * Puts the bridge together: NATS connection and JetStream setup, the KV watch feeding the merged view,
+ * the publisher and the HTTP app. `startBridge` listens; `close` is the SIGTERM path.
+ */
+import { hostname } from 'node:os';
+import { connectNats, ensureJetStream, type Logger, type NatsConnection } from '../shared/index.ts';
+import { type BridgeApp, buildApp } from './app.ts';
+import { watchKvView } from './kv-view.ts';
+import { LongPolls } from './long-poll.ts';
+import { MergedView } from './merged-view.ts';
+import { createBridgeMetrics } from './metrics.ts';
+import { NatsPublisher } from './nats-publisher.ts';
+
+export interface BridgeOptions {
+  natsUrl: string;
+  natsCreds?: string | undefined;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  bridgeToken?: string | undefined;
+  maxLongPolls: number;
+  port: number;
+  host: string;
+  logger: Logger;
+}
+
+export interface RunningBridge {
+  readonly app: BridgeApp;
+  readonly nc: NatsConnection;
+  /** `http://host:port` the bridge listens on. */
+  readonly url: string;
+  /** Stops accepting, answers held long polls with the current table, drains NATS. */
+  close(): Promise<void>;
+}
+
+export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
+  const { logger } = options;
+  const nc = await connectNats({ ...options, name: 'wakegate-bridge', logger });
+  await ensureJetStream(nc);
+  const view = new MergedView();
+  const longPolls = new LongPolls(view, options.maxLongPolls);
+  const publisher = new NatsPublisher({ nc, source: `bridge/${hostname()}/${process.pid}` });
+  const metrics = createBridgeMetrics({
+    longPolls: () => longPolls.size,
+    backends: () => view.size,
+    natsConnected: () => publisher.connected,
+  });
+  const watch = await watchKvView({
+    nc,
+    view,
+    logger,
+    onChange: () => longPolls.notify(),
+    onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
+  });
+  const app = buildApp({
+    view,
+    longPolls,
+    publisher,
+    synced: () => watch.synced,
+    metrics,
+    logger,
+    token: options.bridgeToken,
+  });
+  const address = await app.listen({ port: options.port, host: options.host });
+  const url = new URL(address);
+  logger.info({ url: address, token: Boolean(options.bridgeToken) }, 'bridge listening');
+  return {
+    app,
+    nc,
+    url: `http://${url.host}`,
+    async close() {
+      await app.close();
+      await watch.stop();
+      await nc.drain();
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/** The bridge's environment: the shared NATS, log, port and token variables plus its own. */
+import { bridgeTokenSpec, env, logConfigSpec, natsConfigSpec, portSpec } from '../shared/index.ts';
+
+export const BRIDGE_PORT = 8787;
+
+export const bridgeConfigSpec = {
+  ...natsConfigSpec,
+  ...logConfigSpec,
+  ...portSpec(BRIDGE_PORT),
+  ...bridgeTokenSpec,
+  host: env.string('HOST', { default: '0.0.0.0' }),
+  maxLongPolls: env.integer('WAKEGATE_MAX_LONG_POLLS', { default: 10_000, min: 1, max: 1_000_000 }),
+};

@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LongPolls, MAX_WAIT_MS } from './long-poll.ts';
+
+class Source {
+  revision = 1;
+  bodies = 0;
+  body(): string {
+    this.bodies++;
+    return `rev ${this.revision}`;
+  }
+}
+
+describe('long polls', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('answers at once when the client is behind, gave no revision or asked not to wait', () => {
+    const source = new Source();
+    const polls = new LongPolls(source, 10);
+    const answers: string[] = [];
+    expect(polls.hold(0, 1000, (b) => answers.push(b)).kind).toBe('answered');
+    expect(polls.hold(undefined, 1000, (b) => answers.push(b)).kind).toBe('answered');
+    expect(polls.hold(1, 0, (b) => answers.push(b)).kind).toBe('answered');
+    expect(answers).toEqual(['rev 1', 'rev 1', 'rev 1']);
+    expect(polls.size).toBe(0);
+  });
+
+  it('holds a client that is up to date and answers all of them at the next change with one body', () => {
+    const source = new Source();
+    const polls = new LongPolls(source, 1000);
+    const answers: string[] = [];
+    for (let i = 0; i < 100; i++) expect(polls.hold(1, 25_000, (b) => answers.push(b)).kind).toBe('held');
+    expect(polls.size).toBe(100);
+    source.revision = 2;
+    source.bodies = 0;
+    polls.notify();
+    expect(answers).toHaveLength(100);
+    expect(new Set(answers)).toEqual(new Set(['rev 2']));
+    expect(source.bodies).toBe(1);
+    expect(polls.size).toBe(0);
+  });
+
+  it('answers unchanged at the deadline, capped at a minute', () => {
+    vi.useFakeTimers();
+    const polls = new LongPolls(new Source(), 10);
+    const short: string[] = [];
+    const long: string[] = [];
+    polls.hold(1, 500, (b) => short.push(b));
+    polls.hold(1, 10 * MAX_WAIT_MS, (b) => long.push(b));
+    vi.advanceTimersByTime(499);
+    expect(short).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(short).toEqual(['rev 1']);
+    vi.advanceTimersByTime(MAX_WAIT_MS - 500);
+    expect(long).toEqual(['rev 1']);
+    expect(polls.size).toBe(0);
+  });
+
+  it('refuses past the cap and frees a slot when a client goes away', () => {
+    const polls = new LongPolls(new Source(), 2);
+    const answers: string[] = [];
+    const first = polls.hold(1, 1000, (b) => answers.push(`first ${b}`));
+    polls.hold(1, 1000, (b) => answers.push(`second ${b}`));
+    expect(polls.hold(1, 1000, () => {}).kind).toBe('full');
+    if (first.kind !== 'held') throw new Error('expected the first call to be held');
+    first.release();
+    first.release();
+    expect(answers).toEqual(['first rev 1']);
+    expect(polls.hold(1, 1000, () => {}).kind).toBe('held');
+    polls.close();
+  });
+
+  it('answers everything held on close and holds nothing afterwards', () => {
+    const polls = new LongPolls(new Source(), 10);
+    const answers: string[] = [];
+    polls.hold(1, 1000, (b) => answers.push(b));
+    polls.close();
+    expect(answers).toEqual(['rev 1']);
+    expect(polls.hold(1, 1000, (b) => answers.push(b)).kind).toBe('answered');
+    expect(polls.size).toBe(0);
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * The pure core of `GET /v1/backends?since&wait`: held calls, their deadlines and the cap on how many
+ * may be held at once. Answers go through a callback, so the HTTP adapter decides how to write them.
+ */
+
+/** Longest hold a client may ask for; longer waits are shortened to it. */
+export const MAX_WAIT_MS = 60_000;
+
+export type Answer = (body: string) => void;
+
+export interface LongPollSource {
+  readonly revision: number;
+  body(): string;
+}
+
+/** What `hold` did: answered at once, held (with a `release` to call if the client goes away), or refused. */
+export type HoldResult = { kind: 'answered' } | { kind: 'held'; release: () => void } | { kind: 'full' };
+
+interface Waiter {
+  answer: Answer;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class LongPolls {
+  readonly #source: LongPollSource;
+  readonly #max: number;
+  readonly #waiters = new Set<Waiter>();
+  #closed = false;
+
+  constructor(source: LongPollSource, max: number) {
+    this.#source = source;
+    this.#max = max;
+  }
+
+  /** How many calls are held now. */
+  get size(): number {
+    return this.#waiters.size;
+  }
+
+  get max(): number {
+    return this.#max;
+  }
+
+  /**
+   * Answers at once when the client is behind (or did not say where it is), did not ask to wait, or the
+   * bridge is shutting down; otherwise holds the call until the next change or `waitMs`, whichever is first.
+   */
+  hold(since: number | undefined, waitMs: number, answer: Answer): HoldResult {
+    if (this.#closed || since === undefined || since !== this.#source.revision || waitMs <= 0) {
+      answer(this.#source.body());
+      return { kind: 'answered' };
+    }
+    if (this.#waiters.size >= this.#max) return { kind: 'full' };
+    const waiter: Waiter = {
+      answer,
+      timer: setTimeout(() => this.#answer(waiter), Math.min(waitMs, MAX_WAIT_MS)),
+    };
+    this.#waiters.add(waiter);
+    return { kind: 'held', release: () => this.#answer(waiter) };
+  }
+
+  /** The table changed: answer every held call with the new body (built once for all of them). */
+  notify(): void {
+    if (this.#waiters.size === 0) return;
+    const body = this.#source.body();
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) {
+      clearTimeout(waiter.timer);
+      waiter.answer(body);
+    }
+  }
+
+  /** Shutting down: answer everything held with the current table and hold nothing from now on. */
+  close(): void {
+    this.#closed = true;
+    this.notify();
+  }
+
+  #answer(waiter: Waiter): void {
+    if (!this.#waiters.delete(waiter)) return;
+    clearTimeout(waiter.timer);
+    waiter.answer(this.#source.body());
+  }
+}

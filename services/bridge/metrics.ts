@@ -1,0 +1,76 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export interface BridgeMetricsSources {
+  longPolls: () => number;
+  backends: () => number;
+  natsConnected: () => boolean;
+}
+
+export interface BridgeMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'method' | 'status'>;
+  readonly wakesPublished: Counter;
+  readonly wakeDuplicates: Counter;
+  readonly activityReports: Counter;
+  readonly invalidKvValues: Counter<'bucket'>;
+}
+
+/** The bridge's metrics, in a registry of its own (one per bridge instance). */
+export function createBridgeMetrics(sources: BridgeMetricsSources): BridgeMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  new Gauge({
+    name: 'wakegate_bridge_long_polls',
+    help: 'Long polls of GET /v1/backends held now',
+    registers,
+    collect() {
+      this.set(sources.longPolls());
+    },
+  });
+  new Gauge({
+    name: 'wakegate_bridge_backends',
+    help: 'Backends in the merged table',
+    registers,
+    collect() {
+      this.set(sources.backends());
+    },
+  });
+  new Gauge({
+    name: 'wakegate_bridge_nats_connected',
+    help: '1 while the bridge is connected to NATS, else 0',
+    registers,
+    collect() {
+      this.set(sources.natsConnected() ? 1 : 0);
+    },
+  });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'wakegate_bridge_http_requests_total',
+      help: 'HTTP requests answered, by route and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    }),
+    wakesPublished: new Counter({
+      name: 'wakegate_bridge_wakes_published_total',
+      help: 'Wakes stored in the WAKEGATE_WAKE stream',
+      registers,
+    }),
+    wakeDuplicates: new Counter({
+      name: 'wakegate_bridge_wake_duplicates_total',
+      help: 'Wakes accepted but suppressed as duplicates of one already published in the same window',
+      registers,
+    }),
+    activityReports: new Counter({
+      name: 'wakegate_bridge_activity_reports_total',
+      help: 'Activity reports published',
+      registers,
+    }),
+    invalidKvValues: new Counter({
+      name: 'wakegate_bridge_kv_invalid_total',
+      help: 'KV entries ignored because their key or value is invalid',
+      labelNames: ['bucket'],
+      registers,
+    }),
+  };
+}

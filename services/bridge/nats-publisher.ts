@@ -1,0 +1,107 @@
+/**
+ * NATS adapter for what the bridge publishes: wakes into the `WAKEGATE_WAKE` stream (deduplicated per
+ * backend per 2 s window by `Nats-Msg-Id`) and activity on core subjects. It follows the connection state
+ * so that calls fail at once with NatsUnavailableError while NATS is down instead of queueing.
+ */
+import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import {
+  type ActivityMessage,
+  type BackendId,
+  codecs,
+  type NatsConnection,
+  subjectFor,
+  wakeMessageId,
+} from '../shared/index.ts';
+import { NatsUnavailableError } from './errors.ts';
+
+export interface WakeOutcome {
+  /** The stream already had a wake of this backend in this window (or one was being published). */
+  duplicate: boolean;
+}
+
+export interface ActivityReport {
+  backend: BackendId;
+  requests: number;
+  inflight: number;
+}
+
+export interface NatsPublisherOptions {
+  nc: NatsConnection;
+  /** `source` of the messages: this bridge instance. */
+  source: string;
+  /** How long to wait for JetStream's acknowledgement of a wake. */
+  ackTimeoutMs?: number;
+  onConnectionChange?: (connected: boolean) => void;
+}
+
+export class NatsPublisher {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #source: string;
+  readonly #ackTimeoutMs: number;
+  /** Wakes being published, by message id: a burst for one backend costs one round trip. */
+  readonly #inFlight = new Map<string, Promise<WakeOutcome>>();
+  #connected = true;
+
+  constructor(options: NatsPublisherOptions) {
+    this.#nc = options.nc;
+    this.#js = jetstream(options.nc);
+    this.#source = options.source;
+    this.#ackTimeoutMs = options.ackTimeoutMs ?? 2000;
+    void (async () => {
+      for await (const status of options.nc.status()) {
+        const connected =
+          status.type === 'disconnect' || status.type === 'close'
+            ? false
+            : status.type === 'reconnect'
+              ? true
+              : this.#connected;
+        if (connected !== this.#connected) {
+          this.#connected = connected;
+          options.onConnectionChange?.(connected);
+        }
+      }
+    })();
+  }
+
+  get connected(): boolean {
+    return this.#connected && !this.#nc.isClosed();
+  }
+
+  /** Publishes a wake; throws NatsUnavailableError when NATS cannot take it now. */
+  wake(backend: BackendId, atMs: number): Promise<WakeOutcome> {
+    this.#assertConnected();
+    const msgID = wakeMessageId(backend, atMs);
+    const pending = this.#inFlight.get(msgID);
+    if (pending) return pending.then(() => ({ duplicate: true }));
+    const publish = this.#publishWake(backend, atMs, msgID).finally(() => this.#inFlight.delete(msgID));
+    this.#inFlight.set(msgID, publish);
+    return publish;
+  }
+
+  /** Publishes one activity message per report. */
+  activity(reports: readonly ActivityReport[], atMs: number): void {
+    this.#assertConnected();
+    for (const report of reports) {
+      const message: ActivityMessage = { ...report, at: atMs, source: this.#source };
+      this.#nc.publish(subjectFor('activity', report.backend), codecs.activity.encode(message));
+    }
+  }
+
+  async #publishWake(backend: BackendId, atMs: number, msgID: string): Promise<WakeOutcome> {
+    const payload = codecs.wake.encode({ backend, at: atMs, source: this.#source });
+    try {
+      const ack = await this.#js.publish(subjectFor('wake', backend), payload, {
+        msgID,
+        timeout: this.#ackTimeoutMs,
+      });
+      return { duplicate: ack.duplicate };
+    } catch (error) {
+      throw new NatsUnavailableError((error as Error).message, { cause: error });
+    }
+  }
+
+  #assertConnected(): void {
+    if (!this.connected) throw new NatsUnavailableError('not connected');
+  }
+}

@@ -1,0 +1,68 @@
+/** TypeBox schemas of the bridge's HTTP API (v1): what each route accepts and answers. */
+import Type, { type Static } from 'typebox';
+
+/** Every error the bridge answers, whatever the status. */
+export const ErrorReply = Type.Object(
+  { error: Type.String(), message: Type.String() },
+  { additionalProperties: false },
+);
+export type ErrorReply = Static<typeof ErrorReply>;
+
+/**
+ * A backend id as a string; `parseBackendId` checks it afterwards so that the 400 names the broken rule.
+ * 317 = 63 + '/' + 253: longer ids are refused by the schema, shorter invalid ones by the parser.
+ */
+const BackendIdField = Type.String({ minLength: 1, maxLength: 317 });
+
+export const BackendsQuery = Type.Object(
+  {
+    since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+    wait: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  },
+  { additionalProperties: false },
+);
+
+export const BackendRow = Type.Object(
+  {
+    id: Type.String(),
+    hosts: Type.Array(Type.String()),
+    ready: Type.Boolean(),
+    maxWaitMs: Type.Integer(),
+    maxBuffered: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+
+export const BackendsReply = Type.Object(
+  { revision: Type.Integer({ minimum: 0 }), backends: Type.Array(BackendRow) },
+  { additionalProperties: false },
+);
+export type BackendsReply = Static<typeof BackendsReply>;
+
+export const WakeBody = Type.Object({ backend: BackendIdField }, { additionalProperties: false });
+
+export const WakeReply = Type.Object(
+  { backend: Type.String(), duplicate: Type.Boolean() },
+  { additionalProperties: false },
+);
+
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+export const ActivityBody = Type.Object(
+  {
+    reports: Type.Array(
+      Type.Object(
+        { backend: BackendIdField, requests: Count, inflight: Count },
+        { additionalProperties: false },
+      ),
+      { maxItems: 4096 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const NoContent = Type.Null();
+
+export const HealthReply = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false });
+export const ReadyReply = Type.Object({ status: Type.Literal('ready') }, { additionalProperties: false });
+export const MetricsReply = Type.String();
