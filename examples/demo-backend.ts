@@ -1,0 +1,85 @@
+/**
+ * The demo backend of local mode: answers every request with JSON echoing the method, URL, headers and body
+ * it received. It takes a configurable time to become healthy, as a real service does, and reports that
+ * time itself (header `x-demo-ready-ms`, `GET /stats`) so benchmarks can subtract it from what they measure.
+ *
+ *   PORT                   port on 127.0.0.1 (default 3001)
+ *   DEMO_STARTUP_DELAY_MS  time from process start until it listens and is healthy (default 0); or argv[2]
+ *   DEMO_HEALTH_PATH       health path (default /healthz)
+ */
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+const port = Number(process.env.PORT ?? 3001);
+const delayMs = Number(process.argv[2] ?? process.env.DEMO_STARTUP_DELAY_MS ?? 0);
+const healthPath = process.env.DEMO_HEALTH_PATH ?? '/healthz';
+const MAX_ECHOED_BODY = 64 * 1024;
+
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`demo-backend: PORT must be a port number, got ${process.env.PORT}\n`);
+  process.exit(1);
+}
+if (!Number.isFinite(delayMs) || delayMs < 0) {
+  process.stderr.write('demo-backend: DEMO_STARTUP_DELAY_MS must be a number of milliseconds\n');
+  process.exit(1);
+}
+
+let readyMs = -1;
+let requests = 0;
+
+interface Echo {
+  method: string | undefined;
+  url: string | undefined;
+  headers: IncomingHttpHeaders;
+  bodyBytes: number;
+  body: string;
+  readyMs: number;
+  pid: number;
+}
+
+const server = createServer((request, response) => {
+  const reply = (status: number, value: unknown) => {
+    response.writeHead(status, { 'content-type': 'application/json', 'x-demo-ready-ms': String(readyMs) });
+    response.end(JSON.stringify(value));
+  };
+  if (request.url === healthPath) return reply(200, { status: 'ok' });
+  if (request.url === '/stats') return reply(200, { readyMs, requests, pid: process.pid });
+  requests++;
+  const chunks: Buffer[] = [];
+  let bodyBytes = 0;
+  request.on('data', (chunk: Buffer) => {
+    bodyBytes += chunk.length;
+    if (bodyBytes <= MAX_ECHOED_BODY) chunks.push(chunk);
+  });
+  request.on('end', () => {
+    const echo: Echo = {
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      bodyBytes,
+      body: Buffer.concat(chunks).toString('utf8'),
+      readyMs,
+      pid: process.pid,
+    };
+    reply(200, echo);
+  });
+});
+
+// Counted from the start of this process, so the delay includes Node's own start-up like a real service.
+setTimeout(
+  () => {
+    server.listen(port, '127.0.0.1', () => {
+      readyMs = Math.round(performance.now());
+      process.stdout.write(`demo-backend: healthy on 127.0.0.1:${port} after ${readyMs} ms\n`);
+    });
+  },
+  Math.max(0, delayMs - performance.now()),
+);
+
+const stop = () => {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(0), 1000).unref();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

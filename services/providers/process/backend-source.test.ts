@@ -1,0 +1,151 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../shared/index.ts';
+import type { BackendSource, ObservedBackend, WorkloadScaler } from '../provider.ts';
+import { createBackendSource, createWorkloadScaler } from './index.ts';
+import { UP_DELAY_MS } from './probe-schedule.ts';
+import { processFixture } from './process.fixture.ts';
+
+const logger = createLogger('test', 'silent');
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+/** Scaler and source on one config, as the scaler and watcher services run them (apart, sharing the file). */
+async function provider(yaml: string): Promise<{
+  scaler: WorkloadScaler;
+  next: (until: (b: ObservedBackend[]) => boolean) => Promise<ObservedBackend[]>;
+}> {
+  const fixture = await processFixture(yaml);
+  cleanup.push(fixture.remove);
+  const context = { logger, namespaces: [], processConfig: fixture.configFile, component: 'test' };
+  const scaler = await createWorkloadScaler(context);
+  cleanup.push(() => scaler.close());
+  const source: BackendSource = await createBackendSource(context);
+  cleanup.push(() => source.close());
+  const iterator = source.snapshots()[Symbol.asyncIterator]();
+  const next = async (until: (b: ObservedBackend[]) => boolean) => {
+    const deadline = AbortSignal.timeout(10_000);
+    for (;;) {
+      const result = await Promise.race([
+        iterator.next(),
+        once(deadline, 'abort').then(() => {
+          throw new Error('no matching snapshot in time');
+        }),
+      ]);
+      if (result.done) throw new Error('snapshots ended');
+      if (until(result.value)) return result.value;
+    }
+  };
+  return { scaler, next };
+}
+
+/** An HTTP server standing in for a backend's health endpoint, counting the probes it receives. */
+async function healthServer(): Promise<{ port: number; probes: () => number; server: Server }> {
+  let probes = 0;
+  const server = createServer((_request, response) => {
+    probes++;
+    response.end('ok');
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanup.push(async () => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { port: (server.address() as { port: number }).port, probes: () => probes, server };
+}
+
+describe('process backend source', () => {
+  it('reports a started backend ready once its health URL answers, and down once stopped', async () => {
+    const port = await freePortFromServer();
+    const { scaler, next } = await provider(`backends:
+  demo:
+    command: node
+    args: [${JSON.stringify(resolve('examples/demo-backend.ts'))}]
+    env: { PORT: ${port}, DEMO_STARTUP_DELAY_MS: 200 }
+    url: http://127.0.0.1:${port}
+    health-path: /healthz
+    hosts: [demo.localhost, "*.demo.test"]
+    idle-timeout: 10s
+    max-wait: 3s
+`);
+    const [asleep] = await next(() => true);
+    expect(asleep).toEqual({
+      id: 'local/demo',
+      hosts: ['demo.localhost', '*.demo.test'],
+      ready: false,
+      replicas: 0,
+      readyReplicas: 0,
+      config: {
+        idleTimeoutMs: 10_000,
+        wakeReplicas: 1,
+        maxWaitMs: 3000,
+        maxBuffered: 1000,
+        probePath: '/healthz',
+      },
+    });
+
+    await scaler.setReplicas('local/demo', 1);
+    await next(([b]) => b?.replicas === 1 && !b.ready);
+    const [awake] = await next(([b]) => b?.ready === true);
+    expect(awake).toMatchObject({ replicas: 1, readyReplicas: 1 });
+    const answer = await fetch(`http://127.0.0.1:${port}/stats`);
+    expect(answer.status).toBe(200);
+    await answer.body?.cancel();
+
+    await scaler.setReplicas('local/demo', 0);
+    const [down] = await next(([b]) => b?.replicas === 0);
+    expect(down).toMatchObject({ ready: false, readyReplicas: 0 });
+  });
+
+  it('does not probe a sleeping backend, and stops probing once it is stopped', async () => {
+    const health = await healthServer();
+    const { scaler, next } = await provider(`backends:
+  idle:
+    command: node
+    args: ["-e", "setInterval(() => {}, 1000)"]
+    url: http://127.0.0.1:${health.port}
+    hosts: [idle.localhost]
+    stop-grace: 200ms
+`);
+    await next(() => true);
+    // Absence can only be shown by waiting: longer than the slowest probe interval of any phase.
+    await delay(UP_DELAY_MS + 200);
+    expect(health.probes()).toBe(0);
+
+    await scaler.setReplicas('local/idle', 1);
+    await next(([b]) => b?.ready === true);
+    await scaler.setReplicas('local/idle', 0);
+    await next(([b]) => b?.replicas === 0);
+    const probes = health.probes();
+    await delay(UP_DELAY_MS + 200);
+    expect(health.probes()).toBe(probes);
+  });
+
+  it('reports a backend that crashes as down', async () => {
+    const health = await healthServer();
+    const { scaler, next } = await provider(`backends:
+  fragile:
+    command: node
+    args: ["-e", "setTimeout(() => process.exit(1), 300)"]
+    url: http://127.0.0.1:${health.port}
+    hosts: [fragile.localhost]
+`);
+    await scaler.setReplicas('local/fragile', 1);
+    await next(([b]) => b?.ready === true);
+    const [crashed] = await next(([b]) => b?.ready === false);
+    expect(crashed).toMatchObject({ replicas: 0, readyReplicas: 0 });
+  });
+});
+
+async function freePortFromServer(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}

@@ -1,0 +1,184 @@
+/**
+ * Watch side of the process provider. The watcher runs apart from the scaler that starts the processes, so
+ * it follows the scaler's state file: a backend the scaler started is probed at once and then every few ms
+ * until its health URL answers; a stopped backend is reported down at once and not probed at all.
+ */
+import type { BackendId, Logger } from '../../shared/index.ts';
+import { probeHttp } from '../http-probe.ts';
+import type { BackendSource, ObservedBackend } from '../provider.ts';
+import type { ProcessBackend, ProcessConfig } from './config.ts';
+import { nextProbeDelayMs, type ProbePhase, probeTimeoutMs, UP_FAILURES_TO_DOWN } from './probe-schedule.ts';
+import { readProcessState, watchProcessState } from './state-file.ts';
+
+interface Tracked {
+  backend: ProcessBackend;
+  replicas: number;
+  /** pid of the running process; a new one means a restart, which must be probed from scratch. */
+  pid: number | undefined;
+  ready: boolean;
+  wakingSince: number;
+  failures: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Bumped on every state change so the answer of a probe started before it is ignored. */
+  generation: number;
+}
+
+export class ProcessBackendSource implements BackendSource {
+  readonly #config: ProcessConfig;
+  readonly #logger: Logger;
+  readonly #tracked = new Map<BackendId, Tracked>();
+  #version = 0;
+  #notify: () => void = () => {};
+  #changed: Promise<void>;
+  #closed = false;
+  #stopWatching: () => void = () => {};
+  #reading: Promise<void> | undefined;
+  #readAgain = false;
+
+  private constructor(config: ProcessConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#changed = this.#nextChange();
+    for (const backend of config.backends.values()) {
+      this.#tracked.set(backend.id, {
+        backend,
+        replicas: 0,
+        pid: undefined,
+        ready: false,
+        wakingSince: 0,
+        failures: 0,
+        timer: undefined,
+        generation: 0,
+      });
+    }
+  }
+
+  static async create(config: ProcessConfig, logger: Logger): Promise<ProcessBackendSource> {
+    const source = new ProcessBackendSource(config, logger);
+    source.#stopWatching = await watchProcessState(config.stateFile, () => source.#refresh());
+    await source.#refresh();
+    source.#emit();
+    return source;
+  }
+
+  #nextChange(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#notify = resolve;
+    });
+  }
+
+  #emit(): void {
+    this.#version++;
+    const notify = this.#notify;
+    this.#changed = this.#nextChange();
+    notify();
+  }
+
+  #snapshot(): ObservedBackend[] {
+    return [...this.#tracked.values()].map(({ backend, replicas, ready }) => ({
+      id: backend.id,
+      hosts: [...backend.hosts],
+      ready,
+      replicas,
+      readyReplicas: ready ? 1 : 0,
+      config: { ...backend.config },
+    }));
+  }
+
+  async *snapshots(): AsyncIterable<ObservedBackend[]> {
+    let seen = 0;
+    while (!this.#closed) {
+      // Snapshots are complete, so a slow consumer only needs the newest one.
+      if (seen < this.#version) {
+        seen = this.#version;
+        yield this.#snapshot();
+        continue;
+      }
+      await this.#changed;
+    }
+  }
+
+  /** Re-reads the state file; reads triggered while one runs collapse into one more read. */
+  #refresh(): Promise<void> {
+    if (this.#reading) {
+      this.#readAgain = true;
+      return this.#reading;
+    }
+    this.#reading = (async () => {
+      do {
+        this.#readAgain = false;
+        const state = await readProcessState(this.#config.stateFile);
+        if (this.#closed) return;
+        let changed = false;
+        for (const tracked of this.#tracked.values()) {
+          const entry = state.backends[tracked.backend.id];
+          changed = this.#apply(tracked, entry?.replicas ?? 0, entry?.process?.pid) || changed;
+        }
+        if (changed) this.#emit();
+      } while (this.#readAgain);
+    })().finally(() => {
+      this.#reading = undefined;
+    });
+    return this.#reading;
+  }
+
+  /** Takes the scaler's desired state for one backend; true when the observed backend changed. */
+  #apply(tracked: Tracked, replicas: number, pid: number | undefined): boolean {
+    const wanted = replicas > 0 ? 1 : 0;
+    if (wanted === tracked.replicas && pid === tracked.pid) return false;
+    const log = this.#logger.child({ backend: tracked.backend.id });
+    tracked.generation++;
+    clearTimeout(tracked.timer);
+    tracked.timer = undefined;
+    tracked.replicas = wanted;
+    tracked.pid = pid;
+    tracked.ready = false;
+    tracked.failures = 0;
+    if (wanted === 1) {
+      tracked.wakingSince = Date.now();
+      log.info({ pid }, 'backend process started; probing until healthy');
+      this.#probe(tracked, 'waking');
+    } else {
+      log.info('backend process stopped');
+    }
+    return true;
+  }
+
+  #schedule(tracked: Tracked, phase: ProbePhase): void {
+    const delay = nextProbeDelayMs(phase, Date.now() - tracked.wakingSince);
+    if (delay === undefined || this.#closed) return;
+    tracked.timer = setTimeout(() => this.#probe(tracked, phase), delay);
+  }
+
+  #probe(tracked: Tracked, phase: ProbePhase): void {
+    const generation = tracked.generation;
+    void probeHttp(tracked.backend.healthUrl, probeTimeoutMs(phase)).then((healthy) => {
+      if (this.#closed || generation !== tracked.generation) return;
+      const log = this.#logger.child({ backend: tracked.backend.id });
+      if (phase === 'waking') {
+        if (!healthy) return this.#schedule(tracked, 'waking');
+        tracked.ready = true;
+        log.info({ wakingMs: Date.now() - tracked.wakingSince }, 'backend healthy');
+        this.#emit();
+        return this.#schedule(tracked, 'up');
+      }
+      tracked.failures = healthy ? 0 : tracked.failures + 1;
+      if (tracked.failures < UP_FAILURES_TO_DOWN) return this.#schedule(tracked, 'up');
+      log.warn({ url: tracked.backend.healthUrl }, 'backend stopped answering its health probe');
+      tracked.ready = false;
+      tracked.failures = 0;
+      tracked.wakingSince = Date.now();
+      this.#emit();
+      this.#schedule(tracked, 'waking');
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopWatching();
+    for (const tracked of this.#tracked.values()) clearTimeout(tracked.timer);
+    this.#notify();
+    await this.#reading;
+  }
+}

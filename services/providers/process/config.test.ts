@@ -1,0 +1,154 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProcessConfig, ProcessConfigError } from './config.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wakegate-process-config-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+async function load(text: string) {
+  const file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`);
+  await writeFile(file, text);
+  return loadProcessConfig(file);
+}
+
+async function errorOf(text: string): Promise<string> {
+  const error = await load(text).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ProcessConfigError);
+  return (error as Error).message;
+}
+
+const demo = (extra = '') => `
+backends:
+  demo:
+    command: node
+    args: [server.ts, 7]
+    env: { PORT: 3001, MODE: fast }
+    cwd: app
+    url: http://127.0.0.1:3001
+    health-path: /healthz
+    hosts: [Demo.localhost, "*.demo.test"]
+    idle-timeout: 45s
+    max-wait: 2s
+    max-buffered: 50
+${extra}`;
+
+describe('process config', () => {
+  it('reads a backend with every field, resolving paths against the file', async () => {
+    const config = await load(demo());
+    const backend = config.backends.get('local/demo');
+    expect(backend).toMatchObject({
+      id: 'local/demo',
+      command: 'node',
+      args: ['server.ts', '7'],
+      env: { PORT: '3001', MODE: 'fast' },
+      cwd: join(dir, 'app'),
+      url: 'http://127.0.0.1:3001',
+      healthUrl: 'http://127.0.0.1:3001/healthz',
+      hosts: ['demo.localhost', '*.demo.test'],
+      stopGraceMs: 5000,
+      config: {
+        idleTimeoutMs: 45_000,
+        maxWaitMs: 2000,
+        maxBuffered: 50,
+        wakeReplicas: 1,
+        probePath: '/healthz',
+      },
+    });
+  });
+
+  it('defaults cwd to the folder of the file and keeps the state file out of it', async () => {
+    const config = await load(`
+backends:
+  api:
+    command: ./run
+    url: http://localhost:4000/
+    hosts: [api.localhost]
+`);
+    const backend = config.backends.get('local/api');
+    expect(backend?.cwd).toBe(dir);
+    expect(backend?.healthUrl).toBe('http://localhost:4000/');
+    expect(config.stateFile.startsWith(dir)).toBe(false);
+  });
+
+  it('resolves a relative state-file against the file', async () => {
+    const config = await load(`state-file: state/process.json\n${demo()}`);
+    expect(config.stateFile).toBe(join(dir, 'state', 'process.json'));
+  });
+
+  it.each([
+    ['an unknown field', demo('    argz: [x]'), '/backends/demo/argz: unknown field'],
+    [
+      'a field of the wrong type',
+      'backends:\n  demo:\n    command: node\n    url: 5\n    hosts: [a]',
+      '/backends/demo/url: must be string',
+    ],
+    [
+      'a missing field',
+      'backends:\n  demo:\n    url: http://127.0.0.1:1\n    hosts: [a]',
+      '/backends/demo/command: is required',
+    ],
+    ['no backends at all', 'state-file: x.json', '/backends: is required'],
+    ['an unknown top-level field', `${demo()}\nbakends: {}`, '/bakends: unknown field'],
+    [
+      'a malformed duration',
+      demo().replace('45s', 'soon'),
+      '/backends/demo/idle-timeout: expected a duration',
+    ],
+    [
+      'a malformed host',
+      demo().replace('"*.demo.test"', 'bad_host'),
+      '/backends/demo/hosts/1: not a valid hostname',
+    ],
+    [
+      'a non-http URL',
+      demo().replace('http://127.0.0.1:3001', 'https://127.0.0.1:3001'),
+      '/backends/demo/url: expected an http:// URL',
+    ],
+    [
+      'a URL with a path',
+      demo().replace('http://127.0.0.1:3001', 'http://127.0.0.1:3001/api'),
+      '/backends/demo/url: expected only scheme, host and port',
+    ],
+    [
+      'a relative health path',
+      demo().replace('/healthz', 'healthz'),
+      '/backends/demo/health-path: expected an absolute path',
+    ],
+    [
+      'an invalid backend name',
+      demo().replace('  demo:', '  Demo_1:'),
+      '/backends/Demo_1: invalid backend name',
+    ],
+    ['a bad stop grace', demo('    stop-grace: later'), '/backends/demo/stop-grace: expected a duration'],
+    ['a bad env name', demo().replace('MODE: fast', '"2X": fast'), '/backends/demo/env/2X'],
+  ])('names the path of %s', async (_what, text, expected) => {
+    expect(await errorOf(text)).toContain(expected);
+  });
+
+  it('rejects a host claimed by two backends', async () => {
+    const message = await errorOf(`${demo()}
+  other:
+    command: node
+    url: http://127.0.0.1:3002
+    hosts: [demo.localhost]`);
+    expect(message).toContain('/backends/other/hosts: demo.localhost is already a host of backend demo');
+  });
+
+  it('reports YAML syntax errors with their line', async () => {
+    expect(await errorOf('backends:\n  demo: [unclosed\n')).toMatch(/line \d+ column \d+: invalid YAML/);
+  });
+
+  it('names the file it cannot read, and the variable when none is given', async () => {
+    const missing = join(dir, 'missing.yaml');
+    await expect(loadProcessConfig(missing)).rejects.toThrow(`${missing}: cannot read: ENOENT`);
+    await expect(loadProcessConfig(undefined)).rejects.toThrow('WAKEGATE_PROCESS_CONFIG: is required');
+  });
+});

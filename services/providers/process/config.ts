@@ -1,0 +1,246 @@
+/**
+ * The process provider's backends file (`WAKEGATE_PROCESS_CONFIG`): YAML, checked against a TypeBox schema
+ * and then field by field, so that every mistake is reported as `<file>: <path of the field>: <reason>`.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import {
+  type BackendConfig,
+  type BackendId,
+  backendId,
+  parseBackendSettings,
+  parseDurationMs,
+} from '../../shared/index.ts';
+
+/** Local processes all live in this namespace. */
+export const PROCESS_NAMESPACE = 'local';
+
+const DEFAULT_STOP_GRACE_MS = 5000;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export class ProcessConfigError extends Error {
+  readonly file: string;
+  constructor(file: string, detail: string) {
+    super(`${file}: ${detail}`);
+    this.name = 'ProcessConfigError';
+    this.file = file;
+  }
+}
+
+// YAML turns `PORT: 3001` or `max-wait: 500` into numbers; both are accepted where they make sense.
+const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
+const Duration = Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0 })]);
+
+const BackendSpecSchema = Type.Object(
+  {
+    command: Type.String({ minLength: 1 }),
+    args: Type.Optional(Type.Array(Scalar)),
+    env: Type.Optional(Type.Record(Type.String(), Scalar)),
+    cwd: Type.Optional(Type.String({ minLength: 1 })),
+    url: Type.String({ minLength: 1 }),
+    'health-path': Type.Optional(Type.String({ minLength: 1 })),
+    hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    'idle-timeout': Type.Optional(Duration),
+    'max-wait': Type.Optional(Duration),
+    'max-buffered': Type.Optional(Type.Union([Type.Integer(), Type.String()])),
+    'stop-grace': Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
+const FileSchema = Type.Object(
+  {
+    backends: Type.Record(Type.String(), BackendSpecSchema),
+    'state-file': Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+const checkFile = Compile(FileSchema);
+
+type BackendSpec = Static<typeof BackendSpecSchema>;
+
+export interface ProcessBackend {
+  id: BackendId;
+  name: string;
+  command: string;
+  args: string[];
+  /** Only the variables set in the file; the supervisor adds a filtered copy of its own environment. */
+  env: Record<string, string>;
+  cwd: string;
+  /** Base URL the gateway forwards to, without a trailing slash. */
+  url: string;
+  healthUrl: string;
+  hosts: string[];
+  config: BackendConfig;
+  stopGraceMs: number;
+}
+
+export interface ProcessConfig {
+  /** Absolute path of the YAML file. */
+  path: string;
+  /** Where the scaler records which backends should run; the watcher follows it. */
+  stateFile: string;
+  backends: Map<BackendId, ProcessBackend>;
+}
+
+/** The first schema error, phrased for a person: `/backends/demo/url: must be string`. */
+function describeSchemaError(value: unknown): string {
+  const errors = [...checkFile.Errors(value)];
+  // `additionalProperties: false` yields a terse "schema is false" first; the parent error names the field.
+  const error = errors.find((e) => e.keyword !== 'boolean') ?? errors[0];
+  if (!error) return 'does not match the schema';
+  const at = error.instancePath || '/';
+  const params = error.params as { additionalProperties?: string[]; requiredProperties?: string[] };
+  if (error.keyword === 'additionalProperties' && params.additionalProperties) {
+    return params.additionalProperties.map((p) => `${error.instancePath}/${p}: unknown field`).join('; ');
+  }
+  if (error.keyword === 'required' && params.requiredProperties) {
+    const base = error.instancePath;
+    return params.requiredProperties.map((p) => `${base}/${p}: is required`).join('; ');
+  }
+  return `${at}: ${error.message}`;
+}
+
+function durationMs(value: string | number | undefined, fallback: number, at: string): number {
+  if (value === undefined) return fallback;
+  const ms = typeof value === 'number' ? value : parseDurationMs(value);
+  if (ms === undefined)
+    throw new Error(`${at}: expected a duration such as 500ms, 5s or 1m, got ${JSON.stringify(value)}`);
+  return ms;
+}
+
+function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: string): ProcessBackend {
+  let id: BackendId;
+  try {
+    id = backendId(PROCESS_NAMESPACE, name);
+  } catch (error) {
+    throw new Error(`${at}: invalid backend name: ${(error as Error).message}`);
+  }
+
+  let url: URL;
+  try {
+    url = new URL(spec.url);
+  } catch {
+    throw new Error(`${at}/url: not a URL: ${JSON.stringify(spec.url)}`);
+  }
+  if (url.protocol !== 'http:')
+    throw new Error(`${at}/url: expected an http:// URL, got ${JSON.stringify(spec.url)}`);
+  if (url.pathname !== '/' || url.search || url.hash || url.username) {
+    throw new Error(
+      `${at}/url: expected only scheme, host and port (such as http://127.0.0.1:3001), got ${JSON.stringify(spec.url)}`,
+    );
+  }
+  for (const name of Object.keys(spec.env ?? {})) {
+    if (!ENV_NAME.test(name)) throw new Error(`${at}/env/${name}: not a valid environment variable name`);
+  }
+  const healthPath = spec['health-path'] ?? '/';
+  if (!healthPath.startsWith('/') || /\s/.test(healthPath)) {
+    throw new Error(
+      `${at}/health-path: expected an absolute path starting with '/', got ${JSON.stringify(healthPath)}`,
+    );
+  }
+
+  // The design's per-backend settings, read by the shared parser so every provider agrees on them.
+  const settings = parseBackendSettings({
+    hosts: spec.hosts.join(','),
+    'idle-timeout': spec['idle-timeout'] === undefined ? undefined : String(spec['idle-timeout']),
+    'max-wait': spec['max-wait'] === undefined ? undefined : String(spec['max-wait']),
+    'max-buffered': spec['max-buffered'] === undefined ? undefined : String(spec['max-buffered']),
+    'probe-path': healthPath,
+  });
+  const [problem] = settings.problems;
+  if (problem) {
+    const index = problem.setting === 'hosts' ? spec.hosts.findIndex((h) => h.trim() === problem.value) : -1;
+    const field = problem.setting === 'probe-path' ? 'health-path' : problem.setting;
+    throw new Error(
+      `${at}/${field}${index >= 0 ? `/${index}` : ''}: ${problem.reason}, got ${JSON.stringify(problem.value)}`,
+    );
+  }
+
+  const origin = url.origin;
+  return {
+    id,
+    name,
+    command: spec.command,
+    args: (spec.args ?? []).map(String),
+    env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
+    cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
+    url: origin,
+    healthUrl: `${origin}${healthPath}`,
+    hosts: settings.hosts,
+    config: settings.config,
+    stopGraceMs: durationMs(spec['stop-grace'], DEFAULT_STOP_GRACE_MS, `${at}/stop-grace`),
+  };
+}
+
+/** Checks parsed YAML; `file` is the absolute path, used in messages and to resolve relative paths. */
+export function parseProcessConfig(document: unknown, file: string): ProcessConfig {
+  if (!checkFile.Check(document)) throw new ProcessConfigError(file, describeSchemaError(document ?? {}));
+  const baseDir = dirname(file);
+  const backends = new Map<BackendId, ProcessBackend>();
+  const hostOwner = new Map<string, string>();
+  try {
+    for (const [name, spec] of Object.entries(document.backends)) {
+      const backend = parseBackend(name, spec, baseDir, `/backends/${name}`);
+      for (const host of backend.hosts) {
+        const other = hostOwner.get(host);
+        if (other) throw new Error(`/backends/${name}/hosts: ${host} is already a host of backend ${other}`);
+        hostOwner.set(host, name);
+      }
+      backends.set(backend.id, backend);
+    }
+  } catch (error) {
+    throw new ProcessConfigError(file, (error as Error).message);
+  }
+  const stateFile = document['state-file'];
+  return {
+    path: file,
+    // By default outside the project: a hash of the config path keeps two configs apart.
+    stateFile:
+      stateFile === undefined
+        ? join(
+            tmpdir(),
+            `wakegate-process-${createHash('sha256').update(file).digest('hex').slice(0, 16)}.json`,
+          )
+        : isAbsolute(stateFile)
+          ? stateFile
+          : resolve(baseDir, stateFile),
+    backends,
+  };
+}
+
+/** Reads and checks the file; throws ProcessConfigError with a one-line reason. */
+export async function loadProcessConfig(path: string | undefined): Promise<ProcessConfig> {
+  if (path === undefined || path.trim() === '') {
+    throw new ProcessConfigError('WAKEGATE_PROCESS_CONFIG', 'is required with the process provider');
+  }
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ProcessConfigError(
+      file,
+      `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    if (error instanceof YAMLParseError) {
+      const pos = error.linePos?.[0];
+      throw new ProcessConfigError(
+        file,
+        `${pos ? `line ${pos.line} column ${pos.col}: ` : ''}invalid YAML: ${error.message.split('\n')[0]}`,
+      );
+    }
+    throw error;
+  }
+  return parseProcessConfig(document, file);
+}

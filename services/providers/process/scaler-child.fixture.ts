@@ -1,0 +1,33 @@
+/**
+ * Test support: a process provider scaler in a process of its own, as the scaler service runs it.
+ * argv: <config file> <mode>. Starts every backend, prints `started <pid>` for each, then by mode:
+ * `close-on-sigterm` closes the scaler on SIGTERM, `exit-at-once` calls process.exit without closing,
+ * `wait` waits (to be SIGKILLed).
+ */
+import { createLogger } from '../../shared/index.ts';
+import { createWorkloadScaler, loadProcessConfig } from './index.ts';
+import { readProcessState } from './state-file.ts';
+
+const [configFile, mode] = process.argv.slice(2) as [string, string];
+const config = await loadProcessConfig(configFile);
+const scaler = await createWorkloadScaler({
+  logger: createLogger('scaler-child', 'silent'),
+  namespaces: [],
+  processConfig: configFile,
+  component: 'test',
+});
+for (const id of config.backends.keys()) {
+  await scaler.setReplicas(id, 1);
+  const pid = (await readProcessState(config.stateFile)).backends[id]?.process?.pid;
+  process.stdout.write(`started ${pid}\n`);
+}
+if (mode === 'close-on-sigterm') {
+  process.once('SIGTERM', () => {
+    void scaler.close().then(() => process.exit(0));
+  });
+  setInterval(() => {}, 1000);
+} else if (mode === 'exit-at-once') {
+  process.exit(0);
+} else {
+  setInterval(() => {}, 1000);
+}

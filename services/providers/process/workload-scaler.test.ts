@@ -1,0 +1,195 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, InvalidBackendIdError } from '../../shared/index.ts';
+import { WorkloadNotFoundError } from '../errors.ts';
+import type { WorkloadScaler } from '../provider.ts';
+import { createWorkloadScaler } from './index.ts';
+import { isAlive, processFixture, untilDead } from './process.fixture.ts';
+import { ProcessStartError } from './process-group.ts';
+import { readProcessState } from './state-file.ts';
+
+const logger = createLogger('test', 'silent');
+const demoBackend = resolve('examples/demo-backend.ts');
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+async function scalerFor(yaml: string): Promise<{ scaler: WorkloadScaler; stateFile: string; dir: string }> {
+  const fixture = await processFixture(yaml);
+  cleanup.push(fixture.remove);
+  const scaler = await createWorkloadScaler({
+    logger,
+    namespaces: [],
+    processConfig: fixture.configFile,
+    component: 'test',
+  });
+  cleanup.push(() => scaler.close());
+  return { scaler, stateFile: fixture.stateFile, dir: fixture.dir };
+}
+
+const backend = (name: string, command: string, args: string[], extra = '') => `
+  ${name}:
+    command: ${JSON.stringify(command)}
+    args: ${JSON.stringify(args)}
+    url: http://127.0.0.1:1
+    hosts: [${name}.localhost]
+    stop-grace: 300ms
+${extra}`;
+
+describe('process workload scaler', () => {
+  it('starts the backend once, records it for the watcher, and stops it with SIGTERM', async () => {
+    const port = await freePort();
+    const { scaler, stateFile } = await scalerFor(`backends:
+  demo:
+    command: node
+    args: [${JSON.stringify(demoBackend)}]
+    env: { PORT: ${port} }
+    url: http://127.0.0.1:${port}
+    hosts: [demo.localhost]
+`);
+    expect(await scaler.getReplicas('local/demo')).toBe(0);
+    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 0, to: 1 });
+    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 1, to: 1 });
+    expect(await scaler.getReplicas('local/demo')).toBe(1);
+
+    const state = (await readProcessState(stateFile)).backends['local/demo'];
+    expect(state?.replicas).toBe(1);
+    const pid = state?.process?.pid as number;
+    expect(isAlive(pid)).toBe(true);
+
+    expect(await scaler.setReplicas('local/demo', 0)).toEqual({ from: 1, to: 0 });
+    expect(isAlive(pid)).toBe(false);
+    expect(await scaler.getReplicas('local/demo')).toBe(0);
+    expect((await readProcessState(stateFile)).backends['local/demo']?.replicas).toBe(0);
+  });
+
+  it('SIGKILLs a backend that ignores SIGTERM after its stop grace, with the processes it started', async () => {
+    const script = `
+      const { spawn } = require('node:child_process');
+      const grandchild = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      console.log('grandchild ' + grandchild.pid);
+      process.on('SIGTERM', () => {});
+      setInterval(() => {}, 1000);`;
+    const { scaler, stateFile } = await scalerFor(`backends:${backend('stubborn', 'node', ['-e', script])}`);
+    await scaler.setReplicas('local/stubborn', 1);
+    const pid = (await readProcessState(stateFile)).backends['local/stubborn']?.process?.pid as number;
+    const grandchild = await untilGrandchild(pid);
+
+    const started = Date.now();
+    expect(await scaler.setReplicas('local/stubborn', 0)).toEqual({ from: 1, to: 0 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(isAlive(pid)).toBe(false);
+    await untilDead(grandchild);
+  });
+
+  it('leaves no backend running when the scaler exits, however it exits', async () => {
+    const fixture = await processFixture(
+      `backends:${backend('one', 'node', ['-e', 'setInterval(() => {}, 1000)'])}`,
+    );
+    cleanup.push(fixture.remove);
+    const runScaler = (mode: string): ChildProcess =>
+      spawn(
+        process.execPath,
+        [resolve('services/providers/process/scaler-child.fixture.ts'), fixture.configFile, mode],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+    const startedPid = async (child: ChildProcess): Promise<number> => {
+      const [line] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
+      return Number(/started (\d+)/.exec(line.toString())?.[1]);
+    };
+
+    // SIGTERM: the scaler closes and stops its backend gracefully.
+    const graceful = runScaler('close-on-sigterm');
+    const first = await startedPid(graceful);
+    graceful.kill('SIGTERM');
+    await once(graceful, 'exit');
+    expect(isAlive(first)).toBe(false);
+
+    // process.exit without close: the exit hook kills the group.
+    const abrupt = runScaler('exit-at-once');
+    const second = await startedPid(abrupt);
+    await once(abrupt, 'exit');
+    expect(isAlive(second)).toBe(false);
+
+    // SIGKILL cannot be caught: the next scaler on the same file kills what was left.
+    const killed = runScaler('wait');
+    const third = await startedPid(killed);
+    killed.kill('SIGKILL');
+    await once(killed, 'exit');
+    expect(isAlive(third)).toBe(true);
+    const next = await createWorkloadScaler({
+      logger,
+      namespaces: [],
+      processConfig: fixture.configFile,
+      component: 'test',
+    });
+    cleanup.push(() => next.close());
+    await untilDead(third);
+    expect(await next.getReplicas('local/one')).toBe(0);
+  });
+
+  it('notices a backend that exits on its own', async () => {
+    const { scaler, stateFile } = await scalerFor(
+      `backends:${backend('brief', 'node', ['-e', 'setTimeout(() => process.exit(3), 50)'])}`,
+    );
+    await scaler.setReplicas('local/brief', 1);
+    const pid = (await readProcessState(stateFile)).backends['local/brief']?.process?.pid as number;
+    await untilDead(pid);
+    const deadline = Date.now() + 5000;
+    while ((await scaler.getReplicas('local/brief')) !== 0 && Date.now() < deadline) await delay(10);
+    expect(await scaler.getReplicas('local/brief')).toBe(0);
+    expect((await readProcessState(stateFile)).backends['local/brief']?.replicas).toBe(0);
+    expect(await scaler.setReplicas('local/brief', 1)).toEqual({ from: 0, to: 1 });
+  });
+
+  it('refuses backends that are not declared, invalid ids and commands that do not exist', async () => {
+    const { scaler } = await scalerFor(`backends:${backend('ghost', '/nonexistent/wakegate-backend', [])}`);
+    await expect(scaler.setReplicas('local/other', 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
+    await expect(scaler.getReplicas('docker/ghost')).rejects.toBeInstanceOf(WorkloadNotFoundError);
+    await expect(scaler.getReplicas('local/../etc')).rejects.toBeInstanceOf(InvalidBackendIdError);
+    const error = await scaler.setReplicas('local/ghost', 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProcessStartError);
+    expect((error as Error).message).toContain('ENOENT');
+    expect(await scaler.getReplicas('local/ghost')).toBe(0);
+  });
+
+  it('sees nothing outside the watched namespaces', async () => {
+    const fixture = await processFixture(`backends:${backend('hidden', 'node', ['-e', '0'])}`);
+    cleanup.push(fixture.remove);
+    const scaler = await createWorkloadScaler({
+      logger,
+      namespaces: ['team-a'],
+      processConfig: fixture.configFile,
+      component: 'test',
+    });
+    cleanup.push(() => scaler.close());
+    await expect(scaler.setReplicas('local/hidden', 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
+  });
+});
+
+async function untilGrandchild(pid: number): Promise<number> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+    const first = Number(children.trim().split(' ')[0]);
+    if (first > 0) return first;
+    await delay(10);
+  }
+  throw new Error(`process ${pid} started no child`);
+}
