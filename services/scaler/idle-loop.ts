@@ -1,0 +1,256 @@
+/**
+ * The idle loop, run by the lease holder only, one instance per leadership term. It follows activity
+ * reports, the backends the watcher lists and the intents the wake path writes, and puts idle backends to
+ * sleep by the drain protocol: intent `sleeping` (filters start holding new requests), wait the drain
+ * period, and scale to zero only if no wake and no request came meanwhile.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+import type { WorkloadScaler } from '../providers/index.ts';
+import {
+  allSubjects,
+  type BackendId,
+  type BackendRecord,
+  backendFromKey,
+  codecs,
+  type Logger,
+} from '../shared/index.ts';
+import { backendRecordOf } from './backend-records.ts';
+import { decideAfterDrain } from './drain-decision.ts';
+import { IdleTracker } from './idle-tracker.ts';
+import type { IntentStore } from './intent-store.ts';
+import type { ScalerMetrics } from './metrics.ts';
+import type { ScaledPublisher } from './scaled-publisher.ts';
+
+export interface IdleTiming {
+  /** How long filters get to see the `sleeping` intent before the workload goes to zero. */
+  drainMs: number;
+  /** How often idle backends are looked for. */
+  checkIntervalMs: number;
+  /** A report source silent this long no longer holds its in-flight requests against sleeping. */
+  sourceStaleMs: number;
+}
+
+export const DEFAULT_IDLE_TIMING: IdleTiming = {
+  drainMs: 2000,
+  checkIntervalMs: 1000,
+  sourceStaleMs: 60_000,
+};
+
+export interface IdleLoopOptions {
+  nc: NatsConnection;
+  backends: KV;
+  intents: IntentStore;
+  scaler: WorkloadScaler;
+  scaled: ScaledPublisher;
+  metrics: ScalerMetrics;
+  logger: Logger;
+  timing: IdleTiming;
+  /** Asked before every step that changes anything: the lease may be lost at any time. */
+  isLeader: () => boolean;
+  now?: () => number;
+}
+
+interface KnownBackend {
+  record: BackendRecord;
+  revision: number;
+}
+
+const WATCH_RESTART_MS = 1000;
+
+export class IdleLoop {
+  readonly #options: IdleLoopOptions;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #tracker: IdleTracker;
+  readonly #known = new Map<BackendId, KnownBackend>();
+  /** Backends found or put at zero, by the record revision then: not looked at again until it changes. */
+  readonly #asleep = new Map<BackendId, number>();
+  readonly #draining = new Map<BackendId, Promise<void>>();
+  readonly #abort = new AbortController();
+  readonly #watches = new Set<QueuedIterator<KvWatchEntry>>();
+  readonly #tasks: Promise<void>[] = [];
+  #subscription: Subscription | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: IdleLoopOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#log = options.logger.child({ component: 'idle-loop' });
+    // Everything counts as active at the takeover, so a new leader gives every backend its full timeout.
+    this.#tracker = new IdleTracker({ startedAt: this.#now(), sourceStaleMs: options.timing.sourceStaleMs });
+  }
+
+  start(): void {
+    const { nc, backends, intents } = this.#options;
+    this.#subscription = nc.subscribe(allSubjects('activity'), {
+      callback: (error, msg) => {
+        if (error) return;
+        try {
+          const report = codecs.activity.decode(msg.data);
+          const id = report.backend as BackendId;
+          this.#tracker.recordActivity({ ...report, backend: id }, this.#now());
+          if (report.requests > 0 || report.inflight > 0) this.#asleep.delete(id);
+        } catch (reason) {
+          this.#log.warn(
+            { subject: msg.subject, err: (reason as Error).message },
+            'invalid activity ignored',
+          );
+        }
+      },
+    });
+    this.#follow(
+      'backends',
+      () => backends.watch(),
+      (entry) => this.#onBackend(entry),
+    );
+    this.#follow(
+      'intents',
+      () => intents.watch(),
+      (entry) => this.#onIntent(entry),
+    );
+    this.#timer = setInterval(() => this.#check(), this.#options.timing.checkIntervalMs);
+  }
+
+  /** Ends the term: no new drain starts, drains in progress are cancelled and their intent restored. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#abort.abort();
+    this.#subscription?.unsubscribe();
+    for (const watch of this.#watches) watch.stop();
+    await Promise.allSettled([...this.#draining.values(), ...this.#tasks]);
+  }
+
+  #follow(what: string, open: () => Promise<QueuedIterator<KvWatchEntry>>, each: (e: KvWatchEntry) => void) {
+    const run = async () => {
+      while (!this.#abort.signal.aborted) {
+        try {
+          const watch = await open();
+          this.#watches.add(watch);
+          if (this.#abort.signal.aborted) watch.stop();
+          for await (const entry of watch) each(entry);
+          this.#watches.delete(watch);
+        } catch (error) {
+          if (this.#abort.signal.aborted) return;
+          this.#log.warn({ err: (error as Error).message }, `watch of ${what} failed; restarting`);
+        }
+        await sleep(WATCH_RESTART_MS, undefined, { signal: this.#abort.signal }).catch(() => {});
+      }
+    };
+    this.#tasks.push(run());
+  }
+
+  #onBackend(entry: KvWatchEntry): void {
+    let id: BackendId;
+    try {
+      id = backendFromKey(entry.key);
+    } catch {
+      return;
+    }
+    let record: BackendRecord | undefined;
+    try {
+      record = backendRecordOf(entry);
+    } catch (error) {
+      this.#log.warn({ backend: id, err: (error as Error).message }, 'backend record unreadable; ignored');
+      return;
+    }
+    if (record) {
+      this.#known.set(id, { record, revision: entry.revision });
+    } else {
+      this.#known.delete(id);
+      this.#tracker.forget(id);
+    }
+    if (this.#asleep.get(id) !== entry.revision) this.#asleep.delete(id);
+  }
+
+  #onIntent(entry: KvWatchEntry): void {
+    if (entry.operation !== 'PUT') return;
+    let id: BackendId;
+    try {
+      id = backendFromKey(entry.key);
+      if (codecs.intent.decode(entry.value).state !== 'awake') return;
+    } catch {
+      return;
+    }
+    // A wake: clients are waiting for this backend, give it its full idle timeout from now.
+    this.#tracker.recordWake(id, this.#now());
+    this.#asleep.delete(id);
+  }
+
+  #check(): void {
+    if (!this.#options.isLeader() || this.#abort.signal.aborted) return;
+    const now = this.#now();
+    for (const [id, { record, revision }] of this.#known) {
+      if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
+      if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) continue;
+      const drain = this.#drain(id, record, revision).finally(() => this.#draining.delete(id));
+      this.#draining.set(id, drain);
+    }
+  }
+
+  async #drain(id: BackendId, record: BackendRecord, recordRevision: number): Promise<void> {
+    const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
+    const log = this.#log.child({ backend: id });
+    let sleepingRevision: number | undefined;
+    try {
+      if ((await scaler.getReplicas(id)) === 0) {
+        this.#asleep.set(id, recordRevision);
+        return;
+      }
+      if (!isLeader() || this.#abort.signal.aborted) return;
+      const drainStart = this.#now();
+      sleepingRevision = await intents.set(id, 'sleeping');
+      log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
+      await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
+
+      const outcome = decideAfterDrain({
+        sleepingRevision,
+        currentRevision: await intents.revision(id),
+        activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#now()),
+      });
+      if (outcome === 'woken') {
+        log.info('woken during the drain; staying up');
+        sleepingRevision = undefined;
+        return;
+      }
+      if (outcome === 'active' || !isLeader()) {
+        log.info({ outcome }, 'drain cancelled; staying up');
+        return;
+      }
+
+      let result: { from: number; to: number };
+      try {
+        result = await scaler.setReplicas(id, 0);
+      } catch (error) {
+        metrics.scaleOperations.inc({ direction: 'down', result: 'error' });
+        throw error;
+      }
+      metrics.scaleOperations.inc({ direction: 'down', result: 'ok' });
+      const at = this.#now();
+      scaled.publish(id, { ...result, reason: 'idle', at });
+      log.info({ from: result.from }, 'idle: scaled to zero');
+      this.#asleep.set(id, recordRevision);
+
+      // A wake that raced the scale call saw replicas above zero and did not scale: it wrote the intent,
+      // so a moved intent means the backend is wanted and goes straight back up.
+      if ((await intents.revision(id)) !== sleepingRevision) {
+        this.#asleep.delete(id);
+        const back = await scaler.setReplicas(id, record.config.wakeReplicas);
+        metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
+        scaled.publish(id, { ...back, reason: 'wake', at: this.#now() });
+        log.info({ to: back.to }, 'woken while scaling to zero; scaled back up');
+      }
+      sleepingRevision = undefined;
+    } catch (error) {
+      if (!this.#abort.signal.aborted) log.warn({ err: (error as Error).message }, 'putting to sleep failed');
+    } finally {
+      // A drain that did not end asleep must not leave filters holding requests for a running backend.
+      if (sleepingRevision !== undefined) {
+        await intents.restoreAwake(id, sleepingRevision).catch((error: unknown) => {
+          log.warn({ err: (error as Error).message }, 'could not restore the intent awake');
+        });
+      }
+    }
+  }
+}

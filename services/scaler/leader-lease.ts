@@ -1,0 +1,97 @@
+/**
+ * The `idle-loop` lease in KV `wakegate-leases`: taken with create (only if absent), kept by updating at
+ * the revision this replica last wrote, lost to whoever creates it after the bucket ttl expired it.
+ */
+import type { KV } from '@nats-io/kv';
+import { codecs, type Logger } from '../shared/index.ts';
+import { isRevisionConflict } from './intent-store.ts';
+import { LeaseState, type LeaseTiming } from './lease-state.ts';
+
+export const IDLE_LOOP_LEASE = 'idle-loop';
+
+export interface LeaderLeaseOptions {
+  kv: KV;
+  /** This replica's identity, unique among replicas. */
+  holder: string;
+  timing: LeaseTiming;
+  logger: Logger;
+  /** Told each time this replica becomes or stops being the holder. */
+  onChange: (holder: boolean) => void;
+  now?: () => number;
+}
+
+export class LeaderLease {
+  readonly #options: LeaderLeaseOptions;
+  readonly #state: LeaseState;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #tick: Promise<void> | undefined;
+  #wasHolder = false;
+  #stopped = false;
+
+  constructor(options: LeaderLeaseOptions) {
+    this.#options = options;
+    this.#state = new LeaseState(options.timing);
+    this.#now = options.now ?? Date.now;
+    this.#log = options.logger.child({ component: 'lease', holder: options.holder });
+  }
+
+  /** Holder now, by the clock: false as soon as the last renewal is too old, even before a tick notices. */
+  get holder(): boolean {
+    return this.#state.isHolder(this.#now());
+  }
+
+  start(): void {
+    const tick = () => {
+      this.#tick = this.#renew().finally(() => {
+        if (!this.#stopped) this.#timer = setTimeout(tick, this.#options.timing.renewIntervalMs);
+      });
+    };
+    tick();
+  }
+
+  /** Stops renewing and deletes the entry if this replica still holds it, so a successor need not wait. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#tick;
+    const revision = this.#state.release(this.#now());
+    this.#notify();
+    if (revision === undefined) return;
+    try {
+      await this.#options.kv.delete(IDLE_LOOP_LEASE, { previousSeq: revision });
+      this.#log.info('lease released');
+    } catch (error) {
+      this.#log.warn(
+        { err: (error as Error).message },
+        'could not release the lease; it expires with the ttl',
+      );
+    }
+  }
+
+  async #renew(): Promise<void> {
+    const { kv, holder } = this.#options;
+    const step = this.#state.next();
+    const value = codecs.lease.encode({ holder, at: this.#now() });
+    try {
+      const revision =
+        step.kind === 'create'
+          ? await kv.create(IDLE_LOOP_LEASE, value)
+          : await kv.update(IDLE_LOOP_LEASE, value, step.revision);
+      this.#state.succeeded(revision, this.#now());
+    } catch (error) {
+      if (isRevisionConflict(error)) this.#state.refused();
+      else this.#log.warn({ err: (error as Error).message }, 'lease renewal failed');
+    }
+    this.#notify();
+  }
+
+  #notify(): void {
+    const holder = this.holder;
+    if (holder === this.#wasHolder) return;
+    this.#wasHolder = holder;
+    this.#log.info(holder ? 'took the idle-loop lease' : 'no longer holds the idle-loop lease');
+    this.#options.onChange(holder);
+  }
+}

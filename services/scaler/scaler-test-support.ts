@@ -1,0 +1,86 @@
+/** Shared setup of the scaler's service tests: backend records, wakes, and waiting for what follows. */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  type BackendConfig,
+  type BackendId,
+  backendKey,
+  codecs,
+  DEFAULT_BACKEND_CONFIG,
+  type ScaledMessage,
+  subjectFor,
+} from '../shared/index.ts';
+
+export async function putBackend(
+  kv: KV,
+  id: BackendId,
+  options: { replicas?: number; config?: Partial<BackendConfig> } = {},
+): Promise<void> {
+  const replicas = options.replicas ?? 0;
+  await kv.put(
+    backendKey(id),
+    codecs.backend.encode({
+      id,
+      hosts: [`${id.split('/')[1]}.example.com`],
+      ready: replicas > 0,
+      replicas,
+      readyReplicas: replicas,
+      config: { ...DEFAULT_BACKEND_CONFIG, ...options.config },
+      updatedAt: Date.now(),
+    }),
+  );
+}
+
+/** Publishes a wake as the bridge does, but without a message id, so none is deduplicated away. */
+export async function publishWake(js: JetStreamClient, id: BackendId): Promise<void> {
+  await js.publish(
+    subjectFor('wake', id),
+    codecs.wake.encode({ backend: id, at: Date.now(), source: 'test' }),
+  );
+}
+
+/** Collects every `wakegate.scaled.*` event and lets a test await the n-th one matching. */
+export function collectScaled(nc: NatsConnection) {
+  const events: ScaledMessage[] = [];
+  const waiters = new Set<() => void>();
+  nc.subscribe('wakegate.scaled.>', {
+    callback: (_error, msg) => {
+      events.push(codecs.scaled.decode(msg.data));
+      for (const wake of waiters) wake();
+    },
+  });
+  return {
+    events,
+    async next(
+      match: (event: ScaledMessage) => boolean,
+      count = 1,
+      timeoutMs = 10_000,
+    ): Promise<ScaledMessage[]> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = events.filter(match);
+        if (found.length >= count) return found;
+        if (Date.now() > deadline) throw new Error(`expected ${count} scaled events, saw ${found.length}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, deadline - Date.now() + 1);
+          const wake = () => {
+            clearTimeout(timer);
+            waiters.delete(wake);
+            resolve();
+          };
+          waiters.add(wake);
+        });
+      }
+    },
+  };
+}
+
+/** Polls a condition that has no event of its own until it holds or the deadline passes. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,261 @@
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import {
+  type BackendId,
+  backendId,
+  backendKey,
+  codecs,
+  createLogger,
+  ensureJetStream,
+  SCALER_CONSUMER,
+  WAKE_STREAM,
+} from '../shared/index.ts';
+import { createScaler, type Scaler } from './scaler.ts';
+import { collectScaled, publishWake, putBackend, until } from './scaler-test-support.ts';
+import { TestWorkloads } from './test-workloads.ts';
+
+const ACK_WAIT_MS = 3000;
+const logger = createLogger('scaler', 'silent');
+
+describe('scaler: wakes', () => {
+  let server: NatsServerFixture;
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let jsm: JetStreamManager;
+  let backends: KV;
+  let intents: KV;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    await ensureJetStream(nc);
+    jsm = await jetstreamManager(nc);
+    // Short enough for the redelivery test to be quick, long enough for 1,000 wakes to be handled.
+    await jsm.consumers.update(WAKE_STREAM, SCALER_CONSUMER, { ack_wait: nanos(ACK_WAIT_MS) });
+    js = jetstream(nc);
+    const kvm = new Kvm(nc);
+    backends = await kvm.open('wakegate-backends');
+    intents = await kvm.open('wakegate-intents');
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await until('the wake stream to be empty', async () => {
+      const info = await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.close();
+  });
+
+  async function startReplica(workloads: TestWorkloads, identity?: string) {
+    const replicaNc = await connect({
+      servers: server.url,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
+    const scaler = await createScaler({
+      nc: replicaNc,
+      workloads,
+      logger,
+      ...(identity ? { identity } : {}),
+      backoff: { baseMs: 50, maxMs: 200 },
+    });
+    scaler.start();
+    let closed = false;
+    const kill = async () => {
+      closed = true;
+      await replicaNc.close();
+    };
+    cleanups.push(async () => {
+      if (closed) return;
+      await scaler.stop();
+      await replicaNc.close();
+    });
+    await until('the replica to consume', () => scaler.notReadyReason() === undefined);
+    return { scaler, nc: replicaNc, kill };
+  }
+
+  async function settled(): Promise<void> {
+    await until('every wake to be settled', async () => {
+      const info = await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
+  }
+
+  async function intentOf(id: BackendId) {
+    const entry = await intents.get(backendKey(id));
+    return entry?.operation === 'PUT' ? codecs.intent.decode(entry.value) : undefined;
+  }
+
+  function metric(scaler: Scaler, name: string) {
+    return scaler.metrics.registry.getSingleMetricAsString(name);
+  }
+
+  it('scales a sleeping backend to its wake replicas once, records awake and publishes scaled', async () => {
+    const id = backendId('shop', 'api');
+    await putBackend(backends, id, { config: { wakeReplicas: 3 } });
+    const workloads = new TestWorkloads({ [id]: 0 });
+    const { scaler } = await startReplica(workloads, 'replica-a');
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    const [event] = await scaled.next((e) => e.backend === id);
+    expect(event).toMatchObject({ backend: id, from: 0, to: 3, reason: 'wake' });
+    await settled();
+    expect(workloads.sets()).toEqual([expect.objectContaining({ id, replicas: 3 })]);
+    expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'replica-a' });
+    expect(await metric(scaler, 'wakegate_scale_operations_total')).toContain(
+      'wakegate_scale_operations_total{direction="up",result="ok"} 1',
+    );
+    expect(await metric(scaler, 'wakegate_wake_to_scaled_seconds')).toContain(
+      'wakegate_wake_to_scaled_seconds_count 1',
+    );
+  });
+
+  it('makes one scale call for 1,000 wakes of one sleeping backend', async () => {
+    const id = backendId('shop', 'burst');
+    await putBackend(backends, id);
+    const workloads = new TestWorkloads({ [id]: 0 });
+    await startReplica(workloads);
+
+    await Promise.all(Array.from({ length: 1000 }, () => publishWake(js, id)));
+    await settled();
+    expect(workloads.sets(id)).toHaveLength(1);
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('leaves an awake backend alone but records it awake', async () => {
+    const id = backendId('shop', 'awake');
+    await putBackend(backends, id, { replicas: 2 });
+    const workloads = new TestWorkloads({ [id]: 2 });
+    await startReplica(workloads, 'replica-b');
+
+    await publishWake(js, id);
+    await until('the intent awake', async () => (await intentOf(id))?.by === 'replica-b');
+    await settled();
+    expect(workloads.sets()).toEqual([]);
+    expect(workloads.replicas.get(id)).toBe(2);
+  });
+
+  it('scales each of 100 backends once with two replicas sharing the consumer', async () => {
+    const ids = Array.from({ length: 100 }, (_, i) => backendId('fleet', `svc-${i}`));
+    await Promise.all(ids.map((id) => putBackend(backends, id)));
+    // Two replicas of one deployment act on the same platform.
+    const workloads = new TestWorkloads(Object.fromEntries(ids.map((id) => [id, 0])));
+    const a = await startReplica(workloads, 'replica-a');
+    const b = await startReplica(workloads, 'replica-b');
+    const scaled = collectScaled(nc);
+
+    await Promise.all(ids.map((id) => publishWake(js, id)));
+    await scaled.next((e) => e.backend.startsWith('fleet/'), 100);
+    await settled();
+    for (const id of ids) expect(workloads.sets(id)).toHaveLength(1);
+    const handled = async (s: Scaler) =>
+      Number(
+        /direction="up",result="ok"} (\d+)/.exec(await metric(s, 'wakegate_scale_operations_total'))?.[1] ??
+          0,
+      );
+    expect((await handled(a.scaler)) + (await handled(b.scaler))).toBe(100);
+  });
+
+  it('gives the wake of a replica killed before acking to another replica within ack_wait', async () => {
+    const id = backendId('shop', 'orphan');
+    await putBackend(backends, id);
+    const stuck = new TestWorkloads({ [id]: 0 });
+    let release = () => {};
+    stuck.gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    const taken = new Promise<void>((resolve) => {
+      stuck.onSet = () => resolve();
+    });
+    const doomed = await startReplica(stuck, 'doomed');
+    cleanups.push(async () => release());
+
+    await publishWake(js, id);
+    await taken;
+    const killedAt = Date.now();
+    await doomed.kill();
+
+    const healthy = new TestWorkloads({ [id]: 0 });
+    await startReplica(healthy, 'survivor');
+    const scaled = collectScaled(nc);
+    await scaled.next((e) => e.backend === id);
+    expect(Date.now() - killedAt).toBeLessThan(ACK_WAIT_MS + 1000);
+    expect(healthy.sets(id)).toEqual([expect.objectContaining({ replicas: 1 })]);
+  });
+
+  it('retries a failing platform with backoff until the wake succeeds', async () => {
+    const id = backendId('shop', 'flaky');
+    await putBackend(backends, id);
+    const workloads = new TestWorkloads({ [id]: 0 });
+    workloads.failures = 2;
+    await startReplica(workloads);
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    await scaled.next((e) => e.backend === id);
+    await settled();
+    expect(workloads.sets(id)).toHaveLength(1);
+    expect(workloads.failures).toBe(0);
+  });
+
+  it('terminates poison, unknown backends and workloads not opted in, without a platform call', async () => {
+    const unknown = backendId('shop', 'unknown');
+    const gone = backendId('shop', 'gone');
+    await putBackend(backends, gone);
+    const workloads = new TestWorkloads();
+    const { scaler } = await startReplica(workloads);
+
+    await js.publish('wakegate.wake.shop.bad', 'not json');
+    await js.publish(
+      'wakegate.wake.shop.other',
+      codecs.wake.encode({ backend: 'shop/api', at: Date.now(), source: 'test' }),
+    );
+    await js.publish(
+      'wakegate.wake.shop.x',
+      JSON.stringify({ backend: 'shop/x', at: 1, source: 't', extra: 1 }),
+    );
+    await publishWake(js, unknown);
+    await publishWake(js, gone);
+    await settled();
+
+    const terminated = await metric(scaler, 'wakegate_wakes_terminated_total');
+    expect(terminated).toContain('wakegate_wakes_terminated_total{reason="invalid"} 3');
+    expect(terminated).toContain('wakegate_wakes_terminated_total{reason="unknown_backend"} 1');
+    expect(terminated).toContain('wakegate_wakes_terminated_total{reason="not_opted_in"} 1');
+    expect(workloads.calls.filter((call) => call.id === unknown)).toEqual([]);
+    expect(workloads.sets()).toEqual([]);
+    expect(await intentOf(unknown)).toBeUndefined();
+  });
+
+  it('recovers by itself when nats-server restarts', async () => {
+    const id = backendId('shop', 'restart');
+    await putBackend(backends, id);
+    const workloads = new TestWorkloads({ [id]: 0 });
+    const { scaler } = await startReplica(workloads);
+
+    await server.stop();
+    await until('the replica to notice', () => scaler.notReadyReason() !== undefined);
+    await server.start();
+    await until('the replica to be ready again', () => scaler.notReadyReason() === undefined);
+    await until('the test connection to be back', async () => {
+      try {
+        await nc.flush();
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const scaled = collectScaled(nc);
+    await publishWake(js, id);
+    await scaled.next((e) => e.backend === id, 1, 20_000);
+    expect(workloads.sets(id)).toHaveLength(1);
+  });
+});

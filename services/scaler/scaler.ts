@@ -1,0 +1,183 @@
+/**
+ * One scaler replica: the wake consumer (every replica) and, while this replica holds the lease, the idle
+ * loop. Platform-neutral: the workloads come from the provider's WorkloadScaler.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { jetstream } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { WorkloadScaler } from '../providers/index.ts';
+import {
+  BACKENDS_BUCKET,
+  INTENTS_BUCKET,
+  LEASE_TTL_MS,
+  LEASES_BUCKET,
+  type Logger,
+} from '../shared/index.ts';
+import { DEFAULT_IDLE_TIMING, IdleLoop, type IdleTiming } from './idle-loop.ts';
+import { IntentStore } from './intent-store.ts';
+import { LeaderLease } from './leader-lease.ts';
+import type { LeaseTiming } from './lease-state.ts';
+import { ScalerMetrics } from './metrics.ts';
+import { ScaledPublisher } from './scaled-publisher.ts';
+import { WakeConsumer } from './wake-consumer.ts';
+import type { RetryBackoff } from './wake-decision.ts';
+import { WakeHandler } from './wake-handler.ts';
+
+export interface ScalerTiming extends IdleTiming, LeaseTiming {}
+
+export const DEFAULT_SCALER_TIMING: ScalerTiming = {
+  ...DEFAULT_IDLE_TIMING,
+  ttlMs: LEASE_TTL_MS,
+  renewIntervalMs: 5000,
+};
+
+export interface ScalerOptions {
+  nc: NatsConnection;
+  workloads: WorkloadScaler;
+  logger: Logger;
+  /** Unique per replica; names the lease holder and the intents' `by`. */
+  identity?: string;
+  timing?: Partial<ScalerTiming>;
+  backoff?: RetryBackoff;
+  now?: () => number;
+}
+
+interface Buckets {
+  backends: KV;
+  intents: KV;
+  leases: KV;
+}
+
+/** Opens the buckets (made by `ensureJetStream`) and returns a scaler ready to `start()`. */
+export async function createScaler(options: ScalerOptions): Promise<Scaler> {
+  const kvm = new Kvm(options.nc);
+  const [backends, intents, leases] = await Promise.all(
+    [BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET].map((name) => kvm.open(name)),
+  );
+  return new Scaler(options, { backends, intents, leases } as Buckets);
+}
+
+export class Scaler {
+  readonly metrics = new ScalerMetrics();
+  readonly identity: string;
+  readonly #options: ScalerOptions;
+  readonly #timing: ScalerTiming;
+  readonly #buckets: Buckets;
+  readonly #intents: IntentStore;
+  readonly #scaled: ScaledPublisher;
+  readonly #consumer: WakeConsumer;
+  readonly #lease: LeaderLease;
+  readonly #log: Logger;
+  #idleLoop: IdleLoop | undefined;
+  #idleLoopStopped: Promise<void> = Promise.resolve();
+  #connected = true;
+  #stopped = false;
+
+  constructor(options: ScalerOptions, buckets: Buckets) {
+    this.#options = options;
+    this.#timing = { ...DEFAULT_SCALER_TIMING, ...options.timing };
+    this.#buckets = buckets;
+    this.identity = options.identity ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.#log = options.logger.child({ replica: this.identity });
+    const now = options.now ?? Date.now;
+    this.#intents = new IntentStore(buckets.intents, this.identity, now);
+    this.#scaled = new ScaledPublisher(options.nc);
+    const handler = new WakeHandler({
+      scaler: options.workloads,
+      backends: buckets.backends,
+      intents: this.#intents,
+      scaled: this.#scaled,
+      metrics: this.metrics,
+      logger: this.#log,
+      now,
+    });
+    this.#consumer = new WakeConsumer({
+      js: jetstream(options.nc),
+      handler,
+      metrics: this.metrics,
+      logger: this.#log,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+    });
+    this.#lease = new LeaderLease({
+      kv: buckets.leases,
+      holder: this.identity,
+      timing: this.#timing,
+      logger: this.#log,
+      onChange: (holder) => this.#onLeaseChange(holder),
+      now,
+    });
+  }
+
+  /** True while this replica runs the idle loop. */
+  get leader(): boolean {
+    return this.#idleLoop !== undefined && this.#lease.holder;
+  }
+
+  start(): void {
+    this.#followConnection();
+    this.#consumer.start();
+    this.#lease.start();
+  }
+
+  /** For `/readyz`: undefined when taking wakes, else why not. */
+  notReadyReason(): string | undefined {
+    if (this.#stopped) return 'stopping';
+    if (!this.#connected) return 'nats disconnected';
+    if (!this.#consumer.consuming) return 'not consuming wakes';
+    return undefined;
+  }
+
+  /**
+   * Stops taking wakes (the ones in hand finish; the rest are redelivered to other replicas), ends the idle
+   * loop, and releases the lease so that another replica takes it over at once.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#consumer.stop();
+    // Drains are cancelled (intents restored) before the lease is released, so a successor never overlaps.
+    this.#endIdleLoop();
+    await this.#idleLoopStopped;
+    await this.#lease.stop();
+  }
+
+  #onLeaseChange(holder: boolean): void {
+    this.metrics.leaseHolder.set(holder ? 1 : 0);
+    if (holder && !this.#idleLoop && !this.#stopped) {
+      const loop = new IdleLoop({
+        nc: this.#options.nc,
+        backends: this.#buckets.backends,
+        intents: this.#intents,
+        scaler: this.#options.workloads,
+        scaled: this.#scaled,
+        metrics: this.metrics,
+        logger: this.#log,
+        timing: this.#timing,
+        isLeader: () => this.#lease.holder && !this.#stopped,
+        ...(this.#options.now ? { now: this.#options.now } : {}),
+      });
+      this.#idleLoop = loop;
+      // A new term waits for the previous one to have cancelled its drains.
+      this.#idleLoopStopped = this.#idleLoopStopped.then(() => loop.start());
+    } else if (!holder) {
+      this.#endIdleLoop();
+    }
+  }
+
+  #endIdleLoop(): void {
+    const loop = this.#idleLoop;
+    if (!loop) return;
+    this.#idleLoop = undefined;
+    this.#idleLoopStopped = this.#idleLoopStopped.then(() => loop.stop());
+  }
+
+  #followConnection(): void {
+    void (async () => {
+      for await (const status of this.#options.nc.status()) {
+        if (status.type === 'disconnect') this.#connected = false;
+        else if (status.type === 'reconnect') this.#connected = true;
+      }
+    })();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Takes wakes from the durable pull consumer `scaler` that every replica shares, hands them to the
+ * WakeHandler and settles each message: ack when done, nak with backoff when the platform failed, term
+ * when retrying can never help.
+ */
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import {
+  type BackendId,
+  backendFromSubject,
+  codecs,
+  type Logger,
+  PayloadError,
+  SCALER_CONSUMER,
+  WAKE_STREAM,
+} from '../shared/index.ts';
+import type { ScalerMetrics } from './metrics.ts';
+import { DEFAULT_RETRY_BACKOFF, type RetryBackoff, retryDelayMs } from './wake-decision.ts';
+import type { WakeHandler } from './wake-handler.ts';
+
+export interface WakeConsumerOptions {
+  js: JetStreamClient;
+  handler: WakeHandler;
+  metrics: ScalerMetrics;
+  logger: Logger;
+  backoff?: RetryBackoff;
+  /** Messages taken and not yet settled; past it the consumer stops pulling until some settle. */
+  maxPending?: number;
+}
+
+const RESTART_DELAY_MS = 1000;
+
+export class WakeConsumer {
+  readonly #options: WakeConsumerOptions;
+  readonly #log: Logger;
+  readonly #settling = new Set<Promise<void>>();
+  #messages: ConsumerMessages | undefined;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+  #slotFreed: (() => void) | undefined;
+
+  constructor(options: WakeConsumerOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'wake-consumer' });
+  }
+
+  /** True once consuming; false while stopped or between restarts. */
+  get consuming(): boolean {
+    return this.#messages !== undefined;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops pulling, lets the wakes in hand finish and settle; unsettled ones are redelivered to others. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#messages?.close();
+    this.#slotFreed?.();
+    await this.#loop;
+    await Promise.allSettled([...this.#settling]);
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        const consumer = await this.#options.js.consumers.get(WAKE_STREAM, SCALER_CONSUMER);
+        if (this.#stopped) break;
+        const messages = await consumer.consume({ max_messages: this.#options.maxPending ?? 256 });
+        this.#messages = messages;
+        if (this.#stopped) await messages.close();
+        for await (const msg of messages) {
+          await this.#waitForSlot();
+          this.#take(msg);
+        }
+      } catch (error) {
+        if (this.#stopped) break;
+        this.#log.warn({ err: (error as Error).message }, 'wake consumer failed; restarting');
+      } finally {
+        this.#messages = undefined;
+      }
+      if (!this.#stopped) await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
+    }
+  }
+
+  async #waitForSlot(): Promise<void> {
+    while (this.#settling.size >= (this.#options.maxPending ?? 256) && !this.#stopped) {
+      await new Promise<void>((resolve) => {
+        this.#slotFreed = resolve;
+      });
+    }
+  }
+
+  #take(msg: JsMsg): void {
+    const settled = this.#settle(msg)
+      .catch((error: unknown) => {
+        // Only settling itself can fail here (the connection closed): the server redelivers after ack_wait.
+        this.#log.warn({ subject: msg.subject, err: (error as Error).message }, 'could not settle a wake');
+      })
+      .finally(() => {
+        this.#settling.delete(settled);
+        this.#slotFreed?.();
+      });
+    this.#settling.add(settled);
+  }
+
+  async #settle(msg: JsMsg): Promise<void> {
+    const { handler, metrics } = this.#options;
+    let id: BackendId;
+    let at: number;
+    try {
+      const wake = codecs.wake.decode(msg.data);
+      id = backendFromSubject('wake', msg.subject);
+      if (wake.backend !== id) {
+        throw new PayloadError(
+          'wake message',
+          `backend ${wake.backend} does not match subject ${msg.subject}`,
+        );
+      }
+      at = wake.at;
+    } catch (error) {
+      msg.term();
+      metrics.terminated.inc({ reason: 'invalid' });
+      this.#log.warn({ subject: msg.subject, err: (error as Error).message }, 'invalid wake terminated');
+      return;
+    }
+
+    const outcome = await handler.handle(id, at);
+    const log = this.#log.child({ backend: id });
+    metrics.wakes.inc({ outcome: outcome.kind });
+    switch (outcome.kind) {
+      case 'scaled':
+      case 'already-awake':
+        msg.ack();
+        return;
+      case 'unknown-backend':
+        msg.term();
+        metrics.terminated.inc({ reason: 'unknown_backend' });
+        log.warn('wake for a backend the watcher does not list terminated');
+        return;
+      case 'not-opted-in':
+        msg.term();
+        metrics.terminated.inc({ reason: 'not_opted_in' });
+        log.warn({ err: outcome.reason }, 'wake for a workload that is gone or not opted in terminated');
+        return;
+      case 'failed': {
+        const delayMs = retryDelayMs(msg.info.deliveryCount, this.#options.backoff ?? DEFAULT_RETRY_BACKOFF);
+        msg.nak(delayMs);
+        log.warn(
+          { err: outcome.error.message, delivery: msg.info.deliveryCount, retryInMs: delayMs },
+          'wake failed; redelivery scheduled',
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Handles wakes, one backend at a time: concurrent wakes for a backend never overlap; the ones that arrive
+ * while it is being handled share a single follow-up pass, so a burst costs one scale call.
+ */
+import type { KV } from '@nats-io/kv';
+import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
+import { type BackendId, type Logger, PayloadError } from '../shared/index.ts';
+import { readBackendRecord } from './backend-records.ts';
+import type { IntentStore } from './intent-store.ts';
+import type { ScalerMetrics } from './metrics.ts';
+import type { ScaledPublisher } from './scaled-publisher.ts';
+import { decideWake } from './wake-decision.ts';
+
+export type WakeOutcome =
+  | { kind: 'scaled'; from: number; to: number }
+  | { kind: 'already-awake'; replicas: number }
+  | { kind: 'unknown-backend' }
+  | { kind: 'not-opted-in'; reason: string }
+  | { kind: 'failed'; error: Error };
+
+export interface WakeHandlerOptions {
+  scaler: WorkloadScaler;
+  backends: KV;
+  intents: IntentStore;
+  scaled: ScaledPublisher;
+  metrics: ScalerMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface Pass {
+  /** Earliest `at` of the wakes sharing this pass, for the wake-to-scaled time. */
+  wakeAt: number;
+  outcome: Promise<WakeOutcome>;
+}
+
+export class WakeHandler {
+  readonly #options: WakeHandlerOptions;
+  readonly #now: () => number;
+  readonly #running = new Map<BackendId, Promise<WakeOutcome>>();
+  readonly #queued = new Map<BackendId, Pass>();
+
+  constructor(options: WakeHandlerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Wakes the backend (or joins a pass that will) and resolves with what happened; never rejects. */
+  handle(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
+    const running = this.#running.get(id);
+    if (!running) return this.#start(id, wakeAt);
+    const queued = this.#queued.get(id);
+    if (queued) {
+      queued.wakeAt = Math.min(queued.wakeAt, wakeAt);
+      return queued.outcome;
+    }
+    const pass: Pass = {
+      wakeAt,
+      outcome: running.then(() => {
+        this.#queued.delete(id);
+        return this.#start(id, pass.wakeAt);
+      }),
+    };
+    this.#queued.set(id, pass);
+    return pass.outcome;
+  }
+
+  #start(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
+    const outcome = this.#wake(id, wakeAt).finally(() => {
+      if (this.#running.get(id) === outcome) this.#running.delete(id);
+    });
+    this.#running.set(id, outcome);
+    return outcome;
+  }
+
+  async #wake(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
+    const { scaler, backends, intents, scaled, metrics } = this.#options;
+    const log = this.#options.logger.child({ backend: id });
+    try {
+      let record: Awaited<ReturnType<typeof readBackendRecord>>;
+      try {
+        record = await readBackendRecord(backends, id);
+      } catch (error) {
+        if (!(error instanceof PayloadError)) throw error;
+        log.warn({ err: error.message }, 'backend record unreadable; treating the backend as unknown');
+        record = undefined;
+      }
+      if (!record) return { kind: 'unknown-backend' };
+
+      // Awake first, then look at the replicas: an idle drain that re-reads the intent after scaling to
+      // zero then sees this wake and scales back up, so a wake can never be lost between the two.
+      await intents.set(id, 'awake');
+      const replicas = await scaler.getReplicas(id);
+      const decision = decideWake(replicas, record.config);
+      if (decision.kind === 'already-awake') return { kind: 'already-awake', replicas };
+
+      let result: { from: number; to: number };
+      try {
+        result = await scaler.setReplicas(id, decision.to);
+      } catch (error) {
+        metrics.scaleOperations.inc({
+          direction: 'up',
+          result: error instanceof WorkloadNotFoundError ? 'not_found' : 'error',
+        });
+        throw error;
+      }
+      metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
+      const now = this.#now();
+      metrics.observeWakeToScaled(wakeAt, now);
+      if (result.from !== result.to) scaled.publish(id, { ...result, reason: 'wake', at: now });
+      log.info({ from: result.from, to: result.to }, 'scaled up on wake');
+      return { kind: 'scaled', ...result };
+    } catch (error) {
+      if (error instanceof WorkloadNotFoundError) return { kind: 'not-opted-in', reason: error.message };
+      return { kind: 'failed', error: error as Error };
+    }
+  }
+}
