@@ -115,7 +115,12 @@ export class SimulatedController {
         endpoints.push({
           addresses: [address],
           conditions: { ready: true, serving: true, terminating: false },
-          targetRef: { kind: 'Pod', namespace, name: `${name}-pod-${i}` },
+          // Named as a Deployment's pods are: <deployment>-<pod-template-hash>-<5 chars>.
+          targetRef: {
+            kind: 'Pod',
+            namespace,
+            name: `${name}-5f${index.toString(36)}c9d8-p${i.toString(36).padStart(4, '0')}`,
+          },
         });
       }
     }

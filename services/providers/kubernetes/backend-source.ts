@@ -1,0 +1,111 @@
+/**
+ * The Kubernetes watch side: informers feed the pure core (backends.ts), whose result goes to the
+ * consumer as a full snapshot after the first sync and after every change that alters it.
+ */
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { BackendId } from '../../shared/index.ts';
+import { probeHttp } from '../http-probe.ts';
+import type { BackendSource, ObservedBackend, ProviderContext } from '../provider.ts';
+import { type ClusterObjects, computeBackends, type HttpRoute, observedBackends } from './backends.ts';
+import { AnnotationProblemReporter } from './events.ts';
+import { type BackoffOptions, DEFAULT_BACKOFF, informerSpecs, SupervisedInformer } from './informers.ts';
+import { loadKubeConfig } from './kube-config.ts';
+import { type Probe, ReadinessProbes } from './readiness-probes.ts';
+import { SnapshotChannel } from './snapshot-channel.ts';
+
+export interface KubernetesSourceOptions {
+  /** Defaults to `loadKubeConfig()` (KUBECONFIG or in-cluster). */
+  kubeConfig?: KubeConfig | undefined;
+  backoff?: Partial<BackoffOptions> | undefined;
+  probe?: Probe | undefined;
+}
+
+export class KubernetesBackendSource implements BackendSource {
+  private readonly context: ProviderContext;
+  private readonly informers: SupervisedInformer[];
+  private readonly reporter: AnnotationProblemReporter;
+  private readonly probes: ReadinessProbes;
+  private readonly channel = new SnapshotChannel<ObservedBackend[]>();
+  private scheduled = false;
+  private closed = false;
+  private last: string | undefined;
+
+  constructor(context: ProviderContext, options: KubernetesSourceOptions = {}) {
+    const kc = options.kubeConfig ?? loadKubeConfig();
+    this.context = context;
+    const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.informers = informerSpecs(kc, context.namespaces).map(
+      (spec) => new SupervisedInformer(kc, spec, context.logger, backoff, () => this.schedule()),
+    );
+    this.reporter = new AnnotationProblemReporter(
+      kc.makeApiClient(CoreV1Api),
+      context.component,
+      context.logger,
+    );
+    this.probes = new ReadinessProbes(options.probe ?? ((url) => probeHttp(url)), () => this.schedule());
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.informers.map((informer) => informer.start()));
+  }
+
+  snapshots(): AsyncIterable<ObservedBackend[]> {
+    return this.channel.values();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.probes.close();
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+    this.channel.end();
+  }
+
+  /** Coalesces a burst of informer events (a relist, one watch chunk) into one computation. */
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.closed) this.compute();
+    });
+  }
+
+  private objects(): ClusterObjects {
+    const of = <T>(kind: string) =>
+      this.informers.filter((i) => i.spec.kind === kind).flatMap((i) => i.list() as unknown as T[]);
+    return {
+      deployments: of('deployments'),
+      services: of('services'),
+      endpointSlices: of('endpointslices'),
+      httpRoutes: of<HttpRoute>('httproutes'),
+    };
+  }
+
+  private compute(): void {
+    if (!this.informers.every((informer) => informer.synced)) return;
+    const { views, rejected } = computeBackends(this.objects());
+    for (const r of rejected)
+      this.context.logger.warn(
+        { namespace: r.namespace, name: r.name, reason: r.reason },
+        'deployment skipped',
+      );
+    for (const view of views) if (view.problems.length > 0) this.reporter.report(view);
+    const wanted = new Map<BackendId, string>();
+    for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);
+    this.probes.update(wanted);
+    const snapshot = observedBackends(views, (id, url) => this.probes.passed(id, url));
+    const text = JSON.stringify(snapshot);
+    if (text === this.last) return;
+    this.last = text;
+    this.channel.push(snapshot);
+  }
+}
+
+export async function createBackendSource(
+  context: ProviderContext,
+  options: KubernetesSourceOptions = {},
+): Promise<BackendSource> {
+  const source = new KubernetesBackendSource(context, options);
+  await source.start();
+  return source;
+}

@@ -1,0 +1,199 @@
+import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BACKEND_CONFIG } from '../../shared/index.ts';
+import { type ClusterObjects, computeBackends, type HttpRoute, observedBackends } from './backends.ts';
+
+function deployment(
+  name: string,
+  options: {
+    app?: string;
+    annotations?: Record<string, string>;
+    replicas?: number;
+    readyReplicas?: number;
+    enabled?: string;
+  } = {},
+): V1Deployment {
+  return {
+    metadata: {
+      name,
+      namespace: 'shop',
+      uid: `uid-${name}`,
+      labels: { 'wakegate.dev/enabled': options.enabled ?? 'true' },
+      annotations: options.annotations ?? {},
+    },
+    spec: {
+      replicas: options.replicas ?? 0,
+      selector: { matchLabels: { app: options.app ?? name } },
+      template: { metadata: { labels: { app: options.app ?? name, tier: name } } },
+    },
+    status: options.readyReplicas === undefined ? {} : { readyReplicas: options.readyReplicas },
+  };
+}
+
+function service(name: string, selector: Record<string, string>): V1Service {
+  return { metadata: { name, namespace: 'shop' }, spec: { selector, ports: [{ port: 80 }] } };
+}
+
+function slice(
+  serviceName: string,
+  pods: { pod: string; address: string; ready?: boolean }[],
+): V1EndpointSlice {
+  return {
+    addressType: 'IPv4',
+    metadata: {
+      name: `${serviceName}-abcde`,
+      namespace: 'shop',
+      labels: { 'kubernetes.io/service-name': serviceName },
+    },
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: pods.map(({ pod, address, ready }) => ({
+      addresses: [address],
+      conditions: { ready: ready ?? true },
+      targetRef: { kind: 'Pod', namespace: 'shop', name: pod },
+    })),
+  };
+}
+
+function route(
+  name: string,
+  hostnames: string[],
+  backends: { name: string; namespace?: string; kind?: string }[][],
+): HttpRoute {
+  return {
+    metadata: { name, namespace: 'shop' },
+    spec: { hostnames, rules: backends.map((refs) => ({ backendRefs: refs })) },
+  };
+}
+
+function compute(objects: Partial<ClusterObjects>) {
+  return computeBackends({ deployments: [], services: [], endpointSlices: [], httpRoutes: [], ...objects });
+}
+
+describe('computeBackends', () => {
+  it('gives a route with two backendRefs to both Deployments behind them, with the annotation hosts first', () => {
+    const { views } = compute({
+      deployments: [
+        deployment('cart', { annotations: { 'wakegate.dev/hosts': 'Cart.Example.com:8080' } }),
+        deployment('pay'),
+      ],
+      services: [service('cart', { app: 'cart' }), service('pay', { app: 'pay' })],
+      httpRoutes: [
+        route(
+          'shop',
+          ['shop.example.com', 'www.example.com'],
+          [[{ name: 'cart' }], [{ name: 'pay' }, { name: 'missing' }]],
+        ),
+        route('other-ns', ['elsewhere.example.com'], [[{ name: 'cart', namespace: 'elsewhere' }]]),
+      ],
+    });
+    expect(views.map((v) => [v.backend.id, v.backend.hosts])).toEqual([
+      ['shop/cart', ['cart.example.com', 'shop.example.com', 'www.example.com']],
+      ['shop/pay', ['shop.example.com', 'www.example.com']],
+    ]);
+  });
+
+  it('lets a Service select two Deployments, counting only each one its own ready pods', () => {
+    const { views } = compute({
+      deployments: [
+        deployment('web', { app: 'shared', replicas: 1, readyReplicas: 1 }),
+        deployment('web-api', { app: 'shared', replicas: 1 }),
+      ],
+      services: [service('shared', { app: 'shared' })],
+      endpointSlices: [
+        slice('shared', [
+          { pod: 'web-7d9f8c6b5-x2x9q', address: '10.0.0.2' },
+          { pod: 'web-api-5c8d7f9b4-zz9kq', address: '10.0.0.3', ready: false },
+        ]),
+      ],
+      httpRoutes: [route('shared', ['shared.example.com'], [[{ name: 'shared' }]])],
+    });
+    expect(views.map((v) => [v.backend.id, v.backend.ready, v.backend.hosts])).toEqual([
+      ['shop/web', true, ['shared.example.com']],
+      ['shop/web-api', false, ['shared.example.com']],
+    ]);
+  });
+
+  it('keeps wildcard hostnames from the annotation and from routes, and drops invalid route hostnames', () => {
+    const { views } = compute({
+      deployments: [
+        deployment('api', { annotations: { 'wakegate.dev/hosts': '*.API.example.com, api.example.com' } }),
+      ],
+      services: [service('api', { app: 'api' })],
+      httpRoutes: [
+        route('api', ['*.apps.example.com', 'bad_host!', '*.api.example.com'], [[{ name: 'api' }]]),
+      ],
+    });
+    expect(views[0]?.backend.hosts).toEqual(['*.api.example.com', 'api.example.com', '*.apps.example.com']);
+    expect(views[0]?.problems).toEqual([]);
+  });
+
+  it('uses readyReplicas for a Deployment without a Service', () => {
+    const asleep = compute({ deployments: [deployment('batch', { replicas: 0 })] }).views[0]?.backend;
+    expect(asleep).toMatchObject({
+      id: 'shop/batch',
+      ready: false,
+      replicas: 0,
+      readyReplicas: 0,
+      hosts: [],
+    });
+    const awake = compute({ deployments: [deployment('batch', { replicas: 2, readyReplicas: 1 })] }).views[0]
+      ?.backend;
+    expect(awake).toMatchObject({ ready: true, replicas: 2, readyReplicas: 1 });
+  });
+
+  it('is not ready with a Service but no ready endpoint, even with ready replicas', () => {
+    const { views } = compute({
+      deployments: [deployment('web', { replicas: 1, readyReplicas: 1 })],
+      services: [service('web', { app: 'web' })],
+      endpointSlices: [slice('web', [{ pod: 'web-7d9f8c6b5-x2x9q', address: '10.0.0.2', ready: false }])],
+    });
+    expect(views[0]?.backend.ready).toBe(false);
+  });
+
+  it('replaces malformed annotations by their defaults and lists each problem', () => {
+    const { views } = compute({
+      deployments: [
+        deployment('web', {
+          annotations: {
+            'wakegate.dev/idle-timeout': 'soon',
+            'wakegate.dev/wake-replicas': '3',
+            'wakegate.dev/max-wait': '-1s',
+            'wakegate.dev/max-buffered': 'lots',
+            'wakegate.dev/probe-path': 'healthz',
+            'wakegate.dev/hosts': 'ok.example.com,not a host',
+          },
+        }),
+      ],
+    });
+    const view = views[0];
+    expect(view?.backend.config).toEqual({ ...DEFAULT_BACKEND_CONFIG, wakeReplicas: 3 });
+    expect(view?.backend.hosts).toEqual(['ok.example.com']);
+    expect(view?.problems.map((p) => p.setting).sort()).toEqual([
+      'hosts',
+      'idle-timeout',
+      'max-buffered',
+      'max-wait',
+      'probe-path',
+    ]);
+  });
+
+  it('leaves out Deployments without the opt-in label value "true"', () => {
+    const { views } = compute({ deployments: [deployment('off', { enabled: 'false' }), deployment('on')] });
+    expect(views.map((v) => v.backend.id)).toEqual(['shop/on']);
+  });
+
+  it('asks for a probe of a ready endpoint when probe-path is set, and is ready only once it passed', () => {
+    const { views } = compute({
+      deployments: [
+        deployment('web', { annotations: { 'wakegate.dev/probe-path': '/healthz' }, replicas: 1 }),
+      ],
+      services: [service('web', { app: 'web' })],
+      endpointSlices: [slice('web', [{ pod: 'web-7d9f8c6b5-x2x9q', address: '10.0.0.2' }])],
+    });
+    expect(views[0]?.probeUrl).toBe('http://10.0.0.2:8080/healthz');
+    expect(observedBackends(views, () => false)[0]?.ready).toBe(false);
+    expect(observedBackends(views, (_id, url) => url === 'http://10.0.0.2:8080/healthz')[0]?.ready).toBe(
+      true,
+    );
+  });
+});

@@ -1,0 +1,198 @@
+/**
+ * The Kubernetes watch side's decisions, without I/O: from the objects the informers hold to the backend
+ * states of the design. Given the same objects, every watcher replica computes the same result.
+ */
+import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import {
+  type BackendId,
+  type BackendSettingsInput,
+  backendId,
+  normalizeHost,
+  parseBackendSettings,
+  SETTING_NAMES,
+  type SettingProblem,
+} from '../../shared/index.ts';
+import type { ObservedBackend } from '../provider.ts';
+
+export const ENABLED_LABEL = 'wakegate.dev/enabled';
+export const ANNOTATION_PREFIX = 'wakegate.dev/';
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** The parts of a Gateway API HTTPRoute the watcher reads (client-node has no type for it). */
+export interface HttpRoute {
+  metadata?: { name?: string; namespace?: string };
+  spec?: {
+    hostnames?: string[];
+    rules?: { backendRefs?: { group?: string; kind?: string; name: string; namespace?: string }[] }[];
+  };
+}
+
+export interface ClusterObjects {
+  deployments: V1Deployment[];
+  services: V1Service[];
+  endpointSlices: V1EndpointSlice[];
+  httpRoutes: HttpRoute[];
+}
+
+export interface BackendView {
+  /** `ready` here is the platform's view (endpoints or replicas), before any probe. */
+  backend: ObservedBackend;
+  /** When set, the backend is ready only once a GET of this URL succeeds (`probe-path` on a ready endpoint). */
+  probeUrl?: string | undefined;
+  /** Malformed annotations, each replaced by its default. */
+  problems: SettingProblem[];
+  deployment: { namespace: string; name: string; uid?: string | undefined };
+}
+
+export interface RejectedDeployment {
+  namespace: string;
+  name: string;
+  reason: string;
+}
+
+function selects(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined) {
+  const entries = Object.entries(selector ?? {});
+  return entries.length > 0 && entries.every(([key, value]) => labels?.[key] === value);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A Deployment's pods are named `<deployment>-<pod-template-hash>-<5 chars>`. */
+function podNamePattern(deployment: string): RegExp {
+  return new RegExp(`^${escapeRegExp(deployment)}-[a-z0-9]{1,10}-[a-z0-9]{5}$`);
+}
+
+function settingsInput(annotations: Record<string, string> | undefined): BackendSettingsInput {
+  const input: Record<string, string> = {};
+  for (const name of SETTING_NAMES) {
+    const value = annotations?.[`${ANNOTATION_PREFIX}${name}`];
+    if (value !== undefined) input[name] = value;
+  }
+  return input;
+}
+
+function hostForUrl(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+interface ReadyEndpoint {
+  address: string;
+  port: number | undefined;
+}
+
+function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEndpoint[] {
+  const pods = podNamePattern(deployment);
+  const found: ReadyEndpoint[] = [];
+  for (const slice of slices) {
+    const ports = slice.ports ?? [];
+    const port = (ports.find((p) => p.name === 'http') ?? ports.find((p) => (p.protocol ?? 'TCP') === 'TCP'))
+      ?.port;
+    for (const endpoint of slice.endpoints ?? []) {
+      // A nil ready condition means ready (EndpointSlice API); a Service may also select other workloads'
+      // pods, so only this Deployment's own pods count.
+      if (endpoint.conditions?.ready === false) continue;
+      const ref = endpoint.targetRef;
+      if (ref && !(ref.kind === 'Pod' && pods.test(ref.name ?? ''))) continue;
+      const address = endpoint.addresses[0];
+      if (address !== undefined) found.push({ address, port });
+    }
+  }
+  return found.sort((a, b) => a.address.localeCompare(b.address));
+}
+
+function routeHosts(routes: HttpRoute[], namespace: string, serviceNames: Set<string>): string[] {
+  const hosts = new Set<string>();
+  for (const route of routes) {
+    if (route.metadata?.namespace !== namespace) continue;
+    // Only same-namespace Service references: a cross-namespace one needs a ReferenceGrant the watcher
+    // does not read, and a route without hostnames takes its gateway's, which are unknown here.
+    const names = (route.spec?.rules ?? []).some((rule) =>
+      (rule.backendRefs ?? []).some(
+        (ref) =>
+          (ref.group ?? '') === '' &&
+          (ref.kind ?? 'Service') === 'Service' &&
+          (ref.namespace ?? namespace) === namespace &&
+          serviceNames.has(ref.name),
+      ),
+    );
+    if (!names) continue;
+    for (const hostname of route.spec?.hostnames ?? []) {
+      const host = normalizeHost(hostname);
+      if (host !== undefined) hosts.add(host);
+    }
+  }
+  return [...hosts].sort();
+}
+
+export function computeBackends(objects: ClusterObjects): {
+  views: BackendView[];
+  rejected: RejectedDeployment[];
+} {
+  const views: BackendView[] = [];
+  const rejected: RejectedDeployment[] = [];
+  for (const deployment of objects.deployments) {
+    const namespace = deployment.metadata?.namespace ?? '';
+    const name = deployment.metadata?.name ?? '';
+    if (deployment.metadata?.labels?.[ENABLED_LABEL] !== 'true') continue;
+    let id: BackendId;
+    try {
+      id = backendId(namespace, name);
+    } catch (error) {
+      rejected.push({ namespace, name, reason: (error as Error).message });
+      continue;
+    }
+    const podLabels = deployment.spec?.template?.metadata?.labels;
+    const services = objects.services.filter(
+      (s) => s.metadata?.namespace === namespace && selects(s.spec?.selector, podLabels),
+    );
+    const serviceNames = new Set(services.map((s) => s.metadata?.name ?? ''));
+    const settings = parseBackendSettings(settingsInput(deployment.metadata?.annotations));
+    const hosts = [...settings.hosts];
+    for (const host of routeHosts(objects.httpRoutes, namespace, serviceNames))
+      if (!hosts.includes(host)) hosts.push(host);
+
+    const replicas = deployment.spec?.replicas ?? 1;
+    const readyReplicas = deployment.status?.readyReplicas ?? 0;
+    let ready: boolean;
+    let probeUrl: string | undefined;
+    if (services.length === 0) {
+      ready = readyReplicas >= 1;
+    } else {
+      const slices = objects.endpointSlices.filter(
+        (s) =>
+          s.metadata?.namespace === namespace &&
+          serviceNames.has(s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''),
+      );
+      const endpoints = readyEndpoints(slices, name);
+      ready = endpoints.length > 0;
+      const target = endpoints.find((e) => e.port !== undefined);
+      if (ready && settings.config.probePath !== undefined && target)
+        probeUrl = `http://${hostForUrl(target.address)}:${target.port}${settings.config.probePath}`;
+    }
+    views.push({
+      backend: { id, hosts, ready, replicas, readyReplicas, config: settings.config },
+      probeUrl,
+      problems: settings.problems,
+      deployment: { namespace, name, uid: deployment.metadata?.uid },
+    });
+  }
+  views.sort((a, b) => (a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0));
+  return { views, rejected };
+}
+
+/**
+ * The backends as consumers see them: a backend with a probe path is ready only once its probe passed.
+ * `probePassed` answers for the exact URL, so a new endpoint address needs a new probe.
+ */
+export function observedBackends(
+  views: BackendView[],
+  probePassed: (id: BackendId, url: string) => boolean,
+): ObservedBackend[] {
+  return views.map(({ backend, probeUrl }) =>
+    probeUrl === undefined || !backend.ready
+      ? backend
+      : { ...backend, ready: probePassed(backend.id, probeUrl) },
+  );
+}

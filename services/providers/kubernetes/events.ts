@@ -1,0 +1,72 @@
+/**
+ * Reports malformed wakegate.dev/* annotations where the user looks: a warning log line and a Warning
+ * Event on the Deployment (`kubectl describe deployment`). Each problem is reported once per process;
+ * the Event name is derived from the problem, so a second replica or a restart gets AlreadyExists instead
+ * of a duplicate.
+ */
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
+import type { Logger } from '../../shared/index.ts';
+import type { BackendView } from './backends.ts';
+
+export const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
+
+export class AnnotationProblemReporter {
+  private readonly core: CoreV1Api;
+  private readonly component: string;
+  private readonly logger: Logger;
+  private readonly reported = new Set<string>();
+
+  constructor(core: CoreV1Api, component: string, logger: Logger) {
+    this.core = core;
+    this.component = component;
+    this.logger = logger;
+  }
+
+  report(view: BackendView): void {
+    const { namespace, name, uid } = view.deployment;
+    for (const problem of view.problems) {
+      const key = `${uid ?? ''}|${namespace}/${name}|${problem.setting}|${problem.value}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      const annotation = `wakegate.dev/${problem.setting}`;
+      const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using the default`;
+      this.logger.warn({ backend: view.backend.id, annotation, value: problem.value }, message);
+      void this.createEvent(view, key, message);
+    }
+  }
+
+  private async createEvent(view: BackendView, key: string, message: string): Promise<void> {
+    const { namespace, name, uid } = view.deployment;
+    const now = new Date();
+    const suffix = createHash('sha256').update(key).digest('hex').slice(0, 12);
+    try {
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${name.slice(0, 200)}.wakegate-${suffix}`, namespace },
+          involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name, uid },
+          reason: INVALID_ANNOTATION_REASON,
+          message,
+          type: 'Warning',
+          source: { component: this.component },
+          reportingComponent: this.component,
+          reportingInstance: hostname(),
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 409) return;
+      this.logger.warn(
+        {
+          backend: view.backend.id,
+          err: error instanceof ApiException ? `HTTP ${error.code}` : String(error),
+        },
+        'could not create the Kubernetes Event for a malformed annotation',
+      );
+    }
+  }
+}

@@ -1,0 +1,4 @@
+/** The Kubernetes provider: Deployments labelled `wakegate.dev/enabled: "true"`. */
+export { createBackendSource, type KubernetesSourceOptions } from './backend-source.ts';
+export { loadKubeConfig } from './kube-config.ts';
+export { isAllowed, type PolicyRule, WATCHER_RULES } from './permissions.ts';

@@ -1,0 +1,182 @@
+/**
+ * The informers the watch side runs: Deployments (opted in), Services, EndpointSlices and HTTPRoutes, one
+ * set per watched namespace or one cluster-wide set. client-node's informers recover from a closed watch
+ * and from 410 Gone by themselves but stop on any other error; each one here is restarted with backoff.
+ */
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  makeInformer,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import type { Logger } from '../../shared/index.ts';
+import { ENABLED_LABEL } from './backends.ts';
+
+export type WatchedKind = 'deployments' | 'services' | 'endpointslices' | 'httproutes';
+
+export interface InformerSpec {
+  kind: WatchedKind;
+  namespace: string | undefined;
+  path: string;
+  labelSelector?: string | undefined;
+  list: () => Promise<KubernetesListObject<KubernetesObject>>;
+}
+
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+const GATEWAY_VERSION = 'v1';
+
+export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpec[] {
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const labelSelector = `${ENABLED_LABEL}=true`;
+  const route = { group: GATEWAY_GROUP, version: GATEWAY_VERSION, plural: 'httproutes' };
+  const scopes = namespaces.length === 0 ? [undefined] : namespaces;
+  return scopes.flatMap((namespace): InformerSpec[] => {
+    const prefix = namespace === undefined ? '' : `/namespaces/${namespace}`;
+    return [
+      {
+        kind: 'deployments',
+        namespace,
+        labelSelector,
+        path: `/apis/apps/v1${prefix}/deployments`,
+        list: () =>
+          namespace === undefined
+            ? apps.listDeploymentForAllNamespaces({ labelSelector })
+            : apps.listNamespacedDeployment({ namespace, labelSelector }),
+      },
+      {
+        kind: 'services',
+        namespace,
+        path: `/api/v1${prefix}/services`,
+        list: () =>
+          namespace === undefined
+            ? core.listServiceForAllNamespaces()
+            : core.listNamespacedService({ namespace }),
+      },
+      {
+        kind: 'endpointslices',
+        namespace,
+        path: `/apis/discovery.k8s.io/v1${prefix}/endpointslices`,
+        list: () =>
+          namespace === undefined
+            ? discovery.listEndpointSliceForAllNamespaces()
+            : discovery.listNamespacedEndpointSlice({ namespace }),
+      },
+      {
+        kind: 'httproutes',
+        namespace,
+        path: `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}${prefix}/httproutes`,
+        list: () =>
+          namespace === undefined
+            ? custom.listClusterCustomObject(route)
+            : custom.listNamespacedCustomObject({ ...route, namespace }),
+      },
+    ];
+  });
+}
+
+export interface BackoffOptions {
+  /** First restart delay after an error; doubles up to `maxMs`. */
+  baseMs: number;
+  maxMs: number;
+  /** Retry delay while the HTTPRoute API is not installed. */
+  absentRetryMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 200, maxMs: 30_000, absentRetryMs: 60_000 };
+
+function describeError(error: unknown): string {
+  if (error instanceof ApiException) return `HTTP ${error.code}`;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** One informer, restarted with backoff whenever it stops on an error. */
+export class SupervisedInformer {
+  readonly spec: InformerSpec;
+  private readonly informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+  private readonly logger: Logger;
+  private readonly backoff: BackoffOptions;
+  private readonly onChange: () => void;
+  private attempt = 0;
+  private failedThisRun = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Listed at least once, or known to be absent (the HTTPRoute API is not installed). */
+  synced = false;
+  /** The resource is not served (404); its list counts as empty. */
+  absent = false;
+
+  constructor(
+    kc: KubeConfig,
+    spec: InformerSpec,
+    logger: Logger,
+    backoff: BackoffOptions,
+    onChange: () => void,
+  ) {
+    this.spec = spec;
+    this.logger = logger.child({ informer: spec.kind, namespace: spec.namespace ?? '*' });
+    this.backoff = backoff;
+    this.onChange = onChange;
+    this.informer = makeInformer(kc, spec.path, spec.list, spec.labelSelector);
+    for (const event of ['add', 'update', 'delete'] as const) this.informer.on(event, () => onChange());
+    this.informer.on('error', (error) => this.failed(error));
+  }
+
+  list(): readonly KubernetesObject[] {
+    return this.absent ? [] : this.informer.list();
+  }
+
+  async start(): Promise<void> {
+    if (this.stopped) return;
+    this.failedThisRun = false;
+    await this.informer.start();
+    if (this.failedThisRun || this.stopped) return;
+    if (this.attempt > 0 || this.absent) this.logger.info('informer recovered');
+    this.attempt = 0;
+    const wasSynced = this.synced && !this.absent;
+    this.absent = false;
+    this.synced = true;
+    if (!wasSynced) this.onChange();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.informer.stop();
+  }
+
+  private failed(error: unknown): void {
+    this.failedThisRun = true;
+    if (this.stopped || this.retryTimer) return;
+    let delay: number;
+    if (this.spec.kind === 'httproutes' && error instanceof ApiException && error.code === 404) {
+      // No Gateway API in this cluster: routes contribute no hosts, and the watcher still syncs.
+      if (!this.absent) this.logger.info('the HTTPRoute API is not served; hosts come from annotations only');
+      this.absent = true;
+      this.synced = true;
+      delay = this.backoff.absentRetryMs;
+      this.onChange();
+    } else {
+      delay = Math.min(this.backoff.baseMs * 2 ** this.attempt, this.backoff.maxMs);
+      this.attempt++;
+      this.logger.warn(
+        { err: describeError(error), retryInMs: delay },
+        'informer stopped on an error; restarting',
+      );
+    }
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.start();
+    }, delay);
+  }
+}

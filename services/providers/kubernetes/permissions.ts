@@ -1,0 +1,36 @@
+/**
+ * The Kubernetes API permissions the watcher needs, as RBAC PolicyRules: the source of truth for the
+ * manifests (a ClusterRole, or a Role per namespace when WAKEGATE_NAMESPACES is set).
+ */
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+export const WATCHER_RULES: readonly PolicyRule[] = [
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch'] },
+  { apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+  { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: ['list', 'watch'] },
+  // Reports malformed wakegate.dev/* annotations on the Deployment.
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+];
+
+/** One API call as RBAC sees it; a subresource is checked as `resource/subresource`. */
+export interface ApiCall {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string | undefined;
+}
+
+export function isAllowed(rules: readonly PolicyRule[], call: ApiCall): boolean {
+  const resource = call.subresource ? `${call.resource}/${call.subresource}` : call.resource;
+  return rules.some(
+    (rule) =>
+      (rule.apiGroups.includes(call.group) || rule.apiGroups.includes('*')) &&
+      (rule.resources.includes(resource) || rule.resources.includes('*')) &&
+      (rule.verbs.includes(call.verb) || rule.verbs.includes('*')),
+  );
+}

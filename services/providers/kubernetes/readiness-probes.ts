@@ -1,0 +1,73 @@
+/**
+ * The `probe-path` check before a backend is declared ready: one probe per backend and endpoint URL,
+ * retried with a short backoff while the endpoint is ready but the probe fails. A passed probe holds
+ * while the URL stays the same; a new endpoint address means a new probe.
+ */
+import type { BackendId } from '../../shared/index.ts';
+
+export type Probe = (url: string) => Promise<boolean>;
+
+interface Tracked {
+  url: string;
+  passed: boolean;
+  attempt: number;
+  timer?: NodeJS.Timeout | undefined;
+  cancelled: boolean;
+}
+
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 2000;
+
+export class ReadinessProbes {
+  private readonly probe: Probe;
+  private readonly onResult: () => void;
+  private readonly tracked = new Map<BackendId, Tracked>();
+
+  constructor(probe: Probe, onResult: () => void) {
+    this.probe = probe;
+    this.onResult = onResult;
+  }
+
+  /** The probes wanted now, by backend; any other is dropped. */
+  update(wanted: ReadonlyMap<BackendId, string>): void {
+    for (const [id, entry] of this.tracked) {
+      if (wanted.get(id) === entry.url) continue;
+      this.cancel(entry);
+      this.tracked.delete(id);
+    }
+    for (const [id, url] of wanted) {
+      if (this.tracked.has(id)) continue;
+      const entry: Tracked = { url, passed: false, attempt: 0, cancelled: false };
+      this.tracked.set(id, entry);
+      void this.run(entry);
+    }
+  }
+
+  passed(id: BackendId, url: string): boolean {
+    const entry = this.tracked.get(id);
+    return entry !== undefined && entry.url === url && entry.passed;
+  }
+
+  close(): void {
+    for (const entry of this.tracked.values()) this.cancel(entry);
+    this.tracked.clear();
+  }
+
+  private cancel(entry: Tracked): void {
+    entry.cancelled = true;
+    clearTimeout(entry.timer);
+  }
+
+  private async run(entry: Tracked): Promise<void> {
+    const ok = await this.probe(entry.url);
+    if (entry.cancelled) return;
+    if (ok) {
+      entry.passed = true;
+      this.onResult();
+      return;
+    }
+    const delay = Math.min(RETRY_BASE_MS * 2 ** entry.attempt, RETRY_MAX_MS);
+    entry.attempt++;
+    entry.timer = setTimeout(() => void this.run(entry), delay);
+  }
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BACKEND_CONFIG } from '../shared/index.ts';
+import { decideWrite, keysToCheck, readinessChanged, sameValue, toRecord } from './write-decision.ts';
+
+const base = {
+  id: 'shop/web',
+  hosts: ['web.example.com'],
+  ready: false,
+  replicas: 0,
+  readyReplicas: 0,
+  config: { ...DEFAULT_BACKEND_CONFIG },
+};
+const asleep = toRecord(base, 1000);
+const waking = toRecord({ ...base, replicas: 1 }, 2000);
+const awake = toRecord({ ...base, replicas: 1, readyReplicas: 1, ready: true }, 3000);
+
+describe('watcher write decisions', () => {
+  it('compares values ignoring updatedAt', () => {
+    expect(sameValue(asleep, { ...asleep, updatedAt: 99 })).toBe(true);
+    expect(sameValue(asleep, waking)).toBe(false);
+    expect(sameValue(undefined, undefined)).toBe(true);
+    expect(sameValue(asleep, undefined)).toBe(false);
+    expect(sameValue(asleep, { ...asleep, config: { ...asleep.config, probePath: '/healthz' } })).toBe(false);
+  });
+
+  it('writes nothing when KV already holds the value', () => {
+    expect(
+      decideWrite({
+        previous: asleep,
+        desired: awake,
+        current: { ...awake, updatedAt: 1 },
+        reconcile: false,
+      }),
+    ).toBe('skip');
+    expect(decideWrite({ previous: asleep, desired: undefined, current: undefined, reconcile: false })).toBe(
+      'skip',
+    );
+  });
+
+  it('moves KV on from the value this replica last wanted, creates and deletes keys', () => {
+    expect(decideWrite({ previous: asleep, desired: waking, current: asleep, reconcile: false })).toBe(
+      'write',
+    );
+    expect(decideWrite({ previous: undefined, desired: asleep, current: undefined, reconcile: false })).toBe(
+      'write',
+    );
+    expect(decideWrite({ previous: awake, desired: undefined, current: awake, reconcile: false })).toBe(
+      'write',
+    );
+  });
+
+  it('does not pull KV back when another replica already moved it further (no flapping)', () => {
+    // This replica lags: it just saw asleep -> waking while the other one already wrote awake.
+    expect(decideWrite({ previous: asleep, desired: waking, current: awake, reconcile: false })).toBe(
+      'defer',
+    );
+    // When it catches up it finds its value in place.
+    expect(decideWrite({ previous: waking, desired: awake, current: awake, reconcile: false })).toBe('skip');
+  });
+
+  it('brings KV to its view at start and when a deferred disagreement persists', () => {
+    expect(decideWrite({ previous: undefined, desired: waking, current: awake, reconcile: true })).toBe(
+      'write',
+    );
+    expect(decideWrite({ previous: undefined, desired: undefined, current: awake, reconcile: true })).toBe(
+      'write',
+    );
+  });
+
+  it('announces readiness changes, and a new key only when it is ready', () => {
+    expect(readinessChanged(asleep, awake)).toBe(true);
+    expect(readinessChanged(awake, asleep)).toBe(true);
+    expect(readinessChanged(asleep, waking)).toBe(false);
+    expect(readinessChanged(undefined, asleep)).toBe(false);
+    expect(readinessChanged(undefined, awake)).toBe(true);
+    expect(readinessChanged(awake, undefined)).toBe(false);
+  });
+
+  it('checks changed, new and departed backends, or all of them when reconciling', () => {
+    const other = toRecord({ ...base, id: 'shop/api' }, 1);
+    const gone = toRecord({ ...base, id: 'shop/old' }, 1);
+    const previous = new Map([
+      ['shop/web', asleep],
+      ['shop/api', other],
+      ['shop/old', gone],
+    ]);
+    const next = new Map([
+      ['shop/web', awake],
+      ['shop/api', { ...other, updatedAt: 5 }],
+      ['shop/new', toRecord({ ...base, id: 'shop/new' }, 1)],
+    ]);
+    expect(keysToCheck(previous, next, false)).toEqual(['shop/new', 'shop/old', 'shop/web']);
+    expect(keysToCheck(previous, next, true)).toEqual(['shop/api', 'shop/new', 'shop/old', 'shop/web']);
+  });
+});
