@@ -1,0 +1,213 @@
+// Thin proxy-wasm ABI 0.2.1 layer: the host calls wakegate uses, their enums, and helpers that move bytes
+// across the boundary without creating garbage on the request path.
+
+export const LOG_TRACE: i32 = 0;
+export const LOG_DEBUG: i32 = 1;
+export const LOG_INFO: i32 = 2;
+export const LOG_WARN: i32 = 3;
+export const LOG_ERROR: i32 = 4;
+export const LOG_CRITICAL: i32 = 5;
+
+export const RESULT_OK: i32 = 0;
+export const RESULT_NOT_FOUND: i32 = 1;
+
+export const HEADERS_CONTINUE: i32 = 0;
+export const HEADERS_STOP: i32 = 1;
+export const BODY_CONTINUE: i32 = 0;
+
+export const BUFFER_HTTP_REQUEST_BODY: i32 = 0;
+export const BUFFER_HTTP_CALL_RESPONSE_BODY: i32 = 4;
+export const BUFFER_VM_CONFIGURATION: i32 = 6;
+export const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
+
+export const MAP_REQUEST_HEADERS: i32 = 0;
+export const MAP_HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
+
+export const STREAM_REQUEST: i32 = 0;
+
+export const METRIC_COUNTER: i32 = 0;
+export const METRIC_GAUGE: i32 = 1;
+
+export const GRPC_NONE: i32 = -1;
+
+@external("env", "proxy_log")
+export declare function proxy_log(level: i32, ptr: usize, len: usize): i32;
+@external("env", "proxy_get_log_level")
+export declare function proxy_get_log_level(out: usize): i32;
+@external("env", "proxy_set_tick_period_milliseconds")
+export declare function proxy_set_tick_period_milliseconds(ms: u32): i32;
+@external("env", "proxy_get_current_time_nanoseconds")
+export declare function proxy_get_current_time_nanoseconds(out: usize): i32;
+@external("env", "proxy_get_buffer_bytes")
+export declare function proxy_get_buffer_bytes(type: i32, start: u32, max: u32, outPtr: usize, outLen: usize): i32;
+@external("env", "proxy_get_header_map_pairs")
+export declare function proxy_get_header_map_pairs(map: i32, outPtr: usize, outLen: usize): i32;
+@external("env", "proxy_get_header_map_value")
+export declare function proxy_get_header_map_value(map: i32, key: usize, klen: usize, outPtr: usize, outLen: usize): i32;
+@external("env", "proxy_add_header_map_value")
+export declare function proxy_add_header_map_value(map: i32, key: usize, klen: usize, val: usize, vlen: usize): i32;
+@external("env", "proxy_replace_header_map_value")
+export declare function proxy_replace_header_map_value(map: i32, key: usize, klen: usize, val: usize, vlen: usize): i32;
+@external("env", "proxy_remove_header_map_value")
+export declare function proxy_remove_header_map_value(map: i32, key: usize, klen: usize): i32;
+@external("env", "proxy_get_property")
+export declare function proxy_get_property(path: usize, plen: usize, outPtr: usize, outLen: usize): i32;
+@external("env", "proxy_get_shared_data")
+export declare function proxy_get_shared_data(key: usize, klen: usize, outPtr: usize, outLen: usize, outCas: usize): i32;
+@external("env", "proxy_set_shared_data")
+export declare function proxy_set_shared_data(key: usize, klen: usize, val: usize, vlen: usize, cas: u32): i32;
+@external("env", "proxy_http_call")
+export declare function proxy_http_call(
+  cluster: usize, clen: usize, headers: usize, hlen: usize, body: usize, blen: usize,
+  trailers: usize, tlen: usize, timeoutMs: u32, outToken: usize,
+): i32;
+@external("env", "proxy_continue_stream")
+export declare function proxy_continue_stream(streamType: i32): i32;
+@external("env", "proxy_send_local_response")
+export declare function proxy_send_local_response(
+  status: u32, details: usize, dlen: usize, body: usize, blen: usize, headers: usize, hlen: usize, grpcStatus: i32,
+): i32;
+@external("env", "proxy_set_effective_context")
+export declare function proxy_set_effective_context(contextId: u32): i32;
+@external("env", "proxy_get_status")
+export declare function proxy_get_status(outCode: usize, outPtr: usize, outLen: usize): i32;
+@external("env", "proxy_define_metric")
+export declare function proxy_define_metric(type: i32, name: usize, nlen: usize, outId: usize): i32;
+@external("env", "proxy_increment_metric")
+export declare function proxy_increment_metric(id: u32, delta: i64): i32;
+@external("env", "proxy_record_metric")
+export declare function proxy_record_metric(id: u32, value: i64): i32;
+
+// Out-parameters live in static memory so reading a header or a buffer allocates nothing.
+const OUT = memory.data(16);
+
+/** Envoy looks `malloc` up first to hand us the bytes of headers and buffers; we free them after reading. */
+export function malloc(size: usize): usize {
+  return heap.alloc(size);
+}
+
+/** Bytes the host returned through the last out-pointer pair; `free()` them when done. */
+export class HostBytes {
+  ptr: usize = 0;
+  len: usize = 0;
+
+  free(): void {
+    if (this.ptr != 0) heap.free(this.ptr);
+    this.ptr = 0;
+    this.len = 0;
+  }
+
+  toString(): string {
+    return String.UTF8.decodeUnsafe(this.ptr, this.len);
+  }
+}
+
+/** Reused for every read on the hot path: callbacks never nest within one VM. */
+export const scratch = new HostBytes();
+
+function takeOut(into: HostBytes): void {
+  into.ptr = load<u32>(OUT);
+  into.len = load<u32>(OUT + 4);
+}
+
+export function getHeader(map: i32, key: ArrayBuffer, into: HostBytes): bool {
+  into.free();
+  const r = proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, OUT, OUT + 4);
+  if (r != RESULT_OK) return false;
+  takeOut(into);
+  return true;
+}
+
+export function getBuffer(type: i32, length: u32, into: HostBytes): bool {
+  into.free();
+  if (length == 0) return true;
+  const r = proxy_get_buffer_bytes(type, 0, length, OUT, OUT + 4);
+  if (r != RESULT_OK) return false;
+  takeOut(into);
+  return true;
+}
+
+export function getBufferString(type: i32, length: u32): string {
+  const bytes = new HostBytes();
+  if (!getBuffer(type, length, bytes)) return "";
+  const s = bytes.toString();
+  bytes.free();
+  return s;
+}
+
+export function addHeader(map: i32, key: ArrayBuffer, value: ArrayBuffer): i32 {
+  return proxy_add_header_map_value(
+    map, changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength,
+  );
+}
+
+export function currentTimeMs(): f64 {
+  proxy_get_current_time_nanoseconds(OUT);
+  return <f64>(load<u64>(OUT) / 1_000_000);
+}
+
+export function log(level: i32, message: string): void {
+  const bytes = String.UTF8.encode(message);
+  proxy_log(level, changetype<usize>(bytes), bytes.byteLength);
+}
+
+export function defineMetric(type: i32, name: string): u32 {
+  const bytes = String.UTF8.encode(name);
+  if (proxy_define_metric(type, changetype<usize>(bytes), bytes.byteLength, OUT) != RESULT_OK) return 0;
+  return load<u32>(OUT);
+}
+
+/** Header-pair encoding of ABI 0.2.1: u32 count, (u32 klen, u32 vlen) per pair, then each key and value NUL-ended. */
+export function encodePairs(pairs: string[]): ArrayBuffer {
+  const n = pairs.length >> 1;
+  const encoded = new Array<ArrayBuffer>(pairs.length);
+  let size = 4 + n * 8;
+  for (let i = 0; i < pairs.length; i++) {
+    const b = String.UTF8.encode(pairs[i]);
+    encoded[i] = b;
+    size += b.byteLength + 1;
+  }
+  const out = new ArrayBuffer(size);
+  const base = changetype<usize>(out);
+  store<u32>(base, n);
+  let p = base + 4 + n * 8;
+  for (let i = 0; i < pairs.length; i++) {
+    const b = encoded[i];
+    store<u32>(base + 4 + i * 4, b.byteLength);
+    memory.copy(p, changetype<usize>(b), b.byteLength);
+    p += b.byteLength;
+    store<u8>(p, 0);
+    p++;
+  }
+  return out;
+}
+
+export function httpCall(cluster: string, pairs: string[], body: string, timeoutMs: u32): i64 {
+  const c = String.UTF8.encode(cluster);
+  const h = encodePairs(pairs);
+  const b = String.UTF8.encode(body);
+  const r = proxy_http_call(
+    changetype<usize>(c), c.byteLength, changetype<usize>(h), h.byteLength,
+    changetype<usize>(b), b.byteLength, 0, 0, timeoutMs, OUT,
+  );
+  if (r != RESULT_OK) return -1 - <i64>r;
+  return <i64>load<u32>(OUT);
+}
+
+export function sendLocalResponse(status: u32, details: string, body: string, pairs: string[], grpcStatus: i32): i32 {
+  const d = String.UTF8.encode(details);
+  const b = String.UTF8.encode(body);
+  const h = encodePairs(pairs);
+  return proxy_send_local_response(
+    status, changetype<usize>(d), d.byteLength, changetype<usize>(b), b.byteLength,
+    changetype<usize>(h), h.byteLength, grpcStatus,
+  );
+}
+
+/** Our `abort` (wired with `--use abort=`): Envoy provides no `env.abort`, so report through proxy_log, then trap. */
+export function wakegateAbort(message: string | null, fileName: string | null, line: u32, column: u32): void {
+  const m = message === null ? "" : message;
+  const f = fileName === null ? "" : fileName;
+  log(LOG_CRITICAL, "wasm abort: " + m + " at " + f + ":" + line.toString() + ":" + column.toString());
+  unreachable();
+}

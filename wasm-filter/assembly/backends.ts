@@ -1,0 +1,200 @@
+// The backend table of one worker: stable indexes per backend id (held requests refer to them across
+// table updates) and a host index that matches `:authority` bytes without allocating.
+import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from "./json";
+
+export class Backend {
+  id: string;
+  /** In the latest table; a backend that left it is no longer managed. */
+  present: bool = false;
+  ready: bool = false;
+  maxWaitMs: i32 = 0;
+  maxBuffered: i32 = 0;
+  held: i32 = 0;
+  inflight: i32 = 0;
+  requests: i32 = 0;
+  wakeInFlight: bool = false;
+  lastWakeAt: f64 = -1e15;
+  /** A failed wake is retried from the tick while requests are still held, with backoff. */
+  wakeRetryAt: f64 = 0;
+  wakeBackoffMs: f64 = 0;
+
+  constructor(id: string) {
+    this.id = id;
+  }
+}
+
+/** Index 0 stands for "table not known yet": requests held with fail_open false wait there. */
+export const UNKNOWN: i32 = 0;
+export const backends: Backend[] = [new Backend("")];
+const byId = new Map<string, i32>();
+
+// Host patterns, chained by FNV-1a hash of their lowercase bytes. Wildcards are stored as their suffix
+// (".example.com" for "*.example.com").
+let patBytes: ArrayBuffer[] = [];
+let patBackend: i32[] = [];
+let patNext: i32[] = [];
+let exact = new Map<u32, i32>();
+let wild = new Map<u32, i32>();
+
+function lower(c: u32): u32 {
+  return c >= 0x41 && c <= 0x5a ? c + 32 : c;
+}
+
+function hashBytes(ptr: usize, len: usize): u32 {
+  let h: u32 = 2166136261;
+  for (let i: usize = 0; i < len; i++) {
+    h = (h ^ lower(load<u8>(ptr + i))) * 16777619;
+  }
+  return h;
+}
+
+function find(map: Map<u32, i32>, ptr: usize, len: usize): i32 {
+  const h = hashBytes(ptr, len);
+  if (!map.has(h)) return -1;
+  let p = map.get(h);
+  while (p >= 0) {
+    const b = patBytes[p];
+    if (<usize>b.byteLength == len) {
+      const base = changetype<usize>(b);
+      let same = true;
+      for (let i: usize = 0; i < len; i++) {
+        if (load<u8>(base + i) != <u8>lower(load<u8>(ptr + i))) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return patBackend[p];
+    }
+    p = patNext[p];
+  }
+  return -1;
+}
+
+function addPattern(map: Map<u32, i32>, pattern: string, backend: i32): void {
+  const bytes = String.UTF8.encode(pattern.toLowerCase());
+  const h = hashBytes(changetype<usize>(bytes), bytes.byteLength);
+  const index = patBytes.length;
+  patBytes.push(bytes);
+  patBackend.push(backend);
+  patNext.push(map.has(h) ? map.get(h) : -1);
+  map.set(h, index);
+}
+
+/** Backend index for an `:authority` value (port stripped, case-insensitive), or -1 when unmanaged. */
+export function matchAuthority(ptr: usize, len: usize): i32 {
+  let end = len;
+  if (len > 0 && load<u8>(ptr) == 0x5b) {
+    // [v6]:port
+    for (let i: usize = 0; i < len; i++) {
+      if (load<u8>(ptr + i) == 0x5d) {
+        end = i + 1;
+        break;
+      }
+    }
+  } else {
+    for (let i: usize = len; i > 0; i--) {
+      if (load<u8>(ptr + i - 1) == 0x3a) {
+        end = i - 1;
+        break;
+      }
+    }
+  }
+  if (end == 0) return -1;
+  const hit = find(exact, ptr, end);
+  if (hit >= 0) return hit;
+  // Longest wildcard suffix first; a wildcard needs at least one label before it.
+  for (let i: usize = 1; i < end; i++) {
+    if (load<u8>(ptr + i) == 0x2e) {
+      const w = find(wild, ptr + i, end - i);
+      if (w >= 0) return w;
+    }
+  }
+  return -1;
+}
+
+function backendIndex(id: string): i32 {
+  if (byId.has(id)) return byId.get(id);
+  const index = backends.length;
+  backends.push(new Backend(id));
+  byId.set(id, index);
+  return index;
+}
+
+export class TableEntry {
+  id: string = "";
+  hosts: string[] = [];
+  ready: bool = false;
+  maxWaitMs: i32 = 0;
+  maxBuffered: i32 = 0;
+}
+
+function positive(v: JsonValue | null): i32 {
+  if (v === null || v.kind != JSON_NUMBER || v.num < 1 || v.num > 2147483647) return -1;
+  return <i32>v.num;
+}
+
+/** Validates a `GET /v1/backends` answer; null when any part of it is not what the bridge promises. */
+export function readTable(v: JsonValue | null): TableEntry[] | null {
+  if (v === null || v.kind != JSON_OBJECT) return null;
+  const list = v.get("backends");
+  const revision = v.get("revision");
+  if (list === null || list.kind != JSON_ARRAY || revision === null) return null;
+  if (revision.kind != JSON_NUMBER && revision.kind != JSON_STRING) return null;
+  const out: TableEntry[] = [];
+  for (let i = 0; i < list.items.length; i++) {
+    const b = list.items[i];
+    if (b.kind != JSON_OBJECT) return null;
+    const id = b.get("id");
+    const hosts = b.get("hosts");
+    const ready = b.get("ready");
+    if (id === null || id.kind != JSON_STRING || id.str.length == 0) return null;
+    if (hosts === null || hosts.kind != JSON_ARRAY) return null;
+    if (ready === null || ready.kind != JSON_BOOL) return null;
+    const e = new TableEntry();
+    e.id = id.str;
+    e.ready = ready.bool;
+    for (let h = 0; h < hosts.items.length; h++) {
+      const host = hosts.items[h];
+      if (host.kind != JSON_STRING) return null;
+      e.hosts.push(host.str);
+    }
+    const maxWait = b.get("maxWaitMs");
+    const maxBuffered = b.get("maxBuffered");
+    e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
+    e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);
+    if (e.maxWaitMs < 0 || e.maxBuffered < 0) return null;
+    out.push(e);
+  }
+  return out;
+}
+
+export function revisionText(v: JsonValue): string {
+  const r = v.get("revision");
+  if (r === null) return "0";
+  if (r.kind == JSON_STRING) return r.str;
+  return (<i64>r.num).toString();
+}
+
+/** Installs a new table; marks every backend present or not and rebuilds the host index. */
+export function applyTable(entries: TableEntry[]): void {
+  for (let i = 1; i < backends.length; i++) backends[i].present = false;
+  patBytes = [];
+  patBackend = [];
+  patNext = [];
+  exact = new Map<u32, i32>();
+  wild = new Map<u32, i32>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    const index = backendIndex(e.id);
+    const b = backends[index];
+    b.present = true;
+    b.ready = e.ready;
+    b.maxWaitMs = e.maxWaitMs;
+    b.maxBuffered = e.maxBuffered;
+    for (let h = 0; h < e.hosts.length; h++) {
+      const host = e.hosts[h];
+      if (host.startsWith("*.")) addPattern(wild, host.substring(1), index);
+      else if (host.length > 0) addPattern(exact, host, index);
+    }
+  }
+}

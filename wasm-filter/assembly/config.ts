@@ -1,0 +1,76 @@
+// Plugin configuration: every field checked on its own, so a rejection can name the field at fault.
+import { JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue, parseJsonString } from "./json";
+
+export class Config {
+  bridgeCluster: string = "";
+  bridgeAuthority: string = "wakegate-bridge";
+  token: string = "";
+  pollWaitMs: i32 = 25000;
+  maxWaitMs: i32 = 30000;
+  maxBuffered: i32 = 1000;
+  activityIntervalMs: i32 = 5000;
+  failOpen: bool = true;
+}
+
+/** Set when parseConfig returns null: one line that names the field. */
+export let configError = "";
+
+function fail(message: string): Config | null {
+  configError = message;
+  return null;
+}
+
+function integer(v: JsonValue, min: f64, max: f64): i32 {
+  if (v.kind != JSON_NUMBER) return -1;
+  const n = v.num;
+  if (n != Math.floor(n) || n < min || n > max) return -1;
+  return <i32>n;
+}
+
+export function parseConfig(text: string): Config | null {
+  const root = parseJsonString(text);
+  if (root === null || root.kind != JSON_OBJECT) {
+    return fail("invalid configuration: expected a JSON object");
+  }
+  const c = new Config();
+  let hasCluster = false;
+  for (let i = 0; i < root.keys.length; i++) {
+    const key = root.keys[i];
+    const v = root.items[i];
+    if (key == "bridge_cluster" || key == "bridge_authority" || key == "token") {
+      if (v.kind != JSON_STRING) return fail("invalid configuration field " + key + ": expected a string");
+      if (key == "token") {
+        c.token = v.str;
+        continue;
+      }
+      if (v.str.length == 0) return fail("invalid configuration field " + key + ": must not be empty");
+      if (key == "bridge_cluster") {
+        c.bridgeCluster = v.str;
+        hasCluster = true;
+      } else {
+        c.bridgeAuthority = v.str;
+      }
+    } else if (key == "poll_wait_ms") {
+      c.pollWaitMs = integer(v, 1, 60000);
+      if (c.pollWaitMs < 0) return fail("invalid configuration field poll_wait_ms: expected an integer 1..60000");
+    } else if (key == "max_wait_ms") {
+      c.maxWaitMs = integer(v, 1, 3600000);
+      if (c.maxWaitMs < 0) return fail("invalid configuration field max_wait_ms: expected an integer 1..3600000");
+    } else if (key == "max_buffered") {
+      c.maxBuffered = integer(v, 1, 1000000);
+      if (c.maxBuffered < 0) return fail("invalid configuration field max_buffered: expected an integer 1..1000000");
+    } else if (key == "activity_interval_ms") {
+      c.activityIntervalMs = integer(v, 100, 3600000);
+      if (c.activityIntervalMs < 0) {
+        return fail("invalid configuration field activity_interval_ms: expected an integer 100..3600000");
+      }
+    } else if (key == "fail_open") {
+      if (v.kind != JSON_BOOL) return fail("invalid configuration field fail_open: expected true or false");
+      c.failOpen = v.bool;
+    } else {
+      return fail("invalid configuration: unknown field " + key);
+    }
+  }
+  if (!hasCluster) return fail("invalid configuration field bridge_cluster: required");
+  return c;
+}

@@ -1,0 +1,490 @@
+// wakegate's decisions, per worker VM: which requests pass, which are held, when they are released,
+// timed out or refused, and what the bridge is told.
+import {
+  addHeader,
+  BODY_CONTINUE,
+  BUFFER_HTTP_CALL_RESPONSE_BODY,
+  BUFFER_PLUGIN_CONFIGURATION,
+  currentTimeMs,
+  defineMetric,
+  GRPC_NONE,
+  getBuffer,
+  getBufferString,
+  getHeader,
+  HEADERS_CONTINUE,
+  HEADERS_STOP,
+  HostBytes,
+  httpCall,
+  LOG_DEBUG,
+  LOG_ERROR,
+  LOG_INFO,
+  LOG_WARN,
+  log,
+  MAP_HTTP_CALL_RESPONSE_HEADERS,
+  MAP_REQUEST_HEADERS,
+  METRIC_COUNTER,
+  METRIC_GAUGE,
+  proxy_continue_stream,
+  proxy_increment_metric,
+  proxy_set_effective_context,
+  proxy_set_tick_period_milliseconds,
+  RESULT_OK,
+  STREAM_REQUEST,
+  scratch,
+  sendLocalResponse,
+} from "./abi";
+import { applyTable, Backend, backends, matchAuthority, readTable, revisionText, UNKNOWN } from "./backends";
+import { Config, configError, parseConfig } from "./config";
+import { parseJson, quote } from "./json";
+import {
+  heldTotal,
+  holdSlot,
+  releaseSlot,
+  setSlotBackend,
+  slotBackend,
+  slotContext,
+  slotCount,
+  slotGrpc,
+  slotSince,
+} from "./held";
+
+const TICK_MS: u32 = 100;
+const WAKE_SUPPRESS_MS: f64 = 1000;
+const BACKOFF_MIN_MS: f64 = 200;
+const BACKOFF_MAX_MS: f64 = 5000;
+const CALL_TIMEOUT_MS: u32 = 5000;
+const GRPC_UNAVAILABLE: i32 = 14;
+const GRPC_RESOURCE_EXHAUSTED: i32 = 8;
+
+const CALL_POLL: i32 = -1;
+const CALL_ACTIVITY: i32 = -2;
+
+const K_AUTHORITY = String.UTF8.encode(":authority");
+const K_CONTENT_TYPE = String.UTF8.encode("content-type");
+const K_STATUS = String.UTF8.encode(":status");
+const K_HELD_MS = String.UTF8.encode("x-wakegate-held-ms");
+
+let config: Config | null = null;
+let tableKnown = false;
+let revision = "0";
+let pollInFlight = false;
+let nextPollAt: f64 = 0;
+let pollBackoffMs: f64 = 0;
+let pollFailing = false;
+let nextActivityAt: f64 = 0;
+let metricsDefined = false;
+let mHeld: u32 = 0;
+let mReleased: u32 = 0;
+let mTimeouts: u32 = 0;
+let mOverflows: u32 = 0;
+let mWakes: u32 = 0;
+
+/** token of each bridge call in flight → CALL_POLL, CALL_ACTIVITY or the backend index of a wake. */
+const calls = new Map<u32, i32>();
+/** Managed streams between headers and done: backend index (passed) or -(slot + 1) (held). */
+const streams = new Map<u32, i32>();
+const callBody = new HostBytes();
+
+function backoff(previous: f64): f64 {
+  return previous == 0 ? BACKOFF_MIN_MS : Math.min(previous * 2, BACKOFF_MAX_MS);
+}
+
+function maxWaitOf(index: i32): f64 {
+  const b = backends[index];
+  return <f64>(b.maxWaitMs > 0 ? b.maxWaitMs : config!.maxWaitMs);
+}
+
+function maxBufferedOf(index: i32): i32 {
+  const b = backends[index];
+  return b.maxBuffered > 0 ? b.maxBuffered : config!.maxBuffered;
+}
+
+function bridgeCall(method: string, path: string, body: string, timeoutMs: u32): i64 {
+  const c = config!;
+  const pairs = [":method", method, ":path", path, ":authority", c.bridgeAuthority, ":scheme", "http"];
+  if (body.length > 0) {
+    pairs.push("content-type");
+    pairs.push("application/json");
+  }
+  if (c.token.length > 0) {
+    pairs.push("authorization");
+    pairs.push("Bearer " + c.token);
+  }
+  return httpCall(c.bridgeCluster, pairs, body, timeoutMs);
+}
+
+// ---- configuration and lifecycle ----------------------------------------------------------------------
+
+export function configure(length: u32): bool {
+  const parsed = parseConfig(getBufferString(BUFFER_PLUGIN_CONFIGURATION, length));
+  if (parsed === null) {
+    log(LOG_ERROR, "wakegate: " + configError);
+    return false;
+  }
+  config = parsed;
+  if (!metricsDefined) {
+    mHeld = defineMetric(METRIC_GAUGE, "wakegate_held");
+    mReleased = defineMetric(METRIC_COUNTER, "wakegate_released_total");
+    mTimeouts = defineMetric(METRIC_COUNTER, "wakegate_timeouts_total");
+    mOverflows = defineMetric(METRIC_COUNTER, "wakegate_overflows_total");
+    mWakes = defineMetric(METRIC_COUNTER, "wakegate_wakes_sent_total");
+    metricsDefined = true;
+  }
+  proxy_set_tick_period_milliseconds(TICK_MS);
+  const now = currentTimeMs();
+  nextActivityAt = now + <f64>parsed.activityIntervalMs;
+  if (!pollInFlight) startPoll(now);
+  return true;
+}
+
+export function tick(): void {
+  if (config === null) return;
+  const now = currentTimeMs();
+  if (!pollInFlight && now >= nextPollAt) startPoll(now);
+  if (now >= nextActivityAt) {
+    nextActivityAt = now + <f64>config!.activityIntervalMs;
+    reportActivity();
+  }
+  if (heldTotal > 0) expireHeld(now);
+  retryWakes(now);
+}
+
+// ---- requests -----------------------------------------------------------------------------------------
+
+function isGrpcRequest(): bool {
+  if (!getHeader(MAP_REQUEST_HEADERS, K_CONTENT_TYPE, scratch)) return false;
+  // "application/grpc" and its "+proto" / ";" variants.
+  let grpc = scratch.len >= 16;
+  const prefix = "application/grpc";
+  for (let i = 0; grpc && i < 16; i++) {
+    let c = <i32>load<u8>(scratch.ptr + i);
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    grpc = c == prefix.charCodeAt(i);
+  }
+  scratch.free();
+  return grpc;
+}
+
+export function requestHeaders(contextId: u32): i32 {
+  const c = config;
+  if (c === null) return HEADERS_CONTINUE;
+  if (!tableKnown) {
+    if (c.failOpen) return HEADERS_CONTINUE;
+    backends[UNKNOWN].inflight++;
+    return hold(contextId, UNKNOWN);
+  }
+  if (!getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch)) return HEADERS_CONTINUE;
+  const index = matchAuthority(scratch.ptr, scratch.len);
+  scratch.free();
+  if (index < 0) return HEADERS_CONTINUE;
+  const b = backends[index];
+  b.requests++;
+  b.inflight++;
+  if (b.ready) {
+    streams.set(contextId, index);
+    return HEADERS_CONTINUE;
+  }
+  return hold(contextId, index);
+}
+
+function hold(contextId: u32, index: i32): i32 {
+  const b = backends[index];
+  const grpc = isGrpcRequest();
+  const now = currentTimeMs();
+  if (b.held >= maxBufferedOf(index)) {
+    streams.set(contextId, index);
+    proxy_increment_metric(mOverflows, 1);
+    if (grpc) {
+      sendLocalResponse(503, "wakegate_overflow", "too many requests waiting for " + b.id,
+        ["x-wakegate", "overflow"], GRPC_RESOURCE_EXHAUSTED);
+    } else {
+      sendLocalResponse(503, "wakegate_overflow",
+        '{"error":"too many requests waiting for the backend","backend":' + quote(b.id) + "}",
+        ["content-type", "application/json", "retry-after", "1", "x-wakegate", "overflow"], GRPC_NONE);
+    }
+    return HEADERS_STOP;
+  }
+  const slot = holdSlot(contextId, index, grpc, now);
+  b.held++;
+  streams.set(contextId, -(slot + 1));
+  proxy_increment_metric(mHeld, 1);
+  if (index != UNKNOWN) maybeWake(index, now);
+  return HEADERS_STOP;
+}
+
+export function requestBody(): i32 {
+  // Held streams never see this callback (Envoy buffers with watermarks); after the resume, pass it on.
+  return BODY_CONTINUE;
+}
+
+/** on_done / on_delete: a stream that ends, whether served, refused or abandoned by its client. */
+export function forget(contextId: u32): void {
+  if (!streams.has(contextId)) return;
+  const v = streams.get(contextId);
+  streams.delete(contextId);
+  let index = v;
+  if (v < 0) {
+    const slot = -v - 1;
+    index = slotBackend(slot);
+    releaseSlot(slot);
+    backends[index].held--;
+    proxy_increment_metric(mHeld, -1);
+  }
+  backends[index].inflight--;
+}
+
+// ---- release, timeout ---------------------------------------------------------------------------------
+
+function resume(slot: i32, now: f64): bool {
+  const contextId = slotContext(slot);
+  const index = slotBackend(slot);
+  const waited = <i64>(now - slotSince(slot));
+  releaseSlot(slot);
+  backends[index].held--;
+  streams.set(contextId, index);
+  if (proxy_set_effective_context(contextId) != RESULT_OK) return false;
+  addHeader(MAP_REQUEST_HEADERS, K_HELD_MS, String.UTF8.encode(waited.toString()));
+  proxy_continue_stream(STREAM_REQUEST);
+  return true;
+}
+
+function releaseBackend(index: i32, now: f64): void {
+  let released: i64 = 0;
+  let moved: i64 = 0;
+  for (let slot = 0; slot < slotCount && backends[index].held > 0; slot++) {
+    if (slotContext(slot) == 0 || slotBackend(slot) != index) continue;
+    moved++;
+    if (resume(slot, now)) released++;
+  }
+  proxy_increment_metric(mHeld, -moved);
+  proxy_increment_metric(mReleased, released);
+}
+
+function expireHeld(now: f64): void {
+  let expired: i64 = 0;
+  for (let slot = 0; slot < slotCount; slot++) {
+    const contextId = slotContext(slot);
+    if (contextId == 0) continue;
+    const index = slotBackend(slot);
+    const waited = now - slotSince(slot);
+    if (waited < maxWaitOf(index)) continue;
+    const grpc = slotGrpc(slot);
+    releaseSlot(slot);
+    const b = backends[index];
+    b.held--;
+    streams.set(contextId, index);
+    expired++;
+    if (proxy_set_effective_context(contextId) != RESULT_OK) continue;
+    if (grpc) {
+      sendLocalResponse(504, "wakegate_timeout", "backend " + b.id + " did not become ready in time",
+        ["x-wakegate", "timeout"], GRPC_UNAVAILABLE);
+    } else {
+      sendLocalResponse(504, "wakegate_timeout",
+        '{"error":"backend did not become ready in time","backend":' + quote(b.id) +
+          ',"waitedMs":' + (<i64>waited).toString() + "}",
+        ["content-type", "application/json", "x-wakegate", "timeout"], GRPC_NONE);
+    }
+    log(LOG_WARN, "wakegate: request for " + b.id + " timed out after " + (<i64>waited).toString() + " ms");
+  }
+  if (expired > 0) {
+    proxy_increment_metric(mHeld, -expired);
+    proxy_increment_metric(mTimeouts, expired);
+  }
+}
+
+/** With the first table, requests held while it was unknown (fail_open false) are sorted out. */
+function classifyUnknown(now: f64): void {
+  let released: i64 = 0;
+  let moved: i64 = 0;
+  for (let slot = 0; slot < slotCount && backends[UNKNOWN].held > 0; slot++) {
+    const contextId = slotContext(slot);
+    if (contextId == 0 || slotBackend(slot) != UNKNOWN) continue;
+    if (proxy_set_effective_context(contextId) != RESULT_OK) continue;
+    let index = -1;
+    if (getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch)) {
+      index = matchAuthority(scratch.ptr, scratch.len);
+      scratch.free();
+    }
+    if (index < 0 || backends[index].ready) {
+      moved++;
+      if (resume(slot, now)) released++;
+      if (index >= 0) {
+        backends[UNKNOWN].inflight--;
+        backends[index].inflight++;
+        backends[index].requests++;
+        streams.set(contextId, index);
+      } else {
+        // Unmanaged after all: no longer tracked.
+        backends[UNKNOWN].inflight--;
+        streams.delete(contextId);
+      }
+      continue;
+    }
+    setSlotBackend(slot, index);
+    backends[UNKNOWN].held--;
+    backends[UNKNOWN].inflight--;
+    const b = backends[index];
+    b.held++;
+    b.inflight++;
+    b.requests++;
+    maybeWake(index, now);
+  }
+  proxy_increment_metric(mHeld, -moved);
+  proxy_increment_metric(mReleased, released);
+}
+
+// ---- wake ---------------------------------------------------------------------------------------------
+
+function maybeWake(index: i32, now: f64): void {
+  const b = backends[index];
+  if (b.wakeInFlight || now - b.lastWakeAt < WAKE_SUPPRESS_MS) return;
+  sendWake(b, index, now);
+}
+
+function sendWake(b: Backend, index: i32, now: f64): void {
+  b.wakeRetryAt = 0;
+  const token = bridgeCall("POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS);
+  if (token < 0) {
+    log(LOG_WARN, "wakegate: could not call the bridge to wake " + b.id);
+    wakeFailed(b, now);
+    return;
+  }
+  calls.set(<u32>token, index);
+  b.wakeInFlight = true;
+  b.lastWakeAt = now;
+  proxy_increment_metric(mWakes, 1);
+}
+
+function wakeFailed(b: Backend, now: f64): void {
+  b.wakeBackoffMs = backoff(b.wakeBackoffMs);
+  b.wakeRetryAt = now + b.wakeBackoffMs;
+}
+
+function retryWakes(now: f64): void {
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.wakeRetryAt == 0 || now < b.wakeRetryAt || b.wakeInFlight) continue;
+    if (b.held == 0 || b.ready || !b.present) {
+      b.wakeRetryAt = 0;
+      continue;
+    }
+    sendWake(b, i, now);
+  }
+}
+
+function onWakeResponse(index: i32, status: i32, now: f64): void {
+  const b = backends[index];
+  b.wakeInFlight = false;
+  if (status >= 200 && status < 300) {
+    b.wakeBackoffMs = 0;
+    return;
+  }
+  if (status == 404) {
+    // The bridge does not know this backend: retrying cannot help; held requests run into their deadline.
+    log(LOG_WARN, "wakegate: the bridge does not know backend " + b.id);
+    return;
+  }
+  log(LOG_WARN, "wakegate: wake of " + b.id + " failed (status " + status.toString() + "), retrying");
+  wakeFailed(b, now);
+}
+
+// ---- long poll ----------------------------------------------------------------------------------------
+
+function startPoll(now: f64): void {
+  const c = config!;
+  const path = "/v1/backends?since=" + revision + "&wait=" + c.pollWaitMs.toString();
+  const token = bridgeCall("GET", path, "", <u32>c.pollWaitMs + CALL_TIMEOUT_MS);
+  if (token < 0) {
+    pollFailed(now, "the call could not be made (check bridge_cluster)");
+    return;
+  }
+  calls.set(<u32>token, CALL_POLL);
+  pollInFlight = true;
+}
+
+function pollFailed(now: f64, why: string): void {
+  pollBackoffMs = backoff(pollBackoffMs);
+  nextPollAt = now + pollBackoffMs;
+  const level = pollFailing ? LOG_DEBUG : LOG_WARN;
+  pollFailing = true;
+  log(level, "wakegate: backend table poll failed: " + why + "; retrying in " + (<i64>pollBackoffMs).toString() + " ms");
+}
+
+function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
+  pollInFlight = false;
+  if (status != 200) {
+    pollFailed(now, status == 0 ? "no answer" : "status " + status.toString());
+    return;
+  }
+  if (!getBuffer(BUFFER_HTTP_CALL_RESPONSE_BODY, bodyLength, callBody)) {
+    pollFailed(now, "no body");
+    return;
+  }
+  const doc = parseJson(callBody.ptr, callBody.len);
+  callBody.free();
+  const table = readTable(doc);
+  if (table === null) {
+    pollFailed(now, "the answer is not a backend table");
+    return;
+  }
+  if (pollFailing || !tableKnown) log(LOG_INFO, "wakegate: backend table received (" + table.length.toString() + " backends)");
+  pollFailing = false;
+  pollBackoffMs = 0;
+  revision = revisionText(doc!);
+  applyTable(table);
+  const first = !tableKnown;
+  tableKnown = true;
+  if (first && backends[UNKNOWN].held > 0) classifyUnknown(now);
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.held > 0 && (b.ready || !b.present)) releaseBackend(i, now);
+  }
+  startPoll(now);
+}
+
+// ---- activity -----------------------------------------------------------------------------------------
+
+function reportActivity(): void {
+  let body = "";
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.requests == 0 && b.inflight == 0) continue;
+    if (body.length > 0) body += ",";
+    body += '{"backend":' + quote(b.id) + ',"requests":' + b.requests.toString() +
+      ',"inflight":' + b.inflight.toString() + "}";
+    b.requests = 0;
+  }
+  if (body.length == 0) return;
+  const token = bridgeCall("POST", "/v1/activity", '{"reports":[' + body + "]}", CALL_TIMEOUT_MS);
+  if (token >= 0) calls.set(<u32>token, CALL_ACTIVITY);
+}
+
+// ---- bridge answers -----------------------------------------------------------------------------------
+
+function statusOf(headerCount: u32): i32 {
+  if (headerCount == 0) return 0;
+  if (!getHeader(MAP_HTTP_CALL_RESPONSE_HEADERS, K_STATUS, scratch)) return 0;
+  let status = 0;
+  for (let i: usize = 0; i < scratch.len; i++) {
+    const d = <i32>load<u8>(scratch.ptr + i) - 0x30;
+    if (d < 0 || d > 9 || status > 999) {
+      status = 0;
+      break;
+    }
+    status = status * 10 + d;
+  }
+  scratch.free();
+  return status;
+}
+
+export function httpCallResponse(token: u32, headerCount: u32, bodyLength: u32): void {
+  if (!calls.has(token)) return;
+  const kind = calls.get(token);
+  calls.delete(token);
+  const status = statusOf(headerCount);
+  const now = currentTimeMs();
+  if (kind == CALL_POLL) onPollResponse(status, bodyLength, now);
+  else if (kind == CALL_ACTIVITY) {
+    if (status < 200 || status >= 300) log(LOG_DEBUG, "wakegate: activity report failed (status " + status.toString() + ")");
+  } else onWakeResponse(kind, status, now);
+}

@@ -1,0 +1,47 @@
+// Module entry: the proxy-wasm ABI 0.2.1 exports Envoy calls.
+import { configure, forget, httpCallResponse, requestBody, requestHeaders, tick } from "./filter";
+
+export { malloc } from "./abi";
+
+export function proxy_abi_version_0_2_1(): void {}
+
+export function proxy_on_context_create(contextId: u32, parentId: u32): void {}
+
+export function proxy_on_vm_start(rootId: u32, vmConfigurationSize: u32): bool {
+  return true;
+}
+
+export function proxy_on_configure(rootId: u32, configurationSize: u32): bool {
+  return configure(configurationSize);
+}
+
+export function proxy_on_tick(rootId: u32): void {
+  tick();
+}
+
+export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: bool): i32 {
+  return requestHeaders(contextId);
+}
+
+export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): i32 {
+  return requestBody();
+}
+
+export function proxy_on_done(contextId: u32): bool {
+  forget(contextId);
+  return true;
+}
+
+export function proxy_on_delete(contextId: u32): void {
+  forget(contextId);
+}
+
+export function proxy_on_http_call_response(
+  rootId: u32,
+  token: u32,
+  headerCount: u32,
+  bodySize: u32,
+  trailerCount: u32,
+): void {
+  httpCallResponse(token, headerCount, bodySize);
+}

@@ -1,0 +1,99 @@
+/**
+ * Builds the filter (build/wakegate.wasm) and the host's test modules (build/test-modules/*.wasm) with the
+ * AssemblyScript compiler. `node wasm-filter/build.ts` (npm run build) always compiles; `buildWasm()` with
+ * `onlyIfStale` (the test setup) skips when every output is newer than every source.
+ */
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import asc from 'assemblyscript/asc';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const buildDir = join(root, 'build');
+
+// Envoy provides no env.abort: ours logs through proxy_log. _initialize keeps top-level code from running
+// while V8 instantiates the module. Incremental runtime: the module collects its own garbage.
+const flags = [
+  '--runtime',
+  'incremental',
+  '--exportStart',
+  '_initialize',
+  '--use',
+  'abort=assembly/abi/wakegateAbort',
+  '--optimizeLevel',
+  '3',
+  '--shrinkLevel',
+  '0',
+];
+
+export const filterWasmPath = join(buildDir, 'wakegate.wasm');
+
+export function testModulePath(name: string): string {
+  return join(buildDir, 'test-modules', `${name}.wasm`);
+}
+
+async function sources(dir: string): Promise<string[]> {
+  return (await readdir(join(root, dir))).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f));
+}
+
+async function mtime(path: string): Promise<number> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+async function compile(entry: string, output: string): Promise<void> {
+  await mkdir(dirname(output), { recursive: true });
+  let errors = '';
+  const { error } = await asc.main([entry, '--outFile', output, ...flags], {
+    stdout: { write: () => true },
+    stderr: {
+      write: (chunk: string | Uint8Array) => {
+        errors += typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk);
+        return true;
+      },
+    },
+    // Resolve sources relative to wasm-filter/ so the --use path above holds wherever we run from.
+    readFile: async (name: string, base: string) => {
+      const { readFile } = await import('node:fs/promises');
+      try {
+        return await readFile(join(root, base, name), 'utf8');
+      } catch {
+        return null;
+      }
+    },
+  });
+  if (error) throw new Error(`asc ${entry}: ${error.message}\n${errors}`);
+}
+
+export async function buildWasm(options: { onlyIfStale?: boolean } = {}): Promise<string[]> {
+  const filterSources = await sources('assembly');
+  const moduleSources = await sources('test-modules');
+  const targets: [entry: string, output: string, inputs: string[]][] = [
+    ['assembly/index.ts', filterWasmPath, filterSources],
+    ...moduleSources.map((s): [string, string, string[]] => [
+      s,
+      testModulePath(s.slice('test-modules/'.length, -3)),
+      [s, ...filterSources],
+    ]),
+  ];
+  const built: string[] = [];
+  for (const [entry, output, inputs] of targets) {
+    if (options.onlyIfStale) {
+      const newest = Math.max(
+        ...(await Promise.all([...inputs, 'build.ts'].map((i) => mtime(join(root, i))))),
+      );
+      if ((await mtime(output)) > newest) continue;
+    }
+    await compile(entry, output);
+    built.push(output);
+  }
+  return built;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const built = await buildWasm();
+  for (const b of built) console.log(`built ${b}`);
+}

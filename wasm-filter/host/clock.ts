@@ -1,0 +1,61 @@
+/** Time as the host sees it: the wall clock handed to the module and the timers behind ticks and
+ * http-call timeouts. `realClock` follows the system; a `ManualClock` only moves when a test says so. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch (fractions allowed). */
+  now(): number;
+  setTimer(delayMs: number, fire: () => void): TimerHandle;
+  clearTimer(timer: TimerHandle): void;
+}
+
+/** Opaque: whatever the clock needs to cancel the timer. */
+export type TimerHandle = unknown;
+
+export const realClock: Clock = {
+  now: () => performance.timeOrigin + performance.now(),
+  setTimer(delayMs, fire) {
+    return setTimeout(fire, delayMs);
+  },
+  clearTimer(timer) {
+    clearTimeout(timer as ReturnType<typeof setTimeout>);
+  },
+};
+
+type ManualTimer = { id: number; due: number; fire: () => void };
+
+export class ManualClock implements Clock {
+  #now: number;
+  #nextId = 1;
+  #timers: ManualTimer[] = [];
+
+  constructor(startMs = Date.UTC(2026, 0, 1)) {
+    this.#now = startMs;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimer(delayMs: number, fire: () => void): TimerHandle {
+    const timer = { id: this.#nextId++, due: this.#now + Math.max(0, delayMs), fire };
+    this.#timers.push(timer);
+    return timer.id;
+  }
+
+  clearTimer(timer: TimerHandle): void {
+    this.#timers = this.#timers.filter((t) => t.id !== timer);
+  }
+
+  /** Moves time forward, firing every timer that falls due on the way, in order. */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let next: ManualTimer | undefined;
+      for (const t of this.#timers) if (t.due <= target && (!next || t.due < next.due)) next = t;
+      if (!next) break;
+      this.#timers.splice(this.#timers.indexOf(next), 1);
+      this.#now = Math.max(this.#now, next.due);
+      next.fire();
+    }
+    this.#now = target;
+  }
+}

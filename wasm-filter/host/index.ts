@@ -1,0 +1,49 @@
+/**
+ * A proxy-wasm (ABI 0.2.1) host for Node that runs a module the way Envoy does. Used by the filter's tests,
+ * the benchmarks and the local gateway.
+ *
+ * ```ts
+ * const plugin = await createPlugin({
+ *   module: 'wasm-filter/build/wakegate.wasm',
+ *   configuration: { bridge_cluster: 'bridge' },
+ *   workers: 2,
+ *   httpCall: async (req) => ({ headers: [[':status', '200']], body }), // real HTTP in the gateway
+ * });
+ * const stream = plugin.openStream({ headers: { ':method': 'GET', ':path': '/', ':authority': 'a.example' } });
+ * const outcome = await stream.outcome; // continue | local-reply | cancelled
+ * // ...proxy upstream with outcome.headers, then:
+ * stream.close();
+ * plugin.metric('wakegate_held');
+ * plugin.close();
+ * ```
+ *
+ * Envoy behaviour kept: `malloc` looked up before `proxy_on_memory_allocate`; `_initialize` (or `_start`)
+ * before anything else; stream end is log → done → delete; continue and local reply take effect after the
+ * callback returns; http calls belong to the root context; the effective context resets after each callback;
+ * StopIteration from the headers callback holds the request (watermark mode) and its body is delivered after
+ * the resume; i64 arguments arrive as BigInt; a trap kills the VM and its streams get 503 (fail closed).
+ * Ticks and http-call timeouts run on the plugin's clock: `realClock`, or a `ManualClock` that tests advance.
+ */
+export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
+export { ModuleLoadError, PluginStartError } from './errors.ts';
+export type { Metric, MetricTypeName } from './metrics.ts';
+export { decodePairs, encodePairs, type HeaderPairs } from './pairs.ts';
+export {
+  createPlugin,
+  loadModule,
+  Plugin,
+  type PluginOptions,
+  Stream,
+  type StreamRequest,
+} from './plugin.ts';
+export {
+  type HttpCallHandler,
+  type HttpCallRequest,
+  type HttpCallResponse,
+  type LogEntry,
+  LogLevel,
+  type LogLevelName,
+  type StreamOutcome,
+  WasmResult,
+  Worker,
+} from './worker.ts';

@@ -1,0 +1,188 @@
+/** A plugin: one module configured once and run by N workers (VMs), as Envoy runs a wasm filter on each
+ * of its worker threads. */
+import { readFile } from 'node:fs/promises';
+import { type Clock, realClock } from './clock.ts';
+import { PluginStartError } from './errors.ts';
+import { type Metric, MetricStore } from './metrics.ts';
+import type { HeaderPairs } from './pairs.ts';
+import {
+  type HttpCallHandler,
+  type LogEntry,
+  type LogLevelName,
+  type StreamOutcome,
+  Worker,
+} from './worker.ts';
+
+export type PluginOptions = {
+  /** The compiled module, its bytes, or the path of a .wasm file. */
+  module: WebAssembly.Module | Uint8Array | string;
+  /** Plugin configuration handed to `proxy_on_configure`; objects are sent as JSON. */
+  configuration?: string | object;
+  vmConfiguration?: string;
+  /** Worker VMs, each with its own root context and tick (default 1). */
+  workers?: number;
+  name?: string;
+  rootId?: string;
+  /** Shared data is shared by every VM with this id in the process (default ""). */
+  vmId?: string;
+  /** `realClock` by default; a `ManualClock` lets tests move time and fire ticks themselves. */
+  clock?: Clock;
+  /** Answers `proxy_http_call`. Without one every call fails (reset). */
+  httpCall?: HttpCallHandler;
+  /** Known upstream clusters; a call to another one gets BadArgument. Any cluster when omitted. */
+  clusters?: readonly string[];
+  /** Receives what the module logs at or above `logLevel` (default info). */
+  onLog?: (entry: LogEntry) => void;
+  logLevel?: LogLevelName;
+  /** Values for `proxy_get_property`, keyed by the path segments joined with '.'. */
+  properties?: Record<string, string>;
+};
+
+export type StreamRequest = {
+  /** Request headers including the pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`). */
+  headers: HeaderPairs | Record<string, string>;
+  /** The whole request body, if any; the module sees it once it lets the headers through. */
+  body?: Uint8Array;
+  /** Worker that takes the stream (default: round robin). */
+  worker?: number;
+};
+
+/** One request through the plugin. */
+export class Stream {
+  readonly id: number;
+  readonly worker: number;
+  /** Settles once: continue (go upstream), a local reply, or cancelled when closed first. */
+  readonly outcome: Promise<StreamOutcome>;
+  #settled: StreamOutcome | undefined;
+  readonly #close: () => void;
+
+  constructor(worker: Worker, headers: HeaderPairs, body: Uint8Array | undefined) {
+    const { promise, resolve } = Promise.withResolvers<StreamOutcome>();
+    this.outcome = promise;
+    this.worker = worker.index;
+    this.id = worker.openStream(headers, body, (o) => {
+      if (this.#settled) return;
+      this.#settled = o;
+      resolve(o);
+    });
+    this.#close = () => worker.closeStream(this.id);
+  }
+
+  /** The outcome if the module has decided already (synchronously known), else undefined. */
+  get settled(): StreamOutcome | undefined {
+    return this.#settled;
+  }
+
+  /** The client side is done with the stream (response finished, or the client went away). */
+  close(): void {
+    this.#close();
+  }
+}
+
+export class Plugin {
+  readonly workers: readonly Worker[];
+  readonly #metrics: MetricStore;
+  #next = 0;
+
+  constructor(workers: Worker[], metrics: MetricStore) {
+    this.workers = workers;
+    this.#metrics = metrics;
+  }
+
+  openStream(request: StreamRequest): Stream {
+    const headers: HeaderPairs = Array.isArray(request.headers)
+      ? request.headers.map(([k, v]) => [k.toLowerCase(), v])
+      : Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]);
+    const index = request.worker ?? this.#next++ % this.workers.length;
+    const worker = this.workers[index];
+    if (!worker) throw new RangeError(`no worker ${index}: the plugin has ${this.workers.length}`);
+    return new Stream(worker, headers, request.body);
+  }
+
+  /** Current value of a metric the module defined, or undefined. */
+  metric(name: string): number | undefined {
+    const m = this.#metrics.get(name);
+    return m === undefined ? undefined : Number(m.value);
+  }
+
+  metrics(): Metric[] {
+    return this.#metrics.all();
+  }
+
+  /** Ends every open stream and the root contexts, and stops ticks. */
+  close(): void {
+    for (const w of this.workers) w.close();
+  }
+}
+
+export async function loadModule(source: PluginOptions['module']): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  const bytes = typeof source === 'string' ? await readFile(source) : source;
+  return WebAssembly.compile(bytes);
+}
+
+/** Loads, starts and configures the module in every worker; throws PluginStartError if a worker refuses. */
+export async function createPlugin(options: PluginOptions): Promise<Plugin> {
+  const module = await loadModule(options.module);
+  const encoder = new TextEncoder();
+  const configuration =
+    typeof options.configuration === 'string'
+      ? options.configuration
+      : options.configuration === undefined
+        ? ''
+        : JSON.stringify(options.configuration);
+  const metrics = new MetricStore();
+  const name = options.name ?? 'wakegate';
+  const rootId = options.rootId ?? '';
+  const vmId = options.vmId ?? '';
+  const properties = new Map<string, Uint8Array>([
+    ['plugin_name', encoder.encode(name)],
+    ['plugin_root_id', encoder.encode(rootId)],
+    ['plugin_vm_id', encoder.encode(vmId)],
+  ]);
+  for (const [k, v] of Object.entries(options.properties ?? {})) properties.set(k, encoder.encode(v));
+  const startLogs: string[] = [];
+  let starting = true;
+  const onLog = options.onLog;
+  const workers: Worker[] = [];
+  for (let index = 0; index < (options.workers ?? 1); index++) {
+    workers.push(
+      new Worker({
+        index,
+        name,
+        rootId,
+        vmId,
+        vmConfiguration: encoder.encode(options.vmConfiguration ?? ''),
+        pluginConfiguration: encoder.encode(configuration),
+        clock: options.clock ?? realClock,
+        logLevel: options.logLevel ?? 'info',
+        clusters: options.clusters ? new Set(options.clusters) : undefined,
+        properties,
+        metrics,
+        httpCall: options.httpCall ?? (async () => undefined),
+        log: (entry) => {
+          if (starting) startLogs.push(entry.message);
+          onLog?.(entry);
+        },
+      }),
+    );
+  }
+  try {
+    for (const w of workers) {
+      await w.instantiate(module);
+      if (!w.start()) {
+        throw new PluginStartError(
+          w.failed
+            ? `worker ${w.index} trapped while starting`
+            : `worker ${w.index} refused the configuration`,
+          startLogs,
+        );
+      }
+    }
+  } catch (e) {
+    for (const w of workers) w.close();
+    throw e;
+  }
+  starting = false;
+  return new Plugin(workers, metrics);
+}
