@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
+import { backendId, createLogger } from '../../shared/index.ts';
+import { WorkloadNotFoundError } from '../errors.ts';
+import { isAllowed } from './permissions.ts';
+import { SCALER_RULES } from './scaler-permissions.ts';
+import { KubernetesWorkloadScaler, ScaleConflictError } from './workload-scaler.ts';
+
+const logger = createLogger('scaler', 'silent');
+
+function deployment(namespace: string, name: string, replicas: number, labels: Record<string, string>) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'app', image: 'demo' }] },
+      },
+    },
+  };
+}
+
+const optedIn = { 'wakegate.dev/enabled': 'true' };
+
+describe('Kubernetes workload scaler', () => {
+  let api: KubeApiServer;
+  let scaler: KubernetesWorkloadScaler;
+
+  beforeAll(async () => {
+    api = await startKubeApiServer();
+    scaler = new KubernetesWorkloadScaler(
+      { logger, namespaces: [], component: 'wakegate-scaler' },
+      { kubeConfig: api.kubeConfig(), maxAttempts: 3 },
+    );
+  });
+  afterAll(async () => {
+    await scaler?.close();
+    await api?.close();
+  });
+  beforeEach(() => {
+    api.requests.length = 0;
+  });
+
+  const replicasIn = (namespace: string, name: string) =>
+    (api.get('deployments', namespace, name)?.spec as { replicas?: number } | undefined)?.replicas;
+  const writes = () => api.requests.filter((r) => r.verb !== 'get');
+
+  it('reads and sets replicas of an opted-in Deployment through the scale subresource', async () => {
+    api.create(deployment('shop', 'api', 0, optedIn));
+    expect(await scaler.getReplicas(backendId('shop', 'api'))).toBe(0);
+    expect(await scaler.setReplicas(backendId('shop', 'api'), 2)).toEqual({ from: 0, to: 2 });
+    expect(replicasIn('shop', 'api')).toBe(2);
+    expect(writes()).toEqual([
+      expect.objectContaining({
+        verb: 'update',
+        group: 'apps',
+        resource: 'deployments',
+        subresource: 'scale',
+        namespace: 'shop',
+        name: 'api',
+      }),
+    ]);
+    expect(await scaler.setReplicas(backendId('shop', 'api'), 0)).toEqual({ from: 2, to: 0 });
+    expect(replicasIn('shop', 'api')).toBe(0);
+  });
+
+  it('retries a 409 Conflict from a fresh read and succeeds', async () => {
+    api.create(deployment('shop', 'busy', 0, optedIn));
+    api.failNext({ verb: 'update', subresource: 'scale', name: 'busy' }, 409);
+    expect(await scaler.setReplicas(backendId('shop', 'busy'), 1)).toEqual({ from: 0, to: 1 });
+    expect(replicasIn('shop', 'busy')).toBe(1);
+    expect(writes().filter((r) => r.name === 'busy')).toHaveLength(2);
+  });
+
+  it('gives up with a typed error when every attempt conflicts, leaving the replicas alone', async () => {
+    api.create(deployment('shop', 'contended', 0, optedIn));
+    api.failNext({ verb: 'update', subresource: 'scale', name: 'contended' }, 409, { times: 3 });
+    await expect(scaler.setReplicas(backendId('shop', 'contended'), 1)).rejects.toBeInstanceOf(
+      ScaleConflictError,
+    );
+    expect(writes().filter((r) => r.name === 'contended')).toHaveLength(3);
+    expect(replicasIn('shop', 'contended')).toBe(0);
+  });
+
+  it('refuses a Deployment without the opt-in label, without writing anything', async () => {
+    api.create(deployment('shop', 'private', 0, { 'wakegate.dev/enabled': 'false' }));
+    await expect(scaler.getReplicas(backendId('shop', 'private'))).rejects.toBeInstanceOf(
+      WorkloadNotFoundError,
+    );
+    await expect(scaler.setReplicas(backendId('shop', 'private'), 1)).rejects.toThrow(/not labelled/);
+    await expect(scaler.setReplicas(backendId('shop', 'missing'), 1)).rejects.toBeInstanceOf(
+      WorkloadNotFoundError,
+    );
+    expect(writes()).toEqual([]);
+    expect(replicasIn('shop', 'private')).toBe(0);
+  });
+
+  it('refuses a namespace it does not watch and an invalid id without calling the API', async () => {
+    api.create(deployment('other', 'api', 0, optedIn));
+    const scoped = new KubernetesWorkloadScaler(
+      { logger, namespaces: ['shop'], component: 'wakegate-scaler' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    await expect(scoped.setReplicas(backendId('other', 'api'), 1)).rejects.toBeInstanceOf(
+      WorkloadNotFoundError,
+    );
+    await expect(scoped.getReplicas('Shop/../api')).rejects.toBeInstanceOf(WorkloadNotFoundError);
+    expect(api.requests).toEqual([]);
+  });
+
+  it('needs no permission beyond SCALER_RULES', async () => {
+    api.create(deployment('shop', 'rbac', 0, optedIn));
+    api.failNext({ verb: 'update', subresource: 'scale', name: 'rbac' }, 409);
+    await scaler.setReplicas(backendId('shop', 'rbac'), 1);
+    await scaler.getReplicas(backendId('shop', 'rbac'));
+    expect(api.requests.length).toBeGreaterThan(0);
+    for (const request of api.requests) expect(isAllowed(SCALER_RULES, request)).toBe(true);
+    expect(isAllowed(SCALER_RULES, { verb: 'patch', group: 'apps', resource: 'deployments' })).toBe(false);
+  });
+});
