@@ -1,7 +1,9 @@
-/** Runs once before all test files: fail early, with one clear line, when a tool the tests need is missing. */
+/** Runs once before all test files: fail early, with one clear line, when a tool the tests need is missing,
+ * and build the wasm filter and its test modules when their sources changed (a clean clone has none). */
 import { execFileSync } from 'node:child_process';
+import { buildWasm } from '../wasm-filter/build.ts';
 
-export default function setup(): void {
+export default async function setup(): Promise<void> {
   try {
     execFileSync('nats-server', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -9,4 +11,5 @@ export default function setup(): void {
       'nats-server is not installed: apt-get install -y nats-server (bash .ci/run does it for you)',
     );
   }
+  await buildWasm({ onlyIfStale: true });
 }
