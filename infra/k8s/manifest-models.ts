@@ -1,0 +1,184 @@
+/**
+ * Validation of every kind the manifests use: the published OpenAPI schemas through kubernetes-models,
+ * @kubernetes-models/gateway-api and @kubernetes-models/istio, and for Envoy Gateway (whose schemas are
+ * published only as CRDs, not as a package here) a structural check of the fields wakegate sets.
+ */
+import {
+  GatewayClass,
+  Gateway as GatewayV1,
+  HTTPRoute,
+} from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
+import { WasmPlugin } from '@kubernetes-models/istio/extensions.istio.io/v1alpha1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import {
+  ClusterRole,
+  ClusterRoleBinding,
+  Role,
+  RoleBinding,
+} from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import type { KubeObject } from './kustomize-build.ts';
+
+interface Validatable {
+  validate(): void;
+}
+type ModelClass = new (data: never) => Validatable;
+
+const MODELS: Record<string, ModelClass> = {
+  'v1/Namespace': Namespace,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'gateway.networking.k8s.io/v1/GatewayClass': GatewayClass,
+  'gateway.networking.k8s.io/v1/Gateway': GatewayV1,
+  'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
+  'extensions.istio.io/v1alpha1/WasmPlugin': WasmPlugin,
+};
+
+export class ManifestError extends Error {
+  constructor(object: KubeObject, detail: string) {
+    super(`${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name}: ${detail}`);
+    this.name = 'ManifestError';
+  }
+}
+
+type Json = unknown;
+const isObject = (value: Json): value is Record<string, Json> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Fails on the first field of `value` outside `allowed`, naming it. */
+function onlyKeys(object: KubeObject, where: string, value: Json, allowed: string[]): Record<string, Json> {
+  if (!isObject(value)) throw new ManifestError(object, `${where} must be a mapping`);
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new ManifestError(object, `unknown field ${where}.${key}`);
+  }
+  return value;
+}
+
+function requireString(object: KubeObject, where: string, value: Json, pattern?: RegExp): string {
+  if (typeof value !== 'string' || (pattern && !pattern.test(value))) {
+    throw new ManifestError(object, `${where} must be a string${pattern ? ` matching ${pattern}` : ''}`);
+  }
+  return value;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function checkTargetRef(object: KubeObject, where: string, ref: Json): void {
+  const target = onlyKeys(object, where, ref, ['group', 'kind', 'name', 'sectionName']);
+  requireString(object, `${where}.group`, target.group, /^gateway\.networking\.k8s\.io$/);
+  requireString(object, `${where}.kind`, target.kind, /^(Gateway|GatewayClass|HTTPRoute|GRPCRoute)$/);
+  requireString(object, `${where}.name`, target.name, DNS_SUBDOMAIN);
+}
+
+/** gateway.envoyproxy.io/v1alpha1 EnvoyExtensionPolicy: the fields of its Wasm extension API. */
+function checkEnvoyExtensionPolicy(object: KubeObject): void {
+  onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
+  const spec = onlyKeys(object, 'spec', object.spec, ['targetRef', 'targetRefs', 'priority', 'wasm']);
+  const refs = spec.targetRefs ?? (spec.targetRef === undefined ? undefined : [spec.targetRef]);
+  if (!Array.isArray(refs) || refs.length === 0)
+    throw new ManifestError(object, 'spec.targetRefs is required');
+  for (const [i, ref] of refs.entries()) checkTargetRef(object, `spec.targetRefs[${i}]`, ref);
+  if (!Array.isArray(spec.wasm) || spec.wasm.length === 0 || spec.wasm.length > 16) {
+    throw new ManifestError(object, 'spec.wasm must list 1 to 16 extensions');
+  }
+  spec.wasm.forEach((item, i) => {
+    const where = `spec.wasm[${i}]`;
+    const wasm = onlyKeys(object, where, item, ['name', 'rootID', 'code', 'config', 'failOpen', 'env']);
+    if (wasm.name !== undefined) requireString(object, `${where}.name`, wasm.name);
+    const code = onlyKeys(object, `${where}.code`, wasm.code, ['type', 'http', 'image', 'pullPolicy']);
+    const type = requireString(object, `${where}.code.type`, code.type, /^(HTTP|Image)$/);
+    const source = type === 'HTTP' ? 'http' : 'image';
+    const other = type === 'HTTP' ? 'image' : 'http';
+    if (code[other] !== undefined)
+      throw new ManifestError(object, `${where}.code.${other} set for type ${type}`);
+    const sourceFields = type === 'HTTP' ? ['url', 'sha256'] : ['url', 'sha256', 'pullSecretRef'];
+    const location = onlyKeys(object, `${where}.code.${source}`, code[source], sourceFields);
+    requireString(
+      object,
+      `${where}.code.${source}.url`,
+      location.url,
+      type === 'HTTP' ? /^https?:\/\/\S+$/ : /^(?![a-z]+:\/\/)\S+$/,
+    );
+    if (wasm.config !== undefined && !isObject(wasm.config)) {
+      throw new ManifestError(object, `${where}.config must be a mapping`);
+    }
+    if (wasm.failOpen !== undefined && typeof wasm.failOpen !== 'boolean') {
+      throw new ManifestError(object, `${where}.failOpen must be a boolean`);
+    }
+  });
+}
+
+const XDS_TYPES = [
+  'type.googleapis.com/envoy.config.listener.v3.Listener',
+  'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+];
+
+/** gateway.envoyproxy.io/v1alpha1 EnvoyPatchPolicy: JSON patches of the generated xDS resources. */
+function checkEnvoyPatchPolicy(object: KubeObject): void {
+  onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
+  const spec = onlyKeys(object, 'spec', object.spec, [
+    'type',
+    'jsonPatches',
+    'targetRef',
+    'targetRefs',
+    'priority',
+  ]);
+  requireString(object, 'spec.type', spec.type, /^JSONPatch$/);
+  checkTargetRef(object, 'spec.targetRef', spec.targetRef);
+  if (!Array.isArray(spec.jsonPatches) || spec.jsonPatches.length === 0) {
+    throw new ManifestError(object, 'spec.jsonPatches must not be empty');
+  }
+  spec.jsonPatches.forEach((item, i) => {
+    const where = `spec.jsonPatches[${i}]`;
+    const patch = onlyKeys(object, where, item, ['type', 'name', 'operation']);
+    if (!XDS_TYPES.includes(String(patch.type)))
+      throw new ManifestError(object, `${where}.type is not an xDS type`);
+    requireString(object, `${where}.name`, patch.name);
+    const operation = onlyKeys(object, `${where}.operation`, patch.operation, [
+      'op',
+      'path',
+      'jsonPath',
+      'from',
+      'value',
+    ]);
+    requireString(object, `${where}.operation.op`, operation.op, /^(add|remove|replace|move|copy|test)$/);
+    requireString(object, `${where}.operation.path`, operation.path);
+  });
+}
+
+const STRUCTURAL: Record<string, (object: KubeObject) => void> = {
+  'gateway.envoyproxy.io/v1alpha1/EnvoyExtensionPolicy': checkEnvoyExtensionPolicy,
+  'gateway.envoyproxy.io/v1alpha1/EnvoyPatchPolicy': checkEnvoyPatchPolicy,
+};
+
+/** Throws a ManifestError naming the resource and the first problem. */
+export function validateManifest(object: KubeObject): void {
+  const key = `${object.apiVersion}/${object.kind}`;
+  const Model = MODELS[key];
+  if (Model) {
+    try {
+      new Model(object as never).validate();
+    } catch (error) {
+      throw new ManifestError(object, (error as Error).message);
+    }
+    return;
+  }
+  const check = STRUCTURAL[key];
+  if (!check) throw new ManifestError(object, `no schema known for ${key}`);
+  check(object);
+}

@@ -1,0 +1,551 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  bridgeTokenSpec,
+  drainSpec,
+  loadConfig,
+  logConfigSpec,
+  natsConfigSpec,
+  parseBackendSettings,
+  portSpec,
+  providerConfigSpec,
+  SETTING_NAMES,
+} from '../../services/shared/index.ts';
+import { type Build, type KubeObject, KustomizeError, kustomizeBuild } from './kustomize-build.ts';
+import { ManifestError, validateManifest } from './manifest-models.ts';
+
+const K8S = path.dirname(fileURLToPath(import.meta.url));
+const BUILDS = ['base', 'overlays/nats-cluster', 'istio', 'envoy-gateway', 'examples'] as const;
+type BuildName = (typeof BUILDS)[number];
+
+const cache = new Map<string, Build>();
+function build(name: BuildName): Build {
+  let built = cache.get(name);
+  if (!built) {
+    built = kustomizeBuild(path.join(K8S, name));
+    cache.set(name, built);
+  }
+  return built;
+}
+
+type Json = Record<string, unknown>;
+// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML; the tests assert their shape.
+type Any = any;
+
+function find(name: BuildName, kind: string, objectName: string, namespace?: string): Any {
+  const found = build(name).resources.find(
+    (r) =>
+      r.object.kind === kind &&
+      r.object.metadata.name === objectName &&
+      (namespace === undefined || r.object.metadata.namespace === namespace),
+  );
+  if (!found) throw new Error(`${name}: no ${kind} ${namespace ?? '*'}/${objectName}`);
+  return found.object;
+}
+
+function all(name: BuildName, kind: string): Any[] {
+  return build(name)
+    .resources.filter((r) => r.object.kind === kind)
+    .map((r) => r.object);
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/** Kubernetes label-selector semantics (an empty selector selects everything). */
+function selects(selector: LabelSelector, labels: Record<string, string> = {}): boolean {
+  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const byExpressions = (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
+    const value = labels[key];
+    if (operator === 'In') return value !== undefined && values.includes(value);
+    if (operator === 'NotIn') return value === undefined || !values.includes(value);
+    if (operator === 'Exists') return value !== undefined;
+    if (operator === 'DoesNotExist') return value === undefined;
+    throw new Error(`unknown operator ${operator}`);
+  });
+  return byLabels && byExpressions;
+}
+
+function yamlFilesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name))
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+/** Whether a NetworkPolicy lets a pod (namespace, labels) reach `port` of the pods it selects. */
+function admits(
+  policy: Any,
+  from: { namespace: string; labels: Record<string, string> },
+  namespaceLabels: Record<string, string>,
+  port: number,
+): boolean {
+  return (policy.spec.ingress ?? []).some(
+    (rule: Any) =>
+      (rule.ports ?? []).some((p: Any) => p.port === port) &&
+      (rule.from ?? []).some((peer: Any) => {
+        const nsOk = peer.namespaceSelector
+          ? selects(peer.namespaceSelector, namespaceLabels)
+          : from.namespace === policy.metadata.namespace;
+        return nsOk && (peer.podSelector ? selects(peer.podSelector, from.labels) : true);
+      }),
+  );
+}
+
+const tempDirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'wakegate-kustomize-'));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('kustomizations', () => {
+  it.each(BUILDS)('%s builds from files that exist, without duplicate resources', (name) => {
+    expect(build(name).resources.length).toBeGreaterThan(0);
+  });
+
+  it('leaves no manifest outside every build (each one is validated below)', () => {
+    const reached = new Set(BUILDS.flatMap((name) => [...build(name).files]));
+    const orphans = yamlFilesUnder(K8S).filter((file) => !reached.has(file));
+    expect(orphans).toEqual([]);
+  });
+
+  it('refuses a missing file, a duplicate resource and a patch that matches nothing', () => {
+    const dir = tempDir();
+    const namespace = 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n';
+    writeFileSync(path.join(dir, 'ns.yaml'), namespace);
+    writeFileSync(path.join(dir, 'again.yaml'), namespace);
+    const kustomization = (body: string) => writeFileSync(path.join(dir, 'kustomization.yaml'), body);
+
+    kustomization('resources:\n  - ns.yaml\n  - missing.yaml\n');
+    expect(() => kustomizeBuild(dir)).toThrow(/resource missing.yaml does not exist/);
+    kustomization('resources:\n  - ns.yaml\n  - again.yaml\n');
+    expect(() => kustomizeBuild(dir)).toThrow(/duplicate resource \/Namespace\/\/a/);
+    kustomization(
+      'resources:\n  - ns.yaml\npatches:\n  - target: {kind: Namespace, name: b}\n    patch: "[{op: remove, path: /metadata/labels}]"\n',
+    );
+    expect(() => kustomizeBuild(dir)).toThrow(KustomizeError);
+  });
+});
+
+describe('schemas', () => {
+  it.each(BUILDS)('every resource of %s validates against its schema', (name) => {
+    for (const { object } of build(name).resources) validateManifest(object);
+  });
+
+  it('rejects resources that break their schema', () => {
+    const wasmPlugin = structuredClone(find('istio', 'WasmPlugin', 'wakegate'));
+    wasmPlugin.spec.failStrategy = 'FAIL_SOMETIMES';
+    expect(() => validateManifest(wasmPlugin)).toThrow(ManifestError);
+
+    const policy = structuredClone(find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate'));
+    policy.spec.wasm[0].code.type = 'ConfigMap';
+    expect(() => validateManifest(policy)).toThrow(/code.type/);
+    const typo = structuredClone(find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate'));
+    typo.spec.wasm[0].failopen = true;
+    expect(() => validateManifest(typo)).toThrow(/unknown field spec.wasm\[0\].failopen/);
+
+    const deployment = structuredClone(find('base', 'Deployment', 'wakegate-bridge'));
+    deployment.spec.replicas = 'two';
+    expect(() => validateManifest(deployment)).toThrow(/replicas/);
+  });
+});
+
+const SERVICES = [
+  { name: 'bridge', port: 8787 },
+  { name: 'scaler', port: 9102 },
+  { name: 'watcher', port: 9101 },
+] as const;
+
+function container(workload: Any): Any {
+  return workload.spec.template.spec.containers[0];
+}
+
+/** The env of a container as the process sees it, Secret references resolved from the same build. */
+function resolvedEnv(name: BuildName, workload: Any): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const variable of container(workload).env ?? []) {
+    const ref = variable.valueFrom?.secretKeyRef;
+    if (ref) {
+      const secret = find(name, 'Secret', ref.name, workload.metadata.namespace);
+      const value = secret.stringData?.[ref.key];
+      if (value === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
+      env[variable.name] = value;
+    } else if (variable.valueFrom?.fieldRef) {
+      env[variable.name] = 'from-field';
+    } else {
+      env[variable.name] = variable.value;
+    }
+  }
+  return env;
+}
+
+describe('base', () => {
+  it.each(SERVICES)('runs the $name on its port with probes on /healthz and /readyz', ({ name, port }) => {
+    const deployment = find('base', 'Deployment', `wakegate-${name}`, 'wakegate');
+    expect(deployment.spec.replicas).toBe(2);
+    const c = container(deployment);
+    expect(c.image).toMatch(/^ghcr\.io\/wakegate\/wakegate:/);
+    expect(c.command).toBeUndefined();
+    expect(c.args).toEqual([`services/${name}/main.ts`]);
+    const env = resolvedEnv('base', deployment);
+    expect(Number(env.PORT)).toBe(port);
+    const portName = c.ports.find((p: Any) => p.containerPort === port)?.name;
+    expect(portName).toBeDefined();
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: portName });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: portName });
+  });
+
+  it.each(SERVICES)('gives the $name an environment its config loader accepts', ({ name, port }) => {
+    const env = resolvedEnv('base', find('base', 'Deployment', `wakegate-${name}`));
+    const config = loadConfig(
+      {
+        ...natsConfigSpec,
+        ...logConfigSpec,
+        ...portSpec(port),
+        ...providerConfigSpec,
+        ...bridgeTokenSpec,
+        ...drainSpec,
+      },
+      env,
+    );
+    expect(config.port).toBe(port);
+    if (name !== 'bridge') {
+      expect(config.provider).toBe('kubernetes');
+      expect(config.namespaces).toEqual([]);
+    }
+    // NATS_URL names the NATS Service of the build, on a port it serves.
+    const url = new URL(config.natsUrl);
+    const [serviceName, namespace] = url.hostname.split('.');
+    const service = find('base', 'Service', serviceName as string, namespace);
+    expect(service.spec.ports.map((p: Any) => p.port)).toContain(Number(url.port));
+  });
+
+  it('gives the bridge its token from the Secret the overlays copy into the filter configuration', () => {
+    const c = container(find('base', 'Deployment', 'wakegate-bridge'));
+    const token = c.env.find((v: Any) => v.name === 'WAKEGATE_BRIDGE_TOKEN');
+    expect(token.valueFrom.secretKeyRef).toEqual({ name: 'wakegate-bridge-token', key: 'token' });
+    expect(find('base', 'Secret', 'wakegate-bridge-token', 'wakegate').stringData).toHaveProperty('token');
+  });
+
+  it('runs NATS with JetStream on a persistent volume, one server by default', () => {
+    const nats = find('base', 'StatefulSet', 'nats', 'wakegate');
+    expect(nats.spec.replicas).toBe(1);
+    expect(nats.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
+    expect(container(nats).volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
+    const conf = find('base', 'ConfigMap', 'nats-config').data['nats.conf'];
+    expect(conf).toMatch(/jetstream \{\s*store_dir: \/data/);
+    const headless = find('base', 'Service', nats.spec.serviceName, 'wakegate');
+    expect(headless.spec.clusterIP).toBe('None');
+  });
+
+  it('runs every pod under the restricted security profile with requests and limits', () => {
+    for (const name of BUILDS) {
+      for (const workload of [...all(name, 'Deployment'), ...all(name, 'StatefulSet')]) {
+        const pod = workload.spec.template.spec;
+        const where = `${name} ${workload.metadata.name}`;
+        expect(pod.securityContext, where).toMatchObject({
+          runAsNonRoot: true,
+          seccompProfile: { type: 'RuntimeDefault' },
+        });
+        expect(pod.securityContext.runAsUser, where).toBeGreaterThan(0);
+        for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+          expect(c.securityContext, where).toEqual({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          });
+          expect(Object.keys(c.resources.requests).sort(), where).toEqual(['cpu', 'memory']);
+          expect(Object.keys(c.resources.limits).sort(), where).toEqual(['cpu', 'memory']);
+        }
+      }
+    }
+  });
+
+  it('selects real pods from every Service and PodDisruptionBudget, on ports the containers expose', () => {
+    for (const name of BUILDS) {
+      const workloads = [...all(name, 'Deployment'), ...all(name, 'StatefulSet')];
+      const podsOf = (selector: LabelSelector, namespace: string) =>
+        workloads.filter(
+          (w) => w.metadata.namespace === namespace && selects(selector, w.spec.template.metadata.labels),
+        );
+      for (const service of all(name, 'Service')) {
+        const targets = podsOf({ matchLabels: service.spec.selector }, service.metadata.namespace);
+        expect(targets.length, `${name} Service ${service.metadata.name}`).toBe(1);
+        const ports = container(targets[0]).ports;
+        for (const port of service.spec.ports) {
+          expect(
+            ports.map((p: Any) => p.name),
+            `${service.metadata.name}:${port.port}`,
+          ).toContain(port.targetPort);
+        }
+      }
+      for (const pdb of all(name, 'PodDisruptionBudget')) {
+        expect(podsOf(pdb.spec.selector, pdb.metadata.namespace).length, pdb.metadata.name).toBe(1);
+      }
+    }
+  });
+
+  it('runs each service under its own ServiceAccount; only the watcher and scaler get API credentials', () => {
+    for (const workload of [...all('base', 'Deployment'), ...all('base', 'StatefulSet')]) {
+      const pod = workload.spec.template.spec;
+      const account = find('base', 'ServiceAccount', pod.serviceAccountName, workload.metadata.namespace);
+      const usesApi = ['wakegate-watcher', 'wakegate-scaler'].includes(workload.metadata.name);
+      expect(pod.automountServiceAccountToken ?? account.automountServiceAccountToken ?? true).toBe(usesApi);
+    }
+    for (const binding of all('base', 'ClusterRoleBinding')) {
+      find('base', 'ClusterRole', binding.roleRef.name);
+      for (const subject of binding.subjects) find('base', 'ServiceAccount', subject.name, subject.namespace);
+    }
+  });
+
+  it('lets only wakegate services reach NATS and only labelled gateways reach the bridge', () => {
+    const wakegateNs = { 'kubernetes.io/metadata.name': 'wakegate' };
+    const nats = find('base', 'NetworkPolicy', 'nats');
+    for (const { name } of SERVICES) {
+      const labels = find('base', 'Deployment', `wakegate-${name}`).spec.template.metadata.labels;
+      expect(admits(nats, { namespace: 'wakegate', labels }, wakegateNs, 4222), name).toBe(true);
+    }
+    const stranger = { namespace: 'wakegate', labels: { app: 'curl' } };
+    expect(admits(nats, stranger, wakegateNs, 4222)).toBe(false);
+
+    const bridge = find('base', 'NetworkPolicy', 'wakegate-bridge');
+    const envoy = { namespace: 'ingress', labels: { 'wakegate.dev/gateway': 'true' } };
+    expect(admits(bridge, envoy, { 'kubernetes.io/metadata.name': 'ingress' }, 8787)).toBe(true);
+    expect(admits(bridge, stranger, wakegateNs, 8787)).toBe(false);
+  });
+});
+
+describe('nats-cluster overlay', () => {
+  it('runs three servers that route to each other through the headless Service', () => {
+    const nats = find('overlays/nats-cluster', 'StatefulSet', 'nats', 'wakegate');
+    expect(nats.spec.replicas).toBe(3);
+    const conf: string = find('overlays/nats-cluster', 'ConfigMap', 'nats-config').data['nats.conf'];
+    expect(conf).toMatch(/server_name: \$POD_NAME/);
+    const routes = [...conf.matchAll(/nats:\/\/([^:\s]+):(\d+)/g)].map((m) => [m[1], Number(m[2])]);
+    const headless = `${nats.spec.serviceName}.${nats.metadata.namespace}.svc.cluster.local`;
+    expect(routes).toEqual([0, 1, 2].map((i) => [`nats-${i}.${headless}`, 6222]));
+    const service = find('overlays/nats-cluster', 'Service', nats.spec.serviceName);
+    expect(service.spec.publishNotReadyAddresses).toBe(true);
+    expect(find('overlays/nats-cluster', 'PodDisruptionBudget', 'nats').spec.maxUnavailable).toBe(1);
+    // The base itself is untouched.
+    expect(find('base', 'StatefulSet', 'nats').spec.replicas).toBe(1);
+  });
+});
+
+/** The filter configuration of DESIGN.md ("The filter"): field → type. */
+const FILTER_FIELDS: Record<string, 'string' | 'integer' | 'boolean'> = {
+  bridge_cluster: 'string',
+  bridge_authority: 'string',
+  token: 'string',
+  poll_wait_ms: 'integer',
+  max_wait_ms: 'integer',
+  max_buffered: 'integer',
+  activity_interval_ms: 'integer',
+  fail_open: 'boolean',
+};
+
+function expectFilterConfig(config: Json): void {
+  expect(typeof config.bridge_cluster).toBe('string');
+  for (const [field, value] of Object.entries(config)) {
+    const type = FILTER_FIELDS[field];
+    expect(type, `unknown filter field ${field}`).toBeDefined();
+    if (type === 'integer') expect(Number.isInteger(value) && (value as number) > 0, field).toBe(true);
+    else expect(typeof value, field).toBe(type);
+  }
+}
+
+/** The bridge Service's port that reaches the bridge container, and the Service's cluster DNS name. */
+function bridgeAddress(name: BuildName): { host: string; port: number } {
+  const service = find(name, 'Service', 'wakegate-bridge', 'wakegate');
+  const port = service.spec.ports.find((p: Any) => p.targetPort === 'http').port;
+  return { host: `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`, port };
+}
+
+/** Builds `overlay` inside a user's own overlay that sets the token the way docs/kubernetes.md says. */
+function buildWithToken(overlay: BuildName, token: string): Build {
+  const dir = tempDir();
+  const target = overlay === 'istio' ? 'WasmPlugin' : 'EnvoyExtensionPolicy';
+  const fieldPath =
+    overlay === 'istio' ? 'spec.pluginConfig.token' : 'spec.wasm.[name=wakegate].config.token';
+  writeFileSync(
+    path.join(dir, 'kustomization.yaml'),
+    [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'resources:',
+      `  - ${path.join(K8S, overlay)}`,
+      'patches:',
+      '  - target: {kind: Secret, name: wakegate-bridge-token}',
+      `    patch: '[{"op": "replace", "path": "/stringData/token", "value": "${token}"}]'`,
+      'replacements:',
+      '  - source: {kind: Secret, name: wakegate-bridge-token, fieldPath: stringData.token}',
+      '    targets:',
+      `      - select: {kind: ${target}, name: wakegate}`,
+      `        fieldPaths: ["${fieldPath}"]`,
+      '',
+    ].join('\n'),
+  );
+  return kustomizeBuild(dir);
+}
+
+function findIn(built: Build, kind: string, name: string): Any {
+  return built.resources.find((r) => r.object.kind === kind && r.object.metadata.name === name)?.object;
+}
+
+function gatewayOf(name: BuildName, policy: KubeObject, ref: Any): Any {
+  expect(ref).toMatchObject({ group: 'gateway.networking.k8s.io', kind: 'Gateway' });
+  // Policies attach only to a Gateway in their own namespace.
+  return find(name, 'Gateway', ref.name, policy.metadata.namespace);
+}
+
+describe('istio overlay', () => {
+  it('attaches the filter to a Gateway of its own namespace and fails open', () => {
+    const plugin = find('istio', 'WasmPlugin', 'wakegate');
+    expect(plugin.spec.targetRefs).toHaveLength(1);
+    expect(gatewayOf('istio', plugin, plugin.spec.targetRefs[0]).spec.gatewayClassName).toBe('istio');
+    expect(plugin.spec.url).toMatch(/^oci:\/\/ghcr\.io\/wakegate\/wakegate-filter:/);
+    expect(plugin.spec.failStrategy).toBe('FAIL_OPEN');
+  });
+
+  it('configures the filter with the bridge cluster as Istio names it', () => {
+    const config = find('istio', 'WasmPlugin', 'wakegate').spec.pluginConfig;
+    expectFilterConfig(config);
+    const { host, port } = bridgeAddress('istio');
+    expect(config.bridge_cluster).toBe(`outbound|${port}||${host}`);
+  });
+
+  it('puts the token of the Secret into the filter configuration, also when a user overlay sets one', () => {
+    const secret = find('istio', 'Secret', 'wakegate-bridge-token');
+    expect(find('istio', 'WasmPlugin', 'wakegate').spec.pluginConfig.token).toBe(secret.stringData.token);
+    const built = buildWithToken('istio', 'n0t-the-default');
+    expect(findIn(built, 'Secret', 'wakegate-bridge-token').stringData.token).toBe('n0t-the-default');
+    expect(findIn(built, 'WasmPlugin', 'wakegate').spec.pluginConfig.token).toBe('n0t-the-default');
+  });
+
+  it("lets the Gateway's pods reach the bridge", () => {
+    const policies = all('istio', 'NetworkPolicy').filter((p) =>
+      selects(p.spec.podSelector, { 'app.kubernetes.io/name': 'wakegate-bridge' }),
+    );
+    const gatewayPod = {
+      namespace: 'wakegate-edge',
+      labels: { 'gateway.networking.k8s.io/gateway-name': 'edge' },
+    };
+    const nsLabels = { 'kubernetes.io/metadata.name': 'wakegate-edge' };
+    expect(policies.some((p) => admits(p, gatewayPod, nsLabels, 8787))).toBe(true);
+  });
+});
+
+describe('envoy-gateway overlay', () => {
+  it('attaches the filter to a Gateway of its own namespace and fails open', () => {
+    const policy = find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate');
+    const gateway = gatewayOf('envoy-gateway', policy, policy.spec.targetRefs[0]);
+    const gatewayClass = find('envoy-gateway', 'GatewayClass', gateway.spec.gatewayClassName);
+    expect(gatewayClass.spec.controllerName).toBe('gateway.envoyproxy.io/gatewayclass-controller');
+    const [wasm] = policy.spec.wasm;
+    expect(wasm.code).toEqual({
+      type: 'Image',
+      image: { url: expect.stringMatching(/^ghcr\.io\/wakegate\/wakegate-filter:/) },
+    });
+    expect(wasm.failOpen).toBe(true);
+    expectFilterConfig(wasm.config);
+  });
+
+  it('adds, on the same Gateway, the cluster the filter calls, pointing at the bridge Service', () => {
+    const policy = find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate');
+    const clusterName = policy.spec.wasm[0].config.bridge_cluster;
+    const patches = all('envoy-gateway', 'EnvoyPatchPolicy').filter(
+      (p) =>
+        p.metadata.namespace === policy.metadata.namespace &&
+        p.spec.targetRef.kind === 'Gateway' &&
+        p.spec.targetRef.name === policy.spec.targetRefs[0].name,
+    );
+    const added = patches
+      .flatMap((p) => p.spec.jsonPatches)
+      .filter(
+        (j: Any) =>
+          j.type === 'type.googleapis.com/envoy.config.cluster.v3.Cluster' &&
+          j.operation.op === 'add' &&
+          j.operation.path === '',
+      )
+      .map((j: Any) => j.operation.value);
+    const cluster = added.find((c: Any) => c.name === clusterName);
+    expect(cluster, `no EnvoyPatchPolicy adds cluster ${clusterName}`).toBeDefined();
+    expect(cluster.load_assignment.cluster_name).toBe(clusterName);
+    expect(['STRICT_DNS', 'LOGICAL_DNS']).toContain(cluster.type);
+    const { host, port } = bridgeAddress('envoy-gateway');
+    const endpoints = cluster.load_assignment.endpoints.flatMap((e: Any) =>
+      e.lb_endpoints.map((l: Any) => l.endpoint.address.socket_address),
+    );
+    expect(endpoints).toEqual([{ address: host, port_value: port }]);
+  });
+
+  it('puts the token of the Secret into the filter configuration, also when a user overlay sets one', () => {
+    const secret = find('envoy-gateway', 'Secret', 'wakegate-bridge-token');
+    const policy = find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate');
+    expect(policy.spec.wasm[0].config.token).toBe(secret.stringData.token);
+    const built = buildWithToken('envoy-gateway', 'n0t-the-default');
+    expect(findIn(built, 'EnvoyExtensionPolicy', 'wakegate').spec.wasm[0].config.token).toBe(
+      'n0t-the-default',
+    );
+  });
+
+  it("lets the Gateway's proxies reach the bridge", () => {
+    const policies = all('envoy-gateway', 'NetworkPolicy');
+    const proxyPod = {
+      namespace: 'envoy-gateway-system',
+      labels: {
+        'gateway.envoyproxy.io/owning-gateway-name': 'edge',
+        'gateway.envoyproxy.io/owning-gateway-namespace': 'wakegate-edge',
+      },
+    };
+    const nsLabels = { 'kubernetes.io/metadata.name': 'envoy-gateway-system' };
+    expect(policies.some((p) => admits(p, proxyPod, nsLabels, 8787))).toBe(true);
+  });
+});
+
+describe('examples', () => {
+  it('opts a sleeping Deployment in with settings the watcher reads without a problem', () => {
+    const deployment = find('examples', 'Deployment', 'hello', 'demo');
+    expect(deployment.metadata.labels['wakegate.dev/enabled']).toBe('true');
+    expect(deployment.spec.replicas).toBe(0);
+    const settings: Record<string, string> = {};
+    for (const [key, value] of Object.entries(deployment.metadata.annotations as Record<string, string>)) {
+      if (!key.startsWith('wakegate.dev/')) continue;
+      const setting = key.slice('wakegate.dev/'.length);
+      expect(SETTING_NAMES as readonly string[], key).toContain(setting);
+      settings[setting] = value;
+    }
+    const parsed = parseBackendSettings(settings);
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.config.idleTimeoutMs).toBe(120_000);
+    expect(parsed.hosts).toEqual(['hello.demo.example.com']);
+  });
+
+  it("routes the demo's hostname from the Gateway of either overlay to a Service selecting it", () => {
+    const route = find('examples', 'HTTPRoute', 'hello', 'demo');
+    const deployment = find('examples', 'Deployment', 'hello', 'demo');
+    for (const ref of route.spec.rules.flatMap((r: Any) => r.backendRefs)) {
+      const service = find('examples', 'Service', ref.name, route.metadata.namespace);
+      expect(selects({ matchLabels: service.spec.selector }, deployment.spec.template.metadata.labels)).toBe(
+        true,
+      );
+      expect(service.spec.ports.map((p: Any) => p.port)).toContain(ref.port);
+    }
+    expect(route.spec.hostnames).toEqual(['hello.example.com']);
+    for (const overlay of ['istio', 'envoy-gateway'] as const) {
+      for (const parent of route.spec.parentRefs) {
+        const gateway = find(overlay, 'Gateway', parent.name, parent.namespace);
+        const open = gateway.spec.listeners.some((l: Any) => l.allowedRoutes?.namespaces?.from === 'All');
+        expect(open, `${overlay} Gateway admits routes from the demo namespace`).toBe(true);
+      }
+    }
+  });
+});
