@@ -1,0 +1,319 @@
+/**
+ * Watch side of the Docker provider: one events stream (container events of labelled containers only),
+ * a full re-list each time the stream is (re)opened, and an HTTP probe for containers with a probe path.
+ * Every change is applied in one serial queue, so an event and a re-list never interleave.
+ */
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import type { Logger } from '../../shared/index.ts';
+import { probeHttp } from '../http-probe.ts';
+import type { BackendSource, ObservedBackend } from '../provider.ts';
+import {
+  assembleBackends,
+  type ContainerBackend,
+  describeContainer,
+  ENABLE_FILTER,
+  factsFromInspect,
+  type InspectedContainer,
+  inNamespaces,
+} from './container-backend.ts';
+import { dockerStatus } from './docker-status.ts';
+
+/** The container events that can change a backend's existence, state or health. */
+const EVENTS = ['create', 'start', 'restart', 'stop', 'die', 'kill', 'pause', 'unpause', 'destroy', 'rename'];
+// health_status events carry the status after a colon; dockerd matches this filter on the prefix.
+const HEALTH_EVENT = 'health_status';
+
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5000;
+const PROBE_TIMEOUT_MS = 1000;
+const PROBE_RETRY_MS = 250;
+
+export interface DockerBackendSourceOptions {
+  docker: Docker;
+  logger: Logger;
+  namespaces: readonly string[];
+}
+
+interface DockerEvent {
+  Type?: string;
+  Action?: string;
+  id?: string;
+  Actor?: { ID?: string };
+}
+
+interface Subscriber {
+  pending: ObservedBackend[] | undefined;
+  wake: (() => void) | undefined;
+}
+
+/** A probe of one run of one container: passes once, then stays passed until the container stops. */
+interface Probe {
+  url: string;
+  startedAt: string;
+  passed: boolean;
+  abort: AbortController;
+}
+
+export class DockerBackendSource implements BackendSource {
+  readonly #docker: Docker;
+  readonly #logger: Logger;
+  readonly #namespaces: readonly string[];
+  readonly #containers = new Map<string, ContainerBackend>();
+  readonly #probes = new Map<string, Probe>();
+  readonly #subscribers = new Set<Subscriber>();
+  /** Container id → what was last logged about it, so each problem is logged once, not on every event. */
+  readonly #reported = new Map<string, string>();
+  readonly #abort = new AbortController();
+  #queue: Promise<void> = Promise.resolve();
+  #stream: Readable | undefined;
+  #last: ObservedBackend[] | undefined;
+  #lastJson = '';
+  #running: Promise<void> | undefined;
+
+  constructor(options: DockerBackendSourceOptions) {
+    this.#docker = options.docker;
+    this.#logger = options.logger;
+    this.#namespaces = options.namespaces;
+  }
+
+  /** Starts watching; the first snapshot follows once the first listing is done. */
+  start(): void {
+    this.#running ??= this.#watch();
+  }
+
+  async *snapshots(): AsyncGenerator<ObservedBackend[]> {
+    const subscriber: Subscriber = { pending: this.#last, wake: undefined };
+    this.#subscribers.add(subscriber);
+    try {
+      for (;;) {
+        if (subscriber.pending) {
+          const snapshot = subscriber.pending;
+          subscriber.pending = undefined;
+          yield snapshot;
+        } else if (this.#abort.signal.aborted) return;
+        else await new Promise<void>((resolve) => (subscriber.wake = resolve));
+      }
+    } finally {
+      this.#subscribers.delete(subscriber);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#abort.signal.aborted) return;
+    this.#abort.abort();
+    this.#stream?.destroy();
+    for (const probe of this.#probes.values()) probe.abort.abort();
+    this.#probes.clear();
+    for (const subscriber of this.#subscribers) subscriber.wake?.();
+    await this.#running;
+    await this.#queue;
+  }
+
+  async #watch(): Promise<void> {
+    let failures = 0;
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      try {
+        // The stream opens before the listing so that nothing happening during the listing is missed.
+        const stream = (await this.#docker.getEvents({
+          filters: { type: ['container'], label: [ENABLE_FILTER], event: [...EVENTS, HEALTH_EVENT] },
+          abortSignal: signal,
+        })) as unknown as Readable;
+        this.#stream = stream;
+        const ended = this.#consume(stream);
+        await this.#enqueue(() => this.#relist());
+        if (failures > 0 || this.#last === undefined) this.#logger.info('docker events stream open; synced');
+        failures = 0;
+        await ended;
+        if (!signal.aborted) this.#logger.warn('docker events stream ended; reopening it');
+      } catch (error) {
+        if (signal.aborted) break;
+        failures += 1;
+        this.#logger.warn({ err: error, failures }, 'docker events stream failed; reopening it');
+      }
+      this.#stream?.destroy();
+      this.#stream = undefined;
+      const backoff = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(failures, 10));
+      await delay(failures === 0 ? RECONNECT_MIN_MS : backoff, undefined, { signal }).catch(() => {});
+    }
+  }
+
+  /** Reads events line by line until the stream ends or fails; resolves either way. */
+  async #consume(stream: Readable): Promise<void> {
+    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+    // 'close' follows an end, an error and a destroy alike; readline alone misses the last two.
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+    stream.on('error', () => {});
+    const read = (async () => {
+      for await (const line of lines) {
+        if (line.trim() === '') continue;
+        let event: DockerEvent;
+        try {
+          event = JSON.parse(line) as DockerEvent;
+        } catch {
+          this.#logger.warn({ line: line.slice(0, 200) }, 'docker sent an event that is not JSON; ignored');
+          continue;
+        }
+        const containerId = event.Actor?.ID ?? event.id;
+        if (event.Type === 'container' && containerId) {
+          const action = event.Action ?? '';
+          this.#enqueue(() =>
+            action === 'destroy' ? this.#forget(containerId) : this.#refresh(containerId),
+          ).catch((error: unknown) =>
+            this.#logger.warn({ err: error, container: containerId }, 'could not inspect container'),
+          );
+        }
+      }
+    })().catch(() => {});
+    await Promise.race([read, closed]);
+    lines.close();
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(task);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #inspect(containerId: string): Promise<InspectedContainer | undefined> {
+    try {
+      return (await this.#docker.getContainer(containerId).inspect()) as unknown as InspectedContainer;
+    } catch (error) {
+      if (dockerStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async #relist(): Promise<void> {
+    const listed = await this.#docker.listContainers({ all: true, filters: { label: [ENABLE_FILTER] } });
+    const inspected = await Promise.all(listed.map((container) => this.#inspect(container.Id)));
+    const seen = new Set<string>();
+    for (const info of inspected) {
+      if (info === undefined) continue;
+      seen.add(info.Id);
+      this.#apply(info);
+    }
+    for (const containerId of [...this.#containers.keys()]) {
+      if (!seen.has(containerId)) this.#drop(containerId);
+    }
+    this.#publish();
+  }
+
+  async #refresh(containerId: string): Promise<void> {
+    const info = await this.#inspect(containerId);
+    if (info === undefined) this.#drop(containerId);
+    else this.#apply(info);
+    this.#publish();
+  }
+
+  async #forget(containerId: string): Promise<void> {
+    this.#drop(containerId);
+    this.#reported.delete(containerId);
+    this.#publish();
+  }
+
+  #apply(info: InspectedContainer): void {
+    const described = describeContainer(factsFromInspect(info));
+    const name = info.Name.replace(/^\//, '');
+    if (!described.ok) {
+      this.#reportOnce(info.Id, described.reason, () =>
+        this.#logger.warn({ container: name }, `labelled container ignored: ${described.reason}`),
+      );
+      this.#drop(info.Id);
+      return;
+    }
+    const backend = described.backend;
+    if (!inNamespaces(backend.id, this.#namespaces)) {
+      this.#drop(info.Id);
+      return;
+    }
+    if (backend.problems.length > 0) {
+      this.#reportOnce(info.Id, JSON.stringify(backend.problems), () => {
+        for (const problem of backend.problems) {
+          this.#logger.warn(
+            {
+              backend: backend.id,
+              container: name,
+              label: `wakegate.${problem.setting}`,
+              value: problem.value,
+            },
+            `malformed label wakegate.${problem.setting}: ${problem.reason}; using the default`,
+          );
+        }
+      });
+    } else this.#reported.delete(info.Id);
+    this.#containers.set(info.Id, backend);
+    this.#syncProbe(backend);
+  }
+
+  #reportOnce(containerId: string, what: string, log: () => void): void {
+    if (this.#reported.get(containerId) === what) return;
+    this.#reported.set(containerId, what);
+    log();
+  }
+
+  #drop(containerId: string): void {
+    this.#containers.delete(containerId);
+    this.#stopProbe(containerId);
+  }
+
+  #stopProbe(containerId: string): void {
+    this.#probes.get(containerId)?.abort.abort();
+    this.#probes.delete(containerId);
+  }
+
+  /** Probes a healthy container until it passes once per run; a stop or a new run starts over. */
+  #syncProbe(backend: ContainerBackend): void {
+    const current = this.#probes.get(backend.containerId);
+    if (!backend.running || backend.probeUrl === undefined) {
+      this.#stopProbe(backend.containerId);
+      return;
+    }
+    if (current && current.url === backend.probeUrl && current.startedAt === backend.startedAt) return;
+    this.#stopProbe(backend.containerId);
+    const probe: Probe = {
+      url: backend.probeUrl,
+      startedAt: backend.startedAt,
+      passed: false,
+      abort: new AbortController(),
+    };
+    this.#probes.set(backend.containerId, probe);
+    const log = this.#logger.child({ backend: backend.id });
+    const signal = probe.abort.signal;
+    (async () => {
+      while (!signal.aborted) {
+        if (
+          this.#containers.get(backend.containerId)?.healthy &&
+          (await probeHttp(probe.url, PROBE_TIMEOUT_MS))
+        ) {
+          if (signal.aborted) return;
+          probe.passed = true;
+          log.info({ url: probe.url }, 'probe passed');
+          await this.#enqueue(async () => this.#publish());
+          return;
+        }
+        await delay(PROBE_RETRY_MS, undefined, { signal });
+      }
+    })().catch(() => {});
+  }
+
+  #publish(): void {
+    const snapshot = assembleBackends(
+      this.#containers.values(),
+      (container) => this.#probes.get(container.containerId)?.passed === true,
+    );
+    const json = JSON.stringify(snapshot);
+    if (this.#last !== undefined && json === this.#lastJson) return;
+    this.#last = snapshot;
+    this.#lastJson = json;
+    for (const subscriber of this.#subscribers) {
+      // A slow consumer gets the latest set, not every step in between: consumers diff consecutive sets.
+      subscriber.pending = snapshot;
+      subscriber.wake?.();
+      subscriber.wake = undefined;
+    }
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Pure core of the Docker provider: how a labelled container maps to a backend id, its settings, its probe
+ * URL and its readiness, and how the containers of one backend add up to an ObservedBackend.
+ * No I/O here; the adapters feed it what dockerd reports.
+ */
+import {
+  type BackendConfig,
+  type BackendId,
+  InvalidBackendIdError,
+  parseBackendId,
+  parseBackendSettings,
+  SETTING_NAMES,
+  type SettingProblem,
+} from '../../shared/index.ts';
+import type { ObservedBackend } from '../provider.ts';
+
+export const ENABLE_LABEL = 'wakegate.enable';
+/** The label filter every Docker API call uses: nothing without it is ever listed, watched or scaled. */
+export const ENABLE_FILTER = `${ENABLE_LABEL}=true`;
+export const PORT_LABEL = 'wakegate.port';
+export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
+export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
+export const DEFAULT_NAMESPACE = 'docker';
+
+export type Health = 'none' | 'starting' | 'healthy' | 'unhealthy';
+
+/** What the adapters read from dockerd about one container (inspect or list). */
+export interface ContainerFacts {
+  containerId: string;
+  /** Docker's name, with or without the leading '/'. */
+  containerName: string;
+  labels: Record<string, string>;
+  running: boolean;
+  health: Health;
+  /** When the current run started (inspect `State.StartedAt`); a new run needs a new probe. */
+  startedAt: string;
+  /** Address the probe reaches the container at: 127.0.0.1 with host networking, else its network IP. */
+  address: string | undefined;
+  /** `Config.ExposedPorts` keys, such as `8080/tcp`. */
+  exposedPorts: string[];
+}
+
+export interface ContainerBackend {
+  id: BackendId;
+  containerId: string;
+  containerName: string;
+  hosts: string[];
+  config: BackendConfig;
+  running: boolean;
+  /** Healthy, or running when the container has no healthcheck. */
+  healthy: boolean;
+  /** Set when a probe path is configured and the container has an address and a port. */
+  probeUrl: string | undefined;
+  startedAt: string;
+  problems: SettingProblem[];
+}
+
+export type Described = { ok: true; backend: ContainerBackend } | { ok: false; reason: string };
+
+/** `<compose project or docker>/<compose service or container name>`; throws InvalidBackendIdError. */
+export function backendIdOf(labels: Record<string, string>, containerName: string): BackendId {
+  const namespace = labels[COMPOSE_PROJECT_LABEL] || DEFAULT_NAMESPACE;
+  const name = labels[COMPOSE_SERVICE_LABEL] || containerName.replace(/^\//, '');
+  const id = `${namespace}/${name}`;
+  parseBackendId(id);
+  return id;
+}
+
+function portOf(facts: ContainerFacts, problems: SettingProblem[]): number | undefined {
+  const raw = facts.labels[PORT_LABEL];
+  if (raw !== undefined && raw.trim() !== '') {
+    const port = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+    if (port >= 1 && port <= 65535) return port;
+    problems.push({ setting: 'port', value: raw, reason: 'expected a port number from 1 to 65535' });
+    return undefined;
+  }
+  // Without the label, a container exposing exactly one TCP port is unambiguous.
+  const tcp = facts.exposedPorts.filter((port) => port.endsWith('/tcp'));
+  return tcp.length === 1 ? Number.parseInt(tcp[0] as string, 10) : undefined;
+}
+
+/** Reads one container's labels; an invalid id is a rejection, a malformed setting only a problem. */
+export function describeContainer(facts: ContainerFacts): Described {
+  let id: BackendId;
+  try {
+    id = backendIdOf(facts.labels, facts.containerName);
+  } catch (error) {
+    if (error instanceof InvalidBackendIdError) return { ok: false, reason: error.message };
+    throw error;
+  }
+  const input: Record<string, string | undefined> = {};
+  for (const setting of SETTING_NAMES) input[setting] = facts.labels[`wakegate.${setting}`];
+  const { hosts, config, problems } = parseBackendSettings(input);
+
+  let probeUrl: string | undefined;
+  const port = portOf(facts, problems);
+  if (config.probePath !== undefined) {
+    if (port === undefined) {
+      problems.push({
+        setting: 'probe-path',
+        value: config.probePath,
+        reason: `needs the ${PORT_LABEL} label (or exactly one exposed TCP port); probe skipped`,
+      });
+      delete config.probePath;
+    } else if (facts.address !== undefined) {
+      const host = facts.address.includes(':') ? `[${facts.address}]` : facts.address;
+      probeUrl = `http://${host}:${port}${config.probePath}`;
+    }
+  }
+
+  return {
+    ok: true,
+    backend: {
+      id,
+      containerId: facts.containerId,
+      containerName: facts.containerName.replace(/^\//, ''),
+      hosts,
+      config,
+      running: facts.running,
+      healthy: facts.running && (facts.health === 'none' || facts.health === 'healthy'),
+      probeUrl,
+      startedAt: facts.startedAt,
+      problems,
+    },
+  };
+}
+
+/** Ready for traffic: running, healthy, and past its probe when one is configured. */
+export function isContainerReady(backend: ContainerBackend, probePassed: boolean): boolean {
+  if (!backend.healthy) return false;
+  return backend.config.probePath === undefined || probePassed;
+}
+
+/**
+ * Groups containers by backend id (a compose service scaled to several containers is one backend).
+ * Settings come from the first container by name, so the result does not depend on listing order.
+ */
+export function assembleBackends(
+  containers: Iterable<ContainerBackend>,
+  probePassed: (backend: ContainerBackend) => boolean,
+): ObservedBackend[] {
+  const groups = new Map<BackendId, ContainerBackend[]>();
+  for (const container of containers) {
+    const group = groups.get(container.id);
+    if (group) group.push(container);
+    else groups.set(container.id, [container]);
+  }
+  const observed: ObservedBackend[] = [];
+  for (const [id, group] of groups) {
+    group.sort((a, b) => a.containerName.localeCompare(b.containerName));
+    const first = group[0] as ContainerBackend;
+    const readyReplicas = group.filter((c) => isContainerReady(c, probePassed(c))).length;
+    observed.push({
+      id,
+      hosts: [...first.hosts],
+      ready: readyReplicas > 0,
+      replicas: group.filter((c) => c.running).length,
+      readyReplicas,
+      config: { ...first.config },
+    });
+  }
+  return observed.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Only backends in the watched namespaces; an empty list means all. */
+export function inNamespaces(id: BackendId, namespaces: readonly string[]): boolean {
+  return namespaces.length === 0 || namespaces.includes(parseBackendId(id).namespace);
+}
+
+/** The part of `docker inspect` the provider reads. */
+export interface InspectedContainer {
+  Id: string;
+  Name: string;
+  State: {
+    Running: boolean;
+    Paused?: boolean;
+    Restarting?: boolean;
+    StartedAt: string;
+    Health?: { Status: string };
+  };
+  Config: { Labels?: Record<string, string> | null; ExposedPorts?: Record<string, unknown> | null };
+  HostConfig: { NetworkMode?: string };
+  NetworkSettings: { Networks?: Record<string, { IPAddress?: string }> | null };
+}
+
+const HEALTH: Record<string, Health> = { starting: 'starting', healthy: 'healthy', unhealthy: 'unhealthy' };
+
+export function factsFromInspect(info: InspectedContainer): ContainerFacts {
+  let address: string | undefined;
+  if (info.HostConfig.NetworkMode === 'host') address = '127.0.0.1';
+  else {
+    const networks = Object.entries(info.NetworkSettings.Networks ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+    address = networks.map(([, network]) => network.IPAddress).find((ip) => ip) || undefined;
+  }
+  return {
+    containerId: info.Id,
+    containerName: info.Name,
+    labels: info.Config.Labels ?? {},
+    // A paused or restarting container cannot serve, whatever Running says.
+    running: info.State.Running && !info.State.Paused && !info.State.Restarting,
+    health: HEALTH[info.State.Health?.Status ?? ''] ?? 'none',
+    startedAt: info.State.StartedAt,
+    address,
+    exposedPorts: Object.keys(info.Config.ExposedPorts ?? {}),
+  };
+}

@@ -1,0 +1,310 @@
+/**
+ * The Docker provider against a real dockerd (test/dockerd.ts): containers from a busybox image imported
+ * on the spot, serving HTTP with `busybox httpd` on the host network.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type Docker from 'dockerode';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  type DockerdFixture,
+  type SocketProxy,
+  startDockerd,
+  startSocketProxy,
+} from '../../../test/dockerd.ts';
+import { WorkloadNotFoundError } from '../errors.ts';
+import type { BackendSource, ObservedBackend, ProviderContext, WorkloadScaler } from '../provider.ts';
+import { createBackendSource, createWorkloadScaler } from './index.ts';
+
+let dockerd: DockerdFixture;
+let image: string;
+const logLines: string[] = [];
+const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(line) });
+// A compose project of its own keeps this file apart from anything else on a shared dockerd.
+const project = `wgt${randomBytes(3).toString('hex')}`;
+
+function context(): ProviderContext {
+  return { logger, namespaces: [project], component: 'wakegate-test' };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+interface BackendContainer {
+  service: string;
+  port: number;
+  labels?: Record<string, string>;
+  start?: boolean;
+  healthcheck?: string[];
+  /** Leave out the compose labels: the id then comes from the container name. */
+  plain?: boolean;
+}
+
+async function backendContainer(spec: BackendContainer) {
+  const composeLabels: Record<string, string> = spec.plain
+    ? {}
+    : { 'com.docker.compose.project': project, 'com.docker.compose.service': spec.service };
+  return dockerd.run(
+    {
+      name: `${project}-${spec.service}`,
+      Image: image,
+      Cmd: ['/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${spec.port}`, '-h', '/www'],
+      Labels: { 'wakegate.enable': 'true', ...composeLabels, ...spec.labels },
+      HostConfig: { NetworkMode: 'host', Init: true },
+      ...(spec.healthcheck
+        ? { Healthcheck: { Test: ['CMD', ...spec.healthcheck], Interval: 200e6, Timeout: 1e9, Retries: 1 } }
+        : {}),
+    },
+    spec.start ?? true,
+  );
+}
+
+async function exec(container: Docker.Container, cmd: string[]) {
+  const run = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await run.start({});
+  stream.resume();
+  await new Promise((resolve) => stream.on('end', resolve));
+}
+
+/** Pulls snapshots until one satisfies the predicate; fails with the last one seen after the deadline. */
+async function until(
+  snapshots: AsyncIterator<ObservedBackend[]>,
+  predicate: (snapshot: ObservedBackend[]) => boolean,
+  timeoutMs = 15_000,
+): Promise<ObservedBackend[]> {
+  let last: ObservedBackend[] | undefined;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, left));
+    });
+    const next = await Promise.race([snapshots.next(), timeout]);
+    clearTimeout(timer);
+    if (next === 'timeout') throw new Error(`no matching snapshot; last: ${JSON.stringify(last)}`);
+    if (next.done) throw new Error('snapshots ended');
+    last = next.value;
+    if (predicate(last)) return last;
+  }
+}
+
+const find = (snapshot: ObservedBackend[], id: string) => snapshot.find((backend) => backend.id === id);
+
+beforeAll(async () => {
+  dockerd = await startDockerd();
+  image = await dockerd.importBusyboxImage();
+  vi.stubEnv('DOCKER_HOST', dockerd.host);
+});
+
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await dockerd?.close();
+});
+
+describe('docker provider', () => {
+  let source: BackendSource;
+  let scaler: WorkloadScaler;
+  let snapshots: AsyncIterator<ObservedBackend[]>;
+
+  beforeAll(async () => {
+    source = await createBackendSource(context());
+    scaler = await createWorkloadScaler(context());
+    snapshots = source.snapshots()[Symbol.asyncIterator]();
+  });
+
+  afterAll(async () => {
+    await source?.close();
+    await scaler?.close();
+  });
+
+  it('discovers labelled containers with their settings, keeps defaults for malformed labels', async () => {
+    await backendContainer({
+      service: 'web',
+      port: await freePort(),
+      labels: {
+        'wakegate.hosts': 'Web.Example.com, *.web.example.com',
+        'wakegate.idle-timeout': '90s',
+        'wakegate.max-wait': 'soon',
+        'wakegate.max-buffered': '7',
+      },
+    });
+    // Not opted in: never listed.
+    await dockerd.run({
+      name: `${project}-other`,
+      Image: image,
+      Cmd: ['/bin/busybox', 'sleep', '600'],
+      Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'other' },
+      HostConfig: { NetworkMode: 'host', Init: true },
+    });
+    // A compose service name that is no valid backend name: logged once, ignored.
+    const invalid = await backendContainer({ service: 'Bad_Name', port: await freePort() });
+
+    const snapshot = await until(snapshots, (s) => find(s, `${project}/web`)?.ready === true);
+    expect(find(snapshot, `${project}/web`)).toEqual({
+      id: `${project}/web`,
+      hosts: ['web.example.com', '*.web.example.com'],
+      ready: true,
+      replicas: 1,
+      readyReplicas: 1,
+      config: { idleTimeoutMs: 90_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 7 },
+    });
+    expect(snapshot.map((backend) => backend.id)).not.toContain(`${project}/other`);
+    expect(snapshot.every((backend) => backend.id.startsWith(`${project}/`))).toBe(true);
+
+    // Further events for the invalid container do not repeat its warning.
+    await invalid.stop();
+    await invalid.start();
+    await backendContainer({ service: 'marker', port: await freePort() });
+    await until(snapshots, (s) => find(s, `${project}/marker`)?.ready === true);
+    const warnings = logLines.filter((line) => line.includes('Bad_Name'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('labelled container ignored');
+    expect(logLines.some((line) => line.includes('wakegate.max-wait') && line.includes('soon'))).toBe(true);
+  });
+
+  it('names a container without compose labels docker/<container name>', async () => {
+    const name = `${project}-plain`;
+    await backendContainer({ service: 'plain', port: await freePort(), plain: true });
+    const all = await createBackendSource({ ...context(), namespaces: [] });
+    try {
+      const snapshot = await until(
+        all.snapshots()[Symbol.asyncIterator](),
+        (s) => !!find(s, `docker/${name}`),
+      );
+      expect(find(snapshot, `docker/${name}`)?.replicas).toBe(1);
+    } finally {
+      await all.close();
+    }
+    // Outside the watched namespaces it is neither seen nor scalable.
+    await expect(scaler.getReplicas(`docker/${name}`)).rejects.toBeInstanceOf(WorkloadNotFoundError);
+  });
+
+  it('wakes a stopped container by starting it and puts it to sleep by stopping it', async () => {
+    const port = await freePort();
+    const id = `${project}/sleepy`;
+    await backendContainer({ service: 'sleepy', port, start: false });
+
+    const asleep = await until(snapshots, (s) => !!find(s, id));
+    expect(find(asleep, id)).toMatchObject({ ready: false, replicas: 0, readyReplicas: 0 });
+    expect(await scaler.getReplicas(id)).toBe(0);
+
+    expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 1 });
+    await until(snapshots, (s) => find(s, id)?.ready === true);
+    expect(await scaler.getReplicas(id)).toBe(1);
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    expect(await response.text()).toBe('wakegate test backend\n');
+    // Already awake: nothing to start.
+    expect(await scaler.setReplicas(id, 1)).toEqual({ from: 1, to: 1 });
+
+    expect(await scaler.setReplicas(id, 0)).toEqual({ from: 1, to: 0 });
+    const stopped = await until(snapshots, (s) => find(s, id)?.replicas === 0);
+    expect(find(stopped, id)).toMatchObject({ ready: false, readyReplicas: 0 });
+    expect(await scaler.getReplicas(id)).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+
+  it('never starts a container that is not opted in', async () => {
+    const container = await dockerd.run(
+      {
+        name: `${project}-private`,
+        Image: image,
+        Cmd: ['/bin/busybox', 'sleep', '600'],
+        Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'private' },
+        HostConfig: { NetworkMode: 'host', Init: true },
+      },
+      false,
+    );
+    await expect(scaler.setReplicas(`${project}/private`, 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
+    expect((await container.inspect()).State.Running).toBe(false);
+  });
+
+  it('waits for a healthcheck to pass before declaring the container ready', async () => {
+    const id = `${project}/healthy`;
+    const container = await backendContainer({
+      service: 'healthy',
+      port: await freePort(),
+      healthcheck: ['/bin/busybox', 'test', '-f', '/tmp/healthy'],
+    });
+    const starting = await until(snapshots, (s) => find(s, id)?.replicas === 1);
+    expect(find(starting, id)).toMatchObject({ ready: false, readyReplicas: 0 });
+
+    await exec(container, ['/bin/busybox', 'touch', '/tmp/healthy']);
+    await until(snapshots, (s) => find(s, id)?.ready === true);
+    expect((await container.inspect()).State.Health?.Status).toBe('healthy');
+  });
+
+  it('waits for the probe path to answer before declaring the container ready', async () => {
+    const id = `${project}/probed`;
+    const port = await freePort();
+    const container = await backendContainer({
+      service: 'probed',
+      port,
+      labels: { 'wakegate.probe-path': '/ready.txt', 'wakegate.port': String(port) },
+    });
+    const running = await until(snapshots, (s) => find(s, id)?.replicas === 1);
+    expect(find(running, id)).toMatchObject({ ready: false, config: { probePath: '/ready.txt' } });
+    expect((await fetch(`http://127.0.0.1:${port}/ready.txt`)).status).toBe(404);
+
+    await exec(container, ['/bin/busybox', 'touch', '/www/ready.txt']);
+    await until(snapshots, (s) => find(s, id)?.ready === true);
+  });
+
+  it('forgets a container that is removed', async () => {
+    const id = `${project}/doomed`;
+    const container = await backendContainer({ service: 'doomed', port: await freePort() });
+    await until(snapshots, (s) => find(s, id)?.ready === true);
+    await container.remove({ force: true });
+    await until(snapshots, (s) => !find(s, id));
+    await expect(scaler.getReplicas(id)).rejects.toBeInstanceOf(WorkloadNotFoundError);
+    await expect(scaler.setReplicas(id, 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
+  });
+});
+
+describe('docker provider when the events stream drops', () => {
+  let proxy: SocketProxy;
+  let source: BackendSource;
+
+  beforeAll(async () => {
+    proxy = await startSocketProxy(dockerd.socketPath);
+    vi.stubEnv('DOCKER_HOST', proxy.host);
+    source = await createBackendSource(context());
+    vi.stubEnv('DOCKER_HOST', dockerd.host);
+  });
+
+  afterAll(async () => {
+    await source?.close();
+    await proxy?.close();
+  });
+
+  it('reopens the stream and re-lists what changed while it was down', async () => {
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const before = await backendContainer({ service: 'survivor', port: await freePort() });
+    await until(snapshots, (s) => find(s, `${project}/survivor`)?.ready === true);
+    const connections = proxy.accepted;
+
+    proxy.refuse(true);
+    proxy.cut();
+    // Changes no event can report: the provider has no stream now.
+    await before.stop();
+    await backendContainer({ service: 'newcomer', port: await freePort() });
+    proxy.refuse(false);
+
+    const relisted = await until(
+      snapshots,
+      (s) => find(s, `${project}/survivor`)?.replicas === 0 && find(s, `${project}/newcomer`)?.ready === true,
+    );
+    expect(find(relisted, `${project}/survivor`)?.ready).toBe(false);
+    expect(proxy.accepted).toBeGreaterThan(connections);
+
+    // And events flow again on the new stream.
+    await before.start();
+    await until(snapshots, (s) => find(s, `${project}/survivor`)?.ready === true);
+  });
+});

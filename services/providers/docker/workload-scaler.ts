@@ -1,0 +1,104 @@
+/**
+ * Scale side of the Docker provider: a backend is awake when its containers run. Waking starts every
+ * container of the backend (a compose service may have several); sleeping stops them, each with its own
+ * stop timeout. Only containers labelled `wakegate.enable=true` are ever listed, so nothing else can be touched.
+ */
+import type Docker from 'dockerode';
+import { type BackendId, type Logger, parseBackendId } from '../../shared/index.ts';
+import { WorkloadNotFoundError } from '../errors.ts';
+import type { WorkloadScaler } from '../provider.ts';
+import { backendIdOf, ENABLE_FILTER, inNamespaces } from './container-backend.ts';
+import { dockerStatus } from './docker-status.ts';
+
+export interface DockerWorkloadScalerOptions {
+  docker: Docker;
+  logger: Logger;
+  namespaces: readonly string[];
+}
+
+interface Member {
+  id: string;
+  name: string;
+  running: boolean;
+}
+
+export class DockerWorkloadScaler implements WorkloadScaler {
+  readonly #docker: Docker;
+  readonly #logger: Logger;
+  readonly #namespaces: readonly string[];
+
+  constructor(options: DockerWorkloadScalerOptions) {
+    this.#docker = options.docker;
+    this.#logger = options.logger;
+    this.#namespaces = options.namespaces;
+  }
+
+  async getReplicas(id: BackendId): Promise<number> {
+    return (await this.#members(id)).filter((member) => member.running).length;
+  }
+
+  async setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }> {
+    const members = await this.#members(id);
+    const from = members.filter((member) => member.running).length;
+    const log = this.#logger.child({ backend: id });
+    if (replicas > 0) {
+      await Promise.all(
+        members
+          .filter((member) => !member.running)
+          .map(async (member) => {
+            await this.#call(() => this.#docker.getContainer(member.id).start());
+            log.info({ container: member.name }, 'container started');
+          }),
+      );
+      return { from, to: members.length };
+    }
+    await Promise.all(
+      members
+        .filter((member) => member.running)
+        .map(async (member) => {
+          // No timeout argument: dockerd then waits the container's own stop timeout before killing it.
+          await this.#call(() => this.#docker.getContainer(member.id).stop());
+          log.info({ container: member.name }, 'container stopped');
+        }),
+    );
+    return { from, to: 0 };
+  }
+
+  async close(): Promise<void> {}
+
+  /** Already in the wanted state (304) or removed meanwhile (404) both leave nothing to do. */
+  async #call(action: () => Promise<unknown>): Promise<void> {
+    try {
+      await action();
+    } catch (error) {
+      const status = dockerStatus(error);
+      if (status !== 304 && status !== 404) throw error;
+    }
+  }
+
+  async #members(id: BackendId): Promise<Member[]> {
+    parseBackendId(id);
+    if (!inNamespaces(id, this.#namespaces))
+      throw new WorkloadNotFoundError(id, 'outside the watched namespaces');
+    const listed = await this.#docker.listContainers({ all: true, filters: { label: [ENABLE_FILTER] } });
+    const members: Member[] = [];
+    for (const container of listed) {
+      const name = container.Names[0] ?? container.Id;
+      let containerBackend: BackendId;
+      try {
+        containerBackend = backendIdOf(container.Labels, name);
+      } catch {
+        continue;
+      }
+      if (containerBackend === id) {
+        members.push({
+          id: container.Id,
+          name: name.replace(/^\//, ''),
+          running: container.State === 'running',
+        });
+      }
+    }
+    if (members.length === 0) throw new WorkloadNotFoundError(id);
+    return members;
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Test fixture: a real dockerd. Uses the one `.ci/run` starts (WAKEGATE_TEST_DOCKER_HOST) when set, else
+ * starts a private one (root, vfs storage, no iptables, no bridge) in a temp folder and stops it after.
+ * Images cannot be pulled here, so `importBusyboxImage` builds a tiny one from the host's busybox-static.
+ * Containers made with `run` carry a label of this fixture and are removed by `close()`.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import Docker from 'dockerode';
+
+const FIXTURE_LABEL = 'wakegate.test-fixture';
+const BUSYBOX = '/bin/busybox';
+
+export interface DockerdFixture {
+  /** `unix://…`, as DOCKER_HOST takes it. */
+  readonly host: string;
+  readonly socketPath: string;
+  readonly docker: Docker;
+  /** Imports an image holding /bin/busybox and an empty /www; returns its reference. */
+  importBusyboxImage(): Promise<string>;
+  /** Creates (and by default starts) a container labelled as this fixture's, so `close()` removes it. */
+  run(options: Docker.ContainerCreateOptions, start?: boolean): Promise<Docker.Container>;
+  close(): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function ping(docker: Docker, deadlineMs: number, child?: ChildProcess, log?: () => string) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      await docker.ping();
+      return;
+    } catch (error) {
+      if (child && child.exitCode !== null)
+        throw new Error(`dockerd exited with ${child.exitCode}:\n${log?.()}`);
+      if (Date.now() > deadline) throw new Error(`dockerd did not answer within ${deadlineMs} ms: ${error}`);
+      await delay(100);
+    }
+  }
+}
+
+async function startPrivateDockerd(): Promise<{ dir: string; child: ChildProcess; socketPath: string }> {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'the Docker tests need root to start dockerd, or WAKEGATE_TEST_DOCKER_HOST (bash .ci/run)',
+    );
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'wakegate-dockerd-'));
+  const socketPath = join(dir, 'docker.sock');
+  const child = spawn(
+    'dockerd',
+    [
+      '--storage-driver=vfs',
+      '--iptables=false',
+      '--ip-masq=false',
+      '--bridge=none',
+      `--host=unix://${socketPath}`,
+      `--data-root=${join(dir, 'data')}`,
+      `--exec-root=${join(dir, 'exec')}`,
+      `--pidfile=${join(dir, 'docker.pid')}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-4000);
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', () => resolve());
+    child.once('error', (error) =>
+      reject(
+        (error as NodeJS.ErrnoException).code === 'ENOENT'
+          ? new Error('dockerd is not installed (apt-get install docker.io, or run bash .ci/run)')
+          : error,
+      ),
+    );
+  });
+  await ping(new Docker({ socketPath }), 30_000, child, () => log);
+  return { dir, child, socketPath };
+}
+
+/** dockerd leaves its network namespace mounted under its exec root; unmount it so the folder can go. */
+async function unmountUnder(dir: string): Promise<void> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  const mounts = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((mountPoint) => mountPoint.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const mountPoint of mounts) {
+    await new Promise<void>((resolve) => execFile('umount', ['-l', mountPoint], () => resolve()));
+  }
+}
+
+export async function startDockerd(): Promise<DockerdFixture> {
+  const shared = process.env.WAKEGATE_TEST_DOCKER_HOST;
+  let socketPath: string;
+  let stopPrivate: (() => Promise<void>) | undefined;
+  if (shared) {
+    if (!shared.startsWith('unix://')) throw new Error('WAKEGATE_TEST_DOCKER_HOST must be unix://<socket>');
+    socketPath = shared.slice('unix://'.length);
+    await ping(new Docker({ socketPath }), 5000);
+  } else {
+    const started = await startPrivateDockerd();
+    socketPath = started.socketPath;
+    stopPrivate = async () => {
+      started.child.kill('SIGTERM');
+      await exited(started.child);
+      await unmountUnder(started.dir);
+      await rm(started.dir, { recursive: true, force: true });
+    };
+  }
+  const docker = new Docker({ socketPath });
+  const runId = randomBytes(4).toString('hex');
+  const images: string[] = [];
+
+  return {
+    host: `unix://${socketPath}`,
+    socketPath,
+    docker,
+    async importBusyboxImage() {
+      await access(BUSYBOX).catch(() => {
+        throw new Error(`${BUSYBOX} is missing (apt-get install busybox-static)`);
+      });
+      const reference = `wakegate-test-busybox:${runId}`;
+      const rootfs = tarArchive([
+        { path: 'bin/', mode: 0o755 },
+        { path: 'bin/busybox', mode: 0o755, data: await readFile(BUSYBOX) },
+        { path: 'www/', mode: 0o755 },
+        { path: 'www/index.html', mode: 0o644, data: Buffer.from('wakegate test backend\n') },
+        { path: 'tmp/', mode: 0o1777 },
+      ]);
+      const [repo, tag] = reference.split(':') as [string, string];
+      const progress = (await docker.importImage(Readable.from([rootfs]) as never, {
+        repo,
+        tag,
+      })) as Readable;
+      for await (const _ of progress);
+      images.push(reference);
+      return reference;
+    },
+    async run(options, start = true) {
+      const container = await docker.createContainer({
+        ...options,
+        Labels: { ...options.Labels, [FIXTURE_LABEL]: runId },
+      });
+      if (start) await container.start();
+      return container;
+    },
+    async close() {
+      if (stopPrivate) return stopPrivate();
+      const ours = await docker.listContainers({
+        all: true,
+        filters: { label: [`${FIXTURE_LABEL}=${runId}`] },
+      });
+      await Promise.all(
+        ours.map((c) =>
+          docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => {}),
+        ),
+      );
+      await Promise.all(
+        images.map((image) =>
+          docker
+            .getImage(image)
+            .remove({ force: true })
+            .catch(() => {}),
+        ),
+      );
+    },
+  };
+}
+
+interface TarEntry {
+  /** Directories end with '/'. */
+  path: string;
+  mode: number;
+  data?: Buffer;
+}
+
+/** A minimal ustar archive (directories and regular files), enough for `docker import`. */
+export function tarArchive(entries: TarEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const entry of entries) {
+    const header = Buffer.alloc(512);
+    const data = entry.data ?? Buffer.alloc(0);
+    const octal = (value: number, offset: number, width: number) =>
+      header.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, 'ascii');
+    header.write(entry.path, 0, 100, 'utf8');
+    octal(entry.mode, 100, 8);
+    octal(0, 108, 8);
+    octal(0, 116, 8);
+    octal(data.length, 124, 12);
+    octal(Math.floor(Date.now() / 1000), 136, 12);
+    header.write(entry.path.endsWith('/') ? '5' : '0', 156, 'ascii');
+    header.write('ustar\0' + '00', 257, 'ascii');
+    header.fill(' ', 148, 156);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+export interface SocketProxy {
+  /** `unix://…` of the proxy. */
+  readonly host: string;
+  /** Destroys every open connection, as a daemon restart or a network cut would. */
+  cut(): void;
+  /** While refusing, new connections are closed at once. */
+  refuse(refusing: boolean): void;
+  /** How many connections it has accepted so far. */
+  readonly accepted: number;
+  close(): Promise<void>;
+}
+
+/** A unix-socket proxy in front of dockerd, so a test can cut the provider's connections for real. */
+export async function startSocketProxy(targetSocket: string): Promise<SocketProxy> {
+  const dir = await mkdtemp(join(tmpdir(), 'wakegate-docker-proxy-'));
+  const socketPath = join(dir, 'proxy.sock');
+  const open = new Set<Socket>();
+  let refusing = false;
+  let accepted = 0;
+  const server: Server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    accepted += 1;
+    const upstream = connect(targetSocket);
+    open.add(client);
+    open.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    host: `unix://${socketPath}`,
+    cut() {
+      for (const socket of open) socket.destroy();
+      open.clear();
+    },
+    refuse(value) {
+      refusing = value;
+    },
+    get accepted() {
+      return accepted;
+    },
+    async close() {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
