@@ -1,0 +1,162 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { backendId, ensureJetStream } from '../shared/index.ts';
+import { IDLE_LOOP_LEASE } from './leader-lease.ts';
+import { collectScaled, publishWake, putBackend, until } from './scaler-test-support.ts';
+
+const MAIN = new URL('./main.ts', import.meta.url).pathname;
+
+function deployment(name: string, replicas: number, labels: Record<string, string>) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'shop', labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'app', image: 'demo' }] },
+      },
+    },
+  };
+}
+
+interface RunningScaler {
+  child: ChildProcess;
+  port: number;
+  lines: Record<string, unknown>[];
+}
+
+describe('scaler process with the Kubernetes provider', () => {
+  let server: NatsServerFixture;
+  let api: KubeApiServer;
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let backends: KV;
+  let dir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    [server, api] = await Promise.all([startNatsServer(), startKubeApiServer()]);
+    dir = await mkdtemp(join(tmpdir(), 'wakegate-scaler-'));
+    await writeFile(join(dir, 'kubeconfig'), api.kubeConfigYaml());
+    env = {
+      PATH: process.env.PATH ?? '',
+      NATS_URL: server.url,
+      KUBECONFIG: join(dir, 'kubeconfig'),
+      WAKEGATE_PROVIDER: 'kubernetes',
+      WAKEGATE_NAMESPACES: 'shop',
+      PORT: '0',
+    };
+    nc = await connect({ servers: server.url });
+    await ensureJetStream(nc);
+    js = jetstream(nc);
+    backends = await new Kvm(nc).open('wakegate-backends');
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await Promise.all([server?.close(), api?.close()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function startProcess(extra: Record<string, string> = {}): Promise<RunningScaler> {
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...env, ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines: Record<string, unknown>[] = [];
+    const started = new Promise<number>((resolve, reject) => {
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        lines.push(entry);
+        if (entry.msg === 'scaler started') resolve(entry.port as number);
+      });
+      child.once('exit', (code) => reject(new Error(`scaler exited with ${code}`)));
+    });
+    return { child, port: await started, lines };
+  }
+
+  it('wakes a Deployment with one scale call, retrying a conflict, and exits 0 on SIGTERM', async () => {
+    const id = backendId('shop', 'api');
+    api.create(deployment('api', 0, { 'wakegate.dev/enabled': 'true' }));
+    await putBackend(backends, id, { config: { wakeReplicas: 2 } });
+    api.failNext({ verb: 'update', subresource: 'scale', name: 'api' }, 409);
+    const scaler = await startProcess();
+    await until('the scaler to be ready', async () => {
+      const response = await fetch(`http://127.0.0.1:${scaler.port}/readyz`).catch(() => undefined);
+      return response?.status === 200;
+    });
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    const [event] = await scaled.next((e) => e.backend === id);
+    expect(event).toMatchObject({ from: 0, to: 2, reason: 'wake' });
+    expect((api.get('deployments', 'shop', 'api')?.spec as { replicas?: number } | undefined)?.replicas).toBe(
+      2,
+    );
+    const updates = api.requests.filter((r) => r.verb === 'update' && r.name === 'api');
+    expect(updates).toHaveLength(2);
+    const metrics = await (await fetch(`http://127.0.0.1:${scaler.port}/metrics`)).text();
+    expect(metrics).toContain('wakegate_scale_operations_total{direction="up",result="ok"} 1');
+
+    await until(
+      'the scaler to hold the lease',
+      async () => metrics.length > 0 && (await leaseHolder()) !== undefined,
+    );
+    scaler.child.kill('SIGTERM');
+    const [code] = await once(scaler.child, 'exit');
+    expect(code).toBe(0);
+    expect(await leaseHolder()).toBeUndefined();
+  });
+
+  it('makes no API call for a backend the watcher does not list, nor writes to one not opted in', async () => {
+    api.create(deployment('private', 0, {}));
+    await putBackend(backends, backendId('shop', 'private'));
+    const scaler = await startProcess();
+    const before = api.requests.length;
+
+    await publishWake(js, backendId('shop', 'ghost'));
+    await publishWake(js, backendId('shop', 'private'));
+    await until('both wakes to be terminated', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${scaler.port}/metrics`)).text();
+      return /reason="unknown_backend"} 1/.test(text) && /reason="not_opted_in"} 1/.test(text);
+    });
+    const calls = api.requests.slice(before);
+    expect(calls.filter((r) => r.name === 'ghost')).toEqual([]);
+    expect(calls.filter((r) => r.verb !== 'get')).toEqual([]);
+    scaler.child.kill('SIGTERM');
+    await once(scaler.child, 'exit');
+  });
+
+  it('stops at start with one line naming a bad variable', async () => {
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...env, WAKEGATE_DRAIN_MS: 'soon' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^wakegate-scaler: invalid configuration: WAKEGATE_DRAIN_MS/),
+    ]);
+  });
+
+  async function leaseHolder(): Promise<string | undefined> {
+    const entry = await (await new Kvm(nc).open('wakegate-leases')).get(IDLE_LOOP_LEASE);
+    return entry?.operation === 'PUT' ? (entry.json() as { holder: string }).holder : undefined;
+  }
+});
