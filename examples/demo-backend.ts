@@ -3,7 +3,8 @@
  * it received. It takes a configurable time to become healthy, as a real service does, and reports that
  * time itself (header `x-demo-ready-ms`, `GET /stats`) so benchmarks can subtract it from what they measure.
  *
- *   PORT                   port on 127.0.0.1 (default 3001)
+ *   PORT                   port (default 3001)
+ *   DEMO_HOST              address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
  *   DEMO_STARTUP_DELAY_MS  time from process start until it listens and is healthy (default 0); or argv[2]
  *   DEMO_HEALTH_PATH       health path (default /healthz)
  */
@@ -11,6 +12,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
 const port = Number(process.env.PORT ?? 3001);
+const host = process.env.DEMO_HOST ?? '127.0.0.1';
 const delayMs = Number(process.argv[2] ?? process.env.DEMO_STARTUP_DELAY_MS ?? 0);
 const healthPath = process.env.DEMO_HEALTH_PATH ?? '/healthz';
 const MAX_ECHOED_BODY = 64 * 1024;
@@ -68,9 +70,9 @@ const server = createServer((request, response) => {
 // Counted from the start of this process, so the delay includes Node's own start-up like a real service.
 setTimeout(
   () => {
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(port, host, () => {
       readyMs = Math.round(performance.now());
-      process.stdout.write(`demo-backend: healthy on 127.0.0.1:${port} after ${readyMs} ms\n`);
+      process.stdout.write(`demo-backend: healthy on ${host}:${port} after ${readyMs} ms\n`);
     });
   },
   Math.max(0, delayMs - performance.now()),
