@@ -4,13 +4,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { backendId, ensureJetStream } from '../shared/index.ts';
+import { backendId, ensureJetStream, SCALER_CONSUMER, WAKE_STREAM } from '../shared/index.ts';
 import { IDLE_LOOP_LEASE } from './leader-lease.ts';
 import { collectScaled, publishWake, putBackend, until } from './scaler-test-support.ts';
 
@@ -110,14 +110,31 @@ describe('scaler process with the Kubernetes provider', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${scaler.port}/metrics`)).text();
     expect(metrics).toContain('wakegate_scale_operations_total{direction="up",result="ok"} 1');
 
-    await until(
-      'the scaler to hold the lease',
-      async () => metrics.length > 0 && (await leaseHolder()) !== undefined,
-    );
+    await until('the scaler to hold the lease', async () => (await leaseHolder()) !== undefined);
     scaler.child.kill('SIGTERM');
     const [code] = await once(scaler.child, 'exit');
     expect(code).toBe(0);
     expect(await leaseHolder()).toBeUndefined();
+  });
+
+  it('makes one scale call for 1,000 wakes of a sleeping Deployment', async () => {
+    const id = backendId('shop', 'burst');
+    api.create(deployment('burst', 0, { 'wakegate.dev/enabled': 'true' }));
+    await putBackend(backends, id);
+    const scaler = await startProcess();
+    const scaled = collectScaled(nc);
+
+    await Promise.all(Array.from({ length: 1000 }, () => publishWake(js, id)));
+    await scaled.next((e) => e.backend === id);
+    const jsm = await jetstreamManager(nc);
+    await until('every wake to be settled', async () => {
+      const info = await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
+    expect(api.requests.filter((r) => r.verb === 'update' && r.name === 'burst')).toHaveLength(1);
+    expect(scaled.events.filter((e) => e.backend === id)).toHaveLength(1);
+    scaler.child.kill('SIGTERM');
+    await once(scaler.child, 'exit');
   });
 
   it('makes no API call for a backend the watcher does not list, nor writes to one not opted in', async () => {
