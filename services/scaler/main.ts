@@ -1,5 +1,5 @@
 /** Entry point: `node services/scaler/main.ts`. */
-import { loadProvider } from '../providers/index.ts';
+import { loadProvider, type WorkloadScaler } from '../providers/index.ts';
 import {
   buildOpsServer,
   connectNats,
@@ -23,13 +23,19 @@ const config = loadConfigOrExit('scaler', {
 });
 const logger = createLogger('scaler', config.logLevel);
 
-const provider = await loadProvider(config.provider);
-const workloads = await provider.createWorkloadScaler({
-  logger,
-  namespaces: config.namespaces,
-  processConfig: config.processConfig,
-  component: 'wakegate-scaler',
-});
+let workloads: WorkloadScaler;
+try {
+  const provider = await loadProvider(config.provider);
+  workloads = await provider.createWorkloadScaler({
+    logger,
+    namespaces: config.namespaces,
+    processConfig: config.processConfig,
+    component: 'wakegate-scaler',
+  });
+} catch (error) {
+  logger.fatal({ provider: config.provider, err: (error as Error).message }, 'cannot start the provider');
+  process.exit(1);
+}
 const nc = await connectNats({ ...config, name: 'wakegate-scaler', logger });
 const setup = await ensureJetStream(nc);
 if (setup.created.length + setup.updated.length > 0) logger.info(setup, 'jetstream set up');
