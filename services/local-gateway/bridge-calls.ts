@@ -1,0 +1,113 @@
+/**
+ * The filter's `proxy_http_call`s, made over real HTTP to the bridge (`WAKEGATE_BRIDGE_URL`), as Envoy
+ * would send them to the bridge cluster. Also notes which backends each worker's filter has learned from
+ * `GET /v1/backends`, which is what the gateway's readiness means.
+ */
+import { Agent, request } from 'undici';
+import type {
+  HeaderPairs,
+  HttpCallHandler,
+  HttpCallRequest,
+  HttpCallResponse,
+} from '../../wasm-filter/host/index.ts';
+import type { Logger } from '../shared/index.ts';
+
+export interface BridgeCallsOptions {
+  bridgeUrl: string;
+  /** The only cluster the filter may call. */
+  cluster: string;
+  /** 0: pass long polls on as they are. Otherwise answer them by polling every this many ms (benchmarks). */
+  pollIntervalMs: number;
+  logger: Logger;
+  onTable: (worker: number, backends: string[]) => void;
+  onFailure: () => void;
+}
+
+export interface BridgeCalls {
+  handler: HttpCallHandler;
+  close(): Promise<void>;
+}
+
+const BACKENDS_PATH = '/v1/backends';
+
+function header(pairs: HeaderPairs, name: string): string | undefined {
+  return pairs.find(([k]) => k === name)?.[1];
+}
+
+export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
+  const base = options.bridgeUrl.replace(/\/+$/, '');
+  // Long polls hold one connection per worker; wakes and activity reports need a few more.
+  const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
+  const lastPollStart = new Map<number, number>();
+  const closing = new AbortController();
+
+  /** The old design polled at a fixed interval: wait for the next slot, then ask without holding. */
+  const asFixedPoll = async (call: HttpCallRequest, path: string): Promise<string> => {
+    const now = Date.now();
+    const slot = Math.max(now, (lastPollStart.get(call.worker) ?? 0) + options.pollIntervalMs);
+    lastPollStart.set(call.worker, slot);
+    if (slot > now) await new Promise((resolve) => setTimeout(resolve, slot - now));
+    const url = new URL(path, base);
+    url.searchParams.set('wait', '0');
+    return `${url.pathname}${url.search}`;
+  };
+
+  const handler: HttpCallHandler = async (call) => {
+    if (call.cluster !== options.cluster) return undefined;
+    const method = header(call.headers, ':method') ?? 'GET';
+    let path = header(call.headers, ':path') ?? '/';
+    const isPoll = method === 'GET' && path.startsWith(BACKENDS_PATH);
+    if (isPoll && options.pollIntervalMs > 0) path = await asFixedPoll(call, path);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of call.headers) if (!name.startsWith(':')) headers[name] = value;
+    const signals = [closing.signal];
+    if (call.timeoutMs > 0) signals.push(AbortSignal.timeout(call.timeoutMs + 1000));
+    try {
+      const response = await request(`${base}${path}`, {
+        method: method as 'GET',
+        headers,
+        body: call.body.length > 0 ? Buffer.from(call.body) : undefined,
+        dispatcher: agent,
+        signal: AbortSignal.any(signals),
+        // The filter's own timeout (on its tick) is the one that counts for a long poll.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      const body = new Uint8Array(await response.body.arrayBuffer());
+      const pairs: HeaderPairs = [[':status', String(response.statusCode)]];
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value === undefined) continue;
+        for (const one of [value].flat()) pairs.push([name, one]);
+      }
+      if (isPoll && response.statusCode === 200) noteTable(call.worker, body);
+      const result: HttpCallResponse = { headers: pairs, body };
+      return result;
+    } catch (error) {
+      if (!closing.signal.aborted) {
+        options.onFailure();
+        options.logger.debug({ err: error, path }, 'bridge call failed');
+      }
+      return undefined;
+    }
+  };
+
+  const noteTable = (worker: number, body: Uint8Array) => {
+    try {
+      const table = JSON.parse(Buffer.from(body).toString('utf8')) as { backends?: { id?: unknown }[] };
+      const ids = (table.backends ?? [])
+        .map((b) => b.id)
+        .filter((id): id is string => typeof id === 'string');
+      options.onTable(worker, ids);
+    } catch {
+      // The filter judges the answer itself; readiness just does not advance.
+    }
+  };
+
+  return {
+    handler,
+    async close() {
+      closing.abort();
+      await agent.close();
+    },
+  };
+}

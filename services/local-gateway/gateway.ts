@@ -1,0 +1,191 @@
+/**
+ * The local gateway: an HTTP/1.1 + h2c proxy that runs the wakegate filter through the proxy-wasm host the
+ * way Envoy runs it, routes by host to the process provider's backends and streams bodies both ways.
+ * For local mode and tests only; production runs the same filter in Envoy.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttp2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2';
+import type { Server } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance } from 'fastify';
+import { Agent, request as upstreamRequest } from 'undici';
+import { createPlugin, type LogLevelName, type Plugin } from '../../wasm-filter/host/index.ts';
+import { loadProcessConfig } from '../providers/process/index.ts';
+import { buildOpsServer, type Logger } from '../shared/index.ts';
+import { createBridgeCalls } from './bridge-calls.ts';
+import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
+import { createDualProtocolServer } from './listener.ts';
+import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
+import { type Route, RouteTable } from './routes.ts';
+
+export const BRIDGE_CLUSTER = 'wakegate-bridge';
+
+export interface GatewayOptions {
+  processConfig: string;
+  wasm: string | Uint8Array;
+  bridgeUrl: string;
+  bridgeToken?: string | undefined;
+  workers: number;
+  /** Merged over the gateway's filter configuration. */
+  filterConfig?: Record<string, unknown> | undefined;
+  pollIntervalMs?: number | undefined;
+  logger: Logger;
+}
+
+export interface Gateway {
+  plugin: Plugin;
+  /** HTTP/1.1 and h2c on one port. */
+  server: Server;
+  /** /healthz, /readyz (every worker's filter knows every configured backend), /metrics. */
+  admin: FastifyInstance;
+  close(): Promise<void>;
+}
+
+type Request = IncomingMessage | Http2ServerRequest;
+/** Both response kinds offer the same writeHead/end/stream API; TypeScript cannot call their union. */
+type Response = ServerResponse;
+
+const LOG_METHODS: Record<LogLevelName, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  error: 'error',
+  critical: 'fatal',
+};
+
+const BODILESS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
+  const { logger } = options;
+  const processConfig = await loadProcessConfig(options.processConfig);
+  const routes = new RouteTable(processConfig.backends.values());
+  const expected = [...processConfig.backends.keys()];
+  const metrics = createGatewayMetrics();
+
+  const known = new Map<number, Set<string>>();
+  const bridgeCalls = createBridgeCalls({
+    bridgeUrl: options.bridgeUrl,
+    cluster: BRIDGE_CLUSTER,
+    pollIntervalMs: options.pollIntervalMs ?? 0,
+    logger,
+    onTable: (worker, ids) => known.set(worker, new Set(ids)),
+    onFailure: () => metrics.bridgeCallFailures.inc(),
+  });
+
+  const plugin = await createPlugin({
+    module: options.wasm,
+    configuration: {
+      bridge_cluster: BRIDGE_CLUSTER,
+      ...(options.bridgeToken ? { token: options.bridgeToken } : {}),
+      ...options.filterConfig,
+    },
+    workers: options.workers,
+    clusters: [BRIDGE_CLUSTER],
+    httpCall: bridgeCalls.handler,
+    logLevel: 'info',
+    onLog: (entry) => logger[LOG_METHODS[entry.level]]({ worker: entry.worker }, entry.message),
+  });
+  registerFilterMetrics(metrics.registry, plugin);
+
+  const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
+
+  const forward = async (request: Request, response: Response, route: Route, headers: [string, string][]) => {
+    const aborted = new AbortController();
+    response.once('close', () => {
+      if (!response.writableFinished) aborted.abort();
+    });
+    const method = request.method ?? 'GET';
+    try {
+      const upstream = await upstreamRequest(`${route.url}${request.url ?? '/'}`, {
+        method: method as 'GET',
+        headers: upstreamHeaders(headers, request.socket?.remoteAddress),
+        body: BODILESS.has(method) ? undefined : request,
+        dispatcher: upstreams,
+        signal: aborted.signal,
+      });
+      response.writeHead(upstream.statusCode, downstreamHeaders(upstream.headers));
+      await pipeline(upstream.body, response);
+      metrics.requests.inc({ outcome: 'proxied' });
+    } catch (error) {
+      if (aborted.signal.aborted) return;
+      metrics.requests.inc({ outcome: 'upstream_error' });
+      logger.warn({ backend: route.backend, err: error }, 'upstream request failed');
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      response.writeHead(502, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: 'backend unreachable', backend: route.backend }));
+    }
+  };
+
+  const handle = async (request: Request, response: Response) => {
+    const stream = plugin.openStream({ headers: requestPairs(request) });
+    // Finished or abandoned, the stream ends for the filter (log → done → delete), like Envoy's.
+    response.once('close', () => stream.close());
+    const outcome = stream.settled ?? (await stream.outcome);
+    if (outcome.kind === 'cancelled') {
+      metrics.requests.inc({ outcome: 'cancelled' });
+      return;
+    }
+    if (outcome.kind === 'local-reply') {
+      metrics.requests.inc({ outcome: 'local_reply' });
+      response.writeHead(outcome.status, pairsToHeaders(outcome.headers));
+      response.end(Buffer.from(outcome.body));
+      return;
+    }
+    const route = routes.find(authorityOf(request));
+    if (!route) {
+      metrics.requests.inc({ outcome: 'no_route' });
+      response.writeHead(404, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: 'no backend for this host', host: authorityOf(request) }));
+      return;
+    }
+    await forward(request, response, route, outcome.headers);
+  };
+
+  const onRequest = (request: Request, reply: ServerResponse | Http2ServerResponse) => {
+    const response = reply as Response;
+    handle(request, response).catch((error: unknown) => {
+      logger.error({ err: error }, 'request handling failed');
+      if (!response.headersSent) {
+        response.writeHead(500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: 'gateway error' }));
+      } else response.destroy();
+    });
+  };
+  const http1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, onRequest);
+  const http2 = createHttp2Server({ maxSessionMemory: 64 }, onRequest);
+  const listener = createDualProtocolServer(http1, http2);
+
+  const admin = buildOpsServer({
+    registry: metrics.registry,
+    notReadyReason: () => {
+      for (const worker of plugin.workers) {
+        const table = known.get(worker.index);
+        if (!table) return `worker ${worker.index} has no backend table from the bridge yet`;
+        const missing = expected.find((id) => !table.has(id));
+        if (missing) return `worker ${worker.index} does not know backend ${missing} yet`;
+      }
+      return undefined;
+    },
+  });
+
+  return {
+    plugin,
+    server: listener.server,
+    admin,
+    async close() {
+      await listener.close();
+      await admin.close();
+      plugin.close();
+      await bridgeCalls.close();
+      await upstreams.close();
+    },
+  };
+}

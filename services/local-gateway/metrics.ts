@@ -1,0 +1,60 @@
+/**
+ * The gateway's Prometheus registry: the filter's own metrics (as Envoy would show them, summed over
+ * workers) and the gateway's counters.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Plugin } from '../../wasm-filter/host/index.ts';
+
+export interface GatewayMetrics {
+  registry: Registry;
+  requests: Counter<'outcome'>;
+  bridgeCallFailures: Counter;
+}
+
+export type RequestOutcome = 'proxied' | 'local_reply' | 'cancelled' | 'no_route' | 'upstream_error';
+
+export function createGatewayMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  return {
+    registry,
+    requests: new Counter({
+      name: 'wakegate_gateway_requests_total',
+      help: 'Requests by what became of them: proxied, local_reply (filter), cancelled (client left while held), no_route, upstream_error',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    bridgeCallFailures: new Counter({
+      name: 'wakegate_gateway_bridge_call_failures_total',
+      help: 'Filter calls to the bridge that got no answer',
+      registers: [registry],
+    }),
+  };
+}
+
+/** Exposes every metric the module defined; read at scrape time from the host's store. */
+export function registerFilterMetrics(registry: Registry, plugin: Plugin): void {
+  for (const metric of plugin.metrics()) {
+    const read = () => plugin.metric(metric.name) ?? 0;
+    const help = `wakegate filter metric ${metric.name} (all workers)`;
+    if (metric.type === 'counter') {
+      new Counter({
+        name: metric.name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    } else {
+      new Gauge({
+        name: metric.name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    }
+  }
+}

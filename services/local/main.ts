@@ -1,0 +1,105 @@
+/**
+ * `npm start`: wakegate on one machine. Starts nats-server (JetStream in .data/nats), the bridge, watcher and
+ * scaler (process provider, backends from examples/local.yaml) and the local gateway on 127.0.0.1:8080,
+ * prints where to send requests, and stops everything in order on Ctrl-C.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadProcessConfig } from '../providers/process/index.ts';
+import { env, loadConfigOrExit, logConfigSpec } from '../shared/index.ts';
+import { formatLogLine } from './log-lines.ts';
+import { NatsServerMissingError, startLocalStack } from './stack.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const config = loadConfigOrExit('local', {
+  ...logConfigSpec,
+  gatewayPort: env.integer('WAKEGATE_GATEWAY_PORT', { default: 8080, min: 1, max: 65535 }),
+  gatewayAdminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', { default: 8081, min: 1, max: 65535 }),
+  processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: join(root, 'examples', 'local.yaml') }),
+});
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+let processConfig: Awaited<ReturnType<typeof loadProcessConfig>>;
+try {
+  processConfig = await loadProcessConfig(config.processConfig);
+} catch (error) {
+  process.stderr.write(`wakegate-local: ${(error as Error).message}\n`);
+  process.exit(1);
+}
+
+const wasm = join(root, 'wasm-filter', 'build', 'wakegate.wasm');
+if (!existsSync(wasm)) {
+  say('building the filter (wasm-filter/build/wakegate.wasm) …');
+  const build = spawn(process.execPath, [join(root, 'wasm-filter', 'build.ts')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  const [code] = (await once(build, 'exit')) as [number | null];
+  if (code !== 0) {
+    process.stderr.write(
+      'wakegate-local: building the filter failed (see above); run npm run build to retry\n',
+    );
+    process.exit(1);
+  }
+}
+
+say('starting nats-server, bridge, watcher, scaler and gateway …');
+let stack: Awaited<ReturnType<typeof startLocalStack>>;
+try {
+  stack = await startLocalStack({
+    root,
+    natsDataDir: join(root, '.data', 'nats'),
+    processConfig: processConfig.path,
+    ports: {
+      bridge: 8787,
+      watcher: 9101,
+      scaler: 9102,
+      gateway: config.gatewayPort,
+      gatewayAdmin: config.gatewayAdminPort,
+    },
+    env: { LOG_LEVEL: config.logLevel },
+    // nats-server's start-up banner is noise here; its warnings and errors are not.
+    output: (service, line) => {
+      if (service !== 'nats' || !line.includes('[INF]')) say(formatLogLine(service, line));
+    },
+  });
+} catch (error) {
+  process.stderr.write(
+    `wakegate-local: ${error instanceof NatsServerMissingError ? error.message : (error as Error).message}\n`,
+  );
+  process.exit(1);
+}
+process.on('exit', () => stack.killNow());
+
+say('');
+say(`wakegate is running. Send requests through the gateway at ${stack.gatewayUrl}:`);
+for (const backend of processConfig.backends.values()) {
+  const host = backend.hosts.find((h) => !h.startsWith('*.')) ?? backend.hosts[0]?.slice(2);
+  say(
+    `  curl -i -H 'Host: ${host}' ${stack.gatewayUrl}/     # ${backend.id}, sleeps after ${backend.config.idleTimeoutMs / 1000} s idle`,
+  );
+}
+say(`bridge ${stack.bridgeUrl}   gateway metrics ${stack.gatewayAdminUrl}/metrics   nats ${stack.natsUrl}`);
+say('Ctrl-C stops everything.');
+say('');
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) {
+    // A second Ctrl-C: do not wait for graceful shutdown.
+    stack.killNow();
+    process.exit(1);
+  }
+  stopping = true;
+  say('stopping …');
+  await stack.stop();
+  say('stopped.');
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

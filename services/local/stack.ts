@@ -1,0 +1,180 @@
+/**
+ * The whole of wakegate on one machine: nats-server (unless one is given), bridge, watcher, scaler with the
+ * process provider, and the local gateway, each its real entry point in a process of its own. Used by
+ * `npm start`, the end-to-end tests and the benchmarks.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChildService, untilHttpOk } from './child-service.ts';
+
+export interface StackPorts {
+  bridge: number;
+  watcher: number;
+  scaler: number;
+  gateway: number;
+  gatewayAdmin: number;
+}
+
+export interface StackOptions {
+  /** Repository root (entry points are found from it). */
+  root: string;
+  /** Use this NATS; otherwise a nats-server is started with JetStream in `natsDataDir`. */
+  natsUrl?: string | undefined;
+  natsDataDir?: string | undefined;
+  processConfig: string;
+  ports: StackPorts;
+  /** Extra environment for every service (LOG_LEVEL, WAKEGATE_DRAIN_MS, …). */
+  env?: Record<string, string> | undefined;
+  /** Extra environment for the gateway only (WAKEGATE_GATEWAY_WORKERS, WAKEGATE_FILTER_CONFIG, …). */
+  gatewayEnv?: Record<string, string> | undefined;
+  output?: ((service: string, line: string) => void) | undefined;
+}
+
+export interface LocalStack {
+  natsUrl: string;
+  bridgeUrl: string;
+  gatewayUrl: string;
+  gatewayAdminUrl: string;
+  nats: ChildService | undefined;
+  bridge: ChildService;
+  watcher: ChildService;
+  scaler: ChildService;
+  gateway: ChildService;
+  /** Stops everything in order: gateway, scaler (and its backends), watcher, bridge, nats-server. */
+  stop(): Promise<void>;
+  /** SIGKILLs every child at once, for `process.on('exit')`. */
+  killNow(): void;
+}
+
+export class NatsServerMissingError extends Error {
+  constructor() {
+    super(
+      'nats-server is not installed: apt-get install nats-server (Debian/Ubuntu), brew install nats-server (macOS), or a release from https://github.com/nats-io/nats-server/releases, on your PATH',
+    );
+    this.name = 'NatsServerMissingError';
+  }
+}
+
+function natsServerOnPath(): boolean {
+  return (process.env.PATH ?? '')
+    .split(':')
+    .some((dir) => dir !== '' && existsSync(join(dir, 'nats-server')));
+}
+
+export async function startLocalStack(options: StackOptions): Promise<LocalStack> {
+  const { root, ports } = options;
+  const started: ChildService[] = [];
+  const service = (name: string, args: string[], env: Record<string, string>, readyUrl: string) =>
+    new ChildService({
+      name,
+      command: process.execPath,
+      args,
+      cwd: root,
+      env: { ...process.env, ...options.env, ...env },
+      output: options.output,
+      ready: () => untilHttpOk(readyUrl),
+    });
+
+  const startAll = async (services: ChildService[]) => {
+    const results = await Promise.allSettled(services.map((s) => s.start()));
+    for (const s of services) if (s.running) started.push(s);
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+  };
+
+  try {
+    let natsUrl = options.natsUrl;
+    let nats: ChildService | undefined;
+    if (natsUrl === undefined) {
+      if (!natsServerOnPath()) throw new NatsServerMissingError();
+      const dataDir = options.natsDataDir ?? join(root, '.data', 'nats');
+      await mkdir(dataDir, { recursive: true });
+      let port = 0;
+      nats = new ChildService({
+        name: 'nats',
+        command: 'nats-server',
+        // A port of its choosing, so a NATS already running on 4222 is never disturbed.
+        args: ['-js', '-sd', dataDir, '-a', '127.0.0.1', '-p', '-1'],
+        cwd: root,
+        env: process.env,
+        output: options.output,
+        ready: async (self) => {
+          const listening = self.waitForLine(/Listening for client connections on [^:\s]+:(\d+)/);
+          const readyLine = self.waitForLine(/Server is ready/);
+          port = Number((await listening)[1]);
+          await readyLine;
+        },
+      });
+      await nats.start();
+      started.push(nats);
+      natsUrl = `nats://127.0.0.1:${port}`;
+    }
+
+    const common = {
+      NATS_URL: natsUrl,
+      HOST: '127.0.0.1',
+      WAKEGATE_PROVIDER: 'process',
+      WAKEGATE_PROCESS_CONFIG: options.processConfig,
+    };
+    const bridgeUrl = `http://127.0.0.1:${ports.bridge}`;
+    const bridge = service(
+      'bridge',
+      ['services/bridge/main.ts'],
+      { ...common, PORT: String(ports.bridge) },
+      `${bridgeUrl}/readyz`,
+    );
+    const watcher = service(
+      'watcher',
+      ['services/watcher/main.ts'],
+      { ...common, PORT: String(ports.watcher) },
+      `http://127.0.0.1:${ports.watcher}/readyz`,
+    );
+    const scaler = service(
+      'scaler',
+      ['services/scaler/main.ts'],
+      { ...common, PORT: String(ports.scaler) },
+      `http://127.0.0.1:${ports.scaler}/readyz`,
+    );
+    await startAll([bridge, watcher, scaler]);
+
+    const gatewayAdminUrl = `http://127.0.0.1:${ports.gatewayAdmin}`;
+    const gateway = service(
+      'gateway',
+      ['services/local-gateway/main.ts'],
+      {
+        WAKEGATE_PROCESS_CONFIG: options.processConfig,
+        WAKEGATE_BRIDGE_URL: bridgeUrl,
+        WAKEGATE_GATEWAY_HOST: '127.0.0.1',
+        WAKEGATE_GATEWAY_PORT: String(ports.gateway),
+        WAKEGATE_GATEWAY_ADMIN_PORT: String(ports.gatewayAdmin),
+        ...options.gatewayEnv,
+      },
+      // Ready once every worker's filter has the table of all configured backends.
+      `${gatewayAdminUrl}/readyz`,
+    );
+    await startAll([gateway]);
+
+    const stopOrder = [gateway, scaler, watcher, bridge, ...(nats ? [nats] : [])];
+    return {
+      natsUrl,
+      bridgeUrl,
+      gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
+      gatewayAdminUrl,
+      nats,
+      bridge,
+      watcher,
+      scaler,
+      gateway,
+      async stop() {
+        for (const s of stopOrder) await s.stop();
+      },
+      killNow() {
+        for (const s of stopOrder) s.killNow();
+      },
+    };
+  } catch (error) {
+    for (const s of started.reverse()) await s.stop();
+    throw error;
+  }
+}

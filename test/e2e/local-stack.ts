@@ -1,0 +1,172 @@
+/**
+ * End-to-end harness: the real entry points (bridge, watcher, scaler with the process provider, local
+ * gateway) as separate processes on free loopback ports, against a per-file nats-server, with backends from
+ * a temp YAML file. Set WAKEGATE_E2E_LOGS=1 to see every service's output.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Agent, request } from 'undici';
+import { type LocalStack, startLocalStack } from '../../services/local/stack.ts';
+import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const DEMO_BACKEND = join(ROOT, 'examples', 'demo-backend.ts');
+
+export interface E2eStack extends LocalStack {
+  natsServer: NatsServerFixture;
+  dir: string;
+  /** Value of the filter's `wakegate_held` gauge, summed over workers, from the gateway's admin port. */
+  metric(name: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as { port: number };
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+export interface E2eOptions {
+  /** The `backends:` map of the process config, as YAML (indented by two spaces per level). */
+  backends: string;
+  env?: Record<string, string>;
+  gatewayEnv?: Record<string, string>;
+}
+
+export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
+  const natsServer = await startNatsServer();
+  const dir = await mkdtemp(join(tmpdir(), 'wakegate-e2e-'));
+  const processConfig = join(dir, 'backends.yaml');
+  await writeFile(processConfig, `state-file: state.json\nbackends:\n${options.backends}`);
+  const show = process.env.WAKEGATE_E2E_LOGS === '1';
+  try {
+    const stack = await startLocalStack({
+      root: ROOT,
+      natsUrl: natsServer.url,
+      processConfig,
+      ports: {
+        bridge: await freePort(),
+        watcher: await freePort(),
+        scaler: await freePort(),
+        gateway: await freePort(),
+        gatewayAdmin: await freePort(),
+      },
+      env: { LOG_LEVEL: show ? 'debug' : 'warn', WAKEGATE_DRAIN_MS: '200ms', ...options.env },
+      gatewayEnv: options.gatewayEnv,
+      output: show ? (service, line) => process.stderr.write(`${service} ${line}\n`) : undefined,
+    });
+    return {
+      ...stack,
+      natsServer,
+      dir,
+      metric: (name) => readMetric(stack.gatewayAdminUrl, name),
+      async close() {
+        await stack.stop();
+        await natsServer.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await natsServer.close();
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Sums every sample of a metric in the Prometheus text of `<admin>/metrics`. */
+export async function readMetric(adminUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  let total = 0;
+  let seen = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (match?.[1] === name) {
+      total += Number(match[3]);
+      seen = true;
+    }
+  }
+  if (!seen) throw new Error(`metric ${name} not exposed by ${adminUrl}/metrics`);
+  return total;
+}
+
+/** Polls a condition with a deadline, for states that no event announces (a gauge going back to 0). */
+export async function eventually<T>(
+  check: () => Promise<T>,
+  accept: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (accept(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`condition not met in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A demo backend entry for the `backends:` YAML. */
+export function demoBackend(
+  name: string,
+  port: number,
+  settings: {
+    delayMs?: number;
+    idleTimeout?: string;
+    maxWait?: string;
+    maxBuffered?: number;
+    hosts?: string[];
+  } = {},
+): string {
+  const hosts = settings.hosts ?? [`${name}.localhost`];
+  return [
+    `  ${name}:`,
+    `    command: node`,
+    `    args: [${JSON.stringify(DEMO_BACKEND)}]`,
+    `    env: { PORT: ${port}, DEMO_STARTUP_DELAY_MS: ${settings.delayMs ?? 0} }`,
+    `    url: http://127.0.0.1:${port}`,
+    `    health-path: /healthz`,
+    `    hosts: [${hosts.join(', ')}]`,
+    `    idle-timeout: ${settings.idleTimeout ?? '5m'}`,
+    `    max-wait: ${settings.maxWait ?? '20s'}`,
+    `    max-buffered: ${settings.maxBuffered ?? 1000}`,
+    `    stop-grace: 1s`,
+    '',
+  ].join('\n');
+}
+
+export interface GatewayAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+const clients = new Agent({ connections: 1024 });
+
+/** One HTTP/1.1 request to the gateway for `host` (fetch cannot set Host; undici can). */
+export async function send(
+  stack: { gatewayUrl: string },
+  host: string,
+  path = '/',
+  init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {},
+): Promise<GatewayAnswer> {
+  const response = await request(`${stack.gatewayUrl}${path}`, {
+    method: (init.method ?? 'GET') as 'GET',
+    headers: { host, ...init.headers },
+    body: init.body,
+    dispatcher: clients,
+    signal: init.signal,
+  });
+  const text = await response.body.text();
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    text,
+    json: <T>() => JSON.parse(text) as T,
+  };
+}
