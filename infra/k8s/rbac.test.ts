@@ -1,0 +1,205 @@
+/**
+ * The RBAC of the manifests against the calls the services really make: the Kubernetes provider's watch
+ * side (the watcher) and scale side (the scaler) run a sync, a wake and a sleep against the Kubernetes API
+ * test double through the real client-node, and each ServiceAccount's roles must grant every call the
+ * double recorded for it, and nothing that was never called.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ObservedBackend } from '../../services/providers/index.ts';
+import {
+  createBackendSource,
+  createWorkloadScaler,
+  SCALER_RULES,
+  WATCHER_RULES,
+} from '../../services/providers/kubernetes/index.ts';
+import { backendId, createLogger } from '../../services/shared/index.ts';
+import { type KubeApiServer, type RecordedRequest, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
+
+const K8S = path.dirname(fileURLToPath(import.meta.url));
+const logger = createLogger('rbac-test', 'silent');
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** The rules bound to a ServiceAccount, each with whether it applies cluster-wide. */
+function rulesOf(objects: KubeObject[], account: string, namespace: string) {
+  const bound: { rule: Rule; clusterWide: boolean; namespace?: string }[] = [];
+  for (const binding of objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding')) {
+    const subjects = binding.subjects as { kind: string; name: string; namespace?: string }[];
+    if (
+      !subjects.some((s) => s.kind === 'ServiceAccount' && s.name === account && s.namespace === namespace)
+    ) {
+      continue;
+    }
+    const ref = binding.roleRef as { kind: string; name: string };
+    const role = objects.find(
+      (o) =>
+        o.kind === ref.kind &&
+        o.metadata.name === ref.name &&
+        (ref.kind === 'ClusterRole' || o.metadata.namespace === binding.metadata.namespace),
+    );
+    if (!role) throw new Error(`${binding.metadata.name} binds a missing ${ref.kind} ${ref.name}`);
+    for (const rule of role.rules as Rule[]) {
+      if (binding.kind === 'ClusterRoleBinding') bound.push({ rule, clusterWide: true });
+      else bound.push({ rule, clusterWide: false, namespace: binding.metadata.namespace });
+    }
+  }
+  return bound;
+}
+
+function triples(rule: Rule): string[] {
+  return rule.apiGroups.flatMap((group) =>
+    rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${verb} ${group}/${resource}`)),
+  );
+}
+
+function tripleOf(call: RecordedRequest): string {
+  const resource = call.subresource ? `${call.resource}/${call.subresource}` : call.resource;
+  return `${call.verb} ${call.group}/${resource}`;
+}
+
+function expectGrantedExactly(objects: KubeObject[], account: string, calls: RecordedRequest[]): void {
+  const bound = rulesOf(objects, account, 'wakegate');
+  expect(bound.length, `${account} has roles`).toBeGreaterThan(0);
+  for (const call of calls) {
+    const granted = bound.some(
+      ({ rule, clusterWide, namespace }) =>
+        triples(rule).includes(tripleOf(call)) &&
+        (clusterWide || (call.namespace !== undefined && call.namespace === namespace)),
+    );
+    expect(granted, `${account} may ${tripleOf(call)} in ${call.namespace ?? 'all namespaces'}`).toBe(true);
+  }
+  const called = new Set(calls.map(tripleOf));
+  const unused = bound.flatMap(({ rule }) => triples(rule)).filter((t) => !called.has(t));
+  expect(unused, `${account} is granted what it never calls`).toEqual([]);
+}
+
+function deployment(annotations: Record<string, string>) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'hello', namespace: 'demo', labels: { 'wakegate.dev/enabled': 'true' }, annotations },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: { app: 'hello' } },
+      template: {
+        metadata: { labels: { app: 'hello' } },
+        spec: { containers: [{ name: 'hello', image: 'demo' }] },
+      },
+    },
+  };
+}
+
+describe('RBAC of the manifests against the calls of the Kubernetes provider', () => {
+  const objects = kustomizeBuild(path.join(K8S, 'base')).resources.map((r) => r.object);
+  let api: KubeApiServer;
+  let watcherCalls: RecordedRequest[] = [];
+  let scalerCalls: RecordedRequest[] = [];
+
+  beforeAll(async () => {
+    api = await startKubeApiServer();
+    // A malformed annotation makes the watcher record a Warning Event, one of its calls.
+    api.create(deployment({ 'wakegate.dev/idle-timeout': 'soon' }));
+    api.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'hello', namespace: 'demo' },
+      spec: { selector: { app: 'hello' }, ports: [{ name: 'http', port: 80 }] },
+    });
+    api.create({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'hello', namespace: 'demo' },
+      spec: { hostnames: ['hello.example.com'], rules: [{ backendRefs: [{ name: 'hello', port: 80 }] }] },
+    });
+    const id = backendId('demo', 'hello');
+    const context = { logger, namespaces: [] };
+
+    // The watcher: sync, then see the backend woken and put to sleep.
+    const eventRecorded = new Promise<void>((resolve) => {
+      const stop = api.onChange((event) => {
+        if (event.resource.resource === 'events' && event.resource.group === '') {
+          stop();
+          resolve();
+        }
+      });
+    });
+    const source = await createBackendSource(
+      { ...context, component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const next = async (ready: boolean): Promise<ObservedBackend> => {
+      for (;;) {
+        const { value, done } = await snapshots.next();
+        if (done) throw new Error('snapshots ended');
+        const backend = value.find((b) => b.id === id);
+        if (backend && backend.ready === ready) return backend;
+      }
+    };
+    await next(false);
+    await eventRecorded;
+    api.scale('demo', 'hello', 1);
+    await next(true);
+    api.scale('demo', 'hello', 0);
+    await next(false);
+    await source.close();
+    watcherCalls = api.requests.splice(0);
+
+    // The scaler: wake (read, then scale up, once after a conflict) and sleep.
+    const scaler = await createWorkloadScaler(
+      { ...context, component: 'wakegate-scaler' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    expect(await scaler.getReplicas(id)).toBe(0);
+    api.failNext({ verb: 'update', subresource: 'scale' }, 409);
+    expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 1 });
+    expect(await scaler.setReplicas(id, 0)).toEqual({ from: 1, to: 0 });
+    await scaler.close();
+    scalerCalls = api.requests.splice(0);
+  });
+
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('ran both scenarios through the API', () => {
+    expect(watcherCalls.map(tripleOf)).toEqual(
+      expect.arrayContaining(['list apps/deployments', 'watch apps/deployments', 'create /events']),
+    );
+    expect(scalerCalls.map(tripleOf)).toEqual(
+      expect.arrayContaining(['get apps/deployments', 'update apps/deployments/scale']),
+    );
+  });
+
+  it("grants the watcher's ServiceAccount every call it made and nothing else", () => {
+    expectGrantedExactly(objects, 'wakegate-watcher', watcherCalls);
+  });
+
+  it("grants the scaler's ServiceAccount every call it made and nothing else", () => {
+    expectGrantedExactly(objects, 'wakegate-scaler', scalerCalls);
+  });
+
+  it('matches the permissions the providers declare', () => {
+    const declared = (rules: readonly Rule[]) => rules.flatMap(triples).sort();
+    const granted = (account: string) =>
+      rulesOf(objects, account, 'wakegate')
+        .flatMap(({ rule }) => triples(rule))
+        .sort();
+    expect(granted('wakegate-watcher')).toEqual(declared(WATCHER_RULES));
+    expect(granted('wakegate-scaler')).toEqual(declared(SCALER_RULES));
+  });
+
+  it('gives no other ServiceAccount any role', () => {
+    for (const account of objects.filter((o) => o.kind === 'ServiceAccount')) {
+      if (['wakegate-watcher', 'wakegate-scaler'].includes(account.metadata.name)) continue;
+      expect(rulesOf(objects, account.metadata.name, 'wakegate'), account.metadata.name).toEqual([]);
+    }
+  });
+});
