@@ -235,12 +235,24 @@ describe('scaler: wakes', () => {
     expect(await intentOf(unknown)).toBeUndefined();
   });
 
-  it('recovers by itself when nats-server restarts', async () => {
-    const id = backendId('shop', 'restart');
-    await putBackend(backends, id);
-    const workloads = new TestWorkloads({ [id]: 0 });
+  it('recovers by itself when nats-server restarts in the middle of a wake', async () => {
+    const during = backendId('shop', 'restart');
+    const after = backendId('shop', 'after-restart');
+    await putBackend(backends, during);
+    await putBackend(backends, after);
+    const workloads = new TestWorkloads({ [during]: 0, [after]: 0 });
+    let release = () => {};
+    workloads.gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    const taken = new Promise<void>((resolve) => {
+      workloads.onSet = () => resolve();
+    });
     const { scaler } = await startReplica(workloads);
+    const scaled = collectScaled(nc);
 
+    await publishWake(js, during);
+    await taken;
     await server.stop();
     await until('the replica to notice', () => scaler.notReadyReason() !== undefined);
     await server.start();
@@ -253,9 +265,14 @@ describe('scaler: wakes', () => {
         return false;
       }
     });
-    const scaled = collectScaled(nc);
-    await publishWake(js, id);
-    await scaled.next((e) => e.backend === id, 1, 20_000);
-    expect(workloads.sets(id)).toHaveLength(1);
+    // The wake in hand when the server went away is finished and acknowledged after the reconnect.
+    workloads.gate = undefined;
+    release();
+    await scaled.next((e) => e.backend === during, 1, 20_000);
+    await publishWake(js, after);
+    await scaled.next((e) => e.backend === after, 1, 20_000);
+    await settled();
+    expect(workloads.sets(during)).toHaveLength(1);
+    expect(workloads.sets(after)).toHaveLength(1);
   });
 });
