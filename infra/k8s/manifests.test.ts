@@ -14,6 +14,13 @@ import {
   providerConfigSpec,
   SETTING_NAMES,
 } from '../../services/shared/index.ts';
+import { filterWasmPath } from '../../wasm-filter/build.ts';
+import {
+  createPlugin,
+  type HttpCallRequest,
+  ManualClock,
+  PluginStartError,
+} from '../../wasm-filter/host/index.ts';
 import { type Build, type KubeObject, KustomizeError, kustomizeBuild } from './kustomize-build.ts';
 import { ManifestError, validateManifest } from './manifest-models.ts';
 
@@ -547,5 +554,61 @@ describe('examples', () => {
         expect(open, `${overlay} Gateway admits routes from the demo namespace`).toBe(true);
       }
     }
+  });
+});
+
+describe('filter configuration in the real filter', () => {
+  /** Configures the built filter with `config` and returns its first bridge call (the long poll). */
+  async function firstBridgeCall(config: Json): Promise<HttpCallRequest> {
+    let resolveCall: (request: HttpCallRequest) => void = () => {};
+    const called = new Promise<HttpCallRequest>((resolve) => {
+      resolveCall = resolve;
+    });
+    const plugin = await createPlugin({
+      module: filterWasmPath,
+      configuration: config,
+      clusters: [String(config.bridge_cluster)],
+      clock: new ManualClock(),
+      httpCall: async (request) => {
+        resolveCall(request);
+        return undefined;
+      },
+      onLog: () => {},
+    });
+    try {
+      return await called;
+    } finally {
+      plugin.close();
+    }
+  }
+
+  const configs = {
+    istio: (built: Build) => findIn(built, 'WasmPlugin', 'wakegate').spec.pluginConfig,
+    'envoy-gateway': (built: Build) => findIn(built, 'EnvoyExtensionPolicy', 'wakegate').spec.wasm[0].config,
+  } as const;
+
+  it.each(['istio', 'envoy-gateway'] as const)(
+    'takes the %s configuration and long-polls the bridge cluster it names, with the token',
+    async (overlay) => {
+      const config = configs[overlay](buildWithToken(overlay, 'n0t-the-default'));
+      const call = await firstBridgeCall(config);
+      expect(call.cluster).toBe(config.bridge_cluster);
+      const headers = Object.fromEntries(call.headers);
+      expect(headers[':authority']).toBe(config.bridge_authority);
+      expect(headers[':path']).toMatch(/^\/v1\/backends\?/);
+      expect(headers.authorization).toBe('Bearer n0t-the-default');
+    },
+  );
+
+  it('refuses the configuration when a field is misspelt', async () => {
+    const config = { ...configs.istio(build('istio')), poll_wait: 1000 };
+    await expect(
+      createPlugin({
+        module: filterWasmPath,
+        configuration: config,
+        clock: new ManualClock(),
+        onLog: () => {},
+      }),
+    ).rejects.toBeInstanceOf(PluginStartError);
   });
 });
