@@ -11,6 +11,8 @@ import { MergedView } from './merged-view.ts';
 import { createBridgeMetrics } from './metrics.ts';
 import { NatsPublisher } from './nats-publisher.ts';
 
+const CLOSE_GRACE_MS = 2000;
+
 export interface BridgeOptions {
   natsUrl: string;
   natsCreds?: string | undefined;
@@ -68,7 +70,11 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     nc,
     url: `http://${url.host}`,
     async close() {
+      // Held long polls are answered as the app closes; a keep-alive connection Node does not see as
+      // idle (a client between requests) must not keep the process alive past a short grace.
+      const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
       await app.close();
+      clearTimeout(force);
       await watch.stop();
       await nc.drain();
     },

@@ -1,0 +1,421 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import {
+  BACKENDS_BUCKET,
+  type BackendRecord,
+  codecs,
+  createLogger,
+  INTENTS_BUCKET,
+  WAKE_STREAM,
+} from '../shared/index.ts';
+import { type RunningBridge, startBridge } from './bridge.ts';
+
+const TOKEN = 'test-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+function record(id: string, ready: boolean): BackendRecord {
+  return {
+    id,
+    hosts: [`${id.replace('/', '-')}.example.com`],
+    ready,
+    replicas: ready ? 1 : 0,
+    readyReplicas: ready ? 1 : 0,
+    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
+    updatedAt: Date.now(),
+  };
+}
+
+interface Table {
+  revision: number;
+  backends: { id: string; hosts: string[]; ready: boolean; maxWaitMs: number; maxBuffered: number }[];
+}
+
+describe('bridge against a real nats-server', () => {
+  let server: NatsServerFixture;
+  let bridge: RunningBridge;
+  let nc: NatsConnection;
+  let backends: KV;
+  let intents: KV;
+
+  const get = (path: string, headers: Record<string, string> = auth) =>
+    fetch(`${bridge.url}${path}`, { headers });
+  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${bridge.url}${path}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', ...headers },
+      body,
+    });
+  const table = async (): Promise<Table> => (await get('/v1/backends')).json() as Promise<Table>;
+  const streamMessages = async () =>
+    (await (await jetstreamManager(nc)).streams.info(WAKE_STREAM)).state.messages;
+  const purgeWakes = async () => (await jetstreamManager(nc)).streams.purge(WAKE_STREAM);
+  const metric = async (name: string): Promise<number> => {
+    const text = await (await fetch(`${bridge.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    return line === undefined ? 0 : Number(line.split(' ').at(-1));
+  };
+  /** Polls a condition the bridge offers no event for (how many calls it holds). */
+  const until = async (condition: () => Promise<boolean>, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  const heldPolls = (count: number) =>
+    until(async () => (await metric('wakegate_bridge_long_polls')) === count, `${count} held long polls`);
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    bridge = await startBridge({
+      natsUrl: server.url,
+      bridgeToken: TOKEN,
+      maxLongPolls: 1500,
+      port: 0,
+      host: '127.0.0.1',
+      logger: createLogger('bridge', 'silent'),
+    });
+    nc = await connect({ servers: server.url });
+    const kvm = new Kvm(nc);
+    backends = await kvm.open(BACKENDS_BUCKET);
+    intents = await kvm.open(INTENTS_BUCKET);
+    await until(async () => (await fetch(`${bridge.url}/readyz`)).status === 200, 'readiness');
+  });
+  afterAll(async () => {
+    await bridge?.close();
+    await nc?.close();
+    await server?.close();
+  });
+
+  it('answers at once when the client is behind, with the merged table', async () => {
+    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await until(async () => (await table()).backends.some((b) => b.id === 'shop/api'), 'shop/api listed');
+    const response = await get('/v1/backends?since=0&wait=20000');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/json');
+    const body = (await response.json()) as Table;
+    expect(body.backends).toContainEqual({
+      id: 'shop/api',
+      hosts: ['shop-api.example.com'],
+      ready: true,
+      maxWaitMs: 30_000,
+      maxBuffered: 1000,
+    });
+  });
+
+  it('holds an up-to-date client and answers it as soon as the scaler puts the backend to sleep', async () => {
+    const { revision } = await table();
+    const started = Date.now();
+    const poll = get(`/v1/backends?since=${revision}&wait=20000`);
+    await heldPolls(1);
+    const putAt = Date.now();
+    await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: putAt, by: 'test' }));
+    const body = (await (await poll).json()) as Table;
+    const answeredAt = Date.now();
+    expect(body.revision).toBeGreaterThan(revision);
+    expect(body.backends.find((b) => b.id === 'shop/api')?.ready).toBe(false);
+    // Answered by the change, long before the 20 s deadline (the benchmark measures how fast).
+    expect(answeredAt - putAt).toBeLessThan(1000);
+    expect(answeredAt - started).toBeLessThan(10_000);
+    await intents.put('shop/api', codecs.intent.encode({ state: 'awake', at: Date.now(), by: 'test' }));
+    await until(async () => (await table()).backends.some((b) => b.id === 'shop/api' && b.ready), 'awake');
+  });
+
+  it('answers unchanged at the deadline, and is not woken by changes the filter cannot see', async () => {
+    const { revision } = await table();
+    const started = Date.now();
+    const poll = get(`/v1/backends?since=${revision}&wait=400`);
+    await heldPolls(1);
+    await backends.put('shop/api', codecs.backend.encode({ ...record('shop/api', true), replicas: 2 }));
+    const body = (await (await poll).json()) as Table;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
+    expect(body.revision).toBe(revision);
+  });
+
+  it('answers 1,000 concurrent long polls with one change', async () => {
+    const { revision } = await table();
+    const polls = Array.from({ length: 1000 }, () =>
+      get(`/v1/backends?since=${revision}&wait=30000`).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as Table,
+      })),
+    );
+    await heldPolls(1000);
+    await backends.put('shop/web', codecs.backend.encode(record('shop/web', false)));
+    const answers = await Promise.all(polls);
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    const revisions = new Set(answers.map((a) => a.body.revision));
+    expect(revisions.size).toBe(1);
+    expect([...revisions][0]).toBeGreaterThan(revision);
+    expect(answers.every((a) => a.body.backends.some((b) => b.id === 'shop/web' && !b.ready))).toBe(true);
+    expect(await metric('wakegate_bridge_long_polls')).toBe(0);
+  });
+
+  it('turns 100 wakes within one second into one stream message', async () => {
+    await purgeWakes();
+    const publishedBefore = await metric('wakegate_bridge_wakes_published_total');
+    const duplicatesBefore = await metric('wakegate_bridge_wake_duplicates_total');
+    // Dedupe windows are 2 s of wall clock; start early in one so the burst cannot straddle two.
+    const intoWindow = Date.now() % 2000;
+    if (intoWindow > 800) await new Promise((resolve) => setTimeout(resolve, 2000 - intoWindow));
+    const started = Date.now();
+    const responses = await Promise.all(
+      Array.from({ length: 100 }, () => post('/v1/wake', JSON.stringify({ backend: 'shop/web' }))),
+    );
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(202));
+    const bodies = (await Promise.all(responses.map((r) => r.json()))) as { duplicate: boolean }[];
+    expect(bodies.filter((b) => !b.duplicate)).toHaveLength(1);
+    expect(await streamMessages()).toBe(1);
+    expect(await metric('wakegate_bridge_wakes_published_total')).toBe(publishedBefore + 1);
+    expect(await metric('wakegate_bridge_wake_duplicates_total')).toBe(duplicatesBefore + 99);
+
+    const js = (await import('@nats-io/jetstream')).jetstream(nc);
+    const consumer = await js.consumers.get(WAKE_STREAM, 'scaler');
+    const message = await consumer.next({ expires: 2000 });
+    expect(message?.subject).toBe('wakegate.wake.shop.web');
+    expect(message?.headers?.get('Nats-Msg-Id')).toMatch(/^shop\/web@\d+$/);
+    expect(codecs.wake.decode(message?.data ?? new Uint8Array())).toMatchObject({ backend: 'shop/web' });
+    message?.ack();
+  });
+
+  it('refuses to wake a backend the watcher does not list, publishing nothing', async () => {
+    await purgeWakes();
+    const response = await post('/v1/wake', JSON.stringify({ backend: 'shop/unknown' }));
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      error: 'unknown_backend',
+      message: 'backend shop/unknown is not known to the watcher',
+    });
+    expect(await streamMessages()).toBe(0);
+  });
+
+  it('publishes one activity message per report', async () => {
+    const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
+    await nc.flush();
+    const response = await post(
+      '/v1/activity',
+      JSON.stringify({
+        reports: [
+          { backend: 'shop/api', requests: 12, inflight: 3 },
+          { backend: 'shop/web.v2', requests: 0, inflight: 1 },
+        ],
+      }),
+    );
+    expect(response.status).toBe(204);
+    expect(await response.text()).toBe('');
+    const received: { subject: string; message: unknown }[] = [];
+    for await (const m of sub) received.push({ subject: m.subject, message: codecs.activity.decode(m.data) });
+    expect(received).toEqual([
+      {
+        subject: 'wakegate.activity.shop.api',
+        message: expect.objectContaining({ backend: 'shop/api', requests: 12, inflight: 3 }),
+      },
+      {
+        subject: 'wakegate.activity.shop.web_v2',
+        message: expect.objectContaining({ backend: 'shop/web.v2', requests: 0, inflight: 1 }),
+      },
+    ]);
+    const first = received[0]?.message as { at: number; source: string };
+    expect(Math.abs(first.at - Date.now())).toBeLessThan(10_000);
+    expect(first.source).toMatch(/^bridge\//);
+  });
+
+  it('asks for the bearer token on /v1 only, and accepts only the right one', async () => {
+    const missing = await get('/v1/backends', {});
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await missing.json()).toEqual({ error: 'unauthorized', message: 'missing or wrong bearer token' });
+    expect((await get('/v1/backends', { authorization: 'Bearer wrong' })).status).toBe(401);
+    expect((await get('/v1/backends', { authorization: `Bearer ${TOKEN}x` })).status).toBe(401);
+    expect((await get('/v1/backends', { authorization: TOKEN })).status).toBe(401);
+    expect((await post('/v1/wake', '{"backend":"shop/api"}', { authorization: '' })).status).toBe(401);
+    expect((await get('/v1/backends', { authorization: `bearer ${TOKEN}` })).status).toBe(200);
+    for (const path of ['/healthz', '/readyz', '/metrics']) expect((await get(path, {})).status).toBe(200);
+  });
+
+  it('answers bad input with a 4xx JSON error, publishes nothing and keeps serving', async () => {
+    await purgeWakes();
+    const activity = nc.subscribe('wakegate.activity.>');
+    await nc.flush();
+    const report = (backend: unknown) => JSON.stringify({ reports: [{ backend, requests: 1, inflight: 0 }] });
+    const cases: {
+      name: string;
+      path: string;
+      body: string;
+      type?: string;
+      status: number;
+      error: string;
+    }[] = [
+      { name: 'not JSON', path: '/v1/wake', body: '{"backend":', status: 400, error: 'invalid_request' },
+      { name: 'no body', path: '/v1/wake', body: '', status: 400, error: 'invalid_request' },
+      { name: 'array', path: '/v1/wake', body: '["shop/api"]', status: 400, error: 'invalid_request' },
+      { name: 'wrong type', path: '/v1/wake', body: '{"backend":42}', status: 400, error: 'invalid_request' },
+      {
+        name: 'extra field',
+        path: '/v1/wake',
+        body: '{"backend":"shop/api","force":true}',
+        status: 400,
+        error: 'invalid_request',
+      },
+      {
+        name: 'subject wildcard',
+        path: '/v1/wake',
+        body: '{"backend":"a.>"}',
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: 'path traversal',
+        path: '/v1/wake',
+        body: '{"backend":"../x"}',
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: 'upper case',
+        path: '/v1/wake',
+        body: '{"backend":"A/B"}',
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: '300 characters',
+        path: '/v1/wake',
+        body: JSON.stringify({ backend: `shop/${'a'.repeat(295)}` }),
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: '1 MiB body',
+        path: '/v1/wake',
+        body: JSON.stringify({ backend: 'a'.repeat(1024 * 1024) }),
+        status: 413,
+        error: 'body_too_large',
+      },
+      {
+        name: 'not JSON content',
+        path: '/v1/wake',
+        body: 'backend=shop/api',
+        type: 'application/x-www-form-urlencoded',
+        status: 415,
+        error: 'unsupported_media_type',
+      },
+      {
+        name: 'activity: bad id',
+        path: '/v1/activity',
+        body: report('a.>'),
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: 'activity: negative count',
+        path: '/v1/activity',
+        body: JSON.stringify({ reports: [{ backend: 'shop/api', requests: -1, inflight: 0 }] }),
+        status: 400,
+        error: 'invalid_request',
+      },
+      {
+        name: 'activity: one bad id among good ones',
+        path: '/v1/activity',
+        body: JSON.stringify({
+          reports: [
+            { backend: 'shop/api', requests: 1, inflight: 0 },
+            { backend: 'shop/../x', requests: 1, inflight: 0 },
+          ],
+        }),
+        status: 400,
+        error: 'invalid_backend',
+      },
+    ];
+    for (const c of cases) {
+      const response = await post(c.path, c.body, c.type ? { 'content-type': c.type } : {});
+      const body = (await response.json()) as { error: string; message: string };
+      expect({ name: c.name, status: response.status, error: body.error }).toEqual({
+        name: c.name,
+        status: c.status,
+        error: c.error,
+      });
+      expect(Object.keys(body).sort()).toEqual(['error', 'message']);
+      expect(body.message.length).toBeGreaterThan(0);
+    }
+    const badQuery = await get('/v1/backends?since=abc');
+    expect(badQuery.status).toBe(400);
+    expect(await badQuery.json()).toEqual({
+      error: 'invalid_request',
+      message: 'querystring/since must be integer',
+    });
+    expect((await get('/v1/backends?sinse=1')).status).toBe(400);
+    const unknownRoute = await get('/v1/nothing');
+    expect(unknownRoute.status).toBe(404);
+    expect(await unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /v1/nothing' });
+
+    const traversal = await (await post('/v1/wake', '{"backend":"../x"}')).json();
+    expect(traversal.message).toContain('../x');
+
+    await nc.flush();
+    expect(activity.getProcessed()).toBe(0);
+    activity.unsubscribe();
+    expect(await streamMessages()).toBe(0);
+    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/api' }))).status).toBe(202);
+  });
+
+  it('refuses long polls past the cap with 503 and Retry-After', async () => {
+    const small = await startBridge({
+      natsUrl: server.url,
+      maxLongPolls: 2,
+      port: 0,
+      host: '127.0.0.1',
+      logger: createLogger('bridge', 'silent'),
+    });
+    try {
+      await until(async () => (await fetch(`${small.url}/readyz`)).status === 200, 'readiness');
+      const { revision } = (await (await fetch(`${small.url}/v1/backends`)).json()) as Table;
+      const url = `${small.url}/v1/backends?since=${revision}&wait=30000`;
+      const held = [fetch(url), fetch(url)];
+      await until(async () => {
+        const text = await (await fetch(`${small.url}/metrics`)).text();
+        return text.includes('wakegate_bridge_long_polls 2');
+      }, 'two held polls');
+      const refused = await fetch(url);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect((await refused.json()).error).toBe('too_many_long_polls');
+      await small.close();
+      expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
+    } finally {
+      await small.close().catch(() => {});
+    }
+  });
+
+  it('frees the slot of a client that goes away', async () => {
+    const { revision } = await table();
+    const controller = new AbortController();
+    const poll = get(`/v1/backends?since=${revision}&wait=30000`);
+    const abandoned = fetch(`${bridge.url}/v1/backends?since=${revision}&wait=30000`, {
+      headers: auth,
+      signal: controller.signal,
+    }).catch((error: Error) => error.name);
+    await heldPolls(2);
+    controller.abort();
+    expect(await abandoned).toBe('AbortError');
+    await heldPolls(1);
+    await backends.put('shop/other', codecs.backend.encode(record('shop/other', true)));
+    expect((await poll).status).toBe(200);
+  });
+
+  it('counts requests by route and status', async () => {
+    const text = await (await fetch(`${bridge.url}/metrics`)).text();
+    expect(text).toMatch(
+      /wakegate_bridge_http_requests_total\{route="\/v1\/wake",method="POST",status="202"\} \d+/,
+    );
+    expect(text).toMatch(
+      /wakegate_bridge_http_requests_total\{route="\/v1\/backends",method="GET",status="401"\} \d+/,
+    );
+    expect(text).toContain('wakegate_bridge_nats_connected 1');
+    expect(text).toMatch(/wakegate_bridge_backends [1-9]/);
+  });
+});
