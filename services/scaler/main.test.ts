@@ -1,20 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { backendId, ensureJetStream, SCALER_CONSUMER, WAKE_STREAM } from '../shared/index.ts';
+import { createWorkloadScaler } from '../providers/kubernetes/index.ts';
+import { backendId, createLogger, ensureJetStream, SCALER_CONSUMER, WAKE_STREAM } from '../shared/index.ts';
 import { IDLE_LOOP_LEASE } from './leader-lease.ts';
+import { createScaler } from './scaler.ts';
 import { collectScaled, publishWake, putBackend, until } from './scaler-test-support.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
+const ACK_WAIT_MS = 3000;
+const logger = createLogger('scaler', 'silent');
 
 function deployment(name: string, replicas: number, labels: Record<string, string>) {
   return {
@@ -154,6 +159,63 @@ describe('scaler process with the Kubernetes provider', () => {
     expect(calls.filter((r) => r.verb !== 'get')).toEqual([]);
     scaler.child.kill('SIGTERM');
     await once(scaler.child, 'exit');
+  });
+
+  it('hands the wake of a scaler process killed before acking to another replica within ack_wait', async () => {
+    const id = backendId('shop', 'orphan');
+    api.create(deployment('orphan', 0, { 'wakegate.dev/enabled': 'true' }));
+    await putBackend(backends, id);
+    // An API server that accepts connections and never answers: the doomed scaler takes the wake and hangs.
+    const held: Socket[] = [];
+    let tookIt = () => {};
+    const taken = new Promise<void>((resolve) => {
+      tookIt = resolve;
+    });
+    const blackHole = createServer((socket) => {
+      held.push(socket);
+      tookIt();
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const blackHoleConfig = join(dir, 'kubeconfig-black-hole');
+    await writeFile(
+      blackHoleConfig,
+      api.kubeConfigYaml().replace(api.url, `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`),
+    );
+    const doomed = await startProcess({ KUBECONFIG: blackHoleConfig });
+    // After the process ran ensureJetStream, which sets the designed 30 s.
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.update(WAKE_STREAM, SCALER_CONSUMER, { ack_wait: nanos(ACK_WAIT_MS) });
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    await taken;
+    doomed.child.kill('SIGKILL');
+    await once(doomed.child, 'exit');
+    const killedAt = Date.now();
+
+    const survivorNc = await connect({ servers: server.url });
+    const survivor = await createScaler({
+      nc: survivorNc,
+      workloads: await createWorkloadScaler(
+        { logger, namespaces: [], component: 'wakegate-scaler' },
+        { kubeConfig: api.kubeConfig() },
+      ),
+      logger,
+    });
+    survivor.start();
+    try {
+      const [event] = await scaled.next((e) => e.backend === id);
+      expect(event).toMatchObject({ from: 0, to: 1, reason: 'wake' });
+      expect(Date.now() - killedAt).toBeLessThan(ACK_WAIT_MS + 1000);
+      expect(
+        (api.get('deployments', 'shop', 'orphan')?.spec as { replicas?: number } | undefined)?.replicas,
+      ).toBe(1);
+    } finally {
+      await survivor.stop();
+      await survivorNc.close();
+      for (const socket of held) socket.destroy();
+      blackHole.close();
+    }
   });
 
   it('stops at start with one line naming a bad variable', async () => {

@@ -1,6 +1,6 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import {
@@ -17,7 +17,6 @@ import { createScaler, type Scaler } from './scaler.ts';
 import { collectScaled, publishWake, putBackend, until } from './scaler-test-support.ts';
 import { TestWorkloads } from './test-workloads.ts';
 
-const ACK_WAIT_MS = 3000;
 const logger = createLogger('scaler', 'silent');
 
 describe('scaler: wakes', () => {
@@ -34,8 +33,6 @@ describe('scaler: wakes', () => {
     nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     await ensureJetStream(nc);
     jsm = await jetstreamManager(nc);
-    // Short enough for the redelivery test to be quick, long enough for 1,000 wakes to be handled.
-    await jsm.consumers.update(WAKE_STREAM, SCALER_CONSUMER, { ack_wait: nanos(ACK_WAIT_MS) });
     js = jetstream(nc);
     const kvm = new Kvm(nc);
     backends = await kvm.open('wakegate-backends');
@@ -67,18 +64,12 @@ describe('scaler: wakes', () => {
       backoff: { baseMs: 50, maxMs: 200 },
     });
     scaler.start();
-    let closed = false;
-    const kill = async () => {
-      closed = true;
-      await replicaNc.close();
-    };
     cleanups.push(async () => {
-      if (closed) return;
       await scaler.stop();
       await replicaNc.close();
     });
     await until('the replica to consume', () => scaler.notReadyReason() === undefined);
-    return { scaler, nc: replicaNc, kill };
+    return { scaler };
   }
 
   async function settled(): Promise<void> {
@@ -162,33 +153,6 @@ describe('scaler: wakes', () => {
           0,
       );
     expect((await handled(a.scaler)) + (await handled(b.scaler))).toBe(100);
-  });
-
-  it('gives the wake of a replica killed before acking to another replica within ack_wait', async () => {
-    const id = backendId('shop', 'orphan');
-    await putBackend(backends, id);
-    const stuck = new TestWorkloads({ [id]: 0 });
-    let release = () => {};
-    stuck.gate = new Promise((resolve) => {
-      release = resolve;
-    });
-    const taken = new Promise<void>((resolve) => {
-      stuck.onSet = () => resolve();
-    });
-    const doomed = await startReplica(stuck, 'doomed');
-    cleanups.push(async () => release());
-
-    await publishWake(js, id);
-    await taken;
-    const killedAt = Date.now();
-    await doomed.kill();
-
-    const healthy = new TestWorkloads({ [id]: 0 });
-    await startReplica(healthy, 'survivor');
-    const scaled = collectScaled(nc);
-    await scaled.next((e) => e.backend === id);
-    expect(Date.now() - killedAt).toBeLessThan(ACK_WAIT_MS + 1000);
-    expect(healthy.sets(id)).toEqual([expect.objectContaining({ replicas: 1 })]);
   });
 
   it('retries a failing platform with backoff until the wake succeeds', async () => {
