@@ -353,7 +353,7 @@ describe('bridge against a real nats-server', () => {
     expect(unknownRoute.status).toBe(404);
     expect(await unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /v1/nothing' });
 
-    const traversal = await (await post('/v1/wake', '{"backend":"../x"}')).json();
+    const traversal = (await (await post('/v1/wake', '{"backend":"../x"}')).json()) as { message: string };
     expect(traversal.message).toContain('../x');
 
     await nc.flush();
@@ -383,7 +383,7 @@ describe('bridge against a real nats-server', () => {
       const refused = await fetch(url);
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('1');
-      expect((await refused.json()).error).toBe('too_many_long_polls');
+      expect(((await refused.json()) as { error: string }).error).toBe('too_many_long_polls');
       await small.close();
       expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
     } finally {
