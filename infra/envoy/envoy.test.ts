@@ -1,0 +1,117 @@
+/**
+ * infra/envoy/envoy.yaml without an Envoy: the clusters it routes to exist, the wakegate filter sits before
+ * the router, and the filter's configuration block is accepted by the filter itself, loaded from the built
+ * .wasm in the proxy-wasm host (wasm-filter/host), as Envoy would configure it.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { createPlugin, PluginStartError } from '../../wasm-filter/host/index.ts';
+
+const root = join(import.meta.dirname, '../..');
+const wasmPath = join(root, 'wasm-filter/build/wakegate.wasm');
+
+interface HttpFilter {
+  name: string;
+  typed_config: Record<string, unknown> & { '@type': string };
+}
+interface Route {
+  match: { prefix: string };
+  route?: { cluster: string; retry_policy?: { retry_on: string; num_retries: number } };
+  direct_response?: unknown;
+}
+interface Manager {
+  route_config: { virtual_hosts: { name: string; domains: string[]; routes: Route[] }[] };
+  http_filters: HttpFilter[];
+}
+interface WasmFilterConfig {
+  config: {
+    name: string;
+    configuration: { '@type': string; value: string };
+    vm_config: { runtime: string; code: { local: { filename: string } } };
+  };
+}
+
+let envoy: {
+  admin: { address: { socket_address: { address: string; port_value: number } } };
+  static_resources: {
+    listeners: { filter_chains: { filters: { name: string; typed_config: Manager }[] }[] }[];
+    clusters: { name: string }[];
+  };
+};
+let manager: Manager;
+let wasm: WasmFilterConfig['config'];
+
+beforeAll(async () => {
+  envoy = parse(await readFile(join(root, 'infra/envoy/envoy.yaml'), 'utf8'));
+  const filter = envoy.static_resources.listeners[0]?.filter_chains[0]?.filters[0];
+  expect(filter?.name).toBe('envoy.filters.network.http_connection_manager');
+  manager = filter?.typed_config as Manager;
+  const wasmFilter = manager.http_filters.find((f) => f.name === 'envoy.filters.http.wasm');
+  if (!wasmFilter) throw new Error('no envoy.filters.http.wasm in the HTTP filter chain');
+  wasm = (wasmFilter.typed_config as unknown as WasmFilterConfig).config;
+});
+
+const clusterNames = () => envoy.static_resources.clusters.map((cluster) => cluster.name);
+
+describe('envoy.yaml', () => {
+  it('routes only to clusters it defines, and defines none it never uses', () => {
+    const routed = manager.route_config.virtual_hosts.flatMap((host) =>
+      host.routes.flatMap((route) => (route.route ? [route.route.cluster] : [])),
+    );
+    const filterCluster = (JSON.parse(wasm.configuration.value) as { bridge_cluster: string }).bridge_cluster;
+    for (const name of [...routed, filterCluster]) expect(clusterNames()).toContain(name);
+    expect(new Set([...routed, filterCluster])).toEqual(new Set(clusterNames()));
+    expect(new Set(clusterNames()).size).toBe(clusterNames().length);
+  });
+
+  it('runs the wakegate filter before the router, in V8, from the file compose.yaml mounts', async () => {
+    expect(manager.http_filters.map((f) => f.name)).toEqual([
+      'envoy.filters.http.wasm',
+      'envoy.filters.http.router',
+    ]);
+    expect(wasm.vm_config.runtime).toBe('envoy.wasm.runtime.v8');
+    expect(wasm.configuration['@type']).toBe('type.googleapis.com/google.protobuf.StringValue');
+    const compose = parse(await readFile(join(root, 'compose.yaml'), 'utf8'));
+    const mount = (compose.services.envoy.volumes as string[]).find((volume) => volume.startsWith('wasm:'));
+    const mountedAt = mount?.split(':')[1] as string;
+    expect(wasm.vm_config.code.local.filename).toBe(`${mountedAt}/wakegate.wasm`);
+    expect(compose.services.wasm.command).toEqual([
+      'cp',
+      'wasm-filter/build/wakegate.wasm',
+      '/out/wakegate.wasm',
+    ]);
+  });
+
+  it('gives the filter a configuration the filter itself accepts', async () => {
+    const plugin = await createPlugin({
+      module: wasmPath,
+      name: wasm.name,
+      configuration: wasm.configuration.value,
+      clusters: clusterNames(),
+    });
+    plugin.close();
+
+    // The same check refuses a configuration the filter would refuse in Envoy, naming the field.
+    const misspelled = wasm.configuration.value.replace('"max_wait_ms"', '"max_wait"');
+    const refused = createPlugin({ module: wasmPath, configuration: misspelled, clusters: clusterNames() });
+    await expect(refused).rejects.toBeInstanceOf(PluginStartError);
+    await expect(refused).rejects.toThrow('max_wait');
+  });
+
+  it('retries a released request whose connection the just-woken backend refused', () => {
+    const demo = manager.route_config.virtual_hosts.find((host) => host.domains.includes('demo.localhost'));
+    const policy = demo?.routes[0]?.route?.retry_policy;
+    expect(policy?.retry_on.split(',')).toEqual(
+      expect.arrayContaining(['connect-failure', 'refused-stream']),
+    );
+    expect(policy?.num_retries).toBeGreaterThan(0);
+  });
+
+  it('answers unknown hosts itself and keeps the admin API on localhost', () => {
+    const fallback = manager.route_config.virtual_hosts.find((host) => host.domains.includes('*'));
+    expect(fallback?.routes[0]?.direct_response).toMatchObject({ status: 404 });
+    expect(envoy.admin.address.socket_address.address).toBe('127.0.0.1');
+  });
+});
