@@ -98,6 +98,13 @@ type CallResponse = {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Exact to the nanosecond the clock gives: a double cannot hold epoch nanoseconds. */
+function nowNanos(clock: Clock): bigint {
+  const ms = clock.now();
+  const whole = Math.floor(ms);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
+}
+
 function isGrpc(headers: HeaderPairs): boolean {
   const ct = headers.find(([k]) => k === 'content-type')?.[1] ?? '';
   return ct.toLowerCase().startsWith('application/grpc');
@@ -532,7 +539,7 @@ export class Worker {
       },
       proxy_get_current_time_nanoseconds: (out: number) => {
         if (!this.#ok(out, 8)) return R.InvalidMemoryAccess;
-        this.#dv.setBigUint64(out, BigInt(Math.round(s.clock.now() * 1e6)), true);
+        this.#dv.setBigUint64(out, nowNanos(s.clock), true);
         return R.Ok;
       },
       proxy_get_buffer_bytes: (type: number, start: number, max: number, outPtr: number, outLen: number) => {
@@ -741,7 +748,7 @@ export class Worker {
       },
       clock_time_get: (_id: number, _precision: bigint, out: number) => {
         if (!this.#ok(out, 8)) return 21;
-        this.#dv.setBigUint64(out, BigInt(Math.round(s.clock.now() * 1e6)), true);
+        this.#dv.setBigUint64(out, nowNanos(s.clock), true);
         return 0;
       },
       random_get: (ptr: number, len: number) => {

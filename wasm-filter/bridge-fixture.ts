@@ -1,0 +1,120 @@
+/** The bridge's HTTP API as the filter sees it through `proxy_http_call`, for the filter's tests and
+ * benchmark: a long-polled backend table, wakes and activity reports, and switchable failure modes. */
+import type { HttpCallHandler, HttpCallRequest, HttpCallResponse } from './host/index.ts';
+
+export type TableBackend = {
+  id: string;
+  hosts: string[];
+  ready: boolean;
+  maxWaitMs?: number;
+  maxBuffered?: number;
+};
+
+export type BridgeMode = 'ok' | 'error' | 'garbage' | 'silent';
+export type RecordedCall = {
+  worker: number;
+  method: string;
+  path: string;
+  body: unknown;
+  authorization?: string;
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function header(req: HttpCallRequest, name: string): string | undefined {
+  return req.headers.find(([k]) => k === name)?.[1];
+}
+
+export class BridgeFixture {
+  revision = 1;
+  backends: TableBackend[] = [];
+  mode: BridgeMode = 'ok';
+  /** Status for wakes (202 accepted unless a test says otherwise). */
+  wakeStatus = 202;
+  readonly calls: RecordedCall[] = [];
+  #waiting: (() => void)[] = [];
+  #listeners: ((call: RecordedCall) => void)[] = [];
+
+  /** Replaces the table: revision rises and every held long poll is answered. */
+  setBackends(backends: TableBackend[]): void {
+    this.backends = backends;
+    this.revision++;
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  callsTo(method: string, pathPrefix: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method && c.path.startsWith(pathPrefix));
+  }
+
+  get wakes(): RecordedCall[] {
+    return this.callsTo('POST', '/v1/wake');
+  }
+
+  get polls(): RecordedCall[] {
+    return this.callsTo('GET', '/v1/backends');
+  }
+
+  get activity(): RecordedCall[] {
+    return this.callsTo('POST', '/v1/activity');
+  }
+
+  /** The first call so far matching the predicate, or the next one to come. */
+  seen(match: (call: RecordedCall) => boolean): Promise<RecordedCall> {
+    const made = this.calls.find(match);
+    return made ? Promise.resolve(made) : this.next(match);
+  }
+
+  /** Resolves with the next call matching the predicate (calls already made do not count). */
+  next(match: (call: RecordedCall) => boolean): Promise<RecordedCall> {
+    return new Promise((resolve) => {
+      const listener = (call: RecordedCall) => {
+        if (!match(call)) return;
+        this.#listeners = this.#listeners.filter((l) => l !== listener);
+        resolve(call);
+      };
+      this.#listeners.push(listener);
+    });
+  }
+
+  readonly handler: HttpCallHandler = async (req) => {
+    const method = header(req, ':method') ?? '';
+    const path = header(req, ':path') ?? '';
+    const text = decoder.decode(req.body);
+    const call: RecordedCall = {
+      worker: req.worker,
+      method,
+      path,
+      body: text ? JSON.parse(text) : undefined,
+      authorization: header(req, 'authorization'),
+    };
+    this.calls.push(call);
+    for (const l of [...this.#listeners]) l(call);
+    if (this.mode === 'silent') return new Promise<HttpCallResponse>(() => {});
+    if (this.mode === 'error') return json(500, { error: 'internal' });
+    if (this.mode === 'garbage')
+      return { headers: [[':status', '200']], body: encoder.encode('{"revision":') };
+    if (path.startsWith('/v1/backends')) {
+      const since = Number(new URL(path, 'http://bridge').searchParams.get('since'));
+      if (since === this.revision) await new Promise<void>((r) => this.#waiting.push(r));
+      if (this.mode !== 'ok') return undefined;
+      return json(200, {
+        revision: this.revision,
+        backends: this.backends,
+      });
+    }
+    if (path === '/v1/wake') return { headers: [[':status', String(this.wakeStatus)]] };
+    if (path === '/v1/activity') return { headers: [[':status', '204']] };
+    return json(404, { error: 'not found' });
+  };
+}
+
+function json(status: number, body: unknown): HttpCallResponse {
+  return {
+    headers: [
+      [':status', String(status)],
+      ['content-type', 'application/json'],
+    ],
+    body: encoder.encode(JSON.stringify(body)),
+  };
+}

@@ -1,0 +1,446 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BridgeFixture, type BridgeMode, type TableBackend } from './bridge-fixture.ts';
+import { filterWasmPath } from './build.ts';
+import {
+  createPlugin,
+  type HeaderPairs,
+  type LogEntry,
+  loadModule,
+  ManualClock,
+  type Plugin,
+  PluginStartError,
+  type Stream,
+  type StreamOutcome,
+} from './host/index.ts';
+
+const decoder = new TextDecoder();
+let plugins: Plugin[] = [];
+
+afterEach(() => {
+  for (const p of plugins) p.close();
+  plugins = [];
+});
+
+type Setup = {
+  config?: Record<string, unknown>;
+  backends?: TableBackend[];
+  workers?: number;
+  /** Wait for the first table before returning (default true). */
+  awaitTable?: boolean;
+  mode?: BridgeMode;
+};
+
+async function start(setup: Setup = {}) {
+  const bridge = new BridgeFixture();
+  bridge.backends = setup.backends ?? [];
+  bridge.mode = setup.mode ?? 'ok';
+  const clock = new ManualClock();
+  const logs: LogEntry[] = [];
+  let listeners: ((e: LogEntry) => void)[] = [];
+  /** Resolves with the next log line containing the text. */
+  const logged = (text: string) =>
+    new Promise<LogEntry>((resolve) => {
+      const listener = (e: LogEntry) => {
+        if (!e.message.includes(text)) return;
+        listeners = listeners.filter((l) => l !== listener);
+        resolve(e);
+      };
+      listeners.push(listener);
+    });
+  const workers = setup.workers ?? 1;
+  const tables = Array.from({ length: workers }, (_, w) => tableApplied(bridge, w));
+  const plugin = await createPlugin({
+    module: filterWasmPath,
+    configuration: { bridge_cluster: 'wakegate-bridge', ...setup.config },
+    clusters: ['wakegate-bridge'],
+    workers,
+    clock,
+    httpCall: bridge.handler,
+    logLevel: 'debug',
+    onLog: (e) => {
+      logs.push(e);
+      for (const l of [...listeners]) l(e);
+    },
+  });
+  plugins.push(plugin);
+  if (setup.awaitTable ?? true) await Promise.all(tables);
+  return { bridge, clock, plugin, logs, logged };
+}
+
+/** Resolves when the worker polls with the bridge's current revision: it has applied that table. */
+function tableApplied(bridge: BridgeFixture, worker = 0) {
+  const revision = bridge.revision;
+  return bridge.next((c) => c.worker === worker && c.path.startsWith(`/v1/backends?since=${revision}&`));
+}
+
+async function changeTable(bridge: BridgeFixture, backends: TableBackend[], workers = 1) {
+  const since = `/v1/backends?since=${bridge.revision + 1}&`;
+  const applied = Array.from({ length: workers }, (_, w) =>
+    bridge.next((c) => c.worker === w && c.path.startsWith(since)),
+  );
+  bridge.setBackends(backends);
+  await Promise.all(applied);
+}
+
+function request(
+  plugin: Plugin,
+  authority: string,
+  extra: Record<string, string> = {},
+  worker?: number,
+): Stream {
+  return plugin.openStream({
+    headers: { ':method': 'GET', ':path': '/hello', ':scheme': 'http', ':authority': authority, ...extra },
+    worker,
+  });
+}
+
+function header(headers: HeaderPairs, name: string): string | undefined {
+  return headers.find(([k]) => k === name)?.[1];
+}
+
+function expectContinue(o: StreamOutcome | undefined): HeaderPairs {
+  expect(o?.kind).toBe('continue');
+  return o?.kind === 'continue' ? o.headers : [];
+}
+
+function expectReply(o: StreamOutcome | undefined) {
+  expect(o?.kind).toBe('local-reply');
+  if (o?.kind !== 'local-reply') throw new Error('not a local reply');
+  return o;
+}
+
+const sleeping: TableBackend = {
+  id: 'demo/app',
+  hosts: ['app.example.com', '*.apps.example.com'],
+  ready: false,
+};
+const awake: TableBackend = { ...sleeping, ready: true };
+
+describe('module', () => {
+  it('imports only host calls Envoy provides', async () => {
+    const module = await loadModule(filterWasmPath);
+    const allowed = new Set([
+      'proxy_log',
+      'proxy_get_log_level',
+      'proxy_set_tick_period_milliseconds',
+      'proxy_get_current_time_nanoseconds',
+      'proxy_get_buffer_bytes',
+      'proxy_get_header_map_pairs',
+      'proxy_get_header_map_value',
+      'proxy_add_header_map_value',
+      'proxy_replace_header_map_value',
+      'proxy_remove_header_map_value',
+      'proxy_get_property',
+      'proxy_get_shared_data',
+      'proxy_set_shared_data',
+      'proxy_http_call',
+      'proxy_continue_stream',
+      'proxy_send_local_response',
+      'proxy_set_effective_context',
+      'proxy_get_status',
+      'proxy_define_metric',
+      'proxy_increment_metric',
+      'proxy_record_metric',
+    ]);
+    const imports = WebAssembly.Module.imports(module);
+    expect(imports.length).toBeGreaterThan(0);
+    for (const i of imports)
+      expect({ module: i.module, name: i.name, allowed: allowed.has(i.name) }).toEqual({
+        module: 'env',
+        name: i.name,
+        allowed: true,
+      });
+    const exports = WebAssembly.Module.exports(module).map((e) => e.name);
+    expect(exports).toEqual(
+      expect.arrayContaining([
+        'memory',
+        'malloc',
+        '_initialize',
+        'proxy_abi_version_0_2_1',
+        'proxy_on_request_headers',
+      ]),
+    );
+  });
+});
+
+describe('requests', () => {
+  it('lets an unmanaged host through untouched, without calling the bridge', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping] });
+    const pollsBefore = bridge.polls.length;
+    const s = request(plugin, 'other.example.com');
+    const headers = expectContinue(s.settled);
+    expect(headers).toEqual([
+      [':method', 'GET'],
+      [':path', '/hello'],
+      [':scheme', 'http'],
+      [':authority', 'other.example.com'],
+    ]);
+    // A bare domain does not match its own wildcard.
+    expectContinue(request(plugin, 'apps.example.com').settled);
+    expect(bridge.calls.length).toBe(pollsBefore);
+  });
+
+  it('passes a ready backend at once and calls the bridge for nothing', async () => {
+    const { plugin, bridge } = await start({ backends: [awake] });
+    const callsBefore = bridge.calls.length;
+    for (const authority of [
+      'app.example.com',
+      'APP.Example.com:8080',
+      'a.b.apps.example.com',
+      'x.apps.example.com:443',
+    ]) {
+      const headers = expectContinue(request(plugin, authority).settled);
+      expect(header(headers, 'x-wakegate-held-ms')).toBeUndefined();
+    }
+    expect(bridge.calls.length).toBe(callsBefore);
+    expect(plugin.metric('wakegate_held')).toBe(0);
+  });
+
+  it('holds 1,000 requests for a sleeping backend, wakes it once and releases all on one state change', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    const streams = Array.from({ length: 1000 }, (_, i) =>
+      request(plugin, i % 2 ? 'app.example.com' : 'x.apps.example.com'),
+    );
+    expect(streams.every((s) => s.settled === undefined)).toBe(true);
+    expect(plugin.metric('wakegate_held')).toBe(1000);
+    await bridge.seen((c) => c.path === '/v1/wake');
+    expect(bridge.wakes.map((w) => w.body)).toEqual([{ backend: 'demo/app' }]);
+    expect(plugin.metric('wakegate_wakes_sent_total')).toBe(1);
+    clock.advance(250);
+    await changeTable(bridge, [awake]);
+    const outcomes = await Promise.all(streams.map((s) => s.outcome));
+    for (const o of outcomes) expect(header(expectContinue(o), 'x-wakegate-held-ms')).toBe('250');
+    expect(plugin.metric('wakegate_held')).toBe(0);
+    expect(plugin.metric('wakegate_released_total')).toBe(1000);
+    for (const s of streams) s.close();
+    expect(plugin.workers[0]?.openStreams).toBe(0);
+  });
+
+  it('delivers the body of a held request after it is released', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping] });
+    const body = new TextEncoder().encode('{"hello":"world"}');
+    const s = plugin.openStream({
+      headers: { ':method': 'POST', ':path': '/', ':authority': 'app.example.com' },
+      body,
+    });
+    expect(s.settled).toBeUndefined();
+    await changeTable(bridge, [awake]);
+    const o = await s.outcome;
+    expect(o.kind === 'continue' && decoder.decode(o.body)).toBe('{"hello":"world"}');
+  });
+
+  it('forgets a held request whose client leaves: never resumed, its slot free again', async () => {
+    const { plugin, bridge } = await start({ backends: [{ ...sleeping, maxBuffered: 1 }] });
+    const gone = request(plugin, 'app.example.com');
+    expect(plugin.metric('wakegate_held')).toBe(1);
+    gone.close();
+    expect(await gone.outcome).toEqual({ kind: 'cancelled' });
+    expect(plugin.metric('wakegate_held')).toBe(0);
+    // With max 1 buffered, a new request is held rather than refused: the slot came back.
+    const next = request(plugin, 'app.example.com');
+    expect(next.settled).toBeUndefined();
+    await changeTable(bridge, [{ ...awake, maxBuffered: 1 }]);
+    expectContinue(await next.outcome);
+    expect(await gone.outcome).toEqual({ kind: 'cancelled' });
+    expect(plugin.metric('wakegate_released_total')).toBe(1);
+  });
+
+  it('answers 504 with JSON after max wait, and grpc-status 14 to gRPC', async () => {
+    const { plugin, clock } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
+    const http = request(plugin, 'app.example.com');
+    const grpc = request(plugin, 'app.example.com', { 'content-type': 'application/grpc+proto' });
+    clock.advance(1900);
+    expect(http.settled).toBeUndefined();
+    clock.advance(200);
+    const reply = expectReply(await http.outcome);
+    expect(reply.status).toBe(504);
+    expect(header(reply.headers, 'x-wakegate')).toBe('timeout');
+    expect(header(reply.headers, 'content-type')).toBe('application/json');
+    const body = JSON.parse(decoder.decode(reply.body));
+    expect(body).toEqual({ error: expect.any(String), backend: 'demo/app', waitedMs: expect.any(Number) });
+    expect(body.waitedMs).toBeGreaterThanOrEqual(2000);
+    const g = expectReply(await grpc.outcome);
+    expect(g.status).toBe(200);
+    expect(g.grpcStatus).toBe(14);
+    expect(header(g.headers, 'grpc-status')).toBe('14');
+    expect(header(g.headers, 'x-wakegate')).toBe('timeout');
+    expect(plugin.metric('wakegate_timeouts_total')).toBe(2);
+    expect(plugin.metric('wakegate_held')).toBe(0);
+    expect(plugin.workers[0]?.openStreams).toBe(0);
+  });
+
+  it('uses max_wait_ms from the configuration when the backend has none', async () => {
+    const { plugin, clock } = await start({ config: { max_wait_ms: 500 }, backends: [sleeping] });
+    const s = request(plugin, 'app.example.com');
+    clock.advance(400);
+    expect(s.settled).toBeUndefined();
+    clock.advance(100);
+    expect(expectReply(await s.outcome).status).toBe(504);
+  });
+
+  it('refuses past max buffered: 503 with Retry-After, grpc-status 8 to gRPC', async () => {
+    const { plugin } = await start({ backends: [{ ...sleeping, maxBuffered: 2 }] });
+    const held = [request(plugin, 'app.example.com'), request(plugin, 'app.example.com')];
+    const http = expectReply(request(plugin, 'app.example.com').settled);
+    expect(http.status).toBe(503);
+    expect(header(http.headers, 'retry-after')).toBe('1');
+    expect(header(http.headers, 'x-wakegate')).toBe('overflow');
+    const grpc = expectReply(
+      request(plugin, 'app.example.com', { 'content-type': 'application/grpc' }).settled,
+    );
+    expect(grpc.status).toBe(200);
+    expect(grpc.grpcStatus).toBe(8);
+    expect(header(grpc.headers, 'x-wakegate')).toBe('overflow');
+    expect(held.every((s) => s.settled === undefined)).toBe(true);
+    expect(plugin.metric('wakegate_overflows_total')).toBe(2);
+    expect(plugin.metric('wakegate_held')).toBe(2);
+  });
+});
+
+describe('configuration', () => {
+  it.each([
+    [{ bridge_cluster: 'b', pol_wait_ms: 10 }, 'unknown field pol_wait_ms'],
+    [{ bridge_cluster: 'b', poll_wait_ms: 'soon' }, 'poll_wait_ms'],
+    [{ bridge_cluster: 'b', max_wait_ms: 0 }, 'max_wait_ms'],
+    [{ bridge_cluster: 'b', max_buffered: 1.5 }, 'max_buffered'],
+    [{ bridge_cluster: 'b', fail_open: 'yes' }, 'fail_open'],
+    [{ bridge_cluster: 'b', token: 7 }, 'token'],
+    [{ bridge_cluster: '' }, 'bridge_cluster'],
+    [{ token: 'x' }, 'bridge_cluster'],
+  ])('rejects %j naming the field', async (configuration, field) => {
+    const logs: LogEntry[] = [];
+    const error = await createPlugin({
+      module: filterWasmPath,
+      configuration,
+      onLog: (e) => logs.push(e),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PluginStartError);
+    const errors = logs.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toContain(field);
+  });
+
+  it('rejects a configuration that is not JSON', async () => {
+    await expect(createPlugin({ module: filterWasmPath, configuration: '{bridge_cluster' })).rejects.toThrow(
+      /expected a JSON object/,
+    );
+  });
+
+  it('sends the token and the authority on every bridge call', async () => {
+    const { plugin, bridge } = await start({ config: { token: 's3cret' }, backends: [sleeping] });
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    expect(bridge.calls.length).toBeGreaterThan(1);
+    for (const c of bridge.calls) expect(c.authorization).toBe('Bearer s3cret');
+  });
+});
+
+describe('bridge', () => {
+  it.each(['error', 'garbage', 'silent'] as const)(
+    'survives a bridge answering %s, backs off up to 5 s, and recovers when it is back',
+    async (mode) => {
+      const { plugin, bridge, clock, logged } = await start({
+        awaitTable: false,
+        mode,
+        backends: [sleeping],
+      });
+      // Table never received: fail_open passes everything.
+      expectContinue(request(plugin, 'app.example.com').settled);
+      const delays: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const failed = logged('poll failed');
+        // A silent bridge is given up on at the call's timeout (poll wait + 5 s).
+        if (mode === 'silent') clock.advance(30_000);
+        delays.push(Number(/retrying in (\d+) ms/.exec((await failed).message)?.[1]));
+        if (i === 6) bridge.mode = 'ok';
+        const retried = bridge.next((c) => c.path.startsWith('/v1/backends'));
+        clock.advance(delays[i] ?? 0);
+        await retried;
+      }
+      expect(delays).toEqual([200, 400, 800, 1600, 3200, 5000, 5000]);
+      await logged('backend table received');
+      expect(plugin.workers[0]?.failed).toBeUndefined();
+      expect(request(plugin, 'app.example.com').settled).toBeUndefined();
+      expect(plugin.metric('wakegate_held')).toBe(1);
+    },
+  );
+
+  it('retries a failed wake with backoff while requests are held', async () => {
+    const { plugin, bridge, clock, logged } = await start({ backends: [sleeping] });
+    bridge.wakeStatus = 503;
+    const failed = logged('wake of demo/app failed');
+    request(plugin, 'app.example.com');
+    await failed;
+    const retried = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(1000);
+    await retried;
+    expect(bridge.wakes.length).toBe(2);
+  });
+
+  it('sends at most one wake per backend from each worker', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping], workers: 2 });
+    const streams = [];
+    for (let i = 0; i < 20; i++) {
+      streams.push(request(plugin, 'app.example.com', {}, i % 2));
+      clock.advance(40);
+    }
+    await Promise.all([0, 1].map((w) => bridge.seen((c) => c.worker === w && c.path === '/v1/wake')));
+    expect(bridge.wakes.map((w) => w.worker).sort()).toEqual([0, 1]);
+    await changeTable(bridge, [awake], 2);
+    for (const o of await Promise.all(streams.map((s) => s.outcome))) expectContinue(o);
+  });
+
+  it('reports requests and in-flight streams every activity interval', async () => {
+    const { plugin, bridge, clock } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [awake],
+    });
+    const open = request(plugin, 'app.example.com');
+    request(plugin, 'app.example.com').close();
+    request(plugin, 'unmanaged.example.com').close();
+    const report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await report).body).toEqual({ reports: [{ backend: 'demo/app', requests: 2, inflight: 1 }] });
+    open.close();
+    const next = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect(bridge.activity.length).toBe(1);
+    request(plugin, 'app.example.com').close();
+    clock.advance(1000);
+    expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
+  });
+});
+
+describe('unknown table', () => {
+  it('passes requests with fail_open (the default)', async () => {
+    const { plugin, bridge } = await start({ awaitTable: false });
+    bridge.mode = 'silent';
+    expectContinue(request(plugin, 'app.example.com').settled);
+    expect(plugin.metric('wakegate_held')).toBe(0);
+  });
+
+  it('holds requests with fail_open false until the table says what they are', async () => {
+    const { plugin, bridge, clock, logged } = await start({
+      config: { fail_open: false },
+      awaitTable: false,
+      mode: 'error',
+    });
+    const ready = request(plugin, 'ready.example.com');
+    const asleep = request(plugin, 'app.example.com');
+    const unmanaged = request(plugin, 'other.example.com');
+    expect([ready, asleep, unmanaged].map((s) => s.settled)).toEqual([undefined, undefined, undefined]);
+    expect(plugin.metric('wakegate_held')).toBe(3);
+    await logged('poll failed');
+    bridge.mode = 'ok';
+    bridge.setBackends([sleeping, { id: 'demo/ready', hosts: ['ready.example.com'], ready: true }]);
+    const wake = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(200);
+    expect((await wake).body).toEqual({ backend: 'demo/app' });
+    expectContinue(await ready.outcome);
+    expectContinue(await unmanaged.outcome);
+    expect(asleep.settled).toBeUndefined();
+    expect(plugin.metric('wakegate_held')).toBe(1);
+    await changeTable(bridge, [awake]);
+    expectContinue(await asleep.outcome);
+  });
+});
