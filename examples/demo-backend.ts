@@ -7,6 +7,8 @@
  *   DEMO_HOST              address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
  *   DEMO_STARTUP_DELAY_MS  time from process start until it listens and is healthy (default 0); or argv[2]
  *   DEMO_HEALTH_PATH       health path (default /healthz)
+ *
+ * `?delay=<ms>` on any request makes the answer that much later.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -54,6 +56,11 @@ const server = createServer((request, response) => {
     if (bodyBytes <= MAX_ECHOED_BODY) chunks.push(chunk);
   });
   request.on('end', () => {
+    // `?delay=<ms>` answers late, to keep a request in flight (long requests must keep a backend awake).
+    const delay = Number(new URL(request.url ?? '/', 'http://demo').searchParams.get('delay') ?? 0);
+    setTimeout(() => reply(200, echoOf()), Number.isFinite(delay) ? Math.min(delay, 60_000) : 0);
+  });
+  const echoOf = (): Echo => {
     const echo: Echo = {
       method: request.method,
       url: request.url,
@@ -63,8 +70,8 @@ const server = createServer((request, response) => {
       readyMs,
       pid: process.pid,
     };
-    reply(200, echo);
-  });
+    return echo;
+  };
 });
 
 // Counted from the start of this process, so the delay includes Node's own start-up like a real service.

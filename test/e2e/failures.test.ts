@@ -1,0 +1,76 @@
+import { connect } from 'node:http2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
+
+/** A backend whose process starts but never becomes healthy (nothing listens on its port). */
+const neverHealthy = (name: string, maxWait: string) => `  ${name}:
+    command: node
+    args: ["-e", "setInterval(() => {}, 1000)"]
+    url: http://127.0.0.1:9
+    hosts: [${name}.localhost]
+    max-wait: ${maxWait}
+    stop-grace: 200ms
+`;
+
+let stack: E2eStack;
+beforeAll(async () => {
+  stack = await startE2eStack({ backends: neverHealthy('never', '1s') + neverHealthy('hang', '20s') });
+});
+afterAll(() => stack?.close());
+
+describe('when a backend cannot be served', () => {
+  it('answers 504 with a JSON body once the max wait is over', async () => {
+    const started = Date.now();
+    const answer = await send(stack, 'never.localhost', '/slow');
+    const waited = Date.now() - started;
+    expect(answer.status).toBe(504);
+    expect(answer.headers['x-wakegate']).toBe('timeout');
+    const body = answer.json<{ error: string; backend: string; waitedMs: number }>();
+    expect(body).toMatchObject({ backend: 'local/never' });
+    expect(typeof body.error).toBe('string');
+    expect(body.waitedMs).toBeGreaterThanOrEqual(1000);
+    expect(waited).toBeGreaterThanOrEqual(1000);
+    expect(waited).toBeLessThan(5000);
+  });
+
+  it('gives a gRPC client over h2c a grpc-status instead of a 504', async () => {
+    const session = connect(stack.gatewayUrl);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/demo.Service/Call',
+        ':authority': 'never.localhost',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      const headers = await new Promise<Record<string, unknown>>((resolve) =>
+        stream.once('response', resolve),
+      );
+      stream.resume();
+      expect(headers[':status']).toBe(200);
+      expect(headers['grpc-status']).toBe('14');
+      expect(headers['x-wakegate']).toBe('timeout');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('forgets a held request whose client goes away', async () => {
+    const client = new AbortController();
+    const pending = send(stack, 'hang.localhost', '/', { signal: client.signal }).catch(
+      (error: unknown) => error,
+    );
+    await eventually(
+      () => stack.metric('wakegate_held'),
+      (held) => held === 1,
+    );
+    client.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    await eventually(
+      () => stack.metric('wakegate_held'),
+      (held) => held === 0,
+    );
+    expect(await stack.metric('wakegate_timeouts_total')).toBeLessThanOrEqual(2);
+  });
+});
