@@ -124,6 +124,16 @@ describe('kustomizations', () => {
     expect(orphans).toEqual([]);
   });
 
+  it.each(BUILDS)('%s names the namespace of every namespaced resource and creates it', (name) => {
+    const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'GatewayClass']);
+    const created = new Set(all(name, 'Namespace').map((n) => n.metadata.name));
+    for (const { object } of build(name).resources) {
+      const where = `${object.kind} ${object.metadata.name}`;
+      if (clusterScoped.has(object.kind)) expect(object.metadata.namespace, where).toBeUndefined();
+      else expect(created, where).toContain(object.metadata.namespace);
+    }
+  });
+
   it('refuses a missing file, a duplicate resource and a patch that matches nothing', () => {
     const dir = tempDir();
     const namespace = 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n';
