@@ -337,7 +337,12 @@ function applyReplacements(dir: string, replacements: Json, list: BuiltResource[
     const sources = selected(list, sourceSelector, dir);
     if (sources.length !== 1) throw new KustomizeError(dir, 'a replacement source must match one resource');
     const value = getField((sources[0] as BuiltResource).object, String(sourcePath));
-    if (value === undefined) throw new KustomizeError(dir, `source fieldPath ${sourcePath} does not exist`);
+    // kustomize treats a null, an empty map and an empty list as missing too (an empty string is a value).
+    const empty =
+      value === undefined ||
+      value === null ||
+      (Array.isArray(value) ? value.length === 0 : isObject(value) && Object.keys(value).length === 0);
+    if (empty) throw new KustomizeError(dir, `source fieldPath ${sourcePath} does not exist`);
     for (const target of replacement.targets) {
       if (!isObject(target) || !Array.isArray(target.fieldPaths)) {
         throw new KustomizeError(dir, 'a replacement target needs select and fieldPaths');
