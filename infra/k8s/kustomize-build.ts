@@ -2,7 +2,9 @@
  * A small kustomize for the tests: it builds the resource list of a kustomization the way
  * `kubectl kustomize` does for the features wakegate's manifests use (resources, components, JSON 6902
  * patches with a target, replacements), and refuses anything else with a clear error rather than
- * building something kustomize would not. No kustomize binary can be installed here.
+ * building something kustomize would not. It is stricter than kustomize in one way: a patch or replacement
+ * target that selects nothing is an error here, not a silent no-op, because it is always a typo in these
+ * manifests. No kustomize binary can be installed here.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
