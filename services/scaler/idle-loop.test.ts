@@ -138,6 +138,19 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(1);
   });
 
+  it('sets the intent back to awake when the scale to zero fails, so no request stays held', async () => {
+    const id = backendId('idle', 'stubborn');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    await startReplica(workloads, 'leader');
+
+    await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
+    workloads.failures = 1;
+    await until('the intent to be awake again', () => intents(id, 'awake').length === 1);
+    expect(intents(id, 'awake')[0]?.record.by).toBe('leader');
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
   it('never puts a backend with requests in flight to sleep, and does once they are done', async () => {
     const id = backendId('idle', 'stream');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });

@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
-import type { WorkloadScaler } from '../providers/index.ts';
+import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
   allSubjects,
   type BackendId,
@@ -58,6 +58,7 @@ interface KnownBackend {
 }
 
 const WATCH_RESTART_MS = 1000;
+const FAILED_DRAIN_RETRY_MS = 10_000;
 
 export class IdleLoop {
   readonly #options: IdleLoopOptions;
@@ -68,6 +69,8 @@ export class IdleLoop {
   /** Backends found or put at zero, by the record revision then: not looked at again until it changes. */
   readonly #asleep = new Map<BackendId, number>();
   readonly #draining = new Map<BackendId, Promise<void>>();
+  /** After a failed attempt, the platform is left alone for a while rather than asked every check. */
+  readonly #retryAt = new Map<BackendId, number>();
   readonly #abort = new AbortController();
   readonly #watches = new Set<QueuedIterator<KvWatchEntry>>();
   readonly #tasks: Promise<void>[] = [];
@@ -183,6 +186,7 @@ export class IdleLoop {
     const now = this.#now();
     for (const [id, { record, revision }] of this.#known) {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
+      if ((this.#retryAt.get(id) ?? 0) > now) continue;
       if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) continue;
       const drain = this.#drain(id, record, revision).finally(() => this.#draining.delete(id));
       this.#draining.set(id, drain);
@@ -243,7 +247,18 @@ export class IdleLoop {
       }
       sleepingRevision = undefined;
     } catch (error) {
-      if (!this.#abort.signal.aborted) log.warn({ err: (error as Error).message }, 'putting to sleep failed');
+      if (this.#abort.signal.aborted) return;
+      if (error instanceof WorkloadNotFoundError) {
+        // Not retried until the watcher's record of it changes.
+        this.#asleep.set(id, recordRevision);
+        log.warn({ err: error.message }, 'idle backend has no opted-in workload; leaving it alone');
+      } else {
+        this.#retryAt.set(id, this.#now() + FAILED_DRAIN_RETRY_MS);
+        log.warn(
+          { err: (error as Error).message, retryInMs: FAILED_DRAIN_RETRY_MS },
+          'putting to sleep failed',
+        );
+      }
     } finally {
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
       if (sleepingRevision !== undefined) {
