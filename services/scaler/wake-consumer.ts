@@ -71,7 +71,9 @@ export class WakeConsumer {
         if (this.#stopped) await messages.close();
         for await (const msg of messages) {
           await this.#waitForSlot();
-          this.#take(msg);
+          // Stopping: hand the wake straight back so another replica takes it without waiting for ack_wait.
+          if (this.#stopped) msg.nak();
+          else this.#take(msg);
         }
       } catch (error) {
         if (this.#stopped) break;
