@@ -1,0 +1,178 @@
+/**
+ * The compose stack's path without Compose or Envoy: the real bridge, watcher and scaler entry points with
+ * WAKEGATE_PROVIDER=docker, a real nats-server and a real dockerd. A wake sent to the bridge starts the
+ * stopped container, the bridge's long poll reports it ready, and the idle loop stops it again.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DockerdFixture, startDockerd } from '../../../test/dockerd.ts';
+import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
+
+const root = join(import.meta.dirname, '../../..');
+const project = `wgs${randomBytes(3).toString('hex')}`;
+const id = `${project}/demo`;
+
+let dockerd: DockerdFixture;
+let nats: NatsServerFixture;
+const children: { name: string; child: ChildProcess; output: string[] }[] = [];
+let bridgeUrl: string;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts `node services/<name>/main.ts` and waits for its /readyz (no event says a process is ready). */
+async function startService(name: string, port: number, env: Record<string, string>): Promise<void> {
+  const output: string[] = [];
+  const child = spawn(process.execPath, [`services/${name}/main.ts`], {
+    cwd: root,
+    env: {
+      ...process.env,
+      NATS_URL: nats.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  children.push({ name, child, output });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited with ${child.exitCode}:\n${output.join('')}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${name} not ready in 20 s:\n${output.join('')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+interface BackendsView {
+  revision: number;
+  backends: { id: string; hosts: string[]; ready: boolean }[];
+}
+
+/** Follows the bridge's long poll until the view satisfies the predicate. */
+async function untilView(
+  predicate: (view: BackendsView) => boolean,
+  timeoutMs = 20_000,
+): Promise<BackendsView> {
+  const deadline = Date.now() + timeoutMs;
+  let view = (await (await fetch(`${bridgeUrl}/v1/backends`)).json()) as BackendsView;
+  while (!predicate(view)) {
+    if (Date.now() > deadline) throw new Error(`bridge view never matched; last: ${JSON.stringify(view)}`);
+    const response = await fetch(`${bridgeUrl}/v1/backends?since=${view.revision}&wait=5000`);
+    view = (await response.json()) as BackendsView;
+  }
+  return view;
+}
+
+const demoOf = (view: BackendsView) => view.backends.find((backend) => backend.id === id);
+
+beforeAll(async () => {
+  [dockerd, nats] = await Promise.all([startDockerd(), startNatsServer()]);
+  const image = await dockerd.importBusyboxImage();
+  const backendPort = await freePort();
+  await dockerd.run(
+    {
+      name: `${project}-demo-1`,
+      Image: image,
+      Cmd: ['/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${backendPort}`, '-h', '/www'],
+      Labels: {
+        'wakegate.enable': 'true',
+        'com.docker.compose.project': project,
+        'com.docker.compose.service': 'demo',
+        'wakegate.hosts': 'demo.localhost',
+        'wakegate.idle-timeout': '1s',
+        'wakegate.probe-path': '/',
+        'wakegate.port': String(backendPort),
+      },
+      HostConfig: { NetworkMode: 'host', Init: true },
+    },
+    false,
+  );
+  const docker = { WAKEGATE_PROVIDER: 'docker', WAKEGATE_NAMESPACES: project, DOCKER_HOST: dockerd.host };
+  const bridgePort = await freePort();
+  bridgeUrl = `http://127.0.0.1:${bridgePort}`;
+  await Promise.all([
+    startService('bridge', bridgePort, {}),
+    startService('watcher', await freePort(), docker),
+    startService('scaler', await freePort(), { ...docker, WAKEGATE_DRAIN_MS: '200ms' }),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  await nats?.close();
+  await dockerd?.close();
+});
+
+describe('bridge, watcher and scaler with the Docker provider', () => {
+  it('wakes a stopped container on a wake, reports it ready, and stops it when idle', async () => {
+    const asleep = await untilView((view) => demoOf(view) !== undefined);
+    expect(demoOf(asleep)).toMatchObject({ hosts: ['demo.localhost'], ready: false });
+
+    const wake = await fetch(`${bridgeUrl}/v1/wake`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ backend: id }),
+    });
+    expect(wake.status).toBe(202);
+
+    await untilView((view) => demoOf(view)?.ready === true);
+    const [container] = await dockerd.docker.listContainers({
+      filters: { label: [`com.docker.compose.project=${project}`] },
+    });
+    expect(container?.State).toBe('running');
+
+    // No traffic: after its 1 s idle timeout the scaler's idle loop marks it sleeping (the bridge reports it
+    // not ready at once, so filters hold new requests) and then, after the drain, stops the container.
+    await untilView((view) => demoOf(view)?.ready === false);
+    const running = dockerd.docker.getContainer(container?.Id as string);
+    await running.wait({ condition: 'not-running' });
+    expect((await running.inspect()).State.Status).toBe('exited');
+  }, 60_000);
+
+  it('refuses to wake a container that is not opted in, and leaves it alone', async () => {
+    const image = (await dockerd.docker.getContainer(`${project}-demo-1`).inspect()).Config.Image;
+    const optedOut = await dockerd.run(
+      {
+        name: `${project}-private-1`,
+        Image: image,
+        Cmd: ['/bin/busybox', 'sleep', '600'],
+        Labels: { 'com.docker.compose.project': project, 'com.docker.compose.service': 'private' },
+        HostConfig: { NetworkMode: 'host', Init: true },
+      },
+      false,
+    );
+    const wake = await fetch(`${bridgeUrl}/v1/wake`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ backend: `${project}/private` }),
+    });
+    expect(wake.status).toBe(404);
+    expect((await optedOut.inspect()).State.Status).toBe('created');
+  });
+});
