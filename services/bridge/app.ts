@@ -4,12 +4,7 @@
  * `listen()` stays with the caller.
  */
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
-import Fastify, {
-  type FastifyError,
-  type FastifyReply,
-  type FastifySchemaValidationError,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import { InvalidBackendIdError, type Logger, parseBackendId } from '../shared/index.ts';
 import { bearerTokenCheck } from './auth.ts';
 import { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
@@ -134,11 +129,7 @@ export function buildApp(options: BuildAppOptions) {
     reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.requests.inc({
-      route: request.routeOptions.url ?? 'unmatched',
-      method: request.method,
-      status: reply.statusCode,
-    });
+    metrics.countRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
     done();
   });
   // Fastify stops accepting first; then every held long poll gets the current table so none is cut off.
@@ -183,11 +174,14 @@ export function buildApp(options: BuildAppOptions) {
         { schema: { querystring: BackendsQuery, response: { 200: BackendsReply, ...errorResponses } } },
         (request, reply) => {
           if (!options.synced()) throw new NotSyncedError();
-          // The body is serialized once per revision (see MergedView.body) and sent as is to every waiter.
-          // The cast: the reply is the BackendsReply schema already serialized, which fastify sends untouched.
-          const raw = reply as unknown as FastifyReply;
-          const answer = (body: string) => {
-            if (!raw.sent) raw.header('content-type', JSON_TYPE).send(body);
+          // The hot path of the fan-out: the body is one buffer per revision (MergedView.body) written
+          // straight to the socket, without fastify's per-reply serialization and hooks.
+          const answer = (body: Buffer) => {
+            if (reply.sent) return;
+            reply.hijack();
+            reply.raw.writeHead(200, ['content-type', JSON_TYPE, 'content-length', String(body.length)]);
+            reply.raw.end(body);
+            metrics.countLongPollAnswer();
           };
           const held = longPolls.hold(request.query.since, request.query.wait ?? 0, answer);
           if (held.kind === 'full') throw new LongPollLimitError(longPolls.max);

@@ -1,6 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { Compile } from 'typebox/compile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import {
@@ -12,6 +13,7 @@ import {
   WAKE_STREAM,
 } from '../shared/index.ts';
 import { type RunningBridge, startBridge } from './bridge.ts';
+import { BackendsReply } from './schemas.ts';
 
 const TOKEN = 'test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -97,6 +99,8 @@ describe('bridge against a real nats-server', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('application/json');
     const body = (await response.json()) as Table;
+    // Long-poll answers are written pre-serialized, so check them against the route's response schema.
+    expect(Compile(BackendsReply).Check(body)).toBe(true);
     expect(body.backends).toContainEqual({
       id: 'shop/api',
       hosts: ['shop-api.example.com'],

@@ -4,9 +4,9 @@ import { LongPolls, MAX_WAIT_MS } from './long-poll.ts';
 class Source {
   revision = 1;
   bodies = 0;
-  body(): string {
+  body(): Buffer {
     this.bodies++;
-    return `rev ${this.revision}`;
+    return Buffer.from(`rev ${this.revision}`);
   }
 }
 
@@ -19,9 +19,9 @@ describe('long polls', () => {
     const source = new Source();
     const polls = new LongPolls(source, 10);
     const answers: string[] = [];
-    expect(polls.hold(0, 1000, (b) => answers.push(b)).kind).toBe('answered');
-    expect(polls.hold(undefined, 1000, (b) => answers.push(b)).kind).toBe('answered');
-    expect(polls.hold(1, 0, (b) => answers.push(b)).kind).toBe('answered');
+    expect(polls.hold(0, 1000, (b: Buffer) => answers.push(b.toString())).kind).toBe('answered');
+    expect(polls.hold(undefined, 1000, (b: Buffer) => answers.push(b.toString())).kind).toBe('answered');
+    expect(polls.hold(1, 0, (b: Buffer) => answers.push(b.toString())).kind).toBe('answered');
     expect(answers).toEqual(['rev 1', 'rev 1', 'rev 1']);
     expect(polls.size).toBe(0);
   });
@@ -30,7 +30,8 @@ describe('long polls', () => {
     const source = new Source();
     const polls = new LongPolls(source, 1000);
     const answers: string[] = [];
-    for (let i = 0; i < 100; i++) expect(polls.hold(1, 25_000, (b) => answers.push(b)).kind).toBe('held');
+    for (let i = 0; i < 100; i++)
+      expect(polls.hold(1, 25_000, (b: Buffer) => answers.push(b.toString())).kind).toBe('held');
     expect(polls.size).toBe(100);
     source.revision = 2;
     source.bodies = 0;
@@ -46,8 +47,8 @@ describe('long polls', () => {
     const polls = new LongPolls(new Source(), 10);
     const short: string[] = [];
     const long: string[] = [];
-    polls.hold(1, 500, (b) => short.push(b));
-    polls.hold(1, 10 * MAX_WAIT_MS, (b) => long.push(b));
+    polls.hold(1, 500, (b: Buffer) => short.push(b.toString()));
+    polls.hold(1, 10 * MAX_WAIT_MS, (b: Buffer) => long.push(b.toString()));
     vi.advanceTimersByTime(499);
     expect(short).toEqual([]);
     vi.advanceTimersByTime(1);
@@ -60,8 +61,8 @@ describe('long polls', () => {
   it('refuses past the cap and frees a slot when a client goes away', () => {
     const polls = new LongPolls(new Source(), 2);
     const answers: string[] = [];
-    const first = polls.hold(1, 1000, (b) => answers.push(`first ${b}`));
-    polls.hold(1, 1000, (b) => answers.push(`second ${b}`));
+    const first = polls.hold(1, 1000, (b: Buffer) => answers.push(`first ${b.toString()}`));
+    polls.hold(1, 1000, (b: Buffer) => answers.push(`second ${b.toString()}`));
     expect(polls.hold(1, 1000, () => {}).kind).toBe('full');
     if (first.kind !== 'held') throw new Error('expected the first call to be held');
     first.release();
@@ -74,10 +75,10 @@ describe('long polls', () => {
   it('answers everything held on close and holds nothing afterwards', () => {
     const polls = new LongPolls(new Source(), 10);
     const answers: string[] = [];
-    polls.hold(1, 1000, (b) => answers.push(b));
+    polls.hold(1, 1000, (b: Buffer) => answers.push(b.toString()));
     polls.close();
     expect(answers).toEqual(['rev 1']);
-    expect(polls.hold(1, 1000, (b) => answers.push(b)).kind).toBe('answered');
+    expect(polls.hold(1, 1000, (b: Buffer) => answers.push(b.toString())).kind).toBe('answered');
     expect(polls.size).toBe(0);
   });
 });

@@ -6,11 +6,12 @@
 /** Longest hold a client may ask for; longer waits are shortened to it. */
 export const MAX_WAIT_MS = 60_000;
 
-export type Answer = (body: string) => void;
+export type Answer = (body: Buffer) => void;
 
 export interface LongPollSource {
   readonly revision: number;
-  body(): string;
+  /** The current answer; the same object until the revision changes. */
+  body(): Buffer;
 }
 
 /** What `hold` did: answered at once, held (with a `release` to call if the client goes away), or refused. */

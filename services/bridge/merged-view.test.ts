@@ -67,7 +67,7 @@ describe('merged view', () => {
     );
     const body = view.body();
     expect(view.body()).toBe(body);
-    expect(JSON.parse(body)).toEqual({
+    expect(JSON.parse(body.toString())).toEqual({
       revision: view.revision,
       backends: [
         { id: 'shop/api', hosts: ['api.example.com'], ready: true, maxWaitMs: 5000, maxBuffered: 1000 },
@@ -82,7 +82,7 @@ describe('merged view', () => {
     });
     view.setIntent('shop/web', intent('sleeping'));
     expect(view.body()).not.toBe(body);
-    expect(JSON.parse(view.body()).backends[1].ready).toBe(false);
+    expect(JSON.parse(view.body().toString()).backends[1].ready).toBe(false);
   });
 
   it('knows a backend the watcher lists, whatever its readiness', () => {

@@ -61,7 +61,7 @@ export class MergedView {
   readonly #now: () => number;
   readonly #salt: number;
   #revision: number;
-  #body: string | undefined;
+  #body: Buffer | undefined;
 
   constructor(options: MergedViewOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -103,11 +103,14 @@ export class MergedView {
     return this.#remerge(id);
   }
 
-  /** The JSON body of `GET /v1/backends`, built once per revision and shared by every waiter. */
-  body(): string {
+  /**
+   * The JSON body of `GET /v1/backends` as UTF-8 bytes, built once per revision: every waiter is sent the
+   * same buffer, so a change costs one serialization whatever the number of long polls.
+   */
+  body(): Buffer {
     if (this.#body === undefined) {
       const backends = [...this.#rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      this.#body = JSON.stringify({ revision: this.#revision, backends });
+      this.#body = Buffer.from(JSON.stringify({ revision: this.#revision, backends }));
     }
     return this.#body;
   }
