@@ -85,7 +85,15 @@ async function startPrivateDockerd(): Promise<{ dir: string; child: ChildProcess
       ),
     );
   });
-  await ping(new Docker({ socketPath }), 30_000, child, () => log);
+  try {
+    await ping(new Docker({ socketPath }), 30_000, child, () => log);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited(child);
+    await unmountUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   return { dir, child, socketPath };
 }
 

@@ -124,8 +124,11 @@ export class DockerBackendSource implements BackendSource {
         })) as unknown as Readable;
         this.#stream = stream;
         const ended = this.#consume(stream);
+        const reopened = this.#last !== undefined;
         await this.#enqueue(() => this.#relist());
-        if (failures > 0 || this.#last === undefined) this.#logger.info('docker events stream open; synced');
+        this.#logger.info(
+          reopened ? 'docker events stream reopened; re-listed' : 'docker events stream open; synced',
+        );
         failures = 0;
         await ended;
         if (!signal.aborted) this.#logger.warn('docker events stream ended; reopening it');

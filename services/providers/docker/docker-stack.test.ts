@@ -83,7 +83,12 @@ async function untilView(
 const demoOf = (view: BackendsView) => view.backends.find((backend) => backend.id === id);
 
 beforeAll(async () => {
-  [dockerd, nats] = await Promise.all([startDockerd(), startNatsServer()]);
+  const [docker, natsServer] = await Promise.allSettled([startDockerd(), startNatsServer()]);
+  // Keep whichever started, so afterAll stops it even when the other failed.
+  if (docker.status === 'fulfilled') dockerd = docker.value;
+  if (natsServer.status === 'fulfilled') nats = natsServer.value;
+  if (docker.status === 'rejected') throw docker.reason;
+  if (natsServer.status === 'rejected') throw natsServer.reason;
   const image = await dockerd.importBusyboxImage();
   const backendPort = await freePort();
   await dockerd.run(
@@ -104,13 +109,13 @@ beforeAll(async () => {
     },
     false,
   );
-  const docker = { WAKEGATE_PROVIDER: 'docker', WAKEGATE_NAMESPACES: project, DOCKER_HOST: dockerd.host };
+  const dockerEnv = { WAKEGATE_PROVIDER: 'docker', WAKEGATE_NAMESPACES: project, DOCKER_HOST: dockerd.host };
   const bridgePort = await freePort();
   bridgeUrl = `http://127.0.0.1:${bridgePort}`;
   await Promise.all([
     startService('bridge', bridgePort, {}),
-    startService('watcher', await freePort(), docker),
-    startService('scaler', await freePort(), { ...docker, WAKEGATE_DRAIN_MS: '200ms' }),
+    startService('watcher', await freePort(), dockerEnv),
+    startService('scaler', await freePort(), { ...dockerEnv, WAKEGATE_DRAIN_MS: '200ms' }),
   ]);
 }, 60_000);
 
