@@ -409,6 +409,31 @@ describe('bridge', () => {
     clock.advance(1000);
     expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
   });
+  it('keeps the in-flight count exact through thousands of streams ending in any order', async () => {
+    const { plugin, bridge, clock } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [awake],
+    });
+    const open = Array.from({ length: 5000 }, () => request(plugin, 'app.example.com'));
+    let seed = 7;
+    for (let i = open.length - 1; i > 0; i--) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      const j = seed % (i + 1);
+      [open[i], open[j]] = [open[j] as Stream, open[i] as Stream];
+    }
+    const staying = open.splice(0, 1234);
+    for (const s of open) s.close();
+    const report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await report).body).toEqual({
+      reports: [{ backend: 'demo/app', requests: 5000, inflight: 1234 }],
+    });
+    for (const s of staying) s.close();
+    request(plugin, 'app.example.com').close();
+    const next = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
+  });
 });
 
 describe('unknown table', () => {

@@ -1,5 +1,6 @@
 // The backend table of one worker: stable indexes per backend id (held requests refer to them across
 // table updates) and a host index that matches `:authority` bytes without allocating.
+import { IdTable, MISSING } from "./id-table";
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from "./json";
 
 export class Backend {
@@ -33,8 +34,8 @@ const byId = new Map<string, i32>();
 let patBytes: ArrayBuffer[] = [];
 let patBackend: i32[] = [];
 let patNext: i32[] = [];
-let exact = new Map<u32, i32>();
-let wild = new Map<u32, i32>();
+let exact = new IdTable();
+let wild = new IdTable();
 
 function lower(c: u32): u32 {
   return c >= 0x41 && c <= 0x5a ? c + 32 : c;
@@ -48,10 +49,9 @@ function hashBytes(ptr: usize, len: usize): u32 {
   return h;
 }
 
-function find(map: Map<u32, i32>, ptr: usize, len: usize): i32 {
-  const h = hashBytes(ptr, len);
-  if (!map.has(h)) return -1;
-  let p = map.get(h);
+function find(map: IdTable, ptr: usize, len: usize): i32 {
+  let p = map.get(hashBytes(ptr, len));
+  if (p == MISSING) return -1;
   while (p >= 0) {
     const b = patBytes[p];
     if (<usize>b.byteLength == len) {
@@ -70,13 +70,14 @@ function find(map: Map<u32, i32>, ptr: usize, len: usize): i32 {
   return -1;
 }
 
-function addPattern(map: Map<u32, i32>, pattern: string, backend: i32): void {
+function addPattern(map: IdTable, pattern: string, backend: i32): void {
   const bytes = String.UTF8.encode(pattern.toLowerCase());
   const h = hashBytes(changetype<usize>(bytes), bytes.byteLength);
   const index = patBytes.length;
   patBytes.push(bytes);
   patBackend.push(backend);
-  patNext.push(map.has(h) ? map.get(h) : -1);
+  const previous = map.get(h);
+  patNext.push(previous == MISSING ? -1 : previous);
   map.set(h, index);
 }
 
@@ -181,8 +182,8 @@ export function applyTable(entries: TableEntry[]): void {
   patBytes = [];
   patBackend = [];
   patNext = [];
-  exact = new Map<u32, i32>();
-  wild = new Map<u32, i32>();
+  exact = new IdTable();
+  wild = new IdTable();
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const index = backendIndex(e.id);

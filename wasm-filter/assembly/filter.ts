@@ -1,7 +1,6 @@
 // wakegate's decisions, per worker VM: which requests pass, which are held, when they are released,
 // timed out or refused, and what the bridge is told.
 import {
-  addHeader,
   BODY_CONTINUE,
   BUFFER_HTTP_CALL_RESPONSE_BODY,
   BUFFER_PLUGIN_CONFIGURATION,
@@ -24,6 +23,7 @@ import {
   MAP_REQUEST_HEADERS,
   METRIC_COUNTER,
   METRIC_GAUGE,
+  proxy_add_header_map_value,
   proxy_continue_stream,
   proxy_increment_metric,
   proxy_set_effective_context,
@@ -35,6 +35,7 @@ import {
 } from "./abi";
 import { applyTable, Backend, backends, matchAuthority, readTable, revisionText, UNKNOWN } from "./backends";
 import { Config, configError, parseConfig } from "./config";
+import { IdTable, MISSING } from "./id-table";
 import { parseJson, quote } from "./json";
 import {
   heldTotal,
@@ -82,7 +83,7 @@ let mWakes: u32 = 0;
 /** token of each bridge call in flight → CALL_POLL, CALL_ACTIVITY or the backend index of a wake. */
 const calls = new Map<u32, i32>();
 /** Managed streams between headers and done: backend index (passed) or -(slot + 1) (held). */
-const streams = new Map<u32, i32>();
+const streams = new IdTable(1024);
 const callBody = new HostBytes();
 
 function backoff(previous: f64): f64 {
@@ -219,9 +220,8 @@ export function requestBody(): i32 {
 
 /** on_done / on_delete: a stream that ends, whether served, refused or abandoned by its client. */
 export function forget(contextId: u32): void {
-  if (!streams.has(contextId)) return;
-  const v = streams.get(contextId);
-  streams.delete(contextId);
+  const v = streams.take(contextId);
+  if (v == MISSING) return;
   let index = v;
   if (v < 0) {
     const slot = -v - 1;
@@ -243,9 +243,27 @@ function resume(slot: i32, now: f64): bool {
   backends[index].held--;
   streams.set(contextId, index);
   if (proxy_set_effective_context(contextId) != RESULT_OK) return false;
-  addHeader(MAP_REQUEST_HEADERS, K_HELD_MS, String.UTF8.encode(waited.toString()));
+  // Digits written in place: releasing 10,000 streams allocates nothing.
+  const digits = writeDigits(waited);
+  proxy_add_header_map_value(
+    MAP_REQUEST_HEADERS, changetype<usize>(K_HELD_MS), K_HELD_MS.byteLength, DIGITS + 20 - digits, digits,
+  );
   proxy_continue_stream(STREAM_REQUEST);
   return true;
+}
+
+const DIGITS = memory.data(20);
+
+/** Decimal digits of n (≥ 0) right-aligned in DIGITS; returns how many. */
+function writeDigits(n: i64): usize {
+  let v = n < 0 ? 0 : n;
+  let count: usize = 0;
+  do {
+    count++;
+    store<u8>(DIGITS + 20 - count, <u8>(0x30 + v % 10));
+    v /= 10;
+  } while (v > 0);
+  return count;
 }
 
 function releaseBackend(index: i32, now: f64): void {
@@ -316,7 +334,7 @@ function classifyUnknown(now: f64): void {
       } else {
         // Unmanaged after all: no longer tracked.
         backends[UNKNOWN].inflight--;
-        streams.delete(contextId);
+        streams.take(contextId);
       }
       continue;
     }

@@ -468,7 +468,8 @@ export class Worker {
   // ---- memory -----------------------------------------------------------------------------------------
 
   #mem(): Uint8Array {
-    if (this.#u8.buffer !== this.#memory.buffer) {
+    // Growing the memory detaches the old buffer, which leaves our view empty.
+    if (this.#u8.length === 0) {
       this.#u8 = new Uint8Array(this.#memory.buffer);
       this.#dv = new DataView(this.#memory.buffer);
     }
@@ -484,7 +485,47 @@ export class Worker {
   }
 
   #string(ptr: number, len: number): string | undefined {
-    return this.#ok(ptr, len) ? decoder.decode(this.#mem().subarray(ptr, ptr + len)) : undefined;
+    if (!this.#ok(ptr, len)) return undefined;
+    const mem = this.#mem();
+    // Header names and most values are short ASCII: cheaper than a TextDecoder round trip.
+    if (len <= 64) {
+      let out = '';
+      for (let i = ptr; i < ptr + len; i++) {
+        const c = mem[i] as number;
+        if (c >= 0x80) return decoder.decode(mem.subarray(ptr, ptr + len));
+        out += String.fromCharCode(c);
+      }
+      return out;
+    }
+    return decoder.decode(mem.subarray(ptr, ptr + len));
+  }
+
+  /** Whether the bytes at ptr spell the (lowercase) header name, ignoring ASCII case. */
+  #keyIs(ptr: number, len: number, name: string): boolean {
+    if (name.length !== len) return false;
+    const mem = this.#mem();
+    for (let i = 0; i < len; i++) {
+      let c = mem[ptr + i] as number;
+      if (c >= 0x41 && c <= 0x5a) c += 32;
+      if (c !== name.charCodeAt(i)) return false;
+    }
+    return true;
+  }
+
+  /** Like #give for a string, writing ASCII straight into the module's memory. */
+  #giveString(value: string, outPtr: number, outLen: number): number {
+    const n = value.length;
+    let ascii = n <= 256;
+    for (let i = 0; ascii && i < n; i++) ascii = value.charCodeAt(i) < 0x80;
+    if (!ascii || n === 0) return this.#give(encoder.encode(value), outPtr, outLen);
+    if (!this.#ok(outPtr, 4) || !this.#ok(outLen, 4)) return WasmResult.InvalidMemoryAccess;
+    const ptr = this.#malloc(n) >>> 0;
+    if (ptr === 0 || !this.#ok(ptr, n)) return WasmResult.InvalidMemoryAccess;
+    const mem = this.#mem();
+    for (let i = 0; i < n; i++) mem[ptr + i] = value.charCodeAt(i);
+    this.#dv.setUint32(outPtr, ptr, true);
+    this.#dv.setUint32(outLen, n, true);
+    return WasmResult.Ok;
   }
 
   #u32(ptr: number, value: number): boolean {
@@ -559,12 +600,11 @@ export class Worker {
       },
       proxy_get_header_map_value: (map: number, kp: number, kl: number, outPtr: number, outLen: number) => {
         const headers = this.#headerMap(map);
-        const key = this.#string(kp, kl);
-        if (key === undefined) return R.InvalidMemoryAccess;
+        if (!this.#ok(kp, kl)) return R.InvalidMemoryAccess;
         if (!headers) return R.NotFound;
-        const k = key.toLowerCase();
+        // The hot path of every filter: compare the key in place rather than decode it.
         for (const [name, value] of headers) {
-          if (name === k) return this.#give(encoder.encode(value), outPtr, outLen);
+          if (this.#keyIs(kp, kl, name)) return this.#giveString(value, outPtr, outLen);
         }
         return R.NotFound;
       },

@@ -1,0 +1,119 @@
+/**
+ * Cost of the filter on the warm path, through the proxy-wasm host: a request for a ready managed backend
+ * and one for an unmanaged host, against a no-op module in the same run; linear memory per held request
+ * with 10,000 held; time to release 10,000 held streams after the state change.
+ * Prints one JSON line. Targets: readyRatio ≤ 1.5, bytesPerHeld ≤ 128, release10kMs ≤ 50.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { BridgeFixture, type TableBackend } from '../wasm-filter/bridge-fixture.ts';
+import { buildWasm, filterWasmPath, testModulePath } from '../wasm-filter/build.ts';
+import { createPlugin, ManualClock, type Plugin } from '../wasm-filter/host/index.ts';
+
+// A full collection before each timed section, so one left over from earlier work does not land in it.
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
+const ROUNDS = 15;
+const PER_ROUND = 20_000;
+const HELD = 10_000;
+
+await buildWasm({ onlyIfStale: true });
+
+const app: TableBackend = { id: 'bench/app', hosts: ['app.example.com'], ready: true, maxBuffered: 20_000 };
+
+async function filter(backends: TableBackend[]): Promise<{ plugin: Plugin; bridge: BridgeFixture }> {
+  const bridge = new BridgeFixture();
+  bridge.backends = backends;
+  const applied = bridge.next((c) => c.path.startsWith(`/v1/backends?since=${bridge.revision}&`));
+  const plugin = await createPlugin({
+    module: filterWasmPath,
+    configuration: { bridge_cluster: 'wakegate-bridge' },
+    clock: new ManualClock(),
+    httpCall: bridge.handler,
+  });
+  await applied;
+  return { plugin, bridge };
+}
+
+function headers(authority: string): [string, string][] {
+  return [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/api/items?page=2'],
+    [':authority', authority],
+    ['user-agent', 'bench/1.0'],
+    ['accept', 'application/json'],
+  ];
+}
+
+/** ns per request: open the stream (headers callback), then end it (log, done, delete). */
+function round(plugin: Plugin, authority: string, n: number): number {
+  const h = headers(authority);
+  collect();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) plugin.openStream({ headers: h }).close();
+  return Number(process.hrtime.bigint() - start) / n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+// Held requests first, on a fresh heap: linear memory growth while 10,000 are held, then the time one state
+// change takes to release them (second cycle, once the release path has run warm).
+const { plugin: held, bridge } = await filter([{ ...app, ready: false }]);
+const worker = held.workers[0];
+if (!worker) throw new Error('no worker');
+const h = headers('app.example.com');
+let bytesPerHeld = 0;
+let release10kMs = 0;
+for (let cycle = 0; cycle < 2; cycle++) {
+  const before = worker.memoryBytes;
+  const streams = Array.from({ length: HELD }, () => held.openStream({ headers: h }));
+  if (cycle === 0) bytesPerHeld = (worker.memoryBytes - before) / HELD;
+  if (held.metric('wakegate_held') !== HELD)
+    throw new Error(`expected ${HELD} held, got ${held.metric('wakegate_held')}`);
+  collect();
+  const t0 = performance.now();
+  bridge.setBackends([app]);
+  await Promise.all(streams.map((s) => s.outcome));
+  release10kMs = performance.now() - t0;
+  for (const s of streams) s.close();
+  bridge.setBackends([{ ...app, ready: false }]);
+  await bridge.next((c) => c.path.startsWith(`/v1/backends?since=${bridge.revision}&`));
+}
+held.close();
+
+const noop = await createPlugin({ module: testModulePath('noop'), clock: new ManualClock() });
+const { plugin: ready } = await filter([app]);
+const runs = { noop: [] as number[], ready: [] as number[], unmanaged: [] as number[] };
+for (const p of [noop, ready]) round(p, 'app.example.com', PER_ROUND);
+for (let r = 0; r < ROUNDS; r++) {
+  runs.noop.push(round(noop, 'app.example.com', PER_ROUND));
+  runs.ready.push(round(ready, 'app.example.com', PER_ROUND));
+  runs.unmanaged.push(round(ready, 'other.example.com', PER_ROUND));
+}
+noop.close();
+ready.close();
+
+const noopNs = median(runs.noop);
+const readyNs = median(runs.ready);
+const unmanagedNs = median(runs.unmanaged);
+// Ratios pair each round with the no-op round run just before it, so load from other processes on the
+// machine shifts both sides alike.
+const ratio = (xs: number[]) => median(xs.map((x, i) => x / (runs.noop[i] ?? Number.NaN)));
+const round2 = (x: number) => Math.round(x * 100) / 100;
+console.log(
+  JSON.stringify({
+    bench: 'filter-warm-path',
+    readyNsPerReq: Math.round(readyNs),
+    unmanagedNsPerReq: Math.round(unmanagedNs),
+    noopNsPerReq: Math.round(noopNs),
+    readyRatio: round2(ratio(runs.ready)),
+    unmanagedRatio: round2(ratio(runs.unmanaged)),
+    bytesPerHeld: round2(bytesPerHeld),
+    release10kMs: round2(release10kMs),
+  }),
+);
