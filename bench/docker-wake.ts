@@ -17,9 +17,13 @@ import pino from 'pino';
 import { DockerBackendSource, DockerWorkloadScaler } from '../services/providers/docker/index.ts';
 import type { ObservedBackend } from '../services/providers/index.ts';
 import { startDockerd } from '../test/dockerd.ts';
-import { percentile } from './h2c-client.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+
+/** Nearest-rank percentile of ascending values. */
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
