@@ -246,7 +246,7 @@ describe('requests', () => {
   });
 
   it('answers 504 with JSON after max wait, and grpc-status 14 to gRPC', async () => {
-    const { plugin, clock } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
+    const { plugin, clock, logs } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
     const http = request(plugin, 'app.example.com');
     const grpc = request(plugin, 'app.example.com', { 'content-type': 'application/grpc+proto' });
     clock.advance(1900);
@@ -265,8 +265,20 @@ describe('requests', () => {
     expect(header(g.headers, 'grpc-status')).toBe('14');
     expect(header(g.headers, 'x-wakegate')).toBe('timeout');
     expect(plugin.metric('wakegate_timeouts_total')).toBe(2);
+    expect(logs.filter((l) => l.message.includes('timed out')).map((l) => [l.level, l.message])).toEqual([
+      ['warn', 'wakegate: 2 held request(s) for demo/app timed out'],
+    ]);
     expect(plugin.metric('wakegate_held')).toBe(0);
     expect(plugin.workers[0]?.openStreams).toBe(0);
+  });
+
+  it('releases held requests of a backend that leaves the table: it is no longer managed', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping] });
+    const s = request(plugin, 'app.example.com');
+    expect(s.settled).toBeUndefined();
+    await changeTable(bridge, []);
+    expectContinue(await s.outcome);
+    expectContinue(request(plugin, 'app.example.com').settled);
   });
 
   it('uses max_wait_ms from the configuration when the backend has none', async () => {

@@ -13,6 +13,8 @@ export class Backend {
   held: i32 = 0;
   inflight: i32 = 0;
   requests: i32 = 0;
+  /** Timed out in the current tick (for one log line per backend). */
+  expired: i32 = 0;
   wakeInFlight: bool = false;
   lastWakeAt: f64 = -1e15;
   /** A failed wake is retried from the tick while requests are still held, with backoff. */

@@ -302,11 +302,18 @@ function expireHeld(now: f64): void {
           ',"waitedMs":' + (<i64>waited).toString() + "}",
         ["content-type", "application/json", "x-wakegate", "timeout"], GRPC_NONE);
     }
-    log(LOG_WARN, "wakegate: request for " + b.id + " timed out after " + (<i64>waited).toString() + " ms");
+    b.expired++;
   }
-  if (expired > 0) {
-    proxy_increment_metric(mHeld, -expired);
-    proxy_increment_metric(mTimeouts, expired);
+  if (expired == 0) return;
+  proxy_increment_metric(mHeld, -expired);
+  proxy_increment_metric(mTimeouts, expired);
+  // One line per backend and tick, however many requests ran out together.
+  for (let i = 0; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.expired == 0) continue;
+    const what = i == UNKNOWN ? "the backend table" : b.id;
+    log(LOG_WARN, "wakegate: " + b.expired.toString() + " held request(s) for " + what + " timed out");
+    b.expired = 0;
   }
 }
 
