@@ -19,7 +19,8 @@ export interface BridgeCallsOptions {
   /** 0: pass long polls on as they are. Otherwise answer them by polling every this many ms (benchmarks). */
   pollIntervalMs: number;
   logger: Logger;
-  onTable: (worker: number, backends: string[]) => void;
+  /** Each 200 answer to `GET /v1/backends`: the backends it lists, with their readiness. */
+  onTable: (worker: number, backends: Map<string, boolean>) => void;
   onFailure: () => void;
 }
 
@@ -93,11 +94,13 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
 
   const noteTable = (worker: number, body: Uint8Array) => {
     try {
-      const table = JSON.parse(Buffer.from(body).toString('utf8')) as { backends?: { id?: unknown }[] };
-      const ids = (table.backends ?? [])
-        .map((b) => b.id)
-        .filter((id): id is string => typeof id === 'string');
-      options.onTable(worker, ids);
+      const table = JSON.parse(Buffer.from(body).toString('utf8')) as {
+        backends?: { id?: unknown; ready?: unknown }[];
+      };
+      const backends = new Map<string, boolean>();
+      for (const b of table.backends ?? [])
+        if (typeof b.id === 'string') backends.set(b.id, b.ready === true);
+      options.onTable(worker, backends);
     } catch {
       // The filter judges the answer itself; readiness just does not advance.
     }

@@ -10,9 +10,8 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import type { Server } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
-import { Agent, request as upstreamRequest } from 'undici';
+import { Agent, stream as upstreamStream } from 'undici';
 import { createPlugin, type LogLevelName, type Plugin } from '../../wasm-filter/host/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { buildOpsServer, type Logger } from '../shared/index.ts';
@@ -40,7 +39,10 @@ export interface Gateway {
   plugin: Plugin;
   /** HTTP/1.1 and h2c on one port. */
   server: Server;
-  /** /healthz, /readyz (every worker's filter knows every configured backend), /metrics. */
+  /**
+   * /healthz, /readyz (every worker's filter knows every configured backend), /metrics, and /backends
+   * (the last backend table each worker received, with readiness).
+   */
   admin: FastifyInstance;
   close(): Promise<void>;
 }
@@ -67,13 +69,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const expected = [...processConfig.backends.keys()];
   const metrics = createGatewayMetrics();
 
-  const known = new Map<number, Set<string>>();
+  /** The last backend table each worker's filter received, for readiness and `GET /backends`. */
+  const known = new Map<number, Map<string, boolean>>();
   const bridgeCalls = createBridgeCalls({
     bridgeUrl: options.bridgeUrl,
     cluster: BRIDGE_CLUSTER,
     pollIntervalMs: options.pollIntervalMs ?? 0,
     logger,
-    onTable: (worker, ids) => known.set(worker, new Set(ids)),
+    onTable: (worker, backends) => known.set(worker, backends),
     onFailure: () => metrics.bridgeCallFailures.inc(),
   });
 
@@ -96,20 +99,31 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 
   const forward = async (request: Request, response: Response, route: Route, headers: [string, string][]) => {
     const aborted = new AbortController();
+    let finished = false;
+    response.once('finish', () => {
+      finished = true;
+    });
+    // A client that leaves mid-way cancels the upstream request; a finished one must not pay for an abort.
     response.once('close', () => {
-      if (!response.writableFinished) aborted.abort();
+      if (!finished) aborted.abort();
     });
     const method = request.method ?? 'GET';
     try {
-      const upstream = await upstreamRequest(`${route.url}${request.url ?? '/'}`, {
-        method: method as 'GET',
-        headers: upstreamHeaders(headers, request.socket?.remoteAddress),
-        body: BODILESS.has(method) ? undefined : request,
-        dispatcher: upstreams,
-        signal: aborted.signal,
-      });
-      response.writeHead(upstream.statusCode, downstreamHeaders(upstream.headers));
-      await pipeline(upstream.body, response);
+      // `stream` writes the upstream body straight into the response, with back-pressure both ways.
+      await upstreamStream(
+        `${route.url}${request.url ?? '/'}`,
+        {
+          method: method as 'GET',
+          headers: upstreamHeaders(headers, request.socket?.remoteAddress),
+          body: BODILESS.has(method) ? undefined : request,
+          dispatcher: upstreams,
+          signal: aborted.signal,
+        },
+        ({ statusCode, headers: answer }) => {
+          response.writeHead(statusCode, downstreamHeaders(answer));
+          return response;
+        },
+      );
       metrics.requests.inc({ outcome: 'proxied' });
     } catch (error) {
       if (aborted.signal.aborted) return;
@@ -175,6 +189,13 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return undefined;
     },
   });
+
+  admin.get('/backends', async () => ({
+    workers: plugin.workers.map((worker) => ({
+      worker: worker.index,
+      backends: Object.fromEntries(known.get(worker.index) ?? []),
+    })),
+  }));
 
   return {
     plugin,

@@ -34,6 +34,8 @@ export interface StackOptions {
 export interface LocalStack {
   natsUrl: string;
   bridgeUrl: string;
+  watcherUrl: string;
+  scalerUrl: string;
   gatewayUrl: string;
   gatewayAdminUrl: string;
   nats: ChildService | undefined;
@@ -159,6 +161,8 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     return {
       natsUrl,
       bridgeUrl,
+      watcherUrl: `http://127.0.0.1:${ports.watcher}`,
+      scalerUrl: `http://127.0.0.1:${ports.scaler}`,
       gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
       gatewayAdminUrl,
       nats,

@@ -17,7 +17,7 @@ export const DEMO_BACKEND = join(ROOT, 'examples', 'demo-backend.ts');
 export interface E2eStack extends LocalStack {
   natsServer: NatsServerFixture;
   dir: string;
-  /** Value of the filter's `wakegate_held` gauge, summed over workers, from the gateway's admin port. */
+  /** A metric of the gateway (the filter's, summed over workers, or its own), from its admin port. */
   metric(name: string): Promise<number>;
   close(): Promise<void>;
 }
@@ -77,20 +77,21 @@ export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
   }
 }
 
-/** Sums every sample of a metric in the Prometheus text of `<admin>/metrics`. */
-export async function readMetric(adminUrl: string, name: string): Promise<number> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+/** Sums the samples of a metric in the Prometheus text of `<base>/metrics` (those with `labels`, if given). */
+export async function readMetric(baseUrl: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
   let total = 0;
   let seen = false;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (match?.[1] === name) {
+    if (match?.[1] === name && (match[2] ?? '').includes(labels)) {
       total += Number(match[3]);
       seen = true;
     }
   }
-  if (!seen) throw new Error(`metric ${name} not exposed by ${adminUrl}/metrics`);
+  if (!seen)
+    throw new Error(`metric ${name}${labels ? `{${labels}}` : ''} not exposed by ${baseUrl}/metrics`);
   return total;
 }
 

@@ -16,18 +16,16 @@ const scaler = await createWorkloadScaler({
   processConfig: configFile,
   component: 'test',
 });
+// Signal handling is in place before anything starts, as in the scaler service.
+if (mode === 'close-on-sigterm') {
+  process.once('SIGTERM', () => {
+    void scaler.close().then(() => process.exit(0));
+  });
+}
 for (const id of config.backends.keys()) {
   await scaler.setReplicas(id, 1);
   const pid = (await readProcessState(config.stateFile)).backends[id]?.process?.pid;
   process.stdout.write(`started ${pid}\n`);
 }
-if (mode === 'close-on-sigterm') {
-  process.once('SIGTERM', () => {
-    void scaler.close().then(() => process.exit(0));
-  });
-  setInterval(() => {}, 1000);
-} else if (mode === 'exit-at-once') {
-  process.exit(0);
-} else {
-  setInterval(() => {}, 1000);
-}
+if (mode === 'exit-at-once') process.exit(0);
+setInterval(() => {}, 1000);

@@ -1,0 +1,104 @@
+/**
+ * 100 cold starts of a backend that takes a fixed 300 ms to become healthy, through the whole local stack:
+ * total latency of the first request, and the overhead wakegate adds on top of the backend's own
+ * start-to-healthy time (which the demo backend measures and reports). The same scenario then runs with
+ * readiness learned by polling the bridge every second (the old proof of concept's design) for comparison.
+ *
+ *   node bench/cold-start.ts     BENCH_RUNS (100), BENCH_POLLING_RUNS (30)
+ */
+import { performance } from 'node:perf_hooks';
+import { demoBackend, type E2eStack, freePort, send, startE2eStack } from '../test/e2e/local-stack.ts';
+import { percentile } from './h2c-client.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 100);
+const POLLING_RUNS = Number(process.env.BENCH_POLLING_RUNS ?? 30);
+const BACKEND_READY_MS = 300;
+/** Wakes are deduplicated per backend per 2 s window, so one backend is cold-started once per window;
+ * rotating over a few backends keeps the benchmark short. */
+const BACKENDS = 4;
+const DEDUP_WINDOW_MS = 2000;
+
+interface Sample {
+  totalMs: number;
+  backendReadyMs: number;
+  overheadMs: number;
+}
+
+async function allWorkersSee(stack: E2eStack, id: string, ready: boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const table = (await (await fetch(`${stack.gatewayAdminUrl}/backends`)).json()) as {
+      workers: { backends: Record<string, boolean> }[];
+    };
+    if (table.workers.every((w) => w.backends[id] === ready)) return;
+    if (Date.now() > deadline) throw new Error(`gateway workers did not see ${id} ready=${ready}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function coldStarts(stack: E2eStack, runs: number): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  const lastWindow = new Map<number, number>();
+  for (let run = 0; run < runs; run++) {
+    const b = run % BACKENDS;
+    const id = `local/bench-${b}`;
+    while (Math.floor(Date.now() / DEDUP_WINDOW_MS) === lastWindow.get(b)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    lastWindow.set(b, Math.floor(Date.now() / DEDUP_WINDOW_MS));
+    const started = performance.now();
+    const answer = await send(stack, `bench-${b}.localhost`, '/');
+    const totalMs = performance.now() - started;
+    const echo = answer.json<{ pid: number; headers: Record<string, string> }>();
+    if (answer.status !== 200 || echo.headers['x-wakegate-held-ms'] === undefined) {
+      throw new Error(`run ${run}: expected a held 200, got ${answer.status} ${answer.text.slice(0, 200)}`);
+    }
+    const backendReadyMs = Number(answer.headers['x-demo-ready-ms']);
+    samples.push({ totalMs, backendReadyMs, overheadMs: totalMs - backendReadyMs });
+    // Put it back to sleep directly: stop its process and wait until every filter holds for it again.
+    process.kill(echo.pid, 'SIGTERM');
+    await allWorkersSee(stack, id, false);
+  }
+  return samples;
+}
+
+async function scenario(runs: number, gatewayEnv: Record<string, string>): Promise<Sample[]> {
+  let backends = '';
+  for (let b = 0; b < BACKENDS; b++) {
+    backends += demoBackend(`bench-${b}`, await freePort(), { delayMs: BACKEND_READY_MS, maxWait: '30s' });
+  }
+  const stack = await startE2eStack({ backends, env: { LOG_LEVEL: 'error' }, gatewayEnv });
+  try {
+    for (let b = 0; b < BACKENDS; b++) await allWorkersSee(stack, `local/bench-${b}`, false);
+    return await coldStarts(stack, runs);
+  } finally {
+    await stack.close();
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
+const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+
+const ours = await scenario(RUNS, {});
+const polling = await scenario(POLLING_RUNS, { WAKEGATE_GATEWAY_POLL_INTERVAL_MS: '1000' });
+
+const totals = sorted(ours.map((s) => s.totalMs));
+const overheads = sorted(ours.map((s) => s.overheadMs));
+const pollingOverheads = sorted(polling.map((s) => s.overheadMs));
+const overheadP50 = percentile(overheads, 50);
+const pollingP50 = percentile(pollingOverheads, 50);
+
+process.stdout.write(
+  `${JSON.stringify({
+    bench: 'cold-start',
+    runs: ours.length,
+    backendReadyMs: round(percentile(sorted(ours.map((s) => s.backendReadyMs)), 50)),
+    totalP50Ms: round(percentile(totals, 50)),
+    totalP99Ms: round(percentile(totals, 99)),
+    overheadP50Ms: round(overheadP50),
+    overheadP99Ms: round(percentile(overheads, 99)),
+    pollingRuns: polling.length,
+    pollingOverheadP50Ms: round(pollingP50),
+    ratioToPolling: round(pollingP50 / overheadP50),
+  })}\n`,
+);
