@@ -14,7 +14,7 @@ import { createPlugin, ManualClock, type Plugin } from '../wasm-filter/host/inde
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
-const ROUNDS = 15;
+const ROUNDS = 21;
 const PER_ROUND = 20_000;
 const HELD = 10_000;
 

@@ -81,9 +81,25 @@ export declare function proxy_record_metric(id: u32, value: i64): i32;
 // Out-parameters live in static memory so reading a header or a buffer allocates nothing.
 const OUT = memory.data(16);
 
+// Most of what the host hands over (one header value) is small and read at once, and callbacks never nest:
+// one static block serves it without a trip through the allocator.
+const SMALL: usize = 256;
+const SMALL_BLOCK = memory.data(256, 16);
+let smallBusy = false;
+
 /** Envoy looks `malloc` up first to hand us the bytes of headers and buffers; we free them after reading. */
 export function malloc(size: usize): usize {
+  if (!smallBusy && size <= SMALL) {
+    smallBusy = true;
+    return SMALL_BLOCK;
+  }
   return heap.alloc(size);
+}
+
+/** Frees what `malloc` gave the host. */
+export function hostFree(ptr: usize): void {
+  if (ptr == SMALL_BLOCK) smallBusy = false;
+  else heap.free(ptr);
 }
 
 /** Bytes the host returned through the last out-pointer pair; `free()` them when done. */
@@ -92,7 +108,7 @@ export class HostBytes {
   len: usize = 0;
 
   free(): void {
-    if (this.ptr != 0) heap.free(this.ptr);
+    if (this.ptr != 0) hostFree(this.ptr);
     this.ptr = 0;
     this.len = 0;
   }

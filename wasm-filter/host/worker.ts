@@ -269,8 +269,13 @@ export class Worker {
       this.#currentBody = rec.body;
       this.#callback(rec.id, 'proxy_on_request_body', rec.id, rec.body.length, 1);
       this.#currentBody = undefined;
+      if (this.failed) {
+        this.#failClosed(rec);
+        return;
+      }
     }
-    rec.settle({ kind: 'continue', headers: rec.headers.map(([k, v]) => [k, v]), body: rec.body });
+    // Once continued, the headers are the upstream request's: handed over as they are, not copied.
+    rec.settle({ kind: 'continue', headers: rec.headers, body: rec.body });
   }
 
   #finish(rec: StreamRecord): void {
