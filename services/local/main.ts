@@ -1,13 +1,12 @@
 /**
- * `npm start`: wakegate on one machine. Starts nats-server (JetStream in .data/nats), the bridge, watcher and
+ * `npm start`: wakegate on one machine. Builds the filter if needed, starts nats-server (JetStream in
+ * .data/nats), the bridge, watcher and
  * scaler (process provider, backends from examples/local.yaml) and the local gateway on 127.0.0.1:8080,
  * prints where to send requests, and stops everything in order on Ctrl-C.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildWasm } from '../../wasm-filter/build.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { env, loadConfigOrExit, logConfigSpec } from '../shared/index.ts';
 import { formatLogLine } from './log-lines.ts';
@@ -19,6 +18,10 @@ const config = loadConfigOrExit('local', {
   ...logConfigSpec,
   gatewayPort: env.integer('WAKEGATE_GATEWAY_PORT', { default: 8080, min: 1, max: 65535 }),
   gatewayAdminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', { default: 8081, min: 1, max: 65535 }),
+  bridgePort: env.integer('WAKEGATE_BRIDGE_PORT', { default: 8787, min: 1, max: 65535 }),
+  watcherPort: env.integer('WAKEGATE_WATCHER_PORT', { default: 9101, min: 1, max: 65535 }),
+  scalerPort: env.integer('WAKEGATE_SCALER_PORT', { default: 9102, min: 1, max: 65535 }),
+  dataDir: env.string('WAKEGATE_DATA_DIR', { default: join(root, '.data') }),
   processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: join(root, 'examples', 'local.yaml') }),
 });
 
@@ -32,20 +35,13 @@ try {
   process.exit(1);
 }
 
-const wasm = join(root, 'wasm-filter', 'build', 'wakegate.wasm');
-if (!existsSync(wasm)) {
-  say('building the filter (wasm-filter/build/wakegate.wasm) …');
-  const build = spawn(process.execPath, [join(root, 'wasm-filter', 'build.ts')], {
-    cwd: root,
-    stdio: 'inherit',
-  });
-  const [code] = (await once(build, 'exit')) as [number | null];
-  if (code !== 0) {
-    process.stderr.write(
-      'wakegate-local: building the filter failed (see above); run npm run build to retry\n',
-    );
-    process.exit(1);
-  }
+// A clean clone has no build of the filter; after an edit of its sources the build is stale.
+try {
+  const built = await buildWasm({ onlyIfStale: true });
+  if (built.length > 0) say(`built the filter: ${built.join(', ')}`);
+} catch (error) {
+  process.stderr.write(`wakegate-local: building the filter failed: ${(error as Error).message}\n`);
+  process.exit(1);
 }
 
 say('starting nats-server, bridge, watcher, scaler and gateway …');
@@ -53,12 +49,12 @@ let stack: Awaited<ReturnType<typeof startLocalStack>>;
 try {
   stack = await startLocalStack({
     root,
-    natsDataDir: join(root, '.data', 'nats'),
+    natsDataDir: join(config.dataDir, 'nats'),
     processConfig: processConfig.path,
     ports: {
-      bridge: 8787,
-      watcher: 9101,
-      scaler: 9102,
+      bridge: config.bridgePort,
+      watcher: config.watcherPort,
+      scaler: config.scalerPort,
       gateway: config.gatewayPort,
       gatewayAdmin: config.gatewayAdminPort,
     },
