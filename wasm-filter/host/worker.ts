@@ -508,7 +508,7 @@ export class Worker {
   /** Whether the bytes at ptr spell the (lowercase) header name, ignoring ASCII case. */
   #keyIs(ptr: number, len: number, name: string): boolean {
     if (name.length !== len) return false;
-    const mem = this.#mem();
+    const mem = this.#u8;
     for (let i = 0; i < len; i++) {
       let c = mem[ptr + i] as number;
       if (c >= 0x41 && c <= 0x5a) c += 32;
@@ -523,10 +523,12 @@ export class Worker {
     let ascii = n <= 256;
     for (let i = 0; ascii && i < n; i++) ascii = value.charCodeAt(i) < 0x80;
     if (!ascii || n === 0) return this.#give(encoder.encode(value), outPtr, outLen);
-    if (!this.#ok(outPtr, 4) || !this.#ok(outLen, 4)) return WasmResult.InvalidMemoryAccess;
     const ptr = this.#malloc(n) >>> 0;
-    if (ptr === 0 || !this.#ok(ptr, n)) return WasmResult.InvalidMemoryAccess;
-    const mem = this.#mem();
+    // #ok refreshes the views should malloc have grown the memory.
+    if (ptr === 0 || !this.#ok(ptr, n) || !this.#ok(outPtr, 4) || !this.#ok(outLen, 4)) {
+      return WasmResult.InvalidMemoryAccess;
+    }
+    const mem = this.#u8;
     for (let i = 0; i < n; i++) mem[ptr + i] = value.charCodeAt(i);
     this.#dv.setUint32(outPtr, ptr, true);
     this.#dv.setUint32(outLen, n, true);
@@ -608,8 +610,9 @@ export class Worker {
         if (!this.#ok(kp, kl)) return R.InvalidMemoryAccess;
         if (!headers) return R.NotFound;
         // The hot path of every filter: compare the key in place rather than decode it.
-        for (const [name, value] of headers) {
-          if (this.#keyIs(kp, kl, name)) return this.#giveString(value, outPtr, outLen);
+        for (let i = 0; i < headers.length; i++) {
+          const pair = headers[i] as [string, string];
+          if (this.#keyIs(kp, kl, pair[0])) return this.#giveString(pair[1], outPtr, outLen);
         }
         return R.NotFound;
       },
