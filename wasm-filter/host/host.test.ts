@@ -251,6 +251,23 @@ describe('ticks', () => {
     ]);
   });
 
+  it('ticks on the real clock by default', async () => {
+    const { promise, resolve } = Promise.withResolvers<string>();
+    const plugin = await createPlugin({
+      module: probe,
+      configuration: 'tick',
+      onLog: (e) => {
+        if (e.message.startsWith('tick')) resolve(e.message);
+      },
+    });
+    plugins.push(plugin);
+    const before = Date.now();
+    const [, root, ms] = (await promise).split(' ');
+    expect(root).toBe('1');
+    expect(Number(ms)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Number(ms)).toBeLessThanOrEqual(Date.now());
+  });
+
   it('stops ticking when the plugin closes', async () => {
     const { logs, clock, plugin } = await run('tick');
     plugin.close();
