@@ -51,6 +51,14 @@ describe('bridge against a real nats-server', () => {
       body,
     });
   const table = async (): Promise<Table> => (await get('/v1/backends')).json() as Promise<Table>;
+  /** Follows the table with long polls (each answered at a change) until it satisfies `predicate`. */
+  const tableWhere = async (predicate: (t: Table) => boolean): Promise<Table> => {
+    let current = await table();
+    while (!predicate(current)) {
+      current = (await (await get(`/v1/backends?since=${current.revision}&wait=10000`)).json()) as Table;
+    }
+    return current;
+  };
   const streamMessages = async () =>
     (await (await jetstreamManager(nc)).streams.info(WAKE_STREAM)).state.messages;
   const purgeWakes = async () => (await jetstreamManager(nc)).streams.purge(WAKE_STREAM);
@@ -84,7 +92,7 @@ describe('bridge against a real nats-server', () => {
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);
     intents = await kvm.open(INTENTS_BUCKET);
-    await until(async () => (await fetch(`${bridge.url}/readyz`)).status === 200, 'readiness');
+    await bridge.whenSynced;
   });
   afterAll(async () => {
     await bridge?.close();
@@ -94,7 +102,7 @@ describe('bridge against a real nats-server', () => {
 
   it('answers at once when the client is behind, with the merged table', async () => {
     await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
-    await until(async () => (await table()).backends.some((b) => b.id === 'shop/api'), 'shop/api listed');
+    await tableWhere((t) => t.backends.some((b) => b.id === 'shop/api'));
     const response = await get('/v1/backends?since=0&wait=20000');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('application/json');
@@ -125,7 +133,7 @@ describe('bridge against a real nats-server', () => {
     expect(answeredAt - putAt).toBeLessThan(1000);
     expect(answeredAt - started).toBeLessThan(10_000);
     await intents.put('shop/api', codecs.intent.encode({ state: 'awake', at: Date.now(), by: 'test' }));
-    await until(async () => (await table()).backends.some((b) => b.id === 'shop/api' && b.ready), 'awake');
+    await tableWhere((t) => t.backends.some((b) => b.id === 'shop/api' && b.ready));
   });
 
   it('answers unchanged at the deadline, and is not woken by changes the filter cannot see', async () => {
@@ -376,7 +384,7 @@ describe('bridge against a real nats-server', () => {
       logger: createLogger('bridge', 'silent'),
     });
     try {
-      await until(async () => (await fetch(`${small.url}/readyz`)).status === 200, 'readiness');
+      await small.whenSynced;
       const { revision } = (await (await fetch(`${small.url}/v1/backends`)).json()) as Table;
       const url = `${small.url}/v1/backends?since=${revision}&wait=30000`;
       const held = [fetch(url), fetch(url)];

@@ -30,6 +30,8 @@ export interface RunningBridge {
   readonly nc: NatsConnection;
   /** `http://host:port` the bridge listens on. */
   readonly url: string;
+  /** Resolves once both KV snapshots are loaded (from then on `/readyz` depends on NATS only). */
+  readonly whenSynced: Promise<void>;
   /** Stops accepting, answers held long polls with the current table, drains NATS. */
   close(): Promise<void>;
 }
@@ -69,6 +71,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     app,
     nc,
     url: `http://${url.host}`,
+    whenSynced: watch.whenSynced,
     async close() {
       // Held long polls are answered as the app closes; a keep-alive connection Node does not see as
       // idle (a client between requests) must not keep the process alive past a short grace.

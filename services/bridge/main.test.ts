@@ -14,7 +14,7 @@ interface Started {
   lines: string[];
 }
 
-/** Runs the real entry point and resolves once it logs where it listens. */
+/** Runs the real entry point and resolves once it listens and has loaded both KV snapshots. */
 function runMain(env: Record<string, string>): Promise<Started> {
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '', ...env },
@@ -23,10 +23,14 @@ function runMain(env: Record<string, string>): Promise<Started> {
   const lines: string[] = [];
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => lines.push(line));
   return new Promise((resolve, reject) => {
+    let url: string | undefined;
+    let snapshots = 0;
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       lines.push(line);
       const event = JSON.parse(line) as { msg?: string; url?: string };
-      if (event.msg === 'bridge listening' && event.url) resolve({ child, url: event.url, lines });
+      if (event.msg === 'bridge listening') url = event.url;
+      if (event.msg === 'kv snapshot loaded') snapshots++;
+      if (url !== undefined && snapshots === 2) resolve({ child, url, lines });
     });
     child.once('exit', (code) => reject(new Error(`bridge exited with ${code}:\n${lines.join('\n')}`)));
   });
@@ -52,12 +56,8 @@ describe('node services/bridge/main.ts', () => {
     });
     try {
       const headers = { authorization: `Bearer ${TOKEN}` };
-      let table = await fetch(`${url}/v1/backends`, { headers });
-      // The KV snapshot loads just after the bridge listens; until then it answers 503.
-      while (table.status === 503) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        table = await fetch(`${url}/v1/backends`, { headers });
-      }
+      const table = await fetch(`${url}/v1/backends`, { headers });
+      expect(table.status).toBe(200);
       const { revision } = (await table.json()) as { revision: number };
       const polls = Array.from({ length: 100 }, () =>
         fetch(`${url}/v1/backends?since=${revision}&wait=30000`, { headers }).then(async (r) => ({

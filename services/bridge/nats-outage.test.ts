@@ -61,7 +61,8 @@ describe('bridge while nats-server goes away and comes back', () => {
       host: '127.0.0.1',
       logger: createLogger('bridge', 'silent'),
     });
-    await until(async () => (await status('/readyz')) === 200, 'readiness');
+    await bridge.whenSynced;
+    expect(await status('/readyz')).toBe(200);
   });
   afterAll(async () => {
     await bridge?.close();
@@ -70,11 +71,12 @@ describe('bridge while nats-server goes away and comes back', () => {
 
   it('answers 503 with Retry-After while NATS is down, then recovers without a restart', async () => {
     await put(BACKENDS_BUCKET, 'shop/api', codecs.backend.encode(record));
-    let table: Table = { revision: 0, backends: [] };
-    await until(async () => {
-      table = (await (await fetch(`${bridge.url}/v1/backends`)).json()) as Table;
-      return table.backends.length === 1;
-    }, 'shop/api listed');
+    // Long polls are answered at each change: follow them until the backend is listed.
+    let table = (await (await fetch(`${bridge.url}/v1/backends`)).json()) as Table;
+    while (table.backends.length === 0) {
+      const next = await fetch(`${bridge.url}/v1/backends?since=${table.revision}&wait=10000`);
+      table = (await next.json()) as Table;
+    }
     expect((await wake()).status).toBe(202);
 
     // A filter's long poll, held across the outage.
