@@ -414,12 +414,29 @@ describe('bridge', () => {
     clock.advance(1000);
     expect((await report).body).toEqual({ reports: [{ backend: 'demo/app', requests: 2, inflight: 1 }] });
     open.close();
+    // The scaler may only put the backend to sleep once a report says nothing is in flight any more.
+    const drained = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await drained).body).toEqual({ reports: [{ backend: 'demo/app', requests: 0, inflight: 0 }] });
     const next = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
-    expect(bridge.activity.length).toBe(1);
+    expect(bridge.activity.length).toBe(2);
     request(plugin, 'app.example.com').close();
     clock.advance(1000);
     expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
+  });
+
+  it('reports at once when a backend with requests in flight is being put to sleep', async () => {
+    const { plugin, bridge } = await start({
+      config: { activity_interval_ms: 60_000 },
+      backends: [awake],
+    });
+    const open = request(plugin, 'app.example.com');
+    expectContinue(await open.outcome);
+    const report = bridge.next((c) => c.path === '/v1/activity');
+    await changeTable(bridge, [sleeping]);
+    expect((await report).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 1 }] });
+    open.close();
   });
   it('keeps the in-flight count exact through thousands of streams ending in any order', async () => {
     const { plugin, bridge, clock } = await start({

@@ -13,6 +13,10 @@ export class Backend {
   held: i32 = 0;
   inflight: i32 = 0;
   requests: i32 = 0;
+  /** In-flight count of the last activity report: a backend stays in the reports until one says 0. */
+  reportedInflight: i32 = 0;
+  /** `ready` before the table update being applied. */
+  wasReady: bool = false;
   /** Timed out in the current tick (for one log line per backend). */
   expired: i32 = 0;
   wakeInFlight: bool = false;

@@ -456,7 +456,16 @@ function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
   pollFailing = false;
   pollBackoffMs = 0;
   revision = revisionText(doc!);
+  for (let i = 1; i < backends.length; i++) backends[i].wasReady = backends[i].ready;
   applyTable(table);
+  // A backend going to sleep with requests still in flight must be reported now, not at the next interval:
+  // the scaler's drain period is shorter than the interval and must see them before it scales to zero.
+  let reportNow = false;
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.wasReady && !b.ready && b.inflight > 0) reportNow = true;
+  }
+  if (reportNow) reportActivity();
   const first = !tableKnown;
   tableKnown = true;
   if (first && backends[UNKNOWN].held > 0) classifyUnknown(now);
@@ -473,11 +482,12 @@ function reportActivity(): void {
   let body = "";
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.requests == 0 && b.inflight == 0) continue;
+    if (b.requests == 0 && b.inflight == 0 && b.reportedInflight == 0) continue;
     if (body.length > 0) body += ",";
     body += '{"backend":' + quote(b.id) + ',"requests":' + b.requests.toString() +
       ',"inflight":' + b.inflight.toString() + "}";
     b.requests = 0;
+    b.reportedInflight = b.inflight;
   }
   if (body.length == 0) return;
   const token = bridgeCall("POST", "/v1/activity", '{"reports":[' + body + "]}", CALL_TIMEOUT_MS);
