@@ -83,10 +83,13 @@ function errorBody(error: string, message: string): ErrorReply {
 
 /** Status, `error` code and whether to add Retry-After for each failure the bridge knows. */
 function classify(error: FastifyError | Error): { status: number; code: string; retry: boolean } {
-  if (error instanceof NatsUnavailableError || error instanceof NotSyncedError) {
+  if (
+    error instanceof NatsUnavailableError ||
+    error instanceof NotSyncedError ||
+    error instanceof LongPollLimitError
+  ) {
     return { status: 503, code: error.code, retry: true };
   }
-  if (error instanceof LongPollLimitError) return { status: 503, code: error.code, retry: true };
   if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
   if (error instanceof InvalidBackendIdError) return { status: 400, code: 'invalid_backend', retry: false };
   const fastifyError = error as FastifyError;
@@ -106,7 +109,7 @@ export function buildApp(options: BuildAppOptions) {
     logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatSchemaErrors,
     bodyLimit: BODY_LIMIT,
-    // Long polls stay open up to a minute; a slow client must not be cut off first.
+    // Long polls are held up to a minute: no server-side request timeout may cut them first.
     requestTimeout: 0,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
@@ -132,7 +135,8 @@ export function buildApp(options: BuildAppOptions) {
     metrics.countRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
     done();
   });
-  // Fastify stops accepting first; then every held long poll gets the current table so none is cut off.
+  // Before the server closes, every held long poll gets the current table (and later ones are answered
+  // at once), so no filter is cut off or left waiting for its deadline.
   app.addHook('preClose', (done) => {
     longPolls.close();
     done();

@@ -64,8 +64,11 @@ describe('bridge against a real nats-server', () => {
   const purgeWakes = async () => (await jetstreamManager(nc)).streams.purge(WAKE_STREAM);
   const metric = async (name: string): Promise<number> => {
     const text = await (await fetch(`${bridge.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-    return line === undefined ? 0 : Number(line.split(' ').at(-1));
+    // Summed over label sets.
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+      .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
   };
   /** Polls a condition the bridge offers no event for (how many calls it holds). */
   const until = async (condition: () => Promise<boolean>, what: string) => {
@@ -417,6 +420,24 @@ describe('bridge against a real nats-server', () => {
     await heldPolls(1);
     await backends.put('shop/other', codecs.backend.encode(record('shop/other', true)));
     expect((await poll).status).toBe(200);
+  });
+
+  it('ignores and counts invalid KV values, dropping the backend they replace', async () => {
+    const invalid = () => metric('wakegate_bridge_kv_invalid_total');
+    const before = await invalid();
+    await backends.put('shop/broken', codecs.backend.encode(record('shop/broken', true)));
+    let current = await tableWhere((t) => t.backends.some((b) => b.id === 'shop/broken'));
+    await backends.put('shop/broken', new TextEncoder().encode('{"id":"shop/broken","ready":"yes"}'));
+    current = await tableWhere((t) => !t.backends.some((b) => b.id === 'shop/broken'));
+    // A record stored under another backend's key would let one backend's hosts shadow another's.
+    await backends.put('shop/alias', codecs.backend.encode(record('shop/api', true)));
+    await intents.put('shop/api', new TextEncoder().encode('not json'));
+    await until(async () => (await invalid()) >= before + 3, 'three invalid values counted');
+    current = await table();
+    expect(current.backends.map((b) => b.id)).not.toContain('shop/alias');
+    // An unreadable intent counts as no intent: the watcher's readiness stands.
+    expect(current.backends.find((b) => b.id === 'shop/api')?.ready).toBe(true);
+    expect((await fetch(`${bridge.url}/healthz`)).status).toBe(200);
   });
 
   it('counts requests by route and status', async () => {
