@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { untilDead } from '../../services/providers/process/process.fixture.ts';
+import { DEMO_BACKEND, freePort, ROOT, send } from './local-stack.ts';
+
+const MAIN = join(ROOT, 'services', 'local', 'main.ts');
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wakegate-npm-start-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('npm start', () => {
+  it('serves a cold start through the gateway it prints, and stops everything on Ctrl-C', async () => {
+    const config = join(dir, 'local.yaml');
+    const backendPort = await freePort();
+    await writeFile(
+      config,
+      `state-file: state.json
+backends:
+  demo:
+    command: node
+    args: [${JSON.stringify(DEMO_BACKEND)}]
+    env: { PORT: ${backendPort}, DEMO_STARTUP_DELAY_MS: 200 }
+    url: http://127.0.0.1:${backendPort}
+    health-path: /healthz
+    hosts: [demo.localhost]
+`,
+    );
+
+    const gatewayPort = await freePort();
+    const main = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        WAKEGATE_PROCESS_CONFIG: config,
+        WAKEGATE_DATA_DIR: join(dir, 'data'),
+        WAKEGATE_GATEWAY_PORT: String(gatewayPort),
+        WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
+        WAKEGATE_BRIDGE_PORT: String(await freePort()),
+        WAKEGATE_WATCHER_PORT: String(await freePort()),
+        WAKEGATE_SCALER_PORT: String(await freePort()),
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: string[] = [];
+    const lines = createInterface({ input: main.stdout });
+    lines.on('line', (line) => output.push(line));
+    main.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    await new Promise<void>((resolve, reject) => {
+      lines.on('line', (line) => {
+        if (line.startsWith('wakegate is running')) resolve();
+      });
+      main.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output.join('\n')}`)));
+    });
+    expect(output.join('\n')).toContain(`curl -i -H 'Host: demo.localhost' http://127.0.0.1:${gatewayPort}/`);
+
+    const answer = await send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/');
+    expect(answer.status).toBe(200);
+    const backendPid = answer.json<{ pid: number; headers: Record<string, string> }>().pid;
+    expect(answer.json<{ headers: Record<string, string> }>().headers['x-wakegate-held-ms']).toBeDefined();
+
+    main.kill('SIGINT');
+    const [code] = (await once(main, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    await untilDead(backendPid, 2000);
+    await expect(
+      send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/'),
+    ).rejects.toThrow();
+  });
+
+  it('says in one line how to get nats-server when it is missing', async () => {
+    const main = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: { ...process.env, PATH: '/nonexistent', WAKEGATE_DATA_DIR: join(dir, 'data-missing') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    main.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = (await once(main, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain('nats-server is not installed: apt-get install nats-server');
+  });
+});
