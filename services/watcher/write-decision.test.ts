@@ -23,48 +23,63 @@ describe('watcher write decisions', () => {
     expect(sameValue(asleep, { ...asleep, config: { ...asleep.config, probePath: '/healthz' } })).toBe(false);
   });
 
+  const fresh = { currentAgeMs: 10, settleMs: 2000 };
+  const old = { currentAgeMs: 60_000, settleMs: 2000 };
+  const never = { currentAgeMs: Number.POSITIVE_INFINITY, settleMs: 2000 };
+
   it('writes nothing when KV already holds the value', () => {
-    expect(
-      decideWrite({
-        previous: asleep,
-        desired: awake,
-        current: { ...awake, updatedAt: 1 },
-        reconcile: false,
-      }),
-    ).toBe('skip');
-    expect(decideWrite({ previous: asleep, desired: undefined, current: undefined, reconcile: false })).toBe(
+    const current = { ...awake, updatedAt: 1 };
+    expect(decideWrite({ previous: asleep, desired: awake, current, reconcile: false, ...fresh })).toBe(
       'skip',
     );
+    expect(
+      decideWrite({ previous: asleep, desired: undefined, current: undefined, reconcile: true, ...old }),
+    ).toBe('skip');
   });
 
   it('moves KV on from the value this replica last wanted, creates and deletes keys', () => {
-    expect(decideWrite({ previous: asleep, desired: waking, current: asleep, reconcile: false })).toBe(
-      'write',
-    );
-    expect(decideWrite({ previous: undefined, desired: asleep, current: undefined, reconcile: false })).toBe(
-      'write',
-    );
-    expect(decideWrite({ previous: awake, desired: undefined, current: awake, reconcile: false })).toBe(
-      'write',
-    );
+    expect(
+      decideWrite({ previous: asleep, desired: waking, current: asleep, reconcile: false, ...fresh }),
+    ).toBe('write');
+    expect(
+      decideWrite({ previous: undefined, desired: asleep, current: undefined, reconcile: false, ...fresh }),
+    ).toBe('write');
+    expect(
+      decideWrite({ previous: awake, desired: undefined, current: awake, reconcile: false, ...fresh }),
+    ).toBe('write');
   });
 
-  it('does not pull KV back when another replica already moved it further (no flapping)', () => {
+  it('does not pull KV back when another replica recently moved it further (no flapping)', () => {
     // This replica lags: it just saw asleep -> waking while the other one already wrote awake.
-    expect(decideWrite({ previous: asleep, desired: waking, current: awake, reconcile: false })).toBe(
-      'defer',
-    );
+    expect(
+      decideWrite({ previous: asleep, desired: waking, current: awake, reconcile: false, ...fresh }),
+    ).toBe('defer');
+    // A replica starting from a list older than what the running one wrote leaves it alone too.
+    expect(
+      decideWrite({ previous: undefined, desired: asleep, current: awake, reconcile: true, ...fresh }),
+    ).toBe('defer');
+    expect(
+      decideWrite({ previous: undefined, desired: asleep, current: undefined, reconcile: true, ...fresh }),
+    ).toBe('defer');
     // When it catches up it finds its value in place.
-    expect(decideWrite({ previous: waking, desired: awake, current: awake, reconcile: false })).toBe('skip');
+    expect(
+      decideWrite({ previous: waking, desired: awake, current: awake, reconcile: false, ...fresh }),
+    ).toBe('skip');
   });
 
-  it('brings KV to its view at start and when a deferred disagreement persists', () => {
-    expect(decideWrite({ previous: undefined, desired: waking, current: awake, reconcile: true })).toBe(
+  it('overwrites a value nobody wrote for the settle period: stale at start, or a lasting disagreement', () => {
+    expect(
+      decideWrite({ previous: undefined, desired: waking, current: awake, reconcile: true, ...old }),
+    ).toBe('write');
+    expect(
+      decideWrite({ previous: undefined, desired: undefined, current: awake, reconcile: true, ...old }),
+    ).toBe('write');
+    expect(decideWrite({ previous: asleep, desired: waking, current: awake, reconcile: false, ...old })).toBe(
       'write',
     );
-    expect(decideWrite({ previous: undefined, desired: undefined, current: awake, reconcile: true })).toBe(
-      'write',
-    );
+    expect(
+      decideWrite({ previous: undefined, desired: asleep, current: undefined, reconcile: true, ...never }),
+    ).toBe('write');
   });
 
   it('announces readiness changes, and a new key only when it is ready', () => {

@@ -1,9 +1,10 @@
 /**
  * The watcher's decisions, without I/O: what a backend's KV value should be, and whether this replica
  * should write it. Several replicas may run at once; each computes the same values from the same cluster
- * events, but one may lag behind the other. A replica therefore writes a key only when the value it holds
- * is still the one this replica last wanted (or at its first snapshot), never to pull the value back to an
- * older state another replica has already moved past; a disagreement that persists is settled later.
+ * events, but one may lag behind the other (or start with an older list). A replica therefore moves a key
+ * on only from the value it last wanted itself; a value another replica wrote recently is left alone for a
+ * settle period, so a lagging replica never pulls KV back to an older state, and a lasting disagreement
+ * (say, different probe results) is settled by the replica that still disagrees afterwards.
  */
 
 import type { ObservedBackend } from '../providers/index.ts';
@@ -49,14 +50,31 @@ export interface WriteInput {
   desired: BackendRecord | undefined;
   /** The value in KV now; undefined for no key. */
   current: BackendRecord | undefined;
-  /** First snapshot after start, or a deferred re-check: KV is brought to this replica's view. */
+  /** How long ago KV's entry for the key (a delete included) was written; Infinity when never. */
+  currentAgeMs: number;
+  /**
+   * First snapshot after start, or a deferred re-check: this replica has no previous value of its own to
+   * compare KV with.
+   */
   reconcile: boolean;
+  /** How long another replica's write is left alone when this replica disagrees with it. */
+  settleMs: number;
 }
 
-export function decideWrite({ previous, desired, current, reconcile }: WriteInput): WriteDecision {
+export function decideWrite({
+  previous,
+  desired,
+  current,
+  currentAgeMs,
+  reconcile,
+  settleMs,
+}: WriteInput): WriteDecision {
   if (sameValue(current, desired)) return 'skip';
-  if (reconcile || sameValue(current, previous)) return 'write';
-  return 'defer';
+  // KV still holds what this replica last wanted (or what another one agreed on): move it on.
+  if (!reconcile && sameValue(current, previous)) return 'write';
+  // Someone else wrote a value this replica does not hold. A recent write most likely comes from a replica
+  // that is ahead (this one is starting or lagging): leave it and look again later. An old one is stale.
+  return currentAgeMs >= settleMs ? 'write' : 'defer';
 }
 
 /** A `wakegate.ready` event is due when a write changes readiness (a new key counts as not ready before). */

@@ -1,0 +1,108 @@
+/** The watcher's NATS side: `wakegate-backends` with compare-and-set writes, and `wakegate.ready.*` events. */
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import {
+  BACKENDS_BUCKET,
+  type BackendId,
+  type BackendRecord,
+  backendFromKey,
+  backendKey,
+  codecs,
+  type Logger,
+  type NatsConnection,
+  PayloadError,
+  subjectFor,
+} from '../shared/index.ts';
+
+export interface StoredBackend {
+  record: BackendRecord | undefined;
+  /** Revision of the key's last entry (a delete marker included); 0 when it never existed. */
+  revision: number;
+  /** When that entry was written (NATS server time), in epoch ms; undefined when it never existed. */
+  writtenAt: number | undefined;
+}
+
+function isRevisionConflict(error: unknown): boolean {
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+export class BackendStore {
+  private readonly kv: KV;
+  private readonly nc: NatsConnection;
+  private readonly logger: Logger;
+
+  constructor(kv: KV, nc: NatsConnection, logger: Logger) {
+    this.kv = kv;
+    this.nc = nc;
+    this.logger = logger;
+  }
+
+  async read(id: BackendId): Promise<StoredBackend> {
+    const entry = await this.kv.get(backendKey(id));
+    if (!entry) return { record: undefined, revision: 0, writtenAt: undefined };
+    const base = { revision: entry.revision, writtenAt: entry.created.getTime() };
+    if (entry.operation !== 'PUT') return { record: undefined, ...base };
+    try {
+      return { record: codecs.backend.decode(entry.value), ...base };
+    } catch (error) {
+      if (!(error instanceof PayloadError)) throw error;
+      // A value this watcher cannot read is replaced by the next write.
+      this.logger.warn({ backend: id, err: error.message }, 'unreadable value in wakegate-backends');
+      return { record: undefined, ...base };
+    }
+  }
+
+  /** Writes only if the key is still at `revision`; false when someone else wrote first. */
+  async put(record: BackendRecord, revision: number): Promise<boolean> {
+    try {
+      await this.kv.put(backendKey(record.id), codecs.backend.encode(record), { previousSeq: revision });
+      return true;
+    } catch (error) {
+      if (isRevisionConflict(error)) return false;
+      throw error;
+    }
+  }
+
+  async remove(id: BackendId, revision: number): Promise<boolean> {
+    try {
+      await this.kv.delete(backendKey(id), { previousSeq: revision });
+      return true;
+    } catch (error) {
+      if (isRevisionConflict(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Every key the bucket holds (deleted ones may be among them; reading them says so). Asks the stream
+   * for its subjects in one request rather than running a consumer over the bucket (`kv.keys()`), which
+   * can stall while another replica writes.
+   */
+  async ids(): Promise<BackendId[]> {
+    const jsm = await jetstreamManager(this.nc);
+    const prefix = `$KV.${BACKENDS_BUCKET}.`;
+    const info = await jsm.streams.info(`KV_${BACKENDS_BUCKET}`, { subjects_filter: `${prefix}>` });
+    const ids: BackendId[] = [];
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const key = subject.slice(prefix.length);
+      try {
+        ids.push(backendFromKey(key));
+      } catch {
+        this.logger.warn({ key }, 'key in wakegate-backends is not a backend id');
+      }
+    }
+    return ids;
+  }
+
+  publishReady(record: BackendRecord, at: number): void {
+    const { id, ready, replicas, readyReplicas } = record;
+    this.nc.publish(
+      subjectFor('ready', id),
+      codecs.ready.encode({ backend: id, ready, replicas, readyReplicas, at }),
+    );
+  }
+}

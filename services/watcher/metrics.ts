@@ -1,0 +1,48 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/** The watcher's Prometheus metrics, on a registry of its own. */
+export class WatcherMetrics {
+  readonly registry = new Registry();
+  readonly backends = new Gauge({
+    name: 'wakegate_watcher_backends',
+    help: 'Opted-in backends the provider reports',
+    registers: [this.registry],
+  });
+  readonly readyBackends = new Gauge({
+    name: 'wakegate_watcher_ready_backends',
+    help: 'Backends ready for traffic as the provider reports them',
+    registers: [this.registry],
+  });
+  readonly snapshots = new Counter({
+    name: 'wakegate_watcher_snapshots_total',
+    help: 'Backend sets received from the provider',
+    registers: [this.registry],
+  });
+  readonly writes = new Counter({
+    name: 'wakegate_watcher_kv_writes_total',
+    help: 'Writes to wakegate-backends by operation (put or delete)',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  readonly conflicts = new Counter({
+    name: 'wakegate_watcher_write_conflicts_total',
+    help: 'Compare-and-set writes refused because another replica wrote first',
+    registers: [this.registry],
+  });
+  readonly deferred = new Counter({
+    name: 'wakegate_watcher_deferred_writes_total',
+    help: 'Writes held back because another replica had already moved the value further',
+    registers: [this.registry],
+  });
+  readonly readyEvents = new Counter({
+    name: 'wakegate_watcher_ready_events_total',
+    help: 'wakegate.ready events published, by readiness',
+    labelNames: ['ready'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'wakegate_watcher_errors_total',
+    help: 'Failed NATS operations (retried with a full reconcile)',
+    registers: [this.registry],
+  });
+}

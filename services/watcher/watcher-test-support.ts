@@ -1,0 +1,150 @@
+/** Shared setup of the watcher's tests: cluster objects for the API double and a live view of KV. */
+import type { KV } from '@nats-io/kv';
+import type { KubeObject } from '../../test/kube-api/index.ts';
+import { type BackendRecord, codecs, type NatsConnection, type ReadyMessage } from '../shared/index.ts';
+
+export function deploymentObject(
+  name: string,
+  options: {
+    namespace?: string;
+    replicas?: number;
+    annotations?: Record<string, string>;
+    enabled?: boolean;
+    app?: string;
+  } = {},
+): KubeObject {
+  const app = options.app ?? name;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name,
+      namespace: options.namespace ?? 'shop',
+      labels: options.enabled === false ? { app } : { app, 'wakegate.dev/enabled': 'true' },
+      annotations: options.annotations ?? {},
+    },
+    spec: {
+      replicas: options.replicas ?? 0,
+      selector: { matchLabels: { app } },
+      template: { metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image: 'demo' }] } },
+    },
+  };
+}
+
+export function serviceObject(
+  name: string,
+  app: string,
+  options: { namespace?: string; targetPort?: number } = {},
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: options.namespace ?? 'shop' },
+    spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: options.targetPort ?? 8080 }] },
+  };
+}
+
+export function routeObject(
+  name: string,
+  hostnames: string[],
+  services: string[],
+  namespace = 'shop',
+): KubeObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name, namespace },
+    spec: {
+      parentRefs: [{ name: 'gateway' }],
+      hostnames,
+      rules: [{ backendRefs: services.map((service) => ({ name: service, port: 80 })) }],
+    },
+  };
+}
+
+type Waiter = () => void;
+
+/** Everything KV `wakegate-backends` holds, kept current by a watch, with the history of each key. */
+export async function watchBackends(kv: KV) {
+  const current = new Map<string, BackendRecord>();
+  const history: { key: string; record: BackendRecord | undefined; at: number }[] = [];
+  const waiters = new Set<Waiter>();
+  const watch = await kv.watch();
+  void (async () => {
+    for await (const entry of watch) {
+      const record = entry.operation === 'PUT' ? codecs.backend.decode(entry.value) : undefined;
+      if (record) current.set(entry.key, record);
+      else current.delete(entry.key);
+      history.push({ key: entry.key, record, at: performance.now() });
+      for (const wake of [...waiters]) wake();
+    }
+  })();
+  return {
+    current,
+    history,
+    /** Resolves once the predicate holds for the view; rejects with the view after the timeout. */
+    until(predicate: (view: Map<string, BackendRecord>) => boolean, timeoutMs = 10_000): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const check: Waiter = () => {
+          if (!predicate(current)) return;
+          cleanup();
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new Error(
+              `KV never reached the expected state; it holds ${JSON.stringify([...current.values()])}`,
+            ),
+          );
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    stop: () => watch.stop(),
+  };
+}
+
+/** Collects `wakegate.ready.*` events with their arrival time. */
+export function collectReady(nc: NatsConnection) {
+  const events: (ReadyMessage & { receivedAt: number })[] = [];
+  const waiters = new Set<Waiter>();
+  const subscription = nc.subscribe('wakegate.ready.>', {
+    callback: (_error, msg) => {
+      events.push({ ...codecs.ready.decode(msg.data), receivedAt: performance.now() });
+      for (const wake of [...waiters]) wake();
+    },
+  });
+  return {
+    events,
+    next(
+      match: (event: ReadyMessage) => boolean,
+      timeoutMs = 10_000,
+    ): Promise<ReadyMessage & { receivedAt: number }> {
+      return new Promise((resolve, reject) => {
+        const check: Waiter = () => {
+          const found = events.find(match);
+          if (!found) return;
+          cleanup();
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no matching ready event; got ${JSON.stringify(events)}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    stop: () => subscription.unsubscribe(),
+  };
+}

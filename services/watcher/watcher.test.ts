@@ -1,0 +1,333 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import type { BackendSource } from '../providers/index.ts';
+import { createBackendSource } from '../providers/kubernetes/index.ts';
+import { isAllowed, WATCHER_RULES } from '../providers/kubernetes/permissions.ts';
+import {
+  BACKENDS_BUCKET,
+  connectNats,
+  createLogger,
+  DEFAULT_BACKEND_CONFIG,
+  ensureJetStream,
+  type NatsConnection,
+} from '../shared/index.ts';
+import { Watcher } from './watcher.ts';
+import {
+  collectReady,
+  deploymentObject,
+  routeObject,
+  serviceObject,
+  watchBackends,
+} from './watcher-test-support.ts';
+
+const logger = createLogger('watcher-test', (process.env.TEST_LOG as 'info') ?? 'silent');
+
+let nats: NatsServerFixture;
+let nc: NatsConnection;
+let kv: KV;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  nc = await connectNats({ natsUrl: nats.url, name: 'watcher-test', logger });
+  await ensureJetStream(nc);
+  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
+});
+afterAll(async () => {
+  await nc?.drain();
+  await nats?.close();
+});
+
+interface Running {
+  source: BackendSource;
+  watcher: Watcher;
+  stop(): Promise<void>;
+}
+
+async function runWatcher(api: KubeApiServer, namespaces = ['shop'], settleMs?: number): Promise<Running> {
+  const source = await createBackendSource(
+    { logger, namespaces, component: 'wakegate-watcher' },
+    { kubeConfig: api.kubeConfig(), backoff: { baseMs: 50, maxMs: 500 } },
+  );
+  const watcher = new Watcher({ source, kv, nc, logger, namespaces, settleMs });
+  watcher.start();
+  return {
+    source,
+    watcher,
+    async stop() {
+      await watcher.stop();
+      await source.close();
+      await watcher.done();
+    },
+  };
+}
+
+describe('watcher with the Kubernetes provider', () => {
+  let api: KubeApiServer;
+  const running: Running[] = [];
+  const start = async (namespaces?: string[], settleMs?: number) => {
+    const r = await runWatcher(api, namespaces, settleMs);
+    running.push(r);
+    return r;
+  };
+
+  beforeEach(async () => {
+    await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
+    api = await startKubeApiServer({ endpointDelayMs: 100 });
+  });
+  afterEach(async () => {
+    for (const r of running.splice(0)) await r.stop();
+    await api.close();
+  });
+
+  it('writes an opted-in Deployment with hosts from its annotation and an HTTPRoute, and never an unlabelled one', async () => {
+    api.create(
+      deploymentObject('web', {
+        annotations: { 'wakegate.dev/hosts': 'web.example.com, *.web.example.com' },
+      }),
+    );
+    api.create(deploymentObject('plain', { enabled: false }));
+    api.create(serviceObject('web', 'web'));
+    api.create(serviceObject('plain', 'plain'));
+    api.create(routeObject('web', ['shop.example.com'], ['web']));
+    api.create(routeObject('plain', ['plain.example.com'], ['plain']));
+    const view = await watchBackends(kv);
+    const { watcher } = await start();
+    await watcher.whenSynced();
+    expect(watcher.notReadyReason()).toBeUndefined();
+    expect(view.current.get('shop/web')).toMatchObject({
+      id: 'shop/web',
+      hosts: ['web.example.com', '*.web.example.com', 'shop.example.com'],
+      ready: false,
+      replicas: 0,
+      readyReplicas: 0,
+      config: DEFAULT_BACKEND_CONFIG,
+    });
+
+    // A route added later reaches the record too; the unlabelled Deployment never does.
+    api.create(routeObject('more', ['more.example.com'], ['web', 'plain']));
+    await view.until((v) => v.get('shop/web')?.hosts.includes('more.example.com') ?? false);
+    expect([...view.current.keys()]).toEqual(['shop/web']);
+    expect(view.history.some((h) => h.key === 'shop/plain')).toBe(false);
+    await view.stop();
+  });
+
+  it('flips ready within 50 ms of the EndpointSlice update when scaled 0 -> 1, and back when scaled to 0', async () => {
+    api.create(deploymentObject('web'));
+    api.create(serviceObject('web', 'web'));
+    const view = await watchBackends(kv);
+    const ready = collectReady(nc);
+    await start();
+    await view.until((v) => v.get('shop/web')?.ready === false);
+
+    let sliceReadyAt = 0;
+    let sliceEmptyAt = 0;
+    api.onChange((event) => {
+      if (event.resource.resource !== 'endpointslices') return;
+      const endpoints = (event.object.endpoints as unknown[] | undefined) ?? [];
+      if (endpoints.length > 0 && sliceReadyAt === 0) sliceReadyAt = performance.now();
+      if (endpoints.length === 0 && sliceReadyAt > 0) sliceEmptyAt = performance.now();
+    });
+    api.scale('shop', 'web', 1);
+    // The Deployment reports a ready replica before the endpoints exist: with a Service, that is not enough.
+    await view.until((v) => v.get('shop/web')?.readyReplicas === 1);
+    expect(view.current.get('shop/web')?.ready).toBe(false);
+
+    await view.until((v) => v.get('shop/web')?.ready === true);
+    const flippedAt = view.history.find((h) => h.record?.ready === true)?.at as number;
+    expect(sliceReadyAt).toBeGreaterThan(0);
+    expect(flippedAt).toBeGreaterThanOrEqual(sliceReadyAt);
+    expect(flippedAt - sliceReadyAt).toBeLessThan(50);
+    const up = await ready.next((e) => e.ready);
+    expect(up).toMatchObject({ backend: 'shop/web', ready: true, replicas: 1, readyReplicas: 1 });
+    expect(up.receivedAt - sliceReadyAt).toBeLessThan(50);
+
+    api.scale('shop', 'web', 0);
+    await view.until((v) => v.get('shop/web')?.ready === false);
+    const down = await ready.next((e) => !e.ready);
+    expect(down).toMatchObject({ backend: 'shop/web', ready: false, replicas: 0 });
+    expect(down.receivedAt).toBeGreaterThanOrEqual(sliceEmptyAt);
+    expect(ready.events.map((e) => e.ready)).toEqual([true, false]);
+    ready.stop();
+    await view.stop();
+  });
+
+  it.each([
+    ['closed cleanly', () => ({ abrupt: false })],
+    ['cut off', () => ({ abrupt: true })],
+  ])(
+    'recovers a watch %s by the server, and from 410 Gone, with the right state afterwards',
+    async (_name, drop) => {
+      api.create(deploymentObject('web'));
+      api.create(serviceObject('web', 'web'));
+      const view = await watchBackends(kv);
+      await start();
+      await view.until((v) => v.get('shop/web')?.ready === false);
+      const lists = () => api.requests.filter((r) => r.verb === 'list').length;
+      const listsBefore = lists();
+
+      // While the watches are down the cluster changes; the history is compacted, so the resumed watches
+      // get 410 and the informers must relist.
+      api.dropWatches(drop());
+      api.setEndpointDelay(0);
+      api.scale('shop', 'web', 1);
+      api.create(deploymentObject('api', { annotations: { 'wakegate.dev/hosts': 'api.example.com' } }));
+      await new Promise<void>((resolve) => {
+        const off = api.onChange((e) => {
+          if (
+            e.resource.resource === 'endpointslices' &&
+            ((e.object.endpoints as unknown[]) ?? []).length > 0
+          ) {
+            off();
+            resolve();
+          }
+        });
+      });
+      api.compact();
+      await view.until(
+        (v) => v.get('shop/web')?.ready === true && v.get('shop/api')?.hosts[0] === 'api.example.com',
+      );
+      expect(lists()).toBeGreaterThan(listsBefore);
+
+      // And the recovered watches keep working.
+      api.delete('deployments', 'shop', 'api');
+      await view.until((v) => !v.has('shop/api'));
+      await view.stop();
+    },
+  );
+
+  it('restarts informers that stopped on a server error', async () => {
+    api.create(deploymentObject('web'));
+    const view = await watchBackends(kv);
+    await start();
+    await view.until((v) => v.has('shop/web'));
+    api.failNext({ verb: 'watch', resource: 'deployments' }, 500, { times: 2 });
+    api.failNext({ verb: 'list', resource: 'deployments' }, 503);
+    api.dropWatches({ abrupt: true });
+    api.create(deploymentObject('late'));
+    await view.until((v) => v.has('shop/late'));
+    await view.stop();
+  });
+
+  it('deletes the key of a deleted Deployment and of one that opts out', async () => {
+    api.create(deploymentObject('web'));
+    api.create(deploymentObject('api'));
+    const view = await watchBackends(kv);
+    await start();
+    await view.until((v) => v.has('shop/web') && v.has('shop/api'));
+    api.delete('deployments', 'shop', 'web');
+    await view.until((v) => !v.has('shop/web'));
+    const api1 = api.get('deployments', 'shop', 'api');
+    api.update({ ...api1, metadata: { ...api1?.metadata, labels: { app: 'api' } } });
+    await view.until((v) => !v.has('shop/api'));
+    await view.stop();
+  });
+
+  it('removes at start the keys of Deployments that went away while no watcher ran', async () => {
+    api.create(deploymentObject('web'));
+    api.create(deploymentObject('old'));
+    const view = await watchBackends(kv);
+    const first = await start();
+    await view.until((v) => v.has('shop/web') && v.has('shop/old'));
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+    api.delete('deployments', 'shop', 'old');
+    // Its key was written moments ago; a short settle period stands in for the downtime.
+    await start(['shop'], 100);
+    await view.until((v) => !v.has('shop/old'));
+    expect([...view.current.keys()]).toEqual(['shop/web']);
+    await view.stop();
+  });
+
+  it('uses defaults for malformed annotations and reports each with a Warning Event on the Deployment', async () => {
+    api.create(
+      deploymentObject('web', {
+        annotations: {
+          'wakegate.dev/idle-timeout': 'forever',
+          'wakegate.dev/max-buffered': '-5',
+          'wakegate.dev/wake-replicas': '2',
+        },
+      }),
+    );
+    const view = await watchBackends(kv);
+    await start();
+    await view.until((v) => v.has('shop/web'));
+    expect(view.current.get('shop/web')?.config).toEqual({ ...DEFAULT_BACKEND_CONFIG, wakeReplicas: 2 });
+    const deadline = Date.now() + 5000;
+    while (api.list('events', 'shop').length < 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    const events = api.list('events', 'shop');
+    expect(events.map((e) => (e.message as string).split(':')[0]).sort()).toEqual([
+      'wakegate.dev/idle-timeout',
+      'wakegate.dev/max-buffered',
+    ]);
+    expect(events[0]).toMatchObject({
+      type: 'Warning',
+      reason: 'InvalidAnnotation',
+      involvedObject: { kind: 'Deployment', name: 'web', namespace: 'shop' },
+    });
+    await view.stop();
+  });
+
+  it('runs as two replicas without flapping: each value is written once, each readiness change announced once', async () => {
+    api.create(deploymentObject('web'));
+    api.create(serviceObject('web', 'web'));
+    const view = await watchBackends(kv);
+    const ready = collectReady(nc);
+    const [a, b] = [await start(), await start()];
+    await view.until((v) => v.has('shop/web'));
+    api.scale('shop', 'web', 1);
+    await view.until((v) => v.get('shop/web')?.ready === true);
+    api.scale('shop', 'web', 0);
+    await view.until((v) => v.get('shop/web')?.ready === false && v.get('shop/web')?.replicas === 0);
+    await ready.next((e) => !e.ready);
+    const states = view.history
+      .filter((h) => h.key === 'shop/web')
+      .map((h) => `${h.record?.replicas}/${h.record?.readyReplicas}/${h.record?.ready}`);
+    // Consecutive writes always differ: a value is never written twice, nor pulled back.
+    expect(states.filter((s, i) => s === states[i - 1])).toEqual([]);
+    expect(states).toEqual(
+      ['0/0/false', '1/0/false', '1/1/false', '1/1/true', '0/1/true', '0/0/true', '0/0/false'].filter((s) =>
+        states.includes(s),
+      ),
+    );
+    expect(ready.events.map((e) => e.ready)).toEqual([true, false]);
+    // Between them the two replicas wrote each of those values exactly once.
+    const puts = async (r: Running) =>
+      (await r.watcher.metrics.writes.get()).values.find((v) => v.labels.op === 'put')?.value ?? 0;
+    expect((await puts(a)) + (await puts(b))).toBe(states.length);
+    ready.stop();
+    await view.stop();
+  });
+
+  it('watches every namespace when none is configured, and only makes calls its RBAC rules allow', async () => {
+    api.create(deploymentObject('web', { namespace: 'shop' }));
+    api.create(
+      deploymentObject('blog', { namespace: 'media', annotations: { 'wakegate.dev/max-wait': 'bad' } }),
+    );
+    const view = await watchBackends(kv);
+    await start([]);
+    await view.until((v) => v.has('shop/web') && v.has('media/blog'));
+    const deadline = Date.now() + 5000;
+    while (api.list('events', 'media').length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    const denied = api.requests.filter((r) => !isAllowed(WATCHER_RULES, r));
+    expect(denied).toEqual([]);
+    expect(new Set(api.requests.map((r) => `${r.verb} ${r.resource}`))).toEqual(
+      new Set([
+        'list deployments',
+        'watch deployments',
+        'list services',
+        'watch services',
+        'list endpointslices',
+        'watch endpointslices',
+        'list httproutes',
+        'watch httproutes',
+        'create events',
+      ]),
+    );
+    await view.stop();
+  });
+});

@@ -1,0 +1,207 @@
+/**
+ * The readiness watcher: takes the provider's backend sets and keeps `wakegate-backends` equal to them,
+ * publishing `wakegate.ready.*` on each readiness change. Provider-agnostic: it sees only a BackendSource.
+ */
+import type { KV } from '@nats-io/kv';
+import type { BackendSource, ObservedBackend } from '../providers/index.ts';
+import {
+  type BackendId,
+  type BackendRecord,
+  type Logger,
+  type NatsConnection,
+  parseBackendId,
+} from '../shared/index.ts';
+import { BackendStore } from './backend-store.ts';
+import { WatcherMetrics } from './metrics.ts';
+import { decideWrite, keysToCheck, readinessChanged, toRecord } from './write-decision.ts';
+
+export interface WatcherOptions {
+  source: BackendSource;
+  kv: KV;
+  nc: NatsConnection;
+  logger: Logger;
+  /** Namespaces the provider watches (empty = all): stale keys are removed only inside them. */
+  namespaces: string[];
+  /** How long a disagreement with another replica may last before this one writes its view. Default 2 s. */
+  settleMs?: number | undefined;
+  /** Delay before retrying after a failed NATS operation. Default 1 s. */
+  retryMs?: number | undefined;
+  now?: () => number;
+}
+
+const MAX_CONFLICT_RETRIES = 5;
+
+export class Watcher {
+  readonly metrics = new WatcherMetrics();
+  private readonly options: WatcherOptions;
+  private readonly store: BackendStore;
+  private readonly now: () => number;
+  private readonly settleMs: number;
+  private syncedWaiters: (() => void)[] = [];
+  /** What this replica last wanted in KV, by backend. */
+  private desired = new Map<BackendId, BackendRecord>();
+  private synced = false;
+  private stopped = false;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly deferred = new Map<BackendId, NodeJS.Timeout>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(options: WatcherOptions) {
+    this.options = options;
+    this.store = new BackendStore(options.kv, options.nc, options.logger);
+    this.now = options.now ?? Date.now;
+    this.settleMs = options.settleMs ?? 2000;
+  }
+
+  /** Resolves once the first backend set is in KV. */
+  whenSynced(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncedWaiters.push(resolve));
+  }
+
+  /** Undefined when ready: NATS connected and the first backend set written. */
+  notReadyReason(): string | undefined {
+    if (this.options.nc.isClosed()) return 'NATS connection closed';
+    if (!this.synced) return 'waiting for the first backend set from the provider';
+    return undefined;
+  }
+
+  start(): void {
+    this.running ??= (async () => {
+      for await (const snapshot of this.options.source.snapshots()) {
+        if (this.stopped) break;
+        this.metrics.snapshots.inc();
+        await this.enqueue(() => this.apply(snapshot, !this.synced));
+      }
+    })();
+  }
+
+  /** Stops after the write in progress; closing the source is the caller's. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.deferred.values()) clearTimeout(timer);
+    this.deferred.clear();
+    clearTimeout(this.retryTimer);
+    await this.queue;
+  }
+
+  /** Resolves when the source's snapshots end. */
+  async done(): Promise<void> {
+    await this.running;
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(() => (this.stopped ? undefined : task()));
+    return this.queue;
+  }
+
+  private inScope(id: BackendId): boolean {
+    const { namespaces } = this.options;
+    return namespaces.length === 0 || namespaces.includes(parseBackendId(id).namespace);
+  }
+
+  private async apply(snapshot: ObservedBackend[], reconcile: boolean): Promise<void> {
+    const at = this.now();
+    const next = new Map<BackendId, BackendRecord>(snapshot.map((b) => [b.id, toRecord(b, at)]));
+    this.metrics.backends.set(next.size);
+    this.metrics.readyBackends.set(snapshot.filter((b) => b.ready).length);
+    const previous = this.desired;
+    this.desired = next;
+    try {
+      const ids = keysToCheck(previous, next, reconcile);
+      if (reconcile) {
+        // Backends that went away while no watcher ran.
+        for (const id of await this.store.ids())
+          if (!next.has(id) && this.inScope(id) && !ids.includes(id)) ids.push(id);
+      }
+      for (const id of ids) await this.sync(id, previous.get(id), reconcile);
+      if (!this.synced) {
+        this.synced = true;
+        for (const resolve of this.syncedWaiters.splice(0)) resolve();
+      }
+    } catch (error) {
+      this.metrics.errors.inc();
+      this.options.logger.warn({ err: String(error) }, 'writing backend state failed; retrying');
+      // The previous view is unknown to KV now: the retry reconciles everything against KV.
+      this.scheduleRetry(snapshot);
+    }
+  }
+
+  private scheduleRetry(snapshot: ObservedBackend[]): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.enqueue(() => this.apply(snapshot, true));
+    }, this.options.retryMs ?? 1000);
+  }
+
+  private async sync(id: BackendId, previous: BackendRecord | undefined, reconcile: boolean): Promise<void> {
+    const logger = this.options.logger.child({ backend: id });
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const desired = this.desired.get(id);
+      const { record: current, revision, writtenAt } = await this.store.read(id);
+      const currentAgeMs = writtenAt === undefined ? Number.POSITIVE_INFINITY : this.now() - writtenAt;
+      const decision = decideWrite({
+        previous,
+        desired,
+        current,
+        currentAgeMs,
+        reconcile,
+        settleMs: this.settleMs,
+      });
+      if (decision !== 'defer') {
+        clearTimeout(this.deferred.get(id));
+        this.deferred.delete(id);
+      }
+      if (decision === 'skip') return;
+      if (decision === 'defer') {
+        this.metrics.deferred.inc();
+        this.deferRecheck(id);
+        return;
+      }
+      const written = desired
+        ? await this.store.put(desired, revision)
+        : await this.store.remove(id, revision);
+      if (!written) {
+        this.metrics.conflicts.inc();
+        continue;
+      }
+      this.metrics.writes.inc({ op: desired ? 'put' : 'delete' });
+      if (desired && readinessChanged(current, desired)) {
+        this.store.publishReady(desired, this.now());
+        this.metrics.readyEvents.inc({ ready: String(desired.ready) });
+      }
+      logger.info(
+        desired
+          ? {
+              ready: desired.ready,
+              replicas: desired.replicas,
+              readyReplicas: desired.readyReplicas,
+              hosts: desired.hosts,
+            }
+          : {},
+        desired ? 'backend state written' : 'backend removed',
+      );
+      return;
+    }
+    // Another replica keeps writing this key: it holds the same view, or a later deferred check settles it.
+    this.deferRecheck(id);
+  }
+
+  private deferRecheck(id: BackendId): void {
+    if (this.deferred.has(id)) return;
+    const timer = setTimeout(() => {
+      this.deferred.delete(id);
+      void this.enqueue(async () => {
+        try {
+          await this.sync(id, this.desired.get(id), true);
+        } catch (error) {
+          this.metrics.errors.inc();
+          this.options.logger.warn({ backend: id, err: String(error) }, 'deferred write failed');
+        }
+      });
+    }, this.settleMs);
+    this.deferred.set(id, timer);
+  }
+}
