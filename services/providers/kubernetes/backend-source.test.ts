@@ -1,0 +1,83 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
+import { createLogger } from '../../shared/index.ts';
+import { deploymentObject, serviceObject } from '../../watcher/watcher-test-support.ts';
+import type { BackendSource, ObservedBackend } from '../provider.ts';
+import { createBackendSource } from './index.ts';
+
+const logger = createLogger('kubernetes-source-test', 'silent');
+
+/** Reads snapshots until one satisfies the predicate. */
+async function until(
+  snapshots: AsyncIterator<ObservedBackend[]>,
+  predicate: (snapshot: ObservedBackend[]) => boolean,
+): Promise<ObservedBackend[]> {
+  for (;;) {
+    const next = await snapshots.next();
+    if (next.done) throw new Error('snapshots ended');
+    if (predicate(next.value)) return next.value;
+  }
+}
+
+describe('Kubernetes backend source', () => {
+  let api: KubeApiServer;
+  let source: BackendSource | undefined;
+  let app: Server | undefined;
+
+  beforeEach(async () => {
+    // Pods answer on loopback, so the probe reaches a real HTTP server.
+    api = await startKubeApiServer({ podAddress: () => '127.0.0.1' });
+  });
+  afterEach(async () => {
+    await source?.close();
+    source = undefined;
+    app?.close();
+    app = undefined;
+    await api.close();
+  });
+
+  it('declares a backend with probe-path ready only once a ready endpoint answers the probe', async () => {
+    let healthy = false;
+    const probed: string[] = [];
+    let failedTwice: () => void = () => {};
+    const secondFailure = new Promise<void>((resolve) => {
+      failedTwice = resolve;
+    });
+    app = createServer((request, response) => {
+      probed.push(request.url ?? '');
+      response.writeHead(healthy ? 200 : 503).end();
+      if (!healthy && probed.length === 2) failedTwice();
+    });
+    await new Promise<void>((resolve) => app?.listen(0, '127.0.0.1', resolve));
+    const port = (app.address() as AddressInfo).port;
+    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/probe-path': '/healthz' } }));
+    api.create(serviceObject('web', 'web', { targetPort: port }));
+    source = await createBackendSource(
+      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    await until(snapshots, (s) => s[0]?.ready === false);
+    api.scale('shop', 'web', 1);
+    // The endpoint turns ready but the app still answers 503: not ready, and the probe is retried.
+    await secondFailure;
+    healthy = true;
+    const ready = await until(snapshots, (s) => s[0]?.ready === true);
+    expect(ready[0]).toMatchObject({ id: 'shop/web', readyReplicas: 1, config: { probePath: '/healthz' } });
+    expect(new Set(probed)).toEqual(new Set(['/healthz']));
+  });
+
+  it('still syncs when the cluster has no Gateway API, with hosts from annotations only', async () => {
+    api.failNext({ resource: 'httproutes' }, 404, { times: 1000 });
+    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
+    source = await createBackendSource(
+      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const first = await until(snapshots, (s) => s.length === 1);
+    expect(first[0]?.hosts).toEqual(['web.example.com']);
+  });
+});
