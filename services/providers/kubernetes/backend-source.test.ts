@@ -66,6 +66,8 @@ describe('Kubernetes backend source', () => {
     healthy = true;
     const ready = await until(snapshots, (s) => s[0]?.ready === true);
     expect(ready[0]).toMatchObject({ id: 'shop/web', readyReplicas: 1, config: { probePath: '/healthz' } });
+    // Two failed probes, then the one that passed.
+    expect(probed.length).toBeGreaterThanOrEqual(3);
     expect(new Set(probed)).toEqual(new Set(['/healthz']));
   });
 
