@@ -140,6 +140,8 @@ export class SupervisedInformer {
     if (this.stopped) return;
     this.failedThisRun = false;
     await this.informer.start();
+    // client-node opens the watch even when stopped during the list; close it again.
+    if (this.stopped) await this.informer.stop();
     if (this.failedThisRun || this.stopped) return;
     if (this.attempt > 0 || this.absent) this.logger.info('informer recovered');
     this.attempt = 0;
