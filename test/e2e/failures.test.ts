@@ -3,18 +3,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
 
 /** A backend whose process starts but never becomes healthy (nothing listens on its port). */
-const neverHealthy = (name: string, maxWait: string) => `  ${name}:
+const neverHealthy = (name: string, maxWait: string, maxBuffered = 1000) => `  ${name}:
     command: node
     args: ["-e", "setInterval(() => {}, 1000)"]
     url: http://127.0.0.1:9
     hosts: [${name}.localhost]
     max-wait: ${maxWait}
+    max-buffered: ${maxBuffered}
     stop-grace: 200ms
 `;
 
 let stack: E2eStack;
 beforeAll(async () => {
-  stack = await startE2eStack({ backends: neverHealthy('never', '1s') + neverHealthy('hang', '20s') });
+  stack = await startE2eStack({
+    backends: neverHealthy('never', '1s') + neverHealthy('hang', '20s') + neverHealthy('full', '20s', 1),
+  });
 });
 afterAll(() => stack?.close());
 
@@ -72,5 +75,30 @@ describe('when a backend cannot be served', () => {
       (held) => held === 0,
     );
     expect(await stack.metric('wakegate_timeouts_total')).toBeLessThanOrEqual(2);
+  });
+
+  it('refuses a request beyond max-buffered with 503 and Retry-After, holding the others', async () => {
+    // Two workers, round robin: of three requests one worker gets two, and it may hold only one.
+    const clients = [new AbortController(), new AbortController(), new AbortController()];
+    const pending = clients.map((client) =>
+      send(stack, 'full.localhost', '/', { signal: client.signal }).catch(() => undefined),
+    );
+    // The first to be answered; an aborted one never is.
+    const refused = await Promise.any(
+      pending.map((p) => p.then((answer) => answer ?? Promise.reject(new Error('aborted')))),
+    );
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.headers['x-wakegate']).toBe('overflow');
+    await eventually(
+      () => stack.metric('wakegate_held'),
+      (held) => held === 2,
+    );
+    for (const client of clients) client.abort();
+    await Promise.all(pending);
+    await eventually(
+      () => stack.metric('wakegate_held'),
+      (held) => held === 0,
+    );
   });
 });

@@ -7,10 +7,10 @@ describe('probe schedule', () => {
     expect(nextProbeDelayMs('asleep', 60_000)).toBeUndefined();
   });
 
-  it('probes a waking backend every 5 ms at first, backing off to 250 ms for slow starters', () => {
+  it('probes a waking backend every 2 ms at first, backing off to 250 ms for slow starters', () => {
     expect(nextProbeDelayMs('waking', 0)).toBe(WAKING_MIN_DELAY_MS);
     expect(nextProbeDelayMs('waking', 300)).toBe(WAKING_MIN_DELAY_MS);
-    expect(nextProbeDelayMs('waking', 5000)).toBe(50);
+    expect(nextProbeDelayMs('waking', 5000)).toBe(25);
     expect(nextProbeDelayMs('waking', 120_000)).toBe(WAKING_MAX_DELAY_MS);
   });
 
