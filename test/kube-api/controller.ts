@@ -46,12 +46,29 @@ export class SimulatedController {
     this.timers.clear();
   }
 
-  private later(ms: number, action: () => void): void {
+  /** Pending endpoint change per Deployment: a newer change replaces it, as pods of an older one never start. */
+  private readonly pendingEndpoints = new Map<string, NodeJS.Timeout>();
+
+  private later(ms: number, action: () => void): NodeJS.Timeout {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       action();
     }, ms);
     this.timers.add(timer);
+    return timer;
+  }
+
+  private endpointsLater(key: string, action: () => void): void {
+    const pending = this.pendingEndpoints.get(key);
+    if (pending) {
+      clearTimeout(pending);
+      this.timers.delete(pending);
+    }
+    const timer = this.later(this.options.endpointDelayMs ?? 0, () => {
+      this.pendingEndpoints.delete(key);
+      action();
+    });
+    this.pendingEndpoints.set(key, timer);
   }
 
   private onEvent(event: StoreEvent): void {
@@ -64,7 +81,7 @@ export class SimulatedController {
     const name = event.object.metadata?.name as string;
     const key = `${namespace}/${name}`;
     if (event.type === 'DELETED') {
-      this.later(this.options.endpointDelayMs ?? 0, () => {
+      this.endpointsLater(key, () => {
         this.readyPods.delete(key);
         this.reconcileSlices(namespace);
       });
@@ -75,7 +92,7 @@ export class SimulatedController {
     const previous = event.previous?.spec?.replicas ?? (event.previous ? 1 : undefined);
     if (event.type === 'MODIFIED' && previous === replicas) return;
     this.later(this.options.statusDelayMs ?? 0, () => this.writeStatus(namespace, name, replicas));
-    this.later(this.options.endpointDelayMs ?? 0, () => {
+    this.endpointsLater(key, () => {
       if (!this.store.get(DEPLOYMENTS, namespace, name)) return;
       this.readyPods.set(key, replicas);
       this.reconcileSlices(namespace);

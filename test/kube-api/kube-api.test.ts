@@ -242,7 +242,12 @@ describe('kube-api double', () => {
     await seen('DELETED');
     controller.abort();
     // The simulated controller's status writes show up as further MODIFIED events, as in a cluster.
-    expect(events[0]).toEqual({ type: 'MODIFIED', name: 'web', replicas: 1 });
+    // In order: the scale, the bookmark, the deletion (the controller's status writes come in between).
+    const scaled = events.findIndex((e) => e.type === 'MODIFIED' && e.replicas === 1);
+    const bookmark = events.findIndex((e) => e.type === 'BOOKMARK');
+    expect(scaled).toBeGreaterThanOrEqual(0);
+    expect(events.slice(0, scaled).every((e) => e.type === 'MODIFIED' && e.replicas === 0)).toBe(true);
+    expect(bookmark).toBeGreaterThan(scaled);
     expect(events.at(-1)).toEqual({ type: 'DELETED', name: 'web', replicas: 1 });
     expect(events.filter((e) => e.type === 'BOOKMARK')).toEqual([
       { type: 'BOOKMARK', name: undefined, replicas: undefined },
@@ -324,6 +329,25 @@ describe('kube-api double', () => {
     await drained;
     const status = (await apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' })).status;
     expect(status?.readyReplicas ?? 0).toBe(0);
+  });
+
+  it('lets a newer replica change replace one whose pods are not ready yet', async () => {
+    api.setEndpointDelay(20);
+    api.create(deployment('web', 0) as never);
+    api.create(service('web', 'web') as never);
+    const counts: number[] = [];
+    api.onChange((e) => {
+      if (e.resource.resource === 'endpointslices')
+        counts.push(readyAddresses(e.object as unknown as V1EndpointSlice).length);
+    });
+    const settled = nextChange(
+      api,
+      (r, o) => r === 'endpointslices' && readyAddresses(o as V1EndpointSlice).length === 1,
+    );
+    api.scale('demo', 'web', 3);
+    api.scale('demo', 'web', 1);
+    await settled;
+    expect(counts).not.toContain(3);
   });
 
   it('serves HTTPRoutes as custom objects, events, and the discovery documents', async () => {
