@@ -55,7 +55,7 @@ backends:
     main.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     await new Promise<void>((resolve, reject) => {
       lines.on('line', (line) => {
-        if (line.startsWith('wakegate is running')) resolve();
+        if (line.startsWith('Ctrl-C stops everything')) resolve();
       });
       main.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output.join('\n')}`)));
     });
