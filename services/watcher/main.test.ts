@@ -59,6 +59,14 @@ describe('node services/watcher/main.ts', () => {
     expect(lines[0]).toContain('WAKEGATE_NAMESPACES');
   });
 
+  it('stops at start when no cluster is configured, instead of retrying an insecure localhost', async () => {
+    const { child, lines } = run({ HOME: dir, NATS_URL: nats.url, PORT: '0' });
+    const output: string[] = [];
+    for (let next = await lines.next(); !next.done; next = await lines.next()) output.push(next.value);
+    expect(await exitCode(child)).toBe(1);
+    expect(output.at(-1)).toContain('no Kubernetes cluster configured');
+  });
+
   it('watches the cluster of KUBECONFIG, writes KV, serves ops endpoints and stops cleanly on SIGTERM', async () => {
     api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
     const logger = createLogger('watcher-main-test', 'silent');

@@ -29,12 +29,18 @@ if (setup.created.length + setup.updated.length > 0) logger.info(setup, 'jetstre
 const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
 
 const provider = await loadProvider(config.provider);
-const source = await provider.createBackendSource({
-  logger,
-  namespaces: config.namespaces,
-  processConfig: config.processConfig,
-  component: 'wakegate-watcher',
-});
+const source = await provider
+  .createBackendSource({
+    logger,
+    namespaces: config.namespaces,
+    processConfig: config.processConfig,
+    component: 'wakegate-watcher',
+  })
+  .catch((error: unknown) => {
+    // A provider that cannot start (no cluster configured, unreadable process file) is a setup error.
+    logger.fatal({ provider: config.provider, err: String(error) }, 'cannot start the provider');
+    process.exit(1);
+  });
 const watcher = new Watcher({ source, kv, nc, logger, namespaces: config.namespaces });
 const ops = buildOpsServer({
   registry: watcher.metrics.registry,

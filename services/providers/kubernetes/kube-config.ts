@@ -1,13 +1,25 @@
 import { KubeConfig } from '@kubernetes/client-node';
 
+/** client-node's answer when it finds no kubeconfig and no service account. */
+const FALLBACK_SERVER = 'http://localhost:8080';
+
+export class NoClusterConfiguredError extends Error {
+  constructor() {
+    super('no Kubernetes cluster configured: set KUBECONFIG, or run in a pod with a service account');
+    this.name = 'NoClusterConfiguredError';
+  }
+}
+
 /**
  * The cluster connection: `KUBECONFIG` (or ~/.kube/config) when present, else the in-cluster service
- * account, as client-node's `loadFromDefault` decides.
+ * account, as client-node's `loadFromDefault` decides. Its last resort, an insecure localhost:8080, is
+ * refused: it is never what a user meant.
  */
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  if (!kc.getCurrentCluster())
-    throw new Error('no Kubernetes cluster configured: set KUBECONFIG or run in a pod');
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || (cluster.name === 'cluster' && cluster.server === FALLBACK_SERVER))
+    throw new NoClusterConfiguredError();
   return kc;
 }
