@@ -97,6 +97,7 @@ describe('watcher with the Kubernetes provider', () => {
     const { watcher } = await start();
     await watcher.whenSynced();
     expect(watcher.notReadyReason()).toBeUndefined();
+    await view.until((v) => v.has('shop/web'));
     expect(view.current.get('shop/web')).toMatchObject({
       id: 'shop/web',
       hosts: ['web.example.com', '*.web.example.com', 'shop.example.com'],
@@ -208,6 +209,26 @@ describe('watcher with the Kubernetes provider', () => {
     api.dropWatches({ abrupt: true });
     api.create(deploymentObject('late'));
     await view.until((v) => v.has('shop/late'));
+    await view.stop();
+  });
+
+  it('catches up with changes made while NATS was down', async () => {
+    api.setEndpointDelay(0);
+    api.create(deploymentObject('web'));
+    api.create(serviceObject('web', 'web'));
+    const { watcher } = await start();
+    await watcher.whenSynced();
+    const reconnected = (async () => {
+      for await (const status of nc.status()) if (status.type === 'reconnect') return;
+    })();
+    await nats.stop();
+    api.scale('shop', 'web', 1);
+    api.create(deploymentObject('api'));
+    await nats.start();
+    await reconnected;
+    const view = await watchBackends(kv);
+    await view.until((v) => v.get('shop/web')?.ready === true && v.has('shop/api'), 20_000);
+    expect((await watcher.metrics.errors.get()).values[0]?.value).toBeGreaterThan(0);
     await view.stop();
   });
 

@@ -45,6 +45,7 @@ export class Watcher {
   private queue: Promise<void> = Promise.resolve();
   private readonly deferred = new Map<BackendId, NodeJS.Timeout>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private latest: ObservedBackend[] = [];
   private running: Promise<void> | undefined;
 
   constructor(options: WatcherOptions) {
@@ -72,6 +73,7 @@ export class Watcher {
       for await (const snapshot of this.options.source.snapshots()) {
         if (this.stopped) break;
         this.metrics.snapshots.inc();
+        this.latest = snapshot;
         await this.enqueue(() => this.apply(snapshot, !this.synced));
       }
     })();
@@ -123,16 +125,16 @@ export class Watcher {
     } catch (error) {
       this.metrics.errors.inc();
       this.options.logger.warn({ err: String(error) }, 'writing backend state failed; retrying');
-      // The previous view is unknown to KV now: the retry reconciles everything against KV.
-      this.scheduleRetry(snapshot);
+      // Which keys were written is unknown now: the retry compares every key with KV.
+      this.scheduleRetry();
     }
   }
 
-  private scheduleRetry(snapshot: ObservedBackend[]): void {
+  private scheduleRetry(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.enqueue(() => this.apply(snapshot, true));
+      void this.enqueue(() => this.apply(this.latest, true));
     }, this.options.retryMs ?? 1000);
   }
 
