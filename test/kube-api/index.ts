@@ -10,7 +10,12 @@
  *   api.failNext({ verb: 'update', subresource: 'scale' }, 409);  // one-off error for a matching call
  *   api.compact(); api.dropWatches();                  // watches resume from an old version -> 410 -> relist
  *   api.requests                                       // [{ verb: 'watch', group: 'apps', resource: ... }]
+ *   api.onChange((event) => ...);                      // every store change, e.g. the slice update time
+ *   writeFile(path, api.kubeConfigYaml());             // for a child process started with KUBECONFIG
  *   await api.close();
+ *
+ * The controller's writes bump resourceVersions like a real one: read an object again before a
+ * conditional update. Options: `endpointDelayMs`, `statusDelayMs`, `podAddress` (127.0.0.1 to probe pods).
  *
  * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
  * endpointslices, gateway.networking.k8s.io/v1 httproutes, events.k8s.io/v1 events, and the discovery
