@@ -38,7 +38,7 @@ try {
 // A clean clone has no build of the filter; after an edit of its sources the build is stale.
 try {
   const built = await buildWasm({ onlyIfStale: true });
-  if (built.length > 0) say(`built the filter: ${built.join(', ')}`);
+  if (built.length > 0) say(`built the filter (${built.length} modules in wasm-filter/build)`);
 } catch (error) {
   process.stderr.write(`wakegate-local: building the filter failed: ${(error as Error).message}\n`);
   process.exit(1);
