@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive } from '../../services/providers/process/process.fixture.ts';
+import { isAlive } from '../processes.ts';
 import { demoBackend, type E2eStack, eventually, freePort, send, startE2eStack } from './local-stack.ts';
 
 let stack: E2eStack;

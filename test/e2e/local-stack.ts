@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
-import { type LocalStack, startLocalStack } from '../../services/local/stack.ts';
+import { type LocalStack, startLocalStack } from '../../services/local/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { untilDead } from '../../services/providers/process/process.fixture.ts';
+import { untilDead } from '../processes.ts';
 import { DEMO_BACKEND, freePort, ROOT, send } from './local-stack.ts';
 
 const MAIN = join(ROOT, 'services', 'local', 'main.ts');

@@ -1,9 +1,7 @@
-/** Test support for the process provider: temp config folders and watching real pids come and go. */
-import { readFileSync } from 'node:fs';
+/** Test support for the process provider: a temp folder with a backends file. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 
 export interface ProcessFixture {
   dir: string;
@@ -23,23 +21,4 @@ export async function processFixture(yaml: string): Promise<ProcessFixture> {
     stateFile: join(dir, 'state.json'),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
-}
-
-/** Running and not a zombie (an exited process nobody has reaped yet is gone for our purposes). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** A process that is not our child gives no exit event: poll /proc until it is gone. */
-export async function untilDead(pid: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} still alive after ${timeoutMs} ms`);
-    await delay(10);
-  }
 }

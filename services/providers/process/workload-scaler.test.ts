@@ -5,11 +5,12 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isAlive, untilDead } from '../../../test/processes.ts';
 import { createLogger, InvalidBackendIdError } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { createWorkloadScaler } from './index.ts';
-import { isAlive, processFixture, untilDead } from './process.fixture.ts';
+import { processFixture } from './process.fixture.ts';
 import { ProcessStartError } from './process-group.ts';
 import { readProcessState } from './state-file.ts';
 

@@ -1,0 +1,9 @@
+/** Local mode: the whole of wakegate as child processes on one machine (`npm start`, e2e tests, benchmarks). */
+export { ChildService, ServiceStartError, untilHttpOk } from './child-service.ts';
+export {
+  type LocalStack,
+  NatsServerMissingError,
+  type StackOptions,
+  type StackPorts,
+  startLocalStack,
+} from './stack.ts';
