@@ -19,6 +19,11 @@ export {
   type SettingProblem,
 } from './backend-settings.ts';
 export {
+  COLD_START_BUCKETS,
+  type ColdStartPhase,
+  coldStartHistogram,
+} from './cold-start-metric.ts';
+export {
   type ConfigOf,
   type ConfigSpec,
   type Env,
@@ -35,4 +40,5 @@ export * from './messages.ts';
 export { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
 export { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 export * from './service-config.ts';
+export { connectAndSetUp, stopOnSignals } from './service-lifecycle.ts';
 export * from './subjects.ts';

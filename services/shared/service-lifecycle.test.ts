@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+
+const LIFECYCLE = new URL('./service-lifecycle.ts', import.meta.url).href;
+const LOGGER = new URL('./logger.ts', import.meta.url).href;
+
+/**
+ * A tiny service: `stopOnSignals` with a stop that prints what it got, takes STOP_MS and throws when FAIL
+ * is set; it prints `ready` once its handlers are in place and would otherwise run forever.
+ */
+const SCRIPT = `
+import { stopOnSignals } from ${JSON.stringify(LIFECYCLE)};
+import { createLogger } from ${JSON.stringify(LOGGER)};
+stopOnSignals(createLogger('tiny', 'info'), async (signal) => {
+  console.log(JSON.stringify({ stop: signal }));
+  await new Promise((resolve) => setTimeout(resolve, Number(process.env.STOP_MS ?? 0)));
+  if (process.env.FAIL) throw new Error('stop failed on purpose');
+});
+setInterval(() => {}, 60_000);
+console.log('ready');
+`;
+
+async function runTiny(env: Record<string, string>, signals: NodeJS.Signals[]) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  const lines: string[] = [];
+  await new Promise<void>((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line);
+      if (line === 'ready') resolve();
+    });
+  });
+  for (const signal of signals) child.kill(signal);
+  const [code] = await exited;
+  const stops = lines.filter((line) => line.startsWith('{"stop"')).map((line) => JSON.parse(line).stop);
+  const messages = lines.filter((line) => line.includes('"service"')).map((line) => JSON.parse(line).msg);
+  return { code: code as number | null, stops, messages };
+}
+
+describe('stopOnSignals', () => {
+  it('runs the stop on SIGTERM and exits 0', async () => {
+    const { code, stops, messages } = await runTiny({}, ['SIGTERM']);
+    expect(code).toBe(0);
+    expect(stops).toEqual(['SIGTERM']);
+    expect(messages).toEqual(['stopping', 'tiny stopped']);
+  });
+
+  it('runs the stop once when a second signal comes while it runs', async () => {
+    const { code, stops } = await runTiny({ STOP_MS: '300' }, ['SIGINT', 'SIGTERM']);
+    expect(code).toBe(0);
+    expect(stops).toEqual(['SIGINT']);
+  });
+
+  it('exits 1 and logs the error when the stop throws', async () => {
+    const { code, stops, messages } = await runTiny({ FAIL: '1' }, ['SIGTERM']);
+    expect(code).toBe(1);
+    expect(stops).toEqual(['SIGTERM']);
+    expect(messages).toEqual(['stopping', 'shutdown failed']);
+  });
+});
