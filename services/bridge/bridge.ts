@@ -3,7 +3,7 @@
  * the publisher and the HTTP app. `startBridge` listens; `close` is the SIGTERM path.
  */
 import { hostname } from 'node:os';
-import { connectNats, ensureJetStream, type Logger, type NatsConnection } from '../shared/index.ts';
+import { connectAndSetUp, type Logger, type NatsConnection } from '../shared/index.ts';
 import { type BridgeApp, buildApp } from './app.ts';
 import { watchKvView } from './kv-view.ts';
 import { LongPolls } from './long-poll.ts';
@@ -38,8 +38,7 @@ export interface RunningBridge {
 
 export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
   const { logger } = options;
-  const nc = await connectNats({ ...options, name: 'wakegate-bridge', logger });
-  await ensureJetStream(nc);
+  const nc = await connectAndSetUp({ ...options, name: 'wakegate-bridge', logger });
   const view = new MergedView();
   const longPolls = new LongPolls(view, options.maxLongPolls);
   const publisher = new NatsPublisher({ nc, source: `bridge/${hostname()}/${process.pid}` });

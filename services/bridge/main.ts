@@ -1,5 +1,5 @@
 /** Entry point: `node services/bridge/main.ts`, configured by the environment (see docs/bridge.md). */
-import { createLogger, loadConfigOrExit } from '../shared/index.ts';
+import { createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
 import { startBridge } from './bridge.ts';
 import { bridgeConfigSpec } from './config.ts';
 
@@ -8,22 +8,7 @@ const logger = createLogger('bridge', config.logLevel);
 
 try {
   const bridge = await startBridge({ ...config, logger });
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    try {
-      await bridge.close();
-      logger.info('bridge stopped');
-      process.exit(0);
-    } catch (error) {
-      logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
-    }
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  stopOnSignals(logger, () => bridge.close());
 } catch (error) {
   logger.fatal({ err: error }, 'bridge failed to start');
   process.exit(1);

@@ -2,15 +2,15 @@
 import { loadProvider, type WorkloadScaler } from '../providers/index.ts';
 import {
   buildOpsServer,
-  connectNats,
+  connectAndSetUp,
   createLogger,
   drainSpec,
-  ensureJetStream,
   loadConfigOrExit,
   logConfigSpec,
   natsConfigSpec,
   portSpec,
   providerConfigSpec,
+  stopOnSignals,
 } from '../shared/index.ts';
 import { createScaler } from './scaler.ts';
 
@@ -36,9 +36,7 @@ try {
   logger.fatal({ provider: config.provider, err: (error as Error).message }, 'cannot start the provider');
   process.exit(1);
 }
-const nc = await connectNats({ ...config, name: 'wakegate-scaler', logger });
-const setup = await ensureJetStream(nc);
-if (setup.created.length + setup.updated.length > 0) logger.info(setup, 'jetstream set up');
+const nc = await connectAndSetUp({ ...config, name: 'wakegate-scaler', logger });
 
 const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: config.drainMs } });
 const ops = buildOpsServer({
@@ -56,17 +54,9 @@ logger.info(
   'scaler started',
 );
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'stopping');
+stopOnSignals(logger, async () => {
   await scaler.stop();
   await workloads.close();
   await ops.close();
   await nc.drain();
-  logger.info('stopped');
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+});

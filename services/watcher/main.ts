@@ -4,14 +4,14 @@ import { loadProvider } from '../providers/index.ts';
 import {
   BACKENDS_BUCKET,
   buildOpsServer,
-  connectNats,
+  connectAndSetUp,
   createLogger,
-  ensureJetStream,
   loadConfigOrExit,
   logConfigSpec,
   natsConfigSpec,
   portSpec,
   providerConfigSpec,
+  stopOnSignals,
 } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
@@ -23,9 +23,7 @@ const config = loadConfigOrExit('watcher', {
 });
 const logger = createLogger('watcher', config.logLevel);
 
-const nc = await connectNats({ ...config, name: 'wakegate-watcher', logger });
-const setup = await ensureJetStream(nc);
-if (setup.created.length + setup.updated.length > 0) logger.info(setup, 'jetstream set up');
+const nc = await connectAndSetUp({ ...config, name: 'wakegate-watcher', logger });
 const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
 
 const provider = await loadProvider(config.provider);
@@ -57,17 +55,9 @@ logger.info(
   'watcher started',
 );
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'stopping');
+stopOnSignals(logger, async () => {
   await watcher.stop();
   await source.close();
   await ops.close();
   await nc.drain();
-  logger.info('stopped');
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+});
