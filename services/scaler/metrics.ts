@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { COLD_START_BUCKETS, coldStartHistogram } from '../shared/index.ts';
 
 export type ScaleDirection = 'up' | 'down';
 export type ScaleResult = 'ok' | 'error' | 'not_found';
@@ -16,16 +17,13 @@ export class ScalerMetrics {
   readonly wakeToScaled = new Histogram({
     name: 'wakegate_wake_to_scaled_seconds',
     help: 'From the wake being published to the scale call being done',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: [...COLD_START_BUCKETS],
     registers: [this.registry],
   });
-  readonly coldStart = new Histogram({
-    name: 'wakegate_cold_start_seconds',
-    help: 'Cold start by phase; the scaler measures phase "scale": wake published to scale call done',
-    labelNames: ['phase'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
+  readonly coldStart = coldStartHistogram(
+    this.registry,
+    'Cold start by phase; the scaler measures phase "scale": wake published to scale call done',
+  );
   readonly leaseHolder = new Gauge({
     name: 'wakegate_lease_holder',
     help: '1 while this replica holds the idle-loop lease, else 0',

@@ -107,6 +107,9 @@ describe('scaler: wakes', () => {
     expect(await metric(scaler, 'wakegate_wake_to_scaled_seconds')).toContain(
       'wakegate_wake_to_scaled_seconds_count 1',
     );
+    expect(await metric(scaler, 'wakegate_cold_start_seconds')).toContain(
+      'wakegate_cold_start_seconds_count{phase="scale"} 1',
+    );
   });
 
   it('makes one scale call for 1,000 wakes of one sleeping backend', async () => {
