@@ -108,11 +108,10 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
       this.#logger.warn({ backend: backend.id, pid, code, signal }, 'backend process exited on its own');
       this.#persist().catch((error) => this.#logger.error({ err: error }, 'cannot write process state'));
     });
-    this.#state.backends[backend.id] = {
-      replicas: 1,
-      process: { pid, startTime: await processStartTime(pid) },
-      at: Date.now(),
-    };
+    const startTime = await processStartTime(pid);
+    // Gone already: the exit handler has recorded it down, which must not be overwritten.
+    if (this.#children.get(backend.id) !== child) return;
+    this.#state.backends[backend.id] = { replicas: 1, process: { pid, startTime }, at: Date.now() };
     await this.#persist();
   }
 
