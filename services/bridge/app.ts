@@ -7,6 +7,7 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/typ
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import { InvalidBackendIdError, type Logger, parseBackendId } from '../shared/index.ts';
 import { bearerTokenCheck } from './auth.ts';
+import type { ColdStartClock } from './cold-start-clock.ts';
 import { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
 import type { LongPolls } from './long-poll.ts';
 import type { MergedView } from './merged-view.ts';
@@ -44,6 +45,8 @@ export interface BuildAppOptions {
   /** Both KV snapshots are loaded. */
   synced: () => boolean;
   metrics: BridgeMetrics;
+  /** Told of every wake, so a cold start's `total` phase starts at its first one. */
+  coldStart: ColdStartClock;
   logger: Logger;
   /** When set, every /v1 call needs `Authorization: Bearer <token>`. */
   token?: string | undefined;
@@ -202,9 +205,18 @@ export function buildApp(options: BuildAppOptions) {
           parseBackendId(backend);
           if (!options.synced()) throw new NotSyncedError();
           if (!view.has(backend)) throw new UnknownBackendError(backend);
+          // reply.elapsedTime counts from the request's arrival (fastify's onRequest), on the monotonic clock.
+          options.coldStart.wake(
+            backend,
+            view.get(backend)?.ready ?? false,
+            performance.now() - reply.elapsedTime,
+          );
           const outcome = await publisher.wake(backend, now());
           if (outcome.duplicate) metrics.wakeDuplicates.inc();
-          else metrics.wakesPublished.inc();
+          else {
+            metrics.wakesPublished.inc();
+            metrics.coldStart.observe({ phase: 'wake' }, reply.elapsedTime / 1000);
+          }
           request.log.debug({ backend, duplicate: outcome.duplicate }, 'wake accepted');
           return reply.code(202).send({ backend, duplicate: outcome.duplicate });
         },

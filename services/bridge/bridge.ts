@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { connectAndSetUp, type Logger, type NatsConnection } from '../shared/index.ts';
 import { type BridgeApp, buildApp } from './app.ts';
+import { ColdStartClock } from './cold-start-clock.ts';
 import { watchKvView } from './kv-view.ts';
 import { LongPolls } from './long-poll.ts';
 import { MergedView } from './merged-view.ts';
@@ -47,11 +48,19 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     backends: () => view.size,
     natsConnected: () => publisher.connected,
   });
+  const coldStart = new ColdStartClock();
   const watch = await watchKvView({
     nc,
     view,
     logger,
-    onChange: () => longPolls.notify(),
+    onChange: (id, before) => {
+      coldStart.changed(id, before?.ready, view.get(id)?.ready, performance.now());
+      longPolls.notify();
+      for (const { backend, phase, seconds } of coldStart.released(performance.now())) {
+        metrics.coldStart.observe({ phase }, seconds);
+        if (phase === 'total') logger.info({ backend, seconds }, 'cold start released');
+      }
+    },
     onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
   });
   const app = buildApp({
@@ -60,6 +69,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     publisher,
     synced: () => watch.synced,
     metrics,
+    coldStart,
     logger,
     token: options.bridgeToken,
   });

@@ -15,14 +15,14 @@ import {
   type NatsConnection,
   PayloadError,
 } from '../shared/index.ts';
-import type { MergedView } from './merged-view.ts';
+import type { BackendView, MergedView } from './merged-view.ts';
 
 export interface KvViewOptions {
   nc: NatsConnection;
   view: MergedView;
   logger: Logger;
-  /** Called after each effective change of the view. */
-  onChange: () => void;
+  /** Called after each effective change of the view, with the backend's row as it was before. */
+  onChange: (id: BackendId, before: BackendView | undefined) => void;
   /** Called for each KV value that could not be used. */
   onInvalid?: (bucket: string) => void;
 }
@@ -98,7 +98,7 @@ class BucketWatch {
       if (id !== undefined) {
         seen.add(id);
         const value = entry.operation === 'PUT' ? entry.value : undefined;
-        if (this.#apply(id, value)) this.#options.onChange();
+        this.#applyAndTell(id, value);
       }
       if (inSnapshot && entry.delta === 0) {
         inSnapshot = false;
@@ -110,7 +110,7 @@ class BucketWatch {
 
   #snapshotDone(seen: Set<BackendId>): void {
     for (const id of this.#keys) {
-      if (!seen.has(id) && this.#apply(id, undefined)) this.#options.onChange();
+      if (!seen.has(id)) this.#applyAndTell(id, undefined);
     }
     this.#keys = seen;
     if (!this.#synced) {
@@ -118,6 +118,11 @@ class BucketWatch {
       this.#log.info({ keys: seen.size }, 'kv snapshot loaded');
       this.#onSynced();
     }
+  }
+
+  #applyAndTell(id: BackendId, value: Uint8Array | undefined): void {
+    const before = this.#options.view.get(id);
+    if (this.#apply(id, value)) this.#options.onChange(id, before);
   }
 
   #idOf(key: string): BackendId | undefined {

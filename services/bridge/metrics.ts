@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, type Histogram, Registry } from 'prom-client';
+import { coldStartHistogram } from '../shared/index.ts';
 
 export interface BridgeMetricsSources {
   longPolls: () => number;
@@ -16,6 +17,8 @@ export interface BridgeMetrics {
   readonly wakeDuplicates: Counter;
   readonly activityReports: Counter;
   readonly invalidKvValues: Counter<'bucket'>;
+  /** `wakegate_cold_start_seconds`, phases `wake`, `release` and `total`. */
+  readonly coldStart: Histogram<'phase'>;
 }
 
 /** The bridge's metrics, in a registry of its own (one per bridge instance). */
@@ -87,5 +90,10 @@ export function createBridgeMetrics(sources: BridgeMetricsSources): BridgeMetric
       labelNames: ['bucket'],
       registers,
     }),
+    coldStart: coldStartHistogram(
+      registry,
+      'Cold start by phase; the bridge measures "wake" (wake request in to published), "release" ' +
+        '(ready in the merged view to held long polls answered) and "total" (first wake to released)',
+    ),
   };
 }

@@ -1,0 +1,120 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { BACKENDS_BUCKET, type BackendRecord, codecs, createLogger } from '../shared/index.ts';
+import { type RunningBridge, startBridge } from './bridge.ts';
+
+interface Table {
+  revision: number;
+  backends: { id: string; ready: boolean }[];
+}
+
+function record(ready: boolean): BackendRecord {
+  return {
+    id: 'shop/api',
+    hosts: ['api.example.com'],
+    ready,
+    replicas: ready ? 1 : 0,
+    readyReplicas: ready ? 1 : 0,
+    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
+    updatedAt: Date.now(),
+  };
+}
+
+describe('bridge cold-start metrics', () => {
+  let server: NatsServerFixture;
+  let bridge: RunningBridge;
+  let nc: NatsConnection;
+  let backends: KV;
+
+  const table = async (query = ''): Promise<Table> =>
+    (await fetch(`${bridge.url}/v1/backends${query}`)).json() as Promise<Table>;
+  /** `{count, sum}` of `wakegate_cold_start_seconds{phase}` as /metrics shows it. */
+  const phase = async (name: string) => {
+    const text = await (await fetch(`${bridge.url}/metrics`)).text();
+    const value = (series: string) =>
+      Number(text.match(new RegExp(`^${series}\\{phase="${name}"\\} (\\S+)$`, 'm'))?.[1] ?? 0);
+    return {
+      count: value('wakegate_cold_start_seconds_count'),
+      sum: value('wakegate_cold_start_seconds_sum'),
+    };
+  };
+  const heldPolls = async (count: number) => {
+    const deadline = Date.now() + 10_000;
+    const held = async () =>
+      (await (await fetch(`${bridge.url}/metrics`)).text()).includes(`wakegate_bridge_long_polls ${count}\n`);
+    while (!(await held())) {
+      if (Date.now() > deadline) throw new Error(`never held ${count} long polls`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    bridge = await startBridge({
+      natsUrl: server.url,
+      maxLongPolls: 100,
+      port: 0,
+      host: '127.0.0.1',
+      logger: createLogger('bridge', 'silent'),
+    });
+    backends = await new Kvm(nc).open(BACKENDS_BUCKET);
+    await bridge.whenSynced;
+  });
+  afterAll(async () => {
+    await bridge?.close();
+    await nc?.close();
+    await server?.close();
+  });
+
+  it('records wake, release and total once for a cold start, and only release for a flip without a wake', async () => {
+    await backends.put('shop/api', codecs.backend.encode(record(false)));
+    let current = await table();
+    while (!current.backends.some((b) => b.id === 'shop/api')) {
+      current = await table(`?since=${current.revision}&wait=10000`);
+    }
+    expect(await phase('wake')).toEqual({ count: 0, sum: 0 });
+
+    // A filter holds the table while its first request waits; the wake comes from the same filter.
+    const held = table(`?since=${current.revision}&wait=20000`);
+    await heldPolls(1);
+    const wake = await fetch(`${bridge.url}/v1/wake`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ backend: 'shop/api' }),
+    });
+    expect(await wake.json()).toEqual({ backend: 'shop/api', duplicate: false });
+    const wakeAnswered = performance.now();
+    expect((await phase('wake')).count).toBe(1);
+    // The backend takes a while to start; the total phase must cover it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const startup = (performance.now() - wakeAnswered) / 1000;
+    await backends.put('shop/api', codecs.backend.encode(record(true)));
+    const answer = await held;
+    expect(answer.backends.find((b) => b.id === 'shop/api')?.ready).toBe(true);
+
+    const release = await phase('release');
+    const total = await phase('total');
+    expect(release.count).toBe(1);
+    expect(total.count).toBe(1);
+    expect(total.sum).toBeGreaterThanOrEqual(startup);
+    expect(total.sum).toBeGreaterThan(release.sum);
+    expect(total.sum).toBeLessThan(10);
+    expect((await phase('wake')).count).toBe(1);
+
+    // Not ready and back without a wake through this bridge: released again, but no cold start of its own.
+    await backends.put('shop/api', codecs.backend.encode(record(false)));
+    await backends.put('shop/api', codecs.backend.encode(record(true)));
+    let after = await table();
+    while (
+      !after.backends.some((b) => b.id === 'shop/api' && b.ready) ||
+      (await phase('release')).count < 2
+    ) {
+      after = await table(`?since=${after.revision}&wait=1000`);
+    }
+    expect((await phase('release')).count).toBe(2);
+    expect((await phase('total')).count).toBe(1);
+  });
+});
