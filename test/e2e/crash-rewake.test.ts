@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoBackend, type E2eStack, eventually, freePort, send, startE2eStack } from './local-stack.ts';
+
+let stack: E2eStack;
+beforeAll(async () => {
+  stack = await startE2eStack({ backends: demoBackend('fragile', await freePort(), { maxWait: '5s' }) });
+});
+afterAll(() => stack?.close());
+
+async function allWorkersSeeDown(): Promise<void> {
+  await eventually(
+    async () =>
+      (
+        (await (await fetch(`${stack.gatewayAdminUrl}/backends`)).json()) as {
+          workers: { backends: Record<string, boolean> }[];
+        }
+      ).workers,
+    (workers) => workers.every((w) => w.backends['local/fragile'] === false),
+  );
+}
+
+describe('a backend that dies right after waking', () => {
+  it('is woken again by the next request, even within the same second', async () => {
+    // Wakes are deduplicated per backend per 2 s window; start at the beginning of one so the second
+    // wake certainly falls into the same window as the first.
+    await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000)));
+    const first = await send(stack, 'fragile.localhost', '/first');
+    expect(first.status).toBe(200);
+    process.kill(first.json<{ pid: number }>().pid, 'SIGKILL');
+    await allWorkersSeeDown();
+
+    const second = await send(stack, 'fragile.localhost', '/second');
+    expect(second.status).toBe(200);
+    expect(second.json<{ pid: number }>().pid).not.toBe(first.json<{ pid: number }>().pid);
+  });
+});
