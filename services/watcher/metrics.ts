@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import { coldStartHistogram } from '../shared/index.ts';
 
 /** The watcher's Prometheus metrics, on a registry of its own. */
 export class WatcherMetrics {
@@ -45,4 +46,13 @@ export class WatcherMetrics {
     help: 'Failed NATS operations (retried with a full reconcile)',
     registers: [this.registry],
   });
+  readonly invalidScaled = new Counter({
+    name: 'wakegate_watcher_invalid_messages_total',
+    help: 'wakegate.scaled messages ignored because they are not valid',
+    registers: [this.registry],
+  });
+  readonly coldStart = coldStartHistogram(
+    this.registry,
+    'Cold start by phase; the watcher measures "ready": scale call done to the backend published ready',
+  );
 }

@@ -8,11 +8,13 @@ import { createBackendSource } from '../providers/kubernetes/index.ts';
 import { isAllowed, WATCHER_RULES } from '../providers/kubernetes/permissions.ts';
 import {
   BACKENDS_BUCKET,
+  codecs,
   connectNats,
   createLogger,
   DEFAULT_BACKEND_CONFIG,
   ensureJetStream,
   type NatsConnection,
+  subjectFor,
 } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 import {
@@ -151,6 +153,54 @@ describe('watcher with the Kubernetes provider', () => {
     expect(down).toMatchObject({ backend: 'shop/web', ready: false, replicas: 0 });
     expect(down.receivedAt).toBeGreaterThanOrEqual(sliceEmptyAt);
     expect(ready.events.map((e) => e.ready)).toEqual([true, false]);
+    ready.stop();
+    await view.stop();
+  });
+
+  it('times the ready phase of a cold start from the wake scale event, once, and ignores invalid scale events', async () => {
+    api.create(deploymentObject('web'));
+    api.create(serviceObject('web', 'web'));
+    const view = await watchBackends(kv);
+    const ready = collectReady(nc);
+    const { watcher } = await start();
+    await view.until((v) => v.get('shop/web')?.ready === false);
+    const coldStart = async () => {
+      const text = await watcher.metrics.registry.metrics();
+      const value = (series: string) =>
+        Number(text.match(new RegExp(`^${series}\\{phase="ready"\\} (\\S+)$`, 'm'))?.[1] ?? 0);
+      return {
+        count: value('wakegate_cold_start_seconds_count'),
+        sum: value('wakegate_cold_start_seconds_sum'),
+      };
+    };
+
+    // A poison message and one naming another backend than its subject are counted, never a crash.
+    nc.publish(subjectFor('scaled', 'shop/web'), 'not json');
+    nc.publish(
+      subjectFor('scaled', 'shop/web'),
+      codecs.scaled.encode({ backend: 'shop/api', from: 0, to: 1, reason: 'wake', at: Date.now() }),
+    );
+    // The scaler's scale call is done; the endpoints follow after the double's 100 ms endpoint delay.
+    nc.publish(
+      subjectFor('scaled', 'shop/web'),
+      codecs.scaled.encode({ backend: 'shop/web', from: 0, to: 1, reason: 'wake', at: Date.now() }),
+    );
+    await nc.flush();
+    api.scale('shop', 'web', 1);
+    await ready.next((e) => e.ready);
+    const first = await coldStart();
+    expect(first.count).toBe(1);
+    expect(first.sum).toBeGreaterThanOrEqual(0.09);
+    expect(first.sum).toBeLessThan(10);
+    expect((await watcher.metrics.invalidScaled.get()).values[0]?.value).toBe(2);
+
+    // Ready again without a wake scale event (scaled by hand): not a cold start the watcher can time.
+    api.scale('shop', 'web', 0);
+    await ready.next((e) => !e.ready);
+    api.scale('shop', 'web', 1);
+    await ready.next(() => ready.events.length === 3);
+    expect(ready.events.map((e) => e.ready)).toEqual([true, false, true]);
+    expect(await coldStart()).toEqual(first);
     ready.stop();
     await view.stop();
   });

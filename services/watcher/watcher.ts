@@ -3,16 +3,22 @@
  * publishing `wakegate.ready.*` on each readiness change. Provider-agnostic: it sees only a BackendSource.
  */
 import type { KV } from '@nats-io/kv';
+import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { BackendSource, ObservedBackend } from '../providers/index.ts';
 import {
+  allSubjects,
   type BackendId,
   type BackendRecord,
+  backendFromSubject,
+  codecs,
   type Logger,
   type NatsConnection,
   parseBackendId,
+  type ScaledMessage,
 } from '../shared/index.ts';
 import { BackendStore } from './backend-store.ts';
 import { WatcherMetrics } from './metrics.ts';
+import { ReadyClock } from './ready-clock.ts';
 import { decideWrite, keysToCheck, readinessChanged, toRecord } from './write-decision.ts';
 
 export interface WatcherOptions {
@@ -47,6 +53,8 @@ export class Watcher {
   private retryTimer: NodeJS.Timeout | undefined;
   private latest: ObservedBackend[] = [];
   private running: Promise<void> | undefined;
+  private readonly readyClock = new ReadyClock();
+  private scaledSubscription: Subscription | undefined;
 
   constructor(options: WatcherOptions) {
     this.options = options;
@@ -69,6 +77,10 @@ export class Watcher {
   }
 
   start(): void {
+    // A core subscription: a scale event missed while NATS is down only costs one `ready` observation.
+    this.scaledSubscription ??= this.options.nc.subscribe(allSubjects('scaled'), {
+      callback: (_error, msg) => this.onScaled(msg),
+    });
     this.running ??= (async () => {
       for await (const snapshot of this.options.source.snapshots()) {
         if (this.stopped) break;
@@ -82,6 +94,7 @@ export class Watcher {
   /** Stops after the write in progress; closing the source is the caller's. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.scaledSubscription?.unsubscribe();
     for (const timer of this.deferred.values()) clearTimeout(timer);
     this.deferred.clear();
     clearTimeout(this.retryTimer);
@@ -91,6 +104,25 @@ export class Watcher {
   /** Resolves when the source's snapshots end. */
   async done(): Promise<void> {
     await this.running;
+  }
+
+  private onScaled(msg: Msg): void {
+    let id: BackendId;
+    let event: ScaledMessage;
+    try {
+      id = backendFromSubject('scaled', msg.subject);
+      event = codecs.scaled.decode(msg.data);
+      if (event.backend !== id) throw new Error(`payload names ${event.backend}`);
+    } catch (error) {
+      this.metrics.invalidScaled.inc();
+      this.options.logger.warn(
+        { subject: msg.subject, err: String(error) },
+        'ignoring invalid scaled message',
+      );
+      return;
+    }
+    if (event.reason !== 'wake') return;
+    this.readyClock.scaled(id, event.at, this.desired.get(id)?.ready === true, this.now());
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
@@ -156,7 +188,10 @@ export class Watcher {
         clearTimeout(this.deferred.get(id));
         this.deferred.delete(id);
       }
-      if (decision === 'skip') return;
+      if (decision === 'skip') {
+        if (desired?.ready !== false) this.readyClock.forget(id);
+        return;
+      }
       if (decision === 'defer') {
         this.metrics.deferred.inc();
         this.deferRecheck(id);
@@ -170,9 +205,16 @@ export class Watcher {
         continue;
       }
       this.metrics.writes.inc({ op: desired ? 'put' : 'delete' });
+      if (!desired) this.readyClock.forget(id);
       if (desired && readinessChanged(current, desired)) {
-        this.store.publishReady(desired, this.now());
+        const publishedAt = this.now();
+        this.store.publishReady(desired, publishedAt);
         this.metrics.readyEvents.inc({ ready: String(desired.ready) });
+        const seconds = desired.ready ? this.readyClock.publishedReady(id, publishedAt) : undefined;
+        if (seconds !== undefined) {
+          this.metrics.coldStart.observe({ phase: 'ready' }, seconds);
+          logger.info({ seconds }, 'ready after wake scale-up');
+        }
       }
       logger.info(
         desired
