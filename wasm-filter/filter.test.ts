@@ -389,6 +389,24 @@ describe('bridge', () => {
     expect(bridge.wakes.length).toBe(2);
   });
 
+  it('repeats an accepted wake every 2 s while requests are still held, and stops once released', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    const held = request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    // One turn of the event loop: the host hands the filter the bridge's 202 to its wake.
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(1900);
+    expect(bridge.wakes.length).toBe(1);
+    const repeated = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(200);
+    await repeated;
+    expect(bridge.wakes.length).toBe(2);
+    await changeTable(bridge, [awake]);
+    expectContinue(await held.outcome);
+    clock.advance(5000);
+    expect(bridge.wakes.length).toBe(2);
+  });
+
   it('sends at most one wake per backend from each worker', async () => {
     const { plugin, bridge, clock } = await start({ backends: [sleeping], workers: 2 });
     const streams = [];

@@ -51,6 +51,8 @@ import {
 
 const TICK_MS: u32 = 100;
 const WAKE_SUPPRESS_MS: f64 = 1000;
+/** Longer than the bridge's dedupe window, so a repeated wake is never dropped as a duplicate. */
+const WAKE_REPEAT_MS: f64 = 2000;
 const BACKOFF_MIN_MS: f64 = 200;
 const BACKOFF_MAX_MS: f64 = 5000;
 const CALL_TIMEOUT_MS: u32 = 5000;
@@ -388,12 +390,16 @@ function wakeFailed(b: Backend, now: f64): void {
 function retryWakes(now: f64): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.wakeRetryAt == 0 || now < b.wakeRetryAt || b.wakeInFlight) continue;
+    if (b.wakeInFlight) continue;
     if (b.held == 0 || b.ready || !b.present) {
       b.wakeRetryAt = 0;
       continue;
     }
-    sendWake(b, i, now);
+    // An accepted wake can still come to nothing: a backend that dies right after waking is only woken by
+    // a new wake, and the bridge drops repeats within its 2 s window. So wakes repeat while requests wait.
+    const retryDue = b.wakeRetryAt != 0 && now >= b.wakeRetryAt;
+    const repeatDue = b.wakeRetryAt == 0 && now - b.lastWakeAt >= WAKE_REPEAT_MS;
+    if (retryDue || repeatDue) sendWake(b, i, now);
   }
 }
 
