@@ -20,7 +20,7 @@ async function allWorkersSeeDown(): Promise<void> {
 }
 
 describe('a backend that dies right after waking', () => {
-  it('is woken again by the next request, even within the same second', async () => {
+  it('is woken again by the next request, even within the 2 s window that deduplicates wakes', async () => {
     // Wakes are deduplicated per backend per 2 s window; start at the beginning of one so the second
     // wake certainly falls into the same window as the first.
     await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000)));
