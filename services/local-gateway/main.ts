@@ -1,7 +1,7 @@
 /** Entry point: `node services/local-gateway/main.ts` (local mode and tests only; see docs/local-mode.md). */
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createLogger, loadConfigOrExit } from '../shared/index.ts';
+import { createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
 import { gatewayConfigSpec } from './config.ts';
 import { buildGateway } from './gateway.ts';
 
@@ -36,16 +36,7 @@ try {
     { port: config.port, adminPort: config.adminPort, workers: config.workers, bridge: config.bridgeUrl },
     'local gateway listening',
   );
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    await gateway.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  stopOnSignals(logger, () => gateway.close());
 } catch (error) {
   logger.fatal({ err: error }, 'local gateway failed to start');
   process.exit(1);
