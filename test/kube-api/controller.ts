@@ -132,11 +132,12 @@ export class SimulatedController {
         endpoints.push({
           addresses: [address],
           conditions: { ready: true, serving: true, terminating: false },
-          // Named as a Deployment's pods are: <deployment>-<pod-template-hash>-<5 chars>.
+          // Named as the API server names a Deployment's pods: `<deployment>-<pod-template-hash>-` cut to
+          // 58 characters, then 5 more.
           targetRef: {
             kind: 'Pod',
             namespace,
-            name: `${name}-5f${index.toString(36)}c9d8-p${i.toString(36).padStart(4, '0')}`,
+            name: `${`${name}-5f${index.toString(36)}c9d8-`.slice(0, 58)}p${i.toString(36).padStart(4, '0')}`,
           },
         });
       }

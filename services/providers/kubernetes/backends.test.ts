@@ -1,7 +1,13 @@
 import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKEND_CONFIG } from '../../shared/index.ts';
-import { type ClusterObjects, computeBackends, type HttpRoute, observedBackends } from './backends.ts';
+import {
+  type ClusterObjects,
+  computeBackends,
+  type HttpRoute,
+  isPodOf,
+  observedBackends,
+} from './backends.ts';
 
 function deployment(
   name: string,
@@ -195,5 +201,27 @@ describe('computeBackends', () => {
     expect(observedBackends(views, (_id, url) => url === 'http://10.0.0.2:8080/healthz')[0]?.ready).toBe(
       true,
     );
+  });
+});
+
+describe('isPodOf', () => {
+  /** The name the API server gives a pod of a Deployment: generateName cut to 58 characters, 5 random. */
+  const podName = (deployment: string, hash = '7c9d8b6f54') =>
+    `${`${deployment}-${hash}-`.slice(0, 58)}x7k2p`;
+
+  it.each([9, 40, 46, 47, 50, 56, 57, 60, 100])(
+    'recognizes the pods of a Deployment named with %i characters',
+    (n) => {
+      const deployment = `${'a'.repeat(n - 1)}z`;
+      expect(isPodOf(deployment, podName(deployment))).toBe(true);
+    },
+  );
+
+  it('does not take the pods of another Deployment sharing a prefix', () => {
+    expect(isPodOf('web', podName('web-api'))).toBe(false);
+    expect(isPodOf('web-api', podName('web'))).toBe(false);
+    const long = 'a'.repeat(47);
+    expect(isPodOf(long, podName(`${long}-x`))).toBe(false);
+    expect(isPodOf('web', 'web-7c9d8b6f54')).toBe(false);
   });
 });

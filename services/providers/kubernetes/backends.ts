@@ -55,13 +55,24 @@ function selects(selector: Record<string, string> | undefined, labels: Record<st
   return entries.length > 0 && entries.every(([key, value]) => labels?.[key] === value);
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+const POD_NAME_BASE_MAX = 58;
+const HASH_THEN_DASH = /^[a-z0-9]{1,10}-$/;
+const HASH_PREFIX = /^[a-z0-9]{0,10}-?$/;
 
-/** A Deployment's pods are named `<deployment>-<pod-template-hash>-<5 chars>`. */
-function podNamePattern(deployment: string): RegExp {
-  return new RegExp(`^${escapeRegExp(deployment)}-[a-z0-9]{1,10}-[a-z0-9]{5}$`);
+/**
+ * Whether a pod belongs to the Deployment, by name. Pods are named from `<deployment>-<pod-template-hash>-`
+ * cut to 58 characters, plus 5 random ones; for long Deployment names the cut eats the hash, its dash, or
+ * part of the name itself, so the rest is matched as a prefix.
+ */
+export function isPodOf(deployment: string, pod: string): boolean {
+  if (pod.length < 6 || !/^[a-z0-9]{5}$/.test(pod.slice(-5))) return false;
+  const base = pod.slice(0, -5);
+  const owner = `${deployment}-`;
+  if (base.length > POD_NAME_BASE_MAX) return false;
+  if (base.length < POD_NAME_BASE_MAX)
+    return base.startsWith(owner) && HASH_THEN_DASH.test(base.slice(owner.length));
+  if (base.length <= owner.length) return owner.startsWith(base);
+  return base.startsWith(owner) && HASH_PREFIX.test(base.slice(owner.length));
 }
 
 function settingsInput(annotations: Record<string, string> | undefined): BackendSettingsInput {
@@ -83,7 +94,6 @@ interface ReadyEndpoint {
 }
 
 function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEndpoint[] {
-  const pods = podNamePattern(deployment);
   const found: ReadyEndpoint[] = [];
   for (const slice of slices) {
     const ports = slice.ports ?? [];
@@ -94,7 +104,7 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
       // pods, so only this Deployment's own pods count.
       if (endpoint.conditions?.ready === false) continue;
       const ref = endpoint.targetRef;
-      if (ref && !(ref.kind === 'Pod' && pods.test(ref.name ?? ''))) continue;
+      if (ref && !(ref.kind === 'Pod' && isPodOf(deployment, ref.name ?? ''))) continue;
       const address = endpoint.addresses[0];
       if (address !== undefined) found.push({ address, port });
     }
