@@ -216,6 +216,15 @@ describe('requests', () => {
     expect(plugin.workers[0]?.openStreams).toBe(0);
   });
 
+  it('replaces a client-sent x-wakegate-held-ms rather than passing it upstream beside its own', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    const s = request(plugin, 'app.example.com', { 'x-wakegate-held-ms': '99999' });
+    clock.advance(300);
+    await changeTable(bridge, [awake]);
+    const headers = expectContinue(await s.outcome);
+    expect(headers.filter(([k]) => k === 'x-wakegate-held-ms')).toEqual([['x-wakegate-held-ms', '300']]);
+  });
+
   it('delivers the body of a held request after it is released', async () => {
     const { plugin, bridge } = await start({ backends: [sleeping] });
     const body = new TextEncoder().encode('{"hello":"world"}');

@@ -23,9 +23,9 @@ import {
   MAP_REQUEST_HEADERS,
   METRIC_COUNTER,
   METRIC_GAUGE,
-  proxy_add_header_map_value,
   proxy_continue_stream,
   proxy_increment_metric,
+  proxy_replace_header_map_value,
   proxy_set_effective_context,
   proxy_set_tick_period_milliseconds,
   RESULT_OK,
@@ -247,7 +247,8 @@ function resume(slot: i32, now: f64): bool {
   if (proxy_set_effective_context(contextId) != RESULT_OK) return false;
   // Digits written in place: releasing 10,000 streams allocates nothing.
   const digits = writeDigits(waited);
-  proxy_add_header_map_value(
+  // Replace, not add: a value the client sent must not reach the upstream beside ours.
+  proxy_replace_header_map_value(
     MAP_REQUEST_HEADERS, changetype<usize>(K_HELD_MS), K_HELD_MS.byteLength, DIGITS + 20 - digits, digits,
   );
   proxy_continue_stream(STREAM_REQUEST);
