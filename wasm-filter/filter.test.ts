@@ -258,6 +258,7 @@ describe('requests', () => {
     const { plugin, clock, logs } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
     const http = request(plugin, 'app.example.com');
     const grpc = request(plugin, 'app.example.com', { 'content-type': 'application/grpc+proto' });
+    const web = request(plugin, 'app.example.com', { 'content-type': 'application/grpc-web' });
     clock.advance(1900);
     expect(http.settled).toBeUndefined();
     clock.advance(200);
@@ -273,9 +274,11 @@ describe('requests', () => {
     expect(g.grpcStatus).toBe(14);
     expect(header(g.headers, 'grpc-status')).toBe('14');
     expect(header(g.headers, 'x-wakegate')).toBe('timeout');
-    expect(plugin.metric('wakegate_timeouts_total')).toBe(2);
+    const w = expectReply(await web.outcome);
+    expect([w.status, header(w.headers, 'content-type'), w.grpcStatus]).toEqual([504, 'application/json', undefined]);
+    expect(plugin.metric('wakegate_timeouts_total')).toBe(3);
     expect(logs.filter((l) => l.message.includes('timed out')).map((l) => [l.level, l.message])).toEqual([
-      ['warn', 'wakegate: 2 held request(s) for demo/app timed out'],
+      ['warn', 'wakegate: 3 held request(s) for demo/app timed out'],
     ]);
     expect(plugin.metric('wakegate_held')).toBe(0);
     expect(plugin.workers[0]?.openStreams).toBe(0);
@@ -312,8 +315,16 @@ describe('requests', () => {
     expect(grpc.status).toBe(200);
     expect(grpc.grpcStatus).toBe(8);
     expect(header(grpc.headers, 'x-wakegate')).toBe('overflow');
+    // grpc-web is not gRPC to Envoy's local replies: it gets the HTTP answer.
+    const web = expectReply(
+      request(plugin, 'app.example.com', { 'content-type': 'application/grpc-web+proto' }).settled,
+    );
+    expect(web.status).toBe(503);
+    expect(web.grpcStatus).toBeUndefined();
+    expect(header(web.headers, 'retry-after')).toBe('1');
+    expect(header(web.headers, 'content-type')).toBe('application/json');
     expect(held.every((s) => s.settled === undefined)).toBe(true);
-    expect(plugin.metric('wakegate_overflows_total')).toBe(2);
+    expect(plugin.metric('wakegate_overflows_total')).toBe(3);
     expect(plugin.metric('wakegate_held')).toBe(2);
   });
 });

@@ -156,13 +156,18 @@ export function tick(): void {
 
 function isGrpcRequest(): bool {
   if (!getHeader(MAP_REQUEST_HEADERS, K_CONTENT_TYPE, scratch)) return false;
-  // "application/grpc" and its "+proto" / ";" variants.
+  // "application/grpc" and its "+proto" / ";" variants, as Envoy tells gRPC apart. Not grpc-web: Envoy's gRPC
+  // local reply does not apply to it the same way, so it gets the HTTP answers.
   let grpc = scratch.len >= 16;
   const prefix = "application/grpc";
   for (let i = 0; grpc && i < 16; i++) {
     let c = <i32>load<u8>(scratch.ptr + i);
     if (c >= 0x41 && c <= 0x5a) c += 32;
     grpc = c == prefix.charCodeAt(i);
+  }
+  if (grpc && scratch.len > 16) {
+    const next = <i32>load<u8>(scratch.ptr + 16);
+    grpc = next == 0x2b || next == 0x3b;
   }
   scratch.free();
   return grpc;

@@ -201,6 +201,9 @@ describe('streams', () => {
         ['x-probe', 'yes'],
       ],
     ]);
+    // As in Envoy, grpc-web is not gRPC here: the reply stays HTTP.
+    const web = plugin.openStream({ headers: { ...get, 'content-type': 'application/grpc-web+proto' } }).settled;
+    expect(web?.kind === 'local-reply' && [web.status, web.grpcStatus]).toEqual([403, undefined]);
   });
 
   it('resets the effective context after each callback; a root continue alone is a no-op', async () => {

@@ -106,8 +106,9 @@ function nowNanos(clock: Clock): bigint {
 }
 
 function isGrpc(headers: HeaderPairs): boolean {
-  const ct = headers.find(([k]) => k === 'content-type')?.[1] ?? '';
-  return ct.toLowerCase().startsWith('application/grpc');
+  // As Envoy's Grpc::Common::hasGrpcContentType: application/grpc, application/grpc+…, application/grpc;…
+  const ct = (headers.find(([k]) => k === 'content-type')?.[1] ?? '').toLowerCase();
+  return ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;');
 }
 
 /** Envoy's mapping of an HTTP status to a gRPC status for local replies without an explicit one. */
