@@ -248,8 +248,8 @@ function resume(slot: i32, now: f64): bool {
   const waited = <i64>(now - slotSince(slot));
   releaseSlot(slot);
   backends[index].held--;
+  if (proxy_set_effective_context(contextId) != RESULT_OK) return gone(contextId, index);
   streams.set(contextId, index);
-  if (proxy_set_effective_context(contextId) != RESULT_OK) return false;
   // Digits written in place: releasing 10,000 streams allocates nothing.
   const digits = writeDigits(waited);
   // Replace, not add: a value the client sent must not reach the upstream beside ours.
@@ -258,6 +258,14 @@ function resume(slot: i32, now: f64): bool {
   );
   proxy_continue_stream(STREAM_REQUEST);
   return true;
+}
+
+/** The host no longer knows the stream (it ended without our done/delete): stop tracking it, or its in-flight
+ * count would keep the backend busy forever. */
+function gone(contextId: u32, index: i32): bool {
+  streams.take(contextId);
+  backends[index].inflight--;
+  return false;
 }
 
 const DIGITS = memory.data(20);
@@ -298,9 +306,12 @@ function expireHeld(now: f64): void {
     releaseSlot(slot);
     const b = backends[index];
     b.held--;
-    streams.set(contextId, index);
     expired++;
-    if (proxy_set_effective_context(contextId) != RESULT_OK) continue;
+    if (proxy_set_effective_context(contextId) != RESULT_OK) {
+      gone(contextId, index);
+      continue;
+    }
+    streams.set(contextId, index);
     if (grpc) {
       sendLocalResponse(504, "wakegate_timeout", "backend " + b.id + " did not become ready in time",
         ["x-wakegate", "timeout"], GRPC_UNAVAILABLE);
@@ -332,7 +343,13 @@ function classifyUnknown(now: f64): void {
   for (let slot = 0; slot < slotCount && backends[UNKNOWN].held > 0; slot++) {
     const contextId = slotContext(slot);
     if (contextId == 0 || slotBackend(slot) != UNKNOWN) continue;
-    if (proxy_set_effective_context(contextId) != RESULT_OK) continue;
+    if (proxy_set_effective_context(contextId) != RESULT_OK) {
+      releaseSlot(slot);
+      backends[UNKNOWN].held--;
+      moved++;
+      gone(contextId, UNKNOWN);
+      continue;
+    }
     let index = -1;
     if (getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch)) {
       index = matchAuthority(scratch.ptr, scratch.len);
