@@ -504,6 +504,33 @@ describe('bridge', () => {
 });
 
 describe('unknown table', () => {
+  it('applies max buffered to requests held before the table came: those beyond it get the overflow answer', async () => {
+    const { plugin, bridge, clock, logged } = await start({
+      config: { fail_open: false },
+      awaitTable: false,
+      mode: 'error',
+    });
+    const streams = [
+      request(plugin, 'app.example.com'),
+      request(plugin, 'app.example.com', { 'content-type': 'application/grpc' }),
+      request(plugin, 'app.example.com'),
+    ];
+    await logged('poll failed');
+    bridge.mode = 'ok';
+    bridge.setBackends([{ ...sleeping, maxBuffered: 1 }]);
+    const wake = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(200);
+    await wake;
+    expect(streams[0]?.settled).toBeUndefined();
+    expect(expectReply(await streams[1]?.outcome).grpcStatus).toBe(8);
+    const http = expectReply(await streams[2]?.outcome);
+    expect([http.status, header(http.headers, 'x-wakegate')]).toEqual([503, 'overflow']);
+    expect(plugin.metric('wakegate_held')).toBe(1);
+    expect(plugin.metric('wakegate_overflows_total')).toBe(2);
+    await changeTable(bridge, [{ ...awake, maxBuffered: 1 }]);
+    expectContinue(await streams[0]?.outcome);
+  });
+
   it('passes requests with fail_open (the default)', async () => {
     const { plugin, bridge } = await start({ awaitTable: false });
     bridge.mode = 'silent';

@@ -201,15 +201,7 @@ function hold(contextId: u32, index: i32): i32 {
   const now = currentTimeMs();
   if (b.held >= maxBufferedOf(index)) {
     streams.set(contextId, index);
-    proxy_increment_metric(mOverflows, 1);
-    if (grpc) {
-      sendLocalResponse(503, "wakegate_overflow", "too many requests waiting for " + b.id,
-        ["x-wakegate", "overflow"], GRPC_RESOURCE_EXHAUSTED);
-    } else {
-      sendLocalResponse(503, "wakegate_overflow",
-        '{"error":"too many requests waiting for the backend","backend":' + quote(b.id) + "}",
-        ["content-type", "application/json", "retry-after", "1", "x-wakegate", "overflow"], GRPC_NONE);
-    }
+    refuse(b, grpc);
     return HEADERS_STOP;
   }
   const slot = holdSlot(contextId, index, grpc, now);
@@ -218,6 +210,19 @@ function hold(contextId: u32, index: i32): i32 {
   proxy_increment_metric(mHeld, 1);
   if (index != UNKNOWN) maybeWake(index, now);
   return HEADERS_STOP;
+}
+
+/** The overflow answer, to the stream of the effective context. */
+function refuse(b: Backend, grpc: bool): void {
+  proxy_increment_metric(mOverflows, 1);
+  if (grpc) {
+    sendLocalResponse(503, "wakegate_overflow", "too many requests waiting for " + b.id,
+      ["x-wakegate", "overflow"], GRPC_RESOURCE_EXHAUSTED);
+  } else {
+    sendLocalResponse(503, "wakegate_overflow",
+      '{"error":"too many requests waiting for the backend","backend":' + quote(b.id) + "}",
+      ["content-type", "application/json", "retry-after", "1", "x-wakegate", "overflow"], GRPC_NONE);
+  }
 }
 
 export function requestBody(): i32 {
@@ -370,10 +375,21 @@ function classifyUnknown(now: f64): void {
       }
       continue;
     }
-    setSlotBackend(slot, index);
     backends[UNKNOWN].held--;
     backends[UNKNOWN].inflight--;
     const b = backends[index];
+    if (b.held >= maxBufferedOf(index)) {
+      // The bound applies to requests held before the table came as to any other.
+      const grpc = slotGrpc(slot);
+      releaseSlot(slot);
+      moved++;
+      b.inflight++;
+      b.requests++;
+      streams.set(contextId, index);
+      refuse(b, grpc);
+      continue;
+    }
+    setSlotBackend(slot, index);
     b.held++;
     b.inflight++;
     b.requests++;
