@@ -503,6 +503,40 @@ describe('bridge', () => {
   });
 });
 
+describe('wall clock', () => {
+  it('keeps held requests, wakes and reports going when the wall clock steps back', async () => {
+    const { plugin, bridge, clock } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [{ ...sleeping, maxWaitMs: 3000 }],
+    });
+    const held = request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.stepWallClock(-3_600_000);
+    const repeated = bridge.next((c) => c.path === '/v1/wake');
+    const report = bridge.next((c) => c.path === '/v1/activity');
+    // The tick that sees the step back counts as no time: 100 ms more than without the step.
+    clock.advance(2100);
+    await Promise.all([repeated, report]);
+    clock.advance(1000);
+    const reply = expectReply(await held.outcome);
+    expect(reply.status).toBe(504);
+    expect(JSON.parse(decoder.decode(reply.body)).waitedMs).toBeLessThan(3200);
+  });
+
+  it('does not expire held requests when the wall clock jumps forward', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
+    const held = request(plugin, 'app.example.com');
+    clock.advance(500);
+    clock.stepWallClock(3_600_000);
+    clock.advance(1000);
+    expect(held.settled).toBeUndefined();
+    await changeTable(bridge, [{ ...awake, maxWaitMs: 2000 }]);
+    // The jump counts as one tick of 100 ms, not as an hour.
+    expect(header(expectContinue(await held.outcome), 'x-wakegate-held-ms')).toBe('1500');
+  });
+});
+
 describe('unknown table', () => {
   it('applies max buffered to requests held before the table came: those beyond it get the overflow answer', async () => {
     const { plugin, bridge, clock, logged } = await start({

@@ -88,6 +88,29 @@ const calls = new Map<u32, i32>();
 const streams = new IdTable(1024);
 const callBody = new HostBytes();
 
+// ---- filter time --------------------------------------------------------------------------------------
+
+/** Beyond this between two readings (ticks come every 100 ms), the wall clock was stepped, not time spent. */
+const CLOCK_JUMP_MS: f64 = 10_000;
+let lastWallMs: f64 = -1;
+let filterTimeMs: f64 = 0;
+
+/** Monotonic time for every decision. The host's clock is the wall clock (Envoy's system time): a step back
+ * (NTP, VM resume) would hold back wakes and reports for that long, a step forward would expire every held
+ * request. So it never goes back, and a forward jump counts as one tick. */
+function filterNow(): f64 {
+  const wall = currentTimeMs();
+  if (lastWallMs < 0) {
+    filterTimeMs = wall;
+  } else {
+    const elapsed = wall - lastWallMs;
+    if (elapsed > CLOCK_JUMP_MS) filterTimeMs += <f64>TICK_MS;
+    else if (elapsed > 0) filterTimeMs += elapsed;
+  }
+  lastWallMs = wall;
+  return filterTimeMs;
+}
+
 function backoff(previous: f64): f64 {
   return previous == 0 ? BACKOFF_MIN_MS : Math.min(previous * 2, BACKOFF_MAX_MS);
 }
@@ -134,7 +157,7 @@ export function configure(length: u32): bool {
     metricsDefined = true;
   }
   proxy_set_tick_period_milliseconds(TICK_MS);
-  const now = currentTimeMs();
+  const now = filterNow();
   nextActivityAt = now + <f64>parsed.activityIntervalMs;
   if (!pollInFlight) startPoll(now);
   return true;
@@ -142,7 +165,7 @@ export function configure(length: u32): bool {
 
 export function tick(): void {
   if (config === null) return;
-  const now = currentTimeMs();
+  const now = filterNow();
   if (!pollInFlight && now >= nextPollAt) startPoll(now);
   if (now >= nextActivityAt) {
     nextActivityAt = now + <f64>config!.activityIntervalMs;
@@ -198,7 +221,7 @@ export function requestHeaders(contextId: u32): i32 {
 function hold(contextId: u32, index: i32): i32 {
   const b = backends[index];
   const grpc = isGrpcRequest();
-  const now = currentTimeMs();
+  const now = filterNow();
   if (b.held >= maxBufferedOf(index)) {
     streams.set(contextId, index);
     refuse(b, grpc);
@@ -562,7 +585,7 @@ export function httpCallResponse(token: u32, headerCount: u32, bodyLength: u32):
   const kind = calls.get(token);
   calls.delete(token);
   const status = statusOf(headerCount);
-  const now = currentTimeMs();
+  const now = filterNow();
   if (kind == CALL_POLL) onPollResponse(status, bodyLength, now);
   else if (kind == CALL_ACTIVITY) {
     if (status < 200 || status >= 300) log(LOG_DEBUG, "wakegate: activity report failed (status " + status.toString() + ")");

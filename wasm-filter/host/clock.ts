@@ -1,7 +1,8 @@
 /** Time as the host sees it: the wall clock handed to the module and the timers behind ticks and
- * http-call timeouts. `realClock` follows the system; a `ManualClock` only moves when a test says so. */
+ * http-call timeouts. `realClock` follows the system; a `ManualClock` only moves when a test says so.
+ * As in Envoy, timers run on monotonic time: a step of the wall clock does not move them. */
 export interface Clock {
-  /** Milliseconds since the Unix epoch (fractions allowed). */
+  /** Wall-clock milliseconds since the Unix epoch (fractions allowed). */
   now(): number;
   setTimer(delayMs: number, fire: () => void): TimerHandle;
   clearTimer(timer: TimerHandle): void;
@@ -31,8 +32,17 @@ export class ManualClock implements Clock {
     this.#now = startMs;
   }
 
+  /** Wall clock minus monotonic time: moved by `stepWallClock` only. */
+  #wallOffset = 0;
+
   now(): number {
-    return this.#now;
+    return this.#now + this.#wallOffset;
+  }
+
+  /** Steps the wall clock (back when negative) without time passing, as NTP or a resumed VM does: timers
+   * keep their monotonic due times. */
+  stepWallClock(ms: number): void {
+    this.#wallOffset += ms;
   }
 
   setTimer(delayMs: number, fire: () => void): TimerHandle {
