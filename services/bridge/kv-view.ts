@@ -35,7 +35,8 @@ export interface KvViewWatch {
   stop(): Promise<void>;
 }
 
-type Apply = (id: BackendId, value: Uint8Array | undefined) => boolean;
+/** Applies a value (undefined: gone) with the KV revision of its entry (none for a key found missing). */
+type Apply = (id: BackendId, value: Uint8Array | undefined, seq?: number) => boolean;
 
 const RESTART_DELAY_MS = 1000;
 
@@ -98,7 +99,7 @@ class BucketWatch {
       if (id !== undefined) {
         seen.add(id);
         const value = entry.operation === 'PUT' ? entry.value : undefined;
-        this.#applyAndTell(id, value);
+        this.#applyAndTell(id, value, entry.revision);
       }
       if (inSnapshot && entry.delta === 0) {
         inSnapshot = false;
@@ -120,9 +121,9 @@ class BucketWatch {
     }
   }
 
-  #applyAndTell(id: BackendId, value: Uint8Array | undefined): void {
+  #applyAndTell(id: BackendId, value: Uint8Array | undefined, seq?: number): void {
     const before = this.#options.view.get(id);
-    if (this.#apply(id, value)) this.#options.onChange(id, before);
+    if (this.#apply(id, value, seq)) this.#options.onChange(id, before);
   }
 
   #idOf(key: string): BackendId | undefined {
@@ -160,7 +161,7 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
   const backends: BucketWatch = new BucketWatch(
     backendsKv,
     BACKENDS_BUCKET,
-    (id, value) => {
+    (id, value, seq) => {
       const record = backends.decode(id, value, codecs.backend.decode);
       if (record !== undefined && record.id !== id) {
         options.logger.warn(
@@ -168,16 +169,16 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
           'ignoring backend record stored under another key',
         );
         options.onInvalid?.(BACKENDS_BUCKET);
-        return view.setBackend(id, undefined);
+        return view.setBackend(id, undefined, seq);
       }
-      return view.setBackend(id, record);
+      return view.setBackend(id, record, seq);
     },
     options,
   );
   const intents: BucketWatch = new BucketWatch(
     intentsKv,
     INTENTS_BUCKET,
-    (id, value) => view.setIntent(id, intents.decode(id, value, codecs.intent.decode)),
+    (id, value, seq) => view.setIntent(id, intents.decode(id, value, codecs.intent.decode), seq),
     options,
   );
   const runs = [backends.run(), intents.run()];

@@ -1,9 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LongPolls, MAX_WAIT_MS } from './long-poll.ts';
 
+/** A table at `revision`; a client covers it when its `since` is at least that far. */
 class Source {
   revision = 1;
   bodies = 0;
+  covers(since: number | undefined): boolean {
+    return since !== undefined && since >= this.revision;
+  }
   body(): Buffer {
     this.bodies++;
     return Buffer.from(`rev ${this.revision}`);
@@ -40,6 +44,21 @@ describe('long polls', () => {
     expect(new Set(answers)).toEqual(new Set(['rev 2']));
     expect(source.bodies).toBe(1);
     expect(polls.size).toBe(0);
+  });
+
+  it('keeps holding a client that already has the new table from another replica', () => {
+    const source = new Source();
+    const polls = new LongPolls(source, 10);
+    const answers: string[] = [];
+    polls.hold(1, 25_000, (b: Buffer) => answers.push(`behind ${b.toString()}`));
+    polls.hold(2, 25_000, (b: Buffer) => answers.push(`ahead ${b.toString()}`));
+    source.revision = 2;
+    polls.notify();
+    expect(answers).toEqual(['behind rev 2']);
+    expect(polls.size).toBe(1);
+    source.revision = 3;
+    polls.notify();
+    expect(answers).toEqual(['behind rev 2', 'ahead rev 3']);
   });
 
   it('answers unchanged at the deadline, capped at a minute', () => {

@@ -9,7 +9,8 @@ export const MAX_WAIT_MS = 60_000;
 export type Answer = (body: Buffer) => void;
 
 export interface LongPollSource {
-  readonly revision: number;
+  /** Whether a client that sent `since` already has the current table (or a newer one from a replica). */
+  covers(since: number | undefined): boolean;
   /** The current answer; the same object until the revision changes. */
   body(): Buffer;
 }
@@ -18,6 +19,7 @@ export interface LongPollSource {
 export type HoldResult = { kind: 'answered' } | { kind: 'held'; release: () => void } | { kind: 'full' };
 
 interface Waiter {
+  since: number;
   answer: Answer;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -44,15 +46,17 @@ export class LongPolls {
 
   /**
    * Answers at once when the client is behind (or did not say where it is), did not ask to wait, or the
-   * bridge is shutting down; otherwise holds the call until the next change or `waitMs`, whichever is first.
+   * bridge is shutting down; otherwise holds the call until a change it has not seen or `waitMs`,
+   * whichever is first.
    */
   hold(since: number | undefined, waitMs: number, answer: Answer): HoldResult {
-    if (this.#closed || since === undefined || since !== this.#source.revision || waitMs <= 0) {
+    if (this.#closed || since === undefined || !this.#source.covers(since) || waitMs <= 0) {
       answer(this.#source.body());
       return { kind: 'answered' };
     }
     if (this.#waiters.size >= this.#max) return { kind: 'full' };
     const waiter: Waiter = {
+      since,
       answer,
       timer: setTimeout(() => this.#answer(waiter), Math.min(waitMs, MAX_WAIT_MS)),
     };
@@ -60,22 +64,30 @@ export class LongPolls {
     return { kind: 'held', release: () => this.#answer(waiter) };
   }
 
-  /** The table changed: answer every held call with the new body (built once for all of them). */
+  /**
+   * The table changed: answer every held call that has not seen it with the new body (built once for all
+   * of them). A call whose `since` came from a replica that was already there stays held.
+   */
   notify(): void {
-    if (this.#waiters.size === 0) return;
-    const body = this.#source.body();
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) {
-      clearTimeout(waiter.timer);
-      waiter.answer(body);
-    }
+    this.#answerWhere((waiter) => !this.#source.covers(waiter.since));
   }
 
   /** Shutting down: answer everything held with the current table and hold nothing from now on. */
   close(): void {
     this.#closed = true;
-    this.notify();
+    this.#answerWhere(() => true);
+  }
+
+  #answerWhere(due: (waiter: Waiter) => boolean): void {
+    if (this.#waiters.size === 0) return;
+    let body: Buffer | undefined;
+    for (const waiter of [...this.#waiters]) {
+      if (!due(waiter)) continue;
+      this.#waiters.delete(waiter);
+      clearTimeout(waiter.timer);
+      body ??= this.#source.body();
+      waiter.answer(body);
+    }
   }
 
   #answer(waiter: Waiter): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendRecord, IntentRecord } from '../shared/index.ts';
-import { MergedView, REVISION_SLOTS } from './merged-view.ts';
+import { MergedView } from './merged-view.ts';
 
 const backend = (id: string, overrides: Partial<BackendRecord> = {}): BackendRecord => ({
   id,
@@ -16,7 +16,7 @@ const intent = (state: IntentRecord['state']): IntentRecord => ({ state, at: 1, 
 
 describe('merged view', () => {
   it('lists a backend as ready only when the watcher says ready and the scaler has not put it to sleep', () => {
-    const view = new MergedView({ now: () => 1000, salt: 7 });
+    const view = new MergedView();
     view.setBackend('shop/api', backend('shop/api', { ready: false }));
     expect(view.get('shop/api')?.ready).toBe(false);
     view.setBackend('shop/api', backend('shop/api'));
@@ -27,39 +27,67 @@ describe('merged view', () => {
     expect(view.get('shop/api')?.ready).toBe(true);
   });
 
-  it('raises the revision on effective changes only', () => {
-    const view = new MergedView({ now: () => 1000, salt: 7 });
+  it('derives the revision from the KV entries applied, so replicas that applied the same ones agree', () => {
+    const a = new MergedView();
+    const b = new MergedView();
+    a.setBackend('shop/api', backend('shop/api'), 3);
+    a.setIntent('shop/api', intent('sleeping'), 7);
+    // Another replica applies the same entries in another interleaving of the two buckets.
+    b.setIntent('shop/api', intent('sleeping'), 7);
+    b.setBackend('shop/api', backend('shop/api'), 3);
+    expect(b.revision).toBe(a.revision);
+    expect(b.body().equals(a.body())).toBe(true);
+    expect(a.covers(b.revision)).toBe(true);
+  });
+
+  it('tells effective changes apart and raises the revision with every one', () => {
+    const view = new MergedView();
     const start = view.revision;
-    expect(view.setBackend('shop/api', backend('shop/api'))).toBe(true);
+    expect(view.setBackend('shop/api', backend('shop/api'), 1)).toBe(true);
     const afterAdd = view.revision;
     expect(afterAdd).toBeGreaterThan(start);
     // Replica counts and timestamps are not part of what the filter sees.
-    expect(view.setBackend('shop/api', backend('shop/api', { replicas: 3, updatedAt: 99 }))).toBe(false);
-    expect(view.setIntent('shop/api', intent('awake'))).toBe(false);
-    expect(view.revision).toBe(afterAdd);
-    expect(view.setBackend('shop/api', backend('shop/api', { hosts: ['other.example.com'] }))).toBe(true);
-    expect(view.setIntent('shop/api', intent('sleeping'))).toBe(true);
-    expect(view.setBackend('shop/api', undefined)).toBe(true);
-    expect(view.revision).toBe(afterAdd + 3 * REVISION_SLOTS);
+    expect(view.setBackend('shop/api', backend('shop/api', { replicas: 3, updatedAt: 99 }), 2)).toBe(false);
+    expect(view.setIntent('shop/api', intent('awake'), 1)).toBe(false);
+    let last = view.revision;
+    expect(view.setBackend('shop/api', backend('shop/api', { hosts: ['other.example.com'] }), 3)).toBe(true);
+    expect(view.revision).toBeGreaterThan(last);
+    last = view.revision;
+    expect(view.setIntent('shop/api', intent('sleeping'), 2)).toBe(true);
+    expect(view.revision).toBeGreaterThan(last);
+    last = view.revision;
+    expect(view.setBackend('shop/api', undefined, 4)).toBe(true);
+    expect(view.revision).toBeGreaterThan(last);
     // An intent for a backend the watcher does not list changes nothing the filter sees.
-    expect(view.setIntent('shop/gone', intent('sleeping'))).toBe(false);
+    expect(view.setIntent('shop/gone', intent('sleeping'), 3)).toBe(false);
   });
 
-  it('starts above the revision of a predecessor that changed less than once per ms, and keeps each instance apart by its salt', () => {
-    let now = 1000;
-    const first = new MergedView({ now: () => now, salt: 1 });
-    first.setBackend('shop/api', backend('shop/api'));
-    now = 1005;
-    const restarted = new MergedView({ now: () => now, salt: 1 });
-    expect(restarted.revision).toBeGreaterThan(first.revision);
-    const other = new MergedView({ now: () => now, salt: 2 });
-    expect(other.revision % REVISION_SLOTS).toBe(2);
-    other.setBackend('shop/api', backend('shop/api'));
-    expect(other.revision % REVISION_SLOTS).toBe(2);
+  it('holds a filter that has this state or a later one from any replica, and no one else', () => {
+    const behind = new MergedView();
+    behind.setBackend('shop/api', backend('shop/api'), 5);
+    behind.setIntent('shop/api', intent('awake'), 2);
+    const ahead = new MergedView();
+    ahead.setBackend('shop/api', backend('shop/api'), 5);
+    ahead.setIntent('shop/api', intent('awake'), 2);
+    ahead.setBackend('shop/web', backend('shop/web'), 6);
+    expect(behind.covers(behind.revision)).toBe(true);
+    expect(behind.covers(ahead.revision)).toBe(true);
+    expect(ahead.covers(behind.revision)).toBe(false);
+    ahead.setIntent('shop/web', intent('sleeping'), 3);
+    expect(behind.covers(ahead.revision)).toBe(true);
+    // Once `behind` applies an intent `ahead` has not seen, neither covers the other.
+    behind.setIntent('shop/api', intent('sleeping'), 4);
+    expect(behind.covers(ahead.revision)).toBe(false);
+    expect(ahead.covers(behind.revision)).toBe(false);
+    // A since no bridge hands out is never covered, including the filter's first `since=0`.
+    const empty = new MergedView();
+    for (const since of [undefined, 0, 1, 2 ** 27 - 1, 2 ** 53, 1.5]) expect(empty.covers(since)).toBe(false);
+    expect(empty.covers(empty.revision)).toBe(true);
+    expect(empty.revision).toBeGreaterThan(0);
   });
 
   it('serializes the table once per revision, sorted by id, with the fields of the API', () => {
-    const view = new MergedView({ now: () => 1000, salt: 0 });
+    const view = new MergedView();
     view.setBackend('shop/web', backend('shop/web', { hosts: ['web.example.com', '*.web.example.com'] }));
     view.setBackend(
       'shop/api',

@@ -1,8 +1,11 @@
 /**
  * The pure core of the bridge: the merged table of `wakegate-backends` and `wakegate-intents`, its
- * revision, and the serialized answer of `GET /v1/backends`. No I/O: the KV adapter feeds it entries.
+ * revision, and the serialized answer of `GET /v1/backends`. No I/O: the KV adapter feeds it entries with
+ * their KV revisions, and the revision is derived from those (see revision.ts), so replicas that applied
+ * the same entries agree on it.
  */
 import type { BackendId, BackendRecord, IntentRecord } from '../shared/index.ts';
+import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
 
 /** One row of `GET /v1/backends`. */
 export interface BackendView {
@@ -12,21 +15,6 @@ export interface BackendView {
   maxWaitMs: number;
   maxBuffered: number;
 }
-
-export interface MergedViewOptions {
-  /** Wall clock in ms; revisions never fall below `now() * REVISION_SLOTS`. */
-  now?: () => number;
-  /** 0 ≤ salt < REVISION_SLOTS, fixed per bridge instance. */
-  salt?: number;
-}
-
-/**
- * Revisions are `ms * REVISION_SLOTS + salt` and step by REVISION_SLOTS, so they rise on every change, a
- * restarted bridge starts above its predecessor (unless that one changed more than once per ms on
- * average), and two replicas behind one load balancer (different salts) do not hand out the same number
- * for different tables. A filter compares them for equality only.
- */
-export const REVISION_SLOTS = 1024;
 
 function sameView(a: BackendView | undefined, b: BackendView | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
@@ -58,26 +46,25 @@ export class MergedView {
   readonly #backends = new Map<BackendId, BackendRecord>();
   readonly #intents = new Map<BackendId, IntentRecord>();
   readonly #rows = new Map<BackendId, BackendView>();
-  readonly #now: () => number;
-  readonly #salt: number;
-  #revision: number;
+  #backendsSeq = 0;
+  #intentsSeq = 0;
+  #point: RevisionPoint = pointOf(0, 0, 0);
+  #revision = encodeRevision(this.#point);
   #body: Buffer | undefined;
 
-  constructor(options: MergedViewOptions = {}) {
-    this.#now = options.now ?? Date.now;
-    this.#salt = options.salt ?? Math.floor(Math.random() * REVISION_SLOTS);
-    if (!(Number.isInteger(this.#salt) && this.#salt >= 0 && this.#salt < REVISION_SLOTS)) {
-      throw new RangeError(`salt must be a whole number from 0 to ${REVISION_SLOTS - 1}`);
-    }
-    this.#revision = this.#now() * REVISION_SLOTS + this.#salt;
-  }
-
+  /** Changes with every applied KV entry; rises with every change of the table a filter can see. */
   get revision(): number {
     return this.#revision;
   }
 
   get size(): number {
     return this.#rows.size;
+  }
+
+  /** Whether a filter that sent `since` already has this table or a newer one (from any replica). */
+  covers(since: number | undefined): boolean {
+    const point = decodeRevision(since);
+    return point !== undefined && covers(point, this.#point);
   }
 
   /** Whether the watcher lists this backend (whatever its readiness). */
@@ -89,17 +76,22 @@ export class MergedView {
     return this.#rows.get(id);
   }
 
-  /** Sets (or, with undefined, removes) a backend record; true when the merged table changed. */
-  setBackend(id: BackendId, record: BackendRecord | undefined): boolean {
+  /**
+   * Sets (or, with undefined, removes) a backend record; `seq` is the KV revision of the entry it came
+   * from (none for a key found gone after a restarted watch). True when the merged table changed.
+   */
+  setBackend(id: BackendId, record: BackendRecord | undefined, seq?: number): boolean {
     if (record === undefined) this.#backends.delete(id);
     else this.#backends.set(id, record);
+    if (seq !== undefined) this.#backendsSeq = seq;
     return this.#remerge(id);
   }
 
-  /** Sets (or removes) an intent; true when the merged table changed. */
-  setIntent(id: BackendId, record: IntentRecord | undefined): boolean {
+  /** Sets (or removes) an intent, as `setBackend`; true when the merged table changed. */
+  setIntent(id: BackendId, record: IntentRecord | undefined, seq?: number): boolean {
     if (record === undefined) this.#intents.delete(id);
     else this.#intents.set(id, record);
+    if (seq !== undefined) this.#intentsSeq = seq;
     return this.#remerge(id);
   }
 
@@ -116,13 +108,21 @@ export class MergedView {
   }
 
   #remerge(id: BackendId): boolean {
+    this.#setPoint(pointOf(this.#backendsSeq, this.#intentsSeq, 0));
     const before = this.#rows.get(id);
     const after = merge(this.#backends.get(id), this.#intents.get(id));
     if (sameView(before, after)) return false;
     if (after === undefined) this.#rows.delete(id);
     else this.#rows.set(id, after);
-    this.#revision = Math.max(this.#revision + REVISION_SLOTS, this.#now() * REVISION_SLOTS + this.#salt);
     this.#body = undefined;
     return true;
+  }
+
+  #setPoint(point: RevisionPoint): void {
+    const revision = encodeRevision(point);
+    if (revision === this.#revision) return;
+    this.#point = point;
+    this.#revision = revision;
+    this.#body = undefined;
   }
 }

@@ -1,0 +1,127 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import {
+  BACKENDS_BUCKET,
+  type BackendRecord,
+  codecs,
+  createLogger,
+  INTENTS_BUCKET,
+} from '../shared/index.ts';
+import { type RunningBridge, startBridge } from './bridge.ts';
+
+interface Table {
+  revision: number;
+  backends: { id: string; ready: boolean }[];
+}
+
+function record(id: string, ready: boolean): BackendRecord {
+  return {
+    id,
+    hosts: [`${id.replace('/', '-')}.example.com`],
+    ready,
+    replicas: ready ? 1 : 0,
+    readyReplicas: ready ? 1 : 0,
+    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
+    updatedAt: Date.now(),
+  };
+}
+
+/** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
+describe('two bridge replicas on one nats-server', () => {
+  let server: NatsServerFixture;
+  let replicas: RunningBridge[];
+  let nc: NatsConnection;
+  let backends: KV;
+  let intents: KV;
+
+  const poll = async (bridge: RunningBridge, since?: number, wait = 0): Promise<Table> => {
+    const query = since === undefined ? '' : `?since=${since}&wait=${wait}`;
+    const response = await fetch(`${bridge.url}/v1/backends${query}`);
+    expect(response.status).toBe(200);
+    return (await response.json()) as Table;
+  };
+  /** Follows one replica's table with long polls until it satisfies `predicate`. */
+  const tableWhere = async (bridge: RunningBridge, predicate: (t: Table) => boolean): Promise<Table> => {
+    let current = await poll(bridge);
+    while (!predicate(current)) current = await poll(bridge, current.revision, 10_000);
+    return current;
+  };
+  /** Polls a condition the bridge offers no event for (how many calls it holds). */
+  const heldPolls = async (bridge: RunningBridge, count: number) => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const text = await (await fetch(`${bridge.url}/metrics`)).text();
+      if (new RegExp(`^wakegate_bridge_long_polls ${count}$`, 'm').test(text)) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} held long polls`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  const apiReady = (ready: boolean) => (t: Table) =>
+    t.backends.some((b) => b.id === 'shop/api' && b.ready === ready);
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    replicas = await Promise.all(
+      [0, 1].map(() =>
+        startBridge({
+          natsUrl: server.url,
+          maxLongPolls: 100,
+          port: 0,
+          host: '127.0.0.1',
+          logger: createLogger('bridge', 'silent'),
+        }),
+      ),
+    );
+    await Promise.all(replicas.map((r) => r.whenSynced));
+    nc = await connect({ servers: server.url });
+    const kvm = new Kvm(nc);
+    backends = await kvm.open(BACKENDS_BUCKET);
+    intents = await kvm.open(INTENTS_BUCKET);
+  });
+  afterAll(async () => {
+    await Promise.all((replicas ?? []).map((r) => r.close()));
+    await nc?.close();
+    await server?.close();
+  });
+
+  it('hand out the same revision for the same KV state', async () => {
+    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await intents.put('shop/api', codecs.intent.encode({ state: 'awake', at: Date.now(), by: 'test' }));
+    const [a, b] = replicas as [RunningBridge, RunningBridge];
+    const tables = await Promise.all([a, b].map((r) => tableWhere(r, apiReady(true))));
+    expect(tables[1]?.revision).toBe(tables[0]?.revision);
+    expect(tables[1]?.backends).toEqual(tables[0]?.backends);
+  });
+
+  it('hold a filter alternating between them once it has the current table', async () => {
+    const [a, b] = replicas as [RunningBridge, RunningBridge];
+    let { revision } = await tableWhere(a, apiReady(true));
+    await tableWhere(b, apiReady(true));
+    for (const replica of [b, a, b, a]) {
+      const answer = poll(replica, revision, 300);
+      await heldPolls(replica, 1);
+      const table = await answer;
+      expect(table.backends.find((x) => x.id === 'shop/api')?.ready).toBe(true);
+      revision = table.revision;
+    }
+  });
+
+  it('both answer their held polls when the KV changes', async () => {
+    const [a, b] = replicas as [RunningBridge, RunningBridge];
+    const { revision } = await tableWhere(a, apiReady(true));
+    await tableWhere(b, apiReady(true));
+    const answers = [poll(a, revision, 20_000), poll(b, revision, 20_000)];
+    await Promise.all([heldPolls(a, 1), heldPolls(b, 1)]);
+    const putAt = Date.now();
+    await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: putAt, by: 'test' }));
+    const tables = await Promise.all(answers);
+    expect(Date.now() - putAt).toBeLessThan(5000);
+    for (const table of tables) {
+      expect(table.revision).toBeGreaterThan(revision);
+      expect(apiReady(false)(table)).toBe(true);
+    }
+    expect(tables[1]?.revision).toBe(tables[0]?.revision);
+  });
+});
