@@ -228,8 +228,19 @@ export function buildApp(options: BuildAppOptions) {
         async (request, reply) => {
           const { reports } = request.body;
           for (const report of reports) parseBackendId(report.backend);
-          publisher.activity(reports, now());
-          metrics.activityReports.inc(reports.length);
+          if (!options.synced()) throw new NotSyncedError();
+          // Only listed backends reach the scaler, so nobody can grow its tracker or keep an arbitrary
+          // backend awake; a filter whose table is a moment behind still gets its 204.
+          const known = reports.filter((report) => view.has(report.backend));
+          if (known.length < reports.length) {
+            metrics.activityUnknown.inc(reports.length - known.length);
+            request.log.debug(
+              { backends: reports.filter((r) => !view.has(r.backend)).map((r) => r.backend) },
+              'dropping activity for unknown backends',
+            );
+          }
+          if (known.length > 0) publisher.activity(known, now());
+          metrics.activityReports.inc(known.length);
           return reply.code(204).send(null);
         },
       );

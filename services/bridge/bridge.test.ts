@@ -209,6 +209,8 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('publishes one activity message per report', async () => {
+    await backends.put('shop/web.v2', codecs.backend.encode(record('shop/web.v2', true)));
+    await tableWhere((t) => t.backends.some((b) => b.id === 'shop/web.v2'));
     const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
     await nc.flush();
     const response = await post(
@@ -236,7 +238,38 @@ describe('bridge against a real nats-server', () => {
     ]);
     const first = received[0]?.message as { at: number; source: string };
     expect(Math.abs(first.at - Date.now())).toBeLessThan(10_000);
-    expect(first.source).toMatch(/^bridge\//);
+    expect(first.source).toMatch(/^bridge\/[^/]+\/\d+$/);
+  });
+
+  it('drops activity for backends the watcher does not list, counts it and still answers 204', async () => {
+    const unknownBefore = await metric('wakegate_bridge_activity_unknown_total');
+    const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
+    await nc.flush();
+    const mixed = await post(
+      '/v1/activity',
+      JSON.stringify({
+        reports: [
+          { backend: 'shop/nobody', requests: 5, inflight: 5 },
+          { backend: 'shop/api', requests: 1, inflight: 0 },
+        ],
+      }),
+    );
+    expect(mixed.status).toBe(204);
+    const onlyUnknown = await post(
+      '/v1/activity',
+      JSON.stringify({ reports: [{ backend: 'other/nobody', requests: 1, inflight: 1 }] }),
+    );
+    expect(onlyUnknown.status).toBe(204);
+    // The bridge publishes in order on one connection: once this last report arrives, nothing else was sent.
+    const marker = await post(
+      '/v1/activity',
+      JSON.stringify({ reports: [{ backend: 'shop/web', requests: 0, inflight: 0 }] }),
+    );
+    expect(marker.status).toBe(204);
+    const subjects: string[] = [];
+    for await (const m of sub) subjects.push(m.subject);
+    expect(subjects).toEqual(['wakegate.activity.shop.api', 'wakegate.activity.shop.web']);
+    expect(await metric('wakegate_bridge_activity_unknown_total')).toBe(unknownBefore + 2);
   });
 
   it('asks for the bearer token on /v1 only, and accepts only the right one', async () => {

@@ -16,6 +16,7 @@ export interface BridgeMetrics {
   readonly wakesPublished: Counter;
   readonly wakeDuplicates: Counter;
   readonly activityReports: Counter;
+  readonly activityUnknown: Counter;
   readonly invalidKvValues: Counter<'bucket'>;
   /** `wakegate_cold_start_seconds`, phases `wake`, `release` and `total`. */
   readonly coldStart: Histogram<'phase'>;
@@ -82,6 +83,11 @@ export function createBridgeMetrics(sources: BridgeMetricsSources): BridgeMetric
     activityReports: new Counter({
       name: 'wakegate_bridge_activity_reports_total',
       help: 'Activity reports published',
+      registers,
+    }),
+    activityUnknown: new Counter({
+      name: 'wakegate_bridge_activity_unknown_total',
+      help: 'Activity reports dropped because the watcher does not list their backend',
       registers,
     }),
     invalidKvValues: new Counter({
