@@ -35,7 +35,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export interface Publisher {
   readonly connected: boolean;
   wake(backend: string, atMs: number): Promise<WakeOutcome>;
-  activity(reports: readonly ActivityReport[], atMs: number): void;
+  activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): void;
 }
 
 export interface BuildAppOptions {
@@ -226,7 +226,7 @@ export function buildApp(options: BuildAppOptions) {
         '/activity',
         { schema: { body: ActivityBody, response: { 204: NoContent, ...errorResponses } } },
         async (request, reply) => {
-          const { reports } = request.body;
+          const { reports, source } = request.body;
           for (const report of reports) parseBackendId(report.backend);
           if (!options.synced()) throw new NotSyncedError();
           // Only listed backends reach the scaler, so nobody can grow its tracker or keep an arbitrary
@@ -239,7 +239,7 @@ export function buildApp(options: BuildAppOptions) {
               'dropping activity for unknown backends',
             );
           }
-          if (known.length > 0) publisher.activity(known, now());
+          if (known.length > 0) publisher.activity(known, now(), source);
           metrics.activityReports.inc(known.length);
           return reply.code(204).send(null);
         },

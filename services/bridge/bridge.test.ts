@@ -241,6 +241,21 @@ describe('bridge against a real nats-server', () => {
     expect(first.source).toMatch(/^bridge\/[^/]+\/\d+$/);
   });
 
+  it('publishes activity under the filter instance that sent it, so workers do not overwrite each other', async () => {
+    const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
+    await nc.flush();
+    for (const source of ['a1b2c3d4e5f60718', '0f1e2d3c4b5a6978']) {
+      const body = { source, reports: [{ backend: 'shop/api', requests: 1, inflight: 1 }] };
+      expect((await post('/v1/activity', JSON.stringify(body))).status).toBe(204);
+    }
+    const sources: string[] = [];
+    for await (const m of sub) sources.push(codecs.activity.decode(m.data).source);
+    expect(sources).toEqual([
+      expect.stringMatching(/^bridge\/[^/]+\/\d+\/a1b2c3d4e5f60718$/),
+      expect.stringMatching(/^bridge\/[^/]+\/\d+\/0f1e2d3c4b5a6978$/),
+    ]);
+  });
+
   it('drops activity for backends the watcher does not list, counts it and still answers 204', async () => {
     const unknownBefore = await metric('wakegate_bridge_activity_unknown_total');
     const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
@@ -359,6 +374,13 @@ describe('bridge against a real nats-server', () => {
         status: 400,
         error: 'invalid_backend',
       },
+      ...['', 'UPPER', 'a/b', 'a.b', 'x'.repeat(65)].map((source) => ({
+        name: `activity: source ${JSON.stringify(source)}`,
+        path: '/v1/activity',
+        body: JSON.stringify({ source, reports: [{ backend: 'shop/api', requests: 1, inflight: 0 }] }),
+        status: 400,
+        error: 'invalid_request',
+      })),
       {
         name: 'activity: negative count',
         path: '/v1/activity',

@@ -42,7 +42,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   const nc = await connectAndSetUp({ ...options, name: 'wakegate-bridge', logger });
   const view = new MergedView();
   const longPolls = new LongPolls(view, options.maxLongPolls);
-  const publisher = new NatsPublisher({ nc, source: `bridge/${hostname()}/${process.pid}` });
+  // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
+  const publisher = new NatsPublisher({ nc, source: `bridge/${hostname().slice(0, 170)}/${process.pid}` });
   const metrics = createBridgeMetrics({
     longPolls: () => longPolls.size,
     backends: () => view.size,

@@ -27,7 +27,7 @@ export interface ActivityReport {
 
 export interface NatsPublisherOptions {
   nc: NatsConnection;
-  /** `source` of the messages: this bridge instance. */
+  /** `source` of the messages: this bridge instance (at most 191 characters, see `activity`). */
   source: string;
   /** How long to wait for JetStream's acknowledgement of a wake. */
   ackTimeoutMs?: number;
@@ -79,11 +79,15 @@ export class NatsPublisher {
     return publish;
   }
 
-  /** Publishes one activity message per report. */
-  activity(reports: readonly ActivityReport[], atMs: number): void {
+  /**
+   * Publishes one activity message per report. The scaler counts in-flight requests per `source`, so each
+   * filter instance (`filterSource`, up to 64 characters) gets a source of its own under this bridge's.
+   */
+  activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): void {
     this.#assertConnected();
+    const source = filterSource === undefined ? this.#source : `${this.#source}/${filterSource}`;
     for (const report of reports) {
-      const message: ActivityMessage = { ...report, at: atMs, source: this.#source };
+      const message: ActivityMessage = { ...report, at: atMs, source };
       this.#nc.publish(subjectFor('activity', report.backend), codecs.activity.encode(message));
     }
   }

@@ -50,6 +50,8 @@ const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const ActivityBody = Type.Object(
   {
+    /** The reporting filter instance (an Envoy worker); the scaler tracks in-flight requests per source. */
+    source: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,64}$' })),
     reports: Type.Array(
       Type.Object(
         { backend: BackendIdField, requests: Count, inflight: Count },
