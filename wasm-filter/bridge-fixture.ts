@@ -32,6 +32,8 @@ export class BridgeFixture {
   mode: BridgeMode = 'ok';
   /** Status for wakes (202 accepted unless a test says otherwise). */
   wakeStatus = 202;
+  /** False: wakes are never answered (left to the caller's timeout or cancellation). */
+  answerWakes = true;
   readonly calls: RecordedCall[] = [];
   #waiting: (() => void)[] = [];
   #listeners: ((call: RecordedCall) => void)[] = [];
@@ -103,7 +105,10 @@ export class BridgeFixture {
         backends: this.backends,
       });
     }
-    if (path === '/v1/wake') return { headers: [[':status', String(this.wakeStatus)]] };
+    if (path === '/v1/wake') {
+      if (!this.answerWakes) return new Promise<HttpCallResponse>(() => {});
+      return { headers: [[':status', String(this.wakeStatus)]] };
+    }
     if (path === '/v1/activity') return { headers: [[':status', '204']] };
     return json(404, { error: 'not found' });
   };

@@ -275,7 +275,11 @@ describe('requests', () => {
     expect(header(g.headers, 'grpc-status')).toBe('14');
     expect(header(g.headers, 'x-wakegate')).toBe('timeout');
     const w = expectReply(await web.outcome);
-    expect([w.status, header(w.headers, 'content-type'), w.grpcStatus]).toEqual([504, 'application/json', undefined]);
+    expect([w.status, header(w.headers, 'content-type'), w.grpcStatus]).toEqual([
+      504,
+      'application/json',
+      undefined,
+    ]);
     expect(plugin.metric('wakegate_timeouts_total')).toBe(3);
     expect(logs.filter((l) => l.message.includes('timed out')).map((l) => [l.level, l.message])).toEqual([
       ['warn', 'wakegate: 3 held request(s) for demo/app timed out'],
@@ -500,6 +504,46 @@ describe('bridge', () => {
     const next = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
     expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
+  });
+});
+
+describe('reconfiguration', () => {
+  it('releases held requests after a reconfiguration during an open long poll (the old root poll is cancelled)', async () => {
+    const { plugin, bridge, clock, logs } = await start({ backends: [sleeping], workers: 2 });
+    const held = [request(plugin, 'app.example.com', {}, 0), request(plugin, 'app.example.com', {}, 1)];
+    const repolls = [0, 1].map((w) =>
+      bridge.next((c) => c.worker === w && c.path.startsWith(`/v1/backends?since=${bridge.revision}&`)),
+    );
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 60_000 });
+    clock.advance(100);
+    await Promise.all(repolls);
+    await changeTable(bridge, [awake], 2);
+    for (const s of held) expectContinue(await s.outcome);
+    expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+  });
+
+  it('takes the new configuration: a held request waits as long as the new max_wait_ms says', async () => {
+    const { plugin, clock } = await start({ config: { max_wait_ms: 1000 }, backends: [sleeping] });
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 5000 });
+    const s = request(plugin, 'app.example.com');
+    clock.advance(4000);
+    expect(s.settled).toBeUndefined();
+    clock.advance(1100);
+    expect(expectReply(await s.outcome).status).toBe(504);
+  });
+
+  it('wakes again when the wake in flight belonged to the root that was replaced', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    bridge.answerWakes = false;
+    const held = request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge' });
+    bridge.answerWakes = true;
+    const again = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(100);
+    await again;
+    await changeTable(bridge, [awake]);
+    expectContinue(await held.outcome);
   });
 });
 

@@ -56,6 +56,9 @@ const WAKE_REPEAT_MS: f64 = 2000;
 const BACKOFF_MIN_MS: f64 = 200;
 const BACKOFF_MAX_MS: f64 = 5000;
 const CALL_TIMEOUT_MS: u32 = 5000;
+/** A call not answered by its timeout plus this is taken as failed: Envoy never answers the calls of a root
+ * context it deleted, and any other lost answer must not stop the filter either. */
+const CALL_DEADLINE_MARGIN_MS: f64 = 1000;
 const GRPC_UNAVAILABLE: i32 = 14;
 const GRPC_RESOURCE_EXHAUSTED: i32 = 8;
 
@@ -82,8 +85,24 @@ let mTimeouts: u32 = 0;
 let mOverflows: u32 = 0;
 let mWakes: u32 = 0;
 
-/** token of each bridge call in flight → CALL_POLL, CALL_ACTIVITY or the backend index of a wake. */
-const calls = new Map<u32, i32>();
+/** A bridge call in flight. */
+class PendingCall {
+  /** CALL_POLL, CALL_ACTIVITY or the backend index of a wake. */
+  kind: i32 = 0;
+  /** Root context that made it: Envoy cancels its calls when it is deleted. */
+  root: u32 = 0;
+  /** Filter time by which it counts as failed if still unanswered. */
+  deadline: f64 = 0;
+}
+
+const calls = new Map<u32, PendingCall>();
+/** Root contexts alive in this VM (one, two during a configuration update): a scan is cheaper than a hash on
+ * the stream-end path that asks. */
+const roots: u32[] = [];
+/** The root configured last: the one whose tick drives the filter. */
+let currentRoot: u32 = 0;
+/** Root of the callback running now: the owner of any call it makes. */
+let callingRoot: u32 = 0;
 /** Managed streams between headers and done: backend index (passed) or -(slot + 1) (held). */
 const streams = new IdTable(1024);
 const callBody = new HostBytes();
@@ -125,7 +144,8 @@ function maxBufferedOf(index: i32): i32 {
   return b.maxBuffered > 0 ? b.maxBuffered : config!.maxBuffered;
 }
 
-function bridgeCall(method: string, path: string, body: string, timeoutMs: u32): i64 {
+/** Makes a bridge call and tracks it; false when the host refused to make it. */
+function bridgeCall(kind: i32, method: string, path: string, body: string, timeoutMs: u32, now: f64): bool {
   const c = config!;
   const pairs = [":method", method, ":path", path, ":authority", c.bridgeAuthority, ":scheme", "http"];
   if (body.length > 0) {
@@ -136,18 +156,74 @@ function bridgeCall(method: string, path: string, body: string, timeoutMs: u32):
     pairs.push("authorization");
     pairs.push("Bearer " + c.token);
   }
-  return httpCall(c.bridgeCluster, pairs, body, timeoutMs);
+  const token = httpCall(c.bridgeCluster, pairs, body, timeoutMs);
+  if (token < 0) return false;
+  const call = new PendingCall();
+  call.kind = kind;
+  call.root = callingRoot;
+  call.deadline = now + <f64>timeoutMs + CALL_DEADLINE_MARGIN_MS;
+  calls.set(<u32>token, call);
+  return true;
+}
+
+export function rootCreated(id: u32): void {
+  roots.push(id);
+}
+
+export function isRoot(id: u32): bool {
+  for (let i = 0; i < roots.length; i++) if (unchecked(roots[i]) == id) return true;
+  return false;
+}
+
+/** A root context ends: Envoy cancels its pending calls and never answers them, so they fail now and the
+ * current root makes them again from its next tick. */
+export function rootGone(id: u32): void {
+  const at = roots.indexOf(id);
+  if (at >= 0) roots.splice(at, 1);
+  if (id == currentRoot) currentRoot = 0;
+  const now = filterNow();
+  const tokens = calls.keys();
+  for (let i = 0; i < tokens.length; i++) {
+    const call = calls.get(tokens[i]);
+    if (call.root == id) callFailed(tokens[i], call, now, true);
+  }
+}
+
+/** No answer will come for this call (its root ended, or its deadline passed): the failed-answer path. */
+function callFailed(token: u32, call: PendingCall, now: f64, cancelled: bool): void {
+  calls.delete(token);
+  if (call.kind == CALL_POLL) {
+    pollInFlight = false;
+    // Cancelled with its root: poll again at the next tick, the bridge did nothing wrong.
+    if (cancelled) nextPollAt = now;
+    else pollFailed(now, "no answer within the call timeout");
+  } else if (call.kind != CALL_ACTIVITY) {
+    const b = backends[call.kind];
+    b.wakeInFlight = false;
+    if (cancelled) b.wakeRetryAt = now;
+    else wakeFailed(b, now);
+  }
+}
+
+function expireCalls(now: f64): void {
+  const tokens = calls.keys();
+  for (let i = 0; i < tokens.length; i++) {
+    const call = calls.get(tokens[i]);
+    if (now >= call.deadline) callFailed(tokens[i], call, now, false);
+  }
 }
 
 // ---- configuration and lifecycle ----------------------------------------------------------------------
 
-export function configure(length: u32): bool {
+export function configure(rootId: u32, length: u32): bool {
   const parsed = parseConfig(getBufferString(BUFFER_PLUGIN_CONFIGURATION, length));
   if (parsed === null) {
     log(LOG_ERROR, "wakegate: " + configError);
     return false;
   }
   config = parsed;
+  currentRoot = rootId;
+  callingRoot = rootId;
   if (!metricsDefined) {
     mHeld = defineMetric(METRIC_GAUGE, "wakegate_held");
     mReleased = defineMetric(METRIC_COUNTER, "wakegate_released_total");
@@ -163,9 +239,12 @@ export function configure(length: u32): bool {
   return true;
 }
 
-export function tick(): void {
-  if (config === null) return;
+export function tick(rootId: u32): void {
+  // A root about to be replaced ticks no more decisions: one driver per VM.
+  if (config === null || rootId != currentRoot) return;
+  callingRoot = rootId;
   const now = filterNow();
+  if (calls.size > 0) expireCalls(now);
   if (!pollInFlight && now >= nextPollAt) startPoll(now);
   if (now >= nextActivityAt) {
     nextActivityAt = now + <f64>config!.activityIntervalMs;
@@ -220,6 +299,7 @@ export function requestHeaders(contextId: u32): i32 {
 
 function hold(contextId: u32, index: i32): i32 {
   const b = backends[index];
+  callingRoot = currentRoot;
   const grpc = isGrpcRequest();
   const now = filterNow();
   if (b.held >= maxBufferedOf(index)) {
@@ -432,13 +512,11 @@ function maybeWake(index: i32, now: f64): void {
 
 function sendWake(b: Backend, index: i32, now: f64): void {
   b.wakeRetryAt = 0;
-  const token = bridgeCall("POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS);
-  if (token < 0) {
+  if (!bridgeCall(index, "POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS, now)) {
     log(LOG_WARN, "wakegate: could not call the bridge to wake " + b.id);
     wakeFailed(b, now);
     return;
   }
-  calls.set(<u32>token, index);
   b.wakeInFlight = true;
   b.lastWakeAt = now;
   proxy_increment_metric(mWakes, 1);
@@ -486,12 +564,10 @@ function onWakeResponse(index: i32, status: i32, now: f64): void {
 function startPoll(now: f64): void {
   const c = config!;
   const path = "/v1/backends?since=" + revision + "&wait=" + c.pollWaitMs.toString();
-  const token = bridgeCall("GET", path, "", <u32>c.pollWaitMs + CALL_TIMEOUT_MS);
-  if (token < 0) {
+  if (!bridgeCall(CALL_POLL, "GET", path, "", <u32>c.pollWaitMs + CALL_TIMEOUT_MS, now)) {
     pollFailed(now, "the call could not be made (check bridge_cluster)");
     return;
   }
-  calls.set(<u32>token, CALL_POLL);
   pollInFlight = true;
 }
 
@@ -558,8 +634,7 @@ function reportActivity(): void {
     b.reportedInflight = b.inflight;
   }
   if (body.length == 0) return;
-  const token = bridgeCall("POST", "/v1/activity", '{"reports":[' + body + "]}", CALL_TIMEOUT_MS);
-  if (token >= 0) calls.set(<u32>token, CALL_ACTIVITY);
+  bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", '{"reports":[' + body + "]}", CALL_TIMEOUT_MS, filterNow());
 }
 
 // ---- bridge answers -----------------------------------------------------------------------------------
@@ -580,10 +655,12 @@ function statusOf(headerCount: u32): i32 {
   return status;
 }
 
-export function httpCallResponse(token: u32, headerCount: u32, bodyLength: u32): void {
+export function httpCallResponse(rootId: u32, token: u32, headerCount: u32, bodyLength: u32): void {
+  // Absent: given up on already (deadline passed), its answer comes too late to count.
   if (!calls.has(token)) return;
-  const kind = calls.get(token);
+  const kind = calls.get(token).kind;
   calls.delete(token);
+  callingRoot = rootId;
   const status = statusOf(headerCount);
   const now = filterNow();
   if (kind == CALL_POLL) onPollResponse(status, bodyLength, now);

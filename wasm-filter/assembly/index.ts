@@ -1,22 +1,24 @@
 // Module entry: the proxy-wasm ABI 0.2.1 exports Envoy calls.
-import { configure, forget, httpCallResponse, requestBody, requestHeaders, tick } from "./filter";
+import { configure, forget, httpCallResponse, isRoot, requestBody, requestHeaders, rootCreated, rootGone, tick } from "./filter";
 
 export { malloc } from "./abi";
 
 export function proxy_abi_version_0_2_1(): void {}
 
-export function proxy_on_context_create(contextId: u32, parentId: u32): void {}
+export function proxy_on_context_create(contextId: u32, parentId: u32): void {
+  if (parentId == 0) rootCreated(contextId);
+}
 
 export function proxy_on_vm_start(rootId: u32, vmConfigurationSize: u32): bool {
   return true;
 }
 
 export function proxy_on_configure(rootId: u32, configurationSize: u32): bool {
-  return configure(configurationSize);
+  return configure(rootId, configurationSize);
 }
 
 export function proxy_on_tick(rootId: u32): void {
-  tick();
+  tick(rootId);
 }
 
 export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: bool): i32 {
@@ -28,12 +30,14 @@ export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream
 }
 
 export function proxy_on_done(contextId: u32): bool {
-  forget(contextId);
+  if (isRoot(contextId)) rootGone(contextId);
+  else forget(contextId);
   return true;
 }
 
 export function proxy_on_delete(contextId: u32): void {
-  forget(contextId);
+  if (isRoot(contextId)) rootGone(contextId);
+  else forget(contextId);
 }
 
 export function proxy_on_http_call_response(
@@ -43,5 +47,5 @@ export function proxy_on_http_call_response(
   bodySize: u32,
   trailerCount: u32,
 ): void {
-  httpCallResponse(token, headerCount, bodySize);
+  httpCallResponse(rootId, token, headerCount, bodySize);
 }

@@ -202,7 +202,9 @@ describe('streams', () => {
       ],
     ]);
     // As in Envoy, grpc-web is not gRPC here: the reply stays HTTP.
-    const web = plugin.openStream({ headers: { ...get, 'content-type': 'application/grpc-web+proto' } }).settled;
+    const web = plugin.openStream({
+      headers: { ...get, 'content-type': 'application/grpc-web+proto' },
+    }).settled;
     expect(web?.kind === 'local-reply' && [web.status, web.grpcStatus]).toEqual([403, undefined]);
   });
 
@@ -324,6 +326,45 @@ describe('http calls', () => {
     expect(logs.some((l) => l.startsWith('response'))).toBe(false);
     clock.advance(1);
     expect(logs).toContain('response 1 1 0 <none>  code 11 timeout');
+  });
+});
+
+describe('reconfiguration', () => {
+  it('creates and configures a new root (no second vm start), then ends the old one without answering its calls', async () => {
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => {
+      answer = r;
+    });
+    const { plugin, logs, clock } = await run('http', {
+      clusters: ['upstream'],
+      httpCall: async () => {
+        await answered;
+        return { headers: [[':status', '200']] };
+      },
+    });
+    await new Promise<void>((r) => setImmediate(r));
+    const before = logs.length;
+    plugin.reconfigure('lifecycle');
+    expect(logs.slice(before)).toEqual(['configure 2 lifecycle', 'done 1', 'delete 1']);
+    expect(plugin.workers[0]?.rootContextId).toBe(2);
+    answer();
+    clock.advance(2000);
+    await new Promise<void>((r) => setImmediate(r));
+    expect(logs.filter((l) => l.startsWith('response'))).toEqual([]);
+  });
+
+  it('ticks only the new root once the old one has ended', async () => {
+    const { plugin, logs, clock } = await run('tick');
+    plugin.reconfigure('tick');
+    clock.advance(200);
+    expect(logs.filter((l) => l.startsWith('tick')).map((l) => l.split(' ')[1])).toEqual(['2', '2']);
+  });
+
+  it('keeps the old root when the new configuration is refused', async () => {
+    const { plugin, logs } = await run('lifecycle');
+    expect(() => plugin.reconfigure('reject')).toThrow(PluginStartError);
+    expect(logs.at(-1)).toBe('configure 2 reject');
+    expect(plugin.workers[0]?.rootContextId).toBe(1);
   });
 });
 

@@ -13,6 +13,7 @@
  * const outcome = await stream.outcome; // continue | local-reply | cancelled
  * // ...proxy upstream with outcome.headers, then:
  * stream.close();
+ * plugin.reconfigure({ bridge_cluster: 'bridge', max_wait_ms: 5000 }); // new root per VM, old one ends
  * plugin.metric('wakegate_held');
  * plugin.close();
  * ```
@@ -22,7 +23,15 @@
  * callback returns; http calls belong to the root context; the effective context resets after each callback;
  * StopIteration from the headers callback holds the request (watermark mode) and its body is delivered after
  * the resume; i64 arguments arrive as BigInt; a trap kills the VM and its streams get 503 (fail closed).
- * Ticks and http-call timeouts run on the plugin's clock: `realClock`, or a `ManualClock` that tests advance.
+ * Ticks and http-call timeouts run on the plugin's clock: `realClock`, or a `ManualClock` that tests advance
+ * (and whose wall clock can step apart from its timers, as NTP steps Envoy's system time).
+ *
+ * Reconfiguration (`plugin.reconfigure`) follows Envoy on a plugin configuration update with the same vm_id:
+ * per VM, `proxy_on_context_create(newRoot, 0)` → `proxy_on_configure(newRoot)` (no second
+ * `proxy_on_vm_start`: proxy-wasm-cpp-host starts a VM once, with its first root context) → the old root's
+ * tick stops and its pending http calls are cancelled, never answered → `proxy_on_done(oldRoot)` →
+ * `proxy_on_delete(oldRoot)`. Each root context has its own tick period; an http call belongs to the root of
+ * the context that made it and its answer goes to that root.
  */
 export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
 export { ModuleLoadError, PluginStartError } from './errors.ts';

@@ -99,6 +99,28 @@ export class Plugin {
     return new Stream(worker, headers, request.body);
   }
 
+  /**
+   * Applies a new plugin configuration the way Envoy does on an update with the same vm_id: in every
+   * worker's VM a new root context is created and configured, then the old one ends (tick stopped, pending
+   * http calls cancelled and never answered, `proxy_on_done`, `proxy_on_delete`). Open streams carry on.
+   * Throws PluginStartError if a worker refuses the configuration; that worker keeps its old root (every
+   * worker gets the same configuration, so in practice all accept or all refuse).
+   */
+  reconfigure(configuration: string | object): void {
+    const text = typeof configuration === 'string' ? configuration : JSON.stringify(configuration);
+    const bytes = new TextEncoder().encode(text);
+    for (const w of this.workers) {
+      if (!w.reconfigure(bytes)) {
+        throw new PluginStartError(
+          w.failed
+            ? `worker ${w.index} trapped while reconfiguring`
+            : `worker ${w.index} refused the configuration`,
+          [],
+        );
+      }
+    }
+  }
+
   /** Current value of a metric the module defined, or undefined. */
   metric(name: string): number | undefined {
     const m = this.#metrics.get(name);

@@ -64,6 +64,8 @@ type StreamState = 'headers' | 'held' | 'continued' | 'replied' | 'done';
 
 export type StreamRecord = {
   id: number;
+  /** The root context the stream was created under. */
+  root: number;
   headers: HeaderPairs;
   body: Uint8Array | undefined;
   state: StreamState;
@@ -85,6 +87,11 @@ export type WorkerSettings = {
   httpCall: HttpCallHandler;
   log: (entry: LogEntry) => void;
 };
+
+/** A root context's own tick timer: proxy_set_tick_period_milliseconds sets the one of the caller's root. */
+type RootRecord = { tickPeriod: number; tickTimer: TimerHandle | undefined };
+/** An http call in flight: the root it belongs to (its answer goes there) and its timeout timer. */
+type CallRecord = { root: number; timer: TimerHandle | undefined };
 
 type WasmFunction = (...args: (number | bigint)[]) => number | bigint | undefined;
 type CallResponse = {
@@ -108,7 +115,9 @@ function nowNanos(clock: Clock): bigint {
 function isGrpc(headers: HeaderPairs): boolean {
   // As Envoy's Grpc::Common::hasGrpcContentType: application/grpc, application/grpc+…, application/grpc;…
   const ct = (headers.find(([k]) => k === 'content-type')?.[1] ?? '').toLowerCase();
-  return ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;');
+  return (
+    ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;')
+  );
 }
 
 /** Envoy's mapping of an HTTP status to a gRPC status for local replies without an explicit one. */
@@ -144,16 +153,17 @@ export class Worker {
   #deferred: (() => void)[] = [];
   readonly #streams = new Map<number, StreamRecord>();
   #nextToken = 1;
-  readonly #calls = new Map<number, TimerHandle | undefined>();
+  readonly #calls = new Map<number, CallRecord>();
+  readonly #roots = new Map<number, RootRecord>();
+  #pluginConfiguration: Uint8Array;
   #callResponse: CallResponse | undefined;
   #currentBody: Uint8Array | undefined;
-  #tickPeriod = 0;
-  #tickTimer: TimerHandle | undefined;
   #closed = false;
 
   constructor(settings: WorkerSettings) {
     this.#s = settings;
     this.index = settings.index;
+    this.#pluginConfiguration = settings.pluginConfiguration;
   }
 
   get rootContextId(): number {
@@ -203,6 +213,7 @@ export class Worker {
   /** Root context, vm start, configure. Returns false when the module refused either. */
   start(): boolean {
     this.#rootId = this.#nextContextId++;
+    this.#roots.set(this.#rootId, { tickPeriod: 0, tickTimer: undefined });
     this.#callback(this.#rootId, 'proxy_on_context_create', this.#rootId, 0);
     const started = this.#callback(
       this.#rootId,
@@ -215,27 +226,72 @@ export class Worker {
       this.#rootId,
       'proxy_on_configure',
       this.#rootId,
-      this.#s.pluginConfiguration.length,
+      this.#pluginConfiguration.length,
     );
     return !this.failed && configured !== 0;
+  }
+
+  /**
+   * A plugin configuration update with the same vm_id, as Envoy applies it: a new root context in this VM
+   * (`proxy_on_context_create(new, 0)`, then `proxy_on_configure(new)`; no second `proxy_on_vm_start`, which
+   * proxy-wasm-cpp-host calls once per VM), then the old root ends: its tick stops, its pending http calls
+   * are cancelled and never answered, then `proxy_on_done(old)` and `proxy_on_delete(old)`. Streams already
+   * open carry on. Returns false, keeping the old root, when the module refuses the configuration.
+   */
+  reconfigure(configuration: Uint8Array): boolean {
+    if (this.failed || this.#closed) return false;
+    const old = this.#rootId;
+    const previous = this.#pluginConfiguration;
+    const root = this.#nextContextId++;
+    this.#roots.set(root, { tickPeriod: 0, tickTimer: undefined });
+    this.#pluginConfiguration = configuration;
+    this.#callback(root, 'proxy_on_context_create', root, 0);
+    const configured = this.#callback(root, 'proxy_on_configure', root, configuration.length);
+    this.#pluginConfiguration = previous;
+    if (this.failed) return false;
+    if (configured === 0) {
+      this.#endRoot(root);
+      return false;
+    }
+    this.#pluginConfiguration = configuration;
+    this.#rootId = root;
+    this.#endRoot(old);
+    return true;
   }
 
   close(): void {
     if (this.#closed) return;
     for (const id of [...this.#streams.keys()]) this.closeStream(id);
-    if (this.#tickTimer !== undefined) this.#s.clock.clearTimer(this.#tickTimer);
-    for (const timer of this.#calls.values()) if (timer !== undefined) this.#s.clock.clearTimer(timer);
-    this.#calls.clear();
-    this.#callback(this.#rootId, 'proxy_on_done', this.#rootId);
-    this.#callback(this.#rootId, 'proxy_on_delete', this.#rootId);
+    for (const root of [...this.#roots.keys()]) this.#endRoot(root);
     this.#closed = true;
+  }
+
+  #endRoot(root: number): void {
+    const rec = this.#roots.get(root);
+    if (!rec) return;
+    if (rec.tickTimer !== undefined) this.#s.clock.clearTimer(rec.tickTimer);
+    for (const [token, call] of [...this.#calls]) {
+      if (call.root !== root) continue;
+      if (call.timer !== undefined) this.#s.clock.clearTimer(call.timer);
+      this.#calls.delete(token);
+    }
+    this.#roots.delete(root);
+    this.#callback(root, 'proxy_on_done', root);
+    this.#callback(root, 'proxy_on_delete', root);
+  }
+
+  /** The root context a callback on this context belongs to (the current one for a stream whose root ended). */
+  #rootOf(contextId: number): number {
+    if (this.#roots.has(contextId)) return contextId;
+    const root = this.#streams.get(contextId)?.root;
+    return root !== undefined && this.#roots.has(root) ? root : this.#rootId;
   }
 
   // ---- streams ----------------------------------------------------------------------------------------
 
   openStream(headers: HeaderPairs, body: Uint8Array | undefined, settle: StreamRecord['settle']): number {
     const id = this.#nextContextId++;
-    const rec: StreamRecord = { id, headers, body, state: 'headers', settle };
+    const rec: StreamRecord = { id, root: this.#rootId, headers, body, state: 'headers', settle };
     if (this.failed || this.#closed) {
       this.#failClosed(rec);
       return id;
@@ -393,25 +449,29 @@ export class Worker {
 
   // ---- ticks and http calls ---------------------------------------------------------------------------
 
-  #scheduleTick(): void {
-    if (this.#tickTimer !== undefined) this.#s.clock.clearTimer(this.#tickTimer);
-    this.#tickTimer = undefined;
-    if (this.#tickPeriod <= 0 || this.#closed) return;
-    this.#tickTimer = this.#s.clock.setTimer(this.#tickPeriod, () => {
-      this.#tickTimer = undefined;
-      if (this.#closed || this.failed) return;
-      this.#callback(this.#rootId, 'proxy_on_tick', this.#rootId);
-      if (this.#tickTimer === undefined) this.#scheduleTick();
+  #scheduleTick(root: number): void {
+    const rec = this.#roots.get(root);
+    if (!rec) return;
+    if (rec.tickTimer !== undefined) this.#s.clock.clearTimer(rec.tickTimer);
+    rec.tickTimer = undefined;
+    if (rec.tickPeriod <= 0 || this.#closed) return;
+    rec.tickTimer = this.#s.clock.setTimer(rec.tickPeriod, () => {
+      rec.tickTimer = undefined;
+      if (this.#closed || this.failed || !this.#roots.has(root)) return;
+      this.#callback(root, 'proxy_on_tick', root);
+      if (rec.tickTimer === undefined) this.#scheduleTick(root);
     });
   }
 
-  #startCall(token: number, request: HttpCallRequest): void {
+  #startCall(token: number, root: number, request: HttpCallRequest): void {
     let settled = false;
+    const call: CallRecord = { root, timer: undefined };
     const finish = (response: CallResponse | undefined) => {
       if (settled) return;
       settled = true;
-      const timer = this.#calls.get(token);
-      if (timer !== undefined) this.#s.clock.clearTimer(timer);
+      if (call.timer !== undefined) this.#s.clock.clearTimer(call.timer);
+      // Gone from the map: cancelled with its root context, never to be answered.
+      if (this.#calls.get(token) !== call) return;
       this.#calls.delete(token);
       if (this.#closed || this.failed) return;
       const r = response ?? {
@@ -423,9 +483,9 @@ export class Worker {
       };
       this.#callResponse = r;
       this.#callback(
-        this.#rootId,
+        root,
         'proxy_on_http_call_response',
-        this.#rootId,
+        root,
         token,
         r.headers.length,
         r.body.length,
@@ -433,11 +493,11 @@ export class Worker {
       );
       this.#callResponse = undefined;
     };
-    const timer =
+    call.timer =
       request.timeoutMs > 0
         ? this.#s.clock.setTimer(request.timeoutMs, () => {
+            call.timer = undefined;
             if (!settled) {
-              this.#calls.set(token, undefined);
               finish({
                 headers: [],
                 body: new Uint8Array(0),
@@ -448,7 +508,7 @@ export class Worker {
             }
           })
         : undefined;
-    this.#calls.set(token, timer);
+    this.#calls.set(token, call);
     // The handler runs outside the module's callback, as Envoy's async client does.
     queueMicrotask(() => {
       Promise.resolve()
@@ -582,8 +642,12 @@ export class Worker {
       proxy_get_log_level: (out: number) =>
         this.#u32(out, LogLevel[s.logLevel]) ? R.Ok : R.InvalidMemoryAccess,
       proxy_set_tick_period_milliseconds: (ms: number) => {
-        this.#tickPeriod = ms >>> 0;
-        this.#scheduleTick();
+        const root = this.#rootOf(this.#effective);
+        const rec = this.#roots.get(root);
+        if (rec) {
+          rec.tickPeriod = ms >>> 0;
+          this.#scheduleTick(root);
+        }
         return R.Ok;
       },
       proxy_get_current_time_nanoseconds: (out: number) => {
@@ -596,7 +660,7 @@ export class Worker {
         if (type === 0) buffer = this.#currentBody;
         else if (type === 4) buffer = this.#callResponse?.body;
         else if (type === 6) buffer = s.vmConfiguration;
-        else if (type === 7) buffer = s.pluginConfiguration;
+        else if (type === 7) buffer = this.#pluginConfiguration;
         if (buffer === undefined) return R.NotFound;
         if (start > buffer.length) return R.BadArgument;
         return this.#give(buffer.subarray(start, start + max), outPtr, outLen);
@@ -705,10 +769,10 @@ export class Worker {
         for (const required of [':method', ':path', ':authority']) {
           if (!headers.some(([k, v]) => k === required && v.length > 0)) return R.BadArgument;
         }
-        // The call belongs to the root context whatever context made it: the answer goes to the root.
+        // The call belongs to the root context of whatever context made it: the answer goes to that root.
         const token = this.#nextToken++;
         this.#u32(outToken, token);
-        this.#startCall(token, {
+        this.#startCall(token, this.#rootOf(this.#effective), {
           worker: this.index,
           cluster,
           headers,
@@ -755,7 +819,7 @@ export class Worker {
         return R.Ok;
       },
       proxy_set_effective_context: (id: number) => {
-        if (id !== this.#rootId && !this.#streams.has(id)) return R.BadArgument;
+        if (!this.#roots.has(id) && !this.#streams.has(id)) return R.BadArgument;
         this.#effective = id;
         return R.Ok;
       },
