@@ -431,6 +431,18 @@ describe('bridge', () => {
     expect(bridge.wakes.length).toBe(2);
   });
 
+  it('warns once, not per held request, while wake calls cannot be made (wrong bridge_cluster)', async () => {
+    const { plugin, clock, logs } = await start({ backends: [sleeping] });
+    plugin.reconfigure({ bridge_cluster: 'no-such-cluster' });
+    for (let i = 0; i < 5; i++) {
+      request(plugin, 'app.example.com');
+      clock.advance(1000);
+    }
+    const warnings = logs.filter((l) => l.message.includes('could not call the bridge to wake'));
+    expect(warnings.length).toBeGreaterThan(5);
+    expect(warnings.filter((l) => l.level === 'warn')).toHaveLength(1);
+  });
+
   it('sends at most one wake per backend from each worker', async () => {
     const { plugin, bridge, clock } = await start({ backends: [sleeping], workers: 2 });
     const streams = [];

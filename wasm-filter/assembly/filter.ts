@@ -77,6 +77,8 @@ let pollInFlight = false;
 let nextPollAt: f64 = 0;
 let pollBackoffMs: f64 = 0;
 let pollFailing = false;
+/** Wake calls the host refuses to make (a wrong bridge_cluster): one WARN per streak, not one per request. */
+let wakeCallsFailing = false;
 let nextActivityAt: f64 = 0;
 let metricsDefined = false;
 let mHeld: u32 = 0;
@@ -513,10 +515,13 @@ function maybeWake(index: i32, now: f64): void {
 function sendWake(b: Backend, index: i32, now: f64): void {
   b.wakeRetryAt = 0;
   if (!bridgeCall(index, "POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS, now)) {
-    log(LOG_WARN, "wakegate: could not call the bridge to wake " + b.id);
+    log(wakeCallsFailing ? LOG_DEBUG : LOG_WARN, "wakegate: could not call the bridge to wake " + b.id +
+      " (check bridge_cluster)");
+    wakeCallsFailing = true;
     wakeFailed(b, now);
     return;
   }
+  wakeCallsFailing = false;
   b.wakeInFlight = true;
   b.lastWakeAt = now;
   proxy_increment_metric(mWakes, 1);
