@@ -32,6 +32,8 @@ export class BridgeFixture {
   mode: BridgeMode = 'ok';
   /** Status for wakes (202 accepted unless a test says otherwise). */
   wakeStatus = 202;
+  /** Status for activity reports (204 unless a test says otherwise). */
+  activityStatus = 204;
   /** False: wakes are never answered (left to the caller's timeout or cancellation). */
   answerWakes = true;
   readonly calls: RecordedCall[] = [];
@@ -109,7 +111,7 @@ export class BridgeFixture {
       if (!this.answerWakes) return new Promise<HttpCallResponse>(() => {});
       return { headers: [[':status', String(this.wakeStatus)]] };
     }
-    if (path === '/v1/activity') return { headers: [[':status', '204']] };
+    if (path === '/v1/activity') return { headers: [[':status', String(this.activityStatus)]] };
     return json(404, { error: 'not found' });
   };
 }

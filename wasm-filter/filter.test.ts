@@ -480,6 +480,57 @@ describe('bridge', () => {
     expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
   });
 
+  it('keeps the counts of a refused report and sends them with the next, warning once per failure streak', async () => {
+    const { plugin, bridge, clock, logs } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [awake],
+    });
+    bridge.activityStatus = 413;
+    for (let i = 0; i < 2; i++) request(plugin, 'app.example.com').close();
+    let report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await report).body).toMatchObject({
+      reports: [{ backend: 'demo/app', requests: 2, inflight: 0 }],
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    request(plugin, 'app.example.com').close();
+    report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await report).body).toMatchObject({
+      reports: [{ backend: 'demo/app', requests: 3, inflight: 0 }],
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    bridge.activityStatus = 204;
+    report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await report).body).toMatchObject({
+      reports: [{ backend: 'demo/app', requests: 3, inflight: 0 }],
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    // Accepted: nothing left to report.
+    clock.advance(2000);
+    expect(bridge.activity).toHaveLength(3);
+    const failures = logs.filter((l) => l.message.includes('activity report failed'));
+    expect(failures.map((l) => l.level)).toEqual(['warn', 'debug']);
+  });
+
+  it('sends at most 500 reports per call', async () => {
+    const many = Array.from({ length: 1200 }, (_, i) => ({
+      id: `demo/app-${i}`,
+      hosts: [`app-${i}.example.com`],
+      ready: true,
+    }));
+    const { plugin, bridge, clock } = await start({ config: { activity_interval_ms: 1000 }, backends: many });
+    for (let i = 0; i < many.length; i++) request(plugin, `app-${i}.example.com`).close();
+    clock.advance(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    const bodies = bridge.activity.map((c) => c.body as { reports: { backend: string; requests: number }[] });
+    expect(bodies.map((b) => b.reports.length)).toEqual([500, 500, 200]);
+    const reported = bodies.flatMap((b) => b.reports);
+    expect(new Set(reported.map((r) => r.backend)).size).toBe(1200);
+    expect(reported.every((r) => r.requests === 1)).toBe(true);
+  });
+
   it('reports at once when a backend with requests in flight is being put to sleep', async () => {
     const { plugin, bridge } = await start({
       config: { activity_interval_ms: 60_000 },

@@ -15,6 +15,8 @@ export class Backend {
   requests: i32 = 0;
   /** In-flight count of the last activity report: a backend stays in the reports until one says 0. */
   reportedInflight: i32 = 0;
+  /** Activity calls in flight that carry this backend (its counts return to it if they fail). */
+  reportsInFlight: i32 = 0;
   /** `ready` before the table update being applied. */
   wasReady: bool = false;
   /** Timed out in the current tick (for one log line per backend). */

@@ -64,6 +64,9 @@ const GRPC_RESOURCE_EXHAUSTED: i32 = 8;
 
 const CALL_POLL: i32 = -1;
 const CALL_ACTIVITY: i32 = -2;
+/** The bridge takes at most 4096 reports and 64 KiB a body: stay well inside both. */
+const MAX_REPORTS_PER_CALL: i32 = 500;
+const MAX_REPORT_CHARS: i32 = 60_000;
 
 const K_AUTHORITY = String.UTF8.encode(":authority");
 const K_CONTENT_TYPE = String.UTF8.encode("content-type");
@@ -79,6 +82,8 @@ let pollBackoffMs: f64 = 0;
 let pollFailing = false;
 /** Wake calls the host refuses to make (a wrong bridge_cluster): one WARN per streak, not one per request. */
 let wakeCallsFailing = false;
+/** Activity reports failing: one WARN per streak. */
+let activityFailing = false;
 let nextActivityAt: f64 = 0;
 let metricsDefined = false;
 let mHeld: u32 = 0;
@@ -95,6 +100,8 @@ class PendingCall {
   root: u32 = 0;
   /** Filter time by which it counts as failed if still unanswered. */
   deadline: f64 = 0;
+  /** Activity: (backend index, requests) of each report, added back if the call fails. */
+  reports: i32[] | null = null;
 }
 
 const calls = new Map<u32, PendingCall>();
@@ -146,8 +153,8 @@ function maxBufferedOf(index: i32): i32 {
   return b.maxBuffered > 0 ? b.maxBuffered : config!.maxBuffered;
 }
 
-/** Makes a bridge call and tracks it; false when the host refused to make it. */
-function bridgeCall(kind: i32, method: string, path: string, body: string, timeoutMs: u32, now: f64): bool {
+/** Makes a bridge call and tracks it; null when the host refused to make it. */
+function bridgeCall(kind: i32, method: string, path: string, body: string, timeoutMs: u32, now: f64): PendingCall | null {
   const c = config!;
   const pairs = [":method", method, ":path", path, ":authority", c.bridgeAuthority, ":scheme", "http"];
   if (body.length > 0) {
@@ -159,13 +166,13 @@ function bridgeCall(kind: i32, method: string, path: string, body: string, timeo
     pairs.push("Bearer " + c.token);
   }
   const token = httpCall(c.bridgeCluster, pairs, body, timeoutMs);
-  if (token < 0) return false;
+  if (token < 0) return null;
   const call = new PendingCall();
   call.kind = kind;
   call.root = callingRoot;
   call.deadline = now + <f64>timeoutMs + CALL_DEADLINE_MARGIN_MS;
   calls.set(<u32>token, call);
-  return true;
+  return call;
 }
 
 export function rootCreated(id: u32): void {
@@ -199,7 +206,9 @@ function callFailed(token: u32, call: PendingCall, now: f64, cancelled: bool): v
     // Cancelled with its root: poll again at the next tick, the bridge did nothing wrong.
     if (cancelled) nextPollAt = now;
     else pollFailed(now, "no answer within the call timeout");
-  } else if (call.kind != CALL_ACTIVITY) {
+  } else if (call.kind == CALL_ACTIVITY) {
+    activityFailed(call.reports!, cancelled ? "cancelled with its root context" : "no answer within the call timeout");
+  } else {
     const b = backends[call.kind];
     b.wakeInFlight = false;
     if (cancelled) b.wakeRetryAt = now;
@@ -514,7 +523,7 @@ function maybeWake(index: i32, now: f64): void {
 
 function sendWake(b: Backend, index: i32, now: f64): void {
   b.wakeRetryAt = 0;
-  if (!bridgeCall(index, "POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS, now)) {
+  if (bridgeCall(index, "POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS, now) === null) {
     log(wakeCallsFailing ? LOG_DEBUG : LOG_WARN, "wakegate: could not call the bridge to wake " + b.id +
       " (check bridge_cluster)");
     wakeCallsFailing = true;
@@ -569,7 +578,7 @@ function onWakeResponse(index: i32, status: i32, now: f64): void {
 function startPoll(now: f64): void {
   const c = config!;
   const path = "/v1/backends?since=" + revision + "&wait=" + c.pollWaitMs.toString();
-  if (!bridgeCall(CALL_POLL, "GET", path, "", <u32>c.pollWaitMs + CALL_TIMEOUT_MS, now)) {
+  if (bridgeCall(CALL_POLL, "GET", path, "", <u32>c.pollWaitMs + CALL_TIMEOUT_MS, now) === null) {
     pollFailed(now, "the call could not be made (check bridge_cluster)");
     return;
   }
@@ -627,19 +636,59 @@ function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
 
 // ---- activity -----------------------------------------------------------------------------------------
 
+/** Reports every backend with traffic, in as many calls as the bridge's limits need. The requests counted
+ * go back on their backends if a call fails, so the next report carries them. */
 function reportActivity(): void {
+  const now = filterNow();
   let body = "";
+  let count = 0;
+  let sent: i32[] = [];
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
     if (b.requests == 0 && b.inflight == 0 && b.reportedInflight == 0) continue;
-    if (body.length > 0) body += ",";
-    body += '{"backend":' + quote(b.id) + ',"requests":' + b.requests.toString() +
+    const entry = '{"backend":' + quote(b.id) + ',"requests":' + b.requests.toString() +
       ',"inflight":' + b.inflight.toString() + "}";
+    if (count == MAX_REPORTS_PER_CALL || (count > 0 && body.length + entry.length > MAX_REPORT_CHARS)) {
+      sendReports(body, sent, now);
+      body = "";
+      count = 0;
+      sent = [];
+    }
+    if (count > 0) body += ",";
+    body += entry;
+    count++;
+    sent.push(i);
+    sent.push(b.requests);
     b.requests = 0;
     b.reportedInflight = b.inflight;
+    b.reportsInFlight++;
   }
-  if (body.length == 0) return;
-  bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", '{"reports":[' + body + "]}", CALL_TIMEOUT_MS, filterNow());
+  if (count > 0) sendReports(body, sent, now);
+}
+
+function sendReports(body: string, sent: i32[], now: f64): void {
+  const call = bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", '{"reports":[' + body + "]}", CALL_TIMEOUT_MS, now);
+  if (call === null) activityFailed(sent, "the call could not be made (check bridge_cluster)");
+  else call.reports = sent;
+}
+
+function activityFailed(sent: i32[], why: string): void {
+  for (let i = 0; i < sent.length; i += 2) {
+    const b = backends[sent[i]];
+    b.requests += sent[i + 1];
+    b.reportsInFlight--;
+    // Unknown whether the bridge saw it: report the in-flight count again.
+    b.reportedInflight = -1;
+  }
+  log(activityFailing ? LOG_DEBUG : LOG_WARN, "wakegate: activity report failed: " + why +
+    "; its counts go with the next report");
+  activityFailing = true;
+}
+
+function activityAccepted(sent: i32[]): void {
+  for (let i = 0; i < sent.length; i += 2) backends[sent[i]].reportsInFlight--;
+  if (activityFailing) log(LOG_INFO, "wakegate: activity reports accepted again");
+  activityFailing = false;
 }
 
 // ---- bridge answers -----------------------------------------------------------------------------------
@@ -663,13 +712,15 @@ function statusOf(headerCount: u32): i32 {
 export function httpCallResponse(rootId: u32, token: u32, headerCount: u32, bodyLength: u32): void {
   // Absent: given up on already (deadline passed), its answer comes too late to count.
   if (!calls.has(token)) return;
-  const kind = calls.get(token).kind;
+  const call = calls.get(token);
+  const kind = call.kind;
   calls.delete(token);
   callingRoot = rootId;
   const status = statusOf(headerCount);
   const now = filterNow();
   if (kind == CALL_POLL) onPollResponse(status, bodyLength, now);
   else if (kind == CALL_ACTIVITY) {
-    if (status < 200 || status >= 300) log(LOG_DEBUG, "wakegate: activity report failed (status " + status.toString() + ")");
+    if (status >= 200 && status < 300) activityAccepted(call.reports!);
+    else activityFailed(call.reports!, status == 0 ? "no answer" : "status " + status.toString());
   } else onWakeResponse(kind, status, now);
 }
