@@ -109,6 +109,8 @@ function expectReply(o: StreamOutcome | undefined) {
   return o;
 }
 
+const sourceId = expect.stringMatching(/^[0-9a-f]{16}$/);
+
 const sleeping: TableBackend = {
   id: 'demo/app',
   hosts: ['app.example.com', '*.apps.example.com'],
@@ -119,6 +121,8 @@ const awake: TableBackend = { ...sleeping, ready: true };
 describe('module', () => {
   it('imports only host calls Envoy provides', async () => {
     const module = await loadModule(filterWasmPath);
+    // WASI random_get: Envoy provides it to every module (wasi_snapshot_preview1).
+    const wasi = new Set(['random_get']);
     const allowed = new Set([
       'proxy_log',
       'proxy_get_log_level',
@@ -145,8 +149,8 @@ describe('module', () => {
     const imports = WebAssembly.Module.imports(module);
     expect(imports.length).toBeGreaterThan(0);
     for (const i of imports)
-      expect({ module: i.module, name: i.name, allowed: allowed.has(i.name) }).toEqual({
-        module: 'env',
+      expect({ module: i.module, name: i.name, allowed: allowed.has(i.name) || wasi.has(i.name) }).toEqual({
+        module: wasi.has(i.name) ? 'wasi_snapshot_preview1' : 'env',
         name: i.name,
         allowed: true,
       });
@@ -466,18 +470,47 @@ describe('bridge', () => {
     request(plugin, 'unmanaged.example.com').close();
     const report = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
-    expect((await report).body).toEqual({ reports: [{ backend: 'demo/app', requests: 2, inflight: 1 }] });
+    expect((await report).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 2, inflight: 1 }],
+    });
     open.close();
     // The scaler may only put the backend to sleep once a report says nothing is in flight any more.
     const drained = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
-    expect((await drained).body).toEqual({ reports: [{ backend: 'demo/app', requests: 0, inflight: 0 }] });
+    expect((await drained).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 0, inflight: 0 }],
+    });
     const next = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
     expect(bridge.activity.length).toBe(2);
     request(plugin, 'app.example.com').close();
     clock.advance(1000);
-    expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
+    expect((await next).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }],
+    });
+  });
+
+  it('says which VM the activity comes from: a random id per worker, kept across reconfiguration', async () => {
+    const { plugin, bridge, clock } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [awake],
+      workers: 2,
+    });
+    const sources = async () => {
+      request(plugin, 'app.example.com', {}, 0).close();
+      request(plugin, 'app.example.com', {}, 1).close();
+      const reports = [0, 1].map((w) => bridge.next((c) => c.worker === w && c.path === '/v1/activity'));
+      clock.advance(1000);
+      return (await Promise.all(reports)).map((c) => (c.body as { source: string }).source);
+    };
+    const first = await sources();
+    expect(first).toEqual([sourceId, sourceId]);
+    expect(first[0]).not.toBe(first[1]);
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', activity_interval_ms: 1000 });
+    expect(await sources()).toEqual(first);
   });
 
   it('keeps the counts of a refused report and sends them with the next, warning once per failure streak', async () => {
@@ -540,7 +573,10 @@ describe('bridge', () => {
     expectContinue(await open.outcome);
     const report = bridge.next((c) => c.path === '/v1/activity');
     await changeTable(bridge, [sleeping]);
-    expect((await report).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 1 }] });
+    expect((await report).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 1, inflight: 1 }],
+    });
     open.close();
   });
   it('keeps the in-flight count exact through thousands of streams ending in any order', async () => {
@@ -560,13 +596,17 @@ describe('bridge', () => {
     const report = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
     expect((await report).body).toEqual({
+      source: sourceId,
       reports: [{ backend: 'demo/app', requests: 5000, inflight: 1234 }],
     });
     for (const s of staying) s.close();
     request(plugin, 'app.example.com').close();
     const next = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
-    expect((await next).body).toEqual({ reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }] });
+    expect((await next).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 1, inflight: 0 }],
+    });
   });
 });
 

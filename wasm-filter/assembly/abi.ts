@@ -78,6 +78,10 @@ export declare function proxy_increment_metric(id: u32, delta: i64): i32;
 @external("env", "proxy_record_metric")
 export declare function proxy_record_metric(id: u32, value: i64): i32;
 
+// Envoy provides this WASI call to every module (proxy-wasm-cpp-host fills it from a CSPRNG).
+@external("wasi_snapshot_preview1", "random_get")
+export declare function random_get(buf: usize, len: usize): u16;
+
 // Out-parameters live in static memory so reading a header or a buffer allocates nothing.
 const OUT = memory.data(16);
 

@@ -28,6 +28,7 @@ import {
   proxy_replace_header_map_value,
   proxy_set_effective_context,
   proxy_set_tick_period_milliseconds,
+  random_get,
   RESULT_OK,
   STREAM_REQUEST,
   scratch,
@@ -86,6 +87,9 @@ let wakeCallsFailing = false;
 let activityFailing = false;
 let nextActivityAt: f64 = 0;
 let metricsDefined = false;
+/** This VM's id in activity reports: the scaler counts in-flight requests per source, and every Envoy worker
+ * behind one bridge is a source of its own. Random, made once per VM. */
+let source = "";
 let mHeld: u32 = 0;
 let mReleased: u32 = 0;
 let mTimeouts: u32 = 0;
@@ -235,6 +239,7 @@ export function configure(rootId: u32, length: u32): bool {
   config = parsed;
   currentRoot = rootId;
   callingRoot = rootId;
+  if (source.length == 0) source = newSourceId();
   if (!metricsDefined) {
     mHeld = defineMetric(METRIC_GAUGE, "wakegate_held");
     mReleased = defineMetric(METRIC_COUNTER, "wakegate_released_total");
@@ -248,6 +253,26 @@ export function configure(rootId: u32, length: u32): bool {
   nextActivityAt = now + <f64>parsed.activityIntervalMs;
   if (!pollInFlight) startPoll(now);
   return true;
+}
+
+const HEX = "0123456789abcdef";
+const RANDOM = memory.data(8);
+
+/** 16 lowercase hex characters from WASI random_get (not Math.random: that needs an env.seed import Envoy
+ * does not provide). */
+function newSourceId(): string {
+  const bytes = RANDOM;
+  if (random_get(bytes, 8) != 0) {
+    // Not expected from Envoy; the time still tells VMs apart well enough for the scaler.
+    store<u64>(bytes, <u64>(currentTimeMs() * 1000));
+    log(LOG_WARN, "wakegate: random_get failed; activity source id taken from the clock");
+  }
+  let id = "";
+  for (let i = 0; i < 8; i++) {
+    const b = <i32>load<u8>(bytes + i);
+    id += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
+  }
+  return id;
 }
 
 export function tick(rootId: u32): void {
@@ -667,7 +692,7 @@ function reportActivity(): void {
 }
 
 function sendReports(body: string, sent: i32[], now: f64): void {
-  const call = bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", '{"reports":[' + body + "]}", CALL_TIMEOUT_MS, now);
+  const call = bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", '{"source":"' + source + '","reports":[' + body + "]}", CALL_TIMEOUT_MS, now);
   if (call === null) activityFailed(sent, "the call could not be made (check bridge_cluster)");
   else call.reports = sent;
 }
