@@ -610,6 +610,33 @@ describe('bridge', () => {
   });
 });
 
+describe('backend table size', () => {
+  const many = (prefix: string, count: number, ready = false): TableBackend[] =>
+    Array.from({ length: count }, (_, i) => ({
+      id: `${prefix}/b-${i}`,
+      hosts: [`b-${i}.${prefix}.example.com`],
+      ready,
+    }));
+
+  it('reuses the indexes of backends that left, so 80,000 ids over time still release the right requests', async () => {
+    const { plugin, bridge } = await start({ backends: many('one', 40_000) });
+    await changeTable(bridge, many('two', 40_000));
+    const held = request(plugin, 'b-39999.two.example.com');
+    expect(held.settled).toBeUndefined();
+    const ready = many('two', 40_000);
+    ready[39_999] = { ...(ready[39_999] as TableBackend), ready: true };
+    await changeTable(bridge, ready);
+    expectContinue(await held.outcome);
+  });
+
+  it('refuses to track more than 65,535 backends at once, saying so once; the rest pass unmanaged', async () => {
+    const { plugin, logs } = await start({ backends: many('big', 65_600) });
+    expect(logs.filter((l) => l.message.includes('backends at once'))).toHaveLength(1);
+    expect(request(plugin, 'b-65534.big.example.com').settled).toBeUndefined();
+    expectContinue(request(plugin, 'b-65535.big.example.com').settled);
+  });
+});
+
 describe('reconfiguration', () => {
   it('releases held requests after a reconfiguration during an open long poll (the old root poll is cancelled)', async () => {
     const { plugin, bridge, clock, logs } = await start({ backends: [sleeping], workers: 2 });

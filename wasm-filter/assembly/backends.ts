@@ -1,5 +1,6 @@
 // The backend table of one worker: stable indexes per backend id (held requests refer to them across
 // table updates) and a host index that matches `:authority` bytes without allocating.
+import { LOG_WARN, log } from "./abi";
 import { IdTable, MISSING } from "./id-table";
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from "./json";
 
@@ -34,8 +35,14 @@ export class Backend {
 
 /** Index 0 stands for "table not known yet": requests held with fail_open false wait there. */
 export const UNKNOWN: i32 = 0;
+/** Held slots keep the index in 16 bits: at most this many backends at once. */
+export const MAX_BACKENDS: i32 = 65535;
 export const backends: Backend[] = [new Backend("")];
 const byId = new Map<string, i32>();
+/** Indexes of backends that left the table with nothing left to them, to be reused by new ids: the table
+ * does not grow forever, and no index ever exceeds what a held slot can store. */
+const freeIndexes: i32[] = [];
+let overLimitLogged = false;
 
 // Host patterns, chained by FNV-1a hash of their lowercase bytes. Wildcards are stored as their suffix
 // (".example.com" for "*.example.com").
@@ -121,12 +128,40 @@ export function matchAuthority(ptr: usize, len: usize): i32 {
   return -1;
 }
 
+/** Index of the backend with this id, made if new; -1 when MAX_BACKENDS are tracked already. */
 function backendIndex(id: string): i32 {
   if (byId.has(id)) return byId.get(id);
-  const index = backends.length;
-  backends.push(new Backend(id));
+  let index: i32;
+  if (freeIndexes.length > 0) {
+    index = freeIndexes.pop();
+    backends[index] = new Backend(id);
+  } else if (backends.length <= MAX_BACKENDS) {
+    index = backends.length;
+    backends.push(new Backend(id));
+  } else {
+    return -1;
+  }
   byId.set(id, index);
   return index;
+}
+
+/** Nothing refers to the backend's index any more: no held slot, stream, wake or report, nothing to report. */
+function idle(b: Backend): bool {
+  return b.held == 0 && b.inflight == 0 && !b.wakeInFlight && b.reportsInFlight == 0 && b.requests == 0 &&
+    b.reportedInflight == 0;
+}
+
+/** Frees the indexes of backends absent from the new table that nothing refers to any more. */
+function reclaim(entries: TableEntry[]): void {
+  const kept = new Set<string>();
+  for (let i = 0; i < entries.length; i++) kept.add(entries[i].id);
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (!byId.has(b.id) || byId.get(b.id) != i || kept.has(b.id) || !idle(b)) continue;
+    byId.delete(b.id);
+    b.present = false;
+    freeIndexes.push(i);
+  }
 }
 
 export class TableEntry {
@@ -186,6 +221,7 @@ export function revisionText(v: JsonValue): string {
 
 /** Installs a new table; marks every backend present or not and rebuilds the host index. */
 export function applyTable(entries: TableEntry[]): void {
+  reclaim(entries);
   for (let i = 1; i < backends.length; i++) backends[i].present = false;
   patBytes = [];
   patBackend = [];
@@ -195,6 +231,15 @@ export function applyTable(entries: TableEntry[]): void {
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const index = backendIndex(e.id);
+    if (index < 0) {
+      // Refused rather than stored under an index a held slot cannot hold: its requests pass unmanaged.
+      if (!overLimitLogged) {
+        log(LOG_WARN, "wakegate: more than " + MAX_BACKENDS.toString() + " backends at once; " + e.id +
+          " and any beyond the limit are not managed");
+      }
+      overLimitLogged = true;
+      continue;
+    }
     const b = backends[index];
     b.present = true;
     b.ready = e.ready;
