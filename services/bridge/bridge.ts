@@ -3,14 +3,15 @@
  * the publisher and the HTTP app. `startBridge` listens; `close` is the SIGTERM path.
  */
 import { hostname } from 'node:os';
-import { connectAndSetUp, type Logger, type NatsConnection } from '../shared/index.ts';
+import { type BackendId, connectAndSetUp, type Logger, type NatsConnection } from '../shared/index.ts';
 import { type BridgeApp, buildApp } from './app.ts';
 import { ColdStartClock } from './cold-start-clock.ts';
 import { watchKvView } from './kv-view.ts';
 import { LongPolls } from './long-poll.ts';
-import { MergedView } from './merged-view.ts';
+import { type BackendView, MergedView } from './merged-view.ts';
 import { createBridgeMetrics } from './metrics.ts';
 import { NatsPublisher } from './nats-publisher.ts';
+import { watchScaled } from './scaled-watch.ts';
 
 const CLOSE_GRACE_MS = 2000;
 
@@ -50,18 +51,31 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     natsConnected: () => publisher.connected,
   });
   const coldStart = new ColdStartClock();
+  const changed = (id: BackendId, before: BackendView | undefined) => {
+    coldStart.changed(id, before?.ready, view.get(id)?.ready, performance.now());
+    longPolls.notify();
+    for (const { backend, phase, seconds } of coldStart.released(performance.now())) {
+      metrics.coldStart.observe({ phase }, seconds);
+      if (phase === 'total') logger.info({ backend, seconds }, 'cold start released');
+    }
+  };
+  const scaled = watchScaled({
+    nc,
+    logger,
+    onScaledToZero: (id) => {
+      const before = view.get(id);
+      if (view.scaledToZero(id)) {
+        logger.info({ backend: id }, 'scaled to zero; not ready until the watcher records it again');
+        changed(id, before);
+      }
+    },
+    onInvalid: () => metrics.invalidScaled.inc(),
+  });
   const watch = await watchKvView({
     nc,
     view,
     logger,
-    onChange: (id, before) => {
-      coldStart.changed(id, before?.ready, view.get(id)?.ready, performance.now());
-      longPolls.notify();
-      for (const { backend, phase, seconds } of coldStart.released(performance.now())) {
-        metrics.coldStart.observe({ phase }, seconds);
-        if (phase === 'total') logger.info({ backend, seconds }, 'cold start released');
-      }
-    },
+    onChange: changed,
     onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
   });
   const app = buildApp({
@@ -88,6 +102,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
       await app.close();
       clearTimeout(force);
+      scaled.stop();
       await watch.stop();
       await nc.drain();
     },

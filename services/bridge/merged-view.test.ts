@@ -86,6 +86,34 @@ describe('merged view', () => {
     expect(empty.revision).toBeGreaterThan(0);
   });
 
+  it('keeps a backend scaled to zero not ready until a newer watcher record, and tells filters at once', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 4);
+    view.setIntent('shop/api', intent('awake'), 1);
+    const before = view.revision;
+    expect(view.scaledToZero('shop/api')).toBe(true);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    expect(view.revision).toBeGreaterThan(before);
+    expect(view.covers(before)).toBe(false);
+    // The wake right after: the intent says awake again, the record still says ready.
+    view.setIntent('shop/api', intent('sleeping'), 2);
+    view.setIntent('shop/api', intent('awake'), 3);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    // A restarted watch replaying the record the mark was set against does not clear it.
+    expect(view.setBackend('shop/api', backend('shop/api'), 4)).toBe(false);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    const marked = view.revision;
+    expect(view.setBackend('shop/api', backend('shop/api'), 5)).toBe(true);
+    expect(view.get('shop/api')?.ready).toBe(true);
+    expect(view.revision).toBeGreaterThan(marked);
+    // Only listed backends are marked; a deleted key loses its mark.
+    expect(view.scaledToZero('shop/none')).toBe(false);
+    view.scaledToZero('shop/api');
+    view.setBackend('shop/api', undefined, 6);
+    view.setBackend('shop/api', backend('shop/api'), 6);
+    expect(view.get('shop/api')?.ready).toBe(true);
+  });
+
   it('serializes the table once per revision, sorted by id, with the fields of the API', () => {
     const view = new MergedView();
     view.setBackend('shop/web', backend('shop/web', { hosts: ['web.example.com', '*.web.example.com'] }));

@@ -27,16 +27,20 @@ function sameView(a: BackendView | undefined, b: BackendView | undefined): boole
   );
 }
 
-/** Ready for traffic: the watcher says ready and the scaler has not put it to sleep. */
+/**
+ * Ready for traffic: the watcher says ready, the scaler has not put it to sleep, and it was not scaled to
+ * zero since the watcher's record was written (`stale`).
+ */
 function merge(
   backend: BackendRecord | undefined,
   intent: IntentRecord | undefined,
+  stale: boolean,
 ): BackendView | undefined {
   if (backend === undefined) return undefined;
   return {
     id: backend.id,
     hosts: backend.hosts,
-    ready: backend.ready && intent?.state !== 'sleeping',
+    ready: backend.ready && intent?.state !== 'sleeping' && !stale,
     maxWaitMs: backend.config.maxWaitMs,
     maxBuffered: backend.config.maxBuffered,
   };
@@ -46,6 +50,8 @@ export class MergedView {
   readonly #backends = new Map<BackendId, BackendRecord>();
   readonly #intents = new Map<BackendId, IntentRecord>();
   readonly #rows = new Map<BackendId, BackendView>();
+  /** Backends scaled to zero, with the backends sequence at that moment: stale until a newer record. */
+  readonly #scaledToZero = new Map<BackendId, number>();
   #backendsSeq = 0;
   #intentsSeq = 0;
   #point: RevisionPoint = pointOf(0, 0, 0);
@@ -84,6 +90,21 @@ export class MergedView {
     if (record === undefined) this.#backends.delete(id);
     else this.#backends.set(id, record);
     if (seq !== undefined) this.#backendsSeq = seq;
+    const mark = this.#scaledToZero.get(id);
+    if (mark !== undefined && (record === undefined || (seq !== undefined && seq > mark))) {
+      this.#scaledToZero.delete(id);
+    }
+    return this.#remerge(id);
+  }
+
+  /**
+   * The scaler scaled this backend to zero. The watcher's record may still say ready (it has not seen the
+   * pods go), and a wake right now would set the intent back to awake: until a backends entry newer than
+   * the ones applied so far arrives, the backend is not ready for traffic. True when the table changed.
+   */
+  scaledToZero(id: BackendId): boolean {
+    if (!this.#backends.has(id)) return false;
+    this.#scaledToZero.set(id, this.#backendsSeq);
     return this.#remerge(id);
   }
 
@@ -108,9 +129,9 @@ export class MergedView {
   }
 
   #remerge(id: BackendId): boolean {
-    this.#setPoint(pointOf(this.#backendsSeq, this.#intentsSeq, 0));
+    this.#setPoint(pointOf(this.#backendsSeq, this.#intentsSeq, this.#scaledToZero.size));
     const before = this.#rows.get(id);
-    const after = merge(this.#backends.get(id), this.#intents.get(id));
+    const after = merge(this.#backends.get(id), this.#intents.get(id), this.#scaledToZero.has(id));
     if (sameView(before, after)) return false;
     if (after === undefined) this.#rows.delete(id);
     else this.#rows.set(id, after);

@@ -18,6 +18,7 @@ export interface BridgeMetrics {
   readonly activityReports: Counter;
   readonly activityUnknown: Counter;
   readonly invalidKvValues: Counter<'bucket'>;
+  readonly invalidScaled: Counter;
   /** `wakegate_cold_start_seconds`, phases `wake`, `release` and `total`. */
   readonly coldStart: Histogram<'phase'>;
 }
@@ -94,6 +95,11 @@ export function createBridgeMetrics(sources: BridgeMetricsSources): BridgeMetric
       name: 'wakegate_bridge_kv_invalid_total',
       help: 'KV entries ignored because their key or value is invalid',
       labelNames: ['bucket'],
+      registers,
+    }),
+    invalidScaled: new Counter({
+      name: 'wakegate_bridge_scaled_invalid_total',
+      help: 'wakegate.scaled messages ignored because they are invalid or their subject names another backend',
       registers,
     }),
     coldStart: coldStartHistogram(

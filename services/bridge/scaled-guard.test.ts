@@ -1,0 +1,172 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import {
+  BACKENDS_BUCKET,
+  type BackendRecord,
+  codecs,
+  createLogger,
+  INTENTS_BUCKET,
+  type ScaledMessage,
+} from '../shared/index.ts';
+import { type RunningBridge, startBridge } from './bridge.ts';
+
+interface Table {
+  revision: number;
+  backends: { id: string; ready: boolean }[];
+}
+
+function record(id: string, ready: boolean): BackendRecord {
+  return {
+    id,
+    hosts: [`${id.replace('/', '-')}.example.com`],
+    ready,
+    replicas: 1,
+    readyReplicas: ready ? 1 : 0,
+    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
+    updatedAt: Date.now(),
+  };
+}
+
+/**
+ * The scaler's idle loop scales a backend to zero and a wake sets its intent back to awake before the
+ * watcher has seen the pods go: the bridge must not report the backend ready on the old record.
+ */
+describe('bridge guard against a scale to zero the watcher has not recorded yet', () => {
+  let server: NatsServerFixture;
+  let bridge: RunningBridge;
+  let nc: NatsConnection;
+  let backends: KV;
+  let intents: KV;
+
+  const table = async (since?: number, wait = 0): Promise<Table> => {
+    const query = since === undefined ? '' : `?since=${since}&wait=${wait}`;
+    return (await (await fetch(`${bridge.url}/v1/backends${query}`)).json()) as Table;
+  };
+  const tableWhere = async (predicate: (t: Table) => boolean): Promise<Table> => {
+    let current = await table();
+    while (!predicate(current)) current = await table(current.revision, 10_000);
+    return current;
+  };
+  /** Polls a condition the bridge offers no event for; `what` names it in the timeout error. */
+  const until = async <T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const value = await probe();
+      if (done(value)) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${bridge.url}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  };
+  const apiReady = (t: Table) => t.backends.find((b) => b.id === 'shop/api')?.ready;
+  const scaled = (subject: string, message: Partial<ScaledMessage> | string) =>
+    nc.publish(subject, typeof message === 'string' ? message : JSON.stringify(message));
+  const setIntent = (state: 'awake' | 'sleeping') =>
+    intents.put('shop/api', codecs.intent.encode({ state, at: Date.now(), by: 'test' }));
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    bridge = await startBridge({
+      natsUrl: server.url,
+      maxLongPolls: 100,
+      port: 0,
+      host: '127.0.0.1',
+      logger: createLogger('bridge', 'silent'),
+    });
+    await bridge.whenSynced;
+    nc = await connect({ servers: server.url });
+    const kvm = new Kvm(nc);
+    backends = await kvm.open(BACKENDS_BUCKET);
+    intents = await kvm.open(INTENTS_BUCKET);
+  });
+  afterAll(async () => {
+    await bridge?.close();
+    await nc?.close();
+    await server?.close();
+  });
+
+  it('reports the backend not ready from the scale to zero until a newer watcher record', async () => {
+    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await setIntent('awake');
+    const awake = await tableWhere((t) => apiReady(t) === true);
+
+    // The idle loop: intent sleeping (the filter holds requests from here on), then the scale to zero.
+    const held = table(awake.revision, 20_000);
+    await setIntent('sleeping');
+    const sleeping = await held;
+    expect(apiReady(sleeping)).toBe(false);
+    scaled('wakegate.scaled.shop.api', {
+      backend: 'shop/api',
+      from: 1,
+      to: 0,
+      reason: 'idle',
+      at: Date.now(),
+    });
+    const marked = await until(
+      () => table(),
+      (t) => t.revision !== sleeping.revision,
+      'the scale to zero to reach the table',
+    );
+    expect(apiReady(marked)).toBe(false);
+
+    // A wake at once: the scaler sets the intent back to awake; the record still says ready.
+    await setIntent('awake');
+    const woken = await until(
+      () => table(),
+      (t) => t.revision !== marked.revision,
+      'the awake intent',
+    );
+    expect(apiReady(woken)).toBe(false);
+
+    // The watcher records the backend again (its pods came back): ready for traffic, and held polls hear it.
+    const waiting = table(woken.revision, 20_000);
+    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    expect(apiReady(await waiting)).toBe(true);
+  });
+
+  it('tells held long polls as soon as a ready backend is scaled to zero', async () => {
+    const ready = await tableWhere((t) => apiReady(t) === true);
+    const held = table(ready.revision, 20_000);
+    await until(
+      () => metric('wakegate_bridge_long_polls'),
+      (n) => n === 1,
+      'the poll to be held',
+    );
+    scaled('wakegate.scaled.shop.api', {
+      backend: 'shop/api',
+      from: 1,
+      to: 0,
+      reason: 'manual',
+      at: Date.now(),
+    });
+    const answer = await held;
+    expect(apiReady(answer)).toBe(false);
+    expect(answer.revision).toBeGreaterThan(ready.revision);
+    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await tableWhere((t) => apiReady(t) === true);
+  });
+
+  it('ignores and counts invalid scaled messages, and scale-ups', async () => {
+    const ready = await tableWhere((t) => apiReady(t) === true);
+    const before = await metric('wakegate_bridge_scaled_invalid_total');
+    const valid = { backend: 'shop/api', from: 1, to: 0, reason: 'idle' as const, at: Date.now() };
+    scaled('wakegate.scaled.shop.api', { ...valid, from: 0, to: 1, reason: 'wake' });
+    scaled('wakegate.scaled.shop.other', valid);
+    scaled('wakegate.scaled.shop.api', 'not json');
+    scaled('wakegate.scaled.shop.api', { ...valid, to: -1 });
+    await until(
+      () => metric('wakegate_bridge_scaled_invalid_total'),
+      (n) => n === before + 3,
+      'three invalid messages counted',
+    );
+    // The bridge handles messages in order, so the scale-up was handled too: none of them changed anything.
+    const after = await table();
+    expect(after).toEqual(ready);
+    expect((await fetch(`${bridge.url}/healthz`)).status).toBe(200);
+  });
+});
