@@ -36,6 +36,8 @@ export class BridgeFixture {
   activityStatus = 204;
   /** False: wakes are never answered (left to the caller's timeout or cancellation). */
   answerWakes = true;
+  /** False: activity reports are never answered. */
+  answerActivity = true;
   readonly calls: RecordedCall[] = [];
   #waiting: (() => void)[] = [];
   #listeners: ((call: RecordedCall) => void)[] = [];
@@ -111,6 +113,7 @@ export class BridgeFixture {
       if (!this.answerWakes) return new Promise<HttpCallResponse>(() => {});
       return { headers: [[':status', String(this.wakeStatus)]] };
     }
+    if (path === '/v1/activity' && !this.answerActivity) return new Promise<HttpCallResponse>(() => {});
     if (path === '/v1/activity') return { headers: [[':status', String(this.activityStatus)]] };
     return json(404, { error: 'not found' });
   };

@@ -662,6 +662,28 @@ describe('reconfiguration', () => {
     expect(expectReply(await s.outcome).status).toBe(504);
   });
 
+  it('carries the counts of a report cancelled with the old root into the next report, without a warning', async () => {
+    const { plugin, bridge, clock, logs } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [awake],
+    });
+    bridge.answerActivity = false;
+    for (let i = 0; i < 2; i++) request(plugin, 'app.example.com').close();
+    let report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    await report;
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', activity_interval_ms: 1000 });
+    bridge.answerActivity = true;
+    request(plugin, 'app.example.com').close();
+    report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await report).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 3, inflight: 0 }],
+    });
+    expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+
   it('wakes again when the wake in flight belonged to the root that was replaced', async () => {
     const { plugin, bridge, clock } = await start({ backends: [sleeping] });
     bridge.answerWakes = false;

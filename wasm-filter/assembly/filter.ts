@@ -211,7 +211,9 @@ function callFailed(token: u32, call: PendingCall, now: f64, cancelled: bool): v
     if (cancelled) nextPollAt = now;
     else pollFailed(now, "no answer within the call timeout");
   } else if (call.kind == CALL_ACTIVITY) {
-    activityFailed(call.reports!, cancelled ? "cancelled with its root context" : "no answer within the call timeout");
+    // Cancelled with its root is no fault of the bridge: the counts simply go with the next report.
+    if (cancelled) restoreReports(call.reports!);
+    else activityFailed(call.reports!, "no answer within the call timeout");
   } else {
     const b = backends[call.kind];
     b.wakeInFlight = false;
@@ -698,6 +700,13 @@ function sendReports(body: string, sent: i32[], now: f64): void {
 }
 
 function activityFailed(sent: i32[], why: string): void {
+  restoreReports(sent);
+  log(activityFailing ? LOG_DEBUG : LOG_WARN, "wakegate: activity report failed: " + why +
+    "; its counts go with the next report");
+  activityFailing = true;
+}
+
+function restoreReports(sent: i32[]): void {
   for (let i = 0; i < sent.length; i += 2) {
     const b = backends[sent[i]];
     b.requests += sent[i + 1];
@@ -705,9 +714,6 @@ function activityFailed(sent: i32[], why: string): void {
     // Unknown whether the bridge saw it: report the in-flight count again.
     b.reportedInflight = -1;
   }
-  log(activityFailing ? LOG_DEBUG : LOG_WARN, "wakegate: activity report failed: " + why +
-    "; its counts go with the next report");
-  activityFailing = true;
 }
 
 function activityAccepted(sent: i32[]): void {
