@@ -29,13 +29,19 @@ async function runTiny(env: Record<string, string>, signals: NodeJS.Signals[]) {
   });
   const exited = once(child, 'exit');
   const lines: string[] = [];
-  await new Promise<void>((resolve) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      lines.push(line);
-      if (line === 'ready') resolve();
-    });
+  const ready = Promise.withResolvers<void>();
+  const stopping = Promise.withResolvers<void>();
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(line);
+    if (line === 'ready') ready.resolve();
+    if (line.startsWith('{"stop"')) stopping.resolve();
   });
-  for (const signal of signals) child.kill(signal);
+  await ready.promise;
+  const [first, ...later] = signals;
+  if (first) child.kill(first);
+  // Later signals arrive while the stop runs, not in the same instant as the first.
+  if (later.length > 0) await stopping.promise;
+  for (const signal of later) child.kill(signal);
   const [code] = await exited;
   const stops = lines.filter((line) => line.startsWith('{"stop"')).map((line) => JSON.parse(line).stop);
   const messages = lines.filter((line) => line.includes('"service"')).map((line) => JSON.parse(line).msg);
