@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Pool } from 'undici';
-import { BACKENDS_BUCKET, type BackendRecord, codecs } from '../services/shared/index.ts';
+import { BACKENDS_BUCKET, codecs } from '../services/shared/index.ts';
+import { backendRecord } from '../test/backend-record.ts';
 import { startNatsServer } from '../test/nats-server.ts';
 
 const WAITERS = 1000;
@@ -32,18 +33,6 @@ const WAKE_BACKENDS = 100;
 const WAKE_SECONDS = 2;
 
 const MAIN = fileURLToPath(new URL('../services/bridge/main.ts', import.meta.url));
-
-function record(id: string, ready: boolean): BackendRecord {
-  return {
-    id,
-    hosts: [`${id.replace('/', '-')}.example.com`],
-    ready,
-    replicas: ready ? 1 : 0,
-    readyReplicas: ready ? 1 : 0,
-    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
-    updatedAt: Date.now(),
-  };
-}
 
 /** One keep-alive connection sending GETs one at a time; resolves with the body and when it arrived. */
 class LongPollConnection {
@@ -118,7 +107,7 @@ try {
   const backends = await new Kvm(nc).open(BACKENDS_BUCKET);
   const register = async (from: number, to: number) => {
     for (let i = from; i < to; i++) {
-      await backends.put(`bench/app-${i}`, codecs.backend.encode(record(`bench/app-${i}`, false)));
+      await backends.put(`bench/app-${i}`, codecs.backend.encode(backendRecord(`bench/app-${i}`, false)));
     }
   };
   await register(0, TABLE_BACKENDS);
@@ -149,7 +138,7 @@ try {
     });
     while ((await held()) < WAITERS) await new Promise((resolve) => setTimeout(resolve, 10));
     putAt = performance.now();
-    await backends.put('bench/app-0', codecs.backend.encode(record('bench/app-0', round % 2 === 0)));
+    await backends.put('bench/app-0', codecs.backend.encode(backendRecord('bench/app-0', round % 2 === 0)));
     const revisions = new Set(await Promise.all(polls));
     if (revisions.size !== 1 || revisions.has(revision))
       throw new Error('long polls were not answered by the change');

@@ -3,32 +3,14 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Compile } from 'typebox/compile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import {
-  BACKENDS_BUCKET,
-  type BackendRecord,
-  codecs,
-  createLogger,
-  INTENTS_BUCKET,
-  WAKE_STREAM,
-} from '../shared/index.ts';
+import { BACKENDS_BUCKET, codecs, createLogger, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
 import { type RunningBridge, startBridge } from './bridge.ts';
 import { BackendsReply } from './schemas.ts';
 
 const TOKEN = 'test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
-
-function record(id: string, ready: boolean): BackendRecord {
-  return {
-    id,
-    hosts: [`${id.replace('/', '-')}.example.com`],
-    ready,
-    replicas: ready ? 1 : 0,
-    readyReplicas: ready ? 1 : 0,
-    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
-    updatedAt: Date.now(),
-  };
-}
 
 interface Table {
   revision: number;
@@ -104,7 +86,7 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('answers at once when the client is behind, with the merged table', async () => {
-    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     await tableWhere((t) => t.backends.some((b) => b.id === 'shop/api'));
     const response = await get('/v1/backends?since=0&wait=20000');
     expect(response.status).toBe(200);
@@ -144,7 +126,10 @@ describe('bridge against a real nats-server', () => {
     const started = Date.now();
     const poll = get(`/v1/backends?since=${before.revision}&wait=400`);
     await heldPolls(1);
-    await backends.put('shop/api', codecs.backend.encode({ ...record('shop/api', true), replicas: 2 }));
+    await backends.put(
+      'shop/api',
+      codecs.backend.encode({ ...backendRecord('shop/api', true), replicas: 2 }),
+    );
     const body = (await (await poll).json()) as Table;
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     expect(body.backends).toEqual(before.backends);
@@ -159,7 +144,7 @@ describe('bridge against a real nats-server', () => {
       })),
     );
     await heldPolls(1000);
-    await backends.put('shop/web', codecs.backend.encode(record('shop/web', false)));
+    await backends.put('shop/web', codecs.backend.encode(backendRecord('shop/web', false)));
     const answers = await Promise.all(polls);
     expect(answers.every((a) => a.status === 200)).toBe(true);
     const revisions = new Set(answers.map((a) => a.body.revision));
@@ -209,7 +194,7 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('publishes one activity message per report', async () => {
-    await backends.put('shop/web.v2', codecs.backend.encode(record('shop/web.v2', true)));
+    await backends.put('shop/web.v2', codecs.backend.encode(backendRecord('shop/web.v2', true)));
     await tableWhere((t) => t.backends.some((b) => b.id === 'shop/web.v2'));
     const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
     await nc.flush();
@@ -473,19 +458,19 @@ describe('bridge against a real nats-server', () => {
     controller.abort();
     expect(await abandoned).toBe('AbortError');
     await heldPolls(1);
-    await backends.put('shop/other', codecs.backend.encode(record('shop/other', true)));
+    await backends.put('shop/other', codecs.backend.encode(backendRecord('shop/other', true)));
     expect((await poll).status).toBe(200);
   });
 
   it('ignores and counts invalid KV values, dropping the backend they replace', async () => {
     const invalid = () => metric('wakegate_bridge_kv_invalid_total');
     const before = await invalid();
-    await backends.put('shop/broken', codecs.backend.encode(record('shop/broken', true)));
+    await backends.put('shop/broken', codecs.backend.encode(backendRecord('shop/broken', true)));
     let current = await tableWhere((t) => t.backends.some((b) => b.id === 'shop/broken'));
     await backends.put('shop/broken', new TextEncoder().encode('{"id":"shop/broken","ready":"yes"}'));
     current = await tableWhere((t) => !t.backends.some((b) => b.id === 'shop/broken'));
     // A record stored under another backend's key would let one backend's hosts shadow another's.
-    await backends.put('shop/alias', codecs.backend.encode(record('shop/api', true)));
+    await backends.put('shop/alias', codecs.backend.encode(backendRecord('shop/api', true)));
     await intents.put('shop/api', new TextEncoder().encode('not json'));
     await until(async () => (await invalid()) >= before + 3, 'three invalid values counted');
     current = await table();

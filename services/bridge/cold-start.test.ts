@@ -1,25 +1,14 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { BACKENDS_BUCKET, type BackendRecord, codecs, createLogger } from '../shared/index.ts';
+import { BACKENDS_BUCKET, codecs, createLogger } from '../shared/index.ts';
 import { type RunningBridge, startBridge } from './bridge.ts';
 
 interface Table {
   revision: number;
   backends: { id: string; ready: boolean }[];
-}
-
-function record(ready: boolean): BackendRecord {
-  return {
-    id: 'shop/api',
-    hosts: ['api.example.com'],
-    ready,
-    replicas: ready ? 1 : 0,
-    readyReplicas: ready ? 1 : 0,
-    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
-    updatedAt: Date.now(),
-  };
 }
 
 describe('bridge cold-start metrics', () => {
@@ -70,7 +59,7 @@ describe('bridge cold-start metrics', () => {
   });
 
   it('records wake, release and total once for a cold start, and only release for a flip without a wake', async () => {
-    await backends.put('shop/api', codecs.backend.encode(record(false)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', false)));
     let current = await table();
     while (!current.backends.some((b) => b.id === 'shop/api')) {
       current = await table(`?since=${current.revision}&wait=10000`);
@@ -91,7 +80,7 @@ describe('bridge cold-start metrics', () => {
     // The backend takes a while to start; the total phase must cover it.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const startup = (performance.now() - wakeAnswered) / 1000;
-    await backends.put('shop/api', codecs.backend.encode(record(true)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     const answer = await held;
     expect(answer.backends.find((b) => b.id === 'shop/api')?.ready).toBe(true);
 
@@ -105,8 +94,8 @@ describe('bridge cold-start metrics', () => {
     expect((await phase('wake')).count).toBe(1);
 
     // Not ready and back without a wake through this bridge: released again, but no cold start of its own.
-    await backends.put('shop/api', codecs.backend.encode(record(false)));
-    await backends.put('shop/api', codecs.backend.encode(record(true)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', false)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     let after = await table();
     while (
       !after.backends.some((b) => b.id === 'shop/api' && b.ready) ||

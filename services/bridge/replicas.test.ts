@@ -1,31 +1,14 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import {
-  BACKENDS_BUCKET,
-  type BackendRecord,
-  codecs,
-  createLogger,
-  INTENTS_BUCKET,
-} from '../shared/index.ts';
+import { BACKENDS_BUCKET, codecs, createLogger, INTENTS_BUCKET } from '../shared/index.ts';
 import { type RunningBridge, startBridge } from './bridge.ts';
 
 interface Table {
   revision: number;
   backends: { id: string; ready: boolean }[];
-}
-
-function record(id: string, ready: boolean): BackendRecord {
-  return {
-    id,
-    hosts: [`${id.replace('/', '-')}.example.com`],
-    ready,
-    replicas: ready ? 1 : 0,
-    readyReplicas: ready ? 1 : 0,
-    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
-    updatedAt: Date.now(),
-  };
 }
 
 /** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
@@ -87,7 +70,7 @@ describe('two bridge replicas on one nats-server', () => {
   });
 
   it('hand out the same revision for the same KV state', async () => {
-    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     await intents.put('shop/api', codecs.intent.encode({ state: 'awake', at: Date.now(), by: 'test' }));
     const [a, b] = replicas as [RunningBridge, RunningBridge];
     const tables = await Promise.all([a, b].map((r) => tableWhere(r, apiReady(true))));

@@ -1,10 +1,10 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import {
   BACKENDS_BUCKET,
-  type BackendRecord,
   codecs,
   createLogger,
   INTENTS_BUCKET,
@@ -15,18 +15,6 @@ import { type RunningBridge, startBridge } from './bridge.ts';
 interface Table {
   revision: number;
   backends: { id: string; ready: boolean }[];
-}
-
-function record(id: string, ready: boolean): BackendRecord {
-  return {
-    id,
-    hosts: [`${id.replace('/', '-')}.example.com`],
-    ready,
-    replicas: 1,
-    readyReplicas: ready ? 1 : 0,
-    config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
-    updatedAt: Date.now(),
-  };
 }
 
 /**
@@ -91,7 +79,7 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
   });
 
   it('reports the backend not ready from the scale to zero until a newer watcher record', async () => {
-    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     await setIntent('awake');
     const awake = await tableWhere((t) => apiReady(t) === true);
 
@@ -125,7 +113,7 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
 
     // The watcher records the backend again (its pods came back): ready for traffic, and held polls hear it.
     const waiting = table(woken.revision, 20_000);
-    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     expect(apiReady(await waiting)).toBe(true);
   });
 
@@ -147,7 +135,7 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
     const answer = await held;
     expect(apiReady(answer)).toBe(false);
     expect(answer.revision).toBeGreaterThan(ready.revision);
-    await backends.put('shop/api', codecs.backend.encode(record('shop/api', true)));
+    await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     await tableWhere((t) => apiReady(t) === true);
   });
 
