@@ -3,7 +3,7 @@ import { COLD_START_BUCKETS, coldStartHistogram } from '../shared/index.ts';
 
 export type ScaleDirection = 'up' | 'down';
 export type ScaleResult = 'ok' | 'error' | 'not_found';
-export type TerminatedReason = 'invalid' | 'unknown_backend' | 'not_opted_in';
+export type TerminatedReason = 'invalid' | 'unknown_backend' | 'not_opted_in' | 'retries_exhausted';
 
 /** The scaler's Prometheus metrics, in a registry of its own per instance. */
 export class ScalerMetrics {
@@ -31,7 +31,7 @@ export class ScalerMetrics {
   });
   readonly terminated = new Counter({
     name: 'wakegate_wakes_terminated_total',
-    help: 'Wake messages terminated without a retry: invalid (poison), unknown_backend, not_opted_in',
+    help: 'Wake messages terminated: invalid (poison), unknown_backend, not_opted_in, retries_exhausted (failed max_deliver times)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -11,6 +11,7 @@ import {
   createLogger,
   ensureJetStream,
   SCALER_CONSUMER,
+  SCALER_CONSUMER_CONFIG,
   WAKE_STREAM,
 } from '../shared/index.ts';
 import { createScaler, type Scaler } from './scaler.ts';
@@ -171,6 +172,26 @@ describe('scaler: wakes', () => {
     await settled();
     expect(workloads.sets(id)).toHaveLength(1);
     expect(workloads.failures).toBe(0);
+  });
+
+  it('terminates a wake the platform fails on every delivery, after the last one', async () => {
+    const id = backendId('shop', 'down');
+    await putBackend(backends, id);
+    const workloads = new TestWorkloads({ [id]: 0 });
+    workloads.failures = Number.POSITIVE_INFINITY;
+    const { scaler } = await startReplica(workloads);
+
+    await publishWake(js, id);
+    await until('the wake to be terminated', async () =>
+      (await metric(scaler, 'wakegate_wakes_terminated_total')).includes(
+        'wakegate_wakes_terminated_total{reason="retries_exhausted"} 1',
+      ),
+    );
+    await settled();
+    expect(await metric(scaler, 'wakegate_wakes_handled_total')).toContain(
+      `wakegate_wakes_handled_total{outcome="failed"} ${SCALER_CONSUMER_CONFIG.max_deliver}`,
+    );
+    expect(workloads.sets(id)).toEqual([]);
   });
 
   it('terminates poison, unknown backends and workloads not opted in, without a platform call', async () => {

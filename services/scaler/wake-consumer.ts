@@ -11,6 +11,7 @@ import {
   type Logger,
   PayloadError,
   SCALER_CONSUMER,
+  SCALER_CONSUMER_CONFIG,
   WAKE_STREAM,
 } from '../shared/index.ts';
 import type { ScalerMetrics } from './metrics.ts';
@@ -146,6 +147,16 @@ export class WakeConsumer {
         log.warn({ err: outcome.reason }, 'wake for a workload that is gone or not opted in terminated');
         return;
       case 'failed': {
+        // The server never redelivers past max_deliver: say so instead of scheduling a retry that never comes.
+        if (msg.info.deliveryCount >= SCALER_CONSUMER_CONFIG.max_deliver) {
+          msg.term();
+          metrics.terminated.inc({ reason: 'retries_exhausted' });
+          log.error(
+            { err: outcome.error.message, delivery: msg.info.deliveryCount },
+            'wake failed on its last delivery; terminated, the backend stays asleep until the next wake',
+          );
+          return;
+        }
         const delayMs = retryDelayMs(msg.info.deliveryCount, this.#options.backoff ?? DEFAULT_RETRY_BACKOFF);
         msg.nak(delayMs);
         log.warn(

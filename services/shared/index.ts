@@ -34,7 +34,12 @@ export {
 } from './config.ts';
 export { parseDurationMs } from './duration.ts';
 export { ConfigError, InvalidBackendIdError, PayloadError } from './errors.ts';
-export { ensureJetStream, LEASE_TTL_MS, type SetupReport } from './jetstream-setup.ts';
+export {
+  ensureJetStream,
+  LEASE_TTL_MS,
+  SCALER_CONSUMER_CONFIG,
+  type SetupReport,
+} from './jetstream-setup.ts';
 export { createLogger, type Logger } from './logger.ts';
 export * from './messages.ts';
 export { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';

@@ -38,7 +38,8 @@ const WAKE_STREAM_CONFIG = {
   discard: DiscardPolicy.Old,
 } satisfies Partial<StreamConfig>;
 
-const SCALER_CONSUMER_CONFIG = {
+/** The wake consumer; past `max_deliver` deliveries the server drops a wake, so the scaler terms it itself. */
+export const SCALER_CONSUMER_CONFIG = {
   durable_name: SCALER_CONSUMER,
   ack_policy: AckPolicy.Explicit,
   ack_wait: nanos(30_000),
