@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, untilDead } from '../../../test/processes.ts';
@@ -159,6 +159,29 @@ describe('process workload scaler', () => {
     while (!(await down()) && Date.now() < deadline) await delay(10);
     expect(await down()).toBe(true);
     expect(await scaler.setReplicas('local/brief', 1)).toEqual({ from: 0, to: 1 });
+  });
+
+  it('kills what a backend started when the backend itself exits, so the next wake does not find it running', async () => {
+    // A wrapper (like `npm run` or a shell script) that starts the real server and then crashes.
+    const script = `
+      const { spawn } = require('node:child_process');
+      const { writeFileSync } = require('node:fs');
+      const grandchild = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      writeFileSync('grandchild.pid', String(grandchild.pid));
+      process.exit(1);`;
+    const { scaler, stateFile, dir } = await scalerFor(
+      `backends:${backend('wrapped', 'node', ['-e', script])}`,
+    );
+    await scaler.setReplicas('local/wrapped', 1);
+    const down = async () =>
+      (await scaler.getReplicas('local/wrapped')) === 0 &&
+      (await readProcessState(stateFile)).backends['local/wrapped']?.replicas === 0;
+    const deadline = Date.now() + 5000;
+    while (!(await down()) && Date.now() < deadline) await delay(10);
+    expect(await down()).toBe(true);
+    const grandchild = Number(await readFile(join(dir, 'grandchild.pid'), 'utf8'));
+    expect(grandchild).toBeGreaterThan(0);
+    await untilDead(grandchild);
   });
 
   it('refuses backends that are not declared, invalid ids and commands that do not exist', async () => {

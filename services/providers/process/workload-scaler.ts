@@ -12,13 +12,18 @@ import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { killProcessNow, startProcess, stopProcess } from './process-group.ts';
 import { type ProcessState, processStartTime, readProcessState, writeProcessState } from './state-file.ts';
 
-/** Kills the process groups a previous scaler recorded and that are still the same processes. */
+/**
+ * Kills the process groups a previous scaler recorded and that are still the same processes. A group whose
+ * leader has exited is still ours when no process has the leader's pid: the kernel does not hand out a pid
+ * while a group of that id lives, so only that leader can have made it.
+ */
 async function reapLeftovers(file: string, logger: Logger): Promise<void> {
   const previous = await readProcessState(file);
   for (const [backend, entry] of Object.entries(previous.backends)) {
     const recorded = entry.process;
     if (!recorded?.startTime) continue;
-    if ((await processStartTime(recorded.pid)) !== recorded.startTime) continue;
+    const startTime = await processStartTime(recorded.pid);
+    if (startTime !== recorded.startTime && startTime !== undefined) continue;
     try {
       process.kill(-recorded.pid, 'SIGKILL');
       logger.warn({ backend, pid: recorded.pid }, 'killed a backend process left by a previous scaler');
@@ -102,7 +107,10 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     this.#logger.info({ backend: backend.id, pid }, 'backend process started');
     child.once('exit', (code, signal) => {
       if (this.#children.get(backend.id) !== child) return;
-      // Exited on its own (crash, or it finished): the watcher must stop waiting for it.
+      // Exited on its own (crash, or it finished): the watcher must stop waiting for it, and whatever it
+      // started (the server behind `npm run` or a shell wrapper) must go too, or the next wake's copy finds
+      // its port taken. The group id stays valid while any member lives.
+      killProcessNow(child);
       this.#children.delete(backend.id);
       this.#state.backends[backend.id] = { replicas: 0, at: Date.now() };
       this.#logger.warn({ backend: backend.id, pid, code, signal }, 'backend process exited on its own');
