@@ -4,7 +4,7 @@
  *
  *   node bench/release.ts     BENCH_HELD (10000)
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -30,6 +30,7 @@ const stack = await startE2eStack({
   env: { LOG_LEVEL: 'error' },
 });
 
+let backend: ChildProcess | undefined;
 try {
   const load = await sendMany(stack.gatewayUrl, 'release.localhost', HELD, 20);
   await eventually(
@@ -38,11 +39,11 @@ try {
     120_000,
   );
 
-  const backend = spawn(process.execPath, [DEMO_BACKEND], {
+  backend = spawn(process.execPath, [DEMO_BACKEND], {
     env: { ...process.env, PORT: String(port), DEMO_STARTUP_DELAY_MS: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const lines = createInterface({ input: backend.stdout });
+  const lines = createInterface({ input: backend.stdout as NodeJS.ReadableStream });
   const [healthyLine] = (await once(lines, 'line')) as [string];
   if (!healthyLine.includes('healthy')) throw new Error(`unexpected backend output: ${healthyLine}`);
   const readyAt = performance.now();
@@ -51,12 +52,16 @@ try {
   load.close();
   const lastAt = Math.max(...answers.map((a) => a.endedAt));
   const lost = answers.filter((a) => a.status !== 200).length;
-  backend.kill('SIGTERM');
-  await once(backend, 'exit');
 
   process.stdout.write(
     `${JSON.stringify({ bench: 'release', held: HELD, releaseAllMs: Math.round(lastAt - readyAt), lost })}\n`,
   );
 } finally {
+  // Started by the benchmark, not the scaler: nothing else would stop it when a step above fails.
+  if (backend && backend.exitCode === null && backend.signalCode === null) {
+    const exited = once(backend, 'exit');
+    backend.kill('SIGTERM');
+    await exited;
+  }
   await stack.close();
 }

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { untilDead } from '../processes.ts';
 import { DEMO_BACKEND, freePort, ROOT, send } from './local-stack.ts';
 
@@ -14,6 +14,16 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wakegate-npm-start-'));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** Whatever the test's outcome, `npm start` is stopped the way a user stops it, and takes its stack along. */
+function stopWhenFinished(main: ChildProcess): void {
+  onTestFinished(async () => {
+    if (main.exitCode !== null || main.signalCode !== null) return;
+    const exited = once(main, 'exit');
+    main.kill('SIGINT');
+    await exited;
+  });
+}
 
 describe('npm start', () => {
   it('serves a cold start through the gateway it prints, and stops everything on Ctrl-C', async () => {
@@ -49,6 +59,7 @@ backends:
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    stopWhenFinished(main);
     const output: string[] = [];
     const lines = createInterface({ input: main.stdout });
     lines.on('line', (line) => output.push(line));
@@ -81,6 +92,7 @@ backends:
       env: { ...process.env, PATH: '/nonexistent', WAKEGATE_DATA_DIR: join(dir, 'data-missing') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    stopWhenFinished(main);
     let stderr = '';
     main.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
