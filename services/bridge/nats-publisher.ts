@@ -9,6 +9,8 @@ import {
   type BackendId,
   codecs,
   type NatsConnection,
+  type NatsLink,
+  natsLink,
   subjectFor,
   wakeMessageId,
 } from '../shared/index.ts';
@@ -31,7 +33,6 @@ export interface NatsPublisherOptions {
   source: string;
   /** How long to wait for JetStream's acknowledgement of a wake. */
   ackTimeoutMs?: number;
-  onConnectionChange?: (connected: boolean) => void;
 }
 
 export class NatsPublisher {
@@ -41,31 +42,18 @@ export class NatsPublisher {
   readonly #ackTimeoutMs: number;
   /** Wakes being published, by message id: a burst for one backend costs one round trip. */
   readonly #inFlight = new Map<string, Promise<WakeOutcome>>();
-  #connected = true;
+  readonly #link: NatsLink;
 
   constructor(options: NatsPublisherOptions) {
     this.#nc = options.nc;
     this.#js = jetstream(options.nc);
     this.#source = options.source;
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 2000;
-    void (async () => {
-      for await (const status of options.nc.status()) {
-        const connected =
-          status.type === 'disconnect' || status.type === 'close'
-            ? false
-            : status.type === 'reconnect'
-              ? true
-              : this.#connected;
-        if (connected !== this.#connected) {
-          this.#connected = connected;
-          options.onConnectionChange?.(connected);
-        }
-      }
-    })();
+    this.#link = natsLink(options.nc);
   }
 
   get connected(): boolean {
-    return this.#connected && !this.#nc.isClosed();
+    return this.#link.connected;
   }
 
   /** Publishes a wake; throws NatsUnavailableError when NATS cannot take it now. */

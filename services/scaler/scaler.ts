@@ -14,6 +14,8 @@ import {
   LEASE_TTL_MS,
   LEASES_BUCKET,
   type Logger,
+  type NatsLink,
+  natsLink,
 } from '../shared/index.ts';
 import { DEFAULT_IDLE_TIMING, IdleLoop, type IdleTiming } from './idle-loop.ts';
 import { IntentStore } from './intent-store.ts';
@@ -72,11 +74,12 @@ export class Scaler {
   readonly #log: Logger;
   #idleLoop: IdleLoop | undefined;
   #idleLoopStopped: Promise<void> = Promise.resolve();
-  #connected = true;
+  readonly #link: NatsLink;
   #stopped = false;
 
   constructor(options: ScalerOptions, buckets: Buckets) {
     this.#options = options;
+    this.#link = natsLink(options.nc);
     this.#timing = { ...DEFAULT_SCALER_TIMING, ...options.timing };
     this.#buckets = buckets;
     this.identity = options.identity ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -116,7 +119,6 @@ export class Scaler {
   }
 
   start(): void {
-    this.#followConnection();
     this.#consumer.start();
     this.#lease.start();
   }
@@ -124,7 +126,7 @@ export class Scaler {
   /** For `/readyz`: undefined when taking wakes, else why not. */
   notReadyReason(): string | undefined {
     if (this.#stopped) return 'stopping';
-    if (!this.#connected) return 'nats disconnected';
+    if (!this.#link.connected) return 'nats disconnected';
     if (!this.#consumer.consuming) return 'not consuming wakes';
     return undefined;
   }
@@ -170,14 +172,5 @@ export class Scaler {
     if (!loop) return;
     this.#idleLoop = undefined;
     this.#idleLoopStopped = this.#idleLoopStopped.then(() => loop.stop());
-  }
-
-  #followConnection(): void {
-    void (async () => {
-      for await (const status of this.#options.nc.status()) {
-        if (status.type === 'disconnect') this.#connected = false;
-        else if (status.type === 'reconnect') this.#connected = true;
-      }
-    })();
   }
 }

@@ -42,7 +42,13 @@ export {
 } from './jetstream-setup.ts';
 export { createLogger, type Logger } from './logger.ts';
 export * from './messages.ts';
-export { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
+export {
+  connectNats,
+  type NatsConnection,
+  type NatsConnectOptions,
+  type NatsLink,
+  natsLink,
+} from './nats-connection.ts';
 export { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 export * from './service-config.ts';
 export { connectAndSetUp, stopOnSignals } from './service-lifecycle.ts';

@@ -32,9 +32,38 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
   });
   const log = options.logger.child({ component: 'nats' });
   log.info({ server: nc.getServer() }, 'nats connected');
+  natsLink(nc, log);
+  return nc;
+}
+
+/** Whether a connection is up now, as its status events tell. */
+export interface NatsLink {
+  readonly connected: boolean;
+}
+
+const links = new WeakMap<NatsConnection, NatsLink>();
+
+/**
+ * The link of a connection, followed by one status loop per connection whoever asks (nats.js has no
+ * "connected" getter: between a disconnect and a reconnect `isClosed()` stays false). Ask at start, while
+ * connected: a link first asked for during an outage counts as up until the next event. `log`, given by
+ * `connectNats`, logs every status change.
+ */
+export function natsLink(nc: NatsConnection, log?: Logger): NatsLink {
+  const known = links.get(nc);
+  if (known) return known;
+  let up = true;
+  const link: NatsLink = {
+    get connected() {
+      return up && !nc.isClosed();
+    },
+  };
+  links.set(nc, link);
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === 'ping') continue;
+      if (status.type === 'disconnect' || status.type === 'close') up = false;
+      else if (status.type === 'reconnect') up = true;
+      if (!log || status.type === 'ping') continue;
       const level = status.type === 'disconnect' || status.type === 'error' ? 'warn' : 'info';
       log[level](
         { status: status.type, server: 'server' in status ? status.server : undefined },
@@ -42,5 +71,5 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
       );
     }
   })();
-  return nc;
+  return link;
 }

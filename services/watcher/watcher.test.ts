@@ -3,11 +3,13 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { until } from '../../test/until.ts';
 import type { BackendSource } from '../providers/index.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
 import { isAllowed, WATCHER_RULES } from '../providers/kubernetes/permissions.ts';
 import {
   BACKENDS_BUCKET,
+  buildOpsServer,
   codecs,
   connectNats,
   createLogger,
@@ -280,6 +282,24 @@ describe('watcher with the Kubernetes provider', () => {
     await view.until((v) => v.get('shop/web')?.ready === true && v.has('shop/api'), 20_000);
     expect((await watcher.metrics.errors.get()).values[0]?.value).toBeGreaterThan(0);
     await view.stop();
+  });
+
+  it('answers /readyz 503 while NATS is down and 200 again once it is back', async () => {
+    api.setEndpointDelay(0);
+    api.create(deploymentObject('web'));
+    const { watcher } = await start();
+    await watcher.whenSynced();
+    const ops = buildOpsServer({
+      registry: watcher.metrics.registry,
+      notReadyReason: () => watcher.notReadyReason(),
+    });
+    const readyz = async () => (await ops.inject({ url: '/readyz' })).statusCode;
+    expect(await readyz()).toBe(200);
+    await nats.stop();
+    await until('/readyz to say not ready', async () => (await readyz()) === 503);
+    await nats.start();
+    await until('/readyz to say ready', async () => (await readyz()) === 200, 20_000);
+    await ops.close();
   });
 
   it('deletes the key of a deleted Deployment and of one that opts out', async () => {

@@ -13,6 +13,8 @@ import {
   codecs,
   type Logger,
   type NatsConnection,
+  type NatsLink,
+  natsLink,
   parseBackendId,
   type ScaledMessage,
 } from '../shared/index.ts';
@@ -42,6 +44,7 @@ export class Watcher {
   private readonly options: WatcherOptions;
   private readonly store: BackendStore;
   private readonly now: () => number;
+  private readonly link: NatsLink;
   private readonly settleMs: number;
   private syncedWaiters: (() => void)[] = [];
   /** What this replica last wanted in KV, by backend. */
@@ -59,6 +62,7 @@ export class Watcher {
   constructor(options: WatcherOptions) {
     this.options = options;
     this.store = new BackendStore(options.kv, options.nc, options.logger);
+    this.link = natsLink(options.nc);
     this.now = options.now ?? Date.now;
     this.settleMs = options.settleMs ?? 2000;
   }
@@ -71,7 +75,7 @@ export class Watcher {
 
   /** Undefined when ready: NATS connected and the first backend set written. */
   notReadyReason(): string | undefined {
-    if (this.options.nc.isClosed()) return 'NATS connection closed';
+    if (!this.link.connected) return 'NATS disconnected';
     if (!this.synced) return 'waiting for the first backend set from the provider';
     return undefined;
   }
