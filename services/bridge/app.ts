@@ -187,12 +187,12 @@ export function buildApp(options: BuildAppOptions) {
             if (reply.sent) return;
             reply.hijack();
             reply.raw.writeHead(200, ['content-type', JSON_TYPE, 'content-length', String(body.length)]);
+            // Counted by the onResponse hook, which fastify runs for a hijacked reply too once it is written.
             reply.raw.end(body);
-            metrics.countLongPollAnswer();
           };
           const held = longPolls.hold(request.query.since, request.query.wait ?? 0, answer);
           if (held.kind === 'full') throw new LongPollLimitError(longPolls.max);
-          // A client that goes away frees its slot; the answer it no longer reads is dropped by Node.
+          // A client that goes away frees its slot and gets no answer: nobody would read it.
           if (held.kind === 'held') reply.raw.once('close', held.release);
         },
       );

@@ -446,8 +446,21 @@ describe('bridge against a real nats-server', () => {
     }
   });
 
-  it('frees the slot of a client that goes away', async () => {
+  it('frees the slot of a client that goes away, without answering or counting it', async () => {
     const { revision } = await table();
+    const answered = async () => {
+      const text = await (await fetch(`${bridge.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('wakegate_bridge_http_requests_total{') &&
+            l.includes('route="/v1/backends"') &&
+            l.includes('status="200"'),
+        );
+      return Number(line?.split(' ').at(-1) ?? 0);
+    };
+    const before = await answered();
     const controller = new AbortController();
     const poll = get(`/v1/backends?since=${revision}&wait=30000`);
     const abandoned = fetch(`${bridge.url}/v1/backends?since=${revision}&wait=30000`, {
@@ -460,6 +473,7 @@ describe('bridge against a real nats-server', () => {
     await heldPolls(1);
     await backends.put('shop/other', codecs.backend.encode(backendRecord('shop/other', true)));
     expect((await poll).status).toBe(200);
+    expect(await answered()).toBe(before + 1);
   });
 
   it('ignores and counts invalid KV values, dropping the backend they replace', async () => {

@@ -15,7 +15,10 @@ export interface LongPollSource {
   body(): Buffer;
 }
 
-/** What `hold` did: answered at once, held (with a `release` to call if the client goes away), or refused. */
+/**
+ * What `hold` did: answered at once, held (with a `release` to call if the client goes away: it frees the
+ * slot without answering, since nobody reads the answer), or refused.
+ */
 export type HoldResult = { kind: 'answered' } | { kind: 'held'; release: () => void } | { kind: 'full' };
 
 interface Waiter {
@@ -61,7 +64,7 @@ export class LongPolls {
       timer: setTimeout(() => this.#answer(waiter), Math.min(waitMs, MAX_WAIT_MS)),
     };
     this.#waiters.add(waiter);
-    return { kind: 'held', release: () => this.#answer(waiter) };
+    return { kind: 'held', release: () => this.#release(waiter) };
   }
 
   /**
@@ -91,8 +94,13 @@ export class LongPolls {
   }
 
   #answer(waiter: Waiter): void {
-    if (!this.#waiters.delete(waiter)) return;
+    if (this.#release(waiter)) waiter.answer(this.#source.body());
+  }
+
+  /** Forgets a held call; false when it was no longer held. */
+  #release(waiter: Waiter): boolean {
+    if (!this.#waiters.delete(waiter)) return false;
     clearTimeout(waiter.timer);
-    waiter.answer(this.#source.body());
+    return true;
   }
 }

@@ -11,8 +11,6 @@ export interface BridgeMetrics {
   readonly registry: Registry;
   /** Counts one answered request. */
   countRequest(route: string, method: string, status: number): void;
-  /** Counts one `GET /v1/backends` answered 200: a plain increment, cheap enough for the fan-out loop. */
-  countLongPollAnswer(): void;
   readonly wakesPublished: Counter;
   readonly wakeDuplicates: Counter;
   readonly activityReports: Counter;
@@ -51,25 +49,16 @@ export function createBridgeMetrics(sources: BridgeMetricsSources): BridgeMetric
       this.set(sources.natsConnected() ? 1 : 0);
     },
   });
-  let longPollAnswers = 0;
   const requests = new Counter({
     name: 'wakegate_bridge_http_requests_total',
     help: 'HTTP requests answered, by route and status',
     labelNames: ['route', 'method', 'status'],
     registers,
-    collect() {
-      if (longPollAnswers === 0) return;
-      this.inc({ route: '/v1/backends', method: 'GET', status: 200 }, longPollAnswers);
-      longPollAnswers = 0;
-    },
   });
   return {
     registry,
     countRequest(route, method, status) {
       requests.inc({ route, method, status });
-    },
-    countLongPollAnswer() {
-      longPollAnswers++;
     },
     wakesPublished: new Counter({
       name: 'wakegate_bridge_wakes_published_total',
