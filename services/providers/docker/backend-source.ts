@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
+import { SnapshotChannel } from '../snapshot-channel.ts';
 import {
   assembleBackends,
   type ContainerBackend,
@@ -44,11 +45,6 @@ interface DockerEvent {
   Actor?: { ID?: string };
 }
 
-interface Subscriber {
-  pending: ObservedBackend[] | undefined;
-  wake: (() => void) | undefined;
-}
-
 /** A probe of one run of one container: passes once, then stays passed until the container stops. */
 interface Probe {
   url: string;
@@ -63,14 +59,13 @@ export class DockerBackendSource implements BackendSource {
   readonly #namespaces: readonly string[];
   readonly #containers = new Map<string, ContainerBackend>();
   readonly #probes = new Map<string, Probe>();
-  readonly #subscribers = new Set<Subscriber>();
+  readonly #channel = new SnapshotChannel<ObservedBackend[]>();
   /** Container id → what was last logged about it, so each problem is logged once, not on every event. */
   readonly #reported = new Map<string, string>();
   readonly #abort = new AbortController();
   #queue: Promise<void> = Promise.resolve();
   #stream: Readable | undefined;
-  #last: ObservedBackend[] | undefined;
-  #lastJson = '';
+  #synced = false;
   #running: Promise<void> | undefined;
 
   constructor(options: DockerBackendSourceOptions) {
@@ -84,21 +79,8 @@ export class DockerBackendSource implements BackendSource {
     this.#running ??= this.#watch();
   }
 
-  async *snapshots(): AsyncGenerator<ObservedBackend[]> {
-    const subscriber: Subscriber = { pending: this.#last, wake: undefined };
-    this.#subscribers.add(subscriber);
-    try {
-      for (;;) {
-        if (subscriber.pending) {
-          const snapshot = subscriber.pending;
-          subscriber.pending = undefined;
-          yield snapshot;
-        } else if (this.#abort.signal.aborted) return;
-        else await new Promise<void>((resolve) => (subscriber.wake = resolve));
-      }
-    } finally {
-      this.#subscribers.delete(subscriber);
-    }
+  snapshots(): AsyncIterable<ObservedBackend[]> {
+    return this.#channel.values();
   }
 
   async close(): Promise<void> {
@@ -107,7 +89,7 @@ export class DockerBackendSource implements BackendSource {
     this.#stream?.destroy();
     for (const probe of this.#probes.values()) probe.abort.abort();
     this.#probes.clear();
-    for (const subscriber of this.#subscribers) subscriber.wake?.();
+    this.#channel.end();
     await this.#running;
     await this.#queue;
   }
@@ -124,8 +106,9 @@ export class DockerBackendSource implements BackendSource {
         })) as unknown as Readable;
         this.#stream = stream;
         const ended = this.#consume(stream);
-        const reopened = this.#last !== undefined;
+        const reopened = this.#synced;
         await this.#enqueue(() => this.#relist());
+        this.#synced = true;
         this.#logger.info(
           reopened ? 'docker events stream reopened; re-listed' : 'docker events stream open; synced',
         );
@@ -308,15 +291,6 @@ export class DockerBackendSource implements BackendSource {
       this.#containers.values(),
       (container) => this.#probes.get(container.containerId)?.passed === true,
     );
-    const json = JSON.stringify(snapshot);
-    if (this.#last !== undefined && json === this.#lastJson) return;
-    this.#last = snapshot;
-    this.#lastJson = json;
-    for (const subscriber of this.#subscribers) {
-      // A slow consumer gets the latest set, not every step in between: consumers diff consecutive sets.
-      subscriber.pending = snapshot;
-      subscriber.wake?.();
-      subscriber.wake = undefined;
-    }
+    this.#channel.push(snapshot);
   }
 }

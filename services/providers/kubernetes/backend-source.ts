@@ -6,12 +6,12 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { BackendId } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend, ProviderContext } from '../provider.ts';
+import { SnapshotChannel } from '../snapshot-channel.ts';
 import { type ClusterObjects, computeBackends, type HttpRoute, observedBackends } from './backends.ts';
 import { AnnotationProblemReporter } from './events.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, informerSpecs, SupervisedInformer } from './informers.ts';
 import { loadKubeConfig } from './kube-config.ts';
 import { type Probe, ReadinessProbes } from './readiness-probes.ts';
-import { SnapshotChannel } from './snapshot-channel.ts';
 
 export interface KubernetesSourceOptions {
   /** Defaults to `loadKubeConfig()` (KUBECONFIG or in-cluster). */
@@ -28,7 +28,6 @@ export class KubernetesBackendSource implements BackendSource {
   private readonly channel = new SnapshotChannel<ObservedBackend[]>();
   private scheduled = false;
   private closed = false;
-  private last: string | undefined;
 
   constructor(context: ProviderContext, options: KubernetesSourceOptions = {}) {
     const kc = options.kubeConfig ?? loadKubeConfig();
@@ -93,11 +92,7 @@ export class KubernetesBackendSource implements BackendSource {
     const wanted = new Map<BackendId, string>();
     for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);
     this.probes.update(wanted);
-    const snapshot = observedBackends(views, (id, url) => this.probes.passed(id, url));
-    const text = JSON.stringify(snapshot);
-    if (text === this.last) return;
-    this.last = text;
-    this.channel.push(snapshot);
+    this.channel.push(observedBackends(views, (id, url) => this.probes.passed(id, url)));
   }
 }
 

@@ -6,6 +6,7 @@
 import type { BackendId, Logger } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
+import { SnapshotChannel } from '../snapshot-channel.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { nextProbeDelayMs, type ProbePhase, probeTimeoutMs, UP_FAILURES_TO_DOWN } from './probe-schedule.ts';
 import { readProcessState, watchProcessState } from './state-file.ts';
@@ -27,9 +28,7 @@ export class ProcessBackendSource implements BackendSource {
   readonly #config: ProcessConfig;
   readonly #logger: Logger;
   readonly #tracked = new Map<BackendId, Tracked>();
-  #version = 0;
-  #notify: () => void = () => {};
-  #changed: Promise<void>;
+  readonly #channel = new SnapshotChannel<ObservedBackend[]>();
   #closed = false;
   #stopWatching: () => void = () => {};
   #reading: Promise<void> | undefined;
@@ -38,7 +37,6 @@ export class ProcessBackendSource implements BackendSource {
   private constructor(config: ProcessConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
-    this.#changed = this.#nextChange();
     for (const backend of config.backends.values()) {
       this.#tracked.set(backend.id, {
         backend,
@@ -61,17 +59,8 @@ export class ProcessBackendSource implements BackendSource {
     return source;
   }
 
-  #nextChange(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#notify = resolve;
-    });
-  }
-
   #emit(): void {
-    this.#version++;
-    const notify = this.#notify;
-    this.#changed = this.#nextChange();
-    notify();
+    this.#channel.push(this.#snapshot());
   }
 
   #snapshot(): ObservedBackend[] {
@@ -85,17 +74,8 @@ export class ProcessBackendSource implements BackendSource {
     }));
   }
 
-  async *snapshots(): AsyncIterable<ObservedBackend[]> {
-    let seen = 0;
-    while (!this.#closed) {
-      // Snapshots are complete, so a slow consumer only needs the newest one.
-      if (seen < this.#version) {
-        seen = this.#version;
-        yield this.#snapshot();
-        continue;
-      }
-      await this.#changed;
-    }
+  snapshots(): AsyncIterable<ObservedBackend[]> {
+    return this.#channel.values();
   }
 
   /** Re-reads the state file; reads triggered while one runs collapse into one more read. */
@@ -178,7 +158,7 @@ export class ProcessBackendSource implements BackendSource {
     this.#closed = true;
     this.#stopWatching();
     for (const tracked of this.#tracked.values()) clearTimeout(tracked.timer);
-    this.#notify();
+    this.#channel.end();
     await this.#reading;
   }
 }
