@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
+import { ReadinessProbes } from '../readiness-probes.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import {
   assembleBackends,
@@ -30,7 +31,6 @@ const HEALTH_EVENT = 'health_status';
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
 const PROBE_TIMEOUT_MS = 1000;
-const PROBE_RETRY_MS = 250;
 
 export interface DockerBackendSourceOptions {
   docker: Docker;
@@ -45,12 +45,9 @@ interface DockerEvent {
   Actor?: { ID?: string };
 }
 
-/** A probe of one run of one container: passes once, then stays passed until the container stops. */
-interface Probe {
-  url: string;
-  startedAt: string;
-  passed: boolean;
-  abort: AbortController;
+/** A probe is of one run of one container: it passes once, then holds until the container stops. */
+function runKey(container: ContainerBackend): string {
+  return `${container.containerId}@${container.startedAt}`;
 }
 
 export class DockerBackendSource implements BackendSource {
@@ -58,7 +55,7 @@ export class DockerBackendSource implements BackendSource {
   readonly #logger: Logger;
   readonly #namespaces: readonly string[];
   readonly #containers = new Map<string, ContainerBackend>();
-  readonly #probes = new Map<string, Probe>();
+  readonly #probes: ReadinessProbes<string>;
   readonly #channel = new SnapshotChannel<ObservedBackend[]>();
   /** Container id → what was last logged about it, so each problem is logged once, not on every event. */
   readonly #reported = new Map<string, string>();
@@ -72,6 +69,14 @@ export class DockerBackendSource implements BackendSource {
     this.#docker = options.docker;
     this.#logger = options.logger;
     this.#namespaces = options.namespaces;
+    this.#probes = new ReadinessProbes(
+      (url) => probeHttp(url, PROBE_TIMEOUT_MS),
+      (key, url) => {
+        const backend = [...this.#containers.values()].find((container) => runKey(container) === key)?.id;
+        this.#logger.info({ backend, url }, 'probe passed');
+        this.#enqueue(async () => this.#publish()).catch(() => {});
+      },
+    );
   }
 
   /** Starts watching; the first snapshot follows once the first listing is done. */
@@ -87,8 +92,7 @@ export class DockerBackendSource implements BackendSource {
     if (this.#abort.signal.aborted) return;
     this.#abort.abort();
     this.#stream?.destroy();
-    for (const probe of this.#probes.values()) probe.abort.abort();
-    this.#probes.clear();
+    this.#probes.close();
     this.#channel.end();
     await this.#running;
     await this.#queue;
@@ -232,7 +236,6 @@ export class DockerBackendSource implements BackendSource {
       });
     } else this.#reported.delete(info.Id);
     this.#containers.set(info.Id, backend);
-    this.#syncProbe(backend);
   }
 
   #reportOnce(containerId: string, what: string, log: () => void): void {
@@ -243,53 +246,22 @@ export class DockerBackendSource implements BackendSource {
 
   #drop(containerId: string): void {
     this.#containers.delete(containerId);
-    this.#stopProbe(containerId);
-  }
-
-  #stopProbe(containerId: string): void {
-    this.#probes.get(containerId)?.abort.abort();
-    this.#probes.delete(containerId);
-  }
-
-  /** Probes a healthy container until it passes once per run; a stop or a new run starts over. */
-  #syncProbe(backend: ContainerBackend): void {
-    const current = this.#probes.get(backend.containerId);
-    if (!backend.running || backend.probeUrl === undefined) {
-      this.#stopProbe(backend.containerId);
-      return;
-    }
-    if (current && current.url === backend.probeUrl && current.startedAt === backend.startedAt) return;
-    this.#stopProbe(backend.containerId);
-    const probe: Probe = {
-      url: backend.probeUrl,
-      startedAt: backend.startedAt,
-      passed: false,
-      abort: new AbortController(),
-    };
-    this.#probes.set(backend.containerId, probe);
-    const log = this.#logger.child({ backend: backend.id });
-    const signal = probe.abort.signal;
-    (async () => {
-      while (!signal.aborted) {
-        if (
-          this.#containers.get(backend.containerId)?.healthy &&
-          (await probeHttp(probe.url, PROBE_TIMEOUT_MS))
-        ) {
-          if (signal.aborted) return;
-          probe.passed = true;
-          log.info({ url: probe.url }, 'probe passed');
-          await this.#enqueue(async () => this.#publish());
-          return;
-        }
-        await delay(PROBE_RETRY_MS, undefined, { signal });
-      }
-    })().catch(() => {});
   }
 
   #publish(): void {
-    const snapshot = assembleBackends(
-      this.#containers.values(),
-      (container) => this.#probes.get(container.containerId)?.passed === true,
+    if (this.#abort.signal.aborted) return;
+    // Probed once the container is running and healthy; a passed probe holds through a later unhealthy
+    // spell of the same run (the healthcheck speaks for it then), and a stop or a new run starts over.
+    const wanted = new Map<string, string>();
+    for (const container of this.#containers.values()) {
+      if (!container.running || container.probeUrl === undefined) continue;
+      const key = runKey(container);
+      if (container.healthy || this.#probes.passed(key, container.probeUrl))
+        wanted.set(key, container.probeUrl);
+    }
+    this.#probes.update(wanted);
+    const snapshot = assembleBackends(this.#containers.values(), (container) =>
+      container.probeUrl === undefined ? false : this.#probes.passed(runKey(container), container.probeUrl),
     );
     this.#channel.push(snapshot);
   }

@@ -6,12 +6,12 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { BackendId } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend, ProviderContext } from '../provider.ts';
+import { type Probe, ReadinessProbes } from '../readiness-probes.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import { type ClusterObjects, computeBackends, type HttpRoute, observedBackends } from './backends.ts';
 import { AnnotationProblemReporter } from './events.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, informerSpecs, SupervisedInformer } from './informers.ts';
 import { loadKubeConfig } from './kube-config.ts';
-import { type Probe, ReadinessProbes } from './readiness-probes.ts';
 
 export interface KubernetesSourceOptions {
   /** Defaults to `loadKubeConfig()` (KUBECONFIG or in-cluster). */
@@ -24,7 +24,7 @@ export class KubernetesBackendSource implements BackendSource {
   private readonly context: ProviderContext;
   private readonly informers: SupervisedInformer[];
   private readonly reporter: AnnotationProblemReporter;
-  private readonly probes: ReadinessProbes;
+  private readonly probes: ReadinessProbes<BackendId>;
   private readonly channel = new SnapshotChannel<ObservedBackend[]>();
   private scheduled = false;
   private closed = false;

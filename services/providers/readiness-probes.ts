@@ -1,10 +1,8 @@
 /**
- * The `probe-path` check before a backend is declared ready: one probe per backend and endpoint URL,
- * retried with a short backoff while the endpoint is ready but the probe fails. A passed probe holds
- * while the URL stays the same; a new endpoint address means a new probe.
+ * The `probe-path` check before a backend is declared ready: one probe per key (a backend, a container run)
+ * and URL, retried with a short backoff while the probe fails. A passed probe holds while the key keeps the
+ * same URL; a new key or a new address means a new probe.
  */
-import type { BackendId } from '../../shared/index.ts';
-
 export type Probe = (url: string) => Promise<boolean>;
 
 interface Tracked {
@@ -18,18 +16,18 @@ interface Tracked {
 const RETRY_BASE_MS = 100;
 const RETRY_MAX_MS = 2000;
 
-export class ReadinessProbes {
+export class ReadinessProbes<Key extends string> {
   private readonly probe: Probe;
-  private readonly onResult: () => void;
-  private readonly tracked = new Map<BackendId, Tracked>();
+  private readonly onResult: (key: Key, url: string) => void;
+  private readonly tracked = new Map<Key, Tracked>();
 
-  constructor(probe: Probe, onResult: () => void) {
+  constructor(probe: Probe, onResult: (key: Key, url: string) => void) {
     this.probe = probe;
     this.onResult = onResult;
   }
 
-  /** The probes wanted now, by backend; any other is dropped. */
-  update(wanted: ReadonlyMap<BackendId, string>): void {
+  /** The probes wanted now, by key; any other is dropped. */
+  update(wanted: ReadonlyMap<Key, string>): void {
     for (const [id, entry] of this.tracked) {
       if (wanted.get(id) === entry.url) continue;
       this.cancel(entry);
@@ -39,11 +37,11 @@ export class ReadinessProbes {
       if (this.tracked.has(id)) continue;
       const entry: Tracked = { url, passed: false, attempt: 0, cancelled: false };
       this.tracked.set(id, entry);
-      void this.run(entry);
+      void this.run(id, entry);
     }
   }
 
-  passed(id: BackendId, url: string): boolean {
+  passed(id: Key, url: string): boolean {
     const entry = this.tracked.get(id);
     return entry !== undefined && entry.url === url && entry.passed;
   }
@@ -58,16 +56,16 @@ export class ReadinessProbes {
     clearTimeout(entry.timer);
   }
 
-  private async run(entry: Tracked): Promise<void> {
+  private async run(key: Key, entry: Tracked): Promise<void> {
     const ok = await this.probe(entry.url);
     if (entry.cancelled) return;
     if (ok) {
       entry.passed = true;
-      this.onResult();
+      this.onResult(key, entry.url);
       return;
     }
     const delay = Math.min(RETRY_BASE_MS * 2 ** entry.attempt, RETRY_MAX_MS);
     entry.attempt++;
-    entry.timer = setTimeout(() => void this.run(entry), delay);
+    entry.timer = setTimeout(() => void this.run(key, entry), delay);
   }
 }
