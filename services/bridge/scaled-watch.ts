@@ -7,10 +7,10 @@
 import {
   allSubjects,
   type BackendId,
-  backendFromSubject,
-  codecs,
+  decodeMessage,
   type Logger,
   type NatsConnection,
+  type ScaledMessage,
 } from '../shared/index.ts';
 
 export interface ScaledWatchOptions {
@@ -32,15 +32,9 @@ export function watchScaled(options: ScaledWatchOptions): ScaledWatch {
         logger.warn({ err: error }, 'scaled subscription error');
         return;
       }
-      let backend: BackendId;
-      let to: number;
+      let message: ScaledMessage & { backend: BackendId };
       try {
-        const message = codecs.scaled.decode(msg.data);
-        backend = backendFromSubject('scaled', msg.subject);
-        if (backend !== message.backend) {
-          throw new Error(`subject names ${backend} but the message ${message.backend}`);
-        }
-        to = message.to;
+        message = decodeMessage('scaled', msg);
       } catch (problem) {
         logger.warn(
           { subject: msg.subject, reason: (problem as Error).message },
@@ -49,7 +43,7 @@ export function watchScaled(options: ScaledWatchOptions): ScaledWatch {
         options.onInvalid();
         return;
       }
-      if (to === 0) options.onScaledToZero(backend);
+      if (message.to === 0) options.onScaledToZero(message.backend);
     },
   });
   return {

@@ -173,6 +173,27 @@ describe('scaler: idle loop', () => {
     expect(workloads.sets(id)[0]?.at).toBeGreaterThanOrEqual(doneAt + IDLE_TIMEOUT_MS - 200);
   });
 
+  it('ignores activity published on a subject of another backend than its payload', async () => {
+    const id = backendId('idle', 'spoofed');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const scaled = collectScaled(nc);
+    await startReplica(workloads, 'leader');
+
+    const spoof = setInterval(() => {
+      nc.publish(
+        subjectFor('activity', backendId('idle', 'other')),
+        codecs.activity.encode({ backend: id, requests: 1, inflight: 1, at: Date.now(), source: 'spoof' }),
+      );
+    }, 100);
+    try {
+      await scaled.next((e) => e.backend === id && e.reason === 'idle', 1, 2 * IDLE_TIMEOUT_MS + 2000);
+    } finally {
+      clearInterval(spoof);
+    }
+    expect(workloads.replicas.get(id)).toBe(0);
+  });
+
   it('hands the idle loop to another replica when the lease holder dies', async () => {
     const id = backendId('idle', 'late');
     const workloads = new TestWorkloads({ [id]: 1 });

@@ -14,6 +14,7 @@ import {
   type BackendRecord,
   backendFromKey,
   codecs,
+  decodeMessage,
   type Logger,
 } from '../shared/index.ts';
 import { backendRecordOf } from './backend-records.ts';
@@ -91,10 +92,9 @@ export class IdleLoop {
       callback: (error, msg) => {
         if (error) return;
         try {
-          const report = codecs.activity.decode(msg.data);
-          const id = report.backend as BackendId;
-          this.#tracker.recordActivity({ ...report, backend: id }, this.#now());
-          if (report.requests > 0 || report.inflight > 0) this.#asleep.delete(id);
+          const report = decodeMessage('activity', msg);
+          this.#tracker.recordActivity(report, this.#now());
+          if (report.requests > 0 || report.inflight > 0) this.#asleep.delete(report.backend);
         } catch (reason) {
           this.#log.warn(
             { subject: msg.subject, err: (reason as Error).message },

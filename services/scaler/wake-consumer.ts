@@ -6,10 +6,8 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import {
   type BackendId,
-  backendFromSubject,
-  codecs,
+  decodeMessage,
   type Logger,
-  PayloadError,
   SCALER_CONSUMER,
   SCALER_CONSUMER_CONFIG,
   WAKE_STREAM,
@@ -112,15 +110,7 @@ export class WakeConsumer {
     let id: BackendId;
     let at: number;
     try {
-      const wake = codecs.wake.decode(msg.data);
-      id = backendFromSubject('wake', msg.subject);
-      if (wake.backend !== id) {
-        throw new PayloadError(
-          'wake message',
-          `backend ${wake.backend} does not match subject ${msg.subject}`,
-        );
-      }
-      at = wake.at;
+      ({ backend: id, at } = decodeMessage('wake', msg));
     } catch (error) {
       msg.term();
       metrics.terminated.inc({ reason: 'invalid' });

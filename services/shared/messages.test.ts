@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PayloadError } from './errors.ts';
-import { codecs } from './messages.ts';
+import { codecs, decodeMessage } from './messages.ts';
 
 describe('NATS payload codecs', () => {
   it('round-trips a backend record', () => {
@@ -31,5 +31,32 @@ describe('NATS payload codecs', () => {
   ])('rejects a wake message with %s', (_, text, reason) => {
     expect(() => codecs.wake.decode(text)).toThrow(PayloadError);
     expect(() => codecs.wake.decode(text)).toThrow(reason);
+  });
+});
+
+describe('decodeMessage', () => {
+  const data = codecs.activity.encode({ backend: 'shop/api', requests: 1, inflight: 0, at: 1, source: 'x' });
+
+  it('decodes a message whose subject names the backend of its payload', () => {
+    expect(decodeMessage('activity', { subject: 'wakegate.activity.shop.api', data })).toMatchObject({
+      backend: 'shop/api',
+      requests: 1,
+    });
+  });
+
+  it.each([
+    ['another backend', 'wakegate.activity.shop.web', /does not match/],
+    ['another kind', 'wakegate.wake.shop.api', /not a activity subject/],
+    ['an invalid token', 'wakegate.activity.Shop.api', /invalid backend id/],
+  ])('refuses a subject naming %s', (_what, subject, reason) => {
+    expect(() => decodeMessage('activity', { subject, data })).toThrow(PayloadError);
+    expect(() => decodeMessage('activity', { subject, data })).toThrow(reason);
+  });
+
+  it('refuses an invalid payload on a valid subject', () => {
+    const subject = 'wakegate.activity.shop.api';
+    expect(() => decodeMessage('activity', { subject, data: new TextEncoder().encode('{') })).toThrow(
+      PayloadError,
+    );
   });
 });

@@ -5,8 +5,9 @@
 
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { parseBackendId } from './backend-id.ts';
+import { type BackendId, parseBackendId } from './backend-id.ts';
 import { PayloadError } from './errors.ts';
+import { backendFromSubject, type SubjectKind } from './subjects.ts';
 
 /** `<namespace>/<name>`; the pattern is a first gate, `parseBackendId` gives the precise reason. */
 export const BackendIdSchema = Type.String({
@@ -157,3 +158,32 @@ export const codecs = {
   ready: codecFor('ready message', ReadyMessageSchema),
   scaled: codecFor('scaled message', ScaledMessageSchema),
 };
+
+interface MessageKinds {
+  wake: WakeMessage;
+  activity: ActivityMessage;
+  ready: ReadyMessage;
+  scaled: ScaledMessage;
+}
+
+/**
+ * Decodes a message of one subject kind and checks that its subject names the backend its payload does,
+ * so that nobody can act on one backend by publishing on another's subject. Throws PayloadError.
+ */
+export function decodeMessage<K extends SubjectKind>(
+  kind: K,
+  msg: { subject: string; data: Uint8Array },
+): MessageKinds[K] & { backend: BackendId } {
+  const what = `${kind} message`;
+  let id: BackendId;
+  try {
+    id = backendFromSubject(kind, msg.subject);
+  } catch (error) {
+    throw new PayloadError(what, (error as Error).message);
+  }
+  const message = (codecs[kind] as PayloadCodec<MessageKinds[K]>).decode(msg.data);
+  if (message.backend !== id) {
+    throw new PayloadError(what, `backend ${message.backend} does not match subject ${msg.subject}`);
+  }
+  return message as MessageKinds[K] & { backend: BackendId };
+}

@@ -9,8 +9,7 @@ import {
   allSubjects,
   type BackendId,
   type BackendRecord,
-  backendFromSubject,
-  codecs,
+  decodeMessage,
   type Logger,
   type NatsConnection,
   type NatsLink,
@@ -111,12 +110,9 @@ export class Watcher {
   }
 
   private onScaled(msg: Msg): void {
-    let id: BackendId;
-    let event: ScaledMessage;
+    let event: ScaledMessage & { backend: BackendId };
     try {
-      id = backendFromSubject('scaled', msg.subject);
-      event = codecs.scaled.decode(msg.data);
-      if (event.backend !== id) throw new Error(`payload names ${event.backend}`);
+      event = decodeMessage('scaled', msg);
     } catch (error) {
       this.metrics.invalidScaled.inc();
       this.options.logger.warn(
@@ -126,6 +122,7 @@ export class Watcher {
       return;
     }
     if (event.reason !== 'wake') return;
+    const id = event.backend;
     this.readyClock.scaled(id, event.at, this.desired.get(id)?.ready === true, this.now());
   }
 
