@@ -8,3 +8,9 @@ export async function probeHttp(url: string, timeoutMs = 1000): Promise<boolean>
     return false;
   }
 }
+
+/** The URL of a probe path on an endpoint address; an IPv6 address goes in brackets. */
+export function probeUrlOf(address: string, port: number, path: string): string {
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `http://${host}:${port}${path}`;
+}

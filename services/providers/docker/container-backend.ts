@@ -12,6 +12,7 @@ import {
   SETTING_NAMES,
   type SettingProblem,
 } from '../../shared/index.ts';
+import { probeUrlOf } from '../http-probe.ts';
 import type { ObservedBackend } from '../provider.ts';
 
 export const ENABLE_LABEL = 'wakegate.enable';
@@ -103,8 +104,7 @@ export function describeContainer(facts: ContainerFacts): Described {
       });
       delete config.probePath;
     } else if (facts.address !== undefined) {
-      const host = facts.address.includes(':') ? `[${facts.address}]` : facts.address;
-      probeUrl = `http://${host}:${port}${config.probePath}`;
+      probeUrl = probeUrlOf(facts.address, port, config.probePath);
     }
   }
 

@@ -4,10 +4,11 @@
  * stop timeout. Only containers labelled `wakegate.enable=true` are ever listed, so nothing else can be touched.
  */
 import type Docker from 'dockerode';
-import { type BackendId, type Logger, parseBackendId } from '../../shared/index.ts';
+import type { BackendId, Logger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
-import { backendIdOf, ENABLE_FILTER, inNamespaces } from './container-backend.ts';
+import { workloadRef } from '../workload-id.ts';
+import { backendIdOf, ENABLE_FILTER } from './container-backend.ts';
 import { dockerStatus } from './docker-status.ts';
 
 export interface DockerWorkloadScalerOptions {
@@ -77,9 +78,7 @@ export class DockerWorkloadScaler implements WorkloadScaler {
   }
 
   async #members(id: BackendId): Promise<Member[]> {
-    parseBackendId(id);
-    if (!inNamespaces(id, this.#namespaces))
-      throw new WorkloadNotFoundError(id, 'outside the watched namespaces');
+    workloadRef(id, this.#namespaces);
     const listed = await this.#docker.listContainers({ all: true, filters: { label: [ENABLE_FILTER] } });
     const members: Member[] = [];
     for (const container of listed) {

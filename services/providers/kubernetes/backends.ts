@@ -12,6 +12,7 @@ import {
   SETTING_NAMES,
   type SettingProblem,
 } from '../../shared/index.ts';
+import { probeUrlOf } from '../http-probe.ts';
 import type { ObservedBackend } from '../provider.ts';
 
 export const ENABLED_LABEL = 'wakegate.dev/enabled';
@@ -82,10 +83,6 @@ function settingsInput(annotations: Record<string, string> | undefined): Backend
     if (value !== undefined) input[name] = value;
   }
   return input;
-}
-
-function hostForUrl(address: string): string {
-  return address.includes(':') ? `[${address}]` : address;
 }
 
 interface ReadyEndpoint {
@@ -177,9 +174,9 @@ export function computeBackends(objects: ClusterObjects): {
       );
       const endpoints = readyEndpoints(slices, name);
       ready = endpoints.length > 0;
-      const target = endpoints.find((e) => e.port !== undefined);
+      const target = endpoints.find((e): e is { address: string; port: number } => e.port !== undefined);
       if (ready && settings.config.probePath !== undefined && target)
-        probeUrl = `http://${hostForUrl(target.address)}:${target.port}${settings.config.probePath}`;
+        probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
     }
     views.push({
       backend: { id, hosts, ready, replicas, readyReplicas, config: settings.config },

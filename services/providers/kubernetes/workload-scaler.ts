@@ -5,12 +5,12 @@
  * names. Writes carry the resourceVersion just read and are retried from a fresh read on 409 Conflict.
  */
 import { ApiException, AppsV1Api, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
-import { type BackendId, InvalidBackendIdError, type Logger, parseBackendId } from '../../shared/index.ts';
+import type { BackendId, Logger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { ProviderContext, WorkloadScaler } from '../provider.ts';
+import { workloadRef } from '../workload-id.ts';
+import { ENABLED_LABEL } from './backends.ts';
 import { loadKubeConfig } from './kube-config.ts';
-
-export const ENABLED_LABEL = 'wakegate.dev/enabled';
 
 export interface KubernetesScalerOptions {
   /** Defaults to `loadKubeConfig()` (KUBECONFIG or in-cluster). */
@@ -33,13 +33,13 @@ function statusOf(error: unknown): number | undefined {
 
 export class KubernetesWorkloadScaler implements WorkloadScaler {
   readonly #apps: AppsV1Api;
-  readonly #namespaces: ReadonlySet<string>;
+  readonly #namespaces: readonly string[];
   readonly #maxAttempts: number;
   readonly #log: Logger;
 
   constructor(context: ProviderContext, options: KubernetesScalerOptions = {}) {
     this.#apps = (options.kubeConfig ?? loadKubeConfig()).makeApiClient(AppsV1Api);
-    this.#namespaces = new Set(context.namespaces);
+    this.#namespaces = context.namespaces;
     this.#maxAttempts = options.maxAttempts ?? 5;
     this.#log = context.logger.child({ component: 'kubernetes-scaler' });
   }
@@ -80,17 +80,7 @@ export class KubernetesWorkloadScaler implements WorkloadScaler {
   async close(): Promise<void> {}
 
   #split(id: BackendId): { namespace: string; name: string } {
-    let ref: { namespace: string; name: string };
-    try {
-      ref = parseBackendId(id);
-    } catch (error) {
-      if (error instanceof InvalidBackendIdError) throw new WorkloadNotFoundError(id, error.message);
-      throw error;
-    }
-    if (this.#namespaces.size > 0 && !this.#namespaces.has(ref.namespace)) {
-      throw new WorkloadNotFoundError(id, `namespace ${ref.namespace} is not watched`);
-    }
-    return ref;
+    return workloadRef(id, this.#namespaces);
   }
 
   async #readOptedIn(id: BackendId): Promise<V1Deployment> {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, untilDead } from '../../../test/processes.ts';
-import { createLogger, InvalidBackendIdError } from '../../shared/index.ts';
+import { createLogger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { createWorkloadScaler } from './index.ts';
@@ -188,7 +188,7 @@ describe('process workload scaler', () => {
     const { scaler } = await scalerFor(`backends:${backend('ghost', '/nonexistent/wakegate-backend', [])}`);
     await expect(scaler.setReplicas('local/other', 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
     await expect(scaler.getReplicas('docker/ghost')).rejects.toBeInstanceOf(WorkloadNotFoundError);
-    await expect(scaler.getReplicas('local/../etc')).rejects.toBeInstanceOf(InvalidBackendIdError);
+    await expect(scaler.getReplicas('local/../etc')).rejects.toBeInstanceOf(WorkloadNotFoundError);
     const error = await scaler.setReplicas('local/ghost', 1).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProcessStartError);
     expect((error as Error).message).toContain('ENOENT');

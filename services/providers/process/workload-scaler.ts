@@ -5,9 +5,10 @@
  * (SIGKILL, OOM) left running, so no backend outlives the scaler that started it.
  */
 import type { ChildProcess } from 'node:child_process';
-import { type BackendId, type Logger, parseBackendId } from '../../shared/index.ts';
+import type { BackendId, Logger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
+import { workloadRef } from '../workload-id.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { killProcessNow, startProcess, stopProcess } from './process-group.ts';
 import { type ProcessState, processStartTime, readProcessState, writeProcessState } from './state-file.ts';
@@ -61,7 +62,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
   }
 
   #backend(id: BackendId): ProcessBackend {
-    parseBackendId(id);
+    workloadRef(id);
     const backend = this.#config.backends.get(id);
     if (!backend) throw new WorkloadNotFoundError(id, `not declared in ${this.#config.path}`);
     return backend;
