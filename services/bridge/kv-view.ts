@@ -11,6 +11,7 @@ import {
   backendFromKey,
   codecs,
   INTENTS_BUCKET,
+  keepRunning,
   type Logger,
   type NatsConnection,
   PayloadError,
@@ -70,15 +71,11 @@ class BucketWatch {
 
   /** Watches until stopped; a watch the client ends on its own is started again from a fresh snapshot. */
   async run(): Promise<void> {
-    while (!this.#stopped) {
-      try {
-        await this.#watchOnce();
-      } catch (error) {
-        if (this.#stopped) break;
-        this.#log.error({ err: error }, 'kv watch failed; retrying');
-      }
-      if (!this.#stopped) await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
-    }
+    await keepRunning(() => this.#watchOnce(), {
+      stopped: () => this.#stopped,
+      delayMs: RESTART_DELAY_MS,
+      onError: (error) => this.#log.error({ err: error }, 'kv watch failed; retrying'),
+    });
   }
 
   async stop(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   backendFromKey,
   codecs,
   decodeMessage,
+  keepRunning,
   type Logger,
 } from '../shared/index.ts';
 import { backendRecordOf } from './backend-records.ts';
@@ -126,22 +127,23 @@ export class IdleLoop {
   }
 
   #follow(what: string, open: () => Promise<QueuedIterator<KvWatchEntry>>, each: (e: KvWatchEntry) => void) {
-    const run = async () => {
-      while (!this.#abort.signal.aborted) {
-        try {
-          const watch = await open();
-          this.#watches.add(watch);
-          if (this.#abort.signal.aborted) watch.stop();
-          for await (const entry of watch) each(entry);
-          this.#watches.delete(watch);
-        } catch (error) {
-          if (this.#abort.signal.aborted) return;
-          this.#log.warn({ err: (error as Error).message }, `watch of ${what} failed; restarting`);
-        }
-        await sleep(WATCH_RESTART_MS, undefined, { signal: this.#abort.signal }).catch(() => {});
-      }
+    const { signal } = this.#abort;
+    const watchOnce = async () => {
+      const watch = await open();
+      this.#watches.add(watch);
+      if (signal.aborted) watch.stop();
+      for await (const entry of watch) each(entry);
+      this.#watches.delete(watch);
     };
-    this.#tasks.push(run());
+    this.#tasks.push(
+      keepRunning(watchOnce, {
+        stopped: () => signal.aborted,
+        delayMs: WATCH_RESTART_MS,
+        signal,
+        onError: (error) =>
+          this.#log.warn({ err: (error as Error).message }, `watch of ${what} failed; restarting`),
+      }),
+    );
   }
 
   #onBackend(entry: KvWatchEntry): void {

@@ -7,6 +7,7 @@ import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstrea
 import {
   type BackendId,
   decodeMessage,
+  keepRunning,
   type Logger,
   SCALER_CONSUMER,
   SCALER_CONSUMER_CONFIG,
@@ -60,27 +61,30 @@ export class WakeConsumer {
     await Promise.allSettled([...this.#settling]);
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopped) {
-      try {
-        const consumer = await this.#options.js.consumers.get(WAKE_STREAM, SCALER_CONSUMER);
-        if (this.#stopped) break;
-        const messages = await consumer.consume({ max_messages: this.#options.maxPending ?? 256 });
-        this.#messages = messages;
-        if (this.#stopped) await messages.close();
-        for await (const msg of messages) {
-          await this.#waitForSlot();
-          // Stopping: hand the wake straight back so another replica takes it without waiting for ack_wait.
-          if (this.#stopped) msg.nak();
-          else this.#take(msg);
-        }
-      } catch (error) {
-        if (this.#stopped) break;
-        this.#log.warn({ err: (error as Error).message }, 'wake consumer failed; restarting');
-      } finally {
-        this.#messages = undefined;
+  #run(): Promise<void> {
+    return keepRunning(() => this.#consume(), {
+      stopped: () => this.#stopped,
+      delayMs: RESTART_DELAY_MS,
+      onError: (error) =>
+        this.#log.warn({ err: (error as Error).message }, 'wake consumer failed; restarting'),
+    });
+  }
+
+  async #consume(): Promise<void> {
+    try {
+      const consumer = await this.#options.js.consumers.get(WAKE_STREAM, SCALER_CONSUMER);
+      if (this.#stopped) return;
+      const messages = await consumer.consume({ max_messages: this.#options.maxPending ?? 256 });
+      this.#messages = messages;
+      if (this.#stopped) await messages.close();
+      for await (const msg of messages) {
+        await this.#waitForSlot();
+        // Stopping: hand the wake straight back so another replica takes it without waiting for ack_wait.
+        if (this.#stopped) msg.nak();
+        else this.#take(msg);
       }
-      if (!this.#stopped) await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
+    } finally {
+      this.#messages = undefined;
     }
   }
 

@@ -40,6 +40,7 @@ export {
   SCALER_CONSUMER_CONFIG,
   type SetupReport,
 } from './jetstream-setup.ts';
+export { type KeepRunningOptions, keepRunning } from './keep-running.ts';
 export { createLogger, type Logger } from './logger.ts';
 export * from './messages.ts';
 export {
