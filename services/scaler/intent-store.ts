@@ -1,17 +1,13 @@
 /** The scaler's intents in KV `wakegate-intents`: `awake` on every wake, `sleeping` while a backend drains. */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
-import { type BackendId, backendKey, codecs, type IntentRecord } from '../shared/index.ts';
-
-/** The write was refused because the entry moved on from the expected revision. */
-export function isRevisionConflict(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
-}
+import {
+  type BackendId,
+  backendKey,
+  codecs,
+  type IntentRecord,
+  isRevisionConflict,
+} from '../shared/index.ts';
 
 export class IntentStore {
   readonly #kv: KV;

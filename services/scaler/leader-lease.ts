@@ -3,8 +3,7 @@
  * the revision this replica last wrote, lost to whoever creates it after the bucket ttl expired it.
  */
 import type { KV } from '@nats-io/kv';
-import { codecs, type Logger } from '../shared/index.ts';
-import { isRevisionConflict } from './intent-store.ts';
+import { codecs, isRevisionConflict, type Logger } from '../shared/index.ts';
 import { LeaseState, type LeaseTiming } from './lease-state.ts';
 
 export const IDLE_LOOP_LEASE = 'idle-loop';

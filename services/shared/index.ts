@@ -36,6 +36,7 @@ export { parseDurationMs } from './duration.ts';
 export { ConfigError, InvalidBackendIdError, PayloadError } from './errors.ts';
 export {
   ensureJetStream,
+  isRevisionConflict,
   LEASE_TTL_MS,
   SCALER_CONSUMER_CONFIG,
   type SetupReport,

@@ -61,6 +61,14 @@ function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
 
+/** A compare-and-set KV write refused because the entry moved on from the expected revision. */
+export function isRevisionConflict(error: unknown): boolean {
+  return (
+    isApiError(error, JetStreamApiCodes.StreamWrongLastSequence) ||
+    isApiError(error, JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
 function drifted<T extends object>(current: Partial<T>, wanted: Partial<T>): boolean {
   return Object.entries(wanted).some(
     ([key, value]) => JSON.stringify(current[key as keyof T]) !== JSON.stringify(value),

@@ -1,5 +1,5 @@
 /** The watcher's NATS side: `wakegate-backends` with compare-and-set writes, and `wakegate.ready.*` events. */
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import {
   BACKENDS_BUCKET,
@@ -8,6 +8,7 @@ import {
   backendFromKey,
   backendKey,
   codecs,
+  isRevisionConflict,
   type Logger,
   type NatsConnection,
   PayloadError,
@@ -20,14 +21,6 @@ export interface StoredBackend {
   revision: number;
   /** When that entry was written (NATS server time), in epoch ms; undefined when it never existed. */
   writtenAt: number | undefined;
-}
-
-function isRevisionConflict(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }
 
 export class BackendStore {
