@@ -21,6 +21,7 @@ import { Pool } from 'undici';
 import { BACKENDS_BUCKET, codecs } from '../services/shared/index.ts';
 import { backendRecord } from '../test/backend-record.ts';
 import { startNatsServer } from '../test/nats-server.ts';
+import { percentile } from './stats.ts';
 
 const WAITERS = 1000;
 /** Rounds run first to warm up the JIT on both sides, not measured. */
@@ -32,6 +33,7 @@ const TABLE_BACKENDS = 20;
 const WAKE_BACKENDS = 100;
 const WAKE_SECONDS = 2;
 
+const round2 = (ms: number) => Math.round(ms * 100) / 100;
 const MAIN = fileURLToPath(new URL('../services/bridge/main.ts', import.meta.url));
 
 /** One keep-alive connection sending GETs one at a time; resolves with the body and when it arrived. */
@@ -74,11 +76,6 @@ class LongPollConnection {
     this.#pending = undefined;
     pending?.({ body, at });
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return Math.round((sorted[Math.max(0, index)] as number) * 100) / 100;
 }
 
 const server = await startNatsServer();
@@ -170,8 +167,8 @@ try {
     `${JSON.stringify({
       bench: 'bridge-fanout',
       waiters: WAITERS,
-      notifyP50Ms: percentile(latencies, 50),
-      notifyP99Ms: percentile(latencies, 99),
+      notifyP50Ms: round2(percentile(latencies, 50)),
+      notifyP99Ms: round2(percentile(latencies, 99)),
       wakesPerSec,
     })}\n`,
   );

@@ -7,8 +7,9 @@
  *   node bench/cold-start.ts     BENCH_RUNS (100), BENCH_POLLING_RUNS (30)
  */
 import { performance } from 'node:perf_hooks';
-import { demoBackend, type E2eStack, freePort, send, startE2eStack } from '../test/e2e/local-stack.ts';
-import { percentile } from './h2c-client.ts';
+import { demoBackend, type E2eStack, send, startE2eStack } from '../test/e2e/local-stack.ts';
+import { freePort } from '../test/ports.ts';
+import { ascending, percentile } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 100);
 const POLLING_RUNS = Number(process.env.BENCH_POLLING_RUNS ?? 30);
@@ -89,14 +90,13 @@ async function scenario(runs: number, pollIntervalMs: number): Promise<Sample[]>
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
-const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
 
 const ours = await scenario(RUNS, 0);
 const polling = await scenario(POLLING_RUNS, 1000);
 
-const totals = sorted(ours.map((s) => s.totalMs));
-const overheads = sorted(ours.map((s) => s.overheadMs));
-const pollingOverheads = sorted(polling.map((s) => s.overheadMs));
+const totals = ascending(ours.map((s) => s.totalMs));
+const overheads = ascending(ours.map((s) => s.overheadMs));
+const pollingOverheads = ascending(polling.map((s) => s.overheadMs));
 const overheadP50 = percentile(overheads, 50);
 const pollingP50 = percentile(pollingOverheads, 50);
 
@@ -104,7 +104,7 @@ process.stdout.write(
   `${JSON.stringify({
     bench: 'cold-start',
     runs: ours.length,
-    backendReadyMs: round(percentile(sorted(ours.map((s) => s.backendReadyMs)), 50)),
+    backendReadyMs: round(percentile(ascending(ours.map((s) => s.backendReadyMs)), 50)),
     totalP50Ms: round(percentile(totals, 50)),
     totalP99Ms: round(percentile(totals, 99)),
     overheadP50Ms: round(overheadP50),

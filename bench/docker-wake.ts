@@ -11,27 +11,15 @@
  *   node bench/docker-wake.ts
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { DockerBackendSource, DockerWorkloadScaler } from '../services/providers/docker/index.ts';
 import type { ObservedBackend } from '../services/providers/index.ts';
 import { startDockerd } from '../test/dockerd.ts';
+import { freePort } from '../test/ports.ts';
+import { ascending, percentile } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-
-/** Nearest-rank percentile of ascending values. */
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const dockerd = await startDockerd();
 try {
@@ -92,7 +80,7 @@ try {
   await source.close();
 
   const figures = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
+    const sorted = ascending(values);
     return { p50: Math.round(percentile(sorted, 50)), p99: Math.round(percentile(sorted, 99)) };
   };
   process.stdout.write(

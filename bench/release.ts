@@ -8,7 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { DEMO_BACKEND, eventually, freePort, readMetric, startE2eStack } from '../test/e2e/local-stack.ts';
+import { DEMO_BACKEND, eventually, readMetric, startE2eStack } from '../test/e2e/local-stack.ts';
+import { freePort } from '../test/ports.ts';
 import { sendMany } from './h2c-client.ts';
 
 const HELD = Number(process.env.BENCH_HELD ?? 10_000);

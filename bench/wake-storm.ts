@@ -5,7 +5,8 @@
  *
  *   node bench/wake-storm.ts     BENCH_REQUESTS (10000), BENCH_WORKERS (4)
  */
-import { demoBackend, freePort, readMetric, startE2eStack } from '../test/e2e/local-stack.ts';
+import { demoBackend, readMetric, startE2eStack } from '../test/e2e/local-stack.ts';
+import { freePort } from '../test/ports.ts';
 import { sendMany } from './h2c-client.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);

@@ -18,6 +18,7 @@ import {
 } from '../services/watcher/watcher-test-support.ts';
 import { startKubeApiServer } from '../test/kube-api/index.ts';
 import { startNatsServer } from '../test/nats-server.ts';
+import { ascending, percentile } from './stats.ts';
 
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 50);
 const logger = createLogger('bench', 'silent');
@@ -66,10 +67,9 @@ try {
   await view.stop();
 
   const stats = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const at = (q: number) =>
-      Number((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number).toFixed(2));
-    return { p50: at(0.5), p99: at(0.99), max: at(1) };
+    const sorted = ascending(values);
+    const at = (p: number) => Number(percentile(sorted, p).toFixed(2));
+    return { p50: at(50), p99: at(99), max: at(100) };
   };
   const kvStats = stats(toKv);
   const eventStats = stats(toEvent);

@@ -1,6 +1,7 @@
 import { connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, type E2eStack, freePort, send, startE2eStack } from './local-stack.ts';
+import { freePort } from '../ports.ts';
+import { demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
 
 interface Echo {
   method: string;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../ports.ts';
 import { isAlive } from '../processes.ts';
-import { demoBackend, type E2eStack, eventually, freePort, send, startE2eStack } from './local-stack.ts';
+import { demoBackend, type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
 
 let stack: E2eStack;
 beforeAll(async () => {

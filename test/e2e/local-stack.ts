@@ -4,12 +4,12 @@
  * a temp YAML file. Set WAKEGATE_E2E_LOGS=1 to see every service's output.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { type LocalStack, startLocalStack } from '../../services/local/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
+import { freePort } from '../ports.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const DEMO_BACKEND = join(ROOT, 'examples', 'demo-backend.ts');
@@ -20,14 +20,6 @@ export interface E2eStack extends LocalStack {
   /** A metric of the gateway (the filter's, summed over workers, or its own), from its admin port. */
   metric(name: string): Promise<number>;
   close(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
 }
 
 export interface E2eOptions {

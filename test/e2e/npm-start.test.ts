@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { freePort } from '../ports.ts';
 import { untilDead } from '../processes.ts';
-import { DEMO_BACKEND, freePort, ROOT, send } from './local-stack.ts';
+import { DEMO_BACKEND, ROOT, send } from './local-stack.ts';
 
 const MAIN = join(ROOT, 'services', 'local', 'main.ts');
 let dir: string;

@@ -3,7 +3,6 @@
  * on the spot, serving HTTP with `busybox httpd` on the host network.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import type Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -13,6 +12,7 @@ import {
   startDockerd,
   startSocketProxy,
 } from '../../../test/dockerd.ts';
+import { freePort } from '../../../test/ports.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { BackendSource, ObservedBackend, ProviderContext, WorkloadScaler } from '../provider.ts';
 import { createBackendSource, createWorkloadScaler } from './index.ts';
@@ -26,14 +26,6 @@ const project = `wgt${randomBytes(3).toString('hex')}`;
 
 function context(): ProviderContext {
   return { logger, namespaces: [project], component: 'wakegate-test' };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 interface BackendContainer {

@@ -5,11 +5,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerdFixture, startDockerd } from '../../../test/dockerd.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
+import { freePort } from '../../../test/ports.ts';
 
 const root = join(import.meta.dirname, '../../..');
 const project = `wgs${randomBytes(3).toString('hex')}`;
@@ -19,14 +19,6 @@ let dockerd: DockerdFixture;
 let nats: NatsServerFixture;
 const children: { name: string; child: ChildProcess; output: string[] }[] = [];
 let bridgeUrl: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Starts `node services/<name>/main.ts` and waits for its /readyz (no event says a process is ready). */
 async function startService(name: string, port: number, env: Record<string, string>): Promise<void> {

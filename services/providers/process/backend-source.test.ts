@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/ports.ts';
 import { createLogger } from '../../shared/index.ts';
 import type { BackendSource, ObservedBackend, WorkloadScaler } from '../provider.ts';
 import { createBackendSource, createWorkloadScaler } from './index.ts';
@@ -61,7 +62,7 @@ async function healthServer(): Promise<{ port: number; probes: () => number; ser
 
 describe('process backend source', () => {
   it('reports a started backend ready once its health URL answers, and down once stopped', async () => {
-    const port = await freePortFromServer();
+    const port = await freePort();
     const { scaler, next } = await provider(`backends:
   demo:
     command: node
@@ -141,11 +142,3 @@ describe('process backend source', () => {
     expect(crashed).toMatchObject({ replicas: 0, readyReplicas: 0 });
   });
 });
-
-async function freePortFromServer(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/ports.ts';
 import { isAlive, untilDead } from '../../../test/processes.ts';
 import { createLogger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
@@ -20,14 +20,6 @@ const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 async function scalerFor(yaml: string): Promise<{ scaler: WorkloadScaler; stateFile: string; dir: string }> {
   const fixture = await processFixture(yaml);
