@@ -53,5 +53,11 @@ export {
 } from './nats-connection.ts';
 export { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 export * from './service-config.ts';
-export { connectAndSetUp, stopOnSignals } from './service-lifecycle.ts';
+export {
+  connectAndSetUp,
+  type OpsEndpoint,
+  serveOps,
+  startProvider,
+  stopOnSignals,
+} from './service-lifecycle.ts';
 export * from './subjects.ts';

@@ -1,10 +1,12 @@
 /**
  * What every service's `main.ts` does around its own work: connect to NATS and set up JetStream at
- * start, and stop cleanly on SIGTERM/SIGINT.
+ * start, start its provider, serve its ops endpoints, and stop cleanly on SIGTERM/SIGINT.
  */
+import type { AddressInfo } from 'node:net';
 import { ensureJetStream } from './jetstream-setup.ts';
 import type { Logger } from './logger.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
+import { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 
 /** Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets. */
 export async function connectAndSetUp(options: NatsConnectOptions): Promise<NatsConnection> {
@@ -12,6 +14,39 @@ export async function connectAndSetUp(options: NatsConnectOptions): Promise<Nats
   const setup = await ensureJetStream(nc);
   if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
   return nc;
+}
+
+/**
+ * Runs `start`, which loads the provider and creates what the service needs of it. A provider that cannot
+ * start (no cluster configured, unreadable process file) is a setup error: one fatal line, exit 1.
+ */
+export async function startProvider<T>(
+  logger: Logger,
+  provider: string,
+  start: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    logger.fatal(
+      { provider, err: error instanceof Error ? error.message : String(error) },
+      'cannot start the provider',
+    );
+    process.exit(1);
+  }
+}
+
+export interface OpsEndpoint {
+  /** The port bound (the one asked for, or the one the system chose for 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `/healthz`, `/readyz` and `/metrics` on every interface, for a service without an API of its own. */
+export async function serveOps(options: OpsServerOptions & { port: number }): Promise<OpsEndpoint> {
+  const ops = buildOpsServer(options);
+  await ops.listen({ port: options.port, host: '0.0.0.0' });
+  return { port: (ops.server.address() as AddressInfo).port, close: () => ops.close() };
 }
 
 /**
