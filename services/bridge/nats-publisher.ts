@@ -31,15 +31,15 @@ export interface NatsPublisherOptions {
   nc: NatsConnection;
   /** `source` of the messages: this bridge instance (at most 191 characters, see `activity`). */
   source: string;
-  /** How long to wait for JetStream's acknowledgement of a wake. */
-  ackTimeoutMs?: number;
 }
+
+/** How long to wait for JetStream's acknowledgement of a wake. */
+const WAKE_ACK_TIMEOUT_MS = 2000;
 
 export class NatsPublisher {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #source: string;
-  readonly #ackTimeoutMs: number;
   /** Wakes being published, by message id: a burst for one backend costs one round trip. */
   readonly #inFlight = new Map<string, Promise<WakeOutcome>>();
   readonly #link: NatsLink;
@@ -48,7 +48,6 @@ export class NatsPublisher {
     this.#nc = options.nc;
     this.#js = jetstream(options.nc);
     this.#source = options.source;
-    this.#ackTimeoutMs = options.ackTimeoutMs ?? 2000;
     this.#link = natsLink(options.nc);
   }
 
@@ -85,7 +84,7 @@ export class NatsPublisher {
     try {
       const ack = await this.#js.publish(subjectFor('wake', backend), payload, {
         msgID,
-        timeout: this.#ackTimeoutMs,
+        timeout: WAKE_ACK_TIMEOUT_MS,
       });
       return { duplicate: ack.duplicate };
     } catch (error) {

@@ -29,7 +29,7 @@ import { WakeHandler } from './wake-handler.ts';
 
 export interface ScalerTiming extends IdleTiming, LeaseTiming {}
 
-export const DEFAULT_SCALER_TIMING: ScalerTiming = {
+const DEFAULT_SCALER_TIMING: ScalerTiming = {
   ...DEFAULT_IDLE_TIMING,
   ttlMs: LEASE_TTL_MS,
   renewIntervalMs: 5000,

@@ -23,11 +23,11 @@ export interface WakeConsumerOptions {
   metrics: ScalerMetrics;
   logger: Logger;
   backoff?: RetryBackoff;
-  /** Messages taken and not yet settled; past it the consumer stops pulling until some settle. */
-  maxPending?: number;
 }
 
 const RESTART_DELAY_MS = 1000;
+/** Messages taken and not yet settled; past it the consumer stops pulling until some settle. */
+const MAX_PENDING = 256;
 
 export class WakeConsumer {
   readonly #options: WakeConsumerOptions;
@@ -74,7 +74,7 @@ export class WakeConsumer {
     try {
       const consumer = await this.#options.js.consumers.get(WAKE_STREAM, SCALER_CONSUMER);
       if (this.#stopped) return;
-      const messages = await consumer.consume({ max_messages: this.#options.maxPending ?? 256 });
+      const messages = await consumer.consume({ max_messages: MAX_PENDING });
       this.#messages = messages;
       if (this.#stopped) await messages.close();
       for await (const msg of messages) {
@@ -89,7 +89,7 @@ export class WakeConsumer {
   }
 
   async #waitForSlot(): Promise<void> {
-    while (this.#settling.size >= (this.#options.maxPending ?? 256) && !this.#stopped) {
+    while (this.#settling.size >= MAX_PENDING && !this.#stopped) {
       await new Promise<void>((resolve) => {
         this.#slotFreed = resolve;
       });

@@ -58,16 +58,6 @@ export function backendId(namespace: string, name: string): BackendId {
   return id;
 }
 
-export function isBackendId(input: unknown): input is BackendId {
-  if (typeof input !== 'string') return false;
-  try {
-    parseBackendId(input);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `<namespace>.<name with '.' as '_'>`: two NATS tokens; reversible since '_' never occurs in a valid name. */
 export function backendToken(id: BackendId): string {
   const { namespace, name } = parseBackendId(id);

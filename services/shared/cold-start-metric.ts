@@ -11,13 +11,11 @@ export const COLD_START_BUCKETS: readonly number[] = [
 ];
 
 /**
- * `wake` (bridge): wake request in → published; `scale` (scaler): published → scale call done;
- * `ready` (watcher): scale call done → ready published; `release` (bridge): ready in the merged view →
- * held long polls answered; `total` (bridge): first wake → released.
+ * The cold-start histogram in `registry`; `help` says which phases this service records. Phases: `wake`
+ * (bridge): wake request in → published; `scale` (scaler): published → scale call done; `ready`
+ * (watcher): scale call done → ready published; `release` (bridge): ready in the merged view → held long
+ * polls answered; `total` (bridge): first wake → released.
  */
-export type ColdStartPhase = 'wake' | 'scale' | 'ready' | 'release' | 'total';
-
-/** The cold-start histogram in `registry`; `help` says which phases this service records. */
 export function coldStartHistogram(registry: Registry, help: string): Histogram<'phase'> {
   return new Histogram({
     name: 'wakegate_cold_start_seconds',

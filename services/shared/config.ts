@@ -117,7 +117,7 @@ export const env = {
       () => [],
     );
   },
-  /** A URL whose scheme is one of `protocols` (without the colon); a comma list when `multiple`. */
+  /** One URL or a comma-separated list, each with a scheme among `protocols` (no colon); kept as written. */
   url(variable: string, options: { default?: string; protocols: string[] }): EnvField<string> {
     return field(
       variable,

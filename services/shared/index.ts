@@ -6,7 +6,6 @@ export {
   backendId,
   backendKey,
   backendToken,
-  isBackendId,
   parseBackendId,
 } from './backend-id.ts';
 export {
@@ -18,11 +17,7 @@ export {
   SETTING_NAMES,
   type SettingProblem,
 } from './backend-settings.ts';
-export {
-  COLD_START_BUCKETS,
-  type ColdStartPhase,
-  coldStartHistogram,
-} from './cold-start-metric.ts';
+export { COLD_START_BUCKETS, coldStartHistogram } from './cold-start-metric.ts';
 export {
   type ConfigOf,
   type ConfigSpec,

@@ -1,3 +1,1 @@
-export { BackendStore } from './backend-store.ts';
-export { WatcherMetrics } from './metrics.ts';
 export { Watcher, type WatcherOptions } from './watcher.ts';
