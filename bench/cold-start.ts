@@ -7,7 +7,7 @@
  *   node bench/cold-start.ts     BENCH_RUNS (100), BENCH_POLLING_RUNS (30)
  */
 import { performance } from 'node:perf_hooks';
-import { demoBackend, type E2eStack, send, startE2eStack } from '../test/e2e/local-stack.ts';
+import { allWorkersSee, demoBackend, type E2eStack, send, startE2eStack } from '../test/e2e/local-stack.ts';
 import { freePort } from '../test/ports.ts';
 import { ascending, percentile } from './stats.ts';
 
@@ -24,18 +24,6 @@ interface Sample {
   totalMs: number;
   backendReadyMs: number;
   overheadMs: number;
-}
-
-async function allWorkersSee(stack: E2eStack, id: string, ready: boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const table = (await (await fetch(`${stack.gatewayAdminUrl}/backends`)).json()) as {
-      workers: { backends: Record<string, boolean> }[];
-    };
-    if (table.workers.every((w) => w.backends[id] === ready)) return;
-    if (Date.now() > deadline) throw new Error(`gateway workers did not see ${id} ready=${ready}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 async function coldStarts(stack: E2eStack, runs: number, pollIntervalMs: number): Promise<Sample[]> {

@@ -14,9 +14,9 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { DockerBackendSource, DockerWorkloadScaler } from '../services/providers/docker/index.ts';
-import type { ObservedBackend } from '../services/providers/index.ts';
-import { startDockerd } from '../test/dockerd.ts';
+import { httpdContainer, startDockerd } from '../test/dockerd.ts';
 import { freePort } from '../test/ports.ts';
+import { untilBackend } from '../test/snapshots.ts';
 import { ascending, percentile } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
@@ -28,19 +28,17 @@ try {
   const id = `${project}/web`;
   const port = await freePort();
   await dockerd.run(
-    {
+    httpdContainer({
       name: `${project}-web-1`,
-      Image: image,
-      Cmd: ['/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'],
-      Labels: {
-        'wakegate.enable': 'true',
+      image,
+      port,
+      labels: {
         'com.docker.compose.project': project,
         'com.docker.compose.service': 'web',
         'wakegate.probe-path': '/',
         'wakegate.port': String(port),
       },
-      HostConfig: { NetworkMode: 'host', Init: true },
-    },
+    }),
     false,
   );
 
@@ -50,14 +48,8 @@ try {
   const scaler = new DockerWorkloadScaler(options);
   source.start();
   const snapshots = source.snapshots()[Symbol.asyncIterator]();
-  const until = async (ready: boolean) => {
-    for (;;) {
-      const next = await snapshots.next();
-      if (next.done) throw new Error('snapshots ended');
-      const backend = (next.value as ObservedBackend[]).find((b) => b.id === id);
-      if (backend && backend.ready === ready && (ready || backend.replicas === 0)) return;
-    }
-  };
+  const until = (ready: boolean) =>
+    untilBackend(snapshots, id, (b) => b.ready === ready && (ready || b.replicas === 0), 120_000);
   await until(false);
 
   const startCall: number[] = [];

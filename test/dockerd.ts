@@ -191,6 +191,31 @@ export async function startDockerd(): Promise<DockerdFixture> {
   };
 }
 
+export interface HttpdContainerSpec {
+  name: string;
+  /** From `importBusyboxImage()`. */
+  image: string;
+  port: number;
+  /** Added to `wakegate.enable=true`. */
+  labels?: Record<string, string> | undefined;
+  /** A healthcheck command (checked every 200 ms, unhealthy after one failure). */
+  healthcheck?: string[] | undefined;
+}
+
+/** A wakegate-enabled container serving /www with busybox httpd on 127.0.0.1:`port` of the host network. */
+export function httpdContainer(spec: HttpdContainerSpec): Docker.ContainerCreateOptions {
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: ['/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${spec.port}`, '-h', '/www'],
+    Labels: { 'wakegate.enable': 'true', ...spec.labels },
+    HostConfig: { NetworkMode: 'host', Init: true },
+    ...(spec.healthcheck
+      ? { Healthcheck: { Test: ['CMD', ...spec.healthcheck], Interval: 200e6, Timeout: 1e9, Retries: 1 } }
+      : {}),
+  };
+}
+
 interface TarEntry {
   /** Directories end with '/'. */
   path: string;

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NATS_LISTENING, NATS_READY, natsServerArgs } from '../services/local/index.ts';
 
 export interface NatsServerFixture {
   readonly url: string;
@@ -20,19 +21,17 @@ export interface NatsServerFixture {
   close(): Promise<void>;
 }
 
-const LISTENING = /Listening for client connections on [^:\s]+:(\d+)/;
-
 function launch(storeDir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], {
+  const child = spawn('nats-server', natsServerArgs(storeDir, port), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolve, reject) => {
     let log = '';
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
-      const match = LISTENING.exec(log);
+      const match = NATS_LISTENING.exec(log);
       // JetStream is usable once the server says it is ready for connections.
-      if (match && log.includes('Server is ready')) {
+      if (match && NATS_READY.test(log)) {
         child.stderr?.off('data', onData);
         child.stderr?.resume();
         resolve({ child, port: Number(match[1]) });

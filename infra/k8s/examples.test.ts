@@ -10,6 +10,7 @@ import type { BackendSource, ObservedBackend } from '../../services/providers/in
 import { createBackendSource, createWorkloadScaler } from '../../services/providers/kubernetes/index.ts';
 import { backendId, createLogger } from '../../services/shared/index.ts';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { untilBackend } from '../../test/snapshots.ts';
 import { kustomizeBuild } from './kustomize-build.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
@@ -24,14 +25,7 @@ describe('the demo app on the Kubernetes provider', () => {
   const probed: string[] = [];
 
   /** The demo backend in the next snapshot that satisfies `wanted`. */
-  async function next(wanted: (backend: ObservedBackend) => boolean): Promise<ObservedBackend> {
-    for (;;) {
-      const { value, done } = await snapshots.next();
-      if (done) throw new Error('snapshots ended');
-      const backend = value.find((b) => b.id === id);
-      if (backend && wanted(backend)) return backend;
-    }
-  }
+  const next = (wanted: (backend: ObservedBackend) => boolean) => untilBackend(snapshots, id, wanted);
 
   beforeAll(async () => {
     api = await startKubeApiServer({ endpointDelayMs: 20 });

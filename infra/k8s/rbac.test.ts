@@ -7,7 +7,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ObservedBackend } from '../../services/providers/index.ts';
 import {
   createBackendSource,
   createWorkloadScaler,
@@ -16,6 +15,7 @@ import {
 } from '../../services/providers/kubernetes/index.ts';
 import { backendId, createLogger } from '../../services/shared/index.ts';
 import { type KubeApiServer, type RecordedRequest, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { untilBackend } from '../../test/snapshots.ts';
 import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
@@ -135,14 +135,7 @@ describe('RBAC of the manifests against the calls of the Kubernetes provider', (
       { kubeConfig: api.kubeConfig() },
     );
     const snapshots = source.snapshots()[Symbol.asyncIterator]();
-    const next = async (ready: boolean): Promise<ObservedBackend> => {
-      for (;;) {
-        const { value, done } = await snapshots.next();
-        if (done) throw new Error('snapshots ended');
-        const backend = value.find((b) => b.id === id);
-        if (backend && backend.ready === ready) return backend;
-      }
-    };
+    const next = (ready: boolean) => untilBackend(snapshots, id, (backend) => backend.ready === ready);
     await next(false);
     await eventRecorded;
     api.scale('demo', 'hello', 1);

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
+import { probeHttp } from '../providers/index.ts';
 
 export class ServiceStartError extends Error {
   readonly service: string;
@@ -140,17 +141,10 @@ export class ChildService {
   }
 }
 
-/** Waits until `url` answers 2xx, checking every 25 ms: a child gives no event when it is ready. */
+/** Waits until `url` passes an HTTP probe, checking every 25 ms: a child gives no event when it is ready. */
 export async function untilHttpOk(url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await response.body?.cancel();
-      if (response.ok) return;
-    } catch {
-      // Not listening yet.
-    }
+  while (!(await probeHttp(url, 1000))) {
     if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
     await delay(25);
   }

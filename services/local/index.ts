@@ -1,5 +1,6 @@
 /** Local mode: the whole of wakegate as child processes on one machine (`npm start`, e2e tests, benchmarks). */
 export { ChildService, ServiceStartError, untilHttpOk } from './child-service.ts';
+export { NATS_LISTENING, NATS_READY, natsServerArgs } from './nats-server.ts';
 export {
   type LocalStack,
   NatsServerMissingError,

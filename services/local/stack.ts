@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChildService, untilHttpOk } from './child-service.ts';
+import { NATS_LISTENING, NATS_READY, natsServerArgs } from './nats-server.ts';
 
 export interface StackPorts {
   bridge: number;
@@ -97,13 +98,13 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
         name: 'nats',
         command: 'nats-server',
         // A port of its choosing, so a NATS already running on 4222 is never disturbed.
-        args: ['-js', '-sd', dataDir, '-a', '127.0.0.1', '-p', '-1'],
+        args: natsServerArgs(dataDir, -1),
         cwd: root,
         env: process.env,
         output: options.output,
         ready: async (self) => {
-          const listening = self.waitForLine(/Listening for client connections on [^:\s]+:(\d+)/);
-          const readyLine = self.waitForLine(/Server is ready/);
+          const listening = self.waitForLine(NATS_LISTENING);
+          const readyLine = self.waitForLine(NATS_READY);
           port = Number((await listening)[1]);
           await readyLine;
         },

@@ -1,24 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../ports.ts';
-import { demoBackend, type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
+import { allWorkersSee, demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
 
 let stack: E2eStack;
 beforeAll(async () => {
   stack = await startE2eStack({ backends: demoBackend('fragile', await freePort(), { maxWait: '5s' }) });
 });
 afterAll(() => stack?.close());
-
-async function allWorkersSeeDown(): Promise<void> {
-  await eventually(
-    async () =>
-      (
-        (await (await fetch(`${stack.gatewayAdminUrl}/backends`)).json()) as {
-          workers: { backends: Record<string, boolean> }[];
-        }
-      ).workers,
-    (workers) => workers.every((w) => w.backends['local/fragile'] === false),
-  );
-}
 
 describe('a backend that dies right after waking', () => {
   it('is woken again by the next request, even within the 2 s window that deduplicates wakes', async () => {
@@ -28,7 +16,7 @@ describe('a backend that dies right after waking', () => {
     const first = await send(stack, 'fragile.localhost', '/first');
     expect(first.status).toBe(200);
     process.kill(first.json<{ pid: number }>().pid, 'SIGKILL');
-    await allWorkersSeeDown();
+    await allWorkersSee(stack, 'local/fragile', false);
 
     const second = await send(stack, 'fragile.localhost', '/second');
     expect(second.status).toBe(200);

@@ -92,6 +92,7 @@ export async function eventually<T>(
   check: () => Promise<T>,
   accept: (value: T) => boolean,
   timeoutMs = 10_000,
+  intervalMs = 25,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -99,8 +100,23 @@ export async function eventually<T>(
     if (accept(value)) return value;
     if (Date.now() > deadline)
       throw new Error(`condition not met in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Resolves once every gateway worker's backend table has `id` at `ready` (workers learn it one by one). */
+export async function allWorkersSee(
+  stack: { gatewayAdminUrl: string },
+  id: string,
+  ready: boolean,
+): Promise<void> {
+  const workers = async () =>
+    (
+      (await (await fetch(`${stack.gatewayAdminUrl}/backends`)).json()) as {
+        workers: { backends: Record<string, boolean> }[];
+      }
+    ).workers;
+  await eventually(workers, (all) => all.every((w) => w.backends[id] === ready), 10_000, 5);
 }
 
 /** A demo backend entry for the `backends:` YAML. */

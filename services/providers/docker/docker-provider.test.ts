@@ -8,11 +8,13 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type DockerdFixture,
+  httpdContainer,
   type SocketProxy,
   startDockerd,
   startSocketProxy,
 } from '../../../test/dockerd.ts';
 import { freePort } from '../../../test/ports.ts';
+import { untilSnapshot } from '../../../test/snapshots.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { BackendSource, ObservedBackend, ProviderContext, WorkloadScaler } from '../provider.ts';
 import { createBackendSource, createWorkloadScaler } from './index.ts';
@@ -43,16 +45,13 @@ async function backendContainer(spec: BackendContainer) {
     ? {}
     : { 'com.docker.compose.project': project, 'com.docker.compose.service': spec.service };
   return dockerd.run(
-    {
+    httpdContainer({
       name: `${project}-${spec.service}`,
-      Image: image,
-      Cmd: ['/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${spec.port}`, '-h', '/www'],
-      Labels: { 'wakegate.enable': 'true', ...composeLabels, ...spec.labels },
-      HostConfig: { NetworkMode: 'host', Init: true },
-      ...(spec.healthcheck
-        ? { Healthcheck: { Test: ['CMD', ...spec.healthcheck], Interval: 200e6, Timeout: 1e9, Retries: 1 } }
-        : {}),
-    },
+      image,
+      port: spec.port,
+      labels: { ...composeLabels, ...spec.labels },
+      healthcheck: spec.healthcheck,
+    }),
     spec.start ?? true,
   );
 }
@@ -64,29 +63,7 @@ async function exec(container: Docker.Container, cmd: string[]) {
   await new Promise((resolve) => stream.on('end', resolve));
 }
 
-/** Pulls snapshots until one satisfies the predicate; fails with the last one seen after the deadline. */
-async function until(
-  snapshots: AsyncIterator<ObservedBackend[]>,
-  predicate: (snapshot: ObservedBackend[]) => boolean,
-  timeoutMs = 15_000,
-): Promise<ObservedBackend[]> {
-  let last: ObservedBackend[] | undefined;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = deadline - Date.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), Math.max(0, left));
-    });
-    const next = await Promise.race([snapshots.next(), timeout]);
-    clearTimeout(timer);
-    if (next === 'timeout') throw new Error(`no matching snapshot; last: ${JSON.stringify(last)}`);
-    if (next.done) throw new Error('snapshots ended');
-    last = next.value;
-    if (predicate(last)) return last;
-  }
-}
-
+/** The backend with this id in a snapshot. */
 const find = (snapshot: ObservedBackend[], id: string) => snapshot.find((backend) => backend.id === id);
 
 beforeAll(async () => {
@@ -138,7 +115,7 @@ describe('docker provider', () => {
     // A compose service name that is no valid backend name: logged once, ignored.
     const invalid = await backendContainer({ service: 'Bad_Name', port: await freePort() });
 
-    const snapshot = await until(snapshots, (s) => find(s, `${project}/web`)?.ready === true);
+    const snapshot = await untilSnapshot(snapshots, (s) => find(s, `${project}/web`)?.ready === true);
     expect(find(snapshot, `${project}/web`)).toEqual({
       id: `${project}/web`,
       hosts: ['web.example.com', '*.web.example.com'],
@@ -154,7 +131,7 @@ describe('docker provider', () => {
     await invalid.stop();
     await invalid.start();
     await backendContainer({ service: 'marker', port: await freePort() });
-    await until(snapshots, (s) => find(s, `${project}/marker`)?.ready === true);
+    await untilSnapshot(snapshots, (s) => find(s, `${project}/marker`)?.ready === true);
     const warnings = logLines.filter((line) => line.includes('Bad_Name'));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('labelled container ignored');
@@ -166,7 +143,7 @@ describe('docker provider', () => {
     await backendContainer({ service: 'plain', port: await freePort(), plain: true });
     const all = await createBackendSource({ ...context(), namespaces: [] });
     try {
-      const snapshot = await until(
+      const snapshot = await untilSnapshot(
         all.snapshots()[Symbol.asyncIterator](),
         (s) => !!find(s, `docker/${name}`),
       );
@@ -188,12 +165,12 @@ describe('docker provider', () => {
       labels: { 'wakegate.probe-path': '/', 'wakegate.port': String(port) },
     });
 
-    const asleep = await until(snapshots, (s) => !!find(s, id));
+    const asleep = await untilSnapshot(snapshots, (s) => !!find(s, id));
     expect(find(asleep, id)).toMatchObject({ ready: false, replicas: 0, readyReplicas: 0 });
     expect(await scaler.getReplicas(id)).toBe(0);
 
     expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 1 });
-    await until(snapshots, (s) => find(s, id)?.ready === true);
+    await untilSnapshot(snapshots, (s) => find(s, id)?.ready === true);
     expect(await scaler.getReplicas(id)).toBe(1);
     const response = await fetch(`http://127.0.0.1:${port}/`);
     expect(await response.text()).toBe('wakegate test backend\n');
@@ -201,7 +178,7 @@ describe('docker provider', () => {
     expect(await scaler.setReplicas(id, 1)).toEqual({ from: 1, to: 1 });
 
     expect(await scaler.setReplicas(id, 0)).toEqual({ from: 1, to: 0 });
-    const stopped = await until(snapshots, (s) => find(s, id)?.replicas === 0);
+    const stopped = await untilSnapshot(snapshots, (s) => find(s, id)?.replicas === 0);
     expect(find(stopped, id)).toMatchObject({ ready: false, readyReplicas: 0 });
     expect(await scaler.getReplicas(id)).toBe(0);
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
@@ -226,13 +203,13 @@ describe('docker provider', () => {
         HostConfig: { NetworkMode: 'host', Init: true },
       });
     }
-    const both = await until(snapshots, (s) => find(s, id)?.readyReplicas === 2);
+    const both = await untilSnapshot(snapshots, (s) => find(s, id)?.readyReplicas === 2);
     expect(find(both, id)).toMatchObject({ ready: true, replicas: 2 });
 
     expect(await scaler.setReplicas(id, 0)).toEqual({ from: 2, to: 0 });
-    await until(snapshots, (s) => find(s, id)?.replicas === 0);
+    await untilSnapshot(snapshots, (s) => find(s, id)?.replicas === 0);
     expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 2 });
-    await until(snapshots, (s) => find(s, id)?.readyReplicas === 2);
+    await untilSnapshot(snapshots, (s) => find(s, id)?.readyReplicas === 2);
     for (const port of ports) expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
   });
 
@@ -258,11 +235,11 @@ describe('docker provider', () => {
       port: await freePort(),
       healthcheck: ['/bin/busybox', 'test', '-f', '/tmp/healthy'],
     });
-    const starting = await until(snapshots, (s) => find(s, id)?.replicas === 1);
+    const starting = await untilSnapshot(snapshots, (s) => find(s, id)?.replicas === 1);
     expect(find(starting, id)).toMatchObject({ ready: false, readyReplicas: 0 });
 
     await exec(container, ['/bin/busybox', 'touch', '/tmp/healthy']);
-    await until(snapshots, (s) => find(s, id)?.ready === true);
+    await untilSnapshot(snapshots, (s) => find(s, id)?.ready === true);
     expect((await container.inspect()).State.Health?.Status).toBe('healthy');
   });
 
@@ -274,19 +251,19 @@ describe('docker provider', () => {
       port,
       labels: { 'wakegate.probe-path': '/ready.txt', 'wakegate.port': String(port) },
     });
-    const running = await until(snapshots, (s) => find(s, id)?.replicas === 1);
+    const running = await untilSnapshot(snapshots, (s) => find(s, id)?.replicas === 1);
     expect(find(running, id)).toMatchObject({ ready: false, config: { probePath: '/ready.txt' } });
 
     await exec(container, ['/bin/busybox', 'touch', '/www/ready.txt']);
-    await until(snapshots, (s) => find(s, id)?.ready === true);
+    await untilSnapshot(snapshots, (s) => find(s, id)?.ready === true);
   });
 
   it('forgets a container that is removed', async () => {
     const id = `${project}/doomed`;
     const container = await backendContainer({ service: 'doomed', port: await freePort() });
-    await until(snapshots, (s) => find(s, id)?.ready === true);
+    await untilSnapshot(snapshots, (s) => find(s, id)?.ready === true);
     await container.remove({ force: true });
-    await until(snapshots, (s) => !find(s, id));
+    await untilSnapshot(snapshots, (s) => !find(s, id));
     await expect(scaler.getReplicas(id)).rejects.toBeInstanceOf(WorkloadNotFoundError);
     await expect(scaler.setReplicas(id, 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
   });
@@ -311,7 +288,7 @@ describe('docker provider when the events stream drops', () => {
   it('reopens the stream and re-lists what changed while it was down', async () => {
     const snapshots = source.snapshots()[Symbol.asyncIterator]();
     const before = await backendContainer({ service: 'survivor', port: await freePort() });
-    await until(snapshots, (s) => find(s, `${project}/survivor`)?.ready === true);
+    await untilSnapshot(snapshots, (s) => find(s, `${project}/survivor`)?.ready === true);
     const connections = proxy.accepted;
 
     proxy.refuse(true);
@@ -321,7 +298,7 @@ describe('docker provider when the events stream drops', () => {
     await backendContainer({ service: 'newcomer', port: await freePort() });
     proxy.refuse(false);
 
-    const relisted = await until(
+    const relisted = await untilSnapshot(
       snapshots,
       (s) => find(s, `${project}/survivor`)?.replicas === 0 && find(s, `${project}/newcomer`)?.ready === true,
     );
@@ -330,6 +307,6 @@ describe('docker provider when the events stream drops', () => {
 
     // And events flow again on the new stream.
     await before.start();
-    await until(snapshots, (s) => find(s, `${project}/survivor`)?.ready === true);
+    await untilSnapshot(snapshots, (s) => find(s, `${project}/survivor`)?.ready === true);
   });
 });

@@ -3,13 +3,13 @@
  * WAKEGATE_PROVIDER=docker, a real nats-server and a real dockerd. A wake sent to the bridge starts the
  * stopped container, the bridge's long poll reports it ready, and the idle loop stops it again.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DockerdFixture, startDockerd } from '../../../test/dockerd.ts';
+import { type DockerdFixture, httpdContainer, startDockerd } from '../../../test/dockerd.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
 import { freePort } from '../../../test/ports.ts';
+import { ChildService, untilHttpOk } from '../../local/index.ts';
 
 const root = join(import.meta.dirname, '../../..');
 const project = `wgs${randomBytes(3).toString('hex')}`;
@@ -17,13 +17,15 @@ const id = `${project}/demo`;
 
 let dockerd: DockerdFixture;
 let nats: NatsServerFixture;
-const children: { name: string; child: ChildProcess; output: string[] }[] = [];
+const services: ChildService[] = [];
 let bridgeUrl: string;
 
 /** Starts `node services/<name>/main.ts` and waits for its /readyz (no event says a process is ready). */
 async function startService(name: string, port: number, env: Record<string, string>): Promise<void> {
-  const output: string[] = [];
-  const child = spawn(process.execPath, [`services/${name}/main.ts`], {
+  const service = new ChildService({
+    name,
+    command: process.execPath,
+    args: [`services/${name}/main.ts`],
     cwd: root,
     env: {
       ...process.env,
@@ -33,23 +35,10 @@ async function startService(name: string, port: number, env: Record<string, stri
       LOG_LEVEL: 'info',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ready: () => untilHttpOk(`http://127.0.0.1:${port}/readyz`, 20_000),
   });
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  children.push({ name, child, output });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`${name} exited with ${child.exitCode}:\n${output.join('')}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${name} not ready in 20 s:\n${output.join('')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  services.push(service);
+  await service.start();
 }
 
 interface BackendsView {
@@ -84,12 +73,11 @@ beforeAll(async () => {
   const image = await dockerd.importBusyboxImage();
   const backendPort = await freePort();
   await dockerd.run(
-    {
+    httpdContainer({
       name: `${project}-demo-1`,
-      Image: image,
-      Cmd: ['/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${backendPort}`, '-h', '/www'],
-      Labels: {
-        'wakegate.enable': 'true',
+      image,
+      port: backendPort,
+      labels: {
         'com.docker.compose.project': project,
         'com.docker.compose.service': 'demo',
         'wakegate.hosts': 'demo.localhost',
@@ -97,8 +85,7 @@ beforeAll(async () => {
         'wakegate.probe-path': '/',
         'wakegate.port': String(backendPort),
       },
-      HostConfig: { NetworkMode: 'host', Init: true },
-    },
+    }),
     false,
   );
   const dockerEnv = { WAKEGATE_PROVIDER: 'docker', WAKEGATE_NAMESPACES: project, DOCKER_HOST: dockerd.host };
@@ -112,16 +99,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(
-    children.map(
-      ({ child }) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(services.map((service) => service.stop()));
   await nats?.close();
   await dockerd?.close();
 });

@@ -2,25 +2,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
+import { untilSnapshot } from '../../../test/snapshots.ts';
 import { createLogger } from '../../shared/index.ts';
 import { deploymentObject, serviceObject } from '../../watcher/watcher-test-support.ts';
-import type { BackendSource, ObservedBackend } from '../provider.ts';
+import type { BackendSource } from '../provider.ts';
 import { createBackendSource } from './index.ts';
 
 const logger = createLogger('kubernetes-source-test', 'silent');
 
 /** Reads snapshots until one satisfies the predicate. */
-async function until(
-  snapshots: AsyncIterator<ObservedBackend[]>,
-  predicate: (snapshot: ObservedBackend[]) => boolean,
-): Promise<ObservedBackend[]> {
-  for (;;) {
-    const next = await snapshots.next();
-    if (next.done) throw new Error('snapshots ended');
-    if (predicate(next.value)) return next.value;
-  }
-}
-
 describe('Kubernetes backend source', () => {
   let api: KubeApiServer;
   let source: BackendSource | undefined;
@@ -59,12 +49,12 @@ describe('Kubernetes backend source', () => {
       { kubeConfig: api.kubeConfig() },
     );
     const snapshots = source.snapshots()[Symbol.asyncIterator]();
-    await until(snapshots, (s) => s[0]?.ready === false);
+    await untilSnapshot(snapshots, (s) => s[0]?.ready === false);
     api.scale('shop', 'web', 1);
     // The endpoint turns ready but the app still answers 503: not ready, and the probe is retried.
     await secondFailure;
     healthy = true;
-    const ready = await until(snapshots, (s) => s[0]?.ready === true);
+    const ready = await untilSnapshot(snapshots, (s) => s[0]?.ready === true);
     expect(ready[0]).toMatchObject({ id: 'shop/web', readyReplicas: 1, config: { probePath: '/healthz' } });
     // Two failed probes, then the one that passed.
     expect(probed.length).toBeGreaterThanOrEqual(3);
@@ -79,7 +69,7 @@ describe('Kubernetes backend source', () => {
       { kubeConfig: api.kubeConfig() },
     );
     const snapshots = source.snapshots()[Symbol.asyncIterator]();
-    const first = await until(snapshots, (s) => s.length === 1);
+    const first = await untilSnapshot(snapshots, (s) => s.length === 1);
     expect(first[0]?.hosts).toEqual(['web.example.com']);
   });
 });

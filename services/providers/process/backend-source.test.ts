@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/ports.ts';
+import { untilSnapshot } from '../../../test/snapshots.ts';
 import { createLogger } from '../../shared/index.ts';
 import type { BackendSource, ObservedBackend, WorkloadScaler } from '../provider.ts';
 import { createBackendSource, createWorkloadScaler } from './index.ts';
@@ -29,19 +30,7 @@ async function provider(yaml: string): Promise<{
   const source: BackendSource = await createBackendSource(context);
   cleanup.push(() => source.close());
   const iterator = source.snapshots()[Symbol.asyncIterator]();
-  const next = async (until: (b: ObservedBackend[]) => boolean) => {
-    const deadline = AbortSignal.timeout(10_000);
-    for (;;) {
-      const result = await Promise.race([
-        iterator.next(),
-        once(deadline, 'abort').then(() => {
-          throw new Error('no matching snapshot in time');
-        }),
-      ]);
-      if (result.done) throw new Error('snapshots ended');
-      if (until(result.value)) return result.value;
-    }
-  };
+  const next = (until: (b: ObservedBackend[]) => boolean) => untilSnapshot(iterator, until, 10_000);
   return { scaler, next };
 }
 
