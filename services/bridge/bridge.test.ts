@@ -5,17 +5,21 @@ import { Compile } from 'typebox/compile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { BACKENDS_BUCKET, codecs, createLogger, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
-import { type RunningBridge, startBridge } from './bridge.ts';
+import { until } from '../../test/until.ts';
+import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
+import type { RunningBridge } from './bridge.ts';
+import {
+  fetchTable,
+  heldPolls,
+  metricValue,
+  startTestBridge,
+  type Table,
+  tableWhere,
+} from './bridge-test-support.ts';
 import { BackendsReply } from './schemas.ts';
 
 const TOKEN = 'test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
-
-interface Table {
-  revision: number;
-  backends: { id: string; hosts: string[]; ready: boolean; maxWaitMs: number; maxBuffered: number }[];
-}
 
 describe('bridge against a real nats-server', () => {
   let server: NatsServerFixture;
@@ -32,47 +36,15 @@ describe('bridge against a real nats-server', () => {
       headers: { ...auth, 'content-type': 'application/json', ...headers },
       body,
     });
-  const table = async (): Promise<Table> => (await get('/v1/backends')).json() as Promise<Table>;
-  /** Follows the table with long polls (each answered at a change) until it satisfies `predicate`. */
-  const tableWhere = async (predicate: (t: Table) => boolean): Promise<Table> => {
-    let current = await table();
-    while (!predicate(current)) {
-      current = (await (await get(`/v1/backends?since=${current.revision}&wait=10000`)).json()) as Table;
-    }
-    return current;
-  };
+  const table = () => fetchTable(bridge, {}, auth);
   const streamMessages = async () =>
     (await (await jetstreamManager(nc)).streams.info(WAKE_STREAM)).state.messages;
   const purgeWakes = async () => (await jetstreamManager(nc)).streams.purge(WAKE_STREAM);
-  const metric = async (name: string): Promise<number> => {
-    const text = await (await fetch(`${bridge.url}/metrics`)).text();
-    // Summed over label sets.
-    return text
-      .split('\n')
-      .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
-      .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-  };
-  /** Polls a condition the bridge offers no event for (how many calls it holds). */
-  const until = async (condition: () => Promise<boolean>, what: string) => {
-    const deadline = Date.now() + 10_000;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
-  const heldPolls = (count: number) =>
-    until(async () => (await metric('wakegate_bridge_long_polls')) === count, `${count} held long polls`);
+  const metric = (name: string) => metricValue(bridge, name);
 
   beforeAll(async () => {
     server = await startNatsServer();
-    bridge = await startBridge({
-      natsUrl: server.url,
-      bridgeToken: TOKEN,
-      maxLongPolls: 1500,
-      port: 0,
-      host: '127.0.0.1',
-      logger: createLogger('bridge', 'silent'),
-    });
+    bridge = await startTestBridge(server.url, { bridgeToken: TOKEN, maxLongPolls: 1500 });
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);
@@ -87,7 +59,7 @@ describe('bridge against a real nats-server', () => {
 
   it('answers at once when the client is behind, with the merged table', async () => {
     await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
-    await tableWhere((t) => t.backends.some((b) => b.id === 'shop/api'));
+    await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/api'), auth);
     const response = await get('/v1/backends?since=0&wait=20000');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('application/json');
@@ -107,7 +79,7 @@ describe('bridge against a real nats-server', () => {
     const { revision } = await table();
     const started = Date.now();
     const poll = get(`/v1/backends?since=${revision}&wait=20000`);
-    await heldPolls(1);
+    await heldPolls(bridge, 1);
     const putAt = Date.now();
     await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: putAt, by: 'test' }));
     const body = (await (await poll).json()) as Table;
@@ -118,14 +90,14 @@ describe('bridge against a real nats-server', () => {
     expect(answeredAt - putAt).toBeLessThan(1000);
     expect(answeredAt - started).toBeLessThan(10_000);
     await intents.put('shop/api', codecs.intent.encode({ state: 'awake', at: Date.now(), by: 'test' }));
-    await tableWhere((t) => t.backends.some((b) => b.id === 'shop/api' && b.ready));
+    await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/api' && b.ready), auth);
   });
 
   it('answers unchanged at the deadline, and is not woken by changes the filter cannot see', async () => {
     const before = await table();
     const started = Date.now();
     const poll = get(`/v1/backends?since=${before.revision}&wait=400`);
-    await heldPolls(1);
+    await heldPolls(bridge, 1);
     await backends.put(
       'shop/api',
       codecs.backend.encode({ ...backendRecord('shop/api', true), replicas: 2 }),
@@ -143,7 +115,7 @@ describe('bridge against a real nats-server', () => {
         body: (await r.json()) as Table,
       })),
     );
-    await heldPolls(1000);
+    await heldPolls(bridge, 1000);
     await backends.put('shop/web', codecs.backend.encode(backendRecord('shop/web', false)));
     const answers = await Promise.all(polls);
     expect(answers.every((a) => a.status === 200)).toBe(true);
@@ -195,7 +167,7 @@ describe('bridge against a real nats-server', () => {
 
   it('publishes one activity message per report', async () => {
     await backends.put('shop/web.v2', codecs.backend.encode(backendRecord('shop/web.v2', true)));
-    await tableWhere((t) => t.backends.some((b) => b.id === 'shop/web.v2'));
+    await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/web.v2'), auth);
     const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
     await nc.flush();
     const response = await post(
@@ -419,22 +391,13 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('refuses long polls past the cap with 503 and Retry-After', async () => {
-    const small = await startBridge({
-      natsUrl: server.url,
-      maxLongPolls: 2,
-      port: 0,
-      host: '127.0.0.1',
-      logger: createLogger('bridge', 'silent'),
-    });
+    const small = await startTestBridge(server.url, { maxLongPolls: 2 });
     try {
       await small.whenSynced;
-      const { revision } = (await (await fetch(`${small.url}/v1/backends`)).json()) as Table;
+      const { revision } = await fetchTable(small);
       const url = `${small.url}/v1/backends?since=${revision}&wait=30000`;
       const held = [fetch(url), fetch(url)];
-      await until(async () => {
-        const text = await (await fetch(`${small.url}/metrics`)).text();
-        return text.includes('wakegate_bridge_long_polls 2');
-      }, 'two held polls');
+      await heldPolls(small, 2);
       const refused = await fetch(url);
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('1');
@@ -467,10 +430,10 @@ describe('bridge against a real nats-server', () => {
       headers: auth,
       signal: controller.signal,
     }).catch((error: Error) => error.name);
-    await heldPolls(2);
+    await heldPolls(bridge, 2);
     controller.abort();
     expect(await abandoned).toBe('AbortError');
-    await heldPolls(1);
+    await heldPolls(bridge, 1);
     await backends.put('shop/other', codecs.backend.encode(backendRecord('shop/other', true)));
     expect((await poll).status).toBe(200);
     expect(await answered()).toBe(before + 1);
@@ -480,13 +443,13 @@ describe('bridge against a real nats-server', () => {
     const invalid = () => metric('wakegate_bridge_kv_invalid_total');
     const before = await invalid();
     await backends.put('shop/broken', codecs.backend.encode(backendRecord('shop/broken', true)));
-    let current = await tableWhere((t) => t.backends.some((b) => b.id === 'shop/broken'));
+    let current = await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/broken'), auth);
     await backends.put('shop/broken', new TextEncoder().encode('{"id":"shop/broken","ready":"yes"}'));
-    current = await tableWhere((t) => !t.backends.some((b) => b.id === 'shop/broken'));
+    current = await tableWhere(bridge, (t) => !t.backends.some((b) => b.id === 'shop/broken'), auth);
     // A record stored under another backend's key would let one backend's hosts shadow another's.
     await backends.put('shop/alias', codecs.backend.encode(backendRecord('shop/api', true)));
     await intents.put('shop/api', new TextEncoder().encode('not json'));
-    await until(async () => (await invalid()) >= before + 3, 'three invalid values counted');
+    await until('three invalid values counted', async () => (await invalid()) >= before + 3);
     current = await table();
     expect(current.backends.map((b) => b.id)).not.toContain('shop/alias');
     // An unreadable intent counts as no intent: the watcher's readiness stands.

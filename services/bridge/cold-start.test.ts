@@ -3,13 +3,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { BACKENDS_BUCKET, codecs, createLogger } from '../shared/index.ts';
-import { type RunningBridge, startBridge } from './bridge.ts';
-
-interface Table {
-  revision: number;
-  backends: { id: string; ready: boolean }[];
-}
+import { BACKENDS_BUCKET, codecs } from '../shared/index.ts';
+import type { RunningBridge } from './bridge.ts';
+import { heldPolls, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
 
 describe('bridge cold-start metrics', () => {
   let server: NatsServerFixture;
@@ -29,26 +25,11 @@ describe('bridge cold-start metrics', () => {
       sum: value('wakegate_cold_start_seconds_sum'),
     };
   };
-  const heldPolls = async (count: number) => {
-    const deadline = Date.now() + 10_000;
-    const held = async () =>
-      (await (await fetch(`${bridge.url}/metrics`)).text()).includes(`wakegate_bridge_long_polls ${count}\n`);
-    while (!(await held())) {
-      if (Date.now() > deadline) throw new Error(`never held ${count} long polls`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
 
   beforeAll(async () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
-    bridge = await startBridge({
-      natsUrl: server.url,
-      maxLongPolls: 100,
-      port: 0,
-      host: '127.0.0.1',
-      logger: createLogger('bridge', 'silent'),
-    });
+    bridge = await startTestBridge(server.url);
     backends = await new Kvm(nc).open(BACKENDS_BUCKET);
     await bridge.whenSynced;
   });
@@ -60,15 +41,12 @@ describe('bridge cold-start metrics', () => {
 
   it('records wake, release and total once for a cold start, and only release for a flip without a wake', async () => {
     await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', false)));
-    let current = await table();
-    while (!current.backends.some((b) => b.id === 'shop/api')) {
-      current = await table(`?since=${current.revision}&wait=10000`);
-    }
+    const current = await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/api'));
     expect(await phase('wake')).toEqual({ count: 0, sum: 0 });
 
     // A filter holds the table while its first request waits; the wake comes from the same filter.
     const held = table(`?since=${current.revision}&wait=20000`);
-    await heldPolls(1);
+    await heldPolls(bridge, 1);
     const wake = await fetch(`${bridge.url}/v1/wake`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

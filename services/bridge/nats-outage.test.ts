@@ -1,43 +1,17 @@
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import {
-  BACKENDS_BUCKET,
-  type BackendRecord,
-  codecs,
-  createLogger,
-  INTENTS_BUCKET,
-} from '../shared/index.ts';
-import { type RunningBridge, startBridge } from './bridge.ts';
-
-const record: BackendRecord = {
-  id: 'shop/api',
-  hosts: ['api.example.com'],
-  ready: true,
-  replicas: 1,
-  readyReplicas: 1,
-  config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
-  updatedAt: 1,
-};
-
-interface Table {
-  revision: number;
-  backends: { id: string; ready: boolean }[];
-}
+import { until } from '../../test/until.ts';
+import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
+import type { RunningBridge } from './bridge.ts';
+import { fetchTable, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
 
 describe('bridge while nats-server goes away and comes back', () => {
   let server: NatsServerFixture;
   let bridge: RunningBridge;
 
-  /** Polls a condition the bridge offers no event for. */
-  const until = async (condition: () => Promise<boolean>, what: string) => {
-    const deadline = Date.now() + 15_000;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
   const status = async (path: string) => (await fetch(`${bridge.url}${path}`)).status;
   const wake = () =>
     fetch(`${bridge.url}/v1/wake`, {
@@ -54,13 +28,7 @@ describe('bridge while nats-server goes away and comes back', () => {
 
   beforeAll(async () => {
     server = await startNatsServer();
-    bridge = await startBridge({
-      natsUrl: server.url,
-      maxLongPolls: 100,
-      port: 0,
-      host: '127.0.0.1',
-      logger: createLogger('bridge', 'silent'),
-    });
+    bridge = await startTestBridge(server.url);
     await bridge.whenSynced;
     expect(await status('/readyz')).toBe(200);
   });
@@ -70,20 +38,15 @@ describe('bridge while nats-server goes away and comes back', () => {
   });
 
   it('answers 503 with Retry-After while NATS is down, then recovers without a restart', async () => {
-    await put(BACKENDS_BUCKET, 'shop/api', codecs.backend.encode(record));
-    // Long polls are answered at each change: follow them until the backend is listed.
-    let table = (await (await fetch(`${bridge.url}/v1/backends`)).json()) as Table;
-    while (table.backends.length === 0) {
-      const next = await fetch(`${bridge.url}/v1/backends?since=${table.revision}&wait=10000`);
-      table = (await next.json()) as Table;
-    }
+    await put(BACKENDS_BUCKET, 'shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
+    const table = await tableWhere(bridge, (t) => t.backends.length > 0);
     expect((await wake()).status).toBe(202);
 
     // A filter's long poll, held across the outage.
     const held = fetch(`${bridge.url}/v1/backends?since=${table.revision}&wait=30000`);
 
     await server.stop();
-    await until(async () => (await status('/readyz')) === 503, 'readyz to report the outage');
+    await until('readyz to report the outage', async () => (await status('/readyz')) === 503, 15_000);
     const refused = await wake();
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
@@ -96,12 +59,12 @@ describe('bridge while nats-server goes away and comes back', () => {
     expect(activity.status).toBe(503);
     expect(await (await fetch(`${bridge.url}/metrics`)).text()).toContain('wakegate_bridge_nats_connected 0');
     // The last known table keeps serving filters meanwhile.
-    const stale = (await (await fetch(`${bridge.url}/v1/backends`)).json()) as Table;
+    const stale = await fetchTable(bridge);
     expect(stale).toEqual(table);
 
     await server.start();
-    await until(async () => (await status('/readyz')) === 200, 'readyz after the restart');
-    await until(async () => (await wake()).status === 202, 'wakes accepted again');
+    await until('readyz after the restart', async () => (await status('/readyz')) === 200, 15_000);
+    await until('wakes accepted again', async () => (await wake()).status === 202, 15_000);
 
     await put(
       INTENTS_BUCKET,

@@ -3,13 +3,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { BACKENDS_BUCKET, codecs, createLogger, INTENTS_BUCKET } from '../shared/index.ts';
-import { type RunningBridge, startBridge } from './bridge.ts';
-
-interface Table {
-  revision: number;
-  backends: { id: string; ready: boolean }[];
-}
+import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
+import type { RunningBridge } from './bridge.ts';
+import { fetchTable, heldPolls, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
 
 /** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
 describe('two bridge replicas on one nats-server', () => {
@@ -19,44 +15,13 @@ describe('two bridge replicas on one nats-server', () => {
   let backends: KV;
   let intents: KV;
 
-  const poll = async (bridge: RunningBridge, since?: number, wait = 0): Promise<Table> => {
-    const query = since === undefined ? '' : `?since=${since}&wait=${wait}`;
-    const response = await fetch(`${bridge.url}/v1/backends${query}`);
-    expect(response.status).toBe(200);
-    return (await response.json()) as Table;
-  };
-  /** Follows one replica's table with long polls until it satisfies `predicate`. */
-  const tableWhere = async (bridge: RunningBridge, predicate: (t: Table) => boolean): Promise<Table> => {
-    let current = await poll(bridge);
-    while (!predicate(current)) current = await poll(bridge, current.revision, 10_000);
-    return current;
-  };
-  /** Polls a condition the bridge offers no event for (how many calls it holds). */
-  const heldPolls = async (bridge: RunningBridge, count: number) => {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const text = await (await fetch(`${bridge.url}/metrics`)).text();
-      if (new RegExp(`^wakegate_bridge_long_polls ${count}$`, 'm').test(text)) return;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} held long polls`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
+  const poll = (bridge: RunningBridge, since: number, wait: number) => fetchTable(bridge, { since, wait });
   const apiReady = (ready: boolean) => (t: Table) =>
     t.backends.some((b) => b.id === 'shop/api' && b.ready === ready);
 
   beforeAll(async () => {
     server = await startNatsServer();
-    replicas = await Promise.all(
-      [0, 1].map(() =>
-        startBridge({
-          natsUrl: server.url,
-          maxLongPolls: 100,
-          port: 0,
-          host: '127.0.0.1',
-          logger: createLogger('bridge', 'silent'),
-        }),
-      ),
-    );
+    replicas = await Promise.all([0, 1].map(() => startTestBridge(server.url)));
     await Promise.all(replicas.map((r) => r.whenSynced));
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);

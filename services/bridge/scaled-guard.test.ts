@@ -3,19 +3,17 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { until } from '../../test/until.ts';
+import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, type ScaledMessage } from '../shared/index.ts';
+import type { RunningBridge } from './bridge.ts';
 import {
-  BACKENDS_BUCKET,
-  codecs,
-  createLogger,
-  INTENTS_BUCKET,
-  type ScaledMessage,
-} from '../shared/index.ts';
-import { type RunningBridge, startBridge } from './bridge.ts';
-
-interface Table {
-  revision: number;
-  backends: { id: string; ready: boolean }[];
-}
+  fetchTable,
+  heldPolls,
+  metricValue,
+  startTestBridge,
+  type Table,
+  tableWhere,
+} from './bridge-test-support.ts';
 
 /**
  * The scaler's idle loop scales a backend to zero and a wake sets its intent back to awake before the
@@ -28,29 +26,9 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
   let backends: KV;
   let intents: KV;
 
-  const table = async (since?: number, wait = 0): Promise<Table> => {
-    const query = since === undefined ? '' : `?since=${since}&wait=${wait}`;
-    return (await (await fetch(`${bridge.url}/v1/backends${query}`)).json()) as Table;
-  };
-  const tableWhere = async (predicate: (t: Table) => boolean): Promise<Table> => {
-    let current = await table();
-    while (!predicate(current)) current = await table(current.revision, 10_000);
-    return current;
-  };
-  /** Polls a condition the bridge offers no event for; `what` names it in the timeout error. */
-  const until = async <T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const value = await probe();
-      if (done(value)) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
-  const metric = async (name: string) => {
-    const text = await (await fetch(`${bridge.url}/metrics`)).text();
-    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-  };
+  const table = (since?: number, wait = 0) => fetchTable(bridge, since === undefined ? {} : { since, wait });
+  const follow = (predicate: (t: Table) => boolean) => tableWhere(bridge, predicate);
+  const metric = (name: string) => metricValue(bridge, name);
   const apiReady = (t: Table) => t.backends.find((b) => b.id === 'shop/api')?.ready;
   const scaled = (subject: string, message: Partial<ScaledMessage> | string) =>
     nc.publish(subject, typeof message === 'string' ? message : JSON.stringify(message));
@@ -59,13 +37,7 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
 
   beforeAll(async () => {
     server = await startNatsServer();
-    bridge = await startBridge({
-      natsUrl: server.url,
-      maxLongPolls: 100,
-      port: 0,
-      host: '127.0.0.1',
-      logger: createLogger('bridge', 'silent'),
-    });
+    bridge = await startTestBridge(server.url);
     await bridge.whenSynced;
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);
@@ -81,7 +53,7 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
   it('reports the backend not ready from the scale to zero until a newer watcher record', async () => {
     await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     await setIntent('awake');
-    const awake = await tableWhere((t) => apiReady(t) === true);
+    const awake = await follow((t) => apiReady(t) === true);
 
     // The idle loop: intent sleeping (the filter holds requests from here on), then the scale to zero.
     const held = table(awake.revision, 20_000);
@@ -95,20 +67,13 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
       reason: 'idle',
       at: Date.now(),
     });
-    const marked = await until(
-      () => table(),
-      (t) => t.revision !== sleeping.revision,
-      'the scale to zero to reach the table',
-    );
+    // Long polls are answered at each change of the table.
+    const marked = await follow((t) => t.revision !== sleeping.revision);
     expect(apiReady(marked)).toBe(false);
 
     // A wake at once: the scaler sets the intent back to awake; the record still says ready.
     await setIntent('awake');
-    const woken = await until(
-      () => table(),
-      (t) => t.revision !== marked.revision,
-      'the awake intent',
-    );
+    const woken = await follow((t) => t.revision !== marked.revision);
     expect(apiReady(woken)).toBe(false);
 
     // The watcher records the backend again (its pods came back): ready for traffic, and held polls hear it.
@@ -118,13 +83,9 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
   });
 
   it('tells held long polls as soon as a ready backend is scaled to zero', async () => {
-    const ready = await tableWhere((t) => apiReady(t) === true);
+    const ready = await follow((t) => apiReady(t) === true);
     const held = table(ready.revision, 20_000);
-    await until(
-      () => metric('wakegate_bridge_long_polls'),
-      (n) => n === 1,
-      'the poll to be held',
-    );
+    await heldPolls(bridge, 1);
     scaled('wakegate.scaled.shop.api', {
       backend: 'shop/api',
       from: 1,
@@ -136,11 +97,11 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
     expect(apiReady(answer)).toBe(false);
     expect(answer.revision).toBeGreaterThan(ready.revision);
     await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
-    await tableWhere((t) => apiReady(t) === true);
+    await follow((t) => apiReady(t) === true);
   });
 
   it('ignores and counts invalid scaled messages, and scale-ups', async () => {
-    const ready = await tableWhere((t) => apiReady(t) === true);
+    const ready = await follow((t) => apiReady(t) === true);
     const before = await metric('wakegate_bridge_scaled_invalid_total');
     const valid = { backend: 'shop/api', from: 1, to: 0, reason: 'idle' as const, at: Date.now() };
     scaled('wakegate.scaled.shop.api', { ...valid, from: 0, to: 1, reason: 'wake' });
@@ -148,9 +109,8 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
     scaled('wakegate.scaled.shop.api', 'not json');
     scaled('wakegate.scaled.shop.api', { ...valid, to: -1 });
     await until(
-      () => metric('wakegate_bridge_scaled_invalid_total'),
-      (n) => n === before + 3,
       'three invalid messages counted',
+      async () => (await metric('wakegate_bridge_scaled_invalid_total')) === before + 3,
     );
     // The bridge handles messages in order, so the scale-up was handled too: none of them changed anything.
     const after = await table();

@@ -1,0 +1,66 @@
+/** Shared setup of the bridge's service tests: a quiet bridge on a free port, its table, its metrics. */
+import { until } from '../../test/until.ts';
+import { createLogger } from '../shared/index.ts';
+import { type BridgeOptions, type RunningBridge, startBridge } from './bridge.ts';
+
+/** `GET /v1/backends` as a filter reads it. */
+export interface Table {
+  revision: number;
+  backends: { id: string; hosts: string[]; ready: boolean; maxWaitMs: number; maxBuffered: number }[];
+}
+
+/** A bridge on a free loopback port for a test's nats-server, logging nothing. */
+export function startTestBridge(
+  natsUrl: string,
+  options: Partial<Pick<BridgeOptions, 'maxLongPolls' | 'bridgeToken'>> = {},
+): Promise<RunningBridge> {
+  return startBridge({
+    natsUrl,
+    maxLongPolls: 100,
+    port: 0,
+    host: '127.0.0.1',
+    logger: createLogger('bridge', 'silent'),
+    ...options,
+  });
+}
+
+/** One `GET /v1/backends`, answered at once, or with `since` a long poll held up to `wait` ms; must be 200. */
+export async function fetchTable(
+  bridge: RunningBridge,
+  poll: { since?: number; wait?: number } = {},
+  headers: Record<string, string> = {},
+): Promise<Table> {
+  const query = poll.since === undefined ? '' : `?since=${poll.since}&wait=${poll.wait ?? 0}`;
+  const response = await fetch(`${bridge.url}/v1/backends${query}`, { headers });
+  if (response.status !== 200) throw new Error(`GET /v1/backends${query} answered ${response.status}`);
+  return (await response.json()) as Table;
+}
+
+/** Follows a bridge's table with long polls (each answered at a change) until it satisfies `predicate`. */
+export async function tableWhere(
+  bridge: RunningBridge,
+  predicate: (table: Table) => boolean,
+  headers: Record<string, string> = {},
+): Promise<Table> {
+  let current = await fetchTable(bridge, {}, headers);
+  while (!predicate(current))
+    current = await fetchTable(bridge, { since: current.revision, wait: 10_000 }, headers);
+  return current;
+}
+
+/** A metric without labels, or summed over its label sets, as `/metrics` shows it now. */
+export async function metricValue(bridge: RunningBridge, name: string): Promise<number> {
+  const text = await (await fetch(`${bridge.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
+/** Waits until the bridge holds `count` long polls (it offers no event for that). */
+export function heldPolls(bridge: RunningBridge, count: number): Promise<void> {
+  return until(
+    `${count} held long polls`,
+    async () => (await metricValue(bridge, 'wakegate_bridge_long_polls')) === count,
+  );
+}
