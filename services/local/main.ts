@@ -7,6 +7,8 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildWasm } from '../../wasm-filter/build.ts';
+import { BRIDGE_PORT } from '../bridge/index.ts';
+import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from '../local-gateway/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { env, loadConfigOrExit, logConfigSpec } from '../shared/index.ts';
 import { formatLogLine } from './log-lines.ts';
@@ -16,9 +18,14 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const config = loadConfigOrExit('local', {
   ...logConfigSpec,
-  gatewayPort: env.integer('WAKEGATE_GATEWAY_PORT', { default: 8080, min: 1, max: 65535 }),
-  gatewayAdminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', { default: 8081, min: 1, max: 65535 }),
-  bridgePort: env.integer('WAKEGATE_BRIDGE_PORT', { default: 8787, min: 1, max: 65535 }),
+  gatewayPort: env.integer('WAKEGATE_GATEWAY_PORT', { default: GATEWAY_PORT, min: 1, max: 65535 }),
+  gatewayAdminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', {
+    default: GATEWAY_ADMIN_PORT,
+    min: 1,
+    max: 65535,
+  }),
+  bridgePort: env.integer('WAKEGATE_BRIDGE_PORT', { default: BRIDGE_PORT, min: 1, max: 65535 }),
+  // The watcher and scaler do not export their default ports.
   watcherPort: env.integer('WAKEGATE_WATCHER_PORT', { default: 9101, min: 1, max: 65535 }),
   scalerPort: env.integer('WAKEGATE_SCALER_PORT', { default: 9102, min: 1, max: 65535 }),
   dataDir: env.string('WAKEGATE_DATA_DIR', { default: join(root, '.data') }),
