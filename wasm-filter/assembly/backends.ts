@@ -11,6 +11,9 @@ export class Backend {
   ready: bool = false;
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
+  hosts: string[] = [];
+  /** Number of the last table it was in. */
+  table: i32 = 0;
   held: i32 = 0;
   inflight: i32 = 0;
   requests: i32 = 0;
@@ -23,10 +26,12 @@ export class Backend {
   /** Timed out in the current tick (for one log line per backend). */
   expired: i32 = 0;
   wakeInFlight: bool = false;
-  lastWakeAt: f64 = -1e15;
-  /** A failed wake is retried from the tick while requests are still held, with backoff. */
-  wakeRetryAt: f64 = 0;
+  /** Filter time from which a wake may be sent: suppression after a send, backoff after a failure, WAKE_NEVER
+   * after a 404. */
+  nextWakeAt: f64 = 0;
   wakeBackoffMs: f64 = 0;
+  /** Wakes failing: one WARN per streak. */
+  wakeFailing: bool = false;
 
   constructor(id: string) {
     this.id = id;
@@ -35,6 +40,8 @@ export class Backend {
 
 /** Index 0 stands for "table not known yet": requests held with fail_open false wait there. */
 export const UNKNOWN: i32 = 0;
+/** nextWakeAt of a backend the bridge answered 404 for: no wake until a table changes it. */
+export const WAKE_NEVER: f64 = Infinity;
 /** Held slots keep the index in 16 bits: at most this many backends at once. */
 export const MAX_BACKENDS: i32 = 65535;
 export const backends: Backend[] = [new Backend("")];
@@ -43,6 +50,8 @@ const byId = new Map<string, i32>();
  * does not grow forever, and no index ever exceeds what a held slot can store. */
 const freeIndexes: i32[] = [];
 let overLimitLogged = false;
+/** Tables applied so far. */
+let tables: i32 = 0;
 
 // Host patterns, chained by FNV-1a hash of their lowercase bytes. Wildcards are stored as their suffix
 // (".example.com" for "*.example.com").
@@ -219,10 +228,16 @@ export function revisionText(v: JsonValue): string {
   return (<i64>r.num).toString();
 }
 
+function sameHosts(a: string[], b: string[]): bool {
+  if (a.length != b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] != b[i]) return false;
+  return true;
+}
+
 /** Installs a new table; marks every backend present or not and rebuilds the host index. */
 export function applyTable(entries: TableEntry[]): void {
   reclaim(entries);
-  for (let i = 1; i < backends.length; i++) backends[i].present = false;
+  tables++;
   patBytes = [];
   patBackend = [];
   patNext = [];
@@ -241,14 +256,24 @@ export function applyTable(entries: TableEntry[]): void {
       continue;
     }
     const b = backends[index];
+    const changed = !b.present || b.ready != e.ready || b.maxWaitMs != e.maxWaitMs ||
+      b.maxBuffered != e.maxBuffered || !sameHosts(b.hosts, e.hosts);
+    // The bridge did not know it: only a new entry for it can make a wake worth sending again.
+    if (changed && b.nextWakeAt == WAKE_NEVER) b.nextWakeAt = 0;
+    b.table = tables;
     b.present = true;
     b.ready = e.ready;
     b.maxWaitMs = e.maxWaitMs;
     b.maxBuffered = e.maxBuffered;
+    b.hosts = e.hosts;
     for (let h = 0; h < e.hosts.length; h++) {
       const host = e.hosts[h];
       if (host.startsWith("*.")) addPattern(wild, host.substring(1), index);
       else if (host.length > 0) addPattern(exact, host, index);
     }
+  }
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.table != tables) b.present = false;
   }
 }

@@ -34,7 +34,7 @@ import {
   scratch,
   sendLocalResponse,
 } from "./abi";
-import { applyTable, Backend, backends, matchAuthority, readTable, revisionText, UNKNOWN } from "./backends";
+import { applyTable, Backend, backends, matchAuthority, readTable, revisionText, UNKNOWN, WAKE_NEVER } from "./backends";
 import { Config, configError, parseConfig } from "./config";
 import { IdTable, MISSING } from "./id-table";
 import { parseJson, quote } from "./json";
@@ -104,6 +104,8 @@ class PendingCall {
   root: u32 = 0;
   /** Filter time by which it counts as failed if still unanswered. */
   deadline: f64 = 0;
+  /** Filter time it was made. */
+  sent: f64 = 0;
   /** Activity: (backend index, requests) of each report, added back if the call fails. */
   reports: i32[] | null = null;
 }
@@ -174,6 +176,7 @@ function bridgeCall(kind: i32, method: string, path: string, body: string, timeo
   const call = new PendingCall();
   call.kind = kind;
   call.root = callingRoot;
+  call.sent = now;
   call.deadline = now + <f64>timeoutMs + CALL_DEADLINE_MARGIN_MS;
   calls.set(<u32>token, call);
   return call;
@@ -217,8 +220,8 @@ function callFailed(token: u32, call: PendingCall, now: f64, cancelled: bool): v
   } else {
     const b = backends[call.kind];
     b.wakeInFlight = false;
-    if (cancelled) b.wakeRetryAt = now;
-    else wakeFailed(b, now);
+    if (cancelled) b.nextWakeAt = now;
+    else wakeFailed(b, now, "no answer within the call timeout");
   }
 }
 
@@ -288,8 +291,10 @@ export function tick(rootId: u32): void {
     nextActivityAt = now + <f64>config!.activityIntervalMs;
     reportActivity();
   }
-  if (heldTotal > 0) expireHeld(now);
-  retryWakes(now);
+  if (heldTotal > 0) {
+    expireHeld(now);
+    retryWakes(now);
+  }
 }
 
 // ---- requests -----------------------------------------------------------------------------------------
@@ -542,62 +547,67 @@ function classifyUnknown(now: f64): void {
 
 // ---- wake ---------------------------------------------------------------------------------------------
 
+/** Whether a wake for the backend may go out now: none in flight and its next wake time reached. */
+function wakeDue(b: Backend, now: f64): bool {
+  return !b.wakeInFlight && now >= b.nextWakeAt;
+}
+
 function maybeWake(index: i32, now: f64): void {
   const b = backends[index];
-  if (b.wakeInFlight || now - b.lastWakeAt < WAKE_SUPPRESS_MS) return;
-  sendWake(b, index, now);
+  if (wakeDue(b, now)) sendWake(b, index, now);
 }
 
 function sendWake(b: Backend, index: i32, now: f64): void {
-  b.wakeRetryAt = 0;
-  if (bridgeCall(index, "POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS, now) === null) {
+  const call = bridgeCall(index, "POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS, now);
+  if (call === null) {
     log(wakeCallsFailing ? LOG_DEBUG : LOG_WARN, "wakegate: could not call the bridge to wake " + b.id +
       " (check bridge_cluster)");
     wakeCallsFailing = true;
-    wakeFailed(b, now);
+    wakeFailed(b, now, "");
     return;
   }
   wakeCallsFailing = false;
   b.wakeInFlight = true;
-  b.lastWakeAt = now;
+  b.nextWakeAt = now + WAKE_SUPPRESS_MS;
   proxy_increment_metric(mWakes, 1);
 }
 
-function wakeFailed(b: Backend, now: f64): void {
+/** Backs off; `why` non-empty is logged, as a WARN only at the start of a failure streak. */
+function wakeFailed(b: Backend, now: f64, why: string): void {
   b.wakeBackoffMs = backoff(b.wakeBackoffMs);
-  b.wakeRetryAt = now + b.wakeBackoffMs;
+  b.nextWakeAt = now + b.wakeBackoffMs;
+  if (why.length == 0) return;
+  log(b.wakeFailing ? LOG_DEBUG : LOG_WARN, "wakegate: wake of " + b.id + " failed (" + why + "), retrying in " +
+    (<i64>b.wakeBackoffMs).toString() + " ms");
+  b.wakeFailing = true;
 }
 
 function retryWakes(now: f64): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.wakeInFlight) continue;
-    if (b.held == 0 || b.ready || !b.present) {
-      b.wakeRetryAt = 0;
-      continue;
-    }
     // An accepted wake can still come to nothing: a backend that dies right after waking is only woken by
     // a new wake, and the bridge drops repeats within its 2 s window. So wakes repeat while requests wait.
-    const retryDue = b.wakeRetryAt != 0 && now >= b.wakeRetryAt;
-    const repeatDue = b.wakeRetryAt == 0 && now - b.lastWakeAt >= WAKE_REPEAT_MS;
-    if (retryDue || repeatDue) sendWake(b, i, now);
+    if (b.held > 0 && !b.ready && b.present && wakeDue(b, now)) sendWake(b, i, now);
   }
 }
 
-function onWakeResponse(index: i32, status: i32, now: f64): void {
+function onWakeResponse(index: i32, status: i32, sent: f64, now: f64): void {
   const b = backends[index];
   b.wakeInFlight = false;
   if (status >= 200 && status < 300) {
     b.wakeBackoffMs = 0;
+    if (b.wakeFailing) log(LOG_INFO, "wakegate: wake of " + b.id + " accepted again");
+    b.wakeFailing = false;
+    b.nextWakeAt = sent + WAKE_REPEAT_MS;
     return;
   }
   if (status == 404) {
     // The bridge does not know this backend: retrying cannot help; held requests run into their deadline.
     log(LOG_WARN, "wakegate: the bridge does not know backend " + b.id);
+    b.nextWakeAt = WAKE_NEVER;
     return;
   }
-  log(LOG_WARN, "wakegate: wake of " + b.id + " failed (status " + status.toString() + "), retrying");
-  wakeFailed(b, now);
+  wakeFailed(b, now, status == 0 ? "no answer" : "status " + status.toString());
 }
 
 // ---- long poll ----------------------------------------------------------------------------------------
@@ -753,5 +763,5 @@ export function httpCallResponse(rootId: u32, token: u32, headerCount: u32, body
   else if (kind == CALL_ACTIVITY) {
     if (status >= 200 && status < 300) activityAccepted(call.reports!);
     else activityFailed(call.reports!, status == 0 ? "no answer" : "status " + status.toString());
-  } else onWakeResponse(kind, status, now);
+  } else onWakeResponse(kind, status, call.sent, now);
 }
