@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createBackendSource,
   createWorkloadScaler,
+  isAllowed,
+  type PolicyRule,
   SCALER_RULES,
   WATCHER_RULES,
 } from '../../services/providers/kubernetes/index.ts';
@@ -21,15 +23,9 @@ import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
 const K8S = path.dirname(fileURLToPath(import.meta.url));
 const logger = createLogger('rbac-test', 'silent');
 
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-}
-
-/** The rules bound to a ServiceAccount, each with whether it applies cluster-wide. */
+/** The rules bound to a ServiceAccount, each with the namespace it is granted in (none: cluster-wide). */
 function rulesOf(objects: KubeObject[], account: string, namespace: string) {
-  const bound: { rule: Rule; clusterWide: boolean; namespace?: string }[] = [];
+  const bound: { rule: PolicyRule; namespace: string | undefined }[] = [];
   for (const binding of objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding')) {
     const subjects = binding.subjects as { kind: string; name: string; namespace?: string }[];
     if (
@@ -45,15 +41,19 @@ function rulesOf(objects: KubeObject[], account: string, namespace: string) {
         (ref.kind === 'ClusterRole' || o.metadata.namespace === binding.metadata.namespace),
     );
     if (!role) throw new Error(`${binding.metadata.name} binds a missing ${ref.kind} ${ref.name}`);
-    for (const rule of role.rules as Rule[]) {
-      if (binding.kind === 'ClusterRoleBinding') bound.push({ rule, clusterWide: true });
-      else bound.push({ rule, clusterWide: false, namespace: binding.metadata.namespace });
+    if (binding.kind === 'RoleBinding' && !binding.metadata.namespace)
+      throw new Error(`RoleBinding ${binding.metadata.name} has no namespace`);
+    for (const rule of role.rules as PolicyRule[]) {
+      bound.push({
+        rule,
+        namespace: binding.kind === 'ClusterRoleBinding' ? undefined : binding.metadata.namespace,
+      });
     }
   }
   return bound;
 }
 
-function triples(rule: Rule): string[] {
+function triples(rule: PolicyRule): string[] {
   return rule.apiGroups.flatMap((group) =>
     rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${verb} ${group}/${resource}`)),
   );
@@ -68,11 +68,7 @@ function expectGrantedExactly(objects: KubeObject[], account: string, calls: Rec
   const bound = rulesOf(objects, account, 'wakegate');
   expect(bound.length, `${account} has roles`).toBeGreaterThan(0);
   for (const call of calls) {
-    const granted = bound.some(
-      ({ rule, clusterWide, namespace }) =>
-        triples(rule).includes(tripleOf(call)) &&
-        (clusterWide || (call.namespace !== undefined && call.namespace === namespace)),
-    );
+    const granted = bound.some(({ rule, namespace }) => isAllowed([rule], call, namespace));
     expect(granted, `${account} may ${tripleOf(call)} in ${call.namespace ?? 'all namespaces'}`).toBe(true);
   }
   const called = new Set(calls.map(tripleOf));
@@ -180,7 +176,7 @@ describe('RBAC of the manifests against the calls of the Kubernetes provider', (
   });
 
   it('matches the permissions the providers declare', () => {
-    const declared = (rules: readonly Rule[]) => rules.flatMap(triples).sort();
+    const declared = (rules: readonly PolicyRule[]) => rules.flatMap(triples).sort();
     const granted = (account: string) =>
       rulesOf(objects, account, 'wakegate')
         .flatMap(({ rule }) => triples(rule))

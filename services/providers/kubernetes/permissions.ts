@@ -23,9 +23,16 @@ export interface ApiCall {
   group: string;
   resource: string;
   subresource?: string | undefined;
+  /** The namespace the call is made in; none for a call across all namespaces. */
+  namespace?: string | undefined;
 }
 
-export function isAllowed(rules: readonly PolicyRule[], call: ApiCall): boolean {
+/**
+ * Whether `rules` grant `call`. Rules granted in one `namespace` (a Role through a RoleBinding) allow only
+ * calls made in that namespace; without one they are granted cluster-wide (a ClusterRoleBinding).
+ */
+export function isAllowed(rules: readonly PolicyRule[], call: ApiCall, namespace?: string): boolean {
+  if (namespace !== undefined && call.namespace !== namespace) return false;
   const resource = call.subresource ? `${call.resource}/${call.subresource}` : call.resource;
   return rules.some(
     (rule) =>

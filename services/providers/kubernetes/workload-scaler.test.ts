@@ -120,5 +120,10 @@ describe('Kubernetes workload scaler', () => {
     expect(api.requests.length).toBeGreaterThan(0);
     for (const request of api.requests) expect(isAllowed(SCALER_RULES, request)).toBe(true);
     expect(isAllowed(SCALER_RULES, { verb: 'patch', group: 'apps', resource: 'deployments' })).toBe(false);
+    // Granted in one namespace (a Role), the same rules allow nothing elsewhere or across namespaces.
+    const get = { verb: 'get', group: 'apps', resource: 'deployments' };
+    expect(isAllowed(SCALER_RULES, { ...get, namespace: 'demo' }, 'demo')).toBe(true);
+    expect(isAllowed(SCALER_RULES, { ...get, namespace: 'other' }, 'demo')).toBe(false);
+    expect(isAllowed(SCALER_RULES, get, 'demo')).toBe(false);
   });
 });
