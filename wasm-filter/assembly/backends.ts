@@ -23,6 +23,8 @@ export class Backend {
   reportsInFlight: i32 = 0;
   /** `ready` before the table update being applied. */
   wasReady: bool = false;
+  /** Its held requests are being released (marked for one pass over the held slab). */
+  releasing: bool = false;
   /** Timed out in the current tick (for one log line per backend). */
   expired: i32 = 0;
   wakeInFlight: bool = false;

@@ -433,14 +433,16 @@ function writeDigits(n: i64): usize {
   return count;
 }
 
-function releaseBackend(index: i32, now: f64): void {
+/** Resumes the held requests of every backend marked `releasing`, in one pass over the slab. */
+function releaseMarked(toRelease: i32, now: f64): void {
   let released: i64 = 0;
   let moved: i64 = 0;
-  for (let slot = 0; slot < slotCount && backends[index].held > 0; slot++) {
-    if (slotContext(slot) == 0 || slotBackend(slot) != index) continue;
+  for (let slot = 0; slot < slotCount && moved < toRelease; slot++) {
+    if (slotContext(slot) == 0 || !backends[slotBackend(slot)].releasing) continue;
     moved++;
     if (resume(slot, now)) released++;
   }
+  for (let i = 1; i < backends.length; i++) backends[i].releasing = false;
   proxy_increment_metric(mHeld, -moved);
   proxy_increment_metric(mReleased, released);
 }
@@ -664,10 +666,15 @@ function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
   const first = !tableKnown;
   tableKnown = true;
   if (first && backends[UNKNOWN].held > 0) classifyUnknown(now);
+  let toRelease = 0;
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.held > 0 && (b.ready || !b.present)) releaseBackend(i, now);
+    if (b.held > 0 && (b.ready || !b.present)) {
+      b.releasing = true;
+      toRelease += b.held;
+    }
   }
+  if (toRelease > 0) releaseMarked(toRelease, now);
   startPoll(now);
 }
 
