@@ -224,7 +224,7 @@ interface TarEntry {
 }
 
 /** A minimal ustar archive (directories and regular files), enough for `docker import`. */
-export function tarArchive(entries: TarEntry[]): Buffer {
+function tarArchive(entries: TarEntry[]): Buffer {
   const blocks: Buffer[] = [];
   for (const entry of entries) {
     const header = Buffer.alloc(512);

@@ -56,7 +56,7 @@ type Selector = {
 };
 
 /** Parses every YAML document of a file; empty documents (a trailing `---`) are dropped. */
-export function readYamlDocuments(file: string): Json[] {
+function readYamlDocuments(file: string): Json[] {
   const documents = parseAllDocuments(readFileSync(file, 'utf8'));
   const values: Json[] = [];
   for (const document of documents) {
@@ -69,7 +69,7 @@ export function readYamlDocuments(file: string): Json[] {
   return values;
 }
 
-export function findKustomization(dir: string): string | undefined {
+function findKustomization(dir: string): string | undefined {
   for (const name of KUSTOMIZATION_NAMES) {
     const file = path.join(dir, name);
     if (existsSync(file)) return file;
@@ -78,7 +78,7 @@ export function findKustomization(dir: string): string | undefined {
 }
 
 /** `<group>/<kind>/<namespace>/<name>`: what kustomize treats as one resource (the version aside). */
-export function resourceId(object: KubeObject): string {
+function resourceId(object: KubeObject): string {
   const group = object.apiVersion.includes('/') ? object.apiVersion.split('/')[0] : '';
   return `${group}/${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`;
 }
@@ -305,7 +305,7 @@ function step(node: Json, segment: string): Json {
 }
 
 /** The value at a replacement fieldPath, or undefined when any step is missing. */
-export function getField(object: Json, text: string): Json {
+function getField(object: Json, text: string): Json {
   let node = object;
   for (const segment of fieldPath(text)) {
     node = step(node, segment);

@@ -15,13 +15,13 @@ import {
 import { probeUrlOf } from '../http-probe.ts';
 import type { ObservedBackend } from '../provider.ts';
 
-export const ENABLE_LABEL = 'wakegate.enable';
+const ENABLE_LABEL = 'wakegate.enable';
 /** The label filter every Docker API call uses: nothing without it is ever listed, watched or scaled. */
 export const ENABLE_FILTER = `${ENABLE_LABEL}=true`;
-export const PORT_LABEL = 'wakegate.port';
-export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
-export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
-export const DEFAULT_NAMESPACE = 'docker';
+const PORT_LABEL = 'wakegate.port';
+const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
+const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
+const DEFAULT_NAMESPACE = 'docker';
 
 export type Health = 'none' | 'starting' | 'healthy' | 'unhealthy';
 
@@ -56,7 +56,7 @@ export interface ContainerBackend {
   problems: SettingProblem[];
 }
 
-export type Described = { ok: true; backend: ContainerBackend } | { ok: false; reason: string };
+type Described = { ok: true; backend: ContainerBackend } | { ok: false; reason: string };
 
 /** `<compose project or docker>/<compose service or container name>`; throws InvalidBackendIdError. */
 export function backendIdOf(labels: Record<string, string>, containerName: string): BackendId {
@@ -126,7 +126,7 @@ export function describeContainer(facts: ContainerFacts): Described {
 }
 
 /** Ready for traffic: running, healthy, and past its probe when one is configured. */
-export function isContainerReady(backend: ContainerBackend, probePassed: boolean): boolean {
+function isContainerReady(backend: ContainerBackend, probePassed: boolean): boolean {
   if (!backend.healthy) return false;
   return backend.config.probePath === undefined || probePassed;
 }

@@ -20,7 +20,7 @@ export interface KubernetesSourceOptions {
   probe?: Probe | undefined;
 }
 
-export class KubernetesBackendSource implements BackendSource {
+class KubernetesBackendSource implements BackendSource {
   private readonly context: ProviderContext;
   private readonly informers: SupervisedInformer[];
   private readonly reporter: AnnotationProblemReporter;

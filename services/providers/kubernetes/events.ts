@@ -10,7 +10,7 @@ import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/index.ts';
 import type { BackendView } from './backends.ts';
 
-export const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
+const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
 
 export class AnnotationProblemReporter {
   private readonly core: CoreV1Api;

@@ -3,7 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 /** client-node's answer when it finds no kubeconfig and no service account. */
 const FALLBACK_SERVER = 'http://localhost:8080';
 
-export class NoClusterConfiguredError extends Error {
+class NoClusterConfiguredError extends Error {
   constructor() {
     super('no Kubernetes cluster configured: set KUBECONFIG, or run in a pod with a service account');
     this.name = 'NoClusterConfiguredError';
