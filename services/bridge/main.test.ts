@@ -1,39 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { type ServiceProcess, spawnService } from '../../test/service-process.ts';
+import { until } from '../../test/until.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const TOKEN = 'sigterm-test-token';
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  lines: string[];
-}
-
 /** Runs the real entry point and resolves once it listens and has loaded both KV snapshots. */
-function runMain(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => lines.push(line));
-  return new Promise((resolve, reject) => {
-    let url: string | undefined;
-    let snapshots = 0;
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      lines.push(line);
-      const event = JSON.parse(line) as { msg?: string; url?: string };
-      if (event.msg === 'bridge listening') url = event.url;
-      if (event.msg === 'kv snapshot loaded') snapshots++;
-      if (url !== undefined && snapshots === 2) resolve({ child, url, lines });
-    });
-    child.once('exit', (code) => reject(new Error(`bridge exited with ${code}:\n${lines.join('\n')}`)));
-  });
+async function runMain(env: Record<string, string>): Promise<{ bridge: ServiceProcess; url: string }> {
+  const bridge = spawnService(MAIN, env);
+  let snapshots = 0;
+  const [listening] = await Promise.all([
+    bridge.logged((line) => line.msg === 'bridge listening'),
+    bridge.logged((line) => line.msg === 'kv snapshot loaded' && ++snapshots === 2),
+  ]);
+  return { bridge, url: listening.url as string };
 }
 
 describe('node services/bridge/main.ts', () => {
@@ -47,7 +29,7 @@ describe('node services/bridge/main.ts', () => {
   });
 
   it('answers 100 held long polls on SIGTERM, drains and exits 0', async () => {
-    const { child, url, lines } = await runMain({
+    const { bridge, url } = await runMain({
       NATS_URL: server.url,
       PORT: '0',
       HOST: '127.0.0.1',
@@ -65,40 +47,28 @@ describe('node services/bridge/main.ts', () => {
           body: (await r.json()) as { revision: number },
         })),
       );
-      const deadline = Date.now() + 10_000;
-      while (!(await (await fetch(`${url}/metrics`)).text()).includes('wakegate_bridge_long_polls 100')) {
-        if (Date.now() > deadline) throw new Error('the 100 long polls were not all held');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await until('the 100 long polls to be held', async () =>
+        (await (await fetch(`${url}/metrics`)).text()).includes('wakegate_bridge_long_polls 100'),
+      );
 
-      const exited = once(child, 'exit');
       const signalledAt = Date.now();
-      child.kill('SIGTERM');
+      bridge.child.kill('SIGTERM');
       const answers = await Promise.all(polls);
       expect(answers.map((a) => a.status)).toEqual(Array(100).fill(200));
       expect(answers.every((a) => a.body.revision === revision)).toBe(true);
       // Answered at shutdown, not at their 30 s deadline.
       expect(Date.now() - signalledAt).toBeLessThan(10_000);
-      const [code] = await exited;
-      expect(code).toBe(0);
-      expect(lines.some((line) => line.includes('"msg":"bridge stopped"'))).toBe(true);
+      expect(await bridge.exitCode()).toBe(0);
+      expect(bridge.lines.some((line) => line.includes('"msg":"bridge stopped"'))).toBe(true);
     } finally {
-      child.kill('SIGKILL');
+      bridge.child.kill('SIGKILL');
     }
   });
 
   it('refuses a bad variable at start with one line naming it', async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { PATH: process.env.PATH ?? '', NATS_URL: server.url, WAKEGATE_MAX_LONG_POLLS: 'many' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual([
+    const bridge = spawnService(MAIN, { NATS_URL: server.url, WAKEGATE_MAX_LONG_POLLS: 'many' });
+    expect(await bridge.exitCode()).toBe(1);
+    expect(bridge.stderr().trim().split('\n')).toEqual([
       'wakegate-bridge: invalid configuration: WAKEGATE_MAX_LONG_POLLS: expected a whole number from 1 to 1000000, got "many"',
     ]);
   });

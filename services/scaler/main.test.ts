@@ -1,21 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { type ServiceProcess, spawnService } from '../../test/service-process.ts';
+import { until } from '../../test/until.ts';
 import { createWorkloadScaler } from '../providers/kubernetes/index.ts';
 import { backendId, createLogger, ensureJetStream, SCALER_CONSUMER, WAKE_STREAM } from '../shared/index.ts';
 import { IDLE_LOOP_LEASE } from './leader-lease.ts';
 import { createScaler } from './scaler.ts';
-import { collectScaled, publishWake, putBackend, until } from './scaler-test-support.ts';
+import { collectScaled, publishWake, putBackend } from './scaler-test-support.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 const ACK_WAIT_MS = 3000;
@@ -38,9 +38,8 @@ function deployment(name: string, replicas: number, labels: Record<string, strin
 }
 
 interface RunningScaler {
-  child: ChildProcess;
+  child: ServiceProcess['child'];
   port: number;
-  lines: Record<string, unknown>[];
 }
 
 describe('scaler process with the Kubernetes provider', () => {
@@ -57,7 +56,6 @@ describe('scaler process with the Kubernetes provider', () => {
     dir = await mkdtemp(join(tmpdir(), 'wakegate-scaler-'));
     await writeFile(join(dir, 'kubeconfig'), api.kubeConfigYaml());
     env = {
-      PATH: process.env.PATH ?? '',
       NATS_URL: server.url,
       KUBECONFIG: join(dir, 'kubeconfig'),
       WAKEGATE_PROVIDER: 'kubernetes',
@@ -76,20 +74,9 @@ describe('scaler process with the Kubernetes provider', () => {
   });
 
   async function startProcess(extra: Record<string, string> = {}): Promise<RunningScaler> {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...env, ...extra },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const lines: Record<string, unknown>[] = [];
-    const started = new Promise<number>((resolve, reject) => {
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        lines.push(entry);
-        if (entry.msg === 'scaler started') resolve(entry.port as number);
-      });
-      child.once('exit', (code) => reject(new Error(`scaler exited with ${code}`)));
-    });
-    return { child, port: await started, lines };
+    const scaler = spawnService(MAIN, { ...env, ...extra });
+    const started = await scaler.logged((line) => line.msg === 'scaler started');
+    return { child: scaler.child, port: started.port as number };
   }
 
   it('wakes a Deployment with one scale call, retrying a conflict, and exits 0 on SIGTERM', async () => {
@@ -219,17 +206,9 @@ describe('scaler process with the Kubernetes provider', () => {
   });
 
   it('stops at start with one line naming a bad variable', async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...env, WAKEGATE_DRAIN_MS: 'soon' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual([
+    const scaler = spawnService(MAIN, { ...env, WAKEGATE_DRAIN_MS: 'soon' });
+    expect(await scaler.exitCode()).toBe(1);
+    expect(scaler.stderr().trim().split('\n')).toEqual([
       expect.stringMatching(/^wakegate-scaler: invalid configuration: WAKEGATE_DRAIN_MS/),
     ]);
   });

@@ -2,6 +2,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { backendRecord } from '../../test/backend-record.ts';
 import {
   type BackendConfig,
   type BackendId,
@@ -12,24 +13,19 @@ import {
   subjectFor,
 } from '../shared/index.ts';
 
+/** Writes a backend record as the watcher would; ready when it has replicas. */
 export async function putBackend(
   kv: KV,
   id: BackendId,
   options: { replicas?: number; config?: Partial<BackendConfig> } = {},
 ): Promise<void> {
   const replicas = options.replicas ?? 0;
-  await kv.put(
-    backendKey(id),
-    codecs.backend.encode({
-      id,
-      hosts: [`${id.split('/')[1]}.example.com`],
-      ready: replicas > 0,
-      replicas,
-      readyReplicas: replicas,
-      config: { ...DEFAULT_BACKEND_CONFIG, ...options.config },
-      updatedAt: Date.now(),
-    }),
-  );
+  const record = backendRecord(id, replicas > 0, {
+    replicas,
+    readyReplicas: replicas,
+    config: { ...DEFAULT_BACKEND_CONFIG, ...options.config },
+  });
+  await kv.put(backendKey(id), codecs.backend.encode(record));
 }
 
 /** Publishes a wake as the bridge does, but without a message id, so none is deduplicated away. */
@@ -74,13 +70,4 @@ export function collectScaled(nc: NatsConnection) {
       }
     },
   };
-}
-
-/** Polls a condition that has no event of its own until it holds or the deadline passes. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
