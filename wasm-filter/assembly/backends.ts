@@ -21,8 +21,6 @@ export class Backend {
   reportedInflight: i32 = 0;
   /** Activity calls in flight that carry this backend (its counts return to it if they fail). */
   reportsInFlight: i32 = 0;
-  /** `ready` before the table update being applied. */
-  wasReady: bool = false;
   /** Its held requests are being released (marked for one pass over the held slab). */
   releasing: bool = false;
   /** Timed out in the current tick (for one log line per backend). */
@@ -236,8 +234,10 @@ function sameHosts(a: string[], b: string[]): bool {
   return true;
 }
 
-/** Installs a new table; marks every backend present or not and rebuilds the host index. */
-export function applyTable(entries: TableEntry[]): void {
+/** Installs a new table; marks every backend present or not and rebuilds the host index. True when a backend
+ * with requests in flight went from ready to not ready. */
+export function applyTable(entries: TableEntry[]): bool {
+  let sleeping = false;
   reclaim(entries);
   tables++;
   patBytes = [];
@@ -262,6 +262,7 @@ export function applyTable(entries: TableEntry[]): void {
       b.maxBuffered != e.maxBuffered || !sameHosts(b.hosts, e.hosts);
     // The bridge did not know it: only a new entry for it can make a wake worth sending again.
     if (changed && b.nextWakeAt == WAKE_NEVER) b.nextWakeAt = 0;
+    if (b.ready && !e.ready && b.inflight > 0) sleeping = true;
     b.table = tables;
     b.present = true;
     b.ready = e.ready;
@@ -278,4 +279,5 @@ export function applyTable(entries: TableEntry[]): void {
     const b = backends[i];
     if (b.table != tables) b.present = false;
   }
+  return sleeping;
 }

@@ -653,16 +653,9 @@ function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
   pollFailing = false;
   pollBackoffMs = 0;
   revision = revisionText(doc!);
-  for (let i = 1; i < backends.length; i++) backends[i].wasReady = backends[i].ready;
-  applyTable(table);
   // A backend going to sleep with requests still in flight must be reported now, not at the next interval:
   // the scaler's drain period is shorter than the interval and must see them before it scales to zero.
-  let reportNow = false;
-  for (let i = 1; i < backends.length; i++) {
-    const b = backends[i];
-    if (b.wasReady && !b.ready && b.inflight > 0) reportNow = true;
-  }
-  if (reportNow) reportActivity();
+  if (applyTable(table)) reportActivity();
   const first = !tableKnown;
   tableKnown = true;
   if (first && backends[UNKNOWN].held > 0) classifyUnknown(now);
