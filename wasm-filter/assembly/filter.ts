@@ -289,7 +289,7 @@ export function tick(rootId: u32): void {
   if (!pollInFlight && now >= nextPollAt) startPoll(now);
   if (now >= nextActivityAt) {
     nextActivityAt = now + <f64>config!.activityIntervalMs;
-    reportActivity();
+    reportActivity(now);
   }
   if (heldTotal > 0) {
     expireHeld(now);
@@ -655,7 +655,7 @@ function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
   revision = revisionText(doc!);
   // A backend going to sleep with requests still in flight must be reported now, not at the next interval:
   // the scaler's drain period is shorter than the interval and must see them before it scales to zero.
-  if (applyTable(table)) reportActivity();
+  if (applyTable(table)) reportActivity(now);
   const first = !tableKnown;
   tableKnown = true;
   if (first && backends[UNKNOWN].held > 0) classifyUnknown(now);
@@ -675,36 +675,37 @@ function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
 
 /** Reports every backend with traffic, in as many calls as the bridge's limits need. The requests counted
  * go back on their backends if a call fails, so the next report carries them. */
-function reportActivity(): void {
-  const now = filterNow();
-  let body = "";
-  let count = 0;
+function reportActivity(now: f64): void {
+  // Parts joined once per call: appending to one string copies it each time, quadratic at 500 entries.
+  let parts: string[] = [];
+  let chars = 0;
   let sent: i32[] = [];
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
     if (b.requests == 0 && b.inflight == 0 && b.reportedInflight == 0) continue;
     const entry = '{"backend":' + quote(b.id) + ',"requests":' + b.requests.toString() +
       ',"inflight":' + b.inflight.toString() + "}";
-    if (count == MAX_REPORTS_PER_CALL || (count > 0 && body.length + entry.length > MAX_REPORT_CHARS)) {
-      sendReports(body, sent, now);
-      body = "";
-      count = 0;
+    const count = parts.length;
+    if (count == MAX_REPORTS_PER_CALL || (count > 0 && chars + count + entry.length > MAX_REPORT_CHARS)) {
+      sendReports(parts, sent, now);
+      parts = [];
+      chars = 0;
       sent = [];
     }
-    if (count > 0) body += ",";
-    body += entry;
-    count++;
+    parts.push(entry);
+    chars += entry.length;
     sent.push(i);
     sent.push(b.requests);
     b.requests = 0;
     b.reportedInflight = b.inflight;
     b.reportsInFlight++;
   }
-  if (count > 0) sendReports(body, sent, now);
+  if (parts.length > 0) sendReports(parts, sent, now);
 }
 
-function sendReports(body: string, sent: i32[], now: f64): void {
-  const call = bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", '{"source":"' + source + '","reports":[' + body + "]}", CALL_TIMEOUT_MS, now);
+function sendReports(parts: string[], sent: i32[], now: f64): void {
+  const body = '{"source":"' + source + '","reports":[' + parts.join(",") + "]}";
+  const call = bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", body, CALL_TIMEOUT_MS, now);
   if (call === null) activityFailed(sent, "the call could not be made (check bridge_cluster)");
   else call.reports = sent;
 }
