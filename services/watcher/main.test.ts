@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { spawnService } from '../../test/service-process.ts';
+import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, connectNats, createLogger, ensureJetStream } from '../shared/index.ts';
 import { deploymentObject, watchBackends } from './watcher-test-support.ts';
 
@@ -59,10 +60,7 @@ describe('node services/watcher/main.ts', () => {
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     // Ready once the first backend set is written; it was, a moment before this poll started.
-    const deadline = Date.now() + 5000;
-    let readyz = await fetch(`${base}/readyz`);
-    while (readyz.status !== 200 && Date.now() < deadline) readyz = await fetch(`${base}/readyz`);
-    expect(readyz.status).toBe(200);
+    await until('/readyz to answer 200', async () => (await fetch(`${base}/readyz`)).status === 200, 5000);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^wakegate_watcher_backends 1$/m);
 

@@ -346,9 +346,7 @@ describe('watcher with the Kubernetes provider', () => {
     await start();
     await view.until((v) => v.has('shop/web'));
     expect(view.current.get('shop/web')?.config).toEqual({ ...DEFAULT_BACKEND_CONFIG, wakeReplicas: 2 });
-    const deadline = Date.now() + 5000;
-    while (api.list('events', 'shop').length < 2 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 10));
+    await until('two Warning Events', () => api.list('events', 'shop').length >= 2, 5000);
     const events = api.list('events', 'shop');
     expect(events.map((e) => (e.message as string).split(':')[0]).sort()).toEqual([
       'wakegate.dev/idle-timeout',
@@ -401,9 +399,7 @@ describe('watcher with the Kubernetes provider', () => {
     const view = await watchBackends(kv);
     await start([]);
     await view.until((v) => v.has('shop/web') && v.has('media/blog'));
-    const deadline = Date.now() + 5000;
-    while (api.list('events', 'media').length === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 10));
+    await until('an Event in media', () => api.list('events', 'media').length > 0, 5000);
     const denied = api.requests.filter((r) => !isAllowed(WATCHER_RULES, r));
     expect(denied).toEqual([]);
     expect(new Set(api.requests.map((r) => `${r.verb} ${r.resource}`))).toEqual(
