@@ -21,7 +21,6 @@ export interface KubernetesSourceOptions {
 }
 
 class KubernetesBackendSource implements BackendSource {
-  private readonly context: ProviderContext;
   private readonly informers: SupervisedInformer[];
   private readonly reporter: AnnotationProblemReporter;
   private readonly probes: ReadinessProbes<BackendId>;
@@ -31,7 +30,6 @@ class KubernetesBackendSource implements BackendSource {
 
   constructor(context: ProviderContext, options: KubernetesSourceOptions = {}) {
     const kc = options.kubeConfig ?? loadKubeConfig();
-    this.context = context;
     const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.informers = informerSpecs(kc, context.namespaces).map(
       (spec) => new SupervisedInformer(kc, spec, context.logger, backoff, () => this.schedule()),
@@ -82,12 +80,7 @@ class KubernetesBackendSource implements BackendSource {
 
   private compute(): void {
     if (!this.informers.every((informer) => informer.synced)) return;
-    const { views, rejected } = computeBackends(this.objects());
-    for (const r of rejected)
-      this.context.logger.warn(
-        { namespace: r.namespace, name: r.name, reason: r.reason },
-        'deployment skipped',
-      );
+    const views = computeBackends(this.objects());
     for (const view of views) if (view.problems.length > 0) this.reporter.report(view);
     const wanted = new Map<BackendId, string>();
     for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);

@@ -72,7 +72,9 @@ function route(
 }
 
 function compute(objects: Partial<ClusterObjects>) {
-  return computeBackends({ deployments: [], services: [], endpointSlices: [], httpRoutes: [], ...objects });
+  return {
+    views: computeBackends({ deployments: [], services: [], endpointSlices: [], httpRoutes: [], ...objects }),
+  };
 }
 
 describe('computeBackends', () => {

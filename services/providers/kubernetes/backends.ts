@@ -45,12 +45,6 @@ export interface BackendView {
   deployment: { namespace: string; name: string; uid?: string | undefined };
 }
 
-export interface RejectedDeployment {
-  namespace: string;
-  name: string;
-  reason: string;
-}
-
 function selects(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined) {
   const entries = Object.entries(selector ?? {});
   return entries.length > 0 && entries.every(([key, value]) => labels?.[key] === value);
@@ -133,23 +127,14 @@ function routeHosts(routes: HttpRoute[], namespace: string, serviceNames: Set<st
   return [...hosts].sort();
 }
 
-export function computeBackends(objects: ClusterObjects): {
-  views: BackendView[];
-  rejected: RejectedDeployment[];
-} {
+export function computeBackends(objects: ClusterObjects): BackendView[] {
   const views: BackendView[] = [];
-  const rejected: RejectedDeployment[] = [];
   for (const deployment of objects.deployments) {
     const namespace = deployment.metadata?.namespace ?? '';
     const name = deployment.metadata?.name ?? '';
     if (deployment.metadata?.labels?.[ENABLED_LABEL] !== 'true') continue;
-    let id: BackendId;
-    try {
-      id = backendId(namespace, name);
-    } catch (error) {
-      rejected.push({ namespace, name, reason: (error as Error).message });
-      continue;
-    }
+    // The API server admits only DNS-1123 namespaces and Deployment names, which are valid ids already.
+    const id = backendId(namespace, name);
     const podLabels = deployment.spec?.template?.metadata?.labels;
     const services = objects.services.filter(
       (s) => s.metadata?.namespace === namespace && selects(s.spec?.selector, podLabels),
@@ -186,7 +171,7 @@ export function computeBackends(objects: ClusterObjects): {
     });
   }
   views.sort((a, b) => (a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0));
-  return { views, rejected };
+  return views;
 }
 
 /**
