@@ -701,6 +701,20 @@ describe('reconfiguration', () => {
     expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
   });
 
+  it('refuses a bad new configuration with an error naming the field, and keeps the old one', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping] });
+    let error: unknown;
+    try {
+      plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', pol_wait_ms: 10 });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PluginStartError);
+    expect((error as PluginStartError).message).toContain('unknown field pol_wait_ms');
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+  });
+
   it('takes the new configuration: a held request waits as long as the new max_wait_ms says', async () => {
     const { plugin, clock } = await start({ config: { max_wait_ms: 1000 }, backends: [sleeping] });
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 5000 });

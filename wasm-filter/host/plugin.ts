@@ -79,14 +79,35 @@ export class Stream {
   }
 }
 
+/** What the workers log while they start or take a configuration: a refusal usually explains itself there. */
+class LogCapture {
+  #lines: string[] | undefined;
+
+  start(): void {
+    this.#lines = [];
+  }
+
+  add(message: string): void {
+    this.#lines?.push(message);
+  }
+
+  stop(): string[] {
+    const lines = this.#lines ?? [];
+    this.#lines = undefined;
+    return lines;
+  }
+}
+
 export class Plugin {
   readonly workers: readonly Worker[];
   readonly #metrics: MetricStore;
+  readonly #capture: LogCapture;
   #next = 0;
 
-  constructor(workers: Worker[], metrics: MetricStore) {
+  constructor(workers: Worker[], metrics: MetricStore, capture: LogCapture) {
     this.workers = workers;
     this.#metrics = metrics;
+    this.#capture = capture;
   }
 
   openStream(request: StreamRequest): Stream {
@@ -109,15 +130,20 @@ export class Plugin {
   reconfigure(configuration: string | object): void {
     const text = typeof configuration === 'string' ? configuration : JSON.stringify(configuration);
     const bytes = new TextEncoder().encode(text);
-    for (const w of this.workers) {
-      if (!w.reconfigure(bytes)) {
-        throw new PluginStartError(
-          w.failed
-            ? `worker ${w.index} trapped while reconfiguring`
-            : `worker ${w.index} refused the configuration`,
-          [],
-        );
+    this.#capture.start();
+    try {
+      for (const w of this.workers) {
+        if (!w.reconfigure(bytes)) {
+          throw new PluginStartError(
+            w.failed
+              ? `worker ${w.index} trapped while reconfiguring`
+              : `worker ${w.index} refused the configuration`,
+            this.#capture.stop(),
+          );
+        }
       }
+    } finally {
+      this.#capture.stop();
     }
   }
 
@@ -163,8 +189,8 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
     ['plugin_vm_id', encoder.encode(vmId)],
   ]);
   for (const [k, v] of Object.entries(options.properties ?? {})) properties.set(k, encoder.encode(v));
-  const startLogs: string[] = [];
-  let starting = true;
+  const capture = new LogCapture();
+  capture.start();
   const onLog = options.onLog;
   const workers: Worker[] = [];
   for (let index = 0; index < (options.workers ?? 1); index++) {
@@ -183,7 +209,7 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
         metrics,
         httpCall: options.httpCall ?? (async () => undefined),
         log: (entry) => {
-          if (starting) startLogs.push(entry.message);
+          capture.add(entry.message);
           onLog?.(entry);
         },
       }),
@@ -197,7 +223,7 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
           w.failed
             ? `worker ${w.index} trapped while starting`
             : `worker ${w.index} refused the configuration`,
-          startLogs,
+          capture.stop(),
         );
       }
     }
@@ -205,6 +231,6 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
     for (const w of workers) w.close();
     throw e;
   }
-  starting = false;
-  return new Plugin(workers, metrics);
+  capture.stop();
+  return new Plugin(workers, metrics, capture);
 }

@@ -247,13 +247,11 @@ export class Worker {
     this.#pluginConfiguration = configuration;
     this.#callback(root, 'proxy_on_context_create', root, 0);
     const configured = this.#callback(root, 'proxy_on_configure', root, configuration.length);
-    this.#pluginConfiguration = previous;
-    if (this.failed) return false;
-    if (configured === 0) {
-      this.#endRoot(root);
+    if (this.failed || configured === 0) {
+      this.#pluginConfiguration = previous;
+      if (!this.failed) this.#endRoot(root);
       return false;
     }
-    this.#pluginConfiguration = configuration;
     this.#rootId = root;
     this.#endRoot(old);
     return true;
