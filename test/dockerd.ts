@@ -16,6 +16,7 @@ import Docker from 'dockerode';
 
 const FIXTURE_LABEL = 'wakegate.test-fixture';
 const BUSYBOX = '/bin/busybox';
+const DOCKERD_SCRIPT = join(import.meta.dirname, 'dockerd.sh');
 
 export interface DockerdFixture {
   /** `unix://…`, as DOCKER_HOST takes it. */
@@ -57,33 +58,15 @@ async function startPrivateDockerd(): Promise<{ dir: string; child: ChildProcess
   }
   const dir = await mkdtemp(join(tmpdir(), 'wakegate-dockerd-'));
   const socketPath = join(dir, 'docker.sock');
-  const child = spawn(
-    'dockerd',
-    [
-      '--storage-driver=vfs',
-      '--iptables=false',
-      '--ip-masq=false',
-      '--bridge=none',
-      `--host=unix://${socketPath}`,
-      `--data-root=${join(dir, 'data')}`,
-      `--exec-root=${join(dir, 'exec')}`,
-      `--pidfile=${join(dir, 'docker.pid')}`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  // The script execs dockerd, so the child is dockerd itself and signals reach it.
+  const child = spawn('bash', [DOCKERD_SCRIPT, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-4000);
   });
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', () => resolve());
-    child.once('error', (error) =>
-      reject(
-        (error as NodeJS.ErrnoException).code === 'ENOENT'
-          ? new Error('dockerd is not installed (apt-get install docker.io, or run bash .ci/run)')
-          : error,
-      ),
-    );
+    child.once('error', reject);
   });
   try {
     await ping(new Docker({ socketPath }), 30_000, child, () => log);
