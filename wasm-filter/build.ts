@@ -3,7 +3,7 @@
  * AssemblyScript compiler. `node wasm-filter/build.ts` (npm run build) always compiles; `buildWasm()` with
  * `onlyIfStale` (the test setup) skips when every output is newer than every source.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
@@ -57,7 +57,6 @@ async function compile(entry: string, output: string): Promise<void> {
     },
     // Resolve sources relative to wasm-filter/ so the --use path above holds wherever we run from.
     readFile: async (name: string, base: string) => {
-      const { readFile } = await import('node:fs/promises');
       try {
         return await readFile(join(root, base, name), 'utf8');
       } catch {

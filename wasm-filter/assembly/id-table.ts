@@ -86,11 +86,6 @@ export class IdTable {
     return value;
   }
 
-  clear(): void {
-    this.keys.fill(0);
-    this.size = 0;
-  }
-
   private grow(): void {
     const oldKeys = this.keys;
     const oldValues = this.values;

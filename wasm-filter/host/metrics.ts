@@ -1,11 +1,10 @@
 /** Metrics the module defines with `proxy_define_metric`. Like Envoy's stats store, one name is one metric
  * for every VM of a plugin, whatever worker defines or updates it. */
-export const MetricType = { counter: 0, gauge: 1, histogram: 2 } as const;
-export type MetricTypeName = keyof typeof MetricType;
+/** Indexed by the ABI's metric type number. */
+const typeNames = ['counter', 'gauge', 'histogram'] as const;
+export type MetricTypeName = (typeof typeNames)[number];
 
 export type Metric = { name: string; type: MetricTypeName; value: bigint };
-
-const typeNames: Record<number, MetricTypeName> = { 0: 'counter', 1: 'gauge', 2: 'histogram' };
 
 export class MetricStore {
   #byId: Metric[] = [];

@@ -6,7 +6,8 @@ import {
   MAP_HTTP_CALL_RESPONSE_HEADERS, MAP_REQUEST_HEADERS, proxy_continue_stream, proxy_define_metric,
   proxy_get_header_map_pairs, proxy_get_log_level, proxy_get_property, proxy_get_shared_data, proxy_get_status,
   proxy_increment_metric, proxy_record_metric, proxy_remove_header_map_value, proxy_replace_header_map_value,
-  proxy_set_effective_context, proxy_set_shared_data, proxy_set_tick_period_milliseconds, sendLocalResponse,
+  proxy_set_effective_context, proxy_set_shared_data, proxy_set_tick_period_milliseconds, random_get,
+  sendLocalResponse,
 } from "../assembly/abi";
 
 export { malloc } from "../assembly/abi";
@@ -15,8 +16,6 @@ export { malloc } from "../assembly/abi";
 declare function fd_write(fd: u32, iovs: usize, iovsLen: usize, written: usize): u16;
 @external("wasi_snapshot_preview1", "clock_time_get")
 declare function clock_time_get(id: u32, precision: u64, out: usize): u16;
-@external("wasi_snapshot_preview1", "random_get")
-declare function random_get(buf: usize, len: usize): u16;
 @external("wasi_snapshot_preview1", "proc_exit")
 declare function proc_exit(code: u32): void;
 
