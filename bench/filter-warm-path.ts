@@ -6,8 +6,8 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BridgeFixture, type TableBackend } from '../wasm-filter/bridge-fixture.ts';
-import { buildWasm, filterWasmPath, testModulePath } from '../wasm-filter/build.ts';
+import { startFilter, type TableBackend } from '../wasm-filter/bridge-fixture.ts';
+import { buildWasm, testModulePath } from '../wasm-filter/build.ts';
 import { createPlugin, ManualClock, type Plugin } from '../wasm-filter/host/index.ts';
 
 // A full collection before each timed section, so one left over from earlier work does not land in it.
@@ -21,20 +21,6 @@ const HELD = 10_000;
 await buildWasm({ onlyIfStale: true });
 
 const app: TableBackend = { id: 'bench/app', hosts: ['app.example.com'], ready: true, maxBuffered: 20_000 };
-
-async function filter(backends: TableBackend[]): Promise<{ plugin: Plugin; bridge: BridgeFixture }> {
-  const bridge = new BridgeFixture();
-  bridge.backends = backends;
-  const applied = bridge.next((c) => c.path.startsWith(`/v1/backends?since=${bridge.revision}&`));
-  const plugin = await createPlugin({
-    module: filterWasmPath,
-    configuration: { bridge_cluster: 'wakegate-bridge' },
-    clock: new ManualClock(),
-    httpCall: bridge.handler,
-  });
-  await applied;
-  return { plugin, bridge };
-}
 
 function headers(authority: string): [string, string][] {
   return [
@@ -63,7 +49,7 @@ function median(xs: number[]): number {
 
 // Held requests first, on a fresh heap: linear memory growth while 10,000 are held, then the time one state
 // change takes to release them (second cycle, once the release path has run warm).
-const { plugin: held, bridge } = await filter([{ ...app, ready: false }]);
+const { plugin: held, bridge } = await startFilter({ backends: [{ ...app, ready: false }] });
 const worker = held.workers[0];
 if (!worker) throw new Error('no worker');
 const h = headers('app.example.com');
@@ -81,13 +67,12 @@ for (let cycle = 0; cycle < 2; cycle++) {
   await Promise.all(streams.map((s) => s.outcome));
   release10kMs = performance.now() - t0;
   for (const s of streams) s.close();
-  bridge.setBackends([{ ...app, ready: false }]);
-  await bridge.next((c) => c.path.startsWith(`/v1/backends?since=${bridge.revision}&`));
+  await bridge.setBackendsAndWait([{ ...app, ready: false }]);
 }
 held.close();
 
 const noop = await createPlugin({ module: testModulePath('noop'), clock: new ManualClock() });
-const { plugin: ready } = await filter([app]);
+const { plugin: ready } = await startFilter({ backends: [app] });
 const runs = { noop: [] as number[], ready: [] as number[], unmanaged: [] as number[] };
 for (const p of [noop, ready]) round(p, 'app.example.com', PER_ROUND);
 for (let r = 0; r < ROUNDS; r++) {

@@ -1,6 +1,17 @@
 /** The bridge's HTTP API as the filter sees it through `proxy_http_call`, for the filter's tests and
  * benchmark: a long-polled backend table, wakes and activity reports, and switchable failure modes. */
-import type { HttpCallHandler, HttpCallRequest, HttpCallResponse } from './host/index.ts';
+import { filterWasmPath } from './build.ts';
+import {
+  type Clock,
+  createPlugin,
+  type HttpCallHandler,
+  type HttpCallResponse,
+  header,
+  type LogEntry,
+  type LogLevelName,
+  ManualClock,
+  type Plugin,
+} from './host/index.ts';
 
 export type TableBackend = {
   id: string;
@@ -21,10 +32,6 @@ export type RecordedCall = {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function header(req: HttpCallRequest, name: string): string | undefined {
-  return req.headers.find(([k]) => k === name)?.[1];
-}
 
 export class BridgeFixture {
   revision = 1;
@@ -47,6 +54,19 @@ export class BridgeFixture {
     this.backends = backends;
     this.revision++;
     for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  /** Resolves when the worker polls with the current revision: it has applied the current table. */
+  applied(worker = 0): Promise<RecordedCall> {
+    const since = `/v1/backends?since=${this.revision}&`;
+    return this.next((c) => c.worker === worker && c.path.startsWith(since));
+  }
+
+  /** Replaces the table and resolves once each of the first `workers` workers has applied it. */
+  async setBackendsAndWait(backends: TableBackend[], workers = 1): Promise<void> {
+    this.setBackends(backends);
+    // Listening after the change is soon enough: a worker polls again only once it has the answer.
+    await Promise.all(Array.from({ length: workers }, (_, w) => this.applied(w)));
   }
 
   callsTo(method: string, pathPrefix: string): RecordedCall[] {
@@ -84,15 +104,15 @@ export class BridgeFixture {
   }
 
   readonly handler: HttpCallHandler = async (req) => {
-    const method = header(req, ':method') ?? '';
-    const path = header(req, ':path') ?? '';
+    const method = header(req.headers, ':method') ?? '';
+    const path = header(req.headers, ':path') ?? '';
     const text = decoder.decode(req.body);
     const call: RecordedCall = {
       worker: req.worker,
       method,
       path,
       body: text ? JSON.parse(text) : undefined,
-      authorization: header(req, 'authorization'),
+      authorization: header(req.headers, 'authorization'),
     };
     this.calls.push(call);
     for (const l of [...this.#listeners]) l(call);
@@ -127,4 +147,40 @@ function json(status: number, body: unknown): HttpCallResponse {
     ],
     body: encoder.encode(JSON.stringify(body)),
   };
+}
+
+export type FilterSetup = {
+  backends?: TableBackend[];
+  mode?: BridgeMode;
+  /** Plugin configuration beyond `bridge_cluster`. */
+  config?: Record<string, unknown>;
+  workers?: number;
+  clock?: Clock;
+  /** Wait for every worker to apply the first table before returning (default true). */
+  awaitTable?: boolean;
+  logLevel?: LogLevelName;
+  onLog?: (entry: LogEntry) => void;
+};
+
+/** The filter in a plugin whose bridge calls this fixture answers. */
+export async function startFilter(
+  setup: FilterSetup = {},
+): Promise<{ bridge: BridgeFixture; plugin: Plugin }> {
+  const bridge = new BridgeFixture();
+  bridge.backends = setup.backends ?? [];
+  bridge.mode = setup.mode ?? 'ok';
+  const workers = setup.workers ?? 1;
+  const tables = Array.from({ length: workers }, (_, w) => bridge.applied(w));
+  const plugin = await createPlugin({
+    module: filterWasmPath,
+    configuration: { bridge_cluster: 'wakegate-bridge', ...setup.config },
+    clusters: ['wakegate-bridge'],
+    workers,
+    clock: setup.clock ?? new ManualClock(),
+    httpCall: bridge.handler,
+    logLevel: setup.logLevel,
+    onLog: setup.onLog,
+  });
+  if (setup.awaitTable ?? true) await Promise.all(tables);
+  return { bridge, plugin };
 }

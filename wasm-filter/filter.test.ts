@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BridgeFixture, type BridgeMode, type TableBackend } from './bridge-fixture.ts';
+import { type FilterSetup, startFilter, type TableBackend } from './bridge-fixture.ts';
 import { filterWasmPath } from './build.ts';
 import {
   createPlugin,
   type HeaderPairs,
+  header,
   type LogEntry,
   loadModule,
   ManualClock,
@@ -21,19 +22,9 @@ afterEach(() => {
   plugins = [];
 });
 
-type Setup = {
-  config?: Record<string, unknown>;
-  backends?: TableBackend[];
-  workers?: number;
-  /** Wait for the first table before returning (default true). */
-  awaitTable?: boolean;
-  mode?: BridgeMode;
-};
+type Setup = Omit<FilterSetup, 'clock' | 'logLevel' | 'onLog'>;
 
 async function start(setup: Setup = {}) {
-  const bridge = new BridgeFixture();
-  bridge.backends = setup.backends ?? [];
-  bridge.mode = setup.mode ?? 'ok';
   const clock = new ManualClock();
   const logs: LogEntry[] = [];
   let listeners: ((e: LogEntry) => void)[] = [];
@@ -47,15 +38,9 @@ async function start(setup: Setup = {}) {
       };
       listeners.push(listener);
     });
-  const workers = setup.workers ?? 1;
-  const tables = Array.from({ length: workers }, (_, w) => tableApplied(bridge, w));
-  const plugin = await createPlugin({
-    module: filterWasmPath,
-    configuration: { bridge_cluster: 'wakegate-bridge', ...setup.config },
-    clusters: ['wakegate-bridge'],
-    workers,
+  const { bridge, plugin } = await startFilter({
+    ...setup,
     clock,
-    httpCall: bridge.handler,
     logLevel: 'debug',
     onLog: (e) => {
       logs.push(e);
@@ -63,23 +48,7 @@ async function start(setup: Setup = {}) {
     },
   });
   plugins.push(plugin);
-  if (setup.awaitTable ?? true) await Promise.all(tables);
   return { bridge, clock, plugin, logs, logged };
-}
-
-/** Resolves when the worker polls with the bridge's current revision: it has applied that table. */
-function tableApplied(bridge: BridgeFixture, worker = 0) {
-  const revision = bridge.revision;
-  return bridge.next((c) => c.worker === worker && c.path.startsWith(`/v1/backends?since=${revision}&`));
-}
-
-async function changeTable(bridge: BridgeFixture, backends: TableBackend[], workers = 1) {
-  const since = `/v1/backends?since=${bridge.revision + 1}&`;
-  const applied = Array.from({ length: workers }, (_, w) =>
-    bridge.next((c) => c.worker === w && c.path.startsWith(since)),
-  );
-  bridge.setBackends(backends);
-  await Promise.all(applied);
 }
 
 function request(
@@ -92,10 +61,6 @@ function request(
     headers: { ':method': 'GET', ':path': '/hello', ':scheme': 'http', ':authority': authority, ...extra },
     worker,
   });
-}
-
-function header(headers: HeaderPairs, name: string): string | undefined {
-  return headers.find(([k]) => k === name)?.[1];
 }
 
 function expectContinue(o: StreamOutcome | undefined): HeaderPairs {
@@ -211,7 +176,7 @@ describe('requests', () => {
     expect(bridge.wakes.map((w) => w.body)).toEqual([{ backend: 'demo/app' }]);
     expect(plugin.metric('wakegate_wakes_sent_total')).toBe(1);
     clock.advance(250);
-    await changeTable(bridge, [awake]);
+    await bridge.setBackendsAndWait([awake]);
     const outcomes = await Promise.all(streams.map((s) => s.outcome));
     for (const o of outcomes) expect(header(expectContinue(o), 'x-wakegate-held-ms')).toBe('250');
     expect(plugin.metric('wakegate_held')).toBe(0);
@@ -224,7 +189,7 @@ describe('requests', () => {
     const { plugin, bridge, clock } = await start({ backends: [sleeping] });
     const s = request(plugin, 'app.example.com', { 'x-wakegate-held-ms': '99999' });
     clock.advance(300);
-    await changeTable(bridge, [awake]);
+    await bridge.setBackendsAndWait([awake]);
     const headers = expectContinue(await s.outcome);
     expect(headers.filter(([k]) => k === 'x-wakegate-held-ms')).toEqual([['x-wakegate-held-ms', '300']]);
   });
@@ -237,7 +202,7 @@ describe('requests', () => {
       body,
     });
     expect(s.settled).toBeUndefined();
-    await changeTable(bridge, [awake]);
+    await bridge.setBackendsAndWait([awake]);
     const o = await s.outcome;
     expect(o.kind === 'continue' && decoder.decode(o.body)).toBe('{"hello":"world"}');
   });
@@ -252,7 +217,7 @@ describe('requests', () => {
     // With max 1 buffered, a new request is held rather than refused: the slot came back.
     const next = request(plugin, 'app.example.com');
     expect(next.settled).toBeUndefined();
-    await changeTable(bridge, [{ ...awake, maxBuffered: 1 }]);
+    await bridge.setBackendsAndWait([{ ...awake, maxBuffered: 1 }]);
     expectContinue(await next.outcome);
     expect(await gone.outcome).toEqual({ kind: 'cancelled' });
     expect(plugin.metric('wakegate_released_total')).toBe(1);
@@ -296,7 +261,7 @@ describe('requests', () => {
     const { plugin, bridge } = await start({ backends: [sleeping] });
     const s = request(plugin, 'app.example.com');
     expect(s.settled).toBeUndefined();
-    await changeTable(bridge, []);
+    await bridge.setBackendsAndWait([]);
     expectContinue(await s.outcome);
     expectContinue(request(plugin, 'app.example.com').settled);
   });
@@ -429,7 +394,7 @@ describe('bridge', () => {
     clock.advance(200);
     await repeated;
     expect(bridge.wakes.length).toBe(2);
-    await changeTable(bridge, [awake]);
+    await bridge.setBackendsAndWait([awake]);
     expectContinue(await held.outcome);
     clock.advance(5000);
     expect(bridge.wakes.length).toBe(2);
@@ -484,13 +449,13 @@ describe('bridge', () => {
       clock.advance(1000);
     }
     // The same table again (a new revision, nothing changed for the backend) is no reason to wake.
-    await changeTable(bridge, [{ ...sleeping, maxWaitMs: 60_000 }]);
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000 }]);
     request(plugin, 'app.example.com');
     clock.advance(3000);
     expect(bridge.wakes).toHaveLength(1);
     bridge.wakeStatus = 202;
     const woken = bridge.next((c) => c.path === '/v1/wake');
-    await changeTable(bridge, [{ ...sleeping, maxWaitMs: 60_000, hosts: ['app.example.com'] }]);
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000, hosts: ['app.example.com'] }]);
     request(plugin, 'app.example.com');
     await woken;
     expect(bridge.wakes).toHaveLength(2);
@@ -505,7 +470,7 @@ describe('bridge', () => {
     }
     await Promise.all([0, 1].map((w) => bridge.seen((c) => c.worker === w && c.path === '/v1/wake')));
     expect(bridge.wakes.map((w) => w.worker).sort()).toEqual([0, 1]);
-    await changeTable(bridge, [awake], 2);
+    await bridge.setBackendsAndWait([awake], 2);
     for (const o of await Promise.all(streams.map((s) => s.outcome))) expectContinue(o);
   });
 
@@ -621,7 +586,7 @@ describe('bridge', () => {
     const open = request(plugin, 'app.example.com');
     expectContinue(await open.outcome);
     const report = bridge.next((c) => c.path === '/v1/activity');
-    await changeTable(bridge, [sleeping]);
+    await bridge.setBackendsAndWait([sleeping]);
     expect((await report).body).toEqual({
       source: sourceId,
       reports: [{ backend: 'demo/app', requests: 1, inflight: 1 }],
@@ -669,12 +634,12 @@ describe('backend table size', () => {
 
   it('reuses the indexes of backends that left, so 80,000 ids over time still release the right requests', async () => {
     const { plugin, bridge } = await start({ backends: many('one', 40_000) });
-    await changeTable(bridge, many('two', 40_000));
+    await bridge.setBackendsAndWait(many('two', 40_000));
     const held = request(plugin, 'b-39999.two.example.com');
     expect(held.settled).toBeUndefined();
     const ready = many('two', 40_000);
     ready[39_999] = { ...(ready[39_999] as TableBackend), ready: true };
-    await changeTable(bridge, ready);
+    await bridge.setBackendsAndWait(ready);
     expectContinue(await held.outcome);
   });
 
@@ -690,13 +655,11 @@ describe('reconfiguration', () => {
   it('releases held requests after a reconfiguration during an open long poll (the old root poll is cancelled)', async () => {
     const { plugin, bridge, clock, logs } = await start({ backends: [sleeping], workers: 2 });
     const held = [request(plugin, 'app.example.com', {}, 0), request(plugin, 'app.example.com', {}, 1)];
-    const repolls = [0, 1].map((w) =>
-      bridge.next((c) => c.worker === w && c.path.startsWith(`/v1/backends?since=${bridge.revision}&`)),
-    );
+    const repolls = [0, 1].map((w) => bridge.applied(w));
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 60_000 });
     clock.advance(100);
     await Promise.all(repolls);
-    await changeTable(bridge, [awake], 2);
+    await bridge.setBackendsAndWait([awake], 2);
     for (const s of held) expectContinue(await s.outcome);
     expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
   });
@@ -757,7 +720,7 @@ describe('reconfiguration', () => {
     const again = bridge.next((c) => c.path === '/v1/wake');
     clock.advance(100);
     await again;
-    await changeTable(bridge, [awake]);
+    await bridge.setBackendsAndWait([awake]);
     expectContinue(await held.outcome);
   });
 });
@@ -790,7 +753,7 @@ describe('wall clock', () => {
     clock.stepWallClock(3_600_000);
     clock.advance(1000);
     expect(held.settled).toBeUndefined();
-    await changeTable(bridge, [{ ...awake, maxWaitMs: 2000 }]);
+    await bridge.setBackendsAndWait([{ ...awake, maxWaitMs: 2000 }]);
     // The jump counts as one tick of 100 ms, not as an hour.
     expect(header(expectContinue(await held.outcome), 'x-wakegate-held-ms')).toBe('1500');
   });
@@ -820,7 +783,7 @@ describe('unknown table', () => {
     expect([http.status, header(http.headers, 'x-wakegate')]).toEqual([503, 'overflow']);
     expect(plugin.metric('wakegate_held')).toBe(1);
     expect(plugin.metric('wakegate_overflows_total')).toBe(2);
-    await changeTable(bridge, [{ ...awake, maxBuffered: 1 }]);
+    await bridge.setBackendsAndWait([{ ...awake, maxBuffered: 1 }]);
     expectContinue(await streams[0]?.outcome);
   });
 
@@ -852,7 +815,7 @@ describe('unknown table', () => {
     expectContinue(await unmanaged.outcome);
     expect(asleep.settled).toBeUndefined();
     expect(plugin.metric('wakegate_held')).toBe(1);
-    await changeTable(bridge, [awake]);
+    await bridge.setBackendsAndWait([awake]);
     expectContinue(await asleep.outcome);
   });
 });

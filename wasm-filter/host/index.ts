@@ -36,7 +36,7 @@
 export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
 export { ModuleLoadError, PluginStartError } from './errors.ts';
 export type { Metric, MetricTypeName } from './metrics.ts';
-export { decodePairs, encodePairs, type HeaderPairs } from './pairs.ts';
+export { decodePairs, encodePairs, type HeaderPairs, header } from './pairs.ts';
 export {
   createPlugin,
   loadModule,

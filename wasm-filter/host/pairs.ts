@@ -2,6 +2,11 @@
  * pair, then each key and each value as bytes followed by a NUL (lengths exclude the NUL). */
 export type HeaderPairs = [name: string, value: string][];
 
+/** The first value of a header (names as the pairs hold them: lowercase), or undefined. */
+export function header(pairs: HeaderPairs, name: string): string | undefined {
+  return pairs.find(([k]) => k === name)?.[1];
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
