@@ -266,6 +266,21 @@ describe('requests', () => {
     expectContinue(request(plugin, 'app.example.com').settled);
   });
 
+  it('manages a backend again when it comes back with the same hosts, and keeps other hosts matched meanwhile', async () => {
+    const other: TableBackend = { id: 'demo/other', hosts: ['other.example.com'], ready: false };
+    const { plugin, bridge } = await start({ backends: [awake, other] });
+    // In flight while the backend leaves: its index stays, so only the host index says it left.
+    const open = request(plugin, 'app.example.com');
+    expectContinue(open.settled);
+    await bridge.setBackendsAndWait([other]);
+    expectContinue(request(plugin, 'app.example.com').settled);
+    expect(request(plugin, 'other.example.com').settled).toBeUndefined();
+    await bridge.setBackendsAndWait([sleeping, other]);
+    expect(request(plugin, 'app.example.com').settled).toBeUndefined();
+    expect(request(plugin, 'x.apps.example.com').settled).toBeUndefined();
+    open.close();
+  });
+
   it('uses max_wait_ms from the configuration when the backend has none', async () => {
     const { plugin, clock } = await start({ config: { max_wait_ms: 500 }, backends: [sleeping] });
     const s = request(plugin, 'app.example.com');

@@ -52,6 +52,8 @@ const freeIndexes: i32[] = [];
 let overLimitLogged = false;
 /** Tables applied so far. */
 let tables: i32 = 0;
+/** Some backend's hosts differ from the last table's: the host index is rebuilt. */
+let hostsChanged = false;
 
 // Host patterns, chained by FNV-1a hash of their lowercase bytes. Wildcards are stored as their suffix
 // (".example.com" for "*.example.com").
@@ -160,21 +162,27 @@ function idle(b: Backend): bool {
     b.reportedInflight == 0;
 }
 
-/** Frees the indexes of backends absent from the new table that nothing refers to any more. */
-function reclaim(entries: TableEntry[]): void {
-  const kept = new Set<string>();
-  for (let i = 0; i < entries.length; i++) kept.add(entries[i].id);
+/** `table` of a backend whose index was freed. */
+const FREED: i32 = -1;
+
+/** Frees the indexes of backends absent from the new table (not marked with its number) that nothing refers
+ * to any more. */
+function reclaim(): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (!byId.has(b.id) || byId.get(b.id) != i || kept.has(b.id) || !idle(b)) continue;
+    if (b.table == tables || b.table == FREED || !idle(b)) continue;
+    if (b.present && b.hosts.length > 0) hostsChanged = true;
     byId.delete(b.id);
     b.present = false;
+    b.table = FREED;
     freeIndexes.push(i);
   }
 }
 
 export class TableEntry {
   id: string = "";
+  /** Backend index once applied; -1 when over the limit. */
+  index: i32 = -1;
   hosts: string[] = [];
   ready: bool = false;
   maxWaitMs: i32 = 0;
@@ -234,20 +242,20 @@ function sameHosts(a: string[], b: string[]): bool {
   return true;
 }
 
-/** Installs a new table; marks every backend present or not and rebuilds the host index. True when a backend
- * with requests in flight went from ready to not ready. */
+/** Installs a new table; marks every backend present or not and rebuilds the host index if any backend's
+ * hosts changed. True when a backend with requests in flight went from ready to not ready. */
 export function applyTable(entries: TableEntry[]): bool {
   let sleeping = false;
-  reclaim(entries);
   tables++;
-  patBytes = [];
-  patBackend = [];
-  patNext = [];
-  exact = new IdTable();
-  wild = new IdTable();
+  for (let i = 0; i < entries.length; i++) {
+    const id = entries[i].id;
+    if (byId.has(id)) backends[byId.get(id)].table = tables;
+  }
+  reclaim();
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const index = backendIndex(e.id);
+    e.index = index;
     if (index < 0) {
       // Refused rather than stored under an index a held slot cannot hold: its requests pass unmanaged.
       if (!overLimitLogged) {
@@ -258,8 +266,10 @@ export function applyTable(entries: TableEntry[]): bool {
       continue;
     }
     const b = backends[index];
+    const sameHostsAsBefore = sameHosts(b.hosts, e.hosts);
+    if (!sameHostsAsBefore) hostsChanged = true;
     const changed = !b.present || b.ready != e.ready || b.maxWaitMs != e.maxWaitMs ||
-      b.maxBuffered != e.maxBuffered || !sameHosts(b.hosts, e.hosts);
+      b.maxBuffered != e.maxBuffered || !sameHostsAsBefore;
     // The bridge did not know it: only a new entry for it can make a wake worth sending again.
     if (changed && b.nextWakeAt == WAKE_NEVER) b.nextWakeAt = 0;
     if (b.ready && !e.ready && b.inflight > 0) sleeping = true;
@@ -269,15 +279,49 @@ export function applyTable(entries: TableEntry[]): bool {
     b.maxWaitMs = e.maxWaitMs;
     b.maxBuffered = e.maxBuffered;
     b.hosts = e.hosts;
-    for (let h = 0; h < e.hosts.length; h++) {
-      const host = e.hosts[h];
-      if (host.startsWith("*.")) addPattern(wild, host.substring(1), index);
-      else if (host.length > 0) addPattern(exact, host, index);
-    }
   }
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.table != tables) b.present = false;
+    if (b.table == tables || !b.present) continue;
+    // Its hosts leave the index: should it come back, they count as changed.
+    if (b.hosts.length > 0) hostsChanged = true;
+    b.hosts = [];
+    b.present = false;
   }
+  if (hostsChanged) indexHosts(entries);
+  hostsChanged = false;
   return sleeping;
+}
+
+/** Capacity for `count` keys that the IdTable never has to grow past. */
+function tableCapacity(count: i32): i32 {
+  let capacity = 64;
+  while ((count + 1) * 2 > capacity) capacity <<= 1;
+  return capacity;
+}
+
+function indexHosts(entries: TableEntry[]): void {
+  let exactCount = 0;
+  let wildCount = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const hosts = entries[i].hosts;
+    for (let h = 0; h < hosts.length; h++) {
+      if (hosts[h].startsWith("*.")) wildCount++;
+      else if (hosts[h].length > 0) exactCount++;
+    }
+  }
+  patBytes = [];
+  patBackend = [];
+  patNext = [];
+  exact = new IdTable(tableCapacity(exactCount));
+  wild = new IdTable(tableCapacity(wildCount));
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (e.index < 0) continue;
+    for (let h = 0; h < e.hosts.length; h++) {
+      const host = e.hosts[h];
+      if (host.startsWith("*.")) addPattern(wild, host.substring(1), e.index);
+      else if (host.length > 0) addPattern(exact, host, e.index);
+    }
+  }
 }

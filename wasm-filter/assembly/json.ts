@@ -10,16 +10,22 @@ export const JSON_OBJECT: i32 = 5;
 
 const MAX_DEPTH: i32 = 32;
 
+/** Shared by every value that is not an array or object, so a scalar allocates no arrays. Never written. */
+const NO_ITEMS: JsonValue[] = [];
+const NO_KEYS: string[] = [];
+
 export class JsonValue {
   kind: i32;
   bool: bool = false;
   num: f64 = 0;
   str: string = "";
-  items: JsonValue[] = [];
-  keys: string[] = [];
+  items: JsonValue[];
+  keys: string[];
 
   constructor(kind: i32) {
     this.kind = kind;
+    this.items = kind == JSON_ARRAY || kind == JSON_OBJECT ? [] : NO_ITEMS;
+    this.keys = kind == JSON_OBJECT ? [] : NO_KEYS;
   }
 
   /** Member of an object by key, or null. */
@@ -29,6 +35,33 @@ export class JsonValue {
     }
     return null;
   }
+}
+
+/** Object keys seen lately: a table of 10,000 backends repeats the same few keys 10,000 times, and each
+ * would otherwise be a string of its own. ASCII only, so a byte compares to a char code. */
+const recentKeys: string[] = [];
+const RECENT_KEYS: i32 = 16;
+/** Where the next new key goes once the list is full: the oldest gives way. */
+let nextKey: i32 = 0;
+
+function internKey(ptr: usize, len: usize): string {
+  for (let i = 0; i < recentKeys.length; i++) {
+    const k = unchecked(recentKeys[i]);
+    if (<usize>k.length != len) continue;
+    let same = true;
+    for (let j: usize = 0; j < len; j++) {
+      if (<i32>load<u8>(ptr + j) != k.charCodeAt(<i32>j)) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return k;
+  }
+  const k = String.UTF8.decodeUnsafe(ptr, len);
+  if (recentKeys.length < RECENT_KEYS) recentKeys.push(k);
+  else recentKeys[nextKey] = k;
+  nextKey = (nextKey + 1) % RECENT_KEYS;
+  return k;
 }
 
 class Parser {
@@ -138,17 +171,20 @@ class Parser {
     return v;
   }
 
-  string(): string | null {
+  /** A JSON string; a `key` without escapes is taken from the recent keys when it is one of them. */
+  string(key: bool = false): string | null {
     this.pos++;
     const start = this.pos;
+    let ascii = true;
     // Fast path: no escapes, decode the bytes in one go.
     while (this.pos < this.end) {
       const c = load<u8>(this.pos);
       if (c == 0x22) {
-        const s = String.UTF8.decodeUnsafe(start, this.pos - start);
+        const s = key && ascii ? internKey(start, this.pos - start) : String.UTF8.decodeUnsafe(start, this.pos - start);
         this.pos++;
         return s;
       }
+      if (c >= 0x80) ascii = false;
       if (c == 0x5c) break;
       if (c < 0x20) return null;
       this.pos++;
@@ -235,7 +271,7 @@ class Parser {
     while (true) {
       this.skipSpace();
       if (this.peek() != 0x22) return null;
-      const key = this.string();
+      const key = this.string(true);
       if (key === null) return null;
       this.skipSpace();
       if (this.peek() != 0x3a) return null;
