@@ -415,6 +415,21 @@ describe('bridge', () => {
     expect(bridge.wakes.length).toBe(2);
   });
 
+  it('lets a newly held request wake again 1 s after an accepted wake', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(900);
+    request(plugin, 'app.example.com');
+    expect(bridge.wakes.length).toBe(1);
+    clock.advance(200);
+    const again = bridge.next((c) => c.path === '/v1/wake');
+    request(plugin, 'app.example.com');
+    await again;
+    expect(bridge.wakes.length).toBe(2);
+  });
+
   it('tries a wake the host refuses once per backoff step, not per held request, warning once', async () => {
     const { plugin, clock, logs } = await start({ backends: [sleeping] });
     plugin.reconfigure({ bridge_cluster: 'no-such-cluster' });

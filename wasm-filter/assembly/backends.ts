@@ -29,6 +29,8 @@ export class Backend {
   /** Filter time from which a wake may be sent: suppression after a send, backoff after a failure, WAKE_NEVER
    * after a 404. */
   nextWakeAt: f64 = 0;
+  /** Filter time from which the tick repeats a wake for requests still held (2 s after an accepted one). */
+  repeatWakeAt: f64 = 0;
   wakeBackoffMs: f64 = 0;
   /** Wakes failing: one WARN per streak. */
   wakeFailing: bool = false;
@@ -271,7 +273,10 @@ export function applyTable(entries: TableEntry[]): bool {
     const changed = !b.present || b.ready != e.ready || b.maxWaitMs != e.maxWaitMs ||
       b.maxBuffered != e.maxBuffered || !sameHostsAsBefore;
     // The bridge did not know it: only a new entry for it can make a wake worth sending again.
-    if (changed && b.nextWakeAt == WAKE_NEVER) b.nextWakeAt = 0;
+    if (changed && b.nextWakeAt == WAKE_NEVER) {
+      b.nextWakeAt = 0;
+      b.repeatWakeAt = 0;
+    }
     if (b.ready && !e.ready && b.inflight > 0) sleeping = true;
     b.table = tables;
     b.present = true;

@@ -220,8 +220,10 @@ function callFailed(token: u32, call: PendingCall, now: f64, cancelled: bool): v
   } else {
     const b = backends[call.kind];
     b.wakeInFlight = false;
-    if (cancelled) b.nextWakeAt = now;
-    else wakeFailed(b, now, "no answer within the call timeout");
+    if (cancelled) {
+      b.nextWakeAt = now;
+      b.repeatWakeAt = now;
+    } else wakeFailed(b, now, "no answer within the call timeout");
   }
 }
 
@@ -578,6 +580,7 @@ function sendWake(b: Backend, index: i32, now: f64): void {
 function wakeFailed(b: Backend, now: f64, why: string): void {
   b.wakeBackoffMs = backoff(b.wakeBackoffMs);
   b.nextWakeAt = now + b.wakeBackoffMs;
+  b.repeatWakeAt = b.nextWakeAt;
   if (why.length == 0) return;
   log(b.wakeFailing ? LOG_DEBUG : LOG_WARN, "wakegate: wake of " + b.id + " failed (" + why + "), retrying in " +
     (<i64>b.wakeBackoffMs).toString() + " ms");
@@ -589,7 +592,7 @@ function retryWakes(now: f64): void {
     const b = backends[i];
     // An accepted wake can still come to nothing: a backend that dies right after waking is only woken by
     // a new wake, and the bridge drops repeats within its 2 s window. So wakes repeat while requests wait.
-    if (b.held > 0 && !b.ready && b.present && wakeDue(b, now)) sendWake(b, i, now);
+    if (b.held > 0 && !b.ready && b.present && wakeDue(b, now) && now >= b.repeatWakeAt) sendWake(b, i, now);
   }
 }
 
@@ -600,13 +603,17 @@ function onWakeResponse(index: i32, status: i32, sent: f64, now: f64): void {
     b.wakeBackoffMs = 0;
     if (b.wakeFailing) log(LOG_INFO, "wakegate: wake of " + b.id + " accepted again");
     b.wakeFailing = false;
-    b.nextWakeAt = sent + WAKE_REPEAT_MS;
+    // A new held request may wake again after the usual suppression; the tick repeats for those still
+    // held only once the bridge's dedupe window has surely passed.
+    b.nextWakeAt = sent + WAKE_SUPPRESS_MS;
+    b.repeatWakeAt = sent + WAKE_REPEAT_MS;
     return;
   }
   if (status == 404) {
     // The bridge does not know this backend: retrying cannot help; held requests run into their deadline.
     log(LOG_WARN, "wakegate: the bridge does not know backend " + b.id);
     b.nextWakeAt = WAKE_NEVER;
+    b.repeatWakeAt = WAKE_NEVER;
     return;
   }
   wakeFailed(b, now, status == 0 ? "no answer" : "status " + status.toString());
