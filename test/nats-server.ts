@@ -1,5 +1,5 @@
 /**
- * Test fixture: an isolated nats-server with JetStream, on a random loopback port, storing in its own temp
+ * Test fixture: an isolated nats-server with JetStream, on a free loopback port, storing in its own temp
  * folder. Every test file starts its own; nothing touches a server it did not start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from '../services/local/index.ts';
+import { freePort } from './ports.ts';
 
 export interface NatsServerFixture {
   readonly url: string;
@@ -61,7 +62,8 @@ function exited(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 
 export async function startNatsServer(): Promise<NatsServerFixture> {
   const storeDir = await mkdtemp(join(tmpdir(), 'wakegate-nats-'));
-  let { child, port } = await launch(storeDir, -1);
+  // A port below the ephemeral range, so no outgoing connection takes it while the server is stopped.
+  let { child, port } = await launch(storeDir, await freePort());
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
