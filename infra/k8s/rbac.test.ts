@@ -16,7 +16,12 @@ import {
   WATCHER_RULES,
 } from '../../services/providers/kubernetes/index.ts';
 import { backendId, createLogger } from '../../services/shared/index.ts';
-import { type KubeApiServer, type RecordedRequest, startKubeApiServer } from '../../test/kube-api/index.ts';
+import {
+  deploymentObject,
+  type KubeApiServer,
+  type RecordedRequest,
+  startKubeApiServer,
+} from '../../test/kube-api/index.ts';
 import { untilBackend } from '../../test/snapshots.ts';
 import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
 
@@ -76,22 +81,6 @@ function expectGrantedExactly(objects: KubeObject[], account: string, calls: Rec
   expect(unused, `${account} is granted what it never calls`).toEqual([]);
 }
 
-function deployment(annotations: Record<string, string>) {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'hello', namespace: 'demo', labels: { 'wakegate.dev/enabled': 'true' }, annotations },
-    spec: {
-      replicas: 0,
-      selector: { matchLabels: { app: 'hello' } },
-      template: {
-        metadata: { labels: { app: 'hello' } },
-        spec: { containers: [{ name: 'hello', image: 'demo' }] },
-      },
-    },
-  };
-}
-
 describe('RBAC of the manifests against the calls of the Kubernetes provider', () => {
   const objects = kustomizeBuild(path.join(K8S, 'base')).resources.map((r) => r.object);
   let api: KubeApiServer;
@@ -101,7 +90,9 @@ describe('RBAC of the manifests against the calls of the Kubernetes provider', (
   beforeAll(async () => {
     api = await startKubeApiServer();
     // A malformed annotation makes the watcher record a Warning Event, one of its calls.
-    api.create(deployment({ 'wakegate.dev/idle-timeout': 'soon' }));
+    api.create(
+      deploymentObject('hello', { namespace: 'demo', annotations: { 'wakegate.dev/idle-timeout': 'soon' } }),
+    );
     api.create({
       apiVersion: 'v1',
       kind: 'Service',

@@ -7,7 +7,7 @@ import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jets
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { type ServiceProcess, spawnService } from '../../test/service-process.ts';
 import { until } from '../../test/until.ts';
@@ -20,22 +20,6 @@ import { collectScaled, publishWake, putBackend } from './scaler-test-support.ts
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 const ACK_WAIT_MS = 3000;
 const logger = createLogger('scaler', 'silent');
-
-function deployment(name: string, replicas: number, labels: Record<string, string>) {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: 'shop', labels },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'app', image: 'demo' }] },
-      },
-    },
-  };
-}
 
 interface RunningScaler {
   child: ServiceProcess['child'];
@@ -81,7 +65,7 @@ describe('scaler process with the Kubernetes provider', () => {
 
   it('wakes a Deployment with one scale call, retrying a conflict, and exits 0 on SIGTERM', async () => {
     const id = backendId('shop', 'api');
-    api.create(deployment('api', 0, { 'wakegate.dev/enabled': 'true' }));
+    api.create(deploymentObject('api', { replicas: 0, labels: { 'wakegate.dev/enabled': 'true' } }));
     await putBackend(backends, id, { config: { wakeReplicas: 2 } });
     api.failNext({ verb: 'update', subresource: 'scale', name: 'api' }, 409);
     const scaler = await startProcess();
@@ -111,7 +95,7 @@ describe('scaler process with the Kubernetes provider', () => {
 
   it('makes one scale call for 1,000 wakes of a sleeping Deployment', async () => {
     const id = backendId('shop', 'burst');
-    api.create(deployment('burst', 0, { 'wakegate.dev/enabled': 'true' }));
+    api.create(deploymentObject('burst', { replicas: 0, labels: { 'wakegate.dev/enabled': 'true' } }));
     await putBackend(backends, id);
     const scaler = await startProcess();
     const scaled = collectScaled(nc);
@@ -130,7 +114,7 @@ describe('scaler process with the Kubernetes provider', () => {
   });
 
   it('makes no API call for a backend the watcher does not list, nor writes to one not opted in', async () => {
-    api.create(deployment('private', 0, {}));
+    api.create(deploymentObject('private', { replicas: 0, labels: {} }));
     await putBackend(backends, backendId('shop', 'private'));
     const scaler = await startProcess();
     const before = api.requests.length;
@@ -150,7 +134,7 @@ describe('scaler process with the Kubernetes provider', () => {
 
   it('hands the wake of a scaler process killed before acking to another replica within ack_wait', async () => {
     const id = backendId('shop', 'orphan');
-    api.create(deployment('orphan', 0, { 'wakegate.dev/enabled': 'true' }));
+    api.create(deploymentObject('orphan', { replicas: 0, labels: { 'wakegate.dev/enabled': 'true' } }));
     await putBackend(backends, id);
     // An API server that accepts connections and never answers: the doomed scaler takes the wake and hangs.
     const held: Socket[] = [];

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { spawnService } from '../../test/service-process.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, connectNats, createLogger, ensureJetStream } from '../shared/index.ts';
-import { deploymentObject, watchBackends } from './watcher-test-support.ts';
+import { watchBackends } from './watcher-test-support.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 

@@ -3,47 +3,6 @@ import type { KV } from '@nats-io/kv';
 import type { KubeObject } from '../../test/kube-api/index.ts';
 import { type BackendRecord, codecs, type NatsConnection, type ReadyMessage } from '../shared/index.ts';
 
-export function deploymentObject(
-  name: string,
-  options: {
-    namespace?: string;
-    replicas?: number;
-    annotations?: Record<string, string>;
-    enabled?: boolean;
-    app?: string;
-  } = {},
-): KubeObject {
-  const app = options.app ?? name;
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: {
-      name,
-      namespace: options.namespace ?? 'shop',
-      labels: options.enabled === false ? { app } : { app, 'wakegate.dev/enabled': 'true' },
-      annotations: options.annotations ?? {},
-    },
-    spec: {
-      replicas: options.replicas ?? 0,
-      selector: { matchLabels: { app } },
-      template: { metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image: 'demo' }] } },
-    },
-  };
-}
-
-export function serviceObject(
-  name: string,
-  app: string,
-  options: { namespace?: string; targetPort?: number } = {},
-): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: options.namespace ?? 'shop' },
-    spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: options.targetPort ?? 8080 }] },
-  };
-}
-
 export function routeObject(
   name: string,
   hostnames: string[],

@@ -1,7 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
+import {
+  deploymentObject,
+  type KubeApiServer,
+  serviceObject,
+  startKubeApiServer,
+} from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import type { BackendSource } from '../providers/index.ts';
@@ -19,13 +24,7 @@ import {
   subjectFor,
 } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
-import {
-  collectReady,
-  deploymentObject,
-  routeObject,
-  serviceObject,
-  watchBackends,
-} from './watcher-test-support.ts';
+import { collectReady, routeObject, watchBackends } from './watcher-test-support.ts';
 
 const logger = createLogger('watcher-test', (process.env.TEST_LOG as 'info') ?? 'silent');
 

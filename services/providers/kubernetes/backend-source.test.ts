@@ -1,10 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
+import {
+  deploymentObject,
+  type KubeApiServer,
+  serviceObject,
+  startKubeApiServer,
+} from '../../../test/kube-api/index.ts';
 import { untilSnapshot } from '../../../test/snapshots.ts';
 import { createLogger } from '../../shared/index.ts';
-import { deploymentObject, serviceObject } from '../../watcher/watcher-test-support.ts';
 import type { BackendSource } from '../provider.ts';
 import { createBackendSource } from './index.ts';
 

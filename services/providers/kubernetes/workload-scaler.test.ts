@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
+import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
 import { backendId, createLogger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import { isAllowed } from './permissions.ts';
@@ -7,22 +7,6 @@ import { SCALER_RULES } from './scaler-permissions.ts';
 import { KubernetesWorkloadScaler, ScaleConflictError } from './workload-scaler.ts';
 
 const logger = createLogger('scaler', 'silent');
-
-function deployment(namespace: string, name: string, replicas: number, labels: Record<string, string>) {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace, labels },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'app', image: 'demo' }] },
-      },
-    },
-  };
-}
 
 const optedIn = { 'wakegate.dev/enabled': 'true' };
 
@@ -50,7 +34,7 @@ describe('Kubernetes workload scaler', () => {
   const writes = () => api.requests.filter((r) => r.verb !== 'get');
 
   it('reads and sets replicas of an opted-in Deployment through the scale subresource', async () => {
-    api.create(deployment('shop', 'api', 0, optedIn));
+    api.create(deploymentObject('api', { namespace: 'shop', replicas: 0, labels: optedIn }));
     expect(await scaler.getReplicas(backendId('shop', 'api'))).toBe(0);
     expect(await scaler.setReplicas(backendId('shop', 'api'), 2)).toEqual({ from: 0, to: 2 });
     expect(replicasIn('shop', 'api')).toBe(2);
@@ -69,7 +53,7 @@ describe('Kubernetes workload scaler', () => {
   });
 
   it('retries a 409 Conflict from a fresh read and succeeds', async () => {
-    api.create(deployment('shop', 'busy', 0, optedIn));
+    api.create(deploymentObject('busy', { namespace: 'shop', replicas: 0, labels: optedIn }));
     api.failNext({ verb: 'update', subresource: 'scale', name: 'busy' }, 409);
     expect(await scaler.setReplicas(backendId('shop', 'busy'), 1)).toEqual({ from: 0, to: 1 });
     expect(replicasIn('shop', 'busy')).toBe(1);
@@ -77,7 +61,7 @@ describe('Kubernetes workload scaler', () => {
   });
 
   it('gives up with a typed error when every attempt conflicts, leaving the replicas alone', async () => {
-    api.create(deployment('shop', 'contended', 0, optedIn));
+    api.create(deploymentObject('contended', { namespace: 'shop', replicas: 0, labels: optedIn }));
     api.failNext({ verb: 'update', subresource: 'scale', name: 'contended' }, 409, { times: 3 });
     await expect(scaler.setReplicas(backendId('shop', 'contended'), 1)).rejects.toBeInstanceOf(
       ScaleConflictError,
@@ -87,7 +71,13 @@ describe('Kubernetes workload scaler', () => {
   });
 
   it('refuses a Deployment without the opt-in label, without writing anything', async () => {
-    api.create(deployment('shop', 'private', 0, { 'wakegate.dev/enabled': 'false' }));
+    api.create(
+      deploymentObject('private', {
+        namespace: 'shop',
+        replicas: 0,
+        labels: { 'wakegate.dev/enabled': 'false' },
+      }),
+    );
     await expect(scaler.getReplicas(backendId('shop', 'private'))).rejects.toBeInstanceOf(
       WorkloadNotFoundError,
     );
@@ -100,7 +90,7 @@ describe('Kubernetes workload scaler', () => {
   });
 
   it('refuses a namespace it does not watch and an invalid id without calling the API', async () => {
-    api.create(deployment('other', 'api', 0, optedIn));
+    api.create(deploymentObject('api', { namespace: 'other', replicas: 0, labels: optedIn }));
     const scoped = new KubernetesWorkloadScaler(
       { logger, namespaces: ['shop'], component: 'wakegate-scaler' },
       { kubeConfig: api.kubeConfig() },
@@ -113,7 +103,7 @@ describe('Kubernetes workload scaler', () => {
   });
 
   it('needs no permission beyond SCALER_RULES', async () => {
-    api.create(deployment('shop', 'rbac', 0, optedIn));
+    api.create(deploymentObject('rbac', { namespace: 'shop', replicas: 0, labels: optedIn }));
     api.failNext({ verb: 'update', subresource: 'scale', name: 'rbac' }, 409);
     await scaler.setReplicas(backendId('shop', 'rbac'), 1);
     await scaler.getReplicas(backendId('shop', 'rbac'));
