@@ -1,34 +1,30 @@
 // Thin proxy-wasm ABI 0.2.1 layer: the host calls wakegate uses, their enums, and helpers that move bytes
 // across the boundary without creating garbage on the request path.
 
-export const LOG_TRACE: i32 = 0;
-export const LOG_DEBUG: i32 = 1;
-export const LOG_INFO: i32 = 2;
-export const LOG_WARN: i32 = 3;
-export const LOG_ERROR: i32 = 4;
-export const LOG_CRITICAL: i32 = 5;
-
-export const RESULT_OK: i32 = 0;
-export const RESULT_NOT_FOUND: i32 = 1;
-
-export const HEADERS_CONTINUE: i32 = 0;
-export const HEADERS_STOP: i32 = 1;
-export const BODY_CONTINUE: i32 = 0;
-
-export const BUFFER_HTTP_REQUEST_BODY: i32 = 0;
-export const BUFFER_HTTP_CALL_RESPONSE_BODY: i32 = 4;
-export const BUFFER_VM_CONFIGURATION: i32 = 6;
-export const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
-
-export const MAP_REQUEST_HEADERS: i32 = 0;
-export const MAP_HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
-
-export const STREAM_REQUEST: i32 = 0;
-
-export const METRIC_COUNTER: i32 = 0;
-export const METRIC_GAUGE: i32 = 1;
-
-export const GRPC_NONE: i32 = -1;
+export {
+  LOG_TRACE,
+  LOG_DEBUG,
+  LOG_INFO,
+  LOG_WARN,
+  LOG_ERROR,
+  LOG_CRITICAL,
+  RESULT_OK,
+  RESULT_NOT_FOUND,
+  HEADERS_CONTINUE,
+  HEADERS_STOP,
+  BODY_CONTINUE,
+  BUFFER_HTTP_REQUEST_BODY,
+  BUFFER_HTTP_CALL_RESPONSE_BODY,
+  BUFFER_VM_CONFIGURATION,
+  BUFFER_PLUGIN_CONFIGURATION,
+  MAP_REQUEST_HEADERS,
+  MAP_HTTP_CALL_RESPONSE_HEADERS,
+  STREAM_REQUEST,
+  METRIC_COUNTER,
+  METRIC_GAUGE,
+  GRPC_NONE,
+} from "./abi-numbers";
+import { LOG_CRITICAL, RESULT_OK } from "./abi-numbers";
 
 @external("env", "proxy_log")
 export declare function proxy_log(level: i32, ptr: usize, len: usize): i32;
