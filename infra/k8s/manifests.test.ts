@@ -357,7 +357,7 @@ describe('nats-cluster overlay', () => {
   });
 });
 
-/** The filter configuration of DESIGN.md ("The filter"): field → type. */
+/** The filter's plugin configuration (docs/filter.md, "Configuration"): field → type. */
 const FILTER_FIELDS: Record<string, 'string' | 'integer' | 'boolean'> = {
   bridge_cluster: 'string',
   bridge_authority: 'string',
