@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type FilterSetup, startFilter, type TableBackend } from './bridge-fixture.ts';
+import { type FilterSetup, startFilter, type TableBackend } from '../test/filter/bridge-fixture.ts';
 import { filterWasmPath } from './build.ts';
 import {
   createPlugin,
