@@ -33,6 +33,7 @@
  * `proxy_on_delete(oldRoot)`. Each root context has its own tick period; an http call belongs to the root of
  * the context that made it and its answer goes to that root.
  */
+export { LogLevel, type LogLevelName, WasmResult } from './abi.ts';
 export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
 export { ModuleLoadError, PluginStartError } from './errors.ts';
 export type { Metric, MetricTypeName } from './metrics.ts';
@@ -50,9 +51,6 @@ export {
   type HttpCallRequest,
   type HttpCallResponse,
   type LogEntry,
-  LogLevel,
-  type LogLevelName,
   type StreamOutcome,
-  WasmResult,
   Worker,
 } from './worker.ts';

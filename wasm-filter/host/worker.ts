@@ -2,29 +2,27 @@
  * streams. It implements the host side of proxy-wasm ABI 0.2.1 (see ../shared/reference/proxy-wasm.md for
  * the Envoy behaviour it copies) and the four WASI calls a module may import. */
 import { randomFillSync } from 'node:crypto';
+import {
+  BUFFER_HTTP_CALL_RESPONSE_BODY,
+  BUFFER_HTTP_REQUEST_BODY,
+  BUFFER_PLUGIN_CONFIGURATION,
+  BUFFER_VM_CONFIGURATION,
+  HEADERS_CONTINUE,
+  HEADERS_CONTINUE_AND_END_STREAM,
+  MAP_HTTP_CALL_RESPONSE_HEADERS,
+  MAP_HTTP_CALL_RESPONSE_TRAILERS,
+  MAP_REQUEST_HEADERS,
+  STREAM_REQUEST,
+  WASI_EBADF,
+  WASI_EFAULT,
+  WASI_SUCCESS,
+} from '../assembly/abi-numbers.ts';
+import { LogLevel, type LogLevelName, levelName, WasmResult } from './abi.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import { ModuleLoadError } from './errors.ts';
 import type { MetricStore } from './metrics.ts';
 import { decodePairs, encodePairs, type HeaderPairs } from './pairs.ts';
 import { sharedDataFor } from './shared-data.ts';
-
-export const WasmResult = {
-  Ok: 0,
-  NotFound: 1,
-  BadArgument: 2,
-  SerializationFailure: 3,
-  ParseFailure: 4,
-  InvalidMemoryAccess: 6,
-  Empty: 7,
-  CasMismatch: 8,
-  InternalFailure: 10,
-  BrokenConnection: 11,
-  Unimplemented: 12,
-} as const;
-
-export const LogLevel = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, critical: 5 } as const;
-export type LogLevelName = keyof typeof LogLevel;
-const levelNames: LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'critical'];
 
 export type LogEntry = { worker: number; level: LogLevelName; message: string; contextId: number };
 
@@ -102,6 +100,10 @@ type CallResponse = {
   message: string;
 };
 
+/** WASI's standard file descriptors, the two `fd_write` accepts. */
+const STDOUT = 1;
+const STDERR = 2;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -120,19 +122,29 @@ function isGrpc(headers: HeaderPairs): boolean {
   );
 }
 
+/** The gRPC status codes (as grpc-status carries them) a local reply may get without an explicit one. */
+const GrpcStatus = {
+  Unknown: 2,
+  PermissionDenied: 7,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  Unauthenticated: 16,
+} as const;
+
 /** Envoy's mapping of an HTTP status to a gRPC status for local replies without an explicit one. */
 function grpcStatusFor(httpStatus: number): number {
   const map: Record<number, number> = {
-    400: 13,
-    401: 16,
-    403: 7,
-    404: 12,
-    429: 14,
-    502: 14,
-    503: 14,
-    504: 14,
+    400: GrpcStatus.Internal,
+    401: GrpcStatus.Unauthenticated,
+    403: GrpcStatus.PermissionDenied,
+    404: GrpcStatus.Unimplemented,
+    429: GrpcStatus.Unavailable,
+    502: GrpcStatus.Unavailable,
+    503: GrpcStatus.Unavailable,
+    504: GrpcStatus.Unavailable,
   };
-  return map[httpStatus] ?? 2;
+  return map[httpStatus] ?? GrpcStatus.Unknown;
 }
 
 export class Worker {
@@ -303,9 +315,10 @@ export class Worker {
       this.#failClosed(rec);
       return id;
     }
-    // 0 Continue, 2 ContinueAndEndStream; anything else stops (StopIteration held as watermark).
-    if (action === undefined || action === 0 || action === 2) this.#continue(rec);
-    else rec.state = 'held';
+    // Anything but the two continues stops (StopIteration held as watermark).
+    if (action === undefined || action === HEADERS_CONTINUE || action === HEADERS_CONTINUE_AND_END_STREAM) {
+      this.#continue(rec);
+    } else rec.state = 'held';
     return id;
   }
 
@@ -442,7 +455,7 @@ export class Worker {
   }
 
   #log(level: number, message: string, contextId: number): void {
-    this.#s.log({ worker: this.index, level: levelNames[level] ?? 'info', message, contextId });
+    this.#s.log({ worker: this.index, level: levelName(level), message, contextId });
   }
 
   // ---- ticks and http calls ---------------------------------------------------------------------------
@@ -619,9 +632,9 @@ export class Worker {
   }
 
   #headerMap(map: number): HeaderPairs | undefined {
-    if (map === 0) return this.#stream()?.headers;
-    if (map === 6) return this.#callResponse?.headers;
-    if (map === 7) return this.#callResponse?.trailers;
+    if (map === MAP_REQUEST_HEADERS) return this.#stream()?.headers;
+    if (map === MAP_HTTP_CALL_RESPONSE_HEADERS) return this.#callResponse?.headers;
+    if (map === MAP_HTTP_CALL_RESPONSE_TRAILERS) return this.#callResponse?.trailers;
     return undefined;
   }
 
@@ -655,10 +668,10 @@ export class Worker {
       },
       proxy_get_buffer_bytes: (type: number, start: number, max: number, outPtr: number, outLen: number) => {
         let buffer: Uint8Array | undefined;
-        if (type === 0) buffer = this.#currentBody;
-        else if (type === 4) buffer = this.#callResponse?.body;
-        else if (type === 6) buffer = s.vmConfiguration;
-        else if (type === 7) buffer = this.#pluginConfiguration;
+        if (type === BUFFER_HTTP_REQUEST_BODY) buffer = this.#currentBody;
+        else if (type === BUFFER_HTTP_CALL_RESPONSE_BODY) buffer = this.#callResponse?.body;
+        else if (type === BUFFER_VM_CONFIGURATION) buffer = s.vmConfiguration;
+        else if (type === BUFFER_PLUGIN_CONFIGURATION) buffer = this.#pluginConfiguration;
         if (buffer === undefined) return R.NotFound;
         if (start > buffer.length) return R.BadArgument;
         return this.#give(buffer.subarray(start, start + max), outPtr, outLen);
@@ -783,7 +796,7 @@ export class Worker {
       proxy_continue_stream: (type: number) => {
         const rec = this.#stream();
         // On the root (no effective stream) this is a silent no-op, as in Envoy.
-        if (!rec || type !== 0) return R.Ok;
+        if (!rec || type !== STREAM_REQUEST) return R.Ok;
         this.#deferred.push(() => {
           if (rec.state === 'headers' || rec.state === 'held') this.#continue(rec);
         });
@@ -845,27 +858,27 @@ export class Worker {
         let text = '';
         let written = 0;
         for (let i = 0; i < iovsLen; i++) {
-          if (!this.#ok(iovs + i * 8, 8)) return 21; // EFAULT
+          if (!this.#ok(iovs + i * 8, 8)) return WASI_EFAULT;
           const ptr = this.#dv.getUint32(iovs + i * 8, true);
           const len = this.#dv.getUint32(iovs + i * 8 + 4, true);
           const chunk = this.#string(ptr, len);
-          if (chunk === undefined) return 21;
+          if (chunk === undefined) return WASI_EFAULT;
           text += chunk;
           written += len;
         }
-        if (fd !== 1 && fd !== 2) return 8; // EBADF
-        this.#log(fd === 1 ? LogLevel.info : LogLevel.error, text.replace(/\n$/, ''), this.#effective);
-        return this.#u32(outWritten, written) ? 0 : 21;
+        if (fd !== STDOUT && fd !== STDERR) return WASI_EBADF;
+        this.#log(fd === STDOUT ? LogLevel.info : LogLevel.error, text.replace(/\n$/, ''), this.#effective);
+        return this.#u32(outWritten, written) ? WASI_SUCCESS : WASI_EFAULT;
       },
       clock_time_get: (_id: number, _precision: bigint, out: number) => {
-        if (!this.#ok(out, 8)) return 21;
+        if (!this.#ok(out, 8)) return WASI_EFAULT;
         this.#dv.setBigUint64(out, nowNanos(s.clock), true);
-        return 0;
+        return WASI_SUCCESS;
       },
       random_get: (ptr: number, len: number) => {
-        if (!this.#ok(ptr, len)) return 21;
+        if (!this.#ok(ptr, len)) return WASI_EFAULT;
         randomFillSync(this.#mem(), ptr, len);
-        return 0;
+        return WASI_SUCCESS;
       },
       proc_exit: (code: number) => {
         throw new Error(`the module called proc_exit(${code})`);
