@@ -36,6 +36,7 @@
 export { LogLevel, type LogLevelName, WasmResult } from './abi.ts';
 export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
 export { ModuleLoadError, PluginStartError } from './errors.ts';
+export type { HttpCallHandler, HttpCallRequest, HttpCallResponse } from './http-calls.ts';
 export type { Metric, MetricTypeName } from './metrics.ts';
 export { decodePairs, encodePairs, type HeaderPairs, header } from './pairs.ts';
 export {
@@ -46,11 +47,6 @@ export {
   Stream,
   type StreamRequest,
 } from './plugin.ts';
-export {
-  type HttpCallHandler,
-  type HttpCallRequest,
-  type HttpCallResponse,
-  type LogEntry,
-  type StreamOutcome,
-  Worker,
-} from './worker.ts';
+export type { StreamOutcome } from './streams.ts';
+export { Worker } from './worker.ts';
+export type { LogEntry } from './worker-settings.ts';
