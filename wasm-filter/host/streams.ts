@@ -129,6 +129,7 @@ export class StreamTable {
     const guest = this.#guest;
     if (rec.body !== undefined && rec.body.length > 0 && !guest.failed()) {
       this.#currentBody = rec.body;
+      // The whole body at once: end_of_stream is true.
       guest.call(rec.id, 'proxy_on_request_body', rec.id, rec.body.length, 1);
       this.#currentBody = undefined;
       if (guest.failed()) {
