@@ -6,7 +6,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { startFilter, type TableBackend } from '../wasm-filter/bridge-fixture.ts';
+import { startFilter, type TableBackend } from '../test/filter/bridge-fixture.ts';
 import { buildWasm, testModulePath } from '../wasm-filter/build.ts';
 import { createPlugin, ManualClock, type Plugin } from '../wasm-filter/host/index.ts';
 

@@ -32,8 +32,10 @@ export function testModulePath(name: string): string {
   return join(buildDir, 'test-modules', `${name}.wasm`);
 }
 
-async function sources(dir: string): Promise<string[]> {
-  return (await readdir(join(root, dir))).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f));
+/** The .ts files in dir; with `recursive`, in its subfolders too. */
+async function sources(dir: string, options: { recursive?: boolean } = {}): Promise<string[]> {
+  const names = await readdir(join(root, dir), { recursive: options.recursive ?? false });
+  return names.filter((f) => f.endsWith('.ts')).map((f) => join(dir, f));
 }
 
 async function mtime(path: string): Promise<number> {
@@ -68,7 +70,8 @@ async function compile(entry: string, output: string): Promise<void> {
 }
 
 export async function buildWasm(options: { onlyIfStale?: boolean } = {}): Promise<string[]> {
-  const filterSources = await sources('assembly');
+  // A filter source in a subfolder of assembly/ makes the filter and every test module stale too.
+  const filterSources = await sources('assembly', { recursive: true });
   const moduleSources = await sources('test-modules');
   const targets: [entry: string, output: string, inputs: string[]][] = [
     ['assembly/index.ts', filterWasmPath, filterSources],

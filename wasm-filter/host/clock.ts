@@ -11,6 +11,14 @@ export interface Clock {
 /** Opaque: whatever the clock needs to cancel the timer. */
 export type TimerHandle = unknown;
 
+/** The clock's wall time in nanoseconds since the epoch, exact to the nanosecond the clock gives: a double
+ * cannot hold epoch nanoseconds. */
+export function nowNanos(clock: Clock): bigint {
+  const ms = clock.now();
+  const whole = Math.floor(ms);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
+}
+
 export const realClock: Clock = {
   now: () => performance.timeOrigin + performance.now(),
   setTimer(delayMs, fire) {

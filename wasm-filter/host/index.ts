@@ -33,8 +33,10 @@
  * `proxy_on_delete(oldRoot)`. Each root context has its own tick period; an http call belongs to the root of
  * the context that made it and its answer goes to that root.
  */
+export { LogLevel, type LogLevelName, WasmResult } from './abi.ts';
 export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
 export { ModuleLoadError, PluginStartError } from './errors.ts';
+export type { HttpCallHandler, HttpCallRequest, HttpCallResponse } from './http-calls.ts';
 export type { Metric, MetricTypeName } from './metrics.ts';
 export { decodePairs, encodePairs, type HeaderPairs, header } from './pairs.ts';
 export {
@@ -45,14 +47,6 @@ export {
   Stream,
   type StreamRequest,
 } from './plugin.ts';
-export {
-  type HttpCallHandler,
-  type HttpCallRequest,
-  type HttpCallResponse,
-  type LogEntry,
-  LogLevel,
-  type LogLevelName,
-  type StreamOutcome,
-  WasmResult,
-  Worker,
-} from './worker.ts';
+export type { StreamOutcome } from './streams.ts';
+export { Worker } from './worker.ts';
+export type { LogEntry } from './worker-settings.ts';

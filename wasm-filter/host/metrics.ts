@@ -1,8 +1,15 @@
 /** Metrics the module defines with `proxy_define_metric`. Like Envoy's stats store, one name is one metric
  * for every VM of a plugin, whatever worker defines or updates it. */
-/** Indexed by the ABI's metric type number. */
-const typeNames = ['counter', 'gauge', 'histogram'] as const;
-export type MetricTypeName = (typeof typeNames)[number];
+import { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } from '../assembly/abi-numbers.ts';
+
+export type MetricTypeName = 'counter' | 'gauge' | 'histogram';
+
+/** By the ABI's metric type number. */
+const typeNames = new Map<number, MetricTypeName>([
+  [METRIC_COUNTER, 'counter'],
+  [METRIC_GAUGE, 'gauge'],
+  [METRIC_HISTOGRAM, 'histogram'],
+]);
 
 export type Metric = { name: string; type: MetricTypeName; value: bigint };
 
@@ -12,7 +19,7 @@ export class MetricStore {
 
   /** Metric id for a name, or undefined when the type is unknown or clashes with an earlier definition. */
   define(type: number, name: string): number | undefined {
-    const typeName = typeNames[type];
+    const typeName = typeNames.get(type);
     if (!typeName) return undefined;
     const existing = this.#byName.get(name);
     if (existing !== undefined) return this.#byId[existing]?.type === typeName ? existing : undefined;

@@ -1,17 +1,15 @@
 /** A plugin: one module configured once and run by N workers (VMs), as Envoy runs a wasm filter on each
  * of its worker threads. */
 import { readFile } from 'node:fs/promises';
+import type { LogLevelName } from './abi.ts';
 import { type Clock, realClock } from './clock.ts';
 import { PluginStartError } from './errors.ts';
+import type { HttpCallHandler } from './http-calls.ts';
 import { type Metric, MetricStore } from './metrics.ts';
 import type { HeaderPairs } from './pairs.ts';
-import {
-  type HttpCallHandler,
-  type LogEntry,
-  type LogLevelName,
-  type StreamOutcome,
-  Worker,
-} from './worker.ts';
+import type { StreamOutcome } from './streams.ts';
+import { Worker } from './worker.ts';
+import type { LogEntry } from './worker-settings.ts';
 
 export type PluginOptions = {
   /** The compiled module, its bytes, or the path of a .wasm file. */

@@ -1,6 +1,6 @@
 /** The bridge's HTTP API as the filter sees it through `proxy_http_call`, for the filter's tests and
  * benchmark: a long-polled backend table, wakes and activity reports, and switchable failure modes. */
-import { filterWasmPath } from './build.ts';
+import { filterWasmPath } from '../../wasm-filter/build.ts';
 import {
   type Clock,
   createPlugin,
@@ -11,7 +11,7 @@ import {
   type LogLevelName,
   ManualClock,
   type Plugin,
-} from './host/index.ts';
+} from '../../wasm-filter/host/index.ts';
 
 export type TableBackend = {
   id: string;

@@ -1,0 +1,175 @@
+// The module as Envoy loads it, the configuration it accepts, and reconfiguration (a new root context).
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  awake,
+  closeFilters,
+  expectContinue,
+  expectReply,
+  request,
+  sleeping,
+  sourceId,
+  start,
+} from '../test/filter/harness.ts';
+import { filterWasmPath } from './build.ts';
+import { createPlugin, type LogEntry, loadModule, PluginStartError } from './host/index.ts';
+
+afterEach(closeFilters);
+
+describe('module', () => {
+  it('imports only host calls Envoy provides', async () => {
+    const module = await loadModule(filterWasmPath);
+    // WASI random_get: Envoy provides it to every module (wasi_snapshot_preview1).
+    const wasi = new Set(['random_get']);
+    const allowed = new Set([
+      'proxy_log',
+      'proxy_get_log_level',
+      'proxy_set_tick_period_milliseconds',
+      'proxy_get_current_time_nanoseconds',
+      'proxy_get_buffer_bytes',
+      'proxy_get_header_map_pairs',
+      'proxy_get_header_map_value',
+      'proxy_add_header_map_value',
+      'proxy_replace_header_map_value',
+      'proxy_remove_header_map_value',
+      'proxy_get_property',
+      'proxy_get_shared_data',
+      'proxy_set_shared_data',
+      'proxy_http_call',
+      'proxy_continue_stream',
+      'proxy_send_local_response',
+      'proxy_set_effective_context',
+      'proxy_get_status',
+      'proxy_define_metric',
+      'proxy_increment_metric',
+      'proxy_record_metric',
+    ]);
+    const imports = WebAssembly.Module.imports(module);
+    expect(imports.length).toBeGreaterThan(0);
+    for (const i of imports)
+      expect({ module: i.module, name: i.name, allowed: allowed.has(i.name) || wasi.has(i.name) }).toEqual({
+        module: wasi.has(i.name) ? 'wasi_snapshot_preview1' : 'env',
+        name: i.name,
+        allowed: true,
+      });
+    const exports = WebAssembly.Module.exports(module).map((e) => e.name);
+    expect(exports).toEqual(
+      expect.arrayContaining([
+        'memory',
+        'malloc',
+        '_initialize',
+        'proxy_abi_version_0_2_1',
+        'proxy_on_request_headers',
+      ]),
+    );
+  });
+});
+describe('configuration', () => {
+  it.each([
+    [{ bridge_cluster: 'b', pol_wait_ms: 10 }, 'unknown field pol_wait_ms'],
+    [{ bridge_cluster: 'b', poll_wait_ms: 'soon' }, 'poll_wait_ms'],
+    [{ bridge_cluster: 'b', max_wait_ms: 0 }, 'max_wait_ms'],
+    [{ bridge_cluster: 'b', max_buffered: 1.5 }, 'max_buffered'],
+    [{ bridge_cluster: 'b', fail_open: 'yes' }, 'fail_open'],
+    [{ bridge_cluster: 'b', token: 7 }, 'token'],
+    [{ bridge_cluster: '' }, 'bridge_cluster'],
+    [{ token: 'x' }, 'bridge_cluster'],
+  ])('rejects %j naming the field', async (configuration, field) => {
+    const logs: LogEntry[] = [];
+    const error = await createPlugin({
+      module: filterWasmPath,
+      configuration,
+      onLog: (e) => logs.push(e),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PluginStartError);
+    const errors = logs.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toContain(field);
+  });
+
+  it('rejects a configuration that is not JSON', async () => {
+    await expect(createPlugin({ module: filterWasmPath, configuration: '{bridge_cluster' })).rejects.toThrow(
+      /expected a JSON object/,
+    );
+  });
+
+  it('sends the token and the authority on every bridge call', async () => {
+    const { plugin, bridge } = await start({ config: { token: 's3cret' }, backends: [sleeping] });
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    expect(bridge.calls.length).toBeGreaterThan(1);
+    for (const c of bridge.calls) expect(c.authorization).toBe('Bearer s3cret');
+  });
+});
+describe('reconfiguration', () => {
+  it('releases held requests after a reconfiguration during an open long poll (the old root poll is cancelled)', async () => {
+    const { plugin, bridge, clock, logs } = await start({ backends: [sleeping], workers: 2 });
+    const held = [request(plugin, 'app.example.com', {}, 0), request(plugin, 'app.example.com', {}, 1)];
+    const repolls = [0, 1].map((w) => bridge.applied(w));
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 60_000 });
+    clock.advance(100);
+    await Promise.all(repolls);
+    await bridge.setBackendsAndWait([awake], 2);
+    for (const s of held) expectContinue(await s.outcome);
+    expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+  });
+
+  it('refuses a bad new configuration with an error naming the field, and keeps the old one', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping] });
+    let error: unknown;
+    try {
+      plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', pol_wait_ms: 10 });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PluginStartError);
+    expect((error as PluginStartError).message).toContain('unknown field pol_wait_ms');
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+  });
+
+  it('takes the new configuration: a held request waits as long as the new max_wait_ms says', async () => {
+    const { plugin, clock } = await start({ config: { max_wait_ms: 1000 }, backends: [sleeping] });
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 5000 });
+    const s = request(plugin, 'app.example.com');
+    clock.advance(4000);
+    expect(s.settled).toBeUndefined();
+    clock.advance(1100);
+    expect(expectReply(await s.outcome).status).toBe(504);
+  });
+
+  it('carries the counts of a report cancelled with the old root into the next report, without a warning', async () => {
+    const { plugin, bridge, clock, logs } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [awake],
+    });
+    bridge.answerActivity = false;
+    for (let i = 0; i < 2; i++) request(plugin, 'app.example.com').close();
+    let report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    await report;
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', activity_interval_ms: 1000 });
+    bridge.answerActivity = true;
+    request(plugin, 'app.example.com').close();
+    report = bridge.next((c) => c.path === '/v1/activity');
+    clock.advance(1000);
+    expect((await report).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 3, inflight: 0 }],
+    });
+    expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+
+  it('wakes again when the wake in flight belonged to the root that was replaced', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    bridge.answerWakes = false;
+    const held = request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge' });
+    bridge.answerWakes = true;
+    const again = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(100);
+    await again;
+    await bridge.setBackendsAndWait([awake]);
+    expectContinue(await held.outcome);
+  });
+});

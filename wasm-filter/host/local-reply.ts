@@ -1,0 +1,95 @@
+/** The answer a stream gets when the module replies itself (`proxy_send_local_response`) or the VM has
+ * failed, shaped as Envoy sends it: to a gRPC client as HTTP 200 with the status in grpc-status. */
+import type { HeaderPairs } from './pairs.ts';
+
+/** The module answered itself (or, fail closed, the VM has crashed: status 503, details `wasm_fail_stream`). */
+export type LocalReply = {
+  kind: 'local-reply';
+  status: number;
+  headers: HeaderPairs;
+  body: Uint8Array;
+  details: string;
+  grpcStatus: number | undefined;
+};
+
+/** The gRPC status codes (as grpc-status carries them) a local reply may get without an explicit one. */
+const GrpcStatus = {
+  Unknown: 2,
+  PermissionDenied: 7,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  Unauthenticated: 16,
+} as const;
+
+const decoder = new TextDecoder();
+
+function isGrpc(headers: HeaderPairs): boolean {
+  // As Envoy's Grpc::Common::hasGrpcContentType: application/grpc, application/grpc+…, application/grpc;…
+  const ct = (headers.find(([k]) => k === 'content-type')?.[1] ?? '').toLowerCase();
+  return (
+    ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;')
+  );
+}
+
+/** Envoy's mapping of an HTTP status to a gRPC status for local replies without an explicit one. */
+function grpcStatusFor(httpStatus: number): number {
+  const map: Record<number, number> = {
+    400: GrpcStatus.Internal,
+    401: GrpcStatus.Unauthenticated,
+    403: GrpcStatus.PermissionDenied,
+    404: GrpcStatus.Unimplemented,
+    429: GrpcStatus.Unavailable,
+    502: GrpcStatus.Unavailable,
+    503: GrpcStatus.Unavailable,
+    504: GrpcStatus.Unavailable,
+  };
+  return map[httpStatus] ?? GrpcStatus.Unknown;
+}
+
+/** The reply to a request with these headers when the module asks for status, details, body, extra headers
+ * and a gRPC status (negative: none given). */
+export function localReply(
+  requestHeaders: HeaderPairs,
+  status: number,
+  details: string,
+  body: Uint8Array,
+  extra: HeaderPairs,
+  grpcStatus: number,
+): LocalReply {
+  const headers: HeaderPairs = [];
+  let outBody = body;
+  let outStatus = status;
+  let outGrpc: number | undefined;
+  if (isGrpc(requestHeaders)) {
+    // A gRPC client gets HTTP 200 with the status in grpc-status and the body as grpc-message.
+    outGrpc = grpcStatus >= 0 ? grpcStatus : grpcStatusFor(status);
+    outStatus = 200;
+    headers.push(['content-type', 'application/grpc'], ['grpc-status', String(outGrpc)]);
+    if (body.length > 0) headers.push(['grpc-message', encodeURIComponent(decoder.decode(body))]);
+    outBody = new Uint8Array(0);
+  } else if (body.length > 0 && !extra.some(([k]) => k === 'content-type')) {
+    headers.push(['content-type', 'text/plain']);
+  }
+  for (const [k, v] of extra) headers.push([k.toLowerCase(), v]);
+  return {
+    kind: 'local-reply',
+    status: outStatus,
+    headers,
+    body: outBody,
+    details,
+    grpcStatus: outGrpc,
+  };
+}
+
+/** What every stream of a failed VM gets (Envoy's fail-closed answer). */
+export function failClosedReply(): LocalReply {
+  return {
+    kind: 'local-reply',
+    status: 503,
+    headers: [],
+    body: new Uint8Array(0),
+    details: 'wasm_fail_stream',
+    grpcStatus: undefined,
+  };
+}

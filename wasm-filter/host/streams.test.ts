@@ -1,0 +1,131 @@
+// Streams: their contexts, headers, holding, continue and local replies, and failing closed.
+import { afterEach, describe, expect, it } from 'vitest';
+import { closePlugins, continued, get, run } from '../../test/host/probe-plugin.ts';
+
+afterEach(closePlugins);
+
+describe('streams', () => {
+  it('creates a context per stream and ends it log → done → delete when the client closes', async () => {
+    const { plugin, logs } = await run('lifecycle');
+    const s = plugin.openStream({ headers: get });
+    continued(s.settled);
+    s.close();
+    expect(logs.slice(3)).toEqual(['create 2 1', 'headers 2 3 true', 'log 2', 'done 2', 'delete 2']);
+    // Ids are never reused.
+    plugin.openStream({ headers: get }).close();
+    expect(logs).toContain('create 3 1');
+  });
+
+  it('reads, adds, replaces and removes request headers', async () => {
+    const { plugin, logs } = await run('headers');
+    const s = plugin.openStream({
+      headers: [
+        [':authority', 'example.com'],
+        ['X-In', 'abc'],
+        ['x-replace', 'old'],
+        ['x-remove', 'gone'],
+      ],
+    });
+    expect(logs).toContain('pairs :authority=example.com;x-in=abc;x-replace=old;x-remove=gone;');
+    expect(logs).toContain('x-in abc missing <none>');
+    expect(continued(s.settled).headers).toEqual([
+      [':authority', 'example.com'],
+      ['x-in', 'abc'],
+      ['x-replace', 'new'],
+      ['x-added', '1'],
+    ]);
+  });
+
+  it('holds a stream on StopIteration and delivers its body only after the resume', async () => {
+    const { plugin, logs, clock } = await run('hold');
+    const body = new TextEncoder().encode('payload');
+    const s = plugin.openStream({ headers: { ...get, ':method': 'POST' }, body });
+    expect(s.settled).toBeUndefined();
+    expect(logs.some((l) => l.startsWith('body'))).toBe(false);
+    clock.advance(100);
+    const o = continued(await s.outcome);
+    expect(new TextDecoder().decode(o.body)).toBe('payload');
+    expect(logs).toContain('effective 2 0');
+    expect(logs).toContain('body 2 payload true');
+  });
+
+  it('applies a continue asked for inside the headers callback once it has returned', async () => {
+    const { plugin, logs } = await run('continue-in-callback');
+    const s = plugin.openStream({ headers: get, body: new TextEncoder().encode('b') });
+    continued(s.settled);
+    expect(logs.slice(-2)).toEqual(['headers returns stop', 'body 2 b true']);
+  });
+
+  it('sends a local reply after the callback returns, then ends the stream', async () => {
+    const { plugin, logs } = await run('reply');
+    const s = plugin.openStream({ headers: get });
+    expect(s.settled).toEqual({
+      kind: 'local-reply',
+      status: 403,
+      headers: [
+        ['content-type', 'text/plain'],
+        ['x-probe', 'yes'],
+      ],
+      body: new TextEncoder().encode('not you'),
+      details: 'probe_denied',
+      grpcStatus: undefined,
+    });
+    expect(logs.slice(-4)).toEqual(['reply sent', 'log 2', 'done 2', 'delete 2']);
+    expect(plugin.workers[0]?.openStreams).toBe(0);
+  });
+
+  it('sends a local reply to a gRPC request as 200 with grpc-status and grpc-message', async () => {
+    const { plugin } = await run('reply');
+    const s = plugin.openStream({ headers: { ...get, 'content-type': 'application/grpc' } });
+    const o = s.settled;
+    expect(o?.kind === 'local-reply' && [o.status, o.grpcStatus, o.headers]).toEqual([
+      200,
+      7,
+      [
+        ['content-type', 'application/grpc'],
+        ['grpc-status', '7'],
+        ['grpc-message', 'not%20you'],
+        ['x-probe', 'yes'],
+      ],
+    ]);
+    // As in Envoy, grpc-web is not gRPC here: the reply stays HTTP.
+    const web = plugin.openStream({
+      headers: { ...get, 'content-type': 'application/grpc-web+proto' },
+    }).settled;
+    expect(web?.kind === 'local-reply' && [web.status, web.grpcStatus]).toEqual([403, undefined]);
+  });
+
+  it('resets the effective context after each callback; a root continue alone is a no-op', async () => {
+    const { plugin, logs, clock } = await run('effective');
+    const s = plugin.openStream({ headers: get });
+    clock.advance(100);
+    clock.advance(100);
+    expect(logs).toContain('root continue 0');
+    expect(s.settled).toBeUndefined();
+    clock.advance(100);
+    continued(await s.outcome);
+    s.close();
+    clock.advance(100);
+    expect(logs).toContain('effective deleted 2');
+  });
+
+  it('fails closed when the module traps: the stream gets 503 and the VM is marked failed', async () => {
+    const { plugin, entries } = await run('trap');
+    const s = plugin.openStream({ headers: get });
+    const o = await s.outcome;
+    expect(o.kind === 'local-reply' && [o.status, o.details]).toEqual([503, 'wasm_fail_stream']);
+    expect(plugin.workers[0]?.failed).toBeInstanceOf(Error);
+    expect(entries.some((e) => e.level === 'critical')).toBe(true);
+    const later = plugin.openStream({ headers: get });
+    expect(later.settled?.kind).toBe('local-reply');
+  });
+
+  it('cancels a held stream the client closes', async () => {
+    const { plugin, clock, logs } = await run('hold');
+    const s = plugin.openStream({ headers: get });
+    s.close();
+    expect(await s.outcome).toEqual({ kind: 'cancelled' });
+    clock.advance(100);
+    expect(logs).toContain('effective 2 2');
+  });
+});

@@ -1,0 +1,24 @@
+/** What a worker (one VM) is built with: its plugin's configuration and what it shares with the other workers,
+ * and where its logs and http calls go. */
+import type { LogLevelName } from './abi.ts';
+import type { Clock } from './clock.ts';
+import type { HttpCallHandler } from './http-calls.ts';
+import type { MetricStore } from './metrics.ts';
+
+export type LogEntry = { worker: number; level: LogLevelName; message: string; contextId: number };
+
+export type WorkerSettings = {
+  index: number;
+  name: string;
+  rootId: string;
+  vmId: string;
+  vmConfiguration: Uint8Array;
+  pluginConfiguration: Uint8Array;
+  clock: Clock;
+  logLevel: LogLevelName;
+  clusters: ReadonlySet<string> | undefined;
+  properties: ReadonlyMap<string, Uint8Array>;
+  metrics: MetricStore;
+  httpCall: HttpCallHandler;
+  log: (entry: LogEntry) => void;
+};

@@ -1,0 +1,119 @@
+// The bounds on held requests: max wait (504), max buffered (503), and the wall clock not moving them.
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  awake,
+  closeFilters,
+  expectContinue,
+  expectReply,
+  request,
+  sleeping,
+  start,
+} from '../test/filter/harness.ts';
+import { header } from './host/index.ts';
+
+const decoder = new TextDecoder();
+
+afterEach(closeFilters);
+
+describe('requests', () => {
+  it('answers 504 with JSON after max wait, and grpc-status 14 to gRPC', async () => {
+    const { plugin, clock, logs } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
+    const http = request(plugin, 'app.example.com');
+    const grpc = request(plugin, 'app.example.com', { 'content-type': 'application/grpc+proto' });
+    const web = request(plugin, 'app.example.com', { 'content-type': 'application/grpc-web' });
+    clock.advance(1900);
+    expect(http.settled).toBeUndefined();
+    clock.advance(200);
+    const reply = expectReply(await http.outcome);
+    expect(reply.status).toBe(504);
+    expect(header(reply.headers, 'x-wakegate')).toBe('timeout');
+    expect(header(reply.headers, 'content-type')).toBe('application/json');
+    const body = JSON.parse(decoder.decode(reply.body));
+    expect(body).toEqual({ error: expect.any(String), backend: 'demo/app', waitedMs: expect.any(Number) });
+    expect(body.waitedMs).toBeGreaterThanOrEqual(2000);
+    const g = expectReply(await grpc.outcome);
+    expect(g.status).toBe(200);
+    expect(g.grpcStatus).toBe(14);
+    expect(header(g.headers, 'grpc-status')).toBe('14');
+    expect(header(g.headers, 'x-wakegate')).toBe('timeout');
+    const w = expectReply(await web.outcome);
+    expect([w.status, header(w.headers, 'content-type'), w.grpcStatus]).toEqual([
+      504,
+      'application/json',
+      undefined,
+    ]);
+    expect(plugin.metric('wakegate_timeouts_total')).toBe(3);
+    expect(logs.filter((l) => l.message.includes('timed out')).map((l) => [l.level, l.message])).toEqual([
+      ['warn', 'wakegate: 3 held request(s) for demo/app timed out'],
+    ]);
+    expect(plugin.metric('wakegate_held')).toBe(0);
+    expect(plugin.workers[0]?.openStreams).toBe(0);
+  });
+  it('uses max_wait_ms from the configuration when the backend has none', async () => {
+    const { plugin, clock } = await start({ config: { max_wait_ms: 500 }, backends: [sleeping] });
+    const s = request(plugin, 'app.example.com');
+    clock.advance(400);
+    expect(s.settled).toBeUndefined();
+    clock.advance(100);
+    expect(expectReply(await s.outcome).status).toBe(504);
+  });
+
+  it('refuses past max buffered: 503 with Retry-After, grpc-status 8 to gRPC', async () => {
+    const { plugin } = await start({ backends: [{ ...sleeping, maxBuffered: 2 }] });
+    const held = [request(plugin, 'app.example.com'), request(plugin, 'app.example.com')];
+    const http = expectReply(request(plugin, 'app.example.com').settled);
+    expect(http.status).toBe(503);
+    expect(header(http.headers, 'retry-after')).toBe('1');
+    expect(header(http.headers, 'x-wakegate')).toBe('overflow');
+    const grpc = expectReply(
+      request(plugin, 'app.example.com', { 'content-type': 'application/grpc' }).settled,
+    );
+    expect(grpc.status).toBe(200);
+    expect(grpc.grpcStatus).toBe(8);
+    expect(header(grpc.headers, 'x-wakegate')).toBe('overflow');
+    // grpc-web is not gRPC to Envoy's local replies: it gets the HTTP answer.
+    const web = expectReply(
+      request(plugin, 'app.example.com', { 'content-type': 'application/grpc-web+proto' }).settled,
+    );
+    expect(web.status).toBe(503);
+    expect(web.grpcStatus).toBeUndefined();
+    expect(header(web.headers, 'retry-after')).toBe('1');
+    expect(header(web.headers, 'content-type')).toBe('application/json');
+    expect(held.every((s) => s.settled === undefined)).toBe(true);
+    expect(plugin.metric('wakegate_overflows_total')).toBe(3);
+    expect(plugin.metric('wakegate_held')).toBe(2);
+  });
+});
+describe('wall clock', () => {
+  it('keeps held requests, wakes and reports going when the wall clock steps back', async () => {
+    const { plugin, bridge, clock } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [{ ...sleeping, maxWaitMs: 3000 }],
+    });
+    const held = request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.stepWallClock(-3_600_000);
+    const repeated = bridge.next((c) => c.path === '/v1/wake');
+    const report = bridge.next((c) => c.path === '/v1/activity');
+    // The tick that sees the step back counts as no time: 100 ms more than without the step.
+    clock.advance(2100);
+    await Promise.all([repeated, report]);
+    clock.advance(1000);
+    const reply = expectReply(await held.outcome);
+    expect(reply.status).toBe(504);
+    expect(JSON.parse(decoder.decode(reply.body)).waitedMs).toBeLessThan(3200);
+  });
+
+  it('does not expire held requests when the wall clock jumps forward', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
+    const held = request(plugin, 'app.example.com');
+    clock.advance(500);
+    clock.stepWallClock(3_600_000);
+    clock.advance(1000);
+    expect(held.settled).toBeUndefined();
+    await bridge.setBackendsAndWait([{ ...awake, maxWaitMs: 2000 }]);
+    // The jump counts as one tick of 100 ms, not as an hour.
+    expect(header(expectContinue(await held.outcome), 'x-wakegate-held-ms')).toBe('1500');
+  });
+});

@@ -1,0 +1,105 @@
+// The long poll for the backend table: a failing bridge, and requests that come before any table.
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  awake,
+  closeFilters,
+  expectContinue,
+  expectReply,
+  request,
+  sleeping,
+  start,
+} from '../test/filter/harness.ts';
+import { header } from './host/index.ts';
+
+afterEach(closeFilters);
+
+describe('bridge', () => {
+  it.each(['error', 'garbage', 'silent'] as const)(
+    'survives a bridge answering %s, backs off up to 5 s, and recovers when it is back',
+    async (mode) => {
+      const { plugin, bridge, clock, logged } = await start({
+        awaitTable: false,
+        mode,
+        backends: [sleeping],
+      });
+      // Table never received: fail_open passes everything.
+      expectContinue(request(plugin, 'app.example.com').settled);
+      const delays: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const failed = logged('poll failed');
+        // A silent bridge is given up on at the call's timeout (poll wait + 5 s).
+        if (mode === 'silent') clock.advance(30_000);
+        delays.push(Number(/retrying in (\d+) ms/.exec((await failed).message)?.[1]));
+        if (i === 6) bridge.mode = 'ok';
+        const retried = bridge.next((c) => c.path.startsWith('/v1/backends'));
+        clock.advance(delays[i] ?? 0);
+        await retried;
+      }
+      expect(delays).toEqual([200, 400, 800, 1600, 3200, 5000, 5000]);
+      await logged('backend table received');
+      expect(plugin.workers[0]?.failed).toBeUndefined();
+      expect(request(plugin, 'app.example.com').settled).toBeUndefined();
+      expect(plugin.metric('wakegate_held')).toBe(1);
+    },
+  );
+});
+describe('unknown table', () => {
+  it('applies max buffered to requests held before the table came: those beyond it get the overflow answer', async () => {
+    const { plugin, bridge, clock, logged } = await start({
+      config: { fail_open: false },
+      awaitTable: false,
+      mode: 'error',
+    });
+    const streams = [
+      request(plugin, 'app.example.com'),
+      request(plugin, 'app.example.com', { 'content-type': 'application/grpc' }),
+      request(plugin, 'app.example.com'),
+    ];
+    await logged('poll failed');
+    bridge.mode = 'ok';
+    bridge.setBackends([{ ...sleeping, maxBuffered: 1 }]);
+    const wake = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(200);
+    await wake;
+    expect(streams[0]?.settled).toBeUndefined();
+    expect(expectReply(await streams[1]?.outcome).grpcStatus).toBe(8);
+    const http = expectReply(await streams[2]?.outcome);
+    expect([http.status, header(http.headers, 'x-wakegate')]).toEqual([503, 'overflow']);
+    expect(plugin.metric('wakegate_held')).toBe(1);
+    expect(plugin.metric('wakegate_overflows_total')).toBe(2);
+    await bridge.setBackendsAndWait([{ ...awake, maxBuffered: 1 }]);
+    expectContinue(await streams[0]?.outcome);
+  });
+
+  it('passes requests with fail_open (the default)', async () => {
+    const { plugin, bridge } = await start({ awaitTable: false });
+    bridge.mode = 'silent';
+    expectContinue(request(plugin, 'app.example.com').settled);
+    expect(plugin.metric('wakegate_held')).toBe(0);
+  });
+
+  it('holds requests with fail_open false until the table says what they are', async () => {
+    const { plugin, bridge, clock, logged } = await start({
+      config: { fail_open: false },
+      awaitTable: false,
+      mode: 'error',
+    });
+    const ready = request(plugin, 'ready.example.com');
+    const asleep = request(plugin, 'app.example.com');
+    const unmanaged = request(plugin, 'other.example.com');
+    expect([ready, asleep, unmanaged].map((s) => s.settled)).toEqual([undefined, undefined, undefined]);
+    expect(plugin.metric('wakegate_held')).toBe(3);
+    await logged('poll failed');
+    bridge.mode = 'ok';
+    bridge.setBackends([sleeping, { id: 'demo/ready', hosts: ['ready.example.com'], ready: true }]);
+    const wake = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(200);
+    expect((await wake).body).toEqual({ backend: 'demo/app' });
+    expectContinue(await ready.outcome);
+    expectContinue(await unmanaged.outcome);
+    expect(asleep.settled).toBeUndefined();
+    expect(plugin.metric('wakegate_held')).toBe(1);
+    await bridge.setBackendsAndWait([awake]);
+    expectContinue(await asleep.outcome);
+  });
+});

@@ -1,0 +1,126 @@
+// Wakes: sent once per backend and worker, repeated and retried on their schedules.
+import { afterEach, describe, expect, it } from 'vitest';
+import { awake, closeFilters, expectContinue, request, sleeping, start } from '../test/filter/harness.ts';
+
+afterEach(closeFilters);
+
+describe('wakes', () => {
+  it('retries a failed wake with backoff while requests are held', async () => {
+    const { plugin, bridge, clock, logged } = await start({ backends: [sleeping] });
+    bridge.wakeStatus = 503;
+    const failed = logged('wake of demo/app failed');
+    request(plugin, 'app.example.com');
+    await failed;
+    const retried = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(1000);
+    await retried;
+    expect(bridge.wakes.length).toBe(2);
+  });
+
+  it('repeats an accepted wake every 2 s while requests are still held, and stops once released', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    const held = request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    // One turn of the event loop: the host hands the filter the bridge's 202 to its wake.
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(1900);
+    expect(bridge.wakes.length).toBe(1);
+    const repeated = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(200);
+    await repeated;
+    expect(bridge.wakes.length).toBe(2);
+    await bridge.setBackendsAndWait([awake]);
+    expectContinue(await held.outcome);
+    clock.advance(5000);
+    expect(bridge.wakes.length).toBe(2);
+  });
+
+  it('lets a newly held request wake again 1 s after an accepted wake', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(900);
+    request(plugin, 'app.example.com');
+    expect(bridge.wakes.length).toBe(1);
+    clock.advance(200);
+    const again = bridge.next((c) => c.path === '/v1/wake');
+    request(plugin, 'app.example.com');
+    await again;
+    expect(bridge.wakes.length).toBe(2);
+  });
+
+  it('tries a wake the host refuses once per backoff step, not per held request, warning once', async () => {
+    const { plugin, clock, logs } = await start({ backends: [sleeping] });
+    plugin.reconfigure({ bridge_cluster: 'no-such-cluster' });
+    const t0 = clock.now();
+    const attempts: number[] = [];
+    let seen = 0;
+    for (let t = 0; t < 5000; t += 100) {
+      request(plugin, 'app.example.com');
+      const tried = logs.filter((l) => l.message.includes('could not call the bridge to wake'));
+      for (; seen < tried.length; seen++) attempts.push(t);
+      clock.advance(100);
+    }
+    expect(attempts).toEqual([0, 200, 600, 1400, 3000]);
+    expect(
+      logs.filter((l) => l.level === 'warn' && l.message.includes('could not call the bridge to wake')),
+    ).toHaveLength(1);
+    expect(clock.now() - t0).toBe(5000);
+  });
+
+  it('spaces failed wakes by the backoff even with a new request held every 100 ms, warning once', async () => {
+    const { plugin, bridge, clock, logs } = await start({ backends: [sleeping] });
+    bridge.wakeStatus = 503;
+    const wakeTimes: number[] = [];
+    const t0 = clock.now();
+    for (let t = 0; t < 7000; t += 100) {
+      request(plugin, 'app.example.com');
+      // One turn of the event loop: the host hands the filter the bridge's answer to a wake made now.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (wakeTimes.length < bridge.wakes.length) wakeTimes.push(t);
+      clock.advance(100);
+    }
+    expect(wakeTimes).toEqual([0, 200, 600, 1400, 3000, 6200]);
+    const failures = logs.filter((l) => l.message.includes('wake of demo/app failed (status 503)'));
+    expect(failures).toHaveLength(6);
+    expect(failures.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(clock.now() - t0).toBe(7000);
+  });
+
+  it('sends no more wakes after a 404 until a table changes the backend', async () => {
+    const { plugin, bridge, clock, logged } = await start({ backends: [{ ...sleeping, maxWaitMs: 60_000 }] });
+    bridge.wakeStatus = 404;
+    const unknown = logged('the bridge does not know backend demo/app');
+    request(plugin, 'app.example.com');
+    await unknown;
+    for (let i = 0; i < 10; i++) {
+      request(plugin, 'app.example.com');
+      clock.advance(1000);
+    }
+    // The same table again (a new revision, nothing changed for the backend) is no reason to wake.
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000 }]);
+    request(plugin, 'app.example.com');
+    clock.advance(3000);
+    expect(bridge.wakes).toHaveLength(1);
+    bridge.wakeStatus = 202;
+    const woken = bridge.next((c) => c.path === '/v1/wake');
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000, hosts: ['app.example.com'] }]);
+    request(plugin, 'app.example.com');
+    await woken;
+    expect(bridge.wakes).toHaveLength(2);
+  });
+
+  it('sends at most one wake per backend from each worker', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping], workers: 2 });
+    const streams = [];
+    for (let i = 0; i < 20; i++) {
+      streams.push(request(plugin, 'app.example.com', {}, i % 2));
+      clock.advance(40);
+    }
+    await Promise.all([0, 1].map((w) => bridge.seen((c) => c.worker === w && c.path === '/v1/wake')));
+    expect(bridge.wakes.map((w) => w.worker).sort()).toEqual([0, 1]);
+    await bridge.setBackendsAndWait([awake], 2);
+    for (const o of await Promise.all(streams.map((s) => s.outcome))) expectContinue(o);
+  });
+});
