@@ -1,6 +1,6 @@
 /** One VM of a plugin, as one Envoy worker thread has it: its own instance, root contexts, ticks, streams and
  * http calls. It implements the host side of proxy-wasm ABI 0.2.1 and the four WASI calls a module may
- * import, copying Envoy's behaviour (docs/filter.md, its conformance section, lists what is kept). This file
+ * import, copying Envoy's behaviour (docs/filter.md, "What the filter relies on from Envoy", lists what is kept). This file
  * loads the module, calls into it, runs what a callback deferred once it has returned, and fails closed when
  * the module traps; the parts it is made of hold the rest. */
 import { LogLevel, levelName } from './abi.ts';
