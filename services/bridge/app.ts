@@ -94,7 +94,7 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
     return { status: 503, code: error.code, retry: true };
   }
   if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
-  if (error instanceof InvalidBackendIdError) return { status: 400, code: 'invalid_backend', retry: false };
+  if (error instanceof InvalidBackendIdError) return { status: 400, code: error.code, retry: false };
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) return { status: 400, code: 'invalid_request', retry: false };
   const status = fastifyError.statusCode ?? 500;

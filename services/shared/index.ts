@@ -28,7 +28,7 @@ export {
   loadConfigOrExit,
 } from './config.ts';
 export { parseDurationMs } from './duration.ts';
-export { ConfigError, InvalidBackendIdError, PayloadError } from './errors.ts';
+export { asError, ConfigError, InvalidBackendIdError, PayloadError, WakegateError } from './errors.ts';
 export {
   ensureJetStream,
   isRevisionConflict,

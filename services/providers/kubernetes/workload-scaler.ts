@@ -5,7 +5,7 @@
  * names. Writes carry the resourceVersion just read and are retried from a fresh read on 409 Conflict.
  */
 import { ApiException, AppsV1Api, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
-import type { BackendId, Logger } from '../../shared/index.ts';
+import { type BackendId, type Logger, WakegateError } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { ProviderContext, WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
@@ -20,10 +20,9 @@ export interface KubernetesScalerOptions {
 }
 
 /** Gave up after `attempts` conflicting writes: someone else keeps changing the Deployment. */
-export class ScaleConflictError extends Error {
+export class ScaleConflictError extends WakegateError {
   constructor(id: BackendId, attempts: number) {
-    super(`workload ${id}: scale update conflicted ${attempts} times in a row`);
-    this.name = 'ScaleConflictError';
+    super('scale_conflict', `workload ${id}: scale update conflicted ${attempts} times in a row`);
   }
 }
 

@@ -15,6 +15,7 @@ import {
   backendId,
   parseBackendSettings,
   parseDurationMs,
+  WakegateError,
 } from '../../shared/index.ts';
 
 /** Local processes all live in this namespace. */
@@ -23,11 +24,10 @@ export const PROCESS_NAMESPACE = 'local';
 const DEFAULT_STOP_GRACE_MS = 5000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export class ProcessConfigError extends Error {
+export class ProcessConfigError extends WakegateError {
   readonly file: string;
   constructor(file: string, detail: string) {
-    super(`${file}: ${detail}`);
-    this.name = 'ProcessConfigError';
+    super('invalid_process_config', `${file}: ${detail}`);
     this.file = file;
   }
 }
