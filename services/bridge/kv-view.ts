@@ -6,6 +6,7 @@
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import {
+  asError,
   BACKENDS_BUCKET,
   type BackendId,
   backendFromKey,
@@ -74,7 +75,7 @@ class BucketWatch {
     await keepRunning(() => this.#watchOnce(), {
       stopped: () => this.#stopped,
       delayMs: RESTART_DELAY_MS,
-      onError: (error) => this.#log.error({ err: error }, 'kv watch failed; retrying'),
+      onError: (error) => this.#log.error({ err: asError(error) }, 'kv watch failed; retrying'),
     });
   }
 

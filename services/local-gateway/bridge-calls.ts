@@ -10,7 +10,7 @@ import type {
   HttpCallRequest,
   HttpCallResponse,
 } from '../../wasm-filter/host/index.ts';
-import type { Logger } from '../shared/index.ts';
+import { asError, type Logger } from '../shared/index.ts';
 
 export interface BridgeCallsOptions {
   bridgeUrl: string;
@@ -86,7 +86,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     } catch (error) {
       if (!closing.signal.aborted) {
         options.onFailure();
-        options.logger.debug({ err: error, path }, 'bridge call failed');
+        options.logger.debug({ err: asError(error), path }, 'bridge call failed');
       }
       return undefined;
     }

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import type { Logger } from '../../shared/index.ts';
+import { asError, type Logger } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
 import { ReadinessProbes } from '../readiness-probes.ts';
@@ -122,7 +122,7 @@ export class DockerBackendSource implements BackendSource {
       } catch (error) {
         if (signal.aborted) break;
         failures += 1;
-        this.#logger.warn({ err: error, failures }, 'docker events stream failed; reopening it');
+        this.#logger.warn({ err: asError(error), failures }, 'docker events stream failed; reopening it');
       }
       this.#stream?.destroy();
       this.#stream = undefined;
@@ -153,7 +153,7 @@ export class DockerBackendSource implements BackendSource {
           this.#enqueue(() =>
             action === 'destroy' ? this.#forget(containerId) : this.#refresh(containerId),
           ).catch((error: unknown) =>
-            this.#logger.warn({ err: error, container: containerId }, 'could not inspect container'),
+            this.#logger.warn({ err: asError(error), container: containerId }, 'could not inspect container'),
           );
         }
       }

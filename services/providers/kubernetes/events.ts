@@ -6,8 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/index.ts';
+import { apiStatus, loggedApiError } from './api-errors.ts';
 import type { BackendView } from './backends.ts';
 
 const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
@@ -59,11 +60,11 @@ export class AnnotationProblemReporter {
         },
       });
     } catch (error) {
-      if (error instanceof ApiException && error.code === 409) return;
+      if (apiStatus(error) === 409) return;
       this.logger.warn(
         {
           backend: view.backend.id,
-          err: error instanceof ApiException ? `HTTP ${error.code}` : String(error),
+          err: loggedApiError(error),
         },
         'could not create the Kubernetes Event for a malformed annotation',
       );

@@ -4,7 +4,6 @@
  * and from 410 Gone by themselves but stop on any other error; each one here is restarted with backoff.
  */
 import {
-  ApiException,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -17,6 +16,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/index.ts';
+import { apiStatus, loggedApiError } from './api-errors.ts';
 import { ENABLED_LABEL } from './backends.ts';
 
 export type WatchedKind = 'deployments' | 'services' | 'endpointslices' | 'httproutes';
@@ -94,12 +94,6 @@ export interface BackoffOptions {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 200, maxMs: 30_000, absentRetryMs: 60_000 };
 
-function describeError(error: unknown): string {
-  if (error instanceof ApiException) return `HTTP ${error.code}`;
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-
 /** One informer, restarted with backoff whenever it stops on an error. */
 export class SupervisedInformer {
   readonly spec: InformerSpec;
@@ -161,7 +155,7 @@ export class SupervisedInformer {
     this.failedThisRun = true;
     if (this.stopped || this.retryTimer) return;
     let delay: number;
-    if (this.spec.kind === 'httproutes' && error instanceof ApiException && error.code === 404) {
+    if (this.spec.kind === 'httproutes' && apiStatus(error) === 404) {
       // No Gateway API in this cluster: routes contribute no hosts, and the watcher still syncs.
       if (!this.absent) this.logger.info('the HTTPRoute API is not served; hosts come from annotations only');
       this.absent = true;
@@ -172,7 +166,7 @@ export class SupervisedInformer {
       delay = Math.min(this.backoff.baseMs * 2 ** this.attempt, this.backoff.maxMs);
       this.attempt++;
       this.logger.warn(
-        { err: describeError(error), retryInMs: delay },
+        { err: loggedApiError(error), retryInMs: delay },
         'informer stopped on an error; restarting',
       );
     }
