@@ -87,6 +87,9 @@ export const ActivityMessageSchema = Type.Object(
 );
 export type ActivityMessage = Static<typeof ActivityMessageSchema>;
 
+/** One backend's counts in a filter's report, before the bridge stamps the time and source on it. */
+export type ActivityReport = Pick<ActivityMessage, 'backend' | 'requests' | 'inflight'>;
+
 /** `wakegate.ready.<token>`, on each readiness change. */
 export const ReadyMessageSchema = Type.Object(
   { backend: BackendIdSchema, ready: Type.Boolean(), replicas: Count, readyReplicas: Count, at: Millis },
