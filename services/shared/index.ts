@@ -10,9 +10,9 @@ export {
 } from './backend-id.ts';
 export {
   type BackendSettings,
-  type BackendSettingsInput,
   DEFAULT_BACKEND_CONFIG,
   normalizeHost,
+  type ParsedBackendSettings,
   parseBackendSettings,
   SETTING_NAMES,
   type SettingProblem,

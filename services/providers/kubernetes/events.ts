@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/index.ts';
 import { apiStatus, loggedApiError } from './api-errors.ts';
-import type { BackendView } from './backends.ts';
+import type { DeploymentBackend } from './backends.ts';
 
 const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
 
@@ -25,7 +25,7 @@ export class AnnotationProblemReporter {
     this.logger = logger;
   }
 
-  report(view: BackendView): void {
+  report(view: DeploymentBackend): void {
     const { namespace, name, uid } = view.deployment;
     for (const problem of view.problems) {
       const key = `${uid ?? ''}|${namespace}/${name}|${problem.setting}|${problem.value}`;
@@ -38,7 +38,7 @@ export class AnnotationProblemReporter {
     }
   }
 
-  private async createEvent(view: BackendView, key: string, message: string): Promise<void> {
+  private async createEvent(view: DeploymentBackend, key: string, message: string): Promise<void> {
     const { namespace, name, uid } = view.deployment;
     const now = new Date();
     const suffix = createHash('sha256').update(key).digest('hex').slice(0, 12);
