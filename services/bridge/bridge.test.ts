@@ -8,14 +8,7 @@ import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import {
-  fetchTable,
-  heldPolls,
-  metricValue,
-  startTestBridge,
-  type Table,
-  tableWhere,
-} from './bridge-test-support.ts';
+import { fetchTable, heldPolls, metricValue, startTestBridge, tableWhere } from './bridge-test-support.ts';
 import { BackendsReply } from './schemas.ts';
 
 const TOKEN = 'test-token-0123456789';
@@ -63,7 +56,7 @@ describe('bridge against a real nats-server', () => {
     const response = await get('/v1/backends?since=0&wait=20000');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('application/json');
-    const body = (await response.json()) as Table;
+    const body = (await response.json()) as BackendsReply;
     // Long-poll answers are written pre-serialized, so check them against the route's response schema.
     expect(Compile(BackendsReply).Check(body)).toBe(true);
     expect(body.backends).toContainEqual({
@@ -82,7 +75,7 @@ describe('bridge against a real nats-server', () => {
     await heldPolls(bridge, 1);
     const putAt = Date.now();
     await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: putAt, by: 'test' }));
-    const body = (await (await poll).json()) as Table;
+    const body = (await (await poll).json()) as BackendsReply;
     const answeredAt = Date.now();
     expect(body.revision).toBeGreaterThan(revision);
     expect(body.backends.find((b) => b.id === 'shop/api')?.ready).toBe(false);
@@ -102,7 +95,7 @@ describe('bridge against a real nats-server', () => {
       'shop/api',
       codecs.backend.encode({ ...backendRecord('shop/api', true), replicas: 2 }),
     );
-    const body = (await (await poll).json()) as Table;
+    const body = (await (await poll).json()) as BackendsReply;
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     expect(body.backends).toEqual(before.backends);
   });
@@ -112,7 +105,7 @@ describe('bridge against a real nats-server', () => {
     const polls = Array.from({ length: 1000 }, () =>
       get(`/v1/backends?since=${revision}&wait=30000`).then(async (r) => ({
         status: r.status,
-        body: (await r.json()) as Table,
+        body: (await r.json()) as BackendsReply,
       })),
     );
     await heldPolls(bridge, 1000);

@@ -4,4 +4,5 @@ export { type BridgeOptions, type RunningBridge, startBridge } from './bridge.ts
 export { BRIDGE_PORT, bridgeConfigSpec } from './config.ts';
 export { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
 export { MAX_WAIT_MS } from './long-poll.ts';
-export { type BackendView, MergedView } from './merged-view.ts';
+export { MergedView } from './merged-view.ts';
+export type { BackendRow, BackendsReply } from './schemas.ts';

@@ -17,14 +17,15 @@ import {
   type NatsConnection,
   PayloadError,
 } from '../shared/index.ts';
-import type { BackendView, MergedView } from './merged-view.ts';
+import type { MergedView } from './merged-view.ts';
+import type { BackendRow } from './schemas.ts';
 
 export interface KvViewOptions {
   nc: NatsConnection;
   view: MergedView;
   logger: Logger;
   /** Called after each effective change of the view, with the backend's row as it was before. */
-  onChange: (id: BackendId, before: BackendView | undefined) => void;
+  onChange: (id: BackendId, before: BackendRow | undefined) => void;
   /** Called for each KV value that could not be used. */
   onInvalid?: (bucket: string) => void;
 }

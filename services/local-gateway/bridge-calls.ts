@@ -10,6 +10,7 @@ import type {
   HttpCallRequest,
   HttpCallResponse,
 } from '../../wasm-filter/host/index.ts';
+import type { BackendsReply } from '../bridge/index.ts';
 import { asError, type Logger } from '../shared/index.ts';
 
 export interface BridgeCallsOptions {
@@ -94,9 +95,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
 
   const noteTable = (worker: number, body: Uint8Array) => {
     try {
-      const table = JSON.parse(Buffer.from(body).toString('utf8')) as {
-        backends?: { id?: unknown; ready?: unknown }[];
-      };
+      const table = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<BackendsReply>;
       const backends = new Map<string, boolean>();
       for (const b of table.backends ?? [])
         if (typeof b.id === 'string') backends.set(b.id, b.ready === true);
