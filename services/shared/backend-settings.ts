@@ -1,3 +1,4 @@
+import { HOST } from './dns-names.ts';
 import { parseDurationMs } from './duration.ts';
 import type { BackendConfig } from './messages.ts';
 
@@ -44,8 +45,6 @@ export interface ParsedBackendSettings {
   /** Malformed values: each was replaced by its default; the caller reports them. */
   problems: SettingProblem[];
 }
-
-const HOST = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Lowercases, strips a port, and checks an exact or `*.`-wildcard hostname; undefined if invalid. */
 export function normalizeHost(input: string): string | undefined {

@@ -27,6 +27,7 @@ export {
   loadConfig,
   loadConfigOrExit,
 } from './config.ts';
+export { DNS_SUBDOMAIN } from './dns-names.ts';
 export { parseDurationMs } from './duration.ts';
 export { asError, ConfigError, InvalidBackendIdError, PayloadError, WakegateError } from './errors.ts';
 export {

@@ -6,6 +6,7 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { type BackendId, parseBackendId } from './backend-id.ts';
+import { BACKEND_ID_PATTERN, HOST_PATTERN } from './dns-names.ts';
 import { PayloadError } from './errors.ts';
 import { backendFromSubject, type SubjectKind } from './subjects.ts';
 
@@ -13,14 +14,14 @@ import { backendFromSubject, type SubjectKind } from './subjects.ts';
 export const BackendIdSchema = Type.String({
   minLength: 3,
   maxLength: 317,
-  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  pattern: BACKEND_ID_PATTERN,
 });
 
 /** An exact hostname or a leading-wildcard one (`*.example.com`), lowercase, no port. */
 export const HostSchema = Type.String({
   minLength: 1,
   maxLength: 253,
-  pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  pattern: HOST_PATTERN,
 });
 
 const Millis = Type.Integer({ minimum: 0 });
