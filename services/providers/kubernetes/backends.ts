@@ -1,6 +1,6 @@
 /**
  * The Kubernetes watch side's decisions, without I/O: from the objects the informers hold to the backend
- * states of the design. Given the same objects, every watcher replica computes the same result.
+ * states the watcher records. Given the same objects, every watcher replica computes the same result.
  */
 import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import {

@@ -145,7 +145,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     );
   }
 
-  // The design's per-backend settings, read by the shared parser so every provider agrees on them.
+  // The per-backend settings, read by the shared parser so every provider agrees on them.
   const settings = parseBackendSettings({
     hosts: spec.hosts.join(','),
     'idle-timeout': spec['idle-timeout'] === undefined ? undefined : String(spec['idle-timeout']),
