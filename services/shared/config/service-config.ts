@@ -2,8 +2,9 @@
  * The environment variables every service shares (NATS, log level, port, provider, bridge token, drain), as
  * field specs each service combines.
  */
-import { env } from './config.ts';
-import { DNS_LABEL } from './dns-names.ts';
+
+import { DNS_LABEL } from '../ids/dns-names.ts';
+import { env } from './env-config.ts';
 
 export const natsConfigSpec = {
   natsUrl: env.url('NATS_URL', { default: 'nats://127.0.0.1:4222', protocols: ['nats', 'tls', 'ws', 'wss'] }),

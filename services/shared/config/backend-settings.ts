@@ -1,6 +1,6 @@
-import { HOST } from './dns-names.ts';
+import { HOST } from '../ids/dns-names.ts';
+import type { BackendConfig } from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
-import type { BackendConfig } from './messages.ts';
 
 export const DEFAULT_BACKEND_CONFIG: Readonly<BackendConfig> = Object.freeze({
   idleTimeoutMs: 5 * 60_000,

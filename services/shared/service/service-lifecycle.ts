@@ -3,10 +3,10 @@
  * start, start its provider, serve its ops endpoints, and stop cleanly on SIGTERM/SIGINT.
  */
 import type { AddressInfo } from 'node:net';
-import { asError } from './errors.ts';
-import { ensureJetStream } from './jetstream-setup.ts';
-import type { Logger } from './logger.ts';
-import { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
+import { asError } from '../errors.ts';
+import { connectNats, type NatsConnection, type NatsConnectOptions } from '../nats/connection.ts';
+import { ensureJetStream } from '../nats/jetstream-setup.ts';
+import type { Logger } from '../observability/logger.ts';
 import { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 
 /** Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets. */
