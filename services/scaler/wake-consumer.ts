@@ -7,6 +7,7 @@ import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstrea
 import {
   asError,
   type BackendId,
+  type Backoff,
   decodeMessage,
   keepRunning,
   type Logger,
@@ -15,7 +16,7 @@ import {
   WAKE_STREAM,
 } from '../shared/index.ts';
 import type { ScalerMetrics } from './metrics.ts';
-import { DEFAULT_RETRY_BACKOFF, type RetryBackoff, retryDelayMs } from './wake-decision.ts';
+import { DEFAULT_RETRY_BACKOFF, retryDelayMs } from './wake-decision.ts';
 import type { WakeHandler } from './wake-handler.ts';
 
 export interface WakeConsumerOptions {
@@ -23,7 +24,7 @@ export interface WakeConsumerOptions {
   handler: WakeHandler;
   metrics: ScalerMetrics;
   logger: Logger;
-  backoff?: RetryBackoff;
+  backoff?: Backoff;
 }
 
 const RESTART_DELAY_MS = 1000;

@@ -6,8 +6,9 @@
  * - `nats/`: the connection, JetStream setup, and the restart loop of watches and consumers;
  * - `observability/`: the logger and the cold-start histogram;
  * - `service/`: a service's lifecycle (connect, ops server, signals);
- * - `errors.ts`: the base class of every wakegate error.
+ * - `errors.ts`: the base class of every wakegate error; `backoff.ts`: the one retry backoff.
  */
+export { type Backoff, backoffDelayMs } from './backoff.ts';
 export {
   type BackendSettings,
   DEFAULT_BACKEND_CONFIG,

@@ -15,7 +15,7 @@ import {
   makeInformer,
   type ObjectCache,
 } from '@kubernetes/client-node';
-import type { Logger } from '../../shared/index.ts';
+import { type Backoff, backoffDelayMs, type Logger } from '../../shared/index.ts';
 import { apiStatus, loggedApiError } from './api-errors.ts';
 import { ENABLED_LABEL } from './backends.ts';
 
@@ -84,10 +84,8 @@ export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpe
   });
 }
 
-export interface BackoffOptions {
-  /** First restart delay after an error; doubles up to `maxMs`. */
-  baseMs: number;
-  maxMs: number;
+/** Restart delays after an error (doubling from `baseMs` up to `maxMs`), and while HTTPRoutes are absent. */
+export interface BackoffOptions extends Backoff {
   /** Retry delay while the HTTPRoute API is not installed. */
   absentRetryMs: number;
 }
@@ -163,7 +161,7 @@ export class SupervisedInformer {
       delay = this.backoff.absentRetryMs;
       this.onChange();
     } else {
-      delay = Math.min(this.backoff.baseMs * 2 ** this.attempt, this.backoff.maxMs);
+      delay = backoffDelayMs(this.attempt, this.backoff);
       this.attempt++;
       this.logger.warn(
         { err: loggedApiError(error), retryInMs: delay },
