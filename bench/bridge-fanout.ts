@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Pool } from 'undici';
+import type { BackendsReply } from '../services/bridge/index.ts';
 import { BACKENDS_BUCKET, codecs } from '../services/shared/index.ts';
 import { backendRecord } from '../test/backend-record.ts';
 import { startNatsServer } from '../test/nats-server.ts';
@@ -113,16 +114,17 @@ try {
     const response = await pool.request({ method: 'GET', path });
     return { status: response.statusCode, text: await response.body.text() };
   };
+  const tableOf = (text: string) => JSON.parse(text) as BackendsReply;
   const held = async () => {
     const { text } = await get('/metrics');
     return Number(/^wakegate_bridge_long_polls (\d+)$/m.exec(text)?.[1] ?? 0);
   };
   let table = await get('/v1/backends');
-  while (table.status !== 200 || JSON.parse(table.text).backends.length < TABLE_BACKENDS) {
+  while (table.status !== 200 || tableOf(table.text).backends.length < TABLE_BACKENDS) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     table = await get('/v1/backends');
   }
-  let revision = JSON.parse(table.text).revision as number;
+  let revision = tableOf(table.text).revision;
 
   const latencies: number[] = [];
   for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {

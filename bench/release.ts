@@ -22,7 +22,7 @@ const stack = await startE2eStack({
     command: node
     args: ["-e", "setInterval(() => {}, 1000)"]
     url: http://127.0.0.1:${port}
-    health-path: /healthz
+    probe-path: /healthz
     hosts: [release.localhost]
     max-wait: 5m
     max-buffered: ${HELD}

@@ -5,14 +5,14 @@
  */
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
-import { InvalidBackendIdError, type Logger, parseBackendId } from '../shared/index.ts';
+import { type ActivityReport, InvalidBackendIdError, type Logger, parseBackendId } from '../shared/index.ts';
 import { bearerTokenCheck } from './auth.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
 import { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
 import type { LongPolls } from './long-poll.ts';
 import type { MergedView } from './merged-view.ts';
 import type { BridgeMetrics } from './metrics.ts';
-import type { ActivityReport, WakeOutcome } from './nats-publisher.ts';
+import type { PublishedWake } from './nats-publisher.ts';
 import {
   ActivityBody,
   BackendsQuery,
@@ -34,7 +34,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 /** What the HTTP adapter needs of NATS (NatsPublisher implements it). */
 export interface Publisher {
   readonly connected: boolean;
-  wake(backend: string, atMs: number): Promise<WakeOutcome>;
+  wake(backend: string, atMs: number): Promise<PublishedWake>;
   activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): void;
 }
 
@@ -94,7 +94,7 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
     return { status: 503, code: error.code, retry: true };
   }
   if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
-  if (error instanceof InvalidBackendIdError) return { status: 400, code: 'invalid_backend', retry: false };
+  if (error instanceof InvalidBackendIdError) return { status: 400, code: error.code, retry: false };
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) return { status: 400, code: 'invalid_request', retry: false };
   const status = fastifyError.statusCode ?? 500;

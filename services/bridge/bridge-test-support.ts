@@ -2,12 +2,7 @@
 import { until } from '../../test/until.ts';
 import { createLogger } from '../shared/index.ts';
 import { type BridgeOptions, type RunningBridge, startBridge } from './bridge.ts';
-
-/** `GET /v1/backends` as a filter reads it. */
-export interface Table {
-  revision: number;
-  backends: { id: string; hosts: string[]; ready: boolean; maxWaitMs: number; maxBuffered: number }[];
-}
+import type { BackendsReply } from './index.ts';
 
 /** A bridge on a free loopback port for a test's nats-server, logging nothing. */
 export function startTestBridge(
@@ -29,19 +24,19 @@ export async function fetchTable(
   bridge: RunningBridge,
   poll: { since?: number; wait?: number } = {},
   headers: Record<string, string> = {},
-): Promise<Table> {
+): Promise<BackendsReply> {
   const query = poll.since === undefined ? '' : `?since=${poll.since}&wait=${poll.wait ?? 0}`;
   const response = await fetch(`${bridge.url}/v1/backends${query}`, { headers });
   if (response.status !== 200) throw new Error(`GET /v1/backends${query} answered ${response.status}`);
-  return (await response.json()) as Table;
+  return (await response.json()) as BackendsReply;
 }
 
 /** Follows a bridge's table with long polls (each answered at a change) until it satisfies `predicate`. */
 export async function tableWhere(
   bridge: RunningBridge,
-  predicate: (table: Table) => boolean,
+  predicate: (table: BackendsReply) => boolean,
   headers: Record<string, string> = {},
-): Promise<Table> {
+): Promise<BackendsReply> {
   let current = await fetchTable(bridge, {}, headers);
   while (!predicate(current))
     current = await fetchTable(bridge, { since: current.revision, wait: 10_000 }, headers);

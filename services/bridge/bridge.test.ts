@@ -8,14 +8,7 @@ import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import {
-  fetchTable,
-  heldPolls,
-  metricValue,
-  startTestBridge,
-  type Table,
-  tableWhere,
-} from './bridge-test-support.ts';
+import { fetchTable, heldPolls, metricValue, startTestBridge, tableWhere } from './bridge-test-support.ts';
 import { BackendsReply } from './schemas.ts';
 
 const TOKEN = 'test-token-0123456789';
@@ -63,7 +56,7 @@ describe('bridge against a real nats-server', () => {
     const response = await get('/v1/backends?since=0&wait=20000');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('application/json');
-    const body = (await response.json()) as Table;
+    const body = (await response.json()) as BackendsReply;
     // Long-poll answers are written pre-serialized, so check them against the route's response schema.
     expect(Compile(BackendsReply).Check(body)).toBe(true);
     expect(body.backends).toContainEqual({
@@ -82,7 +75,7 @@ describe('bridge against a real nats-server', () => {
     await heldPolls(bridge, 1);
     const putAt = Date.now();
     await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: putAt, by: 'test' }));
-    const body = (await (await poll).json()) as Table;
+    const body = (await (await poll).json()) as BackendsReply;
     const answeredAt = Date.now();
     expect(body.revision).toBeGreaterThan(revision);
     expect(body.backends.find((b) => b.id === 'shop/api')?.ready).toBe(false);
@@ -102,7 +95,7 @@ describe('bridge against a real nats-server', () => {
       'shop/api',
       codecs.backend.encode({ ...backendRecord('shop/api', true), replicas: 2 }),
     );
-    const body = (await (await poll).json()) as Table;
+    const body = (await (await poll).json()) as BackendsReply;
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     expect(body.backends).toEqual(before.backends);
   });
@@ -112,7 +105,7 @@ describe('bridge against a real nats-server', () => {
     const polls = Array.from({ length: 1000 }, () =>
       get(`/v1/backends?since=${revision}&wait=30000`).then(async (r) => ({
         status: r.status,
-        body: (await r.json()) as Table,
+        body: (await r.json()) as BackendsReply,
       })),
     );
     await heldPolls(bridge, 1000);
@@ -152,17 +145,6 @@ describe('bridge against a real nats-server', () => {
     expect(message?.headers?.get('Nats-Msg-Id')).toMatch(/^shop\/web@\d+$/);
     expect(codecs.wake.decode(message?.data ?? new Uint8Array())).toMatchObject({ backend: 'shop/web' });
     message?.ack();
-  });
-
-  it('refuses to wake a backend the watcher does not list, publishing nothing', async () => {
-    await purgeWakes();
-    const response = await post('/v1/wake', JSON.stringify({ backend: 'shop/unknown' }));
-    expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({
-      error: 'unknown_backend',
-      message: 'backend shop/unknown is not known to the watcher',
-    });
-    expect(await streamMessages()).toBe(0);
   });
 
   it('publishes one activity message per report', async () => {
@@ -244,171 +226,6 @@ describe('bridge against a real nats-server', () => {
     expect(await metric('wakegate_bridge_activity_unknown_total')).toBe(unknownBefore + 2);
   });
 
-  it('asks for the bearer token on /v1 only, and accepts only the right one', async () => {
-    const missing = await get('/v1/backends', {});
-    expect(missing.status).toBe(401);
-    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
-    expect(await missing.json()).toEqual({ error: 'unauthorized', message: 'missing or wrong bearer token' });
-    expect((await get('/v1/backends', { authorization: 'Bearer wrong' })).status).toBe(401);
-    expect((await get('/v1/backends', { authorization: `Bearer ${TOKEN}x` })).status).toBe(401);
-    expect((await get('/v1/backends', { authorization: TOKEN })).status).toBe(401);
-    expect((await post('/v1/wake', '{"backend":"shop/api"}', { authorization: '' })).status).toBe(401);
-    expect((await get('/v1/backends', { authorization: `bearer ${TOKEN}` })).status).toBe(200);
-    for (const path of ['/healthz', '/readyz', '/metrics']) expect((await get(path, {})).status).toBe(200);
-  });
-
-  it('answers bad input with a 4xx JSON error, publishes nothing and keeps serving', async () => {
-    await purgeWakes();
-    const activity = nc.subscribe('wakegate.activity.>');
-    await nc.flush();
-    const report = (backend: unknown) => JSON.stringify({ reports: [{ backend, requests: 1, inflight: 0 }] });
-    const cases: {
-      name: string;
-      path: string;
-      body: string;
-      type?: string;
-      status: number;
-      error: string;
-    }[] = [
-      { name: 'not JSON', path: '/v1/wake', body: '{"backend":', status: 400, error: 'invalid_request' },
-      { name: 'no body', path: '/v1/wake', body: '', status: 400, error: 'invalid_request' },
-      { name: 'array', path: '/v1/wake', body: '["shop/api"]', status: 400, error: 'invalid_request' },
-      { name: 'wrong type', path: '/v1/wake', body: '{"backend":42}', status: 400, error: 'invalid_request' },
-      {
-        name: 'extra field',
-        path: '/v1/wake',
-        body: '{"backend":"shop/api","force":true}',
-        status: 400,
-        error: 'invalid_request',
-      },
-      {
-        name: 'subject wildcard',
-        path: '/v1/wake',
-        body: '{"backend":"a.>"}',
-        status: 400,
-        error: 'invalid_backend',
-      },
-      {
-        name: 'path traversal',
-        path: '/v1/wake',
-        body: '{"backend":"../x"}',
-        status: 400,
-        error: 'invalid_backend',
-      },
-      {
-        name: 'upper case',
-        path: '/v1/wake',
-        body: '{"backend":"A/B"}',
-        status: 400,
-        error: 'invalid_backend',
-      },
-      {
-        name: '300 characters',
-        path: '/v1/wake',
-        body: JSON.stringify({ backend: `shop/${'a'.repeat(295)}` }),
-        status: 400,
-        error: 'invalid_backend',
-      },
-      {
-        name: '1 MiB body',
-        path: '/v1/wake',
-        body: JSON.stringify({ backend: 'a'.repeat(1024 * 1024) }),
-        status: 413,
-        error: 'body_too_large',
-      },
-      {
-        name: 'not JSON content',
-        path: '/v1/wake',
-        body: 'backend=shop/api',
-        type: 'application/x-www-form-urlencoded',
-        status: 415,
-        error: 'unsupported_media_type',
-      },
-      {
-        name: 'activity: bad id',
-        path: '/v1/activity',
-        body: report('a.>'),
-        status: 400,
-        error: 'invalid_backend',
-      },
-      ...['', 'UPPER', 'a/b', 'a.b', 'x'.repeat(65)].map((source) => ({
-        name: `activity: source ${JSON.stringify(source)}`,
-        path: '/v1/activity',
-        body: JSON.stringify({ source, reports: [{ backend: 'shop/api', requests: 1, inflight: 0 }] }),
-        status: 400,
-        error: 'invalid_request',
-      })),
-      {
-        name: 'activity: negative count',
-        path: '/v1/activity',
-        body: JSON.stringify({ reports: [{ backend: 'shop/api', requests: -1, inflight: 0 }] }),
-        status: 400,
-        error: 'invalid_request',
-      },
-      {
-        name: 'activity: one bad id among good ones',
-        path: '/v1/activity',
-        body: JSON.stringify({
-          reports: [
-            { backend: 'shop/api', requests: 1, inflight: 0 },
-            { backend: 'shop/../x', requests: 1, inflight: 0 },
-          ],
-        }),
-        status: 400,
-        error: 'invalid_backend',
-      },
-    ];
-    for (const c of cases) {
-      const response = await post(c.path, c.body, c.type ? { 'content-type': c.type } : {});
-      const body = (await response.json()) as { error: string; message: string };
-      expect({ name: c.name, status: response.status, error: body.error }).toEqual({
-        name: c.name,
-        status: c.status,
-        error: c.error,
-      });
-      expect(Object.keys(body).sort()).toEqual(['error', 'message']);
-      expect(body.message.length).toBeGreaterThan(0);
-    }
-    const badQuery = await get('/v1/backends?since=abc');
-    expect(badQuery.status).toBe(400);
-    expect(await badQuery.json()).toEqual({
-      error: 'invalid_request',
-      message: 'querystring/since must be integer',
-    });
-    expect((await get('/v1/backends?sinse=1')).status).toBe(400);
-    const unknownRoute = await get('/v1/nothing');
-    expect(unknownRoute.status).toBe(404);
-    expect(await unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /v1/nothing' });
-
-    const traversal = (await (await post('/v1/wake', '{"backend":"../x"}')).json()) as { message: string };
-    expect(traversal.message).toContain('../x');
-
-    await nc.flush();
-    expect(activity.getProcessed()).toBe(0);
-    activity.unsubscribe();
-    expect(await streamMessages()).toBe(0);
-    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/api' }))).status).toBe(202);
-  });
-
-  it('refuses long polls past the cap with 503 and Retry-After', async () => {
-    const small = await startTestBridge(server.url, { maxLongPolls: 2 });
-    try {
-      await small.whenSynced;
-      const { revision } = await fetchTable(small);
-      const url = `${small.url}/v1/backends?since=${revision}&wait=30000`;
-      const held = [fetch(url), fetch(url)];
-      await heldPolls(small, 2);
-      const refused = await fetch(url);
-      expect(refused.status).toBe(503);
-      expect(refused.headers.get('retry-after')).toBe('1');
-      expect(((await refused.json()) as { error: string }).error).toBe('too_many_long_polls');
-      await small.close();
-      expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
-    } finally {
-      await small.close().catch(() => {});
-    }
-  });
-
   it('frees the slot of a client that goes away, without answering or counting it', async () => {
     const { revision } = await table();
     const answered = async () => {
@@ -458,6 +275,7 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('counts requests by route and status', async () => {
+    expect((await get('/v1/backends', {})).status).toBe(401);
     const text = await (await fetch(`${bridge.url}/metrics`)).text();
     expect(text).toMatch(
       /wakegate_bridge_http_requests_total\{route="\/v1\/wake",method="POST",status="202"\} \d+/,

@@ -8,10 +8,11 @@ import { type BridgeApp, buildApp } from './app.ts';
 import { ColdStartClock } from './cold-start-clock.ts';
 import { watchKvView } from './kv-view.ts';
 import { LongPolls } from './long-poll.ts';
-import { type BackendView, MergedView } from './merged-view.ts';
+import { MergedView } from './merged-view.ts';
 import { createBridgeMetrics } from './metrics.ts';
 import { NatsPublisher } from './nats-publisher.ts';
 import { watchScaled } from './scaled-watch.ts';
+import type { BackendRow } from './schemas.ts';
 
 const CLOSE_GRACE_MS = 2000;
 
@@ -51,7 +52,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     natsConnected: () => publisher.connected,
   });
   const coldStart = new ColdStartClock();
-  const changed = (id: BackendId, before: BackendView | undefined) => {
+  const changed = (id: BackendId, before: BackendRow | undefined) => {
     coldStart.changed(id, before?.ready, view.get(id)?.ready, performance.now());
     longPolls.notify();
     for (const { backend, phase, seconds } of coldStart.released(performance.now())) {

@@ -5,7 +5,8 @@ import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { heldPolls, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
+import { heldPolls, startTestBridge, tableWhere } from './bridge-test-support.ts';
+import type { BackendsReply } from './index.ts';
 
 describe('bridge cold-start metrics', () => {
   let server: NatsServerFixture;
@@ -13,8 +14,8 @@ describe('bridge cold-start metrics', () => {
   let nc: NatsConnection;
   let backends: KV;
 
-  const table = async (query = ''): Promise<Table> =>
-    (await fetch(`${bridge.url}/v1/backends${query}`)).json() as Promise<Table>;
+  const table = async (query = ''): Promise<BackendsReply> =>
+    (await fetch(`${bridge.url}/v1/backends${query}`)).json() as Promise<BackendsReply>;
   /** `{count, sum}` of `wakegate_cold_start_seconds{phase}` as /metrics shows it. */
   const phase = async (name: string) => {
     const text = await (await fetch(`${bridge.url}/metrics`)).text();

@@ -6,6 +6,7 @@
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import {
+  asError,
   BACKENDS_BUCKET,
   type BackendId,
   backendFromKey,
@@ -16,14 +17,15 @@ import {
   type NatsConnection,
   PayloadError,
 } from '../shared/index.ts';
-import type { BackendView, MergedView } from './merged-view.ts';
+import type { MergedView } from './merged-view.ts';
+import type { BackendRow } from './schemas.ts';
 
 export interface KvViewOptions {
   nc: NatsConnection;
   view: MergedView;
   logger: Logger;
   /** Called after each effective change of the view, with the backend's row as it was before. */
-  onChange: (id: BackendId, before: BackendView | undefined) => void;
+  onChange: (id: BackendId, before: BackendRow | undefined) => void;
   /** Called for each KV value that could not be used. */
   onInvalid?: (bucket: string) => void;
 }
@@ -74,7 +76,7 @@ class BucketWatch {
     await keepRunning(() => this.#watchOnce(), {
       stopped: () => this.#stopped,
       delayMs: RESTART_DELAY_MS,
-      onError: (error) => this.#log.error({ err: error }, 'kv watch failed; retrying'),
+      onError: (error) => this.#log.error({ err: asError(error) }, 'kv watch failed; retrying'),
     });
   }
 

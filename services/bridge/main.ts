@@ -1,5 +1,5 @@
 /** Entry point: `node services/bridge/main.ts`, configured by the environment (see docs/bridge.md). */
-import { createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
+import { asError, createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
 import { startBridge } from './bridge.ts';
 import { bridgeConfigSpec } from './config.ts';
 
@@ -10,6 +10,6 @@ try {
   const bridge = await startBridge({ ...config, logger });
   stopOnSignals(logger, () => bridge.close());
 } catch (error) {
-  logger.fatal({ err: error }, 'bridge failed to start');
+  logger.fatal({ err: asError(error) }, 'bridge failed to start');
   process.exit(1);
 }

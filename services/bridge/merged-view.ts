@@ -6,17 +6,9 @@
  */
 import type { BackendId, BackendRecord, IntentRecord } from '../shared/index.ts';
 import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
+import type { BackendRow } from './schemas.ts';
 
-/** One row of `GET /v1/backends`. */
-export interface BackendView {
-  id: BackendId;
-  hosts: string[];
-  ready: boolean;
-  maxWaitMs: number;
-  maxBuffered: number;
-}
-
-function sameView(a: BackendView | undefined, b: BackendView | undefined): boolean {
+function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return (
     a.ready === b.ready &&
@@ -35,7 +27,7 @@ function merge(
   backend: BackendRecord | undefined,
   intent: IntentRecord | undefined,
   stale: boolean,
-): BackendView | undefined {
+): BackendRow | undefined {
   if (backend === undefined) return undefined;
   return {
     id: backend.id,
@@ -49,7 +41,7 @@ function merge(
 export class MergedView {
   readonly #backends = new Map<BackendId, BackendRecord>();
   readonly #intents = new Map<BackendId, IntentRecord>();
-  readonly #rows = new Map<BackendId, BackendView>();
+  readonly #rows = new Map<BackendId, BackendRow>();
   /** Backends scaled to zero, with the backends sequence at that moment: stale until a newer record. */
   readonly #scaledToZero = new Map<BackendId, number>();
   #backendsSeq = 0;
@@ -78,7 +70,7 @@ export class MergedView {
     return this.#backends.has(id);
   }
 
-  get(id: BackendId): BackendView | undefined {
+  get(id: BackendId): BackendRow | undefined {
     return this.#rows.get(id);
   }
 
@@ -132,7 +124,7 @@ export class MergedView {
     this.#setPoint(pointOf(this.#backendsSeq, this.#intentsSeq, this.#scaledToZero.size));
     const before = this.#rows.get(id);
     const after = merge(this.#backends.get(id), this.#intents.get(id), this.#scaledToZero.has(id));
-    if (sameView(before, after)) return false;
+    if (sameRow(before, after)) return false;
     if (after === undefined) this.#rows.delete(id);
     else this.#rows.set(id, after);
     this.#body = undefined;

@@ -6,7 +6,8 @@ import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
+import { fetchTable, startTestBridge, tableWhere } from './bridge-test-support.ts';
+import type { BackendsReply } from './index.ts';
 
 describe('bridge while nats-server goes away and comes back', () => {
   let server: NatsServerFixture;
@@ -73,7 +74,7 @@ describe('bridge while nats-server goes away and comes back', () => {
     );
     const answer = await held;
     expect(answer.status).toBe(200);
-    const changed = (await answer.json()) as Table;
+    const changed = (await answer.json()) as BackendsReply;
     expect(changed.revision).toBeGreaterThan(table.revision);
     expect(changed.backends).toEqual([expect.objectContaining({ id: 'shop/api', ready: false })]);
 
@@ -84,7 +85,7 @@ describe('bridge while nats-server goes away and comes back', () => {
       'shop/api',
       codecs.intent.encode({ state: 'awake', at: Date.now(), by: 'test' }),
     );
-    const last = (await (await next).json()) as Table;
+    const last = (await (await next).json()) as BackendsReply;
     expect(last.backends).toEqual([expect.objectContaining({ id: 'shop/api', ready: true })]);
   });
 });

@@ -6,6 +6,7 @@
 import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import {
   type ActivityMessage,
+  type ActivityReport,
   type BackendId,
   codecs,
   type NatsConnection,
@@ -16,15 +17,10 @@ import {
 } from '../shared/index.ts';
 import { NatsUnavailableError } from './errors.ts';
 
-export interface WakeOutcome {
+/** What publishing a wake came to; the scaler's PublishedWake is what handling it did to the workload. */
+export interface PublishedWake {
   /** The stream already had a wake of this backend in this window (or one was being published). */
   duplicate: boolean;
-}
-
-export interface ActivityReport {
-  backend: BackendId;
-  requests: number;
-  inflight: number;
 }
 
 export interface NatsPublisherOptions {
@@ -41,7 +37,7 @@ export class NatsPublisher {
   readonly #js: JetStreamClient;
   readonly #source: string;
   /** Wakes being published, by message id: a burst for one backend costs one round trip. */
-  readonly #inFlight = new Map<string, Promise<WakeOutcome>>();
+  readonly #inFlight = new Map<string, Promise<PublishedWake>>();
   readonly #link: NatsLink;
 
   constructor(options: NatsPublisherOptions) {
@@ -56,7 +52,7 @@ export class NatsPublisher {
   }
 
   /** Publishes a wake; throws NatsUnavailableError when NATS cannot take it now. */
-  wake(backend: BackendId, atMs: number): Promise<WakeOutcome> {
+  wake(backend: BackendId, atMs: number): Promise<PublishedWake> {
     this.#assertConnected();
     const msgID = wakeMessageId(backend, atMs);
     const pending = this.#inFlight.get(msgID);
@@ -79,7 +75,7 @@ export class NatsPublisher {
     }
   }
 
-  async #publishWake(backend: BackendId, atMs: number, msgID: string): Promise<WakeOutcome> {
+  async #publishWake(backend: BackendId, atMs: number, msgID: string): Promise<PublishedWake> {
     const payload = codecs.wake.encode({ backend, at: atMs, source: this.#source });
     try {
       const ack = await this.#js.publish(subjectFor('wake', backend), payload, {

@@ -5,7 +5,8 @@ import { backendRecord } from '../../test/backend-record.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, heldPolls, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
+import { fetchTable, heldPolls, startTestBridge, tableWhere } from './bridge-test-support.ts';
+import type { BackendsReply } from './index.ts';
 
 /** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
 describe('two bridge replicas on one nats-server', () => {
@@ -16,7 +17,7 @@ describe('two bridge replicas on one nats-server', () => {
   let intents: KV;
 
   const poll = (bridge: RunningBridge, since: number, wait: number) => fetchTable(bridge, { since, wait });
-  const apiReady = (ready: boolean) => (t: Table) =>
+  const apiReady = (ready: boolean) => (t: BackendsReply) =>
     t.backends.some((b) => b.id === 'shop/api' && b.ready === ready);
 
   beforeAll(async () => {

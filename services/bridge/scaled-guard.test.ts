@@ -6,14 +6,8 @@ import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, type ScaledMessage } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import {
-  fetchTable,
-  heldPolls,
-  metricValue,
-  startTestBridge,
-  type Table,
-  tableWhere,
-} from './bridge-test-support.ts';
+import { fetchTable, heldPolls, metricValue, startTestBridge, tableWhere } from './bridge-test-support.ts';
+import type { BackendsReply } from './index.ts';
 
 /**
  * The scaler's idle loop scales a backend to zero and a wake sets its intent back to awake before the
@@ -27,9 +21,9 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
   let intents: KV;
 
   const table = (since?: number, wait = 0) => fetchTable(bridge, since === undefined ? {} : { since, wait });
-  const follow = (predicate: (t: Table) => boolean) => tableWhere(bridge, predicate);
+  const follow = (predicate: (t: BackendsReply) => boolean) => tableWhere(bridge, predicate);
   const metric = (name: string) => metricValue(bridge, name);
-  const apiReady = (t: Table) => t.backends.find((b) => b.id === 'shop/api')?.ready;
+  const apiReady = (t: BackendsReply) => t.backends.find((b) => b.id === 'shop/api')?.ready;
   const scaled = (subject: string, message: Partial<ScaledMessage> | string) =>
     nc.publish(subject, typeof message === 'string' ? message : JSON.stringify(message));
   const setIntent = (state: 'awake' | 'sleeping') =>

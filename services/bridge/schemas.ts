@@ -22,6 +22,7 @@ export const BackendsQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** One backend of `GET /v1/backends`: where it is served and whether requests may pass now. */
 export const BackendRow = Type.Object(
   {
     id: Type.String(),
@@ -32,6 +33,7 @@ export const BackendRow = Type.Object(
   },
   { additionalProperties: false },
 );
+export type BackendRow = Static<typeof BackendRow>;
 
 export const BackendsReply = Type.Object(
   { revision: Type.Integer({ minimum: 0 }), backends: Type.Array(BackendRow) },

@@ -10,7 +10,8 @@ import type {
   HttpCallRequest,
   HttpCallResponse,
 } from '../../wasm-filter/host/index.ts';
-import type { Logger } from '../shared/index.ts';
+import type { BackendsReply } from '../bridge/index.ts';
+import { asError, type Logger } from '../shared/index.ts';
 
 export interface BridgeCallsOptions {
   bridgeUrl: string;
@@ -86,7 +87,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     } catch (error) {
       if (!closing.signal.aborted) {
         options.onFailure();
-        options.logger.debug({ err: error, path }, 'bridge call failed');
+        options.logger.debug({ err: asError(error), path }, 'bridge call failed');
       }
       return undefined;
     }
@@ -94,9 +95,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
 
   const noteTable = (worker: number, body: Uint8Array) => {
     try {
-      const table = JSON.parse(Buffer.from(body).toString('utf8')) as {
-        backends?: { id?: unknown; ready?: unknown }[];
-      };
+      const table = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<BackendsReply>;
       const backends = new Map<string, boolean>();
       for (const b of table.backends ?? [])
         if (typeof b.id === 'string') backends.set(b.id, b.ready === true);

@@ -14,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { Agent, stream as upstreamStream } from 'undici';
 import { createPlugin, type LogLevelName, type Plugin } from '../../wasm-filter/host/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
-import { buildOpsServer, type Logger } from '../shared/index.ts';
+import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
 import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
 import { createDualProtocolServer } from './listener.ts';
@@ -128,7 +128,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (error) {
       if (aborted.signal.aborted) return;
       metrics.requests.inc({ outcome: 'upstream_error' });
-      logger.warn({ backend: route.backend, err: error }, 'upstream request failed');
+      logger.warn({ backend: route.backend, err: asError(error) }, 'upstream request failed');
       if (response.headersSent) {
         response.destroy();
         return;
@@ -166,7 +166,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const onRequest = (request: Request, reply: ServerResponse | Http2ServerResponse) => {
     const response = reply as Response;
     handle(request, response).catch((error: unknown) => {
-      logger.error({ err: error }, 'request handling failed');
+      logger.error({ err: asError(error) }, 'request handling failed');
       if (!response.headersSent) {
         response.writeHead(500, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ error: 'gateway error' }));

@@ -1,7 +1,7 @@
 /** Entry point: `node services/local-gateway/main.ts` (local mode and tests only; see docs/local-mode.md). */
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
+import { asError, createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
 import { gatewayConfigSpec } from './config.ts';
 import { buildGateway } from './gateway.ts';
 
@@ -38,6 +38,6 @@ try {
   );
   stopOnSignals(logger, () => gateway.close());
 } catch (error) {
-  logger.fatal({ err: error }, 'local gateway failed to start');
+  logger.fatal({ err: asError(error) }, 'local gateway failed to start');
   process.exit(1);
 }

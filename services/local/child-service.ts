@@ -7,12 +7,12 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { probeHttp } from '../providers/index.ts';
+import { WakegateError } from '../shared/index.ts';
 
-export class ServiceStartError extends Error {
+export class ServiceStartError extends WakegateError {
   readonly service: string;
   constructor(service: string, reason: string) {
-    super(`${service} did not start: ${reason}`);
-    this.name = 'ServiceStartError';
+    super('service_start_failed', `${service} did not start: ${reason}`);
     this.service = service;
   }
 }

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { WakegateError } from '../shared/index.ts';
 import { ChildService, untilHttpOk } from './child-service.ts';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from './nats-server.ts';
 
@@ -50,12 +51,12 @@ export interface LocalStack {
   killNow(): void;
 }
 
-export class NatsServerMissingError extends Error {
+export class NatsServerMissingError extends WakegateError {
   constructor() {
     super(
+      'nats_server_missing',
       'nats-server is not installed: apt-get install nats-server (Debian/Ubuntu), brew install nats-server (macOS), or a release from https://github.com/nats-io/nats-server/releases, on your PATH',
     );
-    this.name = 'NatsServerMissingError';
   }
 }
 

@@ -3,6 +3,8 @@
  * and URL, retried with a short backoff while the probe fails. A passed probe holds while the key keeps the
  * same URL; a new key or a new address means a new probe.
  */
+import { type Backoff, backoffDelayMs } from '../shared/index.ts';
+
 export type Probe = (url: string) => Promise<boolean>;
 
 interface Tracked {
@@ -13,8 +15,7 @@ interface Tracked {
   cancelled: boolean;
 }
 
-const RETRY_BASE_MS = 100;
-const RETRY_MAX_MS = 2000;
+const PROBE_RETRY: Backoff = { baseMs: 100, maxMs: 2000 };
 
 export class ReadinessProbes<Key extends string> {
   private readonly probe: Probe;
@@ -64,7 +65,7 @@ export class ReadinessProbes<Key extends string> {
       this.onResult(key, entry.url);
       return;
     }
-    const delay = Math.min(RETRY_BASE_MS * 2 ** entry.attempt, RETRY_MAX_MS);
+    const delay = backoffDelayMs(entry.attempt, PROBE_RETRY);
     entry.attempt++;
     entry.timer = setTimeout(() => void this.run(key, entry), delay);
   }

@@ -10,6 +10,7 @@ import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/tran
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
   allSubjects,
+  asError,
   type BackendId,
   type BackendRecord,
   backendFromKey,
@@ -97,10 +98,7 @@ export class IdleLoop {
           this.#tracker.recordActivity(report, this.#now());
           if (report.requests > 0 || report.inflight > 0) this.#asleep.delete(report.backend);
         } catch (reason) {
-          this.#log.warn(
-            { subject: msg.subject, err: (reason as Error).message },
-            'invalid activity ignored',
-          );
+          this.#log.warn({ subject: msg.subject, err: asError(reason) }, 'invalid activity ignored');
         }
       },
     });
@@ -140,8 +138,7 @@ export class IdleLoop {
         stopped: () => signal.aborted,
         delayMs: WATCH_RESTART_MS,
         signal,
-        onError: (error) =>
-          this.#log.warn({ err: (error as Error).message }, `watch of ${what} failed; restarting`),
+        onError: (error) => this.#log.warn({ err: asError(error) }, `watch of ${what} failed; restarting`),
       }),
     );
   }
@@ -157,7 +154,7 @@ export class IdleLoop {
     try {
       record = backendRecordOf(entry);
     } catch (error) {
-      this.#log.warn({ backend: id, err: (error as Error).message }, 'backend record unreadable; ignored');
+      this.#log.warn({ backend: id, err: asError(error) }, 'backend record unreadable; ignored');
       return;
     }
     if (record) {
@@ -253,19 +250,16 @@ export class IdleLoop {
       if (error instanceof WorkloadNotFoundError) {
         // Not retried until the watcher's record of it changes.
         this.#asleep.set(id, recordRevision);
-        log.warn({ err: error.message }, 'idle backend has no opted-in workload; leaving it alone');
+        log.warn({ err: error }, 'idle backend has no opted-in workload; leaving it alone');
       } else {
         this.#retryAt.set(id, this.#now() + FAILED_DRAIN_RETRY_MS);
-        log.warn(
-          { err: (error as Error).message, retryInMs: FAILED_DRAIN_RETRY_MS },
-          'putting to sleep failed',
-        );
+        log.warn({ err: asError(error), retryInMs: FAILED_DRAIN_RETRY_MS }, 'putting to sleep failed');
       }
     } finally {
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
       if (sleepingRevision !== undefined) {
         await intents.restoreAwake(id, sleepingRevision).catch((error: unknown) => {
-          log.warn({ err: (error as Error).message }, 'could not restore the intent awake');
+          log.warn({ err: asError(error) }, 'could not restore the intent awake');
         });
       }
     }

@@ -2,16 +2,7 @@
  * Pure bookkeeping of the idle loop: when each backend was last busy and what is in flight, from the
  * activity reports of every source (filter or bridge instance). No I/O; the caller passes the clock.
  */
-import type { BackendId } from '../shared/index.ts';
-
-export interface ActivityReport {
-  backend: BackendId;
-  /** Requests since the source's previous report. */
-  requests: number;
-  /** Requests in flight at the source now. */
-  inflight: number;
-  source: string;
-}
+import type { ActivityMessage, ActivityReport, BackendId } from '../shared/index.ts';
 
 export interface IdleTrackerOptions {
   /** When this replica took over the idle loop: backends not heard of since count as active then. */
@@ -44,7 +35,8 @@ export class IdleTracker {
     return entry;
   }
 
-  recordActivity(report: ActivityReport, now: number): void {
+  /** `requests` counts since the source's previous report, `inflight` what the source has in flight now. */
+  recordActivity(report: ActivityReport & Pick<ActivityMessage, 'source'>, now: number): void {
     const entry = this.#entry(report.backend);
     entry.inflightBySource.set(report.source, { inflight: report.inflight, at: now });
     // A request in flight is activity too: the idle timeout counts from the last moment anything was busy.

@@ -3,7 +3,7 @@
  * the revision this replica last wrote, lost to whoever creates it after the bucket ttl expired it.
  */
 import type { KV } from '@nats-io/kv';
-import { codecs, isRevisionConflict, type Logger } from '../shared/index.ts';
+import { asError, codecs, isRevisionConflict, type Logger } from '../shared/index.ts';
 import { LeaseState, type LeaseTiming } from './lease-state.ts';
 
 export const IDLE_LOOP_LEASE = 'idle-loop';
@@ -62,10 +62,7 @@ export class LeaderLease {
       await this.#options.kv.delete(IDLE_LOOP_LEASE, { previousSeq: revision });
       this.#log.info('lease released');
     } catch (error) {
-      this.#log.warn(
-        { err: (error as Error).message },
-        'could not release the lease; it expires with the ttl',
-      );
+      this.#log.warn({ err: asError(error) }, 'could not release the lease; it expires with the ttl');
     }
   }
 
@@ -81,7 +78,7 @@ export class LeaderLease {
       this.#state.succeeded(revision, this.#now());
     } catch (error) {
       if (isRevisionConflict(error)) this.#state.refused();
-      else this.#log.warn({ err: (error as Error).message }, 'lease renewal failed');
+      else this.#log.warn({ err: asError(error) }, 'lease renewal failed');
     }
     this.#notify();
   }

@@ -1,10 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COLD_START_BUCKETS, coldStartHistogram } from '../shared/index.ts';
 
-export type ScaleDirection = 'up' | 'down';
-export type ScaleResult = 'ok' | 'error' | 'not_found';
-export type TerminatedReason = 'invalid' | 'unknown_backend' | 'not_opted_in' | 'retries_exhausted';
-
 /** The scaler's Prometheus metrics, in a registry of its own per instance. */
 export class ScalerMetrics {
   readonly registry = new Registry();

@@ -10,6 +10,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { WorkloadScaler } from '../providers/index.ts';
 import {
   BACKENDS_BUCKET,
+  type Backoff,
   INTENTS_BUCKET,
   LEASE_TTL_MS,
   LEASES_BUCKET,
@@ -24,7 +25,6 @@ import type { LeaseTiming } from './lease-state.ts';
 import { ScalerMetrics } from './metrics.ts';
 import { ScaledPublisher } from './scaled-publisher.ts';
 import { WakeConsumer } from './wake-consumer.ts';
-import type { RetryBackoff } from './wake-decision.ts';
 import { WakeHandler } from './wake-handler.ts';
 
 export interface ScalerTiming extends IdleTiming, LeaseTiming {}
@@ -42,7 +42,7 @@ export interface ScalerOptions {
   /** Unique per replica; names the lease holder and the intents' `by`. */
   identity?: string;
   timing?: Partial<ScalerTiming>;
-  backoff?: RetryBackoff;
+  backoff?: Backoff;
   now?: () => number;
 }
 

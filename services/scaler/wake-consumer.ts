@@ -5,7 +5,9 @@
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import {
+  asError,
   type BackendId,
+  type Backoff,
   decodeMessage,
   keepRunning,
   type Logger,
@@ -14,7 +16,7 @@ import {
   WAKE_STREAM,
 } from '../shared/index.ts';
 import type { ScalerMetrics } from './metrics.ts';
-import { DEFAULT_RETRY_BACKOFF, type RetryBackoff, retryDelayMs } from './wake-decision.ts';
+import { DEFAULT_RETRY_BACKOFF, retryDelayMs } from './wake-decision.ts';
 import type { WakeHandler } from './wake-handler.ts';
 
 export interface WakeConsumerOptions {
@@ -22,7 +24,7 @@ export interface WakeConsumerOptions {
   handler: WakeHandler;
   metrics: ScalerMetrics;
   logger: Logger;
-  backoff?: RetryBackoff;
+  backoff?: Backoff;
 }
 
 const RESTART_DELAY_MS = 1000;
@@ -65,8 +67,7 @@ export class WakeConsumer {
     return keepRunning(() => this.#consume(), {
       stopped: () => this.#stopped,
       delayMs: RESTART_DELAY_MS,
-      onError: (error) =>
-        this.#log.warn({ err: (error as Error).message }, 'wake consumer failed; restarting'),
+      onError: (error) => this.#log.warn({ err: asError(error) }, 'wake consumer failed; restarting'),
     });
   }
 
@@ -100,7 +101,7 @@ export class WakeConsumer {
     const settled = this.#settle(msg)
       .catch((error: unknown) => {
         // Only settling itself can fail here (the connection closed): the server redelivers after ack_wait.
-        this.#log.warn({ subject: msg.subject, err: (error as Error).message }, 'could not settle a wake');
+        this.#log.warn({ subject: msg.subject, err: asError(error) }, 'could not settle a wake');
       })
       .finally(() => {
         this.#settling.delete(settled);
@@ -118,7 +119,7 @@ export class WakeConsumer {
     } catch (error) {
       msg.term();
       metrics.terminated.inc({ reason: 'invalid' });
-      this.#log.warn({ subject: msg.subject, err: (error as Error).message }, 'invalid wake terminated');
+      this.#log.warn({ subject: msg.subject, err: asError(error) }, 'invalid wake terminated');
       return;
     }
 
@@ -138,7 +139,7 @@ export class WakeConsumer {
       case 'not-opted-in':
         msg.term();
         metrics.terminated.inc({ reason: 'not_opted_in' });
-        log.warn({ err: outcome.reason }, 'wake for a workload that is gone or not opted in terminated');
+        log.warn({ err: outcome.error }, 'wake for a workload that is gone or not opted in terminated');
         return;
       case 'failed': {
         // The server never redelivers past max_deliver: say so instead of scheduling a retry that never comes.
@@ -146,7 +147,7 @@ export class WakeConsumer {
           msg.term();
           metrics.terminated.inc({ reason: 'retries_exhausted' });
           log.error(
-            { err: outcome.error.message, delivery: msg.info.deliveryCount },
+            { err: outcome.error, delivery: msg.info.deliveryCount },
             'wake failed on its last delivery; terminated, the backend stays asleep until the next wake',
           );
           return;
@@ -154,7 +155,7 @@ export class WakeConsumer {
         const delayMs = retryDelayMs(msg.info.deliveryCount, this.#options.backoff ?? DEFAULT_RETRY_BACKOFF);
         msg.nak(delayMs);
         log.warn(
-          { err: outcome.error.message, delivery: msg.info.deliveryCount, retryInMs: delayMs },
+          { err: outcome.error, delivery: msg.info.deliveryCount, retryInMs: delayMs },
           'wake failed; redelivery scheduled',
         );
       }

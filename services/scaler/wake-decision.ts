@@ -1,5 +1,5 @@
 /** Pure decisions of the wake path: what a wake does to a workload, and how long a failed one waits. */
-import type { BackendConfig } from '../shared/index.ts';
+import { type BackendConfig, type Backoff, backoffDelayMs } from '../shared/index.ts';
 
 export type WakeDecision = { kind: 'scale-up'; to: number } | { kind: 'already-awake' };
 
@@ -8,15 +8,9 @@ export function decideWake(replicas: number, config: Pick<BackendConfig, 'wakeRe
   return replicas > 0 ? { kind: 'already-awake' } : { kind: 'scale-up', to: config.wakeReplicas };
 }
 
-export interface RetryBackoff {
-  baseMs: number;
-  maxMs: number;
-}
-
-export const DEFAULT_RETRY_BACKOFF: RetryBackoff = { baseMs: 500, maxMs: 10_000 };
+export const DEFAULT_RETRY_BACKOFF: Backoff = { baseMs: 500, maxMs: 10_000 };
 
 /** Delay before a failed wake is redelivered: doubling from `baseMs` per delivery, capped at `maxMs`. */
-export function retryDelayMs(deliveryCount: number, backoff: RetryBackoff = DEFAULT_RETRY_BACKOFF): number {
-  const attempt = Math.max(1, Math.floor(deliveryCount));
-  return Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt - 1, 30));
+export function retryDelayMs(deliveryCount: number, backoff: Backoff = DEFAULT_RETRY_BACKOFF): number {
+  return backoffDelayMs(Math.max(1, Math.floor(deliveryCount)) - 1, backoff);
 }

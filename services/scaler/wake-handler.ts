@@ -15,7 +15,7 @@ export type WakeOutcome =
   | { kind: 'scaled'; from: number; to: number }
   | { kind: 'already-awake'; replicas: number }
   | { kind: 'unknown-backend' }
-  | { kind: 'not-opted-in'; reason: string }
+  | { kind: 'not-opted-in'; error: WorkloadNotFoundError }
   | { kind: 'failed'; error: Error };
 
 export interface WakeHandlerOptions {
@@ -82,7 +82,7 @@ export class WakeHandler {
         record = await readBackendRecord(backends, id);
       } catch (error) {
         if (!(error instanceof PayloadError)) throw error;
-        log.warn({ err: error.message }, 'backend record unreadable; treating the backend as unknown');
+        log.warn({ err: error }, 'backend record unreadable; treating the backend as unknown');
         record = undefined;
       }
       if (!record) return { kind: 'unknown-backend' };
@@ -111,7 +111,7 @@ export class WakeHandler {
       log.info({ from: result.from, to: result.to }, 'scaled up on wake');
       return { kind: 'scaled', ...result };
     } catch (error) {
-      if (error instanceof WorkloadNotFoundError) return { kind: 'not-opted-in', reason: error.message };
+      if (error instanceof WorkloadNotFoundError) return { kind: 'not-opted-in', error };
       return { kind: 'failed', error: error as Error };
     }
   }

@@ -1,3 +1,35 @@
+/**
+ * What every service shares, and the only module other parts import from here:
+ * - `ids/`: backend ids, their NATS subjects and KV keys, the DNS-1123 name patterns;
+ * - `messages/`: the NATS payloads (schemas and types) and their codecs;
+ * - `config/`: configuration from the environment, durations, per-backend settings;
+ * - `nats/`: the connection, JetStream setup, and the restart loop of watches and consumers;
+ * - `observability/`: the logger and the cold-start histogram;
+ * - `service/`: a service's lifecycle (connect, ops server, signals);
+ * - `errors.ts`: the base class of every wakegate error; `backoff.ts`: the one retry backoff.
+ */
+export { type Backoff, backoffDelayMs } from './backoff.ts';
+export {
+  type BackendSettings,
+  DEFAULT_BACKEND_CONFIG,
+  normalizeHost,
+  type ParsedBackendSettings,
+  parseBackendSettings,
+  SETTING_NAMES,
+  type SettingProblem,
+} from './config/backend-settings.ts';
+export { parseDurationMs } from './config/duration.ts';
+export {
+  type ConfigOf,
+  type ConfigSpec,
+  type Env,
+  type EnvField,
+  env,
+  loadConfig,
+  loadConfigOrExit,
+} from './config/env-config.ts';
+export * from './config/service-config.ts';
+export { asError, ConfigError, InvalidBackendIdError, PayloadError, WakegateError } from './errors.ts';
 export {
   type BackendId,
   type BackendRef,
@@ -7,52 +39,33 @@ export {
   backendKey,
   backendToken,
   parseBackendId,
-} from './backend-id.ts';
-export {
-  type BackendSettings,
-  type BackendSettingsInput,
-  DEFAULT_BACKEND_CONFIG,
-  normalizeHost,
-  parseBackendSettings,
-  SETTING_NAMES,
-  type SettingProblem,
-} from './backend-settings.ts';
-export { COLD_START_BUCKETS, coldStartHistogram } from './cold-start-metric.ts';
-export {
-  type ConfigOf,
-  type ConfigSpec,
-  type Env,
-  type EnvField,
-  env,
-  loadConfig,
-  loadConfigOrExit,
-} from './config.ts';
-export { parseDurationMs } from './duration.ts';
-export { ConfigError, InvalidBackendIdError, PayloadError } from './errors.ts';
-export {
-  ensureJetStream,
-  isRevisionConflict,
-  LEASE_TTL_MS,
-  SCALER_CONSUMER_CONFIG,
-  type SetupReport,
-} from './jetstream-setup.ts';
-export { type KeepRunningOptions, keepRunning } from './keep-running.ts';
-export { createLogger, type Logger } from './logger.ts';
-export * from './messages.ts';
+} from './ids/backend-id.ts';
+export { DNS_SUBDOMAIN } from './ids/dns-names.ts';
+export * from './ids/subjects.ts';
+export * from './messages/codecs.ts';
+export * from './messages/payloads.ts';
 export {
   connectNats,
   type NatsConnection,
   type NatsConnectOptions,
   type NatsLink,
   natsLink,
-} from './nats-connection.ts';
-export { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
-export * from './service-config.ts';
+} from './nats/connection.ts';
+export {
+  ensureJetStream,
+  isRevisionConflict,
+  LEASE_TTL_MS,
+  SCALER_CONSUMER_CONFIG,
+  type SetupReport,
+} from './nats/jetstream-setup.ts';
+export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
+export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-start-metric.ts';
+export { createLogger, type Logger } from './observability/logger.ts';
+export { buildOpsServer, type OpsServerOptions } from './service/ops-server.ts';
 export {
   connectAndSetUp,
   type OpsEndpoint,
   serveOps,
   startProvider,
   stopOnSignals,
-} from './service-lifecycle.ts';
-export * from './subjects.ts';
+} from './service/service-lifecycle.ts';

@@ -44,7 +44,7 @@ export class BackendStore {
     } catch (error) {
       if (!(error instanceof PayloadError)) throw error;
       // A value this watcher cannot read is replaced by the next write.
-      this.logger.warn({ backend: id, err: error.message }, 'unreadable value in wakegate-backends');
+      this.logger.warn({ backend: id, err: error }, 'unreadable value in wakegate-backends');
       return { record: undefined, ...base };
     }
   }

@@ -7,6 +7,7 @@ import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { BackendSource, ObservedBackend } from '../providers/index.ts';
 import {
   allSubjects,
+  asError,
   type BackendId,
   type BackendRecord,
   decodeMessage,
@@ -116,7 +117,7 @@ export class Watcher {
     } catch (error) {
       this.metrics.invalidScaled.inc();
       this.options.logger.warn(
-        { subject: msg.subject, err: String(error) },
+        { subject: msg.subject, err: asError(error) },
         'ignoring invalid scaled message',
       );
       return;
@@ -157,7 +158,7 @@ export class Watcher {
       }
     } catch (error) {
       this.metrics.errors.inc();
-      this.options.logger.warn({ err: String(error) }, 'writing backend state failed; retrying');
+      this.options.logger.warn({ err: asError(error) }, 'writing backend state failed; retrying');
       // Which keys were written is unknown now: the retry compares every key with KV.
       this.scheduleRetry();
     }
@@ -243,7 +244,7 @@ export class Watcher {
           await this.sync(id, this.desired.get(id), true);
         } catch (error) {
           this.metrics.errors.inc();
-          this.options.logger.warn({ backend: id, err: String(error) }, 'deferred write failed');
+          this.options.logger.warn({ backend: id, err: asError(error) }, 'deferred write failed');
         }
       });
     }, this.settleMs);

@@ -138,7 +138,7 @@ export function demoBackend(
     `    args: [${JSON.stringify(DEMO_BACKEND)}]`,
     `    env: { PORT: ${port}, DEMO_STARTUP_DELAY_MS: ${settings.delayMs ?? 0} }`,
     `    url: http://127.0.0.1:${port}`,
-    `    health-path: /healthz`,
+    `    probe-path: /healthz`,
     `    hosts: [${hosts.join(', ')}]`,
     `    idle-timeout: ${settings.idleTimeout ?? '5m'}`,
     `    max-wait: ${settings.maxWait ?? '20s'}`,

@@ -39,7 +39,7 @@ backends:
     args: [${JSON.stringify(DEMO_BACKEND)}]
     env: { PORT: ${backendPort}, DEMO_STARTUP_DELAY_MS: 200 }
     url: http://127.0.0.1:${backendPort}
-    health-path: /healthz
+    probe-path: /healthz
     hosts: [demo.localhost]
 `,
     );

@@ -3,6 +3,7 @@
  * event log watches replay from. `compact()` forgets the log, so a watch from an older version gets 410.
  */
 import { randomUUID } from 'node:crypto';
+import { DNS_SUBDOMAIN } from '../../services/shared/index.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 
 export interface KubeObject {
@@ -51,8 +52,6 @@ export class ApiError extends Error {
   }
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 function qualified(type: ResourceType): string {
   return type.group === '' ? type.resource : `${type.resource}.${type.group}`;
 }
@@ -90,7 +89,7 @@ export function invalid(type: ResourceType, name: string, field: string, detail:
 
 function validate(type: ResourceType, object: KubeObject): void {
   const name = object.metadata?.name ?? '';
-  if (name === '' || name.length > 253 || !NAME.test(name))
+  if (name === '' || name.length > 253 || !DNS_SUBDOMAIN.test(name))
     throw invalid(type, name, 'metadata.name', 'a lowercase RFC 1123 subdomain is required');
   const replicas = object.spec?.replicas;
   if (

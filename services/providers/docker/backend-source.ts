@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import type { Logger } from '../../shared/index.ts';
+import { asError, type Backoff, backoffDelayMs, type Logger } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
 import { ReadinessProbes } from '../readiness-probes.ts';
@@ -28,8 +28,7 @@ const EVENTS = ['create', 'start', 'restart', 'stop', 'die', 'kill', 'pause', 'u
 // health_status events carry the status after a colon; dockerd matches this filter on the prefix.
 const HEALTH_EVENT = 'health_status';
 
-const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5000;
+const RECONNECT: Backoff = { baseMs: 100, maxMs: 5000 };
 const PROBE_TIMEOUT_MS = 1000;
 
 export interface DockerBackendSourceOptions {
@@ -122,12 +121,11 @@ export class DockerBackendSource implements BackendSource {
       } catch (error) {
         if (signal.aborted) break;
         failures += 1;
-        this.#logger.warn({ err: error, failures }, 'docker events stream failed; reopening it');
+        this.#logger.warn({ err: asError(error), failures }, 'docker events stream failed; reopening it');
       }
       this.#stream?.destroy();
       this.#stream = undefined;
-      const backoff = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(failures, 10));
-      await delay(failures === 0 ? RECONNECT_MIN_MS : backoff, undefined, { signal }).catch(() => {});
+      await delay(backoffDelayMs(failures, RECONNECT), undefined, { signal }).catch(() => {});
     }
   }
 
@@ -153,7 +151,7 @@ export class DockerBackendSource implements BackendSource {
           this.#enqueue(() =>
             action === 'destroy' ? this.#forget(containerId) : this.#refresh(containerId),
           ).catch((error: unknown) =>
-            this.#logger.warn({ err: error, container: containerId }, 'could not inspect container'),
+            this.#logger.warn({ err: asError(error), container: containerId }, 'could not inspect container'),
           );
         }
       }

@@ -1,11 +1,11 @@
 /**
  * The Kubernetes watch side's decisions, without I/O: from the objects the informers hold to the backend
- * states of the design. Given the same objects, every watcher replica computes the same result.
+ * states the watcher records. Given the same objects, every watcher replica computes the same result.
  */
 import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import {
   type BackendId,
-  type BackendSettingsInput,
+  type BackendSettings,
   backendId,
   normalizeHost,
   parseBackendSettings,
@@ -35,7 +35,8 @@ export interface ClusterObjects {
   httpRoutes: HttpRoute[];
 }
 
-export interface BackendView {
+/** A backend as its Deployment, Service, endpoints and routes describe it. */
+export interface DeploymentBackend {
   /** `ready` here is the platform's view (endpoints or replicas), before any probe. */
   backend: ObservedBackend;
   /** When set, the backend is ready only once a GET of this URL succeeds (`probe-path` on a ready endpoint). */
@@ -70,7 +71,7 @@ export function isPodOf(deployment: string, pod: string): boolean {
   return base.startsWith(owner) && HASH_PREFIX.test(base.slice(owner.length));
 }
 
-function settingsInput(annotations: Record<string, string> | undefined): BackendSettingsInput {
+function settingsOf(annotations: Record<string, string> | undefined): BackendSettings {
   const input: Record<string, string> = {};
   for (const name of SETTING_NAMES) {
     const value = annotations?.[`${ANNOTATION_PREFIX}${name}`];
@@ -127,8 +128,8 @@ function routeHosts(routes: HttpRoute[], namespace: string, serviceNames: Set<st
   return [...hosts].sort();
 }
 
-export function computeBackends(objects: ClusterObjects): BackendView[] {
-  const views: BackendView[] = [];
+export function computeBackends(objects: ClusterObjects): DeploymentBackend[] {
+  const views: DeploymentBackend[] = [];
   for (const deployment of objects.deployments) {
     const namespace = deployment.metadata?.namespace ?? '';
     const name = deployment.metadata?.name ?? '';
@@ -140,7 +141,7 @@ export function computeBackends(objects: ClusterObjects): BackendView[] {
       (s) => s.metadata?.namespace === namespace && selects(s.spec?.selector, podLabels),
     );
     const serviceNames = new Set(services.map((s) => s.metadata?.name ?? ''));
-    const settings = parseBackendSettings(settingsInput(deployment.metadata?.annotations));
+    const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
     const hosts = [...settings.hosts];
     for (const host of routeHosts(objects.httpRoutes, namespace, serviceNames))
       if (!hosts.includes(host)) hosts.push(host);
@@ -179,7 +180,7 @@ export function computeBackends(objects: ClusterObjects): BackendView[] {
  * `probePassed` answers for the exact URL, so a new endpoint address needs a new probe.
  */
 export function observedBackends(
-  views: BackendView[],
+  views: DeploymentBackend[],
   probePassed: (id: BackendId, url: string) => boolean,
 ): ObservedBackend[] {
   return views.map(({ backend, probeUrl }) =>

@@ -6,9 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/index.ts';
-import type { BackendView } from './backends.ts';
+import { apiStatus, loggedApiError } from './api-errors.ts';
+import type { DeploymentBackend } from './backends.ts';
 
 const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
 
@@ -24,7 +25,7 @@ export class AnnotationProblemReporter {
     this.logger = logger;
   }
 
-  report(view: BackendView): void {
+  report(view: DeploymentBackend): void {
     const { namespace, name, uid } = view.deployment;
     for (const problem of view.problems) {
       const key = `${uid ?? ''}|${namespace}/${name}|${problem.setting}|${problem.value}`;
@@ -37,7 +38,7 @@ export class AnnotationProblemReporter {
     }
   }
 
-  private async createEvent(view: BackendView, key: string, message: string): Promise<void> {
+  private async createEvent(view: DeploymentBackend, key: string, message: string): Promise<void> {
     const { namespace, name, uid } = view.deployment;
     const now = new Date();
     const suffix = createHash('sha256').update(key).digest('hex').slice(0, 12);
@@ -59,11 +60,11 @@ export class AnnotationProblemReporter {
         },
       });
     } catch (error) {
-      if (error instanceof ApiException && error.code === 409) return;
+      if (apiStatus(error) === 409) return;
       this.logger.warn(
         {
           backend: view.backend.id,
-          err: error instanceof ApiException ? `HTTP ${error.code}` : String(error),
+          err: loggedApiError(error),
         },
         'could not create the Kubernetes Event for a malformed annotation',
       );

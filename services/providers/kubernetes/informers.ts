@@ -4,7 +4,6 @@
  * and from 410 Gone by themselves but stop on any other error; each one here is restarted with backoff.
  */
 import {
-  ApiException,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -16,7 +15,8 @@ import {
   makeInformer,
   type ObjectCache,
 } from '@kubernetes/client-node';
-import type { Logger } from '../../shared/index.ts';
+import { type Backoff, backoffDelayMs, type Logger } from '../../shared/index.ts';
+import { apiStatus, loggedApiError } from './api-errors.ts';
 import { ENABLED_LABEL } from './backends.ts';
 
 export type WatchedKind = 'deployments' | 'services' | 'endpointslices' | 'httproutes';
@@ -84,21 +84,13 @@ export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpe
   });
 }
 
-export interface BackoffOptions {
-  /** First restart delay after an error; doubles up to `maxMs`. */
-  baseMs: number;
-  maxMs: number;
+/** Restart delays after an error (doubling from `baseMs` up to `maxMs`), and while HTTPRoutes are absent. */
+export interface BackoffOptions extends Backoff {
   /** Retry delay while the HTTPRoute API is not installed. */
   absentRetryMs: number;
 }
 
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 200, maxMs: 30_000, absentRetryMs: 60_000 };
-
-function describeError(error: unknown): string {
-  if (error instanceof ApiException) return `HTTP ${error.code}`;
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
 
 /** One informer, restarted with backoff whenever it stops on an error. */
 export class SupervisedInformer {
@@ -161,7 +153,7 @@ export class SupervisedInformer {
     this.failedThisRun = true;
     if (this.stopped || this.retryTimer) return;
     let delay: number;
-    if (this.spec.kind === 'httproutes' && error instanceof ApiException && error.code === 404) {
+    if (this.spec.kind === 'httproutes' && apiStatus(error) === 404) {
       // No Gateway API in this cluster: routes contribute no hosts, and the watcher still syncs.
       if (!this.absent) this.logger.info('the HTTPRoute API is not served; hosts come from annotations only');
       this.absent = true;
@@ -169,10 +161,10 @@ export class SupervisedInformer {
       delay = this.backoff.absentRetryMs;
       this.onChange();
     } else {
-      delay = Math.min(this.backoff.baseMs * 2 ** this.attempt, this.backoff.maxMs);
+      delay = backoffDelayMs(this.attempt, this.backoff);
       this.attempt++;
       this.logger.warn(
-        { err: describeError(error), retryInMs: delay },
+        { err: loggedApiError(error), retryInMs: delay },
         'informer stopped on an error; restarting',
       );
     }

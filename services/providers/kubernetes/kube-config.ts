@@ -1,12 +1,15 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import { WakegateError } from '../../shared/index.ts';
 
 /** client-node's answer when it finds no kubeconfig and no service account. */
 const FALLBACK_SERVER = 'http://localhost:8080';
 
-class NoClusterConfiguredError extends Error {
+class NoClusterConfiguredError extends WakegateError {
   constructor() {
-    super('no Kubernetes cluster configured: set KUBECONFIG, or run in a pod with a service account');
-    this.name = 'NoClusterConfiguredError';
+    super(
+      'no_cluster_configured',
+      'no Kubernetes cluster configured: set KUBECONFIG, or run in a pod with a service account',
+    );
   }
 }
 

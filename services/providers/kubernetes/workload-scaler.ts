@@ -4,11 +4,12 @@
  * `wakegate.dev/enabled: "true"` (or outside the watched namespaces) is never touched, whatever id a wake
  * names. Writes carry the resourceVersion just read and are retried from a fresh read on 409 Conflict.
  */
-import { ApiException, AppsV1Api, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
-import type { BackendId, Logger } from '../../shared/index.ts';
+import { AppsV1Api, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
+import { type BackendId, type Logger, WakegateError } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { ProviderContext, WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
+import { apiStatus } from './api-errors.ts';
 import { ENABLED_LABEL } from './backends.ts';
 import { loadKubeConfig } from './kube-config.ts';
 
@@ -20,15 +21,10 @@ export interface KubernetesScalerOptions {
 }
 
 /** Gave up after `attempts` conflicting writes: someone else keeps changing the Deployment. */
-export class ScaleConflictError extends Error {
+export class ScaleConflictError extends WakegateError {
   constructor(id: BackendId, attempts: number) {
-    super(`workload ${id}: scale update conflicted ${attempts} times in a row`);
-    this.name = 'ScaleConflictError';
+    super('scale_conflict', `workload ${id}: scale update conflicted ${attempts} times in a row`);
   }
-}
-
-function statusOf(error: unknown): number | undefined {
-  return error instanceof ApiException ? error.code : undefined;
 }
 
 export class KubernetesWorkloadScaler implements WorkloadScaler {
@@ -68,7 +64,7 @@ export class KubernetesWorkloadScaler implements WorkloadScaler {
         });
         return { from, to: replicas };
       } catch (error) {
-        const status = statusOf(error);
+        const status = apiStatus(error);
         if (status === 404) throw new WorkloadNotFoundError(id, 'deleted while scaling');
         if (status !== 409) throw error;
         this.#log.debug({ backend: id, attempt }, 'scale update conflicted; retrying from a fresh read');
@@ -89,7 +85,7 @@ export class KubernetesWorkloadScaler implements WorkloadScaler {
     try {
       deployment = await this.#apps.readNamespacedDeployment({ name, namespace });
     } catch (error) {
-      if (statusOf(error) === 404) throw new WorkloadNotFoundError(id, 'no such Deployment');
+      if (apiStatus(error) === 404) throw new WorkloadNotFoundError(id, 'no such Deployment');
       throw error;
     }
     if (deployment.metadata?.labels?.[ENABLED_LABEL] !== 'true') {

@@ -58,7 +58,7 @@ describe('process backend source', () => {
     args: [${JSON.stringify(resolve('examples/demo-backend.ts'))}]
     env: { PORT: ${port}, DEMO_STARTUP_DELAY_MS: 200 }
     url: http://127.0.0.1:${port}
-    health-path: /healthz
+    probe-path: /healthz
     hosts: [demo.localhost, "*.demo.test"]
     idle-timeout: 10s
     max-wait: 3s

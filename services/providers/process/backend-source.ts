@@ -1,7 +1,7 @@
 /**
  * Watch side of the process provider. The watcher runs apart from the scaler that starts the processes, so
  * it follows the scaler's state file: a backend the scaler started is probed at once and then every few ms
- * until its health URL answers; a stopped backend is reported down at once and not probed at all.
+ * until its probe URL answers; a stopped backend is reported down at once and not probed at all.
  */
 import type { BackendId, Logger } from '../../shared/index.ts';
 import { probeHttp } from '../http-probe.ts';
@@ -132,7 +132,7 @@ export class ProcessBackendSource implements BackendSource {
 
   #probe(tracked: Tracked, phase: ProbePhase): void {
     const generation = tracked.generation;
-    void probeHttp(tracked.backend.healthUrl, probeTimeoutMs(phase)).then((healthy) => {
+    void probeHttp(tracked.backend.probeUrl, probeTimeoutMs(phase)).then((healthy) => {
       if (this.#closed || generation !== tracked.generation) return;
       const log = this.#logger.child({ backend: tracked.backend.id });
       if (phase === 'waking') {
@@ -144,7 +144,7 @@ export class ProcessBackendSource implements BackendSource {
       }
       tracked.failures = healthy ? 0 : tracked.failures + 1;
       if (tracked.failures < UP_FAILURES_TO_DOWN) return this.#schedule(tracked, 'up');
-      log.warn({ url: tracked.backend.healthUrl }, 'backend stopped answering its health probe');
+      log.warn({ url: tracked.backend.probeUrl }, 'backend stopped answering its health probe');
       tracked.ready = false;
       tracked.failures = 0;
       tracked.wakingSince = Date.now();

@@ -33,7 +33,7 @@ backends:
     env: { PORT: 3001, MODE: fast }
     cwd: app
     url: http://127.0.0.1:3001
-    health-path: /healthz
+    probe-path: /healthz
     hosts: [Demo.localhost, "*.demo.test"]
     idle-timeout: 45s
     max-wait: 2s
@@ -51,7 +51,7 @@ describe('process config', () => {
       env: { PORT: '3001', MODE: 'fast' },
       cwd: join(dir, 'app'),
       url: 'http://127.0.0.1:3001',
-      healthUrl: 'http://127.0.0.1:3001/healthz',
+      probeUrl: 'http://127.0.0.1:3001/healthz',
       hosts: ['demo.localhost', '*.demo.test'],
       stopGraceMs: 5000,
       config: {
@@ -74,8 +74,18 @@ backends:
 `);
     const backend = config.backends.get('local/api');
     expect(backend?.cwd).toBe(dir);
-    expect(backend?.healthUrl).toBe('http://localhost:4000/');
+    expect(backend?.probeUrl).toBe('http://localhost:4000/');
     expect(config.stateFile.startsWith(dir)).toBe(false);
+  });
+
+  it('reads health-path as the old name of probe-path and lists where it is used', async () => {
+    const config = await load(demo().replace('probe-path:', 'health-path:'));
+    expect(config.backends.get('local/demo')).toMatchObject({
+      probeUrl: 'http://127.0.0.1:3001/healthz',
+      config: { probePath: '/healthz' },
+    });
+    expect(config.deprecatedFields).toEqual(['/backends/demo/health-path']);
+    expect((await load(demo())).deprecatedFields).toEqual([]);
   });
 
   it('resolves a relative state-file against the file', async () => {
@@ -118,9 +128,19 @@ backends:
       '/backends/demo/url: expected only scheme, host and port',
     ],
     [
-      'a relative health path',
+      'a relative probe path',
       demo().replace('/healthz', 'healthz'),
+      '/backends/demo/probe-path: expected an absolute path',
+    ],
+    [
+      'a relative path under the old name health-path',
+      demo().replace('probe-path: /healthz', 'health-path: healthz'),
       '/backends/demo/health-path: expected an absolute path',
+    ],
+    [
+      'both probe-path and its old name health-path',
+      demo('    health-path: /healthz'),
+      '/backends/demo/health-path: the old name of probe-path; set probe-path only',
     ],
     [
       'an invalid backend name',

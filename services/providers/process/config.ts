@@ -15,6 +15,7 @@ import {
   backendId,
   parseBackendSettings,
   parseDurationMs,
+  WakegateError,
 } from '../../shared/index.ts';
 
 /** Local processes all live in this namespace. */
@@ -23,11 +24,10 @@ export const PROCESS_NAMESPACE = 'local';
 const DEFAULT_STOP_GRACE_MS = 5000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export class ProcessConfigError extends Error {
+export class ProcessConfigError extends WakegateError {
   readonly file: string;
   constructor(file: string, detail: string) {
-    super(`${file}: ${detail}`);
-    this.name = 'ProcessConfigError';
+    super('invalid_process_config', `${file}: ${detail}`);
     this.file = file;
   }
 }
@@ -43,6 +43,8 @@ const BackendSpecSchema = Type.Object(
     env: Type.Optional(Type.Record(Type.String(), Scalar)),
     cwd: Type.Optional(Type.String({ minLength: 1 })),
     url: Type.String({ minLength: 1 }),
+    'probe-path': Type.Optional(Type.String({ minLength: 1 })),
+    /** The old name of `probe-path`, still read. */
     'health-path': Type.Optional(Type.String({ minLength: 1 })),
     hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     'idle-timeout': Type.Optional(Duration),
@@ -74,7 +76,8 @@ export interface ProcessBackend {
   cwd: string;
   /** Base URL the gateway forwards to, without a trailing slash. */
   url: string;
-  healthUrl: string;
+  /** `probe-path` on `url`: the watcher probes it while the process runs. */
+  probeUrl: string;
   hosts: string[];
   config: BackendConfig;
   stopGraceMs: number;
@@ -86,6 +89,8 @@ export interface ProcessConfig {
   /** Where the scaler records which backends should run; the watcher follows it. */
   stateFile: string;
   backends: Map<BackendId, ProcessBackend>;
+  /** Fields set under an old name (`/backends/<name>/health-path`), for the provider to warn about. */
+  deprecatedFields: string[];
 }
 
 /** The first schema error, phrased for a person: `/backends/demo/url: must be string`. */
@@ -138,25 +143,28 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
   for (const name of Object.keys(spec.env ?? {})) {
     if (!ENV_NAME.test(name)) throw new Error(`${at}/env/${name}: not a valid environment variable name`);
   }
-  const healthPath = spec['health-path'] ?? '/';
-  if (!healthPath.startsWith('/') || /\s/.test(healthPath)) {
+  if (spec['probe-path'] !== undefined && spec['health-path'] !== undefined)
+    throw new Error(`${at}/health-path: the old name of probe-path; set probe-path only`);
+  const probeField = spec['health-path'] === undefined ? 'probe-path' : 'health-path';
+  const probePath = spec[probeField] ?? '/';
+  if (!probePath.startsWith('/') || /\s/.test(probePath)) {
     throw new Error(
-      `${at}/health-path: expected an absolute path starting with '/', got ${JSON.stringify(healthPath)}`,
+      `${at}/${probeField}: expected an absolute path starting with '/', got ${JSON.stringify(probePath)}`,
     );
   }
 
-  // The design's per-backend settings, read by the shared parser so every provider agrees on them.
+  // The per-backend settings, read by the shared parser so every provider agrees on them.
   const settings = parseBackendSettings({
     hosts: spec.hosts.join(','),
     'idle-timeout': spec['idle-timeout'] === undefined ? undefined : String(spec['idle-timeout']),
     'max-wait': spec['max-wait'] === undefined ? undefined : String(spec['max-wait']),
     'max-buffered': spec['max-buffered'] === undefined ? undefined : String(spec['max-buffered']),
-    'probe-path': healthPath,
+    'probe-path': probePath,
   });
   const [problem] = settings.problems;
   if (problem) {
     const index = problem.setting === 'hosts' ? spec.hosts.findIndex((h) => h.trim() === problem.value) : -1;
-    const field = problem.setting === 'probe-path' ? 'health-path' : problem.setting;
+    const field = problem.setting === 'probe-path' ? probeField : problem.setting;
     throw new Error(
       `${at}/${field}${index >= 0 ? `/${index}` : ''}: ${problem.reason}, got ${JSON.stringify(problem.value)}`,
     );
@@ -171,7 +179,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
     cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
     url: origin,
-    healthUrl: `${origin}${healthPath}`,
+    probeUrl: `${origin}${probePath}`,
     hosts: settings.hosts,
     config: settings.config,
     stopGraceMs: durationMs(spec['stop-grace'], DEFAULT_STOP_GRACE_MS, `${at}/stop-grace`),
@@ -183,10 +191,12 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
   if (!checkFile.Check(document)) throw new ProcessConfigError(file, describeSchemaError(document ?? {}));
   const baseDir = dirname(file);
   const backends = new Map<BackendId, ProcessBackend>();
+  const deprecatedFields: string[] = [];
   const hostOwner = new Map<string, string>();
   try {
     for (const [name, spec] of Object.entries(document.backends)) {
       const backend = parseBackend(name, spec, baseDir, `/backends/${name}`);
+      if (spec['health-path'] !== undefined) deprecatedFields.push(`/backends/${name}/health-path`);
       for (const host of backend.hosts) {
         const other = hostOwner.get(host);
         if (other) throw new Error(`/backends/${name}/hosts: ${host} is already a host of backend ${other}`);
@@ -211,6 +221,7 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
           ? stateFile
           : resolve(baseDir, stateFile),
     backends,
+    deprecatedFields,
   };
 }
 

@@ -20,6 +20,12 @@ export { ProcessStartError } from './process-group.ts';
 /** Backends outside the watched namespaces are invisible, as on every other platform. */
 async function configFor(context: ProviderContext): Promise<ProcessConfig> {
   const config = await loadProcessConfig(context.processConfig);
+  if (config.deprecatedFields.length > 0) {
+    context.logger.warn(
+      { file: config.path, fields: config.deprecatedFields },
+      'health-path is deprecated: rename it probe-path',
+    );
+  }
   if (context.namespaces.length > 0 && !context.namespaces.includes(PROCESS_NAMESPACE))
     config.backends.clear();
   return config;

@@ -1,5 +1,5 @@
 /**
- * When the watch side probes a backend's health URL: never while it sleeps, very often while it wakes
+ * When the watch side probes a backend's probe URL: never while it sleeps, very often while it wakes
  * (every 2 ms at first, so readiness is seen about a millisecond after it happens; a probe of a closed
  * port costs about 0.1 ms), rarely once it is up (to notice a hung process).
  */

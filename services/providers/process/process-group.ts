@@ -6,14 +6,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { Logger } from '../../shared/index.ts';
+import { type Logger, WakegateError } from '../../shared/index.ts';
 import type { ProcessBackend } from './config.ts';
 
-export class ProcessStartError extends Error {
+export class ProcessStartError extends WakegateError {
   readonly backend: string;
   constructor(backend: string, reason: string) {
-    super(`cannot start ${backend}: ${reason}`);
-    this.name = 'ProcessStartError';
+    super('process_start_failed', `cannot start ${backend}: ${reason}`);
     this.backend = backend;
   }
 }

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/ports.ts';
 import { isAlive, untilDead } from '../../../test/processes.ts';
@@ -198,6 +199,26 @@ describe('process workload scaler', () => {
     });
     cleanup.push(() => scaler.close());
     await expect(scaler.setReplicas('local/hidden', 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
+  });
+
+  it('warns once, naming every backend that still says health-path instead of probe-path', async () => {
+    const old = (name: string) => backend(name, 'node', ['-e', '0'], '    health-path: /healthz');
+    const fixture = await processFixture(`backends:${old('first')}${old('second')}`);
+    cleanup.push(fixture.remove);
+    const lines: { msg: string; fields?: string[] }[] = [];
+    const scaler = await createWorkloadScaler({
+      logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+      namespaces: [],
+      processConfig: fixture.configFile,
+      component: 'test',
+    });
+    cleanup.push(() => scaler.close());
+    expect(lines.filter((line) => line.msg.includes('health-path'))).toEqual([
+      expect.objectContaining({
+        msg: 'health-path is deprecated: rename it probe-path',
+        fields: ['/backends/first/health-path', '/backends/second/health-path'],
+      }),
+    ]);
   });
 });
 

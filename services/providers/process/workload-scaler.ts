@@ -5,7 +5,7 @@
  * (SIGKILL, OOM) left running, so no backend outlives the scaler that started it.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { BackendId, Logger } from '../../shared/index.ts';
+import { asError, type BackendId, type Logger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
@@ -115,7 +115,9 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
       this.#children.delete(backend.id);
       this.#state.backends[backend.id] = { replicas: 0, at: Date.now() };
       this.#logger.warn({ backend: backend.id, pid, code, signal }, 'backend process exited on its own');
-      this.#persist().catch((error) => this.#logger.error({ err: error }, 'cannot write process state'));
+      this.#persist().catch((error) =>
+        this.#logger.error({ err: asError(error) }, 'cannot write process state'),
+      );
     });
     const startTime = await processStartTime(pid);
     // Gone already: the exit handler has recorded it down, which must not be overwritten.
@@ -144,7 +146,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     await Promise.all(
       [...this.#children.keys()].map((id) =>
         this.#serialize(id, () => this.#stop(this.#backend(id))).catch((error) =>
-          this.#logger.error({ backend: id, err: error }, 'cannot stop backend process'),
+          this.#logger.error({ backend: id, err: asError(error) }, 'cannot stop backend process'),
         ),
       ),
     );

@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
 import { ensureJetStream } from './jetstream-setup.ts';
 
 describe('JetStream setup', () => {

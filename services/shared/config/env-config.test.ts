@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { env, loadConfig } from './config.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../errors.ts';
+import { env, loadConfig } from './env-config.ts';
 import {
   bridgeTokenSpec,
   drainSpec,
@@ -20,7 +20,7 @@ const spec = {
 };
 
 describe('configuration from the environment', () => {
-  it('uses the defaults of the design when nothing is set', () => {
+  it('uses the defaults when nothing is set', () => {
     expect(loadConfig(spec, {})).toEqual({
       natsUrl: 'nats://127.0.0.1:4222',
       natsCreds: undefined,

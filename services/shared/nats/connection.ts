@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../observability/logger.ts';
 
 export type { NatsConnection };
 

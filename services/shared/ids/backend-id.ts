@@ -1,4 +1,4 @@
-import { InvalidBackendIdError } from './errors.ts';
+import { InvalidBackendIdError } from '../errors.ts';
 
 /** A validated backend id, `<namespace>/<name>`. */
 export type BackendId = string;

@@ -1,5 +1,5 @@
 /**
- * Idempotent setup of the stream, consumer and KV buckets of the design. Safe to run from every replica
+ * Idempotent setup of the stream, consumer and KV buckets wakegate uses. Safe to run from every replica
  * at every start: what exists with the right settings is left alone, what drifted is updated in place,
  * what is missing is created. Only features of nats-server 2.9 are used.
  */
@@ -24,7 +24,7 @@ import {
   LEASES_BUCKET,
   SCALER_CONSUMER,
   WAKE_STREAM,
-} from './subjects.ts';
+} from '../ids/subjects.ts';
 
 export const LEASE_TTL_MS = 15_000;
 

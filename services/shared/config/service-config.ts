@@ -1,7 +1,10 @@
-/** The environment variables of DESIGN.md, as field specs the services combine. */
-import { env } from './config.ts';
+/**
+ * The environment variables every service shares (NATS, log level, port, provider, bridge token, drain), as
+ * field specs each service combines.
+ */
 
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+import { DNS_LABEL } from '../ids/dns-names.ts';
+import { env } from './env-config.ts';
 
 export const natsConfigSpec = {
   natsUrl: env.url('NATS_URL', { default: 'nats://127.0.0.1:4222', protocols: ['nats', 'tls', 'ws', 'wss'] }),
@@ -27,7 +30,7 @@ export type ProviderName = (typeof PROVIDERS)[number];
 export const providerConfigSpec = {
   provider: env.oneOf('WAKEGATE_PROVIDER', PROVIDERS, 'kubernetes'),
   namespaces: env.list('WAKEGATE_NAMESPACES', (ns) =>
-    ns.length <= 63 && NAMESPACE.test(ns) ? undefined : 'is not a valid namespace (DNS-1123 label)',
+    ns.length <= 63 && DNS_LABEL.test(ns) ? undefined : 'is not a valid namespace (DNS-1123 label)',
   ),
   processConfig: env.optionalString('WAKEGATE_PROCESS_CONFIG'),
 };

@@ -3,7 +3,7 @@ import { DEFAULT_BACKEND_CONFIG, normalizeHost, parseBackendSettings } from './b
 import { parseDurationMs } from './duration.ts';
 
 describe('per-backend settings', () => {
-  it('uses the defaults of the design', () => {
+  it('uses the defaults when nothing is set', () => {
     expect(parseBackendSettings({})).toEqual({ hosts: [], config: DEFAULT_BACKEND_CONFIG, problems: [] });
     expect(DEFAULT_BACKEND_CONFIG).toEqual({
       idleTimeoutMs: 300_000,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PayloadError } from './errors.ts';
-import { codecs, decodeMessage } from './messages.ts';
+import { PayloadError } from '../errors.ts';
+import { codecs, decodeMessage } from './codecs.ts';
 
 describe('NATS payload codecs', () => {
   it('round-trips a backend record', () => {

@@ -1,5 +1,6 @@
+import { HOST } from '../ids/dns-names.ts';
+import type { BackendConfig } from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
-import type { BackendConfig } from './messages.ts';
 
 export const DEFAULT_BACKEND_CONFIG: Readonly<BackendConfig> = Object.freeze({
   idleTimeoutMs: 5 * 60_000,
@@ -9,10 +10,11 @@ export const DEFAULT_BACKEND_CONFIG: Readonly<BackendConfig> = Object.freeze({
 });
 
 /**
- * Per-backend settings by their design names. Kubernetes annotations carry them after `wakegate.dev/`,
- * Docker labels after `wakegate.`, the process provider's YAML under the same keys.
+ * A backend's settings as its owner writes them: strings under the setting names. Kubernetes annotations
+ * carry them after `wakegate.dev/`, Docker labels after `wakegate.`, the process provider's YAML under the
+ * same keys. Read, they become the hosts and the BackendConfig of the backend's record.
  */
-export interface BackendSettingsInput {
+export interface BackendSettings {
   hosts?: string | undefined;
   'idle-timeout'?: string | undefined;
   'wake-replicas'?: string | undefined;
@@ -36,14 +38,13 @@ export interface SettingProblem {
   reason: string;
 }
 
-export interface BackendSettings {
+/** The settings read: the hosts and the record's BackendConfig, with what was malformed in them. */
+export interface ParsedBackendSettings {
   hosts: string[];
   config: BackendConfig;
   /** Malformed values: each was replaced by its default; the caller reports them. */
   problems: SettingProblem[];
 }
-
-const HOST = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Lowercases, strips a port, and checks an exact or `*.`-wildcard hostname; undefined if invalid. */
 export function normalizeHost(input: string): string | undefined {
@@ -55,7 +56,7 @@ export function normalizeHost(input: string): string | undefined {
 }
 
 /** Reads the settings, keeping every good value and replacing each malformed one by its default. */
-export function parseBackendSettings(input: BackendSettingsInput): BackendSettings {
+export function parseBackendSettings(input: BackendSettings): ParsedBackendSettings {
   const problems: SettingProblem[] = [];
   const config: BackendConfig = { ...DEFAULT_BACKEND_CONFIG };
 

@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import type { LogLevel } from './service-config.ts';
+import type { LogLevel } from '../config/service-config.ts';
 
 export type { Logger };
 

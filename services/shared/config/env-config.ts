@@ -4,8 +4,8 @@
  * and `loadConfigOrExit` turns that into one line on stderr and exit code 1.
  */
 
+import { ConfigError } from '../errors.ts';
 import { parseDurationMs } from './duration.ts';
-import { ConfigError } from './errors.ts';
 
 export type Env = Record<string, string | undefined>;
 

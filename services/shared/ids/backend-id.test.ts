@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { InvalidBackendIdError } from '../errors.ts';
 import { backendFromKey, backendFromToken, backendKey, backendToken, parseBackendId } from './backend-id.ts';
-import { InvalidBackendIdError } from './errors.ts';
 import { backendFromSubject, subjectFor, wakeMessageId } from './subjects.ts';
 
 describe('backend ids', () => {

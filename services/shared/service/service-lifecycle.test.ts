@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 
 const LIFECYCLE = new URL('./service-lifecycle.ts', import.meta.url).href;
-const LOGGER = new URL('./logger.ts', import.meta.url).href;
+const LOGGER = new URL('../observability/logger.ts', import.meta.url).href;
 
 /**
  * A tiny service: `stopOnSignals` with a stop that prints what it got, takes STOP_MS and throws when FAIL

@@ -3,9 +3,10 @@
  * start, start its provider, serve its ops endpoints, and stop cleanly on SIGTERM/SIGINT.
  */
 import type { AddressInfo } from 'node:net';
-import { ensureJetStream } from './jetstream-setup.ts';
-import type { Logger } from './logger.ts';
-import { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
+import { asError } from '../errors.ts';
+import { connectNats, type NatsConnection, type NatsConnectOptions } from '../nats/connection.ts';
+import { ensureJetStream } from '../nats/jetstream-setup.ts';
+import type { Logger } from '../observability/logger.ts';
 import { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 
 /** Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets. */
@@ -28,10 +29,7 @@ export async function startProvider<T>(
   try {
     return await start();
   } catch (error) {
-    logger.fatal(
-      { provider, err: error instanceof Error ? error.message : String(error) },
-      'cannot start the provider',
-    );
+    logger.fatal({ provider, err: asError(error) }, 'cannot start the provider');
     process.exit(1);
   }
 }
@@ -65,7 +63,7 @@ export function stopOnSignals(logger: Logger, stop: (signal: NodeJS.Signals) => 
       logger.info(`${service} stopped`);
       process.exit(0);
     } catch (error) {
-      logger.error({ err: error }, 'shutdown failed');
+      logger.error({ err: asError(error) }, 'shutdown failed');
       process.exit(1);
     }
   };

@@ -1,0 +1,203 @@
+/**
+ * The bridge's HTTP behaviour that needs no NATS (auth, bad input, error bodies, unknown backends, the long
+ * poll cap), through `app.inject()` with a recording publisher; the tests that need NATS are in
+ * bridge.test.ts and its neighbours.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
+import { until } from '../../test/until.ts';
+
+const TOKEN = 'test-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('bridge HTTP API', () => {
+  let bridge: HttpApp;
+
+  const get = (url: string, headers: Record<string, string> = auth) =>
+    bridge.app.inject({ method: 'GET', url, headers });
+  const post = (url: string, payload: string, headers: Record<string, string> = {}) =>
+    bridge.app.inject({
+      method: 'POST',
+      url,
+      headers: { ...auth, 'content-type': 'application/json', ...headers },
+      payload,
+    });
+
+  beforeAll(() => {
+    bridge = buildHttpApp({ backends: ['shop/api', 'shop/web'], token: TOKEN });
+  });
+  afterAll(() => bridge?.app.close());
+
+  it('refuses to wake a backend the watcher does not list, publishing nothing', async () => {
+    const response = await post('/v1/wake', JSON.stringify({ backend: 'shop/unknown' }));
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({
+      error: 'unknown_backend',
+      message: 'backend shop/unknown is not known to the watcher',
+    });
+    expect(bridge.publisher.wakes).toEqual([]);
+  });
+
+  it('asks for the bearer token on /v1 only, and accepts only the right one', async () => {
+    const missing = await get('/v1/backends', {});
+    expect(missing.statusCode).toBe(401);
+    expect(missing.headers['www-authenticate']).toBe('Bearer');
+    expect(missing.json()).toEqual({ error: 'unauthorized', message: 'missing or wrong bearer token' });
+    expect((await get('/v1/backends', { authorization: 'Bearer wrong' })).statusCode).toBe(401);
+    expect((await get('/v1/backends', { authorization: `Bearer ${TOKEN}x` })).statusCode).toBe(401);
+    expect((await get('/v1/backends', { authorization: TOKEN })).statusCode).toBe(401);
+    expect((await post('/v1/wake', '{"backend":"shop/api"}', { authorization: '' })).statusCode).toBe(401);
+    expect((await get('/v1/backends', { authorization: `bearer ${TOKEN}` })).statusCode).toBe(200);
+    for (const path of ['/healthz', '/readyz', '/metrics'])
+      expect((await get(path, {})).statusCode).toBe(200);
+  });
+
+  it('answers bad input with a 4xx JSON error, publishes nothing and keeps serving', async () => {
+    const wakesBefore = bridge.publisher.wakes.length;
+    const activitiesBefore = bridge.publisher.activities.length;
+    const report = (backend: unknown) => JSON.stringify({ reports: [{ backend, requests: 1, inflight: 0 }] });
+    const cases: {
+      name: string;
+      path: string;
+      body: string;
+      type?: string;
+      status: number;
+      error: string;
+    }[] = [
+      { name: 'not JSON', path: '/v1/wake', body: '{"backend":', status: 400, error: 'invalid_request' },
+      { name: 'no body', path: '/v1/wake', body: '', status: 400, error: 'invalid_request' },
+      { name: 'array', path: '/v1/wake', body: '["shop/api"]', status: 400, error: 'invalid_request' },
+      { name: 'wrong type', path: '/v1/wake', body: '{"backend":42}', status: 400, error: 'invalid_request' },
+      {
+        name: 'extra field',
+        path: '/v1/wake',
+        body: '{"backend":"shop/api","force":true}',
+        status: 400,
+        error: 'invalid_request',
+      },
+      {
+        name: 'subject wildcard',
+        path: '/v1/wake',
+        body: '{"backend":"a.>"}',
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: 'path traversal',
+        path: '/v1/wake',
+        body: '{"backend":"../x"}',
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: 'upper case',
+        path: '/v1/wake',
+        body: '{"backend":"A/B"}',
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: '300 characters',
+        path: '/v1/wake',
+        body: JSON.stringify({ backend: `shop/${'a'.repeat(295)}` }),
+        status: 400,
+        error: 'invalid_backend',
+      },
+      {
+        name: '1 MiB body',
+        path: '/v1/wake',
+        body: JSON.stringify({ backend: 'a'.repeat(1024 * 1024) }),
+        status: 413,
+        error: 'body_too_large',
+      },
+      {
+        name: 'not JSON content',
+        path: '/v1/wake',
+        body: 'backend=shop/api',
+        type: 'application/x-www-form-urlencoded',
+        status: 415,
+        error: 'unsupported_media_type',
+      },
+      {
+        name: 'activity: bad id',
+        path: '/v1/activity',
+        body: report('a.>'),
+        status: 400,
+        error: 'invalid_backend',
+      },
+      ...['', 'UPPER', 'a/b', 'a.b', 'x'.repeat(65)].map((source) => ({
+        name: `activity: source ${JSON.stringify(source)}`,
+        path: '/v1/activity',
+        body: JSON.stringify({ source, reports: [{ backend: 'shop/api', requests: 1, inflight: 0 }] }),
+        status: 400,
+        error: 'invalid_request',
+      })),
+      {
+        name: 'activity: negative count',
+        path: '/v1/activity',
+        body: JSON.stringify({ reports: [{ backend: 'shop/api', requests: -1, inflight: 0 }] }),
+        status: 400,
+        error: 'invalid_request',
+      },
+      {
+        name: 'activity: one bad id among good ones',
+        path: '/v1/activity',
+        body: JSON.stringify({
+          reports: [
+            { backend: 'shop/api', requests: 1, inflight: 0 },
+            { backend: 'shop/../x', requests: 1, inflight: 0 },
+          ],
+        }),
+        status: 400,
+        error: 'invalid_backend',
+      },
+    ];
+    for (const c of cases) {
+      const response = await post(c.path, c.body, c.type ? { 'content-type': c.type } : {});
+      const body = response.json() as { error: string; message: string };
+      expect({ name: c.name, status: response.statusCode, error: body.error }).toEqual({
+        name: c.name,
+        status: c.status,
+        error: c.error,
+      });
+      expect(Object.keys(body).sort()).toEqual(['error', 'message']);
+      expect(body.message.length).toBeGreaterThan(0);
+    }
+    const badQuery = await get('/v1/backends?since=abc');
+    expect(badQuery.statusCode).toBe(400);
+    expect(badQuery.json()).toEqual({
+      error: 'invalid_request',
+      message: 'querystring/since must be integer',
+    });
+    expect((await get('/v1/backends?sinse=1')).statusCode).toBe(400);
+    const unknownRoute = await get('/v1/nothing');
+    expect(unknownRoute.statusCode).toBe(404);
+    expect(unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /v1/nothing' });
+
+    const traversal = (await post('/v1/wake', '{"backend":"../x"}')).json() as { message: string };
+    expect(traversal.message).toContain('../x');
+
+    expect(bridge.publisher.activities.length).toBe(activitiesBefore);
+    expect(bridge.publisher.wakes.length).toBe(wakesBefore);
+    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/api' }))).statusCode).toBe(202);
+    expect(bridge.publisher.wakes.slice(wakesBefore).map((w) => w.backend)).toEqual(['shop/api']);
+  });
+
+  it('refuses long polls past the cap with 503 and Retry-After', async () => {
+    const small = buildHttpApp({ backends: ['shop/api'], maxLongPolls: 2 });
+    try {
+      const { revision } = small.view;
+      const url = `/v1/backends?since=${revision}&wait=30000`;
+      const held = [small.app.inject({ url }), small.app.inject({ url })];
+      await until('2 held long polls', async () => small.longPolls.size === 2);
+      const refused = await small.app.inject({ url });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect((refused.json() as { error: string }).error).toBe('too_many_long_polls');
+      await small.app.close();
+      expect((await Promise.all(held)).map((r) => r.statusCode)).toEqual([200, 200]);
+    } finally {
+      await small.app.close();
+    }
+  });
+});

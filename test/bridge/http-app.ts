@@ -1,0 +1,65 @@
+/**
+ * The bridge's HTTP app without NATS, for tests of its HTTP behaviour through `app.inject()`: the merged
+ * view is fed directly and the publisher records what it was asked to publish.
+ */
+import {
+  type BridgeApp,
+  buildApp,
+  ColdStartClock,
+  createBridgeMetrics,
+  LongPolls,
+  MergedView,
+  type PublishedWake,
+  type Publisher,
+} from '../../services/bridge/index.ts';
+import { type ActivityReport, createLogger } from '../../services/shared/index.ts';
+import { backendRecord } from '../backend-record.ts';
+
+/** A publisher that keeps every wake and activity call; every wake is a first one. */
+export class RecordingPublisher implements Publisher {
+  connected = true;
+  readonly wakes: { backend: string; atMs: number }[] = [];
+  readonly activities: { reports: readonly ActivityReport[]; atMs: number; filterSource?: string }[] = [];
+
+  async wake(backend: string, atMs: number): Promise<PublishedWake> {
+    this.wakes.push({ backend, atMs });
+    return { duplicate: false };
+  }
+
+  activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): void {
+    this.activities.push({ reports, atMs, ...(filterSource === undefined ? {} : { filterSource }) });
+  }
+}
+
+export interface HttpApp {
+  app: BridgeApp;
+  view: MergedView;
+  longPolls: LongPolls;
+  publisher: RecordingPublisher;
+}
+
+/** The app, synced, over a view listing `backends` (each ready), quiet. */
+export function buildHttpApp(
+  options: { backends?: string[]; token?: string; maxLongPolls?: number } = {},
+): HttpApp {
+  const view = new MergedView();
+  let seq = 0;
+  for (const id of options.backends ?? []) view.setBackend(id, backendRecord(id, true), ++seq);
+  const longPolls = new LongPolls(view, options.maxLongPolls ?? 100);
+  const publisher = new RecordingPublisher();
+  const app = buildApp({
+    view,
+    longPolls,
+    publisher,
+    synced: () => true,
+    metrics: createBridgeMetrics({
+      longPolls: () => longPolls.size,
+      backends: () => view.size,
+      natsConnected: () => publisher.connected,
+    }),
+    coldStart: new ColdStartClock(),
+    logger: createLogger('bridge', 'silent'),
+    token: options.token,
+  });
+  return { app, view, longPolls, publisher };
+}
