@@ -1,8 +1,8 @@
 // The backend table of one worker: stable indexes per backend id (held requests refer to them across
 // table updates) and a host index that matches `:authority` bytes without allocating.
-import { LOG_WARN, log } from "./abi";
-import { IdTable, MISSING } from "./id-table";
-import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from "./json";
+import { LOG_WARN, log } from './abi';
+import { IdTable, MISSING } from './id-table';
+import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
 
 export class Backend {
   id: string;
@@ -46,7 +46,7 @@ export const UNKNOWN: i32 = 0;
 export const WAKE_NEVER: f64 = Infinity;
 /** Held slots keep the index in 16 bits: at most this many backends at once. */
 export const MAX_BACKENDS: i32 = 65535;
-export const backends: Backend[] = [new Backend("")];
+export const backends: Backend[] = [new Backend('')];
 const byId = new Map<string, i32>();
 /** Indexes of backends that left the table with nothing left to them, to be reused by new ids: the table
  * does not grow forever, and no index ever exceeds what a held slot can store. */
@@ -160,8 +160,14 @@ function backendIndex(id: string): i32 {
 
 /** Nothing refers to the backend's index any more: no held slot, stream, wake or report, nothing to report. */
 function idle(b: Backend): bool {
-  return b.held == 0 && b.inflight == 0 && !b.wakeInFlight && b.reportsInFlight == 0 && b.requests == 0 &&
-    b.reportedInflight == 0;
+  return (
+    b.held == 0 &&
+    b.inflight == 0 &&
+    !b.wakeInFlight &&
+    b.reportsInFlight == 0 &&
+    b.requests == 0 &&
+    b.reportedInflight == 0
+  );
 }
 
 /** `table` of a backend whose index was freed. */
@@ -182,7 +188,7 @@ function reclaim(): void {
 }
 
 export class TableEntry {
-  id: string = "";
+  id: string = '';
   /** Backend index once applied; -1 when over the limit. */
   index: i32 = -1;
   hosts: string[] = [];
@@ -199,17 +205,17 @@ function positive(v: JsonValue | null): i32 {
 /** Validates a `GET /v1/backends` answer; null when any part of it is not what the bridge promises. */
 export function readTable(v: JsonValue | null): TableEntry[] | null {
   if (v === null || v.kind != JSON_OBJECT) return null;
-  const list = v.get("backends");
-  const revision = v.get("revision");
+  const list = v.get('backends');
+  const revision = v.get('revision');
   if (list === null || list.kind != JSON_ARRAY || revision === null) return null;
   if (revision.kind != JSON_NUMBER && revision.kind != JSON_STRING) return null;
   const out: TableEntry[] = [];
   for (let i = 0; i < list.items.length; i++) {
     const b = list.items[i];
     if (b.kind != JSON_OBJECT) return null;
-    const id = b.get("id");
-    const hosts = b.get("hosts");
-    const ready = b.get("ready");
+    const id = b.get('id');
+    const hosts = b.get('hosts');
+    const ready = b.get('ready');
     if (id === null || id.kind != JSON_STRING || id.str.length == 0) return null;
     if (hosts === null || hosts.kind != JSON_ARRAY) return null;
     if (ready === null || ready.kind != JSON_BOOL) return null;
@@ -221,8 +227,8 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
       if (host.kind != JSON_STRING) return null;
       e.hosts.push(host.str);
     }
-    const maxWait = b.get("maxWaitMs");
-    const maxBuffered = b.get("maxBuffered");
+    const maxWait = b.get('maxWaitMs');
+    const maxBuffered = b.get('maxBuffered');
     e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
     e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);
     if (e.maxWaitMs < 0 || e.maxBuffered < 0) return null;
@@ -232,8 +238,8 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
 }
 
 export function revisionText(v: JsonValue): string {
-  const r = v.get("revision");
-  if (r === null) return "0";
+  const r = v.get('revision');
+  if (r === null) return '0';
   if (r.kind == JSON_STRING) return r.str;
   return (<i64>r.num).toString();
 }
@@ -261,8 +267,14 @@ export function applyTable(entries: TableEntry[]): bool {
     if (index < 0) {
       // Refused rather than stored under an index a held slot cannot hold: its requests pass unmanaged.
       if (!overLimitLogged) {
-        log(LOG_WARN, "wakegate: more than " + MAX_BACKENDS.toString() + " backends at once; " + e.id +
-          " and any beyond the limit are not managed");
+        log(
+          LOG_WARN,
+          'wakegate: more than ' +
+            MAX_BACKENDS.toString() +
+            ' backends at once; ' +
+            e.id +
+            ' and any beyond the limit are not managed',
+        );
       }
       overLimitLogged = true;
       continue;
@@ -270,8 +282,12 @@ export function applyTable(entries: TableEntry[]): bool {
     const b = backends[index];
     const sameHostsAsBefore = sameHosts(b.hosts, e.hosts);
     if (!sameHostsAsBefore) hostsChanged = true;
-    const changed = !b.present || b.ready != e.ready || b.maxWaitMs != e.maxWaitMs ||
-      b.maxBuffered != e.maxBuffered || !sameHostsAsBefore;
+    const changed =
+      !b.present ||
+      b.ready != e.ready ||
+      b.maxWaitMs != e.maxWaitMs ||
+      b.maxBuffered != e.maxBuffered ||
+      !sameHostsAsBefore;
     // The bridge did not know it: only a new entry for it can make a wake worth sending again.
     if (changed && b.nextWakeAt == WAKE_NEVER) {
       b.nextWakeAt = 0;
@@ -311,7 +327,7 @@ function indexHosts(entries: TableEntry[]): void {
   for (let i = 0; i < entries.length; i++) {
     const hosts = entries[i].hosts;
     for (let h = 0; h < hosts.length; h++) {
-      if (hosts[h].startsWith("*.")) wildCount++;
+      if (hosts[h].startsWith('*.')) wildCount++;
       else if (hosts[h].length > 0) exactCount++;
     }
   }
@@ -325,7 +341,7 @@ function indexHosts(entries: TableEntry[]): void {
     if (e.index < 0) continue;
     for (let h = 0; h < e.hosts.length; h++) {
       const host = e.hosts[h];
-      if (host.startsWith("*.")) addPattern(wild, host.substring(1), e.index);
+      if (host.startsWith('*.')) addPattern(wild, host.substring(1), e.index);
       else if (host.length > 0) addPattern(exact, host, e.index);
     }
   }

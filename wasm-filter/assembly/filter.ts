@@ -28,16 +28,23 @@ import {
   proxy_replace_header_map_value,
   proxy_set_effective_context,
   proxy_set_tick_period_milliseconds,
-  random_get,
   RESULT_OK,
+  random_get,
   STREAM_REQUEST,
   scratch,
   sendLocalResponse,
-} from "./abi";
-import { applyTable, Backend, backends, matchAuthority, readTable, revisionText, UNKNOWN, WAKE_NEVER } from "./backends";
-import { Config, configError, parseConfig } from "./config";
-import { IdTable, MISSING } from "./id-table";
-import { parseJson, quote } from "./json";
+} from './abi';
+import {
+  applyTable,
+  Backend,
+  backends,
+  matchAuthority,
+  readTable,
+  revisionText,
+  UNKNOWN,
+  WAKE_NEVER,
+} from './backends';
+import { Config, configError, parseConfig } from './config';
 import {
   heldTotal,
   holdSlot,
@@ -48,7 +55,9 @@ import {
   slotCount,
   slotGrpc,
   slotSince,
-} from "./held";
+} from './held';
+import { IdTable, MISSING } from './id-table';
+import { parseJson, quote } from './json';
 
 const TICK_MS: u32 = 100;
 const WAKE_SUPPRESS_MS: f64 = 1000;
@@ -69,14 +78,14 @@ const CALL_ACTIVITY: i32 = -2;
 const MAX_REPORTS_PER_CALL: i32 = 500;
 const MAX_REPORT_CHARS: i32 = 60_000;
 
-const K_AUTHORITY = String.UTF8.encode(":authority");
-const K_CONTENT_TYPE = String.UTF8.encode("content-type");
-const K_STATUS = String.UTF8.encode(":status");
-const K_HELD_MS = String.UTF8.encode("x-wakegate-held-ms");
+const K_AUTHORITY = String.UTF8.encode(':authority');
+const K_CONTENT_TYPE = String.UTF8.encode('content-type');
+const K_STATUS = String.UTF8.encode(':status');
+const K_HELD_MS = String.UTF8.encode('x-wakegate-held-ms');
 
 let config: Config | null = null;
 let tableKnown = false;
-let revision = "0";
+let revision = '0';
 let pollInFlight = false;
 let nextPollAt: f64 = 0;
 let pollBackoffMs: f64 = 0;
@@ -89,7 +98,7 @@ let nextActivityAt: f64 = 0;
 let metricsDefined = false;
 /** This VM's id in activity reports: the scaler counts in-flight requests per source, and every Envoy worker
  * behind one bridge is a source of its own. Random, made once per VM. */
-let source = "";
+let source = '';
 let mHeld: u32 = 0;
 let mReleased: u32 = 0;
 let mTimeouts: u32 = 0;
@@ -160,16 +169,23 @@ function maxBufferedOf(index: i32): i32 {
 }
 
 /** Makes a bridge call and tracks it; null when the host refused to make it. */
-function bridgeCall(kind: i32, method: string, path: string, body: string, timeoutMs: u32, now: f64): PendingCall | null {
+function bridgeCall(
+  kind: i32,
+  method: string,
+  path: string,
+  body: string,
+  timeoutMs: u32,
+  now: f64,
+): PendingCall | null {
   const c = config!;
-  const pairs = [":method", method, ":path", path, ":authority", c.bridgeAuthority, ":scheme", "http"];
+  const pairs = [':method', method, ':path', path, ':authority', c.bridgeAuthority, ':scheme', 'http'];
   if (body.length > 0) {
-    pairs.push("content-type");
-    pairs.push("application/json");
+    pairs.push('content-type');
+    pairs.push('application/json');
   }
   if (c.token.length > 0) {
-    pairs.push("authorization");
-    pairs.push("Bearer " + c.token);
+    pairs.push('authorization');
+    pairs.push(`Bearer ${c.token}`);
   }
   const token = httpCall(c.bridgeCluster, pairs, body, timeoutMs);
   if (token < 0) return null;
@@ -212,18 +228,18 @@ function callFailed(token: u32, call: PendingCall, now: f64, cancelled: bool): v
     pollInFlight = false;
     // Cancelled with its root: poll again at the next tick, the bridge did nothing wrong.
     if (cancelled) nextPollAt = now;
-    else pollFailed(now, "no answer within the call timeout");
+    else pollFailed(now, 'no answer within the call timeout');
   } else if (call.kind == CALL_ACTIVITY) {
     // Cancelled with its root is no fault of the bridge: the counts simply go with the next report.
     if (cancelled) restoreReports(call.reports!);
-    else activityFailed(call.reports!, "no answer within the call timeout");
+    else activityFailed(call.reports!, 'no answer within the call timeout');
   } else {
     const b = backends[call.kind];
     b.wakeInFlight = false;
     if (cancelled) {
       b.nextWakeAt = now;
       b.repeatWakeAt = now;
-    } else wakeFailed(b, now, "no answer within the call timeout");
+    } else wakeFailed(b, now, 'no answer within the call timeout');
   }
 }
 
@@ -240,7 +256,7 @@ function expireCalls(now: f64): void {
 export function configure(rootId: u32, length: u32): bool {
   const parsed = parseConfig(getBufferString(BUFFER_PLUGIN_CONFIGURATION, length));
   if (parsed === null) {
-    log(LOG_ERROR, "wakegate: " + configError);
+    log(LOG_ERROR, `wakegate: ${configError}`);
     return false;
   }
   config = parsed;
@@ -248,11 +264,11 @@ export function configure(rootId: u32, length: u32): bool {
   callingRoot = rootId;
   if (source.length == 0) source = newSourceId();
   if (!metricsDefined) {
-    mHeld = defineMetric(METRIC_GAUGE, "wakegate_held");
-    mReleased = defineMetric(METRIC_COUNTER, "wakegate_released_total");
-    mTimeouts = defineMetric(METRIC_COUNTER, "wakegate_timeouts_total");
-    mOverflows = defineMetric(METRIC_COUNTER, "wakegate_overflows_total");
-    mWakes = defineMetric(METRIC_COUNTER, "wakegate_wakes_sent_total");
+    mHeld = defineMetric(METRIC_GAUGE, 'wakegate_held');
+    mReleased = defineMetric(METRIC_COUNTER, 'wakegate_released_total');
+    mTimeouts = defineMetric(METRIC_COUNTER, 'wakegate_timeouts_total');
+    mOverflows = defineMetric(METRIC_COUNTER, 'wakegate_overflows_total');
+    mWakes = defineMetric(METRIC_COUNTER, 'wakegate_wakes_sent_total');
     metricsDefined = true;
   }
   proxy_set_tick_period_milliseconds(TICK_MS);
@@ -262,7 +278,7 @@ export function configure(rootId: u32, length: u32): bool {
   return true;
 }
 
-const HEX = "0123456789abcdef";
+const HEX = '0123456789abcdef';
 const RANDOM = memory.data(8);
 
 /** 16 lowercase hex characters from WASI random_get (not Math.random: that needs an env.seed import Envoy
@@ -272,9 +288,9 @@ function newSourceId(): string {
   if (random_get(bytes, 8) != 0) {
     // Not expected from Envoy; the time still tells VMs apart well enough for the scaler.
     store<u64>(bytes, <u64>(currentTimeMs() * 1000));
-    log(LOG_WARN, "wakegate: random_get failed; activity source id taken from the clock");
+    log(LOG_WARN, 'wakegate: random_get failed; activity source id taken from the clock');
   }
-  let id = "";
+  let id = '';
   for (let i = 0; i < 8; i++) {
     const b = <i32>load<u8>(bytes + i);
     id += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
@@ -306,7 +322,7 @@ function isGrpcRequest(): bool {
   // "application/grpc" and its "+proto" / ";" variants, as Envoy tells gRPC apart. Not grpc-web: Envoy's gRPC
   // local reply does not apply to it the same way, so it gets the HTTP answers.
   let grpc = scratch.len >= 16;
-  const prefix = "application/grpc";
+  const prefix = 'application/grpc';
   for (let i = 0; grpc && i < 16; i++) {
     let c = <i32>load<u8>(scratch.ptr + i);
     if (c >= 0x41 && c <= 0x5a) c += 32;
@@ -364,12 +380,21 @@ function hold(contextId: u32, index: i32): i32 {
 function refuse(b: Backend, grpc: bool): void {
   proxy_increment_metric(mOverflows, 1);
   if (grpc) {
-    sendLocalResponse(503, "wakegate_overflow", "too many requests waiting for " + b.id,
-      ["x-wakegate", "overflow"], GRPC_RESOURCE_EXHAUSTED);
+    sendLocalResponse(
+      503,
+      'wakegate_overflow',
+      `too many requests waiting for ${b.id}`,
+      ['x-wakegate', 'overflow'],
+      GRPC_RESOURCE_EXHAUSTED,
+    );
   } else {
-    sendLocalResponse(503, "wakegate_overflow",
-      '{"error":"too many requests waiting for the backend","backend":' + quote(b.id) + "}",
-      ["content-type", "application/json", "retry-after", "1", "x-wakegate", "overflow"], GRPC_NONE);
+    sendLocalResponse(
+      503,
+      'wakegate_overflow',
+      `{"error":"too many requests waiting for the backend","backend":${quote(b.id)}}`,
+      ['content-type', 'application/json', 'retry-after', '1', 'x-wakegate', 'overflow'],
+      GRPC_NONE,
+    );
   }
 }
 
@@ -407,7 +432,11 @@ function resume(slot: i32, now: f64): bool {
   const digits = writeDigits(waited);
   // Replace, not add: a value the client sent must not reach the upstream beside ours.
   proxy_replace_header_map_value(
-    MAP_REQUEST_HEADERS, changetype<usize>(K_HELD_MS), K_HELD_MS.byteLength, DIGITS + 20 - digits, digits,
+    MAP_REQUEST_HEADERS,
+    changetype<usize>(K_HELD_MS),
+    K_HELD_MS.byteLength,
+    DIGITS + 20 - digits,
+    digits,
   );
   proxy_continue_stream(STREAM_REQUEST);
   return true;
@@ -429,7 +458,7 @@ function writeDigits(n: i64): usize {
   let count: usize = 0;
   do {
     count++;
-    store<u8>(DIGITS + 20 - count, <u8>(0x30 + v % 10));
+    store<u8>(DIGITS + 20 - count, <u8>(0x30 + (v % 10)));
     v /= 10;
   } while (v > 0);
   return count;
@@ -468,13 +497,25 @@ function expireHeld(now: f64): void {
     }
     streams.set(contextId, index);
     if (grpc) {
-      sendLocalResponse(504, "wakegate_timeout", "backend " + b.id + " did not become ready in time",
-        ["x-wakegate", "timeout"], GRPC_UNAVAILABLE);
+      sendLocalResponse(
+        504,
+        'wakegate_timeout',
+        `backend ${b.id} did not become ready in time`,
+        ['x-wakegate', 'timeout'],
+        GRPC_UNAVAILABLE,
+      );
     } else {
-      sendLocalResponse(504, "wakegate_timeout",
-        '{"error":"backend did not become ready in time","backend":' + quote(b.id) +
-          ',"waitedMs":' + (<i64>waited).toString() + "}",
-        ["content-type", "application/json", "x-wakegate", "timeout"], GRPC_NONE);
+      sendLocalResponse(
+        504,
+        'wakegate_timeout',
+        '{"error":"backend did not become ready in time","backend":' +
+          quote(b.id) +
+          ',"waitedMs":' +
+          (<i64>waited).toString() +
+          '}',
+        ['content-type', 'application/json', 'x-wakegate', 'timeout'],
+        GRPC_NONE,
+      );
     }
     b.expired++;
   }
@@ -485,8 +526,8 @@ function expireHeld(now: f64): void {
   for (let i = 0; i < backends.length; i++) {
     const b = backends[i];
     if (b.expired == 0) continue;
-    const what = i == UNKNOWN ? "the backend table" : b.id;
-    log(LOG_WARN, "wakegate: " + b.expired.toString() + " held request(s) for " + what + " timed out");
+    const what = i == UNKNOWN ? 'the backend table' : b.id;
+    log(LOG_WARN, `wakegate: ${b.expired.toString()} held request(s) for ${what} timed out`);
     b.expired = 0;
   }
 }
@@ -562,12 +603,14 @@ function maybeWake(index: i32, now: f64): void {
 }
 
 function sendWake(b: Backend, index: i32, now: f64): void {
-  const call = bridgeCall(index, "POST", "/v1/wake", '{"backend":' + quote(b.id) + "}", CALL_TIMEOUT_MS, now);
+  const call = bridgeCall(index, 'POST', '/v1/wake', `{"backend":${quote(b.id)}}`, CALL_TIMEOUT_MS, now);
   if (call === null) {
-    log(wakeCallsFailing ? LOG_DEBUG : LOG_WARN, "wakegate: could not call the bridge to wake " + b.id +
-      " (check bridge_cluster)");
+    log(
+      wakeCallsFailing ? LOG_DEBUG : LOG_WARN,
+      `wakegate: could not call the bridge to wake ${b.id} (check bridge_cluster)`,
+    );
     wakeCallsFailing = true;
-    wakeFailed(b, now, "");
+    wakeFailed(b, now, '');
     return;
   }
   wakeCallsFailing = false;
@@ -582,8 +625,16 @@ function wakeFailed(b: Backend, now: f64, why: string): void {
   b.nextWakeAt = now + b.wakeBackoffMs;
   b.repeatWakeAt = b.nextWakeAt;
   if (why.length == 0) return;
-  log(b.wakeFailing ? LOG_DEBUG : LOG_WARN, "wakegate: wake of " + b.id + " failed (" + why + "), retrying in " +
-    (<i64>b.wakeBackoffMs).toString() + " ms");
+  log(
+    b.wakeFailing ? LOG_DEBUG : LOG_WARN,
+    'wakegate: wake of ' +
+      b.id +
+      ' failed (' +
+      why +
+      '), retrying in ' +
+      (<i64>b.wakeBackoffMs).toString() +
+      ' ms',
+  );
   b.wakeFailing = true;
 }
 
@@ -601,7 +652,7 @@ function onWakeResponse(index: i32, status: i32, sent: f64, now: f64): void {
   b.wakeInFlight = false;
   if (status >= 200 && status < 300) {
     b.wakeBackoffMs = 0;
-    if (b.wakeFailing) log(LOG_INFO, "wakegate: wake of " + b.id + " accepted again");
+    if (b.wakeFailing) log(LOG_INFO, `wakegate: wake of ${b.id} accepted again`);
     b.wakeFailing = false;
     // A new held request may wake again after the usual suppression; the tick repeats for those still
     // held only once the bridge's dedupe window has surely passed.
@@ -611,21 +662,21 @@ function onWakeResponse(index: i32, status: i32, sent: f64, now: f64): void {
   }
   if (status == 404) {
     // The bridge does not know this backend: retrying cannot help; held requests run into their deadline.
-    log(LOG_WARN, "wakegate: the bridge does not know backend " + b.id);
+    log(LOG_WARN, `wakegate: the bridge does not know backend ${b.id}`);
     b.nextWakeAt = WAKE_NEVER;
     b.repeatWakeAt = WAKE_NEVER;
     return;
   }
-  wakeFailed(b, now, status == 0 ? "no answer" : "status " + status.toString());
+  wakeFailed(b, now, status == 0 ? 'no answer' : `status ${status.toString()}`);
 }
 
 // ---- long poll ----------------------------------------------------------------------------------------
 
 function startPoll(now: f64): void {
   const c = config!;
-  const path = "/v1/backends?since=" + revision + "&wait=" + c.pollWaitMs.toString();
-  if (bridgeCall(CALL_POLL, "GET", path, "", <u32>c.pollWaitMs + CALL_TIMEOUT_MS, now) === null) {
-    pollFailed(now, "the call could not be made (check bridge_cluster)");
+  const path = `/v1/backends?since=${revision}&wait=${c.pollWaitMs.toString()}`;
+  if (bridgeCall(CALL_POLL, 'GET', path, '', <u32>c.pollWaitMs + CALL_TIMEOUT_MS, now) === null) {
+    pollFailed(now, 'the call could not be made (check bridge_cluster)');
     return;
   }
   pollInFlight = true;
@@ -636,27 +687,31 @@ function pollFailed(now: f64, why: string): void {
   nextPollAt = now + pollBackoffMs;
   const level = pollFailing ? LOG_DEBUG : LOG_WARN;
   pollFailing = true;
-  log(level, "wakegate: backend table poll failed: " + why + "; retrying in " + (<i64>pollBackoffMs).toString() + " ms");
+  log(
+    level,
+    `wakegate: backend table poll failed: ${why}; retrying in ${(<i64>pollBackoffMs).toString()} ms`,
+  );
 }
 
 function onPollResponse(status: i32, bodyLength: u32, now: f64): void {
   pollInFlight = false;
   if (status != 200) {
-    pollFailed(now, status == 0 ? "no answer" : "status " + status.toString());
+    pollFailed(now, status == 0 ? 'no answer' : `status ${status.toString()}`);
     return;
   }
   if (!getBuffer(BUFFER_HTTP_CALL_RESPONSE_BODY, bodyLength, callBody)) {
-    pollFailed(now, "no body");
+    pollFailed(now, 'no body');
     return;
   }
   const doc = parseJson(callBody.ptr, callBody.len);
   callBody.free();
   const table = readTable(doc);
   if (table === null) {
-    pollFailed(now, "the answer is not a backend table");
+    pollFailed(now, 'the answer is not a backend table');
     return;
   }
-  if (pollFailing || !tableKnown) log(LOG_INFO, "wakegate: backend table received (" + table.length.toString() + " backends)");
+  if (pollFailing || !tableKnown)
+    log(LOG_INFO, `wakegate: backend table received (${table.length.toString()} backends)`);
   pollFailing = false;
   pollBackoffMs = 0;
   revision = revisionText(doc!);
@@ -690,8 +745,14 @@ function reportActivity(now: f64): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
     if (b.requests == 0 && b.inflight == 0 && b.reportedInflight == 0) continue;
-    const entry = '{"backend":' + quote(b.id) + ',"requests":' + b.requests.toString() +
-      ',"inflight":' + b.inflight.toString() + "}";
+    const entry =
+      '{"backend":' +
+      quote(b.id) +
+      ',"requests":' +
+      b.requests.toString() +
+      ',"inflight":' +
+      b.inflight.toString() +
+      '}';
     const count = parts.length;
     if (count == MAX_REPORTS_PER_CALL || (count > 0 && chars + count + entry.length > MAX_REPORT_CHARS)) {
       sendReports(parts, sent, now);
@@ -711,16 +772,18 @@ function reportActivity(now: f64): void {
 }
 
 function sendReports(parts: string[], sent: i32[], now: f64): void {
-  const body = '{"source":"' + source + '","reports":[' + parts.join(",") + "]}";
-  const call = bridgeCall(CALL_ACTIVITY, "POST", "/v1/activity", body, CALL_TIMEOUT_MS, now);
-  if (call === null) activityFailed(sent, "the call could not be made (check bridge_cluster)");
+  const body = `{"source":"${source}","reports":[${parts.join(',')}]}`;
+  const call = bridgeCall(CALL_ACTIVITY, 'POST', '/v1/activity', body, CALL_TIMEOUT_MS, now);
+  if (call === null) activityFailed(sent, 'the call could not be made (check bridge_cluster)');
   else call.reports = sent;
 }
 
 function activityFailed(sent: i32[], why: string): void {
   restoreReports(sent);
-  log(activityFailing ? LOG_DEBUG : LOG_WARN, "wakegate: activity report failed: " + why +
-    "; its counts go with the next report");
+  log(
+    activityFailing ? LOG_DEBUG : LOG_WARN,
+    `wakegate: activity report failed: ${why}; its counts go with the next report`,
+  );
   activityFailing = true;
 }
 
@@ -736,7 +799,7 @@ function restoreReports(sent: i32[]): void {
 
 function activityAccepted(sent: i32[]): void {
   for (let i = 0; i < sent.length; i += 2) backends[sent[i]].reportsInFlight--;
-  if (activityFailing) log(LOG_INFO, "wakegate: activity reports accepted again");
+  if (activityFailing) log(LOG_INFO, 'wakegate: activity reports accepted again');
   activityFailing = false;
 }
 
@@ -770,6 +833,6 @@ export function httpCallResponse(rootId: u32, token: u32, headerCount: u32, body
   if (kind == CALL_POLL) onPollResponse(status, bodyLength, now);
   else if (kind == CALL_ACTIVITY) {
     if (status >= 200 && status < 300) activityAccepted(call.reports!);
-    else activityFailed(call.reports!, status == 0 ? "no answer" : "status " + status.toString());
+    else activityFailed(call.reports!, status == 0 ? 'no answer' : `status ${status.toString()}`);
   } else onWakeResponse(kind, status, call.sent, now);
 }
