@@ -14,26 +14,23 @@ export class Backend {
   hosts: string[] = [];
   /** Number of the last table it was in. */
   table: i32 = 0;
+  // Counters of the ledger (ledger.ts): read anywhere, changed only through its operations.
+  /** Requests in the held slab. */
   held: i32 = 0;
+  /** Streams between headers and done, held or passed on. */
   inflight: i32 = 0;
+  /** Requests since the last activity report. */
   requests: i32 = 0;
+  // Activity reports' own (activity.ts).
   /** In-flight count of the last activity report: a backend stays in the reports until one says 0. */
   reportedInflight: i32 = 0;
   /** Activity calls in flight that carry this backend (its counts return to it if they fail). */
   reportsInFlight: i32 = 0;
+  // The passes over the slab's own (release.ts).
   /** Its held requests are being released (marked for one pass over the held slab). */
   releasing: bool = false;
   /** Timed out in the current tick (for one log line per backend). */
   expired: i32 = 0;
-  wakeInFlight: bool = false;
-  /** Filter time from which a wake may be sent: suppression after a send, backoff after a failure, WAKE_NEVER
-   * after a 404. */
-  nextWakeAt: f64 = 0;
-  /** Filter time from which the tick repeats a wake for requests still held (2 s after an accepted one). */
-  repeatWakeAt: f64 = 0;
-  wakeBackoffMs: f64 = 0;
-  /** Wakes failing: one WARN per streak. */
-  wakeFailing: bool = false;
 
   constructor(id: string) {
     this.id = id;
@@ -42,8 +39,6 @@ export class Backend {
 
 /** Index 0 stands for "table not known yet": requests held with fail_open false wait there. */
 export const UNKNOWN: i32 = 0;
-/** nextWakeAt of a backend the bridge answered 404 for: no wake until a table changes it. */
-export const WAKE_NEVER: f64 = Infinity;
 /** Held slots keep the index in 16 bits: at most this many backends at once. */
 export const MAX_BACKENDS: i32 = 65535;
 export const backends: Backend[] = [new Backend('')];
@@ -54,6 +49,11 @@ const freeIndexes: i32[] = [];
 let overLimitLogged = false;
 /** Tables applied so far. */
 let tables: i32 = 0;
+
+/** Whether a table came yet: until then, no request can be told managed or not. */
+export function isTableKnown(): bool {
+  return tables > 0;
+}
 /** Some backend's hosts differ from the last table's: the host index is rebuilt. */
 let hostsChanged = false;
 
@@ -159,11 +159,12 @@ function backendIndex(id: string): i32 {
 }
 
 /** Nothing refers to the backend's index any more: no held slot, stream, wake or report, nothing to report. */
-function idle(b: Backend): bool {
+function idle(index: i32, wakePending: (index: i32) => bool): bool {
+  const b = backends[index];
   return (
     b.held == 0 &&
     b.inflight == 0 &&
-    !b.wakeInFlight &&
+    !wakePending(index) &&
     b.reportsInFlight == 0 &&
     b.requests == 0 &&
     b.reportedInflight == 0
@@ -175,10 +176,10 @@ const FREED: i32 = -1;
 
 /** Frees the indexes of backends absent from the new table (not marked with its number) that nothing refers
  * to any more. */
-function reclaim(): void {
+function reclaim(wakePending: (index: i32) => bool): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.table == tables || b.table == FREED || !idle(b)) continue;
+    if (b.table == tables || b.table == FREED || !idle(i, wakePending)) continue;
     if (b.present && b.hosts.length > 0) hostsChanged = true;
     byId.delete(b.id);
     b.present = false;
@@ -191,6 +192,8 @@ export class TableEntry {
   id: string = '';
   /** Backend index once applied; -1 when over the limit. */
   index: i32 = -1;
+  /** Once applied: new, or different from the backend's entry in the last table. */
+  changed: bool = false;
   hosts: string[] = [];
   ready: bool = false;
   maxWaitMs: i32 = 0;
@@ -251,15 +254,16 @@ function sameHosts(a: string[], b: string[]): bool {
 }
 
 /** Installs a new table; marks every backend present or not and rebuilds the host index if any backend's
- * hosts changed. True when a backend with requests in flight went from ready to not ready. */
-export function applyTable(entries: TableEntry[]): bool {
+ * hosts changed. An index is freed only when `wakePending` says no wake for it is in flight either.
+ * True when a backend with requests in flight went from ready to not ready. */
+export function applyTable(entries: TableEntry[], wakePending: (index: i32) => bool): bool {
   let sleeping = false;
   tables++;
   for (let i = 0; i < entries.length; i++) {
     const id = entries[i].id;
     if (byId.has(id)) backends[byId.get(id)].table = tables;
   }
-  reclaim();
+  reclaim(wakePending);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const index = backendIndex(e.id);
@@ -282,17 +286,12 @@ export function applyTable(entries: TableEntry[]): bool {
     const b = backends[index];
     const sameHostsAsBefore = sameHosts(b.hosts, e.hosts);
     if (!sameHostsAsBefore) hostsChanged = true;
-    const changed =
+    e.changed =
       !b.present ||
       b.ready != e.ready ||
       b.maxWaitMs != e.maxWaitMs ||
       b.maxBuffered != e.maxBuffered ||
       !sameHostsAsBefore;
-    // The bridge did not know it: only a new entry for it can make a wake worth sending again.
-    if (changed && b.nextWakeAt == WAKE_NEVER) {
-      b.nextWakeAt = 0;
-      b.repeatWakeAt = 0;
-    }
     if (b.ready && !e.ready && b.inflight > 0) sleeping = true;
     b.table = tables;
     b.present = true;

@@ -77,3 +77,20 @@ export function parseConfig(text: string): Config | null {
   if (!hasCluster) return fail('invalid configuration field bridge_cluster: required');
   return c;
 }
+
+let current: Config | null = null;
+
+/** Whether a configuration was accepted: until then the filter lets everything through. */
+export function isConfigured(): bool {
+  return current !== null;
+}
+
+/** The configuration in force. */
+export function currentConfig(): Config {
+  return current!;
+}
+
+/** Puts an accepted configuration in force. */
+export function useConfig(config: Config): void {
+  current = config;
+}
