@@ -60,7 +60,7 @@ export function malloc(size: usize): usize {
 }
 
 /** Frees what `malloc` gave the host. */
-export function hostFree(ptr: usize): void {
+function hostFree(ptr: usize): void {
   if (ptr == SMALL_BLOCK) smallBusy = false;
   else heap.free(ptr);
 }
@@ -141,7 +141,7 @@ export function defineMetric(type: i32, name: string): u32 {
 }
 
 /** Header-pair encoding of ABI 0.2.1: u32 count, (u32 klen, u32 vlen) per pair, then each key and value NUL-ended. */
-export function encodePairs(pairs: string[]): ArrayBuffer {
+function encodePairs(pairs: string[]): ArrayBuffer {
   const n = pairs.length >> 1;
   const encoded = new Array<ArrayBuffer>(pairs.length);
   let size = 4 + n * 8;

@@ -40,7 +40,7 @@ export class Backend {
 /** Index 0 stands for "table not known yet": requests held with fail_open false wait there. */
 export const UNKNOWN: i32 = 0;
 /** Held slots keep the index in 16 bits: at most this many backends at once. */
-export const MAX_BACKENDS: i32 = 65535;
+const MAX_BACKENDS: i32 = 65535;
 export const backends: Backend[] = [new Backend('')];
 const byId = new Map<string, i32>();
 /** Indexes of backends that left the table with nothing left to them, to be reused by new ids: the table

@@ -19,7 +19,7 @@ import { metricOverflows } from './metrics';
 import { maybeWake } from './wake';
 
 const GRPC_RESOURCE_EXHAUSTED: i32 = 8;
-export const K_AUTHORITY = String.UTF8.encode(':authority');
+const K_AUTHORITY = String.UTF8.encode(':authority');
 const K_CONTENT_TYPE = String.UTF8.encode('content-type');
 
 /** The backend's own bound on waiting, or the configured one. */
