@@ -14,19 +14,19 @@ export class Backend {
   hosts: string[] = [];
   /** Number of the last table it was in. */
   table: i32 = 0;
-  // Counters of the ledger (ledger.ts): read anywhere, changed only through its operations.
+  // The ledger's counters: read anywhere, changed only through its operations (ledger.ts).
   /** Requests in the held slab. */
   held: i32 = 0;
   /** Streams between headers and done, held or passed on. */
   inflight: i32 = 0;
   /** Requests since the last activity report. */
   requests: i32 = 0;
-  // Activity reports' own (activity.ts).
+  // Written by the activity reports only (activity.ts).
   /** In-flight count of the last activity report: a backend stays in the reports until one says 0. */
   reportedInflight: i32 = 0;
   /** Activity calls in flight that carry this backend (its counts return to it if they fail). */
   reportsInFlight: i32 = 0;
-  // The passes over the slab's own (release.ts).
+  // Written by the passes over the slab only (release.ts).
   /** Its held requests are being released (marked for one pass over the held slab). */
   releasing: bool = false;
   /** Timed out in the current tick (for one log line per backend). */

@@ -13,7 +13,7 @@ import { applyTable, backends, isTableKnown, readTable, revisionText, UNKNOWN } 
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, PollCall } from './calls';
 import { currentConfig } from './config';
 import { parseJson } from './json';
-import { markReleases, releaseMarked, sortUnknown } from './release';
+import { releaseReady, sortUnknown } from './release';
 import { wakeEntryChanged, wakeInFlight } from './wake';
 
 let revision = '0';
@@ -93,7 +93,6 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
   // the scaler's drain period is shorter than the interval and must see them before it scales to zero.
   if (sleeping) reportActivity(now);
   if (first && backends[UNKNOWN].held > 0) sortUnknown(now);
-  const toRelease = markReleases();
-  if (toRelease > 0) releaseMarked(toRelease, now);
+  releaseReady(now);
   startPoll(now);
 }

@@ -71,9 +71,9 @@ function resume(slot: i32, now: f64): void {
   released();
 }
 
-/** Marks for release the held requests of every backend that turned ready or left the table; returns how
- * many they are. */
-export function markReleases(): i32 {
+/** Resumes the held requests of every backend that turned ready or left the table, in one pass over the
+ * slab for all of them. */
+export function releaseReady(now: f64): void {
   let toRelease = 0;
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
@@ -82,11 +82,7 @@ export function markReleases(): i32 {
       toRelease += b.held;
     }
   }
-  return toRelease;
-}
-
-/** Resumes the held requests of every backend marked `releasing`, in one pass over the slab. */
-export function releaseMarked(toRelease: i32, now: f64): void {
+  if (toRelease == 0) return;
   let moved = 0;
   for (let slot = 0; slot < slotCount && moved < toRelease; slot++) {
     if (slotContext(slot) == 0 || !backends[slotBackend(slot)].releasing) continue;
