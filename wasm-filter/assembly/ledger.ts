@@ -153,7 +153,7 @@ export function release(slot: i32): u32 {
 }
 
 /** A resumed request reached the host: counted as released. */
-export function released(): void {
+export function countResumed(): void {
   passReleased++;
 }
 

@@ -16,12 +16,12 @@ import { backends, UNKNOWN } from './backends';
 import { quote } from './json';
 import {
   checkLedger,
+  countResumed,
   endPass,
   expire,
   forget,
   reassign,
   release,
-  released,
   slotBackend,
   slotContext,
   slotCount,
@@ -68,7 +68,7 @@ function resume(slot: i32, now: f64): void {
     digits,
   );
   proxy_continue_stream(STREAM_REQUEST);
-  released();
+  countResumed();
 }
 
 /** Resumes the held requests of every backend that turned ready or left the table, in one pass over the
