@@ -2,81 +2,44 @@
 // across the boundary without creating garbage on the request path.
 
 export {
-  LOG_TRACE,
-  LOG_DEBUG,
-  LOG_INFO,
-  LOG_WARN,
-  LOG_ERROR,
-  LOG_CRITICAL,
-  RESULT_OK,
-  RESULT_NOT_FOUND,
+  BODY_CONTINUE,
+  BUFFER_HTTP_CALL_RESPONSE_BODY,
+  BUFFER_HTTP_REQUEST_BODY,
+  BUFFER_PLUGIN_CONFIGURATION,
+  BUFFER_VM_CONFIGURATION,
+  GRPC_NONE,
   HEADERS_CONTINUE,
   HEADERS_STOP,
-  BODY_CONTINUE,
-  BUFFER_HTTP_REQUEST_BODY,
-  BUFFER_HTTP_CALL_RESPONSE_BODY,
-  BUFFER_VM_CONFIGURATION,
-  BUFFER_PLUGIN_CONFIGURATION,
-  MAP_REQUEST_HEADERS,
+  LOG_CRITICAL,
+  LOG_DEBUG,
+  LOG_ERROR,
+  LOG_INFO,
+  LOG_TRACE,
+  LOG_WARN,
   MAP_HTTP_CALL_RESPONSE_HEADERS,
-  STREAM_REQUEST,
+  MAP_REQUEST_HEADERS,
   METRIC_COUNTER,
   METRIC_GAUGE,
-  GRPC_NONE,
-} from "./abi-numbers";
-import { LOG_CRITICAL, RESULT_OK } from "./abi-numbers";
+  RESULT_NOT_FOUND,
+  RESULT_OK,
+  STREAM_REQUEST,
+} from './abi-numbers';
 
-@external("env", "proxy_log")
-export declare function proxy_log(level: i32, ptr: usize, len: usize): i32;
-@external("env", "proxy_get_log_level")
-export declare function proxy_get_log_level(out: usize): i32;
-@external("env", "proxy_set_tick_period_milliseconds")
-export declare function proxy_set_tick_period_milliseconds(ms: u32): i32;
-@external("env", "proxy_get_current_time_nanoseconds")
-export declare function proxy_get_current_time_nanoseconds(out: usize): i32;
-@external("env", "proxy_get_buffer_bytes")
-export declare function proxy_get_buffer_bytes(type: i32, start: u32, max: u32, outPtr: usize, outLen: usize): i32;
-@external("env", "proxy_get_header_map_pairs")
-export declare function proxy_get_header_map_pairs(map: i32, outPtr: usize, outLen: usize): i32;
-@external("env", "proxy_get_header_map_value")
-export declare function proxy_get_header_map_value(map: i32, key: usize, klen: usize, outPtr: usize, outLen: usize): i32;
-@external("env", "proxy_add_header_map_value")
-export declare function proxy_add_header_map_value(map: i32, key: usize, klen: usize, val: usize, vlen: usize): i32;
-@external("env", "proxy_replace_header_map_value")
-export declare function proxy_replace_header_map_value(map: i32, key: usize, klen: usize, val: usize, vlen: usize): i32;
-@external("env", "proxy_remove_header_map_value")
-export declare function proxy_remove_header_map_value(map: i32, key: usize, klen: usize): i32;
-@external("env", "proxy_get_property")
-export declare function proxy_get_property(path: usize, plen: usize, outPtr: usize, outLen: usize): i32;
-@external("env", "proxy_get_shared_data")
-export declare function proxy_get_shared_data(key: usize, klen: usize, outPtr: usize, outLen: usize, outCas: usize): i32;
-@external("env", "proxy_set_shared_data")
-export declare function proxy_set_shared_data(key: usize, klen: usize, val: usize, vlen: usize, cas: u32): i32;
-@external("env", "proxy_http_call")
-export declare function proxy_http_call(
-  cluster: usize, clen: usize, headers: usize, hlen: usize, body: usize, blen: usize,
-  trailers: usize, tlen: usize, timeoutMs: u32, outToken: usize,
-): i32;
-@external("env", "proxy_continue_stream")
-export declare function proxy_continue_stream(streamType: i32): i32;
-@external("env", "proxy_send_local_response")
-export declare function proxy_send_local_response(
-  status: u32, details: usize, dlen: usize, body: usize, blen: usize, headers: usize, hlen: usize, grpcStatus: i32,
-): i32;
-@external("env", "proxy_set_effective_context")
-export declare function proxy_set_effective_context(contextId: u32): i32;
-@external("env", "proxy_get_status")
-export declare function proxy_get_status(outCode: usize, outPtr: usize, outLen: usize): i32;
-@external("env", "proxy_define_metric")
-export declare function proxy_define_metric(type: i32, name: usize, nlen: usize, outId: usize): i32;
-@external("env", "proxy_increment_metric")
-export declare function proxy_increment_metric(id: u32, delta: i64): i32;
-@external("env", "proxy_record_metric")
-export declare function proxy_record_metric(id: u32, value: i64): i32;
+import { LOG_CRITICAL, RESULT_OK } from './abi-numbers';
+import {
+  proxy_add_header_map_value,
+  proxy_define_metric,
+  proxy_get_buffer_bytes,
+  proxy_get_current_time_nanoseconds,
+  proxy_get_header_map_value,
+  proxy_http_call,
+  proxy_log,
+  proxy_send_local_response,
+} from './env';
 
-// Envoy provides this WASI call to every module (proxy-wasm-cpp-host fills it from a CSPRNG).
-@external("wasi_snapshot_preview1", "random_get")
-export declare function random_get(buf: usize, len: usize): u16;
+// The host functions themselves, for the callers that need no helper.
+export * from './env';
+export { random_get } from './wasi_snapshot_preview1';
 
 // Out-parameters live in static memory so reading a header or a buffer allocates nothing.
 const OUT = memory.data(16);
@@ -97,7 +60,7 @@ export function malloc(size: usize): usize {
 }
 
 /** Frees what `malloc` gave the host. */
-export function hostFree(ptr: usize): void {
+function hostFree(ptr: usize): void {
   if (ptr == SMALL_BLOCK) smallBusy = false;
   else heap.free(ptr);
 }
@@ -145,7 +108,7 @@ export function getBuffer(type: i32, length: u32, into: HostBytes): bool {
 
 export function getBufferString(type: i32, length: u32): string {
   const bytes = new HostBytes();
-  if (!getBuffer(type, length, bytes)) return "";
+  if (!getBuffer(type, length, bytes)) return '';
   const s = bytes.toString();
   bytes.free();
   return s;
@@ -153,7 +116,11 @@ export function getBufferString(type: i32, length: u32): string {
 
 export function addHeader(map: i32, key: ArrayBuffer, value: ArrayBuffer): i32 {
   return proxy_add_header_map_value(
-    map, changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength,
+    map,
+    changetype<usize>(key),
+    key.byteLength,
+    changetype<usize>(value),
+    value.byteLength,
   );
 }
 
@@ -174,7 +141,7 @@ export function defineMetric(type: i32, name: string): u32 {
 }
 
 /** Header-pair encoding of ABI 0.2.1: u32 count, (u32 klen, u32 vlen) per pair, then each key and value NUL-ended. */
-export function encodePairs(pairs: string[]): ArrayBuffer {
+function encodePairs(pairs: string[]): ArrayBuffer {
   const n = pairs.length >> 1;
   const encoded = new Array<ArrayBuffer>(pairs.length);
   let size = 4 + n * 8;
@@ -203,27 +170,47 @@ export function httpCall(cluster: string, pairs: string[], body: string, timeout
   const h = encodePairs(pairs);
   const b = String.UTF8.encode(body);
   const r = proxy_http_call(
-    changetype<usize>(c), c.byteLength, changetype<usize>(h), h.byteLength,
-    changetype<usize>(b), b.byteLength, 0, 0, timeoutMs, OUT,
+    changetype<usize>(c),
+    c.byteLength,
+    changetype<usize>(h),
+    h.byteLength,
+    changetype<usize>(b),
+    b.byteLength,
+    0,
+    0,
+    timeoutMs,
+    OUT,
   );
   if (r != RESULT_OK) return -1 - <i64>r;
   return <i64>load<u32>(OUT);
 }
 
-export function sendLocalResponse(status: u32, details: string, body: string, pairs: string[], grpcStatus: i32): i32 {
+export function sendLocalResponse(
+  status: u32,
+  details: string,
+  body: string,
+  pairs: string[],
+  grpcStatus: i32,
+): i32 {
   const d = String.UTF8.encode(details);
   const b = String.UTF8.encode(body);
   const h = encodePairs(pairs);
   return proxy_send_local_response(
-    status, changetype<usize>(d), d.byteLength, changetype<usize>(b), b.byteLength,
-    changetype<usize>(h), h.byteLength, grpcStatus,
+    status,
+    changetype<usize>(d),
+    d.byteLength,
+    changetype<usize>(b),
+    b.byteLength,
+    changetype<usize>(h),
+    h.byteLength,
+    grpcStatus,
   );
 }
 
 /** Our `abort` (wired with `--use abort=`): Envoy provides no `env.abort`, so report through proxy_log, then trap. */
 export function wakegateAbort(message: string | null, fileName: string | null, line: u32, column: u32): void {
-  const m = message === null ? "" : message;
-  const f = fileName === null ? "" : fileName;
-  log(LOG_CRITICAL, "wasm abort: " + m + " at " + f + ":" + line.toString() + ":" + column.toString());
+  const m = message === null ? '' : message;
+  const f = fileName === null ? '' : fileName;
+  log(LOG_CRITICAL, `wasm abort: ${m} at ${f}:${line.toString()}:${column.toString()}`);
   unreachable();
 }

@@ -1,8 +1,8 @@
 // The backend table of one worker: stable indexes per backend id (held requests refer to them across
 // table updates) and a host index that matches `:authority` bytes without allocating.
-import { LOG_WARN, log } from "./abi";
-import { IdTable, MISSING } from "./id-table";
-import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from "./json";
+import { LOG_WARN, log } from './abi';
+import { IdTable, MISSING } from './id-table';
+import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
 
 export class Backend {
   id: string;
@@ -14,26 +14,23 @@ export class Backend {
   hosts: string[] = [];
   /** Number of the last table it was in. */
   table: i32 = 0;
+  // The ledger's counters: read anywhere, changed only through its operations (ledger.ts).
+  /** Requests in the held slab. */
   held: i32 = 0;
+  /** Streams between headers and done, held or passed on. */
   inflight: i32 = 0;
+  /** Requests since the last activity report. */
   requests: i32 = 0;
+  // Written by the activity reports only (activity.ts).
   /** In-flight count of the last activity report: a backend stays in the reports until one says 0. */
   reportedInflight: i32 = 0;
   /** Activity calls in flight that carry this backend (its counts return to it if they fail). */
   reportsInFlight: i32 = 0;
+  // Written by the passes over the slab only (release.ts).
   /** Its held requests are being released (marked for one pass over the held slab). */
   releasing: bool = false;
   /** Timed out in the current tick (for one log line per backend). */
   expired: i32 = 0;
-  wakeInFlight: bool = false;
-  /** Filter time from which a wake may be sent: suppression after a send, backoff after a failure, WAKE_NEVER
-   * after a 404. */
-  nextWakeAt: f64 = 0;
-  /** Filter time from which the tick repeats a wake for requests still held (2 s after an accepted one). */
-  repeatWakeAt: f64 = 0;
-  wakeBackoffMs: f64 = 0;
-  /** Wakes failing: one WARN per streak. */
-  wakeFailing: bool = false;
 
   constructor(id: string) {
     this.id = id;
@@ -42,11 +39,9 @@ export class Backend {
 
 /** Index 0 stands for "table not known yet": requests held with fail_open false wait there. */
 export const UNKNOWN: i32 = 0;
-/** nextWakeAt of a backend the bridge answered 404 for: no wake until a table changes it. */
-export const WAKE_NEVER: f64 = Infinity;
 /** Held slots keep the index in 16 bits: at most this many backends at once. */
-export const MAX_BACKENDS: i32 = 65535;
-export const backends: Backend[] = [new Backend("")];
+const MAX_BACKENDS: i32 = 65535;
+export const backends: Backend[] = [new Backend('')];
 const byId = new Map<string, i32>();
 /** Indexes of backends that left the table with nothing left to them, to be reused by new ids: the table
  * does not grow forever, and no index ever exceeds what a held slot can store. */
@@ -54,6 +49,11 @@ const freeIndexes: i32[] = [];
 let overLimitLogged = false;
 /** Tables applied so far. */
 let tables: i32 = 0;
+
+/** Whether a table came yet: until then, no request can be told managed or not. */
+export function isTableKnown(): bool {
+  return tables > 0;
+}
 /** Some backend's hosts differ from the last table's: the host index is rebuilt. */
 let hostsChanged = false;
 
@@ -159,9 +159,16 @@ function backendIndex(id: string): i32 {
 }
 
 /** Nothing refers to the backend's index any more: no held slot, stream, wake or report, nothing to report. */
-function idle(b: Backend): bool {
-  return b.held == 0 && b.inflight == 0 && !b.wakeInFlight && b.reportsInFlight == 0 && b.requests == 0 &&
-    b.reportedInflight == 0;
+function idle(index: i32, wakePending: (index: i32) => bool): bool {
+  const b = backends[index];
+  return (
+    b.held == 0 &&
+    b.inflight == 0 &&
+    !wakePending(index) &&
+    b.reportsInFlight == 0 &&
+    b.requests == 0 &&
+    b.reportedInflight == 0
+  );
 }
 
 /** `table` of a backend whose index was freed. */
@@ -169,10 +176,10 @@ const FREED: i32 = -1;
 
 /** Frees the indexes of backends absent from the new table (not marked with its number) that nothing refers
  * to any more. */
-function reclaim(): void {
+function reclaim(wakePending: (index: i32) => bool): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.table == tables || b.table == FREED || !idle(b)) continue;
+    if (b.table == tables || b.table == FREED || !idle(i, wakePending)) continue;
     if (b.present && b.hosts.length > 0) hostsChanged = true;
     byId.delete(b.id);
     b.present = false;
@@ -182,9 +189,11 @@ function reclaim(): void {
 }
 
 export class TableEntry {
-  id: string = "";
+  id: string = '';
   /** Backend index once applied; -1 when over the limit. */
   index: i32 = -1;
+  /** Once applied: new, or different from the backend's entry in the last table. */
+  changed: bool = false;
   hosts: string[] = [];
   ready: bool = false;
   maxWaitMs: i32 = 0;
@@ -199,17 +208,17 @@ function positive(v: JsonValue | null): i32 {
 /** Validates a `GET /v1/backends` answer; null when any part of it is not what the bridge promises. */
 export function readTable(v: JsonValue | null): TableEntry[] | null {
   if (v === null || v.kind != JSON_OBJECT) return null;
-  const list = v.get("backends");
-  const revision = v.get("revision");
+  const list = v.get('backends');
+  const revision = v.get('revision');
   if (list === null || list.kind != JSON_ARRAY || revision === null) return null;
   if (revision.kind != JSON_NUMBER && revision.kind != JSON_STRING) return null;
   const out: TableEntry[] = [];
   for (let i = 0; i < list.items.length; i++) {
     const b = list.items[i];
     if (b.kind != JSON_OBJECT) return null;
-    const id = b.get("id");
-    const hosts = b.get("hosts");
-    const ready = b.get("ready");
+    const id = b.get('id');
+    const hosts = b.get('hosts');
+    const ready = b.get('ready');
     if (id === null || id.kind != JSON_STRING || id.str.length == 0) return null;
     if (hosts === null || hosts.kind != JSON_ARRAY) return null;
     if (ready === null || ready.kind != JSON_BOOL) return null;
@@ -221,8 +230,8 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
       if (host.kind != JSON_STRING) return null;
       e.hosts.push(host.str);
     }
-    const maxWait = b.get("maxWaitMs");
-    const maxBuffered = b.get("maxBuffered");
+    const maxWait = b.get('maxWaitMs');
+    const maxBuffered = b.get('maxBuffered');
     e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
     e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);
     if (e.maxWaitMs < 0 || e.maxBuffered < 0) return null;
@@ -232,8 +241,8 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
 }
 
 export function revisionText(v: JsonValue): string {
-  const r = v.get("revision");
-  if (r === null) return "0";
+  const r = v.get('revision');
+  if (r === null) return '0';
   if (r.kind == JSON_STRING) return r.str;
   return (<i64>r.num).toString();
 }
@@ -245,15 +254,16 @@ function sameHosts(a: string[], b: string[]): bool {
 }
 
 /** Installs a new table; marks every backend present or not and rebuilds the host index if any backend's
- * hosts changed. True when a backend with requests in flight went from ready to not ready. */
-export function applyTable(entries: TableEntry[]): bool {
+ * hosts changed. An index is freed only when `wakePending` says no wake for it is in flight either.
+ * True when a backend with requests in flight went from ready to not ready. */
+export function applyTable(entries: TableEntry[], wakePending: (index: i32) => bool): bool {
   let sleeping = false;
   tables++;
   for (let i = 0; i < entries.length; i++) {
     const id = entries[i].id;
     if (byId.has(id)) backends[byId.get(id)].table = tables;
   }
-  reclaim();
+  reclaim(wakePending);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const index = backendIndex(e.id);
@@ -261,8 +271,14 @@ export function applyTable(entries: TableEntry[]): bool {
     if (index < 0) {
       // Refused rather than stored under an index a held slot cannot hold: its requests pass unmanaged.
       if (!overLimitLogged) {
-        log(LOG_WARN, "wakegate: more than " + MAX_BACKENDS.toString() + " backends at once; " + e.id +
-          " and any beyond the limit are not managed");
+        log(
+          LOG_WARN,
+          'wakegate: more than ' +
+            MAX_BACKENDS.toString() +
+            ' backends at once; ' +
+            e.id +
+            ' and any beyond the limit are not managed',
+        );
       }
       overLimitLogged = true;
       continue;
@@ -270,13 +286,12 @@ export function applyTable(entries: TableEntry[]): bool {
     const b = backends[index];
     const sameHostsAsBefore = sameHosts(b.hosts, e.hosts);
     if (!sameHostsAsBefore) hostsChanged = true;
-    const changed = !b.present || b.ready != e.ready || b.maxWaitMs != e.maxWaitMs ||
-      b.maxBuffered != e.maxBuffered || !sameHostsAsBefore;
-    // The bridge did not know it: only a new entry for it can make a wake worth sending again.
-    if (changed && b.nextWakeAt == WAKE_NEVER) {
-      b.nextWakeAt = 0;
-      b.repeatWakeAt = 0;
-    }
+    e.changed =
+      !b.present ||
+      b.ready != e.ready ||
+      b.maxWaitMs != e.maxWaitMs ||
+      b.maxBuffered != e.maxBuffered ||
+      !sameHostsAsBefore;
     if (b.ready && !e.ready && b.inflight > 0) sleeping = true;
     b.table = tables;
     b.present = true;
@@ -311,7 +326,7 @@ function indexHosts(entries: TableEntry[]): void {
   for (let i = 0; i < entries.length; i++) {
     const hosts = entries[i].hosts;
     for (let h = 0; h < hosts.length; h++) {
-      if (hosts[h].startsWith("*.")) wildCount++;
+      if (hosts[h].startsWith('*.')) wildCount++;
       else if (hosts[h].length > 0) exactCount++;
     }
   }
@@ -325,7 +340,7 @@ function indexHosts(entries: TableEntry[]): void {
     if (e.index < 0) continue;
     for (let h = 0; h < e.hosts.length; h++) {
       const host = e.hosts[h];
-      if (host.startsWith("*.")) addPattern(wild, host.substring(1), e.index);
+      if (host.startsWith('*.')) addPattern(wild, host.substring(1), e.index);
       else if (host.length > 0) addPattern(exact, host, e.index);
     }
   }

@@ -1,10 +1,10 @@
 // Plugin configuration: every field checked on its own, so a rejection can name the field at fault.
-import { JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue, parseJsonString } from "./json";
+import { JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue, parseJsonString } from './json';
 
 export class Config {
-  bridgeCluster: string = "";
-  bridgeAuthority: string = "wakegate-bridge";
-  token: string = "";
+  bridgeCluster: string = '';
+  bridgeAuthority: string = 'wakegate-bridge';
+  token: string = '';
   pollWaitMs: i32 = 25000;
   maxWaitMs: i32 = 30000;
   maxBuffered: i32 = 1000;
@@ -13,7 +13,7 @@ export class Config {
 }
 
 /** Set when parseConfig returns null: one line that names the field. */
-export let configError = "";
+export let configError = '';
 
 function fail(message: string): Config | null {
   configError = message;
@@ -30,47 +30,67 @@ function integer(v: JsonValue, min: f64, max: f64): i32 {
 export function parseConfig(text: string): Config | null {
   const root = parseJsonString(text);
   if (root === null || root.kind != JSON_OBJECT) {
-    return fail("invalid configuration: expected a JSON object");
+    return fail('invalid configuration: expected a JSON object');
   }
   const c = new Config();
   let hasCluster = false;
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i];
     const v = root.items[i];
-    if (key == "bridge_cluster" || key == "bridge_authority" || key == "token") {
-      if (v.kind != JSON_STRING) return fail("invalid configuration field " + key + ": expected a string");
-      if (key == "token") {
+    if (key == 'bridge_cluster' || key == 'bridge_authority' || key == 'token') {
+      if (v.kind != JSON_STRING) return fail(`invalid configuration field ${key}: expected a string`);
+      if (key == 'token') {
         c.token = v.str;
         continue;
       }
-      if (v.str.length == 0) return fail("invalid configuration field " + key + ": must not be empty");
-      if (key == "bridge_cluster") {
+      if (v.str.length == 0) return fail(`invalid configuration field ${key}: must not be empty`);
+      if (key == 'bridge_cluster') {
         c.bridgeCluster = v.str;
         hasCluster = true;
       } else {
         c.bridgeAuthority = v.str;
       }
-    } else if (key == "poll_wait_ms") {
+    } else if (key == 'poll_wait_ms') {
       c.pollWaitMs = integer(v, 1, 60000);
-      if (c.pollWaitMs < 0) return fail("invalid configuration field poll_wait_ms: expected an integer 1..60000");
-    } else if (key == "max_wait_ms") {
+      if (c.pollWaitMs < 0)
+        return fail('invalid configuration field poll_wait_ms: expected an integer 1..60000');
+    } else if (key == 'max_wait_ms') {
       c.maxWaitMs = integer(v, 1, 3600000);
-      if (c.maxWaitMs < 0) return fail("invalid configuration field max_wait_ms: expected an integer 1..3600000");
-    } else if (key == "max_buffered") {
+      if (c.maxWaitMs < 0)
+        return fail('invalid configuration field max_wait_ms: expected an integer 1..3600000');
+    } else if (key == 'max_buffered') {
       c.maxBuffered = integer(v, 1, 1000000);
-      if (c.maxBuffered < 0) return fail("invalid configuration field max_buffered: expected an integer 1..1000000");
-    } else if (key == "activity_interval_ms") {
+      if (c.maxBuffered < 0)
+        return fail('invalid configuration field max_buffered: expected an integer 1..1000000');
+    } else if (key == 'activity_interval_ms') {
       c.activityIntervalMs = integer(v, 100, 3600000);
       if (c.activityIntervalMs < 0) {
-        return fail("invalid configuration field activity_interval_ms: expected an integer 100..3600000");
+        return fail('invalid configuration field activity_interval_ms: expected an integer 100..3600000');
       }
-    } else if (key == "fail_open") {
-      if (v.kind != JSON_BOOL) return fail("invalid configuration field fail_open: expected true or false");
+    } else if (key == 'fail_open') {
+      if (v.kind != JSON_BOOL) return fail('invalid configuration field fail_open: expected true or false');
       c.failOpen = v.bool;
     } else {
-      return fail("invalid configuration: unknown field " + key);
+      return fail(`invalid configuration: unknown field ${key}`);
     }
   }
-  if (!hasCluster) return fail("invalid configuration field bridge_cluster: required");
+  if (!hasCluster) return fail('invalid configuration field bridge_cluster: required');
   return c;
+}
+
+let current: Config | null = null;
+
+/** Whether a configuration was accepted: until then the filter lets everything through. */
+export function isConfigured(): bool {
+  return current !== null;
+}
+
+/** The configuration in force. */
+export function currentConfig(): Config {
+  return current!;
+}
+
+/** Puts an accepted configuration in force. */
+export function useConfig(config: Config): void {
+  current = config;
 }

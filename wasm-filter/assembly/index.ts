@@ -1,7 +1,17 @@
 // Module entry: the proxy-wasm ABI 0.2.1 exports Envoy calls.
-import { configure, forget, httpCallResponse, isRoot, requestBody, requestHeaders, rootCreated, rootGone, tick } from "./filter";
+import {
+  configure,
+  forget,
+  httpCallResponse,
+  isRoot,
+  requestBody,
+  requestHeaders,
+  rootCreated,
+  rootGone,
+  tick,
+} from './filter';
 
-export { malloc } from "./abi";
+export { malloc } from './abi';
 
 export function proxy_abi_version_0_2_1(): void {}
 
@@ -9,7 +19,7 @@ export function proxy_on_context_create(contextId: u32, parentId: u32): void {
   if (parentId == 0) rootCreated(contextId);
 }
 
-export function proxy_on_vm_start(rootId: u32, vmConfigurationSize: u32): bool {
+export function proxy_on_vm_start(_rootId: u32, _vmConfigurationSize: u32): bool {
   return true;
 }
 
@@ -21,11 +31,11 @@ export function proxy_on_tick(rootId: u32): void {
   tick(rootId);
 }
 
-export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: bool): i32 {
+export function proxy_on_request_headers(contextId: u32, _headerCount: u32, _endOfStream: bool): i32 {
   return requestHeaders(contextId);
 }
 
-export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): i32 {
+export function proxy_on_request_body(_contextId: u32, _bodySize: u32, _endOfStream: bool): i32 {
   return requestBody();
 }
 
@@ -45,7 +55,7 @@ export function proxy_on_http_call_response(
   token: u32,
   headerCount: u32,
   bodySize: u32,
-  trailerCount: u32,
+  _trailerCount: u32,
 ): void {
   httpCallResponse(rootId, token, headerCount, bodySize);
 }

@@ -18,7 +18,7 @@ export class JsonValue {
   kind: i32;
   bool: bool = false;
   num: f64 = 0;
-  str: string = "";
+  str: string = '';
   items: JsonValue[];
   keys: string[];
 
@@ -110,12 +110,12 @@ class Parser {
     }
     if (c == 0x74 || c == 0x66) {
       const t = c == 0x74;
-      if (!this.literal(t ? "true" : "false")) return null;
+      if (!this.literal(t ? 'true' : 'false')) return null;
       const v = new JsonValue(JSON_BOOL);
       v.bool = t;
       return v;
     }
-    if (c == 0x6e) return this.literal("null") ? new JsonValue(JSON_NULL) : null;
+    if (c == 0x6e) return this.literal('null') ? new JsonValue(JSON_NULL) : null;
     if (c == 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
     return null;
   }
@@ -180,7 +180,10 @@ class Parser {
     while (this.pos < this.end) {
       const c = load<u8>(this.pos);
       if (c == 0x22) {
-        const s = key && ascii ? internKey(start, this.pos - start) : String.UTF8.decodeUnsafe(start, this.pos - start);
+        const s =
+          key && ascii
+            ? internKey(start, this.pos - start)
+            : String.UTF8.decodeUnsafe(start, this.pos - start);
         this.pos++;
         return s;
       }
@@ -213,18 +216,18 @@ class Parser {
       const e = load<u8>(this.pos);
       this.pos++;
       if (e == 0x22) out += '"';
-      else if (e == 0x5c) out += "\\";
-      else if (e == 0x2f) out += "/";
-      else if (e == 0x62) out += "\b";
-      else if (e == 0x66) out += "\f";
-      else if (e == 0x6e) out += "\n";
-      else if (e == 0x72) out += "\r";
-      else if (e == 0x74) out += "\t";
+      else if (e == 0x5c) out += '\\';
+      else if (e == 0x2f) out += '/';
+      else if (e == 0x62) out += '\b';
+      else if (e == 0x66) out += '\f';
+      else if (e == 0x6e) out += '\n';
+      else if (e == 0x72) out += '\r';
+      else if (e == 0x74) out += '\t';
       else if (e == 0x75) {
         const u = this.hex4();
         if (u < 0) return null;
         if (u >= 0xd800 && u <= 0xdbff) {
-          if (!this.literal("\\u")) return null;
+          if (!this.literal('\\u')) return null;
           const lo = this.hex4();
           if (lo < 0xdc00 || lo > 0xdfff) return null;
           out += String.fromCharCodes([u, lo]);
@@ -314,12 +317,12 @@ export function quote(s: string): string {
     if (c >= 0x20 && c != 0x22 && c != 0x5c) continue;
     out += s.substring(run, i);
     if (c == 0x22) out += '\\"';
-    else if (c == 0x5c) out += "\\\\";
-    else if (c == 0x0a) out += "\\n";
-    else if (c == 0x0d) out += "\\r";
-    else if (c == 0x09) out += "\\t";
-    else out += "\\u00" + (c < 0x10 ? "0" : "") + c.toString(16);
+    else if (c == 0x5c) out += '\\\\';
+    else if (c == 0x0a) out += '\\n';
+    else if (c == 0x0d) out += '\\r';
+    else if (c == 0x09) out += '\\t';
+    else out += `\\u00${c < 0x10 ? '0' : ''}${c.toString(16)}`;
     run = i + 1;
   }
-  return out + s.substring(run) + '"';
+  return `${out + s.substring(run)}"`;
 }

@@ -1,0 +1,127 @@
+// Activity reports: per backend, the requests since the last report and those in flight, so the scaler
+// keeps busy backends awake and sees when they drain.
+import { currentTimeMs, LOG_DEBUG, LOG_INFO, LOG_WARN, log, random_get } from './abi';
+import { backends } from './backends';
+import { ActivityCall, CALL_TIMEOUT_MS, callBridge, failedStatus, Report } from './calls';
+import { quote } from './json';
+import { restoreRequests, takeRequests } from './ledger';
+
+/** The bridge takes at most 4096 reports and 64 KiB a body: stay well inside both. */
+const MAX_REPORTS_PER_CALL: i32 = 500;
+const MAX_REPORT_CHARS: i32 = 60_000;
+
+/** This VM's id in activity reports: the scaler counts in-flight requests per source, and every Envoy worker
+ * behind one bridge is a source of its own. Random, made once per VM. */
+let source = '';
+let nextReportAt: f64 = 0;
+/** Activity reports failing: one WARN per streak. */
+let reportsFailing = false;
+
+const HEX = '0123456789abcdef';
+const RANDOM = memory.data(8);
+
+/** 16 lowercase hex characters from WASI random_get (not Math.random: that needs an env.seed import Envoy
+ * does not provide). */
+function newSourceId(): string {
+  const bytes = RANDOM;
+  if (random_get(bytes, 8) != 0) {
+    // Not expected from Envoy; the time still tells VMs apart well enough for the scaler.
+    store<u64>(bytes, <u64>(currentTimeMs() * 1000));
+    log(LOG_WARN, 'wakegate: random_get failed; activity source id taken from the clock');
+  }
+  let id = '';
+  for (let i = 0; i < 8; i++) {
+    const b = <i32>load<u8>(bytes + i);
+    id += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
+  }
+  return id;
+}
+
+/** Gives the VM its source id, once. */
+export function makeSourceId(): void {
+  if (source.length == 0) source = newSourceId();
+}
+
+/** A configuration was accepted: the next report is one interval away. */
+export function scheduleReports(intervalMs: i32, now: f64): void {
+  nextReportAt = now + <f64>intervalMs;
+}
+
+/** Reports if the interval is over. */
+export function reportIfDue(intervalMs: i32, now: f64): void {
+  if (now < nextReportAt) return;
+  nextReportAt = now + <f64>intervalMs;
+  reportActivity(now);
+}
+
+/** Reports every backend with traffic, in as many calls as the bridge's limits need. The requests counted
+ * go back on their backends if a call fails, so the next report carries them. */
+export function reportActivity(now: f64): void {
+  // Parts joined once per call: appending to one string copies it each time, quadratic at 500 entries.
+  let parts: string[] = [];
+  let chars = 0;
+  let reports: Report[] = [];
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.requests == 0 && b.inflight == 0 && b.reportedInflight == 0) continue;
+    const entry = `{"backend":${quote(b.id)},"requests":${b.requests.toString()},"inflight":${b.inflight.toString()}}`;
+    const count = parts.length;
+    if (count == MAX_REPORTS_PER_CALL || (count > 0 && chars + count + entry.length > MAX_REPORT_CHARS)) {
+      sendReports(parts, reports, now);
+      parts = [];
+      chars = 0;
+      reports = [];
+    }
+    parts.push(entry);
+    chars += entry.length;
+    reports.push(new Report(i, takeRequests(i)));
+    b.reportedInflight = b.inflight;
+    b.reportsInFlight++;
+  }
+  if (parts.length > 0) sendReports(parts, reports, now);
+}
+
+function sendReports(parts: string[], reports: Report[], now: f64): void {
+  const body = `{"source":"${source}","reports":[${parts.join(',')}]}`;
+  if (!callBridge(new ActivityCall(reports), 'POST', '/v1/activity', body, CALL_TIMEOUT_MS, now)) {
+    reportsFailed(reports, 'the call could not be made (check bridge_cluster)');
+  }
+}
+
+function reportsFailed(reports: Report[], why: string): void {
+  restoreReports(reports);
+  log(
+    reportsFailing ? LOG_DEBUG : LOG_WARN,
+    `wakegate: activity report failed: ${why}; its counts go with the next report`,
+  );
+  reportsFailing = true;
+}
+
+function restoreReports(reports: Report[]): void {
+  for (let i = 0; i < reports.length; i++) {
+    const report = reports[i];
+    const b = backends[report.backend];
+    restoreRequests(report.backend, report.requestCount);
+    b.reportsInFlight--;
+    // Unknown whether the bridge saw it: report the in-flight count again.
+    b.reportedInflight = -1;
+  }
+}
+
+/** The bridge answered an activity call. */
+export function reportsAnswered(call: ActivityCall, status: i32): void {
+  if (status < 200 || status >= 300) {
+    reportsFailed(call.reports, failedStatus(status));
+    return;
+  }
+  for (let i = 0; i < call.reports.length; i++) backends[call.reports[i].backend].reportsInFlight--;
+  if (reportsFailing) log(LOG_INFO, 'wakegate: activity reports accepted again');
+  reportsFailing = false;
+}
+
+/** No answer will come: cancelled with its root (no fault of the bridge: the counts simply go with the next
+ * report), or its deadline passed. */
+export function reportsLost(call: ActivityCall, cancelled: bool): void {
+  if (cancelled) restoreReports(call.reports);
+  else reportsFailed(call.reports, 'no answer within the call timeout');
+}

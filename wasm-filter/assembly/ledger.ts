@@ -1,0 +1,226 @@
+// The ledger of managed streams: which streams are held and which passed on, and per backend how many are
+// held, in flight and not yet reported. Its operations below are the only way to change any of it.
+//
+// Invariant: every backend's `held` is the number of slab slots that name it, and heldTotal the number of
+// slots in use. Every operation keeps it; checkLedger() verifies it after the passes that scan the slab.
+import { proxy_increment_metric } from './abi';
+import { backends, UNKNOWN } from './backends';
+import { IdTable, MISSING } from './id-table';
+import { metricHeld, metricReleased, metricTimeouts } from './metrics';
+
+// Held requests as a slab of parallel typed arrays (15 bytes a slot) with a free list: no object and no
+// string per held request, so 10,000 held requests cost little linear memory.
+let capacity: i32 = 0;
+let slotContexts = new Uint32Array(0);
+let slotBackends = new Uint16Array(0);
+let slotGrpcs = new Uint8Array(0);
+let slotSinces = new Float64Array(0);
+let freeSlots = new Int32Array(0);
+let freeCount: i32 = 0;
+/** Slots ever handed out; slots below it are either in use or on the free list. */
+export let slotCount: i32 = 0;
+export let heldTotal: i32 = 0;
+
+/** Streams between headers and done, by context id: the backend index of a stream passed on, or the slot
+ * of a held one (see streamOfSlot). */
+const streams = new IdTable(1024);
+
+/** Changes of a pass over the slab, sent to the host's metrics once at its end (endPass). */
+let passMoved: i64 = 0;
+let passReleased: i64 = 0;
+let passExpired: i64 = 0;
+
+// ---- the stream table's values ------------------------------------------------------------------------
+
+/** A held stream's entry: its slot, kept apart from backend indexes (≥ 0) as a negative number. */
+function streamOfSlot(slot: i32): i32 {
+  return -(slot + 1);
+}
+
+function slotOfStream(entry: i32): i32 {
+  return -entry - 1;
+}
+
+// ---- the slab -----------------------------------------------------------------------------------------
+
+function grow(): void {
+  const next = capacity == 0 ? 64 : capacity * 2;
+  const c = new Uint32Array(next);
+  c.set(slotContexts);
+  slotContexts = c;
+  const b = new Uint16Array(next);
+  b.set(slotBackends);
+  slotBackends = b;
+  const g = new Uint8Array(next);
+  g.set(slotGrpcs);
+  slotGrpcs = g;
+  const s = new Float64Array(next);
+  s.set(slotSinces);
+  slotSinces = s;
+  const f = new Int32Array(next);
+  f.set(freeSlots);
+  freeSlots = f;
+  capacity = next;
+}
+
+function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64): i32 {
+  let slot: i32;
+  if (freeCount > 0) {
+    slot = unchecked(freeSlots[--freeCount]);
+  } else {
+    if (slotCount == capacity) grow();
+    slot = slotCount++;
+  }
+  unchecked((slotContexts[slot] = contextId));
+  unchecked((slotBackends[slot] = <u16>index));
+  unchecked((slotGrpcs[slot] = grpc ? 1 : 0));
+  unchecked((slotSinces[slot] = now));
+  heldTotal++;
+  backends[index].held++;
+  return slot;
+}
+
+function freeSlot(slot: i32): i32 {
+  const index = slotBackend(slot);
+  const b = backends[index];
+  assert(slotContext(slot) != 0 && b.held > 0, 'ledger: a slot that holds nothing was let go');
+  b.held--;
+  heldTotal--;
+  unchecked((slotContexts[slot] = 0));
+  unchecked((freeSlots[freeCount++] = slot));
+  return index;
+}
+
+/** 0 when the slot is free (context ids start at 1). */
+export function slotContext(slot: i32): u32 {
+  return unchecked(slotContexts[slot]);
+}
+
+export function slotBackend(slot: i32): i32 {
+  return <i32>unchecked(slotBackends[slot]);
+}
+
+export function slotGrpc(slot: i32): bool {
+  return unchecked(slotGrpcs[slot]) != 0;
+}
+
+/** Filter time the request was held at. */
+export function slotSince(slot: i32): f64 {
+  return unchecked(slotSinces[slot]);
+}
+
+// ---- operations ---------------------------------------------------------------------------------------
+
+/** A request for a backend (or, while the table is unknown, for UNKNOWN) begins: in flight until forgotten,
+ * and counted for the next activity report. */
+export function admit(index: i32): void {
+  const b = backends[index];
+  if (index != UNKNOWN) b.requests++;
+  b.inflight++;
+}
+
+/** The admitted stream goes on to its backend, or is answered by the filter. */
+export function pass(contextId: u32, index: i32): void {
+  streams.set(contextId, index);
+}
+
+/** The admitted stream waits in the slab until released, expired or forgotten. */
+export function hold(contextId: u32, index: i32, grpc: bool, now: f64): void {
+  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now)));
+  proxy_increment_metric(metricHeld, 1);
+}
+
+/** The stream ended (on_done / on_delete, or the host no longer knows it): out of the slab and out of flight. */
+export function forget(contextId: u32): void {
+  const entry = streams.take(contextId);
+  if (entry == MISSING) return;
+  let index = entry;
+  if (entry < 0) {
+    index = freeSlot(slotOfStream(entry));
+    proxy_increment_metric(metricHeld, -1);
+  }
+  const b = backends[index];
+  assert(b.inflight > 0, 'ledger: a stream ended that was not in flight');
+  b.inflight--;
+}
+
+/** A held request leaves the slab and passes on to its backend (resumed or refused); returns its context. */
+export function release(slot: i32): u32 {
+  const contextId = slotContext(slot);
+  streams.set(contextId, freeSlot(slot));
+  passMoved++;
+  return contextId;
+}
+
+/** A resumed request reached the host: counted as released. */
+export function countResumed(): void {
+  passReleased++;
+}
+
+/** A held request ran out of time: it leaves the slab, to be answered by the filter; returns its context. */
+export function expire(slot: i32): u32 {
+  passExpired++;
+  return release(slot);
+}
+
+/** A request held while the table was unknown turns out to be for `index`: it moves there, still held. */
+export function reassign(slot: i32, index: i32): void {
+  const from = backends[slotBackend(slot)];
+  assert(
+    slotBackend(slot) == UNKNOWN && from.held > 0 && from.inflight > 0,
+    'ledger: reassigned a slot not held as unknown',
+  );
+  from.held--;
+  from.inflight--;
+  unchecked((slotBackends[slot] = <u16>index));
+  const to = backends[index];
+  to.held++;
+  to.inflight++;
+  to.requests++;
+}
+
+/** The requests counted for the backend since the last report, now taken into one. */
+export function takeRequests(index: i32): i32 {
+  const b = backends[index];
+  const count = b.requests;
+  b.requests = 0;
+  return count;
+}
+
+/** Requests of a report that did not arrive: they go with the next one. */
+export function restoreRequests(index: i32, count: i32): void {
+  backends[index].requests += count;
+}
+
+/** Ends a pass over the slab: its changes go to the metrics in one call each. */
+export function endPass(): void {
+  if (passMoved != 0) proxy_increment_metric(metricHeld, -passMoved);
+  if (passReleased != 0) proxy_increment_metric(metricReleased, passReleased);
+  if (passExpired != 0) proxy_increment_metric(metricTimeouts, passExpired);
+  passMoved = 0;
+  passReleased = 0;
+  passExpired = 0;
+}
+
+/** Verifies the invariant (see the top of this file); aborts naming the first backend it fails for.
+ * O(slots + backends): called after passes that scan the slab anyway. */
+export function checkLedger(): void {
+  const counts = new Int32Array(backends.length);
+  let inUse = 0;
+  for (let slot = 0; slot < slotCount; slot++) {
+    if (slotContext(slot) == 0) continue;
+    inUse++;
+    counts[slotBackend(slot)]++;
+  }
+  if (inUse != heldTotal) {
+    throw new Error(`ledger: ${heldTotal.toString()} held in total but ${inUse.toString()} slots in use`);
+  }
+  for (let i = 0; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.held != counts[i]) {
+      throw new Error(
+        `ledger: backend ${i.toString()} (${b.id}) holds ${b.held.toString()} but ${counts[i].toString()} slots name it`,
+      );
+    }
+  }
+}

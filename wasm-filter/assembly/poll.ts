@@ -1,0 +1,98 @@
+// The long poll for the backend table, and what a new table sets off.
+import {
+  BUFFER_HTTP_CALL_RESPONSE_BODY,
+  getBuffer,
+  HostBytes,
+  LOG_DEBUG,
+  LOG_INFO,
+  LOG_WARN,
+  log,
+} from './abi';
+import { reportActivity } from './activity';
+import { applyTable, backends, isTableKnown, readTable, revisionText, UNKNOWN } from './backends';
+import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, PollCall } from './calls';
+import { currentConfig } from './config';
+import { parseJson } from './json';
+import { releaseReady, sortUnknown } from './release';
+import { wakeEntryChanged, wakeInFlight } from './wake';
+
+let revision = '0';
+let inFlight = false;
+let nextPollAt: f64 = 0;
+let backoffMs: f64 = 0;
+/** Polls failing: one WARN per streak. */
+let failing = false;
+const answerBody = new HostBytes();
+
+/** Polls now unless a poll is in flight already. */
+export function pollIfIdle(now: f64): void {
+  if (!inFlight) startPoll(now);
+}
+
+/** Polls if none is in flight and the backoff after a failure is over. */
+export function pollIfDue(now: f64): void {
+  if (!inFlight && now >= nextPollAt) startPoll(now);
+}
+
+function startPoll(now: f64): void {
+  const c = currentConfig();
+  const path = `/v1/backends?since=${revision}&wait=${c.pollWaitMs.toString()}`;
+  if (!callBridge(new PollCall(), 'GET', path, '', <u32>c.pollWaitMs + CALL_TIMEOUT_MS, now)) {
+    pollFailed(now, 'the call could not be made (check bridge_cluster)');
+    return;
+  }
+  inFlight = true;
+}
+
+function pollFailed(now: f64, why: string): void {
+  backoffMs = backoff(backoffMs);
+  nextPollAt = now + backoffMs;
+  const level = failing ? LOG_DEBUG : LOG_WARN;
+  failing = true;
+  log(level, `wakegate: backend table poll failed: ${why}; retrying in ${(<i64>backoffMs).toString()} ms`);
+}
+
+/** No answer will come: cancelled with its root (poll again at the next tick, the bridge did nothing wrong),
+ * or its deadline passed. */
+export function pollLost(cancelled: bool, now: f64): void {
+  inFlight = false;
+  if (cancelled) nextPollAt = now;
+  else pollFailed(now, 'no answer within the call timeout');
+}
+
+/** The bridge answered the poll: a new table is applied, and the next poll goes out. */
+export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
+  inFlight = false;
+  if (status != 200) {
+    pollFailed(now, failedStatus(status));
+    return;
+  }
+  if (!getBuffer(BUFFER_HTTP_CALL_RESPONSE_BODY, bodyLength, answerBody)) {
+    pollFailed(now, 'no body');
+    return;
+  }
+  const doc = parseJson(answerBody.ptr, answerBody.len);
+  answerBody.free();
+  const table = readTable(doc);
+  if (table === null) {
+    pollFailed(now, 'the answer is not a backend table');
+    return;
+  }
+  const first = !isTableKnown();
+  if (failing || first)
+    log(LOG_INFO, `wakegate: backend table received (${table.length.toString()} backends)`);
+  failing = false;
+  backoffMs = 0;
+  revision = revisionText(doc!);
+  const sleeping = applyTable(table, wakeInFlight);
+  for (let i = 0; i < table.length; i++) {
+    // The bridge did not know a backend: only a new entry for it can make a wake worth sending again.
+    if (table[i].changed) wakeEntryChanged(table[i].index);
+  }
+  // A backend going to sleep with requests still in flight must be reported now, not at the next interval:
+  // the scaler's drain period is shorter than the interval and must see them before it scales to zero.
+  if (sleeping) reportActivity(now);
+  if (first && backends[UNKNOWN].held > 0) sortUnknown(now);
+  releaseReady(now);
+  startPoll(now);
+}

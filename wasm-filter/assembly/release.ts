@@ -1,0 +1,180 @@
+// Passes over the held slab: releasing the requests of backends that turned ready (or left the table),
+// answering those that waited too long, and sorting out those held before the first table.
+import {
+  GRPC_NONE,
+  LOG_WARN,
+  log,
+  MAP_REQUEST_HEADERS,
+  proxy_continue_stream,
+  proxy_replace_header_map_value,
+  proxy_set_effective_context,
+  RESULT_OK,
+  STREAM_REQUEST,
+  sendLocalResponse,
+} from './abi';
+import { backends, UNKNOWN } from './backends';
+import { quote } from './json';
+import {
+  checkLedger,
+  countResumed,
+  endPass,
+  expire,
+  forget,
+  reassign,
+  release,
+  slotBackend,
+  slotContext,
+  slotCount,
+  slotGrpc,
+  slotSince,
+} from './ledger';
+import { maxBufferedOf, maxWaitOf, refuse, requestBackend } from './requests';
+import { maybeWake } from './wake';
+
+const GRPC_UNAVAILABLE: i32 = 14;
+const K_HELD_MS = String.UTF8.encode('x-wakegate-held-ms');
+const DIGITS = memory.data(20);
+
+/** Decimal digits of n (≥ 0) right-aligned in DIGITS; returns how many. */
+function writeDigits(n: i64): usize {
+  let v = n < 0 ? 0 : n;
+  let count: usize = 0;
+  do {
+    count++;
+    store<u8>(DIGITS + 20 - count, <u8>(0x30 + (v % 10)));
+    v /= 10;
+  } while (v > 0);
+  return count;
+}
+
+/** Lets the held request go on to its backend, telling it how long it waited. */
+function resume(slot: i32, now: f64): void {
+  const waited = <i64>(now - slotSince(slot));
+  const contextId = release(slot);
+  if (proxy_set_effective_context(contextId) != RESULT_OK) {
+    // The host no longer knows the stream (it ended without our done/delete): stop tracking it, or its
+    // in-flight count would keep the backend busy forever.
+    forget(contextId);
+    return;
+  }
+  // Digits written in place: releasing 10,000 streams allocates nothing.
+  const digits = writeDigits(waited);
+  // Replace, not add: a value the client sent must not reach the upstream beside ours.
+  proxy_replace_header_map_value(
+    MAP_REQUEST_HEADERS,
+    changetype<usize>(K_HELD_MS),
+    K_HELD_MS.byteLength,
+    DIGITS + 20 - digits,
+    digits,
+  );
+  proxy_continue_stream(STREAM_REQUEST);
+  countResumed();
+}
+
+/** Resumes the held requests of every backend that turned ready or left the table, in one pass over the
+ * slab for all of them. */
+export function releaseReady(now: f64): void {
+  let toRelease = 0;
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.held > 0 && (b.ready || !b.present)) {
+      b.releasing = true;
+      toRelease += b.held;
+    }
+  }
+  if (toRelease == 0) return;
+  let moved = 0;
+  for (let slot = 0; slot < slotCount && moved < toRelease; slot++) {
+    if (slotContext(slot) == 0 || !backends[slotBackend(slot)].releasing) continue;
+    moved++;
+    resume(slot, now);
+  }
+  for (let i = 1; i < backends.length; i++) backends[i].releasing = false;
+  endPass();
+  checkLedger();
+}
+
+/** Answers the held requests that waited longer than their backend's bound. */
+export function expireHeld(now: f64): void {
+  let expired = 0;
+  for (let slot = 0; slot < slotCount; slot++) {
+    const contextId = slotContext(slot);
+    if (contextId == 0) continue;
+    const index = slotBackend(slot);
+    const waited = now - slotSince(slot);
+    if (waited < maxWaitOf(index)) continue;
+    const grpc = slotGrpc(slot);
+    expire(slot);
+    expired++;
+    if (proxy_set_effective_context(contextId) != RESULT_OK) {
+      forget(contextId);
+      continue;
+    }
+    const b = backends[index];
+    if (grpc) {
+      sendLocalResponse(
+        504,
+        'wakegate_timeout',
+        `backend ${b.id} did not become ready in time`,
+        ['x-wakegate', 'timeout'],
+        GRPC_UNAVAILABLE,
+      );
+    } else {
+      sendLocalResponse(
+        504,
+        'wakegate_timeout',
+        `{"error":"backend did not become ready in time","backend":${quote(b.id)},"waitedMs":${(<i64>waited).toString()}}`,
+        ['content-type', 'application/json', 'x-wakegate', 'timeout'],
+        GRPC_NONE,
+      );
+    }
+    b.expired++;
+  }
+  if (expired == 0) return;
+  endPass();
+  checkLedger();
+  // One line per backend and tick, however many requests ran out together.
+  for (let i = 0; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.expired == 0) continue;
+    const what = i == UNKNOWN ? 'the backend table' : b.id;
+    log(LOG_WARN, `wakegate: ${b.expired.toString()} held request(s) for ${what} timed out`);
+    b.expired = 0;
+  }
+}
+
+/** With the first table, requests held while it was unknown (fail_open false) are sorted out: passed on,
+ * refused when over their backend's bound, or held on for their backend. */
+export function sortUnknown(now: f64): void {
+  for (let slot = 0; slot < slotCount && backends[UNKNOWN].held > 0; slot++) {
+    const contextId = slotContext(slot);
+    if (contextId == 0 || slotBackend(slot) != UNKNOWN) continue;
+    if (proxy_set_effective_context(contextId) != RESULT_OK) {
+      release(slot);
+      forget(contextId);
+      continue;
+    }
+    const index = requestBackend();
+    if (index < 0) {
+      // Unmanaged after all: no longer tracked.
+      resume(slot, now);
+      forget(contextId);
+      continue;
+    }
+    reassign(slot, index);
+    if (backends[index].ready) {
+      resume(slot, now);
+      continue;
+    }
+    if (backends[index].held > maxBufferedOf(index)) {
+      // The bound applies to requests held before the table came as to any other.
+      const grpc = slotGrpc(slot);
+      release(slot);
+      refuse(backends[index], grpc);
+      continue;
+    }
+    maybeWake(index, now);
+  }
+  endPass();
+  checkLedger();
+}

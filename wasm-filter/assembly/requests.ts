@@ -1,0 +1,117 @@
+// The request path: which requests pass, which are held, and the overflow answer.
+import {
+  GRPC_NONE,
+  getHeader,
+  HEADERS_CONTINUE,
+  HEADERS_STOP,
+  MAP_REQUEST_HEADERS,
+  proxy_increment_metric,
+  scratch,
+  sendLocalResponse,
+} from './abi';
+import { Backend, backends, isTableKnown, matchAuthority, UNKNOWN } from './backends';
+import { callingFromCurrentRoot } from './calls';
+import { filterNow } from './clock';
+import { currentConfig, isConfigured } from './config';
+import { quote } from './json';
+import { admit, hold, pass } from './ledger';
+import { metricOverflows } from './metrics';
+import { maybeWake } from './wake';
+
+const GRPC_RESOURCE_EXHAUSTED: i32 = 8;
+const K_AUTHORITY = String.UTF8.encode(':authority');
+const K_CONTENT_TYPE = String.UTF8.encode('content-type');
+
+/** The backend's own bound on waiting, or the configured one. */
+export function maxWaitOf(index: i32): f64 {
+  const b = backends[index];
+  return <f64>(b.maxWaitMs > 0 ? b.maxWaitMs : currentConfig().maxWaitMs);
+}
+
+/** The backend's own bound on held requests, or the configured one. */
+export function maxBufferedOf(index: i32): i32 {
+  const b = backends[index];
+  return b.maxBuffered > 0 ? b.maxBuffered : currentConfig().maxBuffered;
+}
+
+/** Backend index of the request's `:authority`, or -1 when unmanaged or absent. */
+export function requestBackend(): i32 {
+  if (!getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch)) return -1;
+  const index = matchAuthority(scratch.ptr, scratch.len);
+  scratch.free();
+  return index;
+}
+
+function isGrpcRequest(): bool {
+  if (!getHeader(MAP_REQUEST_HEADERS, K_CONTENT_TYPE, scratch)) return false;
+  // "application/grpc" and its "+proto" / ";" variants, as Envoy tells gRPC apart. Not grpc-web: Envoy's gRPC
+  // local reply does not apply to it the same way, so it gets the HTTP answers.
+  let grpc = scratch.len >= 16;
+  const prefix = 'application/grpc';
+  for (let i = 0; grpc && i < 16; i++) {
+    let c = <i32>load<u8>(scratch.ptr + i);
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    grpc = c == prefix.charCodeAt(i);
+  }
+  if (grpc && scratch.len > 16) {
+    const next = <i32>load<u8>(scratch.ptr + 16);
+    grpc = next == 0x2b || next == 0x3b;
+  }
+  scratch.free();
+  return grpc;
+}
+
+/** on_request_headers: passes the request, or holds it until its backend is ready. */
+export function requestHeaders(contextId: u32): i32 {
+  if (!isConfigured()) return HEADERS_CONTINUE;
+  if (!isTableKnown()) {
+    if (currentConfig().failOpen) return HEADERS_CONTINUE;
+    admit(UNKNOWN);
+    return holdOrRefuse(contextId, UNKNOWN);
+  }
+  const index = requestBackend();
+  if (index < 0) return HEADERS_CONTINUE;
+  admit(index);
+  if (backends[index].ready) {
+    pass(contextId, index);
+    return HEADERS_CONTINUE;
+  }
+  return holdOrRefuse(contextId, index);
+}
+
+function holdOrRefuse(contextId: u32, index: i32): i32 {
+  const b = backends[index];
+  callingFromCurrentRoot();
+  const grpc = isGrpcRequest();
+  const now = filterNow();
+  if (b.held >= maxBufferedOf(index)) {
+    pass(contextId, index);
+    refuse(b, grpc);
+    return HEADERS_STOP;
+  }
+  hold(contextId, index, grpc, now);
+  if (index != UNKNOWN) maybeWake(index, now);
+  return HEADERS_STOP;
+}
+
+/** The overflow answer, to the stream of the effective context. */
+export function refuse(b: Backend, grpc: bool): void {
+  proxy_increment_metric(metricOverflows, 1);
+  if (grpc) {
+    sendLocalResponse(
+      503,
+      'wakegate_overflow',
+      `too many requests waiting for ${b.id}`,
+      ['x-wakegate', 'overflow'],
+      GRPC_RESOURCE_EXHAUSTED,
+    );
+  } else {
+    sendLocalResponse(
+      503,
+      'wakegate_overflow',
+      `{"error":"too many requests waiting for the backend","backend":${quote(b.id)}}`,
+      ['content-type', 'application/json', 'retry-after', '1', 'x-wakegate', 'overflow'],
+      GRPC_NONE,
+    );
+  }
+}

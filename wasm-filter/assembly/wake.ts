@@ -1,0 +1,159 @@
+// Wakes: asking the bridge to start a backend that has requests held, repeating while they wait, and
+// backing off while it fails.
+import { LOG_DEBUG, LOG_INFO, LOG_WARN, log, proxy_increment_metric } from './abi';
+import { Backend, backends } from './backends';
+import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, WakeCall } from './calls';
+import { quote } from './json';
+import { metricWakes } from './metrics';
+
+const WAKE_SUPPRESS_MS: f64 = 1000;
+/** Longer than the bridge's dedupe window, so a repeated wake is never dropped as a duplicate. */
+const WAKE_REPEAT_MS: f64 = 2000;
+/** nextAt of a backend the bridge answered 404 for: no wake until a table changes it. */
+const WAKE_NEVER: f64 = Infinity;
+
+/** One backend's wakes. */
+class WakeState {
+  /** The backend it is for: an index reused by another backend starts afresh. */
+  backend: Backend;
+  inFlight: bool = false;
+  /** Filter time from which a wake may be sent: suppression after a send, backoff after a failure,
+   * WAKE_NEVER after a 404. */
+  nextAt: f64 = 0;
+  /** Filter time from which the tick repeats a wake for requests still held (2 s after an accepted one). */
+  repeatAt: f64 = 0;
+  backoffMs: f64 = 0;
+  /** Wakes failing: one WARN per streak. */
+  failing: bool = false;
+
+  constructor(backend: Backend) {
+    this.backend = backend;
+  }
+}
+
+/** By backend index; made at the first wake. */
+const states: Array<WakeState | null> = [];
+/** Wake calls the host refuses to make (a wrong bridge_cluster): one WARN per streak, not one per request. */
+let callsFailing = false;
+
+/** The backend's wake state, if it has one yet. */
+function existingState(index: i32): WakeState | null {
+  if (index >= states.length) return null;
+  const w = unchecked(states[index]);
+  return w !== null && w.backend === backends[index] ? w : null;
+}
+
+function stateOf(index: i32): WakeState {
+  const w = existingState(index);
+  if (w !== null) return w;
+  while (states.length <= index) states.push(null);
+  const made = new WakeState(backends[index]);
+  states[index] = made;
+  return made;
+}
+
+/** A wake for the backend is in flight: its index must not be reused before the answer. */
+export function wakeInFlight(index: i32): bool {
+  const w = existingState(index);
+  if (w === null) return false;
+  return w.inFlight;
+}
+
+/** The table changed the backend's entry: if the bridge did not know it, a wake is worth sending again. */
+export function wakeEntryChanged(index: i32): void {
+  const w = existingState(index);
+  if (w === null || w.nextAt != WAKE_NEVER) return;
+  w.nextAt = 0;
+  w.repeatAt = 0;
+}
+
+/** Whether a wake may go out now: none in flight and its next wake time reached. */
+function wakeDue(w: WakeState, now: f64): bool {
+  return !w.inFlight && now >= w.nextAt;
+}
+
+/** A request was held for the backend: wake it unless a wake is in flight or suppressed. */
+export function maybeWake(index: i32, now: f64): void {
+  const w = stateOf(index);
+  if (wakeDue(w, now)) sendWake(index, w, now);
+}
+
+/** Repeats the wakes of backends with requests still held. */
+export function repeatWakes(now: f64): void {
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.held == 0 || b.ready || !b.present) continue;
+    // An accepted wake can still come to nothing: a backend that dies right after waking is only woken by
+    // a new wake, and the bridge drops repeats within its 2 s window. So wakes repeat while requests wait.
+    const w = stateOf(i);
+    if (wakeDue(w, now) && now >= w.repeatAt) sendWake(i, w, now);
+  }
+}
+
+function sendWake(index: i32, w: WakeState, now: f64): void {
+  const id = backends[index].id;
+  if (
+    !callBridge(new WakeCall(index), 'POST', '/v1/wake', `{"backend":${quote(id)}}`, CALL_TIMEOUT_MS, now)
+  ) {
+    log(
+      callsFailing ? LOG_DEBUG : LOG_WARN,
+      `wakegate: could not call the bridge to wake ${id} (check bridge_cluster)`,
+    );
+    callsFailing = true;
+    wakeFailed(index, w, now, '');
+    return;
+  }
+  callsFailing = false;
+  w.inFlight = true;
+  w.nextAt = now + WAKE_SUPPRESS_MS;
+  proxy_increment_metric(metricWakes, 1);
+}
+
+/** Backs off; `why` non-empty is logged, as a WARN only at the start of a failure streak. */
+function wakeFailed(index: i32, w: WakeState, now: f64, why: string): void {
+  w.backoffMs = backoff(w.backoffMs);
+  w.nextAt = now + w.backoffMs;
+  w.repeatAt = w.nextAt;
+  if (why.length == 0) return;
+  log(
+    w.failing ? LOG_DEBUG : LOG_WARN,
+    `wakegate: wake of ${backends[index].id} failed (${why}), retrying in ${(<i64>w.backoffMs).toString()} ms`,
+  );
+  w.failing = true;
+}
+
+/** The bridge answered the wake call. */
+export function wakeAnswered(call: WakeCall, status: i32, now: f64): void {
+  const index = call.backend;
+  const w = stateOf(index);
+  const id = backends[index].id;
+  w.inFlight = false;
+  if (status >= 200 && status < 300) {
+    w.backoffMs = 0;
+    if (w.failing) log(LOG_INFO, `wakegate: wake of ${id} accepted again`);
+    w.failing = false;
+    // A new held request may wake again after the usual suppression; the tick repeats for those still
+    // held only once the bridge's dedupe window has surely passed.
+    w.nextAt = call.sent + WAKE_SUPPRESS_MS;
+    w.repeatAt = call.sent + WAKE_REPEAT_MS;
+    return;
+  }
+  if (status == 404) {
+    // The bridge does not know this backend: retrying cannot help; held requests run into their deadline.
+    log(LOG_WARN, `wakegate: the bridge does not know backend ${id}`);
+    w.nextAt = WAKE_NEVER;
+    w.repeatAt = WAKE_NEVER;
+    return;
+  }
+  wakeFailed(index, w, now, failedStatus(status));
+}
+
+/** No answer will come: cancelled with its root (sent again at once), or its deadline passed (backoff). */
+export function wakeLost(call: WakeCall, cancelled: bool, now: f64): void {
+  const w = stateOf(call.backend);
+  w.inFlight = false;
+  if (cancelled) {
+    w.nextAt = now;
+    w.repeatAt = now;
+  } else wakeFailed(call.backend, w, now, 'no answer within the call timeout');
+}
