@@ -4,10 +4,6 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { Compile } from 'typebox/compile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { until } from '../../test/until.ts';
-import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
 import {
   fetchTable,
   heldPolls,
@@ -15,7 +11,11 @@ import {
   startTestBridge,
   type Table,
   tableWhere,
-} from './bridge-test-support.ts';
+} from '../../test/bridge/test-bridge.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { until } from '../../test/until.ts';
+import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
+import type { RunningBridge } from './bridge.ts';
 import { BackendsReply } from './schemas.ts';
 
 const TOKEN = 'test-token-0123456789';

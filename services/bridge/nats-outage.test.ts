@@ -2,11 +2,11 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import { fetchTable, startTestBridge, type Table, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
 
 describe('bridge while nats-server goes away and comes back', () => {
   let server: NatsServerFixture;

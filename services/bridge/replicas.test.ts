@@ -2,10 +2,16 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import {
+  fetchTable,
+  heldPolls,
+  startTestBridge,
+  type Table,
+  tableWhere,
+} from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, heldPolls, startTestBridge, type Table, tableWhere } from './bridge-test-support.ts';
 
 /** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
 describe('two bridge replicas on one nats-server', () => {

@@ -2,10 +2,6 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { until } from '../../test/until.ts';
-import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, type ScaledMessage } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
 import {
   fetchTable,
   heldPolls,
@@ -13,7 +9,11 @@ import {
   startTestBridge,
   type Table,
   tableWhere,
-} from './bridge-test-support.ts';
+} from '../../test/bridge/test-bridge.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { until } from '../../test/until.ts';
+import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, type ScaledMessage } from '../shared/index.ts';
+import type { RunningBridge } from './bridge.ts';
 
 /**
  * The scaler's idle loop scales a backend to zero and a wake sets its intent back to awake before the

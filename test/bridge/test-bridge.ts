@@ -1,7 +1,7 @@
-/** Shared setup of the bridge's service tests: a quiet bridge on a free port, its table, its metrics. */
-import { until } from '../../test/until.ts';
-import { createLogger } from '../shared/index.ts';
-import { type BridgeOptions, type RunningBridge, startBridge } from './bridge.ts';
+/** For the bridge's service tests: a quiet bridge on a free port, its table, its metrics. */
+import { type BridgeOptions, type RunningBridge, startBridge } from '../../services/bridge/index.ts';
+import { createLogger } from '../../services/shared/index.ts';
+import { until } from '../until.ts';
 
 /** `GET /v1/backends` as a filter reads it. */
 export interface Table {
