@@ -10,27 +10,28 @@ import { buildWasm } from '../../wasm-filter/build.ts';
 import { BRIDGE_PORT } from '../bridge/index.ts';
 import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from '../local-gateway/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
-import { env, loadConfigOrExit, logConfigSpec } from '../shared/index.ts';
+import { env, loadConfigOrReport, logConfigSpec } from '../shared/index.ts';
 import { formatLogLine } from './log-lines.ts';
 import { NatsServerMissingError, startLocalStack } from './stack.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const config = loadConfigOrExit('local', {
-  ...logConfigSpec,
-  gatewayPort: env.integer('WAKEGATE_GATEWAY_PORT', { default: GATEWAY_PORT, min: 1, max: 65535 }),
-  gatewayAdminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', {
-    default: GATEWAY_ADMIN_PORT,
-    min: 1,
-    max: 65535,
-  }),
-  bridgePort: env.integer('WAKEGATE_BRIDGE_PORT', { default: BRIDGE_PORT, min: 1, max: 65535 }),
-  // The watcher and scaler do not export their default ports.
-  watcherPort: env.integer('WAKEGATE_WATCHER_PORT', { default: 9101, min: 1, max: 65535 }),
-  scalerPort: env.integer('WAKEGATE_SCALER_PORT', { default: 9102, min: 1, max: 65535 }),
-  dataDir: env.string('WAKEGATE_DATA_DIR', { default: join(root, '.data') }),
-  processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: join(root, 'examples', 'local.yaml') }),
-});
+const config =
+  loadConfigOrReport('local', {
+    ...logConfigSpec,
+    gatewayPort: env.integer('WAKEGATE_GATEWAY_PORT', { default: GATEWAY_PORT, min: 1, max: 65535 }),
+    gatewayAdminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', {
+      default: GATEWAY_ADMIN_PORT,
+      min: 1,
+      max: 65535,
+    }),
+    bridgePort: env.integer('WAKEGATE_BRIDGE_PORT', { default: BRIDGE_PORT, min: 1, max: 65535 }),
+    // The watcher and scaler do not export their default ports.
+    watcherPort: env.integer('WAKEGATE_WATCHER_PORT', { default: 9101, min: 1, max: 65535 }),
+    scalerPort: env.integer('WAKEGATE_SCALER_PORT', { default: 9102, min: 1, max: 65535 }),
+    dataDir: env.string('WAKEGATE_DATA_DIR', { default: join(root, '.data') }),
+    processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: join(root, 'examples', 'local.yaml') }),
+  }) ?? process.exit(1);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -4,34 +4,39 @@ import {
   connectAndSetUp,
   createLogger,
   drainSpec,
-  loadConfigOrExit,
+  loadConfigOrReport,
   logConfigSpec,
   natsConfigSpec,
   portSpec,
   providerConfigSpec,
+  reportStartFailure,
   serveOps,
   startProvider,
   stopOnSignals,
 } from '../shared/index.ts';
 import { createScaler } from './scaler.ts';
 
-const config = loadConfigOrExit('scaler', {
-  ...natsConfigSpec,
-  ...logConfigSpec,
-  ...portSpec(9102),
-  ...providerConfigSpec,
-  ...drainSpec,
-});
+const config =
+  loadConfigOrReport('scaler', {
+    ...natsConfigSpec,
+    ...logConfigSpec,
+    ...portSpec(9102),
+    ...providerConfigSpec,
+    ...drainSpec,
+  }) ?? process.exit(1);
 const logger = createLogger('scaler', config.logLevel);
 
-const workloads = await startProvider(logger, config.provider, async () =>
+const workloads = await startProvider(config.provider, async () =>
   (await loadProvider(config.provider)).createWorkloadScaler({
     logger,
     namespaces: config.namespaces,
     processConfig: config.processConfig,
     component: 'wakegate-scaler',
   }),
-);
+).catch((error: unknown) => {
+  reportStartFailure(logger, error);
+  return process.exit(1);
+});
 const nc = await connectAndSetUp({ ...config, name: 'wakegate-scaler', logger });
 
 const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: config.drainMs } });
@@ -48,4 +53,4 @@ stopOnSignals(logger, async () => {
   await workloads.close();
   await ops.close();
   await nc.drain();
-});
+}).then((code) => process.exit(code));

@@ -20,6 +20,20 @@ export class ConfigError extends Error {
   }
 }
 
+/** A service's provider could not start (no cluster configured, unreadable process file): a setup error. */
+export class ProviderStartError extends Error {
+  readonly provider: string;
+  /** The provider's own message, without this error's prefix. */
+  readonly reason: string;
+  constructor(provider: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`cannot start the ${provider} provider: ${reason}`, { cause });
+    this.name = 'ProviderStartError';
+    this.provider = provider;
+    this.reason = reason;
+  }
+}
+
 /** A NATS payload (message or KV value) that is not JSON or does not match its schema. */
 export class PayloadError extends Error {
   constructor(what: string, reason: string) {

@@ -25,10 +25,10 @@ export {
   type EnvField,
   env,
   loadConfig,
-  loadConfigOrExit,
+  loadConfigOrReport,
 } from './config.ts';
 export { parseDurationMs } from './duration.ts';
-export { ConfigError, InvalidBackendIdError, PayloadError } from './errors.ts';
+export { ConfigError, InvalidBackendIdError, PayloadError, ProviderStartError } from './errors.ts';
 export {
   ensureJetStream,
   isRevisionConflict,
@@ -51,6 +51,7 @@ export * from './service-config.ts';
 export {
   connectAndSetUp,
   type OpsEndpoint,
+  reportStartFailure,
   serveOps,
   startProvider,
   stopOnSignals,

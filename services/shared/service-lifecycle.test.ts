@@ -8,7 +8,8 @@ const LOGGER = new URL('./logger.ts', import.meta.url).href;
 
 /**
  * A tiny service: `stopOnSignals` with a stop that prints what it got, takes STOP_MS and throws when FAIL
- * is set; it prints `ready` once its handlers are in place and would otherwise run forever.
+ * is set, and an exit with the code it resolves with, as the mains do; it prints `ready` once its handlers
+ * are in place and would otherwise run forever.
  */
 const SCRIPT = `
 import { stopOnSignals } from ${JSON.stringify(LIFECYCLE)};
@@ -17,7 +18,7 @@ stopOnSignals(createLogger('tiny', 'info'), async (signal) => {
   console.log(JSON.stringify({ stop: signal }));
   await new Promise((resolve) => setTimeout(resolve, Number(process.env.STOP_MS ?? 0)));
   if (process.env.FAIL) throw new Error('stop failed on purpose');
-});
+}).then((code) => process.exit(code));
 setInterval(() => {}, 60_000);
 console.log('ready');
 `;

@@ -1,8 +1,10 @@
 /**
- * What every service's `main.ts` does around its own work: connect to NATS and set up JetStream at
- * start, start its provider, serve its ops endpoints, and stop cleanly on SIGTERM/SIGINT.
+ * What every service does around its own work: connect to NATS and set up JetStream at start, start its
+ * provider, serve its ops endpoints, and stop cleanly on SIGTERM/SIGINT. Exiting is left to the mains:
+ * these say what went wrong and which exit code a stop earned.
  */
 import type { AddressInfo } from 'node:net';
+import { ProviderStartError } from './errors.ts';
 import { ensureJetStream } from './jetstream-setup.ts';
 import type { Logger } from './logger.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
@@ -18,22 +20,28 @@ export async function connectAndSetUp(options: NatsConnectOptions): Promise<Nats
 
 /**
  * Runs `start`, which loads the provider and creates what the service needs of it. A provider that cannot
- * start (no cluster configured, unreadable process file) is a setup error: one fatal line, exit 1.
+ * start (no cluster configured, unreadable process file) throws ProviderStartError.
  */
-export async function startProvider<T>(
-  logger: Logger,
-  provider: string,
-  start: () => Promise<T>,
-): Promise<T> {
+export async function startProvider<T>(provider: string, start: () => Promise<T>): Promise<T> {
   try {
     return await start();
   } catch (error) {
-    logger.fatal(
-      { provider, err: error instanceof Error ? error.message : String(error) },
-      'cannot start the provider',
-    );
-    process.exit(1);
+    throw new ProviderStartError(provider, error);
   }
+}
+
+function serviceName(logger: Logger): string {
+  return (logger.bindings().service as string | undefined) ?? 'service';
+}
+
+/**
+ * For a main whose service failed to start, before it exits 1: one fatal line. A provider that cannot start
+ * is a setup error and says only the provider and its reason, without a stack.
+ */
+export function reportStartFailure(logger: Logger, error: unknown): void {
+  if (error instanceof ProviderStartError) {
+    logger.fatal({ provider: error.provider, err: error.reason }, 'cannot start the provider');
+  } else logger.fatal({ err: error }, `${serviceName(logger)} failed to start`);
 }
 
 export interface OpsEndpoint {
@@ -50,11 +58,15 @@ export async function serveOps(options: OpsServerOptions & { port: number }): Pr
 }
 
 /**
- * On the first SIGTERM or SIGINT runs `stop` once (later signals are ignored while it runs), then exits 0,
- * or 1 when `stop` fails, so an orchestrator sees a shutdown that lost something.
+ * On the first SIGTERM or SIGINT runs `stop` once (later signals are ignored while it runs), then resolves
+ * with the code the main exits with: 0, or 1 when `stop` failed, so an orchestrator sees a shutdown that
+ * lost something.
  */
-export function stopOnSignals(logger: Logger, stop: (signal: NodeJS.Signals) => Promise<void>): void {
-  const service = (logger.bindings().service as string | undefined) ?? 'service';
+export function stopOnSignals(
+  logger: Logger,
+  stop: (signal: NodeJS.Signals) => Promise<void>,
+): Promise<number> {
+  const stopped = Promise.withResolvers<number>();
   let stopping = false;
   const onSignal = async (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -62,13 +74,14 @@ export function stopOnSignals(logger: Logger, stop: (signal: NodeJS.Signals) => 
     logger.info({ signal }, 'stopping');
     try {
       await stop(signal);
-      logger.info(`${service} stopped`);
-      process.exit(0);
+      logger.info(`${serviceName(logger)} stopped`);
+      stopped.resolve(0);
     } catch (error) {
       logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
+      stopped.resolve(1);
     }
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return stopped.promise;
 }

@@ -5,36 +5,41 @@ import {
   BACKENDS_BUCKET,
   connectAndSetUp,
   createLogger,
-  loadConfigOrExit,
+  loadConfigOrReport,
   logConfigSpec,
   natsConfigSpec,
   portSpec,
   providerConfigSpec,
+  reportStartFailure,
   serveOps,
   startProvider,
   stopOnSignals,
 } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
-const config = loadConfigOrExit('watcher', {
-  ...natsConfigSpec,
-  ...logConfigSpec,
-  ...portSpec(9101),
-  ...providerConfigSpec,
-});
+const config =
+  loadConfigOrReport('watcher', {
+    ...natsConfigSpec,
+    ...logConfigSpec,
+    ...portSpec(9101),
+    ...providerConfigSpec,
+  }) ?? process.exit(1);
 const logger = createLogger('watcher', config.logLevel);
 
 const nc = await connectAndSetUp({ ...config, name: 'wakegate-watcher', logger });
 const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
 
-const source = await startProvider(logger, config.provider, async () =>
+const source = await startProvider(config.provider, async () =>
   (await loadProvider(config.provider)).createBackendSource({
     logger,
     namespaces: config.namespaces,
     processConfig: config.processConfig,
     component: 'wakegate-watcher',
   }),
-);
+).catch((error: unknown) => {
+  reportStartFailure(logger, error);
+  return process.exit(1);
+});
 const watcher = new Watcher({ source, kv, nc, logger, namespaces: config.namespaces });
 const ops = await serveOps({
   port: config.port,
@@ -49,4 +54,4 @@ stopOnSignals(logger, async () => {
   await source.close();
   await ops.close();
   await nc.drain();
-});
+}).then((code) => process.exit(code));
