@@ -49,7 +49,7 @@ describe('bridge against a real nats-server', () => {
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);
     intents = await kvm.open(INTENTS_BUCKET);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
   });
   afterAll(async () => {
     await bridge?.close();
@@ -393,7 +393,7 @@ describe('bridge against a real nats-server', () => {
   it('refuses long polls past the cap with 503 and Retry-After', async () => {
     const small = await startTestBridge(server.url, { maxLongPolls: 2 });
     try {
-      await small.whenSynced;
+      await small.whenSynced();
       const { revision } = await fetchTable(small);
       const url = `${small.url}/v1/backends?since=${revision}&wait=30000`;
       const held = [fetch(url), fetch(url)];

@@ -31,7 +31,7 @@ describe('bridge cold-start metrics', () => {
     nc = await connect({ servers: server.url });
     bridge = await startTestBridge(server.url);
     backends = await new Kvm(nc).open(BACKENDS_BUCKET);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
   });
   afterAll(async () => {
     await bridge?.close();

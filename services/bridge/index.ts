@@ -1,7 +1,7 @@
 /** The bridge's public face: HTTP between the wakegate filter and NATS. */
 export { type BridgeApp, type BuildAppOptions, buildApp, type Publisher } from './app.ts';
 export { type BridgeOptions, type RunningBridge, startBridge } from './bridge.ts';
-export { BRIDGE_PORT, bridgeConfigSpec } from './config.ts';
+export { BRIDGE_PORT, type BridgeConfig, bridgeConfigSpec } from './config.ts';
 export { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
 export { MAX_WAIT_MS } from './long-poll.ts';
 export { type BackendView, MergedView } from './merged-view.ts';

@@ -29,7 +29,7 @@ describe('bridge while nats-server goes away and comes back', () => {
   beforeAll(async () => {
     server = await startNatsServer();
     bridge = await startTestBridge(server.url);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
     expect(await status('/readyz')).toBe(200);
   });
   afterAll(async () => {

@@ -28,7 +28,7 @@ describe('two bridge replicas on one nats-server', () => {
   beforeAll(async () => {
     server = await startNatsServer();
     replicas = await Promise.all([0, 1].map(() => startTestBridge(server.url)));
-    await Promise.all(replicas.map((r) => r.whenSynced));
+    await Promise.all(replicas.map((r) => r.whenSynced()));
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);

@@ -38,7 +38,7 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
   beforeAll(async () => {
     server = await startNatsServer();
     bridge = await startTestBridge(server.url);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);

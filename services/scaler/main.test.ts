@@ -153,7 +153,7 @@ describe('scaler process with the Kubernetes provider', () => {
       api.kubeConfigYaml().replace(api.url, `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`),
     );
     const doomed = await startProcess({ KUBECONFIG: blackHoleConfig });
-    // After the process ran ensureJetStream, which sets the designed 30 s.
+    // After the process ran ensureJetStream, which sets the consumer's usual 30 s.
     const jsm = await jetstreamManager(nc);
     await jsm.consumers.update(WAKE_STREAM, SCALER_CONSUMER, { ack_wait: nanos(ACK_WAIT_MS) });
     const scaled = collectScaled(nc);

@@ -49,8 +49,10 @@ export {
 export { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 export * from './service-config.ts';
 export {
+  closeOnce,
   connectAndSetUp,
   type OpsEndpoint,
+  type RunningService,
   reportStartFailure,
   serveOps,
   startProvider,

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import { closeOnce } from './service-lifecycle.ts';
 
 const LIFECYCLE = new URL('./service-lifecycle.ts', import.meta.url).href;
 const LOGGER = new URL('./logger.ts', import.meta.url).href;
@@ -68,5 +69,31 @@ describe('stopOnSignals', () => {
     expect(code).toBe(1);
     expect(stops).toEqual(['SIGTERM']);
     expect(messages).toEqual(['stopping', 'shutdown failed']);
+  });
+});
+
+describe('closeOnce', () => {
+  it('runs the stop once however often close() is called, then resolves closed', async () => {
+    let stops = 0;
+    const service = closeOnce(async () => {
+      stops++;
+    });
+    let closed = false;
+    void service.closed.then(() => {
+      closed = true;
+    });
+    await Promise.all([service.close(), service.close()]);
+    await service.close();
+    await service.closed;
+    expect(stops).toBe(1);
+    expect(closed).toBe(true);
+  });
+
+  it('rejects both close() and closed with the error the stop failed with', async () => {
+    const service = closeOnce(async () => {
+      throw new Error('drain failed');
+    });
+    await expect(service.close()).rejects.toThrow('drain failed');
+    await expect(service.closed).rejects.toThrow('drain failed');
   });
 });

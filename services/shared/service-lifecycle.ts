@@ -10,6 +10,32 @@ import type { Logger } from './logger.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from './nats-connection.ts';
 import { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 
+/** What every service's start function returns, whatever else it offers. */
+export interface RunningService {
+  /** Stops the service in order; a second call waits for the same stop. */
+  close(): Promise<void>;
+  /** Settles once the service has stopped: resolves after `close()`, rejects with the error a stop failed with. */
+  readonly closed: Promise<void>;
+}
+
+/** `close()` and `closed` around a service's stop steps, which run once however often `close()` is called. */
+export function closeOnce(stop: () => Promise<void>): RunningService {
+  const closed = Promise.withResolvers<void>();
+  // Nobody need await `closed`; a failed stop still reaches whoever called close().
+  closed.promise.catch(() => {});
+  let stopping: Promise<void> | undefined;
+  return {
+    closed: closed.promise,
+    close() {
+      stopping ??= stop().then(closed.resolve, (error: unknown) => {
+        closed.reject(error);
+        throw error;
+      });
+      return stopping;
+    },
+  };
+}
+
 /** Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets. */
 export async function connectAndSetUp(options: NatsConnectOptions): Promise<NatsConnection> {
   const nc = await connectNats(options);
