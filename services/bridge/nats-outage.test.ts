@@ -47,6 +47,10 @@ describe('bridge while nats-server goes away and comes back', () => {
 
     await server.stop();
     await until('readyz to report the outage', async () => (await status('/readyz')) === 503, 15_000);
+    expect(await (await fetch(`${bridge.url}/readyz`)).json()).toEqual({
+      status: 'not ready',
+      reason: 'NATS disconnected',
+    });
     const refused = await wake();
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');

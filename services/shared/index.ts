@@ -46,7 +46,7 @@ export {
   type NatsLink,
   natsLink,
 } from './nats-connection.ts';
-export { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
+export { buildOpsServer, type OpsServerOptions, opsRoutes } from './ops-server.ts';
 export * from './service-config.ts';
 export {
   closeOnce,
