@@ -26,7 +26,6 @@ try {
     bridgeToken: config.bridgeToken,
     workers: config.workers,
     filterConfig,
-    pollIntervalMs: config.pollIntervalMs,
     logger,
   });
   gateway.server.listen(config.port, config.host);
