@@ -10,6 +10,6 @@ try {
   const bridge = await startBridge({ ...config, logger });
   stopOnSignals(logger, () => bridge.close()).then((code) => process.exit(code));
 } catch (error) {
-  reportStartFailure(logger, error);
+  await reportStartFailure(logger, error);
   process.exit(1);
 }

@@ -37,6 +37,6 @@ try {
   );
   stopOnSignals(logger, () => gateway.close()).then((code) => process.exit(code));
 } catch (error) {
-  reportStartFailure(logger, error);
+  await reportStartFailure(logger, error);
   process.exit(1);
 }

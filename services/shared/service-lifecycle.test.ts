@@ -29,7 +29,8 @@ async function runTiny(env: Record<string, string>, signals: NodeJS.Signals[]) {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const exited = once(child, 'exit');
+  // 'close' comes after the last line of output has been read, unlike 'exit'.
+  const exited = once(child, 'close');
   const lines: string[] = [];
   const ready = Promise.withResolvers<void>();
   const stopping = Promise.withResolvers<void>();
@@ -95,5 +96,29 @@ describe('closeOnce', () => {
     });
     await expect(service.close()).rejects.toThrow('drain failed');
     await expect(service.closed).rejects.toThrow('drain failed');
+  });
+});
+
+describe('reportStartFailure', () => {
+  it('resolves once its fatal line is written, after every line logged before it', async () => {
+    const script = `
+      import { reportStartFailure } from ${JSON.stringify(LIFECYCLE)};
+      import { createLogger } from ${JSON.stringify(LOGGER)};
+      const logger = createLogger('tiny', 'info');
+      for (let i = 0; i < 500; i++) logger.info({ i }, 'starting');
+      await reportStartFailure(logger, new Error('no way'));
+      process.exit(1);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const closed = once(child, 'close');
+    const lines: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+    const [code] = await closed;
+    expect(code).toBe(1);
+    const messages = lines.map((line) => JSON.parse(line).msg);
+    expect(messages).toEqual([...Array(500).fill('starting'), 'tiny failed to start']);
   });
 });

@@ -61,13 +61,22 @@ function serviceName(logger: Logger): string {
 }
 
 /**
- * For a main whose service failed to start, before it exits 1: one fatal line. A provider that cannot start
- * is a setup error and says only the provider and its reason, without a stack.
+ * Resolves once the logger has written what it was given. It writes asynchronously: a line still on its way
+ * when the process exits is written after the ones the exit flushes, or lost.
  */
-export function reportStartFailure(logger: Logger, error: unknown): void {
+function logsWritten(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
+}
+
+/**
+ * For a main whose service failed to start, before it exits 1: one fatal line, the last the service writes.
+ * A provider that cannot start is a setup error and says only the provider and its reason, without a stack.
+ */
+export async function reportStartFailure(logger: Logger, error: unknown): Promise<void> {
   if (error instanceof ProviderStartError) {
     logger.fatal({ provider: error.provider, err: error.reason }, 'cannot start the provider');
   } else logger.fatal({ err: error }, `${serviceName(logger)} failed to start`);
+  await logsWritten(logger);
 }
 
 export interface OpsEndpoint {
@@ -84,9 +93,9 @@ export async function serveOps(options: OpsServerOptions & { port: number }): Pr
 }
 
 /**
- * On the first SIGTERM or SIGINT runs `stop` once (later signals are ignored while it runs), then resolves
- * with the code the main exits with: 0, or 1 when `stop` failed, so an orchestrator sees a shutdown that
- * lost something.
+ * On the first SIGTERM or SIGINT runs `stop` once (later signals are ignored while it runs), then, once its
+ * log lines are written, resolves with the code the main exits with: 0, or 1 when `stop` failed, so an
+ * orchestrator sees a shutdown that lost something.
  */
 export function stopOnSignals(
   logger: Logger,
@@ -98,14 +107,16 @@ export function stopOnSignals(
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
+    let code = 0;
     try {
       await stop(signal);
       logger.info(`${serviceName(logger)} stopped`);
-      stopped.resolve(0);
     } catch (error) {
       logger.error({ err: error }, 'shutdown failed');
-      stopped.resolve(1);
+      code = 1;
     }
+    await logsWritten(logger);
+    stopped.resolve(code);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

@@ -10,6 +10,6 @@ try {
   const watcher = await startWatcher({ ...config, logger });
   stopOnSignals(logger, () => watcher.close()).then((code) => process.exit(code));
 } catch (error) {
-  reportStartFailure(logger, error);
+  await reportStartFailure(logger, error);
   process.exit(1);
 }
