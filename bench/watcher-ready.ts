@@ -10,9 +10,9 @@ import { Kvm } from '@nats-io/kv';
 import { createBackendSource } from '../services/providers/kubernetes/index.ts';
 import { BACKENDS_BUCKET, connectNats, createLogger, ensureJetStream } from '../services/shared/index.ts';
 import { Watcher } from '../services/watcher/index.ts';
-import { collectReady, watchBackends } from '../services/watcher/watcher-test-support.ts';
 import { deploymentObject, serviceObject, startKubeApiServer } from '../test/kube-api/index.ts';
 import { startNatsServer } from '../test/nats-server.ts';
+import { collectReady, watchBackends } from '../test/watcher/watcher-output.ts';
 import { ascending, percentile } from './stats.ts';
 
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 50);

@@ -1,4 +1,4 @@
-/** Test fixture: a valid `wakegate-backends` value, as the watcher writes it, with the design's defaults. */
+/** Test fixture: a valid `wakegate-backends` value, as the watcher writes it, with the default settings. */
 import { type BackendRecord, DEFAULT_BACKEND_CONFIG } from '../services/shared/index.ts';
 
 /** `shop/api` gets host `shop-api.example.com`; replicas follow readiness unless overridden. */

@@ -1,11 +1,18 @@
 /**
- * The HTTP adapter: fastify routes of the bridge API (v1) plus `/healthz`, `/readyz` and `/metrics`.
+ * The HTTP adapter: fastify routes of the bridge API (v1) plus the ops endpoints every service has
+ * (`/healthz`, `/readyz`, `/metrics`).
  * Everything it needs comes in through BuildAppOptions, so tests build it around real parts and
  * `listen()` stays with the caller.
  */
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
-import { type ActivityReport, InvalidBackendIdError, type Logger, parseBackendId } from '../shared/index.ts';
+import {
+  type ActivityReport,
+  InvalidBackendIdError,
+  type Logger,
+  opsRoutes,
+  parseBackendId,
+} from '../shared/index.ts';
 import { bearerTokenCheck } from './auth.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
 import { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
@@ -18,10 +25,7 @@ import {
   BackendsQuery,
   BackendsReply,
   ErrorReply,
-  HealthReply,
-  MetricsReply,
   NoContent,
-  ReadyReply,
   WakeBody,
   WakeReply,
 } from './schemas.ts';
@@ -145,22 +149,16 @@ export function buildApp(options: BuildAppOptions) {
     done();
   });
 
-  app.get('/healthz', { schema: { response: { 200: HealthReply } } }, async () => ({
-    status: 'ok' as const,
-  }));
-  app.get(
-    '/readyz',
-    { schema: { response: { 200: ReadyReply, 503: ErrorReply } } },
-    async (_request, reply) => {
-      if (!publisher.connected) throw new NatsUnavailableError('not connected');
-      if (!options.synced()) throw new NotSyncedError();
-      return reply.send({ status: 'ready' as const });
-    },
+  app.register(
+    opsRoutes({
+      registry: metrics.registry,
+      notReadyReason: () => {
+        if (!publisher.connected) return 'NATS disconnected';
+        if (!options.synced()) return 'the backend table is not loaded from NATS yet';
+        return undefined;
+      },
+    }),
   );
-  app.get('/metrics', { schema: { response: { 200: MetricsReply } } }, async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
 
   app.register(
     async (plugin) => {

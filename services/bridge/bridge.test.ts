@@ -4,11 +4,17 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { Compile } from 'typebox/compile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import {
+  fetchTable,
+  heldPolls,
+  metricValue,
+  startTestBridge,
+  tableWhere,
+} from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, heldPolls, metricValue, startTestBridge, tableWhere } from './bridge-test-support.ts';
 import { BackendsReply } from './schemas.ts';
 
 const TOKEN = 'test-token-0123456789';
@@ -42,7 +48,7 @@ describe('bridge against a real nats-server', () => {
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);
     intents = await kvm.open(INTENTS_BUCKET);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
   });
   afterAll(async () => {
     await bridge?.close();

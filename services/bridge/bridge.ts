@@ -3,7 +3,14 @@
  * the publisher and the HTTP app. `startBridge` listens; `close` is the SIGTERM path.
  */
 import { hostname } from 'node:os';
-import { type BackendId, connectAndSetUp, type Logger, type NatsConnection } from '../shared/index.ts';
+import {
+  type BackendId,
+  closeOnce,
+  connectAndSetUp,
+  type Logger,
+  type NatsConnection,
+  type RunningService,
+} from '../shared/index.ts';
 import { type BridgeApp, buildApp } from './app.ts';
 import { ColdStartClock } from './cold-start-clock.ts';
 import { watchKvView } from './kv-view.ts';
@@ -28,15 +35,14 @@ export interface BridgeOptions {
   logger: Logger;
 }
 
-export interface RunningBridge {
+/** `close()` stops accepting, answers held long polls with the current table and drains NATS. */
+export interface RunningBridge extends RunningService {
   readonly app: BridgeApp;
   readonly nc: NatsConnection;
   /** `http://host:port` the bridge listens on. */
   readonly url: string;
   /** Resolves once both KV snapshots are loaded (from then on `/readyz` depends on NATS only). */
-  readonly whenSynced: Promise<void>;
-  /** Stops accepting, answers held long polls with the current table, drains NATS. */
-  close(): Promise<void>;
+  whenSynced(): Promise<void>;
 }
 
 export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
@@ -96,8 +102,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     app,
     nc,
     url: `http://${url.host}`,
-    whenSynced: watch.whenSynced,
-    async close() {
+    whenSynced: () => watch.whenSynced,
+    ...closeOnce(async () => {
       // Held long polls are answered as the app closes; a keep-alive connection Node does not see as
       // idle (a client between requests) must not keep the process alive past a short grace.
       const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
@@ -106,6 +112,6 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       scaled.stop();
       await watch.stop();
       await nc.drain();
-    },
+    }),
   };
 }

@@ -2,10 +2,10 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import { heldPolls, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { heldPolls, startTestBridge, tableWhere } from './bridge-test-support.ts';
 import type { BackendsReply } from './index.ts';
 
 describe('bridge cold-start metrics', () => {
@@ -32,7 +32,7 @@ describe('bridge cold-start metrics', () => {
     nc = await connect({ servers: server.url });
     bridge = await startTestBridge(server.url);
     backends = await new Kvm(nc).open(BACKENDS_BUCKET);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
   });
   afterAll(async () => {
     await bridge?.close();

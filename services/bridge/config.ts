@@ -1,6 +1,14 @@
 /** The bridge's environment: the shared NATS, log, port and token variables plus its own. */
-import { bridgeTokenSpec, env, logConfigSpec, natsConfigSpec, portSpec } from '../shared/index.ts';
+import {
+  bridgeTokenSpec,
+  type ConfigOf,
+  env,
+  logConfigSpec,
+  natsConfigSpec,
+  portSpec,
+} from '../shared/index.ts';
 
+/** The API and ops port (`/v1/…`, `/healthz`, `/readyz`, `/metrics`). */
 export const BRIDGE_PORT = 8787;
 
 export const bridgeConfigSpec = {
@@ -11,3 +19,5 @@ export const bridgeConfigSpec = {
   host: env.string('HOST', { default: '0.0.0.0' }),
   maxLongPolls: env.integer('WAKEGATE_MAX_LONG_POLLS', { default: 10_000, min: 1, max: 1_000_000 }),
 };
+
+export type BridgeConfig = ConfigOf<typeof bridgeConfigSpec>;

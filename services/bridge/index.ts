@@ -2,7 +2,7 @@
 export { type BridgeApp, type BuildAppOptions, buildApp, type Publisher } from './app.ts';
 export { type BridgeOptions, type RunningBridge, startBridge } from './bridge.ts';
 export { ColdStartClock } from './cold-start-clock.ts';
-export { BRIDGE_PORT, bridgeConfigSpec } from './config.ts';
+export { BRIDGE_PORT, type BridgeConfig, bridgeConfigSpec } from './config.ts';
 export { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
 export { LongPolls, MAX_WAIT_MS } from './long-poll.ts';
 export { MergedView } from './merged-view.ts';

@@ -1,15 +1,15 @@
 /** Entry point: `node services/bridge/main.ts`, configured by the environment (see docs/bridge.md). */
-import { asError, createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
+import { createLogger, loadConfigOrReport, reportStartFailure, stopOnSignals } from '../shared/index.ts';
 import { startBridge } from './bridge.ts';
 import { bridgeConfigSpec } from './config.ts';
 
-const config = loadConfigOrExit('bridge', bridgeConfigSpec);
+const config = loadConfigOrReport('bridge', bridgeConfigSpec) ?? process.exit(1);
 const logger = createLogger('bridge', config.logLevel);
 
 try {
   const bridge = await startBridge({ ...config, logger });
-  stopOnSignals(logger, () => bridge.close());
+  stopOnSignals(logger, () => bridge.close()).then((code) => process.exit(code));
 } catch (error) {
-  logger.fatal({ err: asError(error) }, 'bridge failed to start');
+  await reportStartFailure(logger, error);
   process.exit(1);
 }

@@ -2,11 +2,11 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import { fetchTable, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, startTestBridge, tableWhere } from './bridge-test-support.ts';
 import type { BackendsReply } from './index.ts';
 
 describe('bridge while nats-server goes away and comes back', () => {
@@ -30,7 +30,7 @@ describe('bridge while nats-server goes away and comes back', () => {
   beforeAll(async () => {
     server = await startNatsServer();
     bridge = await startTestBridge(server.url);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
     expect(await status('/readyz')).toBe(200);
   });
   afterAll(async () => {
@@ -48,6 +48,10 @@ describe('bridge while nats-server goes away and comes back', () => {
 
     await server.stop();
     await until('readyz to report the outage', async () => (await status('/readyz')) === 503, 15_000);
+    expect(await (await fetch(`${bridge.url}/readyz`)).json()).toEqual({
+      status: 'not ready',
+      reason: 'NATS disconnected',
+    });
     const refused = await wake();
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');

@@ -2,10 +2,10 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import { fetchTable, heldPolls, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, heldPolls, startTestBridge, tableWhere } from './bridge-test-support.ts';
 import type { BackendsReply } from './index.ts';
 
 /** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
@@ -23,7 +23,7 @@ describe('two bridge replicas on one nats-server', () => {
   beforeAll(async () => {
     server = await startNatsServer();
     replicas = await Promise.all([0, 1].map(() => startTestBridge(server.url)));
-    await Promise.all(replicas.map((r) => r.whenSynced));
+    await Promise.all(replicas.map((r) => r.whenSynced()));
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);

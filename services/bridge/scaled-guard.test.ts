@@ -2,11 +2,17 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import {
+  fetchTable,
+  heldPolls,
+  metricValue,
+  startTestBridge,
+  tableWhere,
+} from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, type ScaledMessage } from '../shared/index.ts';
 import type { RunningBridge } from './bridge.ts';
-import { fetchTable, heldPolls, metricValue, startTestBridge, tableWhere } from './bridge-test-support.ts';
 import type { BackendsReply } from './index.ts';
 
 /**
@@ -32,7 +38,7 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
   beforeAll(async () => {
     server = await startNatsServer();
     bridge = await startTestBridge(server.url);
-    await bridge.whenSynced;
+    await bridge.whenSynced();
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);

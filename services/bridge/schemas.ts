@@ -66,7 +66,3 @@ export const ActivityBody = Type.Object(
 );
 
 export const NoContent = Type.Null();
-
-export const HealthReply = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false });
-export const ReadyReply = Type.Object({ status: Type.Literal('ready') }, { additionalProperties: false });
-export const MetricsReply = Type.String();

@@ -4,12 +4,7 @@
  * `GET /v1/backends`, which is what the gateway's readiness means.
  */
 import { Agent, request } from 'undici';
-import type {
-  HeaderPairs,
-  HttpCallHandler,
-  HttpCallRequest,
-  HttpCallResponse,
-} from '../../wasm-filter/host/index.ts';
+import type { HeaderPairs, HttpCallHandler, HttpCallResponse } from '../../wasm-filter/host/index.ts';
 import type { BackendsReply } from '../bridge/index.ts';
 import { asError, type Logger } from '../shared/index.ts';
 
@@ -17,8 +12,6 @@ export interface BridgeCallsOptions {
   bridgeUrl: string;
   /** The only cluster the filter may call. */
   cluster: string;
-  /** 0: pass long polls on as they are. Otherwise answer them by polling every this many ms (benchmarks). */
-  pollIntervalMs: number;
   logger: Logger;
   /** Each 200 answer to `GET /v1/backends`: the backends it lists, with their readiness. */
   onTable: (worker: number, backends: Map<string, boolean>) => void;
@@ -40,26 +33,13 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
   const base = options.bridgeUrl.replace(/\/+$/, '');
   // Long polls hold one connection per worker; wakes and activity reports need a few more.
   const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
-  const lastPollStart = new Map<number, number>();
   const closing = new AbortController();
-
-  /** The old design polled at a fixed interval: wait for the next slot, then ask without holding. */
-  const asFixedPoll = async (call: HttpCallRequest, path: string): Promise<string> => {
-    const now = Date.now();
-    const slot = Math.max(now, (lastPollStart.get(call.worker) ?? 0) + options.pollIntervalMs);
-    lastPollStart.set(call.worker, slot);
-    if (slot > now) await new Promise((resolve) => setTimeout(resolve, slot - now));
-    const url = new URL(path, base);
-    url.searchParams.set('wait', '0');
-    return `${url.pathname}${url.search}`;
-  };
 
   const handler: HttpCallHandler = async (call) => {
     if (call.cluster !== options.cluster) return undefined;
     const method = header(call.headers, ':method') ?? 'GET';
-    let path = header(call.headers, ':path') ?? '/';
+    const path = header(call.headers, ':path') ?? '/';
     const isPoll = method === 'GET' && path.startsWith(BACKENDS_PATH);
-    if (isPoll && options.pollIntervalMs > 0) path = await asFixedPoll(call, path);
     const headers: Record<string, string> = {};
     for (const [name, value] of call.headers) if (!name.startsWith(':')) headers[name] = value;
     const signals = [closing.signal];

@@ -20,9 +20,4 @@ export const gatewayConfigSpec = {
     pattern: /^\s*\{[\s\S]*\}\s*$/,
     describe: 'a JSON object',
   }),
-  /**
-   * For comparison benchmarks only: learn readiness by polling the bridge every this many ms instead of
-   * the long poll (0, the default, keeps the long poll).
-   */
-  pollIntervalMs: env.durationMs('WAKEGATE_GATEWAY_POLL_INTERVAL_MS', { default: 0, min: 0, max: 60_000 }),
 };

@@ -31,7 +31,6 @@ export interface GatewayOptions {
   workers: number;
   /** Merged over the gateway's filter configuration. */
   filterConfig?: Record<string, unknown> | undefined;
-  pollIntervalMs?: number | undefined;
   logger: Logger;
 }
 
@@ -74,7 +73,6 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const bridgeCalls = createBridgeCalls({
     bridgeUrl: options.bridgeUrl,
     cluster: BRIDGE_CLUSTER,
-    pollIntervalMs: options.pollIntervalMs ?? 0,
     logger,
     onTable: (worker, backends) => known.set(worker, backends),
     onFailure: () => metrics.bridgeCallFailures.inc(),

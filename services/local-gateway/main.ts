@@ -1,11 +1,11 @@
 /** Entry point: `node services/local-gateway/main.ts` (local mode and tests only; see docs/local-mode.md). */
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { asError, createLogger, loadConfigOrExit, stopOnSignals } from '../shared/index.ts';
+import { createLogger, loadConfigOrReport, reportStartFailure, stopOnSignals } from '../shared/index.ts';
 import { gatewayConfigSpec } from './config.ts';
 import { buildGateway } from './gateway.ts';
 
-const config = loadConfigOrExit('local-gateway', gatewayConfigSpec);
+const config = loadConfigOrReport('local-gateway', gatewayConfigSpec) ?? process.exit(1);
 const logger = createLogger('local-gateway', config.logLevel);
 
 let filterConfig: Record<string, unknown>;
@@ -26,7 +26,6 @@ try {
     bridgeToken: config.bridgeToken,
     workers: config.workers,
     filterConfig,
-    pollIntervalMs: config.pollIntervalMs,
     logger,
   });
   gateway.server.listen(config.port, config.host);
@@ -36,8 +35,8 @@ try {
     { port: config.port, adminPort: config.adminPort, workers: config.workers, bridge: config.bridgeUrl },
     'local gateway listening',
   );
-  stopOnSignals(logger, () => gateway.close());
+  stopOnSignals(logger, () => gateway.close()).then((code) => process.exit(code));
 } catch (error) {
-  logger.fatal({ err: asError(error) }, 'local gateway failed to start');
+  await reportStartFailure(logger, error);
   process.exit(1);
 }

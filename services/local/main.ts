@@ -1,8 +1,8 @@
 /**
  * `npm start`: wakegate on one machine. Builds the filter if needed, starts nats-server (JetStream in
- * .data/nats), the bridge, watcher and
- * scaler (process provider, backends from examples/local.yaml) and the local gateway on 127.0.0.1:8080,
- * prints where to send requests, and stops everything in order on Ctrl-C.
+ * .data/nats), the bridge, watcher and scaler (process provider, backends from examples/local.yaml) and the
+ * local gateway on 127.0.0.1:8080, prints where to send requests, and stops everything in order on Ctrl-C.
+ * Each port defaults to the one its part uses on its own.
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,13 +10,15 @@ import { buildWasm } from '../../wasm-filter/build.ts';
 import { BRIDGE_PORT } from '../bridge/index.ts';
 import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from '../local-gateway/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
-import { env, loadConfigOrExit, logConfigSpec } from '../shared/index.ts';
+import { SCALER_PORT } from '../scaler/index.ts';
+import { env, loadConfigOrReport, logConfigSpec } from '../shared/index.ts';
+import { WATCHER_PORT } from '../watcher/index.ts';
 import { formatLogLine } from './log-lines.ts';
-import { NatsServerMissingError, startLocalStack } from './stack.ts';
+import { startLocalStack } from './stack.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const config = loadConfigOrExit('local', {
+const localConfigSpec = {
   ...logConfigSpec,
   gatewayPort: env.integer('WAKEGATE_GATEWAY_PORT', { default: GATEWAY_PORT, min: 1, max: 65535 }),
   gatewayAdminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', {
@@ -25,12 +27,12 @@ const config = loadConfigOrExit('local', {
     max: 65535,
   }),
   bridgePort: env.integer('WAKEGATE_BRIDGE_PORT', { default: BRIDGE_PORT, min: 1, max: 65535 }),
-  // The watcher and scaler do not export their default ports.
-  watcherPort: env.integer('WAKEGATE_WATCHER_PORT', { default: 9101, min: 1, max: 65535 }),
-  scalerPort: env.integer('WAKEGATE_SCALER_PORT', { default: 9102, min: 1, max: 65535 }),
+  watcherPort: env.integer('WAKEGATE_WATCHER_PORT', { default: WATCHER_PORT, min: 1, max: 65535 }),
+  scalerPort: env.integer('WAKEGATE_SCALER_PORT', { default: SCALER_PORT, min: 1, max: 65535 }),
   dataDir: env.string('WAKEGATE_DATA_DIR', { default: join(root, '.data') }),
   processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: join(root, 'examples', 'local.yaml') }),
-});
+};
+const config = loadConfigOrReport('local', localConfigSpec) ?? process.exit(1);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -72,9 +74,7 @@ try {
     },
   });
 } catch (error) {
-  process.stderr.write(
-    `wakegate-local: ${error instanceof NatsServerMissingError ? error.message : (error as Error).message}\n`,
-  );
+  process.stderr.write(`wakegate-local: ${(error as Error).message}\n`);
   process.exit(1);
 }
 process.on('exit', () => stack.killNow());

@@ -9,13 +9,13 @@ import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { type ServiceProcess, spawnService } from '../../test/service-process.ts';
 import { until } from '../../test/until.ts';
 import { createWorkloadScaler } from '../providers/kubernetes/index.ts';
 import { backendId, createLogger, ensureJetStream, SCALER_CONSUMER, WAKE_STREAM } from '../shared/index.ts';
 import { IDLE_LOOP_LEASE } from './leader-lease.ts';
 import { createScaler } from './scaler.ts';
-import { collectScaled, publishWake, putBackend } from './scaler-test-support.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 const ACK_WAIT_MS = 3000;
@@ -153,7 +153,7 @@ describe('scaler process with the Kubernetes provider', () => {
       api.kubeConfigYaml().replace(api.url, `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`),
     );
     const doomed = await startProcess({ KUBECONFIG: blackHoleConfig });
-    // After the process ran ensureJetStream, which sets the designed 30 s.
+    // After the process ran ensureJetStream, which sets the consumer's usual 30 s.
     const jsm = await jetstreamManager(nc);
     await jsm.consumers.update(WAKE_STREAM, SCALER_CONSUMER, { ack_wait: nanos(ACK_WAIT_MS) });
     const scaled = collectScaled(nc);

@@ -1,51 +1,15 @@
-/** Entry point: `node services/scaler/main.ts`. */
-import { loadProvider } from '../providers/index.ts';
-import {
-  connectAndSetUp,
-  createLogger,
-  drainSpec,
-  loadConfigOrExit,
-  logConfigSpec,
-  natsConfigSpec,
-  portSpec,
-  providerConfigSpec,
-  serveOps,
-  startProvider,
-  stopOnSignals,
-} from '../shared/index.ts';
-import { createScaler } from './scaler.ts';
+/** Entry point: `node services/scaler/main.ts`, configured by the environment (see docs/scaler.md). */
+import { createLogger, loadConfigOrReport, reportStartFailure, stopOnSignals } from '../shared/index.ts';
+import { scalerConfigSpec } from './config.ts';
+import { startScaler } from './service.ts';
 
-const config = loadConfigOrExit('scaler', {
-  ...natsConfigSpec,
-  ...logConfigSpec,
-  ...portSpec(9102),
-  ...providerConfigSpec,
-  ...drainSpec,
-});
+const config = loadConfigOrReport('scaler', scalerConfigSpec) ?? process.exit(1);
 const logger = createLogger('scaler', config.logLevel);
 
-const workloads = await startProvider(logger, config.provider, async () =>
-  (await loadProvider(config.provider)).createWorkloadScaler({
-    logger,
-    namespaces: config.namespaces,
-    processConfig: config.processConfig,
-    component: 'wakegate-scaler',
-  }),
-);
-const nc = await connectAndSetUp({ ...config, name: 'wakegate-scaler', logger });
-
-const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: config.drainMs } });
-const ops = await serveOps({
-  port: config.port,
-  registry: scaler.metrics.registry,
-  notReadyReason: () => scaler.notReadyReason(),
-});
-scaler.start();
-logger.info({ port: ops.port, provider: config.provider, replica: scaler.identity }, 'scaler started');
-
-stopOnSignals(logger, async () => {
-  await scaler.stop();
-  await workloads.close();
-  await ops.close();
-  await nc.drain();
-});
+try {
+  const scaler = await startScaler({ ...config, logger });
+  stopOnSignals(logger, () => scaler.close()).then((code) => process.exit(code));
+} catch (error) {
+  await reportStartFailure(logger, error);
+  process.exit(1);
+}

@@ -3,6 +3,8 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
+import { TestWorkloads } from '../../test/scaler/workloads.ts';
 import { until } from '../../test/until.ts';
 import {
   type BackendId,
@@ -16,8 +18,6 @@ import {
   WAKE_STREAM,
 } from '../shared/index.ts';
 import { createScaler, type Scaler } from './scaler.ts';
-import { collectScaled, publishWake, putBackend } from './scaler-test-support.ts';
-import { TestWorkloads } from './test-workloads.ts';
 
 const logger = createLogger('scaler', 'silent');
 

@@ -37,6 +37,19 @@ export class ConfigError extends WakegateError {
   }
 }
 
+/** A service's provider could not start (no cluster configured, unreadable process file): a setup error. */
+export class ProviderStartError extends WakegateError {
+  readonly provider: string;
+  /** The provider's own message, without this error's prefix. */
+  readonly reason: string;
+  constructor(provider: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('provider_start_failed', `cannot start the ${provider} provider: ${reason}`, { cause });
+    this.provider = provider;
+    this.reason = reason;
+  }
+}
+
 /** A NATS payload (message or KV value) that is not JSON or does not match its schema. */
 export class PayloadError extends WakegateError {
   constructor(what: string, reason: string) {

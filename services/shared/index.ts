@@ -26,10 +26,17 @@ export {
   type EnvField,
   env,
   loadConfig,
-  loadConfigOrExit,
+  loadConfigOrReport,
 } from './config/env-config.ts';
 export * from './config/service-config.ts';
-export { asError, ConfigError, InvalidBackendIdError, PayloadError, WakegateError } from './errors.ts';
+export {
+  asError,
+  ConfigError,
+  InvalidBackendIdError,
+  PayloadError,
+  ProviderStartError,
+  WakegateError,
+} from './errors.ts';
 export {
   type BackendId,
   type BackendRef,
@@ -61,10 +68,13 @@ export {
 export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
 export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-start-metric.ts';
 export { createLogger, type Logger } from './observability/logger.ts';
-export { buildOpsServer, type OpsServerOptions } from './service/ops-server.ts';
+export { buildOpsServer, type OpsServerOptions, opsRoutes } from './service/ops-server.ts';
 export {
+  closeOnce,
   connectAndSetUp,
   type OpsEndpoint,
+  type RunningService,
+  reportStartFailure,
   serveOps,
   startProvider,
   stopOnSignals,

@@ -7,8 +7,8 @@ import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { spawnService } from '../../test/service-process.ts';
 import { until } from '../../test/until.ts';
+import { watchBackends } from '../../test/watcher/watcher-output.ts';
 import { BACKENDS_BUCKET, connectNats, createLogger, ensureJetStream } from '../shared/index.ts';
-import { watchBackends } from './watcher-test-support.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 

@@ -4,11 +4,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   deploymentObject,
   type KubeApiServer,
+  routeObject,
   serviceObject,
   startKubeApiServer,
 } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
+import { collectReady, watchBackends } from '../../test/watcher/watcher-output.ts';
 import type { BackendSource } from '../providers/index.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
 import { isAllowed, WATCHER_RULES } from '../providers/kubernetes/permissions.ts';
@@ -24,7 +26,6 @@ import {
   subjectFor,
 } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
-import { collectReady, routeObject, watchBackends } from './watcher-test-support.ts';
 
 const logger = createLogger('watcher-test', (process.env.TEST_LOG as 'info') ?? 'silent');
 

@@ -1,5 +1,7 @@
 /** The bridge's HTTP API as the filter sees it through `proxy_http_call`, for the filter's tests and
  * benchmark: a long-polled backend table, wakes and activity reports, and switchable failure modes. */
+
+import type { BackendRow } from '../../services/bridge/index.ts';
 import { filterWasmPath } from '../../wasm-filter/build.ts';
 import {
   type Clock,
@@ -13,13 +15,10 @@ import {
   type Plugin,
 } from '../../wasm-filter/host/index.ts';
 
-export type TableBackend = {
-  id: string;
-  hosts: string[];
-  ready: boolean;
-  maxWaitMs?: number;
-  maxBuffered?: number;
-};
+/** A row of the bridge's `/v1/backends` reply; a test may leave the limits out, as the filter then falls back
+ * to its configured defaults. */
+export type TableBackend = Omit<BackendRow, 'maxWaitMs' | 'maxBuffered'> &
+  Partial<Pick<BackendRow, 'maxWaitMs' | 'maxBuffered'>>;
 
 export type BridgeMode = 'ok' | 'error' | 'garbage' | 'silent';
 export type RecordedCall = {

@@ -28,7 +28,7 @@ import { resolveResource, resourceOfObject } from './resources.ts';
 import { ApiHttpServer, type RecordedRequest } from './server.ts';
 import { type KubeObject, ObjectStore, type StoreEvent } from './store.ts';
 
-export { deploymentObject, serviceObject } from './objects.ts';
+export { deploymentObject, routeObject, serviceObject } from './objects.ts';
 export type { RecordedRequest } from './server.ts';
 export type { KubeObject, StoreEvent } from './store.ts';
 

@@ -47,3 +47,22 @@ export function serviceObject(
     spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: options.targetPort ?? 8080 }] },
   };
 }
+
+/** A Gateway API HTTPRoute sending `hostnames` to `services` on port 80. */
+export function routeObject(
+  name: string,
+  hostnames: string[],
+  services: string[],
+  namespace = 'shop',
+): KubeObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name, namespace },
+    spec: {
+      parentRefs: [{ name: 'gateway' }],
+      hostnames,
+      rules: [{ backendRefs: services.map((service) => ({ name: service, port: 80 })) }],
+    },
+  };
+}

@@ -4,12 +4,12 @@ import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/ports.ts';
+import { processFixture } from '../../../test/process/backends-file.ts';
 import { untilSnapshot } from '../../../test/snapshots.ts';
 import { createLogger } from '../../shared/index.ts';
 import type { BackendSource, ObservedBackend, WorkloadScaler } from '../provider.ts';
 import { createBackendSource, createWorkloadScaler } from './index.ts';
 import { UP_DELAY_MS } from './probe-schedule.ts';
-import { processFixture } from './process.fixture.ts';
 
 const logger = createLogger('test', 'silent');
 const cleanup: Array<() => Promise<unknown>> = [];

@@ -6,12 +6,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/ports.ts';
+import { processFixture } from '../../../test/process/backends-file.ts';
 import { isAlive, untilDead } from '../../../test/processes.ts';
 import { createLogger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { createWorkloadScaler } from './index.ts';
-import { processFixture } from './process.fixture.ts';
 import { ProcessStartError } from './process-group.ts';
 import { readProcessState } from './state-file.ts';
 
@@ -96,13 +96,9 @@ describe('process workload scaler', () => {
     );
     cleanup.push(fixture.remove);
     const runScaler = (mode: string): ChildProcess =>
-      spawn(
-        process.execPath,
-        [resolve('services/providers/process/scaler-child.fixture.ts'), fixture.configFile, mode],
-        {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
+      spawn(process.execPath, [resolve('test/process/scaler-child.ts'), fixture.configFile, mode], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
     const startedPid = async (child: ChildProcess): Promise<number> => {
       const [line] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
       return Number(/started (\d+)/.exec(line.toString())?.[1]);

@@ -1,7 +1,7 @@
 /**
  * Typed configuration from the environment. Each service declares the variables it reads as a spec of
  * fields; `loadConfig` returns the typed values or throws one ConfigError naming the first bad variable,
- * and `loadConfigOrExit` turns that into one line on stderr and exit code 1.
+ * and `loadConfigOrReport` turns that into one line on stderr for a main, which then exits 1.
  */
 
 import { ConfigError } from '../errors.ts';
@@ -153,19 +153,20 @@ export function loadConfig<S extends ConfigSpec>(spec: S, source: Env = process.
   return config as ConfigOf<S>;
 }
 
-/** For entry points: a bad variable prints one line naming it and exits 1. */
-export function loadConfigOrExit<S extends ConfigSpec>(
+/**
+ * For entry points: the configuration, or undefined after one line on stderr naming the bad variable
+ * (`const config = loadConfigOrReport(…) ?? process.exit(1)`).
+ */
+export function loadConfigOrReport<S extends ConfigSpec>(
   service: string,
   spec: S,
   source: Env = process.env,
-): ConfigOf<S> {
+): ConfigOf<S> | undefined {
   try {
     return loadConfig(spec, source);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`wakegate-${service}: invalid configuration: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`wakegate-${service}: invalid configuration: ${error.message}\n`);
+    return undefined;
   }
 }

@@ -1,6 +1,7 @@
+import Fastify from 'fastify';
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { buildOpsServer } from './ops-server.ts';
+import { buildOpsServer, opsRoutes } from './ops-server.ts';
 
 describe('ops server', () => {
   it('answers health, readiness by the given check, and metrics', async () => {
@@ -18,6 +19,19 @@ describe('ops server', () => {
     const metrics = await app.inject('/metrics');
     expect(metrics.headers['content-type']).toContain('text/plain');
     expect(metrics.body).toContain('wakegate_test_total 3');
+    await app.close();
+  });
+
+  it('serves the same endpoints beside the routes of an app of its own', async () => {
+    const app = Fastify({ logger: false });
+    app.get('/v1/thing', async () => ({ thing: true }));
+    app.register(opsRoutes({ registry: new Registry(), notReadyReason: () => 'not synced' }));
+
+    expect((await app.inject('/v1/thing')).json()).toEqual({ thing: true });
+    expect((await app.inject('/healthz')).json()).toEqual({ status: 'ok' });
+    const notReady = await app.inject('/readyz');
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.json()).toEqual({ status: 'not ready', reason: 'not synced' });
     await app.close();
   });
 });

@@ -1,8 +1,9 @@
 /**
- * The small HTTP server every service without its own API (watcher, scaler) exposes for operations:
- * `/healthz` (process alive), `/readyz` (the service's own readiness check) and `/metrics` (Prometheus).
+ * The operations endpoints every service serves: `/healthz` (process alive), `/readyz` (the service's own
+ * readiness check; 503 `{"status":"not ready","reason"}` when it fails) and `/metrics` (Prometheus). The
+ * watcher, the scaler and the local gateway serve them on a server of their own; the bridge beside its API.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Registry } from 'prom-client';
 
 export interface OpsServerOptions {
@@ -11,17 +12,25 @@ export interface OpsServerOptions {
   notReadyReason: () => string | undefined;
 }
 
+/** The three endpoints as a plugin, for an app that has other routes too (`app.register(opsRoutes(…))`). */
+export function opsRoutes(options: OpsServerOptions): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) => {
+      const reason = options.notReadyReason();
+      if (reason) return reply.code(503).send({ status: 'not ready', reason });
+      return { status: 'ready' };
+    });
+    app.get('/metrics', async (_request, reply) => {
+      reply.header('content-type', options.registry.contentType);
+      return options.registry.metrics();
+    });
+  };
+}
+
+/** A server of only the three endpoints; `listen()` stays with the caller. */
 export function buildOpsServer(options: OpsServerOptions): FastifyInstance {
   const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const reason = options.notReadyReason();
-    if (reason) return reply.code(503).send({ status: 'not ready', reason });
-    return { status: 'ready' };
-  });
-  app.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', options.registry.contentType);
-    return options.registry.metrics();
-  });
+  app.register(opsRoutes(options));
   return app;
 }

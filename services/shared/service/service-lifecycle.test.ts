@@ -2,13 +2,15 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import { closeOnce } from './service-lifecycle.ts';
 
 const LIFECYCLE = new URL('./service-lifecycle.ts', import.meta.url).href;
 const LOGGER = new URL('../observability/logger.ts', import.meta.url).href;
 
 /**
  * A tiny service: `stopOnSignals` with a stop that prints what it got, takes STOP_MS and throws when FAIL
- * is set; it prints `ready` once its handlers are in place and would otherwise run forever.
+ * is set, and an exit with the code it resolves with, as the mains do; it prints `ready` once its handlers
+ * are in place and would otherwise run forever.
  */
 const SCRIPT = `
 import { stopOnSignals } from ${JSON.stringify(LIFECYCLE)};
@@ -17,7 +19,7 @@ stopOnSignals(createLogger('tiny', 'info'), async (signal) => {
   console.log(JSON.stringify({ stop: signal }));
   await new Promise((resolve) => setTimeout(resolve, Number(process.env.STOP_MS ?? 0)));
   if (process.env.FAIL) throw new Error('stop failed on purpose');
-});
+}).then((code) => process.exit(code));
 setInterval(() => {}, 60_000);
 console.log('ready');
 `;
@@ -27,7 +29,8 @@ async function runTiny(env: Record<string, string>, signals: NodeJS.Signals[]) {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const exited = once(child, 'exit');
+  // 'close' comes after the last line of output has been read, unlike 'exit'.
+  const exited = once(child, 'close');
   const lines: string[] = [];
   const ready = Promise.withResolvers<void>();
   const stopping = Promise.withResolvers<void>();
@@ -67,5 +70,55 @@ describe('stopOnSignals', () => {
     expect(code).toBe(1);
     expect(stops).toEqual(['SIGTERM']);
     expect(messages).toEqual(['stopping', 'shutdown failed']);
+  });
+});
+
+describe('closeOnce', () => {
+  it('runs the stop once however often close() is called, then resolves closed', async () => {
+    let stops = 0;
+    const service = closeOnce(async () => {
+      stops++;
+    });
+    let closed = false;
+    void service.closed.then(() => {
+      closed = true;
+    });
+    await Promise.all([service.close(), service.close()]);
+    await service.close();
+    await service.closed;
+    expect(stops).toBe(1);
+    expect(closed).toBe(true);
+  });
+
+  it('rejects both close() and closed with the error the stop failed with', async () => {
+    const service = closeOnce(async () => {
+      throw new Error('drain failed');
+    });
+    await expect(service.close()).rejects.toThrow('drain failed');
+    await expect(service.closed).rejects.toThrow('drain failed');
+  });
+});
+
+describe('reportStartFailure', () => {
+  it('resolves once its fatal line is written, after every line logged before it', async () => {
+    const script = `
+      import { reportStartFailure } from ${JSON.stringify(LIFECYCLE)};
+      import { createLogger } from ${JSON.stringify(LOGGER)};
+      const logger = createLogger('tiny', 'info');
+      for (let i = 0; i < 500; i++) logger.info({ i }, 'starting');
+      await reportStartFailure(logger, new Error('no way'));
+      process.exit(1);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const closed = once(child, 'close');
+    const lines: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+    const [code] = await closed;
+    expect(code).toBe(1);
+    const messages = lines.map((line) => JSON.parse(line).msg);
+    expect(messages).toEqual([...Array(500).fill('starting'), 'tiny failed to start']);
   });
 });

@@ -1,13 +1,40 @@
 /**
- * What every service's `main.ts` does around its own work: connect to NATS and set up JetStream at
- * start, start its provider, serve its ops endpoints, and stop cleanly on SIGTERM/SIGINT.
+ * What every service does around its own work: connect to NATS and set up JetStream at start, start its
+ * provider, serve its ops endpoints, and stop cleanly on SIGTERM/SIGINT. Exiting is left to the mains:
+ * these say what went wrong and which exit code a stop earned.
  */
 import type { AddressInfo } from 'node:net';
-import { asError } from '../errors.ts';
+import { asError, ProviderStartError } from '../errors.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from '../nats/connection.ts';
 import { ensureJetStream } from '../nats/jetstream-setup.ts';
 import type { Logger } from '../observability/logger.ts';
 import { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
+
+/** What every service's start function returns, whatever else it offers. */
+export interface RunningService {
+  /** Stops the service in order; a second call waits for the same stop. */
+  close(): Promise<void>;
+  /** Settles once the service has stopped: resolves after `close()`, rejects with the error a stop failed with. */
+  readonly closed: Promise<void>;
+}
+
+/** `close()` and `closed` around a service's stop steps, which run once however often `close()` is called. */
+export function closeOnce(stop: () => Promise<void>): RunningService {
+  const closed = Promise.withResolvers<void>();
+  // Nobody need await `closed`; a failed stop still reaches whoever called close().
+  closed.promise.catch(() => {});
+  let stopping: Promise<void> | undefined;
+  return {
+    closed: closed.promise,
+    close() {
+      stopping ??= stop().then(closed.resolve, (error: unknown) => {
+        closed.reject(error);
+        throw error;
+      });
+      return stopping;
+    },
+  };
+}
 
 /** Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets. */
 export async function connectAndSetUp(options: NatsConnectOptions): Promise<NatsConnection> {
@@ -19,19 +46,37 @@ export async function connectAndSetUp(options: NatsConnectOptions): Promise<Nats
 
 /**
  * Runs `start`, which loads the provider and creates what the service needs of it. A provider that cannot
- * start (no cluster configured, unreadable process file) is a setup error: one fatal line, exit 1.
+ * start (no cluster configured, unreadable process file) throws ProviderStartError.
  */
-export async function startProvider<T>(
-  logger: Logger,
-  provider: string,
-  start: () => Promise<T>,
-): Promise<T> {
+export async function startProvider<T>(provider: string, start: () => Promise<T>): Promise<T> {
   try {
     return await start();
   } catch (error) {
-    logger.fatal({ provider, err: asError(error) }, 'cannot start the provider');
-    process.exit(1);
+    throw new ProviderStartError(provider, error);
   }
+}
+
+function serviceName(logger: Logger): string {
+  return (logger.bindings().service as string | undefined) ?? 'service';
+}
+
+/**
+ * Resolves once the logger has written what it was given. It writes asynchronously: a line still on its way
+ * when the process exits is written after the ones the exit flushes, or lost.
+ */
+function logsWritten(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
+}
+
+/**
+ * For a main whose service failed to start, before it exits 1: one fatal line, the last the service writes.
+ * A provider that cannot start is a setup error: the line says only the provider and its reason, no stack.
+ */
+export async function reportStartFailure(logger: Logger, error: unknown): Promise<void> {
+  if (error instanceof ProviderStartError) {
+    logger.fatal({ provider: error.provider, reason: error.reason }, 'cannot start the provider');
+  } else logger.fatal({ err: asError(error) }, `${serviceName(logger)} failed to start`);
+  await logsWritten(logger);
 }
 
 export interface OpsEndpoint {
@@ -48,25 +93,32 @@ export async function serveOps(options: OpsServerOptions & { port: number }): Pr
 }
 
 /**
- * On the first SIGTERM or SIGINT runs `stop` once (later signals are ignored while it runs), then exits 0,
- * or 1 when `stop` fails, so an orchestrator sees a shutdown that lost something.
+ * On the first SIGTERM or SIGINT runs `stop` once (later signals are ignored while it runs), then, once its
+ * log lines are written, resolves with the code the main exits with: 0, or 1 when `stop` failed, so an
+ * orchestrator sees a shutdown that lost something.
  */
-export function stopOnSignals(logger: Logger, stop: (signal: NodeJS.Signals) => Promise<void>): void {
-  const service = (logger.bindings().service as string | undefined) ?? 'service';
+export function stopOnSignals(
+  logger: Logger,
+  stop: (signal: NodeJS.Signals) => Promise<void>,
+): Promise<number> {
+  const stopped = Promise.withResolvers<number>();
   let stopping = false;
   const onSignal = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
+    let code = 0;
     try {
       await stop(signal);
-      logger.info(`${service} stopped`);
-      process.exit(0);
+      logger.info(`${serviceName(logger)} stopped`);
     } catch (error) {
       logger.error({ err: asError(error) }, 'shutdown failed');
-      process.exit(1);
+      code = 1;
     }
+    await logsWritten(logger);
+    stopped.resolve(code);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return stopped.promise;
 }

@@ -1,12 +1,12 @@
 /**
- * Test support: a process provider scaler in a process of its own, as the scaler service runs it.
+ * For the process provider's tests: its scaler in a process of its own, as the scaler service runs it.
  * argv: <config file> <mode>. Starts every backend, prints `started <pid>` for each, then by mode:
  * `close-on-sigterm` closes the scaler on SIGTERM, `exit-at-once` calls process.exit without closing,
  * `wait` waits (to be SIGKILLed).
  */
-import { createLogger } from '../../shared/index.ts';
-import { createWorkloadScaler, loadProcessConfig } from './index.ts';
-import { readProcessState } from './state-file.ts';
+import { createWorkloadScaler, loadProcessConfig } from '../../services/providers/process/index.ts';
+import { readProcessState } from '../../services/providers/process/state-file.ts';
+import { createLogger } from '../../services/shared/index.ts';
 
 const [configFile, mode] = process.argv.slice(2) as [string, string];
 const config = await loadProcessConfig(configFile);

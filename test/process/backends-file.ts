@@ -1,4 +1,4 @@
-/** Test support for the process provider: a temp folder with a backends file. */
+/** For the process provider's tests: a temp folder with a backends file. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

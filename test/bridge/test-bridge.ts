@@ -1,8 +1,12 @@
-/** Shared setup of the bridge's service tests: a quiet bridge on a free port, its table, its metrics. */
-import { until } from '../../test/until.ts';
-import { createLogger } from '../shared/index.ts';
-import { type BridgeOptions, type RunningBridge, startBridge } from './bridge.ts';
-import type { BackendsReply } from './index.ts';
+/** For the bridge's service tests: a quiet bridge on a free port, its table, its metrics. */
+import {
+  type BackendsReply,
+  type BridgeOptions,
+  type RunningBridge,
+  startBridge,
+} from '../../services/bridge/index.ts';
+import { createLogger } from '../../services/shared/index.ts';
+import { until } from '../until.ts';
 
 /** A bridge on a free loopback port for a test's nats-server, logging nothing. */
 export function startTestBridge(

@@ -1,25 +1,14 @@
-/** Shared setup of the watcher's tests: cluster objects for the API double and a live view of KV. */
+/**
+ * What the watcher publishes, as its tests (and the watcher benchmark) observe it: KV `wakegate-backends`
+ * as a live view, and the `wakegate.ready` events.
+ */
 import type { KV } from '@nats-io/kv';
-import type { KubeObject } from '../../test/kube-api/index.ts';
-import { type BackendRecord, codecs, type NatsConnection, type ReadyMessage } from '../shared/index.ts';
-
-export function routeObject(
-  name: string,
-  hostnames: string[],
-  services: string[],
-  namespace = 'shop',
-): KubeObject {
-  return {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'HTTPRoute',
-    metadata: { name, namespace },
-    spec: {
-      parentRefs: [{ name: 'gateway' }],
-      hostnames,
-      rules: [{ backendRefs: services.map((service) => ({ name: service, port: 80 })) }],
-    },
-  };
-}
+import {
+  type BackendRecord,
+  codecs,
+  type NatsConnection,
+  type ReadyMessage,
+} from '../../services/shared/index.ts';
 
 type Waiter = () => void;
 

@@ -2,8 +2,8 @@
  * For the scaler's tests: a real WorkloadScaler over workloads held in memory, recording every call, with
  * ways to make the platform fail or hang. The Kubernetes one is tested against the API test double.
  */
-import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
-import type { BackendId } from '../shared/index.ts';
+import { WorkloadNotFoundError, type WorkloadScaler } from '../../services/providers/index.ts';
+import type { BackendId } from '../../services/shared/index.ts';
 
 export interface RecordedCall {
   op: 'get' | 'set';

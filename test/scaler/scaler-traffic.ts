@@ -1,8 +1,10 @@
-/** Shared setup of the scaler's service tests: backend records, wakes, and waiting for what follows. */
+/**
+ * The scaler's NATS traffic as its tests play and observe it: backend records as the watcher writes them,
+ * wakes as the bridge publishes them, and the `wakegate.scaled` events the scaler sends.
+ */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { backendRecord } from '../../test/backend-record.ts';
 import {
   type BackendConfig,
   type BackendId,
@@ -11,7 +13,8 @@ import {
   DEFAULT_BACKEND_CONFIG,
   type ScaledMessage,
   subjectFor,
-} from '../shared/index.ts';
+} from '../../services/shared/index.ts';
+import { backendRecord } from '../backend-record.ts';
 
 /** Writes a backend record as the watcher would; ready when it has replicas. */
 export async function putBackend(

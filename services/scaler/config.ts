@@ -1,0 +1,22 @@
+/** The scaler's environment: the shared NATS, log, port and provider variables plus the drain period. */
+import {
+  type ConfigOf,
+  drainSpec,
+  logConfigSpec,
+  natsConfigSpec,
+  portSpec,
+  providerConfigSpec,
+} from '../shared/index.ts';
+
+/** The ops port (`/healthz`, `/readyz`, `/metrics`). */
+export const SCALER_PORT = 9102;
+
+export const scalerConfigSpec = {
+  ...natsConfigSpec,
+  ...logConfigSpec,
+  ...portSpec(SCALER_PORT),
+  ...providerConfigSpec,
+  ...drainSpec,
+};
+
+export type ScalerConfig = ConfigOf<typeof scalerConfigSpec>;

@@ -1,0 +1,56 @@
+/**
+ * Puts the scaler service together: the provider's workload scaler, the NATS connection and JetStream
+ * setup, the Scaler and its ops endpoints. `startScaler` starts taking wakes; `close` is the SIGTERM path.
+ */
+import { loadProvider } from '../providers/index.ts';
+import {
+  closeOnce,
+  connectAndSetUp,
+  type Logger,
+  type RunningService,
+  serveOps,
+  startProvider,
+} from '../shared/index.ts';
+import type { ScalerConfig } from './config.ts';
+import { createScaler, type Scaler } from './scaler.ts';
+
+export interface ScalerServiceOptions extends Omit<ScalerConfig, 'logLevel'> {
+  logger: Logger;
+}
+
+export interface RunningScaler extends RunningService {
+  readonly scaler: Scaler;
+  /** The ops port bound (the one asked for, or the one the system chose for 0). */
+  readonly port: number;
+}
+
+export async function startScaler(options: ScalerServiceOptions): Promise<RunningScaler> {
+  const { logger, provider } = options;
+  const workloads = await startProvider(provider, async () =>
+    (await loadProvider(provider)).createWorkloadScaler({
+      logger,
+      namespaces: options.namespaces,
+      processConfig: options.processConfig,
+      component: 'wakegate-scaler',
+    }),
+  );
+  const nc = await connectAndSetUp({ ...options, name: 'wakegate-scaler', logger });
+  const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: options.drainMs } });
+  const ops = await serveOps({
+    port: options.port,
+    registry: scaler.metrics.registry,
+    notReadyReason: () => scaler.notReadyReason(),
+  });
+  scaler.start();
+  logger.info({ port: ops.port, provider, replica: scaler.identity }, 'scaler started');
+  return {
+    scaler,
+    port: ops.port,
+    ...closeOnce(async () => {
+      await scaler.stop();
+      await workloads.close();
+      await ops.close();
+      await nc.drain();
+    }),
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Puts the watcher service together: the NATS connection and JetStream setup, the provider's backend
+ * source, the Watcher and its ops endpoints. `startWatcher` starts following the platform; `close` is the
+ * SIGTERM path.
+ */
+import { Kvm } from '@nats-io/kv';
+import { loadProvider } from '../providers/index.ts';
+import {
+  BACKENDS_BUCKET,
+  closeOnce,
+  connectAndSetUp,
+  type Logger,
+  type RunningService,
+  serveOps,
+  startProvider,
+} from '../shared/index.ts';
+import type { WatcherConfig } from './config.ts';
+import { Watcher } from './watcher.ts';
+
+export interface WatcherServiceOptions extends Omit<WatcherConfig, 'logLevel'> {
+  logger: Logger;
+}
+
+export interface RunningWatcher extends RunningService {
+  readonly watcher: Watcher;
+  /** The ops port bound (the one asked for, or the one the system chose for 0). */
+  readonly port: number;
+  /** Resolves once the first backend set is in KV. */
+  whenSynced(): Promise<void>;
+}
+
+export async function startWatcher(options: WatcherServiceOptions): Promise<RunningWatcher> {
+  const { logger, provider, namespaces } = options;
+  const nc = await connectAndSetUp({ ...options, name: 'wakegate-watcher', logger });
+  const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
+  const source = await startProvider(provider, async () =>
+    (await loadProvider(provider)).createBackendSource({
+      logger,
+      namespaces,
+      processConfig: options.processConfig,
+      component: 'wakegate-watcher',
+    }),
+  );
+  const watcher = new Watcher({ source, kv, nc, logger, namespaces });
+  const ops = await serveOps({
+    port: options.port,
+    registry: watcher.metrics.registry,
+    notReadyReason: () => watcher.notReadyReason(),
+  });
+  watcher.start();
+  logger.info({ port: ops.port, provider, namespaces }, 'watcher started');
+  return {
+    watcher,
+    port: ops.port,
+    whenSynced: () => watcher.whenSynced(),
+    ...closeOnce(async () => {
+      await watcher.stop();
+      await source.close();
+      await ops.close();
+      await nc.drain();
+    }),
+  };
+}
