@@ -68,6 +68,15 @@ export const METRIC_HISTOGRAM = 2;
 /** `proxy_send_local_response`'s grpc_status when the reply is not a gRPC one. */
 export const GRPC_NONE = -1;
 
+// gRPC status codes (grpc-status), as `proxy_send_local_response` takes them; those the filter or the host use.
+export const GRPC_UNKNOWN = 2;
+export const GRPC_PERMISSION_DENIED = 7;
+export const GRPC_RESOURCE_EXHAUSTED = 8;
+export const GRPC_UNIMPLEMENTED = 12;
+export const GRPC_INTERNAL = 13;
+export const GRPC_UNAVAILABLE = 14;
+export const GRPC_UNAUTHENTICATED = 16;
+
 // WASI errno values the host returns from the wasi_snapshot_preview1 calls.
 export const WASI_SUCCESS = 0;
 export const WASI_EBADF = 8;

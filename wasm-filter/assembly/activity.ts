@@ -4,7 +4,8 @@ import { currentTimeMs, LOG_DEBUG, LOG_INFO, LOG_WARN, log, random_get } from '.
 import { backends } from './backends';
 import { ActivityCall, CALL_TIMEOUT_MS, callBridge, failedStatus, Report } from './calls';
 import { quote } from './json';
-import { restoreRequests, takeRequests } from './ledger';
+import { inflightOf, requestsOf, restoreRequests, takeRequests } from './ledger';
+import { PerBackend } from './per-backend';
 
 /** The bridge takes at most 4096 reports and 64 KiB a body: stay well inside both. */
 const MAX_REPORTS_PER_CALL: i32 = 500;
@@ -16,6 +17,10 @@ let source = '';
 let nextReportAt: f64 = 0;
 /** Activity reports failing: one WARN per streak. */
 let reportsFailing = false;
+/** Per backend: the in-flight count of its last report (it stays in the reports until one says 0; -1 when
+ * unknown whether the bridge saw it), and the activity calls in flight that carry it. */
+const reportedInflight = new PerBackend();
+const reportsInFlight = new PerBackend();
 
 const HEX = '0123456789abcdef';
 const RANDOM = memory.data(8);
@@ -35,6 +40,12 @@ function newSourceId(): string {
     id += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
   }
   return id;
+}
+
+/** Whether the reports still refer to the backend: a call carrying it in flight, or an in-flight count the
+ * bridge was told and not yet told is 0 (its index cannot be reused yet). */
+export function reportsReferTo(index: i32): bool {
+  return reportsInFlight.get(index) != 0 || reportedInflight.get(index) != 0;
 }
 
 /** Gives the VM its source id, once. */
@@ -62,9 +73,9 @@ export function reportActivity(now: f64): void {
   let chars = 0;
   let reports: Report[] = [];
   for (let i = 1; i < backends.length; i++) {
-    const b = backends[i];
-    if (b.requests == 0 && b.inflight == 0 && b.reportedInflight == 0) continue;
-    const entry = `{"backend":${quote(b.id)},"requests":${b.requests.toString()},"inflight":${b.inflight.toString()}}`;
+    const inflight = inflightOf(i);
+    if (requestsOf(i) == 0 && inflight == 0 && reportedInflight.get(i) == 0) continue;
+    const entry = `{"backend":${quote(backends[i].id)},"requests":${requestsOf(i).toString()},"inflight":${inflight.toString()}}`;
     const count = parts.length;
     if (count == MAX_REPORTS_PER_CALL || (count > 0 && chars + count + entry.length > MAX_REPORT_CHARS)) {
       sendReports(parts, reports, now);
@@ -75,8 +86,8 @@ export function reportActivity(now: f64): void {
     parts.push(entry);
     chars += entry.length;
     reports.push(new Report(i, takeRequests(i)));
-    b.reportedInflight = b.inflight;
-    b.reportsInFlight++;
+    reportedInflight.set(i, inflight);
+    reportsInFlight.add(i, 1);
   }
   if (parts.length > 0) sendReports(parts, reports, now);
 }
@@ -100,11 +111,10 @@ function reportsFailed(reports: Report[], why: string): void {
 function restoreReports(reports: Report[]): void {
   for (let i = 0; i < reports.length; i++) {
     const report = reports[i];
-    const b = backends[report.backend];
     restoreRequests(report.backend, report.requestCount);
-    b.reportsInFlight--;
+    reportsInFlight.add(report.backend, -1);
     // Unknown whether the bridge saw it: report the in-flight count again.
-    b.reportedInflight = -1;
+    reportedInflight.set(report.backend, -1);
   }
 }
 
@@ -114,7 +124,7 @@ export function reportsAnswered(call: ActivityCall, status: i32): void {
     reportsFailed(call.reports, failedStatus(status));
     return;
   }
-  for (let i = 0; i < call.reports.length; i++) backends[call.reports[i].backend].reportsInFlight--;
+  for (let i = 0; i < call.reports.length; i++) reportsInFlight.add(call.reports[i].backend, -1);
   if (reportsFailing) log(LOG_INFO, 'wakegate: activity reports accepted again');
   reportsFailing = false;
 }

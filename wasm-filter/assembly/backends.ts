@@ -14,23 +14,6 @@ export class Backend {
   hosts: string[] = [];
   /** Number of the last table it was in. */
   table: i32 = 0;
-  // The ledger's counters: read anywhere, changed only through its operations (ledger.ts).
-  /** Requests in the held slab. */
-  held: i32 = 0;
-  /** Streams between headers and done, held or passed on. */
-  inflight: i32 = 0;
-  /** Requests since the last activity report. */
-  requests: i32 = 0;
-  // Written by the activity reports only (activity.ts).
-  /** In-flight count of the last activity report: a backend stays in the reports until one says 0. */
-  reportedInflight: i32 = 0;
-  /** Activity calls in flight that carry this backend (its counts return to it if they fail). */
-  reportsInFlight: i32 = 0;
-  // Written by the passes over the slab only (release.ts).
-  /** Its held requests are being released (marked for one pass over the held slab). */
-  releasing: bool = false;
-  /** Timed out in the current tick (for one log line per backend). */
-  expired: i32 = 0;
 
   constructor(id: string) {
     this.id = id;
@@ -158,28 +141,15 @@ function backendIndex(id: string): i32 {
   return index;
 }
 
-/** Nothing refers to the backend's index any more: no held slot, stream, wake or report, nothing to report. */
-function idle(index: i32, wakePending: (index: i32) => bool): bool {
-  const b = backends[index];
-  return (
-    b.held == 0 &&
-    b.inflight == 0 &&
-    !wakePending(index) &&
-    b.reportsInFlight == 0 &&
-    b.requests == 0 &&
-    b.reportedInflight == 0
-  );
-}
-
 /** `table` of a backend whose index was freed. */
 const FREED: i32 = -1;
 
 /** Frees the indexes of backends absent from the new table (not marked with its number) that nothing refers
  * to any more. */
-function reclaim(wakePending: (index: i32) => bool): void {
+function reclaim(referenced: (index: i32) => bool): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.table == tables || b.table == FREED || !idle(i, wakePending)) continue;
+    if (b.table == tables || b.table == FREED || referenced(i)) continue;
     if (b.present && b.hosts.length > 0) hostsChanged = true;
     byId.delete(b.id);
     b.present = false;
@@ -194,6 +164,8 @@ export class TableEntry {
   index: i32 = -1;
   /** Once applied: new, or different from the backend's entry in the last table. */
   changed: bool = false;
+  /** Once applied: the backend was ready in the last table and is not in this one. */
+  wentToSleep: bool = false;
   hosts: string[] = [];
   ready: bool = false;
   maxWaitMs: i32 = 0;
@@ -254,16 +226,15 @@ function sameHosts(a: string[], b: string[]): bool {
 }
 
 /** Installs a new table; marks every backend present or not and rebuilds the host index if any backend's
- * hosts changed. An index is freed only when `wakePending` says no wake for it is in flight either.
- * True when a backend with requests in flight went from ready to not ready. */
-export function applyTable(entries: TableEntry[], wakePending: (index: i32) => bool): bool {
-  let sleeping = false;
+ * hosts changed. The index of a backend that left the table is freed once `referenced` says nothing refers
+ * to it any more. */
+export function applyTable(entries: TableEntry[], referenced: (index: i32) => bool): void {
   tables++;
   for (let i = 0; i < entries.length; i++) {
     const id = entries[i].id;
     if (byId.has(id)) backends[byId.get(id)].table = tables;
   }
-  reclaim(wakePending);
+  reclaim(referenced);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const index = backendIndex(e.id);
@@ -292,7 +263,7 @@ export function applyTable(entries: TableEntry[], wakePending: (index: i32) => b
       b.maxWaitMs != e.maxWaitMs ||
       b.maxBuffered != e.maxBuffered ||
       !sameHostsAsBefore;
-    if (b.ready && !e.ready && b.inflight > 0) sleeping = true;
+    e.wentToSleep = b.ready && !e.ready;
     b.table = tables;
     b.present = true;
     b.ready = e.ready;
@@ -310,7 +281,6 @@ export function applyTable(entries: TableEntry[], wakePending: (index: i32) => b
   }
   if (hostsChanged) indexHosts(entries);
   hostsChanged = false;
-  return sleeping;
 }
 
 /** Capacity for `count` keys that the IdTable never has to grow past. */

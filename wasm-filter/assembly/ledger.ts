@@ -1,14 +1,15 @@
 // The ledger of managed streams: which streams are held and which passed on, and per backend how many are
 // held, in flight and not yet reported. Its operations below are the only way to change any of it.
 //
-// Invariant: every backend's `held` is the number of slab slots that name it, and heldTotal the number of
+// Invariant: every backend's held count (heldOf) is the number of slab slots that name it, and heldTotal the number of
 // slots in use. Every operation keeps it; checkLedger() verifies it after the passes that scan the slab.
 import { proxy_increment_metric } from './abi';
 import { backends, UNKNOWN } from './backends';
 import { IdTable, MISSING } from './id-table';
 import { metricHeld, metricReleased, metricTimeouts } from './metrics';
+import { PerBackend } from './per-backend';
 
-// Held requests as a slab of parallel typed arrays (15 bytes a slot) with a free list: no object and no
+// Held requests as a slab of parallel typed arrays (19 bytes a slot, free list included) with a free list: no object and no
 // string per held request, so 10,000 held requests cost little linear memory.
 let capacity: i32 = 0;
 let slotContexts = new Uint32Array(0);
@@ -17,6 +18,12 @@ let slotGrpcs = new Uint8Array(0);
 let slotSinces = new Float64Array(0);
 let freeSlots = new Int32Array(0);
 let freeCount: i32 = 0;
+// Per backend: requests in the slab; streams between headers and done, held or passed on; requests since the
+// last activity report.
+const heldCount = new PerBackend();
+const inflightCount = new PerBackend();
+const requestCount = new PerBackend();
+
 /** Slots ever handed out; slots below it are either in use or on the free list. */
 export let slotCount: i32 = 0;
 export let heldTotal: i32 = 0;
@@ -76,19 +83,38 @@ function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64): i32 {
   unchecked((slotGrpcs[slot] = grpc ? 1 : 0));
   unchecked((slotSinces[slot] = now));
   heldTotal++;
-  backends[index].held++;
+  heldCount.add(index, 1);
   return slot;
 }
 
 function freeSlot(slot: i32): i32 {
   const index = slotBackend(slot);
-  const b = backends[index];
-  assert(slotContext(slot) != 0 && b.held > 0, 'ledger: a slot that holds nothing was let go');
-  b.held--;
+  assert(slotContext(slot) != 0 && heldCount.get(index) > 0, 'ledger: a slot that holds nothing was let go');
+  heldCount.add(index, -1);
   heldTotal--;
   unchecked((slotContexts[slot] = 0));
   unchecked((freeSlots[freeCount++] = slot));
   return index;
+}
+
+/** Requests of the backend in the slab. */
+export function heldOf(index: i32): i32 {
+  return heldCount.get(index);
+}
+
+/** Streams of the backend between headers and done, held or passed on. */
+export function inflightOf(index: i32): i32 {
+  return inflightCount.get(index);
+}
+
+/** Requests for the backend since the last activity report. */
+export function requestsOf(index: i32): i32 {
+  return requestCount.get(index);
+}
+
+/** Whether the ledger still counts anything for the backend (its index cannot be reused yet). */
+export function ledgerRefersTo(index: i32): bool {
+  return heldCount.get(index) != 0 || inflightCount.get(index) != 0 || requestCount.get(index) != 0;
 }
 
 /** 0 when the slot is free (context ids start at 1). */
@@ -114,9 +140,8 @@ export function slotSince(slot: i32): f64 {
 /** A request for a backend (or, while the table is unknown, for UNKNOWN) begins: in flight until forgotten,
  * and counted for the next activity report. */
 export function admit(index: i32): void {
-  const b = backends[index];
-  if (index != UNKNOWN) b.requests++;
-  b.inflight++;
+  if (index != UNKNOWN) requestCount.add(index, 1);
+  inflightCount.add(index, 1);
 }
 
 /** The admitted stream goes on to its backend, or is answered by the filter. */
@@ -139,12 +164,12 @@ export function forget(contextId: u32): void {
     index = freeSlot(slotOfStream(entry));
     proxy_increment_metric(metricHeld, -1);
   }
-  const b = backends[index];
-  assert(b.inflight > 0, 'ledger: a stream ended that was not in flight');
-  b.inflight--;
+  assert(inflightCount.get(index) > 0, 'ledger: a stream ended that was not in flight');
+  inflightCount.add(index, -1);
 }
 
-/** A held request leaves the slab and passes on to its backend (resumed or refused); returns its context. */
+/** A held request leaves the slab; its stream stays in flight, as passed on, until forgotten. Whatever comes
+ * next (resumed, refused, or found gone) is the caller's; returns the request's context. */
 export function release(slot: i32): u32 {
   const contextId = slotContext(slot);
   streams.set(contextId, freeSlot(slot));
@@ -165,31 +190,28 @@ export function expire(slot: i32): u32 {
 
 /** A request held while the table was unknown turns out to be for `index`: it moves there, still held. */
 export function reassign(slot: i32, index: i32): void {
-  const from = backends[slotBackend(slot)];
   assert(
-    slotBackend(slot) == UNKNOWN && from.held > 0 && from.inflight > 0,
+    slotBackend(slot) == UNKNOWN && heldCount.get(UNKNOWN) > 0 && inflightCount.get(UNKNOWN) > 0,
     'ledger: reassigned a slot not held as unknown',
   );
-  from.held--;
-  from.inflight--;
+  heldCount.add(UNKNOWN, -1);
+  inflightCount.add(UNKNOWN, -1);
   unchecked((slotBackends[slot] = <u16>index));
-  const to = backends[index];
-  to.held++;
-  to.inflight++;
-  to.requests++;
+  heldCount.add(index, 1);
+  inflightCount.add(index, 1);
+  requestCount.add(index, 1);
 }
 
 /** The requests counted for the backend since the last report, now taken into one. */
 export function takeRequests(index: i32): i32 {
-  const b = backends[index];
-  const count = b.requests;
-  b.requests = 0;
+  const count = requestCount.get(index);
+  requestCount.set(index, 0);
   return count;
 }
 
 /** Requests of a report that did not arrive: they go with the next one. */
 export function restoreRequests(index: i32, count: i32): void {
-  backends[index].requests += count;
+  requestCount.add(index, count);
 }
 
 /** Ends a pass over the slab: its changes go to the metrics in one call each. */
@@ -216,10 +238,9 @@ export function checkLedger(): void {
     throw new Error(`ledger: ${heldTotal.toString()} held in total but ${inUse.toString()} slots in use`);
   }
   for (let i = 0; i < backends.length; i++) {
-    const b = backends[i];
-    if (b.held != counts[i]) {
+    if (heldCount.get(i) != counts[i]) {
       throw new Error(
-        `ledger: backend ${i.toString()} (${b.id}) holds ${b.held.toString()} but ${counts[i].toString()} slots name it`,
+        `ledger: backend ${i.toString()} (${backends[i].id}) holds ${heldCount.get(i).toString()} but ${counts[i].toString()} slots name it`,
       );
     }
   }

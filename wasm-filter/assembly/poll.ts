@@ -8,11 +8,12 @@ import {
   LOG_WARN,
   log,
 } from './abi';
-import { reportActivity } from './activity';
-import { applyTable, backends, isTableKnown, readTable, revisionText, UNKNOWN } from './backends';
+import { reportActivity, reportsReferTo } from './activity';
+import { applyTable, isTableKnown, readTable, revisionText, UNKNOWN } from './backends';
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, PollCall } from './calls';
 import { currentConfig } from './config';
 import { parseJson } from './json';
+import { heldOf, inflightOf, ledgerRefersTo } from './ledger';
 import { releaseReady, sortUnknown } from './release';
 import { wakeEntryChanged, wakeInFlight } from './wake';
 
@@ -60,6 +61,12 @@ export function pollLost(cancelled: bool, now: f64): void {
   else pollFailed(now, 'no answer within the call timeout');
 }
 
+/** Whether anything still refers to the backend's index (a held or in-flight request, a count not yet
+ * reported, a wake or report in flight): until nothing does, the index is not reused for another backend. */
+function referenced(index: i32): bool {
+  return ledgerRefersTo(index) || wakeInFlight(index) || reportsReferTo(index);
+}
+
 /** The bridge answered the poll: a new table is applied, and the next poll goes out. */
 export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
   inFlight = false;
@@ -84,15 +91,18 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
   failing = false;
   backoffMs = 0;
   revision = revisionText(doc!);
-  const sleeping = applyTable(table, wakeInFlight);
+  applyTable(table, referenced);
+  let sleeping = false;
   for (let i = 0; i < table.length; i++) {
+    const entry = table[i];
     // The bridge did not know a backend: only a new entry for it can make a wake worth sending again.
-    if (table[i].changed) wakeEntryChanged(table[i].index);
+    if (entry.changed) wakeEntryChanged(entry.index);
+    if (entry.wentToSleep && inflightOf(entry.index) > 0) sleeping = true;
   }
   // A backend going to sleep with requests still in flight must be reported now, not at the next interval:
   // the scaler's drain period is shorter than the interval and must see them before it scales to zero.
   if (sleeping) reportActivity(now);
-  if (first && backends[UNKNOWN].held > 0) sortUnknown(now);
+  if (first && heldOf(UNKNOWN) > 0) sortUnknown(now);
   releaseReady(now);
   startPoll(now);
 }

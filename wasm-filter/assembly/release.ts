@@ -2,6 +2,7 @@
 // answering those that waited too long, and sorting out those held before the first table.
 import {
   GRPC_NONE,
+  GRPC_UNAVAILABLE,
   LOG_WARN,
   log,
   MAP_REQUEST_HEADERS,
@@ -20,6 +21,7 @@ import {
   endPass,
   expire,
   forget,
+  heldOf,
   reassign,
   release,
   slotBackend,
@@ -31,7 +33,6 @@ import {
 import { maxBufferedOf, maxWaitOf, refuse, requestBackend } from './requests';
 import { maybeWake } from './wake';
 
-const GRPC_UNAVAILABLE: i32 = 14;
 const K_HELD_MS = String.UTF8.encode('x-wakegate-held-ms');
 const DIGITS = memory.data(20);
 
@@ -75,28 +76,30 @@ function resume(slot: i32, now: f64): void {
  * slab for all of them. */
 export function releaseReady(now: f64): void {
   let toRelease = 0;
+  let releasing: Uint8Array | null = null;
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.held > 0 && (b.ready || !b.present)) {
-      b.releasing = true;
-      toRelease += b.held;
-    }
+    const held = heldOf(i);
+    if (held == 0 || !(b.ready || !b.present)) continue;
+    if (releasing === null) releasing = new Uint8Array(backends.length);
+    releasing[i] = 1;
+    toRelease += held;
   }
-  if (toRelease == 0) return;
+  if (releasing === null) return;
   let moved = 0;
   for (let slot = 0; slot < slotCount && moved < toRelease; slot++) {
-    if (slotContext(slot) == 0 || !backends[slotBackend(slot)].releasing) continue;
+    if (slotContext(slot) == 0 || releasing[slotBackend(slot)] == 0) continue;
     moved++;
     resume(slot, now);
   }
-  for (let i = 1; i < backends.length; i++) backends[i].releasing = false;
   endPass();
   checkLedger();
 }
 
 /** Answers the held requests that waited longer than their backend's bound. */
 export function expireHeld(now: f64): void {
-  let expired = 0;
+  // Per backend, for one log line each however many of its requests ran out together.
+  let expiredBy: Int32Array | null = null;
   for (let slot = 0; slot < slotCount; slot++) {
     const contextId = slotContext(slot);
     if (contextId == 0) continue;
@@ -105,7 +108,8 @@ export function expireHeld(now: f64): void {
     if (waited < maxWaitOf(index)) continue;
     const grpc = slotGrpc(slot);
     expire(slot);
-    expired++;
+    if (expiredBy === null) expiredBy = new Int32Array(backends.length);
+    expiredBy[index]++;
     if (proxy_set_effective_context(contextId) != RESULT_OK) {
       forget(contextId);
       continue;
@@ -128,25 +132,21 @@ export function expireHeld(now: f64): void {
         GRPC_NONE,
       );
     }
-    b.expired++;
   }
-  if (expired == 0) return;
+  if (expiredBy === null) return;
   endPass();
   checkLedger();
-  // One line per backend and tick, however many requests ran out together.
-  for (let i = 0; i < backends.length; i++) {
-    const b = backends[i];
-    if (b.expired == 0) continue;
-    const what = i == UNKNOWN ? 'the backend table' : b.id;
-    log(LOG_WARN, `wakegate: ${b.expired.toString()} held request(s) for ${what} timed out`);
-    b.expired = 0;
+  for (let i = 0; i < expiredBy.length; i++) {
+    if (expiredBy[i] == 0) continue;
+    const what = i == UNKNOWN ? 'the backend table' : backends[i].id;
+    log(LOG_WARN, `wakegate: ${expiredBy[i].toString()} held request(s) for ${what} timed out`);
   }
 }
 
 /** With the first table, requests held while it was unknown (fail_open false) are sorted out: passed on,
  * refused when over their backend's bound, or held on for their backend. */
 export function sortUnknown(now: f64): void {
-  for (let slot = 0; slot < slotCount && backends[UNKNOWN].held > 0; slot++) {
+  for (let slot = 0; slot < slotCount && heldOf(UNKNOWN) > 0; slot++) {
     const contextId = slotContext(slot);
     if (contextId == 0 || slotBackend(slot) != UNKNOWN) continue;
     if (proxy_set_effective_context(contextId) != RESULT_OK) {
@@ -166,7 +166,7 @@ export function sortUnknown(now: f64): void {
       resume(slot, now);
       continue;
     }
-    if (backends[index].held > maxBufferedOf(index)) {
+    if (heldOf(index) > maxBufferedOf(index)) {
       // The bound applies to requests held before the table came as to any other.
       const grpc = slotGrpc(slot);
       release(slot);

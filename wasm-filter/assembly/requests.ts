@@ -1,6 +1,7 @@
 // The request path: which requests pass, which are held, and the overflow answer.
 import {
   GRPC_NONE,
+  GRPC_RESOURCE_EXHAUSTED,
   getHeader,
   HEADERS_CONTINUE,
   HEADERS_STOP,
@@ -14,11 +15,10 @@ import { callingFromCurrentRoot } from './calls';
 import { filterNow } from './clock';
 import { currentConfig, isConfigured } from './config';
 import { quote } from './json';
-import { admit, hold, pass } from './ledger';
+import { admit, heldOf, hold, pass } from './ledger';
 import { metricOverflows } from './metrics';
 import { maybeWake } from './wake';
 
-const GRPC_RESOURCE_EXHAUSTED: i32 = 8;
 const K_AUTHORITY = String.UTF8.encode(':authority');
 const K_CONTENT_TYPE = String.UTF8.encode('content-type');
 
@@ -84,7 +84,7 @@ function holdOrRefuse(contextId: u32, index: i32): i32 {
   callingFromCurrentRoot();
   const grpc = isGrpcRequest();
   const now = filterNow();
-  if (b.held >= maxBufferedOf(index)) {
+  if (heldOf(index) >= maxBufferedOf(index)) {
     pass(contextId, index);
     refuse(b, grpc);
     return HEADERS_STOP;

@@ -4,6 +4,7 @@ import { LOG_DEBUG, LOG_INFO, LOG_WARN, log, proxy_increment_metric } from './ab
 import { Backend, backends } from './backends';
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, WakeCall } from './calls';
 import { quote } from './json';
+import { heldOf } from './ledger';
 import { metricWakes } from './metrics';
 
 const WAKE_SUPPRESS_MS: f64 = 1000;
@@ -82,7 +83,7 @@ export function maybeWake(index: i32, now: f64): void {
 export function repeatWakes(now: f64): void {
   for (let i = 1; i < backends.length; i++) {
     const b = backends[i];
-    if (b.held == 0 || b.ready || !b.present) continue;
+    if (heldOf(i) == 0 || b.ready || !b.present) continue;
     // An accepted wake can still come to nothing: a backend that dies right after waking is only woken by
     // a new wake, and the bridge drops repeats within its 2 s window. So wakes repeat while requests wait.
     const w = stateOf(i);

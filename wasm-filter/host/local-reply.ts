@@ -1,5 +1,13 @@
 /** The answer a stream gets when the module replies itself (`proxy_send_local_response`) or the VM has
  * failed, shaped as Envoy sends it: to a gRPC client as HTTP 200 with the status in grpc-status. */
+import {
+  GRPC_INTERNAL,
+  GRPC_PERMISSION_DENIED,
+  GRPC_UNAUTHENTICATED,
+  GRPC_UNAVAILABLE,
+  GRPC_UNIMPLEMENTED,
+  GRPC_UNKNOWN,
+} from '../assembly/abi-numbers.ts';
 import type { HeaderPairs } from './pairs.ts';
 
 /** The module answered itself (or, fail closed, the VM has crashed: status 503, details `wasm_fail_stream`). */
@@ -14,12 +22,12 @@ export type LocalReply = {
 
 /** The gRPC status codes (as grpc-status carries them) a local reply may get without an explicit one. */
 const GrpcStatus = {
-  Unknown: 2,
-  PermissionDenied: 7,
-  Unimplemented: 12,
-  Internal: 13,
-  Unavailable: 14,
-  Unauthenticated: 16,
+  Unknown: GRPC_UNKNOWN,
+  PermissionDenied: GRPC_PERMISSION_DENIED,
+  Unimplemented: GRPC_UNIMPLEMENTED,
+  Internal: GRPC_INTERNAL,
+  Unavailable: GRPC_UNAVAILABLE,
+  Unauthenticated: GRPC_UNAUTHENTICATED,
 } as const;
 
 const decoder = new TextDecoder();

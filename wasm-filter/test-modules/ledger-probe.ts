@@ -7,17 +7,20 @@ import {
   checkLedger,
   endPass,
   forget,
+  heldOf,
   heldTotal,
   hold,
+  inflightOf,
   pass,
   reassign,
   release,
+  requestsOf,
 } from '../assembly/ledger';
 import { defineMetrics } from '../assembly/metrics';
 
 export { malloc } from '../assembly/abi';
 
-function noWakePending(_index: i32): bool {
+function nothingReferenced(_index: i32): bool {
   return false;
 }
 
@@ -32,8 +35,7 @@ function step(name: string): void {
   checkLedger();
   let line = `${name}:`;
   for (let i = 0; i < backends.length; i++) {
-    const b = backends[i];
-    line += ` ${b.held.toString()}/${b.inflight.toString()}/${b.requests.toString()}`;
+    line += ` ${heldOf(i).toString()}/${inflightOf(i).toString()}/${requestsOf(i).toString()}`;
   }
   log(LOG_INFO, `${line} total ${heldTotal.toString()}`);
 }
@@ -47,7 +49,7 @@ export function proxy_on_vm_start(_rootId: u32, _size: u32): bool {
 export function proxy_on_configure(_rootId: u32, size: u32): bool {
   const mode = getBufferString(BUFFER_PLUGIN_CONFIGURATION, size);
   defineMetrics();
-  applyTable([entry('a'), entry('b')], noWakePending);
+  applyTable([entry('a'), entry('b')], nothingReferenced);
   if (mode == 'operations') {
     admit(UNKNOWN);
     hold(11, UNKNOWN, false, 0);
