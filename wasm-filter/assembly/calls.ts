@@ -10,7 +10,7 @@ const BACKOFF_MIN_MS: f64 = 200;
 const BACKOFF_MAX_MS: f64 = 5000;
 
 export const CALL_POLL: i32 = 0;
-const CALL_WAKE: i32 = 1;
+export const CALL_WAKE: i32 = 1;
 export const CALL_ACTIVITY: i32 = 2;
 
 /** A bridge call in flight; `kind` says which subclass it is. */

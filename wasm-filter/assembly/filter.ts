@@ -19,6 +19,7 @@ import {
   answerStatus,
   CALL_ACTIVITY,
   CALL_POLL,
+  CALL_WAKE,
   callingFrom,
   endRoot,
   isCurrentRoot,
@@ -89,9 +90,23 @@ export function rootGone(id: u32): void {
 
 /** No answer will come for the call: its root ended (`cancelled`), or its deadline passed. */
 function callLost(call: PendingCall, cancelled: bool, now: f64): void {
-  if (call.kind == CALL_POLL) pollLost(cancelled, now);
-  else if (call.kind == CALL_ACTIVITY) reportsLost(<ActivityCall>call, cancelled);
-  else wakeLost(<WakeCall>call, cancelled, now);
+  switch (call.kind) {
+    case CALL_POLL:
+      pollLost(cancelled, now);
+      break;
+    case CALL_WAKE:
+      wakeLost(<WakeCall>call, cancelled, now);
+      break;
+    case CALL_ACTIVITY:
+      reportsLost(<ActivityCall>call, cancelled);
+      break;
+    default:
+      unknownCall(call);
+  }
+}
+
+function unknownCall(call: PendingCall): void {
+  throw new Error(`a bridge call of unknown kind ${call.kind.toString()}`);
 }
 
 /** on_http_call_response: the bridge answered one of our calls. */
@@ -102,7 +117,17 @@ export function httpCallResponse(rootId: u32, token: u32, headerCount: u32, body
   callingFrom(rootId);
   const status = answerStatus(headerCount);
   const now = filterNow();
-  if (call.kind == CALL_POLL) pollAnswered(status, bodyLength, now);
-  else if (call.kind == CALL_ACTIVITY) reportsAnswered(<ActivityCall>call, status);
-  else wakeAnswered(<WakeCall>call, status, now);
+  switch (call.kind) {
+    case CALL_POLL:
+      pollAnswered(status, bodyLength, now);
+      break;
+    case CALL_WAKE:
+      wakeAnswered(<WakeCall>call, status, now);
+      break;
+    case CALL_ACTIVITY:
+      reportsAnswered(<ActivityCall>call, status);
+      break;
+    default:
+      unknownCall(call);
+  }
 }
