@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { BackendsReply } from '../services/bridge/index.ts';
 
 interface Answer {
   /** performance.now() when the answer arrived. */
@@ -58,7 +59,7 @@ export class FixedIntervalPoller {
       if (signal.aborted) return;
       const response = await fetch(this.#url, { signal }).catch(() => undefined);
       if (response?.status !== 200) continue;
-      const table = (await response.json()) as { backends: { id: string; ready: boolean }[] };
+      const table = (await response.json()) as BackendsReply;
       this.#answers.push({
         at: performance.now(),
         ready: new Set(table.backends.filter((b) => b.ready).map((b) => b.id)),
