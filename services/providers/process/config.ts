@@ -146,20 +146,14 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
   if (spec['probe-path'] !== undefined && spec['health-path'] !== undefined)
     throw new Error(`${at}/health-path: the old name of probe-path; set probe-path only`);
   const probeField = spec['health-path'] === undefined ? 'probe-path' : 'health-path';
-  const probePath = spec[probeField] ?? '/';
-  if (!probePath.startsWith('/') || /\s/.test(probePath)) {
-    throw new Error(
-      `${at}/${probeField}: expected an absolute path starting with '/', got ${JSON.stringify(probePath)}`,
-    );
-  }
 
-  // The per-backend settings, read by the shared parser so every provider agrees on them.
+  // The per-backend settings, read by the shared parser so every provider agrees on them (probe-path too).
   const settings = parseBackendSettings({
     hosts: spec.hosts.join(','),
     'idle-timeout': spec['idle-timeout'] === undefined ? undefined : String(spec['idle-timeout']),
     'max-wait': spec['max-wait'] === undefined ? undefined : String(spec['max-wait']),
     'max-buffered': spec['max-buffered'] === undefined ? undefined : String(spec['max-buffered']),
-    'probe-path': probePath,
+    'probe-path': spec[probeField] ?? '/',
   });
   const [problem] = settings.problems;
   if (problem) {
@@ -179,7 +173,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
     cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
     url: origin,
-    probeUrl: `${origin}${probePath}`,
+    probeUrl: `${origin}${settings.config.probePath ?? '/'}`,
     hosts: settings.hosts,
     config: settings.config,
     stopGraceMs: durationMs(spec['stop-grace'], DEFAULT_STOP_GRACE_MS, `${at}/stop-grace`),
