@@ -1,8 +1,8 @@
 /**
  * The cold-start benchmark's baseline: readiness learned by asking the bridge at a fixed interval without
- * holding (`GET /v1/backends` answered at once), the old proof of concept's design. A filter working this
- * way would release a held request when the first answer listing its backend ready arrives; `readyAt` says
- * when that was.
+ * holding (`GET /v1/backends` answered at once), the way of learning readiness that wakegate's long poll
+ * replaces. A filter working this way would release a held request when the first answer listing its
+ * backend ready arrives; `readyAt` says when that was.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
