@@ -10,6 +10,7 @@ import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import {
+  asError,
   type BackendConfig,
   type BackendId,
   backendId,
@@ -124,7 +125,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
   try {
     id = backendId(PROCESS_NAMESPACE, name);
   } catch (error) {
-    throw new Error(`${at}: invalid backend name: ${(error as Error).message}`);
+    throw new Error(`${at}: invalid backend name: ${asError(error).message}`);
   }
 
   let url: URL;
@@ -199,7 +200,7 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
       backends.set(backend.id, backend);
     }
   } catch (error) {
-    throw new ProcessConfigError(file, (error as Error).message);
+    throw new ProcessConfigError(file, asError(error).message);
   }
   const stateFile = document['state-file'];
   return {
@@ -231,7 +232,7 @@ export async function loadProcessConfig(path: string | undefined): Promise<Proce
   } catch (error) {
     throw new ProcessConfigError(
       file,
-      `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      `cannot read: ${(error as NodeJS.ErrnoException).code ?? asError(error).message}`,
     );
   }
   let document: unknown;
