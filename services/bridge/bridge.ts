@@ -11,12 +11,9 @@ import {
   type NatsConnection,
   type RunningService,
 } from '../shared/index.ts';
-import { type BridgeApp, buildApp } from './app.ts';
-import { ColdStartClock } from './cold-start-clock.ts';
+import type { BridgeApp } from './app.ts';
+import { assembleApp } from './app-assembly.ts';
 import { watchKvView } from './kv-view.ts';
-import { LongPolls } from './long-poll.ts';
-import { MergedView } from './merged-view.ts';
-import { createBridgeMetrics } from './metrics.ts';
 import { NatsPublisher } from './nats-publisher.ts';
 import { watchScaled } from './scaled-watch.ts';
 import type { BackendRow } from './schemas.ts';
@@ -48,16 +45,15 @@ export interface RunningBridge extends RunningService {
 export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
   const { logger } = options;
   const nc = await connectAndSetUp({ ...options, name: 'wakegate-bridge', logger });
-  const view = new MergedView();
-  const longPolls = new LongPolls(view, options.maxLongPolls);
   // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
   const publisher = new NatsPublisher({ nc, source: `bridge/${hostname().slice(0, 170)}/${process.pid}` });
-  const metrics = createBridgeMetrics({
-    longPolls: () => longPolls.size,
-    backends: () => view.size,
-    natsConnected: () => publisher.connected,
+  const { app, view, longPolls, metrics, coldStart } = assembleApp({
+    publisher,
+    synced: () => watch.synced,
+    maxLongPolls: options.maxLongPolls,
+    logger,
+    token: options.bridgeToken,
   });
-  const coldStart = new ColdStartClock();
   const changed = (id: BackendId, before: BackendRow | undefined) => {
     coldStart.changed(id, before?.ready, view.get(id)?.ready, performance.now());
     longPolls.notify();
@@ -84,16 +80,6 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     logger,
     onChange: changed,
     onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
-  });
-  const app = buildApp({
-    view,
-    longPolls,
-    publisher,
-    synced: () => watch.synced,
-    metrics,
-    coldStart,
-    logger,
-    token: options.bridgeToken,
   });
   const address = await app.listen({ port: options.port, host: options.host });
   const url = new URL(address);
