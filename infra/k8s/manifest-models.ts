@@ -19,7 +19,7 @@ import {
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { DNS_SUBDOMAIN } from '../../services/shared/index.ts';
+import { asError, DNS_SUBDOMAIN } from '../../services/shared/index.ts';
 import type { KubeObject } from './kustomize-build.ts';
 
 interface Validatable {
@@ -173,7 +173,7 @@ export function validateManifest(object: KubeObject): void {
     try {
       new Model(object as never).validate();
     } catch (error) {
-      throw new ManifestError(object, (error as Error).message);
+      throw new ManifestError(object, asError(error).message);
     }
     return;
   }
