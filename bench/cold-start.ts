@@ -2,8 +2,8 @@
  * 100 cold starts of a backend that takes a fixed 300 ms to become healthy, through the whole local stack:
  * total latency of the first request, and the overhead wakegate adds on top of the backend's own
  * start-to-healthy time (which the demo backend measures and reports). The same scenario then runs beside a
- * client polling the bridge every second (the old proof of concept's design, FixedIntervalPoller) for
- * comparison: each run's polling figure is when that client first saw the backend ready, plus the time the
+ * client polling the bridge every second (FixedIntervalPoller: readiness learned by asking the bridge once a
+ * second instead of holding a long poll) for comparison: each run's polling figure is when that client first saw the backend ready, plus the time the
  * run itself took from its release to its answer.
  *
  *   node bench/cold-start.ts     BENCH_RUNS (100), BENCH_POLLING_RUNS (30)

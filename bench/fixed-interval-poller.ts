@@ -1,11 +1,12 @@
 /**
  * The cold-start benchmark's baseline: readiness learned by asking the bridge at a fixed interval without
- * holding (`GET /v1/backends` answered at once), the old proof of concept's design. A filter working this
- * way would release a held request when the first answer listing its backend ready arrives; `readyAt` says
- * when that was.
+ * holding (`GET /v1/backends` answered at once), the way of learning readiness that wakegate's long poll
+ * replaces. A filter working this way would release a held request when the first answer listing its
+ * backend ready arrives; `readyAt` says when that was.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { BackendsReply } from '../services/bridge/index.ts';
 
 interface Answer {
   /** performance.now() when the answer arrived. */
@@ -16,6 +17,7 @@ interface Answer {
 export class FixedIntervalPoller {
   readonly #url: string;
   readonly #intervalMs: number;
+  /** Answers newer than the last `readyAt`'s `since`, oldest first. */
   readonly #answers: Answer[] = [];
   readonly #waiters = new Set<() => void>();
   readonly #stopping = new AbortController();
@@ -30,24 +32,40 @@ export class FixedIntervalPoller {
     this.#running ??= this.#poll();
   }
 
-  /** The arrival time of the first answer after `since` (performance.now()) that lists `id` ready. */
-  async readyAt(id: string, since: number): Promise<number> {
+  /**
+   * The arrival time of the first answer after `since` (performance.now()) that lists `id` ready. Calls come
+   * with a growing `since`, so answers up to it are dropped: a run keeps only the answers it may still need.
+   * Rejects if no such answer arrives within `timeoutMs`, so a backend that never turns ready cannot hang a run.
+   */
+  async readyAt(id: string, since: number, timeoutMs = 10_000): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    const newer = this.#answers.findIndex((a) => a.at > since);
+    this.#answers.splice(0, newer === -1 ? this.#answers.length : newer);
     for (;;) {
-      const answer = this.#answers.find((a) => a.at > since && a.ready.has(id));
+      const answer = this.#answers.find((a) => a.ready.has(id));
       if (answer) return answer.at;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.#waiters.delete(wake);
-          resolve();
-        };
-        this.#waiters.add(wake);
-      });
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`no answer listed ${id} ready within ${timeoutMs} ms`);
+      await this.#nextAnswer(left);
     }
   }
 
   async stop(): Promise<void> {
     this.#stopping.abort();
     await this.#running;
+  }
+
+  /** Resolves when the next answer arrives, or after `timeoutMs`. */
+  #nextAnswer(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      this.#waiters.add(wake);
+    });
   }
 
   /** One request per interval, on a fixed schedule whatever each answer took. */
@@ -58,7 +76,7 @@ export class FixedIntervalPoller {
       if (signal.aborted) return;
       const response = await fetch(this.#url, { signal }).catch(() => undefined);
       if (response?.status !== 200) continue;
-      const table = (await response.json()) as { backends: { id: string; ready: boolean }[] };
+      const table = (await response.json()) as BackendsReply;
       this.#answers.push({
         at: performance.now(),
         ready: new Set(table.backends.filter((b) => b.ready).map((b) => b.id)),

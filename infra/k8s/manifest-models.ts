@@ -19,6 +19,7 @@ import {
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { asError, DNS_SUBDOMAIN } from '../../services/shared/index.ts';
 import type { KubeObject } from './kustomize-build.ts';
 
 interface Validatable {
@@ -72,8 +73,6 @@ function requireString(object: KubeObject, where: string, value: Json, pattern?:
   }
   return value;
 }
-
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function checkTargetRef(object: KubeObject, where: string, ref: Json): void {
   const target = onlyKeys(object, where, ref, ['group', 'kind', 'name', 'sectionName']);
@@ -174,7 +173,7 @@ export function validateManifest(object: KubeObject): void {
     try {
       new Model(object as never).validate();
     } catch (error) {
-      throw new ManifestError(object, (error as Error).message);
+      throw new ManifestError(object, asError(error).message);
     }
     return;
   }

@@ -1,8 +1,8 @@
 /**
  * The HTTP adapter: fastify routes of the bridge API (v1) plus the ops endpoints every service has
  * (`/healthz`, `/readyz`, `/metrics`).
- * Everything it needs comes in through BuildAppOptions, so tests build it around real parts and
- * `listen()` stays with the caller.
+ * Everything it needs comes in through BuildAppOptions (app-assembly.ts makes those parts, for the
+ * service and for tests alike), and `listen()` stays with the caller.
  */
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -12,12 +14,14 @@ import {
   tableWhere,
 } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { spawnService } from '../../test/service-process.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
 import { BackendsReply } from './schemas.ts';
+import type { RunningBridge } from './service.ts';
 
 const TOKEN = 'test-token-0123456789';
+const FAILED_START_CHILD = fileURLToPath(new URL('../../test/bridge/failed-start-child.ts', import.meta.url));
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('bridge against a real nats-server', () => {
@@ -291,5 +295,22 @@ describe('bridge against a real nats-server', () => {
     );
     expect(text).toContain('wakegate_bridge_nats_connected 1');
     expect(text).toMatch(/wakegate_bridge_backends [1-9]/);
+  });
+
+  it('returns the port it bound, as the scaler and watcher do, and its url on that port', () => {
+    expect(bridge.port).toBeGreaterThan(0);
+    expect(bridge.url).toBe(`http://127.0.0.1:${bridge.port}`);
+  });
+
+  it('closes what it opened when its start fails after connecting: the failed process exits by itself', async () => {
+    const child = spawnService(FAILED_START_CHILD, { NATS_URL: server.url });
+    try {
+      const outcome = await child.logged((line) => 'failed' in line || 'started' in line);
+      expect(outcome.failed).toMatch(/EADDRINUSE/);
+      const exited = await Promise.race([child.exitCode(), sleep(10_000).then(() => 'still running')]);
+      expect(exited).toBe(0);
+    } finally {
+      child.child.kill('SIGKILL');
+    }
   });
 });

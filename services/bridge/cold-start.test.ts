@@ -5,8 +5,8 @@ import { backendRecord } from '../../test/backend-record.ts';
 import { heldPolls, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
 import type { BackendsReply } from './index.ts';
+import type { RunningBridge } from './service.ts';
 
 describe('bridge cold-start metrics', () => {
   let server: NatsServerFixture;

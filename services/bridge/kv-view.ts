@@ -135,7 +135,7 @@ class BucketWatch {
   }
 
   #invalid(key: string, error: unknown): void {
-    this.#log.warn({ key, reason: (error as Error).message }, 'ignoring invalid kv entry');
+    this.#log.warn({ key, err: asError(error) }, 'ignoring invalid kv entry');
     this.#options.onInvalid?.(this.#bucket);
   }
 
@@ -145,7 +145,7 @@ class BucketWatch {
       return decode(value);
     } catch (error) {
       if (!(error instanceof PayloadError)) throw error;
-      this.#log.warn({ backend: id, reason: error.message }, 'ignoring invalid kv value');
+      this.#log.warn({ backend: id, err: error }, 'ignoring invalid kv value');
       this.#options.onInvalid?.(this.#bucket);
       return undefined;
     }

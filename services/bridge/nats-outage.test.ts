@@ -6,8 +6,8 @@ import { fetchTable, startTestBridge, tableWhere } from '../../test/bridge/test-
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
 import type { BackendsReply } from './index.ts';
+import type { RunningBridge } from './service.ts';
 
 describe('bridge while nats-server goes away and comes back', () => {
   let server: NatsServerFixture;

@@ -7,6 +7,7 @@ import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import {
   type ActivityMessage,
   type ActivityReport,
+  asError,
   type BackendId,
   codecs,
   type NatsConnection,
@@ -84,7 +85,7 @@ export class NatsPublisher {
       });
       return { duplicate: ack.duplicate };
     } catch (error) {
-      throw new NatsUnavailableError((error as Error).message, { cause: error });
+      throw new NatsUnavailableError(asError(error).message, { cause: error });
     }
   }
 

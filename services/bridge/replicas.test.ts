@@ -5,8 +5,8 @@ import { backendRecord } from '../../test/backend-record.ts';
 import { fetchTable, heldPolls, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
 import type { BackendsReply } from './index.ts';
+import type { RunningBridge } from './service.ts';
 
 /** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
 describe('two bridge replicas on one nats-server', () => {

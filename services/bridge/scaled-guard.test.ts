@@ -12,8 +12,8 @@ import {
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, type ScaledMessage } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
 import type { BackendsReply } from './index.ts';
+import type { RunningBridge } from './service.ts';
 
 /**
  * The scaler's idle loop scales a backend to zero and a wake sets its intent back to awake before the

@@ -6,6 +6,7 @@
  */
 import {
   allSubjects,
+  asError,
   type BackendId,
   decodeMessage,
   type Logger,
@@ -36,10 +37,7 @@ export function watchScaled(options: ScaledWatchOptions): ScaledWatch {
       try {
         message = decodeMessage('scaled', msg);
       } catch (problem) {
-        logger.warn(
-          { subject: msg.subject, reason: (problem as Error).message },
-          'ignoring invalid scaled message',
-        );
+        logger.warn({ subject: msg.subject, err: asError(problem) }, 'ignoring invalid scaled message');
         options.onInvalid();
         return;
       }

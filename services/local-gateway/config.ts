@@ -1,8 +1,37 @@
 /** The local gateway's environment. */
-import { bridgeTokenSpec, env, logConfigSpec } from '../shared/index.ts';
+import { BRIDGE_PORT } from '../bridge/index.ts';
+import {
+  asError,
+  bridgeTokenSpec,
+  ConfigError,
+  type ConfigOf,
+  type EnvField,
+  env,
+  logConfigSpec,
+} from '../shared/index.ts';
 
 export const GATEWAY_PORT = 8080;
 export const GATEWAY_ADMIN_PORT = 8081;
+
+/** A JSON object in one variable (`{}` when unset); anything else, or JSON that does not parse, is a ConfigError. */
+function jsonObject(variable: string): EnvField<Record<string, unknown>> {
+  const text = env.string(variable, {
+    default: '{}',
+    pattern: /^\s*\{[\s\S]*\}\s*$/,
+    describe: 'a JSON object',
+  });
+  return {
+    variable,
+    read(source) {
+      try {
+        return JSON.parse(text.read(source)) as Record<string, unknown>;
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+        throw new ConfigError(variable, asError(error).message);
+      }
+    },
+  };
+}
 
 export const gatewayConfigSpec = {
   ...logConfigSpec,
@@ -11,13 +40,14 @@ export const gatewayConfigSpec = {
   port: env.integer('WAKEGATE_GATEWAY_PORT', { default: GATEWAY_PORT, min: 0, max: 65535 }),
   adminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', { default: GATEWAY_ADMIN_PORT, min: 0, max: 65535 }),
   workers: env.integer('WAKEGATE_GATEWAY_WORKERS', { default: 2, min: 1, max: 64 }),
-  bridgeUrl: env.url('WAKEGATE_BRIDGE_URL', { default: 'http://127.0.0.1:8787', protocols: ['http'] }),
+  bridgeUrl: env.url('WAKEGATE_BRIDGE_URL', {
+    default: `http://127.0.0.1:${BRIDGE_PORT}`,
+    protocols: ['http'],
+  }),
   processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: 'examples/local.yaml' }),
   wasm: env.string('WAKEGATE_WASM', { default: 'wasm-filter/build/wakegate.wasm' }),
   /** Extra filter configuration as JSON (`{"poll_wait_ms":5000}`), merged over the gateway's own. */
-  filterConfig: env.string('WAKEGATE_FILTER_CONFIG', {
-    default: '{}',
-    pattern: /^\s*\{[\s\S]*\}\s*$/,
-    describe: 'a JSON object',
-  }),
+  filterConfig: jsonObject('WAKEGATE_FILTER_CONFIG'),
 };
+
+export type GatewayConfig = ConfigOf<typeof gatewayConfigSpec>;

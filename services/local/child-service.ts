@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { probeHttp } from '../providers/index.ts';
-import { WakegateError } from '../shared/index.ts';
+import { asError, WakegateError } from '../shared/index.ts';
 
 export class ServiceStartError extends WakegateError {
   readonly service: string;
@@ -74,7 +74,7 @@ export class ChildService {
     }
     const failed = Promise.race([
       once(child, 'error').then(([error]) => {
-        throw new ServiceStartError(this.name, (error as Error).message);
+        throw new ServiceStartError(this.name, asError(error).message);
       }),
       this.#exited.then(() => {
         throw new ServiceStartError(

@@ -11,7 +11,7 @@ import { BRIDGE_PORT } from '../bridge/index.ts';
 import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from '../local-gateway/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { SCALER_PORT } from '../scaler/index.ts';
-import { env, loadConfigOrReport, logConfigSpec } from '../shared/index.ts';
+import { asError, env, loadConfigOrReport, logConfigSpec } from '../shared/index.ts';
 import { WATCHER_PORT } from '../watcher/index.ts';
 import { formatLogLine } from './log-lines.ts';
 import { startLocalStack } from './stack.ts';
@@ -40,7 +40,7 @@ let processConfig: Awaited<ReturnType<typeof loadProcessConfig>>;
 try {
   processConfig = await loadProcessConfig(config.processConfig);
 } catch (error) {
-  process.stderr.write(`wakegate-local: ${(error as Error).message}\n`);
+  process.stderr.write(`wakegate-local: ${asError(error).message}\n`);
   process.exit(1);
 }
 
@@ -49,7 +49,7 @@ try {
   const built = await buildWasm({ onlyIfStale: true });
   if (built.length > 0) say(`built the filter (${built.length} modules in wasm-filter/build)`);
 } catch (error) {
-  process.stderr.write(`wakegate-local: building the filter failed: ${(error as Error).message}\n`);
+  process.stderr.write(`wakegate-local: building the filter failed: ${asError(error).message}\n`);
   process.exit(1);
 }
 
@@ -74,7 +74,7 @@ try {
     },
   });
 } catch (error) {
-  process.stderr.write(`wakegate-local: ${(error as Error).message}\n`);
+  process.stderr.write(`wakegate-local: ${asError(error).message}\n`);
   process.exit(1);
 }
 process.on('exit', () => stack.killNow());

@@ -2,6 +2,12 @@
  * The `probe-path` check before a backend is declared ready: one probe per key (a backend, a container run)
  * and URL, retried with a short backoff while the probe fails. A passed probe holds while the key keeps the
  * same URL; a new key or a new address means a new probe.
+ *
+ * For the Kubernetes and Docker providers, where the probe is one check on top of the platform's own
+ * readiness. The process provider sends the same probe (`probeHttp`) on a schedule of its own
+ * (process/probe-schedule.ts): there the probe is the only readiness signal, so it probes a starting
+ * process far more often than this backoff would and keeps probing it once it is up (docs/architecture.md,
+ * "Providers").
  */
 import { type Backoff, backoffDelayMs } from '../shared/index.ts';
 

@@ -9,6 +9,7 @@ import {
   type Logger,
   type RunningService,
   serveOps,
+  startOrUndo,
   startProvider,
 } from '../shared/index.ts';
 import type { ScalerConfig } from './config.ts';
@@ -34,23 +35,27 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
       component: 'wakegate-scaler',
     }),
   );
-  const nc = await connectAndSetUp({ ...options, name: 'wakegate-scaler', logger });
-  const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: options.drainMs } });
-  const ops = await serveOps({
-    port: options.port,
-    registry: scaler.metrics.registry,
-    notReadyReason: () => scaler.notReadyReason(),
+  return startOrUndo(async (undoOnFailure) => {
+    undoOnFailure(() => workloads.close());
+    const nc = await connectAndSetUp({ ...options, name: 'wakegate-scaler', logger });
+    undoOnFailure(() => nc.close());
+    const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: options.drainMs } });
+    const ops = await serveOps({
+      port: options.port,
+      registry: scaler.metrics.registry,
+      notReadyReason: () => scaler.notReadyReason(),
+    });
+    scaler.start();
+    logger.info({ port: ops.port, provider, replica: scaler.identity }, 'scaler started');
+    return {
+      scaler,
+      port: ops.port,
+      ...closeOnce(async () => {
+        await scaler.stop();
+        await workloads.close();
+        await ops.close();
+        await nc.drain();
+      }),
+    };
   });
-  scaler.start();
-  logger.info({ port: ops.port, provider, replica: scaler.identity }, 'scaler started');
-  return {
-    scaler,
-    port: ops.port,
-    ...closeOnce(async () => {
-      await scaler.stop();
-      await workloads.close();
-      await ops.close();
-      await nc.drain();
-    }),
-  };
 }

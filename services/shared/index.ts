@@ -76,6 +76,8 @@ export {
   type RunningService,
   reportStartFailure,
   serveOps,
+  startOrUndo,
   startProvider,
   stopOnSignals,
+  type UndoOnFailure,
 } from './service/service-lifecycle.ts';

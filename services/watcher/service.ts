@@ -12,6 +12,7 @@ import {
   type Logger,
   type RunningService,
   serveOps,
+  startOrUndo,
   startProvider,
 } from '../shared/index.ts';
 import type { WatcherConfig } from './config.ts';
@@ -32,32 +33,36 @@ export interface RunningWatcher extends RunningService {
 export async function startWatcher(options: WatcherServiceOptions): Promise<RunningWatcher> {
   const { logger, provider, namespaces } = options;
   const nc = await connectAndSetUp({ ...options, name: 'wakegate-watcher', logger });
-  const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
-  const source = await startProvider(provider, async () =>
-    (await loadProvider(provider)).createBackendSource({
-      logger,
-      namespaces,
-      processConfig: options.processConfig,
-      component: 'wakegate-watcher',
-    }),
-  );
-  const watcher = new Watcher({ source, kv, nc, logger, namespaces });
-  const ops = await serveOps({
-    port: options.port,
-    registry: watcher.metrics.registry,
-    notReadyReason: () => watcher.notReadyReason(),
+  return startOrUndo(async (undoOnFailure) => {
+    undoOnFailure(() => nc.close());
+    const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
+    const source = await startProvider(provider, async () =>
+      (await loadProvider(provider)).createBackendSource({
+        logger,
+        namespaces,
+        processConfig: options.processConfig,
+        component: 'wakegate-watcher',
+      }),
+    );
+    undoOnFailure(() => source.close());
+    const watcher = new Watcher({ source, kv, nc, logger, namespaces });
+    const ops = await serveOps({
+      port: options.port,
+      registry: watcher.metrics.registry,
+      notReadyReason: () => watcher.notReadyReason(),
+    });
+    watcher.start();
+    logger.info({ port: ops.port, provider, namespaces }, 'watcher started');
+    return {
+      watcher,
+      port: ops.port,
+      whenSynced: () => watcher.whenSynced(),
+      ...closeOnce(async () => {
+        await watcher.stop();
+        await source.close();
+        await ops.close();
+        await nc.drain();
+      }),
+    };
   });
-  watcher.start();
-  logger.info({ port: ops.port, provider, namespaces }, 'watcher started');
-  return {
-    watcher,
-    port: ops.port,
-    whenSynced: () => watcher.whenSynced(),
-    ...closeOnce(async () => {
-      await watcher.stop();
-      await source.close();
-      await ops.close();
-      await nc.drain();
-    }),
-  };
 }

@@ -3,12 +3,8 @@
  * view is fed directly and the publisher records what it was asked to publish.
  */
 import {
-  type BridgeApp,
-  buildApp,
-  ColdStartClock,
-  createBridgeMetrics,
-  LongPolls,
-  MergedView,
+  type AssembledApp,
+  assembleApp,
   type PublishedWake,
   type Publisher,
 } from '../../services/bridge/index.ts';
@@ -31,10 +27,7 @@ export class RecordingPublisher implements Publisher {
   }
 }
 
-export interface HttpApp {
-  app: BridgeApp;
-  view: MergedView;
-  longPolls: LongPolls;
+export interface HttpApp extends Pick<AssembledApp, 'app' | 'view' | 'longPolls'> {
   publisher: RecordingPublisher;
 }
 
@@ -42,24 +35,15 @@ export interface HttpApp {
 export function buildHttpApp(
   options: { backends?: string[]; token?: string; maxLongPolls?: number } = {},
 ): HttpApp {
-  const view = new MergedView();
-  let seq = 0;
-  for (const id of options.backends ?? []) view.setBackend(id, backendRecord(id, true), ++seq);
-  const longPolls = new LongPolls(view, options.maxLongPolls ?? 100);
   const publisher = new RecordingPublisher();
-  const app = buildApp({
-    view,
-    longPolls,
+  const { app, view, longPolls } = assembleApp({
     publisher,
     synced: () => true,
-    metrics: createBridgeMetrics({
-      longPolls: () => longPolls.size,
-      backends: () => view.size,
-      natsConnected: () => publisher.connected,
-    }),
-    coldStart: new ColdStartClock(),
+    maxLongPolls: options.maxLongPolls ?? 100,
     logger: createLogger('bridge', 'silent'),
     token: options.token,
   });
+  let seq = 0;
+  for (const id of options.backends ?? []) view.setBackend(id, backendRecord(id, true), ++seq);
   return { app, view, longPolls, publisher };
 }

@@ -4,8 +4,11 @@
  * `close-on-sigterm` closes the scaler on SIGTERM, `exit-at-once` calls process.exit without closing,
  * `wait` waits (to be SIGKILLed).
  */
-import { createWorkloadScaler, loadProcessConfig } from '../../services/providers/process/index.ts';
-import { readProcessState } from '../../services/providers/process/state-file.ts';
+import {
+  createWorkloadScaler,
+  loadProcessConfig,
+  readProcessState,
+} from '../../services/providers/process/index.ts';
 import { createLogger } from '../../services/shared/index.ts';
 
 const [configFile, mode] = process.argv.slice(2) as [string, string];

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerdFixture, httpdContainer, startDockerd } from '../../../test/dockerd.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
 import { freePort } from '../../../test/ports.ts';
+import type { BackendsReply } from '../../bridge/index.ts';
 import { ChildService, untilHttpOk } from '../../local/index.ts';
 
 const root = join(import.meta.dirname, '../../..');
@@ -41,27 +42,22 @@ async function startService(name: string, port: number, env: Record<string, stri
   await service.start();
 }
 
-interface BackendsView {
-  revision: number;
-  backends: { id: string; hosts: string[]; ready: boolean }[];
-}
-
 /** Follows the bridge's long poll until the view satisfies the predicate. */
 async function untilView(
-  predicate: (view: BackendsView) => boolean,
+  predicate: (view: BackendsReply) => boolean,
   timeoutMs = 20_000,
-): Promise<BackendsView> {
+): Promise<BackendsReply> {
   const deadline = Date.now() + timeoutMs;
-  let view = (await (await fetch(`${bridgeUrl}/v1/backends`)).json()) as BackendsView;
+  let view = (await (await fetch(`${bridgeUrl}/v1/backends`)).json()) as BackendsReply;
   while (!predicate(view)) {
     if (Date.now() > deadline) throw new Error(`bridge view never matched; last: ${JSON.stringify(view)}`);
     const response = await fetch(`${bridgeUrl}/v1/backends?since=${view.revision}&wait=5000`);
-    view = (await response.json()) as BackendsView;
+    view = (await response.json()) as BackendsReply;
   }
   return view;
 }
 
-const demoOf = (view: BackendsView) => view.backends.find((backend) => backend.id === id);
+const demoOf = (view: BackendsReply) => view.backends.find((backend) => backend.id === id);
 
 beforeAll(async () => {
   const [docker, natsServer] = await Promise.allSettled([startDockerd(), startNatsServer()]);

@@ -144,7 +144,7 @@ export class ProcessBackendSource implements BackendSource {
       }
       tracked.failures = healthy ? 0 : tracked.failures + 1;
       if (tracked.failures < UP_FAILURES_TO_DOWN) return this.#schedule(tracked, 'up');
-      log.warn({ url: tracked.backend.probeUrl }, 'backend stopped answering its health probe');
+      log.warn({ url: tracked.backend.probeUrl }, 'backend stopped answering its probe');
       tracked.ready = false;
       tracked.failures = 0;
       tracked.wakingSince = Date.now();

@@ -10,6 +10,7 @@ import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import {
+  asError,
   type BackendConfig,
   type BackendId,
   backendId,
@@ -124,7 +125,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
   try {
     id = backendId(PROCESS_NAMESPACE, name);
   } catch (error) {
-    throw new Error(`${at}: invalid backend name: ${(error as Error).message}`);
+    throw new Error(`${at}: invalid backend name: ${asError(error).message}`);
   }
 
   let url: URL;
@@ -146,20 +147,14 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
   if (spec['probe-path'] !== undefined && spec['health-path'] !== undefined)
     throw new Error(`${at}/health-path: the old name of probe-path; set probe-path only`);
   const probeField = spec['health-path'] === undefined ? 'probe-path' : 'health-path';
-  const probePath = spec[probeField] ?? '/';
-  if (!probePath.startsWith('/') || /\s/.test(probePath)) {
-    throw new Error(
-      `${at}/${probeField}: expected an absolute path starting with '/', got ${JSON.stringify(probePath)}`,
-    );
-  }
 
-  // The per-backend settings, read by the shared parser so every provider agrees on them.
+  // The per-backend settings, read by the shared parser so every provider agrees on them (probe-path too).
   const settings = parseBackendSettings({
     hosts: spec.hosts.join(','),
     'idle-timeout': spec['idle-timeout'] === undefined ? undefined : String(spec['idle-timeout']),
     'max-wait': spec['max-wait'] === undefined ? undefined : String(spec['max-wait']),
     'max-buffered': spec['max-buffered'] === undefined ? undefined : String(spec['max-buffered']),
-    'probe-path': probePath,
+    'probe-path': spec[probeField] ?? '/',
   });
   const [problem] = settings.problems;
   if (problem) {
@@ -179,7 +174,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
     cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
     url: origin,
-    probeUrl: `${origin}${probePath}`,
+    probeUrl: `${origin}${settings.config.probePath ?? '/'}`,
     hosts: settings.hosts,
     config: settings.config,
     stopGraceMs: durationMs(spec['stop-grace'], DEFAULT_STOP_GRACE_MS, `${at}/stop-grace`),
@@ -205,7 +200,7 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
       backends.set(backend.id, backend);
     }
   } catch (error) {
-    throw new ProcessConfigError(file, (error as Error).message);
+    throw new ProcessConfigError(file, asError(error).message);
   }
   const stateFile = document['state-file'];
   return {
@@ -237,7 +232,7 @@ export async function loadProcessConfig(path: string | undefined): Promise<Proce
   } catch (error) {
     throw new ProcessConfigError(
       file,
-      `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      `cannot read: ${(error as NodeJS.ErrnoException).code ?? asError(error).message}`,
     );
   }
   let document: unknown;

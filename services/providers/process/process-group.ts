@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { type Logger, WakegateError } from '../../shared/index.ts';
+import { asError, type Logger, WakegateError } from '../../shared/index.ts';
 import type { ProcessBackend } from './config.ts';
 
 export class ProcessStartError extends WakegateError {
@@ -46,7 +46,7 @@ export async function startProcess(backend: ProcessBackend, logger: Logger): Pro
   try {
     await Promise.race([once(child, 'spawn'), once(child, 'error').then(([error]) => Promise.reject(error))]);
   } catch (error) {
-    throw new ProcessStartError(backend.id, (error as Error).message);
+    throw new ProcessStartError(backend.id, asError(error).message);
   }
   const log = logger.child({ backend: backend.id, pid: child.pid });
   pipeLines(child.stdout, log, 'stdout');

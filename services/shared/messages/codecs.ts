@@ -4,7 +4,7 @@
  */
 import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { PayloadError } from '../errors.ts';
+import { asError, PayloadError } from '../errors.ts';
 import { type BackendId, parseBackendId } from '../ids/backend-id.ts';
 import { backendFromSubject, type SubjectKind } from '../ids/subjects.ts';
 import {
@@ -54,7 +54,7 @@ export function codecFor<S extends TSchema>(what: string, schema: S): PayloadCod
         try {
           parseBackendId(id);
         } catch (error) {
-          throw new PayloadError(what, (error as Error).message);
+          throw new PayloadError(what, asError(error).message);
         }
       }
       return value as Static<S>;
@@ -92,7 +92,7 @@ export function decodeMessage<K extends SubjectKind>(
   try {
     id = backendFromSubject(kind, msg.subject);
   } catch (error) {
-    throw new PayloadError(what, (error as Error).message);
+    throw new PayloadError(what, asError(error).message);
   }
   const message = (codecs[kind] as PayloadCodec<MessageKinds[K]>).decode(msg.data);
   if (message.backend !== id) {

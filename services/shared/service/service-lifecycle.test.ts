@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { closeOnce } from './service-lifecycle.ts';
+import { closeOnce, startOrUndo } from './service-lifecycle.ts';
 
 const LIFECYCLE = new URL('./service-lifecycle.ts', import.meta.url).href;
 const LOGGER = new URL('../observability/logger.ts', import.meta.url).href;
@@ -96,6 +96,32 @@ describe('closeOnce', () => {
     });
     await expect(service.close()).rejects.toThrow('drain failed');
     await expect(service.closed).rejects.toThrow('drain failed');
+  });
+});
+
+describe('startOrUndo', () => {
+  it('closes nothing when every step succeeds, and returns what the steps built', async () => {
+    const closed: string[] = [];
+    const built = await startOrUndo(async (undoOnFailure) => {
+      undoOnFailure(async () => closed.push('nats'));
+      return 'service';
+    });
+    expect(built).toBe('service');
+    expect(closed).toEqual([]);
+  });
+
+  it('closes what was opened, last first, when a later step throws, and passes the error on', async () => {
+    const closed: string[] = [];
+    const start = startOrUndo(async (undoOnFailure) => {
+      undoOnFailure(async () => closed.push('provider'));
+      undoOnFailure(async () => {
+        closed.push('nats');
+        throw new Error('close failed too');
+      });
+      throw new Error('port in use');
+    });
+    await expect(start).rejects.toThrow('port in use');
+    expect(closed).toEqual(['nats', 'provider']);
   });
 });
 

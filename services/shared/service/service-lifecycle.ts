@@ -36,12 +36,38 @@ export function closeOnce(stop: () => Promise<void>): RunningService {
   };
 }
 
-/** Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets. */
+/** Tells `startOrUndo` how to close one thing a start step opened. */
+export type UndoOnFailure = (close: () => Promise<unknown>) => void;
+
+/**
+ * Runs a service's start steps. A step that opens something (a NATS connection, a provider, a server)
+ * registers how to close it; if a later step throws, everything registered is closed, last opened first,
+ * and the error goes on. A failed start thus leaves nothing open behind it, which matters to a caller that
+ * does not exit on it (a test, a supervisor). A close that fails as well is ignored: the start's error is
+ * the one to report.
+ */
+export async function startOrUndo<T>(steps: (undoOnFailure: UndoOnFailure) => Promise<T>): Promise<T> {
+  const undo: (() => Promise<unknown>)[] = [];
+  try {
+    return await steps((close) => undo.push(close));
+  } catch (error) {
+    for (const close of undo.reverse()) await close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets;
+ * closes the connection again if the setup fails.
+ */
 export async function connectAndSetUp(options: NatsConnectOptions): Promise<NatsConnection> {
   const nc = await connectNats(options);
-  const setup = await ensureJetStream(nc);
-  if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
-  return nc;
+  return startOrUndo(async (undoOnFailure) => {
+    undoOnFailure(() => nc.close());
+    const setup = await ensureJetStream(nc);
+    if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
+    return nc;
+  });
 }
 
 /**

@@ -1,0 +1,52 @@
+/**
+ * The bridge's HTTP app with the parts it serves from: the merged view, the long polls on it, the metrics
+ * and the cold-start clock. `startBridge` feeds the view from NATS KV; tests feed it directly.
+ */
+import type { Logger } from '../shared/index.ts';
+import { type BridgeApp, buildApp, type Publisher } from './app.ts';
+import { ColdStartClock } from './cold-start-clock.ts';
+import { LongPolls } from './long-poll.ts';
+import { MergedView } from './merged-view.ts';
+import { type BridgeMetrics, createBridgeMetrics } from './metrics.ts';
+
+export interface AssembleAppOptions {
+  publisher: Publisher;
+  /** Both KV snapshots are loaded. */
+  synced: () => boolean;
+  /** Long polls held at once; one more is refused. */
+  maxLongPolls: number;
+  logger: Logger;
+  /** When set, every /v1 call needs `Authorization: Bearer <token>`. */
+  token?: string | undefined;
+}
+
+export interface AssembledApp {
+  app: BridgeApp;
+  view: MergedView;
+  longPolls: LongPolls;
+  metrics: BridgeMetrics;
+  coldStart: ColdStartClock;
+}
+
+export function assembleApp(options: AssembleAppOptions): AssembledApp {
+  const { publisher } = options;
+  const view = new MergedView();
+  const longPolls = new LongPolls(view, options.maxLongPolls);
+  const metrics = createBridgeMetrics({
+    longPolls: () => longPolls.size,
+    backends: () => view.size,
+    natsConnected: () => publisher.connected,
+  });
+  const coldStart = new ColdStartClock();
+  const app = buildApp({
+    view,
+    longPolls,
+    publisher,
+    synced: options.synced,
+    metrics,
+    coldStart,
+    logger: options.logger,
+    token: options.token,
+  });
+  return { app, view, longPolls, metrics, coldStart };
+}

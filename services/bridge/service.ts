@@ -1,0 +1,113 @@
+/**
+ * Puts the bridge service together: NATS connection and JetStream setup, the publisher, the HTTP app and
+ * the KV watch feeding its merged view. `startBridge` listens; `close` is the SIGTERM path.
+ */
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import {
+  type BackendId,
+  closeOnce,
+  connectAndSetUp,
+  type Logger,
+  type NatsConnection,
+  type RunningService,
+  startOrUndo,
+} from '../shared/index.ts';
+import type { BridgeApp } from './app.ts';
+import { assembleApp } from './app-assembly.ts';
+import { watchKvView } from './kv-view.ts';
+import { NatsPublisher } from './nats-publisher.ts';
+import { watchScaled } from './scaled-watch.ts';
+import type { BackendRow } from './schemas.ts';
+
+const CLOSE_GRACE_MS = 2000;
+
+export interface BridgeOptions {
+  natsUrl: string;
+  natsCreds?: string | undefined;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  bridgeToken?: string | undefined;
+  maxLongPolls: number;
+  port: number;
+  host: string;
+  logger: Logger;
+}
+
+/** `close()` stops accepting, answers held long polls with the current table and drains NATS. */
+export interface RunningBridge extends RunningService {
+  readonly app: BridgeApp;
+  readonly nc: NatsConnection;
+  /** The port bound (the one asked for, or the one the system chose for 0). */
+  readonly port: number;
+  /** `http://host:port` the bridge listens on. */
+  readonly url: string;
+  /** Resolves once both KV snapshots are loaded (from then on `/readyz` depends on NATS only). */
+  whenSynced(): Promise<void>;
+}
+
+export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
+  const { logger } = options;
+  const nc = await connectAndSetUp({ ...options, name: 'wakegate-bridge', logger });
+  return startOrUndo(async (undoOnFailure) => {
+    undoOnFailure(() => nc.close());
+    // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
+    const publisher = new NatsPublisher({ nc, source: `bridge/${hostname().slice(0, 170)}/${process.pid}` });
+    const { app, view, longPolls, metrics, coldStart } = assembleApp({
+      publisher,
+      synced: () => watch.synced,
+      maxLongPolls: options.maxLongPolls,
+      logger,
+      token: options.bridgeToken,
+    });
+    undoOnFailure(() => app.close());
+    const changed = (id: BackendId, before: BackendRow | undefined) => {
+      coldStart.changed(id, before?.ready, view.get(id)?.ready, performance.now());
+      longPolls.notify();
+      for (const { backend, phase, seconds } of coldStart.released(performance.now())) {
+        metrics.coldStart.observe({ phase }, seconds);
+        if (phase === 'total') logger.info({ backend, seconds }, 'cold start released');
+      }
+    };
+    const scaled = watchScaled({
+      nc,
+      logger,
+      onScaledToZero: (id) => {
+        const before = view.get(id);
+        if (view.scaledToZero(id)) {
+          logger.info({ backend: id }, 'scaled to zero; not ready until the watcher records it again');
+          changed(id, before);
+        }
+      },
+      onInvalid: () => metrics.invalidScaled.inc(),
+    });
+    undoOnFailure(async () => scaled.stop());
+    const watch = await watchKvView({
+      nc,
+      view,
+      logger,
+      onChange: changed,
+      onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
+    });
+    undoOnFailure(() => watch.stop());
+    const address = await app.listen({ port: options.port, host: options.host });
+    logger.info({ url: address, token: Boolean(options.bridgeToken) }, 'bridge listening');
+    return {
+      app,
+      nc,
+      port: (app.server.address() as AddressInfo).port,
+      url: `http://${new URL(address).host}`,
+      whenSynced: () => watch.whenSynced,
+      ...closeOnce(async () => {
+        // Held long polls are answered as the app closes; a keep-alive connection Node does not see as
+        // idle (a client between requests) must not keep the process alive past a short grace.
+        const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+        await app.close();
+        clearTimeout(force);
+        scaled.stop();
+        await watch.stop();
+        await nc.drain();
+      }),
+    };
+  });
+}
