@@ -15,7 +15,8 @@ export class PerBackend {
   }
 
   add(index: i32, delta: i32): void {
-    this.set(index, this.get(index) + delta);
+    if (index >= this.values.length) this.grow(index);
+    unchecked((this.values[index] += delta));
   }
 
   private grow(index: i32): void {
