@@ -10,6 +10,6 @@ try {
   const bridge = await startBridge({ ...config, logger });
   stopOnSignals(logger, () => bridge.close()).then((code) => process.exit(code));
 } catch (error) {
-  await reportStartFailure(logger, error);
+  reportStartFailure(logger, error);
   process.exit(1);
 }

@@ -10,6 +10,6 @@ try {
   const gateway = await startGateway({ ...config, logger });
   stopOnSignals(logger, () => gateway.close()).then((code) => process.exit(code));
 } catch (error) {
-  await reportStartFailure(logger, error);
+  reportStartFailure(logger, error);
   process.exit(1);
 }

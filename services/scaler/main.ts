@@ -10,6 +10,6 @@ try {
   const scaler = await startScaler({ ...config, logger });
   stopOnSignals(logger, () => scaler.close()).then((code) => process.exit(code));
 } catch (error) {
-  await reportStartFailure(logger, error);
+  reportStartFailure(logger, error);
   process.exit(1);
 }

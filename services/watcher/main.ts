@@ -10,6 +10,6 @@ try {
   const watcher = await startWatcher({ ...config, logger });
   stopOnSignals(logger, () => watcher.close()).then((code) => process.exit(code));
 } catch (error) {
-  await reportStartFailure(logger, error);
+  reportStartFailure(logger, error);
   process.exit(1);
 }

@@ -126,13 +126,13 @@ describe('startOrUndo', () => {
 });
 
 describe('reportStartFailure', () => {
-  it('resolves once its fatal line is written, after every line logged before it', async () => {
+  it('writes its fatal line last, after every line logged before it, when the main exits at once', async () => {
     const script = `
       import { reportStartFailure } from ${JSON.stringify(LIFECYCLE)};
       import { createLogger } from ${JSON.stringify(LOGGER)};
       const logger = createLogger('tiny', 'info');
       for (let i = 0; i < 500; i++) logger.info({ i }, 'starting');
-      await reportStartFailure(logger, new Error('no way'));
+      reportStartFailure(logger, new Error('no way'));
       process.exit(1);
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {

@@ -87,22 +87,13 @@ function serviceName(logger: Logger): string {
 }
 
 /**
- * Resolves once the logger has written what it was given. It writes asynchronously: a line still on its way
- * when the process exits is written after the ones the exit flushes, or lost.
- */
-function logsWritten(logger: Logger): Promise<void> {
-  return new Promise((resolve) => logger.flush(() => resolve()));
-}
-
-/**
  * For a main whose service failed to start, before it exits 1: one fatal line, the last the service writes.
  * A provider that cannot start is a setup error: the line says only the provider and its reason, no stack.
  */
-export async function reportStartFailure(logger: Logger, error: unknown): Promise<void> {
+export function reportStartFailure(logger: Logger, error: unknown): void {
   if (error instanceof ProviderStartError) {
     logger.fatal({ provider: error.provider, reason: error.reason }, 'cannot start the provider');
   } else logger.fatal({ err: asError(error) }, `${serviceName(logger)} failed to start`);
-  await logsWritten(logger);
 }
 
 export interface OpsEndpoint {
@@ -141,7 +132,6 @@ export function stopOnSignals(
       logger.error({ err: asError(error) }, 'shutdown failed');
       code = 1;
     }
-    await logsWritten(logger);
     stopped.resolve(code);
   };
   process.on('SIGTERM', onSignal);
