@@ -88,7 +88,9 @@ describe('wakes', () => {
       while (wakeTimes.length < bridge.wakes.length) wakeTimes.push(t);
       clock.advance(100);
     }
+    await bridge.settle();
     expect(wakeTimes).toEqual([0, 200, 600, 1400, 3000, 6200]);
+    expect(bridge.wakes).toHaveLength(6);
     const failures = logs.filter((l) => l.message.includes('wake of demo/app failed (status 503)'));
     expect(failures).toHaveLength(6);
     expect(failures.filter((l) => l.level === 'warn')).toHaveLength(1);
@@ -105,9 +107,9 @@ describe('wakes', () => {
       request(plugin, 'app.example.com');
       clock.advance(1000);
     }
-    // The same table again (a new revision, nothing changed for the backend) is no reason to wake.
     await bridge.settle();
     expect(bridge.wakes).toHaveLength(1);
+    // The same table again (a new revision, nothing changed for the backend) is no reason to wake.
     await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000 }]);
     request(plugin, 'app.example.com');
     clock.advance(3000);
