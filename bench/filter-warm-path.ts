@@ -42,6 +42,25 @@ function round(plugin: Plugin, authority: string, n: number): number {
   return Number(process.hrtime.bigint() - start) / n;
 }
 
+/** Fails the benchmark when a VM of the plugin has failed: a broken build must not pass for a fast one. */
+function checkVms(plugin: Plugin, name: string): void {
+  for (const w of plugin.workers) if (w.failed) throw new Error(`${name}: VM failed: ${w.failed.message}`);
+}
+
+/** As `round`, untimed, failing the benchmark unless every request went on upstream at once and the VM is
+ * alive: the warm-up, and the check that the timed rounds measured what they claim. */
+function checkedRound(plugin: Plugin, name: string, authority: string, n: number): void {
+  const h = headers(authority);
+  for (let i = 0; i < n; i++) {
+    const s = plugin.openStream({ headers: h });
+    const kind = s.settled?.kind;
+    s.close();
+    if (kind !== 'continue')
+      throw new Error(`${name}: request ${i} for ${authority}: ${kind ?? 'held'}, not continue`);
+  }
+  checkVms(plugin, name);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
@@ -64,22 +83,35 @@ for (let cycle = 0; cycle < 2; cycle++) {
   collect();
   const t0 = performance.now();
   bridge.setBackends([app]);
-  await Promise.all(streams.map((s) => s.outcome));
+  const outcomes = await Promise.all(streams.map((s) => s.outcome));
   release10kMs = performance.now() - t0;
+  const notReleased = outcomes.filter((o) => o.kind !== 'continue').length;
+  if (notReleased > 0) throw new Error(`${notReleased} of ${HELD} held requests not released`);
+  checkVms(held, 'held');
   for (const s of streams) s.close();
   await bridge.setBackendsAndWait([{ ...app, ready: false }]);
 }
 held.close();
 
 const noop = await createPlugin({ module: testModulePath('noop'), clock: new ManualClock() });
-const { plugin: ready } = await startFilter({ backends: [app] });
+const { plugin: ready, bridge: readyBridge } = await startFilter({ backends: [app] });
 const runs = { noop: [] as number[], ready: [] as number[], unmanaged: [] as number[] };
-for (const p of [noop, ready]) round(p, 'app.example.com', PER_ROUND);
+// Warm-up, each request checked.
+checkedRound(noop, 'noop', 'app.example.com', PER_ROUND);
+checkedRound(ready, 'ready', 'app.example.com', PER_ROUND);
+checkedRound(ready, 'unmanaged', 'other.example.com', PER_ROUND);
 for (let r = 0; r < ROUNDS; r++) {
   runs.noop.push(round(noop, 'app.example.com', PER_ROUND));
   runs.ready.push(round(ready, 'app.example.com', PER_ROUND));
   runs.unmanaged.push(round(ready, 'other.example.com', PER_ROUND));
 }
+// After the timed rounds: the VMs still alive and passing every request, none held, no wake sent.
+checkedRound(noop, 'noop', 'app.example.com', 1000);
+checkedRound(ready, 'ready', 'app.example.com', 1000);
+checkedRound(ready, 'unmanaged', 'other.example.com', 1000);
+await readyBridge.settle();
+if (ready.metric('wakegate_held') !== 0) throw new Error(`ready: ${ready.metric('wakegate_held')} held`);
+if (readyBridge.wakes.length > 0) throw new Error(`ready: ${readyBridge.wakes.length} wakes sent`);
 noop.close();
 ready.close();
 

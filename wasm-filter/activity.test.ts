@@ -38,6 +38,7 @@ describe('activity reports', () => {
     });
     const next = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
+    await bridge.settle();
     expect(bridge.activity.length).toBe(2);
     request(plugin, 'app.example.com').close();
     clock.advance(1000);
@@ -79,23 +80,24 @@ describe('activity reports', () => {
     expect((await report).body).toMatchObject({
       reports: [{ backend: 'demo/app', requests: 2, inflight: 0 }],
     });
-    await new Promise((resolve) => setImmediate(resolve));
+    await bridge.settle();
     request(plugin, 'app.example.com').close();
     report = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
     expect((await report).body).toMatchObject({
       reports: [{ backend: 'demo/app', requests: 3, inflight: 0 }],
     });
-    await new Promise((resolve) => setImmediate(resolve));
+    await bridge.settle();
     bridge.activityStatus = 204;
     report = bridge.next((c) => c.path === '/v1/activity');
     clock.advance(1000);
     expect((await report).body).toMatchObject({
       reports: [{ backend: 'demo/app', requests: 3, inflight: 0 }],
     });
-    await new Promise((resolve) => setImmediate(resolve));
+    await bridge.settle();
     // Accepted: nothing left to report.
     clock.advance(2000);
+    await bridge.settle();
     expect(bridge.activity).toHaveLength(3);
     const failures = logs.filter((l) => l.message.includes('activity report failed'));
     expect(failures.map((l) => l.level)).toEqual(['warn', 'debug']);
@@ -110,7 +112,7 @@ describe('activity reports', () => {
     const { plugin, bridge, clock } = await start({ config: { activity_interval_ms: 1000 }, backends: many });
     for (let i = 0; i < many.length; i++) request(plugin, `app-${i}.example.com`).close();
     clock.advance(1000);
-    await new Promise((resolve) => setImmediate(resolve));
+    await bridge.settle();
     const bodies = bridge.activity.map((c) => c.body as { reports: { backend: string; requests: number }[] });
     expect(bodies.map((b) => b.reports.length)).toEqual([500, 500, 200]);
     const reported = bodies.flatMap((b) => b.reports);

@@ -26,15 +26,24 @@ const flags = [
   '0',
 ];
 
-export const filterWasmPath = join(buildDir, 'wakegate.wasm');
+/** Where modules are loaded from: the build folder, or WAKEGATE_WASM_DIR, a folder laid out like it (the
+ * filter's mutation testing points the tests at a mutant built there). Builds always go to `outDir`. */
+const loadDir = process.env.WAKEGATE_WASM_DIR || buildDir;
+
+export const filterWasmPath = join(loadDir, 'wakegate.wasm');
 
 export function testModulePath(name: string): string {
-  return join(buildDir, 'test-modules', `${name}.wasm`);
+  return join(loadDir, 'test-modules', `${name}.wasm`);
 }
 
 /** The .ts files in dir; with `recursive`, in its subfolders too. */
-async function sources(dir: string, options: { recursive?: boolean } = {}): Promise<string[]> {
-  const names = await readdir(join(root, dir), { recursive: options.recursive ?? false });
+async function sources(
+  dir: string,
+  options: { recursive?: boolean; sourceRoot?: string } = {},
+): Promise<string[]> {
+  const names = await readdir(join(options.sourceRoot ?? root, dir), {
+    recursive: options.recursive ?? false,
+  });
   return names.filter((f) => f.endsWith('.ts')).map((f) => join(dir, f));
 }
 
@@ -46,7 +55,7 @@ async function mtime(path: string): Promise<number> {
   }
 }
 
-async function compile(entry: string, output: string): Promise<void> {
+async function compile(entry: string, output: string, sourceRoot = root): Promise<void> {
   await mkdir(dirname(output), { recursive: true });
   let errors = '';
   const { error } = await asc.main([entry, '--outFile', output, ...flags], {
@@ -60,7 +69,7 @@ async function compile(entry: string, output: string): Promise<void> {
     // Resolve sources relative to wasm-filter/ so the --use path above holds wherever we run from.
     readFile: async (name: string, base: string) => {
       try {
-        return await readFile(join(root, base, name), 'utf8');
+        return await readFile(join(sourceRoot, base, name), 'utf8');
       } catch {
         return null;
       }
@@ -69,15 +78,25 @@ async function compile(entry: string, output: string): Promise<void> {
   if (error) throw new Error(`asc ${entry}: ${error.message}\n${errors}`);
 }
 
-export async function buildWasm(options: { onlyIfStale?: boolean } = {}): Promise<string[]> {
+export type BuildOptions = {
+  onlyIfStale?: boolean;
+  /** A folder laid out like wasm-filter/ (assembly/, test-modules/) to compile instead of this one. */
+  sourceRoot?: string;
+  /** Where the modules go (default wasm-filter/build). */
+  outDir?: string;
+};
+
+export async function buildWasm(options: BuildOptions = {}): Promise<string[]> {
+  const sourceRoot = options.sourceRoot ?? root;
+  const outDir = options.outDir ?? buildDir;
   // A filter source in a subfolder of assembly/ makes the filter and every test module stale too.
-  const filterSources = await sources('assembly', { recursive: true });
-  const moduleSources = await sources('test-modules');
+  const filterSources = await sources('assembly', { recursive: true, sourceRoot });
+  const moduleSources = await sources('test-modules', { sourceRoot });
   const targets: [entry: string, output: string, inputs: string[]][] = [
-    ['assembly/index.ts', filterWasmPath, filterSources],
+    ['assembly/index.ts', join(outDir, 'wakegate.wasm'), filterSources],
     ...moduleSources.map((s): [string, string, string[]] => [
       s,
-      testModulePath(s.slice('test-modules/'.length, -3)),
+      join(outDir, 'test-modules', `${s.slice('test-modules/'.length, -3)}.wasm`),
       [s, ...filterSources],
     ]),
   ];
@@ -85,11 +104,14 @@ export async function buildWasm(options: { onlyIfStale?: boolean } = {}): Promis
   for (const [entry, output, inputs] of targets) {
     if (options.onlyIfStale) {
       const newest = Math.max(
-        ...(await Promise.all([...inputs, 'build.ts'].map((i) => mtime(join(root, i))))),
+        ...(await Promise.all([
+          ...inputs.map((i) => mtime(join(sourceRoot, i))),
+          mtime(join(root, 'build.ts')),
+        ])),
       );
       if ((await mtime(output)) > newest) continue;
     }
-    await compile(entry, output);
+    await compile(entry, output, sourceRoot);
     built.push(output);
   }
   return built;

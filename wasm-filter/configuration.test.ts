@@ -110,6 +110,7 @@ describe('reconfiguration', () => {
     await Promise.all(repolls);
     await bridge.setBackendsAndWait([awake], 2);
     for (const s of held) expectContinue(await s.outcome);
+    await bridge.settle();
     expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
   });
 
@@ -128,10 +129,11 @@ describe('reconfiguration', () => {
   });
 
   it('takes the new configuration: a held request waits as long as the new max_wait_ms says', async () => {
-    const { plugin, clock } = await start({ config: { max_wait_ms: 1000 }, backends: [sleeping] });
+    const { plugin, bridge, clock } = await start({ config: { max_wait_ms: 1000 }, backends: [sleeping] });
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 5000 });
     const s = request(plugin, 'app.example.com');
     clock.advance(4000);
+    await bridge.settle();
     expect(s.settled).toBeUndefined();
     clock.advance(1100);
     expect(expectReply(await s.outcome).status).toBe(504);
@@ -156,6 +158,7 @@ describe('reconfiguration', () => {
       source: sourceId,
       reports: [{ backend: 'demo/app', requests: 3, inflight: 0 }],
     });
+    await bridge.settle();
     expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
   });
 

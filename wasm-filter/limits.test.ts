@@ -17,12 +17,13 @@ afterEach(closeFilters);
 
 describe('requests', () => {
   it('answers 504 with JSON after max wait, and grpc-status 14 to gRPC', async () => {
-    const { plugin, clock, logs } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
+    const { plugin, bridge, clock, logs } = await start({ backends: [{ ...sleeping, maxWaitMs: 2000 }] });
     const http = request(plugin, 'app.example.com');
     const grpc = request(plugin, 'app.example.com', { 'content-type': 'application/grpc+proto' });
     const web = request(plugin, 'app.example.com', { 'content-type': 'application/grpc-web' });
     clock.advance(1900);
-    expect(http.settled).toBeUndefined();
+    await bridge.settle();
+    expect([http, grpc, web].map((s) => s.settled)).toEqual([undefined, undefined, undefined]);
     clock.advance(200);
     const reply = expectReply(await http.outcome);
     expect(reply.status).toBe(504);
@@ -50,16 +51,18 @@ describe('requests', () => {
     expect(plugin.workers[0]?.openStreams).toBe(0);
   });
   it('uses max_wait_ms from the configuration when the backend has none', async () => {
-    const { plugin, clock } = await start({ config: { max_wait_ms: 500 }, backends: [sleeping] });
+    const { plugin, bridge, clock } = await start({ config: { max_wait_ms: 500 }, backends: [sleeping] });
     const s = request(plugin, 'app.example.com');
     clock.advance(400);
+    await bridge.settle();
     expect(s.settled).toBeUndefined();
+    // Answered on the tick at which it has waited exactly max_wait_ms, not one later.
     clock.advance(100);
-    expect(expectReply(await s.outcome).status).toBe(504);
+    expect(expectReply(s.settled).status).toBe(504);
   });
 
   it('refuses past max buffered: 503 with Retry-After, grpc-status 8 to gRPC', async () => {
-    const { plugin } = await start({ backends: [{ ...sleeping, maxBuffered: 2 }] });
+    const { plugin, bridge } = await start({ backends: [{ ...sleeping, maxBuffered: 2 }] });
     const held = [request(plugin, 'app.example.com'), request(plugin, 'app.example.com')];
     const http = expectReply(request(plugin, 'app.example.com').settled);
     expect(http.status).toBe(503);
@@ -79,6 +82,7 @@ describe('requests', () => {
     expect(web.grpcStatus).toBeUndefined();
     expect(header(web.headers, 'retry-after')).toBe('1');
     expect(header(web.headers, 'content-type')).toBe('application/json');
+    await bridge.settle();
     expect(held.every((s) => s.settled === undefined)).toBe(true);
     expect(plugin.metric('wakegate_overflows_total')).toBe(3);
     expect(plugin.metric('wakegate_held')).toBe(2);
@@ -92,7 +96,7 @@ describe('wall clock', () => {
     });
     const held = request(plugin, 'app.example.com');
     await bridge.seen((c) => c.path === '/v1/wake');
-    await new Promise((resolve) => setImmediate(resolve));
+    await bridge.settle();
     clock.stepWallClock(-3_600_000);
     const repeated = bridge.next((c) => c.path === '/v1/wake');
     const report = bridge.next((c) => c.path === '/v1/activity');
@@ -111,6 +115,7 @@ describe('wall clock', () => {
     clock.advance(500);
     clock.stepWallClock(3_600_000);
     clock.advance(1000);
+    await bridge.settle();
     expect(held.settled).toBeUndefined();
     await bridge.setBackendsAndWait([{ ...awake, maxWaitMs: 2000 }]);
     // The jump counts as one tick of 100 ms, not as an hour.

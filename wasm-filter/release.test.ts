@@ -22,6 +22,7 @@ describe('requests', () => {
     ]);
     // A bare domain does not match its own wildcard.
     expectContinue(request(plugin, 'apps.example.com').settled);
+    await bridge.settle();
     expect(bridge.calls.length).toBe(pollsBefore);
   });
 
@@ -37,6 +38,7 @@ describe('requests', () => {
       const headers = expectContinue(request(plugin, authority).settled);
       expect(header(headers, 'x-wakegate-held-ms')).toBeUndefined();
     }
+    await bridge.settle();
     expect(bridge.calls.length).toBe(callsBefore);
     expect(plugin.metric('wakegate_held')).toBe(0);
   });
@@ -46,9 +48,10 @@ describe('requests', () => {
     const streams = Array.from({ length: 1000 }, (_, i) =>
       request(plugin, i % 2 ? 'app.example.com' : 'x.apps.example.com'),
     );
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await bridge.settle();
     expect(streams.every((s) => s.settled === undefined)).toBe(true);
     expect(plugin.metric('wakegate_held')).toBe(1000);
-    await bridge.seen((c) => c.path === '/v1/wake');
     expect(bridge.wakes.map((w) => w.body)).toEqual([{ backend: 'demo/app' }]);
     expect(plugin.metric('wakegate_wakes_sent_total')).toBe(1);
     clock.advance(250);
@@ -77,6 +80,7 @@ describe('requests', () => {
       headers: { ':method': 'POST', ':path': '/', ':authority': 'app.example.com' },
       body,
     });
+    await bridge.settle();
     expect(s.settled).toBeUndefined();
     await bridge.setBackendsAndWait([awake]);
     const o = await s.outcome;
@@ -92,6 +96,7 @@ describe('requests', () => {
     expect(plugin.metric('wakegate_held')).toBe(0);
     // With max 1 buffered, a new request is held rather than refused: the slot came back.
     const next = request(plugin, 'app.example.com');
+    await bridge.settle();
     expect(next.settled).toBeUndefined();
     await bridge.setBackendsAndWait([{ ...awake, maxBuffered: 1 }]);
     expectContinue(await next.outcome);
@@ -101,6 +106,7 @@ describe('requests', () => {
   it('releases held requests of a backend that leaves the table: it is no longer managed', async () => {
     const { plugin, bridge } = await start({ backends: [sleeping] });
     const s = request(plugin, 'app.example.com');
+    await bridge.settle();
     expect(s.settled).toBeUndefined();
     await bridge.setBackendsAndWait([]);
     expectContinue(await s.outcome);
@@ -115,10 +121,11 @@ describe('requests', () => {
     expectContinue(open.settled);
     await bridge.setBackendsAndWait([other]);
     expectContinue(request(plugin, 'app.example.com').settled);
-    expect(request(plugin, 'other.example.com').settled).toBeUndefined();
+    const waiting = [request(plugin, 'other.example.com')];
     await bridge.setBackendsAndWait([sleeping, other]);
-    expect(request(plugin, 'app.example.com').settled).toBeUndefined();
-    expect(request(plugin, 'x.apps.example.com').settled).toBeUndefined();
+    waiting.push(request(plugin, 'app.example.com'), request(plugin, 'x.apps.example.com'));
+    await bridge.settle();
+    expect(waiting.map((s) => s.settled)).toEqual([undefined, undefined, undefined]);
     open.close();
   });
 });
@@ -134,6 +141,7 @@ describe('backend table size', () => {
     const { plugin, bridge } = await start({ backends: many('one', 40_000) });
     await bridge.setBackendsAndWait(many('two', 40_000));
     const held = request(plugin, 'b-39999.two.example.com');
+    await bridge.settle();
     expect(held.settled).toBeUndefined();
     const ready = many('two', 40_000);
     ready[39_999] = { ...(ready[39_999] as TableBackend), ready: true };
@@ -142,9 +150,11 @@ describe('backend table size', () => {
   });
 
   it('refuses to track more than 65,535 backends at once, saying so once; the rest pass unmanaged', async () => {
-    const { plugin, logs } = await start({ backends: many('big', 65_600) });
+    const { plugin, bridge, logs } = await start({ backends: many('big', 65_600) });
     expect(logs.filter((l) => l.message.includes('backends at once'))).toHaveLength(1);
-    expect(request(plugin, 'b-65534.big.example.com').settled).toBeUndefined();
+    const held = request(plugin, 'b-65534.big.example.com');
+    await bridge.settle();
+    expect(held.settled).toBeUndefined();
     expectContinue(request(plugin, 'b-65535.big.example.com').settled);
   });
 });

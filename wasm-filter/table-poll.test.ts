@@ -37,8 +37,10 @@ describe('bridge', () => {
       }
       expect(delays).toEqual([200, 400, 800, 1600, 3200, 5000, 5000]);
       await logged('backend table received');
+      const held = request(plugin, 'app.example.com');
+      await bridge.settle();
       expect(plugin.workers[0]?.failed).toBeUndefined();
-      expect(request(plugin, 'app.example.com').settled).toBeUndefined();
+      expect(held.settled).toBeUndefined();
       expect(plugin.metric('wakegate_held')).toBe(1);
     },
   );
@@ -61,6 +63,7 @@ describe('unknown table', () => {
     const wake = bridge.next((c) => c.path === '/v1/wake');
     clock.advance(200);
     await wake;
+    await bridge.settle();
     expect(streams[0]?.settled).toBeUndefined();
     expect(expectReply(await streams[1]?.outcome).grpcStatus).toBe(8);
     const http = expectReply(await streams[2]?.outcome);
@@ -75,6 +78,8 @@ describe('unknown table', () => {
     const { plugin, bridge } = await start({ awaitTable: false });
     bridge.mode = 'silent';
     expectContinue(request(plugin, 'app.example.com').settled);
+    await bridge.settle();
+    expect(bridge.wakes).toEqual([]);
     expect(plugin.metric('wakegate_held')).toBe(0);
   });
 
@@ -87,9 +92,12 @@ describe('unknown table', () => {
     const ready = request(plugin, 'ready.example.com');
     const asleep = request(plugin, 'app.example.com');
     const unmanaged = request(plugin, 'other.example.com');
-    expect([ready, asleep, unmanaged].map((s) => s.settled)).toEqual([undefined, undefined, undefined]);
-    expect(plugin.metric('wakegate_held')).toBe(3);
     await logged('poll failed');
+    await bridge.settle();
+    expect([ready, asleep, unmanaged].map((s) => s.settled)).toEqual([undefined, undefined, undefined]);
+    // Nothing is known to wake until the table comes.
+    expect(bridge.wakes).toEqual([]);
+    expect(plugin.metric('wakegate_held')).toBe(3);
     bridge.mode = 'ok';
     bridge.setBackends([sleeping, { id: 'demo/ready', hosts: ['ready.example.com'], ready: true }]);
     const wake = bridge.next((c) => c.path === '/v1/wake');
@@ -97,7 +105,9 @@ describe('unknown table', () => {
     expect((await wake).body).toEqual({ backend: 'demo/app' });
     expectContinue(await ready.outcome);
     expectContinue(await unmanaged.outcome);
+    await bridge.settle();
     expect(asleep.settled).toBeUndefined();
+    expect(bridge.wakes).toHaveLength(1);
     expect(plugin.metric('wakegate_held')).toBe(1);
     await bridge.setBackendsAndWait([awake]);
     expectContinue(await asleep.outcome);

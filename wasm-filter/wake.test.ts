@@ -1,5 +1,6 @@
 // Wakes: sent once per backend and worker, repeated and retried on their schedules.
 import { afterEach, describe, expect, it } from 'vitest';
+import type { TableBackend } from '../test/filter/bridge-fixture.ts';
 import { awake, closeFilters, expectContinue, request, sleeping, start } from '../test/filter/harness.ts';
 
 afterEach(closeFilters);
@@ -14,6 +15,7 @@ describe('wakes', () => {
     const retried = bridge.next((c) => c.path === '/v1/wake');
     clock.advance(1000);
     await retried;
+    await bridge.settle();
     expect(bridge.wakes.length).toBe(2);
   });
 
@@ -21,17 +23,20 @@ describe('wakes', () => {
     const { plugin, bridge, clock } = await start({ backends: [sleeping] });
     const held = request(plugin, 'app.example.com');
     await bridge.seen((c) => c.path === '/v1/wake');
-    // One turn of the event loop: the host hands the filter the bridge's 202 to its wake.
-    await new Promise((resolve) => setImmediate(resolve));
+    // The host hands the filter the bridge's 202 to its wake: the 2 s count from the wake's sending.
+    await bridge.settle();
     clock.advance(1900);
+    await bridge.settle();
     expect(bridge.wakes.length).toBe(1);
     const repeated = bridge.next((c) => c.path === '/v1/wake');
     clock.advance(200);
     await repeated;
+    await bridge.settle();
     expect(bridge.wakes.length).toBe(2);
     await bridge.setBackendsAndWait([awake]);
     expectContinue(await held.outcome);
     clock.advance(5000);
+    await bridge.settle();
     expect(bridge.wakes.length).toBe(2);
   });
 
@@ -39,14 +44,16 @@ describe('wakes', () => {
     const { plugin, bridge, clock } = await start({ backends: [sleeping] });
     request(plugin, 'app.example.com');
     await bridge.seen((c) => c.path === '/v1/wake');
-    await new Promise((resolve) => setImmediate(resolve));
+    await bridge.settle();
     clock.advance(900);
     request(plugin, 'app.example.com');
+    await bridge.settle();
     expect(bridge.wakes.length).toBe(1);
     clock.advance(200);
     const again = bridge.next((c) => c.path === '/v1/wake');
     request(plugin, 'app.example.com');
     await again;
+    await bridge.settle();
     expect(bridge.wakes.length).toBe(2);
   });
 
@@ -76,12 +83,14 @@ describe('wakes', () => {
     const t0 = clock.now();
     for (let t = 0; t < 7000; t += 100) {
       request(plugin, 'app.example.com');
-      // One turn of the event loop: the host hands the filter the bridge's answer to a wake made now.
-      await new Promise((resolve) => setImmediate(resolve));
+      // The host hands the filter the bridge's answer to a wake made now.
+      await bridge.settle();
       while (wakeTimes.length < bridge.wakes.length) wakeTimes.push(t);
       clock.advance(100);
     }
+    await bridge.settle();
     expect(wakeTimes).toEqual([0, 200, 600, 1400, 3000, 6200]);
+    expect(bridge.wakes).toHaveLength(6);
     const failures = logs.filter((l) => l.message.includes('wake of demo/app failed (status 503)'));
     expect(failures).toHaveLength(6);
     expect(failures.filter((l) => l.level === 'warn')).toHaveLength(1);
@@ -98,16 +107,20 @@ describe('wakes', () => {
       request(plugin, 'app.example.com');
       clock.advance(1000);
     }
+    await bridge.settle();
+    expect(bridge.wakes).toHaveLength(1);
     // The same table again (a new revision, nothing changed for the backend) is no reason to wake.
     await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000 }]);
     request(plugin, 'app.example.com');
     clock.advance(3000);
+    await bridge.settle();
     expect(bridge.wakes).toHaveLength(1);
     bridge.wakeStatus = 202;
     const woken = bridge.next((c) => c.path === '/v1/wake');
     await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000, hosts: ['app.example.com'] }]);
     request(plugin, 'app.example.com');
     await woken;
+    await bridge.settle();
     expect(bridge.wakes).toHaveLength(2);
   });
 
@@ -119,8 +132,39 @@ describe('wakes', () => {
       clock.advance(40);
     }
     await Promise.all([0, 1].map((w) => bridge.seen((c) => c.worker === w && c.path === '/v1/wake')));
+    await bridge.settle();
     expect(bridge.wakes.map((w) => w.worker).sort()).toEqual([0, 1]);
     await bridge.setBackendsAndWait([awake], 2);
     for (const o of await Promise.all(streams.map((s) => s.outcome))) expectContinue(o);
+  });
+
+  it('repeats wakes only for the backend with requests held, not for another sleeping one', async () => {
+    const other: TableBackend = { id: 'demo/other', hosts: ['other.example.com'], ready: false };
+    const { plugin, bridge, clock } = await start({
+      backends: [sleeping, other, { ...awake, id: 'demo/up', hosts: ['up.example.com'] }],
+    });
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    const sentAt: number[] = [];
+    for (let t = 0; t <= 5000; t += 100) {
+      await bridge.settle();
+      while (sentAt.length < bridge.wakes.length) sentAt.push(t);
+      clock.advance(100);
+    }
+    expect(bridge.wakes.map((w) => w.body)).toEqual([
+      { backend: 'demo/app' },
+      { backend: 'demo/app' },
+      { backend: 'demo/app' },
+    ]);
+    // The first at once, then a repeat every 2 s while the request is held.
+    expect(sentAt).toEqual([0, 2000, 4000]);
+  });
+
+  it('sends no wake for a request to a ready backend', async () => {
+    const { plugin, bridge, clock } = await start({ backends: [awake] });
+    expectContinue(request(plugin, 'app.example.com').settled);
+    clock.advance(3000);
+    await bridge.settle();
+    expect(bridge.wakes).toEqual([]);
   });
 });

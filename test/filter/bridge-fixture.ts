@@ -68,6 +68,18 @@ export class BridgeFixture {
     await Promise.all(Array.from({ length: workers }, (_, w) => this.applied(w)));
   }
 
+  /**
+   * Resolves once every http call the module has made so far has reached this fixture, and whatever their
+   * answers set off without the clock moving has run too. The host hands a call to the fixture in a
+   * microtask after the module's callback returns, and delivers the fixture's answer in microtasks; a
+   * `setImmediate` turn runs only once the microtask queue is empty, so it comes after all of them. Await it
+   * before every check that a call was *not* made, or the check runs before the call could arrive and
+   * passes whatever the module did.
+   */
+  settle(): Promise<void> {
+    return new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
   callsTo(method: string, pathPrefix: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method && c.path.startsWith(pathPrefix));
   }

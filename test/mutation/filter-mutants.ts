@@ -1,0 +1,261 @@
+/**
+ * Mutation testing of the AssemblyScript filter, which Stryker cannot mutate: each mutant below is one source
+ * change to wasm-filter/assembly/. For each, the script copies the filter's sources to a temporary folder,
+ * applies the change there (the repository's sources are never touched), builds the filter and the test
+ * modules the filter tests load into a folder of their own, and runs the filter's tests
+ * (wasm-filter/*.test.ts) with WAKEGATE_WASM_DIR pointing at it. A mutant is killed when the tests fail.
+ *
+ *   node test/mutation/filter-mutants.ts
+ *
+ * Prints one JSON line on stdout, progress on stderr, and exits 0:
+ *   {"bench":"mutation-filter","mutants":N,"killed":K,"survived":S,"score":P,"survivors":[names]}
+ * It exits 1, printing no JSON, when it cannot judge: a mutant's search text is not found exactly once (the
+ * list must not rot silently as the sources change), a mutant does not compile, or the unmutated sources fail
+ * the tests.
+ *
+ * Every mutant here must be killed; one that cannot be (equivalent to the original) belongs in a comment
+ * saying why, not in the list.
+ */
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildWasm } from '../../wasm-filter/build.ts';
+
+type Mutant = {
+  name: string;
+  /** Under wasm-filter/assembly/. */
+  file: string;
+  /** Must occur exactly once in the file. */
+  search: string;
+  replace: string;
+};
+
+export const mutants: Mutant[] = [
+  // Wakes (issue 23's survivors before the bridge fixture's settle()).
+  {
+    name: 'wake-repeat-1500ms',
+    file: 'wake.ts',
+    search: 'const WAKE_REPEAT_MS: f64 = 2000;',
+    replace: 'const WAKE_REPEAT_MS: f64 = 1500;',
+  },
+  {
+    name: 'wake-suppress-800ms',
+    file: 'wake.ts',
+    search: 'const WAKE_SUPPRESS_MS: f64 = 1000;',
+    replace: 'const WAKE_SUPPRESS_MS: f64 = 800;',
+  },
+  {
+    name: 'ready-request-wakes',
+    file: 'requests.ts',
+    search: '    pass(contextId, index);\n    return HEADERS_CONTINUE;',
+    replace: '    pass(contextId, index);\n    maybeWake(index, filterNow());\n    return HEADERS_CONTINUE;',
+  },
+  {
+    name: 'repeat-wakes-every-backend',
+    file: 'wake.ts',
+    search: 'if (heldOf(i) == 0 || b.ready || !b.present) continue;',
+    replace: 'if (!b.present) continue;',
+  },
+  {
+    name: 'repeat-wakes-without-held',
+    file: 'wake.ts',
+    search: 'if (heldOf(i) == 0 || b.ready || !b.present) continue;',
+    replace: 'if (b.ready || !b.present) continue;',
+  },
+  // Bounds on held requests.
+  {
+    name: 'max-wait-one-tick-late',
+    file: 'release.ts',
+    search: 'if (waited < maxWaitOf(index)) continue;',
+    replace: 'if (waited <= maxWaitOf(index)) continue;',
+  },
+  {
+    name: 'overflow-one-more',
+    file: 'requests.ts',
+    search: 'if (heldOf(index) >= maxBufferedOf(index)) {',
+    replace: 'if (heldOf(index) > maxBufferedOf(index)) {',
+  },
+  {
+    name: 'unknown-table-overflow-one-fewer',
+    file: 'release.ts',
+    search: 'if (heldOf(index) > maxBufferedOf(index)) {',
+    replace: 'if (heldOf(index) >= maxBufferedOf(index)) {',
+  },
+  // One per ledger operation: each drops or misdirects a count the operation keeps.
+  {
+    name: 'ledger-admit-no-request-count',
+    file: 'ledger.ts',
+    search: '  if (index != UNKNOWN) requestCount.add(index, 1);\n',
+    replace: '',
+  },
+  {
+    name: 'ledger-hold-recorded-as-passed',
+    file: 'ledger.ts',
+    search: '  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now)));',
+    replace: '  takeSlot(contextId, index, grpc, now);\n  streams.set(contextId, index);',
+  },
+  {
+    name: 'ledger-release-held-metric-kept',
+    file: 'ledger.ts',
+    search: '  streams.set(contextId, freeSlot(slot));\n  passMoved++;',
+    replace: '  streams.set(contextId, freeSlot(slot));',
+  },
+  {
+    name: 'ledger-expire-not-counted',
+    file: 'ledger.ts',
+    search: '  passExpired++;\n  return release(slot);',
+    replace: '  return release(slot);',
+  },
+  {
+    name: 'ledger-forget-stays-in-flight',
+    file: 'ledger.ts',
+    search: "'ledger: a stream ended that was not in flight');\n  inflightCount.add(index, -1);",
+    replace: "'ledger: a stream ended that was not in flight');",
+  },
+  {
+    name: 'ledger-reassign-no-request-count',
+    file: 'ledger.ts',
+    search: '  inflightCount.add(index, 1);\n  requestCount.add(index, 1);\n}',
+    replace: '  inflightCount.add(index, 1);\n}',
+  },
+  {
+    name: 'ledger-take-requests-not-reset',
+    file: 'ledger.ts',
+    search: '  requestCount.set(index, 0);\n',
+    replace: '',
+  },
+  {
+    name: 'ledger-restore-requests-dropped',
+    file: 'ledger.ts',
+    search: '  requestCount.add(index, count);\n',
+    replace: '',
+  },
+];
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const filterDir = join(repo, 'wasm-filter');
+/** The test modules the filter tests load (the host's own tests, which load the others, are not run). */
+const testModules = ['json-probe.ts', 'ledger-probe.ts'];
+
+function progress(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Each mutant's search text occurs exactly once in the original source, or the list has rotted. */
+async function checkMutants(): Promise<void> {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  for (const m of mutants) {
+    if (names.has(m.name)) problems.push(`${m.name}: the name is used twice`);
+    names.add(m.name);
+    const source = await readFile(join(filterDir, 'assembly', m.file), 'utf8');
+    const count = source.split(m.search).length - 1;
+    if (count !== 1) problems.push(`${m.name}: search text found ${count} times in assembly/${m.file}`);
+  }
+  if (problems.length > 0)
+    throw new Error(`the mutant list does not fit the sources:\n${problems.join('\n')}`);
+}
+
+let child: ReturnType<typeof spawn> | undefined;
+
+/** The tests vitest reports failed, as `file > describe > test`. */
+function failedTests(output: string): string[] {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: vitest colours its output.
+  const plain = output.replace(/\u001b\[[0-9;]*m/g, '');
+  return [...new Set([...plain.matchAll(/^ FAIL +(.+)$/gm)].map((m) => (m[1] ?? '').trim()))];
+}
+
+/** Runs the filter tests against the modules in wasmDir; passed when they all pass. */
+async function testsPass(wasmDir: string): Promise<{ passed: boolean; output: string }> {
+  const files = (await readdir(filterDir))
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => `wasm-filter/${f}`);
+  return new Promise((resolve, reject) => {
+    const run = spawn(
+      process.execPath,
+      [join(repo, 'node_modules/vitest/vitest.mjs'), 'run', ...files, '--bail=1', '--testTimeout=20000'],
+      { cwd: repo, env: { ...process.env, WAKEGATE_WASM_DIR: wasmDir }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child = run;
+    let output = '';
+    run.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    run.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    run.on('error', reject);
+    run.on('close', (code) => {
+      child = undefined;
+      resolve({ passed: code === 0, output });
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  await checkMutants();
+  const work = await mkdtemp(join(tmpdir(), 'wakegate-filter-mutants-'));
+  const cleanUp = () => {
+    child?.kill();
+    void rm(work, { recursive: true, force: true }).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', cleanUp);
+  process.once('SIGTERM', cleanUp);
+  try {
+    const src = join(work, 'src');
+    await cp(join(filterDir, 'assembly'), join(src, 'assembly'), { recursive: true });
+    for (const m of testModules) await cp(join(filterDir, 'test-modules', m), join(src, 'test-modules', m));
+
+    // The unmutated copy must pass, or a failure says nothing about a mutant.
+    const baseline = join(work, 'out-original');
+    await buildWasm({ sourceRoot: src, outDir: baseline });
+    const original = await testsPass(baseline);
+    if (!original.passed) throw new Error(`the filter tests fail without a mutation:\n${original.output}`);
+    progress('mutation-filter: the unmutated filter passes its tests');
+
+    const survivors: string[] = [];
+    for (const [i, m] of mutants.entries()) {
+      const path = join(src, 'assembly', m.file);
+      const source = await readFile(path, 'utf8');
+      await writeFile(path, source.replace(m.search, m.replace));
+      const out = join(work, `out-${i}`);
+      try {
+        await buildWasm({ sourceRoot: src, outDir: out });
+      } catch (e) {
+        throw new Error(`mutant ${m.name} does not compile: ${(e as Error).message}`);
+      } finally {
+        await writeFile(path, source);
+      }
+      const { passed, output } = await testsPass(out);
+      await rm(out, { recursive: true, force: true });
+      if (passed) survivors.push(m.name);
+      const by = failedTests(output);
+      progress(`mutation-filter: ${m.name} ${passed ? 'SURVIVED' : `killed by ${by.join('; ') || '?'}`}`);
+    }
+    const killed = mutants.length - survivors.length;
+    console.log(
+      JSON.stringify({
+        bench: 'mutation-filter',
+        mutants: mutants.length,
+        killed,
+        survived: survivors.length,
+        score: Math.round((killed / mutants.length) * 10000) / 100,
+        survivors,
+      }),
+    );
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      progress(`mutation-filter: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    },
+  );
+}
