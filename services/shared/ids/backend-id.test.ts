@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidBackendIdError } from '../errors.ts';
-import { backendFromKey, backendFromToken, backendKey, backendToken, parseBackendId } from './backend-id.ts';
+import {
+  backendFromKey,
+  backendFromToken,
+  backendId,
+  backendKey,
+  backendToken,
+  parseBackendId,
+} from './backend-id.ts';
 import { backendFromSubject, subjectFor, wakeMessageId } from './subjects.ts';
 
 describe('backend ids', () => {
@@ -28,6 +35,8 @@ describe('backend ids', () => {
     ['default/-web', /start and end/],
     ['default/web-', /start and end/],
     ['my.ns/web', /namespace may not contain '.'/],
+    ['default/a_b', /name contains "_"/],
+    ['my_ns/web', /namespace contains "_"/],
     ['web', /expected '<namespace>\/<name>'/],
     ['a/b/c', /more than one '\/'/],
     ['', /expected/],
@@ -48,6 +57,14 @@ describe('backend ids', () => {
       expect(backendFromToken(backendToken(id))).toBe(id);
       expect(backendFromKey(backendKey(id))).toBe(id);
     }
+  });
+
+  it("rejects '_' in a name, since the subject token spells '.' as '_' and could not be read back", () => {
+    // If 'default/a_b' were valid, it and 'default/a.b' would share the token 'default.a_b'.
+    expect(backendToken('default/a.b')).toBe('default.a_b');
+    expect(backendFromToken('default.a_b')).toBe('default/a.b');
+    expect(() => backendToken('default/a_b')).toThrow(InvalidBackendIdError);
+    expect(() => backendId('default', 'a_b')).toThrow(InvalidBackendIdError);
   });
 
   it.each(['shop', 'shop.a.b', 'shop.*', 'shop.>', 'Shop.web', 'shop.', '.web'])(
