@@ -105,3 +105,36 @@ describe('long polls', () => {
     expect(polls.size).toBe(0);
   });
 });
+
+describe('long polls: what they leave behind', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('answers a client that gave no revision at once, even from a source that would cover anything', () => {
+    const source = { covers: () => true, body: () => Buffer.from('table') };
+    const polls = new LongPolls(source, 10);
+    const answers: string[] = [];
+    expect(polls.hold(undefined, 1000, (b: Buffer) => answers.push(b.toString())).kind).toBe('answered');
+    expect(answers).toEqual(['table']);
+    expect(polls.size).toBe(0);
+    expect(polls.max).toBe(10);
+  });
+
+  it('leaves no timer behind for a call answered by a change, on close or released', () => {
+    vi.useFakeTimers();
+    const source = new Source();
+    const polls = new LongPolls(source, 10);
+    polls.hold(1, 30_000, () => {});
+    source.revision = 2;
+    polls.notify();
+    expect(vi.getTimerCount()).toBe(0);
+    const held = polls.hold(2, 30_000, () => {});
+    if (held.kind !== 'held') throw new Error('expected the call to be held');
+    held.release();
+    expect(vi.getTimerCount()).toBe(0);
+    polls.hold(2, 30_000, () => {});
+    polls.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

@@ -87,3 +87,25 @@ describe('backend ids', () => {
     expect(wakeMessageId('default/web', 4000)).toBe('default/web@2');
   });
 });
+
+describe('backend id errors', () => {
+  it('refuses something that is not a string, saying so', () => {
+    expect(() => parseBackendId(42 as unknown as string)).toThrow(/not a string/);
+  });
+
+  it.each([
+    ['shop', /subject token has no namespace part/],
+    ['.web', /namespace is empty/],
+    ['shop.a.b', /subject token has more than two parts/],
+    ['shop.a_', /empty part/],
+  ])('names the broken rule of the subject token %j', (token, reason) => {
+    expect(() => backendFromToken(token)).toThrow(reason);
+  });
+
+  it('reads only valid ids back from KV keys', () => {
+    expect(backendFromKey('shop/api.v2')).toBe('shop/api.v2');
+    for (const key of ['Shop/api', 'shop/a_b', 'shop', 'a/b/c']) {
+      expect(() => backendFromKey(key)).toThrow(InvalidBackendIdError);
+    }
+  });
+});
