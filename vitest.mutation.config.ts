@@ -17,5 +17,7 @@ export default defineConfig({
     ],
     exclude: ['**/node_modules/**', '.stryker-tmp/**'],
     testTimeout: 10_000,
+    // Pure modules and fake timers restored after each test: one worker can run every file.
+    isolate: false,
   },
 });
