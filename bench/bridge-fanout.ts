@@ -5,6 +5,9 @@
  * polls held by the bridge receiving its answer (a table of 20 backends), over real HTTP on loopback, over
  * several rounds.
  * wakesPerSec: accepted (202) `POST /v1/wake` per second from 64 concurrent clients over 100 backends.
+ * firstWakes: of those, the ones answered `duplicate: false` (the first of a backend in its dedupe window);
+ * the run fails unless the wake stream then holds exactly that many messages, so a bridge that accepts
+ * wakes without publishing them, or publishes duplicates, cannot post a figure.
  * The bridge runs as its own process (`node services/bridge/main.ts`) against its own nats-server. The
  * long polls use a minimal keep-alive HTTP/1.1 client on raw sockets, so that the figures measure the
  * bridge rather than the parsing cost of a general-purpose client sharing the same two cores.
@@ -15,11 +18,12 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import type { BackendsReply } from '../services/bridge/index.ts';
-import { BACKENDS_BUCKET, codecs } from '../services/shared/index.ts';
+import { BACKENDS_BUCKET, codecs, WAKE_STREAM } from '../services/shared/index.ts';
 import { backendRecord } from '../test/backend-record.ts';
 import { startNatsServer } from '../test/nats-server.ts';
 import { percentile } from './stats.ts';
@@ -146,7 +150,11 @@ try {
   latencies.sort((a, b) => a - b);
 
   await register(TABLE_BACKENDS, WAKE_BACKENDS);
+  const jsm = await jetstreamManager(nc);
+  const streamMessages = async () => (await jsm.streams.info(WAKE_STREAM)).state.messages;
+  const messagesBefore = await streamMessages();
   let accepted = 0;
+  let firstWakes = 0;
   const started = performance.now();
   const until = started + WAKE_SECONDS * 1000;
   await Promise.all(
@@ -158,12 +166,18 @@ try {
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ backend: `bench/app-${i % WAKE_BACKENDS}` }),
         });
-        await response.body.dump();
-        if (response.statusCode === 202) accepted++;
+        const text = await response.body.text();
+        if (response.statusCode !== 202) continue;
+        accepted++;
+        if ((JSON.parse(text) as { duplicate: boolean }).duplicate === false) firstWakes++;
       }
     }),
   );
   const wakesPerSec = Math.round(accepted / ((performance.now() - started) / 1000));
+  // Every first wake is one stream message (no scaler consumes them here), and nothing else is.
+  const published = (await streamMessages()) - messagesBefore;
+  if (firstWakes === 0 || published !== firstWakes)
+    throw new Error(`${firstWakes} wakes answered as first, but the stream got ${published} messages`);
 
   process.stdout.write(
     `${JSON.stringify({
@@ -172,6 +186,7 @@ try {
       notifyP50Ms: round2(percentile(latencies, 50)),
       notifyP99Ms: round2(percentile(latencies, 99)),
       wakesPerSec,
+      firstWakes,
     })}\n`,
   );
 } finally {

@@ -44,6 +44,12 @@ describe('bridge against a real nats-server', () => {
     (await (await jetstreamManager(nc)).streams.info(WAKE_STREAM)).state.messages;
   const purgeWakes = async () => (await jetstreamManager(nc)).streams.purge(WAKE_STREAM);
   const metric = (name: string) => metricValue(bridge, name);
+  /** Each test sets up the backends it uses: the watcher lists `id` with `ready`, and no intent overrides it. */
+  const listed = async (id: string, ready: boolean) => {
+    await intents.delete(id);
+    await backends.put(id, codecs.backend.encode(backendRecord(id, ready)));
+    await tableWhere(bridge, (t) => t.backends.some((b) => b.id === id && b.ready === ready), auth);
+  };
 
   beforeAll(async () => {
     server = await startNatsServer();
@@ -78,36 +84,42 @@ describe('bridge against a real nats-server', () => {
     });
   });
 
-  it('holds an up-to-date client and answers it as soon as the scaler puts the backend to sleep', async () => {
+  it('holds an up-to-date client and answers it when the scaler puts the backend to sleep', async () => {
+    await listed('shop/sleepy', true);
     const { revision } = await table();
-    const started = Date.now();
-    const poll = get(`/v1/backends?since=${revision}&wait=20000`);
+    // Held for the longest wait there is (a minute, past the test's timeout): only the change can answer
+    // it here. How fast it answers is bench/bridge-fanout.ts's business.
+    const poll = get(`/v1/backends?since=${revision}&wait=60000`);
     await heldPolls(bridge, 1);
-    const putAt = Date.now();
-    await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: putAt, by: 'test' }));
+    await intents.put('shop/sleepy', codecs.intent.encode({ state: 'sleeping', at: Date.now(), by: 'test' }));
     const body = (await (await poll).json()) as BackendsReply;
-    const answeredAt = Date.now();
     expect(body.revision).toBeGreaterThan(revision);
-    expect(body.backends.find((b) => b.id === 'shop/api')?.ready).toBe(false);
-    // Answered by the change, long before the 20 s deadline (the benchmark measures how fast).
-    expect(answeredAt - putAt).toBeLessThan(1000);
-    expect(answeredAt - started).toBeLessThan(10_000);
-    await intents.put('shop/api', codecs.intent.encode({ state: 'awake', at: Date.now(), by: 'test' }));
-    await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/api' && b.ready), auth);
+    expect(body.backends.find((b) => b.id === 'shop/sleepy')?.ready).toBe(false);
+    expect(await metric('wakegate_bridge_long_polls')).toBe(0);
   });
 
-  it('answers unchanged at the deadline, and is not woken by changes the filter cannot see', async () => {
+  it('is not woken by changes the filter cannot see, only by the next one it can', async () => {
+    await listed('shop/api', true);
     const before = await table();
-    const started = Date.now();
-    const poll = get(`/v1/backends?since=${before.revision}&wait=400`);
+    const poll = get(`/v1/backends?since=${before.revision}&wait=60000`);
     await heldPolls(bridge, 1);
     await backends.put(
       'shop/api',
       codecs.backend.encode({ ...backendRecord('shop/api', true), replicas: 2 }),
     );
+    // The bridge applies KV entries in order: had the replicas change answered the poll, its answer
+    // would lack this backend.
+    await backends.put('shop/marker', codecs.backend.encode(backendRecord('shop/marker', true)));
     const body = (await (await poll).json()) as BackendsReply;
-    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
-    expect(body.backends).toEqual(before.backends);
+    expect(body.backends.filter((b) => b.id !== 'shop/marker')).toEqual(before.backends);
+    expect(body.backends).toContainEqual(expect.objectContaining({ id: 'shop/marker', ready: true }));
+  });
+
+  it('answers unchanged at the deadline', async () => {
+    const before = await table();
+    const body = await fetchTable(bridge, { since: before.revision, wait: 300 }, auth);
+    expect(body).toEqual(before);
+    expect(await metric('wakegate_bridge_long_polls')).toBe(0);
   });
 
   it('answers 1,000 concurrent long polls with one change', async () => {
@@ -119,49 +131,74 @@ describe('bridge against a real nats-server', () => {
       })),
     );
     await heldPolls(bridge, 1000);
-    await backends.put('shop/web', codecs.backend.encode(backendRecord('shop/web', false)));
+    await backends.put('shop/fanout', codecs.backend.encode(backendRecord('shop/fanout', false)));
     const answers = await Promise.all(polls);
     expect(answers.every((a) => a.status === 200)).toBe(true);
     const revisions = new Set(answers.map((a) => a.body.revision));
     expect(revisions.size).toBe(1);
     expect([...revisions][0]).toBeGreaterThan(revision);
-    expect(answers.every((a) => a.body.backends.some((b) => b.id === 'shop/web' && !b.ready))).toBe(true);
+    expect(answers.every((a) => a.body.backends.some((b) => b.id === 'shop/fanout' && !b.ready))).toBe(true);
     expect(await metric('wakegate_bridge_long_polls')).toBe(0);
   });
 
-  it('turns 100 wakes within one second into one stream message', async () => {
-    await purgeWakes();
-    const publishedBefore = await metric('wakegate_bridge_wakes_published_total');
-    const duplicatesBefore = await metric('wakegate_bridge_wake_duplicates_total');
-    // Dedupe windows are 2 s of wall clock; start early in one so the burst cannot straddle two.
-    const intoWindow = Date.now() % 2000;
-    if (intoWindow > 800) await new Promise((resolve) => setTimeout(resolve, 2000 - intoWindow));
-    const started = Date.now();
-    const responses = await Promise.all(
-      Array.from({ length: 100 }, () => post('/v1/wake', JSON.stringify({ backend: 'shop/web' }))),
-    );
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(202));
-    const bodies = (await Promise.all(responses.map((r) => r.json()))) as { duplicate: boolean }[];
-    expect(bodies.filter((b) => !b.duplicate)).toHaveLength(1);
-    expect(await streamMessages()).toBe(1);
-    expect(await metric('wakegate_bridge_wakes_published_total')).toBe(publishedBefore + 1);
-    expect(await metric('wakegate_bridge_wake_duplicates_total')).toBe(duplicatesBefore + 99);
+  it('turns 100 wakes within one dedupe window into one stream message', async () => {
+    // Dedupe windows are 2 s of wall clock (message id `<backend>@<window>`). What is checked is that the
+    // burst fell in one window, not how fast it went: a burst that straddles two is sent again for a
+    // backend of its own.
+    const windowOf = (ms: number) => Math.floor(ms / 2000);
+    for (let attempt = 0; ; attempt++) {
+      const backend = `shop/burst-${attempt}`;
+      await listed(backend, false);
+      await purgeWakes();
+      const publishedBefore = await metric('wakegate_bridge_wakes_published_total');
+      const duplicatesBefore = await metric('wakegate_bridge_wake_duplicates_total');
+      const window = windowOf(Date.now());
+      const responses = await Promise.all(
+        Array.from({ length: 100 }, () => post('/v1/wake', JSON.stringify({ backend }))),
+      );
+      if (windowOf(Date.now()) !== window && attempt < 4) continue;
+      expect(windowOf(Date.now())).toBe(window);
+      expect(responses.map((r) => r.status)).toEqual(Array(100).fill(202));
+      const bodies = (await Promise.all(responses.map((r) => r.json()))) as { duplicate: boolean }[];
+      expect(bodies.filter((b) => !b.duplicate)).toHaveLength(1);
+      expect(await streamMessages()).toBe(1);
+      expect(await metric('wakegate_bridge_wakes_published_total')).toBe(publishedBefore + 1);
+      expect(await metric('wakegate_bridge_wake_duplicates_total')).toBe(duplicatesBefore + 99);
 
-    const js = (await import('@nats-io/jetstream')).jetstream(nc);
-    const consumer = await js.consumers.get(WAKE_STREAM, 'scaler');
-    const message = await consumer.next({ expires: 2000 });
-    expect(message?.subject).toBe('wakegate.wake.shop.web');
-    expect(message?.headers?.get('Nats-Msg-Id')).toMatch(/^shop\/web@\d+$/);
-    expect(codecs.wake.decode(message?.data ?? new Uint8Array())).toMatchObject({ backend: 'shop/web' });
-    message?.ack();
+      const js = (await import('@nats-io/jetstream')).jetstream(nc);
+      const consumer = await js.consumers.get(WAKE_STREAM, 'scaler');
+      const message = await consumer.next({ expires: 2000 });
+      expect(message?.subject).toBe(`wakegate.wake.shop.burst-${attempt}`);
+      expect(message?.headers?.get('Nats-Msg-Id')).toBe(`${backend}@${window}`);
+      expect(codecs.wake.decode(message?.data ?? new Uint8Array())).toMatchObject({ backend });
+      message?.ack();
+      return;
+    }
+  });
+
+  it('publishes nothing for a wake or report it refuses', async () => {
+    await listed('shop/api', true);
+    const sub: Subscription = nc.subscribe('wakegate.>', { max: 1 });
+    await nc.flush();
+    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/unknown' }))).status).toBe(404);
+    expect((await post('/v1/wake', JSON.stringify({ backend: 'a.>' }))).status).toBe(400);
+    const badReport = { reports: [{ backend: 'shop/api', requests: -1, inflight: 0 }] };
+    expect((await post('/v1/activity', JSON.stringify(badReport))).status).toBe(400);
+    // The bridge publishes in order on its one connection: if this marker is the first message to
+    // arrive, none of the refused calls published anything.
+    const marker = { reports: [{ backend: 'shop/api', requests: 0, inflight: 0 }] };
+    expect((await post('/v1/activity', JSON.stringify(marker))).status).toBe(204);
+    const subjects: string[] = [];
+    for await (const m of sub) subjects.push(m.subject);
+    expect(subjects).toEqual(['wakegate.activity.shop.api']);
   });
 
   it('publishes one activity message per report', async () => {
-    await backends.put('shop/web.v2', codecs.backend.encode(backendRecord('shop/web.v2', true)));
-    await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/web.v2'), auth);
+    await listed('shop/api', true);
+    await listed('shop/web.v2', true);
     const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
     await nc.flush();
+    const sentAt = Date.now();
     const response = await post(
       '/v1/activity',
       JSON.stringify({
@@ -171,6 +208,7 @@ describe('bridge against a real nats-server', () => {
         ],
       }),
     );
+    const answeredAt = Date.now();
     expect(response.status).toBe(204);
     expect(await response.text()).toBe('');
     const received: { subject: string; message: unknown }[] = [];
@@ -186,11 +224,14 @@ describe('bridge against a real nats-server', () => {
       },
     ]);
     const first = received[0]?.message as { at: number; source: string };
-    expect(Math.abs(first.at - Date.now())).toBeLessThan(10_000);
+    // Stamped by the bridge between sending and the answer (same machine, same clock).
+    expect(first.at).toBeGreaterThanOrEqual(sentAt);
+    expect(first.at).toBeLessThanOrEqual(answeredAt);
     expect(first.source).toMatch(/^bridge\/[^/]+\/\d+$/);
   });
 
   it('publishes activity under the filter instance that sent it, so workers do not overwrite each other', async () => {
+    await listed('shop/api', true);
     const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
     await nc.flush();
     for (const source of ['a1b2c3d4e5f60718', '0f1e2d3c4b5a6978']) {
@@ -206,6 +247,8 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('drops activity for backends the watcher does not list, counts it and still answers 204', async () => {
+    await listed('shop/api', true);
+    await listed('shop/web', false);
     const unknownBefore = await metric('wakegate_bridge_activity_unknown_total');
     const sub: Subscription = nc.subscribe('wakegate.activity.>', { max: 2 });
     await nc.flush();
@@ -267,6 +310,7 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('ignores and counts invalid KV values, dropping the backend they replace', async () => {
+    await listed('shop/api', true);
     const invalid = () => metric('wakegate_bridge_kv_invalid_total');
     const before = await invalid();
     await backends.put('shop/broken', codecs.backend.encode(backendRecord('shop/broken', true)));
@@ -285,6 +329,8 @@ describe('bridge against a real nats-server', () => {
   });
 
   it('counts requests by route and status', async () => {
+    await listed('shop/counted', true);
+    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/counted' }))).status).toBe(202);
     expect((await get('/v1/backends', {})).status).toBe(401);
     const text = await (await fetch(`${bridge.url}/metrics`)).text();
     expect(text).toMatch(

@@ -48,6 +48,7 @@ describe('bridge cold-start metrics', () => {
     // A filter holds the table while its first request waits; the wake comes from the same filter.
     const held = table(`?since=${current.revision}&wait=20000`);
     await heldPolls(bridge, 1);
+    const wakeSent = performance.now();
     const wake = await fetch(`${bridge.url}/v1/wake`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -61,15 +62,18 @@ describe('bridge cold-start metrics', () => {
     const startup = (performance.now() - wakeAnswered) / 1000;
     await backends.put('shop/api', codecs.backend.encode(backendRecord('shop/api', true)));
     const answer = await held;
+    const observed = (performance.now() - wakeSent) / 1000;
     expect(answer.backends.find((b) => b.id === 'shop/api')?.ready).toBe(true);
 
     const release = await phase('release');
     const total = await phase('total');
     expect(release.count).toBe(1);
     expect(total.count).toBe(1);
+    // In seconds, between what this test saw: at least the startup, at most from sending the wake to the
+    // release's answer arriving.
     expect(total.sum).toBeGreaterThanOrEqual(startup);
+    expect(total.sum).toBeLessThanOrEqual(observed);
     expect(total.sum).toBeGreaterThan(release.sum);
-    expect(total.sum).toBeLessThan(10);
     expect((await phase('wake')).count).toBe(1);
 
     // Not ready and back without a wake through this bridge: released again, but no cold start of its own.

@@ -41,8 +41,10 @@ describe('node services/bridge/main.ts', () => {
       const table = await fetch(`${url}/v1/backends`, { headers });
       expect(table.status).toBe(200);
       const { revision } = (await table.json()) as { revision: number };
+      // Held for the longest wait there is (a minute, past the test's timeout): only the shutdown can
+      // answer them here.
       const polls = Array.from({ length: 100 }, () =>
-        fetch(`${url}/v1/backends?since=${revision}&wait=30000`, { headers }).then(async (r) => ({
+        fetch(`${url}/v1/backends?since=${revision}&wait=60000`, { headers }).then(async (r) => ({
           status: r.status,
           body: (await r.json()) as { revision: number },
         })),
@@ -51,13 +53,10 @@ describe('node services/bridge/main.ts', () => {
         (await (await fetch(`${url}/metrics`)).text()).includes('wakegate_bridge_long_polls 100'),
       );
 
-      const signalledAt = Date.now();
       bridge.child.kill('SIGTERM');
       const answers = await Promise.all(polls);
       expect(answers.map((a) => a.status)).toEqual(Array(100).fill(200));
       expect(answers.every((a) => a.body.revision === revision)).toBe(true);
-      // Answered at shutdown, not at their 30 s deadline.
-      expect(Date.now() - signalledAt).toBeLessThan(10_000);
       expect(await bridge.exitCode()).toBe(0);
       expect(bridge.lines.some((line) => line.includes('"msg":"bridge stopped"'))).toBe(true);
     } finally {

@@ -148,3 +148,94 @@ describe('merged view', () => {
     expect(view.has('shop/api')).toBe(true);
   });
 });
+
+describe('merged view: what counts as a change', () => {
+  const config = backend('x/y').config;
+
+  it.each<[string, Partial<BackendRecord>]>([
+    ['readiness', { ready: false }],
+    ['the longest hold', { config: { ...config, maxWaitMs: 29_999 } }],
+    ['the buffer cap', { config: { ...config, maxBuffered: 999 } }],
+    ['a host added', { hosts: ['api.example.com', 'a.example.com', 'www.example.com'] }],
+    ['a host dropped', { hosts: ['api.example.com'] }],
+    ['the second host renamed', { hosts: ['api.example.com', 'b.example.com'] }],
+  ])('tells filters when %s changes', (_what, overrides) => {
+    const view = new MergedView();
+    const hosts = ['api.example.com', 'a.example.com'];
+    view.setBackend('shop/api', backend('shop/api', { hosts }), 1);
+    const body = view.body().toString();
+    expect(view.setBackend('shop/api', backend('shop/api', { hosts, ...overrides }), 3)).toBe(true);
+    expect(view.body().toString()).not.toBe(body);
+  });
+
+  it('does not count settings filters never see, and keeps the same answer buffer', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 1);
+    const body = view.body();
+    expect(view.setBackend('shop/api', backend('shop/api', { replicas: 3, updatedAt: 9 }))).toBe(false);
+    expect(view.body()).toBe(body);
+  });
+
+  it('forgets a removed backend: not listed, not known, not counted', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 1);
+    view.setBackend('shop/web', backend('shop/web'), 2);
+    expect(view.size).toBe(2);
+    expect(view.setBackend('shop/api', undefined, 3)).toBe(true);
+    expect(view.size).toBe(1);
+    expect(view.has('shop/api')).toBe(false);
+    expect(view.get('shop/api')).toBeUndefined();
+    expect(JSON.parse(view.body().toString()).backends).toEqual([
+      expect.objectContaining({ id: 'shop/web' }),
+    ]);
+  });
+
+  it('makes a backend ready again when the sleeping intent is removed', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 1);
+    view.setIntent('shop/api', intent('sleeping'), 1);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    expect(view.setIntent('shop/api', undefined, 2)).toBe(true);
+    expect(view.get('shop/api')?.ready).toBe(true);
+  });
+
+  it('keeps the revision where it is for an entry found gone without a sequence', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 4);
+    view.setIntent('shop/api', intent('awake'), 2);
+    const revision = view.revision;
+    view.setIntent('shop/api', undefined);
+    expect(view.revision).toBe(revision);
+    view.setBackend('shop/web', undefined);
+    expect(view.revision).toBe(revision);
+  });
+
+  it('marks nothing for a backend the watcher does not list', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 4);
+    const revision = view.revision;
+    expect(view.scaledToZero('shop/none')).toBe(false);
+    expect(view.revision).toBe(revision);
+  });
+
+  it('drops the mark of a backend found gone, so the marks count only listed backends', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 4);
+    const unmarked = view.revision;
+    view.scaledToZero('shop/api');
+    expect(view.revision).toBe(unmarked + 1);
+    // Found gone after a restarted watch: no sequence to compare with the mark.
+    view.setBackend('shop/api', undefined);
+    expect(view.revision).toBe(unmarked);
+  });
+
+  it('sorts the answer by id whatever the order backends arrived in', () => {
+    const view = new MergedView();
+    const ids = ['shop/d', 'shop/b', 'shop/e', 'shop/a', 'shop/c', 'a/z', 'z/a'];
+    ids.forEach((id, i) => {
+      view.setBackend(id, backend(id), i + 1);
+    });
+    const listed = (JSON.parse(view.body().toString()).backends as { id: string }[]).map((b) => b.id);
+    expect(listed).toEqual(['a/z', 'shop/a', 'shop/b', 'shop/c', 'shop/d', 'shop/e', 'z/a']);
+  });
+});

@@ -61,12 +61,11 @@ describe('two bridge replicas on one nats-server', () => {
     const [a, b] = replicas as [RunningBridge, RunningBridge];
     const { revision } = await tableWhere(a, apiReady(true));
     await tableWhere(b, apiReady(true));
-    const answers = [poll(a, revision, 20_000), poll(b, revision, 20_000)];
+    // Held for the longest wait there is (a minute, past the test's timeout): only the change can answer.
+    const answers = [poll(a, revision, 60_000), poll(b, revision, 60_000)];
     await Promise.all([heldPolls(a, 1), heldPolls(b, 1)]);
-    const putAt = Date.now();
-    await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: putAt, by: 'test' }));
+    await intents.put('shop/api', codecs.intent.encode({ state: 'sleeping', at: Date.now(), by: 'test' }));
     const tables = await Promise.all(answers);
-    expect(Date.now() - putAt).toBeLessThan(5000);
     for (const table of tables) {
       expect(table.revision).toBeGreaterThan(revision);
       expect(apiReady(false)(table)).toBe(true);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidBackendIdError } from '../errors.ts';
-import { backendFromKey, backendFromToken, backendKey, backendToken, parseBackendId } from './backend-id.ts';
+import {
+  backendFromKey,
+  backendFromToken,
+  backendId,
+  backendKey,
+  backendToken,
+  parseBackendId,
+} from './backend-id.ts';
 import { backendFromSubject, subjectFor, wakeMessageId } from './subjects.ts';
 
 describe('backend ids', () => {
@@ -28,6 +35,8 @@ describe('backend ids', () => {
     ['default/-web', /start and end/],
     ['default/web-', /start and end/],
     ['my.ns/web', /namespace may not contain '.'/],
+    ['default/a_b', /name contains "_"/],
+    ['my_ns/web', /namespace contains "_"/],
     ['web', /expected '<namespace>\/<name>'/],
     ['a/b/c', /more than one '\/'/],
     ['', /expected/],
@@ -50,6 +59,14 @@ describe('backend ids', () => {
     }
   });
 
+  it("rejects '_' in a name, since the subject token spells '.' as '_' and could not be read back", () => {
+    // If 'default/a_b' were valid, it and 'default/a.b' would share the token 'default.a_b'.
+    expect(backendToken('default/a.b')).toBe('default.a_b');
+    expect(backendFromToken('default.a_b')).toBe('default/a.b');
+    expect(() => backendToken('default/a_b')).toThrow(InvalidBackendIdError);
+    expect(() => backendId('default', 'a_b')).toThrow(InvalidBackendIdError);
+  });
+
   it.each(['shop', 'shop.a.b', 'shop.*', 'shop.>', 'Shop.web', 'shop.', '.web'])(
     'rejects the subject token %j',
     (token) => {
@@ -68,5 +85,27 @@ describe('backend ids', () => {
     expect(wakeMessageId('default/web', 4000)).toBe(wakeMessageId('default/web', 5999));
     expect(wakeMessageId('default/web', 5999)).not.toBe(wakeMessageId('default/web', 6000));
     expect(wakeMessageId('default/web', 4000)).toBe('default/web@2');
+  });
+});
+
+describe('backend id errors', () => {
+  it('refuses something that is not a string, saying so', () => {
+    expect(() => parseBackendId(42 as unknown as string)).toThrow(/not a string/);
+  });
+
+  it.each([
+    ['shop', /subject token has no namespace part/],
+    ['.web', /namespace is empty/],
+    ['shop.a.b', /subject token has more than two parts/],
+    ['shop.a_', /empty part/],
+  ])('names the broken rule of the subject token %j', (token, reason) => {
+    expect(() => backendFromToken(token)).toThrow(reason);
+  });
+
+  it('reads only valid ids back from KV keys', () => {
+    expect(backendFromKey('shop/api.v2')).toBe('shop/api.v2');
+    for (const key of ['Shop/api', 'shop/a_b', 'shop', 'a/b/c']) {
+      expect(() => backendFromKey(key)).toThrow(InvalidBackendIdError);
+    }
   });
 });
