@@ -11,7 +11,7 @@ import { backendRecord } from '../../test/backend-record.ts';
 import { metricValue, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs, ensureJetStream, WAKE_STREAM } from '../shared/index.ts';
-import type { RunningBridge } from './bridge.ts';
+import type { RunningBridge } from './service.ts';
 
 describe('bridge when publishing a wake fails while NATS stays up', () => {
   let server: NatsServerFixture;
