@@ -1,12 +1,26 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../ports.ts';
 import { allWorkersSee, demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
 
 let stack: E2eStack;
+let nc: NatsConnection;
+/** The message id of every wake the bridge publishes (a duplicate in its window keeps the same id). */
+const wakeIds: string[] = [];
 beforeAll(async () => {
   stack = await startE2eStack({ backends: demoBackend('fragile', await freePort(), { maxWait: '5s' }) });
+  nc = await connect({ servers: stack.natsServer.url });
+  nc.subscribe('wakegate.wake.>', {
+    callback: (_error, msg) => {
+      wakeIds.push(msg.headers?.get('Nats-Msg-Id') ?? '');
+    },
+  });
+  await nc.flush();
 });
-afterAll(() => stack?.close());
+afterAll(async () => {
+  await nc?.close();
+  await stack?.close();
+});
 
 describe('a backend that dies right after waking', () => {
   it('is woken again by the next request, even within the 2 s window that deduplicates wakes', async () => {
@@ -18,8 +32,14 @@ describe('a backend that dies right after waking', () => {
     process.kill(first.json<{ pid: number }>().pid, 'SIGKILL');
     await allWorkersSee(stack, 'local/fragile', false);
 
+    const wakesBeforeSecond = wakeIds.length;
+
     const second = await send(stack, 'fragile.localhost', '/second');
     expect(second.status).toBe(200);
     expect(second.json<{ pid: number }>().pid).not.toBe(first.json<{ pid: number }>().pid);
+    // The premise: the wake for the second request fell into the first one's window (same message id).
+    const [firstWake] = wakeIds;
+    expect(firstWake).toMatch(/^local\/fragile@\d+$/);
+    expect(wakeIds[wakesBeforeSecond]).toBe(firstWake);
   });
 });
