@@ -345,7 +345,7 @@ describe('scaler: idle loop', () => {
       );
     }, 100);
     try {
-      await scaled.next((e) => e.backend === id && e.reason === 'idle', 1, 2 * IDLE_TIMEOUT_MS + 2000);
+      await scaled.next((e) => e.backend === id && e.reason === 'idle');
     } finally {
       clearInterval(spoof);
     }
