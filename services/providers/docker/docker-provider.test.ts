@@ -404,7 +404,8 @@ describe('docker provider when dockerd refuses a start', () => {
       nc: scalerNc,
       workloads: scaler,
       logger: pino({ level: 'warn' }, { write: (line: string) => scalerLines.push(JSON.parse(line)) }),
-      backoff: { baseMs: 50, maxMs: 200 },
+      // Slow enough that the paused container's wake cannot use up its deliveries before the test unpauses it.
+      backoff: { baseMs: 500, maxMs: 2000 },
     });
     wakes.start();
     try {
@@ -442,6 +443,9 @@ describe('docker provider when dockerd refuses a start', () => {
         `wakegate_scale_operations_total{direction="up",result="error"} ${1 + conflicts()}`,
       );
       expect(operations).toContain('wakegate_scale_operations_total{direction="up",result="ok"} 1');
+      expect(
+        await wakes.metrics.registry.getSingleMetricAsString('wakegate_wakes_terminated_total'),
+      ).not.toMatch(/reason="retries_exhausted"} [1-9]/);
       expect(wakes.notReadyReason()).toBeUndefined();
     } finally {
       await wakes.stop();
