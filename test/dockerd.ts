@@ -7,6 +7,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -286,6 +287,87 @@ export async function startSocketProxy(targetSocket: string): Promise<SocketProx
     },
     async close() {
       for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface DockerFault {
+  method: string;
+  /** The request's path without the API version prefix and the query, e.g. `/containers/abc/start`. */
+  path: string;
+  status: number;
+}
+
+export interface FaultProxy {
+  /** `unix://…` of the proxy. */
+  readonly host: string;
+  readonly socketPath: string;
+  /**
+   * Answers the next `times` (default 1) requests with this method whose path (as in `DockerFault`) matches
+   * with `status` and the JSON body dockerd sends with an error, `{"message": …}`, instead of passing them on.
+   */
+  failNext(
+    match: { method: string; path: RegExp },
+    status: number,
+    options?: { times?: number; message?: string },
+  ): void;
+  /** Every injected answer served, in order, so a test can confirm its fault was met. */
+  readonly served: readonly DockerFault[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy in front of dockerd that answers chosen requests with an error, for failures a real dockerd
+ * cannot be told to produce (a 500 on start); everything else, streams included, goes through unchanged.
+ */
+export async function startFaultProxy(targetSocket: string): Promise<FaultProxy> {
+  const dir = await mkdtemp(join(tmpdir(), 'wakegate-docker-faults-'));
+  const socketPath = join(dir, 'proxy.sock');
+  const faults: { method: string; path: RegExp; status: number; message: string; remaining: number }[] = [];
+  const served: DockerFault[] = [];
+  const server = createHttpServer((request, response) => {
+    const method = request.method ?? 'GET';
+    const path = new URL(request.url ?? '/', 'http://docker').pathname.replace(/^\/v[0-9.]+(?=\/)/, '');
+    const fault = faults.find((f) => f.method === method && f.path.test(path));
+    if (fault) {
+      if (--fault.remaining <= 0) faults.splice(faults.indexOf(fault), 1);
+      served.push({ method, path, status: fault.status });
+      request.resume();
+      const body = JSON.stringify({ message: fault.message });
+      response.writeHead(fault.status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
+      response.end(body);
+      return;
+    }
+    const upstream = httpRequest(
+      { socketPath: targetSocket, method, path: request.url, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    host: `unix://${socketPath}`,
+    socketPath,
+    failNext(match, status, options = {}) {
+      faults.push({
+        ...match,
+        status,
+        message: options.message ?? `injected ${status} for ${match.method} ${match.path}`,
+        remaining: options.times ?? 1,
+      });
+    },
+    served,
+    async close() {
+      server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });
     },

@@ -20,6 +20,12 @@ describe('wake decision', () => {
       100, 200, 400, 800, 1000, 1000,
     ]);
   });
+
+  it('by default waits 500 ms after the first failed delivery, doubling up to 10 s', () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 10].map((n) => retryDelayMs(n))).toEqual([
+      500, 500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000,
+    ]);
+  });
 });
 
 describe('idle tracker', () => {

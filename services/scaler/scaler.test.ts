@@ -1,6 +1,7 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
@@ -52,7 +53,11 @@ describe('scaler: wakes', () => {
     await server?.close();
   });
 
-  async function startReplica(workloads: TestWorkloads, identity?: string) {
+  async function startReplica(
+    workloads: TestWorkloads,
+    identity?: string,
+    options: { defaultBackoff?: boolean; log?: typeof logger } = {},
+  ) {
     const replicaNc = await connect({
       servers: server.url,
       maxReconnectAttempts: -1,
@@ -61,9 +66,9 @@ describe('scaler: wakes', () => {
     const scaler = await createScaler({
       nc: replicaNc,
       workloads,
-      logger,
+      logger: options.log ?? logger,
       ...(identity ? { identity } : {}),
-      backoff: { baseMs: 50, maxMs: 200 },
+      ...(options.defaultBackoff ? {} : { backoff: { baseMs: 50, maxMs: 200 } }),
     });
     scaler.start();
     cleanups.push(async () => {
@@ -173,6 +178,31 @@ describe('scaler: wakes', () => {
     await settled();
     expect(workloads.sets(id)).toHaveLength(1);
     expect(workloads.failures).toBe(0);
+  });
+
+  it('waits the default backoff before each redelivery of a failed wake: 500 ms, then 1 s', async () => {
+    const id = backendId('shop', 'backoff');
+    await putBackend(backends, id);
+    const workloads = new TestWorkloads({ [id]: 0 });
+    workloads.failures = 2;
+    const lines: { msg?: string; retryInMs?: number; delivery?: number }[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await startReplica(workloads, undefined, { defaultBackoff: true, log });
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    await scaled.next((e) => e.backend === id);
+    await settled();
+    const retries = lines.filter((line) => line.msg === 'wake failed; redelivery scheduled');
+    expect(retries.map(({ delivery, retryInMs }) => ({ delivery, retryInMs }))).toEqual([
+      { delivery: 1, retryInMs: 500 },
+      { delivery: 2, retryInMs: 1000 },
+    ]);
+    // The server holds each redelivery back for the delay asked: the platform saw the next try no earlier.
+    const [first = Number.NaN, second = Number.NaN] = workloads.failedAt;
+    const success = workloads.calls.find((call) => call.id === id)?.at ?? Number.NaN;
+    expect(second - first).toBeGreaterThanOrEqual(500);
+    expect(success - second).toBeGreaterThanOrEqual(1000);
   });
 
   it('terminates a wake the platform fails on every delivery, after the last one', async () => {

@@ -119,7 +119,8 @@ describe('watcher with the Kubernetes provider', () => {
     await view.stop();
   });
 
-  it('flips ready within 50 ms of the EndpointSlice update when scaled 0 -> 1, and back when scaled to 0', async () => {
+  // How soon after the slice update it flips is measured by bench/watcher-ready.ts, not asserted here.
+  it('flips ready on the EndpointSlice update when scaled 0 -> 1, and back when scaled to 0', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
     const view = await watchBackends(kv);
@@ -144,10 +145,9 @@ describe('watcher with the Kubernetes provider', () => {
     const flippedAt = view.history.find((h) => h.record?.ready === true)?.at as number;
     expect(sliceReadyAt).toBeGreaterThan(0);
     expect(flippedAt).toBeGreaterThanOrEqual(sliceReadyAt);
-    expect(flippedAt - sliceReadyAt).toBeLessThan(50);
     const up = await ready.next((e) => e.ready);
     expect(up).toMatchObject({ backend: 'shop/web', ready: true, replicas: 1, readyReplicas: 1 });
-    expect(up.receivedAt - sliceReadyAt).toBeLessThan(50);
+    expect(up.receivedAt).toBeGreaterThanOrEqual(sliceReadyAt);
 
     api.scale('shop', 'web', 0);
     await view.until((v) => v.get('shop/web')?.ready === false);
@@ -183,17 +183,20 @@ describe('watcher with the Kubernetes provider', () => {
       codecs.scaled.encode({ backend: 'shop/api', from: 0, to: 1, reason: 'wake', at: Date.now() }),
     );
     // The scaler's scale call is done; the endpoints follow after the double's 100 ms endpoint delay.
+    const scaledAt = Date.now();
     nc.publish(
       subjectFor('scaled', 'shop/web'),
-      codecs.scaled.encode({ backend: 'shop/web', from: 0, to: 1, reason: 'wake', at: Date.now() }),
+      codecs.scaled.encode({ backend: 'shop/web', from: 0, to: 1, reason: 'wake', at: scaledAt }),
     );
     await nc.flush();
     api.scale('shop', 'web', 1);
     await ready.next((e) => e.ready);
+    const seenReadyAt = Date.now();
     const first = await coldStart();
     expect(first.count).toBe(1);
+    // In seconds, from the scale event to the ready flip: within what this test saw of that span.
     expect(first.sum).toBeGreaterThanOrEqual(0.09);
-    expect(first.sum).toBeLessThan(10);
+    expect(first.sum).toBeLessThanOrEqual((seenReadyAt - scaledAt) / 1000);
     expect((await watcher.metrics.invalidScaled.get()).values[0]?.value).toBe(2);
 
     // Ready again without a wake scale event (scaled by hand): not a cold start the watcher can time.
@@ -260,7 +263,18 @@ describe('watcher with the Kubernetes provider', () => {
     api.failNext({ verb: 'list', resource: 'deployments' }, 503);
     api.dropWatches({ abrupt: true });
     api.create(deploymentObject('late'));
+    // The history is gone too: once a watch gets through, it is answered 410 and the informer lists again.
+    api.compact();
     await view.until((v) => v.has('shop/late'));
+    expect(
+      api.servedFailures
+        .filter((f) => f.resource === 'deployments')
+        .map(({ verb, code }) => ({ verb, code })),
+    ).toEqual([
+      { verb: 'watch', code: 500 },
+      { verb: 'watch', code: 500 },
+      { verb: 'list', code: 503 },
+    ]);
     await view.stop();
   });
 

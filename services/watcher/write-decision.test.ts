@@ -82,6 +82,37 @@ describe('watcher write decisions', () => {
     ).toBe('write');
   });
 
+  it("overwrites another replica's write from the moment it is exactly settleMs old, not a moment before", () => {
+    const disagreeing = {
+      previous: asleep,
+      desired: waking,
+      current: awake,
+      reconcile: false,
+      settleMs: 2000,
+    };
+    expect(decideWrite({ ...disagreeing, currentAgeMs: 1999 })).toBe('defer');
+    expect(decideWrite({ ...disagreeing, currentAgeMs: 2000 })).toBe('write');
+    const starting = {
+      previous: undefined,
+      desired: asleep,
+      current: undefined,
+      reconcile: true,
+      settleMs: 2000,
+    };
+    expect(decideWrite({ ...starting, currentAgeMs: 1999 })).toBe('defer');
+    expect(decideWrite({ ...starting, currentAgeMs: 2000 })).toBe('write');
+  });
+
+  it('compares configs regardless of the order of their keys', () => {
+    const { idleTimeoutMs, ...rest } = asleep.config;
+    const reordered = { ...asleep, config: { ...rest, idleTimeoutMs } as typeof asleep.config };
+    expect(Object.keys(reordered.config)).not.toEqual(Object.keys(asleep.config));
+    expect(sameValue(asleep, reordered)).toBe(true);
+    expect(
+      decideWrite({ previous: asleep, desired: reordered, current: asleep, reconcile: false, ...fresh }),
+    ).toBe('skip');
+  });
+
   it('announces readiness changes, and a new key only when it is ready', () => {
     expect(readinessChanged(asleep, awake)).toBe(true);
     expect(readinessChanged(awake, asleep)).toBe(true);

@@ -1,4 +1,5 @@
-import { connect } from 'node:http2';
+import { connect as connectH2 } from 'node:http2';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../ports.ts';
 import { demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
@@ -18,6 +19,8 @@ beforeAll(async () => {
     backends: [
       demoBackend('demo', await freePort(), { delayMs: 300 }),
       demoBackend('crowd', await freePort(), { delayMs: 300 }),
+      demoBackend('marker', await freePort()),
+      demoBackend('bystander', await freePort()),
     ].join(''),
   });
 });
@@ -63,7 +66,7 @@ describe('cold start through the whole local stack', () => {
   });
 
   it('serves h2c clients on the same port', async () => {
-    const session = connect(stack.gatewayUrl);
+    const session = connectH2(stack.gatewayUrl);
     try {
       const stream = session.request({ ':method': 'POST', ':path': '/h2', ':authority': 'demo.localhost' });
       stream.end('hello over h2c');
@@ -83,8 +86,28 @@ describe('cold start through the whole local stack', () => {
   });
 
   it('answers 404 for a host that no backend serves, without waking anything', async () => {
-    const answer = await send(stack, 'unknown.localhost', '/');
-    expect(answer.status).toBe(404);
-    expect(answer.json()).toMatchObject({ error: 'no backend for this host' });
+    const nc = await connect({ servers: stack.natsServer.url });
+    try {
+      const woken: string[] = [];
+      nc.subscribe('wakegate.wake.>', {
+        callback: (_error, msg) => {
+          woken.push(msg.subject);
+        },
+      });
+      await nc.flush();
+      const wakesBefore = await stack.metric('wakegate_wakes_sent_total');
+      const answer = await send(stack, 'unknown.localhost', '/');
+      expect(answer.status).toBe(404);
+      expect(answer.json()).toMatchObject({ error: 'no backend for this host' });
+      // Then a cold start of a backend no other test uses: its wake is the only one since, and the other
+      // sleeping backend (bystander) was not woken either.
+      const marker = await send(stack, 'marker.localhost', '/');
+      expect(marker.status).toBe(200);
+      await nc.flush();
+      expect(woken).toEqual(['wakegate.wake.local.marker']);
+      expect(await stack.metric('wakegate_wakes_sent_total')).toBe(wakesBefore + 1);
+    } finally {
+      await nc.close();
+    }
   });
 });

@@ -8,6 +8,7 @@
  *     labels: { 'wakegate.dev/enabled': 'true' } }, spec: { replicas: 0, ... } });   // seed, no request recorded
  *   api.scale('demo', 'web', 1);                      // the simulated controller updates status, then slices
  *   api.failNext({ verb: 'update', subresource: 'scale' }, 409);  // one-off error for a matching call
+ *   api.servedFailures                                 // the injected failures answered, to confirm one was
  *   api.compact(); api.dropWatches();                  // watches resume from an old version -> 410 -> relist
  *   api.requests                                       // [{ verb: 'watch', group: 'apps', resource: ... }]
  *   api.onChange((event) => ...);                      // every store change, e.g. the slice update time
@@ -75,6 +76,8 @@ export interface KubeApiServer {
   readonly openWatches: number;
   /** Sends a BOOKMARK to every watch that asked for them (`allowWatchBookmarks=true`). */
   sendBookmarks(): void;
+  /** Every failure injected by `failNext` that was answered, with the call it answered. */
+  readonly servedFailures: readonly (RecordedRequest & { code: number })[];
   /** Answers the next `times` calls matching `match` with this status code and a Status body. */
   failNext(
     match: Partial<RecordedRequest>,
@@ -125,6 +128,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       ].join('\n');
     },
     requests: http.requests,
+    servedFailures: http.servedFailures,
     create: (object) =>
       store.create(
         resourceOfObject(String(object.apiVersion), String(object.kind)),

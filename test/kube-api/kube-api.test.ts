@@ -214,6 +214,44 @@ describe('kube-api double', () => {
     expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(1);
   });
 
+  it('answers injected failures with a Status body, as many times as asked, and records each one served', async () => {
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    api.failNext({ verb: 'get', resource: 'deployments', name: 'web' }, 503, { times: 2 });
+    api.failNext({ verb: 'update', subresource: 'scale' }, 403, { message: 'scale is forbidden' });
+    api.failNext({ verb: 'delete', name: 'never-called' }, 500);
+    const read = () => apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' });
+
+    for (const _ of [1, 2]) {
+      expect(await apiError(read())).toMatchObject({
+        code: 503,
+        body: { kind: 'Status', status: 'Failure', reason: 'ServiceUnavailable', code: 503 },
+      });
+    }
+    expect((await read()).metadata?.name).toBe('web');
+    const forbidden = await apiError(
+      apps.replaceNamespacedDeploymentScale({
+        namespace: 'demo',
+        name: 'web',
+        body: {
+          apiVersion: 'autoscaling/v1',
+          kind: 'Scale',
+          metadata: { name: 'web' },
+          spec: { replicas: 1 },
+        },
+      }),
+    );
+    expect(forbidden).toMatchObject({
+      code: 403,
+      body: { reason: 'Forbidden', message: 'scale is forbidden' },
+    });
+    expect(api.servedFailures.map(({ verb, name, code }) => [verb, name, code])).toEqual([
+      ['get', 'web', 503],
+      ['get', 'web', 503],
+      ['update', 'web', 403],
+    ]);
+    expect(api.get('deployments', 'demo', 'web')?.spec?.replicas).toBe(0);
+  });
+
   it('streams watch events from a resourceVersion, with bookmarks on request', async () => {
     await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
     const list = await apps.listNamespacedDeployment({ namespace: 'demo' });

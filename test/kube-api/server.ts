@@ -98,6 +98,8 @@ export class ApiHttpServer {
   readonly server: Server;
   readonly requests: RecordedRequest[] = [];
   readonly failures: InjectedFailure[] = [];
+  /** Every injected failure actually answered, in order: a test confirms its fault was served. */
+  readonly servedFailures: (RecordedRequest & { code: number })[] = [];
   private readonly store: ObjectStore;
   private readonly watchers = new Set<Watcher>();
 
@@ -231,6 +233,7 @@ export class ApiHttpServer {
     );
     if (failure) {
       if (--failure.remaining <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
+      this.servedFailures.push({ ...recorded, code: failure.code });
       return sendError(response, new ApiError(failure.code, failure.reason, failure.message));
     }
 

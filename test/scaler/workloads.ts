@@ -17,6 +17,10 @@ export class TestWorkloads implements WorkloadScaler {
   readonly calls: RecordedCall[] = [];
   /** The next this many calls throw, as an unreachable API server would. */
   failures = 0;
+  /** Calls that found no workload (and threw WorkloadNotFoundError); not in `calls`. */
+  readonly missed: RecordedCall[] = [];
+  /** When each of those failures was thrown. */
+  readonly failedAt: number[] = [];
   /** While set, `setReplicas` waits for it before doing anything. */
   gate: Promise<void> | undefined;
   /** Called when a `setReplicas` call arrives, before the gate. */
@@ -30,18 +34,22 @@ export class TestWorkloads implements WorkloadScaler {
     return this.calls.filter((call) => call.op === 'set' && (id === undefined || call.id === id));
   }
 
-  #current(id: BackendId): number {
+  #current(op: RecordedCall['op'], id: BackendId, wanted: number): number {
     if (this.failures > 0) {
       this.failures--;
+      this.failedAt.push(Date.now());
       throw new Error('platform unavailable');
     }
     const replicas = this.replicas.get(id);
-    if (replicas === undefined) throw new WorkloadNotFoundError(id);
+    if (replicas === undefined) {
+      this.missed.push({ op, id, replicas: wanted, at: Date.now() });
+      throw new WorkloadNotFoundError(id);
+    }
     return replicas;
   }
 
   async getReplicas(id: BackendId): Promise<number> {
-    const replicas = this.#current(id);
+    const replicas = this.#current('get', id, Number.NaN);
     this.calls.push({ op: 'get', id, replicas, at: Date.now() });
     return replicas;
   }
@@ -49,7 +57,7 @@ export class TestWorkloads implements WorkloadScaler {
   async setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }> {
     this.onSet?.(id, replicas);
     if (this.gate) await this.gate;
-    const from = this.#current(id);
+    const from = this.#current('set', id, replicas);
     this.calls.push({ op: 'set', id, replicas, at: Date.now() });
     this.replicas.set(id, replicas);
     return { from, to: replicas };

@@ -3,21 +3,32 @@
  * on the spot, serving HTTP with `busybox httpd` on the host network.
  */
 import { randomBytes } from 'node:crypto';
-import type Docker from 'dockerode';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type DockerdFixture,
+  type FaultProxy,
   httpdContainer,
   type SocketProxy,
   startDockerd,
+  startFaultProxy,
   startSocketProxy,
 } from '../../../test/dockerd.ts';
+import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
 import { freePort } from '../../../test/ports.ts';
+import { collectScaled, publishWake, putBackend } from '../../../test/scaler/scaler-traffic.ts';
 import { untilSnapshot } from '../../../test/snapshots.ts';
+import { until } from '../../../test/until.ts';
+import { createScaler } from '../../scaler/scaler.ts';
+import { ensureJetStream } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { BackendSource, ObservedBackend, ProviderContext, WorkloadScaler } from '../provider.ts';
-import { createBackendSource, createWorkloadScaler } from './index.ts';
+import { dockerStatus } from './docker-status.ts';
+import { createBackendSource, createWorkloadScaler, DockerWorkloadScaler } from './index.ts';
 
 let dockerd: DockerdFixture;
 let image: string;
@@ -308,5 +319,137 @@ describe('docker provider when the events stream drops', () => {
     // And events flow again on the new stream.
     await before.start();
     await untilSnapshot(snapshots, (s) => find(s, `${project}/survivor`)?.ready === true);
+  });
+});
+
+describe('docker provider when dockerd refuses a start', () => {
+  const START = /^\/containers\/[^/]+\/start$/;
+  let proxy: FaultProxy;
+  let scaler: WorkloadScaler;
+  let nats: NatsServerFixture;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    proxy = await startFaultProxy(dockerd.socketPath);
+    scaler = new DockerWorkloadScaler({
+      docker: new Docker({ socketPath: proxy.socketPath }),
+      logger,
+      namespaces: [project],
+    });
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+    await ensureJetStream(nc);
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.close();
+    await proxy?.close();
+  });
+
+  /** The error a call failed with. */
+  async function failure(call: Promise<unknown>): Promise<unknown> {
+    return call.then(
+      () => expect.unreachable('the call succeeded'),
+      (error: unknown) => error,
+    );
+  }
+
+  it('surfaces a 500 on start as that error, leaves the container stopped, and starts it on the next call', async () => {
+    const id = `${project}/start-500`;
+    const container = await backendContainer({ service: 'start-500', port: await freePort(), start: false });
+    proxy.failNext({ method: 'POST', path: START }, 500);
+
+    const error = await failure(scaler.setReplicas(id, 1));
+    expect(dockerStatus(error)).toBe(500);
+    expect(error).not.toBeInstanceOf(WorkloadNotFoundError);
+    expect(proxy.served).toEqual([
+      { method: 'POST', path: `/containers/${container.id}/start`, status: 500 },
+    ]);
+    expect((await container.inspect()).State.Running).toBe(false);
+
+    expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 1 });
+    expect((await container.inspect()).State.Running).toBe(true);
+  });
+
+  it('surfaces the 409 dockerd answers for starting a paused container', async () => {
+    const id = `${project}/paused`;
+    const container = await backendContainer({ service: 'paused', port: await freePort() });
+    await container.pause();
+    const served = proxy.served.length;
+
+    // A real conflict, from dockerd itself: nothing injected.
+    const error = await failure(scaler.setReplicas(id, 1));
+    expect(dockerStatus(error)).toBe(409);
+    expect(String((error as Error).message)).toMatch(/paused/);
+    expect(proxy.served).toHaveLength(served);
+    await container.unpause();
+    expect(await scaler.getReplicas(id)).toBe(1);
+  });
+
+  it('lets the scaler redeliver a wake whose start met a 500 or a 409, and count the failures', async () => {
+    const failing = `${project}/wake-500`;
+    const paused = `${project}/wake-409`;
+    const first = await backendContainer({ service: 'wake-500', port: await freePort(), start: false });
+    const second = await backendContainer({ service: 'wake-409', port: await freePort() });
+    await second.pause();
+    const backends = await new Kvm(nc).open('wakegate-backends');
+    await putBackend(backends, failing);
+    await putBackend(backends, paused);
+    proxy.failNext({ method: 'POST', path: new RegExp(`^/containers/${first.id}/start$`) }, 500);
+    const served = proxy.served.length;
+    const scalerLines: { msg?: string; backend?: string; err?: { message?: string } }[] = [];
+    const scalerNc = await connect({ servers: nats.url });
+    const wakes = await createScaler({
+      nc: scalerNc,
+      workloads: scaler,
+      logger: pino({ level: 'warn' }, { write: (line: string) => scalerLines.push(JSON.parse(line)) }),
+      // Slow enough that the paused container's wake cannot use up its deliveries before the test unpauses it.
+      backoff: { baseMs: 500, maxMs: 2000 },
+    });
+    wakes.start();
+    try {
+      await until('the scaler to consume', () => wakes.notReadyReason() === undefined);
+      const scaled = collectScaled(nc);
+      await publishWake(jetstream(nc), failing);
+      await publishWake(jetstream(nc), paused);
+
+      const [event] = await scaled.next((e) => e.backend === failing);
+      expect(event).toMatchObject({ from: 0, to: 1, reason: 'wake' });
+      expect(proxy.served.slice(served)).toEqual([
+        { method: 'POST', path: `/containers/${first.id}/start`, status: 500 },
+      ]);
+      expect((await first.inspect()).State.Running).toBe(true);
+
+      // The paused one fails each delivery with dockerd's 409 until it can run again.
+      const conflicts = () =>
+        scalerLines.filter(
+          (l) =>
+            l.backend === paused &&
+            l.msg === 'wake failed; redelivery scheduled' &&
+            /paused/.test(l.err?.message ?? ''),
+        ).length;
+      await until('a start refused with 409', () => conflicts() >= 1);
+      await second.unpause();
+      await until('the paused wake to be settled as awake', async () =>
+        (await wakes.metrics.registry.getSingleMetricAsString('wakegate_wakes_handled_total')).includes(
+          'outcome="already-awake"} 1',
+        ),
+      );
+      const operations = await wakes.metrics.registry.getSingleMetricAsString(
+        'wakegate_scale_operations_total',
+      );
+      expect(operations).toContain(
+        `wakegate_scale_operations_total{direction="up",result="error"} ${1 + conflicts()}`,
+      );
+      expect(operations).toContain('wakegate_scale_operations_total{direction="up",result="ok"} 1');
+      expect(
+        await wakes.metrics.registry.getSingleMetricAsString('wakegate_wakes_terminated_total'),
+      ).not.toMatch(/reason="retries_exhausted"} [1-9]/);
+      expect(wakes.notReadyReason()).toBeUndefined();
+    } finally {
+      await wakes.stop();
+      await scalerNc.close();
+    }
   });
 });

@@ -75,5 +75,7 @@ describe('Kubernetes backend source', () => {
     const snapshots = source.snapshots()[Symbol.asyncIterator]();
     const first = await untilSnapshot(snapshots, (s) => s.length === 1);
     expect(first[0]?.hosts).toEqual(['web.example.com']);
+    // The routes were asked for and answered 404, as by a cluster without the CRD.
+    expect(api.servedFailures.filter((f) => f.resource === 'httproutes').map((f) => f.code)).toContain(404);
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
 import { backendId, createLogger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
+import { apiStatus } from './api-errors.ts';
 import { isAllowed } from './permissions.ts';
 import { SCALER_RULES } from './scaler-permissions.ts';
 import { KubernetesWorkloadScaler, ScaleConflictError } from './workload-scaler.ts';
@@ -69,6 +70,54 @@ describe('Kubernetes workload scaler', () => {
     expect(writes().filter((r) => r.name === 'contended')).toHaveLength(3);
     expect(replicasIn('shop', 'contended')).toBe(0);
   });
+
+  /** The error a call failed with, for its status and type. */
+  async function failure(call: Promise<unknown>): Promise<unknown> {
+    return call.then(
+      () => expect.unreachable('the call succeeded'),
+      (error: unknown) => error,
+    );
+  }
+
+  for (const code of [500, 503, 403]) {
+    it(`surfaces a ${code} on reading the Deployment as that API error, without writing`, async () => {
+      const name = `get-${code}`;
+      api.create(deploymentObject(name, { namespace: 'shop', replicas: 0, labels: optedIn }));
+      api.failNext({ verb: 'get', resource: 'deployments', name }, code, { times: 2 });
+
+      const read = await failure(scaler.getReplicas(backendId('shop', name)));
+      expect(read).not.toBeInstanceOf(WorkloadNotFoundError);
+      expect(apiStatus(read)).toBe(code);
+      const scaled = await failure(scaler.setReplicas(backendId('shop', name), 1));
+      expect(scaled).not.toBeInstanceOf(WorkloadNotFoundError);
+      expect(apiStatus(scaled)).toBe(code);
+      expect(api.servedFailures.filter((f) => f.name === name).map((f) => [f.verb, f.name, f.code])).toEqual([
+        ['get', name, code],
+        ['get', name, code],
+      ]);
+      expect(writes()).toEqual([]);
+      expect(replicasIn('shop', name)).toBe(0);
+      // The failure was one call's: the next read goes through.
+      expect(await scaler.getReplicas(backendId('shop', name))).toBe(0);
+    });
+
+    it(`surfaces a ${code} on the scale update as that API error after one attempt, not as a conflict`, async () => {
+      const name = `scale-${code}`;
+      api.create(deploymentObject(name, { namespace: 'shop', replicas: 0, labels: optedIn }));
+      api.failNext({ verb: 'update', subresource: 'scale', name }, code);
+
+      const error = await failure(scaler.setReplicas(backendId('shop', name), 1));
+      expect(error).not.toBeInstanceOf(ScaleConflictError);
+      expect(error).not.toBeInstanceOf(WorkloadNotFoundError);
+      expect(apiStatus(error)).toBe(code);
+      expect(
+        api.servedFailures.filter((f) => f.name === name).map((f) => [f.verb, f.subresource, f.name, f.code]),
+      ).toEqual([['update', 'scale', name, code]]);
+      expect(writes().filter((r) => r.name === name)).toHaveLength(1);
+      expect(replicasIn('shop', name)).toBe(0);
+      expect(await scaler.setReplicas(backendId('shop', name), 1)).toEqual({ from: 0, to: 1 });
+    });
+  }
 
   it('refuses a Deployment without the opt-in label, without writing anything', async () => {
     api.create(
