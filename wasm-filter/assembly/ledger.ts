@@ -89,8 +89,9 @@ function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64): i32 {
 
 function freeSlot(slot: i32): i32 {
   const index = slotBackend(slot);
-  assert(slotContext(slot) != 0 && heldCount.get(index) > 0, 'ledger: a slot that holds nothing was let go');
-  heldCount.add(index, -1);
+  const held = heldCount.get(index);
+  assert(slotContext(slot) != 0 && held > 0, 'ledger: a slot that holds nothing was let go');
+  heldCount.set(index, held - 1);
   heldTotal--;
   unchecked((slotContexts[slot] = 0));
   unchecked((freeSlots[freeCount++] = slot));

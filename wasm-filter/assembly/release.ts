@@ -88,7 +88,8 @@ export function releaseReady(now: f64): void {
   if (releasing === null) return;
   let moved = 0;
   for (let slot = 0; slot < slotCount && moved < toRelease; slot++) {
-    if (slotContext(slot) == 0 || releasing[slotBackend(slot)] == 0) continue;
+    // Every slot names an index below backends.length, the length of `releasing`.
+    if (slotContext(slot) == 0 || unchecked(releasing[slotBackend(slot)]) == 0) continue;
     moved++;
     resume(slot, now);
   }
