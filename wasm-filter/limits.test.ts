@@ -88,6 +88,57 @@ describe('requests', () => {
     expect(plugin.metric('wakegate_held')).toBe(2);
   });
 });
+describe('gRPC detection, exactly as Envoy hasGrpcContentType', () => {
+  // Envoy sends a local reply as gRPC only for these content types; for any other it answers plain HTTP and
+  // drops the gRPC status, so the filter must give those the HTTP answers (JSON 504, 503 + Retry-After).
+  const cases: [string, boolean][] = [
+    ['application/grpc', true],
+    ['application/grpc+proto', true],
+    ['application/grpc+', true],
+    ['application/grpc;charset=utf-8', false],
+    ['Application/GRPC', false],
+    ['application/GRPC+proto', false],
+    ['application/grpc-web', false],
+    ['application/grpcx', false],
+    ['application/grp', false],
+  ];
+
+  it.each(cases)('times out %s as gRPC: %s', async (contentType, grpc) => {
+    const { plugin, clock } = await start({ backends: [{ ...sleeping, maxWaitMs: 500 }] });
+    const s = request(plugin, 'app.example.com', { 'content-type': contentType });
+    clock.advance(500);
+    const reply = expectReply(await s.outcome);
+    if (grpc) {
+      expect([reply.status, reply.grpcStatus, header(reply.headers, 'grpc-status')]).toEqual([200, 14, '14']);
+    } else {
+      expect([reply.status, reply.grpcStatus, header(reply.headers, 'content-type')]).toEqual([
+        504,
+        undefined,
+        'application/json',
+      ]);
+    }
+  });
+
+  it.each(cases)('refuses %s past max buffered as gRPC: %s', async (contentType, grpc) => {
+    const { plugin } = await start({ backends: [{ ...sleeping, maxBuffered: 1 }] });
+    request(plugin, 'app.example.com');
+    const reply = expectReply(request(plugin, 'app.example.com', { 'content-type': contentType }).settled);
+    if (grpc) {
+      expect([reply.status, reply.grpcStatus, header(reply.headers, 'retry-after')]).toEqual([
+        200,
+        8,
+        undefined,
+      ]);
+    } else {
+      expect([reply.status, reply.grpcStatus, header(reply.headers, 'retry-after')]).toEqual([
+        503,
+        undefined,
+        '1',
+      ]);
+    }
+  });
+});
+
 describe('wall clock', () => {
   it('keeps held requests, wakes and reports going when the wall clock steps back', async () => {
     const { plugin, bridge, clock } = await start({

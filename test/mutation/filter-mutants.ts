@@ -77,6 +77,19 @@ export const mutants: Mutant[] = [
     search: 'if (heldOf(index) >= maxBufferedOf(index)) {',
     replace: 'if (heldOf(index) > maxBufferedOf(index)) {',
   },
+  // gRPC detection as Envoy's hasGrpcContentType (issue 13): case-sensitive, only '+' may follow.
+  {
+    name: 'grpc-semicolon-counts',
+    file: 'requests.ts',
+    search: 'grpc = load<u8>(scratch.ptr + 16) == 0x2b;',
+    replace: 'grpc = load<u8>(scratch.ptr + 16) != 0x2d;',
+  },
+  {
+    name: 'grpc-any-case',
+    file: 'requests.ts',
+    search: 'grpc = <i32>load<u8>(scratch.ptr + i) == prefix.charCodeAt(i);',
+    replace: 'grpc = (<i32>load<u8>(scratch.ptr + i) | 32) == (prefix.charCodeAt(i) | 32);',
+  },
   {
     name: 'unknown-table-overflow-one-fewer',
     file: 'release.ts',

@@ -44,19 +44,13 @@ export function requestBackend(): i32 {
 
 function isGrpcRequest(): bool {
   if (!getHeader(MAP_REQUEST_HEADERS, K_CONTENT_TYPE, scratch)) return false;
-  // "application/grpc" and its "+proto" / ";" variants, as Envoy tells gRPC apart. Not grpc-web: Envoy's gRPC
-  // local reply does not apply to it the same way, so it gets the HTTP answers.
+  // Exactly as Envoy's Grpc::Common::hasGrpcContentType: "application/grpc" exactly or followed by '+',
+  // case-sensitive. Not "application/grpc;…", "Application/GRPC" or grpc-web: Envoy answers those as plain
+  // HTTP whatever gRPC status the filter gives, so they get the HTTP answers.
   let grpc = scratch.len >= 16;
   const prefix = 'application/grpc';
-  for (let i = 0; grpc && i < 16; i++) {
-    let c = <i32>load<u8>(scratch.ptr + i);
-    if (c >= 0x41 && c <= 0x5a) c += 32;
-    grpc = c == prefix.charCodeAt(i);
-  }
-  if (grpc && scratch.len > 16) {
-    const next = <i32>load<u8>(scratch.ptr + 16);
-    grpc = next == 0x2b || next == 0x3b;
-  }
+  for (let i = 0; grpc && i < 16; i++) grpc = <i32>load<u8>(scratch.ptr + i) == prefix.charCodeAt(i);
+  if (grpc && scratch.len > 16) grpc = load<u8>(scratch.ptr + 16) == 0x2b;
   scratch.free();
   return grpc;
 }

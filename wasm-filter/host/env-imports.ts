@@ -15,6 +15,7 @@ import { LogLevel, WasmResult as R } from './abi.ts';
 import { nowNanos } from './clock.ts';
 import type { GuestMemory } from './guest-memory.ts';
 import type { HttpCalls } from './http-calls.ts';
+import { localReplyDetails } from './local-reply.ts';
 import { decodePairs, encodePairs, type HeaderPairs } from './pairs.ts';
 import type { RootContexts } from './root-contexts.ts';
 import { sharedDataFor } from './shared-data.ts';
@@ -213,15 +214,19 @@ export function envImports(host: EnvHost): WebAssembly.Imports[string] {
       const body = memory.bytes(bp, bl);
       const headerBytes = memory.bytes(hp, hl);
       if (details === undefined || !body || !headerBytes) return R.InvalidMemoryAccess;
+      // As cpp-host's PairsUtil::toPairs: pairs that do not hold what their counts claim are no headers, not
+      // a refusal; the reply is still sent.
       let headers: HeaderPairs;
       try {
         headers = decodePairs(headerBytes);
       } catch {
-        return R.BadArgument;
+        headers = [];
       }
       const rec = stream();
       if (!rec) return R.NotFound;
-      host.defer(() => streams.reply(rec, status >>> 0, details, body, headers, grpcStatus | 0));
+      // Envoy replaces whitespace in the details; a gRPC status outside 0–16 (-1 included) is no status.
+      const spaced = localReplyDetails(details);
+      host.defer(() => streams.reply(rec, status >>> 0, spaced, body, headers, grpcStatus >>> 0));
       return R.Ok;
     },
     proxy_set_effective_context: (id: number) => {

@@ -1,6 +1,7 @@
 // Loading a module and starting its root contexts, as Envoy does.
 import { afterEach, describe, expect, it } from 'vitest';
 import { closePlugins, probe, run } from '../../test/host/probe-plugin.ts';
+import { testModulePath } from '../build.ts';
 import { createPlugin, type LogEntry, ModuleLoadError, PluginStartError } from './index.ts';
 
 afterEach(closePlugins);
@@ -13,6 +14,17 @@ describe('loading', () => {
       0, 0, 5, 3, 1, 0, 1, 7, 10, 1, 6, 109, 101, 109, 111, 114, 121, 2, 0,
     ]);
     await expect(createPlugin({ module: bytes })).rejects.toThrow(ModuleLoadError);
+  });
+
+  it.each([
+    ['missing-import', 'an env function the host does not provide (LinkError in V8)'],
+    ['missing-import-module', 'a module the host does not provide (TypeError in V8)'],
+  ])('refuses %s, which imports %s, as ModuleLoadError', async (name) => {
+    const error = await createPlugin({ module: testModulePath(name) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModuleLoadError);
+    expect((error as ModuleLoadError).message).toMatch(
+      /^missing import: .*(proxy_not_in_envoy|missing-import-module)/,
+    );
   });
 
   it('refuses a module without the ABI marker', async () => {

@@ -1,6 +1,7 @@
 // Streams: their contexts, headers, holding, continue and local replies, and failing closed.
 import { afterEach, describe, expect, it } from 'vitest';
 import { closePlugins, continued, get, run } from '../../test/host/probe-plugin.ts';
+import { header } from './pairs.ts';
 
 afterEach(closePlugins);
 
@@ -84,7 +85,7 @@ describe('streams', () => {
       [
         ['content-type', 'application/grpc'],
         ['grpc-status', '7'],
-        ['grpc-message', 'not%20you'],
+        ['grpc-message', 'not you'],
         ['x-probe', 'yes'],
       ],
     ]);
@@ -93,6 +94,74 @@ describe('streams', () => {
       headers: { ...get, 'content-type': 'application/grpc-web+proto' },
     }).settled;
     expect(web?.kind === 'local-reply' && [web.status, web.grpcStatus]).toEqual([403, undefined]);
+  });
+
+  it('tells gRPC apart exactly as Envoy hasGrpcContentType: application/grpc, or followed by +', async () => {
+    const { plugin } = await run('reply');
+    const cases: [string, boolean][] = [
+      ['application/grpc', true],
+      ['application/grpc+proto', true],
+      ['application/grpc+', true],
+      ['application/grpc;charset=utf-8', false],
+      ['Application/GRPC', false],
+      ['application/GRPC+proto', false],
+      ['application/grpc-web', false],
+      ['application/grpcx', false],
+    ];
+    const seen = cases.map(([contentType]) => {
+      const o = plugin.openStream({
+        headers: { ...get, 'content-type': contentType, 'x-grpc-status': '7' },
+      }).settled;
+      return [contentType, o?.kind === 'local-reply' && o.status === 200 && o.grpcStatus === 7];
+    });
+    expect(seen).toEqual(cases);
+  });
+
+  it('percent-encodes grpc-message as Envoy: %, controls and bytes from ~ up; spaces stay', async () => {
+    const { plugin } = await run('reply');
+    const o = plugin.openStream({
+      headers: { ...get, 'content-type': 'application/grpc', 'x-body': 'a b%c~é\t"+/' },
+    }).settled;
+    expect(o?.kind === 'local-reply' && header(o.headers, 'grpc-message')).toBe('a b%25c%7E%C3%A9%09"+/');
+  });
+
+  it('replaces whitespace in the details with _, each character on its own, as Envoy', async () => {
+    const { plugin } = await run('reply');
+    const o = plugin.openStream({ headers: { ...get, 'x-details': ' probe  said\tno\r\n\f\v' } }).settled;
+    expect(o?.kind === 'local-reply' && o.details).toBe('_probe__said_no____');
+  });
+
+  // The probe answers 403; without a usable gRPC status Envoy derives PERMISSION_DENIED (7) from it.
+  it.each([
+    ['17', 7],
+    ['-1', 7],
+    ['1000', 7],
+    ['2147483647', 7],
+    ['-2147483648', 7],
+    ['16', 16],
+    ['0', 0],
+    ['14', 14],
+  ])('takes gRPC status %s as Envoy does (outside 0-16 is none): grpc-status %i', async (given, expected) => {
+    const { plugin, logs } = await run('reply');
+    const o = plugin.openStream({
+      headers: { ...get, 'content-type': 'application/grpc', 'x-grpc-status': given },
+    }).settled;
+    expect(o?.kind === 'local-reply' && [o.status, o.grpcStatus, header(o.headers, 'grpc-status')]).toEqual([
+      200,
+      expected,
+      String(expected),
+    ]);
+    expect(logs).toContain('reply 0');
+  });
+
+  it('sends the reply without headers when the pairs are malformed, as cpp-host toPairs (not a refusal)', async () => {
+    const { plugin, logs } = await run('reply');
+    const o = plugin.openStream({ headers: { ...get, 'x-bad-pairs': '1' } }).settled;
+    expect(o?.kind === 'local-reply' && [o.status, o.headers]).toEqual([
+      403,
+      [['content-type', 'text/plain']],
+    ]);
+    expect(logs).toContain('reply 0');
   });
 
   it('resets the effective context after each callback; a root continue alone is a no-op', async () => {

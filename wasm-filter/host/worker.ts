@@ -73,8 +73,16 @@ export class Worker {
     try {
       instance = await WebAssembly.instantiate(module, this.#imports());
     } catch (e) {
-      if (e instanceof WebAssembly.LinkError) throw new ModuleLoadError(`missing import: ${e.message}`);
-      throw e;
+      // Envoy fails the load for any import it cannot resolve. V8 says so in more than one way: LinkError for a
+      // missing function or one of the wrong type, TypeError for an import module that is not there or a
+      // non-function import; a start function that traps is a RuntimeError. Each is a module that does not load.
+      const kind = e instanceof Error ? e.name : 'error';
+      const message = e instanceof Error ? e.message : String(e);
+      throw new ModuleLoadError(
+        e instanceof WebAssembly.LinkError || e instanceof TypeError
+          ? `missing import: ${message}`
+          : `instantiation failed (${kind}): ${message}`,
+      );
     }
     const exports = instance.exports as Record<string, unknown>;
     if (typeof exports.proxy_abi_version_0_2_1 !== 'function') {

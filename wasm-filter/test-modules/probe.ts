@@ -26,6 +26,7 @@ import {
   proxy_record_metric,
   proxy_remove_header_map_value,
   proxy_replace_header_map_value,
+  proxy_send_local_response,
   proxy_set_effective_context,
   proxy_set_shared_data,
   proxy_set_tick_period_milliseconds,
@@ -204,8 +205,23 @@ export function proxy_on_request_headers(contextId: u32, count: u32, endOfStream
     return 1;
   }
   if (mode == 'reply') {
+    // x-details, x-body and x-grpc-status (a number, passed as is) override the defaults; x-bad-pairs sends
+    // header pairs whose count claims more than they hold.
     const grpc = header('content-type').startsWith('application/grpc');
-    sendLocalResponse(403, 'probe_denied', 'not you', ['x-probe', 'yes'], grpc ? 7 : -1);
+    const details = header('x-details') != '<none>' ? header('x-details') : 'probe_denied';
+    const body = header('x-body') != '<none>' ? header('x-body') : 'not you';
+    const grpcStatus =
+      header('x-grpc-status') != '<none>' ? I32.parseInt(header('x-grpc-status')) : grpc ? 7 : -1;
+    if (header('x-bad-pairs') != '<none>') {
+      const d = bytes(details);
+      const b = bytes(body);
+      store<u32>(OUT + 20, 3);
+      note(
+        `reply ${proxy_send_local_response(403, changetype<usize>(d), d.byteLength, changetype<usize>(b), b.byteLength, OUT + 20, 4, grpcStatus).toString()}`,
+      );
+    } else {
+      note(`reply ${sendLocalResponse(403, details, body, ['x-probe', 'yes'], grpcStatus).toString()}`);
+    }
     note('reply sent');
     return 1;
   }
