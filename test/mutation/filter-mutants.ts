@@ -72,6 +72,30 @@ export const mutants: Mutant[] = [
     replace: 'if (waited <= maxWaitOf(index)) continue;',
   },
   {
+    name: 'max-hold-not-applied',
+    file: 'requests.ts',
+    search: 'if (asked <= config.maxHoldMs) return <f64>asked;',
+    replace: 'return <f64>asked;',
+  },
+  {
+    name: 'max-hold-one-ms-early',
+    file: 'requests.ts',
+    search: 'if (asked <= config.maxHoldMs) return <f64>asked;',
+    replace: 'if (asked < config.maxHoldMs) return <f64>asked;',
+  },
+  {
+    name: 'max-hold-warns-every-pass',
+    file: 'requests.ts',
+    search: 'if (clampLogged[index] === b && clampLoggedWait[index] == b.maxWaitMs) return;',
+    replace: '',
+  },
+  {
+    name: 'max-wait-above-max-hold-accepted',
+    file: 'config.ts',
+    search: '    if (hasMaxWait) {',
+    replace: '    if (false) {',
+  },
+  {
     name: 'overflow-one-more',
     file: 'requests.ts',
     search: 'if (heldOf(index) >= maxBufferedOf(index)) {',
