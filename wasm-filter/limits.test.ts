@@ -112,6 +112,34 @@ describe('requests', () => {
     ]);
   });
 
+  it('warns again when the backend asks another wait or max_hold_ms changes, not otherwise', async () => {
+    const { plugin, bridge, clock, logs } = await start({
+      config: { max_hold_ms: 2000 },
+      backends: [{ ...sleeping, maxWaitMs: 3000 }],
+    });
+    const warnings = () => logs.filter((l) => l.message.includes('max_hold_ms')).map((l) => l.message);
+    const holdUntilAnswered = async (ms: number) => {
+      const s = request(plugin, 'app.example.com');
+      clock.advance(ms);
+      expect(expectReply(await s.outcome).status).toBe(504);
+    };
+    await holdUntilAnswered(2000);
+    // Unchanged: the same table again, and a table that changes something else.
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 3000 }]);
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 3000, maxBuffered: 10 }]);
+    await holdUntilAnswered(2000);
+    expect(warnings()).toHaveLength(1);
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 4000 }]);
+    await holdUntilAnswered(2000);
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_hold_ms: 1500, max_wait_ms: 1000 });
+    await holdUntilAnswered(1500);
+    expect(warnings()).toEqual([
+      'wakegate: backend demo/app asks a max wait of 3000 ms, above max_hold_ms 2000 ms; its requests are answered after 2000 ms',
+      'wakegate: backend demo/app asks a max wait of 4000 ms, above max_hold_ms 2000 ms; its requests are answered after 2000 ms',
+      'wakegate: backend demo/app asks a max wait of 4000 ms, above max_hold_ms 1500 ms; its requests are answered after 1500 ms',
+    ]);
+  });
+
   it('refuses past max buffered: 503 with Retry-After, grpc-status 8 to gRPC', async () => {
     const { plugin, bridge } = await start({ backends: [{ ...sleeping, maxBuffered: 2 }] });
     const held = [request(plugin, 'app.example.com'), request(plugin, 'app.example.com')];

@@ -86,8 +86,20 @@ export const mutants: Mutant[] = [
   {
     name: 'max-hold-warns-every-pass',
     file: 'requests.ts',
-    search: 'if (clampLogged[index] === b && clampLoggedWait[index] == b.maxWaitMs) return;',
+    search: 'if (same && clampLoggedCeiling[index] == ceiling) return;',
     replace: '',
+  },
+  {
+    name: 'max-hold-warns-once-whatever-the-ceiling',
+    file: 'requests.ts',
+    search: 'if (same && clampLoggedCeiling[index] == ceiling) return;',
+    replace: 'if (same) return;',
+  },
+  {
+    name: 'max-hold-warns-once-whatever-the-wait',
+    file: 'requests.ts',
+    search: 'const same = clampLogged[index] === b && clampLoggedWait[index] == b.maxWaitMs;',
+    replace: 'const same = clampLogged[index] === b;',
   },
   {
     name: 'max-wait-above-max-hold-accepted',

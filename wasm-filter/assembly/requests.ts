@@ -24,19 +24,24 @@ import { maybeWake } from './wake';
 const K_AUTHORITY = String.UTF8.encode(':authority');
 const K_CONTENT_TYPE = String.UTF8.encode('content-type');
 
-/** Per backend index, the backend (and the wait it asked for) whose clamp was last logged: one warning per
- * backend, not per request or per pass. A reused index holds a new Backend object, so it warns anew. */
+/** Per backend index, the backend, the wait it asked for and the ceiling of the clamp last logged: one
+ * warning per backend, not per request or per pass. A reused index holds a new Backend object, so it warns
+ * anew; so does a new wait or a new max_hold_ms. */
 const clampLogged: Array<Backend | null> = [];
 const clampLoggedWait: i32[] = [];
+const clampLoggedCeiling: i32[] = [];
 
 function logClamp(index: i32, b: Backend, ceiling: i32): void {
   while (clampLogged.length <= index) {
     clampLogged.push(null);
     clampLoggedWait.push(0);
+    clampLoggedCeiling.push(0);
   }
-  if (clampLogged[index] === b && clampLoggedWait[index] == b.maxWaitMs) return;
+  const same = clampLogged[index] === b && clampLoggedWait[index] == b.maxWaitMs;
+  if (same && clampLoggedCeiling[index] == ceiling) return;
   clampLogged[index] = b;
   clampLoggedWait[index] = b.maxWaitMs;
+  clampLoggedCeiling[index] = ceiling;
   log(
     LOG_WARN,
     `wakegate: backend ${b.id} asks a max wait of ${b.maxWaitMs.toString()} ms, above max_hold_ms ${ceiling.toString()} ms; its requests are answered after ${ceiling.toString()} ms`,
