@@ -68,6 +68,13 @@ describe('configuration', () => {
     [{ bridge_cluster: 'b', pol_wait_ms: 10 }, 'unknown field pol_wait_ms'],
     [{ bridge_cluster: 'b', poll_wait_ms: 'soon' }, 'poll_wait_ms'],
     [{ bridge_cluster: 'b', max_wait_ms: 0 }, 'max_wait_ms'],
+    [{ bridge_cluster: 'b', max_hold_ms: 999 }, 'field max_hold_ms: expected an integer 1000..3600000'],
+    [{ bridge_cluster: 'b', max_hold_ms: 3_600_001 }, 'field max_hold_ms: expected an integer'],
+    [{ bridge_cluster: 'b', max_hold_ms: '5m' }, 'field max_hold_ms: expected an integer'],
+    // A wait the same document says Envoy's timers cut short: refused, not clamped.
+    [{ bridge_cluster: 'b', max_wait_ms: 300_001 }, 'max_wait_ms: 300001 is above max_hold_ms 300000'],
+    [{ bridge_cluster: 'b', max_wait_ms: 60_000, max_hold_ms: 30_000 }, 'field max_wait_ms: 60000 is above'],
+    [{ bridge_cluster: 'b', max_hold_ms: 30_000, max_wait_ms: 60_000 }, 'field max_wait_ms: 60000 is above'],
     [{ bridge_cluster: 'b', max_buffered: 1.5 }, 'max_buffered'],
     [{ bridge_cluster: 'b', fail_open: 'yes' }, 'fail_open'],
     [{ bridge_cluster: 'b', token: 7 }, 'token'],
@@ -84,6 +91,34 @@ describe('configuration', () => {
     const errors = logs.filter((l) => l.level === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0]?.message).toContain(field);
+  });
+
+  it('accepts max_wait_ms up to max_hold_ms, and lowers the default wait to a lower ceiling without a word', async () => {
+    for (const configuration of [
+      { bridge_cluster: 'b', max_wait_ms: 300_000 },
+      { bridge_cluster: 'b', max_wait_ms: 600_000, max_hold_ms: 600_000 },
+    ]) {
+      const logs: LogEntry[] = [];
+      const plugin = await createPlugin({
+        module: filterWasmPath,
+        configuration,
+        onLog: (e) => logs.push(e),
+      });
+      plugin.close();
+      expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+    }
+    // max_wait_ms not given (30 s by default) under a 1 s ceiling: the wait is the ceiling.
+    const { plugin, bridge, clock, logs } = await start({
+      config: { max_hold_ms: 1000 },
+      backends: [sleeping],
+    });
+    const s = request(plugin, 'app.example.com');
+    clock.advance(900);
+    await bridge.settle();
+    expect(s.settled).toBeUndefined();
+    clock.advance(200);
+    expect(expectReply(await s.outcome).status).toBe(504);
+    expect(logs.filter((l) => l.message.includes('max_hold_ms'))).toEqual([]);
   });
 
   it('rejects a configuration that is not JSON', async () => {

@@ -61,6 +61,85 @@ describe('requests', () => {
     expect(expectReply(s.settled).status).toBe(504);
   });
 
+  it('clamps a backend max-wait above max_hold_ms to it, warning once for the backend', async () => {
+    const { plugin, bridge, clock, logs } = await start({
+      backends: [{ ...sleeping, maxWaitMs: 600_000 }],
+    });
+    const first = request(plugin, 'app.example.com');
+    clock.advance(60_000);
+    const second = request(plugin, 'app.example.com');
+    clock.advance(239_900);
+    await bridge.settle();
+    expect([first.settled, second.settled]).toEqual([undefined, undefined]);
+    // 5 min (the default max_hold_ms), not the 10 min the backend asked for.
+    clock.advance(100);
+    const reply = expectReply(await first.outcome);
+    expect(reply.status).toBe(504);
+    expect(JSON.parse(decoder.decode(reply.body)).waitedMs).toBe(300_000);
+    await bridge.settle();
+    expect(second.settled).toBeUndefined();
+    clock.advance(60_000);
+    expect(expectReply(await second.outcome).status).toBe(504);
+    const third = request(plugin, 'app.example.com');
+    clock.advance(300_000);
+    expect(expectReply(await third.outcome).status).toBe(504);
+    expect(logs.filter((l) => l.message.includes('max_hold_ms')).map((l) => [l.level, l.message])).toEqual([
+      [
+        'warn',
+        'wakegate: backend demo/app asks a max wait of 600000 ms, above max_hold_ms 300000 ms; its requests are answered after 300000 ms',
+      ],
+    ]);
+  });
+
+  it('clamps to a configured max_hold_ms, and leaves a wait at the ceiling alone', async () => {
+    const { plugin, bridge, clock, logs } = await start({
+      config: { max_hold_ms: 2000 },
+      backends: [
+        { ...sleeping, maxWaitMs: 2000 },
+        { ...sleeping, id: 'demo/other', hosts: ['other.example.com'], maxWaitMs: 2001 },
+      ],
+    });
+    const app = request(plugin, 'app.example.com');
+    const other = request(plugin, 'other.example.com');
+    clock.advance(1900);
+    await bridge.settle();
+    expect([app.settled, other.settled]).toEqual([undefined, undefined]);
+    clock.advance(100);
+    expect(expectReply(await app.outcome).status).toBe(504);
+    expect(expectReply(await other.outcome).status).toBe(504);
+    expect(logs.filter((l) => l.message.includes('max_hold_ms')).map((l) => l.message)).toEqual([
+      'wakegate: backend demo/other asks a max wait of 2001 ms, above max_hold_ms 2000 ms; its requests are answered after 2000 ms',
+    ]);
+  });
+
+  it('warns again when the backend asks another wait or max_hold_ms changes, not otherwise', async () => {
+    const { plugin, bridge, clock, logs } = await start({
+      config: { max_hold_ms: 2000 },
+      backends: [{ ...sleeping, maxWaitMs: 3000 }],
+    });
+    const warnings = () => logs.filter((l) => l.message.includes('max_hold_ms')).map((l) => l.message);
+    const holdUntilAnswered = async (ms: number) => {
+      const s = request(plugin, 'app.example.com');
+      clock.advance(ms);
+      expect(expectReply(await s.outcome).status).toBe(504);
+    };
+    await holdUntilAnswered(2000);
+    // Unchanged: the same table again, and a table that changes something else.
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 3000 }]);
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 3000, maxBuffered: 10 }]);
+    await holdUntilAnswered(2000);
+    expect(warnings()).toHaveLength(1);
+    await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 4000 }]);
+    await holdUntilAnswered(2000);
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_hold_ms: 1500, max_wait_ms: 1000 });
+    await holdUntilAnswered(1500);
+    expect(warnings()).toEqual([
+      'wakegate: backend demo/app asks a max wait of 3000 ms, above max_hold_ms 2000 ms; its requests are answered after 2000 ms',
+      'wakegate: backend demo/app asks a max wait of 4000 ms, above max_hold_ms 2000 ms; its requests are answered after 2000 ms',
+      'wakegate: backend demo/app asks a max wait of 4000 ms, above max_hold_ms 1500 ms; its requests are answered after 1500 ms',
+    ]);
+  });
+
   it('refuses past max buffered: 503 with Retry-After, grpc-status 8 to gRPC', async () => {
     const { plugin, bridge } = await start({ backends: [{ ...sleeping, maxBuffered: 2 }] });
     const held = [request(plugin, 'app.example.com'), request(plugin, 'app.example.com')];

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createPlugin, PluginStartError } from '../../wasm-filter/host/index.ts';
+import { envoyDurationMs, HOLD_MARGIN_MS, maxHoldOf } from './timers.ts';
 
 const root = join(import.meta.dirname, '../..');
 const wasmPath = join(root, 'wasm-filter/build/wakegate.wasm');
@@ -18,10 +19,12 @@ interface HttpFilter {
 }
 interface Route {
   match: { prefix: string };
-  route?: { cluster: string; retry_policy?: { retry_on: string; num_retries: number } };
+  route?: { cluster: string; timeout?: string; retry_policy?: { retry_on: string; num_retries: number } };
   direct_response?: unknown;
 }
 interface Manager {
+  stream_idle_timeout?: string;
+  request_timeout?: string;
   route_config: { virtual_hosts: { name: string; domains: string[]; routes: Route[] }[] };
   http_filters: HttpFilter[];
 }
@@ -98,6 +101,18 @@ describe('envoy.yaml', () => {
     const refused = createPlugin({ module: wasmPath, configuration: misspelled, clusters: clusterNames() });
     await expect(refused).rejects.toBeInstanceOf(PluginStartError);
     await expect(refused).rejects.toThrow('max_wait');
+  });
+
+  it("sets Envoy's stream timers explicitly, above the filter's max_hold_ms, and every route's timeout", () => {
+    const maxHold = maxHoldOf(JSON.parse(wasm.configuration.value));
+    expect(maxHold).toBe(300_000);
+    // Both run during the hold; a missing field would mean Envoy's default (5 min idle, no request timeout).
+    expect(envoyDurationMs(manager.stream_idle_timeout)).toBeGreaterThanOrEqual(maxHold + HOLD_MARGIN_MS);
+    expect(envoyDurationMs(manager.request_timeout)).toBeGreaterThanOrEqual(maxHold + HOLD_MARGIN_MS);
+    const routes = manager.route_config.virtual_hosts.flatMap((host) => host.routes.filter((r) => r.route));
+    expect(routes.length).toBeGreaterThan(0);
+    // Started after the release: set, not left to the 15 s default, and not 0 (no bound at all).
+    for (const r of routes) expect(envoyDurationMs(r.route?.timeout)).toBeGreaterThan(0);
   });
 
   it('retries a released request whose connection the just-woken backend refused', () => {

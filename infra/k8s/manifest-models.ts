@@ -9,6 +9,7 @@ import {
   HTTPRoute,
 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 import { WasmPlugin } from '@kubernetes-models/istio/extensions.istio.io/v1alpha1';
+import { EnvoyFilter } from '@kubernetes-models/istio/networking.istio.io/v1alpha3';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -45,6 +46,7 @@ const MODELS: Record<string, ModelClass> = {
   'gateway.networking.k8s.io/v1/Gateway': GatewayV1,
   'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
   'extensions.istio.io/v1alpha1/WasmPlugin': WasmPlugin,
+  'networking.istio.io/v1alpha3/EnvoyFilter': EnvoyFilter,
 };
 
 export class ManifestError extends Error {
@@ -119,6 +121,54 @@ function checkEnvoyExtensionPolicy(object: KubeObject): void {
   });
 }
 
+/** A Gateway API Duration (GEP-2257): one to four units from h, m, s, ms. */
+export const GATEWAY_DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
+
+function checkPolicyTargets(object: KubeObject, spec: Record<string, Json>): void {
+  const refs = spec.targetRefs ?? (spec.targetRef === undefined ? undefined : [spec.targetRef]);
+  if (!Array.isArray(refs) || refs.length === 0)
+    throw new ManifestError(object, 'spec.targetRefs is required');
+  for (const [i, ref] of refs.entries()) checkTargetRef(object, `spec.targetRefs[${i}]`, ref);
+}
+
+function checkDurations(object: KubeObject, where: string, value: Json, allowed: string[]): void {
+  const fields = onlyKeys(object, where, value, allowed);
+  for (const [key, duration] of Object.entries(fields)) {
+    requireString(object, `${where}.${key}`, duration, GATEWAY_DURATION);
+  }
+}
+
+/** gateway.envoyproxy.io/v1alpha1 ClientTrafficPolicy: the timeout fields wakegate sets. */
+function checkClientTrafficPolicy(object: KubeObject): void {
+  onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
+  const spec = onlyKeys(object, 'spec', object.spec, ['targetRef', 'targetRefs', 'timeout']);
+  checkPolicyTargets(object, spec);
+  const timeout = onlyKeys(object, 'spec.timeout', spec.timeout, ['tcp', 'http']);
+  if (timeout.http !== undefined) {
+    checkDurations(object, 'spec.timeout.http', timeout.http, [
+      'requestReceivedTimeout',
+      'idleTimeout',
+      'streamIdleTimeout',
+    ]);
+  }
+}
+
+/** gateway.envoyproxy.io/v1alpha1 BackendTrafficPolicy: the timeout fields wakegate sets. */
+function checkBackendTrafficPolicy(object: KubeObject): void {
+  onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
+  const spec = onlyKeys(object, 'spec', object.spec, ['targetRef', 'targetRefs', 'timeout']);
+  checkPolicyTargets(object, spec);
+  const timeout = onlyKeys(object, 'spec.timeout', spec.timeout, ['tcp', 'http']);
+  if (timeout.http !== undefined) {
+    checkDurations(object, 'spec.timeout.http', timeout.http, [
+      'requestTimeout',
+      'connectionIdleTimeout',
+      'maxConnectionDuration',
+      'maxStreamDuration',
+    ]);
+  }
+}
+
 const XDS_TYPES = [
   'type.googleapis.com/envoy.config.listener.v3.Listener',
   'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
@@ -163,6 +213,8 @@ function checkEnvoyPatchPolicy(object: KubeObject): void {
 const STRUCTURAL: Record<string, (object: KubeObject) => void> = {
   'gateway.envoyproxy.io/v1alpha1/EnvoyExtensionPolicy': checkEnvoyExtensionPolicy,
   'gateway.envoyproxy.io/v1alpha1/EnvoyPatchPolicy': checkEnvoyPatchPolicy,
+  'gateway.envoyproxy.io/v1alpha1/ClientTrafficPolicy': checkClientTrafficPolicy,
+  'gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy': checkBackendTrafficPolicy,
 };
 
 /** Throws a ManifestError naming the resource and the first problem. */

@@ -21,6 +21,7 @@ import {
   ManualClock,
   PluginStartError,
 } from '../../wasm-filter/host/index.ts';
+import { envoyDurationMs, gatewayDurationMs, HOLD_MARGIN_MS, maxHoldOf } from '../envoy/timers.ts';
 import { type Build, type KubeObject, KustomizeError, kustomizeBuild } from './kustomize-build.ts';
 import { ManifestError, validateManifest } from './manifest-models.ts';
 
@@ -168,6 +169,16 @@ describe('schemas', () => {
     const typo = structuredClone(find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate'));
     typo.spec.wasm[0].failopen = true;
     expect(() => validateManifest(typo)).toThrow(/unknown field spec.wasm\[0\].failopen/);
+
+    const client = structuredClone(find('envoy-gateway', 'ClientTrafficPolicy', 'wakegate-timeouts'));
+    client.spec.timeout.http.streamIdleTimout = '330s';
+    expect(() => validateManifest(client)).toThrow(/unknown field spec.timeout.http.streamIdleTimout/);
+    const backend = structuredClone(find('envoy-gateway', 'BackendTrafficPolicy', 'wakegate-timeouts'));
+    backend.spec.timeout.http.requestTimeout = '1 minute';
+    expect(() => validateManifest(backend)).toThrow(/requestTimeout must be a string matching/);
+    const envoyFilter = structuredClone(find('istio', 'EnvoyFilter', 'wakegate-timeouts'));
+    envoyFilter.spec.configPatches[0].applyTo = 'HTTP_CONNECTION_MANAGER';
+    expect(() => validateManifest(envoyFilter)).toThrow(ManifestError);
 
     const deployment = structuredClone(find('base', 'Deployment', 'wakegate-bridge'));
     deployment.spec.replicas = 'two';
@@ -364,6 +375,7 @@ const FILTER_FIELDS: Record<string, 'string' | 'integer' | 'boolean'> = {
   token: 'string',
   poll_wait_ms: 'integer',
   max_wait_ms: 'integer',
+  max_hold_ms: 'integer',
   max_buffered: 'integer',
   activity_interval_ms: 'integer',
   fail_open: 'boolean',
@@ -447,6 +459,31 @@ describe('istio overlay', () => {
     expect(findIn(built, 'WasmPlugin', 'wakegate').spec.pluginConfig.token).toBe('n0t-the-default');
   });
 
+  it("outlasts the filter's max_hold_ms with the Gateway's stream idle and request timeouts", () => {
+    const plugin = find('istio', 'WasmPlugin', 'wakegate');
+    const maxHold = maxHoldOf(plugin.spec.pluginConfig);
+    const filter = find('istio', 'EnvoyFilter', 'wakegate-timeouts', plugin.metadata.namespace);
+    // On the pods of the Gateway the filter is on, merged into every HTTP connection manager of its listeners.
+    expect(plugin.spec.targetRefs).toHaveLength(1);
+    expect(filter.spec.workloadSelector).toEqual({
+      labels: { 'gateway.networking.k8s.io/gateway-name': plugin.spec.targetRefs[0].name },
+    });
+    expect(filter.spec.configPatches).toHaveLength(1);
+    const [patch] = filter.spec.configPatches;
+    expect(patch.applyTo).toBe('NETWORK_FILTER');
+    expect(patch.match).toEqual({
+      context: 'GATEWAY',
+      listener: { filterChain: { filter: { name: 'envoy.filters.network.http_connection_manager' } } },
+    });
+    expect(patch.patch.operation).toBe('MERGE');
+    const manager = patch.patch.value.typed_config;
+    expect(manager['@type']).toBe(
+      'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    );
+    expect(envoyDurationMs(manager.stream_idle_timeout)).toBeGreaterThanOrEqual(maxHold + HOLD_MARGIN_MS);
+    expect(envoyDurationMs(manager.request_timeout)).toBeGreaterThanOrEqual(maxHold + HOLD_MARGIN_MS);
+  });
+
   it("lets the Gateway's pods reach the bridge", () => {
     const policies = all('istio', 'NetworkPolicy').filter((p) =>
       selects(p.spec.podSelector, { 'app.kubernetes.io/name': 'wakegate-bridge' }),
@@ -514,6 +551,30 @@ describe('envoy-gateway overlay', () => {
     );
   });
 
+  it("outlasts the filter's max_hold_ms with the Gateway's stream idle and request timeouts, and sets the route timeout", () => {
+    const policy = find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate');
+    const maxHold = maxHoldOf(policy.spec.wasm[0].config);
+    const client = find(
+      'envoy-gateway',
+      'ClientTrafficPolicy',
+      'wakegate-timeouts',
+      policy.metadata.namespace,
+    );
+    expect(client.spec.targetRefs).toEqual(policy.spec.targetRefs);
+    const http = client.spec.timeout.http;
+    expect(gatewayDurationMs(http.streamIdleTimeout)).toBeGreaterThanOrEqual(maxHold + HOLD_MARGIN_MS);
+    expect(gatewayDurationMs(http.requestReceivedTimeout)).toBeGreaterThanOrEqual(maxHold + HOLD_MARGIN_MS);
+    // The route timeout starts after the release: set for every route of the Gateway, not Envoy's 15 s.
+    const backend = find(
+      'envoy-gateway',
+      'BackendTrafficPolicy',
+      'wakegate-timeouts',
+      policy.metadata.namespace,
+    );
+    expect(backend.spec.targetRefs).toEqual(policy.spec.targetRefs);
+    expect(gatewayDurationMs(backend.spec.timeout.http.requestTimeout)).toBeGreaterThan(0);
+  });
+
   it("lets the Gateway's proxies reach the bridge", () => {
     const policies = all('envoy-gateway', 'NetworkPolicy');
     const proxyPod = {
@@ -557,6 +618,8 @@ describe('examples', () => {
       expect(service.spec.ports.map((p: Any) => p.port)).toContain(ref.port);
     }
     expect(route.spec.hostnames).toEqual(['hello.example.com']);
+    // Istio leaves a route without a timeout unbounded: the example sets one on every rule.
+    for (const rule of route.spec.rules) expect(gatewayDurationMs(rule.timeouts?.request)).toBeGreaterThan(0);
     for (const overlay of ['istio', 'envoy-gateway'] as const) {
       for (const parent of route.spec.parentRefs) {
         const gateway = find(overlay, 'Gateway', parent.name, parent.namespace);

@@ -72,6 +72,42 @@ export const mutants: Mutant[] = [
     replace: 'if (waited <= maxWaitOf(index)) continue;',
   },
   {
+    name: 'max-hold-not-applied',
+    file: 'requests.ts',
+    search: 'if (asked <= config.maxHoldMs) return <f64>asked;',
+    replace: 'return <f64>asked;',
+  },
+  {
+    name: 'max-hold-one-ms-early',
+    file: 'requests.ts',
+    search: 'if (asked <= config.maxHoldMs) return <f64>asked;',
+    replace: 'if (asked < config.maxHoldMs) return <f64>asked;',
+  },
+  {
+    name: 'max-hold-warns-every-pass',
+    file: 'requests.ts',
+    search: 'if (same && clampLoggedCeiling[index] == ceiling) return;',
+    replace: '',
+  },
+  {
+    name: 'max-hold-warns-once-whatever-the-ceiling',
+    file: 'requests.ts',
+    search: 'if (same && clampLoggedCeiling[index] == ceiling) return;',
+    replace: 'if (same) return;',
+  },
+  {
+    name: 'max-hold-warns-once-whatever-the-wait',
+    file: 'requests.ts',
+    search: 'const same = clampLogged[index] === b && clampLoggedWait[index] == b.maxWaitMs;',
+    replace: 'const same = clampLogged[index] === b;',
+  },
+  {
+    name: 'max-wait-above-max-hold-accepted',
+    file: 'config.ts',
+    search: '    if (hasMaxWait) {',
+    replace: '    if (false) {',
+  },
+  {
     name: 'overflow-one-more',
     file: 'requests.ts',
     search: 'if (heldOf(index) >= maxBufferedOf(index)) {',

@@ -7,6 +7,8 @@ export class Config {
   token: string = '';
   pollWaitMs: i32 = 25000;
   maxWaitMs: i32 = 30000;
+  /** Ceiling on any hold: Envoy's stream idle timeout ends a held stream whatever the filter's bound. */
+  maxHoldMs: i32 = 300000;
   maxBuffered: i32 = 1000;
   activityIntervalMs: i32 = 5000;
   failOpen: bool = true;
@@ -34,6 +36,7 @@ export function parseConfig(text: string): Config | null {
   }
   const c = new Config();
   let hasCluster = false;
+  let hasMaxWait = false;
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i];
     const v = root.items[i];
@@ -58,6 +61,11 @@ export function parseConfig(text: string): Config | null {
       c.maxWaitMs = integer(v, 1, 3600000);
       if (c.maxWaitMs < 0)
         return fail('invalid configuration field max_wait_ms: expected an integer 1..3600000');
+      hasMaxWait = true;
+    } else if (key == 'max_hold_ms') {
+      c.maxHoldMs = integer(v, 1000, 3600000);
+      if (c.maxHoldMs < 0)
+        return fail('invalid configuration field max_hold_ms: expected an integer 1000..3600000');
     } else if (key == 'max_buffered') {
       c.maxBuffered = integer(v, 1, 1000000);
       if (c.maxBuffered < 0)
@@ -75,6 +83,16 @@ export function parseConfig(text: string): Config | null {
     }
   }
   if (!hasCluster) return fail('invalid configuration field bridge_cluster: required');
+  if (c.maxWaitMs > c.maxHoldMs) {
+    // A wait the operator asked for that Envoy's timers would cut short is a contradiction in one document:
+    // refused. The default wait only follows a lower ceiling.
+    if (hasMaxWait) {
+      return fail(
+        `invalid configuration field max_wait_ms: ${c.maxWaitMs.toString()} is above max_hold_ms ${c.maxHoldMs.toString()}`,
+      );
+    }
+    c.maxWaitMs = c.maxHoldMs;
+  }
   return c;
 }
 

@@ -5,6 +5,8 @@ import {
   getHeader,
   HEADERS_CONTINUE,
   HEADERS_STOP,
+  LOG_WARN,
+  log,
   MAP_REQUEST_HEADERS,
   proxy_increment_metric,
   scratch,
@@ -22,10 +24,40 @@ import { maybeWake } from './wake';
 const K_AUTHORITY = String.UTF8.encode(':authority');
 const K_CONTENT_TYPE = String.UTF8.encode('content-type');
 
-/** The backend's own bound on waiting, or the configured one. */
+/** Per backend index, the backend, the wait it asked for and the ceiling of the clamp last logged: one
+ * warning per backend, not per request or per pass. A reused index holds a new Backend object, so it warns
+ * anew; so does a new wait or a new max_hold_ms. */
+const clampLogged: Array<Backend | null> = [];
+const clampLoggedWait: i32[] = [];
+const clampLoggedCeiling: i32[] = [];
+
+function logClamp(index: i32, b: Backend, ceiling: i32): void {
+  while (clampLogged.length <= index) {
+    clampLogged.push(null);
+    clampLoggedWait.push(0);
+    clampLoggedCeiling.push(0);
+  }
+  const same = clampLogged[index] === b && clampLoggedWait[index] == b.maxWaitMs;
+  if (same && clampLoggedCeiling[index] == ceiling) return;
+  clampLogged[index] = b;
+  clampLoggedWait[index] = b.maxWaitMs;
+  clampLoggedCeiling[index] = ceiling;
+  log(
+    LOG_WARN,
+    `wakegate: backend ${b.id} asks a max wait of ${b.maxWaitMs.toString()} ms, above max_hold_ms ${ceiling.toString()} ms; its requests are answered after ${ceiling.toString()} ms`,
+  );
+}
+
+/** The backend's own bound on waiting, or the configured one, never above `max_hold_ms`: past Envoy's stream
+ * idle timeout a held stream is answered by Envoy, not released. */
 export function maxWaitOf(index: i32): f64 {
   const b = backends[index];
-  return <f64>(b.maxWaitMs > 0 ? b.maxWaitMs : currentConfig().maxWaitMs);
+  const config = currentConfig();
+  const asked = b.maxWaitMs;
+  if (asked <= 0) return <f64>config.maxWaitMs;
+  if (asked <= config.maxHoldMs) return <f64>asked;
+  logClamp(index, b, config.maxHoldMs);
+  return <f64>config.maxHoldMs;
 }
 
 /** The backend's own bound on held requests, or the configured one. */
