@@ -2,7 +2,7 @@ import { connect as connectH2 } from 'node:http2';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../ports.ts';
-import { demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
+import { allWorkersSee, demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
 
 interface Echo {
   method: string;
@@ -37,6 +37,9 @@ describe('cold start through the whole local stack', () => {
     // The filter stamps how long it held the request; the backend took 300 ms to start.
     expect(Number(echo.headers['x-wakegate-held-ms'])).toBeGreaterThanOrEqual(250);
 
+    // Each gateway worker learns the table on its own long poll: the next request may land on one that has
+    // not yet, and would be held for a few ms. Warm means every worker knows.
+    await allWorkersSee(stack, 'local/demo', true);
     const warm = await send(stack, 'demo.localhost', '/again');
     expect(warm.status).toBe(200);
     expect(warm.json<Echo>().headers['x-wakegate-held-ms']).toBeUndefined();
