@@ -70,13 +70,15 @@ describe('bodies of held requests', () => {
     expect(sha256(bodyOf(await s.outcome))).toBe(sha256(body));
   });
 
-  it('lets the body of a request for an awake backend through at once', async () => {
+  it('lets the body of a request for an awake backend or an unmanaged host through at once', async () => {
     const { plugin } = await start({ backends: [awake], allowOnHeadersStopIteration: true });
     const body = grpcMessages(3);
-    const s = plugin.openStream({
-      headers: { ':method': 'POST', ':path': '/x', ':authority': 'app.example.com' },
-      body,
-    });
-    expect(sha256(bodyOf(s.settled as StreamOutcome))).toBe(sha256(body));
+    for (const authority of ['app.example.com', 'unmanaged.example.com']) {
+      const s = plugin.openStream({
+        headers: { ':method': 'POST', ':path': '/x', ':authority': authority },
+        body,
+      });
+      expect(sha256(bodyOf(s.settled as StreamOutcome))).toBe(sha256(body));
+    }
   });
 });

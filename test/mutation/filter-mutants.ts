@@ -152,11 +152,12 @@ export const mutants: Mutant[] = [
     search: 'return isHeld(contextId) ? BODY_STOP_AND_WATERMARK : BODY_CONTINUE;',
     replace: 'return BODY_CONTINUE;',
   },
+  // (`entry <= 0` would be equivalent: a stream passed as UNKNOWN is always answered locally at once.)
   {
-    name: 'ledger-is-held-backend-zero',
+    name: 'ledger-is-held-untracked',
     file: 'ledger.ts',
     search: '  return entry != MISSING && entry < 0;',
-    replace: '  return entry != MISSING && entry <= 0;',
+    replace: '  return entry < 0;',
   },
 ];
 
