@@ -10,6 +10,7 @@
  *
  * `?delay=<ms>` on any request makes the answer that much later.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
@@ -36,6 +37,8 @@ interface Echo {
   url: string | undefined;
   headers: IncomingHttpHeaders;
   bodyBytes: number;
+  /** Hex SHA-256 of the whole body, however long (the echoed `body` stops at 64 KiB). */
+  bodySha256: string;
   body: string;
   readyMs: number;
   pid: number;
@@ -51,8 +54,10 @@ const server = createServer((request, response) => {
   requests++;
   const chunks: Buffer[] = [];
   let bodyBytes = 0;
+  const hash = createHash('sha256');
   request.on('data', (chunk: Buffer) => {
     bodyBytes += chunk.length;
+    hash.update(chunk);
     if (bodyBytes <= MAX_ECHOED_BODY) chunks.push(chunk);
   });
   request.on('end', () => {
@@ -66,6 +71,7 @@ const server = createServer((request, response) => {
       url: request.url,
       headers: request.headers,
       bodyBytes,
+      bodySha256: hash.digest('hex'),
       body: Buffer.concat(chunks).toString('utf8'),
       readyMs,
       pid: process.pid,

@@ -171,6 +171,9 @@ export type FilterSetup = {
   awaitTable?: boolean;
   logLevel?: LogLevelName;
   onLog?: (entry: LogEntry) => void;
+  /** Envoy's `allow_on_headers_stop_iteration` and buffer limit, as the host models them. */
+  allowOnHeadersStopIteration?: boolean;
+  bufferLimitBytes?: number;
 };
 
 /** The filter in a plugin whose bridge calls this fixture answers. */
@@ -191,6 +194,10 @@ export async function startFilter(
     httpCall: bridge.handler,
     logLevel: setup.logLevel,
     onLog: setup.onLog,
+    ...(setup.allowOnHeadersStopIteration !== undefined
+      ? { allowOnHeadersStopIteration: setup.allowOnHeadersStopIteration }
+      : {}),
+    ...(setup.bufferLimitBytes !== undefined ? { bufferLimitBytes: setup.bufferLimitBytes } : {}),
   });
   if (setup.awaitTable ?? true) await Promise.all(tables);
   return { bridge, plugin };

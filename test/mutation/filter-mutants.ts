@@ -181,6 +181,20 @@ export const mutants: Mutant[] = [
     search: '  requestCount.add(index, count);\n',
     replace: '',
   },
+  // Bodies (issue 13): a held stream's body callback must not continue it; a passed one's must.
+  {
+    name: 'body-continue-while-held',
+    file: 'filter.ts',
+    search: 'return isHeld(contextId) ? BODY_STOP_AND_WATERMARK : BODY_CONTINUE;',
+    replace: 'return BODY_CONTINUE;',
+  },
+  // (`entry <= 0` would be equivalent: a stream passed as UNKNOWN is always answered locally at once.)
+  {
+    name: 'ledger-is-held-untracked',
+    file: 'ledger.ts',
+    search: '  return entry != MISSING && entry < 0;',
+    replace: '  return entry < 0;',
+  },
 ];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

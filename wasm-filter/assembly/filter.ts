@@ -7,6 +7,7 @@
 // - clock.ts: filter time; backends.ts: the table; config.ts: the plugin configuration.
 import {
   BODY_CONTINUE,
+  BODY_STOP_AND_WATERMARK,
   BUFFER_PLUGIN_CONFIGURATION,
   getBufferString,
   LOG_ERROR,
@@ -31,7 +32,7 @@ import {
 } from './calls';
 import { filterNow, TICK_MS } from './clock';
 import { configError, currentConfig, isConfigured, parseConfig, useConfig } from './config';
-import { heldTotal } from './ledger';
+import { heldTotal, isHeld } from './ledger';
 import { defineMetrics } from './metrics';
 import { pollAnswered, pollIfDue, pollIfIdle, pollLost } from './poll';
 import { expireHeld } from './release';
@@ -75,9 +76,11 @@ export function tick(rootId: u32): void {
   }
 }
 
-export function requestBody(): i32 {
-  // Held streams never see this callback (Envoy buffers with watermarks); after the resume, pass it on.
-  return BODY_CONTINUE;
+/** on_request_body. By default Envoy buffers a held stream's body and calls this only after the resume; with
+ * `allow_on_headers_stop_iteration` it calls it while the headers are held, and Continue there would let the
+ * request go on: a held stream's body stays buffered (with back-pressure) until the release continues it. */
+export function requestBody(contextId: u32): i32 {
+  return isHeld(contextId) ? BODY_STOP_AND_WATERMARK : BODY_CONTINUE;
 }
 
 /** A root context ends: Envoy cancels its pending calls and never answers them, so they fail now and the

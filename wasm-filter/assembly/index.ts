@@ -35,8 +35,8 @@ export function proxy_on_request_headers(contextId: u32, _headerCount: u32, _end
   return requestHeaders(contextId);
 }
 
-export function proxy_on_request_body(_contextId: u32, _bodySize: u32, _endOfStream: bool): i32 {
-  return requestBody();
+export function proxy_on_request_body(contextId: u32, _bodySize: u32, _endOfStream: bool): i32 {
+  return requestBody(contextId);
 }
 
 export function proxy_on_done(contextId: u32): bool {

@@ -156,6 +156,12 @@ export function hold(contextId: u32, index: i32, grpc: bool, now: f64): void {
   proxy_increment_metric(metricHeld, 1);
 }
 
+/** Whether the stream waits in the slab (read only). */
+export function isHeld(contextId: u32): bool {
+  const entry = streams.get(contextId);
+  return entry != MISSING && entry < 0;
+}
+
 /** The stream ended (on_done / on_delete, or the host no longer knows it): out of the slab and out of flight. */
 export function forget(contextId: u32): void {
   const entry = streams.take(contextId);

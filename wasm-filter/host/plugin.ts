@@ -34,6 +34,11 @@ export type PluginOptions = {
   logLevel?: LogLevelName;
   /** Values for `proxy_get_property`, keyed by the path segments joined with '.'. */
   properties?: Record<string, string>;
+  /** Envoy's `allow_on_headers_stop_iteration` (default false): StopIteration from the headers callback stops
+   * the headers only, and the body reaches `proxy_on_request_body` while they are held. */
+  allowOnHeadersStopIteration?: boolean;
+  /** The connection manager's request buffer limit, past which a buffering stop answers 413 (default 1 MiB). */
+  bufferLimitBytes?: number;
 };
 
 export type StreamRequest = {
@@ -206,6 +211,8 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
         properties,
         metrics,
         httpCall: options.httpCall ?? (async () => undefined),
+        allowOnHeadersStopIteration: options.allowOnHeadersStopIteration,
+        bufferLimitBytes: options.bufferLimitBytes,
         log: (entry) => {
           capture.add(entry.message);
           onLog?.(entry);

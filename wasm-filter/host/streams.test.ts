@@ -197,4 +197,83 @@ describe('streams', () => {
     clock.advance(100);
     expect(logs).toContain('effective 2 2');
   });
+
+  describe('bodies, as Envoy passes them for each headers and body answer', () => {
+    const post = { ...get, ':method': 'POST' };
+    const payload = new TextEncoder().encode('payload');
+    const bodyCalls = (logs: string[]) => logs.filter((l) => l.startsWith('body '));
+
+    it('with allow_on_headers_stop_iteration, Continue from the body callback lets a held stream go on', async () => {
+      const { plugin, logs } = await run('hold', { allowOnHeadersStopIteration: true });
+      const s = plugin.openStream({ headers: post, body: payload });
+      // StopIteration stops the headers only: the body reaches the module at once, and Continue continues all.
+      expect(bodyCalls(logs)).toEqual(['body 2 payload true']);
+      expect(new TextDecoder().decode(continued(s.settled).body)).toBe('payload');
+    });
+
+    it('with allow_on_headers_stop_iteration, StopIterationAndWatermark keeps the body until the resume', async () => {
+      const { plugin, logs, clock } = await run('hold', { allowOnHeadersStopIteration: true });
+      const s = plugin.openStream({ headers: { ...post, 'x-body-returns': '2' }, body: payload });
+      expect(bodyCalls(logs)).toEqual(['body 2 payload true']);
+      expect(s.settled).toBeUndefined();
+      clock.advance(100);
+      expect(new TextDecoder().decode(continued(await s.outcome).body)).toBe('payload');
+      // The filter saw the body once; on the resume it goes on to the next filter.
+      expect(bodyCalls(logs)).toHaveLength(1);
+    });
+
+    it('answers 413 when a StopIterationAndBuffer body passes the buffer limit', async () => {
+      const { plugin } = await run('hold', { allowOnHeadersStopIteration: true, bufferLimitBytes: 4 });
+      const s = plugin.openStream({ headers: { ...post, 'x-body-returns': '1' }, body: payload });
+      expect(s.settled).toMatchObject({
+        kind: 'local-reply',
+        status: 413,
+        details: 'request_payload_too_large',
+      });
+      // Under the limit it is buffered like the watermark.
+      const small = plugin.openStream({
+        headers: { ...post, 'x-body-returns': '1' },
+        body: new TextEncoder().encode('ok'),
+      });
+      expect(small.settled).toBeUndefined();
+    });
+
+    it('drops the body on StopIterationNoBuffer and on values past the enum', async () => {
+      for (const value of ['3', '7']) {
+        const { plugin, clock } = await run('hold', { allowOnHeadersStopIteration: true });
+        const s = plugin.openStream({ headers: { ...post, 'x-body-returns': value }, body: payload });
+        expect(s.settled).toBeUndefined();
+        clock.advance(100);
+        expect(continued(await s.outcome).body).toEqual(new Uint8Array(0));
+      }
+    });
+
+    it('answers 413 at once when StopAllIterationAndBuffer holds a body past the limit; watermark does not', async () => {
+      const { plugin, logs } = await run('hold', { bufferLimitBytes: 4 });
+      const s = plugin.openStream({ headers: { ...post, 'x-headers-returns': '3' }, body: payload });
+      expect(s.settled).toMatchObject({
+        kind: 'local-reply',
+        status: 413,
+        details: 'request_payload_too_large',
+      });
+      expect(bodyCalls(logs)).toEqual([]);
+      for (const value of ['1', '4', '9']) {
+        const held = plugin.openStream({ headers: { ...post, 'x-headers-returns': value }, body: payload });
+        expect(held.settled).toBeUndefined();
+      }
+      expect(bodyCalls(logs)).toEqual([]);
+    });
+
+    it('holds a resumed stream again when its body callback stops it, until the module continues it', async () => {
+      const { plugin, logs, clock } = await run('hold');
+      const s = plugin.openStream({ headers: { ...post, 'x-body-returns': '2' }, body: payload });
+      clock.advance(100);
+      // Resumed once: the body callback ran and stopped it again.
+      expect(bodyCalls(logs)).toEqual(['body 2 payload true']);
+      expect(s.settled).toBeUndefined();
+      clock.advance(100);
+      expect(new TextDecoder().decode(continued(await s.outcome).body)).toBe('payload');
+      expect(bodyCalls(logs)).toHaveLength(1);
+    });
+  });
 });

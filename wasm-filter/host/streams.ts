@@ -1,6 +1,15 @@
 /** The streams of one VM, from `proxy_on_context_create` to `proxy_on_delete`, and the state each is in:
  * waiting on its headers callback, held, continued upstream, answered locally, or done. */
-import { HEADERS_CONTINUE, HEADERS_CONTINUE_AND_END_STREAM } from '../assembly/abi-numbers.ts';
+import {
+  BODY_CONTINUE,
+  BODY_STOP_AND_BUFFER,
+  BODY_STOP_AND_WATERMARK,
+  GRPC_NONE,
+  HEADERS_CONTINUE,
+  HEADERS_CONTINUE_AND_END_STREAM,
+  HEADERS_STOP,
+  HEADERS_STOP_ALL_AND_BUFFER,
+} from '../assembly/abi-numbers.ts';
 import type { GuestCalls } from './guest-calls.ts';
 import { failClosedReply, type LocalReply, localReply } from './local-reply.ts';
 import type { HeaderPairs } from './pairs.ts';
@@ -12,7 +21,23 @@ export type StreamOutcome =
   /** The client went away before the module let the request through. */
   | { kind: 'cancelled' };
 
-type StreamState = 'headers' | 'held' | 'continued' | 'replied' | 'done';
+type StreamState = 'headers' | 'held' | 'body' | 'continued' | 'replied' | 'done';
+
+/** How a held stream's body waits, as Envoy's connection manager keeps it: `all` (StopAllIteration: the filter
+ * sees the body only after the resume) or `single` (StopIteration kept with `allow_on_headers_stop_iteration`:
+ * the filter sees the body while its headers are held); `buffer` modes answer 413 past the buffer limit,
+ * `watermark` modes apply back-pressure instead. */
+type Hold = 'all-watermark' | 'all-buffer' | 'single';
+
+export type StreamOptions = {
+  /** Envoy's `allow_on_headers_stop_iteration` (off by default): StopIteration from the headers callback is
+   * kept rather than turned into StopAllIterationAndWatermark. */
+  allowOnHeadersStopIteration: boolean;
+  /** The connection manager's buffer limit (`per_connection_buffer_limit_bytes`, 1 MiB by default). */
+  bufferLimitBytes: number;
+};
+
+export const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
 export type StreamRecord = {
   id: number;
@@ -21,20 +46,33 @@ export type StreamRecord = {
   headers: HeaderPairs;
   body: Uint8Array | undefined;
   state: StreamState;
+  hold: Hold;
+  /** The module has had the body callback; the body now goes on with the stream, not to the module again. */
+  bodySeen: boolean;
+  /** `proxy_continue_stream` came while the body callback ran: the stream goes on once it returns. */
+  continueAsked: boolean;
   settle: (outcome: StreamOutcome) => void;
 };
 
 function undecided(rec: StreamRecord): boolean {
-  return rec.state === 'headers' || rec.state === 'held';
+  return rec.state === 'headers' || rec.state === 'held' || rec.state === 'body';
 }
 
 export class StreamTable {
   readonly #guest: GuestCalls;
   readonly #records = new Map<number, StreamRecord>();
+  readonly #options: StreamOptions;
   #currentBody: Uint8Array | undefined;
 
-  constructor(guest: GuestCalls) {
+  constructor(
+    guest: GuestCalls,
+    options: { [K in keyof StreamOptions]?: StreamOptions[K] | undefined } = {},
+  ) {
     this.#guest = guest;
+    this.#options = {
+      allowOnHeadersStopIteration: options.allowOnHeadersStopIteration ?? false,
+      bufferLimitBytes: options.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+    };
   }
 
   /** Streams between `proxy_on_context_create` and `proxy_on_delete`. */
@@ -64,7 +102,17 @@ export class StreamTable {
     body: Uint8Array | undefined,
     settle: StreamRecord['settle'],
   ): void {
-    const rec: StreamRecord = { id, root, headers, body, state: 'headers', settle };
+    const rec: StreamRecord = {
+      id,
+      root,
+      headers,
+      body,
+      state: 'headers',
+      hold: 'all-watermark',
+      bodySeen: false,
+      continueAsked: false,
+      settle,
+    };
     const guest = this.#guest;
     if (guest.failed() || guest.closed()) {
       this.#failClosed(rec);
@@ -79,10 +127,22 @@ export class StreamTable {
       this.#failClosed(rec);
       return;
     }
-    // Anything but the two continues stops (StopIteration held as watermark).
     if (action === undefined || action === HEADERS_CONTINUE || action === HEADERS_CONTINUE_AND_END_STREAM) {
       this.#continue(rec);
-    } else rec.state = 'held';
+      return;
+    }
+    // As cpp-host converts it: StopIteration is StopAllIterationAndWatermark unless allowed; any value past
+    // the enum is StopAllIterationAndWatermark too.
+    rec.state = 'held';
+    if (action === HEADERS_STOP && this.#options.allowOnHeadersStopIteration) rec.hold = 'single';
+    else if (action === HEADERS_STOP_ALL_AND_BUFFER) rec.hold = 'all-buffer';
+    if (rec.hold === 'all-buffer' && this.#overLimit(rec)) {
+      this.#tooLarge(rec);
+      return;
+    }
+    // StopIteration alone stops only the headers: the body reaches the module while they are held.
+    if (rec.hold === 'single' && this.#hasBody(rec) && this.#deliverBody(rec) === 'continue')
+      this.#continue(rec);
   }
 
   /** The client side ends the stream (finished, reset or gone): log → done → delete. */
@@ -100,7 +160,8 @@ export class StreamTable {
 
   /** The module lets the stream go on (`proxy_continue_stream`), unless it was decided meanwhile. */
   resume(rec: StreamRecord): void {
-    if (undecided(rec)) this.#continue(rec);
+    if (rec.state === 'body') rec.continueAsked = true;
+    else if (undecided(rec)) this.#continue(rec);
   }
 
   /** The module answers the stream itself (`proxy_send_local_response`), unless it was answered or ended. */
@@ -124,21 +185,70 @@ export class StreamTable {
     this.#records.clear();
   }
 
+  #hasBody(rec: StreamRecord): boolean {
+    return rec.body !== undefined && rec.body.length > 0;
+  }
+
+  #overLimit(rec: StreamRecord): boolean {
+    return rec.body !== undefined && rec.body.length > this.#options.bufferLimitBytes;
+  }
+
+  /** The stream goes on. A body the module has not seen goes through its body callback first (after a
+   * StopAllIteration resume Envoy calls the filter with the buffered body), whose answer may stop it again. */
   #continue(rec: StreamRecord): void {
-    rec.state = 'continued';
-    const guest = this.#guest;
-    if (rec.body !== undefined && rec.body.length > 0 && !guest.failed()) {
-      this.#currentBody = rec.body;
-      // The whole body at once: end_of_stream is true.
-      guest.call(rec.id, 'proxy_on_request_body', rec.id, rec.body.length, 1);
-      this.#currentBody = undefined;
-      if (guest.failed()) {
-        this.#failClosed(rec);
-        return;
-      }
+    if (this.#hasBody(rec) && !rec.bodySeen) {
+      rec.hold = 'all-watermark';
+      if (this.#deliverBody(rec) !== 'continue') return;
     }
+    rec.state = 'continued';
     // Once continued, the headers are the upstream request's: handed over as they are, not copied.
     rec.settle({ kind: 'continue', headers: rec.headers, body: rec.body });
+  }
+
+  /**
+   * `proxy_on_request_body` with the whole body (end_of_stream true), its answer honoured as Envoy's filter
+   * manager does: Continue lets the stream go on, headers included when only they were stopped;
+   * StopIterationAndBuffer and StopIterationAndWatermark keep the body buffered until the module continues the
+   * stream, the former with a 413 past the buffer limit; StopIterationNoBuffer (and, as cpp-host converts them,
+   * values past the enum) drops the body. 'stopped' when the stream is held, answered or failed.
+   */
+  #deliverBody(rec: StreamRecord): 'continue' | 'stopped' {
+    const guest = this.#guest;
+    if (guest.failed()) {
+      this.#failClosed(rec);
+      return 'stopped';
+    }
+    const body = rec.body ?? new Uint8Array(0);
+    rec.state = 'body';
+    rec.bodySeen = true;
+    this.#currentBody = body;
+    const action = guest.call(rec.id, 'proxy_on_request_body', rec.id, body.length, 1);
+    this.#currentBody = undefined;
+    if (rec.state !== 'body') return 'stopped';
+    if (guest.failed()) {
+      this.#failClosed(rec);
+      return 'stopped';
+    }
+    rec.state = 'held';
+    const asked = rec.continueAsked;
+    rec.continueAsked = false;
+    // A module without a body callback: Envoy's answer is Continue.
+    if (action === undefined || action === BODY_CONTINUE) return 'continue';
+    if (action === BODY_STOP_AND_BUFFER) {
+      rec.hold = 'all-buffer';
+      if (this.#overLimit(rec)) {
+        this.#tooLarge(rec);
+        return 'stopped';
+      }
+    } else if (action !== BODY_STOP_AND_WATERMARK) rec.body = new Uint8Array(0);
+    // A continue asked for inside the callback takes effect once it has returned.
+    return asked ? 'continue' : 'stopped';
+  }
+
+  /** Envoy's answer when a buffering filter's buffer passes the limit: 413, details request_payload_too_large. */
+  #tooLarge(rec: StreamRecord): void {
+    const body = new TextEncoder().encode('Payload Too Large');
+    this.reply(rec, 413, 'request_payload_too_large', body, [], GRPC_NONE >>> 0);
   }
 
   #finish(rec: StreamRecord): void {

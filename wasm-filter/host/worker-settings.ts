@@ -21,4 +21,8 @@ export type WorkerSettings = {
   metrics: MetricStore;
   httpCall: HttpCallHandler;
   log: (entry: LogEntry) => void;
+  /** Envoy's `allow_on_headers_stop_iteration` (default false). */
+  allowOnHeadersStopIteration?: boolean | undefined;
+  /** The connection manager's request buffer limit (default 1 MiB, Envoy's `per_connection_buffer_limit_bytes`). */
+  bufferLimitBytes?: number | undefined;
 };

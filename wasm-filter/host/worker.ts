@@ -43,7 +43,10 @@ export class Worker {
       failed: () => this.#failed !== undefined,
       closed: () => this.#closed,
     };
-    this.#streams = new StreamTable(guest);
+    this.#streams = new StreamTable(guest, {
+      allowOnHeadersStopIteration: settings.allowOnHeadersStopIteration,
+      bufferLimitBytes: settings.bufferLimitBytes,
+    });
     this.#roots = new RootContexts(guest, settings.clock);
     this.#calls = new HttpCalls(guest, settings.clock, settings.httpCall);
   }

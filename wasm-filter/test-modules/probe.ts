@@ -41,6 +41,11 @@ export { malloc } from '../assembly/abi';
 let mode = '';
 let ticks = 0;
 const held: u32[] = [];
+// hold mode: what the headers callback returns for a held stream (x-headers-returns, default StopIteration)
+// and what the body callback returns (x-body-returns, default Continue); a stream the body callback stops
+// is held again, to be continued on the next tick.
+let headersReturn: i32 = 1;
+let bodyReturn: i32 = 0;
 const OUT = memory.data(32);
 
 function note(s: string): void {
@@ -196,7 +201,10 @@ export function proxy_on_request_headers(contextId: u32, count: u32, endOfStream
   if (mode == 'hold' || mode == 'effective' || mode == 'lifecycle') {
     if (mode != 'lifecycle' || header('x-hold') != '<none>') {
       held.push(contextId);
-      return 1;
+      if (mode != 'hold') return 1;
+      headersReturn = header('x-headers-returns') != '<none>' ? I32.parseInt(header('x-headers-returns')) : 1;
+      bodyReturn = header('x-body-returns') != '<none>' ? I32.parseInt(header('x-body-returns')) : 0;
+      return headersReturn;
     }
   }
   if (mode == 'continue-in-callback') {
@@ -258,7 +266,9 @@ export function proxy_on_request_body(contextId: u32, size: u32, endOfStream: bo
   note(
     `body ${contextId.toString()} ${getBufferString(BUFFER_HTTP_REQUEST_BODY, size)} ${endOfStream.toString()}`,
   );
-  return 0;
+  if (mode != 'hold' || bodyReturn == 0) return 0;
+  if (!held.includes(contextId)) held.push(contextId);
+  return bodyReturn;
 }
 
 export function proxy_on_http_call_response(
