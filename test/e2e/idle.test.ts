@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../ports.ts';
 import { isAlive } from '../processes.ts';
-import { demoBackend, type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
+import { allWorkersSee, demoBackend, type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
 
 let stack: E2eStack;
 beforeAll(async () => {
@@ -27,6 +27,11 @@ describe('idle backends', () => {
       15_000,
     );
 
+    // The gateway learns of the sleep on its long poll. The stack drains for only 200 ms (to keep the suite
+    // fast), so on a loaded machine a worker can still see the backend ready after the process is gone, and a
+    // request it forwards then finds nothing (the drain period is what covers this in a real deployment).
+    // Sleeping, for this test, means every worker knows it.
+    await allWorkersSee(stack, 'local/napper', false);
     const second = await send(stack, 'napper.localhost', '/two');
     expect(second.status).toBe(200);
     const echo = second.json<{ pid: number; headers: Record<string, string> }>();
