@@ -88,6 +88,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     workers: options.workers,
     clusters: [BRIDGE_CLUSTER],
     httpCall: bridgeCalls.handler,
+    // As infra/envoy/envoy.yaml: a trapped VM lets new requests through, held ones end at the stream idle timeout.
+    failOpen: true,
+    streamIdleTimeoutMs: 330_000,
     logLevel: 'info',
     onLog: (entry) => logger[LOG_METHODS[entry.level]]({ worker: entry.worker }, entry.message),
   });

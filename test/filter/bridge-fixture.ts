@@ -174,7 +174,14 @@ export type FilterSetup = {
   /** Envoy's `allow_on_headers_stop_iteration` and buffer limit, as the host models them. */
   allowOnHeadersStopIteration?: boolean;
   bufferLimitBytes?: number;
+  /** The Wasm filter's `fail_open` (default false, Envoy's) and the stream idle timeout (default 330000 ms, as
+   * the shipped infra/envoy/envoy.yaml sets it). */
+  failOpen?: boolean;
+  streamIdleTimeoutMs?: number;
 };
+
+/** Envoy's stream_idle_timeout in the shipped configurations. */
+export const SHIPPED_STREAM_IDLE_TIMEOUT_MS = 330_000;
 
 /** The filter in a plugin whose bridge calls this fixture answers. */
 export async function startFilter(
@@ -198,6 +205,8 @@ export async function startFilter(
       ? { allowOnHeadersStopIteration: setup.allowOnHeadersStopIteration }
       : {}),
     ...(setup.bufferLimitBytes !== undefined ? { bufferLimitBytes: setup.bufferLimitBytes } : {}),
+    ...(setup.failOpen !== undefined ? { failOpen: setup.failOpen } : {}),
+    streamIdleTimeoutMs: setup.streamIdleTimeoutMs ?? SHIPPED_STREAM_IDLE_TIMEOUT_MS,
   });
   if (setup.awaitTable ?? true) await Promise.all(tables);
   return { bridge, plugin };

@@ -10,7 +10,7 @@ import {
 } from '../assembly/abi-numbers.ts';
 import type { HeaderPairs } from './pairs.ts';
 
-/** The module answered itself (or, fail closed, the VM has crashed: status 503, details `wasm_fail_stream`). */
+/** The module answered itself, or Envoy did (a failed VM's 503 `wasm_fail_stream`, the stream idle timeout's 504). */
 export type LocalReply = {
   kind: 'local-reply';
   status: number;
@@ -110,17 +110,5 @@ export function localReply(
     body: outBody,
     details,
     grpcStatus: outGrpc,
-  };
-}
-
-/** What every stream of a failed VM gets (Envoy's fail-closed answer). */
-export function failClosedReply(): LocalReply {
-  return {
-    kind: 'local-reply',
-    status: 503,
-    headers: [],
-    body: new Uint8Array(0),
-    details: 'wasm_fail_stream',
-    grpcStatus: undefined,
   };
 }

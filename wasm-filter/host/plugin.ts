@@ -39,6 +39,12 @@ export type PluginOptions = {
   allowOnHeadersStopIteration?: boolean;
   /** The connection manager's request buffer limit, past which a buffering stop answers 413 (default 1 MiB). */
   bufferLimitBytes?: number;
+  /** The Wasm filter's `fail_open` (Envoy's default false): once a VM has trapped, requests on it pass
+   * untouched instead of getting 503 `wasm_fail_stream`. Held streams are not released either way. */
+  failOpen?: boolean;
+  /** The connection manager's `stream_idle_timeout` (default 300000 ms, Envoy's 5 min; 0 turns it off): a
+   * stream nobody answered by then gets 504 `stream_idle_timeout`. */
+  streamIdleTimeoutMs?: number;
 };
 
 export type StreamRequest = {
@@ -213,6 +219,8 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
         httpCall: options.httpCall ?? (async () => undefined),
         allowOnHeadersStopIteration: options.allowOnHeadersStopIteration,
         bufferLimitBytes: options.bufferLimitBytes,
+        failOpen: options.failOpen,
+        streamIdleTimeoutMs: options.streamIdleTimeoutMs,
         log: (entry) => {
           capture.add(entry.message);
           onLog?.(entry);

@@ -1,4 +1,4 @@
-// Streams: their contexts, headers, holding, continue and local replies, and failing closed.
+// Streams: their contexts, headers, holding, continue and local replies, a failed VM and the stream idle timeout.
 import { afterEach, describe, expect, it } from 'vitest';
 import { closePlugins, continued, get, run } from '../../test/host/probe-plugin.ts';
 import { header } from './pairs.ts';
@@ -187,6 +187,76 @@ describe('streams', () => {
     expect(entries.some((e) => e.level === 'critical')).toBe(true);
     const later = plugin.openStream({ headers: get });
     expect(later.settled?.kind).toBe('local-reply');
+  });
+
+  it('leaves held streams hanging when the VM traps, until the stream idle timeout answers 504', async () => {
+    const { plugin, clock, logs } = await run('hold', { streamIdleTimeoutMs: 1000 });
+    const held = plugin.openStream({ headers: { ...get, 'x-headers-returns': '1' } });
+    clock.advance(10);
+    const trapping = plugin.openStream({ headers: { ...get, 'x-trap': '1' } });
+    const o = trapping.settled;
+    expect(o?.kind === 'local-reply' && [o.status, o.details]).toEqual([503, 'wasm_fail_stream']);
+    expect(plugin.workers[0]?.failed).toBeInstanceOf(Error);
+    // The tick that would have resumed it never runs on a dead VM, and nothing answers it for it.
+    clock.advance(989);
+    await Promise.resolve();
+    expect(held.settled).toBeUndefined();
+    clock.advance(1);
+    const timedOut = await held.outcome;
+    expect(timedOut.kind === 'local-reply' && [timedOut.status, timedOut.details]).toEqual([
+      504,
+      'stream_idle_timeout',
+    ]);
+    expect(timedOut.kind === 'local-reply' && new TextDecoder().decode(timedOut.body)).toBe('stream timeout');
+    // No callback ran in the dead VM for it.
+    expect(logs.filter((l) => l.startsWith('effective'))).toEqual([]);
+    expect(plugin.workers[0]?.openStreams).toBe(0);
+  });
+
+  it('answers a gRPC request on a failed VM with UNAVAILABLE', async () => {
+    const { plugin } = await run('trap');
+    plugin.openStream({ headers: get });
+    const s = plugin.openStream({ headers: { ...get, 'content-type': 'application/grpc' } });
+    const o = s.settled;
+    expect(o?.kind === 'local-reply' && [o.status, o.grpcStatus, o.details]).toEqual([
+      200,
+      14,
+      'wasm_fail_stream',
+    ]);
+  });
+
+  it('with failOpen passes the trapping stream and later ones untouched, but not the held ones', async () => {
+    const { plugin, clock } = await run('hold', { failOpen: true, streamIdleTimeoutMs: 1000 });
+    const held = plugin.openStream({ headers: get });
+    const body = new TextEncoder().encode('b');
+    const trapping = plugin.openStream({ headers: { ...get, 'x-trap': '1' }, body });
+    expect(new TextDecoder().decode(continued(trapping.settled).body)).toBe('b');
+    const later = plugin.openStream({ headers: { ...get, 'x-trap': '1' }, body });
+    expect(continued(later.settled).headers).toEqual(Object.entries({ ...get, 'x-trap': '1' }));
+    clock.advance(999);
+    await Promise.resolve();
+    expect(held.settled).toBeUndefined();
+    clock.advance(1);
+    const o = await held.outcome;
+    expect(o.kind === 'local-reply' && o.status).toBe(504);
+  });
+
+  it('ends a held stream of a live VM at the stream idle timeout, then its context (0 turns it off)', async () => {
+    const { plugin, clock, logs } = await run('lifecycle', { streamIdleTimeoutMs: 50 });
+    const s = plugin.openStream({ headers: { ...get, 'x-hold': '1' } });
+    clock.advance(49);
+    await Promise.resolve();
+    expect(s.settled).toBeUndefined();
+    clock.advance(1);
+    const o = s.settled;
+    expect(o?.kind === 'local-reply' && [o.status, o.details]).toEqual([504, 'stream_idle_timeout']);
+    expect(logs.slice(-3)).toEqual(['log 2', 'done 2', 'delete 2']);
+    expect(plugin.workers[0]?.openStreams).toBe(0);
+    const { plugin: off, clock: offClock } = await run('lifecycle', { streamIdleTimeoutMs: 0 });
+    const kept = off.openStream({ headers: { ...get, 'x-hold': '1' } });
+    offClock.advance(10 * 60_000);
+    await Promise.resolve();
+    expect(kept.settled).toBeUndefined();
   });
 
   it('cancels a held stream the client closes', async () => {

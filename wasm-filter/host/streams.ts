@@ -5,13 +5,15 @@ import {
   BODY_STOP_AND_BUFFER,
   BODY_STOP_AND_WATERMARK,
   GRPC_NONE,
+  GRPC_UNAVAILABLE,
   HEADERS_CONTINUE,
   HEADERS_CONTINUE_AND_END_STREAM,
   HEADERS_STOP,
   HEADERS_STOP_ALL_AND_BUFFER,
 } from '../assembly/abi-numbers.ts';
+import type { Clock, TimerHandle } from './clock.ts';
 import type { GuestCalls } from './guest-calls.ts';
-import { failClosedReply, type LocalReply, localReply } from './local-reply.ts';
+import { type LocalReply, localReply } from './local-reply.ts';
 import type { HeaderPairs } from './pairs.ts';
 
 export type StreamOutcome =
@@ -35,9 +37,18 @@ export type StreamOptions = {
   allowOnHeadersStopIteration: boolean;
   /** The connection manager's buffer limit (`per_connection_buffer_limit_bytes`, 1 MiB by default). */
   bufferLimitBytes: number;
+  /** The Wasm filter's `fail_open` (off by default): once the VM has failed, a stream whose callback would run
+   * passes untouched instead of getting the 503. */
+  failOpen: boolean;
+  /** The connection manager's `stream_idle_timeout` (5 min by default; 0 turns it off): a stream nobody has
+   * answered by then gets Envoy's stream-timeout reply. */
+  streamIdleTimeoutMs: number;
+  /** Runs the idle timers; without one streams never time out. */
+  clock: Clock | undefined;
 };
 
 export const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
 export type StreamRecord = {
   id: number;
@@ -51,6 +62,8 @@ export type StreamRecord = {
   bodySeen: boolean;
   /** `proxy_continue_stream` came while the body callback ran: the stream goes on once it returns. */
   continueAsked: boolean;
+  /** The stream idle timer while nobody has answered the stream. */
+  idle: TimerHandle | undefined;
   settle: (outcome: StreamOutcome) => void;
 };
 
@@ -72,6 +85,9 @@ export class StreamTable {
     this.#options = {
       allowOnHeadersStopIteration: options.allowOnHeadersStopIteration ?? false,
       bufferLimitBytes: options.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+      failOpen: options.failOpen ?? false,
+      streamIdleTimeoutMs: options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+      clock: options.clock,
     };
   }
 
@@ -94,7 +110,8 @@ export class StreamTable {
   }
 
   /** A new stream under the root: its context is created and its headers callback decides whether it goes on,
-   * is held or is answered. On a failed or closed VM it gets the fail-closed answer at once. */
+   * is held or is answered. On a failed VM it gets Envoy's failed-filter answer at once (503, or passes with
+   * `failOpen`); on a closed one the 503. */
   open(
     id: number,
     root: number,
@@ -111,20 +128,32 @@ export class StreamTable {
       hold: 'all-watermark',
       bodySeen: false,
       continueAsked: false,
-      settle,
+      idle: undefined,
+      settle: (outcome) => {
+        this.#stopIdle(rec);
+        settle(outcome);
+      },
     };
     const guest = this.#guest;
-    if (guest.failed() || guest.closed()) {
-      this.#failClosed(rec);
+    if (guest.closed()) {
+      this.#failStream(rec);
+      return;
+    }
+    if (guest.failed()) {
+      // Envoy's wasm filter factory: with fail_open the filter is not even added to the chain; without it an
+      // empty context answers the first callback with failStream.
+      if (this.#options.failOpen) this.#continueUntouched(rec);
+      else this.#failStream(rec);
       return;
     }
     this.#records.set(id, rec);
+    this.#startIdle(rec);
     guest.call(id, 'proxy_on_context_create', id, root);
     const endOfStream = body === undefined || body.length === 0 ? 1 : 0;
     const action = guest.call(id, 'proxy_on_request_headers', id, headers.length, endOfStream);
     if (rec.state !== 'headers') return;
     if (guest.failed()) {
-      this.#failClosed(rec);
+      this.#failedCallback(rec);
       return;
     }
     if (action === undefined || action === HEADERS_CONTINUE || action === HEADERS_CONTINUE_AND_END_STREAM) {
@@ -179,10 +208,30 @@ export class StreamTable {
     this.#finish(rec);
   }
 
-  /** The VM has failed: every stream not yet decided gets the fail-closed answer, and all are forgotten. */
-  failUndecided(): void {
-    for (const rec of [...this.#records.values()]) if (undecided(rec)) this.#failClosed(rec);
-    this.#records.clear();
+  #startIdle(rec: StreamRecord): void {
+    const { clock, streamIdleTimeoutMs } = this.#options;
+    if (!clock || streamIdleTimeoutMs <= 0) return;
+    rec.idle = clock.setTimer(streamIdleTimeoutMs, () => {
+      rec.idle = undefined;
+      if (undecided(rec)) this.#idleTimeout(rec);
+    });
+  }
+
+  #stopIdle(rec: StreamRecord): void {
+    if (rec.idle === undefined) return;
+    this.#options.clock?.clearTimer(rec.idle);
+    rec.idle = undefined;
+  }
+
+  /**
+   * Envoy's ActiveStream::onIdleTimeout: a local reply with body `stream timeout` and details
+   * `stream_idle_timeout`, status from Utility::maybeRequestTimeoutCode: 504 once the whole request was
+   * received, else 408. This host receives every request whole before its first callback, so it is always 504.
+   * Nothing else ends a held stream of a failed VM. The filter then ends (log, done, delete) if its VM lives.
+   */
+  #idleTimeout(rec: StreamRecord): void {
+    const body = new TextEncoder().encode('stream timeout');
+    this.reply(rec, 504, 'stream_idle_timeout', body, [], GRPC_NONE >>> 0);
   }
 
   #hasBody(rec: StreamRecord): boolean {
@@ -214,10 +263,7 @@ export class StreamTable {
    */
   #deliverBody(rec: StreamRecord): 'continue' | 'stopped' {
     const guest = this.#guest;
-    if (guest.failed()) {
-      this.#failClosed(rec);
-      return 'stopped';
-    }
+    if (guest.failed()) return this.#failedCallback(rec);
     const body = rec.body ?? new Uint8Array(0);
     rec.state = 'body';
     rec.bodySeen = true;
@@ -225,10 +271,7 @@ export class StreamTable {
     const action = guest.call(rec.id, 'proxy_on_request_body', rec.id, body.length, 1);
     this.#currentBody = undefined;
     if (rec.state !== 'body') return 'stopped';
-    if (guest.failed()) {
-      this.#failClosed(rec);
-      return 'stopped';
-    }
+    if (guest.failed()) return this.#failedCallback(rec);
     rec.state = 'held';
     const asked = rec.continueAsked;
     rec.continueAsked = false;
@@ -253,6 +296,7 @@ export class StreamTable {
 
   #finish(rec: StreamRecord): void {
     rec.state = 'done';
+    this.#stopIdle(rec);
     const guest = this.#guest;
     guest.call(rec.id, 'proxy_on_log', rec.id);
     guest.call(rec.id, 'proxy_on_done', rec.id);
@@ -260,10 +304,36 @@ export class StreamTable {
     this.#records.delete(rec.id);
   }
 
-  #failClosed(rec: StreamRecord): void {
+  /**
+   * A callback of this stream found the VM failed (cpp-host's CHECK_FAIL_HTTP, before and after the call):
+   * with fail_open the stream goes on (Continue), body included; else Envoy's Context::failStream answers it.
+   */
+  #failedCallback(rec: StreamRecord): 'continue' | 'stopped' {
+    if (this.#options.failOpen) {
+      if (rec.state === 'body') return 'continue';
+      rec.bodySeen = true;
+      this.#continue(rec);
+      return 'stopped';
+    }
+    this.#failStream(rec);
+    return 'stopped';
+  }
+
+  /** A failed-VM stream passed with fail_open: the filter is skipped, headers and body go on as they came. */
+  #continueUntouched(rec: StreamRecord): void {
+    rec.state = 'continued';
+    rec.settle({ kind: 'continue', headers: rec.headers, body: rec.body });
+  }
+
+  /** Envoy's Context::failStream: 503, gRPC UNAVAILABLE, details `wasm_fail_stream`, no body. A failed VM
+   * gets no log/done/delete for the stream: cpp-host calls nothing in it any more. */
+  #failStream(rec: StreamRecord): void {
     rec.state = 'replied';
-    rec.settle(failClosedReply());
+    rec.settle(localReply(rec.headers, 503, 'wasm_fail_stream', new Uint8Array(0), [], GRPC_UNAVAILABLE));
     if (this.#records.has(rec.id) && !this.#guest.failed()) this.#finish(rec);
-    else this.#records.delete(rec.id);
+    else {
+      this.#stopIdle(rec);
+      this.#records.delete(rec.id);
+    }
   }
 }

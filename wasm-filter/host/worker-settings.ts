@@ -25,4 +25,8 @@ export type WorkerSettings = {
   allowOnHeadersStopIteration?: boolean | undefined;
   /** The connection manager's request buffer limit (default 1 MiB, Envoy's `per_connection_buffer_limit_bytes`). */
   bufferLimitBytes?: number | undefined;
+  /** The Wasm filter's `fail_open` (default false): streams of a failed VM pass instead of getting 503. */
+  failOpen?: boolean | undefined;
+  /** The connection manager's `stream_idle_timeout` (default 300000 ms; 0 turns it off). */
+  streamIdleTimeoutMs?: number | undefined;
 };

@@ -1,8 +1,9 @@
 /** One VM of a plugin, as one Envoy worker thread has it: its own instance, root contexts, ticks, streams and
  * http calls. It implements the host side of proxy-wasm ABI 0.2.1 and the four WASI calls a module may
  * import, copying Envoy's behaviour (docs/filter.md, "What the filter relies on from Envoy", lists what is kept). This file
- * loads the module, calls into it, runs what a callback deferred once it has returned, and fails closed when
- * the module traps; the parts it is made of hold the rest. */
+ * loads the module, calls into it, runs what a callback deferred once it has returned, and marks the VM failed
+ * when the module traps (as Envoy: held streams hang until the stream idle timeout, new ones get 503 or pass
+ * with `failOpen`); the parts it is made of hold the rest. */
 import { LogLevel, levelName } from './abi.ts';
 import { envImports } from './env-imports.ts';
 import { ModuleLoadError } from './errors.ts';
@@ -46,12 +47,15 @@ export class Worker {
     this.#streams = new StreamTable(guest, {
       allowOnHeadersStopIteration: settings.allowOnHeadersStopIteration,
       bufferLimitBytes: settings.bufferLimitBytes,
+      failOpen: settings.failOpen,
+      streamIdleTimeoutMs: settings.streamIdleTimeoutMs,
+      clock: settings.clock,
     });
     this.#roots = new RootContexts(guest, settings.clock);
     this.#calls = new HttpCalls(guest, settings.clock, settings.httpCall);
   }
 
-  /** Set when the module trapped: the VM is dead and every stream on it is refused (fail closed). */
+  /** Set when the module trapped: the VM is dead; it calls nothing in the module any more. */
   get failed(): Error | undefined {
     return this.#failed;
   }
@@ -221,8 +225,9 @@ export class Worker {
     const failed = e instanceof Error ? e : new Error(String(e));
     this.#failed = failed;
     this.#log(LogLevel.critical, `wasm VM failed: ${failed.message}`, this.#effective);
+    // What the callbacks asked for dies with the VM. Held streams are not answered: in Envoy nothing calls
+    // them again, so they wait for the connection manager's stream idle timeout.
     this.#deferred = [];
-    queueMicrotask(() => this.#streams.failUndecided());
   }
 
   #log(level: number, message: string, contextId: number): void {

@@ -200,6 +200,7 @@ export function proxy_on_request_headers(contextId: u32, count: u32, endOfStream
   }
   if (mode == 'hold' || mode == 'effective' || mode == 'lifecycle') {
     if (mode != 'lifecycle' || header('x-hold') != '<none>') {
+      if (header('x-trap') != '<none>') unreachable();
       held.push(contextId);
       if (mode != 'hold') return 1;
       headersReturn = header('x-headers-returns') != '<none>' ? I32.parseInt(header('x-headers-returns')) : 1;
