@@ -31,6 +31,7 @@ interface Manager {
 interface WasmFilterConfig {
   config: {
     name: string;
+    fail_open?: boolean;
     configuration: { '@type': string; value: string };
     vm_config: { runtime: string; code: { local: { filename: string } } };
   };
@@ -85,6 +86,11 @@ describe('envoy.yaml', () => {
       'wasm-filter/build/wakegate.wasm',
       '/out/wakegate.wasm',
     ]);
+  });
+
+  it('lets requests past a trapped filter (fail_open), as the local gateway and the overlays do', () => {
+    // The Wasm filter's own switch, not the plugin configuration's field of the same name.
+    expect(wasm.fail_open).toBe(true);
   });
 
   it('gives the filter a configuration the filter itself accepts', async () => {

@@ -22,7 +22,7 @@
  * before anything else; stream end is log → done → delete; continue and local reply take effect after the
  * callback returns; http calls belong to the root context; the effective context resets after each callback;
  * StopIteration from the headers callback holds the request (watermark mode) and its body is delivered after
- * the resume (or while held, with `allowOnHeadersStopIteration`), each body answer honoured as Envoy does; i64 arguments arrive as BigInt; a trap kills the VM and its streams get 503 (fail closed).
+ * the resume (or while held, with `allowOnHeadersStopIteration`), each body answer honoured as Envoy does; i64 arguments arrive as BigInt; a trap kills the VM: streams it held wait for the stream idle timeout (`streamIdleTimeoutMs`, 504), new ones get 503 `wasm_fail_stream`, or pass with `failOpen`.
  * Ticks and http-call timeouts run on the plugin's clock: `realClock`, or a `ManualClock` that tests advance
  * (and whose wall clock can step apart from its timers, as NTP steps Envoy's system time).
  *
