@@ -88,6 +88,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     workers: options.workers,
     clusters: [BRIDGE_CLUSTER],
     httpCall: bridgeCalls.handler,
+    // Envoy configures a throwaway VM on its main thread first: the filter must leave nothing behind it.
+    canary: true,
     logLevel: 'info',
     onLog: (entry) => logger[LOG_METHODS[entry.level]]({ worker: entry.worker }, entry.message),
   });
