@@ -85,6 +85,48 @@ describe('reconfiguration', () => {
     clock.advance(100);
   });
 
+  it('answers a call made for a stream to the root the stream was created under, while that root lives', async () => {
+    const answers: (() => void)[] = [];
+    const { plugin, logs } = await run('stream-call', {
+      clusters: ['upstream'],
+      httpCall: () =>
+        new Promise((resolve) => {
+          answers.push(() => resolve({ headers: [[':status', '200']] }));
+        }),
+    });
+    const old = plugin.openStream({ headers: get });
+    plugin.reconfigure('stream-call');
+    const current = plugin.openStream({ headers: get });
+    await new Promise<void>((r) => setImmediate(r));
+    for (const answer of answers) answer();
+    await new Promise<void>((r) => setImmediate(r));
+    expect(
+      logs.filter((l) => l.startsWith('response')).map((l) => l.split(' ').slice(0, 2).join(' ')),
+    ).toEqual(['response 1', 'response 3']);
+    expect(logs.filter((l) => l.startsWith('call')).map((l) => l.split(' ')[1])).toEqual([
+      `/from-stream-${old.id}`,
+      `/from-stream-${current.id}`,
+    ]);
+  });
+
+  it('cancels the pending calls of a replaced root when its last stream ends: never answered', async () => {
+    const answers: (() => void)[] = [];
+    const { plugin, logs } = await run('stream-call', {
+      clusters: ['upstream'],
+      httpCall: () =>
+        new Promise((resolve) => {
+          answers.push(() => resolve({ headers: [[':status', '200']] }));
+        }),
+    });
+    const old = plugin.openStream({ headers: get });
+    plugin.reconfigure('stream-call');
+    old.close();
+    await new Promise<void>((r) => setImmediate(r));
+    for (const answer of answers) answer();
+    await new Promise<void>((r) => setImmediate(r));
+    expect(logs.filter((l) => l.startsWith('response'))).toEqual([]);
+  });
+
   it('ticks the old root while a stream created under it is open, and the new root too', async () => {
     const { plugin, logs, clock } = await run('tick');
     const s = plugin.openStream({ headers: get });
