@@ -65,6 +65,8 @@ describe('activity reports', () => {
     expect(first).toEqual([sourceId, sourceId]);
     expect(first[0]).not.toBe(first[1]);
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', activity_interval_ms: 1000 });
+    // The new root's first tick.
+    clock.advance(1);
     expect(await sources()).toEqual(first);
   });
 

@@ -11,7 +11,14 @@ import {
   start,
 } from '../test/filter/harness.ts';
 import { filterWasmPath } from './build.ts';
-import { createPlugin, type LogEntry, loadModule, PluginStartError } from './host/index.ts';
+import {
+  CANARY_WORKER,
+  createPlugin,
+  type LogEntry,
+  loadModule,
+  ManualClock,
+  PluginStartError,
+} from './host/index.ts';
 
 afterEach(closeFilters);
 
@@ -136,15 +143,23 @@ describe('configuration', () => {
   });
 });
 describe('reconfiguration', () => {
-  it('releases held requests after a reconfiguration during an open long poll (the old root poll is cancelled)', async () => {
+  it('keeps the long poll of a replaced root while its held streams are open: it releases them, and the new root polls once the old one ends', async () => {
     const { plugin, bridge, clock, logs } = await start({ backends: [sleeping], workers: 2 });
     const held = [request(plugin, 'app.example.com', {}, 0), request(plugin, 'app.example.com', {}, 1)];
-    const repolls = [0, 1].map((w) => bridge.applied(w));
+    const polls = bridge.callsTo('GET', '/v1/backends').length;
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 60_000 });
-    clock.advance(100);
-    await Promise.all(repolls);
+    clock.advance(1);
+    await bridge.settle();
+    // The old roots live on with their streams, and so do their polls: no new poll yet.
+    expect(bridge.callsTo('GET', '/v1/backends')).toHaveLength(polls);
     await bridge.setBackendsAndWait([awake], 2);
     for (const s of held) expectContinue(await s.outcome);
+    const repolls = [0, 1].map((w) =>
+      bridge.next((c) => c.worker === w && c.path.startsWith('/v1/backends')),
+    );
+    for (const s of held) s.close();
+    clock.advance(100);
+    await Promise.all(repolls);
     await bridge.settle();
     expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
   });
@@ -185,6 +200,8 @@ describe('reconfiguration', () => {
     clock.advance(1000);
     await report;
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', activity_interval_ms: 1000 });
+    // The new root's first tick.
+    clock.advance(1);
     bridge.answerActivity = true;
     request(plugin, 'app.example.com').close();
     report = bridge.next((c) => c.path === '/v1/activity');
@@ -197,17 +214,66 @@ describe('reconfiguration', () => {
     expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
   });
 
-  it('wakes again when the wake in flight belonged to the root that was replaced', async () => {
+  it('leaves a wake made for a stream of the replaced root to that root: no second wake, and the stream is released', async () => {
     const { plugin, bridge, clock } = await start({ backends: [sleeping] });
     bridge.answerWakes = false;
     const held = request(plugin, 'app.example.com');
     await bridge.seen((c) => c.path === '/v1/wake');
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge' });
-    bridge.answerWakes = true;
-    const again = bridge.next((c) => c.path === '/v1/wake');
-    clock.advance(100);
-    await again;
+    clock.advance(101);
+    await bridge.settle();
+    expect(bridge.callsTo('POST', '/v1/wake')).toHaveLength(1);
     await bridge.setBackendsAndWait([awake]);
     expectContinue(await held.outcome);
+  });
+
+  it('times out a stream held under the replaced root at the max_wait_ms the current configuration says', async () => {
+    const { plugin, bridge, clock } = await start({ config: { max_wait_ms: 1000 }, backends: [sleeping] });
+    const held = request(plugin, 'app.example.com');
+    plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 5000 });
+    clock.advance(4901);
+    await bridge.settle();
+    expect(held.settled).toBeUndefined();
+    clock.advance(200);
+    expect(expectReply(await held.outcome).status).toBe(504);
+  });
+});
+
+describe('configuration canary', () => {
+  it('leaves no bridge call and no warning behind, at start and for a new configuration', async () => {
+    const { promise: polled, resolve } = Promise.withResolvers<void>();
+    const calls: string[] = [];
+    const logs: LogEntry[] = [];
+    const clock = new ManualClock();
+    const plugin = await createPlugin({
+      module: filterWasmPath,
+      configuration: { bridge_cluster: 'wakegate-bridge' },
+      clusters: ['wakegate-bridge'],
+      canary: true,
+      clock,
+      logLevel: 'debug',
+      onLog: (e) => logs.push(e),
+      httpCall: async (r) => {
+        calls.push(`${r.worker} ${r.headers.find(([k]) => k === ':path')?.[1]}`);
+        resolve();
+        return new Promise(() => {});
+      },
+    });
+    await plugin.canary({ bridge_cluster: 'wakegate-bridge', max_wait_ms: 5000 });
+    clock.advance(1000);
+    await polled;
+    await new Promise<void>((r) => setImmediate(r));
+    expect(calls).toEqual(['0 /v1/backends?since=0&wait=25000']);
+    expect(
+      logs.filter((l) => l.worker === CANARY_WORKER || l.level === 'warn' || l.level === 'error'),
+    ).toEqual([]);
+    plugin.close();
+  });
+
+  it('refuses a configuration the canary refuses, naming the field', async () => {
+    const { plugin } = await start({ backends: [sleeping] });
+    const error = await plugin.canary({ bridge_cluster: 'wakegate-bridge', pol_wait_ms: 10 }).catch((e) => e);
+    expect(error).toBeInstanceOf(PluginStartError);
+    expect((error as PluginStartError).message).toContain('canary refused');
   });
 });

@@ -132,6 +132,8 @@ describe('requests', () => {
     await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 4000 }]);
     await holdUntilAnswered(2000);
     plugin.reconfigure({ bridge_cluster: 'wakegate-bridge', max_hold_ms: 1500, max_wait_ms: 1000 });
+    // The new root's first tick.
+    clock.advance(1);
     await holdUntilAnswered(1500);
     expect(warnings()).toEqual([
       'wakegate: backend demo/app asks a max wait of 3000 ms, above max_hold_ms 2000 ms; its requests are answered after 2000 ms',

@@ -637,17 +637,20 @@ describe('filter configuration in the real filter', () => {
     const called = new Promise<HttpCallRequest>((resolve) => {
       resolveCall = resolve;
     });
+    const clock = new ManualClock();
     const plugin = await createPlugin({
       module: filterWasmPath,
       configuration: config,
       clusters: [String(config.bridge_cluster)],
-      clock: new ManualClock(),
+      clock,
       httpCall: async (request) => {
         resolveCall(request);
         return undefined;
       },
       onLog: () => {},
     });
+    // The filter polls from its first tick, 1 ms after configure.
+    clock.advance(1);
     try {
       return await called;
     } finally {

@@ -91,6 +91,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // As infra/envoy/envoy.yaml: a trapped VM lets new requests through, held ones end at the stream idle timeout.
     failOpen: true,
     streamIdleTimeoutMs: 330_000,
+    // Envoy configures a throwaway VM on its main thread first: the filter must leave nothing behind it.
+    canary: true,
     logLevel: 'info',
     onLog: (entry) => logger[LOG_METHODS[entry.level]]({ worker: entry.worker }, entry.message),
   });

@@ -191,13 +191,14 @@ export async function startFilter(
   bridge.backends = setup.backends ?? [];
   bridge.mode = setup.mode ?? 'ok';
   const workers = setup.workers ?? 1;
+  const clock = setup.clock ?? new ManualClock();
   const tables = Array.from({ length: workers }, (_, w) => bridge.applied(w));
   const plugin = await createPlugin({
     module: filterWasmPath,
     configuration: { bridge_cluster: 'wakegate-bridge', ...setup.config },
     clusters: ['wakegate-bridge'],
     workers,
-    clock: setup.clock ?? new ManualClock(),
+    clock,
     httpCall: bridge.handler,
     logLevel: setup.logLevel,
     onLog: setup.onLog,
@@ -208,6 +209,8 @@ export async function startFilter(
     ...(setup.failOpen !== undefined ? { failOpen: setup.failOpen } : {}),
     streamIdleTimeoutMs: setup.streamIdleTimeoutMs ?? SHIPPED_STREAM_IDLE_TIMEOUT_MS,
   });
+  // The filter's first poll goes out at its first tick, 1 ms after configure.
+  if (clock instanceof ManualClock) clock.advance(1);
   if (setup.awaitTable ?? true) await Promise.all(tables);
   return { bridge, plugin };
 }

@@ -195,6 +195,14 @@ export const mutants: Mutant[] = [
     search: '  return entry != MISSING && entry < 0;',
     replace: '  return entry < 0;',
   },
+  // Reconfiguration and the configuration canary (issue 13).
+  {
+    // A poll from configure reaches the bridge from Envoy's canary VM, which is dropped at once.
+    name: 'canary-configure-polls',
+    file: 'filter.ts',
+    search: '  proxy_set_tick_period_milliseconds(FIRST_TICK_MS);',
+    replace: '  proxy_set_tick_period_milliseconds(FIRST_TICK_MS);\n  pollIfDue(filterNow());',
+  },
 ];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -3,6 +3,8 @@ import { currentTimeMs } from './abi';
 
 /** The host calls the tick this often. */
 export const TICK_MS: u32 = 100;
+/** A newly configured root's first tick comes this soon: it makes the first bridge call (see filter.ts). */
+export const FIRST_TICK_MS: u32 = 1;
 /** Beyond this between two readings (ticks come every 100 ms), the wall clock was stepped, not time spent. */
 const CLOCK_JUMP_MS: f64 = 10_000;
 let lastWallMs: f64 = -1;

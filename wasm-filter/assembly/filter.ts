@@ -30,11 +30,11 @@ import {
   takeOverdue,
   WakeCall,
 } from './calls';
-import { filterNow, TICK_MS } from './clock';
+import { FIRST_TICK_MS, filterNow, TICK_MS } from './clock';
 import { configError, currentConfig, isConfigured, parseConfig, useConfig } from './config';
 import { heldTotal, isHeld } from './ledger';
 import { defineMetrics } from './metrics';
-import { pollAnswered, pollIfDue, pollIfIdle, pollLost } from './poll';
+import { pollAnswered, pollIfDue, pollLost } from './poll';
 import { expireHeld } from './release';
 import { repeatWakes, wakeAnswered, wakeLost } from './wake';
 
@@ -42,7 +42,13 @@ export { isRoot, rootCreated } from './calls';
 export { forget } from './ledger';
 export { requestHeaders } from './requests';
 
-/** on_configure: a new configuration, whose root drives the filter from now on. */
+/** The root whose tick runs at TICK_MS; a root configured since ticks first at FIRST_TICK_MS. */
+let tickingRoot: u32 = 0;
+
+/** on_configure: a new configuration, whose root drives the filter from now on. It makes no bridge call: Envoy
+ * also configures a throwaway canary VM on its main thread for each configuration it loads, and drops it at
+ * once, so a call made here would reach the bridge only to be cancelled. The root's first tick, FIRST_TICK_MS
+ * later (a canary never ticks), starts the long poll. */
 export function configure(rootId: u32, length: u32): bool {
   const parsed = parseConfig(getBufferString(BUFFER_PLUGIN_CONFIGURATION, length));
   if (parsed === null) {
@@ -53,10 +59,8 @@ export function configure(rootId: u32, length: u32): bool {
   makeCurrentRoot(rootId);
   makeSourceId();
   defineMetrics();
-  proxy_set_tick_period_milliseconds(TICK_MS);
-  const now = filterNow();
-  scheduleReports(parsed.activityIntervalMs, now);
-  pollIfIdle(now);
+  proxy_set_tick_period_milliseconds(FIRST_TICK_MS);
+  scheduleReports(parsed.activityIntervalMs, filterNow());
   return true;
 }
 
@@ -64,6 +68,10 @@ export function configure(rootId: u32, length: u32): bool {
 export function tick(rootId: u32): void {
   // A root about to be replaced ticks no more decisions: one driver per VM.
   if (!isConfigured() || !isCurrentRoot(rootId)) return;
+  if (tickingRoot != rootId) {
+    tickingRoot = rootId;
+    proxy_set_tick_period_milliseconds(TICK_MS);
+  }
   callingFrom(rootId);
   const now = filterNow();
   const overdue = takeOverdue(now);

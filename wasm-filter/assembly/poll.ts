@@ -25,12 +25,7 @@ let backoffMs: f64 = 0;
 let failing = false;
 const answerBody = new HostBytes();
 
-/** Polls now unless a poll is in flight already. */
-export function pollIfIdle(now: f64): void {
-  if (!inFlight) startPoll(now);
-}
-
-/** Polls if none is in flight and the backoff after a failure is over. */
+/** Polls if none is in flight and the backoff after a failure is over (the first poll: at the first tick). */
 export function pollIfDue(now: f64): void {
   if (!inFlight && now >= nextPollAt) startPoll(now);
 }

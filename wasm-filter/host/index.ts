@@ -40,6 +40,7 @@ export type { HttpCallHandler, HttpCallRequest, HttpCallResponse } from './http-
 export type { Metric, MetricTypeName } from './metrics.ts';
 export { decodePairs, encodePairs, type HeaderPairs, header } from './pairs.ts';
 export {
+  CANARY_WORKER,
   createPlugin,
   loadModule,
   Plugin,

@@ -45,7 +45,14 @@ export type PluginOptions = {
   /** The connection manager's `stream_idle_timeout` (default 300000 ms, Envoy's 5 min; 0 turns it off): a
    * stream nobody answered by then gets 504 `stream_idle_timeout`. */
   streamIdleTimeoutMs?: number;
+  /** Runs Envoy's configuration canary first (default false): a throwaway VM is started and configured, as
+   * Envoy does on its main thread for each configuration it loads, then dropped without `proxy_on_done` or
+   * `proxy_on_delete`. Its logs go to `onLog` with worker -1, its http calls to `httpCall`. */
+  canary?: boolean;
 };
+
+/** Worker index of the canary VM in log entries: it runs on Envoy's main thread, not a worker. */
+export const CANARY_WORKER = -1;
 
 export type StreamRequest = {
   /** Request headers including the pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`). */
@@ -113,10 +120,30 @@ export class Plugin {
   readonly #capture: LogCapture;
   #next = 0;
 
-  constructor(workers: Worker[], metrics: MetricStore, capture: LogCapture) {
+  readonly #canary: (configuration: string) => Promise<void>;
+
+  constructor(
+    workers: Worker[],
+    metrics: MetricStore,
+    capture: LogCapture,
+    canary: (configuration: string) => Promise<void>,
+  ) {
     this.workers = workers;
     this.#metrics = metrics;
     this.#capture = capture;
+    this.#canary = canary;
+  }
+
+  /**
+   * Envoy's configuration canary for a configuration (proxy-wasm-cpp-host `WasmHandleBase::canary`): a new VM
+   * of the module, `proxy_on_context_create`, `proxy_on_vm_start` and `proxy_on_configure` on its root, then
+   * the VM is dropped without `proxy_on_done`/`proxy_on_delete`, its ticks never fire and its http calls are
+   * cancelled unanswered. Throws PluginStartError when the canary refuses the configuration (Envoy then
+   * rejects it). The workers are not touched.
+   */
+  canary(configuration: string | object): Promise<void> {
+    const text = typeof configuration === 'string' ? configuration : JSON.stringify(configuration);
+    return this.#canary(text).finally(() => this.#capture.stop());
   }
 
   openStream(request: StreamRequest): Stream {
@@ -131,8 +158,10 @@ export class Plugin {
 
   /**
    * Applies a new plugin configuration the way Envoy does on an update with the same vm_id: in every
-   * worker's VM a new root context is created and configured, then the old one ends (tick stopped, pending
-   * http calls cancelled and never answered, `proxy_on_done`, `proxy_on_delete`). Open streams carry on.
+   * worker's VM a new root context is created, started (`proxy_on_vm_start`) and configured, and new streams
+   * go under it; the old one lives until the last stream created under it ends, then ends (tick stopped,
+   * pending http calls cancelled and never answered, `proxy_on_done`, `proxy_on_delete`). No canary runs
+   * here: call `canary(configuration)` first to model Envoy's main-thread check of a new configuration.
    * Throws PluginStartError if a worker refuses the configuration; that worker keeps its old root (every
    * worker gets the same configuration, so in practice all accept or all refuse).
    */
@@ -201,34 +230,48 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
   const capture = new LogCapture();
   capture.start();
   const onLog = options.onLog;
+  const makeWorker = (index: number, pluginConfiguration: string): Worker =>
+    new Worker({
+      index,
+      name,
+      rootId,
+      vmId,
+      vmConfiguration: encoder.encode(options.vmConfiguration ?? ''),
+      pluginConfiguration: encoder.encode(pluginConfiguration),
+      clock: options.clock ?? realClock,
+      logLevel: options.logLevel ?? 'info',
+      clusters: options.clusters ? new Set(options.clusters) : undefined,
+      properties,
+      metrics,
+      httpCall: options.httpCall ?? (async () => undefined),
+      allowOnHeadersStopIteration: options.allowOnHeadersStopIteration,
+      bufferLimitBytes: options.bufferLimitBytes,
+      failOpen: options.failOpen,
+      streamIdleTimeoutMs: options.streamIdleTimeoutMs,
+      log: (entry) => {
+        capture.add(entry.message);
+        onLog?.(entry);
+      },
+    });
+  const canary = async (pluginConfiguration: string): Promise<void> => {
+    capture.start();
+    const vm = makeWorker(CANARY_WORKER, pluginConfiguration);
+    try {
+      await vm.instantiate(module);
+      if (!vm.start()) {
+        throw new PluginStartError(
+          vm.failed ? 'the canary trapped while starting' : 'the canary refused the configuration',
+          capture.stop(),
+        );
+      }
+    } finally {
+      vm.kill();
+    }
+  };
   const workers: Worker[] = [];
-  for (let index = 0; index < (options.workers ?? 1); index++) {
-    workers.push(
-      new Worker({
-        index,
-        name,
-        rootId,
-        vmId,
-        vmConfiguration: encoder.encode(options.vmConfiguration ?? ''),
-        pluginConfiguration: encoder.encode(configuration),
-        clock: options.clock ?? realClock,
-        logLevel: options.logLevel ?? 'info',
-        clusters: options.clusters ? new Set(options.clusters) : undefined,
-        properties,
-        metrics,
-        httpCall: options.httpCall ?? (async () => undefined),
-        allowOnHeadersStopIteration: options.allowOnHeadersStopIteration,
-        bufferLimitBytes: options.bufferLimitBytes,
-        failOpen: options.failOpen,
-        streamIdleTimeoutMs: options.streamIdleTimeoutMs,
-        log: (entry) => {
-          capture.add(entry.message);
-          onLog?.(entry);
-        },
-      }),
-    );
-  }
+  for (let index = 0; index < (options.workers ?? 1); index++) workers.push(makeWorker(index, configuration));
   try {
+    if (options.canary) await canary(configuration);
     for (const w of workers) {
       await w.instantiate(module);
       if (!w.start()) {
@@ -245,5 +288,5 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
     throw e;
   }
   capture.stop();
-  return new Plugin(workers, metrics, capture);
+  return new Plugin(workers, metrics, capture, canary);
 }

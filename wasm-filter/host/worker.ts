@@ -34,6 +34,12 @@ export class Worker {
   #deferred: (() => void)[] = [];
   #pluginConfiguration: Uint8Array;
   #closed = false;
+  /** Open streams per root context they were created under. */
+  readonly #streamsUnder = new Map<number, number>();
+  /** Replaced roots waiting for their last stream to end. */
+  readonly #retiring = new Set<number>();
+  /** The root each open stream was created under. */
+  readonly #openUnder = new Map<number, number>();
 
   constructor(settings: WorkerSettings) {
     this.#s = settings;
@@ -113,44 +119,79 @@ export class Worker {
 
   /** Root context, vm start, configure. Returns false when the module refused either. */
   start(): boolean {
-    const root = this.#nextContextId++;
-    this.#roots.add(root);
+    const root = this.#startRoot();
+    if (root === undefined) return false;
     this.#roots.makeCurrent(root);
-    this.#callback(root, 'proxy_on_context_create', root, 0);
-    const started = this.#callback(root, 'proxy_on_vm_start', root, this.#s.vmConfiguration.length);
-    if (this.#failed || started === 0) return false;
-    const configured = this.#callback(root, 'proxy_on_configure', root, this.#pluginConfiguration.length);
-    return !this.#failed && configured !== 0;
+    return true;
   }
 
   /**
-   * A plugin configuration update with the same vm_id, as Envoy applies it: a new root context in this VM
-   * (`proxy_on_context_create(new, 0)`, then `proxy_on_configure(new)`; no second `proxy_on_vm_start`, which
-   * proxy-wasm-cpp-host calls once per VM), then the old root ends: its tick stops, its pending http calls
-   * are cancelled and never answered, then `proxy_on_done(old)` and `proxy_on_delete(old)`. Streams already
-   * open carry on. Returns false, keeping the old root, when the module refuses the configuration.
+   * A plugin configuration update with the same vm_id, as Envoy applies it: the configuration is a new plugin
+   * key, so this VM gets a new root context started as the first one was (`proxy_on_context_create(new, 0)`,
+   * `proxy_on_vm_start(new)`, `proxy_on_configure(new)`; proxy-wasm-cpp-host's `WasmBase::start` calls
+   * `onStart` for every new root). New streams are created under it. The old root lives on, ticking and
+   * answered, until the last stream created under it ends (each stream holds its plugin handle); then its
+   * tick stops, its pending http calls are cancelled and never answered, and `proxy_on_done(old)`,
+   * `proxy_on_delete(old)` follow. Returns false, keeping the old root, when the module refuses the new one.
    */
   reconfigure(configuration: Uint8Array): boolean {
     if (this.#failed || this.#closed) return false;
     const old = this.#roots.current;
     const previous = this.#pluginConfiguration;
-    const root = this.#nextContextId++;
-    this.#roots.add(root);
     this.#pluginConfiguration = configuration;
-    this.#callback(root, 'proxy_on_context_create', root, 0);
-    const configured = this.#callback(root, 'proxy_on_configure', root, configuration.length);
-    if (this.#failed || configured === 0) {
+    const root = this.#startRoot();
+    if (root === undefined) {
       this.#pluginConfiguration = previous;
-      if (!this.#failed) this.#endRoot(root);
       return false;
     }
     this.#roots.makeCurrent(root);
-    this.#endRoot(old);
+    this.#retiring.add(old);
+    this.#endRootIfUnused(old);
     return true;
+  }
+
+  /**
+   * The end of the configuration canary Envoy runs on its main thread for each configuration it loads
+   * (proxy-wasm-cpp-host `WasmHandleBase::canary`: clone, initialize, `start`, `configure`, then `kill`): the
+   * VM is dropped with no `proxy_on_done` or `proxy_on_delete`; its timers go and its pending http calls are
+   * cancelled (Envoy's `Context::~Context`) and never answered.
+   */
+  kill(): void {
+    if (this.#closed) return;
+    for (const root of this.#roots.ids()) {
+      this.#roots.remove(root);
+      this.#calls.cancelFor(root);
+    }
+    this.#closed = true;
+  }
+
+  /** A new root context: create, vm start, configure. Undefined (and the root ended) when refused. */
+  #startRoot(): number | undefined {
+    const root = this.#nextContextId++;
+    this.#roots.add(root);
+    this.#callback(root, 'proxy_on_context_create', root, 0);
+    const started = this.#callback(root, 'proxy_on_vm_start', root, this.#s.vmConfiguration.length);
+    const configured =
+      this.#failed || started === 0
+        ? 0
+        : this.#callback(root, 'proxy_on_configure', root, this.#pluginConfiguration.length);
+    if (this.#failed || configured === 0) {
+      if (!this.#failed) this.#endRoot(root);
+      return undefined;
+    }
+    return root;
+  }
+
+  /** A replaced root ends once no stream created under it is open any more. */
+  #endRootIfUnused(root: number): void {
+    if (!this.#retiring.has(root) || (this.#streamsUnder.get(root) ?? 0) > 0) return;
+    this.#retiring.delete(root);
+    this.#endRoot(root);
   }
 
   close(): void {
     if (this.#closed) return;
+    for (const id of [...this.#openUnder.keys()]) this.closeStream(id);
     this.#streams.closeAll();
     for (const root of this.#roots.ids()) this.#endRoot(root);
     this.#closed = true;
@@ -163,7 +204,8 @@ export class Worker {
     this.#callback(root, 'proxy_on_delete', root);
   }
 
-  /** The root context a callback on this context belongs to (the current one for a stream whose root ended). */
+  /** The root context a callback on this context belongs to: a root itself, or the root a stream was created
+   * under (which lives until the stream ends); the current root for a context already deleted. */
   #rootOf(contextId: number): number {
     if (this.#roots.has(contextId)) return contextId;
     const root = this.#streams.get(contextId)?.root;
@@ -174,13 +216,24 @@ export class Worker {
 
   openStream(headers: HeaderPairs, body: Uint8Array | undefined, settle: StreamRecord['settle']): number {
     const id = this.#nextContextId++;
-    this.#streams.open(id, this.#roots.current, headers, body, settle);
+    const root = this.#roots.current;
+    this.#streamsUnder.set(root, (this.#streamsUnder.get(root) ?? 0) + 1);
+    this.#openUnder.set(id, root);
+    this.#streams.open(id, root, headers, body, settle);
     return id;
   }
 
-  /** The client side ends the stream (finished, reset or gone): log → done → delete. */
+  /** The client side ends the stream (finished, reset or gone): log → done → delete; then the root it was
+   * created under ends if it was replaced and this was its last stream. */
   closeStream(id: number): void {
     this.#streams.close(id);
+    const root = this.#openUnder.get(id);
+    if (root === undefined) return;
+    this.#openUnder.delete(id);
+    const left = (this.#streamsUnder.get(root) ?? 1) - 1;
+    if (left > 0) this.#streamsUnder.set(root, left);
+    else this.#streamsUnder.delete(root);
+    this.#endRootIfUnused(root);
   }
 
   // ---- calling into the module ------------------------------------------------------------------------

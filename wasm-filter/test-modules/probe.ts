@@ -208,6 +208,10 @@ export function proxy_on_request_headers(contextId: u32, count: u32, endOfStream
       return headersReturn;
     }
   }
+  if (mode == 'stream-call') {
+    call(`/from-stream-${contextId.toString()}`);
+    return 0;
+  }
   if (mode == 'continue-in-callback') {
     proxy_continue_stream(0);
     note('headers returns stop');
