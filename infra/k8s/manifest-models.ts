@@ -138,36 +138,34 @@ function checkDurations(object: KubeObject, where: string, value: Json, allowed:
   }
 }
 
-/** gateway.envoyproxy.io/v1alpha1 ClientTrafficPolicy: the timeout fields wakegate sets. */
-function checkClientTrafficPolicy(object: KubeObject): void {
-  onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
-  const spec = onlyKeys(object, 'spec', object.spec, ['targetRef', 'targetRefs', 'timeout']);
-  checkPolicyTargets(object, spec);
-  const timeout = onlyKeys(object, 'spec.timeout', spec.timeout, ['tcp', 'http']);
-  if (timeout.http !== undefined) {
-    checkDurations(object, 'spec.timeout.http', timeout.http, [
-      'requestReceivedTimeout',
-      'idleTimeout',
-      'streamIdleTimeout',
-    ]);
-  }
+/**
+ * An Envoy Gateway traffic policy (gateway.envoyproxy.io/v1alpha1) as wakegate writes it: targets and the
+ * timeout fields it sets, `httpTimeouts` naming the HTTP timeouts that kind takes.
+ */
+function timeoutPolicyCheck(httpTimeouts: string[]): (object: KubeObject) => void {
+  return (object) => {
+    onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
+    const spec = onlyKeys(object, 'spec', object.spec, ['targetRef', 'targetRefs', 'timeout']);
+    checkPolicyTargets(object, spec);
+    const timeout = onlyKeys(object, 'spec.timeout', spec.timeout, ['tcp', 'http']);
+    if (timeout.http !== undefined) checkDurations(object, 'spec.timeout.http', timeout.http, httpTimeouts);
+  };
 }
 
-/** gateway.envoyproxy.io/v1alpha1 BackendTrafficPolicy: the timeout fields wakegate sets. */
-function checkBackendTrafficPolicy(object: KubeObject): void {
-  onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
-  const spec = onlyKeys(object, 'spec', object.spec, ['targetRef', 'targetRefs', 'timeout']);
-  checkPolicyTargets(object, spec);
-  const timeout = onlyKeys(object, 'spec.timeout', spec.timeout, ['tcp', 'http']);
-  if (timeout.http !== undefined) {
-    checkDurations(object, 'spec.timeout.http', timeout.http, [
-      'requestTimeout',
-      'connectionIdleTimeout',
-      'maxConnectionDuration',
-      'maxStreamDuration',
-    ]);
-  }
-}
+/** ClientTrafficPolicy: the timeouts of the client side (request received, idle, stream idle). */
+const checkClientTrafficPolicy = timeoutPolicyCheck([
+  'requestReceivedTimeout',
+  'idleTimeout',
+  'streamIdleTimeout',
+]);
+
+/** BackendTrafficPolicy: the timeouts of the upstream side. */
+const checkBackendTrafficPolicy = timeoutPolicyCheck([
+  'requestTimeout',
+  'connectionIdleTimeout',
+  'maxConnectionDuration',
+  'maxStreamDuration',
+]);
 
 const XDS_TYPES = [
   'type.googleapis.com/envoy.config.listener.v3.Listener',
