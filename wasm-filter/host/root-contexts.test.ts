@@ -85,15 +85,21 @@ describe('reconfiguration', () => {
     clock.advance(100);
   });
 
-  it('answers a call made for a stream to the root the stream was created under, while that root lives', async () => {
+  /** The probe in `stream-call` mode, its http calls held until the test answers them (`answers`). */
+  async function runWithHeldCalls() {
     const answers: (() => void)[] = [];
-    const { plugin, logs } = await run('stream-call', {
+    const probe = await run('stream-call', {
       clusters: ['upstream'],
       httpCall: () =>
         new Promise((resolve) => {
           answers.push(() => resolve({ headers: [[':status', '200']] }));
         }),
     });
+    return { ...probe, answers };
+  }
+
+  it('answers a call made for a stream to the root the stream was created under, while that root lives', async () => {
+    const { plugin, logs, answers } = await runWithHeldCalls();
     const old = plugin.openStream({ headers: get });
     plugin.reconfigure('stream-call');
     const current = plugin.openStream({ headers: get });
@@ -110,14 +116,7 @@ describe('reconfiguration', () => {
   });
 
   it('cancels the pending calls of a replaced root when its last stream ends: never answered', async () => {
-    const answers: (() => void)[] = [];
-    const { plugin, logs } = await run('stream-call', {
-      clusters: ['upstream'],
-      httpCall: () =>
-        new Promise((resolve) => {
-          answers.push(() => resolve({ headers: [[':status', '200']] }));
-        }),
-    });
+    const { plugin, logs, answers } = await runWithHeldCalls();
     const old = plugin.openStream({ headers: get });
     plugin.reconfigure('stream-call');
     old.close();
