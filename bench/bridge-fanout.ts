@@ -40,6 +40,9 @@ const WAKE_SECONDS = 2;
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100;
 const MAIN = fileURLToPath(new URL('../services/bridge/main.ts', import.meta.url));
+// Measured with a token, as the bridge always runs: the bearer check is on every call's path.
+const TOKEN = 'bench-token-0123456789abcdef';
+const AUTHORIZATION = `Bearer ${TOKEN}`;
 
 /** One keep-alive connection sending GETs one at a time; resolves with the body and when it arrived. */
 class LongPollConnection {
@@ -56,7 +59,9 @@ class LongPollConnection {
   }
 
   get(path: string): Promise<{ body: string; at: number }> {
-    this.#socket.write(`GET ${path} HTTP/1.1\r\nhost: ${this.#host}\r\n\r\n`);
+    this.#socket.write(
+      `GET ${path} HTTP/1.1\r\nhost: ${this.#host}\r\nauthorization: ${AUTHORIZATION}\r\n\r\n`,
+    );
     return new Promise((resolve) => {
       this.#pending = resolve;
     });
@@ -91,6 +96,7 @@ const bridge = spawn(process.execPath, [MAIN], {
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
+    WAKEGATE_BRIDGE_TOKEN: TOKEN,
   },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
@@ -115,7 +121,7 @@ try {
   await register(0, TABLE_BACKENDS);
 
   const get = async (path: string) => {
-    const response = await pool.request({ method: 'GET', path });
+    const response = await pool.request({ method: 'GET', path, headers: { authorization: AUTHORIZATION } });
     return { status: response.statusCode, text: await response.body.text() };
   };
   const tableOf = (text: string) => JSON.parse(text) as BackendsReply;
@@ -163,7 +169,7 @@ try {
         const response = await pool.request({
           method: 'POST',
           path: '/v1/wake',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: AUTHORIZATION },
           body: JSON.stringify({ backend: `bench/app-${i % WAKE_BACKENDS}` }),
         });
         const text = await response.body.text();

@@ -82,7 +82,9 @@ async function scenario(runs: number, polling: boolean): Promise<Sample[]> {
     backends += demoBackend(`bench-${b}`, await freePort(), { delayMs: BACKEND_READY_MS, maxWait: '30s' });
   }
   const stack = await startE2eStack({ backends, env: { LOG_LEVEL: 'error' } });
-  const poller = polling ? new FixedIntervalPoller(stack.bridgeUrl, POLL_INTERVAL_MS) : undefined;
+  const poller = polling
+    ? new FixedIntervalPoller(stack.bridgeUrl, stack.bridgeToken, POLL_INTERVAL_MS)
+    : undefined;
   try {
     for (let b = 0; b < BACKENDS; b++) await allWorkersSee(stack, `local/bench-${b}`, false);
     poller?.start();

@@ -18,13 +18,15 @@ export class FixedIntervalPoller {
   readonly #url: string;
   readonly #intervalMs: number;
   /** Answers newer than the last `readyAt`'s `since`, oldest first. */
+  readonly #authorization: string;
   readonly #answers: Answer[] = [];
   readonly #waiters = new Set<() => void>();
   readonly #stopping = new AbortController();
   #running: Promise<void> | undefined;
 
-  constructor(bridgeUrl: string, intervalMs: number) {
+  constructor(bridgeUrl: string, bridgeToken: string, intervalMs: number) {
     this.#url = `${bridgeUrl}/v1/backends`;
+    this.#authorization = `Bearer ${bridgeToken}`;
     this.#intervalMs = intervalMs;
   }
 
@@ -74,7 +76,10 @@ export class FixedIntervalPoller {
     for (let next = performance.now(); !signal.aborted; next += this.#intervalMs) {
       await sleep(Math.max(0, next - performance.now()), undefined, { signal }).catch(() => {});
       if (signal.aborted) return;
-      const response = await fetch(this.#url, { signal }).catch(() => undefined);
+      const response = await fetch(this.#url, {
+        signal,
+        headers: { authorization: this.#authorization },
+      }).catch(() => undefined);
       if (response?.status !== 200) continue;
       const table = (await response.json()) as BackendsReply;
       this.#answers.push({

@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../shared/index.ts';
 import { type BridgeApp, buildApp, type Publisher } from './app.ts';
+import type { BridgeAuth } from './auth.ts';
 import { ColdStartClock } from './cold-start-clock.ts';
 import { LongPolls } from './long-poll.ts';
 import { MergedView } from './merged-view.ts';
@@ -16,8 +17,8 @@ export interface AssembleAppOptions {
   /** Long polls held at once; one more is refused. */
   maxLongPolls: number;
   logger: Logger;
-  /** When set, every /v1 call needs `Authorization: Bearer <token>`. */
-  token?: string | undefined;
+  /** Who may call `/v1`. */
+  auth: BridgeAuth;
 }
 
 export interface AssembledApp {
@@ -46,7 +47,7 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
     metrics,
     coldStart,
     logger: options.logger,
-    token: options.token,
+    auth: options.auth,
   });
   return { app, view, longPolls, metrics, coldStart };
 }

@@ -13,7 +13,7 @@ import {
   opsRoutes,
   parseBackendId,
 } from '../shared/index.ts';
-import { bearerTokenCheck } from './auth.ts';
+import { type BridgeAuth, bearerTokenCheck } from './auth.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
 import { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
 import type { LongPolls } from './long-poll.ts';
@@ -52,8 +52,8 @@ export interface BuildAppOptions {
   /** Told of every wake, so a cold start's `total` phase starts at its first one. */
   coldStart: ColdStartClock;
   logger: Logger;
-  /** When set, every /v1 call needs `Authorization: Bearer <token>`. */
-  token?: string | undefined;
+  /** Who may call `/v1`: `Authorization: Bearer <one of the tokens>`, or anyone when anonymous. */
+  auth: BridgeAuth;
   now?: () => number;
 }
 
@@ -163,8 +163,8 @@ export function buildApp(options: BuildAppOptions) {
   app.register(
     async (plugin) => {
       const v1 = plugin.withTypeProvider<TypeBoxTypeProvider>();
-      if (options.token) {
-        const check = bearerTokenCheck(options.token);
+      if ('tokens' in options.auth) {
+        const check = bearerTokenCheck(options.auth.tokens);
         v1.addHook('onRequest', (request, reply, done) => {
           if (check(request.headers.authorization)) return done();
           reply

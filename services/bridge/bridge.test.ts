@@ -53,7 +53,7 @@ describe('bridge against a real nats-server', () => {
 
   beforeAll(async () => {
     server = await startNatsServer();
-    bridge = await startTestBridge(server.url, { bridgeToken: TOKEN, maxLongPolls: 1500 });
+    bridge = await startTestBridge(server.url, { auth: { tokens: [TOKEN] }, maxLongPolls: 1500 });
     nc = await connect({ servers: server.url });
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);

@@ -1,12 +1,6 @@
-/** The bridge's environment: the shared NATS, log, port and token variables plus its own. */
-import {
-  bridgeTokenSpec,
-  type ConfigOf,
-  env,
-  logConfigSpec,
-  natsConfigSpec,
-  portSpec,
-} from '../shared/index.ts';
+/** The bridge's environment: the shared NATS, log and port variables plus its own (credentials in auth-config.ts). */
+import { type ConfigOf, env, logConfigSpec, natsConfigSpec, portSpec } from '../shared/index.ts';
+import { bridgeAuthField } from './auth-config.ts';
 
 /** The API and ops port (`/v1/…`, `/healthz`, `/readyz`, `/metrics`). */
 export const BRIDGE_PORT = 8787;
@@ -15,7 +9,7 @@ export const bridgeConfigSpec = {
   ...natsConfigSpec,
   ...logConfigSpec,
   ...portSpec(BRIDGE_PORT),
-  ...bridgeTokenSpec,
+  auth: bridgeAuthField,
   host: env.string('HOST', { default: '0.0.0.0' }),
   maxLongPolls: env.integer('WAKEGATE_MAX_LONG_POLLS', { default: 10_000, min: 1, max: 1_000_000 }),
 };

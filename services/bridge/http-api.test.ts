@@ -8,6 +8,7 @@ import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
 import { until } from '../../test/until.ts';
 
 const TOKEN = 'test-token-0123456789';
+const PREVIOUS = 'previous-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('bridge HTTP API', () => {
@@ -24,7 +25,7 @@ describe('bridge HTTP API', () => {
     });
 
   beforeAll(() => {
-    bridge = buildHttpApp({ backends: ['shop/api', 'shop/web'], token: TOKEN });
+    bridge = buildHttpApp({ backends: ['shop/api', 'shop/web'], tokens: [TOKEN, PREVIOUS] });
   });
   afterAll(() => bridge?.app.close());
 
@@ -50,6 +51,14 @@ describe('bridge HTTP API', () => {
     expect((await get('/v1/backends', { authorization: `bearer ${TOKEN}` })).statusCode).toBe(200);
     for (const path of ['/healthz', '/readyz', '/metrics'])
       expect((await get(path, {})).statusCode).toBe(200);
+  });
+
+  it('accepts the previous token too while it is being rotated out, and nothing else', async () => {
+    expect((await get('/v1/backends', { authorization: `Bearer ${PREVIOUS}` })).statusCode).toBe(200);
+    const wake = await post('/v1/wake', '{"backend":"shop/api"}', { authorization: `Bearer ${PREVIOUS}` });
+    expect(wake.statusCode).toBe(202);
+    for (const wrong of [`${PREVIOUS}${TOKEN}`, PREVIOUS.slice(1), `${TOKEN},${PREVIOUS}`])
+      expect((await get('/v1/backends', { authorization: `Bearer ${wrong}` })).statusCode).toBe(401);
   });
 
   it('answers bad input with a 4xx JSON error, publishes nothing and keeps serving', async () => {

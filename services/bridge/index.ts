@@ -1,6 +1,7 @@
 /** The bridge's public face: HTTP between the wakegate filter and NATS. */
 export type { BridgeApp, Publisher } from './app.ts';
 export { type AssembleAppOptions, type AssembledApp, assembleApp } from './app-assembly.ts';
+export type { BridgeAuth } from './auth.ts';
 export { BRIDGE_PORT, type BridgeConfig, bridgeConfigSpec } from './config.ts';
 export { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
 export { MAX_WAIT_MS } from './long-poll.ts';

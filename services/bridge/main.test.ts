@@ -65,10 +65,39 @@ describe('node services/bridge/main.ts', () => {
   });
 
   it('refuses a bad variable at start with one line naming it', async () => {
-    const bridge = spawnService(MAIN, { NATS_URL: server.url, WAKEGATE_MAX_LONG_POLLS: 'many' });
+    const bridge = spawnService(MAIN, {
+      NATS_URL: server.url,
+      WAKEGATE_BRIDGE_TOKEN: TOKEN,
+      WAKEGATE_MAX_LONG_POLLS: 'many',
+    });
     expect(await bridge.exitCode()).toBe(1);
     expect(bridge.stderr().trim().split('\n')).toEqual([
       'wakegate-bridge: invalid configuration: WAKEGATE_MAX_LONG_POLLS: expected a whole number from 1 to 1000000, got "many"',
     ]);
+  });
+
+  it('will not start open: without a token it exits with one line saying how to set one', async () => {
+    const bridge = spawnService(MAIN, { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' });
+    expect(await bridge.exitCode()).toBe(1);
+    expect(bridge.stderr().trim().split('\n')).toEqual([
+      'wakegate-bridge: invalid configuration: WAKEGATE_BRIDGE_TOKEN: is required (or WAKEGATE_BRIDGE_TOKEN_FILE): a bearer token of at least 16 characters, e.g. from openssl rand -base64 32; set WAKEGATE_BRIDGE_ALLOW_ANONYMOUS=true to run the bridge without one',
+    ]);
+  });
+
+  it('opened on purpose, it serves anyone and says so in its log', async () => {
+    const { bridge, url } = await runMain({
+      NATS_URL: server.url,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      WAKEGATE_BRIDGE_ALLOW_ANONYMOUS: 'true',
+    });
+    try {
+      expect((await fetch(`${url}/v1/backends`)).status).toBe(200);
+      expect(
+        bridge.lines.some((line) => line.includes('"level":40') && line.includes('WITHOUT a token')),
+      ).toBe(true);
+    } finally {
+      bridge.child.kill('SIGKILL');
+    }
   });
 });

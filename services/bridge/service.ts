@@ -15,6 +15,7 @@ import {
 } from '../shared/index.ts';
 import type { BridgeApp } from './app.ts';
 import { assembleApp } from './app-assembly.ts';
+import type { BridgeAuth } from './auth.ts';
 import { watchKvView } from './kv-view.ts';
 import { NatsPublisher } from './nats-publisher.ts';
 import { watchScaled } from './scaled-watch.ts';
@@ -27,7 +28,8 @@ export interface BridgeOptions {
   natsCreds?: string | undefined;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
-  bridgeToken?: string | undefined;
+  /** Who may call `/v1`: an explicit choice, never a default (see auth-config.ts). */
+  auth: BridgeAuth;
   maxLongPolls: number;
   port: number;
   host: string;
@@ -58,7 +60,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       synced: () => watch.synced,
       maxLongPolls: options.maxLongPolls,
       logger,
-      token: options.bridgeToken,
+      auth: options.auth,
     });
     undoOnFailure(() => app.close());
     const changed = (id: BackendId, before: BackendRow | undefined) => {
@@ -91,7 +93,13 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     });
     undoOnFailure(() => watch.stop());
     const address = await app.listen({ port: options.port, host: options.host });
-    logger.info({ url: address, token: Boolean(options.bridgeToken) }, 'bridge listening');
+    const anonymous = 'anonymous' in options.auth;
+    if (anonymous) {
+      logger.warn(
+        'the bridge takes calls WITHOUT a token (WAKEGATE_BRIDGE_ALLOW_ANONYMOUS=true): whoever reaches it can list every host, wake every backend and keep them awake',
+      );
+    }
+    logger.info({ url: address, anonymous }, 'bridge listening');
     return {
       app,
       nc,

@@ -13,6 +13,7 @@ await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
 try {
   await startBridge({
     natsUrl: process.env.NATS_URL ?? '',
+    auth: { anonymous: true },
     maxLongPolls: 10,
     port: (taken.address() as AddressInfo).port,
     host: '127.0.0.1',

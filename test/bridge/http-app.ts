@@ -31,9 +31,9 @@ export interface HttpApp extends Pick<AssembledApp, 'app' | 'view' | 'longPolls'
   publisher: RecordingPublisher;
 }
 
-/** The app, synced, over a view listing `backends` (each ready), quiet. */
+/** The app, synced, over a view listing `backends` (each ready), quiet; open to anyone unless given tokens. */
 export function buildHttpApp(
-  options: { backends?: string[]; token?: string; maxLongPolls?: number } = {},
+  options: { backends?: string[]; tokens?: string[]; maxLongPolls?: number } = {},
 ): HttpApp {
   const publisher = new RecordingPublisher();
   const { app, view, longPolls } = assembleApp({
@@ -41,7 +41,7 @@ export function buildHttpApp(
     synced: () => true,
     maxLongPolls: options.maxLongPolls ?? 100,
     logger: createLogger('bridge', 'silent'),
-    token: options.token,
+    auth: options.tokens === undefined ? { anonymous: true } : { tokens: options.tokens },
   });
   let seq = 0;
   for (const id of options.backends ?? []) view.setBackend(id, backendRecord(id, true), ++seq);

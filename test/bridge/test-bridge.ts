@@ -8,13 +8,15 @@ import {
 import { createLogger } from '../../services/shared/index.ts';
 import { until } from '../until.ts';
 
-/** A bridge on a free loopback port for a test's nats-server, logging nothing. */
+/** A bridge on a free loopback port for a test's nats-server, logging nothing; open to anyone unless the
+ * test gives it tokens. */
 export function startTestBridge(
   natsUrl: string,
-  options: Partial<Pick<BridgeOptions, 'maxLongPolls' | 'bridgeToken'>> = {},
+  options: Partial<Pick<BridgeOptions, 'maxLongPolls' | 'auth'>> = {},
 ): Promise<RunningBridge> {
   return startBridge({
     natsUrl,
+    auth: { anonymous: true },
     maxLongPolls: 100,
     port: 0,
     host: '127.0.0.1',

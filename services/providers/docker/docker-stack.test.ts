@@ -88,7 +88,7 @@ beforeAll(async () => {
   const bridgePort = await freePort();
   bridgeUrl = `http://127.0.0.1:${bridgePort}`;
   await Promise.all([
-    startService('bridge', bridgePort, {}),
+    startService('bridge', bridgePort, { WAKEGATE_BRIDGE_ALLOW_ANONYMOUS: 'true' }),
     startService('watcher', await freePort(), dockerEnv),
     startService('scaler', await freePort(), { ...dockerEnv, WAKEGATE_DRAIN_MS: '200ms' }),
   ]);
