@@ -3,19 +3,26 @@
  * schema, then for the promises the stack makes that no schema can see (who gets the Docker socket, the
  * demo backend's labels as the Docker provider reads them, addresses shared with envoy.yaml).
  */
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { bridgeConfigSpec } from '../services/bridge/index.ts';
 import { describeContainer } from '../services/providers/docker/container-backend.ts';
+import { loadConfig } from '../services/shared/index.ts';
 
 const root = join(import.meta.dirname, '..');
+const execFileAsync = promisify(execFile);
 const require = createRequire(import.meta.url);
 
 interface Service {
   image?: string;
+  entrypoint?: string[];
   build?: { context: string; dockerfile: string; target?: string };
   command?: string[];
   user?: string;
@@ -135,7 +142,7 @@ describe('compose.yaml', () => {
       if (service.build) {
         await expect(readFile(join(root, service.build.dockerfile)), name).resolves.toBeDefined();
       }
-      if (service.image === 'wakegate:local') {
+      if (service.image === 'wakegate:local' && !service.entrypoint) {
         const entry = service.command?.[0] as string;
         await expect(readFile(join(root, entry)), `${name}: ${entry}`).resolves.toBeDefined();
         expect(dockerignore.split('\n')).not.toContain(entry.split('/')[0]);
@@ -188,6 +195,55 @@ describe('compose.yaml', () => {
     expect(published.map(([name]) => name)).toEqual(['envoy']);
     const listenerPort = envoy.static_resources.listeners[0]?.address.socket_address.port_value;
     expect(compose.services.envoy?.ports).toEqual([`127.0.0.1:8080:${listenerPort}`]);
-    expect(compose.services.envoy?.volumes).toContain('./infra/envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro');
+  });
+
+  it('never runs the bridge open: `secrets` makes one token that both Envoy and the bridge are given', async () => {
+    const secrets = compose.services.secrets as Service;
+    // Where a named volume is mounted in a service: `<volume>:<path>[:ro]`.
+    const mountOf = (service: Service, volume: string) =>
+      (service.volumes ?? []).find((v) => v.startsWith(`${volume}:`))?.split(':')[1] as string;
+    const inVolume = (path: string, service: Service, volume: string) =>
+      path.startsWith(`${mountOf(service, volume)}/`)
+        ? path.slice(mountOf(service, volume).length)
+        : undefined;
+    const [envoyIn, envoyOut, tokenOut] = secrets.command as [string, string, string];
+    expect(secrets.volumes).toContain(`./infra/envoy/envoy.yaml:${envoyIn}:ro`);
+    const envoyService = compose.services.envoy as Service;
+    const bridgeService = compose.services.bridge as Service;
+    const configPath = envoyService.command?.[(envoyService.command?.indexOf('-c') ?? 0) + 1] as string;
+    // Envoy reads the file `secrets` renders, and the bridge the token file it makes, through their volumes.
+    expect(inVolume(configPath, envoyService, 'envoy-config')).toBe(
+      inVolume(envoyOut, secrets, 'envoy-config'),
+    );
+    const tokenPath = bridgeService.environment?.WAKEGATE_BRIDGE_TOKEN_FILE as string;
+    expect(inVolume(tokenPath, bridgeService, 'bridge-token')).toBe(
+      inVolume(tokenOut, secrets, 'bridge-token'),
+    );
+    for (const name of ['envoy', 'bridge'])
+      expect(compose.services[name]?.depends_on?.secrets?.condition).toBe('service_completed_successfully');
+
+    // The script itself, as `secrets` runs it, on a scratch folder.
+    const dir = await mkdtemp(join(tmpdir(), 'wakegate-secrets-'));
+    const run = () =>
+      execFileAsync('sh', [
+        join(root, 'infra/docker/compose-secrets.sh'),
+        join(root, 'infra/envoy/envoy.yaml'),
+        join(dir, 'envoy.yaml'),
+        join(dir, 'token'),
+      ]);
+    await run();
+    const token = await readFile(join(dir, 'token'), 'utf8');
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const rendered = parse(await readFile(join(dir, 'envoy.yaml'), 'utf8'));
+    const filter =
+      rendered.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0];
+    expect(JSON.parse(filter.typed_config.config.configuration.value).token).toBe(token);
+    expect(loadConfig(bridgeConfigSpec, { WAKEGATE_BRIDGE_TOKEN_FILE: join(dir, 'token') }).auth).toEqual({
+      tokens: [token],
+    });
+    // Kept across runs (a `docker compose up` after a `down` keeps the volume), so Envoy and a bridge
+    // started earlier still agree.
+    await run();
+    expect(await readFile(join(dir, 'token'), 'utf8')).toBe(token);
   });
 });

@@ -23,6 +23,7 @@ interface Route {
   direct_response?: unknown;
 }
 interface Manager {
+  early_header_mutation_extensions?: unknown[];
   stream_idle_timeout?: string;
   request_timeout?: string;
   route_config: { virtual_hosts: { name: string; domains: string[]; routes: Route[] }[] };
@@ -128,6 +129,19 @@ describe('envoy.yaml', () => {
       expect.arrayContaining(['connect-failure', 'refused-stream']),
     );
     expect(policy?.num_retries).toBeGreaterThan(0);
+  });
+
+  it("drops a client's x-wakegate-held-ms as the request arrives, before the filter sets its own", () => {
+    expect(manager.early_header_mutation_extensions).toEqual([
+      {
+        name: 'envoy.http.early_header_mutation.header_mutation',
+        typed_config: {
+          '@type':
+            'type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation',
+          mutations: [{ remove: 'x-wakegate-held-ms' }],
+        },
+      },
+    ]);
   });
 
   it('answers unknown hosts itself and keeps the admin API on localhost', () => {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bridgeConfigSpec } from '../../services/bridge/index.ts';
 import {
-  bridgeTokenSpec,
   drainSpec,
   loadConfig,
   logConfigSpec,
@@ -197,15 +197,19 @@ function container(workload: Any): Any {
 }
 
 /** The env of a container as the process sees it, Secret references resolved from the same build. */
-function resolvedEnv(name: BuildName, workload: Any): Record<string, string> {
+/** A workload's environment as the kubelet gives it, Secrets resolved from the same build. */
+function resolvedEnv(name: BuildName | Build, workload: Any): Record<string, string> {
+  const secretOf = (secretName: string) =>
+    typeof name === 'string'
+      ? find(name, 'Secret', secretName, workload.metadata.namespace)
+      : findIn(name, 'Secret', secretName);
   const env: Record<string, string> = {};
   for (const variable of container(workload).env ?? []) {
     const ref = variable.valueFrom?.secretKeyRef;
     if (ref) {
-      const secret = find(name, 'Secret', ref.name, workload.metadata.namespace);
-      const value = secret.stringData?.[ref.key];
-      if (value === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
-      env[variable.name] = value;
+      const value = secretOf(ref.name).stringData?.[ref.key];
+      if (value === undefined && !ref.optional) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
+      if (value !== undefined) env[variable.name] = value;
     } else if (variable.valueFrom?.fieldRef) {
       env[variable.name] = 'from-field';
     } else {
@@ -239,7 +243,6 @@ describe('base', () => {
         ...logConfigSpec,
         ...portSpec(port),
         ...providerConfigSpec,
-        ...bridgeTokenSpec,
         ...drainSpec,
       },
       env,
@@ -261,6 +264,14 @@ describe('base', () => {
     const token = c.env.find((v: Any) => v.name === 'WAKEGATE_BRIDGE_TOKEN');
     expect(token.valueFrom.secretKeyRef).toEqual({ name: 'wakegate-bridge-token', key: 'token' });
     expect(find('base', 'Secret', 'wakegate-bridge-token', 'wakegate').stringData).toHaveProperty('token');
+  });
+
+  it('never runs the bridge open: as shipped it refuses to start, with a token set it takes it', () => {
+    const shipped = resolvedEnv('base', find('base', 'Deployment', 'wakegate-bridge', 'wakegate'));
+    expect(() => loadConfig(bridgeConfigSpec, shipped)).toThrow(/^WAKEGATE_BRIDGE_TOKEN: is required/);
+    const built = buildWithToken('istio', 'a-token-set-by-the-user');
+    const env = resolvedEnv(built, findIn(built, 'Deployment', 'wakegate-bridge'));
+    expect(loadConfig(bridgeConfigSpec, env).auth).toEqual({ tokens: ['a-token-set-by-the-user'] });
   });
 
   it('runs NATS with JetStream on a persistent volume, one server by default', () => {
@@ -346,8 +357,30 @@ describe('base', () => {
 
     const bridge = find('base', 'NetworkPolicy', 'wakegate-bridge');
     const envoy = { namespace: 'ingress', labels: { 'wakegate.dev/gateway': 'true' } };
-    expect(admits(bridge, envoy, { 'kubernetes.io/metadata.name': 'ingress' }, 8787)).toBe(true);
+    const gatewayNs = { 'kubernetes.io/metadata.name': 'ingress', 'wakegate.dev/gateway': 'true' };
+    expect(admits(bridge, envoy, gatewayNs, 8787)).toBe(true);
     expect(admits(bridge, stranger, wakegateNs, 8787)).toBe(false);
+    // A tenant labels its own pod like a gateway: its namespace is not one the admin marked, so no.
+    const tenant = { namespace: 'team-a', labels: { 'wakegate.dev/gateway': 'true' } };
+    expect(admits(bridge, tenant, { 'kubernetes.io/metadata.name': 'team-a' }, 8787)).toBe(false);
+  });
+
+  it('admits to the bridge only by namespace and pod together, in every build', () => {
+    for (const name of BUILDS) {
+      for (const policy of all(name, 'NetworkPolicy')) {
+        if (policy.spec.podSelector.matchLabels?.['app.kubernetes.io/name'] !== 'wakegate-bridge') continue;
+        for (const peer of policy.spec.ingress.flatMap((rule: Any) => rule.from)) {
+          expect(
+            Object.keys(peer.namespaceSelector?.matchLabels ?? {}),
+            `${name} ${policy.metadata.name}`,
+          ).not.toEqual([]);
+          expect(
+            Object.keys(peer.podSelector?.matchLabels ?? {}),
+            `${name} ${policy.metadata.name}`,
+          ).not.toEqual([]);
+        }
+      }
+    }
   });
 });
 

@@ -15,11 +15,16 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/** Headers only wakegate may set: a client's are dropped before the filter sees the request, as
+ * infra/envoy/envoy.yaml's early header mutation does, so no backend takes a client's word for them. */
+const WAKEGATE_ONLY = new Set(['x-wakegate-held-ms']);
+
 export function authorityOf(request: IncomingMessage | Http2ServerRequest): string {
   return (request.headers[':authority'] as string | undefined) ?? request.headers.host ?? '';
 }
 
-/** The request as the filter sees it: pseudo-headers first, then every header in arrival order. */
+/** The request as the filter sees it: pseudo-headers first, then every header in arrival order (less the
+ * connection's own and wakegate's). */
 export function requestPairs(request: IncomingMessage | Http2ServerRequest): HeaderPairs {
   const pairs: HeaderPairs = [
     [':method', request.method ?? 'GET'],
@@ -30,7 +35,7 @@ export function requestPairs(request: IncomingMessage | Http2ServerRequest): Hea
   const raw = request.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (name.startsWith(':') || name === 'host' || HOP_BY_HOP.has(name)) continue;
+    if (name.startsWith(':') || name === 'host' || HOP_BY_HOP.has(name) || WAKEGATE_ONLY.has(name)) continue;
     pairs.push([name, raw[i + 1] as string]);
   }
   return pairs;

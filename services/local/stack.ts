@@ -3,6 +3,7 @@
  * process provider, and the local gateway, each its real entry point in a process of its own. Used by
  * `npm start`, the end-to-end tests and the benchmarks.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,6 +37,9 @@ export interface StackOptions {
 export interface LocalStack {
   natsUrl: string;
   bridgeUrl: string;
+  /** The bearer token the bridge requires and the gateway's filter sends: `WAKEGATE_BRIDGE_TOKEN` from
+   * `env` or the environment, else one made for this run. */
+  bridgeToken: string;
   watcherUrl: string;
   scalerUrl: string;
   gatewayUrl: string;
@@ -115,6 +119,12 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       natsUrl = `nats://127.0.0.1:${port}`;
     }
 
+    // The bridge never runs open, not even on a laptop: other local users and any page in a browser can
+    // reach 127.0.0.1. Without a token given, one is made for this run and handed to the gateway.
+    const bridgeToken =
+      options.env?.WAKEGATE_BRIDGE_TOKEN ??
+      process.env.WAKEGATE_BRIDGE_TOKEN ??
+      randomBytes(32).toString('base64url');
     const common = {
       NATS_URL: natsUrl,
       HOST: '127.0.0.1',
@@ -125,7 +135,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const bridge = service(
       'bridge',
       ['services/bridge/main.ts'],
-      { ...common, PORT: String(ports.bridge) },
+      { ...common, PORT: String(ports.bridge), WAKEGATE_BRIDGE_TOKEN: bridgeToken },
       `${bridgeUrl}/readyz`,
     );
     const watcher = service(
@@ -149,6 +159,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       {
         WAKEGATE_PROCESS_CONFIG: options.processConfig,
         WAKEGATE_BRIDGE_URL: bridgeUrl,
+        WAKEGATE_BRIDGE_TOKEN: bridgeToken,
         WAKEGATE_GATEWAY_HOST: '127.0.0.1',
         WAKEGATE_GATEWAY_PORT: String(ports.gateway),
         WAKEGATE_GATEWAY_ADMIN_PORT: String(ports.gatewayAdmin),
@@ -163,6 +174,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     return {
       natsUrl,
       bridgeUrl,
+      bridgeToken,
       watcherUrl: `http://127.0.0.1:${ports.watcher}`,
       scalerUrl: `http://127.0.0.1:${ports.scaler}`,
       gatewayUrl: `http://127.0.0.1:${ports.gateway}`,

@@ -1,31 +1,41 @@
+/**
+ * The local stack's bridge is never open: `npm start` makes a token for the run (or takes
+ * WAKEGATE_BRIDGE_TOKEN) and hands it to the gateway's filter, and nobody without it gets an answer.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../ports.ts';
 import { demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
 
 let stack: E2eStack;
 beforeAll(async () => {
-  stack = await startE2eStack({
-    backends: demoBackend('guarded', await freePort()),
-    // The same variable configures the bridge (required token) and the gateway (the filter's `token`).
-    env: { WAKEGATE_BRIDGE_TOKEN: 'local-secret' },
-  });
+  stack = await startE2eStack({ backends: demoBackend('guarded', await freePort()) });
 });
 afterAll(() => stack?.close());
 
-describe('with a bridge token', () => {
-  it('the filter authenticates its bridge calls and a cold start works', async () => {
+describe('the local bridge', () => {
+  it('has a token made for this run, which the filter sends: a cold start works', async () => {
+    expect(stack.bridgeToken).toMatch(/^[\w-]{43}$/);
     const answer = await send(stack, 'guarded.localhost', '/');
     expect(answer.status).toBe(200);
     expect(answer.json<{ headers: Record<string, string> }>().headers['x-wakegate-held-ms']).toMatch(/^\d+$/);
   });
 
-  it('nobody else can read the backend table or wake a backend', async () => {
+  it('answers nobody else: no table, no wake, no activity that would keep a backend awake', async () => {
     expect((await fetch(`${stack.bridgeUrl}/v1/backends`)).status).toBe(401);
-    const wake = await fetch(`${stack.bridgeUrl}/v1/wake`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' },
-      body: JSON.stringify({ backend: 'local/guarded' }),
+    const post = (path: string, body: object, authorization?: string) =>
+      fetch(`${stack.bridgeUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify(body),
+      });
+    expect(
+      (await post('/v1/wake', { backend: 'local/guarded' }, 'Bearer wrong-token-0123456789')).status,
+    ).toBe(401);
+    const report = { reports: [{ backend: 'local/guarded', requests: 1, inflight: 1 }] };
+    expect((await post('/v1/activity', report)).status).toBe(401);
+    const table = await fetch(`${stack.bridgeUrl}/v1/backends`, {
+      headers: { authorization: `Bearer ${stack.bridgeToken}` },
     });
-    expect(wake.status).toBe(401);
+    expect(table.status).toBe(200);
   });
 });
