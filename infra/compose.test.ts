@@ -23,6 +23,10 @@ const require = createRequire(import.meta.url);
 interface Service {
   image?: string;
   entrypoint?: string[];
+  cap_drop?: string[];
+  security_opt?: string[];
+  read_only?: boolean;
+  network_mode?: string;
   build?: { context: string; dockerfile: string; target?: string };
   command?: string[];
   user?: string;
@@ -39,7 +43,7 @@ interface Service {
 interface Compose {
   name: string;
   services: Record<string, Service>;
-  networks: Record<string, { ipam?: { config: { subnet: string }[] } }>;
+  networks: Record<string, { ipam?: { config: { subnet: string }[] } } | null>;
   volumes: Record<string, unknown>;
 }
 
@@ -147,6 +151,37 @@ describe('compose.yaml', () => {
         await expect(readFile(join(root, entry)), `${name}: ${entry}`).resolves.toBeDefined();
         expect(dockerignore.split('\n')).not.toContain(entry.split('/')[0]);
       }
+    }
+  });
+
+  it('runs every container without capabilities, privilege escalation or a writable root, but Envoy', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect(service.security_opt, name).toContain('no-new-privileges:true');
+      if (name === 'envoy') continue;
+      expect(service.cap_drop, name).toEqual(['ALL']);
+      expect(service.read_only, name).toBe(true);
+    }
+  });
+
+  it('keeps backends off the network of NATS and the bridge, and on one with Envoy and the watcher', () => {
+    const networksOf = (service: Service | undefined) =>
+      Array.isArray(service?.networks) ? service.networks : Object.keys(service?.networks ?? {});
+    const control = new Set([...networksOf(compose.services.nats), ...networksOf(compose.services.bridge)]);
+    const backends = Object.entries(compose.services).filter(
+      ([, s]) => s.labels?.['wakegate.enable'] === 'true',
+    );
+    expect(backends.map(([name]) => name)).toEqual(['demo']);
+    for (const [name, backend] of backends) {
+      const networks = networksOf(backend);
+      expect(
+        networks.filter((n) => control.has(n)),
+        name,
+      ).toEqual([]);
+      for (const peer of ['envoy', 'watcher'])
+        expect(
+          networks.some((n) => networksOf(compose.services[peer]).includes(n)),
+          `${name} and ${peer}`,
+        ).toBe(true);
     }
   });
 
