@@ -218,6 +218,17 @@ describe('the services image (infra/docker/Dockerfile), checked without Docker',
   });
   afterAll(() => imports?.close());
 
+  it("installs packages without running their install scripts, in both images' every npm install", async () => {
+    const wasmDockerfile = await readFile(join(root, 'infra/docker/wasm.Dockerfile'), 'utf8');
+    const installs = [dockerfile, wasmDockerfile]
+      .flatMap(instructions)
+      .filter((line) => /^RUN\b/i.test(line))
+      .flatMap((line) => line.split(/&&|;/))
+      .filter((command) => /\bnpm\s+(ci|install|i)\b/.test(command));
+    expect(installs.length).toBe(2);
+    for (const install of installs) expect(install).toMatch(/\s--ignore-scripts\b/);
+  });
+
   it('ships the entry points it is run with, and no tests or test support', () => {
     const { command } = contextCopies(dockerfile);
     for (const entry of [
