@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -18,6 +17,7 @@ import {
   parseDurationMs,
   WakegateError,
 } from '../../shared/index.ts';
+import { defaultStateFolder } from './state-file.ts';
 
 /** Local processes all live in this namespace. */
 export const PROCESS_NAMESPACE = 'local';
@@ -205,12 +205,13 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
   const stateFile = document['state-file'];
   return {
     path: file,
-    // By default outside the project: a hash of the config path keeps two configs apart.
+    // By default outside the project, in a folder of this user's only: a hash of the config path keeps two
+    // configs apart.
     stateFile:
       stateFile === undefined
         ? join(
-            tmpdir(),
-            `wakegate-process-${createHash('sha256').update(file).digest('hex').slice(0, 16)}.json`,
+            defaultStateFolder(),
+            `process-${createHash('sha256').update(file).digest('hex').slice(0, 16)}.json`,
           )
         : isAbsolute(stateFile)
           ? stateFile

@@ -4,10 +4,11 @@
  * file atomically (write + rename), and the watcher follows it with inotify-backed `fs.watch` on the folder,
  * so a start is noticed within a millisecond or two and nothing is polled while backends sleep.
  */
-import { watch } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import type { BackendId } from '../../shared/index.ts';
+import { type Stats, watch } from 'node:fs';
+import { lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { type BackendId, WakegateError } from '../../shared/index.ts';
 
 export interface RunningProcess {
   pid: number;
@@ -35,6 +36,59 @@ function isState(value: unknown): value is ProcessState {
   );
 }
 
+/**
+ * The state file names process groups the scaler signals (it kills what a previous scaler left), so whoever
+ * can write it can make the scaler kill their choice of the user's processes. It is trusted only in a folder
+ * that is this user's and that no other user can write, and only if the file is this user's.
+ */
+export class UnsafeStateFileError extends WakegateError {
+  readonly path: string;
+  constructor(path: string, reason: string) {
+    super(
+      'unsafe_state_file',
+      `state file: ${path} ${reason}; wakegate will not signal the processes it lists`,
+    );
+    this.path = path;
+  }
+}
+
+/** Why `info` (an lstat) is not safe to trust for `uid`, or undefined when it is. */
+export function unsafeBecause(
+  info: Stats,
+  uid: number | undefined,
+  kind: 'folder' | 'file',
+): string | undefined {
+  if (kind === 'folder' ? !info.isDirectory() : !info.isFile()) {
+    return `is not a ${kind === 'folder' ? 'directory' : 'regular file'}${info.isSymbolicLink() ? ' (a symbolic link)' : ''}`;
+  }
+  if (uid !== undefined && info.uid !== uid)
+    return `belongs to uid ${info.uid}, not to this user (uid ${uid})`;
+  if ((info.mode & 0o022) !== 0) {
+    return `is writable by other users (mode ${(info.mode & 0o777).toString(8)}); chmod go-w it`;
+  }
+  return undefined;
+}
+
+const currentUid = () => process.getuid?.();
+
+/** The default folder for state files: `$XDG_RUNTIME_DIR/wakegate`, else `<tmp>/wakegate-<uid>`. */
+export function defaultStateFolder(env: NodeJS.ProcessEnv = process.env): string {
+  const runtime = env.XDG_RUNTIME_DIR;
+  return runtime ? join(runtime, 'wakegate') : join(tmpdir(), `wakegate-${currentUid() ?? 'user'}`);
+}
+
+/** Creates the state file's folder (0700) if needed and refuses a folder or file another user could have
+ * written. */
+export async function checkStateFile(file: string): Promise<void> {
+  const folder = dirname(file);
+  await mkdir(folder, { recursive: true, mode: 0o700 });
+  const folderProblem = unsafeBecause(await lstat(folder), currentUid(), 'folder');
+  if (folderProblem) throw new UnsafeStateFileError(folder, folderProblem);
+  const info = await lstat(file).catch(() => undefined);
+  const fileProblem = info && unsafeBecause(info, currentUid(), 'file');
+  if (fileProblem) throw new UnsafeStateFileError(file, fileProblem);
+}
+
 /** The current state; an absent or unreadable file means nothing runs. */
 export async function readProcessState(file: string): Promise<ProcessState> {
   try {
@@ -49,7 +103,7 @@ export async function readProcessState(file: string): Promise<ProcessState> {
 let sequence = 0;
 
 export async function writeProcessState(file: string, state: ProcessState): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.${++sequence}.tmp`;
   await writeFile(temporary, JSON.stringify(state));
   await rename(temporary, file);
@@ -58,7 +112,7 @@ export async function writeProcessState(file: string, state: ProcessState): Prom
 /** Calls `onChange` whenever the file may have changed; returns a function that stops watching. */
 export async function watchProcessState(file: string, onChange: () => void): Promise<() => void> {
   // The folder, not the file: an atomic rename replaces the file's inode, which a file watch would lose.
-  await mkdir(dirname(file), { recursive: true });
+  await checkStateFile(file);
   const name = basename(file);
   const watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
     if (changed === null || changed === name) onChange();

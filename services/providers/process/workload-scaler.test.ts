@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
@@ -13,7 +15,7 @@ import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { createWorkloadScaler } from './index.ts';
 import { ProcessStartError } from './process-group.ts';
-import { readProcessState } from './state-file.ts';
+import { processStartTime, readProcessState, UnsafeStateFileError, unsafeBecause } from './state-file.ts';
 
 const logger = createLogger('test', 'silent');
 const demoBackend = resolve('examples/demo-backend.ts');
@@ -133,6 +135,75 @@ describe('process workload scaler', () => {
     cleanup.push(() => next.close());
     await untilDead(third);
     expect(await next.getReplicas('local/one')).toBe(0);
+  });
+
+  it('kills nothing a state file lists when other users could have written it, and does not start', async () => {
+    // Someone else's victim: a process group of this user's that wakegate never started.
+    const victim = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    const pid = victim.pid as number;
+    cleanup.push(async () => {
+      victim.kill('SIGKILL');
+      await untilDead(pid);
+    });
+    const fixture = await processFixture(`backends:${backend('x', 'sleep', ['1'])}`);
+    cleanup.push(fixture.remove);
+    const forged = {
+      backends: {
+        'local/x': { replicas: 1, at: 0, process: { pid, startTime: await processStartTime(pid) } },
+      },
+    };
+    await writeFile(fixture.stateFile, JSON.stringify(forged));
+    const start = () =>
+      createWorkloadScaler({ logger, namespaces: [], processConfig: fixture.configFile, component: 'test' });
+
+    // A folder anyone can write: another user could have put the file there.
+    await chmod(fixture.dir, 0o777);
+    await expect(start()).rejects.toThrow(
+      `state file: ${fixture.dir} is writable by other users (mode 777); chmod go-w it; wakegate will not signal the processes it lists`,
+    );
+    // A folder that is a symbolic link: whoever owns its target decides what is in it.
+    await chmod(fixture.dir, 0o700);
+    const linked = await mkdtemp(join(tmpdir(), 'wakegate-link-'));
+    cleanup.push(() => rm(linked, { recursive: true, force: true }));
+    await symlink(fixture.dir, join(linked, 'state'));
+    await writeFile(
+      join(linked, 'config.yaml'),
+      `state-file: state/state.json\nbackends:${backend('x', 'sleep', ['1'])}`,
+    );
+    await expect(
+      createWorkloadScaler({
+        logger,
+        namespaces: [],
+        processConfig: join(linked, 'config.yaml'),
+        component: 'test',
+      }),
+    ).rejects.toBeInstanceOf(UnsafeStateFileError);
+    expect(isAlive(pid)).toBe(true);
+  });
+
+  it("trusts a state file only if it and its folder are this user's and closed to others", () => {
+    const stats = (kind: 'dir' | 'file' | 'link', uid: number, mode: number) =>
+      ({
+        isDirectory: () => kind === 'dir',
+        isFile: () => kind === 'file',
+        isSymbolicLink: () => kind === 'link',
+        uid,
+        mode,
+      }) as Stats;
+    expect(unsafeBecause(stats('dir', 1000, 0o40700), 1000, 'folder')).toBeUndefined();
+    expect(unsafeBecause(stats('dir', 1000, 0o40755), 1000, 'folder')).toBeUndefined();
+    expect(unsafeBecause(stats('file', 1000, 0o100644), 1000, 'file')).toBeUndefined();
+    expect(unsafeBecause(stats('dir', 0, 0o40700), 1000, 'folder')).toBe(
+      'belongs to uid 0, not to this user (uid 1000)',
+    );
+    expect(unsafeBecause(stats('file', 1001, 0o100600), 1000, 'file')).toBe(
+      'belongs to uid 1001, not to this user (uid 1000)',
+    );
+    expect(unsafeBecause(stats('dir', 1000, 0o41777), 1000, 'folder')).toMatch(/^is writable by other users/);
+    expect(unsafeBecause(stats('file', 1000, 0o100620), 1000, 'file')).toMatch(/^is writable by other users/);
+    expect(unsafeBecause(stats('link', 1000, 0o120777), 1000, 'file')).toBe(
+      'is not a regular file (a symbolic link)',
+    );
   });
 
   it('notices a backend that exits on its own', async () => {

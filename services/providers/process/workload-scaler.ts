@@ -11,7 +11,13 @@ import type { WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { killProcessNow, startProcess, stopProcess } from './process-group.ts';
-import { type ProcessState, processStartTime, readProcessState, writeProcessState } from './state-file.ts';
+import {
+  checkStateFile,
+  type ProcessState,
+  processStartTime,
+  readProcessState,
+  writeProcessState,
+} from './state-file.ts';
 
 /**
  * Kills the process groups a previous scaler recorded and that are still the same processes. A group whose
@@ -53,6 +59,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
   }
 
   static async create(config: ProcessConfig, logger: Logger): Promise<ProcessWorkloadScaler> {
+    await checkStateFile(config.stateFile);
     await reapLeftovers(config.stateFile, logger);
     const scaler = new ProcessWorkloadScaler(config, logger);
     for (const id of config.backends.keys()) scaler.#state.backends[id] = { replicas: 0, at: Date.now() };
