@@ -175,6 +175,53 @@ const XDS_TYPES = [
   'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 ];
 
+/** The HTTP filter types Envoy Gateway's `filterOrder` may name (its API's EnvoyFilter enum). */
+export const ENVOY_GATEWAY_FILTERS = [
+  'envoy.filters.http.health_check',
+  'envoy.filters.http.fault',
+  'envoy.filters.http.cors',
+  'envoy.filters.http.header_mutation',
+  'envoy.filters.http.ext_authz',
+  'envoy.filters.http.api_key_auth',
+  'envoy.filters.http.basic_auth',
+  'envoy.filters.http.oauth2',
+  'envoy.filters.http.jwt_authn',
+  'envoy.filters.http.stateful_session',
+  'envoy.filters.http.buffer',
+  'envoy.filters.http.lua',
+  'envoy.filters.http.ext_proc',
+  'envoy.filters.http.wasm',
+  'envoy.filters.http.rbac',
+  'envoy.filters.http.local_ratelimit',
+  'envoy.filters.http.ratelimit',
+  'envoy.filters.http.custom_response',
+  'envoy.filters.http.credential_injector',
+  'envoy.filters.http.compressor',
+  'envoy.filters.http.router',
+];
+
+/** gateway.envoyproxy.io/v1alpha1 EnvoyProxy, for what wakegate sets: the HTTP filter order. */
+function checkEnvoyProxy(object: KubeObject): void {
+  onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
+  const spec = onlyKeys(object, 'spec', object.spec, ['filterOrder']);
+  if (!Array.isArray(spec.filterOrder)) throw new ManifestError(object, 'spec.filterOrder must be a list');
+  const requireFilter = (where: string, value: Json) => {
+    if (!ENVOY_GATEWAY_FILTERS.includes(requireString(object, where, value)))
+      throw new ManifestError(object, `${where} is not a filter Envoy Gateway orders: ${String(value)}`);
+  };
+  spec.filterOrder.forEach((item, i) => {
+    const where = `spec.filterOrder[${i}]`;
+    const position = onlyKeys(object, where, item, ['name', 'before', 'after']);
+    requireFilter(`${where}.name`, position.name);
+    if ((position.before === undefined) === (position.after === undefined))
+      throw new ManifestError(object, `${where} needs exactly one of before and after`);
+    requireFilter(
+      `${where}.${position.before === undefined ? 'after' : 'before'}`,
+      position.before ?? position.after,
+    );
+  });
+}
+
 /** gateway.envoyproxy.io/v1alpha1 EnvoyPatchPolicy: JSON patches of the generated xDS resources. */
 function checkEnvoyPatchPolicy(object: KubeObject): void {
   onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
@@ -210,6 +257,7 @@ function checkEnvoyPatchPolicy(object: KubeObject): void {
 
 const STRUCTURAL: Record<string, (object: KubeObject) => void> = {
   'gateway.envoyproxy.io/v1alpha1/EnvoyExtensionPolicy': checkEnvoyExtensionPolicy,
+  'gateway.envoyproxy.io/v1alpha1/EnvoyProxy': checkEnvoyProxy,
   'gateway.envoyproxy.io/v1alpha1/EnvoyPatchPolicy': checkEnvoyPatchPolicy,
   'gateway.envoyproxy.io/v1alpha1/ClientTrafficPolicy': checkClientTrafficPolicy,
   'gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy': checkBackendTrafficPolicy,

@@ -530,7 +530,57 @@ describe('istio overlay', () => {
   });
 });
 
+/**
+ * The HTTP filter chain Envoy Gateway builds for `present` (filter types, in its default order: its
+ * translator's newOrderedHTTPFilter, internal/xds/translator/httpfilters.go), after applying an EnvoyProxy's
+ * `filterOrder` as its sortHTTPFilters does: `before` moves the filter before the first of that type present,
+ * `after` after the last; an entry whose filters are absent changes nothing.
+ */
+function envoyGatewayChain(
+  present: string[],
+  filterOrder: { name: string; before?: string; after?: string }[],
+) {
+  const chain = [...present];
+  for (const { name, before, after } of filterOrder) {
+    if (!chain.includes(name)) continue;
+    const anchor = before ?? after;
+    if (!anchor || !chain.includes(anchor)) continue;
+    chain.splice(chain.indexOf(name), 1);
+    const at = before ? chain.indexOf(before) : chain.lastIndexOf(anchor) + 1;
+    chain.splice(at, 0, name);
+  }
+  return chain;
+}
+
 describe('envoy-gateway overlay', () => {
+  it('runs the filter after authorization and rate limiting, so a refused request wakes nothing', () => {
+    const gateway = find('envoy-gateway', 'Gateway', 'edge', 'wakegate-edge');
+    const ref = gateway.spec.infrastructure.parametersRef;
+    expect(ref).toMatchObject({ group: 'gateway.envoyproxy.io', kind: 'EnvoyProxy' });
+    const proxy = find('envoy-gateway', 'EnvoyProxy', ref.name, 'wakegate-edge');
+    const w = 'envoy.filters.http.wasm';
+    const full = [
+      'envoy.filters.http.ext_authz',
+      'envoy.filters.http.jwt_authn',
+      w,
+      'envoy.filters.http.rbac',
+      'envoy.filters.http.local_ratelimit',
+      'envoy.filters.http.ratelimit',
+      'envoy.filters.http.router',
+    ];
+    // Envoy Gateway's own order would let a request RBAC or a rate limit refuses hold and wake a backend.
+    expect(envoyGatewayChain(full, []).indexOf(w)).toBeLessThan(full.indexOf('envoy.filters.http.rbac'));
+    for (const present of [
+      full,
+      [w, 'envoy.filters.http.rbac', 'envoy.filters.http.router'],
+      [w, 'envoy.filters.http.local_ratelimit', 'envoy.filters.http.router'],
+    ]) {
+      const chain = envoyGatewayChain(present, proxy.spec.filterOrder);
+      expect(chain.at(-2), present.join(' ')).toBe(w);
+      expect(chain.at(-1)).toBe('envoy.filters.http.router');
+    }
+  });
+
   it('attaches the filter to a Gateway of its own namespace and fails open', () => {
     const policy = find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate');
     const gateway = gatewayOf('envoy-gateway', policy, policy.spec.targetRefs[0]);
