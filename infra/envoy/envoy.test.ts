@@ -24,6 +24,9 @@ interface Route {
 }
 interface Manager {
   early_header_mutation_extensions?: unknown[];
+  use_remote_address?: boolean;
+  common_http_protocol_options?: { headers_with_underscores_action?: string };
+  http2_protocol_options?: { max_concurrent_streams?: number };
   stream_idle_timeout?: string;
   request_timeout?: string;
   route_config: { virtual_hosts: { name: string; domains: string[]; routes: Route[] }[] };
@@ -40,9 +43,16 @@ interface WasmFilterConfig {
 
 let envoy: {
   admin: { address: { socket_address: { address: string; port_value: number } } };
+  overload_manager?: {
+    resource_monitors: { name: string }[];
+    actions: { name: string; triggers: { name: string; threshold: { value: number } }[] }[];
+  };
   static_resources: {
-    listeners: { filter_chains: { filters: { name: string; typed_config: Manager }[] }[] }[];
-    clusters: { name: string }[];
+    listeners: {
+      per_connection_buffer_limit_bytes?: number;
+      filter_chains: { filters: { name: string; typed_config: Manager }[] }[];
+    }[];
+    clusters: { name: string; per_connection_buffer_limit_bytes?: number }[];
   };
 };
 let manager: Manager;
@@ -142,6 +152,23 @@ describe('envoy.yaml', () => {
         },
       },
     ]);
+  });
+
+  it('sets edge limits: buffers, HTTP/2 streams, headers, connections and heap', () => {
+    const listener = envoy.static_resources.listeners[0];
+    expect(listener?.per_connection_buffer_limit_bytes).toBeLessThanOrEqual(1024 * 1024);
+    for (const cluster of envoy.static_resources.clusters)
+      expect(cluster.per_connection_buffer_limit_bytes, cluster.name).toBeLessThanOrEqual(1024 * 1024);
+    expect(manager.http2_protocol_options?.max_concurrent_streams).toBeLessThanOrEqual(1000);
+    expect(manager.common_http_protocol_options?.headers_with_underscores_action).toBe('REJECT_REQUEST');
+    expect(manager.use_remote_address).toBe(true);
+    const overload = envoy.overload_manager;
+    const monitors = overload?.resource_monitors.map((m) => m.name) ?? [];
+    expect(monitors).toContain('envoy.resource_monitors.global_downstream_max_connections');
+    expect(monitors).toContain('envoy.resource_monitors.fixed_heap');
+    const stop = overload?.actions.find((a) => a.name === 'envoy.overload_actions.stop_accepting_requests');
+    expect(stop?.triggers[0]?.name).toBe('envoy.resource_monitors.fixed_heap');
+    expect(stop?.triggers[0]?.threshold.value).toBeLessThan(1);
   });
 
   it('answers unknown hosts itself and keeps the admin API on localhost', () => {
