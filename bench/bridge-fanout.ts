@@ -97,6 +97,8 @@ const bridge = spawn(process.execPath, [MAIN], {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     WAKEGATE_BRIDGE_TOKEN: TOKEN,
+    // Every waiter comes from this one process: lift the per-client quota above them.
+    WAKEGATE_MAX_LONG_POLLS_PER_CLIENT: String(WAITERS + 1),
   },
   stdio: ['ignore', 'pipe', 'inherit'],
 });

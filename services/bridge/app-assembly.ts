@@ -16,6 +16,8 @@ export interface AssembleAppOptions {
   synced: () => boolean;
   /** Long polls held at once; one more is refused. */
   maxLongPolls: number;
+  /** Long polls one client (address) may hold at once (default: `maxLongPolls`, no quota of its own). */
+  maxLongPollsPerClient?: number | undefined;
   logger: Logger;
   /** Who may call `/v1`. */
   auth: BridgeAuth;
@@ -32,7 +34,7 @@ export interface AssembledApp {
 export function assembleApp(options: AssembleAppOptions): AssembledApp {
   const { publisher } = options;
   const view = new MergedView();
-  const longPolls = new LongPolls(view, options.maxLongPolls);
+  const longPolls = new LongPolls(view, options.maxLongPolls, options.maxLongPollsPerClient);
   const metrics = createBridgeMetrics({
     longPolls: () => longPolls.size,
     backends: () => view.size,

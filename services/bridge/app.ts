@@ -15,7 +15,13 @@ import {
 } from '../shared/index.ts';
 import { type BridgeAuth, bearerTokenCheck } from './auth.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
-import { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
+import {
+  LongPollLimitError,
+  LongPollQuotaError,
+  NatsUnavailableError,
+  NotSyncedError,
+  UnknownBackendError,
+} from './errors.ts';
 import type { LongPolls } from './long-poll.ts';
 import type { MergedView } from './merged-view.ts';
 import type { BridgeMetrics } from './metrics.ts';
@@ -63,6 +69,7 @@ const errorResponses = {
   404: ErrorReply,
   413: ErrorReply,
   415: ErrorReply,
+  429: ErrorReply,
   500: ErrorReply,
   503: ErrorReply,
 };
@@ -97,6 +104,7 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   ) {
     return { status: 503, code: error.code, retry: true };
   }
+  if (error instanceof LongPollQuotaError) return { status: 429, code: error.code, retry: true };
   if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
   if (error instanceof InvalidBackendIdError) return { status: 400, code: error.code, retry: false };
   const fastifyError = error as FastifyError;
@@ -188,8 +196,10 @@ export function buildApp(options: BuildAppOptions) {
             // Counted by the onResponse hook, which fastify runs for a hijacked reply too once it is written.
             reply.raw.end(body);
           };
-          const held = longPolls.hold(request.query.since, request.query.wait ?? 0, answer);
+          // The peer's address: behind Envoy, one gateway pod (whose workers hold one poll each).
+          const held = longPolls.hold(request.query.since, request.query.wait ?? 0, answer, request.ip);
           if (held.kind === 'full') throw new LongPollLimitError(longPolls.max);
+          if (held.kind === 'quota') throw new LongPollQuotaError(longPolls.perClient);
           // A client that goes away frees its slot and gets no answer: nobody would read it.
           if (held.kind === 'held') reply.raw.once('close', held.release);
         },

@@ -12,6 +12,11 @@ export const bridgeConfigSpec = {
   auth: bridgeAuthField,
   host: env.string('HOST', { default: '0.0.0.0' }),
   maxLongPolls: env.integer('WAKEGATE_MAX_LONG_POLLS', { default: 10_000, min: 1, max: 1_000_000 }),
+  maxLongPollsPerClient: env.integer('WAKEGATE_MAX_LONG_POLLS_PER_CLIENT', {
+    default: 256,
+    min: 1,
+    max: 1_000_000,
+  }),
 };
 
 export type BridgeConfig = ConfigOf<typeof bridgeConfigSpec>;

@@ -33,3 +33,13 @@ export class LongPollLimitError extends WakegateError {
     super('too_many_long_polls', `${max} long polls are held already (WAKEGATE_MAX_LONG_POLLS)`);
   }
 }
+
+/** One client holds its quota of long polls already; the others' slots are not its to take. */
+export class LongPollQuotaError extends WakegateError {
+  constructor(perClient: number) {
+    super(
+      'long_poll_quota',
+      `this client holds ${perClient} long polls already (WAKEGATE_MAX_LONG_POLLS_PER_CLIENT)`,
+    );
+  }
+}

@@ -192,6 +192,26 @@ describe('bridge HTTP API', () => {
     expect(bridge.publisher.wakes.slice(wakesBefore).map((w) => w.backend)).toEqual(['shop/api']);
   });
 
+  it("refuses one client's long polls past its quota with 429, and still holds another client's", async () => {
+    const small = buildHttpApp({ backends: ['shop/api'], maxLongPolls: 10, maxLongPollsPerClient: 2 });
+    try {
+      const url = `/v1/backends?since=${small.view.revision}&wait=30000`;
+      const from = (remoteAddress: string) => small.app.inject({ url, remoteAddress });
+      const held = [from('10.0.0.1'), from('10.0.0.1')];
+      await until('2 held long polls', async () => small.longPolls.size === 2);
+      const refused = await from('10.0.0.1');
+      expect(refused.statusCode).toBe(429);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect((refused.json() as { error: string }).error).toBe('long_poll_quota');
+      held.push(from('10.0.0.2'));
+      await until('3 held long polls', async () => small.longPolls.size === 3);
+      await small.app.close();
+      expect((await Promise.all(held)).map((r) => r.statusCode)).toEqual([200, 200, 200]);
+    } finally {
+      await small.app.close();
+    }
+  });
+
   it('refuses long polls past the cap with 503 and Retry-After', async () => {
     const small = buildHttpApp({ backends: ['shop/api'], maxLongPolls: 2 });
     try {

@@ -95,6 +95,28 @@ describe('long polls', () => {
     expect(answers).toEqual(['second rev 1']);
   });
 
+  it("keeps a client to its quota, leaves the other clients' slots to them, and frees it as polls end", () => {
+    const source = new Source();
+    const polls = new LongPolls(source, 10, 2);
+    const a1 = polls.hold(1, 1000, () => {}, 'a');
+    polls.hold(1, 1000, () => {}, 'a');
+    expect(polls.hold(1, 1000, () => {}, 'a').kind).toBe('quota');
+    expect(polls.hold(1, 1000, () => {}, 'b').kind).toBe('held');
+    // A client that is behind is answered at once whatever it holds: the quota is on held calls only.
+    expect(polls.hold(0, 1000, () => {}, 'a').kind).toBe('answered');
+    if (a1.kind !== 'held') throw new Error('expected a hold');
+    a1.release();
+    expect(polls.hold(1, 1000, () => {}, 'a').kind).toBe('held');
+    // A change answers them all, and every slot is free again.
+    source.revision = 2;
+    polls.notify();
+    expect(polls.size).toBe(0);
+    expect(polls.hold(2, 1000, () => {}, 'a').kind).toBe('held');
+    expect(polls.hold(2, 1000, () => {}, 'a').kind).toBe('held');
+    expect(polls.perClient).toBe(2);
+    polls.close();
+  });
+
   it('answers everything held on close and holds nothing afterwards', () => {
     const polls = new LongPolls(new Source(), 10);
     const answers: string[] = [];

@@ -1,6 +1,7 @@
 /**
- * The pure core of `GET /v1/backends?since&wait`: held calls, their deadlines and the cap on how many
- * may be held at once. Answers go through a callback, so the HTTP adapter decides how to write them.
+ * The pure core of `GET /v1/backends?since&wait`: held calls, their deadlines, the cap on how many may be
+ * held at once and the quota of each client, so one client cannot take every slot. Answers go through a
+ * callback, so the HTTP adapter decides how to write them.
  */
 
 /** Longest hold a client may ask for; longer waits are shortened to it. */
@@ -17,12 +18,18 @@ export interface LongPollSource {
 
 /**
  * What `hold` did: answered at once, held (with a `release` to call if the client goes away: it frees the
- * slot without answering, since nobody reads the answer), or refused.
+ * slot without answering, since nobody reads the answer), or refused: every slot taken (`full`) or the
+ * client's quota (`quota`).
  */
-export type HoldResult = { kind: 'answered' } | { kind: 'held'; release: () => void } | { kind: 'full' };
+export type HoldResult =
+  | { kind: 'answered' }
+  | { kind: 'held'; release: () => void }
+  | { kind: 'full' }
+  | { kind: 'quota' };
 
 interface Waiter {
   since: number;
+  client: string;
   answer: Answer;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -30,12 +37,16 @@ interface Waiter {
 export class LongPolls {
   readonly #source: LongPollSource;
   readonly #max: number;
+  readonly #perClient: number;
   readonly #waiters = new Set<Waiter>();
+  readonly #heldBy = new Map<string, number>();
   #closed = false;
 
-  constructor(source: LongPollSource, max: number) {
+  /** At most `max` calls held at once, and at most `perClient` of them from one client. */
+  constructor(source: LongPollSource, max: number, perClient = max) {
     this.#source = source;
     this.#max = max;
+    this.#perClient = perClient;
   }
 
   /** How many calls are held now. */
@@ -47,23 +58,31 @@ export class LongPolls {
     return this.#max;
   }
 
+  get perClient(): number {
+    return this.#perClient;
+  }
+
   /**
    * Answers at once when the client is behind (or did not say where it is), did not ask to wait, or the
    * bridge is shutting down; otherwise holds the call until a change it has not seen or `waitMs`,
-   * whichever is first.
+   * whichever is first. `client` names who asks (its address), for its quota.
    */
-  hold(since: number | undefined, waitMs: number, answer: Answer): HoldResult {
+  hold(since: number | undefined, waitMs: number, answer: Answer, client = ''): HoldResult {
     if (this.#closed || since === undefined || !this.#source.covers(since) || waitMs <= 0) {
       answer(this.#source.body());
       return { kind: 'answered' };
     }
     if (this.#waiters.size >= this.#max) return { kind: 'full' };
+    const held = this.#heldBy.get(client) ?? 0;
+    if (held >= this.#perClient) return { kind: 'quota' };
     const waiter: Waiter = {
       since,
+      client,
       answer,
       timer: setTimeout(() => this.#answer(waiter), Math.min(waitMs, MAX_WAIT_MS)),
     };
     this.#waiters.add(waiter);
+    this.#heldBy.set(client, held + 1);
     return { kind: 'held', release: () => this.#release(waiter) };
   }
 
@@ -86,8 +105,7 @@ export class LongPolls {
     let body: Buffer | undefined;
     for (const waiter of [...this.#waiters]) {
       if (!due(waiter)) continue;
-      this.#waiters.delete(waiter);
-      clearTimeout(waiter.timer);
+      this.#release(waiter);
       body ??= this.#source.body();
       waiter.answer(body);
     }
@@ -97,10 +115,13 @@ export class LongPolls {
     if (this.#release(waiter)) waiter.answer(this.#source.body());
   }
 
-  /** Forgets a held call; false when it was no longer held. */
+  /** Forgets a held call and frees its client's slot; false when it was no longer held. */
   #release(waiter: Waiter): boolean {
     if (!this.#waiters.delete(waiter)) return false;
     clearTimeout(waiter.timer);
+    const left = (this.#heldBy.get(waiter.client) ?? 1) - 1;
+    if (left === 0) this.#heldBy.delete(waiter.client);
+    else this.#heldBy.set(waiter.client, left);
     return true;
   }
 }

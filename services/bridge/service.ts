@@ -31,6 +31,8 @@ export interface BridgeOptions {
   /** Who may call `/v1`: an explicit choice, never a default (see auth-config.ts). */
   auth: BridgeAuth;
   maxLongPolls: number;
+  /** Long polls one client (address) may hold at once (default: `maxLongPolls`). */
+  maxLongPollsPerClient?: number | undefined;
   port: number;
   host: string;
   logger: Logger;
@@ -59,6 +61,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       publisher,
       synced: () => watch.synced,
       maxLongPolls: options.maxLongPolls,
+      maxLongPollsPerClient: options.maxLongPollsPerClient,
       logger,
       auth: options.auth,
     });

@@ -33,13 +33,19 @@ export interface HttpApp extends Pick<AssembledApp, 'app' | 'view' | 'longPolls'
 
 /** The app, synced, over a view listing `backends` (each ready), quiet; open to anyone unless given tokens. */
 export function buildHttpApp(
-  options: { backends?: string[]; tokens?: string[]; maxLongPolls?: number } = {},
+  options: {
+    backends?: string[];
+    tokens?: string[];
+    maxLongPolls?: number;
+    maxLongPollsPerClient?: number;
+  } = {},
 ): HttpApp {
   const publisher = new RecordingPublisher();
   const { app, view, longPolls } = assembleApp({
     publisher,
     synced: () => true,
     maxLongPolls: options.maxLongPolls ?? 100,
+    maxLongPollsPerClient: options.maxLongPollsPerClient,
     logger: createLogger('bridge', 'silent'),
     auth: options.tokens === undefined ? { anonymous: true } : { tokens: options.tokens },
   });
