@@ -3,14 +3,21 @@
  * folder. Every test file starts its own; nothing touches a server it did not start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from '../services/local/index.ts';
+import { NATS_SERVICES, type NatsService, natsAuthorization } from '../services/shared/index.ts';
 import { freePort } from './ports.ts';
 
 export interface NatsServerFixture {
   readonly url: string;
+  /** With `users`: each service's password (its user is `wakegate-<service>`), as the shipped permissions
+   * expect; without, the server takes anyone. */
+  readonly passwords: Record<NatsService, string> | undefined;
+  /** What a test's own client connects with: with `users`, a user allowed everything (the tests watch
+   * NATS); never given to a service. */
+  readonly clientOptions: { servers: string; user?: string; pass?: string };
   readonly port: number;
   readonly storeDir: string;
   /** Stops the server (SIGTERM, waits for exit); `start()` brings it back on the same port and store. */
@@ -22,8 +29,13 @@ export interface NatsServerFixture {
   close(): Promise<void>;
 }
 
-function launch(storeDir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('nats-server', natsServerArgs(storeDir, port), {
+function launch(
+  storeDir: string,
+  port: number,
+  config: string | undefined,
+): Promise<{ child: ChildProcess; port: number }> {
+  const args = natsServerArgs(storeDir, port);
+  const child = spawn('nats-server', config ? ['-c', config, ...args] : args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolve, reject) => {
@@ -60,18 +72,34 @@ function exited(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-export async function startNatsServer(): Promise<NatsServerFixture> {
+const TEST_USER = 'test-observer';
+const TEST_PASSWORD = 'test-observer-password';
+
+/** `users: true` runs it with wakegate's service users and their permissions (random passwords). */
+export async function startNatsServer(options: { users?: boolean } = {}): Promise<NatsServerFixture> {
   const storeDir = await mkdtemp(join(tmpdir(), 'wakegate-nats-'));
+  let passwords: Record<NatsService, string> | undefined;
+  let config: string | undefined;
+  if (options.users) {
+    passwords = Object.fromEntries(
+      NATS_SERVICES.map((service) => [service, `${service}-${Math.random().toString(36).slice(2)}`]),
+    ) as Record<NatsService, string>;
+    config = join(storeDir, 'users.conf');
+    await writeFile(config, natsAuthorization(passwords, [{ user: TEST_USER, password: TEST_PASSWORD }]));
+  }
   // A port below the ephemeral range, so no outgoing connection takes it while the server is stopped.
-  let { child, port } = await launch(storeDir, await freePort());
+  let { child, port } = await launch(storeDir, await freePort(), config);
+  const url = `nats://127.0.0.1:${port}`;
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url,
+    passwords,
+    clientOptions: passwords ? { servers: url, user: TEST_USER, pass: TEST_PASSWORD } : { servers: url },
     port,
     storeDir,
     stop: () => exited(child, 'SIGTERM'),
     kill: () => exited(child, 'SIGKILL'),
     async start() {
-      ({ child } = await launch(storeDir, port));
+      ({ child } = await launch(storeDir, port, config));
     },
     async close() {
       await exited(child, 'SIGKILL');

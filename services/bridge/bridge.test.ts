@@ -16,7 +16,14 @@ import {
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { spawnService } from '../../test/service-process.ts';
 import { until } from '../../test/until.ts';
-import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET, WAKE_STREAM } from '../shared/index.ts';
+import {
+  BACKENDS_BUCKET,
+  codecs,
+  ensureJetStream,
+  INTENTS_BUCKET,
+  JETSTREAM_NEEDS,
+  WAKE_STREAM,
+} from '../shared/index.ts';
 import { BackendsReply } from './schemas.ts';
 import type { RunningBridge } from './service.ts';
 
@@ -55,6 +62,8 @@ describe('bridge against a real nats-server', () => {
     server = await startNatsServer();
     bridge = await startTestBridge(server.url, { auth: { tokens: [TOKEN] }, maxLongPolls: 1500 });
     nc = await connect({ servers: server.url });
+    // The scaler's part (its wake consumer), which the bridge does not set up.
+    await ensureJetStream(nc, JETSTREAM_NEEDS.scaler);
     const kvm = new Kvm(nc);
     backends = await kvm.open(BACKENDS_BUCKET);
     intents = await kvm.open(INTENTS_BUCKET);

@@ -52,7 +52,7 @@ export interface RunningBridge extends RunningService {
 
 export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
   const { logger } = options;
-  const nc = await connectAndSetUp({ ...options, name: 'wakegate-bridge', logger });
+  const nc = await connectAndSetUp({ ...options, service: 'bridge', logger });
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
     // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.

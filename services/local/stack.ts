@@ -5,9 +5,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WakegateError } from '../shared/index.ts';
+import {
+  NATS_SERVICES,
+  type NatsService,
+  natsAuthorization,
+  natsUserOf,
+  WakegateError,
+} from '../shared/index.ts';
 import { ChildService, untilHttpOk } from './child-service.ts';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from './nats-server.ts';
 
@@ -22,8 +28,11 @@ export interface StackPorts {
 export interface StackOptions {
   /** Repository root (entry points are found from it). */
   root: string;
-  /** Use this NATS; otherwise a nats-server is started with JetStream in `natsDataDir`. */
+  /** Use this NATS; otherwise a nats-server is started with JetStream in `natsDataDir`, with a user per
+   * service (permissions.ts) and passwords made for the run. */
   natsUrl?: string | undefined;
+  /** The service users' passwords of the NATS at `natsUrl`, when it has wakegate's users. */
+  natsPasswords?: Record<NatsService, string> | undefined;
   natsDataDir?: string | undefined;
   processConfig: string;
   ports: StackPorts;
@@ -93,17 +102,25 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
 
   try {
     let natsUrl = options.natsUrl;
+    let natsPasswords = options.natsPasswords;
     let nats: ChildService | undefined;
     if (natsUrl === undefined) {
       if (!natsServerOnPath()) throw new NatsServerMissingError();
       const dataDir = options.natsDataDir ?? join(root, '.data', 'nats');
-      await mkdir(dataDir, { recursive: true });
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      // Other local users can reach 127.0.0.1 too: NATS takes wakegate's services only.
+      const passwords = Object.fromEntries(
+        NATS_SERVICES.map((service) => [service, randomBytes(24).toString('base64url')]),
+      ) as Record<NatsService, string>;
+      natsPasswords = passwords;
+      const usersConfig = join(dataDir, 'users.conf');
+      await writeFile(usersConfig, natsAuthorization(passwords), { mode: 0o600 });
       let port = 0;
       nats = new ChildService({
         name: 'nats',
         command: 'nats-server',
         // A port of its choosing, so a NATS already running on 4222 is never disturbed.
-        args: natsServerArgs(dataDir, -1),
+        args: ['-c', usersConfig, ...natsServerArgs(dataDir, -1)],
         cwd: root,
         env: process.env,
         output: options.output,
@@ -125,6 +142,8 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       options.env?.WAKEGATE_BRIDGE_TOKEN ??
       process.env.WAKEGATE_BRIDGE_TOKEN ??
       randomBytes(32).toString('base64url');
+    const natsUser = (service: NatsService): Record<string, string> =>
+      natsPasswords ? { NATS_USER: natsUserOf(service), NATS_PASSWORD: natsPasswords[service] } : {};
     const common = {
       NATS_URL: natsUrl,
       HOST: '127.0.0.1',
@@ -135,19 +154,19 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const bridge = service(
       'bridge',
       ['services/bridge/main.ts'],
-      { ...common, PORT: String(ports.bridge), WAKEGATE_BRIDGE_TOKEN: bridgeToken },
+      { ...common, ...natsUser('bridge'), PORT: String(ports.bridge), WAKEGATE_BRIDGE_TOKEN: bridgeToken },
       `${bridgeUrl}/readyz`,
     );
     const watcher = service(
       'watcher',
       ['services/watcher/main.ts'],
-      { ...common, PORT: String(ports.watcher) },
+      { ...common, ...natsUser('watcher'), PORT: String(ports.watcher) },
       `http://127.0.0.1:${ports.watcher}/readyz`,
     );
     const scaler = service(
       'scaler',
       ['services/scaler/main.ts'],
-      { ...common, PORT: String(ports.scaler) },
+      { ...common, ...natsUser('scaler'), PORT: String(ports.scaler) },
       `http://127.0.0.1:${ports.scaler}/readyz`,
     );
     await startAll([bridge, watcher, scaler]);

@@ -37,7 +37,7 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
   );
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => workloads.close());
-    const nc = await connectAndSetUp({ ...options, name: 'wakegate-scaler', logger });
+    const nc = await connectAndSetUp({ ...options, service: 'scaler', logger });
     undoOnFailure(() => nc.close());
     const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: options.drainMs } });
     const ops = await serveOps({

@@ -61,11 +61,22 @@ export {
 export {
   ensureJetStream,
   isRevisionConflict,
+  JETSTREAM_NEEDS,
+  type JetStreamNeeds,
   LEASE_TTL_MS,
   SCALER_CONSUMER_CONFIG,
   type SetupReport,
 } from './nats/jetstream-setup.ts';
 export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
+export {
+  inboxPrefixOf,
+  NATS_SERVICES,
+  type NatsPermissions,
+  type NatsService,
+  natsAuthorization,
+  natsUserOf,
+  SERVICE_PERMISSIONS,
+} from './nats/permissions.ts';
 export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-start-metric.ts';
 export { createLogger, type Logger } from './observability/logger.ts';
 export { buildOpsServer, type OpsServerOptions, opsRoutes } from './service/ops-server.ts';

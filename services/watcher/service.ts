@@ -32,7 +32,7 @@ export interface RunningWatcher extends RunningService {
 
 export async function startWatcher(options: WatcherServiceOptions): Promise<RunningWatcher> {
   const { logger, provider, namespaces } = options;
-  const nc = await connectAndSetUp({ ...options, name: 'wakegate-watcher', logger });
+  const nc = await connectAndSetUp({ ...options, service: 'watcher', logger });
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
     const kv = await new Kvm(nc).open(BACKENDS_BUCKET);

@@ -92,7 +92,7 @@ describe('cold start through the whole local stack', () => {
   });
 
   it('answers 404 for a host that no backend serves, without waking anything', async () => {
-    const nc = await connect({ servers: stack.natsServer.url });
+    const nc = await connect(stack.natsServer.clientOptions);
     try {
       const woken: string[] = [];
       nc.subscribe('wakegate.wake.>', {

@@ -9,7 +9,7 @@ let nc: NatsConnection;
 const wakeIds: string[] = [];
 beforeAll(async () => {
   stack = await startE2eStack({ backends: demoBackend('fragile', await freePort(), { maxWait: '5s' }) });
-  nc = await connect({ servers: stack.natsServer.url });
+  nc = await connect(stack.natsServer.clientOptions);
   nc.subscribe('wakegate.wake.>', {
     callback: (_error, msg) => {
       wakeIds.push(msg.headers?.get('Nats-Msg-Id') ?? '');

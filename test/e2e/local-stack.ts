@@ -30,7 +30,8 @@ export interface E2eOptions {
 }
 
 export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
-  const natsServer = await startNatsServer();
+  // With wakegate's NATS users, so every end-to-end test runs the services under the shipped permissions.
+  const natsServer = await startNatsServer({ users: true });
   const dir = await mkdtemp(join(tmpdir(), 'wakegate-e2e-'));
   const processConfig = join(dir, 'backends.yaml');
   await writeFile(processConfig, `state-file: state.json\nbackends:\n${options.backends}`);
@@ -39,6 +40,7 @@ export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
     const stack = await startLocalStack({
       root: ROOT,
       natsUrl: natsServer.url,
+      natsPasswords: natsServer.passwords,
       processConfig,
       ports: {
         bridge: await freePort(),

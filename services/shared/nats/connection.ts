@@ -10,7 +10,8 @@ export interface NatsConnectOptions {
   natsCreds?: string | undefined;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
-  /** Connection name shown by the server (`wakegate-bridge`, …). */
+  /** Connection name shown by the server (`wakegate-bridge`, …); replies come to inboxes under
+   * `_INBOX.<name>`, which NATS permissions can keep to this service (permissions.ts). */
   name: string;
   logger: Logger;
 }
@@ -27,6 +28,7 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectTimeWait: 250,
+    inboxPrefix: `_INBOX.${options.name}`,
     ...(authenticator ? { authenticator } : {}),
     ...(options.natsUser ? { user: options.natsUser, pass: options.natsPassword ?? '' } : {}),
   });

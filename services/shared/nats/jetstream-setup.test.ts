@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
-import { ensureJetStream } from './jetstream-setup.ts';
+import { ensureJetStream, JETSTREAM_NEEDS } from './jetstream-setup.ts';
 
 describe('JetStream setup', () => {
   let server: NatsServerFixture;
@@ -69,5 +69,27 @@ describe('JetStream setup', () => {
     await jsm.consumers.update('WAKEGATE_WAKE', 'scaler', { ack_wait: nanos(5_000) });
     expect((await ensureJetStream(nc)).updated).toEqual(['consumer WAKEGATE_WAKE/scaler']);
     expect((await jsm.consumers.info('WAKEGATE_WAKE', 'scaler')).config.ack_wait).toBe(nanos(30_000));
+  });
+
+  it('sets up, per service, only what that service uses', async () => {
+    const fresh = await startNatsServer();
+    const client = await connect({ servers: fresh.url });
+    try {
+      expect(await ensureJetStream(client, JETSTREAM_NEEDS.watcher)).toEqual({
+        created: ['bucket wakegate-backends'],
+        updated: [],
+      });
+      expect(await ensureJetStream(client, JETSTREAM_NEEDS.bridge)).toEqual({
+        created: ['stream WAKEGATE_WAKE', 'bucket wakegate-intents'],
+        updated: [],
+      });
+      expect(await ensureJetStream(client, JETSTREAM_NEEDS.scaler)).toEqual({
+        created: ['consumer WAKEGATE_WAKE/scaler', 'bucket wakegate-leases'],
+        updated: [],
+      });
+    } finally {
+      await client.close();
+      await fresh.close();
+    }
   });
 });

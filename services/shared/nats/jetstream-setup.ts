@@ -139,11 +139,38 @@ async function ensureBucket(
   report.created.push(`bucket ${name}`);
 }
 
-export async function ensureJetStream(nc: NatsConnection): Promise<SetupReport> {
+/** What a service uses of JetStream, and so creates or updates at start (and may, by its NATS permissions). */
+export interface JetStreamNeeds {
+  /** The wake stream (to publish wakes to it, or to consume them). */
+  wakeStream: boolean;
+  /** The scaler's durable consumer of wakes. */
+  wakeConsumer: boolean;
+  buckets: readonly string[];
+}
+
+export const EVERYTHING: JetStreamNeeds = {
+  wakeStream: true,
+  wakeConsumer: true,
+  buckets: BUCKETS.map((bucket) => bucket.name),
+};
+
+/** Each service sets up only what it uses, so none needs the right to change another's part. */
+export const JETSTREAM_NEEDS = {
+  bridge: { wakeStream: true, wakeConsumer: false, buckets: [BACKENDS_BUCKET, INTENTS_BUCKET] },
+  watcher: { wakeStream: false, wakeConsumer: false, buckets: [BACKENDS_BUCKET] },
+  scaler: EVERYTHING,
+} as const satisfies Record<string, JetStreamNeeds>;
+
+export async function ensureJetStream(
+  nc: NatsConnection,
+  needs: JetStreamNeeds = EVERYTHING,
+): Promise<SetupReport> {
   const jsm = await jetstreamManager(nc);
   const report: SetupReport = { created: [], updated: [] };
-  await ensureStream(jsm, WAKE_STREAM_CONFIG, report);
-  await ensureConsumer(jsm, WAKE_STREAM, SCALER_CONSUMER_CONFIG, report);
-  for (const bucket of BUCKETS) await ensureBucket(nc, jsm, bucket.name, bucket.ttlMs, report);
+  if (needs.wakeStream) await ensureStream(jsm, WAKE_STREAM_CONFIG, report);
+  if (needs.wakeConsumer) await ensureConsumer(jsm, WAKE_STREAM, SCALER_CONSUMER_CONFIG, report);
+  for (const bucket of BUCKETS) {
+    if (needs.buckets.includes(bucket.name)) await ensureBucket(nc, jsm, bucket.name, bucket.ttlMs, report);
+  }
   return report;
 }

@@ -6,7 +6,8 @@
 import type { AddressInfo } from 'node:net';
 import { asError, ProviderStartError } from '../errors.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from '../nats/connection.ts';
-import { ensureJetStream } from '../nats/jetstream-setup.ts';
+import { ensureJetStream, JETSTREAM_NEEDS } from '../nats/jetstream-setup.ts';
+import { type NatsService, natsUserOf } from '../nats/permissions.ts';
 import type { Logger } from '../observability/logger.ts';
 import { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 
@@ -57,14 +58,16 @@ export async function startOrUndo<T>(steps: (undoOnFailure: UndoOnFailure) => Pr
 }
 
 /**
- * Connects (waiting for the first connection), then creates or updates the stream, consumer and buckets;
- * closes the connection again if the setup fails.
+ * Connects a service as its NATS user's connection name (waiting for the first connection), then creates or
+ * updates the stream, consumer and buckets it uses; closes the connection again if the setup fails.
  */
-export async function connectAndSetUp(options: NatsConnectOptions): Promise<NatsConnection> {
-  const nc = await connectNats(options);
+export async function connectAndSetUp(
+  options: Omit<NatsConnectOptions, 'name'> & { service: NatsService },
+): Promise<NatsConnection> {
+  const nc = await connectNats({ ...options, name: natsUserOf(options.service) });
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
-    const setup = await ensureJetStream(nc);
+    const setup = await ensureJetStream(nc, JETSTREAM_NEEDS[options.service]);
     if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
     return nc;
   });

@@ -1,0 +1,126 @@
+/**
+ * The shipped NATS permissions on a real nats-server: each attack on NATS that an open server allowed is
+ * refused, and each service can still do its part (the end-to-end tests run every service under the same
+ * permissions).
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
+import { BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, subjectFor, WAKE_STREAM } from '../ids/subjects.ts';
+import { ensureJetStream, JETSTREAM_NEEDS } from './jetstream-setup.ts';
+import { inboxPrefixOf, type NatsService, natsUserOf } from './permissions.ts';
+
+let server: NatsServerFixture;
+const connections: NatsConnection[] = [];
+
+/** Connects as a service does: its user, its inbox prefix. */
+async function as(service: NatsService): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: server.url,
+    user: natsUserOf(service),
+    pass: server.passwords?.[service] ?? '',
+    inboxPrefix: inboxPrefixOf(service),
+  });
+  connections.push(nc);
+  return nc;
+}
+
+/** Publishes and resolves with the server's permission error for it (a core publish is never answered). */
+async function refusedPublish(nc: NatsConnection, subject: string): Promise<string> {
+  const refused = (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'error' && String(status.error).includes(subject)) return String(status.error);
+    }
+    return 'closed';
+  })();
+  nc.publish(subject, '{}');
+  return refused;
+}
+
+beforeAll(async () => {
+  server = await startNatsServer({ users: true });
+  // Each service sets up what it uses, as at start; the scaler's part is everything.
+  await ensureJetStream(await as('scaler'), JETSTREAM_NEEDS.scaler);
+  await ensureJetStream(await as('bridge'), JETSTREAM_NEEDS.bridge);
+  await ensureJetStream(await as('watcher'), JETSTREAM_NEEDS.watcher);
+});
+afterAll(async () => {
+  for (const nc of connections) await nc.close();
+  await server?.close();
+});
+
+describe('NATS with wakegate users', () => {
+  it('lets nobody in without a user, or with a wrong password', async () => {
+    await expect(connect({ servers: server.url })).rejects.toThrow(/Authorization Violation/);
+    await expect(connect({ servers: server.url, user: natsUserOf('bridge'), pass: 'guess' })).rejects.toThrow(
+      /Authorization Violation/,
+    );
+  });
+
+  it('keeps the bridge to wakes, activity and reading: it cannot scale, write a record or an intent', async () => {
+    const nc = await as('bridge');
+    // The attack an open NATS allowed: a `scaled` to 0 makes a ready backend read not-ready.
+    expect(await refusedPublish(nc, subjectFor('scaled', 'shop/api'))).toMatch(
+      /Permissions Violation for Publish/,
+    );
+    const kvm = new Kvm(nc);
+    await expect((await kvm.open(INTENTS_BUCKET)).put('shop.api', '{}')).rejects.toThrow(
+      /Permissions Violation/,
+    );
+    await expect((await kvm.open(BACKENDS_BUCKET)).put('shop.api', '{}')).rejects.toThrow(
+      /Permissions Violation/,
+    );
+    await expect((await kvm.open(LEASES_BUCKET)).put('idle-loop', '{}')).rejects.toThrow(
+      /Permissions Violation/,
+    );
+    // What it is for still works.
+    await jetstream(nc).publish(subjectFor('wake', 'shop/api'), '{}');
+    expect(await (await kvm.open(BACKENDS_BUCKET)).get('shop.api')).toBeNull();
+  });
+
+  it('lets only the watcher write backend records, and only the scaler intents and leases', async () => {
+    const watcher = new Kvm(await as('watcher'));
+    await (await watcher.open(BACKENDS_BUCKET)).put('shop.api', '{"wakeReplicas":2147483647}');
+    await expect((await watcher.open(INTENTS_BUCKET)).put('shop.api', '{}')).rejects.toThrow(
+      /Permissions Violation/,
+    );
+    const scaler = new Kvm(await as('scaler'));
+    await (await scaler.open(INTENTS_BUCKET)).put('shop.api', '{}');
+    await (await scaler.open(LEASES_BUCKET)).put('idle-loop', '{}');
+    await expect((await scaler.open(BACKENDS_BUCKET)).put('shop.api', '{}')).rejects.toThrow(
+      /Permissions Violation/,
+    );
+  });
+
+  it('lets no service delete or purge the wake stream or a bucket', async () => {
+    for (const service of ['bridge', 'watcher', 'scaler'] as const) {
+      const jsm = await jetstreamManager(await as(service));
+      for (const stream of [WAKE_STREAM, `KV_${BACKENDS_BUCKET}`, `KV_${INTENTS_BUCKET}`]) {
+        await expect(jsm.streams.delete(stream), `${service} deletes ${stream}`).rejects.toThrow(
+          /Permissions Violation/,
+        );
+        await expect(jsm.streams.purge(stream), `${service} purges ${stream}`).rejects.toThrow(
+          /Permissions Violation/,
+        );
+      }
+    }
+  });
+
+  it("keeps each service out of the others' replies and the wake queue", async () => {
+    const bridge = await as('bridge');
+    const snooped = (async () => {
+      for await (const status of bridge.status()) {
+        if (status.type === 'error') return String(status.error);
+      }
+      return 'closed';
+    })();
+    bridge.subscribe(`${inboxPrefixOf('scaler')}.>`);
+    expect(await snooped).toMatch(/Permissions Violation for Subscription/);
+    const js = jetstream(await as('watcher'));
+    await expect(
+      js.consumers.get(WAKE_STREAM, 'scaler').then((c) => c.next({ expires: 1000 })),
+    ).rejects.toThrow(/Permissions Violation/);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * Who may do what on NATS: one user per service, each allowed only the subjects its part of the protocol
+ * needs (docs/security.md). Anyone else cannot connect at all; a service cannot write what another owns
+ * (the watcher alone writes backend records, the scaler alone intents, leases and `scaled`), and nobody may
+ * delete or purge a stream. The same table renders nats-server's `authorization` block for local mode,
+ * compose and Kubernetes, and the tests run every service under it.
+ */
+import {
+  allSubjects,
+  BACKENDS_BUCKET,
+  INTENTS_BUCKET,
+  LEASES_BUCKET,
+  SCALER_CONSUMER,
+  WAKE_STREAM,
+} from '../ids/subjects.ts';
+import { JETSTREAM_NEEDS } from './jetstream-setup.ts';
+
+export const NATS_SERVICES = ['bridge', 'watcher', 'scaler'] as const;
+export type NatsService = (typeof NATS_SERVICES)[number];
+
+export interface NatsPermissions {
+  publish: string[];
+  subscribe: string[];
+}
+
+/** The NATS user of a service, and the connection name it connects with. */
+export const natsUserOf = (service: NatsService) => `wakegate-${service}`;
+
+/** Replies to a service's requests come to inboxes only it may subscribe to (`inboxPrefix`). */
+export const inboxPrefixOf = (service: NatsService) => `_INBOX.${natsUserOf(service)}`;
+
+const api = '$JS.API';
+const kvStream = (bucket: string) => `KV_${bucket}`;
+
+/** Every service creates or updates what it needs at start (jetstream-setup.ts): never delete or purge. */
+const setUpStream = (stream: string) => [
+  `${api}.STREAM.INFO.${stream}`,
+  `${api}.STREAM.CREATE.${stream}`,
+  `${api}.STREAM.UPDATE.${stream}`,
+];
+
+/** Read a bucket and follow it: direct and stream gets, and the ordered consumers of a watch. */
+const readBucket = (bucket: string) => [
+  `${api}.DIRECT.GET.${kvStream(bucket)}.>`,
+  `${api}.STREAM.MSG.GET.${kvStream(bucket)}`,
+  `${api}.CONSUMER.CREATE.${kvStream(bucket)}`,
+  `${api}.CONSUMER.CREATE.${kvStream(bucket)}.>`,
+  `${api}.CONSUMER.INFO.${kvStream(bucket)}.>`,
+  `${api}.CONSUMER.DELETE.${kvStream(bucket)}.>`,
+];
+
+const writeBucket = (bucket: string) => [...readBucket(bucket), `$KV.${bucket}.>`];
+
+/** What a service sets up at start (JETSTREAM_NEEDS), and the account info and flow control every client
+ * of JetStream uses. */
+function setUp(service: NatsService): string[] {
+  const needs = JETSTREAM_NEEDS[service];
+  return [
+    `${api}.INFO`,
+    '$JS.FC.>',
+    ...(needs.wakeStream ? setUpStream(WAKE_STREAM) : []),
+    ...needs.buckets.flatMap((bucket) => setUpStream(kvStream(bucket))),
+  ];
+}
+
+export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
+  bridge: {
+    publish: [
+      ...setUp('bridge'),
+      allSubjects('wake'),
+      allSubjects('activity'),
+      ...readBucket(BACKENDS_BUCKET),
+      ...readBucket(INTENTS_BUCKET),
+    ],
+    subscribe: [`${inboxPrefixOf('bridge')}.>`, allSubjects('scaled')],
+  },
+  watcher: {
+    publish: [...setUp('watcher'), allSubjects('ready'), ...writeBucket(BACKENDS_BUCKET)],
+    subscribe: [`${inboxPrefixOf('watcher')}.>`, allSubjects('scaled')],
+  },
+  scaler: {
+    publish: [
+      ...setUp('scaler'),
+      `${api}.CONSUMER.INFO.${WAKE_STREAM}.${SCALER_CONSUMER}`,
+      `${api}.CONSUMER.CREATE.${WAKE_STREAM}.${SCALER_CONSUMER}`,
+      `${api}.CONSUMER.CREATE.${WAKE_STREAM}.${SCALER_CONSUMER}.>`,
+      `${api}.CONSUMER.DURABLE.CREATE.${WAKE_STREAM}.${SCALER_CONSUMER}`,
+      `${api}.CONSUMER.MSG.NEXT.${WAKE_STREAM}.${SCALER_CONSUMER}`,
+      `$JS.ACK.${WAKE_STREAM}.${SCALER_CONSUMER}.>`,
+      allSubjects('scaled'),
+      ...readBucket(BACKENDS_BUCKET),
+      ...writeBucket(INTENTS_BUCKET),
+      ...writeBucket(LEASES_BUCKET),
+    ],
+    subscribe: [`${inboxPrefixOf('scaler')}.>`, allSubjects('activity')],
+  },
+};
+
+/**
+ * nats-server's `authorization` block for these passwords (nats.conf syntax; JSON strings are valid there).
+ * `others` are users with every permission (an operator's tools); wakegate's own services never get one.
+ */
+export function natsAuthorization(
+  passwords: Record<NatsService, string>,
+  others: { user: string; password: string }[] = [],
+): string {
+  const unrestricted = others.map(
+    ({ user, password }) => `    { user: ${JSON.stringify(user)}, password: ${JSON.stringify(password)} }`,
+  );
+  const users = NATS_SERVICES.map((service) => {
+    const { publish, subscribe } = SERVICE_PERMISSIONS[service];
+    return [
+      '    {',
+      `      user: ${JSON.stringify(natsUserOf(service))}`,
+      `      password: ${JSON.stringify(passwords[service])}`,
+      '      permissions: {',
+      `        publish: { allow: ${JSON.stringify(publish)} }`,
+      `        subscribe: { allow: ${JSON.stringify(subscribe)} }`,
+      '      }',
+      '    }',
+    ].join('\n');
+  });
+  return `authorization {\n  users: [\n${[...users, ...unrestricted].join('\n')}\n  ]\n}\n`;
+}
