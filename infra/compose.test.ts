@@ -3,21 +3,20 @@
  * schema, then for the promises the stack makes that no schema can see (who gets the Docker socket, the
  * demo backend's labels as the Docker provider reads them, addresses shared with envoy.yaml).
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { bridgeConfigSpec } from '../services/bridge/index.ts';
 import { describeContainer } from '../services/providers/docker/container-backend.ts';
 import { loadConfig } from '../services/shared/index.ts';
+import { runComposeSecrets } from '../test/compose-secrets.ts';
 
 const root = join(import.meta.dirname, '..');
-const execFileAsync = promisify(execFile);
+
 const require = createRequire(import.meta.url);
 
 interface Service {
@@ -241,7 +240,7 @@ describe('compose.yaml', () => {
       path.startsWith(`${mountOf(service, volume)}/`)
         ? path.slice(mountOf(service, volume).length)
         : undefined;
-    const [envoyIn, envoyOut, tokenOut] = secrets.command as [string, string, string];
+    const [envoyIn, envoyOut, tokenOut] = secrets.command as string[] as [string, string, string];
     expect(secrets.volumes).toContain(`./infra/envoy/envoy.yaml:${envoyIn}:ro`);
     const envoyService = compose.services.envoy as Service;
     const bridgeService = compose.services.bridge as Service;
@@ -259,13 +258,7 @@ describe('compose.yaml', () => {
 
     // The script itself, as `secrets` runs it, on a scratch folder.
     const dir = await mkdtemp(join(tmpdir(), 'wakegate-secrets-'));
-    const run = () =>
-      execFileAsync('sh', [
-        join(root, 'infra/docker/compose-secrets.sh'),
-        join(root, 'infra/envoy/envoy.yaml'),
-        join(dir, 'envoy.yaml'),
-        join(dir, 'token'),
-      ]);
+    const run = () => runComposeSecrets(dir);
     await run();
     const token = await readFile(join(dir, 'token'), 'utf8');
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);

@@ -33,10 +33,13 @@ function launch(
   storeDir: string,
   port: number,
   config: string | undefined,
+  env: Record<string, string>,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const args = natsServerArgs(storeDir, port);
+  // A configuration's own ports and store are overridden by the flags, so a shipped one runs here.
+  const args = [...natsServerArgs(storeDir, port), '-m', '0'];
   const child = spawn('nats-server', config ? ['-c', config, ...args] : args, {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
   });
   return new Promise((resolve, reject) => {
     let log = '';
@@ -75,11 +78,17 @@ function exited(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 const TEST_USER = 'test-observer';
 const TEST_PASSWORD = 'test-observer-password';
 
-/** `users: true` runs it with wakegate's service users and their permissions (random passwords). */
-export async function startNatsServer(options: { users?: boolean } = {}): Promise<NatsServerFixture> {
+/**
+ * `users: true` runs it with wakegate's service users and their permissions (random passwords); `config`
+ * runs it with a configuration file of its own (a shipped one), in the environment `env`.
+ */
+export async function startNatsServer(
+  options: { users?: boolean; config?: string; env?: Record<string, string> } = {},
+): Promise<NatsServerFixture> {
   const storeDir = await mkdtemp(join(tmpdir(), 'wakegate-nats-'));
   let passwords: Record<NatsService, string> | undefined;
-  let config: string | undefined;
+  let config = options.config;
+  const env = options.env ?? {};
   if (options.users) {
     passwords = Object.fromEntries(
       NATS_SERVICES.map((service) => [service, `${service}-${Math.random().toString(36).slice(2)}`]),
@@ -88,7 +97,7 @@ export async function startNatsServer(options: { users?: boolean } = {}): Promis
     await writeFile(config, natsAuthorization(passwords, [{ user: TEST_USER, password: TEST_PASSWORD }]));
   }
   // A port below the ephemeral range, so no outgoing connection takes it while the server is stopped.
-  let { child, port } = await launch(storeDir, await freePort(), config);
+  let { child, port } = await launch(storeDir, await freePort(), config, env);
   const url = `nats://127.0.0.1:${port}`;
   return {
     url,
@@ -99,7 +108,7 @@ export async function startNatsServer(options: { users?: boolean } = {}): Promis
     stop: () => exited(child, 'SIGTERM'),
     kill: () => exited(child, 'SIGKILL'),
     async start() {
-      ({ child } = await launch(storeDir, port, config));
+      ({ child } = await launch(storeDir, port, config, env));
     },
     async close() {
       await exited(child, 'SIGKILL');

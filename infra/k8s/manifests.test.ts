@@ -9,10 +9,13 @@ import {
   loadConfig,
   logConfigSpec,
   natsConfigSpec,
+  natsPasswordVariable,
+  natsUserOf,
   parseBackendSettings,
   portSpec,
   providerConfigSpec,
   SETTING_NAMES,
+  shippedNatsAuthorization,
 } from '../../services/shared/index.ts';
 import { filterWasmPath } from '../../wasm-filter/build.ts';
 import {
@@ -197,7 +200,11 @@ function container(workload: Any): Any {
 }
 
 /** The env of a container as the process sees it, Secret references resolved from the same build. */
-/** A workload's environment as the kubelet gives it, Secrets resolved from the same build. */
+/** Secrets the operator creates (docs/kubernetes.md): never in a build, so no default value exists. */
+const OPERATOR_SECRETS = new Set(['wakegate-nats-passwords']);
+
+/** A workload's environment as the kubelet gives it, Secrets resolved from the same build; an operator's
+ * Secret reads as `<name/key>`. */
 function resolvedEnv(name: BuildName | Build, workload: Any): Record<string, string> {
   const secretOf = (secretName: string) =>
     typeof name === 'string'
@@ -206,7 +213,9 @@ function resolvedEnv(name: BuildName | Build, workload: Any): Record<string, str
   const env: Record<string, string> = {};
   for (const variable of container(workload).env ?? []) {
     const ref = variable.valueFrom?.secretKeyRef;
-    if (ref) {
+    if (ref && OPERATOR_SECRETS.has(ref.name)) {
+      env[variable.name] = `<${ref.name}/${ref.key}>`;
+    } else if (ref) {
       const value = secretOf(ref.name).stringData?.[ref.key];
       if (value === undefined && !ref.optional) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
       if (value !== undefined) env[variable.name] = value;
@@ -272,6 +281,22 @@ describe('base', () => {
     const built = buildWithToken('istio', 'a-token-set-by-the-user');
     const env = resolvedEnv(built, findIn(built, 'Deployment', 'wakegate-bridge'));
     expect(loadConfig(bridgeConfigSpec, env).auth).toEqual({ tokens: ['a-token-set-by-the-user'] });
+  });
+
+  it('runs NATS with a user per service, its passwords from a Secret that is not shipped', () => {
+    for (const build of BUILDS.filter((b) => b !== 'examples')) {
+      const config = find(build, 'ConfigMap', 'nats-config', 'wakegate').data;
+      expect(config['nats.conf'], build).toContain('include "authorization.conf"');
+      expect(config['authorization.conf'], build).toBe(shippedNatsAuthorization());
+      expect(all(build, 'Secret').map((s: Any) => s.metadata.name)).not.toContain('wakegate-nats-passwords');
+    }
+    const nats = resolvedEnv('base', find('base', 'StatefulSet', 'nats', 'wakegate'));
+    for (const { name } of SERVICES) {
+      expect(nats[natsPasswordVariable(name)]).toBe(`<wakegate-nats-passwords/${name}>`);
+      const env = resolvedEnv('base', find('base', 'Deployment', `wakegate-${name}`, 'wakegate'));
+      expect(env.NATS_USER).toBe(natsUserOf(name));
+      expect(env.NATS_PASSWORD).toBe(`<wakegate-nats-passwords/${name}>`);
+    }
   });
 
   it('runs NATS with JetStream on a persistent volume, one server by default', () => {

@@ -74,8 +74,11 @@ export {
   type NatsPermissions,
   type NatsService,
   natsAuthorization,
+  natsPasswordVariable,
   natsUserOf,
+  type PasswordSource,
   SERVICE_PERMISSIONS,
+  shippedNatsAuthorization,
 } from './nats/permissions.ts';
 export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-start-metric.ts';
 export { createLogger, type Logger } from './observability/logger.ts';

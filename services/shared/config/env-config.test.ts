@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.ts';
 import { env, loadConfig } from './env-config.ts';
@@ -85,6 +88,18 @@ describe('configuration from the environment', () => {
   it('names a required variable that is missing', () => {
     expect(() => loadConfig({ path: env.string('WAKEGATE_PROCESS_CONFIG') }, {})).toThrow(
       'WAKEGATE_PROCESS_CONFIG: is required',
+    );
+  });
+
+  it('reads the NATS password from a file, refuses both ways at once, and names an unreadable file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wakegate-nats-password-'));
+    await writeFile(join(dir, 'password'), 's3cret\n');
+    expect(loadConfig(spec, { NATS_PASSWORD_FILE: join(dir, 'password') }).natsPassword).toBe('s3cret');
+    expect(() => loadConfig(spec, { NATS_PASSWORD: 'p', NATS_PASSWORD_FILE: join(dir, 'password') })).toThrow(
+      'NATS_PASSWORD_FILE: and NATS_PASSWORD are both set; set one',
+    );
+    expect(() => loadConfig(spec, { NATS_PASSWORD_FILE: join(dir, 'missing') })).toThrow(
+      'NATS_PASSWORD_FILE: cannot be read: ENOENT',
     );
   });
 });

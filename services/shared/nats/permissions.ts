@@ -96,12 +96,23 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   },
 };
 
+/** The nats.conf variable each service's password is read from in the shipped configurations (compose
+ * defines them in a file the `secrets` service makes, Kubernetes in the NATS container's environment). */
+export const natsPasswordVariable = (service: NatsService) =>
+  `WAKEGATE_${service.toUpperCase()}_NATS_PASSWORD`;
+
+/** A password, or the nats.conf variable that holds it. */
+export type PasswordSource = string | { variable: string };
+
+const passwordValue = (source: PasswordSource) =>
+  typeof source === 'string' ? JSON.stringify(source) : `$${source.variable}`;
+
 /**
  * nats-server's `authorization` block for these passwords (nats.conf syntax; JSON strings are valid there).
  * `others` are users with every permission (an operator's tools); wakegate's own services never get one.
  */
 export function natsAuthorization(
-  passwords: Record<NatsService, string>,
+  passwords: Record<NatsService, PasswordSource>,
   others: { user: string; password: string }[] = [],
 ): string {
   const unrestricted = others.map(
@@ -112,7 +123,7 @@ export function natsAuthorization(
     return [
       '    {',
       `      user: ${JSON.stringify(natsUserOf(service))}`,
-      `      password: ${JSON.stringify(passwords[service])}`,
+      `      password: ${passwordValue(passwords[service])}`,
       '      permissions: {',
       `        publish: { allow: ${JSON.stringify(publish)} }`,
       `        subscribe: { allow: ${JSON.stringify(subscribe)} }`,
@@ -121,4 +132,13 @@ export function natsAuthorization(
     ].join('\n');
   });
   return `authorization {\n  users: [\n${[...users, ...unrestricted].join('\n')}\n  ]\n}\n`;
+}
+
+/** The block every shipped configuration includes (infra/nats/authorization.conf, the Kubernetes NATS
+ * ConfigMap): passwords from `natsPasswordVariable`. */
+export function shippedNatsAuthorization(): string {
+  const variables = Object.fromEntries(
+    NATS_SERVICES.map((service) => [service, { variable: natsPasswordVariable(service) }]),
+  ) as Record<NatsService, PasswordSource>;
+  return natsAuthorization(variables);
 }

@@ -1,0 +1,121 @@
+/**
+ * The NATS configurations wakegate ships, run on a real nats-server: compose's (rendered by its `secrets`
+ * service) and Kubernetes' (the nats-config ConfigMap with the passwords in the environment). Each takes the
+ * services with the passwords they are given and nobody else, under the permissions of
+ * services/shared/nats/permissions.ts, of which infra/nats/authorization.conf must be the current rendering.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { AUTHORIZATION_HEADER } from '../../scripts/nats-authorization.ts';
+import {
+  inboxPrefixOf,
+  loadConfig,
+  NATS_SERVICES,
+  type NatsService,
+  natsConfigSpec,
+  natsPasswordVariable,
+  natsUserOf,
+  shippedNatsAuthorization,
+  subjectFor,
+} from '../../services/shared/index.ts';
+import { runComposeSecrets } from '../../test/compose-secrets.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { kustomizeBuild } from '../k8s/kustomize-build.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+async function serverWith(config: string, env: Record<string, string> = {}): Promise<NatsServerFixture> {
+  const server = await startNatsServer({ config, env });
+  cleanup.push(() => server.close());
+  return server;
+}
+
+async function connectAs(server: NatsServerFixture, service: NatsService, password: string) {
+  const nc = await connect({
+    servers: server.url,
+    user: natsUserOf(service),
+    pass: password,
+    inboxPrefix: inboxPrefixOf(service),
+  });
+  cleanup.push(() => nc.close());
+  return nc;
+}
+
+/** The server's permission error for a core publish of `subject` by `nc`. */
+async function refusedPublish(nc: NatsConnection, subject: string): Promise<string> {
+  const refused = (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'error' && String(status.error).includes(subject)) return String(status.error);
+    }
+    return 'closed';
+  })();
+  nc.publish(subject, '{}');
+  return refused;
+}
+
+/** Anonymous and wrong-password clients are refused; each service connects with its own password. */
+async function expectOnlyServices(server: NatsServerFixture, passwords: Record<NatsService, string>) {
+  await expect(connect({ servers: server.url })).rejects.toThrow(/Authorization Violation/);
+  await expect(
+    connect({ servers: server.url, user: natsUserOf('scaler'), pass: passwords.bridge }),
+  ).rejects.toThrow(/Authorization Violation/);
+  for (const service of NATS_SERVICES) await connectAs(server, service, passwords[service]);
+  const bridge = await connectAs(server, 'bridge', passwords.bridge);
+  expect(await refusedPublish(bridge, subjectFor('scaled', 'shop/api'))).toMatch(/Permissions Violation/);
+}
+
+describe('the shipped NATS configurations', () => {
+  it('include the current rendering of the services permissions', async () => {
+    expect(await readFile(join(root, 'infra/nats/authorization.conf'), 'utf8')).toBe(
+      AUTHORIZATION_HEADER + shippedNatsAuthorization(),
+    );
+  });
+
+  it("compose: `secrets` makes the services' passwords and a configuration that admits only them", async () => {
+    const compose = parse(await readFile(join(root, 'compose.yaml'), 'utf8'));
+    const dir = await mkdtemp(join(tmpdir(), 'wakegate-compose-nats-'));
+    await runComposeSecrets(dir);
+    const server = await serverWith(join(dir, 'nats-config', 'nats.conf'));
+    const passwords = {} as Record<NatsService, string>;
+    for (const service of NATS_SERVICES) {
+      // The service's own environment in compose.yaml, its password file where the volume puts it.
+      const environment = compose.services[service].environment as Record<string, string>;
+      const file = environment.NATS_PASSWORD_FILE as string;
+      expect(file.startsWith('/run/wakegate/nats/')).toBe(true);
+      const config = loadConfig(natsConfigSpec, {
+        NATS_USER: environment.NATS_USER,
+        NATS_PASSWORD_FILE: join(dir, 'nats-passwords', file.slice('/run/wakegate/nats/'.length)),
+      });
+      expect(config.natsUser).toBe(natsUserOf(service));
+      passwords[service] = config.natsPassword as string;
+    }
+    await expectOnlyServices(server, passwords);
+  });
+
+  it('Kubernetes: the nats-config ConfigMap, with the passwords in its environment, admits only the services', async () => {
+    const build = kustomizeBuild(join(root, 'infra/k8s/base'));
+    const configMap = build.resources.find(
+      (r) => r.object.kind === 'ConfigMap' && r.object.metadata.name === 'nats-config',
+    )?.object as unknown as { data: Record<string, string> };
+    const dir = await mkdtemp(join(tmpdir(), 'wakegate-k8s-nats-'));
+    // Its own JetStream store and ports give way to the fixture's (a temp folder, free ports).
+    for (const [file, content] of Object.entries(configMap.data))
+      await writeFile(join(dir, file), content.replace(/jetstream \{[^}]*\}/, ''));
+    const passwords = Object.fromEntries(
+      NATS_SERVICES.map((service) => [service, `${service}-${Math.random().toString(36).slice(2)}`]),
+    ) as Record<NatsService, string>;
+    const env = Object.fromEntries(
+      NATS_SERVICES.map((service) => [natsPasswordVariable(service), passwords[service]]),
+    );
+    const server = await serverWith(join(dir, 'nats.conf'), { ...env, POD_NAME: 'nats-0' });
+    await expectOnlyServices(server, passwords);
+  });
+});
