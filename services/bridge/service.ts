@@ -28,6 +28,7 @@ export interface BridgeOptions {
   natsCreds?: string | undefined;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  natsTlsCa?: string | undefined;
   /** Who may call `/v1`: an explicit choice, never a default (see auth-config.ts). */
   auth: BridgeAuth;
   maxLongPolls: number;

@@ -34,6 +34,8 @@ export const natsConfigSpec = {
   natsCreds: env.optionalString('NATS_CREDS'),
   natsUser: env.optionalString('NATS_USER'),
   natsPassword: natsPasswordField,
+  /** A CA bundle: connect with TLS, and trust only servers whose certificate it signed. */
+  natsTlsCa: env.optionalString('NATS_TLS_CA'),
 };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

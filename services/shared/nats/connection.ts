@@ -1,5 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConnectionError, connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { backoffDelayMs } from '../backoff.ts';
+import { asError, WakegateError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export type { NatsConnection };
@@ -10,29 +13,68 @@ export interface NatsConnectOptions {
   natsCreds?: string | undefined;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** A CA bundle file: the connection uses TLS and verifies the server against it. */
+  natsTlsCa?: string | undefined;
   /** Connection name shown by the server (`wakegate-bridge`, …); replies come to inboxes under
    * `_INBOX.<name>`, which NATS permissions can keep to this service (permissions.ts). */
   name: string;
   logger: Logger;
 }
 
+/** The first connection failed in a way waiting cannot fix: the server's certificate is not trusted, or it
+ * refused the credentials. */
+export class NatsConnectError extends WakegateError {
+  constructor(servers: string, cause: Error) {
+    super('nats_connect_failed', `cannot connect to NATS at ${servers}: ${cause.message}`);
+    this.cause = cause;
+  }
+}
+
+/** Nobody answered (not up yet, restarting, not resolvable yet): worth waiting for. */
+function notReachable(error: unknown): boolean {
+  if (error instanceof ConnectionError) return true;
+  const code = (error as NodeJS.ErrnoException).code;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(
+    code ?? '',
+  );
+}
+
+const FIRST_CONNECT_BACKOFF = { baseMs: 250, maxMs: 5000 };
+
 /**
- * Connects the way a long-running service must: waits for the first connection, reconnects forever, and
- * logs every status change. Close with `nc.drain()` on shutdown.
+ * Connects the way a long-running service must: waits for NATS to answer the first time (logging while it
+ * waits), fails at once when it answers with a certificate the CA does not trust or a refusal of the
+ * credentials, then reconnects forever and logs every status change. Close with `nc.drain()` on shutdown.
  */
 export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
-  const authenticator = options.natsCreds ? credsAuthenticator(await readFile(options.natsCreds)) : undefined;
-  const nc = await connect({
-    servers: options.natsUrl.split(',').map((s) => s.trim()),
-    name: options.name,
-    maxReconnectAttempts: -1,
-    waitOnFirstConnect: true,
-    reconnectTimeWait: 250,
-    inboxPrefix: `_INBOX.${options.name}`,
-    ...(authenticator ? { authenticator } : {}),
-    ...(options.natsUser ? { user: options.natsUser, pass: options.natsPassword ?? '' } : {}),
-  });
   const log = options.logger.child({ component: 'nats' });
+  const authenticator = options.natsCreds ? credsAuthenticator(await readFile(options.natsCreds)) : undefined;
+  const connectOnce = () =>
+    connect({
+      servers: options.natsUrl.split(',').map((s) => s.trim()),
+      name: options.name,
+      maxReconnectAttempts: -1,
+      waitOnFirstConnect: false,
+      reconnectTimeWait: 250,
+      inboxPrefix: `_INBOX.${options.name}`,
+      ...(authenticator ? { authenticator } : {}),
+      ...(options.natsUser ? { user: options.natsUser, pass: options.natsPassword ?? '' } : {}),
+      ...(options.natsTlsCa ? { tls: { caFile: options.natsTlsCa } } : {}),
+    });
+  let nc: NatsConnection | undefined;
+  for (let attempt = 0; nc === undefined; attempt++) {
+    try {
+      nc = await connectOnce();
+    } catch (error) {
+      if (!notReachable(error)) throw new NatsConnectError(options.natsUrl, asError(error));
+      // One warning, then quieter: NATS starting after the service is normal in compose and Kubernetes.
+      log[attempt === 0 ? 'warn' : 'debug'](
+        { err: asError(error).message },
+        'nats not reachable yet; waiting',
+      );
+      await sleep(backoffDelayMs(attempt, FIRST_CONNECT_BACKOFF));
+    }
+  }
   log.info({ server: nc.getServer() }, 'nats connected');
   natsLink(nc, log);
   return nc;
