@@ -63,6 +63,22 @@ describe('release gated on the route', () => {
     expect(plugin.metric('wakegate_held')).toBe(0);
   });
 
+  it('releases within one probe interval and a tick of the host appearing, whatever the phase of the lag', async () => {
+    for (const lag of [501, 507, 512, 524, 1_300]) {
+      const { plugin, bridge, clock } = await start({ backends: [sleeping], routing: routing(lag) });
+      const streams = Array.from({ length: 20 }, () => request(plugin, 'app.example.com'));
+      await bridge.seen((c) => c.path === '/v1/wake');
+      plugin.clusters?.setHost(CLUSTER, true);
+      await bridge.setBackendsAndWait([awake]);
+      const releasedAt = await stepUntilSettled(clock, streams, 3_000);
+      for (const s of streams) expectContinue(s.settled);
+      // 25 ms probes for the first second, then 50 ms: one interval plus a 5 ms tick at most.
+      const bound = lag < 1_000 ? 30 : 55;
+      expect(releasedAt - (plugin.clusters?.hostSince(0, CLUSTER) ?? 0)).toBeLessThanOrEqual(bound);
+      closeFilters();
+    }
+  });
+
   it('without probing the same lag answers every released request 503 UH (what the probe prevents)', async () => {
     const { plugin, bridge } = await start({
       backends: [sleeping],
