@@ -40,4 +40,19 @@ describe('route fields in the backend table', () => {
       },
     ]);
   });
+
+  it('counts a change of the cluster alone, or of the probe path alone, as a change of the table', () => {
+    const view = new MergedView();
+    const cluster = 'httproute/shop/api/rule/0';
+    view.setBackend('shop/api', { ...record, cluster }, 1);
+    expect(view.setBackend('shop/api', { ...record, cluster }, 2)).toBe(false);
+    expect(view.setBackend('shop/api', { ...record, cluster: `${cluster}x` }, 3)).toBe(true);
+    expect(
+      view.setBackend(
+        'shop/api',
+        { ...record, cluster: `${cluster}x`, config: { ...record.config, probePath: '/ready' } },
+        4,
+      ),
+    ).toBe(true);
+  });
 });
