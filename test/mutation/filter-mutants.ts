@@ -142,7 +142,8 @@ export const mutants: Mutant[] = [
   {
     name: 'ledger-hold-recorded-as-passed',
     file: 'ledger.ts',
-    search: '  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority)));',
+    search:
+      '  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority)));',
     replace: '  takeSlot(contextId, index, grpc, now, cluster, authority);\n  streams.set(contextId, index);',
   },
   {
@@ -255,7 +256,8 @@ export const mutants: Mutant[] = [
   {
     name: 'hold-without-route-cluster',
     file: 'requests.ts',
-    search: '    if (getProperty(P_CLUSTER_NAME, scratch)) cluster = clusterNames.intern(scratch.ptr, scratch.len);',
+    search:
+      '    if (getProperty(P_CLUSTER_NAME, scratch)) cluster = clusterNames.intern(scratch.ptr, scratch.len);',
     replace: '',
   },
   {
