@@ -14,6 +14,8 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
     a.ready === b.ready &&
     a.maxWaitMs === b.maxWaitMs &&
     a.maxBuffered === b.maxBuffered &&
+    a.cluster === b.cluster &&
+    a.probePath === b.probePath &&
     a.hosts.length === b.hosts.length &&
     a.hosts.every((host, i) => host === b.hosts[i])
   );
@@ -35,6 +37,8 @@ function merge(
     ready: backend.ready && intent?.state !== 'sleeping' && !stale,
     maxWaitMs: backend.config.maxWaitMs,
     maxBuffered: backend.config.maxBuffered,
+    ...(backend.cluster ? { cluster: backend.cluster } : {}),
+    ...(backend.config.probePath ? { probePath: backend.config.probePath } : {}),
   };
 }
 

@@ -30,6 +30,11 @@ export const BackendRow = Type.Object(
     ready: Type.Boolean(),
     maxWaitMs: Type.Integer(),
     maxBuffered: Type.Integer(),
+    /** The Envoy cluster that routes to it, as the watcher computes it (Istio or Envoy Gateway naming): the
+     * filter probes it before releasing when a held request's route named none. */
+    cluster: Type.Optional(Type.String({ minLength: 1 })),
+    /** Path the filter's probe asks for (the backend's probe path). */
+    probePath: Type.Optional(Type.String({ pattern: '^/' })),
   },
   { additionalProperties: false },
 );

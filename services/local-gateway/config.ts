@@ -46,6 +46,9 @@ export const gatewayConfigSpec = {
   }),
   processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: 'examples/local.yaml' }),
   wasm: env.string('WAKEGATE_WASM', { default: 'wasm-filter/build/wakegate.wasm' }),
+  /** How long after the watcher says ready this gateway's workers can route to the backend, as an Envoy's EDS
+   * update lags; the filter probes before it releases (default 0). */
+  edsLagMs: env.durationMs('WAKEGATE_GATEWAY_EDS_LAG_MS', { default: 0, min: 0, max: 60_000 }),
   /** Extra filter configuration as JSON (`{"poll_wait_ms":5000}`), merged over the gateway's own. */
   filterConfig: jsonObject('WAKEGATE_FILTER_CONFIG'),
 };

@@ -11,8 +11,13 @@ import {
 } from 'node:http2';
 import type { Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { Agent, stream as upstreamStream } from 'undici';
-import { createPlugin, type LogLevelName, type Plugin } from '../../wasm-filter/host/index.ts';
+import { Agent, request, stream as upstreamStream } from 'undici';
+import {
+  createPlugin,
+  type HttpCallHandler,
+  type LogLevelName,
+  type Plugin,
+} from '../../wasm-filter/host/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
@@ -31,6 +36,9 @@ export interface GatewayOptions {
   workers: number;
   /** Merged over the gateway's filter configuration. */
   filterConfig?: Record<string, unknown> | undefined;
+  /** Delay between the watcher saying a backend is ready and this gateway's workers routing to it, as an
+   * Envoy's EDS update lags (default 0). */
+  edsLagMs?: number | undefined;
   logger: Logger;
 }
 
@@ -70,15 +78,46 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** The last backend table each worker's filter received, for readiness and `GET /backends`. */
   const known = new Map<number, Map<string, boolean>>();
+  /** Whether each backend's cluster has its host, as last told to the cluster model. */
+  const hostUp = new Map<string, boolean>();
+  let plugin: Plugin | undefined;
   const bridgeCalls = createBridgeCalls({
     bridgeUrl: options.bridgeUrl,
     cluster: BRIDGE_CLUSTER,
     logger,
-    onTable: (worker, backends) => known.set(worker, backends),
+    onTable: (worker, backends) => {
+      known.set(worker, backends);
+      // The cluster gets its host when the watcher says ready (Envoy's EDS push); each worker applies it after
+      // the EDS lag. This runs before the filter sees the same table, as the endpoint reaches Envoy first at lag 0.
+      for (const [id, ready] of backends) {
+        if (!processConfig.backends.has(id) || hostUp.get(id) === ready) continue;
+        hostUp.set(id, ready);
+        plugin?.clusters?.setHost(id, ready);
+      }
+    },
     onFailure: () => metrics.bridgeCallFailures.inc(),
   });
+  /** The filter's probes to a backend's cluster, sent to the backend as Envoy's async client would. */
+  const probeCalls: HttpCallHandler = async (call) => {
+    const route = processConfig.backends.get(call.cluster);
+    if (!route) return undefined;
+    const method = call.headers.find(([k]) => k === ':method')?.[1] ?? 'HEAD';
+    const path = call.headers.find(([k]) => k === ':path')?.[1] ?? '/';
+    try {
+      const answer = await request(`${route.url}${path}`, {
+        method: method as 'HEAD',
+        dispatcher: upstreams,
+        signal: AbortSignal.timeout(Math.max(1, call.timeoutMs)),
+      });
+      await answer.body.dump();
+      return { headers: [[':status', String(answer.statusCode)]] };
+    } catch {
+      return undefined;
+    }
+  };
+  const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
 
-  const plugin = await createPlugin({
+  plugin = await createPlugin({
     module: options.wasm,
     configuration: {
       bridge_cluster: BRIDGE_CLUSTER,
@@ -87,7 +126,15 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     },
     workers: options.workers,
     clusters: [BRIDGE_CLUSTER],
-    httpCall: bridgeCalls.handler,
+    // A cluster per backend, its host there once the watcher says ready; routes give streams their cluster.
+    routing: {
+      clusters: Object.fromEntries([...processConfig.backends.keys()].map((id) => [id, false])),
+      routes: [...processConfig.backends.values()].flatMap((b) =>
+        b.hosts.map((host) => ({ authority: host, cluster: b.id, name: b.id })),
+      ),
+      edsLagMs: options.edsLagMs ?? 0,
+    },
+    httpCall: (call) => (call.cluster === BRIDGE_CLUSTER ? bridgeCalls.handler(call) : probeCalls(call)),
     // As infra/envoy/envoy.yaml: a trapped VM lets new requests through, held ones end at the stream idle timeout.
     failOpen: true,
     streamIdleTimeoutMs: 330_000,
@@ -97,8 +144,6 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     onLog: (entry) => logger[LOG_METHODS[entry.level]]({ worker: entry.worker }, entry.message),
   });
   registerFilterMetrics(metrics.registry, plugin);
-
-  const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
 
   const forward = async (request: Request, response: Response, route: Route, headers: [string, string][]) => {
     const aborted = new AbortController();

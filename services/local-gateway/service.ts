@@ -30,6 +30,7 @@ export async function startGateway(options: GatewayServiceOptions): Promise<Runn
     bridgeToken: options.bridgeToken,
     workers: options.workers,
     filterConfig: options.filterConfig,
+    edsLagMs: options.edsLagMs,
     logger,
   });
   return startOrUndo(async (undoOnFailure) => {

@@ -4,7 +4,9 @@
  * (read and set the replica count). Both sides see only opted-in workloads: a provider never scales
  * anything that is not labelled for wakegate, whatever id it is asked for.
  */
+
 import type { BackendConfig, BackendId, Logger } from '../shared/index.ts';
+import type { ClusterNaming } from './kubernetes/cluster-names.ts';
 
 /** One opted-in workload as the platform shows it now. */
 export interface ObservedBackend {
@@ -17,6 +19,9 @@ export interface ObservedBackend {
   replicas: number;
   readyReplicas: number;
   config: BackendConfig;
+  /** The Envoy cluster that routes to it, when the provider can name it (Kubernetes: Istio or Envoy Gateway
+   * naming, `WAKEGATE_GATEWAY_FLAVOR`). */
+  cluster?: string;
 }
 
 /** Watch side. */
@@ -49,6 +54,8 @@ export interface ProviderContext {
   processConfig?: string | undefined;
   /** Identity used in events and logs (`wakegate-watcher`, …). */
   component: string;
+  /** How the Kubernetes provider names a backend's Envoy cluster (watcher only; default: none). */
+  clusterNaming?: ClusterNaming | undefined;
 }
 
 /** The shape of `services/providers/<name>/index.ts`. */

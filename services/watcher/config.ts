@@ -1,6 +1,8 @@
 /** The watcher's environment: the shared NATS, log, port and provider variables. */
+import { GATEWAY_FLAVORS } from '../providers/kubernetes/cluster-names.ts';
 import {
   type ConfigOf,
+  env,
   logConfigSpec,
   natsConfigSpec,
   portSpec,
@@ -15,6 +17,14 @@ export const watcherConfigSpec = {
   ...logConfigSpec,
   ...portSpec(WATCHER_PORT),
   ...providerConfigSpec,
+  /** Whose Envoy cluster names the Kubernetes provider computes for each backend (cluster-names.ts). */
+  gatewayFlavor: env.oneOf('WAKEGATE_GATEWAY_FLAVOR', GATEWAY_FLAVORS, 'envoy'),
+  /** The cluster's DNS domain in Istio's cluster names. */
+  clusterDomain: env.string('WAKEGATE_CLUSTER_DOMAIN', {
+    default: 'cluster.local',
+    pattern: /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+    describe: 'a DNS domain such as cluster.local',
+  }),
 };
 
 export type WatcherConfig = ConfigOf<typeof watcherConfigSpec>;

@@ -42,6 +42,7 @@ export async function startWatcher(options: WatcherServiceOptions): Promise<Runn
         namespaces,
         processConfig: options.processConfig,
         component: 'wakegate-watcher',
+        clusterNaming: { flavor: options.gatewayFlavor, clusterDomain: options.clusterDomain },
       }),
     );
     undoOnFailure(() => source.close());

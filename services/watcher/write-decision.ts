@@ -18,6 +18,7 @@ export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
     replicas: backend.replicas,
     readyReplicas: backend.readyReplicas,
     config: { ...backend.config },
+    ...(backend.cluster ? { cluster: backend.cluster } : {}),
     updatedAt: now,
   };
   return record;
@@ -31,6 +32,7 @@ function comparable(record: BackendRecord): string {
     rest.ready,
     rest.replicas,
     rest.readyReplicas,
+    rest.cluster,
     Object.entries(config).sort(),
   ]);
 }

@@ -13,6 +13,7 @@ import {
   type LogLevelName,
   ManualClock,
   type Plugin,
+  type RoutingOptions,
 } from '../../wasm-filter/host/index.ts';
 
 /** A row of the bridge's `/v1/backends` reply; a test may leave the limits out, as the filter then falls back
@@ -23,6 +24,8 @@ export type TableBackend = Omit<BackendRow, 'maxWaitMs' | 'maxBuffered'> &
 export type BridgeMode = 'ok' | 'error' | 'garbage' | 'silent';
 export type RecordedCall = {
   worker: number;
+  cluster: string;
+  authority?: string;
   method: string;
   path: string;
   body: unknown;
@@ -44,6 +47,10 @@ export class BridgeFixture {
   answerWakes = true;
   /** False: activity reports are never answered. */
   answerActivity = true;
+  /** Status a backend's upstream answers the filter's probes with (calls to any cluster but the bridge's). */
+  probeStatus = 200;
+  /** False: probes are never answered (left to their timeout). */
+  answerProbes = true;
   readonly calls: RecordedCall[] = [];
   #waiting: (() => void)[] = [];
   #listeners: ((call: RecordedCall) => void)[] = [];
@@ -96,6 +103,11 @@ export class BridgeFixture {
     return this.callsTo('POST', '/v1/activity');
   }
 
+  /** Calls the host let through to a backend's cluster (the filter's probes that got a host). */
+  get probes(): RecordedCall[] {
+    return this.calls.filter((c) => c.cluster !== BRIDGE_CLUSTER);
+  }
+
   /** The first call so far matching the predicate, or the next one to come. */
   seen(match: (call: RecordedCall) => boolean): Promise<RecordedCall> {
     const made = this.calls.find(match);
@@ -120,6 +132,8 @@ export class BridgeFixture {
     const text = decoder.decode(req.body);
     const call: RecordedCall = {
       worker: req.worker,
+      cluster: req.cluster,
+      authority: header(req.headers, ':authority'),
       method,
       path,
       body: text ? JSON.parse(text) : undefined,
@@ -127,6 +141,10 @@ export class BridgeFixture {
     };
     this.calls.push(call);
     for (const l of [...this.#listeners]) l(call);
+    if (req.cluster !== BRIDGE_CLUSTER) {
+      if (!this.answerProbes) return new Promise<HttpCallResponse>(() => {});
+      return { headers: [[':status', String(this.probeStatus)]] };
+    }
     if (this.mode === 'silent') return new Promise<HttpCallResponse>(() => {});
     if (this.mode === 'error') return json(500, { error: 'internal' });
     if (this.mode === 'garbage')
@@ -178,7 +196,12 @@ export type FilterSetup = {
    * the shipped infra/envoy/envoy.yaml sets it). */
   failOpen?: boolean;
   streamIdleTimeoutMs?: number;
+  /** The host's cluster model (clusters, routes, EDS lag); the bridge's cluster is always known and up. */
+  routing?: RoutingOptions;
 };
+
+/** The bridge's cluster in the filter's configuration. */
+export const BRIDGE_CLUSTER = 'wakegate-bridge';
 
 /** Envoy's stream_idle_timeout in the shipped configurations. */
 export const SHIPPED_STREAM_IDLE_TIMEOUT_MS = 330_000;
@@ -195,8 +218,9 @@ export async function startFilter(
   const tables = Array.from({ length: workers }, (_, w) => bridge.applied(w));
   const plugin = await createPlugin({
     module: filterWasmPath,
-    configuration: { bridge_cluster: 'wakegate-bridge', ...setup.config },
-    clusters: ['wakegate-bridge'],
+    configuration: { bridge_cluster: BRIDGE_CLUSTER, ...setup.config },
+    clusters: [BRIDGE_CLUSTER],
+    ...(setup.routing ? { routing: setup.routing } : {}),
     workers,
     clock,
     httpCall: bridge.handler,

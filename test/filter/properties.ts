@@ -23,6 +23,19 @@ const encoder = new TextEncoder();
 /** Hosts the tables and the requests draw from, so that requests often meet the backends the tables name. */
 const HOSTS = ['app.example.com', 'x.apps.example.com', 'api.example.com', 'grpc.example.com'];
 const TABLE_HOSTS = ['app.example.com', '*.apps.example.com', 'api.example.com', 'grpc.example.com'];
+/** The host's clusters when a run models them; the route table sends grpc.example.com to one Envoy does not
+ * know (`ghost`), which the tables may also name. */
+const CLUSTERS = ['c-app', 'c-api', 'c-grpc'];
+const ROUTES = [
+  { authority: 'app.example.com', cluster: 'c-app', name: 'app' },
+  { authority: '*.apps.example.com', cluster: 'c-app' },
+  { authority: 'api.example.com', cluster: 'c-api' },
+  { authority: 'grpc.example.com', cluster: 'ghost' },
+];
+const tableCluster = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom(...CLUSTERS, 'ghost') },
+  { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
+);
 
 // ---- arbitraries ------------------------------------------------------------------------------------------
 
@@ -90,6 +103,8 @@ const backendRow = fc.record(
     ready: fc.boolean(),
     maxWaitMs: fc.oneof(fc.integer({ min: 1, max: 900_000 }), fc.integer(), fc.double()),
     maxBuffered: fc.oneof(fc.integer({ min: 1, max: 2000 }), fc.integer()),
+    cluster: fc.oneof(tableCluster, fc.jsonValue()),
+    probePath: fc.oneof(fc.constantFrom('/', '/healthz'), anyText),
   },
   { requiredKeys: ['id', 'hosts', 'ready'] },
 );
@@ -102,6 +117,8 @@ const goodRow = fc.record(
     ready: fc.boolean(),
     maxWaitMs: fc.integer({ min: 1, max: 900_000 }),
     maxBuffered: fc.integer({ min: 1, max: 20 }),
+    cluster: tableCluster,
+    probePath: fc.constantFrom('/', '/healthz', '/ready?deep=1'),
   },
   { requiredKeys: ['id', 'hosts', 'ready'] },
 );
@@ -201,6 +218,11 @@ export const configuration: fc.Arbitrary<unknown> = fc.oneof(
         max_buffered: fc.oneof(fc.integer({ min: 1, max: 2_000 }), fc.integer()),
         activity_interval_ms: fc.oneof(fc.integer({ min: 100, max: 60_000 }), fc.integer()),
         fail_open: fc.oneof({ weight: 5, arbitrary: fc.boolean() }, { weight: 1, arbitrary: fc.jsonValue() }),
+        probe_mode: fc.oneof(
+          { weight: 5, arbitrary: fc.constantFrom('connect', 'response', 'off') },
+          { weight: 1, arbitrary: fc.jsonValue() },
+        ),
+        route_settle_ms: fc.oneof(fc.integer({ min: 0, max: 60_000 }), fc.integer(), fc.double()),
       },
       { requiredKeys: [] },
     ),
@@ -217,6 +239,24 @@ export const validConfiguration = fc.record({
   max_buffered: fc.integer({ min: 1, max: 50 }),
   activity_interval_ms: fc.integer({ min: 100, max: 60_000 }),
   fail_open: fc.boolean(),
+  probe_mode: fc.constantFrom('connect', 'response', 'off'),
+  route_settle_ms: fc.integer({ min: 0, max: 2_000 }),
+});
+
+/** The host's cluster model for a run, or none (every cluster answers, no routes). */
+const routing = fc.option(
+  fc.record({
+    edsLagMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 1_000 })),
+    up: fc.tuple(fc.boolean(), fc.boolean(), fc.boolean()),
+  }),
+  { nil: undefined },
+);
+
+/** A cluster's endpoints change (a host appears or goes, after the run's EDS lag), or CDS removes it. */
+const clusterStep = fc.record({
+  kind: fc.constant('cluster' as const),
+  cluster: fc.constantFrom(...CLUSTERS, 'ghost'),
+  change: fc.constantFrom('up', 'down', 'remove'),
 });
 
 const reconfigureStep = fc.record({ kind: fc.constant('reconfigure' as const), configuration });
@@ -227,7 +267,8 @@ export type Step =
   | { kind: 'advance'; ms: number }
   | { kind: 'close'; pick: number }
   | { kind: 'wall'; ms: number }
-  | { kind: 'reconfigure'; configuration: unknown };
+  | { kind: 'reconfigure'; configuration: unknown }
+  | { kind: 'cluster'; cluster: string; change: 'up' | 'down' | 'remove' };
 
 export const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: requestStep },
@@ -236,15 +277,22 @@ export const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: closeStep },
   { weight: 1, arbitrary: wallStep },
   { weight: 1, arbitrary: reconfigureStep },
+  { weight: 2, arbitrary: clusterStep },
 );
 
 export const scenario = fc.record({
   workers: fc.integer({ min: 1, max: 2 }),
+  routing,
   start: validConfiguration,
   steps: fc.array(step, { minLength: 1, maxLength: 60, size: 'max' }),
 });
 
-export type Scenario = { workers: number; start: unknown; steps: Step[] };
+export type Scenario = {
+  workers: number;
+  routing?: { edsLagMs: number; up: [boolean, boolean, boolean] } | undefined;
+  start: unknown;
+  steps: Step[];
+};
 
 // ---- running ----------------------------------------------------------------------------------------------
 
@@ -297,13 +345,27 @@ export async function runScenario(wasmPath: string, sc: Scenario, tally?: Tally)
     module,
     configuration: sc.start as object,
     clusters: [CLUSTER],
+    ...(sc.routing
+      ? {
+          routing: {
+            clusters: Object.fromEntries(CLUSTERS.map((c, i) => [c, sc.routing?.up[i] ?? false])),
+            routes: ROUTES,
+            edsLagMs: sc.routing.edsLagMs,
+          },
+        }
+      : {}),
     workers: sc.workers,
     clock,
     logLevel: 'critical',
     streamIdleTimeoutMs: SHIPPED_STREAM_IDLE_TIMEOUT_MS,
     httpCall: (request) =>
       new Promise<HttpCallResponse | undefined>((resolve, reject) => {
-        count(tally, `call ${request.headers.find(([k]) => k === ':path')?.[1]?.split('?')[0]}`);
+        count(
+          tally,
+          request.cluster === CLUSTER
+            ? `call ${request.headers.find(([k]) => k === ':path')?.[1]?.split('?')[0]}`
+            : `probe ${request.cluster}`,
+        );
         pending.push({ request, resolve, reject });
       }),
   });
@@ -370,6 +432,10 @@ async function apply(
       stream?.close();
       return;
     }
+    case 'cluster':
+      if (s.change === 'remove') plugin.clusters?.removeCluster(s.cluster);
+      else plugin.clusters?.setHost(s.cluster, s.change === 'up');
+      return;
     case 'reconfigure':
       try {
         plugin.reconfigure(
@@ -425,17 +491,19 @@ export function properties(wasmPath: string): Record<string, PropertyCheck> {
       fc.asyncProperty(
         fc.record({
           workers: fc.constant(1),
+          routing,
           start: validConfiguration,
           ready: fc.boolean(),
           requests: fc.array(requestStep, { minLength: 1, maxLength: 20 }),
           advance: fc.integer({ min: 0, max: 400_000 }),
         }),
-        ({ workers, start, ready, requests, advance }) => {
+        ({ workers, routing, start, ready, requests, advance }) => {
           const rows = [{ id: 'demo/app', hosts: TABLE_HOSTS, ready }];
           const body = encoder.encode(JSON.stringify({ revision: 2, backends: rows }));
           const answerTable: Step = { kind: 'answer', pick: 0, outcome: { status: '200', extra: [], body } };
           return runScenario(wasmPath, {
             workers,
+            routing,
             start,
             steps: [answerTable, ...requests, { kind: 'advance', ms: advance }, answerTable],
           });

@@ -142,8 +142,9 @@ export const mutants: Mutant[] = [
   {
     name: 'ledger-hold-recorded-as-passed',
     file: 'ledger.ts',
-    search: '  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now)));',
-    replace: '  takeSlot(contextId, index, grpc, now);\n  streams.set(contextId, index);',
+    search:
+      '  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority)));',
+    replace: '  takeSlot(contextId, index, grpc, now, cluster, authority);\n  streams.set(contextId, index);',
   },
   {
     name: 'ledger-release-held-metric-kept',
@@ -202,6 +203,68 @@ export const mutants: Mutant[] = [
     file: 'filter.ts',
     search: '  proxy_set_tick_period_milliseconds(FIRST_TICK_MS);',
     replace: '  proxy_set_tick_period_milliseconds(FIRST_TICK_MS);\n  pollIfDue(filterNow());',
+  },
+  // Release gated on the route (issue 13): probes, their schedule and the fallbacks.
+  {
+    name: 'probe-releases-without-a-host',
+    file: 'route.ts',
+    search: '  if (result == RESULT_OK) {',
+    replace: '  if (result == RESULT_OK || result == RESULT_INTERNAL_FAILURE) {',
+  },
+  {
+    name: 'probe-interval-100ms',
+    file: 'route.ts',
+    search: 'export const PROBE_INTERVAL_MS: f64 = 25;',
+    replace: 'export const PROBE_INTERVAL_MS: f64 = 100;',
+  },
+  {
+    name: 'probe-every-request',
+    file: 'route.ts',
+    search: '  if (inFlight.get(c) == 0 && now >= nextAt.get(c)) probe(c, slotAuthority(slot), b, now);',
+    replace: '  probe(c, slotAuthority(slot), b, now);',
+  },
+  {
+    name: 'probe-authority-of-the-backend',
+    file: 'route.ts',
+    search: '  let host = authorityNames.name(authority);',
+    replace: "  let host = '';",
+  },
+  {
+    name: 'route-settled-at-once',
+    file: 'route.ts',
+    search: '  const settled = now >= b.readyAt + <f64>config.routeSettleMs;',
+    replace: '  const settled = true;',
+  },
+  {
+    name: 'route-table-cluster-ignored',
+    file: 'route.ts',
+    search: '  if (c == 0) c = b.cluster;',
+    replace: '',
+  },
+  {
+    name: 'probe-response-any-answer',
+    file: 'route.ts',
+    search: '  if (!fromUpstream) {',
+    replace: '  if (false) {',
+  },
+  {
+    name: 'release-ignores-route',
+    file: 'release.ts',
+    search: '    if (backends[index].present && !routeOpen(slot, index, now)) continue;',
+    replace: '',
+  },
+  {
+    name: 'hold-without-route-cluster',
+    file: 'requests.ts',
+    search:
+      '    if (getProperty(P_CLUSTER_NAME, scratch)) cluster = clusterNames.intern(scratch.ptr, scratch.len);',
+    replace: '',
+  },
+  {
+    name: 'probe-tick-at-tick-ms',
+    file: 'filter.ts',
+    search: '  const want = routePending && heldTotal > 0 ? PROBE_TICK_MS : TICK_MS;',
+    replace: '  const want = TICK_MS;',
   },
 ];
 

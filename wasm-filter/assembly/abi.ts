@@ -23,6 +23,9 @@ export {
   MAP_REQUEST_HEADERS,
   METRIC_COUNTER,
   METRIC_GAUGE,
+  METRIC_HISTOGRAM,
+  RESULT_BAD_ARGUMENT,
+  RESULT_INTERNAL_FAILURE,
   RESULT_NOT_FOUND,
   RESULT_OK,
   STREAM_REQUEST,
@@ -35,6 +38,7 @@ import {
   proxy_get_buffer_bytes,
   proxy_get_current_time_nanoseconds,
   proxy_get_header_map_value,
+  proxy_get_property,
   proxy_http_call,
   proxy_log,
   proxy_send_local_response,
@@ -115,6 +119,15 @@ export function getBufferString(type: i32, length: u32): string {
   const s = bytes.toString();
   bytes.free();
   return s;
+}
+
+/** Reads a property (path segments joined with NUL) into `into`; false when the host has none. */
+export function getProperty(path: ArrayBuffer, into: HostBytes): bool {
+  into.free();
+  const r = proxy_get_property(changetype<usize>(path), path.byteLength, OUT, OUT + 4);
+  if (r != RESULT_OK) return false;
+  takeOut(into);
+  return true;
 }
 
 export function addHeader(map: i32, key: ArrayBuffer, value: ArrayBuffer): i32 {

@@ -3,6 +3,7 @@
 import { LOG_WARN, log } from './abi';
 import { IdTable, MISSING } from './id-table';
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
+import { clusterNames } from './names';
 
 export class Backend {
   id: string;
@@ -14,6 +15,12 @@ export class Backend {
   hosts: string[] = [];
   /** Number of the last table it was in. */
   table: i32 = 0;
+  /** The cluster the table names for it (interned; 0 none): the probe's when a request had no route cluster. */
+  cluster: i32 = 0;
+  /** Path the probe asks for (the table's `probePath`, else `/`). */
+  probePath: string = '/';
+  /** Filter time it last turned ready (see poll.ts). */
+  readyAt: f64 = 0;
 
   constructor(id: string) {
     this.id = id;
@@ -152,6 +159,8 @@ function reclaim(referenced: (index: i32) => bool): void {
     if (b.table == tables || b.table == FREED || referenced(i)) continue;
     if (b.present && b.hosts.length > 0) hostsChanged = true;
     byId.delete(b.id);
+    clusterNames.release(b.cluster);
+    b.cluster = 0;
     b.present = false;
     b.table = FREED;
     freeIndexes.push(i);
@@ -166,6 +175,10 @@ export class TableEntry {
   changed: bool = false;
   /** Once applied: the backend was ready in the last table and is not in this one. */
   wentToSleep: bool = false;
+  /** Once applied: ready now and not in the last table (or not ready there). */
+  becameReady: bool = false;
+  cluster: string = '';
+  probePath: string = '/';
   hosts: string[] = [];
   ready: bool = false;
   maxWaitMs: i32 = 0;
@@ -204,6 +217,16 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
     }
     const maxWait = b.get('maxWaitMs');
     const maxBuffered = b.get('maxBuffered');
+    const cluster = b.get('cluster');
+    if (cluster !== null) {
+      if (cluster.kind != JSON_STRING) return null;
+      e.cluster = cluster.str;
+    }
+    const probePath = b.get('probePath');
+    if (probePath !== null) {
+      if (probePath.kind != JSON_STRING || !probePath.str.startsWith('/')) return null;
+      e.probePath = probePath.str;
+    }
     e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
     e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);
     if (e.maxWaitMs < 0 || e.maxBuffered < 0) return null;
@@ -264,6 +287,12 @@ export function applyTable(entries: TableEntry[], referenced: (index: i32) => bo
       b.maxBuffered != e.maxBuffered ||
       !sameHostsAsBefore;
     e.wentToSleep = b.ready && !e.ready;
+    e.becameReady = e.ready && !(b.present && b.ready);
+    if (clusterNames.name(b.cluster) != e.cluster) {
+      clusterNames.release(b.cluster);
+      b.cluster = clusterNames.internString(e.cluster);
+    }
+    b.probePath = e.probePath;
     b.table = tables;
     b.present = true;
     b.ready = e.ready;

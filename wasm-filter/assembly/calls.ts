@@ -12,6 +12,7 @@ const BACKOFF_MAX_MS: f64 = 5000;
 export const CALL_POLL: i32 = 0;
 export const CALL_WAKE: i32 = 1;
 export const CALL_ACTIVITY: i32 = 2;
+export const CALL_PROBE: i32 = 3;
 
 /** A bridge call in flight; `kind` says which subclass it is. */
 export class PendingCall {
@@ -42,6 +43,19 @@ export class WakeCall extends PendingCall {
   constructor(backend: i32) {
     super(CALL_WAKE);
     this.backend = backend;
+  }
+}
+
+/** HEAD of a backend's probe path through the cluster of held requests (route.ts). */
+export class ProbeCall extends PendingCall {
+  /** Interned cluster name id, and its birth (an id reused for another name is not this probe's). */
+  cluster: i32;
+  birth: i32;
+
+  constructor(cluster: i32, birth: i32) {
+    super(CALL_PROBE);
+    this.cluster = cluster;
+    this.birth = birth;
   }
 }
 
@@ -170,11 +184,31 @@ export function callBridge(
   }
   const token = httpCall(c.bridgeCluster, pairs, body, timeoutMs);
   if (token < 0) return false;
+  track(call, <u32>token, timeoutMs, now);
+  return true;
+}
+
+function track(call: PendingCall, token: u32, timeoutMs: u32, now: f64): void {
   call.root = callingRoot;
   call.sent = now;
   call.deadline = now + <f64>timeoutMs + CALL_DEADLINE_MARGIN_MS;
-  calls.set(<u32>token, call);
-  return true;
+  calls.set(token, call);
+}
+
+/** Makes a call to any cluster with these request header pairs and no body, and tracks it; returns the
+ * host's result (RESULT_OK, or why it refused: BadArgument for a cluster Envoy does not know, InternalFailure
+ * when the cluster has no host). */
+export function callCluster(
+  call: PendingCall,
+  cluster: string,
+  pairs: string[],
+  timeoutMs: u32,
+  now: f64,
+): i32 {
+  const token = httpCall(cluster, pairs, '', timeoutMs);
+  if (token < 0) return <i32>(-1 - token);
+  track(call, <u32>token, timeoutMs, now);
+  return 0;
 }
 
 const K_STATUS = String.UTF8.encode(':status');

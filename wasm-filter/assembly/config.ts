@@ -1,6 +1,14 @@
 // Plugin configuration: every field checked on its own, so a rejection can name the field at fault.
 import { JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue, parseJsonString } from './json';
 
+/** probe_mode: release on ready without probing. */
+export const PROBE_OFF: i32 = 0;
+/** probe_mode "connect" (default): release once a probe call to the route's cluster is accepted (a host can
+ * be picked). */
+export const PROBE_CONNECT: i32 = 1;
+/** probe_mode "response": release once a probe is answered by an upstream (`x-envoy-upstream-service-time`). */
+export const PROBE_RESPONSE: i32 = 2;
+
 export class Config {
   bridgeCluster: string = '';
   bridgeAuthority: string = 'wakegate-bridge';
@@ -12,6 +20,9 @@ export class Config {
   maxBuffered: i32 = 1000;
   activityIntervalMs: i32 = 5000;
   failOpen: bool = true;
+  probeMode: i32 = PROBE_CONNECT;
+  /** Wait after ready before releasing requests whose cluster is not known (nothing to probe). */
+  routeSettleMs: i32 = 0;
 }
 
 /** Set when parseConfig returns null: one line that names the field. */
@@ -75,6 +86,16 @@ export function parseConfig(text: string): Config | null {
       if (c.activityIntervalMs < 0) {
         return fail('invalid configuration field activity_interval_ms: expected an integer 100..3600000');
       }
+    } else if (key == 'probe_mode') {
+      const mode = v.kind == JSON_STRING ? v.str : '';
+      if (mode == 'connect') c.probeMode = PROBE_CONNECT;
+      else if (mode == 'response') c.probeMode = PROBE_RESPONSE;
+      else if (mode == 'off') c.probeMode = PROBE_OFF;
+      else return fail('invalid configuration field probe_mode: expected "connect", "response" or "off"');
+    } else if (key == 'route_settle_ms') {
+      c.routeSettleMs = integer(v, 0, 60000);
+      if (c.routeSettleMs < 0)
+        return fail('invalid configuration field route_settle_ms: expected an integer 0..60000');
     } else if (key == 'fail_open') {
       if (v.kind != JSON_BOOL) return fail('invalid configuration field fail_open: expected true or false');
       c.failOpen = v.bool;

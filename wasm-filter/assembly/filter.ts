@@ -3,6 +3,7 @@
 // - requests.ts: on request headers, pass or hold (or refuse when too many are held);
 // - ledger.ts: the held slab and every backend's held, in-flight and request counts;
 // - release.ts: passes over the slab: release, timeout, the requests held before the first table;
+// - route.ts: the probes that let a ready backend's requests go only once this Envoy can route to it;
 // - poll.ts, wake.ts, activity.ts: the three kinds of bridge calls, tracked in calls.ts;
 // - clock.ts: filter time; backends.ts: the table; config.ts: the plugin configuration.
 import {
@@ -20,12 +21,14 @@ import {
   answerStatus,
   CALL_ACTIVITY,
   CALL_POLL,
+  CALL_PROBE,
   CALL_WAKE,
   callingFrom,
   endRoot,
   isCurrentRoot,
   makeCurrentRoot,
   PendingCall,
+  ProbeCall,
   takeAnswered,
   takeOverdue,
   WakeCall,
@@ -35,7 +38,8 @@ import { configError, currentConfig, isConfigured, parseConfig, useConfig } from
 import { heldTotal, isHeld } from './ledger';
 import { defineMetrics } from './metrics';
 import { pollAnswered, pollIfDue, pollLost } from './poll';
-import { expireHeld } from './release';
+import { expireHeld, releaseReady } from './release';
+import { PROBE_TICK_MS, probeAnswered, probeLost, routePending } from './route';
 import { repeatWakes, wakeAnswered, wakeLost } from './wake';
 
 export { isRoot, rootCreated } from './calls';
@@ -44,6 +48,18 @@ export { requestHeaders } from './requests';
 
 /** The root whose tick runs at TICK_MS; a root configured since ticks first at FIRST_TICK_MS. */
 let tickingRoot: u32 = 0;
+/** The period last asked of the ticking root: PROBE_TICK_MS while a request waits for its route. */
+let tickPeriod: u32 = 0;
+
+/** Ticks faster while a held request waits for its route (its probes are due every 25 ms), else at TICK_MS.
+ * Only from a callback of the current root: the period is the root's. */
+function adjustTick(rootId: u32): void {
+  if (tickingRoot != rootId) return;
+  const want = routePending && heldTotal > 0 ? PROBE_TICK_MS : TICK_MS;
+  if (want == tickPeriod) return;
+  tickPeriod = want;
+  proxy_set_tick_period_milliseconds(want);
+}
 
 /** on_configure: a new configuration, whose root drives the filter from now on. It makes no bridge call: Envoy
  * also configures a throwaway canary VM on its main thread for each configuration it loads, and drops it at
@@ -70,6 +86,7 @@ export function tick(rootId: u32): void {
   if (!isConfigured() || !isCurrentRoot(rootId)) return;
   if (tickingRoot != rootId) {
     tickingRoot = rootId;
+    tickPeriod = TICK_MS;
     proxy_set_tick_period_milliseconds(TICK_MS);
   }
   callingFrom(rootId);
@@ -79,9 +96,11 @@ export function tick(rootId: u32): void {
   pollIfDue(now);
   reportIfDue(currentConfig().activityIntervalMs, now);
   if (heldTotal > 0) {
+    if (routePending) releaseReady(now);
     expireHeld(now);
     repeatWakes(now);
   }
+  adjustTick(rootId);
 }
 
 /** on_request_body. By default Envoy buffers a held stream's body and calls this only after the resume; with
@@ -111,6 +130,9 @@ function callLost(call: PendingCall, cancelled: bool, now: f64): void {
     case CALL_ACTIVITY:
       reportsLost(<ActivityCall>call, cancelled);
       break;
+    case CALL_PROBE:
+      probeLost(<ProbeCall>call);
+      break;
     default:
       unknownCall(call);
   }
@@ -138,7 +160,11 @@ export function httpCallResponse(rootId: u32, token: u32, headerCount: u32, body
     case CALL_ACTIVITY:
       reportsAnswered(<ActivityCall>call, status);
       break;
+    case CALL_PROBE:
+      if (probeAnswered(<ProbeCall>call, headerCount, now)) releaseReady(now);
+      break;
     default:
       unknownCall(call);
   }
+  adjustTick(rootId);
 }

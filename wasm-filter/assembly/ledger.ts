@@ -7,15 +7,19 @@ import { proxy_increment_metric } from './abi';
 import { backends, UNKNOWN } from './backends';
 import { IdTable, MISSING } from './id-table';
 import { metricHeld, metricReleased, metricTimeouts } from './metrics';
+import { authorityNames, clusterNames } from './names';
 import { PerBackend } from './per-backend';
 
-// Held requests as a slab of parallel typed arrays (19 bytes a slot, free list included) with a free list: no object and no
-// string per held request, so 10,000 held requests cost little linear memory.
+// Held requests as a slab of parallel typed arrays (23 bytes a slot, free list included) with a free list: no object and no
+// string per held request, so 10,000 held requests cost little linear memory. A slot keeps its route's cluster
+// and its `:authority` as interned name ids (names.ts), for the probe that gates its release.
 let capacity: i32 = 0;
 let slotContexts = new Uint32Array(0);
 let slotBackends = new Uint16Array(0);
 let slotGrpcs = new Uint8Array(0);
 let slotSinces = new Float64Array(0);
+let slotClusters = new Uint16Array(0);
+let slotAuthorities = new Uint16Array(0);
 let freeSlots = new Int32Array(0);
 let freeCount: i32 = 0;
 // Per backend: requests in the slab; streams between headers and done, held or passed on; requests since the
@@ -64,13 +68,19 @@ function grow(): void {
   const s = new Float64Array(next);
   s.set(slotSinces);
   slotSinces = s;
+  const cl = new Uint16Array(next);
+  cl.set(slotClusters);
+  slotClusters = cl;
+  const au = new Uint16Array(next);
+  au.set(slotAuthorities);
+  slotAuthorities = au;
   const f = new Int32Array(next);
   f.set(freeSlots);
   freeSlots = f;
   capacity = next;
 }
 
-function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64): i32 {
+function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64, cluster: i32, authority: i32): i32 {
   let slot: i32;
   if (freeCount > 0) {
     slot = unchecked(freeSlots[--freeCount]);
@@ -82,6 +92,8 @@ function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64): i32 {
   unchecked((slotBackends[slot] = <u16>index));
   unchecked((slotGrpcs[slot] = grpc ? 1 : 0));
   unchecked((slotSinces[slot] = now));
+  unchecked((slotClusters[slot] = <u16>cluster));
+  unchecked((slotAuthorities[slot] = <u16>authority));
   heldTotal++;
   heldCount.add(index, 1);
   return slot;
@@ -94,6 +106,10 @@ function freeSlot(slot: i32): i32 {
   heldCount.set(index, held - 1);
   heldTotal--;
   unchecked((slotContexts[slot] = 0));
+  clusterNames.release(<i32>unchecked(slotClusters[slot]));
+  authorityNames.release(<i32>unchecked(slotAuthorities[slot]));
+  unchecked((slotClusters[slot] = 0));
+  unchecked((slotAuthorities[slot] = 0));
   unchecked((freeSlots[freeCount++] = slot));
   return index;
 }
@@ -131,6 +147,16 @@ export function slotGrpc(slot: i32): bool {
   return unchecked(slotGrpcs[slot]) != 0;
 }
 
+/** The interned cluster of the request's route (`xds.cluster_name` at request headers), 0 when none. */
+export function slotCluster(slot: i32): i32 {
+  return <i32>unchecked(slotClusters[slot]);
+}
+
+/** The interned `:authority` of the request, 0 when none. */
+export function slotAuthority(slot: i32): i32 {
+  return <i32>unchecked(slotAuthorities[slot]);
+}
+
 /** Filter time the request was held at. */
 export function slotSince(slot: i32): f64 {
   return unchecked(slotSinces[slot]);
@@ -150,9 +176,17 @@ export function pass(contextId: u32, index: i32): void {
   streams.set(contextId, index);
 }
 
-/** The admitted stream waits in the slab until released, expired or forgotten. */
-export function hold(contextId: u32, index: i32, grpc: bool, now: f64): void {
-  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now)));
+/** The admitted stream waits in the slab until released, expired or forgotten; the slot takes over one
+ * reference to each of the cluster and authority name ids (0: none). */
+export function hold(
+  contextId: u32,
+  index: i32,
+  grpc: bool,
+  now: f64,
+  cluster: i32 = 0,
+  authority: i32 = 0,
+): void {
+  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority)));
   proxy_increment_metric(metricHeld, 1);
 }
 

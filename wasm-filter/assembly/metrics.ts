@@ -1,11 +1,17 @@
 // The filter's metrics in Envoy's stats, defined once per VM.
-import { defineMetric, METRIC_COUNTER, METRIC_GAUGE } from './abi';
+import { defineMetric, METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } from './abi';
 
 export let metricHeld: u32 = 0;
 export let metricReleased: u32 = 0;
 export let metricTimeouts: u32 = 0;
 export let metricOverflows: u32 = 0;
 export let metricWakes: u32 = 0;
+export let metricProbes: u32 = 0;
+export let metricProbeOk: u32 = 0;
+export let metricProbeNoHost: u32 = 0;
+export let metricProbeUnknownCluster: u32 = 0;
+export let metricProbeFailed: u32 = 0;
+export let metricRouteMs: u32 = 0;
 let defined = false;
 
 export function defineMetrics(): void {
@@ -15,5 +21,12 @@ export function defineMetrics(): void {
   metricTimeouts = defineMetric(METRIC_COUNTER, 'wakegate_timeouts_total');
   metricOverflows = defineMetric(METRIC_COUNTER, 'wakegate_overflows_total');
   metricWakes = defineMetric(METRIC_COUNTER, 'wakegate_wakes_sent_total');
+  metricProbes = defineMetric(METRIC_COUNTER, 'wakegate_probes_sent_total');
+  metricProbeOk = defineMetric(METRIC_COUNTER, 'wakegate_probe_ok_total');
+  metricProbeNoHost = defineMetric(METRIC_COUNTER, 'wakegate_probe_no_host_total');
+  metricProbeUnknownCluster = defineMetric(METRIC_COUNTER, 'wakegate_probe_unknown_cluster_total');
+  metricProbeFailed = defineMetric(METRIC_COUNTER, 'wakegate_probe_failed_total');
+  // The cold-start phase `route`: from the table saying ready to this worker's Envoy routing to it.
+  metricRouteMs = defineMetric(METRIC_HISTOGRAM, 'wakegate_cold_start_route_ms');
   defined = true;
 }

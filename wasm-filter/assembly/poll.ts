@@ -9,7 +9,7 @@ import {
   log,
 } from './abi';
 import { reportActivity, reportsReferTo } from './activity';
-import { applyTable, isTableKnown, readTable, revisionText, UNKNOWN } from './backends';
+import { applyTable, backends, isTableKnown, readTable, revisionText, UNKNOWN } from './backends';
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, PollCall } from './calls';
 import { currentConfig } from './config';
 import { parseJson } from './json';
@@ -93,6 +93,7 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
     // The bridge did not know a backend: only a new entry for it can make a wake worth sending again.
     if (entry.changed) wakeEntryChanged(entry.index);
     if (entry.wentToSleep && inflightOf(entry.index) > 0) sleeping = true;
+    if (entry.becameReady && entry.index >= 0) backends[entry.index].readyAt = now;
   }
   // A backend going to sleep with requests still in flight must be reported now, not at the next interval:
   // the scaler's drain period is shorter than the interval and must see them before it scales to zero.

@@ -31,6 +31,7 @@ import {
   slotSince,
 } from './ledger';
 import { maxBufferedOf, maxWaitOf, refuse, requestBackend } from './requests';
+import { beginRoutePass, routeOpen } from './route';
 import { maybeWake } from './wake';
 
 const K_HELD_MS = String.UTF8.encode('x-wakegate-held-ms');
@@ -72,9 +73,10 @@ function resume(slot: i32, now: f64): void {
   countResumed();
 }
 
-/** Resumes the held requests of every backend that turned ready or left the table, in one pass over the
- * slab for all of them. */
+/** Resumes the held requests of every backend that left the table, and of every ready backend whose route
+ * this Envoy can use (route.ts probes it), in one pass over the slab for all of them. */
 export function releaseReady(now: f64): void {
+  beginRoutePass();
   let toRelease = 0;
   let releasing: Uint8Array | null = null;
   for (let i = 1; i < backends.length; i++) {
@@ -86,11 +88,14 @@ export function releaseReady(now: f64): void {
     toRelease += held;
   }
   if (releasing === null) return;
-  let moved = 0;
-  for (let slot = 0; slot < slotCount && moved < toRelease; slot++) {
+  let seen = 0;
+  for (let slot = 0; slot < slotCount && seen < toRelease; slot++) {
     // Every slot names an index below backends.length, the length of `releasing`.
-    if (slotContext(slot) == 0 || unchecked(releasing[slotBackend(slot)]) == 0) continue;
-    moved++;
+    const index = slotBackend(slot);
+    if (slotContext(slot) == 0 || unchecked(releasing[index]) == 0) continue;
+    seen++;
+    // A backend that left the table is no longer managed: its requests go on whatever the route says.
+    if (backends[index].present && !routeOpen(slot, index, now)) continue;
     resume(slot, now);
   }
   endPass();
@@ -163,10 +168,8 @@ export function sortUnknown(now: f64): void {
       continue;
     }
     reassign(slot, index);
-    if (backends[index].ready) {
-      resume(slot, now);
-      continue;
-    }
+    // Held on for a ready backend: the release pass that follows lets it go once its route is usable.
+    if (backends[index].ready) continue;
     if (heldOf(index) > maxBufferedOf(index)) {
       // The bound applies to requests held before the table came as to any other.
       const grpc = slotGrpc(slot);

@@ -3,6 +3,7 @@ import {
   GRPC_NONE,
   GRPC_RESOURCE_EXHAUSTED,
   getHeader,
+  getProperty,
   HEADERS_CONTINUE,
   HEADERS_STOP,
   LOG_WARN,
@@ -15,14 +16,17 @@ import {
 import { Backend, backends, isTableKnown, matchAuthority, UNKNOWN } from './backends';
 import { callingFromCurrentRoot } from './calls';
 import { filterNow } from './clock';
-import { currentConfig, isConfigured } from './config';
+import { currentConfig, isConfigured, PROBE_OFF } from './config';
 import { quote } from './json';
 import { admit, heldOf, hold, pass } from './ledger';
 import { metricOverflows } from './metrics';
+import { authorityNames, clusterNames } from './names';
 import { maybeWake } from './wake';
 
 const K_AUTHORITY = String.UTF8.encode(':authority');
 const K_CONTENT_TYPE = String.UTF8.encode('content-type');
+/** The route's cluster, set by the connection manager before any decoder filter runs (Envoy ≥ 1.25). */
+const P_CLUSTER_NAME = String.UTF8.encode('xds\0cluster_name');
 
 /** Per backend index, the backend, the wait it asked for and the ceiling of the clamp last logged: one
  * warning per backend, not per request or per pass. A reused index holds a new Backend object, so it warns
@@ -115,7 +119,16 @@ function holdOrRefuse(contextId: u32, index: i32): i32 {
     refuse(b, grpc);
     return HEADERS_STOP;
   }
-  hold(contextId, index, grpc, now);
+  let cluster = 0;
+  let authority = 0;
+  if (currentConfig().probeMode != PROBE_OFF) {
+    // Kept as interned ids: the probe before release goes to this cluster with this authority.
+    if (getProperty(P_CLUSTER_NAME, scratch)) cluster = clusterNames.intern(scratch.ptr, scratch.len);
+    if (getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch))
+      authority = authorityNames.intern(scratch.ptr, scratch.len);
+    scratch.free();
+  }
+  hold(contextId, index, grpc, now, cluster, authority);
   if (index != UNKNOWN) maybeWake(index, now);
   return HEADERS_STOP;
 }

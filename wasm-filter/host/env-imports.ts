@@ -18,6 +18,7 @@ import type { HttpCalls } from './http-calls.ts';
 import { localReplyDetails } from './local-reply.ts';
 import { decodePairs, encodePairs, type HeaderPairs } from './pairs.ts';
 import type { RootContexts } from './root-contexts.ts';
+import { routeProperty } from './router.ts';
 import { sharedDataFor } from './shared-data.ts';
 import type { StreamTable } from './streams.ts';
 import type { WorkerSettings } from './worker-settings.ts';
@@ -129,7 +130,9 @@ export function envImports(host: EnvHost): WebAssembly.Imports[string] {
     proxy_get_property: (pp: number, pl: number, outPtr: number, outLen: number) => {
       const path = memory.string(pp, pl);
       if (path === undefined) return R.InvalidMemoryAccess;
-      const value = s.properties.get(path.split('\0').join('.'));
+      const key = path.split('\0').join('.');
+      // The stream's route (xds.*) as the connection manager resolved it, when the host models clusters.
+      const value = routeProperty(s.routing, s.index, stream()?.route, key) ?? s.properties.get(key);
       return value === undefined ? R.NotFound : memory.give(value, outPtr, outLen);
     },
     proxy_get_shared_data: (kp: number, kl: number, outPtr: number, outLen: number, outCas: number) => {
@@ -177,10 +180,17 @@ export function envImports(host: EnvHost): WebAssembly.Imports[string] {
       } catch {
         return R.BadArgument;
       }
-      if (s.clusters && !s.clusters.has(cluster)) return R.BadArgument;
+      // Envoy's Context::httpCall: a negative (int) timeout, a cluster this worker does not know
+      // (getThreadLocalCluster), or a missing :path/:method/:authority is BadArgument.
+      if ((timeoutMs | 0) < 0) return R.BadArgument;
+      const known = s.routing ? s.routing.knows(s.index, cluster) : !s.clusters || s.clusters.has(cluster);
+      if (!known) return R.BadArgument;
       for (const required of [':method', ':path', ':authority']) {
         if (!headers.some(([k, v]) => k === required && v.length > 0)) return R.BadArgument;
       }
+      // The async client's router finds no host and answers 503 inline: send() returns null, the call is
+      // InternalFailure at once, and the inline answer finds no handler left, so none is delivered.
+      if (s.routing && !s.routing.hasHost(s.index, cluster)) return R.InternalFailure;
       // The call belongs to the root context of whatever context made it: the answer goes to that root.
       const token = calls.start(host.rootOf(host.effectiveContext()), {
         worker: s.index,

@@ -44,11 +44,11 @@ describe('http calls', () => {
     expect(logs).toContain('response 1 1 0 <none>  code 11 reset');
   });
 
-  it('times a call out on the plugin clock', async () => {
+  it("times a call out on the plugin clock with the async client's 504 reply (Router::Filter::onResponseTimeout)", async () => {
     const { logs, clock } = await run('http', { httpCall: () => new Promise(() => {}) });
     clock.advance(999);
     expect(logs.some((l) => l.startsWith('response'))).toBe(false);
     clock.advance(1);
-    expect(logs).toContain('response 1 1 0 <none>  code 11 timeout');
+    expect(logs).toContain('response 1 1 3 504 upstream request timeout code 0 ');
   });
 });

@@ -35,7 +35,31 @@ export type CallResponse = {
 /** An http call in flight: the root it belongs to (its answer goes there) and its timeout timer. */
 type CallRecord = { root: number; timer: TimerHandle | undefined };
 
-function failedCall(message: 'reset' | 'timeout'): CallResponse {
+/** Envoy's async client buffers at most this much of a response body (`kBufferLimitForResponse`, 32 MiB); past
+ * it the request is reset and the call fails. */
+export const RESPONSE_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+
+/** The async client's router when the call's timeout passes first: its local reply 504 `upstream request
+ * timeout` (Router::Filter::onResponseTimeout via Utility::sendLocalReply), delivered as a response; a HEAD
+ * call gets the headers without the body. */
+function timeoutResponse(headRequest: boolean): CallResponse {
+  const body = encoder.encode('upstream request timeout');
+  return {
+    headers: [
+      [':status', '504'],
+      ['content-length', String(body.length)],
+      ['content-type', 'text/plain'],
+    ],
+    body: headRequest ? new Uint8Array(0) : body,
+    trailers: [],
+    code: WasmResult.Ok,
+    message: '',
+  };
+}
+
+function failedCall(message: 'reset'): CallResponse {
   return {
     headers: [],
     body: new Uint8Array(0),
@@ -53,10 +77,14 @@ export class HttpCalls {
   #nextToken = 1;
   #response: CallResponse | undefined;
 
-  constructor(guest: GuestCalls, clock: Clock, handler: HttpCallHandler) {
+  /** The host models Envoy's router: an upstream's answer carries `x-envoy-upstream-service-time`. */
+  readonly #routed: boolean;
+
+  constructor(guest: GuestCalls, clock: Clock, handler: HttpCallHandler, routed = false) {
     this.#guest = guest;
     this.#clock = clock;
     this.#handler = handler;
+    this.#routed = routed;
   }
 
   /** The response being delivered, while `proxy_on_http_call_response` runs; else undefined. */
@@ -69,6 +97,8 @@ export class HttpCalls {
     const token = this.#nextToken++;
     let settled = false;
     const call: CallRecord = { root, timer: undefined };
+    const isHead = request.headers.some(([k, v]) => k === ':method' && v === 'HEAD');
+    const sentAt = this.#clock.now();
     const finish = (response: CallResponse | undefined) => {
       if (settled) return;
       settled = true;
@@ -94,7 +124,7 @@ export class HttpCalls {
       request.timeoutMs > 0
         ? this.#clock.setTimer(request.timeoutMs, () => {
             call.timer = undefined;
-            if (!settled) finish(failedCall('timeout'));
+            if (!settled) finish(timeoutResponse(isHead));
           })
         : undefined;
     this.#records.set(token, call);
@@ -103,22 +133,26 @@ export class HttpCalls {
       Promise.resolve()
         .then(() => this.#handler(request))
         .then(
-          (res) =>
-            finish(
-              res
-                ? {
-                    headers: res.headers.map(([k, v]) => [k.toLowerCase(), v]),
-                    body: res.body ?? new Uint8Array(0),
-                    trailers: res.trailers ?? [],
-                    code: WasmResult.Ok,
-                    message: '',
-                  }
-                : undefined,
-            ),
+          (res) => finish(res ? this.#answer(res, sentAt) : undefined),
           () => finish(undefined),
         );
     });
     return token;
+  }
+
+  /** An upstream's answer as the module gets it: past the async client's buffer limit the call fails (reset,
+   * as for any reset), and the router adds `x-envoy-upstream-service-time` when the host models it. */
+  #answer(res: HttpCallResponse, sentAt: number): CallResponse | undefined {
+    const body = res.body ?? new Uint8Array(0);
+    if (body.length > RESPONSE_BUFFER_LIMIT_BYTES) return undefined;
+    const headers: HeaderPairs = res.headers.map(([k, v]) => [k.toLowerCase(), v]);
+    if (this.#routed && !headers.some(([k]) => k === 'x-envoy-upstream-service-time')) {
+      headers.push([
+        'x-envoy-upstream-service-time',
+        String(Math.max(0, Math.round(this.#clock.now() - sentAt))),
+      ]);
+    }
+    return { headers, body, trailers: res.trailers ?? [], code: WasmResult.Ok, message: '' };
   }
 
   /** Cancels the root's calls in flight: they are never answered. */

@@ -35,8 +35,19 @@
  */
 export { LogLevel, type LogLevelName, WasmResult } from './abi.ts';
 export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
+export {
+  ClusterModel,
+  type ResolvedRoute,
+  type RouteRule,
+  type RoutingOptions,
+} from './clusters.ts';
 export { ModuleLoadError, PluginStartError } from './errors.ts';
-export type { HttpCallHandler, HttpCallRequest, HttpCallResponse } from './http-calls.ts';
+export {
+  type HttpCallHandler,
+  type HttpCallRequest,
+  type HttpCallResponse,
+  RESPONSE_BUFFER_LIMIT_BYTES,
+} from './http-calls.ts';
 export type { Metric, MetricTypeName } from './metrics.ts';
 export { decodePairs, encodePairs, type HeaderPairs, header } from './pairs.ts';
 export {
@@ -48,6 +59,7 @@ export {
   Stream,
   type StreamRequest,
 } from './plugin.ts';
+export type { RouterReply } from './router.ts';
 export type { StreamOutcome } from './streams.ts';
 export { Worker } from './worker.ts';
 export type { LogEntry } from './worker-settings.ts';

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { LogLevelName } from './abi.ts';
 import { type Clock, realClock } from './clock.ts';
+import { ClusterModel, type RoutingOptions } from './clusters.ts';
 import { PluginStartError } from './errors.ts';
 import type { HttpCallHandler } from './http-calls.ts';
 import { type Metric, MetricStore } from './metrics.ts';
@@ -27,8 +28,15 @@ export type PluginOptions = {
   clock?: Clock;
   /** Answers `proxy_http_call`. Without one every call fails (reset). */
   httpCall?: HttpCallHandler;
-  /** Known upstream clusters; a call to another one gets BadArgument. Any cluster when omitted. */
+  /** Known upstream clusters; a call to another one gets BadArgument. Any cluster when omitted. With `routing`
+   * these are known too, each always with a host. */
   clusters?: readonly string[];
+  /** Envoy's cluster model (clusters/clusters.ts): clusters known to this Envoy and whether each has a host on
+   * each worker, changed through `plugin.clusters.setHost` and applied after `edsLagMs`; a route table that
+   * gives each stream its `xds.cluster_name`; the router's immediate 503 (UH) for a stream that goes on to a
+   * cluster without a host; `proxy_http_call` BadArgument for an unknown cluster, InternalFailure for one
+   * without a host. Without it, today's behaviour: any cluster (or those of `clusters`) answers. */
+  routing?: RoutingOptions;
   /** Receives what the module logs at or above `logLevel` (default info). */
   onLog?: (entry: LogEntry) => void;
   logLevel?: LogLevelName;
@@ -116,6 +124,8 @@ class LogCapture {
 
 export class Plugin {
   readonly workers: readonly Worker[];
+  /** The cluster model when the plugin was created with `routing`. */
+  readonly clusters: ClusterModel | undefined;
   readonly #metrics: MetricStore;
   readonly #capture: LogCapture;
   #next = 0;
@@ -127,8 +137,10 @@ export class Plugin {
     metrics: MetricStore,
     capture: LogCapture,
     canary: (configuration: string) => Promise<void>,
+    clusters?: ClusterModel,
   ) {
     this.workers = workers;
+    this.clusters = clusters;
     this.#metrics = metrics;
     this.#capture = capture;
     this.#canary = canary;
@@ -229,6 +241,10 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
   for (const [k, v] of Object.entries(options.properties ?? {})) properties.set(k, encoder.encode(v));
   const capture = new LogCapture();
   capture.start();
+  const workerCount = options.workers ?? 1;
+  const routing = options.routing
+    ? new ClusterModel(workerCount, options.clock ?? realClock, options.routing, options.clusters ?? [])
+    : undefined;
   const onLog = options.onLog;
   const makeWorker = (index: number, pluginConfiguration: string): Worker =>
     new Worker({
@@ -241,6 +257,7 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
       clock: options.clock ?? realClock,
       logLevel: options.logLevel ?? 'info',
       clusters: options.clusters ? new Set(options.clusters) : undefined,
+      routing,
       properties,
       metrics,
       httpCall: options.httpCall ?? (async () => undefined),
@@ -269,7 +286,7 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
     }
   };
   const workers: Worker[] = [];
-  for (let index = 0; index < (options.workers ?? 1); index++) workers.push(makeWorker(index, configuration));
+  for (let index = 0; index < workerCount; index++) workers.push(makeWorker(index, configuration));
   try {
     if (options.canary) await canary(configuration);
     for (const w of workers) {
@@ -288,5 +305,5 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
     throw e;
   }
   capture.stop();
-  return new Plugin(workers, metrics, capture, canary);
+  return new Plugin(workers, metrics, capture, canary, routing);
 }

@@ -12,9 +12,11 @@ import {
   HEADERS_STOP_ALL_AND_BUFFER,
 } from '../assembly/abi-numbers.ts';
 import type { Clock, TimerHandle } from './clock.ts';
+import type { ResolvedRoute } from './clusters.ts';
 import type { GuestCalls } from './guest-calls.ts';
 import { type LocalReply, localReply } from './local-reply.ts';
 import type { HeaderPairs } from './pairs.ts';
+import type { Router } from './router.ts';
 
 export type StreamOutcome =
   /** The request goes on upstream with these (possibly modified) headers and its body. */
@@ -45,6 +47,8 @@ export type StreamOptions = {
   streamIdleTimeoutMs: number;
   /** Runs the idle timers; without one streams never time out. */
   clock: Clock | undefined;
+  /** The router the streams meet when they go on; without one every stream goes upstream. */
+  router: Router | undefined;
 };
 
 export const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -64,6 +68,8 @@ export type StreamRecord = {
   continueAsked: boolean;
   /** The stream idle timer while nobody has answered the stream. */
   idle: TimerHandle | undefined;
+  /** The route resolved when the stream was created (the cluster model's), if any. */
+  route: ResolvedRoute | undefined;
   settle: (outcome: StreamOutcome) => void;
 };
 
@@ -88,6 +94,7 @@ export class StreamTable {
       failOpen: options.failOpen ?? false,
       streamIdleTimeoutMs: options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
       clock: options.clock,
+      router: options.router,
     };
   }
 
@@ -129,6 +136,7 @@ export class StreamTable {
       bodySeen: false,
       continueAsked: false,
       idle: undefined,
+      route: this.#options.router?.resolve(headers),
       settle: (outcome) => {
         this.#stopIdle(rec);
         settle(outcome);
@@ -249,6 +257,7 @@ export class StreamTable {
       rec.hold = 'all-watermark';
       if (this.#deliverBody(rec) !== 'continue') return;
     }
+    if (this.#routerReplied(rec)) return;
     rec.state = 'continued';
     // Once continued, the headers are the upstream request's: handed over as they are, not copied.
     rec.settle({ kind: 'continue', headers: rec.headers, body: rec.body });
@@ -288,6 +297,17 @@ export class StreamTable {
     return asked ? 'continue' : 'stopped';
   }
 
+  /** The router's immediate local reply (no host, unknown cluster) to a stream going on; true when it came.
+   * It reaches the client as any local reply; the stream then ends as one answered by the module does. */
+  #routerReplied(rec: StreamRecord): boolean {
+    const reply = this.#options.router?.decide(rec.route, rec.headers);
+    if (!reply) return false;
+    rec.state = 'replied';
+    rec.settle(reply);
+    if (this.#records.has(rec.id)) this.#finish(rec);
+    return true;
+  }
+
   /** Envoy's answer when a buffering filter's buffer passes the limit: 413, details request_payload_too_large. */
   #tooLarge(rec: StreamRecord): void {
     const body = new TextEncoder().encode('Payload Too Large');
@@ -321,6 +341,7 @@ export class StreamTable {
 
   /** A failed-VM stream passed with fail_open: the filter is skipped, headers and body go on as they came. */
   #continueUntouched(rec: StreamRecord): void {
+    if (this.#routerReplied(rec)) return;
     rec.state = 'continued';
     rec.settle({ kind: 'continue', headers: rec.headers, body: rec.body });
   }

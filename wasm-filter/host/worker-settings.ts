@@ -2,6 +2,7 @@
  * and where its logs and http calls go. */
 import type { LogLevelName } from './abi.ts';
 import type { Clock } from './clock.ts';
+import type { ClusterModel } from './clusters.ts';
 import type { HttpCallHandler } from './http-calls.ts';
 import type { MetricStore } from './metrics.ts';
 
@@ -17,6 +18,9 @@ export type WorkerSettings = {
   clock: Clock;
   logLevel: LogLevelName;
   clusters: ReadonlySet<string> | undefined;
+  /** Envoy's clusters, their hosts and the route table (shared by every worker); none: any known cluster has
+   * a host and streams resolve no route. */
+  routing?: ClusterModel | undefined;
   properties: ReadonlyMap<string, Uint8Array>;
   metrics: MetricStore;
   httpCall: HttpCallHandler;

@@ -12,6 +12,7 @@ import { GuestMemory } from './guest-memory.ts';
 import { HttpCalls } from './http-calls.ts';
 import type { HeaderPairs } from './pairs.ts';
 import { RootContexts } from './root-contexts.ts';
+import { Router } from './router.ts';
 import { type StreamRecord, StreamTable } from './streams.ts';
 import { wasiImports } from './wasi-imports.ts';
 import type { WorkerSettings } from './worker-settings.ts';
@@ -56,9 +57,10 @@ export class Worker {
       failOpen: settings.failOpen,
       streamIdleTimeoutMs: settings.streamIdleTimeoutMs,
       clock: settings.clock,
+      router: settings.routing ? new Router(settings.routing, settings.index) : undefined,
     });
     this.#roots = new RootContexts(guest, settings.clock);
-    this.#calls = new HttpCalls(guest, settings.clock, settings.httpCall);
+    this.#calls = new HttpCalls(guest, settings.clock, settings.httpCall, settings.routing !== undefined);
   }
 
   /** Set when the module trapped: the VM is dead; it calls nothing in the module any more. */

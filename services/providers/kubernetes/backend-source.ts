@@ -9,6 +9,7 @@ import type { BackendSource, ObservedBackend, ProviderContext } from '../provide
 import { type Probe, ReadinessProbes } from '../readiness-probes.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import { type ClusterObjects, computeBackends, type HttpRoute, observedBackends } from './backends.ts';
+import type { ClusterNaming } from './cluster-names.ts';
 import { AnnotationProblemReporter } from './events.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, informerSpecs, SupervisedInformer } from './informers.ts';
 import { loadKubeConfig } from './kube-config.ts';
@@ -27,9 +28,11 @@ class KubernetesBackendSource implements BackendSource {
   private readonly channel = new SnapshotChannel<ObservedBackend[]>();
   private scheduled = false;
   private closed = false;
+  private readonly clusterNaming: ClusterNaming | undefined;
 
   constructor(context: ProviderContext, options: KubernetesSourceOptions = {}) {
     const kc = options.kubeConfig ?? loadKubeConfig();
+    this.clusterNaming = context.clusterNaming;
     const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.informers = informerSpecs(kc, context.namespaces).map(
       (spec) => new SupervisedInformer(kc, spec, context.logger, backoff, () => this.schedule()),
@@ -80,7 +83,7 @@ class KubernetesBackendSource implements BackendSource {
 
   private compute(): void {
     if (!this.informers.every((informer) => informer.synced)) return;
-    const views = computeBackends(this.objects());
+    const views = computeBackends(this.objects(), this.clusterNaming);
     for (const view of views) if (view.problems.length > 0) this.reporter.report(view);
     const wanted = new Map<BackendId, string>();
     for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);

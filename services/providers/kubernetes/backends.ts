@@ -14,6 +14,12 @@ import {
 } from '../../shared/index.ts';
 import { probeUrlOf } from '../http-probe.ts';
 import type { ObservedBackend } from '../provider.ts';
+import {
+  type ClusterNaming,
+  clusterNameOf,
+  DEFAULT_CLUSTER_NAMING,
+  type RouteRuleRef,
+} from './cluster-names.ts';
 
 export const ENABLED_LABEL = 'wakegate.dev/enabled';
 export const ANNOTATION_PREFIX = 'wakegate.dev/';
@@ -128,7 +134,29 @@ function routeHosts(routes: HttpRoute[], namespace: string, serviceNames: Set<st
   return [...hosts].sort();
 }
 
-export function computeBackends(objects: ClusterObjects): DeploymentBackend[] {
+/** The HTTPRoute rules in the namespace that send to one of the Services (same rules as routeHosts). */
+function routeRules(routes: HttpRoute[], namespace: string, serviceNames: Set<string>): RouteRuleRef[] {
+  const found: RouteRuleRef[] = [];
+  for (const route of routes) {
+    if (route.metadata?.namespace !== namespace || !route.metadata.name) continue;
+    (route.spec?.rules ?? []).forEach((rule, index) => {
+      const sends = (rule.backendRefs ?? []).some(
+        (ref) =>
+          (ref.group ?? '') === '' &&
+          (ref.kind ?? 'Service') === 'Service' &&
+          (ref.namespace ?? namespace) === namespace &&
+          serviceNames.has(ref.name),
+      );
+      if (sends) found.push({ namespace, name: route.metadata?.name ?? '', rule: index });
+    });
+  }
+  return found;
+}
+
+export function computeBackends(
+  objects: ClusterObjects,
+  naming: ClusterNaming = DEFAULT_CLUSTER_NAMING,
+): DeploymentBackend[] {
   const views: DeploymentBackend[] = [];
   for (const deployment of objects.deployments) {
     const namespace = deployment.metadata?.namespace ?? '';
@@ -164,8 +192,17 @@ export function computeBackends(objects: ClusterObjects): DeploymentBackend[] {
       if (ready && settings.config.probePath !== undefined && target)
         probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
     }
+    const cluster = clusterNameOf(naming, services, routeRules(objects.httpRoutes, namespace, serviceNames));
     views.push({
-      backend: { id, hosts, ready, replicas, readyReplicas, config: settings.config },
+      backend: {
+        id,
+        hosts,
+        ready,
+        replicas,
+        readyReplicas,
+        config: settings.config,
+        ...(cluster ? { cluster } : {}),
+      },
       probeUrl,
       problems: settings.problems,
       deployment: { namespace, name, uid: deployment.metadata?.uid },

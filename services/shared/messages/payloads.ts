@@ -43,6 +43,8 @@ export const BackendRecordSchema = Type.Object(
     replicas: Count,
     readyReplicas: Count,
     config: BackendConfigSchema,
+    /** The Envoy cluster routing to it, when the watcher can name it (WAKEGATE_GATEWAY_FLAVOR). */
+    cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     updatedAt: Millis,
   },
   { additionalProperties: false },
