@@ -17,6 +17,7 @@ import {
   SETTING_NAMES,
   shippedNatsAuthorization,
 } from '../../services/shared/index.ts';
+import { watcherConfigSpec } from '../../services/watcher/index.ts';
 import { filterWasmPath } from '../../wasm-filter/build.ts';
 import {
   createPlugin,
@@ -281,6 +282,17 @@ describe('base', () => {
     const built = buildWithToken('istio', 'a-token-set-by-the-user');
     const env = resolvedEnv(built, findIn(built, 'Deployment', 'wakegate-bridge'));
     expect(loadConfig(bridgeConfigSpec, env).auth).toEqual({ tokens: ['a-token-set-by-the-user'] });
+  });
+
+  it("names backends' Envoy clusters the way each overlay's gateway does", () => {
+    const flavorOf = (build: BuildName) =>
+      loadConfig(
+        watcherConfigSpec,
+        resolvedEnv(build, find(build, 'Deployment', 'wakegate-watcher', 'wakegate')),
+      ).gatewayFlavor;
+    expect(flavorOf('base')).toBe('envoy');
+    expect(flavorOf('istio')).toBe('istio');
+    expect(flavorOf('envoy-gateway')).toBe('envoy-gateway');
   });
 
   it('runs NATS with a user per service, its passwords from a Secret that is not shipped', () => {

@@ -10,6 +10,7 @@ export type {
   ProviderModule,
   WorkloadScaler,
 } from './provider.ts';
+export { type ClusterNaming, GATEWAY_FLAVORS, type GatewayFlavor } from './provider.ts';
 
 /** Loads only the provider in use, so a Docker deployment never imports the Kubernetes client and back. */
 export async function loadProvider(name: ProviderName): Promise<ProviderModule> {

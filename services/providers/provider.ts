@@ -6,7 +6,12 @@
  */
 
 import type { BackendConfig, BackendId, Logger } from '../shared/index.ts';
-import type { ClusterNaming } from './kubernetes/cluster-names.ts';
+
+/** How the gateway in front names the Envoy cluster of a backend (the watcher's WAKEGATE_GATEWAY_FLAVOR). */
+export const GATEWAY_FLAVORS = ['envoy', 'istio', 'envoy-gateway'] as const;
+export type GatewayFlavor = (typeof GATEWAY_FLAVORS)[number];
+
+export type ClusterNaming = { flavor: GatewayFlavor; clusterDomain: string };
 
 /** One opted-in workload as the platform shows it now. */
 export interface ObservedBackend {

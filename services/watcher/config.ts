@@ -1,5 +1,5 @@
 /** The watcher's environment: the shared NATS, log, port and provider variables. */
-import { GATEWAY_FLAVORS } from '../providers/kubernetes/cluster-names.ts';
+import { GATEWAY_FLAVORS } from '../providers/index.ts';
 import {
   type ConfigOf,
   env,

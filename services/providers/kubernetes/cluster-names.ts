@@ -10,11 +10,9 @@
  * - `envoy` (default): a plain Envoy's cluster names are its operator's own; none is computed.
  */
 import type { V1Service } from '@kubernetes/client-node';
+import type { ClusterNaming } from '../provider.ts';
 
-export const GATEWAY_FLAVORS = ['envoy', 'istio', 'envoy-gateway'] as const;
-export type GatewayFlavor = (typeof GATEWAY_FLAVORS)[number];
-
-export type ClusterNaming = { flavor: GatewayFlavor; clusterDomain: string };
+export type { ClusterNaming };
 
 export const DEFAULT_CLUSTER_NAMING: ClusterNaming = { flavor: 'envoy', clusterDomain: 'cluster.local' };
 
