@@ -83,6 +83,16 @@ describe('configuration', () => {
     [{ bridge_cluster: 'b', max_wait_ms: 60_000, max_hold_ms: 30_000 }, 'field max_wait_ms: 60000 is above'],
     [{ bridge_cluster: 'b', max_hold_ms: 30_000, max_wait_ms: 60_000 }, 'field max_wait_ms: 60000 is above'],
     [{ bridge_cluster: 'b', max_buffered: 1.5 }, 'max_buffered'],
+    [
+      { bridge_cluster: 'b', max_buffered_ceiling: 0 },
+      'field max_buffered_ceiling: expected an integer 1..1000000',
+    ],
+    [{ bridge_cluster: 'b', max_held: 'lots' }, 'field max_held: expected an integer 1..1000000'],
+    // A default the same document caps lower: refused, as max_wait_ms above max_hold_ms.
+    [
+      { bridge_cluster: 'b', max_buffered: 500, max_buffered_ceiling: 100 },
+      'max_buffered: 500 is above max_buffered_ceiling 100',
+    ],
     [{ bridge_cluster: 'b', fail_open: 'yes' }, 'fail_open'],
     [{ bridge_cluster: 'b', token: 7 }, 'token'],
     [{ bridge_cluster: '' }, 'bridge_cluster'],

@@ -30,12 +30,14 @@ describe('requests', () => {
     expect(header(reply.headers, 'x-wakegate')).toBe('timeout');
     expect(header(reply.headers, 'content-type')).toBe('application/json');
     const body = JSON.parse(decoder.decode(reply.body));
-    expect(body).toEqual({ error: expect.any(String), backend: 'demo/app', waitedMs: expect.any(Number) });
+    // The client may be anyone: the answer says the service is starting, never which namespace/name it is.
+    expect(body).toEqual({ error: 'the service did not start in time', waitedMs: expect.any(Number) });
     expect(body.waitedMs).toBeGreaterThanOrEqual(2000);
     const g = expectReply(await grpc.outcome);
     expect(g.status).toBe(200);
     expect(g.grpcStatus).toBe(14);
     expect(header(g.headers, 'grpc-status')).toBe('14');
+    expect(header(g.headers, 'grpc-message')).toBe('the service did not start in time');
     expect(header(g.headers, 'x-wakegate')).toBe('timeout');
     const w = expectReply(await web.outcome);
     expect([w.status, header(w.headers, 'content-type'), w.grpcStatus]).toEqual([
@@ -149,6 +151,9 @@ describe('requests', () => {
     expect(http.status).toBe(503);
     expect(header(http.headers, 'retry-after')).toBe('1');
     expect(header(http.headers, 'x-wakegate')).toBe('overflow');
+    expect(JSON.parse(decoder.decode(http.body))).toEqual({
+      error: 'too many requests are waiting for the service to start',
+    });
     const grpc = expectReply(
       request(plugin, 'app.example.com', { 'content-type': 'application/grpc' }).settled,
     );
@@ -167,6 +172,32 @@ describe('requests', () => {
     expect(held.every((s) => s.settled === undefined)).toBe(true);
     expect(plugin.metric('wakegate_overflows_total')).toBe(3);
     expect(plugin.metric('wakegate_held')).toBe(2);
+  });
+
+  it("keeps a tenant's max buffered under the operator's ceiling", async () => {
+    const { plugin } = await start({
+      config: { max_buffered: 2, max_buffered_ceiling: 3 },
+      backends: [{ ...sleeping, maxBuffered: 1_000_000 }],
+    });
+    const held = [1, 2, 3].map(() => request(plugin, 'app.example.com'));
+    expect(held.every((s) => s.settled === undefined)).toBe(true);
+    expect(expectReply(request(plugin, 'app.example.com').settled).status).toBe(503);
+    expect(plugin.metric('wakegate_held')).toBe(3);
+  });
+
+  it('holds at most max_held requests on a worker, all backends together', async () => {
+    const other = { ...sleeping, id: 'demo/other', hosts: ['other.example.com'] };
+    const { plugin } = await start({ config: { max_held: 3 }, backends: [sleeping, other] });
+    const held = [
+      request(plugin, 'app.example.com'),
+      request(plugin, 'app.example.com'),
+      request(plugin, 'other.example.com'),
+    ];
+    expect(held.every((s) => s.settled === undefined)).toBe(true);
+    // Each backend is far below its own bound: the worker's is what refuses.
+    expect(expectReply(request(plugin, 'other.example.com').settled).status).toBe(503);
+    expect(expectReply(request(plugin, 'app.example.com').settled).status).toBe(503);
+    expect(plugin.metric('wakegate_held')).toBe(3);
   });
 });
 describe('gRPC detection, exactly as Envoy hasGrpcContentType', () => {

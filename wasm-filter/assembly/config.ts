@@ -18,6 +18,11 @@ export class Config {
   /** Ceiling on any hold: Envoy's stream idle timeout ends a held stream whatever the filter's bound. */
   maxHoldMs: i32 = 300000;
   maxBuffered: i32 = 1000;
+  /** Ceiling on a backend's own `maxBuffered` from the table: a tenant's setting cannot make the shared
+   * gateway hold a million requests for it. */
+  maxBufferedCeiling: i32 = 10000;
+  /** Held requests on this worker, all backends together. */
+  maxHeld: i32 = 20000;
   activityIntervalMs: i32 = 5000;
   failOpen: bool = true;
   probeMode: i32 = PROBE_CONNECT;
@@ -48,6 +53,7 @@ export function parseConfig(text: string): Config | null {
   const c = new Config();
   let hasCluster = false;
   let hasMaxWait = false;
+  let hasBufferedCeiling = false;
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i];
     const v = root.items[i];
@@ -81,6 +87,14 @@ export function parseConfig(text: string): Config | null {
       c.maxBuffered = integer(v, 1, 1000000);
       if (c.maxBuffered < 0)
         return fail('invalid configuration field max_buffered: expected an integer 1..1000000');
+    } else if (key == 'max_buffered_ceiling') {
+      c.maxBufferedCeiling = integer(v, 1, 1000000);
+      if (c.maxBufferedCeiling < 0)
+        return fail('invalid configuration field max_buffered_ceiling: expected an integer 1..1000000');
+      hasBufferedCeiling = true;
+    } else if (key == 'max_held') {
+      c.maxHeld = integer(v, 1, 1000000);
+      if (c.maxHeld < 0) return fail('invalid configuration field max_held: expected an integer 1..1000000');
     } else if (key == 'activity_interval_ms') {
       c.activityIntervalMs = integer(v, 100, 3600000);
       if (c.activityIntervalMs < 0) {
@@ -113,6 +127,15 @@ export function parseConfig(text: string): Config | null {
       );
     }
     c.maxWaitMs = c.maxHoldMs;
+  }
+  if (c.maxBuffered > c.maxBufferedCeiling) {
+    // The same rule as the waits: a contradiction the operator wrote is refused, a default follows.
+    if (hasBufferedCeiling) {
+      return fail(
+        `invalid configuration field max_buffered: ${c.maxBuffered.toString()} is above max_buffered_ceiling ${c.maxBufferedCeiling.toString()}`,
+      );
+    }
+    c.maxBufferedCeiling = c.maxBuffered;
   }
   return c;
 }

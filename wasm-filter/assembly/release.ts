@@ -14,7 +14,6 @@ import {
   sendLocalResponse,
 } from './abi';
 import { backends, UNKNOWN } from './backends';
-import { quote } from './json';
 import {
   checkLedger,
   countResumed,
@@ -120,12 +119,11 @@ export function expireHeld(now: f64): void {
       forget(contextId);
       continue;
     }
-    const b = backends[index];
     if (grpc) {
       sendLocalResponse(
         504,
         'wakegate_timeout',
-        `backend ${b.id} did not become ready in time`,
+        'the service did not start in time',
         ['x-wakegate', 'timeout'],
         GRPC_UNAVAILABLE,
       );
@@ -133,7 +131,7 @@ export function expireHeld(now: f64): void {
       sendLocalResponse(
         504,
         'wakegate_timeout',
-        `{"error":"backend did not become ready in time","backend":${quote(b.id)},"waitedMs":${(<i64>waited).toString()}}`,
+        `{"error":"the service did not start in time","waitedMs":${(<i64>waited).toString()}}`,
         ['content-type', 'application/json', 'x-wakegate', 'timeout'],
         GRPC_NONE,
       );
@@ -174,7 +172,7 @@ export function sortUnknown(now: f64): void {
       // The bound applies to requests held before the table came as to any other.
       const grpc = slotGrpc(slot);
       release(slot);
-      refuse(backends[index], grpc);
+      refuse(grpc);
       continue;
     }
     maybeWake(index, now);

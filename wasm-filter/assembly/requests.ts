@@ -17,8 +17,7 @@ import { Backend, backends, isTableKnown, matchAuthority, UNKNOWN } from './back
 import { callingFromCurrentRoot } from './calls';
 import { filterNow } from './clock';
 import { currentConfig, isConfigured, PROBE_OFF } from './config';
-import { quote } from './json';
-import { admit, heldOf, hold, pass } from './ledger';
+import { admit, heldOf, heldTotal, hold, pass } from './ledger';
 import { metricOverflows } from './metrics';
 import { authorityNames, clusterNames } from './names';
 import { maybeWake } from './wake';
@@ -64,10 +63,12 @@ export function maxWaitOf(index: i32): f64 {
   return <f64>config.maxHoldMs;
 }
 
-/** The backend's own bound on held requests, or the configured one. */
+/** The backend's own bound on held requests, or the configured one, never above `max_buffered_ceiling`. */
 export function maxBufferedOf(index: i32): i32 {
   const b = backends[index];
-  return b.maxBuffered > 0 ? b.maxBuffered : currentConfig().maxBuffered;
+  const config = currentConfig();
+  if (b.maxBuffered <= 0) return config.maxBuffered;
+  return min(b.maxBuffered, config.maxBufferedCeiling);
 }
 
 /** Backend index of the request's `:authority`, or -1 when unmanaged or absent. */
@@ -110,13 +111,13 @@ export function requestHeaders(contextId: u32): i32 {
 }
 
 function holdOrRefuse(contextId: u32, index: i32): i32 {
-  const b = backends[index];
   callingFromCurrentRoot();
   const grpc = isGrpcRequest();
   const now = filterNow();
-  if (heldOf(index) >= maxBufferedOf(index)) {
+  // Past the backend's bound, or this worker's for all backends together: no tenant fills the gateway.
+  if (heldOf(index) >= maxBufferedOf(index) || heldTotal >= currentConfig().maxHeld) {
     pass(contextId, index);
-    refuse(b, grpc);
+    refuse(grpc);
     return HEADERS_STOP;
   }
   let cluster = 0;
@@ -133,14 +134,15 @@ function holdOrRefuse(contextId: u32, index: i32): i32 {
   return HEADERS_STOP;
 }
 
-/** The overflow answer, to the stream of the effective context. */
-export function refuse(b: Backend, grpc: bool): void {
+/** The overflow answer, to the stream of the effective context. It does not name the backend: the client
+ * may be anyone on the internet, and the namespace/name is the cluster's business. */
+export function refuse(grpc: bool): void {
   proxy_increment_metric(metricOverflows, 1);
   if (grpc) {
     sendLocalResponse(
       503,
       'wakegate_overflow',
-      `too many requests waiting for ${b.id}`,
+      'too many requests are waiting for the service to start',
       ['x-wakegate', 'overflow'],
       GRPC_RESOURCE_EXHAUSTED,
     );
@@ -148,7 +150,7 @@ export function refuse(b: Backend, grpc: bool): void {
     sendLocalResponse(
       503,
       'wakegate_overflow',
-      `{"error":"too many requests waiting for the backend","backend":${quote(b.id)}}`,
+      '{"error":"too many requests are waiting for the service to start"}',
       ['content-type', 'application/json', 'retry-after', '1', 'x-wakegate', 'overflow'],
       GRPC_NONE,
     );
