@@ -48,6 +48,6 @@ export {
   Stream,
   type StreamRequest,
 } from './plugin.ts';
-export type { StreamOutcome } from './streams.ts';
+export type { ClientResponse, StreamOutcome, StreamReset, UpstreamResponse } from './streams.ts';
 export { Worker } from './worker.ts';
 export type { LogEntry } from './worker-settings.ts';

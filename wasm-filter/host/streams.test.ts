@@ -189,7 +189,7 @@ describe('streams', () => {
     expect(later.settled?.kind).toBe('local-reply');
   });
 
-  it('leaves held streams hanging when the VM traps, until the stream idle timeout answers 504', async () => {
+  it('leaves held streams hanging when the VM traps, until the stream idle timeout; its 504 meets the dead VM and becomes the 503', async () => {
     const { plugin, clock, logs } = await run('hold', { streamIdleTimeoutMs: 1000 });
     const held = plugin.openStream({ headers: { ...get, 'x-headers-returns': '1' } });
     clock.advance(10);
@@ -202,12 +202,14 @@ describe('streams', () => {
     await Promise.resolve();
     expect(held.settled).toBeUndefined();
     clock.advance(1);
+    // Envoy's 504 goes through the filter's encodeHeaders; cpp-host's CHECK_FAIL_HTTP finds the VM failed and
+    // fails the stream: the 503 goes straight to the client in place of the 504.
     const timedOut = await held.outcome;
     expect(timedOut.kind === 'local-reply' && [timedOut.status, timedOut.details]).toEqual([
-      504,
-      'stream_idle_timeout',
+      503,
+      'wasm_fail_stream',
     ]);
-    expect(timedOut.kind === 'local-reply' && new TextDecoder().decode(timedOut.body)).toBe('stream timeout');
+    expect(timedOut.kind === 'local-reply' && timedOut.body.length).toBe(0);
     // No callback ran in the dead VM for it.
     expect(logs.filter((l) => l.startsWith('effective'))).toEqual([]);
     expect(plugin.workers[0]?.openStreams).toBe(0);
