@@ -42,6 +42,18 @@ describe('loading', () => {
     expect(logs).toContain('configure 1 load');
   });
 
+  it('allocates in the module with malloc when it exports proxy_on_memory_allocate too', async () => {
+    const logs: string[] = [];
+    const plugin = await createPlugin({
+      module: testModulePath('allocators'),
+      configuration: 'given',
+      onLog: (e) => logs.push(e.message),
+    });
+    plugins.push(plugin);
+    expect(logs).toContain('configuration given');
+    expect(plugin.workers[0]?.failed).toBeUndefined();
+  });
+
   it('refuses a known import with another signature at load, as cpp-host V8::link does', async () => {
     const err = await createPlugin({ module: testModulePath('wrong-signature') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModuleLoadError);
