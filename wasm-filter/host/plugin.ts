@@ -43,7 +43,8 @@ export type PluginOptions = {
    * untouched instead of getting 503 `wasm_fail_stream`. Held streams are not released either way. */
   failOpen?: boolean;
   /** The connection manager's `stream_idle_timeout` (default 300000 ms, Envoy's 5 min; 0 turns it off): a
-   * stream nobody answered by then gets 504 `stream_idle_timeout`. */
+   * stream nobody answered by then gets 504 `stream_idle_timeout` (503 `wasm_fail_stream` if its VM failed,
+   * unless `failOpen`). */
   streamIdleTimeoutMs?: number;
   /** Runs Envoy's configuration canary first (default false): a throwaway VM is started and configured, as
    * Envoy does on its main thread for each configuration it loads, then dropped without `proxy_on_done` or

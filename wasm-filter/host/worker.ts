@@ -1,6 +1,7 @@
 /** One VM of a plugin, as one Envoy worker thread has it: its own instance, root contexts, ticks, streams and
- * http calls. It implements the host side of proxy-wasm ABI 0.2.1 and the four WASI calls a module may
- * import, copying Envoy's behaviour (docs/filter.md, "What the filter relies on from Envoy", lists what is kept). This file
+ * http calls. It implements the host side of proxy-wasm ABI 0.2.1 and WASI as proxy-wasm-cpp-host registers
+ * them, copying Envoy's behaviour (docs/filter.md, "What the filter relies on from Envoy: the conformance
+ * table", lists what is kept). This file
  * loads the module, calls into it, runs what a callback deferred once it has returned, and marks the VM failed
  * when the module traps (as Envoy: held streams hang until the stream idle timeout, new ones get 503 or pass
  * with `failOpen`); the parts it is made of hold the rest. */
