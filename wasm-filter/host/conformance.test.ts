@@ -391,6 +391,11 @@ describe('a stream', () => {
         response.trailers,
       ],
     ).toEqual([200, [['x-upstream', 'changed']], 'changed body', [['x-resp-trailer', 'r']]]);
+    // proxy_on_log (Envoy's access-log phase) reads the stream's maps, read-only; a missing one is NotFound.
+    s.close();
+    expect(logs).toContain('log request :path /rewritten 2');
+    expect(logs).toContain('log response x-upstream changed');
+    expect(logs).toContain('log request-trailers <1>');
   });
 
   it("passes the module's own local reply through its response callbacks, as sendLocalReplyViaFilterChain", async () => {

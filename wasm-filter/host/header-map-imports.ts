@@ -2,7 +2,8 @@
  * (src/exports.cc: a map type past the enum is BadArgument, memory outside the module's is
  * InvalidMemoryAccess) and Envoy answers them (source/extensions/common/wasm/context.cc, `Context::getMap` /
  * `getConstMap` and the calls on them): a map the context does not hold at that moment is BadArgument,
- * except for `get_header_map_pairs`, which gives it as no pairs; the http-call response and gRPC metadata
+ * except for `get_header_map_pairs`, which gives it as no pairs, and in `proxy_on_log` (the access-log phase:
+ * the stream's request headers and response maps, read-only), where a missing one is NotFound; the http-call response and gRPC metadata
  * maps are read-only (BadArgument to change); keys are lowercased. */
 import {
   MAP_HTTP_CALL_RESPONSE_HEADERS,
@@ -27,7 +28,21 @@ export function headerMapImports(host: EnvHost): WebAssembly.Imports[string] {
   const readable = (map: number): HeaderPairs | undefined => {
     if (map === MAP_HTTP_CALL_RESPONSE_HEADERS) return calls.response?.headers;
     if (map === MAP_HTTP_CALL_RESPONSE_TRAILERS) return calls.response?.trailers;
+    const rec = logging();
+    if (rec) {
+      // The access-log phase reads what the stream had: its request headers, the response's headers and
+      // trailers; request trailers are never there.
+      if (map === MAP_REQUEST_HEADERS) return rec.headers;
+      if (map === MAP_RESPONSE_HEADERS) return rec.response?.headers;
+      if (map === MAP_RESPONSE_TRAILERS) return rec.response?.trailers;
+      return undefined;
+    }
     return writable(map);
+  };
+  /** The stream whose `proxy_on_log` runs, if that is the context acted on. */
+  const logging = () => {
+    const rec = streams.get(host.effectiveContext());
+    return rec?.inLog ? rec : undefined;
   };
   /** Envoy's getMap: the maps of the stream the module acts on, while the stream holds them. */
   const writable = (map: number): HeaderPairs | undefined => {
@@ -51,7 +66,8 @@ export function headerMapImports(host: EnvHost): WebAssembly.Imports[string] {
       if (tooBig(map)) return R.BadArgument;
       if (!memory.fits(kp, kl)) return R.InvalidMemoryAccess;
       const headers = readable(map);
-      if (!headers) return R.BadArgument;
+      // A map missing in the access-log phase is NotFound there; otherwise one not held is BadArgument.
+      if (!headers) return logging() ? R.NotFound : R.BadArgument;
       // The hot path of every filter: compare the key in place rather than decode it.
       for (let i = 0; i < headers.length; i++) {
         const pair = headers[i] as [string, string];

@@ -112,6 +112,8 @@ export type StreamRecord = {
   filterState: Map<string, Uint8Array>;
   /** The response while it goes through the module's response callbacks. */
   response: ResponseRecord | undefined;
+  /** `proxy_on_log` runs: Envoy's access-log phase, whose maps are read-only. */
+  inLog: boolean;
   /** The VM failed while this stream's callback ran, or it already got Envoy's failure reply
    * (cpp-host's stream_failed_ / Envoy's failure_local_reply_sent_). */
   failed: boolean;
@@ -245,6 +247,7 @@ export class StreamTable {
       requestTrailersOpen: false,
       filterState: new Map(),
       response: undefined,
+      inLog: false,
       failed: false,
       state: 'headers',
       hold: 'all-watermark',
@@ -633,7 +636,9 @@ export class StreamTable {
     rec.state = 'done';
     this.#stopIdle(rec);
     const guest = this.#guest;
+    rec.inLog = true;
     guest.call(rec.id, 'proxy_on_log', rec.id);
+    rec.inLog = false;
     guest.call(rec.id, 'proxy_on_done', rec.id);
     guest.call(rec.id, 'proxy_on_delete', rec.id);
     this.#records.delete(rec.id);

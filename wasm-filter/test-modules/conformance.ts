@@ -537,7 +537,13 @@ export function proxy_on_response_trailers(_id: u32, n: u32): u32 {
 
 export function proxy_on_tick(_id: u32): void {}
 
-export function proxy_on_log(_id: u32): void {}
+export function proxy_on_log(_id: u32): void {
+  if (mode != 'stream') return;
+  // The access-log phase: the request headers again, read-only; request trailers are never there.
+  note(`log request :path ${getHeader(0, ':path')} ${addHeader(0, 'x', '1').toString()}`);
+  note(`log response x-upstream ${getHeader(2, 'x-upstream')}`);
+  note(`log request-trailers ${getHeader(1, 'x-trailer')}`);
+}
 
 export function proxy_on_done(id: u32): bool {
   note(`done ${id.toString()}`);
