@@ -135,6 +135,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
           for (const value of Array.isArray(v) ? v : [v]) pairs.push([k, value]);
         }
         const out = await stream.respond({ headers: pairs, body });
+        if (out.kind === 'cancelled') return;
         if (out.kind === 'reset') {
           response.destroy();
           return;

@@ -437,20 +437,32 @@ describe('a stream', () => {
   });
 
   it('holds a response the module stops until the stream idle timeout, whose 504 then goes straight to the client', async () => {
-    const { plugin, clock } = await run('hold-response', { streamIdleTimeoutMs: 100 });
+    for (const body of [new TextEncoder().encode('b'), undefined]) {
+      const { plugin, clock } = await run('hold-response', { streamIdleTimeoutMs: 100 });
+      const s = plugin.openStream({ headers: get });
+      await s.outcome;
+      const pending = s.respond({ headers: { ':status': '201' }, ...(body && { body }) });
+      let settled = false;
+      pending.then(() => {
+        settled = true;
+      });
+      clock.advance(99);
+      await Promise.resolve();
+      expect(settled).toBe(false);
+      clock.advance(1);
+      const r = await pending;
+      expect(r.kind === 'local-reply' && [r.status, r.details]).toEqual([504, 'stream_idle_timeout']);
+    }
+  });
+
+  it('answers a held response cancelled when the client goes away, and ends the stream', async () => {
+    const { plugin, logs } = await run('hold-response');
     const s = plugin.openStream({ headers: get });
     await s.outcome;
-    const pending = s.respond({ headers: { ':status': '201' }, body: new TextEncoder().encode('b') });
-    let settled = false;
-    pending.then(() => {
-      settled = true;
-    });
-    clock.advance(99);
-    await Promise.resolve();
-    expect(settled).toBe(false);
-    clock.advance(1);
-    const r = await pending;
-    expect(r.kind === 'local-reply' && [r.status, r.details]).toEqual([504, 'stream_idle_timeout']);
+    const pending = s.respond({ headers: { ':status': '201' } });
+    s.close();
+    expect(await pending).toEqual({ kind: 'cancelled' });
+    expect(logs.slice(-2)).toEqual(['done 2', 'delete 2']);
   });
 
   it('sends a local reply from a response callback straight to the client, past the callbacks', async () => {

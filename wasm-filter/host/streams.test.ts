@@ -243,6 +243,28 @@ describe('streams', () => {
     expect(o.kind === 'local-reply' && o.status).toBe(504);
   });
 
+  it('answers the response of a stream that went on before the VM failed with the 503, or passes it with failOpen', async () => {
+    for (const failOpen of [false, true]) {
+      const { plugin } = await run('hold', { failOpen });
+      const before = plugin.openStream({ headers: { ...get, 'x-headers-returns': '0' } });
+      continued(await before.outcome);
+      plugin.openStream({ headers: { ...get, 'x-trap': '1' } });
+      expect(plugin.workers[0]?.failed).toBeInstanceOf(Error);
+      const r = await before.respond({ headers: { ':status': '200' }, body: new TextEncoder().encode('ok') });
+      // cpp-host's CHECK_FAIL_HTTP in onResponseHeaders: failStream's 503 goes straight to the client.
+      if (failOpen)
+        expect(r.kind === 'response' && [r.status, new TextDecoder().decode(r.body)]).toEqual([200, 'ok']);
+      else expect(r.kind === 'local-reply' && [r.status, r.details]).toEqual([503, 'wasm_fail_stream']);
+      if (failOpen) {
+        // A stream opened after the failure has no filter at all: its response passes as it came.
+        const after = plugin.openStream({ headers: get });
+        continued(await after.outcome);
+        const passed = await after.respond({ headers: { ':status': '204', 'x-a': 'b' } });
+        expect(passed.kind === 'response' && [passed.status, passed.headers]).toEqual([204, [['x-a', 'b']]]);
+      }
+    }
+  });
+
   it('ends a held stream of a live VM at the stream idle timeout, then its context (0 turns it off)', async () => {
     const { plugin, clock, logs } = await run('lifecycle', { streamIdleTimeoutMs: 50 });
     const s = plugin.openStream({ headers: { ...get, 'x-hold': '1' } });

@@ -45,7 +45,9 @@ export type ClientResponse =
       trailers: HeaderPairs | undefined;
     }
   | LocalReply
-  | StreamReset;
+  | StreamReset
+  /** The client went away (the stream was closed) while the module held the response. */
+  | { kind: 'cancelled' };
 
 /** A response on its way through the module's response callbacks (Envoy's encoder filter chain). */
 type ResponseRecord = {
@@ -64,8 +66,10 @@ type ResponseRecord = {
   headersOpen: boolean;
   bodyOpen: boolean;
   trailersOpen: boolean;
-  /** Where the finished response goes. */
+  /** Where the finished response goes; `delivered` once it went (held responses may be at their last phase
+   * already). */
   deliver: (response: ClientResponse) => void;
+  delivered: boolean;
 };
 
 type StreamState = 'headers' | 'held' | 'body' | 'continued' | 'replied' | 'done';
@@ -134,7 +138,16 @@ function ended(rec: StreamRecord): boolean {
 }
 
 function finished(r: ResponseRecord): boolean {
-  return r.phase === 'done';
+  return r.delivered;
+}
+
+/** Sends the response (or what replaced it) to the client, once. */
+function settleResponse(r: ResponseRecord, out: ClientResponse): void {
+  if (r.delivered) return;
+  r.delivered = true;
+  r.phase = 'done';
+  r.held = false;
+  r.deliver(out);
 }
 
 function undecided(rec: StreamRecord): boolean {
@@ -306,6 +319,11 @@ export class StreamTable {
     const rec = this.#records.get(id);
     if (!rec || rec.state === 'done') return;
     const cancelled = undecided(rec);
+    const r = rec.response;
+    if (r && !r.delivered) {
+      settleResponse(r, { kind: 'cancelled' });
+      if (ended(rec)) return;
+    }
     this.#finish(rec);
     if (cancelled) rec.settle({ kind: 'cancelled' });
   }
@@ -324,7 +342,7 @@ export class StreamTable {
    * is held. */
   resumeResponse(rec: StreamRecord): void {
     const r = rec.response;
-    if (!r || r.phase === 'done') return;
+    if (!r || r.delivered) return;
     if (r.inCallback) r.continueAsked = true;
     else if (r.held) {
       r.held = false;
@@ -338,11 +356,9 @@ export class StreamTable {
     if (rec.state === 'done') return;
     const reset: StreamReset = { kind: 'reset', details: 'wasm_close_stream' };
     const r = rec.response;
-    if (r && r.phase !== 'done') {
-      r.phase = 'done';
-      r.held = false;
+    if (r && !r.delivered) {
       this.#stopIdle(rec);
-      r.deliver(reset);
+      settleResponse(r, reset);
     }
     // Delivering it may have ended the stream already (a local reply's response).
     if (ended(rec)) return;
@@ -371,6 +387,7 @@ export class StreamTable {
       bodyOpen: false,
       trailersOpen: false,
       deliver,
+      delivered: false,
     };
     rec.response = r;
     this.#encode(rec, r);
@@ -390,14 +407,12 @@ export class StreamTable {
     const reply = localReply(rec.headers, status, details, body, headers, grpcStatus);
     const current = rec.response;
     // A response that reached the client already: nothing more can be sent.
-    if (current && current.phase === 'done') return;
+    if (current?.delivered) return;
     if (current) {
       // The response has started through the filters: Envoy sends the reply straight to the client
       // (sendDirectLocalReply), past the module's callbacks.
-      current.phase = 'done';
-      current.held = false;
       this.#stopIdle(rec);
-      current.deliver(reply);
+      settleResponse(current, reply);
       return;
     }
     if (!this.#records.has(rec.id)) {
@@ -418,9 +433,10 @@ export class StreamTable {
       headersOpen: false,
       bodyOpen: false,
       trailersOpen: false,
+      delivered: false,
       deliver: (out) => {
         rec.settle(out.kind === 'response' ? { ...reply, ...clientParts(out) } : out);
-        this.#finish(rec);
+        if (!ended(rec)) this.#finish(rec);
       },
     };
     rec.response = r;
@@ -499,11 +515,9 @@ export class StreamTable {
   }
 
   #deliverResponse(rec: StreamRecord, r: ResponseRecord): void {
-    r.phase = 'done';
-    r.held = false;
     this.#stopIdle(rec);
     const status = Number(r.headers.find(([k]) => k === ':status')?.[1] ?? 0);
-    r.deliver({
+    settleResponse(r, {
       kind: 'response',
       status,
       headers: r.headers.filter(([k]) => k !== ':status'),
@@ -515,10 +529,11 @@ export class StreamTable {
   /** Envoy's failStream while the response is being encoded: the 503 goes straight to the client. */
   #directFailure(rec: StreamRecord, r: ResponseRecord): void {
     rec.failed = true;
-    r.phase = 'done';
-    r.held = false;
     this.#stopIdle(rec);
-    r.deliver(localReply(rec.headers, 503, 'wasm_fail_stream', new Uint8Array(0), [], GRPC_UNAVAILABLE));
+    settleResponse(
+      r,
+      localReply(rec.headers, 503, 'wasm_fail_stream', new Uint8Array(0), [], GRPC_UNAVAILABLE),
+    );
   }
 
   #startIdle(rec: StreamRecord): void {
@@ -528,21 +543,11 @@ export class StreamTable {
     rec.idle = clock.setTimer(streamIdleTimeoutMs, () => {
       rec.idle = undefined;
       const r = rec.response;
-      if (r?.held && r.phase !== 'done') {
+      if (r?.held && !r.delivered) {
         // The response has started through the filters: Envoy's sendLocalReply sends the 504 straight to
         // the client (sendDirectLocalReply), past the module.
-        r.phase = 'done';
-        r.held = false;
-        r.deliver(
-          localReply(
-            rec.headers,
-            504,
-            'stream_idle_timeout',
-            new TextEncoder().encode('stream timeout'),
-            [],
-            GRPC_NONE >>> 0,
-          ),
-        );
+        const body = new TextEncoder().encode('stream timeout');
+        settleResponse(r, localReply(rec.headers, 504, 'stream_idle_timeout', body, [], GRPC_NONE >>> 0));
       } else if (undecided(rec)) this.#idleTimeout(rec);
     });
   }

@@ -273,7 +273,18 @@ export class Worker {
   /** The upstream response of a stream that went on, through the module's response callbacks. */
   respond(id: number, response: UpstreamResponse, deliver: (r: ClientResponse) => void): void {
     const rec = this.#streams.get(id);
-    if (!rec) throw new Error(`stream ${id} is not open`);
+    if (!rec) {
+      // The filter is not in this stream's chain (a failed VM with failOpen) or the stream has ended: the
+      // response reaches the client as the upstream sent it.
+      deliver({
+        kind: 'response',
+        status: Number(response.headers.find(([k]) => k.toLowerCase() === ':status')?.[1] ?? 0),
+        headers: response.headers.filter(([k]) => k !== ':status').map(([k, v]) => [k.toLowerCase(), v]),
+        body: response.body ?? new Uint8Array(0),
+        trailers: response.trailers,
+      });
+      return;
+    }
     this.#streams.respond(rec, response, deliver);
   }
 
