@@ -92,12 +92,15 @@ export async function buildWasm(options: BuildOptions = {}): Promise<string[]> {
   // A filter source in a subfolder of assembly/ makes the filter and every test module stale too.
   const filterSources = await sources('assembly', { recursive: true, sourceRoot });
   const moduleSources = await sources('test-modules', { sourceRoot });
+  // What the test modules import their host functions from: a change there makes every one stale. A copy of
+  // the sources with only some test modules (the mutation tests') may have no such folder.
+  const moduleImports = await sources('test-modules/imports', { sourceRoot }).catch(() => []);
   const targets: [entry: string, output: string, inputs: string[]][] = [
     ['assembly/index.ts', join(outDir, 'wakegate.wasm'), filterSources],
     ...moduleSources.map((s): [string, string, string[]] => [
       s,
       join(outDir, 'test-modules', `${s.slice('test-modules/'.length, -3)}.wasm`),
-      [s, ...filterSources],
+      [s, ...filterSources, ...moduleImports],
     ]),
   ];
   const built: string[] = [];

@@ -11,12 +11,13 @@ import {
 } from 'node:http2';
 import type { Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { Agent, request, stream as upstreamStream } from 'undici';
+import { Agent, request as upstreamRequest, stream as upstreamStream } from 'undici';
 import {
   createPlugin,
   type HttpCallHandler,
   type LogLevelName,
   type Plugin,
+  type Stream,
 } from '../../wasm-filter/host/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
@@ -104,7 +105,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     const method = call.headers.find(([k]) => k === ':method')?.[1] ?? 'HEAD';
     const path = call.headers.find(([k]) => k === ':path')?.[1] ?? '/';
     try {
-      const answer = await request(`${route.url}${path}`, {
+      const answer = await upstreamRequest(`${route.url}${path}`, {
         method: method as 'HEAD',
         dispatcher: upstreams,
         signal: AbortSignal.timeout(Math.max(1, call.timeoutMs)),
@@ -145,7 +146,13 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   });
   registerFilterMetrics(metrics.registry, plugin);
 
-  const forward = async (request: Request, response: Response, route: Route, headers: [string, string][]) => {
+  const forward = async (
+    request: Request,
+    response: Response,
+    route: Route,
+    headers: [string, string][],
+    stream: Stream,
+  ) => {
     const aborted = new AbortController();
     let finished = false;
     response.once('finish', () => {
@@ -156,17 +163,38 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       if (!finished) aborted.abort();
     });
     const method = request.method ?? 'GET';
+    const options = {
+      method: method as 'GET',
+      headers: upstreamHeaders(headers, request.socket?.remoteAddress),
+      body: BODILESS.has(method) ? undefined : request,
+      dispatcher: upstreams,
+      signal: aborted.signal,
+    };
     try {
+      if (stream.passesResponse) {
+        // The module has response callbacks (or its VM failed): the response goes through it whole, as
+        // Envoy's encoder filter chain has it, before the client gets what it made of it.
+        const answer = await upstreamRequest(`${route.url}${request.url ?? '/'}`, options);
+        const body = new Uint8Array(await answer.body.arrayBuffer());
+        const pairs: [string, string][] = [[':status', String(answer.statusCode)]];
+        for (const [k, v] of Object.entries(downstreamHeaders(answer.headers))) {
+          for (const value of Array.isArray(v) ? v : [v]) pairs.push([k, value]);
+        }
+        const out = await stream.respond({ headers: pairs, body });
+        if (out.kind === 'cancelled') return;
+        if (out.kind === 'reset') {
+          response.destroy();
+          return;
+        }
+        response.writeHead(out.status, pairsToHeaders(out.headers));
+        response.end(Buffer.from(out.body));
+        metrics.requests.inc({ outcome: 'proxied' });
+        return;
+      }
       // `stream` writes the upstream body straight into the response, with back-pressure both ways.
       await upstreamStream(
         `${route.url}${request.url ?? '/'}`,
-        {
-          method: method as 'GET',
-          headers: upstreamHeaders(headers, request.socket?.remoteAddress),
-          body: BODILESS.has(method) ? undefined : request,
-          dispatcher: upstreams,
-          signal: aborted.signal,
-        },
+        options,
         ({ statusCode, headers: answer }) => {
           response.writeHead(statusCode, downstreamHeaders(answer));
           return response;
@@ -195,6 +223,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       metrics.requests.inc({ outcome: 'cancelled' });
       return;
     }
+    if (outcome.kind === 'reset') {
+      // The module reset the stream: the client gets no response, as from Envoy.
+      metrics.requests.inc({ outcome: 'cancelled' });
+      response.destroy();
+      return;
+    }
     if (outcome.kind === 'local-reply') {
       metrics.requests.inc({ outcome: 'local_reply' });
       response.writeHead(outcome.status, pairsToHeaders(outcome.headers));
@@ -208,7 +242,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       response.end(JSON.stringify({ error: 'no backend for this host', host: authorityOf(request) }));
       return;
     }
-    await forward(request, response, route, outcome.headers);
+    await forward(request, response, route, outcome.headers, stream);
   };
 
   const onRequest = (request: Request, reply: ServerResponse | Http2ServerResponse) => {

@@ -4,6 +4,8 @@
 export interface Clock {
   /** Wall-clock milliseconds since the Unix epoch (fractions allowed). */
   now(): number;
+  /** Monotonic milliseconds from any origin (WASI's monotonic clock); the wall clock when absent. */
+  monotonic?(): number;
   setTimer(delayMs: number, fire: () => void): TimerHandle;
   clearTimer(timer: TimerHandle): void;
 }
@@ -19,8 +21,16 @@ export function nowNanos(clock: Clock): bigint {
   return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
 }
 
+/** The clock's monotonic time in nanoseconds. */
+export function monotonicNanos(clock: Clock): bigint {
+  const ms = clock.monotonic?.() ?? clock.now();
+  const whole = Math.floor(ms);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
+}
+
 export const realClock: Clock = {
   now: () => performance.timeOrigin + performance.now(),
+  monotonic: () => performance.now(),
   setTimer(delayMs, fire) {
     return setTimeout(fire, delayMs);
   },
@@ -45,6 +55,10 @@ export class ManualClock implements Clock {
 
   now(): number {
     return this.#now + this.#wallOffset;
+  }
+
+  monotonic(): number {
+    return this.#now;
   }
 
   /** Steps the wall clock (back when negative) without time passing, as NTP or a resumed VM does: timers

@@ -10,8 +10,9 @@
  *   httpCall: async (req) => ({ headers: [[':status', '200']], body }), // real HTTP in the gateway
  * });
  * const stream = plugin.openStream({ headers: { ':method': 'GET', ':path': '/', ':authority': 'a.example' } });
- * const outcome = await stream.outcome; // continue | local-reply | cancelled
- * // ...proxy upstream with outcome.headers, then:
+ * const outcome = await stream.outcome; // continue | local-reply | cancelled | reset
+ * // ...proxy upstream with outcome.headers; the upstream response goes through proxy_on_response_*:
+ * const response = await stream.respond({ headers: { ':status': '200' }, body });
  * stream.close();
  * plugin.reconfigure({ bridge_cluster: 'bridge', max_wait_ms: 5000 }); // new root per VM, old one ends
  * plugin.metric('wakegate_held');
@@ -22,7 +23,7 @@
  * before anything else; stream end is log → done → delete; continue and local reply take effect after the
  * callback returns; http calls belong to the root context; the effective context resets after each callback;
  * StopIteration from the headers callback holds the request (watermark mode) and its body is delivered after
- * the resume (or while held, with `allowOnHeadersStopIteration`), each body answer honoured as Envoy does; i64 arguments arrive as BigInt; a trap kills the VM: streams it held wait for the stream idle timeout (`streamIdleTimeoutMs`, 504), new ones get 503 `wasm_fail_stream`, or pass with `failOpen`.
+ * the resume (or while held, with `allowOnHeadersStopIteration`), each body answer honoured as Envoy does; i64 arguments arrive as BigInt; a trap kills the VM: streams it held wait for the stream idle timeout (`streamIdleTimeoutMs`), whose 504 meets the dead filter and becomes its 503 `wasm_fail_stream` (the 504 passes with `failOpen`), new ones get the 503, or pass with `failOpen`; local replies go through the module's response callbacks as Envoy's go through its encoder filters.
  * Ticks and http-call timeouts run on the plugin's clock: `realClock`, or a `ManualClock` that tests advance
  * (and whose wall clock can step apart from its timers, as NTP steps Envoy's system time).
  *
@@ -60,6 +61,6 @@ export {
   type StreamRequest,
 } from './plugin.ts';
 export type { RouterReply } from './router.ts';
-export type { StreamOutcome } from './streams.ts';
+export type { ClientResponse, StreamOutcome, StreamReset, UpstreamResponse } from './streams.ts';
 export { Worker } from './worker.ts';
 export type { LogEntry } from './worker-settings.ts';

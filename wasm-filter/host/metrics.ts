@@ -1,6 +1,10 @@
-/** Metrics the module defines with `proxy_define_metric`. Like Envoy's stats store, one name is one metric
- * for every VM of a plugin, whatever worker defines or updates it. */
+/** Metrics the module defines with `proxy_define_metric`, as Envoy keeps them: one stat per name (and type)
+ * in the plugin's scope, whatever worker defines or updates it, and a new id for every definition, whose low
+ * two bits say its type (proxy-wasm-cpp-host include/proxy-wasm/wasm.h, `kMetricTypeMask`,
+ * `nextCounterMetricId`). The answers are Envoy's (source/extensions/common/wasm/context.cc,
+ * `Context::defineMetric`, `incrementMetric`, `recordMetric`, `getMetric`). */
 import { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } from '../assembly/abi-numbers.ts';
+import { WasmResult as R } from './abi.ts';
 
 export type MetricTypeName = 'counter' | 'gauge' | 'histogram';
 
@@ -11,44 +15,69 @@ const typeNames = new Map<number, MetricTypeName>([
   [METRIC_HISTOGRAM, 'histogram'],
 ]);
 
+const TYPE_MASK = 0x3;
+const ID_INCREMENT = 0x4;
+const U64 = (1n << 64n) - 1n;
+
 export type Metric = { name: string; type: MetricTypeName; value: bigint };
 
 export class MetricStore {
-  #byId: Metric[] = [];
-  #byName = new Map<string, number>();
+  /** Stats by type and name. */
+  readonly #stats = new Map<string, Metric>();
+  /** Each definition's id, to its stat. */
+  readonly #byId = new Map<number, Metric>();
+  readonly #nextId = [METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM];
 
-  /** Metric id for a name, or undefined when the type is unknown or clashes with an earlier definition. */
+  /** A new id for the stat of that type and name; undefined when the type is past the enum (BadArgument). */
   define(type: number, name: string): number | undefined {
-    const typeName = typeNames.get(type);
+    const typeName = typeNames.get(type >>> 0);
     if (!typeName) return undefined;
-    const existing = this.#byName.get(name);
-    if (existing !== undefined) return this.#byId[existing]?.type === typeName ? existing : undefined;
-    this.#byId.push({ name, type: typeName, value: 0n });
-    this.#byName.set(name, this.#byId.length - 1);
-    return this.#byId.length - 1;
+    const key = `${typeName}\0${name}`;
+    let stat = this.#stats.get(key);
+    if (!stat) {
+      stat = { name, type: typeName, value: 0n };
+      this.#stats.set(key, stat);
+    }
+    const next = (this.#nextId[type] as number) + ID_INCREMENT;
+    this.#nextId[type] = next;
+    this.#byId.set(next >>> 0, stat);
+    return next >>> 0;
   }
 
-  /** False when the id is unknown or a counter would go down. */
-  increment(id: number, delta: bigint): boolean {
-    const m = this.#byId[id];
-    if (!m || m.type === 'histogram' || (m.type === 'counter' && delta < 0n)) return false;
-    m.value += delta;
-    return true;
+  /** Counters only go up (0 and less BadArgument); gauges go either way; histograms are BadArgument. */
+  increment(id: number, delta: bigint): number {
+    const type = (id >>> 0) & TYPE_MASK;
+    if (type !== METRIC_COUNTER && type !== METRIC_GAUGE) return R.BadArgument;
+    const m = this.#byId.get(id >>> 0);
+    if (!m) return R.NotFound;
+    if (type === METRIC_COUNTER && delta <= 0n) return R.BadArgument;
+    m.value = (m.value + delta) & U64;
+    return R.Ok;
   }
 
-  record(id: number, value: bigint): boolean {
-    const m = this.#byId[id];
-    if (!m || m.type === 'counter') return false;
-    m.value = value;
-    return true;
+  /** A counter adds the value, a gauge takes it, a histogram records it (the last one is kept here). */
+  record(id: number, value: bigint): number {
+    const m = this.#byId.get(id >>> 0);
+    if (!m) return R.NotFound;
+    const v = BigInt.asUintN(64, value);
+    m.value = m.type === 'counter' ? (m.value + v) & U64 : v;
+    return R.Ok;
+  }
+
+  /** A counter's or gauge's value; histograms have none to read (BadArgument). */
+  read(id: number): { result: number; value?: bigint } {
+    const type = (id >>> 0) & TYPE_MASK;
+    if (type !== METRIC_COUNTER && type !== METRIC_GAUGE) return { result: R.BadArgument };
+    const m = this.#byId.get(id >>> 0);
+    return m ? { result: R.Ok, value: m.value } : { result: R.NotFound };
   }
 
   get(name: string): Metric | undefined {
-    const id = this.#byName.get(name);
-    return id === undefined ? undefined : this.#byId[id];
+    for (const m of this.#stats.values()) if (m.name === name) return m;
+    return undefined;
   }
 
   all(): Metric[] {
-    return this.#byId.map((m) => ({ ...m }));
+    return [...this.#stats.values()].map((m) => ({ ...m }));
   }
 }

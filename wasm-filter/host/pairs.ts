@@ -50,3 +50,13 @@ export function decodePairs(bytes: Uint8Array): HeaderPairs {
   }
   return pairs;
 }
+
+/** As cpp-host's PairsUtil::toPairs: bytes that do not hold what their counts claim are no pairs, not an
+ * error. */
+export function decodePairsLoosely(bytes: Uint8Array): HeaderPairs {
+  try {
+    return decodePairs(bytes);
+  } catch {
+    return [];
+  }
+}

@@ -8,7 +8,7 @@ import { PluginStartError } from './errors.ts';
 import type { HttpCallHandler } from './http-calls.ts';
 import { type Metric, MetricStore } from './metrics.ts';
 import type { HeaderPairs } from './pairs.ts';
-import type { StreamOutcome } from './streams.ts';
+import type { ClientResponse, StreamOutcome, UpstreamResponse } from './streams.ts';
 import { Worker } from './worker.ts';
 import type { LogEntry } from './worker-settings.ts';
 
@@ -51,7 +51,8 @@ export type PluginOptions = {
    * untouched instead of getting 503 `wasm_fail_stream`. Held streams are not released either way. */
   failOpen?: boolean;
   /** The connection manager's `stream_idle_timeout` (default 300000 ms, Envoy's 5 min; 0 turns it off): a
-   * stream nobody answered by then gets 504 `stream_idle_timeout`. */
+   * stream nobody answered by then gets 504 `stream_idle_timeout` (503 `wasm_fail_stream` if its VM failed,
+   * unless `failOpen`). */
   streamIdleTimeoutMs?: number;
   /** Runs Envoy's configuration canary first (default false): a throwaway VM is started and configured, as
    * Envoy does on its main thread for each configuration it loads, then dropped without `proxy_on_done` or
@@ -79,6 +80,8 @@ export class Stream {
   readonly outcome: Promise<StreamOutcome>;
   #settled: StreamOutcome | undefined;
   readonly #close: () => void;
+  readonly #respond: (response: UpstreamResponse) => Promise<ClientResponse>;
+  readonly #passesResponse: () => boolean;
 
   constructor(worker: Worker, headers: HeaderPairs, body: Uint8Array | undefined) {
     const { promise, resolve } = Promise.withResolvers<StreamOutcome>();
@@ -90,6 +93,36 @@ export class Stream {
       resolve(o);
     });
     this.#close = () => worker.closeStream(this.id);
+    this.#passesResponse = () => worker.passesResponse;
+    this.#respond = (response) => new Promise((resolve) => worker.respond(this.id, response, resolve));
+  }
+
+  /**
+   * Hands the upstream response of a stream that went on (outcome `continue`) to the module: its
+   * `proxy_on_response_headers`, `_body` and `_trailers` run (those it exports), each answer honoured as
+   * Envoy does, and the promise settles with the response as the client gets it (possibly changed, replaced
+   * by a local reply, or reset). Headers as pairs or an object, `:status` among them. Close the stream after.
+   */
+  respond(response: {
+    headers: HeaderPairs | Record<string, string>;
+    body?: Uint8Array;
+    trailers?: HeaderPairs;
+  }): Promise<ClientResponse> {
+    const headers: HeaderPairs = Array.isArray(response.headers)
+      ? response.headers
+      : Object.entries(response.headers);
+    return this.#respond({
+      headers,
+      ...(response.body && { body: response.body }),
+      ...(response.trailers && { trailers: response.trailers }),
+    });
+  }
+
+  /** Whether the response would go through the module: it exports a response callback, or its VM failed
+   * (Envoy then answers 503 in place of the response unless fail_open). Otherwise the response reaches the
+   * client as the upstream sent it, and an embedder may stream it instead of calling `respond`. */
+  get passesResponse(): boolean {
+    return this.#passesResponse();
   }
 
   /** The outcome if the module has decided already (synchronously known), else undefined. */

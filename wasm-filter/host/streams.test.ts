@@ -189,7 +189,7 @@ describe('streams', () => {
     expect(later.settled?.kind).toBe('local-reply');
   });
 
-  it('leaves held streams hanging when the VM traps, until the stream idle timeout answers 504', async () => {
+  it('leaves held streams hanging when the VM traps, until the stream idle timeout; its 504 meets the dead VM and becomes the 503', async () => {
     const { plugin, clock, logs } = await run('hold', { streamIdleTimeoutMs: 1000 });
     const held = plugin.openStream({ headers: { ...get, 'x-headers-returns': '1' } });
     clock.advance(10);
@@ -202,12 +202,14 @@ describe('streams', () => {
     await Promise.resolve();
     expect(held.settled).toBeUndefined();
     clock.advance(1);
+    // Envoy's 504 goes through the filter's encodeHeaders; cpp-host's CHECK_FAIL_HTTP finds the VM failed and
+    // fails the stream: the 503 goes straight to the client in place of the 504.
     const timedOut = await held.outcome;
     expect(timedOut.kind === 'local-reply' && [timedOut.status, timedOut.details]).toEqual([
-      504,
-      'stream_idle_timeout',
+      503,
+      'wasm_fail_stream',
     ]);
-    expect(timedOut.kind === 'local-reply' && new TextDecoder().decode(timedOut.body)).toBe('stream timeout');
+    expect(timedOut.kind === 'local-reply' && timedOut.body.length).toBe(0);
     // No callback ran in the dead VM for it.
     expect(logs.filter((l) => l.startsWith('effective'))).toEqual([]);
     expect(plugin.workers[0]?.openStreams).toBe(0);
@@ -239,6 +241,28 @@ describe('streams', () => {
     clock.advance(1);
     const o = await held.outcome;
     expect(o.kind === 'local-reply' && o.status).toBe(504);
+  });
+
+  it('answers the response of a stream that went on before the VM failed with the 503, or passes it with failOpen', async () => {
+    for (const failOpen of [false, true]) {
+      const { plugin } = await run('hold', { failOpen });
+      const before = plugin.openStream({ headers: { ...get, 'x-headers-returns': '0' } });
+      continued(await before.outcome);
+      plugin.openStream({ headers: { ...get, 'x-trap': '1' } });
+      expect(plugin.workers[0]?.failed).toBeInstanceOf(Error);
+      const r = await before.respond({ headers: { ':status': '200' }, body: new TextEncoder().encode('ok') });
+      // cpp-host's CHECK_FAIL_HTTP in onResponseHeaders: failStream's 503 goes straight to the client.
+      if (failOpen)
+        expect(r.kind === 'response' && [r.status, new TextDecoder().decode(r.body)]).toEqual([200, 'ok']);
+      else expect(r.kind === 'local-reply' && [r.status, r.details]).toEqual([503, 'wasm_fail_stream']);
+      if (failOpen) {
+        // A stream opened after the failure has no filter at all: its response passes as it came.
+        const after = plugin.openStream({ headers: get });
+        continued(await after.outcome);
+        const passed = await after.respond({ headers: { ':status': '204', 'x-a': 'b' } });
+        expect(passed.kind === 'response' && [passed.status, passed.headers]).toEqual([204, [['x-a', 'b']]]);
+      }
+    }
   });
 
   it('ends a held stream of a live VM at the stream idle timeout, then its context (0 turns it off)', async () => {

@@ -4,6 +4,7 @@ import {
   BODY_CONTINUE,
   BODY_STOP_AND_BUFFER,
   BODY_STOP_AND_WATERMARK,
+  BODY_STOP_NO_BUFFER,
   GRPC_NONE,
   GRPC_UNAVAILABLE,
   HEADERS_CONTINUE,
@@ -11,6 +12,7 @@ import {
   HEADERS_STOP,
   HEADERS_STOP_ALL_AND_BUFFER,
 } from '../assembly/abi-numbers.ts';
+import type { HostBuffer } from './buffer-imports.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { ResolvedRoute } from './clusters.ts';
 import type { GuestCalls } from './guest-calls.ts';
@@ -19,11 +21,58 @@ import type { HeaderPairs } from './pairs.ts';
 import type { Router } from './router.ts';
 
 export type StreamOutcome =
-  /** The request goes on upstream with these (possibly modified) headers and its body. */
-  | { kind: 'continue'; headers: HeaderPairs; body: Uint8Array | undefined }
+  /** The request goes on upstream with these (possibly modified) headers and its body, and the trailers the
+   * module added while its body callback ran, if it did. */
+  | { kind: 'continue'; headers: HeaderPairs; body: Uint8Array | undefined; trailers?: HeaderPairs }
   | LocalReply
   /** The client went away before the module let the request through. */
+  | { kind: 'cancelled' }
+  /** The module reset the stream (`proxy_close_stream`): the client gets no response. */
+  | StreamReset;
+
+/** Envoy resets the stream (`Context::closeStream`): details `wasm_close_stream`. */
+export type StreamReset = { kind: 'reset'; details: string };
+
+/** The upstream response an embedder hands to a stream that went upstream; `:status` among the headers. */
+export type UpstreamResponse = { headers: HeaderPairs; body?: Uint8Array; trailers?: HeaderPairs };
+
+/** The response as the client gets it, once the module's response callbacks have had it: the upstream's
+ * (possibly changed), a local reply that replaced it, or a reset. */
+export type ClientResponse =
+  | {
+      kind: 'response';
+      status: number;
+      headers: HeaderPairs;
+      body: Uint8Array;
+      trailers: HeaderPairs | undefined;
+    }
+  | LocalReply
+  | StreamReset
+  /** The client went away (the stream was closed) while the module held the response. */
   | { kind: 'cancelled' };
+
+/** A response on its way through the module's response callbacks (Envoy's encoder filter chain). */
+type ResponseRecord = {
+  headers: HeaderPairs;
+  body: Uint8Array;
+  /** Undefined until the upstream sent some or the module created them in its last body callback. */
+  trailers: HeaderPairs | undefined;
+  phase: 'headers' | 'body' | 'trailers' | 'done';
+  /** The module stopped it; it waits for `proxy_continue_stream(Response)`. */
+  held: boolean;
+  /** A callback of this response is running. */
+  inCallback: boolean;
+  /** `proxy_continue_stream(Response)` came while a callback ran: it goes on once the callback returns. */
+  continueAsked: boolean;
+  /** Envoy's response_headers_ / response_body_buffer_ / response_trailers_: what the module may reach. */
+  headersOpen: boolean;
+  bodyOpen: boolean;
+  trailersOpen: boolean;
+  /** Where the finished response goes; `delivered` once it went (held responses may be at their last phase
+   * already). */
+  deliver: (response: ClientResponse) => void;
+  delivered: boolean;
+};
 
 type StreamState = 'headers' | 'held' | 'body' | 'continued' | 'replied' | 'done';
 
@@ -60,6 +109,22 @@ export type StreamRecord = {
   root: number;
   headers: HeaderPairs;
   body: Uint8Array | undefined;
+  /** Envoy's request_headers_ / request_body_buffer_ / request_trailers_ are set: host calls reach them. They
+   * go when the headers callback answers Continue, or the module continues the stream. */
+  requestHeadersOpen: boolean;
+  requestBodyOpen: boolean;
+  /** Request trailers the module created while its last body callback ran (Envoy's addDecodedTrailers). */
+  requestTrailers: HeaderPairs | undefined;
+  requestTrailersOpen: boolean;
+  /** `proxy_set_property` values (the stream's filter state), by path. */
+  filterState: Map<string, Uint8Array>;
+  /** The response while it goes through the module's response callbacks. */
+  response: ResponseRecord | undefined;
+  /** `proxy_on_log` runs: Envoy's access-log phase, whose maps are read-only. */
+  inLog: boolean;
+  /** The VM failed while this stream's callback ran, or it already got Envoy's failure reply
+   * (cpp-host's stream_failed_ / Envoy's failure_local_reply_sent_). */
+  failed: boolean;
   state: StreamState;
   hold: Hold;
   /** The module has had the body callback; the body now goes on with the stream, not to the module again. */
@@ -73,6 +138,24 @@ export type StreamRecord = {
   settle: (outcome: StreamOutcome) => void;
 };
 
+/** Read through a function: TypeScript would keep a narrowing that a callback may have changed. */
+function ended(rec: StreamRecord): boolean {
+  return rec.state === 'done';
+}
+
+function finished(r: ResponseRecord): boolean {
+  return r.delivered;
+}
+
+/** Sends the response (or what replaced it) to the client, once. */
+function settleResponse(r: ResponseRecord, out: ClientResponse): void {
+  if (r.delivered) return;
+  r.delivered = true;
+  r.phase = 'done';
+  r.held = false;
+  r.deliver(out);
+}
+
 function undecided(rec: StreamRecord): boolean {
   return rec.state === 'headers' || rec.state === 'held' || rec.state === 'body';
 }
@@ -81,7 +164,6 @@ export class StreamTable {
   readonly #guest: GuestCalls;
   readonly #records = new Map<number, StreamRecord>();
   readonly #options: StreamOptions;
-  #currentBody: Uint8Array | undefined;
 
   constructor(
     guest: GuestCalls,
@@ -111,9 +193,57 @@ export class StreamTable {
     return this.#records.has(id);
   }
 
-  /** The request body while `proxy_on_request_body` runs (the module reads it then), else undefined. */
-  get currentBody(): Uint8Array | undefined {
-    return this.#currentBody;
+  /** The request body as host calls reach it: while the stream holds it (from its body callback until the
+   * stream goes on), changeable; else none (the buffer calls see it empty). */
+  requestBody(rec: StreamRecord): HostBuffer | undefined {
+    if (!rec.requestBodyOpen) return undefined;
+    return {
+      bytes: rec.body ?? new Uint8Array(0),
+      replace: (bytes) => {
+        rec.body = bytes;
+      },
+    };
+  }
+
+  /** The response body while the response's body callback runs or the module holds it. */
+  responseBody(rec: StreamRecord): HostBuffer | undefined {
+    const r = rec.response;
+    if (!r?.bodyOpen) return undefined;
+    return {
+      bytes: r.body,
+      replace: (bytes) => {
+        r.body = bytes;
+      },
+    };
+  }
+
+  /** Envoy's getMap(RequestTrailers): the trailers, created empty when asked for during the last body
+   * callback (the whole body arrives as one, end_of_stream true); none otherwise. */
+  requestTrailers(rec: StreamRecord): HeaderPairs | undefined {
+    if (rec.state === 'body' && rec.requestBodyOpen && rec.requestTrailers === undefined) {
+      rec.requestTrailers = [];
+      rec.requestTrailersOpen = true;
+    }
+    return rec.requestTrailersOpen ? rec.requestTrailers : undefined;
+  }
+
+  /** Envoy's getMap(ResponseTrailers): while the trailers callback runs or is held, or created empty when
+   * asked for during the last body callback of a response without trailers. */
+  responseTrailers(rec: StreamRecord): HeaderPairs | undefined {
+    const r = rec.response;
+    if (!r) return undefined;
+    if (r.phase === 'body' && r.bodyOpen && r.inCallback && r.trailers === undefined) {
+      r.trailers = [];
+      r.trailersOpen = true;
+    }
+    return r.trailersOpen ? r.trailers : undefined;
+  }
+
+  /** `Context::continueStream` drops the request maps at once, whichever direction it continues. */
+  dropRequestMaps(rec: StreamRecord): void {
+    rec.requestHeadersOpen = false;
+    rec.requestBodyOpen = false;
+    rec.requestTrailersOpen = false;
   }
 
   /** A new stream under the root: its context is created and its headers callback decides whether it goes on,
@@ -131,6 +261,14 @@ export class StreamTable {
       root,
       headers,
       body,
+      requestHeadersOpen: true,
+      requestBodyOpen: false,
+      requestTrailers: undefined,
+      requestTrailersOpen: false,
+      filterState: new Map(),
+      response: undefined,
+      inLog: false,
+      failed: false,
       state: 'headers',
       hold: 'all-watermark',
       bodySeen: false,
@@ -165,6 +303,8 @@ export class StreamTable {
       return;
     }
     if (action === undefined || action === HEADERS_CONTINUE || action === HEADERS_CONTINUE_AND_END_STREAM) {
+      // Envoy's decodeHeaders forgets the request headers once the callback answers Continue.
+      rec.requestHeadersOpen = false;
       this.#continue(rec);
       return;
     }
@@ -187,6 +327,11 @@ export class StreamTable {
     const rec = this.#records.get(id);
     if (!rec || rec.state === 'done') return;
     const cancelled = undecided(rec);
+    const r = rec.response;
+    if (r && !r.delivered) {
+      settleResponse(r, { kind: 'cancelled' });
+      if (ended(rec)) return;
+    }
     this.#finish(rec);
     if (cancelled) rec.settle({ kind: 'cancelled' });
   }
@@ -201,6 +346,61 @@ export class StreamTable {
     else if (undecided(rec)) this.#continue(rec);
   }
 
+  /** The module lets the held response go on (`proxy_continue_stream(Response)`); nothing when no response
+   * is held. */
+  resumeResponse(rec: StreamRecord): void {
+    const r = rec.response;
+    if (!r || r.delivered) return;
+    if (r.inCallback) r.continueAsked = true;
+    else if (r.held) {
+      r.held = false;
+      this.#encode(rec, r);
+    }
+  }
+
+  /** The module resets the stream (`proxy_close_stream`, Envoy's resetStream after the callback): the
+   * client gets no response; the stream then ends (log, done, delete). */
+  reset(rec: StreamRecord): void {
+    if (rec.state === 'done') return;
+    const reset: StreamReset = { kind: 'reset', details: 'wasm_close_stream' };
+    const r = rec.response;
+    if (r && !r.delivered) {
+      this.#stopIdle(rec);
+      settleResponse(r, reset);
+    }
+    // Delivering it may have ended the stream already (a local reply's response).
+    if (ended(rec)) return;
+    if (undecided(rec)) rec.settle(reset);
+    rec.state = 'replied';
+    this.#finish(rec);
+  }
+
+  /**
+   * The upstream response of a stream that went on (Envoy's encoder filter chain): its headers, body and
+   * trailers go through `proxy_on_response_headers`, `_body` and `_trailers` (those the module exports), each
+   * answer honoured as the request's are: a stop holds the response until `proxy_continue_stream(Response)`.
+   */
+  respond(rec: StreamRecord, response: UpstreamResponse, deliver: (r: ClientResponse) => void): void {
+    if (rec.state !== 'continued' || rec.response)
+      throw new Error(`stream ${rec.id} cannot take a response now`);
+    const r: ResponseRecord = {
+      headers: response.headers.map(([k, v]) => [k.toLowerCase(), v]),
+      body: response.body ?? new Uint8Array(0),
+      trailers: response.trailers?.map(([k, v]) => [k.toLowerCase(), v]),
+      phase: 'headers',
+      held: false,
+      inCallback: false,
+      continueAsked: false,
+      headersOpen: false,
+      bodyOpen: false,
+      trailersOpen: false,
+      deliver,
+      delivered: false,
+    };
+    rec.response = r;
+    this.#encode(rec, r);
+  }
+
   /** The module answers the stream itself (`proxy_send_local_response`), unless it was answered or ended. */
   reply(
     rec: StreamRecord,
@@ -212,16 +412,157 @@ export class StreamTable {
   ): void {
     if (rec.state === 'replied' || rec.state === 'done') return;
     rec.state = 'replied';
-    rec.settle(localReply(rec.headers, status, details, body, headers, grpcStatus));
-    this.#finish(rec);
+    this.#localReply(rec, localReply(rec.headers, status, details, body, headers, grpcStatus));
+  }
+
+  /** A local reply (the module's, Envoy's own, the router's) on its way to the client: through the module's
+   * response callbacks when no response has started yet, as Envoy's sendLocalReplyViaFilterChain, else
+   * straight to the client. What reaches the client keeps the reply's own fields (a router reply's flag). */
+  #localReply(rec: StreamRecord, reply: LocalReply): void {
+    const current = rec.response;
+    // A response that reached the client already: nothing more can be sent.
+    if (current?.delivered) return;
+    if (current) {
+      // The response has started through the filters: Envoy sends the reply straight to the client
+      // (sendDirectLocalReply), past the module's callbacks.
+      this.#stopIdle(rec);
+      settleResponse(current, reply);
+      return;
+    }
+    if (!this.#records.has(rec.id)) {
+      rec.settle(reply);
+      this.#finish(rec);
+      return;
+    }
+    // Envoy's sendLocalReplyViaFilterChain: the reply starts at the first encoder filter, so it goes through
+    // this module's response callbacks too, including when the module itself sent it.
+    const r: ResponseRecord = {
+      headers: [[':status', String(reply.status)], ...reply.headers],
+      body: reply.body,
+      trailers: undefined,
+      phase: 'headers',
+      held: false,
+      inCallback: false,
+      continueAsked: false,
+      headersOpen: false,
+      bodyOpen: false,
+      trailersOpen: false,
+      delivered: false,
+      deliver: (out) => {
+        rec.settle(out.kind === 'response' ? { ...reply, ...clientParts(out) } : out);
+        if (!ended(rec)) this.#finish(rec);
+      },
+    };
+    rec.response = r;
+    this.#encode(rec, r);
+  }
+
+  /**
+   * Runs the response through the module's callbacks from where it is, until the module holds it or it is
+   * done. cpp-host's CHECK_FAIL_HTTP around each callback: on a failed VM the response passes untouched with
+   * fail_open, else Envoy's failStream sends its 503 straight to the client (the response headers exist
+   * already, so `sendLocalReply` bypasses the filter chain: sendDirectLocalReply).
+   */
+  #encode(rec: StreamRecord, r: ResponseRecord): void {
+    const guest = this.#guest;
+    while (!r.held && r.phase !== 'done') {
+      if (guest.failed() || rec.failed) {
+        if (this.#options.failOpen || rec.failed) {
+          this.#deliverResponse(rec, r);
+          return;
+        }
+        this.#directFailure(rec, r);
+        return;
+      }
+      let action: number | undefined;
+      r.inCallback = true;
+      if (r.phase === 'headers') {
+        r.headersOpen = true;
+        const eos = r.body.length === 0 && r.trailers === undefined ? 1 : 0;
+        action = guest.call(rec.id, 'proxy_on_response_headers', rec.id, r.headers.length, eos);
+      } else if (r.phase === 'body') {
+        r.bodyOpen = true;
+        const eos = r.trailers === undefined ? 1 : 0;
+        action = guest.call(rec.id, 'proxy_on_response_body', rec.id, r.body.length, eos);
+      } else {
+        r.trailersOpen = true;
+        action = guest.call(rec.id, 'proxy_on_response_trailers', rec.id, r.trailers?.length ?? 0);
+      }
+      r.inCallback = false;
+      // A local reply from the callback or a reset replaced the response.
+      if (finished(r)) return;
+      if (guest.failed()) continue;
+      const phase = r.phase;
+      const goesOn =
+        action === undefined ||
+        action === 0 ||
+        (phase === 'headers' && action === HEADERS_CONTINUE_AND_END_STREAM);
+      if (phase === 'body' && action === BODY_STOP_NO_BUFFER) r.body = new Uint8Array(0);
+      r.phase =
+        phase === 'headers'
+          ? r.body.length > 0
+            ? 'body'
+            : r.trailers
+              ? 'trailers'
+              : 'done'
+          : phase === 'body'
+            ? r.trailers
+              ? 'trailers'
+              : 'done'
+            : 'done';
+      if (goesOn || r.continueAsked) {
+        this.#closeMaps(r, phase);
+      } else {
+        r.held = true;
+        // A held response waits like a held request: the stream idle timer runs again.
+        this.#startIdle(rec);
+      }
+      r.continueAsked = false;
+    }
+    if (r.phase === 'done' && !r.held) this.#deliverResponse(rec, r);
+  }
+
+  #closeMaps(r: ResponseRecord, phase: ResponseRecord['phase']): void {
+    if (phase === 'headers') r.headersOpen = false;
+    else if (phase === 'body') r.bodyOpen = false;
+    else r.trailersOpen = false;
+  }
+
+  #deliverResponse(rec: StreamRecord, r: ResponseRecord): void {
+    this.#stopIdle(rec);
+    const status = Number(r.headers.find(([k]) => k === ':status')?.[1] ?? 0);
+    settleResponse(r, {
+      kind: 'response',
+      status,
+      headers: r.headers.filter(([k]) => k !== ':status'),
+      body: r.body,
+      trailers: r.trailers,
+    });
+  }
+
+  /** Envoy's failStream while the response is being encoded: the 503 goes straight to the client. */
+  #directFailure(rec: StreamRecord, r: ResponseRecord): void {
+    rec.failed = true;
+    this.#stopIdle(rec);
+    settleResponse(
+      r,
+      localReply(rec.headers, 503, 'wasm_fail_stream', new Uint8Array(0), [], GRPC_UNAVAILABLE),
+    );
   }
 
   #startIdle(rec: StreamRecord): void {
     const { clock, streamIdleTimeoutMs } = this.#options;
     if (!clock || streamIdleTimeoutMs <= 0) return;
+    if (rec.idle !== undefined) clock.clearTimer(rec.idle);
     rec.idle = clock.setTimer(streamIdleTimeoutMs, () => {
       rec.idle = undefined;
-      if (undecided(rec)) this.#idleTimeout(rec);
+      const r = rec.response;
+      if (r?.held && !r.delivered) {
+        // The response has started through the filters: Envoy's sendLocalReply sends the 504 straight to
+        // the client (sendDirectLocalReply), past the module.
+        const body = new TextEncoder().encode('stream timeout');
+        settleResponse(r, localReply(rec.headers, 504, 'stream_idle_timeout', body, [], GRPC_NONE >>> 0));
+      } else if (undecided(rec)) this.#idleTimeout(rec);
     });
   }
 
@@ -259,8 +600,14 @@ export class StreamTable {
     }
     if (this.#routerReplied(rec)) return;
     rec.state = 'continued';
+    this.dropRequestMaps(rec);
     // Once continued, the headers are the upstream request's: handed over as they are, not copied.
-    rec.settle({ kind: 'continue', headers: rec.headers, body: rec.body });
+    const trailers = rec.requestTrailers;
+    rec.settle(
+      trailers && trailers.length > 0
+        ? { kind: 'continue', headers: rec.headers, body: rec.body, trailers }
+        : { kind: 'continue', headers: rec.headers, body: rec.body },
+    );
   }
 
   /**
@@ -276,16 +623,18 @@ export class StreamTable {
     const body = rec.body ?? new Uint8Array(0);
     rec.state = 'body';
     rec.bodySeen = true;
-    this.#currentBody = body;
+    rec.requestBodyOpen = true;
     const action = guest.call(rec.id, 'proxy_on_request_body', rec.id, body.length, 1);
-    this.#currentBody = undefined;
     if (rec.state !== 'body') return 'stopped';
     if (guest.failed()) return this.#failedCallback(rec);
     rec.state = 'held';
     const asked = rec.continueAsked;
     rec.continueAsked = false;
-    // A module without a body callback: Envoy's answer is Continue.
-    if (action === undefined || action === BODY_CONTINUE) return 'continue';
+    // A module without a body callback: Envoy's answer is Continue, which forgets the body buffer.
+    if (action === undefined || action === BODY_CONTINUE) {
+      rec.requestBodyOpen = false;
+      return 'continue';
+    }
     if (action === BODY_STOP_AND_BUFFER) {
       rec.hold = 'all-buffer';
       if (this.#overLimit(rec)) {
@@ -298,13 +647,14 @@ export class StreamTable {
   }
 
   /** The router's immediate local reply (no host, unknown cluster) to a stream going on; true when it came.
-   * It reaches the client as any local reply; the stream then ends as one answered by the module does. */
+   * The router is the last decoder filter, so its reply goes back through every encoder filter, the
+   * module's response callbacks included (a filter can see the 503 and its details); then the stream ends. */
   #routerReplied(rec: StreamRecord): boolean {
     const reply = this.#options.router?.decide(rec.route, rec.headers);
     if (!reply) return false;
     rec.state = 'replied';
-    rec.settle(reply);
-    if (this.#records.has(rec.id)) this.#finish(rec);
+    this.dropRequestMaps(rec);
+    this.#localReply(rec, reply);
     return true;
   }
 
@@ -318,7 +668,9 @@ export class StreamTable {
     rec.state = 'done';
     this.#stopIdle(rec);
     const guest = this.#guest;
+    rec.inLog = true;
     guest.call(rec.id, 'proxy_on_log', rec.id);
+    rec.inLog = false;
     guest.call(rec.id, 'proxy_on_done', rec.id);
     guest.call(rec.id, 'proxy_on_delete', rec.id);
     this.#records.delete(rec.id);
@@ -350,6 +702,7 @@ export class StreamTable {
    * gets no log/done/delete for the stream: cpp-host calls nothing in it any more. */
   #failStream(rec: StreamRecord): void {
     rec.state = 'replied';
+    rec.failed = true;
     rec.settle(localReply(rec.headers, 503, 'wasm_fail_stream', new Uint8Array(0), [], GRPC_UNAVAILABLE));
     if (this.#records.has(rec.id) && !this.#guest.failed()) this.#finish(rec);
     else {
@@ -357,4 +710,11 @@ export class StreamTable {
       this.#records.delete(rec.id);
     }
   }
+}
+
+/** The parts of a client response a local reply takes from it once the module's callbacks have had it. */
+function clientParts(
+  r: Extract<ClientResponse, { kind: 'response' }>,
+): Pick<LocalReply, 'status' | 'headers' | 'body'> {
+  return { status: r.status, headers: r.headers, body: r.body };
 }

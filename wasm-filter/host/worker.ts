@@ -1,6 +1,7 @@
 /** One VM of a plugin, as one Envoy worker thread has it: its own instance, root contexts, ticks, streams and
- * http calls. It implements the host side of proxy-wasm ABI 0.2.1 and the four WASI calls a module may
- * import, copying Envoy's behaviour (docs/filter.md, "What the filter relies on from Envoy", lists what is kept). This file
+ * http calls. It implements the host side of proxy-wasm ABI 0.2.1 and WASI as proxy-wasm-cpp-host registers
+ * them, copying Envoy's behaviour (docs/filter.md, "What the filter relies on from Envoy: the conformance
+ * table", lists what is kept). This file
  * loads the module, calls into it, runs what a callback deferred once it has returned, and marks the VM failed
  * when the module traps (as Envoy: held streams hang until the stream idle timeout, new ones get 503 or pass
  * with `failOpen`); the parts it is made of hold the rest. */
@@ -9,11 +10,12 @@ import { envImports } from './env-imports.ts';
 import { ModuleLoadError } from './errors.ts';
 import type { GuestCalls } from './guest-calls.ts';
 import { GuestMemory } from './guest-memory.ts';
+import { typedImports, WASI_MODULES } from './host-functions.ts';
 import { HttpCalls } from './http-calls.ts';
 import type { HeaderPairs } from './pairs.ts';
 import { RootContexts } from './root-contexts.ts';
 import { Router } from './router.ts';
-import { type StreamRecord, StreamTable } from './streams.ts';
+import { type ClientResponse, type StreamRecord, StreamTable, type UpstreamResponse } from './streams.ts';
 import { wasiImports } from './wasi-imports.ts';
 import type { WorkerSettings } from './worker-settings.ts';
 
@@ -34,6 +36,12 @@ export class Worker {
   #draining = false;
   #deferred: (() => void)[] = [];
   #pluginConfiguration: Uint8Array;
+  /** A root is being started or configured: the plugin configuration buffer exists (Envoy's temp_plugin_). */
+  #configuring = false;
+  /** `_initialize`/`_start` is running: most host calls trap (cpp-host's restricted callbacks). */
+  #starting = false;
+  /** Roots whose `proxy_on_done` answered false: their `proxy_on_delete` waits for `proxy_done`. */
+  readonly #pendingDone = new Set<number>();
   #closed = false;
   /** Open streams per root context they were created under. */
   readonly #streamsUnder = new Map<number, number>();
@@ -94,9 +102,11 @@ export class Worker {
       const kind = e instanceof Error ? e.name : 'error';
       const message = e instanceof Error ? e.message : String(e);
       throw new ModuleLoadError(
-        e instanceof WebAssembly.LinkError || e instanceof TypeError
-          ? `missing import: ${message}`
-          : `instantiation failed (${kind}): ${message}`,
+        /does not match the expected type/.test(message)
+          ? `import type mismatch: ${message}`
+          : e instanceof WebAssembly.LinkError || e instanceof TypeError
+            ? `missing import: ${message}`
+            : `instantiation failed (${kind}): ${message}`,
       );
     }
     const exports = instance.exports as Record<string, unknown>;
@@ -115,7 +125,12 @@ export class Worker {
       if (typeof value === 'function') this.#exports[name] = value as WasmFunction;
     }
     const start = this.#exports._initialize ?? this.#exports._start;
-    if (start) this.#invoke(0, start);
+    this.#starting = true;
+    try {
+      if (start) this.#invoke(0, start);
+    } finally {
+      this.#starting = false;
+    }
     if (this.#failed) throw this.#failed;
   }
 
@@ -172,11 +187,18 @@ export class Worker {
     const root = this.#nextContextId++;
     this.#roots.add(root);
     this.#callback(root, 'proxy_on_context_create', root, 0);
-    const started = this.#callback(root, 'proxy_on_vm_start', root, this.#s.vmConfiguration.length);
-    const configured =
-      this.#failed || started === 0
-        ? 0
-        : this.#callback(root, 'proxy_on_configure', root, this.#pluginConfiguration.length);
+    this.#configuring = true;
+    let started: number | undefined;
+    let configured: number | undefined;
+    try {
+      started = this.#callback(root, 'proxy_on_vm_start', root, this.#s.vmConfiguration.length);
+      configured =
+        this.#failed || started === 0
+          ? 0
+          : this.#callback(root, 'proxy_on_configure', root, this.#pluginConfiguration.length);
+    } finally {
+      this.#configuring = false;
+    }
     if (this.#failed || configured === 0) {
       if (!this.#failed) this.#endRoot(root);
       return undefined;
@@ -199,17 +221,31 @@ export class Worker {
     this.#closed = true;
   }
 
+  /** A root ends: tick stopped, calls cancelled, `proxy_on_done`; `proxy_on_delete` follows at once unless
+   * on_done answered false (cpp-host's `WasmBase::startShutdown` then keeps the root in pending_done_ until
+   * the module calls `proxy_done`). */
   #endRoot(root: number): void {
     if (!this.#roots.remove(root)) return;
     this.#calls.cancelFor(root);
-    this.#callback(root, 'proxy_on_done', root);
+    const done = this.#callback(root, 'proxy_on_done', root);
+    if (done === 0 && !this.#closed) {
+      this.#pendingDone.add(root);
+      return;
+    }
     this.#callback(root, 'proxy_on_delete', root);
+  }
+
+  /** `proxy_done` from a root waiting for it: its `proxy_on_delete` runs after the current callback. */
+  #done(root: number): boolean {
+    if (!this.#pendingDone.delete(root)) return false;
+    this.#deferred.push(() => this.#callback(root, 'proxy_on_delete', root));
+    return true;
   }
 
   /** The root context a callback on this context belongs to: a root itself, or the root a stream was created
    * under (which lives until the stream ends); the current root for a context already deleted. */
   #rootOf(contextId: number): number {
-    if (this.#roots.has(contextId)) return contextId;
+    if (this.#roots.has(contextId) || this.#pendingDone.has(contextId)) return contextId;
     const root = this.#streams.get(contextId)?.root;
     return root !== undefined && this.#roots.has(root) ? root : this.#roots.current;
   }
@@ -223,6 +259,35 @@ export class Worker {
     this.#openUnder.set(id, root);
     this.#streams.open(id, root, headers, body, settle);
     return id;
+  }
+
+  /** Whether responses go through the module: it exports a response callback, or the VM failed. */
+  get passesResponse(): boolean {
+    const e = this.#exports;
+    return (
+      this.#failed !== undefined ||
+      e.proxy_on_response_headers !== undefined ||
+      e.proxy_on_response_body !== undefined ||
+      e.proxy_on_response_trailers !== undefined
+    );
+  }
+
+  /** The upstream response of a stream that went on, through the module's response callbacks. */
+  respond(id: number, response: UpstreamResponse, deliver: (r: ClientResponse) => void): void {
+    const rec = this.#streams.get(id);
+    if (!rec) {
+      // The filter is not in this stream's chain (a failed VM with failOpen) or the stream has ended: the
+      // response reaches the client as the upstream sent it.
+      deliver({
+        kind: 'response',
+        status: Number(response.headers.find(([k]) => k.toLowerCase() === ':status')?.[1] ?? 0),
+        headers: response.headers.filter(([k]) => k !== ':status').map(([k, v]) => [k.toLowerCase(), v]),
+        body: response.body ?? new Uint8Array(0),
+        trailers: response.trailers,
+      });
+      return;
+    }
+    this.#streams.respond(rec, response, deliver);
   }
 
   /** The client side ends the stream (finished, reset or gone): log → done → delete; then the root it was
@@ -297,7 +362,7 @@ export class Worker {
       streams: this.#streams,
       roots: this.#roots,
       calls: this.#calls,
-      pluginConfiguration: () => this.#pluginConfiguration,
+      pluginConfiguration: () => (this.#configuring ? this.#pluginConfiguration : undefined),
       effectiveContext: () => this.#effective,
       setEffectiveContext: (id: number) => {
         this.#effective = id;
@@ -307,7 +372,22 @@ export class Worker {
         this.#deferred.push(action);
       },
       log: (level: number, message: string, contextId: number) => this.#log(level, message, contextId),
+      queueReady: (contextId: number) => (token: number) => this.#queueReady(contextId, token),
+      done: (root: number) => this.#done(root),
     };
-    return { env: envImports(host), wasi_snapshot_preview1: wasiImports(host) };
+    const wasi = wasiImports(host);
+    return typedImports(
+      { env: envImports(host), ...Object.fromEntries(WASI_MODULES.map((m) => [m, wasi])) },
+      () => this.#starting,
+    );
+  }
+
+  /** An enqueue on a queue this worker registered: `proxy_on_queue_ready` runs later on this worker (Envoy
+   * posts it to the worker's dispatcher), if the context still exists and the VM lives. */
+  #queueReady(contextId: number, token: number): void {
+    queueMicrotask(() => {
+      if (this.#closed || this.#failed || !this.#roots.has(contextId)) return;
+      this.#callback(contextId, 'proxy_on_queue_ready', contextId, token);
+    });
   }
 }
