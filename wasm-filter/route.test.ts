@@ -61,6 +61,8 @@ describe('release gated on the route', () => {
     expect(plugin.metric('wakegate_cold_start_route_ms')).toBe(releasedAt - readyAt);
     expect(plugin.metric('wakegate_released_total')).toBe(1000);
     expect(plugin.metric('wakegate_held')).toBe(0);
+    for (const s of streams) s.close();
+    expect(plugin.metric('wakegate_released_no_route_total')).toBe(0);
   });
 
   it('releases within one probe interval and a tick of the host appearing, whatever the phase of the lag', async () => {
@@ -80,7 +82,7 @@ describe('release gated on the route', () => {
   });
 
   it('without probing the same lag answers every released request 503 UH (what the probe prevents)', async () => {
-    const { plugin, bridge } = await start({
+    const { plugin, bridge, logs, clock } = await start({
       backends: [sleeping],
       routing: routing(500),
       config: { probe_mode: 'off' },
@@ -91,6 +93,18 @@ describe('release gated on the route', () => {
     for (const s of streams) {
       expect(await s.outcome).toMatchObject({ kind: 'local-reply', status: 503, responseFlag: 'UH' });
     }
+    // The filter sees each of them end (on_log) and counts the releases that met no route, with one warning.
+    expect(plugin.metric('wakegate_released_no_route_total')).toBe(10);
+    expect(logs.filter((l) => l.message.includes('no healthy upstream')).map((l) => l.level)).toEqual([
+      'warn',
+    ]);
+    // A request that was never held is none of its business, UH or not: the host goes away again, and a
+    // request for the (ready) backend passes and meets the router's 503.
+    plugin.clusters?.setHost(CLUSTER, false);
+    clock.advance(500);
+    const passed = request(plugin, 'app.example.com');
+    expect(passed.settled).toMatchObject({ kind: 'local-reply', status: 503, responseFlag: 'UH' });
+    expect(plugin.metric('wakegate_released_no_route_total')).toBe(10);
   });
 
   it('probes HEAD of the probe path with the held authority, once per cluster, and releases on Ok', async () => {

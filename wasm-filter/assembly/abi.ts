@@ -86,6 +86,14 @@ export class HostBytes {
   toString(): string {
     return String.UTF8.decodeUnsafe(this.ptr, this.len);
   }
+
+  /** Whether the bytes are `ascii`, compared in place (no string made). */
+  equals(ascii: string): bool {
+    if (<i32>this.len != ascii.length) return false;
+    for (let i = 0; i < ascii.length; i++)
+      if (<i32>load<u8>(this.ptr + i) != ascii.charCodeAt(i)) return false;
+    return true;
+  }
 }
 
 /** Reused for every read on the hot path: callbacks never nest within one VM. */

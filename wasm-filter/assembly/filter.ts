@@ -44,6 +44,7 @@ import { repeatWakes, wakeAnswered, wakeLost } from './wake';
 
 export { isRoot, rootCreated } from './calls';
 export { forget } from './ledger';
+export { streamLogged } from './outcomes';
 export { requestHeaders } from './requests';
 
 /** The root whose tick runs at TICK_MS; a root configured since ticks first at FIRST_TICK_MS. */

@@ -8,6 +8,7 @@ import {
   requestHeaders,
   rootCreated,
   rootGone,
+  streamLogged,
   tick,
 } from './filter';
 
@@ -37,6 +38,10 @@ export function proxy_on_request_headers(contextId: u32, _headerCount: u32, _end
 
 export function proxy_on_request_body(contextId: u32, _bodySize: u32, _endOfStream: bool): i32 {
   return requestBody(contextId);
+}
+
+export function proxy_on_log(contextId: u32): void {
+  if (!isRoot(contextId)) streamLogged(contextId);
 }
 
 export function proxy_on_done(contextId: u32): bool {

@@ -32,9 +32,11 @@ const requestCount = new PerBackend();
 export let slotCount: i32 = 0;
 export let heldTotal: i32 = 0;
 
-/** Streams between headers and done, by context id: the backend index of a stream passed on, or the slot
- * of a held one (see streamOfSlot). */
+/** Streams between headers and done, by context id: the backend index of a stream passed on (with RESUMED
+ * when it was held and then let go), or the slot of a held one (see streamOfSlot). */
 const streams = new IdTable(1024);
+/** Marks a passed-on stream that was held first: backend indexes stay below 2^16. */
+const RESUMED: i32 = 1 << 20;
 
 /** Changes of a pass over the slab, sent to the host's metrics once at its end (endPass). */
 let passMoved: i64 = 0;
@@ -200,7 +202,7 @@ export function isHeld(contextId: u32): bool {
 export function forget(contextId: u32): void {
   const entry = streams.take(contextId);
   if (entry == MISSING) return;
-  let index = entry;
+  let index = entry & ~RESUMED;
   if (entry < 0) {
     index = freeSlot(slotOfStream(entry));
     proxy_increment_metric(metricHeld, -1);
@@ -218,9 +220,19 @@ export function release(slot: i32): u32 {
   return contextId;
 }
 
-/** A resumed request reached the host: counted as released. */
-export function countResumed(): void {
+/** A released request reached the host and goes on: counted as released, and remembered as resumed until
+ * its stream ends (wasResumed). */
+export function resumed(contextId: u32): void {
   passReleased++;
+  const entry = streams.get(contextId);
+  assert(entry != MISSING && entry >= 0, 'ledger: resumed a stream that was not released');
+  streams.set(contextId, entry | RESUMED);
+}
+
+/** Whether the stream was held and then went on (read only). */
+export function wasResumed(contextId: u32): bool {
+  const entry = streams.get(contextId);
+  return entry != MISSING && entry >= 0 && (entry & RESUMED) != 0;
 }
 
 /** A held request ran out of time: it leaves the slab, to be answered by the filter; returns its context. */

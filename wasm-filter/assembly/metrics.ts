@@ -12,6 +12,7 @@ export let metricProbeNoHost: u32 = 0;
 export let metricProbeUnknownCluster: u32 = 0;
 export let metricProbeFailed: u32 = 0;
 export let metricRouteMs: u32 = 0;
+export let metricReleasedNoRoute: u32 = 0;
 let defined = false;
 
 export function defineMetrics(): void {
@@ -28,5 +29,7 @@ export function defineMetrics(): void {
   metricProbeFailed = defineMetric(METRIC_COUNTER, 'wakegate_probe_failed_total');
   // The cold-start phase `route`: from the table saying ready to this worker's Envoy routing to it.
   metricRouteMs = defineMetric(METRIC_HISTOGRAM, 'wakegate_cold_start_route_ms');
+  // Released requests Envoy's router answered 503 no healthy upstream (UH): should stay 0.
+  metricReleasedNoRoute = defineMetric(METRIC_COUNTER, 'wakegate_released_no_route_total');
   defined = true;
 }

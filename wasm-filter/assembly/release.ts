@@ -16,13 +16,13 @@ import {
 import { backends, UNKNOWN } from './backends';
 import {
   checkLedger,
-  countResumed,
   endPass,
   expire,
   forget,
   heldOf,
   reassign,
   release,
+  resumed,
   slotBackend,
   slotContext,
   slotCount,
@@ -69,7 +69,7 @@ function resume(slot: i32, now: f64): void {
     digits,
   );
   proxy_continue_stream(STREAM_REQUEST);
-  countResumed();
+  resumed(contextId);
 }
 
 /** Resumes the held requests of every backend that left the table, and of every ready backend whose route

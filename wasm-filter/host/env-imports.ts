@@ -63,7 +63,10 @@ export function envImports(host: EnvHost): WebAssembly.Imports[string] {
       const key = path.split('\0').join('.');
       // The stream's route (xds.*) as the connection manager resolved it, when the host models clusters.
       const rec = host.streams.get(host.effectiveContext());
-      const value = routeProperty(s.routing, s.index, rec?.route, key) ?? s.properties.get(key);
+      const value =
+        routeProperty(s.routing, s.index, rec?.route, key) ??
+        responseProperty(rec?.responseDetails, key) ??
+        s.properties.get(key);
       return value === undefined ? R.NotFound : memory.give(value, outPtr, outLen);
     }),
     proxy_http_call: (
@@ -117,6 +120,14 @@ export function envImports(host: EnvHost): WebAssembly.Imports[string] {
       return R.Ok;
     },
   };
+}
+
+const encoder = new TextEncoder();
+
+/** `response.code_details` once the stream has a response (Envoy's stream info): `via_upstream` for an
+ * upstream's, the details of a local reply (`no_healthy_upstream` from the router, …). */
+function responseProperty(details: string | undefined, path: string): Uint8Array | undefined {
+  return path === 'response.code_details' && details !== undefined ? encoder.encode(details) : undefined;
 }
 
 type PropertyCall = (pp: number, pl: number, outPtr: number, outLen: number) => number;

@@ -120,6 +120,8 @@ export type StreamRecord = {
   filterState: Map<string, Uint8Array>;
   /** The response while it goes through the module's response callbacks. */
   response: ResponseRecord | undefined;
+  /** Envoy's `response.code_details` once a response exists: `via_upstream`, or a local reply's details. */
+  responseDetails: string | undefined;
   /** `proxy_on_log` runs: Envoy's access-log phase, whose maps are read-only. */
   inLog: boolean;
   /** The VM failed while this stream's callback ran, or it already got Envoy's failure reply
@@ -267,6 +269,7 @@ export class StreamTable {
       requestTrailersOpen: false,
       filterState: new Map(),
       response: undefined,
+      responseDetails: undefined,
       inLog: false,
       failed: false,
       state: 'headers',
@@ -383,6 +386,7 @@ export class StreamTable {
   respond(rec: StreamRecord, response: UpstreamResponse, deliver: (r: ClientResponse) => void): void {
     if (rec.state !== 'continued' || rec.response)
       throw new Error(`stream ${rec.id} cannot take a response now`);
+    rec.responseDetails = 'via_upstream';
     const r: ResponseRecord = {
       headers: response.headers.map(([k, v]) => [k.toLowerCase(), v]),
       body: response.body ?? new Uint8Array(0),
@@ -422,6 +426,7 @@ export class StreamTable {
     const current = rec.response;
     // A response that reached the client already: nothing more can be sent.
     if (current?.delivered) return;
+    rec.responseDetails = reply.details;
     if (current) {
       // The response has started through the filters: Envoy sends the reply straight to the client
       // (sendDirectLocalReply), past the module's callbacks.
