@@ -17,6 +17,21 @@ export interface ObservedBackend {
   replicas: number;
   readyReplicas: number;
   config: BackendConfig;
+  /** The workload's generation (Kubernetes `metadata.generation`), where the platform has one. */
+  generation?: number | undefined;
+  /** The generation its status reflects (Kubernetes `status.observedGeneration`). */
+  observedGeneration?: number | undefined;
+}
+
+/** What a scale call did. */
+export interface ScaleResult {
+  from: number;
+  to: number;
+  /**
+   * The workload's generation after the call, where the platform has one (Kubernetes); the `scaled`
+   * message carries it so the bridge knows which watcher record has seen the scale.
+   */
+  generation?: number;
 }
 
 /** Watch side. */
@@ -37,7 +52,7 @@ export interface WorkloadScaler {
    * Sets desired replicas (retrying optimistic-concurrency conflicts itself) and returns the count before.
    * Throws WorkloadNotFoundError when the workload is gone or not opted in.
    */
-  setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }>;
+  setReplicas(id: BackendId, replicas: number): Promise<ScaleResult>;
   close(): Promise<void>;
 }
 

@@ -10,16 +10,22 @@
 import type { ObservedBackend } from '../providers/index.ts';
 import type { BackendId, BackendRecord } from '../shared/index.ts';
 
+/**
+ * The record of an observed backend. Whatever the provider computed, a backend with no replica wanted or
+ * none ready is never recorded ready: a scale to zero must never read as ready from endpoints not yet gone.
+ */
 export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
   const record: BackendRecord = {
     id: backend.id,
     hosts: [...backend.hosts],
-    ready: backend.ready,
+    ready: backend.ready && backend.replicas >= 1 && backend.readyReplicas >= 1,
     replicas: backend.replicas,
     readyReplicas: backend.readyReplicas,
     config: { ...backend.config },
     updatedAt: now,
   };
+  if (backend.generation !== undefined) record.generation = backend.generation;
+  if (backend.observedGeneration !== undefined) record.observedGeneration = backend.observedGeneration;
   return record;
 }
 
@@ -32,6 +38,8 @@ function comparable(record: BackendRecord): string {
     rest.replicas,
     rest.readyReplicas,
     Object.entries(config).sort(),
+    rest.generation ?? null,
+    rest.observedGeneration ?? null,
   ]);
 }
 

@@ -148,11 +148,11 @@ export function computeBackends(objects: ClusterObjects): DeploymentBackend[] {
 
     const replicas = deployment.spec?.replicas ?? 1;
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
-    let ready: boolean;
+    // The Deployment must want a replica and have a ready one: after a scale to zero the EndpointSlices
+    // (possibly from an informer relisting out of its cache) and the status may still list the old pods.
+    let ready = replicas >= 1 && readyReplicas >= 1;
     let probeUrl: string | undefined;
-    if (services.length === 0) {
-      ready = readyReplicas >= 1;
-    } else {
+    if (ready && services.length > 0) {
       const slices = objects.endpointSlices.filter(
         (s) =>
           s.metadata?.namespace === namespace &&
@@ -164,8 +164,16 @@ export function computeBackends(objects: ClusterObjects): DeploymentBackend[] {
       if (ready && settings.config.probePath !== undefined && target)
         probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
     }
+    const generations = {
+      ...(deployment.metadata?.generation === undefined
+        ? {}
+        : { generation: deployment.metadata.generation }),
+      ...(deployment.status?.observedGeneration === undefined
+        ? {}
+        : { observedGeneration: deployment.status.observedGeneration }),
+    };
     views.push({
-      backend: { id, hosts, ready, replicas, readyReplicas, config: settings.config },
+      backend: { id, hosts, ready, replicas, readyReplicas, config: settings.config, ...generations },
       probeUrl,
       problems: settings.problems,
       deployment: { namespace, name, uid: deployment.metadata?.uid },
