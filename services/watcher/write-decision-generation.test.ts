@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKEND_CONFIG } from '../shared/index.ts';
-import { sameValue, toRecord } from './write-decision.ts';
+import { decideWrite, sameValue, toRecord } from './write-decision.ts';
 
 const observed = {
   id: 'shop/web',
@@ -31,5 +31,25 @@ describe('watcher record: replicas and generations', () => {
     expect(sameValue(after, toRecord({ ...observed, generation: 6, observedGeneration: 5 }, 3))).toBe(false);
     // Providers without generations write records without them.
     expect(Object.keys(toRecord(observed, 1))).not.toContain('generation');
+  });
+});
+
+describe('watcher write rule: toward not-ready at once', () => {
+  const ready = toRecord(observed, 1);
+  const foreignReady = toRecord({ ...observed, readyReplicas: 2 }, 2);
+  const down = toRecord({ ...observed, ready: false, readyReplicas: 0 }, 3);
+  const input = { current: foreignReady, currentAgeMs: 0, reconcile: false, settleMs: 2000 };
+
+  it("overrides another replica's recent ready value when this one saw the backend stop being ready", () => {
+    expect(decideWrite({ ...input, previous: ready, desired: down })).toBe('write');
+  });
+
+  it('waits as before when this replica has not seen it ready yet, or wants it ready', () => {
+    expect(decideWrite({ ...input, previous: down, desired: down })).toBe('defer');
+    expect(decideWrite({ ...input, previous: undefined, desired: down, reconcile: true })).toBe('defer');
+    expect(
+      decideWrite({ ...input, previous: ready, desired: toRecord({ ...observed, replicas: 3 }, 4) }),
+    ).toBe('defer');
+    expect(decideWrite({ ...input, current: down, previous: ready, desired: foreignReady })).toBe('defer');
   });
 });

@@ -3,8 +3,11 @@
  * should write it. Several replicas may run at once; each computes the same values from the same cluster
  * events, but one may lag behind the other (or start with an older list). A replica therefore moves a key
  * on only from the value it last wanted itself; a value another replica wrote recently is left alone for a
- * settle period, so a lagging replica never pulls KV back to an older state, and a lasting disagreement
- * (say, different probe results) is settled by the replica that still disagrees afterwards.
+ * settle period, unless this replica saw the backend stop being ready where KV still says ready (that is
+ * said at once: a lagging or stale replica can delay readiness, never keep it up), so a lagging
+ * replica never pulls KV back to an older ready state. A lasting disagreement (say, different probe
+ * results) is settled by the replica that still disagrees afterwards. "Recent" is measured on this
+ * replica's monotonic clock from when it first saw the entry, never against the server's timestamp.
  */
 
 import type { ObservedBackend } from '../providers/index.ts';
@@ -58,7 +61,10 @@ export interface WriteInput {
   desired: BackendRecord | undefined;
   /** The value in KV now; undefined for no key. */
   current: BackendRecord | undefined;
-  /** How long ago KV's entry for the key (a delete included) was written; Infinity when never. */
+  /**
+   * How long this replica has seen KV's entry for the key (a delete included), on its monotonic clock;
+   * Infinity when the key never existed.
+   */
   currentAgeMs: number;
   /**
    * First snapshot after start, or a deferred re-check: this replica has no previous value of its own to
@@ -80,6 +86,9 @@ export function decideWrite({
   if (sameValue(current, desired)) return 'skip';
   // KV still holds what this replica last wanted (or what another one agreed on): move it on.
   if (!reconcile && sameValue(current, previous)) return 'write';
+  // This replica saw the backend stop being ready while KV (another replica's value) still says ready:
+  // that is never worth waiting on. (One that merely has not seen it ready yet waits as below.)
+  if (previous?.ready === true && desired?.ready === false && current?.ready === true) return 'write';
   // Someone else wrote a value this replica does not hold. A recent write most likely comes from a replica
   // that is ahead (this one is starting or lagging): leave it and look again later. An old one is stale.
   return currentAgeMs >= settleMs ? 'write' : 'defer';
