@@ -78,6 +78,16 @@ export class MergedView {
     return point !== undefined && covers(point, this.#point);
   }
 
+  /**
+   * Whether this view has applied every `wakegate-backends` entry the table at `since` was built from (by
+   * any replica), so that a backend it does not list is really not listed. True for no `since` (a filter
+   * that does not send one) and for one no bridge hands out.
+   */
+  hasBackendsOf(since: number | undefined): boolean {
+    const point = decodeRevision(since);
+    return point === undefined || point.backends <= this.#point.backends;
+  }
+
   /** Whether the watcher lists this backend (whatever its readiness). */
   has(id: BackendId): boolean {
     return this.#backends.has(id);
