@@ -64,6 +64,31 @@ export const mutants: Mutant[] = [
     search: 'if (heldOf(i) == 0 || b.ready || !b.present) continue;',
     replace: 'if (b.ready || !b.present) continue;',
   },
+  // A 404 backs off long, never for good, and wakes carry the table revision (issue 20, item 5).
+  {
+    name: 'wake-404-backoff-5s',
+    file: 'wake.ts',
+    search: 'const WAKE_UNKNOWN_BACKOFF_MS: f64 = 10_000;',
+    replace: 'const WAKE_UNKNOWN_BACKOFF_MS: f64 = 5_000;',
+  },
+  {
+    name: 'wake-404-never',
+    file: 'wake.ts',
+    search: '    w.nextAt = now + WAKE_UNKNOWN_BACKOFF_MS;',
+    replace: '    w.nextAt = Infinity;',
+  },
+  {
+    name: 'wake-404-table-change-ignored',
+    file: 'wake.ts',
+    search: '  if (w === null || !w.unknown) return;',
+    replace: '  if (w === null || w.unknown) return;',
+  },
+  {
+    name: 'wake-without-since',
+    file: 'wake.ts',
+    search: '  if (!isDigits(since)) return `{"backend":${quote(id)}}`;',
+    replace: '  return `{"backend":${quote(id)}}`;',
+  },
   // Bounds on held requests.
   {
     name: 'max-wait-one-tick-late',

@@ -25,6 +25,11 @@ let backoffMs: f64 = 0;
 let failing = false;
 const answerBody = new HostBytes();
 
+/** The revision of the table applied last ('0' before the first): wakes carry it as `since`. */
+export function tableRevision(): string {
+  return revision;
+}
+
 /** Polls if none is in flight and the backoff after a failure is over (the first poll: at the first tick). */
 export function pollIfDue(now: f64): void {
   if (!inFlight && now >= nextPollAt) startPoll(now);
