@@ -89,6 +89,31 @@ export const mutants: Mutant[] = [
     search: '  if (!isDigits(since)) return `{"backend":${quote(id)}}`;',
     replace: '  return `{"backend":${quote(id)}}`;',
   },
+  // Reports when a backend is put to sleep (issue 20, item 4).
+  {
+    name: 'sleep-report-only-inflight',
+    file: 'activity.ts',
+    search: '  return requestsOf(index) > 0 || inflight > 0 || inflight != reportedInflight.get(index);',
+    replace: '  return inflight > 0;',
+  },
+  {
+    name: 'sleep-report-ignores-inflight-change',
+    file: 'activity.ts',
+    search: '  return requestsOf(index) > 0 || inflight > 0 || inflight != reportedInflight.get(index);',
+    replace: '  return requestsOf(index) > 0 || inflight > 0;',
+  },
+  {
+    name: 'sleep-report-no-quick-retry',
+    file: 'activity.ts',
+    search: '  if (at < nextReportAt) nextReportAt = at;',
+    replace: '',
+  },
+  {
+    name: 'sleep-report-quick-retry-never-reset',
+    file: 'activity.ts',
+    search: '  quickRetryMs = 0;\n',
+    replace: '',
+  },
   // Bounds on held requests.
   {
     name: 'max-wait-one-tick-late',
