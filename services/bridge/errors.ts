@@ -34,7 +34,10 @@ export class UnknownBackendError extends WakegateError {
 export class ViewBehindError extends WakegateError {
   readonly backend: string;
   constructor(backend: string) {
-    super('view_behind', `backend ${backend} is not known here yet: this bridge is behind the caller's table`);
+    super(
+      'view_behind',
+      `backend ${backend} is not known here yet: this bridge is behind the caller's table`,
+    );
     this.backend = backend;
   }
 }
