@@ -52,7 +52,7 @@ describe('requests', () => {
     await bridge.settle();
     expect(streams.every((s) => s.settled === undefined)).toBe(true);
     expect(plugin.metric('wakegate_held')).toBe(1000);
-    expect(bridge.wakes.map((w) => w.body)).toEqual([{ backend: 'demo/app' }]);
+    expect(bridge.wakes.map((w) => w.body)).toMatchObject([{ backend: 'demo/app' }]);
     expect(plugin.metric('wakegate_wakes_sent_total')).toBe(1);
     clock.advance(250);
     await bridge.setBackendsAndWait([awake]);

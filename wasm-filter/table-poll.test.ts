@@ -102,7 +102,7 @@ describe('unknown table', () => {
     bridge.setBackends([sleeping, { id: 'demo/ready', hosts: ['ready.example.com'], ready: true }]);
     const wake = bridge.next((c) => c.path === '/v1/wake');
     clock.advance(200);
-    expect((await wake).body).toEqual({ backend: 'demo/app' });
+    expect((await wake).body).toMatchObject({ backend: 'demo/app' });
     expectContinue(await ready.outcome);
     expectContinue(await unmanaged.outcome);
     await bridge.settle();

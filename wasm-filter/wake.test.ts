@@ -97,31 +97,45 @@ describe('wakes', () => {
     expect(clock.now() - t0).toBe(7000);
   });
 
-  it('sends no more wakes after a 404 until a table changes the backend', async () => {
+  it('backs off 10 s after a 404, never for good, and wakes at once when a table changes the backend', async () => {
     const { plugin, bridge, clock, logged } = await start({ backends: [{ ...sleeping, maxWaitMs: 60_000 }] });
     bridge.wakeStatus = 404;
     const unknown = logged('the bridge does not know backend demo/app');
     request(plugin, 'app.example.com');
     await unknown;
-    for (let i = 0; i < 10; i++) {
+    await bridge.settle();
+    for (let i = 0; i < 99; i++) {
+      clock.advance(100);
       request(plugin, 'app.example.com');
-      clock.advance(1000);
     }
     await bridge.settle();
     expect(bridge.wakes).toHaveLength(1);
-    // The same table again (a new revision, nothing changed for the backend) is no reason to wake.
+    // A bridge that did not know the backend (behind, or an older one cut from NATS) may know it now.
+    const again = bridge.next((c) => c.path === '/v1/wake');
+    clock.advance(100);
+    await again;
+    await bridge.settle();
+    expect(bridge.wakes).toHaveLength(2);
+    // The same table again (a new revision, nothing changed for the backend) is no reason to wake sooner.
     await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000 }]);
     request(plugin, 'app.example.com');
     clock.advance(3000);
     await bridge.settle();
-    expect(bridge.wakes).toHaveLength(1);
+    expect(bridge.wakes).toHaveLength(2);
     bridge.wakeStatus = 202;
     const woken = bridge.next((c) => c.path === '/v1/wake');
     await bridge.setBackendsAndWait([{ ...sleeping, maxWaitMs: 60_000, hosts: ['app.example.com'] }]);
     request(plugin, 'app.example.com');
     await woken;
     await bridge.settle();
-    expect(bridge.wakes).toHaveLength(2);
+    expect(bridge.wakes).toHaveLength(3);
+  });
+
+  it('sends the revision of its table with a wake, so a bridge behind it answers 503 rather than 404', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping] });
+    request(plugin, 'app.example.com');
+    const wake = await bridge.seen((c) => c.path === '/v1/wake');
+    expect(wake.body).toEqual({ backend: 'demo/app', since: bridge.revision });
   });
 
   it('sends at most one wake per backend from each worker', async () => {
@@ -151,7 +165,7 @@ describe('wakes', () => {
       while (sentAt.length < bridge.wakes.length) sentAt.push(t);
       clock.advance(100);
     }
-    expect(bridge.wakes.map((w) => w.body)).toEqual([
+    expect(bridge.wakes.map((w) => w.body)).toMatchObject([
       { backend: 'demo/app' },
       { backend: 'demo/app' },
       { backend: 'demo/app' },

@@ -73,13 +73,13 @@ describe('the demo app on the Kubernetes provider', () => {
       { kubeConfig: api.kubeConfig() },
     );
     try {
-      expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 1 });
+      expect(await scaler.setReplicas(id, 1)).toMatchObject({ from: 0, to: 1 });
       const awake = await next((b) => b.ready);
       expect(awake).toMatchObject({ replicas: 1, readyReplicas: 1 });
       expect(probed.length).toBeGreaterThan(0);
       expect(probed.every((url) => new URL(url).pathname === '/')).toBe(true);
 
-      expect(await scaler.setReplicas(id, 0)).toEqual({ from: 1, to: 0 });
+      expect(await scaler.setReplicas(id, 0)).toMatchObject({ from: 1, to: 0 });
       await next((b) => !b.ready && b.replicas === 0);
     } finally {
       await scaler.close();

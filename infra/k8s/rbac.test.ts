@@ -139,8 +139,8 @@ describe('RBAC of the manifests against the calls of the Kubernetes provider', (
     );
     expect(await scaler.getReplicas(id)).toBe(0);
     api.failNext({ verb: 'update', subresource: 'scale' }, 409);
-    expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 1 });
-    expect(await scaler.setReplicas(id, 0)).toEqual({ from: 1, to: 0 });
+    expect(await scaler.setReplicas(id, 1)).toMatchObject({ from: 0, to: 1 });
+    expect(await scaler.setReplicas(id, 0)).toMatchObject({ from: 1, to: 0 });
     await scaler.close();
     scalerCalls = api.requests.splice(0);
   });

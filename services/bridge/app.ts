@@ -21,6 +21,7 @@ import {
   NatsUnavailableError,
   NotSyncedError,
   UnknownBackendError,
+  ViewBehindError,
 } from './errors.ts';
 import type { LongPolls } from './long-poll.ts';
 import type { MergedView } from './merged-view.ts';
@@ -100,6 +101,7 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   if (
     error instanceof NatsUnavailableError ||
     error instanceof NotSyncedError ||
+    error instanceof ViewBehindError ||
     error instanceof LongPollLimitError
   ) {
     return { status: 503, code: error.code, retry: true };
@@ -209,10 +211,16 @@ export function buildApp(options: BuildAppOptions) {
         '/wake',
         { schema: { body: WakeBody, response: { 202: WakeReply, ...errorResponses } } },
         async (request, reply) => {
-          const backend = request.body.backend;
+          const { backend, since } = request.body;
           parseBackendId(backend);
           if (!options.synced()) throw new NotSyncedError();
-          if (!view.has(backend)) throw new UnknownBackendError(backend);
+          // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
+          if (!publisher.connected) throw new NatsUnavailableError('not connected');
+          if (!view.has(backend)) {
+            // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
+            if (!view.hasBackendsOf(since)) throw new ViewBehindError(backend);
+            throw new UnknownBackendError(backend);
+          }
           // reply.elapsedTime counts from the request's arrival (fastify's onRequest), on the monotonic clock.
           options.coldStart.wake(
             backend,

@@ -27,6 +27,21 @@ export class UnknownBackendError extends WakegateError {
   }
 }
 
+/**
+ * The bridge does not list the backend, but the filter woke it from a table built from backends entries
+ * this bridge has not applied yet (another replica is ahead): it cannot tell, and the filter retries.
+ */
+export class ViewBehindError extends WakegateError {
+  readonly backend: string;
+  constructor(backend: string) {
+    super(
+      'view_behind',
+      `backend ${backend} is not known here yet: this bridge is behind the caller's table`,
+    );
+    this.backend = backend;
+  }
+}
+
 /** As many long polls are held as the bridge is configured to hold. */
 export class LongPollLimitError extends WakegateError {
   constructor(max: number) {

@@ -3,7 +3,13 @@ export type { BridgeApp, Publisher } from './app.ts';
 export { type AssembleAppOptions, type AssembledApp, assembleApp } from './app-assembly.ts';
 export type { BridgeAuth } from './auth.ts';
 export { BRIDGE_PORT, type BridgeConfig, bridgeConfigSpec } from './config.ts';
-export { LongPollLimitError, NatsUnavailableError, NotSyncedError, UnknownBackendError } from './errors.ts';
+export {
+  LongPollLimitError,
+  NatsUnavailableError,
+  NotSyncedError,
+  UnknownBackendError,
+  ViewBehindError,
+} from './errors.ts';
 export { MAX_WAIT_MS } from './long-poll.ts';
 export type { PublishedWake } from './nats-publisher.ts';
 export type { BackendRow, BackendsReply } from './schemas.ts';

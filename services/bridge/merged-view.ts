@@ -22,8 +22,9 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
 }
 
 /**
- * Ready for traffic: the watcher says ready, the scaler has not put it to sleep, and it was not scaled to
- * zero since the watcher's record was written (`stale`).
+ * Ready for traffic: the watcher says ready with at least one replica (a record written from the spec
+ * change of a scale to zero may still list the old endpoints), the scaler has not put it to sleep, and no
+ * scale to zero is waiting to be recorded (`stale`).
  */
 function merge(
   backend: BackendRecord | undefined,
@@ -34,7 +35,7 @@ function merge(
   return {
     id: backend.id,
     hosts: backend.hosts,
-    ready: backend.ready && intent?.state !== 'sleeping' && !stale,
+    ready: backend.ready && backend.replicas > 0 && intent?.state !== 'sleeping' && !stale,
     maxWaitMs: backend.config.maxWaitMs,
     maxBuffered: backend.config.maxBuffered,
     ...(backend.cluster ? { cluster: backend.cluster } : {}),
@@ -42,12 +43,24 @@ function merge(
   };
 }
 
+/** What a scale to zero waits for: a record that observed its generation, or (without one) a newer entry. */
+type ScaleMark = { readonly generation: number } | { readonly seq: number };
+
+function observed(record: BackendRecord, generation: number): boolean {
+  return record.observedGeneration !== undefined && record.observedGeneration >= generation;
+}
+
+function clears(mark: ScaleMark, record: BackendRecord, seq: number | undefined): boolean {
+  if ('generation' in mark) return observed(record, mark.generation);
+  return seq !== undefined && seq > mark.seq;
+}
+
 export class MergedView {
   readonly #backends = new Map<BackendId, BackendRecord>();
   readonly #intents = new Map<BackendId, IntentRecord>();
   readonly #rows = new Map<BackendId, BackendRow>();
-  /** Backends scaled to zero, with the backends sequence at that moment: stale until a newer record. */
-  readonly #scaledToZero = new Map<BackendId, number>();
+  /** Backends scaled to zero that the watcher has not recorded yet (see `scaledToZero`). */
+  readonly #scaledToZero = new Map<BackendId, ScaleMark>();
   #backendsSeq = 0;
   #intentsSeq = 0;
   #point: RevisionPoint = pointOf(0, 0, 0);
@@ -69,6 +82,16 @@ export class MergedView {
     return point !== undefined && covers(point, this.#point);
   }
 
+  /**
+   * Whether this view has applied every `wakegate-backends` entry the table at `since` was built from (by
+   * any replica), so that a backend it does not list is really not listed. True for no `since` (a filter
+   * that does not send one) and for one no bridge hands out.
+   */
+  hasBackendsOf(since: number | undefined): boolean {
+    const point = decodeRevision(since);
+    return point === undefined || point.backends <= this.#point.backends;
+  }
+
   /** Whether the watcher lists this backend (whatever its readiness). */
   has(id: BackendId): boolean {
     return this.#backends.has(id);
@@ -87,7 +110,7 @@ export class MergedView {
     else this.#backends.set(id, record);
     if (seq !== undefined) this.#backendsSeq = seq;
     const mark = this.#scaledToZero.get(id);
-    if (mark !== undefined && (record === undefined || (seq !== undefined && seq > mark))) {
+    if (mark !== undefined && (record === undefined || clears(mark, record, seq))) {
       this.#scaledToZero.delete(id);
     }
     return this.#remerge(id);
@@ -95,12 +118,19 @@ export class MergedView {
 
   /**
    * The scaler scaled this backend to zero. The watcher's record may still say ready (it has not seen the
-   * pods go), and a wake right now would set the intent back to awake: until a backends entry newer than
-   * the ones applied so far arrives, the backend is not ready for traffic. True when the table changed.
+   * pods go), and a wake right now would set the intent back to awake: the backend is not ready for
+   * traffic until the watcher records the scale. With `generation` (the workload's generation after the
+   * scale), that is a record whose `observedGeneration` reached it, and none is needed when the record
+   * applied already has (the watcher wrote it before this core message arrived, and may write nothing
+   * more). Without one (a provider without generations, an older scaler), any newer backends entry.
+   * True when the table changed.
    */
-  scaledToZero(id: BackendId): boolean {
-    if (!this.#backends.has(id)) return false;
-    this.#scaledToZero.set(id, this.#backendsSeq);
+  scaledToZero(id: BackendId, generation?: number): boolean {
+    const record = this.#backends.get(id);
+    if (record === undefined) return false;
+    if (generation === undefined) this.#scaledToZero.set(id, { seq: this.#backendsSeq });
+    else if (observed(record, generation)) return false;
+    else this.#scaledToZero.set(id, { generation });
     return this.#remerge(id);
   }
 

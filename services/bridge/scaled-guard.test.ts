@@ -100,6 +100,49 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
     await follow((t) => apiReady(t) === true);
   });
 
+  it('holds the mark of a scale with a generation through older records, until one observed it', async () => {
+    const record = (generation: number, ready: boolean) =>
+      codecs.backend.encode(backendRecord('shop/api', ready, { generation, observedGeneration: generation }));
+    await backends.put('shop/api', record(4, true));
+    await setIntent('awake');
+    const ready = await follow((t) => apiReady(t) === true);
+    scaled('wakegate.scaled.shop.api', {
+      backend: 'shop/api',
+      from: 1,
+      to: 0,
+      reason: 'idle',
+      at: Date.now(),
+      generation: 5,
+    });
+    const marked = await follow((t) => t.revision !== ready.revision);
+    expect(apiReady(marked)).toBe(false);
+    // A lagging watcher replica writes what it saw before the scale: a newer entry, not an observation.
+    await backends.put('shop/api', record(4, true));
+    const lagging = await follow((t) => t.revision !== marked.revision);
+    expect(apiReady(lagging)).toBe(false);
+    // The watcher records the wake's scale-up (generation 6) ready: the mark is gone.
+    await backends.put('shop/api', record(6, true));
+    await follow((t) => apiReady(t) === true);
+    // A `scaled` message arriving after the record that observed it changes nothing.
+    const observed = await table();
+    scaled('wakegate.scaled.shop.api', {
+      backend: 'shop/api',
+      from: 1,
+      to: 0,
+      reason: 'idle',
+      at: Date.now(),
+      generation: 6,
+    });
+    // A marker through the same ordered subscription: once it is counted, the message above was handled.
+    const invalid = await metric('wakegate_bridge_scaled_invalid_total');
+    scaled('wakegate.scaled.shop.api', 'marker');
+    await until(
+      'the marker counted',
+      async () => (await metric('wakegate_bridge_scaled_invalid_total')) === invalid + 1,
+    );
+    expect(await table()).toEqual(observed);
+  });
+
   it('ignores and counts invalid scaled messages, and scale-ups', async () => {
     const ready = await follow((t) => apiReady(t) === true);
     const before = await metric('wakegate_bridge_scaled_invalid_total');

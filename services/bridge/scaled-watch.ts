@@ -17,7 +17,8 @@ import {
 export interface ScaledWatchOptions {
   nc: NatsConnection;
   logger: Logger;
-  onScaledToZero: (id: BackendId) => void;
+  /** `generation`: the workload's generation after the scale, when the scaler sent one. */
+  onScaledToZero: (id: BackendId, generation: number | undefined) => void;
   onInvalid: () => void;
 }
 
@@ -41,7 +42,7 @@ export function watchScaled(options: ScaledWatchOptions): ScaledWatch {
         options.onInvalid();
         return;
       }
-      if (message.to === 0) options.onScaledToZero(message.backend);
+      if (message.to === 0) options.onScaledToZero(message.backend, message.generation);
     },
   });
   return {

@@ -46,7 +46,17 @@ export const BackendsReply = Type.Object(
 );
 export type BackendsReply = Static<typeof BackendsReply>;
 
-export const WakeBody = Type.Object({ backend: BackendIdField }, { additionalProperties: false });
+export const WakeBody = Type.Object(
+  {
+    backend: BackendIdField,
+    /**
+     * The revision of the table the filter woke from: a bridge whose view has not applied what that table
+     * was built from answers 503 (retry), not 404, for a backend it does not list.
+     */
+    since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  },
+  { additionalProperties: false },
+);
 
 export const WakeReply = Type.Object(
   { backend: Type.String(), duplicate: Type.Boolean() },

@@ -78,9 +78,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     const scaled = watchScaled({
       nc,
       logger,
-      onScaledToZero: (id) => {
+      onScaledToZero: (id, generation) => {
         const before = view.get(id);
-        if (view.scaledToZero(id)) {
+        if (view.scaledToZero(id, generation)) {
           logger.info({ backend: id }, 'scaled to zero; not ready until the watcher records it again');
           changed(id, before);
         }

@@ -27,6 +27,21 @@ export interface ObservedBackend {
   /** The Envoy cluster that routes to it, when the provider can name it (Kubernetes: Istio or Envoy Gateway
    * naming, `WAKEGATE_GATEWAY_FLAVOR`). */
   cluster?: string;
+  /** The workload's generation (Kubernetes `metadata.generation`), where the platform has one. */
+  generation?: number | undefined;
+  /** The generation its status reflects (Kubernetes `status.observedGeneration`). */
+  observedGeneration?: number | undefined;
+}
+
+/** What a scale call did. */
+export interface ScaleResult {
+  from: number;
+  to: number;
+  /**
+   * The workload's generation after the call, where the platform has one (Kubernetes); the `scaled`
+   * message carries it so the bridge knows which watcher record has seen the scale.
+   */
+  generation?: number;
 }
 
 /** Watch side. */
@@ -47,7 +62,7 @@ export interface WorkloadScaler {
    * Sets desired replicas (retrying optimistic-concurrency conflicts itself) and returns the count before.
    * Throws WorkloadNotFoundError when the workload is gone or not opted in.
    */
-  setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }>;
+  setReplicas(id: BackendId, replicas: number): Promise<ScaleResult>;
   close(): Promise<void>;
 }
 

@@ -19,8 +19,6 @@ export interface StoredBackend {
   record: BackendRecord | undefined;
   /** Revision of the key's last entry (a delete marker included); 0 when it never existed. */
   revision: number;
-  /** When that entry was written (NATS server time), in epoch ms; undefined when it never existed. */
-  writtenAt: number | undefined;
 }
 
 export class BackendStore {
@@ -36,8 +34,9 @@ export class BackendStore {
 
   async read(id: BackendId): Promise<StoredBackend> {
     const entry = await this.kv.get(backendKey(id));
-    if (!entry) return { record: undefined, revision: 0, writtenAt: undefined };
-    const base = { revision: entry.revision, writtenAt: entry.created.getTime() };
+    if (!entry) return { record: undefined, revision: 0 };
+    // The entry's server timestamp is left alone: ages are measured on the watcher's own clock.
+    const base = { revision: entry.revision };
     if (entry.operation !== 'PUT') return { record: undefined, ...base };
     try {
       return { record: codecs.backend.decode(entry.value), ...base };

@@ -34,7 +34,10 @@ export interface WatcherOptions {
   settleMs?: number | undefined;
   /** Delay before retrying after a failed NATS operation. Default 1 s. */
   retryMs?: number | undefined;
+  /** Wall clock, for `updatedAt` and the events' `at`. */
   now?: () => number;
+  /** Monotonic clock (ms), for how long another replica's write has been seen. Default performance.now. */
+  monotonicNow?: () => number;
 }
 
 const MAX_CONFLICT_RETRIES = 5;
@@ -57,6 +60,9 @@ export class Watcher {
   private latest: ObservedBackend[] = [];
   private running: Promise<void> | undefined;
   private readonly readyClock = new ReadyClock();
+  private readonly monotonicNow: () => number;
+  /** Per key, the KV revision last read and when this replica first saw it (monotonic clock). */
+  private readonly seen = new Map<BackendId, { revision: number; at: number }>();
   private scaledSubscription: Subscription | undefined;
 
   constructor(options: WatcherOptions) {
@@ -65,6 +71,21 @@ export class Watcher {
     this.link = natsLink(options.nc);
     this.now = options.now ?? Date.now;
     this.settleMs = options.settleMs ?? 2000;
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
+  }
+
+  /**
+   * How long this replica has seen the key at `revision`: from its first read of that revision, on its own
+   * monotonic clock. The entry's server timestamp is never compared with this machine's clock, so a skew
+   * cannot make a recent write look old. Infinity for a key that never existed.
+   */
+  private ageOf(id: BackendId, revision: number): number {
+    if (revision === 0) return Number.POSITIVE_INFINITY;
+    const now = this.monotonicNow();
+    const seen = this.seen.get(id);
+    if (seen?.revision === revision) return now - seen.at;
+    this.seen.set(id, { revision, at: now });
+    return 0;
   }
 
   /** Resolves once the first backend set is in KV. */
@@ -176,8 +197,8 @@ export class Watcher {
     const logger = this.options.logger.child({ backend: id });
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const desired = this.desired.get(id);
-      const { record: current, revision, writtenAt } = await this.store.read(id);
-      const currentAgeMs = writtenAt === undefined ? Number.POSITIVE_INFINITY : this.now() - writtenAt;
+      const { record: current, revision } = await this.store.read(id);
+      const currentAgeMs = this.ageOf(id, revision);
       const decision = decideWrite({
         previous,
         desired,

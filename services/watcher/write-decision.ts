@@ -3,24 +3,33 @@
  * should write it. Several replicas may run at once; each computes the same values from the same cluster
  * events, but one may lag behind the other (or start with an older list). A replica therefore moves a key
  * on only from the value it last wanted itself; a value another replica wrote recently is left alone for a
- * settle period, so a lagging replica never pulls KV back to an older state, and a lasting disagreement
- * (say, different probe results) is settled by the replica that still disagrees afterwards.
+ * settle period, unless this replica saw the backend stop being ready where KV still says ready (that is
+ * said at once: a lagging or stale replica can delay readiness, never keep it up), so a lagging
+ * replica never pulls KV back to an older ready state. A lasting disagreement (say, different probe
+ * results) is settled by the replica that still disagrees afterwards. "Recent" is measured on this
+ * replica's monotonic clock from when it first saw the entry, never against the server's timestamp.
  */
 
 import type { ObservedBackend } from '../providers/index.ts';
 import type { BackendId, BackendRecord } from '../shared/index.ts';
 
+/**
+ * The record of an observed backend. Whatever the provider computed, a backend with no replica wanted or
+ * none ready is never recorded ready: a scale to zero must never read as ready from endpoints not yet gone.
+ */
 export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
   const record: BackendRecord = {
     id: backend.id,
     hosts: [...backend.hosts],
-    ready: backend.ready,
+    ready: backend.ready && backend.replicas >= 1 && backend.readyReplicas >= 1,
     replicas: backend.replicas,
     readyReplicas: backend.readyReplicas,
     config: { ...backend.config },
     ...(backend.cluster ? { cluster: backend.cluster } : {}),
     updatedAt: now,
   };
+  if (backend.generation !== undefined) record.generation = backend.generation;
+  if (backend.observedGeneration !== undefined) record.observedGeneration = backend.observedGeneration;
   return record;
 }
 
@@ -34,6 +43,8 @@ function comparable(record: BackendRecord): string {
     rest.readyReplicas,
     rest.cluster,
     Object.entries(config).sort(),
+    rest.generation ?? null,
+    rest.observedGeneration ?? null,
   ]);
 }
 
@@ -52,7 +63,10 @@ export interface WriteInput {
   desired: BackendRecord | undefined;
   /** The value in KV now; undefined for no key. */
   current: BackendRecord | undefined;
-  /** How long ago KV's entry for the key (a delete included) was written; Infinity when never. */
+  /**
+   * How long this replica has seen KV's entry for the key (a delete included), on its monotonic clock;
+   * Infinity when the key never existed.
+   */
   currentAgeMs: number;
   /**
    * First snapshot after start, or a deferred re-check: this replica has no previous value of its own to
@@ -74,6 +88,9 @@ export function decideWrite({
   if (sameValue(current, desired)) return 'skip';
   // KV still holds what this replica last wanted (or what another one agreed on): move it on.
   if (!reconcile && sameValue(current, previous)) return 'write';
+  // This replica saw the backend stop being ready while KV (another replica's value) still says ready:
+  // that is never worth waiting on. (One that merely has not seen it ready yet waits as below.)
+  if (previous?.ready === true && desired?.ready === false && current?.ready === true) return 'write';
   // Someone else wrote a value this replica does not hold. A recent write most likely comes from a replica
   // that is ahead (this one is starting or lagging): leave it and look again later. An old one is stale.
   return currentAgeMs >= settleMs ? 'write' : 'defer';

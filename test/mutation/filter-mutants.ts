@@ -64,6 +64,56 @@ export const mutants: Mutant[] = [
     search: 'if (heldOf(i) == 0 || b.ready || !b.present) continue;',
     replace: 'if (b.ready || !b.present) continue;',
   },
+  // A 404 backs off long, never for good, and wakes carry the table revision (issue 20, item 5).
+  {
+    name: 'wake-404-backoff-5s',
+    file: 'wake.ts',
+    search: 'const WAKE_UNKNOWN_BACKOFF_MS: f64 = 10_000;',
+    replace: 'const WAKE_UNKNOWN_BACKOFF_MS: f64 = 5_000;',
+  },
+  {
+    name: 'wake-404-never',
+    file: 'wake.ts',
+    search: '    w.nextAt = now + WAKE_UNKNOWN_BACKOFF_MS;',
+    replace: '    w.nextAt = Infinity;',
+  },
+  {
+    name: 'wake-404-table-change-ignored',
+    file: 'wake.ts',
+    search: '  if (w === null || !w.unknown) return;',
+    replace: '  if (w === null || w.unknown) return;',
+  },
+  {
+    name: 'wake-without-since',
+    file: 'wake.ts',
+    search: '  if (!isDigits(since)) return',
+    replace: '  if (true) return',
+  },
+  // Reports when a backend is put to sleep (issue 20, item 4).
+  {
+    name: 'sleep-report-only-inflight',
+    file: 'activity.ts',
+    search: '  return requestsOf(index) > 0 || inflight > 0 || inflight != reportedInflight.get(index);',
+    replace: '  return inflight > 0;',
+  },
+  {
+    name: 'sleep-report-ignores-inflight-change',
+    file: 'activity.ts',
+    search: '  return requestsOf(index) > 0 || inflight > 0 || inflight != reportedInflight.get(index);',
+    replace: '  return requestsOf(index) > 0 || inflight > 0;',
+  },
+  {
+    name: 'sleep-report-no-quick-retry',
+    file: 'activity.ts',
+    search: '  if (at < nextReportAt) nextReportAt = at;',
+    replace: '',
+  },
+  {
+    name: 'sleep-report-quick-retry-never-reset',
+    file: 'activity.ts',
+    search: '  quickRetryMs = 0;\n',
+    replace: '',
+  },
   // Bounds on held requests.
   {
     name: 'max-wait-one-tick-late',

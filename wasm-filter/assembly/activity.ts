@@ -2,7 +2,8 @@
 // keeps busy backends awake and sees when they drain.
 import { currentTimeMs, LOG_DEBUG, LOG_INFO, LOG_WARN, log, random_get } from './abi';
 import { backends } from './backends';
-import { ActivityCall, CALL_TIMEOUT_MS, callBridge, failedStatus, Report } from './calls';
+import { ActivityCall, backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, Report } from './calls';
+import { filterNow } from './clock';
 import { quote } from './json';
 import { inflightOf, requestsOf, restoreRequests, takeRequests } from './ledger';
 import { PerBackend } from './per-backend';
@@ -17,6 +18,8 @@ let source = '';
 let nextReportAt: f64 = 0;
 /** Activity reports failing: one WARN per streak. */
 let reportsFailing = false;
+/** Delay of the next quick retry of a failed report about a sleeping backend (0: none pending). */
+let quickRetryMs: f64 = 0;
 /** Per backend: the in-flight count of its last report (it stays in the reports until one says 0; -1 when
  * unknown whether the bridge saw it), and the activity calls in flight that carry it. */
 const reportedInflight = new PerBackend();
@@ -46,6 +49,14 @@ function newSourceId(): string {
  * bridge was told and not yet told is 0 (its index cannot be reused yet). */
 export function reportsReferTo(index: i32): bool {
   return reportsInFlight.get(index) != 0 || reportedInflight.get(index) != 0;
+}
+
+/** Whether a backend the table just put to sleep has anything the scaler has not heard of: requests since
+ * the last report, or an in-flight count other than the last one reported (a request that finished just
+ * before counts as much as one still running: the scaler must not scale to zero on an old report). */
+export function reportDueOnSleep(index: i32): bool {
+  const inflight = inflightOf(index);
+  return requestsOf(index) > 0 || inflight > 0 || inflight != reportedInflight.get(index);
 }
 
 /** Gives the VM its source id, once. */
@@ -101,11 +112,26 @@ function sendReports(parts: string[], reports: Report[], now: f64): void {
 
 function reportsFailed(reports: Report[], why: string): void {
   restoreReports(reports);
+  retrySoonIfSleeping(reports);
   log(
     reportsFailing ? LOG_DEBUG : LOG_WARN,
     `wakegate: activity report failed: ${why}; its counts go with the next report`,
   );
   reportsFailing = true;
+}
+
+/** A failed report about a backend being put to sleep must reach the scaler within its drain: the next
+ * report comes after a short backoff (200 ms doubling to 5 s), not at the next interval. */
+function retrySoonIfSleeping(reports: Report[]): void {
+  let sleeping = false;
+  for (let i = 0; i < reports.length; i++) {
+    const b = backends[reports[i].backend];
+    if (b.present && !b.ready) sleeping = true;
+  }
+  if (!sleeping) return;
+  quickRetryMs = backoff(quickRetryMs);
+  const at = filterNow() + quickRetryMs;
+  if (at < nextReportAt) nextReportAt = at;
 }
 
 function restoreReports(reports: Report[]): void {
@@ -125,6 +151,7 @@ export function reportsAnswered(call: ActivityCall, status: i32): void {
     return;
   }
   for (let i = 0; i < call.reports.length; i++) reportsInFlight.add(call.reports[i].backend, -1);
+  quickRetryMs = 0;
   if (reportsFailing) log(LOG_INFO, 'wakegate: activity reports accepted again');
   reportsFailing = false;
 }

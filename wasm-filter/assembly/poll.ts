@@ -8,12 +8,12 @@ import {
   LOG_WARN,
   log,
 } from './abi';
-import { reportActivity, reportsReferTo } from './activity';
+import { reportActivity, reportDueOnSleep, reportsReferTo } from './activity';
 import { applyTable, backends, isTableKnown, readTable, revisionText, UNKNOWN } from './backends';
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, PollCall } from './calls';
 import { currentConfig } from './config';
 import { parseJson } from './json';
-import { heldOf, inflightOf, ledgerRefersTo } from './ledger';
+import { heldOf, ledgerRefersTo } from './ledger';
 import { releaseReady, sortUnknown } from './release';
 import { wakeEntryChanged, wakeInFlight } from './wake';
 
@@ -24,6 +24,11 @@ let backoffMs: f64 = 0;
 /** Polls failing: one WARN per streak. */
 let failing = false;
 const answerBody = new HostBytes();
+
+/** The revision of the table applied last ('0' before the first): wakes carry it as `since`. */
+export function tableRevision(): string {
+  return revision;
+}
 
 /** Polls if none is in flight and the backoff after a failure is over (the first poll: at the first tick). */
 export function pollIfDue(now: f64): void {
@@ -92,11 +97,12 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
     const entry = table[i];
     // The bridge did not know a backend: only a new entry for it can make a wake worth sending again.
     if (entry.changed) wakeEntryChanged(entry.index);
-    if (entry.wentToSleep && inflightOf(entry.index) > 0) sleeping = true;
+    if (entry.wentToSleep && reportDueOnSleep(entry.index)) sleeping = true;
     if (entry.becameReady && entry.index >= 0) backends[entry.index].readyAt = now;
   }
-  // A backend going to sleep with requests still in flight must be reported now, not at the next interval:
-  // the scaler's drain period is shorter than the interval and must see them before it scales to zero.
+  // A backend going to sleep with anything the scaler has not heard of (requests since the last report, an
+  // in-flight count that changed) is reported now, not at the next interval: the scaler's drain period is
+  // shorter than the interval and must see them before it scales to zero.
   if (sleeping) reportActivity(now);
   if (first && heldOf(UNKNOWN) > 0) sortUnknown(now);
   releaseReady(now);

@@ -6,12 +6,16 @@ import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, WakeCall } from './
 import { quote } from './json';
 import { heldOf } from './ledger';
 import { metricWakes } from './metrics';
+import { tableRevision } from './poll';
 
 const WAKE_SUPPRESS_MS: f64 = 1000;
 /** Longer than the bridge's dedupe window, so a repeated wake is never dropped as a duplicate. */
 const WAKE_REPEAT_MS: f64 = 2000;
-/** nextAt of a backend the bridge answered 404 for: no wake until a table changes it. */
-const WAKE_NEVER: f64 = Infinity;
+/** Wait after a 404 (the bridge does not list the backend): long, never for good. A bridge behind this
+ * worker's table, or cut from NATS, answers 503 instead; but one that lost the backend for a while, or an
+ * older bridge, may know it again later, and a sleeping backend's table entry may never change. A table
+ * that changes the backend's entry ends the wait at once. */
+const WAKE_UNKNOWN_BACKOFF_MS: f64 = 10_000;
 
 /** One backend's wakes. */
 class WakeState {
@@ -19,11 +23,13 @@ class WakeState {
   backend: Backend;
   inFlight: bool = false;
   /** Filter time from which a wake may be sent: suppression after a send, backoff after a failure,
-   * WAKE_NEVER after a 404. */
+   * WAKE_UNKNOWN_BACKOFF_MS after a 404. */
   nextAt: f64 = 0;
   /** Filter time from which the tick repeats a wake for requests still held (2 s after an accepted one). */
   repeatAt: f64 = 0;
   backoffMs: f64 = 0;
+  /** The last answer was a 404: a table changing the backend's entry makes a wake due at once. */
+  unknown: bool = false;
   /** Wakes failing: one WARN per streak. */
   failing: bool = false;
 
@@ -63,7 +69,8 @@ export function wakeInFlight(index: i32): bool {
 /** The table changed the backend's entry: if the bridge did not know it, a wake is worth sending again. */
 export function wakeEntryChanged(index: i32): void {
   const w = existingState(index);
-  if (w === null || w.nextAt != WAKE_NEVER) return;
+  if (w === null || !w.unknown) return;
+  w.unknown = false;
   w.nextAt = 0;
   w.repeatAt = 0;
 }
@@ -91,11 +98,26 @@ export function repeatWakes(now: f64): void {
   }
 }
 
+function isDigits(text: string): bool {
+  if (text.length == 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** `{"backend","since"}`: the revision of the table the wake comes from, so that a bridge behind it
+ * answers 503 (retried) rather than 404 for a backend it does not list yet. Left out unless numeric. */
+function wakeBody(id: string): string {
+  const since = tableRevision();
+  if (!isDigits(since)) return `{"backend":${quote(id)}}`;
+  return `{"backend":${quote(id)},"since":${since}}`;
+}
+
 function sendWake(index: i32, w: WakeState, now: f64): void {
   const id = backends[index].id;
-  if (
-    !callBridge(new WakeCall(index), 'POST', '/v1/wake', `{"backend":${quote(id)}}`, CALL_TIMEOUT_MS, now)
-  ) {
+  if (!callBridge(new WakeCall(index), 'POST', '/v1/wake', wakeBody(id), CALL_TIMEOUT_MS, now)) {
     log(
       callsFailing ? LOG_DEBUG : LOG_WARN,
       `wakegate: could not call the bridge to wake ${id} (check bridge_cluster)`,
@@ -129,6 +151,7 @@ export function wakeAnswered(call: WakeCall, status: i32, now: f64): void {
   const w = stateOf(index);
   const id = backends[index].id;
   w.inFlight = false;
+  w.unknown = false;
   if (status >= 200 && status < 300) {
     w.backoffMs = 0;
     if (w.failing) log(LOG_INFO, `wakegate: wake of ${id} accepted again`);
@@ -140,10 +163,11 @@ export function wakeAnswered(call: WakeCall, status: i32, now: f64): void {
     return;
   }
   if (status == 404) {
-    // The bridge does not know this backend: retrying cannot help; held requests run into their deadline.
-    log(LOG_WARN, `wakegate: the bridge does not know backend ${id}`);
-    w.nextAt = WAKE_NEVER;
-    w.repeatAt = WAKE_NEVER;
+    // The bridge does not list this backend: retrying soon cannot help, retrying never could strand it.
+    log(LOG_WARN, `wakegate: the bridge does not know backend ${id}; asking again in 10 s`);
+    w.unknown = true;
+    w.nextAt = now + WAKE_UNKNOWN_BACKOFF_MS;
+    w.repeatAt = w.nextAt;
     return;
   }
   wakeFailed(index, w, now, failedStatus(status));

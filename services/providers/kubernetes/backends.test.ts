@@ -193,7 +193,11 @@ describe('computeBackends', () => {
   it('asks for a probe of a ready endpoint when probe-path is set, and is ready only once it passed', () => {
     const { views } = compute({
       deployments: [
-        deployment('web', { annotations: { 'wakegate.dev/probe-path': '/healthz' }, replicas: 1 }),
+        deployment('web', {
+          annotations: { 'wakegate.dev/probe-path': '/healthz' },
+          replicas: 1,
+          readyReplicas: 1,
+        }),
       ],
       services: [service('web', { app: 'web' })],
       endpointSlices: [slice('web', [{ pod: 'web-7d9f8c6b5-x2x9q', address: '10.0.0.2' }])],

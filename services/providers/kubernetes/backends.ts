@@ -176,11 +176,11 @@ export function computeBackends(
 
     const replicas = deployment.spec?.replicas ?? 1;
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
-    let ready: boolean;
+    // The Deployment must want a replica and have a ready one: after a scale to zero the EndpointSlices
+    // (possibly from an informer relisting out of its cache) and the status may still list the old pods.
+    let ready = replicas >= 1 && readyReplicas >= 1;
     let probeUrl: string | undefined;
-    if (services.length === 0) {
-      ready = readyReplicas >= 1;
-    } else {
+    if (ready && services.length > 0) {
       const slices = objects.endpointSlices.filter(
         (s) =>
           s.metadata?.namespace === namespace &&
@@ -193,6 +193,14 @@ export function computeBackends(
         probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
     }
     const cluster = clusterNameOf(naming, services, routeRules(objects.httpRoutes, namespace, serviceNames));
+    const generations = {
+      ...(deployment.metadata?.generation === undefined
+        ? {}
+        : { generation: deployment.metadata.generation }),
+      ...(deployment.status?.observedGeneration === undefined
+        ? {}
+        : { observedGeneration: deployment.status.observedGeneration }),
+    };
     views.push({
       backend: {
         id,
@@ -202,6 +210,7 @@ export function computeBackends(
         readyReplicas,
         config: settings.config,
         ...(cluster ? { cluster } : {}),
+        ...generations,
       },
       probeUrl,
       problems: settings.problems,

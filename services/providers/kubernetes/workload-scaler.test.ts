@@ -37,7 +37,7 @@ describe('Kubernetes workload scaler', () => {
   it('reads and sets replicas of an opted-in Deployment through the scale subresource', async () => {
     api.create(deploymentObject('api', { namespace: 'shop', replicas: 0, labels: optedIn }));
     expect(await scaler.getReplicas(backendId('shop', 'api'))).toBe(0);
-    expect(await scaler.setReplicas(backendId('shop', 'api'), 2)).toEqual({ from: 0, to: 2 });
+    expect(await scaler.setReplicas(backendId('shop', 'api'), 2)).toMatchObject({ from: 0, to: 2 });
     expect(replicasIn('shop', 'api')).toBe(2);
     expect(writes()).toEqual([
       expect.objectContaining({
@@ -49,14 +49,30 @@ describe('Kubernetes workload scaler', () => {
         name: 'api',
       }),
     ]);
-    expect(await scaler.setReplicas(backendId('shop', 'api'), 0)).toEqual({ from: 2, to: 0 });
+    expect(await scaler.setReplicas(backendId('shop', 'api'), 0)).toMatchObject({ from: 2, to: 0 });
     expect(replicasIn('shop', 'api')).toBe(0);
+  });
+
+  it("returns the Deployment's generation after the scale, for the scaled message", async () => {
+    api.create(deploymentObject('gen', { namespace: 'shop', replicas: 1, labels: optedIn }));
+    const generationIn = () => api.get('deployments', 'shop', 'gen')?.metadata?.generation;
+    const down = await scaler.setReplicas(backendId('shop', 'gen'), 0);
+    expect(down.generation).toBe(generationIn());
+    const up = await scaler.setReplicas(backendId('shop', 'gen'), 1);
+    expect(up.generation).toBe(generationIn());
+    expect(up.generation).toBeGreaterThan(down.generation ?? Number.POSITIVE_INFINITY);
+    // Nothing to change: the generation as it is.
+    expect(await scaler.setReplicas(backendId('shop', 'gen'), 1)).toEqual({
+      from: 1,
+      to: 1,
+      generation: generationIn(),
+    });
   });
 
   it('retries a 409 Conflict from a fresh read and succeeds', async () => {
     api.create(deploymentObject('busy', { namespace: 'shop', replicas: 0, labels: optedIn }));
     api.failNext({ verb: 'update', subresource: 'scale', name: 'busy' }, 409);
-    expect(await scaler.setReplicas(backendId('shop', 'busy'), 1)).toEqual({ from: 0, to: 1 });
+    expect(await scaler.setReplicas(backendId('shop', 'busy'), 1)).toMatchObject({ from: 0, to: 1 });
     expect(replicasIn('shop', 'busy')).toBe(1);
     expect(writes().filter((r) => r.name === 'busy')).toHaveLength(2);
   });
@@ -115,7 +131,7 @@ describe('Kubernetes workload scaler', () => {
       ).toEqual([['update', 'scale', name, code]]);
       expect(writes().filter((r) => r.name === name)).toHaveLength(1);
       expect(replicasIn('shop', name)).toBe(0);
-      expect(await scaler.setReplicas(backendId('shop', name), 1)).toEqual({ from: 0, to: 1 });
+      expect(await scaler.setReplicas(backendId('shop', name), 1)).toMatchObject({ from: 0, to: 1 });
     });
   }
 

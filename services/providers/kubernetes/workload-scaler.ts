@@ -7,7 +7,7 @@
 import { AppsV1Api, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { type BackendId, type Logger, WakegateError } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
-import type { ProviderContext, WorkloadScaler } from '../provider.ts';
+import type { ProviderContext, ScaleResult, WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
 import { apiStatus } from './api-errors.ts';
 import { ENABLED_LABEL } from './backends.ts';
@@ -44,12 +44,14 @@ export class KubernetesWorkloadScaler implements WorkloadScaler {
     return replicasOf(await this.#readOptedIn(id));
   }
 
-  async setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }> {
+  async setReplicas(id: BackendId, replicas: number): Promise<ScaleResult> {
     const { namespace, name } = this.#split(id);
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       const deployment = await this.#readOptedIn(id);
       const from = replicasOf(deployment);
-      if (from === replicas) return { from, to: replicas };
+      const generation = deployment.metadata?.generation;
+      if (from === replicas)
+        return { from, to: replicas, ...(generation === undefined ? {} : { generation }) };
       try {
         await this.#apps.replaceNamespacedDeploymentScale({
           name,
@@ -62,7 +64,9 @@ export class KubernetesWorkloadScaler implements WorkloadScaler {
             spec: { replicas },
           },
         });
-        return { from, to: replicas };
+        // The Scale answer carries no generation. The write landed on exactly the object read (its
+        // resourceVersion) and changed its spec, which raises the generation by one.
+        return { from, to: replicas, ...(generation === undefined ? {} : { generation: generation + 1 }) };
       } catch (error) {
         const status = apiStatus(error);
         if (status === 404) throw new WorkloadNotFoundError(id, 'deleted while scaling');

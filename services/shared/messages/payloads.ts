@@ -46,6 +46,14 @@ export const BackendRecordSchema = Type.Object(
     /** The Envoy cluster routing to it, when the watcher can name it (WAKEGATE_GATEWAY_FLAVOR). */
     cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     updatedAt: Millis,
+    /**
+     * The workload's generation (Kubernetes `metadata.generation`) the record was computed from: every scale
+     * makes a new one, so every scale yields a new record. Absent from providers without generations and
+     * from records of older watchers.
+     */
+    generation: Type.Optional(Count),
+    /** The generation the platform's status has acted on (Kubernetes `status.observedGeneration`). */
+    observedGeneration: Type.Optional(Count),
   },
   { additionalProperties: false },
 );
@@ -104,7 +112,18 @@ export type ScaleReason = Static<typeof ScaleReasonSchema>;
 
 /** `wakegate.scaled.<token>`. */
 export const ScaledMessageSchema = Type.Object(
-  { backend: BackendIdSchema, from: Count, to: Count, reason: ScaleReasonSchema, at: Millis },
+  {
+    backend: BackendIdSchema,
+    from: Count,
+    to: Count,
+    reason: ScaleReasonSchema,
+    at: Millis,
+    /**
+     * The workload's generation after the scale, when the provider has one: the bridge's scale-to-zero
+     * guard holds until a watcher record has observed it.
+     */
+    generation: Type.Optional(Count),
+  },
   { additionalProperties: false },
 );
 export type ScaledMessage = Static<typeof ScaledMessageSchema>;

@@ -1,0 +1,72 @@
+/**
+ * The scale-to-zero guard with generations (issue 20, item 2): a record with no replica is never ready, and
+ * a mark set by a `scaled` message that names the workload's generation after the scale is cleared only by a
+ * watcher record that observed that generation, never by any newer KV entry (one written before the scale by
+ * a lagging watcher says nothing about the pods going).
+ */
+import { describe, expect, it } from 'vitest';
+import type { BackendRecord } from '../shared/index.ts';
+import { MergedView } from './merged-view.ts';
+
+const record = (overrides: Partial<BackendRecord> = {}): BackendRecord => ({
+  id: 'shop/api',
+  hosts: ['api.example.com'],
+  ready: true,
+  replicas: 1,
+  readyReplicas: 1,
+  config: { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 },
+  updatedAt: 1,
+  ...overrides,
+});
+/** A record of the Deployment at `generation`, its status observed at `observed`. */
+const at = (generation: number, observed: number, overrides: Partial<BackendRecord> = {}) =>
+  record({ generation, observedGeneration: observed, ...overrides });
+
+describe('merged view: the scale-to-zero guard with generations', () => {
+  it('never reports ready a record with no replica, whatever its ready flag says', () => {
+    const view = new MergedView();
+    // The watcher wrote it from the spec change while the endpoints were still listed.
+    view.setBackend('shop/api', record({ replicas: 0, readyReplicas: 1 }), 1);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    view.setBackend('shop/api', record(), 2);
+    expect(view.get('shop/api')?.ready).toBe(true);
+  });
+
+  it('keeps the mark through a newer entry written before the scale, and clears it on one that observed it', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', at(4, 4), 10);
+    // The scale to zero made generation 5.
+    expect(view.scaledToZero('shop/api', 5)).toBe(true);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    // A lagging watcher replica writes what it saw before the scale: a newer entry, an older generation.
+    view.setBackend('shop/api', at(4, 4, { updatedAt: 2 }), 11);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    // The spec change seen, not yet acted on by the Deployment controller: still marked.
+    view.setBackend('shop/api', at(5, 4, { replicas: 0 }), 12);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    // A wake scaled it back up (generation 6) and the watcher recorded it ready: the mark is gone.
+    view.setBackend('shop/api', at(6, 6), 13);
+    expect(view.get('shop/api')?.ready).toBe(true);
+  });
+
+  it('sets no mark when the record applied already observed the scale (the message came late)', () => {
+    const view = new MergedView();
+    // The watcher recorded the scale to zero (generation 5) and the wake after it (6) before the core
+    // `scaled` message of the scale to zero reached this bridge; it will write nothing more.
+    view.setBackend('shop/api', at(5, 5, { ready: false, replicas: 0, readyReplicas: 0 }), 10);
+    view.setBackend('shop/api', at(6, 6), 11);
+    const revision = view.revision;
+    expect(view.scaledToZero('shop/api', 5)).toBe(false);
+    expect(view.get('shop/api')?.ready).toBe(true);
+    expect(view.revision).toBe(revision);
+  });
+
+  it('clears a generation mark when the watcher writes again after being silent, with the new generation', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', at(4, 4), 10);
+    view.scaledToZero('shop/api', 5);
+    // 1 -> 0 -> 1 while the watcher was down: its first record after the restart carries generation 6.
+    view.setBackend('shop/api', at(6, 6), 11);
+    expect(view.get('shop/api')?.ready).toBe(true);
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * Readiness a stale informer cannot fake (issue 20, items 2 and 3): ready needs the Deployment to want at
+ * least one replica and to have a ready one, whatever the EndpointSlices (whose informer may be relisting
+ * from its cache) still list; and the record carries the Deployment's generation and observed generation,
+ * so every scale yields a new record and the bridge can tell one that observed a scale.
+ */
+import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { computeBackends } from './backends.ts';
+
+function deployment(replicas: number, readyReplicas: number | undefined, generation = 7): V1Deployment {
+  return {
+    metadata: { name: 'web', namespace: 'shop', generation, labels: { 'wakegate.dev/enabled': 'true' } },
+    spec: { replicas, selector: {}, template: { metadata: { labels: { app: 'web' } } } },
+    status: { observedGeneration: generation - 1, ...(readyReplicas === undefined ? {} : { readyReplicas }) },
+  };
+}
+const service: V1Service = {
+  metadata: { name: 'web', namespace: 'shop' },
+  spec: { selector: { app: 'web' } },
+};
+/** An EndpointSlice still listing the old pod as ready (an informer relisting from its cache). */
+const cachedSlice: V1EndpointSlice = {
+  addressType: 'IPv4',
+  metadata: { name: 'web-abcde', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } },
+  ports: [{ name: 'http', port: 8080 }],
+  endpoints: [
+    {
+      addresses: ['10.0.0.2'],
+      conditions: { ready: true },
+      targetRef: { kind: 'Pod', name: 'web-7d9f8c6b5-x2x9q' },
+    },
+  ],
+};
+const backendOf = (d: V1Deployment, withService = true) =>
+  computeBackends({
+    deployments: [d],
+    services: withService ? [service] : [],
+    endpointSlices: withService ? [cachedSlice] : [],
+    httpRoutes: [],
+  })[0]?.backend;
+
+describe('computeBackends: readiness needs replicas', () => {
+  it('is not ready after a scale to zero while the endpoints still list a ready pod', () => {
+    // The Deployment informer saw the scale; the status has not caught up and the slice is cached.
+    expect(backendOf(deployment(0, 1))).toMatchObject({ ready: false, replicas: 0 });
+  });
+
+  it('is not ready without a ready replica even while the endpoints list a ready pod', () => {
+    expect(backendOf(deployment(1, 0))?.ready).toBe(false);
+    expect(backendOf(deployment(1, undefined))?.ready).toBe(false);
+    expect(backendOf(deployment(1, 1))?.ready).toBe(true);
+  });
+
+  it('is not ready without a Service when no replica is wanted, whatever the stale status says', () => {
+    expect(backendOf(deployment(0, 1), false)?.ready).toBe(false);
+    expect(backendOf(deployment(2, 1), false)?.ready).toBe(true);
+  });
+
+  it("carries the Deployment's generation and observed generation", () => {
+    expect(backendOf(deployment(1, 1, 9))).toMatchObject({ generation: 9, observedGeneration: 8 });
+  });
+});

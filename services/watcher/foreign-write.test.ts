@@ -1,0 +1,102 @@
+/**
+ * Another replica's recent write (issue 20, item 3), through a real nats-server: a watcher overrides it at
+ * once only toward not-ready, and tells "recent" by its own monotonic clock, never by comparing its wall
+ * clock with the server's timestamp of the entry.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { until } from '../../test/until.ts';
+import type { BackendSource, ObservedBackend } from '../providers/index.ts';
+import { SnapshotChannel } from '../providers/snapshot-channel.ts';
+import {
+  BACKENDS_BUCKET,
+  codecs,
+  connectNats,
+  createLogger,
+  ensureJetStream,
+  type NatsConnection,
+} from '../shared/index.ts';
+import { Watcher } from './watcher.ts';
+
+const logger = createLogger('watcher-foreign-test', 'silent');
+
+let nats: NatsServerFixture;
+let nc: NatsConnection;
+let kv: KV;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  nc = await connectNats({ natsUrl: nats.url, name: 'watcher-foreign-test', logger });
+  await ensureJetStream(nc);
+  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
+});
+afterAll(async () => {
+  await nc?.drain();
+  await nats?.close();
+});
+
+/** A source whose snapshots the test pushes. */
+function sourceOf(snapshot: ObservedBackend[]): BackendSource & { push(s: ObservedBackend[]): void } {
+  const channel = new SnapshotChannel<ObservedBackend[]>();
+  channel.push(snapshot);
+  return {
+    snapshots: () => channel.values(),
+    close: async () => channel.end(),
+    push: (next) => channel.push(next),
+  };
+}
+
+const observed = (ready: boolean): ObservedBackend => {
+  const { updatedAt: _, ...rest } = backendRecord('shop/web', ready);
+  return rest;
+};
+
+const counter = async (watcher: Watcher, name: 'deferred' | 'writes') =>
+  (await watcher.metrics[name].get()).values.reduce((sum, v) => sum + v.value, 0);
+
+describe('watcher against another replica’s recent write', () => {
+  const running: { watcher: Watcher; source: BackendSource }[] = [];
+  const start = (snapshot: ObservedBackend[], now?: () => number) => {
+    const source = sourceOf(snapshot);
+    // A settle period no test outlasts: whatever is deferred stays deferred while the test looks.
+    const watcher = new Watcher({ source, kv, nc, logger, namespaces: ['shop'], settleMs: 600_000, now });
+    watcher.start();
+    running.push({ watcher, source });
+    return { watcher, source };
+  };
+
+  beforeEach(async () => {
+    await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
+  });
+  afterEach(async () => {
+    for (const { watcher, source } of running.splice(0)) {
+      await watcher.stop();
+      await source.close();
+      await watcher.done();
+    }
+  });
+
+  it('leaves a recent not-ready write alone even when its wall clock runs ahead of the server', async () => {
+    await kv.put('shop/web', codecs.backend.encode(backendRecord('shop/web', false)));
+    // This replica's wall clock is 20 minutes ahead of the NATS server's.
+    const { watcher } = start([observed(true)], () => Date.now() + 20 * 60_000);
+    await until('the write deferred', async () => (await counter(watcher, 'deferred')) === 1);
+    expect(codecs.backend.decode((await kv.get('shop/web'))?.value ?? '').ready).toBe(false);
+    expect(await counter(watcher, 'writes')).toBe(0);
+  });
+
+  it('overrides a recent ready write of another replica at once when it saw the backend stop being ready', async () => {
+    const { watcher, source } = start([observed(true)]);
+    await until('written ready', async () => (await counter(watcher, 'writes')) === 1);
+    // Another replica writes its own ready value (it counts two ready replicas).
+    await kv.put('shop/web', codecs.backend.encode(backendRecord('shop/web', true, { readyReplicas: 2 })));
+    // This one sees the backend stop being ready: it says so now, not after the settle period.
+    source.push([observed(false)]);
+    await until('written not ready', async () => (await counter(watcher, 'writes')) === 2);
+    expect(codecs.backend.decode((await kv.get('shop/web'))?.value ?? '').ready).toBe(false);
+    expect(await counter(watcher, 'deferred')).toBe(0);
+  });
+});
