@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { TestWorkloads } from '../../test/scaler/workloads.ts';
@@ -85,6 +85,7 @@ describe('scaler: idle loop', () => {
     })();
   });
   afterEach(async () => {
+    vi.restoreAllMocks();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     for await (const key of await backends.keys()) await backends.delete(key);
   });
@@ -329,6 +330,24 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(1);
     expect(intents(id, 'awake')[0]?.record.by).toBe('deposed');
     expect(lines.filter((l) => l.backend === id).map((l) => l.msg)).toContain('drain cancelled; staying up');
+  });
+
+  it('makes no backend idle when the wall clock steps an hour forward', async () => {
+    const busy = backendId('idle', 'clock-busy');
+    const marker = backendId('idle', 'clock-marker');
+    await putBackend(backends, busy, { replicas: 1, config: { idleTimeoutMs: 60_000 } });
+    await putBackend(backends, marker, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [busy]: 1, [marker]: 1 });
+    const scaled = collectScaled(nc);
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    await startLoop(workloads, 'stepped', () => true);
+    // NTP steps the wall clock: the loop took over a moment ago, whatever the wall clock says now.
+    step = 3_600_000;
+    await scaled.next((e) => e.backend === marker && e.reason === 'idle');
+    expect(intents(busy, 'sleeping')).toEqual([]);
+    expect(workloads.replicas.get(busy)).toBe(1);
   });
 
   it('ignores activity published on a subject of another backend than its payload', async () => {

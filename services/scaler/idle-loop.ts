@@ -18,6 +18,8 @@ import {
   decodeMessage,
   keepRunning,
   type Logger,
+  MIN_DRAIN_MS,
+  monotonicNow,
 } from '../shared/index.ts';
 import { backendRecordOf } from './backend-records.ts';
 import { decideAfterDrain } from './drain-decision.ts';
@@ -52,7 +54,10 @@ export interface IdleLoopOptions {
   timing: IdleTiming;
   /** Asked before every step that changes anything: the lease may be lost at any time. */
   isLeader: () => boolean;
+  /** Wall clock, for the `at` stamps of messages only. */
   now?: () => number;
+  /** Monotonic clock for every duration (idle timeouts, drains, retries); default `monotonicNow`. */
+  clock?: () => number;
 }
 
 interface KnownBackend {
@@ -66,6 +71,7 @@ const FAILED_DRAIN_RETRY_MS = 10_000;
 export class IdleLoop {
   readonly #options: IdleLoopOptions;
   readonly #now: () => number;
+  readonly #clock: () => number;
   readonly #log: Logger;
   readonly #tracker: IdleTracker;
   readonly #known = new Map<BackendId, KnownBackend>();
@@ -82,10 +88,19 @@ export class IdleLoop {
 
   constructor(options: IdleLoopOptions) {
     this.#options = options;
+    if (!(options.timing.drainMs >= MIN_DRAIN_MS)) {
+      throw new RangeError(
+        `drain period ${options.timing.drainMs} ms is below the minimum ${MIN_DRAIN_MS} ms`,
+      );
+    }
     this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? monotonicNow;
     this.#log = options.logger.child({ component: 'idle-loop' });
     // Everything counts as active at the takeover, so a new leader gives every backend its full timeout.
-    this.#tracker = new IdleTracker({ startedAt: this.#now(), sourceStaleMs: options.timing.sourceStaleMs });
+    this.#tracker = new IdleTracker({
+      startedAt: this.#clock(),
+      sourceStaleMs: options.timing.sourceStaleMs,
+    });
   }
 
   start(): void {
@@ -95,7 +110,7 @@ export class IdleLoop {
         if (error) return;
         try {
           const report = decodeMessage('activity', msg);
-          this.#tracker.recordActivity(report, this.#now());
+          this.#tracker.recordActivity(report, this.#clock());
           if (report.requests > 0 || report.inflight > 0) this.#asleep.delete(report.backend);
         } catch (reason) {
           this.#log.warn({ subject: msg.subject, err: asError(reason) }, 'invalid activity ignored');
@@ -176,13 +191,13 @@ export class IdleLoop {
       return;
     }
     // A wake: clients are waiting for this backend, give it its full idle timeout from now.
-    this.#tracker.recordWake(id, this.#now());
+    this.#tracker.recordWake(id, this.#clock());
     this.#asleep.delete(id);
   }
 
   #check(): void {
     if (!this.#options.isLeader() || this.#abort.signal.aborted) return;
-    const now = this.#now();
+    const now = this.#clock();
     for (const [id, { record, revision }] of this.#known) {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
       if ((this.#retryAt.get(id) ?? 0) > now) continue;
@@ -202,7 +217,7 @@ export class IdleLoop {
         return;
       }
       if (!isLeader() || this.#abort.signal.aborted) return;
-      const drainStart = this.#now();
+      const drainStart = this.#clock();
       sleepingRevision = await intents.set(id, 'sleeping');
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
       await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
@@ -210,7 +225,7 @@ export class IdleLoop {
       const outcome = decideAfterDrain({
         sleepingRevision,
         currentRevision: await intents.revision(id),
-        activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#now()),
+        activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#clock()),
       });
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
@@ -252,7 +267,7 @@ export class IdleLoop {
         this.#asleep.set(id, recordRevision);
         log.warn({ err: error }, 'idle backend has no opted-in workload; leaving it alone');
       } else {
-        this.#retryAt.set(id, this.#now() + FAILED_DRAIN_RETRY_MS);
+        this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
         log.warn({ err: asError(error), retryInMs: FAILED_DRAIN_RETRY_MS }, 'putting to sleep failed');
       }
     } finally {

@@ -152,7 +152,7 @@ describe('scaler: a failing Kubernetes API', () => {
     })();
     cleanups.push(async () => watch.stop());
     const scaler = await startScaler({
-      drainMs: 100,
+      drainMs: 200,
       checkIntervalMs: 50,
       ttlMs: 3000,
       renewIntervalMs: 500,

@@ -43,7 +43,10 @@ export interface ScalerOptions {
   identity?: string;
   timing?: Partial<ScalerTiming>;
   backoff?: Backoff;
+  /** Wall clock for stamps in records and messages. */
   now?: () => number;
+  /** Monotonic clock for the lease's and the idle loop's durations. */
+  clock?: () => number;
 }
 
 interface Buckets {
@@ -110,6 +113,7 @@ export class Scaler {
       logger: this.#log,
       onChange: (holder) => this.#onLeaseChange(holder),
       now,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
   }
 
@@ -158,6 +162,7 @@ export class Scaler {
         timing: this.#timing,
         isLeader: () => this.#lease.holder && !this.#stopped,
         ...(this.#options.now ? { now: this.#options.now } : {}),
+        ...(this.#options.clock ? { clock: this.#options.clock } : {}),
       });
       this.#idleLoop = loop;
       // A new term waits for the previous one to have cancelled its drains.

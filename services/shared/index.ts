@@ -9,6 +9,7 @@
  * - `errors.ts`: the base class of every wakegate error; `backoff.ts`: the one retry backoff.
  */
 export { type Backoff, backoffDelayMs } from './backoff.ts';
+export { monotonicNow } from './clock.ts';
 export {
   type BackendSettings,
   DEFAULT_BACKEND_CONFIG,
