@@ -240,34 +240,74 @@ describe('scaler: idle loop', () => {
     expect(workloads.sets(id)[0]?.at).toBeGreaterThanOrEqual(doneAt + IDLE_TIMEOUT_MS - 200);
   });
 
-  it('scales straight back up when a wake lands while the scale to zero is in progress', async () => {
+  it('does not overwrite a wake that lands between the idle check and the sleeping write', async () => {
+    const id = backendId('idle', 'early-wake');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    const checked = Promise.withResolvers<void>();
+    workloads.getGate = release.promise;
+    workloads.onGet = (getId) => {
+      if (getId === id) checked.resolve();
+    };
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    // The loop found the backend idle and asks the platform before writing `sleeping`: a wake now.
+    await checked.promise;
+    await new IntentStore(intentsKv, 'waker').set(id, 'awake');
+    await until('the wake to be written', () => intents(id, 'awake').length === 1);
+    release.resolve();
+    workloads.getGate = undefined;
+
+    await until(
+      'the drain to give up or scale down',
+      () =>
+        lines.some((l) => l.backend === id && l.msg?.startsWith('woken')) || workloads.sets(id).length > 0,
+    );
+    expect(intents(id, 'sleeping')).toEqual([]);
+    expect(workloads.sets(id)).toEqual([]);
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('keeps a backend not ready while it is scaled to zero, even when a wake lands meanwhile, then scales it back up', async () => {
     const id = backendId('idle', 'raced');
     await putBackend(backends, id, {
       replicas: 1,
       config: { idleTimeoutMs: IDLE_TIMEOUT_MS, wakeReplicas: 2 },
     });
     const workloads = new TestWorkloads({ [id]: 1 });
-    let release = () => {};
-    workloads.gate = new Promise((resolve) => {
-      release = resolve;
-    });
-    const scaleDownArrived = new Promise<void>((resolve) => {
-      workloads.onSet = (setId, replicas) => {
-        if (setId === id && replicas === 0) resolve();
-      };
-    });
+    const release = Promise.withResolvers<void>();
+    const releaseUp = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    const scaleUpArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id) (replicas === 0 ? scaleDownArrived : scaleUpArrived).resolve();
+    };
+    const current = async () => {
+      const entry = await intentsKv.get(id);
+      return entry?.operation === 'PUT' ? codecs.intent.decode(entry.value).state : undefined;
+    };
     const scaled = collectScaled(nc);
     const { scaler } = await startReplica(workloads, 'leader');
 
-    await scaleDownArrived;
-    // The wake sees the replicas still at 1 (the scale call is held), so it leaves the workload alone.
+    await scaleDownArrived.promise;
+    // The scale call is under way: the intent says so, and bridges read `stopping` as not ready.
+    expect(await current()).toBe('stopping');
+    // A wake now must not make the backend ready for the pods going away: it leaves the intent not ready
+    // and tells the stopping leader, which scales straight back up.
     await publishWake(jetstream(nc), id);
-    await until('the wake to find the backend awake', async () =>
-      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="already-awake"} 1'),
+    await until('the wake to meet the stop', async () =>
+      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="stopping"}'),
     );
-    workloads.gate = undefined;
-    release();
+    expect(await current()).toBe('stopping');
+    workloads.gate = releaseUp.promise;
+    release.resolve();
 
+    await scaleUpArrived.promise;
+    expect(await current()).not.toBe('awake');
+    workloads.gate = undefined;
+    releaseUp.resolve();
     await scaled.next((e) => e.backend === id && e.reason === 'wake');
     expect(
       scaled.events.filter((e) => e.backend === id).map(({ reason, from, to }) => ({ reason, from, to })),
@@ -276,7 +316,34 @@ describe('scaler: idle loop', () => {
       { reason: 'wake', from: 0, to: 2 },
     ]);
     expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 2]);
+    await until('the intent awake again', async () => (await current()) === 'awake');
     expect(workloads.replicas.get(id)).toBe(2);
+  });
+
+  it('scales straight back up when a request arrives while the scale to zero is in progress', async () => {
+    const id = backendId('idle', 'late-request');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+    };
+    const scaled = collectScaled(nc);
+    await startReplica(workloads, 'leader');
+
+    await scaleDownArrived.promise;
+    // A filter that had not seen `sleeping` yet forwarded a request: its report reaches the leader before
+    // the scale call returns (the server routed it before the loop's next request on the same connection).
+    reportActivity(id, 1, 1);
+    await nc.flush();
+    workloads.gate = undefined;
+    release.resolve();
+
+    await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
+    reportActivity(id, 0, 0);
   });
 
   it('leaves alone a backend whose workload went away during the drain, until its record changes', async () => {
@@ -390,7 +457,8 @@ describe('scaler: idle loop', () => {
     );
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
     await until('the new leader to put the backend to sleep', () => workloads.replicas.get(id) === 0);
-    expect(intents(id, 'sleeping').map((entry) => entry.record.by)).toEqual(['second']);
+    // `sleeping` to drain, then again once at zero: both by the survivor.
+    expect(new Set(intents(id, 'sleeping').map((entry) => entry.record.by))).toEqual(new Set(['second']));
   });
 
   it('releases the lease on a clean stop so a successor takes over at once', async () => {

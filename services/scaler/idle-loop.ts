@@ -78,6 +78,8 @@ export class IdleLoop {
   /** Backends found or put at zero, by the record revision then: not looked at again until it changes. */
   readonly #asleep = new Map<BackendId, number>();
   readonly #draining = new Map<BackendId, Promise<void>>();
+  /** Revision of each backend's intent entry as last seen on the watch: drains compare-and-set on it. */
+  readonly #intentRevisions = new Map<BackendId, number>();
   /** After a failed attempt, the platform is left alone for a while rather than asked every check. */
   readonly #retryAt = new Map<BackendId, number>();
   readonly #abort = new AbortController();
@@ -182,10 +184,17 @@ export class IdleLoop {
   }
 
   #onIntent(entry: KvWatchEntry): void {
-    if (entry.operation !== 'PUT') return;
     let id: BackendId;
     try {
       id = backendFromKey(entry.key);
+    } catch {
+      return;
+    }
+    const known = this.#intentRevisions.get(id) ?? 0;
+    if (entry.revision <= known) return; // a restarted watch replays what this loop already saw
+    this.#intentRevisions.set(id, entry.revision);
+    if (entry.operation !== 'PUT') return;
+    try {
       if (codecs.intent.decode(entry.value).state !== 'awake') return;
     } catch {
       return;
@@ -202,15 +211,24 @@ export class IdleLoop {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
       if ((this.#retryAt.get(id) ?? 0) > now) continue;
       if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) continue;
-      const drain = this.#drain(id, record, revision).finally(() => this.#draining.delete(id));
+      // The intent as it was when the backend was found idle: a wake written since makes the drain's
+      // compare-and-set fail, whatever the order in which the watch delivers it.
+      const seenIntent = this.#intentRevisions.get(id);
+      const drain = this.#drain(id, record, revision, seenIntent).finally(() => this.#draining.delete(id));
       this.#draining.set(id, drain);
     }
   }
 
-  async #drain(id: BackendId, record: BackendRecord, recordRevision: number): Promise<void> {
+  async #drain(
+    id: BackendId,
+    record: BackendRecord,
+    recordRevision: number,
+    seenIntent: number | undefined,
+  ): Promise<void> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
-    let sleepingRevision: number | undefined;
+    /** Revision of the `sleeping` or `stopping` this drain wrote, while leaving would strand it. */
+    let held: number | undefined;
     try {
       if ((await scaler.getReplicas(id)) === 0) {
         this.#asleep.set(id, recordRevision);
@@ -218,7 +236,12 @@ export class IdleLoop {
       }
       if (!isLeader() || this.#abort.signal.aborted) return;
       const drainStart = this.#clock();
-      sleepingRevision = await intents.set(id, 'sleeping');
+      const sleepingRevision = await intents.compareAndSet(id, 'sleeping', seenIntent);
+      if (sleepingRevision === undefined) {
+        log.info('woken before the drain began; staying up');
+        return;
+      }
+      held = sleepingRevision;
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
       await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
 
@@ -229,11 +252,25 @@ export class IdleLoop {
       });
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
-        sleepingRevision = undefined;
+        held = undefined;
         return;
       }
       if (outcome === 'active' || !isLeader()) {
         log.info({ outcome }, 'drain cancelled; staying up');
+        return;
+      }
+
+      // `stopping` before the scale call: bridges keep reading it as not ready, and a wake that meets it
+      // leaves it so (and tells this loop by a new revision) instead of writing `awake` for dying pods.
+      const stoppingRevision = await intents.compareAndSet(id, 'stopping', sleepingRevision);
+      if (stoppingRevision === undefined) {
+        log.info('woken during the drain; staying up');
+        held = undefined;
+        return;
+      }
+      held = stoppingRevision;
+      if (!isLeader()) {
+        log.info({ outcome: 'lease lost' }, 'drain cancelled; staying up');
         return;
       }
 
@@ -245,21 +282,26 @@ export class IdleLoop {
         throw error;
       }
       metrics.scaleOperations.inc({ direction: 'down', result: 'ok' });
-      const at = this.#now();
-      scaled.publish(id, { ...result, reason: 'idle', at });
+      scaled.publish(id, { ...result, reason: 'idle', at: this.#now() });
       log.info({ from: result.from }, 'idle: scaled to zero');
       this.#asleep.set(id, recordRevision);
 
-      // A wake that raced the scale call saw replicas above zero and did not scale: it wrote the intent,
-      // so a moved intent means the backend is wanted and goes straight back up.
-      if ((await intents.revision(id)) !== sleepingRevision) {
+      // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on); and a request a
+      // filter forwarded before it saw `sleeping` shows in the tracker. Either way it is wanted: back up.
+      const asleepRevision = await intents.compareAndSet(id, 'sleeping', stoppingRevision);
+      held = undefined;
+      const requested = this.#tracker.activeSince(id, drainStart, this.#clock());
+      if (asleepRevision === undefined || requested) {
         this.#asleep.delete(id);
         const back = await scaler.setReplicas(id, record.config.wakeReplicas);
         metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
         scaled.publish(id, { ...back, reason: 'wake', at: this.#now() });
-        log.info({ to: back.to }, 'woken while scaling to zero; scaled back up');
+        await intents.set(id, 'awake');
+        log.info(
+          { to: back.to, by: asleepRevision === undefined ? 'wake' : 'request' },
+          'wanted while scaling to zero; scaled back up',
+        );
       }
-      sleepingRevision = undefined;
     } catch (error) {
       if (this.#abort.signal.aborted) return;
       if (error instanceof WorkloadNotFoundError) {
@@ -272,8 +314,8 @@ export class IdleLoop {
       }
     } finally {
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
-      if (sleepingRevision !== undefined) {
-        await intents.restoreAwake(id, sleepingRevision).catch((error: unknown) => {
+      if (held !== undefined) {
+        await intents.restoreAwake(id, held).catch((error: unknown) => {
           log.warn({ err: asError(error) }, 'could not restore the intent awake');
         });
       }

@@ -1,5 +1,10 @@
-/** The scaler's intents in KV `wakegate-intents`: `awake` on every wake, `sleeping` while a backend drains. */
-import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
+/**
+ * The scaler's intents in KV `wakegate-intents`: `awake` on every wake, `sleeping` while a backend drains
+ * and once it is at zero, `stopping` while the idle loop scales it to zero. Every write that moves the
+ * drain forward is a compare-and-set on the revision its writer decided from, so a wake written meanwhile
+ * is never overwritten.
+ */
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import {
   type BackendId,
@@ -8,6 +13,11 @@ import {
   type IntentRecord,
   isRevisionConflict,
 } from '../shared/index.ts';
+
+export interface CurrentIntent {
+  record: IntentRecord;
+  revision: number;
+}
 
 export class IntentStore {
   readonly #kv: KV;
@@ -20,27 +30,49 @@ export class IntentStore {
     this.#now = now;
   }
 
-  #record(state: IntentRecord['state']): Uint8Array {
-    return codecs.intent.encode({ state, at: this.#now(), by: this.#by });
+  #record(state: IntentRecord['state'], by = this.#by): Uint8Array {
+    return codecs.intent.encode({ state, at: this.#now(), by });
   }
 
-  /** Writes the intent and returns its revision. */
+  /** Writes the intent unconditionally and returns its revision. */
   set(id: BackendId, state: IntentRecord['state']): Promise<number> {
     return this.#kv.put(backendKey(id), this.#record(state));
   }
 
   /**
-   * Sets `awake` only if the entry is still at `revision` (the `sleeping` a cancelled drain wrote); true
-   * when written, false when something else was written meanwhile.
+   * Writes the intent only if the entry is still at `revision` (undefined: there is no entry); returns
+   * the new revision, or undefined when something else was written meanwhile. `by` defaults to this
+   * replica (a wake that meets a stop keeps the stopping leader's name on it).
    */
-  async restoreAwake(id: BackendId, revision: number): Promise<boolean> {
+  async compareAndSet(
+    id: BackendId,
+    state: IntentRecord['state'],
+    revision: number | undefined,
+    by?: string,
+  ): Promise<number | undefined> {
     try {
-      await this.#kv.update(backendKey(id), this.#record('awake'), revision);
-      return true;
+      return revision === undefined
+        ? await this.#kv.create(backendKey(id), this.#record(state, by))
+        : await this.#kv.update(backendKey(id), this.#record(state, by), revision);
     } catch (error) {
-      if (isRevisionConflict(error)) return false;
+      if (isRevisionConflict(error)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Sets `awake` only if the entry is still at `revision` (the `sleeping` or `stopping` a cancelled drain
+   * wrote); true when written, false when something else was written meanwhile.
+   */
+  async restoreAwake(id: BackendId, revision: number): Promise<boolean> {
+    return (await this.compareAndSet(id, 'awake', revision)) !== undefined;
+  }
+
+  /** The current intent and its revision; undefined when there is none (or it was deleted). */
+  async read(id: BackendId): Promise<CurrentIntent | undefined> {
+    const entry = await this.#kv.get(backendKey(id));
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    return { record: codecs.intent.decode(entry.value), revision: entry.revision };
   }
 
   /** Revision of the current intent, undefined when there is none. */
@@ -49,8 +81,8 @@ export class IntentStore {
     return entry && entry.operation === 'PUT' ? entry.revision : undefined;
   }
 
-  /** Every change from now on. */
+  /** The latest entry of every key, then every change. */
   watch(): Promise<QueuedIterator<KvWatchEntry>> {
-    return this.#kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    return this.#kv.watch();
   }
 }

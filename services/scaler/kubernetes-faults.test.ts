@@ -158,7 +158,7 @@ describe('scaler: a failing Kubernetes API', () => {
       renewIntervalMs: 500,
     });
 
-    await until('the intent to be restored', () => states.join() === 'sleeping,awake');
+    await until('the intent to be restored', () => states.join() === 'sleeping,stopping,awake');
     expect(served('idle-503')).toEqual([['update', 'scale', 503]]);
     expect(await metric(scaler, 'wakegate_scale_operations_total')).toContain(
       'wakegate_scale_operations_total{direction="down",result="error"} 1',

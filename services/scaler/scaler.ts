@@ -11,6 +11,7 @@ import type { WorkloadScaler } from '../providers/index.ts';
 import {
   BACKENDS_BUCKET,
   type Backoff,
+  codecs,
   INTENTS_BUCKET,
   LEASE_TTL_MS,
   LEASES_BUCKET,
@@ -20,7 +21,7 @@ import {
 } from '../shared/index.ts';
 import { DEFAULT_IDLE_TIMING, IdleLoop, type IdleTiming } from './idle-loop.ts';
 import { IntentStore } from './intent-store.ts';
-import { LeaderLease } from './leader-lease.ts';
+import { IDLE_LOOP_LEASE, LeaderLease } from './leader-lease.ts';
 import type { LeaseTiming } from './lease-state.ts';
 import { ScalerMetrics } from './metrics.ts';
 import { ScaledPublisher } from './scaled-publisher.ts';
@@ -97,6 +98,10 @@ export class Scaler {
       scaled: this.#scaled,
       metrics: this.metrics,
       logger: this.#log,
+      leaseHolder: async () => {
+        const entry = await buckets.leases.get(IDLE_LOOP_LEASE);
+        return entry?.operation === 'PUT' ? codecs.lease.decode(entry.value).holder : undefined;
+      },
       now,
     });
     this.#consumer = new WakeConsumer({

@@ -49,10 +49,14 @@ export const BackendRecordSchema = Type.Object(
 );
 export type BackendRecord = Static<typeof BackendRecordSchema>;
 
-/** Value of `wakegate-intents`, written by the scaler. */
+/**
+ * Value of `wakegate-intents`, written by the scaler: `awake`; `sleeping` (draining, or at zero);
+ * `stopping` while the idle-loop leader named by `by` scales the workload to zero. Bridges read both
+ * `sleeping` and `stopping` as not ready.
+ */
 export const IntentRecordSchema = Type.Object(
   {
-    state: Type.Union([Type.Literal('awake'), Type.Literal('sleeping')]),
+    state: Type.Union([Type.Literal('awake'), Type.Literal('sleeping'), Type.Literal('stopping')]),
     at: Millis,
     by: Type.String({ maxLength: 256 }),
   },
