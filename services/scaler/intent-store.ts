@@ -12,10 +12,12 @@ import {
   codecs,
   type IntentRecord,
   isRevisionConflict,
+  PayloadError,
 } from '../shared/index.ts';
 
 export interface CurrentIntent {
-  record: IntentRecord;
+  /** Undefined when the value is not a valid record (it is overwritten like any other). */
+  record: IntentRecord | undefined;
   revision: number;
 }
 
@@ -68,11 +70,17 @@ export class IntentStore {
     return (await this.compareAndSet(id, 'awake', revision)) !== undefined;
   }
 
-  /** The current intent and its revision; undefined when there is none (or it was deleted). */
+  /** The current entry's record and revision (a deleted one has no record); undefined when there is none. */
   async read(id: BackendId): Promise<CurrentIntent | undefined> {
     const entry = await this.#kv.get(backendKey(id));
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    return { record: codecs.intent.decode(entry.value), revision: entry.revision };
+    if (!entry) return undefined;
+    if (entry.operation !== 'PUT') return { record: undefined, revision: entry.revision };
+    try {
+      return { record: codecs.intent.decode(entry.value), revision: entry.revision };
+    } catch (error) {
+      if (error instanceof PayloadError) return { record: undefined, revision: entry.revision };
+      throw error;
+    }
   }
 
   /** Revision of the current intent, undefined when there is none. */

@@ -89,11 +89,8 @@ export class WakeHandler {
   async #markAwake(id: BackendId): Promise<'awake' | 'stopping'> {
     const { intents } = this.#options;
     for (let attempt = 0; attempt < INTENT_ATTEMPTS; attempt++) {
-      const current = await intents.read(id).catch((error: unknown) => {
-        if (error instanceof PayloadError) return undefined;
-        throw error;
-      });
-      const stopper = current?.record.state === 'stopping' ? current.record.by : undefined;
+      const current = await intents.read(id);
+      const stopper = current?.record?.state === 'stopping' ? current.record.by : undefined;
       if (current && stopper !== undefined && stopper === (await this.#options.leaseHolder())) {
         if ((await intents.compareAndSet(id, 'stopping', current.revision, stopper)) !== undefined) {
           return 'stopping';
@@ -106,7 +103,7 @@ export class WakeHandler {
   }
 
   async #wake(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
-    const { scaler, backends, intents, scaled, metrics } = this.#options;
+    const { scaler, backends, scaled, metrics } = this.#options;
     const log = this.#options.logger.child({ backend: id });
     try {
       let record: Awaited<ReturnType<typeof readBackendRecord>>;
