@@ -4,6 +4,7 @@ import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { type FakeBridge, startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { TestWorkloads } from '../../test/scaler/workloads.ts';
 import { until } from '../../test/until.ts';
@@ -29,6 +30,8 @@ const timing = {
   drainMs: 400,
   checkIntervalMs: 50,
   sourceStaleMs: 10_000,
+  bridgeFreshMs: 1000,
+  bridgeTtlMs: 30_000,
   ttlMs: LEASE_TTL_MS,
   renewIntervalMs: 300,
 };
@@ -39,6 +42,7 @@ interface LogLine {
   msg?: string;
   backend?: string;
   outcome?: string;
+  reason?: string;
 }
 
 /** A logger that keeps its lines, for outcomes that are only logged (a cancelled drain). */
@@ -55,6 +59,8 @@ describe('scaler: idle loop', () => {
   let intentsKv: KV;
   const intentLog: { id: BackendId; record: IntentRecord; seenAt: number }[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
+  /** The bridge every test has unless it says otherwise: heartbeats every 100 ms, applying every intent. */
+  let bridge: FakeBridge;
 
   beforeAll(async () => {
     server = await startNatsServer();
@@ -73,6 +79,7 @@ describe('scaler: idle loop', () => {
     leases = await kvm.open('wakegate-leases');
     const intents = await kvm.open('wakegate-intents');
     intentsKv = intents;
+    bridge = await startFakeBridge(nc, 'bridge-a');
     void (async () => {
       for await (const entry of await intents.watch()) {
         if (entry.operation !== 'PUT') continue;
@@ -90,6 +97,7 @@ describe('scaler: idle loop', () => {
     for await (const key of await backends.keys()) await backends.delete(key);
   });
   afterAll(async () => {
+    await bridge?.stop();
     await nc?.close();
     await server?.close();
   });
@@ -120,6 +128,7 @@ describe('scaler: idle loop', () => {
     const loop = new IdleLoop({
       nc: loopNc,
       backends,
+      bridges: await new Kvm(loopNc).open('wakegate-bridges'),
       intents: new IntentStore(intentsKv, identity),
       scaler: workloads,
       scaled: new ScaledPublisher(loopNc),
@@ -133,7 +142,7 @@ describe('scaler: idle loop', () => {
       await loop.stop();
       await loopNc.close();
     });
-    return { lines };
+    return { lines, loopNc };
   }
 
   /** Every holder written to the idle-loop lease from now on, in order. */
@@ -415,6 +424,88 @@ describe('scaler: idle loop', () => {
     await scaled.next((e) => e.backend === marker && e.reason === 'idle');
     expect(intents(busy, 'sleeping')).toEqual([]);
     expect(workloads.replicas.get(busy)).toBe(1);
+  });
+
+  it('does not drain while no bridge is heard from (all bridges down), and does once one beats', async () => {
+    const id = backendId('idle', 'unheard');
+    await bridge.stop();
+    cleanups.push(async () => {
+      bridge = await startFakeBridge(nc, 'bridge-a');
+    });
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const scaled = collectScaled(nc);
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    // Silence is not idleness: with no bridge heard, nobody can tell the filters to hold, or report.
+    await until('the loop to hold the drain back', () =>
+      lines.some(
+        (l) => l.backend === id && l.msg === 'idle, but not draining' && l.reason === 'no bridge heartbeat',
+      ),
+    );
+    expect(intents(id, 'sleeping')).toEqual([]);
+
+    const back = await startFakeBridge(nc, 'bridge-b');
+    cleanups.push(() => back.stop());
+    await scaled.next((e) => e.backend === id && e.reason === 'idle');
+    expect(workloads.replicas.get(id)).toBe(0);
+  });
+
+  it('does not drain while a live bridge is silent (cut from NATS, its entry not expired yet)', async () => {
+    const id = backendId('idle', 'partitioned');
+    const cut = await startFakeBridge(nc, 'bridge-cut');
+    cleanups.push(() => cut.stop());
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+    cut.silence();
+
+    await until('the loop to hold the drain back', () =>
+      lines.some(
+        (l) =>
+          l.backend === id && l.msg === 'idle, but not draining' && l.reason === 'bridge bridge-cut silent',
+      ),
+    );
+    expect(intents(id, 'sleeping')).toEqual([]);
+    expect(workloads.sets(id)).toEqual([]);
+  });
+
+  it('scales to zero only once every live bridge applied sleeping; one that stays behind cancels the drain', async () => {
+    const id = backendId('idle', 'lagging');
+    const lagging = await startFakeBridge(nc, 'bridge-lag');
+    cleanups.push(() => lagging.stop());
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const scaled = collectScaled(nc);
+    // Its KV watch is stuck: its filters' polls are parked on a table without `sleeping`.
+    lagging.freeze();
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    await until('the drain to be cancelled', () =>
+      lines.some(
+        (l) => l.backend === id && l.msg === 'drain cancelled; staying up' && l.outcome === 'unconfirmed',
+      ),
+    );
+    expect(workloads.sets(id)).toEqual([]);
+    await until('the intent awake again', () => intents(id, 'awake').length === 1);
+
+    lagging.thaw();
+    await scaled.next((e) => e.backend === id && e.reason === 'idle');
+    expect(workloads.replicas.get(id)).toBe(0);
+  });
+
+  it("cancels a drain when the leader's own connection dropped meanwhile", async () => {
+    const id = backendId('idle', 'reconnected');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const { lines, loopNc } = await startLoop(workloads, 'leader', () => true);
+
+    await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
+    // Activity published while the leader was away is lost (core NATS): it cannot vouch for the drain.
+    await loopNc.reconnect();
+    await until('the drain to end', () => intents(id, 'awake').length === 1 || workloads.sets(id).length > 0);
+    expect(workloads.sets(id)).toEqual([]);
+    expect(lines.filter((l) => l.backend === id).map((l) => l.outcome)).toContain('disconnected');
   });
 
   it('ignores activity published on a subject of another backend than its payload', async () => {

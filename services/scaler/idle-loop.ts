@@ -5,7 +5,7 @@
  * period, and scale to zero only if no wake and no request came meanwhile.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
+import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
@@ -13,6 +13,7 @@ import {
   asError,
   type BackendId,
   type BackendRecord,
+  BRIDGE_TTL_MS,
   backendFromKey,
   codecs,
   decodeMessage,
@@ -22,6 +23,7 @@ import {
   monotonicNow,
 } from '../shared/index.ts';
 import { backendRecordOf } from './backend-records.ts';
+import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
 import { decideAfterDrain } from './drain-decision.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import type { IntentStore } from './intent-store.ts';
@@ -35,17 +37,28 @@ export interface IdleTiming {
   checkIntervalMs: number;
   /** A report source silent this long no longer holds its in-flight requests against sleeping. */
   sourceStaleMs: number;
+  /**
+   * A bridge heard within this long is fresh; a drain starts only when every live bridge is, and is
+   * cancelled when one has not applied its `sleeping` within this long.
+   */
+  bridgeFreshMs: number;
+  /** A bridge not heard for this long is gone (the `wakegate-bridges` bucket ttl). */
+  bridgeTtlMs: number;
 }
 
 export const DEFAULT_IDLE_TIMING: IdleTiming = {
   drainMs: 2000,
   checkIntervalMs: 1000,
   sourceStaleMs: 60_000,
+  bridgeFreshMs: 3000,
+  bridgeTtlMs: BRIDGE_TTL_MS,
 };
 
 export interface IdleLoopOptions {
   nc: NatsConnection;
   backends: KV;
+  /** `wakegate-bridges`: each bridge's heartbeat with the intents revision it applied. */
+  bridges: KV;
   intents: IntentStore;
   scaler: WorkloadScaler;
   scaled: ScaledPublisher;
@@ -85,6 +98,15 @@ export class IdleLoop {
   readonly #abort = new AbortController();
   readonly #watches = new Set<QueuedIterator<KvWatchEntry>>();
   readonly #tasks: Promise<void>[] = [];
+  readonly #liveness: BridgeLiveness;
+  /** Told of every heartbeat, for drains waiting until the bridges applied their `sleeping`. */
+  readonly #heard = new Set<() => void>();
+  /** Why each idle backend is not being drained, as last logged. */
+  readonly #heldBack = new Map<BackendId, string>();
+  /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
+  #drops = 0;
+  #connected = true;
+  #status: { stop(): void } | undefined;
   #subscription: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -99,6 +121,10 @@ export class IdleLoop {
     this.#clock = options.clock ?? monotonicNow;
     this.#log = options.logger.child({ component: 'idle-loop' });
     // Everything counts as active at the takeover, so a new leader gives every backend its full timeout.
+    this.#liveness = new BridgeLiveness({
+      freshMs: options.timing.bridgeFreshMs,
+      ttlMs: options.timing.bridgeTtlMs,
+    });
     this.#tracker = new IdleTracker({
       startedAt: this.#clock(),
       sourceStaleMs: options.timing.sourceStaleMs,
@@ -106,7 +132,8 @@ export class IdleLoop {
   }
 
   start(): void {
-    const { nc, backends, intents } = this.#options;
+    const { nc, backends, bridges, intents } = this.#options;
+    this.#followStatus();
     this.#subscription = nc.subscribe(allSubjects('activity'), {
       callback: (error, msg) => {
         if (error) return;
@@ -129,13 +156,79 @@ export class IdleLoop {
       () => intents.watch(),
       (entry) => this.#onIntent(entry),
     );
+    this.#follow(
+      'bridges',
+      async () => {
+        const watch = await bridges.watch({ include: KvWatchInclude.UpdatesOnly });
+        // Entries written before this watch: live, but fresh only from their next heartbeat.
+        for await (const key of await bridges.keys()) this.#liveness.listed(key, this.#clock());
+        return watch;
+      },
+      (entry) => this.#onBridge(entry),
+    );
     this.#timer = setInterval(() => this.#check(), this.#options.timing.checkIntervalMs);
+  }
+
+  /** Follows the leader's own connection: while it is down, or after it dropped, nothing heard is complete. */
+  #followStatus(): void {
+    const status = this.#options.nc.status();
+    // nats.js hands out a QueuedIterator, which stop() ends; typed as a plain AsyncIterable.
+    this.#status = status as AsyncIterable<unknown> & { stop(): void };
+    this.#tasks.push(
+      (async () => {
+        for await (const event of status) {
+          if (event.type === 'disconnect') {
+            this.#drops++;
+            this.#connected = false;
+          } else if (event.type === 'reconnect') {
+            this.#connected = true;
+            // Activity published while it was away is lost: every backend gets its full timeout again.
+            this.#tracker.heardNothingUntil(this.#clock());
+          }
+        }
+      })(),
+    );
+  }
+
+  #onBridge(entry: KvWatchEntry): void {
+    if (entry.operation === 'PUT') {
+      try {
+        this.#liveness.heartbeat(entry.key, codecs.bridge.decode(entry.value).intents, this.#clock());
+      } catch (error) {
+        this.#log.warn({ key: entry.key, err: asError(error) }, 'bridge heartbeat unreadable; ignored');
+        return;
+      }
+    } else {
+      this.#liveness.gone(entry.key);
+    }
+    for (const heard of this.#heard) heard();
+  }
+
+  /** Until every live bridge applied `revision`, or `withinMs` passed: the bridges' last word on it. */
+  async #bridgesApplied(revision: number, withinMs: number): Promise<DrainGate> {
+    const deadline = this.#clock() + withinMs;
+    for (;;) {
+      const gate = this.#liveness.applied(revision, this.#clock());
+      const left = deadline - this.#clock();
+      if (gate.ok || left <= 0 || this.#abort.signal.aborted) return gate;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#heard.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.#heard.add(done);
+      });
+    }
   }
 
   /** Ends the term: no new drain starts, drains in progress are cancelled and their intent restored. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#abort.abort();
+    for (const heard of this.#heard) heard();
+    this.#status?.stop();
     this.#subscription?.unsubscribe();
     for (const watch of this.#watches) watch.stop();
     await Promise.allSettled([...this.#draining.values(), ...this.#tasks]);
@@ -205,7 +298,7 @@ export class IdleLoop {
   }
 
   #check(): void {
-    if (!this.#options.isLeader() || this.#abort.signal.aborted) return;
+    if (!this.#options.isLeader() || this.#abort.signal.aborted || !this.#connected) return;
     const now = this.#clock();
     for (const [id, { record, revision }] of this.#known) {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
@@ -214,6 +307,16 @@ export class IdleLoop {
       // The intent as it was when the backend was found idle: a wake written since makes the drain's
       // compare-and-set fail, whatever the order in which the watch delivers it.
       const seenIntent = this.#intentRevisions.get(id);
+      // Silence is not idleness: only bridges heard from can have told filters to hold and report.
+      const gate = this.#liveness.gate(now);
+      if (!gate.ok) {
+        if (this.#heldBack.get(id) !== gate.reason) {
+          this.#heldBack.set(id, gate.reason);
+          this.#log.info({ backend: id, reason: gate.reason }, 'idle, but not draining');
+        }
+        continue;
+      }
+      this.#heldBack.delete(id);
       const drain = this.#drain(id, record, revision, seenIntent).finally(() => this.#draining.delete(id));
       this.#draining.set(id, drain);
     }
@@ -236,6 +339,7 @@ export class IdleLoop {
       }
       if (!isLeader() || this.#abort.signal.aborted) return;
       const drainStart = this.#clock();
+      const drops = this.#drops;
       const sleepingRevision = await intents.compareAndSet(id, 'sleeping', seenIntent);
       if (sleepingRevision === undefined) {
         log.info('woken before the drain began; staying up');
@@ -243,19 +347,25 @@ export class IdleLoop {
       }
       held = sleepingRevision;
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
-      await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
+      // The drain period counts from when every live bridge applied `sleeping` (their filters hold new
+      // requests from then on, and report the ones in flight): one report round after that.
+      const confirmed = await this.#bridgesApplied(sleepingRevision, timing.bridgeFreshMs);
+      if (confirmed.ok) await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
+      else log.info({ reason: confirmed.reason }, 'bridges did not confirm the drain');
 
       const outcome = decideAfterDrain({
         sleepingRevision,
         currentRevision: await intents.revision(id),
         activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#clock()),
+        bridgesApplied: confirmed.ok && this.#liveness.applied(sleepingRevision, this.#clock()).ok,
+        connectionDropped: this.#drops !== drops || !this.#connected,
       });
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
         held = undefined;
         return;
       }
-      if (outcome === 'active' || !isLeader()) {
+      if (outcome !== 'scale-down' || !isLeader()) {
         log.info({ outcome }, 'drain cancelled; staying up');
         return;
       }

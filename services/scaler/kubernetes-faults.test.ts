@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { until } from '../../test/until.ts';
 import { KubernetesWorkloadScaler } from '../providers/kubernetes/workload-scaler.ts';
@@ -151,6 +152,9 @@ describe('scaler: a failing Kubernetes API', () => {
       }
     })();
     cleanups.push(async () => watch.stop());
+    // A bridge heard from, with every intent applied: without one the idle loop drains nothing.
+    const bridge = await startFakeBridge(nc, 'bridge-a');
+    cleanups.push(() => bridge.stop());
     const scaler = await startScaler({
       drainMs: 200,
       checkIntervalMs: 50,

@@ -11,6 +11,7 @@ import type { WorkloadScaler } from '../providers/index.ts';
 import {
   BACKENDS_BUCKET,
   type Backoff,
+  BRIDGES_BUCKET,
   codecs,
   INTENTS_BUCKET,
   LEASE_TTL_MS,
@@ -54,15 +55,16 @@ interface Buckets {
   backends: KV;
   intents: KV;
   leases: KV;
+  bridges: KV;
 }
 
 /** Opens the buckets (made by `ensureJetStream`) and returns a scaler ready to `start()`. */
 export async function createScaler(options: ScalerOptions): Promise<Scaler> {
   const kvm = new Kvm(options.nc);
-  const [backends, intents, leases] = await Promise.all(
-    [BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET].map((name) => kvm.open(name)),
+  const [backends, intents, leases, bridges] = await Promise.all(
+    [BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, BRIDGES_BUCKET].map((name) => kvm.open(name)),
   );
-  return new Scaler(options, { backends, intents, leases } as Buckets);
+  return new Scaler(options, { backends, intents, leases, bridges } as Buckets);
 }
 
 export class Scaler {
@@ -159,6 +161,7 @@ export class Scaler {
       const loop = new IdleLoop({
         nc: this.#options.nc,
         backends: this.#buckets.backends,
+        bridges: this.#buckets.bridges,
         intents: this.#intents,
         scaler: this.#options.workloads,
         scaled: this.#scaled,

@@ -60,6 +60,7 @@ export {
   natsLink,
 } from './nats/connection.ts';
 export {
+  BRIDGE_TTL_MS,
   ensureJetStream,
   isRevisionConflict,
   LEASE_TTL_MS,

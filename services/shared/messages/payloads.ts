@@ -71,6 +71,17 @@ export const LeaseRecordSchema = Type.Object(
 );
 export type LeaseRecord = Static<typeof LeaseRecordSchema>;
 
+/**
+ * Value of `wakegate-bridges` (key: the bridge instance, see `bridgeKey`), written by each bridge every
+ * second while its view is loaded: `intents` is the KV revision of the last `wakegate-intents` entry its
+ * view applied (and its long polls were told of).
+ */
+export const BridgeHeartbeatSchema = Type.Object(
+  { bridge: Type.String({ minLength: 1, maxLength: 256 }), intents: Count, at: Millis },
+  { additionalProperties: false },
+);
+export type BridgeHeartbeat = Static<typeof BridgeHeartbeatSchema>;
+
 const Source = Type.String({ maxLength: 256 });
 
 /** `wakegate.wake.<token>` (JetStream). */
