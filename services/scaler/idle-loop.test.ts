@@ -329,6 +329,35 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(2);
   });
 
+  it('restores the intent awake when the scale to zero fails after a wake met the stop', async () => {
+    const id = backendId('idle', 'failed-stop');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+    };
+    const { scaler } = await startReplica(workloads, 'leader');
+
+    await scaleDownArrived.promise;
+    await publishWake(jetstream(nc), id);
+    await until('the wake to meet the stop', async () =>
+      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="stopping"}'),
+    );
+    // The platform refuses the scale call: the backend stays up, and must not stay `stopping` (not ready).
+    workloads.failures = 1;
+    workloads.gate = undefined;
+    release.resolve();
+
+    await until('the intent awake again', async () => {
+      const entry = await intentsKv.get(id);
+      return entry?.operation === 'PUT' && codecs.intent.decode(entry.value).state === 'awake';
+    });
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
   it('scales straight back up when a request arrives while the scale to zero is in progress', async () => {
     const id = backendId('idle', 'late-request');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });

@@ -15,6 +15,9 @@ import {
   PayloadError,
 } from '../shared/index.ts';
 
+/** Writes against concurrent wakes before a restore gives up (each wake moves the entry once). */
+const RESTORE_ATTEMPTS = 5;
+
 export interface CurrentIntent {
   /** Undefined when the value is not a valid record (it is overwritten like any other). */
   record: IntentRecord | undefined;
@@ -63,11 +66,20 @@ export class IntentStore {
   }
 
   /**
-   * Sets `awake` only if the entry is still at `revision` (the `sleeping` or `stopping` a cancelled drain
-   * wrote); true when written, false when something else was written meanwhile.
+   * Sets `awake` over the `sleeping` or `stopping` a cancelled drain wrote at `revision`; true when
+   * written. A wake that met the stop moved it on to a new `stopping` still in this replica's name, which
+   * is restored the same way; anything else written meanwhile (a wake's `awake`, another leader's drain)
+   * is left alone and false returned.
    */
   async restoreAwake(id: BackendId, revision: number): Promise<boolean> {
-    return (await this.compareAndSet(id, 'awake', revision)) !== undefined;
+    let expected = revision;
+    for (let attempt = 0; attempt < RESTORE_ATTEMPTS; attempt++) {
+      if ((await this.compareAndSet(id, 'awake', expected)) !== undefined) return true;
+      const current = await this.read(id);
+      if (current?.record?.state !== 'stopping' || current.record.by !== this.#by) return false;
+      expected = current.revision;
+    }
+    return false;
   }
 
   /** The current entry's record and revision (a deleted one has no record); undefined when there is none. */
