@@ -161,6 +161,36 @@ describe('bridge liveness', () => {
     expect(bridges.gate(30_000)).toEqual({ ok: true });
   });
 
+  it('does not let an entry listed again at a watch restart undo a heartbeat already heard', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 5, 0);
+    bridges.listed('a', 10);
+    expect(bridges.applied(5, 10)).toEqual({ ok: true });
+  });
+
+  it('stops waiting for a bridge whose entry was deleted (a clean stop)', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 0);
+    bridges.heartbeat('b', 1, 0);
+    bridges.gone('b');
+    bridges.heartbeat('a', 1, 4_000);
+    expect(bridges.gate(4_000)).toEqual({ ok: true });
+  });
+
+  it('names every bridge it waits for', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 0);
+    bridges.heartbeat('b', 1, 0);
+    expect(bridges.gate(3_001)).toEqual({ ok: false, reason: 'bridge a, b silent' });
+    expect(bridges.applied(2, 0)).toEqual({ ok: false, reason: 'bridge a, b behind' });
+  });
+
+  it('does not confirm a revision through a bridge that went silent after applying it', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 9, 0);
+    expect(bridges.applied(9, 3_001)).toEqual({ ok: false, reason: 'bridge a silent' });
+  });
+
   it('confirms a revision only once every live bridge applied it', () => {
     const bridges = new BridgeLiveness(options);
     bridges.heartbeat('a', 7, 0);
