@@ -25,6 +25,12 @@ export interface NatsServerFixture {
   /** Kills it at once (SIGKILL), as a crash would. */
   kill(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * Freezes it (SIGSTOP): connections stay open but nothing is read or answered, as a server cut off by
+   * a network partition looks to its clients until their pings time out. `resume()` thaws it.
+   */
+  pause(): void;
+  resume(): void;
   /** Stops it for good and removes its folder. */
   close(): Promise<void>;
 }
@@ -110,7 +116,10 @@ export async function startNatsServer(
     async start() {
       ({ child } = await launch(storeDir, port, config, env));
     },
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
     async close() {
+      child.kill('SIGCONT');
       await exited(child, 'SIGKILL');
       await rm(storeDir, { recursive: true, force: true });
     },

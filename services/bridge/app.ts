@@ -46,7 +46,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export interface Publisher {
   readonly connected: boolean;
   wake(backend: string, atMs: number): Promise<PublishedWake>;
-  activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): void;
+  /** Resolves once NATS took the reports; rejects (NatsUnavailableError) when it did not. */
+  activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void>;
 }
 
 export interface BuildAppOptions {
@@ -255,7 +256,8 @@ export function buildApp(options: BuildAppOptions) {
               'dropping activity for unknown backends',
             );
           }
-          if (known.length > 0) publisher.activity(known, now(), source);
+          // Answered 204 only once NATS took them: a report lost in a partition must be retried, not thanked.
+          if (known.length > 0) await publisher.activity(known, now(), source);
           metrics.activityReports.inc(known.length);
           return reply.code(204).send(null);
         },

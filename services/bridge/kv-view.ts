@@ -35,6 +35,8 @@ export interface KvViewWatch {
   readonly synced: boolean;
   /** Resolves when `synced` first becomes true. */
   readonly whenSynced: Promise<void>;
+  /** KV revision of the last `wakegate-intents` entry applied to the view (0 before any). */
+  readonly intentsApplied: number;
   stop(): Promise<void>;
 }
 
@@ -54,6 +56,8 @@ class BucketWatch {
   #keys = new Set<BackendId>();
   #stopped = false;
   #synced = false;
+  /** Highest KV revision applied (and told) so far. */
+  applied = 0;
   #onSynced!: () => void;
   readonly whenSynced = new Promise<void>((resolve) => {
     this.#onSynced = resolve;
@@ -122,7 +126,9 @@ class BucketWatch {
 
   #applyAndTell(id: BackendId, value: Uint8Array | undefined, seq?: number): void {
     const before = this.#options.view.get(id);
-    if (this.#apply(id, value, seq)) this.#options.onChange(id, before);
+    const changed = this.#apply(id, value, seq);
+    if (seq !== undefined) this.applied = Math.max(this.applied, seq);
+    if (changed) this.#options.onChange(id, before);
   }
 
   #idOf(key: string): BackendId | undefined {
@@ -184,6 +190,9 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
   return {
     get synced() {
       return backends.synced && intents.synced;
+    },
+    get intentsApplied() {
+      return intents.applied;
     },
     whenSynced: Promise.all([backends.whenSynced, intents.whenSynced]).then(() => undefined),
     async stop() {

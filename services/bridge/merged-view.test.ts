@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BackendRecord, IntentRecord } from '../shared/index.ts';
+import { type BackendRecord, codecs, type IntentRecord } from '../shared/index.ts';
 import { MergedView } from './merged-view.ts';
 
 const backend = (id: string, overrides: Partial<BackendRecord> = {}): BackendRecord => ({
@@ -25,6 +25,14 @@ describe('merged view', () => {
     expect(view.get('shop/api')?.ready).toBe(false);
     view.setIntent('shop/api', intent('awake'));
     expect(view.get('shop/api')?.ready).toBe(true);
+  });
+
+  it('reads a backend the scaler is scaling to zero (intent stopping, as the codec decodes it) as not ready', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'));
+    const stopping = codecs.intent.decode(codecs.intent.encode(intent('stopping')));
+    expect(view.setIntent('shop/api', stopping, 3)).toBe(true);
+    expect(view.get('shop/api')?.ready).toBe(false);
   });
 
   it('derives the revision from the KV entries applied, so replicas that applied the same ones agree', () => {

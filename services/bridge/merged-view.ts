@@ -35,7 +35,13 @@ function merge(
   return {
     id: backend.id,
     hosts: backend.hosts,
-    ready: backend.ready && backend.replicas > 0 && intent?.state !== 'sleeping' && !stale,
+    // `stopping`: the scaler is scaling it to zero right now; the pods are about to go.
+    ready:
+      backend.ready &&
+      backend.replicas > 0 &&
+      intent?.state !== 'sleeping' &&
+      intent?.state !== 'stopping' &&
+      !stale,
     maxWaitMs: backend.config.maxWaitMs,
     maxBuffered: backend.config.maxBuffered,
     ...(backend.cluster ? { cluster: backend.cluster } : {}),

@@ -32,6 +32,16 @@ export interface NatsPublisherOptions {
 
 /** How long to wait for JetStream's acknowledgement of a wake. */
 const WAKE_ACK_TIMEOUT_MS = 2000;
+/** How long to wait for the server to confirm it read an activity report. */
+const ACTIVITY_FLUSH_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from NATS within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 export class NatsPublisher {
   readonly #nc: NatsConnection;
@@ -64,15 +74,24 @@ export class NatsPublisher {
   }
 
   /**
-   * Publishes one activity message per report. The scaler counts in-flight requests per `source`, so each
-   * filter instance (`filterSource`, up to 64 characters) gets a source of its own under this bridge's.
+   * Publishes one activity message per report, and resolves once the server has them (a round trip
+   * behind them); throws NatsUnavailableError otherwise, so the filter keeps its counts and retries.
+   * The scaler counts in-flight requests per `source`, so each filter instance (`filterSource`, up to 64
+   * characters) gets a source of its own under this bridge's.
    */
-  activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): void {
+  async activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void> {
     this.#assertConnected();
     const source = filterSource === undefined ? this.#source : `${this.#source}/${filterSource}`;
-    for (const report of reports) {
-      const message: ActivityMessage = { ...report, at: atMs, source };
-      this.#nc.publish(subjectFor('activity', report.backend), codecs.activity.encode(message));
+    try {
+      for (const report of reports) {
+        const message: ActivityMessage = { ...report, at: atMs, source };
+        this.#nc.publish(subjectFor('activity', report.backend), codecs.activity.encode(message));
+      }
+      // A core publish is fire-and-forget: a connection that looks up may be cut off (a partition) and
+      // only buffer it. The flush's PONG comes after the server read every message before it.
+      await withTimeout(this.#nc.flush(), ACTIVITY_FLUSH_TIMEOUT_MS);
+    } catch (error) {
+      throw new NatsUnavailableError(asError(error).message, { cause: error });
     }
   }
 

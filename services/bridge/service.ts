@@ -4,8 +4,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { Kvm } from '@nats-io/kv';
 import {
   type BackendId,
+  BRIDGES_BUCKET,
   closeOnce,
   connectAndSetUp,
   type Logger,
@@ -16,6 +18,7 @@ import {
 import type { BridgeApp } from './app.ts';
 import { assembleApp } from './app-assembly.ts';
 import type { BridgeAuth } from './auth.ts';
+import { BridgeHeartbeat } from './heartbeat.ts';
 import { watchKvView } from './kv-view.ts';
 import { NatsPublisher } from './nats-publisher.ts';
 import { watchScaled } from './scaled-watch.ts';
@@ -57,7 +60,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
     // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
-    const publisher = new NatsPublisher({ nc, source: `bridge/${hostname().slice(0, 170)}/${process.pid}` });
+    const instance = `bridge/${hostname().slice(0, 170)}/${process.pid}`;
+    const publisher = new NatsPublisher({ nc, source: instance });
     const { app, view, longPolls, metrics, coldStart } = assembleApp({
       publisher,
       synced: () => watch.synced,
@@ -67,7 +71,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       auth: options.auth,
     });
     undoOnFailure(() => app.close());
+    let heartbeat: BridgeHeartbeat | undefined;
     const changed = (id: BackendId, before: BackendRow | undefined) => {
+      heartbeat?.nudge();
       coldStart.changed(id, before?.ready, view.get(id)?.ready, performance.now());
       longPolls.notify();
       for (const { backend, phase, seconds } of coldStart.released(performance.now())) {
@@ -96,6 +102,16 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
     });
     undoOnFailure(() => watch.stop());
+    heartbeat = new BridgeHeartbeat({
+      kv: await new Kvm(nc).open(BRIDGES_BUCKET),
+      instance,
+      applied: () => watch.intentsApplied,
+      serving: () => watch.synced && publisher.connected,
+      logger,
+    });
+    heartbeat.start();
+    const beating = heartbeat;
+    undoOnFailure(() => beating.stop());
     const address = await app.listen({ port: options.port, host: options.host });
     const anonymous = 'anonymous' in options.auth;
     if (anonymous) {
@@ -111,6 +127,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       url: `http://${new URL(address).host}`,
       whenSynced: () => watch.whenSynced,
       ...closeOnce(async () => {
+        // First stop vouching for this bridge's filters, so the scaler does not wait for its entry to expire.
+        await beating.stop();
         // Held long polls are answered as the app closes; a keep-alive connection Node does not see as
         // idle (a client between requests) must not keep the process alive past a short grace.
         const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backendId } from '../shared/index.ts';
+import { BridgeLiveness } from './bridge-liveness.ts';
 import { decideAfterDrain } from './drain-decision.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import { LeaseState } from './lease-state.ts';
@@ -81,20 +82,122 @@ describe('idle tracker', () => {
   });
 });
 
+/** A drain every bridge confirmed, on a connection that stayed up. */
+const confirmed = { bridgesApplied: true, connectionDropped: false };
+
 describe('drain decision', () => {
   it('scales down only when the sleeping intent is untouched and nothing happened', () => {
-    expect(decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: false })).toBe(
-      'scale-down',
-    );
-    expect(decideAfterDrain({ sleepingRevision: 5, currentRevision: 6, activeDuringDrain: false })).toBe(
-      'woken',
-    );
     expect(
-      decideAfterDrain({ sleepingRevision: 5, currentRevision: undefined, activeDuringDrain: false }),
+      decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: false, ...confirmed }),
+    ).toBe('scale-down');
+    expect(
+      decideAfterDrain({ sleepingRevision: 5, currentRevision: 6, activeDuringDrain: false, ...confirmed }),
     ).toBe('woken');
-    expect(decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: true })).toBe(
-      'active',
+    expect(
+      decideAfterDrain({
+        sleepingRevision: 5,
+        currentRevision: undefined,
+        activeDuringDrain: false,
+        ...confirmed,
+      }),
+    ).toBe('woken');
+    expect(
+      decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: true, ...confirmed }),
+    ).toBe('active');
+  });
+});
+
+describe('drain decision: what the leader could not hear', () => {
+  const quiet = { sleepingRevision: 5, currentRevision: 5, activeDuringDrain: false };
+  it('does not scale down when a live bridge did not apply sleeping, or went silent', () => {
+    expect(decideAfterDrain({ ...quiet, bridgesApplied: false, connectionDropped: false })).toBe(
+      'unconfirmed',
     );
+  });
+
+  it("does not scale down when the leader's connection dropped during the drain, even with bridges confirmed", () => {
+    expect(decideAfterDrain({ ...quiet, bridgesApplied: true, connectionDropped: true })).toBe(
+      'disconnected',
+    );
+  });
+
+  it('still calls a moved intent a wake first', () => {
+    expect(
+      decideAfterDrain({ ...quiet, currentRevision: 6, bridgesApplied: false, connectionDropped: true }),
+    ).toBe('woken');
+  });
+});
+
+describe('bridge liveness', () => {
+  const options = { freshMs: 3_000, ttlMs: 30_000 };
+
+  it('lets no drain start without a heartbeat, or while any live bridge is silent', () => {
+    const bridges = new BridgeLiveness(options);
+    expect(bridges.gate(0)).toEqual({ ok: false, reason: 'no bridge heartbeat' });
+    bridges.heartbeat('a', 10, 1_000);
+    bridges.heartbeat('b', 10, 1_000);
+    expect(bridges.gate(4_000)).toEqual({ ok: true });
+    bridges.heartbeat('a', 10, 4_500);
+    // b's last heartbeat is 3.5 s old: cut from NATS, or lagging; its filters may be serving.
+    expect(bridges.gate(4_500)).toEqual({ ok: false, reason: 'bridge b silent' });
+  });
+
+  it('counts a bridge found listed at takeover as live but not fresh until it beats', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.listed('a', 0);
+    expect(bridges.gate(0)).toEqual({ ok: false, reason: 'bridge a silent' });
+    bridges.heartbeat('a', 3, 100);
+    expect(bridges.gate(100)).toEqual({ ok: true });
+  });
+
+  it('forgets a bridge that stopped (deleted) or expired with the ttl, and then needs the others only', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('crashed', 1, 0);
+    bridges.heartbeat('stopped', 1, 0);
+    bridges.heartbeat('up', 1, 0);
+    bridges.gone('stopped');
+    for (let t = 1_000; t < 30_000; t += 1_000) bridges.heartbeat('up', 1, t);
+    expect(bridges.gate(29_500).ok).toBe(false);
+    expect(bridges.gate(30_000)).toEqual({ ok: true });
+  });
+
+  it('does not let an entry listed again at a watch restart undo a heartbeat already heard', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 5, 0);
+    bridges.listed('a', 10);
+    expect(bridges.applied(5, 10)).toEqual({ ok: true });
+  });
+
+  it('stops waiting for a bridge whose entry was deleted (a clean stop)', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 0);
+    bridges.heartbeat('b', 1, 0);
+    bridges.gone('b');
+    bridges.heartbeat('a', 1, 4_000);
+    expect(bridges.gate(4_000)).toEqual({ ok: true });
+  });
+
+  it('names every bridge it waits for', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 0);
+    bridges.heartbeat('b', 1, 0);
+    expect(bridges.gate(3_001)).toEqual({ ok: false, reason: 'bridge a, b silent' });
+    expect(bridges.applied(2, 0)).toEqual({ ok: false, reason: 'bridge a, b behind' });
+  });
+
+  it('does not confirm a revision through a bridge that went silent after applying it', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 9, 0);
+    expect(bridges.applied(9, 3_001)).toEqual({ ok: false, reason: 'bridge a silent' });
+  });
+
+  it('confirms a revision only once every live bridge applied it', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 7, 0);
+    bridges.heartbeat('b', 6, 0);
+    expect(bridges.applied(7, 0)).toEqual({ ok: false, reason: 'bridge b behind' });
+    bridges.heartbeat('b', 7, 100);
+    expect(bridges.applied(7, 100)).toEqual({ ok: true });
   });
 });
 

@@ -1,6 +1,6 @@
 /** Pure decision at the end of a drain period: scale to zero, or give up because the backend is wanted. */
 
-export type DrainOutcome = 'scale-down' | 'woken' | 'active';
+export type DrainOutcome = 'scale-down' | 'woken' | 'active' | 'unconfirmed' | 'disconnected';
 
 export interface DrainState {
   /** Revision of the `sleeping` intent this drain wrote. */
@@ -9,11 +9,20 @@ export interface DrainState {
   currentRevision: number | undefined;
   /** Requests were seen, or are in flight, since the drain began. */
   activeDuringDrain: boolean;
+  /**
+   * Every live bridge is still heard from and applied the `sleeping` revision: its filters were told to
+   * hold, and reported what they still had in flight. Silence from a bridge is not idleness.
+   */
+  bridgesApplied: boolean;
+  /** The leader's NATS connection dropped since the drain began: activity published meanwhile is lost. */
+  connectionDropped: boolean;
 }
 
 export function decideAfterDrain(state: DrainState): DrainOutcome {
   // Only the scaler writes intents, and the idle loop wrote the last `sleeping`: any later write is a wake.
   if (state.currentRevision !== state.sleepingRevision) return 'woken';
+  if (state.connectionDropped) return 'disconnected';
+  if (!state.bridgesApplied) return 'unconfirmed';
   if (state.activeDuringDrain) return 'active';
   return 'scale-down';
 }

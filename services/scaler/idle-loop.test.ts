@@ -2,8 +2,9 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { type FakeBridge, startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { TestWorkloads } from '../../test/scaler/workloads.ts';
 import { until } from '../../test/until.ts';
@@ -29,6 +30,8 @@ const timing = {
   drainMs: 400,
   checkIntervalMs: 50,
   sourceStaleMs: 10_000,
+  bridgeFreshMs: 1000,
+  bridgeTtlMs: 30_000,
   ttlMs: LEASE_TTL_MS,
   renewIntervalMs: 300,
 };
@@ -39,6 +42,7 @@ interface LogLine {
   msg?: string;
   backend?: string;
   outcome?: string;
+  reason?: string;
 }
 
 /** A logger that keeps its lines, for outcomes that are only logged (a cancelled drain). */
@@ -55,6 +59,8 @@ describe('scaler: idle loop', () => {
   let intentsKv: KV;
   const intentLog: { id: BackendId; record: IntentRecord; seenAt: number }[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
+  /** The bridge every test has unless it says otherwise: heartbeats every 100 ms, applying every intent. */
+  let bridge: FakeBridge;
 
   beforeAll(async () => {
     server = await startNatsServer();
@@ -73,6 +79,7 @@ describe('scaler: idle loop', () => {
     leases = await kvm.open('wakegate-leases');
     const intents = await kvm.open('wakegate-intents');
     intentsKv = intents;
+    bridge = await startFakeBridge(nc, 'bridge-a');
     void (async () => {
       for await (const entry of await intents.watch()) {
         if (entry.operation !== 'PUT') continue;
@@ -85,10 +92,12 @@ describe('scaler: idle loop', () => {
     })();
   });
   afterEach(async () => {
+    vi.restoreAllMocks();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     for await (const key of await backends.keys()) await backends.delete(key);
   });
   afterAll(async () => {
+    await bridge?.stop();
     await nc?.close();
     await server?.close();
   });
@@ -119,6 +128,7 @@ describe('scaler: idle loop', () => {
     const loop = new IdleLoop({
       nc: loopNc,
       backends,
+      bridges: await new Kvm(loopNc).open('wakegate-bridges'),
       intents: new IntentStore(intentsKv, identity),
       scaler: workloads,
       scaled: new ScaledPublisher(loopNc),
@@ -132,7 +142,7 @@ describe('scaler: idle loop', () => {
       await loop.stop();
       await loopNc.close();
     });
-    return { lines };
+    return { lines, loopNc };
   }
 
   /** Every holder written to the idle-loop lease from now on, in order. */
@@ -239,34 +249,74 @@ describe('scaler: idle loop', () => {
     expect(workloads.sets(id)[0]?.at).toBeGreaterThanOrEqual(doneAt + IDLE_TIMEOUT_MS - 200);
   });
 
-  it('scales straight back up when a wake lands while the scale to zero is in progress', async () => {
+  it('does not overwrite a wake that lands between the idle check and the sleeping write', async () => {
+    const id = backendId('idle', 'early-wake');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    const checked = Promise.withResolvers<void>();
+    workloads.getGate = release.promise;
+    workloads.onGet = (getId) => {
+      if (getId === id) checked.resolve();
+    };
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    // The loop found the backend idle and asks the platform before writing `sleeping`: a wake now.
+    await checked.promise;
+    await new IntentStore(intentsKv, 'waker').set(id, 'awake');
+    await until('the wake to be written', () => intents(id, 'awake').length === 1);
+    release.resolve();
+    workloads.getGate = undefined;
+
+    await until(
+      'the drain to give up or scale down',
+      () =>
+        lines.some((l) => l.backend === id && l.msg?.startsWith('woken')) || workloads.sets(id).length > 0,
+    );
+    expect(intents(id, 'sleeping')).toEqual([]);
+    expect(workloads.sets(id)).toEqual([]);
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('keeps a backend not ready while it is scaled to zero, even when a wake lands meanwhile, then scales it back up', async () => {
     const id = backendId('idle', 'raced');
     await putBackend(backends, id, {
       replicas: 1,
       config: { idleTimeoutMs: IDLE_TIMEOUT_MS, wakeReplicas: 2 },
     });
     const workloads = new TestWorkloads({ [id]: 1 });
-    let release = () => {};
-    workloads.gate = new Promise((resolve) => {
-      release = resolve;
-    });
-    const scaleDownArrived = new Promise<void>((resolve) => {
-      workloads.onSet = (setId, replicas) => {
-        if (setId === id && replicas === 0) resolve();
-      };
-    });
+    const release = Promise.withResolvers<void>();
+    const releaseUp = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    const scaleUpArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id) (replicas === 0 ? scaleDownArrived : scaleUpArrived).resolve();
+    };
+    const current = async () => {
+      const entry = await intentsKv.get(id);
+      return entry?.operation === 'PUT' ? codecs.intent.decode(entry.value).state : undefined;
+    };
     const scaled = collectScaled(nc);
     const { scaler } = await startReplica(workloads, 'leader');
 
-    await scaleDownArrived;
-    // The wake sees the replicas still at 1 (the scale call is held), so it leaves the workload alone.
+    await scaleDownArrived.promise;
+    // The scale call is under way: the intent says so, and bridges read `stopping` as not ready.
+    expect(await current()).toBe('stopping');
+    // A wake now must not make the backend ready for the pods going away: it leaves the intent not ready
+    // and tells the stopping leader, which scales straight back up.
     await publishWake(jetstream(nc), id);
-    await until('the wake to find the backend awake', async () =>
-      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="already-awake"} 1'),
+    await until('the wake to meet the stop', async () =>
+      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="stopping"}'),
     );
-    workloads.gate = undefined;
-    release();
+    expect(await current()).toBe('stopping');
+    workloads.gate = releaseUp.promise;
+    release.resolve();
 
+    await scaleUpArrived.promise;
+    expect(await current()).not.toBe('awake');
+    workloads.gate = undefined;
+    releaseUp.resolve();
     await scaled.next((e) => e.backend === id && e.reason === 'wake');
     expect(
       scaled.events.filter((e) => e.backend === id).map(({ reason, from, to }) => ({ reason, from, to })),
@@ -275,7 +325,63 @@ describe('scaler: idle loop', () => {
       { reason: 'wake', from: 0, to: 2 },
     ]);
     expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 2]);
+    await until('the intent awake again', async () => (await current()) === 'awake');
     expect(workloads.replicas.get(id)).toBe(2);
+  });
+
+  it('restores the intent awake when the scale to zero fails after a wake met the stop', async () => {
+    const id = backendId('idle', 'failed-stop');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+    };
+    const { scaler } = await startReplica(workloads, 'leader');
+
+    await scaleDownArrived.promise;
+    await publishWake(jetstream(nc), id);
+    await until('the wake to meet the stop', async () =>
+      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="stopping"}'),
+    );
+    // The platform refuses the scale call: the backend stays up, and must not stay `stopping` (not ready).
+    workloads.failures = 1;
+    workloads.gate = undefined;
+    release.resolve();
+
+    await until('the intent awake again', async () => {
+      const entry = await intentsKv.get(id);
+      return entry?.operation === 'PUT' && codecs.intent.decode(entry.value).state === 'awake';
+    });
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('scales straight back up when a request arrives while the scale to zero is in progress', async () => {
+    const id = backendId('idle', 'late-request');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+    };
+    const scaled = collectScaled(nc);
+    await startReplica(workloads, 'leader');
+
+    await scaleDownArrived.promise;
+    // A filter that had not seen `sleeping` yet forwarded a request: its report reaches the leader before
+    // the scale call returns (the server routed it before the loop's next request on the same connection).
+    reportActivity(id, 1, 1);
+    await nc.flush();
+    workloads.gate = undefined;
+    release.resolve();
+
+    await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
+    reportActivity(id, 0, 0);
   });
 
   it('leaves alone a backend whose workload went away during the drain, until its record changes', async () => {
@@ -331,6 +437,106 @@ describe('scaler: idle loop', () => {
     expect(lines.filter((l) => l.backend === id).map((l) => l.msg)).toContain('drain cancelled; staying up');
   });
 
+  it('makes no backend idle when the wall clock steps an hour forward', async () => {
+    const busy = backendId('idle', 'clock-busy');
+    const marker = backendId('idle', 'clock-marker');
+    await putBackend(backends, busy, { replicas: 1, config: { idleTimeoutMs: 60_000 } });
+    await putBackend(backends, marker, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [busy]: 1, [marker]: 1 });
+    const scaled = collectScaled(nc);
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    await startLoop(workloads, 'stepped', () => true);
+    // NTP steps the wall clock: the loop took over a moment ago, whatever the wall clock says now.
+    step = 3_600_000;
+    await scaled.next((e) => e.backend === marker && e.reason === 'idle');
+    expect(intents(busy, 'sleeping')).toEqual([]);
+    expect(workloads.replicas.get(busy)).toBe(1);
+  });
+
+  it('does not drain while no bridge is heard from (all bridges down), and does once one beats', async () => {
+    const id = backendId('idle', 'unheard');
+    await bridge.stop();
+    cleanups.push(async () => {
+      bridge = await startFakeBridge(nc, 'bridge-a');
+    });
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const scaled = collectScaled(nc);
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    // Silence is not idleness: with no bridge heard, nobody can tell the filters to hold, or report.
+    await until('the loop to hold the drain back', () =>
+      lines.some(
+        (l) => l.backend === id && l.msg === 'idle, but not draining' && l.reason === 'no bridge heartbeat',
+      ),
+    );
+    expect(intents(id, 'sleeping')).toEqual([]);
+
+    const back = await startFakeBridge(nc, 'bridge-b');
+    cleanups.push(() => back.stop());
+    await scaled.next((e) => e.backend === id && e.reason === 'idle');
+    expect(workloads.replicas.get(id)).toBe(0);
+  });
+
+  it('does not drain while a live bridge is silent (cut from NATS, its entry not expired yet)', async () => {
+    const id = backendId('idle', 'partitioned');
+    const cut = await startFakeBridge(nc, 'bridge-cut');
+    cleanups.push(() => cut.stop());
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+    cut.silence();
+
+    await until('the loop to hold the drain back', () =>
+      lines.some(
+        (l) =>
+          l.backend === id && l.msg === 'idle, but not draining' && l.reason === 'bridge bridge-cut silent',
+      ),
+    );
+    expect(intents(id, 'sleeping')).toEqual([]);
+    expect(workloads.sets(id)).toEqual([]);
+  });
+
+  it('scales to zero only once every live bridge applied sleeping; one that stays behind cancels the drain', async () => {
+    const id = backendId('idle', 'lagging');
+    const lagging = await startFakeBridge(nc, 'bridge-lag');
+    cleanups.push(() => lagging.stop());
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const scaled = collectScaled(nc);
+    // Its KV watch is stuck: its filters' polls are parked on a table without `sleeping`.
+    lagging.freeze();
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    await until('the drain to be cancelled', () =>
+      lines.some(
+        (l) => l.backend === id && l.msg === 'drain cancelled; staying up' && l.outcome === 'unconfirmed',
+      ),
+    );
+    expect(workloads.sets(id)).toEqual([]);
+    await until('the intent awake again', () => intents(id, 'awake').length === 1);
+
+    lagging.thaw();
+    await scaled.next((e) => e.backend === id && e.reason === 'idle');
+    expect(workloads.replicas.get(id)).toBe(0);
+  });
+
+  it("cancels a drain when the leader's own connection dropped meanwhile", async () => {
+    const id = backendId('idle', 'reconnected');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const { lines, loopNc } = await startLoop(workloads, 'leader', () => true);
+
+    await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
+    // Activity published while the leader was away is lost (core NATS): it cannot vouch for the drain.
+    await loopNc.reconnect();
+    await until('the drain to end', () => intents(id, 'awake').length === 1 || workloads.sets(id).length > 0);
+    expect(workloads.sets(id)).toEqual([]);
+    expect(lines.filter((l) => l.backend === id).map((l) => l.outcome)).toContain('disconnected');
+  });
+
   it('ignores activity published on a subject of another backend than its payload', async () => {
     const id = backendId('idle', 'spoofed');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
@@ -371,7 +577,8 @@ describe('scaler: idle loop', () => {
     );
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
     await until('the new leader to put the backend to sleep', () => workloads.replicas.get(id) === 0);
-    expect(intents(id, 'sleeping').map((entry) => entry.record.by)).toEqual(['second']);
+    // `sleeping` to drain, then again once at zero: both by the survivor.
+    expect(new Set(intents(id, 'sleeping').map((entry) => entry.record.by))).toEqual(new Set(['second']));
   });
 
   it('releases the lease on a clean stop so a successor takes over at once', async () => {

@@ -5,7 +5,7 @@
  * period, and scale to zero only if no wake and no request came meanwhile.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
+import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
@@ -13,13 +13,17 @@ import {
   asError,
   type BackendId,
   type BackendRecord,
+  BRIDGE_TTL_MS,
   backendFromKey,
   codecs,
   decodeMessage,
   keepRunning,
   type Logger,
+  MIN_DRAIN_MS,
+  monotonicNow,
 } from '../shared/index.ts';
 import { backendRecordOf } from './backend-records.ts';
+import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
 import { decideAfterDrain } from './drain-decision.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import type { IntentStore } from './intent-store.ts';
@@ -33,17 +37,28 @@ export interface IdleTiming {
   checkIntervalMs: number;
   /** A report source silent this long no longer holds its in-flight requests against sleeping. */
   sourceStaleMs: number;
+  /**
+   * A bridge heard within this long is fresh; a drain starts only when every live bridge is, and is
+   * cancelled when one has not applied its `sleeping` within this long.
+   */
+  bridgeFreshMs: number;
+  /** A bridge not heard for this long is gone (the `wakegate-bridges` bucket ttl). */
+  bridgeTtlMs: number;
 }
 
 export const DEFAULT_IDLE_TIMING: IdleTiming = {
   drainMs: 2000,
   checkIntervalMs: 1000,
   sourceStaleMs: 60_000,
+  bridgeFreshMs: 3000,
+  bridgeTtlMs: BRIDGE_TTL_MS,
 };
 
 export interface IdleLoopOptions {
   nc: NatsConnection;
   backends: KV;
+  /** `wakegate-bridges`: each bridge's heartbeat with the intents revision it applied. */
+  bridges: KV;
   intents: IntentStore;
   scaler: WorkloadScaler;
   scaled: ScaledPublisher;
@@ -52,7 +67,10 @@ export interface IdleLoopOptions {
   timing: IdleTiming;
   /** Asked before every step that changes anything: the lease may be lost at any time. */
   isLeader: () => boolean;
+  /** Wall clock, for the `at` stamps of messages only. */
   now?: () => number;
+  /** Monotonic clock for every duration (idle timeouts, drains, retries); default `monotonicNow`. */
+  clock?: () => number;
 }
 
 interface KnownBackend {
@@ -66,36 +84,62 @@ const FAILED_DRAIN_RETRY_MS = 10_000;
 export class IdleLoop {
   readonly #options: IdleLoopOptions;
   readonly #now: () => number;
+  readonly #clock: () => number;
   readonly #log: Logger;
   readonly #tracker: IdleTracker;
   readonly #known = new Map<BackendId, KnownBackend>();
   /** Backends found or put at zero, by the record revision then: not looked at again until it changes. */
   readonly #asleep = new Map<BackendId, number>();
   readonly #draining = new Map<BackendId, Promise<void>>();
+  /** Revision of each backend's intent entry as last seen on the watch: drains compare-and-set on it. */
+  readonly #intentRevisions = new Map<BackendId, number>();
   /** After a failed attempt, the platform is left alone for a while rather than asked every check. */
   readonly #retryAt = new Map<BackendId, number>();
   readonly #abort = new AbortController();
   readonly #watches = new Set<QueuedIterator<KvWatchEntry>>();
   readonly #tasks: Promise<void>[] = [];
+  readonly #liveness: BridgeLiveness;
+  /** Told of every heartbeat, for drains waiting until the bridges applied their `sleeping`. */
+  readonly #heard = new Set<() => void>();
+  /** Why each idle backend is not being drained, as last logged. */
+  readonly #heldBack = new Map<BackendId, string>();
+  /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
+  #drops = 0;
+  #connected = true;
+  #status: { stop(): void } | undefined;
   #subscription: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: IdleLoopOptions) {
     this.#options = options;
+    if (!(options.timing.drainMs >= MIN_DRAIN_MS)) {
+      throw new RangeError(
+        `drain period ${options.timing.drainMs} ms is below the minimum ${MIN_DRAIN_MS} ms`,
+      );
+    }
     this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? monotonicNow;
     this.#log = options.logger.child({ component: 'idle-loop' });
     // Everything counts as active at the takeover, so a new leader gives every backend its full timeout.
-    this.#tracker = new IdleTracker({ startedAt: this.#now(), sourceStaleMs: options.timing.sourceStaleMs });
+    this.#liveness = new BridgeLiveness({
+      freshMs: options.timing.bridgeFreshMs,
+      ttlMs: options.timing.bridgeTtlMs,
+    });
+    this.#tracker = new IdleTracker({
+      startedAt: this.#clock(),
+      sourceStaleMs: options.timing.sourceStaleMs,
+    });
   }
 
   start(): void {
-    const { nc, backends, intents } = this.#options;
+    const { nc, backends, bridges, intents } = this.#options;
+    this.#followStatus();
     this.#subscription = nc.subscribe(allSubjects('activity'), {
       callback: (error, msg) => {
         if (error) return;
         try {
           const report = decodeMessage('activity', msg);
-          this.#tracker.recordActivity(report, this.#now());
+          this.#tracker.recordActivity(report, this.#clock());
           if (report.requests > 0 || report.inflight > 0) this.#asleep.delete(report.backend);
         } catch (reason) {
           this.#log.warn({ subject: msg.subject, err: asError(reason) }, 'invalid activity ignored');
@@ -112,13 +156,79 @@ export class IdleLoop {
       () => intents.watch(),
       (entry) => this.#onIntent(entry),
     );
+    this.#follow(
+      'bridges',
+      async () => {
+        const watch = await bridges.watch({ include: KvWatchInclude.UpdatesOnly });
+        // Entries written before this watch: live, but fresh only from their next heartbeat.
+        for await (const key of await bridges.keys()) this.#liveness.listed(key, this.#clock());
+        return watch;
+      },
+      (entry) => this.#onBridge(entry),
+    );
     this.#timer = setInterval(() => this.#check(), this.#options.timing.checkIntervalMs);
+  }
+
+  /** Follows the leader's own connection: while it is down, or after it dropped, nothing heard is complete. */
+  #followStatus(): void {
+    const status = this.#options.nc.status();
+    // nats.js hands out a QueuedIterator, which stop() ends; typed as a plain AsyncIterable.
+    this.#status = status as AsyncIterable<unknown> & { stop(): void };
+    this.#tasks.push(
+      (async () => {
+        for await (const event of status) {
+          if (event.type === 'disconnect') {
+            this.#drops++;
+            this.#connected = false;
+          } else if (event.type === 'reconnect') {
+            this.#connected = true;
+            // Activity published while it was away is lost: every backend gets its full timeout again.
+            this.#tracker.heardNothingUntil(this.#clock());
+          }
+        }
+      })(),
+    );
+  }
+
+  #onBridge(entry: KvWatchEntry): void {
+    if (entry.operation === 'PUT') {
+      try {
+        this.#liveness.heartbeat(entry.key, codecs.bridge.decode(entry.value).intents, this.#clock());
+      } catch (error) {
+        this.#log.warn({ key: entry.key, err: asError(error) }, 'bridge heartbeat unreadable; ignored');
+        return;
+      }
+    } else {
+      this.#liveness.gone(entry.key);
+    }
+    for (const heard of this.#heard) heard();
+  }
+
+  /** Until every live bridge applied `revision`, or `withinMs` passed: the bridges' last word on it. */
+  async #bridgesApplied(revision: number, withinMs: number): Promise<DrainGate> {
+    const deadline = this.#clock() + withinMs;
+    for (;;) {
+      const gate = this.#liveness.applied(revision, this.#clock());
+      const left = deadline - this.#clock();
+      if (gate.ok || left <= 0 || this.#abort.signal.aborted) return gate;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#heard.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.#heard.add(done);
+      });
+    }
   }
 
   /** Ends the term: no new drain starts, drains in progress are cancelled and their intent restored. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#abort.abort();
+    for (const heard of this.#heard) heard();
+    this.#status?.stop();
     this.#subscription?.unsubscribe();
     for (const watch of this.#watches) watch.stop();
     await Promise.allSettled([...this.#draining.values(), ...this.#tasks]);
@@ -167,58 +277,110 @@ export class IdleLoop {
   }
 
   #onIntent(entry: KvWatchEntry): void {
-    if (entry.operation !== 'PUT') return;
     let id: BackendId;
     try {
       id = backendFromKey(entry.key);
+    } catch {
+      return;
+    }
+    const known = this.#intentRevisions.get(id) ?? 0;
+    if (entry.revision <= known) return; // a restarted watch replays what this loop already saw
+    this.#intentRevisions.set(id, entry.revision);
+    if (entry.operation !== 'PUT') return;
+    try {
       if (codecs.intent.decode(entry.value).state !== 'awake') return;
     } catch {
       return;
     }
     // A wake: clients are waiting for this backend, give it its full idle timeout from now.
-    this.#tracker.recordWake(id, this.#now());
+    this.#tracker.recordWake(id, this.#clock());
     this.#asleep.delete(id);
   }
 
   #check(): void {
-    if (!this.#options.isLeader() || this.#abort.signal.aborted) return;
-    const now = this.#now();
+    if (!this.#options.isLeader() || this.#abort.signal.aborted || !this.#connected) return;
+    const now = this.#clock();
     for (const [id, { record, revision }] of this.#known) {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
       if ((this.#retryAt.get(id) ?? 0) > now) continue;
       if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) continue;
-      const drain = this.#drain(id, record, revision).finally(() => this.#draining.delete(id));
+      // The intent as it was when the backend was found idle: a wake written since makes the drain's
+      // compare-and-set fail, whatever the order in which the watch delivers it.
+      const seenIntent = this.#intentRevisions.get(id);
+      // Silence is not idleness: only bridges heard from can have told filters to hold and report.
+      const gate = this.#liveness.gate(now);
+      if (!gate.ok) {
+        if (this.#heldBack.get(id) !== gate.reason) {
+          this.#heldBack.set(id, gate.reason);
+          this.#log.info({ backend: id, reason: gate.reason }, 'idle, but not draining');
+        }
+        continue;
+      }
+      this.#heldBack.delete(id);
+      const drain = this.#drain(id, record, revision, seenIntent).finally(() => this.#draining.delete(id));
       this.#draining.set(id, drain);
     }
   }
 
-  async #drain(id: BackendId, record: BackendRecord, recordRevision: number): Promise<void> {
+  async #drain(
+    id: BackendId,
+    record: BackendRecord,
+    recordRevision: number,
+    seenIntent: number | undefined,
+  ): Promise<void> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
-    let sleepingRevision: number | undefined;
+    /** Revision of the `sleeping` or `stopping` this drain wrote, while leaving would strand it. */
+    let held: number | undefined;
     try {
       if ((await scaler.getReplicas(id)) === 0) {
         this.#asleep.set(id, recordRevision);
         return;
       }
       if (!isLeader() || this.#abort.signal.aborted) return;
-      const drainStart = this.#now();
-      sleepingRevision = await intents.set(id, 'sleeping');
+      const drainStart = this.#clock();
+      const drops = this.#drops;
+      const sleepingRevision = await intents.compareAndSet(id, 'sleeping', seenIntent);
+      if (sleepingRevision === undefined) {
+        log.info('woken before the drain began; staying up');
+        return;
+      }
+      held = sleepingRevision;
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
-      await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
+      // The drain period counts from when every live bridge applied `sleeping` (their filters hold new
+      // requests from then on, and report the ones in flight): one report round after that.
+      const confirmed = await this.#bridgesApplied(sleepingRevision, timing.bridgeFreshMs);
+      if (confirmed.ok) await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
+      else log.info({ reason: confirmed.reason }, 'bridges did not confirm the drain');
 
       const outcome = decideAfterDrain({
         sleepingRevision,
         currentRevision: await intents.revision(id),
-        activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#now()),
+        activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#clock()),
+        bridgesApplied: confirmed.ok && this.#liveness.applied(sleepingRevision, this.#clock()).ok,
+        connectionDropped: this.#drops !== drops || !this.#connected,
       });
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
-        sleepingRevision = undefined;
+        held = undefined;
         return;
       }
-      if (outcome === 'active' || !isLeader()) {
+      if (outcome !== 'scale-down' || !isLeader()) {
         log.info({ outcome }, 'drain cancelled; staying up');
+        return;
+      }
+
+      // `stopping` before the scale call: bridges keep reading it as not ready, and a wake that meets it
+      // leaves it so (and tells this loop by a new revision) instead of writing `awake` for dying pods.
+      const stoppingRevision = await intents.compareAndSet(id, 'stopping', sleepingRevision);
+      if (stoppingRevision === undefined) {
+        log.info('woken during the drain; staying up');
+        held = undefined;
+        return;
+      }
+      held = stoppingRevision;
+      if (!isLeader()) {
+        log.info({ outcome: 'lease lost' }, 'drain cancelled; staying up');
         return;
       }
 
@@ -230,21 +392,26 @@ export class IdleLoop {
         throw error;
       }
       metrics.scaleOperations.inc({ direction: 'down', result: 'ok' });
-      const at = this.#now();
-      scaled.publish(id, { ...result, reason: 'idle', at });
+      scaled.publish(id, { ...result, reason: 'idle', at: this.#now() });
       log.info({ from: result.from }, 'idle: scaled to zero');
       this.#asleep.set(id, recordRevision);
 
-      // A wake that raced the scale call saw replicas above zero and did not scale: it wrote the intent,
-      // so a moved intent means the backend is wanted and goes straight back up.
-      if ((await intents.revision(id)) !== sleepingRevision) {
+      // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on); and a request a
+      // filter forwarded before it saw `sleeping` shows in the tracker. Either way it is wanted: back up.
+      const asleepRevision = await intents.compareAndSet(id, 'sleeping', stoppingRevision);
+      held = undefined;
+      const requested = this.#tracker.activeSince(id, drainStart, this.#clock());
+      if (asleepRevision === undefined || requested) {
         this.#asleep.delete(id);
         const back = await scaler.setReplicas(id, record.config.wakeReplicas);
         metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
         scaled.publish(id, { ...back, reason: 'wake', at: this.#now() });
-        log.info({ to: back.to }, 'woken while scaling to zero; scaled back up');
+        await intents.set(id, 'awake');
+        log.info(
+          { to: back.to, by: asleepRevision === undefined ? 'wake' : 'request' },
+          'wanted while scaling to zero; scaled back up',
+        );
       }
-      sleepingRevision = undefined;
     } catch (error) {
       if (this.#abort.signal.aborted) return;
       if (error instanceof WorkloadNotFoundError) {
@@ -252,13 +419,13 @@ export class IdleLoop {
         this.#asleep.set(id, recordRevision);
         log.warn({ err: error }, 'idle backend has no opted-in workload; leaving it alone');
       } else {
-        this.#retryAt.set(id, this.#now() + FAILED_DRAIN_RETRY_MS);
+        this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
         log.warn({ err: asError(error), retryInMs: FAILED_DRAIN_RETRY_MS }, 'putting to sleep failed');
       }
     } finally {
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
-      if (sleepingRevision !== undefined) {
-        await intents.restoreAwake(id, sleepingRevision).catch((error: unknown) => {
+      if (held !== undefined) {
+        await intents.restoreAwake(id, held).catch((error: unknown) => {
           log.warn({ err: asError(error) }, 'could not restore the intent awake');
         });
       }

@@ -32,3 +32,14 @@ describe('idle tracker: stale sources', () => {
     expect(tracker.inflight(api, 30_000)).toBe(0);
   });
 });
+
+describe('idle tracker: a gap in what was heard', () => {
+  it('counts every backend, known or not, as active from the end of a gap (a reconnect)', () => {
+    const tracker = new IdleTracker(options);
+    tracker.recordActivity({ backend: api, requests: 1, inflight: 0, source: 'b1' }, 2_000);
+    tracker.heardNothingUntil(50_000);
+    expect(tracker.isIdle(api, 10_000, 59_999)).toBe(false);
+    expect(tracker.isIdle('shop/web', 10_000, 59_999)).toBe(false);
+    expect(tracker.isIdle(api, 10_000, 60_000)).toBe(true);
+  });
+});

@@ -17,7 +17,7 @@ interface BackendActivity {
 }
 
 export class IdleTracker {
-  readonly #startedAt: number;
+  #startedAt: number;
   readonly #sourceStaleMs: number;
   readonly #backends = new Map<BackendId, BackendActivity>();
 
@@ -73,6 +73,15 @@ export class IdleTracker {
   /** Anything happened after `since`, or is in flight now: a drain begun at `since` must not finish. */
   activeSince(id: BackendId, since: number, now: number): boolean {
     return this.lastActiveAt(id) > since || this.inflight(id, now) > 0;
+  }
+
+  /**
+   * What happened before `now` may not have been heard (the leader's connection dropped, and activity is
+   * core NATS): every backend counts as active at `now`, as at a takeover.
+   */
+  heardNothingUntil(now: number): void {
+    this.#startedAt = Math.max(this.#startedAt, now);
+    for (const entry of this.#backends.values()) entry.lastActiveAt = Math.max(entry.lastActiveAt, now);
   }
 
   /** The backend left `wakegate-backends`. */

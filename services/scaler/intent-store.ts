@@ -1,5 +1,10 @@
-/** The scaler's intents in KV `wakegate-intents`: `awake` on every wake, `sleeping` while a backend drains. */
-import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
+/**
+ * The scaler's intents in KV `wakegate-intents`: `awake` on every wake, `sleeping` while a backend drains
+ * and once it is at zero, `stopping` while the idle loop scales it to zero. Every write that moves the
+ * drain forward is a compare-and-set on the revision its writer decided from, so a wake written meanwhile
+ * is never overwritten.
+ */
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import {
   type BackendId,
@@ -7,7 +12,17 @@ import {
   codecs,
   type IntentRecord,
   isRevisionConflict,
+  PayloadError,
 } from '../shared/index.ts';
+
+/** Writes against concurrent wakes before a restore gives up (each wake moves the entry once). */
+const RESTORE_ATTEMPTS = 5;
+
+export interface CurrentIntent {
+  /** Undefined when the value is not a valid record (it is overwritten like any other). */
+  record: IntentRecord | undefined;
+  revision: number;
+}
 
 export class IntentStore {
   readonly #kv: KV;
@@ -20,25 +35,62 @@ export class IntentStore {
     this.#now = now;
   }
 
-  #record(state: IntentRecord['state']): Uint8Array {
-    return codecs.intent.encode({ state, at: this.#now(), by: this.#by });
+  #record(state: IntentRecord['state'], by = this.#by): Uint8Array {
+    return codecs.intent.encode({ state, at: this.#now(), by });
   }
 
-  /** Writes the intent and returns its revision. */
+  /** Writes the intent unconditionally and returns its revision. */
   set(id: BackendId, state: IntentRecord['state']): Promise<number> {
     return this.#kv.put(backendKey(id), this.#record(state));
   }
 
   /**
-   * Sets `awake` only if the entry is still at `revision` (the `sleeping` a cancelled drain wrote); true
-   * when written, false when something else was written meanwhile.
+   * Writes the intent only if the entry is still at `revision` (undefined: there is no entry); returns
+   * the new revision, or undefined when something else was written meanwhile. `by` defaults to this
+   * replica (a wake that meets a stop keeps the stopping leader's name on it).
+   */
+  async compareAndSet(
+    id: BackendId,
+    state: IntentRecord['state'],
+    revision: number | undefined,
+    by?: string,
+  ): Promise<number | undefined> {
+    try {
+      return revision === undefined
+        ? await this.#kv.create(backendKey(id), this.#record(state, by))
+        : await this.#kv.update(backendKey(id), this.#record(state, by), revision);
+    } catch (error) {
+      if (isRevisionConflict(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Sets `awake` over the `sleeping` or `stopping` a cancelled drain wrote at `revision`; true when
+   * written. A wake that met the stop moved it on to a new `stopping` still in this replica's name, which
+   * is restored the same way; anything else written meanwhile (a wake's `awake`, another leader's drain)
+   * is left alone and false returned.
    */
   async restoreAwake(id: BackendId, revision: number): Promise<boolean> {
+    let expected = revision;
+    for (let attempt = 0; attempt < RESTORE_ATTEMPTS; attempt++) {
+      if ((await this.compareAndSet(id, 'awake', expected)) !== undefined) return true;
+      const current = await this.read(id);
+      if (current?.record?.state !== 'stopping' || current.record.by !== this.#by) return false;
+      expected = current.revision;
+    }
+    return false;
+  }
+
+  /** The current entry's record and revision (a deleted one has no record); undefined when there is none. */
+  async read(id: BackendId): Promise<CurrentIntent | undefined> {
+    const entry = await this.#kv.get(backendKey(id));
+    if (!entry) return undefined;
+    if (entry.operation !== 'PUT') return { record: undefined, revision: entry.revision };
     try {
-      await this.#kv.update(backendKey(id), this.#record('awake'), revision);
-      return true;
+      return { record: codecs.intent.decode(entry.value), revision: entry.revision };
     } catch (error) {
-      if (isRevisionConflict(error)) return false;
+      if (error instanceof PayloadError) return { record: undefined, revision: entry.revision };
       throw error;
     }
   }
@@ -49,8 +101,8 @@ export class IntentStore {
     return entry && entry.operation === 'PUT' ? entry.revision : undefined;
   }
 
-  /** Every change from now on. */
+  /** The latest entry of every key, then every change. */
   watch(): Promise<QueuedIterator<KvWatchEntry>> {
-    return this.#kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    return this.#kv.watch();
   }
 }

@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { until } from '../../test/until.ts';
 import { KubernetesWorkloadScaler } from '../providers/kubernetes/workload-scaler.ts';
@@ -151,14 +152,17 @@ describe('scaler: a failing Kubernetes API', () => {
       }
     })();
     cleanups.push(async () => watch.stop());
+    // A bridge heard from, with every intent applied: without one the idle loop drains nothing.
+    const bridge = await startFakeBridge(nc, 'bridge-a');
+    cleanups.push(() => bridge.stop());
     const scaler = await startScaler({
-      drainMs: 100,
+      drainMs: 200,
       checkIntervalMs: 50,
       ttlMs: 3000,
       renewIntervalMs: 500,
     });
 
-    await until('the intent to be restored', () => states.join() === 'sleeping,awake');
+    await until('the intent to be restored', () => states.join() === 'sleeping,stopping,awake');
     expect(served('idle-503')).toEqual([['update', 'scale', 503]]);
     expect(await metric(scaler, 'wakegate_scale_operations_total')).toContain(
       'wakegate_scale_operations_total{direction="down",result="error"} 1',

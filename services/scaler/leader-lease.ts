@@ -3,7 +3,7 @@
  * the revision this replica last wrote, lost to whoever creates it after the bucket ttl expired it.
  */
 import type { KV } from '@nats-io/kv';
-import { asError, codecs, isRevisionConflict, type Logger } from '../shared/index.ts';
+import { asError, codecs, isRevisionConflict, type Logger, monotonicNow } from '../shared/index.ts';
 import { LeaseState, type LeaseTiming } from './lease-state.ts';
 
 export const IDLE_LOOP_LEASE = 'idle-loop';
@@ -16,13 +16,17 @@ export interface LeaderLeaseOptions {
   logger: Logger;
   /** Told each time this replica becomes or stops being the holder. */
   onChange: (holder: boolean) => void;
+  /** Wall clock, for the record's `at` stamp only. */
   now?: () => number;
+  /** Monotonic clock for the lease's durations (default `monotonicNow`): a wall-clock step moves nothing. */
+  clock?: () => number;
 }
 
 export class LeaderLease {
   readonly #options: LeaderLeaseOptions;
   readonly #state: LeaseState;
   readonly #now: () => number;
+  readonly #clock: () => number;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
@@ -33,12 +37,13 @@ export class LeaderLease {
     this.#options = options;
     this.#state = new LeaseState(options.timing);
     this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? monotonicNow;
     this.#log = options.logger.child({ component: 'lease', holder: options.holder });
   }
 
   /** Holder now, by the clock: false as soon as the last renewal is too old, even before a tick notices. */
   get holder(): boolean {
-    return this.#state.isHolder(this.#now());
+    return this.#state.isHolder(this.#clock());
   }
 
   start(): void {
@@ -55,7 +60,7 @@ export class LeaderLease {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#tick;
-    const revision = this.#state.release(this.#now());
+    const revision = this.#state.release(this.#clock());
     this.#notify();
     if (revision === undefined) return;
     try {
@@ -70,12 +75,15 @@ export class LeaderLease {
     const { kv, holder } = this.#options;
     const step = this.#state.next();
     const value = codecs.lease.encode({ holder, at: this.#now() });
+    // The entry's ttl runs from when the server writes it, which is after the request leaves: the lease is
+    // counted from the send, so a slow reply shortens it instead of extending it.
+    const sentAt = this.#clock();
     try {
       const revision =
         step.kind === 'create'
           ? await kv.create(IDLE_LOOP_LEASE, value)
           : await kv.update(IDLE_LOOP_LEASE, value, step.revision);
-      this.#state.succeeded(revision, this.#now());
+      this.#state.succeeded(revision, sentAt);
     } catch (error) {
       if (isRevisionConflict(error)) this.#state.refused();
       else this.#log.warn({ err: asError(error) }, 'lease renewal failed');

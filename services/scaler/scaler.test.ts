@@ -119,6 +119,24 @@ describe('scaler: wakes', () => {
     );
   });
 
+  it('wakes a backend whose scale to zero was left half done by a leader that died (intent stopping)', async () => {
+    const id = backendId('shop', 'orphan-stop');
+    await putBackend(backends, id);
+    await intents.put(
+      backendKey(id),
+      codecs.intent.encode({ state: 'stopping', at: Date.now(), by: 'dead-leader' }),
+    );
+    const workloads = new TestWorkloads({ [id]: 0 });
+    await startReplica(workloads, 'survivor');
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    await settled();
+    expect(workloads.replicas.get(id)).toBe(1);
+    expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'survivor' });
+  });
+
   it('makes one scale call for 1,000 wakes of one sleeping backend', async () => {
     const id = backendId('shop', 'burst');
     await putBackend(backends, id);

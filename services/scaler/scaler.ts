@@ -11,6 +11,8 @@ import type { WorkloadScaler } from '../providers/index.ts';
 import {
   BACKENDS_BUCKET,
   type Backoff,
+  BRIDGES_BUCKET,
+  codecs,
   INTENTS_BUCKET,
   LEASE_TTL_MS,
   LEASES_BUCKET,
@@ -20,7 +22,7 @@ import {
 } from '../shared/index.ts';
 import { DEFAULT_IDLE_TIMING, IdleLoop, type IdleTiming } from './idle-loop.ts';
 import { IntentStore } from './intent-store.ts';
-import { LeaderLease } from './leader-lease.ts';
+import { IDLE_LOOP_LEASE, LeaderLease } from './leader-lease.ts';
 import type { LeaseTiming } from './lease-state.ts';
 import { ScalerMetrics } from './metrics.ts';
 import { ScaledPublisher } from './scaled-publisher.ts';
@@ -43,22 +45,26 @@ export interface ScalerOptions {
   identity?: string;
   timing?: Partial<ScalerTiming>;
   backoff?: Backoff;
+  /** Wall clock for stamps in records and messages. */
   now?: () => number;
+  /** Monotonic clock for the lease's and the idle loop's durations. */
+  clock?: () => number;
 }
 
 interface Buckets {
   backends: KV;
   intents: KV;
   leases: KV;
+  bridges: KV;
 }
 
 /** Opens the buckets (made by `ensureJetStream`) and returns a scaler ready to `start()`. */
 export async function createScaler(options: ScalerOptions): Promise<Scaler> {
   const kvm = new Kvm(options.nc);
-  const [backends, intents, leases] = await Promise.all(
-    [BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET].map((name) => kvm.open(name)),
+  const [backends, intents, leases, bridges] = await Promise.all(
+    [BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, BRIDGES_BUCKET].map((name) => kvm.open(name)),
   );
-  return new Scaler(options, { backends, intents, leases } as Buckets);
+  return new Scaler(options, { backends, intents, leases, bridges } as Buckets);
 }
 
 export class Scaler {
@@ -94,6 +100,10 @@ export class Scaler {
       scaled: this.#scaled,
       metrics: this.metrics,
       logger: this.#log,
+      leaseHolder: async () => {
+        const entry = await buckets.leases.get(IDLE_LOOP_LEASE);
+        return entry?.operation === 'PUT' ? codecs.lease.decode(entry.value).holder : undefined;
+      },
       now,
     });
     this.#consumer = new WakeConsumer({
@@ -110,6 +120,7 @@ export class Scaler {
       logger: this.#log,
       onChange: (holder) => this.#onLeaseChange(holder),
       now,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
   }
 
@@ -150,6 +161,7 @@ export class Scaler {
       const loop = new IdleLoop({
         nc: this.#options.nc,
         backends: this.#buckets.backends,
+        bridges: this.#buckets.bridges,
         intents: this.#intents,
         scaler: this.#options.workloads,
         scaled: this.#scaled,
@@ -158,6 +170,7 @@ export class Scaler {
         timing: this.#timing,
         isLeader: () => this.#lease.holder && !this.#stopped,
         ...(this.#options.now ? { now: this.#options.now } : {}),
+        ...(this.#options.clock ? { clock: this.#options.clock } : {}),
       });
       this.#idleLoop = loop;
       // A new term waits for the previous one to have cancelled its drains.

@@ -28,6 +28,8 @@ export interface WakeConsumerOptions {
 }
 
 const RESTART_DELAY_MS = 1000;
+/** A wake that met a stop in progress comes back after this long, to see it finished. */
+const STOPPING_RECHECK_MS = 1000;
 /** Messages taken and not yet settled; past it the consumer stops pulling until some settle. */
 const MAX_PENDING = 256;
 
@@ -130,6 +132,10 @@ export class WakeConsumer {
       case 'scaled':
       case 'already-awake':
         msg.ack();
+        return;
+      case 'stopping':
+        // The stopping leader scales it back up; the wake comes back once more in case that leader dies.
+        msg.nak(STOPPING_RECHECK_MS);
         return;
       case 'unknown-backend':
         msg.term();

@@ -14,6 +14,8 @@ import { decideWake } from './wake-decision.ts';
 export type WakeOutcome =
   | { kind: 'scaled'; from: number; to: number }
   | { kind: 'already-awake'; replicas: number }
+  /** The idle-loop leader is scaling it to zero: told (the intent moved on), it scales back up. */
+  | { kind: 'stopping' }
   | { kind: 'unknown-backend' }
   | { kind: 'not-opted-in'; error: WorkloadNotFoundError }
   | { kind: 'failed'; error: Error };
@@ -25,8 +27,13 @@ export interface WakeHandlerOptions {
   scaled: ScaledPublisher;
   metrics: ScalerMetrics;
   logger: Logger;
+  /** The idle-loop lease holder now, undefined when nobody holds it. */
+  leaseHolder: () => Promise<string | undefined>;
   now?: () => number;
 }
+
+/** Compare-and-set attempts against other writers before a wake fails (and is redelivered). */
+const INTENT_ATTEMPTS = 5;
 
 interface Pass {
   /** Earliest `at` of the wakes sharing this pass, for the wake-to-scaled time. */
@@ -73,8 +80,30 @@ export class WakeHandler {
     return outcome;
   }
 
+  /**
+   * Writes `awake` on the revision read, so it can never overwrite a `stopping` written meanwhile. A
+   * `stopping` of the live lease holder is not overwritten: the pods are about to go, so the backend must
+   * stay not ready; a new revision of it (still in the holder's name) tells the holder to scale back up.
+   * A `stopping` nobody holds the lease for any more (its leader died mid-stop) is an ordinary wake.
+   */
+  async #markAwake(id: BackendId): Promise<'awake' | 'stopping'> {
+    const { intents } = this.#options;
+    for (let attempt = 0; attempt < INTENT_ATTEMPTS; attempt++) {
+      const current = await intents.read(id);
+      const stopper = current?.record?.state === 'stopping' ? current.record.by : undefined;
+      if (current && stopper !== undefined && stopper === (await this.#options.leaseHolder())) {
+        if ((await intents.compareAndSet(id, 'stopping', current.revision, stopper)) !== undefined) {
+          return 'stopping';
+        }
+        continue;
+      }
+      if ((await intents.compareAndSet(id, 'awake', current?.revision)) !== undefined) return 'awake';
+    }
+    throw new Error(`the intent of ${id} kept changing under ${INTENT_ATTEMPTS} wakes`);
+  }
+
   async #wake(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
-    const { scaler, backends, intents, scaled, metrics } = this.#options;
+    const { scaler, backends, scaled, metrics } = this.#options;
     const log = this.#options.logger.child({ backend: id });
     try {
       let record: Awaited<ReturnType<typeof readBackendRecord>>;
@@ -89,7 +118,7 @@ export class WakeHandler {
 
       // Awake first, then look at the replicas: an idle drain that re-reads the intent after scaling to
       // zero then sees this wake and scales back up, so a wake can never be lost between the two.
-      await intents.set(id, 'awake');
+      if ((await this.#markAwake(id)) === 'stopping') return { kind: 'stopping' };
       const replicas = await scaler.getReplicas(id);
       const decision = decideWake(replicas, record.config);
       if (decision.kind === 'already-awake') return { kind: 'already-awake', replicas };

@@ -9,6 +9,7 @@
  * - `errors.ts`: the base class of every wakegate error; `backoff.ts`: the one retry backoff.
  */
 export { type Backoff, backoffDelayMs } from './backoff.ts';
+export { monotonicNow } from './clock.ts';
 export {
   type BackendSettings,
   DEFAULT_BACKEND_CONFIG,
@@ -59,6 +60,7 @@ export {
   natsLink,
 } from './nats/connection.ts';
 export {
+  BRIDGE_TTL_MS,
   ensureJetStream,
   isRevisionConflict,
   JETSTREAM_NEEDS,

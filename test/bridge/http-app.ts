@@ -22,7 +22,7 @@ export class RecordingPublisher implements Publisher {
     return { duplicate: false };
   }
 
-  activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): void {
+  async activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void> {
     this.activities.push({ reports, atMs, ...(filterSource === undefined ? {} : { filterSource }) });
   }
 }

@@ -25,6 +25,10 @@ export class TestWorkloads implements WorkloadScaler {
   gate: Promise<void> | undefined;
   /** Called when a `setReplicas` call arrives, before the gate. */
   onSet: ((id: BackendId, replicas: number) => void) | undefined;
+  /** While set, `getReplicas` waits for it before doing anything. */
+  getGate: Promise<void> | undefined;
+  /** Called when a `getReplicas` call arrives, before its gate. */
+  onGet: ((id: BackendId) => void) | undefined;
 
   constructor(initial: Record<string, number> = {}) {
     for (const [id, replicas] of Object.entries(initial)) this.replicas.set(id as BackendId, replicas);
@@ -49,6 +53,8 @@ export class TestWorkloads implements WorkloadScaler {
   }
 
   async getReplicas(id: BackendId): Promise<number> {
+    this.onGet?.(id);
+    if (this.getGate) await this.getGate;
     const replicas = this.#current('get', id, Number.NaN);
     this.calls.push({ op: 'get', id, replicas, at: Date.now() });
     return replicas;

@@ -71,6 +71,8 @@ describe('configuration from the environment', () => {
     ['WAKEGATE_NAMESPACES', 'shop,Bad_NS', /WAKEGATE_NAMESPACES: "Bad_NS" is not a valid namespace/],
     ['WAKEGATE_DRAIN_MS', 'soon', /WAKEGATE_DRAIN_MS: expected a duration/],
     ['WAKEGATE_DRAIN_MS', '-5', /WAKEGATE_DRAIN_MS: expected a duration/],
+    ['WAKEGATE_DRAIN_MS', '0', /WAKEGATE_DRAIN_MS: expected a duration from 200 ms/],
+    ['WAKEGATE_DRAIN_MS', '199ms', /WAKEGATE_DRAIN_MS: expected a duration from 200 ms/],
   ])('rejects %s=%j with one message naming it', (variable, value, message) => {
     const error = (() => {
       try {

@@ -64,6 +64,12 @@ export const bridgeTokenSpec = {
   bridgeToken: env.optionalString('WAKEGATE_BRIDGE_TOKEN'),
 };
 
+/**
+ * The shortest drain: the time filters get to see `sleeping` (one long-poll answer) and report what they
+ * still have in flight, once every bridge applied it. 0 would scale a backend down the moment it is idle.
+ */
+export const MIN_DRAIN_MS = 200;
+
 export const drainSpec = {
-  drainMs: env.durationMs('WAKEGATE_DRAIN_MS', { default: 2000, min: 0, max: 600_000 }),
+  drainMs: env.durationMs('WAKEGATE_DRAIN_MS', { default: 2000, min: MIN_DRAIN_MS, max: 600_000 }),
 };

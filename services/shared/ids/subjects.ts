@@ -5,6 +5,12 @@ export const SCALER_CONSUMER = 'scaler';
 export const BACKENDS_BUCKET = 'wakegate-backends';
 export const INTENTS_BUCKET = 'wakegate-intents';
 export const LEASES_BUCKET = 'wakegate-leases';
+export const BRIDGES_BUCKET = 'wakegate-bridges';
+
+/** The `wakegate-bridges` key of a bridge instance: its name with anything a KV key cannot hold as `_`. */
+export function bridgeKey(instance: string): string {
+  return instance.replace(/[^-_=a-zA-Z0-9]/g, '_').slice(0, 200) || '_';
+}
 
 export type SubjectKind = 'wake' | 'activity' | 'ready' | 'scaled';
 

@@ -59,10 +59,14 @@ export const BackendRecordSchema = Type.Object(
 );
 export type BackendRecord = Static<typeof BackendRecordSchema>;
 
-/** Value of `wakegate-intents`, written by the scaler. */
+/**
+ * Value of `wakegate-intents`, written by the scaler: `awake`; `sleeping` (draining, or at zero);
+ * `stopping` while the idle-loop leader named by `by` scales the workload to zero. Bridges read both
+ * `sleeping` and `stopping` as not ready.
+ */
 export const IntentRecordSchema = Type.Object(
   {
-    state: Type.Union([Type.Literal('awake'), Type.Literal('sleeping')]),
+    state: Type.Union([Type.Literal('awake'), Type.Literal('sleeping'), Type.Literal('stopping')]),
     at: Millis,
     by: Type.String({ maxLength: 256 }),
   },
@@ -76,6 +80,17 @@ export const LeaseRecordSchema = Type.Object(
   { additionalProperties: false },
 );
 export type LeaseRecord = Static<typeof LeaseRecordSchema>;
+
+/**
+ * Value of `wakegate-bridges` (key: the bridge instance, see `bridgeKey`), written by each bridge every
+ * second while its view is loaded: `intents` is the KV revision of the last `wakegate-intents` entry its
+ * view applied (and its long polls were told of).
+ */
+export const BridgeHeartbeatSchema = Type.Object(
+  { bridge: Type.String({ minLength: 1, maxLength: 256 }), intents: Count, at: Millis },
+  { additionalProperties: false },
+);
+export type BridgeHeartbeat = Static<typeof BridgeHeartbeatSchema>;
 
 const Source = Type.String({ maxLength: 256 });
 

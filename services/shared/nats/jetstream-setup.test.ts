@@ -25,6 +25,7 @@ describe('JetStream setup', () => {
         'bucket wakegate-backends',
         'bucket wakegate-intents',
         'bucket wakegate-leases',
+        'bucket wakegate-bridges',
       ],
       updated: [],
     });

@@ -20,6 +20,7 @@ import { type NatsConnection, nanos } from '@nats-io/transport-node';
 import {
   allSubjects,
   BACKENDS_BUCKET,
+  BRIDGES_BUCKET,
   INTENTS_BUCKET,
   LEASES_BUCKET,
   SCALER_CONSUMER,
@@ -27,6 +28,11 @@ import {
 } from '../ids/subjects.ts';
 
 export const LEASE_TTL_MS = 15_000;
+/**
+ * A bridge heartbeat not renewed for this long is gone: a bridge that crashed (or is cut from NATS) holds
+ * drains back this long, then counts as gone. A bridge that stops cleanly deletes its key.
+ */
+export const BRIDGE_TTL_MS = 30_000;
 
 const WAKE_STREAM_CONFIG = {
   name: WAKE_STREAM,
@@ -50,6 +56,7 @@ const BUCKETS: { name: string; ttlMs: number }[] = [
   { name: BACKENDS_BUCKET, ttlMs: 0 },
   { name: INTENTS_BUCKET, ttlMs: 0 },
   { name: LEASES_BUCKET, ttlMs: LEASE_TTL_MS },
+  { name: BRIDGES_BUCKET, ttlMs: BRIDGE_TTL_MS },
 ];
 
 export interface SetupReport {
