@@ -23,7 +23,7 @@ describe('a bridge that dies during a cold start', () => {
     const answers = await Promise.all(held);
     const waited = Date.now() - started;
     expect(answers.map((a) => a.status)).toEqual(Array(5).fill(504));
-    expect(answers[0]?.json()).toMatchObject({ backend: 'local/slow' });
+    expect(answers[0]?.json()).toMatchObject({ error: 'the service did not start in time' });
     // Held for the backend's max wait (2 s), and answered by the filter's max-wait timeout, not by the
     // poll's or a connection's timeout.
     expect(answers.map((a) => a.headers['x-wakegate'])).toEqual(Array(5).fill('timeout'));

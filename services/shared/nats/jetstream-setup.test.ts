@@ -81,7 +81,7 @@ describe('JetStream setup', () => {
         updated: [],
       });
       expect(await ensureJetStream(client, JETSTREAM_NEEDS.bridge)).toEqual({
-        created: ['stream WAKEGATE_WAKE', 'bucket wakegate-intents'],
+        created: ['stream WAKEGATE_WAKE', 'bucket wakegate-intents', 'bucket wakegate-bridges'],
         updated: [],
       });
       expect(await ensureJetStream(client, JETSTREAM_NEEDS.scaler)).toEqual({

@@ -163,7 +163,11 @@ export const EVERYTHING: JetStreamNeeds = {
 
 /** Each service sets up only what it uses, so none needs the right to change another's part. */
 export const JETSTREAM_NEEDS = {
-  bridge: { wakeStream: true, wakeConsumer: false, buckets: [BACKENDS_BUCKET, INTENTS_BUCKET] },
+  bridge: {
+    wakeStream: true,
+    wakeConsumer: false,
+    buckets: [BACKENDS_BUCKET, INTENTS_BUCKET, BRIDGES_BUCKET],
+  },
   watcher: { wakeStream: false, wakeConsumer: false, buckets: [BACKENDS_BUCKET] },
   scaler: EVERYTHING,
 } as const satisfies Record<string, JetStreamNeeds>;

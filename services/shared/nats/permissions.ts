@@ -8,6 +8,7 @@
 import {
   allSubjects,
   BACKENDS_BUCKET,
+  BRIDGES_BUCKET,
   INTENTS_BUCKET,
   LEASES_BUCKET,
   SCALER_CONSUMER,
@@ -71,6 +72,8 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       allSubjects('activity'),
       ...readBucket(BACKENDS_BUCKET),
       ...readBucket(INTENTS_BUCKET),
+      // Its heartbeat: which intents it applied, so the scaler drains nothing it has not seen.
+      ...writeBucket(BRIDGES_BUCKET),
     ],
     subscribe: [`${inboxPrefixOf('bridge')}.>`, allSubjects('scaled')],
   },
@@ -91,6 +94,7 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       ...readBucket(BACKENDS_BUCKET),
       ...writeBucket(INTENTS_BUCKET),
       ...writeBucket(LEASES_BUCKET),
+      ...readBucket(BRIDGES_BUCKET),
     ],
     subscribe: [`${inboxPrefixOf('scaler')}.>`, allSubjects('activity')],
   },
