@@ -7,12 +7,11 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AUTHORIZATION_HEADER } from '../../scripts/nats-authorization.ts';
 import {
-  inboxPrefixOf,
   loadConfig,
   NATS_SERVICES,
   type NatsService,
@@ -23,6 +22,7 @@ import {
   subjectFor,
 } from '../../services/shared/index.ts';
 import { runComposeSecrets } from '../../test/compose-secrets.ts';
+import { connectAsService, refusedPublish } from '../../test/nats-as-service.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { kustomizeBuild } from '../k8s/kustomize-build.ts';
 
@@ -39,26 +39,9 @@ async function serverWith(config: string, env: Record<string, string> = {}): Pro
 }
 
 async function connectAs(server: NatsServerFixture, service: NatsService, password: string) {
-  const nc = await connect({
-    servers: server.url,
-    user: natsUserOf(service),
-    pass: password,
-    inboxPrefix: inboxPrefixOf(service),
-  });
+  const nc = await connectAsService(server.url, service, password);
   cleanup.push(() => nc.close());
   return nc;
-}
-
-/** The server's permission error for a core publish of `subject` by `nc`. */
-async function refusedPublish(nc: NatsConnection, subject: string): Promise<string> {
-  const refused = (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'error' && String(status.error).includes(subject)) return String(status.error);
-    }
-    return 'closed';
-  })();
-  nc.publish(subject, '{}');
-  return refused;
 }
 
 /** Anonymous and wrong-password clients are refused; each service connects with its own password. */

@@ -7,6 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectAsService, refusedPublish } from '../../../test/nats-as-service.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
 import { BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, subjectFor, WAKE_STREAM } from '../ids/subjects.ts';
 import { ensureJetStream, JETSTREAM_NEEDS } from './jetstream-setup.ts';
@@ -15,28 +16,11 @@ import { inboxPrefixOf, type NatsService, natsUserOf } from './permissions.ts';
 let server: NatsServerFixture;
 const connections: NatsConnection[] = [];
 
-/** Connects as a service does: its user, its inbox prefix. */
+/** Connects as a service does; closed after the tests. */
 async function as(service: NatsService): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: server.url,
-    user: natsUserOf(service),
-    pass: server.passwords?.[service] ?? '',
-    inboxPrefix: inboxPrefixOf(service),
-  });
+  const nc = await connectAsService(server.url, service, server.passwords?.[service] ?? '');
   connections.push(nc);
   return nc;
-}
-
-/** Publishes and resolves with the server's permission error for it (a core publish is never answered). */
-async function refusedPublish(nc: NatsConnection, subject: string): Promise<string> {
-  const refused = (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'error' && String(status.error).includes(subject)) return String(status.error);
-    }
-    return 'closed';
-  })();
-  nc.publish(subject, '{}');
-  return refused;
 }
 
 beforeAll(async () => {

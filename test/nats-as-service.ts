@@ -1,0 +1,30 @@
+/** For the NATS permission tests: a client connected as a wakegate service would be, and what the server
+ * says to a publish it refuses. */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefixOf, type NatsService, natsUserOf } from '../services/shared/index.ts';
+
+/** Connects as the service does: its user, its inbox prefix. Close it when done. */
+export function connectAsService(
+  url: string,
+  service: NatsService,
+  password: string,
+): Promise<NatsConnection> {
+  return connect({
+    servers: url,
+    user: natsUserOf(service),
+    pass: password,
+    inboxPrefix: inboxPrefixOf(service),
+  });
+}
+
+/** Publishes and resolves with the server's permission error for it (a core publish is never answered). */
+export async function refusedPublish(nc: NatsConnection, subject: string): Promise<string> {
+  const refused = (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'error' && String(status.error).includes(subject)) return String(status.error);
+    }
+    return 'closed';
+  })();
+  nc.publish(subject, '{}');
+  return refused;
+}
