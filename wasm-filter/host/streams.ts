@@ -74,6 +74,29 @@ type ResponseRecord = {
   delivered: boolean;
 };
 
+/** A response at its start: headers first, nothing open to the module yet. */
+function newResponse(
+  headers: HeaderPairs,
+  body: Uint8Array,
+  trailers: HeaderPairs | undefined,
+  deliver: (response: ClientResponse) => void,
+): ResponseRecord {
+  return {
+    headers,
+    body,
+    trailers,
+    phase: 'headers',
+    held: false,
+    inCallback: false,
+    continueAsked: false,
+    headersOpen: false,
+    bodyOpen: false,
+    trailersOpen: false,
+    deliver,
+    delivered: false,
+  };
+}
+
 type StreamState = 'headers' | 'held' | 'body' | 'continued' | 'replied' | 'done';
 
 /** How a held stream's body waits, as Envoy's connection manager keeps it: `all` (StopAllIteration: the filter
@@ -387,20 +410,12 @@ export class StreamTable {
     if (rec.state !== 'continued' || rec.response)
       throw new Error(`stream ${rec.id} cannot take a response now`);
     rec.responseDetails = 'via_upstream';
-    const r: ResponseRecord = {
-      headers: response.headers.map(([k, v]) => [k.toLowerCase(), v]),
-      body: response.body ?? new Uint8Array(0),
-      trailers: response.trailers?.map(([k, v]) => [k.toLowerCase(), v]),
-      phase: 'headers',
-      held: false,
-      inCallback: false,
-      continueAsked: false,
-      headersOpen: false,
-      bodyOpen: false,
-      trailersOpen: false,
+    const r = newResponse(
+      response.headers.map(([k, v]) => [k.toLowerCase(), v]),
+      response.body ?? new Uint8Array(0),
+      response.trailers?.map(([k, v]) => [k.toLowerCase(), v]),
       deliver,
-      delivered: false,
-    };
+    );
     rec.response = r;
     this.#encode(rec, r);
   }
@@ -441,23 +456,15 @@ export class StreamTable {
     }
     // Envoy's sendLocalReplyViaFilterChain: the reply starts at the first encoder filter, so it goes through
     // this module's response callbacks too, including when the module itself sent it.
-    const r: ResponseRecord = {
-      headers: [[':status', String(reply.status)], ...reply.headers],
-      body: reply.body,
-      trailers: undefined,
-      phase: 'headers',
-      held: false,
-      inCallback: false,
-      continueAsked: false,
-      headersOpen: false,
-      bodyOpen: false,
-      trailersOpen: false,
-      delivered: false,
-      deliver: (out) => {
+    const r = newResponse(
+      [[':status', String(reply.status)], ...reply.headers],
+      reply.body,
+      undefined,
+      (out) => {
         rec.settle(out.kind === 'response' ? { ...reply, ...clientParts(out) } : out);
         if (!ended(rec)) this.#finish(rec);
       },
-    };
+    );
     rec.response = r;
     this.#encode(rec, r);
   }
