@@ -80,6 +80,9 @@ function grow(): void {
   f.set(freeSlots);
   freeSlots = f;
   capacity = next;
+  // The old arrays are garbage now; collecting them at once keeps the next doubling from stacking on them
+  // (linear memory never shrinks, so its high-water mark is what a burst of held requests costs).
+  __collect();
 }
 
 function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64, cluster: i32, authority: i32): i32 {
