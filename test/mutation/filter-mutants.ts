@@ -160,8 +160,34 @@ export const mutants: Mutant[] = [
   {
     name: 'overflow-one-more',
     file: 'requests.ts',
-    search: 'if (heldOf(index) >= maxBufferedOf(index)) {',
-    replace: 'if (heldOf(index) > maxBufferedOf(index)) {',
+    search: 'if (heldOf(index) >= maxBufferedOf(index) ||',
+    replace: 'if (heldOf(index) > maxBufferedOf(index) ||',
+  },
+  // Operator ceilings (issue 21): a worker's total, and a tenant's own bound capped.
+  {
+    name: 'max-held-one-more',
+    file: 'requests.ts',
+    search: '|| heldTotal >= currentConfig().maxHeld) {',
+    replace: '|| heldTotal > currentConfig().maxHeld) {',
+  },
+  {
+    name: 'buffered-ceiling-ignored',
+    file: 'requests.ts',
+    search: 'return min(b.maxBuffered, config.maxBufferedCeiling);',
+    replace: 'return b.maxBuffered;',
+  },
+  // Released requests that met no route (issue 13): only resumed ones count.
+  {
+    name: 'uh-counts-any-stream',
+    file: 'ledger.ts',
+    search: 'return entry != MISSING && entry >= 0 && (entry & RESUMED) != 0;',
+    replace: 'return entry != MISSING && entry >= 0;',
+  },
+  {
+    name: 'uh-not-counted',
+    file: 'outcomes.ts',
+    search: 'proxy_increment_metric(metricReleasedNoRoute, 1);',
+    replace: 'proxy_increment_metric(metricReleasedNoRoute, 0);',
   },
   // gRPC detection as Envoy's hasGrpcContentType (issue 13): case-sensitive, only '+' may follow.
   {
