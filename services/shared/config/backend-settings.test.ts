@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../errors.ts';
 import {
   applyBackendBounds,
@@ -105,6 +105,19 @@ describe('per-backend settings', () => {
     ).toEqual({ maxWakeReplicas: 3, minIdleTimeoutMs: 2000 });
     expect(() => backendBoundsFromEnv({ WAKEGATE_MAX_WAKE_REPLICAS: '0' })).toThrow(ConfigError);
     expect(() => backendBoundsFromEnv({ WAKEGATE_MIN_IDLE_TIMEOUT: '500ms' })).toThrow(ConfigError);
+  });
+
+  it("reads the bounds from the process environment when none are given, as the watcher's providers do", () => {
+    vi.stubEnv('WAKEGATE_MAX_WAKE_REPLICAS', '3');
+    vi.stubEnv('WAKEGATE_MIN_IDLE_TIMEOUT', '5s');
+    try {
+      expect(parseBackendSettings({ 'wake-replicas': '5', 'idle-timeout': '2s' }).config).toMatchObject({
+        wakeReplicas: 3,
+        idleTimeoutMs: 5000,
+      });
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('bounds a record the same way, leaving one within the bounds as it is', () => {
