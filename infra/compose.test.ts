@@ -116,12 +116,32 @@ describe('compose.yaml', () => {
     }
   });
 
-  it('mounts the Docker socket only in the watcher and the scaler', () => {
+  it('mounts the Docker socket only in the docker proxy, which has no network, and gives each of the watcher and the scaler its own proxy socket', () => {
     const withSocket = Object.entries(compose.services)
       .filter(([, service]) => (service.volumes ?? []).some((volume) => volume.includes('docker.sock')))
       .map(([name]) => name)
       .sort();
-    expect(withSocket).toEqual(['scaler', 'watcher']);
+    expect(withSocket).toEqual(['docker-proxy']);
+    const proxy = compose.services['docker-proxy'] as Service;
+    expect(proxy.network_mode).toBe('none');
+    for (const [name, access] of [
+      ['watcher', 'READ'],
+      ['scaler', 'SCALE'],
+    ] as const) {
+      const service = compose.services[name] as Service;
+      const [volume, mountedAt] = (service.volumes?.find((v) => v.startsWith('docker-api-')) ?? '').split(
+        ':',
+      );
+      expect(service.environment?.DOCKER_HOST, name).toBe(`unix://${mountedAt}/docker.sock`);
+      // The proxy listens for this service's access level in that volume, and no other service mounts it.
+      const inProxy = proxy.volumes?.find((v) => v.startsWith(`${volume}:`))?.split(':')[1];
+      expect(proxy.environment?.[`WAKEGATE_DOCKER_PROXY_${access}`], name).toBe(`${inProxy}/docker.sock`);
+      const sharers = Object.entries(compose.services)
+        .filter(([, other]) => (other.volumes ?? []).some((v) => v.startsWith(`${volume}:`)))
+        .map(([other]) => other)
+        .sort();
+      expect(sharers, volume).toEqual(['docker-proxy', name].sort());
+    }
   });
 
   it('waits only on dependencies that can report what it waits for', () => {

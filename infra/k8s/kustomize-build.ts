@@ -1,7 +1,7 @@
 /**
  * A small kustomize for the tests: it builds the resource list of a kustomization the way
  * `kubectl kustomize` does for the features wakegate's manifests use (resources, components, JSON 6902
- * patches with a target, replacements), and refuses anything else with a clear error rather than
+ * patches with a target, `$patch: delete` patches, replacements), and refuses anything else with a clear error rather than
  * building something kustomize would not. It is stricter than kustomize in one way: a patch or replacement
  * target that selects nothing is an error here, not a silent no-op, because it is always a typo in these
  * manifests. No kustomize binary can be installed here.
@@ -278,12 +278,42 @@ function applyPatches(dir: string, patches: Json, list: BuiltResource[], build: 
     } else {
       throw new KustomizeError(dir, 'a patch needs path or patch');
     }
+    if (isObject(operations) && operations.$patch === 'delete') {
+      if (patch.target !== undefined)
+        throw new KustomizeError(where, 'a delete patch names its resource itself');
+      deleteResource(list, operations, where);
+      continue;
+    }
     if (!Array.isArray(operations)) {
-      throw new KustomizeError(where, 'only JSON 6902 patches (a list of operations) are supported');
+      throw new KustomizeError(
+        where,
+        'only JSON 6902 patches (a list of operations) and `$patch: delete` are supported',
+      );
     }
     for (const resource of selected(list, patch.target, where)) {
       for (const operation of operations) applyOperation(resource.object, operation, where);
     }
+  }
+}
+
+/**
+ * A strategic-merge patch of just `$patch: delete` with the resource's apiVersion, kind and name (and
+ * namespace): kustomize removes that resource from the build. Anything else in it is refused.
+ */
+function deleteResource(list: BuiltResource[], patch: Record<string, Json>, where: string): void {
+  const { $patch: _, apiVersion, kind, metadata, ...rest } = patch;
+  if (Object.keys(rest).length > 0 || typeof apiVersion !== 'string' || typeof kind !== 'string') {
+    throw new KustomizeError(where, 'a delete patch has only $patch, apiVersion, kind and metadata');
+  }
+  if (!isObject(metadata) || typeof metadata.name !== 'string') {
+    throw new KustomizeError(where, 'a delete patch needs metadata.name');
+  }
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  const selector: Selector = { group, version, kind, name: metadata.name };
+  if (typeof metadata.namespace === 'string') selector.namespace = metadata.namespace;
+  const doomed = new Set(selected(list, selector, where));
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (doomed.has(list[i] as BuiltResource)) list.splice(i, 1);
   }
 }
 

@@ -10,6 +10,10 @@ import {
 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 import { WasmPlugin } from '@kubernetes-models/istio/extensions.istio.io/v1alpha1';
 import { EnvoyFilter } from '@kubernetes-models/istio/networking.istio.io/v1alpha3';
+import {
+  ValidatingAdmissionPolicy,
+  ValidatingAdmissionPolicyBinding,
+} from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -42,6 +46,8 @@ const MODELS: Record<string, ModelClass> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': ValidatingAdmissionPolicy,
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': ValidatingAdmissionPolicyBinding,
   'gateway.networking.k8s.io/v1/GatewayClass': GatewayClass,
   'gateway.networking.k8s.io/v1/Gateway': GatewayV1,
   'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,

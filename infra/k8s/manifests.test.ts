@@ -30,7 +30,14 @@ import { type Build, type KubeObject, KustomizeError, kustomizeBuild } from './k
 import { ManifestError, validateManifest } from './manifest-models.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
-const BUILDS = ['base', 'overlays/nats-cluster', 'istio', 'envoy-gateway', 'examples'] as const;
+const BUILDS = [
+  'base',
+  'overlays/nats-cluster',
+  'overlays/namespaced',
+  'istio',
+  'envoy-gateway',
+  'examples',
+] as const;
 type BuildName = (typeof BUILDS)[number];
 
 const cache = new Map<string, Build>();
@@ -130,7 +137,14 @@ describe('kustomizations', () => {
   });
 
   it.each(BUILDS)('%s names the namespace of every namespaced resource and creates it', (name) => {
-    const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'GatewayClass']);
+    const clusterScoped = new Set([
+      'Namespace',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'GatewayClass',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ]);
     const created = new Set(all(name, 'Namespace').map((n) => n.metadata.name));
     for (const { object } of build(name).resources) {
       const where = `${object.kind} ${object.metadata.name}`;
@@ -154,6 +168,13 @@ describe('kustomizations', () => {
       'resources:\n  - ns.yaml\npatches:\n  - target: {kind: Namespace, name: b}\n    patch: "[{op: remove, path: /metadata/labels}]"\n',
     );
     expect(() => kustomizeBuild(dir)).toThrow(KustomizeError);
+    // `$patch: delete` removes the resource it names, and refuses to name one that is not there.
+    const deletion = (name: string) =>
+      `resources:\n  - ns.yaml\npatches:\n  - patch: |-\n      $patch: delete\n      apiVersion: v1\n      kind: Namespace\n      metadata:\n        name: ${name}\n`;
+    kustomization(deletion('a'));
+    expect(kustomizeBuild(dir).resources).toEqual([]);
+    kustomization(deletion('b'));
+    expect(() => kustomizeBuild(dir)).toThrow(/matches no resource/);
   });
 });
 

@@ -81,11 +81,40 @@ function expectGrantedExactly(objects: KubeObject[], account: string, calls: Rec
   expect(unused, `${account} is granted what it never calls`).toEqual([]);
 }
 
-describe('RBAC of the manifests against the calls of the Kubernetes provider', () => {
-  const objects = kustomizeBuild(path.join(K8S, 'base')).resources.map((r) => r.object);
+/** WAKEGATE_NAMESPACES of a service's Deployment in the build, as the service reads it. */
+function namespacesOf(objects: KubeObject[], service: 'scaler' | 'watcher'): string[] {
+  const deployment = objects.find(
+    (o) => o.kind === 'Deployment' && o.metadata.name === `wakegate-${service}`,
+  );
+  // biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML.
+  const env = (deployment as any).spec.template.spec.containers[0].env as { name: string; value?: string }[];
+  const raw = env.find((variable) => variable.name === 'WAKEGATE_NAMESPACES')?.value ?? '';
+  return raw
+    .split(',')
+    .map((ns) => ns.trim())
+    .filter((ns) => ns !== '');
+}
+
+describe.each([
+  { build: 'base', shape: 'cluster-wide' },
+  { build: 'overlays/namespaced', shape: 'namespaced' },
+])('RBAC of $build ($shape) against the calls of the Kubernetes provider', ({ build }) => {
+  const objects = kustomizeBuild(path.join(K8S, build)).resources.map((r) => r.object);
+  const namespaces = namespacesOf(objects, 'scaler');
   let api: KubeApiServer;
   let watcherCalls: RecordedRequest[] = [];
   let scalerCalls: RecordedRequest[] = [];
+
+  it('gives the watcher and the scaler the same namespaces, and binds roles exactly there', () => {
+    expect(namespacesOf(objects, 'watcher')).toEqual(namespaces);
+    for (const account of ['wakegate-watcher', 'wakegate-scaler']) {
+      const grantedIn = new Set(rulesOf(objects, account, 'wakegate').map(({ namespace }) => namespace));
+      // Cluster-wide (one ClusterRoleBinding) when no namespace is listed, else a RoleBinding in each.
+      expect([...grantedIn].sort(), account).toEqual(
+        namespaces.length === 0 ? [undefined] : [...namespaces].sort(),
+      );
+    }
+  });
 
   beforeAll(async () => {
     api = await startKubeApiServer();
@@ -106,7 +135,7 @@ describe('RBAC of the manifests against the calls of the Kubernetes provider', (
       spec: { hostnames: ['hello.example.com'], rules: [{ backendRefs: [{ name: 'hello', port: 80 }] }] },
     });
     const id = backendId('demo', 'hello');
-    const context = { logger, namespaces: [] };
+    const context = { logger, namespaces };
 
     // The watcher: sync, then see the backend woken and put to sleep.
     const eventRecorded = new Promise<void>((resolve) => {
@@ -164,6 +193,16 @@ describe('RBAC of the manifests against the calls of the Kubernetes provider', (
 
   it("grants the scaler's ServiceAccount every call it made and nothing else", () => {
     expectGrantedExactly(objects, 'wakegate-scaler', scalerCalls);
+  });
+
+  it('lets the scaler scale in kube-system only when bound cluster-wide (the admission policy refuses it then)', () => {
+    const scale = scalerCalls.find((call) => call.verb === 'update' && call.subresource === 'scale');
+    if (!scale) throw new Error('the scaler never scaled');
+    const elsewhere = { ...scale, namespace: 'kube-system' };
+    const bound = rulesOf(objects, 'wakegate-scaler', 'wakegate');
+    expect(bound.some(({ rule, namespace }) => isAllowed([rule], elsewhere, namespace))).toBe(
+      namespaces.length === 0,
+    );
   });
 
   it('matches the permissions the providers declare', () => {

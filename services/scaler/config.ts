@@ -1,5 +1,9 @@
-/** The scaler's environment: the shared NATS, log, port and provider variables plus the drain period. */
+/**
+ * The scaler's environment: the shared NATS, log, port and provider variables, the drain period and the
+ * operator's bounds on backend records.
+ */
 import {
+  backendBoundsSpec,
   type ConfigOf,
   drainSpec,
   logConfigSpec,
@@ -17,6 +21,7 @@ export const scalerConfigSpec = {
   ...portSpec(SCALER_PORT),
   ...providerConfigSpec,
   ...drainSpec,
+  ...backendBoundsSpec,
 };
 
 export type ScalerConfig = ConfigOf<typeof scalerConfigSpec>;

@@ -14,10 +14,12 @@ import {
   backendId,
   codecs,
   createLogger,
+  DEFAULT_BACKEND_BOUNDS,
   ensureJetStream,
   type IntentRecord,
   subjectFor,
 } from '../shared/index.ts';
+import { RecordBounds } from './backend-records.ts';
 import { IdleLoop } from './idle-loop.ts';
 import { IntentStore } from './intent-store.ts';
 import { IDLE_LOOP_LEASE } from './leader-lease.ts';
@@ -36,6 +38,8 @@ const timing = {
   renewIntervalMs: 300,
 };
 const IDLE_TIMEOUT_MS = 1000;
+/** The operator's floor lowered, explicitly, to the short idle timeouts these tests use. */
+const bounds = { minIdleTimeoutMs: IDLE_TIMEOUT_MS };
 const logger = createLogger('scaler', 'silent');
 
 interface LogLine {
@@ -104,7 +108,7 @@ describe('scaler: idle loop', () => {
 
   async function startReplica(workloads: TestWorkloads, identity: string, log = logger) {
     const replicaNc = await connect({ servers: server.url });
-    const scaler = await createScaler({ nc: replicaNc, workloads, logger: log, identity, timing });
+    const scaler = await createScaler({ nc: replicaNc, workloads, logger: log, identity, timing, bounds });
     scaler.start();
     let dead = false;
     cleanups.push(async () => {
@@ -122,27 +126,39 @@ describe('scaler: idle loop', () => {
   }
 
   /** An idle loop on its own, without a lease: the test says whether it leads. */
-  async function startLoop(workloads: TestWorkloads, identity: string, isLeader: () => boolean) {
+  async function startLoop(
+    workloads: TestWorkloads,
+    identity: string,
+    isLeader: () => boolean,
+    options: { minIdleTimeoutMs?: number; clock?: () => number } = {},
+  ) {
     const loopNc = await connect({ servers: server.url });
     const { lines, log } = capturingLogger();
+    const metrics = new ScalerMetrics();
     const loop = new IdleLoop({
       nc: loopNc,
       backends,
+      bounds: new RecordBounds(
+        { ...DEFAULT_BACKEND_BOUNDS, ...bounds, ...(options.minIdleTimeoutMs ? options : {}) },
+        metrics,
+        log,
+      ),
       bridges: await new Kvm(loopNc).open('wakegate-bridges'),
       intents: new IntentStore(intentsKv, identity),
       scaler: workloads,
       scaled: new ScaledPublisher(loopNc),
-      metrics: new ScalerMetrics(),
+      metrics,
       logger: log,
       timing,
       isLeader,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     loop.start();
     cleanups.push(async () => {
       await loop.stop();
       await loopNc.close();
     });
-    return { lines, loopNc };
+    return { lines, loopNc, metrics };
   }
 
   /** Every holder written to the idle-loop lease from now on, in order. */
@@ -435,6 +451,50 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(1);
     expect(intents(id, 'awake')[0]?.record.by).toBe('deposed');
     expect(lines.filter((l) => l.backend === id).map((l) => l.msg)).toContain('drain cancelled; staying up');
+  });
+
+  it("treats a forged idle timeout below the operator's floor as the floor (attack: a record that sleeps a backend between requests)", async () => {
+    const forged = backendId('idle', 'forged-timeout');
+    const marker = backendId('idle', 'floor-marker');
+    const floorMs = 2000;
+    // Anyone who can write wakegate-backends writes the shortest timeout the schema allows; the marker has
+    // the floor itself.
+    await putBackend(backends, forged, { replicas: 1, config: { idleTimeoutMs: 1000 } });
+    await putBackend(backends, marker, { replicas: 1, config: { idleTimeoutMs: floorMs } });
+    const workloads = new TestWorkloads({ [forged]: 1, [marker]: 1 });
+    const scaled = collectScaled(nc);
+    // The loop's own clock, moved by the test: only the order of events matters, not how long they take.
+    let now = 0;
+    const { loopNc, lines, metrics } = await startLoop(workloads, 'floored', () => true, {
+      minIdleTimeoutMs: floorMs,
+      clock: () => now,
+    });
+
+    // A request for the forged backend at 1 s, heard before the clock moves on (same connection, flushed).
+    now = 1000;
+    loopNc.publish(
+      subjectFor('activity', forged),
+      codecs.activity.encode({
+        backend: forged,
+        requests: 1,
+        inflight: 0,
+        at: Date.now(),
+        source: 'envoy-test',
+      }),
+    );
+    await loopNc.flush();
+    // At 2.5 s the marker has been idle for the floor; the forged backend for 1.5 s: past what its record
+    // asks, short of the floor. Every check looks at both, so the check that drains the marker saw it too.
+    now = 2500;
+    await scaled.next((e) => e.backend === marker && e.reason === 'idle');
+    expect(intents(forged, 'sleeping')).toEqual([]);
+    expect(workloads.replicas.get(forged)).toBe(1);
+    expect(await metrics.registry.getSingleMetricAsString('wakegate_backend_bounds_applied_total')).toContain(
+      'wakegate_backend_bounds_applied_total{setting="idle-timeout"} 1',
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ backend: forged, setting: 'idle-timeout', asked: 1000, used: floorMs }),
+    );
   });
 
   it('makes no backend idle when the wall clock steps an hour forward', async () => {

@@ -22,7 +22,7 @@ import {
   MIN_DRAIN_MS,
   monotonicNow,
 } from '../shared/index.ts';
-import { backendRecordOf } from './backend-records.ts';
+import { backendRecordOf, type RecordBounds } from './backend-records.ts';
 import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
 import { decideAfterDrain } from './drain-decision.ts';
 import { IdleTracker } from './idle-tracker.ts';
@@ -57,6 +57,8 @@ export const DEFAULT_IDLE_TIMING: IdleTiming = {
 export interface IdleLoopOptions {
   nc: NatsConnection;
   backends: KV;
+  /** The operator's bounds, applied to every record read. */
+  bounds: RecordBounds;
   /** `wakegate-bridges`: each bridge's heartbeat with the intents revision it applied. */
   bridges: KV;
   intents: IntentStore;
@@ -268,7 +270,7 @@ export class IdleLoop {
       return;
     }
     if (record) {
-      this.#known.set(id, { record, revision: entry.revision });
+      this.#known.set(id, { record: this.#options.bounds.apply(id, record), revision: entry.revision });
     } else {
       this.#known.delete(id);
       this.#tracker.forget(id);

@@ -68,6 +68,8 @@ describe('scaler: a failing Kubernetes API', () => {
       identity: 'kube-faults',
       backoff: { baseMs: 50, maxMs: 200 },
       timing,
+      // Lowered on purpose: a test backend idles for 1 s.
+      bounds: { minIdleTimeoutMs: 1000 },
     });
     scaler.start();
     cleanups.push(async () => {

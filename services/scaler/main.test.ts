@@ -202,6 +202,17 @@ describe('scaler process with the Kubernetes provider', () => {
     ]);
   });
 
+  it('stops at start on an operator bound out of range (a ceiling of 0 replicas, a floor under 1 s)', async () => {
+    for (const [variable, value] of [
+      ['WAKEGATE_MAX_WAKE_REPLICAS', '0'],
+      ['WAKEGATE_MIN_IDLE_TIMEOUT', '10ms'],
+    ] as const) {
+      const scaler = spawnService(MAIN, { ...env, [variable]: value });
+      expect(await scaler.exitCode()).toBe(1);
+      expect(scaler.stderr()).toMatch(new RegExp(`^wakegate-scaler: invalid configuration: ${variable}`));
+    }
+  });
+
   async function leaseHolder(): Promise<string | undefined> {
     const entry = await (await new Kvm(nc).open('wakegate-leases')).get(IDLE_LOOP_LEASE);
     return entry?.operation === 'PUT' ? (entry.json() as { holder: string }).holder : undefined;

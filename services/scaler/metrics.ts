@@ -38,6 +38,13 @@ export class ScalerMetrics {
     registers: [this.registry],
   });
 
+  readonly boundsApplied = new Counter({
+    name: 'wakegate_backend_bounds_applied_total',
+    help: "Backend records read with a value beyond the operator's bounds (wake-replicas above WAKEGATE_MAX_WAKE_REPLICAS, idle-timeout below WAKEGATE_MIN_IDLE_TIMEOUT), by setting; the bound was used",
+    labelNames: ['setting'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     this.leaseHolder.set(0);
   }

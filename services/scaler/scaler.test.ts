@@ -13,6 +13,7 @@ import {
   backendKey,
   codecs,
   createLogger,
+  DEFAULT_BACKEND_BOUNDS,
   ensureJetStream,
   SCALER_CONSUMER,
   SCALER_CONSUMER_CONFIG,
@@ -116,6 +117,31 @@ describe('scaler: wakes', () => {
     );
     expect(await metric(scaler, 'wakegate_cold_start_seconds')).toContain(
       'wakegate_cold_start_seconds_count{phase="scale"} 1',
+    );
+  });
+
+  it("scales a forged record's absurd wake replicas to the operator's ceiling, not 2^31 (attack: a forged KV record)", async () => {
+    const id = backendId('shop', 'forged');
+    // Written straight into wakegate-backends by anyone who can write the bucket, not by the watcher.
+    await putBackend(backends, id, { config: { wakeReplicas: 2_147_483_647 } });
+    const workloads = new TestWorkloads({ [id]: 0 });
+    const lines: { msg?: string; backend?: string; setting?: string; asked?: number; used?: number }[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    // The default ceiling, WAKEGATE_MAX_WAKE_REPLICAS unset.
+    const { scaler } = await startReplica(workloads, 'bounded', { log });
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    const [event] = await scaled.next((e) => e.backend === id);
+    expect(event).toMatchObject({ from: 0, to: DEFAULT_BACKEND_BOUNDS.maxWakeReplicas, reason: 'wake' });
+    await settled();
+    expect(workloads.sets()).toEqual([expect.objectContaining({ id, replicas: 10 })]);
+    // Counted at each read: the wake's, and the idle loop's when this replica leads.
+    expect(await metric(scaler, 'wakegate_backend_bounds_applied_total')).toMatch(
+      /wakegate_backend_bounds_applied_total\{setting="wake-replicas"\} [12]$/m,
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ backend: id, setting: 'wake-replicas', asked: 2_147_483_647, used: 10 }),
     );
   });
 

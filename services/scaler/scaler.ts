@@ -10,9 +10,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { WorkloadScaler } from '../providers/index.ts';
 import {
   BACKENDS_BUCKET,
+  type BackendBounds,
   type Backoff,
   BRIDGES_BUCKET,
   codecs,
+  DEFAULT_BACKEND_BOUNDS,
   INTENTS_BUCKET,
   LEASE_TTL_MS,
   LEASES_BUCKET,
@@ -20,6 +22,7 @@ import {
   type NatsLink,
   natsLink,
 } from '../shared/index.ts';
+import { RecordBounds } from './backend-records.ts';
 import { DEFAULT_IDLE_TIMING, IdleLoop, type IdleTiming } from './idle-loop.ts';
 import { IntentStore } from './intent-store.ts';
 import { IDLE_LOOP_LEASE, LeaderLease } from './leader-lease.ts';
@@ -44,6 +47,12 @@ export interface ScalerOptions {
   /** Unique per replica; names the lease holder and the intents' `by`. */
   identity?: string;
   timing?: Partial<ScalerTiming>;
+  /**
+   * The operator's bounds on every backend record read (WAKEGATE_MAX_WAKE_REPLICAS,
+   * WAKEGATE_MIN_IDLE_TIMEOUT); DEFAULT_BACKEND_BOUNDS for what is not given. Tests with short idle
+   * timeouts lower the floor here.
+   */
+  bounds?: Partial<BackendBounds>;
   backoff?: Backoff;
   /** Wall clock for stamps in records and messages. */
   now?: () => number;
@@ -75,6 +84,7 @@ export class Scaler {
   readonly #buckets: Buckets;
   readonly #intents: IntentStore;
   readonly #scaled: ScaledPublisher;
+  readonly #bounds: RecordBounds;
   readonly #consumer: WakeConsumer;
   readonly #lease: LeaderLease;
   readonly #log: Logger;
@@ -93,9 +103,15 @@ export class Scaler {
     const now = options.now ?? Date.now;
     this.#intents = new IntentStore(buckets.intents, this.identity, now);
     this.#scaled = new ScaledPublisher(options.nc);
+    this.#bounds = new RecordBounds(
+      { ...DEFAULT_BACKEND_BOUNDS, ...options.bounds },
+      this.metrics,
+      this.#log,
+    );
     const handler = new WakeHandler({
       scaler: options.workloads,
       backends: buckets.backends,
+      bounds: this.#bounds,
       intents: this.#intents,
       scaled: this.#scaled,
       metrics: this.metrics,
@@ -161,6 +177,7 @@ export class Scaler {
       const loop = new IdleLoop({
         nc: this.#options.nc,
         backends: this.#buckets.backends,
+        bounds: this.#bounds,
         bridges: this.#buckets.bridges,
         intents: this.#intents,
         scaler: this.#options.workloads,

@@ -39,7 +39,13 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
     undoOnFailure(() => workloads.close());
     const nc = await connectAndSetUp({ ...options, service: 'scaler', logger });
     undoOnFailure(() => nc.close());
-    const scaler = await createScaler({ nc, workloads, logger, timing: { drainMs: options.drainMs } });
+    const scaler = await createScaler({
+      nc,
+      workloads,
+      logger,
+      timing: { drainMs: options.drainMs },
+      bounds: { maxWakeReplicas: options.maxWakeReplicas, minIdleTimeoutMs: options.minIdleTimeoutMs },
+    });
     const ops = await serveOps({
       port: options.port,
       registry: scaler.metrics.registry,

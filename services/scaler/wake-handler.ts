@@ -5,7 +5,7 @@
 import type { KV } from '@nats-io/kv';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import { type BackendId, type Logger, PayloadError } from '../shared/index.ts';
-import { readBackendRecord } from './backend-records.ts';
+import { type RecordBounds, readBackendRecord } from './backend-records.ts';
 import type { IntentStore } from './intent-store.ts';
 import type { ScalerMetrics } from './metrics.ts';
 import type { ScaledPublisher } from './scaled-publisher.ts';
@@ -23,6 +23,8 @@ export type WakeOutcome =
 export interface WakeHandlerOptions {
   scaler: WorkloadScaler;
   backends: KV;
+  /** The operator's bounds, applied to every record read. */
+  bounds: RecordBounds;
   intents: IntentStore;
   scaled: ScaledPublisher;
   metrics: ScalerMetrics;
@@ -103,12 +105,12 @@ export class WakeHandler {
   }
 
   async #wake(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
-    const { scaler, backends, scaled, metrics } = this.#options;
+    const { scaler, backends, bounds, scaled, metrics } = this.#options;
     const log = this.#options.logger.child({ backend: id });
     try {
       let record: Awaited<ReturnType<typeof readBackendRecord>>;
       try {
-        record = await readBackendRecord(backends, id);
+        record = await readBackendRecord(backends, id, bounds);
       } catch (error) {
         if (!(error instanceof PayloadError)) throw error;
         log.warn({ err: error }, 'backend record unreadable; treating the backend as unknown');

@@ -11,7 +11,13 @@
 export { type Backoff, backoffDelayMs } from './backoff.ts';
 export { monotonicNow } from './clock.ts';
 export {
+  applyBackendBounds,
+  type BackendBounds,
   type BackendSettings,
+  type BoundApplied,
+  backendBoundsFromEnv,
+  backendBoundsSpec,
+  DEFAULT_BACKEND_BOUNDS,
   DEFAULT_BACKEND_CONFIG,
   normalizeHost,
   type ParsedBackendSettings,

@@ -1,6 +1,11 @@
-/** The watcher's environment: the shared NATS, log, port and provider variables. */
+/**
+ * The watcher's environment: the shared NATS, log, port and provider variables, and the operator's bounds
+ * on backend settings (read again from the environment wherever settings are parsed; listed here so that a
+ * bad value stops the watcher at start).
+ */
 import { GATEWAY_FLAVORS } from '../providers/index.ts';
 import {
+  backendBoundsSpec,
   type ConfigOf,
   env,
   logConfigSpec,
@@ -17,6 +22,7 @@ export const watcherConfigSpec = {
   ...logConfigSpec,
   ...portSpec(WATCHER_PORT),
   ...providerConfigSpec,
+  ...backendBoundsSpec,
   /** Whose Envoy cluster names the Kubernetes provider computes for each backend (cluster-names.ts). */
   gatewayFlavor: env.oneOf('WAKEGATE_GATEWAY_FLAVOR', GATEWAY_FLAVORS, 'envoy'),
   /** The cluster's DNS domain in Istio's cluster names. */

@@ -49,7 +49,13 @@ export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
         gateway: await freePort(),
         gatewayAdmin: await freePort(),
       },
-      env: { LOG_LEVEL: show ? 'debug' : 'warn', WAKEGATE_DRAIN_MS: '200ms', ...options.env },
+      // The drain and the operator's idle-timeout floor lowered on purpose, to keep the suite fast.
+      env: {
+        LOG_LEVEL: show ? 'debug' : 'warn',
+        WAKEGATE_DRAIN_MS: '200ms',
+        WAKEGATE_MIN_IDLE_TIMEOUT: '1s',
+        ...options.env,
+      },
       gatewayEnv: options.gatewayEnv,
       output: show ? (service, line) => process.stderr.write(`${service} ${line}\n`) : undefined,
     });

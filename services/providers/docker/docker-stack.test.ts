@@ -84,7 +84,13 @@ beforeAll(async () => {
     }),
     false,
   );
-  const dockerEnv = { WAKEGATE_PROVIDER: 'docker', WAKEGATE_NAMESPACES: project, DOCKER_HOST: dockerd.host };
+  const dockerEnv = {
+    WAKEGATE_PROVIDER: 'docker',
+    WAKEGATE_NAMESPACES: project,
+    DOCKER_HOST: dockerd.host,
+    // The operator's idle-timeout floor lowered on purpose, for the demo's 1 s.
+    WAKEGATE_MIN_IDLE_TIMEOUT: '1s',
+  };
   const bridgePort = await freePort();
   bridgeUrl = `http://127.0.0.1:${bridgePort}`;
   await Promise.all([

@@ -60,7 +60,7 @@ describe('process backend source', () => {
     url: http://127.0.0.1:${port}
     probe-path: /healthz
     hosts: [demo.localhost, "*.demo.test"]
-    idle-timeout: 10s
+    idle-timeout: 40s
     max-wait: 3s
 `);
     const [asleep] = await next(() => true);
@@ -71,7 +71,7 @@ describe('process backend source', () => {
       replicas: 0,
       readyReplicas: 0,
       config: {
-        idleTimeoutMs: 10_000,
+        idleTimeoutMs: 40_000,
         wakeReplicas: 1,
         maxWaitMs: 3000,
         maxBuffered: 1000,

@@ -1,5 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKEND_CONFIG, normalizeHost, parseBackendSettings } from './backend-settings.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../errors.ts';
+import {
+  applyBackendBounds,
+  backendBoundsFromEnv,
+  DEFAULT_BACKEND_BOUNDS,
+  DEFAULT_BACKEND_CONFIG,
+  normalizeHost,
+  parseBackendSettings,
+} from './backend-settings.ts';
 import { parseDurationMs } from './duration.ts';
 
 describe('per-backend settings', () => {
@@ -55,6 +63,74 @@ describe('per-backend settings', () => {
       'max-buffered',
       'probe-path',
     ]);
+  });
+
+  it("bounds what the owner asks by the operator's ceiling and floor, and reports each as a problem", () => {
+    const settings = parseBackendSettings(
+      { 'wake-replicas': '2147483647', 'idle-timeout': '1s', 'max-wait': '10s' },
+      { maxWakeReplicas: 4, minIdleTimeoutMs: 20_000 },
+    );
+    expect(settings.config).toEqual({
+      ...DEFAULT_BACKEND_CONFIG,
+      wakeReplicas: 4,
+      idleTimeoutMs: 20_000,
+      maxWaitMs: 10_000,
+    });
+    expect(settings.problems).toEqual([
+      {
+        setting: 'wake-replicas',
+        value: '2147483647',
+        reason: "above the operator's ceiling WAKEGATE_MAX_WAKE_REPLICAS; 4 is used",
+      },
+      {
+        setting: 'idle-timeout',
+        value: '1s',
+        reason: "below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT; 20000 ms is used",
+      },
+    ]);
+    // Values within the bounds, the bounds themselves included, are kept and not reported.
+    expect(
+      parseBackendSettings(
+        { 'wake-replicas': '4', 'idle-timeout': '20s' },
+        { maxWakeReplicas: 4, minIdleTimeoutMs: 20_000 },
+      ),
+    ).toMatchObject({ config: { wakeReplicas: 4, idleTimeoutMs: 20_000 }, problems: [] });
+  });
+
+  it("reads the operator's bounds from the environment, with defaults of 10 replicas and 30 s", () => {
+    expect(DEFAULT_BACKEND_BOUNDS).toEqual({ maxWakeReplicas: 10, minIdleTimeoutMs: 30_000 });
+    expect(backendBoundsFromEnv({})).toEqual(DEFAULT_BACKEND_BOUNDS);
+    expect(
+      backendBoundsFromEnv({ WAKEGATE_MAX_WAKE_REPLICAS: '3', WAKEGATE_MIN_IDLE_TIMEOUT: '2s' }),
+    ).toEqual({ maxWakeReplicas: 3, minIdleTimeoutMs: 2000 });
+    expect(() => backendBoundsFromEnv({ WAKEGATE_MAX_WAKE_REPLICAS: '0' })).toThrow(ConfigError);
+    expect(() => backendBoundsFromEnv({ WAKEGATE_MIN_IDLE_TIMEOUT: '500ms' })).toThrow(ConfigError);
+  });
+
+  it("reads the bounds from the process environment when none are given, as the watcher's providers do", () => {
+    vi.stubEnv('WAKEGATE_MAX_WAKE_REPLICAS', '3');
+    vi.stubEnv('WAKEGATE_MIN_IDLE_TIMEOUT', '5s');
+    try {
+      expect(parseBackendSettings({ 'wake-replicas': '5', 'idle-timeout': '2s' }).config).toMatchObject({
+        wakeReplicas: 3,
+        idleTimeoutMs: 5000,
+      });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('bounds a record the same way, leaving one within the bounds as it is', () => {
+    const config = { ...DEFAULT_BACKEND_CONFIG, wakeReplicas: 2_147_483_647, idleTimeoutMs: 1000 };
+    expect(applyBackendBounds(config, DEFAULT_BACKEND_BOUNDS)).toEqual({
+      config: { ...config, wakeReplicas: 10, idleTimeoutMs: 30_000 },
+      applied: [
+        { setting: 'wake-replicas', asked: 2_147_483_647, used: 10 },
+        { setting: 'idle-timeout', asked: 1000, used: 30_000 },
+      ],
+    });
+    const within = { ...DEFAULT_BACKEND_CONFIG, wakeReplicas: 10, idleTimeoutMs: 30_000 };
+    expect(applyBackendBounds(within, DEFAULT_BACKEND_BOUNDS).config).toBe(within);
   });
 
   it.each([

@@ -1,6 +1,7 @@
 import { HOST } from '../ids/dns-names.ts';
 import type { BackendConfig } from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
+import { type Env, env, loadConfig } from './env-config.ts';
 
 export const DEFAULT_BACKEND_CONFIG: Readonly<BackendConfig> = Object.freeze({
   idleTimeoutMs: 5 * 60_000,
@@ -8,6 +9,73 @@ export const DEFAULT_BACKEND_CONFIG: Readonly<BackendConfig> = Object.freeze({
   maxWaitMs: 30_000,
   maxBuffered: 1000,
 });
+
+/**
+ * What the operator allows any backend, whatever its owner (or anyone who can write its record) asks: the
+ * watcher applies these bounds when it reads a backend's settings, so its table says what will be done, and
+ * the scaler applies them again to every record it reads, so a forged record is bounded all the same.
+ */
+export interface BackendBounds {
+  /** The most replicas a wake scales a backend to (`WAKEGATE_MAX_WAKE_REPLICAS`). */
+  maxWakeReplicas: number;
+  /** The shortest idle timeout obeyed (`WAKEGATE_MIN_IDLE_TIMEOUT`); shorter ones count as this. */
+  minIdleTimeoutMs: number;
+}
+
+/**
+ * Ten replicas: enough for a backend woken from zero to take its first burst (anything larger is the
+ * autoscaler's job once it is up), small enough that one tenant cannot fill a shared cluster. Thirty
+ * seconds: a backend is not put to sleep between requests a few seconds apart (each would pay a cold start
+ * and a scale call), as Knative's 30 s scale-to-zero grace period; short timeouts are for tests.
+ */
+export const DEFAULT_BACKEND_BOUNDS: Readonly<BackendBounds> = Object.freeze({
+  maxWakeReplicas: 10,
+  minIdleTimeoutMs: 30_000,
+});
+
+/** The operator's bounds from the environment; the watcher and the scaler both read them. */
+export const backendBoundsSpec = {
+  maxWakeReplicas: env.integer('WAKEGATE_MAX_WAKE_REPLICAS', {
+    default: DEFAULT_BACKEND_BOUNDS.maxWakeReplicas,
+    min: 1,
+    max: 1000,
+  }),
+  minIdleTimeoutMs: env.durationMs('WAKEGATE_MIN_IDLE_TIMEOUT', {
+    default: DEFAULT_BACKEND_BOUNDS.minIdleTimeoutMs,
+    min: 1000,
+    max: 24 * 3_600_000,
+  }),
+};
+
+/** The bounds `source` sets (the process environment by default); throws ConfigError for a bad value. */
+export function backendBoundsFromEnv(source: Env = process.env): BackendBounds {
+  return loadConfig(backendBoundsSpec, source);
+}
+
+/** A value the bounds changed: the setting, what was asked and what is used instead. */
+export interface BoundApplied {
+  setting: 'wake-replicas' | 'idle-timeout';
+  asked: number;
+  used: number;
+}
+
+/** The config within the bounds, and what had to change to get there (nothing for a config within them). */
+export function applyBackendBounds(
+  config: BackendConfig,
+  bounds: BackendBounds,
+): { config: BackendConfig; applied: BoundApplied[] } {
+  const applied: BoundApplied[] = [];
+  let bounded = config;
+  if (config.wakeReplicas > bounds.maxWakeReplicas) {
+    applied.push({ setting: 'wake-replicas', asked: config.wakeReplicas, used: bounds.maxWakeReplicas });
+    bounded = { ...bounded, wakeReplicas: bounds.maxWakeReplicas };
+  }
+  if (config.idleTimeoutMs < bounds.minIdleTimeoutMs) {
+    applied.push({ setting: 'idle-timeout', asked: config.idleTimeoutMs, used: bounds.minIdleTimeoutMs });
+    bounded = { ...bounded, idleTimeoutMs: bounds.minIdleTimeoutMs };
+  }
+  return { config: bounded, applied };
+}
 
 /**
  * A backend's settings as its owner writes them: strings under the setting names. Kubernetes annotations
@@ -42,7 +110,10 @@ export interface SettingProblem {
 export interface ParsedBackendSettings {
   hosts: string[];
   config: BackendConfig;
-  /** Malformed values: each was replaced by its default; the caller reports them. */
+  /**
+   * Malformed values, each replaced by its default, and values beyond the operator's bounds, each replaced
+   * by the bound; the caller reports them.
+   */
   problems: SettingProblem[];
 }
 
@@ -55,8 +126,15 @@ export function normalizeHost(input: string): string | undefined {
   return host.length <= 253 && HOST.test(host) ? host : undefined;
 }
 
-/** Reads the settings, keeping every good value and replacing each malformed one by its default. */
-export function parseBackendSettings(input: BackendSettings): ParsedBackendSettings {
+/**
+ * Reads the settings, keeping every good value, replacing each malformed one by its default and bounding
+ * the rest by the operator's `bounds` (by default those of the process environment, which the watcher's
+ * configuration checked at start).
+ */
+export function parseBackendSettings(
+  input: BackendSettings,
+  bounds: BackendBounds = backendBoundsFromEnv(),
+): ParsedBackendSettings {
   const problems: SettingProblem[] = [];
   const config: BackendConfig = { ...DEFAULT_BACKEND_CONFIG };
 
@@ -97,10 +175,12 @@ export function parseBackendSettings(input: BackendSettings): ParsedBackendSetti
     if (raw === undefined || raw.trim() === '') return;
     const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
     if (!(value >= 1 && value <= max)) {
-      problems.push({ setting, value: raw, reason: `expected a whole number from 1 to ${max}` });
+      const range = max === Number.POSITIVE_INFINITY ? 'of at least 1' : `from 1 to ${max}`;
+      problems.push({ setting, value: raw, reason: `expected a whole number ${range}` });
     } else config[key] = value;
   };
-  count('wake-replicas', 'wakeReplicas', 1000);
+  // Any count is read, so that a large one is bounded to the ceiling below rather than reset to 1.
+  count('wake-replicas', 'wakeReplicas', Number.POSITIVE_INFINITY);
   count('max-buffered', 'maxBuffered', 1_000_000);
 
   const probe = input['probe-path'];
@@ -115,5 +195,16 @@ export function parseBackendSettings(input: BackendSettings): ParsedBackendSetti
       });
   }
 
-  return { hosts, config, problems };
+  const bounded = applyBackendBounds(config, bounds);
+  for (const { setting, asked, used } of bounded.applied) {
+    problems.push({
+      setting,
+      value: input[setting] ?? String(asked),
+      reason:
+        setting === 'wake-replicas'
+          ? `above the operator's ceiling WAKEGATE_MAX_WAKE_REPLICAS; ${used} is used`
+          : `below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT; ${used} ms is used`,
+    });
+  }
+  return { hosts, config: bounded.config, problems };
 }

@@ -1,0 +1,47 @@
+/**
+ * Entry point: `node services/docker-proxy/main.ts` (see docs/docker.md). Listens on the unix sockets named
+ * by WAKEGATE_DOCKER_PROXY_READ (the watcher's) and WAKEGATE_DOCKER_PROXY_SCALE (the scaler's) and forwards
+ * the calls each may make to dockerd's socket.
+ */
+import {
+  createLogger,
+  env,
+  loadConfigOrReport,
+  logConfigSpec,
+  reportStartFailure,
+  stopOnSignals,
+} from '../shared/index.ts';
+import { type DockerProxy, startDockerProxy } from './proxy.ts';
+
+const spec = {
+  ...logConfigSpec,
+  upstream: env.string('WAKEGATE_DOCKER_PROXY_UPSTREAM', { default: '/var/run/docker.sock' }),
+  read: env.optionalString('WAKEGATE_DOCKER_PROXY_READ'),
+  scale: env.optionalString('WAKEGATE_DOCKER_PROXY_SCALE'),
+};
+
+const config = loadConfigOrReport('docker-proxy', spec) ?? process.exit(1);
+const logger = createLogger('docker-proxy', config.logLevel);
+if (config.read === undefined && config.scale === undefined) {
+  process.stderr.write(
+    'wakegate-docker-proxy: invalid configuration: WAKEGATE_DOCKER_PROXY_READ or WAKEGATE_DOCKER_PROXY_SCALE is required\n',
+  );
+  process.exit(1);
+}
+
+const proxies: DockerProxy[] = [];
+try {
+  for (const [listen, access] of [
+    [config.read, 'read'],
+    [config.scale, 'scale'],
+  ] as const) {
+    if (listen !== undefined)
+      proxies.push(await startDockerProxy({ listen, access, upstream: config.upstream, logger }));
+  }
+  stopOnSignals(logger, async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
+  }).then((code) => process.exit(code));
+} catch (error) {
+  reportStartFailure(logger, error);
+  process.exit(1);
+}

@@ -1,0 +1,116 @@
+/**
+ * A Docker Engine API proxy that lets through only the calls wakegate's Docker provider makes, so that the
+ * watcher and the scaler no longer hold the Docker socket (root on the host). Each listener is a unix socket
+ * with an access level: `read` (the watcher: list and inspect containers, follow events, ping) or `scale`
+ * (the scaler: the same, plus start and stop a container). Everything else (creating containers, exec,
+ * attach, copying files out, images, volumes, networks, any upgrade to a raw stream) is answered 403 without
+ * reaching dockerd. Paths are matched whole, with an optional API version prefix, against a character set
+ * without `%` or dot segments, so no encoding or `..` can reach another route.
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../shared/index.ts';
+
+export type DockerAccess = 'read' | 'scale';
+
+/** A container id or name as the provider sends it. */
+const CONTAINER = '[A-Za-z0-9][A-Za-z0-9_.-]*';
+const VERSION = '(?:/v[0-9]+\\.[0-9]+)?';
+const route = (path: string) => new RegExp(`^${VERSION}${path}$`);
+
+const READ_ROUTES = [
+  '/_ping',
+  '/version',
+  '/containers/json',
+  `/containers/${CONTAINER}/json`,
+  '/events',
+].map(route);
+const SCALE_ROUTES = [`/containers/${CONTAINER}/start`, `/containers/${CONTAINER}/stop`].map(route);
+
+/** Whether a listener of `access` lets `method url` through to dockerd. */
+export function isAllowed(
+  access: DockerAccess,
+  method: string | undefined,
+  url: string | undefined,
+): boolean {
+  if (url === undefined) return false;
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (method === 'GET' || method === 'HEAD') return READ_ROUTES.some((r) => r.test(path));
+  if (method === 'POST' && access === 'scale') return SCALE_ROUTES.some((r) => r.test(path));
+  return false;
+}
+
+export interface DockerProxyOptions {
+  /** The unix socket to listen on (replaced if a stale one is there). */
+  listen: string;
+  access: DockerAccess;
+  /** dockerd's socket. */
+  upstream: string;
+  logger: Logger;
+}
+
+export interface DockerProxy {
+  close(): Promise<void>;
+}
+
+function refuse(response: ServerResponse, message: string): void {
+  const body = JSON.stringify({ message });
+  response.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  response.end(body);
+}
+
+function forward(options: DockerProxyOptions, incoming: IncomingMessage, response: ServerResponse): void {
+  const upstream = request(
+    { socketPath: options.upstream, method: incoming.method, path: incoming.url, headers: incoming.headers },
+    (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      // At once: an event stream's headers come long before its first event, and the client waits for them.
+      response.flushHeaders();
+      answer.pipe(response);
+    },
+  );
+  upstream.on('error', (error) => {
+    options.logger.warn({ err: error }, 'dockerd unreachable');
+    if (!response.headersSent) response.writeHead(502);
+    response.destroy();
+  });
+  // A client that goes away (a stopped event stream) ends the call to dockerd too.
+  response.on('close', () => upstream.destroy());
+  incoming.pipe(upstream);
+}
+
+/** Starts one listener; resolves once it accepts connections. */
+export async function startDockerProxy(options: DockerProxyOptions): Promise<DockerProxy> {
+  const log = options.logger.child({ listen: options.listen, access: options.access });
+  const server: Server = createServer((incoming, response) => {
+    // An upgrade to a raw stream (attach, exec) is never let through, not even on an allowed route.
+    if (incoming.headers.upgrade !== undefined || !isAllowed(options.access, incoming.method, incoming.url)) {
+      log.warn({ method: incoming.method, url: incoming.url }, 'Docker API call refused');
+      refuse(
+        response,
+        `wakegate docker-proxy (${options.access}): ${incoming.method} ${incoming.url} is not allowed`,
+      );
+      return;
+    }
+    forward(options, incoming, response);
+  });
+  rmSync(options.listen, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.listen, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // The socket lives in a volume only its one service mounts: that service may connect, whatever its user.
+  chmodSync(options.listen, 0o666);
+  log.info('docker proxy listening');
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
