@@ -1,7 +1,9 @@
 /** The watcher's environment: the shared NATS, log, port and provider variables. */
-import { GATEWAY_FLAVORS } from '../providers/index.ts';
+import { GATEWAY_FLAVORS, parseAllowedSuffixes } from '../providers/index.ts';
 import {
+  ConfigError,
   type ConfigOf,
+  type EnvField,
   env,
   logConfigSpec,
   natsConfigSpec,
@@ -11,6 +13,20 @@ import {
 
 /** The ops port (`/healthz`, `/readyz`, `/metrics`). */
 export const WATCHER_PORT = 9101;
+
+/** `WAKEGATE_ALLOWED_HOST_SUFFIXES`: `<namespace>=<suffix>,…;…` (host-ownership.ts); unset, any host. */
+const allowedHostSuffixes: EnvField<Map<string, string[]> | undefined> = {
+  variable: 'WAKEGATE_ALLOWED_HOST_SUFFIXES',
+  read(source) {
+    const raw = source.WAKEGATE_ALLOWED_HOST_SUFFIXES?.trim();
+    if (!raw) return undefined;
+    try {
+      return parseAllowedSuffixes(raw);
+    } catch (error) {
+      throw new ConfigError('WAKEGATE_ALLOWED_HOST_SUFFIXES', (error as Error).message);
+    }
+  },
+};
 
 export const watcherConfigSpec = {
   ...natsConfigSpec,
@@ -25,6 +41,8 @@ export const watcherConfigSpec = {
     pattern: /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
     describe: 'a DNS domain such as cluster.local',
   }),
+  /** Host suffixes each namespace may claim; undefined: any. */
+  allowedHostSuffixes,
 };
 
 export type WatcherConfig = ConfigOf<typeof watcherConfigSpec>;
