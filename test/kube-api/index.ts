@@ -70,6 +70,8 @@ export interface KubeApiServer {
   create(object: KubeObject): KubeObject;
   /** Replaces the object (unconditionally unless it carries a resourceVersion). */
   update(object: KubeObject): KubeObject;
+  /** Replaces only its status, as a controller writes the status subresource (an HTTPRoute's Gateway). */
+  updateStatus(object: KubeObject): KubeObject;
   get(resource: string, namespace: string, name: string): KubeObject | undefined;
   list(resource: string, namespace?: string): KubeObject[];
   delete(resource: string, namespace: string, name: string): void;
@@ -151,6 +153,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         resourceOfObject(String(object.apiVersion), String(object.kind)),
         namespaceOf(object),
         object,
+      ),
+    updateStatus: (object) =>
+      store.update(
+        resourceOfObject(String(object.apiVersion), String(object.kind)),
+        namespaceOf(object),
+        object,
+        { statusOnly: true },
       ),
     get: (resource, namespace, name) => store.get(resolveResource(resource), namespace, name),
     list: (resource, namespace) => store.list(resolveResource(resource), namespace),
