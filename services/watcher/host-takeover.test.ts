@@ -22,7 +22,7 @@ import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.
 import { untilBackend } from '../../test/snapshots.ts';
 import { until } from '../../test/until.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
-import type { BackendSource } from '../providers/index.ts';
+import { type BackendSource, parseAllowedSuffixes } from '../providers/index.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
 import {
   BACKENDS_BUCKET,
@@ -74,12 +74,13 @@ describe('host takeover through the Kubernetes provider', () => {
     await api.close();
   });
 
-  async function startWatcher(): Promise<Watcher> {
+  async function startWatcher(allowed?: string): Promise<Watcher> {
     source = await createBackendSource(
       { logger, namespaces: [], component: 'wakegate-watcher' },
       { kubeConfig: api.kubeConfig() },
     );
-    watcher = new Watcher({ source, kv, nc, logger, namespaces: [] });
+    const hostPolicy = allowed === undefined ? {} : { allowedSuffixes: parseAllowedSuffixes(allowed) };
+    watcher = new Watcher({ source, kv, nc, logger, namespaces: [], hostPolicy });
     watcher.start();
     await watcher.whenSynced();
     return watcher;
@@ -148,6 +149,27 @@ describe('host takeover through the Kubernetes provider', () => {
     expect(view.current.get('tenant-b/api')?.hosts).toEqual(['api.tenantb.com']);
     expect(view.current.get('aaa-a/web')?.hosts).toEqual([]);
     await until('a HostConflict Event on A', () => api.list('events', 'aaa-a').length > 0, 5000);
+    await view.stop();
+  });
+
+  it('grants a namespace only hosts under its allowed suffixes, even one nobody else claims', async () => {
+    api.create(
+      deploymentObject('web', {
+        namespace: 'zzz-a',
+        annotations: { 'wakegate.dev/hosts': 'shop.tenanta.com,pay.tenantb.com' },
+      }),
+    );
+    const view = await watchBackends(kv);
+    const w = await startWatcher('zzz-a=tenanta.com;tenant-b=tenantb.com');
+    await view.until((v) => v.has('zzz-a/web'));
+    expect(view.current.get('zzz-a/web')?.hosts).toEqual(['shop.tenanta.com']);
+    await until('a HostRefused Event on A', () => api.list('events', 'zzz-a').length > 0, 5000);
+    const [event] = api.list('events', 'zzz-a') as (KubeObject & { reason: string; message: string })[];
+    expect(event).toMatchObject({
+      reason: 'HostRefused',
+      message: expect.stringContaining('pay.tenantb.com'),
+    });
+    expect(await refused(w)).toEqual({ conflict: 0, 'wide-wildcard': 0, 'not-allowed': 1 });
     await view.stop();
   });
 
