@@ -67,10 +67,51 @@ describe('host ownership', () => {
     ]);
   });
 
+  it.each([
+    ...[
+      'ac',
+      'co',
+      'com',
+      'edu',
+      'gob',
+      'gov',
+      'go',
+      'gv',
+      'ltd',
+      'mil',
+      'ne',
+      'net',
+      'nic',
+      'nom',
+      'or',
+      'org',
+      'plc',
+      'sch',
+    ].map((second) => `${second}.uk`),
+    'amazonaws.com',
+    'appspot.com',
+    'azurewebsites.net',
+    'blogspot.com',
+    'cloudfront.net',
+    'firebaseapp.com',
+    'fly.dev',
+    'github.io',
+    'gitlab.io',
+    'herokuapp.com',
+    'netlify.app',
+    'pages.dev',
+    'vercel.app',
+    'web.app',
+    'workers.dev',
+  ])('refuses a wildcard right below the public suffix %s, and accepts one a label deeper', (suffix) => {
+    expect(isWildcardAllowed(`*.${suffix}`)).toBe(false);
+    expect(isWildcardAllowed(`*.tenant.${suffix}`)).toBe(true);
+  });
+
   it('names the public suffixes its rule knows', () => {
     for (const suffix of ['com', 'co.uk', 'com.au', 'ne.jp', 'herokuapp.com'])
       expect(isPublicSuffix(suffix), suffix).toBe(true);
-    for (const domain of ['example.com', 'co.example', 'example.co.uk', 'com.example.org'])
+    for (const domain of ['example.com', 'co.example', 'example.co.uk', 'com.example.org', 'co.com', 'co.u'])
       expect(isPublicSuffix(domain), domain).toBe(false);
     expect(isWildcardAllowed('com')).toBe(true);
     expect(isWildcardAllowed('*.demo.localhost')).toBe(true);
@@ -91,6 +132,19 @@ describe('host ownership', () => {
       ['cart.shop.example.com', 'conflict', '*.shop.example.com'],
       ['*.x.shop.example.com', 'conflict', '*.shop.example.com'],
     ]);
+  });
+
+  it('does not take an exact host for a wildcard: distinct hosts that share an ending are two claims', () => {
+    const result = owned([
+      { id: 'tenant-b/api', hosts: ['api.example.com', 'example.org'], createdAt: T0 },
+      { id: 'zzz-a/web', hosts: ['rapi.example.com', '*.example.org', 'www.example.org'], createdAt: T0 + 1 },
+    ]);
+    expect(result.owned['zzz-a/web']).toEqual(['rapi.example.com', '*.example.org', 'www.example.org']);
+  });
+
+  it('counts a host listed twice by one claimant once', () => {
+    const result = owned([{ id: 'shop/a', hosts: ['x.example.com', 'x.example.com'], createdAt: T0 }]);
+    expect(result).toEqual({ owned: { 'shop/a': ['x.example.com'] }, refused: [] });
   });
 
   it('lets one namespace pair a wildcard with more exact hosts of its own', () => {
@@ -133,18 +187,28 @@ describe('host ownership', () => {
       'zzz-a/web': ['a.example.org'],
       'other/web': ['o.shared.example'],
     });
-    expect(result.refused.map((r) => [r.id, r.host, r.reason])).toEqual([
-      ['zzz-a/web', 'api.tenantb.com', 'not-allowed'],
-      ['zzz-a/web', 'xtenanta.com', 'not-allowed'],
+    // Only a conflict names an owner.
+    expect(result.refused).toStrictEqual([
+      { id: 'zzz-a/web', host: 'api.tenantb.com', reason: 'not-allowed' },
+      { id: 'zzz-a/web', host: 'xtenanta.com', reason: 'not-allowed' },
     ]);
     expect(owned([{ id: 'x/y', hosts: ['a.b.com'] }], 'tenant-b=b.com').owned['x/y']).toEqual([]);
   });
 
   it('refuses a malformed allowlist naming the bad part', () => {
-    expect(() => parseAllowedSuffixes('tenant-b')).toThrow(/tenant-b/);
-    expect(() => parseAllowedSuffixes('Tenant=b.com')).toThrow(/Tenant/);
+    expect(() => parseAllowedSuffixes(' tenant-b ')).toThrow('"tenant-b" is not <namespace>=<suffix>');
+    expect(() => parseAllowedSuffixes('Tenant=b.com')).toThrow('"Tenant" is not a namespace');
+    expect(() => parseAllowedSuffixes('tenant_b=b.com')).toThrow('"tenant_b" is not a namespace');
+    expect(() => parseAllowedSuffixes('=b.com')).toThrow('"" is not a namespace');
     expect(() => parseAllowedSuffixes('a=b.com;a=c.com')).toThrow(/twice/);
-    expect(() => parseAllowedSuffixes('a=*.com')).toThrow(/\*\.com/);
-    expect(parseAllowedSuffixes('a=.B.com, c.org;')).toEqual(new Map([['a', ['b.com', 'c.org']]]));
+    expect(() => parseAllowedSuffixes('a= *.com ')).toThrow('"*.com" is not a host suffix');
+    for (const bad of ['b.com_x', 'b..com', '-b.com', 'b.com-'])
+      expect(() => parseAllowedSuffixes(`a=${bad}`), bad).toThrow('is not a host suffix');
+    expect(parseAllowedSuffixes('a=.B.com, c.org,,eu.b.io,x.y; ;*=')).toEqual(
+      new Map([
+        ['a', ['b.com', 'c.org', 'eu.b.io', 'x.y']],
+        ['*', []],
+      ]),
+    );
   });
 });

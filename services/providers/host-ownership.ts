@@ -107,35 +107,31 @@ export function isWildcardAllowed(host: string): boolean {
   return !host.startsWith('*.') || !isPublicSuffix(host.slice(2));
 }
 
-/** The domain a host is checked against: the host, or a wildcard's domain without `*.`. */
-function domainOf(host: string): string {
-  return host.startsWith('*.') ? host.slice(2) : host;
-}
-
-function underSuffix(domain: string, suffix: string): boolean {
-  return domain === suffix || domain.endsWith(`.${suffix}`);
+/** Whether `host` (exact, or a wildcard: `*.d` ends with `.s` exactly when `d` is or ends with `.s`) is under `suffix`. */
+function underSuffix(host: string, suffix: string): boolean {
+  return host === suffix || host.endsWith(`.${suffix}`);
 }
 
 /** Whether the namespace's allowlist admits the host (always, without an allowlist). */
 export function isHostAllowed(host: string, namespace: string, policy: HostPolicy): boolean {
   const table = policy.allowedSuffixes;
   if (table === undefined) return true;
-  const suffixes = table.get(namespace) ?? table.get('*') ?? [];
-  return suffixes.some((suffix) => underSuffix(domainOf(host), suffix));
+  const suffixes = table.get(namespace) ?? table.get('*');
+  if (suffixes === undefined) return false;
+  return suffixes.some((suffix) => underSuffix(host, suffix));
 }
 
-/** Whether the wildcard `pattern` matches `host` (exact or the domain of a narrower wildcard), as the filter does. */
+/** Whether the wildcard `pattern` matches `host`, an exact host or a narrower wildcard, as the filter does. */
 function covers(pattern: string, host: string): boolean {
-  if (!pattern.startsWith('*.')) return false;
-  return domainOf(host).endsWith(pattern.slice(1)) || (host.startsWith('*.') && host === pattern);
+  return pattern.startsWith('*.') && host.endsWith(pattern.slice(1));
 }
 
-/** The order claims are decided in: creation time (undated last), then id. */
+/** The order claims are decided in: creation time (undated last), then id (unique in a snapshot). */
 function compareClaimants(a: HostClaimant, b: HostClaimant): number {
-  const at = a.createdAt ?? Number.POSITIVE_INFINITY;
-  const bt = b.createdAt ?? Number.POSITIVE_INFINITY;
-  if (at !== bt) return at < bt ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  const byTime = (a.createdAt ?? Number.POSITIVE_INFINITY) - (b.createdAt ?? Number.POSITIVE_INFINITY);
+  // Two undated claimants give NaN, which is falsy like a tie.
+  if (byTime) return byTime;
+  return a.id < b.id ? -1 : 1;
 }
 
 function namespaceOf(id: BackendId): string {
@@ -171,15 +167,16 @@ export function resolveHostOwnership(
         refuse('not-allowed');
         continue;
       }
+      // Not one of this claimant's own (deduplicated above), so another backend's.
       const same = granted.get(host);
-      if (same !== undefined && same !== claimant.id) {
+      if (same !== undefined) {
         refuse('conflict', same, host);
         continue;
       }
       // Across namespaces a wildcard and a host it covers are one claim too: the later one is refused.
       let overlap: [string, BackendId] | undefined;
       for (const [other, owner] of granted) {
-        if (owner === claimant.id || namespaceOf(owner) === namespace) continue;
+        if (namespaceOf(owner) === namespace) continue;
         if (covers(other, host) || covers(host, other)) {
           overlap = [other, owner];
           break;
