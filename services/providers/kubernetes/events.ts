@@ -1,8 +1,9 @@
 /**
- * Reports malformed wakegate.dev/* annotations where the user looks: a warning log line and a Warning
- * Event on the Deployment (`kubectl describe deployment`). Each problem is reported once per process;
- * the Event name is derived from the problem, so a second replica or a restart gets AlreadyExists instead
- * of a duplicate.
+ * Reports, where the user looks, malformed wakegate.dev/* annotations (a warning log line and an
+ * `InvalidAnnotation` Event) and host claims the watcher refused (`HostConflict`, `HostRefused`; the
+ * watcher logs those): Warning Events on the Deployment (`kubectl describe deployment`). Each is reported
+ * once per process; the Event name is derived from it, so a second replica or a restart gets AlreadyExists
+ * instead of a duplicate.
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
