@@ -14,6 +14,7 @@ export default defineConfig({
       'services/bridge/{revision,long-poll,merged-view}*.test.ts',
       'services/shared/ids/backend-id*.test.ts',
       'services/shared/messages/*.test.ts',
+      'services/providers/host-ownership*.test.ts',
     ],
     exclude: ['**/node_modules/**', '.stryker-tmp/**'],
     testTimeout: 10_000,

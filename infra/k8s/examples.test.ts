@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendSource, ObservedBackend } from '../../services/providers/index.ts';
 import { createBackendSource, createWorkloadScaler } from '../../services/providers/kubernetes/index.ts';
 import { backendId, createLogger } from '../../services/shared/index.ts';
-import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { type KubeApiServer, routeStatus, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { untilBackend } from '../../test/snapshots.ts';
 import { kustomizeBuild } from './kustomize-build.ts';
 
@@ -30,7 +30,11 @@ describe('the demo app on the Kubernetes provider', () => {
   beforeAll(async () => {
     api = await startKubeApiServer({ endpointDelayMs: 20 });
     for (const { object } of kustomizeBuild(path.join(K8S, 'examples')).resources) {
-      if (SERVED.has(object.kind)) api.create(object);
+      if (!SERVED.has(object.kind)) continue;
+      // The edge Gateway's controller accepts the route, as it does in a cluster.
+      if (object.kind === 'HTTPRoute')
+        object.status = routeStatus((object.spec as { parentRefs: Record<string, unknown>[] }).parentRefs);
+      api.create(object);
     }
     source = await createBackendSource(
       { logger, namespaces: [], component: 'wakegate-watcher' },

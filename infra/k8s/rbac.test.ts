@@ -20,6 +20,7 @@ import {
   deploymentObject,
   type KubeApiServer,
   type RecordedRequest,
+  routeStatus,
   startKubeApiServer,
 } from '../../test/kube-api/index.ts';
 import { untilBackend } from '../../test/snapshots.ts';
@@ -132,7 +133,12 @@ describe.each([
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',
       metadata: { name: 'hello', namespace: 'demo' },
-      spec: { hostnames: ['hello.example.com'], rules: [{ backendRefs: [{ name: 'hello', port: 80 }] }] },
+      spec: {
+        parentRefs: [{ name: 'edge' }],
+        hostnames: ['hello.example.com'],
+        rules: [{ backendRefs: [{ name: 'hello', port: 80 }] }],
+      },
+      status: routeStatus([{ name: 'edge' }]),
     });
     const id = backendId('demo', 'hello');
     const context = { logger, namespaces };

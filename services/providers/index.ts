@@ -2,6 +2,15 @@ import type { ProviderName } from '../shared/index.ts';
 import type { ProviderModule } from './provider.ts';
 
 export { WorkloadNotFoundError } from './errors.ts';
+export {
+  type HostClaimant,
+  type HostOwnership,
+  type HostPolicy,
+  type HostRefusal,
+  type HostRefusalReason,
+  parseAllowedSuffixes,
+  resolveHostOwnership,
+} from './host-ownership.ts';
 export { probeHttp } from './http-probe.ts';
 export type {
   BackendSource,

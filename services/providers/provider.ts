@@ -6,6 +6,7 @@
  */
 
 import type { BackendConfig, BackendId, Logger } from '../shared/index.ts';
+import type { HostRefusal } from './host-ownership.ts';
 
 /** How the gateway in front names the Envoy cluster of a backend (the watcher's WAKEGATE_GATEWAY_FLAVOR). */
 export const GATEWAY_FLAVORS = ['envoy', 'istio', 'envoy-gateway'] as const;
@@ -16,8 +17,13 @@ export type ClusterNaming = { flavor: GatewayFlavor; clusterDomain: string };
 /** One opted-in workload as the platform shows it now. */
 export interface ObservedBackend {
   id: BackendId;
-  /** Lowercase hostnames, exact or `*.`-wildcard, no port. */
+  /**
+   * Lowercase hostnames, exact or `*.`-wildcard, no port: the ones the workload claims. The watcher keeps
+   * only those it owns (host-ownership.ts) before writing its record.
+   */
   hosts: string[];
+  /** When the workload was created (ms since the epoch): the earlier claimant of a host keeps it. */
+  createdAt?: number | undefined;
   /** Can take traffic now: ready endpoints (or replicas) and, when a probe path is set, a passing probe. */
   ready: boolean;
   /** Desired replicas (containers/processes: 1 when started, 0 when stopped). */
@@ -51,6 +57,11 @@ export interface BackendSource {
    * to any of them. Consumers diff consecutive sets. The iterator ends after `close()`.
    */
   snapshots(): AsyncIterable<ObservedBackend[]>;
+  /**
+   * Where the platform has a place for it (Kubernetes: an Event on the workload), records the host claims
+   * the watcher refused; called with the full current list after every snapshot, so it reports each once.
+   */
+  reportHostRefusals?(refusals: readonly HostRefusal[]): void;
   close(): Promise<void>;
 }
 

@@ -1,12 +1,14 @@
 /**
- * The watcher's environment: the shared NATS, log, port and provider variables, and the operator's bounds
- * on backend settings (read again from the environment wherever settings are parsed; listed here so that a
- * bad value stops the watcher at start).
+ * The watcher's environment: the shared NATS, log, port and provider variables, the operator's bounds on
+ * backend settings (read again from the environment wherever settings are parsed; listed here so that a bad
+ * value stops the watcher at start), and the host suffixes each namespace may claim.
  */
-import { GATEWAY_FLAVORS } from '../providers/index.ts';
+import { GATEWAY_FLAVORS, parseAllowedSuffixes } from '../providers/index.ts';
 import {
   backendBoundsSpec,
+  ConfigError,
   type ConfigOf,
+  type EnvField,
   env,
   logConfigSpec,
   natsConfigSpec,
@@ -16,6 +18,20 @@ import {
 
 /** The ops port (`/healthz`, `/readyz`, `/metrics`). */
 export const WATCHER_PORT = 9101;
+
+/** `WAKEGATE_ALLOWED_HOST_SUFFIXES`: `<namespace>=<suffix>,…;…` (host-ownership.ts); unset, any host. */
+const allowedHostSuffixes: EnvField<Map<string, string[]> | undefined> = {
+  variable: 'WAKEGATE_ALLOWED_HOST_SUFFIXES',
+  read(source) {
+    const raw = source.WAKEGATE_ALLOWED_HOST_SUFFIXES?.trim();
+    if (!raw) return undefined;
+    try {
+      return parseAllowedSuffixes(raw);
+    } catch (error) {
+      throw new ConfigError('WAKEGATE_ALLOWED_HOST_SUFFIXES', (error as Error).message);
+    }
+  },
+};
 
 export const watcherConfigSpec = {
   ...natsConfigSpec,
@@ -31,6 +47,8 @@ export const watcherConfigSpec = {
     pattern: /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
     describe: 'a DNS domain such as cluster.local',
   }),
+  /** Host suffixes each namespace may claim; undefined: any. */
+  allowedHostSuffixes,
 };
 
 export type WatcherConfig = ConfigOf<typeof watcherConfigSpec>;

@@ -51,6 +51,18 @@ export class WatcherMetrics {
     help: 'wakegate.scaled messages ignored because they are not valid',
     registers: [this.registry],
   });
+  readonly refusedHostClaims = new Gauge({
+    name: 'wakegate_watcher_refused_host_claims',
+    help: 'Host claims refused now, by reason (conflict: another backend claimed it first; wide-wildcard; not-allowed by the namespace allowlist)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly hostRefusals = new Counter({
+    name: 'wakegate_watcher_host_refusals_total',
+    help: 'Host claims refused, counted when each refusal appears, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly coldStart = coldStartHistogram(
     this.registry,
     'Cold start by phase; the watcher measures "ready": scale call done to the backend published ready',

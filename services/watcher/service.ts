@@ -46,7 +46,14 @@ export async function startWatcher(options: WatcherServiceOptions): Promise<Runn
       }),
     );
     undoOnFailure(() => source.close());
-    const watcher = new Watcher({ source, kv, nc, logger, namespaces });
+    const watcher = new Watcher({
+      source,
+      kv,
+      nc,
+      logger,
+      namespaces,
+      hostPolicy: { allowedSuffixes: options.allowedHostSuffixes },
+    });
     const ops = await serveOps({
       port: options.port,
       registry: watcher.metrics.registry,

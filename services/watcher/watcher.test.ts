@@ -455,6 +455,8 @@ describe('watcher with the Kubernetes provider', () => {
         'watch endpointslices',
         'list httproutes',
         'watch httproutes',
+        'list referencegrants',
+        'watch referencegrants',
         'create events',
       ]),
     );

@@ -4,7 +4,13 @@
  */
 import type { KV } from '@nats-io/kv';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import type { BackendSource, ObservedBackend } from '../providers/index.ts';
+import {
+  type BackendSource,
+  type HostPolicy,
+  type HostRefusal,
+  type ObservedBackend,
+  resolveHostOwnership,
+} from '../providers/index.ts';
 import {
   allSubjects,
   asError,
@@ -30,6 +36,8 @@ export interface WatcherOptions {
   logger: Logger;
   /** Namespaces the provider watches (empty = all): stale keys are removed only inside them. */
   namespaces: string[];
+  /** Which hosts each namespace may claim (WAKEGATE_ALLOWED_HOST_SUFFIXES); default: any. */
+  hostPolicy?: HostPolicy | undefined;
   /** How long a disagreement with another replica may last before this one writes its view. Default 2 s. */
   settleMs?: number | undefined;
   /** Delay before retrying after a failed NATS operation. Default 1 s. */
@@ -64,6 +72,8 @@ export class Watcher {
   /** Per key, the KV revision last read and when this replica first saw it (monotonic clock). */
   private readonly seen = new Map<BackendId, { revision: number; at: number }>();
   private scaledSubscription: Subscription | undefined;
+  /** The refused host claims last reported, by key: each is logged once while it lasts. */
+  private refusals = new Set<string>();
 
   constructor(options: WatcherOptions) {
     this.options = options;
@@ -110,8 +120,9 @@ export class Watcher {
       for await (const snapshot of this.options.source.snapshots()) {
         if (this.stopped) break;
         this.metrics.snapshots.inc();
-        this.latest = snapshot;
-        await this.enqueue(() => this.apply(snapshot, !this.synced));
+        const owned = this.withOwnedHosts(snapshot);
+        this.latest = owned;
+        await this.enqueue(() => this.apply(owned, !this.synced));
       }
     })();
   }
@@ -129,6 +140,45 @@ export class Watcher {
   /** Resolves when the source's snapshots end. */
   async done(): Promise<void> {
     await this.running;
+  }
+
+  /**
+   * The snapshot with each backend's hosts cut to those it owns: one owner per host, the earliest-created
+   * claimant (host-ownership.ts). Every refused claim is reported: a warning when it appears, the gauge
+   * `wakegate_watcher_refused_host_claims`, and the provider's own record (a Kubernetes Event).
+   */
+  private withOwnedHosts(snapshot: ObservedBackend[]): ObservedBackend[] {
+    const { owned, refused } = resolveHostOwnership(snapshot, this.options.hostPolicy ?? {});
+    this.reportRefusals(refused);
+    return snapshot.map((backend) => {
+      const hosts = owned.get(backend.id) ?? [];
+      return hosts.length === backend.hosts.length ? backend : { ...backend, hosts };
+    });
+  }
+
+  private reportRefusals(refused: HostRefusal[]): void {
+    const current = new Set<string>();
+    const byReason = { conflict: 0, 'wide-wildcard': 0, 'not-allowed': 0 };
+    for (const refusal of refused) {
+      byReason[refusal.reason]++;
+      const key = `${refusal.id}|${refusal.host}|${refusal.reason}|${refusal.owner ?? ''}`;
+      current.add(key);
+      if (this.refusals.has(key)) continue;
+      this.metrics.hostRefusals.inc({ reason: refusal.reason });
+      const { id, host, reason, owner, ownerHost } = refusal;
+      this.options.logger.warn(
+        { backend: id, host, reason, ...(owner === undefined ? {} : { owner, ownerHost }) },
+        reason === 'conflict'
+          ? `host ${host} refused: ${owner} claimed ${ownerHost} first`
+          : reason === 'wide-wildcard'
+            ? `host ${host} refused: a wildcard must leave two labels below a public suffix`
+            : `host ${host} refused: not under the namespace's allowed host suffixes`,
+      );
+    }
+    this.refusals = current;
+    for (const [reason, count] of Object.entries(byReason))
+      this.metrics.refusedHostClaims.set({ reason }, count);
+    this.options.source.reportHostRefusals?.(refused);
   }
 
   private onScaled(msg: Msg): void {

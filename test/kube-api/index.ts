@@ -19,7 +19,8 @@
  * conditional update. Options: `endpointDelayMs`, `statusDelayMs`, `podAddress` (127.0.0.1 to probe pods).
  *
  * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
- * endpointslices, gateway.networking.k8s.io/v1 httproutes, events.k8s.io/v1 events, and the discovery
+ * endpointslices, gateway.networking.k8s.io/v1 httproutes, gateway.networking.k8s.io/v1beta1
+ * referencegrants, events.k8s.io/v1 events, and the discovery
  * documents. Patches: JSON patch, merge patch, strategic merge patch (treated as merge).
  */
 import type { AddressInfo } from 'node:net';
@@ -29,7 +30,13 @@ import { resolveResource, resourceOfObject } from './resources.ts';
 import { ApiHttpServer, type RecordedRequest } from './server.ts';
 import { type KubeObject, ObjectStore, type StoreEvent } from './store.ts';
 
-export { deploymentObject, routeObject, serviceObject } from './objects.ts';
+export {
+  deploymentObject,
+  referenceGrantObject,
+  routeObject,
+  routeStatus,
+  serviceObject,
+} from './objects.ts';
 export type { RecordedRequest } from './server.ts';
 export type { KubeObject, StoreEvent } from './store.ts';
 
@@ -56,10 +63,15 @@ export interface KubeApiServer {
   kubeConfigYaml(): string;
   /** Every API call so far, in order, as RBAC names it. */
   readonly requests: RecordedRequest[];
-  /** Seeding and inspection, straight on the store (not recorded as requests). Resources by kubectl name. */
+  /**
+   * Seeding and inspection, straight on the store (not recorded as requests). Resources by kubectl name.
+   * A seeded object keeps a `metadata.creationTimestamp` it carries (objects made long ago).
+   */
   create(object: KubeObject): KubeObject;
   /** Replaces the object (unconditionally unless it carries a resourceVersion). */
   update(object: KubeObject): KubeObject;
+  /** Replaces only its status, as a controller writes the status subresource (an HTTPRoute's Gateway). */
+  updateStatus(object: KubeObject): KubeObject;
   get(resource: string, namespace: string, name: string): KubeObject | undefined;
   list(resource: string, namespace?: string): KubeObject[];
   delete(resource: string, namespace: string, name: string): void;
@@ -134,12 +146,20 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         resourceOfObject(String(object.apiVersion), String(object.kind)),
         namespaceOf(object),
         object,
+        object.metadata?.creationTimestamp,
       ),
     update: (object) =>
       store.update(
         resourceOfObject(String(object.apiVersion), String(object.kind)),
         namespaceOf(object),
         object,
+      ),
+    updateStatus: (object) =>
+      store.update(
+        resourceOfObject(String(object.apiVersion), String(object.kind)),
+        namespaceOf(object),
+        object,
+        { statusOnly: true },
       ),
     get: (resource, namespace, name) => store.get(resolveResource(resource), namespace, name),
     list: (resource, namespace) => store.list(resolveResource(resource), namespace),

@@ -48,21 +48,71 @@ export function serviceObject(
   };
 }
 
-/** A Gateway API HTTPRoute sending `hostnames` to `services` on port 80. */
+/**
+ * The `status.parents` a Gateway controller writes on a route it looked at: `Accepted` True (or False with
+ * reason NotAllowedByListeners) for each parentRef.
+ */
+export function routeStatus(parentRefs: Record<string, unknown>[], accepted = true): Record<string, unknown> {
+  return {
+    parents: parentRefs.map((parentRef) => ({
+      parentRef,
+      controllerName: 'example.com/gateway-controller',
+      conditions: [
+        {
+          type: 'Accepted',
+          status: accepted ? 'True' : 'False',
+          reason: accepted ? 'Accepted' : 'NotAllowedByListeners',
+        },
+      ],
+    })),
+  };
+}
+
+/**
+ * A Gateway API HTTPRoute sending `hostnames` to `services` on port 80, attached to the Gateway `gateway`,
+ * which accepted it (`accepted: false`: refused it; `undefined` status: not looked at yet).
+ */
 export function routeObject(
   name: string,
   hostnames: string[],
-  services: string[],
+  services: (string | { name: string; namespace: string })[],
   namespace = 'shop',
+  options: { accepted?: boolean | undefined; status?: false } = {},
 ): KubeObject {
+  const parentRefs = [{ name: 'gateway' }];
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
     metadata: { name, namespace },
     spec: {
-      parentRefs: [{ name: 'gateway' }],
+      parentRefs,
       hostnames,
-      rules: [{ backendRefs: services.map((service) => ({ name: service, port: 80 })) }],
+      rules: [
+        {
+          backendRefs: services.map((service) =>
+            typeof service === 'string' ? { name: service, port: 80 } : { ...service, port: 80 },
+          ),
+        },
+      ],
+    },
+    ...(options.status === false ? {} : { status: routeStatus(parentRefs, options.accepted ?? true) }),
+  };
+}
+
+/** A Gateway API ReferenceGrant in `namespace` letting HTTPRoutes of `from` send to its Services. */
+export function referenceGrantObject(
+  name: string,
+  namespace: string,
+  from: string,
+  service?: string,
+): KubeObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: { name, namespace },
+    spec: {
+      from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: from }],
+      to: [{ group: '', kind: 'Service', ...(service === undefined ? {} : { name: service }) }],
     },
   };
 }

@@ -44,6 +44,14 @@ export const RESOURCES: readonly ResourceType[] = [
     subresources: ['status'],
   },
   {
+    group: 'gateway.networking.k8s.io',
+    version: 'v1beta1',
+    resource: 'referencegrants',
+    kind: 'ReferenceGrant',
+    singular: 'referencegrant',
+    subresources: [],
+  },
+  {
     group: 'events.k8s.io',
     version: 'v1',
     resource: 'events',

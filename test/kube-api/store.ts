@@ -164,7 +164,8 @@ export class ObjectStore {
     for (const listener of [...this.listeners]) listener(event);
   }
 
-  create(type: ResourceType, namespace: string, input: KubeObject): KubeObject {
+  /** `seededCreation`: the creationTimestamp a seeded object keeps (a real server always sets its own). */
+  create(type: ResourceType, namespace: string, input: KubeObject, seededCreation?: string): KubeObject {
     const object = structuredClone(input);
     const metadata = { ...object.metadata };
     if (!metadata.name && metadata.generateName)
@@ -187,7 +188,7 @@ export class ObjectStore {
       uid: randomUUID(),
       resourceVersion: String(this.revision),
       generation: 1,
-      creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      creationTimestamp: seededCreation ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     });
     delete metadata.generateName;
     bucket.set(`${namespace}/${name}`, object);

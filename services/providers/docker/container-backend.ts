@@ -39,6 +39,8 @@ export interface ContainerFacts {
   address: string | undefined;
   /** `Config.ExposedPorts` keys, such as `8080/tcp`. */
   exposedPorts: string[];
+  /** When the container was created (inspect `Created`), ms since the epoch: the earlier claimant keeps a host. */
+  createdAt?: number | undefined;
 }
 
 export interface ContainerBackend {
@@ -53,6 +55,7 @@ export interface ContainerBackend {
   /** Set when a probe path is configured and the container has an address and a port. */
   probeUrl: string | undefined;
   startedAt: string;
+  createdAt?: number | undefined;
   problems: SettingProblem[];
 }
 
@@ -120,6 +123,7 @@ export function describeContainer(facts: ContainerFacts): Described {
       healthy: facts.running && (facts.health === 'none' || facts.health === 'healthy'),
       probeUrl,
       startedAt: facts.startedAt,
+      ...(facts.createdAt === undefined ? {} : { createdAt: facts.createdAt }),
       problems,
     },
   };
@@ -150,9 +154,12 @@ export function assembleBackends(
     group.sort((a, b) => a.containerName.localeCompare(b.containerName));
     const first = group[0] as ContainerBackend;
     const readyReplicas = group.filter((c) => isContainerReady(c, probePassed(c))).length;
+    // The backend's claim dates from its oldest container (a scaled-up replica does not make it newer).
+    const created = group.flatMap((c) => (c.createdAt === undefined ? [] : [c.createdAt]));
     observed.push({
       id,
       hosts: [...first.hosts],
+      ...(created.length === 0 ? {} : { createdAt: Math.min(...created) }),
       ready: readyReplicas > 0,
       replicas: group.filter((c) => c.running).length,
       readyReplicas,
@@ -171,6 +178,7 @@ export function inNamespaces(id: BackendId, namespaces: readonly string[]): bool
 export interface InspectedContainer {
   Id: string;
   Name: string;
+  Created?: string;
   State: {
     Running: boolean;
     Paused?: boolean;
@@ -202,5 +210,11 @@ export function factsFromInspect(info: InspectedContainer): ContainerFacts {
     startedAt: info.State.StartedAt,
     address,
     exposedPorts: Object.keys(info.Config.ExposedPorts ?? {}),
+    ...createdOf(info.Created),
   };
+}
+
+function createdOf(created: string | undefined): { createdAt?: number } {
+  const ms = created === undefined ? Number.NaN : Date.parse(created);
+  return Number.isFinite(ms) ? { createdAt: ms } : {};
 }

@@ -134,6 +134,8 @@ describe('docker provider', () => {
       replicas: 1,
       readyReplicas: 1,
       config: { idleTimeoutMs: 90_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 7 },
+      // The container's creation, which dates its host claims.
+      createdAt: expect.any(Number),
     });
     expect(snapshot.map((backend) => backend.id)).not.toContain(`${project}/other`);
     expect(snapshot.every((backend) => backend.id.startsWith(`${project}/`))).toBe(true);

@@ -4,11 +4,19 @@
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { BackendId } from '../../shared/index.ts';
+import type { HostRefusal } from '../host-ownership.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend, ProviderContext } from '../provider.ts';
 import { type Probe, ReadinessProbes } from '../readiness-probes.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
-import { type ClusterObjects, computeBackends, type HttpRoute, observedBackends } from './backends.ts';
+import {
+  type ClusterObjects,
+  computeBackends,
+  type DeploymentBackend,
+  type HttpRoute,
+  observedBackends,
+  type ReferenceGrant,
+} from './backends.ts';
 import type { ClusterNaming } from './cluster-names.ts';
 import { AnnotationProblemReporter } from './events.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, informerSpecs, SupervisedInformer } from './informers.ts';
@@ -29,6 +37,8 @@ class KubernetesBackendSource implements BackendSource {
   private scheduled = false;
   private closed = false;
   private readonly clusterNaming: ClusterNaming | undefined;
+  /** The Deployment of each backend in the last computation, for Events about it. */
+  private deployments = new Map<BackendId, DeploymentBackend['deployment']>();
 
   constructor(context: ProviderContext, options: KubernetesSourceOptions = {}) {
     const kc = options.kubeConfig ?? loadKubeConfig();
@@ -51,6 +61,10 @@ class KubernetesBackendSource implements BackendSource {
 
   snapshots(): AsyncIterable<ObservedBackend[]> {
     return this.channel.values();
+  }
+
+  reportHostRefusals(refusals: readonly HostRefusal[]): void {
+    this.reporter.reportHostRefusals(refusals, this.deployments);
   }
 
   async close(): Promise<void> {
@@ -78,12 +92,14 @@ class KubernetesBackendSource implements BackendSource {
       services: of('services'),
       endpointSlices: of('endpointslices'),
       httpRoutes: of<HttpRoute>('httproutes'),
+      referenceGrants: of<ReferenceGrant>('referencegrants'),
     };
   }
 
   private compute(): void {
     if (!this.informers.every((informer) => informer.synced)) return;
     const views = computeBackends(this.objects(), this.clusterNaming);
+    this.deployments = new Map(views.map((view) => [view.backend.id, view.deployment]));
     for (const view of views) if (view.problems.length > 0) this.reporter.report(view);
     const wanted = new Map<BackendId, string>();
     for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);

@@ -67,7 +67,14 @@ function route(
 ): HttpRoute {
   return {
     metadata: { name, namespace: 'shop' },
-    spec: { hostnames, rules: backends.map((refs) => ({ backendRefs: refs })) },
+    spec: {
+      parentRefs: [{ name: 'gateway' }],
+      hostnames,
+      rules: backends.map((refs) => ({ backendRefs: refs })),
+    },
+    status: {
+      parents: [{ parentRef: { name: 'gateway' }, conditions: [{ type: 'Accepted', status: 'True' }] }],
+    },
   };
 }
 

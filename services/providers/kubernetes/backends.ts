@@ -25,12 +25,38 @@ export const ENABLED_LABEL = 'wakegate.dev/enabled';
 export const ANNOTATION_PREFIX = 'wakegate.dev/';
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
+/** A Gateway API `ParentReference` (defaults: group gateway.networking.k8s.io, kind Gateway, the route's namespace). */
+export interface ParentRef {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name: string;
+  sectionName?: string;
+  port?: number;
+}
+
 /** The parts of a Gateway API HTTPRoute the watcher reads (client-node has no type for it). */
 export interface HttpRoute {
-  metadata?: { name?: string; namespace?: string };
+  metadata?: { name?: string; namespace?: string; generation?: number; creationTimestamp?: string | Date };
   spec?: {
+    parentRefs?: ParentRef[];
     hostnames?: string[];
     rules?: { backendRefs?: { group?: string; kind?: string; name: string; namespace?: string }[] }[];
+  };
+  status?: {
+    parents?: {
+      parentRef: ParentRef;
+      conditions?: { type: string; status: string; observedGeneration?: number }[];
+    }[];
+  };
+}
+
+/** The parts of a Gateway API ReferenceGrant the watcher reads. */
+export interface ReferenceGrant {
+  metadata?: { name?: string; namespace?: string };
+  spec?: {
+    from?: { group: string; kind: string; namespace: string }[];
+    to?: { group: string; kind: string; name?: string }[];
   };
 }
 
@@ -39,6 +65,8 @@ export interface ClusterObjects {
   services: V1Service[];
   endpointSlices: V1EndpointSlice[];
   httpRoutes: HttpRoute[];
+  /** Gateway API ReferenceGrants: a route's backendRef to a Service in another namespace needs one there. */
+  referenceGrants?: ReferenceGrant[];
 }
 
 /** A backend as its Deployment, Service, endpoints and routes describe it. */
@@ -99,10 +127,11 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
       ?.port;
     for (const endpoint of slice.endpoints ?? []) {
       // A nil ready condition means ready (EndpointSlice API); a Service may also select other workloads'
-      // pods, so only this Deployment's own pods count.
+      // pods, so only this Deployment's own pods count. An endpoint without a Pod targetRef (a hand-made
+      // slice, possibly pointing anywhere) is nobody's pod: it neither makes the backend ready nor is probed.
       if (endpoint.conditions?.ready === false) continue;
       const ref = endpoint.targetRef;
-      if (ref && !(ref.kind === 'Pod' && isPodOf(deployment, ref.name ?? ''))) continue;
+      if (ref?.kind !== 'Pod' || !isPodOf(deployment, ref.name ?? '')) continue;
       const address = endpoint.addresses[0];
       if (address !== undefined) found.push({ address, port });
     }
@@ -110,22 +139,94 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
   return found.sort((a, b) => a.address.localeCompare(b.address));
 }
 
-function routeHosts(routes: HttpRoute[], namespace: string, serviceNames: Set<string>): string[] {
-  const hosts = new Set<string>();
-  for (const route of routes) {
-    if (route.metadata?.namespace !== namespace) continue;
-    // Only same-namespace Service references: a cross-namespace one needs a ReferenceGrant the watcher
-    // does not read, and a route without hostnames takes its gateway's, which are unknown here.
-    const names = (route.spec?.rules ?? []).some((rule) =>
-      (rule.backendRefs ?? []).some(
-        (ref) =>
-          (ref.group ?? '') === '' &&
-          (ref.kind ?? 'Service') === 'Service' &&
-          (ref.namespace ?? namespace) === namespace &&
-          serviceNames.has(ref.name),
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+
+function sameParent(a: ParentRef, b: ParentRef, routeNamespace: string): boolean {
+  return (
+    (a.group ?? GATEWAY_GROUP) === (b.group ?? GATEWAY_GROUP) &&
+    (a.kind ?? 'Gateway') === (b.kind ?? 'Gateway') &&
+    (a.namespace ?? routeNamespace) === (b.namespace ?? routeNamespace) &&
+    a.name === b.name &&
+    a.sectionName === b.sectionName &&
+    a.port === b.port
+  );
+}
+
+/**
+ * Whether a Gateway accepted the route: one of its `parentRefs` has a `status.parents` entry whose
+ * `Accepted` condition is `True` for the route's current generation. A route nobody accepted (its Gateway
+ * refused it, or no controller has looked at it yet, or it changed since) routes nothing, so it claims no host.
+ */
+export function isRouteAccepted(route: HttpRoute): boolean {
+  const namespace = route.metadata?.namespace ?? '';
+  const generation = route.metadata?.generation;
+  return (route.spec?.parentRefs ?? []).some((parent) =>
+    (route.status?.parents ?? []).some(
+      (status) =>
+        sameParent(status.parentRef, parent, namespace) &&
+        (status.conditions ?? []).some(
+          (condition) =>
+            condition.type === 'Accepted' &&
+            condition.status === 'True' &&
+            (condition.observedGeneration === undefined ||
+              generation === undefined ||
+              condition.observedGeneration === generation),
+        ),
+    ),
+  );
+}
+
+/** Whether a ReferenceGrant in `namespace` lets HTTPRoutes of `from` send to the Service `service`. */
+function granted(grants: ReferenceGrant[], from: string, namespace: string, service: string): boolean {
+  return grants.some(
+    (grant) =>
+      grant.metadata?.namespace === namespace &&
+      (grant.spec?.from ?? []).some(
+        (f) => f.group === GATEWAY_GROUP && f.kind === 'HTTPRoute' && f.namespace === from,
+      ) &&
+      (grant.spec?.to ?? []).some(
+        (t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === service),
       ),
-    );
-    if (!names) continue;
+  );
+}
+
+/** The Services in `namespace` a backendRef of `route` may send to, as the Gateway API allows it. */
+function sendsTo(
+  ref: { group?: string; kind?: string; name: string; namespace?: string },
+  route: HttpRoute,
+  namespace: string,
+  serviceNames: Set<string>,
+  grants: ReferenceGrant[],
+): boolean {
+  const from = route.metadata?.namespace ?? '';
+  if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') return false;
+  if ((ref.namespace ?? from) !== namespace || !serviceNames.has(ref.name)) return false;
+  return from === namespace || granted(grants, from, namespace, ref.name);
+}
+
+/**
+ * The accepted HTTPRoutes, of any namespace, with at least one rule sending to one of the Services; a
+ * reference from another namespace counts only with a ReferenceGrant in the Services' namespace. A route
+ * without hostnames takes its gateway's, which are unknown here, so it adds no host.
+ */
+function routesTo(objects: ClusterObjects, namespace: string, serviceNames: Set<string>) {
+  const grants = objects.referenceGrants ?? [];
+  const found: { route: HttpRoute; rules: number[] }[] = [];
+  for (const route of objects.httpRoutes) {
+    if (!isRouteAccepted(route)) continue;
+    const rules: number[] = [];
+    (route.spec?.rules ?? []).forEach((rule, index) => {
+      if ((rule.backendRefs ?? []).some((ref) => sendsTo(ref, route, namespace, serviceNames, grants)))
+        rules.push(index);
+    });
+    if (rules.length > 0) found.push({ route, rules });
+  }
+  return found;
+}
+
+function routeHosts(routes: { route: HttpRoute }[]): string[] {
+  const hosts = new Set<string>();
+  for (const { route } of routes) {
     for (const hostname of route.spec?.hostnames ?? []) {
       const host = normalizeHost(hostname);
       if (host !== undefined) hosts.add(host);
@@ -134,23 +235,23 @@ function routeHosts(routes: HttpRoute[], namespace: string, serviceNames: Set<st
   return [...hosts].sort();
 }
 
-/** The HTTPRoute rules in the namespace that send to one of the Services (same rules as routeHosts). */
-function routeRules(routes: HttpRoute[], namespace: string, serviceNames: Set<string>): RouteRuleRef[] {
-  const found: RouteRuleRef[] = [];
-  for (const route of routes) {
-    if (route.metadata?.namespace !== namespace || !route.metadata.name) continue;
-    (route.spec?.rules ?? []).forEach((rule, index) => {
-      const sends = (rule.backendRefs ?? []).some(
-        (ref) =>
-          (ref.group ?? '') === '' &&
-          (ref.kind ?? 'Service') === 'Service' &&
-          (ref.namespace ?? namespace) === namespace &&
-          serviceNames.has(ref.name),
-      );
-      if (sends) found.push({ namespace, name: route.metadata?.name ?? '', rule: index });
-    });
-  }
-  return found;
+/** The HTTPRoute rules that send to the backend's Services (same rules as routeHosts). */
+function routeRules(routes: { route: HttpRoute; rules: number[] }[]): RouteRuleRef[] {
+  return routes.flatMap(({ route, rules }) =>
+    route.metadata?.name
+      ? rules.map((rule) => ({
+          namespace: route.metadata?.namespace ?? '',
+          name: route.metadata?.name ?? '',
+          rule,
+        }))
+      : [],
+  );
+}
+
+function timeOf(timestamp: string | Date | undefined): number | undefined {
+  if (timestamp === undefined) return undefined;
+  const ms = new Date(timestamp).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 export function computeBackends(
@@ -170,9 +271,9 @@ export function computeBackends(
     );
     const serviceNames = new Set(services.map((s) => s.metadata?.name ?? ''));
     const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
+    const routes = routesTo(objects, namespace, serviceNames);
     const hosts = [...settings.hosts];
-    for (const host of routeHosts(objects.httpRoutes, namespace, serviceNames))
-      if (!hosts.includes(host)) hosts.push(host);
+    for (const host of routeHosts(routes)) if (!hosts.includes(host)) hosts.push(host);
 
     const replicas = deployment.spec?.replicas ?? 1;
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
@@ -192,7 +293,8 @@ export function computeBackends(
       if (ready && settings.config.probePath !== undefined && target)
         probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
     }
-    const cluster = clusterNameOf(naming, services, routeRules(objects.httpRoutes, namespace, serviceNames));
+    const cluster = clusterNameOf(naming, services, routeRules(routes));
+    const createdAt = timeOf(deployment.metadata?.creationTimestamp);
     const generations = {
       ...(deployment.metadata?.generation === undefined
         ? {}
@@ -210,6 +312,7 @@ export function computeBackends(
         readyReplicas,
         config: settings.config,
         ...(cluster ? { cluster } : {}),
+        ...(createdAt === undefined ? {} : { createdAt }),
         ...generations,
       },
       probeUrl,

@@ -22,8 +22,12 @@ function service(name: string, ports: Ports): V1Service {
 const route = {
   metadata: { name: 'web-route', namespace: 'shop' },
   spec: {
+    parentRefs: [{ name: 'gateway' }],
     hostnames: ['web.example.com'],
     rules: [{ backendRefs: [{ name: 'other' }] }, { backendRefs: [{ name: 'web-svc' }] }],
+  },
+  status: {
+    parents: [{ parentRef: { name: 'gateway' }, conditions: [{ type: 'Accepted', status: 'True' }] }],
   },
 };
 

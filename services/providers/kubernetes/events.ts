@@ -1,17 +1,25 @@
 /**
- * Reports malformed wakegate.dev/* annotations where the user looks: a warning log line and a Warning
- * Event on the Deployment (`kubectl describe deployment`). Each problem is reported once per process;
- * the Event name is derived from the problem, so a second replica or a restart gets AlreadyExists instead
- * of a duplicate.
+ * Reports, where the user looks, malformed wakegate.dev/* annotations (a warning log line and an
+ * `InvalidAnnotation` Event) and host claims the watcher refused (`HostConflict`, `HostRefused`; the
+ * watcher logs those): Warning Events on the Deployment (`kubectl describe deployment`). Each is reported
+ * once per process; the Event name is derived from it, so a second replica or a restart gets AlreadyExists
+ * instead of a duplicate.
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/index.ts';
+import type { HostRefusal } from '../host-ownership.ts';
 import { apiStatus, loggedApiError } from './api-errors.ts';
 import type { DeploymentBackend } from './backends.ts';
 
 const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
+/** A host another backend claimed first. */
+const HOST_CONFLICT_REASON = 'HostConflict';
+/** A host refused by the rules (a wildcard over a public suffix, outside the namespace's allowlist). */
+const HOST_REFUSED_REASON = 'HostRefused';
+
+type DeploymentRef = DeploymentBackend['deployment'];
 
 export class AnnotationProblemReporter {
   private readonly core: CoreV1Api;
@@ -34,12 +42,48 @@ export class AnnotationProblemReporter {
       const annotation = `wakegate.dev/${problem.setting}`;
       const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using the default`;
       this.logger.warn({ backend: view.backend.id, annotation, value: problem.value }, message);
-      void this.createEvent(view, key, message);
+      void this.createEvent(view.backend.id, view.deployment, key, INVALID_ANNOTATION_REASON, message);
     }
   }
 
-  private async createEvent(view: DeploymentBackend, key: string, message: string): Promise<void> {
-    const { namespace, name, uid } = view.deployment;
+  /**
+   * A Warning Event on the Deployment of each refused host claim (the watcher logs them); once per process,
+   * and named from the refusal so replicas and restarts do not repeat it.
+   */
+  reportHostRefusals(
+    refusals: readonly HostRefusal[],
+    deployments: ReadonlyMap<string, DeploymentRef>,
+  ): void {
+    for (const refusal of refusals) {
+      const deployment = deployments.get(refusal.id);
+      if (!deployment) continue;
+      const key = `${deployment.uid ?? ''}|${refusal.id}|host|${refusal.host}|${refusal.reason}|${refusal.owner ?? ''}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      const message =
+        refusal.reason === 'conflict'
+          ? `host ${refusal.host} is not served by this backend: ${refusal.owner} claimed ${refusal.ownerHost} first`
+          : refusal.reason === 'wide-wildcard'
+            ? `host ${refusal.host} is not served: a wildcard must leave two labels below a public suffix`
+            : `host ${refusal.host} is not served: it is not under the host suffixes this namespace may claim`;
+      void this.createEvent(
+        refusal.id,
+        deployment,
+        key,
+        refusal.reason === 'conflict' ? HOST_CONFLICT_REASON : HOST_REFUSED_REASON,
+        message,
+      );
+    }
+  }
+
+  private async createEvent(
+    backend: string,
+    deployment: DeploymentRef,
+    key: string,
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const { namespace, name, uid } = deployment;
     const now = new Date();
     const suffix = createHash('sha256').update(key).digest('hex').slice(0, 12);
     try {
@@ -48,7 +92,7 @@ export class AnnotationProblemReporter {
         body: {
           metadata: { name: `${name.slice(0, 200)}.wakegate-${suffix}`, namespace },
           involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name, uid },
-          reason: INVALID_ANNOTATION_REASON,
+          reason,
           message,
           type: 'Warning',
           source: { component: this.component },
@@ -62,11 +106,8 @@ export class AnnotationProblemReporter {
     } catch (error) {
       if (apiStatus(error) === 409) return;
       this.logger.warn(
-        {
-          backend: view.backend.id,
-          err: loggedApiError(error),
-        },
-        'could not create the Kubernetes Event for a malformed annotation',
+        { backend, reason, err: loggedApiError(error) },
+        'could not create a Kubernetes Event',
       );
     }
   }

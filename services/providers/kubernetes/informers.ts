@@ -1,5 +1,6 @@
 /**
- * The informers the watch side runs: Deployments (opted in), Services, EndpointSlices and HTTPRoutes, one
+ * The informers the watch side runs: Deployments (opted in), Services, EndpointSlices, HTTPRoutes and
+ * ReferenceGrants, one
  * set per watched namespace or one cluster-wide set. client-node's informers recover from a closed watch
  * and from 410 Gone by themselves but stop on any other error; each one here is restarted with backoff.
  */
@@ -19,7 +20,10 @@ import { type Backoff, backoffDelayMs, type Logger } from '../../shared/index.ts
 import { apiStatus, loggedApiError } from './api-errors.ts';
 import { ENABLED_LABEL } from './backends.ts';
 
-export type WatchedKind = 'deployments' | 'services' | 'endpointslices' | 'httproutes';
+export type WatchedKind = 'deployments' | 'services' | 'endpointslices' | 'httproutes' | 'referencegrants';
+
+/** Gateway API kinds: a cluster without the Gateway API CRDs does not serve them (404). */
+const OPTIONAL_KINDS: readonly WatchedKind[] = ['httproutes', 'referencegrants'];
 
 export interface InformerSpec {
   kind: WatchedKind;
@@ -31,6 +35,8 @@ export interface InformerSpec {
 
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 const GATEWAY_VERSION = 'v1';
+/** ReferenceGrant is served as v1beta1 by every Gateway API release that has it. */
+const GRANT_VERSION = 'v1beta1';
 
 export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpec[] {
   const apps = kc.makeApiClient(AppsV1Api);
@@ -39,6 +45,7 @@ export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpe
   const custom = kc.makeApiClient(CustomObjectsApi);
   const labelSelector = `${ENABLED_LABEL}=true`;
   const route = { group: GATEWAY_GROUP, version: GATEWAY_VERSION, plural: 'httproutes' };
+  const grant = { group: GATEWAY_GROUP, version: GRANT_VERSION, plural: 'referencegrants' };
   const scopes = namespaces.length === 0 ? [undefined] : namespaces;
   return scopes.flatMap((namespace): InformerSpec[] => {
     const prefix = namespace === undefined ? '' : `/namespaces/${namespace}`;
@@ -80,13 +87,22 @@ export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpe
             ? custom.listClusterCustomObject(route)
             : custom.listNamespacedCustomObject({ ...route, namespace }),
       },
+      {
+        kind: 'referencegrants',
+        namespace,
+        path: `/apis/${GATEWAY_GROUP}/${GRANT_VERSION}${prefix}/referencegrants`,
+        list: () =>
+          namespace === undefined
+            ? custom.listClusterCustomObject(grant)
+            : custom.listNamespacedCustomObject({ ...grant, namespace }),
+      },
     ];
   });
 }
 
 /** Restart delays after an error (doubling from `baseMs` up to `maxMs`), and while HTTPRoutes are absent. */
 export interface BackoffOptions extends Backoff {
-  /** Retry delay while the HTTPRoute API is not installed. */
+  /** Retry delay while the HTTPRoute or ReferenceGrant API is not installed. */
   absentRetryMs: number;
 }
 
@@ -153,9 +169,15 @@ export class SupervisedInformer {
     this.failedThisRun = true;
     if (this.stopped || this.retryTimer) return;
     let delay: number;
-    if (this.spec.kind === 'httproutes' && apiStatus(error) === 404) {
-      // No Gateway API in this cluster: routes contribute no hosts, and the watcher still syncs.
-      if (!this.absent) this.logger.info('the HTTPRoute API is not served; hosts come from annotations only');
+    if (OPTIONAL_KINDS.includes(this.spec.kind) && apiStatus(error) === 404) {
+      // No Gateway API in this cluster: routes contribute no hosts (without ReferenceGrants, no
+      // cross-namespace ones), and the watcher still syncs.
+      if (!this.absent)
+        this.logger.info(
+          this.spec.kind === 'httproutes'
+            ? 'the HTTPRoute API is not served; hosts come from annotations only'
+            : 'the ReferenceGrant API is not served; routes count only for Services of their own namespace',
+        );
       this.absent = true;
       this.synced = true;
       delay = this.backoff.absentRetryMs;

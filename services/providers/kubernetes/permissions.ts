@@ -13,7 +13,9 @@ export const WATCHER_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
   { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: ['list', 'watch'] },
-  // Reports malformed wakegate.dev/* annotations on the Deployment.
+  // A route's backendRef to a Service in another namespace counts only with a ReferenceGrant there.
+  { apiGroups: ['gateway.networking.k8s.io'], resources: ['referencegrants'], verbs: ['list', 'watch'] },
+  // Reports malformed wakegate.dev/* annotations and refused host claims on the Deployment.
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
 

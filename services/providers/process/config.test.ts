@@ -162,6 +162,15 @@ backends:
     expect(message).toContain('/backends/other/hosts: demo.localhost is already a host of backend demo');
   });
 
+  it('refuses a wildcard over a public suffix, as the watcher would', async () => {
+    const message = await errorOf(`${demo()}
+  other:
+    command: node
+    url: http://127.0.0.1:3002
+    hosts: ['*.com']`);
+    expect(message).toContain('/backends/other/hosts: *.com is too wide');
+  });
+
   it('reports YAML syntax errors with their line', async () => {
     expect(await errorOf('backends:\n  demo: [unclosed\n')).toMatch(/line \d+ column \d+: invalid YAML/);
   });

@@ -17,6 +17,7 @@ import {
   parseDurationMs,
   WakegateError,
 } from '../../shared/index.ts';
+import { isWildcardAllowed } from '../host-ownership.ts';
 import { defaultStateFolder } from './state-file.ts';
 
 /** Local processes all live in this namespace. */
@@ -193,6 +194,11 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
       const backend = parseBackend(name, spec, baseDir, `/backends/${name}`);
       if (spec['health-path'] !== undefined) deprecatedFields.push(`/backends/${name}/health-path`);
       for (const host of backend.hosts) {
+        // The watcher's rules (host-ownership.ts), at load: the local gateway routes by this file too.
+        if (!isWildcardAllowed(host))
+          throw new Error(
+            `/backends/${name}/hosts: ${host} is too wide; a wildcard must leave two labels below a public suffix`,
+          );
         const other = hostOwner.get(host);
         if (other) throw new Error(`/backends/${name}/hosts: ${host} is already a host of backend ${other}`);
         hostOwner.set(host, name);

@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type HostClaimant,
+  isPublicSuffix,
+  isWildcardAllowed,
+  parseAllowedSuffixes,
+  resolveHostOwnership,
+} from './host-ownership.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+function owned(claimants: HostClaimant[], allowed?: string) {
+  const result = resolveHostOwnership(
+    claimants,
+    allowed === undefined ? {} : { allowedSuffixes: parseAllowedSuffixes(allowed) },
+  );
+  return { owned: Object.fromEntries(result.owned), refused: result.refused };
+}
+
+describe('host ownership', () => {
+  it('keeps a host with its first claimant, even when the later one sorts first by id', () => {
+    const result = owned([
+      { id: 'aaa-a/web', hosts: ['api.tenantb.com'], createdAt: T0 + 1000 },
+      { id: 'tenant-b/api', hosts: ['api.tenantb.com'], createdAt: T0 },
+    ]);
+    expect(result.owned).toEqual({ 'tenant-b/api': ['api.tenantb.com'], 'aaa-a/web': [] });
+    expect(result.refused).toEqual([
+      {
+        id: 'aaa-a/web',
+        host: 'api.tenantb.com',
+        reason: 'conflict',
+        owner: 'tenant-b/api',
+        ownerHost: 'api.tenantb.com',
+      },
+    ]);
+  });
+
+  it('decides claims of one creation time by id, and whatever order they are given in', () => {
+    const a = { id: 'zzz-a/web', hosts: ['x.example.com'], createdAt: T0 };
+    const b = { id: 'tenant-b/api', hosts: ['x.example.com'], createdAt: T0 };
+    expect(owned([a, b])).toEqual(owned([b, a]));
+    expect(owned([a, b]).owned['tenant-b/api']).toEqual(['x.example.com']);
+  });
+
+  it('puts claimants without a creation time after every dated one', () => {
+    const result = owned([
+      { id: 'a/undated', hosts: ['x.example.com'] },
+      { id: 'b/dated', hosts: ['x.example.com'], createdAt: T0 },
+    ]);
+    expect(result.owned).toEqual({ 'b/dated': ['x.example.com'], 'a/undated': [] });
+  });
+
+  it('refuses wildcards that would hold a public suffix', () => {
+    const result = owned([
+      {
+        id: 'zzz-a/web',
+        hosts: ['*.com', '*.co.uk', '*.github.io', '*.localhost', '*.example.com', '*.example.co.uk'],
+        createdAt: T0,
+      },
+    ]);
+    expect(result.owned['zzz-a/web']).toEqual(['*.example.com', '*.example.co.uk']);
+    expect(result.refused.map((r) => [r.host, r.reason])).toEqual([
+      ['*.com', 'wide-wildcard'],
+      ['*.co.uk', 'wide-wildcard'],
+      ['*.github.io', 'wide-wildcard'],
+      ['*.localhost', 'wide-wildcard'],
+    ]);
+  });
+
+  it.each([
+    ...[
+      'ac',
+      'co',
+      'com',
+      'edu',
+      'gob',
+      'gov',
+      'go',
+      'gv',
+      'ltd',
+      'mil',
+      'ne',
+      'net',
+      'nic',
+      'nom',
+      'or',
+      'org',
+      'plc',
+      'sch',
+    ].map((second) => `${second}.uk`),
+    'amazonaws.com',
+    'appspot.com',
+    'azurewebsites.net',
+    'blogspot.com',
+    'cloudfront.net',
+    'firebaseapp.com',
+    'fly.dev',
+    'github.io',
+    'gitlab.io',
+    'herokuapp.com',
+    'netlify.app',
+    'pages.dev',
+    'vercel.app',
+    'web.app',
+    'workers.dev',
+  ])('refuses a wildcard right below the public suffix %s, and accepts one a label deeper', (suffix) => {
+    expect(isWildcardAllowed(`*.${suffix}`)).toBe(false);
+    expect(isWildcardAllowed(`*.tenant.${suffix}`)).toBe(true);
+  });
+
+  it('names the public suffixes its rule knows', () => {
+    for (const suffix of ['com', 'co.uk', 'com.au', 'ne.jp', 'herokuapp.com'])
+      expect(isPublicSuffix(suffix), suffix).toBe(true);
+    for (const domain of ['example.com', 'co.example', 'example.co.uk', 'com.example.org', 'co.com', 'co.u'])
+      expect(isPublicSuffix(domain), domain).toBe(false);
+    expect(isWildcardAllowed('com')).toBe(true);
+    expect(isWildcardAllowed('*.demo.localhost')).toBe(true);
+  });
+
+  it('refuses across namespaces a wildcard over an earlier host, and a host under an earlier wildcard', () => {
+    const result = owned([
+      { id: 'tenant-b/api', hosts: ['api.tenantb.com', '*.shop.example.com'], createdAt: T0 },
+      {
+        id: 'zzz-a/web',
+        hosts: ['*.tenantb.com', 'cart.shop.example.com', '*.x.shop.example.com'],
+        createdAt: T0 + 1,
+      },
+    ]);
+    expect(result.owned['zzz-a/web']).toEqual([]);
+    expect(result.refused.map((r) => [r.host, r.reason, r.ownerHost])).toEqual([
+      ['*.tenantb.com', 'conflict', 'api.tenantb.com'],
+      ['cart.shop.example.com', 'conflict', '*.shop.example.com'],
+      ['*.x.shop.example.com', 'conflict', '*.shop.example.com'],
+    ]);
+  });
+
+  it('does not take an exact host for a wildcard: distinct hosts that share an ending are two claims', () => {
+    const result = owned([
+      { id: 'tenant-b/api', hosts: ['api.example.com', 'example.org'], createdAt: T0 },
+      { id: 'zzz-a/web', hosts: ['rapi.example.com', '*.example.org', 'www.example.org'], createdAt: T0 + 1 },
+    ]);
+    expect(result.owned['zzz-a/web']).toEqual(['rapi.example.com', '*.example.org', 'www.example.org']);
+  });
+
+  it('counts a host listed twice by one claimant once', () => {
+    const result = owned([{ id: 'shop/a', hosts: ['x.example.com', 'x.example.com'], createdAt: T0 }]);
+    expect(result).toEqual({ owned: { 'shop/a': ['x.example.com'] }, refused: [] });
+  });
+
+  it('lets one namespace pair a wildcard with more exact hosts of its own', () => {
+    const result = owned([
+      { id: 'shop/catch-all', hosts: ['*.shop.example.com'], createdAt: T0 },
+      { id: 'shop/cart', hosts: ['cart.shop.example.com'], createdAt: T0 + 1 },
+    ]);
+    expect(result.owned).toEqual({
+      'shop/catch-all': ['*.shop.example.com'],
+      'shop/cart': ['cart.shop.example.com'],
+    });
+    expect(result.refused).toEqual([]);
+  });
+
+  it('still gives one exact host to one backend inside a namespace', () => {
+    const result = owned([
+      { id: 'shop/a', hosts: ['x.example.com'], createdAt: T0 },
+      { id: 'shop/b', hosts: ['x.example.com', 'y.example.com'], createdAt: T0 + 1 },
+    ]);
+    expect(result.owned).toEqual({ 'shop/a': ['x.example.com'], 'shop/b': ['y.example.com'] });
+  });
+
+  it('frees a refused claim for the next claimant: a wide wildcard blocks nobody', () => {
+    const result = owned([
+      { id: 'zzz-a/web', hosts: ['*.com'], createdAt: T0 },
+      { id: 'tenant-b/api', hosts: ['api.tenantb.com'], createdAt: T0 + 1 },
+    ]);
+    expect(result.owned['tenant-b/api']).toEqual(['api.tenantb.com']);
+  });
+
+  it('grants only hosts under the namespace allowlist, with * for the namespaces not listed', () => {
+    const claimants = [
+      { id: 'tenant-b/api', hosts: ['api.tenantb.com', 'tenantb.com', '*.eu.tenantb.com'], createdAt: T0 },
+      { id: 'zzz-a/web', hosts: ['api.tenantb.com', 'a.example.org', 'xtenanta.com'], createdAt: T0 },
+      { id: 'other/web', hosts: ['o.shared.example'], createdAt: T0 },
+    ];
+    const result = owned(claimants, 'tenant-b=tenantb.com; zzz-a=tenanta.com,.example.org; *=shared.example');
+    expect(result.owned).toEqual({
+      'tenant-b/api': ['api.tenantb.com', 'tenantb.com', '*.eu.tenantb.com'],
+      'zzz-a/web': ['a.example.org'],
+      'other/web': ['o.shared.example'],
+    });
+    // Only a conflict names an owner.
+    expect(result.refused).toStrictEqual([
+      { id: 'zzz-a/web', host: 'api.tenantb.com', reason: 'not-allowed' },
+      { id: 'zzz-a/web', host: 'xtenanta.com', reason: 'not-allowed' },
+    ]);
+    expect(owned([{ id: 'x/y', hosts: ['a.b.com'] }], 'tenant-b=b.com').owned['x/y']).toEqual([]);
+  });
+
+  it('refuses a malformed allowlist naming the bad part', () => {
+    expect(() => parseAllowedSuffixes(' tenant-b ')).toThrow('"tenant-b" is not <namespace>=<suffix>');
+    expect(() => parseAllowedSuffixes('Tenant=b.com')).toThrow('"Tenant" is not a namespace');
+    expect(() => parseAllowedSuffixes('tenant_b=b.com')).toThrow('"tenant_b" is not a namespace');
+    expect(() => parseAllowedSuffixes('=b.com')).toThrow('"" is not a namespace');
+    expect(() => parseAllowedSuffixes('a=b.com;a=c.com')).toThrow(/twice/);
+    expect(() => parseAllowedSuffixes('a= *.com ')).toThrow('"*.com" is not a host suffix');
+    for (const bad of ['b.com_x', 'b..com', '-b.com', 'b.com-'])
+      expect(() => parseAllowedSuffixes(`a=${bad}`), bad).toThrow('is not a host suffix');
+    expect(parseAllowedSuffixes('a=.B.com, c.org,,eu.b.io,x.y; ;*=')).toEqual(
+      new Map([
+        ['a', ['b.com', 'c.org', 'eu.b.io', 'x.y']],
+        ['*', []],
+      ]),
+    );
+  });
+});

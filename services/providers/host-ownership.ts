@@ -1,0 +1,221 @@
+/**
+ * Who owns each hostname, without I/O. Every backend claims hosts (exact or `*.` wildcard); this core gives
+ * each host one owner and says why every other claim was refused:
+ *
+ * - `wide-wildcard`: a wildcard must leave at least two labels below a public suffix (`*.example.com`, not
+ *   `*.com`, `*.co.uk` or `*.github.io`), so no backend can hold every unmanaged host of a suffix;
+ * - `not-allowed`: the namespace's allowlist of host suffixes (watcher config) does not cover the host;
+ * - `conflict`: an earlier claimant holds the same host, or (from another namespace) a wildcard covering it,
+ *   or a host the claimed wildcard would cover.
+ *
+ * "Earlier" is the workload's creation time, then its id: both are fields of the workload every watcher
+ * replica reads alike, so replicas and restarts agree on the owner whatever order their events came in. A
+ * claim without a creation time sorts after every dated one.
+ */
+import { type BackendId, parseBackendId } from '../shared/index.ts';
+
+export interface HostClaimant {
+  id: BackendId;
+  /** Lowercase hostnames, exact or `*.`-wildcard, as the workload's settings and routes name them. */
+  hosts: readonly string[];
+  /** When the workload was created (ms since the epoch), where the platform says. */
+  createdAt?: number | undefined;
+}
+
+export interface HostPolicy {
+  /**
+   * Host suffixes each namespace may claim. Undefined: no allowlist. When set, a namespace's entry (or the
+   * `*` entry for namespaces not listed) lists the suffixes; a namespace with neither may claim no host.
+   */
+  allowedSuffixes?: ReadonlyMap<string, readonly string[]> | undefined;
+}
+
+export type HostRefusalReason = 'conflict' | 'wide-wildcard' | 'not-allowed';
+
+export interface HostRefusal {
+  id: BackendId;
+  host: string;
+  reason: HostRefusalReason;
+  /** For a conflict: who holds it, and the host of theirs it collides with. */
+  owner?: BackendId | undefined;
+  ownerHost?: string | undefined;
+}
+
+export interface HostOwnership {
+  /** Each claimant's hosts it owns, in its own order (every claimant has an entry). */
+  owned: Map<BackendId, string[]>;
+  /** The refused claims, in claim order. */
+  refused: HostRefusal[];
+}
+
+/**
+ * Public suffixes of more than one label under which a wildcard one label deeper would still cover every
+ * registrant: the generic second levels many country registries use (`co.uk`, `com.au`, `ne.jp`, …, by
+ * rule: one of these labels under a two-letter top-level domain) and the largest shared hosting suffixes
+ * of the Public Suffix List's private section. Not the whole list: it changes weekly, and a copy in the
+ * image would be stale anyway; the per-namespace allowlist is the exact control.
+ */
+const COUNTRY_SECOND_LEVELS = new Set([
+  'ac',
+  'co',
+  'com',
+  'edu',
+  'gob',
+  'gov',
+  'go',
+  'gv',
+  'ltd',
+  'mil',
+  'ne',
+  'net',
+  'nic',
+  'nom',
+  'or',
+  'org',
+  'plc',
+  'sch',
+]);
+const SHARED_SUFFIXES = new Set([
+  'amazonaws.com',
+  'appspot.com',
+  'azurewebsites.net',
+  'blogspot.com',
+  'cloudfront.net',
+  'firebaseapp.com',
+  'fly.dev',
+  'github.io',
+  'gitlab.io',
+  'herokuapp.com',
+  'netlify.app',
+  'pages.dev',
+  'vercel.app',
+  'web.app',
+  'workers.dev',
+]);
+
+/** Whether `domain` (no `*.`) is itself a public suffix by the rule above. */
+export function isPublicSuffix(domain: string): boolean {
+  const labels = domain.split('.');
+  if (labels.length === 1) return true;
+  if (SHARED_SUFFIXES.has(domain)) return true;
+  const [second, top] = labels.slice(-2) as [string, string];
+  return labels.length === 2 && top.length === 2 && COUNTRY_SECOND_LEVELS.has(second);
+}
+
+/** Whether a wildcard is narrow enough: its domain is not a public suffix. Exact hosts always are. */
+export function isWildcardAllowed(host: string): boolean {
+  return !host.startsWith('*.') || !isPublicSuffix(host.slice(2));
+}
+
+/** Whether `host` (exact, or a wildcard: `*.d` ends with `.s` exactly when `d` is or ends with `.s`) is under `suffix`. */
+function underSuffix(host: string, suffix: string): boolean {
+  return host === suffix || host.endsWith(`.${suffix}`);
+}
+
+/** Whether the namespace's allowlist admits the host (always, without an allowlist). */
+export function isHostAllowed(host: string, namespace: string, policy: HostPolicy): boolean {
+  const table = policy.allowedSuffixes;
+  if (table === undefined) return true;
+  const suffixes = table.get(namespace) ?? table.get('*');
+  if (suffixes === undefined) return false;
+  return suffixes.some((suffix) => underSuffix(host, suffix));
+}
+
+/** Whether the wildcard `pattern` matches `host`, an exact host or a narrower wildcard, as the filter does. */
+function covers(pattern: string, host: string): boolean {
+  return pattern.startsWith('*.') && host.endsWith(pattern.slice(1));
+}
+
+/** The order claims are decided in: creation time (undated last), then id (unique in a snapshot). */
+function compareClaimants(a: HostClaimant, b: HostClaimant): number {
+  const byTime = (a.createdAt ?? Number.POSITIVE_INFINITY) - (b.createdAt ?? Number.POSITIVE_INFINITY);
+  // Two undated claimants give NaN, which is falsy like a tie.
+  if (byTime) return byTime;
+  return a.id < b.id ? -1 : 1;
+}
+
+function namespaceOf(id: BackendId): string {
+  return parseBackendId(id).namespace;
+}
+
+export function resolveHostOwnership(
+  claimants: readonly HostClaimant[],
+  policy: HostPolicy = {},
+): HostOwnership {
+  const owned = new Map<BackendId, string[]>();
+  const refused: HostRefusal[] = [];
+  /** Hosts granted so far, with their owner. */
+  const granted = new Map<string, BackendId>();
+  for (const claimant of [...claimants].sort(compareClaimants)) {
+    const namespace = namespaceOf(claimant.id);
+    const mine: string[] = [];
+    owned.set(claimant.id, mine);
+    for (const host of claimant.hosts) {
+      if (mine.includes(host)) continue;
+      const refuse = (reason: HostRefusalReason, owner?: BackendId, ownerHost?: string) =>
+        refused.push({
+          id: claimant.id,
+          host,
+          reason,
+          ...(owner === undefined ? {} : { owner, ownerHost }),
+        });
+      if (!isWildcardAllowed(host)) {
+        refuse('wide-wildcard');
+        continue;
+      }
+      if (!isHostAllowed(host, namespace, policy)) {
+        refuse('not-allowed');
+        continue;
+      }
+      // Not one of this claimant's own (deduplicated above), so another backend's.
+      const same = granted.get(host);
+      if (same !== undefined) {
+        refuse('conflict', same, host);
+        continue;
+      }
+      // Across namespaces a wildcard and a host it covers are one claim too: the later one is refused.
+      let overlap: [string, BackendId] | undefined;
+      for (const [other, owner] of granted) {
+        if (namespaceOf(owner) === namespace) continue;
+        if (covers(other, host) || covers(host, other)) {
+          overlap = [other, owner];
+          break;
+        }
+      }
+      if (overlap) {
+        refuse('conflict', overlap[1], overlap[0]);
+        continue;
+      }
+      granted.set(host, claimant.id);
+      mine.push(host);
+    }
+  }
+  return { owned, refused };
+}
+
+/**
+ * The allowlist from its configuration text: `<namespace>=<suffix>[,<suffix>…]` entries separated by `;`
+ * (`*` as the namespace: every namespace not listed). Throws an Error naming the bad part.
+ */
+export function parseAllowedSuffixes(text: string): Map<string, string[]> {
+  const table = new Map<string, string[]>();
+  for (const entry of text.split(';')) {
+    if (entry.trim() === '') continue;
+    const eq = entry.indexOf('=');
+    if (eq < 0) throw new Error(`${JSON.stringify(entry.trim())} is not <namespace>=<suffix>,…`);
+    const namespace = entry.slice(0, eq).trim();
+    if (namespace !== '*' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace))
+      throw new Error(`${JSON.stringify(namespace)} is not a namespace or *`);
+    if (table.has(namespace)) throw new Error(`namespace ${namespace} is listed twice`);
+    const suffixes: string[] = [];
+    for (const raw of entry.slice(eq + 1).split(',')) {
+      const suffix = raw.trim().toLowerCase().replace(/^\./, '');
+      if (suffix === '') continue;
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(suffix))
+        throw new Error(`${JSON.stringify(raw.trim())} is not a host suffix`);
+      suffixes.push(suffix);
+    }
+    table.set(namespace, suffixes);
+  }
+  return table;
+}
