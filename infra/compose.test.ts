@@ -173,6 +173,15 @@ describe('compose.yaml', () => {
     }
   });
 
+  it("runs wakegate's long-lived services as the image's non-root user; root only where a file demands it", () => {
+    const asRoot = Object.entries(compose.services)
+      .filter(([, service]) => service.image === 'wakegate:local' && service.user !== undefined)
+      .map(([name, service]) => `${name}:${service.user}`)
+      .sort();
+    // The Docker socket is root's on every host; `secrets` writes into volumes Docker creates as root's.
+    expect(asRoot).toEqual(['docker-proxy:root', 'secrets:root']);
+  });
+
   it('runs every container without capabilities, privilege escalation or a writable root, but Envoy', () => {
     for (const [name, service] of Object.entries(compose.services)) {
       expect(service.security_opt, name).toContain('no-new-privileges:true');
