@@ -10,7 +10,6 @@ export const bridgeConfigSpec = {
   ...logConfigSpec,
   ...portSpec(BRIDGE_PORT),
   auth: bridgeAuthField,
-  host: env.string('HOST', { default: '0.0.0.0' }),
   maxLongPolls: env.integer('WAKEGATE_MAX_LONG_POLLS', { default: 10_000, min: 1, max: 1_000_000 }),
   maxLongPollsPerClient: env.integer('WAKEGATE_MAX_LONG_POLLS_PER_CLIENT', {
     default: 256,

@@ -48,6 +48,7 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
     });
     const ops = await serveOps({
       port: options.port,
+      host: options.host,
       registry: scaler.metrics.registry,
       notReadyReason: () => scaler.notReadyReason(),
     });

@@ -56,6 +56,7 @@ export async function startWatcher(options: WatcherServiceOptions): Promise<Runn
     });
     const ops = await serveOps({
       port: options.port,
+      host: options.host,
       registry: watcher.metrics.registry,
       notReadyReason: () => watcher.notReadyReason(),
     });

@@ -1,8 +1,10 @@
 /**
- * The local stack's bridge is never open: `npm start` makes a token for the run (or takes
- * WAKEGATE_BRIDGE_TOKEN) and hands it to the gateway's filter, and nobody without it gets an answer.
+ * Local mode is closed to others: the bridge is never open (`npm start` makes a token for the run, or takes
+ * WAKEGATE_BRIDGE_TOKEN, and hands it to the gateway's filter; nobody without it gets an answer), and no
+ * part of it listens beyond the loopback interface.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listeningAddresses } from '../listening.ts';
 import { freePort } from '../ports.ts';
 import { demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
 
@@ -37,5 +39,18 @@ describe('the local bridge', () => {
       headers: { authorization: `Bearer ${stack.bridgeToken}` },
     });
     expect(table.status).toBe(200);
+  });
+
+  it('listens on loopback only: bridge, watcher, scaler, gateway and its admin port', async () => {
+    const urls = [
+      stack.bridgeUrl,
+      stack.watcherUrl,
+      stack.scalerUrl,
+      stack.gatewayUrl,
+      stack.gatewayAdminUrl,
+    ];
+    for (const url of urls) {
+      expect(await listeningAddresses(Number(new URL(url).port)), url).toEqual(['127.0.0.1']);
+    }
   });
 });

@@ -31,6 +31,7 @@ describe('configuration from the environment', () => {
       natsPassword: undefined,
       logLevel: 'info',
       port: 8080,
+      host: '0.0.0.0',
       provider: 'kubernetes',
       namespaces: [],
       processConfig: undefined,

@@ -45,8 +45,13 @@ export const logConfigSpec = {
   logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
 };
 
+/** The port a service listens on, and the address (`HOST`: every interface by default, as a container
+ * wants; local mode sets 127.0.0.1 so that nothing of it is reachable from elsewhere). */
 export function portSpec(fallback: number) {
-  return { port: env.integer('PORT', { default: fallback, min: 0, max: 65535 }) };
+  return {
+    port: env.integer('PORT', { default: fallback, min: 0, max: 65535 }),
+    host: env.string('HOST', { default: '0.0.0.0' }),
+  };
 }
 
 export const PROVIDERS = ['kubernetes', 'docker', 'process'] as const;

@@ -105,10 +105,13 @@ export interface OpsEndpoint {
   close(): Promise<void>;
 }
 
-/** Serves `/healthz`, `/readyz` and `/metrics` on every interface, for a service without an API of its own. */
-export async function serveOps(options: OpsServerOptions & { port: number }): Promise<OpsEndpoint> {
+/** Serves `/healthz`, `/readyz` and `/metrics` on `host` (every interface when not given), for a service
+ * without an API of its own. */
+export async function serveOps(
+  options: OpsServerOptions & { port: number; host?: string },
+): Promise<OpsEndpoint> {
   const ops = buildOpsServer(options);
-  await ops.listen({ port: options.port, host: '0.0.0.0' });
+  await ops.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
   return { port: (ops.server.address() as AddressInfo).port, close: () => ops.close() };
 }
 
