@@ -474,10 +474,14 @@ describe('scaler: idle loop', () => {
     );
     expect(intents(id, 'sleeping')).toEqual([]);
 
+    const backAt = Date.now();
     const back = await startFakeBridge(nc, 'bridge-b');
     cleanups.push(() => back.stop());
     await scaled.next((e) => e.backend === id && e.reason === 'idle');
     expect(workloads.replicas.get(id)).toBe(0);
+    // Requests its filters served meanwhile reach the loop only with their next reports: the backend got
+    // its full idle timeout from the first heartbeat (the intent's `at`, stamped by the loop itself).
+    expect(intents(id, 'sleeping')[0]?.record.at).toBeGreaterThanOrEqual(backAt + IDLE_TIMEOUT_MS);
   });
 
   it('does not drain while a live bridge is silent (cut from NATS, its entry not expired yet)', async () => {

@@ -199,7 +199,7 @@ export class IdleLoop {
         return;
       }
     } else {
-      this.#liveness.gone(entry.key);
+      this.#liveness.gone(entry.key, this.#clock());
     }
     for (const heard of this.#heard) heard();
   }
@@ -300,6 +300,12 @@ export class IdleLoop {
   #check(): void {
     if (!this.#options.isLeader() || this.#abort.signal.aborted || !this.#connected) return;
     const now = this.#clock();
+    // Requests served while a bridge was silent or none was live reach this loop only with the filters'
+    // next reports (they keep their counts, and a filter in its poll backoff has not seen any `sleeping`):
+    // from when every live bridge is heard again, every backend gets its full idle timeout, as after the
+    // leader's own reconnect.
+    const openSince = this.#liveness.openSince(now);
+    if (openSince !== undefined) this.#tracker.heardNothingUntil(openSince);
     for (const [id, { record, revision }] of this.#known) {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
       if ((this.#retryAt.get(id) ?? 0) > now) continue;
