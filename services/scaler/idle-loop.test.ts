@@ -358,6 +358,33 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(1);
   });
 
+  it('cancels a drain when a request is heard between the idle check and the drain start', async () => {
+    const id = backendId('idle', 'heard-late');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.getGate = release.promise;
+    const asked = Promise.withResolvers<void>();
+    workloads.onGet = (getId) => {
+      if (getId === id) asked.resolve();
+    };
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    // Found idle, the loop asks the platform for the replicas; a filter's periodic report of a request it
+    // served a moment ago arrives meanwhile (routed to the loop before the reply to its sleeping write).
+    await asked.promise;
+    reportActivity(id, 1, 0);
+    await nc.flush();
+    workloads.getGate = undefined;
+    release.resolve();
+
+    await until('the drain to end', () =>
+      lines.some((l) => l.backend === id && l.msg === 'drain cancelled; staying up'),
+    );
+    expect(lines.filter((l) => l.backend === id).map((l) => l.outcome)).toContain('active');
+    expect(workloads.sets(id)).toEqual([]);
+  });
+
   it('scales straight back up when a request arrives while the scale to zero is in progress', async () => {
     const id = backendId('idle', 'late-request');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });

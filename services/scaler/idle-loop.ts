@@ -323,16 +323,20 @@ export class IdleLoop {
         continue;
       }
       this.#heldBack.delete(id);
-      const drain = this.#drain(id, record, revision, seenIntent).finally(() => this.#draining.delete(id));
+      const drain = this.#drain(id, record, revision, seenIntent, now).finally(() =>
+        this.#draining.delete(id),
+      );
       this.#draining.set(id, drain);
     }
   }
 
+  /** `idleAt`: when the backend was found idle; anything heard after it cancels the drain. */
   async #drain(
     id: BackendId,
     record: BackendRecord,
     recordRevision: number,
     seenIntent: number | undefined,
+    idleAt: number,
   ): Promise<void> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
@@ -344,7 +348,9 @@ export class IdleLoop {
         return;
       }
       if (!isLeader() || this.#abort.signal.aborted) return;
-      const drainStart = this.#clock();
+      // From the idle check, not from now: a report heard while the platform was asked (the filter's
+      // periodic one, of a request served a moment ago) would otherwise fall before the drain's start.
+      const drainStart = idleAt;
       const drops = this.#drops;
       const sleepingRevision = await intents.compareAndSet(id, 'sleeping', seenIntent);
       if (sleepingRevision === undefined) {
