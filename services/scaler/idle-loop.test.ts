@@ -358,6 +358,39 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(1);
   });
 
+  it('finishes a stop its drain left behind when scaling back up failed, so the next wake scales it up', async () => {
+    const id = backendId('idle', 'left-stopping');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    let failedOnce = false;
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+      // The drain's scale back up (a wake met its stop) fails: the platform is unreachable a moment.
+      if (setId === id && replicas === 1 && !failedOnce) {
+        failedOnce = true;
+        workloads.failures = 1;
+      }
+    };
+    const scaled = collectScaled(nc);
+    const { scaler } = await startReplica(workloads, 'leader');
+
+    await scaleDownArrived.promise;
+    await publishWake(jetstream(nc), id);
+    await until('the wake to meet the stop', async () =>
+      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="stopping"}'),
+    );
+    workloads.gate = undefined;
+    release.resolve();
+
+    // The wake's `stopping` (in the leader's name) must not stay: every redelivery would meet it again.
+    await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
   it('cancels a drain when a request is heard between the idle check and the drain start', async () => {
     const id = backendId('idle', 'heard-late');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });

@@ -101,6 +101,11 @@ export class IdleLoop {
   readonly #liveness: BridgeLiveness;
   /** Told of every heartbeat, for drains waiting until the bridges applied their `sleeping`. */
   readonly #heard = new Set<() => void>();
+  /**
+   * Revision of each backend's intent while it is a `stopping` in this replica's name: one no drain is
+   * running for was left behind by a drain that failed between its writes, and is restored awake.
+   */
+  readonly #ownStops = new Map<BackendId, number>();
   /** Why each idle backend is not being drained, as last logged. */
   readonly #heldBack = new Map<BackendId, string>();
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
@@ -286,9 +291,14 @@ export class IdleLoop {
     const known = this.#intentRevisions.get(id) ?? 0;
     if (entry.revision <= known) return; // a restarted watch replays what this loop already saw
     this.#intentRevisions.set(id, entry.revision);
+    this.#ownStops.delete(id);
     if (entry.operation !== 'PUT') return;
     try {
-      if (codecs.intent.decode(entry.value).state !== 'awake') return;
+      const record = codecs.intent.decode(entry.value);
+      if (record.state === 'stopping' && this.#options.intents.owns(record)) {
+        this.#ownStops.set(id, entry.revision);
+      }
+      if (record.state !== 'awake') return;
     } catch {
       return;
     }
@@ -306,6 +316,15 @@ export class IdleLoop {
     // leader's own reconnect.
     const openSince = this.#liveness.openSince(now);
     if (openSince !== undefined) this.#tracker.heardNothingUntil(openSince);
+    for (const [id, revision] of this.#ownStops) {
+      if (this.#draining.has(id)) continue;
+      // A `stopping` of this replica that no drain is finishing: its drain lost its connection after the
+      // scale call (or a scale back up failed). Left so, every wake would meet a stop nobody finishes for
+      // as long as this replica leads. Awake again, whatever the replicas: at zero, the next wake scales
+      // it up (the bridges read zero replicas as not ready).
+      const restore = this.#restoreStop(id, revision).finally(() => this.#draining.delete(id));
+      this.#draining.set(id, restore);
+    }
     for (const [id, { record, revision }] of this.#known) {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
       if ((this.#retryAt.get(id) ?? 0) > now) continue;
@@ -327,6 +346,17 @@ export class IdleLoop {
         this.#draining.delete(id),
       );
       this.#draining.set(id, drain);
+    }
+  }
+
+  async #restoreStop(id: BackendId, revision: number): Promise<void> {
+    const log = this.#log.child({ backend: id });
+    try {
+      if (await this.#options.intents.restoreAwake(id, revision)) {
+        log.info('a stop its drain left behind restored awake');
+      }
+    } catch (error) {
+      log.warn({ err: asError(error) }, 'could not restore a stop left behind; trying again');
     }
   }
 
