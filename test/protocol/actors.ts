@@ -346,6 +346,7 @@ export class FilterActor {
   #report(): void {
     if (this.requests === 0 && this.inflight === 0 && this.reportedInflight === 0) return;
     const report = { requests: this.requests, inflight: this.inflight };
+    log(this.sim, this.name, `report requests=${report.requests} inflight=${report.inflight}`);
     this.requests = 0;
     this.reportedInflight = report.inflight;
     this.reportsInFlight++;
@@ -777,6 +778,8 @@ export class IdleLoopTerm {
   asleep: number | undefined;
   draining = false;
   intentRevision: number | undefined;
+  /** The intent's revision while it is a `stopping` in this replica's name. */
+  ownStop: number | undefined;
   retryAt = 0;
   drops = 0;
   connected = true;
@@ -799,6 +802,7 @@ export class IdleLoopTerm {
         if (this.aborted) return;
         const report = message as { backend: string; source: string; requests: number; inflight: number };
         this.tracker.recordActivity(report, scaler.clock());
+        log(scaler.sim, scaler.name, `heard activity requests=${report.requests} inflight=${report.inflight}`);
         if (report.requests > 0 || report.inflight > 0) this.asleep = undefined;
       }),
     );
@@ -819,7 +823,11 @@ export class IdleLoopTerm {
         if (this.aborted) return;
         if (entry.revision <= (this.intentRevision ?? 0)) return;
         this.intentRevision = entry.revision;
-        if (entry.operation !== 'PUT' || (entry.value as IntentRecord).state !== 'awake') return;
+        this.ownStop = undefined;
+        if (entry.operation !== 'PUT') return;
+        const record = entry.value as IntentRecord;
+        if (record.state === 'stopping' && record.by === scaler.name) this.ownStop = entry.revision;
+        if (record.state !== 'awake') return;
         this.tracker.recordWake(BACKEND, scaler.clock());
         this.asleep = undefined;
       }),
@@ -832,7 +840,7 @@ export class IdleLoopTerm {
           if (this.aborted) return;
           if (entry.operation === 'PUT') {
             this.liveness.heartbeat(entry.key, (entry.value as { intents: number }).intents, scaler.clock());
-          } else this.liveness.gone(entry.key);
+          } else this.liveness.gone(entry.key, scaler.clock());
           for (const heard of [...this.#heard]) heard();
         },
         true,
@@ -878,6 +886,25 @@ export class IdleLoopTerm {
     const { scaler } = this;
     if (!scaler.isLeader() || this.aborted || !this.connected) return;
     const now = scaler.clock();
+    const openSince = this.liveness.openSince(now);
+    if (openSince !== undefined) this.tracker.heardNothingUntil(openSince);
+    if (this.ownStop !== undefined && !this.draining) {
+      const revision = this.ownStop;
+      this.draining = true;
+      spawn(
+        scaler.life,
+        (function* (): Proc {
+          try {
+            if (yield* restoreAwake(scaler, revision)) log(scaler.sim, scaler.name, 'a stop left behind restored awake');
+          } catch {
+            // tried again at the next check
+          }
+        })(),
+        () => {
+          this.draining = false;
+        },
+      );
+    }
     const known = this.known;
     if (!known) return;
     const { record, revision } = known;
@@ -887,7 +914,7 @@ export class IdleLoopTerm {
     const seenIntent = this.intentRevision;
     if (!this.liveness.gate(now).ok) return;
     this.draining = true;
-    spawn(scaler.life, this.#drain(record, revision, seenIntent), () => {
+    spawn(scaler.life, this.#drain(record, revision, seenIntent, now), () => {
       this.draining = false;
     });
   }
@@ -917,7 +944,7 @@ export class IdleLoopTerm {
     })();
   }
 
-  *#drain(record: BackendRecord, recordRevision: number, seenIntent: number | undefined): Proc {
+  *#drain(record: BackendRecord, recordRevision: number, seenIntent: number | undefined, idleAt: number): Proc {
     const { scaler } = this;
     const { sim } = scaler;
     const { platform, nats } = sim;
@@ -929,7 +956,7 @@ export class IdleLoopTerm {
         return;
       }
       if (!scaler.isLeader() || this.aborted) return;
-      const drainStart = scaler.clock();
+      const drainStart = idleAt;
       const drops = this.drops;
       const sleepingRevision = yield* intentCas(scaler, 'sleeping', seenIntent);
       if (sleepingRevision === undefined) return;
@@ -988,19 +1015,11 @@ export class IdleLoopTerm {
       if (!this.aborted && !(error instanceof Aborted)) this.retryAt = scaler.clock() + T.failedDrainRetryMs;
     } finally {
       if (held !== undefined) {
-        const revision = held;
-        // The real finally awaits restoreAwake; a generator cannot yield in finally after a return, so the
-        // restore runs as its own process of the same replica, right away.
-        spawn(
-          scaler.life,
-          (function* (): Proc {
-            try {
-              yield* restoreAwake(scaler, revision);
-            } catch {
-              // logged: could not restore the intent awake
-            }
-          })(),
-        );
+        try {
+          yield* restoreAwake(scaler, held);
+        } catch {
+          // logged: could not restore the intent awake
+        }
       }
     }
   }
