@@ -102,6 +102,20 @@ export class BridgeLiveness {
     return since;
   }
 
+  /**
+   * The gate holds and every live bridge was heard at or after `since`: each was still up then, relaying
+   * what its filters reported (a bridge that died since its last heartbeat is fresh for a while yet).
+   */
+  heardSince(since: number, now: number): DrainGate {
+    const gate = this.gate(now);
+    if (!gate.ok) return gate;
+    const unheard = this.#live(now).filter(([, heard]) => heard.freshAt < since);
+    if (unheard.length > 0) {
+      return { ok: false, reason: `bridge ${unheard.map(([bridge]) => bridge).join(', ')} not heard since` };
+    }
+    return { ok: true };
+  }
+
   /** The gate holds and every live bridge applied intents up to `revision`. */
   applied(revision: number, now: number): DrainGate {
     const gate = this.gate(now);

@@ -192,7 +192,7 @@ describe('bridge liveness', () => {
     expect(bridges.openSince(28_000)).toBe(25_000);
   });
 
-  it('counts the gate open from the last bridge that left, and from a new bridge\'s first heartbeat', () => {
+  it("counts the gate open from the last bridge that left, and from a new bridge's first heartbeat", () => {
     const bridges = new BridgeLiveness(options);
     bridges.heartbeat('a', 1, 0);
     bridges.heartbeat('b', 1, 0);
@@ -203,6 +203,18 @@ describe('bridge liveness', () => {
     // A silent bridge whose entry expires with the ttl leaves at its last sighting plus the ttl.
     for (let t = 1_000; t <= 40_000; t += 1_000) bridges.heartbeat('a', 1, t);
     expect(bridges.openSince(40_000)).toBe(32_000);
+  });
+
+  it('tells whether every live bridge was heard since a moment (still up at the end of a drain)', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 1_000);
+    bridges.heartbeat('b', 1, 1_000);
+    bridges.heartbeat('a', 1, 2_000);
+    // b died after its heartbeat at 1 s: fresh until 4 s, but not heard since the drain ended at 1.5 s.
+    expect(bridges.heardSince(1_500, 2_000)).toEqual({ ok: false, reason: 'bridge b not heard since' });
+    bridges.heartbeat('b', 1, 2_100);
+    expect(bridges.heardSince(1_500, 2_100)).toEqual({ ok: true });
+    expect(bridges.heardSince(0, 10_000)).toEqual({ ok: false, reason: 'bridge a, b silent' });
   });
 
   it('names every bridge it waits for', () => {

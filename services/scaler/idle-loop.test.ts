@@ -587,6 +587,33 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(0);
   });
 
+  it('cancels a drain when a bridge dies during the drain period, though its last heartbeat is still fresh', async () => {
+    const id = backendId('idle', 'bridge-died');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
+    const sleepingRevision = (await intentsKv.get(id))?.revision ?? Number.POSITIVE_INFINITY;
+    const heartbeats = await new Kvm(nc).open('wakegate-bridges');
+    await until('the bridge to confirm the sleeping', async () => {
+      const entry = await heartbeats.get('bridge-a');
+      return entry?.operation === 'PUT' && codecs.bridge.decode(entry.value).intents >= sleepingRevision;
+    });
+    // The only bridge dies (no clean stop: its entry stays): a report of a request its filters sent it
+    // after the sleeping may have died with it, and no other bridge relays their retries.
+    bridge.silence();
+    cleanups.push(async () => {
+      await bridge.stop();
+      bridge = await startFakeBridge(nc, 'bridge-a');
+    });
+    await until('the drain to end', () =>
+      lines.some((l) => l.backend === id && l.msg === 'drain cancelled; staying up'),
+    );
+    expect(lines.filter((l) => l.backend === id).map((l) => l.outcome)).toContain('unconfirmed');
+    expect(workloads.sets(id)).toEqual([]);
+  });
+
   it("cancels a drain when the leader's own connection dropped meanwhile", async () => {
     const id = backendId('idle', 'reconnected');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });

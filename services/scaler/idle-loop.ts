@@ -209,13 +209,14 @@ export class IdleLoop {
     for (const heard of this.#heard) heard();
   }
 
-  /** Until every live bridge applied `revision`, or `withinMs` passed: the bridges' last word on it. */
-  async #bridgesApplied(revision: number, withinMs: number): Promise<DrainGate> {
+  /** Until `gate` holds, or `withinMs` passed: the bridges' last word on it. */
+  async #waitForBridges(gate: (now: number) => DrainGate, withinMs: number): Promise<DrainGate> {
     const deadline = this.#clock() + withinMs;
     for (;;) {
-      const gate = this.#liveness.applied(revision, this.#clock());
-      const left = deadline - this.#clock();
-      if (gate.ok || left <= 0 || this.#abort.signal.aborted) return gate;
+      const now = this.#clock();
+      const result = gate(now);
+      const left = deadline - now;
+      if (result.ok || left <= 0 || this.#abort.signal.aborted) return result;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -391,9 +392,22 @@ export class IdleLoop {
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
       // The drain period counts from when every live bridge applied `sleeping` (their filters hold new
       // requests from then on, and report the ones in flight): one report round after that.
-      const confirmed = await this.#bridgesApplied(sleepingRevision, timing.bridgeFreshMs);
-      if (confirmed.ok) await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
-      else log.info({ reason: confirmed.reason }, 'bridges did not confirm the drain');
+      let confirmed = await this.#waitForBridges(
+        (now) => this.#liveness.applied(sleepingRevision, now),
+        timing.bridgeFreshMs,
+      );
+      if (confirmed.ok) {
+        await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
+        // Every live bridge must still be relaying its filters' reports at the end of the period: one
+        // that died during it (its heartbeat still fresh) may have taken a report of a request with it.
+        // A heartbeat heard now comes after every report that bridge published before it.
+        const drainEnd = this.#clock();
+        confirmed = await this.#waitForBridges(
+          (now) => this.#liveness.heardSince(drainEnd, now),
+          timing.bridgeFreshMs,
+        );
+      }
+      if (!confirmed.ok) log.info({ reason: confirmed.reason }, 'bridges did not confirm the drain');
 
       const outcome = decideAfterDrain({
         sleepingRevision,
