@@ -802,7 +802,11 @@ export class IdleLoopTerm {
         if (this.aborted) return;
         const report = message as { backend: string; source: string; requests: number; inflight: number };
         this.tracker.recordActivity(report, scaler.clock());
-        log(scaler.sim, scaler.name, `heard activity requests=${report.requests} inflight=${report.inflight}`);
+        log(
+          scaler.sim,
+          scaler.name,
+          `heard activity requests=${report.requests} inflight=${report.inflight}`,
+        );
         if (report.requests > 0 || report.inflight > 0) this.asleep = undefined;
       }),
     );
@@ -895,7 +899,8 @@ export class IdleLoopTerm {
         scaler.life,
         (function* (): Proc {
           try {
-            if (yield* restoreAwake(scaler, revision)) log(scaler.sim, scaler.name, 'a stop left behind restored awake');
+            if (yield* restoreAwake(scaler, revision))
+              log(scaler.sim, scaler.name, 'a stop left behind restored awake');
           } catch {
             // tried again at the next check
           }
@@ -919,16 +924,19 @@ export class IdleLoopTerm {
     });
   }
 
-  /** Until every live bridge applied `revision`, or `withinMs` passed. */
-  #bridgesApplied(revision: number, withinMs: number): Generator<Wait, boolean, unknown> {
+  /** Until `gate` holds, or `withinMs` passed. */
+  #waitForBridges(
+    gate: (now: number) => { ok: boolean },
+    withinMs: number,
+  ): Generator<Wait, boolean, unknown> {
     const self = this;
     return (function* () {
       const { scaler } = self;
       const deadline = scaler.clock() + withinMs;
       for (;;) {
-        const gate = self.liveness.applied(revision, scaler.clock());
+        const result = gate(scaler.clock());
         const left = deadline - scaler.clock();
-        if (gate.ok || left <= 0 || self.aborted) return gate.ok;
+        if (result.ok || left <= 0 || self.aborted) return result.ok;
         yield (resume: (v: unknown) => void) => {
           let done = false;
           const finish = () => {
@@ -944,7 +952,12 @@ export class IdleLoopTerm {
     })();
   }
 
-  *#drain(record: BackendRecord, recordRevision: number, seenIntent: number | undefined, idleAt: number): Proc {
+  *#drain(
+    record: BackendRecord,
+    recordRevision: number,
+    seenIntent: number | undefined,
+    idleAt: number,
+  ): Proc {
     const { scaler } = this;
     const { sim } = scaler;
     const { platform, nats } = sim;
@@ -962,10 +975,18 @@ export class IdleLoopTerm {
       if (sleepingRevision === undefined) return;
       held = sleepingRevision;
       log(sim, who, `idle: sleeping at ${sleepingRevision}, draining`);
-      const confirmed = yield* this.#bridgesApplied(sleepingRevision, T.bridgeFreshMs);
+      let confirmed = yield* this.#waitForBridges(
+        (now) => this.liveness.applied(sleepingRevision, now),
+        T.bridgeFreshMs,
+      );
       if (confirmed) {
         yield sleepFor(sim, T.drainMs) as Wait;
         if (this.aborted) throw new Aborted();
+        const drainEnd = scaler.clock();
+        confirmed = yield* this.#waitForBridges(
+          (now) => this.liveness.heardSince(drainEnd, now),
+          T.bridgeFreshMs,
+        );
       }
       const current = yield* wait<KvEntry | undefined>(
         nats.request(scaler, () => nats.bucket('intents').get(BACKEND)),

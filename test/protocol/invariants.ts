@@ -102,9 +102,11 @@ export class Checker {
     const intent = nats.bucket('intents').get(BACKEND);
     const state = intent?.operation === 'PUT' ? (intent.value as { state: string }).state : 'none';
     // `awake` at zero replicas is asleep too (a drain's stop restored after a failure): the next wake scales it up.
-    if (state === 'stopping') this.#violate('I5', 'idle backend left stopping: wakes would meet a stop nobody finishes');
+    if (state === 'stopping')
+      this.#violate('I5', 'idle backend left stopping: wakes would meet a stop nobody finishes');
     for (const bridge of this.sim.bridges) {
-      if (bridge.life.alive && bridge.view.get(BACKEND)?.ready) this.#violate('I5', `${bridge.name} says ready at zero`);
+      if (bridge.life.alive && bridge.view.get(BACKEND)?.ready)
+        this.#violate('I5', `${bridge.name} says ready at zero`);
     }
   }
 }
