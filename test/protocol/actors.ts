@@ -102,10 +102,13 @@ function sleepFor(sim: Sim, ms: number): Wait<void> {
   return (resume) => sim.queue.after(ms, () => resume(undefined));
 }
 
-/** A monotonic clock with its own origin per incarnation (never the simulation's time itself). */
+/**
+ * A monotonic clock with its own origin per incarnation (never the simulation's time itself). Like
+ * `performance.now()`, it tells apart two events in the same millisecond: the step count adds a fraction.
+ */
 function monotonic(sim: Sim, rng: Rng): () => number {
   const origin = rng.int(0, 1_000_000_000);
-  return () => sim.queue.now + origin;
+  return () => sim.queue.now + origin + sim.queue.steps * 1e-7;
 }
 
 function wall(sim: Sim, who: string): number {
