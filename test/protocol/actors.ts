@@ -83,6 +83,8 @@ export interface Sim {
   trace?: string[];
   /** Per-actor wall clock offset (stepped by faults): only message stamps use it. */
   wallOffset: Map<string, number>;
+  /** Filters forward whatever their table says (RunOptions.sabotage). */
+  sabotage: boolean;
 }
 
 export interface SimHooks {
@@ -227,7 +229,7 @@ export class FilterActor {
   /** A client's request arrives. */
   request(): void {
     const now = this.sim.queue.now;
-    if (this.table.ready) {
+    if (this.table.ready || this.sim.sabotage) {
       this.#forward(false, now);
       return;
     }

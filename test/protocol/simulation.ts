@@ -101,7 +101,13 @@ export interface RunResult {
   trace?: string[];
 }
 
-export function run(schedule: Schedule, options: { trace?: boolean } = {}): RunResult {
+export interface RunOptions {
+  trace?: boolean;
+  /** A broken filter that forwards whatever its table says: shows that the checks can fail. */
+  sabotage?: boolean;
+}
+
+export function run(schedule: Schedule, options: RunOptions = {}): RunResult {
   const rng = new Rng(schedule.seed);
   const queue = new EventQueue();
   const nats = new Nats(queue, rng, { latencyMs: [1, 6], ackWaitMs: 7500, dedupeMs: 500 });
@@ -122,6 +128,7 @@ export function run(schedule: Schedule, options: { trace?: boolean } = {}): RunR
     watchers: [],
     hooks,
     wallOffset: new Map(),
+    sabotage: options.sabotage === true,
     ...(options.trace ? { trace: [] as string[] } : {}),
   };
   const checker = new Checker(sim);
@@ -255,11 +262,11 @@ export function describe(item: PlanItem): string {
  * Shrinks a failing schedule: drops plan items, then actors, as long as the same invariant still fails
  * (a greedy delta debugging; the seed stays, so what remains is replayed the same way).
  */
-export function shrink(failing: RunResult): RunResult {
+export function shrink(failing: RunResult, options: RunOptions = {}): RunResult {
   const invariant = failing.violations[0]?.invariant;
   if (invariant === undefined) return failing;
   const fails = (s: Schedule) => {
-    const r = run(s);
+    const r = run(s, { ...options, trace: false });
     return r.violations.some((v) => v.invariant === invariant) ? r : undefined;
   };
   let best = failing;
@@ -282,7 +289,7 @@ export function shrink(failing: RunResult): RunResult {
       }
     }
   }
-  return run(best.schedule, { trace: true });
+  return run(best.schedule, { ...options, trace: true });
 }
 
 /** A failure as printed: the seed, the shrunk schedule, the violation and the trace. */
