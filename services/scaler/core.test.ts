@@ -198,6 +198,9 @@ describe('bridge liveness', () => {
     bridges.heartbeat('b', 1, 0);
     bridges.gone('b', 500);
     expect(bridges.openSince(1_000)).toBe(500);
+    // A bridge it never heard of leaving changes nothing.
+    bridges.gone('never-seen', 900);
+    expect(bridges.openSince(1_000)).toBe(500);
     bridges.heartbeat('c', 1, 2_000);
     expect(bridges.openSince(2_000)).toBe(2_000);
     // A silent bridge whose entry expires with the ttl leaves at its last sighting plus the ttl.
@@ -214,6 +217,7 @@ describe('bridge liveness', () => {
     expect(bridges.heardSince(1_500, 2_000)).toEqual({ ok: false, reason: 'bridge b not heard since' });
     bridges.heartbeat('b', 1, 2_100);
     expect(bridges.heardSince(1_500, 2_100)).toEqual({ ok: true });
+    expect(bridges.heardSince(2_000, 2_100)).toEqual({ ok: true });
     expect(bridges.heardSince(0, 10_000)).toEqual({ ok: false, reason: 'bridge a, b silent' });
   });
 
