@@ -219,6 +219,9 @@ describe('bridge liveness', () => {
     expect(bridges.heardSince(1_500, 2_100)).toEqual({ ok: true });
     expect(bridges.heardSince(2_000, 2_100)).toEqual({ ok: true });
     expect(bridges.heardSince(0, 10_000)).toEqual({ ok: false, reason: 'bridge a, b silent' });
+    bridges.heartbeat('a', 1, 10_000);
+    bridges.heartbeat('b', 1, 10_000);
+    expect(bridges.heardSince(10_001, 10_001)).toEqual({ ok: false, reason: 'bridge a, b not heard since' });
   });
 
   it('names every bridge it waits for', () => {

@@ -44,7 +44,7 @@ export class IntentStore {
     return record.by === this.#by;
   }
 
-    /** Writes the intent unconditionally and returns its revision. */
+  /** Writes the intent unconditionally and returns its revision. */
   set(id: BackendId, state: IntentRecord['state']): Promise<number> {
     return this.#kv.put(backendKey(id), this.#record(state));
   }
