@@ -20,6 +20,8 @@ interface Heard {
   seenAt: number;
   /** When it last sent a heartbeat this process received; -Infinity for an entry only found listed. */
   freshAt: number;
+  /** The first heartbeat of its current unbroken run (no gap longer than `freshMs`). */
+  freshSince: number;
 }
 
 export type DrainGate = { ok: true } | { ok: false; reason: string };
@@ -27,6 +29,8 @@ export type DrainGate = { ok: true } | { ok: false; reason: string };
 export class BridgeLiveness {
   readonly #options: BridgeLivenessOptions;
   readonly #bridges = new Map<string, Heard>();
+  /** When a bridge last left the live set (deleted, or expired): the gate may have opened then. */
+  #leftAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: BridgeLivenessOptions) {
     this.#options = options;
@@ -34,7 +38,14 @@ export class BridgeLiveness {
 
   /** A heartbeat arrived now. */
   heartbeat(bridge: string, intents: number, now: number): void {
-    this.#bridges.set(bridge, { intents, seenAt: now, freshAt: now });
+    const before = this.#bridges.get(bridge);
+    const unbroken = before !== undefined && now - before.freshAt <= this.#options.freshMs;
+    this.#bridges.set(bridge, {
+      intents,
+      seenAt: now,
+      freshAt: now,
+      freshSince: unbroken ? before.freshSince : now,
+    });
   }
 
   /**
@@ -43,17 +54,25 @@ export class BridgeLiveness {
    */
   listed(bridge: string, now: number): void {
     if (this.#bridges.has(bridge)) return;
-    this.#bridges.set(bridge, { intents: 0, seenAt: now, freshAt: Number.NEGATIVE_INFINITY });
+    this.#bridges.set(bridge, {
+      intents: 0,
+      seenAt: now,
+      freshAt: Number.NEGATIVE_INFINITY,
+      freshSince: Number.POSITIVE_INFINITY,
+    });
   }
 
   /** Its entry was deleted (a bridge that stopped cleanly). */
-  gone(bridge: string): void {
-    this.#bridges.delete(bridge);
+  gone(bridge: string, now: number): void {
+    if (this.#bridges.delete(bridge)) this.#leftAt = Math.max(this.#leftAt, now);
   }
 
   #live(now: number): [string, Heard][] {
     for (const [bridge, heard] of this.#bridges) {
-      if (now - heard.seenAt >= this.#options.ttlMs) this.#bridges.delete(bridge);
+      if (now - heard.seenAt >= this.#options.ttlMs) {
+        this.#bridges.delete(bridge);
+        this.#leftAt = Math.max(this.#leftAt, heard.seenAt + this.#options.ttlMs);
+      }
     }
     return [...this.#bridges];
   }
@@ -65,6 +84,34 @@ export class BridgeLiveness {
     const silent = live.filter(([, heard]) => now - heard.freshAt > this.#options.freshMs);
     if (silent.length > 0) {
       return { ok: false, reason: `bridge ${silent.map(([bridge]) => bridge).join(', ')} silent` };
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Since when the gate has held without a break, as far as this process heard: the latest of every live
+   * bridge's first heartbeat after a silence and of the last bridge leaving; undefined while it does not
+   * hold. Before that, activity may have been served with no bridge relaying it (filters keep their
+   * counts and send them with their next report, which can come after a drain period), so the idle
+   * timeouts count from then.
+   */
+  openSince(now: number): number | undefined {
+    if (!this.gate(now).ok) return undefined;
+    let since = this.#leftAt;
+    for (const [, heard] of this.#live(now)) since = Math.max(since, heard.freshSince);
+    return since;
+  }
+
+  /**
+   * The gate holds and every live bridge was heard at or after `since`: each was still up then, relaying
+   * what its filters reported (a bridge that died since its last heartbeat is fresh for a while yet).
+   */
+  heardSince(since: number, now: number): DrainGate {
+    const gate = this.gate(now);
+    if (!gate.ok) return gate;
+    const unheard = this.#live(now).filter(([, heard]) => heard.freshAt < since);
+    if (unheard.length > 0) {
+      return { ok: false, reason: `bridge ${unheard.map(([bridge]) => bridge).join(', ')} not heard since` };
     }
     return { ok: true };
   }

@@ -155,7 +155,7 @@ describe('bridge liveness', () => {
     bridges.heartbeat('crashed', 1, 0);
     bridges.heartbeat('stopped', 1, 0);
     bridges.heartbeat('up', 1, 0);
-    bridges.gone('stopped');
+    bridges.gone('stopped', 0);
     for (let t = 1_000; t < 30_000; t += 1_000) bridges.heartbeat('up', 1, t);
     expect(bridges.gate(29_500).ok).toBe(false);
     expect(bridges.gate(30_000)).toEqual({ ok: true });
@@ -172,9 +172,56 @@ describe('bridge liveness', () => {
     const bridges = new BridgeLiveness(options);
     bridges.heartbeat('a', 1, 0);
     bridges.heartbeat('b', 1, 0);
-    bridges.gone('b');
+    bridges.gone('b', 0);
     bridges.heartbeat('a', 1, 4_000);
     expect(bridges.gate(4_000)).toEqual({ ok: true });
+  });
+
+  it('says since when the gate has held without a break: from the first heartbeat after a silence', () => {
+    const bridges = new BridgeLiveness(options);
+    expect(bridges.openSince(0)).toBeUndefined();
+    bridges.heartbeat('a', 1, 1_000);
+    bridges.heartbeat('a', 1, 2_000);
+    bridges.heartbeat('a', 1, 5_000);
+    expect(bridges.openSince(5_000)).toBe(1_000);
+    // Down for 20 s (its entry not expired yet): requests its filters served were relayed by nobody.
+    expect(bridges.openSince(8_001)).toBeUndefined();
+    bridges.heartbeat('a', 1, 25_000);
+    expect(bridges.openSince(25_000)).toBe(25_000);
+    bridges.heartbeat('a', 1, 28_000);
+    expect(bridges.openSince(28_000)).toBe(25_000);
+  });
+
+  it("counts the gate open from the last bridge that left, and from a new bridge's first heartbeat", () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 0);
+    bridges.heartbeat('b', 1, 0);
+    bridges.gone('b', 500);
+    expect(bridges.openSince(1_000)).toBe(500);
+    // A bridge it never heard of leaving changes nothing.
+    bridges.gone('never-seen', 900);
+    expect(bridges.openSince(1_000)).toBe(500);
+    bridges.heartbeat('c', 1, 2_000);
+    expect(bridges.openSince(2_000)).toBe(2_000);
+    // A silent bridge whose entry expires with the ttl leaves at its last sighting plus the ttl.
+    for (let t = 1_000; t <= 40_000; t += 1_000) bridges.heartbeat('a', 1, t);
+    expect(bridges.openSince(40_000)).toBe(32_000);
+  });
+
+  it('tells whether every live bridge was heard since a moment (still up at the end of a drain)', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 1_000);
+    bridges.heartbeat('b', 1, 1_000);
+    bridges.heartbeat('a', 1, 2_000);
+    // b died after its heartbeat at 1 s: fresh until 4 s, but not heard since the drain ended at 1.5 s.
+    expect(bridges.heardSince(1_500, 2_000)).toEqual({ ok: false, reason: 'bridge b not heard since' });
+    bridges.heartbeat('b', 1, 2_100);
+    expect(bridges.heardSince(1_500, 2_100)).toEqual({ ok: true });
+    expect(bridges.heardSince(2_000, 2_100)).toEqual({ ok: true });
+    expect(bridges.heardSince(0, 10_000)).toEqual({ ok: false, reason: 'bridge a, b silent' });
+    bridges.heartbeat('a', 1, 10_000);
+    bridges.heartbeat('b', 1, 10_000);
+    expect(bridges.heardSince(10_001, 10_001)).toEqual({ ok: false, reason: 'bridge a, b not heard since' });
   });
 
   it('names every bridge it waits for', () => {

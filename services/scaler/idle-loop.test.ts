@@ -374,6 +374,66 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(id)).toBe(1);
   });
 
+  it('finishes a stop its drain left behind when scaling back up failed, so the next wake scales it up', async () => {
+    const id = backendId('idle', 'left-stopping');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    let failedOnce = false;
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+      // The drain's scale back up (a wake met its stop) fails: the platform is unreachable a moment.
+      if (setId === id && replicas === 1 && !failedOnce) {
+        failedOnce = true;
+        workloads.failures = 1;
+      }
+    };
+    const scaled = collectScaled(nc);
+    const { scaler } = await startReplica(workloads, 'leader');
+
+    await scaleDownArrived.promise;
+    await publishWake(jetstream(nc), id);
+    await until('the wake to meet the stop', async () =>
+      (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="stopping"}'),
+    );
+    workloads.gate = undefined;
+    release.resolve();
+
+    // The wake's `stopping` (in the leader's name) must not stay: every redelivery would meet it again.
+    await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('cancels a drain when a request is heard between the idle check and the drain start', async () => {
+    const id = backendId('idle', 'heard-late');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.getGate = release.promise;
+    const asked = Promise.withResolvers<void>();
+    workloads.onGet = (getId) => {
+      if (getId === id) asked.resolve();
+    };
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    // Found idle, the loop asks the platform for the replicas; a filter's periodic report of a request it
+    // served a moment ago arrives meanwhile (routed to the loop before the reply to its sleeping write).
+    await asked.promise;
+    reportActivity(id, 1, 0);
+    await nc.flush();
+    workloads.getGate = undefined;
+    release.resolve();
+
+    await until('the drain to end', () =>
+      lines.some((l) => l.backend === id && l.msg === 'drain cancelled; staying up'),
+    );
+    expect(lines.filter((l) => l.backend === id).map((l) => l.outcome)).toContain('active');
+    expect(workloads.sets(id)).toEqual([]);
+  });
+
   it('scales straight back up when a request arrives while the scale to zero is in progress', async () => {
     const id = backendId('idle', 'late-request');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
@@ -534,10 +594,14 @@ describe('scaler: idle loop', () => {
     );
     expect(intents(id, 'sleeping')).toEqual([]);
 
+    const backAt = Date.now();
     const back = await startFakeBridge(nc, 'bridge-b');
     cleanups.push(() => back.stop());
     await scaled.next((e) => e.backend === id && e.reason === 'idle');
     expect(workloads.replicas.get(id)).toBe(0);
+    // Requests its filters served meanwhile reach the loop only with their next reports: the backend got
+    // its full idle timeout from the first heartbeat (the intent's `at`, stamped by the loop itself).
+    expect(intents(id, 'sleeping')[0]?.record.at).toBeGreaterThanOrEqual(backAt + IDLE_TIMEOUT_MS);
   });
 
   it('does not drain while a live bridge is silent (cut from NATS, its entry not expired yet)', async () => {
@@ -581,6 +645,33 @@ describe('scaler: idle loop', () => {
     lagging.thaw();
     await scaled.next((e) => e.backend === id && e.reason === 'idle');
     expect(workloads.replicas.get(id)).toBe(0);
+  });
+
+  it('cancels a drain when a bridge dies during the drain period, though its last heartbeat is still fresh', async () => {
+    const id = backendId('idle', 'bridge-died');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+
+    await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
+    const sleepingRevision = (await intentsKv.get(id))?.revision ?? Number.POSITIVE_INFINITY;
+    const heartbeats = await new Kvm(nc).open('wakegate-bridges');
+    await until('the bridge to confirm the sleeping', async () => {
+      const entry = await heartbeats.get('bridge-a');
+      return entry?.operation === 'PUT' && codecs.bridge.decode(entry.value).intents >= sleepingRevision;
+    });
+    // The only bridge dies (no clean stop: its entry stays): a report of a request its filters sent it
+    // after the sleeping may have died with it, and no other bridge relays their retries.
+    bridge.silence();
+    cleanups.push(async () => {
+      await bridge.stop();
+      bridge = await startFakeBridge(nc, 'bridge-a');
+    });
+    await until('the drain to end', () =>
+      lines.some((l) => l.backend === id && l.msg === 'drain cancelled; staying up'),
+    );
+    expect(lines.filter((l) => l.backend === id).map((l) => l.outcome)).toContain('unconfirmed');
+    expect(workloads.sets(id)).toEqual([]);
   });
 
   it("cancels a drain when the leader's own connection dropped meanwhile", async () => {

@@ -103,6 +103,11 @@ export class IdleLoop {
   readonly #liveness: BridgeLiveness;
   /** Told of every heartbeat, for drains waiting until the bridges applied their `sleeping`. */
   readonly #heard = new Set<() => void>();
+  /**
+   * Revision of each backend's intent while it is a `stopping` in this replica's name: one no drain is
+   * running for was left behind by a drain that failed between its writes, and is restored awake.
+   */
+  readonly #ownStops = new Map<BackendId, number>();
   /** Why each idle backend is not being drained, as last logged. */
   readonly #heldBack = new Map<BackendId, string>();
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
@@ -201,18 +206,19 @@ export class IdleLoop {
         return;
       }
     } else {
-      this.#liveness.gone(entry.key);
+      this.#liveness.gone(entry.key, this.#clock());
     }
     for (const heard of this.#heard) heard();
   }
 
-  /** Until every live bridge applied `revision`, or `withinMs` passed: the bridges' last word on it. */
-  async #bridgesApplied(revision: number, withinMs: number): Promise<DrainGate> {
+  /** Until `gate` holds, or `withinMs` passed: the bridges' last word on it. */
+  async #waitForBridges(gate: (now: number) => DrainGate, withinMs: number): Promise<DrainGate> {
     const deadline = this.#clock() + withinMs;
     for (;;) {
-      const gate = this.#liveness.applied(revision, this.#clock());
-      const left = deadline - this.#clock();
-      if (gate.ok || left <= 0 || this.#abort.signal.aborted) return gate;
+      const now = this.#clock();
+      const result = gate(now);
+      const left = deadline - now;
+      if (result.ok || left <= 0 || this.#abort.signal.aborted) return result;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -288,9 +294,14 @@ export class IdleLoop {
     const known = this.#intentRevisions.get(id) ?? 0;
     if (entry.revision <= known) return; // a restarted watch replays what this loop already saw
     this.#intentRevisions.set(id, entry.revision);
+    this.#ownStops.delete(id);
     if (entry.operation !== 'PUT') return;
     try {
-      if (codecs.intent.decode(entry.value).state !== 'awake') return;
+      const record = codecs.intent.decode(entry.value);
+      if (record.state === 'stopping' && this.#options.intents.owns(record)) {
+        this.#ownStops.set(id, entry.revision);
+      }
+      if (record.state !== 'awake') return;
     } catch {
       return;
     }
@@ -302,6 +313,21 @@ export class IdleLoop {
   #check(): void {
     if (!this.#options.isLeader() || this.#abort.signal.aborted || !this.#connected) return;
     const now = this.#clock();
+    // Requests served while a bridge was silent or none was live reach this loop only with the filters'
+    // next reports (they keep their counts, and a filter in its poll backoff has not seen any `sleeping`):
+    // from when every live bridge is heard again, every backend gets its full idle timeout, as after the
+    // leader's own reconnect.
+    const openSince = this.#liveness.openSince(now);
+    if (openSince !== undefined) this.#tracker.heardNothingUntil(openSince);
+    for (const [id, revision] of this.#ownStops) {
+      if (this.#draining.has(id)) continue;
+      // A `stopping` of this replica that no drain is finishing: its drain lost its connection after the
+      // scale call (or a scale back up failed). Left so, every wake would meet a stop nobody finishes for
+      // as long as this replica leads. Awake again, whatever the replicas: at zero, the next wake scales
+      // it up (the bridges read zero replicas as not ready).
+      const restore = this.#restoreStop(id, revision).finally(() => this.#draining.delete(id));
+      this.#draining.set(id, restore);
+    }
     for (const [id, { record, revision }] of this.#known) {
       if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
       if ((this.#retryAt.get(id) ?? 0) > now) continue;
@@ -319,16 +345,31 @@ export class IdleLoop {
         continue;
       }
       this.#heldBack.delete(id);
-      const drain = this.#drain(id, record, revision, seenIntent).finally(() => this.#draining.delete(id));
+      const drain = this.#drain(id, record, revision, seenIntent, now).finally(() =>
+        this.#draining.delete(id),
+      );
       this.#draining.set(id, drain);
     }
   }
 
+  async #restoreStop(id: BackendId, revision: number): Promise<void> {
+    const log = this.#log.child({ backend: id });
+    try {
+      if (await this.#options.intents.restoreAwake(id, revision)) {
+        log.info('a stop its drain left behind restored awake');
+      }
+    } catch (error) {
+      log.warn({ err: asError(error) }, 'could not restore a stop left behind; trying again');
+    }
+  }
+
+  /** `idleAt`: when the backend was found idle; anything heard after it cancels the drain. */
   async #drain(
     id: BackendId,
     record: BackendRecord,
     recordRevision: number,
     seenIntent: number | undefined,
+    idleAt: number,
   ): Promise<void> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
@@ -340,7 +381,9 @@ export class IdleLoop {
         return;
       }
       if (!isLeader() || this.#abort.signal.aborted) return;
-      const drainStart = this.#clock();
+      // From the idle check, not from now: a report heard while the platform was asked (the filter's
+      // periodic one, of a request served a moment ago) would otherwise fall before the drain's start.
+      const drainStart = idleAt;
       const drops = this.#drops;
       const sleepingRevision = await intents.compareAndSet(id, 'sleeping', seenIntent);
       if (sleepingRevision === undefined) {
@@ -351,9 +394,22 @@ export class IdleLoop {
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
       // The drain period counts from when every live bridge applied `sleeping` (their filters hold new
       // requests from then on, and report the ones in flight): one report round after that.
-      const confirmed = await this.#bridgesApplied(sleepingRevision, timing.bridgeFreshMs);
-      if (confirmed.ok) await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
-      else log.info({ reason: confirmed.reason }, 'bridges did not confirm the drain');
+      let confirmed = await this.#waitForBridges(
+        (now) => this.#liveness.applied(sleepingRevision, now),
+        timing.bridgeFreshMs,
+      );
+      if (confirmed.ok) {
+        await sleep(timing.drainMs, undefined, { signal: this.#abort.signal });
+        // Every live bridge must still be relaying its filters' reports at the end of the period: one
+        // that died during it (its heartbeat still fresh) may have taken a report of a request with it.
+        // A heartbeat heard now comes after every report that bridge published before it.
+        const drainEnd = this.#clock();
+        confirmed = await this.#waitForBridges(
+          (now) => this.#liveness.heardSince(drainEnd, now),
+          timing.bridgeFreshMs,
+        );
+      }
+      if (!confirmed.ok) log.info({ reason: confirmed.reason }, 'bridges did not confirm the drain');
 
       const outcome = decideAfterDrain({
         sleepingRevision,

@@ -39,6 +39,11 @@ export class IntentStore {
     return codecs.intent.encode({ state, at: this.#now(), by });
   }
 
+  /** Whether this replica wrote the record (a `stopping` in its name is its own stop). */
+  owns(record: IntentRecord): boolean {
+    return record.by === this.#by;
+  }
+
   /** Writes the intent unconditionally and returns its revision. */
   set(id: BackendId, state: IntentRecord['state']): Promise<number> {
     return this.#kv.put(backendKey(id), this.#record(state));
