@@ -523,15 +523,29 @@ describe('scaler: idle loop', () => {
     await putBackend(backends, marker, { replicas: 1, config: { idleTimeoutMs: floorMs } });
     const workloads = new TestWorkloads({ [forged]: 1, [marker]: 1 });
     const scaled = collectScaled(nc);
-    // The loop's own clock, moved by the test: only the order of events matters, not how long they take.
+    // The loop's own clock, moved by the test in 50 ms steps (never a jump a heartbeat's freshness would
+    // notice, which would restart every idle timeout): only the order of events matters.
     let now = 0;
+    let target = 0;
+    let reached: (() => void) | undefined;
+    const ticking = setInterval(() => {
+      now = Math.min(now + 50, target);
+      if (now === target) reached?.();
+    }, 10);
+    cleanups.push(async () => clearInterval(ticking));
+    const clockAt = (at: number) => {
+      target = at;
+      return new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+    };
     const { loopNc, lines, metrics } = await startLoop(workloads, 'floored', () => true, {
       minIdleTimeoutMs: floorMs,
       clock: () => now,
     });
 
     // A request for the forged backend at 1 s, heard before the clock moves on (same connection, flushed).
-    now = 1000;
+    await clockAt(1000);
     loopNc.publish(
       subjectFor('activity', forged),
       codecs.activity.encode({
@@ -543,9 +557,9 @@ describe('scaler: idle loop', () => {
       }),
     );
     await loopNc.flush();
-    // At 2.5 s the marker has been idle for the floor; the forged backend for 1.5 s: past what its record
-    // asks, short of the floor. Every check looks at both, so the check that drains the marker saw it too.
-    now = 2500;
+    // From 2 s the marker has been idle for the floor; the forged backend is short of it until 3 s, which the
+    // clock never reaches. Every check looks at both, so the checks that drain the marker saw it too.
+    target = 2990;
     await scaled.next((e) => e.backend === marker && e.reason === 'idle');
     expect(intents(forged, 'sleeping')).toEqual([]);
     expect(workloads.replicas.get(forged)).toBe(1);
