@@ -69,4 +69,22 @@ describe('merged view: the scale-to-zero guard with generations', () => {
     view.setBackend('shop/api', at(6, 6), 11);
     expect(view.get('shop/api')?.ready).toBe(true);
   });
+
+  it('keeps a restarted bridge from reading ready a record written before the last scale to zero, from the intent alone', () => {
+    // A bridge started after the scale to zero (its mark was lost with the old process) while the watcher is
+    // down: KV still holds the record from before (generation 4), and a wake has written awake over the
+    // sleeping that recorded the scale's generation 5.
+    const view = new MergedView();
+    view.setBackend('shop/api', at(4, 4), 10);
+    view.setIntent('shop/api', { state: 'awake', at: 2, by: 'scaler-a', generation: 5 }, 11);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    // The watcher is back and records the woken Deployment (generation 6, observed).
+    view.setBackend('shop/api', at(6, 6), 12);
+    expect(view.get('shop/api')?.ready).toBe(true);
+    // Providers without generations are not held back by it.
+    const plain = new MergedView();
+    plain.setBackend('shop/api', record(), 1);
+    plain.setIntent('shop/api', { state: 'awake', at: 2, by: 'scaler-a' }, 2);
+    expect(plain.get('shop/api')?.ready).toBe(true);
+  });
 });

@@ -35,12 +35,15 @@ function merge(
   return {
     id: backend.id,
     hosts: backend.hosts,
-    // `stopping`: the scaler is scaling it to zero right now; the pods are about to go.
+    // `stopping`: the scaler is scaling it to zero right now; the pods are about to go. An intent that
+    // carries the generation of the last scale to zero: a record that has not observed it was written before
+    // it (the durable twin of the `stale` mark, which a restarted bridge no longer has).
     ready:
       backend.ready &&
       backend.replicas > 0 &&
       intent?.state !== 'sleeping' &&
       intent?.state !== 'stopping' &&
+      !(intent?.generation !== undefined && (backend.observedGeneration ?? -1) < intent.generation) &&
       !stale,
     maxWaitMs: backend.config.maxWaitMs,
     maxBuffered: backend.config.maxBuffered,

@@ -298,6 +298,7 @@ export class IdleLoop {
     if (entry.operation !== 'PUT') return;
     try {
       const record = codecs.intent.decode(entry.value);
+      this.#options.intents.noted(id, record);
       if (record.state === 'stopping' && this.#options.intents.owns(record)) {
         this.#ownStops.set(id, entry.revision);
       }
@@ -442,7 +443,7 @@ export class IdleLoop {
         return;
       }
 
-      let result: { from: number; to: number };
+      let result: { from: number; to: number; generation?: number };
       try {
         result = await scaler.setReplicas(id, 0);
       } catch (error) {
@@ -456,7 +457,15 @@ export class IdleLoop {
 
       // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on); and a request a
       // filter forwarded before it saw `sleeping` shows in the tracker. Either way it is wanted: back up.
-      const asleepRevision = await intents.compareAndSet(id, 'sleeping', stoppingRevision);
+      // With the scale's generation, so that no bridge, restarted or not, reads the backend ready from a
+      // watcher record written before it.
+      const asleepRevision = await intents.compareAndSet(
+        id,
+        'sleeping',
+        stoppingRevision,
+        undefined,
+        result.generation,
+      );
       held = undefined;
       const requested = this.#tracker.activeSince(id, drainStart, this.#clock());
       if (asleepRevision === undefined || requested) {

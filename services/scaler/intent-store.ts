@@ -28,6 +28,8 @@ export class IntentStore {
   readonly #kv: KV;
   readonly #by: string;
   readonly #now: () => number;
+  /** The highest scale-to-zero generation seen per backend: every write carries it on. */
+  readonly #generations = new Map<BackendId, number>();
 
   constructor(kv: KV, by: string, now: () => number = Date.now) {
     this.#kv = kv;
@@ -35,8 +37,24 @@ export class IntentStore {
     this.#now = now;
   }
 
-  #record(state: IntentRecord['state'], by = this.#by): Uint8Array {
-    return codecs.intent.encode({ state, at: this.#now(), by });
+  #record(id: BackendId, state: IntentRecord['state'], by = this.#by, generation?: number): Uint8Array {
+    if (generation !== undefined) this.#note(id, generation);
+    const carried = this.#generations.get(id);
+    return codecs.intent.encode({
+      state,
+      at: this.#now(),
+      by,
+      ...(carried === undefined ? {} : { generation: carried }),
+    });
+  }
+
+  #note(id: BackendId, generation: number): void {
+    this.#generations.set(id, Math.max(this.#generations.get(id) ?? 0, generation));
+  }
+
+  /** Takes note of a record read elsewhere (the idle loop's watch), so later writes carry its generation. */
+  noted(id: BackendId, record: IntentRecord): void {
+    if (record.generation !== undefined) this.#note(id, record.generation);
   }
 
   /** Whether this replica wrote the record (a `stopping` in its name is its own stop). */
@@ -46,24 +64,27 @@ export class IntentStore {
 
   /** Writes the intent unconditionally and returns its revision. */
   set(id: BackendId, state: IntentRecord['state']): Promise<number> {
-    return this.#kv.put(backendKey(id), this.#record(state));
+    return this.#kv.put(backendKey(id), this.#record(id, state));
   }
 
   /**
    * Writes the intent only if the entry is still at `revision` (undefined: there is no entry); returns
    * the new revision, or undefined when something else was written meanwhile. `by` defaults to this
-   * replica (a wake that meets a stop keeps the stopping leader's name on it).
+   * replica (a wake that meets a stop keeps the stopping leader's name on it); `generation` is the
+   * workload's after a scale to zero (the record at zero carries it, and every later write carries it on).
    */
   async compareAndSet(
     id: BackendId,
     state: IntentRecord['state'],
     revision: number | undefined,
     by?: string,
+    generation?: number,
   ): Promise<number | undefined> {
     try {
+      const record = this.#record(id, state, by, generation);
       return revision === undefined
-        ? await this.#kv.create(backendKey(id), this.#record(state, by))
-        : await this.#kv.update(backendKey(id), this.#record(state, by), revision);
+        ? await this.#kv.create(backendKey(id), record)
+        : await this.#kv.update(backendKey(id), record, revision);
     } catch (error) {
       if (isRevisionConflict(error)) return undefined;
       throw error;
@@ -93,7 +114,9 @@ export class IntentStore {
     if (!entry) return undefined;
     if (entry.operation !== 'PUT') return { record: undefined, revision: entry.revision };
     try {
-      return { record: codecs.intent.decode(entry.value), revision: entry.revision };
+      const record = codecs.intent.decode(entry.value);
+      this.noted(id, record);
+      return { record, revision: entry.revision };
     } catch (error) {
       if (error instanceof PayloadError) return { record: undefined, revision: entry.revision };
       throw error;

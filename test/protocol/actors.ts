@@ -577,8 +577,15 @@ export class ScalerActor implements Client {
   term: IdleLoopTerm | undefined;
   #running = false;
   #queuedPass: QueuedWake[] | undefined;
+  /** IntentStore's memory: the highest scale-to-zero generation this process read or wrote. */
+  intentGeneration: number | undefined;
   readonly sim: Sim;
   readonly name: string;
+
+  /** IntentStore.noted: a record read or watched. */
+  noteIntent(record: IntentRecord | undefined, generation = record?.generation): void {
+    if (generation !== undefined) this.intentGeneration = Math.max(this.intentGeneration ?? 0, generation);
+  }
 
   constructor(sim: Sim, name: string) {
     this.sim = sim;
@@ -595,6 +602,7 @@ export class ScalerActor implements Client {
     this.term = undefined;
     this.#running = false;
     this.#queuedPass = undefined;
+    this.intentGeneration = undefined;
     this.onStatus = (event) => this.term?.status(event);
     const incarnation = this.life.incarnation;
     const tick = () => {
@@ -720,6 +728,7 @@ export class ScalerActor implements Client {
     for (let attempt = 0; attempt < T.intentAttempts; attempt++) {
       const current = yield* wait<KvEntry | undefined>(nats.request(this, () => intents.get(BACKEND)));
       const record = current?.operation === 'PUT' ? (current.value as IntentRecord) : undefined;
+      this.noteIntent(record);
       const stopper = record?.state === 'stopping' ? record.by : undefined;
       if (current && stopper !== undefined) {
         const lease = yield* wait<KvEntry | undefined>(nats.request(this, () => leases.get('idle-loop')));
@@ -742,10 +751,11 @@ function* intentCas(
   state: IntentRecord['state'],
   revision: number | undefined,
   by = scaler.name,
+  generation?: number,
 ): Generator<Wait, number | undefined, unknown> {
   const { nats } = scaler.sim;
   const intents = nats.bucket('intents');
-  const value: IntentRecord = { state, at: wall(scaler.sim, scaler.name), by };
+  const value = intentRecord(scaler, state, by, generation);
   try {
     return yield* wait<number>(
       nats.request(scaler, () =>
@@ -767,6 +777,7 @@ function* restoreAwake(scaler: ScalerActor, revision: number): Generator<Wait, b
     if ((yield* intentCas(scaler, 'awake', expected)) !== undefined) return true;
     const current = yield* wait<KvEntry | undefined>(nats.request(scaler, () => intents.get(BACKEND)));
     const record = current?.operation === 'PUT' ? (current.value as IntentRecord) : undefined;
+    scaler.noteIntent(record);
     if (!current || record?.state !== 'stopping' || record.by !== scaler.name) return false;
     expected = current.revision;
   }
@@ -835,6 +846,7 @@ export class IdleLoopTerm {
         this.ownStop = undefined;
         if (entry.operation !== 'PUT') return;
         const record = entry.value as IntentRecord;
+        scaler.noteIntent(record);
         if (record.state === 'stopping' && record.by === scaler.name) this.ownStop = entry.revision;
         if (record.state !== 'awake') return;
         this.tracker.recordWake(BACKEND, scaler.clock());
@@ -1025,7 +1037,13 @@ export class IdleLoopTerm {
       log(sim, who, `idle: scaled ${result.from} -> 0`);
       nats.publish(scaler, 'scaled', { backend: BACKEND, ...result });
       this.asleep = recordRevision;
-      const asleepRevision = yield* intentCas(scaler, 'sleeping', stoppingRevision);
+      const asleepRevision = yield* intentCas(
+        scaler,
+        'sleeping',
+        stoppingRevision,
+        scaler.name,
+        result.generation,
+      );
       held = undefined;
       const requested = this.tracker.activeSince(BACKEND, drainStart, scaler.clock());
       if (asleepRevision === undefined || requested) {
@@ -1052,7 +1070,24 @@ export class IdleLoopTerm {
 }
 
 function awake(scaler: ScalerActor): IntentRecord {
-  return { state: 'awake', at: wall(scaler.sim, scaler.name), by: scaler.name };
+  return intentRecord(scaler, 'awake', scaler.name);
+}
+
+/** IntentStore's record: carries the highest scale-to-zero generation the process knows of. */
+function intentRecord(
+  scaler: ScalerActor,
+  state: IntentRecord['state'],
+  by: string,
+  generation?: number,
+): IntentRecord {
+  scaler.noteIntent(undefined, generation);
+  const carried = scaler.intentGeneration;
+  return {
+    state,
+    at: wall(scaler.sim, scaler.name),
+    by,
+    ...(carried === undefined ? {} : { generation: carried }),
+  };
 }
 
 // ---- watcher ----------------------------------------------------------------------------------------------

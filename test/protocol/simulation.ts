@@ -54,9 +54,7 @@ export function generate(seed: number): Schedule {
   const targets: Target[] = [];
   for (let i = 0; i < shape.bridges; i++) targets.push(`bridge${i}`);
   for (let i = 0; i < shape.scalers; i++) targets.push(`scaler${i}`);
-  // At least one watcher always works: faults hit only watcher1 (see docs/testing.md, what the model
-  // leaves out: a restarted bridge relies on the watcher to learn of a scale to zero it did not see).
-  for (let i = 1; i < shape.watchers; i++) targets.push(`watcher${i}`);
+  for (let i = 0; i < shape.watchers; i++) targets.push(`watcher${i}`);
   const plan: PlanItem[] = [];
   // Bursts of requests, sometimes spaced past the idle timeout so the backend sleeps and wakes within one run.
   const bursts = rng.int(1, 4);

@@ -69,6 +69,10 @@ export const IntentRecordSchema = Type.Object(
     state: Type.Union([Type.Literal('awake'), Type.Literal('sleeping'), Type.Literal('stopping')]),
     at: Millis,
     by: Type.String({ maxLength: 256 }),
+    /** The workload's generation after its last scale to zero (where the platform has generations): no
+     * bridge reads the backend ready from a watcher record that has not observed it. Kept by every later
+     * write, so it outlives a bridge's restart and the watcher's silence. */
+    generation: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
