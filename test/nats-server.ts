@@ -3,7 +3,7 @@
  * folder. Every test file starts its own; nothing touches a server it did not start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from '../services/local/index.ts';
@@ -27,9 +27,11 @@ export interface NatsServerFixture {
   start(): Promise<void>;
   /**
    * Freezes it (SIGSTOP): connections stay open but nothing is read or answered, as a server cut off by
-   * a network partition looks to its clients until their pings time out. `resume()` thaws it.
+   * a network partition looks to its clients until their pings time out. Resolves once the kernel shows it
+   * stopped (a signal takes effect when the process next enters the kernel, not when it is sent).
+   * `resume()` thaws it.
    */
-  pause(): void;
+  pause(): Promise<void>;
   resume(): void;
   /** Stops it for good and removes its folder. */
   close(): Promise<void>;
@@ -71,6 +73,15 @@ function launch(
       reject(new Error(`nats-server exited with ${code} before it was ready:\n${log}`)),
     );
   });
+}
+
+/** Linux: waits until /proc shows the process stopped (state T). */
+async function untilStopped(pid: number): Promise<void> {
+  for (;;) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'T') return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 function exited(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
@@ -116,7 +127,10 @@ export async function startNatsServer(
     async start() {
       ({ child } = await launch(storeDir, port, config, env));
     },
-    pause: () => child.kill('SIGSTOP'),
+    async pause() {
+      child.kill('SIGSTOP');
+      await untilStopped(child.pid as number);
+    },
     resume: () => child.kill('SIGCONT'),
     async close() {
       child.kill('SIGCONT');

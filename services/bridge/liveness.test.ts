@@ -81,7 +81,7 @@ describe('bridge liveness', () => {
       });
     try {
       // The server is cut off: the bridge's connection still looks up, a publish just sits in its buffer.
-      server.pause();
+      await server.pause();
       const refused = await report();
       expect(refused.status).toBe(503);
       expect(((await refused.json()) as { error: string }).error).toBe('nats_unavailable');
