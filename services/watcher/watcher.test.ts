@@ -79,7 +79,8 @@ describe('watcher with the Kubernetes provider', () => {
 
   beforeEach(async () => {
     await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
-    api = await startKubeApiServer({ endpointDelayMs: 100 });
+    // The slices trail the pods (and the Deployment status) by 100 ms.
+    api = await startKubeApiServer({ sliceDelayMs: 100 });
   });
   afterEach(async () => {
     for (const r of running.splice(0)) await r.stop();
@@ -228,6 +229,7 @@ describe('watcher with the Kubernetes provider', () => {
       // get 410 and the informers must relist.
       api.dropWatches(drop());
       api.setEndpointDelay(0);
+      api.setSliceDelay(0);
       api.scale('shop', 'web', 1);
       api.create(deploymentObject('api', { annotations: { 'wakegate.dev/hosts': 'api.example.com' } }));
       await new Promise<void>((resolve) => {
@@ -280,6 +282,7 @@ describe('watcher with the Kubernetes provider', () => {
 
   it('catches up with changes made while NATS was down', async () => {
     api.setEndpointDelay(0);
+    api.setSliceDelay(0);
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
     const { watcher } = await start();
@@ -300,6 +303,7 @@ describe('watcher with the Kubernetes provider', () => {
 
   it('answers /readyz 503 while NATS is down and 200 again once it is back', async () => {
     api.setEndpointDelay(0);
+    api.setSliceDelay(0);
     api.create(deploymentObject('web'));
     const { watcher } = await start();
     await watcher.whenSynced();
@@ -318,6 +322,7 @@ describe('watcher with the Kubernetes provider', () => {
 
   it('records the new generation after a 1 -> 0 -> 1 it did not see, though readiness ended where it was', async () => {
     api.setEndpointDelay(0);
+    api.setSliceDelay(0);
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(serviceObject('web', 'web'));
     const view = await watchBackends(kv);
