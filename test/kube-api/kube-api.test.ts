@@ -540,3 +540,92 @@ describe('kube-api double: EndpointSlices as the EndpointSlice controller writes
     expect(full.map((s) => s.metadata?.name)).toContain(states.at(-1)?.names[0]);
   });
 });
+
+describe('kube-api double: Deployments as the Deployment controller updates them', () => {
+  let api: KubeApiServer;
+  afterEach(() => api.close());
+
+  it('bumps generation on every spec change and /scale write, never on status or labels', async () => {
+    api = await startKubeApiServer();
+    const apps = api.kubeConfig().makeApiClient(AppsV1Api);
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    const generation = () => api.get('deployments', 'demo', 'web')?.metadata?.generation;
+    expect(generation()).toBe(1);
+    await apps.patchNamespacedDeploymentScale(
+      { namespace: 'demo', name: 'web', body: { spec: { replicas: 1 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(generation()).toBe(2);
+    const scale = await apps.readNamespacedDeploymentScale({ namespace: 'demo', name: 'web' });
+    await apps.replaceNamespacedDeploymentScale({
+      namespace: 'demo',
+      name: 'web',
+      body: { ...scale, spec: { replicas: 0 } },
+    });
+    expect(generation()).toBe(3);
+    await apps.patchNamespacedDeployment(
+      { namespace: 'demo', name: 'web', body: { metadata: { labels: { team: 'a' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await apps.patchNamespacedDeploymentStatus(
+      { namespace: 'demo', name: 'web', body: { status: { observedGeneration: 1 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(generation()).toBe(3);
+    await apps.patchNamespacedDeployment(
+      {
+        namespace: 'demo',
+        name: 'web',
+        body: { spec: { template: { metadata: { annotations: { restartedAt: 'now' } } } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(generation()).toBe(4);
+    await until(
+      'the status to observe it',
+      () => api.get('deployments', 'demo', 'web')?.status?.observedGeneration === 4,
+    );
+  });
+
+  it('writes the status statusDelayMs behind the pods, apart from the slices, and counts no terminating pod', async () => {
+    api = await startKubeApiServer({ statusDelayMs: 40, terminationMs: 60_000 });
+    api.create(deployment('web', 0) as never);
+    api.create(service('web', 'web') as never);
+    const statuses: Record<string, unknown>[] = [];
+    let sliceReadyBeforeStatus = false;
+    api.onChange((event) => {
+      if (event.resource.resource === 'deployments' && event.object.status)
+        statuses.push(event.object.status);
+      if (
+        event.resource.resource === 'endpointslices' &&
+        readyAddresses(event.object as unknown as V1EndpointSlice).length === 2 &&
+        !statuses.some((s) => s.readyReplicas === 2)
+      )
+        sliceReadyBeforeStatus = true;
+    });
+    api.scale('demo', 'web', 2);
+    const generation = api.get('deployments', 'demo', 'web')?.metadata?.generation;
+    await until('two ready replicas', () => statuses.at(-1)?.readyReplicas === 2);
+    expect(sliceReadyBeforeStatus).toBe(true);
+    // The controller first observed the scale with no pod ready: generation caught up, counts not.
+    expect(statuses).toContainEqual(
+      expect.objectContaining({ observedGeneration: generation, unavailableReplicas: 2 }),
+    );
+    expect(statuses.find((s) => s.readyReplicas === 2)).toMatchObject({
+      observedGeneration: generation,
+      replicas: 2,
+      availableReplicas: 2,
+    });
+    expect(statuses.at(-1)).not.toHaveProperty('unavailableReplicas');
+
+    api.scale('demo', 'web', 1);
+    await until('one replica', () => statuses.at(-1)?.replicas === 1);
+    expect(statuses.at(-1)).toMatchObject({ replicas: 1, readyReplicas: 1, availableReplicas: 1 });
+    // The terminating pod is still listed (serving, not ready) while the status no longer counts it.
+    const slice = api.list('endpointslices', 'demo')[0] as unknown as V1EndpointSlice;
+    expect(slice.endpoints?.map((e) => [e.conditions?.ready, e.conditions?.terminating]).sort()).toEqual([
+      [false, true],
+      [true, false],
+    ]);
+  });
+});
