@@ -119,6 +119,13 @@ interface ReadyEndpoint {
   port: number | undefined;
 }
 
+/** Whether an endpoint takes traffic: serving (else ready where serving is absent) and not terminating. */
+export function isServing(
+  conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } | undefined,
+): boolean {
+  return (conditions?.serving ?? conditions?.ready ?? true) && conditions?.terminating !== true;
+}
+
 function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEndpoint[] {
   const found: ReadyEndpoint[] = [];
   for (const slice of slices) {
@@ -126,10 +133,13 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
     const port = (ports.find((p) => p.name === 'http') ?? ports.find((p) => (p.protocol ?? 'TCP') === 'TCP'))
       ?.port;
     for (const endpoint of slice.endpoints ?? []) {
-      // A nil ready condition means ready (EndpointSlice API); a Service may also select other workloads'
-      // pods, so only this Deployment's own pods count. An endpoint without a Pod targetRef (a hand-made
-      // slice, possibly pointing anywhere) is nobody's pod: it neither makes the backend ready nor is probed.
-      if (endpoint.conditions?.ready === false) continue;
+      // An endpoint takes traffic when its pod is Ready (`serving`) and not being deleted: `ready` alone is
+      // forced true by a Service's publishNotReadyAddresses, starting and terminating pods included, so it
+      // counts only where `serving` is absent (slices written before it existed). Nil ready and serving mean
+      // true, nil terminating false (EndpointSlice API). A Service may also select other workloads' pods, so
+      // only this Deployment's own pods count. An endpoint without a Pod targetRef (a hand-made slice,
+      // possibly pointing anywhere) is nobody's pod: it neither makes the backend ready nor is probed.
+      if (!isServing(endpoint.conditions)) continue;
       const ref = endpoint.targetRef;
       if (ref?.kind !== 'Pod' || !isPodOf(deployment, ref.name ?? '')) continue;
       const address = endpoint.addresses[0];
@@ -277,11 +287,18 @@ export function computeBackends(
 
     const replicas = deployment.spec?.replicas ?? 1;
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
+    const generation = deployment.metadata?.generation;
+    const observedGeneration = deployment.status?.observedGeneration;
     // The Deployment must want a replica and have a ready one: after a scale to zero the EndpointSlices
     // (possibly from an informer relisting out of its cache) and the status may still list the old pods.
     let ready = replicas >= 1 && readyReplicas >= 1;
     let probeUrl: string | undefined;
-    if (ready && services.length > 0) {
+    if (services.length === 0) {
+      // Without endpoints to look at, the ready replicas count only from a status that observed the current
+      // spec: after a scale to 0 and back the Deployment controller may not have caught up, and its status
+      // still counts the pod that was terminated.
+      if (generation !== undefined && (observedGeneration ?? 0) < generation) ready = false;
+    } else if (ready) {
       const slices = objects.endpointSlices.filter(
         (s) =>
           s.metadata?.namespace === namespace &&
@@ -296,12 +313,8 @@ export function computeBackends(
     const cluster = clusterNameOf(naming, services, routeRules(routes));
     const createdAt = timeOf(deployment.metadata?.creationTimestamp);
     const generations = {
-      ...(deployment.metadata?.generation === undefined
-        ? {}
-        : { generation: deployment.metadata.generation }),
-      ...(deployment.status?.observedGeneration === undefined
-        ? {}
-        : { observedGeneration: deployment.status.observedGeneration }),
+      ...(generation === undefined ? {} : { generation }),
+      ...(observedGeneration === undefined ? {} : { observedGeneration }),
     };
     views.push({
       backend: {
