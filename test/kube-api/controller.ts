@@ -115,7 +115,7 @@ export class SimulatedController {
     if (event.resource === DEPLOYMENTS) this.onDeployment(event);
     else if (event.resource === SERVICES) {
       const pods = this.podSnapshot();
-      this.later(this.options.sliceDelayMs ?? 0, () => this.reconcileSlices(event.namespace, pods));
+      this.slicesLater(event.namespace, pods);
     }
   }
 
@@ -210,8 +210,29 @@ export class SimulatedController {
 
   private podsChanged(namespace: string, name: string): void {
     const pods = this.podSnapshot();
-    this.later(this.options.sliceDelayMs ?? 0, () => this.reconcileSlices(namespace, pods));
+    this.slicesLater(namespace, pods);
     this.statusLater(namespace, name);
+  }
+
+  /**
+   * A controller acting on a view taken at `seq`, unless it already acted on a newer one: with a delay
+   * changed in between, a view taken earlier can come due later, and a controller never goes back.
+   */
+  private inOrder(key: string, delayMs: number, action: () => void): void {
+    const seq = ++this.sequence;
+    this.later(delayMs, () => {
+      if ((this.applied.get(key) ?? 0) > seq) return;
+      this.applied.set(key, seq);
+      action();
+    });
+  }
+  private sequence = 0;
+  private readonly applied = new Map<string, number>();
+
+  private slicesLater(namespace: string, pods: Map<string, Pod[]>): void {
+    this.inOrder(`slices ${namespace}`, this.options.sliceDelayMs ?? 0, () =>
+      this.reconcileSlices(namespace, pods),
+    );
   }
 
   /** Writes, `statusDelayMs` later, the status the Deployment controller computes now. */
@@ -238,7 +259,7 @@ export class SimulatedController {
         reason: ready >= wanted ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable',
       },
     ];
-    this.later(this.options.statusDelayMs ?? 0, () => {
+    this.inOrder(`status ${namespace}/${name}`, this.options.statusDelayMs ?? 0, () => {
       const now = this.store.get(DEPLOYMENTS, namespace, name);
       if (!now || now.metadata?.uid !== current.metadata?.uid) return;
       this.store.update(DEPLOYMENTS, namespace, { ...now, status }, { statusOnly: true });

@@ -556,11 +556,11 @@ describe('kube-api double: Deployments as the Deployment controller updates them
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     expect(generation()).toBe(2);
-    const scale = await apps.readNamespacedDeploymentScale({ namespace: 'demo', name: 'web' });
+    // Without a resourceVersion: the controller's status writes for the new pod may come in between.
     await apps.replaceNamespacedDeploymentScale({
       namespace: 'demo',
       name: 'web',
-      body: { ...scale, spec: { replicas: 0 } },
+      body: { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: 'web' }, spec: { replicas: 0 } },
     });
     expect(generation()).toBe(3);
     await apps.patchNamespacedDeployment(
