@@ -460,6 +460,8 @@ describe('watcher with the Kubernetes provider', () => {
         'watch endpointslices',
         'list httproutes',
         'watch httproutes',
+        'list grpcroutes',
+        'watch grpcroutes',
         'list referencegrants',
         'watch referencegrants',
         'create events',
