@@ -133,7 +133,10 @@ describe('watcher with the Kubernetes provider', () => {
     let sliceEmptyAt = 0;
     api.onChange((event) => {
       if (event.resource.resource !== 'endpointslices') return;
-      const endpoints = (event.object.endpoints as unknown[] | undefined) ?? [];
+      // Endpoints are listed not ready while the pod starts: the slice is ready once one says serving.
+      const endpoints = (
+        (event.object.endpoints as { conditions?: { serving?: boolean } }[] | null | undefined) ?? []
+      ).filter((e) => e.conditions?.serving);
       if (endpoints.length > 0 && sliceReadyAt === 0) sliceReadyAt = performance.now();
       if (endpoints.length === 0 && sliceReadyAt > 0) sliceEmptyAt = performance.now();
     });
