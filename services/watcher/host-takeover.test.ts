@@ -201,7 +201,7 @@ describe('host takeover through the Kubernetes provider', () => {
   it('ignores a hand-made EndpointSlice without a Pod: no readiness from it and no probe to its address', async () => {
     // The simulated controller's own slices stay away for the test's length: only hand-made ones exist.
     await api.close();
-    api = await startKubeApiServer({ endpointDelayMs: 600_000 });
+    api = await startKubeApiServer({ statusDelayMs: 600_000, sliceDelayMs: 600_000 });
     const deployment = deploymentObject('web', {
       namespace: 'zzz-a',
       replicas: 1,

@@ -79,7 +79,8 @@ describe('watcher with the Kubernetes provider', () => {
 
   beforeEach(async () => {
     await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
-    api = await startKubeApiServer({ endpointDelayMs: 100 });
+    // The slices trail the pods (and the Deployment status) by 100 ms.
+    api = await startKubeApiServer({ sliceDelayMs: 100 });
   });
   afterEach(async () => {
     for (const r of running.splice(0)) await r.stop();
@@ -132,7 +133,10 @@ describe('watcher with the Kubernetes provider', () => {
     let sliceEmptyAt = 0;
     api.onChange((event) => {
       if (event.resource.resource !== 'endpointslices') return;
-      const endpoints = (event.object.endpoints as unknown[] | undefined) ?? [];
+      // Endpoints are listed not ready while the pod starts: the slice is ready once one says serving.
+      const endpoints = (
+        (event.object.endpoints as { conditions?: { serving?: boolean } }[] | null | undefined) ?? []
+      ).filter((e) => e.conditions?.serving);
       if (endpoints.length > 0 && sliceReadyAt === 0) sliceReadyAt = performance.now();
       if (endpoints.length === 0 && sliceReadyAt > 0) sliceEmptyAt = performance.now();
     });
@@ -228,6 +232,7 @@ describe('watcher with the Kubernetes provider', () => {
       // get 410 and the informers must relist.
       api.dropWatches(drop());
       api.setEndpointDelay(0);
+      api.setSliceDelay(0);
       api.scale('shop', 'web', 1);
       api.create(deploymentObject('api', { annotations: { 'wakegate.dev/hosts': 'api.example.com' } }));
       await new Promise<void>((resolve) => {
@@ -280,6 +285,7 @@ describe('watcher with the Kubernetes provider', () => {
 
   it('catches up with changes made while NATS was down', async () => {
     api.setEndpointDelay(0);
+    api.setSliceDelay(0);
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
     const { watcher } = await start();
@@ -300,6 +306,7 @@ describe('watcher with the Kubernetes provider', () => {
 
   it('answers /readyz 503 while NATS is down and 200 again once it is back', async () => {
     api.setEndpointDelay(0);
+    api.setSliceDelay(0);
     api.create(deploymentObject('web'));
     const { watcher } = await start();
     await watcher.whenSynced();
@@ -318,6 +325,7 @@ describe('watcher with the Kubernetes provider', () => {
 
   it('records the new generation after a 1 -> 0 -> 1 it did not see, though readiness ended where it was', async () => {
     api.setEndpointDelay(0);
+    api.setSliceDelay(0);
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(serviceObject('web', 'web'));
     const view = await watchBackends(kv);
@@ -455,6 +463,8 @@ describe('watcher with the Kubernetes provider', () => {
         'watch endpointslices',
         'list httproutes',
         'watch httproutes',
+        'list grpcroutes',
+        'watch grpcroutes',
         'list referencegrants',
         'watch referencegrants',
         'create events',

@@ -1,18 +1,39 @@
 /**
- * What kube-controller-manager would do for the resources the double serves: a Deployment's status follows
- * its replicas, and after `endpointDelayMs` (pods starting and passing readiness) the EndpointSlices of every
- * Service selecting it list that many ready endpoints.
+ * What kube-controller-manager would do for the resources the double serves, with each controller lagging on
+ * its own, as in a cluster:
+ *
+ * - **Pods** (not served, the ReplicaSet's view): a Deployment's `spec.replicas` gets that many pods at once;
+ *   a new pod gets its IP on the next tick and turns Ready `endpointDelayMs` later. Pods over the count
+ *   are terminated (not-ready ones first, then the newest), stay terminating for `terminationMs` and are
+ *   gone. `evictPods` terminates running pods, whose replacements start the same way.
+ * - **EndpointSlices** follow the pods `sliceDelayMs` later, as the EndpointSlice controller's reconciler
+ *   writes them (kubernetes/kubernetes `staging/src/k8s.io/endpointslice`, `reconciler.go` and
+ *   `utils.go` `podToEndpoint`): every pod with an IP is listed, `serving` = the pod is Ready,
+ *   `terminating` = it is being deleted, `ready` = `publishNotReadyAddresses || (serving && !terminating)`;
+ *   at most `maxEndpointsPerSlice` (100) endpoints a slice, named from `generateName: <service>-`, an
+ *   endpoint kept in the slice it is in, new slices created before emptied ones are deleted, and one
+ *   placeholder slice without ports or endpoints when there are none (read back as `null`: the controller
+ *   sends `[]`, which the API server's protobuf storage returns as null).
+ * - **Deployment status** follows the pods and the spec `statusDelayMs` later: `observedGeneration` is the
+ *   generation seen then, the counts are of pods not terminating (terminating pods leave them at once),
+ *   zero counts left out as the real controller's omitempty fields are.
  */
 import { selectorMatches } from './label-selector.ts';
 import { resolveResource } from './resources.ts';
 import type { KubeObject, ObjectStore, StoreEvent } from './store.ts';
 
 export interface ControllerOptions {
-  /** Delay before a Deployment's status follows a change of its replicas. Default 0. */
+  /** Lag of a Deployment's status behind its pods and spec. Default 0. */
   statusDelayMs?: number;
-  /** Delay before the EndpointSlices follow (pods becoming ready, or going away). Default 0. */
+  /** Time from a pod getting its IP to its readiness probe passing. Default 0. */
   endpointDelayMs?: number;
-  /** Address of a pod; default `10.244.<deployment>.<pod + 1>`. Tests that probe pods return 127.0.0.1. */
+  /** Lag of the EndpointSlices behind the pods. Default 0. */
+  sliceDelayMs?: number;
+  /** How long a terminating pod stays (its grace period). Default 0: gone on a later tick. */
+  terminationMs?: number;
+  /** `--max-endpoints-per-slice` of kube-controller-manager. Default 100. */
+  maxEndpointsPerSlice?: number;
+  /** Address of a pod; default `10.<244+>.<deployment>.<pod>`. Tests that probe pods return 127.0.0.1. */
   podAddress?: (deployment: { namespace: string; name: string }, index: number) => string;
 }
 
@@ -20,13 +41,28 @@ const DEPLOYMENTS = resolveResource('deployments');
 const SERVICES = resolveResource('services');
 const SLICES = resolveResource('endpointslices');
 const MANAGED_BY = 'endpointslice-controller.k8s.io';
+const SERVICE_NAME = 'kubernetes.io/service-name';
+const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
+
+interface Pod {
+  name: string;
+  /** Undefined until the pod has its IP (not listed in any slice before). */
+  address: string | undefined;
+  ready: boolean;
+  terminating: boolean;
+}
+
+type Endpoint = Record<string, unknown> & { targetRef: { kind: string; namespace: string; name: string } };
 
 export class SimulatedController {
   private readonly store: ObjectStore;
   private readonly options: ControllerOptions;
-  /** Ready pods per Deployment (`ns/name`), as the endpoint controller last saw them. */
-  private readonly readyPods = new Map<string, number>();
+  /** Pods per Deployment (`ns/name`). */
+  private readonly pods = new Map<string, Pod[]>();
+  private readonly serials = new Map<string, number>();
   private readonly deploymentIndex = new Map<string, number>();
+  /** The pod template's labels per Deployment: Services select pods, which outlive their Deployment. */
+  private readonly templateLabels = new Map<string, Record<string, string>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly unsubscribe: () => void;
 
@@ -39,6 +75,12 @@ export class SimulatedController {
   setEndpointDelay(ms: number): void {
     this.options.endpointDelayMs = ms;
   }
+  setStatusDelay(ms: number): void {
+    this.options.statusDelayMs = ms;
+  }
+  setSliceDelay(ms: number): void {
+    this.options.sliceDelayMs = ms;
+  }
 
   close(): void {
     this.unsubscribe();
@@ -46,34 +88,35 @@ export class SimulatedController {
     this.timers.clear();
   }
 
-  /** Pending endpoint change per Deployment: a newer change replaces it, as pods of an older one never start. */
-  private readonly pendingEndpoints = new Map<string, NodeJS.Timeout>();
+  /** Terminates the running pods of a Deployment (a node drain, `kubectl delete pod`); it replaces them. */
+  evictPods(namespace: string, name: string, count?: number): void {
+    const key = `${namespace}/${name}`;
+    const running = (this.pods.get(key) ?? []).filter((p) => !p.terminating);
+    for (const pod of running.slice(0, count ?? running.length)) this.terminate(key, pod);
+    this.reconcilePods(namespace, name);
+  }
 
-  private later(ms: number, action: () => void): NodeJS.Timeout {
+  /** Sets the readiness of a Deployment's running pods (a readiness probe starting to fail, or passing). */
+  setPodsReady(namespace: string, name: string, ready: boolean): void {
+    const key = `${namespace}/${name}`;
+    for (const pod of this.pods.get(key) ?? []) if (pod.address !== undefined) pod.ready = ready;
+    this.podsChanged(namespace, name);
+  }
+
+  private later(ms: number, action: () => void): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       action();
     }, ms);
     this.timers.add(timer);
-    return timer;
-  }
-
-  private endpointsLater(key: string, action: () => void): void {
-    const pending = this.pendingEndpoints.get(key);
-    if (pending) {
-      clearTimeout(pending);
-      this.timers.delete(pending);
-    }
-    const timer = this.later(this.options.endpointDelayMs ?? 0, () => {
-      this.pendingEndpoints.delete(key);
-      action();
-    });
-    this.pendingEndpoints.set(key, timer);
   }
 
   private onEvent(event: StoreEvent): void {
     if (event.resource === DEPLOYMENTS) this.onDeployment(event);
-    else if (event.resource === SERVICES) this.later(0, () => this.reconcileSlices(event.namespace));
+    else if (event.resource === SERVICES) {
+      const pods = this.podSnapshot();
+      this.slicesLater(event.namespace, pods);
+    }
   }
 
   private onDeployment(event: StoreEvent): void {
@@ -81,79 +124,183 @@ export class SimulatedController {
     const name = event.object.metadata?.name as string;
     const key = `${namespace}/${name}`;
     if (event.type === 'DELETED') {
-      this.endpointsLater(key, () => {
-        this.readyPods.delete(key);
-        this.reconcileSlices(namespace);
-      });
+      // The garbage collector deletes the ReplicaSet and its pods.
+      for (const pod of this.pods.get(key) ?? []) if (!pod.terminating) this.terminate(key, pod);
+      this.podsChanged(namespace, name);
       return;
     }
     if (!this.deploymentIndex.has(key)) this.deploymentIndex.set(key, this.deploymentIndex.size);
-    const replicas = event.object.spec?.replicas ?? 1;
-    const previous = event.previous?.spec?.replicas ?? (event.previous ? 1 : undefined);
-    if (event.type === 'MODIFIED' && previous === replicas) return;
-    this.later(this.options.statusDelayMs ?? 0, () => this.writeStatus(namespace, name, replicas));
-    this.endpointsLater(key, () => {
-      if (!this.store.get(DEPLOYMENTS, namespace, name)) return;
-      this.readyPods.set(key, replicas);
-      this.reconcileSlices(namespace);
+    const generationChanged =
+      event.type === 'ADDED' || event.previous?.metadata?.generation !== event.object.metadata?.generation;
+    this.templateLabels.set(
+      key,
+      (event.object.spec?.template as { metadata?: { labels?: Record<string, string> } } | undefined)
+        ?.metadata?.labels ?? {},
+    );
+    // The Deployment controller observes the new generation even when no pod changes (a status write).
+    if (generationChanged) this.reconcilePods(namespace, name);
+  }
+
+  private podName(key: string, name: string): { name: string; serial: number } {
+    const serial = this.serials.get(key) ?? 0;
+    this.serials.set(key, serial + 1);
+    const index = this.deploymentIndex.get(key) ?? 0;
+    // As the API server names a Deployment's pods: `<deployment>-<pod-template-hash>-` cut to 58
+    // characters, then 5 more.
+    return {
+      name: `${`${name}-5f${index.toString(36)}c9d8-`.slice(0, 58)}p${serial.toString(36).padStart(4, '0')}`,
+      serial,
+    };
+  }
+
+  /** The ReplicaSet controller: as many pods not terminating as the Deployment wants. */
+  private reconcilePods(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const deployment = this.store.get(DEPLOYMENTS, namespace, name);
+    const wanted = deployment ? (deployment.spec?.replicas ?? 1) : 0;
+    const pods = this.pods.get(key) ?? [];
+    this.pods.set(key, pods);
+    const active = pods.filter((p) => !p.terminating);
+    for (let i = active.length; i < wanted; i++) {
+      const { name: podName, serial } = this.podName(key, name);
+      const pod: Pod = { name: podName, address: undefined, ready: false, terminating: false };
+      pods.push(pod);
+      const index = this.deploymentIndex.get(key) ?? 0;
+      const address =
+        this.options.podAddress?.({ namespace, name }, serial) ??
+        `10.${244 + Math.floor(serial / 254)}.${index % 256}.${(serial % 254) + 1}`;
+      this.later(0, () => {
+        if (pod.terminating) return;
+        pod.address = address;
+        this.podsChanged(namespace, name);
+        this.later(this.options.endpointDelayMs ?? 0, () => {
+          if (pod.terminating) return;
+          pod.ready = true;
+          this.podsChanged(namespace, name);
+        });
+      });
+    }
+    // Deleted first: pods not ready, then the newest (the ReplicaSet controller's ranking).
+    const excess = active.length - wanted;
+    if (excess > 0) {
+      const ranked = [...active].sort(
+        (a, b) => Number(a.ready) - Number(b.ready) || pods.indexOf(b) - pods.indexOf(a),
+      );
+      for (const pod of ranked.slice(0, excess)) this.terminate(key, pod);
+    }
+    this.podsChanged(namespace, name);
+  }
+
+  private terminate(key: string, pod: Pod): void {
+    pod.terminating = true;
+    const [namespace, name] = key.split('/') as [string, string];
+    const remove = () => {
+      const pods = this.pods.get(key) ?? [];
+      const at = pods.indexOf(pod);
+      if (at >= 0) pods.splice(at, 1);
+      this.podsChanged(namespace, name);
+    };
+    if (pod.address === undefined) remove();
+    else this.later(this.options.terminationMs ?? 0, remove);
+  }
+
+  private podSnapshot(): Map<string, Pod[]> {
+    return new Map([...this.pods].map(([key, pods]) => [key, pods.map((p) => ({ ...p }))]));
+  }
+
+  private podsChanged(namespace: string, name: string): void {
+    const pods = this.podSnapshot();
+    this.slicesLater(namespace, pods);
+    this.statusLater(namespace, name);
+  }
+
+  /**
+   * A controller acting on a view taken at `seq`, unless it already acted on a newer one: with a delay
+   * changed in between, a view taken earlier can come due later, and a controller never goes back.
+   */
+  private inOrder(key: string, delayMs: number, action: () => void): void {
+    const seq = ++this.sequence;
+    this.later(delayMs, () => {
+      if ((this.applied.get(key) ?? 0) > seq) return;
+      this.applied.set(key, seq);
+      action();
+    });
+  }
+  private sequence = 0;
+  private readonly applied = new Map<string, number>();
+
+  private slicesLater(namespace: string, pods: Map<string, Pod[]>): void {
+    this.inOrder(`slices ${namespace}`, this.options.sliceDelayMs ?? 0, () =>
+      this.reconcileSlices(namespace, pods),
+    );
+  }
+
+  /** Writes, `statusDelayMs` later, the status the Deployment controller computes now. */
+  private statusLater(namespace: string, name: string): void {
+    const current = this.store.get(DEPLOYMENTS, namespace, name);
+    if (!current) return;
+    const active = (this.pods.get(`${namespace}/${name}`) ?? []).filter((p) => !p.terminating);
+    const wanted = current.spec?.replicas ?? 1;
+    const ready = active.filter((p) => p.ready).length;
+    const counts: Record<string, number> = {
+      replicas: active.length,
+      updatedReplicas: active.length,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      unavailableReplicas: Math.max(0, wanted - ready),
+    };
+    const status: Record<string, unknown> = { observedGeneration: current.metadata?.generation };
+    // Like the real controller, counts of zero are left out of the status.
+    for (const [field, count] of Object.entries(counts)) if (count > 0) status[field] = count;
+    status.conditions = [
+      {
+        type: 'Available',
+        status: ready >= wanted ? 'True' : 'False',
+        reason: ready >= wanted ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable',
+      },
+    ];
+    this.inOrder(`status ${namespace}/${name}`, this.options.statusDelayMs ?? 0, () => {
+      const now = this.store.get(DEPLOYMENTS, namespace, name);
+      if (!now || now.metadata?.uid !== current.metadata?.uid) return;
+      this.store.update(DEPLOYMENTS, namespace, { ...now, status }, { statusOnly: true });
     });
   }
 
-  private writeStatus(namespace: string, name: string, replicas: number): void {
-    const current = this.store.get(DEPLOYMENTS, namespace, name);
-    if (!current || (current.spec?.replicas ?? 1) !== replicas) return;
-    // Like the real controller, counts of zero are left out of the status.
-    const status: Record<string, unknown> = { observedGeneration: current.metadata?.generation };
-    if (replicas > 0)
-      Object.assign(status, {
-        replicas,
-        updatedReplicas: replicas,
-        readyReplicas: replicas,
-        availableReplicas: replicas,
-      });
-    status.conditions = [{ type: 'Available', status: replicas > 0 ? 'True' : 'False', reason: 'Simulated' }];
-    this.store.update(DEPLOYMENTS, namespace, { ...current, status }, { statusOnly: true });
-  }
-
-  private endpointsFor(service: KubeObject, deployments: KubeObject[]): Record<string, unknown>[] {
-    const endpoints: Record<string, unknown>[] = [];
+  private endpointsFor(service: KubeObject, pods: Map<string, Pod[]>): Map<string, Endpoint> {
+    const endpoints = new Map<string, Endpoint>();
     const namespace = service.metadata?.namespace as string;
-    for (const deployment of deployments) {
-      const name = deployment.metadata?.name as string;
-      const template = (deployment.spec?.template ?? {}) as {
-        metadata?: { labels?: Record<string, string> };
-      };
-      if (!selectorMatches(service.spec?.selector as Record<string, string>, template.metadata?.labels))
-        continue;
-      const ready = this.readyPods.get(`${namespace}/${name}`) ?? 0;
-      const index = this.deploymentIndex.get(`${namespace}/${name}`) ?? 0;
-      for (let i = 0; i < ready; i++) {
-        const address = this.options.podAddress?.({ namespace, name }, i) ?? `10.244.${index % 256}.${i + 1}`;
-        endpoints.push({
-          addresses: [address],
-          conditions: { ready: true, serving: true, terminating: false },
-          // Named as the API server names a Deployment's pods: `<deployment>-<pod-template-hash>-` cut to
-          // 58 characters, then 5 more.
-          targetRef: {
-            kind: 'Pod',
-            namespace,
-            name: `${`${name}-5f${index.toString(36)}c9d8-`.slice(0, 58)}p${i.toString(36).padStart(4, '0')}`,
+    const publishNotReady = service.spec?.publishNotReadyAddresses === true;
+    for (const [key, owned] of pods) {
+      if (!key.startsWith(`${namespace}/`)) continue;
+      const labels = this.templateLabels.get(key);
+      if (!selectorMatches(service.spec?.selector as Record<string, string>, labels)) continue;
+      for (const pod of owned) {
+        if (pod.address === undefined) continue;
+        const serving = pod.ready;
+        endpoints.set(pod.name, {
+          addresses: [pod.address],
+          conditions: {
+            ready: publishNotReady || (serving && !pod.terminating),
+            serving,
+            terminating: pod.terminating,
           },
+          nodeName: 'node-1',
+          targetRef: { kind: 'Pod', namespace, name: pod.name },
         });
       }
     }
     return endpoints;
   }
 
-  private reconcileSlices(namespace: string): void {
-    const deployments = this.store.list(DEPLOYMENTS, namespace);
+  private reconcileSlices(namespace: string, pods: Map<string, Pod[]>): void {
     const services = this.store.list(SERVICES, namespace);
-    const slices = this.store
+    const managed = this.store
       .list(SLICES, namespace)
-      .filter((s) => s.metadata?.labels?.['endpointslice.kubernetes.io/managed-by'] === MANAGED_BY);
-    for (const service of services) {
+      .filter((s) => s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
+    const max = this.options.maxEndpointsPerSlice ?? 100;
+    const selecting = services.filter((s) => Object.keys((s.spec?.selector as object) ?? {}).length > 0);
+    for (const service of selecting) {
       const serviceName = service.metadata?.name as string;
-      if (Object.keys((service.spec?.selector as object) ?? {}).length === 0) continue;
       const ports = (
         (service.spec?.ports ?? []) as {
           name?: string;
@@ -162,43 +309,74 @@ export class SimulatedController {
           protocol?: string;
         }[]
       ).map((p) => ({
-        ...(p.name ? { name: p.name } : {}),
+        name: p.name ?? '',
         port: typeof p.targetPort === 'number' ? p.targetPort : p.port,
         protocol: p.protocol ?? 'TCP',
       }));
-      const endpoints = this.endpointsFor(service, deployments);
-      const desired: KubeObject = {
+      const desired = this.endpointsFor(service, pods);
+      const existing = managed
+        .filter((s) => s.metadata?.labels?.[SERVICE_NAME] === serviceName)
+        .sort((a, b) => String(a.metadata?.name).localeCompare(String(b.metadata?.name)));
+      // 1. Each endpoint still wanted stays in its slice, updated; the others leave it.
+      const plans = existing.map((slice) => {
+        const before = (slice.endpoints as Endpoint[] | null | undefined) ?? [];
+        const kept: Endpoint[] = [];
+        for (const endpoint of before) {
+          const wanted = desired.get(endpoint.targetRef.name);
+          if (!wanted) continue;
+          kept.push(wanted);
+          desired.delete(endpoint.targetRef.name);
+        }
+        return { slice, endpoints: kept };
+      });
+      // 2. New endpoints fill the fullest slices first (emptied ones last), then new slices.
+      const remaining = [...desired.values()];
+      for (const plan of [...plans].sort((a, b) => b.endpoints.length - a.endpoints.length))
+        while (remaining.length > 0 && plan.endpoints.length < max)
+          plan.endpoints.push(remaining.shift() as Endpoint);
+      const creates: Endpoint[][] = [];
+      while (remaining.length > 0) creates.push(remaining.splice(0, max));
+      const body = (endpoints: Endpoint[] | null) => ({
         addressType: 'IPv4',
-        metadata: {
-          name: `${serviceName}-wg7x2`,
-          labels: {
-            'kubernetes.io/service-name': serviceName,
-            'endpointslice.kubernetes.io/managed-by': MANAGED_BY,
-          },
-          ownerReferences: [
-            { apiVersion: 'v1', kind: 'Service', name: serviceName, uid: service.metadata?.uid },
-          ],
+        ports: endpoints === null ? null : ports,
+        endpoints,
+      });
+      const metadata = {
+        generateName: `${serviceName}-`,
+        labels: {
+          ...(service.metadata?.labels ?? {}),
+          [SERVICE_NAME]: serviceName,
+          [MANAGED_BY_LABEL]: MANAGED_BY,
         },
-        ports,
-        // An empty slice has no endpoints field at all, as the real controller writes it.
-        ...(endpoints.length > 0 ? { endpoints } : {}),
+        ownerReferences: [
+          {
+            apiVersion: 'v1',
+            kind: 'Service',
+            name: serviceName,
+            uid: service.metadata?.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
       };
-      const existing = slices.find((s) => s.metadata?.labels?.['kubernetes.io/service-name'] === serviceName);
-      if (!existing) this.store.create(SLICES, namespace, desired);
-      else
-        this.store.update(SLICES, namespace, {
-          ...desired,
-          metadata: { ...existing.metadata, ...desired.metadata },
-        });
+      const emptied = plans.filter((p) => p.endpoints.length === 0);
+      const updates = plans.filter((p) => p.endpoints.length > 0);
+      // 3. With no endpoint at all, one placeholder slice stays (the first existing one, else a new one).
+      let placeholder: KubeObject | 'create' | undefined;
+      if (updates.length === 0 && creates.length === 0) placeholder = emptied.shift()?.slice ?? 'create';
+      // Creates first, then updates, then deletes, as the reconciler's finalize orders them.
+      for (const endpoints of creates)
+        this.store.create(SLICES, namespace, { metadata: { ...metadata }, ...body(endpoints) });
+      if (placeholder === 'create') this.store.create(SLICES, namespace, { metadata, ...body(null) });
+      else if (placeholder) this.store.update(SLICES, namespace, { ...placeholder, ...body(null) });
+      for (const { slice, endpoints } of updates)
+        this.store.update(SLICES, namespace, { ...slice, ...body(endpoints) });
+      for (const { slice } of emptied) this.store.delete(SLICES, namespace, slice.metadata?.name as string);
     }
-    for (const slice of slices) {
-      const serviceName = slice.metadata?.labels?.['kubernetes.io/service-name'];
-      if (
-        !services.some(
-          (s) =>
-            s.metadata?.name === serviceName && Object.keys((s.spec?.selector as object) ?? {}).length > 0,
-        )
-      )
+    // Slices of Services gone or without a selector: the garbage collector deletes them.
+    for (const slice of managed) {
+      const serviceName = slice.metadata?.labels?.[SERVICE_NAME];
+      if (!selecting.some((s) => s.metadata?.name === serviceName))
         this.store.delete(SLICES, namespace, slice.metadata?.name as string);
     }
   }

@@ -16,10 +16,12 @@
  *   await api.close();
  *
  * The controller's writes bump resourceVersions like a real one: read an object again before a
- * conditional update. Options: `endpointDelayMs`, `statusDelayMs`, `podAddress` (127.0.0.1 to probe pods).
+ * conditional update. Options (controller.ts says what each controller writes and when): `endpointDelayMs`
+ * (a pod's IP to Ready), `sliceDelayMs` and `statusDelayMs` (each controller's lag behind the pods),
+ * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods).
  *
  * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
- * endpointslices, gateway.networking.k8s.io/v1 httproutes, gateway.networking.k8s.io/v1beta1
+ * endpointslices, gateway.networking.k8s.io/v1 httproutes and grpcroutes, gateway.networking.k8s.io/v1beta1
  * referencegrants, events.k8s.io/v1 events, and the discovery
  * documents. Patches: JSON patch, merge patch, strategic merge patch (treated as merge).
  */
@@ -96,7 +98,16 @@ export interface KubeApiServer {
     code: number,
     options?: { times?: number; message?: string },
   ): void;
+  /** Time from a new pod's IP to its readiness (pods already starting keep theirs). */
   setEndpointDelay(ms: number): void;
+  /** Lag of Deployment status behind the pods and the spec, for changes from now on. */
+  setStatusDelay(ms: number): void;
+  /** Lag of the EndpointSlices behind the pods, for changes from now on. */
+  setSliceDelay(ms: number): void;
+  /** Terminates `count` (default all) running pods of a Deployment; its ReplicaSet replaces them. */
+  evictPods(namespace: string, name: string, count?: number): void;
+  /** Every pod with an IP of the Deployment turns Ready, or not (a readiness probe failing). */
+  setPodsReady(namespace: string, name: string, ready: boolean): void;
   close(): Promise<void>;
 }
 
@@ -192,6 +203,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       });
     },
     setEndpointDelay: (ms) => controller.setEndpointDelay(ms),
+    setStatusDelay: (ms) => controller.setStatusDelay(ms),
+    setSliceDelay: (ms) => controller.setSliceDelay(ms),
+    evictPods: (namespace, name, count) => controller.evictPods(namespace, name, count),
+    setPodsReady: (namespace, name, ready) => controller.setPodsReady(namespace, name, ready),
     async close() {
       controller.close();
       http.dropWatches(true);

@@ -13,6 +13,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until } from '../until.ts';
 import { type KubeApiServer, startKubeApiServer } from './index.ts';
 
 function deployment(name: string, replicas: number, labels: Record<string, string> = {}): V1Deployment {
@@ -107,7 +108,9 @@ describe('kube-api double', () => {
   it('answers Status bodies for 404, 409 (exists, stale version) and 422', async () => {
     const missing = await apiError(apps.readNamespacedDeployment({ namespace: 'demo', name: 'nope' }));
     expect(missing).toMatchObject({ code: 404, body: { reason: 'NotFound', code: 404 } });
-    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 1) });
+    // At 0 replicas the controller's one status write is done before the read.
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    await until('the status write', () => api.get('deployments', 'demo', 'web')?.status !== undefined);
     const created = await apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' });
     const spec = created.spec as NonNullable<V1Deployment['spec']>;
     const exists = await apiError(
@@ -324,7 +327,7 @@ describe('kube-api double', () => {
   });
 
   it('runs a controller: status follows replicas, then EndpointSlices of selecting Services', async () => {
-    api.setEndpointDelay(30);
+    api.setSliceDelay(30);
     const core = api.kubeConfig().makeApiClient(CoreV1Api);
     const discovery = api.kubeConfig().makeApiClient(DiscoveryV1Api);
     await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
@@ -429,5 +432,200 @@ describe('kube-api double', () => {
       metadata: { name: 'web', namespace: 'demo' },
     });
     expect(read.metadata?.resourceVersion).toMatch(/^\d+$/);
+  });
+});
+
+/** Every state of the slices of Service `web` the store went through, as `[pod, ready, serving, terminating]`. */
+function recordSlices(api: KubeApiServer) {
+  const states: { names: string[]; endpoints: [string, boolean, boolean, boolean][] }[] = [];
+  api.onChange((event) => {
+    if (event.resource.resource !== 'endpointslices') return;
+    const slices = api.list('endpointslices', 'demo');
+    states.push({
+      names: slices.map((s) => s.metadata?.name as string),
+      endpoints: slices.flatMap((s) =>
+        ((s as unknown as V1EndpointSlice).endpoints ?? []).map(
+          (e) =>
+            [
+              e.targetRef?.name ?? '',
+              e.conditions?.ready ?? true,
+              e.conditions?.serving ?? true,
+              e.conditions?.terminating ?? false,
+            ] as [string, boolean, boolean, boolean],
+        ),
+      ),
+    });
+  });
+  return states;
+}
+
+describe('kube-api double: EndpointSlices as the EndpointSlice controller writes them', () => {
+  let api: KubeApiServer;
+  afterEach(() => api.close());
+
+  it('lists a pod not ready once it has an IP, ready later, and terminating (still serving) until it is gone', async () => {
+    api = await startKubeApiServer({ endpointDelayMs: 20, terminationMs: 20 });
+    api.create(deployment('web', 0) as never);
+    api.create(service('web', 'web') as never);
+    const states = recordSlices(api);
+    api.scale('demo', 'web', 1);
+    await until('the pod to be ready', () => states.at(-1)?.endpoints[0]?.[1] === true);
+    api.scale('demo', 'web', 0);
+    await until('the pod to be gone', () => states.at(-1)?.endpoints.length === 0);
+    const seen = states.map((s) => JSON.stringify(s.endpoints.map(([, ...conditions]) => conditions)));
+    // The placeholder first (the Service has no pod), then the pod's states.
+    expect(seen.filter((state, i) => state !== seen[i - 1])).toEqual([
+      '[]',
+      '[[false,false,false]]',
+      '[[true,true,false]]',
+      '[[false,true,true]]',
+      '[]',
+    ]);
+    // One pod, one slice all along: the placeholder is the same slice, emptied.
+    expect(new Set(states.map((s) => s.names.join()))).toEqual(new Set([states[0]?.names.join()]));
+    expect(states[0]?.names[0]).toMatch(/^web-[a-z0-9]{5}$/);
+    const placeholder = api.list('endpointslices', 'demo')[0];
+    expect(placeholder).toMatchObject({ endpoints: null, ports: null });
+  });
+
+  it('with publishNotReadyAddresses, lists every pod with an IP as ready, starting or terminating', async () => {
+    api = await startKubeApiServer({ endpointDelayMs: 20, terminationMs: 20 });
+    api.create(deployment('web', 0) as never);
+    const headless = service('web', 'web');
+    api.create({ ...headless, spec: { ...headless.spec, publishNotReadyAddresses: true } } as never);
+    const states = recordSlices(api);
+    api.scale('demo', 'web', 1);
+    await until('the pod to be serving', () => states.at(-1)?.endpoints[0]?.[2] === true);
+    api.scale('demo', 'web', 0);
+    await until('the pod to be gone', () => states.at(-1)?.endpoints.length === 0);
+    const seen = states.map((s) => JSON.stringify(s.endpoints.map(([, ...conditions]) => conditions)));
+    expect(seen.filter((state, i) => state !== seen[i - 1])).toEqual([
+      '[]',
+      '[[true,false,false]]',
+      '[[true,true,false]]',
+      '[[true,true,true]]',
+      '[]',
+    ]);
+  });
+
+  it('keeps at most maxEndpointsPerSlice endpoints a slice, and the Service is never without a slice', async () => {
+    api = await startKubeApiServer({ maxEndpointsPerSlice: 3 });
+    api.create(deployment('web', 0) as never);
+    api.create(service('web', 'web') as never);
+    const states = recordSlices(api);
+    api.scale('demo', 'web', 7);
+    await until('7 ready endpoints', () => states.at(-1)?.endpoints.filter((e) => e[1]).length === 7);
+    const full = api.list('endpointslices', 'demo');
+    expect(full.map((s) => (s.endpoints as unknown[]).length).sort()).toEqual([1, 3, 3]);
+    expect(
+      new Set(
+        full.flatMap((s) =>
+          (s.endpoints as NonNullable<V1EndpointSlice['endpoints']>).map((e) => e.targetRef?.name),
+        ),
+      ).size,
+    ).toBe(7);
+    for (const slice of full) {
+      expect(slice.metadata?.name).toMatch(/^web-[a-z0-9]{5}$/);
+      expect(slice.metadata?.ownerReferences).toMatchObject([
+        { kind: 'Service', name: 'web', controller: true },
+      ]);
+    }
+    api.scale('demo', 'web', 0);
+    await until(
+      'no endpoint',
+      () => states.at(-1)?.endpoints.length === 0 && states.at(-1)?.names.length === 1,
+    );
+    expect(states.every((s) => s.names.length >= 1)).toBe(true);
+    // The placeholder is one of the slices that were there, emptied; the others are deleted after it.
+    expect(full.map((s) => s.metadata?.name)).toContain(states.at(-1)?.names[0]);
+  });
+});
+
+describe('kube-api double: Deployments as the Deployment controller updates them', () => {
+  let api: KubeApiServer;
+  afterEach(() => api.close());
+
+  it('bumps generation on every spec change and /scale write, never on status or labels', async () => {
+    api = await startKubeApiServer();
+    const apps = api.kubeConfig().makeApiClient(AppsV1Api);
+    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    const generation = () => api.get('deployments', 'demo', 'web')?.metadata?.generation;
+    expect(generation()).toBe(1);
+    await apps.patchNamespacedDeploymentScale(
+      { namespace: 'demo', name: 'web', body: { spec: { replicas: 1 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(generation()).toBe(2);
+    // Without a resourceVersion: the controller's status writes for the new pod may come in between.
+    await apps.replaceNamespacedDeploymentScale({
+      namespace: 'demo',
+      name: 'web',
+      body: { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: 'web' }, spec: { replicas: 0 } },
+    });
+    expect(generation()).toBe(3);
+    await apps.patchNamespacedDeployment(
+      { namespace: 'demo', name: 'web', body: { metadata: { labels: { team: 'a' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await apps.patchNamespacedDeploymentStatus(
+      { namespace: 'demo', name: 'web', body: { status: { observedGeneration: 1 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(generation()).toBe(3);
+    await apps.patchNamespacedDeployment(
+      {
+        namespace: 'demo',
+        name: 'web',
+        body: { spec: { template: { metadata: { annotations: { restartedAt: 'now' } } } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(generation()).toBe(4);
+    await until(
+      'the status to observe it',
+      () => api.get('deployments', 'demo', 'web')?.status?.observedGeneration === 4,
+    );
+  });
+
+  it('writes the status statusDelayMs behind the pods, apart from the slices, and counts no terminating pod', async () => {
+    api = await startKubeApiServer({ statusDelayMs: 40, terminationMs: 60_000 });
+    api.create(deployment('web', 0) as never);
+    api.create(service('web', 'web') as never);
+    const statuses: Record<string, unknown>[] = [];
+    let sliceReadyBeforeStatus = false;
+    api.onChange((event) => {
+      if (event.resource.resource === 'deployments' && event.object.status)
+        statuses.push(event.object.status);
+      if (
+        event.resource.resource === 'endpointslices' &&
+        readyAddresses(event.object as unknown as V1EndpointSlice).length === 2 &&
+        !statuses.some((s) => s.readyReplicas === 2)
+      )
+        sliceReadyBeforeStatus = true;
+    });
+    api.scale('demo', 'web', 2);
+    const generation = api.get('deployments', 'demo', 'web')?.metadata?.generation;
+    await until('two ready replicas', () => statuses.at(-1)?.readyReplicas === 2);
+    expect(sliceReadyBeforeStatus).toBe(true);
+    // The controller first observed the scale with no pod ready: generation caught up, counts not.
+    expect(statuses).toContainEqual(
+      expect.objectContaining({ observedGeneration: generation, unavailableReplicas: 2 }),
+    );
+    expect(statuses.find((s) => s.readyReplicas === 2)).toMatchObject({
+      observedGeneration: generation,
+      replicas: 2,
+      availableReplicas: 2,
+    });
+    expect(statuses.at(-1)).not.toHaveProperty('unavailableReplicas');
+
+    api.scale('demo', 'web', 1);
+    await until('one replica', () => statuses.at(-1)?.replicas === 1);
+    expect(statuses.at(-1)).toMatchObject({ replicas: 1, readyReplicas: 1, availableReplicas: 1 });
+    // The terminating pod is still listed (serving, not ready) while the status no longer counts it.
+    const slice = api.list('endpointslices', 'demo')[0] as unknown as V1EndpointSlice;
+    expect(slice.endpoints?.map((e) => [e.conditions?.ready, e.conditions?.terminating]).sort()).toEqual([
+      [false, true],
+      [true, false],
+    ]);
   });
 });

@@ -69,20 +69,21 @@ export function routeStatus(parentRefs: Record<string, unknown>[], accepted = tr
 }
 
 /**
- * A Gateway API HTTPRoute sending `hostnames` to `services` on port 80, attached to the Gateway `gateway`,
- * which accepted it (`accepted: false`: refused it; `undefined` status: not looked at yet).
+ * A Gateway API HTTPRoute (or `kind: 'GRPCRoute'`) sending `hostnames` to `services` on port 80, attached to
+ * the Gateway `gateway`, which accepted it (`accepted: false`: refused it; `undefined` status: not looked at
+ * yet).
  */
 export function routeObject(
   name: string,
   hostnames: string[],
   services: (string | { name: string; namespace: string })[],
   namespace = 'shop',
-  options: { accepted?: boolean | undefined; status?: false } = {},
+  options: { accepted?: boolean | undefined; status?: false; kind?: 'HTTPRoute' | 'GRPCRoute' } = {},
 ): KubeObject {
   const parentRefs = [{ name: 'gateway' }];
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'HTTPRoute',
+    kind: options.kind ?? 'HTTPRoute',
     metadata: { name, namespace },
     spec: {
       parentRefs,
@@ -99,19 +100,20 @@ export function routeObject(
   };
 }
 
-/** A Gateway API ReferenceGrant in `namespace` letting HTTPRoutes of `from` send to its Services. */
+/** A Gateway API ReferenceGrant in `namespace` letting HTTPRoutes (or `kind`) of `from` send to its Services. */
 export function referenceGrantObject(
   name: string,
   namespace: string,
   from: string,
   service?: string,
+  kind: 'HTTPRoute' | 'GRPCRoute' = 'HTTPRoute',
 ): KubeObject {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1beta1',
     kind: 'ReferenceGrant',
     metadata: { name, namespace },
     spec: {
-      from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: from }],
+      from: [{ group: 'gateway.networking.k8s.io', kind, namespace: from }],
       to: [{ group: '', kind: 'Service', ...(service === undefined ? {} : { name: service }) }],
     },
   };

@@ -45,6 +45,14 @@ export const RESOURCES: readonly ResourceType[] = [
   },
   {
     group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    resource: 'grpcroutes',
+    kind: 'GRPCRoute',
+    singular: 'grpcroute',
+    subresources: ['status'],
+  },
+  {
+    group: 'gateway.networking.k8s.io',
     version: 'v1beta1',
     resource: 'referencegrants',
     kind: 'ReferenceGrant',

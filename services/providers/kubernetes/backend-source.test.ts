@@ -4,10 +4,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deploymentObject,
   type KubeApiServer,
+  referenceGrantObject,
+  routeObject,
   serviceObject,
   startKubeApiServer,
 } from '../../../test/kube-api/index.ts';
-import { untilSnapshot } from '../../../test/snapshots.ts';
+import { untilBackend, untilSnapshot } from '../../../test/snapshots.ts';
 import { createLogger } from '../../shared/index.ts';
 import type { BackendSource } from '../provider.ts';
 import { createBackendSource } from './index.ts';
@@ -63,6 +65,50 @@ describe('Kubernetes backend source', () => {
     // Two failed probes, then the one that passed.
     expect(probed.length).toBeGreaterThanOrEqual(3);
     expect(new Set(probed)).toEqual(new Set(['/healthz']));
+  });
+
+  it('takes hosts from accepted GRPCRoutes (granted across namespaces for GRPCRoutes), none from weight-0 refs', async () => {
+    api.create(deploymentObject('greeter'));
+    api.create(serviceObject('greeter', 'greeter'));
+    api.create(deploymentObject('web'));
+    api.create(serviceObject('web', 'web'));
+    api.create(routeObject('grpc', ['grpc.example.com'], ['greeter'], 'shop', { kind: 'GRPCRoute' }));
+    api.create(
+      routeObject('refused', ['refused.example.com'], ['greeter'], 'shop', {
+        kind: 'GRPCRoute',
+        accepted: false,
+      }),
+    );
+    api.create(
+      routeObject('edge', ['edge.example.com'], [{ name: 'greeter', namespace: 'shop' }], 'edge', {
+        kind: 'GRPCRoute',
+      }),
+    );
+    // A canary rule with weight 0 on web: no traffic goes to web, so the route gives it no host.
+    const canary = routeObject('canary', ['canary.example.com'], ['greeter', 'web'], 'shop');
+    const rules = canary.spec?.rules as { backendRefs: { name: string; weight?: number }[] }[];
+    for (const ref of rules[0]?.backendRefs ?? []) ref.weight = ref.name === 'web' ? 0 : 1;
+    api.create(canary);
+    source = await createBackendSource(
+      { logger, namespaces: [], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    await untilBackend(
+      snapshots,
+      'shop/greeter',
+      (b) => JSON.stringify(b.hosts) === JSON.stringify(['canary.example.com', 'grpc.example.com']),
+    );
+    // A ReferenceGrant for GRPCRoutes lets the route in namespace edge in.
+    api.create(referenceGrantObject('from-edge', 'shop', 'edge', undefined, 'GRPCRoute'));
+    const snapshot = await untilSnapshot(
+      snapshots,
+      (s) => s.find((b) => b.id === 'shop/greeter')?.hosts.includes('edge.example.com') ?? false,
+    );
+    expect(snapshot.map((b) => [b.id, b.hosts])).toEqual([
+      ['shop/greeter', ['canary.example.com', 'edge.example.com', 'grpc.example.com']],
+      ['shop/web', []],
+    ]);
   });
 
   it('still syncs when the cluster has no Gateway API, with hosts from annotations only', async () => {

@@ -92,6 +92,7 @@ class KubernetesBackendSource implements BackendSource {
       services: of('services'),
       endpointSlices: of('endpointslices'),
       httpRoutes: of<HttpRoute>('httproutes'),
+      grpcRoutes: of<HttpRoute>('grpcroutes'),
       referenceGrants: of<ReferenceGrant>('referencegrants'),
     };
   }

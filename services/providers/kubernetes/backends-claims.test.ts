@@ -174,6 +174,58 @@ describe('hostnames from HTTPRoutes', () => {
   });
 });
 
+describe('route backendRefs', () => {
+  it('with weight 0 send nothing, so they give the Service no host', () => {
+    const weighted = (weights: (number | undefined)[]) => {
+      const r = route({});
+      const refs = weights.map((weight) => ({ name: 'api', ...(weight === undefined ? {} : { weight }) }));
+      return { ...r, spec: { ...r.spec, rules: [{ backendRefs: refs }] } };
+    };
+    expect(hostsOf({ httpRoutes: [weighted([0])] })).toEqual([]);
+    expect(hostsOf({ grpcRoutes: [weighted([0])] })).toEqual([]);
+    expect(hostsOf({ httpRoutes: [weighted([1])] })).toEqual(['api.tenantb.com']);
+    expect(hostsOf({ httpRoutes: [weighted([undefined])] })).toEqual(['api.tenantb.com']);
+    expect(hostsOf({ httpRoutes: [weighted([0, 3])] })).toEqual(['api.tenantb.com']);
+  });
+});
+
+describe('hostnames from GRPCRoutes', () => {
+  it('come by the rules of HTTPRoutes: an accepted parent, a ReferenceGrant for GRPCRoutes across namespaces', () => {
+    expect(hostsOf({ grpcRoutes: [route({ hostnames: ['grpc.tenantb.com'] })] })).toEqual([
+      'grpc.tenantb.com',
+    ]);
+    const refused = route({
+      hostnames: ['grpc.tenantb.com'],
+      parents: [
+        {
+          parentRef: { name: 'edge', namespace: 'gateways' },
+          conditions: [{ type: 'Accepted', status: 'False' }],
+        },
+      ],
+    });
+    expect(hostsOf({ grpcRoutes: [refused] })).toEqual([]);
+    const foreign = route({
+      namespace: 'zzz-a',
+      hostnames: ['grpc.tenanta.com'],
+      backendNamespace: 'tenant-b',
+    });
+    const grant = (kind: string) => ({
+      metadata: { name: 'g', namespace: 'tenant-b' },
+      spec: {
+        from: [{ group: 'gateway.networking.k8s.io', kind, namespace: 'zzz-a' }],
+        to: [{ group: '', kind: 'Service' }],
+      },
+    });
+    expect(hostsOf({ grpcRoutes: [foreign] })).toEqual([]);
+    // A grant for HTTPRoutes does not let a GRPCRoute in, nor the other way round.
+    expect(hostsOf({ grpcRoutes: [foreign], referenceGrants: [grant('HTTPRoute')] })).toEqual([]);
+    expect(hostsOf({ httpRoutes: [foreign], referenceGrants: [grant('GRPCRoute')] })).toEqual([]);
+    expect(hostsOf({ grpcRoutes: [foreign], referenceGrants: [grant('GRPCRoute')] })).toEqual([
+      'grpc.tenanta.com',
+    ]);
+  });
+});
+
 describe('EndpointSlice endpoints', () => {
   const handMade = (targetRef?: { kind: string; name: string }): V1EndpointSlice => ({
     addressType: 'IPv4',

@@ -4,15 +4,20 @@
  * from its cache) still list; and the record carries the Deployment's generation and observed generation,
  * so every scale yields a new record and the bridge can tell one that observed a scale.
  */
-import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1EndpointConditions, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { computeBackends } from './backends.ts';
+import { computeBackends, isServing } from './backends.ts';
 
-function deployment(replicas: number, readyReplicas: number | undefined, generation = 7): V1Deployment {
+function deployment(
+  replicas: number,
+  readyReplicas: number | undefined,
+  generation = 7,
+  observedGeneration = generation - 1,
+): V1Deployment {
   return {
     metadata: { name: 'web', namespace: 'shop', generation, labels: { 'wakegate.dev/enabled': 'true' } },
     spec: { replicas, selector: {}, template: { metadata: { labels: { app: 'web' } } } },
-    status: { observedGeneration: generation - 1, ...(readyReplicas === undefined ? {} : { readyReplicas }) },
+    status: { observedGeneration, ...(readyReplicas === undefined ? {} : { readyReplicas }) },
   };
 }
 const service: V1Service = {
@@ -54,10 +59,49 @@ describe('computeBackends: readiness needs replicas', () => {
 
   it('is not ready without a Service when no replica is wanted, whatever the stale status says', () => {
     expect(backendOf(deployment(0, 1), false)?.ready).toBe(false);
-    expect(backendOf(deployment(2, 1), false)?.ready).toBe(true);
+    expect(backendOf(deployment(2, 1, 7, 7), false)?.ready).toBe(true);
+  });
+
+  it('without a Service, counts ready replicas only from a status that observed the current generation', () => {
+    expect(backendOf(deployment(1, 1, 7, 6), false)?.ready).toBe(false);
+    expect(backendOf({ ...deployment(1, 1, 7, 7), status: { readyReplicas: 1 } }, false)?.ready).toBe(false);
+    expect(backendOf(deployment(1, 1, 7, 7), false)?.ready).toBe(true);
+    expect(backendOf(deployment(1, 1, 7, 8), false)?.ready).toBe(true);
+    // With a Service, the endpoints say which pods serve, whatever the status observed.
+    expect(backendOf(deployment(1, 1, 7, 6))?.ready).toBe(true);
   });
 
   it("carries the Deployment's generation and observed generation", () => {
     expect(backendOf(deployment(1, 1, 9))).toMatchObject({ generation: 9, observedGeneration: 8 });
+  });
+});
+
+describe('computeBackends: which endpoints serve', () => {
+  const withConditions = (conditions: V1EndpointConditions | undefined) =>
+    computeBackends({
+      deployments: [deployment(1, 1)],
+      services: [service],
+      endpointSlices: [
+        { ...cachedSlice, endpoints: [{ ...(cachedSlice.endpoints?.[0] as object), conditions } as never] },
+      ],
+      httpRoutes: [],
+    })[0]?.backend.ready;
+
+  it('counts an endpoint serving and not terminating, whatever ready says', () => {
+    expect(withConditions({ ready: true, serving: true, terminating: false })).toBe(true);
+    // publishNotReadyAddresses: ready forced true for a pod starting, failing its probe, or terminating.
+    expect(withConditions({ ready: true, serving: false, terminating: false })).toBe(false);
+    expect(withConditions({ ready: true, serving: true, terminating: true })).toBe(false);
+    // A terminating pod still serving its last requests.
+    expect(withConditions({ ready: false, serving: true, terminating: true })).toBe(false);
+  });
+
+  it('reads ready where serving is absent, and nil conditions as the API defines them', () => {
+    expect(withConditions({ ready: true })).toBe(true);
+    expect(withConditions({ ready: false })).toBe(false);
+    expect(withConditions({ ready: true, terminating: true })).toBe(false);
+    expect(withConditions({})).toBe(true);
+    expect(withConditions(undefined)).toBe(true);
+    expect(isServing({ serving: true, ready: false })).toBe(true);
   });
 });

@@ -35,13 +35,26 @@ export interface ParentRef {
   port?: number;
 }
 
-/** The parts of a Gateway API HTTPRoute the watcher reads (client-node has no type for it). */
+/** A route rule's `backendRef` (defaults: core group, kind Service, the route's namespace, weight 1). */
+export interface BackendRef {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  port?: number;
+  weight?: number;
+}
+
+/**
+ * The parts of a Gateway API HTTPRoute or GRPCRoute the watcher reads (client-node has no type for them);
+ * both have the same parentRefs, hostnames, rules' backendRefs and status.
+ */
 export interface HttpRoute {
   metadata?: { name?: string; namespace?: string; generation?: number; creationTimestamp?: string | Date };
   spec?: {
     parentRefs?: ParentRef[];
     hostnames?: string[];
-    rules?: { backendRefs?: { group?: string; kind?: string; name: string; namespace?: string }[] }[];
+    rules?: { backendRefs?: BackendRef[] }[];
   };
   status?: {
     parents?: {
@@ -65,6 +78,8 @@ export interface ClusterObjects {
   services: V1Service[];
   endpointSlices: V1EndpointSlice[];
   httpRoutes: HttpRoute[];
+  /** Gateway API GRPCRoutes: hosts by the same rules as HTTPRoutes. */
+  grpcRoutes?: HttpRoute[];
   /** Gateway API ReferenceGrants: a route's backendRef to a Service in another namespace needs one there. */
   referenceGrants?: ReferenceGrant[];
 }
@@ -119,6 +134,13 @@ interface ReadyEndpoint {
   port: number | undefined;
 }
 
+/** Whether an endpoint takes traffic: serving (else ready where serving is absent) and not terminating. */
+export function isServing(
+  conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } | undefined,
+): boolean {
+  return (conditions?.serving ?? conditions?.ready ?? true) && conditions?.terminating !== true;
+}
+
 function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEndpoint[] {
   const found: ReadyEndpoint[] = [];
   for (const slice of slices) {
@@ -126,10 +148,13 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
     const port = (ports.find((p) => p.name === 'http') ?? ports.find((p) => (p.protocol ?? 'TCP') === 'TCP'))
       ?.port;
     for (const endpoint of slice.endpoints ?? []) {
-      // A nil ready condition means ready (EndpointSlice API); a Service may also select other workloads'
-      // pods, so only this Deployment's own pods count. An endpoint without a Pod targetRef (a hand-made
-      // slice, possibly pointing anywhere) is nobody's pod: it neither makes the backend ready nor is probed.
-      if (endpoint.conditions?.ready === false) continue;
+      // An endpoint takes traffic when its pod is Ready (`serving`) and not being deleted: `ready` alone is
+      // forced true by a Service's publishNotReadyAddresses, starting and terminating pods included, so it
+      // counts only where `serving` is absent (slices written before it existed). Nil ready and serving mean
+      // true, nil terminating false (EndpointSlice API). A Service may also select other workloads' pods, so
+      // only this Deployment's own pods count. An endpoint without a Pod targetRef (a hand-made slice,
+      // possibly pointing anywhere) is nobody's pod: it neither makes the backend ready nor is probed.
+      if (!isServing(endpoint.conditions)) continue;
       const ref = endpoint.targetRef;
       if (ref?.kind !== 'Pod' || !isPodOf(deployment, ref.name ?? '')) continue;
       const address = endpoint.addresses[0];
@@ -176,13 +201,21 @@ export function isRouteAccepted(route: HttpRoute): boolean {
   );
 }
 
-/** Whether a ReferenceGrant in `namespace` lets HTTPRoutes of `from` send to the Service `service`. */
-function granted(grants: ReferenceGrant[], from: string, namespace: string, service: string): boolean {
+type RouteKind = 'HTTPRoute' | 'GRPCRoute';
+
+/** Whether a ReferenceGrant in `namespace` lets routes of `kind` in `from` send to the Service `service`. */
+function granted(
+  grants: ReferenceGrant[],
+  kind: RouteKind,
+  from: string,
+  namespace: string,
+  service: string,
+): boolean {
   return grants.some(
     (grant) =>
       grant.metadata?.namespace === namespace &&
       (grant.spec?.from ?? []).some(
-        (f) => f.group === GATEWAY_GROUP && f.kind === 'HTTPRoute' && f.namespace === from,
+        (f) => f.group === GATEWAY_GROUP && f.kind === kind && f.namespace === from,
       ) &&
       (grant.spec?.to ?? []).some(
         (t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === service),
@@ -190,37 +223,48 @@ function granted(grants: ReferenceGrant[], from: string, namespace: string, serv
   );
 }
 
-/** The Services in `namespace` a backendRef of `route` may send to, as the Gateway API allows it. */
+/**
+ * Whether a backendRef of `route` sends to one of the Services in `namespace`, as the Gateway API allows
+ * it. A ref with `weight: 0` gets no traffic (the Gateway API's rule), so it sends nowhere.
+ */
 function sendsTo(
-  ref: { group?: string; kind?: string; name: string; namespace?: string },
+  ref: BackendRef,
   route: HttpRoute,
+  kind: RouteKind,
   namespace: string,
   serviceNames: Set<string>,
   grants: ReferenceGrant[],
 ): boolean {
   const from = route.metadata?.namespace ?? '';
   if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') return false;
+  if (ref.weight === 0) return false;
   if ((ref.namespace ?? from) !== namespace || !serviceNames.has(ref.name)) return false;
-  return from === namespace || granted(grants, from, namespace, ref.name);
+  return from === namespace || granted(grants, kind, from, namespace, ref.name);
 }
 
 /**
- * The accepted HTTPRoutes, of any namespace, with at least one rule sending to one of the Services; a
- * reference from another namespace counts only with a ReferenceGrant in the Services' namespace. A route
- * without hostnames takes its gateway's, which are unknown here, so it adds no host.
+ * The accepted HTTPRoutes and GRPCRoutes, of any namespace, with at least one rule sending to one of the
+ * Services; a reference from another namespace counts only with a ReferenceGrant for the route's kind in
+ * the Services' namespace. A route without hostnames takes its gateway's, which are unknown here, so it adds
+ * no host. Only HTTPRoute rules name an Envoy Gateway cluster here (`kind`).
  */
 function routesTo(objects: ClusterObjects, namespace: string, serviceNames: Set<string>) {
   const grants = objects.referenceGrants ?? [];
-  const found: { route: HttpRoute; rules: number[] }[] = [];
-  for (const route of objects.httpRoutes) {
-    if (!isRouteAccepted(route)) continue;
-    const rules: number[] = [];
-    (route.spec?.rules ?? []).forEach((rule, index) => {
-      if ((rule.backendRefs ?? []).some((ref) => sendsTo(ref, route, namespace, serviceNames, grants)))
-        rules.push(index);
-    });
-    if (rules.length > 0) found.push({ route, rules });
-  }
+  const found: { route: HttpRoute; kind: RouteKind; rules: number[] }[] = [];
+  const routes: [RouteKind, HttpRoute[]][] = [
+    ['HTTPRoute', objects.httpRoutes],
+    ['GRPCRoute', objects.grpcRoutes ?? []],
+  ];
+  for (const [kind, list] of routes)
+    for (const route of list) {
+      if (!isRouteAccepted(route)) continue;
+      const rules: number[] = [];
+      (route.spec?.rules ?? []).forEach((rule, index) => {
+        const refs = rule.backendRefs ?? [];
+        if (refs.some((ref) => sendsTo(ref, route, kind, namespace, serviceNames, grants))) rules.push(index);
+      });
+      if (rules.length > 0) found.push({ route, kind, rules });
+    }
   return found;
 }
 
@@ -236,9 +280,9 @@ function routeHosts(routes: { route: HttpRoute }[]): string[] {
 }
 
 /** The HTTPRoute rules that send to the backend's Services (same rules as routeHosts). */
-function routeRules(routes: { route: HttpRoute; rules: number[] }[]): RouteRuleRef[] {
-  return routes.flatMap(({ route, rules }) =>
-    route.metadata?.name
+function routeRules(routes: { route: HttpRoute; kind: RouteKind; rules: number[] }[]): RouteRuleRef[] {
+  return routes.flatMap(({ route, kind, rules }) =>
+    kind === 'HTTPRoute' && route.metadata?.name
       ? rules.map((rule) => ({
           namespace: route.metadata?.namespace ?? '',
           name: route.metadata?.name ?? '',
@@ -277,11 +321,18 @@ export function computeBackends(
 
     const replicas = deployment.spec?.replicas ?? 1;
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
+    const generation = deployment.metadata?.generation;
+    const observedGeneration = deployment.status?.observedGeneration;
     // The Deployment must want a replica and have a ready one: after a scale to zero the EndpointSlices
     // (possibly from an informer relisting out of its cache) and the status may still list the old pods.
     let ready = replicas >= 1 && readyReplicas >= 1;
     let probeUrl: string | undefined;
-    if (ready && services.length > 0) {
+    if (services.length === 0) {
+      // Without endpoints to look at, the ready replicas count only from a status that observed the current
+      // spec: after a scale to 0 and back the Deployment controller may not have caught up, and its status
+      // still counts the pod that was terminated.
+      if (generation !== undefined && (observedGeneration ?? 0) < generation) ready = false;
+    } else if (ready) {
       const slices = objects.endpointSlices.filter(
         (s) =>
           s.metadata?.namespace === namespace &&
@@ -296,12 +347,8 @@ export function computeBackends(
     const cluster = clusterNameOf(naming, services, routeRules(routes));
     const createdAt = timeOf(deployment.metadata?.creationTimestamp);
     const generations = {
-      ...(deployment.metadata?.generation === undefined
-        ? {}
-        : { generation: deployment.metadata.generation }),
-      ...(deployment.status?.observedGeneration === undefined
-        ? {}
-        : { observedGeneration: deployment.status.observedGeneration }),
+      ...(generation === undefined ? {} : { generation }),
+      ...(observedGeneration === undefined ? {} : { observedGeneration }),
     };
     views.push({
       backend: {

@@ -1,6 +1,6 @@
 /**
- * The informers the watch side runs: Deployments (opted in), Services, EndpointSlices, HTTPRoutes and
- * ReferenceGrants, one
+ * The informers the watch side runs: Deployments (opted in), Services, EndpointSlices, HTTPRoutes,
+ * GRPCRoutes and ReferenceGrants, one
  * set per watched namespace or one cluster-wide set. client-node's informers recover from a closed watch
  * and from 410 Gone by themselves but stop on any other error; each one here is restarted with backoff.
  */
@@ -20,10 +20,24 @@ import { type Backoff, backoffDelayMs, type Logger } from '../../shared/index.ts
 import { apiStatus, loggedApiError } from './api-errors.ts';
 import { ENABLED_LABEL } from './backends.ts';
 
-export type WatchedKind = 'deployments' | 'services' | 'endpointslices' | 'httproutes' | 'referencegrants';
+export type WatchedKind =
+  | 'deployments'
+  | 'services'
+  | 'endpointslices'
+  | 'httproutes'
+  | 'grpcroutes'
+  | 'referencegrants';
 
-/** Gateway API kinds: a cluster without the Gateway API CRDs does not serve them (404). */
-const OPTIONAL_KINDS: readonly WatchedKind[] = ['httproutes', 'referencegrants'];
+/** Gateway API kinds: a cluster without the Gateway API CRDs (or an older release) does not serve them (404). */
+const OPTIONAL_KINDS: readonly WatchedKind[] = ['httproutes', 'grpcroutes', 'referencegrants'];
+
+const ABSENT_MESSAGES: Partial<Record<WatchedKind, string>> = {
+  httproutes: 'the HTTPRoute API is not served; hosts come from annotations and GRPCRoutes only',
+  grpcroutes:
+    'the GRPCRoute API is not served (Gateway API before v1.1); hosts come from annotations and HTTPRoutes only',
+  referencegrants:
+    'the ReferenceGrant API is not served; routes count only for Services of their own namespace',
+};
 
 export interface InformerSpec {
   kind: WatchedKind;
@@ -45,6 +59,7 @@ export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpe
   const custom = kc.makeApiClient(CustomObjectsApi);
   const labelSelector = `${ENABLED_LABEL}=true`;
   const route = { group: GATEWAY_GROUP, version: GATEWAY_VERSION, plural: 'httproutes' };
+  const grpcRoute = { group: GATEWAY_GROUP, version: GATEWAY_VERSION, plural: 'grpcroutes' };
   const grant = { group: GATEWAY_GROUP, version: GRANT_VERSION, plural: 'referencegrants' };
   const scopes = namespaces.length === 0 ? [undefined] : namespaces;
   return scopes.flatMap((namespace): InformerSpec[] => {
@@ -86,6 +101,15 @@ export function informerSpecs(kc: KubeConfig, namespaces: string[]): InformerSpe
           namespace === undefined
             ? custom.listClusterCustomObject(route)
             : custom.listNamespacedCustomObject({ ...route, namespace }),
+      },
+      {
+        kind: 'grpcroutes',
+        namespace,
+        path: `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}${prefix}/grpcroutes`,
+        list: () =>
+          namespace === undefined
+            ? custom.listClusterCustomObject(grpcRoute)
+            : custom.listNamespacedCustomObject({ ...grpcRoute, namespace }),
       },
       {
         kind: 'referencegrants',
@@ -172,12 +196,7 @@ export class SupervisedInformer {
     if (OPTIONAL_KINDS.includes(this.spec.kind) && apiStatus(error) === 404) {
       // No Gateway API in this cluster: routes contribute no hosts (without ReferenceGrants, no
       // cross-namespace ones), and the watcher still syncs.
-      if (!this.absent)
-        this.logger.info(
-          this.spec.kind === 'httproutes'
-            ? 'the HTTPRoute API is not served; hosts come from annotations only'
-            : 'the ReferenceGrant API is not served; routes count only for Services of their own namespace',
-        );
+      if (!this.absent) this.logger.info(ABSENT_MESSAGES[this.spec.kind] ?? 'the API is not served');
       this.absent = true;
       this.synced = true;
       delay = this.backoff.absentRetryMs;

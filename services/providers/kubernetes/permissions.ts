@@ -13,6 +13,7 @@ export const WATCHER_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
   { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: ['list', 'watch'] },
+  { apiGroups: ['gateway.networking.k8s.io'], resources: ['grpcroutes'], verbs: ['list', 'watch'] },
   // A route's backendRef to a Service in another namespace counts only with a ReferenceGrant there.
   { apiGroups: ['gateway.networking.k8s.io'], resources: ['referencegrants'], verbs: ['list', 'watch'] },
   // Reports malformed wakegate.dev/* annotations and refused host claims on the Deployment.
