@@ -107,6 +107,8 @@ describe('long polls', () => {
     if (a1.kind !== 'held') throw new Error('expected a hold');
     a1.release();
     expect(polls.hold(1, 1000, () => {}, 'a').kind).toBe('held');
+    // One slot freed, one taken again: the client is at its quota once more.
+    expect(polls.hold(1, 1000, () => {}, 'a').kind).toBe('quota');
     // A change answers them all, and every slot is free again.
     source.revision = 2;
     polls.notify();

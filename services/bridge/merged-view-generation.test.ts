@@ -78,13 +78,24 @@ describe('merged view: the scale-to-zero guard with generations', () => {
     view.setBackend('shop/api', at(4, 4), 10);
     view.setIntent('shop/api', { state: 'awake', at: 2, by: 'scaler-a', generation: 5 }, 11);
     expect(view.get('shop/api')?.ready).toBe(false);
-    // The watcher is back and records the woken Deployment (generation 6, observed).
-    view.setBackend('shop/api', at(6, 6), 12);
+    // A record that observed the scale's own generation is trusted (it was written after the scale)...
+    view.setBackend('shop/api', at(5, 5), 12);
+    expect(view.get('shop/api')?.ready).toBe(true);
+    // ...as is the one of the woken Deployment (generation 6, observed).
+    view.setBackend('shop/api', at(6, 6), 13);
     expect(view.get('shop/api')?.ready).toBe(true);
     // Providers without generations are not held back by it.
     const plain = new MergedView();
     plain.setBackend('shop/api', record(), 1);
     plain.setIntent('shop/api', { state: 'awake', at: 2, by: 'scaler-a' }, 2);
     expect(plain.get('shop/api')?.ready).toBe(true);
+  });
+
+  it('clears a mark on a record that observed exactly the generation of the scale', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', at(4, 4), 10);
+    expect(view.scaledToZero('shop/api', 5)).toBe(true);
+    view.setBackend('shop/api', at(5, 5), 11);
+    expect(view.get('shop/api')?.ready).toBe(true);
   });
 });

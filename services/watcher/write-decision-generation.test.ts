@@ -29,6 +29,11 @@ describe('watcher record: replicas and generations', () => {
     const after = toRecord({ ...observed, generation: 6, observedGeneration: 6 }, 2);
     expect(sameValue(before, after)).toBe(false);
     expect(sameValue(after, toRecord({ ...observed, generation: 6, observedGeneration: 5 }, 3))).toBe(false);
+    // The generation alone, its status not caught up yet: still a new value.
+    const lagging = toRecord({ ...observed, generation: 7, observedGeneration: 5 }, 4);
+    expect(sameValue(lagging, toRecord({ ...observed, generation: 6, observedGeneration: 5 }, 5))).toBe(
+      false,
+    );
     // Providers without generations write records without them.
     expect(Object.keys(toRecord(observed, 1))).not.toContain('generation');
   });
@@ -51,5 +56,13 @@ describe('watcher write rule: toward not-ready at once', () => {
       decideWrite({ ...input, previous: ready, desired: toRecord({ ...observed, replicas: 3 }, 4) }),
     ).toBe('defer');
     expect(decideWrite({ ...input, current: down, previous: ready, desired: foreignReady })).toBe('defer');
+    // Another replica's recent value already says not ready: nothing to hurry, the usual wait applies.
+    const foreignDown = toRecord({ ...observed, ready: false, readyReplicas: 0, replicas: 2 }, 5);
+    expect(decideWrite({ ...input, current: foreignDown, previous: ready, desired: down })).toBe('defer');
+    // The backend is gone (nothing desired) or KV has no entry: decided without the rule, never a crash.
+    expect(decideWrite({ ...input, previous: ready, desired: undefined })).toBe('defer');
+    expect(
+      decideWrite({ ...input, current: undefined, previous: ready, desired: down, reconcile: true }),
+    ).toBe('defer');
   });
 });
