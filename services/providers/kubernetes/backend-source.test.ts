@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deploymentObject,
@@ -123,5 +124,27 @@ describe('Kubernetes backend source', () => {
     expect(first[0]?.hosts).toEqual(['web.example.com']);
     // The routes were asked for and answered 404, as by a cluster without the CRD.
     expect(api.servedFailures.filter((f) => f.resource === 'httproutes').map((f) => f.code)).toContain(404);
+  });
+
+  it('leaves out routes it may not list (403), says so, and still publishes every backend', async () => {
+    api.failNext({ resource: 'httproutes' }, 403, { times: 1000, message: 'httproutes is forbidden' });
+    api.failNext({ resource: 'grpcroutes' }, 403, { times: 1000, message: 'grpcroutes is forbidden' });
+    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
+    api.create(deploymentObject('api', { annotations: { 'wakegate.dev/hosts': 'api.example.com' } }));
+    const lines: Record<string, unknown>[] = [];
+    const watching = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    source = await createBackendSource(
+      { logger: watching, namespaces: ['shop'], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const first = await untilSnapshot(snapshots, (s) => s.length === 2);
+    expect(first.map((b) => [b.id, b.hosts])).toEqual([
+      ['shop/api', ['api.example.com']],
+      ['shop/web', ['web.example.com']],
+    ]);
+    const forbidden = lines.filter((l) => String(l.msg).includes('not allowed to list'));
+    expect(forbidden.map((l) => l.informer).sort()).toEqual(['grpcroutes', 'httproutes']);
+    expect(forbidden.every((l) => l.level === 40)).toBe(true);
   });
 });

@@ -145,7 +145,7 @@ export class SupervisedInformer {
   private stopped = false;
   /** Listed at least once, or known to be absent (the HTTPRoute API is not installed). */
   synced = false;
-  /** The resource is not served (404); its list counts as empty. */
+  /** The resource is not served (404) or not ours to list (403): its list counts as empty. */
   absent = false;
 
   constructor(
@@ -193,10 +193,18 @@ export class SupervisedInformer {
     this.failedThisRun = true;
     if (this.stopped || this.retryTimer) return;
     let delay: number;
-    if (OPTIONAL_KINDS.includes(this.spec.kind) && apiStatus(error) === 404) {
-      // No Gateway API in this cluster: routes contribute no hosts (without ReferenceGrants, no
-      // cross-namespace ones), and the watcher still syncs.
-      if (!this.absent) this.logger.info(ABSENT_MESSAGES[this.spec.kind] ?? 'the API is not served');
+    const status = apiStatus(error);
+    if (OPTIONAL_KINDS.includes(this.spec.kind) && (status === 404 || status === 403)) {
+      // No Gateway API in this cluster (404), or the watcher's RBAC lacks it (403): routes contribute no
+      // hosts (without ReferenceGrants, no cross-namespace ones), and the watcher still syncs every backend.
+      if (!this.absent) {
+        if (status === 404) this.logger.info(ABSENT_MESSAGES[this.spec.kind] ?? 'the API is not served');
+        else
+          this.logger.warn(
+            { err: loggedApiError(error) },
+            `the watcher is not allowed to list ${this.spec.kind} (403): left out until its RBAC allows it; check infra/k8s/base/rbac-watcher.yaml`,
+          );
+      }
       this.absent = true;
       this.synced = true;
       delay = this.backoff.absentRetryMs;
