@@ -98,4 +98,27 @@ describe('merged view: the scale-to-zero guard with generations', () => {
     view.setBackend('shop/api', at(5, 5), 11);
     expect(view.get('shop/api')?.ready).toBe(true);
   });
+
+  it('does not trust a record that says nothing of generations once an intent names one', () => {
+    // A watcher that knows no generations (an older one during an upgrade) cannot say it saw the scale.
+    const view = new MergedView();
+    view.setBackend('shop/api', record(), 10);
+    view.setIntent('shop/api', { state: 'awake', at: 2, by: 'scaler-a', generation: 1 }, 11);
+    expect(view.get('shop/api')?.ready).toBe(false);
+  });
+
+  it("knows whether it has applied every backends entry a filter's table came from", () => {
+    const behind = new MergedView();
+    const ahead = new MergedView();
+    behind.setBackend('shop/api', record(), 3);
+    ahead.setBackend('shop/api', record(), 3);
+    ahead.setBackend('shop/web', record({ id: 'shop/web', hosts: ['web.example.com'] }), 4);
+    // A table from a replica that applied more backends entries: this one may not know a backend yet.
+    expect(behind.hasBackendsOf(ahead.revision)).toBe(false);
+    expect(ahead.hasBackendsOf(behind.revision)).toBe(true);
+    expect(behind.hasBackendsOf(behind.revision)).toBe(true);
+    // No revision, or one no bridge hands out: nothing to wait for.
+    expect(behind.hasBackendsOf(undefined)).toBe(true);
+    expect(behind.hasBackendsOf(7)).toBe(true);
+  });
 });
