@@ -18,7 +18,8 @@
  * The controller's writes bump resourceVersions like a real one: read an object again before a
  * conditional update. Options (controller.ts says what each controller writes and when): `endpointDelayMs`
  * (a pod's IP to Ready), `sliceDelayMs` and `statusDelayMs` (each controller's lag behind the pods),
- * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods).
+ * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods),
+ * and `rbac` (a ServiceAccount's rules from the manifests, `test/rbac.ts`: any other call is answered 403).
  *
  * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
  * endpointslices, gateway.networking.k8s.io/v1 httproutes and grpcroutes, gateway.networking.k8s.io/v1beta1
@@ -27,11 +28,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { RbacSubject } from '../rbac.ts';
 import { type ControllerOptions, SimulatedController } from './controller.ts';
 import { resolveResource, resourceOfObject } from './resources.ts';
 import { ApiHttpServer, type RecordedRequest } from './server.ts';
 import { type KubeObject, ObjectStore, type StoreEvent } from './store.ts';
 
+export type { BoundRule, RbacSubject } from '../rbac.ts';
 export {
   deploymentObject,
   referenceGrantObject,
@@ -42,7 +45,14 @@ export {
 export type { RecordedRequest } from './server.ts';
 export type { KubeObject, StoreEvent } from './store.ts';
 
-export interface KubeApiServerOptions extends ControllerOptions {}
+export interface KubeApiServerOptions extends ControllerOptions {
+  /**
+   * Authorize every API call against these rules, as kube-apiserver's RBAC authorizer does: a call no
+   * rule grants is answered 403 Forbidden (and listed in `refused`). Without it every call is allowed.
+   * `serviceAccountRbac('wakegate-watcher')` from `test/rbac.ts` gives a ServiceAccount's rules in the manifests.
+   */
+  rbac?: RbacSubject;
+}
 
 const REASONS: Record<number, string> = {
   400: 'BadRequest',
@@ -92,6 +102,8 @@ export interface KubeApiServer {
   sendBookmarks(): void;
   /** Every failure injected by `failNext` that was answered, with the call it answered. */
   readonly servedFailures: readonly (RecordedRequest & { code: number })[];
+  /** Every call refused by the `rbac` option's rules (answered 403), in order. */
+  readonly refused: RecordedRequest[];
   /** Answers the next `times` calls matching `match` with this status code and a Status body. */
   failNext(
     match: Partial<RecordedRequest>,
@@ -114,7 +126,7 @@ export interface KubeApiServer {
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const store = new ObjectStore();
   const controller = new SimulatedController(store, { ...options });
-  const http = new ApiHttpServer(store);
+  const http = new ApiHttpServer(store, options.rbac);
   await new Promise<void>((resolve) => http.server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
   const namespaceOf = (object: KubeObject) => {
@@ -152,6 +164,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     },
     requests: http.requests,
     servedFailures: http.servedFailures,
+    refused: http.refused,
     create: (object) =>
       store.create(
         resourceOfObject(String(object.apiVersion), String(object.kind)),

@@ -13,6 +13,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { serviceAccountRbac } from '../rbac.ts';
 import { until } from '../until.ts';
 import { type KubeApiServer, startKubeApiServer } from './index.ts';
 
@@ -627,5 +628,51 @@ describe('kube-api double: Deployments as the Deployment controller updates them
       [false, true],
       [true, false],
     ]);
+  });
+});
+
+describe('kube-api double: RBAC from the manifests', () => {
+  let api: KubeApiServer | undefined;
+  afterEach(() => api?.close());
+
+  it('answers 403 Forbidden, as kube-apiserver words it, for a call no rule of the ServiceAccount grants', async () => {
+    // The namespaced overlay binds the watcher's Role in `demo` only.
+    api = await startKubeApiServer({ rbac: serviceAccountRbac('wakegate-watcher', 'overlays/namespaced') });
+    api.create(deployment('web', 1) as never);
+    const apps = api.kubeConfig().makeApiClient(AppsV1Api);
+    const core = api.kubeConfig().makeApiClient(CoreV1Api);
+    expect((await apps.listNamespacedDeployment({ namespace: 'demo' })).items).toHaveLength(1);
+    const across = await apiError(apps.listDeploymentForAllNamespaces());
+    expect(across.code).toBe(403);
+    expect(across.body).toMatchObject({
+      reason: 'Forbidden',
+      message:
+        'deployments.apps is forbidden: User "system:serviceaccount:wakegate:wakegate-watcher" cannot list resource "deployments" in API group "apps" at the cluster scope',
+    });
+    expect((await apiError(apps.listNamespacedDeployment({ namespace: 'shop' }))).code).toBe(403);
+    // Granted list and watch, not get; and no subresource it was not granted by name.
+    expect((await apiError(apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' }))).code).toBe(
+      403,
+    );
+    const scale = await apiError(
+      apps.replaceNamespacedDeploymentScale({
+        namespace: 'demo',
+        name: 'web',
+        body: { metadata: { name: 'web' }, spec: { replicas: 0 } },
+      }),
+    );
+    expect(scale.body).toMatchObject({
+      code: 403,
+      message:
+        'deployments.apps "web" is forbidden: User "system:serviceaccount:wakegate:wakegate-watcher" cannot update resource "deployments/scale" in API group "apps" in the namespace "demo"',
+    });
+    expect((await core.listNamespacedService({ namespace: 'demo' })).items).toEqual([]);
+    expect(api.refused.map((r) => [r.verb, r.resource, r.subresource, r.namespace])).toEqual([
+      ['list', 'deployments', undefined, undefined],
+      ['list', 'deployments', undefined, 'shop'],
+      ['get', 'deployments', undefined, 'demo'],
+      ['update', 'deployments', 'scale', 'demo'],
+    ]);
+    expect(api.get('deployments', 'demo', 'web')?.spec).toMatchObject({ replicas: 1 });
   });
 });

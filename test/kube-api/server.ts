@@ -1,5 +1,7 @@
 /** The HTTP face of the double: kube-apiserver's REST and watch protocol over node:http. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isAllowed } from '../../services/providers/kubernetes/permissions.ts';
+import type { RbacSubject } from '../rbac.ts';
 import { parseLabelSelector, type SelectorError } from './label-selector.ts';
 import { jsonPatch, mergePatch, PatchError } from './patch.ts';
 import { apiVersionOf, findResource, RESOURCES, type ResourceType, VERBS } from './resources.ts';
@@ -42,6 +44,24 @@ function status(code: number, reason: string, message: string, details?: Record<
     ...(details ? { details } : {}),
     code,
   };
+}
+
+/**
+ * kube-apiserver's answer to a call its authorizer denies (`responsewriters.forbiddenMessage`): 403
+ * Forbidden, naming the user, verb, resource (with its subresource) and group, and where.
+ */
+function forbidden(user: string, call: RecordedRequest): ApiError {
+  const resource = call.subresource ? `${call.resource}/${call.subresource}` : call.resource;
+  const groupResource = call.group === '' ? call.resource : `${call.resource}.${call.group}`;
+  const subject = call.name === undefined ? groupResource : `${groupResource} "${call.name}"`;
+  const scope =
+    call.namespace === undefined ? 'at the cluster scope' : `in the namespace "${call.namespace}"`;
+  return new ApiError(
+    403,
+    'Forbidden',
+    `${subject} is forbidden: User "${user}" cannot ${call.verb} resource "${resource}" in API group "${call.group}" ${scope}`,
+    { ...(call.name === undefined ? {} : { name: call.name }), group: call.group, kind: call.resource },
+  );
 }
 
 function send(response: ServerResponse, code: number, body: unknown): void {
@@ -100,11 +120,15 @@ export class ApiHttpServer {
   readonly failures: InjectedFailure[] = [];
   /** Every injected failure actually answered, in order: a test confirms its fault was served. */
   readonly servedFailures: (RecordedRequest & { code: number })[] = [];
+  /** Every call refused by RBAC (403), in order. */
+  readonly refused: RecordedRequest[] = [];
   private readonly store: ObjectStore;
   private readonly watchers = new Set<Watcher>();
+  private readonly rbac: RbacSubject | undefined;
 
-  constructor(store: ObjectStore) {
+  constructor(store: ObjectStore, rbac?: RbacSubject) {
     this.store = store;
+    this.rbac = rbac;
     this.server = createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
         if (error instanceof ApiError) sendError(response, error);
@@ -227,6 +251,10 @@ export class ApiHttpServer {
     if (namespace !== undefined) recorded.namespace = namespace;
     if (name !== undefined) recorded.name = name;
     this.requests.push(recorded);
+    if (this.rbac && !this.rbac.rules.some(({ rule, namespace }) => isAllowed([rule], recorded, namespace))) {
+      this.refused.push(recorded);
+      return sendError(response, forbidden(this.rbac.user, recorded));
+    }
 
     const failure = this.failures.find((f) =>
       Object.entries(f.match).every(([k, v]) => recorded[k as keyof RecordedRequest] === v),
