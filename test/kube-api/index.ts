@@ -52,6 +52,17 @@ export interface KubeApiServerOptions extends ControllerOptions {
    * `serviceAccountRbac('wakegate-watcher')` from `test/rbac.ts` gives a ServiceAccount's rules in the manifests.
    */
   rbac?: RbacSubject;
+  /**
+   * The server closes a watch the client sent no `timeoutSeconds` for after a random time in
+   * [minRequestTimeoutMs, 2 × minRequestTimeoutMs), as kube-apiserver does. Default: never.
+   */
+  minRequestTimeoutMs?: number;
+  /**
+   * Automatic compaction: only the last `historyLimit` changes are kept, so a watch from an older
+   * resourceVersion is answered 410 Expired (a label-filtered watch without bookmarks falls behind).
+   * Default: everything is kept until `compact()`.
+   */
+  historyLimit?: number;
 }
 
 const REASONS: Record<number, string> = {
@@ -95,9 +106,21 @@ export interface KubeApiServer {
   readonly resourceVersion: number;
   /** Forgets the event history: a watch from any older resourceVersion is answered 410 Gone. */
   compact(): void;
-  /** Ends every open watch: cleanly by default, or by destroying the connection. */
+  /** Ends every open watch (not stalled ones): cleanly by default, or by destroying the connection. */
   dropWatches(options?: { abrupt?: boolean }): void;
+  /** Watches whose connection is open, stalled ones included. */
   readonly openWatches: number;
+  /** Every watch answered 200 so far. */
+  readonly openedWatches: number;
+  /** Watches the server closed at their timeout (`minRequestTimeoutMs` or `timeoutSeconds`). */
+  readonly timedOutWatches: number;
+  /** Called with the resource (kubectl name) of each watch the server closes at its timeout. */
+  onWatchTimeout(listener: (resource: string) => void): () => void;
+  /**
+   * Every open watch goes silent (a connection a middlebox dropped): no event, bookmark or close from the
+   * server, only the client's idle timeout ends it. Returns how many were stalled.
+   */
+  stallWatches(): number;
   /** Sends a BOOKMARK to every watch that asked for them (`allowWatchBookmarks=true`). */
   sendBookmarks(): void;
   /** Every failure injected by `failNext` that was answered, with the call it answered. */
@@ -126,7 +149,8 @@ export interface KubeApiServer {
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const store = new ObjectStore();
   const controller = new SimulatedController(store, { ...options });
-  const http = new ApiHttpServer(store, options.rbac);
+  if (options.historyLimit !== undefined) store.historyLimit = options.historyLimit;
+  const http = new ApiHttpServer(store, options.rbac, { minRequestTimeoutMs: options.minRequestTimeoutMs });
   await new Promise<void>((resolve) => http.server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
   const namespaceOf = (object: KubeObject) => {
@@ -205,6 +229,17 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     get openWatches() {
       return http.openWatches;
     },
+    get openedWatches() {
+      return http.openedWatches;
+    },
+    get timedOutWatches() {
+      return http.timedOutWatches;
+    },
+    stallWatches: () => http.stallWatches(),
+    onWatchTimeout(listener) {
+      http.timeoutListeners.add(listener);
+      return () => http.timeoutListeners.delete(listener);
+    },
     sendBookmarks: () => http.sendBookmarks(),
     failNext(match, code, failure = {}) {
       http.failures.push({
@@ -222,7 +257,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     setPodsReady: (namespace, name, ready) => controller.setPodsReady(namespace, name, ready),
     async close() {
       controller.close();
-      http.dropWatches(true);
+      http.dropWatches(true, true);
       http.server.closeAllConnections();
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
     },

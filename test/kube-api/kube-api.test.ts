@@ -676,3 +676,85 @@ describe('kube-api double: RBAC from the manifests', () => {
     expect(api.get('deployments', 'demo', 'web')?.spec).toMatchObject({ replicas: 1 });
   });
 });
+
+describe('kube-api double: watches over time', () => {
+  let api: KubeApiServer | undefined;
+  afterEach(() => api?.close());
+
+  it('closes a watch at its server timeout, with a bookmark first if it asked for them', async () => {
+    api = await startKubeApiServer({ minRequestTimeoutMs: 50 });
+    const watch = new Watch(api.kubeConfig());
+    const run = (allowWatchBookmarks: boolean) =>
+      new Promise<string[]>((resolve) => {
+        const types: string[] = [];
+        void watch.watch(
+          '/apis/apps/v1/namespaces/demo/deployments',
+          { resourceVersion: String(api?.resourceVersion), allowWatchBookmarks },
+          (type) => types.push(type),
+          () => resolve(types),
+        );
+      });
+    expect(await run(false)).toEqual([]);
+    expect(await run(true)).toEqual(['BOOKMARK']);
+    expect(api.timedOutWatches).toBe(2);
+  });
+
+  it('compacts history on its own: a label-filtered watch that never asked for bookmarks meets 410 and relists', async () => {
+    api = await startKubeApiServer({ historyLimit: 3 });
+    const apps = api.kubeConfig().makeApiClient(AppsV1Api);
+    api.create(deployment('web', 0, { tier: 'web' }) as never);
+    const labelSelector = 'tier=web';
+    const informer = makeInformer(
+      api.kubeConfig(),
+      '/apis/apps/v1/namespaces/demo/deployments',
+      () => apps.listNamespacedDeployment({ namespace: 'demo', labelSelector }),
+      labelSelector,
+    );
+    await informer.start();
+    const lists = () => api?.requests.filter((r) => r.verb === 'list').length;
+    expect(lists()).toBe(1);
+    // Changes it does not select move the retained history past its version; the watch ends.
+    api.create(deployment('other', 0) as never);
+    for (let i = 1; i <= 4; i++) api.scale('demo', 'other', i);
+    const updated = new Promise<number | undefined>((resolve) =>
+      informer.on('update', (d) => resolve(d.spec?.replicas)),
+    );
+    api.dropWatches();
+    api.scale('demo', 'web', 1);
+    expect(await updated).toBe(1);
+    expect(lists()).toBe(2);
+    await informer.stop();
+  });
+
+  it('stalls a connection: no event and no close reach the client until its idle abort', async () => {
+    api = await startKubeApiServer({ minRequestTimeoutMs: 20 });
+    const watch = new Watch(api.kubeConfig());
+    // The client's idle abort, shortened from its 30 s for the test (a private field of client-node).
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 300;
+    const events: string[] = [];
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    const ended = new Promise<unknown>((resolve) => {
+      void watch
+        .watch(
+          '/apis/apps/v1/namespaces/demo/deployments',
+          { resourceVersion: String(api?.resourceVersion) },
+          (type) => events.push(type),
+          resolve,
+        )
+        .then(() => opened());
+    });
+    await open;
+    await until('the watch open', () => api?.openWatches === 1);
+    expect(api.stallWatches()).toBe(1);
+    api.create(deployment('web', 0) as never);
+    const error = (await ended) as Error;
+    // Not the server's timeout (20 ms), nor the event: the client's own abort after 300 ms of silence.
+    expect(error.name).toBe('TimeoutError');
+    expect(events).toEqual([]);
+    expect(api.timedOutWatches).toBe(0);
+    await until('the stalled connection closed by the client', () => api?.openWatches === 0);
+  });
+});
