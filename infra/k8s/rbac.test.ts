@@ -23,41 +23,12 @@ import {
   routeStatus,
   startKubeApiServer,
 } from '../../test/kube-api/index.ts';
+import { rulesOf } from '../../test/rbac.ts';
 import { untilBackend } from '../../test/snapshots.ts';
 import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
 const logger = createLogger('rbac-test', 'silent');
-
-/** The rules bound to a ServiceAccount, each with the namespace it is granted in (none: cluster-wide). */
-function rulesOf(objects: KubeObject[], account: string, namespace: string) {
-  const bound: { rule: PolicyRule; namespace: string | undefined }[] = [];
-  for (const binding of objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding')) {
-    const subjects = binding.subjects as { kind: string; name: string; namespace?: string }[];
-    if (
-      !subjects.some((s) => s.kind === 'ServiceAccount' && s.name === account && s.namespace === namespace)
-    ) {
-      continue;
-    }
-    const ref = binding.roleRef as { kind: string; name: string };
-    const role = objects.find(
-      (o) =>
-        o.kind === ref.kind &&
-        o.metadata.name === ref.name &&
-        (ref.kind === 'ClusterRole' || o.metadata.namespace === binding.metadata.namespace),
-    );
-    if (!role) throw new Error(`${binding.metadata.name} binds a missing ${ref.kind} ${ref.name}`);
-    if (binding.kind === 'RoleBinding' && !binding.metadata.namespace)
-      throw new Error(`RoleBinding ${binding.metadata.name} has no namespace`);
-    for (const rule of role.rules as PolicyRule[]) {
-      bound.push({
-        rule,
-        namespace: binding.kind === 'ClusterRoleBinding' ? undefined : binding.metadata.namespace,
-      });
-    }
-  }
-  return bound;
-}
 
 function triples(rule: PolicyRule): string[] {
   return rule.apiGroups.flatMap((group) =>

@@ -18,7 +18,8 @@
  * The controller's writes bump resourceVersions like a real one: read an object again before a
  * conditional update. Options (controller.ts says what each controller writes and when): `endpointDelayMs`
  * (a pod's IP to Ready), `sliceDelayMs` and `statusDelayMs` (each controller's lag behind the pods),
- * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods).
+ * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods),
+ * and `rbac` (a ServiceAccount's rules from the manifests, `test/rbac.ts`: any other call is answered 403).
  *
  * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
  * endpointslices, gateway.networking.k8s.io/v1 httproutes and grpcroutes, gateway.networking.k8s.io/v1beta1
@@ -27,11 +28,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { RbacSubject } from '../rbac.ts';
 import { type ControllerOptions, SimulatedController } from './controller.ts';
 import { resolveResource, resourceOfObject } from './resources.ts';
 import { ApiHttpServer, type RecordedRequest } from './server.ts';
 import { type KubeObject, ObjectStore, type StoreEvent } from './store.ts';
 
+export type { BoundRule, RbacSubject } from '../rbac.ts';
 export {
   deploymentObject,
   referenceGrantObject,
@@ -42,7 +45,25 @@ export {
 export type { RecordedRequest } from './server.ts';
 export type { KubeObject, StoreEvent } from './store.ts';
 
-export interface KubeApiServerOptions extends ControllerOptions {}
+export interface KubeApiServerOptions extends ControllerOptions {
+  /**
+   * Authorize every API call against these rules, as kube-apiserver's RBAC authorizer does: a call no
+   * rule grants is answered 403 Forbidden (and listed in `refused`). Without it every call is allowed.
+   * `serviceAccountRbac('wakegate-watcher')` from `test/rbac.ts` gives a ServiceAccount's rules in the manifests.
+   */
+  rbac?: RbacSubject;
+  /**
+   * The server closes a watch the client sent no `timeoutSeconds` for after a random time in
+   * [minRequestTimeoutMs, 2 × minRequestTimeoutMs), as kube-apiserver does. Default: never.
+   */
+  minRequestTimeoutMs?: number;
+  /**
+   * Automatic compaction: only the last `historyLimit` changes are kept, so a watch from an older
+   * resourceVersion is answered 410 Expired (a label-filtered watch without bookmarks falls behind).
+   * Default: everything is kept until `compact()`.
+   */
+  historyLimit?: number;
+}
 
 const REASONS: Record<number, string> = {
   400: 'BadRequest',
@@ -85,13 +106,27 @@ export interface KubeApiServer {
   readonly resourceVersion: number;
   /** Forgets the event history: a watch from any older resourceVersion is answered 410 Gone. */
   compact(): void;
-  /** Ends every open watch: cleanly by default, or by destroying the connection. */
+  /** Ends every open watch (not stalled ones): cleanly by default, or by destroying the connection. */
   dropWatches(options?: { abrupt?: boolean }): void;
+  /** Watches whose connection is open, stalled ones included. */
   readonly openWatches: number;
+  /** Every watch answered 200 so far. */
+  readonly openedWatches: number;
+  /** Watches the server closed at their timeout (`minRequestTimeoutMs` or `timeoutSeconds`). */
+  readonly timedOutWatches: number;
+  /** Called with the resource (kubectl name) of each watch the server closes at its timeout. */
+  onWatchTimeout(listener: (resource: string) => void): () => void;
+  /**
+   * Every open watch goes silent (a connection a middlebox dropped): no event, bookmark or close from the
+   * server, only the client's idle timeout ends it. Returns how many were stalled.
+   */
+  stallWatches(): number;
   /** Sends a BOOKMARK to every watch that asked for them (`allowWatchBookmarks=true`). */
   sendBookmarks(): void;
   /** Every failure injected by `failNext` that was answered, with the call it answered. */
   readonly servedFailures: readonly (RecordedRequest & { code: number })[];
+  /** Every call refused by the `rbac` option's rules (answered 403), in order. */
+  readonly refused: RecordedRequest[];
   /** Answers the next `times` calls matching `match` with this status code and a Status body. */
   failNext(
     match: Partial<RecordedRequest>,
@@ -114,7 +149,8 @@ export interface KubeApiServer {
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const store = new ObjectStore();
   const controller = new SimulatedController(store, { ...options });
-  const http = new ApiHttpServer(store);
+  if (options.historyLimit !== undefined) store.historyLimit = options.historyLimit;
+  const http = new ApiHttpServer(store, options.rbac, { minRequestTimeoutMs: options.minRequestTimeoutMs });
   await new Promise<void>((resolve) => http.server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
   const namespaceOf = (object: KubeObject) => {
@@ -152,6 +188,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     },
     requests: http.requests,
     servedFailures: http.servedFailures,
+    refused: http.refused,
     create: (object) =>
       store.create(
         resourceOfObject(String(object.apiVersion), String(object.kind)),
@@ -192,6 +229,17 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     get openWatches() {
       return http.openWatches;
     },
+    get openedWatches() {
+      return http.openedWatches;
+    },
+    get timedOutWatches() {
+      return http.timedOutWatches;
+    },
+    stallWatches: () => http.stallWatches(),
+    onWatchTimeout(listener) {
+      http.timeoutListeners.add(listener);
+      return () => http.timeoutListeners.delete(listener);
+    },
     sendBookmarks: () => http.sendBookmarks(),
     failNext(match, code, failure = {}) {
       http.failures.push({
@@ -209,7 +257,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     setPodsReady: (namespace, name, ready) => controller.setPodsReady(namespace, name, ready),
     async close() {
       controller.close();
-      http.dropWatches(true);
+      http.dropWatches(true, true);
       http.server.closeAllConnections();
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
     },

@@ -13,6 +13,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { serviceAccountRbac } from '../rbac.ts';
 import { until } from '../until.ts';
 import { type KubeApiServer, startKubeApiServer } from './index.ts';
 
@@ -627,5 +628,133 @@ describe('kube-api double: Deployments as the Deployment controller updates them
       [false, true],
       [true, false],
     ]);
+  });
+});
+
+describe('kube-api double: RBAC from the manifests', () => {
+  let api: KubeApiServer | undefined;
+  afterEach(() => api?.close());
+
+  it('answers 403 Forbidden, as kube-apiserver words it, for a call no rule of the ServiceAccount grants', async () => {
+    // The namespaced overlay binds the watcher's Role in `demo` only.
+    api = await startKubeApiServer({ rbac: serviceAccountRbac('wakegate-watcher', 'overlays/namespaced') });
+    api.create(deployment('web', 1) as never);
+    const apps = api.kubeConfig().makeApiClient(AppsV1Api);
+    const core = api.kubeConfig().makeApiClient(CoreV1Api);
+    expect((await apps.listNamespacedDeployment({ namespace: 'demo' })).items).toHaveLength(1);
+    const across = await apiError(apps.listDeploymentForAllNamespaces());
+    expect(across.code).toBe(403);
+    expect(across.body).toMatchObject({
+      reason: 'Forbidden',
+      message:
+        'deployments.apps is forbidden: User "system:serviceaccount:wakegate:wakegate-watcher" cannot list resource "deployments" in API group "apps" at the cluster scope',
+    });
+    expect((await apiError(apps.listNamespacedDeployment({ namespace: 'shop' }))).code).toBe(403);
+    // Granted list and watch, not get; and no subresource it was not granted by name.
+    expect((await apiError(apps.readNamespacedDeployment({ namespace: 'demo', name: 'web' }))).code).toBe(
+      403,
+    );
+    const scale = await apiError(
+      apps.replaceNamespacedDeploymentScale({
+        namespace: 'demo',
+        name: 'web',
+        body: { metadata: { name: 'web' }, spec: { replicas: 0 } },
+      }),
+    );
+    expect(scale.body).toMatchObject({
+      code: 403,
+      message:
+        'deployments.apps "web" is forbidden: User "system:serviceaccount:wakegate:wakegate-watcher" cannot update resource "deployments/scale" in API group "apps" in the namespace "demo"',
+    });
+    expect((await core.listNamespacedService({ namespace: 'demo' })).items).toEqual([]);
+    expect(api.refused.map((r) => [r.verb, r.resource, r.subresource, r.namespace])).toEqual([
+      ['list', 'deployments', undefined, undefined],
+      ['list', 'deployments', undefined, 'shop'],
+      ['get', 'deployments', undefined, 'demo'],
+      ['update', 'deployments', 'scale', 'demo'],
+    ]);
+    expect(api.get('deployments', 'demo', 'web')?.spec).toMatchObject({ replicas: 1 });
+  });
+});
+
+describe('kube-api double: watches over time', () => {
+  let api: KubeApiServer | undefined;
+  afterEach(() => api?.close());
+
+  it('closes a watch at its server timeout, with a bookmark first if it asked for them', async () => {
+    api = await startKubeApiServer({ minRequestTimeoutMs: 50 });
+    const watch = new Watch(api.kubeConfig());
+    const run = (allowWatchBookmarks: boolean) =>
+      new Promise<string[]>((resolve) => {
+        const types: string[] = [];
+        void watch.watch(
+          '/apis/apps/v1/namespaces/demo/deployments',
+          { resourceVersion: String(api?.resourceVersion), allowWatchBookmarks },
+          (type) => types.push(type),
+          () => resolve(types),
+        );
+      });
+    expect(await run(false)).toEqual([]);
+    expect(await run(true)).toEqual(['BOOKMARK']);
+    expect(api.timedOutWatches).toBe(2);
+  });
+
+  it('compacts history on its own: a label-filtered watch that never asked for bookmarks meets 410 and relists', async () => {
+    api = await startKubeApiServer({ historyLimit: 3 });
+    const apps = api.kubeConfig().makeApiClient(AppsV1Api);
+    api.create(deployment('web', 0, { tier: 'web' }) as never);
+    const labelSelector = 'tier=web';
+    const informer = makeInformer(
+      api.kubeConfig(),
+      '/apis/apps/v1/namespaces/demo/deployments',
+      () => apps.listNamespacedDeployment({ namespace: 'demo', labelSelector }),
+      labelSelector,
+    );
+    await informer.start();
+    const lists = () => api?.requests.filter((r) => r.verb === 'list').length;
+    expect(lists()).toBe(1);
+    // Changes it does not select move the retained history past its version; the watch ends.
+    api.create(deployment('other', 0) as never);
+    for (let i = 1; i <= 4; i++) api.scale('demo', 'other', i);
+    const updated = new Promise<number | undefined>((resolve) =>
+      informer.on('update', (d) => resolve(d.spec?.replicas)),
+    );
+    api.dropWatches();
+    api.scale('demo', 'web', 1);
+    expect(await updated).toBe(1);
+    expect(lists()).toBe(2);
+    await informer.stop();
+  });
+
+  it('stalls a connection: no event and no close reach the client until its idle abort', async () => {
+    api = await startKubeApiServer({ minRequestTimeoutMs: 20 });
+    const watch = new Watch(api.kubeConfig());
+    // The client's idle abort, shortened from its 30 s for the test (a private field of client-node).
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 300;
+    const events: string[] = [];
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    const ended = new Promise<unknown>((resolve) => {
+      void watch
+        .watch(
+          '/apis/apps/v1/namespaces/demo/deployments',
+          { resourceVersion: String(api?.resourceVersion) },
+          (type) => events.push(type),
+          resolve,
+        )
+        .then(() => opened());
+    });
+    await open;
+    await until('the watch open', () => api?.openWatches === 1);
+    expect(api.stallWatches()).toBe(1);
+    api.create(deployment('web', 0) as never);
+    const error = (await ended) as Error;
+    // Not the server's timeout (20 ms), nor the event: the client's own abort after 300 ms of silence.
+    expect(error.name).toBe('TimeoutError');
+    expect(events).toEqual([]);
+    expect(api.timedOutWatches).toBe(0);
+    await until('the stalled connection closed by the client', () => api?.openWatches === 0);
   });
 });

@@ -1,5 +1,7 @@
 /** The HTTP face of the double: kube-apiserver's REST and watch protocol over node:http. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isAllowed } from '../../services/providers/kubernetes/permissions.ts';
+import type { RbacSubject } from '../rbac.ts';
 import { parseLabelSelector, type SelectorError } from './label-selector.ts';
 import { jsonPatch, mergePatch, PatchError } from './patch.ts';
 import { apiVersionOf, findResource, RESOURCES, type ResourceType, VERBS } from './resources.ts';
@@ -28,7 +30,19 @@ interface Watcher {
   response: ServerResponse;
   bookmarks: boolean;
   type: ResourceType;
+  /** The connection went silent: nothing more is written to it, and the server never closes it. */
+  stalled: boolean;
   send(event: StoreEvent): void;
+}
+
+/** How the double's watches end over time (all off by default). */
+export interface WatchTimeouts {
+  /**
+   * The server's watch timeout when the client sends no `timeoutSeconds`: kube-apiserver closes such a
+   * watch cleanly after a random time in [minRequestTimeout, 2 × minRequestTimeout)
+   * (`apiserver/pkg/endpoints/handlers/get.go` `ListResource`; `--min-request-timeout`, 1800 s by default).
+   */
+  minRequestTimeoutMs?: number | undefined;
 }
 
 function status(code: number, reason: string, message: string, details?: Record<string, unknown>) {
@@ -42,6 +56,24 @@ function status(code: number, reason: string, message: string, details?: Record<
     ...(details ? { details } : {}),
     code,
   };
+}
+
+/**
+ * kube-apiserver's answer to a call its authorizer denies (`responsewriters.forbiddenMessage`): 403
+ * Forbidden, naming the user, verb, resource (with its subresource) and group, and where.
+ */
+function forbidden(user: string, call: RecordedRequest): ApiError {
+  const resource = call.subresource ? `${call.resource}/${call.subresource}` : call.resource;
+  const groupResource = call.group === '' ? call.resource : `${call.resource}.${call.group}`;
+  const subject = call.name === undefined ? groupResource : `${groupResource} "${call.name}"`;
+  const scope =
+    call.namespace === undefined ? 'at the cluster scope' : `in the namespace "${call.namespace}"`;
+  return new ApiError(
+    403,
+    'Forbidden',
+    `${subject} is forbidden: User "${user}" cannot ${call.verb} resource "${resource}" in API group "${call.group}" ${scope}`,
+    { ...(call.name === undefined ? {} : { name: call.name }), group: call.group, kind: call.resource },
+  );
 }
 
 function send(response: ServerResponse, code: number, body: unknown): void {
@@ -100,11 +132,23 @@ export class ApiHttpServer {
   readonly failures: InjectedFailure[] = [];
   /** Every injected failure actually answered, in order: a test confirms its fault was served. */
   readonly servedFailures: (RecordedRequest & { code: number })[] = [];
+  /** Every call refused by RBAC (403), in order. */
+  readonly refused: RecordedRequest[] = [];
   private readonly store: ObjectStore;
   private readonly watchers = new Set<Watcher>();
+  private readonly rbac: RbacSubject | undefined;
+  private readonly timeouts: WatchTimeouts;
+  /** Watches the server has closed at their timeout. */
+  timedOutWatches = 0;
+  /** Called with the resource of each watch the server closes at its timeout. */
+  readonly timeoutListeners = new Set<(resource: string) => void>();
+  /** Every watch request answered 200, whatever became of it. */
+  openedWatches = 0;
 
-  constructor(store: ObjectStore) {
+  constructor(store: ObjectStore, rbac?: RbacSubject, timeouts: WatchTimeouts = {}) {
     this.store = store;
+    this.rbac = rbac;
+    this.timeouts = timeouts;
     this.server = createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
         if (error instanceof ApiError) sendError(response, error);
@@ -117,26 +161,47 @@ export class ApiHttpServer {
     });
   }
 
-  dropWatches(abrupt: boolean): void {
+  /** Ends open watches; stalled ones only with `stalled` (the double shutting down). */
+  dropWatches(abrupt: boolean, stalled = false): void {
     for (const watcher of this.watchers) {
+      if (watcher.stalled && !stalled) continue;
       if (abrupt) watcher.response.destroy();
       else watcher.response.end();
     }
-    this.watchers.clear();
+    for (const watcher of this.watchers) if (stalled || !watcher.stalled) this.watchers.delete(watcher);
+  }
+
+  /**
+   * Every open watch goes silent, as over a connection a middlebox dropped: no event, no bookmark, no
+   * close from the server. Only the client's own idle timeout ends it.
+   */
+  stallWatches(): number {
+    let stalled = 0;
+    for (const watcher of this.watchers) {
+      if (watcher.stalled) continue;
+      watcher.stalled = true;
+      stalled++;
+    }
+    return stalled;
   }
 
   sendBookmarks(): void {
     for (const watcher of this.watchers) {
-      if (!watcher.bookmarks) continue;
-      const object = {
-        apiVersion: apiVersionOf(watcher.type),
-        kind: watcher.type.kind,
-        metadata: { resourceVersion: String(this.store.resourceVersion) },
-      };
-      watcher.response.write(`${JSON.stringify({ type: 'BOOKMARK', object })}\n`);
+      if (!watcher.bookmarks || watcher.stalled) continue;
+      this.bookmark(watcher);
     }
   }
 
+  private bookmark(watcher: Watcher): void {
+    const object = {
+      apiVersion: apiVersionOf(watcher.type),
+      kind: watcher.type.kind,
+      metadata: { resourceVersion: String(this.store.resourceVersion) },
+    };
+    watcher.response.write(`${JSON.stringify({ type: 'BOOKMARK', object })}\n`);
+  }
+
+  /** Watches whose connection is still open, stalled ones included. */
   get openWatches(): number {
     return this.watchers.size;
   }
@@ -227,6 +292,10 @@ export class ApiHttpServer {
     if (namespace !== undefined) recorded.namespace = namespace;
     if (name !== undefined) recorded.name = name;
     this.requests.push(recorded);
+    if (this.rbac && !this.rbac.rules.some(({ rule, namespace }) => isAllowed([rule], recorded, namespace))) {
+      this.refused.push(recorded);
+      return sendError(response, forbidden(this.rbac.user, recorded));
+    }
 
     const failure = this.failures.find((f) =>
       Object.entries(f.match).every(([k, v]) => recorded[k as keyof RecordedRequest] === v),
@@ -353,11 +422,14 @@ export class ApiHttpServer {
     const rvParam = params.get('resourceVersion') ?? '';
     response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     response.flushHeaders();
-    const write = (eventType: string, object: unknown) =>
-      response.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    this.openedWatches++;
+    const write = (eventType: string, object: unknown) => {
+      if (!watcher.stalled) response.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    };
     const watcher: Watcher = {
       response,
       type,
+      stalled: false,
       bookmarks: params.get('allowWatchBookmarks') === 'true',
       send: (event) => {
         if (namespace !== undefined && event.namespace !== namespace) return;
@@ -390,9 +462,23 @@ export class ApiHttpServer {
     }
     this.watchers.add(watcher);
     response.on('close', () => this.watchers.delete(watcher));
-    const timeout = Number(params.get('timeoutSeconds') ?? '');
-    if (timeout > 0) {
-      const timer = setTimeout(() => response.end(), timeout * 1000);
+    const requested = Number(params.get('timeoutSeconds') ?? '');
+    const minimum = this.timeouts.minRequestTimeoutMs;
+    const timeoutMs =
+      requested > 0 ? requested * 1000 : minimum === undefined ? undefined : minimum * (1 + Math.random());
+    if (timeoutMs !== undefined) {
+      const timer = setTimeout(() => {
+        // A stalled connection carries nothing, not even the server's end of the watch.
+        if (watcher.stalled) return;
+        this.timedOutWatches++;
+        this.watchers.delete(watcher);
+        // The watch cache sends a watch that asked for bookmarks one just before its deadline
+        // (`apiserver/pkg/storage/cacher/cache_watcher.go` `nextBookmarkTime`, 2 s before it), so the
+        // client resumes from a current version.
+        if (watcher.bookmarks) this.bookmark(watcher);
+        response.end();
+        for (const listener of [...this.timeoutListeners]) listener(type.resource);
+      }, timeoutMs);
       response.on('close', () => clearTimeout(timer));
     }
   }

@@ -105,6 +105,8 @@ export class ObjectStore {
   private compactedRevision = 0;
   private readonly objects = new Map<ResourceType, Map<string, KubeObject>>();
   private log: StoreEvent[] = [];
+  /** At most this many events are kept; older ones are compacted away (as etcd and the watch cache do). */
+  historyLimit = Number.POSITIVE_INFINITY;
   private readonly listeners = new Set<(event: StoreEvent) => void>();
 
   get resourceVersion(): number {
@@ -161,6 +163,11 @@ export class ObjectStore {
       previous,
     };
     this.log.push(event);
+    if (this.log.length > this.historyLimit) {
+      // Automatic compaction: a watch from a version before the oldest kept event gets 410 Expired.
+      const dropped = this.log.splice(0, this.log.length - this.historyLimit);
+      this.compactedRevision = (dropped.at(-1) as StoreEvent).rv;
+    }
     for (const listener of [...this.listeners]) listener(event);
   }
 

@@ -12,6 +12,7 @@ import {
   serviceObject,
   startKubeApiServer,
 } from '../../../test/kube-api/index.ts';
+import { serviceAccountRbac } from '../../../test/rbac.ts';
 import { untilBackend } from '../../../test/snapshots.ts';
 import { until } from '../../../test/until.ts';
 import { createLogger } from '../../shared/index.ts';
@@ -45,12 +46,17 @@ function peersService(app: string) {
   return { ...peers, spec: { ...peers.spec, clusterIP: 'None', publishNotReadyAddresses: true } };
 }
 
+/** The double authorizes every call as the watcher's ServiceAccount in the manifests. */
+const rbac = serviceAccountRbac('wakegate-watcher');
+
 describe('Kubernetes readiness against controllers that lag and list pods not ready', () => {
   let api: KubeApiServer;
   let source: BackendSource | undefined;
   afterEach(async () => {
     await source?.close();
     source = undefined;
+    // No call of the source was outside its ServiceAccount's rules.
+    expect(api.refused).toEqual([]);
     await api.close();
   });
 
@@ -90,7 +96,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   }
 
   it('is not ready during a rolling terminate while only a terminating pod serves', async () => {
-    api = await startKubeApiServer({ terminationMs: NEVER });
+    api = await startKubeApiServer({ rbac, terminationMs: NEVER });
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(serviceObject('web', 'web'));
     api.create(peersService('web'));
@@ -122,7 +128,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   });
 
   it('follows serving, not ready, for endpoints of a Service with publishNotReadyAddresses', async () => {
-    api = await startKubeApiServer();
+    api = await startKubeApiServer({ rbac });
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(peersService('web'));
     const snapshots = await start();
@@ -138,7 +144,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   });
 
   it('is never ready after a scale to 0 and back while the old pod is still listed terminating', async () => {
-    api = await startKubeApiServer({ terminationMs: NEVER });
+    api = await startKubeApiServer({ rbac, terminationMs: NEVER });
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(serviceObject('web', 'web'));
     api.create(peersService('web'));
@@ -157,7 +163,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   });
 
   it('without a Service, does not count ready replicas from a status that has not observed the scale', async () => {
-    api = await startKubeApiServer();
+    api = await startKubeApiServer({ rbac });
     api.create(deploymentObject('batch', { replicas: 1 }));
     const snapshots = await start();
     await untilBackend(snapshots, 'shop/batch', (b) => b.ready);

@@ -10,6 +10,7 @@ import {
   serviceObject,
   startKubeApiServer,
 } from '../../../test/kube-api/index.ts';
+import { serviceAccountRbac } from '../../../test/rbac.ts';
 import { untilBackend, untilSnapshot } from '../../../test/snapshots.ts';
 import { createLogger } from '../../shared/index.ts';
 import type { BackendSource } from '../provider.ts';
@@ -18,6 +19,9 @@ import { createBackendSource } from './index.ts';
 const logger = createLogger('kubernetes-source-test', 'silent');
 
 /** Reads snapshots until one satisfies the predicate. */
+/** The double authorizes every call as the watcher's ServiceAccount in the manifests. */
+const rbac = serviceAccountRbac('wakegate-watcher');
+
 describe('Kubernetes backend source', () => {
   let api: KubeApiServer;
   let source: BackendSource | undefined;
@@ -25,11 +29,13 @@ describe('Kubernetes backend source', () => {
 
   beforeEach(async () => {
     // Pods answer on loopback, so the probe reaches a real HTTP server.
-    api = await startKubeApiServer({ podAddress: () => '127.0.0.1' });
+    api = await startKubeApiServer({ rbac, podAddress: () => '127.0.0.1' });
   });
   afterEach(async () => {
     await source?.close();
     source = undefined;
+    // No call of the source was outside its ServiceAccount's rules.
+    expect(api.refused).toEqual([]);
     app?.close();
     app = undefined;
     await api.close();

@@ -27,6 +27,11 @@ export interface KubernetesSourceOptions {
   kubeConfig?: KubeConfig | undefined;
   backoff?: Partial<BackoffOptions> | undefined;
   probe?: Probe | undefined;
+  /**
+   * How long a watch may carry nothing before the client aborts and resumes it: client-node's 30 s
+   * unless set (tests shorten it to run past the abort quickly).
+   */
+  watchIdleTimeoutMs?: number | undefined;
 }
 
 class KubernetesBackendSource implements BackendSource {
@@ -45,7 +50,15 @@ class KubernetesBackendSource implements BackendSource {
     this.clusterNaming = context.clusterNaming;
     const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.informers = informerSpecs(kc, context.namespaces).map(
-      (spec) => new SupervisedInformer(kc, spec, context.logger, backoff, () => this.schedule()),
+      (spec) =>
+        new SupervisedInformer(
+          kc,
+          spec,
+          context.logger,
+          backoff,
+          () => this.schedule(),
+          options.watchIdleTimeoutMs,
+        ),
     );
     this.reporter = new AnnotationProblemReporter(
       kc.makeApiClient(CoreV1Api),

@@ -13,8 +13,9 @@ import {
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  makeInformer,
+  ListWatch,
   type ObjectCache,
+  Watch,
 } from '@kubernetes/client-node';
 import { type Backoff, backoffDelayMs, type Logger } from '../../shared/index.ts';
 import { apiStatus, loggedApiError } from './api-errors.ts';
@@ -132,6 +133,25 @@ export interface BackoffOptions extends Backoff {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 200, maxMs: 30_000, absentRetryMs: 60_000 };
 
+/** client-node's idle abort of a watch (`Watch.requestTimeoutMs`, src/watch.ts): no byte for 30 s. */
+export const CLIENT_WATCH_IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * client-node's Watch, with its idle abort changed (tests only: it is a private field of the client, read
+ * here to fail loudly if a client upgrade renames or changes it).
+ */
+export function watchWithIdleTimeout(kc: KubeConfig, idleTimeoutMs: number | undefined): Watch {
+  const watch = new Watch(kc);
+  if (idleTimeoutMs === undefined) return watch;
+  const fields = watch as unknown as { requestTimeoutMs?: unknown };
+  if (fields.requestTimeoutMs !== CLIENT_WATCH_IDLE_TIMEOUT_MS)
+    throw new Error(
+      `client-node's Watch no longer has requestTimeoutMs = ${CLIENT_WATCH_IDLE_TIMEOUT_MS} (found ${String(fields.requestTimeoutMs)})`,
+    );
+  fields.requestTimeoutMs = idleTimeoutMs;
+  return watch;
+}
+
 /** One informer, restarted with backoff whenever it stops on an error. */
 export class SupervisedInformer {
   readonly spec: InformerSpec;
@@ -154,12 +174,25 @@ export class SupervisedInformer {
     logger: Logger,
     backoff: BackoffOptions,
     onChange: () => void,
+    watchIdleTimeoutMs?: number,
   ) {
     this.spec = spec;
     this.logger = logger.child({ informer: spec.kind, namespace: spec.namespace ?? '*' });
     this.backoff = backoff;
     this.onChange = onChange;
-    this.informer = makeInformer(kc, spec.path, spec.list, spec.labelSelector);
+    // Bookmarks: client-node's ListWatch sends only resourceVersion and selectors, but keeps a query
+    // already in the path. The API server then sends a bookmark just before it closes the watch at its
+    // timeout, and roughly every minute: the client resumes from a current version (a label-filtered watch
+    // whose objects are quiet would otherwise fall behind the retained history and relist after 410), and
+    // any event, bookmarks included, resets the client's reconnect backoff, which a quiet watch closed by
+    // the server time after time would grow to 30 s, delaying its next change as long.
+    this.informer = new ListWatch(
+      `${spec.path}?allowWatchBookmarks=true`,
+      watchWithIdleTimeout(kc, watchIdleTimeoutMs),
+      spec.list,
+      false,
+      spec.labelSelector,
+    );
     for (const event of ['add', 'update', 'delete'] as const) this.informer.on(event, () => onChange());
     this.informer.on('error', (error) => this.failed(error));
   }

@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ApiException, AppsV1Api } from '@kubernetes/client-node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
+import { serviceAccountRbac } from '../../../test/rbac.ts';
 import { backendId, createLogger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import { apiStatus } from './api-errors.ts';
@@ -16,7 +18,8 @@ describe('Kubernetes workload scaler', () => {
   let scaler: KubernetesWorkloadScaler;
 
   beforeAll(async () => {
-    api = await startKubeApiServer();
+    // The double authorizes every call as the scaler's ServiceAccount in the manifests.
+    api = await startKubeApiServer({ rbac: serviceAccountRbac('wakegate-scaler') });
     scaler = new KubernetesWorkloadScaler(
       { logger, namespaces: [], component: 'wakegate-scaler' },
       { kubeConfig: api.kubeConfig(), maxAttempts: 3 },
@@ -28,6 +31,10 @@ describe('Kubernetes workload scaler', () => {
   });
   beforeEach(() => {
     api.requests.length = 0;
+  });
+  afterEach(() => {
+    // No call of the scaler was outside its ServiceAccount's rules.
+    expect(api.refused).toEqual([]);
   });
 
   const replicasIn = (namespace: string, name: string) =>
@@ -180,5 +187,33 @@ describe('Kubernetes workload scaler', () => {
     expect(isAllowed(SCALER_RULES, { ...get, namespace: 'demo' }, 'demo')).toBe(true);
     expect(isAllowed(SCALER_RULES, { ...get, namespace: 'other' }, 'demo')).toBe(false);
     expect(isAllowed(SCALER_RULES, get, 'demo')).toBe(false);
+  });
+
+  it("is refused 403 by the API for a call outside its ServiceAccount's rules", async () => {
+    api.create(deploymentObject('direct', { namespace: 'shop', replicas: 0, labels: optedIn }));
+    // Scaling by patching the Deployment itself, not its scale subresource, is not granted.
+    const apps = api.kubeConfig().makeApiClient(AppsV1Api);
+    const error = await failure(
+      apps.patchNamespacedDeployment({
+        name: 'direct',
+        namespace: 'shop',
+        body: [{ op: 'replace', path: '/spec/replicas', value: 1 }],
+      }),
+    );
+    expect(error).toBeInstanceOf(ApiException);
+    expect((error as ApiException<string>).code).toBe(403);
+    expect(JSON.parse((error as ApiException<string>).body)).toMatchObject({
+      reason: 'Forbidden',
+      message:
+        'deployments.apps "direct" is forbidden: User "system:serviceaccount:wakegate:wakegate-scaler" cannot patch resource "deployments" in API group "apps" in the namespace "shop"',
+    });
+    // Nor listing Deployments across the cluster: the scaler reads only the one it scales.
+    await expect(apps.listDeploymentForAllNamespaces()).rejects.toMatchObject({ code: 403 });
+    expect(api.refused.map((r) => [r.verb, r.resource, r.namespace])).toEqual([
+      ['patch', 'deployments', 'shop'],
+      ['list', 'deployments', undefined],
+    ]);
+    expect(replicasIn('shop', 'direct')).toBe(0);
+    api.refused.length = 0;
   });
 });

@@ -1,0 +1,125 @@
+/**
+ * The backend source's informers over time (issue 22), against an API double whose watches end the ways a
+ * cluster's do: the server closes each watch after its request timeout, history is compacted so a resume
+ * from an old resourceVersion meets 410 Expired (the label-filtered Deployment watch never sees the changes
+ * of other Deployments, so its version falls behind), and a connection stalls silently, which only the
+ * client's idle abort ends (client-node `src/watch.ts`: no byte for `requestTimeoutMs`, 30 s, aborts the
+ * watch with a TimeoutError; `src/cache.ts` then resumes it at once from the last resourceVersion). The
+ * idle abort is shortened here so the run passes it several times in a few seconds.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  deploymentObject,
+  type KubeApiServer,
+  serviceObject,
+  startKubeApiServer,
+} from '../../../test/kube-api/index.ts';
+import { serviceAccountRbac } from '../../../test/rbac.ts';
+import { untilBackend } from '../../../test/snapshots.ts';
+import { until } from '../../../test/until.ts';
+import { createLogger } from '../../shared/index.ts';
+import type { BackendSource, ObservedBackend } from '../provider.ts';
+import { createBackendSource } from './index.ts';
+
+const logger = createLogger('kubernetes-watches-test', 'silent');
+const rbac = serviceAccountRbac('wakegate-watcher');
+/** The client's idle abort, scaled down from client-node's 30 s. */
+const IDLE_MS = 1_000;
+/** The server's request timeout for watches, scaled down from kube-apiserver's 30 to 60 minutes. */
+const SERVER_TIMEOUT_MS = 150;
+/** The six informers of one namespace. */
+const INFORMERS = 6;
+/**
+ * The longest a change may take to reach a snapshot: one idle abort (a stalled watch) plus room for a
+ * loaded machine. client-node's reconnect backoff, doubling from 1 s on each clean close of a watch that
+ * carried no event, is past it after the quiet closes here (4 s or more), and reaches 30 s.
+ */
+const BOUND_MS = IDLE_MS + 2_000;
+
+describe('Kubernetes backend source: watches over time', () => {
+  let api: KubeApiServer;
+  let source: BackendSource | undefined;
+  afterEach(async () => {
+    await source?.close();
+    source = undefined;
+    expect(api.refused).toEqual([]);
+    await api.close();
+  });
+
+  it('loses no change and delays none beyond a bound across server timeouts, a compaction and a stalled connection', async () => {
+    api = await startKubeApiServer({ rbac, minRequestTimeoutMs: SERVER_TIMEOUT_MS, historyLimit: 10 });
+    api.create(deploymentObject('web', { replicas: 0 }));
+    api.create(serviceObject('web', 'web'));
+    // Not opted in: its changes are outside the Deployment watch's label selector.
+    api.create(deploymentObject('other', { replicas: 0, enabled: false }));
+    source = await createBackendSource(
+      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig(), watchIdleTimeoutMs: IDLE_MS },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const delays: Record<string, number> = {};
+    /** Makes a change and waits for web's state to show it, recording how long that took. */
+    async function change(what: string, make: () => void, seen: (b: ObservedBackend) => boolean) {
+      const start = Date.now();
+      make();
+      await untilBackend(snapshots, 'shop/web', seen);
+      delays[what] = Date.now() - start;
+      expect(delays[what], what).toBeLessThan(BOUND_MS);
+    }
+    await untilBackend(snapshots, 'shop/web', (b) => b.replicas === 0 && !b.ready);
+
+    // 1. Every watch is closed by the server again and again, with nothing to carry in between.
+    let closed = api.timedOutWatches;
+    await until(
+      'each watch closed by the server a few times',
+      () => api.timedOutWatches >= closed + 4 * INFORMERS,
+      20_000,
+    );
+    // The change lands just as the server closes the (quiet) EndpointSlice watch that must carry it.
+    await new Promise<void>((resolve) => {
+      const off = api.onWatchTimeout((resource) => {
+        if (resource !== 'endpointslices') return;
+        off();
+        resolve();
+      });
+    });
+    await change(
+      'after quiet server timeouts',
+      () => api.scale('shop', 'web', 1),
+      (b) => b.ready,
+    );
+
+    // 2. History is compacted past the Deployment watch's version while it sees nothing it selects; the
+    // bookmark before each server close keeps its version current.
+    for (let i = 0; i < 12; i++) api.scale('shop', 'other', i % 2);
+    closed = api.timedOutWatches;
+    await until(
+      'each watch closed by the server again',
+      () => api.timedOutWatches >= closed + 2 * INFORMERS,
+      20_000,
+    );
+    await change(
+      'after a compaction',
+      () => api.scale('shop', 'web', 0),
+      (b) => b.replicas === 0 && !b.ready,
+    );
+
+    // 3. Every connection goes silent: no event, bookmark or close; only the idle abort ends each. Meanwhile
+    // history moves past the stalled Deployment watch's version: its resume meets 410 and relists.
+    const lists = () => api.requests.filter((r) => r.verb === 'list' && r.resource === 'deployments').length;
+    const listsBefore = lists();
+    const opened = api.openedWatches;
+    expect(api.stallWatches()).toBe(INFORMERS);
+    for (let i = 0; i < 12; i++) api.scale('shop', 'other', i % 2);
+    await change(
+      'across a stalled connection',
+      () => api.scale('shop', 'web', 1),
+      (b) => b.ready,
+    );
+    expect(api.openedWatches).toBeGreaterThan(opened);
+    expect(lists()).toBeGreaterThan(listsBefore);
+    await until('every stalled watch aborted by the client', () => api.openWatches <= INFORMERS);
+
+    expect(Object.keys(delays)).toHaveLength(3);
+  }, 60_000);
+});
