@@ -3,8 +3,7 @@
  * opened on purpose: every pod that can reach an open bridge can list every host, wake every backend and
  * keep them all awake.
  */
-import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, type EnvField } from '../shared/index.ts';
+import { ConfigError, type Env, type EnvField, readSecret } from '../shared/index.ts';
 import type { BridgeAuth } from './auth.ts';
 
 export const TOKEN = 'WAKEGATE_BRIDGE_TOKEN';
@@ -34,16 +33,6 @@ function checkedToken(variable: string, token: string): string {
   return token;
 }
 
-function tokenFromFile(path: string): string {
-  let content: string;
-  try {
-    content = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(TOKEN_FILE, `cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-  return checkedToken(TOKEN_FILE, content.trim());
-}
-
 function allowAnonymous(source: Env): boolean {
   const raw = given(source, ALLOW_ANONYMOUS);
   if (raw === undefined || raw === 'false') return false;
@@ -53,13 +42,9 @@ function allowAnonymous(source: Env): boolean {
 
 function readBridgeAuth(source: Env): BridgeAuth {
   const anonymous = allowAnonymous(source);
-  const inline = given(source, TOKEN);
-  const file = given(source, TOKEN_FILE);
+  const secret = readSecret(source, TOKEN);
   const previous = given(source, TOKEN_PREVIOUS);
-  if (inline !== undefined && file !== undefined) {
-    throw new ConfigError(TOKEN_FILE, `and ${TOKEN} are both set; set one`);
-  }
-  const token = inline !== undefined ? checkedToken(TOKEN, inline) : file && tokenFromFile(file);
+  const token = secret && checkedToken(secret.from, secret.value);
   if (token === undefined) {
     if (previous !== undefined) throw new ConfigError(TOKEN_PREVIOUS, `is set without ${TOKEN}`);
     if (anonymous) return { anonymous: true };

@@ -34,6 +34,7 @@ export {
   env,
   loadConfig,
   loadConfigOrReport,
+  readSecret,
 } from './config/env-config.ts';
 export * from './config/service-config.ts';
 export {

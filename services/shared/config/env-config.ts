@@ -4,6 +4,7 @@
  * and `loadConfigOrReport` turns that into one line on stderr for a main, which then exits 1.
  */
 
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { parseDurationMs } from './duration.ts';
 
@@ -99,6 +100,10 @@ export const env = {
       fallback === undefined ? required(variable) : () => fallback,
     );
   },
+  /** A secret, inline or from the file `<variable>_FILE` names (readSecret). */
+  secret(variable: string): EnvField<string | undefined> {
+    return { variable, read: (source) => readSecret(source, variable)?.value };
+  },
   /** Comma-separated list; each item checked by `item`, which returns an error reason or undefined. */
   list(variable: string, item: (value: string) => string | undefined): EnvField<string[]> {
     return field(
@@ -143,6 +148,26 @@ export const env = {
     );
   },
 };
+
+/**
+ * A secret given in `variable` or in the file `<variable>_FILE` names (a Docker or Kubernetes secret; the
+ * line end dropped), never both: its value and the variable it came from, or undefined when neither is set.
+ */
+export function readSecret(source: Env, variable: string): { value: string; from: string } | undefined {
+  const fileVariable = `${variable}_FILE`;
+  const inline = source[variable]?.trim() || undefined;
+  const file = source[fileVariable]?.trim() || undefined;
+  if (inline !== undefined && file !== undefined) {
+    throw new ConfigError(fileVariable, `and ${variable} are both set; set one`);
+  }
+  if (inline !== undefined) return { value: inline, from: variable };
+  if (file === undefined) return undefined;
+  try {
+    return { value: readFileSync(file, 'utf8').trim(), from: fileVariable };
+  } catch (error) {
+    throw new ConfigError(fileVariable, `cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
 
 export type ConfigSpec = Record<string, EnvField<unknown>>;
 export type ConfigOf<S extends ConfigSpec> = { [K in keyof S]: S[K] extends EnvField<infer T> ? T : never };

@@ -3,37 +3,15 @@
  * field specs each service combines.
  */
 
-import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.ts';
 import { DNS_LABEL } from '../ids/dns-names.ts';
-import { type EnvField, env } from './env-config.ts';
-
-/** `NATS_PASSWORD`, or the file `NATS_PASSWORD_FILE` names (a Docker or Kubernetes secret; line end dropped). */
-const natsPasswordField: EnvField<string | undefined> = {
-  variable: 'NATS_PASSWORD',
-  read(source) {
-    const inline = source.NATS_PASSWORD?.trim() || undefined;
-    const file = source.NATS_PASSWORD_FILE?.trim() || undefined;
-    if (inline !== undefined && file !== undefined) {
-      throw new ConfigError('NATS_PASSWORD_FILE', 'and NATS_PASSWORD are both set; set one');
-    }
-    if (file === undefined) return inline;
-    try {
-      return readFileSync(file, 'utf8').trim();
-    } catch (error) {
-      throw new ConfigError(
-        'NATS_PASSWORD_FILE',
-        `cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
-      );
-    }
-  },
-};
+import { env } from './env-config.ts';
 
 export const natsConfigSpec = {
   natsUrl: env.url('NATS_URL', { default: 'nats://127.0.0.1:4222', protocols: ['nats', 'tls', 'ws', 'wss'] }),
   natsCreds: env.optionalString('NATS_CREDS'),
   natsUser: env.optionalString('NATS_USER'),
-  natsPassword: natsPasswordField,
+  /** `NATS_PASSWORD`, or the file `NATS_PASSWORD_FILE` names. */
+  natsPassword: env.secret('NATS_PASSWORD'),
   /** A CA bundle: connect with TLS, and trust only servers whose certificate it signed. */
   natsTlsCa: env.optionalString('NATS_TLS_CA'),
 };
