@@ -3,12 +3,13 @@
  * folder. Every test file starts its own; nothing touches a server it did not start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from '../services/local/index.ts';
 import { NATS_SERVICES, type NatsService, natsAuthorization } from '../services/shared/index.ts';
 import { freePort } from './ports.ts';
+import { processState } from './processes.ts';
 
 export interface NatsServerFixture {
   readonly url: string;
@@ -78,8 +79,9 @@ function launch(
 /** Linux: waits until /proc shows the process stopped (state T). */
 async function untilStopped(pid: number): Promise<void> {
   for (;;) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'T') return;
+    const state = processState(pid);
+    if (state === 'T') return;
+    if (state === undefined) throw new Error(`nats-server ${pid} exited instead of stopping`);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
