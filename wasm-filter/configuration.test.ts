@@ -25,8 +25,9 @@ afterEach(closeFilters);
 describe('module', () => {
   it('imports only host calls Envoy provides', async () => {
     const module = await loadModule(filterWasmPath);
-    // WASI random_get: Envoy provides it to every module (wasi_snapshot_preview1).
-    const wasi = new Set(['random_get']);
+    // WASI random_get and the environment (token_env): Envoy provides them to every module
+    // (wasi_snapshot_preview1).
+    const wasi = new Set(['random_get', 'environ_sizes_get', 'environ_get']);
     const allowed = new Set([
       'proxy_log',
       'proxy_get_log_level',
@@ -97,6 +98,14 @@ describe('configuration', () => {
     [{ bridge_cluster: 'b', token: 7 }, 'token'],
     [{ bridge_cluster: '' }, 'bridge_cluster'],
     [{ token: 'x' }, 'bridge_cluster'],
+    [{ bridge_cluster: 'b', token_env: '1TOKEN' }, 'token_env: expected an environment variable name'],
+    [{ bridge_cluster: 'b', token_env: '' }, 'token_env: expected an environment variable name'],
+    [
+      { bridge_cluster: 'b', token_env: 'WAKEGATE_BRIDGE_TOKEN', token: 'x' },
+      'field token_env: give the token',
+    ],
+    // Not in the VM's environment: no host_env_keys here.
+    [{ bridge_cluster: 'b', token_env: 'WAKEGATE_BRIDGE_TOKEN' }, 'WAKEGATE_BRIDGE_TOKEN is not set'],
   ])('rejects %j naming the field', async (configuration, field) => {
     const logs: LogEntry[] = [];
     const error = await createPlugin({
@@ -150,6 +159,40 @@ describe('configuration', () => {
     await bridge.seen((c) => c.path === '/v1/wake');
     expect(bridge.calls.length).toBeGreaterThan(1);
     for (const c of bridge.calls) expect(c.authorization).toBe('Bearer s3cret');
+  });
+
+  it('takes the token from the VM environment variable token_env names, as Envoy passes it from its own environment (a Secret)', async () => {
+    const { plugin, bridge } = await start({
+      config: { token_env: 'WAKEGATE_BRIDGE_TOKEN' },
+      environment: {
+        keyValues: { WAKEGATE_ZONE: 'a', WAKEGATE_BRIDGE: 'x' },
+        hostEnvKeys: ['WAKEGATE_BRIDGE_TOKEN'],
+      },
+      hostEnvironment: { WAKEGATE_BRIDGE_TOKEN: 'from-a-secret-Zk9x_2', HOME: '/root' },
+      backends: [sleeping],
+    });
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    expect(bridge.calls.length).toBeGreaterThan(1);
+    for (const c of bridge.calls) expect(c.authorization).toBe('Bearer from-a-secret-Zk9x_2');
+  });
+
+  it.each([
+    ["listed in host_env_keys but not set in Envoy's environment", {}],
+    ['set but empty', { WAKEGATE_BRIDGE_TOKEN: '' }],
+  ])('refuses token_env when the variable is %s, naming it', async (_, hostEnvironment) => {
+    const logs: LogEntry[] = [];
+    const error = await createPlugin({
+      module: filterWasmPath,
+      configuration: { bridge_cluster: 'b', token_env: 'WAKEGATE_BRIDGE_TOKEN' },
+      environment: { hostEnvKeys: ['WAKEGATE_BRIDGE_TOKEN'] },
+      hostEnvironment,
+      onLog: (e) => logs.push(e),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PluginStartError);
+    expect(logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([
+      expect.stringContaining('field token_env: WAKEGATE_BRIDGE_TOKEN is not set'),
+    ]);
   });
 });
 describe('reconfiguration', () => {

@@ -14,6 +14,7 @@ import {
   ManualClock,
   type Plugin,
   type RoutingOptions,
+  type VmEnvironmentConfig,
 } from '../../wasm-filter/host/index.ts';
 
 /** A row of the bridge's `/v1/backends` reply; a test may leave the limits out, as the filter then falls back
@@ -198,6 +199,9 @@ export type FilterSetup = {
   streamIdleTimeoutMs?: number;
   /** The host's cluster model (clusters, routes, EDS lag); the bridge's cluster is always known and up. */
   routing?: RoutingOptions;
+  /** Envoy's `vm_config.environment_variables` and its own process environment they read. */
+  environment?: VmEnvironmentConfig;
+  hostEnvironment?: Record<string, string | undefined>;
 };
 
 /** The bridge's cluster in the filter's configuration. */
@@ -232,6 +236,8 @@ export async function startFilter(
     ...(setup.bufferLimitBytes !== undefined ? { bufferLimitBytes: setup.bufferLimitBytes } : {}),
     ...(setup.failOpen !== undefined ? { failOpen: setup.failOpen } : {}),
     streamIdleTimeoutMs: setup.streamIdleTimeoutMs ?? SHIPPED_STREAM_IDLE_TIMEOUT_MS,
+    ...(setup.environment ? { environment: setup.environment } : {}),
+    hostEnvironment: setup.hostEnvironment ?? {},
   });
   // The filter's first poll goes out at its first tick, 1 ms after configure.
   if (clock instanceof ManualClock) clock.advance(1);

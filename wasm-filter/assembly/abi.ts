@@ -29,6 +29,7 @@ export {
   RESULT_NOT_FOUND,
   RESULT_OK,
   STREAM_REQUEST,
+  WASI_SUCCESS,
 } from './abi-numbers';
 
 import { LOG_CRITICAL, RESULT_OK } from './abi-numbers';
@@ -46,7 +47,7 @@ import {
 
 // The host functions themselves, for the callers that need no helper.
 export * from './env';
-export { random_get } from './wasi_snapshot_preview1';
+export { environ_get, environ_sizes_get, random_get } from './wasi_snapshot_preview1';
 
 // Out-parameters live in static memory so reading a header or a buffer allocates nothing.
 const OUT = memory.data(16);

@@ -13,6 +13,9 @@ export class Config {
   bridgeCluster: string = '';
   bridgeAuthority: string = 'wakegate-bridge';
   token: string = '';
+  /** The VM environment variable that holds the token (`token_env`): filled into `token` at configure time,
+   * so the token can come from a Secret through Envoy's environment instead of the plugin configuration. */
+  tokenEnv: string = '';
   pollWaitMs: i32 = 25000;
   maxWaitMs: i32 = 30000;
   /** Ceiling on any hold: Envoy's stream idle timeout ends a held stream whatever the filter's bound. */
@@ -38,6 +41,18 @@ function fail(message: string): Config | null {
   return null;
 }
 
+/** A POSIX environment variable name: letters, digits and underscores, not starting with a digit. */
+function isEnvironmentName(name: string): bool {
+  if (name.length == 0) return false;
+  for (let i = 0; i < name.length; i++) {
+    const ch = name.charCodeAt(i);
+    const letter = (ch >= 65 && ch <= 90) || (ch >= 97 && ch <= 122) || ch == 95;
+    const digit = ch >= 48 && ch <= 57;
+    if (!letter && !(digit && i > 0)) return false;
+  }
+  return true;
+}
+
 function integer(v: JsonValue, min: f64, max: f64): i32 {
   if (v.kind != JSON_NUMBER) return -1;
   const n = v.num;
@@ -57,10 +72,17 @@ export function parseConfig(text: string): Config | null {
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i];
     const v = root.items[i];
-    if (key == 'bridge_cluster' || key == 'bridge_authority' || key == 'token') {
+    if (key == 'bridge_cluster' || key == 'bridge_authority' || key == 'token' || key == 'token_env') {
       if (v.kind != JSON_STRING) return fail(`invalid configuration field ${key}: expected a string`);
       if (key == 'token') {
         c.token = v.str;
+        continue;
+      }
+      if (key == 'token_env') {
+        if (!isEnvironmentName(v.str)) {
+          return fail('invalid configuration field token_env: expected an environment variable name');
+        }
+        c.tokenEnv = v.str;
         continue;
       }
       if (v.str.length == 0) return fail(`invalid configuration field ${key}: must not be empty`);
@@ -118,6 +140,11 @@ export function parseConfig(text: string): Config | null {
     }
   }
   if (!hasCluster) return fail('invalid configuration field bridge_cluster: required');
+  if (c.token.length > 0 && c.tokenEnv.length > 0) {
+    return fail(
+      'invalid configuration field token_env: give the token either inline (token) or by name, not both',
+    );
+  }
   if (c.maxWaitMs > c.maxHoldMs) {
     // A wait the operator asked for that Envoy's timers would cut short is a contradiction in one document:
     // refused. The default wait only follows a lower ceiling.

@@ -35,6 +35,7 @@ import {
 } from './calls';
 import { FIRST_TICK_MS, filterNow, TICK_MS } from './clock';
 import { configError, currentConfig, isConfigured, parseConfig, useConfig } from './config';
+import { environmentVariable } from './environ';
 import { heldTotal, isHeld } from './ledger';
 import { defineMetrics } from './metrics';
 import { pollAnswered, pollIfDue, pollLost } from './poll';
@@ -71,6 +72,17 @@ export function configure(rootId: u32, length: u32): bool {
   if (parsed === null) {
     log(LOG_ERROR, `wakegate: ${configError}`);
     return false;
+  }
+  if (parsed.tokenEnv.length > 0) {
+    const token = environmentVariable(parsed.tokenEnv);
+    if (token === null || token.length == 0) {
+      log(
+        LOG_ERROR,
+        `wakegate: invalid configuration field token_env: ${parsed.tokenEnv} is not set in the Wasm VM's environment (Envoy passes a variable listed in vm_config.environment_variables.host_env_keys only when it is set in Envoy's own environment)`,
+      );
+      return false;
+    }
+    parsed.token = token;
   }
   useConfig(parsed);
   makeCurrentRoot(rootId);

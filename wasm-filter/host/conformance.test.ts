@@ -3,7 +3,14 @@
 // (test-modules/conformance.ts) imports all of them and logs each call's answer; these tests check them.
 import { afterEach, describe, expect, it } from 'vitest';
 import { testModulePath } from '../build.ts';
-import { createPlugin, ManualClock, ModuleLoadError, type Plugin, type PluginOptions } from './index.ts';
+import {
+  createPlugin,
+  ManualClock,
+  ModuleLoadError,
+  type Plugin,
+  type PluginOptions,
+  VmEnvironmentError,
+} from './index.ts';
 
 const conformance = testModulePath('conformance');
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -291,6 +298,30 @@ describe('WASI', () => {
     expect(logs).toContain('wasi clock_res 1');
     // proc_exit only logs in cpp-host: the module goes on.
     expect(logs).toContain('wasi proc_exit returned');
+  });
+});
+
+describe('VM environment', () => {
+  it("hands the module key_values and the host_env_keys set in Envoy's environment, leaving out those not set", async () => {
+    const { logs } = await run('wasi', {
+      environment: { keyValues: { A: '1' }, hostEnvKeys: ['B', 'NOT_SET'] },
+      hostEnvironment: { B: 'two', C: 'not listed' },
+    });
+    // "A=1\0" and "B=two\0": two entries, 10 bytes.
+    expect(logs).toContain('wasi environ_sizes 2 10');
+    expect(logs).toContain('wasi environ_get 0 0');
+  });
+
+  it('refuses a key given twice, as Envoy rejects the configuration', async () => {
+    await expect(
+      run('wasi', {
+        environment: { keyValues: { A: '1' }, hostEnvKeys: ['A'] },
+        hostEnvironment: { A: '2' },
+      }),
+    ).rejects.toThrow(VmEnvironmentError);
+    await expect(run('wasi', { environment: { hostEnvKeys: ['B', 'B'] } })).rejects.toThrow(
+      /Key B is duplicated/,
+    );
   });
 });
 

@@ -62,5 +62,6 @@ export {
 } from './plugin.ts';
 export type { RouterReply } from './router.ts';
 export type { ClientResponse, StreamOutcome, StreamReset, UpstreamResponse } from './streams.ts';
+export { type VmEnvironmentConfig, VmEnvironmentError } from './vm-environment.ts';
 export { Worker } from './worker.ts';
 export type { LogEntry } from './worker-settings.ts';

@@ -9,6 +9,7 @@ import type { HttpCallHandler } from './http-calls.ts';
 import { type Metric, MetricStore } from './metrics.ts';
 import type { HeaderPairs } from './pairs.ts';
 import type { ClientResponse, StreamOutcome, UpstreamResponse } from './streams.ts';
+import { type VmEnvironmentConfig, vmEnvironment } from './vm-environment.ts';
 import { Worker } from './worker.ts';
 import type { LogEntry } from './worker-settings.ts';
 
@@ -40,6 +41,11 @@ export type PluginOptions = {
   /** Receives what the module logs at or above `logLevel` (default info). */
   onLog?: (entry: LogEntry) => void;
   logLevel?: LogLevelName;
+  /** Envoy's `vm_config.environment_variables`: the VM's environment, read through WASI `environ_get`. A key
+   * given twice makes `createPlugin` throw VmEnvironmentError, as Envoy rejects the configuration. */
+  environment?: VmEnvironmentConfig;
+  /** Envoy's own process environment, where `environment.hostEnvKeys` are looked up (default `process.env`). */
+  hostEnvironment?: Readonly<Record<string, string | undefined>>;
   /** Values for `proxy_get_property`, keyed by the path segments joined with '.'. */
   properties?: Record<string, string>;
   /** Envoy's `allow_on_headers_stop_iteration` (default false): StopIteration from the headers callback stops
@@ -272,6 +278,7 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
     ['plugin_vm_id', encoder.encode(vmId)],
   ]);
   for (const [k, v] of Object.entries(options.properties ?? {})) properties.set(k, encoder.encode(v));
+  const environment = vmEnvironment(options.environment, options.hostEnvironment ?? process.env);
   const capture = new LogCapture();
   capture.start();
   const workerCount = options.workers ?? 1;
@@ -292,6 +299,7 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
       clusters: options.clusters ? new Set(options.clusters) : undefined,
       routing,
       properties,
+      environment,
       metrics,
       httpCall: options.httpCall ?? (async () => undefined),
       allowOnHeadersStopIteration: options.allowOnHeadersStopIteration,

@@ -1,7 +1,8 @@
 /** The WASI functions proxy-wasm-cpp-host registers, alike under `wasi_snapshot_preview1` and
  * `wasi_unstable` (src/wasm.cc `FOR_ALL_WASI_FUNCTIONS`), each answering as cpp-host's does
  * (src/exports.cc `wasi_unstable_*`): stdout and stderr go to the log (info and error) and are the only file
- * descriptors; there are no arguments, no environment, no files, no sockets; the clocks are the plugin's;
+ * descriptors; the environment is the VM's (vm-environment.ts), each entry written as "KEY=value\0";
+ * there are no arguments, no files, no sockets; the clocks are the plugin's;
  * random bytes come from a CSPRNG, at most 64 KiB a call; `proc_exit` does nothing (cpp-host logs it at trace):
  * the module goes on. */
 import { randomFillSync } from 'node:crypto';
@@ -28,6 +29,8 @@ const STDERR = 2;
 export type WasiHost = {
   readonly memory: GuestMemory;
   readonly clock: Clock;
+  /** `vm_config.environment_variables` as Envoy resolved them. */
+  readonly environment: ReadonlyMap<string, string>;
   effectiveContext(): number;
   log(level: number, message: string, contextId: number): void;
 };
@@ -67,6 +70,10 @@ export function wasiImports(host: WasiHost): Record<string, Fn> {
     if (typeof r === 'number') return r;
     return memory.writeU32(outWritten, r.written) ? WASI_SUCCESS : WASI_EFAULT;
   };
+  const environmentEntries = [...host.environment].map(([key, value]) =>
+    new TextEncoder().encode(`${key}=${value}\0`),
+  );
+  const environmentBytes = environmentEntries.reduce((sum, entry) => sum + entry.length, 0);
   const clockNanos = (id: number): bigint | undefined =>
     id === 0 ? nowNanos(host.clock) : id === 1 ? monotonicNanos(host.clock) : undefined;
   return {
@@ -130,9 +137,23 @@ export function wasiImports(host: WasiHost): Record<string, Fn> {
     sock_send: (_fd: number, _d: number, _dl: number, _f: number, outLen: number) =>
       memory.writeU32(outLen, 0) ? ENOTSUP : WASI_EFAULT,
     sock_shutdown: () => ENOTSUP,
-    environ_get: () => WASI_SUCCESS,
+    // cpp-host writes each entry's pointer, then its bytes, and answers EFAULT at the first write that fails
+    // (what it wrote before stays).
+    environ_get: (pointers: number, buffer: number) => {
+      for (const entry of environmentEntries) {
+        if (!memory.writeU32(pointers, buffer)) return WASI_EFAULT;
+        const target = memory.window(buffer, entry.length);
+        if (!target) return WASI_EFAULT;
+        target.set(entry);
+        buffer += entry.length;
+        pointers += 4;
+      }
+      return WASI_SUCCESS;
+    },
     environ_sizes_get: (outCount: number, outSize: number) =>
-      memory.writeU32(outCount, 0) && memory.writeU32(outSize, 0) ? WASI_SUCCESS : WASI_EFAULT,
+      memory.writeU32(outCount, environmentEntries.length) && memory.writeU32(outSize, environmentBytes)
+        ? WASI_SUCCESS
+        : WASI_EFAULT,
     args_get: () => WASI_SUCCESS,
     args_sizes_get: (outCount: number, outSize: number) =>
       memory.writeU32(outCount, 0) && memory.writeU32(outSize, 0) ? WASI_SUCCESS : WASI_EFAULT,

@@ -22,6 +22,8 @@ export type WorkerSettings = {
    * a host and streams resolve no route. */
   routing?: ClusterModel | undefined;
   properties: ReadonlyMap<string, Uint8Array>;
+  /** The VM's environment (vm-environment.ts), read by the module through WASI `environ_get`. */
+  environment: ReadonlyMap<string, string>;
   metrics: MetricStore;
   httpCall: HttpCallHandler;
   log: (entry: LogEntry) => void;

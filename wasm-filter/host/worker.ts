@@ -358,6 +358,7 @@ export class Worker {
     const host = {
       settings: this.#s,
       clock: this.#s.clock,
+      environment: this.#s.environment,
       memory: this.#memory,
       streams: this.#streams,
       roots: this.#roots,
