@@ -21,7 +21,8 @@
  * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods),
  * and `rbac` (a ServiceAccount's rules from the manifests, `test/rbac.ts`: any other call is answered 403).
  *
- * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
+ * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, v1 secrets (`data`
+ * only: `stringData` is not merged), discovery.k8s.io/v1
  * endpointslices, gateway.networking.k8s.io/v1 httproutes and grpcroutes, gateway.networking.k8s.io/v1beta1
  * referencegrants, events.k8s.io/v1 events, and the discovery
  * documents. Patches: JSON patch, merge patch, strategic merge patch (treated as merge).

@@ -27,6 +27,7 @@ export const RESOURCES: readonly ResourceType[] = [
     subresources: ['status'],
   },
   { group: '', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', subresources: [] },
+  { group: '', version: 'v1', resource: 'secrets', kind: 'Secret', singular: 'secret', subresources: [] },
   {
     group: 'discovery.k8s.io',
     version: 'v1',

@@ -5,6 +5,8 @@
 export interface PolicyRule {
   apiGroups: string[];
   resources: string[];
+  /** Only these objects; a call that names none (a create, a list) is not granted by such a rule. */
+  resourceNames?: string[];
   verbs: string[];
 }
 
@@ -28,6 +30,8 @@ export interface ApiCall {
   subresource?: string | undefined;
   /** The namespace the call is made in; none for a call across all namespaces. */
   namespace?: string | undefined;
+  /** The object the call names (none for a create, a list or a watch of a collection). */
+  name?: string | undefined;
 }
 
 /**
@@ -41,6 +45,7 @@ export function isAllowed(rules: readonly PolicyRule[], call: ApiCall, namespace
     (rule) =>
       (rule.apiGroups.includes(call.group) || rule.apiGroups.includes('*')) &&
       (rule.resources.includes(resource) || rule.resources.includes('*')) &&
-      (rule.verbs.includes(call.verb) || rule.verbs.includes('*')),
+      (rule.verbs.includes(call.verb) || rule.verbs.includes('*')) &&
+      (!rule.resourceNames?.length || (call.name !== undefined && rule.resourceNames.includes(call.name))),
   );
 }
