@@ -65,7 +65,7 @@ export function manifestObjects(build = 'base'): KubeObject[] {
  * the base, bound cluster-wide.
  */
 export function serviceAccountRbac(
-  account: 'wakegate-watcher' | 'wakegate-scaler',
+  account: 'wakegate-watcher' | 'wakegate-scaler' | 'wakegate-secrets',
   build = 'base',
 ): RbacSubject {
   const rules = rulesOf(manifestObjects(build), account, 'wakegate');

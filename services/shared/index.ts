@@ -55,7 +55,7 @@ export {
   backendToken,
   parseBackendId,
 } from './ids/backend-id.ts';
-export { DNS_SUBDOMAIN } from './ids/dns-names.ts';
+export { DNS_LABEL, DNS_SUBDOMAIN } from './ids/dns-names.ts';
 export * from './ids/subjects.ts';
 export * from './messages/codecs.ts';
 export * from './messages/payloads.ts';

@@ -1,4 +1,5 @@
 /** The Kubernetes provider: Deployments labelled `wakegate.dev/enabled: "true"`. */
+export { apiStatus, loggedApiError } from './api-errors.ts';
 export { createBackendSource, type KubernetesSourceOptions } from './backend-source.ts';
 export { loadKubeConfig } from './kube-config.ts';
 export { isAllowed, type PolicyRule, WATCHER_RULES } from './permissions.ts';

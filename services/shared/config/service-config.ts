@@ -35,11 +35,16 @@ export function portSpec(fallback: number) {
 export const PROVIDERS = ['kubernetes', 'docker', 'process'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
+/** A comma-separated list of Kubernetes namespaces (DNS-1123 labels). */
+export function namespaceList(variable: string) {
+  return env.list(variable, (ns) =>
+    ns.length <= 63 && DNS_LABEL.test(ns) ? undefined : 'is not a valid namespace (DNS-1123 label)',
+  );
+}
+
 export const providerConfigSpec = {
   provider: env.oneOf('WAKEGATE_PROVIDER', PROVIDERS, 'kubernetes'),
-  namespaces: env.list('WAKEGATE_NAMESPACES', (ns) =>
-    ns.length <= 63 && DNS_LABEL.test(ns) ? undefined : 'is not a valid namespace (DNS-1123 label)',
-  ),
+  namespaces: namespaceList('WAKEGATE_NAMESPACES'),
   processConfig: env.optionalString('WAKEGATE_PROCESS_CONFIG'),
 };
 

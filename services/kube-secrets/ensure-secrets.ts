@@ -1,0 +1,67 @@
+/** One run of the job: read what exists, plan, write; when another writer got there first (409), read and
+ * plan again, so two runs at once (a retried Job pod) end with one token, never two. */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { apiStatus } from '../providers/kubernetes/index.ts';
+import { NATS_SERVICES, WakegateError } from '../shared/index.ts';
+import { BRIDGE_TOKEN_SECRET, NATS_PASSWORDS_SECRET, planSecrets, type SecretWrite } from './plan.ts';
+import type { SecretStore } from './secret-store.ts';
+
+const ATTEMPTS = 5;
+
+/** 32 random bytes, base64url without padding: 43 characters that YAML, JSON, nats.conf and a shell take
+ * literally. */
+export function makeSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export class SecretsConflictError extends WakegateError {
+  constructor() {
+    super('secrets_conflict', `the Secrets kept changing under the job: gave up after ${ATTEMPTS} attempts`);
+  }
+}
+
+export interface EnsureSecretsOptions {
+  store: SecretStore;
+  /** The namespace of the bridge, NATS and the services. */
+  home: string;
+  /** Gateway namespaces that get a copy of the bridge token. */
+  tokenNamespaces: readonly string[];
+  logger: Logger;
+}
+
+/** Brings the Secrets to every value set; returns what it wrote. */
+export async function ensureSecrets(options: EnsureSecretsOptions): Promise<SecretWrite[]> {
+  const { store, home, logger } = options;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const [token, natsPasswords, ...copies] = await Promise.all([
+      store.read(home, BRIDGE_TOKEN_SECRET),
+      store.read(home, NATS_PASSWORDS_SECRET),
+      ...options.tokenNamespaces.map((namespace) => store.read(namespace, BRIDGE_TOKEN_SECRET)),
+    ]);
+    const writes = planSecrets(
+      {
+        home,
+        token,
+        natsPasswords,
+        copies: new Map(options.tokenNamespaces.map((namespace, i) => [namespace, copies[i]])),
+      },
+      NATS_SERVICES,
+      makeSecret,
+    );
+    try {
+      for (const write of writes) {
+        await store.write(write);
+        logger.info(
+          { namespace: write.namespace, secret: write.name, keys: write.changed },
+          write.action === 'made' ? 'made secret values' : 'copied the bridge token',
+        );
+      }
+      return writes;
+    } catch (error) {
+      if (apiStatus(error) !== 409) throw error;
+      logger.info({ attempt }, 'a Secret changed while the job wrote: reading again');
+    }
+  }
+  throw new SecretsConflictError();
+}

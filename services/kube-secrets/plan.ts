@@ -1,0 +1,90 @@
+/**
+ * What the Secrets job decides, without I/O: which Secrets to create or change, given those that exist. A
+ * value that is set is never changed (a made secret stays until an operator rotates it); an empty or missing
+ * one is made; each copy of the bridge token follows the token of the home namespace, so rotating there and
+ * running the job again carries the new token to the gateways.
+ */
+
+/** The bridge token (`token`, and `previous` during a rotation): the bridge reads it in the home namespace,
+ * each gateway's proxies read their copy in their own namespace. */
+export const BRIDGE_TOKEN_SECRET = 'wakegate-bridge-token';
+/** One NATS password per service (key = service), read by NATS and by that service. */
+export const NATS_PASSWORDS_SECRET = 'wakegate-nats-passwords';
+
+/** A Secret's values, decoded. */
+export type SecretValues = Readonly<Record<string, string>>;
+
+/** A Secret as read: its values and the resourceVersion a replace must name. */
+export interface ExistingSecret {
+  values: SecretValues;
+  resourceVersion: string;
+}
+
+export interface SecretsState {
+  /** The namespace of the bridge, NATS and the services. */
+  home: string;
+  token: ExistingSecret | undefined;
+  natsPasswords: ExistingSecret | undefined;
+  /** The bridge token's copy in each gateway namespace (undefined: none there yet). */
+  copies: ReadonlyMap<string, ExistingSecret | undefined>;
+}
+
+/** A Secret to write: created when `resourceVersion` is undefined, else replaced at that version. */
+export interface SecretWrite {
+  namespace: string;
+  name: string;
+  values: SecretValues;
+  resourceVersion: string | undefined;
+  /** For the log: the keys made or copied (never their values). */
+  changed: string[];
+  action: 'made' | 'copied';
+}
+
+/** The writes that bring `state` to every secret set, in order: the home token before its copies. */
+export function planSecrets(
+  state: SecretsState,
+  natsPasswordKeys: readonly string[],
+  makeSecret: () => string,
+): SecretWrite[] {
+  const writes: SecretWrite[] = [];
+  const made = (existing: ExistingSecret | undefined, keys: readonly string[]) => {
+    const values: Record<string, string> = { ...existing?.values };
+    const changed = keys.filter((key) => !values[key]);
+    for (const key of changed) values[key] = makeSecret();
+    return { values, changed };
+  };
+
+  const token = made(state.token, ['token']);
+  if (token.changed.length > 0) {
+    writes.push({
+      namespace: state.home,
+      name: BRIDGE_TOKEN_SECRET,
+      ...token,
+      resourceVersion: state.token?.resourceVersion,
+      action: 'made',
+    });
+  }
+  for (const [namespace, copy] of state.copies) {
+    if (namespace === state.home || copy?.values.token === token.values.token) continue;
+    writes.push({
+      namespace,
+      name: BRIDGE_TOKEN_SECRET,
+      values: { ...copy?.values, token: token.values.token as string },
+      resourceVersion: copy?.resourceVersion,
+      changed: ['token'],
+      action: 'copied',
+    });
+  }
+
+  const passwords = made(state.natsPasswords, natsPasswordKeys);
+  if (passwords.changed.length > 0) {
+    writes.push({
+      namespace: state.home,
+      name: NATS_PASSWORDS_SECRET,
+      ...passwords,
+      resourceVersion: state.natsPasswords?.resourceVersion,
+      action: 'made',
+    });
+  }
+  return writes;
+}
