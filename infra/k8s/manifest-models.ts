@@ -15,6 +15,7 @@ import {
   ValidatingAdmissionPolicyBinding,
 } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import {
@@ -40,6 +41,7 @@ const MODELS: Record<string, ModelClass> = {
   'v1/Service': Service,
   'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
+  'batch/v1/Job': Job,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
@@ -124,6 +126,38 @@ function checkEnvoyExtensionPolicy(object: KubeObject): void {
     if (wasm.failOpen !== undefined && typeof wasm.failOpen !== 'boolean') {
       throw new ManifestError(object, `${where}.failOpen must be a boolean`);
     }
+    if (wasm.env !== undefined) {
+      const env = onlyKeys(object, `${where}.env`, wasm.env, ['hostKeys']);
+      if (!Array.isArray(env.hostKeys))
+        throw new ManifestError(object, `${where}.env.hostKeys must be a list`);
+      env.hostKeys.forEach((key, k) => {
+        requireString(object, `${where}.env.hostKeys[${k}]`, key, ENV_NAME);
+      });
+    }
+  });
+}
+
+/** A container environment variable's name, as Envoy looks it up in its own environment. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A container's `env` as wakegate writes it: plain values, or a key of a Secret. */
+function checkContainerEnv(object: KubeObject, where: string, value: Json): void {
+  if (!Array.isArray(value)) throw new ManifestError(object, `${where} must be a list`);
+  value.forEach((item, i) => {
+    const variable = onlyKeys(object, `${where}[${i}]`, item, ['name', 'value', 'valueFrom']);
+    requireString(object, `${where}[${i}].name`, variable.name, ENV_NAME);
+    if ((variable.value === undefined) === (variable.valueFrom === undefined))
+      throw new ManifestError(object, `${where}[${i}] needs exactly one of value and valueFrom`);
+    if (variable.valueFrom !== undefined) {
+      const from = onlyKeys(object, `${where}[${i}].valueFrom`, variable.valueFrom, ['secretKeyRef']);
+      const ref = onlyKeys(object, `${where}[${i}].valueFrom.secretKeyRef`, from.secretKeyRef, [
+        'name',
+        'key',
+        'optional',
+      ]);
+      requireString(object, `${where}[${i}].valueFrom.secretKeyRef.name`, ref.name, DNS_SUBDOMAIN);
+      requireString(object, `${where}[${i}].valueFrom.secretKeyRef.key`, ref.key);
+    }
   });
 }
 
@@ -206,10 +240,25 @@ export const ENVOY_GATEWAY_FILTERS = [
   'envoy.filters.http.router',
 ];
 
-/** gateway.envoyproxy.io/v1alpha1 EnvoyProxy, for what wakegate sets: the HTTP filter order. */
+/** gateway.envoyproxy.io/v1alpha1 EnvoyProxy, for what wakegate sets: the HTTP filter order, and the
+ * environment of the proxies' container. */
 function checkEnvoyProxy(object: KubeObject): void {
   onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
-  const spec = onlyKeys(object, 'spec', object.spec, ['filterOrder']);
+  const spec = onlyKeys(object, 'spec', object.spec, ['provider', 'filterOrder']);
+  if (spec.provider !== undefined) {
+    const provider = onlyKeys(object, 'spec.provider', spec.provider, ['type', 'kubernetes']);
+    requireString(object, 'spec.provider.type', provider.type, /^Kubernetes$/);
+    const kubernetes = onlyKeys(object, 'spec.provider.kubernetes', provider.kubernetes, ['envoyDeployment']);
+    const deployment = onlyKeys(
+      object,
+      'spec.provider.kubernetes.envoyDeployment',
+      kubernetes.envoyDeployment,
+      ['container'],
+    );
+    const where = 'spec.provider.kubernetes.envoyDeployment.container';
+    const container = onlyKeys(object, where, deployment.container, ['env']);
+    checkContainerEnv(object, `${where}.env`, container.env);
+  }
   if (!Array.isArray(spec.filterOrder)) throw new ManifestError(object, 'spec.filterOrder must be a list');
   const requireFilter = (where: string, value: Json) => {
     if (!ENVOY_GATEWAY_FILTERS.includes(requireString(object, where, value)))

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bridgeConfigSpec } from '../../services/bridge/index.ts';
+import { ensureSecrets, SecretStore, secretsConfigSpec } from '../../services/kube-secrets/index.ts';
 import {
+  createLogger,
   drainSpec,
   loadConfig,
   logConfigSpec,
@@ -18,12 +20,16 @@ import {
   shippedNatsAuthorization,
 } from '../../services/shared/index.ts';
 import { watcherConfigSpec } from '../../services/watcher/index.ts';
+import { ENVOY_GATEWAY_NAMESPACE, gatewayTokenPath, proxyEnvironment } from '../../test/gateway-token.ts';
+import { startKubeApiServer } from '../../test/kube-api/index.ts';
+import { rulesOf } from '../../test/rbac.ts';
 import { filterWasmPath } from '../../wasm-filter/build.ts';
 import {
   createPlugin,
   type HttpCallRequest,
   ManualClock,
   PluginStartError,
+  type VmEnvironmentConfig,
 } from '../../wasm-filter/host/index.ts';
 import { envoyDurationMs, gatewayDurationMs, HOLD_MARGIN_MS, maxHoldOf } from '../envoy/timers.ts';
 import { type Build, type KubeObject, KustomizeError, kustomizeBuild } from './kustomize-build.ts';
@@ -145,7 +151,9 @@ describe('kustomizations', () => {
       'ValidatingAdmissionPolicy',
       'ValidatingAdmissionPolicyBinding',
     ]);
-    const created = new Set(all(name, 'Namespace').map((n) => n.metadata.name));
+    // Envoy Gateway's installation makes the namespace its proxies run in; the overlay only adds to it.
+    const installed = name === 'envoy-gateway' ? [ENVOY_GATEWAY_NAMESPACE] : [];
+    const created = new Set([...all(name, 'Namespace').map((n) => n.metadata.name), ...installed]);
     for (const { object } of build(name).resources) {
       const where = `${object.kind} ${object.metadata.name}`;
       if (clusterScoped.has(object.kind)) expect(object.metadata.namespace, where).toBeUndefined();
@@ -221,28 +229,26 @@ function container(workload: Any): Any {
   return workload.spec.template.spec.containers[0];
 }
 
-/** The env of a container as the process sees it, Secret references resolved from the same build. */
-/** Secrets the operator creates (docs/kubernetes.md): never in a build, so no default value exists. */
-const OPERATOR_SECRETS = new Set(['wakegate-nats-passwords']);
+/** The Secrets the wakegate-secrets job makes in the cluster (docs/kubernetes.md, "Secrets"): never in a
+ * build, so that applying the manifests again cannot reset them. */
+const JOB_SECRETS = new Set(['wakegate-nats-passwords', 'wakegate-bridge-token']);
 
-/** A workload's environment as the kubelet gives it, Secrets resolved from the same build; an operator's
- * Secret reads as `<name/key>`. */
-function resolvedEnv(name: BuildName | Build, workload: Any): Record<string, string> {
-  const secretOf = (secretName: string) =>
-    typeof name === 'string'
-      ? find(name, 'Secret', secretName, workload.metadata.namespace)
-      : findIn(name, 'Secret', secretName);
+/** A workload's environment as the kubelet gives it, Secrets resolved from the same build; a Secret the job
+ * makes reads as `<name/key>`. */
+function resolvedEnv(name: BuildName, workload: Any): Record<string, string> {
+  const secretOf = (secretName: string) => find(name, 'Secret', secretName, workload.metadata.namespace);
   const env: Record<string, string> = {};
   for (const variable of container(workload).env ?? []) {
     const ref = variable.valueFrom?.secretKeyRef;
-    if (ref && OPERATOR_SECRETS.has(ref.name)) {
+    if (ref && JOB_SECRETS.has(ref.name)) {
       env[variable.name] = `<${ref.name}/${ref.key}>`;
     } else if (ref) {
       const value = secretOf(ref.name).stringData?.[ref.key];
       if (value === undefined && !ref.optional) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
       if (value !== undefined) env[variable.name] = value;
     } else if (variable.valueFrom?.fieldRef) {
-      env[variable.name] = 'from-field';
+      const field = variable.valueFrom.fieldRef.fieldPath;
+      env[variable.name] = field === 'metadata.namespace' ? workload.metadata.namespace : 'from-field';
     } else {
       env[variable.name] = variable.value;
     }
@@ -290,19 +296,16 @@ describe('base', () => {
     expect(service.spec.ports.map((p: Any) => p.port)).toContain(Number(url.port));
   });
 
-  it('gives the bridge its token from the Secret the overlays copy into the filter configuration', () => {
-    const c = container(find('base', 'Deployment', 'wakegate-bridge'));
-    const token = c.env.find((v: Any) => v.name === 'WAKEGATE_BRIDGE_TOKEN');
-    expect(token.valueFrom.secretKeyRef).toEqual({ name: 'wakegate-bridge-token', key: 'token' });
-    expect(find('base', 'Secret', 'wakegate-bridge-token', 'wakegate').stringData).toHaveProperty('token');
-  });
-
-  it('never runs the bridge open: as shipped it refuses to start, with a token set it takes it', () => {
-    const shipped = resolvedEnv('base', find('base', 'Deployment', 'wakegate-bridge', 'wakegate'));
-    expect(() => loadConfig(bridgeConfigSpec, shipped)).toThrow(/^WAKEGATE_BRIDGE_TOKEN: is required/);
-    const built = buildWithToken('istio', 'a-token-set-by-the-user');
-    const env = resolvedEnv(built, findIn(built, 'Deployment', 'wakegate-bridge'));
-    expect(loadConfig(bridgeConfigSpec, env).auth).toEqual({ tokens: ['a-token-set-by-the-user'] });
+  it('ships no Secret: the secrets job makes the bridge token and NATS passwords in the cluster, so applying again never resets them', () => {
+    for (const name of BUILDS) expect(all(name, 'Secret'), name).toEqual([]);
+    const env = container(find('base', 'Deployment', 'wakegate-bridge')).env;
+    const refOf = (variable: string) => env.find((v: Any) => v.name === variable).valueFrom.secretKeyRef;
+    expect(refOf('WAKEGATE_BRIDGE_TOKEN')).toEqual({ name: 'wakegate-bridge-token', key: 'token' });
+    expect(refOf('WAKEGATE_BRIDGE_TOKEN_PREVIOUS')).toEqual({
+      name: 'wakegate-bridge-token',
+      key: 'previous',
+      optional: true,
+    });
   });
 
   it("names backends' Envoy clusters the way each overlay's gateway does", () => {
@@ -316,12 +319,11 @@ describe('base', () => {
     expect(flavorOf('envoy-gateway')).toBe('envoy-gateway');
   });
 
-  it('runs NATS with a user per service, its passwords from a Secret that is not shipped', () => {
+  it('runs NATS with a user per service, its passwords from the Secret the secrets job makes', () => {
     for (const build of BUILDS.filter((b) => b !== 'examples')) {
       const config = find(build, 'ConfigMap', 'nats-config', 'wakegate').data;
       expect(config['nats.conf'], build).toContain('include "authorization.conf"');
       expect(config['authorization.conf'], build).toBe(shippedNatsAuthorization());
-      expect(all(build, 'Secret').map((s: Any) => s.metadata.name)).not.toContain('wakegate-nats-passwords');
     }
     const nats = resolvedEnv('base', find('base', 'StatefulSet', 'nats', 'wakegate'));
     for (const { name } of SERVICES) {
@@ -464,6 +466,7 @@ const FILTER_FIELDS: Record<string, 'string' | 'integer' | 'boolean'> = {
   bridge_cluster: 'string',
   bridge_authority: 'string',
   token: 'string',
+  token_env: 'string',
   poll_wait_ms: 'integer',
   max_wait_ms: 'integer',
   max_hold_ms: 'integer',
@@ -489,37 +492,6 @@ function bridgeAddress(name: BuildName): { host: string; port: number } {
   return { host: `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`, port };
 }
 
-/** Builds `overlay` inside a user's own overlay that sets the token the way docs/kubernetes.md says. */
-function buildWithToken(overlay: BuildName, token: string): Build {
-  const dir = tempDir();
-  const target = overlay === 'istio' ? 'WasmPlugin' : 'EnvoyExtensionPolicy';
-  const fieldPath =
-    overlay === 'istio' ? 'spec.pluginConfig.token' : 'spec.wasm.[name=wakegate].config.token';
-  writeFileSync(
-    path.join(dir, 'kustomization.yaml'),
-    [
-      'apiVersion: kustomize.config.k8s.io/v1beta1',
-      'kind: Kustomization',
-      'resources:',
-      `  - ${path.join(K8S, overlay)}`,
-      'patches:',
-      '  - target: {kind: Secret, name: wakegate-bridge-token}',
-      `    patch: '[{"op": "replace", "path": "/stringData/token", "value": "${token}"}]'`,
-      'replacements:',
-      '  - source: {kind: Secret, name: wakegate-bridge-token, fieldPath: stringData.token}',
-      '    targets:',
-      `      - select: {kind: ${target}, name: wakegate}`,
-      `        fieldPaths: ["${fieldPath}"]`,
-      '',
-    ].join('\n'),
-  );
-  return kustomizeBuild(dir);
-}
-
-function findIn(built: Build, kind: string, name: string): Any {
-  return built.resources.find((r) => r.object.kind === kind && r.object.metadata.name === name)?.object;
-}
-
 function gatewayOf(name: BuildName, policy: KubeObject, ref: Any): Any {
   expect(ref).toMatchObject({ group: 'gateway.networking.k8s.io', kind: 'Gateway' });
   // Policies attach only to a Gateway in their own namespace.
@@ -540,14 +512,6 @@ describe('istio overlay', () => {
     expectFilterConfig(config);
     const { host, port } = bridgeAddress('istio');
     expect(config.bridge_cluster).toBe(`outbound|${port}||${host}`);
-  });
-
-  it('puts the token of the Secret into the filter configuration, also when a user overlay sets one', () => {
-    const secret = find('istio', 'Secret', 'wakegate-bridge-token');
-    expect(find('istio', 'WasmPlugin', 'wakegate').spec.pluginConfig.token).toBe(secret.stringData.token);
-    const built = buildWithToken('istio', 'n0t-the-default');
-    expect(findIn(built, 'Secret', 'wakegate-bridge-token').stringData.token).toBe('n0t-the-default');
-    expect(findIn(built, 'WasmPlugin', 'wakegate').spec.pluginConfig.token).toBe('n0t-the-default');
   });
 
   it("outlasts the filter's max_hold_ms with the Gateway's stream idle and request timeouts", () => {
@@ -682,16 +646,6 @@ describe('envoy-gateway overlay', () => {
     expect(endpoints).toEqual([{ address: host, port_value: port }]);
   });
 
-  it('puts the token of the Secret into the filter configuration, also when a user overlay sets one', () => {
-    const secret = find('envoy-gateway', 'Secret', 'wakegate-bridge-token');
-    const policy = find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate');
-    expect(policy.spec.wasm[0].config.token).toBe(secret.stringData.token);
-    const built = buildWithToken('envoy-gateway', 'n0t-the-default');
-    expect(findIn(built, 'EnvoyExtensionPolicy', 'wakegate').spec.wasm[0].config.token).toBe(
-      'n0t-the-default',
-    );
-  });
-
   it("outlasts the filter's max_hold_ms with the Gateway's stream idle and request timeouts, and sets the route timeout", () => {
     const policy = find('envoy-gateway', 'EnvoyExtensionPolicy', 'wakegate');
     const maxHold = maxHoldOf(policy.spec.wasm[0].config);
@@ -772,8 +726,13 @@ describe('examples', () => {
 });
 
 describe('filter configuration in the real filter', () => {
-  /** Configures the built filter with `config` and returns its first bridge call (the long poll). */
-  async function firstBridgeCall(config: Json): Promise<HttpCallRequest> {
+  /** Configures the built filter as a gateway of the overlay would (its configuration, and the VM's
+   * environment from the proxies' own) and returns its first bridge call (the long poll). */
+  async function firstBridgeCall(
+    config: Json,
+    environment?: VmEnvironmentConfig,
+    hostEnvironment: Record<string, string> = {},
+  ): Promise<HttpCallRequest> {
     let resolveCall: (request: HttpCallRequest) => void = () => {};
     const called = new Promise<HttpCallRequest>((resolve) => {
       resolveCall = resolve;
@@ -789,6 +748,8 @@ describe('filter configuration in the real filter', () => {
         return undefined;
       },
       onLog: () => {},
+      ...(environment ? { environment } : {}),
+      hostEnvironment,
     });
     // The filter polls from its first tick, 1 ms after configure.
     clock.advance(1);
@@ -799,26 +760,64 @@ describe('filter configuration in the real filter', () => {
     }
   }
 
-  const configs = {
-    istio: (built: Build) => findIn(built, 'WasmPlugin', 'wakegate').spec.pluginConfig,
-    'envoy-gateway': (built: Build) => findIn(built, 'EnvoyExtensionPolicy', 'wakegate').spec.wasm[0].config,
-  } as const;
-
   it.each(['istio', 'envoy-gateway'] as const)(
-    'takes the %s configuration and long-polls the bridge cluster it names, with the token',
+    'takes the %s configuration and long-polls the bridge cluster it names, with the token the secrets job made for the bridge',
     async (overlay) => {
-      const config = configs[overlay](buildWithToken(overlay, 'n0t-the-default'));
-      const call = await firstBridgeCall(config);
-      expect(call.cluster).toBe(config.bridge_cluster);
-      const headers = Object.fromEntries(call.headers);
-      expect(headers[':authority']).toBe(config.bridge_authority);
-      expect(headers[':path']).toMatch(/^\/v1\/backends\?/);
-      expect(headers.authorization).toBe('Bearer n0t-the-default');
+      const objects = build(overlay).resources.map((r) => r.object);
+      // The job as the manifests run it, against the API double with only its ServiceAccount's rules.
+      const job = find(overlay, 'Job', 'wakegate-secrets', 'wakegate');
+      const jobConfig = loadConfig(secretsConfigSpec, resolvedEnv(overlay, job));
+      const api = await startKubeApiServer({
+        rbac: {
+          user: 'system:serviceaccount:wakegate:wakegate-secrets',
+          rules: rulesOf(objects, job.spec.template.spec.serviceAccountName, 'wakegate'),
+        },
+      });
+      try {
+        await ensureSecrets({
+          store: new SecretStore(api.kubeConfig()),
+          home: jobConfig.home,
+          tokenNamespaces: jobConfig.tokenNamespaces,
+          logger: createLogger('secrets-job', 'silent'),
+        });
+        expect(api.refused).toEqual([]);
+        const secretKey = (namespace: string, name: string, key: string) => {
+          const data = api.get('secrets', namespace, name)?.data as Record<string, string> | undefined;
+          return data?.[key] === undefined ? undefined : Buffer.from(data[key], 'base64').toString();
+        };
+        // The bridge, in its namespace, reads the token the job made.
+        const bridge = find(overlay, 'Deployment', 'wakegate-bridge', 'wakegate');
+        const bridgeEnv = Object.fromEntries(
+          container(bridge).env.flatMap((v: Any) => {
+            const ref = v.valueFrom?.secretKeyRef;
+            const value = ref ? secretKey(bridge.metadata.namespace, ref.name, ref.key) : v.value;
+            return value === undefined ? [] : [[v.name, value]];
+          }),
+        );
+        const auth = loadConfig(bridgeConfigSpec, bridgeEnv).auth;
+        const [token] = 'tokens' in auth ? auth.tokens : [];
+        expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        // The gateway's proxies read the copy in their namespace; their VM gets it; the filter sends it.
+        const tokenPath = gatewayTokenPath(overlay, objects);
+        expect(tokenPath.filterConfig).not.toHaveProperty('token');
+        const call = await firstBridgeCall(
+          tokenPath.filterConfig,
+          tokenPath.vmEnvironment,
+          proxyEnvironment(tokenPath, secretKey),
+        );
+        expect(call.cluster).toBe(tokenPath.filterConfig.bridge_cluster);
+        const headers = Object.fromEntries(call.headers);
+        expect(headers[':authority']).toBe(tokenPath.filterConfig.bridge_authority);
+        expect(headers[':path']).toMatch(/^\/v1\/backends\?/);
+        expect(headers.authorization).toBe(`Bearer ${token}`);
+      } finally {
+        await api.close();
+      }
     },
   );
 
   it('refuses the configuration when a field is misspelt', async () => {
-    const config = { ...configs.istio(build('istio')), poll_wait: 1000 };
+    const config = { ...find('istio', 'WasmPlugin', 'wakegate').spec.pluginConfig, poll_wait: 1000 };
     await expect(
       createPlugin({
         module: filterWasmPath,

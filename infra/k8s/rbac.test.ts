@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GATEWAY_SECRETS_RULES, HOME_SECRETS_RULES } from '../../services/kube-secrets/index.ts';
 import {
   createBackendSource,
   createWorkloadScaler,
@@ -194,8 +195,32 @@ describe.each([
 
   it('gives no other ServiceAccount any role', () => {
     for (const account of objects.filter((o) => o.kind === 'ServiceAccount')) {
-      if (['wakegate-watcher', 'wakegate-scaler'].includes(account.metadata.name)) continue;
+      if (['wakegate-watcher', 'wakegate-scaler', 'wakegate-secrets'].includes(account.metadata.name))
+        continue;
       expect(rulesOf(objects, account.metadata.name, 'wakegate'), account.metadata.name).toEqual([]);
     }
+  });
+});
+
+describe.each(['base', 'istio', 'envoy-gateway'])('RBAC of the secrets job in %s', (build) => {
+  const objects = kustomizeBuild(path.join(K8S, build)).resources.map((r) => r.object);
+
+  it('grants it its own Secrets in its namespace, and the token copy in each gateway namespace it writes to, nothing else', () => {
+    const job = objects.find((o) => o.kind === 'Job' && o.metadata.name === 'wakegate-secrets');
+    // biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML.
+    const env = (job as any).spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    const gateways = (env.find((v) => v.name === 'WAKEGATE_TOKEN_NAMESPACES')?.value ?? '')
+      .split(',')
+      .filter((ns) => ns !== '');
+    const byNamespace = (namespace: string | undefined) =>
+      rulesOf(objects, 'wakegate-secrets', 'wakegate')
+        .filter((bound) => bound.namespace === namespace)
+        .map(({ rule }) => rule);
+    expect(byNamespace(undefined), 'cluster-wide').toEqual([]);
+    expect(byNamespace('wakegate')).toEqual(HOME_SECRETS_RULES);
+    for (const namespace of gateways)
+      expect(byNamespace(namespace), namespace).toEqual(GATEWAY_SECRETS_RULES);
+    const bound = new Set(rulesOf(objects, 'wakegate-secrets', 'wakegate').map((b) => b.namespace));
+    expect([...bound].sort()).toEqual(['wakegate', ...gateways].sort());
   });
 });
