@@ -256,7 +256,7 @@ export class SupervisedInformer {
         else
           this.logger.warn(
             { err: loggedApiError(error) },
-            `the watcher is not allowed to list ${this.spec.kind} (403): left out until its RBAC allows it; check infra/k8s/base/rbac-watcher.yaml`,
+            `the watcher is not allowed to list or watch ${this.spec.kind} (403): left out until its RBAC allows it; check infra/k8s/base/rbac-watcher.yaml`,
           );
       }
       this.absent = true;
