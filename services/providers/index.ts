@@ -14,6 +14,7 @@ export {
 export { probeHttp } from './http-probe.ts';
 export type {
   BackendSource,
+  ForbiddenSource,
   ObservedBackend,
   ProviderContext,
   ProviderModule,

@@ -50,6 +50,14 @@ export interface ScaleResult {
   generation?: number;
 }
 
+/** Objects of one kind the platform refuses the provider (Kubernetes: a 403 on an optional informer). */
+export interface ForbiddenSource {
+  /** The kind, as the platform names it (Kubernetes: the resource, `httproutes`). */
+  resource: string;
+  /** Where it was refused; undefined when read across all namespaces. */
+  namespace?: string | undefined;
+}
+
 /** Watch side. */
 export interface BackendSource {
   /**
@@ -62,6 +70,11 @@ export interface BackendSource {
    * the watcher refused; called with the full current list after every snapshot, so it reports each once.
    */
   reportHostRefusals?(refusals: readonly HostRefusal[]): void;
+  /**
+   * The optional sources the platform refuses now, left out of every snapshot until it allows them (for
+   * the watcher's metric). Providers without optional sources leave it out.
+   */
+  forbiddenSources?(): readonly ForbiddenSource[];
   close(): Promise<void>;
 }
 

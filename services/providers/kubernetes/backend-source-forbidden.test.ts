@@ -61,10 +61,12 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     const snapshots = await start(rbac);
     const without = await untilBackend(snapshots, 'shop/web', () => true);
     expect(without.hosts).toEqual(['web.example.com']);
+    expect(source?.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
     // The operator fixes the Role.
     rbac.rules = manifests.rules;
     const back = await untilBackend(snapshots, 'shop/web', (b) => b.hosts.length === 2);
     expect([...back.hosts].sort()).toEqual(['route.example.com', 'web.example.com']);
+    expect(source?.forbiddenSources?.()).toEqual([]);
   });
 
   it('publishes every backend when it may list routes but not watch them', async () => {
@@ -72,5 +74,6 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     const first = await untilBackend(snapshots, 'shop/web', () => true);
     expect(first.hosts).toEqual(['web.example.com']);
     expect(api.refused.map((call) => call.verb)).toContain('watch');
+    expect(source?.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
   });
 });

@@ -6,7 +6,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { BackendId } from '../../shared/index.ts';
 import type { HostRefusal } from '../host-ownership.ts';
 import { probeHttp } from '../http-probe.ts';
-import type { BackendSource, ObservedBackend, ProviderContext } from '../provider.ts';
+import type { BackendSource, ForbiddenSource, ObservedBackend, ProviderContext } from '../provider.ts';
 import { type Probe, ReadinessProbes } from '../readiness-probes.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import {
@@ -78,6 +78,12 @@ class KubernetesBackendSource implements BackendSource {
 
   reportHostRefusals(refusals: readonly HostRefusal[]): void {
     this.reporter.reportHostRefusals(refusals, this.deployments);
+  }
+
+  forbiddenSources(): ForbiddenSource[] {
+    return this.informers
+      .filter((informer) => informer.forbidden)
+      .map(({ spec }) => ({ resource: spec.kind, namespace: spec.namespace }));
   }
 
   async close(): Promise<void> {

@@ -188,6 +188,8 @@ export class SupervisedInformer {
   synced = false;
   /** The resource is not served (404) or not ours to list (403): its list counts as empty. */
   absent = false;
+  /** The API server refuses it (403) now. */
+  forbidden = false;
 
   constructor(
     kc: KubeConfig,
@@ -232,6 +234,7 @@ export class SupervisedInformer {
     this.attempt = 0;
     const wasSynced = this.synced && !this.absent;
     this.absent = false;
+    this.forbidden = false;
     this.synced = true;
     if (!wasSynced) this.onChange();
   }
@@ -260,6 +263,7 @@ export class SupervisedInformer {
           );
       }
       this.absent = true;
+      this.forbidden = status === 403;
       this.synced = true;
       delay = this.backoff.absentRetryMs;
       this.onChange();
