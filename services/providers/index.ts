@@ -16,6 +16,7 @@ export type {
   BackendSource,
   ForbiddenSource,
   ObservedBackend,
+  PodRef,
   ProviderContext,
   ProviderModule,
   WorkloadScaler,

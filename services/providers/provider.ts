@@ -100,6 +100,15 @@ export interface ProviderContext {
   component: string;
   /** How the Kubernetes provider names a backend's Envoy cluster (watcher only; default: none). */
   clusterNaming?: ClusterNaming | undefined;
+  /** The Pod this process runs in, where the Kubernetes provider records Events about itself (watcher only). */
+  pod?: PodRef | undefined;
+}
+
+/** A Pod, as the downward API gives it to the process running in it. */
+export interface PodRef {
+  namespace: string;
+  name: string;
+  uid?: string | undefined;
 }
 
 /** The shape of `services/providers/<name>/index.ts`. */

@@ -15,12 +15,15 @@ import {
 } from '../../../test/kube-api/index.ts';
 import { serviceAccountRbac } from '../../../test/rbac.ts';
 import { untilBackend } from '../../../test/snapshots.ts';
+import { until } from '../../../test/until.ts';
 import { createLogger } from '../../shared/index.ts';
 import type { BackendSource } from '../provider.ts';
 import { createBackendSource } from './index.ts';
 
 const logger = createLogger('kubernetes-forbidden-test', 'silent');
 const manifests = serviceAccountRbac('wakegate-watcher');
+/** The watcher's own Pod, as the downward API names it. */
+const pod = { namespace: 'wakegate', name: 'wakegate-watcher-7d9f-x2x4p', uid: 'pod-uid-1' };
 
 /** The manifests' rules for the watcher with the verbs on HTTPRoutes cut down to `verbs`. */
 function withRouteVerbs(verbs: string[]): RbacSubject {
@@ -50,7 +53,7 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     api.create(serviceObject('web', 'web'));
     api.create(routeObject('web', ['route.example.com'], ['web']));
     source = await createBackendSource(
-      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
+      { logger, namespaces: ['shop'], component: 'wakegate-watcher', pod },
       { kubeConfig: api.kubeConfig(), backoff: { absentRetryMs: 50 } },
     );
     return source.snapshots()[Symbol.asyncIterator]();
@@ -62,6 +65,16 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     const without = await untilBackend(snapshots, 'shop/web', () => true);
     expect(without.hosts).toEqual(['web.example.com']);
     expect(source?.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
+    // `kubectl describe pod` of the watcher shows it.
+    await until('the Event on the Pod', () => api.list('events', 'wakegate').length > 0);
+    expect(api.list('events', 'wakegate')).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'SourceForbidden',
+        involvedObject: { apiVersion: 'v1', kind: 'Pod', ...pod },
+        message: expect.stringContaining('httproutes in namespace shop (403)'),
+      }),
+    ]);
     // The operator fixes the Role.
     rbac.rules = manifests.rules;
     const back = await untilBackend(snapshots, 'shop/web', (b) => b.hosts.length === 2);

@@ -64,6 +64,7 @@ class KubernetesBackendSource implements BackendSource {
       kc.makeApiClient(CoreV1Api),
       context.component,
       context.logger,
+      context.pod,
     );
     this.probes = new ReadinessProbes(options.probe ?? ((url) => probeHttp(url)), () => this.schedule());
   }
@@ -117,6 +118,8 @@ class KubernetesBackendSource implements BackendSource {
   }
 
   private compute(): void {
+    // Before the sync check: a refused source is reported however long the others take.
+    this.reporter.reportForbidden(this.forbiddenSources());
     if (!this.informers.every((informer) => informer.synced)) return;
     const views = computeBackends(this.objects(), this.clusterNaming);
     this.deployments = new Map(views.map((view) => [view.backend.id, view.deployment]));
