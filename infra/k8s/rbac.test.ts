@@ -14,6 +14,7 @@ import {
   isAllowed,
   type PolicyRule,
   SCALER_RULES,
+  WATCHER_OWN_NAMESPACE_RULES,
   WATCHER_RULES,
 } from '../../services/providers/kubernetes/index.ts';
 import { backendId, createLogger } from '../../services/shared/index.ts';
@@ -26,6 +27,7 @@ import {
 } from '../../test/kube-api/index.ts';
 import { rulesOf } from '../../test/rbac.ts';
 import { untilBackend } from '../../test/snapshots.ts';
+import { until } from '../../test/until.ts';
 import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
@@ -82,10 +84,11 @@ describe.each([
     expect(namespacesOf(objects, 'watcher')).toEqual(namespaces);
     for (const account of ['wakegate-watcher', 'wakegate-scaler']) {
       const grantedIn = new Set(rulesOf(objects, account, 'wakegate').map(({ namespace }) => namespace));
-      // Cluster-wide (one ClusterRoleBinding) when no namespace is listed, else a RoleBinding in each.
-      expect([...grantedIn].sort(), account).toEqual(
-        namespaces.length === 0 ? [undefined] : [...namespaces].sort(),
-      );
+      // Cluster-wide (one ClusterRoleBinding) when no namespace is listed, else a RoleBinding in each; and
+      // the watcher's Events on its own Pods in its own namespace.
+      const managed = namespaces.length === 0 ? [undefined] : namespaces;
+      const own = account === 'wakegate-watcher' ? ['wakegate'] : [];
+      expect([...grantedIn].sort(), account).toEqual([...new Set([...managed, ...own])].sort());
     }
   });
 
@@ -115,23 +118,34 @@ describe.each([
     const id = backendId('demo', 'hello');
     const context = { logger, namespaces };
 
-    // The watcher: sync, then see the backend woken and put to sleep.
-    const eventRecorded = new Promise<void>((resolve) => {
+    // The watcher: sync, then see the backend woken and put to sleep. Its first GRPCRoute list is refused,
+    // which it records as an Event on its own Pod.
+    api.failNext({ verb: 'list', resource: 'grpcroutes' }, 403);
+    const eventsOn = new Set<unknown>();
+    const eventsRecorded = new Promise<void>((resolve) => {
       const stop = api.onChange((event) => {
-        if (event.resource.resource === 'events' && event.resource.group === '') {
-          stop();
-          resolve();
-        }
+        if (event.resource.resource !== 'events' || event.resource.group !== '') return;
+        eventsOn.add((event.object.involvedObject as { kind: string }).kind);
+        if (eventsOn.size < 2) return;
+        stop();
+        resolve();
       });
     });
     const source = await createBackendSource(
-      { ...context, component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
+      {
+        ...context,
+        component: 'wakegate-watcher',
+        pod: { namespace: 'wakegate', name: 'wakegate-watcher-7d9f-x2x4p' },
+      },
+      { kubeConfig: api.kubeConfig(), backoff: { absentRetryMs: 50 } },
     );
     const snapshots = source.snapshots()[Symbol.asyncIterator]();
     const next = (ready: boolean) => untilBackend(snapshots, id, (backend) => backend.ready === ready);
     await next(false);
-    await eventRecorded;
+    await eventsRecorded;
+    await until('GRPCRoutes watched once allowed', () =>
+      api.requests.some((call) => call.verb === 'watch' && call.resource === 'grpcroutes'),
+    );
     api.scale('demo', 'hello', 1);
     await next(true);
     api.scale('demo', 'hello', 0);
@@ -189,7 +203,7 @@ describe.each([
       rulesOf(objects, account, 'wakegate')
         .flatMap(({ rule }) => triples(rule))
         .sort();
-    expect(granted('wakegate-watcher')).toEqual(declared(WATCHER_RULES));
+    expect(granted('wakegate-watcher')).toEqual(declared([...WATCHER_RULES, ...WATCHER_OWN_NAMESPACE_RULES]));
     expect(granted('wakegate-scaler')).toEqual(declared(SCALER_RULES));
   });
 

@@ -14,7 +14,9 @@ export {
 export { probeHttp } from './http-probe.ts';
 export type {
   BackendSource,
+  ForbiddenSource,
   ObservedBackend,
+  PodRef,
   ProviderContext,
   ProviderModule,
   WorkloadScaler,

@@ -50,6 +50,14 @@ export interface ScaleResult {
   generation?: number;
 }
 
+/** Objects of one kind the platform refuses the provider (Kubernetes: a 403 on an optional informer). */
+export interface ForbiddenSource {
+  /** The kind, as the platform names it (Kubernetes: the resource, `httproutes`). */
+  resource: string;
+  /** Where it was refused; undefined when read across all namespaces. */
+  namespace?: string | undefined;
+}
+
 /** Watch side. */
 export interface BackendSource {
   /**
@@ -62,6 +70,11 @@ export interface BackendSource {
    * the watcher refused; called with the full current list after every snapshot, so it reports each once.
    */
   reportHostRefusals?(refusals: readonly HostRefusal[]): void;
+  /**
+   * The optional sources the platform refuses now, left out of every snapshot until it allows them (for
+   * the watcher's metric). Providers without optional sources leave it out.
+   */
+  forbiddenSources?(): readonly ForbiddenSource[];
   close(): Promise<void>;
 }
 
@@ -87,6 +100,15 @@ export interface ProviderContext {
   component: string;
   /** How the Kubernetes provider names a backend's Envoy cluster (watcher only; default: none). */
   clusterNaming?: ClusterNaming | undefined;
+  /** The Pod this process runs in, where the Kubernetes provider records Events about itself (watcher only). */
+  pod?: PodRef | undefined;
+}
+
+/** A Pod, as the downward API gives it to the process running in it. */
+export interface PodRef {
+  namespace: string;
+  name: string;
+  uid?: string | undefined;
 }
 
 /** The shape of `services/providers/<name>/index.ts`. */

@@ -22,4 +22,11 @@ describe('watcher configuration', () => {
       /WAKEGATE_ALLOWED_HOST_SUFFIXES/,
     );
   });
+
+  it('reads its own Pod from the downward API, and none unless both its namespace and name are set', () => {
+    expect(
+      loadConfig(watcherConfigSpec, { POD_NAMESPACE: 'wakegate', POD_NAME: 'watcher-1', POD_UID: 'u-1' }).pod,
+    ).toEqual({ namespace: 'wakegate', name: 'watcher-1', uid: 'u-1' });
+    expect(loadConfig(watcherConfigSpec, { POD_NAME: 'watcher-1' }).pod).toBeUndefined();
+  });
 });

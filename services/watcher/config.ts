@@ -3,7 +3,7 @@
  * backend settings (read again from the environment wherever settings are parsed; listed here so that a bad
  * value stops the watcher at start), and the host suffixes each namespace may claim.
  */
-import { GATEWAY_FLAVORS, parseAllowedSuffixes } from '../providers/index.ts';
+import { GATEWAY_FLAVORS, type PodRef, parseAllowedSuffixes } from '../providers/index.ts';
 import {
   backendBoundsSpec,
   ConfigError,
@@ -33,6 +33,20 @@ const allowedHostSuffixes: EnvField<Map<string, string[]> | undefined> = {
   },
 };
 
+/**
+ * The watcher's own Pod, from the downward API (`POD_NAMESPACE`, `POD_NAME`, optionally `POD_UID`): where it
+ * records Events about itself. Undefined unless both are set (outside a cluster).
+ */
+const pod: EnvField<PodRef | undefined> = {
+  variable: 'POD_NAME',
+  read(source) {
+    const name = source.POD_NAME?.trim();
+    const namespace = source.POD_NAMESPACE?.trim();
+    if (!name || !namespace) return undefined;
+    return { namespace, name, uid: source.POD_UID?.trim() || undefined };
+  },
+};
+
 export const watcherConfigSpec = {
   ...natsConfigSpec,
   ...logConfigSpec,
@@ -49,6 +63,7 @@ export const watcherConfigSpec = {
   }),
   /** Host suffixes each namespace may claim; undefined: any. */
   allowedHostSuffixes,
+  pod,
 };
 
 export type WatcherConfig = ConfigOf<typeof watcherConfigSpec>;

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { ForbiddenSource } from '../providers/index.ts';
 import { coldStartHistogram } from '../shared/index.ts';
 
 /** The watcher's Prometheus metrics, on a registry of its own. */
@@ -63,8 +64,25 @@ export class WatcherMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  /** Read from the provider at each scrape: a refusal lasts as long as the RBAC stays as it is. */
+  readonly sourceForbidden: Gauge<'resource' | 'namespace'>;
   readonly coldStart = coldStartHistogram(
     this.registry,
     'Cold start by phase; the watcher measures "ready": scale call done to the backend published ready',
   );
+
+  /** `forbidden`: the provider's sources it may not read now. */
+  constructor(forbidden: () => readonly ForbiddenSource[] = () => []) {
+    this.sourceForbidden = new Gauge({
+      name: 'wakegate_watcher_source_forbidden',
+      help: '1 for each optional source the platform refuses the watcher (Kubernetes: a 403 on HTTPRoutes, GRPCRoutes or ReferenceGrants), left out of every backend until allowed; namespace empty when read cluster-wide',
+      labelNames: ['resource', 'namespace'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { resource, namespace } of forbidden())
+          this.set({ resource, namespace: namespace ?? '' }, 1);
+      },
+    });
+  }
 }

@@ -43,6 +43,7 @@ export async function startWatcher(options: WatcherServiceOptions): Promise<Runn
         processConfig: options.processConfig,
         component: 'wakegate-watcher',
         clusterNaming: { flavor: options.gatewayFlavor, clusterDomain: options.clusterDomain },
+        pod: options.pod,
       }),
     );
     undoOnFailure(() => source.close());

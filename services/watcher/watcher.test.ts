@@ -259,6 +259,20 @@ describe('watcher with the Kubernetes provider', () => {
     },
   );
 
+  it('writes every backend while the API server refuses its routes, and says so in wakegate_watcher_source_forbidden', async () => {
+    api.failNext({ resource: 'httproutes' }, 403, { times: 1000 });
+    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
+    api.create(serviceObject('web', 'web'));
+    const view = await watchBackends(kv);
+    const { watcher } = await start();
+    await view.until((v) => v.get('shop/web')?.hosts.includes('web.example.com') ?? false);
+    const text = await watcher.metrics.registry.metrics();
+    expect(text.split('\n').filter((line) => line.startsWith('wakegate_watcher_source_forbidden'))).toEqual([
+      'wakegate_watcher_source_forbidden{resource="httproutes",namespace="shop"} 1',
+    ]);
+    await view.stop();
+  });
+
   it('restarts informers that stopped on a server error', async () => {
     api.create(deploymentObject('web'));
     const view = await watchBackends(kv);

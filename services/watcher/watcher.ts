@@ -51,7 +51,7 @@ export interface WatcherOptions {
 const MAX_CONFLICT_RETRIES = 5;
 
 export class Watcher {
-  readonly metrics = new WatcherMetrics();
+  readonly metrics: WatcherMetrics;
   private readonly options: WatcherOptions;
   private readonly store: BackendStore;
   private readonly now: () => number;
@@ -77,6 +77,7 @@ export class Watcher {
 
   constructor(options: WatcherOptions) {
     this.options = options;
+    this.metrics = new WatcherMetrics(() => options.source.forbiddenSources?.() ?? []);
     this.store = new BackendStore(options.kv, options.nc, options.logger);
     this.link = natsLink(options.nc);
     this.now = options.now ?? Date.now;

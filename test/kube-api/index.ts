@@ -8,6 +8,7 @@
  *     labels: { 'wakegate.dev/enabled': 'true' } }, spec: { replicas: 0, ... } });   // seed, no request recorded
  *   api.scale('demo', 'web', 1);                      // the simulated controller updates status, then slices
  *   api.failNext({ verb: 'update', subresource: 'scale' }, 409);  // one-off error for a matching call
+ *   const held = api.holdNext({ verb: 'list', resource: 'services' });  // await held.reached; held.release()
  *   api.servedFailures                                 // the injected failures answered, to confirm one was
  *   api.compact(); api.dropWatches();                  // watches resume from an old version -> 410 -> relist
  *   api.requests                                       // [{ verb: 'watch', group: 'apps', resource: ... }]
@@ -134,6 +135,11 @@ export interface KubeApiServer {
     code: number,
     options?: { times?: number; message?: string },
   ): void;
+  /**
+   * Holds the next call matching `match` before it is served (a slow list, a watch request not answered
+   * yet): `reached` resolves when it arrives, and it is served as usual once `release()` is called.
+   */
+  holdNext(match: Partial<RecordedRequest>): { reached: Promise<void>; release(): void };
   /** Time from a new pod's IP to its readiness (pods already starting keep theirs). */
   setEndpointDelay(ms: number): void;
   /** Lag of Deployment status behind the pods and the spec, for changes from now on. */
@@ -250,6 +256,12 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         message: failure.message ?? `injected ${code} for ${JSON.stringify(match)}`,
         remaining: failure.times ?? 1,
       });
+    },
+    holdNext(match) {
+      const reached = Promise.withResolvers<void>();
+      const released = Promise.withResolvers<void>();
+      http.holds.push({ match, reached: reached.resolve, released: released.promise });
+      return { reached: reached.promise, release: released.resolve };
     },
     setEndpointDelay: (ms) => controller.setEndpointDelay(ms),
     setStatusDelay: (ms) => controller.setStatusDelay(ms),

@@ -18,6 +18,13 @@ export interface RecordedRequest {
   name?: string | undefined;
 }
 
+/** A call held before it is served until the test releases it (`KubeApiServer.holdNext`). */
+export interface HeldCall {
+  match: Partial<RecordedRequest>;
+  reached: () => void;
+  released: Promise<void>;
+}
+
 export interface InjectedFailure {
   match: Partial<RecordedRequest>;
   code: number;
@@ -130,6 +137,7 @@ export class ApiHttpServer {
   readonly server: Server;
   readonly requests: RecordedRequest[] = [];
   readonly failures: InjectedFailure[] = [];
+  readonly holds: HeldCall[] = [];
   /** Every injected failure actually answered, in order: a test confirms its fault was served. */
   readonly servedFailures: (RecordedRequest & { code: number })[] = [];
   /** Every call refused by RBAC (403), in order. */
@@ -304,6 +312,16 @@ export class ApiHttpServer {
       if (--failure.remaining <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
       this.servedFailures.push({ ...recorded, code: failure.code });
       return sendError(response, new ApiError(failure.code, failure.reason, failure.message));
+    }
+    const hold = this.holds.find((h) =>
+      Object.entries(h.match).every(([k, v]) => recorded[k as keyof RecordedRequest] === v),
+    );
+    if (hold) {
+      this.holds.splice(this.holds.indexOf(hold), 1);
+      hold.reached();
+      await hold.released;
+      // The client gave up meanwhile: nothing to answer, and no watch to keep.
+      if (request.socket.destroyed) return;
     }
 
     switch (verb) {

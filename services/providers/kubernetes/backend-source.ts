@@ -6,7 +6,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { BackendId } from '../../shared/index.ts';
 import type { HostRefusal } from '../host-ownership.ts';
 import { probeHttp } from '../http-probe.ts';
-import type { BackendSource, ObservedBackend, ProviderContext } from '../provider.ts';
+import type { BackendSource, ForbiddenSource, ObservedBackend, ProviderContext } from '../provider.ts';
 import { type Probe, ReadinessProbes } from '../readiness-probes.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import {
@@ -64,6 +64,7 @@ class KubernetesBackendSource implements BackendSource {
       kc.makeApiClient(CoreV1Api),
       context.component,
       context.logger,
+      context.pod,
     );
     this.probes = new ReadinessProbes(options.probe ?? ((url) => probeHttp(url)), () => this.schedule());
   }
@@ -78,6 +79,12 @@ class KubernetesBackendSource implements BackendSource {
 
   reportHostRefusals(refusals: readonly HostRefusal[]): void {
     this.reporter.reportHostRefusals(refusals, this.deployments);
+  }
+
+  forbiddenSources(): ForbiddenSource[] {
+    return this.informers
+      .filter((informer) => informer.forbidden)
+      .map(({ spec }) => ({ resource: spec.kind, namespace: spec.namespace }));
   }
 
   async close(): Promise<void> {
@@ -111,6 +118,8 @@ class KubernetesBackendSource implements BackendSource {
   }
 
   private compute(): void {
+    // Before the sync check: a refused source is reported however long the others take.
+    this.reporter.reportForbidden(this.forbiddenSources());
     if (!this.informers.every((informer) => informer.synced)) return;
     const views = computeBackends(this.objects(), this.clusterNaming);
     this.deployments = new Map(views.map((view) => [view.backend.id, view.deployment]));

@@ -1,15 +1,18 @@
 /**
  * Reports, where the user looks, malformed wakegate.dev/* annotations (a warning log line and an
  * `InvalidAnnotation` Event) and host claims the watcher refused (`HostConflict`, `HostRefused`; the
- * watcher logs those): Warning Events on the Deployment (`kubectl describe deployment`). Each is reported
- * once per process; the Event name is derived from it, so a second replica or a restart gets AlreadyExists
- * instead of a duplicate.
+ * watcher logs those): Warning Events on the Deployment (`kubectl describe deployment`); and an optional
+ * source the API server refuses the watcher (`SourceForbidden`; the informer logs it): a Warning Event on
+ * the watcher's own Pod, the one object that refusal is about, when the downward API names it. Each is
+ * reported once per process; the Event name is derived from it, so a second replica or a restart gets
+ * AlreadyExists instead of a duplicate.
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/index.ts';
 import type { HostRefusal } from '../host-ownership.ts';
+import type { ForbiddenSource, PodRef } from '../provider.ts';
 import { apiStatus, loggedApiError } from './api-errors.ts';
 import type { DeploymentBackend } from './backends.ts';
 
@@ -18,19 +21,39 @@ const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
 const HOST_CONFLICT_REASON = 'HostConflict';
 /** A host refused by the rules (a wildcard over a public suffix, outside the namespace's allowlist). */
 const HOST_REFUSED_REASON = 'HostRefused';
+/** An optional source (HTTPRoutes, GRPCRoutes, ReferenceGrants) the watcher's RBAC does not allow. */
+const SOURCE_FORBIDDEN_REASON = 'SourceForbidden';
 
 type DeploymentRef = DeploymentBackend['deployment'];
+
+interface InvolvedObject {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string | undefined;
+}
+
+const deploymentObject = ({ namespace, name, uid }: DeploymentRef): InvolvedObject => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  namespace,
+  name,
+  uid,
+});
 
 export class AnnotationProblemReporter {
   private readonly core: CoreV1Api;
   private readonly component: string;
   private readonly logger: Logger;
+  private readonly pod: PodRef | undefined;
   private readonly reported = new Set<string>();
 
-  constructor(core: CoreV1Api, component: string, logger: Logger) {
+  constructor(core: CoreV1Api, component: string, logger: Logger, pod?: PodRef) {
     this.core = core;
     this.component = component;
     this.logger = logger;
+    this.pod = pod;
   }
 
   report(view: DeploymentBackend): void {
@@ -42,7 +65,7 @@ export class AnnotationProblemReporter {
       const annotation = `wakegate.dev/${problem.setting}`;
       const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using the default`;
       this.logger.warn({ backend: view.backend.id, annotation, value: problem.value }, message);
-      void this.createEvent(view.backend.id, view.deployment, key, INVALID_ANNOTATION_REASON, message);
+      void this.createEvent(deploymentObject(view.deployment), key, INVALID_ANNOTATION_REASON, message);
     }
   }
 
@@ -67,8 +90,7 @@ export class AnnotationProblemReporter {
             ? `host ${refusal.host} is not served: a wildcard must leave two labels below a public suffix`
             : `host ${refusal.host} is not served: it is not under the host suffixes this namespace may claim`;
       void this.createEvent(
-        refusal.id,
-        deployment,
+        deploymentObject(deployment),
         key,
         refusal.reason === 'conflict' ? HOST_CONFLICT_REASON : HOST_REFUSED_REASON,
         message,
@@ -76,14 +98,30 @@ export class AnnotationProblemReporter {
     }
   }
 
+  /**
+   * A Warning Event on the watcher's Pod for each source refused now; once per process. Outside a cluster
+   * (no Pod named) the informer's warning and the watcher's metric report it alone.
+   */
+  reportForbidden(sources: readonly ForbiddenSource[]): void {
+    const pod = this.pod;
+    if (!pod) return;
+    for (const { resource, namespace } of sources) {
+      const key = `${pod.uid ?? ''}|${pod.name}|forbidden|${resource}|${namespace ?? ''}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      const where = namespace === undefined ? 'in any namespace' : `in namespace ${namespace}`;
+      const message = `the watcher may not list or watch ${resource} ${where} (403): they are left out of every backend until its RBAC allows them`;
+      void this.createEvent({ apiVersion: 'v1', kind: 'Pod', ...pod }, key, SOURCE_FORBIDDEN_REASON, message);
+    }
+  }
+
   private async createEvent(
-    backend: string,
-    deployment: DeploymentRef,
+    involvedObject: InvolvedObject,
     key: string,
     reason: string,
     message: string,
   ): Promise<void> {
-    const { namespace, name, uid } = deployment;
+    const { namespace, name } = involvedObject;
     const now = new Date();
     const suffix = createHash('sha256').update(key).digest('hex').slice(0, 12);
     try {
@@ -91,7 +129,7 @@ export class AnnotationProblemReporter {
         namespace,
         body: {
           metadata: { name: `${name.slice(0, 200)}.wakegate-${suffix}`, namespace },
-          involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name, uid },
+          involvedObject,
           reason,
           message,
           type: 'Warning',
@@ -106,7 +144,7 @@ export class AnnotationProblemReporter {
     } catch (error) {
       if (apiStatus(error) === 409) return;
       this.logger.warn(
-        { backend, reason, err: loggedApiError(error) },
+        { object: `${involvedObject.kind} ${namespace}/${name}`, reason, err: loggedApiError(error) },
         'could not create a Kubernetes Event',
       );
     }

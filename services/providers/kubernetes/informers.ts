@@ -137,11 +137,31 @@ export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 200, maxMs: 30_000, abs
 export const CLIENT_WATCH_IDLE_TIMEOUT_MS = 30_000;
 
 /**
- * client-node's Watch, with its idle abort changed (tests only: it is a private field of the client, read
- * here to fail loudly if a client upgrade renames or changes it).
+ * client-node's Watch that closes, once `close()` is called, every watch it opens from then on. ListWatch
+ * checks that it was stopped only before it relists: a stop during a relist, its reconnect delay or a
+ * watch request not yet answered still opens the next watch, which would stay open until the server's
+ * timeout (30 to 60 minutes).
  */
-export function watchWithIdleTimeout(kc: KubeConfig, idleTimeoutMs: number | undefined): Watch {
-  const watch = new Watch(kc);
+class ClosableWatch extends Watch {
+  private closed = false;
+
+  close(): void {
+    this.closed = true;
+  }
+
+  override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
+    const controller = await super.watch(...args);
+    if (this.closed) controller.abort();
+    return controller;
+  }
+}
+
+/**
+ * A ClosableWatch, with client-node's idle abort changed (tests only: it is a private field of the
+ * client, read here to fail loudly if a client upgrade renames or changes it).
+ */
+function closableWatch(kc: KubeConfig, idleTimeoutMs: number | undefined): ClosableWatch {
+  const watch = new ClosableWatch(kc);
   if (idleTimeoutMs === undefined) return watch;
   const fields = watch as unknown as { requestTimeoutMs?: unknown };
   if (fields.requestTimeoutMs !== CLIENT_WATCH_IDLE_TIMEOUT_MS)
@@ -156,6 +176,7 @@ export function watchWithIdleTimeout(kc: KubeConfig, idleTimeoutMs: number | und
 export class SupervisedInformer {
   readonly spec: InformerSpec;
   private readonly informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+  private readonly watch: ClosableWatch;
   private readonly logger: Logger;
   private readonly backoff: BackoffOptions;
   private readonly onChange: () => void;
@@ -167,6 +188,8 @@ export class SupervisedInformer {
   synced = false;
   /** The resource is not served (404) or not ours to list (403): its list counts as empty. */
   absent = false;
+  /** The API server refuses it (403) now. */
+  forbidden = false;
 
   constructor(
     kc: KubeConfig,
@@ -186,9 +209,10 @@ export class SupervisedInformer {
     // whose objects are quiet would otherwise fall behind the retained history and relist after 410), and
     // any event, bookmarks included, resets the client's reconnect backoff, which a quiet watch closed by
     // the server time after time would grow to 30 s, delaying its next change as long.
+    this.watch = closableWatch(kc, watchIdleTimeoutMs);
     this.informer = new ListWatch(
       `${spec.path}?allowWatchBookmarks=true`,
-      watchWithIdleTimeout(kc, watchIdleTimeoutMs),
+      this.watch,
       spec.list,
       false,
       spec.labelSelector,
@@ -205,13 +229,12 @@ export class SupervisedInformer {
     if (this.stopped) return;
     this.failedThisRun = false;
     await this.informer.start();
-    // client-node opens the watch even when stopped during the list; close it again.
-    if (this.stopped) await this.informer.stop();
     if (this.failedThisRun || this.stopped) return;
     if (this.attempt > 0 || this.absent) this.logger.info('informer recovered');
     this.attempt = 0;
     const wasSynced = this.synced && !this.absent;
     this.absent = false;
+    this.forbidden = false;
     this.synced = true;
     if (!wasSynced) this.onChange();
   }
@@ -219,6 +242,7 @@ export class SupervisedInformer {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.watch.close();
     await this.informer.stop();
   }
 
@@ -235,10 +259,11 @@ export class SupervisedInformer {
         else
           this.logger.warn(
             { err: loggedApiError(error) },
-            `the watcher is not allowed to list ${this.spec.kind} (403): left out until its RBAC allows it; check infra/k8s/base/rbac-watcher.yaml`,
+            `the watcher is not allowed to list or watch ${this.spec.kind} (403): left out until its RBAC allows it; check infra/k8s/base/rbac-watcher.yaml`,
           );
       }
       this.absent = true;
+      this.forbidden = status === 403;
       this.synced = true;
       delay = this.backoff.absentRetryMs;
       this.onChange();

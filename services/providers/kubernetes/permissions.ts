@@ -22,6 +22,14 @@ export const WATCHER_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
 
+/**
+ * What the watcher needs in its own namespace only, granted by a Role there: Events on its own Pod (an
+ * optional source its RBAC refuses).
+ */
+export const WATCHER_OWN_NAMESPACE_RULES: readonly PolicyRule[] = [
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+];
+
 /** One API call as RBAC sees it; a subresource is checked as `resource/subresource`. */
 export interface ApiCall {
   verb: string;
