@@ -516,7 +516,7 @@ export class ApiHttpServer {
   private writeScale(type: ResourceType, namespace: string, name: string, scale: KubeObject): unknown {
     const replicas = scale.spec?.replicas;
     if (!(Number.isInteger(replicas) && (replicas as number) >= 0))
-      throw invalid(type, name, 'spec.replicas', 'must be greater than or equal to 0');
+      throw invalid(type, name, 'spec.replicas', 'must be greater than or equal to 0', replicas);
     const current = this.read(type, namespace, name, undefined) as KubeObject;
     const expected = scale.metadata?.resourceVersion;
     if (expected && expected !== current.metadata?.resourceVersion) throw conflict(type, name);
