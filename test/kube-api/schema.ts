@@ -4,6 +4,7 @@
  * `SetDefaults_Service` and `SetDefaults_ContainerPort`), applied to every create and update, then
  * validation. Custom resources get their CRD's schema defaults and rules (`gateway-api-schema.ts`).
  */
+import { defaultRoute, isGatewayRoute, routeErrors } from './gateway-api-schema.ts';
 import type { ResourceType } from './resources.ts';
 import type { FieldError, KubeObject } from './store.ts';
 
@@ -56,11 +57,12 @@ export function applyDefaults(type: ResourceType, object: KubeObject): void {
   } else if (type.group === '' && type.kind === 'Service') {
     object.spec ??= {};
     defaultService(object.spec);
-  }
+  } else if (isGatewayRoute(type.group, type.kind)) defaultRoute(type.kind, object);
 }
 
 /** The field errors validation finds in a defaulted object (empty: valid). */
 export function schemaErrors(type: ResourceType, object: KubeObject): FieldError[] {
+  if (isGatewayRoute(type.group, type.kind)) return routeErrors(object);
   const errors: FieldError[] = [];
   if (type.group === 'apps' && type.kind === 'Deployment') {
     const replicas = object.spec?.replicas;
