@@ -1,4 +1,10 @@
-import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from './index.ts';
 
@@ -127,5 +133,79 @@ describe('kube-api double: the Gateway API CRDs as installed', () => {
     expect(refused.message).toBe(
       `HTTPRoute.gateway.networking.k8s.io "web" is invalid: [spec.hostnames[0]: Invalid value: "Web.Example.com": spec.hostnames[0] in body should match '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', spec.rules[0].backendRefs[0].weight: Invalid value: -1: spec.rules[0].backendRefs[0].weight in body should be greater than or equal to 0]`,
     );
+  });
+});
+
+describe('kube-api double: patching custom resources', () => {
+  let api: KubeApiServer;
+  afterEach(() => api.close());
+
+  it('refuses a strategic merge patch of an HTTPRoute, GRPCRoute or ReferenceGrant with 415, and takes a merge patch', async () => {
+    api = await startKubeApiServer();
+    const custom = api.kubeConfig().makeApiClient(CustomObjectsApi);
+    const route = { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 'web', port: 80 }] }] };
+    api.create({
+      apiVersion: `${GROUP}/v1`,
+      kind: 'HTTPRoute',
+      metadata: { name: 'web', namespace: 'demo' },
+      spec: route,
+    });
+    api.create({
+      apiVersion: `${GROUP}/v1`,
+      kind: 'GRPCRoute',
+      metadata: { name: 'web', namespace: 'demo' },
+      spec: route,
+    });
+    api.create({
+      apiVersion: `${GROUP}/v1beta1`,
+      kind: 'ReferenceGrant',
+      metadata: { name: 'web', namespace: 'demo' },
+      spec: {
+        from: [{ group: GROUP, kind: 'HTTPRoute', namespace: 'shop' }],
+        to: [{ group: '', kind: 'Service' }],
+      },
+    });
+    const patch = (plural: string, version: string, strategy: PatchStrategy) =>
+      custom.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version,
+          namespace: 'demo',
+          plural,
+          name: 'web',
+          body: { metadata: { labels: { team: 'a' } } },
+        },
+        setHeaderOptions('Content-Type', strategy),
+      );
+    for (const [plural, version] of [
+      ['httproutes', 'v1'],
+      ['grpcroutes', 'v1'],
+      ['referencegrants', 'v1beta1'],
+    ] as const) {
+      expect(await statusOf(patch(plural, version, PatchStrategy.StrategicMergePatch))).toMatchObject({
+        code: 415,
+        reason: 'UnsupportedMediaType',
+        message:
+          'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+      });
+      expect(api.get(plural, 'demo', 'web')?.metadata?.labels).toBeUndefined();
+      await patch(plural, version, PatchStrategy.MergePatch);
+      expect(api.get(plural, 'demo', 'web')?.metadata?.labels).toEqual({ team: 'a' });
+    }
+    // A built-in kind still takes one.
+    api.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: 'demo' },
+      spec: { ports: [{ port: 80 }] },
+    });
+    await api
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .patchNamespacedService(
+        { namespace: 'demo', name: 'web', body: { metadata: { labels: { team: 'a' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      );
+    expect(api.get('services', 'demo', 'web')?.metadata?.labels).toEqual({ team: 'a' });
   });
 });

@@ -7,6 +7,8 @@ export interface ResourceType {
   kind: string;
   singular: string;
   subresources: readonly string[];
+  /** Served from a CRD (apiextensions-apiserver), not built in: no strategic merge patch. */
+  custom?: true;
 }
 
 export const RESOURCES: readonly ResourceType[] = [
@@ -40,6 +42,7 @@ export const RESOURCES: readonly ResourceType[] = [
     version: 'v1',
     resource: 'httproutes',
     kind: 'HTTPRoute',
+    custom: true,
     singular: 'httproute',
     subresources: ['status'],
   },
@@ -48,6 +51,7 @@ export const RESOURCES: readonly ResourceType[] = [
     version: 'v1',
     resource: 'grpcroutes',
     kind: 'GRPCRoute',
+    custom: true,
     singular: 'grpcroute',
     subresources: ['status'],
   },
@@ -56,6 +60,7 @@ export const RESOURCES: readonly ResourceType[] = [
     version: 'v1beta1',
     resource: 'referencegrants',
     kind: 'ReferenceGrant',
+    custom: true,
     singular: 'referencegrant',
     subresources: [],
   },

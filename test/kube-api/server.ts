@@ -535,20 +535,36 @@ export class ApiHttpServer {
     contentType: string | undefined,
     patch: unknown,
   ): unknown {
-    const media = (contentType ?? '').split(';')[0]?.trim();
+    const media = (contentType ?? '').split(';')[0]?.trim() ?? '';
     const current = this.read(type, namespace, name, subresource);
+    // Strategic merge patch needs the Go types' patch strategies, which a CRD does not have:
+    // apiextensions-apiserver accepts only JSON patch, merge patch and apply (`customresource_handler.go`).
+    const accepted = type.custom
+      ? ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml']
+      : [
+          'application/json-patch+json',
+          'application/merge-patch+json',
+          'application/strategic-merge-patch+json',
+          'application/apply-patch+yaml',
+        ];
     let next: KubeObject;
     try {
-      if (media === 'application/json-patch+json') next = jsonPatch(current, patch) as KubeObject;
-      else if (media === 'application/merge-patch+json' || media === 'application/strategic-merge-patch+json')
-        // Strategic merge differs from a merge patch only for lists with merge keys; the double treats it as merge.
-        next = mergePatch(current, patch) as KubeObject;
-      else
+      // Server-side apply is not modelled: a call that uses it fails loudly rather than passing for a merge.
+      if (media === 'application/apply-patch+yaml')
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`,
+          'the kube-api double does not implement server-side apply',
         );
+      if (!accepted.includes(media))
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+        );
+      if (media === 'application/json-patch+json') next = jsonPatch(current, patch) as KubeObject;
+      // Strategic merge differs from a merge patch only for lists with merge keys; the double treats it as merge.
+      else next = mergePatch(current, patch) as KubeObject;
     } catch (error) {
       if (error instanceof PatchError) throw new ApiError(422, 'Invalid', error.message);
       throw error;
