@@ -30,11 +30,14 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RbacSubject } from '../rbac.ts';
 import { type ControllerOptions, SimulatedController } from './controller.ts';
+import { type DeclaredGateway, SimulatedGatewayController } from './gateway-controller.ts';
 import { resolveResource, resourceOfObject } from './resources.ts';
 import { ApiHttpServer, type RecordedRequest } from './server.ts';
 import { type KubeObject, ObjectStore, type StoreEvent } from './store.ts';
 
 export type { BoundRule, RbacSubject } from '../rbac.ts';
+export type { DeclaredGateway, GatewayListener } from './gateway-controller.ts';
+export { GATEWAY_CONTROLLER_NAME } from './gateway-controller.ts';
 export {
   deploymentObject,
   referenceGrantObject,
@@ -63,6 +66,8 @@ export interface KubeApiServerOptions extends ControllerOptions {
    * Default: everything is kept until `compact()`.
    */
   historyLimit?: number;
+  /** Lag of the simulated Gateway controller's route status writes behind a change. Default 0. */
+  gatewayDelayMs?: number;
 }
 
 const REASONS: Record<number, string> = {
@@ -143,12 +148,20 @@ export interface KubeApiServer {
   evictPods(namespace: string, name: string, count?: number): void;
   /** Every pod with an IP of the Deployment turns Ready, or not (a readiness probe failing). */
   setPodsReady(namespace: string, name: string, ready: boolean): void;
+  /**
+   * A Gateway the simulated Gateway controller manages (declared again: changed): from now on it writes
+   * `status.parents` entries on the routes attached to it (`gateway-controller.ts`).
+   */
+  declareGateway(gateway: DeclaredGateway): void;
+  /** The Gateway is gone: its controller removes its entries from the routes' status. */
+  removeGateway(namespace: string, name: string): void;
   close(): Promise<void>;
 }
 
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const store = new ObjectStore();
   const controller = new SimulatedController(store, { ...options });
+  const gateways = new SimulatedGatewayController(store, options.gatewayDelayMs);
   if (options.historyLimit !== undefined) store.historyLimit = options.historyLimit;
   const http = new ApiHttpServer(store, options.rbac, { minRequestTimeoutMs: options.minRequestTimeoutMs });
   await new Promise<void>((resolve) => http.server.listen(0, '127.0.0.1', resolve));
@@ -255,8 +268,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     setSliceDelay: (ms) => controller.setSliceDelay(ms),
     evictPods: (namespace, name, count) => controller.evictPods(namespace, name, count),
     setPodsReady: (namespace, name, ready) => controller.setPodsReady(namespace, name, ready),
+    declareGateway: (gateway) => gateways.declare(gateway),
+    removeGateway: (namespace, name) => gateways.remove(namespace, name),
     async close() {
       controller.close();
+      gateways.close();
       http.dropWatches(true, true);
       http.server.closeAllConnections();
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
