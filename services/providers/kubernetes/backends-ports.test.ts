@@ -64,4 +64,14 @@ describe('computeBackends: ports per pod', () => {
     ]);
   });
 
+  it('is not ready while its pods lack the named port: the Service sends them nothing', async () => {
+    const backends = await backendsWith(
+      webDeployment('stable', [{ name: 'http', containerPort: 8080 }]),
+      webDeployment('legacy', [{ name: 'web', containerPort: 8000 }]),
+    );
+    expect(backends.map((b) => [b.backend.id, b.backend.ready, b.probeUrl])).toEqual([
+      ['shop/legacy', false, undefined],
+      ['shop/stable', true, 'http://10.0.0.1:8080/healthz'],
+    ]);
+  });
 });
