@@ -76,6 +76,26 @@ function forbidden(user: string, call: RecordedRequest): ApiError {
   );
 }
 
+/** A continue token: opaque to clients, base64 JSON as kube-apiserver's (`storage.EncodeContinue`). */
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64');
+}
+
+function decodeContinue(token: string): { rv: number; start: string } {
+  try {
+    const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as Record<string, unknown>;
+    if (decoded.v === 'meta.k8s.io/v1' && typeof decoded.rv === 'number' && typeof decoded.start === 'string')
+      return { rv: decoded.rv, start: decoded.start };
+  } catch {
+    // Not a token this server wrote: refused below.
+  }
+  throw new ApiError(
+    400,
+    'BadRequest',
+    'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+  );
+}
+
 function send(response: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   response.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -83,7 +103,10 @@ function send(response: ServerResponse, code: number, body: unknown): void {
 }
 
 function sendError(response: ServerResponse, error: ApiError): void {
-  send(response, error.code, status(error.code, error.reason, error.message, error.details));
+  const body = status(error.code, error.reason, error.message, error.details);
+  // A 410 for a continue token carries one that continues from the current state.
+  const listMeta = (error as ApiError & { listMeta?: Record<string, unknown> }).listMeta;
+  send(response, error.code, listMeta ? { ...body, metadata: listMeta } : body);
 }
 
 async function readBody(request: IncomingMessage): Promise<unknown> {
@@ -395,21 +418,48 @@ export class ApiHttpServer {
       );
   }
 
+  /**
+   * A list, paged with `limit` and `continue` as the etcd3 store serves one (`apiserver/pkg/storage/etcd3/
+   * store.go` `GetList`): items in key order, every page read at the first page's resourceVersion, an
+   * opaque continue token, `remainingItemCount` only without a selector (a filtered count would be a
+   * guess), and 410 Expired for a token whose version was compacted, carrying a token that continues
+   * from the current state instead (an inconsistent list).
+   */
   private list(type: ResourceType, namespace: string | undefined, params: URLSearchParams) {
     const matches = this.filter(params);
-    return {
-      apiVersion: apiVersionOf(type),
-      kind: `${type.kind}List`,
-      metadata: { resourceVersion: String(this.store.resourceVersion) },
-      items: this.store
-        .list(type, namespace)
-        .filter(matches)
-        .sort((a, b) =>
-          `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(
-            `${b.metadata?.namespace}/${b.metadata?.name}`,
-          ),
-        ),
-    };
+    const limit = Number(params.get('limit') ?? '0');
+    const token = params.get('continue') ?? '';
+    let rv = this.store.resourceVersion;
+    let start = '';
+    if (token !== '') {
+      const decoded = decodeContinue(token);
+      start = decoded.start;
+      if (decoded.rv > 0) rv = decoded.rv;
+    }
+    const items = this.store.listAt(type, rv, namespace);
+    if (!items) {
+      const expired = new ApiError(
+        410,
+        'Expired',
+        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+      );
+      throw Object.assign(expired, { listMeta: { continue: encodeContinue(-1, start) } });
+    }
+    const keyOf = (o: KubeObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+    const ordered = items
+      .filter((o) => keyOf(o) >= start)
+      .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+    const matching = ordered.filter(matches);
+    const page = limit > 0 ? matching.slice(0, limit) : matching;
+    const last = page.at(-1);
+    const more = limit > 0 && last !== undefined && matching.length > page.length;
+    const filtered = (params.get('labelSelector') ?? '') !== '' || (params.get('fieldSelector') ?? '') !== '';
+    const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
+    if (more) {
+      metadata.continue = encodeContinue(rv, `${keyOf(last)}\u0000`);
+      if (!filtered) metadata.remainingItemCount = ordered.length - ordered.indexOf(last) - 1;
+    }
+    return { apiVersion: apiVersionOf(type), kind: `${type.kind}List`, metadata, items: page };
   }
 
   private watch(

@@ -35,7 +35,10 @@ export interface StoreEvent {
   resource: ResourceType;
   namespace: string;
   object: KubeObject;
-  /** The object before a MODIFIED, so watches with a selector can turn it into ADDED or DELETED. */
+  /**
+   * The object before a MODIFIED (watches with a selector turn it into ADDED or DELETED) or a DELETED
+   * (a paged list reads the state at an older version).
+   */
   previous?: KubeObject | undefined;
 }
 
@@ -151,6 +154,23 @@ export class ObjectStore {
   eventsSince(rv: number): StoreEvent[] | undefined {
     if (rv < this.compactedRevision) return undefined;
     return this.log.filter((e) => e.rv > rv);
+  }
+
+  /**
+   * The objects of a type as they were at `rv` (etcd reads at a revision), or undefined when the log no
+   * longer reaches back that far (compacted).
+   */
+  listAt(type: ResourceType, rv: number, namespace?: string): KubeObject[] | undefined {
+    const later = this.eventsSince(rv);
+    if (!later) return undefined;
+    const state = new Map([...this.bucket(type)].map(([key, object]) => [key, structuredClone(object)]));
+    for (const event of later.reverse()) {
+      if (event.resource !== type) continue;
+      const key = `${event.namespace}/${event.object.metadata?.name}`;
+      if (event.type === 'ADDED') state.delete(key);
+      else state.set(key, structuredClone(event.previous as KubeObject));
+    }
+    return [...state.values()].filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
   }
 
   compact(): void {
@@ -294,7 +314,7 @@ export class ObjectStore {
     this.revision++;
     const last = structuredClone(current);
     last.metadata = { ...last.metadata, resourceVersion: String(this.revision) };
-    this.record('DELETED', type, last);
+    this.record('DELETED', type, last, structuredClone(current));
     return structuredClone(last);
   }
 }
