@@ -12,6 +12,8 @@
  *   api.compact(); api.dropWatches();                  // watches resume from an old version -> 410 -> relist
  *   api.requests                                       // [{ verb: 'watch', group: 'apps', resource: ... }]
  *   api.onChange((event) => ...);                      // every store change, e.g. the slice update time
+ *   api.declareGateway({ namespace: 'infra', name: 'edge', listeners: [{ name: 'http',
+ *     allowedRoutes: { namespaces: { from: 'All' } } }] });  // its controller writes routes' status.parents
  *   writeFile(path, api.kubeConfigYaml());             // for a child process started with KUBECONFIG
  *   await api.close();
  *
@@ -21,10 +23,17 @@
  * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods),
  * and `rbac` (a ServiceAccount's rules from the manifests, `test/rbac.ts`: any other call is answered 403).
  *
+ * The simulated Gateway controller (`gateway-controller.ts`, option `gatewayDelayMs`) writes the status of
+ * routes attached to Gateways a test declared; routes on other Gateways keep the status they were seeded
+ * with (`routeStatus`, `routeObject`).
+ *
  * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, discovery.k8s.io/v1
  * endpointslices, gateway.networking.k8s.io/v1 httproutes and grpcroutes, gateway.networking.k8s.io/v1beta1
- * referencegrants, events.k8s.io/v1 events, and the discovery
- * documents. Patches: JSON patch, merge patch, strategic merge patch (treated as merge).
+ * referencegrants, events.k8s.io/v1 events, and the discovery documents. Every write is defaulted and
+ * validated as kube-apiserver does (`schema.ts`: Deployment replicas, Service ports; `gateway-api-schema.ts`:
+ * the Gateway API CRDs' defaults, and 422 for a Service backendRef without a port). Lists page with `limit`
+ * and `continue` (410 Expired once the token's version is compacted). Patches: JSON patch, merge patch,
+ * strategic merge patch (treated as merge; 415 on the custom resources, as a CRD does); no server-side apply.
  */
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
