@@ -13,7 +13,11 @@
  *   at most `maxEndpointsPerSlice` (100) endpoints a slice, named from `generateName: <service>-`, an
  *   endpoint kept in the slice it is in, new slices created before emptied ones are deleted, and one
  *   placeholder slice without ports or endpoints when there are none (read back as `null`: the controller
- *   sends `[]`, which the API server's protobuf storage returns as null).
+ *   sends `[]`, which the API server's protobuf storage returns as null). Each endpoint's ports are the
+ *   Service's ports resolved on its pod (`getEndpointPorts`, `podutil.FindPort`): a numeric targetPort as
+ *   is, a named one from the pod's container ports (pods of different templates may differ; a pod without
+ *   it has no port for it), and a slice holds endpoints of one port set only (`reconcileByPortMapping`); a
+ *   slice to create takes the place of one to delete (`finalize`).
  * - **Deployment status** follows the pods and the spec `statusDelayMs` later: `observedGeneration` is the
  *   generation seen then, the counts are of pods not terminating (terminating pods leave them at once),
  *   zero counts left out as the real controller's omitempty fields are.
@@ -44,8 +48,45 @@ const MANAGED_BY = 'endpointslice-controller.k8s.io';
 const SERVICE_NAME = 'kubernetes.io/service-name';
 const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 
+interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: string;
+}
+
+interface ServicePort {
+  name?: string;
+  port: number;
+  targetPort?: number | string;
+  protocol?: string;
+}
+
+interface SlicePort {
+  name: string;
+  port: number;
+  protocol: string;
+}
+
+/**
+ * The port a Service port sends to on this pod (`podutil.FindPort`): a number as it is, a name looked up
+ * among the pod's container ports of the same protocol; undefined when the pod has no such port.
+ */
+function findPort(pod: Pod, port: ServicePort): number | undefined {
+  const protocol = port.protocol ?? 'TCP';
+  const target = port.targetPort ?? port.port;
+  if (typeof target === 'number') return target;
+  return pod.ports.find((p) => p.name === target && (p.protocol ?? 'TCP') === protocol)?.containerPort;
+}
+
+/** A port set as the reconciler keys slices by it; no ports reads back as null (see the header). */
+function portsKey(ports: SlicePort[]): string {
+  return JSON.stringify(ports.length === 0 ? null : ports);
+}
+
 interface Pod {
   name: string;
+  /** The container ports of the pod template it was made from. */
+  ports: ContainerPort[];
   /** Undefined until the pod has its IP (not listed in any slice before). */
   address: string | undefined;
   ready: boolean;
@@ -163,7 +204,13 @@ export class SimulatedController {
     const active = pods.filter((p) => !p.terminating);
     for (let i = active.length; i < wanted; i++) {
       const { name: podName, serial } = this.podName(key, name);
-      const pod: Pod = { name: podName, address: undefined, ready: false, terminating: false };
+      const pod: Pod = {
+        name: podName,
+        ports: this.templatePorts(deployment),
+        address: undefined,
+        ready: false,
+        terminating: false,
+      };
       pods.push(pod);
       const index = this.deploymentIndex.get(key) ?? 0;
       const address =
@@ -189,6 +236,13 @@ export class SimulatedController {
       for (const pod of ranked.slice(0, excess)) this.terminate(key, pod);
     }
     this.podsChanged(namespace, name);
+  }
+
+  private templatePorts(deployment: KubeObject | undefined): ContainerPort[] {
+    const template = deployment?.spec?.template as
+      | { spec?: { containers?: { ports?: ContainerPort[] }[] } }
+      | undefined;
+    return structuredClone((template?.spec?.containers ?? []).flatMap((c) => c.ports ?? []));
   }
 
   private terminate(key: string, pod: Pod): void {
@@ -266,10 +320,15 @@ export class SimulatedController {
     });
   }
 
-  private endpointsFor(service: KubeObject, pods: Map<string, Pod[]>): Map<string, Endpoint> {
-    const endpoints = new Map<string, Endpoint>();
+  /** The endpoints of the Service's pods, each with the ports its pod resolves (`getEndpointPorts`). */
+  private endpointsFor(
+    service: KubeObject,
+    pods: Map<string, Pod[]>,
+  ): Map<string, { endpoint: Endpoint; ports: SlicePort[] }> {
+    const endpoints = new Map<string, { endpoint: Endpoint; ports: SlicePort[] }>();
     const namespace = service.metadata?.namespace as string;
     const publishNotReady = service.spec?.publishNotReadyAddresses === true;
+    const servicePorts = (service.spec?.ports ?? []) as ServicePort[];
     for (const [key, owned] of pods) {
       if (!key.startsWith(`${namespace}/`)) continue;
       const labels = this.templateLabels.get(key);
@@ -277,15 +336,25 @@ export class SimulatedController {
       for (const pod of owned) {
         if (pod.address === undefined) continue;
         const serving = pod.ready;
+        const ports: SlicePort[] = [];
+        for (const port of servicePorts) {
+          const resolved = findPort(pod, port);
+          // A named port the pod lacks is left out of its endpoint's ports (logged, not an error).
+          if (resolved !== undefined)
+            ports.push({ name: port.name ?? '', port: resolved, protocol: port.protocol ?? 'TCP' });
+        }
         endpoints.set(pod.name, {
-          addresses: [pod.address],
-          conditions: {
-            ready: publishNotReady || (serving && !pod.terminating),
-            serving,
-            terminating: pod.terminating,
+          ports,
+          endpoint: {
+            addresses: [pod.address],
+            conditions: {
+              ready: publishNotReady || (serving && !pod.terminating),
+              serving,
+              terminating: pod.terminating,
+            },
+            nodeName: 'node-1',
+            targetRef: { kind: 'Pod', namespace, name: pod.name },
           },
-          nodeName: 'node-1',
-          targetRef: { kind: 'Pod', namespace, name: pod.name },
         });
       }
     }
@@ -301,44 +370,48 @@ export class SimulatedController {
     const selecting = services.filter((s) => Object.keys((s.spec?.selector as object) ?? {}).length > 0);
     for (const service of selecting) {
       const serviceName = service.metadata?.name as string;
-      const ports = (
-        (service.spec?.ports ?? []) as {
-          name?: string;
-          port: number;
-          targetPort?: unknown;
-          protocol?: string;
-        }[]
-      ).map((p) => ({
-        name: p.name ?? '',
-        port: typeof p.targetPort === 'number' ? p.targetPort : p.port,
-        protocol: p.protocol ?? 'TCP',
-      }));
-      const desired = this.endpointsFor(service, pods);
+      // Endpoints are grouped by the ports their pods resolve: each slice holds one port set
+      // (`reconciler.go` `reconcileByPortMapping`), so pods with different named ports get different slices.
+      const groups = new Map<string, { ports: SlicePort[]; endpoints: Map<string, Endpoint> }>();
+      for (const [pod, { endpoint, ports }] of this.endpointsFor(service, pods)) {
+        const key = portsKey(ports);
+        const group = groups.get(key) ?? { ports, endpoints: new Map() };
+        group.endpoints.set(pod, endpoint);
+        groups.set(key, group);
+      }
       const existing = managed
         .filter((s) => s.metadata?.labels?.[SERVICE_NAME] === serviceName)
         .sort((a, b) => String(a.metadata?.name).localeCompare(String(b.metadata?.name)));
-      // 1. Each endpoint still wanted stays in its slice, updated; the others leave it.
-      const plans = existing.map((slice) => {
-        const before = (slice.endpoints as Endpoint[] | null | undefined) ?? [];
-        const kept: Endpoint[] = [];
-        for (const endpoint of before) {
-          const wanted = desired.get(endpoint.targetRef.name);
-          if (!wanted) continue;
-          kept.push(wanted);
-          desired.delete(endpoint.targetRef.name);
-        }
-        return { slice, endpoints: kept };
-      });
-      // 2. New endpoints fill the fullest slices first (emptied ones last), then new slices.
-      const remaining = [...desired.values()];
-      for (const plan of [...plans].sort((a, b) => b.endpoints.length - a.endpoints.length))
-        while (remaining.length > 0 && plan.endpoints.length < max)
-          plan.endpoints.push(remaining.shift() as Endpoint);
-      const creates: Endpoint[][] = [];
-      while (remaining.length > 0) creates.push(remaining.splice(0, max));
-      const body = (endpoints: Endpoint[] | null) => ({
+      const plans: { slice: KubeObject; ports: SlicePort[]; endpoints: Endpoint[] }[] = [];
+      const creates: { ports: SlicePort[]; endpoints: Endpoint[] }[] = [];
+      for (const [key, { ports, endpoints: desired }] of groups) {
+        // 1. Each endpoint still wanted stays in its slice, updated; the others leave it.
+        const own = existing
+          .filter((slice) => portsKey((slice.ports as SlicePort[] | null | undefined) ?? []) === key)
+          .map((slice) => {
+            const kept: Endpoint[] = [];
+            for (const endpoint of (slice.endpoints as Endpoint[] | null | undefined) ?? []) {
+              const wanted = desired.get(endpoint.targetRef.name);
+              if (!wanted) continue;
+              kept.push(wanted);
+              desired.delete(endpoint.targetRef.name);
+            }
+            return { slice, ports, endpoints: kept };
+          });
+        // 2. New endpoints fill the fullest slices first (emptied ones last), then new slices.
+        const remaining = [...desired.values()];
+        for (const plan of [...own].sort((a, b) => b.endpoints.length - a.endpoints.length))
+          while (remaining.length > 0 && plan.endpoints.length < max)
+            plan.endpoints.push(remaining.shift() as Endpoint);
+        while (remaining.length > 0) creates.push({ ports, endpoints: remaining.splice(0, max) });
+        plans.push(...own);
+      }
+      // Slices of a port set no endpoint has any more are emptied.
+      for (const slice of existing)
+        if (!plans.some((p) => p.slice === slice)) plans.push({ slice, ports: [], endpoints: [] });
+      const body = (ports: SlicePort[] | null, endpoints: Endpoint[] | null) => ({
         addressType: 'IPv4',
-        ports: endpoints === null ? null : ports,
+        ports: ports === null || ports.length === 0 ? null : ports,
         endpoints,
       });
       const metadata = {
@@ -361,16 +434,21 @@ export class SimulatedController {
       };
       const emptied = plans.filter((p) => p.endpoints.length === 0);
       const updates = plans.filter((p) => p.endpoints.length > 0);
+      // A slice to create takes the place of one to delete instead (`finalize`): an update, not both.
+      while (creates.length > 0 && emptied.length > 0) {
+        const { ports, endpoints } = creates.pop() as (typeof creates)[number];
+        updates.push({ slice: (emptied.shift() as (typeof emptied)[number]).slice, ports, endpoints });
+      }
       // 3. With no endpoint at all, one placeholder slice stays (the first existing one, else a new one).
       let placeholder: KubeObject | 'create' | undefined;
       if (updates.length === 0 && creates.length === 0) placeholder = emptied.shift()?.slice ?? 'create';
       // Creates first, then updates, then deletes, as the reconciler's finalize orders them.
-      for (const endpoints of creates)
-        this.store.create(SLICES, namespace, { metadata: { ...metadata }, ...body(endpoints) });
-      if (placeholder === 'create') this.store.create(SLICES, namespace, { metadata, ...body(null) });
-      else if (placeholder) this.store.update(SLICES, namespace, { ...placeholder, ...body(null) });
-      for (const { slice, endpoints } of updates)
-        this.store.update(SLICES, namespace, { ...slice, ...body(endpoints) });
+      for (const { ports, endpoints } of creates)
+        this.store.create(SLICES, namespace, { metadata: { ...metadata }, ...body(ports, endpoints) });
+      if (placeholder === 'create') this.store.create(SLICES, namespace, { metadata, ...body(null, null) });
+      else if (placeholder) this.store.update(SLICES, namespace, { ...placeholder, ...body(null, null) });
+      for (const { slice, ports, endpoints } of updates)
+        this.store.update(SLICES, namespace, { ...slice, ...body(ports, endpoints) });
       for (const { slice } of emptied) this.store.delete(SLICES, namespace, slice.metadata?.name as string);
     }
     // Slices of Services gone or without a selector: the garbage collector deletes them.

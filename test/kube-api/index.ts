@@ -13,6 +13,8 @@
  *   api.compact(); api.dropWatches();                  // watches resume from an old version -> 410 -> relist
  *   api.requests                                       // [{ verb: 'watch', group: 'apps', resource: ... }]
  *   api.onChange((event) => ...);                      // every store change, e.g. the slice update time
+ *   api.declareGateway({ namespace: 'infra', name: 'edge', listeners: [{ name: 'http',
+ *     allowedRoutes: { namespaces: { from: 'All' } } }] });  // its controller writes routes' status.parents
  *   writeFile(path, api.kubeConfigYaml());             // for a child process started with KUBECONFIG
  *   await api.close();
  *
@@ -22,21 +24,31 @@
  * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods),
  * and `rbac` (a ServiceAccount's rules from the manifests, `test/rbac.ts`: any other call is answered 403).
  *
+ * The simulated Gateway controller (`gateway-controller.ts`, option `gatewayDelayMs`) writes the status of
+ * routes attached to Gateways a test declared; routes on other Gateways keep the status they were seeded
+ * with (`routeStatus`, `routeObject`).
+ *
  * Served: apps/v1 deployments (+ scale and status subresources), v1 services, v1 events, v1 secrets (`data`
  * only: `stringData` is not merged), discovery.k8s.io/v1
  * endpointslices, gateway.networking.k8s.io/v1 httproutes and grpcroutes, gateway.networking.k8s.io/v1beta1
- * referencegrants, events.k8s.io/v1 events, and the discovery
- * documents. Patches: JSON patch, merge patch, strategic merge patch (treated as merge).
+ * referencegrants, events.k8s.io/v1 events, and the discovery documents. Every write is defaulted and
+ * validated as kube-apiserver does (`schema.ts`: Deployment replicas, Service ports; `gateway-api-schema.ts`:
+ * the Gateway API CRDs' defaults, and 422 for a Service backendRef without a port). Lists page with `limit`
+ * and `continue` (410 Expired once the token's version is compacted). Patches: JSON patch, merge patch,
+ * strategic merge patch (treated as merge; 415 on the custom resources, as a CRD does); no server-side apply.
  */
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RbacSubject } from '../rbac.ts';
 import { type ControllerOptions, SimulatedController } from './controller.ts';
+import { type DeclaredGateway, SimulatedGatewayController } from './gateway-controller.ts';
 import { resolveResource, resourceOfObject } from './resources.ts';
 import { ApiHttpServer, type RecordedRequest } from './server.ts';
 import { type KubeObject, ObjectStore, type StoreEvent } from './store.ts';
 
 export type { BoundRule, RbacSubject } from '../rbac.ts';
+export type { DeclaredGateway, GatewayListener } from './gateway-controller.ts';
+export { GATEWAY_CONTROLLER_NAME } from './gateway-controller.ts';
 export {
   deploymentObject,
   referenceGrantObject,
@@ -65,6 +77,8 @@ export interface KubeApiServerOptions extends ControllerOptions {
    * Default: everything is kept until `compact()`.
    */
   historyLimit?: number;
+  /** Lag of the simulated Gateway controller's route status writes behind a change. Default 0. */
+  gatewayDelayMs?: number;
 }
 
 const REASONS: Record<number, string> = {
@@ -150,12 +164,20 @@ export interface KubeApiServer {
   evictPods(namespace: string, name: string, count?: number): void;
   /** Every pod with an IP of the Deployment turns Ready, or not (a readiness probe failing). */
   setPodsReady(namespace: string, name: string, ready: boolean): void;
+  /**
+   * A Gateway the simulated Gateway controller manages (declared again: changed): from now on it writes
+   * `status.parents` entries on the routes attached to it (`gateway-controller.ts`).
+   */
+  declareGateway(gateway: DeclaredGateway): void;
+  /** The Gateway is gone: its controller removes its entries from the routes' status. */
+  removeGateway(namespace: string, name: string): void;
   close(): Promise<void>;
 }
 
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const store = new ObjectStore();
   const controller = new SimulatedController(store, { ...options });
+  const gateways = new SimulatedGatewayController(store, options.gatewayDelayMs);
   if (options.historyLimit !== undefined) store.historyLimit = options.historyLimit;
   const http = new ApiHttpServer(store, options.rbac, { minRequestTimeoutMs: options.minRequestTimeoutMs });
   await new Promise<void>((resolve) => http.server.listen(0, '127.0.0.1', resolve));
@@ -268,8 +290,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     setSliceDelay: (ms) => controller.setSliceDelay(ms),
     evictPods: (namespace, name, count) => controller.evictPods(namespace, name, count),
     setPodsReady: (namespace, name, ready) => controller.setPodsReady(namespace, name, ready),
+    declareGateway: (gateway) => gateways.declare(gateway),
+    removeGateway: (namespace, name) => gateways.remove(namespace, name),
     async close() {
       controller.close();
+      gateways.close();
       http.dropWatches(true, true);
       http.server.closeAllConnections();
       await new Promise<void>((resolve) => http.server.close(() => resolve()));

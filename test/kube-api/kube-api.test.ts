@@ -140,6 +140,8 @@ describe('kube-api double', () => {
 
   it('scales through the scale subresource with PUT, merge patch, JSON patch and strategic merge patch', async () => {
     await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', 0) });
+    // The controller's status write bumps the resourceVersion the PUT below carries: let it land first.
+    await until('the status write', () => api.get('deployments', 'demo', 'web')?.status !== undefined);
     const scale = await apps.readNamespacedDeploymentScale({ namespace: 'demo', name: 'web' });
     expect(scale.spec?.replicas).toBe(0);
     await apps.replaceNamespacedDeploymentScale({

@@ -7,6 +7,8 @@ export interface ResourceType {
   kind: string;
   singular: string;
   subresources: readonly string[];
+  /** Served from a CRD (apiextensions-apiserver), not built in: no strategic merge patch. */
+  custom?: true;
 }
 
 export const RESOURCES: readonly ResourceType[] = [
@@ -41,6 +43,7 @@ export const RESOURCES: readonly ResourceType[] = [
     version: 'v1',
     resource: 'httproutes',
     kind: 'HTTPRoute',
+    custom: true,
     singular: 'httproute',
     subresources: ['status'],
   },
@@ -49,6 +52,7 @@ export const RESOURCES: readonly ResourceType[] = [
     version: 'v1',
     resource: 'grpcroutes',
     kind: 'GRPCRoute',
+    custom: true,
     singular: 'grpcroute',
     subresources: ['status'],
   },
@@ -57,6 +61,7 @@ export const RESOURCES: readonly ResourceType[] = [
     version: 'v1beta1',
     resource: 'referencegrants',
     kind: 'ReferenceGrant',
+    custom: true,
     singular: 'referencegrant',
     subresources: [],
   },

@@ -83,6 +83,26 @@ function forbidden(user: string, call: RecordedRequest): ApiError {
   );
 }
 
+/** A continue token: opaque to clients, base64 JSON as kube-apiserver's (`storage.EncodeContinue`). */
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64');
+}
+
+function decodeContinue(token: string): { rv: number; start: string } {
+  try {
+    const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as Record<string, unknown>;
+    if (decoded.v === 'meta.k8s.io/v1' && typeof decoded.rv === 'number' && typeof decoded.start === 'string')
+      return { rv: decoded.rv, start: decoded.start };
+  } catch {
+    // Not a token this server wrote: refused below.
+  }
+  throw new ApiError(
+    400,
+    'BadRequest',
+    'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+  );
+}
+
 function send(response: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   response.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -90,7 +110,10 @@ function send(response: ServerResponse, code: number, body: unknown): void {
 }
 
 function sendError(response: ServerResponse, error: ApiError): void {
-  send(response, error.code, status(error.code, error.reason, error.message, error.details));
+  const body = status(error.code, error.reason, error.message, error.details);
+  // A 410 for a continue token carries one that continues from the current state.
+  const listMeta = (error as ApiError & { listMeta?: Record<string, unknown> }).listMeta;
+  send(response, error.code, listMeta ? { ...body, metadata: listMeta } : body);
 }
 
 async function readBody(request: IncomingMessage): Promise<unknown> {
@@ -413,21 +436,48 @@ export class ApiHttpServer {
       );
   }
 
+  /**
+   * A list, paged with `limit` and `continue` as the etcd3 store serves one (`apiserver/pkg/storage/etcd3/
+   * store.go` `GetList`): items in key order, every page read at the first page's resourceVersion, an
+   * opaque continue token, `remainingItemCount` only without a selector (a filtered count would be a
+   * guess), and 410 Expired for a token whose version was compacted, carrying a token that continues
+   * from the current state instead (an inconsistent list).
+   */
   private list(type: ResourceType, namespace: string | undefined, params: URLSearchParams) {
     const matches = this.filter(params);
-    return {
-      apiVersion: apiVersionOf(type),
-      kind: `${type.kind}List`,
-      metadata: { resourceVersion: String(this.store.resourceVersion) },
-      items: this.store
-        .list(type, namespace)
-        .filter(matches)
-        .sort((a, b) =>
-          `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(
-            `${b.metadata?.namespace}/${b.metadata?.name}`,
-          ),
-        ),
-    };
+    const limit = Number(params.get('limit') ?? '0');
+    const token = params.get('continue') ?? '';
+    let rv = this.store.resourceVersion;
+    let start = '';
+    if (token !== '') {
+      const decoded = decodeContinue(token);
+      start = decoded.start;
+      if (decoded.rv > 0) rv = decoded.rv;
+    }
+    const items = this.store.listAt(type, rv, namespace);
+    if (!items) {
+      const expired = new ApiError(
+        410,
+        'Expired',
+        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+      );
+      throw Object.assign(expired, { listMeta: { continue: encodeContinue(-1, start) } });
+    }
+    const keyOf = (o: KubeObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+    const ordered = items
+      .filter((o) => keyOf(o) >= start)
+      .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+    const matching = ordered.filter(matches);
+    const page = limit > 0 ? matching.slice(0, limit) : matching;
+    const last = page.at(-1);
+    const more = limit > 0 && last !== undefined && matching.length > page.length;
+    const filtered = (params.get('labelSelector') ?? '') !== '' || (params.get('fieldSelector') ?? '') !== '';
+    const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
+    if (more) {
+      metadata.continue = encodeContinue(rv, `${keyOf(last)}\u0000`);
+      if (!filtered) metadata.remainingItemCount = ordered.length - ordered.indexOf(last) - 1;
+    }
+    return { apiVersion: apiVersionOf(type), kind: `${type.kind}List`, metadata, items: page };
   }
 
   private watch(
@@ -534,7 +584,7 @@ export class ApiHttpServer {
   private writeScale(type: ResourceType, namespace: string, name: string, scale: KubeObject): unknown {
     const replicas = scale.spec?.replicas;
     if (!(Number.isInteger(replicas) && (replicas as number) >= 0))
-      throw invalid(type, name, 'spec.replicas', 'must be greater than or equal to 0');
+      throw invalid(type, name, 'spec.replicas', 'must be greater than or equal to 0', replicas);
     const current = this.read(type, namespace, name, undefined) as KubeObject;
     const expected = scale.metadata?.resourceVersion;
     if (expected && expected !== current.metadata?.resourceVersion) throw conflict(type, name);
@@ -553,20 +603,36 @@ export class ApiHttpServer {
     contentType: string | undefined,
     patch: unknown,
   ): unknown {
-    const media = (contentType ?? '').split(';')[0]?.trim();
+    const media = (contentType ?? '').split(';')[0]?.trim() ?? '';
     const current = this.read(type, namespace, name, subresource);
+    // Strategic merge patch needs the Go types' patch strategies, which a CRD does not have:
+    // apiextensions-apiserver accepts only JSON patch, merge patch and apply (`customresource_handler.go`).
+    const accepted = type.custom
+      ? ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml']
+      : [
+          'application/json-patch+json',
+          'application/merge-patch+json',
+          'application/strategic-merge-patch+json',
+          'application/apply-patch+yaml',
+        ];
     let next: KubeObject;
     try {
-      if (media === 'application/json-patch+json') next = jsonPatch(current, patch) as KubeObject;
-      else if (media === 'application/merge-patch+json' || media === 'application/strategic-merge-patch+json')
-        // Strategic merge differs from a merge patch only for lists with merge keys; the double treats it as merge.
-        next = mergePatch(current, patch) as KubeObject;
-      else
+      // Server-side apply is not modelled: a call that uses it fails loudly rather than passing for a merge.
+      if (media === 'application/apply-patch+yaml')
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`,
+          'the kube-api double does not implement server-side apply',
         );
+      if (!accepted.includes(media))
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+        );
+      if (media === 'application/json-patch+json') next = jsonPatch(current, patch) as KubeObject;
+      // Strategic merge differs from a merge patch only for lists with merge keys; the double treats it as merge.
+      else next = mergePatch(current, patch) as KubeObject;
     } catch (error) {
       if (error instanceof PatchError) throw new ApiError(422, 'Invalid', error.message);
       throw error;

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { DNS_SUBDOMAIN } from '../../services/shared/index.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
+import { applyDefaults, schemaErrors } from './schema.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -34,7 +35,10 @@ export interface StoreEvent {
   resource: ResourceType;
   namespace: string;
   object: KubeObject;
-  /** The object before a MODIFIED, so watches with a selector can turn it into ADDED or DELETED. */
+  /**
+   * The object before a MODIFIED (watches with a selector turn it into ADDED or DELETED) or a DELETED
+   * (a paged list reads the state at an older version).
+   */
   previous?: KubeObject | undefined;
 }
 
@@ -73,31 +77,55 @@ export function conflict(type: ResourceType, name: string): ApiError {
   );
 }
 
-export function invalid(type: ResourceType, name: string, field: string, detail: string): ApiError {
-  return new ApiError(
-    422,
-    'Invalid',
-    `${type.kind}.${type.group || 'core'} "${name}" is invalid: ${field}: ${detail}`,
-    {
-      name,
-      group: type.group,
-      kind: type.kind,
-      causes: [{ reason: 'FieldValueInvalid', message: detail, field }],
-    },
-  );
+/** One field error, as `field.Error` words it: `Invalid value: <value>: <detail>` or `Required value`. */
+export interface FieldError {
+  field: string;
+  /** Absent for a missing field (FieldValueRequired). */
+  value?: unknown;
+  detail?: string;
+}
+
+function fieldErrorBody(error: FieldError): string {
+  if (!('value' in error)) return error.detail ? `Required value: ${error.detail}` : 'Required value';
+  return `Invalid value: ${JSON.stringify(error.value)}: ${error.detail ?? ''}`;
+}
+
+/**
+ * kube-apiserver's 422 (`errors.NewInvalid`): `<Kind>.<group> "<name>" is invalid: <field>: <body>`, each
+ * field error also listed in `details.causes`. A core kind has no group suffix.
+ */
+export function invalidFields(type: ResourceType, name: string, errors: FieldError[]): ApiError {
+  const kind = type.group === '' ? type.kind : `${type.kind}.${type.group}`;
+  const lines = errors.map((e) => `${e.field}: ${fieldErrorBody(e)}`);
+  const message = lines.length === 1 ? lines[0] : `[${lines.join(', ')}]`;
+  return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${message}`, {
+    name,
+    group: type.group,
+    kind: type.kind,
+    causes: errors.map((e) => ({
+      reason: 'value' in e ? 'FieldValueInvalid' : 'FieldValueRequired',
+      message: fieldErrorBody(e),
+      field: e.field,
+    })),
+  });
+}
+
+export function invalid(
+  type: ResourceType,
+  name: string,
+  field: string,
+  detail: string,
+  value: unknown = name,
+): ApiError {
+  return invalidFields(type, name, [{ field, value, detail }]);
 }
 
 function validate(type: ResourceType, object: KubeObject): void {
   const name = object.metadata?.name ?? '';
   if (name === '' || name.length > 253 || !DNS_SUBDOMAIN.test(name))
-    throw invalid(type, name, 'metadata.name', 'a lowercase RFC 1123 subdomain is required');
-  const replicas = object.spec?.replicas;
-  if (
-    type.resource === 'deployments' &&
-    replicas !== undefined &&
-    !(Number.isInteger(replicas) && replicas >= 0)
-  )
-    throw invalid(type, name, 'spec.replicas', 'must be greater than or equal to 0');
+    throw invalid(type, name, 'metadata.name', 'a lowercase RFC 1123 subdomain is required', name);
+  const errors = schemaErrors(type, object);
+  if (errors.length > 0) throw invalidFields(type, name, errors);
 }
 
 export class ObjectStore {
@@ -126,6 +154,23 @@ export class ObjectStore {
   eventsSince(rv: number): StoreEvent[] | undefined {
     if (rv < this.compactedRevision) return undefined;
     return this.log.filter((e) => e.rv > rv);
+  }
+
+  /**
+   * The objects of a type as they were at `rv` (etcd reads at a revision), or undefined when the log no
+   * longer reaches back that far (compacted).
+   */
+  listAt(type: ResourceType, rv: number, namespace?: string): KubeObject[] | undefined {
+    const later = this.eventsSince(rv);
+    if (!later) return undefined;
+    const state = new Map([...this.bucket(type)].map(([key, object]) => [key, structuredClone(object)]));
+    for (const event of later.reverse()) {
+      if (event.resource !== type) continue;
+      const key = `${event.namespace}/${event.object.metadata?.name}`;
+      if (event.type === 'ADDED') state.delete(key);
+      else state.set(key, structuredClone(event.previous as KubeObject));
+    }
+    return [...state.values()].filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
   }
 
   compact(): void {
@@ -178,6 +223,7 @@ export class ObjectStore {
     if (!metadata.name && metadata.generateName)
       metadata.name = `${metadata.generateName}${randomUUID().slice(0, 5)}`;
     object.metadata = metadata;
+    applyDefaults(type, object);
     validate(type, object);
     const name = metadata.name as string;
     const bucket = this.bucket(type);
@@ -229,6 +275,7 @@ export class ObjectStore {
       next = structuredClone(input);
       // The status subresource owns status; a main-resource write keeps it as it was.
       if (type.subresources.includes('status')) next.status = structuredClone(current.status);
+      applyDefaults(type, next);
       validate(type, next);
     }
     const unchanged =
@@ -267,7 +314,7 @@ export class ObjectStore {
     this.revision++;
     const last = structuredClone(current);
     last.metadata = { ...last.metadata, resourceVersion: String(this.revision) };
-    this.record('DELETED', type, last);
+    this.record('DELETED', type, last, structuredClone(current));
     return structuredClone(last);
   }
 }

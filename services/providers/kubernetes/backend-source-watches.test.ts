@@ -109,6 +109,9 @@ describe('Kubernetes backend source: watches over time', () => {
     const lists = () => api.requests.filter((r) => r.verb === 'list' && r.resource === 'deployments').length;
     const listsBefore = lists();
     const opened = api.openedWatches;
+    // The server closes watches every few hundred ms: stall them in the same turn that saw all six open
+    // (no timer runs between the check and the stall), not while one is reconnecting.
+    await until('every watch open', () => api.openWatches === INFORMERS);
     expect(api.stallWatches()).toBe(INFORMERS);
     for (let i = 0; i < 12; i++) api.scale('shop', 'other', i % 2);
     await change(

@@ -131,7 +131,7 @@ function settingsOf(annotations: Record<string, string> | undefined): BackendSet
 
 interface ReadyEndpoint {
   address: string;
-  port: number | undefined;
+  port: number;
 }
 
 /** Whether an endpoint takes traffic: serving (else ready where serving is absent) and not terminating. */
@@ -154,7 +154,9 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
       // true, nil terminating false (EndpointSlice API). A Service may also select other workloads' pods, so
       // only this Deployment's own pods count. An endpoint without a Pod targetRef (a hand-made slice,
       // possibly pointing anywhere) is nobody's pod: it neither makes the backend ready nor is probed.
-      if (!isServing(endpoint.conditions)) continue;
+      // Nor is one whose slice has no TCP port: its pod lacks the Service's named targetPort, so the
+      // Service sends it nothing (and it could not be probed).
+      if (!isServing(endpoint.conditions) || port === undefined) continue;
       const ref = endpoint.targetRef;
       if (ref?.kind !== 'Pod' || !isPodOf(deployment, ref.name ?? '')) continue;
       const address = endpoint.addresses[0];
@@ -340,8 +342,8 @@ export function computeBackends(
       );
       const endpoints = readyEndpoints(slices, name);
       ready = endpoints.length > 0;
-      const target = endpoints.find((e): e is { address: string; port: number } => e.port !== undefined);
-      if (ready && settings.config.probePath !== undefined && target)
+      const target = endpoints[0];
+      if (settings.config.probePath !== undefined && target)
         probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
     }
     const cluster = clusterNameOf(naming, services, routeRules(routes));
