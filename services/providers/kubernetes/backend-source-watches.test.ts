@@ -5,7 +5,8 @@
  * of other Deployments, so its version falls behind), and a connection stalls silently, which only the
  * client's idle abort ends (client-node `src/watch.ts`: no byte for `requestTimeoutMs`, 30 s, aborts the
  * watch with a TimeoutError; `src/cache.ts` then resumes it at once from the last resourceVersion). The
- * idle abort is shortened here so the run passes it several times in a few seconds.
+ * first run shortens the idle abort so it passes it several times in a few seconds; the second meets the
+ * client's own 30 s abort once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -20,6 +21,7 @@ import { until } from '../../../test/until.ts';
 import { createLogger } from '../../shared/index.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
 import { createBackendSource } from './index.ts';
+import { CLIENT_WATCH_IDLE_TIMEOUT_MS } from './informers.ts';
 
 const logger = createLogger('kubernetes-watches-test', 'silent');
 const rbac = serviceAccountRbac('wakegate-watcher');
@@ -124,5 +126,31 @@ describe('Kubernetes backend source: watches over time', () => {
     await until('every stalled watch aborted by the client', () => api.openWatches <= INFORMERS);
 
     expect(Object.keys(delays)).toHaveLength(3);
+  }, 60_000);
+
+  it("meets client-node's own 30 s idle abort on a silent connection: the change made meanwhile arrives within the abort and a bound (a 35 s run)", async () => {
+    // No server timeouts and the client's real idle abort: only client-node's own timer ends the stall.
+    api = await startKubeApiServer({ rbac, historyLimit: 10 });
+    api.create(deploymentObject('web', { replicas: 0 }));
+    api.create(serviceObject('web', 'web'));
+    api.create(deploymentObject('other', { replicas: 0, enabled: false }));
+    source = await createBackendSource(
+      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    await untilBackend(snapshots, 'shop/web', (b) => b.replicas === 0 && !b.ready);
+    await until('every watch open', () => api.openWatches === INFORMERS);
+    const lists = () => api.requests.filter((r) => r.verb === 'list' && r.resource === 'deployments').length;
+    const listsBefore = lists();
+    expect(api.stallWatches()).toBe(INFORMERS);
+    // History moves past the stalled Deployment watch's version: its resume meets 410 and relists.
+    for (let i = 0; i < 12; i++) api.scale('shop', 'other', i % 2);
+    const start = Date.now();
+    api.scale('shop', 'web', 1);
+    await untilBackend(snapshots, 'shop/web', (b) => b.ready, CLIENT_WATCH_IDLE_TIMEOUT_MS + 10_000);
+    const delay = Date.now() - start;
+    expect(delay).toBeLessThan(CLIENT_WATCH_IDLE_TIMEOUT_MS + 3_000);
+    expect(lists()).toBeGreaterThan(listsBefore);
   }, 60_000);
 });
