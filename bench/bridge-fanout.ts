@@ -3,7 +3,11 @@
  *
  * notifyP50Ms / notifyP99Ms: time from a KV put (a backend turning ready or not) to each of 1,000 long
  * polls held by the bridge receiving its answer (a table of 20 backends), over real HTTP on loopback, over
- * several rounds.
+ * several rounds. floorP50Ms / floorP99Ms: the same client against the floor, a bare `node:http` server
+ * (bench/fanout-floor.ts, its own process as the bridge is) holding as many calls and writing the same
+ * bytes to all of them on a trigger; ratioP99 is notifyP99Ms / floorP99Ms, the bridge's cost over what
+ * Node itself needs to answer that many sockets on this machine. `waiters10k` repeats both with 10,000.
+ * Targets: ratioP99 ≤ 1.3 at 1,000, ≤ 1.5 at 10,000.
  * wakesPerSec: accepted (202) `POST /v1/wake` per second from 64 concurrent clients over 100 backends.
  * firstWakes: of those, the ones answered `duplicate: false` (the first of a backend in its dedupe window);
  * the run fails unless the wake stream then holds exactly that many messages, so a bridge that accepts
@@ -11,8 +15,11 @@
  * The bridge runs as its own process (`node services/bridge/main.ts`) against its own nats-server. The
  * long polls use a minimal keep-alive HTTP/1.1 client on raw sockets, so that the figures measure the
  * bridge rather than the parsing cost of a general-purpose client sharing the same two cores.
+ * Each of the three processes holds one socket per waiter: when the soft limit on open files is below
+ * what 10,000 waiters need, the benchmark runs itself again with it raised up to the hard limit (it fails,
+ * saying so, when the hard limit is lower).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -28,10 +35,15 @@ import { backendRecord } from '../test/backend-record.ts';
 import { startNatsServer } from '../test/nats-server.ts';
 import { percentile } from './stats.ts';
 
-const WAITERS = 1000;
-/** Rounds run first to warm up the JIT on both sides, not measured. */
-const WARMUP_ROUNDS = 2;
-const ROUNDS = 10;
+/** Waiters, and blocks: bridge and floor take turns, a block each, so that load from elsewhere on the
+ * machine falls on both alike. A block connects its waiters, runs a round to warm up (not measured), then
+ * `rounds` measured ones, and closes them: both sets at once would need twice the sockets. */
+const FANOUT = { waiters: 1000, blocks: 5, rounds: 2 };
+const FANOUT_10K = { waiters: 10_000, blocks: 5, rounds: 1 };
+/** Sockets opened at once: the listen backlog (511 for node:http) must not drop connection attempts. */
+const CONNECT_BATCH = 256;
+/** Open files each process needs: a socket per waiter, and room for the rest. */
+const NOFILE = FANOUT_10K.waiters + 1024;
 const WAKE_CLIENTS = 64;
 /** Backends in the table during the fan-out (each answer is the whole table, about 110 bytes a backend). */
 const TABLE_BACKENDS = 20;
@@ -40,6 +52,8 @@ const WAKE_SECONDS = 2;
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100;
 const MAIN = fileURLToPath(new URL('../services/bridge/main.ts', import.meta.url));
+const FLOOR = fileURLToPath(new URL('./fanout-floor.ts', import.meta.url));
+const RAISED = 'WAKEGATE_BENCH_NOFILE_RAISED';
 // Measured with a token, as the bridge always runs: the bearer check is on every call's path.
 const TOKEN = 'bench-token-0123456789abcdef';
 const AUTHORIZATION = `Bearer ${TOKEN}`;
@@ -48,6 +62,7 @@ const AUTHORIZATION = `Bearer ${TOKEN}`;
 class LongPollConnection {
   readonly #socket: Socket;
   readonly #host: string;
+  readonly connected: Promise<unknown>;
   #buffer: Buffer = Buffer.alloc(0);
   #pending: ((answer: { body: string; at: number }) => void) | undefined;
 
@@ -55,6 +70,7 @@ class LongPollConnection {
     this.#host = url.host;
     this.#socket = connectTcp(Number(url.port), url.hostname);
     this.#socket.setNoDelay(true);
+    this.connected = once(this.#socket, 'connect');
     this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
   }
 
@@ -88,6 +104,119 @@ class LongPollConnection {
   }
 }
 
+/** The soft limit on open files, or the hard one (`H`); Infinity when unlimited. */
+function nofile(which: 'S' | 'H'): number {
+  const text = execFileSync('sh', ['-c', `ulimit -${which}n`])
+    .toString()
+    .trim();
+  return text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text);
+}
+
+// Node cannot raise its own limit: a shell raises it and runs the benchmark again, whose children inherit it.
+if (nofile('S') < NOFILE) {
+  const hard = nofile('H');
+  if (hard < NOFILE || process.env[RAISED]) {
+    throw new Error(
+      `${FANOUT_10K.waiters} waiters need ${NOFILE} open files per process; the hard limit (ulimit -Hn) is ${hard}: raise it (limits.conf, systemd LimitNOFILE, docker --ulimit nofile=)`,
+    );
+  }
+  const again = spawnSync(
+    'sh',
+    [
+      '-c',
+      `ulimit -n ${NOFILE} && exec "$@"`,
+      'sh',
+      process.execPath,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+    ],
+    { stdio: 'inherit', env: { ...process.env, [RAISED]: '1' } },
+  );
+  process.exit(again.status ?? 1);
+}
+
+/** A server the long polls are held by: where, what to ask, how many it holds, what answers them. */
+interface FanoutTarget {
+  readonly url: URL;
+  path(): string;
+  held(): Promise<number>;
+  trigger(): Promise<void>;
+  /** Checks the answers of a round (and takes what the next one asks from them). */
+  answered(bodies: string[]): void;
+}
+
+/** Opens `n` keep-alive connections, a batch at a time. */
+async function connectAll(url: URL, n: number): Promise<LongPollConnection[]> {
+  const connections: LongPollConnection[] = [];
+  while (connections.length < n) {
+    const batch = Array.from({ length: Math.min(CONNECT_BATCH, n - connections.length) }, () => {
+      return new LongPollConnection(url);
+    });
+    await Promise.all(batch.map((c) => c.connected));
+    connections.push(...batch);
+  }
+  return connections;
+}
+
+/** One block: time from each round's trigger to each answer's arrival, over its measured rounds. */
+async function fanout(target: FanoutTarget, waiters: number, rounds: number): Promise<number[]> {
+  const connections = await connectAll(target.url, waiters);
+  const warmup = 1;
+  try {
+    const latencies: number[] = [];
+    for (let round = 0; round < warmup + rounds; round++) {
+      let triggeredAt = 0;
+      const path = target.path();
+      const polls = connections.map(async (connection) => {
+        const { body, at } = await connection.get(path);
+        if (round >= warmup) latencies.push(at - triggeredAt);
+        return body;
+      });
+      while ((await target.held()) < waiters) await new Promise((resolve) => setTimeout(resolve, 10));
+      triggeredAt = performance.now();
+      await target.trigger();
+      target.answered(await Promise.all(polls));
+    }
+    return latencies;
+  } finally {
+    for (const connection of connections) connection.close();
+  }
+}
+
+/** The floor server in its own process, answering over IPC. */
+async function startFloor(): Promise<{ target: (body: string) => FanoutTarget; close: () => Promise<void> }> {
+  const child = spawn(process.execPath, [FLOOR], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => {
+      resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`floor exited with ${code}`)));
+  });
+  const held = async () => {
+    const reply = once(child, 'message') as Promise<[{ held: number }]>;
+    child.send({ kind: 'held' });
+    return (await reply)[0].held;
+  };
+  return {
+    target: (body) => ({
+      url: new URL(`http://127.0.0.1:${port}`),
+      path: () => '/v1/backends',
+      held,
+      trigger: async () => {
+        child.send({ kind: 'answer', body });
+      },
+      answered: (bodies) => {
+        if (bodies.some((b) => b !== body)) throw new Error('the floor answered other bytes');
+      },
+    }),
+    close: async () => {
+      const exited = once(child, 'exit');
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
 const server = await startNatsServer();
 const bridge = spawn(process.execPath, [MAIN], {
   env: {
@@ -97,8 +226,9 @@ const bridge = spawn(process.execPath, [MAIN], {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     WAKEGATE_BRIDGE_TOKEN: TOKEN,
-    // Every waiter comes from this one process: lift the per-client quota above them.
-    WAKEGATE_MAX_LONG_POLLS_PER_CLIENT: String(WAITERS + 1),
+    // Every waiter comes from this one process: lift the limits above them.
+    WAKEGATE_MAX_LONG_POLLS: String(FANOUT_10K.waiters + 1),
+    WAKEGATE_MAX_LONG_POLLS_PER_CLIENT: String(FANOUT_10K.waiters + 1),
   },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
@@ -110,7 +240,7 @@ const url = await new Promise<string>((resolve, reject) => {
   bridge.once('exit', (code) => reject(new Error(`bridge exited with ${code}`)));
 });
 const pool = new Pool(url, { connections: WAKE_CLIENTS + 1, pipelining: 1 });
-const connections = Array.from({ length: WAITERS }, () => new LongPollConnection(new URL(url)));
+const floor = await startFloor();
 const nc = await connect({ servers: server.url });
 
 try {
@@ -127,35 +257,56 @@ try {
     return { status: response.statusCode, text: await response.body.text() };
   };
   const tableOf = (text: string) => JSON.parse(text) as BackendsReply;
-  const held = async () => {
-    const { text } = await get('/metrics');
-    return Number(/^wakegate_bridge_long_polls (\d+)$/m.exec(text)?.[1] ?? 0);
-  };
   let table = await get('/v1/backends');
   while (table.status !== 200 || tableOf(table.text).backends.length < TABLE_BACKENDS) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     table = await get('/v1/backends');
   }
   let revision = tableOf(table.text).revision;
-
-  const latencies: number[] = [];
-  for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
-    let putAt = 0;
-    const polls = connections.map(async (connection) => {
-      const { body, at } = await connection.get(`/v1/backends?since=${revision}&wait=30000`);
-      if (round >= WARMUP_ROUNDS) latencies.push(at - putAt);
+  // Each trigger flips the first backend, so every put changes the table.
+  let ready = false;
+  const bridgeTarget: FanoutTarget = {
+    url: new URL(url),
+    path: () => `/v1/backends?since=${revision}&wait=30000`,
+    held: async () => {
+      const { text } = await get('/metrics');
+      return Number(/^wakegate_bridge_long_polls (\d+)$/m.exec(text)?.[1] ?? 0);
+    },
+    trigger: async () => {
+      ready = !ready;
+      await backends.put('bench/app-0', codecs.backend.encode(backendRecord('bench/app-0', ready)));
+    },
+    answered: (bodies) => {
       // Only the revision matters here; parsing whole tables would make the client the bottleneck.
-      return Number(/^\{"revision":(\d+)/.exec(body)?.[1]);
-    });
-    while ((await held()) < WAITERS) await new Promise((resolve) => setTimeout(resolve, 10));
-    putAt = performance.now();
-    await backends.put('bench/app-0', codecs.backend.encode(backendRecord('bench/app-0', round % 2 === 0)));
-    const revisions = new Set(await Promise.all(polls));
-    if (revisions.size !== 1 || revisions.has(revision))
-      throw new Error('long polls were not answered by the change');
-    revision = [...revisions][0] as number;
-  }
-  latencies.sort((a, b) => a - b);
+      const revisions = new Set(bodies.map((body) => Number(/^\{"revision":(\d+)/.exec(body)?.[1])));
+      if (revisions.size !== 1 || revisions.has(revision))
+        throw new Error('long polls were not answered by the change');
+      revision = [...revisions][0] as number;
+    },
+  };
+  // The floor writes the bridge's own answer: the same bytes.
+  const floorTarget = floor.target(table.text);
+  const against = async ({ waiters, blocks, rounds }: typeof FANOUT) => {
+    const notify: number[] = [];
+    const floorLatencies: number[] = [];
+    for (let block = 0; block < blocks; block++) {
+      notify.push(...(await fanout(bridgeTarget, waiters, rounds)));
+      floorLatencies.push(...(await fanout(floorTarget, waiters, rounds)));
+    }
+    notify.sort((a, b) => a - b);
+    floorLatencies.sort((a, b) => a - b);
+    const notifyP99Ms = percentile(notify, 99);
+    const floorP99Ms = percentile(floorLatencies, 99);
+    return {
+      notifyP50Ms: round2(percentile(notify, 50)),
+      notifyP99Ms: round2(notifyP99Ms),
+      floorP50Ms: round2(percentile(floorLatencies, 50)),
+      floorP99Ms: round2(floorP99Ms),
+      ratioP99: round2(notifyP99Ms / floorP99Ms),
+    };
+  };
+  const at1k = await against(FANOUT);
+  const at10k = await against(FANOUT_10K);
 
   await register(TABLE_BACKENDS, WAKE_BACKENDS);
   const jsm = await jetstreamManager(nc);
@@ -190,16 +341,16 @@ try {
   process.stdout.write(
     `${JSON.stringify({
       bench: 'bridge-fanout',
-      waiters: WAITERS,
-      notifyP50Ms: round2(percentile(latencies, 50)),
-      notifyP99Ms: round2(percentile(latencies, 99)),
+      waiters: FANOUT.waiters,
+      ...at1k,
+      waiters10k: at10k,
       wakesPerSec,
       firstWakes,
     })}\n`,
   );
 } finally {
-  for (const connection of connections) connection.close();
   await pool.close();
+  await floor.close();
   await nc.close();
   const exited = once(bridge, 'exit');
   bridge.kill('SIGTERM');

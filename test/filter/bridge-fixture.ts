@@ -197,6 +197,8 @@ export type FilterSetup = {
    * the shipped infra/envoy/envoy.yaml sets it). */
   failOpen?: boolean;
   streamIdleTimeoutMs?: number;
+  /** Count the filter's host calls in each worker's `hostCalls` (the host's `countHostCalls`). */
+  countHostCalls?: boolean;
   /** The host's cluster model (clusters, routes, EDS lag); the bridge's cluster is always known and up. */
   routing?: RoutingOptions;
   /** Envoy's `vm_config.environment_variables` and its own process environment they read. */
@@ -235,6 +237,7 @@ export async function startFilter(
       : {}),
     ...(setup.bufferLimitBytes !== undefined ? { bufferLimitBytes: setup.bufferLimitBytes } : {}),
     ...(setup.failOpen !== undefined ? { failOpen: setup.failOpen } : {}),
+    ...(setup.countHostCalls ? { countHostCalls: true } : {}),
     streamIdleTimeoutMs: setup.streamIdleTimeoutMs ?? SHIPPED_STREAM_IDLE_TIMEOUT_MS,
     ...(setup.environment ? { environment: setup.environment } : {}),
     hostEnvironment: setup.hostEnvironment ?? {},

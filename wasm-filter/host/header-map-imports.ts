@@ -16,6 +16,7 @@ import {
 import { WasmResult as R } from './abi.ts';
 import type { EnvHost } from './env-imports.ts';
 import { decodePairsLoosely, encodePairs, type HeaderPairs } from './pairs.ts';
+import type { StreamRecord } from './streams.ts';
 
 /** WasmHeaderMapType::MAX (HttpCallResponseTrailers). */
 const MAP_MAX = MAP_HTTP_CALL_RESPONSE_TRAILERS;
@@ -28,8 +29,9 @@ export function headerMapImports(host: EnvHost): WebAssembly.Imports[string] {
   const readable = (map: number): HeaderPairs | undefined => {
     if (map === MAP_HTTP_CALL_RESPONSE_HEADERS) return calls.response?.headers;
     if (map === MAP_HTTP_CALL_RESPONSE_TRAILERS) return calls.response?.trailers;
-    const rec = logging();
-    if (rec) {
+    // One lookup of the stream for both phases: this is on every filter's request path.
+    const rec = streams.get(host.effectiveContext());
+    if (rec?.inLog) {
       // The access-log phase reads what the stream had: its request headers, the response's headers and
       // trailers; request trailers are never there.
       if (map === MAP_REQUEST_HEADERS) return rec.headers;
@@ -37,7 +39,7 @@ export function headerMapImports(host: EnvHost): WebAssembly.Imports[string] {
       if (map === MAP_RESPONSE_TRAILERS) return rec.response?.trailers;
       return undefined;
     }
-    return writable(map);
+    return mapOf(rec, map);
   };
   /** The stream whose `proxy_on_log` runs, if that is the context acted on. */
   const logging = () => {
@@ -45,8 +47,7 @@ export function headerMapImports(host: EnvHost): WebAssembly.Imports[string] {
     return rec?.inLog ? rec : undefined;
   };
   /** Envoy's getMap: the maps of the stream the module acts on, while the stream holds them. */
-  const writable = (map: number): HeaderPairs | undefined => {
-    const rec = streams.get(host.effectiveContext());
+  const mapOf = (rec: StreamRecord | undefined, map: number): HeaderPairs | undefined => {
     if (!rec) return undefined;
     if (map === MAP_REQUEST_HEADERS) return rec.requestHeadersOpen ? rec.headers : undefined;
     if (map === MAP_REQUEST_TRAILERS) return streams.requestTrailers(rec);
@@ -54,6 +55,7 @@ export function headerMapImports(host: EnvHost): WebAssembly.Imports[string] {
     if (map === MAP_RESPONSE_TRAILERS) return streams.responseTrailers(rec);
     return undefined;
   };
+  const writable = (map: number) => mapOf(streams.get(host.effectiveContext()), map);
   const tooBig = (map: number) => map >>> 0 > MAP_MAX;
   return {
     proxy_get_header_map_pairs: (map: number, outPtr: number, outLen: number) => {

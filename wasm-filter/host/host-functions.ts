@@ -155,6 +155,8 @@ export const ALLOWED_WHILE_STARTING: ReadonlySet<string> = new Set([
   ].flatMap((name) => WASI_MODULES.map((m) => `${m}.${name}`)),
 ]);
 
+import type { HostCallCounts } from './host-call-counts.ts';
+
 type HostFunction = (...args: never[]) => unknown;
 
 /** Every registered function, as [module, name, signature]. */
@@ -239,12 +241,13 @@ let shim: { module: WebAssembly.Module; functions: [string, string, Signature][]
 /**
  * The imports object a module is instantiated with: every registered function, typed as cpp-host registers
  * it. `implementations` gives the JavaScript behind each (by module, then name); one without an
- * implementation throws (a host bug, not a module's). `guard` runs before each function that may not be
- * called while the module starts.
+ * implementation throws (a host bug, not a module's). `restricted` is asked before each function that may
+ * not be called while the module starts. With `counts`, every call the module makes is counted there.
  */
 export function typedImports(
   implementations: Record<string, Record<string, unknown>>,
   restricted: () => boolean,
+  counts?: HostCallCounts,
 ): WebAssembly.Imports {
   if (!shim) {
     const functions = registeredFunctions();
@@ -254,7 +257,8 @@ export function typedImports(
   shim.functions.forEach(([m, n], i) => {
     const fn = implementations[m]?.[n] as HostFunction | undefined;
     if (typeof fn !== 'function') throw new Error(`host function ${m}.${n} has no implementation`);
-    table[String(i)] = ALLOWED_WHILE_STARTING.has(`${m}.${n}`) ? fn : guarded(fn, restricted);
+    const checked = ALLOWED_WHILE_STARTING.has(`${m}.${n}`) ? fn : guarded(fn, restricted);
+    table[String(i)] = counts ? counted(checked, counts, i) : checked;
   });
   const instance = new WebAssembly.Instance(shim.module, { h: table as WebAssembly.Imports[string] });
   const out: Record<string, Record<string, WebAssembly.ImportValue>> = {};
@@ -284,6 +288,28 @@ function guarded(fn: HostFunction, restricted: () => boolean): HostFunction {
     m: unknown,
   ) => {
     if (restricted()) throw new Error('restricted_callback');
+    return f(a, b, c, d, e, g, h, i, j, k, l, m);
+  }) as HostFunction;
+}
+
+/** The function, counting each call in `counts` as the function at `index`. Fixed arity, as `guarded`. */
+function counted(fn: HostFunction, counts: HostCallCounts, index: number): HostFunction {
+  const f = fn as (...args: unknown[]) => unknown;
+  return ((
+    a: unknown,
+    b: unknown,
+    c: unknown,
+    d: unknown,
+    e: unknown,
+    g: unknown,
+    h: unknown,
+    i: unknown,
+    j: unknown,
+    k: unknown,
+    l: unknown,
+    m: unknown,
+  ) => {
+    counts.add(index);
     return f(a, b, c, d, e, g, h, i, j, k, l, m);
   }) as HostFunction;
 }

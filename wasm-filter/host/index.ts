@@ -43,6 +43,7 @@ export {
   type RoutingOptions,
 } from './clusters.ts';
 export { ModuleLoadError, PluginStartError } from './errors.ts';
+export { HostCallCounts } from './host-call-counts.ts';
 export {
   type HttpCallHandler,
   type HttpCallRequest,

@@ -64,6 +64,9 @@ export type PluginOptions = {
    * Envoy does on its main thread for each configuration it loads, then dropped without `proxy_on_done` or
    * `proxy_on_delete`. Its logs go to `onLog` with worker -1, its http calls to `httpCall`. */
   canary?: boolean;
+  /** Count every host call each worker's module makes, in `worker.hostCalls` (default false: the imports are
+   * then not wrapped, so the host runs as fast as without counting). */
+  countHostCalls?: boolean;
 };
 
 /** Worker index of the canary VM in log entries: it runs on Envoy's main thread, not a worker. */
@@ -306,6 +309,7 @@ export async function createPlugin(options: PluginOptions): Promise<Plugin> {
       bufferLimitBytes: options.bufferLimitBytes,
       failOpen: options.failOpen,
       streamIdleTimeoutMs: options.streamIdleTimeoutMs,
+      countHostCalls: options.countHostCalls,
       log: (entry) => {
         capture.add(entry.message);
         onLog?.(entry);

@@ -35,4 +35,6 @@ export type WorkerSettings = {
   failOpen?: boolean | undefined;
   /** The connection manager's `stream_idle_timeout` (default 300000 ms; 0 turns it off). */
   streamIdleTimeoutMs?: number | undefined;
+  /** Count the module's host calls (the worker's `hostCalls`); off by default. */
+  countHostCalls?: boolean | undefined;
 };

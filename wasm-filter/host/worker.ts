@@ -10,6 +10,7 @@ import { envImports } from './env-imports.ts';
 import { ModuleLoadError } from './errors.ts';
 import type { GuestCalls } from './guest-calls.ts';
 import { GuestMemory } from './guest-memory.ts';
+import { HostCallCounts } from './host-call-counts.ts';
 import { typedImports, WASI_MODULES } from './host-functions.ts';
 import { HttpCalls } from './http-calls.ts';
 import type { HeaderPairs } from './pairs.ts';
@@ -23,6 +24,8 @@ type WasmFunction = (...args: (number | bigint)[]) => number | bigint | undefine
 
 export class Worker {
   readonly index: number;
+  /** The module's host calls so far, when the plugin counts them (`countHostCalls`). */
+  readonly hostCalls: HostCallCounts | undefined;
   readonly #s: WorkerSettings;
   #failed: Error | undefined;
   #exports: Record<string, WasmFunction> = {};
@@ -53,6 +56,7 @@ export class Worker {
   constructor(settings: WorkerSettings) {
     this.#s = settings;
     this.index = settings.index;
+    this.hostCalls = settings.countHostCalls ? new HostCallCounts() : undefined;
     this.#pluginConfiguration = settings.pluginConfiguration;
     const guest: GuestCalls = {
       call: (contextId, name, ...args) => this.#callback(contextId, name, ...args),
@@ -380,6 +384,7 @@ export class Worker {
     return typedImports(
       { env: envImports(host), ...Object.fromEntries(WASI_MODULES.map((m) => [m, wasi])) },
       () => this.#starting,
+      this.hostCalls,
     );
   }
 
