@@ -44,7 +44,8 @@ type ManualTimer = { id: number; due: number; fire: () => void };
 export class ManualClock implements Clock {
   #now: number;
   #nextId = 1;
-  #timers: ManualTimer[] = [];
+  /** By id: a held stream's idle timer is cleared on every answer, so clearing must not scan 10,000 others. */
+  #timers = new Map<number, ManualTimer>();
 
   constructor(startMs = Date.UTC(2026, 0, 1)) {
     this.#now = startMs;
@@ -69,12 +70,12 @@ export class ManualClock implements Clock {
 
   setTimer(delayMs: number, fire: () => void): TimerHandle {
     const timer = { id: this.#nextId++, due: this.#now + Math.max(0, delayMs), fire };
-    this.#timers.push(timer);
+    this.#timers.set(timer.id, timer);
     return timer.id;
   }
 
   clearTimer(timer: TimerHandle): void {
-    this.#timers = this.#timers.filter((t) => t.id !== timer);
+    this.#timers.delete(timer as number);
   }
 
   /** Moves time forward, firing every timer that falls due on the way, in order. */
@@ -82,9 +83,10 @@ export class ManualClock implements Clock {
     const target = this.#now + ms;
     for (;;) {
       let next: ManualTimer | undefined;
-      for (const t of this.#timers) if (t.due <= target && (!next || t.due < next.due)) next = t;
+      // Earliest due first; equal due times in the order they were set (ids ascend in insertion order).
+      for (const t of this.#timers.values()) if (t.due <= target && (!next || t.due < next.due)) next = t;
       if (!next) break;
-      this.#timers.splice(this.#timers.indexOf(next), 1);
+      this.#timers.delete(next.id);
       this.#now = Math.max(this.#now, next.due);
       next.fire();
     }
