@@ -100,9 +100,6 @@ function backendIndex(id: string): i32 {
   return index;
 }
 
-/** `table` of a backend whose index was freed. */
-const FREED: i32 = -1;
-
 /** Frees the indexes of backends that left the table, are not back in this answer (marked with its number)
  * and that nothing refers to any more. */
 function reclaim(referenced: (index: i32) => bool): void {
@@ -122,7 +119,6 @@ function reclaim(referenced: (index: i32) => bool): void {
     clusterNames.release(b.cluster);
     b.cluster = 0;
     b.absent = false;
-    b.table = FREED;
     freeIndexes.push(i);
   }
   absent = waiting;
