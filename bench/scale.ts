@@ -91,14 +91,12 @@ async function bridgeRounds() {
       const response = await fetch(`${url}${path}`, { headers: { authorization: AUTHORIZATION } });
       return { status: response.status, text: await response.text() };
     };
-    const held = async () =>
-      Number(/^wakegate_bridge_long_polls (\d+)$/m.exec((await get('/metrics')).text)?.[1]);
-    let table = (await get('/v1/backends')).text;
-    while ((JSON.parse(table) as BackendsReply).backends.length < BACKENDS) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      table = (await get('/v1/backends')).text;
-    }
-    let revision = (JSON.parse(table) as BackendsReply).revision;
+    const gauge = async (name: string) =>
+      Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await get('/metrics')).text)?.[1]);
+    const held = () => gauge('wakegate_bridge_long_polls');
+    // Watched on the gauge: a whole table fetched every few ms while loading would be the bench's garbage.
+    while ((await gauge('wakegate_bridge_backends')) < BACKENDS) await new Promise((r) => setTimeout(r, 50));
+    let revision = (JSON.parse((await get('/v1/backends')).text) as BackendsReply).revision;
     connections = Array.from({ length: WAITERS }, () => new LongPollConnection(new URL(url), POLL_HEADERS));
     const latencies: number[] = [];
     let body: Buffer = Buffer.alloc(0);
