@@ -1,5 +1,6 @@
 // The long poll for the backend table: a failing bridge, and requests that come before any table.
 import { afterEach, describe, expect, it } from 'vitest';
+import type { TableBackend } from '../test/filter/bridge-fixture.ts';
 import {
   awake,
   closeFilters,
@@ -9,7 +10,7 @@ import {
   sleeping,
   start,
 } from '../test/filter/harness.ts';
-import { header } from './host/index.ts';
+import { header, type Plugin } from './host/index.ts';
 
 afterEach(closeFilters);
 
@@ -111,5 +112,92 @@ describe('unknown table', () => {
     expect(plugin.metric('wakegate_held')).toBe(1);
     await bridge.setBackendsAndWait([awake]);
     expectContinue(await asleep.outcome);
+  });
+});
+
+describe('deltas', () => {
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+  const row = (name: string, ready: boolean): TableBackend => ({
+    id: `demo/${name}`,
+    hosts: [`${name}.example.com`],
+    ready,
+  });
+  /** A table from a compact spec: `a` a sleeping backend, `A` a ready one. */
+  const table = (spec: string) => [...spec].map((c) => row(c.toLowerCase(), c !== c.toLowerCase()));
+
+  /** What the filter does with a request for each host: held (a backend not ready) or passed (ready, or no
+   * backend). Held requests are closed again, so the check leaves nothing behind. */
+  const viewOf = (plugin: Plugin) =>
+    names.map((name) => {
+      const stream = request(plugin, `${name}.example.com`);
+      const passed = stream.settled?.kind === 'continue';
+      if (!passed) stream.close();
+      return `${name}:${passed ? 'passes' : 'holds'}`;
+    });
+  const expected = (backends: TableBackend[]) =>
+    names.map((name) => {
+      const held = backends.some((b) => b.id === `demo/${name}` && !b.ready);
+      return `${name}:${held ? 'holds' : 'passes'}`;
+    });
+
+  it('applies deltas in place, and asks for the whole table when one was lost, came late or came twice', async () => {
+    const { plugin, bridge } = await start({ backends: table('aB') });
+    const expectView = async () => {
+      const since = `/v1/backends?since=${bridge.revision}&`;
+      await bridge.seen((c) => c.path.startsWith(since));
+      expect(viewOf(plugin)).toEqual(expected(bridge.backends));
+    };
+    /** The table moves on without the filter hearing of it; returns the answer it would have had. */
+    const moveOn = (spec: string) => {
+      const since = bridge.revision;
+      bridge.backends = table(spec);
+      bridge.revision++;
+      return bridge.answerFor(since);
+    };
+    const wholeTablesAsked = () =>
+      bridge.polls.filter((c) => c.path.startsWith('/v1/backends?since=0&')).length;
+    await expectView();
+
+    // In order: one backend goes to sleep and one comes, sent as the two of them only.
+    bridge.setBackends(table('abc'));
+    const delta = bridge.answerFor(bridge.revision - 1);
+    expect(delta).toMatchObject({ from: bridge.revision - 1, removed: [] });
+    expect(delta.backends.map((b) => b.id)).toEqual(['demo/b', 'demo/c']);
+    await expectView();
+    expect(wholeTablesAsked()).toBe(1);
+
+    // Lost: the filter at r is answered with the changes from r+1 to r+2.
+    moveOn('Abcd');
+    bridge.setBackends(table('bcde'));
+    bridge.pollAnswers.push(bridge.answerFor(bridge.revision - 1));
+    await expectView();
+    expect(wholeTablesAsked()).toBe(2);
+    const oldWhole = bridge.answerFor(0);
+
+    // Out of order: the changes from r+1 come first, those from r after the filter moved on.
+    const late = moveOn('abcde');
+    bridge.setBackends(table('abcdef'));
+    bridge.pollAnswers.push(bridge.answerFor(bridge.revision - 1));
+    await expectView();
+    bridge.setBackends(table('abcef'));
+    bridge.pollAnswers.push(late);
+    await expectView();
+    expect(wholeTablesAsked()).toBe(4);
+
+    // Twice: an answer the filter applied comes again.
+    const since = bridge.revision;
+    bridge.setBackends(table('abCef'));
+    const again = bridge.answerFor(since);
+    await expectView();
+    bridge.setBackends(table('abcf'));
+    bridge.pollAnswers.push(again);
+    await expectView();
+    expect(wholeTablesAsked()).toBe(5);
+
+    // An old whole table again: the filter takes it, and the changes since bring it back to the bridge's.
+    bridge.setBackends(table('abcfg'));
+    bridge.pollAnswers.push(oldWhole);
+    await expectView();
+    expect(plugin.workers[0]?.failed).toBeUndefined();
   });
 });

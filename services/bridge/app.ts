@@ -29,6 +29,7 @@ import type { BridgeMetrics } from './metrics.ts';
 import type { PublishedWake } from './nats-publisher.ts';
 import {
   ActivityBody,
+  BackendsHeaders,
   BackendsQuery,
   BackendsReply,
   ErrorReply,
@@ -187,10 +188,16 @@ export function buildApp(options: BuildAppOptions) {
 
       v1.get(
         '/backends',
-        { schema: { querystring: BackendsQuery, response: { 200: BackendsReply, ...errorResponses } } },
+        {
+          schema: {
+            querystring: BackendsQuery,
+            headers: BackendsHeaders,
+            response: { 200: BackendsReply, ...errorResponses },
+          },
+        },
         (request, reply) => {
           if (!options.synced()) throw new NotSyncedError();
-          // The hot path of the fan-out: the body is one buffer per revision (MergedView.body) written
+          // The hot path of the fan-out: the body is one buffer per revision and since (MergedView) written
           // straight to the socket, without fastify's per-reply serialization and hooks.
           const answer = (body: Buffer) => {
             if (reply.sent) return;
@@ -200,7 +207,9 @@ export function buildApp(options: BuildAppOptions) {
             reply.raw.end(body);
           };
           // The peer's address: behind Envoy, one gateway pod (whose workers hold one poll each).
-          const held = longPolls.hold(request.query.since, request.query.wait ?? 0, answer, request.ip);
+          const { since, wait } = request.query;
+          const deltas = request.headers['x-wakegate-delta'] === '1';
+          const held = longPolls.hold(since, wait ?? 0, answer, request.ip, deltas);
           if (held.kind === 'full') throw new LongPollLimitError(longPolls.max);
           if (held.kind === 'quota') throw new LongPollQuotaError(longPolls.perClient);
           // A client that goes away frees its slot and gets no answer: nobody would read it.

@@ -12,6 +12,10 @@ class Source {
     this.bodies++;
     return Buffer.from(`rev ${this.revision}`);
   }
+  answer(since: number): Buffer {
+    this.bodies++;
+    return Buffer.from(`rev ${since}..${this.revision}`);
+  }
 }
 
 describe('long polls', () => {
@@ -44,6 +48,35 @@ describe('long polls', () => {
     expect(new Set(answers)).toEqual(new Set(['rev 2']));
     expect(source.bodies).toBe(1);
     expect(polls.size).toBe(0);
+  });
+
+  it('answers each client that takes deltas with the changes since its own revision, built once per revision', () => {
+    const source = new Source();
+    source.revision = 3;
+    const polls = new LongPolls(source, 1000);
+    const answers: string[] = [];
+    const hold = (since: number, deltas: boolean) =>
+      polls.hold(since, 25_000, (b: Buffer) => answers.push(b.toString()), '', deltas);
+    expect(hold(1, true).kind).toBe('answered');
+    for (let i = 0; i < 50; i++) {
+      hold(3, true);
+      hold(4, true);
+      hold(3, false);
+    }
+    source.revision = 5;
+    source.bodies = 0;
+    polls.notify();
+    expect(answers[0]).toBe('rev 1..3');
+    const counts = new Map<string, number>();
+    for (const a of answers.slice(1)) counts.set(a, (counts.get(a) ?? 0) + 1);
+    expect(counts).toEqual(
+      new Map([
+        ['rev 3..5', 50],
+        ['rev 4..5', 50],
+        ['rev 5', 50],
+      ]),
+    );
+    expect(source.bodies).toBe(3);
   });
 
   it('keeps holding a client that already has the new table from another replica', () => {
@@ -136,7 +169,11 @@ describe('long polls: what they leave behind', () => {
   });
 
   it('answers a client that gave no revision at once, even from a source that would cover anything', () => {
-    const source = { covers: () => true, body: () => Buffer.from('table') };
+    const source = {
+      covers: () => true,
+      body: () => Buffer.from('table'),
+      answer: () => Buffer.from('delta'),
+    };
     const polls = new LongPolls(source, 10);
     const answers: string[] = [];
     expect(polls.hold(undefined, 1000, (b: Buffer) => answers.push(b.toString())).kind).toBe('answered');

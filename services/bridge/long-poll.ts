@@ -12,8 +12,10 @@ export type Answer = (body: Buffer) => void;
 export interface LongPollSource {
   /** Whether a client that sent `since` already has the current table (or a newer one from a replica). */
   covers(since: number | undefined): boolean;
-  /** The current answer; the same object until the revision changes. */
+  /** The whole table; the same object until it changes. */
   body(): Buffer;
+  /** The answer for a client at `since` that takes deltas; the same object per `since` until the table changes. */
+  answer(since: number): Buffer;
 }
 
 /**
@@ -29,6 +31,7 @@ export type HoldResult =
 
 interface Waiter {
   since: number;
+  deltas: boolean;
   client: string;
   answer: Answer;
   timer: ReturnType<typeof setTimeout>;
@@ -65,11 +68,12 @@ export class LongPolls {
   /**
    * Answers at once when the client is behind (or did not say where it is), did not ask to wait, or the
    * bridge is shutting down; otherwise holds the call until a change it has not seen or `waitMs`,
-   * whichever is first. `client` names who asks (its address), for its quota.
+   * whichever is first. `client` names who asks (its address), for its quota; `deltas`: it takes the
+   * changes since `since` rather than the whole table.
    */
-  hold(since: number | undefined, waitMs: number, answer: Answer, client = ''): HoldResult {
+  hold(since: number | undefined, waitMs: number, answer: Answer, client = '', deltas = false): HoldResult {
     if (this.#closed || since === undefined || !this.#source.covers(since) || waitMs <= 0) {
-      answer(this.#source.body());
+      answer(this.#bodyFor(since, deltas));
       return { kind: 'answered' };
     }
     if (this.#waiters.size >= this.#max) return { kind: 'full' };
@@ -77,6 +81,7 @@ export class LongPolls {
     if (held >= this.#perClient) return { kind: 'quota' };
     const waiter: Waiter = {
       since,
+      deltas,
       client,
       answer,
       timer: setTimeout(() => this.#answer(waiter), Math.min(waitMs, MAX_WAIT_MS)),
@@ -87,8 +92,8 @@ export class LongPolls {
   }
 
   /**
-   * The table changed: answer every held call that has not seen it with the new body (built once for all
-   * of them). A call whose `since` came from a replica that was already there stays held.
+   * The table changed: answer every held call that has not seen it (the answer is built once per `since`,
+   * however many wait there). A call whose `since` came from a replica that was already there stays held.
    */
   notify(): void {
     this.#answerWhere((waiter) => !this.#source.covers(waiter.since));
@@ -102,17 +107,27 @@ export class LongPolls {
 
   #answerWhere(due: (waiter: Waiter) => boolean): void {
     if (this.#waiters.size === 0) return;
-    let body: Buffer | undefined;
+    // One answer per `since` (undefined: the whole table) for all the waiters of this pass.
+    const bodies = new Map<number | undefined, Buffer>();
     for (const waiter of [...this.#waiters]) {
       if (!due(waiter)) continue;
       this.#release(waiter);
-      body ??= this.#source.body();
+      const key = waiter.deltas ? waiter.since : undefined;
+      let body = bodies.get(key);
+      if (body === undefined) {
+        body = this.#bodyFor(waiter.since, waiter.deltas);
+        bodies.set(key, body);
+      }
       waiter.answer(body);
     }
   }
 
   #answer(waiter: Waiter): void {
-    if (this.#release(waiter)) waiter.answer(this.#source.body());
+    if (this.#release(waiter)) waiter.answer(this.#bodyFor(waiter.since, waiter.deltas));
+  }
+
+  #bodyFor(since: number | undefined, deltas: boolean): Buffer {
+    return deltas && since !== undefined ? this.#source.answer(since) : this.#source.body();
   }
 
   /** Forgets a held call and frees its client's slot; false when it was no longer held. */

@@ -133,6 +133,7 @@ describe('merged view', () => {
     expect(view.body()).toBe(body);
     expect(JSON.parse(body.toString())).toEqual({
       revision: view.revision,
+      full: true,
       backends: [
         { id: 'shop/api', hosts: ['api.example.com'], ready: true, maxWaitMs: 5000, maxBuffered: 1000 },
         {

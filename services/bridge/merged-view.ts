@@ -5,6 +5,7 @@
  * the same entries agree on it.
  */
 import type { BackendId, BackendRecord, IntentRecord } from '../shared/index.ts';
+import { ChangeLog } from './change-log.ts';
 import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
 import type { BackendRow } from './schemas.ts';
 
@@ -64,6 +65,10 @@ function clears(mark: ScaleMark, record: BackendRecord, seq: number | undefined)
   return seq !== undefined && seq > mark.seq;
 }
 
+function byId(a: BackendRow, b: BackendRow): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
 export class MergedView {
   readonly #backends = new Map<BackendId, BackendRecord>();
   readonly #intents = new Map<BackendId, IntentRecord>();
@@ -75,6 +80,13 @@ export class MergedView {
   #point: RevisionPoint = pointOf(0, 0, 0);
   #revision = encodeRevision(this.#point);
   #body: Buffer | undefined;
+  readonly #log = new ChangeLog();
+  /** Delta answers for the current table, by the `since` they answer. */
+  readonly #deltas = new Map<number, Buffer>();
+
+  constructor() {
+    this.#log.reached(this.#revision);
+  }
 
   /** Changes with every applied KV entry; rises with every change of the table a filter can see. */
   get revision(): number {
@@ -152,26 +164,53 @@ export class MergedView {
   }
 
   /**
-   * The JSON body of `GET /v1/backends` as UTF-8 bytes, built once per revision: every waiter is sent the
-   * same buffer, so a change costs one serialization whatever the number of long polls.
+   * The whole table as the JSON body of `GET /v1/backends` (UTF-8 bytes), built once per revision: every
+   * waiter is sent the same buffer, so a change costs one serialization whatever the number of long polls.
    */
   body(): Buffer {
     if (this.#body === undefined) {
-      const backends = [...this.#rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      this.#body = Buffer.from(JSON.stringify({ revision: this.#revision, backends }));
+      const backends = [...this.#rows.values()].sort(byId);
+      this.#body = Buffer.from(JSON.stringify({ revision: this.#revision, full: true, backends }));
     }
     return this.#body;
   }
 
+  /**
+   * The answer for a filter whose table has revision `since`: the backends changed since then (`removed`:
+   * those no longer listed) with `from: since`, which the filter applies only to a table at exactly that
+   * revision; the whole table when `since` is not a revision this view kept. Built once per `since` and
+   * revision, so the waiters at one `since` share one buffer.
+   */
+  answer(since: number): Buffer {
+    const cached = this.#deltas.get(since);
+    if (cached !== undefined) return cached;
+    const changed = this.#log.since(since);
+    if (changed === undefined) return this.body();
+    const backends: BackendRow[] = [];
+    const removed: BackendId[] = [];
+    for (const id of [...changed].sort()) {
+      const row = this.#rows.get(id);
+      if (row === undefined) removed.push(id);
+      else backends.push(row);
+    }
+    const delta = Buffer.from(JSON.stringify({ revision: this.#revision, from: since, backends, removed }));
+    this.#deltas.set(since, delta);
+    return delta;
+  }
+
   #remerge(id: BackendId): boolean {
-    this.#setPoint(pointOf(this.#backendsSeq, this.#intentsSeq, this.#scaledToZero.size));
     const before = this.#rows.get(id);
     const after = merge(this.#backends.get(id), this.#intents.get(id), this.#scaledToZero.has(id));
-    if (sameRow(before, after)) return false;
-    if (after === undefined) this.#rows.delete(id);
-    else this.#rows.set(id, after);
-    this.#body = undefined;
-    return true;
+    const changed = !sameRow(before, after);
+    if (changed) {
+      if (after === undefined) this.#rows.delete(id);
+      else this.#rows.set(id, after);
+      this.#log.changed(id);
+      this.#answersChanged();
+    }
+    // After the change: it belongs to the revision it leads to, not to the one a filter may already hold.
+    this.#setPoint(pointOf(this.#backendsSeq, this.#intentsSeq, this.#scaledToZero.size));
+    return changed;
   }
 
   #setPoint(point: RevisionPoint): void {
@@ -179,6 +218,12 @@ export class MergedView {
     if (revision === this.#revision) return;
     this.#point = point;
     this.#revision = revision;
+    this.#log.reached(revision);
+    this.#answersChanged();
+  }
+
+  #answersChanged(): void {
     this.#body = undefined;
+    this.#deltas.clear();
   }
 }

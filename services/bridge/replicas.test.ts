@@ -5,7 +5,7 @@ import { backendRecord } from '../../test/backend-record.ts';
 import { fetchTable, heldPolls, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
-import type { BackendsReply } from './index.ts';
+import type { BackendRow, BackendsReply } from './index.ts';
 import type { RunningBridge } from './service.ts';
 
 /** Two bridge replicas behind one Service: a filter's consecutive long polls land on either. */
@@ -71,5 +71,40 @@ describe('two bridge replicas on one nats-server', () => {
       expect(apiReady(false)(table)).toBe(true);
     }
     expect(tables[1]?.revision).toBe(tables[0]?.revision);
+  });
+
+  it('bring a filter taking deltas from either of them to the table in KV, whatever the order they answer in', async () => {
+    const [a, b] = replicas as [RunningBridge, RunningBridge];
+    const delta = { 'x-wakegate-delta': '1' };
+    const first = await fetchTable(a, { since: 0 }, delta);
+    expect(first).toMatchObject({ full: true });
+    let table = new Map(first.backends.map((row) => [row.id, row]));
+    let revision = first.revision;
+    let deltas = 0;
+    for (let step = 0; step < 12; step++) {
+      const id = `shop/svc-${step % 4}`;
+      if (step % 5 === 4) await backends.delete(id);
+      else await backends.put(id, codecs.backend.encode(backendRecord(id, step % 2 === 0)));
+      const replica = step % 2 === 0 ? b : a;
+      const other = replica === a ? b : a;
+      // Both replicas have applied the change before the filter asks either of them.
+      const expected = await Promise.all(
+        [replica, other].map((r) => tableWhere(r, (t) => t.revision > revision)),
+      );
+      const answer = await fetchTable(replica, { since: revision, wait: 0 }, delta);
+      if ('full' in answer) table = new Map(answer.backends.map((row) => [row.id, row]));
+      else {
+        deltas++;
+        expect(answer.from).toBe(revision);
+        for (const gone of answer.removed) table.delete(gone);
+        for (const row of answer.backends) table.set(row.id, row);
+      }
+      revision = answer.revision;
+      const sorted = (rows: Iterable<BackendRow>) => [...rows].sort((x, y) => (x.id < y.id ? -1 : 1));
+      expect(sorted(table.values())).toEqual(sorted(expected[0]?.backends ?? []));
+      expect(revision).toBe(expected[0]?.revision);
+    }
+    // Replicas that applied the same entries answer each other's revisions with deltas, not whole tables.
+    expect(deltas).toBe(12);
   });
 });

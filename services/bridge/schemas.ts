@@ -40,10 +40,34 @@ export const BackendRow = Type.Object(
 );
 export type BackendRow = Static<typeof BackendRow>;
 
-export const BackendsReply = Type.Object(
-  { revision: Type.Integer({ minimum: 0 }), backends: Type.Array(BackendRow) },
+/**
+ * `x-wakegate-delta: 1` asks for the changes since `since` rather than the whole table: a header, not a
+ * query parameter, so that a bridge that does not know it ignores it (and answers whole tables, which a
+ * filter that asks takes as well), and a filter that does not send it is never given a delta.
+ */
+export const BackendsHeaders = Type.Object({ 'x-wakegate-delta': Type.Optional(Type.Literal('1')) });
+
+/** The whole table. */
+export const BackendsFull = Type.Object(
+  { revision: Type.Integer({ minimum: 0 }), full: Type.Literal(true), backends: Type.Array(BackendRow) },
   { additionalProperties: false },
 );
+
+/**
+ * The changes from the table at revision `from` to the one at `revision`: the rows of the backends that
+ * changed or came, and the ids of those that left. Only a table at exactly `from` may take it.
+ */
+export const BackendsDelta = Type.Object(
+  {
+    revision: Type.Integer({ minimum: 0 }),
+    from: Type.Integer({ minimum: 0 }),
+    backends: Type.Array(BackendRow),
+    removed: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const BackendsReply = Type.Union([BackendsFull, BackendsDelta]);
 export type BackendsReply = Static<typeof BackendsReply>;
 
 export const WakeBody = Type.Object(

@@ -36,9 +36,20 @@ export type RecordedCall = {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A `/v1/backends` answer as the bridge sends it: the whole table, or the changes from revision `from`. */
+export type TableAnswer =
+  | { revision: number; full: true; backends: TableBackend[] }
+  | { revision: number; from: number; backends: TableBackend[]; removed: string[] };
+
 export class BridgeFixture {
   revision = 1;
   backends: TableBackend[] = [];
+  /** Answers to give the next polls instead of the bridge's own, at once (lost, late or repeated answers). */
+  readonly pollAnswers: TableAnswer[] = [];
+  /** The answers polls got, in order. */
+  readonly answers: TableAnswer[] = [];
+  /** Every table handed out, by revision, for the deltas from it (the bridge's change log, unbounded). */
+  readonly #tables = new Map<number, TableBackend[]>();
   mode: BridgeMode = 'ok';
   /** Status for wakes (202 accepted unless a test says otherwise). */
   wakeStatus = 202;
@@ -61,6 +72,22 @@ export class BridgeFixture {
     this.backends = backends;
     this.revision++;
     for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  /** What the bridge answers a poll at `since`: a delta when it asks for one (`deltas`) from a revision the
+   * fixture handed out, else the whole table. */
+  answerFor(since: number, deltas = true): TableAnswer {
+    const backends = structuredClone(this.backends);
+    this.#tables.set(this.revision, backends);
+    const before = this.#tables.get(since);
+    if (!deltas || before === undefined) return { revision: this.revision, full: true, backends };
+    const old = new Map(before.map((b) => [b.id, JSON.stringify(b)]));
+    return {
+      revision: this.revision,
+      from: since,
+      backends: backends.filter((b) => old.get(b.id) !== JSON.stringify(b)),
+      removed: before.filter((b) => !backends.some((n) => n.id === b.id)).map((b) => b.id),
+    };
   }
 
   /** Resolves when the worker polls with the current revision: it has applied the current table. */
@@ -152,12 +179,14 @@ export class BridgeFixture {
       return { headers: [[':status', '200']], body: encoder.encode('{"revision":') };
     if (path.startsWith('/v1/backends')) {
       const since = Number(new URL(path, 'http://bridge').searchParams.get('since'));
-      if (since === this.revision) await new Promise<void>((r) => this.#waiting.push(r));
-      if (this.mode !== 'ok') return undefined;
-      return json(200, {
-        revision: this.revision,
-        backends: this.backends,
-      });
+      if (since === this.revision && this.pollAnswers.length === 0)
+        await new Promise<void>((r) => this.#waiting.push(r));
+      // Checked once woken too: a test queues an answer right after the change that wakes the poll.
+      if (this.pollAnswers.length === 0 && this.mode !== 'ok') return undefined;
+      const answer =
+        this.pollAnswers.shift() ?? this.answerFor(since, header(req.headers, 'x-wakegate-delta') === '1');
+      this.answers.push(answer);
+      return json(200, answer);
     }
     if (path === '/v1/wake') {
       if (!this.answerWakes) return new Promise<HttpCallResponse>(() => {});

@@ -1,7 +1,8 @@
 // The backend table of one worker: stable indexes per backend id (held requests refer to them across
-// table updates) and a host index that matches `:authority` bytes without allocating.
+// table updates), kept in step with the bridge's whole tables and deltas in place, and its hosts indexed
+// (hosts.ts) so that matching `:authority` stays one hash probe whatever the number of backends.
 import { LOG_WARN, log } from './abi';
-import { IdTable, MISSING } from './id-table';
+import { addHost, findPattern, removeHost } from './hosts';
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
 import { clusterNames } from './names';
 
@@ -13,7 +14,11 @@ export class Backend {
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
   hosts: string[] = [];
-  /** Number of the last table it was in. */
+  /** Ids of its patterns in the host index. */
+  patterns: i32[] = [];
+  /** Left the table and listed in `absent`, to be freed once nothing refers to it. */
+  absent: bool = false;
+  /** Number of the last answer that listed it. */
   table: i32 = 0;
   /** The cluster the table names for it (interned; 0 none): the probe's when a request had no route cluster. */
   cluster: i32 = 0;
@@ -36,6 +41,8 @@ const byId = new Map<string, i32>();
 /** Indexes of backends that left the table with nothing left to them, to be reused by new ids: the table
  * does not grow forever, and no index ever exceeds what a held slot can store. */
 const freeIndexes: i32[] = [];
+/** Indexes of backends that left the table and are not freed yet: only these are looked at for freeing. */
+let absent: i32[] = [];
 let overLimitLogged = false;
 /** Tables applied so far. */
 let tables: i32 = 0;
@@ -44,61 +51,6 @@ let tables: i32 = 0;
 export function isTableKnown(): bool {
   return tables > 0;
 }
-/** Some backend's hosts differ from the last table's: the host index is rebuilt. */
-let hostsChanged = false;
-
-// Host patterns, chained by FNV-1a hash of their lowercase bytes. Wildcards are stored as their suffix
-// (".example.com" for "*.example.com").
-let patBytes: ArrayBuffer[] = [];
-let patBackend: i32[] = [];
-let patNext: i32[] = [];
-let exact = new IdTable();
-let wild = new IdTable();
-
-function lower(c: u32): u32 {
-  return c >= 0x41 && c <= 0x5a ? c + 32 : c;
-}
-
-function hashBytes(ptr: usize, len: usize): u32 {
-  let h: u32 = 2166136261;
-  for (let i: usize = 0; i < len; i++) {
-    h = (h ^ lower(load<u8>(ptr + i))) * 16777619;
-  }
-  return h;
-}
-
-function find(map: IdTable, ptr: usize, len: usize): i32 {
-  let p = map.get(hashBytes(ptr, len));
-  if (p == MISSING) return -1;
-  while (p >= 0) {
-    const b = patBytes[p];
-    if (<usize>b.byteLength == len) {
-      const base = changetype<usize>(b);
-      let same = true;
-      for (let i: usize = 0; i < len; i++) {
-        if (load<u8>(base + i) != <u8>lower(load<u8>(ptr + i))) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return patBackend[p];
-    }
-    p = patNext[p];
-  }
-  return -1;
-}
-
-function addPattern(map: IdTable, pattern: string, backend: i32): void {
-  const bytes = String.UTF8.encode(pattern.toLowerCase());
-  const h = hashBytes(changetype<usize>(bytes), bytes.byteLength);
-  const index = patBytes.length;
-  patBytes.push(bytes);
-  patBackend.push(backend);
-  const previous = map.get(h);
-  patNext.push(previous == MISSING ? -1 : previous);
-  map.set(h, index);
-}
-
 /** Backend index for an `:authority` value (port stripped, case-insensitive), or -1 when unmanaged. */
 export function matchAuthority(ptr: usize, len: usize): i32 {
   let end = len;
@@ -119,12 +71,12 @@ export function matchAuthority(ptr: usize, len: usize): i32 {
     }
   }
   if (end == 0) return -1;
-  const hit = find(exact, ptr, end);
+  const hit = findPattern(false, ptr, end);
   if (hit >= 0) return hit;
   // Longest wildcard suffix first; a wildcard needs at least one label before it.
   for (let i: usize = 1; i < end; i++) {
     if (load<u8>(ptr + i) == 0x2e) {
-      const w = find(wild, ptr + i, end - i);
+      const w = findPattern(true, ptr + i, end - i);
       if (w >= 0) return w;
     }
   }
@@ -148,22 +100,38 @@ function backendIndex(id: string): i32 {
   return index;
 }
 
-/** `table` of a backend whose index was freed. */
-const FREED: i32 = -1;
-
-/** Frees the indexes of backends absent from the new table (not marked with its number) that nothing refers
- * to any more. */
+/** Frees the indexes of backends that left the table, are not back in this answer (marked with its number)
+ * and that nothing refers to any more. */
 function reclaim(referenced: (index: i32) => bool): void {
-  for (let i = 1; i < backends.length; i++) {
+  const waiting: i32[] = [];
+  for (let k = 0; k < absent.length; k++) {
+    const i = absent[k];
     const b = backends[i];
-    if (b.table == tables || b.table == FREED || referenced(i)) continue;
-    if (b.present && b.hosts.length > 0) hostsChanged = true;
+    if (b.present || b.table == tables) {
+      b.absent = false;
+      continue;
+    }
+    if (referenced(i)) {
+      waiting.push(i);
+      continue;
+    }
     byId.delete(b.id);
     clusterNames.release(b.cluster);
     b.cluster = 0;
-    b.present = false;
-    b.table = FREED;
+    b.absent = false;
     freeIndexes.push(i);
+  }
+  absent = waiting;
+}
+
+/** The backend leaves the table: no longer managed, its hosts out of the index. */
+function leave(index: i32): void {
+  const b = backends[index];
+  setHosts(b, index, []);
+  b.present = false;
+  if (!b.absent) {
+    b.absent = true;
+    absent.push(index);
   }
 }
 
@@ -190,13 +158,16 @@ function positive(v: JsonValue | null): i32 {
   return <i32>v.num;
 }
 
-/** Validates a `GET /v1/backends` answer; null when any part of it is not what the bridge promises. */
+function isRevision(v: JsonValue | null): bool {
+  return v !== null && (v.kind == JSON_NUMBER || v.kind == JSON_STRING);
+}
+
+/** Validates the rows of a `GET /v1/backends` answer (a whole table or a delta); null when any part of it
+ * is not what the bridge promises. */
 export function readTable(v: JsonValue | null): TableEntry[] | null {
   if (v === null || v.kind != JSON_OBJECT) return null;
   const list = v.get('backends');
-  const revision = v.get('revision');
-  if (list === null || list.kind != JSON_ARRAY || revision === null) return null;
-  if (revision.kind != JSON_NUMBER && revision.kind != JSON_STRING) return null;
+  if (list === null || list.kind != JSON_ARRAY || !isRevision(v.get('revision'))) return null;
   const out: TableEntry[] = [];
   for (let i = 0; i < list.items.length; i++) {
     const b = list.items[i];
@@ -235,11 +206,26 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
   return out;
 }
 
-export function revisionText(v: JsonValue): string {
-  const r = v.get('revision');
-  if (r === null) return '0';
-  if (r.kind == JSON_STRING) return r.str;
-  return (<i64>r.num).toString();
+/** The revision in `field` (`revision`, or a delta's `from`) as the text sent back as `since`; '' when there
+ * is none. */
+export function revisionText(v: JsonValue, field: string = 'revision'): string {
+  const r = v.get(field);
+  if (!isRevision(r)) return '';
+  if (r!.kind == JSON_STRING) return r!.str;
+  return (<i64>r!.num).toString();
+}
+
+/** The ids a delta says left the table; null when they are not a list of ids. */
+export function readRemoved(v: JsonValue): string[] | null {
+  const list = v.get('removed');
+  if (list === null || list.kind != JSON_ARRAY) return null;
+  const out: string[] = [];
+  for (let i = 0; i < list.items.length; i++) {
+    const id = list.items[i];
+    if (id.kind != JSON_STRING || id.str.length == 0) return null;
+    out.push(id.str);
+  }
+  return out;
 }
 
 function sameHosts(a: string[], b: string[]): bool {
@@ -248,99 +234,92 @@ function sameHosts(a: string[], b: string[]): bool {
   return true;
 }
 
-/** Installs a new table; marks every backend present or not and rebuilds the host index if any backend's
- * hosts changed. The index of a backend that left the table is freed once `referenced` says nothing refers
- * to it any more. */
+/** Installs a whole table: the backends it lists are updated in place, the others leave. The index of a
+ * backend that left is freed once `referenced` says nothing refers to it any more. */
 export function applyTable(entries: TableEntry[], referenced: (index: i32) => bool): void {
   tables++;
+  markListed(entries);
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i];
+    if (b.present && b.table != tables) leave(i);
+  }
+  reclaim(referenced);
+  for (let i = 0; i < entries.length; i++) update(entries[i]);
+}
+
+/** Applies a delta to the table it was made from: the backends it lists are updated or added, those in
+ * `removed` leave; the others are untouched, and so is their part of the host index. */
+export function applyDelta(entries: TableEntry[], removed: string[], referenced: (index: i32) => bool): void {
+  tables++;
+  markListed(entries);
+  for (let i = 0; i < removed.length; i++) {
+    const id = removed[i];
+    if (!byId.has(id)) continue;
+    const index = byId.get(id);
+    if (backends[index].present) leave(index);
+  }
+  reclaim(referenced);
+  for (let i = 0; i < entries.length; i++) update(entries[i]);
+}
+
+/** Marks the known backends an answer lists with its number, so that none of them is freed by it. */
+function markListed(entries: TableEntry[]): void {
   for (let i = 0; i < entries.length; i++) {
     const id = entries[i].id;
     if (byId.has(id)) backends[byId.get(id)].table = tables;
   }
-  reclaim(referenced);
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    const index = backendIndex(e.id);
-    e.index = index;
-    if (index < 0) {
-      // Refused rather than stored under an index a held slot cannot hold: its requests pass unmanaged.
-      if (!overLimitLogged) {
-        log(
-          LOG_WARN,
-          'wakegate: more than ' +
-            MAX_BACKENDS.toString() +
-            ' backends at once; ' +
-            e.id +
-            ' and any beyond the limit are not managed',
-        );
-      }
-      overLimitLogged = true;
-      continue;
-    }
-    const b = backends[index];
-    const sameHostsAsBefore = sameHosts(b.hosts, e.hosts);
-    if (!sameHostsAsBefore) hostsChanged = true;
-    e.changed =
-      !b.present ||
-      b.ready != e.ready ||
-      b.maxWaitMs != e.maxWaitMs ||
-      b.maxBuffered != e.maxBuffered ||
-      !sameHostsAsBefore;
-    e.wentToSleep = b.ready && !e.ready;
-    e.becameReady = e.ready && !(b.present && b.ready);
-    if (clusterNames.name(b.cluster) != e.cluster) {
-      clusterNames.release(b.cluster);
-      b.cluster = clusterNames.internString(e.cluster);
-    }
-    b.probePath = e.probePath;
-    b.table = tables;
-    b.present = true;
-    b.ready = e.ready;
-    b.maxWaitMs = e.maxWaitMs;
-    b.maxBuffered = e.maxBuffered;
-    b.hosts = e.hosts;
-  }
-  for (let i = 1; i < backends.length; i++) {
-    const b = backends[i];
-    if (b.table == tables || !b.present) continue;
-    // Its hosts leave the index: should it come back, they count as changed.
-    if (b.hosts.length > 0) hostsChanged = true;
-    b.hosts = [];
-    b.present = false;
-  }
-  if (hostsChanged) indexHosts(entries);
-  hostsChanged = false;
 }
 
-/** Capacity for `count` keys that the IdTable never has to grow past. */
-function tableCapacity(count: i32): i32 {
-  let capacity = 64;
-  while ((count + 1) * 2 > capacity) capacity <<= 1;
-  return capacity;
+/** One backend as an answer lists it: stored (under a new index if it is new) and what changed noted on
+ * the entry. */
+function update(e: TableEntry): void {
+  const index = backendIndex(e.id);
+  e.index = index;
+  if (index < 0) {
+    // Refused rather than stored under an index a held slot cannot hold: its requests pass unmanaged.
+    if (!overLimitLogged) {
+      log(
+        LOG_WARN,
+        'wakegate: more than ' +
+          MAX_BACKENDS.toString() +
+          ' backends at once; ' +
+          e.id +
+          ' and any beyond the limit are not managed',
+      );
+    }
+    overLimitLogged = true;
+    return;
+  }
+  const b = backends[index];
+  const sameHostsAsBefore = b.present && sameHosts(b.hosts, e.hosts);
+  e.changed =
+    !b.present ||
+    b.ready != e.ready ||
+    b.maxWaitMs != e.maxWaitMs ||
+    b.maxBuffered != e.maxBuffered ||
+    !sameHostsAsBefore;
+  e.wentToSleep = b.ready && !e.ready;
+  e.becameReady = e.ready && !(b.present && b.ready);
+  if (clusterNames.name(b.cluster) != e.cluster) {
+    clusterNames.release(b.cluster);
+    b.cluster = clusterNames.internString(e.cluster);
+  }
+  if (!sameHostsAsBefore) setHosts(b, index, e.hosts);
+  b.probePath = e.probePath;
+  b.table = tables;
+  b.present = true;
+  b.ready = e.ready;
+  b.maxWaitMs = e.maxWaitMs;
+  b.maxBuffered = e.maxBuffered;
 }
 
-function indexHosts(entries: TableEntry[]): void {
-  let exactCount = 0;
-  let wildCount = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const hosts = entries[i].hosts;
-    for (let h = 0; h < hosts.length; h++) {
-      if (hosts[h].startsWith('*.')) wildCount++;
-      else if (hosts[h].length > 0) exactCount++;
-    }
-  }
-  patBytes = [];
-  patBackend = [];
-  patNext = [];
-  exact = new IdTable(tableCapacity(exactCount));
-  wild = new IdTable(tableCapacity(wildCount));
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    if (e.index < 0) continue;
-    for (let h = 0; h < e.hosts.length; h++) {
-      const host = e.hosts[h];
-      if (host.startsWith('*.')) addPattern(wild, host.substring(1), e.index);
-      else if (host.length > 0) addPattern(exact, host, e.index);
-    }
+/** Replaces the backend's hosts and its patterns in the host index. */
+function setHosts(b: Backend, index: i32, hosts: string[]): void {
+  for (let i = 0; i < b.patterns.length; i++) removeHost(b.patterns[i]);
+  b.patterns = [];
+  b.hosts = hosts;
+  for (let i = 0; i < hosts.length; i++) {
+    const id = addHost(hosts[i], index);
+    if (id >= 0) b.patterns.push(id);
   }
 }

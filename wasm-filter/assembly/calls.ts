@@ -171,9 +171,11 @@ export function callBridge(
   body: string,
   timeoutMs: u32,
   now: f64,
+  headers: string[] = [],
 ): bool {
   const c = currentConfig();
   const pairs = [':method', method, ':path', path, ':authority', c.bridgeAuthority, ':scheme', 'http'];
+  for (let i = 0; i < headers.length; i++) pairs.push(headers[i]);
   if (body.length > 0) {
     pairs.push('content-type');
     pairs.push('application/json');

@@ -9,7 +9,16 @@ import {
   log,
 } from './abi';
 import { reportActivity, reportDueOnSleep, reportsReferTo } from './activity';
-import { applyTable, backends, isTableKnown, readTable, revisionText, UNKNOWN } from './backends';
+import {
+  applyDelta,
+  applyTable,
+  backends,
+  isTableKnown,
+  readRemoved,
+  readTable,
+  revisionText,
+  UNKNOWN,
+} from './backends';
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, PollCall } from './calls';
 import { currentConfig } from './config';
 import { parseJson } from './json';
@@ -24,6 +33,8 @@ let backoffMs: f64 = 0;
 /** Polls failing: one WARN per streak. */
 let failing = false;
 const answerBody = new HostBytes();
+/** Asks the bridge for the changes since our revision rather than the whole table. */
+const DELTA_HEADERS = ['x-wakegate-delta', '1'];
 
 /** The revision of the table applied last ('0' before the first): wakes carry it as `since`. */
 export function tableRevision(): string {
@@ -38,7 +49,8 @@ export function pollIfDue(now: f64): void {
 function startPoll(now: f64): void {
   const c = currentConfig();
   const path = `/v1/backends?since=${revision}&wait=${c.pollWaitMs.toString()}`;
-  if (!callBridge(new PollCall(), 'GET', path, '', <u32>c.pollWaitMs + CALL_TIMEOUT_MS, now)) {
+  const timeoutMs = <u32>c.pollWaitMs + CALL_TIMEOUT_MS;
+  if (!callBridge(new PollCall(), 'GET', path, '', timeoutMs, now, DELTA_HEADERS)) {
     pollFailed(now, 'the call could not be made (check bridge_cluster)');
     return;
   }
@@ -67,7 +79,9 @@ function referenced(index: i32): bool {
   return ledgerRefersTo(index) || wakeInFlight(index) || reportsReferTo(index);
 }
 
-/** The bridge answered the poll: a new table is applied, and the next poll goes out. */
+/** The bridge answered the poll: the whole table or a delta is applied, and the next poll goes out. A delta
+ * made from another revision than ours (an answer lost, late or repeated on the way) is not applied: the next
+ * poll asks for the whole table. */
 export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
   inFlight = false;
   if (status != 200) {
@@ -81,8 +95,18 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
   const doc = parseJson(answerBody.ptr, answerBody.len);
   answerBody.free();
   const table = readTable(doc);
-  if (table === null) {
+  // Without `from` the answer is a whole table (`full`, or from a bridge that sends no deltas).
+  const from = table === null ? '' : revisionText(doc!, 'from');
+  let removed: string[] | null = null;
+  if (from.length > 0) removed = readRemoved(doc!);
+  if (table === null || (from.length > 0 && removed === null)) {
     pollFailed(now, 'the answer is not a backend table');
+    return;
+  }
+  if (from.length > 0 && from != revision) {
+    log(LOG_DEBUG, `wakegate: changes since ${from} do not apply to table ${revision}; asking for it whole`);
+    revision = '0';
+    startPoll(now);
     return;
   }
   const first = !isTableKnown();
@@ -91,7 +115,8 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
   failing = false;
   backoffMs = 0;
   revision = revisionText(doc!);
-  applyTable(table, referenced);
+  if (removed === null) applyTable(table, referenced);
+  else applyDelta(table, removed, referenced);
   let sleeping = false;
   for (let i = 0; i < table.length; i++) {
     const entry = table[i];
