@@ -24,10 +24,16 @@ import {
   parseBackendId,
   type ScaledMessage,
 } from '../shared/index.ts';
-import { BackendStore } from './backend-store.ts';
+import { BackendStore, type StoredBackend } from './backend-store.ts';
 import { WatcherMetrics } from './metrics.ts';
 import { ReadyClock } from './ready-clock.ts';
-import { decideWrite, keysToCheck, readinessChanged, toRecord } from './write-decision.ts';
+import {
+  decideWrite,
+  keysToCheck,
+  readinessChanged,
+  toRecord,
+  type WriteDecision,
+} from './write-decision.ts';
 
 export interface WatcherOptions {
   source: BackendSource;
@@ -71,6 +77,8 @@ export class Watcher {
   private readonly monotonicNow: () => number;
   /** Per key, the KV revision last read and when this replica first saw it (monotonic clock). */
   private readonly seen = new Map<BackendId, { revision: number; at: number }>();
+  /** Per key, the entry this replica last read or wrote: a write decided from it needs no read first. */
+  private readonly known = new Map<BackendId, StoredBackend>();
   private scaledSubscription: Subscription | undefined;
   /** The refused host claims last reported, by key: each is logged once while it lasts. */
   private refusals = new Set<string>();
@@ -248,16 +256,18 @@ export class Watcher {
     const logger = this.options.logger.child({ backend: id });
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const desired = this.desired.get(id);
-      const { record: current, revision } = await this.store.read(id);
-      const currentAgeMs = this.ageOf(id, revision);
-      const decision = decideWrite({
-        previous,
-        desired,
-        current,
-        currentAgeMs,
-        reconcile,
-        settleMs: this.settleMs,
-      });
+      // First from the entry this replica last read or wrote, saving a KV round trip on the way to `ready`:
+      // a write decided from it is a compare-and-set on its revision, so it lands only if KV still holds
+      // exactly that entry; a decision not to write is taken again from a fresh read.
+      const known = this.known.get(id);
+      let stored = known ?? (await this.store.read(id));
+      let decision = this.decide(id, previous, desired, stored, reconcile);
+      if (known && decision !== 'write') {
+        stored = await this.store.read(id);
+        decision = this.decide(id, previous, desired, stored, reconcile);
+      }
+      this.known.set(id, stored);
+      const { record: current, revision } = stored;
       if (decision !== 'defer') {
         clearTimeout(this.deferred.get(id));
         this.deferred.delete(id);
@@ -274,8 +284,11 @@ export class Watcher {
       const written = desired
         ? await this.store.put(desired, revision)
         : await this.store.remove(id, revision);
-      if (!written) {
-        this.metrics.conflicts.inc();
+      if (desired && written !== undefined) this.known.set(id, { record: desired, revision: written });
+      else this.known.delete(id);
+      if (written === undefined) {
+        // From a known entry another writer replaced: not a race lost to it, only a read saved in vain.
+        if (stored !== known) this.metrics.conflicts.inc();
         continue;
       }
       this.metrics.writes.inc({ op: desired ? 'put' : 'delete' });
@@ -305,6 +318,17 @@ export class Watcher {
     }
     // Another replica keeps writing this key: it holds the same view, or a later deferred check settles it.
     this.deferRecheck(id);
+  }
+
+  private decide(
+    id: BackendId,
+    previous: BackendRecord | undefined,
+    desired: BackendRecord | undefined,
+    { record: current, revision }: StoredBackend,
+    reconcile: boolean,
+  ): WriteDecision {
+    const currentAgeMs = this.ageOf(id, revision);
+    return decideWrite({ previous, desired, current, currentAgeMs, reconcile, settleMs: this.settleMs });
   }
 
   private deferRecheck(id: BackendId): void {
