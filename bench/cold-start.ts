@@ -6,13 +6,23 @@
  * second instead of holding a long poll) for comparison: each run's polling figure is when that client first saw the backend ready, plus the time the
  * run itself took from its release to its answer.
  *
+ * Each of our runs is also split into the phases the services record (`wakegate_cold_start_seconds`:
+ * wake, scale, ready, release, and the bridge's total), and the overhead into its parts: the start beyond
+ * the backend's own (the bridge's first wake → ready in its view, less the backend's start: the wake to
+ * the scaler, spawning, seeing it healthy, the KV write), the release, the filter (its wake call, the
+ * long poll's answer, the route probe) and the gateway (the request to the filter, the released request
+ * to the backend and back). `idleCpuPct` is the CPU of the whole stack (this process
+ * and every process under it) over 10 s with every backend asleep and nothing asked, in % of one core.
+ *
  *   node bench/cold-start.ts     BENCH_RUNS (100), BENCH_POLLING_RUNS (30)
  */
 import { performance } from 'node:perf_hooks';
 import { allWorkersSee, demoBackend, type E2eStack, send, startE2eStack } from '../test/e2e/local-stack.ts';
 import { freePort } from '../test/ports.ts';
 import { FixedIntervalPoller } from './fixed-interval-poller.ts';
+import { PhaseMeter } from './phase-meter.ts';
 import { ascending, percentile } from './stats.ts';
+import { treeCpuPct } from './tree-cpu.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 100);
 const POLLING_RUNS = Number(process.env.BENCH_POLLING_RUNS ?? 30);
@@ -22,11 +32,15 @@ const BACKEND_READY_MS = 300;
 const BACKENDS = 4;
 const DEDUP_WINDOW_MS = 2000;
 const WAKE_STAMP_MARGIN_MS = 250;
+const IDLE_MS = 10_000;
 
 interface Sample {
   totalMs: number;
   backendReadyMs: number;
   overheadMs: number;
+  /** Our runs only: the services' phases (ms) and the filter's hold. */
+  phases?: Record<string, number>;
+  heldMs?: number;
 }
 
 const POLL_INTERVAL_MS = 1000;
@@ -38,6 +52,8 @@ async function coldStarts(
   poller: FixedIntervalPoller | undefined,
 ): Promise<Sample[]> {
   const samples: Sample[] = [];
+  const meter = new PhaseMeter([stack.bridgeUrl, stack.scalerUrl, stack.watcherUrl]);
+  await meter.start();
   const lastWindow = new Map<number, number>();
   for (let run = 0; run < runs; run++) {
     const b = run % BACKENDS;
@@ -62,13 +78,15 @@ async function coldStarts(
       throw new Error(`run ${run}: expected a held 200, got ${answer.status} ${answer.text.slice(0, 200)}`);
     }
     const backendReadyMs = Number(answer.headers['x-demo-ready-ms']);
+    const heldMs = Number(echo.headers['x-wakegate-held-ms']);
+    const phases = await meter.next();
     if (poller) {
       // The filter held the request for x-wakegate-held-ms; what came after its release would come after
       // the poller's too.
-      const afterReleaseMs = totalMs - Number(echo.headers['x-wakegate-held-ms']);
+      const afterReleaseMs = totalMs - heldMs;
       const pollingTotalMs = (await poller.readyAt(id, started)) - started + afterReleaseMs;
       samples.push({ totalMs: pollingTotalMs, backendReadyMs, overheadMs: pollingTotalMs - backendReadyMs });
-    } else samples.push({ totalMs, backendReadyMs, overheadMs: totalMs - backendReadyMs });
+    } else samples.push({ totalMs, backendReadyMs, overheadMs: totalMs - backendReadyMs, phases, heldMs });
     // Put it back to sleep directly: stop its process and wait until every filter holds for it again.
     process.kill(echo.pid, 'SIGTERM');
     await allWorkersSee(stack, id, false);
@@ -76,7 +94,7 @@ async function coldStarts(
   return samples;
 }
 
-async function scenario(runs: number, polling: boolean): Promise<Sample[]> {
+async function scenario(runs: number, polling: boolean): Promise<{ samples: Sample[]; idleCpuPct: number }> {
   let backends = '';
   for (let b = 0; b < BACKENDS; b++) {
     backends += demoBackend(`bench-${b}`, await freePort(), { delayMs: BACKEND_READY_MS, maxWait: '30s' });
@@ -88,7 +106,10 @@ async function scenario(runs: number, polling: boolean): Promise<Sample[]> {
   try {
     for (let b = 0; b < BACKENDS; b++) await allWorkersSee(stack, `local/bench-${b}`, false);
     poller?.start();
-    return await coldStarts(stack, runs, poller);
+    const samples = await coldStarts(stack, runs, poller);
+    // Every backend asleep again and nothing asked: what the stack costs while it waits.
+    const idleCpuPct = polling ? Number.NaN : await treeCpuPct(IDLE_MS);
+    return { samples, idleCpuPct };
   } finally {
     await poller?.stop();
     await stack.close();
@@ -97,8 +118,13 @@ async function scenario(runs: number, polling: boolean): Promise<Sample[]> {
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
-const ours = await scenario(RUNS, false);
-const polling = await scenario(POLLING_RUNS, true);
+const { samples: ours, idleCpuPct } = await scenario(RUNS, false);
+const { samples: polling } = await scenario(POLLING_RUNS, true);
+
+const p50 = (values: number[]) => round(percentile(ascending(values), 50));
+const phase = (s: Sample, name: string) => s.phases?.[name] ?? Number.NaN;
+/** The p50 of a phase, or of a part of the overhead, over our runs. */
+const p50Of = (of: (s: Sample) => number) => p50(ours.map(of));
 
 const totals = ascending(ours.map((s) => s.totalMs));
 const overheads = ascending(ours.map((s) => s.overheadMs));
@@ -118,5 +144,20 @@ process.stdout.write(
     pollingRuns: polling.length,
     pollingOverheadP50Ms: round(pollingP50),
     ratioToPolling: round(pollingP50 / overheadP50),
+    wakeMs: p50Of((s) => phase(s, 'wake')),
+    scaleMs: p50Of((s) => phase(s, 'scale')),
+    readyMs: p50Of((s) => phase(s, 'ready')),
+    releaseMs: p50Of((s) => phase(s, 'release')),
+    bridgeTotalMs: p50Of((s) => phase(s, 'total')),
+    // The overhead's parts (p50 of each; they add up to the overhead run by run, not p50 by p50). The
+    // watcher's `ready` ends once its KV write is acknowledged, which the bridge may see first, so the start
+    // is taken from the bridge's total: its first wake → ready in its view, less the backend's own start.
+    overheadParts: {
+      startMs: p50Of((s) => phase(s, 'total') - phase(s, 'release') - s.backendReadyMs),
+      releaseMs: p50Of((s) => phase(s, 'release')),
+      filterMs: p50Of((s) => (s.heldMs ?? Number.NaN) - phase(s, 'total')),
+      gatewayMs: p50Of((s) => s.totalMs - (s.heldMs ?? Number.NaN)),
+    },
+    idleCpuPct: round(idleCpuPct),
   })}\n`,
 );

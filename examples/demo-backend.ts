@@ -63,7 +63,9 @@ const server = createServer((request, response) => {
   request.on('end', () => {
     // `?delay=<ms>` answers late, to keep a request in flight (long requests must keep a backend awake).
     const delay = Number(new URL(request.url ?? '/', 'http://demo').searchParams.get('delay') ?? 0);
-    setTimeout(() => reply(200, echoOf()), Number.isFinite(delay) ? Math.min(delay, 60_000) : 0);
+    // Without a delay, at once: a timer of 0 still waits for the next timers phase (1 ms at least).
+    if (!(delay > 0)) return reply(200, echoOf());
+    setTimeout(() => reply(200, echoOf()), Math.min(delay, 60_000));
   });
   const echoOf = (): Echo => {
     const echo: Echo = {

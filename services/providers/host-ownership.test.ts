@@ -18,6 +18,56 @@ function owned(claimants: HostClaimant[], allowed?: string) {
 }
 
 describe('host ownership', () => {
+  it('names the earliest grant a claim overlaps, among wildcards covering it and hosts a wildcard covers', () => {
+    const result = owned([
+      { id: 'one/a', hosts: ['*.example.com'], createdAt: T0 },
+      { id: 'one/b', hosts: ['*.shop.example.com'], createdAt: T0 + 1 },
+      { id: 'two/c', hosts: ['api.shop.example.com'], createdAt: T0 + 2 },
+      { id: 'three/d', hosts: ['web.shop.example.com', '*.web.shop.example.com'], createdAt: T0 + 3 },
+    ]);
+    expect(result.owned['two/c']).toEqual([]);
+    expect(result.refused).toEqual([
+      {
+        id: 'two/c',
+        host: 'api.shop.example.com',
+        reason: 'conflict',
+        owner: 'one/a',
+        ownerHost: '*.example.com',
+      },
+      {
+        id: 'three/d',
+        host: 'web.shop.example.com',
+        reason: 'conflict',
+        owner: 'one/a',
+        ownerHost: '*.example.com',
+      },
+      {
+        id: 'three/d',
+        host: '*.web.shop.example.com',
+        reason: 'conflict',
+        owner: 'one/a',
+        ownerHost: '*.example.com',
+      },
+    ]);
+  });
+
+  it('names the earliest host a wildcard covers', () => {
+    const result = owned([
+      { id: 'one/a', hosts: ['web.shop.example.com'], createdAt: T0 },
+      { id: 'two/b', hosts: ['api.shop.example.com'], createdAt: T0 + 1 },
+      { id: 'three/c', hosts: ['*.shop.example.com'], createdAt: T0 + 2 },
+    ]);
+    expect(result.refused).toEqual([
+      {
+        id: 'three/c',
+        host: '*.shop.example.com',
+        reason: 'conflict',
+        owner: 'one/a',
+        ownerHost: 'web.shop.example.com',
+      },
+    ]);
+  });
+
   it('keeps a host with its first claimant, even when the later one sorts first by id', () => {
     const result = owned([
       { id: 'aaa-a/web', hosts: ['api.tenantb.com'], createdAt: T0 + 1000 },

@@ -12,7 +12,7 @@
  * replica reads alike, so replicas and restarts agree on the owner whatever order their events came in. A
  * claim without a creation time sorts after every dated one.
  */
-import { type BackendId, parseBackendId } from '../shared/index.ts';
+import type { BackendId } from '../shared/index.ts';
 
 export interface HostClaimant {
   id: BackendId;
@@ -134,8 +134,40 @@ function compareClaimants(a: HostClaimant, b: HostClaimant): number {
   return a.id < b.id ? -1 : 1;
 }
 
+/** The namespace of an id a provider made (valid already: this runs for every backend on every change). */
 function namespaceOf(id: BackendId): string {
-  return parseBackendId(id).namespace;
+  return id.slice(0, id.indexOf('/'));
+}
+
+interface Grant {
+  owner: BackendId;
+  /** Order of granting: of several overlapping grants, the earliest is named. */
+  order: number;
+}
+
+/**
+ * The earliest grant of another namespace than `namespace` that overlaps `host`: a wildcard covering it or,
+ * for a wildcard, a host it covers. An exact host is looked up by its suffixes; only a wildcard (rare) is
+ * compared with every grant, where comparing every host with every grant made 10,000 backends quadratic.
+ */
+function overlapping(
+  host: string,
+  namespace: string,
+  granted: Map<string, Grant>,
+): [string, Grant] | undefined {
+  let found: [string, Grant] | undefined;
+  const consider = (other: string, grant: Grant) => {
+    if (namespaceOf(grant.owner) === namespace) return;
+    if (found === undefined || grant.order < found[1].order) found = [other, grant];
+  };
+  for (let dot = host.indexOf('.'); dot >= 0; dot = host.indexOf('.', dot + 1)) {
+    const wildcard = `*${host.slice(dot)}`;
+    const grant = wildcard === host ? undefined : granted.get(wildcard);
+    if (grant) consider(wildcard, grant);
+  }
+  if (host.startsWith('*.'))
+    for (const [other, grant] of granted) if (covers(host, other)) consider(other, grant);
+  return found;
 }
 
 export function resolveHostOwnership(
@@ -145,7 +177,7 @@ export function resolveHostOwnership(
   const owned = new Map<BackendId, string[]>();
   const refused: HostRefusal[] = [];
   /** Hosts granted so far, with their owner. */
-  const granted = new Map<string, BackendId>();
+  const granted = new Map<string, Grant>();
   for (const claimant of [...claimants].sort(compareClaimants)) {
     const namespace = namespaceOf(claimant.id);
     const mine: string[] = [];
@@ -170,23 +202,16 @@ export function resolveHostOwnership(
       // Not one of this claimant's own (deduplicated above), so another backend's.
       const same = granted.get(host);
       if (same !== undefined) {
-        refuse('conflict', same, host);
+        refuse('conflict', same.owner, host);
         continue;
       }
       // Across namespaces a wildcard and a host it covers are one claim too: the later one is refused.
-      let overlap: [string, BackendId] | undefined;
-      for (const [other, owner] of granted) {
-        if (namespaceOf(owner) === namespace) continue;
-        if (covers(other, host) || covers(host, other)) {
-          overlap = [other, owner];
-          break;
-        }
-      }
+      const overlap = overlapping(host, namespace, granted);
       if (overlap) {
-        refuse('conflict', overlap[1], overlap[0]);
+        refuse('conflict', overlap[1].owner, overlap[0]);
         continue;
       }
-      granted.set(host, claimant.id);
+      granted.set(host, { owner: claimant.id, order: granted.size });
       mine.push(host);
     }
   }

@@ -48,23 +48,27 @@ export class BackendStore {
     }
   }
 
-  /** Writes only if the key is still at `revision`; false when someone else wrote first. */
-  async put(record: BackendRecord, revision: number): Promise<boolean> {
+  /** Writes only if the key is still at `revision`: the new revision, or undefined when someone else wrote
+   * first. */
+  async put(record: BackendRecord, revision: number): Promise<number | undefined> {
     try {
-      await this.kv.put(backendKey(record.id), codecs.backend.encode(record), { previousSeq: revision });
-      return true;
+      return await this.kv.put(backendKey(record.id), codecs.backend.encode(record), {
+        previousSeq: revision,
+      });
     } catch (error) {
-      if (isRevisionConflict(error)) return false;
+      if (isRevisionConflict(error)) return undefined;
       throw error;
     }
   }
 
-  async remove(id: BackendId, revision: number): Promise<boolean> {
+  /** Deletes only if the key is still at `revision`: 0 when done (the marker's revision is not returned),
+   * undefined when someone else wrote first. */
+  async remove(id: BackendId, revision: number): Promise<0 | undefined> {
     try {
       await this.kv.delete(backendKey(id), { previousSeq: revision });
-      return true;
+      return 0;
     } catch (error) {
-      if (isRevisionConflict(error)) return false;
+      if (isRevisionConflict(error)) return undefined;
       throw error;
     }
   }

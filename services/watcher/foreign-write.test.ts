@@ -54,7 +54,7 @@ const observed = (ready: boolean): ObservedBackend => {
   return rest;
 };
 
-const counter = async (watcher: Watcher, name: 'deferred' | 'writes') =>
+const counter = async (watcher: Watcher, name: 'deferred' | 'writes' | 'conflicts') =>
   (await watcher.metrics[name].get()).values.reduce((sum, v) => sum + v.value, 0);
 
 describe('watcher against another replica’s recent write', () => {
@@ -98,5 +98,18 @@ describe('watcher against another replica’s recent write', () => {
     await until('written not ready', async () => (await counter(watcher, 'writes')) === 2);
     expect(codecs.backend.decode((await kv.get('shop/web'))?.value ?? '').ready).toBe(false);
     expect(await counter(watcher, 'deferred')).toBe(0);
+  });
+
+  it('decides again from a fresh read when another replica replaced the entry it wrote last', async () => {
+    const { watcher, source } = start([observed(false)]);
+    await until('written not ready', async () => (await counter(watcher, 'writes')) === 1);
+    await kv.put('shop/web', codecs.backend.encode(backendRecord('shop/web', true, { readyReplicas: 2 })));
+    // From its own last write it would write at once; its compare-and-set meets the other replica's entry,
+    // and a fresh read makes that a recent value of another replica's, left to settle.
+    source.push([observed(true)]);
+    await until('the write deferred', async () => (await counter(watcher, 'deferred')) === 1);
+    expect(codecs.backend.decode((await kv.get('shop/web'))?.value ?? '').readyReplicas).toBe(2);
+    expect(await counter(watcher, 'writes')).toBe(1);
+    expect(await counter(watcher, 'conflicts')).toBe(0);
   });
 });

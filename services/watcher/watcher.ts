@@ -4,13 +4,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import {
-  type BackendSource,
-  type HostPolicy,
-  type HostRefusal,
-  type ObservedBackend,
-  resolveHostOwnership,
-} from '../providers/index.ts';
+import type { BackendSource, HostPolicy, HostRefusal, ObservedBackend } from '../providers/index.ts';
 import {
   allSubjects,
   asError,
@@ -24,10 +18,18 @@ import {
   parseBackendId,
   type ScaledMessage,
 } from '../shared/index.ts';
-import { BackendStore } from './backend-store.ts';
+import { BackendStore, type StoredBackend } from './backend-store.ts';
+import { inParallel } from './in-parallel.ts';
 import { WatcherMetrics } from './metrics.ts';
+import { OwnedHosts } from './owned-hosts.ts';
 import { ReadyClock } from './ready-clock.ts';
-import { decideWrite, keysToCheck, readinessChanged, toRecord } from './write-decision.ts';
+import {
+  decideWrite,
+  keysToCheck,
+  readinessChanged,
+  toRecord,
+  type WriteDecision,
+} from './write-decision.ts';
 
 export interface WatcherOptions {
   source: BackendSource;
@@ -49,6 +51,8 @@ export interface WatcherOptions {
 }
 
 const MAX_CONFLICT_RETRIES = 5;
+/** Keys synced at once: each costs a KV round trip or two, and 10,000 one after another took seconds. */
+const SYNC_CONCURRENCY = 32;
 
 export class Watcher {
   readonly metrics: WatcherMetrics;
@@ -71,6 +75,15 @@ export class Watcher {
   private readonly monotonicNow: () => number;
   /** Per key, the KV revision last read and when this replica first saw it (monotonic clock). */
   private readonly seen = new Map<BackendId, { revision: number; at: number }>();
+  /**
+   * The record made of each backend the provider handed over, by that very object: a provider hands an
+   * unchanged backend over as the same object, and at 10,000 backends making and comparing every record on
+   * every change was most of the change's latency. Its `updatedAt` is when the value was first seen.
+   */
+  private readonly records = new WeakMap<ObservedBackend, BackendRecord>();
+  private readonly ownedHosts: OwnedHosts;
+  /** Per key, the entry this replica last read or wrote: a write decided from it needs no read first. */
+  private readonly known = new Map<BackendId, StoredBackend>();
   private scaledSubscription: Subscription | undefined;
   /** The refused host claims last reported, by key: each is logged once while it lasts. */
   private refusals = new Set<string>();
@@ -83,6 +96,7 @@ export class Watcher {
     this.now = options.now ?? Date.now;
     this.settleMs = options.settleMs ?? 2000;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
+    this.ownedHosts = new OwnedHosts(options.hostPolicy ?? {});
   }
 
   /**
@@ -149,7 +163,7 @@ export class Watcher {
    * `wakegate_watcher_refused_host_claims`, and the provider's own record (a Kubernetes Event).
    */
   private withOwnedHosts(snapshot: ObservedBackend[]): ObservedBackend[] {
-    const { owned, refused } = resolveHostOwnership(snapshot, this.options.hostPolicy ?? {});
+    const { owned, refused } = this.ownedHosts.resolve(snapshot);
     this.reportRefusals(refused);
     return snapshot.map((backend) => {
       const hosts = owned.get(backend.id) ?? [];
@@ -211,7 +225,12 @@ export class Watcher {
 
   private async apply(snapshot: ObservedBackend[], reconcile: boolean): Promise<void> {
     const at = this.now();
-    const next = new Map<BackendId, BackendRecord>(snapshot.map((b) => [b.id, toRecord(b, at)]));
+    const next = new Map<BackendId, BackendRecord>();
+    for (const backend of snapshot) {
+      const record = this.records.get(backend) ?? toRecord(backend, at);
+      this.records.set(backend, record);
+      next.set(backend.id, record);
+    }
     this.metrics.backends.set(next.size);
     this.metrics.readyBackends.set(snapshot.filter((b) => b.ready).length);
     const previous = this.desired;
@@ -220,10 +239,12 @@ export class Watcher {
       const ids = keysToCheck(previous, next, reconcile);
       if (reconcile) {
         // Backends that went away while no watcher ran.
+        const listed = new Set(ids);
         for (const id of await this.store.ids())
-          if (!next.has(id) && this.inScope(id) && !ids.includes(id)) ids.push(id);
+          if (!next.has(id) && this.inScope(id) && !listed.has(id)) ids.push(id);
       }
-      for (const id of ids) await this.sync(id, previous.get(id), reconcile);
+      // Each key is a compare-and-set of its own: their order does not matter.
+      await inParallel(ids, SYNC_CONCURRENCY, (id) => this.sync(id, previous.get(id), reconcile));
       if (!this.synced) {
         this.synced = true;
         for (const resolve of this.syncedWaiters.splice(0)) resolve();
@@ -248,16 +269,18 @@ export class Watcher {
     const logger = this.options.logger.child({ backend: id });
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const desired = this.desired.get(id);
-      const { record: current, revision } = await this.store.read(id);
-      const currentAgeMs = this.ageOf(id, revision);
-      const decision = decideWrite({
-        previous,
-        desired,
-        current,
-        currentAgeMs,
-        reconcile,
-        settleMs: this.settleMs,
-      });
+      // First from the entry this replica last read or wrote, saving a KV round trip on the way to `ready`:
+      // a write decided from it is a compare-and-set on its revision, so it lands only if KV still holds
+      // exactly that entry; a decision not to write is taken again from a fresh read.
+      const known = this.known.get(id);
+      let stored = known ?? (await this.store.read(id));
+      let decision = this.decide(id, previous, desired, stored, reconcile);
+      if (known && decision !== 'write') {
+        stored = await this.store.read(id);
+        decision = this.decide(id, previous, desired, stored, reconcile);
+      }
+      this.known.set(id, stored);
+      const { record: current, revision } = stored;
       if (decision !== 'defer') {
         clearTimeout(this.deferred.get(id));
         this.deferred.delete(id);
@@ -274,8 +297,11 @@ export class Watcher {
       const written = desired
         ? await this.store.put(desired, revision)
         : await this.store.remove(id, revision);
-      if (!written) {
-        this.metrics.conflicts.inc();
+      if (desired && written !== undefined) this.known.set(id, { record: desired, revision: written });
+      else this.known.delete(id);
+      if (written === undefined) {
+        // From a known entry another writer replaced: not a race lost to it, only a read saved in vain.
+        if (stored !== known) this.metrics.conflicts.inc();
         continue;
       }
       this.metrics.writes.inc({ op: desired ? 'put' : 'delete' });
@@ -305,6 +331,17 @@ export class Watcher {
     }
     // Another replica keeps writing this key: it holds the same view, or a later deferred check settles it.
     this.deferRecheck(id);
+  }
+
+  private decide(
+    id: BackendId,
+    previous: BackendRecord | undefined,
+    desired: BackendRecord | undefined,
+    { record: current, revision }: StoredBackend,
+    reconcile: boolean,
+  ): WriteDecision {
+    const currentAgeMs = this.ageOf(id, revision);
+    return decideWrite({ previous, desired, current, currentAgeMs, reconcile, settleMs: this.settleMs });
   }
 
   private deferRecheck(id: BackendId): void {

@@ -100,6 +100,8 @@ export class SimulatedController {
   private readonly options: ControllerOptions;
   /** Pods per Deployment (`ns/name`). */
   private readonly pods = new Map<string, Pod[]>();
+  /** The Deployment keys of `pods` by namespace. */
+  private readonly podKeysIn = new Map<string, Set<string>>();
   private readonly serials = new Map<string, number>();
   private readonly deploymentIndex = new Map<string, number>();
   /** The pod template's labels per Deployment: Services select pods, which outlive their Deployment. */
@@ -155,7 +157,7 @@ export class SimulatedController {
   private onEvent(event: StoreEvent): void {
     if (event.resource === DEPLOYMENTS) this.onDeployment(event);
     else if (event.resource === SERVICES) {
-      const pods = this.podSnapshot();
+      const pods = this.podSnapshot(event.namespace);
       this.slicesLater(event.namespace, pods);
     }
   }
@@ -201,6 +203,8 @@ export class SimulatedController {
     const wanted = deployment ? (deployment.spec?.replicas ?? 1) : 0;
     const pods = this.pods.get(key) ?? [];
     this.pods.set(key, pods);
+    const keys = this.podKeysIn.get(namespace) ?? new Set<string>();
+    this.podKeysIn.set(namespace, keys.add(key));
     const active = pods.filter((p) => !p.terminating);
     for (let i = active.length; i < wanted; i++) {
       const { name: podName, serial } = this.podName(key, name);
@@ -258,12 +262,21 @@ export class SimulatedController {
     else this.later(this.options.terminationMs ?? 0, remove);
   }
 
-  private podSnapshot(): Map<string, Pod[]> {
-    return new Map([...this.pods].map(([key, pods]) => [key, pods.map((p) => ({ ...p }))]));
+  /** The pods of `namespace`'s Deployments now: all a slice reconcile of that namespace looks at. Copying
+   * every namespace's on each change held a copy of the whole cluster per pending reconcile (10,000
+   * Deployments ran out of memory). */
+  private podSnapshot(namespace: string): Map<string, Pod[]> {
+    const snapshot = new Map<string, Pod[]>();
+    for (const key of this.podKeysIn.get(namespace) ?? [])
+      snapshot.set(
+        key,
+        (this.pods.get(key) ?? []).map((p) => ({ ...p })),
+      );
+    return snapshot;
   }
 
   private podsChanged(namespace: string, name: string): void {
-    const pods = this.podSnapshot();
+    const pods = this.podSnapshot(namespace);
     this.slicesLater(namespace, pods);
     this.statusLater(namespace, name);
   }

@@ -132,6 +132,8 @@ export class ObjectStore {
   private revision = 1000;
   private compactedRevision = 0;
   private readonly objects = new Map<ResourceType, Map<string, KubeObject>>();
+  /** Keys of each resource's objects by namespace: a namespace's list walks only its own (10,000 namespaces). */
+  private readonly namespaces = new Map<ResourceType, Map<string, Set<string>>>();
   private log: StoreEvent[] = [];
   /** At most this many events are kept; older ones are compacted away (as etcd and the watch cache do). */
   historyLimit = Number.POSITIVE_INFINITY;
@@ -193,9 +195,23 @@ export class ObjectStore {
   }
 
   list(type: ResourceType, namespace?: string): KubeObject[] {
-    return [...this.bucket(type).values()]
-      .filter((o) => namespace === undefined || o.metadata?.namespace === namespace)
-      .map((o) => structuredClone(o));
+    const bucket = this.bucket(type);
+    if (namespace === undefined) return [...bucket.values()].map((o) => structuredClone(o));
+    const keys = this.namespaces.get(type)?.get(namespace) ?? [];
+    return [...keys].map((key) => structuredClone(bucket.get(key) as KubeObject));
+  }
+
+  private indexed(type: ResourceType, namespace: string, key: string, present: boolean): void {
+    let byNamespace = this.namespaces.get(type);
+    if (!byNamespace) {
+      byNamespace = new Map();
+      this.namespaces.set(type, byNamespace);
+    }
+    const keys = byNamespace.get(namespace) ?? new Set<string>();
+    if (present) keys.add(key);
+    else keys.delete(key);
+    if (keys.size > 0) byNamespace.set(namespace, keys);
+    else byNamespace.delete(namespace);
   }
 
   private record(type: EventType, resource: ResourceType, object: KubeObject, previous?: KubeObject): void {
@@ -245,6 +261,7 @@ export class ObjectStore {
     });
     delete metadata.generateName;
     bucket.set(`${namespace}/${name}`, object);
+    this.indexed(type, namespace, `${namespace}/${name}`, true);
     this.record('ADDED', type, structuredClone(object));
     return structuredClone(object);
   }
@@ -311,6 +328,7 @@ export class ObjectStore {
     const current = bucket.get(key);
     if (!current) throw notFound(type, name);
     bucket.delete(key);
+    this.indexed(type, namespace, key, false);
     this.revision++;
     const last = structuredClone(current);
     last.metadata = { ...last.metadata, resourceVersion: String(this.revision) };

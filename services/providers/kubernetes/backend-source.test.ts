@@ -118,6 +118,32 @@ describe('Kubernetes backend source', () => {
     ]);
   });
 
+  it('computes again only the namespace that changed, and all of them when a route changed', async () => {
+    api.create(deploymentObject('web'));
+    api.create(serviceObject('web', 'web'));
+    api.create(deploymentObject('api', { namespace: 'blog' }));
+    api.create(serviceObject('api', 'api', { namespace: 'blog' }));
+    source = await createBackendSource(
+      { logger, namespaces: [], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    // Once the Deployment controller has written both statuses, nothing more happens in `blog`.
+    const first = await untilSnapshot(
+      snapshots,
+      (s) => s.length === 2 && s.every((b) => b.observedGeneration === 1),
+    );
+    expect(first.map((b) => b.id)).toEqual(['blog/api', 'shop/web']);
+    const blog = first[0];
+    api.scale('shop', 'web', 1);
+    const woken = await untilSnapshot(snapshots, (s) => s[1]?.ready === true);
+    // The other namespace's backend is handed over as the same object: nothing there was computed again.
+    expect(woken[0]).toBe(blog);
+    api.create(routeObject('blog-route', ['blog.example.com'], ['api'], 'blog'));
+    const routed = await untilSnapshot(snapshots, (s) => s[0]?.hosts.includes('blog.example.com') === true);
+    expect(routed[1]).toMatchObject({ id: 'shop/web', ready: true });
+  });
+
   it('still syncs when the cluster has no Gateway API, with hosts from annotations only', async () => {
     api.failNext({ resource: 'httproutes' }, 404, { times: 1000 });
     api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
@@ -144,7 +170,11 @@ describe('Kubernetes backend source', () => {
       { kubeConfig: api.kubeConfig() },
     );
     const snapshots = source.snapshots()[Symbol.asyncIterator]();
-    const first = await untilSnapshot(snapshots, (s) => s.length === 2);
+    // Once the Deployment controller has written both statuses, nothing more happens in `blog`.
+    const first = await untilSnapshot(
+      snapshots,
+      (s) => s.length === 2 && s.every((b) => b.observedGeneration === 1),
+    );
     expect(first.map((b) => [b.id, b.hosts])).toEqual([
       ['shop/api', ['api.example.com']],
       ['shop/web', ['web.example.com']],

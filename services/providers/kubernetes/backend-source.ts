@@ -10,12 +10,15 @@ import type { BackendSource, ForbiddenSource, ObservedBackend, ProviderContext }
 import { type Probe, ReadinessProbes } from '../readiness-probes.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import {
+  byNamespace,
   type ClusterObjects,
-  computeBackends,
   type DeploymentBackend,
   type HttpRoute,
+  namespaceBackends,
   observedBackends,
   type ReferenceGrant,
+  type RouteIndex,
+  routeIndex,
 } from './backends.ts';
 import type { ClusterNaming } from './cluster-names.ts';
 import { AnnotationProblemReporter } from './events.ts';
@@ -34,6 +37,9 @@ export interface KubernetesSourceOptions {
   watchIdleTimeoutMs?: number | undefined;
 }
 
+/** Kinds a namespace's backends read only their own namespace's objects of. */
+const NAMESPACE_LOCAL = new Set(['deployments', 'services', 'endpointslices']);
+
 class KubernetesBackendSource implements BackendSource {
   private readonly informers: SupervisedInformer[];
   private readonly reporter: AnnotationProblemReporter;
@@ -42,8 +48,16 @@ class KubernetesBackendSource implements BackendSource {
   private scheduled = false;
   private closed = false;
   private readonly clusterNaming: ClusterNaming | undefined;
-  /** The Deployment of each backend in the last computation, for Events about it. */
-  private deployments = new Map<BackendId, DeploymentBackend['deployment']>();
+  /**
+   * Namespaces whose objects changed since the last computation; undefined: any may have (a start, a
+   * relist, a route or grant, which can reach any namespace). Only those are computed again: at 10,000
+   * backends, computing all of them on every change was most of the change's latency.
+   */
+  private dirty: Set<string> | undefined;
+  private routes: RouteIndex = routeIndex({ httpRoutes: [] });
+  /** The backends of each namespace as last computed, and the namespaces in the order of their ids. */
+  private readonly viewsIn = new Map<string, DeploymentBackend[]>();
+  private order: string[] = [];
 
   constructor(context: ProviderContext, options: KubernetesSourceOptions = {}) {
     const kc = options.kubeConfig ?? loadKubeConfig();
@@ -56,7 +70,7 @@ class KubernetesBackendSource implements BackendSource {
           spec,
           context.logger,
           backoff,
-          () => this.schedule(),
+          (namespace) => this.changed(spec.kind, namespace),
           options.watchIdleTimeoutMs,
         ),
     );
@@ -78,7 +92,10 @@ class KubernetesBackendSource implements BackendSource {
   }
 
   reportHostRefusals(refusals: readonly HostRefusal[]): void {
-    this.reporter.reportHostRefusals(refusals, this.deployments);
+    this.reporter.reportHostRefusals(refusals, (id) => {
+      const namespace = id.slice(0, id.indexOf('/'));
+      return this.viewsIn.get(namespace)?.find((view) => view.backend.id === id)?.deployment;
+    });
   }
 
   forbiddenSources(): ForbiddenSource[] {
@@ -94,6 +111,13 @@ class KubernetesBackendSource implements BackendSource {
     this.channel.end();
   }
 
+  /** An object of `kind` changed in `namespace` (undefined: unknown, or the informer started afresh). */
+  private changed(kind: string, namespace: string | undefined): void {
+    if (namespace === undefined || !NAMESPACE_LOCAL.has(kind)) this.dirty = undefined;
+    else this.dirty?.add(namespace);
+    this.schedule();
+  }
+
   /** Coalesces a burst of informer events (a relist, one watch chunk) into one computation. */
   private schedule(): void {
     if (this.scheduled || this.closed) return;
@@ -104,26 +128,82 @@ class KubernetesBackendSource implements BackendSource {
     });
   }
 
+  private listed<T>(kind: string, namespace?: string): T[] {
+    return this.informers
+      .filter((i) => i.spec.kind === kind)
+      .flatMap((i) => i.list(namespace) as unknown as T[]);
+  }
+
   private objects(): ClusterObjects {
-    const of = <T>(kind: string) =>
-      this.informers.filter((i) => i.spec.kind === kind).flatMap((i) => i.list() as unknown as T[]);
     return {
-      deployments: of('deployments'),
-      services: of('services'),
-      endpointSlices: of('endpointslices'),
-      httpRoutes: of<HttpRoute>('httproutes'),
-      grpcRoutes: of<HttpRoute>('grpcroutes'),
-      referenceGrants: of<ReferenceGrant>('referencegrants'),
+      deployments: this.listed('deployments'),
+      services: this.listed('services'),
+      endpointSlices: this.listed('endpointslices'),
+      httpRoutes: this.listed<HttpRoute>('httproutes'),
+      grpcRoutes: this.listed<HttpRoute>('grpcroutes'),
+      referenceGrants: this.listed<ReferenceGrant>('referencegrants'),
     };
+  }
+
+  /** Every namespace computed again; returns every backend. */
+  private computeAll(): DeploymentBackend[] {
+    const objects = this.objects();
+    this.routes = routeIndex(objects);
+    const services = byNamespace(objects.services);
+    const slices = byNamespace(objects.endpointSlices);
+    this.viewsIn.clear();
+    for (const [namespace, deployments] of byNamespace(objects.deployments)) {
+      const own = {
+        deployments,
+        services: services.get(namespace) ?? [],
+        endpointSlices: slices.get(namespace) ?? [],
+      };
+      this.keep(namespace, namespaceBackends(namespace, own, this.routes, this.clusterNaming));
+    }
+    this.sortNamespaces();
+    return [...this.viewsIn.values()].flat();
+  }
+
+  /** The given namespaces computed again, from their own objects; returns their backends. */
+  private computeIn(namespaces: Set<string>): DeploymentBackend[] {
+    const before = this.viewsIn.size;
+    let added = false;
+    const computed: DeploymentBackend[] = [];
+    for (const namespace of namespaces) {
+      const own = {
+        deployments: this.listed<ClusterObjects['deployments'][number]>('deployments', namespace),
+        services: this.listed<ClusterObjects['services'][number]>('services', namespace),
+        endpointSlices: this.listed<ClusterObjects['endpointSlices'][number]>('endpointslices', namespace),
+      };
+      added ||= !this.viewsIn.has(namespace);
+      const views = namespaceBackends(namespace, own, this.routes, this.clusterNaming);
+      this.keep(namespace, views);
+      computed.push(...views);
+    }
+    if (added || this.viewsIn.size !== before) this.sortNamespaces();
+    return computed;
+  }
+
+  private keep(namespace: string, views: DeploymentBackend[]): void {
+    if (views.length > 0) this.viewsIn.set(namespace, views);
+    else this.viewsIn.delete(namespace);
+  }
+
+  /** By `<namespace>/`, which orders the namespaces' backends as their ids order. */
+  private sortNamespaces(): void {
+    const key = (namespace: string) => `${namespace}/`;
+    this.order = [...this.viewsIn.keys()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   }
 
   private compute(): void {
     // Before the sync check: a refused source is reported however long the others take.
     this.reporter.reportForbidden(this.forbiddenSources());
     if (!this.informers.every((informer) => informer.synced)) return;
-    const views = computeBackends(this.objects(), this.clusterNaming);
-    this.deployments = new Map(views.map((view) => [view.backend.id, view.deployment]));
-    for (const view of views) if (view.problems.length > 0) this.reporter.report(view);
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const computed = dirty === undefined ? this.computeAll() : this.computeIn(dirty);
+    for (const view of computed) if (view.problems.length > 0) this.reporter.report(view);
+    const views = this.order.flatMap((namespace) => this.viewsIn.get(namespace) ?? []);
     const wanted = new Map<BackendId, string>();
     for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);
     this.probes.update(wanted);

@@ -244,15 +244,13 @@ function sendsTo(
   return from === namespace || granted(grants, kind, from, namespace, ref.name);
 }
 
-/**
- * The accepted HTTPRoutes and GRPCRoutes, of any namespace, with at least one rule sending to one of the
- * Services; a reference from another namespace counts only with a ReferenceGrant for the route's kind in
- * the Services' namespace. A route without hostnames takes its gateway's, which are unknown here, so it adds
- * no host. Only HTTPRoute rules name an Envoy Gateway cluster here (`kind`).
- */
-function routesTo(objects: ClusterObjects, namespace: string, serviceNames: Set<string>) {
-  const grants = objects.referenceGrants ?? [];
-  const found: { route: HttpRoute; kind: RouteKind; rules: number[] }[] = [];
+type AcceptedRoute = { route: HttpRoute; kind: RouteKind };
+
+/** The accepted HTTPRoutes and GRPCRoutes by each namespace their backendRefs name. */
+function acceptedRoutesByTarget(
+  objects: Pick<ClusterObjects, 'httpRoutes' | 'grpcRoutes'>,
+): Map<string, AcceptedRoute[]> {
+  const byTarget = new Map<string, AcceptedRoute[]>();
   const routes: [RouteKind, HttpRoute[]][] = [
     ['HTTPRoute', objects.httpRoutes],
     ['GRPCRoute', objects.grpcRoutes ?? []],
@@ -260,13 +258,41 @@ function routesTo(objects: ClusterObjects, namespace: string, serviceNames: Set<
   for (const [kind, list] of routes)
     for (const route of list) {
       if (!isRouteAccepted(route)) continue;
-      const rules: number[] = [];
-      (route.spec?.rules ?? []).forEach((rule, index) => {
-        const refs = rule.backendRefs ?? [];
-        if (refs.some((ref) => sendsTo(ref, route, kind, namespace, serviceNames, grants))) rules.push(index);
-      });
-      if (rules.length > 0) found.push({ route, kind, rules });
+      const from = route.metadata?.namespace ?? '';
+      const targets = new Set<string>();
+      for (const rule of route.spec?.rules ?? [])
+        for (const ref of rule.backendRefs ?? []) targets.add(ref.namespace ?? from);
+      for (const target of targets) {
+        const into = byTarget.get(target);
+        if (into) into.push({ route, kind });
+        else byTarget.set(target, [{ route, kind }]);
+      }
     }
+  return byTarget;
+}
+
+/**
+ * The accepted HTTPRoutes and GRPCRoutes, of any namespace, with at least one rule sending to one of the
+ * Services; a reference from another namespace counts only with a ReferenceGrant for the route's kind in
+ * the Services' namespace. A route without hostnames takes its gateway's, which are unknown here, so it adds
+ * no host. Only HTTPRoute rules name an Envoy Gateway cluster here (`kind`). `candidates`: the accepted
+ * routes naming `namespace` in a backendRef.
+ */
+function routesTo(
+  candidates: readonly AcceptedRoute[],
+  grants: ReferenceGrant[],
+  namespace: string,
+  serviceNames: Set<string>,
+) {
+  const found: { route: HttpRoute; kind: RouteKind; rules: number[] }[] = [];
+  for (const { route, kind } of candidates) {
+    const rules: number[] = [];
+    (route.spec?.rules ?? []).forEach((rule, index) => {
+      const refs = rule.backendRefs ?? [];
+      if (refs.some((ref) => sendsTo(ref, route, kind, namespace, serviceNames, grants))) rules.push(index);
+    });
+    if (rules.length > 0) found.push({ route, kind, rules });
+  }
   return found;
 }
 
@@ -300,77 +326,148 @@ function timeOf(timestamp: string | Date | undefined): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-export function computeBackends(
-  objects: ClusterObjects,
+/** What one Deployment's view is computed from: its namespace's objects and the routes into it. */
+interface NamespaceInputs {
+  deployment: V1Deployment;
+  services: V1Service[];
+  slices: V1EndpointSlice[];
+  routes: AcceptedRoute[];
+  grants: ReferenceGrant[];
+  naming: ClusterNaming;
+}
+
+function viewOf(inputs: NamespaceInputs): DeploymentBackend {
+  const { deployment, naming } = inputs;
+  const namespace = deployment.metadata?.namespace ?? '';
+  const name = deployment.metadata?.name ?? '';
+  // The API server admits only DNS-1123 namespaces and Deployment names, which are valid ids already.
+  const id = backendId(namespace, name);
+  const podLabels = deployment.spec?.template?.metadata?.labels;
+  const services = inputs.services.filter((s) => selects(s.spec?.selector, podLabels));
+  const serviceNames = new Set(services.map((s) => s.metadata?.name ?? ''));
+  const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
+  const routes = routesTo(inputs.routes, inputs.grants, namespace, serviceNames);
+  const hosts = [...settings.hosts];
+  for (const host of routeHosts(routes)) if (!hosts.includes(host)) hosts.push(host);
+
+  const replicas = deployment.spec?.replicas ?? 1;
+  const readyReplicas = deployment.status?.readyReplicas ?? 0;
+  const generation = deployment.metadata?.generation;
+  const observedGeneration = deployment.status?.observedGeneration;
+  // The Deployment must want a replica and have a ready one: after a scale to zero the EndpointSlices
+  // (possibly from an informer relisting out of its cache) and the status may still list the old pods.
+  let ready = replicas >= 1 && readyReplicas >= 1;
+  let probeUrl: string | undefined;
+  if (services.length === 0) {
+    // Without endpoints to look at, the ready replicas count only from a status that observed the current
+    // spec: after a scale to 0 and back the Deployment controller may not have caught up, and its status
+    // still counts the pod that was terminated.
+    if (generation !== undefined && (observedGeneration ?? 0) < generation) ready = false;
+  } else if (ready) {
+    const slices = inputs.slices.filter((s) =>
+      serviceNames.has(s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''),
+    );
+    const endpoints = readyEndpoints(slices, name);
+    ready = endpoints.length > 0;
+    const target = endpoints[0];
+    if (ready && settings.config.probePath !== undefined && target)
+      probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
+  }
+  const cluster = clusterNameOf(naming, services, routeRules(routes));
+  const createdAt = timeOf(deployment.metadata?.creationTimestamp);
+  const generations = {
+    ...(generation === undefined ? {} : { generation }),
+    ...(observedGeneration === undefined ? {} : { observedGeneration }),
+  };
+  return {
+    backend: {
+      id,
+      hosts,
+      ready,
+      replicas,
+      readyReplicas,
+      config: settings.config,
+      ...(cluster ? { cluster } : {}),
+      ...(createdAt === undefined ? {} : { createdAt }),
+      ...generations,
+    },
+    probeUrl,
+    problems: settings.problems,
+    deployment: { namespace, name, uid: deployment.metadata?.uid },
+  };
+}
+
+/** The accepted routes by the namespaces they send to, and the ReferenceGrants: what every namespace shares. */
+export interface RouteIndex {
+  into: Map<string, AcceptedRoute[]>;
+  grants: ReferenceGrant[];
+}
+
+export function routeIndex(
+  objects: Pick<ClusterObjects, 'httpRoutes' | 'grpcRoutes' | 'referenceGrants'>,
+): RouteIndex {
+  return { into: acceptedRoutesByTarget(objects), grants: objects.referenceGrants ?? [] };
+}
+
+/** The opted-in Deployments of one namespace as backends, sorted by id, from that namespace's objects. */
+export function namespaceBackends(
+  namespace: string,
+  objects: Pick<ClusterObjects, 'deployments' | 'services' | 'endpointSlices'>,
+  routes: RouteIndex,
   naming: ClusterNaming = DEFAULT_CLUSTER_NAMING,
 ): DeploymentBackend[] {
   const views: DeploymentBackend[] = [];
   for (const deployment of objects.deployments) {
-    const namespace = deployment.metadata?.namespace ?? '';
-    const name = deployment.metadata?.name ?? '';
     if (deployment.metadata?.labels?.[ENABLED_LABEL] !== 'true') continue;
-    // The API server admits only DNS-1123 namespaces and Deployment names, which are valid ids already.
-    const id = backendId(namespace, name);
-    const podLabels = deployment.spec?.template?.metadata?.labels;
-    const services = objects.services.filter(
-      (s) => s.metadata?.namespace === namespace && selects(s.spec?.selector, podLabels),
+    views.push(
+      viewOf({
+        deployment,
+        services: objects.services,
+        slices: objects.endpointSlices,
+        routes: routes.into.get(namespace) ?? [],
+        grants: routes.grants,
+        naming,
+      }),
     );
-    const serviceNames = new Set(services.map((s) => s.metadata?.name ?? ''));
-    const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
-    const routes = routesTo(objects, namespace, serviceNames);
-    const hosts = [...settings.hosts];
-    for (const host of routeHosts(routes)) if (!hosts.includes(host)) hosts.push(host);
-
-    const replicas = deployment.spec?.replicas ?? 1;
-    const readyReplicas = deployment.status?.readyReplicas ?? 0;
-    const generation = deployment.metadata?.generation;
-    const observedGeneration = deployment.status?.observedGeneration;
-    // The Deployment must want a replica and have a ready one: after a scale to zero the EndpointSlices
-    // (possibly from an informer relisting out of its cache) and the status may still list the old pods.
-    let ready = replicas >= 1 && readyReplicas >= 1;
-    let probeUrl: string | undefined;
-    if (services.length === 0) {
-      // Without endpoints to look at, the ready replicas count only from a status that observed the current
-      // spec: after a scale to 0 and back the Deployment controller may not have caught up, and its status
-      // still counts the pod that was terminated.
-      if (generation !== undefined && (observedGeneration ?? 0) < generation) ready = false;
-    } else if (ready) {
-      const slices = objects.endpointSlices.filter(
-        (s) =>
-          s.metadata?.namespace === namespace &&
-          serviceNames.has(s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''),
-      );
-      const endpoints = readyEndpoints(slices, name);
-      ready = endpoints.length > 0;
-      const target = endpoints[0];
-      if (settings.config.probePath !== undefined && target)
-        probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
-    }
-    const cluster = clusterNameOf(naming, services, routeRules(routes));
-    const createdAt = timeOf(deployment.metadata?.creationTimestamp);
-    const generations = {
-      ...(generation === undefined ? {} : { generation }),
-      ...(observedGeneration === undefined ? {} : { observedGeneration }),
-    };
-    views.push({
-      backend: {
-        id,
-        hosts,
-        ready,
-        replicas,
-        readyReplicas,
-        config: settings.config,
-        ...(cluster ? { cluster } : {}),
-        ...(createdAt === undefined ? {} : { createdAt }),
-        ...generations,
-      },
-      probeUrl,
-      problems: settings.problems,
-      deployment: { namespace, name, uid: deployment.metadata?.uid },
-    });
   }
-  views.sort((a, b) => (a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0));
-  return views;
+  return views.sort(byId);
+}
+
+const byId = (a: DeploymentBackend, b: DeploymentBackend) =>
+  a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0;
+
+/** `items` by their namespace, in their order. */
+export function byNamespace<T extends { metadata?: { namespace?: string } }>(
+  items: readonly T[],
+): Map<string, T[]> {
+  const grouped = new Map<string, T[]>();
+  for (const item of items) {
+    const namespace = item.metadata?.namespace ?? '';
+    const group = grouped.get(namespace);
+    if (group) group.push(item);
+    else grouped.set(namespace, [item]);
+  }
+  return grouped;
+}
+
+/** Every opted-in Deployment's backend, sorted by id: each namespace's from its own objects. */
+export function computeBackends(
+  objects: ClusterObjects,
+  naming: ClusterNaming = DEFAULT_CLUSTER_NAMING,
+): DeploymentBackend[] {
+  const routes = routeIndex(objects);
+  const services = byNamespace(objects.services);
+  const slices = byNamespace(objects.endpointSlices);
+  const views: DeploymentBackend[] = [];
+  for (const [namespace, deployments] of byNamespace(objects.deployments)) {
+    const own = {
+      deployments,
+      services: services.get(namespace) ?? [],
+      endpointSlices: slices.get(namespace) ?? [],
+    };
+    views.push(...namespaceBackends(namespace, own, routes, naming));
+  }
+  return views.sort(byId);
 }
 
 /**

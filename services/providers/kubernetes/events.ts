@@ -75,10 +75,10 @@ export class AnnotationProblemReporter {
    */
   reportHostRefusals(
     refusals: readonly HostRefusal[],
-    deployments: ReadonlyMap<string, DeploymentRef>,
+    deploymentOf: (id: string) => DeploymentRef | undefined,
   ): void {
     for (const refusal of refusals) {
-      const deployment = deployments.get(refusal.id);
+      const deployment = deploymentOf(refusal.id);
       if (!deployment) continue;
       const key = `${deployment.uid ?? ''}|${refusal.id}|host|${refusal.host}|${refusal.reason}|${refusal.owner ?? ''}`;
       if (this.reported.has(key)) continue;

@@ -179,7 +179,8 @@ export class SupervisedInformer {
   private readonly watch: ClosableWatch;
   private readonly logger: Logger;
   private readonly backoff: BackoffOptions;
-  private readonly onChange: () => void;
+  /** Told of each change, with the namespace of the object when there is one (undefined: any). */
+  private readonly onChange: (namespace: string | undefined) => void;
   private attempt = 0;
   private failedThisRun = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -196,7 +197,7 @@ export class SupervisedInformer {
     spec: InformerSpec,
     logger: Logger,
     backoff: BackoffOptions,
-    onChange: () => void,
+    onChange: (namespace: string | undefined) => void,
     watchIdleTimeoutMs?: number,
   ) {
     this.spec = spec;
@@ -217,12 +218,14 @@ export class SupervisedInformer {
       false,
       spec.labelSelector,
     );
-    for (const event of ['add', 'update', 'delete'] as const) this.informer.on(event, () => onChange());
+    for (const event of ['add', 'update', 'delete'] as const)
+      this.informer.on(event, (object) => onChange(object?.metadata?.namespace));
     this.informer.on('error', (error) => this.failed(error));
   }
 
-  list(): readonly KubernetesObject[] {
-    return this.absent ? [] : this.informer.list();
+  /** The objects held, of one namespace when given. */
+  list(namespace?: string): readonly KubernetesObject[] {
+    return this.absent ? [] : this.informer.list(namespace);
   }
 
   async start(): Promise<void> {
@@ -236,7 +239,7 @@ export class SupervisedInformer {
     this.absent = false;
     this.forbidden = false;
     this.synced = true;
-    if (!wasSynced) this.onChange();
+    if (!wasSynced) this.onChange(undefined);
   }
 
   async stop(): Promise<void> {
@@ -266,7 +269,7 @@ export class SupervisedInformer {
       this.forbidden = status === 403;
       this.synced = true;
       delay = this.backoff.absentRetryMs;
-      this.onChange();
+      this.onChange(undefined);
     } else {
       delay = backoffDelayMs(this.attempt, this.backoff);
       this.attempt++;
