@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { BRIDGE_NODE_FLAGS } from '../services/bridge/index.ts';
 import { percentile } from './stats.ts';
 
 export type Answer = { body: Buffer; at: number };
@@ -110,9 +111,10 @@ export function ensureOpenFiles(needed: number): void {
   process.exit(again.status ?? 1);
 }
 
-/** The bridge as its own process (`node services/bridge/main.ts`) on loopback, with the benchmark's token. */
+/** The bridge as its own process (`node services/bridge/main.ts`, with the flags it ships with) on loopback,
+ * with the benchmark's token. */
 export async function startBridgeProcess(natsUrl: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BRIDGE_MAIN], {
+  const child = spawn(process.execPath, [...BRIDGE_NODE_FLAGS, BRIDGE_MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
       NATS_URL: natsUrl,

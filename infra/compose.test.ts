@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { bridgeConfigSpec } from '../services/bridge/index.ts';
+import { BRIDGE_NODE_FLAGS, bridgeConfigSpec } from '../services/bridge/index.ts';
 import { describeContainer } from '../services/providers/docker/container-backend.ts';
 import { loadConfig } from '../services/shared/index.ts';
 import { runComposeSecrets } from '../test/compose-secrets.ts';
@@ -166,7 +166,10 @@ describe('compose.yaml', () => {
         await expect(readFile(join(root, service.build.dockerfile)), name).resolves.toBeDefined();
       }
       if (service.image === 'wakegate:local' && !service.entrypoint) {
-        const entry = service.command?.[0] as string;
+        // Node's own flags come first (the bridge's: BRIDGE_NODE_FLAGS).
+        const entry = service.command?.find((arg) => !arg.startsWith('--')) as string;
+        const flags = service.command?.slice(0, service.command.indexOf(entry));
+        expect(flags, name).toEqual(name === 'bridge' ? BRIDGE_NODE_FLAGS : []);
         await expect(readFile(join(root, entry)), `${name}: ${entry}`).resolves.toBeDefined();
         expect(dockerignore.split('\n')).not.toContain(entry.split('/')[0]);
       }

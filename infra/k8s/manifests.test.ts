@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bridgeConfigSpec } from '../../services/bridge/index.ts';
+import { BRIDGE_NODE_FLAGS, bridgeConfigSpec } from '../../services/bridge/index.ts';
 import { ensureSecrets, SecretStore, secretsConfigSpec } from '../../services/kube-secrets/index.ts';
 import {
   createLogger,
@@ -263,7 +263,8 @@ describe('base', () => {
     const c = container(deployment);
     expect(c.image).toMatch(/^ghcr\.io\/wakegate\/wakegate:/);
     expect(c.command).toBeUndefined();
-    expect(c.args).toEqual([`services/${name}/main.ts`]);
+    const flags = name === 'bridge' ? BRIDGE_NODE_FLAGS : [];
+    expect(c.args).toEqual([...flags, `services/${name}/main.ts`]);
     const env = resolvedEnv('base', deployment);
     expect(Number(env.PORT)).toBe(port);
     const portName = c.ports.find((p: Any) => p.containerPort === port)?.name;

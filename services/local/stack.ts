@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BRIDGE_NODE_FLAGS } from '../bridge/index.ts';
 import {
   NATS_SERVICES,
   type NatsService,
@@ -153,7 +154,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const bridgeUrl = `http://127.0.0.1:${ports.bridge}`;
     const bridge = service(
       'bridge',
-      ['services/bridge/main.ts'],
+      [...BRIDGE_NODE_FLAGS, 'services/bridge/main.ts'],
       { ...common, ...natsUser('bridge'), PORT: String(ports.bridge), WAKEGATE_BRIDGE_TOKEN: bridgeToken },
       `${bridgeUrl}/readyz`,
     );
