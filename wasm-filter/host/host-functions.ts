@@ -269,9 +269,8 @@ export function typedImports(
   return out;
 }
 
-/** The function, trapping with cpp-host's `restricted_callback` while the module starts. Fixed arity: the
- * hot path allocates no argument array. */
-function guarded(fn: HostFunction, restricted: () => boolean): HostFunction {
+/** The function with `first` run before each call. Fixed arity: the hot path allocates no argument array. */
+function prefixed(fn: HostFunction, first: () => void): HostFunction {
   const f = fn as (...args: unknown[]) => unknown;
   return ((
     a: unknown,
@@ -287,29 +286,19 @@ function guarded(fn: HostFunction, restricted: () => boolean): HostFunction {
     l: unknown,
     m: unknown,
   ) => {
-    if (restricted()) throw new Error('restricted_callback');
+    first();
     return f(a, b, c, d, e, g, h, i, j, k, l, m);
   }) as HostFunction;
 }
 
-/** The function, counting each call in `counts` as the function at `index`. Fixed arity, as `guarded`. */
+/** The function, trapping with cpp-host's `restricted_callback` while the module starts. */
+function guarded(fn: HostFunction, restricted: () => boolean): HostFunction {
+  return prefixed(fn, () => {
+    if (restricted()) throw new Error('restricted_callback');
+  });
+}
+
+/** The function, counting each call in `counts` as the function at `index`. */
 function counted(fn: HostFunction, counts: HostCallCounts, index: number): HostFunction {
-  const f = fn as (...args: unknown[]) => unknown;
-  return ((
-    a: unknown,
-    b: unknown,
-    c: unknown,
-    d: unknown,
-    e: unknown,
-    g: unknown,
-    h: unknown,
-    i: unknown,
-    j: unknown,
-    k: unknown,
-    l: unknown,
-    m: unknown,
-  ) => {
-    counts.add(index);
-    return f(a, b, c, d, e, g, h, i, j, k, l, m);
-  }) as HostFunction;
+  return prefixed(fn, () => counts.add(index));
 }
