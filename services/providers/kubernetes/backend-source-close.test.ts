@@ -4,50 +4,31 @@
  * request is still unanswered, used to leave that watch open until the server's timeout (30 to 60 minutes
  * on a real cluster). The double holds the call in flight until the source is closed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  deploymentObject,
-  type KubeApiServer,
-  serviceObject,
-  startKubeApiServer,
-} from '../../../test/kube-api/index.ts';
-import { serviceAccountRbac } from '../../../test/rbac.ts';
+import { describe, expect, it } from 'vitest';
+import { deploymentObject, serviceObject } from '../../../test/kube-api/index.ts';
+import { useKubeSource } from '../../../test/kube-source.ts';
 import { until } from '../../../test/until.ts';
-import { createLogger } from '../../shared/index.ts';
 import type { BackendSource } from '../provider.ts';
-import { createBackendSource } from './index.ts';
 
-const logger = createLogger('kubernetes-close-test', 'silent');
-const rbac = serviceAccountRbac('wakegate-watcher');
 /** Room for a loaded machine: a watch closed by the client goes within milliseconds. */
 const PROMPTLY_MS = 2_000;
 
 describe('Kubernetes backend source: close between watches', () => {
-  let api: KubeApiServer;
-  let source: BackendSource | undefined;
-  afterEach(async () => {
-    await source?.close();
-    source = undefined;
-    expect(api.refused).toEqual([]);
-    await api.close();
-  });
+  const kube = useKubeSource();
 
   async function startSource(options: { minRequestTimeoutMs?: number } = {}): Promise<BackendSource> {
-    api = await startKubeApiServer({ rbac, ...options });
+    const api = await kube.startApi(options);
     api.create(deploymentObject('web', { replicas: 0 }));
     api.create(serviceObject('web', 'web'));
-    const started = await createBackendSource(
-      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
-    source = started;
-    return started;
+    return kube.startSource();
   }
 
-  const serviceWatches = () => api.requests.filter((r) => r.verb === 'watch' && r.resource === 'services');
+  const serviceWatches = () =>
+    kube.api.requests.filter((r) => r.verb === 'watch' && r.resource === 'services');
 
   it('leaves no watch open when closed during a relist', async () => {
     const started = await startSource();
+    const api = kube.api;
     await until('every informer watching', () => api.openWatches === 6);
     // A change the Services watch does not carry, then a compaction past it: that watch resumes from a
     // compacted version, meets 410 and relists, and the list hangs.
@@ -66,6 +47,7 @@ describe('Kubernetes backend source: close between watches', () => {
 
   it('leaves no watch open when closed while a watch is being reestablished after the server timed it out', async () => {
     const started = await startSource({ minRequestTimeoutMs: 100 });
+    const api = kube.api;
     const watch = api.holdNext({ verb: 'watch', resource: 'services' });
     await watch.reached;
     await started.close();

@@ -4,23 +4,18 @@
  * double authorizes each call against the rules of the subject it was given as they are at that call, so a
  * test changes them as an operator fixing a Role would.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   deploymentObject,
-  type KubeApiServer,
   type RbacSubject,
   routeObject,
   serviceObject,
-  startKubeApiServer,
 } from '../../../test/kube-api/index.ts';
+import { useKubeSource } from '../../../test/kube-source.ts';
 import { serviceAccountRbac } from '../../../test/rbac.ts';
 import { untilBackend } from '../../../test/snapshots.ts';
 import { until } from '../../../test/until.ts';
-import { createLogger } from '../../shared/index.ts';
-import type { BackendSource } from '../provider.ts';
-import { createBackendSource } from './index.ts';
 
-const logger = createLogger('kubernetes-forbidden-test', 'silent');
 const manifests = serviceAccountRbac('wakegate-watcher');
 /** The watcher's own Pod, as the downward API names it. */
 const pod = { namespace: 'wakegate', name: 'wakegate-watcher-7d9f-x2x4p', uid: 'pod-uid-1' };
@@ -37,34 +32,25 @@ function withRouteVerbs(verbs: string[]): RbacSubject {
 }
 
 describe('Kubernetes backend source: a source its RBAC refuses', () => {
-  let api: KubeApiServer;
-  let source: BackendSource | undefined;
-  afterEach(async () => {
-    await source?.close();
-    source = undefined;
-    // Only the route calls the test's RBAC took away were refused.
-    expect(new Set(api.refused.map((call) => call.resource))).toEqual(new Set(['httproutes']));
-    await api.close();
-  });
+  const kube = useKubeSource();
 
   async function start(rbac: RbacSubject) {
-    api = await startKubeApiServer({ rbac });
+    const api = await kube.startApi({ rbac });
+    // Only the route calls the test's RBAC takes away may be refused.
+    kube.mayRefuse('httproutes');
     api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
     api.create(serviceObject('web', 'web'));
     api.create(routeObject('web', ['route.example.com'], ['web']));
-    source = await createBackendSource(
-      { logger, namespaces: ['shop'], component: 'wakegate-watcher', pod },
-      { kubeConfig: api.kubeConfig(), backoff: { absentRetryMs: 50 } },
-    );
-    return source.snapshots()[Symbol.asyncIterator]();
+    const source = await kube.startSource({ backoff: { absentRetryMs: 50 } }, { pod });
+    return { api, source, snapshots: kube.snapshots(source) };
   }
 
   it('takes the routes back once its RBAC allows them, without a restart', async () => {
     const rbac = withRouteVerbs([]);
-    const snapshots = await start(rbac);
+    const { api, source, snapshots } = await start(rbac);
     const without = await untilBackend(snapshots, 'shop/web', () => true);
     expect(without.hosts).toEqual(['web.example.com']);
-    expect(source?.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
+    expect(source.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
     // `kubectl describe pod` of the watcher shows it.
     await until('the Event on the Pod', () => api.list('events', 'wakegate').length > 0);
     expect(api.list('events', 'wakegate')).toEqual([
@@ -79,14 +65,14 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     rbac.rules = manifests.rules;
     const back = await untilBackend(snapshots, 'shop/web', (b) => b.hosts.length === 2);
     expect([...back.hosts].sort()).toEqual(['route.example.com', 'web.example.com']);
-    expect(source?.forbiddenSources?.()).toEqual([]);
+    expect(source.forbiddenSources?.()).toEqual([]);
   });
 
   it('publishes every backend when it may list routes but not watch them', async () => {
-    const snapshots = await start(withRouteVerbs(['list']));
+    const { api, source, snapshots } = await start(withRouteVerbs(['list']));
     const first = await untilBackend(snapshots, 'shop/web', () => true);
     expect(first.hosts).toEqual(['web.example.com']);
     expect(api.refused.map((call) => call.verb)).toContain('watch');
-    expect(source?.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
+    expect(source.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
   });
 });

@@ -3,36 +3,21 @@
  * `test/kube-api/gateway-controller.ts`), not as a test seeded it: a route its Gateway refused gives no
  * host, and the host appears once the Gateway admits the route.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   deploymentObject,
   GATEWAY_CONTROLLER_NAME,
-  type KubeApiServer,
   routeObject,
   serviceObject,
-  startKubeApiServer,
 } from '../../../test/kube-api/index.ts';
-import { serviceAccountRbac } from '../../../test/rbac.ts';
+import { useKubeSource } from '../../../test/kube-source.ts';
 import { untilBackend } from '../../../test/snapshots.ts';
-import { createLogger } from '../../shared/index.ts';
-import type { BackendSource } from '../provider.ts';
-import { createBackendSource } from './index.ts';
-
-const logger = createLogger('kubernetes-gateway-test', 'silent');
-const rbac = serviceAccountRbac('wakegate-watcher');
 
 describe('Kubernetes backend source: route status from a Gateway controller', () => {
-  let api: KubeApiServer;
-  let source: BackendSource | undefined;
-  afterEach(async () => {
-    await source?.close();
-    source = undefined;
-    expect(api.refused).toEqual([]);
-    await api.close();
-  });
+  const kube = useKubeSource();
 
   it('takes no host from a route its Gateway does not admit, and takes it once the Gateway admits it', async () => {
-    api = await startKubeApiServer({ rbac });
+    const api = await kube.startApi();
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
     // The shared Gateway admits routes of its own namespace only (the default); the local one admits them.
@@ -46,11 +31,7 @@ describe('Kubernetes backend source: route status from a Gateway controller', ()
     // a snapshot with the second route's host has seen the first route's refusal.
     api.create(route('a-shared', 'web.example.com', { name: 'edge', namespace: 'infra' }));
     api.create(route('b-local', 'local.example.com', { name: 'local' }));
-    source = await createBackendSource(
-      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
-    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const snapshots = kube.snapshots(await kube.startSource());
     const refused = await untilBackend(snapshots, 'shop/web', (b) => b.hosts.includes('local.example.com'));
     expect(refused.hosts).toEqual(['local.example.com']);
     const status = api.get('httproutes', 'shop', 'a-shared')?.status as {

@@ -5,21 +5,13 @@
  * Deployment's own pod that is `serving` and not `terminating`, and a Deployment that wants a replica; without
  * a Service, ready replicas count only once the status observed the Deployment's generation.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  deploymentObject,
-  type KubeApiServer,
-  serviceObject,
-  startKubeApiServer,
-} from '../../../test/kube-api/index.ts';
-import { serviceAccountRbac } from '../../../test/rbac.ts';
+import { describe, expect, it } from 'vitest';
+import { deploymentObject, type KubeApiServer, serviceObject } from '../../../test/kube-api/index.ts';
+import { useKubeSource } from '../../../test/kube-source.ts';
 import { untilBackend } from '../../../test/snapshots.ts';
 import { until } from '../../../test/until.ts';
-import { createLogger } from '../../shared/index.ts';
-import type { BackendSource, ObservedBackend } from '../provider.ts';
-import { createBackendSource } from './index.ts';
+import type { ObservedBackend } from '../provider.ts';
 
-const logger = createLogger('kubernetes-readiness-test', 'silent');
 /** Longer than any test: a controller given this delay has not acted yet when the test ends. */
 const NEVER = 600_000;
 
@@ -46,26 +38,11 @@ function peersService(app: string) {
   return { ...peers, spec: { ...peers.spec, clusterIP: 'None', publishNotReadyAddresses: true } };
 }
 
-/** The double authorizes every call as the watcher's ServiceAccount in the manifests. */
-const rbac = serviceAccountRbac('wakegate-watcher');
-
 describe('Kubernetes readiness against controllers that lag and list pods not ready', () => {
-  let api: KubeApiServer;
-  let source: BackendSource | undefined;
-  afterEach(async () => {
-    await source?.close();
-    source = undefined;
-    // No call of the source was outside its ServiceAccount's rules.
-    expect(api.refused).toEqual([]);
-    await api.close();
-  });
+  const kube = useKubeSource();
 
   async function start(): Promise<AsyncIterator<ObservedBackend[]>> {
-    source = await createBackendSource(
-      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
-    return source.snapshots()[Symbol.asyncIterator]();
+    return kube.snapshots(await kube.startSource());
   }
 
   /** The snapshots, recording every state of backend `id` read through it. */
@@ -87,6 +64,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
    * endpoints turn ready after them, on the same ordered watch, is reported ready.
    */
   async function settled(snapshots: AsyncIterator<ObservedBackend[]>): Promise<void> {
+    const api = kube.api;
     api.setSliceDelay(0);
     api.setEndpointDelay(0);
     api.setStatusDelay(0);
@@ -96,7 +74,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   }
 
   it('is not ready during a rolling terminate while only a terminating pod serves', async () => {
-    api = await startKubeApiServer({ rbac, terminationMs: NEVER });
+    const api = await kube.startApi({ terminationMs: NEVER });
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(serviceObject('web', 'web'));
     api.create(peersService('web'));
@@ -128,7 +106,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   });
 
   it('follows serving, not ready, for endpoints of a Service with publishNotReadyAddresses', async () => {
-    api = await startKubeApiServer({ rbac });
+    const api = await kube.startApi();
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(peersService('web'));
     const snapshots = await start();
@@ -144,7 +122,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   });
 
   it('is never ready after a scale to 0 and back while the old pod is still listed terminating', async () => {
-    api = await startKubeApiServer({ rbac, terminationMs: NEVER });
+    const api = await kube.startApi({ terminationMs: NEVER });
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(serviceObject('web', 'web'));
     api.create(peersService('web'));
@@ -163,7 +141,7 @@ describe('Kubernetes readiness against controllers that lag and list pods not re
   });
 
   it('without a Service, does not count ready replicas from a status that has not observed the scale', async () => {
-    api = await startKubeApiServer({ rbac });
+    const api = await kube.startApi();
     api.create(deploymentObject('batch', { replicas: 1 }));
     const snapshots = await start();
     await untilBackend(snapshots, 'shop/batch', (b) => b.ready);

@@ -8,23 +8,14 @@
  * first run shortens the idle abort so it passes it several times in a few seconds; the second meets the
  * client's own 30 s abort once.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  deploymentObject,
-  type KubeApiServer,
-  serviceObject,
-  startKubeApiServer,
-} from '../../../test/kube-api/index.ts';
-import { serviceAccountRbac } from '../../../test/rbac.ts';
+import { describe, expect, it } from 'vitest';
+import { deploymentObject, serviceObject } from '../../../test/kube-api/index.ts';
+import { useKubeSource } from '../../../test/kube-source.ts';
 import { untilBackend } from '../../../test/snapshots.ts';
 import { until } from '../../../test/until.ts';
-import { createLogger } from '../../shared/index.ts';
-import type { BackendSource, ObservedBackend } from '../provider.ts';
-import { createBackendSource } from './index.ts';
+import type { ObservedBackend } from '../provider.ts';
 import { CLIENT_WATCH_IDLE_TIMEOUT_MS } from './informers.ts';
 
-const logger = createLogger('kubernetes-watches-test', 'silent');
-const rbac = serviceAccountRbac('wakegate-watcher');
 /** The client's idle abort, scaled down from client-node's 30 s. */
 const IDLE_MS = 1_000;
 /** The server's request timeout for watches, scaled down from kube-apiserver's 30 to 60 minutes. */
@@ -39,26 +30,15 @@ const INFORMERS = 6;
 const BOUND_MS = IDLE_MS + 2_000;
 
 describe('Kubernetes backend source: watches over time', () => {
-  let api: KubeApiServer;
-  let source: BackendSource | undefined;
-  afterEach(async () => {
-    await source?.close();
-    source = undefined;
-    expect(api.refused).toEqual([]);
-    await api.close();
-  });
+  const kube = useKubeSource();
 
   it('loses no change and delays none beyond a bound across server timeouts, a compaction and a stalled connection', async () => {
-    api = await startKubeApiServer({ rbac, minRequestTimeoutMs: SERVER_TIMEOUT_MS, historyLimit: 10 });
+    const api = await kube.startApi({ minRequestTimeoutMs: SERVER_TIMEOUT_MS, historyLimit: 10 });
     api.create(deploymentObject('web', { replicas: 0 }));
     api.create(serviceObject('web', 'web'));
     // Not opted in: its changes are outside the Deployment watch's label selector.
     api.create(deploymentObject('other', { replicas: 0, enabled: false }));
-    source = await createBackendSource(
-      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig(), watchIdleTimeoutMs: IDLE_MS },
-    );
-    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const snapshots = kube.snapshots(await kube.startSource({ watchIdleTimeoutMs: IDLE_MS }));
     const delays: Record<string, number> = {};
     /** Makes a change and waits for web's state to show it, recording how long that took. */
     async function change(what: string, make: () => void, seen: (b: ObservedBackend) => boolean) {
@@ -130,15 +110,11 @@ describe('Kubernetes backend source: watches over time', () => {
 
   it("meets client-node's own 30 s idle abort on a silent connection: the change made meanwhile arrives within the abort and a bound (a 35 s run)", async () => {
     // No server timeouts and the client's real idle abort: only client-node's own timer ends the stall.
-    api = await startKubeApiServer({ rbac, historyLimit: 10 });
+    const api = await kube.startApi({ historyLimit: 10 });
     api.create(deploymentObject('web', { replicas: 0 }));
     api.create(serviceObject('web', 'web'));
     api.create(deploymentObject('other', { replicas: 0, enabled: false }));
-    source = await createBackendSource(
-      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
-    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    const snapshots = kube.snapshots(await kube.startSource());
     await untilBackend(snapshots, 'shop/web', (b) => b.replicas === 0 && !b.ready);
     await until('every watch open', () => api.openWatches === INFORMERS);
     const lists = () => api.requests.filter((r) => r.verb === 'list' && r.resource === 'deployments').length;
