@@ -92,18 +92,20 @@ export function gatewayTokenPath(
   };
 }
 
-/** The proxies' environment as the kubelet gives it, each Secret key read with `secret` in their namespace;
- * an optional key that is missing is left out, a required one throws (the kubelet would not start them). */
-export function proxyEnvironment(
-  path: GatewayTokenPath,
+/** A container's environment as the kubelet gives it, each Secret key read with `secret` in the pod's
+ * namespace; an optional key that is missing is left out, a required one throws (the kubelet would not
+ * start the container). */
+export function containerEnvironment(
+  env: readonly EnvVar[],
+  namespace: string,
   secret: (namespace: string, name: string, key: string) => string | undefined,
 ): Record<string, string> {
   const environment: Record<string, string> = {};
-  for (const variable of path.proxyEnv) {
+  for (const variable of env) {
     const ref = variable.valueFrom?.secretKeyRef;
-    const value = ref ? secret(path.proxyNamespace, ref.name, ref.key) : variable.value;
+    const value = ref ? secret(namespace, ref.name, ref.key) : variable.value;
     if (value === undefined && !ref?.optional)
-      throw new Error(`${variable.name}: no key ${ref?.key} in Secret ${path.proxyNamespace}/${ref?.name}`);
+      throw new Error(`${variable.name}: no key ${ref?.key} in Secret ${namespace}/${ref?.name}`);
     if (value !== undefined) environment[variable.name] = value;
   }
   return environment;

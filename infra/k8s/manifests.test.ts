@@ -20,7 +20,7 @@ import {
   shippedNatsAuthorization,
 } from '../../services/shared/index.ts';
 import { watcherConfigSpec } from '../../services/watcher/index.ts';
-import { ENVOY_GATEWAY_NAMESPACE, gatewayTokenPath, proxyEnvironment } from '../../test/gateway-token.ts';
+import { containerEnvironment, ENVOY_GATEWAY_NAMESPACE, gatewayTokenPath } from '../../test/gateway-token.ts';
 import { startKubeApiServer } from '../../test/kube-api/index.ts';
 import { rulesOf } from '../../test/rbac.ts';
 import { filterWasmPath } from '../../wasm-filter/build.ts';
@@ -788,13 +788,7 @@ describe('filter configuration in the real filter', () => {
         };
         // The bridge, in its namespace, reads the token the job made.
         const bridge = find(overlay, 'Deployment', 'wakegate-bridge', 'wakegate');
-        const bridgeEnv = Object.fromEntries(
-          container(bridge).env.flatMap((v: Any) => {
-            const ref = v.valueFrom?.secretKeyRef;
-            const value = ref ? secretKey(bridge.metadata.namespace, ref.name, ref.key) : v.value;
-            return value === undefined ? [] : [[v.name, value]];
-          }),
-        );
+        const bridgeEnv = containerEnvironment(container(bridge).env, bridge.metadata.namespace, secretKey);
         const auth = loadConfig(bridgeConfigSpec, bridgeEnv).auth;
         const [token] = 'tokens' in auth ? auth.tokens : [];
         expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -804,7 +798,7 @@ describe('filter configuration in the real filter', () => {
         const call = await firstBridgeCall(
           tokenPath.filterConfig,
           tokenPath.vmEnvironment,
-          proxyEnvironment(tokenPath, secretKey),
+          containerEnvironment(tokenPath.proxyEnv, tokenPath.proxyNamespace, secretKey),
         );
         expect(call.cluster).toBe(tokenPath.filterConfig.bridge_cluster);
         const headers = Object.fromEntries(call.headers);
