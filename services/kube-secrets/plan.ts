@@ -47,44 +47,36 @@ export function planSecrets(
   makeSecret: () => string,
 ): SecretWrite[] {
   const writes: SecretWrite[] = [];
-  const made = (existing: ExistingSecret | undefined, keys: readonly string[]) => {
+  /** The home Secret `name` with every key of `keys` set: written when one was missing or empty. */
+  const made = (name: string, existing: ExistingSecret | undefined, keys: readonly string[]) => {
     const values: Record<string, string> = { ...existing?.values };
     const changed = keys.filter((key) => !values[key]);
     for (const key of changed) values[key] = makeSecret();
-    return { values, changed };
+    if (changed.length > 0) {
+      writes.push({
+        namespace: state.home,
+        name,
+        values,
+        resourceVersion: existing?.resourceVersion,
+        changed,
+        action: 'made',
+      });
+    }
+    return values;
   };
 
-  const token = made(state.token, ['token']);
-  if (token.changed.length > 0) {
-    writes.push({
-      namespace: state.home,
-      name: BRIDGE_TOKEN_SECRET,
-      ...token,
-      resourceVersion: state.token?.resourceVersion,
-      action: 'made',
-    });
-  }
+  const token = made(BRIDGE_TOKEN_SECRET, state.token, ['token']).token as string;
   for (const [namespace, copy] of state.copies) {
-    if (namespace === state.home || copy?.values.token === token.values.token) continue;
+    if (namespace === state.home || copy?.values.token === token) continue;
     writes.push({
       namespace,
       name: BRIDGE_TOKEN_SECRET,
-      values: { ...copy?.values, token: token.values.token as string },
+      values: { ...copy?.values, token },
       resourceVersion: copy?.resourceVersion,
       changed: ['token'],
       action: 'copied',
     });
   }
-
-  const passwords = made(state.natsPasswords, natsPasswordKeys);
-  if (passwords.changed.length > 0) {
-    writes.push({
-      namespace: state.home,
-      name: NATS_PASSWORDS_SECRET,
-      ...passwords,
-      resourceVersion: state.natsPasswords?.resourceVersion,
-      action: 'made',
-    });
-  }
+  made(NATS_PASSWORDS_SECRET, state.natsPasswords, natsPasswordKeys);
   return writes;
 }

@@ -24,6 +24,8 @@ function encode(values: SecretValues): Record<string, string> {
 
 export class SecretStore {
   readonly #api: CoreV1Api;
+  /** Each Secret as last read, by namespace/name: a replace keeps its labels, annotations and type. */
+  readonly #read = new Map<string, V1Secret>();
 
   constructor(kc: KubeConfig) {
     this.#api = kc.makeApiClient(CoreV1Api);
@@ -33,6 +35,7 @@ export class SecretStore {
   async read(namespace: string, name: string): Promise<ExistingSecret | undefined> {
     try {
       const secret = await this.#api.readNamespacedSecret({ namespace, name });
+      this.#read.set(`${namespace}/${name}`, secret);
       return { values: decode(secret), resourceVersion: secret.metadata?.resourceVersion ?? '' };
     } catch (error) {
       if (apiStatus(error) === 404) return undefined;
@@ -40,8 +43,8 @@ export class SecretStore {
     }
   }
 
-  /** Creates the Secret, or replaces it at the version it was read at: either answers 409 when someone else
-   * wrote it first. */
+  /** Creates the Secret, or replaces the one this store read at the version the write names: either answers
+   * 409 when someone else wrote it first. */
   async write(write: SecretWrite): Promise<void> {
     const { namespace, name } = write;
     if (write.resourceVersion === undefined) {
@@ -51,7 +54,8 @@ export class SecretStore {
       });
       return;
     }
-    const current = await this.#api.readNamespacedSecret({ namespace, name });
+    const current = this.#read.get(`${namespace}/${name}`);
+    if (!current) throw new Error(`replacing Secret ${namespace}/${name}, which this store never read`);
     await this.#api.replaceNamespacedSecret({
       namespace,
       name,
