@@ -279,7 +279,9 @@ export class Watcher {
         stored = await this.store.read(id);
         decision = this.decide(id, previous, desired, stored, reconcile);
       }
-      this.known.set(id, stored);
+      // A key that is neither wanted nor in KV is forgotten: backends come and go, the map must not grow.
+      if (desired || stored.record) this.known.set(id, stored);
+      else this.known.delete(id);
       const { record: current, revision } = stored;
       if (decision !== 'defer') {
         clearTimeout(this.deferred.get(id));
