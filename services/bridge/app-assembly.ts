@@ -37,6 +37,7 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
   const longPolls = new LongPolls(view, options.maxLongPolls, options.maxLongPollsPerClient);
   const metrics = createBridgeMetrics({
     longPolls: () => longPolls.size,
+    maxLongPolls: options.maxLongPolls,
     backends: () => view.size,
     natsConnected: () => publisher.connected,
   });

@@ -3,6 +3,8 @@ import { coldStartHistogram } from '../shared/index.ts';
 
 export interface BridgeMetricsSources {
   longPolls: () => number;
+  /** `WAKEGATE_MAX_LONG_POLLS`: one more long poll than this is refused. */
+  maxLongPolls: number;
   backends: () => number;
   natsConnected: () => boolean;
 }
@@ -33,6 +35,11 @@ export function createBridgeMetrics(sources: BridgeMetricsSources): BridgeMetric
       this.set(sources.longPolls());
     },
   });
+  new Gauge({
+    name: 'wakegate_bridge_long_polls_max',
+    help: 'Long polls this bridge holds at most (WAKEGATE_MAX_LONG_POLLS); one more is answered 503',
+    registers,
+  }).set(sources.maxLongPolls);
   new Gauge({
     name: 'wakegate_bridge_backends',
     help: 'Backends in the merged table',

@@ -7,6 +7,8 @@ import {
   closeOnce,
   connectAndSetUp,
   type Logger,
+  natsConnectedGauge,
+  natsLink,
   type RunningService,
   serveOps,
   startOrUndo,
@@ -46,6 +48,7 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
       timing: { drainMs: options.drainMs },
       bounds: { maxWakeReplicas: options.maxWakeReplicas, minIdleTimeoutMs: options.minIdleTimeoutMs },
     });
+    natsConnectedGauge(scaler.metrics.registry, 'scaler', natsLink(nc));
     const ops = await serveOps({
       port: options.port,
       host: options.host,

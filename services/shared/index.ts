@@ -4,7 +4,7 @@
  * - `messages/`: the NATS payloads (schemas and types) and their codecs;
  * - `config/`: configuration from the environment, durations, per-backend settings;
  * - `nats/`: the connection, JetStream setup, and the restart loop of watches and consumers;
- * - `observability/`: the logger and the cold-start histogram;
+ * - `observability/`: the logger, the cold-start histogram, the NATS connection gauge and tracing;
  * - `service/`: a service's lifecycle (connect, ops server, signals);
  * - `errors.ts`: the base class of every wakegate error; `backoff.ts`: the one retry backoff.
  */
@@ -91,6 +91,7 @@ export {
 } from './nats/permissions.ts';
 export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-start-metric.ts';
 export { createLogger, type Logger } from './observability/logger.ts';
+export { natsConnectedGauge } from './observability/nats-connected-metric.ts';
 export { buildOpsServer, type OpsServerOptions, opsRoutes } from './service/ops-server.ts';
 export {
   closeOnce,

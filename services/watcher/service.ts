@@ -10,6 +10,8 @@ import {
   closeOnce,
   connectAndSetUp,
   type Logger,
+  natsConnectedGauge,
+  natsLink,
   type RunningService,
   serveOps,
   startOrUndo,
@@ -55,6 +57,7 @@ export async function startWatcher(options: WatcherServiceOptions): Promise<Runn
       namespaces,
       hostPolicy: { allowedSuffixes: options.allowedHostSuffixes },
     });
+    natsConnectedGauge(watcher.metrics.registry, 'watcher', natsLink(nc));
     const ops = await serveOps({
       port: options.port,
       host: options.host,
