@@ -1,6 +1,6 @@
 /**
  * Validation of every kind the manifests use: the published OpenAPI schemas through kubernetes-models,
- * @kubernetes-models/gateway-api and @kubernetes-models/istio, and for Envoy Gateway (whose schemas are
+ * @kubernetes-models/gateway-api, @kubernetes-models/istio and @kubernetes-models/prometheus-operator, and for Envoy Gateway (whose schemas are
  * published only as CRDs, not as a package here) a structural check of the fields wakegate sets.
  */
 import {
@@ -10,6 +10,7 @@ import {
 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 import { WasmPlugin } from '@kubernetes-models/istio/extensions.istio.io/v1alpha1';
 import { EnvoyFilter } from '@kubernetes-models/istio/networking.istio.io/v1alpha3';
+import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import {
   ValidatingAdmissionPolicy,
   ValidatingAdmissionPolicyBinding,
@@ -55,6 +56,8 @@ const MODELS: Record<string, ModelClass> = {
   'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
   'extensions.istio.io/v1alpha1/WasmPlugin': WasmPlugin,
   'networking.istio.io/v1alpha3/EnvoyFilter': EnvoyFilter,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
 };
 
 export class ManifestError extends Error {

@@ -1,8 +1,9 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { BRIDGE_NODE_FLAGS, bridgeConfigSpec } from '../../services/bridge/index.ts';
 import { ensureSecrets, SecretStore, secretsConfigSpec } from '../../services/kube-secrets/index.ts';
 import {
@@ -40,6 +41,7 @@ const BUILDS = [
   'base',
   'overlays/nats-cluster',
   'overlays/namespaced',
+  'overlays/observability',
   'istio',
   'envoy-gateway',
   'examples',
@@ -442,6 +444,47 @@ describe('base', () => {
         }
       }
     }
+  });
+});
+
+describe('observability overlay', () => {
+  const REPO = path.join(K8S, '..', '..');
+  it('ships the dashboard of infra/grafana/wakegate.json in a ConfigMap the Grafana sidecar loads', () => {
+    const configMap = find('overlays/observability', 'ConfigMap', 'wakegate-grafana-dashboard', 'wakegate');
+    expect(configMap.metadata.labels.grafana_dashboard).toBe('1');
+    const dashboard = readFileSync(path.join(REPO, 'infra', 'grafana', 'wakegate.json'), 'utf8');
+    expect(configMap.data['wakegate.json']).toBe(dashboard);
+  });
+
+  it('ships the alerts of infra/prometheus/rules.yaml in a PrometheusRule', () => {
+    const rule = find('overlays/observability', 'PrometheusRule', 'wakegate', 'wakegate');
+    const rules = parse(readFileSync(path.join(REPO, 'infra', 'prometheus', 'rules.yaml'), 'utf8'));
+    expect(rule.spec.groups).toEqual(rules.groups);
+  });
+
+  it('scrapes the bridge, scaler and watcher pods on ports they expose', () => {
+    const monitor = find('overlays/observability', 'PodMonitor', 'wakegate', 'wakegate');
+    const ports = monitor.spec.podMetricsEndpoints.map((endpoint: Any) => endpoint.port);
+    for (const { name } of SERVICES) {
+      const pod = find('overlays/observability', 'Deployment', `wakegate-${name}`).spec.template;
+      expect(selects(monitor.spec.selector, pod.metadata.labels), name).toBe(true);
+      const exposed = container({ spec: { template: pod } }).ports.map((p: Any) => p.name);
+      expect(
+        exposed.filter((port: string) => ports.includes(port)),
+        name,
+      ).toHaveLength(1);
+    }
+    const nats = find('overlays/observability', 'StatefulSet', 'nats').spec.template;
+    expect(selects(monitor.spec.selector, nats.metadata.labels)).toBe(false);
+  });
+
+  it("lets Prometheus reach the bridge's metrics only from a namespace the admin labelled", () => {
+    const policy = find('overlays/observability', 'NetworkPolicy', 'wakegate-bridge-metrics');
+    const prometheus = { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
+    const labelled = { 'kubernetes.io/metadata.name': 'monitoring', 'wakegate.dev/monitoring': 'true' };
+    expect(admits(policy, prometheus, labelled, 8787)).toBe(true);
+    expect(admits(policy, prometheus, { 'kubernetes.io/metadata.name': 'monitoring' }, 8787)).toBe(false);
+    expect(admits(policy, { ...prometheus, labels: { app: 'curl' } }, labelled, 8787)).toBe(false);
   });
 });
 
