@@ -6,6 +6,32 @@ import { awake, closeFilters, expectContinue, request, sleeping, start } from '.
 afterEach(closeFilters);
 
 describe('wakes', () => {
+  it("carries the held request's traceparent, so the cold start's trace continues the client's", async () => {
+    const { plugin, bridge, clock } = await start({ backends: [sleeping] });
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    request(plugin, 'app.example.com', { traceparent });
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await bridge.settle();
+    // The 2 s repeat comes from the tick, not from a request: it has no trace to carry.
+    clock.advance(2100);
+    await bridge.settle();
+    expect(bridge.wakes.map((w) => w.traceparent)).toEqual([traceparent, undefined]);
+  });
+
+  it('forwards no traceparent that is not one', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping] });
+    request(plugin, 'app.example.com', {
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nx: y',
+    });
+    await bridge.seen((c) => c.path === '/v1/wake');
+    const { plugin: other, bridge: otherBridge } = await start({ backends: [sleeping] });
+    request(other, 'app.example.com', {
+      traceparent: '00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01',
+    });
+    await otherBridge.seen((c) => c.path === '/v1/wake');
+    expect([...bridge.wakes, ...otherBridge.wakes].map((w) => w.traceparent)).toEqual([undefined, undefined]);
+  });
+
   it('retries a failed wake with backoff while requests are held', async () => {
     const { plugin, bridge, clock, logged } = await start({ backends: [sleeping] });
     bridge.wakeStatus = 503;

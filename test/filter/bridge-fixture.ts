@@ -31,6 +31,7 @@ export type RecordedCall = {
   path: string;
   body: unknown;
   authorization?: string;
+  traceparent?: string;
 };
 
 const encoder = new TextEncoder();
@@ -166,6 +167,7 @@ export class BridgeFixture {
       path,
       body: text ? JSON.parse(text) : undefined,
       authorization: header(req.headers, 'authorization'),
+      traceparent: header(req.headers, 'traceparent'),
     };
     this.calls.push(call);
     for (const l of [...this.#listeners]) l(call);

@@ -130,7 +130,7 @@ function holdOrRefuse(contextId: u32, index: i32): i32 {
     scratch.free();
   }
   hold(contextId, index, grpc, now, cluster, authority);
-  if (index != UNKNOWN) maybeWake(index, now);
+  if (index != UNKNOWN) maybeWake(index, now, true);
   return HEADERS_STOP;
 }
 

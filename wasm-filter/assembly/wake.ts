@@ -1,6 +1,15 @@
 // Wakes: asking the bridge to start a backend that has requests held, repeating while they wait, and
 // backing off while it fails.
-import { LOG_DEBUG, LOG_INFO, LOG_WARN, log, proxy_increment_metric } from './abi';
+import {
+  getHeader,
+  LOG_DEBUG,
+  LOG_INFO,
+  LOG_WARN,
+  log,
+  MAP_REQUEST_HEADERS,
+  proxy_increment_metric,
+  scratch,
+} from './abi';
 import { Backend, backends } from './backends';
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, WakeCall } from './calls';
 import { quote } from './json';
@@ -80,10 +89,30 @@ function wakeDue(w: WakeState, now: f64): bool {
   return !w.inFlight && now >= w.nextAt;
 }
 
-/** A request was held for the backend: wake it unless a wake is in flight or suppressed. */
-export function maybeWake(index: i32, now: f64): void {
+const K_TRACEPARENT = String.UTF8.encode('traceparent');
+
+/** The held request's W3C `traceparent` (version 00: 55 characters of hex digits and dashes), or none. */
+function requestTraceparent(): string[] {
+  if (!getHeader(MAP_REQUEST_HEADERS, K_TRACEPARENT, scratch)) return [];
+  const value = scratch.len == 55 ? scratch.toString() : '';
+  scratch.free();
+  if (value.length != 55) return [];
+  for (let i = 0; i < 55; i++) {
+    const c = value.charCodeAt(i);
+    const dash = i == 2 || i == 35 || i == 52;
+    if (dash ? c != 0x2d : !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return [];
+  }
+  return ['traceparent', value];
+}
+
+/**
+ * A request was held for the backend: wake it unless a wake is in flight or suppressed. `fromRequest`: in
+ * the request's own callback, whose `traceparent` the wake carries, so the cold start's trace continues
+ * the client's.
+ */
+export function maybeWake(index: i32, now: f64, fromRequest: bool = false): void {
   const w = stateOf(index);
-  if (wakeDue(w, now)) sendWake(index, w, now);
+  if (wakeDue(w, now)) sendWake(index, w, now, fromRequest ? requestTraceparent() : []);
 }
 
 /** Repeats the wakes of backends with requests still held. */
@@ -115,9 +144,9 @@ function wakeBody(id: string): string {
   return `{"backend":${quote(id)},"since":${since}}`;
 }
 
-function sendWake(index: i32, w: WakeState, now: f64): void {
+function sendWake(index: i32, w: WakeState, now: f64, headers: string[] = []): void {
   const id = backends[index].id;
-  if (!callBridge(new WakeCall(index), 'POST', '/v1/wake', wakeBody(id), CALL_TIMEOUT_MS, now)) {
+  if (!callBridge(new WakeCall(index), 'POST', '/v1/wake', wakeBody(id), CALL_TIMEOUT_MS, now, headers)) {
     log(
       callsFailing ? LOG_DEBUG : LOG_WARN,
       `wakegate: could not call the bridge to wake ${id} (check bridge_cluster)`,
