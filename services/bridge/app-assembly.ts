@@ -1,11 +1,12 @@
 /**
- * The bridge's HTTP app with the parts it serves from: the merged view, the long polls on it, the metrics
- * and the cold-start clock. `startBridge` feeds the view from NATS KV; tests feed it directly.
+ * The bridge's HTTP app with the parts it serves from: the merged view, the long polls on it, the metrics,
+ * the cold-start clock and its traces. `startBridge` feeds the view from NATS KV; tests feed it directly.
  */
 import type { Logger } from '../shared/index.ts';
 import { type BridgeApp, buildApp, type Publisher } from './app.ts';
 import type { BridgeAuth } from './auth.ts';
 import { ColdStartClock } from './cold-start-clock.ts';
+import { ColdStartTraces } from './cold-start-traces.ts';
 import { LongPolls } from './long-poll.ts';
 import { MergedView } from './merged-view.ts';
 import { type BridgeMetrics, createBridgeMetrics } from './metrics.ts';
@@ -29,6 +30,7 @@ export interface AssembledApp {
   longPolls: LongPolls;
   metrics: BridgeMetrics;
   coldStart: ColdStartClock;
+  traces: ColdStartTraces;
 }
 
 export function assembleApp(options: AssembleAppOptions): AssembledApp {
@@ -42,6 +44,7 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
     natsConnected: () => publisher.connected,
   });
   const coldStart = new ColdStartClock();
+  const traces = new ColdStartTraces();
   const app = buildApp({
     view,
     longPolls,
@@ -49,8 +52,9 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
     synced: options.synced,
     metrics,
     coldStart,
+    traces,
     logger: options.logger,
     auth: options.auth,
   });
-  return { app, view, longPolls, metrics, coldStart };
+  return { app, view, longPolls, metrics, coldStart, traces };
 }

@@ -5,16 +5,19 @@
  * service and for tests alike), and `listen()` stays with the caller.
  */
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import { context, propagation, ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import {
   type ActivityReport,
   InvalidBackendIdError,
+  inSpan,
   type Logger,
   opsRoutes,
   parseBackendId,
 } from '../shared/index.ts';
 import { type BridgeAuth, bearerTokenCheck } from './auth.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
+import type { ColdStartTraces } from './cold-start-traces.ts';
 import {
   LongPollLimitError,
   LongPollQuotaError,
@@ -60,6 +63,8 @@ export interface BuildAppOptions {
   metrics: BridgeMetrics;
   /** Told of every wake, so a cold start's `total` phase starts at its first one. */
   coldStart: ColdStartClock;
+  /** Told of every wake of a backend not ready, in its span, so the release can be traced under it. */
+  traces: ColdStartTraces;
   logger: Logger;
   /** Who may call `/v1`: `Authorization: Bearer <one of the tokens>`, or anyone when anonymous. */
   auth: BridgeAuth;
@@ -220,32 +225,38 @@ export function buildApp(options: BuildAppOptions) {
       v1.post(
         '/wake',
         { schema: { body: WakeBody, response: { 202: WakeReply, ...errorResponses } } },
-        async (request, reply) => {
-          const { backend, since } = request.body;
-          parseBackendId(backend);
-          if (!options.synced()) throw new NotSyncedError();
-          // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
-          if (!publisher.connected) throw new NatsUnavailableError('not connected');
-          if (!view.has(backend)) {
-            // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
-            if (!view.hasBackendsOf(since)) throw new ViewBehindError(backend);
-            throw new UnknownBackendError(backend);
-          }
-          // reply.elapsedTime counts from the request's arrival (fastify's onRequest), on the monotonic clock.
-          options.coldStart.wake(
-            backend,
-            view.get(backend)?.ready ?? false,
-            performance.now() - reply.elapsedTime,
-          );
-          const outcome = await publisher.wake(backend, now());
-          if (outcome.duplicate) metrics.wakeDuplicates.inc();
-          else {
-            metrics.wakesPublished.inc();
-            metrics.coldStart.observe({ phase: 'wake' }, reply.elapsedTime / 1000);
-          }
-          request.log.debug({ backend, duplicate: outcome.duplicate }, 'wake accepted');
-          return reply.code(202).send({ backend, duplicate: outcome.duplicate });
-        },
+        // One span per wake call, a child of the held request's trace when the filter forwarded its
+        // `traceparent`; the publish within it carries the trace to the scaler.
+        (request, reply) =>
+          inSpan(
+            'wakegate.wake',
+            { kind: SpanKind.SERVER, attributes: { 'wakegate.backend': request.body.backend } },
+            propagation.extract(ROOT_CONTEXT, request.headers),
+            async () => {
+              const { backend, since } = request.body;
+              parseBackendId(backend);
+              if (!options.synced()) throw new NotSyncedError();
+              // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
+              if (!publisher.connected) throw new NatsUnavailableError('not connected');
+              if (!view.has(backend)) {
+                // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
+                if (!view.hasBackendsOf(since)) throw new ViewBehindError(backend);
+                throw new UnknownBackendError(backend);
+              }
+              // reply.elapsedTime counts from the request's arrival (fastify's onRequest), on the monotonic clock.
+              const ready = view.get(backend)?.ready ?? false;
+              options.coldStart.wake(backend, ready, performance.now() - reply.elapsedTime);
+              if (!ready) options.traces.wake(backend, context.active());
+              const outcome = await publisher.wake(backend, now());
+              if (outcome.duplicate) metrics.wakeDuplicates.inc();
+              else {
+                metrics.wakesPublished.inc();
+                metrics.coldStart.observe({ phase: 'wake' }, reply.elapsedTime / 1000);
+              }
+              request.log.debug({ backend, duplicate: outcome.duplicate }, 'wake accepted');
+              return reply.code(202).send({ backend, duplicate: outcome.duplicate });
+            },
+          ),
       );
 
       v1.post(

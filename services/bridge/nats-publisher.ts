@@ -4,12 +4,15 @@
  * so that calls fail at once with NatsUnavailableError while NATS is down instead of queueing.
  */
 import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import { context, SpanKind } from '@opentelemetry/api';
 import {
   type ActivityMessage,
   type ActivityReport,
   asError,
   type BackendId,
   codecs,
+  headersWithContext,
+  inSpan,
   type NatsConnection,
   type NatsLink,
   natsLink,
@@ -95,17 +98,28 @@ export class NatsPublisher {
     }
   }
 
-  async #publishWake(backend: BackendId, atMs: number, msgID: string): Promise<PublishedWake> {
+  /** In a producer span, whose context the message's headers carry to the scaler (when traced). */
+  #publishWake(backend: BackendId, atMs: number, msgID: string): Promise<PublishedWake> {
+    const subject = subjectFor('wake', backend);
     const payload = codecs.wake.encode({ backend, at: atMs, source: this.#source });
-    try {
-      const ack = await this.#js.publish(subjectFor('wake', backend), payload, {
-        msgID,
-        timeout: WAKE_ACK_TIMEOUT_MS,
-      });
-      return { duplicate: ack.duplicate };
-    } catch (error) {
-      throw new NatsUnavailableError(asError(error).message, { cause: error });
-    }
+    return inSpan(
+      `publish ${subject}`,
+      { kind: SpanKind.PRODUCER, attributes: { 'wakegate.backend': backend, 'messaging.system': 'nats' } },
+      context.active(),
+      async (span) => {
+        try {
+          const ack = await this.#js.publish(subject, payload, {
+            msgID,
+            timeout: WAKE_ACK_TIMEOUT_MS,
+            headers: headersWithContext(),
+          });
+          span.setAttribute('wakegate.duplicate', ack.duplicate);
+          return { duplicate: ack.duplicate };
+        } catch (error) {
+          throw new NatsUnavailableError(asError(error).message, { cause: error });
+        }
+      },
+    );
   }
 
   #assertConnected(): void {

@@ -21,6 +21,7 @@ import type { BridgeAuth } from './auth.ts';
 import { BridgeHeartbeat } from './heartbeat.ts';
 import { watchKvView } from './kv-view.ts';
 import { NatsPublisher } from './nats-publisher.ts';
+import { watchReadyTraces } from './ready-watch.ts';
 import { watchScaled } from './scaled-watch.ts';
 import type { BackendRow } from './schemas.ts';
 
@@ -62,7 +63,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
     const instance = `bridge/${hostname().slice(0, 170)}/${process.pid}`;
     const publisher = new NatsPublisher({ nc, source: instance });
-    const { app, view, longPolls, metrics, coldStart } = assembleApp({
+    const { app, view, longPolls, metrics, coldStart, traces } = assembleApp({
       publisher,
       synced: () => watch.synced,
       maxLongPolls: options.maxLongPolls,
@@ -78,6 +79,10 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       longPolls.notify();
       for (const { backend, phase, seconds } of coldStart.released(performance.now())) {
         metrics.coldStart.observe({ phase }, seconds);
+        if (phase === 'release') {
+          const now = Date.now();
+          traces.released(backend, now - seconds * 1000, now);
+        }
         if (phase === 'total') logger.info({ backend, seconds }, 'cold start released');
       }
     };
@@ -94,6 +99,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       onInvalid: () => metrics.invalidScaled.inc(),
     });
     undoOnFailure(async () => scaled.stop());
+    const readyTraces = watchReadyTraces({ nc, logger, onReady: (id, ctx) => traces.ready(id, ctx) });
+    undoOnFailure(async () => readyTraces.stop());
     const watch = await watchKvView({
       nc,
       view,
@@ -135,6 +142,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         await app.close();
         clearTimeout(force);
         scaled.stop();
+        readyTraces.stop();
+        traces.stop();
         await watch.stop();
         await nc.drain();
       }),

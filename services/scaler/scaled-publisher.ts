@@ -1,7 +1,14 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type BackendId, codecs, type ScaledMessage, subjectFor } from '../shared/index.ts';
+import {
+  type BackendId,
+  codecs,
+  headersWithContext,
+  type ScaledMessage,
+  subjectFor,
+} from '../shared/index.ts';
 
-/** Publishes `wakegate.scaled.<token>` for every replica change the scaler makes. */
+/** Publishes `wakegate.scaled.<token>` for every replica change the scaler makes, with the active trace
+ * context in its headers (a wake's: the watcher's ready span continues it). */
 export class ScaledPublisher {
   readonly #nc: NatsConnection;
 
@@ -10,6 +17,8 @@ export class ScaledPublisher {
   }
 
   publish(id: BackendId, change: Omit<ScaledMessage, 'backend'>): void {
-    this.#nc.publish(subjectFor('scaled', id), codecs.scaled.encode({ backend: id, ...change }));
+    this.#nc.publish(subjectFor('scaled', id), codecs.scaled.encode({ backend: id, ...change }), {
+      headers: headersWithContext(),
+    });
   }
 }

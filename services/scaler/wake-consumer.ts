@@ -4,11 +4,14 @@
  * when retrying can never help.
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   asError,
   type BackendId,
   type Backoff,
+  contextFromHeaders,
   decodeMessage,
+  inSpan,
   keepRunning,
   type Logger,
   SCALER_CONSUMER,
@@ -125,7 +128,22 @@ export class WakeConsumer {
       return;
     }
 
-    const outcome = await handler.handle(id, at);
+    // A child of the bridge's publish when the wake carries a trace; the scaled event carries it on.
+    const outcome = await inSpan(
+      'wakegate.scale',
+      { kind: SpanKind.CONSUMER, attributes: { 'wakegate.backend': id } },
+      contextFromHeaders(msg.headers),
+      async (span) => {
+        const handled = await handler.handle(id, at);
+        span.setAttribute('wakegate.outcome', handled.kind);
+        if (handled.kind === 'scaled') {
+          span.setAttributes({ 'wakegate.replicas.from': handled.from, 'wakegate.replicas.to': handled.to });
+        }
+        if (handled.kind === 'failed')
+          span.setStatus({ code: SpanStatusCode.ERROR, message: handled.error.message });
+        return handled;
+      },
+    );
     const log = this.#log.child({ backend: id });
     metrics.wakes.inc({ outcome: outcome.kind });
     switch (outcome.kind) {

@@ -92,6 +92,16 @@ export {
 export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-start-metric.ts';
 export { createLogger, type Logger } from './observability/logger.ts';
 export { natsConnectedGauge } from './observability/nats-connected-metric.ts';
+export {
+  contextFromHeaders,
+  headersWithContext,
+  inSpan,
+  inTrace,
+  startTracing,
+  type Tracing,
+  tracer,
+  tracingConfigSpec,
+} from './observability/tracing.ts';
 export { buildOpsServer, type OpsServerOptions, opsRoutes } from './service/ops-server.ts';
 export {
   closeOnce,

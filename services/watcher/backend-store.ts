@@ -1,6 +1,7 @@
 /** The watcher's NATS side: `wakegate-backends` with compare-and-set writes, and `wakegate.ready.*` events. */
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import type { MsgHdrs } from '@nats-io/transport-node';
 import {
   BACKENDS_BUCKET,
   type BackendId,
@@ -94,11 +95,13 @@ export class BackendStore {
     return ids;
   }
 
-  publishReady(record: BackendRecord, at: number): void {
+  /** `headers`: the trace context of the backend's ready span, when its cold start is traced. */
+  publishReady(record: BackendRecord, at: number, headers?: MsgHdrs): void {
     const { id, ready, replicas, readyReplicas } = record;
     this.nc.publish(
       subjectFor('ready', id),
       codecs.ready.encode({ backend: id, ready, replicas, readyReplicas, at }),
+      { headers },
     );
   }
 }

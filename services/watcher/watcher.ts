@@ -10,6 +10,7 @@ import {
   asError,
   type BackendId,
   type BackendRecord,
+  contextFromHeaders,
   decodeMessage,
   type Logger,
   type NatsConnection,
@@ -23,6 +24,7 @@ import { inParallel } from './in-parallel.ts';
 import { WatcherMetrics } from './metrics.ts';
 import { OwnedHosts } from './owned-hosts.ts';
 import { ReadyClock } from './ready-clock.ts';
+import { ReadyTraces } from './ready-traces.ts';
 import {
   decideWrite,
   keysToCheck,
@@ -72,6 +74,7 @@ export class Watcher {
   private latest: ObservedBackend[] = [];
   private running: Promise<void> | undefined;
   private readonly readyClock = new ReadyClock();
+  private readonly readyTraces = new ReadyTraces();
   private readonly monotonicNow: () => number;
   /** Per key, the KV revision last read and when this replica first saw it (monotonic clock). */
   private readonly seen = new Map<BackendId, { revision: number; at: number }>();
@@ -210,7 +213,10 @@ export class Watcher {
     }
     if (event.reason !== 'wake') return;
     const id = event.backend;
-    this.readyClock.scaled(id, event.at, this.desired.get(id)?.ready === true, this.now());
+    const readyNow = this.desired.get(id)?.ready === true;
+    this.readyClock.scaled(id, event.at, readyNow, this.now());
+    if (readyNow) this.readyTraces.forget(id);
+    else this.readyTraces.scaled(id, contextFromHeaders(msg.headers));
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
@@ -288,7 +294,10 @@ export class Watcher {
         this.deferred.delete(id);
       }
       if (decision === 'skip') {
-        if (desired?.ready !== false) this.readyClock.forget(id);
+        if (desired?.ready !== false) {
+          this.readyClock.forget(id);
+          this.readyTraces.forget(id);
+        }
         return;
       }
       if (decision === 'defer') {
@@ -307,10 +316,13 @@ export class Watcher {
         continue;
       }
       this.metrics.writes.inc({ op: desired ? 'put' : 'delete' });
-      if (!desired) this.readyClock.forget(id);
+      if (!desired) {
+        this.readyClock.forget(id);
+        this.readyTraces.forget(id);
+      }
       if (desired && readinessChanged(current, desired)) {
         const publishedAt = this.now();
-        this.store.publishReady(desired, publishedAt);
+        this.store.publishReady(desired, publishedAt, desired.ready ? this.readyTraces.ready(id) : undefined);
         this.metrics.readyEvents.inc({ ready: String(desired.ready) });
         const seconds = desired.ready ? this.readyClock.publishedReady(id, publishedAt) : undefined;
         if (seconds !== undefined) {

@@ -75,7 +75,8 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       // Its heartbeat: which intents it applied, so the scaler drains nothing it has not seen.
       ...writeBucket(BRIDGES_BUCKET),
     ],
-    subscribe: [`${inboxPrefixOf('bridge')}.>`, allSubjects('scaled')],
+    // `ready` only for the trace context its events carry (the release span's parent).
+    subscribe: [`${inboxPrefixOf('bridge')}.>`, allSubjects('scaled'), allSubjects('ready')],
   },
   watcher: {
     publish: [...setUp('watcher'), allSubjects('ready'), ...writeBucket(BACKENDS_BUCKET)],
