@@ -76,6 +76,18 @@ describe('node services/bridge/main.ts', () => {
     ]);
   });
 
+  it('refuses a trace collector address that is not an HTTP URL, with one line naming it', async () => {
+    const bridge = spawnService(MAIN, {
+      NATS_URL: server.url,
+      WAKEGATE_BRIDGE_TOKEN: TOKEN,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318',
+    });
+    expect(await bridge.exitCode()).toBe(1);
+    expect(bridge.stderr().trim().split('\n')).toEqual([
+      'wakegate-bridge: invalid configuration: OTEL_EXPORTER_OTLP_ENDPOINT: expected a http or https URL, got scheme "collector"',
+    ]);
+  });
+
   it('will not start open: without a token it exits with one line saying how to set one', async () => {
     const bridge = spawnService(MAIN, { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' });
     expect(await bridge.exitCode()).toBe(1);
