@@ -46,18 +46,21 @@ function timeSeries(title: string, description: string, unit: string, queries: D
   return panel;
 }
 
-/** A single number, red when `bad` says so (a value below 1 or at least 1). */
-function stat(title: string, description: string, expr: string, bad: 'below-one' | 'one-or-more') {
-  const steps =
-    bad === 'below-one'
-      ? [
-          { value: null, color: 'red' },
-          { value: 1, color: 'green' },
-        ]
-      : [
-          { value: null, color: 'green' },
-          { value: 1, color: 'red' },
-        ];
+/** A single number, red when `bad` says so (a value below 1, or at least 1); `none`: never red (held
+ * requests are normal during a cold start). */
+function stat(title: string, description: string, expr: string, bad: 'below-one' | 'one-or-more' | 'none') {
+  const STEPS = {
+    'below-one': [
+      { value: null, color: 'red' },
+      { value: 1, color: 'green' },
+    ],
+    'one-or-more': [
+      { value: null, color: 'green' },
+      { value: 1, color: 'red' },
+    ],
+    none: [{ value: null, color: 'blue' }],
+  };
+  const steps = STEPS[bad];
   return new StatPanel()
     .title(title)
     .description(description)
@@ -118,7 +121,7 @@ export function wakegateDashboard(): Dashboard {
         'Requests held now',
         'Requests the filters hold now, all gateways and workers together',
         'sum(wakegate_held)',
-        'one-or-more',
+        'none',
       ),
     )
     .withRow(new RowBuilder('Cold starts'))
