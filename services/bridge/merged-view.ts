@@ -4,7 +4,7 @@
  * their KV revisions, and the revision is derived from those (see revision.ts), so replicas that applied
  * the same entries agree on it.
  */
-import type { BackendId, BackendRecord, IntentRecord } from '../shared/index.ts';
+import type { BackendId, BackendRecord, IntentRecord, Route } from '../shared/index.ts';
 import { ChangeLog } from './change-log.ts';
 import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
 import type { BackendRow } from './schemas.ts';
@@ -18,8 +18,15 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
     a.cluster === b.cluster &&
     a.probePath === b.probePath &&
     a.hosts.length === b.hosts.length &&
-    a.hosts.every((host, i) => host === b.hosts[i])
+    a.hosts.every((host, i) => host === b.hosts[i]) &&
+    sameRoutes(a.routes, b.routes)
   );
+}
+
+function sameRoutes(a: readonly Route[] | undefined, b: readonly Route[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  return a.every((route, i) => JSON.stringify(route) === JSON.stringify(b[i]));
 }
 
 /**
@@ -36,6 +43,7 @@ function merge(
   return {
     id: backend.id,
     hosts: backend.hosts,
+    ...(backend.routes?.length ? { routes: backend.routes } : {}),
     // `stopping`: the scaler is scaling it to zero right now; the pods are about to go. An intent that
     // carries the generation of the last scale to zero: a record that has not observed it was written before
     // it (the durable twin of the `stale` mark, which a restarted bridge no longer has).

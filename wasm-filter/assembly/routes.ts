@@ -1,0 +1,230 @@
+// The routes of the managed hosts: each host pattern (exact or `*.` wildcard) has one entry in the host index
+// (hosts.ts, one hash probe) with its routes in Gateway API's order, so a request costs one probe and a walk
+// of its host's routes, never of the whole table. A backend's whole hosts are routes with no path (every
+// path, the least specific); its `routes` add a path (`Exact`, or `PathPrefix` segment by segment) and exact
+// header matches. A request on a managed host that no route of it matches passes untouched.
+import { getHeader, HostBytes, MAP_REQUEST_HEADERS, scratch } from './abi';
+import { addHost, findPattern, removeHost } from './hosts';
+
+/** A route as the table lists it. */
+export class RouteSpec {
+  host: string = '';
+  exact: bool = false;
+  /** As listed: `/` when the route has no path. */
+  path: string = '/';
+  headerNames: string[] = [];
+  headerValues: string[] = [];
+
+  same(o: RouteSpec): bool {
+    if (this.host != o.host || this.exact != o.exact || this.path != o.path) return false;
+    if (this.headerNames.length != o.headerNames.length) return false;
+    for (let i = 0; i < this.headerNames.length; i++) {
+      if (this.headerNames[i] != o.headerNames[i] || this.headerValues[i] != o.headerValues[i]) return false;
+    }
+    return true;
+  }
+}
+
+/** One route in the index. */
+export class Route {
+  backend: i32;
+  backendId: string;
+  exact: bool;
+  /** Exact: the path; prefix: the path without its trailing `/`s (empty for `/`: every path). */
+  path: ArrayBuffer;
+  names: ArrayBuffer[] = [];
+  values: ArrayBuffer[] = [];
+  /** Its host's entry. */
+  entry: i32;
+
+  constructor(backend: i32, backendId: string, spec: RouteSpec, entry: i32) {
+    this.backend = backend;
+    this.backendId = backendId;
+    this.exact = spec.exact;
+    let path = spec.path;
+    if (!spec.exact) {
+      let end = path.length;
+      while (end > 0 && path.charCodeAt(end - 1) == 0x2f) end--;
+      path = path.substring(0, end);
+    }
+    this.path = String.UTF8.encode(path);
+    for (let i = 0; i < spec.headerNames.length; i++) {
+      this.names.push(String.UTF8.encode(spec.headerNames[i].toLowerCase()));
+      this.values.push(String.UTF8.encode(spec.headerValues[i]));
+    }
+    this.entry = entry;
+  }
+
+  /** Matches every request of its host: no path (or `/`), no headers. */
+  get catchAll(): bool {
+    return !this.exact && this.path.byteLength == 0 && this.names.length == 0;
+  }
+}
+
+/** Gateway API's order, most specific first: an exact path, then the longest prefix, then the most header
+ * matches; ties by backend id, so every worker and every table order agree. */
+function before(a: Route, b: Route): bool {
+  if (a.exact != b.exact) return a.exact;
+  if (a.path.byteLength != b.path.byteLength) return a.path.byteLength > b.path.byteLength;
+  if (a.names.length != b.names.length) return a.names.length > b.names.length;
+  return a.backendId < b.backendId;
+}
+
+class HostRoutes {
+  host: string;
+  /** Its pattern's id in the host index. */
+  pattern: i32;
+  /** In Gateway API's order. */
+  routes: Route[] = [];
+
+  constructor(host: string, pattern: i32) {
+    this.host = host;
+    this.pattern = pattern;
+  }
+}
+
+const EMPTY = new HostRoutes('', -1);
+const entries: HostRoutes[] = [];
+const freeEntries: i32[] = [];
+const entryOf = new Map<string, i32>();
+
+function entryFor(host: string): i32 {
+  if (entryOf.has(host)) return entryOf.get(host);
+  if (host.length == 0) return -1;
+  const id = freeEntries.length > 0 ? freeEntries.pop() : entries.length;
+  const entry = new HostRoutes(host, addHost(host, id));
+  if (id == entries.length) entries.push(entry);
+  else entries[id] = entry;
+  entryOf.set(host, id);
+  return id;
+}
+
+function insert(route: Route): void {
+  const list = entries[route.entry].routes;
+  list.push(route);
+  let i = list.length - 1;
+  while (i > 0 && before(route, list[i - 1])) {
+    list[i] = list[i - 1];
+    i--;
+  }
+  list[i] = route;
+}
+
+function remove(route: Route): void {
+  const entry = entries[route.entry];
+  const list = entry.routes;
+  let i = list.indexOf(route);
+  for (; i < list.length - 1; i++) list[i] = list[i + 1];
+  list.pop();
+  if (list.length > 0) return;
+  removeHost(entry.pattern);
+  entryOf.delete(entry.host);
+  entries[route.entry] = EMPTY;
+  freeEntries.push(route.entry);
+}
+
+/** Replaces a backend's routes in the index with these (its whole hosts and its routes); returns them. */
+export function replaceRoutes(old: Route[], backend: i32, backendId: string, specs: RouteSpec[]): Route[] {
+  for (let i = 0; i < old.length; i++) remove(old[i]);
+  const made: Route[] = [];
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i];
+    const host = spec.host.toLowerCase();
+    const entry = entryFor(host);
+    if (entry < 0) continue;
+    const route = new Route(backend, backendId, spec, entry);
+    insert(route);
+    made.push(route);
+  }
+  return made;
+}
+
+/** The host entry of an `:authority` value (port stripped, case-insensitive): the exact host's, else the
+ * longest wildcard's; -1 when unmanaged. As Envoy picks one virtual host, a host's routes are not merged
+ * with a wildcard's. */
+export function matchAuthority(ptr: usize, len: usize): i32 {
+  let end = len;
+  if (len > 0 && load<u8>(ptr) == 0x5b) {
+    // [v6]:port
+    for (let i: usize = 0; i < len; i++) {
+      if (load<u8>(ptr + i) == 0x5d) {
+        end = i + 1;
+        break;
+      }
+    }
+  } else {
+    for (let i: usize = len; i > 0; i--) {
+      if (load<u8>(ptr + i - 1) == 0x3a) {
+        end = i - 1;
+        break;
+      }
+    }
+  }
+  if (end == 0) return -1;
+  const hit = findPattern(false, ptr, end);
+  if (hit >= 0) return hit;
+  // Longest wildcard suffix first; a wildcard needs at least one label before it.
+  for (let i: usize = 1; i < end; i++) {
+    if (load<u8>(ptr + i) == 0x2e) {
+      const w = findPattern(true, ptr + i, end - i);
+      if (w >= 0) return w;
+    }
+  }
+  return -1;
+}
+
+const K_PATH = String.UTF8.encode(':path');
+/** The request's `:path`, read at most once per request: `scratch` holds the header values. */
+const pathBytes = new HostBytes();
+
+function samePrefix(ptr: usize, bytes: ArrayBuffer, len: usize): bool {
+  const base = changetype<usize>(bytes);
+  for (let i: usize = 0; i < len; i++) if (load<u8>(ptr + i) != load<u8>(base + i)) return false;
+  return true;
+}
+
+/** The path (query cut off) against the route's: exactly, or by whole segments for a prefix. */
+function pathMatches(route: Route, ptr: usize, len: usize, known: bool): bool {
+  const want = <usize>route.path.byteLength;
+  if (!route.exact && want == 0) return true;
+  if (!known) return false;
+  if (route.exact) return len == want && samePrefix(ptr, route.path, want);
+  if (len < want || !samePrefix(ptr, route.path, want)) return false;
+  return len == want || load<u8>(ptr + want) == 0x2f;
+}
+
+function headersMatch(route: Route): bool {
+  for (let i = 0; i < route.names.length; i++) {
+    const name = route.names[i];
+    if (!getHeader(MAP_REQUEST_HEADERS, name, scratch)) return false;
+    const value = route.values[i];
+    const same =
+      scratch.len == <usize>value.byteLength && samePrefix(scratch.ptr, value, <usize>value.byteLength);
+    scratch.free();
+    if (!same) return false;
+  }
+  return true;
+}
+
+/** The backend of the most specific route of the host entry the request matches, or -1: the host's other
+ * paths pass untouched. Reads `:path` only when the host has a route that needs it. */
+export function routeBackend(entry: i32): i32 {
+  const list = entries[entry].routes;
+  const first = unchecked(list[0]);
+  if (first.catchAll) return first.backend;
+  const known = getHeader(MAP_REQUEST_HEADERS, K_PATH, pathBytes);
+  let len: usize = 0;
+  if (known) {
+    while (len < pathBytes.len && load<u8>(pathBytes.ptr + len) != 0x3f) len++;
+  }
+  let found = -1;
+  for (let i = 0; i < list.length; i++) {
+    const route = unchecked(list[i]);
+    if (pathMatches(route, pathBytes.ptr, len, known) && headersMatch(route)) {
+      found = route.backend;
+      break;
+    }
+  }
+  pathBytes.free();
+  return found;
+}
