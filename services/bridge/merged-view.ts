@@ -4,7 +4,7 @@
  * their KV revisions, and the revision is derived from those (see revision.ts), so replicas that applied
  * the same entries agree on it.
  */
-import type { BackendId, BackendRecord, IntentRecord, Route } from '../shared/index.ts';
+import { type BackendId, type BackendRecord, type IntentRecord, sameRoutes } from '../shared/index.ts';
 import { ChangeLog } from './change-log.ts';
 import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
 import type { BackendRow } from './schemas.ts';
@@ -21,12 +21,6 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
     a.hosts.every((host, i) => host === b.hosts[i]) &&
     sameRoutes(a.routes, b.routes)
   );
-}
-
-function sameRoutes(a: readonly Route[] | undefined, b: readonly Route[] | undefined): boolean {
-  if (a === b) return true;
-  if (a === undefined || b === undefined || a.length !== b.length) return false;
-  return a.every((route, i) => JSON.stringify(route) === JSON.stringify(b[i]));
 }
 
 /**

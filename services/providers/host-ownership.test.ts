@@ -262,3 +262,52 @@ describe('host ownership', () => {
     );
   });
 });
+
+describe('routes sharing a host', () => {
+  const api = { host: 'shop.example.com', path: { type: 'PathPrefix' as const, value: '/api' } };
+
+  it('lets backends hold different routes of one host beside its whole-host owner, and refuses a second claim of the same match', () => {
+    const { owned, ownedRoutes, refused } = resolveHostOwnership([
+      { id: 'shop/web', hosts: ['shop.example.com'], createdAt: 1 },
+      { id: 'shop/api', hosts: [], routes: [api], createdAt: 2 },
+      // `/api/` is the same prefix as `/api`; `/` with no header is the whole host.
+      {
+        id: 'shop/api2',
+        hosts: [],
+        routes: [
+          { ...api, path: { type: 'PathPrefix', value: '/api/' } },
+          { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/' } },
+          { ...api, headers: [{ name: 'x-canary', value: 'yes' }] },
+        ],
+        createdAt: 3,
+      },
+    ]);
+    expect(owned.get('shop/web')).toEqual(['shop.example.com']);
+    expect(ownedRoutes.get('shop/api')).toEqual([api]);
+    expect(ownedRoutes.get('shop/api2')).toEqual([{ ...api, headers: [{ name: 'x-canary', value: 'yes' }] }]);
+    expect(refused).toEqual([
+      {
+        id: 'shop/api2',
+        host: 'shop.example.com/api/',
+        reason: 'conflict',
+        owner: 'shop/api',
+        ownerHost: 'shop.example.com/api/',
+      },
+      {
+        id: 'shop/api2',
+        host: 'shop.example.com/',
+        reason: 'conflict',
+        owner: 'shop/web',
+        ownerHost: 'shop.example.com/',
+      },
+    ]);
+  });
+
+  it('applies the namespace allowlist to routes as to hosts', () => {
+    const { ownedRoutes, refused } = resolveHostOwnership([{ id: 'other/api', hosts: [], routes: [api] }], {
+      allowedSuffixes: new Map([['other', ['other.example.com']]]),
+    });
+    expect(ownedRoutes.get('other/api')).toEqual([]);
+    expect(refused).toEqual([{ id: 'other/api', host: 'shop.example.com/api', reason: 'not-allowed' }]);
+  });
+});

@@ -59,6 +59,7 @@ export { DNS_LABEL, DNS_SUBDOMAIN } from './ids/dns-names.ts';
 export * from './ids/subjects.ts';
 export * from './messages/codecs.ts';
 export * from './messages/payloads.ts';
+export { routeMatchKey, sameRoutes } from './messages/routes.ts';
 export {
   connectNats,
   type NatsConnection,
