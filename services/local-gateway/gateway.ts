@@ -86,8 +86,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     bridgeUrl: options.bridgeUrl,
     cluster: BRIDGE_CLUSTER,
     logger,
-    onTable: (worker, backends) => {
-      known.set(worker, backends);
+    onTable: (worker, backends, full, removed) => {
+      // A delta changes the backends it lists and removes those it names; the others stay as they were.
+      const table = full ? new Map<string, boolean>() : (known.get(worker) ?? new Map<string, boolean>());
+      for (const id of removed) table.delete(id);
+      for (const [id, ready] of backends) table.set(id, ready);
+      known.set(worker, table);
       // The cluster gets its host when the watcher says ready (Envoy's EDS push); each worker applies it after
       // the EDS lag. This runs before the filter sees the same table, as the endpoint reaches Envoy first at lag 0.
       for (const [id, ready] of backends) {
@@ -130,9 +134,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // A cluster per backend, its host there once the watcher says ready; routes give streams their cluster.
     routing: {
       clusters: Object.fromEntries([...processConfig.backends.keys()].map((id) => [id, false])),
-      routes: [...processConfig.backends.values()].flatMap((b) =>
-        b.hosts.map((host) => ({ authority: host, cluster: b.id, name: b.id })),
-      ),
+      routes: routes.rules(),
       edsLagMs: options.edsLagMs ?? 0,
     },
     httpCall: (call) => (call.cluster === BRIDGE_CLUSTER ? bridgeCalls.handler(call) : probeCalls(call)),
@@ -214,6 +216,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const headerOf = (request: Request, name: string): string | undefined => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value.join(',') : value;
+  };
+
   const handle = async (request: Request, response: Response) => {
     const stream = plugin.openStream({ headers: requestPairs(request) });
     // Finished or abandoned, the stream ends for the filter (log → done → delete), like Envoy's.
@@ -235,7 +242,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       response.end(Buffer.from(outcome.body));
       return;
     }
-    const route = routes.find(authorityOf(request));
+    const route = routes.find(authorityOf(request), request.url, (name) => headerOf(request, name));
     if (!route) {
       metrics.requests.inc({ outcome: 'no_route' });
       response.writeHead(404, { 'content-type': 'application/json' });

@@ -36,6 +36,7 @@ export {
   loadConfigOrReport,
   readSecret,
 } from './config/env-config.ts';
+export { parseRouteText } from './config/route-text.ts';
 export * from './config/service-config.ts';
 export {
   asError,

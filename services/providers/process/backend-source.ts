@@ -67,6 +67,7 @@ export class ProcessBackendSource implements BackendSource {
     return [...this.#tracked.values()].map(({ backend, replicas, ready }) => ({
       id: backend.id,
       hosts: [...backend.hosts],
+      ...(backend.routes.length > 0 ? { routes: backend.routes } : {}),
       ready,
       replicas,
       readyReplicas: ready ? 1 : 0,
