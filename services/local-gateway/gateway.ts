@@ -10,6 +10,7 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import type { Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Agent, request as upstreamRequest, stream as upstreamStream } from 'undici';
 import {
@@ -22,10 +23,12 @@ import {
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
+import { H2cUpstreams } from './h2c-upstream.ts';
 import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
 import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
 import { type Route, RouteTable } from './routes.ts';
+import { answerOnSocket, proxyUpgrade } from './upgrades.ts';
 
 export const BRIDGE_CLUSTER = 'wakegate-bridge';
 
@@ -108,6 +111,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     if (!route) return undefined;
     const method = call.headers.find(([k]) => k === ':method')?.[1] ?? 'HEAD';
     const path = call.headers.find(([k]) => k === ':path')?.[1] ?? '/';
+    if (route.protocol === 'h2c') {
+      const status = await h2c.probe(route.url, path, method, Math.max(1, call.timeoutMs));
+      return status === undefined ? undefined : { headers: [[':status', String(status)]] };
+    }
     try {
       const answer = await upstreamRequest(`${route.url}${path}`, {
         method: method as 'HEAD',
@@ -121,6 +128,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
   const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
+  const h2c = new H2cUpstreams();
 
   plugin = await createPlugin({
     module: options.wasm,
@@ -173,6 +181,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       signal: aborted.signal,
     };
     try {
+      if (route.protocol === 'h2c' && !stream.passesResponse) {
+        await h2c.forward(route.url, request, response, options.headers, !BODILESS.has(method));
+        metrics.requests.inc({ outcome: 'proxied' });
+        return;
+      }
       if (stream.passesResponse) {
         // The module has response callbacks (or its VM failed): the response goes through it whole, as
         // Envoy's encoder filter chain has it, before the client gets what it made of it.
@@ -262,7 +275,64 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       } else response.destroy();
     });
   };
+  /** An HTTP/1.1 upgrade (WebSocket): held and released by the filter like any request, then spliced to the
+   * backend. The filter's stream lasts as long as the connection, so an open WebSocket counts in flight. */
+  const handleUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pairs = requestPairs(request);
+    pairs.push(['connection', 'Upgrade'], ['upgrade', String(request.headers.upgrade ?? '')]);
+    const stream = plugin.openStream({ headers: pairs });
+    socket.once('close', () => stream.close());
+    socket.on('error', () => socket.destroy());
+    const outcome = stream.settled ?? (await stream.outcome);
+    if (outcome.kind === 'cancelled' || outcome.kind === 'reset') {
+      metrics.requests.inc({ outcome: 'cancelled' });
+      socket.destroy();
+      return;
+    }
+    if (outcome.kind === 'local-reply') {
+      metrics.requests.inc({ outcome: 'local_reply' });
+      answerOnSocket(socket, outcome.status, pairsToHeaders(outcome.headers), outcome.body);
+      return;
+    }
+    const route = routes.find(authorityOf(request), request.url, (name) => headerOf(request, name));
+    if (!route) {
+      metrics.requests.inc({ outcome: 'no_route' });
+      answerOnSocket(
+        socket,
+        404,
+        { 'content-type': 'application/json' },
+        Buffer.from(JSON.stringify({ error: 'no backend for this host', host: authorityOf(request) })),
+      );
+      return;
+    }
+    try {
+      metrics.requests.inc({ outcome: 'proxied' });
+      await proxyUpgrade(
+        request,
+        socket,
+        head,
+        route.url,
+        upstreamHeaders(outcome.headers, request.socket?.remoteAddress),
+      );
+    } catch (error) {
+      metrics.requests.inc({ outcome: 'upstream_error' });
+      logger.warn({ backend: route.backend, err: asError(error) }, 'upstream upgrade failed');
+      answerOnSocket(
+        socket,
+        502,
+        { 'content-type': 'application/json' },
+        Buffer.from(JSON.stringify({ error: 'backend unreachable', backend: route.backend })),
+      );
+    }
+  };
+
   const http1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, onRequest);
+  http1.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handleUpgrade(request, socket, head).catch((error: unknown) => {
+      logger.error({ err: asError(error) }, 'upgrade handling failed');
+      socket.destroy();
+    });
+  });
   const http2 = createHttp2Server({ maxSessionMemory: 64 }, onRequest);
   const listener = createDualProtocolServer(http1, http2);
 
@@ -296,6 +366,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       plugin.close();
       await bridgeCalls.close();
       await upstreams.close();
+      h2c.close();
     },
   };
 }

@@ -10,6 +10,8 @@ import { type Route as BackendRoute, normalizeHost } from '../shared/index.ts';
 export interface Route {
   backend: string;
   url: string;
+  /** What the backend speaks (default HTTP/1.1). */
+  protocol?: 'http1' | 'h2c' | undefined;
 }
 
 interface Entry extends Route {
@@ -26,12 +28,11 @@ function before(a: Entry, b: Entry): number {
   return a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : 0;
 }
 
-function entryOf(backend: string, url: string, route: BackendRoute): Entry {
+function entryOf(target: Route, route: BackendRoute): Entry {
   const exact = route.path?.type === 'Exact';
   const value = route.path?.value ?? '/';
   return {
-    backend,
-    url,
+    ...target,
     exact,
     path: exact ? value : value.replace(/\/+$/, ''),
     headers: route.headers ?? [],
@@ -53,10 +54,19 @@ export class RouteTable {
   readonly #exact = new Map<string, Entry[]>();
   readonly #wildcard = new Map<string, Entry[]>();
 
-  constructor(backends: Iterable<{ id: string; url: string; hosts: string[]; routes?: BackendRoute[] }>) {
-    for (const { id, url, hosts, routes } of backends) {
-      for (const host of hosts) this.#add(host, entryOf(id, url, { host }));
-      for (const route of routes ?? []) this.#add(route.host, entryOf(id, url, route));
+  constructor(
+    backends: Iterable<{
+      id: string;
+      url: string;
+      protocol?: 'http1' | 'h2c';
+      hosts: string[];
+      routes?: BackendRoute[];
+    }>,
+  ) {
+    for (const { id, url, protocol, hosts, routes } of backends) {
+      const target: Route = { backend: id, url, ...(protocol ? { protocol } : {}) };
+      for (const host of hosts) this.#add(host, entryOf(target, { host }));
+      for (const route of routes ?? []) this.#add(route.host, entryOf(target, route));
     }
     for (const list of [...this.#exact.values(), ...this.#wildcard.values()]) list.sort(before);
   }
@@ -85,7 +95,8 @@ export class RouteTable {
     const list = this.#entries(authority);
     if (!list) return undefined;
     const bare = path === undefined ? undefined : path.split('?', 1)[0];
-    return list.find((e) => pathMatches(e, bare) && e.headers.every((h) => header(h.name) === h.value));
+    const hit = list.find((e) => pathMatches(e, bare) && e.headers.every((h) => header(h.name) === h.value));
+    return hit && { backend: hit.backend, url: hit.url, ...(hit.protocol ? { protocol: hit.protocol } : {}) };
   }
 
   /** The host model's route rules, most specific first, for each stream's cluster (`xds.cluster_name`). */

@@ -48,6 +48,8 @@ const BackendSpecSchema = Type.Object(
     env: Type.Optional(Type.Record(Type.String(), Scalar)),
     cwd: Type.Optional(Type.String({ minLength: 1 })),
     url: Type.String({ minLength: 1 }),
+    /** What the backend speaks: HTTP/1.1 (default) or HTTP/2 without TLS (gRPC servers). */
+    protocol: Type.Optional(Type.Union([Type.Literal('http1'), Type.Literal('h2c')])),
     'probe-path': Type.Optional(Type.String({ minLength: 1 })),
     /** The old name of `probe-path`, still read. */
     'health-path': Type.Optional(Type.String({ minLength: 1 })),
@@ -97,6 +99,8 @@ export interface ProcessBackend {
   cwd: string;
   /** Base URL the gateway forwards to, without a trailing slash. */
   url: string;
+  /** `h2c`: the gateway and the probes speak HTTP/2 without TLS to it (gRPC); else HTTP/1.1. */
+  protocol: 'http1' | 'h2c';
   /** `probe-path` on `url`: the watcher probes it while the process runs. */
   probeUrl: string;
   hosts: string[];
@@ -215,6 +219,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
     cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
     url: origin,
+    protocol: spec.protocol ?? 'http1',
     probeUrl: `${origin}${settings.config.probePath ?? '/'}`,
     hosts: settings.hosts,
     routes,
