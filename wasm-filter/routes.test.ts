@@ -166,3 +166,61 @@ describe('route changes', () => {
     expect(bridge.wakes.filter((c) => (c.body as { backend: string }).backend === 'shop/api').length).toBe(1);
   });
 });
+
+describe('many routes on one host', () => {
+  it('matches each of 1,000 routes on one host, among 1,000 other hosts, and passes the paths none names', async () => {
+    const onHost = Array.from(
+      { length: 1000 },
+      (_, i): TableBackend => ({
+        id: `shop/r${i}`,
+        hosts: [],
+        routes: [
+          i % 2
+            ? { host: HOST, path: { type: 'PathPrefix', value: `/p${i}` } }
+            : { host: HOST, path: { type: 'Exact', value: `/e${i}/x` } },
+        ],
+        ready: true,
+      }),
+    );
+    const others = Array.from(
+      { length: 1000 },
+      (_, i): TableBackend => ({ id: `other/h${i}`, hosts: [`h${i}.example.com`], ready: true }),
+    );
+    const sleeper = backend('shop/sleeper', [
+      { host: HOST, path: { type: 'PathPrefix', value: '/p999/deep' } },
+    ]);
+    const { plugin, bridge, clock } = await start({
+      config: { activity_interval_ms: 1000 },
+      backends: [...onHost, ...others, sleeper],
+    });
+    const open = (path: string) =>
+      plugin.openStream({
+        headers: { ':method': 'GET', ':path': path, ':scheme': 'http', ':authority': HOST },
+      });
+    for (let i = 0; i < 1000; i++) {
+      const s = open(i % 2 ? `/p${i}/item` : `/e${i}/x`);
+      expectContinue(s.settled);
+      s.close();
+    }
+    // Only the longest prefix, the sleeping backend's, holds; a path under no route passes.
+    const held = open('/p999/deep/er');
+    expect(held.settled).toBeUndefined();
+    const wake = await bridge.seen((c) => c.path === '/v1/wake');
+    expect((wake.body as { backend: string }).backend).toBe('shop/sleeper');
+    expectContinue(open('/e0/x/y').settled);
+    expectContinue(open('/nowhere').settled);
+    held.close();
+    // Each of the 1,000 requests was counted for its own route's backend, once.
+    // Up to 500 reports per call: the 1,000 come in two calls.
+    const second = bridge.next((c) => c.path === '/v1/activity' && bridge.activity.length >= 2);
+    clock.advance(1000);
+    await second;
+    const reports = bridge.activity.flatMap(
+      (c) => (c.body as { reports: { backend: string; requests: number }[] }).reports,
+    );
+    const counted = reports.filter((r) => r.requests > 0);
+    // The held request counts for the sleeper too.
+    expect(counted.map((r) => r.backend).sort()).toEqual([...onHost.map((b) => b.id), 'shop/sleeper'].sort());
+    expect(counted.every((r) => r.requests === 1)).toBe(true);
+  });
+});
