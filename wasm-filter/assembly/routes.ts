@@ -1,6 +1,7 @@
 // The routes of the managed hosts: each host pattern (exact or `*.` wildcard) has one entry in the host index
-// (hosts.ts, one hash probe) with its routes in Gateway API's order, so a request costs one probe and a walk
-// of its host's routes, never of the whole table. A backend's whole hosts are routes with no path (every
+// (hosts.ts, one hash probe) with its routes in Gateway API's order, and its paths hashed: a request costs one
+// probe for its host, one for its whole path (exact routes) and one per `/` of its path (prefixes, longest
+// first), whatever the number of routes on the host or in the table. A backend's whole hosts are routes with no path (every
 // path, the least specific); its `routes` add a path (`Exact`, or `PathPrefix` segment by segment) and exact
 // header matches. A request on a managed host that no route of it matches passes untouched.
 import { getHeader, HostBytes, MAP_REQUEST_HEADERS, scratch } from './abi';
@@ -76,6 +77,9 @@ class HostRoutes {
   pattern: i32;
   /** In Gateway API's order. */
   routes: Route[] = [];
+  /** Hash of the path → its exact routes, and of the prefix → its prefix routes, each list in order. */
+  exact: Map<u32, Route[]> = new Map();
+  prefix: Map<u32, Route[]> = new Map();
 
   constructor(host: string, pattern: i32) {
     this.host = host;
@@ -99,8 +103,19 @@ function entryFor(host: string): i32 {
   return id;
 }
 
-function insert(route: Route): void {
-  const list = entries[route.entry].routes;
+const FNV_BASIS: u32 = 2166136261;
+
+function hashPath(ptr: usize, len: usize): u32 {
+  let h = FNV_BASIS;
+  for (let i: usize = 0; i < len; i++) h = (h ^ load<u8>(ptr + i)) * 16777619;
+  return h;
+}
+
+function pathHash(route: Route): u32 {
+  return hashPath(changetype<usize>(route.path), <usize>route.path.byteLength);
+}
+
+function insertSorted(list: Route[], route: Route): void {
   list.push(route);
   let i = list.length - 1;
   while (i > 0 && before(route, list[i - 1])) {
@@ -110,12 +125,30 @@ function insert(route: Route): void {
   list[i] = route;
 }
 
-function remove(route: Route): void {
-  const entry = entries[route.entry];
-  const list = entry.routes;
+function removeFrom(list: Route[], route: Route): void {
   let i = list.indexOf(route);
   for (; i < list.length - 1; i++) list[i] = list[i + 1];
   list.pop();
+}
+
+function insert(route: Route): void {
+  const entry = entries[route.entry];
+  insertSorted(entry.routes, route);
+  const byPath = route.exact ? entry.exact : entry.prefix;
+  const h = pathHash(route);
+  if (!byPath.has(h)) byPath.set(h, []);
+  insertSorted(byPath.get(h), route);
+}
+
+function remove(route: Route): void {
+  const entry = entries[route.entry];
+  const list = entry.routes;
+  removeFrom(list, route);
+  const byPath = route.exact ? entry.exact : entry.prefix;
+  const h = pathHash(route);
+  const same = byPath.get(h);
+  removeFrom(same, route);
+  if (same.length == 0) byPath.delete(h);
   if (list.length > 0) return;
   removeHost(entry.pattern);
   entryOf.delete(entry.host);
@@ -183,16 +216,6 @@ function samePrefix(ptr: usize, bytes: ArrayBuffer, len: usize): bool {
   return true;
 }
 
-/** The path (query cut off) against the route's: exactly, or by whole segments for a prefix. */
-function pathMatches(route: Route, ptr: usize, len: usize, known: bool): bool {
-  const want = <usize>route.path.byteLength;
-  if (!route.exact && want == 0) return true;
-  if (!known) return false;
-  if (route.exact) return len == want && samePrefix(ptr, route.path, want);
-  if (len < want || !samePrefix(ptr, route.path, want)) return false;
-  return len == want || load<u8>(ptr + want) == 0x2f;
-}
-
 function headersMatch(route: Route): bool {
   for (let i = 0; i < route.names.length; i++) {
     const name = route.names[i];
@@ -206,25 +229,57 @@ function headersMatch(route: Route): bool {
   return true;
 }
 
+/** The first route of the candidates (one hash's, in order) whose path is these `len` bytes and whose
+ * headers match; -1 when none. */
+function firstOf(candidates: Route[], ptr: usize, len: usize): i32 {
+  for (let i = 0; i < candidates.length; i++) {
+    const route = unchecked(candidates[i]);
+    if (<usize>route.path.byteLength == len && samePrefix(ptr, route.path, len) && headersMatch(route))
+      return route.backend;
+  }
+  return -1;
+}
+
+/** Where the path's prefixes end (before each `/`, and at its end), with the hash of each: reused. */
+const ends: usize[] = [];
+const endHashes: u32[] = [];
+
 /** The backend of the most specific route of the host entry the request matches, or -1: the host's other
  * paths pass untouched. Reads `:path` only when the host has a route that needs it. */
 export function routeBackend(entry: i32): i32 {
-  const list = entries[entry].routes;
-  const first = unchecked(list[0]);
+  const host = entries[entry];
+  const first = unchecked(host.routes[0]);
   if (first.catchAll) return first.backend;
   const known = getHeader(MAP_REQUEST_HEADERS, K_PATH, pathBytes);
+  const ptr = pathBytes.ptr;
   let len: usize = 0;
-  if (known) {
-    while (len < pathBytes.len && load<u8>(pathBytes.ptr + len) != 0x3f) len++;
-  }
   let found = -1;
-  for (let i = 0; i < list.length; i++) {
-    const route = unchecked(list[i]);
-    if (pathMatches(route, pathBytes.ptr, len, known) && headersMatch(route)) {
-      found = route.backend;
-      break;
+  let emptyTried = false;
+  if (known) {
+    while (len < pathBytes.len && load<u8>(ptr + len) != 0x3f) len++;
+    // The path's prefixes at segment ends, hashed as the path is read once.
+    ends.length = 0;
+    endHashes.length = 0;
+    let h = FNV_BASIS;
+    for (let i: usize = 0; i <= len; i++) {
+      if (i == len || load<u8>(ptr + i) == 0x2f) {
+        ends.push(i);
+        endHashes.push(h);
+      }
+      if (i < len) h = (h ^ load<u8>(ptr + i)) * 16777619;
+    }
+    // An exact path first, then the longest prefix: Gateway API's order across paths.
+    if (host.exact.has(h)) found = firstOf(host.exact.get(h), ptr, len);
+    for (let k = ends.length - 1; found < 0 && k >= 0; k--) {
+      const at = unchecked(ends[k]);
+      if (at == 0) emptyTried = true;
+      const hash = unchecked(endHashes[k]);
+      if (host.prefix.has(hash)) found = firstOf(host.prefix.get(hash), ptr, at);
     }
   }
+  // The prefix `/` (every path) when the path did not start with `/` or was not there.
+  if (found < 0 && !emptyTried && host.prefix.has(FNV_BASIS))
+    found = firstOf(host.prefix.get(FNV_BASIS), ptr, 0);
   pathBytes.free();
   return found;
 }
