@@ -1,9 +1,10 @@
 // The routes of the managed hosts: each host pattern (exact or `*.` wildcard) has one entry in the host index
 // (hosts.ts, one hash probe) with its routes in Gateway API's order, and its paths hashed: a request costs one
 // probe for its host, one for its whole path (exact routes) and one per `/` of its path (prefixes, longest
-// first), whatever the number of routes on the host or in the table. A backend's whole hosts are routes with no path (every
-// path, the least specific); its `routes` add a path (`Exact`, or `PathPrefix` segment by segment) and exact
-// header matches. A request on a managed host that no route of it matches passes untouched.
+// first), whatever the number of routes on the host or in the table. A backend's whole hosts are routes with
+// no path (every path, the least specific); its `routes` add a path (`Exact`, or `PathPrefix` segment by
+// segment) and exact header matches. A request on a managed host that no route of it matches passes
+// untouched.
 import { getHeader, HostBytes, MAP_REQUEST_HEADERS, scratch } from './abi';
 import { addHost, findPattern, removeHost } from './hosts';
 
