@@ -1,6 +1,7 @@
 /**
  * The local gateway: an HTTP/1.1 + h2c proxy that runs the wakegate filter through the proxy-wasm host the
- * way Envoy runs it, routes by host to the process provider's backends and streams bodies both ways.
+ * way Envoy runs it, routes by host, path and headers to the process provider's backends (HTTP/1.1 or h2c)
+ * and streams bodies both ways; WebSocket upgrades are held, released and spliced to the backend.
  * For local mode and tests only; production runs the same filter in Envoy.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -181,7 +182,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       signal: aborted.signal,
     };
     try {
-      if (route.protocol === 'h2c' && !stream.passesResponse) {
+      // An h2c backend's answer streams straight back (a gRPC stream has no whole body to hand a module).
+      if (route.protocol === 'h2c') {
         await h2c.forward(route.url, request, response, options.headers, !BODILESS.has(method));
         metrics.requests.inc({ outcome: 'proxied' });
         return;
@@ -306,7 +308,6 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     try {
-      metrics.requests.inc({ outcome: 'proxied' });
       await proxyUpgrade(
         request,
         socket,
@@ -314,6 +315,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         route.url,
         upstreamHeaders(outcome.headers, request.socket?.remoteAddress),
       );
+      metrics.requests.inc({ outcome: 'proxied' });
     } catch (error) {
       metrics.requests.inc({ outcome: 'upstream_error' });
       logger.warn({ backend: route.backend, err: asError(error) }, 'upstream upgrade failed');
