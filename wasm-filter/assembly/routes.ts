@@ -78,9 +78,11 @@ class HostRoutes {
   pattern: i32;
   /** In Gateway API's order. */
   routes: Route[] = [];
-  /** Hash of the path → its exact routes, and of the prefix → its prefix routes, each list in order. */
-  exact: Map<u32, Route[]> = new Map();
-  prefix: Map<u32, Route[]> = new Map();
+  /** Hash of the path → its exact routes, and of the prefix → its prefix routes, each list in order; made
+   * with the host's first such route (a whole host, the common case, has none). Routes for every path (the
+   * prefix `/`) are only in `routes`, at its end. */
+  exact: Map<u32, Route[]> | null = null;
+  prefix: Map<u32, Route[]> | null = null;
 
   constructor(host: string, pattern: i32) {
     this.host = host;
@@ -132,10 +134,18 @@ function removeFrom(list: Route[], route: Route): void {
   list.pop();
 }
 
+/** A prefix route for every path: matched after every exact path and longer prefix. */
+function everyPath(route: Route): bool {
+  return !route.exact && route.path.byteLength == 0;
+}
+
 function insert(route: Route): void {
   const entry = entries[route.entry];
   insertSorted(entry.routes, route);
-  const byPath = route.exact ? entry.exact : entry.prefix;
+  if (everyPath(route)) return;
+  if (route.exact && entry.exact === null) entry.exact = new Map();
+  if (!route.exact && entry.prefix === null) entry.prefix = new Map();
+  const byPath = (route.exact ? entry.exact : entry.prefix)!;
   const h = pathHash(route);
   if (!byPath.has(h)) byPath.set(h, []);
   insertSorted(byPath.get(h), route);
@@ -145,11 +155,13 @@ function remove(route: Route): void {
   const entry = entries[route.entry];
   const list = entry.routes;
   removeFrom(list, route);
-  const byPath = route.exact ? entry.exact : entry.prefix;
-  const h = pathHash(route);
-  const same = byPath.get(h);
-  removeFrom(same, route);
-  if (same.length == 0) byPath.delete(h);
+  if (!everyPath(route)) {
+    const byPath = (route.exact ? entry.exact : entry.prefix)!;
+    const h = pathHash(route);
+    const same = byPath.get(h);
+    removeFrom(same, route);
+    if (same.length == 0) byPath.delete(h);
+  }
   if (list.length > 0) return;
   removeHost(entry.pattern);
   entryOf.delete(entry.host);
@@ -249,38 +261,44 @@ const endHashes: u32[] = [];
  * paths pass untouched. Reads `:path` only when the host has a route that needs it. */
 export function routeBackend(entry: i32): i32 {
   const host = entries[entry];
-  const first = unchecked(host.routes[0]);
+  const routes = host.routes;
+  const first = unchecked(routes[0]);
   if (first.catchAll) return first.backend;
   const known = getHeader(MAP_REQUEST_HEADERS, K_PATH, pathBytes);
   const ptr = pathBytes.ptr;
-  let len: usize = 0;
   let found = -1;
-  let emptyTried = false;
   if (known) {
+    let len: usize = 0;
     while (len < pathBytes.len && load<u8>(ptr + len) != 0x3f) len++;
     // The path's prefixes at segment ends, hashed as the path is read once.
     ends.length = 0;
     endHashes.length = 0;
     let h = FNV_BASIS;
     for (let i: usize = 0; i <= len; i++) {
-      if (i == len || load<u8>(ptr + i) == 0x2f) {
+      if (i > 0 && (i == len || load<u8>(ptr + i) == 0x2f)) {
         ends.push(i);
         endHashes.push(h);
       }
       if (i < len) h = (h ^ load<u8>(ptr + i)) * 16777619;
     }
     // An exact path first, then the longest prefix: Gateway API's order across paths.
-    if (host.exact.has(h)) found = firstOf(host.exact.get(h), ptr, len);
-    for (let k = ends.length - 1; found < 0 && k >= 0; k--) {
-      const at = unchecked(ends[k]);
-      if (at == 0) emptyTried = true;
+    const exact = host.exact;
+    if (exact !== null && exact.has(h)) found = firstOf(exact.get(h), ptr, len);
+    const prefix = host.prefix;
+    for (let k = ends.length - 1; prefix !== null && found < 0 && k >= 0; k--) {
       const hash = unchecked(endHashes[k]);
-      if (host.prefix.has(hash)) found = firstOf(host.prefix.get(hash), ptr, at);
+      if (prefix.has(hash)) found = firstOf(prefix.get(hash), ptr, unchecked(ends[k]));
     }
   }
-  // The prefix `/` (every path) when the path did not start with `/` or was not there.
-  if (found < 0 && !emptyTried && host.prefix.has(FNV_BASIS))
-    found = firstOf(host.prefix.get(FNV_BASIS), ptr, 0);
+  // Then the routes of every path (the prefix `/`, a whole host), the least specific, at the end in order.
+  if (found < 0) {
+    let tail = routes.length;
+    while (tail > 0 && everyPath(unchecked(routes[tail - 1]))) tail--;
+    for (let i = tail; found < 0 && i < routes.length; i++) {
+      const route = unchecked(routes[i]);
+      if (headersMatch(route)) found = route.backend;
+    }
+  }
   pathBytes.free();
   return found;
 }
