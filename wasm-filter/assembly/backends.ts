@@ -6,6 +6,9 @@ import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue
 import { clusterNames } from './names';
 import { Route, RouteSpec, replaceRoutes } from './routes';
 
+/** The route list of every backend without routes (most): never written. */
+const NO_ROUTES: RouteSpec[] = [];
+
 export class Backend {
   id: string;
   /** In the latest table; a backend that left it is no longer managed. */
@@ -14,7 +17,7 @@ export class Backend {
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
   hosts: string[] = [];
-  routeSpecs: RouteSpec[] = [];
+  routeSpecs: RouteSpec[] = NO_ROUTES;
   /** Its routes in the index: one per whole host, then one per route. */
   routes: Route[] = [];
   /** Left the table and listed in `absent`, to be freed once nothing refers to it. */
@@ -335,14 +338,7 @@ function update(e: TableEntry): void {
 
 /** Replaces the backend's hosts and routes, and its routes in the index. */
 function setHosts(b: Backend, index: i32, hosts: string[], routes: RouteSpec[]): void {
-  const specs: RouteSpec[] = [];
-  for (let i = 0; i < hosts.length; i++) {
-    const whole = new RouteSpec();
-    whole.host = hosts[i];
-    specs.push(whole);
-  }
-  for (let i = 0; i < routes.length; i++) specs.push(routes[i]);
   b.hosts = hosts;
-  b.routeSpecs = routes;
-  b.routes = replaceRoutes(b.routes, index, b.id, specs);
+  b.routeSpecs = routes.length > 0 ? routes : NO_ROUTES;
+  b.routes = replaceRoutes(b.routes, index, b.id, hosts, routes);
 }

@@ -1,7 +1,8 @@
 // The routes of the managed hosts: each host pattern (exact or `*.` wildcard) has one entry in the host index
 // (hosts.ts, one hash probe) with its routes in Gateway API's order, and its paths hashed: a request costs one
 // probe for its host, one for its whole path (exact routes) and one per `/` of its path (prefixes, longest
-// first), whatever the number of routes on the host or in the table. A backend's whole hosts are routes with
+// first), whatever the number of routes in the table; a path none names then tries the host's routes for
+// every path. A backend's whole hosts are routes with
 // no path (every path, the least specific); its `routes` add a path (`Exact`, or `PathPrefix` segment by
 // segment) and exact header matches. A request on a managed host that no route of it matches passes
 // untouched.
@@ -27,21 +28,32 @@ export class RouteSpec {
   }
 }
 
+/** Shared by the routes without a path or headers (whole hosts, the common case): never written. */
+const NO_BYTES = new ArrayBuffer(0);
+const NO_HEADERS: ArrayBuffer[] = [];
+
 /** One route in the index. */
 export class Route {
   backend: i32;
   backendId: string;
-  exact: bool;
+  exact: bool = false;
   /** Exact: the path; prefix: the path without its trailing `/`s (empty for `/`: every path). */
-  path: ArrayBuffer;
-  names: ArrayBuffer[] = [];
-  values: ArrayBuffer[] = [];
+  path: ArrayBuffer = NO_BYTES;
+  names: ArrayBuffer[] = NO_HEADERS;
+  values: ArrayBuffer[] = NO_HEADERS;
   /** Its host's entry. */
   entry: i32;
+  /** The next route of its host, in order. */
+  next: Route | null = null;
 
-  constructor(backend: i32, backendId: string, spec: RouteSpec, entry: i32) {
+  /** A route for every path of its host; `withSpec` gives it a table route's path and headers. */
+  constructor(backend: i32, backendId: string, entry: i32) {
     this.backend = backend;
     this.backendId = backendId;
+    this.entry = entry;
+  }
+
+  withSpec(spec: RouteSpec): Route {
     this.exact = spec.exact;
     let path = spec.path;
     if (!spec.exact) {
@@ -49,12 +61,16 @@ export class Route {
       while (end > 0 && path.charCodeAt(end - 1) == 0x2f) end--;
       path = path.substring(0, end);
     }
-    this.path = String.UTF8.encode(path);
-    for (let i = 0; i < spec.headerNames.length; i++) {
-      this.names.push(String.UTF8.encode(spec.headerNames[i].toLowerCase()));
-      this.values.push(String.UTF8.encode(spec.headerValues[i]));
+    if (path.length > 0) this.path = String.UTF8.encode(path);
+    if (spec.headerNames.length > 0) {
+      this.names = [];
+      this.values = [];
+      for (let i = 0; i < spec.headerNames.length; i++) {
+        this.names.push(String.UTF8.encode(spec.headerNames[i].toLowerCase()));
+        this.values.push(String.UTF8.encode(spec.headerValues[i]));
+      }
     }
-    this.entry = entry;
+    return this;
   }
 
   /** Matches every request of its host: no path (or `/`), no headers. */
@@ -72,37 +88,38 @@ function before(a: Route, b: Route): bool {
   return a.backendId < b.backendId;
 }
 
-class HostRoutes {
-  host: string;
-  /** Its pattern's id in the host index. */
-  pattern: i32;
-  /** In Gateway API's order. */
-  routes: Route[] = [];
-  /** Hash of the path → its exact routes, and of the prefix → its prefix routes, each list in order; made
-   * with the host's first such route (a whole host, the common case, has none). Routes for every path (the
-   * prefix `/`) are only in `routes`, at its end. */
-  exact: Map<u32, Route[]> | null = null;
-  prefix: Map<u32, Route[]> | null = null;
-
-  constructor(host: string, pattern: i32) {
-    this.host = host;
-    this.pattern = pattern;
-  }
+/** The path hashes of a host that has routes with a path (most hosts have none: a whole host needs no
+ * hash). Hash of the path → its exact routes, of the prefix → its prefix routes, each list in order. */
+class PathIndex {
+  exact: Map<u32, Route[]> = new Map();
+  prefix: Map<u32, Route[]> = new Map();
+  /** Routes in the maps: the index goes when the last one does. */
+  count: i32 = 0;
 }
 
-const EMPTY = new HostRoutes('', -1);
-const entries: HostRoutes[] = [];
+/** Per host entry: its first route (the routes of a host are a list in Gateway API's order, linked by
+ * `next`; routes for every path, the least specific, at its end), its pattern in the host index, and its
+ * path index when it has one. A freed entry's first route is null. */
+const firsts: Array<Route | null> = [];
+const patterns: i32[] = [];
 const freeEntries: i32[] = [];
-const entryOf = new Map<string, i32>();
+const pathIndexes = new Map<i32, PathIndex>();
 
+/** The entry of a table host (`*.` for a wildcard), found in the host index or made; -1 for an empty host. */
 function entryFor(host: string): i32 {
-  if (entryOf.has(host)) return entryOf.get(host);
-  if (host.length == 0) return -1;
-  const id = freeEntries.length > 0 ? freeEntries.pop() : entries.length;
-  const entry = new HostRoutes(host, addHost(host, id));
-  if (id == entries.length) entries.push(entry);
-  else entries[id] = entry;
-  entryOf.set(host, id);
+  const wildcard = host.startsWith('*.');
+  if (!wildcard && host.length == 0) return -1;
+  const bytes = String.UTF8.encode(wildcard ? host.substring(1) : host);
+  const found = findPattern(wildcard, changetype<usize>(bytes), <usize>bytes.byteLength);
+  if (found >= 0) return found;
+  const id = freeEntries.length > 0 ? freeEntries.pop() : firsts.length;
+  const pattern = addHost(host, id);
+  if (id == firsts.length) {
+    firsts.push(null);
+    patterns.push(pattern);
+  } else {
+    patterns[id] = pattern;
+  }
   return id;
 }
 
@@ -140,45 +157,69 @@ function everyPath(route: Route): bool {
 }
 
 function insert(route: Route): void {
-  const entry = entries[route.entry];
-  insertSorted(entry.routes, route);
+  const e = route.entry;
+  const head = firsts[e];
+  if (head === null || before(route, head)) {
+    route.next = head;
+    firsts[e] = route;
+  } else {
+    let p = head;
+    while (p.next !== null && !before(route, p.next!)) p = p.next!;
+    route.next = p.next;
+    p.next = route;
+  }
   if (everyPath(route)) return;
-  if (route.exact && entry.exact === null) entry.exact = new Map();
-  if (!route.exact && entry.prefix === null) entry.prefix = new Map();
-  const byPath = (route.exact ? entry.exact : entry.prefix)!;
+  if (!pathIndexes.has(e)) pathIndexes.set(e, new PathIndex());
+  const index = pathIndexes.get(e);
+  const byPath = route.exact ? index.exact : index.prefix;
   const h = pathHash(route);
   if (!byPath.has(h)) byPath.set(h, []);
   insertSorted(byPath.get(h), route);
+  index.count++;
 }
 
 function remove(route: Route): void {
-  const entry = entries[route.entry];
-  const list = entry.routes;
-  removeFrom(list, route);
+  const e = route.entry;
+  const head = firsts[e]!;
+  if (head === route) {
+    firsts[e] = route.next;
+  } else {
+    let p = head;
+    while (p.next !== route) p = p.next!;
+    p.next = route.next;
+  }
+  route.next = null;
   if (!everyPath(route)) {
-    const byPath = (route.exact ? entry.exact : entry.prefix)!;
+    const index = pathIndexes.get(e);
+    const byPath = route.exact ? index.exact : index.prefix;
     const h = pathHash(route);
     const same = byPath.get(h);
     removeFrom(same, route);
     if (same.length == 0) byPath.delete(h);
+    if (--index.count == 0) pathIndexes.delete(e);
   }
-  if (list.length > 0) return;
-  removeHost(entry.pattern);
-  entryOf.delete(entry.host);
-  entries[route.entry] = EMPTY;
-  freeEntries.push(route.entry);
+  if (firsts[e] !== null) return;
+  removeHost(patterns[e]);
+  patterns[e] = -1;
+  freeEntries.push(e);
 }
 
-/** Replaces a backend's routes in the index with these (its whole hosts and its routes); returns them. */
-export function replaceRoutes(old: Route[], backend: i32, backendId: string, specs: RouteSpec[]): Route[] {
+/** Replaces a backend's routes in the index with these (its whole hosts, then its routes); returns them. */
+export function replaceRoutes(
+  old: Route[],
+  backend: i32,
+  backendId: string,
+  hosts: string[],
+  specs: RouteSpec[],
+): Route[] {
   for (let i = 0; i < old.length; i++) remove(old[i]);
   const made: Route[] = [];
-  for (let i = 0; i < specs.length; i++) {
-    const spec = specs[i];
-    const host = spec.host.toLowerCase();
-    const entry = entryFor(host);
+  for (let i = 0; i < hosts.length + specs.length; i++) {
+    const whole = i < hosts.length;
+    const entry = entryFor(whole ? hosts[i] : specs[i - hosts.length].host);
     if (entry < 0) continue;
-    const route = new Route(backend, backendId, spec, entry);
+    const route = new Route(backend, backendId, entry);
+    if (!whole) route.withSpec(specs[i - hosts.length]);
     insert(route);
     made.push(route);
   }
@@ -260,14 +301,13 @@ const endHashes: u32[] = [];
 /** The backend of the most specific route of the host entry the request matches, or -1: the host's other
  * paths pass untouched. Reads `:path` only when the host has a route that needs it. */
 export function routeBackend(entry: i32): i32 {
-  const host = entries[entry];
-  const routes = host.routes;
-  const first = unchecked(routes[0]);
+  const first = firsts[entry]!;
   if (first.catchAll) return first.backend;
   const known = getHeader(MAP_REQUEST_HEADERS, K_PATH, pathBytes);
   const ptr = pathBytes.ptr;
   let found = -1;
-  if (known) {
+  if (known && pathIndexes.has(entry)) {
+    const index = pathIndexes.get(entry);
     let len: usize = 0;
     while (len < pathBytes.len && load<u8>(ptr + len) != 0x3f) len++;
     // The path's prefixes at segment ends, hashed as the path is read once.
@@ -282,22 +322,15 @@ export function routeBackend(entry: i32): i32 {
       if (i < len) h = (h ^ load<u8>(ptr + i)) * 16777619;
     }
     // An exact path first, then the longest prefix: Gateway API's order across paths.
-    const exact = host.exact;
-    if (exact !== null && exact.has(h)) found = firstOf(exact.get(h), ptr, len);
-    const prefix = host.prefix;
-    for (let k = ends.length - 1; prefix !== null && found < 0 && k >= 0; k--) {
+    if (index.exact.has(h)) found = firstOf(index.exact.get(h), ptr, len);
+    for (let k = ends.length - 1; found < 0 && k >= 0; k--) {
       const hash = unchecked(endHashes[k]);
-      if (prefix.has(hash)) found = firstOf(prefix.get(hash), ptr, unchecked(ends[k]));
+      if (index.prefix.has(hash)) found = firstOf(index.prefix.get(hash), ptr, unchecked(ends[k]));
     }
   }
   // Then the routes of every path (the prefix `/`, a whole host), the least specific, at the end in order.
-  if (found < 0) {
-    let tail = routes.length;
-    while (tail > 0 && everyPath(unchecked(routes[tail - 1]))) tail--;
-    for (let i = tail; found < 0 && i < routes.length; i++) {
-      const route = unchecked(routes[i]);
-      if (headersMatch(route)) found = route.backend;
-    }
+  for (let r: Route | null = first; found < 0 && r !== null; r = r.next) {
+    if (everyPath(r) && headersMatch(r)) found = r.backend;
   }
   pathBytes.free();
   return found;
