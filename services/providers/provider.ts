@@ -5,8 +5,8 @@
  * anything that is not labelled for wakegate, whatever id it is asked for.
  */
 
-import type { BackendConfig, BackendId, Logger, Route } from '../shared/index.ts';
-import type { HostRefusal } from './host-ownership.ts';
+import type { BackendConfig, BackendId, Logger } from '../shared/index.ts';
+import type { ClaimedRoute, HostRefusal } from './host-ownership.ts';
 
 /** How the gateway in front names the Envoy cluster of a backend (the watcher's WAKEGATE_GATEWAY_FLAVOR). */
 export const GATEWAY_FLAVORS = ['envoy', 'istio', 'envoy-gateway'] as const;
@@ -24,9 +24,10 @@ export interface ObservedBackend {
   hosts: string[];
   /**
    * Parts of hosts it claims: a host with a path and header matches (Kubernetes HTTPRoute matches, Docker
-   * labels, the local YAML's `routes:`). The watcher keeps only those it owns, as for hosts.
+   * labels, the local YAML's `routes:`), each with the namespace that names it when that is not the
+   * backend's (`from`). The watcher keeps only those it owns, as for hosts.
    */
-  routes?: Route[] | undefined;
+  routes?: ClaimedRoute[] | undefined;
   /** When the workload was created (ms since the epoch): the earlier claimant of a host keeps it. */
   createdAt?: number | undefined;
   /** Can take traffic now: ready endpoints (or replicas) and, when a probe path is set, a passing probe. */

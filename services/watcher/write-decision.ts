@@ -21,7 +21,16 @@ export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
   const record: BackendRecord = {
     id: backend.id,
     hosts: [...backend.hosts],
-    ...(backend.routes?.length ? { routes: backend.routes.map((r) => structuredClone(r)) } : {}),
+    // Host, path and headers only: a provider's `from` is for host ownership, not the record.
+    ...(backend.routes?.length
+      ? {
+          routes: backend.routes.map(({ host, path, headers }) => ({
+            host,
+            ...(path ? { path: { ...path } } : {}),
+            ...(headers ? { headers: headers.map((h) => ({ ...h })) } : {}),
+          })),
+        }
+      : {}),
     ready: backend.ready && backend.replicas >= 1 && backend.readyReplicas >= 1,
     replicas: backend.replicas,
     readyReplicas: backend.readyReplicas,

@@ -302,7 +302,8 @@ function routeClaims(routes: { route: HttpRoute; kind: RouteKind; rules: number[
   for (const { route, kind, rules } of routes) {
     const all = route.spec?.rules ?? [];
     const selected = rules.flatMap((i) => all[i] ?? []);
-    addRuleClaims(claims, route.spec?.hostnames ?? [], selected, kind === 'GRPCRoute');
+    const from = route.metadata?.namespace ?? '';
+    addRuleClaims(claims, route.spec?.hostnames ?? [], selected, kind === 'GRPCRoute', from);
   }
   claims.hosts.sort();
   return claims;

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { addRuleClaims, type RuleClaims } from './route-matches.ts';
 
+/** The claims, each route's `from` checked to be the route's namespace and left out. */
 function claims(rules: Parameters<typeof addRuleClaims>[2], grpc = false, hostnames = ['Shop.Example.com']) {
   const into: RuleClaims = { hosts: [], routes: [] };
-  addRuleClaims(into, hostnames, rules, grpc);
-  return into;
+  addRuleClaims(into, hostnames, rules, grpc, 'shop');
+  expect(into.routes.every((r) => r.from === 'shop')).toBe(true);
+  return { hosts: into.hosts, routes: into.routes.map(({ from: _from, ...route }) => route) };
 }
 
 describe('Gateway API rule matches as routes', () => {

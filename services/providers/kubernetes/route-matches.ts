@@ -8,6 +8,7 @@
  * does not look at (it may then hold a request the gateway answers itself, never the reverse).
  */
 import { normalizeHost, type Route } from '../../shared/index.ts';
+import type { ClaimedRoute } from '../host-ownership.ts';
 
 export interface HttpRouteMatch {
   path?: { type?: string; value?: string };
@@ -60,15 +61,16 @@ function matchOf(match: HttpRouteMatch, grpc: boolean): Omit<Route, 'host'> | nu
 
 export interface RuleClaims {
   hosts: string[];
-  routes: Route[];
+  routes: ClaimedRoute[];
 }
 
-/** Adds what `rules` of a route with these hostnames claim to `into`. */
+/** Adds what `rules` of a route with these hostnames, in namespace `from`, claim to `into`. */
 export function addRuleClaims(
   into: RuleClaims,
   hostnames: readonly string[],
   rules: readonly RouteRule[],
   grpc: boolean,
+  from: string,
 ): void {
   const hosts = hostnames.flatMap((name) => normalizeHost(name) ?? []);
   for (const rule of rules) {
@@ -80,7 +82,7 @@ export function addRuleClaims(
         if (part === null) {
           if (!into.hosts.includes(host)) into.hosts.push(host);
         } else {
-          into.routes.push({ host, ...part });
+          into.routes.push({ host, ...part, from });
         }
       }
     }
