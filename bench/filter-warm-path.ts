@@ -8,7 +8,10 @@
  * ready round minus the no-op round run just before it, median of the rounds. authorityReadNsPerReq: the
  * floor under it in this host, a module that only reads `:authority` (the one host call a filter matching
  * by host cannot avoid, and the host's call into its malloc) minus the no-op; filterOverReadNsPerReq: the
- * filter's own work beyond that read.
+ * filter's own work beyond that read. routedNsPerReq: a ready request on a host with 100 routes, the one it
+ * matches (`/api`) last in precedence order after 99 longer prefixes, minus the no-op (the host's routes are
+ * walked; the table's other hosts are not); routed1000NsPerReq: the same with 1,000 routes on the host;
+ * hostCallsPerRouted: the `:path` read added to the ready request's calls.
  * Prints one JSON line. Targets: readyRatio ≤ 1.5, bytesPerHeld ≤ 128, release10kMs ≤ 50,
  * hostCallsPerUnmanaged 1, hostCallsPerReady ≤ 2, filterNsPerReq ≤ 150.
  */
@@ -31,6 +34,18 @@ const HELD = 10_000;
 await buildWasm({ onlyIfStale: true });
 
 const app: TableBackend = { id: 'bench/app', hosts: ['app.example.com'], ready: true, maxBuffered: 20_000 };
+
+/** `count` backends on routed.example.com: `/api` and longer prefixes the request's path is not under. */
+function routedTable(count: number): TableBackend[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `bench/routed-${i}`,
+    hosts: [],
+    routes: [
+      { host: 'routed.example.com', path: { type: 'PathPrefix', value: i === 0 ? '/api' : `/api/v${i}` } },
+    ],
+    ready: true,
+  }));
+}
 
 function headers(authority: string): [string, string][] {
   return [
@@ -74,7 +89,7 @@ function checkedRound(plugin: Plugin, name: string, authority: string, n: number
 /** Host calls the filter makes per request for `authority`, in a plugin of its own that counts them (the
  * timed ones do not). */
 async function hostCallsPerRequest(authority: string): Promise<number> {
-  const { plugin } = await startFilter({ backends: [app], countHostCalls: true });
+  const { plugin } = await startFilter({ backends: [app, ...routedTable(100)], countHostCalls: true });
   const counts = plugin.workers[0]?.hostCalls;
   if (!counts) throw new Error('no host call counts');
   checkedRound(plugin, 'counted', authority, COUNTED);
@@ -119,40 +134,61 @@ held.close();
 
 const hostCallsPerReady = await hostCallsPerRequest('app.example.com');
 const hostCallsPerUnmanaged = await hostCallsPerRequest('other.example.com');
+const hostCallsPerRouted = await hostCallsPerRequest('routed.example.com');
+// The routed request is matched by its route, not passed as unmanaged: with `/api`'s backend asleep it is held.
+for (const count of [100, 1000]) {
+  const [first, ...rest] = routedTable(count);
+  if (!first) throw new Error('no routes');
+  const { plugin } = await startFilter({ backends: [{ ...first, ready: false }, ...rest] });
+  const s = plugin.openStream({ headers: headers('routed.example.com') });
+  if (s.settled !== undefined) throw new Error(`routed ${count}: ${s.settled.kind}, not held`);
+  s.close();
+  plugin.close();
+}
 
 const noop = await createPlugin({ module: testModulePath('noop'), clock: new ManualClock() });
 const authorityRead = await createPlugin({
   module: testModulePath('authority-read'),
   clock: new ManualClock(),
 });
-const { plugin: ready, bridge: readyBridge } = await startFilter({ backends: [app] });
+const { plugin: ready, bridge: readyBridge } = await startFilter({ backends: [app, ...routedTable(100)] });
+const { plugin: routed1000 } = await startFilter({ backends: routedTable(1000) });
 const runs = {
   noop: [] as number[],
   authorityRead: [] as number[],
   ready: [] as number[],
   unmanaged: [] as number[],
+  routed: [] as number[],
+  routed1000: [] as number[],
 };
 // Warm-up, each request checked.
 checkedRound(noop, 'noop', 'app.example.com', PER_ROUND);
 checkedRound(authorityRead, 'authority-read', 'app.example.com', PER_ROUND);
 checkedRound(ready, 'ready', 'app.example.com', PER_ROUND);
 checkedRound(ready, 'unmanaged', 'other.example.com', PER_ROUND);
+checkedRound(ready, 'routed', 'routed.example.com', PER_ROUND);
+checkedRound(routed1000, 'routed1000', 'routed.example.com', PER_ROUND / 8);
 for (let r = 0; r < ROUNDS; r++) {
   runs.noop.push(round(noop, 'app.example.com', PER_ROUND));
   runs.authorityRead.push(round(authorityRead, 'app.example.com', PER_ROUND));
   runs.ready.push(round(ready, 'app.example.com', PER_ROUND));
   runs.unmanaged.push(round(ready, 'other.example.com', PER_ROUND));
+  runs.routed.push(round(ready, 'routed.example.com', PER_ROUND));
+  runs.routed1000.push(round(routed1000, 'routed.example.com', PER_ROUND / 8));
 }
 // After the timed rounds: the VMs still alive and passing every request, none held, no wake sent.
 checkedRound(noop, 'noop', 'app.example.com', 1000);
 checkedRound(ready, 'ready', 'app.example.com', 1000);
 checkedRound(ready, 'unmanaged', 'other.example.com', 1000);
+checkedRound(ready, 'routed', 'routed.example.com', 1000);
+if (ready.metric('wakegate_held') !== 0) throw new Error('routed: a request was held');
 await readyBridge.settle();
 if (ready.metric('wakegate_held') !== 0) throw new Error(`ready: ${ready.metric('wakegate_held')} held`);
 if (readyBridge.wakes.length > 0) throw new Error(`ready: ${readyBridge.wakes.length} wakes sent`);
 noop.close();
 authorityRead.close();
 ready.close();
+routed1000.close();
 
 const noopNs = median(runs.noop);
 const readyNs = median(runs.ready);
@@ -171,6 +207,9 @@ console.log(
     unmanagedRatio: round2(ratio(runs.unmanaged)),
     hostCallsPerReady,
     hostCallsPerUnmanaged,
+    hostCallsPerRouted,
+    routedNsPerReq: Math.round(median(runs.routed.map((x, i) => x - (runs.noop[i] ?? Number.NaN)))),
+    routed1000NsPerReq: Math.round(median(runs.routed1000.map((x, i) => x - (runs.noop[i] ?? Number.NaN)))),
     filterNsPerReq: Math.round(median(runs.ready.map((x, i) => x - (runs.noop[i] ?? Number.NaN)))),
     // This host's floor under filterNsPerReq: the one header read a host-routing filter cannot skip (a module
     // that only reads :authority, minus the no-op), and what the filter adds beyond it.

@@ -8,11 +8,14 @@
  *   DEMO_STARTUP_DELAY_MS  time from process start until it listens and is healthy (default 0); or argv[2]
  *   DEMO_HEALTH_PATH       health path (default /healthz)
  *
- * `?delay=<ms>` on any request makes the answer that much later.
+ * `?delay=<ms>` on any request makes the answer that much later. `GET /events` is a server-sent event stream
+ * (an event every `?every=<ms>`, 500 by default, until the client leaves); a WebSocket upgrade on any path
+ * is an echo: every message comes back as it was sent.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { WebSocketServer } from 'ws';
 
 const port = Number(process.env.PORT ?? 3001);
 const host = process.env.DEMO_HOST ?? '127.0.0.1';
@@ -52,6 +55,16 @@ const server = createServer((request, response) => {
   if (request.url === healthPath) return reply(200, { status: 'ok' });
   if (request.url === '/stats') return reply(200, { readyMs, requests, pid: process.pid });
   requests++;
+  const url = new URL(request.url ?? '/', 'http://demo');
+  if (url.pathname === '/events') {
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    let n = 0;
+    const send = () => response.write(`id: ${n}\ndata: ${JSON.stringify({ n: n++, pid: process.pid })}\n\n`);
+    send();
+    const timer = setInterval(send, Number(url.searchParams.get('every') ?? 500));
+    response.once('close', () => clearInterval(timer));
+    return;
+  }
   const chunks: Buffer[] = [];
   let bodyBytes = 0;
   const hash = createHash('sha256');
@@ -82,6 +95,14 @@ const server = createServer((request, response) => {
   };
 });
 
+const sockets = new WebSocketServer({ noServer: true });
+server.on('upgrade', (request, socket, head) => {
+  sockets.handleUpgrade(request, socket, head, (ws) => {
+    requests++;
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+});
+
 // Counted from the start of this process, so the delay includes Node's own start-up like a real service.
 setTimeout(
   () => {
@@ -96,6 +117,7 @@ setTimeout(
 const stop = () => {
   server.close(() => process.exit(0));
   server.closeIdleConnections();
+  for (const ws of sockets.clients) ws.close(1001, 'going away');
   setTimeout(() => process.exit(0), 1000).unref();
 };
 process.once('SIGTERM', stop);

@@ -201,7 +201,7 @@ describe('compose.yaml', () => {
     const backends = Object.entries(compose.services).filter(
       ([, s]) => s.labels?.['wakegate.enable'] === 'true',
     );
-    expect(backends.map(([name]) => name)).toEqual(['demo']);
+    expect(backends.map(([name]) => name)).toEqual(['demo', 'grpc-demo']);
     for (const [name, backend] of backends) {
       const networks = networksOf(backend);
       expect(

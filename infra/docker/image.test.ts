@@ -237,6 +237,7 @@ describe('the services image (infra/docker/Dockerfile), checked without Docker',
       'services/watcher/main.ts',
       'services/scaler/main.ts',
       'examples/demo-backend.ts',
+      'examples/grpc-demo-backend.ts',
     ]) {
       expect(files.has(entry), entry).toBe(true);
     }

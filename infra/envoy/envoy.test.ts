@@ -132,13 +132,40 @@ describe('envoy.yaml', () => {
     for (const r of routes) expect(envoyDurationMs(r.route?.timeout)).toBeGreaterThan(0);
   });
 
-  it('retries a released request whose connection the just-woken backend refused', () => {
-    const demo = manager.route_config.virtual_hosts.find((host) => host.domains.includes('demo.localhost'));
-    const policy = demo?.routes[0]?.route?.retry_policy;
-    expect(policy?.retry_on.split(',')).toEqual(
-      expect.arrayContaining(['connect-failure', 'refused-stream']),
+  it('retries a released request whose connection the just-woken backend refused, on every route', () => {
+    const routes = manager.route_config.virtual_hosts.flatMap((host) => host.routes.filter((r) => r.route));
+    expect(routes.length).toBe(4);
+    for (const route of routes) {
+      const policy = route.route?.retry_policy;
+      expect(policy?.retry_on.split(',')).toEqual(
+        expect.arrayContaining(['connect-failure', 'refused-stream']),
+      );
+      expect(policy?.num_retries).toBeGreaterThan(0);
+    }
+  });
+
+  it('proxies WebSocket upgrades and gives long streams (WebSocket, SSE, gRPC) route and idle timeouts of 1 h', () => {
+    expect((manager as unknown as { upgrade_configs: unknown }).upgrade_configs).toEqual([
+      { upgrade_type: 'websocket' },
+    ]);
+    const hosts = manager.route_config.virtual_hosts;
+    const demo = hosts.find((host) => host.name === 'demo')?.routes ?? [];
+    const grpc = hosts.find((host) => host.name === 'grpc-demo')?.routes ?? [];
+    const long = [demo[0], demo[1], grpc[0]].map(
+      (r) => r?.route as { timeout?: string; idle_timeout?: string } | undefined,
     );
-    expect(policy?.num_retries).toBeGreaterThan(0);
+    for (const r of long) {
+      expect(envoyDurationMs(r?.timeout)).toBe(3_600_000);
+      expect(envoyDurationMs(r?.idle_timeout)).toBe(3_600_000);
+    }
+    expect(grpc[0]?.route?.cluster).toBe('grpc_demo');
+    const cluster = envoy.static_resources.clusters.find((c) => c.name === 'grpc_demo') as unknown as {
+      typed_extension_protocol_options: Record<string, { explicit_http_config: unknown }>;
+    };
+    expect(
+      cluster.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']
+        ?.explicit_http_config,
+    ).toEqual({ http2_protocol_options: {} });
   });
 
   it("drops a client's x-wakegate-held-ms as the request arrives, before the filter sets its own", () => {

@@ -1,7 +1,7 @@
 // The fields the filter probes with before releasing: the backend's Envoy cluster (from the watcher) and its
 // probe path, passed through to `GET /v1/backends`.
 import { describe, expect, it } from 'vitest';
-import type { BackendRecord } from '../shared/index.ts';
+import type { BackendRecord, Route } from '../shared/index.ts';
 import { MergedView } from './merged-view.ts';
 
 const record: BackendRecord = {
@@ -54,5 +54,26 @@ describe('route fields in the backend table', () => {
         4,
       ),
     ).toBe(true);
+  });
+});
+
+describe('routes in the backend table', () => {
+  const routes: Route[] = [
+    { host: 'shop.example.com', path: { type: 'PathPrefix' as const, value: '/api' } },
+    { host: 'shop.example.com', headers: [{ name: 'x-canary', value: 'yes' }] },
+  ];
+
+  it('answers a record’s routes, leaves the field out without them, and counts a route edit as a change', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', { ...record, routes: [] }, 1);
+    expect(view.get('shop/api')).not.toHaveProperty('routes');
+    expect(view.setBackend('shop/api', { ...record, routes }, 2)).toBe(true);
+    expect(JSON.parse(view.body().toString()).backends[0].routes).toEqual(routes);
+    expect(view.setBackend('shop/api', { ...record, routes: structuredClone(routes) }, 3)).toBe(false);
+    const moved: Route[] = [
+      { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/api/v2' } },
+      ...routes.slice(1),
+    ];
+    expect(view.setBackend('shop/api', { ...record, routes: moved }, 4)).toBe(true);
   });
 });

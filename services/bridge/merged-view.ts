@@ -4,7 +4,7 @@
  * their KV revisions, and the revision is derived from those (see revision.ts), so replicas that applied
  * the same entries agree on it.
  */
-import type { BackendId, BackendRecord, IntentRecord } from '../shared/index.ts';
+import { type BackendId, type BackendRecord, type IntentRecord, sameRoutes } from '../shared/index.ts';
 import { ChangeLog } from './change-log.ts';
 import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
 import type { BackendRow } from './schemas.ts';
@@ -18,7 +18,8 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
     a.cluster === b.cluster &&
     a.probePath === b.probePath &&
     a.hosts.length === b.hosts.length &&
-    a.hosts.every((host, i) => host === b.hosts[i])
+    a.hosts.every((host, i) => host === b.hosts[i]) &&
+    sameRoutes(a.routes, b.routes)
   );
 }
 
@@ -36,6 +37,7 @@ function merge(
   return {
     id: backend.id,
     hosts: backend.hosts,
+    ...(backend.routes?.length ? { routes: backend.routes } : {}),
     // `stopping`: the scaler is scaling it to zero right now; the pods are about to go. An intent that
     // carries the generation of the last scale to zero: a record that has not observed it was written before
     // it (the durable twin of the `stale` mark, which a restarted bridge no longer has).

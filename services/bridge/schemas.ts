@@ -1,5 +1,6 @@
 /** TypeBox schemas of the bridge's HTTP API (v1): what each route accepts and answers. */
 import Type, { type Static } from 'typebox';
+import { RouteSchema } from '../shared/index.ts';
 
 /** Every error the bridge answers, whatever the status. */
 export const ErrorReply = Type.Object(
@@ -27,6 +28,8 @@ export const BackendRow = Type.Object(
   {
     id: Type.String(),
     hosts: Type.Array(Type.String()),
+    /** Parts of hosts it serves (path and header matches); absent when it serves whole hosts only. */
+    routes: Type.Optional(Type.Array(RouteSchema)),
     ready: Type.Boolean(),
     maxWaitMs: Type.Integer(),
     maxBuffered: Type.Integer(),

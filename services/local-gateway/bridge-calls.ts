@@ -13,8 +13,9 @@ export interface BridgeCallsOptions {
   /** The only cluster the filter may call. */
   cluster: string;
   logger: Logger;
-  /** Each 200 answer to `GET /v1/backends`: the backends it lists, with their readiness. */
-  onTable: (worker: number, backends: Map<string, boolean>) => void;
+  /** Each 200 answer to `GET /v1/backends`: the backends it lists, with their readiness; `full` for a whole
+   * table, else a delta (the others unchanged, `removed` gone). */
+  onTable: (worker: number, backends: Map<string, boolean>, full: boolean, removed: string[]) => void;
   onFailure: () => void;
 }
 
@@ -75,11 +76,15 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
 
   const noteTable = (worker: number, body: Uint8Array) => {
     try {
-      const table = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<BackendsReply>;
+      const table = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<BackendsReply> & {
+        full?: boolean;
+        removed?: unknown[];
+      };
       const backends = new Map<string, boolean>();
       for (const b of table.backends ?? [])
         if (typeof b.id === 'string') backends.set(b.id, b.ready === true);
-      options.onTable(worker, backends);
+      const removed = (table.removed ?? []).filter((id): id is string => typeof id === 'string');
+      options.onTable(worker, backends, table.full === true, removed);
     } catch {
       // The filter judges the answer itself; readiness just does not advance.
     }

@@ -1,6 +1,7 @@
 /**
  * The local gateway: an HTTP/1.1 + h2c proxy that runs the wakegate filter through the proxy-wasm host the
- * way Envoy runs it, routes by host to the process provider's backends and streams bodies both ways.
+ * way Envoy runs it, routes by host, path and headers to the process provider's backends (HTTP/1.1 or h2c)
+ * and streams bodies both ways; WebSocket upgrades are held, released and spliced to the backend.
  * For local mode and tests only; production runs the same filter in Envoy.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -10,6 +11,7 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import type { Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Agent, request as upstreamRequest, stream as upstreamStream } from 'undici';
 import {
@@ -22,10 +24,12 @@ import {
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
+import { H2cUpstreams } from './h2c-upstream.ts';
 import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
 import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
 import { type Route, RouteTable } from './routes.ts';
+import { answerOnSocket, proxyUpgrade } from './upgrades.ts';
 
 export const BRIDGE_CLUSTER = 'wakegate-bridge';
 
@@ -86,8 +90,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     bridgeUrl: options.bridgeUrl,
     cluster: BRIDGE_CLUSTER,
     logger,
-    onTable: (worker, backends) => {
-      known.set(worker, backends);
+    onTable: (worker, backends, full, removed) => {
+      // A delta changes the backends it lists and removes those it names; the others stay as they were.
+      const table = full ? new Map<string, boolean>() : (known.get(worker) ?? new Map<string, boolean>());
+      for (const id of removed) table.delete(id);
+      for (const [id, ready] of backends) table.set(id, ready);
+      known.set(worker, table);
       // The cluster gets its host when the watcher says ready (Envoy's EDS push); each worker applies it after
       // the EDS lag. This runs before the filter sees the same table, as the endpoint reaches Envoy first at lag 0.
       for (const [id, ready] of backends) {
@@ -104,6 +112,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     if (!route) return undefined;
     const method = call.headers.find(([k]) => k === ':method')?.[1] ?? 'HEAD';
     const path = call.headers.find(([k]) => k === ':path')?.[1] ?? '/';
+    if (route.protocol === 'h2c') {
+      const status = await h2c.probe(route.url, path, method, Math.max(1, call.timeoutMs));
+      return status === undefined ? undefined : { headers: [[':status', String(status)]] };
+    }
     try {
       const answer = await upstreamRequest(`${route.url}${path}`, {
         method: method as 'HEAD',
@@ -117,6 +129,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
   const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
+  const h2c = new H2cUpstreams();
 
   plugin = await createPlugin({
     module: options.wasm,
@@ -130,9 +143,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // A cluster per backend, its host there once the watcher says ready; routes give streams their cluster.
     routing: {
       clusters: Object.fromEntries([...processConfig.backends.keys()].map((id) => [id, false])),
-      routes: [...processConfig.backends.values()].flatMap((b) =>
-        b.hosts.map((host) => ({ authority: host, cluster: b.id, name: b.id })),
-      ),
+      routes: routes.rules(),
       edsLagMs: options.edsLagMs ?? 0,
     },
     httpCall: (call) => (call.cluster === BRIDGE_CLUSTER ? bridgeCalls.handler(call) : probeCalls(call)),
@@ -171,6 +182,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       signal: aborted.signal,
     };
     try {
+      // An h2c backend's answer streams straight back (a gRPC stream has no whole body to hand a module).
+      if (route.protocol === 'h2c') {
+        await h2c.forward(route.url, request, response, options.headers, !BODILESS.has(method));
+        metrics.requests.inc({ outcome: 'proxied' });
+        return;
+      }
       if (stream.passesResponse) {
         // The module has response callbacks (or its VM failed): the response goes through it whole, as
         // Envoy's encoder filter chain has it, before the client gets what it made of it.
@@ -214,6 +231,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const headerOf = (request: Request, name: string): string | undefined => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value.join(',') : value;
+  };
+
   const handle = async (request: Request, response: Response) => {
     const stream = plugin.openStream({ headers: requestPairs(request) });
     // Finished or abandoned, the stream ends for the filter (log → done → delete), like Envoy's.
@@ -235,7 +257,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       response.end(Buffer.from(outcome.body));
       return;
     }
-    const route = routes.find(authorityOf(request));
+    const route = routes.find(authorityOf(request), request.url, (name) => headerOf(request, name));
     if (!route) {
       metrics.requests.inc({ outcome: 'no_route' });
       response.writeHead(404, { 'content-type': 'application/json' });
@@ -255,7 +277,64 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       } else response.destroy();
     });
   };
+  /** An HTTP/1.1 upgrade (WebSocket): held and released by the filter like any request, then spliced to the
+   * backend. The filter's stream lasts as long as the connection, so an open WebSocket counts in flight. */
+  const handleUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pairs = requestPairs(request);
+    pairs.push(['connection', 'Upgrade'], ['upgrade', String(request.headers.upgrade ?? '')]);
+    const stream = plugin.openStream({ headers: pairs });
+    socket.once('close', () => stream.close());
+    socket.on('error', () => socket.destroy());
+    const outcome = stream.settled ?? (await stream.outcome);
+    if (outcome.kind === 'cancelled' || outcome.kind === 'reset') {
+      metrics.requests.inc({ outcome: 'cancelled' });
+      socket.destroy();
+      return;
+    }
+    if (outcome.kind === 'local-reply') {
+      metrics.requests.inc({ outcome: 'local_reply' });
+      answerOnSocket(socket, outcome.status, pairsToHeaders(outcome.headers), outcome.body);
+      return;
+    }
+    const route = routes.find(authorityOf(request), request.url, (name) => headerOf(request, name));
+    if (!route) {
+      metrics.requests.inc({ outcome: 'no_route' });
+      answerOnSocket(
+        socket,
+        404,
+        { 'content-type': 'application/json' },
+        Buffer.from(JSON.stringify({ error: 'no backend for this host', host: authorityOf(request) })),
+      );
+      return;
+    }
+    try {
+      await proxyUpgrade(
+        request,
+        socket,
+        head,
+        route.url,
+        upstreamHeaders(outcome.headers, request.socket?.remoteAddress),
+      );
+      metrics.requests.inc({ outcome: 'proxied' });
+    } catch (error) {
+      metrics.requests.inc({ outcome: 'upstream_error' });
+      logger.warn({ backend: route.backend, err: asError(error) }, 'upstream upgrade failed');
+      answerOnSocket(
+        socket,
+        502,
+        { 'content-type': 'application/json' },
+        Buffer.from(JSON.stringify({ error: 'backend unreachable', backend: route.backend })),
+      );
+    }
+  };
+
   const http1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, onRequest);
+  http1.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handleUpgrade(request, socket, head).catch((error: unknown) => {
+      logger.error({ err: asError(error) }, 'upgrade handling failed');
+      socket.destroy();
+    });
+  });
   const http2 = createHttp2Server({ maxSessionMemory: 64 }, onRequest);
   const listener = createDualProtocolServer(http1, http2);
 
@@ -289,6 +368,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       plugin.close();
       await bridgeCalls.close();
       await upstreams.close();
+      h2c.close();
     },
   };
 }

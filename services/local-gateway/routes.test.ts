@@ -26,3 +26,55 @@ describe('route table', () => {
     expect(table.find('bad host')).toBeUndefined();
   });
 });
+
+describe('route table with routes', () => {
+  const shop = new RouteTable([
+    { id: 'local/web', url: 'http://127.0.0.1:4001', hosts: ['shop.localhost'] },
+    {
+      id: 'local/api',
+      url: 'http://127.0.0.1:4002',
+      hosts: [],
+      routes: [{ host: 'shop.localhost', path: { type: 'PathPrefix', value: '/api/' } }],
+    },
+    {
+      id: 'local/canary',
+      url: 'http://127.0.0.1:4003',
+      hosts: [],
+      routes: [
+        {
+          host: 'shop.localhost',
+          path: { type: 'PathPrefix', value: '/api' },
+          headers: [{ name: 'x-canary', value: 'yes' }],
+        },
+      ],
+    },
+    {
+      id: 'local/health',
+      url: 'http://127.0.0.1:4004',
+      hosts: [],
+      routes: [{ host: 'shop.localhost', path: { type: 'Exact', value: '/api/health' } }],
+    },
+  ]);
+  const canary = (name: string) => (name === 'x-canary' ? 'yes' : undefined);
+
+  it('picks the most specific route as the filter does', () => {
+    expect(shop.find('shop.localhost', '/')?.backend).toBe('local/web');
+    expect(shop.find('shop.localhost', '/api')?.backend).toBe('local/api');
+    expect(shop.find('shop.localhost', '/api/x?y=1')?.backend).toBe('local/api');
+    expect(shop.find('shop.localhost', '/apix')?.backend).toBe('local/web');
+    expect(shop.find('shop.localhost', '/api/x', canary)?.backend).toBe('local/canary');
+    expect(shop.find('shop.localhost', '/api/health', canary)?.backend).toBe('local/health');
+    expect(shop.find('shop.localhost', '/api/health/')?.backend).toBe('local/api');
+  });
+
+  it('gives the host model the same order, so each stream names the backend it goes to', () => {
+    expect(shop.rules().map((r) => r.cluster)).toEqual([
+      'local/health',
+      'local/canary',
+      'local/api',
+      'local/web',
+    ]);
+    expect(shop.rules()[0]).toMatchObject({ authority: 'shop.localhost', path: '/api/health' });
+    expect(shop.rules()[2]).toMatchObject({ pathSeparatedPrefix: '/api' });
+  });
+});

@@ -1,34 +1,122 @@
-/** Which backend URL a request goes to, by its authority: the hosts of the process provider's backends. */
-import { normalizeHost } from '../shared/index.ts';
+/**
+ * Which backend URL a request goes to: the hosts and routes of the process provider's backends, matched as
+ * the filter matches them (wasm-filter/assembly/routes.ts) and as Envoy routes a Gateway API HTTPRoute: the
+ * exact host, else the longest `*.` wildcard, then the most specific of that host's routes (an exact path,
+ * then the longest prefix by whole segments, then the most header matches; ties by backend id).
+ */
+import type { RouteRule } from '../../wasm-filter/host/index.ts';
+import { type Route as BackendRoute, normalizeHost } from '../shared/index.ts';
 
 export interface Route {
   backend: string;
   url: string;
+  /** What the backend speaks (default HTTP/1.1). */
+  protocol?: 'http1' | 'h2c' | undefined;
 }
 
-export class RouteTable {
-  readonly #exact = new Map<string, Route>();
-  readonly #wildcard = new Map<string, Route>();
+interface Entry extends Route {
+  exact: boolean;
+  /** Exact: the path; prefix: without its trailing `/`s (empty: every path). */
+  path: string;
+  headers: { name: string; value: string }[];
+}
 
-  constructor(backends: Iterable<{ id: string; url: string; hosts: string[] }>) {
-    for (const { id, url, hosts } of backends) {
-      for (const host of hosts) {
-        if (host.startsWith('*.')) this.#wildcard.set(host.slice(2), { backend: id, url });
-        else this.#exact.set(host, { backend: id, url });
-      }
+function before(a: Entry, b: Entry): number {
+  if (a.exact !== b.exact) return a.exact ? -1 : 1;
+  if (a.path.length !== b.path.length) return b.path.length - a.path.length;
+  if (a.headers.length !== b.headers.length) return b.headers.length - a.headers.length;
+  return a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : 0;
+}
+
+function entryOf(target: Route, route: BackendRoute): Entry {
+  const exact = route.path?.type === 'Exact';
+  const value = route.path?.value ?? '/';
+  return {
+    ...target,
+    exact,
+    path: exact ? value : value.replace(/\/+$/, ''),
+    headers: route.headers ?? [],
+  };
+}
+
+function pathMatches(entry: Entry, path: string | undefined): boolean {
+  if (!entry.exact && entry.path === '') return true;
+  if (path === undefined) return false;
+  if (entry.exact) return path === entry.path;
+  return (
+    path.startsWith(entry.path) && (path.length === entry.path.length || path[entry.path.length] === '/')
+  );
+}
+
+export type HeaderLookup = (name: string) => string | undefined;
+
+export class RouteTable {
+  readonly #exact = new Map<string, Entry[]>();
+  readonly #wildcard = new Map<string, Entry[]>();
+
+  constructor(
+    backends: Iterable<{
+      id: string;
+      url: string;
+      protocol?: 'http1' | 'h2c';
+      hosts: string[];
+      routes?: BackendRoute[];
+    }>,
+  ) {
+    for (const { id, url, protocol, hosts, routes } of backends) {
+      const target: Route = { backend: id, url, ...(protocol ? { protocol } : {}) };
+      for (const host of hosts) this.#add(host, entryOf(target, { host }));
+      for (const route of routes ?? []) this.#add(route.host, entryOf(target, route));
     }
+    for (const list of [...this.#exact.values(), ...this.#wildcard.values()]) list.sort(before);
   }
 
-  /** Same matching as the filter: lowercase, port stripped, exact first, then the closest `*.` wildcard. */
-  find(authority: string): Route | undefined {
+  #add(host: string, entry: Entry): void {
+    const [map, key] = host.startsWith('*.') ? [this.#wildcard, host.slice(2)] : [this.#exact, host];
+    const list = map.get(key) ?? [];
+    list.push(entry);
+    map.set(key, list);
+  }
+
+  #entries(authority: string): Entry[] | undefined {
     const host = normalizeHost(authority);
     if (host === undefined) return undefined;
     const exact = this.#exact.get(host);
     if (exact) return exact;
     for (let dot = host.indexOf('.'); dot >= 0; dot = host.indexOf('.', dot + 1)) {
-      const route = this.#wildcard.get(host.slice(dot + 1));
-      if (route) return route;
+      const list = this.#wildcard.get(host.slice(dot + 1));
+      if (list) return list;
     }
     return undefined;
+  }
+
+  /** The route of a request: its authority, its path (query ignored) and its headers (lowercase names). */
+  find(authority: string, path?: string, header: HeaderLookup = () => undefined): Route | undefined {
+    const list = this.#entries(authority);
+    if (!list) return undefined;
+    const bare = path === undefined ? undefined : path.split('?', 1)[0];
+    const hit = list.find((e) => pathMatches(e, bare) && e.headers.every((h) => header(h.name) === h.value));
+    return hit && { backend: hit.backend, url: hit.url, ...(hit.protocol ? { protocol: hit.protocol } : {}) };
+  }
+
+  /** The host model's route rules, most specific first, for each stream's cluster (`xds.cluster_name`). */
+  rules(): RouteRule[] {
+    const out: RouteRule[] = [];
+    const add = (authority: string, list: Entry[]) => {
+      for (const e of list)
+        out.push({
+          authority,
+          ...(e.exact ? { path: e.path } : e.path === '' ? {} : { pathSeparatedPrefix: e.path }),
+          ...(e.headers.length > 0
+            ? { headers: e.headers.map((h): [string, string] => [h.name, h.value]) }
+            : {}),
+          cluster: e.backend,
+          name: e.backend,
+        });
+    };
+    for (const [host, list] of this.#exact) add(host, list);
+    for (const [suffix, list] of [...this.#wildcard].sort((a, b) => b[0].length - a[0].length))
+      add(`*.${suffix}`, list);
+    return out;
   }
 }

@@ -262,3 +262,113 @@ describe('host ownership', () => {
     );
   });
 });
+
+describe('routes sharing a host', () => {
+  const api = { host: 'shop.example.com', path: { type: 'PathPrefix' as const, value: '/api' } };
+
+  it('lets backends hold different routes of one host beside its whole-host owner, and refuses a second claim of the same match', () => {
+    const { owned, ownedRoutes, refused } = resolveHostOwnership([
+      { id: 'shop/web', hosts: ['shop.example.com'], createdAt: 1 },
+      { id: 'shop/api', hosts: [], routes: [api], createdAt: 2 },
+      // `/api/` is the same prefix as `/api`; `/` with no header is the whole host.
+      {
+        id: 'shop/api2',
+        hosts: [],
+        routes: [
+          { ...api, path: { type: 'PathPrefix', value: '/api/' } },
+          { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/' } },
+          { ...api, headers: [{ name: 'x-canary', value: 'yes' }] },
+        ],
+        createdAt: 3,
+      },
+    ]);
+    expect(owned.get('shop/web')).toEqual(['shop.example.com']);
+    expect(ownedRoutes.get('shop/api')).toEqual([api]);
+    expect(ownedRoutes.get('shop/api2')).toEqual([{ ...api, headers: [{ name: 'x-canary', value: 'yes' }] }]);
+    expect(refused).toEqual([
+      {
+        id: 'shop/api2',
+        host: 'shop.example.com/api/',
+        reason: 'conflict',
+        owner: 'shop/api',
+        ownerHost: 'shop.example.com/api/',
+      },
+      {
+        id: 'shop/api2',
+        host: 'shop.example.com/',
+        reason: 'conflict',
+        owner: 'shop/web',
+        ownerHost: 'shop.example.com/',
+      },
+    ]);
+  });
+
+  it("refuses another namespace's route on a host, but takes one its own namespace names for a backend elsewhere", () => {
+    const { ownedRoutes, refused } = resolveHostOwnership([
+      { id: 'shop/web', hosts: ['shop.example.com'], createdAt: 1 },
+      // A tenant's container labelled with another tenant's path: refused.
+      {
+        id: 'zzz/thief',
+        hosts: [],
+        routes: [{ ...api, path: { type: 'PathPrefix', value: '/login' } }],
+        createdAt: 2,
+      },
+      // shop's own HTTPRoute sending /orders to a Service of namespace backend (with a ReferenceGrant): taken.
+      {
+        id: 'backend/orders',
+        hosts: [],
+        routes: [{ ...api, path: { type: 'PathPrefix', value: '/orders' }, from: 'shop' }],
+        createdAt: 3,
+      },
+    ]);
+    expect(ownedRoutes.get('zzz/thief')).toEqual([]);
+    expect(refused).toEqual([
+      {
+        id: 'zzz/thief',
+        host: 'shop.example.com/login',
+        reason: 'conflict',
+        owner: 'shop/web',
+        ownerHost: 'shop.example.com',
+      },
+    ]);
+    // Owned without its `from`, as the record holds it.
+    expect(ownedRoutes.get('backend/orders')).toEqual([
+      { ...api, path: { type: 'PathPrefix', value: '/orders' } },
+    ]);
+  });
+
+  it("refuses another namespace's whole host where routes came first, and a route under another's wildcard", () => {
+    const { owned, ownedRoutes, refused } = resolveHostOwnership([
+      { id: 'shop/api', hosts: [], routes: [api], createdAt: 1 },
+      { id: 'tenant-b/all', hosts: ['*.tenantb.com'], createdAt: 2 },
+      { id: 'zzz/web', hosts: ['shop.example.com'], createdAt: 3 },
+      { id: 'zzz/api', hosts: [], routes: [{ ...api, host: 'api.tenantb.com' }], createdAt: 4 },
+    ]);
+    expect(owned.get('zzz/web')).toEqual([]);
+    expect(ownedRoutes.get('zzz/api')).toEqual([]);
+    expect(refused).toEqual([
+      {
+        id: 'zzz/web',
+        host: 'shop.example.com',
+        reason: 'conflict',
+        owner: 'shop/api',
+        ownerHost: 'shop.example.com',
+      },
+      {
+        id: 'zzz/api',
+        host: 'api.tenantb.com/api',
+        reason: 'conflict',
+        owner: 'tenant-b/all',
+        ownerHost: '*.tenantb.com',
+      },
+    ]);
+  });
+
+  it('applies the namespace allowlist to routes as to hosts', () => {
+    const { ownedRoutes, refused } = resolveHostOwnership([{ id: 'other/api', hosts: [], routes: [api] }], {
+      allowedSuffixes: new Map([['other', ['other.example.com']]]),
+    });
+    expect(ownedRoutes.get('other/api')).toEqual([]);
+    expect(refused).toEqual([{ id: 'other/api', host: 'shop.example.com/api', reason: 'not-allowed' }]);
+  });
+});

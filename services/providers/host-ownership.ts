@@ -11,13 +11,27 @@
  * "Earlier" is the workload's creation time, then its id: both are fields of the workload every watcher
  * replica reads alike, so replicas and restarts agree on the owner whatever order their events came in. A
  * claim without a creation time sorts after every dated one.
+ *
+ * Routes (a host with a path or header matches) share their host: backends may each claim a different route
+ * of it (`/api` beside the whole host, say), and the filter sends each request to the most specific. Every
+ * host still belongs to one namespace, that of its earliest claim (whole or route): a claim from another
+ * namespace is a conflict, so one tenant never takes another's paths. A route is claimed for the namespace
+ * it comes from (`from`: a Kubernetes route's own namespace, which may send to a Service of another with a
+ * ReferenceGrant; else the backend's). Two claims of the same match (a whole host is the prefix `/`) are a
+ * conflict too.
  */
-import type { BackendId } from '../shared/index.ts';
+import { type BackendId, type Route, routeMatchKey } from '../shared/index.ts';
+
+/** A route as a provider claims it: `from` is the namespace that names it (a Kubernetes route's own
+ * namespace), when it is not the backend's. */
+export type ClaimedRoute = Route & { from?: string | undefined };
 
 export interface HostClaimant {
   id: BackendId;
   /** Lowercase hostnames, exact or `*.`-wildcard, as the workload's settings and routes name them. */
   hosts: readonly string[];
+  /** Parts of hosts it claims (lowercase hosts). */
+  routes?: readonly ClaimedRoute[] | undefined;
   /** When the workload was created (ms since the epoch), where the platform says. */
   createdAt?: number | undefined;
 }
@@ -34,6 +48,7 @@ export type HostRefusalReason = 'conflict' | 'wide-wildcard' | 'not-allowed';
 
 export interface HostRefusal {
   id: BackendId;
+  /** The host, followed by the route's path for a route claim. */
   host: string;
   reason: HostRefusalReason;
   /** For a conflict: who holds it, and the host of theirs it collides with. */
@@ -44,6 +59,8 @@ export interface HostRefusal {
 export interface HostOwnership {
   /** Each claimant's hosts it owns, in its own order (every claimant has an entry). */
   owned: Map<BackendId, string[]>;
+  /** Each claimant's routes it owns, in its own order, without `from` (every claimant has an entry). */
+  ownedRoutes: Map<BackendId, Route[]>;
   /** The refused claims, in claim order. */
   refused: HostRefusal[];
 }
@@ -170,52 +187,75 @@ function overlapping(
   return found;
 }
 
+/** What a route claim is named by in refusals: its host and path. */
+function routeName(route: Route): string {
+  return route.path ? `${route.host}${route.path.value}` : route.host;
+}
+
 export function resolveHostOwnership(
   claimants: readonly HostClaimant[],
   policy: HostPolicy = {},
 ): HostOwnership {
   const owned = new Map<BackendId, string[]>();
+  const ownedRoutes = new Map<BackendId, Route[]>();
   const refused: HostRefusal[] = [];
-  /** Hosts granted so far, with their owner. */
+  /** Whole hosts granted so far, with their owner. */
   const granted = new Map<string, Grant>();
+  /** The namespace each host belongs to (its earliest claim's), with that claim's backend. */
+  const hostNamespaces = new Map<string, { namespace: string; owner: BackendId }>();
+  /** Matches granted so far (`host` + the match's key; a whole host is the prefix `/`), with their owner. */
+  const matches = new Map<string, BackendId>();
   for (const claimant of [...claimants].sort(compareClaimants)) {
     const namespace = namespaceOf(claimant.id);
     const mine: string[] = [];
+    const myRoutes: Route[] = [];
     owned.set(claimant.id, mine);
-    for (const host of claimant.hosts) {
-      if (mine.includes(host)) continue;
-      const refuse = (reason: HostRefusalReason, owner?: BackendId, ownerHost?: string) =>
+    ownedRoutes.set(claimant.id, myRoutes);
+    const claim = (host: string, route: ClaimedRoute | undefined): boolean => {
+      const from = route?.from ?? namespace;
+      const name = route ? routeName(route) : host;
+      const refuse = (reason: HostRefusalReason, owner?: BackendId, ownerHost?: string) => {
         refused.push({
           id: claimant.id,
-          host,
+          host: name,
           reason,
           ...(owner === undefined ? {} : { owner, ownerHost }),
         });
-      if (!isWildcardAllowed(host)) {
-        refuse('wide-wildcard');
-        continue;
-      }
-      if (!isHostAllowed(host, namespace, policy)) {
-        refuse('not-allowed');
-        continue;
-      }
-      // Not one of this claimant's own (deduplicated above), so another backend's.
-      const same = granted.get(host);
-      if (same !== undefined) {
-        refuse('conflict', same.owner, host);
-        continue;
-      }
+        return false;
+      };
+      if (!isWildcardAllowed(host)) return refuse('wide-wildcard');
+      if (!isHostAllowed(host, from, policy)) return refuse('not-allowed');
+      const key = `${host} ${routeMatchKey(route ?? { host })}`;
+      const holder = matches.get(key);
+      // Its own whole host again as a route: nothing more to hold.
+      if (holder === claimant.id) return false;
+      if (holder !== undefined) return refuse('conflict', holder, name);
+      const held = hostNamespaces.get(host);
+      if (held !== undefined && held.namespace !== from) return refuse('conflict', held.owner, host);
+      // A whole host has one owner.
+      const same = route === undefined ? granted.get(host) : undefined;
+      if (same !== undefined) return refuse('conflict', same.owner, host);
       // Across namespaces a wildcard and a host it covers are one claim too: the later one is refused.
-      const overlap = overlapping(host, namespace, granted);
-      if (overlap) {
-        refuse('conflict', overlap[1].owner, overlap[0]);
-        continue;
-      }
-      granted.set(host, { owner: claimant.id, order: granted.size });
-      mine.push(host);
+      const overlap = overlapping(host, from, granted);
+      if (overlap) return refuse('conflict', overlap[1].owner, overlap[0]);
+      if (route === undefined) granted.set(host, { owner: claimant.id, order: granted.size });
+      if (held === undefined) hostNamespaces.set(host, { namespace: from, owner: claimant.id });
+      matches.set(key, claimant.id);
+      return true;
+    };
+    for (const host of claimant.hosts) {
+      if (mine.includes(host)) continue;
+      if (claim(host, undefined)) mine.push(host);
+    }
+    for (const route of claimant.routes ?? []) {
+      const key = routeMatchKey(route);
+      if (myRoutes.some((r) => r.host === route.host && routeMatchKey(r) === key)) continue;
+      const { host, path, headers } = route;
+      if (claim(host, route))
+        myRoutes.push({ host, ...(path ? { path } : {}), ...(headers ? { headers } : {}) });
     }
   }
-  return { owned, refused };
+  return { owned, ownedRoutes, refused };
 }
 
 /**

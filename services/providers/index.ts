@@ -3,6 +3,7 @@ import type { ProviderModule } from './provider.ts';
 
 export { WorkloadNotFoundError } from './errors.ts';
 export {
+  type ClaimedRoute,
   type HostClaimant,
   type HostOwnership,
   type HostPolicy,

@@ -6,7 +6,7 @@
  */
 
 import type { BackendConfig, BackendId, Logger } from '../shared/index.ts';
-import type { HostRefusal } from './host-ownership.ts';
+import type { ClaimedRoute, HostRefusal } from './host-ownership.ts';
 
 /** How the gateway in front names the Envoy cluster of a backend (the watcher's WAKEGATE_GATEWAY_FLAVOR). */
 export const GATEWAY_FLAVORS = ['envoy', 'istio', 'envoy-gateway'] as const;
@@ -22,6 +22,12 @@ export interface ObservedBackend {
    * only those it owns (host-ownership.ts) before writing its record.
    */
   hosts: string[];
+  /**
+   * Parts of hosts it claims: a host with a path and header matches (Kubernetes HTTPRoute matches, Docker
+   * labels, the local YAML's `routes:`), each with the namespace that names it when that is not the
+   * backend's (`from`). The watcher keeps only those it owns, as for hosts.
+   */
+  routes?: ClaimedRoute[] | undefined;
   /** When the workload was created (ms since the epoch): the earlier claimant of a host keeps it. */
   createdAt?: number | undefined;
   /** Can take traffic now: ready endpoints (or replicas) and, when a probe path is set, a passing probe. */

@@ -36,6 +36,7 @@ export {
   loadConfigOrReport,
   readSecret,
 } from './config/env-config.ts';
+export { parseRouteText } from './config/route-text.ts';
 export * from './config/service-config.ts';
 export {
   asError,
@@ -59,6 +60,7 @@ export { DNS_LABEL, DNS_SUBDOMAIN } from './ids/dns-names.ts';
 export * from './ids/subjects.ts';
 export * from './messages/codecs.ts';
 export * from './messages/payloads.ts';
+export { routeMatchKey, sameRoutes } from './messages/routes.ts';
 export {
   connectNats,
   type NatsConnection,

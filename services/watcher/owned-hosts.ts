@@ -9,7 +9,7 @@ import {
   type HostPolicy,
   resolveHostOwnership,
 } from '../providers/index.ts';
-import type { BackendId } from '../shared/index.ts';
+import { type BackendId, sameRoutes } from '../shared/index.ts';
 
 function sameHosts(a: readonly string[], b: readonly string[]): boolean {
   return a === b || (a.length === b.length && a.every((host, i) => host === b[i]));
@@ -36,7 +36,12 @@ export class OwnedHosts {
     return claimants.every((c) => {
       const last = this.#claims.get(c.id);
       if (last === undefined) return false;
-      return last === c || (last.createdAt === c.createdAt && sameHosts(last.hosts, c.hosts));
+      return (
+        last === c ||
+        (last.createdAt === c.createdAt &&
+          sameHosts(last.hosts, c.hosts) &&
+          sameRoutes(last.routes, c.routes))
+      );
     });
   }
 }

@@ -166,11 +166,14 @@ export class Watcher {
    * `wakegate_watcher_refused_host_claims`, and the provider's own record (a Kubernetes Event).
    */
   private withOwnedHosts(snapshot: ObservedBackend[]): ObservedBackend[] {
-    const { owned, refused } = this.ownedHosts.resolve(snapshot);
+    const { owned, ownedRoutes, refused } = this.ownedHosts.resolve(snapshot);
     this.reportRefusals(refused);
     return snapshot.map((backend) => {
       const hosts = owned.get(backend.id) ?? [];
-      return hosts.length === backend.hosts.length ? backend : { ...backend, hosts };
+      const routes = ownedRoutes.get(backend.id) ?? [];
+      if (hosts.length === backend.hosts.length && routes.length === (backend.routes?.length ?? 0))
+        return backend;
+      return { ...backend, hosts, routes };
     });
   }
 

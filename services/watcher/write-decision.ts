@@ -11,7 +11,7 @@
  */
 
 import type { ObservedBackend } from '../providers/index.ts';
-import type { BackendId, BackendRecord } from '../shared/index.ts';
+import { type BackendId, type BackendRecord, sameRoutes } from '../shared/index.ts';
 
 /**
  * The record of an observed backend. Whatever the provider computed, a backend with no replica wanted or
@@ -21,6 +21,16 @@ export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
   const record: BackendRecord = {
     id: backend.id,
     hosts: [...backend.hosts],
+    // Host, path and headers only: a provider's `from` is for host ownership, not the record.
+    ...(backend.routes?.length
+      ? {
+          routes: backend.routes.map(({ host, path, headers }) => ({
+            host,
+            ...(path ? { path: { ...path } } : {}),
+            ...(headers ? { headers: headers.map((h) => ({ ...h })) } : {}),
+          })),
+        }
+      : {}),
     ready: backend.ready && backend.replicas >= 1 && backend.readyReplicas >= 1,
     replicas: backend.replicas,
     readyReplicas: backend.readyReplicas,
@@ -55,6 +65,7 @@ export function sameValue(a: BackendRecord | undefined, b: BackendRecord | undef
     (a.observedGeneration ?? null) === (b.observedGeneration ?? null) &&
     a.hosts.length === b.hosts.length &&
     a.hosts.every((host, i) => host === b.hosts[i]) &&
+    sameRoutes(a.routes, b.routes) &&
     sameConfig(a.config, b.config)
   );
 }

@@ -137,9 +137,12 @@ export function demoBackend(
     maxWait?: string;
     maxBuffered?: number;
     hosts?: string[];
+    /** `routes:` entries (host, path prefix), beside the hosts. */
+    routes?: { host: string; path: string }[];
   } = {},
 ): string {
   const hosts = settings.hosts ?? [`${name}.localhost`];
+  const routes = (settings.routes ?? []).map((r) => `{ host: ${r.host}, path: ${r.path} }`);
   return [
     `  ${name}:`,
     `    command: node`,
@@ -148,6 +151,7 @@ export function demoBackend(
     `    url: http://127.0.0.1:${port}`,
     `    probe-path: /healthz`,
     `    hosts: [${hosts.join(', ')}]`,
+    ...(routes.length > 0 ? [`    routes: [${routes.join(', ')}]`] : []),
     `    idle-timeout: ${settings.idleTimeout ?? '5m'}`,
     `    max-wait: ${settings.maxWait ?? '20s'}`,
     `    max-buffered: ${settings.maxBuffered ?? 1000}`,

@@ -83,13 +83,47 @@ export type RequestStep = {
 export const requestStep: fc.Arbitrary<RequestStep> = fc.record({
   kind: fc.constant('request' as const),
   method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'CONNECT'),
-  path: fc.oneof(fc.constantFrom('/', '/hello', '/pkg.Service/Method'), anyText),
+  path: fc.oneof(
+    fc.constantFrom('/', '/hello', '/pkg.Service/Method', '/api', '/api/v1/x?q=/a', '/api%2Fv1', '*', ''),
+    anyText,
+  ),
   authority,
   contentType,
   extra: fc.array(fc.tuple(headerName, anyText), { maxLength: 6 }),
   body: fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }),
   worker: fc.nat(),
 });
+
+/** A route as the bridge sends it (`goodRoute`) or anything in its place (`anyRoute`). */
+const goodRoute = fc.record(
+  {
+    host: fc.constantFrom(...TABLE_HOSTS),
+    path: fc.record({
+      type: fc.constantFrom('Exact', 'PathPrefix'),
+      value: fc.constantFrom('/', '/api', '/api/', '/api/v1', '/hello', '/pkg.Service/Method'),
+    }),
+    headers: fc.array(
+      fc.record({
+        name: fc.constantFrom('x-canary', 'te', 'authorization'),
+        value: fc.constantFrom('yes', ''),
+      }),
+      { maxLength: 2 },
+    ),
+  },
+  { requiredKeys: ['host'] },
+);
+const anyRoute = fc.oneof(
+  { weight: 3, arbitrary: goodRoute },
+  { weight: 1, arbitrary: fc.jsonValue() },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      host: anyText,
+      path: fc.record({ type: anyText, value: anyText }),
+      headers: fc.array(fc.record({ name: anyText, value: anyText }), { maxLength: 2 }),
+    }),
+  },
+);
 
 const backendRow = fc.record(
   {
@@ -100,6 +134,7 @@ const backendRow = fc.record(
         maxLength: 3,
       },
     ),
+    routes: fc.array(anyRoute, { maxLength: 3 }),
     ready: fc.boolean(),
     maxWaitMs: fc.oneof(fc.integer({ min: 1, max: 900_000 }), fc.integer(), fc.double()),
     maxBuffered: fc.oneof(fc.integer({ min: 1, max: 2000 }), fc.integer()),
@@ -114,6 +149,7 @@ const goodRow = fc.record(
   {
     id: fc.constantFrom('demo/app', 'demo/api', 'demo/grpc'),
     hosts: fc.subarray(TABLE_HOSTS, { minLength: 1 }),
+    routes: fc.array(goodRoute, { maxLength: 3 }),
     ready: fc.boolean(),
     maxWaitMs: fc.integer({ min: 1, max: 900_000 }),
     maxBuffered: fc.integer({ min: 1, max: 20 }),

@@ -1,10 +1,13 @@
 // The backend table of one worker: stable indexes per backend id (held requests refer to them across
-// table updates), kept in step with the bridge's whole tables and deltas in place, and its hosts indexed
-// (hosts.ts) so that matching `:authority` stays one hash probe whatever the number of backends.
+// table updates), kept in step with the bridge's whole tables and deltas in place, and its hosts and routes
+// indexed (routes.ts) so that matching `:authority` stays one hash probe whatever the number of backends.
 import { LOG_WARN, log } from './abi';
-import { addHost, findPattern, removeHost } from './hosts';
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
 import { clusterNames } from './names';
+import { Route, RouteSpec, replaceRoutes } from './routes';
+
+/** The route list of every backend without routes (most): never written. */
+const NO_ROUTES: RouteSpec[] = [];
 
 export class Backend {
   id: string;
@@ -14,8 +17,9 @@ export class Backend {
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
   hosts: string[] = [];
-  /** Ids of its patterns in the host index. */
-  patterns: i32[] = [];
+  routeSpecs: RouteSpec[] = NO_ROUTES;
+  /** Its routes in the index: one per whole host, then one per route. */
+  routes: Route[] = [];
   /** Left the table and listed in `absent`, to be freed once nothing refers to it. */
   absent: bool = false;
   /** Number of the last answer that listed it. */
@@ -51,38 +55,6 @@ let tables: i32 = 0;
 export function isTableKnown(): bool {
   return tables > 0;
 }
-/** Backend index for an `:authority` value (port stripped, case-insensitive), or -1 when unmanaged. */
-export function matchAuthority(ptr: usize, len: usize): i32 {
-  let end = len;
-  if (len > 0 && load<u8>(ptr) == 0x5b) {
-    // [v6]:port
-    for (let i: usize = 0; i < len; i++) {
-      if (load<u8>(ptr + i) == 0x5d) {
-        end = i + 1;
-        break;
-      }
-    }
-  } else {
-    for (let i: usize = len; i > 0; i--) {
-      if (load<u8>(ptr + i - 1) == 0x3a) {
-        end = i - 1;
-        break;
-      }
-    }
-  }
-  if (end == 0) return -1;
-  const hit = findPattern(false, ptr, end);
-  if (hit >= 0) return hit;
-  // Longest wildcard suffix first; a wildcard needs at least one label before it.
-  for (let i: usize = 1; i < end; i++) {
-    if (load<u8>(ptr + i) == 0x2e) {
-      const w = findPattern(true, ptr + i, end - i);
-      if (w >= 0) return w;
-    }
-  }
-  return -1;
-}
-
 /** Index of the backend with this id, made if new; -1 when MAX_BACKENDS are tracked already. */
 function backendIndex(id: string): i32 {
   if (byId.has(id)) return byId.get(id);
@@ -127,7 +99,7 @@ function reclaim(referenced: (index: i32) => bool): void {
 /** The backend leaves the table: no longer managed, its hosts out of the index. */
 function leave(index: i32): void {
   const b = backends[index];
-  setHosts(b, index, []);
+  setHosts(b, index, [], []);
   b.present = false;
   if (!b.absent) {
     b.absent = true;
@@ -148,9 +120,45 @@ export class TableEntry {
   cluster: string = '';
   probePath: string = '/';
   hosts: string[] = [];
+  routes: RouteSpec[] = [];
   ready: bool = false;
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
+}
+
+/** A `routes` row: `{host, path?: {type, value}, headers?: [{name, value}]}`; null when malformed. */
+function readRoute(v: JsonValue): RouteSpec | null {
+  if (v.kind != JSON_OBJECT) return null;
+  const host = v.get('host');
+  if (host === null || host.kind != JSON_STRING || host.str.length == 0) return null;
+  const r = new RouteSpec();
+  r.host = host.str;
+  const path = v.get('path');
+  if (path !== null) {
+    if (path.kind != JSON_OBJECT) return null;
+    const type = path.get('type');
+    const value = path.get('value');
+    if (type === null || type.kind != JSON_STRING || (type.str != 'Exact' && type.str != 'PathPrefix'))
+      return null;
+    if (value === null || value.kind != JSON_STRING || !value.str.startsWith('/')) return null;
+    r.exact = type.str == 'Exact';
+    r.path = value.str;
+  }
+  const headers = v.get('headers');
+  if (headers !== null) {
+    if (headers.kind != JSON_ARRAY) return null;
+    for (let i = 0; i < headers.items.length; i++) {
+      const h = headers.items[i];
+      if (h.kind != JSON_OBJECT) return null;
+      const name = h.get('name');
+      const value = h.get('value');
+      if (name === null || name.kind != JSON_STRING || name.str.length == 0) return null;
+      if (value === null || value.kind != JSON_STRING) return null;
+      r.headerNames.push(name.str);
+      r.headerValues.push(value.str);
+    }
+  }
+  return r;
 }
 
 function positive(v: JsonValue | null): i32 {
@@ -185,6 +193,15 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
       const host = hosts.items[h];
       if (host.kind != JSON_STRING) return null;
       e.hosts.push(host.str);
+    }
+    const routes = b.get('routes');
+    if (routes !== null) {
+      if (routes.kind != JSON_ARRAY) return null;
+      for (let r = 0; r < routes.items.length; r++) {
+        const route = readRoute(routes.items[r]);
+        if (route === null) return null;
+        e.routes.push(route);
+      }
     }
     const maxWait = b.get('maxWaitMs');
     const maxBuffered = b.get('maxBuffered');
@@ -231,6 +248,12 @@ export function readRemoved(v: JsonValue): string[] | null {
 function sameHosts(a: string[], b: string[]): bool {
   if (a.length != b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] != b[i]) return false;
+  return true;
+}
+
+function sameRoutes(a: RouteSpec[], b: RouteSpec[]): bool {
+  if (a.length != b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!a[i].same(b[i])) return false;
   return true;
 }
 
@@ -291,7 +314,7 @@ function update(e: TableEntry): void {
     return;
   }
   const b = backends[index];
-  const sameHostsAsBefore = b.present && sameHosts(b.hosts, e.hosts);
+  const sameHostsAsBefore = b.present && sameHosts(b.hosts, e.hosts) && sameRoutes(b.routeSpecs, e.routes);
   e.changed =
     !b.present ||
     b.ready != e.ready ||
@@ -304,7 +327,7 @@ function update(e: TableEntry): void {
     clusterNames.release(b.cluster);
     b.cluster = clusterNames.internString(e.cluster);
   }
-  if (!sameHostsAsBefore) setHosts(b, index, e.hosts);
+  if (!sameHostsAsBefore) setHosts(b, index, e.hosts, e.routes);
   b.probePath = e.probePath;
   b.table = tables;
   b.present = true;
@@ -313,13 +336,9 @@ function update(e: TableEntry): void {
   b.maxBuffered = e.maxBuffered;
 }
 
-/** Replaces the backend's hosts and its patterns in the host index. */
-function setHosts(b: Backend, index: i32, hosts: string[]): void {
-  for (let i = 0; i < b.patterns.length; i++) removeHost(b.patterns[i]);
-  b.patterns = [];
+/** Replaces the backend's hosts and routes, and its routes in the index. */
+function setHosts(b: Backend, index: i32, hosts: string[], routes: RouteSpec[]): void {
   b.hosts = hosts;
-  for (let i = 0; i < hosts.length; i++) {
-    const id = addHost(hosts[i], index);
-    if (id >= 0) b.patterns.push(id);
-  }
+  b.routeSpecs = routes.length > 0 ? routes : NO_ROUTES;
+  b.routes = replaceRoutes(b.routes, index, b.id, hosts, routes);
 }

@@ -1,4 +1,4 @@
-// The host index: `:authority` bytes → backend index in one hash probe, without allocating. Patterns are
+// The host index: `:authority` bytes → host entry (routes.ts) in one hash probe, without allocating. Patterns are
 // added and removed one at a time, so a table change costs what it changes, not the size of the table.
 import { IdTable, MISSING } from './id-table';
 
@@ -27,7 +27,7 @@ function hashBytes(ptr: usize, len: usize): u32 {
   return h;
 }
 
-/** Backend of the pattern equal (case-insensitively) to these bytes, or -1. */
+/** Host entry of the pattern equal (case-insensitively) to these bytes, or -1. */
 export function findPattern(wildcard: bool, ptr: usize, len: usize): i32 {
   let p = (wildcard ? wild : exact).get(hashBytes(ptr, len));
   if (p == MISSING) return -1;
@@ -49,7 +49,7 @@ export function findPattern(wildcard: bool, ptr: usize, len: usize): i32 {
   return -1;
 }
 
-/** Indexes a table host (`*.` for a wildcard) for the backend; returns the pattern's id, or -1 for an empty
+/** Indexes a table host (`*.` for a wildcard) for a host entry; returns the pattern's id, or -1 for an empty
  * host, which matches nothing. */
 export function addHost(host: string, backend: i32): i32 {
   const wildcard = host.startsWith('*.');

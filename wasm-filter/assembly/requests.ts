@@ -13,13 +13,14 @@ import {
   scratch,
   sendLocalResponse,
 } from './abi';
-import { Backend, backends, isTableKnown, matchAuthority, UNKNOWN } from './backends';
+import { Backend, backends, isTableKnown, UNKNOWN } from './backends';
 import { callingFromCurrentRoot } from './calls';
 import { filterNow } from './clock';
 import { currentConfig, isConfigured, PROBE_OFF } from './config';
 import { admit, heldOf, heldTotal, hold, pass } from './ledger';
 import { metricOverflows } from './metrics';
 import { authorityNames, clusterNames } from './names';
+import { matchAuthority, routeBackend } from './routes';
 import { maybeWake } from './wake';
 
 const K_AUTHORITY = String.UTF8.encode(':authority');
@@ -71,12 +72,13 @@ export function maxBufferedOf(index: i32): i32 {
   return min(b.maxBuffered, config.maxBufferedCeiling);
 }
 
-/** Backend index of the request's `:authority`, or -1 when unmanaged or absent. */
+/** Backend index of the request's route (its `:authority`, then its path and headers), or -1 when
+ * unmanaged, absent or a path of a managed host that no route names. */
 export function requestBackend(): i32 {
   if (!getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch)) return -1;
-  const index = matchAuthority(scratch.ptr, scratch.len);
+  const entry = matchAuthority(scratch.ptr, scratch.len);
   scratch.free();
-  return index;
+  return entry < 0 ? -1 : routeBackend(entry);
 }
 
 function isGrpcRequest(): bool {

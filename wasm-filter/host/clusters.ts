@@ -12,6 +12,12 @@ export type RouteRule = {
   /** Host to match, or `*.suffix`, or `*` for any. */
   authority: string;
   pathPrefix?: string;
+  /** Envoy's `path_separated_prefix`: the prefix, then the end of the path or a `/` (query ignored). */
+  pathSeparatedPrefix?: string;
+  /** Envoy's `path`: the whole path (query ignored). */
+  path?: string;
+  /** Envoy's header matchers with `string_match.exact`: each header present with this value. */
+  headers?: readonly (readonly [string, string])[];
   cluster: string;
   /** The route's name (`xds.route_name`); none when omitted. */
   name?: string;
@@ -38,13 +44,22 @@ function hostOf(authority: string): string {
   return colon < 0 ? a : a.slice(0, colon);
 }
 
-function matches(rule: RouteRule, host: string, path: string): boolean {
+function matches(rule: RouteRule, host: string, path: string, headers: HeaderPairs): boolean {
   const pattern = rule.authority.toLowerCase();
   const hostOk =
     pattern === '*' ||
     pattern === host ||
     (pattern.startsWith('*.') && host.length > pattern.length - 1 && host.endsWith(pattern.slice(1)));
-  return hostOk && path.startsWith(rule.pathPrefix ?? '/');
+  if (!hostOk || !path.startsWith(rule.pathPrefix ?? '/')) return false;
+  const bare = path.split('?', 1)[0] ?? '';
+  if (rule.path !== undefined && bare !== rule.path) return false;
+  const sep = rule.pathSeparatedPrefix;
+  if (
+    sep !== undefined &&
+    !(bare.startsWith(sep) && (bare.length === sep.length || bare[sep.length] === '/'))
+  )
+    return false;
+  return (rule.headers ?? []).every(([name, value]) => headers.some(([k, v]) => k === name && v === value));
 }
 
 export class ClusterModel {
@@ -125,7 +140,7 @@ export class ClusterModel {
     const authority = headers.find(([k]) => k === ':authority')?.[1] ?? '';
     const path = headers.find(([k]) => k === ':path')?.[1] ?? '/';
     const host = hostOf(authority);
-    const rule = this.#routes.find((r) => matches(r, host, path));
+    const rule = this.#routes.find((r) => matches(r, host, path, headers));
     return rule ? { cluster: rule.cluster, name: rule.name } : undefined;
   }
 }

@@ -136,3 +136,37 @@ describe('assembleBackends', () => {
     expect(assembleBackends([probed], () => true)[0]?.ready).toBe(true);
   });
 });
+
+describe('the wakegate.routes label', () => {
+  it('gives the backend its routes, beside its hosts', () => {
+    const labels = {
+      ...facts().labels,
+      'wakegate.hosts': 'shop.localhost',
+      'wakegate.routes': 'shop.localhost/api, shop.localhost/healthz exact header:x-probe=lb',
+    };
+    const [backend] = assembleBackends([described(facts({ labels }))], () => true);
+    expect(backend?.hosts).toEqual(['shop.localhost']);
+    expect(backend?.routes).toEqual([
+      { host: 'shop.localhost', path: { type: 'PathPrefix', value: '/api' } },
+      {
+        host: 'shop.localhost',
+        path: { type: 'Exact', value: '/healthz' },
+        headers: [{ name: 'x-probe', value: 'lb' }],
+      },
+    ]);
+  });
+
+  it('reports a malformed label as a problem and takes no route from it', () => {
+    const labels = { ...facts().labels, 'wakegate.routes': 'shop.localhost exact' };
+    const backend = described(facts({ labels }));
+    expect(backend.routes).toEqual([]);
+    expect(backend.problems).toEqual([
+      {
+        setting: 'routes',
+        value: 'shop.localhost exact',
+        reason: expect.stringContaining('exact needs a path'),
+      },
+    ]);
+    expect(assembleBackends([backend], () => true)[0]).not.toHaveProperty('routes');
+  });
+});

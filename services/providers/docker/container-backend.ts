@@ -9,6 +9,8 @@ import {
   InvalidBackendIdError,
   parseBackendId,
   parseBackendSettings,
+  parseRouteText,
+  type Route,
   SETTING_NAMES,
   type SettingProblem,
 } from '../../shared/index.ts';
@@ -19,6 +21,8 @@ const ENABLE_LABEL = 'wakegate.enable';
 /** The label filter every Docker API call uses: nothing without it is ever listed, watched or scaled. */
 export const ENABLE_FILTER = `${ENABLE_LABEL}=true`;
 const PORT_LABEL = 'wakegate.port';
+/** Parts of hosts, as text (shared/config/route-text.ts): `shop.localhost/api, shop.localhost/h exact`. */
+const ROUTES_LABEL = 'wakegate.routes';
 const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
 const DEFAULT_NAMESPACE = 'docker';
@@ -48,6 +52,7 @@ export interface ContainerBackend {
   containerId: string;
   containerName: string;
   hosts: string[];
+  routes: Route[];
   config: BackendConfig;
   running: boolean;
   /** Healthy, or running when the container has no healthcheck. */
@@ -96,6 +101,16 @@ export function describeContainer(facts: ContainerFacts): Described {
   for (const setting of SETTING_NAMES) input[setting] = facts.labels[`wakegate.${setting}`];
   const { hosts, config, problems } = parseBackendSettings(input);
 
+  let routes: Route[] = [];
+  const routeText = facts.labels[ROUTES_LABEL];
+  if (routeText !== undefined) {
+    try {
+      routes = parseRouteText(routeText);
+    } catch (error) {
+      problems.push({ setting: 'routes', value: routeText, reason: (error as Error).message });
+    }
+  }
+
   let probeUrl: string | undefined;
   const port = portOf(facts, problems);
   if (config.probePath !== undefined) {
@@ -118,6 +133,7 @@ export function describeContainer(facts: ContainerFacts): Described {
       containerId: facts.containerId,
       containerName: facts.containerName.replace(/^\//, ''),
       hosts,
+      routes,
       config,
       running: facts.running,
       healthy: facts.running && (facts.health === 'none' || facts.health === 'healthy'),
@@ -159,6 +175,7 @@ export function assembleBackends(
     observed.push({
       id,
       hosts: [...first.hosts],
+      ...(first.routes.length > 0 ? { routes: first.routes } : {}),
       ...(created.length === 0 ? {} : { createdAt: Math.min(...created) }),
       ready: readyReplicas > 0,
       replicas: group.filter((c) => c.running).length,

@@ -110,6 +110,7 @@ describe('docker provider', () => {
       port: await freePort(),
       labels: {
         'wakegate.hosts': 'Web.Example.com, *.web.example.com',
+        'wakegate.routes': 'shop.example.com/web, shop.example.com/status exact header:x-probe=lb',
         'wakegate.idle-timeout': '90s',
         'wakegate.max-wait': 'soon',
         'wakegate.max-buffered': '7',
@@ -130,6 +131,14 @@ describe('docker provider', () => {
     expect(find(snapshot, `${project}/web`)).toEqual({
       id: `${project}/web`,
       hosts: ['web.example.com', '*.web.example.com'],
+      routes: [
+        { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/web' } },
+        {
+          host: 'shop.example.com',
+          path: { type: 'Exact', value: '/status' },
+          headers: [{ name: 'x-probe', value: 'lb' }],
+        },
+      ],
       ready: true,
       replicas: 1,
       readyReplicas: 1,

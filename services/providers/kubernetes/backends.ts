@@ -7,7 +7,6 @@ import {
   type BackendId,
   type BackendSettings,
   backendId,
-  normalizeHost,
   parseBackendSettings,
   SETTING_NAMES,
   type SettingProblem,
@@ -20,6 +19,7 @@ import {
   DEFAULT_CLUSTER_NAMING,
   type RouteRuleRef,
 } from './cluster-names.ts';
+import { addRuleClaims, type RouteRule, type RuleClaims } from './route-matches.ts';
 
 export const ENABLED_LABEL = 'wakegate.dev/enabled';
 export const ANNOTATION_PREFIX = 'wakegate.dev/';
@@ -54,7 +54,7 @@ export interface HttpRoute {
   spec?: {
     parentRefs?: ParentRef[];
     hostnames?: string[];
-    rules?: { backendRefs?: BackendRef[] }[];
+    rules?: ({ backendRefs?: BackendRef[] } & RouteRule)[];
   };
   status?: {
     parents?: {
@@ -296,15 +296,17 @@ function routesTo(
   return found;
 }
 
-function routeHosts(routes: { route: HttpRoute }[]): string[] {
-  const hosts = new Set<string>();
-  for (const { route } of routes) {
-    for (const hostname of route.spec?.hostnames ?? []) {
-      const host = normalizeHost(hostname);
-      if (host !== undefined) hosts.add(host);
-    }
+/** The hosts and routes the rules sending to the backend claim (route-matches.ts), hosts sorted. */
+function routeClaims(routes: { route: HttpRoute; kind: RouteKind; rules: number[] }[]): RuleClaims {
+  const claims: RuleClaims = { hosts: [], routes: [] };
+  for (const { route, kind, rules } of routes) {
+    const all = route.spec?.rules ?? [];
+    const selected = rules.flatMap((i) => all[i] ?? []);
+    const from = route.metadata?.namespace ?? '';
+    addRuleClaims(claims, route.spec?.hostnames ?? [], selected, kind === 'GRPCRoute', from);
   }
-  return [...hosts].sort();
+  claims.hosts.sort();
+  return claims;
 }
 
 /** The HTTPRoute rules that send to the backend's Services (same rules as routeHosts). */
@@ -348,7 +350,8 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
   const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
   const routes = routesTo(inputs.routes, inputs.grants, namespace, serviceNames);
   const hosts = [...settings.hosts];
-  for (const host of routeHosts(routes)) if (!hosts.includes(host)) hosts.push(host);
+  const claims = routeClaims(routes);
+  for (const host of claims.hosts) if (!hosts.includes(host)) hosts.push(host);
 
   const replicas = deployment.spec?.replicas ?? 1;
   const readyReplicas = deployment.status?.readyReplicas ?? 0;
@@ -383,6 +386,7 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
     backend: {
       id,
       hosts,
+      ...(claims.routes.length > 0 ? { routes: claims.routes } : {}),
       ready,
       replicas,
       readyReplicas,

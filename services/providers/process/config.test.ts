@@ -181,3 +181,63 @@ backends:
     await expect(loadProcessConfig(undefined)).rejects.toThrow('WAKEGATE_PROCESS_CONFIG: is required');
   });
 });
+
+describe('routes in the backends file', () => {
+  const file = (api: string, web = '    hosts: [shop.localhost]') => `
+backends:
+  web:
+    command: node
+    url: http://127.0.0.1:3001
+${web}
+  api:
+    command: node
+    url: http://127.0.0.1:3002
+${api}
+`;
+
+  it('reads routes (a prefix by default, Exact on request, headers) beside or instead of hosts', async () => {
+    const config = await load(
+      file(`    routes:
+      - { host: Shop.localhost, path: /api }
+      - { host: shop.localhost, path: /health, path-type: Exact, headers: { X-Probe: lb, x-n: 1 } }`),
+    );
+    expect(config.backends.get('local/api')).toMatchObject({
+      hosts: [],
+      routes: [
+        { host: 'shop.localhost', path: { type: 'PathPrefix', value: '/api' } },
+        {
+          host: 'shop.localhost',
+          path: { type: 'Exact', value: '/health' },
+          headers: [
+            { name: 'x-probe', value: 'lb' },
+            { name: 'x-n', value: '1' },
+          ],
+        },
+      ],
+    });
+    expect(config.backends.get('local/web')).toMatchObject({ hosts: ['shop.localhost'], routes: [] });
+  });
+
+  it('refuses a backend with neither hosts nor routes, a bad route host, and the same match twice', async () => {
+    expect(await errorOf(file('    routes: []'))).toMatch(
+      /\/backends\/api\/hosts: a backend needs at least one host or route$/,
+    );
+    expect(await errorOf(file('    routes: [{ host: "bad host", path: /a }]'))).toMatch(
+      /\/backends\/api\/routes\/0\/host: not a host/,
+    );
+    expect(await errorOf(file('    routes: [{ host: shop.localhost }]'))).toMatch(
+      /\/backends\/api\/routes\/0: the same match is already a route of backend web$/,
+    );
+    expect(
+      await errorOf(
+        file(
+          '    routes: [{ host: shop.localhost, path: /api/ }]',
+          '    routes: [{ host: shop.localhost, path: /api }]',
+        ),
+      ),
+    ).toMatch(/\/backends\/api\/routes\/0: the same match is already a route of backend web$/);
+    expect(await errorOf(file('    routes: [{ host: shop.localhost, path-type: Exact }]'))).toMatch(
+      /routes\/0\/path-type: needs a path/,
+    );
+  });
+});

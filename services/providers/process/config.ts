@@ -13,8 +13,11 @@ import {
   type BackendConfig,
   type BackendId,
   backendId,
+  normalizeHost,
   parseBackendSettings,
   parseDurationMs,
+  type Route,
+  routeMatchKey,
   WakegateError,
 } from '../../shared/index.ts';
 import { isWildcardAllowed } from '../host-ownership.ts';
@@ -45,10 +48,28 @@ const BackendSpecSchema = Type.Object(
     env: Type.Optional(Type.Record(Type.String(), Scalar)),
     cwd: Type.Optional(Type.String({ minLength: 1 })),
     url: Type.String({ minLength: 1 }),
+    /** What the backend speaks: HTTP/1.1 (default) or HTTP/2 without TLS (gRPC servers). */
+    protocol: Type.Optional(Type.Union([Type.Literal('http1'), Type.Literal('h2c')])),
     'probe-path': Type.Optional(Type.String({ minLength: 1 })),
     /** The old name of `probe-path`, still read. */
     'health-path': Type.Optional(Type.String({ minLength: 1 })),
-    hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** Parts of hosts: a host with a path (a prefix unless `path-type: Exact`) and exact header matches. */
+    routes: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            host: Type.String({ minLength: 1 }),
+            path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024 })),
+            'path-type': Type.Optional(Type.Union([Type.Literal('PathPrefix'), Type.Literal('Exact')])),
+            headers: Type.Optional(
+              Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Scalar),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
     'idle-timeout': Type.Optional(Duration),
     'max-wait': Type.Optional(Duration),
     'max-buffered': Type.Optional(Type.Union([Type.Integer(), Type.String()])),
@@ -78,9 +99,12 @@ export interface ProcessBackend {
   cwd: string;
   /** Base URL the gateway forwards to, without a trailing slash. */
   url: string;
+  /** `h2c`: the gateway and the probes speak HTTP/2 without TLS to it (gRPC); else HTTP/1.1. */
+  protocol: 'http1' | 'h2c';
   /** `probe-path` on `url`: the watcher probes it while the process runs. */
   probeUrl: string;
   hosts: string[];
+  routes: Route[];
   config: BackendConfig;
   stopGraceMs: number;
 }
@@ -150,8 +174,11 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
   const probeField = spec['health-path'] === undefined ? 'probe-path' : 'health-path';
 
   // The per-backend settings, read by the shared parser so every provider agrees on them (probe-path too).
+  const specHosts = spec.hosts ?? [];
+  if (specHosts.length === 0 && (spec.routes ?? []).length === 0)
+    throw new Error(`${at}/hosts: a backend needs at least one host or route`);
   const settings = parseBackendSettings({
-    hosts: spec.hosts.join(','),
+    hosts: specHosts.join(','),
     'idle-timeout': spec['idle-timeout'] === undefined ? undefined : String(spec['idle-timeout']),
     'max-wait': spec['max-wait'] === undefined ? undefined : String(spec['max-wait']),
     'max-buffered': spec['max-buffered'] === undefined ? undefined : String(spec['max-buffered']),
@@ -159,12 +186,29 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
   });
   const [problem] = settings.problems;
   if (problem) {
-    const index = problem.setting === 'hosts' ? spec.hosts.findIndex((h) => h.trim() === problem.value) : -1;
+    const index = problem.setting === 'hosts' ? specHosts.findIndex((h) => h.trim() === problem.value) : -1;
     const field = problem.setting === 'probe-path' ? probeField : problem.setting;
     throw new Error(
       `${at}/${field}${index >= 0 ? `/${index}` : ''}: ${problem.reason}, got ${JSON.stringify(problem.value)}`,
     );
   }
+
+  const routes = (spec.routes ?? []).map((r, i): Route => {
+    const host = normalizeHost(r.host);
+    if (host === undefined)
+      throw new Error(`${at}/routes/${i}/host: not a host, got ${JSON.stringify(r.host)}`);
+    if (r['path-type'] !== undefined && r.path === undefined)
+      throw new Error(`${at}/routes/${i}/path-type: needs a path`);
+    const headers = Object.entries(r.headers ?? {}).map(([name, value]) => ({
+      name: name.toLowerCase(),
+      value: String(value),
+    }));
+    return {
+      host,
+      ...(r.path === undefined ? {} : { path: { type: r['path-type'] ?? 'PathPrefix', value: r.path } }),
+      ...(headers.length > 0 ? { headers } : {}),
+    };
+  });
 
   const origin = url.origin;
   return {
@@ -175,8 +219,10 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
     cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
     url: origin,
+    protocol: spec.protocol ?? 'http1',
     probeUrl: `${origin}${settings.config.probePath ?? '/'}`,
     hosts: settings.hosts,
+    routes,
     config: settings.config,
     stopGraceMs: durationMs(spec['stop-grace'], DEFAULT_STOP_GRACE_MS, `${at}/stop-grace`),
   };
@@ -202,6 +248,18 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
         const other = hostOwner.get(host);
         if (other) throw new Error(`/backends/${name}/hosts: ${host} is already a host of backend ${other}`);
         hostOwner.set(host, name);
+      }
+      for (const [i, route] of backend.routes.entries()) {
+        if (!isWildcardAllowed(route.host))
+          throw new Error(`/backends/${name}/routes/${i}/host: ${route.host} is too wide`);
+        const key = `${route.host} ${routeMatchKey(route)}`;
+        const other =
+          hostOwner.get(key) ?? (route.path || route.headers ? undefined : hostOwner.get(route.host));
+        if (other)
+          throw new Error(
+            `/backends/${name}/routes/${i}: the same match is already a route of backend ${other}`,
+          );
+        hostOwner.set(key, name);
       }
       backends.set(backend.id, backend);
     }

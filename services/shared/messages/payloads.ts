@@ -19,6 +19,42 @@ export const HostSchema = Type.String({
   pattern: HOST_PATTERN,
 });
 
+/**
+ * One route of a backend: a host and, optionally, a path match (`Exact`, or `PathPrefix` matched segment by
+ * segment) and exact header matches, as Gateway API's HTTPRoute matches name them. A backend's `hosts`
+ * stand for whole hosts (every path); its `routes` for parts of one. The filter orders the routes of a host
+ * as Gateway API does (docs/filter.md, "Routes").
+ */
+export const RouteSchema = Type.Object(
+  {
+    host: HostSchema,
+    path: Type.Optional(
+      Type.Object(
+        {
+          type: Type.Union([Type.Literal('Exact'), Type.Literal('PathPrefix')]),
+          value: Type.String({ pattern: '^/', maxLength: 1024 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    headers: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            /** Lowercase, as HTTP/2 and Envoy's header maps carry it. */
+            name: Type.String({ minLength: 1, maxLength: 256, pattern: "^[a-z0-9!#$%&'*+.^_`|~-]+$" }),
+            value: Type.String({ maxLength: 4096 }),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 16 },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Route = Static<typeof RouteSchema>;
+
 const Millis = Type.Integer({ minimum: 0 });
 const Count = Type.Integer({ minimum: 0 });
 
@@ -39,6 +75,8 @@ export const BackendRecordSchema = Type.Object(
   {
     id: BackendIdSchema,
     hosts: Type.Array(HostSchema),
+    /** Parts of hosts it serves (a path, headers); absent when it serves whole hosts only. */
+    routes: Type.Optional(Type.Array(RouteSchema)),
     ready: Type.Boolean(),
     replicas: Count,
     readyReplicas: Count,

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { addRuleClaims, type RuleClaims } from './route-matches.ts';
+
+/** The claims, each route's `from` checked to be the route's namespace and left out. */
+function claims(rules: Parameters<typeof addRuleClaims>[2], grpc = false, hostnames = ['Shop.Example.com']) {
+  const into: RuleClaims = { hosts: [], routes: [] };
+  addRuleClaims(into, hostnames, rules, grpc, 'shop');
+  expect(into.routes.every((r) => r.from === 'shop')).toBe(true);
+  return { hosts: into.hosts, routes: into.routes.map(({ from: _from, ...route }) => route) };
+}
+
+describe('Gateway API rule matches as routes', () => {
+  it('takes the whole host for a rule without matches or matching every path', () => {
+    expect(claims([{}])).toEqual({ hosts: ['shop.example.com'], routes: [] });
+    expect(claims([{ matches: [{ path: { type: 'PathPrefix', value: '/' } }] }])).toEqual({
+      hosts: ['shop.example.com'],
+      routes: [],
+    });
+  });
+
+  it('gives one route per hostname and match, header names lowercased', () => {
+    expect(
+      claims(
+        [
+          {
+            matches: [
+              { path: { type: 'Exact', value: '/login' } },
+              { path: { value: '/api' }, headers: [{ name: 'X-Tenant', value: 'A' }] },
+            ],
+          },
+        ],
+        false,
+        ['a.example.com', 'b.example.com'],
+      ).routes,
+    ).toEqual([
+      { host: 'a.example.com', path: { type: 'Exact', value: '/login' } },
+      { host: 'b.example.com', path: { type: 'Exact', value: '/login' } },
+      {
+        host: 'a.example.com',
+        path: { type: 'PathPrefix', value: '/api' },
+        headers: [{ name: 'x-tenant', value: 'A' }],
+      },
+      {
+        host: 'b.example.com',
+        path: { type: 'PathPrefix', value: '/api' },
+        headers: [{ name: 'x-tenant', value: 'A' }],
+      },
+    ]);
+  });
+
+  it('leaves out what the filter cannot express: regular expressions, a gRPC method without its service', () => {
+    expect(
+      claims([
+        {
+          matches: [
+            { path: { type: 'RegularExpression', value: '/v[0-9]+' } },
+            { headers: [{ type: 'RegularExpression', name: 'x', value: '.*' }] },
+          ],
+        },
+      ]),
+    ).toEqual({ hosts: [], routes: [] });
+    expect(claims([{ matches: [{ method: { method: 'Get' } }] }], true)).toEqual({ hosts: [], routes: [] });
+  });
+
+  it('names gRPC methods by their path: service and method exactly, a service as a prefix', () => {
+    expect(
+      claims(
+        [
+          {
+            matches: [
+              { method: { service: 'demo.Echo', method: 'Say' } },
+              { method: { service: 'demo.Admin' } },
+            ],
+          },
+        ],
+        true,
+      ).routes,
+    ).toEqual([
+      { host: 'shop.example.com', path: { type: 'Exact', value: '/demo.Echo/Say' } },
+      { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/demo.Admin' } },
+    ]);
+  });
+});

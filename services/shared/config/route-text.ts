@@ -1,0 +1,49 @@
+/**
+ * Routes written as text, for settings that are flat strings (Docker labels, `wakegate.routes`): entries
+ * separated by `,`, each `<host>[<path>]` followed by optional words: `exact` (the path exactly; by default
+ * a prefix, matched segment by segment) and `header:<name>=<value>` (an exact header match, repeatable).
+ *
+ *     shop.localhost/api, shop.localhost/healthz exact, shop.localhost header:x-canary=yes
+ *
+ * A host without a path matches every path (with its headers, if any).
+ */
+import type { Route } from '../messages/payloads.ts';
+import { normalizeHost } from './backend-settings.ts';
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** The routes of the text; throws an Error naming the entry that is wrong. */
+export function parseRouteText(text: string): Route[] {
+  const routes: Route[] = [];
+  for (const raw of text.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const [target = '', ...words] = entry.split(/\s+/);
+    const slash = target.indexOf('/');
+    const host = normalizeHost(slash < 0 ? target : target.slice(0, slash));
+    if (host === undefined || host.includes(':')) throw new Error(`${JSON.stringify(entry)}: not a host`);
+    const path = slash < 0 ? undefined : target.slice(slash);
+    let exact = false;
+    const headers: { name: string; value: string }[] = [];
+    for (const word of words) {
+      if (word === 'exact') {
+        if (path === undefined) throw new Error(`${JSON.stringify(entry)}: exact needs a path`);
+        exact = true;
+        continue;
+      }
+      const m = /^header:([^=]+)=(.*)$/.exec(word);
+      const name = m?.[1]?.toLowerCase();
+      if (!m || name === undefined || !HEADER_NAME.test(name))
+        throw new Error(
+          `${JSON.stringify(entry)}: ${JSON.stringify(word)} is neither exact nor header:<name>=<value>`,
+        );
+      headers.push({ name, value: m[2] ?? '' });
+    }
+    routes.push({
+      host,
+      ...(path === undefined ? {} : { path: { type: exact ? 'Exact' : 'PathPrefix', value: path } }),
+      ...(headers.length > 0 ? { headers } : {}),
+    });
+  }
+  return routes;
+}
