@@ -6,14 +6,16 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
-import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
+  allControlSubjects,
   allSubjects,
   asError,
   type BackendId,
   type BackendRecord,
   BRIDGE_TTL_MS,
+  backendFromControlSubject,
   backendFromKey,
   codecs,
   decodeMessage,
@@ -21,6 +23,7 @@ import {
   type Logger,
   MIN_DRAIN_MS,
   monotonicNow,
+  type SleepOutcome,
 } from '../shared/index.ts';
 import { backendRecordOf, type RecordBounds } from './backend-records.ts';
 import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
@@ -92,7 +95,7 @@ export class IdleLoop {
   readonly #known = new Map<BackendId, KnownBackend>();
   /** Backends found or put at zero, by the record revision then: not looked at again until it changes. */
   readonly #asleep = new Map<BackendId, number>();
-  readonly #draining = new Map<BackendId, Promise<void>>();
+  readonly #draining = new Map<BackendId, Promise<unknown>>();
   /** Revision of each backend's intent entry as last seen on the watch: drains compare-and-set on it. */
   readonly #intentRevisions = new Map<BackendId, number>();
   /** After a failed attempt, the platform is left alone for a while rather than asked every check. */
@@ -115,6 +118,7 @@ export class IdleLoop {
   #connected = true;
   #status: { stop(): void } | undefined;
   #subscription: Subscription | undefined;
+  #sleepRequests: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: IdleLoopOptions) {
@@ -151,6 +155,12 @@ export class IdleLoop {
         } catch (reason) {
           this.#log.warn({ subject: msg.subject, err: asError(reason) }, 'invalid activity ignored');
         }
+      },
+    });
+    // Sleeps asked for through the control API: only the lease holder subscribes, so only it answers.
+    this.#sleepRequests = nc.subscribe(allControlSubjects('sleep'), {
+      callback: (error, msg) => {
+        if (!error) void this.#answerSleep(msg);
       },
     });
     this.#follow(
@@ -238,6 +248,7 @@ export class IdleLoop {
     for (const heard of this.#heard) heard();
     this.#status?.stop();
     this.#subscription?.unsubscribe();
+    this.#sleepRequests?.unsubscribe();
     for (const watch of this.#watches) watch.stop();
     await Promise.allSettled([...this.#draining.values(), ...this.#tasks]);
   }
@@ -353,6 +364,53 @@ export class IdleLoop {
     }
   }
 
+  async #answerSleep(msg: Msg): Promise<void> {
+    let id: BackendId;
+    let force: boolean;
+    try {
+      id = backendFromControlSubject('sleep', msg.subject);
+      const request = codecs.sleepRequest.decode(msg.data);
+      if (request.backend !== id) throw new Error(`backend ${request.backend} does not match ${msg.subject}`);
+      force = request.force;
+    } catch (error) {
+      this.#log.warn({ subject: msg.subject, err: asError(error) }, 'invalid sleep request ignored');
+      return;
+    }
+    const outcome = await this.sleepNow(id, force);
+    this.#log.info({ backend: id, force, outcome }, 'sleep requested');
+    msg.respond(codecs.sleepReply.encode({ backend: id, outcome }));
+  }
+
+  /**
+   * A sleep asked for through the control API: the drain protocol at once, without waiting for the idle
+   * timeout. Without `force` it is refused while requests are in flight and cancelled by any request during
+   * the drain; `force` skips both checks (a wake during the drain still keeps it up).
+   */
+  async sleepNow(id: BackendId, force: boolean): Promise<SleepOutcome> {
+    const known = this.#known.get(id);
+    if (known === undefined) return 'unknown';
+    if (!this.#options.isLeader() || this.#abort.signal.aborted) return 'cancelled';
+    if (!this.#connected) return 'disconnected';
+    if (this.#draining.has(id)) return 'draining';
+    if (known.record.replicas === 0) return 'already-asleep';
+    if (!force && this.#tracker.inflight(id, this.#clock()) > 0) return 'busy';
+    // Silence is not idleness here either; a leader that just took over hears each bridge at its next beat.
+    const { bridgeFreshMs } = this.#options.timing;
+    if (!(await this.#waitForBridges((now) => this.#liveness.gate(now), bridgeFreshMs)).ok) {
+      return 'unconfirmed';
+    }
+    const latest = this.#known.get(id);
+    if (latest === undefined) return 'unknown';
+    if (this.#draining.has(id)) return 'draining';
+    const now = this.#clock();
+    const drain = this.#drain(id, latest.record, latest.revision, this.#intentRevisions.get(id), now, force);
+    this.#draining.set(
+      id,
+      drain.finally(() => this.#draining.delete(id)),
+    );
+    return drain;
+  }
+
   async #restoreStop(id: BackendId, revision: number): Promise<void> {
     const log = this.#log.child({ backend: id });
     try {
@@ -371,7 +429,8 @@ export class IdleLoop {
     recordRevision: number,
     seenIntent: number | undefined,
     idleAt: number,
-  ): Promise<void> {
+    force = false,
+  ): Promise<SleepOutcome> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
     /** Revision of the `sleeping` or `stopping` this drain wrote, while leaving would strand it. */
@@ -379,9 +438,9 @@ export class IdleLoop {
     try {
       if ((await scaler.getReplicas(id)) === 0) {
         this.#asleep.set(id, recordRevision);
-        return;
+        return 'already-asleep';
       }
-      if (!isLeader() || this.#abort.signal.aborted) return;
+      if (!isLeader() || this.#abort.signal.aborted) return 'cancelled';
       // From the idle check, not from now: a report heard while the platform was asked (the filter's
       // periodic one, of a request served a moment ago) would otherwise fall before the drain's start.
       const drainStart = idleAt;
@@ -389,7 +448,7 @@ export class IdleLoop {
       const sleepingRevision = await intents.compareAndSet(id, 'sleeping', seenIntent);
       if (sleepingRevision === undefined) {
         log.info('woken before the drain began; staying up');
-        return;
+        return 'woken';
       }
       held = sleepingRevision;
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
@@ -415,18 +474,18 @@ export class IdleLoop {
       const outcome = decideAfterDrain({
         sleepingRevision,
         currentRevision: await intents.revision(id),
-        activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#clock()),
+        activeDuringDrain: !force && this.#tracker.activeSince(id, drainStart, this.#clock()),
         bridgesApplied: confirmed.ok && this.#liveness.applied(sleepingRevision, this.#clock()).ok,
         connectionDropped: this.#drops !== drops || !this.#connected,
       });
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
         held = undefined;
-        return;
+        return 'woken';
       }
       if (outcome !== 'scale-down' || !isLeader()) {
         log.info({ outcome }, 'drain cancelled; staying up');
-        return;
+        return outcome === 'scale-down' ? 'cancelled' : outcome;
       }
 
       // `stopping` before the scale call: bridges keep reading it as not ready, and a wake that meets it
@@ -435,12 +494,12 @@ export class IdleLoop {
       if (stoppingRevision === undefined) {
         log.info('woken during the drain; staying up');
         held = undefined;
-        return;
+        return 'woken';
       }
       held = stoppingRevision;
       if (!isLeader()) {
         log.info({ outcome: 'lease lost' }, 'drain cancelled; staying up');
-        return;
+        return 'cancelled';
       }
 
       let result: { from: number; to: number; generation?: number };
@@ -467,7 +526,7 @@ export class IdleLoop {
         result.generation,
       );
       held = undefined;
-      const requested = this.#tracker.activeSince(id, drainStart, this.#clock());
+      const requested = !force && this.#tracker.activeSince(id, drainStart, this.#clock());
       if (asleepRevision === undefined || requested) {
         this.#asleep.delete(id);
         const back = await scaler.setReplicas(id, record.config.wakeReplicas);
@@ -478,9 +537,11 @@ export class IdleLoop {
           { to: back.to, by: asleepRevision === undefined ? 'wake' : 'request' },
           'wanted while scaling to zero; scaled back up',
         );
+        return 'woken';
       }
+      return 'asleep';
     } catch (error) {
-      if (this.#abort.signal.aborted) return;
+      if (this.#abort.signal.aborted) return 'cancelled';
       if (error instanceof WorkloadNotFoundError) {
         // Not retried until the watcher's record of it changes.
         this.#asleep.set(id, recordRevision);
@@ -489,6 +550,7 @@ export class IdleLoop {
         this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
         log.warn({ err: asError(error), retryInMs: FAILED_DRAIN_RETRY_MS }, 'putting to sleep failed');
       }
+      return 'failed';
     } finally {
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
       if (held !== undefined) {

@@ -146,3 +146,43 @@ export const ScaledMessageSchema = Type.Object(
   { additionalProperties: false },
 );
 export type ScaledMessage = Static<typeof ScaledMessageSchema>;
+
+/** `wakegate.control.sleep.<token>` (request/reply, answered by the idle-loop lease holder). */
+export const SleepRequestSchema = Type.Object(
+  {
+    backend: BackendIdSchema,
+    /** Skip the idle check: sleep even with requests in flight, and let requests during the drain not cancel it. */
+    force: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type SleepRequest = Static<typeof SleepRequestSchema>;
+
+/**
+ * How a requested sleep ended: `asleep` (scaled to zero now), `already-asleep`; or why it did not:
+ * `busy` (requests in flight and not forced), `draining` (a drain of it is already running), `woken` (a wake
+ * came during the drain), `active` (a request came during the drain), `unconfirmed` (not every live bridge
+ * confirmed it), `disconnected` (the leader's connection dropped), `cancelled` (the lease was lost),
+ * `unknown` (the watcher does not list it), `failed` (the platform refused; the scaler's log says why).
+ */
+export const SleepReplySchema = Type.Object(
+  {
+    backend: BackendIdSchema,
+    outcome: Type.Union([
+      Type.Literal('asleep'),
+      Type.Literal('already-asleep'),
+      Type.Literal('busy'),
+      Type.Literal('draining'),
+      Type.Literal('woken'),
+      Type.Literal('active'),
+      Type.Literal('unconfirmed'),
+      Type.Literal('disconnected'),
+      Type.Literal('cancelled'),
+      Type.Literal('unknown'),
+      Type.Literal('failed'),
+    ]),
+  },
+  { additionalProperties: false },
+);
+export type SleepReply = Static<typeof SleepReplySchema>;
+export type SleepOutcome = SleepReply['outcome'];
