@@ -8,20 +8,29 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/typ
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import {
   type ActivityReport,
+  type BackendId,
   InvalidBackendIdError,
   type Logger,
   opsRoutes,
   parseBackendId,
+  type SleepReply,
 } from '../shared/index.ts';
 import { type BridgeAuth, bearerTokenCheck } from './auth.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
+import { controlRoutes } from './control-api.ts';
+import type { ControlFeed } from './control-feed.ts';
+import type { ControlState } from './control-state.ts';
 import {
+  ControlDisabledError,
   LongPollLimitError,
   LongPollQuotaError,
   NatsUnavailableError,
+  NoLeaderError,
   NotSyncedError,
+  SleepRefusedError,
   UnknownBackendError,
   ViewBehindError,
+  WakeTimeoutError,
 } from './errors.ts';
 import type { LongPolls } from './long-poll.ts';
 import type { MergedView } from './merged-view.ts';
@@ -49,6 +58,8 @@ export interface Publisher {
   wake(backend: string, atMs: number): Promise<PublishedWake>;
   /** Resolves once NATS took the reports; rejects (NatsUnavailableError) when it did not. */
   activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void>;
+  /** Asks the idle-loop lease holder to put a backend to sleep; rejects (NoLeaderError) when none answers. */
+  sleep(backend: BackendId, force: boolean): Promise<SleepReply>;
 }
 
 export interface BuildAppOptions {
@@ -63,6 +74,8 @@ export interface BuildAppOptions {
   logger: Logger;
   /** Who may call `/v1`: `Authorization: Bearer <one of the tokens>`, or anyone when anonymous. */
   auth: BridgeAuth;
+  /** The control API (`/v1/control`): its state, its feed of changes and its token (undefined: off). */
+  control: { state: ControlState; feed: ControlFeed; adminToken: string | undefined };
   now?: () => number;
 }
 
@@ -108,7 +121,11 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   ) {
     return { status: 503, code: error.code, retry: true };
   }
+  if (error instanceof NoLeaderError) return { status: 503, code: error.code, retry: true };
   if (error instanceof LongPollQuotaError) return { status: 429, code: error.code, retry: true };
+  if (error instanceof ControlDisabledError) return { status: 403, code: error.code, retry: false };
+  if (error instanceof SleepRefusedError) return { status: error.status, code: error.code, retry: false };
+  if (error instanceof WakeTimeoutError) return { status: 504, code: error.code, retry: false };
   if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
   if (error instanceof InvalidBackendIdError) return { status: 400, code: error.code, retry: false };
   const fastifyError = error as FastifyError;
@@ -120,9 +137,39 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   return { status: 500, code: 'internal', retry: false };
 }
 
+/** What a wake needs of the bridge's parts. */
+export type WakeParts = Pick<BuildAppOptions, 'view' | 'publisher' | 'coldStart' | 'metrics'> & {
+  now: () => number;
+};
+
+/**
+ * The wake of a listed backend, from a filter or the control API (HTTP or NATS); `arrivedAt` on the
+ * monotonic clock. 503 without NATS, 404 for a backend the watcher does not list.
+ */
+export function createWake(
+  parts: WakeParts,
+): (backend: BackendId, arrivedAt: number) => Promise<PublishedWake> {
+  const { view, publisher, metrics, now } = parts;
+  return async (backend, arrivedAt) => {
+    // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
+    if (!publisher.connected) throw new NatsUnavailableError('not connected');
+    if (!view.has(backend)) throw new UnknownBackendError(backend);
+    parts.coldStart.wake(backend, view.get(backend)?.ready ?? false, arrivedAt);
+    const outcome = await publisher.wake(backend, now());
+    if (outcome.duplicate) metrics.wakeDuplicates.inc();
+    else {
+      metrics.wakesPublished.inc();
+      metrics.coldStart.observe({ phase: 'wake' }, (performance.now() - arrivedAt) / 1000);
+    }
+    return outcome;
+  };
+}
+
 export function buildApp(options: BuildAppOptions) {
   const { view, longPolls, publisher, metrics } = options;
   const now = options.now ?? Date.now;
+
+  const wake = createWake({ ...options, now });
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -158,6 +205,7 @@ export function buildApp(options: BuildAppOptions) {
   // at once), so no filter is cut off or left waiting for its deadline.
   app.addHook('preClose', (done) => {
     longPolls.close();
+    options.control.feed.close();
     done();
   });
 
@@ -224,25 +272,12 @@ export function buildApp(options: BuildAppOptions) {
           const { backend, since } = request.body;
           parseBackendId(backend);
           if (!options.synced()) throw new NotSyncedError();
-          // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
-          if (!publisher.connected) throw new NatsUnavailableError('not connected');
-          if (!view.has(backend)) {
-            // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
-            if (!view.hasBackendsOf(since)) throw new ViewBehindError(backend);
-            throw new UnknownBackendError(backend);
+          // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
+          if (publisher.connected && !view.has(backend) && !view.hasBackendsOf(since)) {
+            throw new ViewBehindError(backend);
           }
           // reply.elapsedTime counts from the request's arrival (fastify's onRequest), on the monotonic clock.
-          options.coldStart.wake(
-            backend,
-            view.get(backend)?.ready ?? false,
-            performance.now() - reply.elapsedTime,
-          );
-          const outcome = await publisher.wake(backend, now());
-          if (outcome.duplicate) metrics.wakeDuplicates.inc();
-          else {
-            metrics.wakesPublished.inc();
-            metrics.coldStart.observe({ phase: 'wake' }, reply.elapsedTime / 1000);
-          }
+          const outcome = await wake(backend, performance.now() - reply.elapsedTime);
           request.log.debug({ backend, duplicate: outcome.duplicate }, 'wake accepted');
           return reply.code(202).send({ backend, duplicate: outcome.duplicate });
         },
@@ -273,6 +308,18 @@ export function buildApp(options: BuildAppOptions) {
       );
     },
     { prefix: '/v1' },
+  );
+
+  app.register(
+    controlRoutes({
+      control: options.control.state,
+      feed: options.control.feed,
+      adminToken: options.control.adminToken,
+      synced: options.synced,
+      wake,
+      sleep: (backend, force) => publisher.sleep(backend, force),
+    }),
+    { prefix: '/v1/control' },
   );
 
   return app;

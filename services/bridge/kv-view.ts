@@ -28,6 +28,8 @@ export interface KvViewOptions {
   onChange: (id: BackendId, before: BackendRow | undefined) => void;
   /** Called for each KV value that could not be used. */
   onInvalid?: (bucket: string) => void;
+  /** Called after each entry applied, whether or not the filters' table changed (records, intents). */
+  onApplied?: (id: BackendId) => void;
 }
 
 export interface KvViewWatch {
@@ -129,6 +131,7 @@ class BucketWatch {
     const changed = this.#apply(id, value, seq);
     if (seq !== undefined) this.applied = Math.max(this.applied, seq);
     if (changed) this.#options.onChange(id, before);
+    this.#options.onApplied?.(id);
   }
 
   #idOf(key: string): BackendId | undefined {

@@ -122,6 +122,21 @@ export class MergedView {
     return this.#rows.get(id);
   }
 
+  /** The watcher's record of a backend, as last applied. */
+  record(id: BackendId): BackendRecord | undefined {
+    return this.#backends.get(id);
+  }
+
+  /** The scaler's intent for a backend, as last applied. */
+  intent(id: BackendId): IntentRecord | undefined {
+    return this.#intents.get(id);
+  }
+
+  /** Every backend the watcher lists. */
+  ids(): IterableIterator<BackendId> {
+    return this.#backends.keys();
+  }
+
   /**
    * Sets (or, with undefined, removes) a backend record; `seq` is the KV revision of the entry it came
    * from (none for a key found gone after a restarted watch). True when the merged table changed.
