@@ -155,6 +155,11 @@ export function createWake(
     if (!publisher.connected) throw new NatsUnavailableError('not connected');
     if (!view.has(backend)) throw new UnknownBackendError(backend);
     parts.coldStart.wake(backend, view.get(backend)?.ready ?? false, arrivedAt);
+    // Its dependencies first, then its group: the stream keeps them in this order, and one wake of each
+    // per 2 s window whatever the number of members asking.
+    for (const other of view.wakeSet(backend)) {
+      if (!view.get(other)?.ready) await publisher.wake(other, now());
+    }
     const outcome = await publisher.wake(backend, now());
     if (outcome.duplicate) metrics.wakeDuplicates.inc();
     else {

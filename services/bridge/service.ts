@@ -77,6 +77,10 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     undoOnFailure(() => app.close());
     // The control API's states follow everything applied (Date.now: the time its streams report).
     const observe = (id: BackendId) => controlFeed.emit(control.changed(id, Date.now()));
+    view.onRowChange((id, before) => {
+      changed(id, before);
+      observe(id);
+    });
     let heartbeat: BridgeHeartbeat | undefined;
     const changed = (id: BackendId, before: BackendRow | undefined) => {
       heartbeat?.nudge();
@@ -91,10 +95,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       nc,
       logger,
       onScaledToZero: (id, generation) => {
-        const before = view.get(id);
         if (view.scaledToZero(id, generation)) {
           logger.info({ backend: id }, 'scaled to zero; not ready until the watcher records it again');
-          changed(id, before);
           observe(id);
         }
       },
@@ -105,7 +107,6 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       nc,
       view,
       logger,
-      onChange: changed,
       onApplied: observe,
       onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
     });

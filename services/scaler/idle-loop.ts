@@ -12,6 +12,7 @@ import {
   allControlSubjects,
   allSubjects,
   asError,
+  BackendGraph,
   type BackendId,
   type BackendRecord,
   BRIDGE_TTL_MS,
@@ -28,6 +29,7 @@ import {
 import { backendRecordOf, type RecordBounds } from './backend-records.ts';
 import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
 import { decideAfterDrain } from './drain-decision.ts';
+import { GroupVote } from './group-vote.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import type { IntentStore } from './intent-store.ts';
 import type { ScalerMetrics } from './metrics.ts';
@@ -113,6 +115,10 @@ export class IdleLoop {
   readonly #ownStops = new Map<BackendId, number>();
   /** Why each idle backend is not being drained, as last logged. */
   readonly #heldBack = new Map<BackendId, string>();
+  /** Backends with a group or dependencies: the graph is built from them when they change. */
+  readonly #related = new Set<BackendId>();
+  #graph = new BackendGraph([]);
+  #graphStale = false;
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
   #drops = 0;
   #connected = true;
@@ -286,6 +292,13 @@ export class IdleLoop {
       this.#log.warn({ backend: id, err: asError(error) }, 'backend record unreadable; ignored');
       return;
     }
+    const related = record?.config.group !== undefined || record?.config.dependsOn !== undefined;
+    const listingChanged = (record !== undefined) !== this.#known.has(id);
+    if (related || this.#related.has(id) || (this.#related.size > 0 && listingChanged)) {
+      this.#graphStale = true;
+    }
+    if (related) this.#related.add(id);
+    else this.#related.delete(id);
     if (record) {
       this.#known.set(id, { record: this.#options.bounds.apply(id, record), revision: entry.revision });
     } else {
@@ -340,13 +353,25 @@ export class IdleLoop {
       const restore = this.#restoreStop(id, revision).finally(() => this.#draining.delete(id));
       this.#draining.set(id, restore);
     }
-    for (const [id, { record, revision }] of this.#known) {
-      if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
-      if ((this.#retryAt.get(id) ?? 0) > now) continue;
-      if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) continue;
-      // The intent as it was when the backend was found idle: a wake written since makes the drain's
-      // compare-and-set fail, whatever the order in which the watch delivers it.
-      const seenIntent = this.#intentRevisions.get(id);
+    if (this.#graphStale) {
+      this.#graphStale = false;
+      this.#graph = new BackendGraph(
+        [...this.#related].flatMap((id) => {
+          const known = this.#known.get(id);
+          return known === undefined ? [] : [[id, known.record.config] as const];
+        }),
+        (id) => this.#known.has(id),
+      );
+    }
+    const started = new Set<BackendId>();
+    for (const id of this.#known.keys()) {
+      if (started.has(id) || !this.#mayDrain(id, now)) continue;
+      // A group sleeps only when every member that is up may: one drain for all of them.
+      const members = [
+        id,
+        ...this.#graph.groupMembersOf(id).filter((m) => (this.#known.get(m)?.record.replicas ?? 0) > 0),
+      ];
+      if (!members.every((member) => member === id || this.#mayDrain(member, now))) continue;
       // Silence is not idleness: only bridges heard from can have told filters to hold and report.
       const gate = this.#liveness.gate(now);
       if (!gate.ok) {
@@ -357,11 +382,35 @@ export class IdleLoop {
         continue;
       }
       this.#heldBack.delete(id);
-      const drain = this.#drain(id, record, revision, seenIntent, now).finally(() =>
-        this.#draining.delete(id),
-      );
-      this.#draining.set(id, drain);
+      const vote = members.length > 1 ? new GroupVote(members.length) : undefined;
+      for (const member of members) {
+        const known = this.#known.get(member) as KnownBackend;
+        started.add(member);
+        // The intent as it was when the backend was found idle: a wake written since makes the drain's
+        // compare-and-set fail, whatever the order in which the watch delivers it.
+        const seenIntent = this.#intentRevisions.get(member);
+        const drain = this.#drain(member, known.record, known.revision, seenIntent, now, false, vote).finally(
+          () => this.#draining.delete(member),
+        );
+        this.#draining.set(member, drain);
+      }
     }
+  }
+
+  /**
+   * Up, not draining, idle for its timeout, and no backend that depends on it is up (a dependency stays
+   * awake while a dependent is).
+   */
+  #mayDrain(id: BackendId, now: number): boolean {
+    const known = this.#known.get(id);
+    if (known === undefined) return false;
+    const { record, revision } = known;
+    if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) return false;
+    if ((this.#retryAt.get(id) ?? 0) > now) return false;
+    if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) return false;
+    return !this.#graph
+      .dependentsOf(id)
+      .some((dependent) => (this.#known.get(dependent)?.record.replicas ?? 0) > 0);
   }
 
   async #answerSleep(msg: Msg): Promise<void> {
@@ -430,11 +479,13 @@ export class IdleLoop {
     seenIntent: number | undefined,
     idleAt: number,
     force = false,
+    vote?: GroupVote,
   ): Promise<SleepOutcome> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
     /** Revision of the `sleeping` or `stopping` this drain wrote, while leaving would strand it. */
     let held: number | undefined;
+    let voted = false;
     try {
       if ((await scaler.getReplicas(id)) === 0) {
         this.#asleep.set(id, recordRevision);
@@ -478,14 +529,21 @@ export class IdleLoop {
         bridgesApplied: confirmed.ok && this.#liveness.applied(sleepingRevision, this.#clock()).ok,
         connectionDropped: this.#drops !== drops || !this.#connected,
       });
+      const mayScaleDown = outcome === 'scale-down' && isLeader();
+      voted = true;
+      const together = vote === undefined ? mayScaleDown : await vote.cast(mayScaleDown);
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
         held = undefined;
         return 'woken';
       }
-      if (outcome !== 'scale-down' || !isLeader()) {
+      if (!mayScaleDown) {
         log.info({ outcome }, 'drain cancelled; staying up');
         return outcome === 'scale-down' ? 'cancelled' : outcome;
+      }
+      if (!together) {
+        log.info('a member of its group is wanted; staying up');
+        return 'active';
       }
 
       // `stopping` before the scale call: bridges keep reading it as not ready, and a wake that meets it
@@ -552,6 +610,8 @@ export class IdleLoop {
       }
       return 'failed';
     } finally {
+      // A drain that ends before its decision keeps its group up.
+      if (!voted) vote?.cast(false);
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
       if (held !== undefined) {
         await intents.restoreAwake(id, held).catch((error: unknown) => {

@@ -137,6 +137,8 @@ export function demoBackend(
     maxWait?: string;
     maxBuffered?: number;
     hosts?: string[];
+    group?: string;
+    dependsOn?: string[];
   } = {},
 ): string {
   const hosts = settings.hosts ?? [`${name}.localhost`];
@@ -152,6 +154,8 @@ export function demoBackend(
     `    max-wait: ${settings.maxWait ?? '20s'}`,
     `    max-buffered: ${settings.maxBuffered ?? 1000}`,
     `    stop-grace: 1s`,
+    ...(settings.group ? [`    group: ${settings.group}`] : []),
+    ...(settings.dependsOn ? [`    depends-on: [${settings.dependsOn.join(', ')}]`] : []),
     '',
   ].join('\n');
 }

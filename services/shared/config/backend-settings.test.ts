@@ -43,6 +43,19 @@ describe('per-backend settings', () => {
     });
   });
 
+  it('reads a group and dependencies, and reports malformed ones without keeping them', () => {
+    const ok = parseBackendSettings({ group: ' shop ', 'depends-on': 'shop/db, shop/cache,shop/db' });
+    expect(ok.config).toMatchObject({ group: 'shop', dependsOn: ['shop/db', 'shop/cache'] });
+    expect(ok.problems).toEqual([]);
+    const bad = parseBackendSettings({ group: 'Shop_Front', 'depends-on': 'db, shop/cache' });
+    expect(bad.config.group).toBeUndefined();
+    expect(bad.config.dependsOn).toEqual(['shop/cache']);
+    expect(bad.problems).toEqual([
+      { setting: 'group', value: 'Shop_Front', reason: 'expected a DNS label such as shop' },
+      { setting: 'depends-on', value: 'db', reason: 'expected backend ids <namespace>/<name>' },
+    ]);
+  });
+
   it('replaces each malformed value by its default and reports it', () => {
     const settings = parseBackendSettings({
       hosts: 'ok.example.com, bad host, a.*.b',

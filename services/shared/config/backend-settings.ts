@@ -1,4 +1,5 @@
-import { HOST } from '../ids/dns-names.ts';
+import { parseBackendId } from '../ids/backend-id.ts';
+import { DNS_LABEL, HOST } from '../ids/dns-names.ts';
 import type { BackendConfig } from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
 import { type Env, env, loadConfig } from './env-config.ts';
@@ -89,6 +90,8 @@ export interface BackendSettings {
   'max-wait'?: string | undefined;
   'max-buffered'?: string | undefined;
   'probe-path'?: string | undefined;
+  group?: string | undefined;
+  'depends-on'?: string | undefined;
 }
 
 export const SETTING_NAMES = [
@@ -98,6 +101,8 @@ export const SETTING_NAMES = [
   'max-wait',
   'max-buffered',
   'probe-path',
+  'group',
+  'depends-on',
 ] as const;
 
 export interface SettingProblem {
@@ -194,6 +199,31 @@ export function parseBackendSettings(
         reason: "expected an absolute path starting with '/'",
       });
   }
+
+  const group = input.group?.trim();
+  if (group) {
+    if (group.length <= 63 && DNS_LABEL.test(group)) config.group = group;
+    else problems.push({ setting: 'group', value: group, reason: 'expected a DNS label such as shop' });
+  }
+
+  const dependsOn: string[] = [];
+  for (const raw of (input['depends-on'] ?? '').split(',')) {
+    const id = raw.trim();
+    if (id === '') continue;
+    try {
+      parseBackendId(id);
+      if (!dependsOn.includes(id)) dependsOn.push(id);
+    } catch {
+      problems.push({ setting: 'depends-on', value: id, reason: 'expected backend ids <namespace>/<name>' });
+    }
+  }
+  if (dependsOn.length > 32) {
+    problems.push({
+      setting: 'depends-on',
+      value: input['depends-on'] ?? '',
+      reason: 'at most 32 dependencies',
+    });
+  } else if (dependsOn.length > 0) config.dependsOn = dependsOn;
 
   const bounded = applyBackendBounds(config, bounds);
   for (const { setting, asked, used } of bounded.applied) {

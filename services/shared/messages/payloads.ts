@@ -3,7 +3,7 @@
  * TypeScript types derived from them. Times are epoch milliseconds.
  */
 import Type, { type Static } from 'typebox';
-import { BACKEND_ID_PATTERN, HOST_PATTERN } from '../ids/dns-names.ts';
+import { BACKEND_ID_PATTERN, DNS_LABEL_PATTERN, HOST_PATTERN } from '../ids/dns-names.ts';
 
 /** `<namespace>/<name>`; the pattern is a first gate, `parseBackendId` gives the precise reason. */
 export const BackendIdSchema = Type.String({
@@ -29,6 +29,10 @@ export const BackendConfigSchema = Type.Object(
     maxWaitMs: Type.Integer({ minimum: 1 }),
     maxBuffered: Type.Integer({ minimum: 1 }),
     probePath: Type.Optional(Type.String({ pattern: '^/', maxLength: 2048 })),
+    /** Backends of one namespace with the same group wake together and sleep together. */
+    group: Type.Optional(Type.String({ pattern: `^${DNS_LABEL_PATTERN}$`, maxLength: 63 })),
+    /** Backends of its namespace woken with it, that its requests wait for and that stay awake while it is. */
+    dependsOn: Type.Optional(Type.Array(BackendIdSchema, { maxItems: 32 })),
   },
   { additionalProperties: false },
 );
