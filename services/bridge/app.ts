@@ -10,6 +10,7 @@ import {
   type ActivityReport,
   type BackendId,
   InvalidBackendIdError,
+  inSchedule,
   type Logger,
   opsRoutes,
   parseBackendId,
@@ -21,6 +22,7 @@ import { controlRoutes } from './control-api.ts';
 import type { ControlFeed } from './control-feed.ts';
 import type { ControlState } from './control-state.ts';
 import {
+  AsleepByScheduleError,
   ControlDisabledError,
   LongPollLimitError,
   LongPollQuotaError,
@@ -122,6 +124,7 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
     return { status: 503, code: error.code, retry: true };
   }
   if (error instanceof NoLeaderError) return { status: 503, code: error.code, retry: true };
+  if (error instanceof AsleepByScheduleError) return { status: 503, code: error.code, retry: true };
   if (error instanceof LongPollQuotaError) return { status: 429, code: error.code, retry: true };
   if (error instanceof ControlDisabledError) return { status: 403, code: error.code, retry: false };
   if (error instanceof SleepRefusedError) return { status: error.status, code: error.code, retry: false };
@@ -154,6 +157,9 @@ export function createWake(
     // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
     if (!publisher.connected) throw new NatsUnavailableError('not connected');
     if (!view.has(backend)) throw new UnknownBackendError(backend);
+    const wallNow = now();
+    const closed = inSchedule(view.record(backend)?.config.asleepDuring, wallNow);
+    if (closed !== undefined) throw new AsleepByScheduleError(backend, closed.endMs, wallNow);
     parts.coldStart.wake(backend, view.get(backend)?.ready ?? false, arrivedAt);
     // Its dependencies first, then its group: the stream keeps them in this order, and one wake of each
     // per 2 s window whatever the number of members asking.
@@ -190,7 +196,12 @@ export function buildApp(options: BuildAppOptions) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, code, retry } = classify(error);
     if (status >= 500 && status !== 503) request.log.error({ err: error }, 'request failed');
-    if (retry) reply.header('retry-after', RETRY_AFTER_S);
+    if (retry) {
+      reply.header(
+        'retry-after',
+        error instanceof AsleepByScheduleError ? String(error.retryAfterS) : RETRY_AFTER_S,
+      );
+    }
     const message =
       status === 500
         ? 'internal error'

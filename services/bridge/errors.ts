@@ -83,6 +83,19 @@ export class NoLeaderError extends WakegateError {
   }
 }
 
+/** The backend is in an `asleep-during` window: no wake is taken until it ends. */
+export class AsleepByScheduleError extends WakegateError {
+  /** Seconds until the window ends (at least 1), for `Retry-After`. */
+  readonly retryAfterS: number;
+  constructor(backend: string, endMs: number, nowMs: number) {
+    super(
+      'asleep_by_schedule',
+      `backend ${backend} sleeps by its asleep-during schedule until ${new Date(endMs).toISOString()}`,
+    );
+    this.retryAfterS = Math.max(1, Math.ceil((endMs - nowMs) / 1000));
+  }
+}
+
 /** A wake with `wait` did not see the backend ready in time; the wake itself was accepted. */
 export class WakeTimeoutError extends WakegateError {
   constructor(backend: string, waitMs: number) {

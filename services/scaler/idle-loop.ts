@@ -5,6 +5,7 @@
  * period, and scale to zero only if no wake and no request came meanwhile.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstream } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
 import type { Msg, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
@@ -20,11 +21,14 @@ import {
   backendFromKey,
   codecs,
   decodeMessage,
+  inSchedule,
   keepRunning,
   type Logger,
   MIN_DRAIN_MS,
   monotonicNow,
   type SleepOutcome,
+  subjectFor,
+  wakeMessageId,
 } from '../shared/index.ts';
 import { backendRecordOf, type RecordBounds } from './backend-records.ts';
 import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
@@ -119,6 +123,9 @@ export class IdleLoop {
   readonly #related = new Set<BackendId>();
   #graph = new BackendGraph([]);
   #graphStale = false;
+  /** Backends with `awake-during` or `asleep-during`, and the awake window each was last woken for. */
+  readonly #scheduled = new Set<BackendId>();
+  readonly #scheduledWakes = new Map<BackendId, number>();
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
   #drops = 0;
   #connected = true;
@@ -299,6 +306,9 @@ export class IdleLoop {
     }
     if (related) this.#related.add(id);
     else this.#related.delete(id);
+    if (record?.config.awakeDuring !== undefined || record?.config.asleepDuring !== undefined) {
+      this.#scheduled.add(id);
+    } else this.#scheduled.delete(id);
     if (record) {
       this.#known.set(id, { record: this.#options.bounds.apply(id, record), revision: entry.revision });
     } else {
@@ -363,6 +373,7 @@ export class IdleLoop {
         (id) => this.#known.has(id),
       );
     }
+    this.#followSchedules(now);
     const started = new Set<BackendId>();
     for (const id of this.#known.keys()) {
       if (started.has(id) || !this.#mayDrain(id, now)) continue;
@@ -398,13 +409,63 @@ export class IdleLoop {
   }
 
   /**
-   * Up, not draining, idle for its timeout, and no backend that depends on it is up (a dependency stays
-   * awake while a dependent is).
+   * Schedules, on the wall clock: a backend at zero in an `awake-during` window is woken once per window (at
+   * its start, within a check interval), through the wake stream as any wake; one up in an `asleep-during`
+   * window is put to sleep by the drain protocol without its idle check (a wake during the drain still
+   * keeps it up; the bridges take no wake for it until the window ends).
+   */
+  #followSchedules(now: number): void {
+    const wallNow = this.#now();
+    for (const id of this.#scheduled) {
+      const known = this.#known.get(id);
+      if (known === undefined) continue;
+      const { record, revision } = known;
+      const awake = inSchedule(record.config.awakeDuring, wallNow);
+      if (awake !== undefined && record.replicas === 0 && this.#scheduledWakes.get(id) !== awake.startMs) {
+        this.#scheduledWakes.set(id, awake.startMs);
+        this.#log.info(
+          { backend: id, until: new Date(awake.endMs).toISOString() },
+          'awake-during window: waking',
+        );
+        void this.#publishWake(id, wallNow);
+      }
+      const asleep = inSchedule(record.config.asleepDuring, wallNow);
+      if (asleep === undefined || record.replicas === 0 || this.#draining.has(id)) continue;
+      if (this.#asleep.get(id) === revision || (this.#retryAt.get(id) ?? 0) > now) continue;
+      this.#log.info(
+        { backend: id, until: new Date(asleep.endMs).toISOString() },
+        'asleep-during window: putting to sleep',
+      );
+      const drain = this.#drain(id, record, revision, this.#intentRevisions.get(id), now, true).finally(() =>
+        this.#draining.delete(id),
+      );
+      this.#draining.set(id, drain);
+    }
+  }
+
+  async #publishWake(id: BackendId, at: number): Promise<void> {
+    try {
+      await jetstream(this.#options.nc).publish(
+        subjectFor('wake', id),
+        codecs.wake.encode({ backend: id, at, source: 'schedule' }),
+        { msgID: wakeMessageId(id, at) },
+      );
+    } catch (error) {
+      // Tried again at the next check.
+      this.#scheduledWakes.delete(id);
+      this.#log.warn({ backend: id, err: asError(error) }, 'could not publish the scheduled wake');
+    }
+  }
+
+  /**
+   * Up, not draining, idle for its timeout, outside its `awake-during` windows, and no backend that depends
+   * on it is up (a dependency stays awake while a dependent is).
    */
   #mayDrain(id: BackendId, now: number): boolean {
     const known = this.#known.get(id);
     if (known === undefined) return false;
     const { record, revision } = known;
+    if (inSchedule(record.config.awakeDuring, this.#now()) !== undefined) return false;
     if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) return false;
     if ((this.#retryAt.get(id) ?? 0) > now) return false;
     if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) return false;

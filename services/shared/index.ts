@@ -37,6 +37,13 @@ export {
   loadConfigOrReport,
   readSecret,
 } from './config/env-config.ts';
+export {
+  inSchedule,
+  parseSchedule,
+  ScheduleError,
+  type ScheduleWindow,
+  windowAt,
+} from './config/schedule.ts';
 export * from './config/service-config.ts';
 export {
   asError,

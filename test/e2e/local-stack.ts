@@ -139,6 +139,8 @@ export function demoBackend(
     hosts?: string[];
     group?: string;
     dependsOn?: string[];
+    awakeDuring?: string;
+    asleepDuring?: string;
   } = {},
 ): string {
   const hosts = settings.hosts ?? [`${name}.localhost`];
@@ -156,6 +158,8 @@ export function demoBackend(
     `    stop-grace: 1s`,
     ...(settings.group ? [`    group: ${settings.group}`] : []),
     ...(settings.dependsOn ? [`    depends-on: [${settings.dependsOn.join(', ')}]`] : []),
+    ...(settings.awakeDuring ? [`    awake-during: ${JSON.stringify(settings.awakeDuring)}`] : []),
+    ...(settings.asleepDuring ? [`    asleep-during: ${JSON.stringify(settings.asleepDuring)}`] : []),
     '',
   ].join('\n');
 }

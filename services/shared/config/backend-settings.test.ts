@@ -56,6 +56,26 @@ describe('per-backend settings', () => {
     ]);
   });
 
+  it('reads schedules, and reports one that does not parse without keeping it', () => {
+    const ok = parseBackendSettings({
+      'awake-during': 'Mon-Fri 08:00-18:00 Europe/Berlin, Sat 10:00-14:00 Europe/Berlin',
+      'asleep-during': 'daily 01:00-05:00',
+    });
+    expect(ok.config).toMatchObject({
+      awakeDuring: 'Mon-Fri 08:00-18:00 Europe/Berlin, Sat 10:00-14:00 Europe/Berlin',
+      asleepDuring: 'daily 01:00-05:00',
+    });
+    const bad = parseBackendSettings({ 'awake-during': 'Mon-Fri 08:00-18:00 Europe/Atlantis' });
+    expect(bad.config.awakeDuring).toBeUndefined();
+    expect(bad.problems).toEqual([
+      {
+        setting: 'awake-during',
+        value: 'Mon-Fri 08:00-18:00 Europe/Atlantis',
+        reason: 'unknown time zone "Europe/Atlantis"',
+      },
+    ]);
+  });
+
   it('replaces each malformed value by its default and reports it', () => {
     const settings = parseBackendSettings({
       hosts: 'ok.example.com, bad host, a.*.b',

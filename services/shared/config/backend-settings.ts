@@ -3,6 +3,7 @@ import { DNS_LABEL, HOST } from '../ids/dns-names.ts';
 import type { BackendConfig } from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
 import { type Env, env, loadConfig } from './env-config.ts';
+import { parseSchedule } from './schedule.ts';
 
 export const DEFAULT_BACKEND_CONFIG: Readonly<BackendConfig> = Object.freeze({
   idleTimeoutMs: 5 * 60_000,
@@ -92,6 +93,8 @@ export interface BackendSettings {
   'probe-path'?: string | undefined;
   group?: string | undefined;
   'depends-on'?: string | undefined;
+  'awake-during'?: string | undefined;
+  'asleep-during'?: string | undefined;
 }
 
 export const SETTING_NAMES = [
@@ -103,6 +106,8 @@ export const SETTING_NAMES = [
   'probe-path',
   'group',
   'depends-on',
+  'awake-during',
+  'asleep-during',
 ] as const;
 
 export interface SettingProblem {
@@ -224,6 +229,20 @@ export function parseBackendSettings(
       reason: 'at most 32 dependencies',
     });
   } else if (dependsOn.length > 0) config.dependsOn = dependsOn;
+
+  const schedule = (setting: 'awake-during' | 'asleep-during', key: 'awakeDuring' | 'asleepDuring') => {
+    const raw = input[setting]?.trim();
+    if (!raw) return;
+    try {
+      parseSchedule(raw);
+      if (raw.length > 1024) throw new Error('longer than 1024 characters');
+      config[key] = raw;
+    } catch (error) {
+      problems.push({ setting, value: raw, reason: (error as Error).message });
+    }
+  };
+  schedule('awake-during', 'awakeDuring');
+  schedule('asleep-during', 'asleepDuring');
 
   const bounded = applyBackendBounds(config, bounds);
   for (const { setting, asked, used } of bounded.applied) {

@@ -33,6 +33,10 @@ export const BackendConfigSchema = Type.Object(
     group: Type.Optional(Type.String({ pattern: `^${DNS_LABEL_PATTERN}$`, maxLength: 63 })),
     /** Backends of its namespace woken with it, that its requests wait for and that stay awake while it is. */
     dependsOn: Type.Optional(Type.Array(BackendIdSchema, { maxItems: 32 })),
+    /** A schedule (`Mon-Fri 08:00-18:00 Europe/Berlin`, …): woken at each window's start, never put to sleep in one. */
+    awakeDuring: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    /** A schedule during which it is put to sleep and no wake is taken. */
+    asleepDuring: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   },
   { additionalProperties: false },
 );

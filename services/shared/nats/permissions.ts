@@ -105,6 +105,8 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       `${api}.CONSUMER.MSG.NEXT.${WAKE_STREAM}.${SCALER_CONSUMER}`,
       `$JS.ACK.${WAKE_STREAM}.${SCALER_CONSUMER}.>`,
       allSubjects('scaled'),
+      // The wake at the start of an `awake-during` window, published by the idle-loop leader.
+      allSubjects('wake'),
       ...readBucket(BACKENDS_BUCKET),
       ...writeBucket(INTENTS_BUCKET),
       ...writeBucket(LEASES_BUCKET),
