@@ -227,6 +227,7 @@ export class Watcher {
       );
     }
     this.dependencyProblems = current;
+    this.options.source.reportDependencyProblems?.(graph.problems);
   }
 
   private onScaled(msg: Msg): void {
