@@ -123,6 +123,18 @@ describe('ControlState', () => {
     });
   });
 
+  it('lists the group and dependencies the backend’s settings name', () => {
+    const relatedRecord = {
+      ...record(1),
+      config: { ...record(1).config, group: 'front', dependsOn: ['shop/db'] },
+    };
+    const control = new ControlState(
+      () => ({ record: relatedRecord, intent: undefined, ready: true }),
+      () => [ID],
+    );
+    expect(control.row(ID)).toMatchObject({ group: 'front', dependsOn: ['shop/db'] });
+  });
+
   it('ignores wakes of an awake backend: the last wake stays the cold start', () => {
     const { control, set } = fixture();
     control.wakeRequested(ID, 1000);

@@ -47,6 +47,9 @@ export interface ControlRow {
   replicas: number;
   readyReplicas: number;
   hosts: string[];
+  /** Its group and dependencies, as its settings name them. */
+  group?: string;
+  dependsOn?: string[];
   lastWake?: LastWake;
 }
 
@@ -174,6 +177,8 @@ export class ControlState {
       replicas: record.replicas,
       readyReplicas: record.readyReplicas,
       hosts: record.hosts,
+      ...(record.config.group === undefined ? {} : { group: record.config.group }),
+      ...(record.config.dependsOn === undefined ? {} : { dependsOn: record.config.dependsOn }),
       ...(timeline === undefined ? {} : { lastWake: { ...timeline, phases: wakePhases(timeline) } }),
     };
   }

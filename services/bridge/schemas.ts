@@ -144,6 +144,8 @@ export const ControlRowSchema = Type.Object(
     replicas: Ms,
     readyReplicas: Ms,
     hosts: Type.Array(Type.String()),
+    group: Type.Optional(Type.String()),
+    dependsOn: Type.Optional(Type.Array(Type.String())),
     lastWake: Type.Optional(
       Type.Object(
         {

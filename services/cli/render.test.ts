@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changeLine, duration, statusTable, wakeSummary } from './render.ts';
+import { changeLine, duration, relations, statusTable, wakeSummary } from './render.ts';
 
 const plain = {
   bold: (t: string) => t,
@@ -44,7 +44,11 @@ describe('what wakegate prints for people', () => {
       ],
       plain,
     );
-    expect(table).toMatch(/shop\/api │ <g>awake<\/g> │ 1\/2\s+│ a\.example, b\.example │ —/);
+    expect(table).toMatch(/shop\/api │ <g>awake<\/g> │ 1\/2\s+│ a\.example, b\.example │ —\s+│ —/);
+    expect(relations({ group: 'front', dependsOn: ['shop/db', 'shop/cache'] })).toBe(
+      'front; needs shop/db, shop/cache',
+    );
+    expect(relations({ dependsOn: ['shop/db'] })).toBe('needs shop/db');
     expect(statusTable([], plain)).toContain('no backends');
     const line = changeLine(
       { id: 'shop/api', previous: 'awake', state: 'draining', at: Date.UTC(2026, 0, 1, 12) },

@@ -46,10 +46,18 @@ export function wakeSummary(wake: LastWake | undefined): string {
   return totalMs === undefined ? `under way${detail}` : `${duration(totalMs)}${detail}`;
 }
 
+/** `front`, `needs shop/db`, `front; needs shop/db`, or `—`. */
+export function relations(row: Pick<ControlRow, 'group' | 'dependsOn'>): string {
+  const parts = [row.group, row.dependsOn && `needs ${row.dependsOn.join(', ')}`].filter(Boolean);
+  return parts.length > 0 ? parts.join('; ') : '—';
+}
+
 export function statusTable(rows: readonly ControlRow[], colors: Colors): string {
   if (rows.length === 0) return 'no backends (nothing has opted in, or the watcher has not listed any yet)';
   const table = new Table({
-    head: ['BACKEND', 'STATE', 'READY/REPLICAS', 'HOSTS', 'LAST WAKE'].map((title) => colors.bold(title)),
+    head: ['BACKEND', 'STATE', 'READY/REPLICAS', 'HOSTS', 'GROUP / NEEDS', 'LAST WAKE'].map((title) =>
+      colors.bold(title),
+    ),
     style: { head: [], border: [], compact: true },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
@@ -59,6 +67,7 @@ export function statusTable(rows: readonly ControlRow[], colors: Colors): string
       state(colors, row.state),
       `${row.readyReplicas}/${row.replicas}`,
       row.hosts.join(', '),
+      relations(row),
       wakeSummary(row.lastWake),
     ]);
   }
