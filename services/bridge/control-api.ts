@@ -55,7 +55,7 @@ const errors = {
   504: ErrorReply,
 };
 
-/** Outcomes of a sleep that leave the backend up: the drain protocol said no, and why. */
+/** Outcomes of a sleep that leave the backend up, other than 409 (the drain protocol or a schedule said no). */
 const REFUSED_STATUS: Record<string, number> = { failed: 502, unknown: 404 };
 
 export function controlRoutes(options: ControlApiOptions) {

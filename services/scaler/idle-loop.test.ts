@@ -801,5 +801,15 @@ describe('scaler: idle loop', () => {
     expect(intents(busy, 'sleeping')).toEqual([]);
     expect(await ask(busy, true)).toBe('asleep');
     expect(workloads.replicas.get(busy)).toBe(0);
+
+    // Inside one of its awake-during windows only a forced sleep is taken.
+    const office = backendId('control', 'office');
+    await putBackend(backends, office, {
+      replicas: 1,
+      config: { idleTimeoutMs: 600_000, awakeDuring: 'daily 00:00-24:00' },
+    });
+    workloads.replicas.set(office, 1);
+    await until('the leader to list it', async () => (await ask(office, false)) === 'scheduled-awake');
+    expect(workloads.sets(office)).toEqual([]);
   });
 });

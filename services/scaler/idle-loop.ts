@@ -504,6 +504,8 @@ export class IdleLoop {
     if (this.#draining.has(id)) return 'draining';
     if (known.record.replicas === 0) return 'already-asleep';
     if (!force && this.#tracker.inflight(id, this.#clock()) > 0) return 'busy';
+    if (!force && inSchedule(known.record.config.awakeDuring, this.#now()) !== undefined)
+      return 'scheduled-awake';
     // Silence is not idleness here either; a leader that just took over hears each bridge at its next beat.
     const { bridgeFreshMs } = this.#options.timing;
     if (!(await this.#waitForBridges((now) => this.#liveness.gate(now), bridgeFreshMs)).ok) {

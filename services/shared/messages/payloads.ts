@@ -171,7 +171,8 @@ export type SleepRequest = Static<typeof SleepRequestSchema>;
  * `busy` (requests in flight and not forced), `draining` (a drain of it is already running), `woken` (a wake
  * came during the drain), `active` (a request came during the drain), `unconfirmed` (not every live bridge
  * confirmed it), `disconnected` (the leader's connection dropped), `cancelled` (the lease was lost),
- * `unknown` (the watcher does not list it), `failed` (the platform refused; the scaler's log says why).
+ * `unknown` (the watcher does not list it), `failed` (the platform refused; the scaler's log says why),
+ * `scheduled-awake` (inside one of its `awake-during` windows, and not forced).
  */
 export const SleepReplySchema = Type.Object(
   {
@@ -188,6 +189,7 @@ export const SleepReplySchema = Type.Object(
       Type.Literal('cancelled'),
       Type.Literal('unknown'),
       Type.Literal('failed'),
+      Type.Literal('scheduled-awake'),
     ]),
   },
   { additionalProperties: false },
