@@ -375,8 +375,8 @@ export class IdleLoop {
     }
     this.#followSchedules(now);
     const started = new Set<BackendId>();
-    for (const id of this.#known.keys()) {
-      if (started.has(id) || !this.#mayDrain(id, now)) continue;
+    for (const [id, known] of this.#known) {
+      if (!this.#mayDrain(id, now, known) || started.has(id)) continue;
       // A group sleeps only when every member that is up may: one drain for all of them.
       const members = [
         id,
@@ -461,14 +461,14 @@ export class IdleLoop {
    * Up, not draining, idle for its timeout, outside its `awake-during` windows, and no backend that depends
    * on it is up (a dependency stays awake while a dependent is).
    */
-  #mayDrain(id: BackendId, now: number): boolean {
-    const known = this.#known.get(id);
+  #mayDrain(id: BackendId, now: number, known = this.#known.get(id)): boolean {
     if (known === undefined) return false;
     const { record, revision } = known;
-    if (inSchedule(record.config.awakeDuring, this.#now()) !== undefined) return false;
     if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) return false;
     if ((this.#retryAt.get(id) ?? 0) > now) return false;
     if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) return false;
+    // Only idle backends get here (few per check): the wall clock and the graph are asked for them alone.
+    if (inSchedule(record.config.awakeDuring, this.#now()) !== undefined) return false;
     return !this.#graph
       .dependentsOf(id)
       .some((dependent) => (this.#known.get(dependent)?.record.replicas ?? 0) > 0);
