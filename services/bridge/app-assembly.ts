@@ -3,10 +3,12 @@
  * the cold-start clock and its traces. `startBridge` feeds the view from NATS KV; tests feed it directly.
  */
 import type { Logger } from '../shared/index.ts';
-import { type BridgeApp, buildApp, type Publisher } from './app.ts';
+import { type BridgeApp, buildApp, createWake, type Publisher } from './app.ts';
 import type { BridgeAuth } from './auth.ts';
 import { ColdStartClock } from './cold-start-clock.ts';
 import { ColdStartTraces } from './cold-start-traces.ts';
+import { ControlFeed } from './control-feed.ts';
+import { ControlState } from './control-state.ts';
 import { LongPolls } from './long-poll.ts';
 import { MergedView } from './merged-view.ts';
 import { type BridgeMetrics, createBridgeMetrics } from './metrics.ts';
@@ -22,6 +24,8 @@ export interface AssembleAppOptions {
   logger: Logger;
   /** Who may call `/v1`. */
   auth: BridgeAuth;
+  /** Who may call `/v1/control`; undefined: nobody (the control API is off). */
+  adminToken: string | undefined;
 }
 
 export interface AssembledApp {
@@ -31,6 +35,11 @@ export interface AssembledApp {
   metrics: BridgeMetrics;
   coldStart: ColdStartClock;
   traces: ColdStartTraces;
+  /** The control API's states and the feed its streams and waiting wakes follow. */
+  control: ControlState;
+  controlFeed: ControlFeed;
+  /** The wake path `POST /v1/wake` takes, for the control API's NATS twin. */
+  wake: ReturnType<typeof createWake>;
 }
 
 export function assembleApp(options: AssembleAppOptions): AssembledApp {
@@ -45,6 +54,15 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
   });
   const coldStart = new ColdStartClock();
   const traces = new ColdStartTraces();
+  const control = new ControlState(
+    (id) => {
+      const record = view.record(id);
+      if (record === undefined) return undefined;
+      return { record, intent: view.intent(id), ready: view.get(id)?.ready ?? false };
+    },
+    () => view.ids(),
+  );
+  const controlFeed = new ControlFeed();
   const app = buildApp({
     view,
     longPolls,
@@ -55,6 +73,8 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
     traces,
     logger: options.logger,
     auth: options.auth,
+    control: { state: control, feed: controlFeed, adminToken: options.adminToken },
   });
-  return { app, view, longPolls, metrics, coldStart, traces };
+  const wake = createWake({ view, publisher, coldStart, traces, metrics, now: Date.now });
+  return { app, view, longPolls, metrics, coldStart, traces, control, controlFeed, wake };
 }

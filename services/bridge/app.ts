@@ -9,22 +9,33 @@ import { context, propagation, ROOT_CONTEXT, SpanKind } from '@opentelemetry/api
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import {
   type ActivityReport,
+  type BackendId,
   InvalidBackendIdError,
+  inSchedule,
   inSpan,
   type Logger,
   opsRoutes,
   parseBackendId,
+  type SleepReply,
 } from '../shared/index.ts';
 import { type BridgeAuth, bearerTokenCheck } from './auth.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
 import type { ColdStartTraces } from './cold-start-traces.ts';
+import { controlRoutes } from './control-api.ts';
+import type { ControlFeed } from './control-feed.ts';
+import type { ControlState } from './control-state.ts';
 import {
+  AsleepByScheduleError,
+  ControlDisabledError,
   LongPollLimitError,
   LongPollQuotaError,
   NatsUnavailableError,
+  NoLeaderError,
   NotSyncedError,
+  SleepRefusedError,
   UnknownBackendError,
   ViewBehindError,
+  WakeTimeoutError,
 } from './errors.ts';
 import type { LongPolls } from './long-poll.ts';
 import type { MergedView } from './merged-view.ts';
@@ -52,6 +63,8 @@ export interface Publisher {
   wake(backend: string, atMs: number): Promise<PublishedWake>;
   /** Resolves once NATS took the reports; rejects (NatsUnavailableError) when it did not. */
   activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void>;
+  /** Asks the idle-loop lease holder to put a backend to sleep; rejects (NoLeaderError) when none answers. */
+  sleep(backend: BackendId, force: boolean): Promise<SleepReply>;
 }
 
 export interface BuildAppOptions {
@@ -68,6 +81,8 @@ export interface BuildAppOptions {
   logger: Logger;
   /** Who may call `/v1`: `Authorization: Bearer <one of the tokens>`, or anyone when anonymous. */
   auth: BridgeAuth;
+  /** The control API (`/v1/control`): its state, its feed of changes and its token (undefined: off). */
+  control: { state: ControlState; feed: ControlFeed; adminToken: string | undefined };
   now?: () => number;
 }
 
@@ -113,7 +128,12 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   ) {
     return { status: 503, code: error.code, retry: true };
   }
+  if (error instanceof NoLeaderError) return { status: 503, code: error.code, retry: true };
+  if (error instanceof AsleepByScheduleError) return { status: 503, code: error.code, retry: true };
   if (error instanceof LongPollQuotaError) return { status: 429, code: error.code, retry: true };
+  if (error instanceof ControlDisabledError) return { status: 403, code: error.code, retry: false };
+  if (error instanceof SleepRefusedError) return { status: error.status, code: error.code, retry: false };
+  if (error instanceof WakeTimeoutError) return { status: 504, code: error.code, retry: false };
   if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
   if (error instanceof InvalidBackendIdError) return { status: 400, code: error.code, retry: false };
   const fastifyError = error as FastifyError;
@@ -125,9 +145,49 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   return { status: 500, code: 'internal', retry: false };
 }
 
+/** What a wake needs of the bridge's parts. */
+export type WakeParts = Pick<BuildAppOptions, 'view' | 'publisher' | 'coldStart' | 'traces' | 'metrics'> & {
+  now: () => number;
+};
+
+/**
+ * The wake of a listed backend, from a filter or the control API (HTTP or NATS); `arrivedAt` on the
+ * monotonic clock. 503 without NATS, 404 for a backend the watcher does not list.
+ */
+export function createWake(
+  parts: WakeParts,
+): (backend: BackendId, arrivedAt: number) => Promise<PublishedWake> {
+  const { view, publisher, metrics, now } = parts;
+  return async (backend, arrivedAt) => {
+    // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
+    if (!publisher.connected) throw new NatsUnavailableError('not connected');
+    if (!view.has(backend)) throw new UnknownBackendError(backend);
+    const wallNow = now();
+    const closed = inSchedule(view.record(backend)?.config.asleepDuring, wallNow);
+    if (closed !== undefined) throw new AsleepByScheduleError(backend, closed.endMs, wallNow);
+    const ready = view.get(backend)?.ready ?? false;
+    parts.coldStart.wake(backend, ready, arrivedAt);
+    if (!ready) parts.traces.wake(backend, context.active());
+    // Its dependencies first, then its group: the stream keeps them in this order, and one wake of each
+    // per 2 s window whatever the number of members asking.
+    for (const other of view.wakeSet(backend)) {
+      if (!view.get(other)?.ready) await publisher.wake(other, now());
+    }
+    const outcome = await publisher.wake(backend, now());
+    if (outcome.duplicate) metrics.wakeDuplicates.inc();
+    else {
+      metrics.wakesPublished.inc();
+      metrics.coldStart.observe({ phase: 'wake' }, (performance.now() - arrivedAt) / 1000);
+    }
+    return outcome;
+  };
+}
+
 export function buildApp(options: BuildAppOptions) {
   const { view, longPolls, publisher, metrics } = options;
   const now = options.now ?? Date.now;
+
+  const wake = createWake({ ...options, now });
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -143,7 +203,12 @@ export function buildApp(options: BuildAppOptions) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, code, retry } = classify(error);
     if (status >= 500 && status !== 503) request.log.error({ err: error }, 'request failed');
-    if (retry) reply.header('retry-after', RETRY_AFTER_S);
+    if (retry) {
+      reply.header(
+        'retry-after',
+        error instanceof AsleepByScheduleError ? String(error.retryAfterS) : RETRY_AFTER_S,
+      );
+    }
     const message =
       status === 500
         ? 'internal error'
@@ -163,6 +228,7 @@ export function buildApp(options: BuildAppOptions) {
   // at once), so no filter is cut off or left waiting for its deadline.
   app.addHook('preClose', (done) => {
     longPolls.close();
+    options.control.feed.close();
     done();
   });
 
@@ -236,23 +302,12 @@ export function buildApp(options: BuildAppOptions) {
               const { backend, since } = request.body;
               parseBackendId(backend);
               if (!options.synced()) throw new NotSyncedError();
-              // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
-              if (!publisher.connected) throw new NatsUnavailableError('not connected');
-              if (!view.has(backend)) {
-                // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
-                if (!view.hasBackendsOf(since)) throw new ViewBehindError(backend);
-                throw new UnknownBackendError(backend);
+              // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
+              if (publisher.connected && !view.has(backend) && !view.hasBackendsOf(since)) {
+                throw new ViewBehindError(backend);
               }
               // reply.elapsedTime counts from the request's arrival (fastify's onRequest), on the monotonic clock.
-              const ready = view.get(backend)?.ready ?? false;
-              options.coldStart.wake(backend, ready, performance.now() - reply.elapsedTime);
-              if (!ready) options.traces.wake(backend, context.active());
-              const outcome = await publisher.wake(backend, now());
-              if (outcome.duplicate) metrics.wakeDuplicates.inc();
-              else {
-                metrics.wakesPublished.inc();
-                metrics.coldStart.observe({ phase: 'wake' }, reply.elapsedTime / 1000);
-              }
+              const outcome = await wake(backend, performance.now() - reply.elapsedTime);
               request.log.debug({ backend, duplicate: outcome.duplicate }, 'wake accepted');
               return reply.code(202).send({ backend, duplicate: outcome.duplicate });
             },
@@ -284,6 +339,18 @@ export function buildApp(options: BuildAppOptions) {
       );
     },
     { prefix: '/v1' },
+  );
+
+  app.register(
+    controlRoutes({
+      control: options.control.state,
+      feed: options.control.feed,
+      adminToken: options.control.adminToken,
+      synced: options.synced,
+      wake,
+      sleep: (backend, force) => publisher.sleep(backend, force),
+    }),
+    { prefix: '/v1/control' },
   );
 
   return app;

@@ -72,4 +72,23 @@ describe('the bridge credentials', () => {
   ])('refuses %j naming the variable', (env, message) => {
     expect(refusal(env)).toContain(message);
   });
+
+  it('leaves the control API off without WAKEGATE_ADMIN_TOKEN and takes one that is not a filter token', () => {
+    const admin = (env: Record<string, string>) => loadConfig(bridgeConfigSpec, env).adminToken;
+    expect(admin({ WAKEGATE_BRIDGE_TOKEN: TOKEN })).toBeUndefined();
+    expect(admin({ WAKEGATE_BRIDGE_TOKEN: TOKEN, WAKEGATE_ADMIN_TOKEN: NEXT })).toBe(NEXT);
+    expect(() => admin({ WAKEGATE_BRIDGE_TOKEN: TOKEN, WAKEGATE_ADMIN_TOKEN: TOKEN })).toThrow(
+      'WAKEGATE_ADMIN_TOKEN: must differ from WAKEGATE_BRIDGE_TOKEN',
+    );
+    expect(() =>
+      admin({
+        WAKEGATE_BRIDGE_TOKEN: NEXT,
+        WAKEGATE_BRIDGE_TOKEN_PREVIOUS: TOKEN,
+        WAKEGATE_ADMIN_TOKEN: TOKEN,
+      }),
+    ).toThrow('WAKEGATE_ADMIN_TOKEN: must differ');
+    expect(() => admin({ WAKEGATE_BRIDGE_TOKEN: TOKEN, WAKEGATE_ADMIN_TOKEN: 'short' })).toThrow(
+      'WAKEGATE_ADMIN_TOKEN: is too short',
+    );
+  });
 });

@@ -10,6 +10,7 @@ export const TOKEN = 'WAKEGATE_BRIDGE_TOKEN';
 export const TOKEN_FILE = 'WAKEGATE_BRIDGE_TOKEN_FILE';
 export const TOKEN_PREVIOUS = 'WAKEGATE_BRIDGE_TOKEN_PREVIOUS';
 export const ALLOW_ANONYMOUS = 'WAKEGATE_BRIDGE_ALLOW_ANONYMOUS';
+export const ADMIN_TOKEN = 'WAKEGATE_ADMIN_TOKEN';
 
 /** Long enough that guessing is hopeless (`openssl rand -base64 32` gives 44); visible ASCII, no spaces. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -59,3 +60,23 @@ function readBridgeAuth(source: Env): BridgeAuth {
 
 /** `WAKEGATE_BRIDGE_TOKEN` (or `_FILE`), `WAKEGATE_BRIDGE_TOKEN_PREVIOUS`, `WAKEGATE_BRIDGE_ALLOW_ANONYMOUS`. */
 export const bridgeAuthField: EnvField<BridgeAuth> = { variable: TOKEN, read: readBridgeAuth };
+
+/**
+ * The control API's token (`WAKEGATE_ADMIN_TOKEN` or `_FILE`): undefined leaves the API off. Never one of
+ * the filters' tokens: whoever holds a filter's token must not be able to put backends to sleep.
+ */
+function readAdminToken(source: Env): string | undefined {
+  const secret = readSecret(source, ADMIN_TOKEN);
+  if (secret === undefined) return undefined;
+  const token = checkedToken(secret.from, secret.value);
+  const filterTokens = [readSecret(source, TOKEN)?.value, given(source, TOKEN_PREVIOUS)];
+  if (filterTokens.includes(token)) {
+    throw new ConfigError(
+      secret.from,
+      `must differ from ${TOKEN} and ${TOKEN_PREVIOUS} (the filters' tokens)`,
+    );
+  }
+  return token;
+}
+
+export const adminTokenField: EnvField<string | undefined> = { variable: ADMIN_TOKEN, read: readAdminToken };

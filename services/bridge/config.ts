@@ -1,6 +1,6 @@
 /** The bridge's environment: the shared NATS, log and port variables plus its own (credentials in auth-config.ts). */
 import { type ConfigOf, env, logConfigSpec, natsConfigSpec, portSpec } from '../shared/index.ts';
-import { bridgeAuthField } from './auth-config.ts';
+import { adminTokenField, bridgeAuthField } from './auth-config.ts';
 
 /** The API and ops port (`/v1/…`, `/healthz`, `/readyz`, `/metrics`). */
 export const BRIDGE_PORT = 8787;
@@ -10,6 +10,7 @@ export const bridgeConfigSpec = {
   ...logConfigSpec,
   ...portSpec(BRIDGE_PORT),
   auth: bridgeAuthField,
+  adminToken: adminTokenField,
   maxLongPolls: env.integer('WAKEGATE_MAX_LONG_POLLS', { default: 10_000, min: 1, max: 1_000_000 }),
   maxLongPollsPerClient: env.integer('WAKEGATE_MAX_LONG_POLLS_PER_CLIENT', {
     default: 256,

@@ -58,3 +58,47 @@ export class LongPollQuotaError extends WakegateError {
     );
   }
 }
+
+/** `WAKEGATE_ADMIN_TOKEN` is not set: the control API is off. */
+export class ControlDisabledError extends WakegateError {
+  constructor() {
+    super('control_disabled', 'the control API is off: set WAKEGATE_ADMIN_TOKEN on the bridge to use it');
+  }
+}
+
+/** The idle-loop lease holder did not put the backend to sleep; `outcome` says why (see SleepReply). */
+export class SleepRefusedError extends WakegateError {
+  /** 409 for the drain protocol's refusals, 404 for a backend the scaler does not list, 502 for a platform failure. */
+  readonly status: number;
+  constructor(backend: string, outcome: string, status: number) {
+    super(`sleep_${outcome.replace('-', '_')}`, `backend ${backend} was not put to sleep: ${outcome}`);
+    this.status = status;
+  }
+}
+
+/** No scaler answered a sleep: no replica holds the idle-loop lease right now (or none runs). */
+export class NoLeaderError extends WakegateError {
+  constructor(reason: string) {
+    super('no_leader', `no scaler holds the idle-loop lease to put it to sleep: ${reason}`);
+  }
+}
+
+/** The backend is in an `asleep-during` window: no wake is taken until it ends. */
+export class AsleepByScheduleError extends WakegateError {
+  /** Seconds until the window ends (at least 1), for `Retry-After`. */
+  readonly retryAfterS: number;
+  constructor(backend: string, endMs: number, nowMs: number) {
+    super(
+      'asleep_by_schedule',
+      `backend ${backend} sleeps by its asleep-during schedule until ${new Date(endMs).toISOString()}`,
+    );
+    this.retryAfterS = Math.max(1, Math.ceil((endMs - nowMs) / 1000));
+  }
+}
+
+/** A wake with `wait` did not see the backend ready in time; the wake itself was accepted. */
+export class WakeTimeoutError extends WakegateError {
+  constructor(backend: string, waitMs: number) {
+    super('not_ready_in_time', `backend ${backend} was woken but not ready within ${waitMs} ms`);
+  }
+}

@@ -4,6 +4,15 @@ export { type AssembleAppOptions, type AssembledApp, assembleApp } from './app-a
 export type { BridgeAuth } from './auth.ts';
 export { BRIDGE_NODE_FLAGS, BRIDGE_PORT, type BridgeConfig, bridgeConfigSpec } from './config.ts';
 export {
+  BACKEND_STATES,
+  type BackendState,
+  type ControlRow,
+  deriveState,
+  type LastWake,
+  type StateChange,
+  type WakePhases,
+} from './control-state.ts';
+export {
   LongPollLimitError,
   NatsUnavailableError,
   NotSyncedError,

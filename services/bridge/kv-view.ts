@@ -18,16 +18,15 @@ import {
   PayloadError,
 } from '../shared/index.ts';
 import type { MergedView } from './merged-view.ts';
-import type { BackendRow } from './schemas.ts';
 
 export interface KvViewOptions {
   nc: NatsConnection;
   view: MergedView;
   logger: Logger;
-  /** Called after each effective change of the view, with the backend's row as it was before. */
-  onChange: (id: BackendId, before: BackendRow | undefined) => void;
   /** Called for each KV value that could not be used. */
   onInvalid?: (bucket: string) => void;
+  /** Called after each entry applied, whether or not the filters' table changed (records, intents). */
+  onApplied?: (id: BackendId) => void;
 }
 
 export interface KvViewWatch {
@@ -40,8 +39,11 @@ export interface KvViewWatch {
   stop(): Promise<void>;
 }
 
-/** Applies a value (undefined: gone) with the KV revision of its entry (none for a key found missing). */
-type Apply = (id: BackendId, value: Uint8Array | undefined, seq?: number) => boolean;
+/**
+ * Applies a value (undefined: gone) with the KV revision of its entry (none for a key found missing); the
+ * view tells its own listener of the rows that changed.
+ */
+type Apply = (id: BackendId, value: Uint8Array | undefined, seq?: number) => void;
 
 const RESTART_DELAY_MS = 1000;
 
@@ -125,10 +127,10 @@ class BucketWatch {
   }
 
   #applyAndTell(id: BackendId, value: Uint8Array | undefined, seq?: number): void {
-    const before = this.#options.view.get(id);
-    const changed = this.#apply(id, value, seq);
+    // Counted as applied first: the view's listener (the heartbeat's nudge) reads it as the row changes.
     if (seq !== undefined) this.applied = Math.max(this.applied, seq);
-    if (changed) this.#options.onChange(id, before);
+    this.#apply(id, value, seq);
+    this.#options.onApplied?.(id);
   }
 
   #idOf(key: string): BackendId | undefined {

@@ -4,7 +4,14 @@
  * their KV revisions, and the revision is derived from those (see revision.ts), so replicas that applied
  * the same entries agree on it.
  */
-import { type BackendId, type BackendRecord, type IntentRecord, sameRoutes } from '../shared/index.ts';
+import {
+  BackendGraph,
+  type BackendId,
+  type BackendRecord,
+  type GraphProblem,
+  type IntentRecord,
+  sameRoutes,
+} from '../shared/index.ts';
 import { ChangeLog } from './change-log.ts';
 import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
 import type { BackendRow } from './schemas.ts';
@@ -32,6 +39,7 @@ function merge(
   backend: BackendRecord | undefined,
   intent: IntentRecord | undefined,
   stale: boolean,
+  dependenciesReady: boolean,
 ): BackendRow | undefined {
   if (backend === undefined) return undefined;
   return {
@@ -47,7 +55,8 @@ function merge(
       intent?.state !== 'sleeping' &&
       intent?.state !== 'stopping' &&
       !(intent?.generation !== undefined && (backend.observedGeneration ?? -1) < intent.generation) &&
-      !stale,
+      !stale &&
+      dependenciesReady,
     maxWaitMs: backend.config.maxWaitMs,
     maxBuffered: backend.config.maxBuffered,
     ...(backend.cluster ? { cluster: backend.cluster } : {}),
@@ -65,6 +74,15 @@ function observed(record: BackendRecord, generation: number): boolean {
 function clears(mark: ScaleMark, record: BackendRecord, seq: number | undefined): boolean {
   if ('generation' in mark) return observed(record, mark.generation);
   return seq !== undefined && seq > mark.seq;
+}
+
+/** A record's group and dependencies, compared to know when the graph must be built again. */
+function relationsOf(record: BackendRecord | undefined): string {
+  if (record === undefined) return '';
+  const { group, dependsOn } = record.config;
+  return group === undefined && dependsOn === undefined
+    ? ''
+    : `${group ?? ''}|${(dependsOn ?? []).join(',')}`;
 }
 
 function byId(a: BackendRow, b: BackendRow): number {
@@ -85,9 +103,24 @@ export class MergedView {
   readonly #log = new ChangeLog();
   /** Delta answers for the current table, by the `since` they answer. */
   readonly #deltas = new Map<number, Buffer>();
+  /** Backends with a group or dependencies, and every id they name as a dependency. */
+  readonly #related = new Set<BackendId>();
+  readonly #named = new Set<string>();
+  #graph = new BackendGraph([]);
+  #rowListener: (id: BackendId, before: BackendRow | undefined) => void = () => undefined;
+  /** Rows changed by the call in progress, told once it is done: the revision then covers all of them. */
+  readonly #pending: [BackendId, BackendRow | undefined][] = [];
 
   constructor() {
     this.#log.reached(this.#revision);
+  }
+
+  /**
+   * Told of every row that changed, with the row as it was: the backend an entry was about, and the ones
+   * depending on it whose readiness followed.
+   */
+  onRowChange(listener: (id: BackendId, before: BackendRow | undefined) => void): void {
+    this.#rowListener = listener;
   }
 
   /** Changes with every applied KV entry; rises with every change of the table a filter can see. */
@@ -124,19 +157,56 @@ export class MergedView {
     return this.#rows.get(id);
   }
 
+  /** The watcher's record of a backend, as last applied. */
+  record(id: BackendId): BackendRecord | undefined {
+    return this.#backends.get(id);
+  }
+
+  /** The scaler's intent for a backend, as last applied. */
+  intent(id: BackendId): IntentRecord | undefined {
+    return this.#intents.get(id);
+  }
+
+  /** Every backend the watcher lists. */
+  ids(): IterableIterator<BackendId> {
+    return this.#backends.keys();
+  }
+
+  /** What a wake of the backend wakes besides it (its group, its dependencies first): see BackendGraph. */
+  wakeSet(id: BackendId): BackendId[] {
+    return this.#graph.empty ? [] : this.#graph.wakeSet(id);
+  }
+
+  /** The dependency problems of the current records (unknown ids, other namespaces, cycles). */
+  graphProblems(): readonly GraphProblem[] {
+    return this.#graph.problems;
+  }
+
   /**
    * Sets (or, with undefined, removes) a backend record; `seq` is the KV revision of the entry it came
    * from (none for a key found gone after a restarted watch). True when the merged table changed.
    */
   setBackend(id: BackendId, record: BackendRecord | undefined, seq?: number): boolean {
+    const before = this.#backends.get(id);
     if (record === undefined) this.#backends.delete(id);
     else this.#backends.set(id, record);
+    const relations = relationsOf(record);
+    const listedChanged = (before === undefined) !== (record === undefined);
+    const regraph = relations !== relationsOf(before) || (listedChanged && this.#named.has(id));
+    if (relations === '') this.#related.delete(id);
+    else this.#related.add(id);
     if (seq !== undefined) this.#backendsSeq = seq;
     const mark = this.#scaledToZero.get(id);
     if (mark !== undefined && (record === undefined || clears(mark, record, seq))) {
       this.#scaledToZero.delete(id);
     }
-    return this.#remerge(id);
+    return this.#told(regraph ? this.#regraph(id) : this.#remerge(id));
+  }
+
+  /** Tells the listener of the rows the call changed, after all of them changed; passes `changed` on. */
+  #told(changed: boolean): boolean {
+    for (const [id, before] of this.#pending.splice(0)) this.#rowListener(id, before);
+    return changed;
   }
 
   /**
@@ -154,7 +224,7 @@ export class MergedView {
     if (generation === undefined) this.#scaledToZero.set(id, { seq: this.#backendsSeq });
     else if (observed(record, generation)) return false;
     else this.#scaledToZero.set(id, { generation });
-    return this.#remerge(id);
+    return this.#told(this.#remerge(id));
   }
 
   /** Sets (or removes) an intent, as `setBackend`; true when the merged table changed. */
@@ -162,7 +232,7 @@ export class MergedView {
     if (record === undefined) this.#intents.delete(id);
     else this.#intents.set(id, record);
     if (seq !== undefined) this.#intentsSeq = seq;
-    return this.#remerge(id);
+    return this.#told(this.#remerge(id));
   }
 
   /**
@@ -200,10 +270,40 @@ export class MergedView {
     return delta;
   }
 
+  /** The groups or dependencies changed: the graph again, and every backend it may concern merged again. */
+  #regraph(id: BackendId): boolean {
+    this.#graph = new BackendGraph(
+      [...this.#related].map(
+        (related) => [related, (this.#backends.get(related) as BackendRecord).config] as const,
+      ),
+      (dependency) => this.#backends.has(dependency),
+    );
+    this.#named.clear();
+    for (const related of this.#related) {
+      for (const dependency of this.#backends.get(related)?.config.dependsOn ?? [])
+        this.#named.add(dependency);
+    }
+    let changed = this.#remerge(id);
+    for (const related of this.#related) changed = this.#remerge(related) || changed;
+    return changed;
+  }
+
+  /**
+   * Merges one backend again, and the backends depending on it when its readiness changed (their requests
+   * wait for it). True when any row changed.
+   */
   #remerge(id: BackendId): boolean {
     const before = this.#rows.get(id);
-    const after = merge(this.#backends.get(id), this.#intents.get(id), this.#scaledToZero.has(id));
-    const changed = !sameRow(before, after);
+    const dependenciesReady = this.#graph
+      .dependenciesOf(id)
+      .every((dependency) => this.#rows.get(dependency)?.ready === true);
+    const after = merge(
+      this.#backends.get(id),
+      this.#intents.get(id),
+      this.#scaledToZero.has(id),
+      dependenciesReady,
+    );
+    let changed = !sameRow(before, after);
     if (changed) {
       if (after === undefined) this.#rows.delete(id);
       else this.#rows.set(id, after);
@@ -212,6 +312,10 @@ export class MergedView {
     }
     // After the change: it belongs to the revision it leads to, not to the one a filter may already hold.
     this.#setPoint(pointOf(this.#backendsSeq, this.#intentsSeq, this.#scaledToZero.size));
+    if (changed) this.#pending.push([id, before]);
+    if (before?.ready !== after?.ready) {
+      for (const dependent of this.#graph.dependentsOf(id)) changed = this.#remerge(dependent) || changed;
+    }
     return changed;
   }
 

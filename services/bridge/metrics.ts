@@ -19,6 +19,7 @@ export interface BridgeMetrics {
   readonly activityUnknown: Counter;
   readonly invalidKvValues: Counter<'bucket'>;
   readonly invalidScaled: Counter;
+  readonly invalidWakes: Counter;
   /** `wakegate_cold_start_seconds`, phases `wake`, `release` and `total`. */
   readonly coldStart: Histogram<'phase'>;
 }
@@ -96,6 +97,11 @@ export function createBridgeMetrics(sources: BridgeMetricsSources): BridgeMetric
     invalidScaled: new Counter({
       name: 'wakegate_bridge_scaled_invalid_total',
       help: 'wakegate.scaled messages ignored because they are invalid or their subject names another backend',
+      registers,
+    }),
+    invalidWakes: new Counter({
+      name: 'wakegate_bridge_wake_invalid_total',
+      help: 'wakegate.wake messages the control API ignored because they are invalid or their subject names another backend',
       registers,
     }),
     coldStart: coldStartHistogram(

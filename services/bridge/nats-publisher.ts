@@ -11,15 +11,17 @@ import {
   asError,
   type BackendId,
   codecs,
+  controlSubject,
   headersWithContext,
   inSpan,
   type NatsConnection,
   type NatsLink,
   natsLink,
+  type SleepReply,
   subjectFor,
   wakeMessageId,
 } from '../shared/index.ts';
-import { NatsUnavailableError } from './errors.ts';
+import { NatsUnavailableError, NoLeaderError } from './errors.ts';
 
 /** What publishing a wake came to; the scaler's PublishedWake is what handling it did to the workload. */
 export interface PublishedWake {
@@ -37,6 +39,11 @@ export interface NatsPublisherOptions {
 const WAKE_ACK_TIMEOUT_MS = 2000;
 /** How long to wait for the server to confirm it read an activity report. */
 const ACTIVITY_FLUSH_TIMEOUT_MS = 2000;
+/**
+ * How long a sleep may take: the drain waits up to 3 s for the bridges, the drain period (2 s by default,
+ * WAKEGATE_DRAIN_MS), up to 3 s again, then the platform's scale call.
+ */
+export const SLEEP_TIMEOUT_MS = 60_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -96,6 +103,27 @@ export class NatsPublisher {
     } catch (error) {
       throw new NatsUnavailableError(asError(error).message, { cause: error });
     }
+  }
+
+  /**
+   * Asks the idle-loop lease holder (`wakegate.control.sleep.<token>`) to put a backend to sleep, and
+   * resolves with its answer; NoLeaderError when no replica holds the lease (nobody subscribed) or none
+   * answered in time.
+   */
+  async sleep(backend: BackendId, force: boolean): Promise<SleepReply> {
+    this.#assertConnected();
+    let data: Uint8Array;
+    try {
+      const reply = await this.#nc.request(
+        controlSubject('sleep', backend),
+        codecs.sleepRequest.encode({ backend, force }),
+        { timeout: SLEEP_TIMEOUT_MS },
+      );
+      data = reply.data;
+    } catch (error) {
+      throw new NoLeaderError(asError(error).message);
+    }
+    return codecs.sleepReply.decode(data);
   }
 
   /** In a producer span, whose context the message's headers carry to the scaler (when traced). */

@@ -108,3 +108,80 @@ export const ActivityBody = Type.Object(
 );
 
 export const NoContent = Type.Null();
+
+/** `/v1/control/backends/{namespace}/{name}`: the two halves of a backend id. */
+export const ControlParams = Type.Object(
+  {
+    namespace: Type.String({ minLength: 1, maxLength: 63 }),
+    name: Type.String({ minLength: 1, maxLength: 253 }),
+  },
+  { additionalProperties: false },
+);
+
+/** The longest a control wake may wait for ready: the longest a filter holds a request by default, twice. */
+export const MAX_CONTROL_WAIT_MS = 600_000;
+
+/** `?wait=` of a control wake, and the body of `wakegate.control.wake.<token>` (empty or `{"wait"}`). */
+export const ControlWakeQuery = Type.Object(
+  { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_CONTROL_WAIT_MS })) },
+  { additionalProperties: false },
+);
+
+export const ControlSleepQuery = Type.Object(
+  { force: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+);
+
+const Ms = Type.Integer({ minimum: 0 });
+
+export const ControlRowSchema = Type.Object(
+  {
+    id: Type.String(),
+    state: Type.Union([
+      Type.Literal('asleep'),
+      Type.Literal('waking'),
+      Type.Literal('awake'),
+      Type.Literal('draining'),
+    ]),
+    ready: Type.Boolean(),
+    replicas: Ms,
+    readyReplicas: Ms,
+    hosts: Type.Array(Type.String()),
+    group: Type.Optional(Type.String()),
+    dependsOn: Type.Optional(Type.Array(Type.String())),
+    lastWake: Type.Optional(
+      Type.Object(
+        {
+          requestedAt: Ms,
+          scaledAt: Type.Optional(Ms),
+          readyAt: Type.Optional(Ms),
+          phases: Type.Object(
+            { scaleMs: Type.Optional(Ms), readyMs: Type.Optional(Ms), totalMs: Type.Optional(Ms) },
+            { additionalProperties: false },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ControlListReply = Type.Object(
+  { backends: Type.Array(ControlRowSchema) },
+  { additionalProperties: false },
+);
+
+/** A wake: `duplicate` as in `POST /v1/wake`; `backend` as it is now (after the wait, when one was asked). */
+export const ControlWakeReply = Type.Object(
+  { duplicate: Type.Boolean(), backend: ControlRowSchema },
+  { additionalProperties: false },
+);
+
+export const ControlSleepReply = Type.Object(
+  {
+    outcome: Type.Union([Type.Literal('asleep'), Type.Literal('already-asleep')]),
+    backend: ControlRowSchema,
+  },
+  { additionalProperties: false },
+);

@@ -18,6 +18,7 @@ import {
 import type { BridgeApp } from './app.ts';
 import { assembleApp } from './app-assembly.ts';
 import type { BridgeAuth } from './auth.ts';
+import { serveControlOverNats } from './control-nats.ts';
 import { BridgeHeartbeat } from './heartbeat.ts';
 import { watchKvView } from './kv-view.ts';
 import { NatsPublisher } from './nats-publisher.ts';
@@ -35,6 +36,8 @@ export interface BridgeOptions {
   natsTlsCa?: string | undefined;
   /** Who may call `/v1`: an explicit choice, never a default (see auth-config.ts). */
   auth: BridgeAuth;
+  /** Who may call `/v1/control` (WAKEGATE_ADMIN_TOKEN); undefined: the control API is off. */
+  adminToken?: string | undefined;
   maxLongPolls: number;
   /** Long polls one client (address) may hold at once (default: `maxLongPolls`). */
   maxLongPollsPerClient?: number | undefined;
@@ -63,15 +66,22 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
     const instance = `bridge/${hostname().slice(0, 170)}/${process.pid}`;
     const publisher = new NatsPublisher({ nc, source: instance });
-    const { app, view, longPolls, metrics, coldStart, traces } = assembleApp({
+    const { app, view, longPolls, metrics, coldStart, traces, control, controlFeed, wake } = assembleApp({
       publisher,
       synced: () => watch.synced,
       maxLongPolls: options.maxLongPolls,
       maxLongPollsPerClient: options.maxLongPollsPerClient,
       logger,
       auth: options.auth,
+      adminToken: options.adminToken,
     });
     undoOnFailure(() => app.close());
+    // The control API's states follow everything applied (Date.now: the time its streams report).
+    const observe = (id: BackendId) => controlFeed.emit(control.changed(id, Date.now()));
+    view.onRowChange((id, before) => {
+      changed(id, before);
+      observe(id);
+    });
     let heartbeat: BridgeHeartbeat | undefined;
     const changed = (id: BackendId, before: BackendRow | undefined) => {
       heartbeat?.nudge();
@@ -90,10 +100,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       nc,
       logger,
       onScaledToZero: (id, generation) => {
-        const before = view.get(id);
         if (view.scaledToZero(id, generation)) {
           logger.info({ backend: id }, 'scaled to zero; not ready until the watcher records it again');
-          changed(id, before);
+          observe(id);
         }
       },
       onInvalid: () => metrics.invalidScaled.inc(),
@@ -105,10 +114,20 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       nc,
       view,
       logger,
-      onChange: changed,
+      onApplied: observe,
       onInvalid: (bucket) => metrics.invalidKvValues.inc({ bucket }),
     });
     undoOnFailure(() => watch.stop());
+    const controlNats = serveControlOverNats({
+      nc,
+      logger,
+      control,
+      feed: controlFeed,
+      synced: () => watch.synced,
+      wake,
+      onInvalid: () => metrics.invalidWakes.inc(),
+    });
+    undoOnFailure(async () => controlNats.stop());
     heartbeat = new BridgeHeartbeat({
       kv: await new Kvm(nc).open(BRIDGES_BUCKET),
       instance,
@@ -126,7 +145,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         'the bridge takes calls WITHOUT a token (WAKEGATE_BRIDGE_ALLOW_ANONYMOUS=true): whoever reaches it can list every host, wake every backend and keep them awake',
       );
     }
-    logger.info({ url: address, anonymous }, 'bridge listening');
+    logger.info({ url: address, anonymous, control: options.adminToken !== undefined }, 'bridge listening');
     return {
       app,
       nc,
@@ -144,6 +163,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         scaled.stop();
         readyTraces.stop();
         traces.stop();
+        controlNats.stop();
         await watch.stop();
         await nc.drain();
       }),

@@ -13,6 +13,7 @@ import { loadProcessConfig } from '../providers/process/index.ts';
 import { SCALER_PORT } from '../scaler/index.ts';
 import { asError, env, loadConfigOrReport, logConfigSpec } from '../shared/index.ts';
 import { WATCHER_PORT } from '../watcher/index.ts';
+import { adminTokenPath, ensureAdminToken } from './admin-token.ts';
 import { formatLogLine } from './log-lines.ts';
 import { startLocalStack } from './stack.ts';
 
@@ -56,7 +57,10 @@ try {
 say('starting nats-server, bridge, watcher, scaler and gateway …');
 let stack: Awaited<ReturnType<typeof startLocalStack>>;
 try {
+  // The control API's token: the environment's, else the data folder's, where `wakegate` finds it.
+  const adminToken = process.env.WAKEGATE_ADMIN_TOKEN?.trim() || (await ensureAdminToken(config.dataDir));
   stack = await startLocalStack({
+    adminToken,
     root,
     natsDataDir: join(config.dataDir, 'nats'),
     processConfig: processConfig.path,
@@ -88,6 +92,9 @@ for (const backend of processConfig.backends.values()) {
   );
 }
 say(`bridge ${stack.bridgeUrl}   gateway metrics ${stack.gatewayAdminUrl}/metrics   nats ${stack.natsUrl}`);
+say(
+  `control: npx wakegate status   (admin token ${process.env.WAKEGATE_ADMIN_TOKEN ? 'from WAKEGATE_ADMIN_TOKEN' : `in ${adminTokenPath(config.dataDir)}`})`,
+);
 say('Ctrl-C stops everything.');
 say('');
 

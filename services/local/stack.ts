@@ -37,6 +37,8 @@ export interface StackOptions {
   natsDataDir?: string | undefined;
   processConfig: string;
   ports: StackPorts;
+  /** The control API's token (`WAKEGATE_ADMIN_TOKEN`), given to the bridge only; none: the API is off. */
+  adminToken?: string | undefined;
   /** Extra environment for every service (LOG_LEVEL, WAKEGATE_DRAIN_MS, …). */
   env?: Record<string, string> | undefined;
   /** Extra environment for the gateway only (WAKEGATE_GATEWAY_WORKERS, WAKEGATE_FILTER_CONFIG, …). */
@@ -155,7 +157,13 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const bridge = service(
       'bridge',
       [...BRIDGE_NODE_FLAGS, 'services/bridge/main.ts'],
-      { ...common, ...natsUser('bridge'), PORT: String(ports.bridge), WAKEGATE_BRIDGE_TOKEN: bridgeToken },
+      {
+        ...common,
+        ...natsUser('bridge'),
+        PORT: String(ports.bridge),
+        WAKEGATE_BRIDGE_TOKEN: bridgeToken,
+        ...(options.adminToken ? { WAKEGATE_ADMIN_TOKEN: options.adminToken } : {}),
+      },
       `${bridgeUrl}/readyz`,
     );
     const watcher = service(

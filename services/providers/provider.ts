@@ -5,7 +5,7 @@
  * anything that is not labelled for wakegate, whatever id it is asked for.
  */
 
-import type { BackendConfig, BackendId, Logger } from '../shared/index.ts';
+import type { BackendConfig, BackendId, GraphProblem, Logger } from '../shared/index.ts';
 import type { ClaimedRoute, HostRefusal } from './host-ownership.ts';
 
 /** How the gateway in front names the Envoy cluster of a backend (the watcher's WAKEGATE_GATEWAY_FLAVOR). */
@@ -76,6 +76,11 @@ export interface BackendSource {
    * the watcher refused; called with the full current list after every snapshot, so it reports each once.
    */
   reportHostRefusals?(refusals: readonly HostRefusal[]): void;
+  /**
+   * Likewise the dependencies the watcher ignores (an unknown id, another namespace, a cycle), with the
+   * full current list after every snapshot.
+   */
+  reportDependencyProblems?(problems: readonly GraphProblem[]): void;
   /**
    * The optional sources the platform refuses now, left out of every snapshot until it allows them (for
    * the watcher's metric). Providers without optional sources leave it out.

@@ -13,6 +13,7 @@ import {
   backendFromKey,
   backendId,
   codecs,
+  controlSubject,
   createLogger,
   DEFAULT_BACKEND_BOUNDS,
   ensureJetStream,
@@ -760,5 +761,55 @@ describe('scaler: idle loop', () => {
     expect(entry?.operation).toBe('DEL');
     const second = await startReplica(workloads, 'second');
     await until('the successor to lead', () => second.scaler.leader);
+  });
+
+  it('puts a backend to sleep when asked, before its idle timeout; refuses while requests are in flight unless forced', async () => {
+    const busy = backendId('control', 'busy');
+    const quiet = backendId('control', 'quiet');
+    for (const id of [busy, quiet])
+      await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: 600_000 } });
+    const workloads = new TestWorkloads({ [busy]: 1, [quiet]: 1 });
+    const scaled = collectScaled(nc);
+    const ask = async (id: BackendId, force: boolean) =>
+      codecs.sleepReply.decode(
+        (
+          await nc.request(controlSubject('sleep', id), codecs.sleepRequest.encode({ backend: id, force }), {
+            timeout: 10_000,
+          })
+        ).data,
+      ).outcome;
+    // No replica leads yet: nobody answers.
+    await expect(ask(quiet, false)).rejects.toThrow();
+    const { scaler } = await startReplica(workloads, 'leader');
+    await until('the replica to lead', () => scaler.leader);
+
+    const asked = Date.now();
+    expect(await ask(quiet, false)).toBe('asleep');
+    const [event] = await scaled.next((e) => e.backend === quiet && e.reason === 'idle');
+    expect(event).toMatchObject({ from: 1, to: 0 });
+    // The drain protocol ran: `sleeping` first, the scale call a drain period later, long before the timeout.
+    const [sleeping] = intents(quiet, 'sleeping');
+    expect(sleeping?.record.at).toBeGreaterThanOrEqual(asked - 1);
+    expect(workloads.sets(quiet)[0]?.at).toBeGreaterThanOrEqual(
+      (sleeping?.record.at ?? Infinity) + timing.drainMs - 1,
+    );
+    expect(await ask(quiet, false)).toBe('already-asleep');
+
+    reportActivity(busy, 1, 1);
+    await until('the leader to hear the request in flight', async () => (await ask(busy, false)) === 'busy');
+    expect(workloads.sets(busy)).toEqual([]);
+    expect(intents(busy, 'sleeping')).toEqual([]);
+    expect(await ask(busy, true)).toBe('asleep');
+    expect(workloads.replicas.get(busy)).toBe(0);
+
+    // Inside one of its awake-during windows only a forced sleep is taken.
+    const office = backendId('control', 'office');
+    await putBackend(backends, office, {
+      replicas: 1,
+      config: { idleTimeoutMs: 600_000, awakeDuring: 'daily 00:00-24:00' },
+    });
+    workloads.replicas.set(office, 1);
+    await until('the leader to list it', async () => (await ask(office, false)) === 'scheduled-awake');
+    expect(workloads.sets(office)).toEqual([]);
   });
 });

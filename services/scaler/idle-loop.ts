@@ -5,26 +5,35 @@
  * period, and scale to zero only if no wake and no request came meanwhile.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstream } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
-import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
+  allControlSubjects,
   allSubjects,
   asError,
+  BackendGraph,
   type BackendId,
   type BackendRecord,
   BRIDGE_TTL_MS,
+  backendFromControlSubject,
   backendFromKey,
   codecs,
   decodeMessage,
+  inSchedule,
   keepRunning,
   type Logger,
   MIN_DRAIN_MS,
   monotonicNow,
+  type SleepOutcome,
+  subjectFor,
+  wakeMessageId,
 } from '../shared/index.ts';
 import { backendRecordOf, type RecordBounds } from './backend-records.ts';
 import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
 import { decideAfterDrain } from './drain-decision.ts';
+import { GroupVote } from './group-vote.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import type { IntentStore } from './intent-store.ts';
 import type { ScalerMetrics } from './metrics.ts';
@@ -92,7 +101,7 @@ export class IdleLoop {
   readonly #known = new Map<BackendId, KnownBackend>();
   /** Backends found or put at zero, by the record revision then: not looked at again until it changes. */
   readonly #asleep = new Map<BackendId, number>();
-  readonly #draining = new Map<BackendId, Promise<void>>();
+  readonly #draining = new Map<BackendId, Promise<unknown>>();
   /** Revision of each backend's intent entry as last seen on the watch: drains compare-and-set on it. */
   readonly #intentRevisions = new Map<BackendId, number>();
   /** After a failed attempt, the platform is left alone for a while rather than asked every check. */
@@ -110,11 +119,19 @@ export class IdleLoop {
   readonly #ownStops = new Map<BackendId, number>();
   /** Why each idle backend is not being drained, as last logged. */
   readonly #heldBack = new Map<BackendId, string>();
+  /** Backends with a group or dependencies: the graph is built from them when they change. */
+  readonly #related = new Set<BackendId>();
+  #graph = new BackendGraph([]);
+  #graphStale = false;
+  /** Backends with `awake-during` or `asleep-during`, and the awake window each was last woken for. */
+  readonly #scheduled = new Set<BackendId>();
+  readonly #scheduledWakes = new Map<BackendId, number>();
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
   #drops = 0;
   #connected = true;
   #status: { stop(): void } | undefined;
   #subscription: Subscription | undefined;
+  #sleepRequests: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: IdleLoopOptions) {
@@ -151,6 +168,12 @@ export class IdleLoop {
         } catch (reason) {
           this.#log.warn({ subject: msg.subject, err: asError(reason) }, 'invalid activity ignored');
         }
+      },
+    });
+    // Sleeps asked for through the control API: only the lease holder subscribes, so only it answers.
+    this.#sleepRequests = nc.subscribe(allControlSubjects('sleep'), {
+      callback: (error, msg) => {
+        if (!error) void this.#answerSleep(msg);
       },
     });
     this.#follow(
@@ -238,6 +261,7 @@ export class IdleLoop {
     for (const heard of this.#heard) heard();
     this.#status?.stop();
     this.#subscription?.unsubscribe();
+    this.#sleepRequests?.unsubscribe();
     for (const watch of this.#watches) watch.stop();
     await Promise.allSettled([...this.#draining.values(), ...this.#tasks]);
   }
@@ -275,6 +299,16 @@ export class IdleLoop {
       this.#log.warn({ backend: id, err: asError(error) }, 'backend record unreadable; ignored');
       return;
     }
+    const related = record?.config.group !== undefined || record?.config.dependsOn !== undefined;
+    const listingChanged = (record !== undefined) !== this.#known.has(id);
+    if (related || this.#related.has(id) || (this.#related.size > 0 && listingChanged)) {
+      this.#graphStale = true;
+    }
+    if (related) this.#related.add(id);
+    else this.#related.delete(id);
+    if (record?.config.awakeDuring !== undefined || record?.config.asleepDuring !== undefined) {
+      this.#scheduled.add(id);
+    } else this.#scheduled.delete(id);
     if (record) {
       this.#known.set(id, { record: this.#options.bounds.apply(id, record), revision: entry.revision });
     } else {
@@ -329,13 +363,26 @@ export class IdleLoop {
       const restore = this.#restoreStop(id, revision).finally(() => this.#draining.delete(id));
       this.#draining.set(id, restore);
     }
-    for (const [id, { record, revision }] of this.#known) {
-      if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) continue;
-      if ((this.#retryAt.get(id) ?? 0) > now) continue;
-      if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) continue;
-      // The intent as it was when the backend was found idle: a wake written since makes the drain's
-      // compare-and-set fail, whatever the order in which the watch delivers it.
-      const seenIntent = this.#intentRevisions.get(id);
+    if (this.#graphStale) {
+      this.#graphStale = false;
+      this.#graph = new BackendGraph(
+        [...this.#related].flatMap((id) => {
+          const known = this.#known.get(id);
+          return known === undefined ? [] : [[id, known.record.config] as const];
+        }),
+        (id) => this.#known.has(id),
+      );
+    }
+    this.#followSchedules(now);
+    const started = new Set<BackendId>();
+    for (const [id, known] of this.#known) {
+      if (!this.#mayDrain(id, now, known) || started.has(id)) continue;
+      // A group sleeps only when every member that is up may: one drain for all of them.
+      const members = [
+        id,
+        ...this.#graph.groupMembersOf(id).filter((m) => (this.#known.get(m)?.record.replicas ?? 0) > 0),
+      ];
+      if (!members.every((member) => member === id || this.#mayDrain(member, now))) continue;
       // Silence is not idleness: only bridges heard from can have told filters to hold and report.
       const gate = this.#liveness.gate(now);
       if (!gate.ok) {
@@ -346,11 +393,134 @@ export class IdleLoop {
         continue;
       }
       this.#heldBack.delete(id);
-      const drain = this.#drain(id, record, revision, seenIntent, now).finally(() =>
+      const vote = members.length > 1 ? new GroupVote(members.length) : undefined;
+      for (const member of members) {
+        const known = this.#known.get(member) as KnownBackend;
+        started.add(member);
+        // The intent as it was when the backend was found idle: a wake written since makes the drain's
+        // compare-and-set fail, whatever the order in which the watch delivers it.
+        const seenIntent = this.#intentRevisions.get(member);
+        const drain = this.#drain(member, known.record, known.revision, seenIntent, now, false, vote).finally(
+          () => this.#draining.delete(member),
+        );
+        this.#draining.set(member, drain);
+      }
+    }
+  }
+
+  /**
+   * Schedules, on the wall clock: a backend at zero in an `awake-during` window is woken once per window (at
+   * its start, within a check interval), through the wake stream as any wake; one up in an `asleep-during`
+   * window is put to sleep by the drain protocol without its idle check (a wake during the drain still
+   * keeps it up; the bridges take no wake for it until the window ends).
+   */
+  #followSchedules(now: number): void {
+    const wallNow = this.#now();
+    for (const id of this.#scheduled) {
+      const known = this.#known.get(id);
+      if (known === undefined) continue;
+      const { record, revision } = known;
+      const awake = inSchedule(record.config.awakeDuring, wallNow);
+      if (awake !== undefined && record.replicas === 0 && this.#scheduledWakes.get(id) !== awake.startMs) {
+        this.#scheduledWakes.set(id, awake.startMs);
+        this.#log.info(
+          { backend: id, until: new Date(awake.endMs).toISOString() },
+          'awake-during window: waking',
+        );
+        void this.#publishWake(id, wallNow);
+      }
+      const asleep = inSchedule(record.config.asleepDuring, wallNow);
+      if (asleep === undefined || record.replicas === 0 || this.#draining.has(id)) continue;
+      if (this.#asleep.get(id) === revision || (this.#retryAt.get(id) ?? 0) > now) continue;
+      this.#log.info(
+        { backend: id, until: new Date(asleep.endMs).toISOString() },
+        'asleep-during window: putting to sleep',
+      );
+      const drain = this.#drain(id, record, revision, this.#intentRevisions.get(id), now, true).finally(() =>
         this.#draining.delete(id),
       );
       this.#draining.set(id, drain);
     }
+  }
+
+  async #publishWake(id: BackendId, at: number): Promise<void> {
+    try {
+      await jetstream(this.#options.nc).publish(
+        subjectFor('wake', id),
+        codecs.wake.encode({ backend: id, at, source: 'schedule' }),
+        { msgID: wakeMessageId(id, at) },
+      );
+    } catch (error) {
+      // Tried again at the next check.
+      this.#scheduledWakes.delete(id);
+      this.#log.warn({ backend: id, err: asError(error) }, 'could not publish the scheduled wake');
+    }
+  }
+
+  /**
+   * Up, not draining, idle for its timeout, outside its `awake-during` windows, and no backend that depends
+   * on it is up (a dependency stays awake while a dependent is).
+   */
+  #mayDrain(id: BackendId, now: number, known = this.#known.get(id)): boolean {
+    if (known === undefined) return false;
+    const { record, revision } = known;
+    if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) return false;
+    if ((this.#retryAt.get(id) ?? 0) > now) return false;
+    if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) return false;
+    // Only idle backends get here (few per check): the wall clock and the graph are asked for them alone.
+    if (inSchedule(record.config.awakeDuring, this.#now()) !== undefined) return false;
+    return !this.#graph
+      .dependentsOf(id)
+      .some((dependent) => (this.#known.get(dependent)?.record.replicas ?? 0) > 0);
+  }
+
+  async #answerSleep(msg: Msg): Promise<void> {
+    let id: BackendId;
+    let force: boolean;
+    try {
+      id = backendFromControlSubject('sleep', msg.subject);
+      const request = codecs.sleepRequest.decode(msg.data);
+      if (request.backend !== id) throw new Error(`backend ${request.backend} does not match ${msg.subject}`);
+      force = request.force;
+    } catch (error) {
+      this.#log.warn({ subject: msg.subject, err: asError(error) }, 'invalid sleep request ignored');
+      return;
+    }
+    const outcome = await this.sleepNow(id, force);
+    this.#log.info({ backend: id, force, outcome }, 'sleep requested');
+    msg.respond(codecs.sleepReply.encode({ backend: id, outcome }));
+  }
+
+  /**
+   * A sleep asked for through the control API: the drain protocol at once, without waiting for the idle
+   * timeout. Without `force` it is refused while requests are in flight and cancelled by any request during
+   * the drain; `force` skips both checks (a wake during the drain still keeps it up).
+   */
+  async sleepNow(id: BackendId, force: boolean): Promise<SleepOutcome> {
+    const known = this.#known.get(id);
+    if (known === undefined) return 'unknown';
+    if (!this.#options.isLeader() || this.#abort.signal.aborted) return 'cancelled';
+    if (!this.#connected) return 'disconnected';
+    if (this.#draining.has(id)) return 'draining';
+    if (known.record.replicas === 0) return 'already-asleep';
+    if (!force && this.#tracker.inflight(id, this.#clock()) > 0) return 'busy';
+    if (!force && inSchedule(known.record.config.awakeDuring, this.#now()) !== undefined)
+      return 'scheduled-awake';
+    // Silence is not idleness here either; a leader that just took over hears each bridge at its next beat.
+    const { bridgeFreshMs } = this.#options.timing;
+    if (!(await this.#waitForBridges((now) => this.#liveness.gate(now), bridgeFreshMs)).ok) {
+      return 'unconfirmed';
+    }
+    const latest = this.#known.get(id);
+    if (latest === undefined) return 'unknown';
+    if (this.#draining.has(id)) return 'draining';
+    const now = this.#clock();
+    const drain = this.#drain(id, latest.record, latest.revision, this.#intentRevisions.get(id), now, force);
+    this.#draining.set(
+      id,
+      drain.finally(() => this.#draining.delete(id)),
+    );
+    return drain;
   }
 
   async #restoreStop(id: BackendId, revision: number): Promise<void> {
@@ -371,17 +541,20 @@ export class IdleLoop {
     recordRevision: number,
     seenIntent: number | undefined,
     idleAt: number,
-  ): Promise<void> {
+    force = false,
+    vote?: GroupVote,
+  ): Promise<SleepOutcome> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
     /** Revision of the `sleeping` or `stopping` this drain wrote, while leaving would strand it. */
     let held: number | undefined;
+    let voted = false;
     try {
       if ((await scaler.getReplicas(id)) === 0) {
         this.#asleep.set(id, recordRevision);
-        return;
+        return 'already-asleep';
       }
-      if (!isLeader() || this.#abort.signal.aborted) return;
+      if (!isLeader() || this.#abort.signal.aborted) return 'cancelled';
       // From the idle check, not from now: a report heard while the platform was asked (the filter's
       // periodic one, of a request served a moment ago) would otherwise fall before the drain's start.
       const drainStart = idleAt;
@@ -389,7 +562,7 @@ export class IdleLoop {
       const sleepingRevision = await intents.compareAndSet(id, 'sleeping', seenIntent);
       if (sleepingRevision === undefined) {
         log.info('woken before the drain began; staying up');
-        return;
+        return 'woken';
       }
       held = sleepingRevision;
       log.info({ drainMs: timing.drainMs }, 'idle: draining before scaling to zero');
@@ -415,18 +588,25 @@ export class IdleLoop {
       const outcome = decideAfterDrain({
         sleepingRevision,
         currentRevision: await intents.revision(id),
-        activeDuringDrain: this.#tracker.activeSince(id, drainStart, this.#clock()),
+        activeDuringDrain: !force && this.#tracker.activeSince(id, drainStart, this.#clock()),
         bridgesApplied: confirmed.ok && this.#liveness.applied(sleepingRevision, this.#clock()).ok,
         connectionDropped: this.#drops !== drops || !this.#connected,
       });
+      const mayScaleDown = outcome === 'scale-down' && isLeader();
+      voted = true;
+      const together = vote === undefined ? mayScaleDown : await vote.cast(mayScaleDown);
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
         held = undefined;
-        return;
+        return 'woken';
       }
-      if (outcome !== 'scale-down' || !isLeader()) {
+      if (!mayScaleDown) {
         log.info({ outcome }, 'drain cancelled; staying up');
-        return;
+        return outcome === 'scale-down' ? 'cancelled' : outcome;
+      }
+      if (!together) {
+        log.info('a member of its group is wanted; staying up');
+        return 'active';
       }
 
       // `stopping` before the scale call: bridges keep reading it as not ready, and a wake that meets it
@@ -435,12 +615,12 @@ export class IdleLoop {
       if (stoppingRevision === undefined) {
         log.info('woken during the drain; staying up');
         held = undefined;
-        return;
+        return 'woken';
       }
       held = stoppingRevision;
       if (!isLeader()) {
         log.info({ outcome: 'lease lost' }, 'drain cancelled; staying up');
-        return;
+        return 'cancelled';
       }
 
       let result: { from: number; to: number; generation?: number };
@@ -467,7 +647,7 @@ export class IdleLoop {
         result.generation,
       );
       held = undefined;
-      const requested = this.#tracker.activeSince(id, drainStart, this.#clock());
+      const requested = !force && this.#tracker.activeSince(id, drainStart, this.#clock());
       if (asleepRevision === undefined || requested) {
         this.#asleep.delete(id);
         const back = await scaler.setReplicas(id, record.config.wakeReplicas);
@@ -478,9 +658,11 @@ export class IdleLoop {
           { to: back.to, by: asleepRevision === undefined ? 'wake' : 'request' },
           'wanted while scaling to zero; scaled back up',
         );
+        return 'woken';
       }
+      return 'asleep';
     } catch (error) {
-      if (this.#abort.signal.aborted) return;
+      if (this.#abort.signal.aborted) return 'cancelled';
       if (error instanceof WorkloadNotFoundError) {
         // Not retried until the watcher's record of it changes.
         this.#asleep.set(id, recordRevision);
@@ -489,7 +671,10 @@ export class IdleLoop {
         this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
         log.warn({ err: asError(error), retryInMs: FAILED_DRAIN_RETRY_MS }, 'putting to sleep failed');
       }
+      return 'failed';
     } finally {
+      // A drain that ends before its decision keeps its group up.
+      if (!voted) vote?.cast(false);
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
       if (held !== undefined) {
         await intents.restoreAwake(id, held).catch((error: unknown) => {

@@ -298,6 +298,20 @@ describe('scaler: wakes', () => {
     expect(await intentOf(unknown)).toBeUndefined();
   });
 
+  it('takes no wake for a backend in its asleep-during window', async () => {
+    const closed = backendId('shop', 'closed-all-day');
+    await putBackend(backends, closed, { config: { asleepDuring: 'daily 00:00-24:00' } });
+    const workloads = new TestWorkloads({ [closed]: 0 });
+    const { scaler } = await startReplica(workloads);
+    await publishWake(js, closed);
+    await settled();
+    expect(await metric(scaler, 'wakegate_wakes_terminated_total')).toContain(
+      'wakegate_wakes_terminated_total{reason="asleep_by_schedule"} 1',
+    );
+    expect(workloads.calls.filter((call) => call.id === closed)).toEqual([]);
+    expect(await intentOf(closed)).toBeUndefined();
+  });
+
   it('recovers by itself when nats-server restarts in the middle of a wake', async () => {
     const during = backendId('shop', 'restart');
     const after = backendId('shop', 'after-restart');

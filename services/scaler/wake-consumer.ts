@@ -160,6 +160,11 @@ export class WakeConsumer {
         metrics.terminated.inc({ reason: 'unknown_backend' });
         log.warn('wake for a backend the watcher does not list terminated');
         return;
+      case 'asleep-by-schedule':
+        msg.term();
+        metrics.terminated.inc({ reason: 'asleep_by_schedule' });
+        log.info('wake in an asleep-during window terminated');
+        return;
       case 'not-opted-in':
         msg.term();
         metrics.terminated.inc({ reason: 'not_opted_in' });

@@ -4,7 +4,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
-import { type BackendId, type Logger, PayloadError } from '../shared/index.ts';
+import { type BackendId, inSchedule, type Logger, PayloadError } from '../shared/index.ts';
 import { type RecordBounds, readBackendRecord } from './backend-records.ts';
 import type { CurrentIntent, IntentStore } from './intent-store.ts';
 import type { ScalerMetrics } from './metrics.ts';
@@ -17,6 +17,8 @@ export type WakeOutcome =
   /** The idle-loop leader is scaling it to zero: told (the intent moved on), it scales back up. */
   | { kind: 'stopping' }
   | { kind: 'unknown-backend' }
+  /** In an `asleep-during` window: not woken (a wake taken before the window began, or sent around it). */
+  | { kind: 'asleep-by-schedule' }
   | { kind: 'not-opted-in'; error: WorkloadNotFoundError }
   | { kind: 'failed'; error: Error };
 
@@ -124,6 +126,8 @@ export class WakeHandler {
         record = undefined;
       }
       if (!record) return { kind: 'unknown-backend' };
+      if (inSchedule(record.config.asleepDuring, this.#now()) !== undefined)
+        return { kind: 'asleep-by-schedule' };
 
       // Awake first, then look at the replicas: an idle drain that re-reads the intent after scaling to
       // zero then sees this wake and scales back up, so a wake can never be lost between the two.

@@ -10,6 +10,7 @@
  */
 export { type Backoff, backoffDelayMs } from './backoff.ts';
 export { monotonicNow } from './clock.ts';
+export { BackendGraph, type GraphProblem } from './config/backend-graph.ts';
 export {
   applyBackendBounds,
   type BackendBounds,
@@ -37,6 +38,13 @@ export {
   readSecret,
 } from './config/env-config.ts';
 export { parseRouteText } from './config/route-text.ts';
+export {
+  inSchedule,
+  parseSchedule,
+  ScheduleError,
+  type ScheduleWindow,
+  windowAt,
+} from './config/schedule.ts';
 export * from './config/service-config.ts';
 export {
   asError,

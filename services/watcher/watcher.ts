@@ -8,6 +8,7 @@ import type { BackendSource, HostPolicy, HostRefusal, ObservedBackend } from '..
 import {
   allSubjects,
   asError,
+  BackendGraph,
   type BackendId,
   type BackendRecord,
   contextFromHeaders,
@@ -90,6 +91,8 @@ export class Watcher {
   private scaledSubscription: Subscription | undefined;
   /** The refused host claims last reported, by key: each is logged once while it lasts. */
   private refusals = new Set<string>();
+  /** Dependency problems as last logged (unknown ids, other namespaces, cycles). */
+  private dependencyProblems = new Set<string>();
 
   constructor(options: WatcherOptions) {
     this.options = options;
@@ -139,6 +142,7 @@ export class Watcher {
         if (this.stopped) break;
         this.metrics.snapshots.inc();
         const owned = this.withOwnedHosts(snapshot);
+        this.reportDependencyProblems(owned);
         this.latest = owned;
         await this.enqueue(() => this.apply(owned, !this.synced));
       }
@@ -200,6 +204,36 @@ export class Watcher {
     for (const [reason, count] of Object.entries(byReason))
       this.metrics.refusedHostClaims.set({ reason }, count);
     this.options.source.reportHostRefusals?.(refused);
+  }
+
+  /**
+   * Logs each dependency that is ignored, once when it appears: an id nobody lists here, a backend of
+   * another namespace, or an edge of a cycle (backend-graph.ts; the bridge and the scaler ignore them alike).
+   */
+  private reportDependencyProblems(snapshot: ObservedBackend[]): void {
+    const related = snapshot.filter((b) => b.config.group !== undefined || b.config.dependsOn !== undefined);
+    if (related.length === 0 && this.dependencyProblems.size === 0) return;
+    const listed = new Set(snapshot.map((b) => b.id));
+    const graph = new BackendGraph(
+      related.map((b) => [b.id, b.config] as const),
+      (id) => listed.has(id),
+    );
+    const current = new Set<string>();
+    for (const { backend, dependency, reason } of graph.problems) {
+      const key = `${backend}|${dependency}|${reason}`;
+      current.add(key);
+      if (this.dependencyProblems.has(key)) continue;
+      this.options.logger.warn(
+        { backend, dependency, reason },
+        reason === 'cycle'
+          ? `dependency on ${dependency} ignored: it is part of a cycle`
+          : reason === 'unknown'
+            ? `dependency on ${dependency} ignored: no such backend is listed`
+            : `dependency on ${dependency} ignored: a backend depends only on backends of its own namespace`,
+      );
+    }
+    this.dependencyProblems = current;
+    this.options.source.reportDependencyProblems?.(graph.problems);
   }
 
   private onScaled(msg: Msg): void {

@@ -45,7 +45,9 @@ export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
 
 function sameConfig(a: BackendRecord['config'], b: BackendRecord['config']): boolean {
   const keys = Object.keys(a) as (keyof BackendRecord['config'])[];
-  return keys.length === Object.keys(b).length && keys.every((key) => key in b && a[key] === b[key]);
+  const same = (x: unknown, y: unknown) =>
+    Array.isArray(x) && Array.isArray(y) ? x.length === y.length && x.every((v, i) => v === y[i]) : x === y;
+  return keys.length === Object.keys(b).length && keys.every((key) => key in b && same(a[key], b[key]));
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   type PublishedWake,
   type Publisher,
 } from '../../services/bridge/index.ts';
-import { type ActivityReport, createLogger } from '../../services/shared/index.ts';
+import { type ActivityReport, createLogger, type SleepReply } from '../../services/shared/index.ts';
 import { backendRecord } from '../backend-record.ts';
 
 /** A publisher that keeps every wake and activity call; every wake is a first one. */
@@ -25,6 +25,15 @@ export class RecordingPublisher implements Publisher {
   async activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void> {
     this.activities.push({ reports, atMs, ...(filterSource === undefined ? {} : { filterSource }) });
   }
+
+  /** What the lease holder answers every sleep with (`asleep` unless a test sets another outcome). */
+  sleepOutcome: SleepReply['outcome'] = 'asleep';
+  readonly sleeps: { backend: string; force: boolean }[] = [];
+
+  async sleep(backend: string, force: boolean): Promise<SleepReply> {
+    this.sleeps.push({ backend, force });
+    return { backend, outcome: this.sleepOutcome };
+  }
 }
 
 export interface HttpApp extends Pick<AssembledApp, 'app' | 'view' | 'longPolls'> {
@@ -36,6 +45,7 @@ export function buildHttpApp(
   options: {
     backends?: string[];
     tokens?: string[];
+    adminToken?: string;
     maxLongPolls?: number;
     maxLongPollsPerClient?: number;
   } = {},
@@ -48,6 +58,7 @@ export function buildHttpApp(
     maxLongPollsPerClient: options.maxLongPollsPerClient,
     logger: createLogger('bridge', 'silent'),
     auth: options.tokens === undefined ? { anonymous: true } : { tokens: options.tokens },
+    adminToken: options.adminToken,
   });
   let seq = 0;
   for (const id of options.backends ?? []) view.setBackend(id, backendRecord(id, true), ++seq);

@@ -139,6 +139,10 @@ export function demoBackend(
     hosts?: string[];
     /** `routes:` entries (host, path prefix), beside the hosts. */
     routes?: { host: string; path: string }[];
+    group?: string;
+    dependsOn?: string[];
+    awakeDuring?: string;
+    asleepDuring?: string;
   } = {},
 ): string {
   const hosts = settings.hosts ?? [`${name}.localhost`];
@@ -156,6 +160,10 @@ export function demoBackend(
     `    max-wait: ${settings.maxWait ?? '20s'}`,
     `    max-buffered: ${settings.maxBuffered ?? 1000}`,
     `    stop-grace: 1s`,
+    ...(settings.group ? [`    group: ${settings.group}`] : []),
+    ...(settings.dependsOn ? [`    depends-on: [${settings.dependsOn.join(', ')}]`] : []),
+    ...(settings.awakeDuring ? [`    awake-during: ${JSON.stringify(settings.awakeDuring)}`] : []),
+    ...(settings.asleepDuring ? [`    asleep-during: ${JSON.stringify(settings.asleepDuring)}`] : []),
     '',
   ].join('\n');
 }

@@ -3,7 +3,7 @@
  * consumer as a full snapshot after the first sync and after every change that alters it.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { BackendId } from '../../shared/index.ts';
+import type { BackendId, GraphProblem } from '../../shared/index.ts';
 import type { HostRefusal } from '../host-ownership.ts';
 import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ForbiddenSource, ObservedBackend, ProviderContext } from '../provider.ts';
@@ -92,10 +92,16 @@ class KubernetesBackendSource implements BackendSource {
   }
 
   reportHostRefusals(refusals: readonly HostRefusal[]): void {
-    this.reporter.reportHostRefusals(refusals, (id) => {
-      const namespace = id.slice(0, id.indexOf('/'));
-      return this.viewsIn.get(namespace)?.find((view) => view.backend.id === id)?.deployment;
-    });
+    this.reporter.reportHostRefusals(refusals, (id) => this.deploymentOf(id));
+  }
+
+  reportDependencyProblems(problems: readonly GraphProblem[]): void {
+    this.reporter.reportDependencyProblems(problems, (id) => this.deploymentOf(id));
+  }
+
+  private deploymentOf(id: string) {
+    const namespace = id.slice(0, id.indexOf('/'));
+    return this.viewsIn.get(namespace)?.find((view) => view.backend.id === id)?.deployment;
   }
 
   forbiddenSources(): ForbiddenSource[] {

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import type { Logger } from '../../shared/index.ts';
+import type { GraphProblem, Logger } from '../../shared/index.ts';
 import type { HostRefusal } from '../host-ownership.ts';
 import type { ForbiddenSource, PodRef } from '../provider.ts';
 import { apiStatus, loggedApiError } from './api-errors.ts';
@@ -23,6 +23,8 @@ const HOST_CONFLICT_REASON = 'HostConflict';
 const HOST_REFUSED_REASON = 'HostRefused';
 /** An optional source (HTTPRoutes, GRPCRoutes, ReferenceGrants) the watcher's RBAC does not allow. */
 const SOURCE_FORBIDDEN_REASON = 'SourceForbidden';
+/** A `depends-on` entry that is ignored: an unknown id, another namespace's backend, a cycle. */
+const INVALID_DEPENDENCY_REASON = 'InvalidDependency';
 
 type DeploymentRef = DeploymentBackend['deployment'];
 
@@ -95,6 +97,28 @@ export class AnnotationProblemReporter {
         refusal.reason === 'conflict' ? HOST_CONFLICT_REASON : HOST_REFUSED_REASON,
         message,
       );
+    }
+  }
+
+  /** A Warning Event on the Deployment of each ignored dependency (the watcher logs them); once per process. */
+  reportDependencyProblems(
+    problems: readonly GraphProblem[],
+    deploymentOf: (id: string) => DeploymentRef | undefined,
+  ): void {
+    for (const { backend, dependency, reason } of problems) {
+      const deployment = deploymentOf(backend);
+      if (!deployment) continue;
+      const key = `${deployment.uid ?? ''}|${backend}|depends-on|${dependency}|${reason}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      const why =
+        reason === 'cycle'
+          ? 'it is part of a dependency cycle'
+          : reason === 'unknown'
+            ? 'no such backend is listed'
+            : 'a backend depends only on backends of its own namespace';
+      const message = `wakegate.dev/depends-on: ${dependency} is ignored: ${why}`;
+      void this.createEvent(deploymentObject(deployment), key, INVALID_DEPENDENCY_REASON, message);
     }
   }
 

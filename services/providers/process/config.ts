@@ -73,6 +73,10 @@ const BackendSpecSchema = Type.Object(
     'idle-timeout': Type.Optional(Duration),
     'max-wait': Type.Optional(Duration),
     'max-buffered': Type.Optional(Type.Union([Type.Integer(), Type.String()])),
+    group: Type.Optional(Type.String()),
+    'awake-during': Type.Optional(Type.String()),
+    'asleep-during': Type.Optional(Type.String()),
+    'depends-on': Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
     'stop-grace': Type.Optional(Duration),
   },
   { additionalProperties: false },
@@ -183,6 +187,10 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     'max-wait': spec['max-wait'] === undefined ? undefined : String(spec['max-wait']),
     'max-buffered': spec['max-buffered'] === undefined ? undefined : String(spec['max-buffered']),
     'probe-path': spec[probeField] ?? '/',
+    group: spec.group,
+    'awake-during': spec['awake-during'],
+    'asleep-during': spec['asleep-during'],
+    'depends-on': Array.isArray(spec['depends-on']) ? spec['depends-on'].join(',') : spec['depends-on'],
   });
   const [problem] = settings.problems;
   if (problem) {

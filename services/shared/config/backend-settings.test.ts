@@ -43,6 +43,39 @@ describe('per-backend settings', () => {
     });
   });
 
+  it('reads a group and dependencies, and reports malformed ones without keeping them', () => {
+    const ok = parseBackendSettings({ group: ' shop ', 'depends-on': 'shop/db, shop/cache,shop/db' });
+    expect(ok.config).toMatchObject({ group: 'shop', dependsOn: ['shop/db', 'shop/cache'] });
+    expect(ok.problems).toEqual([]);
+    const bad = parseBackendSettings({ group: 'Shop_Front', 'depends-on': 'db, shop/cache' });
+    expect(bad.config.group).toBeUndefined();
+    expect(bad.config.dependsOn).toEqual(['shop/cache']);
+    expect(bad.problems).toEqual([
+      { setting: 'group', value: 'Shop_Front', reason: 'expected a DNS label such as shop' },
+      { setting: 'depends-on', value: 'db', reason: 'expected backend ids <namespace>/<name>' },
+    ]);
+  });
+
+  it('reads schedules, and reports one that does not parse without keeping it', () => {
+    const ok = parseBackendSettings({
+      'awake-during': 'Mon-Fri 08:00-18:00 Europe/Berlin, Sat 10:00-14:00 Europe/Berlin',
+      'asleep-during': 'daily 01:00-05:00',
+    });
+    expect(ok.config).toMatchObject({
+      awakeDuring: 'Mon-Fri 08:00-18:00 Europe/Berlin, Sat 10:00-14:00 Europe/Berlin',
+      asleepDuring: 'daily 01:00-05:00',
+    });
+    const bad = parseBackendSettings({ 'awake-during': 'Mon-Fri 08:00-18:00 Europe/Atlantis' });
+    expect(bad.config.awakeDuring).toBeUndefined();
+    expect(bad.problems).toEqual([
+      {
+        setting: 'awake-during',
+        value: 'Mon-Fri 08:00-18:00 Europe/Atlantis',
+        reason: 'unknown time zone "Europe/Atlantis"',
+      },
+    ]);
+  });
+
   it('replaces each malformed value by its default and reports it', () => {
     const settings = parseBackendSettings({
       hosts: 'ok.example.com, bad host, a.*.b',

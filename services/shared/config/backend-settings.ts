@@ -1,7 +1,9 @@
-import { HOST } from '../ids/dns-names.ts';
+import { parseBackendId } from '../ids/backend-id.ts';
+import { DNS_LABEL, HOST } from '../ids/dns-names.ts';
 import type { BackendConfig } from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
 import { type Env, env, loadConfig } from './env-config.ts';
+import { parseSchedule } from './schedule.ts';
 
 export const DEFAULT_BACKEND_CONFIG: Readonly<BackendConfig> = Object.freeze({
   idleTimeoutMs: 5 * 60_000,
@@ -89,6 +91,10 @@ export interface BackendSettings {
   'max-wait'?: string | undefined;
   'max-buffered'?: string | undefined;
   'probe-path'?: string | undefined;
+  group?: string | undefined;
+  'depends-on'?: string | undefined;
+  'awake-during'?: string | undefined;
+  'asleep-during'?: string | undefined;
 }
 
 export const SETTING_NAMES = [
@@ -98,6 +104,10 @@ export const SETTING_NAMES = [
   'max-wait',
   'max-buffered',
   'probe-path',
+  'group',
+  'depends-on',
+  'awake-during',
+  'asleep-during',
 ] as const;
 
 export interface SettingProblem {
@@ -194,6 +204,45 @@ export function parseBackendSettings(
         reason: "expected an absolute path starting with '/'",
       });
   }
+
+  const group = input.group?.trim();
+  if (group) {
+    if (group.length <= 63 && DNS_LABEL.test(group)) config.group = group;
+    else problems.push({ setting: 'group', value: group, reason: 'expected a DNS label such as shop' });
+  }
+
+  const dependsOn: string[] = [];
+  for (const raw of (input['depends-on'] ?? '').split(',')) {
+    const id = raw.trim();
+    if (id === '') continue;
+    try {
+      parseBackendId(id);
+      if (!dependsOn.includes(id)) dependsOn.push(id);
+    } catch {
+      problems.push({ setting: 'depends-on', value: id, reason: 'expected backend ids <namespace>/<name>' });
+    }
+  }
+  if (dependsOn.length > 32) {
+    problems.push({
+      setting: 'depends-on',
+      value: input['depends-on'] ?? '',
+      reason: 'at most 32 dependencies',
+    });
+  } else if (dependsOn.length > 0) config.dependsOn = dependsOn;
+
+  const schedule = (setting: 'awake-during' | 'asleep-during', key: 'awakeDuring' | 'asleepDuring') => {
+    const raw = input[setting]?.trim();
+    if (!raw) return;
+    try {
+      parseSchedule(raw);
+      if (raw.length > 1024) throw new Error('longer than 1024 characters');
+      config[key] = raw;
+    } catch (error) {
+      problems.push({ setting, value: raw, reason: (error as Error).message });
+    }
+  };
+  schedule('awake-during', 'awakeDuring');
+  schedule('asleep-during', 'asleepDuring');
 
   const bounded = applyBackendBounds(config, bounds);
   for (const { setting, asked, used } of bounded.applied) {

@@ -12,6 +12,8 @@ export const BACKEND_ID_PATTERN = `^${LABEL}/${SUBDOMAIN}$`;
 /** An exact hostname or a leading-wildcard one (`*.example.com`), lowercase, no port. */
 export const HOST_PATTERN = `^(\\*\\.)?${SUBDOMAIN}$`;
 
+/** One label, unanchored (a group name, at most 63 characters). */
+export const DNS_LABEL_PATTERN = LABEL;
 export const DNS_LABEL = new RegExp(`^${LABEL}$`);
 export const DNS_SUBDOMAIN = new RegExp(`^${SUBDOMAIN}$`);
 export const HOST = new RegExp(HOST_PATTERN);

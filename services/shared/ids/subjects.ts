@@ -34,3 +34,27 @@ export function backendFromSubject(kind: SubjectKind, subject: string): BackendI
 export function wakeMessageId(id: BackendId, atMs: number): string {
   return `${id}@${Math.floor(atMs / 2000)}`;
 }
+
+/** The control operations answered over NATS request/reply (the bridge's `/v1/control` API's twins). */
+export type ControlOperation = 'wake' | 'sleep';
+
+/** `wakegate.control.list`: every backend with its state, answered by one bridge. */
+export const CONTROL_LIST_SUBJECT = 'wakegate.control.list';
+
+/** `wakegate.control.<wake|sleep>.<token>`: a request about one backend. */
+export function controlSubject(operation: ControlOperation, id: BackendId): string {
+  return `wakegate.control.${operation}.${backendToken(id)}`;
+}
+
+/** Every backend's subject of one control operation, for the services that answer it. */
+export function allControlSubjects(operation: ControlOperation): string {
+  return `wakegate.control.${operation}.*.*`;
+}
+
+/** The backend a control subject names; throws InvalidBackendIdError for anything else. */
+export function backendFromControlSubject(operation: ControlOperation, subject: string): BackendId {
+  const prefix = `wakegate.control.${operation}.`;
+  if (!subject.startsWith(prefix))
+    throw new Error(`subject ${subject} is not a control ${operation} subject`);
+  return backendFromToken(subject.slice(prefix.length));
+}

@@ -18,6 +18,8 @@ import {
   ReadyMessageSchema,
   type ScaledMessage,
   ScaledMessageSchema,
+  SleepReplySchema,
+  SleepRequestSchema,
   type WakeMessage,
   WakeMessageSchema,
 } from './payloads.ts';
@@ -72,6 +74,8 @@ export const codecs = {
   activity: codecFor('activity message', ActivityMessageSchema),
   ready: codecFor('ready message', ReadyMessageSchema),
   scaled: codecFor('scaled message', ScaledMessageSchema),
+  sleepRequest: codecFor('sleep request', SleepRequestSchema),
+  sleepReply: codecFor('sleep reply', SleepReplySchema),
 };
 
 interface MessageKinds {

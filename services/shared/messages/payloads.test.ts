@@ -28,6 +28,8 @@ const valid: Record<Kind, Payload> = {
   activity: { backend: 'shop/api', requests: 0, inflight: 0, at: 0, source: '' },
   ready: { backend: 'shop/api', ready: false, replicas: 0, readyReplicas: 0, at: 0 },
   scaled: { backend: 'shop/api', from: 0, to: 1, reason: 'wake', at: 0 },
+  sleepRequest: { backend: 'shop/api', force: false },
+  sleepReply: { backend: 'shop/api', outcome: 'asleep' },
 };
 const names: Record<Kind, string> = {
   backend: 'backend record',
@@ -38,6 +40,8 @@ const names: Record<Kind, string> = {
   activity: 'activity message',
   ready: 'ready message',
   scaled: 'scaled message',
+  sleepRequest: 'sleep request',
+  sleepReply: 'sleep reply',
 };
 const decode = (kind: Kind, value: unknown) =>
   (codecs[kind] as PayloadCodec<unknown>).decode(JSON.stringify(value));
@@ -64,6 +68,8 @@ describe('NATS payload rules', () => {
     ['ready', { ready: true, replicas: 2, readyReplicas: 1 }],
     ['scaled', { reason: 'idle', from: 1, to: 0 }],
     ['scaled', { reason: 'manual' }],
+    ['sleepRequest', { force: true }],
+    ['sleepReply', { outcome: 'busy' }],
   ])('accepts a %s payload with %j', (kind, change) => {
     const value = { ...valid[kind], ...change };
     expect(decode(kind, value)).toEqual(value);
@@ -125,6 +131,8 @@ describe('NATS payload rules', () => {
     ['scaled', { reason: '' }, /^invalid scaled message: \/reason /],
     ['scaled', { at: -1 }, /^invalid scaled message: \/at /],
     ['scaled', { extra: 1 }, /^invalid scaled message: /],
+    ['sleepRequest', { force: 'yes' }, /^invalid sleep request: \/force /],
+    ['sleepReply', { outcome: 'napping' }, /^invalid sleep reply: \/outcome /],
   ])('refuses a %s payload with %j', (kind, change, reason) => {
     const value = { ...valid[kind], ...change };
     expect(() => decode(kind, value)).toThrow(PayloadError);

@@ -3,7 +3,7 @@
  * TypeScript types derived from them. Times are epoch milliseconds.
  */
 import Type, { type Static } from 'typebox';
-import { BACKEND_ID_PATTERN, HOST_PATTERN } from '../ids/dns-names.ts';
+import { BACKEND_ID_PATTERN, DNS_LABEL_PATTERN, HOST_PATTERN } from '../ids/dns-names.ts';
 
 /** `<namespace>/<name>`; the pattern is a first gate, `parseBackendId` gives the precise reason. */
 export const BackendIdSchema = Type.String({
@@ -65,6 +65,14 @@ export const BackendConfigSchema = Type.Object(
     maxWaitMs: Type.Integer({ minimum: 1 }),
     maxBuffered: Type.Integer({ minimum: 1 }),
     probePath: Type.Optional(Type.String({ pattern: '^/', maxLength: 2048 })),
+    /** Backends of one namespace with the same group wake together and sleep together. */
+    group: Type.Optional(Type.String({ pattern: `^${DNS_LABEL_PATTERN}$`, maxLength: 63 })),
+    /** Backends of its namespace woken with it, that its requests wait for and that stay awake while it is. */
+    dependsOn: Type.Optional(Type.Array(BackendIdSchema, { maxItems: 32 })),
+    /** A schedule (`Mon-Fri 08:00-18:00 Europe/Berlin`, …): woken at each window's start, never put to sleep in one. */
+    awakeDuring: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    /** A schedule during which it is put to sleep and no wake is taken. */
+    asleepDuring: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   },
   { additionalProperties: false },
 );
@@ -184,3 +192,45 @@ export const ScaledMessageSchema = Type.Object(
   { additionalProperties: false },
 );
 export type ScaledMessage = Static<typeof ScaledMessageSchema>;
+
+/** `wakegate.control.sleep.<token>` (request/reply, answered by the idle-loop lease holder). */
+export const SleepRequestSchema = Type.Object(
+  {
+    backend: BackendIdSchema,
+    /** Skip the idle check: sleep even with requests in flight, and let requests during the drain not cancel it. */
+    force: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type SleepRequest = Static<typeof SleepRequestSchema>;
+
+/**
+ * How a requested sleep ended: `asleep` (scaled to zero now), `already-asleep`; or why it did not:
+ * `busy` (requests in flight and not forced), `draining` (a drain of it is already running), `woken` (a wake
+ * came during the drain), `active` (a request came during the drain), `unconfirmed` (not every live bridge
+ * confirmed it), `disconnected` (the leader's connection dropped), `cancelled` (the lease was lost),
+ * `unknown` (the watcher does not list it), `failed` (the platform refused; the scaler's log says why),
+ * `scheduled-awake` (inside one of its `awake-during` windows, and not forced).
+ */
+export const SleepReplySchema = Type.Object(
+  {
+    backend: BackendIdSchema,
+    outcome: Type.Union([
+      Type.Literal('asleep'),
+      Type.Literal('already-asleep'),
+      Type.Literal('busy'),
+      Type.Literal('draining'),
+      Type.Literal('woken'),
+      Type.Literal('active'),
+      Type.Literal('unconfirmed'),
+      Type.Literal('disconnected'),
+      Type.Literal('cancelled'),
+      Type.Literal('unknown'),
+      Type.Literal('failed'),
+      Type.Literal('scheduled-awake'),
+    ]),
+  },
+  { additionalProperties: false },
+);
+export type SleepReply = Static<typeof SleepReplySchema>;
+export type SleepOutcome = SleepReply['outcome'];

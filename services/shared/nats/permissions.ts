@@ -6,9 +6,11 @@
  * compose and Kubernetes, and the tests run every service under it.
  */
 import {
+  allControlSubjects,
   allSubjects,
   BACKENDS_BUCKET,
   BRIDGES_BUCKET,
+  CONTROL_LIST_SUBJECT,
   INTENTS_BUCKET,
   LEASES_BUCKET,
   SCALER_CONSUMER,
@@ -22,6 +24,8 @@ export type NatsService = (typeof NATS_SERVICES)[number];
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
+  /** It answers requests (the control subjects): it may publish to the reply subject of a request it got. */
+  allowResponses?: boolean;
 }
 
 /** The NATS user of a service, and the connection name it connects with. */
@@ -74,9 +78,20 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       ...readBucket(INTENTS_BUCKET),
       // Its heartbeat: which intents it applied, so the scaler drains nothing it has not seen.
       ...writeBucket(BRIDGES_BUCKET),
+      // The control API's sleep, answered by the idle-loop lease holder.
+      allControlSubjects('sleep'),
     ],
-    // `ready` only for the trace context its events carry (the release span's parent).
-    subscribe: [`${inboxPrefixOf('bridge')}.>`, allSubjects('scaled'), allSubjects('ready')],
+    subscribe: [
+      `${inboxPrefixOf('bridge')}.>`,
+      allSubjects('scaled'),
+      // `ready` only for the trace context its events carry (the release span's parent).
+      allSubjects('ready'),
+      // The control API's view of wakes (every bridge's, for the last wake) and its request/reply twins.
+      allSubjects('wake'),
+      CONTROL_LIST_SUBJECT,
+      allControlSubjects('wake'),
+    ],
+    allowResponses: true,
   },
   watcher: {
     publish: [...setUp('watcher'), allSubjects('ready'), ...writeBucket(BACKENDS_BUCKET)],
@@ -92,12 +107,15 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       `${api}.CONSUMER.MSG.NEXT.${WAKE_STREAM}.${SCALER_CONSUMER}`,
       `$JS.ACK.${WAKE_STREAM}.${SCALER_CONSUMER}.>`,
       allSubjects('scaled'),
+      // The wake at the start of an `awake-during` window, published by the idle-loop leader.
+      allSubjects('wake'),
       ...readBucket(BACKENDS_BUCKET),
       ...writeBucket(INTENTS_BUCKET),
       ...writeBucket(LEASES_BUCKET),
       ...readBucket(BRIDGES_BUCKET),
     ],
-    subscribe: [`${inboxPrefixOf('scaler')}.>`, allSubjects('activity')],
+    subscribe: [`${inboxPrefixOf('scaler')}.>`, allSubjects('activity'), allControlSubjects('sleep')],
+    allowResponses: true,
   },
 };
 
@@ -124,7 +142,7 @@ export function natsAuthorization(
     ({ user, password }) => `    { user: ${JSON.stringify(user)}, password: ${JSON.stringify(password)} }`,
   );
   const users = NATS_SERVICES.map((service) => {
-    const { publish, subscribe } = SERVICE_PERMISSIONS[service];
+    const { publish, subscribe, allowResponses } = SERVICE_PERMISSIONS[service];
     return [
       '    {',
       `      user: ${JSON.stringify(natsUserOf(service))}`,
@@ -132,6 +150,7 @@ export function natsAuthorization(
       '      permissions: {',
       `        publish: { allow: ${JSON.stringify(publish)} }`,
       `        subscribe: { allow: ${JSON.stringify(subscribe)} }`,
+      ...(allowResponses ? ['        allow_responses: true'] : []),
       '      }',
       '    }',
     ].join('\n');

@@ -1,0 +1,128 @@
+/**
+ * The control API's HTTP behaviour that needs no NATS: its own token, bad ids, the states it lists, and
+ * how a sleep's outcome becomes a status, through `app.inject()` with a recording publisher. The control
+ * API against real NATS and a real scaler is tested with the CLI on the local stack (services/cli).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
+import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
+
+const FILTER_TOKEN = 'filter-token-0123456789';
+const ADMIN_TOKEN = 'admin-token-0123456789';
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+describe('control API', () => {
+  let bridge: HttpApp;
+  const call = (method: 'GET' | 'POST', url: string, headers: Record<string, string> = admin) =>
+    bridge.app.inject({ method, url, headers });
+
+  beforeAll(() => {
+    bridge = buildHttpApp({ backends: ['shop/api'], tokens: [FILTER_TOKEN], adminToken: ADMIN_TOKEN });
+    bridge.view.setBackend('shop/db', backendRecord('shop/db', false), 10);
+  });
+  afterAll(() => bridge?.app.close());
+
+  it('takes the admin token only: no token and the filter token get 401, and the admin token opens no filter route', async () => {
+    const refused: Record<string, string>[] = [
+      {},
+      { authorization: `Bearer ${FILTER_TOKEN}` },
+      { authorization: 'Bearer wrong' },
+    ];
+    for (const headers of refused) {
+      const response = await call('GET', '/v1/control/backends', headers);
+      expect(response.statusCode).toBe(401);
+      expect(response.json().error).toBe('unauthorized');
+      expect((await call('POST', '/v1/control/backends/shop/api/wake', headers)).statusCode).toBe(401);
+      expect((await call('POST', '/v1/control/backends/shop/api/sleep', headers)).statusCode).toBe(401);
+      expect((await call('GET', '/v1/control/events', headers)).statusCode).toBe(401);
+    }
+    expect(bridge.publisher.wakes).toEqual([]);
+    expect(bridge.publisher.sleeps).toEqual([]);
+    expect((await call('GET', '/v1/backends', admin)).statusCode).toBe(401);
+    expect((await call('GET', '/v1/control/backends')).statusCode).toBe(200);
+  });
+
+  it('is off without an admin token, whatever token is sent', async () => {
+    const off = buildHttpApp({ backends: ['shop/api'], tokens: [FILTER_TOKEN] });
+    const sent: Record<string, string>[] = [{}, { authorization: `Bearer ${FILTER_TOKEN}` }, admin];
+    for (const headers of sent) {
+      const response = await off.app.inject({ method: 'GET', url: '/v1/control/backends', headers });
+      expect(response.statusCode).toBe(403);
+      expect(response.json()).toEqual({
+        error: 'control_disabled',
+        message: 'the control API is off: set WAKEGATE_ADMIN_TOKEN on the bridge to use it',
+      });
+    }
+    await off.app.close();
+  });
+
+  it('lists every backend with its state, replicas and hosts', async () => {
+    const response = await call('GET', '/v1/control/backends');
+    expect(response.json()).toEqual({
+      backends: [
+        {
+          id: 'shop/api',
+          state: 'awake',
+          ready: true,
+          replicas: 1,
+          readyReplicas: 1,
+          hosts: ['shop-api.example.com'],
+        },
+        {
+          id: 'shop/db',
+          state: 'asleep',
+          ready: false,
+          replicas: 0,
+          readyReplicas: 0,
+          hosts: ['shop-db.example.com'],
+        },
+      ],
+    });
+    expect((await call('GET', '/v1/control/backends/shop/db')).json().state).toBe('asleep');
+  });
+
+  it('answers 400 for an invalid id and 404 for one the watcher does not list, waking nothing', async () => {
+    const invalid = await call('POST', '/v1/control/backends/Shop/api/wake');
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.json().error).toBe('invalid_backend');
+    const unknown = await call('POST', '/v1/control/backends/shop/nope/wake');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error).toBe('unknown_backend');
+    expect((await call('POST', '/v1/control/backends/shop/nope/sleep')).statusCode).toBe(404);
+    expect((await call('GET', '/v1/control/backends/shop/nope')).statusCode).toBe(404);
+    expect((await call('POST', '/v1/control/backends/shop/api/wake?wait=soon')).statusCode).toBe(400);
+    expect(bridge.publisher.wakes).toEqual([]);
+    expect(bridge.publisher.sleeps).toEqual([]);
+  });
+
+  it('wakes through the filters’ wake path, and with ?wait= answers 504 when not ready in time', async () => {
+    const woken = await call('POST', '/v1/control/backends/shop/db/wake');
+    expect(woken.statusCode).toBe(202);
+    expect(woken.json()).toMatchObject({ duplicate: false, backend: { id: 'shop/db', state: 'asleep' } });
+    const late = await call('POST', '/v1/control/backends/shop/db/wake?wait=50');
+    expect(late.statusCode).toBe(504);
+    expect(late.json().error).toBe('not_ready_in_time');
+    expect(bridge.publisher.wakes.map((wake) => wake.backend)).toEqual(['shop/db', 'shop/db']);
+    const awake = await call('POST', '/v1/control/backends/shop/api/wake?wait=1000');
+    expect(awake.statusCode).toBe(200);
+    expect(awake.json().backend.state).toBe('awake');
+  });
+
+  it('passes ?force on to the lease holder and answers each outcome with its status', async () => {
+    const asleep = await call('POST', '/v1/control/backends/shop/api/sleep?force=true');
+    expect(asleep.statusCode).toBe(200);
+    expect(asleep.json()).toMatchObject({ outcome: 'asleep', backend: { id: 'shop/api' } });
+    expect(bridge.publisher.sleeps.at(-1)).toEqual({ backend: 'shop/api', force: true });
+    for (const [outcome, status, error] of [
+      ['busy', 409, 'sleep_busy'],
+      ['woken', 409, 'sleep_woken'],
+      ['failed', 502, 'sleep_failed'],
+    ] as const) {
+      bridge.publisher.sleepOutcome = outcome;
+      const refused = await call('POST', '/v1/control/backends/shop/api/sleep');
+      expect(refused.statusCode).toBe(status);
+      expect(refused.json().error).toBe(error);
+    }
+    expect(bridge.publisher.sleeps.at(-1)).toEqual({ backend: 'shop/api', force: false });
+  });
+});

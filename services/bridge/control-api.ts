@@ -1,0 +1,159 @@
+/**
+ * The control API under `/v1/control`: list backends with their state, wake one (optionally until ready),
+ * put one to sleep through the idle-loop lease holder's drain, and follow state changes as server-sent
+ * events. It has its own token (`WAKEGATE_ADMIN_TOKEN`): a filter's token opens none of it, and without an
+ * admin token every call is refused.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { type BackendId, backendId, type SleepReply } from '../shared/index.ts';
+import { bearerTokenCheck } from './auth.ts';
+import type { ControlFeed } from './control-feed.ts';
+import type { ControlRow, ControlState, StateChange } from './control-state.ts';
+import {
+  ControlDisabledError,
+  NotSyncedError,
+  SleepRefusedError,
+  UnknownBackendError,
+  WakeTimeoutError,
+} from './errors.ts';
+import type { PublishedWake } from './nats-publisher.ts';
+import {
+  ControlListReply,
+  ControlParams,
+  ControlRowSchema,
+  ControlSleepQuery,
+  ControlSleepReply,
+  ControlWakeQuery,
+  ControlWakeReply,
+  ErrorReply,
+} from './schemas.ts';
+
+/** A comment line on every stream this often, so proxies and clients see the connection alive. */
+const KEEPALIVE_MS = 15_000;
+
+export interface ControlApiOptions {
+  control: ControlState;
+  feed: ControlFeed;
+  /** The control API's token; undefined: the API is off. */
+  adminToken: string | undefined;
+  synced: () => boolean;
+  /** The wake path the filters use (same checks, metrics and cold-start clock); `arrivedAt` monotonic. */
+  wake: (backend: BackendId, arrivedAt: number) => Promise<PublishedWake>;
+  /** Asks the idle-loop lease holder to put the backend to sleep. */
+  sleep: (backend: BackendId, force: boolean) => Promise<SleepReply>;
+}
+
+const errors = {
+  400: ErrorReply,
+  401: ErrorReply,
+  403: ErrorReply,
+  404: ErrorReply,
+  409: ErrorReply,
+  502: ErrorReply,
+  503: ErrorReply,
+  504: ErrorReply,
+};
+
+/** Outcomes of a sleep that leave the backend up, other than 409 (the drain protocol or a schedule said no). */
+const REFUSED_STATUS: Record<string, number> = { failed: 502, unknown: 404 };
+
+export function controlRoutes(options: ControlApiOptions) {
+  const { control, feed } = options;
+  const rowOf = (id: BackendId): ControlRow => {
+    if (!options.synced()) throw new NotSyncedError();
+    const row = control.row(id);
+    if (row === undefined) throw new UnknownBackendError(id);
+    return row;
+  };
+  const idOf = (params: { namespace: string; name: string }) => backendId(params.namespace, params.name);
+
+  return async (plugin: FastifyInstance) => {
+    const api = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    const check = options.adminToken === undefined ? undefined : bearerTokenCheck([options.adminToken]);
+    api.addHook('onRequest', (request, reply, done) => {
+      if (check === undefined) return done(new ControlDisabledError());
+      if (check(request.headers.authorization)) return done();
+      reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'unauthorized', message: 'missing or wrong admin token (WAKEGATE_ADMIN_TOKEN)' });
+    });
+
+    api.get('/backends', { schema: { response: { 200: ControlListReply, ...errors } } }, async () => {
+      if (!options.synced()) throw new NotSyncedError();
+      return { backends: control.rows() };
+    });
+
+    api.get(
+      '/backends/:namespace/:name',
+      { schema: { params: ControlParams, response: { 200: ControlRowSchema, ...errors } } },
+      async (request) => rowOf(idOf(request.params)),
+    );
+
+    api.post(
+      '/backends/:namespace/:name/wake',
+      {
+        schema: {
+          params: ControlParams,
+          querystring: ControlWakeQuery,
+          response: { 200: ControlWakeReply, 202: ControlWakeReply, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const id = idOf(request.params);
+        rowOf(id);
+        const { duplicate } = await options.wake(id, performance.now() - reply.elapsedTime);
+        const { wait } = request.query;
+        if (wait === undefined) return reply.code(202).send({ duplicate, backend: rowOf(id) });
+        const ready = await feed.until(() => control.row(id)?.state === 'awake', wait);
+        if (!ready) throw new WakeTimeoutError(id, wait);
+        return reply.code(200).send({ duplicate, backend: rowOf(id) });
+      },
+    );
+
+    api.post(
+      '/backends/:namespace/:name/sleep',
+      {
+        schema: {
+          params: ControlParams,
+          querystring: ControlSleepQuery,
+          response: { 200: ControlSleepReply, ...errors },
+        },
+      },
+      async (request) => {
+        const id = idOf(request.params);
+        rowOf(id);
+        const { outcome } = await options.sleep(id, request.query.force ?? false);
+        if (outcome !== 'asleep' && outcome !== 'already-asleep') {
+          throw new SleepRefusedError(id, outcome, REFUSED_STATUS[outcome] ?? 409);
+        }
+        // The drain wrote `sleeping` and scaled to zero; the view may be a moment behind the watcher.
+        return { outcome, backend: rowOf(id) };
+      },
+    );
+
+    api.get('/events', (_request, reply) => {
+      if (!options.synced()) throw new NotSyncedError();
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+      });
+      const send = (event: string, data: unknown) =>
+        raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      send('snapshot', { backends: control.rows() });
+      const keepalive = setInterval(() => raw.write(': keepalive\n\n'), KEEPALIVE_MS);
+      const stop = feed.subscribe(
+        (change: StateChange) => send('state', { ...change, backend: control.row(change.id) ?? null }),
+        () => raw.end(),
+      );
+      raw.once('close', () => {
+        clearInterval(keepalive);
+        stop();
+      });
+    });
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * NATS adapter of the control API: feeds ControlState the wakes (every bridge's, from the stream's
+ * subjects) and scales it cannot see in KV, and answers the request/reply twins of the HTTP calls,
+ * `wakegate.control.list` and `wakegate.control.wake.<token>`, in the queue group `wakegate-bridge` (one
+ * bridge answers each). `wakegate.control.sleep.<token>` is the scaler's (see NatsPublisher.sleep).
+ * Replies are the HTTP bodies: `{"backends"}`, `{"duplicate","backend"}`, or `{"error","message"}`.
+ */
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import {
+  allControlSubjects,
+  allSubjects,
+  asError,
+  type BackendId,
+  backendFromControlSubject,
+  CONTROL_LIST_SUBJECT,
+  codecFor,
+  decodeMessage,
+  type Logger,
+  type NatsConnection,
+  WakegateError,
+} from '../shared/index.ts';
+import type { ControlFeed } from './control-feed.ts';
+import type { ControlState } from './control-state.ts';
+import { NotSyncedError, UnknownBackendError, WakeTimeoutError } from './errors.ts';
+import type { PublishedWake } from './nats-publisher.ts';
+import { ControlWakeQuery } from './schemas.ts';
+
+export const CONTROL_QUEUE = 'wakegate-bridge';
+
+const wakeRequest = codecFor('control wake request', ControlWakeQuery);
+const encoder = new TextEncoder();
+
+export interface ControlNatsOptions {
+  nc: NatsConnection;
+  logger: Logger;
+  control: ControlState;
+  feed: ControlFeed;
+  synced: () => boolean;
+  /** The bridge's wake path (the one `POST /v1/wake` takes); `arrivedAt` on the monotonic clock. */
+  wake: (backend: BackendId, arrivedAt: number) => Promise<PublishedWake>;
+  /** A wake or scaled message that could not be read. */
+  onInvalid: () => void;
+}
+
+export interface ControlNats {
+  stop(): void;
+}
+
+export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
+  const { nc, logger, control, feed } = options;
+  const respond = (msg: Msg, body: unknown) => msg.respond(encoder.encode(JSON.stringify(body)));
+  const refuse = (msg: Msg, error: unknown) => {
+    if (error instanceof WakegateError) respond(msg, { error: error.code, message: error.message });
+    else {
+      logger.warn({ subject: msg.subject, err: asError(error) }, 'control request failed');
+      respond(msg, { error: 'invalid_request', message: asError(error).message });
+    }
+  };
+  const listed = (id: BackendId) => {
+    if (!options.synced()) throw new NotSyncedError();
+    const row = control.row(id);
+    if (row === undefined) throw new UnknownBackendError(id);
+    return row;
+  };
+
+  const subscriptions: Subscription[] = [
+    nc.subscribe(allSubjects('wake'), {
+      callback(error, msg) {
+        if (error) return;
+        try {
+          const wake = decodeMessage('wake', msg);
+          feed.emit(control.wakeRequested(wake.backend, wake.at));
+        } catch (problem) {
+          logger.warn({ subject: msg.subject, err: asError(problem) }, 'ignoring invalid wake message');
+          options.onInvalid();
+        }
+      },
+    }),
+    nc.subscribe(allSubjects('scaled'), {
+      callback(error, msg) {
+        if (error) return;
+        try {
+          const scaled = decodeMessage('scaled', msg);
+          feed.emit(control.scaled(scaled.backend, scaled));
+        } catch {
+          // The scale-to-zero guard's subscription logs and counts the same message (scaled-watch.ts).
+        }
+      },
+    }),
+    nc.subscribe(CONTROL_LIST_SUBJECT, {
+      queue: CONTROL_QUEUE,
+      callback(error, msg) {
+        if (error) return;
+        if (!options.synced()) refuse(msg, new NotSyncedError());
+        else respond(msg, { backends: control.rows() });
+      },
+    }),
+    nc.subscribe(allControlSubjects('wake'), {
+      queue: CONTROL_QUEUE,
+      callback(error, msg) {
+        if (error) return;
+        const arrivedAt = performance.now();
+        (async () => {
+          const id = backendFromControlSubject('wake', msg.subject);
+          const { wait } = wakeRequest.decode(msg.data.length === 0 ? '{}' : msg.data);
+          listed(id);
+          const { duplicate } = await options.wake(id, arrivedAt);
+          if (wait !== undefined && !(await feed.until(() => control.row(id)?.state === 'awake', wait))) {
+            throw new WakeTimeoutError(id, wait);
+          }
+          respond(msg, { duplicate, backend: listed(id) });
+        })().catch((problem: unknown) => refuse(msg, problem));
+      },
+    }),
+  ];
+  return {
+    stop() {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    },
+  };
+}

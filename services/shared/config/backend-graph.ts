@@ -1,0 +1,149 @@
+/**
+ * Groups and dependencies between backends, from their `group` and `depends-on` settings: which backends a
+ * wake of one wakes (its dependencies, first, and its group), which ones its requests wait for, and which
+ * ones may not sleep while it is awake. Pure: the caller hands over every backend's config.
+ *
+ * A group is `<namespace>/<group>`: backends of different namespaces never share one. A dependency must be
+ * a backend of the same namespace that the watcher lists, and no dependency cycle is followed: each such
+ * edge is dropped and reported (a tenant can name only its own backends, and a cycle would otherwise keep
+ * requests waiting for one another forever).
+ */
+import type { BackendId } from '../ids/backend-id.ts';
+import type { BackendConfig } from '../messages/payloads.ts';
+
+export interface GraphProblem {
+  backend: BackendId;
+  dependency: string;
+  reason: 'unknown' | 'other-namespace' | 'cycle';
+}
+
+type Relations = Pick<BackendConfig, 'group' | 'dependsOn'>;
+
+const namespaceOf = (id: string) => id.slice(0, id.indexOf('/'));
+
+export class BackendGraph {
+  /** Valid dependency edges: backend → its direct dependencies. */
+  readonly #dependsOn = new Map<BackendId, BackendId[]>();
+  readonly #dependents = new Map<BackendId, BackendId[]>();
+  readonly #groups = new Map<string, BackendId[]>();
+  readonly #groupOf = new Map<BackendId, string>();
+  readonly problems: GraphProblem[] = [];
+
+  /**
+   * `backends`: every backend with a group or dependencies (others may be left out); `exists`: whether the
+   * watcher lists a backend (default: it is among `backends`).
+   */
+  constructor(backends: Iterable<readonly [BackendId, Relations]>, exists?: (id: BackendId) => boolean) {
+    const all = new Map(backends);
+    const listed = exists ?? ((id: BackendId) => all.has(id));
+    for (const [id, config] of all) {
+      if (config.group !== undefined) {
+        const key = `${namespaceOf(id)}/${config.group}`;
+        this.#groupOf.set(id, key);
+        this.#groups.set(key, [...(this.#groups.get(key) ?? []), id]);
+      }
+      const valid: BackendId[] = [];
+      for (const dependency of config.dependsOn ?? []) {
+        if (namespaceOf(dependency) !== namespaceOf(id)) {
+          this.problems.push({ backend: id, dependency, reason: 'other-namespace' });
+        } else if (!listed(dependency)) {
+          this.problems.push({ backend: id, dependency, reason: 'unknown' });
+        } else valid.push(dependency);
+      }
+      if (valid.length > 0) this.#dependsOn.set(id, valid);
+    }
+    this.#dropCycles();
+    for (const [id, dependencies] of this.#dependsOn) {
+      for (const dependency of dependencies) {
+        this.#dependents.set(dependency, [...(this.#dependents.get(dependency) ?? []), id]);
+      }
+    }
+  }
+
+  /** True when no backend has a group or a dependency: nothing to do beyond the backend itself. */
+  get empty(): boolean {
+    return this.#groups.size === 0 && this.#dependsOn.size === 0;
+  }
+
+  /** Its direct dependencies (valid ones only). */
+  dependenciesOf(id: BackendId): readonly BackendId[] {
+    return this.#dependsOn.get(id) ?? [];
+  }
+
+  /** The backends that depend on it directly. */
+  dependentsOf(id: BackendId): readonly BackendId[] {
+    return this.#dependents.get(id) ?? [];
+  }
+
+  /** The other members of its group. */
+  groupMembersOf(id: BackendId): readonly BackendId[] {
+    const key = this.#groupOf.get(id);
+    return key === undefined ? [] : (this.#groups.get(key) ?? []).filter((member) => member !== id);
+  }
+
+  /**
+   * What a wake of `id` wakes besides it: its group and, transitively, the dependencies and groups of all
+   * of those; dependencies before the backends that depend on them.
+   */
+  wakeSet(id: BackendId): BackendId[] {
+    const members = new Set<BackendId>();
+    const visit = (backend: BackendId) => {
+      if (members.has(backend)) return;
+      members.add(backend);
+      for (const other of [...this.groupMembersOf(backend), ...this.dependenciesOf(backend)]) visit(other);
+    };
+    visit(id);
+    const ordered: BackendId[] = [];
+    const placed = new Set<BackendId>();
+    const place = (backend: BackendId) => {
+      if (placed.has(backend)) return;
+      placed.add(backend);
+      for (const dependency of this.dependenciesOf(backend)) place(dependency);
+      ordered.push(backend);
+    };
+    for (const backend of members) place(backend);
+    return ordered.filter((backend) => backend !== id);
+  }
+
+  /** Removes every edge that lies on a cycle (Tarjan's strongly connected components). */
+  #dropCycles(): void {
+    const index = new Map<BackendId, number>();
+    const low = new Map<BackendId, number>();
+    const stack: BackendId[] = [];
+    const onStack = new Set<BackendId>();
+    const component = new Map<BackendId, number>();
+    let counter = 0;
+    let components = 0;
+    const connect = (id: BackendId) => {
+      index.set(id, counter);
+      low.set(id, counter++);
+      stack.push(id);
+      onStack.add(id);
+      for (const next of this.#dependsOn.get(id) ?? []) {
+        if (!index.has(next)) {
+          connect(next);
+          low.set(id, Math.min(low.get(id) as number, low.get(next) as number));
+        } else if (onStack.has(next)) low.set(id, Math.min(low.get(id) as number, index.get(next) as number));
+      }
+      if (low.get(id) === index.get(id)) {
+        let member: BackendId | undefined;
+        do {
+          member = stack.pop() as BackendId;
+          onStack.delete(member);
+          component.set(member, components);
+        } while (member !== id);
+        components++;
+      }
+    };
+    for (const id of this.#dependsOn.keys()) if (!index.has(id)) connect(id);
+    for (const [id, dependencies] of this.#dependsOn) {
+      const kept = dependencies.filter((dependency) => {
+        const cyclic = dependency === id || component.get(dependency) === component.get(id);
+        if (cyclic) this.problems.push({ backend: id, dependency, reason: 'cycle' });
+        return !cyclic;
+      });
+      if (kept.length > 0) this.#dependsOn.set(id, kept);
+      else this.#dependsOn.delete(id);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Dependencies the watcher ignores, reported where a Kubernetes user looks: a Warning Event
+ * `InvalidDependency` on the Deployment (against the Kubernetes API double and the real nats-server).
+ */
+import { type KV, Kvm } from '@nats-io/kv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentObject, type KubeObject, startKubeApiServer } from '../../test/kube-api/index.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { until } from '../../test/until.ts';
+import { watchBackends } from '../../test/watcher/watcher-output.ts';
+import { createBackendSource } from '../providers/kubernetes/index.ts';
+import {
+  BACKENDS_BUCKET,
+  connectNats,
+  createLogger,
+  ensureJetStream,
+  type NatsConnection,
+} from '../shared/index.ts';
+import { Watcher } from './watcher.ts';
+
+const logger = createLogger('dependency-events-test', 'silent');
+
+let nats: NatsServerFixture;
+let nc: NatsConnection;
+let kv: KV;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  nc = await connectNats({ natsUrl: nats.url, name: 'dependency-events-test', logger });
+  await ensureJetStream(nc);
+  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
+});
+afterAll(async () => {
+  await nc?.drain();
+  await nats?.close();
+});
+
+describe('dependencies through the Kubernetes provider', () => {
+  it('records the group and dependencies, and an Event for each one ignored: another namespace, an unknown id, a cycle', async () => {
+    const api = await startKubeApiServer();
+    const depends = (name: string, namespace: string, value: string) =>
+      api.create(
+        deploymentObject(name, {
+          namespace,
+          annotations: { 'wakegate.dev/depends-on': value, 'wakegate.dev/group': 'g' },
+        }),
+      );
+    depends('app', 'shop', 'shop/db,bank/vault,shop/ghost');
+    depends('db', 'shop', 'shop/cache');
+    depends('cache', 'shop', 'shop/db');
+    api.create(deploymentObject('vault', { namespace: 'bank' }));
+    const source = await createBackendSource(
+      { logger, namespaces: [], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const watcher = new Watcher({ source, kv, nc, logger, namespaces: [], hostPolicy: {} });
+    const view = await watchBackends(kv);
+    try {
+      watcher.start();
+      await view.until((v) => v.has('shop/app') && v.has('shop/db') && v.has('shop/cache'));
+      expect(view.current.get('shop/app')?.config).toMatchObject({
+        group: 'g',
+        dependsOn: ['shop/db', 'bank/vault', 'shop/ghost'],
+      });
+      await until('four Events', () => api.list('events', 'shop').length >= 4, 5000);
+      const events = api.list('events', 'shop') as (KubeObject & { reason: string; message: string })[];
+      expect(events.every((e) => e.reason === 'InvalidDependency')).toBe(true);
+      expect(events.map((e) => e.message).sort()).toEqual([
+        'wakegate.dev/depends-on: bank/vault is ignored: a backend depends only on backends of its own namespace',
+        'wakegate.dev/depends-on: shop/cache is ignored: it is part of a dependency cycle',
+        'wakegate.dev/depends-on: shop/db is ignored: it is part of a dependency cycle',
+        'wakegate.dev/depends-on: shop/ghost is ignored: no such backend is listed',
+      ]);
+      expect(api.list('events', 'bank')).toEqual([]);
+    } finally {
+      await view.stop();
+      await watcher.stop();
+      await source.close();
+      await watcher.done();
+      await api.close();
+    }
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Schedules on the local stack, with real windows a few seconds long: a backend is woken at the start of
+ * its `awake-during` window without any request and kept up through it; one in its `asleep-during` window
+ * is put to sleep and takes no wake until the window ends.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ControlRow } from '../../services/bridge/index.ts';
+import { freePort } from '../ports.ts';
+import { until } from '../until.ts';
+import { demoBackend, type E2eStack, send, startE2eStack } from './local-stack.ts';
+
+const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/** `daily HH:MM:SS-HH:MM:SS UTC` from `startMs`, `lengthMs` long (whole seconds). */
+function windowOf(startMs: number, lengthMs: number): string {
+  const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+  return `daily ${time(startMs)}-${time(startMs + lengthMs)} UTC`;
+}
+
+describe('schedules', () => {
+  let stack: E2eStack;
+  const base = Math.ceil(Date.now() / 1000) * 1000 + 20_000;
+  const awakeWindow = { start: base, end: base + 6000 };
+  const asleepWindow = { start: base, end: base + 20_000 };
+
+  beforeAll(async () => {
+    stack = await startE2eStack({
+      backends: [
+        demoBackend('office', await freePort(), {
+          idleTimeout: '1s',
+          awakeDuring: windowOf(awakeWindow.start, 6000),
+        }),
+        demoBackend('closed', await freePort(), {
+          idleTimeout: '5m',
+          asleepDuring: windowOf(asleepWindow.start, 20_000),
+        }),
+      ].join(''),
+      env: { WAKEGATE_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+  }, 60_000);
+  afterAll(() => stack?.close());
+
+  const row = async (id: string): Promise<ControlRow> =>
+    (await (
+      await fetch(`${stack.bridgeUrl}/v1/control/backends/${id}`, { headers: admin })
+    ).json()) as ControlRow;
+
+  it('wakes at the start of an awake-during window, keeps it up through it, and lets it sleep after', {
+    timeout: 60_000,
+  }, async () => {
+    expect((await row('local/office')).state).toBe('asleep');
+    expect((await send(stack, 'closed.localhost')).status).toBe(200);
+    await until('the window to start', () => Date.now() >= awakeWindow.start, 30_000);
+    await until('the scheduled wake', async () => (await row('local/office')).state === 'awake', 5000);
+    // Woken by the schedule, at the start (the idle loop looks every second), not by a request.
+    const { lastWake } = await row('local/office');
+    expect(lastWake?.requestedAt).toBeGreaterThanOrEqual(awakeWindow.start);
+    expect(lastWake?.requestedAt).toBeLessThan(awakeWindow.start + 2500);
+    // Its idle timeout (1 s) passes several times inside the window: it stays up.
+    while (Date.now() < awakeWindow.end - 500) {
+      expect((await row('local/office')).state).toBe('awake');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await until(
+      'it to sleep after the window',
+      async () => (await row('local/office')).state === 'asleep',
+      10_000,
+    );
+  });
+
+  it('puts a backend to sleep in its asleep-during window and takes no wake until it ends', {
+    timeout: 40_000,
+  }, async () => {
+    // The window started during the previous test: the backend woken before it is asleep now.
+    expect(Date.now()).toBeGreaterThanOrEqual(asleepWindow.start);
+    await until('it to be put to sleep', async () => (await row('local/closed')).state === 'asleep', 5000);
+    // Still well inside the window (20 s; the previous test takes about 10 s of it).
+    expect(Date.now()).toBeLessThan(asleepWindow.end - 2000);
+    const refused = await fetch(`${stack.bridgeUrl}/v1/control/backends/local/closed/wake`, {
+      method: 'POST',
+      headers: admin,
+    });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: string }).error).toBe('asleep_by_schedule');
+    // Retry-After: when the window ends.
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(Math.abs(Date.now() + retryAfter * 1000 - asleepWindow.end)).toBeLessThanOrEqual(1500);
+    expect((await row('local/closed')).state).toBe('asleep');
+    await until('the window to end', () => Date.now() >= asleepWindow.end, 20_000);
+    expect((await send(stack, 'closed.localhost')).status).toBe(200);
+  });
+});
