@@ -35,7 +35,16 @@ export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
 
 function sameConfig(a: BackendRecord['config'], b: BackendRecord['config']): boolean {
   const keys = Object.keys(a) as (keyof BackendRecord['config'])[];
-  return keys.length === Object.keys(b).length && keys.every((key) => key in b && a[key] === b[key]);
+  return (
+    keys.length === Object.keys(b).length &&
+    keys.every((key) => key in b && (key === 'noWake' ? sameList(a.noWake, b.noWake) : a[key] === b[key]))
+  );
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return (
+    a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]))
+  );
 }
 
 /**

@@ -29,6 +29,10 @@ export const BackendConfigSchema = Type.Object(
     maxWaitMs: Type.Integer({ minimum: 1 }),
     maxBuffered: Type.Integer({ minimum: 1 }),
     probePath: Type.Optional(Type.String({ pattern: '^/', maxLength: 2048 })),
+    /** `hold`, `page` or `auto` (absent: `auto`): what a browser's navigation gets while it sleeps. */
+    strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
+    /** No-wake rules beside the filter's: an exact path (`/healthz`) or a user-agent substring. */
+    noWake: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64 })),
   },
   { additionalProperties: false },
 );
