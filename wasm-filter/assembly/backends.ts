@@ -5,6 +5,8 @@ import { LOG_WARN, log } from './abi';
 import { addHost, findPattern, removeHost } from './hosts';
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
 import { clusterNames } from './names';
+import { STRATEGY_AUTO, strategyNamed } from './navigation';
+import { NO_RULES, readNoWake } from './no-wake';
 
 export class Backend {
   id: string;
@@ -26,6 +28,10 @@ export class Backend {
   probePath: string = '/';
   /** Filter time it last turned ready (see poll.ts). */
   readyAt: f64 = 0;
+  /** What a browser's navigation gets while it sleeps (navigation.ts: STRATEGY_*). */
+  strategy: i32 = STRATEGY_AUTO;
+  /** Its own no-wake rules, beside the filter's (no-wake.ts), lowercased; never changed in place. */
+  noWake: string[] = NO_RULES;
 
   constructor(id: string) {
     this.id = id;
@@ -151,6 +157,8 @@ export class TableEntry {
   ready: bool = false;
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
+  strategy: i32 = STRATEGY_AUTO;
+  noWake: string[] = NO_RULES;
 }
 
 function positive(v: JsonValue | null): i32 {
@@ -197,6 +205,17 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
     if (probePath !== null) {
       if (probePath.kind != JSON_STRING || !probePath.str.startsWith('/')) return null;
       e.probePath = probePath.str;
+    }
+    const strategy = b.get('strategy');
+    if (strategy !== null) {
+      if (strategy.kind != JSON_STRING) return null;
+      e.strategy = strategyNamed(strategy.str);
+    }
+    const noWake = b.get('noWake');
+    if (noWake !== null) {
+      const rules = readNoWake(noWake);
+      if (rules === null) return null;
+      e.noWake = rules;
     }
     e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
     e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);
@@ -311,6 +330,8 @@ function update(e: TableEntry): void {
   b.ready = e.ready;
   b.maxWaitMs = e.maxWaitMs;
   b.maxBuffered = e.maxBuffered;
+  b.strategy = e.strategy;
+  b.noWake = e.noWake;
 }
 
 /** Replaces the backend's hosts and its patterns in the host index. */

@@ -85,7 +85,15 @@ function grow(): void {
   __collect();
 }
 
-function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64, cluster: i32, authority: i32): i32 {
+function takeSlot(
+  contextId: u32,
+  index: i32,
+  grpc: bool,
+  now: f64,
+  cluster: i32,
+  authority: i32,
+  kind: u8,
+): i32 {
   let slot: i32;
   if (freeCount > 0) {
     slot = unchecked(freeSlots[--freeCount]);
@@ -95,7 +103,8 @@ function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64, cluster: i32
   }
   unchecked((slotContexts[slot] = contextId));
   unchecked((slotBackends[slot] = <u16>index));
-  unchecked((slotGrpcs[slot] = grpc ? 1 : 0));
+  // Bit 0: gRPC; the bits above it: the request's kind (navigation.ts), what its release and timeout answer.
+  unchecked((slotGrpcs[slot] = (grpc ? 1 : 0) | (kind << 1)));
   unchecked((slotSinces[slot] = now));
   unchecked((slotClusters[slot] = <u16>cluster));
   unchecked((slotAuthorities[slot] = <u16>authority));
@@ -149,7 +158,12 @@ export function slotBackend(slot: i32): i32 {
 }
 
 export function slotGrpc(slot: i32): bool {
-  return unchecked(slotGrpcs[slot]) != 0;
+  return (unchecked(slotGrpcs[slot]) & 1) != 0;
+}
+
+/** The kind the request was held as (navigation.ts: HELD_*). */
+export function slotKind(slot: i32): u8 {
+  return unchecked(slotGrpcs[slot]) >> 1;
 }
 
 /** The interned cluster of the request's route (`xds.cluster_name` at request headers), 0 when none. */
@@ -190,8 +204,9 @@ export function hold(
   now: f64,
   cluster: i32 = 0,
   authority: i32 = 0,
+  kind: u8 = 0,
 ): void {
-  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority)));
+  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority, kind)));
   proxy_increment_metric(metricHeld, 1);
 }
 
