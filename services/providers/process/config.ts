@@ -53,6 +53,9 @@ const BackendSpecSchema = Type.Object(
     'max-wait': Type.Optional(Duration),
     'max-buffered': Type.Optional(Type.Union([Type.Integer(), Type.String()])),
     'stop-grace': Type.Optional(Duration),
+    strategy: Type.Optional(Type.String()),
+    /** A list, or one comma-separated string as in an annotation. */
+    'no-wake': Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1 })), Type.String()])),
   },
   { additionalProperties: false },
 );
@@ -156,6 +159,8 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     'max-wait': spec['max-wait'] === undefined ? undefined : String(spec['max-wait']),
     'max-buffered': spec['max-buffered'] === undefined ? undefined : String(spec['max-buffered']),
     'probe-path': spec[probeField] ?? '/',
+    strategy: spec.strategy,
+    'no-wake': Array.isArray(spec['no-wake']) ? spec['no-wake'].join(',') : spec['no-wake'],
   });
   const [problem] = settings.problems;
   if (problem) {

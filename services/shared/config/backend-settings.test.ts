@@ -29,6 +29,8 @@ describe('per-backend settings', () => {
       'max-wait': '1m30s',
       'max-buffered': '50',
       'probe-path': '/healthz',
+      strategy: ' Page ',
+      'no-wake': '/healthz, UptimeRobot/ ,,/healthz',
     });
     expect(settings).toEqual({
       hosts: ['web.example.com', '*.apps.example.com'],
@@ -38,6 +40,8 @@ describe('per-backend settings', () => {
         maxWaitMs: 90_000,
         maxBuffered: 50,
         probePath: '/healthz',
+        strategy: 'page',
+        noWake: ['/healthz', 'UptimeRobot/'],
       },
       problems: [],
     });
@@ -51,6 +55,8 @@ describe('per-backend settings', () => {
       'max-wait': '-1s',
       'max-buffered': 'lots',
       'probe-path': 'healthz',
+      strategy: 'spinner',
+      'no-wake': `/healthz,${'x'.repeat(257)}`,
     });
     expect(settings.hosts).toEqual(['ok.example.com']);
     expect(settings.config).toEqual(DEFAULT_BACKEND_CONFIG);
@@ -62,6 +68,12 @@ describe('per-backend settings', () => {
       'wake-replicas',
       'max-buffered',
       'probe-path',
+      'strategy',
+      'no-wake',
+    ]);
+    expect(settings.problems.slice(-2).map((p) => p.reason)).toEqual([
+      'expected hold, page or auto',
+      'expected at most 64 comma-separated paths (/healthz) or user-agent substrings of at most 256 characters',
     ]);
   });
 

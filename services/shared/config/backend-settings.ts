@@ -89,6 +89,8 @@ export interface BackendSettings {
   'max-wait'?: string | undefined;
   'max-buffered'?: string | undefined;
   'probe-path'?: string | undefined;
+  strategy?: string | undefined;
+  'no-wake'?: string | undefined;
 }
 
 export const SETTING_NAMES = [
@@ -98,7 +100,17 @@ export const SETTING_NAMES = [
   'max-wait',
   'max-buffered',
   'probe-path',
+  'strategy',
+  'no-wake',
 ] as const;
+
+/** What a browser's navigation to a sleeping backend gets: the waiting page (`page`, and `auto` for real
+ * navigations), or held like any request (`hold`). */
+export const STRATEGIES = ['auto', 'page', 'hold'] as const;
+/** A backend's no-wake rules: at most this many, each at most MAX_NO_WAKE_RULE characters (the filter checks
+ * them on every request). */
+export const MAX_NO_WAKE_RULES = 64;
+export const MAX_NO_WAKE_RULE = 256;
 
 export interface SettingProblem {
   setting: string;
@@ -193,6 +205,32 @@ export function parseBackendSettings(
         value: probe,
         reason: "expected an absolute path starting with '/'",
       });
+  }
+
+  const strategy = input.strategy?.trim().toLowerCase();
+  if (strategy !== undefined && strategy !== '') {
+    const known = STRATEGIES.find((s) => s === strategy);
+    if (known) config.strategy = known;
+    else
+      problems.push({
+        setting: 'strategy',
+        value: input.strategy ?? '',
+        reason: 'expected hold, page or auto',
+      });
+  }
+
+  const noWake = input['no-wake'];
+  if (noWake !== undefined && noWake.trim() !== '') {
+    const rules = [...new Set(noWake.split(',').map((rule) => rule.trim()))].filter((rule) => rule !== '');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: a rule is matched against header bytes
+    const bad = rules.find((rule) => rule.length > MAX_NO_WAKE_RULE || /[\x00-\x1f\x7f]/.test(rule));
+    if (rules.length > MAX_NO_WAKE_RULES || bad !== undefined)
+      problems.push({
+        setting: 'no-wake',
+        value: noWake,
+        reason: `expected at most ${MAX_NO_WAKE_RULES} comma-separated paths (/healthz) or user-agent substrings of at most ${MAX_NO_WAKE_RULE} characters`,
+      });
+    else config.noWake = rules;
   }
 
   const bounded = applyBackendBounds(config, bounds);
