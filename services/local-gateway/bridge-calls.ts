@@ -73,12 +73,21 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     }
   };
 
+  /** Each worker's table as its answers built it: a delta (`from`) changes the last one, not replaces it. A
+   * delta the filter refuses (from another revision) is followed at once by the whole table, which corrects
+   * this one too. */
+  const tables = new Map<number, Map<string, boolean>>();
   const noteTable = (worker: number, body: Uint8Array) => {
     try {
-      const table = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<BackendsReply>;
-      const backends = new Map<string, boolean>();
+      const table = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<BackendsReply> & {
+        from?: number;
+        removed?: string[];
+      };
+      const backends = new Map<string, boolean>(table.from === undefined ? [] : tables.get(worker));
+      for (const id of table.removed ?? []) backends.delete(id);
       for (const b of table.backends ?? [])
         if (typeof b.id === 'string') backends.set(b.id, b.ready === true);
+      tables.set(worker, backends);
       options.onTable(worker, backends);
     } catch {
       // The filter judges the answer itself; readiness just does not advance.
