@@ -44,7 +44,8 @@ describe('waiting page', () => {
     expect(html).toContain('prefers-reduced-motion');
     expect(html).toContain('<noscript><meta http-equiv="refresh" content="0"></noscript>');
     expect(html).toContain("'x-wakegate-wait'");
-    expect(html).not.toMatch(/(src|href)=|url\(/);
+    expect(html).toContain('<link rel="icon" href="data:,">');
+    expect(html.replace('href="data:,"', '')).not.toMatch(/(src|href)=|url\(/);
     await bridge.seen((c) => c.path === '/v1/wake');
     expect(bridge.wakes.map((w) => w.body)).toMatchObject([{ backend: 'demo/app' }]);
 

@@ -17,11 +17,13 @@ import { currentConfig } from './config';
 import { metricPages, metricPageToReadyMs } from './metrics';
 
 /** The default page (under 4 KiB): the host named, a live region for the status, a spinner that stops for
- * `prefers-reduced-motion`, no external resource. `{{host}}` is the request's host, HTML-escaped. */
+ * `prefers-reduced-motion`, no external resource (an empty data: icon, so the browser does not ask the
+ * sleeping backend for its favicon). `{{host}}` is the request's host, HTML-escaped. */
 export const DEFAULT_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="same-origin">
+<link rel="icon" href="data:,">
 <title>Starting {{host}}</title>
 <noscript><meta http-equiv="refresh" content="0"></noscript>
 <style>
