@@ -58,30 +58,37 @@ function slotOfStream(entry: i32): i32 {
 
 function grow(): void {
   const next = capacity == 0 ? 64 : capacity * 2;
-  const c = new Uint32Array(next);
-  c.set(slotContexts);
-  slotContexts = c;
-  const b = new Uint16Array(next);
-  b.set(slotBackends);
-  slotBackends = b;
-  const g = new Uint8Array(next);
-  g.set(slotGrpcs);
-  slotGrpcs = g;
+  // One array at a time, each old one collected before the next is made, widest first: a freed old array
+  // (coalesced with its freed neighbours) takes a later, narrower new one, so the linear memory's high-water
+  // mark (it never shrinks) is about the new arrays plus one old, not the old and the new together.
   const s = new Float64Array(next);
   s.set(slotSinces);
   slotSinces = s;
-  const cl = new Uint16Array(next);
-  cl.set(slotClusters);
-  slotClusters = cl;
-  const au = new Uint16Array(next);
-  au.set(slotAuthorities);
-  slotAuthorities = au;
+  __collect();
+  const c = new Uint32Array(next);
+  c.set(slotContexts);
+  slotContexts = c;
+  __collect();
   const f = new Int32Array(next);
   f.set(freeSlots);
   freeSlots = f;
+  __collect();
+  const b = new Uint16Array(next);
+  b.set(slotBackends);
+  slotBackends = b;
+  __collect();
+  const cl = new Uint16Array(next);
+  cl.set(slotClusters);
+  slotClusters = cl;
+  __collect();
+  const au = new Uint16Array(next);
+  au.set(slotAuthorities);
+  slotAuthorities = au;
+  __collect();
+  const g = new Uint8Array(next);
+  g.set(slotGrpcs);
+  slotGrpcs = g;
   capacity = next;
-  // The old arrays are garbage now; collecting them at once keeps the next doubling from stacking on them
-  // (linear memory never shrinks, so its high-water mark is what a burst of held requests costs).
   __collect();
 }
 
