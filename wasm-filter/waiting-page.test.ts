@@ -44,13 +44,21 @@ describe('waiting page', () => {
     expect(html).toContain('prefers-reduced-motion');
     expect(html).toContain('<noscript><meta http-equiv="refresh" content="0"></noscript>');
     expect(html).toContain("'x-wakegate-wait'");
+    // It reloads on the filter's 204, and on any answer that is not the filter's (the site's own).
+    expect(html).toContain("r.status===204||!r.headers.get('x-wakegate')");
     expect(html).toContain('<link rel="icon" href="data:,">');
     expect(html.replace('href="data:,"', '')).not.toMatch(/(src|href)=|url\(/);
     await bridge.seen((c) => c.path === '/v1/wake');
     expect(bridge.wakes.map((w) => w.body)).toMatchObject([{ backend: 'demo/app' }]);
 
     // Without sec-fetch headers, an accept that prefers HTML is a navigation too.
-    expect(expectReply(request(plugin, 'app.example.com', { accept: 'text/html' }).settled).status).toBe(503);
+    for (const accept of [
+      'text/html',
+      ' TEXT/HTML ; level=1 ; q=0.8 , */*;q=0.7',
+      'text/html;q=1.0, application/json',
+    ]) {
+      expect(expectReply(request(plugin, 'app.example.com', { accept }).settled).status).toBe(503);
+    }
     expect(
       expectReply(request(plugin, 'app.example.com', { 'sec-fetch-dest': 'document' }).settled).status,
     ).toBe(503);
@@ -64,6 +72,9 @@ describe('waiting page', () => {
       { accept: 'application/json, text/html' },
       { accept: 'text/html;q=0.5, application/json' },
       { accept: 'text/html;q=0' },
+      { accept: 'application/json;q=1, text/html;q=0.9' },
+      { accept: 'text/html;q=abc' },
+      { 'sec-fetch-mode': 'navigate', ':method': 'GET', 'x-requested-with': 'XMLHttpRequest' },
       { ':method': 'HEAD', ...chromeNavigation },
       { ':method': 'POST', ...chromeNavigation },
       {},
@@ -72,7 +83,7 @@ describe('waiting page', () => {
     await bridge.settle();
     expect(held.map((s) => s.settled)).toEqual(held.map(() => undefined));
     expect(plugin.metric('wakegate_held')).toBe(held.length);
-    expect(plugin.metric('wakegate_pages_served_total')).toBe(3);
+    expect(plugin.metric('wakegate_pages_served_total')).toBe(5);
     await bridge.setBackendsAndWait([awake]);
     for (const s of held) expectContinue(await s.outcome);
     // Awake: a navigation goes to the backend.
@@ -119,9 +130,9 @@ describe('waiting page', () => {
     expect(header(expectContinue(await api.outcome), 'x-wakegate-held-ms')).toBe('420');
     expect(plugin.metric('wakegate_released_total')).toBe(1);
     expect(plugin.metric('wakegate_page_to_ready_ms')).toBe(420);
-    // Asked once the backend is ready (the page's script raced the release): answered at once, not passed.
-    const late = request(plugin, 'app.example.com', { 'x-wakegate-wait': '1' });
-    expect(expectReply(late.settled).status).toBe(204);
+    // Asked once the backend is ready (the page's script raced the release): the filter does not read the
+    // header on the ready path, so it goes to the backend, whose answer (not the filter's) reloads the page.
+    expectContinue(request(plugin, 'app.example.com', { 'x-wakegate-wait': '1' }).settled);
     // The page reloads: the navigation goes to the backend.
     expectContinue(request(plugin, 'app.example.com', chromeNavigation).settled);
   });

@@ -52,27 +52,44 @@ const K_FETCH_DEST = String.UTF8.encode('sec-fetch-dest');
 
 const value = new HostBytes();
 
-/** A request header's value ('' when absent: absent and empty are told apart by `has`). */
-function header(key: ArrayBuffer): string {
-  if (!getHeader(MAP_REQUEST_HEADERS, key, value)) return '';
-  const s = value.toString();
-  value.free();
-  return s;
+function lower(c: u8): u8 {
+  return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
 }
 
+/** Whether the request has the header (its value not kept). */
 function has(key: ArrayBuffer): bool {
   const found = getHeader(MAP_REQUEST_HEADERS, key, value);
   value.free();
   return found;
 }
 
-/** The request's kind, for the backend at `index`. A ready backend's requests cost two header reads more
- * than before (the wait header, the user agent); the navigation's headers are read only while it sleeps. */
+/** Whether bytes [start, end) of `value` are `ascii` (lowercase), case ignored, in place. */
+function bytesAre(start: i32, end: i32, ascii: string): bool {
+  if (end - start != ascii.length) return false;
+  for (let i = 0; i < ascii.length; i++) {
+    if (<i32>lower(load<u8>(value.ptr + start + i)) != ascii.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Whether the header's value is `ascii` (lowercase; case ignored), or starts with it (`prefix`). */
+function headerIs(key: ArrayBuffer, ascii: string, prefix: bool = false): bool {
+  if (!getHeader(MAP_REQUEST_HEADERS, key, value)) return false;
+  const len = <i32>value.len;
+  const is = prefix ? len >= ascii.length && bytesAre(0, ascii.length, ascii) : bytesAre(0, len, ascii);
+  value.free();
+  return is;
+}
+
+/** The request's kind, for the backend at `index`. A ready backend's request costs one header read more
+ * than before (the user agent, for the no-wake rules); the others are read only while it sleeps, and read
+ * in place: holding a request allocates nothing more than before. */
 export function classify(index: i32): i32 {
-  if (has(K_WAIT)) return REQUEST_WAIT;
   const b = backends[index];
   if (isNoWake(b)) return REQUEST_NO_WAKE;
-  if (b.ready || b.strategy == STRATEGY_HOLD || !isNavigation(b.strategy)) return REQUEST_PLAIN;
+  if (b.ready) return REQUEST_PLAIN;
+  if (has(K_WAIT)) return REQUEST_WAIT;
+  if (b.strategy == STRATEGY_HOLD || !isNavigation(b.strategy)) return REQUEST_PLAIN;
   return isRefresh() ? REQUEST_REFRESH : REQUEST_PAGE;
 }
 
@@ -80,42 +97,77 @@ export function classify(index: i32): i32 {
  * without those headers, one whose `accept` prefers `text/html` (`page`: lists it). Scripts' requests
  * (`x-requested-with`, fetch's other modes) and gRPC never are. */
 function isNavigation(strategy: i32): bool {
-  if (header(K_METHOD) != 'GET') return false;
-  if (has(K_REQUESTED_WITH) || header(K_CONTENT_TYPE).startsWith('application/grpc')) return false;
-  const mode = has(K_FETCH_MODE);
-  const dest = has(K_FETCH_DEST);
-  if (mode || dest) {
-    return (
-      header(K_FETCH_MODE).toLowerCase() == 'navigate' || header(K_FETCH_DEST).toLowerCase() == 'document'
-    );
+  if (!headerIs(K_METHOD, 'get') || has(K_REQUESTED_WITH)) return false;
+  if (headerIs(K_CONTENT_TYPE, 'application/grpc', true)) return false;
+  if (has(K_FETCH_MODE) || has(K_FETCH_DEST)) {
+    return headerIs(K_FETCH_MODE, 'navigate') || headerIs(K_FETCH_DEST, 'document');
   }
-  return acceptsHtml(header(K_ACCEPT), strategy == STRATEGY_PAGE);
+  if (!getHeader(MAP_REQUEST_HEADERS, K_ACCEPT, value)) return false;
+  const html = acceptsHtml(strategy == STRATEGY_PAGE);
+  value.free();
+  return html;
 }
 
-/** The quality of one media range of `accept` (1 without `q`, 0 when malformed). */
-function quality(params: string[]): f64 {
-  for (let i = 1; i < params.length; i++) {
-    const p = params[i].trim().toLowerCase();
-    if (!p.startsWith('q=')) continue;
-    const q = parseFloat(p.substring(2));
-    return q > 0 ? min(q, 1.0) : 0;
-  }
-  return 1;
+function isSpace(c: u8): bool {
+  return c == 0x20 || c == 0x09;
 }
 
-/** Whether `accept` prefers `text/html`: listed with a quality above 0 and at least every other range's,
- * and first among those of that quality. With `listed`, any quality above 0 does. */
-export function acceptsHtml(accept: string, listed: bool): bool {
-  const ranges = accept.split(',');
+/** Where acceptsHtml is in `value`. */
+let at: i32 = 0;
+
+/** A quality value at `at` (`0`, `1`, `0.5`, `1.000`…), up to the next `;` or `,`; 0 when malformed. */
+function quality(end: i32): f64 {
+  let q: f64 = 0;
+  let scale: f64 = 0;
+  let digits = 0;
+  let ok = true;
+  while (at < end) {
+    const c = load<u8>(value.ptr + at);
+    if (c == 0x3b || c == 0x2c) break;
+    at++;
+    if (isSpace(c)) continue;
+    if (c == 0x2e && scale == 0 && digits > 0) scale = 0.1;
+    else if (c >= 0x30 && c <= 0x39) {
+      digits++;
+      if (scale == 0) q = q * 10 + <f64>(c - 0x30);
+      else {
+        q += <f64>(c - 0x30) * scale;
+        scale /= 10;
+      }
+    } else ok = false;
+  }
+  return ok && digits > 0 ? min(q, 1.0) : 0;
+}
+
+/** Whether the `accept` in `value` prefers `text/html`: listed with a quality above 0 and at least every
+ * other range's, and first among those of that quality. With `listed`, any quality above 0 does. Read in
+ * place. */
+function acceptsHtml(listed: bool): bool {
+  const end = <i32>value.len;
   let html: f64 = -1;
   let htmlFirst = false;
   let best: f64 = -1;
-  for (let i = 0; i < ranges.length; i++) {
-    const params = ranges[i].split(';');
-    const type = params[0].trim().toLowerCase();
-    if (type.length == 0) continue;
-    const q = quality(params);
-    if (type == 'text/html') {
+  at = 0;
+  while (at < end) {
+    while (at < end && isSpace(load<u8>(value.ptr + at))) at++;
+    const typeStart = at;
+    while (at < end && load<u8>(value.ptr + at) != 0x2c && load<u8>(value.ptr + at) != 0x3b) at++;
+    let typeEnd = at;
+    while (typeEnd > typeStart && isSpace(load<u8>(value.ptr + typeEnd - 1))) typeEnd--;
+    let q: f64 = 1;
+    while (at < end && load<u8>(value.ptr + at) == 0x3b) {
+      at++;
+      while (at < end && isSpace(load<u8>(value.ptr + at))) at++;
+      if (at + 1 < end && lower(load<u8>(value.ptr + at)) == 0x71 && load<u8>(value.ptr + at + 1) == 0x3d) {
+        at += 2;
+        q = quality(end);
+      } else {
+        while (at < end && load<u8>(value.ptr + at) != 0x2c && load<u8>(value.ptr + at) != 0x3b) at++;
+      }
+    }
+    at++;
+    if (typeEnd == typeStart) continue;
+    if (bytesAre(typeStart, typeEnd, 'text/html')) {
       if (html < 0) {
         html = q;
         htmlFirst = q > best;
@@ -128,7 +180,15 @@ export function acceptsHtml(accept: string, listed: bool): bool {
   return listed || (html >= best && htmlFirst);
 }
 
-/** The page's `<noscript>` refresh: a navigation whose referer is the URL it asks for. */
+function header(key: ArrayBuffer): string {
+  if (!getHeader(MAP_REQUEST_HEADERS, key, value)) return '';
+  const s = value.toString();
+  value.free();
+  return s;
+}
+
+/** The page's `<noscript>` refresh: a navigation whose referer is the URL it asks for. Only navigations
+ * to a sleeping backend get here: the strings it makes cost nothing on the paths that matter. */
 function isRefresh(): bool {
   const referer = header(K_REFERER);
   if (referer.length == 0) return false;

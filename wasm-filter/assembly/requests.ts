@@ -31,7 +31,7 @@ import {
   REQUEST_WAIT,
 } from './navigation';
 import { answerAsleep } from './no-wake';
-import { answerReady, servePage } from './waiting-page';
+import { servePage } from './waiting-page';
 import { maybeWake } from './wake';
 
 const K_AUTHORITY = String.UTF8.encode(':authority');
@@ -120,10 +120,6 @@ export function requestHeaders(contextId: u32): i32 {
   if (kind == REQUEST_NO_WAKE) {
     if (ready) return HEADERS_CONTINUE;
     answerAsleep(isGrpcRequest());
-    return HEADERS_STOP;
-  }
-  if (kind == REQUEST_WAIT && ready) {
-    answerReady();
     return HEADERS_STOP;
   }
   admit(index);

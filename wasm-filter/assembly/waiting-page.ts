@@ -19,46 +19,21 @@ import { metricPages, metricPageToReadyMs } from './metrics';
 /** The default page (under 4 KiB): the host named, a live region for the status, a spinner that stops for
  * `prefers-reduced-motion`, no external resource (an empty data: icon, so the browser does not ask the
  * sleeping backend for its favicon). `{{host}}` is the request's host, HTML-escaped. */
-export const DEFAULT_PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="same-origin">
-<link rel="icon" href="data:,">
-<title>Starting {{host}}</title>
-<noscript><meta http-equiv="refresh" content="0"></noscript>
-<style>
-body{margin:0;min-height:100vh;display:grid;place-items:center;font:17px/1.5 system-ui,sans-serif;background:#f4f6f9;color:#1c2330}
-main{max-width:34rem;padding:2rem;text-align:center}
-.spin{width:2.75rem;height:2.75rem;margin:0 auto 1.5rem;border:.3rem solid #cdd5e3;border-top-color:#2a64d6;border-radius:50%;animation:spin .9s linear infinite}
-@keyframes spin{to{transform:rotate(1turn)}}
-@media (prefers-reduced-motion:reduce){.spin{animation:none;border-color:#2a64d6}}
-@media (prefers-color-scheme:dark){body{background:#141a24;color:#e7ebf2}p{color:#aab4c5!important}}
-h1{margin:0 0 .5rem;font-size:1.35rem;overflow-wrap:anywhere}
-p{margin:0;color:#4f5b70}
-</style></head>
-<body><main>
-<div class="spin" aria-hidden="true"></div>
-<h1>Starting {{host}}</h1>
-<p id="status" role="status" aria-live="polite">The site is waking up. This page turns into it as soon as it is ready.</p>
-<noscript><p>This page reloads by itself.</p></noscript>
-</main>
-<script>
-(function(){
-var status=document.getElementById('status'),delay=1000;
-function retry(why){
-status.textContent=why+' Trying again in '+Math.round(delay/1000)+' s.';
-setTimeout(wait,delay);delay=Math.min(delay*2,30000);
-}
-function wait(){
-fetch(location.href,{headers:{'x-wakegate-wait':'1'},cache:'no-store',credentials:'same-origin'}).then(function(r){
-if(r.status===204){status.textContent='Ready. Loading the site…';location.reload();return;}
-retry(r.status===504?'The site is taking longer than usual to start.':'The site did not answer.');
-},function(){retry('The connection was interrupted.');});
-}
-wait();
-})();
-</script>
-</body></html>
+export const DEFAULT_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="same-origin"><link rel="icon" href="data:,">
+<title>Starting {{host}}</title><noscript><meta http-equiv="refresh" content="0"></noscript>
+<style>body{margin:0;min-height:100vh;display:grid;place-items:center;font:17px/1.5 system-ui,sans-serif;background:#f4f6f9;color:#1c2330;text-align:center}
+i{display:block;width:44px;height:44px;margin:0 auto 24px;border:5px solid #cdd5e3;border-top-color:#2a64d6;border-radius:50%;animation:r .9s linear infinite}
+@keyframes r{to{transform:rotate(1turn)}}@media (prefers-reduced-motion:reduce){i{animation:none;border-color:#2a64d6}}
+@media (prefers-color-scheme:dark){body{background:#141a24;color:#e7ebf2}}h1{margin:0 0 8px;font-size:1.35rem;overflow-wrap:anywhere}main{max-width:34rem;padding:2rem}</style></head>
+<body><main><i aria-hidden="true"></i><h1>Starting {{host}}</h1>
+<p id="s" role="status" aria-live="polite">The site is waking up. This page turns into it as soon as it is ready.</p></main>
+<script>(function(){var s=document.getElementById('s'),d=1000;
+function again(m){s.textContent=m+' Trying again in '+d/1000+' s.';setTimeout(wait,d);d=Math.min(d*2,30000)}
+function wait(){fetch(location.href,{headers:{'x-wakegate-wait':'1'},cache:'no-store'}).then(function(r){
+if(r.status===204||!r.headers.get('x-wakegate')){s.textContent='Ready. Loading the site…';location.reload()}
+else again(r.status===504?'The site is taking longer than usual to start.':'The site did not answer.')},function(){again('The connection was interrupted.')})}
+wait()})()</script></body></html>
 `;
 
 /** The largest custom page accepted (`page_html`), in UTF-8 bytes. */
@@ -153,7 +128,9 @@ export function pagedBackendReady(index: i32, now: f64): void {
   proxy_record_metric(metricPageToReadyMs, waited < 0 ? 0 : <i64>waited);
 }
 
-/** The page's wait, answered when its backend is ready: 204, and the page reloads into the site. */
+/** The page's wait, answered when its backend's held requests are released: 204, and the page reloads into
+ * the site. (A wait that comes when the backend is ready already goes to it: the filter does not read the
+ * header on that path, and the page reloads on any answer that is not the filter's.) */
 export function answerReady(): void {
   sendLocalResponse(
     204,
