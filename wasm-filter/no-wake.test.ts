@@ -94,4 +94,21 @@ describe('no-wake rules', () => {
       'demo/other',
     ]);
   });
+
+  it("leaves out a backend's rules it cannot take, not the table: the other backends' changes still apply", async () => {
+    const bad = {
+      ...sleeping,
+      id: 'demo/bad',
+      hosts: ['bad.example.com'],
+      noWake: ['café', 7],
+    } as unknown as typeof sleeping;
+    const { plugin, bridge } = await start({ backends: [sleeping, bad] });
+    const held = request(plugin, 'app.example.com');
+    // The bad rules are ignored: the default rules still apply to that backend, its own do not.
+    expect(
+      expectReply(request(plugin, 'bad.example.com', { 'user-agent': 'kube-probe/1.30' }).settled).status,
+    ).toBe(503);
+    await bridge.setBackendsAndWait([awake, bad]);
+    expectContinue(await held.outcome);
+  });
 });

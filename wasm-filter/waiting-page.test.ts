@@ -192,7 +192,7 @@ describe('waiting page', () => {
       'wakegate: invalid configuration field page_html: must not be empty',
     );
     expect(await refused({ no_wake: ['kube-probe/', ''] })).toContain(
-      'wakegate: invalid configuration field no_wake: expected strings of 1 to 256 characters',
+      'wakegate: invalid configuration field no_wake: expected strings of 1 to 256 printable ASCII characters',
     );
   });
 });

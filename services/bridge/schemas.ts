@@ -38,7 +38,11 @@ export const BackendRow = Type.Object(
     /** What a browser's navigation gets while it sleeps (absent: `auto`). */
     strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
     /** The backend's no-wake rules, beside the filter's: `/exact/path` or a user-agent substring. */
-    noWake: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64 })),
+    noWake: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x20-\\x7e]+$' }), {
+        maxItems: 64,
+      }),
+    ),
   },
   { additionalProperties: false },
 );

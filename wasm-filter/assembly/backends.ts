@@ -6,7 +6,7 @@ import { addHost, findPattern, removeHost } from './hosts';
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
 import { clusterNames } from './names';
 import { STRATEGY_AUTO, strategyNamed } from './navigation';
-import { NO_RULES, readNoWake } from './no-wake';
+import { NO_RULES, NoWakeRules, readNoWake } from './no-wake';
 
 export class Backend {
   id: string;
@@ -30,8 +30,8 @@ export class Backend {
   readyAt: f64 = 0;
   /** What a browser's navigation gets while it sleeps (navigation.ts: STRATEGY_*). */
   strategy: i32 = STRATEGY_AUTO;
-  /** Its own no-wake rules, beside the filter's (no-wake.ts), lowercased; never changed in place. */
-  noWake: string[] = NO_RULES;
+  /** Its own no-wake rules, beside the filter's (no-wake.ts); never changed in place. */
+  noWake: NoWakeRules = NO_RULES;
 
   constructor(id: string) {
     this.id = id;
@@ -158,7 +158,7 @@ export class TableEntry {
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
   strategy: i32 = STRATEGY_AUTO;
-  noWake: string[] = NO_RULES;
+  noWake: NoWakeRules = NO_RULES;
 }
 
 function positive(v: JsonValue | null): i32 {
@@ -211,11 +211,12 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
       if (strategy.kind != JSON_STRING) return null;
       e.strategy = strategyNamed(strategy.str);
     }
+    // Rules the filter cannot take are left out, not the table: one backend's setting never stops the
+    // filter from applying every other backend's changes.
     const noWake = b.get('noWake');
     if (noWake !== null) {
       const rules = readNoWake(noWake);
-      if (rules === null) return null;
-      e.noWake = rules;
+      if (rules !== null) e.noWake = rules;
     }
     e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
     e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);

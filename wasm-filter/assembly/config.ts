@@ -1,6 +1,6 @@
 // Plugin configuration: every field checked on its own, so a rejection can name the field at fault.
 import { JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue, parseJsonString } from './json';
-import { DEFAULT_NO_WAKE, normalRule, noWakeProblem } from './no-wake';
+import { DEFAULT_NO_WAKE, NoWakeRules, noWakeProblem, readNoWake } from './no-wake';
 import { pageProblem } from './waiting-page';
 
 /** probe_mode: release on ready without probing. */
@@ -36,7 +36,7 @@ export class Config {
   /** A custom waiting page (`page_html`); empty: the default one. */
   pageHtml: string = '';
   /** No-wake rules for every backend (`no_wake`), as matched (no-wake.ts). */
-  noWake: string[] = DEFAULT_NO_WAKE.map<string>((rule) => normalRule(rule));
+  noWake: NoWakeRules = new NoWakeRules(DEFAULT_NO_WAKE);
 }
 
 /** Set when parseConfig returns null: one line that names the field. */
@@ -143,9 +143,9 @@ export function parseConfig(text: string): Config | null {
       if (problem.length > 0) return fail(`invalid configuration field page_html: ${problem}`);
       c.pageHtml = v.str;
     } else if (key == 'no_wake') {
-      const problem = noWakeProblem(v);
-      if (problem.length > 0) return fail(`invalid configuration field no_wake: ${problem}`);
-      c.noWake = v.items.map<string>((rule) => normalRule(rule.str));
+      const rules = readNoWake(v);
+      if (rules === null) return fail(`invalid configuration field no_wake: ${noWakeProblem(v)}`);
+      c.noWake = rules;
     } else if (key == 'fail_open') {
       if (v.kind != JSON_BOOL) return fail('invalid configuration field fail_open: expected true or false');
       c.failOpen = v.bool;

@@ -39,37 +39,60 @@ export const DEFAULT_NO_WAKE: string[] = [
   'CCBot',
 ];
 
-/** The rules of a backend that has none of its own: one shared list, so the table allocates none for it. */
-export const NO_RULES: string[] = [];
-
 /** At most this many rules in a list, each at most MAX_RULE characters: the check runs on every request. */
 export const MAX_RULES: i32 = 64;
 export const MAX_RULE: i32 = 256;
 
-/** A rule as matched: paths as given, user-agent substrings lowercased. */
-export function normalRule(rule: string): string {
-  return rule.startsWith('/') ? rule : rule.toLowerCase();
+/** A list of rules as matched: exact paths, and user-agent substrings lowercased and indexed by their first
+ * byte, so that a user agent is scanned once whatever the number of rules. */
+export class NoWakeRules {
+  paths: string[] = [];
+  /** Sorted by their first character. */
+  agents: string[] = [];
+  /** Per lowercase byte: the index in `agents` of the first rule starting with it, and how many do. */
+  start: Uint8Array = new Uint8Array(256);
+  count: Uint8Array = new Uint8Array(256);
+
+  constructor(rules: string[]) {
+    const agents: string[] = [];
+    for (let i = 0; i < rules.length; i++) {
+      if (rules[i].startsWith('/')) this.paths.push(rules[i]);
+      else agents.push(rules[i].toLowerCase());
+    }
+    agents.sort((x, y) => x.charCodeAt(0) - y.charCodeAt(0));
+    for (let i = 0; i < agents.length; i++) {
+      const c = agents[i].charCodeAt(0);
+      if (this.count[c] == 0) this.start[c] = <u8>i;
+      this.count[c]++;
+    }
+    this.agents = agents;
+  }
 }
 
-/** Why a list of rules is refused ('' when it is fine). */
+/** The rules of a backend that has none of its own: one shared set, so the table allocates none for it. */
+export const NO_RULES = new NoWakeRules([]);
+
+/** Why a list of rules is refused ('' when it is fine): at most MAX_RULES rules of printable ASCII, at most
+ * MAX_RULE characters each. */
 export function noWakeProblem(v: JsonValue): string {
   if (v.kind != JSON_ARRAY) return 'expected a list of strings';
   if (v.items.length > MAX_RULES) return `expected at most ${MAX_RULES.toString()} rules`;
   for (let i = 0; i < v.items.length; i++) {
     const r = v.items[i];
-    if (r.kind != JSON_STRING || r.str.length == 0 || r.str.length > MAX_RULE) {
-      return `expected strings of 1 to ${MAX_RULE.toString()} characters`;
-    }
+    let ok = r.kind == JSON_STRING && r.str.length > 0 && r.str.length <= MAX_RULE;
+    for (let k = 0; ok && k < r.str.length; k++)
+      ok = r.str.charCodeAt(k) >= 0x20 && r.str.charCodeAt(k) < 0x7f;
+    if (!ok) return `expected strings of 1 to ${MAX_RULE.toString()} printable ASCII characters`;
   }
   return '';
 }
 
-/** A backend's rules from the table; null when they are not a list of non-empty strings. */
-export function readNoWake(v: JsonValue): string[] | null {
+/** A list of rules from a configuration or the table; null when they are not what noWakeProblem accepts. */
+export function readNoWake(v: JsonValue): NoWakeRules | null {
   if (noWakeProblem(v).length > 0) return null;
-  const out: string[] = [];
-  for (let i = 0; i < v.items.length; i++) out.push(normalRule(v.items[i].str));
-  return out;
+  const rules: string[] = [];
+  for (let i = 0; i < v.items.length; i++) rules.push(v.items[i].str);
+  return new NoWakeRules(rules);
 }
 
 const K_USER_AGENT = String.UTF8.encode('user-agent');
@@ -81,16 +104,15 @@ function lower(c: u8): u8 {
   return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
 }
 
-/** Whether the lowercase ASCII `needle` occurs in `bytes`, case ignored, in place (no string made). */
-function containsLower(bytes: HostBytes, needle: string): bool {
-  const n = needle.length;
-  if (n > <i32>bytes.len) return false;
-  for (let start = 0; start + n <= <i32>bytes.len; start++) {
-    let i = 0;
-    while (i < n && <i32>lower(load<u8>(bytes.ptr + start + i)) == needle.charCodeAt(i)) i++;
-    if (i == n) return true;
+/** Whether the lowercase ASCII `rule` occurs in the user agent at `at` (its first byte known to match). */
+function agentHas(at: i32, rule: string): bool {
+  const n = rule.length;
+  if (at + n > <i32>agent.len) return false;
+  const chars = changetype<usize>(rule);
+  for (let i = 1; i < n; i++) {
+    if (<u16>lower(load<u8>(agent.ptr + at + i)) != load<u16>(chars + ((<usize>i) << 1))) return false;
   }
-  return false;
+  return true;
 }
 
 /** Whether the path before its query is exactly `rule`, in place. */
@@ -108,23 +130,31 @@ let agentFound = false;
 let pathRead = false;
 let pathFound = false;
 
-/** Whether one of the rules matches the request; reads each header once, and only if a rule needs it. */
-function matches(rules: string[]): bool {
-  for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i];
-    if (rule.startsWith('/')) {
-      if (!pathRead) {
-        pathRead = true;
-        pathFound = getHeader(MAP_REQUEST_HEADERS, K_PATH, path);
-      }
-      if (pathFound && pathIs(path, rule)) return true;
-    } else {
-      if (!agentRead) {
-        agentRead = true;
-        agentFound = getHeader(MAP_REQUEST_HEADERS, K_USER_AGENT, agent);
-      }
-      if (agentFound && containsLower(agent, rule)) return true;
+/** Whether one of the rules matches the request; reads each header once, and only if a rule needs it. The
+ * user agent is scanned once: at each byte only the rules starting with it are compared. */
+function matches(rules: NoWakeRules): bool {
+  const paths = rules.paths;
+  for (let i = 0; i < paths.length; i++) {
+    if (!pathRead) {
+      pathRead = true;
+      pathFound = getHeader(MAP_REQUEST_HEADERS, K_PATH, path);
     }
+    if (pathFound && pathIs(path, unchecked(paths[i]))) return true;
+  }
+  if (rules.agents.length == 0) return false;
+  if (!agentRead) {
+    agentRead = true;
+    agentFound = getHeader(MAP_REQUEST_HEADERS, K_USER_AGENT, agent);
+  }
+  if (!agentFound) return false;
+  const agents = rules.agents;
+  const len = <i32>agent.len;
+  for (let at = 0; at < len; at++) {
+    const c = lower(load<u8>(agent.ptr + at));
+    const n = <i32>unchecked(rules.count[c]);
+    if (n == 0) continue;
+    const first = <i32>unchecked(rules.start[c]);
+    for (let k = 0; k < n; k++) if (agentHas(at, unchecked(agents[first + k]))) return true;
   }
   return false;
 }

@@ -21,6 +21,14 @@ describe('per-backend settings', () => {
     });
   });
 
+  it('refuses no-wake rules the filter cannot match: more than 64, or anything but printable ASCII', () => {
+    for (const noWake of ['Café-bot', 'a\tb', Array.from({ length: 65 }, (_, i) => `bot${i}`).join(',')]) {
+      const settings = parseBackendSettings({ 'no-wake': noWake });
+      expect(settings.config.noWake).toBeUndefined();
+      expect(settings.problems.map((p) => p.setting)).toEqual(['no-wake']);
+    }
+  });
+
   it('reads every setting', () => {
     const settings = parseBackendSettings({
       hosts: 'Web.Example.com:8080, *.apps.example.com,web.example.com',
@@ -73,7 +81,7 @@ describe('per-backend settings', () => {
     ]);
     expect(settings.problems.slice(-2).map((p) => p.reason)).toEqual([
       'expected hold, page or auto',
-      'expected at most 64 comma-separated paths (/healthz) or user-agent substrings of at most 256 characters',
+      'expected at most 64 comma-separated paths (/healthz) or user-agent substrings of at most 256 printable ASCII characters',
     ]);
   });
 

@@ -222,13 +222,13 @@ export function parseBackendSettings(
   const noWake = input['no-wake'];
   if (noWake !== undefined && noWake.trim() !== '') {
     const rules = [...new Set(noWake.split(',').map((rule) => rule.trim()))].filter((rule) => rule !== '');
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: a rule is matched against header bytes
-    const bad = rules.find((rule) => rule.length > MAX_NO_WAKE_RULE || /[\x00-\x1f\x7f]/.test(rule));
+    // The filter matches them against header bytes, ASCII case ignored: printable ASCII only.
+    const bad = rules.find((rule) => rule.length > MAX_NO_WAKE_RULE || /[^\x20-\x7e]/.test(rule));
     if (rules.length > MAX_NO_WAKE_RULES || bad !== undefined)
       problems.push({
         setting: 'no-wake',
         value: noWake,
-        reason: `expected at most ${MAX_NO_WAKE_RULES} comma-separated paths (/healthz) or user-agent substrings of at most ${MAX_NO_WAKE_RULE} characters`,
+        reason: `expected at most ${MAX_NO_WAKE_RULES} comma-separated paths (/healthz) or user-agent substrings of at most ${MAX_NO_WAKE_RULE} printable ASCII characters`,
       });
     else config.noWake = rules;
   }

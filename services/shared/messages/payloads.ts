@@ -32,7 +32,11 @@ export const BackendConfigSchema = Type.Object(
     /** `hold`, `page` or `auto` (absent: `auto`): what a browser's navigation gets while it sleeps. */
     strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
     /** No-wake rules beside the filter's: an exact path (`/healthz`) or a user-agent substring. */
-    noWake: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64 })),
+    noWake: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x20-\\x7e]+$' }), {
+        maxItems: 64,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
