@@ -160,9 +160,10 @@ describe('waiting page', () => {
     clock.advance(2000);
     const again = expectReply(await first.outcome);
     expect([again.status, header(again.headers, 'x-wakegate')]).toEqual([503, 'waiting']);
+    // Behind a proxy that ends TLS, the browser's referer says https where Envoy's :scheme says http.
     const second = request(plugin, 'app.example.com', {
       ...refresh,
-      referer: 'http://app.example.com/hello',
+      referer: 'https://app.example.com/hello',
     });
     await bridge.setBackendsAndWait([awake]);
     expectContinue(await second.outcome);

@@ -40,7 +40,6 @@ export const REQUEST_REFRESH: i32 = 4;
 
 const K_WAIT = String.UTF8.encode('x-wakegate-wait');
 const K_METHOD = String.UTF8.encode(':method');
-const K_SCHEME = String.UTF8.encode(':scheme');
 const K_AUTHORITY = String.UTF8.encode(':authority');
 const K_PATH = String.UTF8.encode(':path');
 const K_REFERER = String.UTF8.encode('referer');
@@ -187,10 +186,12 @@ function header(key: ArrayBuffer): string {
   return s;
 }
 
-/** The page's `<noscript>` refresh: a navigation whose referer is the URL it asks for. Only navigations
- * to a sleeping backend get here: the strings it makes cost nothing on the paths that matter. */
+/** The page's `<noscript>` refresh: a navigation whose referer is the URL it asks for, its scheme left out
+ * (behind a proxy that ends TLS, the browser's `https` is Envoy's `http`). Only navigations to a sleeping
+ * backend get here: the strings it makes cost nothing on the paths that matter. */
 function isRefresh(): bool {
   const referer = header(K_REFERER);
-  if (referer.length == 0) return false;
-  return referer == `${header(K_SCHEME)}://${header(K_AUTHORITY)}${header(K_PATH)}`;
+  const rest = referer.indexOf('://');
+  if (rest < 0) return false;
+  return referer.substring(rest + 3) == `${header(K_AUTHORITY)}${header(K_PATH)}`;
 }
