@@ -55,6 +55,33 @@ describe('route fields in the backend table', () => {
       ),
     ).toBe(true);
   });
+
+  it('answers the strategy and no-wake rules when the record has them, and counts a change of either', () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', record, 1);
+    expect(view.get('shop/api')).not.toHaveProperty('strategy');
+    expect(view.get('shop/api')).not.toHaveProperty('noWake');
+    const config = { ...record.config, strategy: 'page' as const, noWake: ['/healthz', 'Monitor/'] };
+    expect(view.setBackend('shop/api', { ...record, config }, 2)).toBe(true);
+    expect(JSON.parse(view.body().toString()).backends[0]).toMatchObject({
+      strategy: 'page',
+      noWake: ['/healthz', 'Monitor/'],
+    });
+    // The same rules in a new list are no change; other rules or another strategy are.
+    expect(
+      view.setBackend('shop/api', { ...record, config: { ...config, noWake: ['/healthz', 'Monitor/'] } }, 3),
+    ).toBe(false);
+    expect(view.setBackend('shop/api', { ...record, config: { ...config, noWake: ['/healthz'] } }, 4)).toBe(
+      true,
+    );
+    expect(
+      view.setBackend(
+        'shop/api',
+        { ...record, config: { ...config, noWake: ['/healthz'], strategy: 'hold' } },
+        5,
+      ),
+    ).toBe(true);
+  });
 });
 
 describe('routes in the backend table', () => {

@@ -24,6 +24,8 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
     a.maxBuffered === b.maxBuffered &&
     a.cluster === b.cluster &&
     a.probePath === b.probePath &&
+    a.strategy === b.strategy &&
+    (a.noWake ?? []).join('\n') === (b.noWake ?? []).join('\n') &&
     a.hosts.length === b.hosts.length &&
     a.hosts.every((host, i) => host === b.hosts[i]) &&
     sameRoutes(a.routes, b.routes)
@@ -61,6 +63,8 @@ function merge(
     maxBuffered: backend.config.maxBuffered,
     ...(backend.cluster ? { cluster: backend.cluster } : {}),
     ...(backend.config.probePath ? { probePath: backend.config.probePath } : {}),
+    ...(backend.config.strategy ? { strategy: backend.config.strategy } : {}),
+    ...(backend.config.noWake?.length ? { noWake: backend.config.noWake } : {}),
   };
 }
 

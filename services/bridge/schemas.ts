@@ -38,6 +38,14 @@ export const BackendRow = Type.Object(
     cluster: Type.Optional(Type.String({ minLength: 1 })),
     /** Path the filter's probe asks for (the backend's probe path). */
     probePath: Type.Optional(Type.String({ pattern: '^/' })),
+    /** What a browser's navigation gets while it sleeps (absent: `auto`). */
+    strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
+    /** The backend's no-wake rules, beside the filter's: `/exact/path` or a user-agent substring. */
+    noWake: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x20-\\x7e]+$' }), {
+        maxItems: 64,
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -66,8 +66,44 @@ const contentType = fc.option(
 
 const headerName = fc.oneof(
   fc.constantFrom('x-forwarded-for', 'te', 'grpc-timeout', 'authorization', 'x-wakegate-debug', 'cookie'),
+  // What tells a navigation, the waiting page's wait and its refresh, and the no-wake rules apart.
+  fc.constantFrom(
+    'accept',
+    'sec-fetch-mode',
+    'sec-fetch-dest',
+    'x-requested-with',
+    'x-wakegate-wait',
+    'referer',
+  ),
+  fc.constantFrom('user-agent'),
   fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/),
 );
+
+/** Values for those headers that take the filter's interesting paths, besides any text. */
+const headerValue = fc.oneof(
+  { weight: 2, arbitrary: anyText },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      'text/html,application/xhtml+xml,*/*;q=0.8',
+      'text/html;q=0.5, application/json',
+      ' TEXT/HTML ; q=1.0 ,*/*;q=',
+      'navigate',
+      'document',
+      'cors',
+      '1',
+      'kube-probe/1.30',
+      'Mozilla/5.0 (compatible; Googlebot/2.1)',
+      'http://app.example.com/hello',
+    ),
+  },
+);
+
+const noWakeRules = fc.array(
+  fc.oneof(fc.constantFrom('/healthz', '/hello', 'Monitor/', 'kube'), fc.string({ maxLength: 8 })),
+  { maxLength: 4 },
+);
+const strategy = fc.constantFrom('auto', 'page', 'hold');
 
 export type RequestStep = {
   kind: 'request';
@@ -89,7 +125,7 @@ export const requestStep: fc.Arbitrary<RequestStep> = fc.record({
   ),
   authority,
   contentType,
-  extra: fc.array(fc.tuple(headerName, anyText), { maxLength: 6 }),
+  extra: fc.array(fc.tuple(headerName, headerValue), { maxLength: 6 }),
   body: fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }),
   worker: fc.nat(),
 });
@@ -140,6 +176,8 @@ const backendRow = fc.record(
     maxBuffered: fc.oneof(fc.integer({ min: 1, max: 2000 }), fc.integer()),
     cluster: fc.oneof(tableCluster, fc.jsonValue()),
     probePath: fc.oneof(fc.constantFrom('/', '/healthz'), anyText),
+    strategy: fc.oneof(strategy, anyText),
+    noWake: fc.oneof(noWakeRules, fc.jsonValue()),
   },
   { requiredKeys: ['id', 'hosts', 'ready'] },
 );
@@ -155,6 +193,8 @@ const goodRow = fc.record(
     maxBuffered: fc.integer({ min: 1, max: 20 }),
     cluster: tableCluster,
     probePath: fc.constantFrom('/', '/healthz', '/ready?deep=1'),
+    strategy,
+    noWake: noWakeRules,
   },
   { requiredKeys: ['id', 'hosts', 'ready'] },
 );
@@ -259,6 +299,8 @@ export const configuration: fc.Arbitrary<unknown> = fc.oneof(
           { weight: 1, arbitrary: fc.jsonValue() },
         ),
         route_settle_ms: fc.oneof(fc.integer({ min: 0, max: 60_000 }), fc.integer(), fc.double()),
+        page_html: fc.oneof(fc.constantFrom('<p>{{host}}</p>', '{{hosts}}', '{{'), anyText),
+        no_wake: fc.oneof(noWakeRules, fc.jsonValue()),
       },
       { requiredKeys: [] },
     ),
@@ -277,6 +319,7 @@ export const validConfiguration = fc.record({
   fail_open: fc.boolean(),
   probe_mode: fc.constantFrom('connect', 'response', 'off'),
   route_settle_ms: fc.integer({ min: 0, max: 2_000 }),
+  no_wake: fc.option(fc.constant(['kube-probe/', '/healthz']), { nil: undefined }),
 });
 
 /** The host's cluster model for a run, or none (every cluster answers, no routes). */

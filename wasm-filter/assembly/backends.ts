@@ -4,6 +4,8 @@
 import { LOG_WARN, log } from './abi';
 import { JSON_ARRAY, JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue } from './json';
 import { clusterNames } from './names';
+import { STRATEGY_AUTO, strategyNamed } from './navigation';
+import { NO_RULES, NoWakeRules, readNoWake } from './no-wake';
 import { Route, RouteSpec, replaceRoutes } from './routes';
 
 /** The route list of every backend without routes (most): never written. */
@@ -30,6 +32,10 @@ export class Backend {
   probePath: string = '/';
   /** Filter time it last turned ready (see poll.ts). */
   readyAt: f64 = 0;
+  /** What a browser's navigation gets while it sleeps (navigation.ts: STRATEGY_*). */
+  strategy: i32 = STRATEGY_AUTO;
+  /** Its own no-wake rules, beside the filter's (no-wake.ts); never changed in place. */
+  noWake: NoWakeRules = NO_RULES;
 
   constructor(id: string) {
     this.id = id;
@@ -124,6 +130,8 @@ export class TableEntry {
   ready: bool = false;
   maxWaitMs: i32 = 0;
   maxBuffered: i32 = 0;
+  strategy: i32 = STRATEGY_AUTO;
+  noWake: NoWakeRules = NO_RULES;
 }
 
 /** A `routes` row: `{host, path?: {type, value}, headers?: [{name, value}]}`; null when malformed. */
@@ -214,6 +222,18 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
     if (probePath !== null) {
       if (probePath.kind != JSON_STRING || !probePath.str.startsWith('/')) return null;
       e.probePath = probePath.str;
+    }
+    const strategy = b.get('strategy');
+    if (strategy !== null) {
+      if (strategy.kind != JSON_STRING) return null;
+      e.strategy = strategyNamed(strategy.str);
+    }
+    // Rules the filter cannot take are left out, not the table: one backend's setting never stops the
+    // filter from applying every other backend's changes.
+    const noWake = b.get('noWake');
+    if (noWake !== null) {
+      const rules = readNoWake(noWake);
+      if (rules !== null) e.noWake = rules;
     }
     e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
     e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);
@@ -334,6 +354,8 @@ function update(e: TableEntry): void {
   b.ready = e.ready;
   b.maxWaitMs = e.maxWaitMs;
   b.maxBuffered = e.maxBuffered;
+  b.strategy = e.strategy;
+  b.noWake = e.noWake;
 }
 
 /** Replaces the backend's hosts and routes, and its routes in the index. */

@@ -1,5 +1,7 @@
 // Plugin configuration: every field checked on its own, so a rejection can name the field at fault.
 import { JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue, parseJsonString } from './json';
+import { DEFAULT_NO_WAKE, NoWakeRules, noWakeProblem, readNoWake } from './no-wake';
+import { pageProblem } from './waiting-page';
 
 /** probe_mode: release on ready without probing. */
 export const PROBE_OFF: i32 = 0;
@@ -31,6 +33,10 @@ export class Config {
   probeMode: i32 = PROBE_CONNECT;
   /** Wait after ready before releasing requests whose cluster is not known (nothing to probe). */
   routeSettleMs: i32 = 0;
+  /** A custom waiting page (`page_html`); empty: the default one. */
+  pageHtml: string = '';
+  /** No-wake rules for every backend (`no_wake`), as matched (no-wake.ts). */
+  noWake: NoWakeRules = new NoWakeRules(DEFAULT_NO_WAKE);
 }
 
 /** Set when parseConfig returns null: one line that names the field. */
@@ -132,6 +138,14 @@ export function parseConfig(text: string): Config | null {
       c.routeSettleMs = integer(v, 0, 60000);
       if (c.routeSettleMs < 0)
         return fail('invalid configuration field route_settle_ms: expected an integer 0..60000');
+    } else if (key == 'page_html') {
+      const problem = v.kind == JSON_STRING ? pageProblem(v.str) : 'expected a string';
+      if (problem.length > 0) return fail(`invalid configuration field page_html: ${problem}`);
+      c.pageHtml = v.str;
+    } else if (key == 'no_wake') {
+      const rules = readNoWake(v);
+      if (rules === null) return fail(`invalid configuration field no_wake: ${noWakeProblem(v)}`);
+      c.noWake = rules;
     } else if (key == 'fail_open') {
       if (v.kind != JSON_BOOL) return fail('invalid configuration field fail_open: expected true or false');
       c.failOpen = v.bool;

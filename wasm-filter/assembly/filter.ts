@@ -1,6 +1,7 @@
 // wakegate's decisions, per worker VM: the proxy-wasm callbacks, each handed to the part that decides.
 //
-// - requests.ts: on request headers, pass or hold (or refuse when too many are held);
+// - requests.ts: on request headers, pass or hold (or refuse when too many are held); navigation.ts,
+//   no-wake.ts, waiting-page.ts: the request's kind, the no-wake rules and the waiting page;
 // - ledger.ts: the held slab and every backend's held, in-flight and request counts;
 // - release.ts: passes over the slab: release, timeout, the requests held before the first table;
 // - route.ts: the probes that let a ready backend's requests go only once this Envoy can route to it;

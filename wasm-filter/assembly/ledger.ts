@@ -58,34 +58,49 @@ function slotOfStream(entry: i32): i32 {
 
 function grow(): void {
   const next = capacity == 0 ? 64 : capacity * 2;
-  const c = new Uint32Array(next);
-  c.set(slotContexts);
-  slotContexts = c;
-  const b = new Uint16Array(next);
-  b.set(slotBackends);
-  slotBackends = b;
-  const g = new Uint8Array(next);
-  g.set(slotGrpcs);
-  slotGrpcs = g;
+  // One array at a time, each old one collected before the next is made, widest first: a freed old array
+  // (coalesced with its freed neighbours) takes a later, narrower new one, so the linear memory's high-water
+  // mark (it never shrinks) is about the new arrays plus one old, not the old and the new together.
   const s = new Float64Array(next);
   s.set(slotSinces);
   slotSinces = s;
-  const cl = new Uint16Array(next);
-  cl.set(slotClusters);
-  slotClusters = cl;
-  const au = new Uint16Array(next);
-  au.set(slotAuthorities);
-  slotAuthorities = au;
+  __collect();
+  const c = new Uint32Array(next);
+  c.set(slotContexts);
+  slotContexts = c;
+  __collect();
   const f = new Int32Array(next);
   f.set(freeSlots);
   freeSlots = f;
+  __collect();
+  const b = new Uint16Array(next);
+  b.set(slotBackends);
+  slotBackends = b;
+  __collect();
+  const cl = new Uint16Array(next);
+  cl.set(slotClusters);
+  slotClusters = cl;
+  __collect();
+  const au = new Uint16Array(next);
+  au.set(slotAuthorities);
+  slotAuthorities = au;
+  __collect();
+  const g = new Uint8Array(next);
+  g.set(slotGrpcs);
+  slotGrpcs = g;
   capacity = next;
-  // The old arrays are garbage now; collecting them at once keeps the next doubling from stacking on them
-  // (linear memory never shrinks, so its high-water mark is what a burst of held requests costs).
   __collect();
 }
 
-function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64, cluster: i32, authority: i32): i32 {
+function takeSlot(
+  contextId: u32,
+  index: i32,
+  grpc: bool,
+  now: f64,
+  cluster: i32,
+  authority: i32,
+  kind: u8,
+): i32 {
   let slot: i32;
   if (freeCount > 0) {
     slot = unchecked(freeSlots[--freeCount]);
@@ -95,7 +110,8 @@ function takeSlot(contextId: u32, index: i32, grpc: bool, now: f64, cluster: i32
   }
   unchecked((slotContexts[slot] = contextId));
   unchecked((slotBackends[slot] = <u16>index));
-  unchecked((slotGrpcs[slot] = grpc ? 1 : 0));
+  // Bit 0: gRPC; the bits above it: the request's kind (navigation.ts), what its release and timeout answer.
+  unchecked((slotGrpcs[slot] = (grpc ? 1 : 0) | (kind << 1)));
   unchecked((slotSinces[slot] = now));
   unchecked((slotClusters[slot] = <u16>cluster));
   unchecked((slotAuthorities[slot] = <u16>authority));
@@ -149,7 +165,12 @@ export function slotBackend(slot: i32): i32 {
 }
 
 export function slotGrpc(slot: i32): bool {
-  return unchecked(slotGrpcs[slot]) != 0;
+  return (unchecked(slotGrpcs[slot]) & 1) != 0;
+}
+
+/** The kind the request was held as (navigation.ts: HELD_*). */
+export function slotKind(slot: i32): u8 {
+  return unchecked(slotGrpcs[slot]) >> 1;
 }
 
 /** The interned cluster of the request's route (`xds.cluster_name` at request headers), 0 when none. */
@@ -190,8 +211,9 @@ export function hold(
   now: f64,
   cluster: i32 = 0,
   authority: i32 = 0,
+  kind: u8 = 0,
 ): void {
-  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority)));
+  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority, kind)));
   proxy_increment_metric(metricHeld, 1);
 }
 

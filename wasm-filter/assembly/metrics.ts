@@ -13,6 +13,9 @@ export let metricProbeUnknownCluster: u32 = 0;
 export let metricProbeFailed: u32 = 0;
 export let metricRouteMs: u32 = 0;
 export let metricReleasedNoRoute: u32 = 0;
+export let metricPages: u32 = 0;
+export let metricPageToReadyMs: u32 = 0;
+export let metricNoWake: u32 = 0;
 let defined = false;
 
 export function defineMetrics(): void {
@@ -31,5 +34,9 @@ export function defineMetrics(): void {
   metricRouteMs = defineMetric(METRIC_HISTOGRAM, 'wakegate_cold_start_route_ms');
   // Released requests Envoy's router answered 503 no healthy upstream (UH): should stay 0.
   metricReleasedNoRoute = defineMetric(METRIC_COUNTER, 'wakegate_released_no_route_total');
+  metricPages = defineMetric(METRIC_COUNTER, 'wakegate_pages_served_total');
+  // From a sleeping backend's first waiting page to the table saying it is ready.
+  metricPageToReadyMs = defineMetric(METRIC_HISTOGRAM, 'wakegate_page_to_ready_ms');
+  metricNoWake = defineMetric(METRIC_COUNTER, 'wakegate_no_wake_total');
   defined = true;
 }

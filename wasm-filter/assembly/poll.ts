@@ -24,6 +24,7 @@ import { currentConfig } from './config';
 import { parseJson } from './json';
 import { heldOf, ledgerRefersTo } from './ledger';
 import { releaseReady, sortUnknown } from './release';
+import { pagedBackendReady } from './waiting-page';
 import { wakeEntryChanged, wakeInFlight } from './wake';
 
 let revision = '0';
@@ -123,7 +124,10 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
     // The bridge did not know a backend: only a new entry for it can make a wake worth sending again.
     if (entry.changed) wakeEntryChanged(entry.index);
     if (entry.wentToSleep && reportDueOnSleep(entry.index)) sleeping = true;
-    if (entry.becameReady && entry.index >= 0) backends[entry.index].readyAt = now;
+    if (entry.becameReady && entry.index >= 0) {
+      backends[entry.index].readyAt = now;
+      pagedBackendReady(entry.index, now);
+    }
   }
   // A backend going to sleep with anything the scaler has not heard of (requests since the last report, an
   // in-flight count that changed) is reported now, not at the next interval: the scaler's drain period is

@@ -27,10 +27,13 @@ import {
   slotContext,
   slotCount,
   slotGrpc,
+  slotKind,
   slotSince,
 } from './ledger';
+import { HELD_REFRESH, HELD_WAIT } from './navigation';
 import { maxBufferedOf, maxWaitOf, refuse, requestBackend } from './requests';
 import { beginRoutePass, routeOpen } from './route';
+import { answerReady, servePage } from './waiting-page';
 import { maybeWake } from './wake';
 
 const K_HELD_MS = String.UTF8.encode('x-wakegate-held-ms');
@@ -48,14 +51,20 @@ function writeDigits(n: i64): usize {
   return count;
 }
 
-/** Lets the held request go on to its backend, telling it how long it waited. */
+/** Lets the held request go on to its backend, telling it how long it waited; the waiting page's wait is
+ * answered instead (204: the backend is ready), never sent to the backend. */
 function resume(slot: i32, now: f64): void {
   const waited = <i64>(now - slotSince(slot));
+  const wait = slotKind(slot) == HELD_WAIT;
   const contextId = release(slot);
   if (proxy_set_effective_context(contextId) != RESULT_OK) {
     // The host no longer knows the stream (it ended without our done/delete): stop tracking it, or its
     // in-flight count would keep the backend busy forever.
     forget(contextId);
+    return;
+  }
+  if (wait) {
+    answerReady();
     return;
   }
   // Digits written in place: releasing 10,000 streams allocates nothing.
@@ -112,6 +121,7 @@ export function expireHeld(now: f64): void {
     const waited = now - slotSince(slot);
     if (waited < maxWaitOf(index)) continue;
     const grpc = slotGrpc(slot);
+    const refresh = slotKind(slot) == HELD_REFRESH;
     expire(slot);
     if (expiredBy === null) expiredBy = new Int32Array(backends.length);
     expiredBy[index]++;
@@ -119,7 +129,10 @@ export function expireHeld(now: f64): void {
       forget(contextId);
       continue;
     }
-    if (grpc) {
+    if (refresh) {
+      // The page refreshing itself without JavaScript: the page again, which refreshes again.
+      servePage(index, now);
+    } else if (grpc) {
       sendLocalResponse(
         504,
         'wakegate_timeout',

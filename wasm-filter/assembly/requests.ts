@@ -20,7 +20,19 @@ import { currentConfig, isConfigured, PROBE_OFF } from './config';
 import { admit, heldOf, heldTotal, hold, pass } from './ledger';
 import { metricOverflows } from './metrics';
 import { authorityNames, clusterNames } from './names';
+import {
+  classify,
+  HELD_PLAIN,
+  HELD_REFRESH,
+  HELD_WAIT,
+  REQUEST_NO_WAKE,
+  REQUEST_PAGE,
+  REQUEST_REFRESH,
+  REQUEST_WAIT,
+} from './navigation';
+import { answerAsleep } from './no-wake';
 import { matchAuthority, routeBackend } from './routes';
+import { servePage } from './waiting-page';
 import { maybeWake } from './wake';
 
 const K_AUTHORITY = String.UTF8.encode(':authority');
@@ -104,15 +116,35 @@ export function requestHeaders(contextId: u32): i32 {
   }
   const index = requestBackend();
   if (index < 0) return HEADERS_CONTINUE;
+  const kind = classify(index);
+  const ready = backends[index].ready;
+  // Neither wakes nor counts as activity: passes untracked to an awake backend, told to retry to a sleeping one.
+  if (kind == REQUEST_NO_WAKE) {
+    if (ready) return HEADERS_CONTINUE;
+    answerAsleep(isGrpcRequest());
+    return HEADERS_STOP;
+  }
   admit(index);
-  if (backends[index].ready) {
+  if (ready) {
     pass(contextId, index);
     return HEADERS_CONTINUE;
   }
-  return holdOrRefuse(contextId, index);
+  if (kind == REQUEST_PAGE) {
+    pass(contextId, index);
+    callingFromCurrentRoot();
+    const now = filterNow();
+    servePage(index, now);
+    maybeWake(index, now, true);
+    return HEADERS_STOP;
+  }
+  return holdOrRefuse(
+    contextId,
+    index,
+    kind == REQUEST_WAIT ? HELD_WAIT : kind == REQUEST_REFRESH ? HELD_REFRESH : HELD_PLAIN,
+  );
 }
 
-function holdOrRefuse(contextId: u32, index: i32): i32 {
+function holdOrRefuse(contextId: u32, index: i32, kind: u8 = HELD_PLAIN): i32 {
   callingFromCurrentRoot();
   const grpc = isGrpcRequest();
   const now = filterNow();
@@ -131,7 +163,7 @@ function holdOrRefuse(contextId: u32, index: i32): i32 {
       authority = authorityNames.intern(scratch.ptr, scratch.len);
     scratch.free();
   }
-  hold(contextId, index, grpc, now, cluster, authority);
+  hold(contextId, index, grpc, now, cluster, authority, kind);
   if (index != UNKNOWN) maybeWake(index, now, true);
   return HEADERS_STOP;
 }

@@ -42,6 +42,18 @@ describe('describeContainer', () => {
     expect(result).toEqual({ ok: false, reason: expect.stringContaining('namespace contains "_"') });
   });
 
+  it('reads the strategy and no-wake labels into the config', () => {
+    const labels = {
+      ...facts().labels,
+      'wakegate.strategy': 'page',
+      'wakegate.no-wake': 'kube-probe/,/ping',
+    };
+    expect(described(facts({ labels })).config).toMatchObject({
+      strategy: 'page',
+      noWake: ['kube-probe/', '/ping'],
+    });
+  });
+
   it('builds the probe URL from wakegate.port, or the single exposed TCP port', () => {
     const labels = { ...facts().labels, 'wakegate.probe-path': '/healthz' };
     expect(described(facts({ labels: { ...labels, 'wakegate.port': '8080' } })).probeUrl).toBe(

@@ -192,6 +192,21 @@ describe('computeBackends', () => {
     ]);
   });
 
+  it('reads the strategy and no-wake annotations into the config', () => {
+    const { views } = compute({
+      deployments: [
+        deployment('web', {
+          annotations: { 'wakegate.dev/strategy': 'hold', 'wakegate.dev/no-wake': '/healthz, Monitor/' },
+        }),
+      ],
+    });
+    expect(views[0]?.backend.config).toEqual({
+      ...DEFAULT_BACKEND_CONFIG,
+      strategy: 'hold',
+      noWake: ['/healthz', 'Monitor/'],
+    });
+  });
+
   it('leaves out Deployments without the opt-in label value "true"', () => {
     const { views } = compute({ deployments: [deployment('off', { enabled: 'false' }), deployment('on')] });
     expect(views.map((v) => v.backend.id)).toEqual(['shop/on']);

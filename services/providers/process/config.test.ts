@@ -38,6 +38,8 @@ backends:
     idle-timeout: 45s
     max-wait: 2s
     max-buffered: 50
+    strategy: page
+    no-wake: [/healthz, UptimeRobot/]
 ${extra}`;
 
 describe('process config', () => {
@@ -60,8 +62,13 @@ describe('process config', () => {
         maxBuffered: 50,
         wakeReplicas: 1,
         probePath: '/healthz',
+        strategy: 'page',
+        noWake: ['/healthz', 'UptimeRobot/'],
       },
     });
+    // One comma-separated string, as in an annotation, is read the same.
+    const string = await load(demo().replace('[/healthz, UptimeRobot/]', '"/healthz, UptimeRobot/"'));
+    expect(string.backends.get('local/demo')?.config.noWake).toEqual(['/healthz', 'UptimeRobot/']);
   });
 
   it('defaults cwd to the folder of the file and keeps the state file out of it', async () => {
@@ -146,6 +153,11 @@ backends:
       'an invalid backend name',
       demo().replace('  demo:', '  Demo_1:'),
       '/backends/Demo_1: invalid backend name',
+    ],
+    [
+      'an unknown strategy',
+      demo().replace('strategy: page', 'strategy: spin'),
+      '/backends/demo/strategy: expected hold, page or auto',
     ],
     ['a bad stop grace', demo('    stop-grace: later'), '/backends/demo/stop-grace: expected a duration'],
     ['a bad env name', demo().replace('MODE: fast', '"2X": fast'), '/backends/demo/env/2X'],

@@ -78,6 +78,9 @@ const BackendSpecSchema = Type.Object(
     'asleep-during': Type.Optional(Type.String()),
     'depends-on': Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
     'stop-grace': Type.Optional(Duration),
+    strategy: Type.Optional(Type.String()),
+    /** A list, or one comma-separated string as in an annotation. */
+    'no-wake': Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1 })), Type.String()])),
   },
   { additionalProperties: false },
 );
@@ -191,6 +194,8 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     'awake-during': spec['awake-during'],
     'asleep-during': spec['asleep-during'],
     'depends-on': Array.isArray(spec['depends-on']) ? spec['depends-on'].join(',') : spec['depends-on'],
+    strategy: spec.strategy,
+    'no-wake': Array.isArray(spec['no-wake']) ? spec['no-wake'].join(',') : spec['no-wake'],
   });
   const [problem] = settings.problems;
   if (problem) {

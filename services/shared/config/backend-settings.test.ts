@@ -21,6 +21,14 @@ describe('per-backend settings', () => {
     });
   });
 
+  it('refuses no-wake rules the filter cannot match: more than 64, or anything but printable ASCII', () => {
+    for (const noWake of ['Café-bot', 'a\tb', Array.from({ length: 65 }, (_, i) => `bot${i}`).join(',')]) {
+      const settings = parseBackendSettings({ 'no-wake': noWake });
+      expect(settings.config.noWake).toBeUndefined();
+      expect(settings.problems.map((p) => p.setting)).toEqual(['no-wake']);
+    }
+  });
+
   it('reads every setting', () => {
     const settings = parseBackendSettings({
       hosts: 'Web.Example.com:8080, *.apps.example.com,web.example.com',
@@ -29,6 +37,8 @@ describe('per-backend settings', () => {
       'max-wait': '1m30s',
       'max-buffered': '50',
       'probe-path': '/healthz',
+      strategy: ' Page ',
+      'no-wake': '/healthz, UptimeRobot/ ,,/healthz',
     });
     expect(settings).toEqual({
       hosts: ['web.example.com', '*.apps.example.com'],
@@ -38,6 +48,8 @@ describe('per-backend settings', () => {
         maxWaitMs: 90_000,
         maxBuffered: 50,
         probePath: '/healthz',
+        strategy: 'page',
+        noWake: ['/healthz', 'UptimeRobot/'],
       },
       problems: [],
     });
@@ -84,6 +96,8 @@ describe('per-backend settings', () => {
       'max-wait': '-1s',
       'max-buffered': 'lots',
       'probe-path': 'healthz',
+      strategy: 'spinner',
+      'no-wake': `/healthz,${'x'.repeat(257)}`,
     });
     expect(settings.hosts).toEqual(['ok.example.com']);
     expect(settings.config).toEqual(DEFAULT_BACKEND_CONFIG);
@@ -95,6 +109,12 @@ describe('per-backend settings', () => {
       'wake-replicas',
       'max-buffered',
       'probe-path',
+      'strategy',
+      'no-wake',
+    ]);
+    expect(settings.problems.slice(-2).map((p) => p.reason)).toEqual([
+      'expected hold, page or auto',
+      'expected at most 64 comma-separated paths (/healthz) or user-agent substrings of at most 256 printable ASCII characters',
     ]);
   });
 

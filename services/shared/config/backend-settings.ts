@@ -95,6 +95,8 @@ export interface BackendSettings {
   'depends-on'?: string | undefined;
   'awake-during'?: string | undefined;
   'asleep-during'?: string | undefined;
+  strategy?: string | undefined;
+  'no-wake'?: string | undefined;
 }
 
 export const SETTING_NAMES = [
@@ -108,7 +110,17 @@ export const SETTING_NAMES = [
   'depends-on',
   'awake-during',
   'asleep-during',
+  'strategy',
+  'no-wake',
 ] as const;
+
+/** What a browser's navigation to a sleeping backend gets: the waiting page (`page`, and `auto` for real
+ * navigations), or held like any request (`hold`). */
+export const STRATEGIES = ['auto', 'page', 'hold'] as const;
+/** A backend's no-wake rules: at most this many, each at most MAX_NO_WAKE_RULE characters (the filter checks
+ * them on every request). */
+export const MAX_NO_WAKE_RULES = 64;
+export const MAX_NO_WAKE_RULE = 256;
 
 export interface SettingProblem {
   setting: string;
@@ -243,6 +255,31 @@ export function parseBackendSettings(
   };
   schedule('awake-during', 'awakeDuring');
   schedule('asleep-during', 'asleepDuring');
+  const strategy = input.strategy?.trim().toLowerCase();
+  if (strategy !== undefined && strategy !== '') {
+    const known = STRATEGIES.find((s) => s === strategy);
+    if (known) config.strategy = known;
+    else
+      problems.push({
+        setting: 'strategy',
+        value: input.strategy ?? '',
+        reason: 'expected hold, page or auto',
+      });
+  }
+
+  const noWake = input['no-wake'];
+  if (noWake !== undefined && noWake.trim() !== '') {
+    const rules = [...new Set(noWake.split(',').map((rule) => rule.trim()))].filter((rule) => rule !== '');
+    // The filter matches them against header bytes, ASCII case ignored: printable ASCII only.
+    const bad = rules.find((rule) => rule.length > MAX_NO_WAKE_RULE || /[^\x20-\x7e]/.test(rule));
+    if (rules.length > MAX_NO_WAKE_RULES || bad !== undefined)
+      problems.push({
+        setting: 'no-wake',
+        value: noWake,
+        reason: `expected at most ${MAX_NO_WAKE_RULES} comma-separated paths (/healthz) or user-agent substrings of at most ${MAX_NO_WAKE_RULE} printable ASCII characters`,
+      });
+    else config.noWake = rules;
+  }
 
   const bounded = applyBackendBounds(config, bounds);
   for (const { setting, asked, used } of bounded.applied) {

@@ -73,6 +73,14 @@ export const BackendConfigSchema = Type.Object(
     awakeDuring: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     /** A schedule during which it is put to sleep and no wake is taken. */
     asleepDuring: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    /** `hold`, `page` or `auto` (absent: `auto`): what a browser's navigation gets while it sleeps. */
+    strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
+    /** No-wake rules beside the filter's: an exact path (`/healthz`) or a user-agent substring. */
+    noWake: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x20-\\x7e]+$' }), {
+        maxItems: 64,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
