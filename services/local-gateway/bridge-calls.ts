@@ -74,10 +74,6 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     }
   };
 
-  /** Each worker's table as its answers built it: a delta (`from`) changes the last one, not replaces it. A
-   * delta the filter refuses (from another revision) is followed at once by the whole table, which corrects
-   * this one too. */
-  const tables = new Map<number, Map<string, boolean>>();
   const noteTable = (worker: number, body: Uint8Array) => {
     try {
       const table = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<BackendsReply> & {
