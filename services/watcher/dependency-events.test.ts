@@ -1,39 +1,15 @@
-/**
- * Dependencies the watcher ignores, reported where a Kubernetes user looks: a Warning Event
- * `InvalidDependency` on the Deployment (against the Kubernetes API double and the real nats-server).
- */
-import { type KV, Kvm } from '@nats-io/kv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deploymentObject, type KubeObject, startKubeApiServer } from '../../test/kube-api/index.ts';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
+import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
-import {
-  BACKENDS_BUCKET,
-  connectNats,
-  createLogger,
-  ensureJetStream,
-  type NatsConnection,
-} from '../shared/index.ts';
+import { createLogger } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
 const logger = createLogger('dependency-events-test', 'silent');
 
-let nats: NatsServerFixture;
-let nc: NatsConnection;
-let kv: KV;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ natsUrl: nats.url, name: 'dependency-events-test', logger });
-  await ensureJetStream(nc);
-  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
-});
-afterAll(async () => {
-  await nc?.drain();
-  await nats?.close();
-});
+const bucket = useBackendsBucket('dependency-events-test', logger);
 
 describe('dependencies through the Kubernetes provider', () => {
   it('records the group and dependencies, and an Event for each one ignored: another namespace, an unknown id, a cycle', async () => {
@@ -53,8 +29,15 @@ describe('dependencies through the Kubernetes provider', () => {
       { logger, namespaces: [], component: 'wakegate-watcher' },
       { kubeConfig: api.kubeConfig() },
     );
-    const watcher = new Watcher({ source, kv, nc, logger, namespaces: [], hostPolicy: {} });
-    const view = await watchBackends(kv);
+    const watcher = new Watcher({
+      source,
+      kv: bucket.kv,
+      nc: bucket.nc,
+      logger,
+      namespaces: [],
+      hostPolicy: {},
+    });
+    const view = await watchBackends(bucket.kv);
     try {
       watcher.start();
       await view.until((v) => v.has('shop/app') && v.has('shop/db') && v.has('shop/cache'));

@@ -4,39 +4,18 @@
  * clock with the server's timestamp of the entry.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
+import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import type { BackendSource, ObservedBackend } from '../providers/index.ts';
 import { SnapshotChannel } from '../providers/snapshot-channel.ts';
-import {
-  BACKENDS_BUCKET,
-  codecs,
-  connectNats,
-  createLogger,
-  ensureJetStream,
-  type NatsConnection,
-} from '../shared/index.ts';
+import { BACKENDS_BUCKET, codecs, createLogger } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
 const logger = createLogger('watcher-foreign-test', 'silent');
 
-let nats: NatsServerFixture;
-let nc: NatsConnection;
-let kv: KV;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ natsUrl: nats.url, name: 'watcher-foreign-test', logger });
-  await ensureJetStream(nc);
-  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
-});
-afterAll(async () => {
-  await nc?.drain();
-  await nats?.close();
-});
+const bucket = useBackendsBucket('watcher-foreign-test', logger);
 
 /** A source whose snapshots the test pushes. */
 function sourceOf(snapshot: ObservedBackend[]): BackendSource & { push(s: ObservedBackend[]): void } {
@@ -62,14 +41,22 @@ describe('watcher against another replica’s recent write', () => {
   const start = (snapshot: ObservedBackend[], now?: () => number) => {
     const source = sourceOf(snapshot);
     // A settle period no test outlasts: whatever is deferred stays deferred while the test looks.
-    const watcher = new Watcher({ source, kv, nc, logger, namespaces: ['shop'], settleMs: 600_000, now });
+    const watcher = new Watcher({
+      source,
+      kv: bucket.kv,
+      nc: bucket.nc,
+      logger,
+      namespaces: ['shop'],
+      settleMs: 600_000,
+      now,
+    });
     watcher.start();
     running.push({ watcher, source });
     return { watcher, source };
   };
 
   beforeEach(async () => {
-    await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
+    await (await jetstreamManager(bucket.nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
   });
   afterEach(async () => {
     for (const { watcher, source } of running.splice(0)) {
@@ -80,11 +67,11 @@ describe('watcher against another replica’s recent write', () => {
   });
 
   it('leaves a recent not-ready write alone even when its wall clock runs ahead of the server', async () => {
-    await kv.put('shop/web', codecs.backend.encode(backendRecord('shop/web', false)));
+    await bucket.kv.put('shop/web', codecs.backend.encode(backendRecord('shop/web', false)));
     // This replica's wall clock is 20 minutes ahead of the NATS server's.
     const { watcher } = start([observed(true)], () => Date.now() + 20 * 60_000);
     await until('the write deferred', async () => (await counter(watcher, 'deferred')) === 1);
-    expect(codecs.backend.decode((await kv.get('shop/web'))?.value ?? '').ready).toBe(false);
+    expect(codecs.backend.decode((await bucket.kv.get('shop/web'))?.value ?? '').ready).toBe(false);
     expect(await counter(watcher, 'writes')).toBe(0);
   });
 
@@ -92,23 +79,29 @@ describe('watcher against another replica’s recent write', () => {
     const { watcher, source } = start([observed(true)]);
     await until('written ready', async () => (await counter(watcher, 'writes')) === 1);
     // Another replica writes its own ready value (it counts two ready replicas).
-    await kv.put('shop/web', codecs.backend.encode(backendRecord('shop/web', true, { readyReplicas: 2 })));
+    await bucket.kv.put(
+      'shop/web',
+      codecs.backend.encode(backendRecord('shop/web', true, { readyReplicas: 2 })),
+    );
     // This one sees the backend stop being ready: it says so now, not after the settle period.
     source.push([observed(false)]);
     await until('written not ready', async () => (await counter(watcher, 'writes')) === 2);
-    expect(codecs.backend.decode((await kv.get('shop/web'))?.value ?? '').ready).toBe(false);
+    expect(codecs.backend.decode((await bucket.kv.get('shop/web'))?.value ?? '').ready).toBe(false);
     expect(await counter(watcher, 'deferred')).toBe(0);
   });
 
   it('decides again from a fresh read when another replica replaced the entry it wrote last', async () => {
     const { watcher, source } = start([observed(false)]);
     await until('written not ready', async () => (await counter(watcher, 'writes')) === 1);
-    await kv.put('shop/web', codecs.backend.encode(backendRecord('shop/web', true, { readyReplicas: 2 })));
+    await bucket.kv.put(
+      'shop/web',
+      codecs.backend.encode(backendRecord('shop/web', true, { readyReplicas: 2 })),
+    );
     // From its own last write it would write at once; its compare-and-set meets the other replica's entry,
     // and a fresh read makes that a recent value of another replica's, left to settle.
     source.push([observed(true)]);
     await until('the write deferred', async () => (await counter(watcher, 'deferred')) === 1);
-    expect(codecs.backend.decode((await kv.get('shop/web'))?.value ?? '').readyReplicas).toBe(2);
+    expect(codecs.backend.decode((await bucket.kv.get('shop/web'))?.value ?? '').readyReplicas).toBe(2);
     expect(await counter(watcher, 'writes')).toBe(1);
     expect(await counter(watcher, 'conflicts')).toBe(0);
   });

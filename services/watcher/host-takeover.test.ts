@@ -6,8 +6,7 @@
  * pointing at an address no pod of the backend has.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deploymentObject,
   type KubeApiServer,
@@ -18,39 +17,20 @@ import {
   serviceObject,
   startKubeApiServer,
 } from '../../test/kube-api/index.ts';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { untilBackend } from '../../test/snapshots.ts';
 import { until } from '../../test/until.ts';
+import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
 import { type BackendSource, parseAllowedSuffixes } from '../providers/index.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
-import {
-  BACKENDS_BUCKET,
-  connectNats,
-  createLogger,
-  ensureJetStream,
-  type NatsConnection,
-} from '../shared/index.ts';
+import { BACKENDS_BUCKET, createLogger } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
 const logger = createLogger('host-takeover-test', (process.env.TEST_LOG as 'info') ?? 'silent');
 /** Tenant B's workload has been there for a while. */
 const LONG_AGO = '2026-01-01T00:00:00Z';
 
-let nats: NatsServerFixture;
-let nc: NatsConnection;
-let kv: KV;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ natsUrl: nats.url, name: 'host-takeover-test', logger });
-  await ensureJetStream(nc);
-  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
-});
-afterAll(async () => {
-  await nc?.drain();
-  await nats?.close();
-});
+const bucket = useBackendsBucket('host-takeover-test', logger);
 
 function old(object: KubeObject): KubeObject {
   return { ...object, metadata: { ...object.metadata, creationTimestamp: LONG_AGO } };
@@ -62,7 +42,7 @@ describe('host takeover through the Kubernetes provider', () => {
   let watcher: Watcher | undefined;
 
   beforeEach(async () => {
-    await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
+    await (await jetstreamManager(bucket.nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
     api = await startKubeApiServer();
   });
   afterEach(async () => {
@@ -80,7 +60,7 @@ describe('host takeover through the Kubernetes provider', () => {
       { kubeConfig: api.kubeConfig() },
     );
     const hostPolicy = allowed === undefined ? {} : { allowedSuffixes: parseAllowedSuffixes(allowed) };
-    watcher = new Watcher({ source, kv, nc, logger, namespaces: [], hostPolicy });
+    watcher = new Watcher({ source, kv: bucket.kv, nc: bucket.nc, logger, namespaces: [], hostPolicy });
     watcher.start();
     await watcher.whenSynced();
     return watcher;
@@ -106,7 +86,7 @@ describe('host takeover through the Kubernetes provider', () => {
         annotations: { 'wakegate.dev/hosts': 'api.tenantb.com,*.com,www.tenanta.com' },
       }),
     );
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     const w = await startWatcher();
     await view.until((v) => v.has('tenant-b/api') && v.has('zzz-a/web'));
     expect(view.current.get('tenant-b/api')?.hosts).toEqual(['api.tenantb.com']);
@@ -143,7 +123,7 @@ describe('host takeover through the Kubernetes provider', () => {
         annotations: { 'wakegate.dev/hosts': 'api.tenantb.com' },
       }),
     );
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await startWatcher();
     await view.until((v) => v.has('tenant-b/api') && v.has('aaa-a/web'));
     expect(view.current.get('tenant-b/api')?.hosts).toEqual(['api.tenantb.com']);
@@ -159,7 +139,7 @@ describe('host takeover through the Kubernetes provider', () => {
         annotations: { 'wakegate.dev/hosts': 'shop.tenanta.com,pay.tenantb.com' },
       }),
     );
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     const w = await startWatcher('zzz-a=tenanta.com;tenant-b=tenantb.com');
     await view.until((v) => v.has('zzz-a/web'));
     expect(view.current.get('zzz-a/web')?.hosts).toEqual(['shop.tenanta.com']);
@@ -182,7 +162,7 @@ describe('host takeover through the Kubernetes provider', () => {
     api.create(routeObject('grab', ['new.tenantb.com'], ['web'], 'zzz-a', { accepted: false }));
     // A's accepted route sending its host to B's Service: it would make B's backend claim it.
     api.create(routeObject('push', ['push.tenanta.com'], [{ name: 'api', namespace: 'tenant-b' }], 'zzz-a'));
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     const w = await startWatcher();
     await view.until((v) => v.has('tenant-b/api') && v.has('zzz-a/web'));
     expect(view.current.get('zzz-a/web')?.hosts).toEqual([]);

@@ -5,8 +5,7 @@
  * backend's record to the other's while the watcher runs.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deploymentObject,
   type KubeApiServer,
@@ -16,35 +15,16 @@ import {
   serviceObject,
   startKubeApiServer,
 } from '../../test/kube-api/index.ts';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
 import type { BackendSource } from '../providers/index.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
-import {
-  BACKENDS_BUCKET,
-  connectNats,
-  createLogger,
-  ensureJetStream,
-  type NatsConnection,
-} from '../shared/index.ts';
+import { BACKENDS_BUCKET, createLogger } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
 const logger = createLogger('route-matches-test', (process.env.TEST_LOG as 'info') ?? 'silent');
 
-let nats: NatsServerFixture;
-let nc: NatsConnection;
-let kv: KV;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ natsUrl: nats.url, name: 'route-matches-test', logger });
-  await ensureJetStream(nc);
-  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
-});
-afterAll(async () => {
-  await nc?.drain();
-  await nats?.close();
-});
+const bucket = useBackendsBucket('route-matches-test', logger);
 
 type Rule = { backendRefs: { name: string; namespace?: string; port: number }[]; matches?: unknown[] };
 
@@ -66,7 +46,7 @@ describe('HTTPRoute matches as routes', () => {
   let watcher: Watcher | undefined;
 
   beforeEach(async () => {
-    await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
+    await (await jetstreamManager(bucket.nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
     api = await startKubeApiServer();
     for (const name of ['web', 'api']) {
       api.create(deploymentObject(name));
@@ -87,7 +67,7 @@ describe('HTTPRoute matches as routes', () => {
       { logger, namespaces: [], component: 'wakegate-watcher' },
       { kubeConfig: api.kubeConfig() },
     );
-    watcher = new Watcher({ source, kv, nc, logger, namespaces: [], hostPolicy: {} });
+    watcher = new Watcher({ source, kv: bucket.kv, nc: bucket.nc, logger, namespaces: [], hostPolicy: {} });
     watcher.start();
     await watcher.whenSynced();
   }
@@ -104,7 +84,7 @@ describe('HTTPRoute matches as routes', () => {
       { backendRefs: [to('web')] },
     ]);
     api.create(route);
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await startWatcher();
     await view.until((v) => (v.get('shop/api')?.routes?.length ?? 0) === 2 && v.has('shop/web'));
     expect(view.current.get('shop/api')).toMatchObject({
@@ -152,7 +132,7 @@ describe('HTTPRoute matches as routes', () => {
         { backendRefs: [to('web')] },
       ]),
     );
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await startWatcher();
     await view.until((v) => v.has('shop/web') && v.has('backend/orders'));
     expect(view.current.get('backend/orders')).toMatchObject({ hosts: [] });

@@ -1,6 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deploymentObject,
   type KubeApiServer,
@@ -8,8 +7,8 @@ import {
   serviceObject,
   startKubeApiServer,
 } from '../../test/kube-api/index.ts';
-import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
+import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { collectReady, watchBackends } from '../../test/watcher/watcher-output.ts';
 import type { BackendSource } from '../providers/index.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
@@ -18,31 +17,15 @@ import {
   BACKENDS_BUCKET,
   buildOpsServer,
   codecs,
-  connectNats,
   createLogger,
   DEFAULT_BACKEND_CONFIG,
-  ensureJetStream,
-  type NatsConnection,
   subjectFor,
 } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
 const logger = createLogger('watcher-test', (process.env.TEST_LOG as 'info') ?? 'silent');
 
-let nats: NatsServerFixture;
-let nc: NatsConnection;
-let kv: KV;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ natsUrl: nats.url, name: 'watcher-test', logger });
-  await ensureJetStream(nc);
-  kv = await new Kvm(nc).open(BACKENDS_BUCKET);
-});
-afterAll(async () => {
-  await nc?.drain();
-  await nats?.close();
-});
+const bucket = useBackendsBucket('watcher-test', logger);
 
 interface Running {
   source: BackendSource;
@@ -55,7 +38,7 @@ async function runWatcher(api: KubeApiServer, namespaces = ['shop'], settleMs?: 
     { logger, namespaces, component: 'wakegate-watcher' },
     { kubeConfig: api.kubeConfig(), backoff: { baseMs: 50, maxMs: 500 } },
   );
-  const watcher = new Watcher({ source, kv, nc, logger, namespaces, settleMs });
+  const watcher = new Watcher({ source, kv: bucket.kv, nc: bucket.nc, logger, namespaces, settleMs });
   watcher.start();
   return {
     source,
@@ -78,7 +61,7 @@ describe('watcher with the Kubernetes provider', () => {
   };
 
   beforeEach(async () => {
-    await (await jetstreamManager(nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
+    await (await jetstreamManager(bucket.nc)).streams.purge(`KV_${BACKENDS_BUCKET}`);
     // The slices trail the pods (and the Deployment status) by 100 ms.
     api = await startKubeApiServer({ sliceDelayMs: 100 });
   });
@@ -98,7 +81,7 @@ describe('watcher with the Kubernetes provider', () => {
     api.create(serviceObject('plain', 'plain'));
     api.create(routeObject('web', ['shop.example.com'], ['web']));
     api.create(routeObject('plain', ['plain.example.com'], ['plain']));
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     const { watcher } = await start();
     await watcher.whenSynced();
     expect(watcher.notReadyReason()).toBeUndefined();
@@ -124,8 +107,8 @@ describe('watcher with the Kubernetes provider', () => {
   it('flips ready on the EndpointSlice update when scaled 0 -> 1, and back when scaled to 0', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
-    const view = await watchBackends(kv);
-    const ready = collectReady(nc);
+    const view = await watchBackends(bucket.kv);
+    const ready = collectReady(bucket.nc);
     await start();
     await view.until((v) => v.get('shop/web')?.ready === false);
 
@@ -166,8 +149,8 @@ describe('watcher with the Kubernetes provider', () => {
   it('times the ready phase of a cold start from the wake scale event, once, and ignores invalid scale events', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
-    const view = await watchBackends(kv);
-    const ready = collectReady(nc);
+    const view = await watchBackends(bucket.kv);
+    const ready = collectReady(bucket.nc);
     const { watcher } = await start();
     await view.until((v) => v.get('shop/web')?.ready === false);
     const coldStart = async () => {
@@ -181,18 +164,18 @@ describe('watcher with the Kubernetes provider', () => {
     };
 
     // A poison message and one naming another backend than its subject are counted, never a crash.
-    nc.publish(subjectFor('scaled', 'shop/web'), 'not json');
-    nc.publish(
+    bucket.nc.publish(subjectFor('scaled', 'shop/web'), 'not json');
+    bucket.nc.publish(
       subjectFor('scaled', 'shop/web'),
       codecs.scaled.encode({ backend: 'shop/api', from: 0, to: 1, reason: 'wake', at: Date.now() }),
     );
     // The scaler's scale call is done; the endpoints follow after the double's 100 ms endpoint delay.
     const scaledAt = Date.now();
-    nc.publish(
+    bucket.nc.publish(
       subjectFor('scaled', 'shop/web'),
       codecs.scaled.encode({ backend: 'shop/web', from: 0, to: 1, reason: 'wake', at: scaledAt }),
     );
-    await nc.flush();
+    await bucket.nc.flush();
     api.scale('shop', 'web', 1);
     await ready.next((e) => e.ready);
     const seenReadyAt = Date.now();
@@ -222,7 +205,7 @@ describe('watcher with the Kubernetes provider', () => {
     async (_name, drop) => {
       api.create(deploymentObject('web'));
       api.create(serviceObject('web', 'web'));
-      const view = await watchBackends(kv);
+      const view = await watchBackends(bucket.kv);
       await start();
       await view.until((v) => v.get('shop/web')?.ready === false);
       const lists = () => api.requests.filter((r) => r.verb === 'list').length;
@@ -263,7 +246,7 @@ describe('watcher with the Kubernetes provider', () => {
     api.failNext({ resource: 'httproutes' }, 403, { times: 1000 });
     api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
     api.create(serviceObject('web', 'web'));
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     const { watcher } = await start();
     await view.until((v) => v.get('shop/web')?.hosts.includes('web.example.com') ?? false);
     const text = await watcher.metrics.registry.metrics();
@@ -275,7 +258,7 @@ describe('watcher with the Kubernetes provider', () => {
 
   it('restarts informers that stopped on a server error', async () => {
     api.create(deploymentObject('web'));
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await start();
     await view.until((v) => v.has('shop/web'));
     api.failNext({ verb: 'watch', resource: 'deployments' }, 500, { times: 2 });
@@ -305,14 +288,14 @@ describe('watcher with the Kubernetes provider', () => {
     const { watcher } = await start();
     await watcher.whenSynced();
     const reconnected = (async () => {
-      for await (const status of nc.status()) if (status.type === 'reconnect') return;
+      for await (const status of bucket.nc.status()) if (status.type === 'reconnect') return;
     })();
-    await nats.stop();
+    await bucket.nats.stop();
     api.scale('shop', 'web', 1);
     api.create(deploymentObject('api'));
-    await nats.start();
+    await bucket.nats.start();
     await reconnected;
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await view.until((v) => v.get('shop/web')?.ready === true && v.has('shop/api'), 20_000);
     expect((await watcher.metrics.errors.get()).values[0]?.value).toBeGreaterThan(0);
     await view.stop();
@@ -330,9 +313,9 @@ describe('watcher with the Kubernetes provider', () => {
     });
     const readyz = async () => (await ops.inject({ url: '/readyz' })).statusCode;
     expect(await readyz()).toBe(200);
-    await nats.stop();
+    await bucket.nats.stop();
     await until('/readyz to say not ready', async () => (await readyz()) === 503);
-    await nats.start();
+    await bucket.nats.start();
     await until('/readyz to say ready', async () => (await readyz()) === 200, 20_000);
     await ops.close();
   });
@@ -342,7 +325,7 @@ describe('watcher with the Kubernetes provider', () => {
     api.setSliceDelay(0);
     api.create(deploymentObject('web', { replicas: 1 }));
     api.create(serviceObject('web', 'web'));
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     const first = await start();
     await view.until((v) => v.get('shop/web')?.ready === true);
     const before = view.current.get('shop/web');
@@ -364,7 +347,7 @@ describe('watcher with the Kubernetes provider', () => {
   it('deletes the key of a deleted Deployment and of one that opts out', async () => {
     api.create(deploymentObject('web'));
     api.create(deploymentObject('api'));
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await start();
     await view.until((v) => v.has('shop/web') && v.has('shop/api'));
     api.delete('deployments', 'shop', 'web');
@@ -378,7 +361,7 @@ describe('watcher with the Kubernetes provider', () => {
   it('removes at start the keys of Deployments that went away while no watcher ran', async () => {
     api.create(deploymentObject('web'));
     api.create(deploymentObject('old'));
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     const first = await start();
     await view.until((v) => v.has('shop/web') && v.has('shop/old'));
     await first.stop();
@@ -401,7 +384,7 @@ describe('watcher with the Kubernetes provider', () => {
         },
       }),
     );
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await start();
     await view.until((v) => v.has('shop/web'));
     expect(view.current.get('shop/web')?.config).toEqual({ ...DEFAULT_BACKEND_CONFIG, wakeReplicas: 2 });
@@ -422,8 +405,8 @@ describe('watcher with the Kubernetes provider', () => {
   it('runs as two replicas without flapping: each value is written once, each readiness change announced once', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
-    const view = await watchBackends(kv);
-    const ready = collectReady(nc);
+    const view = await watchBackends(bucket.kv);
+    const ready = collectReady(bucket.nc);
     const [a, b] = [await start(), await start()];
     await view.until((v) => v.has('shop/web'));
     api.scale('shop', 'web', 1);
@@ -461,7 +444,7 @@ describe('watcher with the Kubernetes provider', () => {
     api.create(
       deploymentObject('blog', { namespace: 'media', annotations: { 'wakegate.dev/max-wait': 'bad' } }),
     );
-    const view = await watchBackends(kv);
+    const view = await watchBackends(bucket.kv);
     await start([]);
     await view.until((v) => v.has('shop/web') && v.has('media/blog'));
     await until('an Event in media', () => api.list('events', 'media').length > 0, 5000);
