@@ -19,6 +19,7 @@
  */
 import { constants, createServer, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { decodeMsg, frame } from './demo-messages.ts';
 
 const port = Number(process.env.PORT ?? 3101);
 const host = process.env.DEMO_HOST ?? '127.0.0.1';
@@ -27,41 +28,6 @@ const delayMs = Number(process.env.DEMO_STARTUP_DELAY_MS ?? 0);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`grpc-demo-backend: PORT must be a port number, got ${process.env.PORT}\n`);
   process.exit(1);
-}
-
-/** `demo.Msg` with its data: field 1, length-delimited. */
-function encodeMsg(data: Buffer): Buffer {
-  const len: number[] = [];
-  let n = data.length;
-  do {
-    len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
-    n >>>= 7;
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([0x0a, ...len]), data]);
-}
-
-/** The data of a `demo.Msg` (empty for an empty message). */
-function decodeMsg(msg: Buffer): Buffer {
-  if (msg.length === 0 || msg[0] !== 0x0a) return Buffer.alloc(0);
-  let len = 0;
-  let shift = 0;
-  let i = 1;
-  for (; i < msg.length; i++) {
-    const b = msg[i] as number;
-    len |= (b & 0x7f) << shift;
-    shift += 7;
-    if (b < 0x80) break;
-  }
-  return msg.subarray(i + 1, i + 1 + len);
-}
-
-/** A gRPC length-prefixed message, uncompressed. */
-function frame(data: Buffer): Buffer {
-  const msg = encodeMsg(data);
-  const out = Buffer.alloc(5 + msg.length);
-  out.writeUInt32BE(msg.length, 1);
-  msg.copy(out, 5);
-  return out;
 }
 
 /** Calls `onMessage` with the data of each whole message as the stream's bytes arrive. */

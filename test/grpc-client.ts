@@ -2,34 +2,7 @@
  * messages (field 1, bytes), length-prefixed, uncompressed. */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
-
-function encodeMsg(data: Buffer): Buffer {
-  const len: number[] = [];
-  let n = data.length;
-  do {
-    len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
-    n >>>= 7;
-  } while (n > 0);
-  const msg = Buffer.concat([Buffer.from([0x0a, ...len]), data]);
-  const out = Buffer.alloc(5 + msg.length);
-  out.writeUInt32BE(msg.length, 1);
-  msg.copy(out, 5);
-  return out;
-}
-
-function decodeMsg(msg: Buffer): string {
-  if (msg.length === 0) return '';
-  let len = 0;
-  let shift = 0;
-  let i = 1;
-  for (; i < msg.length; i++) {
-    const b = msg[i] as number;
-    len |= (b & 0x7f) << shift;
-    shift += 7;
-    if (b < 0x80) break;
-  }
-  return msg.subarray(i + 1, i + 1 + len).toString('utf8');
-}
+import { decodeMsg, frame } from '../examples/demo-messages.ts';
 
 export interface GrpcCall {
   stream: ClientHttp2Stream;
@@ -66,7 +39,7 @@ export function grpcCall(session: ClientHttp2Session, authority: string, method:
     while (pending.length >= 5) {
       const size = pending.readUInt32BE(1);
       if (pending.length < 5 + size) break;
-      const m = decodeMsg(pending.subarray(5, 5 + size));
+      const m = decodeMsg(pending.subarray(5, 5 + size)).toString('utf8');
       pending = pending.subarray(5 + size);
       messages.push(m);
       const w = waiting.shift();
@@ -95,8 +68,7 @@ export function grpcCall(session: ClientHttp2Session, authority: string, method:
     stream,
     headers,
     done,
-    send: (data) =>
-      new Promise<void>((resolve) => stream.write(encodeMsg(Buffer.from(data)), () => resolve())),
+    send: (data) => new Promise<void>((resolve) => stream.write(frame(Buffer.from(data)), () => resolve())),
     next: () => {
       if (read < messages.length) return Promise.resolve(messages[read++] as string);
       return new Promise<string>((resolve) => waiting.push(resolve));
