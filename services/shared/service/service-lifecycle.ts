@@ -62,12 +62,21 @@ export async function startOrUndo<T>(steps: (undoOnFailure: UndoOnFailure) => Pr
  * updates the stream, consumer and buckets it uses; closes the connection again if the setup fails.
  */
 export async function connectAndSetUp(
-  options: Omit<NatsConnectOptions, 'name'> & { service: NatsService },
+  options: Omit<NatsConnectOptions, 'name'> & {
+    service: NatsService;
+    /** `WAKEGATE_JETSTREAM_REPLICAS` as configured: `auto` (the default) or a number. */
+    jetstreamReplicas?: string | undefined;
+  },
 ): Promise<NatsConnection> {
   const nc = await connectNats({ ...options, name: natsUserOf(options.service) });
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
-    const setup = await ensureJetStream(nc, JETSTREAM_NEEDS[options.service]);
+    const replicas = options.jetstreamReplicas ?? 'auto';
+    const setup = await ensureJetStream(
+      nc,
+      JETSTREAM_NEEDS[options.service],
+      replicas === 'auto' ? replicas : Number(replicas),
+    );
     if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
     return nc;
   });
