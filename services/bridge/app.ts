@@ -4,6 +4,7 @@
  * Everything it needs comes in through BuildAppOptions (app-assembly.ts makes those parts, for the
  * service and for tests alike), and `listen()` stays with the caller.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import {
@@ -41,12 +42,16 @@ import {
 export const BODY_LIMIT = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
 const RETRY_AFTER_S = '1';
+/** How long a wake waits for NATS to take it: below the filter's 5 s call timeout. */
+const WAKE_HOLD_MS = 3500;
+const NATS_WAIT_STEP_MS = 50;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** What the HTTP adapter needs of NATS (NatsPublisher implements it). */
 export interface Publisher {
   readonly connected: boolean;
-  wake(backend: string, atMs: number): Promise<PublishedWake>;
+  /** Publishes a wake, trying again for up to `holdMs` while NATS cannot take it. */
+  wake(backend: string, atMs: number, holdMs?: number): Promise<PublishedWake>;
   /** Resolves once NATS took the reports; rejects (NatsUnavailableError) when it did not. */
   activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void>;
 }
@@ -224,8 +229,14 @@ export function buildApp(options: BuildAppOptions) {
           const { backend, since } = request.body;
           parseBackendId(backend);
           if (!options.synced()) throw new NotSyncedError();
-          // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
-          if (!publisher.connected) throw new NatsUnavailableError('not connected');
+          // Without NATS the wake cannot go anywhere, whatever the view says: held while NATS comes back, up
+          // to WAKE_HOLD_MS, then 503, which the filter retries.
+          const holdUntil = performance.now() + WAKE_HOLD_MS;
+          while (!publisher.connected) {
+            if (performance.now() + NATS_WAIT_STEP_MS >= holdUntil)
+              throw new NatsUnavailableError('not connected');
+            await delay(NATS_WAIT_STEP_MS);
+          }
           if (!view.has(backend)) {
             // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
             if (!view.hasBackendsOf(since)) throw new ViewBehindError(backend);
@@ -237,7 +248,7 @@ export function buildApp(options: BuildAppOptions) {
             view.get(backend)?.ready ?? false,
             performance.now() - reply.elapsedTime,
           );
-          const outcome = await publisher.wake(backend, now());
+          const outcome = await publisher.wake(backend, now(), holdUntil - performance.now());
           if (outcome.duplicate) metrics.wakeDuplicates.inc();
           else {
             metrics.wakesPublished.inc();

@@ -92,4 +92,16 @@ describe('bridge while nats-server goes away and comes back', () => {
     const last = (await (await next).json()) as BackendsReply;
     expect(last.backends).toEqual([expect.objectContaining({ id: 'shop/api', ready: true })]);
   });
+
+  it('holds a wake sent while NATS is down and publishes it as soon as NATS is back', async () => {
+    await server.stop();
+    await until('readyz to report the outage', async () => (await status('/readyz')) === 503, 15_000);
+    const sent = performance.now();
+    const held = wake();
+    await server.start();
+    const answer = await held;
+    // Accepted once NATS took it, within the hold (3.5 s), not refused for the filter to retry later.
+    expect(answer.status).toBe(202);
+    expect(performance.now() - sent).toBeLessThan(3500);
+  });
 });

@@ -3,6 +3,8 @@
  * backend per 2 s window by `Nats-Msg-Id`) and activity on core subjects. It follows the connection state
  * so that calls fail at once with NatsUnavailableError while NATS is down instead of queueing.
  */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import {
   type ActivityMessage,
@@ -32,6 +34,7 @@ export interface NatsPublisherOptions {
 
 /** How long to wait for JetStream's acknowledgement of a wake. */
 const WAKE_ACK_TIMEOUT_MS = 2000;
+const WAKE_RETRY_MS = 100;
 /** How long to wait for the server to confirm it read an activity report. */
 const ACTIVITY_FLUSH_TIMEOUT_MS = 2000;
 
@@ -62,8 +65,26 @@ export class NatsPublisher {
     return this.#link.connected;
   }
 
-  /** Publishes a wake; throws NatsUnavailableError when NATS cannot take it now. */
-  wake(backend: BackendId, atMs: number): Promise<PublishedWake> {
+  /**
+   * Publishes a wake; while NATS cannot take it (disconnected, or JetStream not answering yet, as a cluster
+   * electing its leaders after an outage), tries again every 100 ms for up to `holdMs`, then throws
+   * NatsUnavailableError. Held, the filter's wake call is answered the moment NATS is back instead of at its
+   * next retry, which backs off up to 5 s.
+   */
+  async wake(backend: BackendId, atMs: number, holdMs = 0): Promise<PublishedWake> {
+    const deadline = performance.now() + holdMs;
+    for (;;) {
+      try {
+        return await this.#wakeOnce(backend, atMs);
+      } catch (error) {
+        if (!(error instanceof NatsUnavailableError) || performance.now() + WAKE_RETRY_MS >= deadline)
+          throw error;
+        await delay(WAKE_RETRY_MS);
+      }
+    }
+  }
+
+  #wakeOnce(backend: BackendId, atMs: number): Promise<PublishedWake> {
     this.#assertConnected();
     const msgID = wakeMessageId(backend, atMs);
     const pending = this.#inFlight.get(msgID);
