@@ -37,7 +37,8 @@ export interface NatsCluster {
 
 const LEADER_TIMEOUT_MS = 30_000;
 
-/** Starts the servers and resolves once a cluster has elected its JetStream metadata leader. */
+/** Starts the servers and resolves once every one of them knows the cluster's JetStream metadata leader
+ * (before that, a stream at 3 replicas can find too few servers to place it on). */
 export async function startNatsCluster(options: NatsClusterOptions): Promise<NatsCluster> {
   const members: NatsClusterNode[] = [];
   for (let i = 1; i <= options.size; i++) {
@@ -70,7 +71,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
   const leader =
     options.size === 1
       ? Promise.resolve()
-      : Promise.race(nodes.map((node) => node.waitForLine(NATS_META_LEADER)));
+      : Promise.all(nodes.map((node) => node.waitForLine(NATS_META_LEADER)));
   try {
     await Promise.all(nodes.map((node) => node.start()));
     const timeout = delay(LEADER_TIMEOUT_MS, undefined, { ref: false }).then(() => {
