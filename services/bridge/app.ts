@@ -43,7 +43,7 @@ export const BODY_LIMIT = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
 const RETRY_AFTER_S = '1';
 /** How long a wake waits for NATS to take it: below the filter's 5 s call timeout. */
-const WAKE_HOLD_MS = 3500;
+const WAKE_HOLD_MS = 4000;
 const NATS_WAIT_STEP_MS = 50;
 const JSON_TYPE = 'application/json; charset=utf-8';
 

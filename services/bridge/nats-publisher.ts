@@ -34,6 +34,7 @@ export interface NatsPublisherOptions {
 
 /** How long to wait for JetStream's acknowledgement of a wake. */
 const WAKE_ACK_TIMEOUT_MS = 2000;
+const HELD_WAKE_ACK_TIMEOUT_MS = 1000;
 const WAKE_RETRY_MS = 100;
 /** How long to wait for the server to confirm it read an activity report. */
 const ACTIVITY_FLUSH_TIMEOUT_MS = 2000;
@@ -69,13 +70,15 @@ export class NatsPublisher {
    * Publishes a wake; while NATS cannot take it (disconnected, or JetStream not answering yet, as a cluster
    * electing its leaders after an outage), tries again every 100 ms for up to `holdMs`, then throws
    * NatsUnavailableError. Held, the filter's wake call is answered the moment NATS is back instead of at its
-   * next retry, which backs off up to 5 s.
+   * next retry, which backs off up to 5 s. A held attempt waits for its ack at most 1 s: a stream without a
+   * leader does not answer at all, and waiting the whole 2 s left gaps in which it came back unseen.
    */
   async wake(backend: BackendId, atMs: number, holdMs = 0): Promise<PublishedWake> {
     const deadline = performance.now() + holdMs;
+    const ackTimeoutMs = holdMs > 0 ? HELD_WAKE_ACK_TIMEOUT_MS : WAKE_ACK_TIMEOUT_MS;
     for (;;) {
       try {
-        return await this.#wakeOnce(backend, atMs);
+        return await this.#wakeOnce(backend, atMs, ackTimeoutMs);
       } catch (error) {
         if (!(error instanceof NatsUnavailableError) || performance.now() + WAKE_RETRY_MS >= deadline)
           throw error;
@@ -84,12 +87,14 @@ export class NatsPublisher {
     }
   }
 
-  #wakeOnce(backend: BackendId, atMs: number): Promise<PublishedWake> {
+  #wakeOnce(backend: BackendId, atMs: number, ackTimeoutMs: number): Promise<PublishedWake> {
     this.#assertConnected();
     const msgID = wakeMessageId(backend, atMs);
     const pending = this.#inFlight.get(msgID);
     if (pending) return pending.then(() => ({ duplicate: true }));
-    const publish = this.#publishWake(backend, atMs, msgID).finally(() => this.#inFlight.delete(msgID));
+    const publish = this.#publishWake(backend, atMs, msgID, ackTimeoutMs).finally(() =>
+      this.#inFlight.delete(msgID),
+    );
     this.#inFlight.set(msgID, publish);
     return publish;
   }
@@ -116,12 +121,17 @@ export class NatsPublisher {
     }
   }
 
-  async #publishWake(backend: BackendId, atMs: number, msgID: string): Promise<PublishedWake> {
+  async #publishWake(
+    backend: BackendId,
+    atMs: number,
+    msgID: string,
+    ackTimeoutMs: number,
+  ): Promise<PublishedWake> {
     const payload = codecs.wake.encode({ backend, at: atMs, source: this.#source });
     try {
       const ack = await this.#js.publish(subjectFor('wake', backend), payload, {
         msgID,
-        timeout: WAKE_ACK_TIMEOUT_MS,
+        timeout: ackTimeoutMs,
       });
       return { duplicate: ack.duplicate };
     } catch (error) {
