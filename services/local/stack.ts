@@ -37,6 +37,8 @@ export interface StackOptions {
   /** The service users' passwords of the NATS at `natsUrl`, when it has wakegate's users. */
   natsPasswords?: Record<NatsService, string> | undefined;
   natsDataDir?: string | undefined;
+  /** Users of the NATS started here allowed everything, for tests and benchmarks that watch NATS. */
+  natsObservers?: { user: string; password: string }[] | undefined;
   /** Servers of the NATS started here: 1 (the default), or 3 and more for a JetStream cluster, where the
    * stream and buckets get 3 replicas. */
   natsServers?: number | undefined;
@@ -141,7 +143,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       ) as Record<NatsService, string>;
       natsPasswords = passwords;
       const usersConfig = join(dataDir, 'users.conf');
-      await writeFile(usersConfig, natsAuthorization(passwords), { mode: 0o600 });
+      await writeFile(usersConfig, natsAuthorization(passwords, options.natsObservers), { mode: 0o600 });
       // Ports fixed for the run (never 4222, so a NATS already running there is never disturbed), so that a
       // server started again comes back where the services look for it.
       const cluster = await startNatsCluster({
