@@ -95,7 +95,12 @@ export async function killDuringColdStart(
   await stack.settled();
   // Who holds what before the cold start: the stream's leader and the lease holder do not move by themselves.
   const leader = await stack.streamLeader();
-  const lease = await stack.leaseHolder();
+  // A killed holder's lease runs out before another scaler takes it (15 s).
+  let lease = await stack.leaseHolder();
+  while (kind === 'scaler-lease' && lease === undefined) {
+    await delay(200);
+    lease = await stack.leaseHolder();
+  }
   let wakeTaker: ChildService | undefined;
   const target = (): ChildService | undefined => {
     switch (kind) {
@@ -166,9 +171,10 @@ export async function killDuringColdStart(
 export interface OutageResult extends Tally {
   /** From every NATS server started again to the first held request answered 200. */
   recoveryMs: number;
-  /** From the servers started again to JetStream answering again (the wake stream has a leader). */
+  /** From the servers started again to JetStream taking a cold start's writes again (the wake stream and
+   * the backends and intents buckets have leaders). */
   jetStreamBackMs: number;
-  /** From JetStream answering again to the first held request answered 200: wakegate's own share. */
+  /** From then to the first held request answered 200: wakegate's own share. */
   afterJetStreamMs: number;
 }
 
@@ -189,10 +195,17 @@ export async function natsOutage(
     }),
   );
   await delay(options.downMs);
-  // The server that becomes the wake stream's leader says so: then JetStream takes wakes again.
+  // JetStream is back for a cold start once the streams it writes have leaders again (the wake stream, the
+  // backends and intents buckets); the server that becomes a stream's leader says so.
   let jetStreamAt = 0;
-  const leaderElected = Promise.race(
-    stack.natsNodes.map((node) => node.waitForLine(/new stream leader for '\$G > WAKEGATE_WAKE'/)),
+  const leaderElected = Promise.all(
+    ['WAKEGATE_WAKE', 'KV_wakegate-backends', 'KV_wakegate-intents'].map((stream) =>
+      Promise.race(
+        stack.natsNodes.map((node) =>
+          node.waitForLine(new RegExp(`new stream leader for '\\$G > ${stream}'`)),
+        ),
+      ),
+    ),
   ).then(() => {
     jetStreamAt = Date.now();
   });
@@ -230,7 +243,10 @@ export async function steadyLoad(
 }
 
 export interface LongRequestsResult extends Tally {
-  /** Whether the intent went to `sleeping` while a long request was still open. */
+  /** Drains begun (intent `sleeping`) while long requests were open: each must be cancelled. */
+  drainsBegun: number;
+  /** Whether the backend was put to sleep (intent `stopping`, or its record at 0 replicas) while one was
+   * still open. */
   sleptEarly: boolean;
 }
 
@@ -241,9 +257,13 @@ export async function longRequests(
 ): Promise<LongRequestsResult> {
   const tally = emptyTally();
   let open = 0;
+  let drainsBegun = 0;
   let sleptEarly = false;
   const stopWatching = await stack.watchBackend(options.backend, ({ kind, value }) => {
-    if (kind === 'intent' && value.state === 'sleeping' && open > 0) sleptEarly = true;
+    if (open === 0) return;
+    if (kind === 'intent' && value.state === 'sleeping') drainsBegun++;
+    if (kind === 'intent' && value.state === 'stopping') sleptEarly = true;
+    if (kind === 'record' && value.replicas === 0) sleptEarly = true;
   });
   await Promise.all(
     Array.from({ length: options.count }, async () => {
@@ -253,7 +273,7 @@ export async function longRequests(
     }),
   );
   stopWatching();
-  return { ...tally, sleptEarly };
+  return { ...tally, drainsBegun, sleptEarly };
 }
 
 export interface SoakResult extends Tally {
