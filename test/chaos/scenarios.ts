@@ -15,12 +15,18 @@ export interface Tally {
   timeouts: number;
   other: number;
   lost: number;
+  /** The status of each `other` answer, counted. */
+  otherStatuses?: Record<string, number>;
 }
 
 export const emptyTally = (): Tally => ({ sent: 0, ok: 0, timeouts: 0, other: 0, lost: 0 });
 
 export function addTally(into: Tally, from: Tally): Tally {
-  for (const key of Object.keys(into) as (keyof Tally)[]) into[key] += from[key];
+  for (const key of ['sent', 'ok', 'timeouts', 'other', 'lost'] as const) into[key] += from[key];
+  for (const [status, count] of Object.entries(from.otherStatuses ?? {})) {
+    into.otherStatuses ??= {};
+    into.otherStatuses[status] = (into.otherStatuses[status] ?? 0) + count;
+  }
   return into;
 }
 
@@ -44,7 +50,11 @@ export async function sendCounted(
     await answer.body.dump();
     if (answer.statusCode === 200) tally.ok++;
     else if (answer.statusCode === 504) tally.timeouts++;
-    else tally.other++;
+    else {
+      tally.other++;
+      tally.otherStatuses ??= {};
+      tally.otherStatuses[answer.statusCode] = (tally.otherStatuses[answer.statusCode] ?? 0) + 1;
+    }
   } catch {
     tally.lost++;
   }
