@@ -181,9 +181,19 @@ describe('process workload scaler', () => {
     const restarted = (await readProcessState(fixture.stateFile)).backends['local/shared']?.process?.pid;
     expect(restarted).not.toBe(shared);
 
-    // Once the first replica is SIGKILLed, the next scaler to start kills what it left, not what lives on.
+    // Once the first replica is SIGKILLed, what it left counts as asleep for a live replica: woken, that one
+    // kills it (its output goes nowhere any more) and starts a process of its own.
     first.kill('SIGKILL');
     await once(first, 'exit');
+    expect(isAlive(other as number)).toBe(true);
+    expect(await second.getReplicas('local/other')).toBe(0);
+    expect(await second.setReplicas('local/other', 1)).toEqual({ from: 0, to: 1 });
+    await untilDead(other as number);
+    const replaced = (await readProcessState(fixture.stateFile)).backends['local/other']?.process?.pid;
+    expect(replaced).not.toBe(other);
+    expect(isAlive(replaced as number)).toBe(true);
+
+    // A scaler starting on the file leaves what a live replica runs alone.
     const third = await createWorkloadScaler({
       logger,
       namespaces: [],
@@ -191,10 +201,9 @@ describe('process workload scaler', () => {
       component: 'test',
     });
     cleanup.push(() => third.close());
-    await untilDead(other as number);
     expect(isAlive(restarted as number)).toBe(true);
     expect(await third.getReplicas('local/shared')).toBe(1);
-    expect(await third.getReplicas('local/other')).toBe(0);
+    expect(await third.getReplicas('local/other')).toBe(1);
   });
 
   it('kills nothing a state file lists when other users could have written it, and does not start', async () => {

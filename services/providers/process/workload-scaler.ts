@@ -91,10 +91,18 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     return next;
   }
 
-  /** The process another scaler runs for `id`, if it is still running. */
+  /** The process another live scaler runs for `id`, if it is still running. */
   async #foreign(state: ProcessState, id: BackendId): Promise<RunningProcess | undefined> {
     const entry = state.backends[id];
-    return entry?.replicas === 1 && (await stillRunning(entry.process)) ? entry.process : undefined;
+    if (entry?.replicas !== 1 || !(await stillRunning(entry.process))) return undefined;
+    return (await stillRunning(entry.owner)) ? entry.process : undefined;
+  }
+
+  /** The process a scaler that has died left running for `id` (its output goes nowhere any more). */
+  async #orphan(state: ProcessState, id: BackendId): Promise<RunningProcess | undefined> {
+    const entry = state.backends[id];
+    if (entry?.replicas !== 1 || !(await stillRunning(entry.process))) return undefined;
+    return (await stillRunning(entry.owner)) ? undefined : entry.process;
   }
 
   async getReplicas(id: BackendId): Promise<number> {
@@ -115,7 +123,19 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
       // Decided and recorded under the lock, so two scalers never both start (or both stop) one backend.
       const { from, stop } = await this.#update(async (state) => {
         const own = this.#children.get(id);
-        const foreign = own ? undefined : await this.#foreign(state, id);
+        const orphan = own ? undefined : await this.#orphan(state, id);
+        // A dead scaler's backend is not woken as it is (it may be half started, and dies at its next line
+        // of output): it goes, and this scaler starts its own; put to sleep, it is stopped like another's.
+        if (orphan && to === 1) {
+          await stopGroup(orphan.pid, 0);
+          this.#logger.warn(
+            { backend: id, pid: orphan.pid },
+            'killed a backend process left by a scaler that died',
+          );
+        }
+        const foreign = own
+          ? undefined
+          : ((await this.#foreign(state, id)) ?? (to === 0 ? orphan : undefined));
         const running = own !== undefined || foreign !== undefined;
         if (to === 1 && !running) await this.#start(backend, state);
         if (to === 0 && running) {
