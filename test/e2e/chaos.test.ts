@@ -80,8 +80,8 @@ describe('the HA stack under faults', () => {
     expect(result).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
     // The target is 1 s from JetStream taking a cold start's writes again (the wake stream and the backends
     // and intents buckets have leaders) to the first answer; measured 0.4–1.3 s on a loaded 2-core machine;
-    // 3 s leaves CI room (the full suite runs beside it). Electing the leaders after the whole cluster was killed is NATS's own time
-    // (jetStreamBackMs, about 6 s).
+    // 3 s leaves CI room (the full suite runs beside it). Electing the leaders after the whole cluster was
+    // killed is NATS's own time (jetStreamBackMs, about 6 s).
     expect(result.afterJetStreamMs).toBeGreaterThanOrEqual(0);
     expect(result.afterJetStreamMs).toBeLessThan(3000);
   }, 60_000);
