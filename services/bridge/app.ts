@@ -4,6 +4,7 @@
  * Everything it needs comes in through BuildAppOptions (app-assembly.ts makes those parts, for the
  * service and for tests alike), and `listen()` stays with the caller.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { context, propagation, ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
@@ -55,12 +56,16 @@ import {
 export const BODY_LIMIT = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
 const RETRY_AFTER_S = '1';
+/** How long a wake waits for NATS to take it: below the filter's 5 s call timeout. */
+const WAKE_HOLD_MS = 4000;
+const NATS_WAIT_STEP_MS = 50;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** What the HTTP adapter needs of NATS (NatsPublisher implements it). */
 export interface Publisher {
   readonly connected: boolean;
-  wake(backend: string, atMs: number): Promise<PublishedWake>;
+  /** Publishes a wake, trying again for up to `holdMs` while NATS cannot take it. */
+  wake(backend: string, atMs: number, holdMs?: number): Promise<PublishedWake>;
   /** Resolves once NATS took the reports; rejects (NatsUnavailableError) when it did not. */
   activity(reports: readonly ActivityReport[], atMs: number, filterSource?: string): Promise<void>;
   /** Asks the idle-loop lease holder to put a backend to sleep; rejects (NoLeaderError) when none answers. */
@@ -152,13 +157,15 @@ export type WakeParts = Pick<BuildAppOptions, 'view' | 'publisher' | 'coldStart'
 
 /**
  * The wake of a listed backend, from a filter or the control API (HTTP or NATS); `arrivedAt` on the
- * monotonic clock. 503 without NATS, 404 for a backend the watcher does not list.
+ * monotonic clock; each publish tried again for up to `holdMs` while NATS cannot take it. 503 without
+ * NATS, 404 for a backend the watcher does not list.
  */
 export function createWake(
   parts: WakeParts,
-): (backend: BackendId, arrivedAt: number) => Promise<PublishedWake> {
+): (backend: BackendId, arrivedAt: number, holdMs?: number) => Promise<PublishedWake> {
   const { view, publisher, metrics, now } = parts;
-  return async (backend, arrivedAt) => {
+  return async (backend, arrivedAt, holdMs = 0) => {
+    const holdUntil = performance.now() + holdMs;
     // Without NATS the wake cannot go anywhere, whatever the view says: 503, which the filter retries.
     if (!publisher.connected) throw new NatsUnavailableError('not connected');
     if (!view.has(backend)) throw new UnknownBackendError(backend);
@@ -171,9 +178,9 @@ export function createWake(
     // Its dependencies first, then its group: the stream keeps them in this order, and one wake of each
     // per 2 s window whatever the number of members asking.
     for (const other of view.wakeSet(backend)) {
-      if (!view.get(other)?.ready) await publisher.wake(other, now());
+      if (!view.get(other)?.ready) await publisher.wake(other, now(), holdUntil - performance.now());
     }
-    const outcome = await publisher.wake(backend, now());
+    const outcome = await publisher.wake(backend, now(), holdUntil - performance.now());
     if (outcome.duplicate) metrics.wakeDuplicates.inc();
     else {
       metrics.wakesPublished.inc();
@@ -302,12 +309,22 @@ export function buildApp(options: BuildAppOptions) {
               const { backend, since } = request.body;
               parseBackendId(backend);
               if (!options.synced()) throw new NotSyncedError();
-              // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
-              if (publisher.connected && !view.has(backend) && !view.hasBackendsOf(since)) {
-                throw new ViewBehindError(backend);
+              // Without NATS the wake cannot go anywhere, whatever the view says: held while NATS comes
+              // back, up to WAKE_HOLD_MS, then 503, which the filter retries.
+              const holdUntil = performance.now() + WAKE_HOLD_MS;
+              while (!publisher.connected) {
+                if (performance.now() + NATS_WAIT_STEP_MS >= holdUntil)
+                  throw new NatsUnavailableError('not connected');
+                await delay(NATS_WAIT_STEP_MS);
               }
+              // A 404 tells the filter nobody knows the backend; only a view as new as its table can say so.
+              if (!view.has(backend) && !view.hasBackendsOf(since)) throw new ViewBehindError(backend);
               // reply.elapsedTime counts from the request's arrival (fastify's onRequest), on the monotonic clock.
-              const outcome = await wake(backend, performance.now() - reply.elapsedTime);
+              const outcome = await wake(
+                backend,
+                performance.now() - reply.elapsedTime,
+                holdUntil - performance.now(),
+              );
               request.log.debug({ backend, duplicate: outcome.duplicate }, 'wake accepted');
               return reply.code(202).send({ backend, duplicate: outcome.duplicate });
             },

@@ -92,4 +92,13 @@ describe('bridge while nats-server goes away and comes back', () => {
     const last = (await (await next).json()) as BackendsReply;
     expect(last.backends).toEqual([expect.objectContaining({ id: 'shop/api', ready: true })]);
   });
+
+  it('holds a wake sent while NATS is down and publishes it as soon as NATS is back', async () => {
+    await server.stop();
+    await until('readyz to report the outage', async () => (await status('/readyz')) === 503, 15_000);
+    const held = wake();
+    await server.start();
+    // Accepted once NATS took it, within the hold, not refused for the filter to retry later.
+    expect((await held).status).toBe(202);
+  });
 });

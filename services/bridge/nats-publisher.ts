@@ -3,6 +3,8 @@
  * backend per 2 s window by `Nats-Msg-Id`) and activity on core subjects. It follows the connection state
  * so that calls fail at once with NatsUnavailableError while NATS is down instead of queueing.
  */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import { context, SpanKind } from '@opentelemetry/api';
 import {
@@ -37,6 +39,8 @@ export interface NatsPublisherOptions {
 
 /** How long to wait for JetStream's acknowledgement of a wake. */
 const WAKE_ACK_TIMEOUT_MS = 2000;
+const HELD_WAKE_ACK_TIMEOUT_MS = 1000;
+const WAKE_RETRY_MS = 100;
 /** How long to wait for the server to confirm it read an activity report. */
 const ACTIVITY_FLUSH_TIMEOUT_MS = 2000;
 /**
@@ -72,13 +76,35 @@ export class NatsPublisher {
     return this.#link.connected;
   }
 
-  /** Publishes a wake; throws NatsUnavailableError when NATS cannot take it now. */
-  wake(backend: BackendId, atMs: number): Promise<PublishedWake> {
+  /**
+   * Publishes a wake; while NATS cannot take it (disconnected, or JetStream not answering yet, as a cluster
+   * electing its leaders after an outage), tries again every 100 ms for up to `holdMs`, then throws
+   * NatsUnavailableError. Held, the filter's wake call is answered the moment NATS is back instead of at its
+   * next retry, which backs off up to 5 s. A held attempt waits for its ack at most 1 s: a stream without a
+   * leader does not answer at all, and waiting the whole 2 s left gaps in which it came back unseen.
+   */
+  async wake(backend: BackendId, atMs: number, holdMs = 0): Promise<PublishedWake> {
+    const deadline = performance.now() + holdMs;
+    const ackTimeoutMs = holdMs > 0 ? HELD_WAKE_ACK_TIMEOUT_MS : WAKE_ACK_TIMEOUT_MS;
+    for (;;) {
+      try {
+        return await this.#wakeOnce(backend, atMs, ackTimeoutMs);
+      } catch (error) {
+        if (!(error instanceof NatsUnavailableError) || performance.now() + WAKE_RETRY_MS >= deadline)
+          throw error;
+        await delay(WAKE_RETRY_MS);
+      }
+    }
+  }
+
+  #wakeOnce(backend: BackendId, atMs: number, ackTimeoutMs: number): Promise<PublishedWake> {
     this.#assertConnected();
     const msgID = wakeMessageId(backend, atMs);
     const pending = this.#inFlight.get(msgID);
     if (pending) return pending.then(() => ({ duplicate: true }));
-    const publish = this.#publishWake(backend, atMs, msgID).finally(() => this.#inFlight.delete(msgID));
+    const publish = this.#publishWake(backend, atMs, msgID, ackTimeoutMs).finally(() =>
+      this.#inFlight.delete(msgID),
+    );
     this.#inFlight.set(msgID, publish);
     return publish;
   }
@@ -127,7 +153,12 @@ export class NatsPublisher {
   }
 
   /** In a producer span, whose context the message's headers carry to the scaler (when traced). */
-  #publishWake(backend: BackendId, atMs: number, msgID: string): Promise<PublishedWake> {
+  #publishWake(
+    backend: BackendId,
+    atMs: number,
+    msgID: string,
+    ackTimeoutMs: number,
+  ): Promise<PublishedWake> {
     const subject = subjectFor('wake', backend);
     const payload = codecs.wake.encode({ backend, at: atMs, source: this.#source });
     return inSpan(
@@ -138,7 +169,7 @@ export class NatsPublisher {
         try {
           const ack = await this.#js.publish(subject, payload, {
             msgID,
-            timeout: WAKE_ACK_TIMEOUT_MS,
+            timeout: ackTimeoutMs,
             headers: headersWithContext(),
           });
           span.setAttribute('wakegate.duplicate', ack.duplicate);

@@ -34,6 +34,8 @@ export interface BridgeOptions {
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
   natsTlsCa?: string | undefined;
+  /** `WAKEGATE_JETSTREAM_REPLICAS`: `auto` (the default) or a number. */
+  jetstreamReplicas?: string | undefined;
   /** Who may call `/v1`: an explicit choice, never a default (see auth-config.ts). */
   auth: BridgeAuth;
   /** Who may call `/v1/control` (WAKEGATE_ADMIN_TOKEN); undefined: the control API is off. */

@@ -1,14 +1,17 @@
 /**
- * The filter's `proxy_http_call`s, made over real HTTP to the bridge (`WAKEGATE_BRIDGE_URL`), as Envoy
- * would send them to the bridge cluster. Also notes which backends each worker's filter has learned from
+ * The filter's `proxy_http_call`s, made over real HTTP to the bridge (`WAKEGATE_BRIDGE_URL`, one URL per
+ * replica), as Envoy would send them to the bridge cluster: spread round robin over its endpoints, a failed
+ * one skipped until its health check passes (bridge-endpoints.ts). Also notes which backends each worker's filter has learned from
  * `GET /v1/backends`, which is what the gateway's readiness means.
  */
 import { Agent, request } from 'undici';
 import type { HeaderPairs, HttpCallHandler, HttpCallResponse } from '../../wasm-filter/host/index.ts';
 import type { BackendsReply } from '../bridge/index.ts';
 import { asError, type Logger } from '../shared/index.ts';
+import { type BridgeEndpoint, BridgeEndpoints } from './bridge-endpoints.ts';
 
 export interface BridgeCallsOptions {
+  /** One URL, or a comma-separated list: an endpoint per bridge replica. */
   bridgeUrl: string;
   /** The only cluster the filter may call. */
   cluster: string;
@@ -17,6 +20,10 @@ export interface BridgeCallsOptions {
    * table, else a delta (the others unchanged, `removed` gone). */
   onTable: (worker: number, backends: Map<string, boolean>, full: boolean, removed: string[]) => void;
   onFailure: () => void;
+  /** The healthy endpoints, whenever their number changes. */
+  onHealthy?: ((healthy: number) => void) | undefined;
+  /** How often an ejected endpoint is checked (Envoy's health check `interval`; default 500 ms). */
+  healthCheckMs?: number | undefined;
 }
 
 export interface BridgeCalls {
@@ -30,11 +37,42 @@ function header(pairs: HeaderPairs, name: string): string | undefined {
   return pairs.find(([k]) => k === name)?.[1];
 }
 
+const HEALTH_CHECK_MS = 500;
+
 export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
-  const base = options.bridgeUrl.replace(/\/+$/, '');
+  const endpoints = new BridgeEndpoints(options.bridgeUrl.split(',').map((url) => url.trim()));
   // Long polls hold one connection per worker; wakes and activity reports need a few more.
   const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
   const closing = new AbortController();
+  const checking = new Set<NodeJS.Timeout>();
+  const healthCheckMs = options.healthCheckMs ?? HEALTH_CHECK_MS;
+
+  /** Ejects `endpoint` and checks it every interval until `/readyz` answers 200 (a bridge that has its tables
+   * and NATS, as a Kubernetes Service lists only ready pods). */
+  const eject = (endpoint: BridgeEndpoint) => {
+    if (!endpoints.failed(endpoint)) return;
+    options.logger.warn({ endpoint: endpoint.url }, 'bridge endpoint ejected: a call got no answer');
+    options.onHealthy?.(endpoints.healthyCount);
+    const timer = setInterval(async () => {
+      const passed = await request(`${endpoint.url}/readyz`, {
+        dispatcher: agent,
+        signal: AbortSignal.any([closing.signal, AbortSignal.timeout(healthCheckMs)]),
+      })
+        .then(async (answer) => {
+          await answer.body.dump();
+          return answer.statusCode === 200;
+        })
+        .catch(() => false);
+      if (!passed || !checking.has(timer)) return;
+      clearInterval(timer);
+      checking.delete(timer);
+      if (endpoints.healthy(endpoint)) {
+        options.logger.info({ endpoint: endpoint.url }, 'bridge endpoint healthy again');
+        options.onHealthy?.(endpoints.healthyCount);
+      }
+    }, healthCheckMs);
+    checking.add(timer);
+  };
 
   const handler: HttpCallHandler = async (call) => {
     if (call.cluster !== options.cluster) return undefined;
@@ -45,8 +83,9 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     for (const [name, value] of call.headers) if (!name.startsWith(':')) headers[name] = value;
     const signals = [closing.signal];
     if (call.timeoutMs > 0) signals.push(AbortSignal.timeout(call.timeoutMs + 1000));
+    const endpoint = endpoints.pick();
     try {
-      const response = await request(`${base}${path}`, {
+      const response = await request(`${endpoint.url}${path}`, {
         method: method as 'GET',
         headers,
         body: call.body.length > 0 ? Buffer.from(call.body) : undefined,
@@ -67,8 +106,9 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
       return result;
     } catch (error) {
       if (!closing.signal.aborted) {
+        eject(endpoint);
         options.onFailure();
-        options.logger.debug({ err: asError(error), path }, 'bridge call failed');
+        options.logger.debug({ err: asError(error), path, endpoint: endpoint.url }, 'bridge call failed');
       }
       return undefined;
     }
@@ -94,6 +134,8 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     handler,
     async close() {
       closing.abort();
+      for (const timer of checking) clearInterval(timer);
+      checking.clear();
       await agent.close();
     },
   };

@@ -105,7 +105,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
     onFailure: () => metrics.bridgeCallFailures.inc(),
+    onHealthy: (healthy) => metrics.bridgeEndpointsHealthy.set(healthy),
   });
+  metrics.bridgeEndpointsHealthy.set(options.bridgeUrl.split(',').length);
   /** The filter's probes to a backend's cluster, sent to the backend as Envoy's async client would. */
   const probeCalls: HttpCallHandler = async (call) => {
     const route = processConfig.backends.get(call.cluster);

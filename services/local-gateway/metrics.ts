@@ -12,6 +12,7 @@ export interface GatewayMetrics {
   /** Typed so that only the outcomes its help text lists can be counted. */
   requests: { inc(labels: { outcome: RequestOutcome }): void };
   bridgeCallFailures: Counter;
+  bridgeEndpointsHealthy: Gauge;
 }
 
 export function createGatewayMetrics(): GatewayMetrics {
@@ -27,6 +28,11 @@ export function createGatewayMetrics(): GatewayMetrics {
     bridgeCallFailures: new Counter({
       name: 'wakegate_gateway_bridge_call_failures_total',
       help: 'Filter calls to the bridge that got no answer',
+      registers: [registry],
+    }),
+    bridgeEndpointsHealthy: new Gauge({
+      name: 'wakegate_gateway_bridge_endpoints_healthy',
+      help: 'Bridge endpoints in rotation (not ejected after a call that got no answer)',
       registers: [registry],
     }),
   };

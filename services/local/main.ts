@@ -2,7 +2,8 @@
  * `npm start`: wakegate on one machine. Builds the filter if needed, starts nats-server (JetStream in
  * .data/nats), the bridge, watcher and scaler (process provider, backends from examples/local.yaml) and the
  * local gateway on 127.0.0.1:8080, prints where to send requests, and stops everything in order on Ctrl-C.
- * Each port defaults to the one its part uses on its own.
+ * Each port defaults to the one its part uses on its own. `WAKEGATE_REPLICAS=2` runs two of each service
+ * (the second on a port the system picks) and NATS as a JetStream cluster of three (.data/nats-cluster).
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,8 @@ const localConfigSpec = {
   scalerPort: env.integer('WAKEGATE_SCALER_PORT', { default: SCALER_PORT, min: 1, max: 65535 }),
   dataDir: env.string('WAKEGATE_DATA_DIR', { default: join(root, '.data') }),
   processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: join(root, 'examples', 'local.yaml') }),
+  /** Replicas of the bridge, watcher and scaler; 2 or more also run NATS as a cluster of three. */
+  replicas: env.integer('WAKEGATE_REPLICAS', { default: 1, min: 1, max: 9 }),
 };
 const config = loadConfigOrReport('local', localConfigSpec) ?? process.exit(1);
 
@@ -54,7 +57,12 @@ try {
   process.exit(1);
 }
 
-say('starting nats-server, bridge, watcher, scaler and gateway …');
+const ha = config.replicas > 1;
+say(
+  ha
+    ? `starting a 3-server NATS cluster, ${config.replicas} each of bridge, watcher and scaler, and the gateway …`
+    : 'starting nats-server, bridge, watcher, scaler and gateway …',
+);
 let stack: Awaited<ReturnType<typeof startLocalStack>>;
 try {
   // The control API's token: the environment's, else the data folder's, where `wakegate` finds it.
@@ -62,7 +70,9 @@ try {
   stack = await startLocalStack({
     adminToken,
     root,
-    natsDataDir: join(config.dataDir, 'nats'),
+    natsDataDir: join(config.dataDir, ha ? 'nats-cluster' : 'nats'),
+    natsServers: ha ? 3 : 1,
+    replicas: config.replicas,
     processConfig: processConfig.path,
     ports: {
       bridge: config.bridgePort,
@@ -74,7 +84,7 @@ try {
     env: { LOG_LEVEL: config.logLevel },
     // nats-server's start-up banner is noise here; its warnings and errors are not.
     output: (service, line) => {
-      if (service !== 'nats' || !line.includes('[INF]')) say(formatLogLine(service, line));
+      if (!service.startsWith('nats') || !line.includes('[INF]')) say(formatLogLine(service, line));
     },
   });
 } catch (error) {
@@ -91,7 +101,9 @@ for (const backend of processConfig.backends.values()) {
     `  curl -i -H 'Host: ${host}' ${stack.gatewayUrl}/     # ${backend.id}, sleeps after ${backend.config.idleTimeoutMs / 1000} s idle`,
   );
 }
-say(`bridge ${stack.bridgeUrl}   gateway metrics ${stack.gatewayAdminUrl}/metrics   nats ${stack.natsUrl}`);
+say(
+  `bridge ${stack.bridgeUrls.join(' ')}   gateway metrics ${stack.gatewayAdminUrl}/metrics   nats ${stack.natsUrls.join(' ')}`,
+);
 say(
   `control: npx wakegate status   (admin token ${process.env.WAKEGATE_ADMIN_TOKEN ? 'from WAKEGATE_ADMIN_TOKEN' : `in ${adminTokenPath(config.dataDir)}`})`,
 );

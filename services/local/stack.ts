@@ -1,7 +1,7 @@
 /**
- * The whole of wakegate on one machine: nats-server (unless one is given), bridge, watcher, scaler with the
- * process provider, and the local gateway, each its real entry point in a process of its own. Used by
- * `npm start`, the end-to-end tests and the benchmarks.
+ * The whole of wakegate on one machine: nats-server (unless one is given; one server or a JetStream cluster),
+ * bridge, watcher, scaler with the process provider (one or more replicas each), and the local gateway, each
+ * its real entry point in a process of its own. Used by `npm start`, the end-to-end tests and the benchmarks.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,9 +16,11 @@ import {
   WakegateError,
 } from '../shared/index.ts';
 import { ChildService, untilHttpOk } from './child-service.ts';
-import { NATS_LISTENING, NATS_READY, natsServerArgs } from './nats-server.ts';
+import { ephemeralPort } from './free-port.ts';
+import { startNatsCluster } from './nats-cluster.ts';
 
 export interface StackPorts {
+  /** The first replica's port of each service; further replicas take ports from `StackOptions.port`. */
   bridge: number;
   watcher: number;
   scaler: number;
@@ -29,12 +31,23 @@ export interface StackPorts {
 export interface StackOptions {
   /** Repository root (entry points are found from it). */
   root: string;
-  /** Use this NATS; otherwise a nats-server is started with JetStream in `natsDataDir`, with a user per
+  /** Use this NATS; otherwise nats-server is started with JetStream in `natsDataDir`, with a user per
    * service (permissions.ts) and passwords made for the run. */
   natsUrl?: string | undefined;
   /** The service users' passwords of the NATS at `natsUrl`, when it has wakegate's users. */
   natsPasswords?: Record<NatsService, string> | undefined;
   natsDataDir?: string | undefined;
+  /** Users of the NATS started here allowed everything, for tests and benchmarks that watch NATS. */
+  natsObservers?: { user: string; password: string }[] | undefined;
+  /** Servers of the NATS started here: 1 (the default), or 3 and more for a JetStream cluster, where the
+   * stream and buckets get 3 replicas. */
+  natsServers?: number | undefined;
+  /** Replicas of the bridge, the watcher and the scaler (default 1); the gateway spreads its bridge calls
+   * over the bridges. */
+  replicas?: number | undefined;
+  /** Where ports not given in `ports` come from (NATS, replicas after the first): by default a free
+   * loopback port the system picks. */
+  port?: (() => Promise<number>) | undefined;
   processConfig: string;
   ports: StackPorts;
   /** The control API's token (`WAKEGATE_ADMIN_TOKEN`), given to the bridge only; none: the API is off. */
@@ -47,21 +60,34 @@ export interface StackOptions {
 }
 
 export interface LocalStack {
+  /** The first NATS server's URL; `natsUrls` has them all. */
   natsUrl: string;
+  natsUrls: string[];
+  /** The service users' passwords of the NATS started here (those given, with `natsUrl`). */
+  natsPasswords: Record<NatsService, string> | undefined;
   bridgeUrl: string;
+  bridgeUrls: string[];
   /** The bearer token the bridge requires and the gateway's filter sends: `WAKEGATE_BRIDGE_TOKEN` from
    * `env` or the environment, else one made for this run. */
   bridgeToken: string;
   watcherUrl: string;
+  watcherUrls: string[];
   scalerUrl: string;
+  scalerUrls: string[];
   gatewayUrl: string;
   gatewayAdminUrl: string;
+  /** The first NATS server started here; `natsNodes` has them all (none with `natsUrl`). */
   nats: ChildService | undefined;
+  natsNodes: ChildService[];
+  /** The first replica of each service; the arrays have them all. */
   bridge: ChildService;
+  bridges: ChildService[];
   watcher: ChildService;
+  watchers: ChildService[];
   scaler: ChildService;
+  scalers: ChildService[];
   gateway: ChildService;
-  /** Stops everything in order: gateway, scaler (and its backends), watcher, bridge, nats-server. */
+  /** Stops everything in order: gateway, scalers (and their backends), watchers, bridges, nats-server. */
   stop(): Promise<void>;
   /** SIGKILLs every child at once, for `process.on('exit')`. */
   killNow(): void;
@@ -84,6 +110,8 @@ function natsServerOnPath(): boolean {
 
 export async function startLocalStack(options: StackOptions): Promise<LocalStack> {
   const { root, ports } = options;
+  const replicas = options.replicas ?? 1;
+  const port = options.port ?? ephemeralPort;
   const started: ChildService[] = [];
   const service = (name: string, args: string[], env: Record<string, string>, readyUrl: string) =>
     new ChildService({
@@ -104,10 +132,10 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
   };
 
   try {
-    let natsUrl = options.natsUrl;
+    let natsUrls = options.natsUrl?.split(',').map((url) => url.trim()) ?? [];
     let natsPasswords = options.natsPasswords;
-    let nats: ChildService | undefined;
-    if (natsUrl === undefined) {
+    let natsNodes: ChildService[] = [];
+    if (options.natsUrl === undefined) {
       if (!natsServerOnPath()) throw new NatsServerMissingError();
       const dataDir = options.natsDataDir ?? join(root, '.data', 'nats');
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -117,26 +145,20 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       ) as Record<NatsService, string>;
       natsPasswords = passwords;
       const usersConfig = join(dataDir, 'users.conf');
-      await writeFile(usersConfig, natsAuthorization(passwords), { mode: 0o600 });
-      let port = 0;
-      nats = new ChildService({
-        name: 'nats',
-        command: 'nats-server',
-        // A port of its choosing, so a NATS already running on 4222 is never disturbed.
-        args: ['-c', usersConfig, ...natsServerArgs(dataDir, -1)],
+      await writeFile(usersConfig, natsAuthorization(passwords, options.natsObservers), { mode: 0o600 });
+      // Ports fixed for the run (never 4222, so a NATS already running there is never disturbed), so that a
+      // server started again comes back where the services look for it.
+      const cluster = await startNatsCluster({
+        size: options.natsServers ?? 1,
+        dataDir,
+        config: usersConfig,
         cwd: root,
-        env: process.env,
+        port,
         output: options.output,
-        ready: async (self) => {
-          const listening = self.waitForLine(NATS_LISTENING);
-          const readyLine = self.waitForLine(NATS_READY);
-          port = Number((await listening)[1]);
-          await readyLine;
-        },
       });
-      await nats.start();
-      started.push(nats);
-      natsUrl = `nats://127.0.0.1:${port}`;
+      natsNodes = cluster.nodes;
+      started.push(...natsNodes);
+      natsUrls = cluster.urls;
     }
 
     // The bridge never runs open, not even on a laptop: other local users and any page in a browser can
@@ -148,37 +170,53 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const natsUser = (service: NatsService): Record<string, string> =>
       natsPasswords ? { NATS_USER: natsUserOf(service), NATS_PASSWORD: natsPasswords[service] } : {};
     const common = {
-      NATS_URL: natsUrl,
+      NATS_URL: natsUrls.join(','),
       HOST: '127.0.0.1',
       WAKEGATE_PROVIDER: 'process',
       WAKEGATE_PROCESS_CONFIG: options.processConfig,
     };
-    const bridgeUrl = `http://127.0.0.1:${ports.bridge}`;
-    const bridge = service(
-      'bridge',
-      [...BRIDGE_NODE_FLAGS, 'services/bridge/main.ts'],
-      {
-        ...common,
-        ...natsUser('bridge'),
-        PORT: String(ports.bridge),
-        WAKEGATE_BRIDGE_TOKEN: bridgeToken,
-        ...(options.adminToken ? { WAKEGATE_ADMIN_TOKEN: options.adminToken } : {}),
-      },
-      `${bridgeUrl}/readyz`,
+    /** The ports of a service's replicas: the one given, then others. */
+    const portsOf = async (first: number) => {
+      const all = [first];
+      while (all.length < replicas) all.push(await port());
+      return all;
+    };
+    const named = (kind: string, index: number) => (replicas === 1 ? kind : `${kind}-${index + 1}`);
+    const bridgePorts = await portsOf(ports.bridge);
+    const bridgeUrls = bridgePorts.map((p) => `http://127.0.0.1:${p}`);
+    const bridges = bridgePorts.map((p, i) =>
+      service(
+        named('bridge', i),
+        [...BRIDGE_NODE_FLAGS, 'services/bridge/main.ts'],
+        {
+          ...common,
+          ...natsUser('bridge'),
+          PORT: String(p),
+          WAKEGATE_BRIDGE_TOKEN: bridgeToken,
+          ...(options.adminToken ? { WAKEGATE_ADMIN_TOKEN: options.adminToken } : {}),
+        },
+        `http://127.0.0.1:${p}/readyz`,
+      ),
     );
-    const watcher = service(
-      'watcher',
-      ['services/watcher/main.ts'],
-      { ...common, ...natsUser('watcher'), PORT: String(ports.watcher) },
-      `http://127.0.0.1:${ports.watcher}/readyz`,
+    const watcherUrls = (await portsOf(ports.watcher)).map((p) => `http://127.0.0.1:${p}`);
+    const watchers = watcherUrls.map((url, i) =>
+      service(
+        named('watcher', i),
+        ['services/watcher/main.ts'],
+        { ...common, ...natsUser('watcher'), PORT: new URL(url).port },
+        `${url}/readyz`,
+      ),
     );
-    const scaler = service(
-      'scaler',
-      ['services/scaler/main.ts'],
-      { ...common, ...natsUser('scaler'), PORT: String(ports.scaler) },
-      `http://127.0.0.1:${ports.scaler}/readyz`,
+    const scalerUrls = (await portsOf(ports.scaler)).map((p) => `http://127.0.0.1:${p}`);
+    const scalers = scalerUrls.map((url, i) =>
+      service(
+        named('scaler', i),
+        ['services/scaler/main.ts'],
+        { ...common, ...natsUser('scaler'), PORT: new URL(url).port },
+        `${url}/readyz`,
+      ),
     );
-    await startAll([bridge, watcher, scaler]);
+    await startAll([...bridges, ...watchers, ...scalers]);
 
     const gatewayAdminUrl = `http://127.0.0.1:${ports.gatewayAdmin}`;
     const gateway = service(
@@ -186,7 +224,8 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       ['services/local-gateway/main.ts'],
       {
         WAKEGATE_PROCESS_CONFIG: options.processConfig,
-        WAKEGATE_BRIDGE_URL: bridgeUrl,
+        // An Envoy cluster with an endpoint per bridge.
+        WAKEGATE_BRIDGE_URL: bridgeUrls.join(','),
         WAKEGATE_BRIDGE_TOKEN: bridgeToken,
         WAKEGATE_GATEWAY_HOST: '127.0.0.1',
         WAKEGATE_GATEWAY_PORT: String(ports.gateway),
@@ -198,19 +237,28 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     );
     await startAll([gateway]);
 
-    const stopOrder = [gateway, scaler, watcher, bridge, ...(nats ? [nats] : [])];
+    const stopOrder = [gateway, ...scalers, ...watchers, ...bridges, ...natsNodes];
     return {
-      natsUrl,
-      bridgeUrl,
+      natsUrl: natsUrls[0] as string,
+      natsUrls,
+      natsPasswords,
+      bridgeUrl: bridgeUrls[0] as string,
+      bridgeUrls,
       bridgeToken,
-      watcherUrl: `http://127.0.0.1:${ports.watcher}`,
-      scalerUrl: `http://127.0.0.1:${ports.scaler}`,
+      watcherUrl: watcherUrls[0] as string,
+      watcherUrls,
+      scalerUrl: scalerUrls[0] as string,
+      scalerUrls,
       gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
       gatewayAdminUrl,
-      nats,
-      bridge,
-      watcher,
-      scaler,
+      nats: natsNodes[0],
+      natsNodes,
+      bridge: bridges[0] as ChildService,
+      bridges,
+      watcher: watchers[0] as ChildService,
+      watchers,
+      scaler: scalers[0] as ChildService,
+      scalers,
       gateway,
       async stop() {
         for (const s of stopOrder) await s.stop();

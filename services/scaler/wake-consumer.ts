@@ -33,6 +33,13 @@ export interface WakeConsumerOptions {
 const RESTART_DELAY_MS = 1000;
 /** A wake that met a stop in progress comes back after this long, to see it finished. */
 const STOPPING_RECHECK_MS = 1000;
+/**
+ * How long each pull waits on the server (its heartbeat is half of it). After a reconnect nats.js checks
+ * the consumer before it pulls again and, while JetStream cannot answer yet (a cluster still electing its
+ * leaders), checks again only this long after: with the default 30 s, wakes taken after an outage waited up
+ * to 30 s. 1 s (the least nats.js takes) costs one pull a second.
+ */
+const PULL_EXPIRES_MS = 1000;
 /** Messages taken and not yet settled; past it the consumer stops pulling until some settle. */
 const MAX_PENDING = 256;
 
@@ -80,7 +87,7 @@ export class WakeConsumer {
     try {
       const consumer = await this.#options.js.consumers.get(WAKE_STREAM, SCALER_CONSUMER);
       if (this.#stopped) return;
-      const messages = await consumer.consume({ max_messages: MAX_PENDING });
+      const messages = await consumer.consume({ max_messages: MAX_PENDING, expires: PULL_EXPIRES_MS });
       this.#messages = messages;
       if (this.#stopped) await messages.close();
       for await (const msg of messages) {

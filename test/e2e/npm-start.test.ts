@@ -27,12 +27,14 @@ function stopWhenFinished(main: ChildProcess): void {
 }
 
 describe('npm start', () => {
-  it('serves a cold start through the gateway it prints, and stops everything on Ctrl-C', async () => {
-    const config = join(dir, 'local.yaml');
-    const backendPort = await freePort();
-    await writeFile(
-      config,
-      `state-file: state.json
+  it.each([1, 2])(
+    'serves a cold start through the gateway it prints, and stops everything on Ctrl-C (replicas: %i)',
+    async (replicas) => {
+      const config = join(dir, 'local.yaml');
+      const backendPort = await freePort();
+      await writeFile(
+        config,
+        `state-file: state.json
 backends:
   demo:
     command: node
@@ -42,50 +44,62 @@ backends:
     probe-path: /healthz
     hosts: [demo.localhost]
 `,
-    );
+      );
 
-    const gatewayPort = await freePort();
-    const main = spawn(process.execPath, [MAIN], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        WAKEGATE_PROCESS_CONFIG: config,
-        WAKEGATE_DATA_DIR: join(dir, 'data'),
-        WAKEGATE_GATEWAY_PORT: String(gatewayPort),
-        WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
-        WAKEGATE_BRIDGE_PORT: String(await freePort()),
-        WAKEGATE_WATCHER_PORT: String(await freePort()),
-        WAKEGATE_SCALER_PORT: String(await freePort()),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    stopWhenFinished(main);
-    const output: string[] = [];
-    const lines = createInterface({ input: main.stdout });
-    lines.on('line', (line) => output.push(line));
-    main.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    await new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => {
-        if (line.startsWith('Ctrl-C stops everything')) resolve();
+      const gatewayPort = await freePort();
+      const main = spawn(process.execPath, [MAIN], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          WAKEGATE_PROCESS_CONFIG: config,
+          WAKEGATE_DATA_DIR: join(dir, 'data'),
+          WAKEGATE_GATEWAY_PORT: String(gatewayPort),
+          WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
+          WAKEGATE_BRIDGE_PORT: String(await freePort()),
+          WAKEGATE_WATCHER_PORT: String(await freePort()),
+          WAKEGATE_SCALER_PORT: String(await freePort()),
+          WAKEGATE_REPLICAS: String(replicas),
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      main.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output.join('\n')}`)));
-    });
-    expect(output.join('\n')).toContain(`curl -i -H 'Host: demo.localhost' http://127.0.0.1:${gatewayPort}/`);
+      stopWhenFinished(main);
+      const output: string[] = [];
+      const lines = createInterface({ input: main.stdout });
+      lines.on('line', (line) => output.push(line));
+      main.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+      await new Promise<void>((resolve, reject) => {
+        lines.on('line', (line) => {
+          if (line.startsWith('Ctrl-C stops everything')) resolve();
+        });
+        main.once('exit', (code) =>
+          reject(new Error(`npm start exited with ${code}:\n${output.join('\n')}`)),
+        );
+      });
+      expect(output.join('\n')).toContain(
+        `curl -i -H 'Host: demo.localhost' http://127.0.0.1:${gatewayPort}/`,
+      );
+      // With replicas, every bridge and every NATS server of the cluster is printed.
+      const where = output.find((line) => line.startsWith('bridge ')) ?? '';
+      expect(where.match(/bridge (.*?) {3}gateway/)?.[1]?.split(' ')).toHaveLength(replicas);
+      expect(where.match(/nats (.*)$/)?.[1]?.split(' ')).toHaveLength(replicas === 1 ? 1 : 3);
 
-    const answer = await send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/');
-    expect(answer.status).toBe(200);
-    const backendPid = answer.json<{ pid: number; headers: Record<string, string> }>().pid;
-    expect(answer.json<{ headers: Record<string, string> }>().headers['x-wakegate-held-ms']).toMatch(/^\d+$/);
+      const answer = await send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/');
+      expect(answer.status).toBe(200);
+      const backendPid = answer.json<{ pid: number; headers: Record<string, string> }>().pid;
+      expect(answer.json<{ headers: Record<string, string> }>().headers['x-wakegate-held-ms']).toMatch(
+        /^\d+$/,
+      );
 
-    main.kill('SIGINT');
-    const [code] = (await once(main, 'exit')) as [number | null];
-    expect(code).toBe(0);
-    await untilDead(backendPid, 2000);
-    await expect(
-      send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/'),
-    ).rejects.toThrow();
-  });
+      main.kill('SIGINT');
+      const [code] = (await once(main, 'exit')) as [number | null];
+      expect(code).toBe(0);
+      await untilDead(backendPid, 2000);
+      await expect(
+        send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/'),
+      ).rejects.toThrow();
+    },
+  );
 
   it('says in one line how to get nats-server when it is missing', async () => {
     const main = spawn(process.execPath, [MAIN], {

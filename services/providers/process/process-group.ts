@@ -95,6 +95,20 @@ export async function stopProcess(child: ChildProcess, graceMs: number): Promise
   return 'terminated';
 }
 
+/**
+ * Stops a process group this process did not start (another scaler's backend): SIGTERM, then SIGKILL when
+ * anything of it is still there after `graceMs`. It cannot wait for an exit event, so it looks every 20 ms.
+ */
+export async function stopGroup(pid: number, graceMs: number): Promise<'terminated' | 'killed'> {
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (signalGroup(pid, 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (!signalGroup(pid, 0)) return 'terminated';
+  signalGroup(pid, 'SIGKILL');
+  while (signalGroup(pid, 0)) await new Promise((r) => setTimeout(r, 20));
+  return 'killed';
+}
+
 /** For `process.on('exit')`, where nothing asynchronous can run: SIGKILL the whole group now. */
 export function killProcessNow(child: ChildProcess): void {
   if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');

@@ -1,11 +1,12 @@
 /**
- * The desired state of local backends, shared from the scaler (which starts the processes) to the watcher
- * (a separate process that cannot see the scaler's children). The scaler is the only writer; it replaces the
- * file atomically (write + rename), and the watcher follows it with inotify-backed `fs.watch` on the folder,
- * so a start is noticed within a millisecond or two and nothing is polled while backends sleep.
+ * The desired state of local backends, shared from the scalers (which start the processes) to the watchers
+ * (separate processes that cannot see a scaler's children). Scalers are the only writers: each change is a
+ * read, change and write made under a lock file (several scaler replicas share one file), the file replaced
+ * atomically (write + rename), and the watcher follows it with inotify-backed `fs.watch` on the folder, so a
+ * start is noticed within a millisecond or two and nothing is polled while backends sleep.
  */
 import { type Stats, watch } from 'node:fs';
-import { lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type BackendId, WakegateError } from '../../shared/index.ts';
@@ -20,6 +21,8 @@ export interface BackendState {
   /** 1 while the scaler wants the process running (started and not yet stopped), else 0. */
   replicas: number;
   process?: RunningProcess | undefined;
+  /** The scaler that started the process: while it lives, another scaler leaves the process alone at start. */
+  owner?: RunningProcess | undefined;
   at: number;
 }
 
@@ -107,6 +110,62 @@ export async function writeProcessState(file: string, state: ProcessState): Prom
   const temporary = `${file}.${process.pid}.${++sequence}.tmp`;
   await writeFile(temporary, JSON.stringify(state));
   await rename(temporary, file);
+}
+
+/** Whether `recorded` is still the process it was (same pid, same start time). */
+export async function stillRunning(recorded: RunningProcess | undefined): Promise<boolean> {
+  if (!recorded) return false;
+  const startTime = await processStartTime(recorded.pid);
+  return startTime !== undefined && (recorded.startTime === undefined || startTime === recorded.startTime);
+}
+
+/** This process, as an owner recorded in the state file. */
+export async function thisProcess(): Promise<RunningProcess> {
+  return { pid: process.pid, startTime: await processStartTime(process.pid) };
+}
+
+const LOCK_RETRY_MS = 2;
+
+/**
+ * Runs `change` on the current state and writes what it leaves, holding `<file>.lock` meanwhile so that the
+ * changes of several scalers never overwrite each other. A lock whose holder has died (a SIGKILLed scaler)
+ * is taken over.
+ */
+export async function updateProcessState<T>(
+  file: string,
+  change: (state: ProcessState) => Promise<T>,
+): Promise<T> {
+  const lock = `${file}.lock`;
+  const me = await thisProcess();
+  for (;;) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      await handle.writeFile(JSON.stringify(me));
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      let holder: RunningProcess | undefined;
+      try {
+        holder = JSON.parse(await readFile(lock, 'utf8')) as RunningProcess;
+      } catch {
+        // Being written or just removed: look again.
+      }
+      const abandoned = holder
+        ? !(await stillRunning(holder))
+        : Date.now() - ((await lstat(lock).catch(() => undefined))?.mtimeMs ?? Date.now()) > 1000;
+      if (abandoned) await unlink(lock).catch(() => undefined);
+      else await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+    }
+  }
+  try {
+    const state = await readProcessState(file);
+    const result = await change(state);
+    await writeProcessState(file, state);
+    return result;
+  } finally {
+    await unlink(lock).catch(() => undefined);
+  }
 }
 
 /** Calls `onChange` whenever the file may have changed; returns a function that stops watching. */

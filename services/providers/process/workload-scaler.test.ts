@@ -137,6 +137,75 @@ describe('process workload scaler', () => {
     expect(await next.getReplicas('local/one')).toBe(0);
   });
 
+  it('shares one state file between scaler replicas: one process per backend, stoppable by either', async () => {
+    const fixture = await processFixture(
+      `backends:${backend('shared', 'node', ['-e', 'setInterval(() => {}, 1000)'])}${backend('other', 'node', ['-e', 'setInterval(() => {}, 1000)'])}`,
+    );
+    cleanup.push(fixture.remove);
+    // The first replica, a process of its own, starts both backends and lives on.
+    const first = spawn(
+      process.execPath,
+      [resolve('test/process/scaler-child.ts'), fixture.configFile, 'wait'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    cleanup.push(async () => {
+      first.kill('SIGKILL');
+      if (first.exitCode === null && first.signalCode === null) await once(first, 'exit');
+    });
+    const lines: string[] = [];
+    (first.stdout as NodeJS.ReadableStream).on('data', (chunk: Buffer) =>
+      lines.push(...chunk.toString().trim().split('\n')),
+    );
+    while (lines.length < 2) await once(first.stdout as NodeJS.ReadableStream, 'data');
+    const [shared, other] = lines.map((line) => Number(/started (\d+)/.exec(line)?.[1]));
+
+    // A second replica starting on the same file kills nothing of a live replica's, and sees it running.
+    const second = await createWorkloadScaler({
+      logger,
+      namespaces: [],
+      processConfig: fixture.configFile,
+      component: 'test',
+    });
+    cleanup.push(() => second.close());
+    expect(isAlive(shared as number)).toBe(true);
+    expect(await second.getReplicas('local/shared')).toBe(1);
+    expect(await second.setReplicas('local/shared', 1)).toEqual({ from: 1, to: 1 });
+    expect((await readProcessState(fixture.stateFile)).backends['local/shared']?.process?.pid).toBe(shared);
+
+    // It can put the other replica's backend to sleep, and start it again itself.
+    expect(await second.setReplicas('local/shared', 0)).toEqual({ from: 1, to: 0 });
+    expect(isAlive(shared as number)).toBe(false);
+    expect(await second.setReplicas('local/shared', 1)).toEqual({ from: 0, to: 1 });
+    const restarted = (await readProcessState(fixture.stateFile)).backends['local/shared']?.process?.pid;
+    expect(restarted).not.toBe(shared);
+
+    // Once the first replica is SIGKILLed, what it left counts as asleep for a live replica: woken, that one
+    // kills it (its output goes nowhere any more) and starts a process of its own.
+    first.kill('SIGKILL');
+    await once(first, 'exit');
+    expect(isAlive(other as number)).toBe(true);
+    expect(await second.getReplicas('local/other')).toBe(0);
+    expect(await second.setReplicas('local/other', 1)).toEqual({ from: 0, to: 1 });
+    await untilDead(other as number);
+    const replaced = (await readProcessState(fixture.stateFile)).backends['local/other']?.process?.pid;
+    expect(replaced).not.toBe(other);
+    expect(isAlive(replaced as number)).toBe(true);
+
+    // A scaler starting on the file leaves what a live replica runs alone.
+    const third = await createWorkloadScaler({
+      logger,
+      namespaces: [],
+      processConfig: fixture.configFile,
+      component: 'test',
+    });
+    cleanup.push(() => third.close());
+    expect(isAlive(restarted as number)).toBe(true);
+    expect(await third.getReplicas('local/shared')).toBe(1);
+    expect(await third.getReplicas('local/other')).toBe(1);
+  });
+
   it('kills nothing a state file lists when other users could have written it, and does not start', async () => {
     // Someone else's victim: a process group of this user's that wakegate never started.
     const victim = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });

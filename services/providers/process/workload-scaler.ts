@@ -1,8 +1,9 @@
 /**
  * Scale side of the process provider: replicas 1 means the backend's process runs, 0 that it does not.
  * The scaler owns its children: it records them in the state file for the watcher, stops them gracefully on
- * `close()`, SIGKILLs them if the scaler exits any other way, and on start kills what a crashed predecessor
- * (SIGKILL, OOM) left running, so no backend outlives the scaler that started it.
+ * `close()`, SIGKILLs them if the scaler exits any other way, and on start kills what a crashed scaler
+ * (SIGKILL, OOM) left running, so no backend outlives its scaler for long. Scaler replicas share the file:
+ * each sees what the others run (one process per backend however many scalers) and can stop it.
  */
 import type { ChildProcess } from 'node:child_process';
 import { asError, type BackendId, type Logger } from '../../shared/index.ts';
@@ -10,24 +11,29 @@ import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
-import { killProcessNow, startProcess, stopProcess } from './process-group.ts';
+import { killProcessNow, startProcess, stopGroup, stopProcess } from './process-group.ts';
 import {
   checkStateFile,
   type ProcessState,
   processStartTime,
+  type RunningProcess,
   readProcessState,
-  writeProcessState,
+  stillRunning,
+  thisProcess,
+  updateProcessState,
 } from './state-file.ts';
 
 /**
- * Kills the process groups a previous scaler recorded and that are still the same processes. A group whose
- * leader has exited is still ours when no process has the leader's pid: the kernel does not hand out a pid
- * while a group of that id lives, so only that leader can have made it.
+ * Kills the process groups a scaler that has died recorded (still the same processes) and records them
+ * stopped; what a live scaler (another replica on the same file) runs is left to it. A group whose leader has
+ * exited is still ours when no process has the leader's pid: the kernel does not hand out a pid while a group
+ * of that id lives, so only that leader can have made it.
  */
-async function reapLeftovers(file: string, logger: Logger): Promise<void> {
-  const previous = await readProcessState(file);
-  for (const [backend, entry] of Object.entries(previous.backends)) {
+async function reapLeftovers(state: ProcessState, config: ProcessConfig, logger: Logger): Promise<void> {
+  for (const [backend, entry] of Object.entries(state.backends)) {
+    if (await stillRunning(entry.owner)) continue;
     const recorded = entry.process;
+    state.backends[backend] = { replicas: 0, at: Date.now() };
     if (!recorded?.startTime) continue;
     const startTime = await processStartTime(recorded.pid);
     if (startTime !== recorded.startTime && startTime !== undefined) continue;
@@ -38,32 +44,31 @@ async function reapLeftovers(file: string, logger: Logger): Promise<void> {
       // Gone meanwhile.
     }
   }
+  for (const id of config.backends.keys()) state.backends[id] ??= { replicas: 0, at: Date.now() };
 }
 
 export class ProcessWorkloadScaler implements WorkloadScaler {
   readonly #config: ProcessConfig;
   readonly #logger: Logger;
+  readonly #owner: RunningProcess;
   readonly #children = new Map<BackendId, ChildProcess>();
   /** Operations on one backend run one after the other, so a stop never overtakes a start. */
   readonly #queues = new Map<BackendId, Promise<unknown>>();
-  readonly #state: ProcessState = { backends: {} };
-  #writing: Promise<void> = Promise.resolve();
   #closed = false;
   readonly #onExit = () => {
     for (const child of this.#children.values()) killProcessNow(child);
   };
 
-  private constructor(config: ProcessConfig, logger: Logger) {
+  private constructor(config: ProcessConfig, logger: Logger, owner: RunningProcess) {
     this.#config = config;
     this.#logger = logger;
+    this.#owner = owner;
   }
 
   static async create(config: ProcessConfig, logger: Logger): Promise<ProcessWorkloadScaler> {
     await checkStateFile(config.stateFile);
-    await reapLeftovers(config.stateFile, logger);
-    const scaler = new ProcessWorkloadScaler(config, logger);
-    for (const id of config.backends.keys()) scaler.#state.backends[id] = { replicas: 0, at: Date.now() };
-    await scaler.#persist();
+    await updateProcessState(config.stateFile, (state) => reapLeftovers(state, config, logger));
+    const scaler = new ProcessWorkloadScaler(config, logger, await thisProcess());
     process.on('exit', scaler.#onExit);
     return scaler;
   }
@@ -75,12 +80,8 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     return backend;
   }
 
-  #persist(): Promise<void> {
-    const snapshot: ProcessState = structuredClone(this.#state);
-    this.#writing = this.#writing
-      .catch(() => undefined)
-      .then(() => writeProcessState(this.#config.stateFile, snapshot));
-    return this.#writing;
+  #update<T>(change: (state: ProcessState) => Promise<T>): Promise<T> {
+    return updateProcessState(this.#config.stateFile, change);
   }
 
   #serialize<T>(id: BackendId, operation: () => Promise<T>): Promise<T> {
@@ -90,25 +91,66 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     return next;
   }
 
+  /** The process another live scaler runs for `id`, if it is still running. */
+  async #foreign(state: ProcessState, id: BackendId): Promise<RunningProcess | undefined> {
+    const entry = state.backends[id];
+    if (entry?.replicas !== 1 || !(await stillRunning(entry.process))) return undefined;
+    return (await stillRunning(entry.owner)) ? entry.process : undefined;
+  }
+
+  /** The process a scaler that has died left running for `id` (its output goes nowhere any more). */
+  async #orphan(state: ProcessState, id: BackendId): Promise<RunningProcess | undefined> {
+    const entry = state.backends[id];
+    if (entry?.replicas !== 1 || !(await stillRunning(entry.process))) return undefined;
+    return (await stillRunning(entry.owner)) ? undefined : entry.process;
+  }
+
   async getReplicas(id: BackendId): Promise<number> {
     this.#backend(id);
-    return this.#children.has(id) ? 1 : 0;
+    if (this.#children.has(id)) return 1;
+    return (await this.#foreign(await readProcessState(this.#config.stateFile), id)) ? 1 : 0;
   }
 
   async setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }> {
     const backend = this.#backend(id);
+    if (this.#closed) throw new Error('process scaler is closed');
+    return this.#set(backend, replicas > 0 ? 1 : 0);
+  }
+
+  #set(backend: ProcessBackend, to: number): Promise<{ from: number; to: number }> {
+    const { id } = backend;
     return this.#serialize(id, async () => {
-      const from = this.#children.has(id) ? 1 : 0;
-      const to = replicas > 0 ? 1 : 0;
-      if (this.#closed) throw new Error('process scaler is closed');
-      if (from === to) return { from, to };
-      if (to === 1) await this.#start(backend);
-      else await this.#stop(backend);
+      // Decided and recorded under the lock, so two scalers never both start (or both stop) one backend.
+      const { from, stop } = await this.#update(async (state) => {
+        const own = this.#children.get(id);
+        const orphan = own ? undefined : await this.#orphan(state, id);
+        // A dead scaler's backend is not woken as it is (it may be half started, and dies at its next line
+        // of output): it goes, and this scaler starts its own; put to sleep, it is stopped like another's.
+        if (orphan && to === 1) {
+          await stopGroup(orphan.pid, 0);
+          this.#logger.warn(
+            { backend: id, pid: orphan.pid },
+            'killed a backend process left by a scaler that died',
+          );
+        }
+        const foreign = own
+          ? undefined
+          : ((await this.#foreign(state, id)) ?? (to === 0 ? orphan : undefined));
+        const running = own !== undefined || foreign !== undefined;
+        if (to === 1 && !running) await this.#start(backend, state);
+        if (to === 0 && running) {
+          // Recorded first: the watcher stops probing and reports the backend down before it goes.
+          state.backends[id] = { replicas: 0, at: Date.now() };
+          this.#children.delete(id);
+        }
+        return { from: running ? 1 : 0, stop: to === 0 ? (own ?? foreign) : undefined };
+      });
+      if (stop) await this.#stop(backend, stop);
       return { from, to };
     });
   }
 
-  async #start(backend: ProcessBackend): Promise<void> {
+  async #start(backend: ProcessBackend, state: ProcessState): Promise<void> {
     const child = await startProcess(backend, this.#logger);
     const pid = child.pid as number;
     this.#children.set(backend.id, child);
@@ -120,29 +162,30 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
       // its port taken. The group id stays valid while any member lives.
       killProcessNow(child);
       this.#children.delete(backend.id);
-      this.#state.backends[backend.id] = { replicas: 0, at: Date.now() };
       this.#logger.warn({ backend: backend.id, pid, code, signal }, 'backend process exited on its own');
-      this.#persist().catch((error) =>
-        this.#logger.error({ err: asError(error) }, 'cannot write process state'),
-      );
+      this.#update(async (current) => {
+        if (current.backends[backend.id]?.process?.pid === pid)
+          current.backends[backend.id] = { replicas: 0, at: Date.now() };
+      }).catch((error) => this.#logger.error({ err: asError(error) }, 'cannot write process state'));
     });
     const startTime = await processStartTime(pid);
-    // Gone already: the exit handler has recorded it down, which must not be overwritten.
+    // Gone already: the exit handler records it down once the lock is free.
     if (this.#children.get(backend.id) !== child) return;
-    this.#state.backends[backend.id] = { replicas: 1, process: { pid, startTime }, at: Date.now() };
-    await this.#persist();
+    state.backends[backend.id] = {
+      replicas: 1,
+      process: { pid, startTime },
+      owner: this.#owner,
+      at: Date.now(),
+    };
   }
 
-  async #stop(backend: ProcessBackend): Promise<void> {
-    const child = this.#children.get(backend.id);
-    if (!child) return;
-    this.#children.delete(backend.id);
-    // Recorded first: the watcher stops probing and reports the backend down before it goes.
-    this.#state.backends[backend.id] = { replicas: 0, at: Date.now() };
-    await this.#persist();
-    const how = await stopProcess(child, backend.stopGraceMs);
+  async #stop(backend: ProcessBackend, running: ChildProcess | RunningProcess): Promise<void> {
+    const how =
+      'stdout' in running
+        ? await stopProcess(running, backend.stopGraceMs)
+        : await stopGroup(running.pid, backend.stopGraceMs);
     this.#logger.info(
-      { backend: backend.id, pid: child.pid, how },
+      { backend: backend.id, pid: running.pid, how },
       how === 'killed' ? 'backend process killed after its stop grace period' : 'backend process stopped',
     );
   }
@@ -152,12 +195,11 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     this.#closed = true;
     await Promise.all(
       [...this.#children.keys()].map((id) =>
-        this.#serialize(id, () => this.#stop(this.#backend(id))).catch((error) =>
+        this.#set(this.#backend(id), 0).catch((error) =>
           this.#logger.error({ backend: id, err: asError(error) }, 'cannot stop backend process'),
         ),
       ),
     );
-    await this.#writing.catch(() => undefined);
     process.off('exit', this.#onExit);
   }
 }

@@ -29,6 +29,7 @@ describe('configuration from the environment', () => {
       natsCreds: undefined,
       natsUser: undefined,
       natsPassword: undefined,
+      jetstreamReplicas: 'auto',
       logLevel: 'info',
       port: 8080,
       host: '0.0.0.0',

@@ -14,6 +14,12 @@ export const natsConfigSpec = {
   natsPassword: env.secret('NATS_PASSWORD'),
   /** A CA bundle: connect with TLS, and trust only servers whose certificate it signed. */
   natsTlsCa: env.optionalString('NATS_TLS_CA'),
+  /** Copies of the wake stream and buckets: `auto` (3 on a cluster of 3 or more servers, else 1) or 1–5. */
+  jetstreamReplicas: env.string('WAKEGATE_JETSTREAM_REPLICAS', {
+    default: 'auto',
+    pattern: /^(auto|[1-5])$/,
+    describe: 'auto or a number of replicas from 1 to 5',
+  }),
 };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

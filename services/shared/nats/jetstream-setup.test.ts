@@ -1,8 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsClusterFixture } from '../../../test/nats-cluster.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
-import { ensureJetStream, JETSTREAM_NEEDS } from './jetstream-setup.ts';
+import { ensureJetStream, JETSTREAM_NEEDS, replicasFor } from './jetstream-setup.ts';
 
 describe('JetStream setup', () => {
   let server: NatsServerFixture;
@@ -91,6 +92,54 @@ describe('JetStream setup', () => {
     } finally {
       await client.close();
       await fresh.close();
+    }
+  });
+});
+
+describe('JetStream replicas', () => {
+  const info = (cluster: string | undefined, servers: number) =>
+    ({
+      cluster,
+      connect_urls: Array.from({ length: servers }, (_, i) => `127.0.0.1:${4222 + i}`),
+    }) as Parameters<typeof replicasFor>[1];
+
+  it('keeps 3 copies on a cluster of 3 servers or more, one elsewhere, and a number as it is', () => {
+    expect(replicasFor('auto', info('wakegate', 3))).toBe(3);
+    expect(replicasFor('auto', info('wakegate', 5))).toBe(3);
+    expect(replicasFor('auto', info('wakegate', 2))).toBe(1);
+    expect(replicasFor('auto', info(undefined, 1))).toBe(1);
+    expect(replicasFor('auto', undefined)).toBe(1);
+    expect(replicasFor(2, info('wakegate', 3))).toBe(2);
+  });
+
+  it('creates the stream and buckets at 3 replicas on a 3-server cluster, and moves R1 ones there', async () => {
+    const cluster = await startNatsClusterFixture(3);
+    const client = await connect({ servers: cluster.urls });
+    try {
+      const jsm = await jetstreamManager(client);
+      expect((await ensureJetStream(client, JETSTREAM_NEEDS.bridge, 1)).created).toContain(
+        'stream WAKEGATE_WAKE',
+      );
+      expect((await jsm.streams.info('WAKEGATE_WAKE')).config.num_replicas).toBe(1);
+
+      expect(await ensureJetStream(client)).toEqual({
+        created: ['consumer WAKEGATE_WAKE/scaler', 'bucket wakegate-leases'],
+        updated: [
+          'stream WAKEGATE_WAKE',
+          'bucket wakegate-backends',
+          'bucket wakegate-intents',
+          'bucket wakegate-bridges',
+        ],
+      });
+      for (const stream of ['WAKEGATE_WAKE', 'KV_wakegate-backends', 'KV_wakegate-leases']) {
+        const { config, cluster: placement } = await jsm.streams.info(stream);
+        expect(config.num_replicas).toBe(3);
+        expect(placement?.replicas).toHaveLength(2);
+      }
+      expect(await ensureJetStream(client)).toEqual({ created: [], updated: [] });
+    } finally {
+      await client.close();
+      await cluster.close();
     }
   });
 });

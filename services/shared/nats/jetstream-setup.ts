@@ -16,7 +16,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { type NatsConnection, nanos } from '@nats-io/transport-node';
+import { type NatsConnection, nanos, type ServerInfo } from '@nats-io/transport-node';
 import {
   allSubjects,
   BACKENDS_BUCKET,
@@ -82,6 +82,23 @@ function drifted<T extends object>(current: Partial<T>, wanted: Partial<T>): boo
   );
 }
 
+/** How many copies of the stream and buckets JetStream keeps: a number, or `auto` (see `replicasFor`). */
+export type JetStreamReplicas = 'auto' | number;
+
+/** Replicas `auto` picks on a cluster of this many servers or more; below it, 1. */
+export const CLUSTER_REPLICAS = 3;
+
+/**
+ * The replicas to create the stream and buckets with: `auto` is 3 on a cluster of 3 or more servers (the
+ * servers a client is told of, `connect_urls` of the server's INFO, itself included) and 1 otherwise, so a
+ * single server or a pair works unchanged; a number is taken as it is.
+ */
+export function replicasFor(setting: JetStreamReplicas, info: ServerInfo | undefined): number {
+  if (setting !== 'auto') return setting;
+  const servers = info?.cluster ? (info.connect_urls?.length ?? 1) : 1;
+  return servers >= CLUSTER_REPLICAS ? CLUSTER_REPLICAS : 1;
+}
+
 async function ensureStream(
   jsm: JetStreamManager,
   wanted: Partial<StreamConfig> & { name: string },
@@ -126,14 +143,14 @@ async function ensureConsumer(
 async function ensureBucket(
   nc: NatsConnection,
   jsm: JetStreamManager,
-  name: string,
-  ttlMs: number,
+  bucket: { name: string; ttlMs: number; replicas: number },
   report: SetupReport,
 ) {
+  const { name, ttlMs, replicas } = bucket;
   const streamName = `KV_${name}`;
   try {
     const current = (await jsm.streams.info(streamName)).config;
-    const wanted = { max_age: nanos(ttlMs), max_msgs_per_subject: 1 };
+    const wanted = { max_age: nanos(ttlMs), max_msgs_per_subject: 1, num_replicas: replicas };
     if (drifted(current, wanted)) {
       await jsm.streams.update(streamName, { ...current, ...wanted });
       report.updated.push(`bucket ${name}`);
@@ -142,7 +159,7 @@ async function ensureBucket(
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
   }
-  await new Kvm(nc).create(name, { history: 1, ttl: ttlMs, storage: StorageType.File });
+  await new Kvm(nc).create(name, { history: 1, ttl: ttlMs, storage: StorageType.File, replicas });
   report.created.push(`bucket ${name}`);
 }
 
@@ -172,16 +189,24 @@ export const JETSTREAM_NEEDS = {
   scaler: EVERYTHING,
 } as const satisfies Record<string, JetStreamNeeds>;
 
+/**
+ * Creates or updates what `needs` names, at the replicas `replicas` asks for (`auto` by default). A stream
+ * or bucket made at other replicas is moved to these (JetStream adds or removes copies in place); the
+ * consumer follows its stream's replicas.
+ */
 export async function ensureJetStream(
   nc: NatsConnection,
   needs: JetStreamNeeds = EVERYTHING,
+  replicas: JetStreamReplicas = 'auto',
 ): Promise<SetupReport> {
   const jsm = await jetstreamManager(nc);
+  const copies = replicasFor(replicas, nc.info);
   const report: SetupReport = { created: [], updated: [] };
-  if (needs.wakeStream) await ensureStream(jsm, WAKE_STREAM_CONFIG, report);
+  if (needs.wakeStream) await ensureStream(jsm, { ...WAKE_STREAM_CONFIG, num_replicas: copies }, report);
   if (needs.wakeConsumer) await ensureConsumer(jsm, WAKE_STREAM, SCALER_CONSUMER_CONFIG, report);
   for (const bucket of BUCKETS) {
-    if (needs.buckets.includes(bucket.name)) await ensureBucket(nc, jsm, bucket.name, bucket.ttlMs, report);
+    if (needs.buckets.includes(bucket.name))
+      await ensureBucket(nc, jsm, { ...bucket, replicas: copies }, report);
   }
   return report;
 }

@@ -4,6 +4,8 @@
  * these say what went wrong and which exit code a stop earned.
  */
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { backoffDelayMs } from '../backoff.ts';
 import { asError, ProviderStartError } from '../errors.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from '../nats/connection.ts';
 import { ensureJetStream, JETSTREAM_NEEDS } from '../nats/jetstream-setup.ts';
@@ -57,17 +59,55 @@ export async function startOrUndo<T>(steps: (undoOnFailure: UndoOnFailure) => Pr
   }
 }
 
+/** How long a service keeps trying to set JetStream up before its start fails. */
+const SETUP_PATIENCE_MS = 30_000;
+const SETUP_BACKOFF = { baseMs: 100, maxMs: 2000 };
+
+/**
+ * Runs the JetStream setup, trying again while it fails for up to SETUP_PATIENCE_MS: a NATS cluster that has
+ * just started (or lost its leaders) answers its API with timeouts and "temporarily unavailable" until it has
+ * elected them, and several services creating streams at 3 replicas at once can time out. An error that
+ * lasts (a permission refused, which also shows as a timeout) still fails the start, after the patience.
+ */
+async function untilSetUp<T>(logger: Logger, setUp: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + SETUP_PATIENCE_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await setUp();
+    } catch (error) {
+      const wait = backoffDelayMs(attempt, SETUP_BACKOFF);
+      if (Date.now() + wait > deadline) throw error;
+      logger[attempt === 0 ? 'warn' : 'debug'](
+        { err: asError(error).message },
+        'jetstream setup failed; trying again',
+      );
+      await delay(wait);
+    }
+  }
+}
+
 /**
  * Connects a service as its NATS user's connection name (waiting for the first connection), then creates or
  * updates the stream, consumer and buckets it uses; closes the connection again if the setup fails.
  */
 export async function connectAndSetUp(
-  options: Omit<NatsConnectOptions, 'name'> & { service: NatsService },
+  options: Omit<NatsConnectOptions, 'name'> & {
+    service: NatsService;
+    /** `WAKEGATE_JETSTREAM_REPLICAS` as configured: `auto` (the default) or a number. */
+    jetstreamReplicas?: string | undefined;
+  },
 ): Promise<NatsConnection> {
   const nc = await connectNats({ ...options, name: natsUserOf(options.service) });
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
-    const setup = await ensureJetStream(nc, JETSTREAM_NEEDS[options.service]);
+    const replicas = options.jetstreamReplicas ?? 'auto';
+    const setup = await untilSetUp(options.logger, () =>
+      ensureJetStream(
+        nc,
+        JETSTREAM_NEEDS[options.service],
+        replicas === 'auto' ? replicas : Number(replicas),
+      ),
+    );
     if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
     return nc;
   });

@@ -1,0 +1,146 @@
+/**
+ * Faults at the worst moment, on the local HA stack (a 3-server JetStream cluster, two each of bridge,
+ * watcher and scaler, the gateway), issue 15:
+ *
+ * 1. `kills`: SIGKILL of one NATS server, the wake stream's leader, a bridge, the scaler that took the wake,
+ *    the scaler holding the idle-loop lease, a watcher, each at four moments of a cold start (right after
+ *    the wake is taken, while scaling, just before ready, at the release) with 50 requests held; the killed
+ *    process starts again 2 s later. `recoveryMs`: from the kill to the last held request answered.
+ * 2. `natsOutage`: the whole cluster SIGKILLed, a cold start begun, the cluster started again 3 s later.
+ *    `recoveryMs` from the servers started to the first answer; `jetStreamBackMs` the part NATS takes to
+ *    elect the wake stream's leader; `afterJetStreamMs` wakegate's own part.
+ * 3. `drainRace`: 50 requests/s for 60 s to a backend with idle-timeout 1 s and drain 500 ms.
+ * 4. `longRequests`: 20 requests each answered after 3 s (beyond the 1 s idle timeout) at once;
+ *    `sleptEarly`: whether the backend was put to sleep (intent `sleeping`) while one was open.
+ * 5. `soak`: 100 backends cycling sleep → wake (a request each every 5 s, idle-timeout 1 s) for 10 minutes;
+ *    every process's RSS after the first minute and at the end, NATS consumers then and at the end, held
+ *    requests at the end.
+ *
+ * Every scenario counts `sent`, `ok` (200), `timeouts` (504 within max-wait), `other`, `lost` (no answer).
+ * Prints one JSON line.
+ *
+ *   node bench/chaos.ts     BENCH_DRAIN_S (60), BENCH_SOAK_S (600), BENCH_SOAK_BACKENDS (100)
+ */
+import { loadavg } from 'node:os';
+import { busyboxBackend, rssOf, startHaStack } from '../test/chaos/ha-stack.ts';
+import {
+  addTally,
+  emptyTally,
+  KINDS,
+  type KillResult,
+  killDuringColdStart,
+  longRequests,
+  MOMENTS,
+  natsOutage,
+  soak,
+  steadyLoad,
+} from '../test/chaos/scenarios.ts';
+import { demoBackend } from '../test/e2e/local-stack.ts';
+import { freePort } from '../test/ports.ts';
+
+const DRAIN_S = Number(process.env.BENCH_DRAIN_S ?? 60);
+const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 600);
+const SOAK_BACKENDS = Number(process.env.BENCH_SOAK_BACKENDS ?? 100);
+const STARTUP_MS = 600;
+const MAX_WAIT_MS = 30_000;
+
+const scenarios = KINDS.flatMap((kind) =>
+  MOMENTS.map((moment) => ({ kind, moment, name: `${kind}-${moment}` })),
+);
+const stack = await startHaStack({
+  backends: async (dir) => {
+    const entries: string[] = [];
+    for (const { name } of scenarios)
+      entries.push(
+        demoBackend(name, await freePort(), { delayMs: STARTUP_MS, maxWait: '30s', idleTimeout: '20s' }),
+      );
+    entries.push(await busyboxBackend(dir, 'outage', await freePort()));
+    entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
+    entries.push(demoBackend('long', await freePort(), { idleTimeout: '1s', maxWait: '20s' }));
+    for (let i = 0; i < SOAK_BACKENDS; i++)
+      entries.push(await busyboxBackend(dir, `soak-${i}`, await freePort(), { idleTimeout: '1s' }));
+    return entries.join('');
+  },
+  env: { WAKEGATE_DRAIN_MS: '500ms' },
+});
+process.on('exit', () => stack.killNow());
+
+try {
+  const kills: KillResult[] = [];
+  for (const { kind, moment, name } of scenarios) {
+    kills.push(
+      await killDuringColdStart(stack, {
+        backend: `local/${name}`,
+        host: `${name}.localhost`,
+        kind,
+        moment,
+        inFlight: 50,
+        maxWaitMs: MAX_WAIT_MS,
+        startupMs: STARTUP_MS,
+      }),
+    );
+  }
+  const outage = await natsOutage(stack, {
+    host: 'outage.localhost',
+    inFlight: 50,
+    downMs: 3000,
+    maxWaitMs: MAX_WAIT_MS,
+  });
+  await stack.settled();
+  const drain = await steadyLoad(stack, {
+    host: 'drain.localhost',
+    rps: 50,
+    seconds: DRAIN_S,
+    maxWaitMs: MAX_WAIT_MS,
+  });
+  const long = await longRequests(stack, {
+    backend: 'local/long',
+    host: 'long.localhost',
+    count: 20,
+    holdMs: 3000,
+    maxWaitMs: MAX_WAIT_MS,
+  });
+  const soaked = await soak(
+    stack,
+    {
+      hosts: Array.from({ length: SOAK_BACKENDS }, (_, i) => `soak-${i}.localhost`),
+      everyMs: 5000,
+      seconds: SOAK_S,
+      firstMs: Math.min(60_000, (SOAK_S * 1000) / 2),
+      maxWaitMs: MAX_WAIT_MS,
+    },
+    rssOf,
+  );
+  const all = emptyTally();
+  for (const tally of [...kills, outage, drain, long, soaked]) addTally(all, tally);
+  const killRecovery = kills.map((k) => k.recoveryMs).sort((a, b) => a - b);
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'chaos',
+      total: all,
+      kills: kills.map(({ kind, moment, killed, sent, ok, timeouts, other, lost, recoveryMs }) => ({
+        kind,
+        moment,
+        killed,
+        sent,
+        ok,
+        timeouts,
+        other,
+        lost,
+        recoveryMs,
+      })),
+      killRecoveryMs: {
+        p50: killRecovery[Math.floor(killRecovery.length / 2)],
+        max: killRecovery.at(-1),
+      },
+      backendStartMs: STARTUP_MS,
+      natsOutage: outage,
+      drainRace: { seconds: DRAIN_S, rps: 50, ...drain },
+      longRequests: long,
+      soak: { seconds: SOAK_S, backends: SOAK_BACKENDS, ...soaked },
+      load: loadavg().map((l) => Math.round(l * 100) / 100),
+    })}\n`,
+  );
+} finally {
+  await stack.close();
+}

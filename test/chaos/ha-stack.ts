@@ -1,0 +1,211 @@
+/**
+ * Fault harness: the whole of wakegate as local mode runs it with `WAKEGATE_REPLICAS=2` (a 3-server NATS
+ * cluster, two each of bridge, watcher and scaler, the gateway), on free ports, with backends from a temp
+ * YAML file, and a NATS client of its own to see what the services do (wakes, intents, records, leases,
+ * stream leaders). Each process can be killed and started again. WAKEGATE_E2E_LOGS=1 shows every line.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type ChildService, type LocalStack, startLocalStack } from '../../services/local/index.ts';
+import { BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, WAKE_STREAM } from '../../services/shared/index.ts';
+import { ROOT, readMetric } from '../e2e/local-stack.ts';
+import { freePort } from '../ports.ts';
+
+export interface HaStack extends LocalStack {
+  dir: string;
+  nc: NatsConnection;
+  /** Every process of the stack but the gateway, by name (`nats-1`, `bridge-2`, …). */
+  processes(): ChildService[];
+  /** Resolves once the wake stream and the buckets have a leader with every replica current and every
+   * service is ready again (after a process was started again). */
+  settled(): Promise<void>;
+  /** The NATS server leading the wake stream's Raft group now. */
+  streamLeader(): Promise<ChildService>;
+  /** The scaler holding the idle-loop lease now. */
+  leaseHolder(): Promise<ChildService | undefined>;
+  /** The scaler whose identity is `by` (`<host>-<pid>-<id>`, as intents and leases name it). */
+  scalerNamed(by: string): ChildService | undefined;
+  /** Calls `onChange` with each change of a backend's KV record (`ready`, `replicas`) or intent (`state`, `by`). */
+  watchBackend(
+    id: string,
+    onChange: (change: { kind: 'record' | 'intent'; value: Record<string, unknown> }) => void,
+  ): Promise<() => void>;
+  /** Consumers of every stream (the durable one and the ordered consumers of KV watches). */
+  consumers(): Promise<number>;
+  gatewayMetric(name: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+const OBSERVER = { user: 'chaos-observer', password: randomBytes(18).toString('base64url') };
+
+export async function startHaStack(options: {
+  /** The `backends:` map of the process config, as YAML, made in the stack's folder. */
+  backends: (dir: string) => Promise<string>;
+  env?: Record<string, string>;
+  gatewayEnv?: Record<string, string>;
+}): Promise<HaStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'wakegate-chaos-'));
+  await mkdir(join(dir, 'nats'), { mode: 0o700 });
+  const processConfig = join(dir, 'backends.yaml');
+  await writeFile(processConfig, `state-file: state.json\nbackends:\n${await options.backends(dir)}`);
+  const show = process.env.WAKEGATE_E2E_LOGS === '1';
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({
+      root: ROOT,
+      natsDataDir: join(dir, 'nats'),
+      natsServers: 3,
+      natsObservers: [OBSERVER],
+      replicas: 2,
+      port: freePort,
+      processConfig,
+      ports: {
+        bridge: await freePort(),
+        watcher: await freePort(),
+        scaler: await freePort(),
+        gateway: await freePort(),
+        gatewayAdmin: await freePort(),
+      },
+      env: {
+        LOG_LEVEL: show ? 'debug' : 'warn',
+        WAKEGATE_DRAIN_MS: '200ms',
+        WAKEGATE_MIN_IDLE_TIMEOUT: '1s',
+        ...options.env,
+      },
+      gatewayEnv: options.gatewayEnv,
+      output: show ? (service, line) => process.stderr.write(`${service} ${line}\n`) : undefined,
+    });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const nc = await connect({
+    servers: stack.natsUrls,
+    user: OBSERVER.user,
+    pass: OBSERVER.password,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+  });
+  const jsm = await jetstreamManager(nc);
+  const kvm = new Kvm(nc);
+  const scalerNamed = (by: string) => {
+    const pid = Number(/-(\d+)-[0-9a-f]{8}$/.exec(by)?.[1]);
+    return stack.scalers.find((s) => s.pid === pid);
+  };
+  return {
+    ...stack,
+    dir,
+    nc,
+    processes: () => [...stack.natsNodes, ...stack.bridges, ...stack.watchers, ...stack.scalers],
+    async settled() {
+      const deadline = Date.now() + 30_000;
+      const streams = [
+        WAKE_STREAM,
+        ...[BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET].map((b) => `KV_${b}`),
+      ];
+      for (;;) {
+        const infos = await Promise.all(streams.map((name) => jsm.streams.info(name).catch(() => undefined)));
+        const led = infos.every(
+          (info) => info?.cluster?.leader && (info.cluster.replicas ?? []).every((r) => r.current),
+        );
+        const ready = await Promise.all(
+          [...stack.bridgeUrls, ...stack.watcherUrls, ...stack.scalerUrls].map((url) =>
+            fetch(`${url}/readyz`).then(
+              (r) => r.ok,
+              () => false,
+            ),
+          ),
+        );
+        if (led && ready.every(Boolean)) return;
+        if (Date.now() > deadline) throw new Error('the stack did not settle in 30 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async streamLeader() {
+      const leader = (await jsm.streams.info(WAKE_STREAM)).cluster?.leader;
+      const node = stack.natsNodes.find((n) => n.name === leader);
+      if (!node) throw new Error(`the wake stream's leader ${leader} is not a server of the stack`);
+      return node;
+    },
+    async leaseHolder() {
+      const entry = await (await kvm.open(LEASES_BUCKET)).get('idle-loop');
+      if (entry?.operation !== 'PUT') return undefined;
+      return scalerNamed((entry.json() as { holder: string }).holder);
+    },
+    scalerNamed,
+    async watchBackend(id, onChange) {
+      const watches = await Promise.all(
+        [
+          [BACKENDS_BUCKET, 'record'],
+          [INTENTS_BUCKET, 'intent'],
+        ].map(async ([bucket, kind]) => {
+          const watch = await (await kvm.open(bucket as string)).watch({ key: id, include: 'updates' });
+          void (async () => {
+            for await (const entry of watch) {
+              if (entry.operation === 'PUT')
+                onChange({ kind: kind as 'record' | 'intent', value: entry.json() });
+            }
+          })();
+          return watch;
+        }),
+      );
+      return () => {
+        for (const watch of watches) watch.stop();
+      };
+    },
+    async consumers() {
+      let total = 0;
+      for await (const stream of jsm.streams.list()) total += stream.state.consumer_count;
+      return total;
+    },
+    gatewayMetric: (name) => readMetric(stack.gatewayAdminUrl, name),
+    async close() {
+      await nc.close().catch(() => undefined);
+      await stack.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resident memory of a process in bytes (Linux /proc), undefined once it is gone. */
+export function rssOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A small HTTP backend for the `backends:` YAML: busybox httpd serving a folder with `healthz` in it. */
+export async function busyboxBackend(
+  dir: string,
+  name: string,
+  port: number,
+  settings: { idleTimeout?: string; maxWait?: string } = {},
+): Promise<string> {
+  const root = join(dir, 'www', name);
+  await mkdir(root, { recursive: true });
+  await writeFile(join(root, 'healthz'), 'ok\n');
+  await writeFile(join(root, 'index.html'), `${name}\n`);
+  return [
+    `  ${name}:`,
+    `    command: busybox`,
+    `    args: [httpd, -f, -p, "127.0.0.1:${port}", -h, ${JSON.stringify(root)}]`,
+    `    url: http://127.0.0.1:${port}`,
+    `    probe-path: /healthz`,
+    `    hosts: [${name}.localhost]`,
+    `    idle-timeout: ${settings.idleTimeout ?? '5m'}`,
+    `    max-wait: ${settings.maxWait ?? '20s'}`,
+    `    stop-grace: 1s`,
+    '',
+  ].join('\n');
+}

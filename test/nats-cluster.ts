@@ -1,0 +1,34 @@
+/**
+ * Test fixture: a three-server nats-server cluster with JetStream on loopback, run as local mode runs it
+ * (services/local), each server storing in its own temp folder, open to any client.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ChildService, startNatsCluster } from '../services/local/index.ts';
+import { freePort } from './ports.ts';
+
+export interface NatsClusterFixture {
+  urls: string[];
+  nodes: ChildService[];
+  close(): Promise<void>;
+}
+
+export async function startNatsClusterFixture(size = 3): Promise<NatsClusterFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'wakegate-nats-cluster-'));
+  const config = join(dir, 'server.conf');
+  await writeFile(config, '');
+  try {
+    const cluster = await startNatsCluster({ size, dataDir: dir, config, cwd: dir, port: freePort });
+    return {
+      ...cluster,
+      async close() {
+        await Promise.all(cluster.nodes.map((node) => node.kill()));
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
