@@ -812,4 +812,43 @@ describe('scaler: idle loop', () => {
     await until('the leader to list it', async () => (await ask(office, false)) === 'scheduled-awake');
     expect(workloads.sets(office)).toEqual([]);
   });
+
+  it('puts the whole group of a member asked to sleep to sleep, in one drain; a busy member keeps it up unless forced', async () => {
+    const web = backendId('grouped', 'web');
+    const api = backendId('grouped', 'api');
+    const alone = backendId('grouped', 'alone');
+    for (const id of [web, api])
+      await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: 600_000, group: 'shop' } });
+    await putBackend(backends, alone, { replicas: 1, config: { idleTimeoutMs: 600_000 } });
+    const workloads = new TestWorkloads({ [web]: 1, [api]: 1, [alone]: 1 });
+    const scaled = collectScaled(nc);
+    const ask = async (id: BackendId, force: boolean) =>
+      codecs.sleepReply.decode(
+        (
+          await nc.request(controlSubject('sleep', id), codecs.sleepRequest.encode({ backend: id, force }), {
+            timeout: 10_000,
+          })
+        ).data,
+      ).outcome;
+    const { scaler } = await startReplica(workloads, 'leader');
+    await until('the replica to lead', () => scaler.leader);
+
+    // A request in flight on the other member: the group is busy, nothing is drained.
+    reportActivity(api, 1, 1);
+    await until('the leader to hear the request in flight', async () => (await ask(web, false)) === 'busy');
+    expect(intents(web, 'sleeping')).toEqual([]);
+    expect(intents(api, 'sleeping')).toEqual([]);
+
+    expect(await ask(web, true)).toBe('asleep');
+    await scaled.next((e) => e.backend === api && e.reason === 'idle');
+    // Both drained together: each `sleeping` before either scale call, each scale call a drain period later.
+    const starts = [web, api].map((id) => intents(id, 'sleeping')[0]?.record.at ?? Infinity);
+    const scales = [web, api].map((id) => workloads.sets(id)[0]?.at ?? -Infinity);
+    expect(Math.max(...starts)).toBeLessThan(Math.min(...scales));
+    expect(Math.min(...scales)).toBeGreaterThanOrEqual(Math.max(...starts) + timing.drainMs - 1);
+    expect(workloads.replicas.get(web)).toBe(0);
+    expect(workloads.replicas.get(api)).toBe(0);
+    // A backend outside the group is left alone.
+    expect(workloads.sets(alone)).toEqual([]);
+  });
 });

@@ -363,25 +363,13 @@ export class IdleLoop {
       const restore = this.#restoreStop(id, revision).finally(() => this.#draining.delete(id));
       this.#draining.set(id, restore);
     }
-    if (this.#graphStale) {
-      this.#graphStale = false;
-      this.#graph = new BackendGraph(
-        [...this.#related].flatMap((id) => {
-          const known = this.#known.get(id);
-          return known === undefined ? [] : [[id, known.record.config] as const];
-        }),
-        (id) => this.#known.has(id),
-      );
-    }
+    this.#refreshGraph();
     this.#followSchedules(now);
     const started = new Set<BackendId>();
     for (const [id, known] of this.#known) {
       if (!this.#mayDrain(id, now, known) || started.has(id)) continue;
       // A group sleeps only when every member that is up may: one drain for all of them.
-      const members = [
-        id,
-        ...this.#graph.groupMembersOf(id).filter((m) => (this.#known.get(m)?.record.replicas ?? 0) > 0),
-      ];
+      const members = this.#upMembers(id);
       if (!members.every((member) => member === id || this.#mayDrain(member, now))) continue;
       // Silence is not idleness: only bridges heard from can have told filters to hold and report.
       const gate = this.#liveness.gate(now);
@@ -393,19 +381,50 @@ export class IdleLoop {
         continue;
       }
       this.#heldBack.delete(id);
-      const vote = members.length > 1 ? new GroupVote(members.length) : undefined;
-      for (const member of members) {
-        const known = this.#known.get(member) as KnownBackend;
-        started.add(member);
-        // The intent as it was when the backend was found idle: a wake written since makes the drain's
-        // compare-and-set fail, whatever the order in which the watch delivers it.
-        const seenIntent = this.#intentRevisions.get(member);
-        const drain = this.#drain(member, known.record, known.revision, seenIntent, now, false, vote).finally(
-          () => this.#draining.delete(member),
-        );
-        this.#draining.set(member, drain);
-      }
+      for (const member of members) started.add(member);
+      this.#drainTogether(members, now, false);
     }
+  }
+
+  /** The graph of groups and dependencies again, when a record changed them since it was built. */
+  #refreshGraph(): void {
+    if (!this.#graphStale) return;
+    this.#graphStale = false;
+    this.#graph = new BackendGraph(
+      [...this.#related].flatMap((id) => {
+        const known = this.#known.get(id);
+        return known === undefined ? [] : [[id, known.record.config] as const];
+      }),
+      (id) => this.#known.has(id),
+    );
+  }
+
+  /** The backend and the members of its group that are up: what one drain puts to sleep together. */
+  #upMembers(id: BackendId): BackendId[] {
+    return [
+      id,
+      ...this.#graph.groupMembersOf(id).filter((m) => (this.#known.get(m)?.record.replicas ?? 0) > 0),
+    ];
+  }
+
+  /**
+   * One drain for all `members` (a group scales to zero only if every member's drain may): each member's
+   * drain registered, and returned in the order given.
+   */
+  #drainTogether(members: readonly BackendId[], idleAt: number, force: boolean): Promise<SleepOutcome>[] {
+    const vote = members.length > 1 ? new GroupVote(members.length) : undefined;
+    return members.map((member) => {
+      const known = this.#known.get(member) as KnownBackend;
+      // The intent as it was when the backend was found idle: a wake written since makes the drain's
+      // compare-and-set fail, whatever the order in which the watch delivers it.
+      const seenIntent = this.#intentRevisions.get(member);
+      const drain = this.#drain(member, known.record, known.revision, seenIntent, idleAt, force, vote);
+      this.#draining.set(
+        member,
+        drain.finally(() => this.#draining.delete(member)),
+      );
+      return drain;
+    });
   }
 
   /**
@@ -494,7 +513,9 @@ export class IdleLoop {
   /**
    * A sleep asked for through the control API: the drain protocol at once, without waiting for the idle
    * timeout. Without `force` it is refused while requests are in flight and cancelled by any request during
-   * the drain; `force` skips both checks (a wake during the drain still keeps it up).
+   * the drain; `force` skips both checks (a wake during the drain still keeps it up). A member of a group
+   * takes its group with it, as the idle loop does: one drain for every member that is up, each member
+   * checked as the one asked for, and the group stays up if any member's drain is cancelled.
    */
   async sleepNow(id: BackendId, force: boolean): Promise<SleepOutcome> {
     const known = this.#known.get(id);
@@ -503,24 +524,36 @@ export class IdleLoop {
     if (!this.#connected) return 'disconnected';
     if (this.#draining.has(id)) return 'draining';
     if (known.record.replicas === 0) return 'already-asleep';
-    if (!force && this.#tracker.inflight(id, this.#clock()) > 0) return 'busy';
-    if (!force && inSchedule(known.record.config.awakeDuring, this.#now()) !== undefined)
-      return 'scheduled-awake';
+    this.#refreshGraph();
+    const refusal = this.#sleepRefusal(this.#upMembers(id), force);
+    if (refusal !== undefined) return refusal;
     // Silence is not idleness here either; a leader that just took over hears each bridge at its next beat.
     const { bridgeFreshMs } = this.#options.timing;
     if (!(await this.#waitForBridges((now) => this.#liveness.gate(now), bridgeFreshMs)).ok) {
       return 'unconfirmed';
     }
-    const latest = this.#known.get(id);
-    if (latest === undefined) return 'unknown';
+    if (!this.#known.has(id)) return 'unknown';
     if (this.#draining.has(id)) return 'draining';
+    this.#refreshGraph();
+    const members = this.#upMembers(id);
+    const late = this.#sleepRefusal(members, force);
+    if (late !== undefined) return late;
+    const [drain] = this.#drainTogether(members, this.#clock(), force);
+    return drain as Promise<SleepOutcome>;
+  }
+
+  /** Why a requested sleep of these backends (a group's members that are up) is refused, if it is. */
+  #sleepRefusal(members: readonly BackendId[], force: boolean): SleepOutcome | undefined {
     const now = this.#clock();
-    const drain = this.#drain(id, latest.record, latest.revision, this.#intentRevisions.get(id), now, force);
-    this.#draining.set(
-      id,
-      drain.finally(() => this.#draining.delete(id)),
-    );
-    return drain;
+    for (const member of members) {
+      const known = this.#known.get(member);
+      if (known === undefined) return 'unknown';
+      if (this.#draining.has(member)) return 'draining';
+      if (force) continue;
+      if (this.#tracker.inflight(member, now) > 0) return 'busy';
+      if (inSchedule(known.record.config.awakeDuring, this.#now()) !== undefined) return 'scheduled-awake';
+    }
+    return undefined;
   }
 
   async #restoreStop(id: BackendId, revision: number): Promise<void> {
