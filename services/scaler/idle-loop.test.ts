@@ -851,4 +851,56 @@ describe('scaler: idle loop', () => {
     // A backend outside the group is left alone.
     expect(workloads.sets(alone)).toEqual([]);
   });
+
+  it('marks an asleep-during window on the intent while it lasts, through the drain, and clears it at its end', async () => {
+    const up = backendId('closed', 'up');
+    const down = backendId('closed', 'down');
+    const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+    const start = Math.ceil(Date.now() / 1000) * 1000 + 2000;
+    const end = start + 3000;
+    const asleepDuring = `daily ${time(start)}-${time(end)} UTC`;
+    await putBackend(backends, up, { replicas: 1, config: { idleTimeoutMs: 600_000, asleepDuring } });
+    await putBackend(backends, down, { replicas: 0, config: { idleTimeoutMs: 600_000, asleepDuring } });
+    const workloads = new TestWorkloads({ [up]: 1, [down]: 0 });
+    const scaled = collectScaled(nc);
+    await startReplica(workloads, 'leader');
+    const marked = (id: BackendId) => intentLog.filter((e) => e.id === id && e.record.asleepUntil === end);
+
+    await until(
+      'the window to be marked on both',
+      () => marked(up).length > 0 && marked(down).length > 0,
+      10_000,
+    );
+    // Not before the window opens, and within the leader's check after it.
+    for (const id of [up, down]) {
+      expect(marked(id)[0]?.record.at).toBeGreaterThanOrEqual(start);
+      expect(marked(id)[0]?.record.at).toBeLessThan(start + 1500);
+    }
+    // The one at zero keeps its state; the one up is drained, and every write of the drain keeps the mark.
+    expect(marked(down)[0]?.record.state).toBe('sleeping');
+    await scaled.next((e) => e.backend === up && e.reason === 'idle');
+    const states = () =>
+      intentLog
+        .filter((e) => e.id === up && e.record.at >= (marked(up)[0]?.record.at ?? 0))
+        .map((e) => e.record);
+    await until('the drain to end asleep', () => states().at(-2)?.state === 'stopping');
+    // No intent existed: the mark is a `sleeping` (filters hold from then on), which the drain starts from.
+    expect(states().map((r) => r.state)).toEqual(['sleeping', 'sleeping', 'stopping', 'sleeping']);
+    expect(states().every((r) => r.asleepUntil === end)).toBe(true);
+    expect(workloads.sets(down)).toEqual([]);
+
+    await until(
+      'the mark to be cleared after the window',
+      () =>
+        [up, down].every(
+          (id) => intentLog.filter((e) => e.id === id).at(-1)?.record.asleepUntil === undefined,
+        ),
+      10_000,
+    );
+    for (const id of [up, down]) {
+      const cleared = intentLog.filter((e) => e.id === id).at(-1);
+      expect(cleared?.record.at).toBeGreaterThanOrEqual(end);
+      expect(cleared?.record.state).toBe('sleeping');
+    }
+  });
 });

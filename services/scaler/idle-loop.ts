@@ -21,6 +21,7 @@ import {
   backendFromKey,
   codecs,
   decodeMessage,
+  type IntentRecord,
   inSchedule,
   keepRunning,
   type Logger,
@@ -126,6 +127,10 @@ export class IdleLoop {
   /** Backends with `awake-during` or `asleep-during`, and the awake window each was last woken for. */
   readonly #scheduled = new Set<BackendId>();
   readonly #scheduledWakes = new Map<BackendId, number>();
+  /** Each intent's state and `asleepUntil` as last seen on the watch, and the mark writes of this loop. */
+  readonly #intentStates = new Map<BackendId, IntentRecord['state']>();
+  readonly #marks = new Map<BackendId, number>();
+  readonly #markWrites = new Map<BackendId, number>();
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
   #drops = 0;
   #connected = true;
@@ -329,14 +334,19 @@ export class IdleLoop {
     if (entry.revision <= known) return; // a restarted watch replays what this loop already saw
     this.#intentRevisions.set(id, entry.revision);
     this.#ownStops.delete(id);
+    this.#intentStates.delete(id);
+    this.#marks.delete(id);
     if (entry.operation !== 'PUT') return;
     try {
       const record = codecs.intent.decode(entry.value);
       this.#options.intents.noted(id, record);
+      this.#intentStates.set(id, record.state);
+      if (record.asleepUntil !== undefined) this.#marks.set(id, record.asleepUntil);
       if (record.state === 'stopping' && this.#options.intents.owns(record)) {
         this.#ownStops.set(id, entry.revision);
       }
-      if (record.state !== 'awake') return;
+      // A window's mark written over `awake` is no wake.
+      if (record.state !== 'awake' || this.#markWrites.get(id) === entry.revision) return;
     } catch {
       return;
     }
@@ -429,16 +439,25 @@ export class IdleLoop {
 
   /**
    * Schedules, on the wall clock: a backend at zero in an `awake-during` window is woken once per window (at
-   * its start, within a check interval), through the wake stream as any wake; one up in an `asleep-during`
-   * window is put to sleep by the drain protocol without its idle check (a wake during the drain still
-   * keeps it up; the bridges take no wake for it until the window ends).
+   * its start, within a check interval), through the wake stream as any wake; one in an `asleep-during`
+   * window gets the window's end as its intent's `asleepUntil` (filters answer its requests at once until
+   * then, and it is cleared when the window closes), then, if it is up, is put to sleep by the drain
+   * protocol without its idle check (a wake during the drain still keeps it up; the bridges take no wake
+   * for it until the window ends).
    */
   #followSchedules(now: number): void {
     const wallNow = this.#now();
-    for (const id of this.#scheduled) {
+    for (const id of new Set([...this.#scheduled, ...this.#marks.keys()])) {
       const known = this.#known.get(id);
       if (known === undefined) continue;
       const { record, revision } = known;
+      const until = inSchedule(record.config.asleepDuring, wallNow)?.endMs;
+      if (this.#marks.get(id) !== until) {
+        if (this.#draining.has(id) || (this.#retryAt.get(id) ?? 0) > now) continue;
+        const marking = this.#markAsleep(id, until, now).finally(() => this.#draining.delete(id));
+        this.#draining.set(id, marking);
+        continue;
+      }
       const awake = inSchedule(record.config.awakeDuring, wallNow);
       if (awake !== undefined && record.replicas === 0 && this.#scheduledWakes.get(id) !== awake.startMs) {
         this.#scheduledWakes.set(id, awake.startMs);
@@ -448,11 +467,10 @@ export class IdleLoop {
         );
         void this.#publishWake(id, wallNow);
       }
-      const asleep = inSchedule(record.config.asleepDuring, wallNow);
-      if (asleep === undefined || record.replicas === 0 || this.#draining.has(id)) continue;
+      if (until === undefined || record.replicas === 0 || this.#draining.has(id)) continue;
       if (this.#asleep.get(id) === revision || (this.#retryAt.get(id) ?? 0) > now) continue;
       this.#log.info(
-        { backend: id, until: new Date(asleep.endMs).toISOString() },
+        { backend: id, until: new Date(until).toISOString() },
         'asleep-during window: putting to sleep',
       );
       const drain = this.#drain(id, record, revision, this.#intentRevisions.get(id), now, true).finally(() =>
@@ -460,6 +478,47 @@ export class IdleLoop {
       );
       this.#draining.set(id, drain);
     }
+  }
+
+  /**
+   * Writes (or clears) the intent's `asleepUntil`, keeping its state; then, in a window, drains the backend
+   * if it is up. A write that meets another is tried again at the next check, from what the watch shows.
+   */
+  async #markAsleep(
+    id: BackendId,
+    until: number | undefined,
+    idleAt: number,
+  ): Promise<SleepOutcome | undefined> {
+    const log = this.#log.child({ backend: id });
+    let written: number | undefined;
+    try {
+      if (!this.#options.isLeader() || this.#abort.signal.aborted) return undefined;
+      const seen = this.#intentRevisions.get(id);
+      written = await this.#options.intents.markAsleepUntil(id, until, this.#intentStates.get(id), seen);
+    } catch (error) {
+      this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
+      log.warn(
+        { err: asError(error), retryInMs: FAILED_DRAIN_RETRY_MS },
+        'could not mark the asleep-during window',
+      );
+      return undefined;
+    }
+    if (written === undefined) return undefined;
+    this.#markWrites.set(id, written);
+    if (until === undefined) {
+      log.info('asleep-during window over');
+      return undefined;
+    }
+    log.info(
+      { until: new Date(until).toISOString() },
+      'asleep-during window: requests answered until its end',
+    );
+    const known = this.#known.get(id);
+    if (known === undefined || known.record.replicas === 0 || this.#asleep.get(id) === known.revision) {
+      return undefined;
+    }
+    log.info('asleep-during window: putting to sleep');
+    return this.#drain(id, known.record, known.revision, written, idleAt, true);
   }
 
   async #publishWake(id: BackendId, at: number): Promise<void> {
