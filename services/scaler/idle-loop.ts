@@ -447,7 +447,10 @@ export class IdleLoop {
    */
   #followSchedules(now: number): void {
     const wallNow = this.#now();
-    for (const id of new Set([...this.#scheduled, ...this.#marks.keys()])) {
+    // Marks are kept on backends whose schedule went away too, until cleared.
+    const ids =
+      this.#marks.size === 0 ? this.#scheduled : new Set([...this.#scheduled, ...this.#marks.keys()]);
+    for (const id of ids) {
       const known = this.#known.get(id);
       if (known === undefined) continue;
       const { record, revision } = known;
