@@ -35,6 +35,20 @@ describe('merged view', () => {
     expect(view.get('shop/api')?.ready).toBe(false);
   });
 
+  it("carries the intent's asleep-during mark into the row, as a change filters are sent, and drops it when cleared", () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', backend('shop/api'), 1);
+    view.setIntent('shop/api', intent('awake'), 1);
+    const until = Date.UTC(2026, 10, 30, 6);
+    expect(view.setIntent('shop/api', { ...intent('sleeping'), asleepUntil: until }, 2)).toBe(true);
+    const since = view.revision;
+    expect(view.get('shop/api')?.asleepUntil).toBe(until);
+    // The state alone unchanged, the mark cleared: still a change the filters must get.
+    expect(view.setIntent('shop/api', intent('sleeping'), 3)).toBe(true);
+    expect(JSON.parse(view.answer(since).toString())).toMatchObject({ backends: [{ id: 'shop/api' }] });
+    expect(view.get('shop/api')).not.toHaveProperty('asleepUntil');
+  });
+
   it('derives the revision from the KV entries applied, so replicas that applied the same ones agree', () => {
     const a = new MergedView();
     const b = new MergedView();

@@ -25,6 +25,7 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
     a.cluster === b.cluster &&
     a.probePath === b.probePath &&
     a.strategy === b.strategy &&
+    a.asleepUntil === b.asleepUntil &&
     (a.noWake ?? []).join('\n') === (b.noWake ?? []).join('\n') &&
     a.hosts.length === b.hosts.length &&
     a.hosts.every((host, i) => host === b.hosts[i]) &&
@@ -65,6 +66,7 @@ function merge(
     ...(backend.config.probePath ? { probePath: backend.config.probePath } : {}),
     ...(backend.config.strategy ? { strategy: backend.config.strategy } : {}),
     ...(backend.config.noWake?.length ? { noWake: backend.config.noWake } : {}),
+    ...(intent?.asleepUntil !== undefined ? { asleepUntil: intent.asleepUntil } : {}),
   };
 }
 

@@ -46,6 +46,9 @@ export const BackendRow = Type.Object(
         maxItems: 64,
       }),
     ),
+    /** Inside an `asleep-during` window: its end (epoch ms). Until then the filter answers the backend's
+     * requests 503 with `retry-after`, sends no wake, and answers so any request it holds for it. */
+    asleepUntil: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );

@@ -90,7 +90,9 @@ program
 
 program
   .command('sleep')
-  .description('put a backend to sleep now, by the drain protocol (refused while requests are in flight)')
+  .description(
+    'put a backend (and its group) to sleep now, by the drain protocol (refused while requests are in flight)',
+  )
   .argument('<backend>', 'namespace/name', backendArgument)
   .option('--force', 'sleep even with requests in flight; requests during the drain do not cancel it')
   .action(async (id: BackendId, options: { force?: boolean }, command: Command) => {

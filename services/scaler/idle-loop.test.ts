@@ -812,4 +812,95 @@ describe('scaler: idle loop', () => {
     await until('the leader to list it', async () => (await ask(office, false)) === 'scheduled-awake');
     expect(workloads.sets(office)).toEqual([]);
   });
+
+  it('puts the whole group of a member asked to sleep to sleep, in one drain; a busy member keeps it up unless forced', async () => {
+    const web = backendId('grouped', 'web');
+    const api = backendId('grouped', 'api');
+    const alone = backendId('grouped', 'alone');
+    for (const id of [web, api])
+      await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: 600_000, group: 'shop' } });
+    await putBackend(backends, alone, { replicas: 1, config: { idleTimeoutMs: 600_000 } });
+    const workloads = new TestWorkloads({ [web]: 1, [api]: 1, [alone]: 1 });
+    const scaled = collectScaled(nc);
+    const ask = async (id: BackendId, force: boolean) =>
+      codecs.sleepReply.decode(
+        (
+          await nc.request(controlSubject('sleep', id), codecs.sleepRequest.encode({ backend: id, force }), {
+            timeout: 10_000,
+          })
+        ).data,
+      ).outcome;
+    const { scaler } = await startReplica(workloads, 'leader');
+    await until('the replica to lead', () => scaler.leader);
+
+    // A request in flight on the other member: the group is busy, nothing is drained.
+    reportActivity(api, 1, 1);
+    await until('the leader to hear the request in flight', async () => (await ask(web, false)) === 'busy');
+    expect(intents(web, 'sleeping')).toEqual([]);
+    expect(intents(api, 'sleeping')).toEqual([]);
+
+    expect(await ask(web, true)).toBe('asleep');
+    await scaled.next((e) => e.backend === api && e.reason === 'idle');
+    // Both drained together: each `sleeping` before either scale call, each scale call a drain period later.
+    const starts = [web, api].map((id) => intents(id, 'sleeping')[0]?.record.at ?? Infinity);
+    const scales = [web, api].map((id) => workloads.sets(id)[0]?.at ?? -Infinity);
+    expect(Math.max(...starts)).toBeLessThan(Math.min(...scales));
+    expect(Math.min(...scales)).toBeGreaterThanOrEqual(Math.max(...starts) + timing.drainMs - 1);
+    expect(workloads.replicas.get(web)).toBe(0);
+    expect(workloads.replicas.get(api)).toBe(0);
+    // A backend outside the group is left alone.
+    expect(workloads.sets(alone)).toEqual([]);
+  });
+
+  it('marks an asleep-during window on the intent while it lasts, through the drain, and clears it at its end', async () => {
+    const up = backendId('closed', 'up');
+    const down = backendId('closed', 'down');
+    const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+    const start = Math.ceil(Date.now() / 1000) * 1000 + 2000;
+    const end = start + 3000;
+    const asleepDuring = `daily ${time(start)}-${time(end)} UTC`;
+    await putBackend(backends, up, { replicas: 1, config: { idleTimeoutMs: 600_000, asleepDuring } });
+    await putBackend(backends, down, { replicas: 0, config: { idleTimeoutMs: 600_000, asleepDuring } });
+    const workloads = new TestWorkloads({ [up]: 1, [down]: 0 });
+    const scaled = collectScaled(nc);
+    await startReplica(workloads, 'leader');
+    const marked = (id: BackendId) => intentLog.filter((e) => e.id === id && e.record.asleepUntil === end);
+
+    await until(
+      'the window to be marked on both',
+      () => marked(up).length > 0 && marked(down).length > 0,
+      10_000,
+    );
+    // Not before the window opens, and within the leader's check after it.
+    for (const id of [up, down]) {
+      expect(marked(id)[0]?.record.at).toBeGreaterThanOrEqual(start);
+      expect(marked(id)[0]?.record.at).toBeLessThan(start + 1500);
+    }
+    // The one at zero keeps its state; the one up is drained, and every write of the drain keeps the mark.
+    expect(marked(down)[0]?.record.state).toBe('sleeping');
+    await scaled.next((e) => e.backend === up && e.reason === 'idle');
+    const states = () =>
+      intentLog
+        .filter((e) => e.id === up && e.record.at >= (marked(up)[0]?.record.at ?? 0))
+        .map((e) => e.record);
+    await until('the drain to end asleep', () => states().at(-2)?.state === 'stopping');
+    // No intent existed: the mark is a `sleeping` (filters hold from then on), which the drain starts from.
+    expect(states().map((r) => r.state)).toEqual(['sleeping', 'sleeping', 'stopping', 'sleeping']);
+    expect(states().every((r) => r.asleepUntil === end)).toBe(true);
+    expect(workloads.sets(down)).toEqual([]);
+
+    await until(
+      'the mark to be cleared after the window',
+      () =>
+        [up, down].every(
+          (id) => intentLog.filter((e) => e.id === id).at(-1)?.record.asleepUntil === undefined,
+        ),
+      10_000,
+    );
+    for (const id of [up, down]) {
+      const cleared = intentLog.filter((e) => e.id === id).at(-1);
+      expect(cleared?.record.at).toBeGreaterThanOrEqual(end);
+      expect(cleared?.record.state).toBe('sleeping');
+    }
+  });
 });

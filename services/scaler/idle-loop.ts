@@ -21,6 +21,7 @@ import {
   backendFromKey,
   codecs,
   decodeMessage,
+  type IntentRecord,
   inSchedule,
   keepRunning,
   type Logger,
@@ -126,6 +127,10 @@ export class IdleLoop {
   /** Backends with `awake-during` or `asleep-during`, and the awake window each was last woken for. */
   readonly #scheduled = new Set<BackendId>();
   readonly #scheduledWakes = new Map<BackendId, number>();
+  /** Each intent's state and `asleepUntil` as last seen on the watch, and the mark writes of this loop. */
+  readonly #intentStates = new Map<BackendId, IntentRecord['state']>();
+  readonly #marks = new Map<BackendId, number>();
+  readonly #markWrites = new Map<BackendId, number>();
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
   #drops = 0;
   #connected = true;
@@ -329,14 +334,19 @@ export class IdleLoop {
     if (entry.revision <= known) return; // a restarted watch replays what this loop already saw
     this.#intentRevisions.set(id, entry.revision);
     this.#ownStops.delete(id);
+    this.#intentStates.delete(id);
+    this.#marks.delete(id);
     if (entry.operation !== 'PUT') return;
     try {
       const record = codecs.intent.decode(entry.value);
       this.#options.intents.noted(id, record);
+      this.#intentStates.set(id, record.state);
+      if (record.asleepUntil !== undefined) this.#marks.set(id, record.asleepUntil);
       if (record.state === 'stopping' && this.#options.intents.owns(record)) {
         this.#ownStops.set(id, entry.revision);
       }
-      if (record.state !== 'awake') return;
+      // A window's mark written over `awake` is no wake.
+      if (record.state !== 'awake' || this.#markWrites.get(id) === entry.revision) return;
     } catch {
       return;
     }
@@ -363,25 +373,13 @@ export class IdleLoop {
       const restore = this.#restoreStop(id, revision).finally(() => this.#draining.delete(id));
       this.#draining.set(id, restore);
     }
-    if (this.#graphStale) {
-      this.#graphStale = false;
-      this.#graph = new BackendGraph(
-        [...this.#related].flatMap((id) => {
-          const known = this.#known.get(id);
-          return known === undefined ? [] : [[id, known.record.config] as const];
-        }),
-        (id) => this.#known.has(id),
-      );
-    }
+    this.#refreshGraph();
     this.#followSchedules(now);
     const started = new Set<BackendId>();
     for (const [id, known] of this.#known) {
       if (!this.#mayDrain(id, now, known) || started.has(id)) continue;
       // A group sleeps only when every member that is up may: one drain for all of them.
-      const members = [
-        id,
-        ...this.#graph.groupMembersOf(id).filter((m) => (this.#known.get(m)?.record.replicas ?? 0) > 0),
-      ];
+      const members = this.#upMembers(id);
       if (!members.every((member) => member === id || this.#mayDrain(member, now))) continue;
       // Silence is not idleness: only bridges heard from can have told filters to hold and report.
       const gate = this.#liveness.gate(now);
@@ -393,33 +391,76 @@ export class IdleLoop {
         continue;
       }
       this.#heldBack.delete(id);
-      const vote = members.length > 1 ? new GroupVote(members.length) : undefined;
-      for (const member of members) {
-        const known = this.#known.get(member) as KnownBackend;
-        started.add(member);
-        // The intent as it was when the backend was found idle: a wake written since makes the drain's
-        // compare-and-set fail, whatever the order in which the watch delivers it.
-        const seenIntent = this.#intentRevisions.get(member);
-        const drain = this.#drain(member, known.record, known.revision, seenIntent, now, false, vote).finally(
-          () => this.#draining.delete(member),
-        );
-        this.#draining.set(member, drain);
-      }
+      for (const member of members) started.add(member);
+      this.#drainTogether(members, now, false);
     }
+  }
+
+  /** The graph of groups and dependencies again, when a record changed them since it was built. */
+  #refreshGraph(): void {
+    if (!this.#graphStale) return;
+    this.#graphStale = false;
+    this.#graph = new BackendGraph(
+      [...this.#related].flatMap((id) => {
+        const known = this.#known.get(id);
+        return known === undefined ? [] : [[id, known.record.config] as const];
+      }),
+      (id) => this.#known.has(id),
+    );
+  }
+
+  /** The backend and the members of its group that are up: what one drain puts to sleep together. */
+  #upMembers(id: BackendId): BackendId[] {
+    return [
+      id,
+      ...this.#graph.groupMembersOf(id).filter((m) => (this.#known.get(m)?.record.replicas ?? 0) > 0),
+    ];
+  }
+
+  /**
+   * One drain for all `members` (a group scales to zero only if every member's drain may): each member's
+   * drain registered, and returned in the order given.
+   */
+  #drainTogether(members: readonly BackendId[], idleAt: number, force: boolean): Promise<SleepOutcome>[] {
+    const vote = members.length > 1 ? new GroupVote(members.length) : undefined;
+    return members.map((member) => {
+      const known = this.#known.get(member) as KnownBackend;
+      // The intent as it was when the backend was found idle: a wake written since makes the drain's
+      // compare-and-set fail, whatever the order in which the watch delivers it.
+      const seenIntent = this.#intentRevisions.get(member);
+      const drain = this.#drain(member, known.record, known.revision, seenIntent, idleAt, force, vote);
+      this.#draining.set(
+        member,
+        drain.finally(() => this.#draining.delete(member)),
+      );
+      return drain;
+    });
   }
 
   /**
    * Schedules, on the wall clock: a backend at zero in an `awake-during` window is woken once per window (at
-   * its start, within a check interval), through the wake stream as any wake; one up in an `asleep-during`
-   * window is put to sleep by the drain protocol without its idle check (a wake during the drain still
-   * keeps it up; the bridges take no wake for it until the window ends).
+   * its start, within a check interval), through the wake stream as any wake; one in an `asleep-during`
+   * window gets the window's end as its intent's `asleepUntil` (filters answer its requests at once until
+   * then, and it is cleared when the window closes), then, if it is up, is put to sleep by the drain
+   * protocol without its idle check (a wake during the drain still keeps it up; the bridges take no wake
+   * for it until the window ends).
    */
   #followSchedules(now: number): void {
     const wallNow = this.#now();
-    for (const id of this.#scheduled) {
+    // Marks are kept on backends whose schedule went away too, until cleared.
+    const ids =
+      this.#marks.size === 0 ? this.#scheduled : new Set([...this.#scheduled, ...this.#marks.keys()]);
+    for (const id of ids) {
       const known = this.#known.get(id);
       if (known === undefined) continue;
       const { record, revision } = known;
+      const until = inSchedule(record.config.asleepDuring, wallNow)?.endMs;
+      if (this.#marks.get(id) !== until) {
+        if (this.#draining.has(id) || (this.#retryAt.get(id) ?? 0) > now) continue;
+        const marking = this.#markAsleep(id, until, now).finally(() => this.#draining.delete(id));
+        this.#draining.set(id, marking);
+        continue;
+      }
       const awake = inSchedule(record.config.awakeDuring, wallNow);
       if (awake !== undefined && record.replicas === 0 && this.#scheduledWakes.get(id) !== awake.startMs) {
         this.#scheduledWakes.set(id, awake.startMs);
@@ -429,11 +470,10 @@ export class IdleLoop {
         );
         void this.#publishWake(id, wallNow);
       }
-      const asleep = inSchedule(record.config.asleepDuring, wallNow);
-      if (asleep === undefined || record.replicas === 0 || this.#draining.has(id)) continue;
+      if (until === undefined || record.replicas === 0 || this.#draining.has(id)) continue;
       if (this.#asleep.get(id) === revision || (this.#retryAt.get(id) ?? 0) > now) continue;
       this.#log.info(
-        { backend: id, until: new Date(asleep.endMs).toISOString() },
+        { backend: id, until: new Date(until).toISOString() },
         'asleep-during window: putting to sleep',
       );
       const drain = this.#drain(id, record, revision, this.#intentRevisions.get(id), now, true).finally(() =>
@@ -441,6 +481,47 @@ export class IdleLoop {
       );
       this.#draining.set(id, drain);
     }
+  }
+
+  /**
+   * Writes (or clears) the intent's `asleepUntil`, keeping its state; then, in a window, drains the backend
+   * if it is up. A write that meets another is tried again at the next check, from what the watch shows.
+   */
+  async #markAsleep(
+    id: BackendId,
+    until: number | undefined,
+    idleAt: number,
+  ): Promise<SleepOutcome | undefined> {
+    const log = this.#log.child({ backend: id });
+    let written: number | undefined;
+    try {
+      if (!this.#options.isLeader() || this.#abort.signal.aborted) return undefined;
+      const seen = this.#intentRevisions.get(id);
+      written = await this.#options.intents.markAsleepUntil(id, until, this.#intentStates.get(id), seen);
+    } catch (error) {
+      this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
+      log.warn(
+        { err: asError(error), retryInMs: FAILED_DRAIN_RETRY_MS },
+        'could not mark the asleep-during window',
+      );
+      return undefined;
+    }
+    if (written === undefined) return undefined;
+    this.#markWrites.set(id, written);
+    if (until === undefined) {
+      log.info('asleep-during window over');
+      return undefined;
+    }
+    log.info(
+      { until: new Date(until).toISOString() },
+      'asleep-during window: requests answered until its end',
+    );
+    const known = this.#known.get(id);
+    if (known === undefined || known.record.replicas === 0 || this.#asleep.get(id) === known.revision) {
+      return undefined;
+    }
+    log.info('asleep-during window: putting to sleep');
+    return this.#drain(id, known.record, known.revision, written, idleAt, true);
   }
 
   async #publishWake(id: BackendId, at: number): Promise<void> {
@@ -494,7 +575,9 @@ export class IdleLoop {
   /**
    * A sleep asked for through the control API: the drain protocol at once, without waiting for the idle
    * timeout. Without `force` it is refused while requests are in flight and cancelled by any request during
-   * the drain; `force` skips both checks (a wake during the drain still keeps it up).
+   * the drain; `force` skips both checks (a wake during the drain still keeps it up). A member of a group
+   * takes its group with it, as the idle loop does: one drain for every member that is up, each member
+   * checked as the one asked for, and the group stays up if any member's drain is cancelled.
    */
   async sleepNow(id: BackendId, force: boolean): Promise<SleepOutcome> {
     const known = this.#known.get(id);
@@ -503,24 +586,36 @@ export class IdleLoop {
     if (!this.#connected) return 'disconnected';
     if (this.#draining.has(id)) return 'draining';
     if (known.record.replicas === 0) return 'already-asleep';
-    if (!force && this.#tracker.inflight(id, this.#clock()) > 0) return 'busy';
-    if (!force && inSchedule(known.record.config.awakeDuring, this.#now()) !== undefined)
-      return 'scheduled-awake';
+    this.#refreshGraph();
+    const refusal = this.#sleepRefusal(this.#upMembers(id), force);
+    if (refusal !== undefined) return refusal;
     // Silence is not idleness here either; a leader that just took over hears each bridge at its next beat.
     const { bridgeFreshMs } = this.#options.timing;
     if (!(await this.#waitForBridges((now) => this.#liveness.gate(now), bridgeFreshMs)).ok) {
       return 'unconfirmed';
     }
-    const latest = this.#known.get(id);
-    if (latest === undefined) return 'unknown';
+    if (!this.#known.has(id)) return 'unknown';
     if (this.#draining.has(id)) return 'draining';
+    this.#refreshGraph();
+    const members = this.#upMembers(id);
+    const late = this.#sleepRefusal(members, force);
+    if (late !== undefined) return late;
+    const [drain] = this.#drainTogether(members, this.#clock(), force);
+    return drain as Promise<SleepOutcome>;
+  }
+
+  /** Why a requested sleep of these backends (a group's members that are up) is refused, if it is. */
+  #sleepRefusal(members: readonly BackendId[], force: boolean): SleepOutcome | undefined {
     const now = this.#clock();
-    const drain = this.#drain(id, latest.record, latest.revision, this.#intentRevisions.get(id), now, force);
-    this.#draining.set(
-      id,
-      drain.finally(() => this.#draining.delete(id)),
-    );
-    return drain;
+    for (const member of members) {
+      const known = this.#known.get(member);
+      if (known === undefined) return 'unknown';
+      if (this.#draining.has(member)) return 'draining';
+      if (force) continue;
+      if (this.#tracker.inflight(member, now) > 0) return 'busy';
+      if (inSchedule(known.record.config.awakeDuring, this.#now()) !== undefined) return 'scheduled-awake';
+    }
+    return undefined;
   }
 
   async #restoreStop(id: BackendId, revision: number): Promise<void> {

@@ -30,6 +30,9 @@ export class IntentStore {
   readonly #now: () => number;
   /** The highest scale-to-zero generation seen per backend: every write carries it on. */
   readonly #generations = new Map<BackendId, number>();
+  /** The end of the `asleep-during` window each backend is in, as last read or written: every write carries
+   * it on, so that no write of the drain or of a wake drops it. */
+  readonly #asleepUntil = new Map<BackendId, number>();
 
   constructor(kv: KV, by: string, now: () => number = Date.now) {
     this.#kv = kv;
@@ -40,11 +43,13 @@ export class IntentStore {
   #record(id: BackendId, state: IntentRecord['state'], by = this.#by, generation?: number): Uint8Array {
     if (generation !== undefined) this.#note(id, generation);
     const carried = this.#generations.get(id);
+    const asleepUntil = this.#asleepUntil.get(id);
     return codecs.intent.encode({
       state,
       at: this.#now(),
       by,
       ...(carried === undefined ? {} : { generation: carried }),
+      ...(asleepUntil === undefined ? {} : { asleepUntil }),
     });
   }
 
@@ -55,6 +60,35 @@ export class IntentStore {
   /** Takes note of a record read elsewhere (the idle loop's watch), so later writes carry its generation. */
   noted(id: BackendId, record: IntentRecord): void {
     if (record.generation !== undefined) this.#note(id, record.generation);
+    this.#mark(id, record.asleepUntil);
+  }
+
+  /**
+   * Sets (a time) or clears (undefined) the end of the `asleep-during` window the backend is in, keeping the
+   * intent's state (`sleeping` when there is no entry), only if the entry is still at `revision`; returns
+   * the new revision, or undefined when something was written meanwhile (this replica then carries on what
+   * it last read, not what it failed to write).
+   */
+  async markAsleepUntil(
+    id: BackendId,
+    until: number | undefined,
+    state: IntentRecord['state'] | undefined,
+    revision: number | undefined,
+  ): Promise<number | undefined> {
+    const before = this.#asleepUntil.get(id);
+    this.#mark(id, until);
+    // The record is made before the first await: the mark is this write's, and becomes every later write's
+    // only once it is written.
+    const writing = this.compareAndSet(id, state ?? 'sleeping', revision);
+    this.#mark(id, before);
+    const written = await writing;
+    if (written !== undefined) this.#mark(id, until);
+    return written;
+  }
+
+  #mark(id: BackendId, until: number | undefined): void {
+    if (until === undefined) this.#asleepUntil.delete(id);
+    else this.#asleepUntil.set(id, until);
   }
 
   /** Whether this replica wrote the record (a `stopping` in its name is its own stop). */

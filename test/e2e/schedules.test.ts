@@ -1,7 +1,8 @@
 /**
  * Schedules on the local stack, with real windows a few seconds long: a backend is woken at the start of
  * its `awake-during` window without any request and kept up through it; one in its `asleep-during` window
- * is put to sleep and takes no wake until the window ends.
+ * is put to sleep, takes no wake until the window ends, and its requests are answered 503 at once by the
+ * filter (one held when the window opens too).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlRow } from '../../services/bridge/index.ts';
@@ -23,6 +24,8 @@ describe('schedules', () => {
   const base = Math.ceil(Date.now() / 1000) * 1000 + 20_000;
   const awakeWindow = { start: base, end: base + 6000 };
   const asleepWindow = { start: base, end: base + 20_000 };
+  /** The window of a backend that takes 8 s to start: it opens while a request waits for it. */
+  const slowWindow = { start: base + 25_000, end: base + 40_000 };
 
   beforeAll(async () => {
     stack = await startE2eStack({
@@ -34,6 +37,11 @@ describe('schedules', () => {
         demoBackend('closed', await freePort(), {
           idleTimeout: '5m',
           asleepDuring: windowOf(asleepWindow.start, 20_000),
+        }),
+        demoBackend('slow', await freePort(), {
+          idleTimeout: '5m',
+          delayMs: 8000,
+          asleepDuring: windowOf(slowWindow.start, 15_000),
         }),
       ].join(''),
       env: { WAKEGATE_ADMIN_TOKEN: ADMIN_TOKEN },
@@ -87,7 +95,34 @@ describe('schedules', () => {
     const retryAfter = Number(refused.headers.get('retry-after'));
     expect(Math.abs(Date.now() + retryAfter * 1000 - asleepWindow.end)).toBeLessThanOrEqual(1500);
     expect((await row('local/closed')).state).toBe('asleep');
+    // Its requests are answered at once by the filter in Envoy, with the window's end, and wake nothing.
+    const sentAt = Date.now();
+    const answer = await send(stack, 'closed.localhost');
+    expect(answer.status).toBe(503);
+    expect(Date.now() - sentAt).toBeLessThan(1000);
+    expect(answer.headers['x-wakegate']).toBe('asleep');
+    const seconds = Number(answer.headers['retry-after']);
+    expect(Math.abs(sentAt + seconds * 1000 - asleepWindow.end)).toBeLessThanOrEqual(1500);
+    expect((await row('local/closed')).state).toBe('asleep');
     await until('the window to end', () => Date.now() >= asleepWindow.end, 20_000);
     expect((await send(stack, 'closed.localhost')).status).toBe(200);
+  });
+
+  it('answers a request held when the window opens with the window, not when the backend is ready', {
+    timeout: 40_000,
+  }, async () => {
+    expect(Date.now()).toBeLessThan(slowWindow.start - 3000);
+    await until('2 s before its window', () => Date.now() >= slowWindow.start - 2000, 20_000);
+    // Held while it starts (8 s): the window opens meanwhile.
+    const answer = await send(stack, 'slow.localhost');
+    const answeredAt = Date.now();
+    expect(answer.status).toBe(503);
+    expect(answer.headers['x-wakegate']).toBe('asleep');
+    // Answered once the window opened (the leader marks it within its 1 s check), long before the backend
+    // would have been ready (6 s into the window) and its max-wait (20 s).
+    expect(answeredAt).toBeGreaterThanOrEqual(slowWindow.start);
+    expect(answeredAt).toBeLessThan(slowWindow.start + 3000);
+    const seconds = Number(answer.headers['retry-after']);
+    expect(Math.abs(answeredAt + seconds * 1000 - slowWindow.end)).toBeLessThanOrEqual(1500);
   });
 });

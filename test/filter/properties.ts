@@ -104,6 +104,8 @@ const noWakeRules = fc.array(
   { maxLength: 4 },
 );
 const strategy = fc.constantFrom('auto', 'page', 'hold');
+/** An asleep-during window's end around the manual clock's start: over, or up to two minutes ahead. */
+const windowEnd = fc.integer({ min: Date.UTC(2026, 0, 1) - 60_000, max: Date.UTC(2026, 0, 1) + 120_000 });
 
 export type RequestStep = {
   kind: 'request';
@@ -178,6 +180,7 @@ const backendRow = fc.record(
     probePath: fc.oneof(fc.constantFrom('/', '/healthz'), anyText),
     strategy: fc.oneof(strategy, anyText),
     noWake: fc.oneof(noWakeRules, fc.jsonValue()),
+    asleepUntil: fc.oneof(windowEnd, fc.double(), fc.jsonValue()),
   },
   { requiredKeys: ['id', 'hosts', 'ready'] },
 );
@@ -195,6 +198,7 @@ const goodRow = fc.record(
     probePath: fc.constantFrom('/', '/healthz', '/ready?deep=1'),
     strategy,
     noWake: noWakeRules,
+    asleepUntil: windowEnd,
   },
   { requiredKeys: ['id', 'hosts', 'ready'] },
 );

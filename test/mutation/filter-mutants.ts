@@ -342,6 +342,25 @@ export const mutants: Mutant[] = [
     search: '  const want = routePending && heldTotal > 0 ? PROBE_TICK_MS : TICK_MS;',
     replace: '  const want = TICK_MS;',
   },
+  // Asleep-during windows (issue 18): answered at once with the window's end, held requests too.
+  {
+    name: 'asleep-window-ignored',
+    file: 'asleep-window.ts',
+    search: '  return until > currentTimeMs() ? until : 0;',
+    replace: '  return 0;',
+  },
+  {
+    name: 'asleep-window-retry-after-floor',
+    file: 'asleep-window.ts',
+    search: 'Math.ceil((until - currentTimeMs()) / 1000)',
+    replace: 'Math.floor((until - currentTimeMs()) / 1000)',
+  },
+  {
+    name: 'asleep-window-held-kept',
+    file: 'poll.ts',
+    search: '  answerHeldInWindow();\n',
+    replace: '',
+  },
 ];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -36,6 +36,8 @@ export class Backend {
   strategy: i32 = STRATEGY_AUTO;
   /** Its own no-wake rules, beside the filter's (no-wake.ts); never changed in place. */
   noWake: NoWakeRules = NO_RULES;
+  /** The end (epoch ms) of the `asleep-during` window it is in, 0 when none (asleep-window.ts). */
+  asleepUntil: f64 = 0;
 
   constructor(id: string) {
     this.id = id;
@@ -132,6 +134,7 @@ export class TableEntry {
   maxBuffered: i32 = 0;
   strategy: i32 = STRATEGY_AUTO;
   noWake: NoWakeRules = NO_RULES;
+  asleepUntil: f64 = 0;
 }
 
 /** A `routes` row: `{host, path?: {type, value}, headers?: [{name, value}]}`; null when malformed. */
@@ -234,6 +237,11 @@ export function readTable(v: JsonValue | null): TableEntry[] | null {
     if (noWake !== null) {
       const rules = readNoWake(noWake);
       if (rules !== null) e.noWake = rules;
+    }
+    const asleepUntil = b.get('asleepUntil');
+    if (asleepUntil !== null) {
+      if (asleepUntil.kind != JSON_NUMBER || !(asleepUntil.num >= 0)) return null;
+      e.asleepUntil = asleepUntil.num;
     }
     e.maxWaitMs = maxWait === null ? 0 : positive(maxWait);
     e.maxBuffered = maxBuffered === null ? 0 : positive(maxBuffered);
@@ -340,6 +348,7 @@ function update(e: TableEntry): void {
     b.ready != e.ready ||
     b.maxWaitMs != e.maxWaitMs ||
     b.maxBuffered != e.maxBuffered ||
+    b.asleepUntil != e.asleepUntil ||
     !sameHostsAsBefore;
   e.wentToSleep = b.ready && !e.ready;
   e.becameReady = e.ready && !(b.present && b.ready);
@@ -356,6 +365,7 @@ function update(e: TableEntry): void {
   b.maxBuffered = e.maxBuffered;
   b.strategy = e.strategy;
   b.noWake = e.noWake;
+  b.asleepUntil = e.asleepUntil;
 }
 
 /** Replaces the backend's hosts and routes, and its routes in the index. */

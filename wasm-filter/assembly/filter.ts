@@ -4,6 +4,7 @@
 //   no-wake.ts, waiting-page.ts: the request's kind, the no-wake rules and the waiting page;
 // - ledger.ts: the held slab and every backend's held, in-flight and request counts;
 // - release.ts: passes over the slab: release, timeout, the requests held before the first table;
+// - asleep-window.ts: backends in an asleep-during window: their requests answered at once, held ones too;
 // - route.ts: the probes that let a ready backend's requests go only once this Envoy can route to it;
 // - poll.ts, wake.ts, activity.ts: the three kinds of bridge calls, tracked in calls.ts;
 // - clock.ts: filter time; backends.ts: the table; config.ts: the plugin configuration.

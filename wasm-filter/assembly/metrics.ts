@@ -16,6 +16,7 @@ export let metricReleasedNoRoute: u32 = 0;
 export let metricPages: u32 = 0;
 export let metricPageToReadyMs: u32 = 0;
 export let metricNoWake: u32 = 0;
+export let metricAsleepBySchedule: u32 = 0;
 let defined = false;
 
 export function defineMetrics(): void {
@@ -38,5 +39,7 @@ export function defineMetrics(): void {
   // From a sleeping backend's first waiting page to the table saying it is ready.
   metricPageToReadyMs = defineMetric(METRIC_HISTOGRAM, 'wakegate_page_to_ready_ms');
   metricNoWake = defineMetric(METRIC_COUNTER, 'wakegate_no_wake_total');
+  // Requests answered 503 because their backend is in an asleep-during window (asleep-window.ts).
+  metricAsleepBySchedule = defineMetric(METRIC_COUNTER, 'wakegate_asleep_by_schedule_total');
   defined = true;
 }

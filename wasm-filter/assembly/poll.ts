@@ -9,6 +9,7 @@ import {
   log,
 } from './abi';
 import { reportActivity, reportDueOnSleep, reportsReferTo } from './activity';
+import { answerHeldInWindow } from './asleep-window';
 import {
   applyDelta,
   applyTable,
@@ -134,6 +135,7 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
   // shorter than the interval and must see them before it scales to zero.
   if (sleeping) reportActivity(now);
   if (first && heldOf(UNKNOWN) > 0) sortUnknown(now);
+  answerHeldInWindow();
   releaseReady(now);
   startPoll(now);
 }

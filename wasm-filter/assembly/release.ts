@@ -13,6 +13,7 @@ import {
   STREAM_REQUEST,
   sendLocalResponse,
 } from './abi';
+import { windowEnd } from './asleep-window';
 import { backends, UNKNOWN } from './backends';
 import {
   checkLedger,
@@ -179,8 +180,9 @@ export function sortUnknown(now: f64): void {
       continue;
     }
     reassign(slot, index);
-    // Held on for a ready backend: the release pass that follows lets it go once its route is usable.
-    if (backends[index].ready) continue;
+    // Held on for a ready backend: the release pass that follows lets it go once its route is usable; for
+    // one in an asleep-during window, the pass that answers them follows (no wake).
+    if (backends[index].ready || windowEnd(index) > 0) continue;
     if (heldOf(index) > maxBufferedOf(index)) {
       // The bound applies to requests held before the table came as to any other.
       const grpc = slotGrpc(slot);

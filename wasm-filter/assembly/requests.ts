@@ -13,6 +13,7 @@ import {
   scratch,
   sendLocalResponse,
 } from './abi';
+import { answerInWindow, windowEnd } from './asleep-window';
 import { Backend, backends, isTableKnown, UNKNOWN } from './backends';
 import { callingFromCurrentRoot } from './calls';
 import { filterNow } from './clock';
@@ -116,6 +117,12 @@ export function requestHeaders(contextId: u32): i32 {
   }
   const index = requestBackend();
   if (index < 0) return HEADERS_CONTINUE;
+  // In an asleep-during window: answered at once, whatever the request, and no wake.
+  const windowUntil = windowEnd(index);
+  if (windowUntil > 0) {
+    answerInWindow(isGrpcRequest(), windowUntil);
+    return HEADERS_STOP;
+  }
   const kind = classify(index);
   const ready = backends[index].ready;
   // Neither wakes nor counts as activity: passes untracked to an awake backend, told to retry to a sleeping one.

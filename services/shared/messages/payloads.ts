@@ -127,6 +127,10 @@ export const IntentRecordSchema = Type.Object(
      * bridge reads the backend ready from a watcher record that has not observed it. Kept by every later
      * write, so it outlives a bridge's restart and the watcher's silence. */
     generation: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Inside one of the backend's `asleep-during` windows: when it ends (epoch ms). Filters answer its
+     * requests 503 until then, with no wake. Set and cleared by the idle-loop leader as windows open and
+     * close, and kept by every other write meanwhile. */
+    asleepUntil: Type.Optional(Millis),
   },
   { additionalProperties: false },
 );
