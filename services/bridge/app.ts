@@ -365,6 +365,7 @@ export function buildApp(options: BuildAppOptions) {
       adminToken: options.control.adminToken,
       synced: options.synced,
       wake,
+      now,
       sleep: (backend, force) => publisher.sleep(backend, force),
     }),
     { prefix: '/v1/control' },

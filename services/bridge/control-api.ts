@@ -10,6 +10,7 @@ import { type BackendId, backendId, type SleepReply } from '../shared/index.ts';
 import { bearerTokenCheck } from './auth.ts';
 import type { ControlFeed } from './control-feed.ts';
 import type { ControlRow, ControlState, StateChange } from './control-state.ts';
+import { wakeUntilAwake } from './control-wake.ts';
 import {
   ControlDisabledError,
   NotSyncedError,
@@ -40,6 +41,8 @@ export interface ControlApiOptions {
   synced: () => boolean;
   /** The wake path the filters use (same checks, metrics and cold-start clock); `arrivedAt` monotonic. */
   wake: (backend: BackendId, arrivedAt: number) => Promise<PublishedWake>;
+  /** The wall clock the wake path stamps wakes with. */
+  now: () => number;
   /** Asks the idle-loop lease holder to put the backend to sleep. */
   sleep: (backend: BackendId, force: boolean) => Promise<SleepReply>;
 }
@@ -103,11 +106,22 @@ export function controlRoutes(options: ControlApiOptions) {
       async (request, reply) => {
         const id = idOf(request.params);
         rowOf(id);
-        const { duplicate } = await options.wake(id, performance.now() - reply.elapsedTime);
+        const arrivedAt = performance.now() - reply.elapsedTime;
         const { wait } = request.query;
-        if (wait === undefined) return reply.code(202).send({ duplicate, backend: rowOf(id) });
-        const ready = await feed.until(() => control.row(id)?.state === 'awake', wait);
-        if (!ready) throw new WakeTimeoutError(id, wait);
+        if (wait === undefined) {
+          const { duplicate } = await options.wake(id, arrivedAt);
+          return reply.code(202).send({ duplicate, backend: rowOf(id) });
+        }
+        const { duplicate, awake } = await wakeUntilAwake({
+          wake: (at) => options.wake(id, at),
+          arrivedAt,
+          awake: () => control.row(id)?.state === 'awake',
+          feed,
+          waitMs: wait,
+          now: options.now,
+          onRepeatFailed: (error) => request.log.debug({ err: error, backend: id }, 'wake repeat failed'),
+        });
+        if (!awake) throw new WakeTimeoutError(id, wait);
         return reply.code(200).send({ duplicate, backend: rowOf(id) });
       },
     );

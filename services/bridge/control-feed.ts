@@ -9,6 +9,11 @@ export class ControlFeed {
   readonly #closers = new Set<() => void>();
   #closed = false;
 
+  /** The bridge is stopping: no change will come. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Every change from now on; the returned function stops it. */
   subscribe(listener: (change: StateChange) => void, onClose: () => void): () => void {
     if (this.#closed) {

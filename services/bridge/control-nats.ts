@@ -21,6 +21,7 @@ import {
 } from '../shared/index.ts';
 import type { ControlFeed } from './control-feed.ts';
 import type { ControlState } from './control-state.ts';
+import { wakeUntilAwake } from './control-wake.ts';
 import { NotSyncedError, UnknownBackendError, WakeTimeoutError } from './errors.ts';
 import type { PublishedWake } from './nats-publisher.ts';
 import { ControlWakeQuery } from './schemas.ts';
@@ -38,6 +39,8 @@ export interface ControlNatsOptions {
   synced: () => boolean;
   /** The bridge's wake path (the one `POST /v1/wake` takes); `arrivedAt` on the monotonic clock. */
   wake: (backend: BackendId, arrivedAt: number) => Promise<PublishedWake>;
+  /** The wall clock the wake path stamps wakes with. */
+  now: () => number;
   /** A wake or scaled message that could not be read. */
   onInvalid: () => void;
 }
@@ -104,10 +107,20 @@ export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
           const id = backendFromControlSubject('wake', msg.subject);
           const { wait } = wakeRequest.decode(msg.data.length === 0 ? '{}' : msg.data);
           listed(id);
-          const { duplicate } = await options.wake(id, arrivedAt);
-          if (wait !== undefined && !(await feed.until(() => control.row(id)?.state === 'awake', wait))) {
-            throw new WakeTimeoutError(id, wait);
+          if (wait === undefined) {
+            const { duplicate } = await options.wake(id, arrivedAt);
+            return respond(msg, { duplicate, backend: listed(id) });
           }
+          const { duplicate, awake } = await wakeUntilAwake({
+            wake: (at) => options.wake(id, at),
+            arrivedAt,
+            awake: () => control.row(id)?.state === 'awake',
+            feed,
+            waitMs: wait,
+            now: options.now,
+            onRepeatFailed: (problem) => logger.debug({ err: problem, backend: id }, 'wake repeat failed'),
+          });
+          if (!awake) throw new WakeTimeoutError(id, wait);
           respond(msg, { duplicate, backend: listed(id) });
         })().catch((problem: unknown) => refuse(msg, problem));
       },

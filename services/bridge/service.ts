@@ -127,6 +127,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       feed: controlFeed,
       synced: () => watch.synced,
       wake,
+      now: Date.now,
       onInvalid: () => metrics.invalidWakes.inc(),
     });
     undoOnFailure(async () => controlNats.stop());

@@ -30,9 +30,17 @@ export function backendFromSubject(kind: SubjectKind, subject: string): BackendI
   return backendFromToken(subject.slice(prefix.length));
 }
 
+/** The wall-clock windows in which the wake stream keeps one wake per backend. */
+const WAKE_WINDOW_MS = 2000;
+
 /** `Nats-Msg-Id` of a wake: one message per backend per 2 s window, deduplicated by the stream. */
 export function wakeMessageId(id: BackendId, atMs: number): string {
-  return `${id}@${Math.floor(atMs / 2000)}`;
+  return `${id}@${Math.floor(atMs / WAKE_WINDOW_MS)}`;
+}
+
+/** When the next window after the one of `atMs` opens: the first time a wake is no duplicate of one at `atMs`. */
+export function nextWakeWindowAt(atMs: number): number {
+  return (Math.floor(atMs / WAKE_WINDOW_MS) + 1) * WAKE_WINDOW_MS;
 }
 
 /** The control operations answered over NATS request/reply (the bridge's `/v1/control` API's twins). */

@@ -1,0 +1,44 @@
+/**
+ * A control wake that waits until its backend is awake (`POST /v1/control/…/wake?wait=` and its NATS
+ * twin). The wake stream keeps one wake per backend per 2 s window (`wakeMessageId`): a wake published in
+ * the window of an earlier one is dropped as a duplicate, and that earlier one may have been handled before
+ * a drain began, which then puts the backend to sleep with no wake left to bring it back. A `wake --wait`
+ * racing a `sleep --force` waited its whole timeout for that. So while the backend is not awake, the wake
+ * is published again as each new window opens, as the filters repeat the wakes of held requests.
+ */
+import { nextWakeWindowAt } from '../shared/index.ts';
+import type { ControlFeed } from './control-feed.ts';
+import type { PublishedWake } from './nats-publisher.ts';
+
+export interface WakeUntilAwakeOptions {
+  /** Publishes the wake through the bridge's wake path; the first call's errors are the caller's. */
+  wake: (arrivedAt: number) => Promise<PublishedWake>;
+  /** When the request arrived, on the monotonic clock: the first wake's; each repeat arrives when sent. */
+  arrivedAt: number;
+  awake: () => boolean;
+  feed: ControlFeed;
+  /** How long to wait once the first wake is published. */
+  waitMs: number;
+  /** The wall clock the wake path stamps wakes with (their `at`, whose windows the stream deduplicates). */
+  now: () => number;
+  /** A repeat could not be published; the next window tries again. */
+  onRepeatFailed: (error: unknown) => void;
+}
+
+/** Whether the first wake was a duplicate, and whether the backend was awake within `waitMs`. */
+export async function wakeUntilAwake(
+  options: WakeUntilAwakeOptions,
+): Promise<{ duplicate: boolean; awake: boolean }> {
+  const { wake, awake, feed, now } = options;
+  const { duplicate } = await wake(options.arrivedAt);
+  const deadline = performance.now() + options.waitMs;
+  for (;;) {
+    const left = Math.max(0, deadline - performance.now());
+    // Counted from after the publish was acknowledged, so the next window is surely not the publish's.
+    const wallNow = now();
+    const toNextWindow = nextWakeWindowAt(wallNow) - wallNow;
+    if (await feed.until(awake, Math.min(left, toNextWindow))) return { duplicate, awake: true };
+    if (left <= toNextWindow || feed.closed) return { duplicate, awake: false };
+    await wake(performance.now()).catch(options.onRepeatFailed);
+  }
+}
