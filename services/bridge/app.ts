@@ -148,6 +148,8 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
 /** What a wake needs of the bridge's parts. */
 export type WakeParts = Pick<BuildAppOptions, 'view' | 'publisher' | 'coldStart' | 'traces' | 'metrics'> & {
   now: () => number;
+  /** Told of the `wake` phase of each wake published for a backend not ready (its cold-start history). */
+  control: Pick<BuildAppOptions['control'], 'state' | 'feed'>;
 };
 
 /**
@@ -173,11 +175,14 @@ export function createWake(
     for (const other of view.wakeSet(backend)) {
       if (!view.get(other)?.ready) await publisher.wake(other, now());
     }
-    const outcome = await publisher.wake(backend, now());
+    const at = now();
+    const outcome = await publisher.wake(backend, at);
     if (outcome.duplicate) metrics.wakeDuplicates.inc();
     else {
+      const ms = performance.now() - arrivedAt;
       metrics.wakesPublished.inc();
-      metrics.coldStart.observe({ phase: 'wake' }, (performance.now() - arrivedAt) / 1000);
+      metrics.coldStart.observe({ phase: 'wake' }, ms / 1000);
+      if (!ready) parts.control.feed.emit(parts.control.state.wakePublished(backend, at, ms));
     }
     return outcome;
   };
