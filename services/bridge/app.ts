@@ -51,6 +51,7 @@ import {
   WakeBody,
   WakeReply,
 } from './schemas.ts';
+import { statusPageRoutes } from './status-page.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
@@ -357,6 +358,9 @@ export function buildApp(options: BuildAppOptions) {
     }),
     { prefix: '/v1/control' },
   );
+
+  // The status page's static files; its data comes from the control API above, with the admin token.
+  app.register(statusPageRoutes());
 
   return app;
 }
