@@ -218,8 +218,11 @@ async function stream(token, signal) {
 async function run() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token === null) return showLogin('');
+  // Keyboard users who gave the token land on the table's heading, not on a hidden field.
+  const fromForm = byId('login').contains(document.activeElement);
   byId('login').hidden = true;
   byId('status').hidden = false;
+  if (fromForm) byId('backends-title').focus();
   const controller = new AbortController();
   stopStream = () => controller.abort();
   let delay = RETRY_MIN_MS;
