@@ -209,7 +209,12 @@ describe('the status page in chromium', () => {
     await client.sleep(DEMO, true);
     await asleep;
     await row(live, DEMO, 'asleep').waitFor();
-    await expectShownInTime(live, from);
+    const delays = await expectShownInTime(live, from);
+    await writeFile(
+      join(OUTPUT, 'delays.jsonl'),
+      `${JSON.stringify({ what: 'sleep', delaysMs: delays, at: new Date().toISOString() })}\n`,
+      { flag: 'a' },
+    );
 
     // Two more cold starts: the bar grows by one column each, live.
     for (const columns of [2, 3]) {
