@@ -8,17 +8,23 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
 import axe from 'axe-core';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../services/cli/index.ts';
-import type { BackendId } from '../../services/shared/index.ts';
+import { BACKENDS_BUCKET, type BackendId, backendKey, codecs } from '../../services/shared/index.ts';
+import { backendRecord } from '../backend-record.ts';
 import { freePort } from '../ports.ts';
 import { allWorkersSee, demoBackend, type E2eStack, ROOT, send, startE2eStack } from './local-stack.ts';
 
 const OUTPUT = join(ROOT, 'reports', 'status-page');
 const ADMIN_TOKEN = 'status-page-admin-token-0123456789';
 const DEMO = 'local/demo' as BackendId;
+/** A backend of another namespace, as another provider's watcher would write it (this stack's watcher
+ * watches `local` only and leaves it alone). */
+const SHOP = 'shop/api' as BackendId;
 /** From the bridge's stamp of a state change to the row showing it, on the same machine's clock. */
 const BUDGET_MS = 250;
 
@@ -38,11 +44,16 @@ beforeAll(async () => {
   const ports = { demo: await freePort(), other: await freePort() };
   stack = await startE2eStack({
     adminToken: ADMIN_TOKEN,
+    env: { WAKEGATE_NAMESPACES: 'local' },
     backends: [
       demoBackend('demo', ports.demo, { delayMs: 300, idleTimeout: '5m' }),
       demoBackend('other', ports.other, { idleTimeout: '5m' }),
     ].join(''),
   });
+  const nc = await connect(stack.natsServer.clientOptions);
+  const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
+  await kv.put(backendKey(SHOP), codecs.backend.encode(backendRecord(SHOP, false)));
+  await nc.close();
   const client = new ControlClient({ bridgeUrl: stack.bridgeUrl, token: ADMIN_TOKEN });
   const opened = new Promise<void>((resolve) => {
     (async () => {
@@ -193,8 +204,18 @@ describe('the status page in chromium', () => {
       expect(await page.locator('#state').inputValue()).toBe('awake');
       await expect(row(page, DEMO).isVisible()).resolves.toBe(true);
       await expect(row(page, 'local/other').isVisible()).resolves.toBe(false);
-      expect(await page.locator('#count').textContent()).toBe('1 of 2 backends shown');
-      expect(await page.locator('#namespace option').allTextContents()).toEqual(['all', 'local']);
+      expect(await page.locator('#count').textContent()).toBe('1 of 3 backends shown');
+      // Back to every state, then the namespace filter: all → local → shop.
+      for (let i = 0; i < 3; i += 1) await page.keyboard.press('ArrowUp');
+      expect(await page.locator('#count').textContent()).toBe('3 of 3 backends shown');
+      expect(await page.locator('#namespace option').allTextContents()).toEqual(['all', 'local', 'shop']);
+      await page.keyboard.press('Shift+Tab');
+      expect(await focusedId(page)).toBe('namespace');
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('ArrowDown');
+      expect(await page.locator('#count').textContent()).toBe('1 of 3 backends shown');
+      await expect(row(page, SHOP).isVisible()).resolves.toBe(true);
+      await expect(row(page, DEMO).isVisible()).resolves.toBe(false);
       expect(await axeViolations(page)).toEqual([]);
     } finally {
       await page.close();
@@ -232,7 +253,7 @@ describe('the status page in chromium', () => {
       }
     }
     await live.locator('tr.changed').waitFor({ state: 'hidden' });
-    await live.screenshot({ path: join(OUTPUT, 'status-page.png') });
+    await live.screenshot({ path: join(OUTPUT, 'status-page.png'), fullPage: true });
     await live.close();
   });
 });
