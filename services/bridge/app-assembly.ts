@@ -75,6 +75,14 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
     auth: options.auth,
     control: { state: control, feed: controlFeed, adminToken: options.adminToken },
   });
-  const wake = createWake({ view, publisher, coldStart, traces, metrics, now: Date.now });
+  const wake = createWake({
+    view,
+    publisher,
+    coldStart,
+    traces,
+    metrics,
+    now: Date.now,
+    control: { state: control, feed: controlFeed },
+  });
   return { app, view, longPolls, metrics, coldStart, traces, control, controlFeed, wake };
 }

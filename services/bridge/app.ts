@@ -52,6 +52,7 @@ import {
   WakeBody,
   WakeReply,
 } from './schemas.ts';
+import { statusPageRoutes } from './status-page.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
@@ -153,6 +154,8 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
 /** What a wake needs of the bridge's parts. */
 export type WakeParts = Pick<BuildAppOptions, 'view' | 'publisher' | 'coldStart' | 'traces' | 'metrics'> & {
   now: () => number;
+  /** Told of the `wake` phase of each wake published for a backend not ready (its cold-start history). */
+  control: Pick<BuildAppOptions['control'], 'state' | 'feed'>;
 };
 
 /**
@@ -180,11 +183,14 @@ export function createWake(
     for (const other of view.wakeSet(backend)) {
       if (!view.get(other)?.ready) await publisher.wake(other, now(), holdUntil - performance.now());
     }
-    const outcome = await publisher.wake(backend, now(), holdUntil - performance.now());
+    const at = now();
+    const outcome = await publisher.wake(backend, at, holdUntil - performance.now());
     if (outcome.duplicate) metrics.wakeDuplicates.inc();
     else {
+      const ms = performance.now() - arrivedAt;
       metrics.wakesPublished.inc();
-      metrics.coldStart.observe({ phase: 'wake' }, (performance.now() - arrivedAt) / 1000);
+      metrics.coldStart.observe({ phase: 'wake' }, ms / 1000);
+      if (!ready) parts.control.feed.emit(parts.control.state.wakePublished(backend, at, ms));
     }
     return outcome;
   };
@@ -370,6 +376,9 @@ export function buildApp(options: BuildAppOptions) {
     }),
     { prefix: '/v1/control' },
   );
+
+  // The status page's static files; its data comes from the control API above, with the admin token.
+  app.register(statusPageRoutes());
 
   return app;
 }

@@ -120,7 +120,41 @@ describe('ControlState', () => {
         readyAt: 1900,
         phases: { scaleMs: 250, readyMs: 650, totalMs: 900 },
       },
+      coldStarts: [{ at: 1000, scaleMs: 250, readyMs: 650 }],
     });
+  });
+
+  it('keeps the last ten cold starts with the wake and release phases this bridge measured', () => {
+    const { control, set } = fixture();
+    for (let i = 0; i < 12; i += 1) {
+      const at = i * 10_000;
+      expect(control.wakePublished(ID, at, 2.4)?.state).toBe('waking');
+      control.scaled(ID, { reason: 'wake', from: 0, to: 1, at: at + 30 });
+      control.released(ID, 1.6);
+      set({ record: record(1), intent: intent('awake', at), ready: true }, at + 400);
+      // A release measured after the cold start ended does not overwrite the one it had.
+      control.released(ID, 50);
+      set({ record: record(0), intent: intent('sleeping', at + 5000), ready: false }, at + 5000);
+    }
+    const coldStarts = control.row(ID)?.coldStarts ?? [];
+    expect(coldStarts).toHaveLength(10);
+    expect(coldStarts[0]).toEqual({ at: 20_000, wakeMs: 2, scaleMs: 30, readyMs: 370, releaseMs: 2 });
+    expect(coldStarts[9]?.at).toBe(110_000);
+    expect(control.row(ID)?.lastWake).toEqual({
+      requestedAt: 110_000,
+      scaledAt: 110_030,
+      readyAt: 110_400,
+      phases: { scaleMs: 30, readyMs: 370, totalMs: 400 },
+    });
+  });
+
+  it('adds a wake phase to a cold start another wake began, and lists no cold start until it is ready', () => {
+    const { control } = fixture();
+    control.wakeRequested(ID, 1000);
+    expect(control.wakePublished(ID, 1001, 3)).toBeUndefined();
+    control.released(ID, 1);
+    expect(control.row(ID)?.coldStarts).toBeUndefined();
+    expect(control.row(ID)?.lastWake).toEqual({ requestedAt: 1000, phases: {} });
   });
 
   it('lists the group and dependencies the backend’s settings name', () => {

@@ -20,10 +20,14 @@ export interface Observed {
 /** One wake from request to release; times are epoch ms (the scale's from the scaler's clock). */
 export interface WakeTimeline {
   requestedAt: number;
+  /** This bridge's `wake` phase: from the wake's arrival to JetStream's acknowledgement of its publish. */
+  wakeMs?: number;
   /** The scale call was done (`wakegate.scaled` with reason `wake`); absent when nothing had to be scaled. */
   scaledAt?: number;
   /** The bridge saw it ready for traffic. */
   readyAt?: number;
+  /** This bridge's `release` phase: from ready for traffic to its held long polls answered. */
+  releaseMs?: number;
 }
 
 /** A wake's phases in ms, named as the cold-start histogram's: `scale` up to the scale call, `ready`
@@ -39,6 +43,20 @@ export interface LastWake extends WakeTimeline {
   phases: WakePhases;
 }
 
+/** A cold start that ended ready, by phase as the cold-start histogram names them: `wake` and `release`
+ * when this bridge measured them (the wake came through it; it answered the long polls), `scale` and
+ * `ready` as in WakePhases. `at`: when it was requested (epoch ms). */
+export interface ColdStart {
+  at: number;
+  wakeMs?: number;
+  scaleMs?: number;
+  readyMs?: number;
+  releaseMs?: number;
+}
+
+/** Cold starts each row keeps, newest last. */
+export const COLD_START_HISTORY = 10;
+
 /** A backend as the control API lists it. */
 export interface ControlRow {
   id: BackendId;
@@ -51,6 +69,8 @@ export interface ControlRow {
   group?: string;
   dependsOn?: string[];
   lastWake?: LastWake;
+  /** Its last cold starts that ended ready (at most COLD_START_HISTORY), oldest first. */
+  coldStarts?: ColdStart[];
 }
 
 /** A state change: `state` undefined when the backend left the watcher's list. */
@@ -94,6 +114,28 @@ export function wakePhases(timeline: WakeTimeline): WakePhases {
   return phases;
 }
 
+function lastWake(timeline: WakeTimeline): LastWake {
+  const { requestedAt, scaledAt, readyAt } = timeline;
+  return {
+    requestedAt,
+    ...(scaledAt === undefined ? {} : { scaledAt }),
+    ...(readyAt === undefined ? {} : { readyAt }),
+    phases: wakePhases(timeline),
+  };
+}
+
+function coldStart(timeline: WakeTimeline): ColdStart {
+  const { scaleMs, readyMs } = wakePhases(timeline);
+  const { wakeMs, releaseMs } = timeline;
+  return {
+    at: timeline.requestedAt,
+    ...(wakeMs === undefined ? {} : { wakeMs }),
+    ...(scaleMs === undefined ? {} : { scaleMs }),
+    ...(readyMs === undefined ? {} : { readyMs }),
+    ...(releaseMs === undefined ? {} : { releaseMs }),
+  };
+}
+
 /**
  * The states of every backend and their last wakes. `read` gives what the bridge knows of a backend now;
  * each event method returns the state change it caused, if any, for the adapter to stream.
@@ -103,6 +145,7 @@ export class ControlState {
   readonly #ids: () => Iterable<BackendId>;
   readonly #timelines = new Map<BackendId, WakeTimeline>();
   readonly #states = new Map<BackendId, BackendState>();
+  readonly #history = new Map<BackendId, WakeTimeline[]>();
 
   /** `ids`: every backend the watcher lists. */
   constructor(read: (id: BackendId) => Observed | undefined, ids: () => Iterable<BackendId>) {
@@ -126,6 +169,27 @@ export class ControlState {
     if (observed === undefined || observed.ready) return undefined;
     if (!this.#pending(id, observed)) this.#timelines.set(id, { requestedAt: at });
     return this.changed(id, at);
+  }
+
+  /**
+   * This bridge published a wake of a backend not ready for traffic `ms` after it arrived, at `at`: the
+   * wake as `wakeRequested`, and the first publish of the wake under way is its `wake` phase.
+   */
+  wakePublished(id: BackendId, at: number, ms: number): StateChange | undefined {
+    const change = this.wakeRequested(id, at);
+    const timeline = this.#timelines.get(id);
+    if (timeline !== undefined && timeline.readyAt === undefined && timeline.wakeMs === undefined) {
+      timeline.wakeMs = Math.max(0, Math.round(ms));
+    }
+    return change;
+  }
+
+  /** This bridge answered its long polls `ms` after the backend turned ready: the `release` phase of the
+   * wake under way or of the one that just ended (ms rounded, as every phase). */
+  released(id: BackendId, ms: number): void {
+    const timeline = this.#timelines.get(id);
+    if (timeline !== undefined && timeline.releaseMs === undefined)
+      timeline.releaseMs = Math.max(0, Math.round(ms));
   }
 
   /** The scaler scaled it; a scale up for a wake under way marks the end of its `scale` phase. */
@@ -155,10 +219,16 @@ export class ControlState {
     if (observed === undefined) {
       this.#states.delete(id);
       this.#timelines.delete(id);
+      this.#history.delete(id);
       return previous === undefined ? undefined : { id, state: undefined, previous, at };
     }
     const timeline = this.#timelines.get(id);
-    if (observed.ready && timeline !== undefined && timeline.readyAt === undefined) timeline.readyAt = at;
+    if (observed.ready && timeline !== undefined && timeline.readyAt === undefined) {
+      timeline.readyAt = at;
+      const history = this.#history.get(id) ?? [];
+      history.push(timeline);
+      this.#history.set(id, history.slice(-COLD_START_HISTORY));
+    }
     const state = deriveState(observed, this.#pending(id, observed));
     if (state === previous) return undefined;
     this.#states.set(id, state);
@@ -170,6 +240,7 @@ export class ControlState {
     if (observed === undefined) return undefined;
     const { record } = observed;
     const timeline = this.#timelines.get(id);
+    const history = this.#history.get(id);
     return {
       id,
       state: deriveState(observed, this.#pending(id, observed)),
@@ -179,7 +250,8 @@ export class ControlState {
       hosts: record.hosts,
       ...(record.config.group === undefined ? {} : { group: record.config.group }),
       ...(record.config.dependsOn === undefined ? {} : { dependsOn: record.config.dependsOn }),
-      ...(timeline === undefined ? {} : { lastWake: { ...timeline, phases: wakePhases(timeline) } }),
+      ...(timeline === undefined ? {} : { lastWake: lastWake(timeline) }),
+      ...(history === undefined ? {} : { coldStarts: history.map(coldStart) }),
     };
   }
 

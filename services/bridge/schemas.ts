@@ -174,6 +174,20 @@ export const ControlRowSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    coldStarts: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            at: Ms,
+            wakeMs: Type.Optional(Ms),
+            scaleMs: Type.Optional(Ms),
+            readyMs: Type.Optional(Ms),
+            releaseMs: Type.Optional(Ms),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
   },
   { additionalProperties: false },
 );

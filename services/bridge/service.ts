@@ -92,6 +92,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       for (const { backend, phase, seconds } of coldStart.released(performance.now())) {
         metrics.coldStart.observe({ phase }, seconds);
         if (phase === 'release') {
+          control.released(backend, seconds * 1000);
           const now = Date.now();
           traces.released(backend, now - seconds * 1000, now);
         }

@@ -64,9 +64,10 @@ say(
     : 'starting nats-server, bridge, watcher, scaler and gateway …',
 );
 let stack: Awaited<ReturnType<typeof startLocalStack>>;
+let adminToken: string;
 try {
   // The control API's token: the environment's, else the data folder's, where `wakegate` finds it.
-  const adminToken = process.env.WAKEGATE_ADMIN_TOKEN?.trim() || (await ensureAdminToken(config.dataDir));
+  adminToken = process.env.WAKEGATE_ADMIN_TOKEN?.trim() || (await ensureAdminToken(config.dataDir));
   stack = await startLocalStack({
     adminToken,
     root,
@@ -107,6 +108,8 @@ say(
 say(
   `control: npx wakegate status   (admin token ${process.env.WAKEGATE_ADMIN_TOKEN ? 'from WAKEGATE_ADMIN_TOKEN' : `in ${adminTokenPath(config.dataDir)}`})`,
 );
+// The token rides in the fragment, which the browser never sends: the page keeps it in the tab's storage.
+say(`status page: ${stack.bridgeUrl}/ui#token=${encodeURIComponent(adminToken)}`);
 say('Ctrl-C stops everything.');
 say('');
 

@@ -27,6 +27,8 @@ export interface E2eOptions {
   backends: string;
   env?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
+  /** The bridge's admin token (`WAKEGATE_ADMIN_TOKEN`); none: the control API is off. */
+  adminToken?: string;
 }
 
 export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
@@ -42,6 +44,7 @@ export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
       natsUrl: natsServer.url,
       natsPasswords: natsServer.passwords,
       processConfig,
+      adminToken: options.adminToken,
       ports: {
         bridge: await freePort(),
         watcher: await freePort(),

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -83,6 +83,19 @@ backends:
       const where = output.find((line) => line.startsWith('bridge ')) ?? '';
       expect(where.match(/bridge (.*?) {3}gateway/)?.[1]?.split(' ')).toHaveLength(replicas);
       expect(where.match(/nats (.*)$/)?.[1]?.split(' ')).toHaveLength(replicas === 1 ? 1 : 3);
+      // The status page's link carries the admin token of the data folder, which opens the control API.
+      const link = /^status page: (http:\/\/127\.0\.0\.1:\d+\/ui)#token=(\S+)$/m.exec(output.join('\n'));
+      expect(link, output.join('\n')).not.toBeNull();
+      const [, pageUrl = '', token = ''] = link ?? [];
+      expect(decodeURIComponent(token)).toBe(
+        (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim(),
+      );
+      expect((await fetch(pageUrl)).status).toBe(200);
+      const backends = new URL('/v1/control/backends', pageUrl);
+      const listed = await fetch(backends, {
+        headers: { authorization: `Bearer ${decodeURIComponent(token)}` },
+      });
+      expect(listed.status).toBe(200);
 
       const answer = await send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/');
       expect(answer.status).toBe(200);
