@@ -41,6 +41,11 @@ export interface WatcherOptions {
   logger: Logger;
   /** Namespaces the provider watches (empty = all): stale keys are removed only inside them. */
   namespaces: string[];
+  /**
+   * `WAKEGATE_PAIR` ('' by default): written into each record (unless ''); a record another pair's watcher
+   * wrote is never rewritten or deleted.
+   */
+  pair?: string | undefined;
   /** Which hosts each namespace may claim (WAKEGATE_ALLOWED_HOST_SUFFIXES); default: any. */
   hostPolicy?: HostPolicy | undefined;
   /** How long a disagreement with another replica may last before this one writes its view. Default 2 s. */
@@ -270,7 +275,7 @@ export class Watcher {
     const at = this.now();
     const next = new Map<BackendId, BackendRecord>();
     for (const backend of snapshot) {
-      const record = this.records.get(backend) ?? toRecord(backend, at);
+      const record = this.records.get(backend) ?? toRecord(backend, at, this.options.pair);
       this.records.set(backend, record);
       next.set(backend.id, record);
     }
@@ -392,7 +397,16 @@ export class Watcher {
     reconcile: boolean,
   ): WriteDecision {
     const currentAgeMs = this.ageOf(id, revision);
-    return decideWrite({ previous, desired, current, currentAgeMs, reconcile, settleMs: this.settleMs });
+    const { settleMs } = this;
+    return decideWrite({
+      previous,
+      desired,
+      current,
+      currentAgeMs,
+      reconcile,
+      settleMs,
+      pair: this.options.pair,
+    });
   }
 
   private deferRecheck(id: BackendId): void {
