@@ -14,6 +14,7 @@ import { until } from '../until.ts';
 import { demoBackend, type E2eStack, ROOT, readMetric, send, startE2eStack } from './local-stack.ts';
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+const DB_START_MS = 1000;
 
 describe('a dependency across providers (process and Docker pairs on one NATS)', () => {
   let stack: E2eStack;
@@ -55,22 +56,22 @@ describe('a dependency across providers (process and Docker pairs on one NATS)',
     const image = await dockerd.importBusyboxImage();
     const dbPort = await freePort();
     // A compose service `db` of project `local`: the backend `local/db`, beside the process backends.
-    await dockerd.run(
-      httpdContainer({
-        name: `local-db-${dbPort}`,
-        image,
-        port: dbPort,
-        labels: {
-          'com.docker.compose.project': 'local',
-          'com.docker.compose.service': 'db',
-          'wakegate.hosts': 'db.localhost',
-          'wakegate.idle-timeout': '1s',
-          'wakegate.probe-path': '/',
-          'wakegate.port': String(dbPort),
-        },
-      }),
-      false,
-    );
+    const container = httpdContainer({
+      name: `local-db-${dbPort}`,
+      image,
+      port: dbPort,
+      labels: {
+        'com.docker.compose.project': 'local',
+        'com.docker.compose.service': 'db',
+        'wakegate.hosts': 'db.localhost',
+        'wakegate.idle-timeout': '1s',
+        'wakegate.probe-path': '/',
+        'wakegate.port': String(dbPort),
+      },
+    });
+    // Ready DB_START_MS after it starts (the probe fails until httpd listens): much later than the app.
+    const serve = `/bin/busybox sleep ${DB_START_MS / 1000}; exec ${(container.Cmd ?? []).join(' ')}`;
+    await dockerd.run({ ...container, Cmd: ['/bin/busybox', 'sh', '-c', serve] }, false);
     stack = await startE2eStack({
       backends: demoBackend('app', await freePort(), {
         delayMs: 50,
@@ -107,6 +108,10 @@ describe('a dependency across providers (process and Docker pairs on one NATS)',
     const answer = await send(stack, 'app.localhost');
     const answeredAt = Date.now();
     expect(answer.status).toBe(200);
+    // The app itself is ready after 50 ms; its request was held for the container's start as well.
+    expect(
+      Number(answer.json<{ headers: Record<string, string> }>().headers['x-wakegate-held-ms']),
+    ).toBeGreaterThanOrEqual(DB_START_MS);
     const [app, db] = [await row('local/app'), await row('local/db')];
     expect([app.state, db.state]).toEqual(['awake', 'awake']);
     const [appWake, dbWake] = [app.lastWake, db.lastWake];
