@@ -1,7 +1,7 @@
 /**
  * Takes wakes from its pair's durable pull consumer (`scaler`, or `scaler-<pair>`) that every replica of
- * the pair shares, hands them to the WakeHandler and settles each message: ack when done, nak with backoff when the platform failed, term
- * when retrying can never help.
+ * the pair shares, hands them to the WakeHandler and settles each message: ack when done, nak with
+ * backoff when the platform failed, term when retrying can never help.
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';

@@ -76,7 +76,9 @@ describe('JetStream setup', () => {
     expect((await ensureJetStream(nc)).updated).toEqual([]);
     expect((await jsm.streams.info('WAKEGATE_WAKE')).config.retention).toBe('workqueue');
     // A second pair's consumer is refused on it: the default pair alone works until it is deleted.
-    await expect(ensureJetStream(nc, EVERYTHING, 'auto', 'docker')).rejects.toThrow();
+    await expect(ensureJetStream(nc, EVERYTHING, 'auto', 'docker')).rejects.toThrow(
+      'WAKEGATE_PAIR=docker needs the stream WAKEGATE_WAKE with interest retention',
+    );
     await jsm.streams.delete('WAKEGATE_WAKE');
   });
 

@@ -178,6 +178,16 @@ async function ensureBucket(
   report.created.push(`bucket ${name}`);
 }
 
+/** A named pair's consumer cannot share a work-queue stream with the default pair's: say what to do. */
+async function refuseWorkQueue(jsm: JetStreamManager, pair: string): Promise<void> {
+  const { retention } = (await jsm.streams.info(WAKE_STREAM)).config;
+  if (retention !== RetentionPolicy.Workqueue) return;
+  throw new Error(
+    `WAKEGATE_PAIR=${pair} needs the stream ${WAKE_STREAM} with interest retention, but a release before ` +
+      `pairs made it a work queue: delete it once (nats stream rm ${WAKE_STREAM}) and start again`,
+  );
+}
+
 /** What a service uses of JetStream, and so creates or updates at start (and may, by its NATS permissions). */
 export interface JetStreamNeeds {
   /** The wake stream (to publish wakes to it, or to consume them). */
@@ -219,6 +229,7 @@ export async function ensureJetStream(
   const copies = replicasFor(replicas, nc.info);
   const report: SetupReport = { created: [], updated: [] };
   if (needs.wakeStream) await ensureStream(jsm, { ...WAKE_STREAM_CONFIG, num_replicas: copies }, report);
+  if (needs.wakeConsumer && pair !== '') await refuseWorkQueue(jsm, pair);
   if (needs.wakeConsumer) await ensureConsumer(jsm, WAKE_STREAM, scalerConsumerConfig(pair), report);
   for (const bucket of BUCKETS) {
     if (needs.buckets.includes(bucket.name))
