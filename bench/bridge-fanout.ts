@@ -25,7 +25,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import type { BackendsReply } from '../services/bridge/index.ts';
-import { BACKENDS_BUCKET, codecs, WAKE_STREAM } from '../services/shared/index.ts';
+import { BACKENDS_BUCKET, codecs, ensureJetStream, WAKE_STREAM } from '../services/shared/index.ts';
 import { backendRecord } from '../test/backend-record.ts';
 import { startNatsServer } from '../test/nats-server.ts';
 import {
@@ -62,6 +62,9 @@ const url = bridge.url;
 const pool = new Pool(url, { connections: WAKE_CLIENTS + 1, pipelining: 1 });
 const floor = await startFloor();
 const nc = await connect({ servers: server.url });
+// The scaler's consumer, as a deployment has it: the wake stream (interest retention) keeps only wakes
+// some pair's consumer has yet to settle, so without it the stream would count none.
+await ensureJetStream(nc);
 
 try {
   const backends = await new Kvm(nc).open(BACKENDS_BUCKET);

@@ -62,6 +62,7 @@ try {
   const tickCpuUs: number[] = [];
   const loop = new IdleLoop({
     nc,
+    pair: '',
     backends,
     bounds,
     bridges: await kvm.open(BRIDGES_BUCKET),

@@ -138,6 +138,7 @@ describe('scaler: idle loop', () => {
     const metrics = new ScalerMetrics();
     const loop = new IdleLoop({
       nc: loopNc,
+      pair: '',
       backends,
       bounds: new RecordBounds(
         { ...DEFAULT_BACKEND_BOUNDS, ...bounds, ...(options.minIdleTimeoutMs ? options : {}) },

@@ -27,6 +27,7 @@ import {
   type Logger,
   MIN_DRAIN_MS,
   monotonicNow,
+  pairOf,
   type SleepOutcome,
   subjectFor,
   wakeMessageId,
@@ -66,6 +67,12 @@ export const DEFAULT_IDLE_TIMING: IdleTiming = {
 
 export interface IdleLoopOptions {
   nc: NatsConnection;
+  /**
+   * `WAKEGATE_PAIR`: only backends this pair's watcher listed are put to sleep, woken by schedule or
+   * answered for. Every record is followed still: another pair's dependents keep a dependency awake, and
+   * another pair's group members must be idle too.
+   */
+  pair: string;
   backends: KV;
   /** The operator's bounds, applied to every record read. */
   bounds: RecordBounds;
@@ -377,10 +384,12 @@ export class IdleLoop {
     this.#followSchedules(now);
     const started = new Set<BackendId>();
     for (const [id, known] of this.#known) {
-      if (!this.#mayDrain(id, now, known) || started.has(id)) continue;
-      // A group sleeps only when every member that is up may: one drain for all of them.
-      const members = this.#upMembers(id);
-      if (!members.every((member) => member === id || this.#mayDrain(member, now))) continue;
+      if (!this.#owns(id) || !this.#mayDrain(id, now, known) || started.has(id)) continue;
+      // A group sleeps only when every member that is up may: one drain for all of this pair's members
+      // (another pair's leader drains its own when it finds the same).
+      const up = this.#upMembers(id);
+      if (!up.every((member) => member === id || this.#mayDrain(member, now))) continue;
+      const members = up.filter((member) => this.#owns(member));
       // Silence is not idleness: only bridges heard from can have told filters to hold and report.
       const gate = this.#liveness.gate(now);
       if (!gate.ok) {
@@ -394,6 +403,12 @@ export class IdleLoop {
       for (const member of members) started.add(member);
       this.#drainTogether(members, now, false);
     }
+  }
+
+  /** Listed by this pair's watcher: a backend this loop may scale. */
+  #owns(id: BackendId): boolean {
+    const known = this.#known.get(id);
+    return known !== undefined && pairOf(known.record) === this.#options.pair;
   }
 
   /** The graph of groups and dependencies again, when a record changed them since it was built. */
@@ -452,7 +467,7 @@ export class IdleLoop {
       this.#marks.size === 0 ? this.#scheduled : new Set([...this.#scheduled, ...this.#marks.keys()]);
     for (const id of ids) {
       const known = this.#known.get(id);
-      if (known === undefined) continue;
+      if (known === undefined || !this.#owns(id)) continue;
       const { record, revision } = known;
       const until = inSchedule(record.config.asleepDuring, wallNow)?.endMs;
       if (this.#marks.get(id) !== until) {
@@ -567,6 +582,8 @@ export class IdleLoop {
       this.#log.warn({ subject: msg.subject, err: asError(error) }, 'invalid sleep request ignored');
       return;
     }
+    // Another pair's backend: its own leader answers (the first answer is the one the asker takes).
+    if (this.#known.has(id) && !this.#owns(id)) return;
     const outcome = await this.sleepNow(id, force);
     this.#log.info({ backend: id, force, outcome }, 'sleep requested');
     msg.respond(codecs.sleepReply.encode({ backend: id, outcome }));
@@ -581,7 +598,7 @@ export class IdleLoop {
    */
   async sleepNow(id: BackendId, force: boolean): Promise<SleepOutcome> {
     const known = this.#known.get(id);
-    if (known === undefined) return 'unknown';
+    if (known === undefined || !this.#owns(id)) return 'unknown';
     if (!this.#options.isLeader() || this.#abort.signal.aborted) return 'cancelled';
     if (!this.#connected) return 'disconnected';
     if (this.#draining.has(id)) return 'draining';
@@ -597,7 +614,7 @@ export class IdleLoop {
     if (!this.#known.has(id)) return 'unknown';
     if (this.#draining.has(id)) return 'draining';
     this.#refreshGraph();
-    const members = this.#upMembers(id);
+    const members = this.#upMembers(id).filter((member) => this.#owns(member));
     const late = this.#sleepRefusal(members, force);
     if (late !== undefined) return late;
     const [drain] = this.#drainTogether(members, this.#clock(), force);

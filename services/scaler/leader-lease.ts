@@ -1,15 +1,25 @@
 /**
- * The `idle-loop` lease in KV `wakegate-leases`: taken with create (only if absent), kept by updating at
- * the revision this replica last wrote, lost to whoever creates it after the bucket ttl expired it.
+ * The idle-loop lease in KV `wakegate-leases` (`idle-loop`, or `idle-loop-<pair>` for a named pair): taken
+ * with create (only if absent), kept by updating at the revision this replica last wrote, lost to whoever
+ * creates it after the bucket ttl expired it.
  */
 import type { KV } from '@nats-io/kv';
-import { asError, codecs, isRevisionConflict, type Logger, monotonicNow } from '../shared/index.ts';
+import {
+  asError,
+  codecs,
+  IDLE_LOOP_LEASE,
+  isRevisionConflict,
+  type Logger,
+  monotonicNow,
+} from '../shared/index.ts';
 import { LeaseState, type LeaseTiming } from './lease-state.ts';
 
-export const IDLE_LOOP_LEASE = 'idle-loop';
+export { IDLE_LOOP_LEASE };
 
 export interface LeaderLeaseOptions {
   kv: KV;
+  /** The lease's key: its pair's (`idleLoopLeaseOf`). */
+  key: string;
   /** This replica's identity, unique among replicas. */
   holder: string;
   timing: LeaseTiming;
@@ -64,7 +74,7 @@ export class LeaderLease {
     this.#notify();
     if (revision === undefined) return;
     try {
-      await this.#options.kv.delete(IDLE_LOOP_LEASE, { previousSeq: revision });
+      await this.#options.kv.delete(this.#options.key, { previousSeq: revision });
       this.#log.info('lease released');
     } catch (error) {
       this.#log.warn({ err: asError(error) }, 'could not release the lease; it expires with the ttl');
@@ -72,7 +82,7 @@ export class LeaderLease {
   }
 
   async #renew(): Promise<void> {
-    const { kv, holder } = this.#options;
+    const { kv, key, holder } = this.#options;
     const step = this.#state.next();
     const value = codecs.lease.encode({ holder, at: this.#now() });
     // The entry's ttl runs from when the server writes it, which is after the request leaves: the lease is
@@ -80,9 +90,7 @@ export class LeaderLease {
     const sentAt = this.#clock();
     try {
       const revision =
-        step.kind === 'create'
-          ? await kv.create(IDLE_LOOP_LEASE, value)
-          : await kv.update(IDLE_LOOP_LEASE, value, step.revision);
+        step.kind === 'create' ? await kv.create(key, value) : await kv.update(key, value, step.revision);
       this.#state.succeeded(revision, sentAt);
     } catch (error) {
       if (isRevisionConflict(error)) this.#state.refused();

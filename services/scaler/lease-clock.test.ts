@@ -6,7 +6,7 @@
 import type { KV } from '@nats-io/kv';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../shared/index.ts';
-import { LeaderLease } from './leader-lease.ts';
+import { IDLE_LOOP_LEASE, LeaderLease } from './leader-lease.ts';
 
 const timing = { ttlMs: 15_000, renewIntervalMs: 5_000 };
 const logger = createLogger('scaler', 'silent');
@@ -39,6 +39,7 @@ describe('leader lease: clocks', () => {
     const changes: boolean[] = [];
     const lease = new LeaderLease({
       kv: bucket.kv,
+      key: IDLE_LOOP_LEASE,
       holder: 'slow',
       timing,
       logger,
@@ -66,7 +67,14 @@ describe('leader lease: clocks', () => {
     const realNow = Date.now.bind(Date);
     let step = 0;
     vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
-    const lease = new LeaderLease({ kv, holder: 'steady', timing, logger, onChange: () => {} });
+    const lease = new LeaderLease({
+      kv,
+      key: IDLE_LOOP_LEASE,
+      holder: 'steady',
+      timing,
+      logger,
+      onChange: () => {},
+    });
     lease.start();
     await vi.waitFor(() => expect(lease.holder).toBe(true));
     // NTP steps the wall clock an hour forward: the renewal 0 s ago is still 0 s ago.

@@ -16,6 +16,7 @@ import {
   codecs,
   DEFAULT_BACKEND_BOUNDS,
   INTENTS_BUCKET,
+  idleLoopLeaseOf,
   LEASE_TTL_MS,
   LEASES_BUCKET,
   type Logger,
@@ -25,7 +26,7 @@ import {
 import { RecordBounds } from './backend-records.ts';
 import { DEFAULT_IDLE_TIMING, IdleLoop, type IdleTiming } from './idle-loop.ts';
 import { IntentStore } from './intent-store.ts';
-import { IDLE_LOOP_LEASE, LeaderLease } from './leader-lease.ts';
+import { LeaderLease } from './leader-lease.ts';
 import type { LeaseTiming } from './lease-state.ts';
 import { ScalerMetrics } from './metrics.ts';
 import { ScaledPublisher } from './scaled-publisher.ts';
@@ -44,6 +45,11 @@ export interface ScalerOptions {
   nc: NatsConnection;
   workloads: WorkloadScaler;
   logger: Logger;
+  /**
+   * `WAKEGATE_PAIR` ('' by default): this scaler's watcher/scaler pair. It takes wakes from its pair's
+   * consumer, holds its pair's lease, and scales only backends its pair's watcher listed.
+   */
+  pair?: string;
   /** Unique per replica; names the lease holder and the intents' `by`. */
   identity?: string;
   timing?: Partial<ScalerTiming>;
@@ -116,8 +122,11 @@ export class Scaler {
       this.metrics,
       this.#log,
     );
+    const pair = options.pair ?? '';
+    const lease = idleLoopLeaseOf(pair);
     const handler = new WakeHandler({
       scaler: options.workloads,
+      pair,
       backends: buckets.backends,
       bounds: this.#bounds,
       intents: this.#intents,
@@ -125,13 +134,14 @@ export class Scaler {
       metrics: this.metrics,
       logger: this.#log,
       leaseHolder: async () => {
-        const entry = await buckets.leases.get(IDLE_LOOP_LEASE);
+        const entry = await buckets.leases.get(lease);
         return entry?.operation === 'PUT' ? codecs.lease.decode(entry.value).holder : undefined;
       },
       now,
     });
     this.#consumer = new WakeConsumer({
       js: jetstream(options.nc),
+      pair,
       handler,
       metrics: this.metrics,
       logger: this.#log,
@@ -139,6 +149,7 @@ export class Scaler {
     });
     this.#lease = new LeaderLease({
       kv: buckets.leases,
+      key: lease,
       holder: this.identity,
       timing: this.#timing,
       logger: this.#log,
@@ -184,6 +195,7 @@ export class Scaler {
     if (holder && !this.#idleLoop && !this.#stopped) {
       const loop = new IdleLoop({
         nc: this.#options.nc,
+        pair: this.#options.pair ?? '',
         backends: this.#buckets.backends,
         bounds: this.#bounds,
         bridges: this.#buckets.bridges,

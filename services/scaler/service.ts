@@ -45,6 +45,7 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
       nc,
       workloads,
       logger,
+      pair: options.pair,
       timing: { drainMs: options.drainMs },
       bounds: { maxWakeReplicas: options.maxWakeReplicas, minIdleTimeoutMs: options.minIdleTimeoutMs },
     });
@@ -56,7 +57,7 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
       notReadyReason: () => scaler.notReadyReason(),
     });
     scaler.start();
-    logger.info({ port: ops.port, provider, replica: scaler.identity }, 'scaler started');
+    logger.info({ port: ops.port, provider, pair: options.pair, replica: scaler.identity }, 'scaler started');
     return {
       scaler,
       port: ops.port,

@@ -1,7 +1,7 @@
 /**
- * Takes wakes from the durable pull consumer `scaler` that every replica shares, hands them to the
- * WakeHandler and settles each message: ack when done, nak with backoff when the platform failed, term
- * when retrying can never help.
+ * Takes wakes from its pair's durable pull consumer (`scaler`, or `scaler-<pair>`) that every replica of
+ * the pair shares, hands them to the WakeHandler and settles each message: ack when done, nak with
+ * backoff when the platform failed, term when retrying can never help.
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
@@ -14,8 +14,8 @@ import {
   inSpan,
   keepRunning,
   type Logger,
-  SCALER_CONSUMER,
   SCALER_CONSUMER_CONFIG,
+  scalerConsumerOf,
   WAKE_STREAM,
 } from '../shared/index.ts';
 import type { ScalerMetrics } from './metrics.ts';
@@ -24,6 +24,8 @@ import type { WakeHandler } from './wake-handler.ts';
 
 export interface WakeConsumerOptions {
   js: JetStreamClient;
+  /** `WAKEGATE_PAIR`, naming the consumer ('' for the default pair's `scaler`). */
+  pair: string;
   handler: WakeHandler;
   metrics: ScalerMetrics;
   logger: Logger;
@@ -85,7 +87,10 @@ export class WakeConsumer {
 
   async #consume(): Promise<void> {
     try {
-      const consumer = await this.#options.js.consumers.get(WAKE_STREAM, SCALER_CONSUMER);
+      const consumer = await this.#options.js.consumers.get(
+        WAKE_STREAM,
+        scalerConsumerOf(this.#options.pair),
+      );
       if (this.#stopped) return;
       const messages = await consumer.consume({ max_messages: MAX_PENDING, expires: PULL_EXPIRES_MS });
       this.#messages = messages;
@@ -156,6 +161,8 @@ export class WakeConsumer {
     switch (outcome.kind) {
       case 'scaled':
       case 'already-awake':
+      // Another pair's backend: its own scalers take this wake from their consumer.
+      case 'other-pair':
         msg.ack();
         return;
       case 'stopping':

@@ -4,7 +4,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
-import { type BackendId, inSchedule, type Logger, PayloadError } from '../shared/index.ts';
+import { type BackendId, inSchedule, type Logger, PayloadError, pairOf } from '../shared/index.ts';
 import { type RecordBounds, readBackendRecord } from './backend-records.ts';
 import type { CurrentIntent, IntentStore } from './intent-store.ts';
 import type { ScalerMetrics } from './metrics.ts';
@@ -17,6 +17,8 @@ export type WakeOutcome =
   /** The idle-loop leader is scaling it to zero: told (the intent moved on), it scales back up. */
   | { kind: 'stopping' }
   | { kind: 'unknown-backend' }
+  /** Listed by another watcher/scaler pair's watcher: that pair's scalers wake it. */
+  | { kind: 'other-pair' }
   /** In an `asleep-during` window: not woken (a wake taken before the window began, or sent around it). */
   | { kind: 'asleep-by-schedule' }
   | { kind: 'not-opted-in'; error: WorkloadNotFoundError }
@@ -24,6 +26,8 @@ export type WakeOutcome =
 
 export interface WakeHandlerOptions {
   scaler: WorkloadScaler;
+  /** `WAKEGATE_PAIR`: only backends whose records this pair's watcher wrote are woken here. */
+  pair: string;
   backends: KV;
   /** The operator's bounds, applied to every record read. */
   bounds: RecordBounds;
@@ -126,6 +130,7 @@ export class WakeHandler {
         record = undefined;
       }
       if (!record) return { kind: 'unknown-backend' };
+      if (pairOf(record) !== this.#options.pair) return { kind: 'other-pair' };
       if (inSchedule(record.config.asleepDuring, this.#now()) !== undefined)
         return { kind: 'asleep-by-schedule' };
 

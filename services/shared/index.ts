@@ -85,6 +85,7 @@ export {
   LEASE_TTL_MS,
   SCALER_CONSUMER_CONFIG,
   type SetupReport,
+  scalerConsumerConfig,
 } from './nats/jetstream-setup.ts';
 export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
 export {

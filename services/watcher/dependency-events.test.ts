@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { backendRecord } from '../../test/backend-record.ts';
 import { deploymentObject, type KubeObject, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { until } from '../../test/until.ts';
 import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
-import { createLogger } from '../shared/index.ts';
+import { backendKey, codecs, createLogger } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
 
 const logger = createLogger('dependency-events-test', 'silent');
@@ -29,6 +30,7 @@ describe('dependencies through the Kubernetes provider', () => {
       { logger, namespaces: [], component: 'wakegate-watcher' },
       { kubeConfig: api.kubeConfig() },
     );
+    // No settle period: a record it meant to delete would be gone by the end of its first sync.
     const watcher = new Watcher({
       source,
       kv: bucket.kv,
@@ -36,6 +38,7 @@ describe('dependencies through the Kubernetes provider', () => {
       logger,
       namespaces: [],
       hostPolicy: {},
+      settleMs: 0,
     });
     const view = await watchBackends(bucket.kv);
     try {
@@ -57,6 +60,50 @@ describe('dependencies through the Kubernetes provider', () => {
       expect(api.list('events', 'bank')).toEqual([]);
     } finally {
       await view.stop();
+      await watcher.stop();
+      await source.close();
+      await watcher.done();
+      await api.close();
+    }
+  });
+
+  it("counts a backend another pair's watcher listed as known, and leaves its record alone", async () => {
+    const api = await startKubeApiServer();
+    // The database of the Docker pair (compose project `shop`), already in KV when this watcher starts.
+    const db = backendRecord('shop/db', false, { pair: 'docker' });
+    await bucket.kv.put(backendKey('shop/db'), codecs.backend.encode(db));
+    api.create(
+      deploymentObject('app', {
+        namespace: 'shop',
+        annotations: { 'wakegate.dev/depends-on': 'shop/db,shop/ghost' },
+      }),
+    );
+    const source = await createBackendSource(
+      { logger, namespaces: [], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    // No settle period: a record it meant to delete would be gone by the end of its first sync.
+    const watcher = new Watcher({
+      source,
+      kv: bucket.kv,
+      nc: bucket.nc,
+      logger,
+      namespaces: [],
+      hostPolicy: {},
+      settleMs: 0,
+    });
+    try {
+      watcher.start();
+      await watcher.whenSynced();
+      await until('the Event of the unknown id', () => api.list('events', 'shop').length >= 1, 5000);
+      const events = api.list('events', 'shop') as (KubeObject & { message: string })[];
+      expect(events.map((e) => e.message)).toEqual([
+        'wakegate.dev/depends-on: shop/ghost is ignored: no such backend is listed',
+      ]);
+      // Its first full sync removes keys of backends gone while no watcher ran, but not another pair's.
+      const entry = await bucket.kv.get(backendKey('shop/db'));
+      expect(entry && codecs.backend.decode(entry.value)).toEqual(db);
+    } finally {
       await watcher.stop();
       await source.close();
       await watcher.done();

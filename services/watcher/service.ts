@@ -55,6 +55,7 @@ export async function startWatcher(options: WatcherServiceOptions): Promise<Runn
       nc,
       logger,
       namespaces,
+      pair: options.pair,
       hostPolicy: { allowedSuffixes: options.allowedHostSuffixes },
     });
     natsConnectedGauge(watcher.metrics.registry, 'watcher', natsLink(nc));

@@ -41,6 +41,11 @@ export interface WatcherOptions {
   logger: Logger;
   /** Namespaces the provider watches (empty = all): stale keys are removed only inside them. */
   namespaces: string[];
+  /**
+   * `WAKEGATE_PAIR` ('' by default): written into each record (unless ''); a record another pair's watcher
+   * wrote is never rewritten or deleted.
+   */
+  pair?: string | undefined;
   /** Which hosts each namespace may claim (WAKEGATE_ALLOWED_HOST_SUFFIXES); default: any. */
   hostPolicy?: HostPolicy | undefined;
   /** How long a disagreement with another replica may last before this one writes its view. Default 2 s. */
@@ -142,9 +147,11 @@ export class Watcher {
         if (this.stopped) break;
         this.metrics.snapshots.inc();
         const owned = this.withOwnedHosts(snapshot);
-        this.reportDependencyProblems(owned);
         this.latest = owned;
-        await this.enqueue(() => this.apply(owned, !this.synced));
+        await this.enqueue(async () => {
+          await this.reportDependencyProblems(owned);
+          await this.apply(owned, !this.synced);
+        });
       }
     })();
   }
@@ -207,16 +214,29 @@ export class Watcher {
   }
 
   /**
-   * Logs each dependency that is ignored, once when it appears: an id nobody lists here, a backend of
-   * another namespace, or an edge of a cycle (backend-graph.ts; the bridge and the scaler ignore them alike).
+   * Logs each dependency that is ignored, once when it appears: an id nobody lists (neither this watcher nor
+   * another pair's, whose record is in KV), a backend of another namespace, or an edge of a cycle
+   * (backend-graph.ts; the bridge and the scaler ignore them alike).
    */
-  private reportDependencyProblems(snapshot: ObservedBackend[]): void {
+  private async reportDependencyProblems(snapshot: ObservedBackend[]): Promise<void> {
     const related = snapshot.filter((b) => b.config.group !== undefined || b.config.dependsOn !== undefined);
     if (related.length === 0 && this.dependencyProblems.size === 0) return;
     const listed = new Set(snapshot.map((b) => b.id));
+    const elsewhere = new Set<BackendId>();
+    const others = new Set(related.flatMap((b) => b.config.dependsOn ?? []).filter((id) => !listed.has(id)));
+    await Promise.all(
+      [...others].map(async (id) => {
+        try {
+          if ((await this.store.read(id)).record !== undefined) elsewhere.add(id);
+        } catch {
+          // Unreadable now (NATS away): not reported as unknown on a guess.
+          elsewhere.add(id);
+        }
+      }),
+    );
     const graph = new BackendGraph(
       related.map((b) => [b.id, b.config] as const),
-      (id) => listed.has(id),
+      (id) => listed.has(id) || elsewhere.has(id),
     );
     const current = new Set<string>();
     for (const { backend, dependency, reason } of graph.problems) {
@@ -270,7 +290,7 @@ export class Watcher {
     const at = this.now();
     const next = new Map<BackendId, BackendRecord>();
     for (const backend of snapshot) {
-      const record = this.records.get(backend) ?? toRecord(backend, at);
+      const record = this.records.get(backend) ?? toRecord(backend, at, this.options.pair);
       this.records.set(backend, record);
       next.set(backend.id, record);
     }
@@ -392,7 +412,16 @@ export class Watcher {
     reconcile: boolean,
   ): WriteDecision {
     const currentAgeMs = this.ageOf(id, revision);
-    return decideWrite({ previous, desired, current, currentAgeMs, reconcile, settleMs: this.settleMs });
+    const { settleMs } = this;
+    return decideWrite({
+      previous,
+      desired,
+      current,
+      currentAgeMs,
+      reconcile,
+      settleMs,
+      pair: this.options.pair,
+    });
   }
 
   private deferRecheck(id: BackendId): void {

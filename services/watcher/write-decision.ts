@@ -11,13 +11,14 @@
  */
 
 import type { ObservedBackend } from '../providers/index.ts';
-import { type BackendId, type BackendRecord, sameRoutes } from '../shared/index.ts';
+import { type BackendId, type BackendRecord, pairOf, sameRoutes } from '../shared/index.ts';
 
 /**
  * The record of an observed backend. Whatever the provider computed, a backend with no replica wanted or
  * none ready is never recorded ready: a scale to zero must never read as ready from endpoints not yet gone.
+ * `pair` (WAKEGATE_PAIR) is recorded unless it is the default pair's ''.
  */
-export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
+export function toRecord(backend: ObservedBackend, now: number, pair = ''): BackendRecord {
   const record: BackendRecord = {
     id: backend.id,
     hosts: [...backend.hosts],
@@ -37,6 +38,7 @@ export function toRecord(backend: ObservedBackend, now: number): BackendRecord {
     config: { ...backend.config },
     ...(backend.cluster ? { cluster: backend.cluster } : {}),
     updatedAt: now,
+    ...(pair === '' ? {} : { pair }),
   };
   if (backend.generation !== undefined) record.generation = backend.generation;
   if (backend.observedGeneration !== undefined) record.observedGeneration = backend.observedGeneration;
@@ -63,6 +65,7 @@ export function sameValue(a: BackendRecord | undefined, b: BackendRecord | undef
     a.replicas === b.replicas &&
     a.readyReplicas === b.readyReplicas &&
     a.cluster === b.cluster &&
+    a.pair === b.pair &&
     (a.generation ?? null) === (b.generation ?? null) &&
     (a.observedGeneration ?? null) === (b.observedGeneration ?? null) &&
     a.hosts.length === b.hosts.length &&
@@ -93,6 +96,8 @@ export interface WriteInput {
   reconcile: boolean;
   /** How long another replica's write is left alone when this replica disagrees with it. */
   settleMs: number;
+  /** This watcher's pair (WAKEGATE_PAIR; '' by default): another pair's record is never touched. */
+  pair?: string;
 }
 
 export function decideWrite({
@@ -102,8 +107,11 @@ export function decideWrite({
   currentAgeMs,
   reconcile,
   settleMs,
+  pair = '',
 }: WriteInput): WriteDecision {
   if (sameValue(current, desired)) return 'skip';
+  // Another pair's watcher owns this key (both list the backend, or only it does): left to that pair.
+  if (current !== undefined && pairOf(current) !== pair) return 'skip';
   // KV still holds what this replica last wanted (or what another one agreed on): move it on.
   if (!reconcile && sameValue(current, previous)) return 'write';
   // This replica saw the backend stop being ready while KV (another replica's value) still says ready:

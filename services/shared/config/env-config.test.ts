@@ -36,6 +36,7 @@ describe('configuration from the environment', () => {
       provider: 'kubernetes',
       namespaces: [],
       processConfig: undefined,
+      pair: '',
       bridgeToken: undefined,
       drainMs: 2000,
     });

@@ -4,6 +4,7 @@
  */
 
 import { DNS_LABEL } from '../ids/dns-names.ts';
+import { PAIR_NAME } from '../ids/subjects.ts';
 import { env } from './env-config.ts';
 
 export const natsConfigSpec = {
@@ -52,6 +53,12 @@ export const providerConfigSpec = {
   provider: env.oneOf('WAKEGATE_PROVIDER', PROVIDERS, 'kubernetes'),
   namespaces: namespaceList('WAKEGATE_NAMESPACES'),
   processConfig: env.optionalString('WAKEGATE_PROCESS_CONFIG'),
+  /** This watcher/scaler pair's name; '' (unset) is the default pair. */
+  pair: env.string('WAKEGATE_PAIR', {
+    default: '',
+    pattern: PAIR_NAME,
+    describe: 'a pair name: lowercase letters, digits and -, at most 32 characters',
+  }),
 };
 
 export const bridgeTokenSpec = {

@@ -2,6 +2,29 @@ import { type BackendId, backendFromToken, backendToken } from './backend-id.ts'
 
 export const WAKE_STREAM = 'WAKEGATE_WAKE';
 export const SCALER_CONSUMER = 'scaler';
+/** The idle-loop lease's key in `wakegate-leases` for the default pair. */
+export const IDLE_LOOP_LEASE = 'idle-loop';
+
+/**
+ * A watcher/scaler pair's name (`WAKEGATE_PAIR`): '' for the default pair, which keeps the names of a
+ * deployment with one pair; a named pair's scaler has its own wake consumer and idle-loop lease.
+ */
+export const PAIR_NAME = /^([a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?)?$/;
+
+/** The durable wake consumer of a pair's scalers: `scaler`, or `scaler-<pair>`. */
+export function scalerConsumerOf(pair: string): string {
+  return pair === '' ? SCALER_CONSUMER : `${SCALER_CONSUMER}-${pair}`;
+}
+
+/** The idle-loop lease key of a pair's scalers: `idle-loop`, or `idle-loop-<pair>`. */
+export function idleLoopLeaseOf(pair: string): string {
+  return pair === '' ? IDLE_LOOP_LEASE : `${IDLE_LOOP_LEASE}-${pair}`;
+}
+
+/** The pair whose watcher wrote a backend record: its `pair`, '' (the default pair) when absent. */
+export function pairOf(record: { pair?: string | undefined }): string {
+  return record.pair ?? '';
+}
 export const BACKENDS_BUCKET = 'wakegate-backends';
 export const INTENTS_BUCKET = 'wakegate-intents';
 export const LEASES_BUCKET = 'wakegate-leases';

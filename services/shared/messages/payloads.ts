@@ -108,6 +108,13 @@ export const BackendRecordSchema = Type.Object(
     generation: Type.Optional(Count),
     /** The generation the platform's status has acted on (Kubernetes `status.observedGeneration`). */
     observedGeneration: Type.Optional(Count),
+    /**
+     * The watcher/scaler pair whose watcher wrote it (`WAKEGATE_PAIR`); absent for the default pair. Only
+     * that pair's scalers scale the backend, and only its watchers rewrite or delete the record.
+     */
+    pair: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }),
+    ),
   },
   { additionalProperties: false },
 );

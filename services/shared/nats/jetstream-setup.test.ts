@@ -1,9 +1,9 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsClusterFixture } from '../../../test/nats-cluster.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
-import { ensureJetStream, JETSTREAM_NEEDS, replicasFor } from './jetstream-setup.ts';
+import { EVERYTHING, ensureJetStream, JETSTREAM_NEEDS, replicasFor } from './jetstream-setup.ts';
 
 describe('JetStream setup', () => {
   let server: NatsServerFixture;
@@ -35,7 +35,7 @@ describe('JetStream setup', () => {
     const jsm = await jetstreamManager(nc);
     const stream = (await jsm.streams.info('WAKEGATE_WAKE')).config;
     expect(stream).toMatchObject({
-      retention: 'workqueue',
+      retention: 'interest',
       storage: 'file',
       max_age: nanos(300_000),
       duplicate_window: nanos(10_000),
@@ -48,6 +48,38 @@ describe('JetStream setup', () => {
       max_deliver: 10,
     });
     expect((await jsm.streams.info('KV_wakegate-leases')).config.max_age).toBe(nanos(15_000));
+  });
+
+  it("gives a named pair's scalers a consumer of their own beside the default pair's", async () => {
+    await ensureJetStream(nc);
+    expect(await ensureJetStream(nc, EVERYTHING, 'auto', 'docker')).toEqual({
+      created: ['consumer WAKEGATE_WAKE/scaler-docker'],
+      updated: [],
+    });
+    const jsm = await jetstreamManager(nc);
+    const names = (await jsm.consumers.list('WAKEGATE_WAKE').next()).map((c) => c.name).sort();
+    expect(names).toEqual(['scaler', 'scaler-docker']);
+  });
+
+  it('leaves a work-queue wake stream of an older wakegate as it is (nats-server cannot change it)', async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete('WAKEGATE_WAKE');
+    await jsm.streams.add({
+      name: 'WAKEGATE_WAKE',
+      subjects: ['wakegate.wake.*.*'],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      max_age: nanos(300_000),
+      duplicate_window: nanos(10_000),
+      discard: DiscardPolicy.Old,
+    });
+    expect((await ensureJetStream(nc)).updated).toEqual([]);
+    expect((await jsm.streams.info('WAKEGATE_WAKE')).config.retention).toBe('workqueue');
+    // A second pair's consumer is refused on it: the default pair alone works until it is deleted.
+    await expect(ensureJetStream(nc, EVERYTHING, 'auto', 'docker')).rejects.toThrow(
+      'WAKEGATE_PAIR=docker needs the stream WAKEGATE_WAKE with interest retention',
+    );
+    await jsm.streams.delete('WAKEGATE_WAKE');
   });
 
   it('updates a stream whose duplicate window drifted, and a drifted bucket ttl', async () => {

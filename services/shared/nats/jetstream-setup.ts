@@ -24,6 +24,7 @@ import {
   INTENTS_BUCKET,
   LEASES_BUCKET,
   SCALER_CONSUMER,
+  scalerConsumerOf,
   WAKE_STREAM,
 } from '../ids/subjects.ts';
 
@@ -34,10 +35,16 @@ export const LEASE_TTL_MS = 15_000;
  */
 export const BRIDGE_TTL_MS = 30_000;
 
+/**
+ * Interest retention: a wake stays until every pair's consumer (`scaler`, `scaler-<pair>`) has settled it,
+ * so each watcher/scaler pair sees every wake. A stream an older wakegate made as a work queue is left so
+ * (nats-server cannot change that in place, and no service may delete a stream): it serves the default
+ * pair alone, and a named pair's consumer is refused on it until the operator deletes the stream once.
+ */
 const WAKE_STREAM_CONFIG = {
   name: WAKE_STREAM,
   subjects: [allSubjects('wake')],
-  retention: RetentionPolicy.Workqueue,
+  retention: RetentionPolicy.Interest,
   storage: StorageType.File,
   max_age: nanos(5 * 60_000),
   duplicate_window: nanos(10_000),
@@ -51,6 +58,11 @@ export const SCALER_CONSUMER_CONFIG = {
   ack_wait: nanos(30_000),
   max_deliver: 10,
 } satisfies Partial<ConsumerConfig>;
+
+/** The wake consumer of a watcher/scaler pair (`WAKEGATE_PAIR`; '' for the default pair). */
+export function scalerConsumerConfig(pair: string): typeof SCALER_CONSUMER_CONFIG {
+  return { ...SCALER_CONSUMER_CONFIG, durable_name: scalerConsumerOf(pair) };
+}
 
 const BUCKETS: { name: string; ttlMs: number }[] = [
   { name: BACKENDS_BUCKET, ttlMs: 0 },
@@ -113,8 +125,11 @@ async function ensureStream(
     report.created.push(`stream ${wanted.name}`);
     return;
   }
-  if (drifted(current, wanted)) {
-    await jsm.streams.update(wanted.name, { ...current, ...wanted });
+  // A work queue stays one (nats-server refuses the change): see WAKE_STREAM_CONFIG.
+  const keep =
+    current.retention === RetentionPolicy.Workqueue ? { ...wanted, retention: current.retention } : wanted;
+  if (drifted(current, keep)) {
+    await jsm.streams.update(wanted.name, { ...current, ...keep });
     report.updated.push(`stream ${wanted.name}`);
   }
 }
@@ -163,11 +178,21 @@ async function ensureBucket(
   report.created.push(`bucket ${name}`);
 }
 
+/** A named pair's consumer cannot share a work-queue stream with the default pair's: say what to do. */
+async function refuseWorkQueue(jsm: JetStreamManager, pair: string): Promise<void> {
+  const { retention } = (await jsm.streams.info(WAKE_STREAM)).config;
+  if (retention !== RetentionPolicy.Workqueue) return;
+  throw new Error(
+    `WAKEGATE_PAIR=${pair} needs the stream ${WAKE_STREAM} with interest retention, but a release before ` +
+      `pairs made it a work queue: delete it once (nats stream rm ${WAKE_STREAM}) and start again`,
+  );
+}
+
 /** What a service uses of JetStream, and so creates or updates at start (and may, by its NATS permissions). */
 export interface JetStreamNeeds {
   /** The wake stream (to publish wakes to it, or to consume them). */
   wakeStream: boolean;
-  /** The scaler's durable consumer of wakes. */
+  /** The scaler's durable consumer of wakes (its pair's). */
   wakeConsumer: boolean;
   buckets: readonly string[];
 }
@@ -198,12 +223,14 @@ export async function ensureJetStream(
   nc: NatsConnection,
   needs: JetStreamNeeds = EVERYTHING,
   replicas: JetStreamReplicas = 'auto',
+  pair = '',
 ): Promise<SetupReport> {
   const jsm = await jetstreamManager(nc);
   const copies = replicasFor(replicas, nc.info);
   const report: SetupReport = { created: [], updated: [] };
   if (needs.wakeStream) await ensureStream(jsm, { ...WAKE_STREAM_CONFIG, num_replicas: copies }, report);
-  if (needs.wakeConsumer) await ensureConsumer(jsm, WAKE_STREAM, SCALER_CONSUMER_CONFIG, report);
+  if (needs.wakeConsumer && pair !== '') await refuseWorkQueue(jsm, pair);
+  if (needs.wakeConsumer) await ensureConsumer(jsm, WAKE_STREAM, scalerConsumerConfig(pair), report);
   for (const bucket of BUCKETS) {
     if (needs.buckets.includes(bucket.name))
       await ensureBucket(nc, jsm, { ...bucket, replicas: copies }, report);

@@ -13,7 +13,6 @@ import {
   CONTROL_LIST_SUBJECT,
   INTENTS_BUCKET,
   LEASES_BUCKET,
-  SCALER_CONSUMER,
   WAKE_STREAM,
 } from '../ids/subjects.ts';
 import { JETSTREAM_NEEDS } from './jetstream-setup.ts';
@@ -100,12 +99,13 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   scaler: {
     publish: [
       ...setUp('scaler'),
-      `${api}.CONSUMER.INFO.${WAKE_STREAM}.${SCALER_CONSUMER}`,
-      `${api}.CONSUMER.CREATE.${WAKE_STREAM}.${SCALER_CONSUMER}`,
-      `${api}.CONSUMER.CREATE.${WAKE_STREAM}.${SCALER_CONSUMER}.>`,
-      `${api}.CONSUMER.DURABLE.CREATE.${WAKE_STREAM}.${SCALER_CONSUMER}`,
-      `${api}.CONSUMER.MSG.NEXT.${WAKE_STREAM}.${SCALER_CONSUMER}`,
-      `$JS.ACK.${WAKE_STREAM}.${SCALER_CONSUMER}.>`,
+      // Its pair's durable wake consumer: `scaler`, or `scaler-<pair>` (WAKEGATE_PAIR), so any name.
+      `${api}.CONSUMER.INFO.${WAKE_STREAM}.*`,
+      `${api}.CONSUMER.CREATE.${WAKE_STREAM}.*`,
+      `${api}.CONSUMER.CREATE.${WAKE_STREAM}.*.>`,
+      `${api}.CONSUMER.DURABLE.CREATE.${WAKE_STREAM}.*`,
+      `${api}.CONSUMER.MSG.NEXT.${WAKE_STREAM}.*`,
+      `$JS.ACK.${WAKE_STREAM}.*.>`,
       allSubjects('scaled'),
       // The wake at the start of an `awake-during` window, published by the idle-loop leader.
       allSubjects('wake'),

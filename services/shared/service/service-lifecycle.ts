@@ -95,6 +95,8 @@ export async function connectAndSetUp(
     service: NatsService;
     /** `WAKEGATE_JETSTREAM_REPLICAS` as configured: `auto` (the default) or a number. */
     jetstreamReplicas?: string | undefined;
+    /** `WAKEGATE_PAIR`: which wake consumer a scaler sets up ('' for the default pair's). */
+    pair?: string | undefined;
   },
 ): Promise<NatsConnection> {
   const nc = await connectNats({ ...options, name: natsUserOf(options.service) });
@@ -106,6 +108,7 @@ export async function connectAndSetUp(
         nc,
         JETSTREAM_NEEDS[options.service],
         replicas === 'auto' ? replicas : Number(replicas),
+        options.pair ?? '',
       ),
     );
     if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
