@@ -109,7 +109,12 @@ export async function runCli(args: string[], env: Record<string, string>): Promi
 
 /** The `wakegate` binary with `args`, running (for `watch`): what it printed so far, and the process. */
 export function startCli(args: string[], env: Record<string, string>) {
-  const child = spawn(CLI, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Plain text on every machine: picocolors colours even piped output when CI is set, unless NO_COLOR is.
+  const child = spawn(CLI, args, {
+    cwd: ROOT,
+    env: { ...env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
