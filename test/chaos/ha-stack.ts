@@ -17,6 +17,22 @@ import { BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, WAKE_STREAM } from '../
 import { ROOT, readMetric } from '../e2e/local-stack.ts';
 import { freePort } from '../ports.ts';
 
+/**
+ * A JetStream API call of the harness, tried again for up to 30 s while the cluster cannot answer it: right
+ * after a kill, a request can time out while the servers elect a new leader, and the harness only watches.
+ */
+async function duringElections<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 export interface HaStack extends LocalStack {
   dir: string;
   nc: NatsConnection;
@@ -128,13 +144,13 @@ export async function startHaStack(options: {
       }
     },
     async streamLeader() {
-      const leader = (await jsm.streams.info(WAKE_STREAM)).cluster?.leader;
+      const leader = (await duringElections(() => jsm.streams.info(WAKE_STREAM))).cluster?.leader;
       const node = stack.natsNodes.find((n) => n.name === leader);
       if (!node) throw new Error(`the wake stream's leader ${leader} is not a server of the stack`);
       return node;
     },
     async leaseHolder() {
-      const entry = await (await kvm.open(LEASES_BUCKET)).get('idle-loop');
+      const entry = await duringElections(async () => (await kvm.open(LEASES_BUCKET)).get('idle-loop'));
       if (entry?.operation !== 'PUT') return undefined;
       return scalerNamed((entry.json() as { holder: string }).holder);
     },
@@ -145,7 +161,9 @@ export async function startHaStack(options: {
           [BACKENDS_BUCKET, 'record'],
           [INTENTS_BUCKET, 'intent'],
         ].map(async ([bucket, kind]) => {
-          const watch = await (await kvm.open(bucket as string)).watch({ key: id, include: 'updates' });
+          const watch = await duringElections(async () =>
+            (await kvm.open(bucket as string)).watch({ key: id, include: 'updates' }),
+          );
           void (async () => {
             for await (const entry of watch) {
               if (entry.operation === 'PUT')
