@@ -2,11 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { deploymentObject, type KubeObject, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { until } from '../../test/until.ts';
-import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
+import { kubeWatcher, useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
-import { createBackendSource } from '../providers/kubernetes/index.ts';
 import { backendKey, codecs, createLogger } from '../shared/index.ts';
-import { Watcher } from './watcher.ts';
 
 const logger = createLogger('dependency-events-test', 'silent');
 
@@ -26,20 +24,8 @@ describe('dependencies through the Kubernetes provider', () => {
     depends('db', 'shop', 'shop/cache');
     depends('cache', 'shop', 'shop/db');
     api.create(deploymentObject('vault', { namespace: 'bank' }));
-    const source = await createBackendSource(
-      { logger, namespaces: [], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
     // No settle period: a record it meant to delete would be gone by the end of its first sync.
-    const watcher = new Watcher({
-      source,
-      kv: bucket.kv,
-      nc: bucket.nc,
-      logger,
-      namespaces: [],
-      hostPolicy: {},
-      settleMs: 0,
-    });
+    const { source, watcher } = await kubeWatcher(bucket, api, logger, { settleMs: 0 });
     const view = await watchBackends(bucket.kv);
     try {
       watcher.start();
@@ -78,20 +64,8 @@ describe('dependencies through the Kubernetes provider', () => {
         annotations: { 'wakegate.dev/depends-on': 'shop/db,shop/ghost' },
       }),
     );
-    const source = await createBackendSource(
-      { logger, namespaces: [], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
     // No settle period: a record it meant to delete would be gone by the end of its first sync.
-    const watcher = new Watcher({
-      source,
-      kv: bucket.kv,
-      nc: bucket.nc,
-      logger,
-      namespaces: [],
-      hostPolicy: {},
-      settleMs: 0,
-    });
+    const { source, watcher } = await kubeWatcher(bucket, api, logger, { settleMs: 0 });
     try {
       watcher.start();
       await watcher.whenSynced();

@@ -19,12 +19,12 @@ import {
 } from '../../test/kube-api/index.ts';
 import { untilBackend } from '../../test/snapshots.ts';
 import { until } from '../../test/until.ts';
-import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
+import { kubeWatcher, useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
 import { type BackendSource, parseAllowedSuffixes } from '../providers/index.ts';
 import { createBackendSource } from '../providers/kubernetes/index.ts';
 import { BACKENDS_BUCKET, createLogger } from '../shared/index.ts';
-import { Watcher } from './watcher.ts';
+import type { Watcher } from './watcher.ts';
 
 const logger = createLogger('host-takeover-test', (process.env.TEST_LOG as 'info') ?? 'silent');
 /** Tenant B's workload has been there for a while. */
@@ -55,12 +55,8 @@ describe('host takeover through the Kubernetes provider', () => {
   });
 
   async function startWatcher(allowed?: string): Promise<Watcher> {
-    source = await createBackendSource(
-      { logger, namespaces: [], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
     const hostPolicy = allowed === undefined ? {} : { allowedSuffixes: parseAllowedSuffixes(allowed) };
-    watcher = new Watcher({ source, kv: bucket.kv, nc: bucket.nc, logger, namespaces: [], hostPolicy });
+    ({ source, watcher } = await kubeWatcher(bucket, api, logger, { hostPolicy }));
     watcher.start();
     await watcher.whenSynced();
     return watcher;

@@ -15,12 +15,11 @@ import {
   serviceObject,
   startKubeApiServer,
 } from '../../test/kube-api/index.ts';
-import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
+import { kubeWatcher, useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import { watchBackends } from '../../test/watcher/watcher-output.ts';
 import type { BackendSource } from '../providers/index.ts';
-import { createBackendSource } from '../providers/kubernetes/index.ts';
 import { BACKENDS_BUCKET, createLogger } from '../shared/index.ts';
-import { Watcher } from './watcher.ts';
+import type { Watcher } from './watcher.ts';
 
 const logger = createLogger('route-matches-test', (process.env.TEST_LOG as 'info') ?? 'silent');
 
@@ -63,11 +62,7 @@ describe('HTTPRoute matches as routes', () => {
   });
 
   async function startWatcher(): Promise<void> {
-    source = await createBackendSource(
-      { logger, namespaces: [], component: 'wakegate-watcher' },
-      { kubeConfig: api.kubeConfig() },
-    );
-    watcher = new Watcher({ source, kv: bucket.kv, nc: bucket.nc, logger, namespaces: [], hostPolicy: {} });
+    ({ source, watcher } = await kubeWatcher(bucket, api, logger));
     watcher.start();
     await watcher.whenSynced();
   }

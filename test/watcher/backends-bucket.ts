@@ -1,5 +1,7 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll } from 'vitest';
+import type { BackendSource } from '../../services/providers/index.ts';
+import { createBackendSource } from '../../services/providers/kubernetes/index.ts';
 import {
   BACKENDS_BUCKET,
   connectNats,
@@ -7,6 +9,8 @@ import {
   type Logger,
   type NatsConnection,
 } from '../../services/shared/index.ts';
+import { Watcher, type WatcherOptions } from '../../services/watcher/watcher.ts';
+import type { KubeApiServer } from '../kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
 
 /** What a watcher test file writes to and reads from: set once its `beforeAll` has run. */
@@ -34,4 +38,30 @@ export function useBackendsBucket(name: string, logger: Logger): BackendsBucket 
     await bucket.nats?.close();
   });
   return bucket;
+}
+
+/**
+ * A watcher of every namespace through the Kubernetes provider on `api`, writing to the bucket; not started.
+ * The caller stops the watcher and closes the source.
+ */
+export async function kubeWatcher(
+  bucket: BackendsBucket,
+  api: KubeApiServer,
+  logger: Logger,
+  options: Partial<WatcherOptions> = {},
+): Promise<{ source: BackendSource; watcher: Watcher }> {
+  const source = await createBackendSource(
+    { logger, namespaces: [], component: 'wakegate-watcher' },
+    { kubeConfig: api.kubeConfig() },
+  );
+  const watcher = new Watcher({
+    source,
+    kv: bucket.kv,
+    nc: bucket.nc,
+    logger,
+    namespaces: [],
+    hostPolicy: {},
+    ...options,
+  });
+  return { source, watcher };
 }
