@@ -14,7 +14,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ChildService, type LocalStack, startLocalStack } from '../../services/local/index.ts';
 import { BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, WAKE_STREAM } from '../../services/shared/index.ts';
-import { ROOT, readMetric } from '../e2e/local-stack.ts';
+import { ROOT, readMetric, testStackOptions } from '../e2e/local-stack.ts';
 import { freePort } from '../ports.ts';
 
 /**
@@ -70,7 +70,6 @@ export async function startHaStack(options: {
   await mkdir(join(dir, 'nats'), { mode: 0o700 });
   const processConfig = join(dir, 'backends.yaml');
   await writeFile(processConfig, `state-file: state.json\nbackends:\n${await options.backends(dir)}`);
-  const show = process.env.WAKEGATE_E2E_LOGS === '1';
   let stack: LocalStack;
   try {
     stack = await startLocalStack({
@@ -81,21 +80,7 @@ export async function startHaStack(options: {
       replicas: 2,
       port: freePort,
       processConfig,
-      ports: {
-        bridge: await freePort(),
-        watcher: await freePort(),
-        scaler: await freePort(),
-        gateway: await freePort(),
-        gatewayAdmin: await freePort(),
-      },
-      env: {
-        LOG_LEVEL: show ? 'debug' : 'warn',
-        WAKEGATE_DRAIN_MS: '200ms',
-        WAKEGATE_MIN_IDLE_TIMEOUT: '1s',
-        ...options.env,
-      },
-      gatewayEnv: options.gatewayEnv,
-      output: show ? (service, line) => process.stderr.write(`${service} ${line}\n`) : undefined,
+      ...(await testStackOptions(options)),
     });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });

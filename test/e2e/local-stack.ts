@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
-import { type LocalStack, startLocalStack } from '../../services/local/index.ts';
+import { type LocalStack, type StackOptions, startLocalStack } from '../../services/local/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
 import { freePort } from '../ports.ts';
 
@@ -31,13 +31,40 @@ export interface E2eOptions {
   adminToken?: string;
 }
 
+/**
+ * What every test stack shares: free ports, the services' output shown with WAKEGATE_E2E_LOGS=1, and the
+ * drain and the operator's idle-timeout floor lowered on purpose, to keep the suite fast.
+ */
+export async function testStackOptions(options: {
+  env?: Record<string, string> | undefined;
+  gatewayEnv?: Record<string, string> | undefined;
+}): Promise<Pick<StackOptions, 'ports' | 'env' | 'gatewayEnv' | 'output'>> {
+  const show = process.env.WAKEGATE_E2E_LOGS === '1';
+  return {
+    ports: {
+      bridge: await freePort(),
+      watcher: await freePort(),
+      scaler: await freePort(),
+      gateway: await freePort(),
+      gatewayAdmin: await freePort(),
+    },
+    env: {
+      LOG_LEVEL: show ? 'debug' : 'warn',
+      WAKEGATE_DRAIN_MS: '200ms',
+      WAKEGATE_MIN_IDLE_TIMEOUT: '1s',
+      ...options.env,
+    },
+    gatewayEnv: options.gatewayEnv,
+    output: show ? (service, line) => process.stderr.write(`${service} ${line}\n`) : undefined,
+  };
+}
+
 export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
   // With wakegate's NATS users, so every end-to-end test runs the services under the shipped permissions.
   const natsServer = await startNatsServer({ users: true });
   const dir = await mkdtemp(join(tmpdir(), 'wakegate-e2e-'));
   const processConfig = join(dir, 'backends.yaml');
   await writeFile(processConfig, `state-file: state.json\nbackends:\n${options.backends}`);
-  const show = process.env.WAKEGATE_E2E_LOGS === '1';
   try {
     const stack = await startLocalStack({
       root: ROOT,
@@ -45,22 +72,7 @@ export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
       natsPasswords: natsServer.passwords,
       processConfig,
       adminToken: options.adminToken,
-      ports: {
-        bridge: await freePort(),
-        watcher: await freePort(),
-        scaler: await freePort(),
-        gateway: await freePort(),
-        gatewayAdmin: await freePort(),
-      },
-      // The drain and the operator's idle-timeout floor lowered on purpose, to keep the suite fast.
-      env: {
-        LOG_LEVEL: show ? 'debug' : 'warn',
-        WAKEGATE_DRAIN_MS: '200ms',
-        WAKEGATE_MIN_IDLE_TIMEOUT: '1s',
-        ...options.env,
-      },
-      gatewayEnv: options.gatewayEnv,
-      output: show ? (service, line) => process.stderr.write(`${service} ${line}\n`) : undefined,
+      ...(await testStackOptions(options)),
     });
     return {
       ...stack,
