@@ -3,7 +3,7 @@
  * the cold-start clock and its traces. `startBridge` feeds the view from NATS KV; tests feed it directly.
  */
 import type { Logger } from '../shared/index.ts';
-import { type BridgeApp, buildApp, createWake, type Publisher } from './app.ts';
+import { type BridgeApp, buildApp, createWake, type Publisher, type Wake } from './app.ts';
 import type { BridgeAuth } from './auth.ts';
 import { ColdStartClock } from './cold-start-clock.ts';
 import { ColdStartTraces } from './cold-start-traces.ts';
@@ -39,7 +39,7 @@ export interface AssembledApp {
   control: ControlState;
   controlFeed: ControlFeed;
   /** The wake path `POST /v1/wake` takes, for the control API's NATS twin. */
-  wake: ReturnType<typeof createWake>;
+  wake: Wake;
 }
 
 export function assembleApp(options: AssembleAppOptions): AssembledApp {
@@ -63,6 +63,15 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
     () => view.ids(),
   );
   const controlFeed = new ControlFeed();
+  const wake = createWake({
+    view,
+    publisher,
+    coldStart,
+    traces,
+    metrics,
+    now: Date.now,
+    control: { state: control, feed: controlFeed },
+  });
   const app = buildApp({
     view,
     longPolls,
@@ -74,15 +83,7 @@ export function assembleApp(options: AssembleAppOptions): AssembledApp {
     logger: options.logger,
     auth: options.auth,
     control: { state: control, feed: controlFeed, adminToken: options.adminToken },
-  });
-  const wake = createWake({
-    view,
-    publisher,
-    coldStart,
-    traces,
-    metrics,
-    now: Date.now,
-    control: { state: control, feed: controlFeed },
+    wake,
   });
   return { app, view, longPolls, metrics, coldStart, traces, control, controlFeed, wake };
 }

@@ -89,6 +89,8 @@ export interface BuildAppOptions {
   auth: BridgeAuth;
   /** The control API (`/v1/control`): its state, its feed of changes and its token (undefined: off). */
   control: { state: ControlState; feed: ControlFeed; adminToken: string | undefined };
+  /** The wake path (createWake), shared with the control API's NATS twin. */
+  wake: Wake;
   now?: () => number;
 }
 
@@ -151,6 +153,9 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   return { status: 500, code: 'internal', retry: false };
 }
 
+/** A wake of a backend: `arrivedAt` on the monotonic clock, each publish tried for up to `holdMs`. */
+export type Wake = (backend: BackendId, arrivedAt: number, holdMs?: number) => Promise<PublishedWake>;
+
 /** What a wake needs of the bridge's parts. */
 export type WakeParts = Pick<BuildAppOptions, 'view' | 'publisher' | 'coldStart' | 'traces' | 'metrics'> & {
   now: () => number;
@@ -163,9 +168,7 @@ export type WakeParts = Pick<BuildAppOptions, 'view' | 'publisher' | 'coldStart'
  * monotonic clock; each publish tried again for up to `holdMs` while NATS cannot take it. 503 without
  * NATS, 404 for a backend the watcher does not list.
  */
-export function createWake(
-  parts: WakeParts,
-): (backend: BackendId, arrivedAt: number, holdMs?: number) => Promise<PublishedWake> {
+export function createWake(parts: WakeParts): Wake {
   const { view, publisher, metrics, now } = parts;
   return async (backend, arrivedAt, holdMs = 0) => {
     const holdUntil = performance.now() + holdMs;
@@ -197,10 +200,9 @@ export function createWake(
 }
 
 export function buildApp(options: BuildAppOptions) {
-  const { view, longPolls, publisher, metrics } = options;
+  const { view, longPolls, publisher, metrics, wake } = options;
   const now = options.now ?? Date.now;
 
-  const wake = createWake({ ...options, now });
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
