@@ -1,5 +1,6 @@
 // The host index: `:authority` bytes → host entry (routes.ts) in one hash probe, without allocating. Patterns are
 // added and removed one at a time, so a table change costs what it changes, not the size of the table.
+import { FNV_BASIS, FNV_PRIME, lowerAscii } from './bytes';
 import { IdTable, MISSING } from './id-table';
 
 /** The lowercase bytes of each pattern (wildcards as their suffix: ".example.com" for "*.example.com"),
@@ -15,14 +16,11 @@ const FREED_BYTES = new ArrayBuffer(0);
 const exact = new IdTable();
 const wild = new IdTable();
 
-function lower(c: u32): u32 {
-  return c >= 0x41 && c <= 0x5a ? c + 32 : c;
-}
-
+/** FNV-1a of the bytes, ASCII case folded: hosts match case-insensitively. */
 function hashBytes(ptr: usize, len: usize): u32 {
-  let h: u32 = 2166136261;
+  let h = FNV_BASIS;
   for (let i: usize = 0; i < len; i++) {
-    h = (h ^ lower(load<u8>(ptr + i))) * 16777619;
+    h = (h ^ lowerAscii(load<u8>(ptr + i))) * FNV_PRIME;
   }
   return h;
 }
@@ -37,7 +35,7 @@ export function findPattern(wildcard: bool, ptr: usize, len: usize): i32 {
       const base = changetype<usize>(b);
       let same = true;
       for (let i: usize = 0; i < len; i++) {
-        if (load<u8>(base + i) != <u8>lower(load<u8>(ptr + i))) {
+        if (load<u8>(base + i) != lowerAscii(load<u8>(ptr + i))) {
           same = false;
           break;
         }

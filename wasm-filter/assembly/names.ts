@@ -1,16 +1,11 @@
 // Interned names (cluster names, authorities) of one worker: each distinct byte string gets a small id that
 // held requests keep in the ledger's typed arrays instead of a string each. Ids are reference-counted and
 // reused once nothing refers to them; `born` tells a reused id from the name it had before.
+import { fnv1a } from './bytes';
 import { IdTable, MISSING } from './id-table';
 
 /** Ids fit a held slot's 16 bits; 0 is "no name". */
 const MAX_NAMES: i32 = 65535;
-
-function hashBytes(ptr: usize, len: usize): u32 {
-  let h: u32 = 2166136261;
-  for (let i: usize = 0; i < len; i++) h = (h ^ load<u8>(ptr + i)) * 16777619;
-  return h;
-}
 
 export class Names {
   private bytes: ArrayBuffer[] = [new ArrayBuffer(0)];
@@ -25,7 +20,7 @@ export class Names {
   /** The id of these bytes with one more reference, made if new; 0 for none (empty, or too many names). */
   intern(ptr: usize, len: usize): i32 {
     if (len == 0) return 0;
-    const h = hashBytes(ptr, len);
+    const h = fnv1a(ptr, len);
     let id = this.heads.get(h);
     if (id == MISSING) id = -1;
     while (id >= 0) {

@@ -1,8 +1,10 @@
 // What kind of request this is, for a backend's `strategy`: a browser's navigation (given the waiting page
 // while the backend sleeps), the page's own wait for readiness (`x-wakegate-wait`), the page refreshing
 // itself without JavaScript, a request no-wake rules exempt (no-wake.ts), or any other request (held).
+
 import { getHeader, HostBytes, MAP_REQUEST_HEADERS } from './abi';
 import { backends } from './backends';
+import { lowerAscii } from './bytes';
 import { isNoWake } from './no-wake';
 
 /** `auto` (default): the page for browser navigations, every other request held. */
@@ -51,10 +53,6 @@ const K_FETCH_DEST = String.UTF8.encode('sec-fetch-dest');
 
 const value = new HostBytes();
 
-function lower(c: u8): u8 {
-  return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
-}
-
 /** Whether the request has the header (its value not kept). */
 function has(key: ArrayBuffer): bool {
   const found = getHeader(MAP_REQUEST_HEADERS, key, value);
@@ -66,7 +64,7 @@ function has(key: ArrayBuffer): bool {
 function bytesAre(start: i32, end: i32, ascii: string): bool {
   if (end - start != ascii.length) return false;
   for (let i = 0; i < ascii.length; i++) {
-    if (<i32>lower(load<u8>(value.ptr + start + i)) != ascii.charCodeAt(i)) return false;
+    if (<i32>lowerAscii(load<u8>(value.ptr + start + i)) != ascii.charCodeAt(i)) return false;
   }
   return true;
 }
@@ -157,7 +155,11 @@ function acceptsHtml(listed: bool): bool {
     while (at < end && load<u8>(value.ptr + at) == 0x3b) {
       at++;
       while (at < end && isSpace(load<u8>(value.ptr + at))) at++;
-      if (at + 1 < end && lower(load<u8>(value.ptr + at)) == 0x71 && load<u8>(value.ptr + at + 1) == 0x3d) {
+      if (
+        at + 1 < end &&
+        lowerAscii(load<u8>(value.ptr + at)) == 0x71 &&
+        load<u8>(value.ptr + at + 1) == 0x3d
+      ) {
         at += 2;
         q = quality(end);
       } else {

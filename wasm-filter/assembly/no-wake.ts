@@ -2,6 +2,7 @@
 // backend nor keep an awake one from going to sleep. A rule starting with `/` is an exact path (the query
 // left out), any other a user-agent substring (ASCII case ignored). The filter's rules (`no_wake`, these
 // defaults unless set) apply to every backend; a backend's own (`no-wake`) are added to them.
+
 import {
   GRPC_NONE,
   GRPC_UNAVAILABLE,
@@ -12,6 +13,7 @@ import {
   sendLocalResponse,
 } from './abi';
 import { Backend } from './backends';
+import { lowerAscii } from './bytes';
 import { currentConfig } from './config';
 import { JSON_ARRAY, JSON_STRING, JsonValue } from './json';
 import { metricNoWake } from './metrics';
@@ -100,17 +102,13 @@ const K_PATH = String.UTF8.encode(':path');
 const agent = new HostBytes();
 const path = new HostBytes();
 
-function lower(c: u8): u8 {
-  return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
-}
-
 /** Whether the lowercase ASCII `rule` occurs in the user agent at `at` (its first byte known to match). */
 function agentHas(at: i32, rule: string): bool {
   const n = rule.length;
   if (at + n > <i32>agent.len) return false;
   const chars = changetype<usize>(rule);
   for (let i = 1; i < n; i++) {
-    if (<u16>lower(load<u8>(agent.ptr + at + i)) != load<u16>(chars + ((<usize>i) << 1))) return false;
+    if (<u16>lowerAscii(load<u8>(agent.ptr + at + i)) != load<u16>(chars + ((<usize>i) << 1))) return false;
   }
   return true;
 }
@@ -150,7 +148,7 @@ function matches(rules: NoWakeRules): bool {
   const agents = rules.agents;
   const len = <i32>agent.len;
   for (let at = 0; at < len; at++) {
-    const c = lower(load<u8>(agent.ptr + at));
+    const c = lowerAscii(load<u8>(agent.ptr + at));
     const n = <i32>unchecked(rules.count[c]);
     if (n == 0) continue;
     const first = <i32>unchecked(rules.start[c]);

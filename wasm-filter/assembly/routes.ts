@@ -6,7 +6,9 @@
 // no path (every path, the least specific); its `routes` add a path (`Exact`, or `PathPrefix` segment by
 // segment) and exact header matches. A request on a managed host that no route of it matches passes
 // untouched.
+
 import { getHeader, HostBytes, MAP_REQUEST_HEADERS, scratch } from './abi';
+import { FNV_BASIS, FNV_PRIME, fnv1a } from './bytes';
 import { addHost, findPattern, removeHost } from './hosts';
 
 /** A route as the table lists it. */
@@ -123,16 +125,8 @@ function entryFor(host: string): i32 {
   return id;
 }
 
-const FNV_BASIS: u32 = 2166136261;
-
-function hashPath(ptr: usize, len: usize): u32 {
-  let h = FNV_BASIS;
-  for (let i: usize = 0; i < len; i++) h = (h ^ load<u8>(ptr + i)) * 16777619;
-  return h;
-}
-
 function pathHash(route: Route): u32 {
-  return hashPath(changetype<usize>(route.path), <usize>route.path.byteLength);
+  return fnv1a(changetype<usize>(route.path), <usize>route.path.byteLength);
 }
 
 function insertSorted(list: Route[], route: Route): void {
@@ -319,7 +313,7 @@ export function routeBackend(entry: i32): i32 {
         ends.push(i);
         endHashes.push(h);
       }
-      if (i < len) h = (h ^ load<u8>(ptr + i)) * 16777619;
+      if (i < len) h = (h ^ load<u8>(ptr + i)) * FNV_PRIME;
     }
     // An exact path first, then the longest prefix: Gateway API's order across paths.
     if (index.exact.has(h)) found = firstOf(index.exact.get(h), ptr, len);
