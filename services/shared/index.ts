@@ -10,7 +10,7 @@
  */
 export { type Backoff, backoffDelayMs } from './backoff.ts';
 export { monotonicNow } from './clock.ts';
-export { BackendGraph, type GraphProblem } from './config/backend-graph.ts';
+export { BackendGraph, type GraphProblem, ignoredBecause } from './config/backend-graph.ts';
 export {
   applyBackendBounds,
   type BackendBounds,

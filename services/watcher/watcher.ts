@@ -13,6 +13,7 @@ import {
   type BackendRecord,
   contextFromHeaders,
   decodeMessage,
+  ignoredBecause,
   type Logger,
   type NatsConnection,
   type NatsLink,
@@ -245,11 +246,7 @@ export class Watcher {
       if (this.dependencyProblems.has(key)) continue;
       this.options.logger.warn(
         { backend, dependency, reason },
-        reason === 'cycle'
-          ? `dependency on ${dependency} ignored: it is part of a cycle`
-          : reason === 'unknown'
-            ? `dependency on ${dependency} ignored: no such backend is listed`
-            : `dependency on ${dependency} ignored: a backend depends only on backends of its own namespace`,
+        `dependency on ${dependency} ignored: ${ignoredBecause(reason)}`,
       );
     }
     this.dependencyProblems = current;

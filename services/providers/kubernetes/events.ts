@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import type { GraphProblem, Logger } from '../../shared/index.ts';
+import { type GraphProblem, ignoredBecause, type Logger } from '../../shared/index.ts';
 import type { HostRefusal } from '../host-ownership.ts';
 import type { ForbiddenSource, PodRef } from '../provider.ts';
 import { apiStatus, loggedApiError } from './api-errors.ts';
@@ -111,13 +111,7 @@ export class AnnotationProblemReporter {
       const key = `${deployment.uid ?? ''}|${backend}|depends-on|${dependency}|${reason}`;
       if (this.reported.has(key)) continue;
       this.reported.add(key);
-      const why =
-        reason === 'cycle'
-          ? 'it is part of a dependency cycle'
-          : reason === 'unknown'
-            ? 'no such backend is listed'
-            : 'a backend depends only on backends of its own namespace';
-      const message = `wakegate.dev/depends-on: ${dependency} is ignored: ${why}`;
+      const message = `wakegate.dev/depends-on: ${dependency} is ignored: ${ignoredBecause(reason)}`;
       void this.createEvent(deploymentObject(deployment), key, INVALID_DEPENDENCY_REASON, message);
     }
   }

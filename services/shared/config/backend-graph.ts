@@ -17,6 +17,13 @@ export interface GraphProblem {
   reason: 'unknown' | 'other-namespace' | 'cycle';
 }
 
+/** Why a dependency is ignored, for the watcher's log and the Kubernetes Event alike. */
+export function ignoredBecause(reason: GraphProblem['reason']): string {
+  if (reason === 'cycle') return 'it is part of a dependency cycle';
+  if (reason === 'unknown') return 'no such backend is listed';
+  return 'a backend depends only on backends of its own namespace';
+}
+
 type Relations = Pick<BackendConfig, 'group' | 'dependsOn'>;
 
 const namespaceOf = (id: string) => id.slice(0, id.indexOf('/'));
