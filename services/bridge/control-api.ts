@@ -8,17 +8,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { type BackendId, backendId, type SleepReply } from '../shared/index.ts';
 import { bearerTokenCheck } from './auth.ts';
-import type { ControlFeed } from './control-feed.ts';
-import type { ControlRow, ControlState, StateChange } from './control-state.ts';
-import { wakeUntilAwake } from './control-wake.ts';
-import {
-  ControlDisabledError,
-  NotSyncedError,
-  SleepRefusedError,
-  UnknownBackendError,
-  WakeTimeoutError,
-} from './errors.ts';
-import type { PublishedWake } from './nats-publisher.ts';
+import type { ControlRow, StateChange } from './control-state.ts';
+import { type ControlWakeParts, controlWake, listedRow } from './control-wake.ts';
+import { ControlDisabledError, NotSyncedError, SleepRefusedError } from './errors.ts';
 import {
   ControlListReply,
   ControlParams,
@@ -33,16 +25,9 @@ import {
 /** A comment line on every stream this often, so proxies and clients see the connection alive. */
 const KEEPALIVE_MS = 15_000;
 
-export interface ControlApiOptions {
-  control: ControlState;
-  feed: ControlFeed;
+export interface ControlApiOptions extends ControlWakeParts {
   /** The control API's token; undefined: the API is off. */
   adminToken: string | undefined;
-  synced: () => boolean;
-  /** The wake path the filters use (same checks, metrics and cold-start clock); `arrivedAt` monotonic. */
-  wake: (backend: BackendId, arrivedAt: number) => Promise<PublishedWake>;
-  /** The wall clock the wake path stamps wakes with. */
-  now: () => number;
   /** Asks the idle-loop lease holder to put the backend to sleep. */
   sleep: (backend: BackendId, force: boolean) => Promise<SleepReply>;
 }
@@ -63,12 +48,7 @@ const REFUSED_STATUS: Record<string, number> = { failed: 502, unknown: 404 };
 
 export function controlRoutes(options: ControlApiOptions) {
   const { control, feed } = options;
-  const rowOf = (id: BackendId): ControlRow => {
-    if (!options.synced()) throw new NotSyncedError();
-    const row = control.row(id);
-    if (row === undefined) throw new UnknownBackendError(id);
-    return row;
-  };
+  const rowOf = (id: BackendId): ControlRow => listedRow(options, id);
   const idOf = (params: { namespace: string; name: string }) => backendId(params.namespace, params.name);
 
   return async (plugin: FastifyInstance) => {
@@ -104,25 +84,15 @@ export function controlRoutes(options: ControlApiOptions) {
         },
       },
       async (request, reply) => {
-        const id = idOf(request.params);
-        rowOf(id);
-        const arrivedAt = performance.now() - reply.elapsedTime;
         const { wait } = request.query;
-        if (wait === undefined) {
-          const { duplicate } = await options.wake(id, arrivedAt);
-          return reply.code(202).send({ duplicate, backend: rowOf(id) });
-        }
-        const { duplicate, awake } = await wakeUntilAwake({
-          wake: (at) => options.wake(id, at),
-          arrivedAt,
-          awake: () => control.row(id)?.state === 'awake',
-          feed,
-          waitMs: wait,
-          now: options.now,
-          onRepeatFailed: (error) => request.log.debug({ err: error, backend: id }, 'wake repeat failed'),
-        });
-        if (!awake) throw new WakeTimeoutError(id, wait);
-        return reply.code(200).send({ duplicate, backend: rowOf(id) });
+        const woken = await controlWake(
+          options,
+          idOf(request.params),
+          performance.now() - reply.elapsedTime,
+          wait,
+          (error) => request.log.debug({ err: error, backend: idOf(request.params) }, 'wake repeat failed'),
+        );
+        return reply.code(wait === undefined ? 202 : 200).send(woken);
       },
     );
 

@@ -10,7 +10,6 @@ import {
   allControlSubjects,
   allSubjects,
   asError,
-  type BackendId,
   backendFromControlSubject,
   CONTROL_LIST_SUBJECT,
   codecFor,
@@ -19,11 +18,8 @@ import {
   type NatsConnection,
   WakegateError,
 } from '../shared/index.ts';
-import type { ControlFeed } from './control-feed.ts';
-import type { ControlState } from './control-state.ts';
-import { wakeUntilAwake } from './control-wake.ts';
-import { NotSyncedError, UnknownBackendError, WakeTimeoutError } from './errors.ts';
-import type { PublishedWake } from './nats-publisher.ts';
+import { type ControlWakeParts, controlWake } from './control-wake.ts';
+import { NotSyncedError } from './errors.ts';
 import { ControlWakeQuery } from './schemas.ts';
 
 export const CONTROL_QUEUE = 'wakegate-bridge';
@@ -31,16 +27,9 @@ export const CONTROL_QUEUE = 'wakegate-bridge';
 const wakeRequest = codecFor('control wake request', ControlWakeQuery);
 const encoder = new TextEncoder();
 
-export interface ControlNatsOptions {
+export interface ControlNatsOptions extends ControlWakeParts {
   nc: NatsConnection;
   logger: Logger;
-  control: ControlState;
-  feed: ControlFeed;
-  synced: () => boolean;
-  /** The bridge's wake path (the one `POST /v1/wake` takes); `arrivedAt` on the monotonic clock. */
-  wake: (backend: BackendId, arrivedAt: number) => Promise<PublishedWake>;
-  /** The wall clock the wake path stamps wakes with. */
-  now: () => number;
   /** A wake or scaled message that could not be read. */
   onInvalid: () => void;
 }
@@ -58,12 +47,6 @@ export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
       logger.warn({ subject: msg.subject, err: asError(error) }, 'control request failed');
       respond(msg, { error: 'invalid_request', message: asError(error).message });
     }
-  };
-  const listed = (id: BackendId) => {
-    if (!options.synced()) throw new NotSyncedError();
-    const row = control.row(id);
-    if (row === undefined) throw new UnknownBackendError(id);
-    return row;
   };
 
   const subscriptions: Subscription[] = [
@@ -106,22 +89,12 @@ export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
         (async () => {
           const id = backendFromControlSubject('wake', msg.subject);
           const { wait } = wakeRequest.decode(msg.data.length === 0 ? '{}' : msg.data);
-          listed(id);
-          if (wait === undefined) {
-            const { duplicate } = await options.wake(id, arrivedAt);
-            return respond(msg, { duplicate, backend: listed(id) });
-          }
-          const { duplicate, awake } = await wakeUntilAwake({
-            wake: (at) => options.wake(id, at),
-            arrivedAt,
-            awake: () => control.row(id)?.state === 'awake',
-            feed,
-            waitMs: wait,
-            now: options.now,
-            onRepeatFailed: (problem) => logger.debug({ err: problem, backend: id }, 'wake repeat failed'),
-          });
-          if (!awake) throw new WakeTimeoutError(id, wait);
-          respond(msg, { duplicate, backend: listed(id) });
+          respond(
+            msg,
+            await controlWake(options, id, arrivedAt, wait, (problem) =>
+              logger.debug({ err: problem, backend: id }, 'wake repeat failed'),
+            ),
+          );
         })().catch((problem: unknown) => refuse(msg, problem));
       },
     }),

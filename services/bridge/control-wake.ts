@@ -6,9 +6,61 @@
  * racing a `sleep --force` waited its whole timeout for that. So while the backend is not awake, the wake
  * is published again as each new window opens, as the filters repeat the wakes of held requests.
  */
-import { nextWakeWindowAt } from '../shared/index.ts';
+import { type BackendId, nextWakeWindowAt } from '../shared/index.ts';
 import type { ControlFeed } from './control-feed.ts';
+import type { ControlRow, ControlState } from './control-state.ts';
+import { NotSyncedError, UnknownBackendError, WakeTimeoutError } from './errors.ts';
 import type { PublishedWake } from './nats-publisher.ts';
+
+/** What a control wake needs of the bridge: the same for the HTTP API and its NATS twin. */
+export interface ControlWakeParts {
+  control: ControlState;
+  feed: ControlFeed;
+  synced: () => boolean;
+  /** The wake path the filters use (same checks, metrics and cold-start clock); `arrivedAt` monotonic. */
+  wake: (backend: BackendId, arrivedAt: number) => Promise<PublishedWake>;
+  /** The wall clock the wake path stamps wakes with. */
+  now: () => number;
+}
+
+/** The row of a backend the control API may act on: NotSyncedError before the view is loaded,
+ * UnknownBackendError for a backend nobody lists. */
+export function listedRow(parts: Pick<ControlWakeParts, 'control' | 'synced'>, id: BackendId): ControlRow {
+  if (!parts.synced()) throw new NotSyncedError();
+  const row = parts.control.row(id);
+  if (row === undefined) throw new UnknownBackendError(id);
+  return row;
+}
+
+/**
+ * The control API's wake of a listed backend: one publish, or with `waitMs` the wake repeated until the
+ * backend is awake (WakeTimeoutError when it is not in time). Resolves with the first wake's `duplicate`
+ * and the backend's row after.
+ */
+export async function controlWake(
+  parts: ControlWakeParts,
+  id: BackendId,
+  arrivedAt: number,
+  waitMs: number | undefined,
+  onRepeatFailed: (error: unknown) => void,
+): Promise<{ duplicate: boolean; backend: ControlRow }> {
+  listedRow(parts, id);
+  if (waitMs === undefined) {
+    const { duplicate } = await parts.wake(id, arrivedAt);
+    return { duplicate, backend: listedRow(parts, id) };
+  }
+  const { duplicate, awake } = await wakeUntilAwake({
+    wake: (at) => parts.wake(id, at),
+    arrivedAt,
+    awake: () => parts.control.row(id)?.state === 'awake',
+    feed: parts.feed,
+    waitMs,
+    now: parts.now,
+    onRepeatFailed,
+  });
+  if (!awake) throw new WakeTimeoutError(id, waitMs);
+  return { duplicate, backend: listedRow(parts, id) };
+}
 
 export interface WakeUntilAwakeOptions {
   /** Publishes the wake through the bridge's wake path; the first call's errors are the caller's. */
