@@ -5,15 +5,7 @@
 // window's row arrives get the same answer. The window is compared with the host's wall clock, as the
 // scaler's end is an instant: once it passes, the backend is handled as any sleeping one, even before the
 // row is cleared.
-import {
-  currentTimeMs,
-  GRPC_NONE,
-  GRPC_UNAVAILABLE,
-  proxy_increment_metric,
-  proxy_set_effective_context,
-  RESULT_OK,
-  sendLocalResponse,
-} from './abi';
+import { currentTimeMs, proxy_increment_metric, proxy_set_effective_context, RESULT_OK } from './abi';
 import { backends } from './backends';
 import {
   checkLedger,
@@ -27,6 +19,7 @@ import {
   slotGrpc,
 } from './ledger';
 import { metricAsleepBySchedule } from './metrics';
+import { sendAsleep } from './no-wake';
 
 /** The wall-clock time (ms) the backend's window ends, if it is in one now; 0 when it is not. */
 export function windowEnd(index: i32): f64 {
@@ -41,32 +34,7 @@ export function answerInWindow(grpc: bool, until: f64): void {
   proxy_increment_metric(metricAsleepBySchedule, 1);
   const seconds = Math.ceil((until - currentTimeMs()) / 1000);
   const retryAfter = (<i64>Math.max(seconds, 1)).toString();
-  if (grpc) {
-    sendLocalResponse(
-      503,
-      'wakegate_asleep_by_schedule',
-      'the service is asleep by its schedule',
-      ['retry-after', retryAfter, 'x-wakegate', 'asleep'],
-      GRPC_UNAVAILABLE,
-    );
-  } else {
-    sendLocalResponse(
-      503,
-      'wakegate_asleep_by_schedule',
-      '{"error":"the service is asleep by its schedule"}',
-      [
-        'content-type',
-        'application/json',
-        'retry-after',
-        retryAfter,
-        'cache-control',
-        'no-store',
-        'x-wakegate',
-        'asleep',
-      ],
-      GRPC_NONE,
-    );
-  }
+  sendAsleep(grpc, 'wakegate_asleep_by_schedule', 'the service is asleep by its schedule', retryAfter);
 }
 
 /** Answers every held request of a backend in its window, in one pass over the slab (none when no backend

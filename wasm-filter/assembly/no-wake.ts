@@ -170,24 +170,30 @@ export function isNoWake(b: Backend): bool {
 /** A no-wake request to a sleeping backend: 503 at once (gRPC UNAVAILABLE), with `retry-after`, no wake. */
 export function answerAsleep(grpc: bool): void {
   proxy_increment_metric(metricNoWake, 1);
+  sendAsleep(grpc, 'wakegate_no_wake', 'the service is asleep', '10');
+}
+
+/** 503 with `x-wakegate: asleep` and `retry-after` (gRPC UNAVAILABLE), to the effective context's stream:
+ * the answer of a request that must not wake its backend (a no-wake rule, an `asleep-during` window). */
+export function sendAsleep(grpc: bool, detail: string, message: string, retryAfter: string): void {
   if (grpc) {
     sendLocalResponse(
       503,
-      'wakegate_no_wake',
-      'the service is asleep',
-      ['retry-after', '10', 'x-wakegate', 'asleep'],
+      detail,
+      message,
+      ['retry-after', retryAfter, 'x-wakegate', 'asleep'],
       GRPC_UNAVAILABLE,
     );
   } else {
     sendLocalResponse(
       503,
-      'wakegate_no_wake',
-      '{"error":"the service is asleep"}',
+      detail,
+      `{"error":"${message}"}`,
       [
         'content-type',
         'application/json',
         'retry-after',
-        '10',
+        retryAfter,
         'cache-control',
         'no-store',
         'x-wakegate',
