@@ -219,8 +219,9 @@ export const mutants: Mutant[] = [
     name: 'ledger-hold-recorded-as-passed',
     file: 'ledger.ts',
     search:
-      '  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority)));',
-    replace: '  takeSlot(contextId, index, grpc, now, cluster, authority);\n  streams.set(contextId, index);',
+      '  streams.set(contextId, streamOfSlot(takeSlot(contextId, index, grpc, now, cluster, authority, kind)));',
+    replace:
+      '  takeSlot(contextId, index, grpc, now, cluster, authority, kind);\n  streams.set(contextId, index);',
   },
   {
     name: 'ledger-release-held-metric-kept',
