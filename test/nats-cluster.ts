@@ -5,8 +5,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { type ChildService, startNatsCluster } from '../services/local/index.ts';
 import { freePort } from './ports.ts';
+import { until } from './until.ts';
 
 export interface NatsClusterFixture {
   urls: string[];
@@ -20,6 +22,21 @@ export async function startNatsClusterFixture(size = 3): Promise<NatsClusterFixt
   await writeFile(config, '');
   try {
     const cluster = await startNatsCluster({ size, dataDir: dir, config, cwd: dir, port: freePort });
+    // Every server knowing the JetStream leader does not mean each tells a new client of all the others
+    // yet (`connect_urls`, which `auto` replicas count): wait for that too, as a client would see it.
+    await until(
+      `each of the ${size} servers to list all of them to clients`,
+      async () => {
+        for (const url of cluster.urls) {
+          const client = await connect({ servers: url });
+          const listed = client.info?.connect_urls?.length ?? 0;
+          await client.close();
+          if (listed < size) return false;
+        }
+        return true;
+      },
+      10_000,
+    );
     return {
       ...cluster,
       async close() {
