@@ -20,10 +20,13 @@ describe('groups and dependencies', () => {
       backends: [
         demoBackend('app', await freePort(), { delayMs: 50, dependsOn: ['local/db'], idleTimeout: '3s' }),
         demoBackend('db', await freePort(), { delayMs: DB_DELAY_MS, idleTimeout: '1s' }),
-        demoBackend('web', await freePort(), { delayMs: 50, group: 'front', idleTimeout: '1s' }),
-        demoBackend('api', await freePort(), { delayMs: 50, group: 'front', idleTimeout: '1s' }),
+        demoBackend('web', await freePort(), { delayMs: 50, group: 'front', idleTimeout: '2s' }),
+        demoBackend('api', await freePort(), { delayMs: 50, group: 'front', idleTimeout: '2s' }),
       ].join(''),
       env: { WAKEGATE_ADMIN_TOKEN: ADMIN_TOKEN },
+      // Reports well inside the idle timeouts: at the default 5 s, the loop would find a busy member
+      // idle between two reports and begin (then cancel) drains, which is not what these tests are about.
+      gatewayEnv: { WAKEGATE_FILTER_CONFIG: JSON.stringify({ activity_interval_ms: 250 }) },
     });
   }, 60_000);
   afterAll(() => stack?.close());
@@ -65,8 +68,8 @@ describe('groups and dependencies', () => {
   it('wakes a whole group by one member and keeps it up while any member is used', async () => {
     expect((await send(stack, 'web.localhost')).status).toBe(200);
     await until('the other member to wake', async () => (await state('local/api')) === 'awake');
-    // Only web is used: api's idle timeout (1 s) passes, but the group sleeps only as a whole.
-    const busyUntil = Date.now() + 3000;
+    // Only web is used: api's idle timeout (2 s) passes, but the group sleeps only as a whole.
+    const busyUntil = Date.now() + 4500;
     while (Date.now() < busyUntil) {
       expect((await send(stack, 'web.localhost')).status).toBe(200);
       expect(await state('local/api')).toBe('awake');
