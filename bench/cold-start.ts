@@ -14,10 +14,26 @@
  * to the backend and back). `idleCpuPct` is the CPU of the whole stack (this process
  * and every process under it) over 10 s with every backend asleep and nothing asked, in % of one core.
  *
- *   node bench/cold-start.ts     BENCH_RUNS (100), BENCH_POLLING_RUNS (30)
+ * The floor, in the same run: what any system starting this backend on demand pays beyond the backend's
+ * own start-to-healthy time, measured without wakegate. This process spawns the same backend itself (as
+ * the local provider does: a Node process starting a Node process), learns that it listens from its own
+ * "healthy" line at once (no probe, no store, no long poll: an oracle), and sends the request straight to
+ * it over a new connection. What remains is the fork and exec, Node's start before the backend's clock
+ * begins, and a first request to a cold process. `ratioToFloorP50` is our overhead p50 over the floor's.
+ *
+ *   node bench/cold-start.ts     BENCH_RUNS (100), BENCH_POLLING_RUNS (30), BENCH_FLOOR_RUNS (30)
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { allWorkersSee, demoBackend, type E2eStack, send, startE2eStack } from '../test/e2e/local-stack.ts';
+import {
+  allWorkersSee,
+  DEMO_BACKEND,
+  demoBackend,
+  type E2eStack,
+  send,
+  startE2eStack,
+} from '../test/e2e/local-stack.ts';
 import { freePort } from '../test/ports.ts';
 import { FixedIntervalPoller } from './fixed-interval-poller.ts';
 import { PhaseMeter } from './phase-meter.ts';
@@ -26,6 +42,7 @@ import { treeCpuPct } from './tree-cpu.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 100);
 const POLLING_RUNS = Number(process.env.BENCH_POLLING_RUNS ?? 30);
+const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 30);
 const BACKEND_READY_MS = 300;
 /** Wakes are deduplicated per backend per 2 s window, so one backend is cold-started once per window;
  * rotating over a few backends keeps the benchmark short. */
@@ -116,10 +133,49 @@ async function scenario(runs: number, polling: boolean): Promise<{ samples: Samp
   }
 }
 
+/** The floor: the backend spawned here and asked directly the moment it says it listens. */
+async function floorStarts(runs: number): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let run = 0; run < runs; run++) {
+    const port = await freePort();
+    const started = performance.now();
+    const child = spawn(process.execPath, [DEMO_BACKEND], {
+      env: { ...process.env, PORT: String(port), DEMO_STARTUP_DELAY_MS: String(BACKEND_READY_MS) },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      let output = '';
+      child.stdout.setEncoding('utf8');
+      const listening = new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: string) => {
+          output += chunk;
+          if (output.includes('healthy on')) resolve();
+        });
+        child.once('exit', (code) =>
+          reject(new Error(`run ${run}: the backend exited (${code}) before it listened`)),
+        );
+      });
+      await listening;
+      const answer = await send({ gatewayUrl: `http://127.0.0.1:${port}` }, `floor-${run}.localhost`, '/');
+      const totalMs = performance.now() - started;
+      if (answer.status !== 200)
+        throw new Error(`run ${run}: expected 200 from the backend, got ${answer.status}`);
+      const backendReadyMs = Number(answer.headers['x-demo-ready-ms']);
+      samples.push({ totalMs, backendReadyMs, overheadMs: totalMs - backendReadyMs });
+    } finally {
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    }
+  }
+  return samples;
+}
+
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
 const { samples: ours, idleCpuPct } = await scenario(RUNS, false);
 const { samples: polling } = await scenario(POLLING_RUNS, true);
+const floor = await floorStarts(FLOOR_RUNS);
 
 const p50 = (values: number[]) => round(percentile(ascending(values), 50));
 const phase = (s: Sample, name: string) => s.phases?.[name] ?? Number.NaN;
@@ -131,6 +187,8 @@ const overheads = ascending(ours.map((s) => s.overheadMs));
 const pollingOverheads = ascending(polling.map((s) => s.overheadMs));
 const overheadP50 = percentile(overheads, 50);
 const pollingP50 = percentile(pollingOverheads, 50);
+const floorOverheads = ascending(floor.map((s) => s.overheadMs));
+const floorP50 = percentile(floorOverheads, 50);
 
 process.stdout.write(
   `${JSON.stringify({
@@ -144,6 +202,10 @@ process.stdout.write(
     pollingRuns: polling.length,
     pollingOverheadP50Ms: round(pollingP50),
     ratioToPolling: round(pollingP50 / overheadP50),
+    floorRuns: floor.length,
+    floorOverheadP50Ms: round(floorP50),
+    floorOverheadP99Ms: round(percentile(floorOverheads, 99)),
+    ratioToFloorP50: round(overheadP50 / floorP50),
     wakeMs: p50Of((s) => phase(s, 'wake')),
     scaleMs: p50Of((s) => phase(s, 'scale')),
     readyMs: p50Of((s) => phase(s, 'ready')),
