@@ -62,6 +62,8 @@ export interface WatcherOptions {
 const MAX_CONFLICT_RETRIES = 5;
 /** Keys synced at once: each costs a KV round trip or two, and 10,000 one after another took seconds. */
 const SYNC_CONCURRENCY = 32;
+/** What reading a key that never existed returns. */
+const NEVER_WRITTEN: StoredBackend = { record: undefined, revision: 0 };
 
 export class Watcher {
   readonly metrics: WatcherMetrics;
@@ -297,14 +299,18 @@ export class Watcher {
     this.desired = next;
     try {
       const ids = keysToCheck(previous, next, reconcile);
+      // The keys KV holds, asked once: a key it does not hold needs no read (at the first start, none does).
+      let inKv: Set<BackendId> | undefined;
       if (reconcile) {
+        inKv = new Set(await this.store.ids());
         // Backends that went away while no watcher ran.
         const listed = new Set(ids);
-        for (const id of await this.store.ids())
-          if (!next.has(id) && this.inScope(id) && !listed.has(id)) ids.push(id);
+        for (const id of inKv) if (!next.has(id) && this.inScope(id) && !listed.has(id)) ids.push(id);
       }
       // Each key is a compare-and-set of its own: their order does not matter.
-      await inParallel(ids, SYNC_CONCURRENCY, (id) => this.sync(id, previous.get(id), reconcile));
+      await inParallel(ids, SYNC_CONCURRENCY, (id) =>
+        this.sync(id, previous.get(id), reconcile, inKv !== undefined && !inKv.has(id)),
+      );
       if (!this.synced) {
         this.synced = true;
         for (const resolve of this.syncedWaiters.splice(0)) resolve();
@@ -325,15 +331,22 @@ export class Watcher {
     }, this.options.retryMs ?? 1000);
   }
 
-  private async sync(id: BackendId, previous: BackendRecord | undefined, reconcile: boolean): Promise<void> {
+  /** `absent`: the key was not in KV when the reconcile pass began (as good as a read that found nothing). */
+  private async sync(
+    id: BackendId,
+    previous: BackendRecord | undefined,
+    reconcile: boolean,
+    absent = false,
+  ): Promise<void> {
     const logger = this.options.logger.child({ backend: id });
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const desired = this.desired.get(id);
       // First from the entry this replica last read or wrote, saving a KV round trip on the way to `ready`:
       // a write decided from it is a compare-and-set on its revision, so it lands only if KV still holds
-      // exactly that entry; a decision not to write is taken again from a fresh read.
+      // exactly that entry; a decision not to write is taken again from a fresh read. A key absent from
+      // the pass's listing is written as new (revision 0), which fails if another writer made it since.
       const known = this.known.get(id);
-      let stored = known ?? (await this.store.read(id));
+      let stored = known ?? (attempt === 0 && absent ? NEVER_WRITTEN : await this.store.read(id));
       let decision = this.decide(id, previous, desired, stored, reconcile);
       if (known && decision !== 'write') {
         stored = await this.store.read(id);
