@@ -114,6 +114,7 @@ export {
   tracingConfigSpec,
 } from './observability/tracing.ts';
 export { buildOpsServer, type OpsServerOptions, opsRoutes } from './service/ops-server.ts';
+export { runService } from './service/run-service.ts';
 export {
   closeOnce,
   connectAndSetUp,
