@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type { Stats } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -204,6 +204,37 @@ describe('process workload scaler', () => {
     expect(isAlive(restarted as number)).toBe(true);
     expect(await third.getReplicas('local/shared')).toBe(1);
     expect(await third.getReplicas('local/other')).toBe(1);
+  });
+
+  it('tells a backend another replica put to sleep from one that crashed, in its logs', async () => {
+    const fixture = await processFixture(
+      `backends:${backend('shared', 'node', ['-e', 'setInterval(() => {}, 1000)'])}${backend('brief', 'node', ['-e', 'setTimeout(() => process.exit(3), 50)'])}`,
+    );
+    cleanup.push(fixture.remove);
+    const lines: { level: number; msg: string; backend?: string }[] = [];
+    const logs = new EventEmitter();
+    const logged = (msg: string) =>
+      lines.some((line) => line.msg === msg) ? Promise.resolve() : once(logs, msg).then(() => undefined);
+    const write = (text: string) => {
+      const line = JSON.parse(text);
+      lines.push(line);
+      logs.emit(line.msg);
+    };
+    const options = { namespaces: [], processConfig: fixture.configFile, component: 'test' };
+    const first = await createWorkloadScaler({ ...options, logger: pino({ level: 'info' }, { write }) });
+    cleanup.push(() => first.close());
+    const second = await createWorkloadScaler({ ...options, logger });
+    cleanup.push(() => second.close());
+
+    await first.setReplicas('local/shared', 1);
+    expect(await second.setReplicas('local/shared', 0)).toEqual({ from: 1, to: 0 });
+    await logged('backend process stopped by another scaler');
+    await first.setReplicas('local/brief', 1);
+    await logged('backend process exited on its own');
+    const warnings = lines.filter((line) => line.level >= 40);
+    expect(warnings.map((line) => [line.backend, line.msg])).toEqual([
+      ['local/brief', 'backend process exited on its own'],
+    ]);
   });
 
   it('kills nothing a state file lists when other users could have written it, and does not start', async () => {

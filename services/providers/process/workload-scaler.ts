@@ -151,6 +151,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
   }
 
   async #start(backend: ProcessBackend, state: ProcessState): Promise<void> {
+    const startedAt = Date.now();
     const child = await startProcess(backend, this.#logger);
     const pid = child.pid as number;
     this.#children.set(backend.id, child);
@@ -162,10 +163,16 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
       // its port taken. The group id stays valid while any member lives.
       killProcessNow(child);
       this.#children.delete(backend.id);
-      this.#logger.warn({ backend: backend.id, pid, code, signal }, 'backend process exited on its own');
+      const facts = { backend: backend.id, pid, code, signal };
       this.#update(async (current) => {
-        if (current.backends[backend.id]?.process?.pid === pid)
+        const recorded = current.backends[backend.id];
+        if (recorded?.process?.pid === pid) {
+          this.#logger.warn(facts, 'backend process exited on its own');
           current.backends[backend.id] = { replicas: 0, at: Date.now() };
+        } else if (recorded?.replicas === 0 && recorded.at >= startedAt) {
+          // Another replica on this file put it to sleep: it records the stop before it stops the process.
+          this.#logger.info(facts, 'backend process stopped by another scaler');
+        } else this.#logger.warn(facts, 'backend process exited before it was recorded as started');
       }).catch((error) => this.#logger.error({ err: asError(error) }, 'cannot write process state'));
     });
     const startTime = await processStartTime(pid);
