@@ -1,4 +1,5 @@
 import { connect } from 'node:http2';
+import type { ProbeProtocol } from '../shared/index.ts';
 
 /** One GET over HTTP/2 without TLS (a gRPC server's port). */
 function probeH2c(url: string, timeoutMs: number): Promise<boolean> {
@@ -22,14 +23,19 @@ function probeH2c(url: string, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** One HTTP GET (HTTP/1.1, or HTTP/2 without TLS for `h2c`); true for any 2xx or 3xx answer within the
- * timeout. Never throws. */
-export async function probeHttp(
-  url: string,
-  timeoutMs = 1000,
-  protocol: 'http1' | 'h2c' = 'http1',
-): Promise<boolean> {
-  if (protocol === 'h2c') return probeH2c(url, timeoutMs);
+/** A probe URL names its protocol by its scheme: `http://` for HTTP/1.1, `h2c://` for h2c (as Traefik writes
+ * h2c backends), so one string says all a probe needs. */
+const H2C_SCHEME = 'h2c://';
+
+/** `url` (an `http://` URL) as the probe URL for `protocol`. */
+export function withProbeProtocol(url: string, protocol: ProbeProtocol): string {
+  return protocol === 'h2c' ? `${H2C_SCHEME}${url.slice('http://'.length)}` : url;
+}
+
+/** One HTTP GET of a probe URL (`http://`, or `h2c://` for HTTP/2 without TLS); true for any 2xx or 3xx
+ * answer within the timeout. Never throws. */
+export async function probeHttp(url: string, timeoutMs = 1000): Promise<boolean> {
+  if (url.startsWith(H2C_SCHEME)) return probeH2c(`http://${url.slice(H2C_SCHEME.length)}`, timeoutMs);
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
     await response.body?.cancel();
@@ -39,8 +45,8 @@ export async function probeHttp(
   }
 }
 
-/** The URL of a probe path on an endpoint address; an IPv6 address goes in brackets. */
-export function probeUrlOf(address: string, port: number, path: string): string {
+/** The probe URL of a path on an endpoint address; an IPv6 address goes in brackets. */
+export function probeUrlOf(address: string, port: number, path: string, protocol: ProbeProtocol): string {
   const host = address.includes(':') ? `[${address}]` : address;
-  return `http://${host}:${port}${path}`;
+  return withProbeProtocol(`http://${host}:${port}${path}`, protocol);
 }

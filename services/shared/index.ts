@@ -22,6 +22,7 @@ export {
   DEFAULT_BACKEND_CONFIG,
   normalizeHost,
   type ParsedBackendSettings,
+  type ProbeProtocol,
   parseBackendSettings,
   SETTING_NAMES,
   type SettingProblem,

@@ -65,6 +65,9 @@ describe('describeContainer', () => {
     expect(described(facts({ labels, address: 'fd00::5', exposedPorts: ['9000/tcp'] })).probeUrl).toBe(
       'http://[fd00::5]:9000/healthz',
     );
+    // A gRPC container's probe speaks h2c: its URL says so.
+    const h2c = { ...labels, 'wakegate.probe-protocol': 'h2c', 'wakegate.port': '3101' };
+    expect(described(facts({ labels: h2c })).probeUrl).toBe('h2c://172.18.0.5:3101/healthz');
   });
 
   it('drops a probe path it cannot reach and says why', () => {

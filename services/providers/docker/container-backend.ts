@@ -57,7 +57,8 @@ export interface ContainerBackend {
   running: boolean;
   /** Healthy, or running when the container has no healthcheck. */
   healthy: boolean;
-  /** Set when a probe path is configured and the container has an address and a port. */
+  /** Set when a probe path is configured and the container has an address and a port (`h2c://` for an h2c
+   * probe). */
   probeUrl: string | undefined;
   startedAt: string;
   createdAt?: number | undefined;
@@ -99,7 +100,7 @@ export function describeContainer(facts: ContainerFacts): Described {
   }
   const input: Record<string, string | undefined> = {};
   for (const setting of SETTING_NAMES) input[setting] = facts.labels[`wakegate.${setting}`];
-  const { hosts, config, problems } = parseBackendSettings(input);
+  const { hosts, config, probeProtocol, problems } = parseBackendSettings(input);
 
   let routes: Route[] = [];
   const routeText = facts.labels[ROUTES_LABEL];
@@ -122,7 +123,7 @@ export function describeContainer(facts: ContainerFacts): Described {
       });
       delete config.probePath;
     } else if (facts.address !== undefined) {
-      probeUrl = probeUrlOf(facts.address, port, config.probePath);
+      probeUrl = probeUrlOf(facts.address, port, config.probePath, probeProtocol);
     }
   }
 

@@ -230,6 +230,21 @@ describe('computeBackends', () => {
       true,
     );
   });
+
+  it('probes over h2c when probe-protocol says so (a gRPC server)', () => {
+    const { views } = compute({
+      deployments: [
+        deployment('web', {
+          annotations: { 'wakegate.dev/probe-path': '/healthz', 'wakegate.dev/probe-protocol': 'h2c' },
+          replicas: 1,
+          readyReplicas: 1,
+        }),
+      ],
+      services: [service('web', { app: 'web' })],
+      endpointSlices: [slice('web', [{ pod: 'web-7d9f8c6b5-x2x9q', address: '10.0.0.2' }])],
+    });
+    expect(views[0]?.probeUrl).toBe('h2c://10.0.0.2:8080/healthz');
+  });
 });
 
 describe('isPodOf', () => {

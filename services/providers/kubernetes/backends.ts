@@ -374,7 +374,7 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
     ready = endpoints.length > 0;
     const target = endpoints[0];
     if (ready && settings.config.probePath !== undefined && target)
-      probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath);
+      probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath, settings.probeProtocol);
   }
   const cluster = clusterNameOf(naming, services, routeRules(routes));
   const createdAt = timeOf(deployment.metadata?.creationTimestamp);

@@ -133,27 +133,25 @@ export class ProcessBackendSource implements BackendSource {
 
   #probe(tracked: Tracked, phase: ProbePhase): void {
     const generation = tracked.generation;
-    void probeHttp(tracked.backend.probeUrl, probeTimeoutMs(phase), tracked.backend.protocol).then(
-      (healthy) => {
-        if (this.#closed || generation !== tracked.generation) return;
-        const log = this.#logger.child({ backend: tracked.backend.id });
-        if (phase === 'waking') {
-          if (!healthy) return this.#schedule(tracked, 'waking');
-          tracked.ready = true;
-          log.info({ wakingMs: Date.now() - tracked.wakingSince }, 'backend healthy');
-          this.#emit();
-          return this.#schedule(tracked, 'up');
-        }
-        tracked.failures = healthy ? 0 : tracked.failures + 1;
-        if (tracked.failures < UP_FAILURES_TO_DOWN) return this.#schedule(tracked, 'up');
-        log.warn({ url: tracked.backend.probeUrl }, 'backend stopped answering its probe');
-        tracked.ready = false;
-        tracked.failures = 0;
-        tracked.wakingSince = Date.now();
+    void probeHttp(tracked.backend.probeUrl, probeTimeoutMs(phase)).then((healthy) => {
+      if (this.#closed || generation !== tracked.generation) return;
+      const log = this.#logger.child({ backend: tracked.backend.id });
+      if (phase === 'waking') {
+        if (!healthy) return this.#schedule(tracked, 'waking');
+        tracked.ready = true;
+        log.info({ wakingMs: Date.now() - tracked.wakingSince }, 'backend healthy');
         this.#emit();
-        this.#schedule(tracked, 'waking');
-      },
-    );
+        return this.#schedule(tracked, 'up');
+      }
+      tracked.failures = healthy ? 0 : tracked.failures + 1;
+      if (tracked.failures < UP_FAILURES_TO_DOWN) return this.#schedule(tracked, 'up');
+      log.warn({ url: tracked.backend.probeUrl }, 'backend stopped answering its probe');
+      tracked.ready = false;
+      tracked.failures = 0;
+      tracked.wakingSince = Date.now();
+      this.#emit();
+      this.#schedule(tracked, 'waking');
+    });
   }
 
   async close(): Promise<void> {

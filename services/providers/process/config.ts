@@ -21,6 +21,7 @@ import {
   WakegateError,
 } from '../../shared/index.ts';
 import { isWildcardAllowed } from '../host-ownership.ts';
+import { withProbeProtocol } from '../http-probe.ts';
 import { defaultStateFolder } from './state-file.ts';
 
 /** Local processes all live in this namespace. */
@@ -108,7 +109,7 @@ export interface ProcessBackend {
   url: string;
   /** `h2c`: the gateway and the probes speak HTTP/2 without TLS to it (gRPC); else HTTP/1.1. */
   protocol: 'http1' | 'h2c';
-  /** `probe-path` on `url`: the watcher probes it while the process runs. */
+  /** `probe-path` on `url` (`h2c://` for an h2c backend): the watcher probes it while the process runs. */
   probeUrl: string;
   hosts: string[];
   routes: Route[];
@@ -233,7 +234,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
     url: origin,
     protocol: spec.protocol ?? 'http1',
-    probeUrl: `${origin}${settings.config.probePath ?? '/'}`,
+    probeUrl: withProbeProtocol(`${origin}${settings.config.probePath ?? '/'}`, spec.protocol ?? 'http1'),
     hosts: settings.hosts,
     routes,
     config: settings.config,

@@ -12,7 +12,12 @@ import { parseDurationMs } from './duration.ts';
 
 describe('per-backend settings', () => {
   it('uses the defaults when nothing is set', () => {
-    expect(parseBackendSettings({})).toEqual({ hosts: [], config: DEFAULT_BACKEND_CONFIG, problems: [] });
+    expect(parseBackendSettings({})).toEqual({
+      hosts: [],
+      config: DEFAULT_BACKEND_CONFIG,
+      probeProtocol: 'http1',
+      problems: [],
+    });
     expect(DEFAULT_BACKEND_CONFIG).toEqual({
       idleTimeoutMs: 300_000,
       wakeReplicas: 1,
@@ -37,10 +42,12 @@ describe('per-backend settings', () => {
       'max-wait': '1m30s',
       'max-buffered': '50',
       'probe-path': '/healthz',
+      'probe-protocol': ' H2C ',
       strategy: ' Page ',
       'no-wake': '/healthz, UptimeRobot/ ,,/healthz',
     });
     expect(settings).toEqual({
+      probeProtocol: 'h2c',
       hosts: ['web.example.com', '*.apps.example.com'],
       config: {
         idleTimeoutMs: 90_000,
@@ -96,6 +103,7 @@ describe('per-backend settings', () => {
       'max-wait': '-1s',
       'max-buffered': 'lots',
       'probe-path': 'healthz',
+      'probe-protocol': 'grpc',
       strategy: 'spinner',
       'no-wake': `/healthz,${'x'.repeat(257)}`,
     });
@@ -109,10 +117,13 @@ describe('per-backend settings', () => {
       'wake-replicas',
       'max-buffered',
       'probe-path',
+      'probe-protocol',
       'strategy',
       'no-wake',
     ]);
-    expect(settings.problems.slice(-2).map((p) => p.reason)).toEqual([
+    expect(settings.probeProtocol).toBe('http1');
+    expect(settings.problems.slice(-3).map((p) => p.reason)).toEqual([
+      'expected http1 or h2c',
       'expected hold, page or auto',
       'expected at most 64 comma-separated paths (/healthz) or user-agent substrings of at most 256 printable ASCII characters',
     ]);

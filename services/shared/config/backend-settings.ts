@@ -91,6 +91,7 @@ export interface BackendSettings {
   'max-wait'?: string | undefined;
   'max-buffered'?: string | undefined;
   'probe-path'?: string | undefined;
+  'probe-protocol'?: string | undefined;
   group?: string | undefined;
   'depends-on'?: string | undefined;
   'awake-during'?: string | undefined;
@@ -106,6 +107,7 @@ export const SETTING_NAMES = [
   'max-wait',
   'max-buffered',
   'probe-path',
+  'probe-protocol',
   'group',
   'depends-on',
   'awake-during',
@@ -113,6 +115,10 @@ export const SETTING_NAMES = [
   'strategy',
   'no-wake',
 ] as const;
+
+/** How the `probe-path` probe speaks: HTTP/1.1, or HTTP/2 without TLS (`h2c`: a gRPC server's port). */
+export const PROBE_PROTOCOLS = ['http1', 'h2c'] as const;
+export type ProbeProtocol = (typeof PROBE_PROTOCOLS)[number];
 
 /** What a browser's navigation to a sleeping backend gets: the waiting page (`page`, and `auto` for real
  * navigations), or held like any request (`hold`). */
@@ -132,6 +138,8 @@ export interface SettingProblem {
 export interface ParsedBackendSettings {
   hosts: string[];
   config: BackendConfig;
+  /** Only the watcher's providers use it, so it stays out of the record others read. */
+  probeProtocol: ProbeProtocol;
   /**
    * Malformed values, each replaced by its default, and values beyond the operator's bounds, each replaced
    * by the bound; the caller reports them.
@@ -217,6 +225,19 @@ export function parseBackendSettings(
       });
   }
 
+  let probeProtocol: ProbeProtocol = 'http1';
+  const protocol = input['probe-protocol']?.trim().toLowerCase();
+  if (protocol !== undefined && protocol !== '') {
+    const known = PROBE_PROTOCOLS.find((p) => p === protocol);
+    if (known) probeProtocol = known;
+    else
+      problems.push({
+        setting: 'probe-protocol',
+        value: input['probe-protocol'] ?? '',
+        reason: 'expected http1 or h2c',
+      });
+  }
+
   const group = input.group?.trim();
   if (group) {
     if (group.length <= 63 && DNS_LABEL.test(group)) config.group = group;
@@ -292,5 +313,5 @@ export function parseBackendSettings(
           : `below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT; ${used} ms is used`,
     });
   }
-  return { hosts, config: bounded.config, problems };
+  return { hosts, config: bounded.config, probeProtocol, problems };
 }

@@ -1,0 +1,41 @@
+/**
+ * The probe against real servers: an HTTP/1.1 one and an h2c one (a gRPC server's port speaks HTTP/2 only),
+ * each probed with the scheme of its protocol and with the other.
+ */
+import { createServer } from 'node:http';
+import { createServer as createH2cServer, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeHttp, probeUrlOf } from './http-probe.ts';
+
+describe('probeHttp', () => {
+  const http1 = createServer((_request, response) => response.writeHead(204).end());
+  const h2c = createH2cServer();
+  h2c.on('stream', (stream: ServerHttp2Stream, headers) => {
+    stream.respond({ ':status': headers[':path'] === '/healthz' ? 200 : 404 });
+    stream.end();
+  });
+  const portOf = (server: { address(): unknown }) => (server.address() as AddressInfo).port;
+
+  beforeAll(async () => {
+    await Promise.all([
+      new Promise<void>((resolve) => http1.listen(0, '127.0.0.1', resolve)),
+      new Promise<void>((resolve) => h2c.listen(0, '127.0.0.1', resolve)),
+    ]);
+  });
+  afterAll(() => {
+    http1.close();
+    h2c.close();
+  });
+
+  it('speaks HTTP/1.1 to an http:// URL and h2c to an h2c:// one, each only to its own kind of server', async () => {
+    const url = (server: typeof http1 | typeof h2c, path: string, protocol: 'http1' | 'h2c') =>
+      probeUrlOf('127.0.0.1', portOf(server), path, protocol);
+    expect(await probeHttp(url(http1, '/healthz', 'http1'))).toBe(true);
+    expect(await probeHttp(url(h2c, '/healthz', 'h2c'))).toBe(true);
+    expect(await probeHttp(url(h2c, '/missing', 'h2c'))).toBe(false);
+    // The wrong protocol is a failed probe, never a pass.
+    expect(await probeHttp(url(h2c, '/healthz', 'http1'), 500)).toBe(false);
+    expect(await probeHttp(url(http1, '/healthz', 'h2c'), 500)).toBe(false);
+  });
+});
