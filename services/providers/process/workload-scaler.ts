@@ -169,8 +169,9 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
         if (recorded?.process?.pid === pid) {
           this.#logger.warn(facts, 'backend process exited on its own');
           current.backends[backend.id] = { replicas: 0, at: Date.now() };
-        } else if (recorded?.replicas === 0 && recorded.at >= startedAt) {
-          // Another replica on this file put it to sleep: it records the stop before it stops the process.
+        } else if (recorded !== undefined && recorded.at >= startedAt) {
+          // Another replica on this file put it to sleep (it records the stop before it stops the process),
+          // and may have started it again since.
           this.#logger.info(facts, 'backend process stopped by another scaler');
         } else this.#logger.warn(facts, 'backend process exited before it was recorded as started');
       }).catch((error) => this.#logger.error({ err: asError(error) }, 'cannot write process state'));
