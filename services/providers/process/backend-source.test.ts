@@ -82,14 +82,30 @@ describe('process backend source', () => {
     await scaler.setReplicas('local/demo', 1);
     await next(([b]) => b?.replicas === 1 && !b.ready);
     const [awake] = await next(([b]) => b?.ready === true);
-    expect(awake).toMatchObject({ replicas: 1, readyReplicas: 1 });
+    // The start's generation, so that the watcher writes a new record for every scale.
+    expect(awake).toMatchObject({ replicas: 1, readyReplicas: 1, generation: 1, observedGeneration: 1 });
     const answer = await fetch(`http://127.0.0.1:${port}/stats`);
     expect(answer.status).toBe(200);
     await answer.body?.cancel();
 
     await scaler.setReplicas('local/demo', 0);
     const [down] = await next(([b]) => b?.replicas === 0);
-    expect(down).toMatchObject({ ready: false, readyReplicas: 0 });
+    expect(down).toMatchObject({ ready: false, readyReplicas: 0, observedGeneration: 2 });
+
+    // Stopped and started again between two snapshots the watcher takes in (it may be busy writing others):
+    // the last one differs from what it wrote before the stop by its generation, so it writes it, and the
+    // bridges, which wait for a record of the scale to zero, see the backend ready again.
+    await scaler.setReplicas('local/demo', 1);
+    const [before] = await next(([b]) => b?.ready === true);
+    await scaler.setReplicas('local/demo', 0);
+    await scaler.setReplicas('local/demo', 1);
+    const [after] = await next(([b]) => b?.ready === true && b.observedGeneration === 5);
+    expect(before).toMatchObject({ observedGeneration: 3 });
+    expect({ ...after, observedGeneration: 0, generation: 0 }).toEqual({
+      ...before,
+      observedGeneration: 0,
+      generation: 0,
+    });
   });
 
   it('does not probe a sleeping backend, and stops probing once it is stopped', async () => {

@@ -21,7 +21,9 @@ interface Tracked {
   failures: number;
   timer: NodeJS.Timeout | undefined;
   /** Bumped on every state change so the answer of a probe started before it is ignored. */
-  generation: number;
+  probeRound: number;
+  /** The state file's generation of the backend (every start and stop raises it), for the record. */
+  stateGeneration: number | undefined;
 }
 
 export class ProcessBackendSource implements BackendSource {
@@ -46,7 +48,8 @@ export class ProcessBackendSource implements BackendSource {
         wakingSince: 0,
         failures: 0,
         timer: undefined,
-        generation: 0,
+        probeRound: 0,
+        stateGeneration: undefined,
       });
     }
   }
@@ -64,8 +67,12 @@ export class ProcessBackendSource implements BackendSource {
   }
 
   #snapshot(): ObservedBackend[] {
-    return [...this.#tracked.values()].map(({ backend, replicas, ready }) => ({
+    return [...this.#tracked.values()].map(({ backend, replicas, ready, stateGeneration }) => ({
       id: backend.id,
+      // The state file is both the spec and what this side acts on: one number serves as both.
+      ...(stateGeneration === undefined
+        ? {}
+        : { generation: stateGeneration, observedGeneration: stateGeneration }),
       hosts: [...backend.hosts],
       ...(backend.routes.length > 0 ? { routes: backend.routes } : {}),
       ready,
@@ -93,7 +100,8 @@ export class ProcessBackendSource implements BackendSource {
         let changed = false;
         for (const tracked of this.#tracked.values()) {
           const entry = state.backends[tracked.backend.id];
-          changed = this.#apply(tracked, entry?.replicas ?? 0, entry?.process?.pid) || changed;
+          changed =
+            this.#apply(tracked, entry?.replicas ?? 0, entry?.process?.pid, entry?.generation) || changed;
         }
         if (changed) this.#emit();
       } while (this.#readAgain);
@@ -104,11 +112,18 @@ export class ProcessBackendSource implements BackendSource {
   }
 
   /** Takes the scaler's desired state for one backend; true when the observed backend changed. */
-  #apply(tracked: Tracked, replicas: number, pid: number | undefined): boolean {
+  #apply(
+    tracked: Tracked,
+    replicas: number,
+    pid: number | undefined,
+    stateGeneration: number | undefined,
+  ): boolean {
     const wanted = replicas > 0 ? 1 : 0;
-    if (wanted === tracked.replicas && pid === tracked.pid) return false;
+    const newGeneration = stateGeneration !== tracked.stateGeneration;
+    tracked.stateGeneration = stateGeneration;
+    if (wanted === tracked.replicas && pid === tracked.pid) return newGeneration;
     const log = this.#logger.child({ backend: tracked.backend.id });
-    tracked.generation++;
+    tracked.probeRound++;
     clearTimeout(tracked.timer);
     tracked.timer = undefined;
     tracked.replicas = wanted;
@@ -132,9 +147,9 @@ export class ProcessBackendSource implements BackendSource {
   }
 
   #probe(tracked: Tracked, phase: ProbePhase): void {
-    const generation = tracked.generation;
+    const round = tracked.probeRound;
     void probeHttp(tracked.backend.probeUrl, probeTimeoutMs(phase)).then((healthy) => {
-      if (this.#closed || generation !== tracked.generation) return;
+      if (this.#closed || round !== tracked.probeRound) return;
       const log = this.#logger.child({ backend: tracked.backend.id });
       if (phase === 'waking') {
         if (!healthy) return this.#schedule(tracked, 'waking');

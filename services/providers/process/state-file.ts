@@ -24,6 +24,18 @@ export interface BackendState {
   /** The scaler that started the process: while it lives, another scaler leaves the process alone at start. */
   owner?: RunningProcess | undefined;
   at: number;
+  /**
+   * Raised by every start and every stop: the watchers' records carry it (`observedGeneration`), so each
+   * scale yields a new record even when the process is back before a watcher wrote the gap, and the
+   * scaler's results carry it, so the bridges wait for a record of the scale to zero, as on Kubernetes.
+   * Absent in files of older versions (0).
+   */
+  generation?: number | undefined;
+}
+
+/** The entry of a backend the scaler has just stopped (or found stopped), one generation on from `previous`. */
+export function stoppedEntry(previous: BackendState | undefined): BackendState {
+  return { replicas: 0, at: Date.now(), generation: (previous?.generation ?? 0) + 1 };
 }
 
 export interface ProcessState {

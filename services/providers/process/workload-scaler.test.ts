@@ -58,8 +58,9 @@ describe('process workload scaler', () => {
     hosts: [demo.localhost]
 `);
     expect(await scaler.getReplicas('local/demo')).toBe(0);
-    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 0, to: 1 });
-    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 1, to: 1 });
+    // Every start and stop is a new generation, carried by the result and recorded for the watchers.
+    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 0, to: 1, generation: 1 });
+    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 1, to: 1, generation: 1 });
     expect(await scaler.getReplicas('local/demo')).toBe(1);
 
     const state = (await readProcessState(stateFile)).backends['local/demo'];
@@ -67,10 +68,13 @@ describe('process workload scaler', () => {
     const pid = state?.process?.pid as number;
     expect(isAlive(pid)).toBe(true);
 
-    expect(await scaler.setReplicas('local/demo', 0)).toEqual({ from: 1, to: 0 });
+    expect(await scaler.setReplicas('local/demo', 0)).toEqual({ from: 1, to: 0, generation: 2 });
     expect(isAlive(pid)).toBe(false);
     expect(await scaler.getReplicas('local/demo')).toBe(0);
-    expect((await readProcessState(stateFile)).backends['local/demo']?.replicas).toBe(0);
+    expect((await readProcessState(stateFile)).backends['local/demo']).toMatchObject({
+      replicas: 0,
+      generation: 2,
+    });
   });
 
   it('SIGKILLs a backend that ignores SIGTERM after its stop grace, with the processes it started', async () => {
@@ -86,7 +90,7 @@ describe('process workload scaler', () => {
     const grandchild = await untilGrandchild(pid);
 
     const started = Date.now();
-    expect(await scaler.setReplicas('local/stubborn', 0)).toEqual({ from: 1, to: 0 });
+    expect(await scaler.setReplicas('local/stubborn', 0)).toMatchObject({ from: 1, to: 0 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(isAlive(pid)).toBe(false);
     await untilDead(grandchild);
@@ -171,13 +175,13 @@ describe('process workload scaler', () => {
     cleanup.push(() => second.close());
     expect(isAlive(shared as number)).toBe(true);
     expect(await second.getReplicas('local/shared')).toBe(1);
-    expect(await second.setReplicas('local/shared', 1)).toEqual({ from: 1, to: 1 });
+    expect(await second.setReplicas('local/shared', 1)).toMatchObject({ from: 1, to: 1 });
     expect((await readProcessState(fixture.stateFile)).backends['local/shared']?.process?.pid).toBe(shared);
 
     // It can put the other replica's backend to sleep, and start it again itself.
-    expect(await second.setReplicas('local/shared', 0)).toEqual({ from: 1, to: 0 });
+    expect(await second.setReplicas('local/shared', 0)).toMatchObject({ from: 1, to: 0 });
     expect(isAlive(shared as number)).toBe(false);
-    expect(await second.setReplicas('local/shared', 1)).toEqual({ from: 0, to: 1 });
+    expect(await second.setReplicas('local/shared', 1)).toMatchObject({ from: 0, to: 1 });
     const restarted = (await readProcessState(fixture.stateFile)).backends['local/shared']?.process?.pid;
     expect(restarted).not.toBe(shared);
 
@@ -187,7 +191,7 @@ describe('process workload scaler', () => {
     await once(first, 'exit');
     expect(isAlive(other as number)).toBe(true);
     expect(await second.getReplicas('local/other')).toBe(0);
-    expect(await second.setReplicas('local/other', 1)).toEqual({ from: 0, to: 1 });
+    expect(await second.setReplicas('local/other', 1)).toMatchObject({ from: 0, to: 1 });
     await untilDead(other as number);
     const replaced = (await readProcessState(fixture.stateFile)).backends['local/other']?.process?.pid;
     expect(replaced).not.toBe(other);
@@ -227,7 +231,7 @@ describe('process workload scaler', () => {
     cleanup.push(() => second.close());
 
     await first.setReplicas('local/shared', 1);
-    expect(await second.setReplicas('local/shared', 0)).toEqual({ from: 1, to: 0 });
+    expect(await second.setReplicas('local/shared', 0)).toMatchObject({ from: 1, to: 0 });
     await logged('backend process stopped by another scaler');
     await first.setReplicas('local/brief', 1);
     await logged('backend process exited on its own');
@@ -318,7 +322,7 @@ describe('process workload scaler', () => {
     const deadline = Date.now() + 5000;
     while (!(await down()) && Date.now() < deadline) await delay(10);
     expect(await down()).toBe(true);
-    expect(await scaler.setReplicas('local/brief', 1)).toEqual({ from: 0, to: 1 });
+    expect(await scaler.setReplicas('local/brief', 1)).toMatchObject({ from: 0, to: 1 });
   });
 
   it('kills what a backend started when the backend itself exits, so the next wake does not find it running', async () => {

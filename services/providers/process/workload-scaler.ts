@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { asError, type BackendId, type Logger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
-import type { WorkloadScaler } from '../provider.ts';
+import type { ScaleResult, WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { killProcessNow, startProcess, stopGroup, stopProcess } from './process-group.ts';
@@ -19,6 +19,7 @@ import {
   type RunningProcess,
   readProcessState,
   stillRunning,
+  stoppedEntry,
   thisProcess,
   updateProcessState,
 } from './state-file.ts';
@@ -33,7 +34,7 @@ async function reapLeftovers(state: ProcessState, config: ProcessConfig, logger:
   for (const [backend, entry] of Object.entries(state.backends)) {
     if (await stillRunning(entry.owner)) continue;
     const recorded = entry.process;
-    state.backends[backend] = { replicas: 0, at: Date.now() };
+    if (entry.replicas !== 0 || recorded !== undefined) state.backends[backend] = stoppedEntry(entry);
     if (!recorded?.startTime) continue;
     const startTime = await processStartTime(recorded.pid);
     if (startTime !== recorded.startTime && startTime !== undefined) continue;
@@ -111,17 +112,17 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     return (await this.#foreign(await readProcessState(this.#config.stateFile), id)) ? 1 : 0;
   }
 
-  async setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }> {
+  async setReplicas(id: BackendId, replicas: number): Promise<ScaleResult> {
     const backend = this.#backend(id);
     if (this.#closed) throw new Error('process scaler is closed');
     return this.#set(backend, replicas > 0 ? 1 : 0);
   }
 
-  #set(backend: ProcessBackend, to: number): Promise<{ from: number; to: number }> {
+  #set(backend: ProcessBackend, to: number): Promise<ScaleResult> {
     const { id } = backend;
     return this.#serialize(id, async () => {
       // Decided and recorded under the lock, so two scalers never both start (or both stop) one backend.
-      const { from, stop } = await this.#update(async (state) => {
+      const { from, stop, generation } = await this.#update(async (state) => {
         const own = this.#children.get(id);
         const orphan = own ? undefined : await this.#orphan(state, id);
         // A dead scaler's backend is not woken as it is (it may be half started, and dies at its next line
@@ -140,13 +141,14 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
         if (to === 1 && !running) await this.#start(backend, state);
         if (to === 0 && running) {
           // Recorded first: the watcher stops probing and reports the backend down before it goes.
-          state.backends[id] = { replicas: 0, at: Date.now() };
+          state.backends[id] = stoppedEntry(state.backends[id]);
           this.#children.delete(id);
         }
-        return { from: running ? 1 : 0, stop: to === 0 ? (own ?? foreign) : undefined };
+        const generation = state.backends[id]?.generation;
+        return { from: running ? 1 : 0, stop: to === 0 ? (own ?? foreign) : undefined, generation };
       });
       if (stop) await this.#stop(backend, stop);
-      return { from, to };
+      return { from, to, ...(generation === undefined ? {} : { generation }) };
     });
   }
 
@@ -168,7 +170,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
         const recorded = current.backends[backend.id];
         if (recorded?.process?.pid === pid) {
           this.#logger.warn(facts, 'backend process exited on its own');
-          current.backends[backend.id] = { replicas: 0, at: Date.now() };
+          current.backends[backend.id] = stoppedEntry(recorded);
         } else if (recorded !== undefined && recorded.at >= startedAt) {
           // Another replica on this file put it to sleep (it records the stop before it stops the process),
           // and may have started it again since.
@@ -180,6 +182,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     // Gone already: the exit handler records it down once the lock is free.
     if (this.#children.get(backend.id) !== child) return;
     state.backends[backend.id] = {
+      generation: (state.backends[backend.id]?.generation ?? 0) + 1,
       replicas: 1,
       process: { pid, startTime },
       owner: this.#owner,
