@@ -12,7 +12,8 @@ import type { ScaledPublisher } from './scaled-publisher.ts';
 import { decideWake } from './wake-decision.ts';
 
 export type WakeOutcome =
-  | { kind: 'scaled'; from: number; to: number }
+  /** `maxWaitMs`: the backend's max-wait, how long anyone waits for it to become ready. */
+  | { kind: 'scaled'; from: number; to: number; maxWaitMs: number }
   | { kind: 'already-awake'; replicas: number }
   /** The idle-loop leader is scaling it to zero: told (the intent moved on), it scales back up. */
   | { kind: 'stopping' }
@@ -156,7 +157,7 @@ export class WakeHandler {
       metrics.observeWakeToScaled(wakeAt, now);
       if (result.from !== result.to) scaled.publish(id, { ...result, reason: 'wake', at: now });
       log.info({ from: result.from, to: result.to }, 'scaled up on wake');
-      return { kind: 'scaled', ...result };
+      return { kind: 'scaled', ...result, maxWaitMs: record.config.maxWaitMs };
     } catch (error) {
       if (error instanceof WorkloadNotFoundError) return { kind: 'not-opted-in', error };
       return { kind: 'failed', error: error as Error };

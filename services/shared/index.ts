@@ -84,6 +84,7 @@ export {
   type JetStreamNeeds,
   LEASE_TTL_MS,
   SCALER_CONSUMER_CONFIG,
+  WAKE_ACK_WAIT_MS,
   type SetupReport,
   scalerConsumerConfig,
 } from './nats/jetstream-setup.ts';
