@@ -49,9 +49,10 @@ export interface HaStack extends LocalStack {
    * service is ready again (after a process was started again). */
   settled(): Promise<void>;
   /**
-   * Resolves once every Raft group of wakegate's (the wake stream, its scalers' consumer, every bucket's
-   * stream) has a leader, as JetStream's stream and consumer info say (asked every 50 ms; only a group's
-   * leader answers). A leader named `dead` counts only once `back()` says that server runs again.
+   * Resolves once every Raft group wakegate needs has a leader: the wake stream, its scalers' consumer,
+   * every bucket's stream (their info names it; only a group's leader answers) and JetStream's meta group
+   * (which creates consumers, as every KV watch whose server died makes a new one; only its leader answers
+   * account info). Asked every 50 ms. A leader named `dead` counts only once `back()` says it runs again.
    */
   ledWithout(dead: string, back: () => boolean): Promise<void>;
   /** The NATS server leading the wake stream's Raft group now. */
@@ -150,6 +151,8 @@ export async function startHaStack(options: {
         ...[BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, BRIDGES_BUCKET].map(
           (bucket) => () => quickJsm.streams.info(`KV_${bucket}`),
         ),
+        // Any answer comes from the meta group's leader, which the dead server cannot be.
+        () => quickJsm.getAccountInfo().then(() => ({ cluster: { leader: 'meta' } })),
       ];
       const deadline = Date.now() + 30_000;
       for (;;) {
