@@ -30,7 +30,7 @@ import {
 import { backendRecordOf } from './backend-records.ts';
 import type { ScalerMetrics } from './metrics.ts';
 import { type Hold, ReadyHolds } from './ready-holds.ts';
-import { DEFAULT_RETRY_BACKOFF, retryDelayMs } from './wake-decision.ts';
+import { DEFAULT_RETRY_BACKOFF, failedWakeDelayMs } from './wake-decision.ts';
 import type { WakeHandler } from './wake-handler.ts';
 
 export interface WakeConsumerOptions {
@@ -290,10 +290,19 @@ export class WakeConsumer {
           );
           return undefined;
         }
-        const delayMs = retryDelayMs(msg.info.deliveryCount, this.#options.backoff ?? DEFAULT_RETRY_BACKOFF);
+        const delayMs = failedWakeDelayMs(
+          outcome.failure,
+          msg.info.deliveryCount,
+          this.#options.backoff ?? DEFAULT_RETRY_BACKOFF,
+        );
         msg.nak(delayMs);
         log.warn(
-          { err: outcome.error, delivery: msg.info.deliveryCount, retryInMs: delayMs },
+          {
+            err: outcome.error,
+            failure: outcome.failure,
+            delivery: msg.info.deliveryCount,
+            retryInMs: delayMs,
+          },
           'wake failed; redelivery scheduled',
         );
         return undefined;
