@@ -84,9 +84,9 @@ export {
   type JetStreamNeeds,
   LEASE_TTL_MS,
   SCALER_CONSUMER_CONFIG,
-  WAKE_ACK_WAIT_MS,
   type SetupReport,
   scalerConsumerConfig,
+  WAKE_ACK_WAIT_MS,
 } from './nats/jetstream-setup.ts';
 export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
 export {
