@@ -62,11 +62,15 @@ const PULL_EXPIRES_MS = 1000;
 const MAX_PENDING = 256;
 /**
  * How often a wake in hand is reported in progress (`+WPI`): a quarter of `ack_wait`, so three reports in a
- * row can be late (a loaded machine's stalled event loop) before the server hands the wake to another.
+ * row can be missed (a loaded machine's stalled event loop) before the server hands the wake to another.
  */
 export const WORKING_EVERY_MS = WAKE_ACK_WAIT_MS / 4;
-/** Wakes held until their backend is ready at once; past it a scaled wake is acknowledged at once as before. */
-const MAX_HELD = 1024;
+/**
+ * At most this many wakes held until their backend is ready; past it a wake that scaled a backend up is
+ * acknowledged at once, as without holding. Each held wake counts against the consumer's `max_ack_pending`
+ * (1,000 by default, shared by every replica), which would stop the server delivering wakes at all.
+ */
+const MAX_HELD = 256;
 
 export class WakeConsumer {
   readonly #options: WakeConsumerOptions;
