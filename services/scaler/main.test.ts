@@ -166,10 +166,14 @@ describe('scaler process with the Kubernetes provider', () => {
     await taken;
     // Alive, it reports the wake in progress: three times ack_wait later the server has not handed it on
     // (only a wait can show that nothing happened).
-    await new Promise((resolve) => setTimeout(resolve, 3 * WAKE_ACK_WAIT_MS));
-    expect((await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER)).num_redelivered).toBe(0);
-    doomed.child.kill('SIGKILL');
-    await once(doomed.child, 'exit');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 3 * WAKE_ACK_WAIT_MS));
+      expect((await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER)).num_redelivered).toBe(0);
+    } finally {
+      const exited = once(doomed.child, 'exit');
+      doomed.child.kill('SIGKILL');
+      await exited;
+    }
 
     const survivorNc = await connect({ servers: server.url });
     const survivor = await createScaler({
