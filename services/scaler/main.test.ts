@@ -13,12 +13,18 @@ import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler
 import { type ServiceProcess, spawnService } from '../../test/service-process.ts';
 import { until } from '../../test/until.ts';
 import { createWorkloadScaler } from '../providers/kubernetes/index.ts';
-import { backendId, createLogger, ensureJetStream, SCALER_CONSUMER, WAKE_STREAM } from '../shared/index.ts';
+import {
+  backendId,
+  createLogger,
+  ensureJetStream,
+  SCALER_CONSUMER,
+  WAKE_ACK_WAIT_MS,
+  WAKE_STREAM,
+} from '../shared/index.ts';
 import { IDLE_LOOP_LEASE } from './leader-lease.ts';
 import { createScaler } from './scaler.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
-const ACK_WAIT_MS = 3000;
 const logger = createLogger('scaler', 'silent');
 
 interface RunningScaler {
@@ -132,7 +138,7 @@ describe('scaler process with the Kubernetes provider', () => {
     await once(scaler.child, 'exit');
   });
 
-  it('hands the wake of a scaler process killed before acking to another replica within ack_wait', async () => {
+  it('keeps a wake with a live scaler however long its scale call takes, and hands it to another replica within ack_wait once it is killed', async () => {
     const id = backendId('shop', 'orphan');
     api.create(deploymentObject('orphan', { replicas: 0, labels: { 'wakegate.dev/enabled': 'true' } }));
     await putBackend(backends, id);
@@ -153,15 +159,21 @@ describe('scaler process with the Kubernetes provider', () => {
       api.kubeConfigYaml().replace(api.url, `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`),
     );
     const doomed = await startProcess({ KUBECONFIG: blackHoleConfig });
-    // After the process ran ensureJetStream, which sets the consumer's usual 30 s.
     const jsm = await jetstreamManager(nc);
-    await jsm.consumers.update(WAKE_STREAM, SCALER_CONSUMER, { ack_wait: nanos(ACK_WAIT_MS) });
     const scaled = collectScaled(nc);
 
     await publishWake(js, id);
     await taken;
-    doomed.child.kill('SIGKILL');
-    await once(doomed.child, 'exit');
+    // Alive, it reports the wake in progress: three times ack_wait later the server has not handed it on
+    // (only a wait can show that nothing happened).
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 3 * WAKE_ACK_WAIT_MS));
+      expect((await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER)).num_redelivered).toBe(0);
+    } finally {
+      const exited = once(doomed.child, 'exit');
+      doomed.child.kill('SIGKILL');
+      await exited;
+    }
 
     const survivorNc = await connect({ servers: server.url });
     const survivor = await createScaler({
@@ -176,9 +188,9 @@ describe('scaler process with the Kubernetes provider', () => {
     try {
       const [event] = await scaled.next((e) => e.backend === id);
       expect(event).toMatchObject({ from: 0, to: 1, reason: 'wake' });
-      // Handed over by the ack_wait the test set (not the usual 30 s), to the survivor, which scaled it.
+      // Handed over after ack_wait, to the survivor, which scaled it.
       expect((await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER)).config.ack_wait).toBe(
-        nanos(ACK_WAIT_MS),
+        nanos(WAKE_ACK_WAIT_MS),
       );
       expect(
         await survivor.metrics.registry.getSingleMetricAsString('wakegate_scale_operations_total'),

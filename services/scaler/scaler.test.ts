@@ -17,6 +17,7 @@ import {
   ensureJetStream,
   SCALER_CONSUMER,
   SCALER_CONSUMER_CONFIG,
+  WAKE_ACK_WAIT_MS,
   WAKE_STREAM,
 } from '../shared/index.ts';
 import { createScaler, type Scaler } from './scaler.ts';
@@ -57,7 +58,7 @@ describe('scaler: wakes', () => {
   async function startReplica(
     workloads: TestWorkloads,
     identity?: string,
-    options: { defaultBackoff?: boolean; log?: typeof logger } = {},
+    options: { defaultBackoff?: boolean; log?: typeof logger; holdWakesUntilReady?: boolean } = {},
   ) {
     const replicaNc = await connect({
       servers: server.url,
@@ -70,6 +71,7 @@ describe('scaler: wakes', () => {
       logger: options.log ?? logger,
       ...(identity ? { identity } : {}),
       ...(options.defaultBackoff ? {} : { backoff: { baseMs: 50, maxMs: 200 } }),
+      ...(options.holdWakesUntilReady ? { holdWakesUntilReady: true } : {}),
     });
     scaler.start();
     cleanups.push(async () => {
@@ -77,7 +79,7 @@ describe('scaler: wakes', () => {
       await replicaNc.close();
     });
     await until('the replica to consume', () => scaler.notReadyReason() === undefined);
-    return { scaler };
+    return { scaler, nc: replicaNc };
   }
 
   async function settled(): Promise<void> {
@@ -118,6 +120,37 @@ describe('scaler: wakes', () => {
     expect(await metric(scaler, 'wakegate_cold_start_seconds')).toContain(
       'wakegate_cold_start_seconds_count{phase="scale"} 1',
     );
+  });
+
+  it('holds a wake that scaled a backend up until it is ready, and hands it to another replica when its scaler goes first', async () => {
+    const id = backendId('shop', 'held');
+    await putBackend(backends, id);
+    const scaled = collectScaled(nc);
+    // The process provider's case: the backend dies with its scaler, so the next one finds it asleep.
+    const first = await startReplica(new TestWorkloads({ [id]: 0 }), 'first', { holdWakesUntilReady: true });
+    await publishWake(js, id);
+    await scaled.next((e) => e.backend === id);
+    const second = await startReplica(new TestWorkloads({ [id]: 0 }), 'second', {
+      holdWakesUntilReady: true,
+    });
+    // Still the first replica's while it lives: twice ack_wait later, neither settled nor handed on (only
+    // a wait can show that nothing happened).
+    await new Promise((resolve) => setTimeout(resolve, 2 * WAKE_ACK_WAIT_MS));
+    expect(await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER)).toMatchObject({
+      num_ack_pending: 1,
+      num_redelivered: 0,
+    });
+
+    // The first replica is cut off before the backend is ready: its wake goes to the second one.
+    await first.nc.close();
+    const again = (await scaled.next((e) => e.backend === id, 2))[1];
+    expect(again).toMatchObject({ backend: id, from: 0, to: 1, reason: 'wake' });
+    expect(await metric(second.scaler, 'wakegate_scale_operations_total')).toContain(
+      'wakegate_scale_operations_total{direction="up",result="ok"} 1',
+    );
+    // The watcher records it ready: settled.
+    await putBackend(backends, id, { replicas: 1 });
+    await settled();
   });
 
   it("scales a forged record's absurd wake replicas to the operator's ceiling, not 2^31 (attack: a forged KV record)", async () => {

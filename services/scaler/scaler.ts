@@ -60,6 +60,12 @@ export interface ScalerOptions {
    */
   bounds?: Partial<BackendBounds>;
   backoff?: Backoff;
+  /**
+   * A scale-up dies with the scaler that made it (the process provider: a backend process dies with its
+   * scaler's pipes), so each wake that scaled a backend up is held until the backend is ready: if this
+   * scaler dies first, the wake goes to another one after `ack_wait`. A Kubernetes or Docker scale stands.
+   */
+  holdWakesUntilReady?: boolean;
   /** Wall clock for stamps in records and messages. */
   now?: () => number;
   /** Monotonic clock for the lease's and the idle loop's durations. */
@@ -141,6 +147,7 @@ export class Scaler {
     });
     this.#consumer = new WakeConsumer({
       js: jetstream(options.nc),
+      ...(options.holdWakesUntilReady ? { backends: buckets.backends } : {}),
       pair,
       handler,
       metrics: this.metrics,

@@ -46,6 +46,8 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
       workloads,
       logger,
       pair: options.pair,
+      // A backend process dies with the scaler that started it; a Kubernetes or Docker scale stands.
+      holdWakesUntilReady: provider === 'process',
       timing: { drainMs: options.drainMs },
       bounds: { maxWakeReplicas: options.maxWakeReplicas, minIdleTimeoutMs: options.minIdleTimeoutMs },
     });

@@ -1,14 +1,22 @@
 /**
  * Takes wakes from its pair's durable pull consumer (`scaler`, or `scaler-<pair>`) that every replica of
- * the pair shares, hands them to the WakeHandler and settles each message: ack when done, nak with
- * backoff when the platform failed, term when retrying can never help.
+ * the pair shares, hands them to the WakeHandler and settles each message: ack when done (a wake that
+ * scaled a backend up once the backend is ready, see ready-holds.ts), nak with backoff when the platform
+ * failed, term when retrying can never help. Until it settles a wake it tells the server every
+ * `WORKING_EVERY_MS` that it is still at work on it, so the consumer's short `ack_wait` hands the wake to
+ * another replica soon after this one dies, and never while it lives (unless its event loop stalls for
+ * longer than the margin: the other replica then finds the backend awake, or waits for the process state
+ * file's lock and finds it started, and does nothing).
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { type KV, type KvWatchEntry, KvWatchInclude, type KvWatchOptions } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/transport-node';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   asError,
   type BackendId,
   type Backoff,
+  backendFromKey,
   contextFromHeaders,
   decodeMessage,
   inSpan,
@@ -16,14 +24,22 @@ import {
   type Logger,
   SCALER_CONSUMER_CONFIG,
   scalerConsumerOf,
+  WAKE_ACK_WAIT_MS,
   WAKE_STREAM,
 } from '../shared/index.ts';
+import { backendRecordOf } from './backend-records.ts';
 import type { ScalerMetrics } from './metrics.ts';
-import { DEFAULT_RETRY_BACKOFF, retryDelayMs } from './wake-decision.ts';
+import { type Hold, ReadyHolds } from './ready-holds.ts';
+import { DEFAULT_RETRY_BACKOFF, failedWakeDelayMs } from './wake-decision.ts';
 import type { WakeHandler } from './wake-handler.ts';
 
 export interface WakeConsumerOptions {
   js: JetStreamClient;
+  /**
+   * `wakegate-backends`, followed for the records that turn ready, when wakes that scaled a backend up are
+   * held until it is (ScalerOptions.holdWakesUntilReady); without it they are acknowledged at once.
+   */
+  backends?: Pick<KV, 'watch'>;
   /** `WAKEGATE_PAIR`, naming the consumer ('' for the default pair's `scaler`). */
   pair: string;
   handler: WakeHandler;
@@ -42,13 +58,29 @@ const STOPPING_RECHECK_MS = 1000;
  * to 30 s. 1 s (the least nats.js takes) costs one pull a second.
  */
 const PULL_EXPIRES_MS = 1000;
-/** Messages taken and not yet settled; past it the consumer stops pulling until some settle. */
+/** Messages taken and not yet handled; past it the consumer stops pulling until some are. */
 const MAX_PENDING = 256;
+/**
+ * How often a wake in hand is reported in progress (`+WPI`): a quarter of `ack_wait`, so three reports in a
+ * row can be missed (a loaded machine's stalled event loop) before the server hands the wake to another.
+ */
+export const WORKING_EVERY_MS = WAKE_ACK_WAIT_MS / 4;
+/**
+ * At most this many wakes held until their backend is ready; past it a wake that scaled a backend up is
+ * acknowledged at once, as without holding. Each held wake counts against the consumer's `max_ack_pending`
+ * (1,000 by default, shared by every replica), which would stop the server delivering wakes at all.
+ */
+const MAX_HELD = 256;
 
 export class WakeConsumer {
   readonly #options: WakeConsumerOptions;
   readonly #log: Logger;
   readonly #settling = new Set<Promise<void>>();
+  /** Wakes handled and held until their backend is ready (not counted against MAX_PENDING). */
+  readonly #holding = new Set<Promise<void>>();
+  readonly #holds = new ReadyHolds(MAX_HELD);
+  #records: QueuedIterator<KvWatchEntry> | undefined;
+  #recordsLoop: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
   #stopped = false;
   #loop: Promise<void> | undefined;
@@ -65,16 +97,45 @@ export class WakeConsumer {
   }
 
   start(): void {
+    if (this.#options.backends)
+      this.#recordsLoop ??= keepRunning(() => this.#followRecords(), {
+        stopped: () => this.#stopped,
+        delayMs: RESTART_DELAY_MS,
+        onError: (error) =>
+          this.#log.warn({ err: asError(error) }, 'watch of backend records failed; restarting'),
+      });
     this.#loop ??= this.#run();
   }
 
-  /** Stops pulling, lets the wakes in hand finish and settle; unsettled ones are redelivered to others. */
+  /**
+   * Stops pulling, lets the wakes in hand finish and settle (held ones are acknowledged: the backend's
+   * process, if this scaler runs it, is stopped with this scaler anyway); unsettled ones are redelivered.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#messages?.close();
     this.#slotFreed?.();
     await this.#loop;
     await Promise.allSettled([...this.#settling]);
+    this.#holds.dropAll();
+    await Promise.allSettled([...this.#holding]);
+    this.#records?.stop();
+    await this.#recordsLoop;
+  }
+
+  /** Each change of a record: one that turned ready (or went away) releases the wakes held for it. */
+  async #followRecords(): Promise<void> {
+    const options: KvWatchOptions = { include: KvWatchInclude.UpdatesOnly };
+    const watch = await (this.#options.backends as Pick<KV, 'watch'>).watch(options);
+    this.#records = watch;
+    if (this.#stopped) watch.stop();
+    for await (const entry of watch) {
+      try {
+        this.#holds.changed(backendFromKey(entry.key), backendRecordOf(entry));
+      } catch {
+        // Not a backend's key, or a record the watcher never wrote: nothing held waits for it.
+      }
+    }
   }
 
   #run(): Promise<void> {
@@ -115,19 +176,51 @@ export class WakeConsumer {
   }
 
   #take(msg: JsMsg): void {
+    const working = setInterval(() => {
+      try {
+        msg.working();
+      } catch {
+        // The connection closed: the server redelivers after ack_wait.
+      }
+    }, WORKING_EVERY_MS);
+    // Only settling itself can fail here (the connection closed): the server redelivers after ack_wait.
+    const failed = (error: unknown) =>
+      this.#log.warn({ subject: msg.subject, err: asError(error) }, 'could not settle a wake');
+    let held: Promise<void> | undefined;
     const settled = this.#settle(msg)
-      .catch((error: unknown) => {
-        // Only settling itself can fail here (the connection closed): the server redelivers after ack_wait.
-        this.#log.warn({ subject: msg.subject, err: asError(error) }, 'could not settle a wake');
+      .then((later) => {
+        held = later?.acked;
       })
+      .catch(failed)
       .finally(() => {
         this.#settling.delete(settled);
         this.#slotFreed?.();
+        if (!held) {
+          clearInterval(working);
+          return;
+        }
+        const holding = held.catch(failed).finally(() => {
+          clearInterval(working);
+          this.#holding.delete(holding);
+        });
+        this.#holding.add(holding);
       });
     this.#settling.add(settled);
   }
 
-  async #settle(msg: JsMsg): Promise<void> {
+  /** Acknowledges a wake that scaled its backend up once the backend is ready, or after `maxWaitMs`. */
+  async #ackWhenReady(msg: JsMsg, hold: Hold, maxWaitMs: number): Promise<void> {
+    const timer = setTimeout(() => this.#holds.drop(hold), maxWaitMs);
+    try {
+      await hold.released;
+    } finally {
+      clearTimeout(timer);
+    }
+    msg.ack();
+  }
+
+  /** Handles a wake and settles it, or says when it will: a wake held until its backend is ready. */
+  async #settle(msg: JsMsg): Promise<{ acked: Promise<void> } | undefined> {
     const { handler, metrics } = this.#options;
     let id: BackendId;
     let at: number;
@@ -137,8 +230,10 @@ export class WakeConsumer {
       msg.term();
       metrics.terminated.inc({ reason: 'invalid' });
       this.#log.warn({ subject: msg.subject, err: asError(error) }, 'invalid wake terminated');
-      return;
+      return undefined;
     }
+    // Taken before the wake is handled, so that the record turning ready while it is cannot be missed.
+    const hold = this.#stopped || !this.#options.backends ? undefined : this.#holds.take(id);
 
     // A child of the bridge's publish when the wake carries a trace; the scaled event carries it on.
     const outcome = await inSpan(
@@ -158,32 +253,36 @@ export class WakeConsumer {
     );
     const log = this.#log.child({ backend: id });
     metrics.wakes.inc({ outcome: outcome.kind });
+    log.debug({ outcome: outcome.kind, delivery: msg.info.deliveryCount }, 'wake handled');
+    if (hold && outcome.kind === 'scaled' && outcome.from !== outcome.to && !this.#stopped)
+      return { acked: this.#ackWhenReady(msg, hold, outcome.maxWaitMs) };
+    if (hold) this.#holds.drop(hold);
     switch (outcome.kind) {
       case 'scaled':
       case 'already-awake':
       // Another pair's backend: its own scalers take this wake from their consumer.
       case 'other-pair':
         msg.ack();
-        return;
+        return undefined;
       case 'stopping':
         // The stopping leader scales it back up; the wake comes back once more in case that leader dies.
         msg.nak(STOPPING_RECHECK_MS);
-        return;
+        return undefined;
       case 'unknown-backend':
         msg.term();
         metrics.terminated.inc({ reason: 'unknown_backend' });
         log.warn('wake for a backend the watcher does not list terminated');
-        return;
+        return undefined;
       case 'asleep-by-schedule':
         msg.term();
         metrics.terminated.inc({ reason: 'asleep_by_schedule' });
         log.info('wake in an asleep-during window terminated');
-        return;
+        return undefined;
       case 'not-opted-in':
         msg.term();
         metrics.terminated.inc({ reason: 'not_opted_in' });
         log.warn({ err: outcome.error }, 'wake for a workload that is gone or not opted in terminated');
-        return;
+        return undefined;
       case 'failed': {
         // The server never redelivers past max_deliver: say so instead of scheduling a retry that never comes.
         if (msg.info.deliveryCount >= SCALER_CONSUMER_CONFIG.max_deliver) {
@@ -193,14 +292,24 @@ export class WakeConsumer {
             { err: outcome.error, delivery: msg.info.deliveryCount },
             'wake failed on its last delivery; terminated, the backend stays asleep until the next wake',
           );
-          return;
+          return undefined;
         }
-        const delayMs = retryDelayMs(msg.info.deliveryCount, this.#options.backoff ?? DEFAULT_RETRY_BACKOFF);
+        const delayMs = failedWakeDelayMs(
+          outcome.failure,
+          msg.info.deliveryCount,
+          this.#options.backoff ?? DEFAULT_RETRY_BACKOFF,
+        );
         msg.nak(delayMs);
         log.warn(
-          { err: outcome.error, delivery: msg.info.deliveryCount, retryInMs: delayMs },
+          {
+            err: outcome.error,
+            failure: outcome.failure,
+            delivery: msg.info.deliveryCount,
+            retryInMs: delayMs,
+          },
           'wake failed; redelivery scheduled',
         );
+        return undefined;
       }
     }
   }

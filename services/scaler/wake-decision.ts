@@ -14,3 +14,22 @@ export const DEFAULT_RETRY_BACKOFF: Backoff = { baseMs: 500, maxMs: 10_000 };
 export function retryDelayMs(deliveryCount: number, backoff: Backoff = DEFAULT_RETRY_BACKOFF): number {
   return backoffDelayMs(Math.max(1, Math.floor(deliveryCount)) - 1, backoff);
 }
+
+/** What a failed wake met: the platform's API, or NATS (a bucket or stream electing its Raft leader). */
+export type WakeFailure = 'platform' | 'nats';
+
+/**
+ * A wake whose KV reads or writes failed is redelivered after this long whatever its delivery: JetStream
+ * answers again the moment the group's new leader is elected (nats-server takes 4–9 s), and a doubling
+ * backoff left the wake waiting up to 4 s after that. Each attempt waits at most 1 s for an answer.
+ */
+export const NATS_RETRY_MS = 250;
+
+/** Delay before a failed wake is redelivered: the platform's backoff, or NATS_RETRY_MS for NATS. */
+export function failedWakeDelayMs(
+  failure: WakeFailure,
+  deliveryCount: number,
+  backoff: Backoff = DEFAULT_RETRY_BACKOFF,
+): number {
+  return failure === 'nats' ? NATS_RETRY_MS : retryDelayMs(deliveryCount, backoff);
+}

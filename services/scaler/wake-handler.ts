@@ -9,10 +9,11 @@ import { type RecordBounds, readBackendRecord } from './backend-records.ts';
 import type { CurrentIntent, IntentStore } from './intent-store.ts';
 import type { ScalerMetrics } from './metrics.ts';
 import type { ScaledPublisher } from './scaled-publisher.ts';
-import { decideWake } from './wake-decision.ts';
+import { decideWake, type WakeFailure } from './wake-decision.ts';
 
 export type WakeOutcome =
-  | { kind: 'scaled'; from: number; to: number }
+  /** `maxWaitMs`: the backend's max-wait, how long anyone waits for it to become ready. */
+  | { kind: 'scaled'; from: number; to: number; maxWaitMs: number }
   | { kind: 'already-awake'; replicas: number }
   /** The idle-loop leader is scaling it to zero: told (the intent moved on), it scales back up. */
   | { kind: 'stopping' }
@@ -22,7 +23,8 @@ export type WakeOutcome =
   /** In an `asleep-during` window: not woken (a wake taken before the window began, or sent around it). */
   | { kind: 'asleep-by-schedule' }
   | { kind: 'not-opted-in'; error: WorkloadNotFoundError }
-  | { kind: 'failed'; error: Error };
+  /** `failure`: whether the platform's API or NATS (a KV read or write) failed. */
+  | { kind: 'failed'; error: Error; failure: WakeFailure };
 
 export interface WakeHandlerOptions {
   scaler: WorkloadScaler;
@@ -137,7 +139,12 @@ export class WakeHandler {
       // Awake first, then look at the replicas: an idle drain that re-reads the intent after scaling to
       // zero then sees this wake and scales back up, so a wake can never be lost between the two.
       if ((await this.#markAwake(id, intentRead)) === 'stopping') return { kind: 'stopping' };
-      const replicas = await scaler.getReplicas(id);
+      let replicas: number;
+      try {
+        replicas = await scaler.getReplicas(id);
+      } catch (error) {
+        throw new PlatformFailure(error);
+      }
       const decision = decideWake(replicas, record.config);
       if (decision.kind === 'already-awake') return { kind: 'already-awake', replicas };
 
@@ -149,17 +156,28 @@ export class WakeHandler {
           direction: 'up',
           result: error instanceof WorkloadNotFoundError ? 'not_found' : 'error',
         });
-        throw error;
+        throw new PlatformFailure(error);
       }
       metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
       const now = this.#now();
       metrics.observeWakeToScaled(wakeAt, now);
       if (result.from !== result.to) scaled.publish(id, { ...result, reason: 'wake', at: now });
       log.info({ from: result.from, to: result.to }, 'scaled up on wake');
-      return { kind: 'scaled', ...result };
-    } catch (error) {
+      return { kind: 'scaled', ...result, maxWaitMs: record.config.maxWaitMs };
+    } catch (thrown) {
+      const platform = thrown instanceof PlatformFailure;
+      const error = platform ? thrown.cause : thrown;
       if (error instanceof WorkloadNotFoundError) return { kind: 'not-opted-in', error };
-      return { kind: 'failed', error: error as Error };
+      return { kind: 'failed', error: error as Error, failure: platform ? 'platform' : 'nats' };
     }
+  }
+}
+
+/** An error of the platform's API, told apart from the KV reads and writes around it. */
+class PlatformFailure extends Error {
+  override readonly cause: unknown;
+  constructor(cause: unknown) {
+    super('platform call failed');
+    this.cause = cause;
   }
 }

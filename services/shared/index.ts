@@ -87,6 +87,7 @@ export {
   SCALER_CONSUMER_CONFIG,
   type SetupReport,
   scalerConsumerConfig,
+  WAKE_ACK_WAIT_MS,
 } from './nats/jetstream-setup.ts';
 export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
 export {

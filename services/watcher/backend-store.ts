@@ -16,6 +16,14 @@ import {
   subjectFor,
 } from '../shared/index.ts';
 
+/**
+ * How long a KV read or write (and the listing of keys) waits for JetStream; nats.js's default is 5 s. One
+ * sent while the bucket has no leader (a NATS cluster electing one) gets no answer at all: with 5 s, a
+ * backend found ready during an election was recorded up to 5 s after the new leader was there (the write
+ * and the keys listing of the retry each waited out the 5 s), and its cold start waited as long.
+ */
+export const KV_TIMEOUT_MS = 1000;
+
 export interface StoredBackend {
   record: BackendRecord | undefined;
   /** Revision of the key's last entry (a delete marker included); 0 when it never existed. */
@@ -80,7 +88,7 @@ export class BackendStore {
    * can stall while another replica writes.
    */
   async ids(): Promise<BackendId[]> {
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await jetstreamManager(this.nc, { timeout: KV_TIMEOUT_MS });
     const prefix = `$KV.${BACKENDS_BUCKET}.`;
     const info = await jsm.streams.info(`KV_${BACKENDS_BUCKET}`, { subjects_filter: `${prefix}>` });
     const ids: BackendId[] = [];

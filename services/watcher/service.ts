@@ -3,6 +3,7 @@
  * source, the Watcher and its ops endpoints. `startWatcher` starts following the platform; `close` is the
  * SIGTERM path.
  */
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { loadProvider } from '../providers/index.ts';
 import {
@@ -17,6 +18,7 @@ import {
   startOrUndo,
   startProvider,
 } from '../shared/index.ts';
+import { KV_TIMEOUT_MS } from './backend-store.ts';
 import type { WatcherConfig } from './config.ts';
 import { Watcher } from './watcher.ts';
 
@@ -37,7 +39,7 @@ export async function startWatcher(options: WatcherServiceOptions): Promise<Runn
   const nc = await connectAndSetUp({ ...options, service: 'watcher', logger });
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
-    const kv = await new Kvm(nc).open(BACKENDS_BUCKET);
+    const kv = await new Kvm(jetstream(nc, { timeout: KV_TIMEOUT_MS })).open(BACKENDS_BUCKET);
     const source = await startProvider(provider, async () =>
       (await loadProvider(provider)).createBackendSource({
         logger,

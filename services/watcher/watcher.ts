@@ -51,7 +51,10 @@ export interface WatcherOptions {
   hostPolicy?: HostPolicy | undefined;
   /** How long a disagreement with another replica may last before this one writes its view. Default 2 s. */
   settleMs?: number | undefined;
-  /** Delay before retrying after a failed NATS operation. Default 1 s. */
+  /**
+   * Delay before retrying after a failed NATS operation. Default 250 ms: a write that failed while a bucket
+   * had no leader goes through this soon after the leader is elected (each attempt waits at most 1 s).
+   */
   retryMs?: number | undefined;
   /** Wall clock, for `updatedAt` and the events' `at`. */
   now?: () => number;
@@ -328,7 +331,7 @@ export class Watcher {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.enqueue(() => this.apply(this.latest, true));
-    }, this.options.retryMs ?? 1000);
+    }, this.options.retryMs ?? 250);
   }
 
   /** `absent`: the key was not in KV when the reconcile pass began (as good as a read that found nothing). */

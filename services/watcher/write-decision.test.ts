@@ -67,6 +67,23 @@ describe('watcher write decisions', () => {
     ).toBe('skip');
   });
 
+  it('says at once that a backend is ready when its snapshots skipped the start another replica wrote', () => {
+    // Asleep -> awake in one snapshot (a busy replica), while KV holds the other replica's waking: that
+    // replica may be gone (killed mid cold start), so readiness does not wait for the settle period.
+    expect(
+      decideWrite({ previous: asleep, desired: awake, current: waking, reconcile: false, ...fresh }),
+    ).toBe('write');
+    // Not from a start: KV says something else than this backend's start (other hosts), or this replica has
+    // no value of its own yet (starting, or a deferred re-check): the settle period holds.
+    const elsewhere = toRecord({ ...base, replicas: 1, hosts: ['other.example.com'] }, 2000);
+    expect(
+      decideWrite({ previous: asleep, desired: awake, current: elsewhere, reconcile: false, ...fresh }),
+    ).toBe('defer');
+    expect(
+      decideWrite({ previous: undefined, desired: awake, current: waking, reconcile: true, ...fresh }),
+    ).toBe('defer');
+  });
+
   it('overwrites a value nobody wrote for the settle period: stale at start, or a lasting disagreement', () => {
     expect(
       decideWrite({ previous: undefined, desired: waking, current: awake, reconcile: true, ...old }),

@@ -77,6 +77,12 @@ export function sameValue(a: BackendRecord | undefined, b: BackendRecord | undef
 
 export type WriteDecision = 'skip' | 'write' | 'defer';
 
+/** `current` is `desired` but for readiness, and not ready. */
+function sameStartNotReady(current: BackendRecord | undefined, desired: BackendRecord): boolean {
+  if (current === undefined || current.ready) return false;
+  return sameValue({ ...current, ready: desired.ready, readyReplicas: desired.readyReplicas }, desired);
+}
+
 export interface WriteInput {
   /** What this replica wanted at its previous snapshot; undefined for no key. */
   previous: BackendRecord | undefined;
@@ -117,6 +123,17 @@ export function decideWrite({
   // This replica saw the backend stop being ready while KV (another replica's value) still says ready:
   // that is never worth waiting on. (One that merely has not seen it ready yet waits as below.)
   if (previous?.ready === true && desired?.ready === false && current?.ready === true) return 'write';
+  // This replica saw the backend become ready (from a value of its own that was not) where KV holds the
+  // same start one step behind, not ready yet: another replica's write of the start that this one's snapshots
+  // skipped. Readiness is said at once; waiting out the settle period cost a cold start 2 s whenever the
+  // replica that wrote the start died before writing ready.
+  if (
+    !reconcile &&
+    previous?.ready === false &&
+    desired?.ready === true &&
+    sameStartNotReady(current, desired)
+  )
+    return 'write';
   // Someone else wrote a value this replica does not hold. A recent write most likely comes from a replica
   // that is ahead (this one is starting or lagging): leave it and look again later. An old one is stale.
   return currentAgeMs >= settleMs ? 'write' : 'defer';

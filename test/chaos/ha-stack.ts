@@ -13,7 +13,14 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ChildService, type LocalStack, startLocalStack } from '../../services/local/index.ts';
-import { BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, WAKE_STREAM } from '../../services/shared/index.ts';
+import {
+  BACKENDS_BUCKET,
+  BRIDGES_BUCKET,
+  INTENTS_BUCKET,
+  LEASES_BUCKET,
+  SCALER_CONSUMER,
+  WAKE_STREAM,
+} from '../../services/shared/index.ts';
 import { ROOT, readMetric, testStackOptions } from '../e2e/local-stack.ts';
 import { freePort } from '../ports.ts';
 
@@ -41,6 +48,13 @@ export interface HaStack extends LocalStack {
   /** Resolves once the wake stream and the buckets have a leader with every replica current and every
    * service is ready again (after a process was started again). */
   settled(): Promise<void>;
+  /**
+   * Resolves once every Raft group wakegate needs has a leader: the wake stream, its scalers' consumer,
+   * every bucket's stream (their info names it; only a group's leader answers) and JetStream's meta group
+   * (which creates consumers, as every KV watch whose server died makes a new one; only its leader answers
+   * account info). Asked every 50 ms. A leader named `dead` counts only once `back()` says it runs again.
+   */
+  ledWithout(dead: string, back: () => boolean): Promise<void>;
   /** The NATS server leading the wake stream's Raft group now. */
   streamLeader(): Promise<ChildService>;
   /** The scaler holding the idle-loop lease now. */
@@ -94,6 +108,8 @@ export async function startHaStack(options: {
     reconnectTimeWait: 100,
   });
   const jsm = await jetstreamManager(nc);
+  // A group without a leader does not answer its info request: asked again soon rather than after 5 s.
+  const quickJsm = await jetstreamManager(nc, { timeout: 250 });
   const kvm = new Kvm(nc);
   const scalerNamed = (by: string) => {
     const pid = Number(/-(\d+)-[0-9a-f]{8}$/.exec(by)?.[1]);
@@ -125,6 +141,33 @@ export async function startHaStack(options: {
         );
         if (led && ready.every(Boolean)) return;
         if (Date.now() > deadline) throw new Error('the stack did not settle in 30 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async ledWithout(dead, back) {
+      const groups = [
+        () => quickJsm.streams.info(WAKE_STREAM),
+        () => quickJsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER),
+        ...[BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, BRIDGES_BUCKET].map(
+          (bucket) => () => quickJsm.streams.info(`KV_${bucket}`),
+        ),
+        // Any answer comes from the meta group's leader, which the dead server cannot be.
+        () => quickJsm.getAccountInfo().then(() => ({ cluster: { leader: 'meta' } })),
+      ];
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const leaders = await Promise.all(
+          groups.map((info) =>
+            info().then(
+              (i) => i.cluster?.leader,
+              () => undefined,
+            ),
+          ),
+        );
+        if (leaders.every((leader) => leader !== undefined && leader !== '' && (leader !== dead || back())))
+          return;
+        if (Date.now() > deadline)
+          throw new Error(`wakegate's streams had no leader 30 s after ${dead} died`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },

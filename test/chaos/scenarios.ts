@@ -80,6 +80,10 @@ export interface KillResult extends Tally {
   killed: string;
   /** From the kill to the last of the held requests answered. */
   recoveryMs: number;
+  /** NATS kills: from the kill until every Raft group of wakegate's has a live leader again (NATS's part). */
+  electionMs?: number;
+  /** NATS kills: `recoveryMs` − `electionMs`, wakegate's part after the election. */
+  beyondElectionMs?: number;
 }
 
 /**
@@ -161,20 +165,31 @@ export async function killDuringColdStart(
   const victim = hit ? target() : undefined;
   const killAt = Date.now();
   let restarted: Promise<void> = Promise.resolve();
+  let elected: Promise<number> | undefined;
   if (victim) {
     await victim.kill();
-    restarted = delay(options.restartAfterMs ?? 2000).then(() => victim.start());
+    let back = false;
+    if (kind === 'nats-node' || kind === 'nats-leader')
+      elected = stack.ledWithout(victim.name, () => back).then(() => Date.now() - killAt);
+    restarted = delay(options.restartAfterMs ?? 2000)
+      .then(() => victim.start())
+      .then(() => {
+        back = true;
+      });
   }
   await settled;
   stopWatching();
+  const electionMs = await elected;
   await restarted;
   await stack.settled();
+  const recoveryMs = Math.max(0, lastAnswer - killAt);
   return {
     kind,
     moment,
     killed: victim?.name ?? 'none',
     ...tally,
-    recoveryMs: Math.max(0, lastAnswer - killAt),
+    recoveryMs,
+    ...(electionMs === undefined ? {} : { electionMs, beyondElectionMs: recoveryMs - electionMs }),
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { asError, type Logger, WakegateError } from '../../shared/index.ts';
 import type { ProcessBackend } from './config.ts';
@@ -96,8 +97,23 @@ export async function stopProcess(child: ChildProcess, graceMs: number): Promise
 }
 
 /**
+ * Linux: whether `pid` has exited and waits for its parent to reap it. A dead scaler's backend is an orphan
+ * whose parent is now PID 1, which may reap it only a second later (a container's init, a VM's agent).
+ */
+async function isZombie(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Stops a process group this process did not start (another scaler's backend): SIGTERM, then SIGKILL when
  * anything of it is still there after `graceMs`. It cannot wait for an exit event, so it looks every 20 ms.
+ * Once SIGKILLed, a leader that is a zombie is gone (SIGKILL reached the whole group at once), whoever
+ * reaps it and whenever: waiting for that held the next start of the backend up to a second.
  */
 export async function stopGroup(pid: number, graceMs: number): Promise<'terminated' | 'killed'> {
   signalGroup(pid, 'SIGTERM');
@@ -105,7 +121,7 @@ export async function stopGroup(pid: number, graceMs: number): Promise<'terminat
   while (signalGroup(pid, 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!signalGroup(pid, 0)) return 'terminated';
   signalGroup(pid, 'SIGKILL');
-  while (signalGroup(pid, 0)) await new Promise((r) => setTimeout(r, 20));
+  while (signalGroup(pid, 0) && !(await isZombie(pid))) await new Promise((r) => setTimeout(r, 20));
   return 'killed';
 }
 

@@ -3,7 +3,13 @@ import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsClusterFixture } from '../../../test/nats-cluster.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
-import { EVERYTHING, ensureJetStream, JETSTREAM_NEEDS, replicasFor } from './jetstream-setup.ts';
+import {
+  EVERYTHING,
+  ensureJetStream,
+  JETSTREAM_NEEDS,
+  replicasFor,
+  WAKE_ACK_WAIT_MS,
+} from './jetstream-setup.ts';
 
 describe('JetStream setup', () => {
   let server: NatsServerFixture;
@@ -44,7 +50,7 @@ describe('JetStream setup', () => {
     expect(consumer).toMatchObject({
       durable_name: 'scaler',
       ack_policy: 'explicit',
-      ack_wait: nanos(30_000),
+      ack_wait: nanos(WAKE_ACK_WAIT_MS),
       max_deliver: 10,
     });
     expect((await jsm.streams.info('KV_wakegate-leases')).config.max_age).toBe(nanos(15_000));
@@ -102,7 +108,9 @@ describe('JetStream setup', () => {
     const jsm = await jetstreamManager(nc);
     await jsm.consumers.update('WAKEGATE_WAKE', 'scaler', { ack_wait: nanos(5_000) });
     expect((await ensureJetStream(nc)).updated).toEqual(['consumer WAKEGATE_WAKE/scaler']);
-    expect((await jsm.consumers.info('WAKEGATE_WAKE', 'scaler')).config.ack_wait).toBe(nanos(30_000));
+    expect((await jsm.consumers.info('WAKEGATE_WAKE', 'scaler')).config.ack_wait).toBe(
+      nanos(WAKE_ACK_WAIT_MS),
+    );
   });
 
   it('sets up, per service, only what that service uses', async () => {

@@ -51,11 +51,18 @@ const WAKE_STREAM_CONFIG = {
   discard: DiscardPolicy.Old,
 } satisfies Partial<StreamConfig>;
 
+/**
+ * How long a wake taken by a scaler stays its own without word from it: the scaler reports the wakes it
+ * works on in progress four times as often (services/scaler/wake-consumer.ts), so a wake comes back to
+ * another scaler this long after its scaler died (SIGKILL, OOM, its machine gone) and not later.
+ */
+export const WAKE_ACK_WAIT_MS = 1000;
+
 /** The wake consumer; past `max_deliver` deliveries the server drops a wake, so the scaler terms it itself. */
 export const SCALER_CONSUMER_CONFIG = {
   durable_name: SCALER_CONSUMER,
   ack_policy: AckPolicy.Explicit,
-  ack_wait: nanos(30_000),
+  ack_wait: nanos(WAKE_ACK_WAIT_MS),
   max_deliver: 10,
 } satisfies Partial<ConsumerConfig>;
 
