@@ -17,6 +17,7 @@ import {
   DEFAULT_BACKEND_BOUNDS,
   INTENTS_BUCKET,
   idleLoopLeaseOf,
+  KV_TIMEOUT_MS,
   LEASE_TTL_MS,
   LEASES_BUCKET,
   type Logger,
@@ -78,14 +79,6 @@ interface Buckets {
   leases: KV;
   bridges: KV;
 }
-
-/**
- * How long a KV read or write waits for JetStream. A request sent while a bucket has no leader (a NATS
- * cluster electing one) gets no answer at all; with nats.js's 5 s a wake taken as NATS came back waited 5 s
- * on its intent read before it was retried. Failed sooner, the wake is redelivered (500 ms) and goes
- * through once the leader is there.
- */
-const KV_TIMEOUT_MS = 1000;
 
 /** Opens the buckets (made by `ensureJetStream`) and returns a scaler ready to `start()`. */
 export async function createScaler(options: ScalerOptions): Promise<Scaler> {

@@ -83,6 +83,7 @@ export {
   isRevisionConflict,
   JETSTREAM_NEEDS,
   type JetStreamNeeds,
+  KV_TIMEOUT_MS,
   LEASE_TTL_MS,
   SCALER_CONSUMER_CONFIG,
   type SetupReport,

@@ -10,19 +10,12 @@ import {
   backendKey,
   codecs,
   isRevisionConflict,
+  KV_TIMEOUT_MS,
   type Logger,
   type NatsConnection,
   PayloadError,
   subjectFor,
 } from '../shared/index.ts';
-
-/**
- * How long a KV read or write (and the listing of keys) waits for JetStream; nats.js's default is 5 s. One
- * sent while the bucket has no leader (a NATS cluster electing one) gets no answer at all: with 5 s, a
- * backend found ready during an election was recorded up to 5 s after the new leader was there (the write
- * and the keys listing of the retry each waited out the 5 s), and its cold start waited as long.
- */
-export const KV_TIMEOUT_MS = 1000;
 
 export interface StoredBackend {
   record: BackendRecord | undefined;

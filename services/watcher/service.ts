@@ -10,6 +10,7 @@ import {
   BACKENDS_BUCKET,
   closeOnce,
   connectAndSetUp,
+  KV_TIMEOUT_MS,
   type Logger,
   natsConnectedGauge,
   natsLink,
@@ -18,7 +19,6 @@ import {
   startOrUndo,
   startProvider,
 } from '../shared/index.ts';
-import { KV_TIMEOUT_MS } from './backend-store.ts';
 import type { WatcherConfig } from './config.ts';
 import { Watcher } from './watcher.ts';
 

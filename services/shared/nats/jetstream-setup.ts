@@ -29,6 +29,15 @@ import {
 } from '../ids/subjects.ts';
 
 export const LEASE_TTL_MS = 15_000;
+
+/**
+ * How long the services' KV reads, writes and watch set-ups wait for JetStream; nats.js's default is 5 s.
+ * One sent while the bucket has no leader (a NATS cluster electing one) gets no answer at all: with 5 s, a
+ * backend found ready during an election was recorded up to 5 s after the new leader was there, a wake
+ * taken as NATS came back waited 5 s on its intent read, and a bridge's watch restarted then waited as
+ * long before its next try. Failed sooner, each is tried again and goes through once the leader is there.
+ */
+export const KV_TIMEOUT_MS = 1000;
 /**
  * A bridge heartbeat not renewed for this long is gone: a bridge that crashed (or is cut from NATS) holds
  * drains back this long, then counts as gone. A bridge that stops cleanly deletes its key.
