@@ -24,6 +24,7 @@ import {
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
+import { ClusterHosts } from './cluster-hosts.ts';
 import { H2cUpstreams } from './h2c-upstream.ts';
 import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
 import { createDualProtocolServer } from './listener.ts';
@@ -83,14 +84,13 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** The last backend table each worker's filter received, for readiness and `GET /backends`. */
   const known = new Map<number, Map<string, boolean>>();
-  /** Whether each backend's cluster has its host, as last told to the cluster model. */
-  const hostUp = new Map<string, boolean>();
+  const clusterHosts = new ClusterHosts();
   let plugin: Plugin | undefined;
   const bridgeCalls = createBridgeCalls({
     bridgeUrl: options.bridgeUrl,
     cluster: BRIDGE_CLUSTER,
     logger,
-    onTable: (worker, backends, full, removed) => {
+    onTable: (worker, backends, full, removed, revision) => {
       // A delta changes the backends it lists and removes those it names; the others stay as they were.
       const table = full ? new Map<string, boolean>() : (known.get(worker) ?? new Map<string, boolean>());
       for (const id of removed) table.delete(id);
@@ -98,10 +98,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       known.set(worker, table);
       // The cluster gets its host when the watcher says ready (Envoy's EDS push); each worker applies it after
       // the EDS lag. This runs before the filter sees the same table, as the endpoint reaches Envoy first at lag 0.
-      for (const [id, ready] of backends) {
-        if (!processConfig.backends.has(id) || hostUp.get(id) === ready) continue;
-        hostUp.set(id, ready);
-        plugin?.clusters?.setHost(id, ready);
+      for (const [id, up] of clusterHosts.apply(revision, backends)) {
+        if (processConfig.backends.has(id)) plugin?.clusters?.setHost(id, up);
       }
     },
     onFailure: () => metrics.bridgeCallFailures.inc(),
