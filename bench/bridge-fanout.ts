@@ -40,8 +40,8 @@ import {
 /** Waiters, and blocks: bridge and floor take turns, a block each, so that load from elsewhere on the
  * machine falls on both alike. A block connects its waiters, runs a round to warm up (not measured), then
  * `rounds` measured ones, and closes them: both sets at once would need twice the sockets. */
-const FANOUT = { waiters: 1000, blocks: 5, rounds: 2 };
-const FANOUT_10K = { waiters: 10_000, blocks: 5, rounds: 1 };
+const FANOUT = { waiters: 1000, blocks: 5, rounds: 20 };
+const FANOUT_10K = { waiters: 10_000, blocks: 5, rounds: 6 };
 /** Open files each process needs: a socket per waiter, and room for the rest. */
 const NOFILE = FANOUT_10K.waiters + 1024;
 const WAKE_CLIENTS = 64;
