@@ -5,7 +5,7 @@
  * service and for tests alike), and `listen()` stays with the caller.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { context, propagation, ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import {
@@ -53,6 +53,7 @@ import {
   WakeReply,
 } from './schemas.ts';
 import { statusPageRoutes } from './status-page.ts';
+import { bridgeValidatorCompiler } from './validator.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
@@ -211,7 +212,7 @@ export function buildApp(options: BuildAppOptions) {
     // Long polls are held up to a minute: no server-side request timeout may cut them first.
     requestTimeout: 0,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(bridgeValidatorCompiler);
   // Bodies are JSON only; anything else is a 415 rather than a confusing schema error.
   app.removeContentTypeParser('text/plain');
 
