@@ -3,10 +3,12 @@
  *
  * notifyP50Ms / notifyP99Ms: time from a KV put (a backend turning ready or not) to each of 1,000 long
  * polls held by the bridge receiving its answer (a table of 20 backends), over real HTTP on loopback, over
- * several rounds. floorP50Ms / floorP99Ms: the same client against the floor, a bare `node:http` server
- * (bench/fanout-floor.ts, its own process as the bridge is) holding as many calls and writing the same
- * bytes to all of them on a trigger; ratioP99 is notifyP99Ms / floorP99Ms, the bridge's cost over what
- * Node itself needs to answer that many sockets on this machine. `waiters10k` repeats both with 10,000.
+ * `rounds` measured rounds. floorP50Ms / floorP99Ms: the same client against the floor, a bare `node:http`
+ * server (bench/fanout-floor.ts, its own process as the bridge is) holding as many calls and writing the
+ * same bytes to all of them on a trigger, over as many rounds; ratioP99 is notifyP99Ms / floorP99Ms, the
+ * bridge's cost over what Node itself needs to answer that many sockets on this machine. notifyP99Rounds /
+ * floorP99Rounds: how many of the rounds have an answer at or above the p99 (1: one slow round sets the
+ * tail). `waiters10k` repeats all of them with 10,000.
  * Targets: ratioP99 ≤ 1.3 at 1,000, ≤ 1.5 at 10,000.
  * wakesPerSec: accepted (202) `POST /v1/wake` per second from 64 concurrent clients over 100 backends.
  * firstWakes: of those, the ones answered `duplicate: false` (the first of a backend in its dedupe window);
