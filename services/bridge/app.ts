@@ -5,7 +5,7 @@
  * service and for tests alike), and `listen()` stays with the caller.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { context, propagation, ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import {
@@ -53,6 +53,7 @@ import {
   WakeReply,
 } from './schemas.ts';
 import { statusPageRoutes } from './status-page.ts';
+import { bridgeValidatorCompiler } from './validator.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
@@ -211,13 +212,17 @@ export function buildApp(options: BuildAppOptions) {
     // Long polls are held up to a minute: no server-side request timeout may cut them first.
     requestTimeout: 0,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(bridgeValidatorCompiler);
   // Bodies are JSON only; anything else is a 415 rather than a confusing schema error.
   app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, code, retry } = classify(error);
-    if (status >= 500 && status !== 503) request.log.error({ err: error }, 'request failed');
+    if (status >= 500 && status !== 503) {
+      // A long poll has no child logger of its own (see the route): its line gets the request id here.
+      const log = request.log === app.log ? app.log.child({ reqId: request.id }) : request.log;
+      log.error({ err: error }, 'request failed');
+    }
     if (retry) {
       reply.header(
         'retry-after',
@@ -280,6 +285,9 @@ export function buildApp(options: BuildAppOptions) {
             headers: BackendsHeaders,
             response: { 200: BackendsReply, ...errorResponses },
           },
+          // No child logger per call: thousands are held at once and the handler logs nothing; the one line
+          // a long poll can write (a 500, in the error handler) is given its request id there.
+          childLoggerFactory: (logger) => logger,
         },
         (request, reply) => {
           if (!options.synced()) throw new NotSyncedError();
@@ -298,8 +306,9 @@ export function buildApp(options: BuildAppOptions) {
           const held = longPolls.hold(since, wait ?? 0, answer, request.ip, deltas);
           if (held.kind === 'full') throw new LongPollLimitError(longPolls.max);
           if (held.kind === 'quota') throw new LongPollQuotaError(longPolls.perClient);
-          // A client that goes away frees its slot and gets no answer: nobody would read it.
-          if (held.kind === 'held') reply.raw.once('close', held.release);
+          // A client that goes away frees its slot and gets no answer: nobody would read it. (`on`, not
+          // `once`: a response closes once, release does nothing after the answer, and `once` wraps it.)
+          if (held.kind === 'held') reply.raw.on('close', held.release);
         },
       );
 

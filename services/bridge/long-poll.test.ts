@@ -113,6 +113,31 @@ describe('long polls', () => {
     expect(polls.size).toBe(0);
   });
 
+  it('answers each of the calls asking the same wait at its own deadline, from one timer', () => {
+    vi.useFakeTimers();
+    const polls = new LongPolls(new Source(), 10);
+    const answers: string[] = [];
+    const first = polls.hold(1, 1000, () => answers.push('first'));
+    vi.advanceTimersByTime(300);
+    polls.hold(1, 1000, () => answers.push('second'));
+    vi.advanceTimersByTime(100);
+    polls.hold(1, 1000, () => answers.push('third'));
+    expect(vi.getTimerCount()).toBe(1);
+    // The first one goes away: the others keep their own deadlines.
+    if (first.kind !== 'held') throw new Error('expected the call to be held');
+    first.release();
+    vi.advanceTimersByTime(899);
+    expect(answers).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(answers).toEqual(['second']);
+    vi.advanceTimersByTime(99);
+    expect(answers).toEqual(['second']);
+    vi.advanceTimersByTime(1);
+    expect(answers).toEqual(['second', 'third']);
+    expect(polls.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('refuses past the cap and frees a slot, unanswered, when a client goes away', () => {
     const polls = new LongPolls(new Source(), 2);
     const answers: string[] = [];

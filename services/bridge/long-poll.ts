@@ -34,15 +34,30 @@ interface Waiter {
   deltas: boolean;
   client: string;
   answer: Answer;
-  timer: ReturnType<typeof setTimeout>;
+  /** When it is answered unchanged, on the monotonic clock. */
+  deadline: number;
+  lane: Lane;
+}
+
+/**
+ * The held calls that asked for the same wait, in the order they came, so in the order of their deadlines,
+ * and one timer for the first of them: thousands of held calls cost a timer per distinct wait (a filter
+ * always asks the same), not a timer and its closure each.
+ */
+interface Lane {
+  readonly waitMs: number;
+  readonly waiters: Set<Waiter>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 export class LongPolls {
   readonly #source: LongPollSource;
   readonly #max: number;
   readonly #perClient: number;
-  readonly #waiters = new Set<Waiter>();
+  /** How many calls are held, in all lanes. */
+  #size = 0;
   readonly #heldBy = new Map<string, number>();
+  readonly #lanes = new Map<number, Lane>();
   #closed = false;
 
   /** At most `max` calls held at once, and at most `perClient` of them from one client. */
@@ -54,7 +69,7 @@ export class LongPolls {
 
   /** How many calls are held now. */
   get size(): number {
-    return this.#waiters.size;
+    return this.#size;
   }
 
   get max(): number {
@@ -76,17 +91,19 @@ export class LongPolls {
       answer(this.#bodyFor(since, deltas));
       return { kind: 'answered' };
     }
-    if (this.#waiters.size >= this.#max) return { kind: 'full' };
+    if (this.#size >= this.#max) return { kind: 'full' };
     const held = this.#heldBy.get(client) ?? 0;
     if (held >= this.#perClient) return { kind: 'quota' };
-    const waiter: Waiter = {
-      since,
-      deltas,
-      client,
-      answer,
-      timer: setTimeout(() => this.#answer(waiter), Math.min(waitMs, MAX_WAIT_MS)),
-    };
-    this.#waiters.add(waiter);
+    const wait = Math.min(waitMs, MAX_WAIT_MS);
+    let lane = this.#lanes.get(wait);
+    if (lane === undefined) {
+      lane = { waitMs: wait, waiters: new Set(), timer: undefined };
+      this.#lanes.set(wait, lane);
+    }
+    const waiter: Waiter = { since, deltas, client, answer, deadline: performance.now() + wait, lane };
+    lane.waiters.add(waiter);
+    if (lane.timer === undefined) this.#arm(lane, wait);
+    this.#size++;
     this.#heldBy.set(client, held + 1);
     return { kind: 'held', release: () => this.#release(waiter) };
   }
@@ -107,30 +124,32 @@ export class LongPolls {
 
   /**
    * Answers the held calls whose `since` is `due`. The answers are written first, all of them, and the
-   * bookkeeping (timers, quotas) follows: the last of a thousand sockets is written to as soon as the kernel
-   * allows, not a thousand clearTimeouts later.
+   * bookkeeping (counts, quotas, lanes) follows: the last of a thousand sockets is written to as soon as the
+   * kernel allows, not a thousand quota updates later.
    */
   #answerWhere(due: (since: number) => boolean): void {
-    if (this.#waiters.size === 0) return;
+    if (this.#size === 0) return;
     // Decided once per `since`, and one answer per `since` (undefined: the whole table), for all the
     // waiters of this pass.
     const dueAt = new Map<number, boolean>();
     const bodies = new Map<number | undefined, Buffer>();
     const answered: Waiter[] = [];
-    for (const waiter of this.#waiters) {
-      let isDue = dueAt.get(waiter.since);
-      if (isDue === undefined) {
-        isDue = due(waiter.since);
-        dueAt.set(waiter.since, isDue);
+    for (const lane of this.#lanes.values()) {
+      for (const waiter of lane.waiters) {
+        let isDue = dueAt.get(waiter.since);
+        if (isDue === undefined) {
+          isDue = due(waiter.since);
+          dueAt.set(waiter.since, isDue);
+        }
+        if (isDue) answered.push(waiter);
       }
-      if (isDue) answered.push(waiter);
     }
-    // Out of the table before its answer, as `#answer` does, so nothing answers it twice; should an answer
+    // Out of its lane before its answer, as `#expire` does, so nothing answers it twice; should an answer
     // throw, those taken out so far are still forgotten and the rest stay held.
     let taken = 0;
     try {
       for (const waiter of answered) {
-        this.#waiters.delete(waiter);
+        waiter.lane.waiters.delete(waiter);
         taken++;
         const key = waiter.deltas ? waiter.since : undefined;
         let body = bodies.get(key);
@@ -145,8 +164,22 @@ export class LongPolls {
     }
   }
 
-  #answer(waiter: Waiter): void {
-    if (this.#release(waiter)) waiter.answer(this.#bodyFor(waiter.since, waiter.deltas));
+  #arm(lane: Lane, ms: number): void {
+    lane.timer = setTimeout(() => this.#expire(lane), ms);
+  }
+
+  /** A lane's timer fired: answer, unchanged, every call of it whose deadline came (within the timer's
+   * millisecond), and set the timer for the next one. */
+  #expire(lane: Lane): void {
+    lane.timer = undefined;
+    const now = performance.now();
+    for (const waiter of lane.waiters) {
+      if (waiter.deadline > now + 1) {
+        this.#arm(lane, waiter.deadline - now);
+        return;
+      }
+      if (this.#release(waiter)) waiter.answer(this.#bodyFor(waiter.since, waiter.deltas));
+    }
   }
 
   #bodyFor(since: number | undefined, deltas: boolean): Buffer {
@@ -155,14 +188,20 @@ export class LongPolls {
 
   /** Forgets a held call and frees its client's slot; false when it was no longer held. */
   #release(waiter: Waiter): boolean {
-    if (!this.#waiters.delete(waiter)) return false;
+    if (!waiter.lane.waiters.delete(waiter)) return false;
     this.#forget(waiter);
     return true;
   }
 
-  /** Stops the deadline of a call taken out of `#waiters` and frees its client's slot. */
+  /** Counts out a call taken out of its lane (the lane and its timer go with its last call) and frees its
+   * client's slot. */
   #forget(waiter: Waiter): void {
-    clearTimeout(waiter.timer);
+    this.#size--;
+    const lane = waiter.lane;
+    if (lane.waiters.size === 0 && this.#lanes.get(lane.waitMs) === lane) {
+      clearTimeout(lane.timer);
+      this.#lanes.delete(lane.waitMs);
+    }
     const left = (this.#heldBy.get(waiter.client) ?? 1) - 1;
     if (left === 0) this.#heldBy.delete(waiter.client);
     else this.#heldBy.set(waiter.client, left);
