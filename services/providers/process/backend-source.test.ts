@@ -83,14 +83,17 @@ describe('process backend source', () => {
     await next(([b]) => b?.replicas === 1 && !b.ready);
     const [awake] = await next(([b]) => b?.ready === true);
     // The start's generation, so that the watcher writes a new record for every scale.
-    expect(awake).toMatchObject({ replicas: 1, readyReplicas: 1, generation: 1, observedGeneration: 1 });
+    expect(awake).toMatchObject({ replicas: 1, readyReplicas: 1 });
+    expect(awake?.observedGeneration).toBe(awake?.generation);
+    expect(awake?.generation).toBeGreaterThan(0);
     const answer = await fetch(`http://127.0.0.1:${port}/stats`);
     expect(answer.status).toBe(200);
     await answer.body?.cancel();
 
     await scaler.setReplicas('local/demo', 0);
     const [down] = await next(([b]) => b?.replicas === 0);
-    expect(down).toMatchObject({ ready: false, readyReplicas: 0, observedGeneration: 2 });
+    expect(down).toMatchObject({ ready: false, readyReplicas: 0 });
+    expect(down?.observedGeneration).toBeGreaterThan(awake?.observedGeneration as number);
 
     // Stopped and started again between two snapshots the watcher takes in (it may be busy writing others):
     // the last one differs from what it wrote before the stop by its generation, so it writes it, and the
@@ -98,9 +101,9 @@ describe('process backend source', () => {
     await scaler.setReplicas('local/demo', 1);
     const [before] = await next(([b]) => b?.ready === true);
     await scaler.setReplicas('local/demo', 0);
-    await scaler.setReplicas('local/demo', 1);
-    const [after] = await next(([b]) => b?.ready === true && b.observedGeneration === 5);
-    expect(before).toMatchObject({ observedGeneration: 3 });
+    const { generation: last } = await scaler.setReplicas('local/demo', 1);
+    const [after] = await next(([b]) => b?.ready === true && b.observedGeneration === last);
+    expect(before?.observedGeneration).toBeLessThan(last as number);
     expect({ ...after, observedGeneration: 0, generation: 0 }).toEqual({
       ...before,
       observedGeneration: 0,

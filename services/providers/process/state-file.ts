@@ -33,9 +33,18 @@ export interface BackendState {
   generation?: number | undefined;
 }
 
+/**
+ * The generation after `previous`: one more, and never less than the wall clock in ms. The intents in NATS
+ * keep the generation of a backend's last scale to zero, and no record below it is ready: a state file that
+ * is lost (it lives in the runtime folder, emptied at boot) must not start counting again from 1.
+ */
+export function nextGeneration(previous: BackendState | undefined): number {
+  return Math.max((previous?.generation ?? 0) + 1, Date.now());
+}
+
 /** The entry of a backend the scaler has just stopped (or found stopped), one generation on from `previous`. */
 export function stoppedEntry(previous: BackendState | undefined): BackendState {
-  return { replicas: 0, at: Date.now(), generation: (previous?.generation ?? 0) + 1 };
+  return { replicas: 0, at: Date.now(), generation: nextGeneration(previous) };
 }
 
 export interface ProcessState {

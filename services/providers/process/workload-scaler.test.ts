@@ -58,9 +58,17 @@ describe('process workload scaler', () => {
     hosts: [demo.localhost]
 `);
     expect(await scaler.getReplicas('local/demo')).toBe(0);
-    // Every start and stop is a new generation, carried by the result and recorded for the watchers.
-    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 0, to: 1, generation: 1 });
-    expect(await scaler.setReplicas('local/demo', 1)).toEqual({ from: 1, to: 1, generation: 1 });
+    // Every start and stop is a new generation, carried by the result and recorded for the watchers; never
+    // below the wall clock in ms, so a state file lost at boot does not count again from 1.
+    const before = Date.now();
+    const started = await scaler.setReplicas('local/demo', 1);
+    expect(started).toMatchObject({ from: 0, to: 1 });
+    expect(started.generation).toBeGreaterThanOrEqual(before);
+    expect(await scaler.setReplicas('local/demo', 1)).toEqual({
+      from: 1,
+      to: 1,
+      generation: started.generation,
+    });
     expect(await scaler.getReplicas('local/demo')).toBe(1);
 
     const state = (await readProcessState(stateFile)).backends['local/demo'];
@@ -68,12 +76,14 @@ describe('process workload scaler', () => {
     const pid = state?.process?.pid as number;
     expect(isAlive(pid)).toBe(true);
 
-    expect(await scaler.setReplicas('local/demo', 0)).toEqual({ from: 1, to: 0, generation: 2 });
+    const stopped = await scaler.setReplicas('local/demo', 0);
+    expect(stopped).toMatchObject({ from: 1, to: 0 });
+    expect(stopped.generation).toBeGreaterThan(started.generation as number);
     expect(isAlive(pid)).toBe(false);
     expect(await scaler.getReplicas('local/demo')).toBe(0);
     expect((await readProcessState(stateFile)).backends['local/demo']).toMatchObject({
       replicas: 0,
-      generation: 2,
+      generation: stopped.generation,
     });
   });
 

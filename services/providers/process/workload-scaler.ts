@@ -14,6 +14,7 @@ import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { killProcessNow, startProcess, stopGroup, stopProcess } from './process-group.ts';
 import {
   checkStateFile,
+  nextGeneration,
   type ProcessState,
   processStartTime,
   type RunningProcess,
@@ -182,7 +183,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     // Gone already: the exit handler records it down once the lock is free.
     if (this.#children.get(backend.id) !== child) return;
     state.backends[backend.id] = {
-      generation: (state.backends[backend.id]?.generation ?? 0) + 1,
+      generation: nextGeneration(state.backends[backend.id]),
       replicas: 1,
       process: { pid, startTime },
       owner: this.#owner,
