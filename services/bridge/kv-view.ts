@@ -98,8 +98,8 @@ class BucketWatch {
 
   /**
    * Ends the watch and begins another from a fresh snapshot. For when its consumer may have died with a
-   * NATS server: the client would notice only after two missed heartbeats (10 s), and a cold start's
-   * release meanwhile would wait for it.
+   * NATS server: the client would notice only after two of its 30 s idle heartbeats were missed, and a
+   * cold start's release meanwhile would wait for it.
    */
   restart(): void {
     this.#restarting = true;
