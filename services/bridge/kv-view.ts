@@ -3,7 +3,6 @@
  * buckets: a snapshot of each, then every update. A value that is not a valid record is logged, counted
  * and treated as absent (the backend is no longer listed), never a crash.
  */
-import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import {
@@ -13,7 +12,6 @@ import {
   backendFromKey,
   codecs,
   INTENTS_BUCKET,
-  KV_TIMEOUT_MS,
   keepRunning,
   type Logger,
   type NatsConnection,
@@ -47,8 +45,7 @@ export interface KvViewWatch {
  */
 type Apply = (id: BackendId, value: Uint8Array | undefined, seq?: number) => void;
 
-/** A watch that failed (NATS away, a bucket without a leader) is tried again this soon. */
-const RESTART_DELAY_MS = 250;
+const RESTART_DELAY_MS = 1000;
 
 class BucketWatch {
   readonly #kv: KV;
@@ -60,8 +57,6 @@ class BucketWatch {
   /** Keys the current watch has carried; after a restarted watch's snapshot, the others are gone. */
   #keys = new Set<BackendId>();
   #stopped = false;
-  /** Set by `restart()`: the watch in progress ends, and the next begins at once. */
-  #restarting = false;
   #synced = false;
   /** Highest KV revision applied (and told) so far. */
   applied = 0;
@@ -96,24 +91,7 @@ class BucketWatch {
     this.#iterator?.stop();
   }
 
-  /**
-   * Ends the watch and begins another from a fresh snapshot. For when its consumer may have died with a
-   * NATS server: the client would notice only after two of its 30 s idle heartbeats were missed, and a
-   * cold start's release meanwhile would wait for it.
-   */
-  restart(): void {
-    this.#restarting = true;
-    this.#iterator?.stop();
-  }
-
   async #watchOnce(): Promise<void> {
-    do {
-      this.#restarting = false;
-      await this.#watchFromSnapshot();
-    } while (this.#restarting && !this.#stopped);
-  }
-
-  async #watchFromSnapshot(): Promise<void> {
     // On 2.9 an empty bucket's watch yields nothing, so an empty snapshot must be recognised up front.
     let inSnapshot = (await this.#kv.status()).values > 0;
     const iterator = await this.#kv.watch();
@@ -133,8 +111,7 @@ class BucketWatch {
         this.#snapshotDone(seen);
       }
     }
-    if (this.#restarting) this.#log.info('kv watch restarted');
-    else if (!this.#stopped) this.#log.warn('kv watch ended');
+    if (!this.#stopped) this.#log.warn('kv watch ended');
   }
 
   #snapshotDone(seen: Set<BackendId>): void {
@@ -184,7 +161,7 @@ class BucketWatch {
 }
 
 export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> {
-  const kvm = new Kvm(jetstream(options.nc, { timeout: KV_TIMEOUT_MS }));
+  const kvm = new Kvm(options.nc);
   const [backendsKv, intentsKv] = await Promise.all([kvm.open(BACKENDS_BUCKET), kvm.open(INTENTS_BUCKET)]);
   const { view } = options;
 
@@ -212,7 +189,6 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
     options,
   );
   const runs = [backends.run(), intents.run()];
-  const restarts = restartOnServerLoss(options.nc, options.logger, [backends, intents]);
   return {
     get synced() {
       return backends.synced && intents.synced;
@@ -222,32 +198,8 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
     },
     whenSynced: Promise.all([backends.whenSynced, intents.whenSynced]).then(() => undefined),
     async stop() {
-      restarts.stop();
       await Promise.all([backends.stop(), intents.stop()]);
       await Promise.all(runs);
-    },
-  };
-}
-
-/**
- * Restarts the watches when this client reconnects or the cluster's servers change (a server left, or
- * came): the ordered consumer behind a watch lives on one server, and may have gone with it.
- */
-function restartOnServerLoss(nc: NatsConnection, logger: Logger, watches: BucketWatch[]): { stop(): void } {
-  let stopped = false;
-  void (async () => {
-    // Ends when the connection closes; a status after `stop()` is let go.
-    for await (const status of nc.status()) {
-      if (stopped) return;
-      // An `update` need not name the server that left (one of the configured URLs never is): any will do.
-      if (status.type !== 'reconnect' && status.type !== 'update') continue;
-      logger.info({ status: status.type }, 'a NATS server was lost; restarting the kv watches');
-      for (const watch of watches) watch.restart();
-    }
-  })();
-  return {
-    stop: () => {
-      stopped = true;
     },
   };
 }
