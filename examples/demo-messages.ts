@@ -34,3 +34,17 @@ export function frame(data: Buffer): Buffer {
   msg.copy(out, 5);
   return out;
 }
+
+/** Calls `onMessage` with the data of each whole message as a stream's bytes arrive (either side's). */
+export function readMessages(stream: NodeJS.ReadableStream, onMessage: (data: Buffer) => void): void {
+  let pending = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 5) {
+      const size = pending.readUInt32BE(1);
+      if (pending.length < 5 + size) break;
+      onMessage(decodeMsg(pending.subarray(5, 5 + size)));
+      pending = pending.subarray(5 + size);
+    }
+  });
+}

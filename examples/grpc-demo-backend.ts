@@ -19,7 +19,7 @@
  */
 import { constants, createServer, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { decodeMsg, frame } from './demo-messages.ts';
+import { frame, readMessages } from './demo-messages.ts';
 
 const port = Number(process.env.PORT ?? 3101);
 const host = process.env.DEMO_HOST ?? '127.0.0.1';
@@ -28,20 +28,6 @@ const delayMs = Number(process.env.DEMO_STARTUP_DELAY_MS ?? 0);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`grpc-demo-backend: PORT must be a port number, got ${process.env.PORT}\n`);
   process.exit(1);
-}
-
-/** Calls `onMessage` with the data of each whole message as the stream's bytes arrive. */
-function readMessages(stream: ServerHttp2Stream, onMessage: (data: Buffer) => void): void {
-  let pending = Buffer.alloc(0);
-  stream.on('data', (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    while (pending.length >= 5) {
-      const size = pending.readUInt32BE(1);
-      if (pending.length < 5 + size) break;
-      onMessage(decodeMsg(pending.subarray(5, 5 + size)));
-      pending = pending.subarray(5 + size);
-    }
-  });
 }
 
 const server = createServer();

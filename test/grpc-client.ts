@@ -2,7 +2,7 @@
  * messages (field 1, bytes), length-prefixed, uncompressed. */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
-import { decodeMsg, frame } from '../examples/demo-messages.ts';
+import { frame, readMessages } from '../examples/demo-messages.ts';
 
 export interface GrpcCall {
   stream: ClientHttp2Stream;
@@ -33,20 +33,13 @@ export function grpcCall(session: ClientHttp2Session, authority: string, method:
   const messages: string[] = [];
   const waiting: ((m: string) => void)[] = [];
   let read = 0;
-  let pending = Buffer.alloc(0);
-  stream.on('data', (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    while (pending.length >= 5) {
-      const size = pending.readUInt32BE(1);
-      if (pending.length < 5 + size) break;
-      const m = decodeMsg(pending.subarray(5, 5 + size)).toString('utf8');
-      pending = pending.subarray(5 + size);
-      messages.push(m);
-      const w = waiting.shift();
-      if (w) {
-        read++;
-        w(m);
-      }
+  readMessages(stream, (data) => {
+    const m = data.toString('utf8');
+    messages.push(m);
+    const w = waiting.shift();
+    if (w) {
+      read++;
+      w(m);
     }
   });
   const headers = new Promise<IncomingHttpHeaders>((resolve, reject) => {
