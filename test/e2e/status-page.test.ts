@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import axe from 'axe-core';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../services/cli/index.ts';
 import { BACKENDS_BUCKET, type BackendId, backendKey, codecs } from '../../services/shared/index.ts';
 import { backendRecord } from '../backend-record.ts';
+import { launchChromium } from '../browser.ts';
 import { freePort } from '../ports.ts';
 import { allWorkersSee, demoBackend, type E2eStack, ROOT, send, startE2eStack } from './local-stack.ts';
 
@@ -70,11 +71,7 @@ beforeAll(async () => {
     })();
   });
   await opened;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
   await mkdir(OUTPUT, { recursive: true });
 });
 

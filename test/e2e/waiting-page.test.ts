@@ -8,8 +8,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../browser.ts';
 import { freePort } from '../ports.ts';
 import { allWorkersSee, demoBackend, type E2eStack, ROOT, send, startE2eStack } from './local-stack.ts';
 
@@ -62,11 +63,7 @@ beforeAll(async () => {
     },
   });
   await nc.flush();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
   await mkdir(OUTPUT, { recursive: true });
 });
 
