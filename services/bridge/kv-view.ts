@@ -3,20 +3,18 @@
  * buckets: a snapshot of each, then every update. A value that is not a valid record is logged, counted
  * and treated as absent (the backend is no longer listed), never a crash.
  */
-import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
-import type { QueuedIterator } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import {
-  asError,
   BACKENDS_BUCKET,
   type BackendId,
-  backendFromKey,
   codecs,
   INTENTS_BUCKET,
-  keepRunning,
+  KV_TIMEOUT_MS,
   type Logger,
   type NatsConnection,
-  PayloadError,
 } from '../shared/index.ts';
+import { BucketWatch } from './bucket-watch.ts';
 import type { MergedView } from './merged-view.ts';
 
 export interface KvViewOptions {
@@ -39,129 +37,9 @@ export interface KvViewWatch {
   stop(): Promise<void>;
 }
 
-/**
- * Applies a value (undefined: gone) with the KV revision of its entry (none for a key found missing); the
- * view tells its own listener of the rows that changed.
- */
-type Apply = (id: BackendId, value: Uint8Array | undefined, seq?: number) => void;
-
-const RESTART_DELAY_MS = 1000;
-
-class BucketWatch {
-  readonly #kv: KV;
-  readonly #bucket: string;
-  readonly #apply: Apply;
-  readonly #options: KvViewOptions;
-  readonly #log: Logger;
-  #iterator: QueuedIterator<KvWatchEntry> | undefined;
-  /** Keys the current watch has carried; after a restarted watch's snapshot, the others are gone. */
-  #keys = new Set<BackendId>();
-  #stopped = false;
-  #synced = false;
-  /** Highest KV revision applied (and told) so far. */
-  applied = 0;
-  #onSynced!: () => void;
-  readonly whenSynced = new Promise<void>((resolve) => {
-    this.#onSynced = resolve;
-  });
-
-  constructor(kv: KV, bucket: string, apply: Apply, options: KvViewOptions) {
-    this.#kv = kv;
-    this.#bucket = bucket;
-    this.#apply = apply;
-    this.#options = options;
-    this.#log = options.logger.child({ bucket });
-  }
-
-  get synced(): boolean {
-    return this.#synced;
-  }
-
-  /** Watches until stopped; a watch the client ends on its own is started again from a fresh snapshot. */
-  async run(): Promise<void> {
-    await keepRunning(() => this.#watchOnce(), {
-      stopped: () => this.#stopped,
-      delayMs: RESTART_DELAY_MS,
-      onError: (error) => this.#log.error({ err: asError(error) }, 'kv watch failed; retrying'),
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#iterator?.stop();
-  }
-
-  async #watchOnce(): Promise<void> {
-    // On 2.9 an empty bucket's watch yields nothing, so an empty snapshot must be recognised up front.
-    let inSnapshot = (await this.#kv.status()).values > 0;
-    const iterator = await this.#kv.watch();
-    this.#iterator = iterator;
-    if (this.#stopped) iterator.stop();
-    const seen = new Set<BackendId>();
-    if (!inSnapshot) this.#snapshotDone(seen);
-    for await (const entry of iterator) {
-      const id = this.#idOf(entry.key);
-      if (id !== undefined) {
-        seen.add(id);
-        const value = entry.operation === 'PUT' ? entry.value : undefined;
-        this.#applyAndTell(id, value, entry.revision);
-      }
-      if (inSnapshot && entry.delta === 0) {
-        inSnapshot = false;
-        this.#snapshotDone(seen);
-      }
-    }
-    if (!this.#stopped) this.#log.warn('kv watch ended');
-  }
-
-  #snapshotDone(seen: Set<BackendId>): void {
-    for (const id of this.#keys) {
-      if (!seen.has(id)) this.#applyAndTell(id, undefined);
-    }
-    this.#keys = seen;
-    if (!this.#synced) {
-      this.#synced = true;
-      this.#log.info({ keys: seen.size }, 'kv snapshot loaded');
-      this.#onSynced();
-    }
-  }
-
-  #applyAndTell(id: BackendId, value: Uint8Array | undefined, seq?: number): void {
-    // Counted as applied first: the view's listener (the heartbeat's nudge) reads it as the row changes.
-    if (seq !== undefined) this.applied = Math.max(this.applied, seq);
-    this.#apply(id, value, seq);
-    this.#options.onApplied?.(id);
-  }
-
-  #idOf(key: string): BackendId | undefined {
-    try {
-      return backendFromKey(key);
-    } catch (error) {
-      this.#invalid(key, error);
-      return undefined;
-    }
-  }
-
-  #invalid(key: string, error: unknown): void {
-    this.#log.warn({ key, err: asError(error) }, 'ignoring invalid kv entry');
-    this.#options.onInvalid?.(this.#bucket);
-  }
-
-  decode<T>(id: BackendId, value: Uint8Array | undefined, decode: (data: Uint8Array) => T): T | undefined {
-    if (value === undefined) return undefined;
-    try {
-      return decode(value);
-    } catch (error) {
-      if (!(error instanceof PayloadError)) throw error;
-      this.#log.warn({ backend: id, err: error }, 'ignoring invalid kv value');
-      this.#options.onInvalid?.(this.#bucket);
-      return undefined;
-    }
-  }
-}
-
 export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> {
-  const kvm = new Kvm(options.nc);
+  // KV calls fail after 1 s (nats.js waits 5): a watch set up while a bucket has no leader is tried again soon.
+  const kvm = new Kvm(jetstream(options.nc, { timeout: KV_TIMEOUT_MS }));
   const [backendsKv, intentsKv] = await Promise.all([kvm.open(BACKENDS_BUCKET), kvm.open(INTENTS_BUCKET)]);
   const { view } = options;
 
@@ -188,7 +66,9 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
     (id, value, seq) => view.setIntent(id, intents.decode(id, value, codecs.intent.decode), seq),
     options,
   );
-  const runs = [backends.run(), intents.run()];
+  const watches = [backends, intents];
+  for (const watch of watches) watch.start();
+  const renewals = renewOnServerChange(options.nc, options.logger, watches);
   return {
     get synced() {
       return backends.synced && intents.synced;
@@ -198,8 +78,32 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
     },
     whenSynced: Promise.all([backends.whenSynced, intents.whenSynced]).then(() => undefined),
     async stop() {
-      await Promise.all([backends.stop(), intents.stop()]);
-      await Promise.all(runs);
+      renewals.stop();
+      await Promise.all(watches.map((watch) => watch.stop()));
+    },
+  };
+}
+
+/**
+ * Renews the watches when this client reconnects or the cluster's servers change: the consumer behind a
+ * watch lives on one server and may have gone with it. The old watch serves until the new one is loaded,
+ * so a renewal while JetStream is still electing costs nothing.
+ */
+function renewOnServerChange(nc: NatsConnection, logger: Logger, watches: BucketWatch[]): { stop(): void } {
+  let stopped = false;
+  void (async () => {
+    // Ends when the connection closes; a status after `stop()` is let go.
+    for await (const status of nc.status()) {
+      if (stopped) return;
+      // An `update` need not name the server that left (one of the configured URLs never is): any will do.
+      if (status.type !== 'reconnect' && status.type !== 'update') continue;
+      logger.info({ status: status.type }, 'NATS servers changed; renewing the kv watches');
+      for (const watch of watches) watch.renew();
+    }
+  })();
+  return {
+    stop: () => {
+      stopped = true;
     },
   };
 }

@@ -31,11 +31,11 @@ import {
 export const LEASE_TTL_MS = 15_000;
 
 /**
- * How long the scaler's and the watcher's KV reads and writes wait for JetStream; nats.js's default is 5 s.
+ * How long the services' KV reads, writes and watch set-ups wait for JetStream; nats.js's default is 5 s.
  * One sent while the bucket has no leader (a NATS cluster electing one) gets no answer at all: with 5 s, a
- * backend found ready during an election was recorded up to 5 s after the new leader was there, and a wake
- * taken as NATS came back waited 5 s on its intent read. Failed sooner, each is tried again and goes
- * through once the leader is there.
+ * backend found ready during an election was recorded up to 5 s after the new leader was there, a wake
+ * taken as NATS came back waited 5 s on its intent read, and a bridge's renewed watch as long before its
+ * next try. Failed sooner, each is tried again and goes through once the leader is there.
  */
 export const KV_TIMEOUT_MS = 1000;
 /**

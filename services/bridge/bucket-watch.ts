@@ -1,0 +1,210 @@
+/**
+ * One KV bucket watched into the bridge's view: a snapshot, then every update, for as long as the bridge
+ * runs. A watch is a nats.js ordered consumer that lives on one NATS server; when that server dies the
+ * client notices only after its idle heartbeats are missed (many seconds), and the bridge's filters would
+ * miss releases meanwhile. So a watch can be renewed: a new one starts beside the old, and the old is
+ * stopped only once the new one's snapshot is in. Both may apply entries meanwhile; a per-key revision
+ * guard keeps the newest, whichever watch carried it first.
+ */
+import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/transport-node';
+import {
+  asError,
+  type BackendId,
+  backendFromKey,
+  backendKey,
+  keepRunning,
+  type Logger,
+  PayloadError,
+} from '../shared/index.ts';
+
+/**
+ * Applies a value (undefined: gone) with the KV revision of its entry (none for a key found missing); the
+ * view tells its own listener of the rows that changed.
+ */
+export type Apply = (id: BackendId, value: Uint8Array | undefined, seq?: number) => void;
+
+export interface BucketWatchOptions {
+  logger: Logger;
+  /** Called for each KV value that could not be used. */
+  onInvalid?: ((bucket: string) => void) | undefined;
+  /** Called after each entry applied, whether or not the filters' table changed (records, intents). */
+  onApplied?: ((id: BackendId) => void) | undefined;
+}
+
+/** A watch that failed or ended (NATS away, a bucket without a leader) is tried again this soon. */
+const RESTART_DELAY_MS = 250;
+
+export class BucketWatch {
+  readonly #kv: KV;
+  readonly #bucket: string;
+  readonly #apply: Apply;
+  readonly #options: BucketWatchOptions;
+  readonly #log: Logger;
+  /**
+   * Each chain runs one watch after another (a watch that ends is followed by a fresh one). Chains are
+   * numbered as started; the leader's snapshot is the one in the view, the newest is a renewal under way.
+   * Any other chain has been superseded and ends.
+   */
+  #chains = 0;
+  #leader = 0;
+  readonly #iterators = new Map<number, QueuedIterator<KvWatchEntry>>();
+  readonly #runs = new Set<Promise<void>>();
+  /** Keys the leader's watch has carried; after a newer watch's snapshot, the others are gone. */
+  #keys = new Set<BackendId>();
+  /** The KV revision applied per key: an entry no newer than it (the other watch had it) is skipped. */
+  readonly #revisions = new Map<BackendId, number>();
+  #stopped = false;
+  #synced = false;
+  /** Highest KV revision applied (and told) so far. */
+  applied = 0;
+  #onSynced!: () => void;
+  readonly whenSynced = new Promise<void>((resolve) => {
+    this.#onSynced = resolve;
+  });
+
+  constructor(kv: KV, bucket: string, apply: Apply, options: BucketWatchOptions) {
+    this.#kv = kv;
+    this.#bucket = bucket;
+    this.#apply = apply;
+    this.#options = options;
+    this.#log = options.logger.child({ bucket });
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Starts watching; the first watch leads as soon as its snapshot is in. */
+  start(): void {
+    this.#startChain();
+  }
+
+  /**
+   * Starts a new watch beside the current one, for when the current one's consumer may have died with a
+   * NATS server. A renewal still loading its snapshot is replaced by this one.
+   */
+  renew(): void {
+    if (this.#stopped) return;
+    for (const [chain, iterator] of this.#iterators) {
+      if (chain !== this.#leader) iterator.stop();
+    }
+    this.#startChain();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const iterator of this.#iterators.values()) iterator.stop();
+    await Promise.all(this.#runs);
+  }
+
+  #startChain(): void {
+    const chain = ++this.#chains;
+    const run = keepRunning(() => this.#watchOnce(chain), {
+      stopped: () => !this.#live(chain),
+      delayMs: RESTART_DELAY_MS,
+      onError: (error) => this.#log.error({ err: asError(error) }, 'kv watch failed; retrying'),
+    }).finally(() => {
+      this.#runs.delete(run);
+      this.#iterators.delete(chain);
+    });
+    this.#runs.add(run);
+  }
+
+  /** A chain goes on while it leads or is the newest renewal. */
+  #live(chain: number): boolean {
+    return !this.#stopped && (chain === this.#leader || chain === this.#chains);
+  }
+
+  async #watchOnce(chain: number): Promise<void> {
+    // On 2.9 an empty bucket's watch yields nothing, so an empty snapshot must be recognised up front.
+    let inSnapshot = (await this.#kv.status()).values > 0;
+    const iterator = await this.#kv.watch();
+    this.#iterators.set(chain, iterator);
+    if (!this.#live(chain)) iterator.stop();
+    const seen = new Set<BackendId>();
+    if (!inSnapshot) await this.#snapshotDone(chain, seen);
+    for await (const entry of iterator) {
+      // Entries queued before a newer watch took over are the old watch's: let them go.
+      if (!this.#live(chain)) break;
+      const id = this.#idOf(entry.key);
+      if (id !== undefined) {
+        seen.add(id);
+        this.#applyEntry(id, entry);
+      }
+      if (inSnapshot && entry.delta === 0) {
+        inSnapshot = false;
+        await this.#snapshotDone(chain, seen);
+      }
+    }
+    if (this.#live(chain)) this.#log.warn('kv watch ended');
+  }
+
+  /**
+   * The chain's snapshot is in: it leads, and the chains before it stop. A key the previous leader carried
+   * that the snapshot lacks may be gone, or may have been written again while the snapshot was read (the
+   * server then skips its old value, and the new one comes as an update): one read of it decides.
+   */
+  async #snapshotDone(chain: number, seen: Set<BackendId>): Promise<void> {
+    for (const id of this.#keys) {
+      if (seen.has(id)) continue;
+      const entry = await this.#kv.get(backendKey(id));
+      if (!this.#live(chain)) return;
+      if (entry !== null) {
+        seen.add(id);
+        this.#applyEntry(id, entry);
+      } else if (this.#revisions.delete(id)) this.#tell(id, undefined);
+    }
+    const renewed = this.#leader !== 0 && this.#leader !== chain;
+    this.#leader = chain;
+    for (const [older, iterator] of this.#iterators) {
+      if (older < chain) iterator.stop();
+    }
+    this.#keys = seen;
+    if (renewed) this.#log.info({ keys: seen.size }, 'kv watch renewed');
+    if (!this.#synced) {
+      this.#synced = true;
+      this.#log.info({ keys: seen.size }, 'kv snapshot loaded');
+      this.#onSynced();
+    }
+  }
+
+  #applyEntry(id: BackendId, entry: KvEntry): void {
+    if (entry.revision <= (this.#revisions.get(id) ?? 0)) return;
+    this.#revisions.set(id, entry.revision);
+    this.#tell(id, entry.operation === 'PUT' ? entry.value : undefined, entry.revision);
+  }
+
+  #tell(id: BackendId, value: Uint8Array | undefined, seq?: number): void {
+    // Counted as applied first: the view's listener (the heartbeat's nudge) reads it as the row changes.
+    if (seq !== undefined) this.applied = Math.max(this.applied, seq);
+    this.#apply(id, value, seq);
+    this.#options.onApplied?.(id);
+  }
+
+  #idOf(key: string): BackendId | undefined {
+    try {
+      return backendFromKey(key);
+    } catch (error) {
+      this.#invalid(key, error);
+      return undefined;
+    }
+  }
+
+  #invalid(key: string, error: unknown): void {
+    this.#log.warn({ key, err: asError(error) }, 'ignoring invalid kv entry');
+    this.#options.onInvalid?.(this.#bucket);
+  }
+
+  decode<T>(id: BackendId, value: Uint8Array | undefined, decode: (data: Uint8Array) => T): T | undefined {
+    if (value === undefined) return undefined;
+    try {
+      return decode(value);
+    } catch (error) {
+      if (!(error instanceof PayloadError)) throw error;
+      this.#log.warn({ backend: id, err: error }, 'ignoring invalid kv value');
+      this.#options.onInvalid?.(this.#bucket);
+      return undefined;
+    }
+  }
+}
