@@ -139,7 +139,7 @@ export class Scaler {
       now,
     });
     this.#consumer = new WakeConsumer({
-      js: jetstream(options.nc),
+      nc: options.nc,
       ...(options.holdWakesUntilReady ? { backends: buckets.backends } : {}),
       pair,
       handler,

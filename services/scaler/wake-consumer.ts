@@ -8,9 +8,9 @@
  * longer than the margin: the other replica then finds the backend awake, or waits for the process state
  * file's lock and finds it started, and does nothing).
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { type ConsumerMessages, type JsMsg, jetstream } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, KvWatchInclude, type KvWatchOptions } from '@nats-io/kv';
-import type { QueuedIterator } from '@nats-io/transport-node';
+import type { NatsConnection, QueuedIterator, Status } from '@nats-io/transport-node';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   asError,
@@ -19,7 +19,9 @@ import {
   backendFromKey,
   contextFromHeaders,
   decodeMessage,
+  firstAnswer,
   inSpan,
+  KV_TIMEOUT_MS,
   keepRunning,
   type Logger,
   SCALER_CONSUMER_CONFIG,
@@ -34,7 +36,7 @@ import { DEFAULT_RETRY_BACKOFF, failedWakeDelayMs } from './wake-decision.ts';
 import type { WakeHandler } from './wake-handler.ts';
 
 export interface WakeConsumerOptions {
-  js: JetStreamClient;
+  nc: NatsConnection;
   /**
    * `wakegate-backends`, followed for the records that turn ready, when wakes that scaled a backend up are
    * held until it is (ScalerOptions.holdWakesUntilReady); without it they are acknowledged at once.
@@ -48,7 +50,13 @@ export interface WakeConsumerOptions {
   backoff?: Backoff;
 }
 
-const RESTART_DELAY_MS = 1000;
+const RESTART_DELAY_MS = 250;
+/**
+ * The consumer is looked up with a new try every this often while earlier ones wait for their answer
+ * (`KV_TIMEOUT_MS`), until one is answered: after its Raft group elected a leader, pulling resumes within
+ * this long.
+ */
+const LOOKUP_EVERY_MS = 250;
 /** A wake that met a stop in progress comes back after this long, to see it finished. */
 const STOPPING_RECHECK_MS = 1000;
 /**
@@ -82,6 +90,7 @@ export class WakeConsumer {
   #records: QueuedIterator<KvWatchEntry> | undefined;
   #recordsLoop: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
+  #status: (AsyncIterable<Status> & { stop(): void }) | undefined;
   #stopped = false;
   #loop: Promise<void> | undefined;
   #slotFreed: (() => void) | undefined;
@@ -104,6 +113,7 @@ export class WakeConsumer {
         onError: (error) =>
           this.#log.warn({ err: asError(error) }, 'watch of backend records failed; restarting'),
       });
+    if (!this.#loop) this.#followConnection();
     this.#loop ??= this.#run();
   }
 
@@ -113,6 +123,7 @@ export class WakeConsumer {
    */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#status?.stop();
     await this.#messages?.close();
     this.#slotFreed?.();
     await this.#loop;
@@ -146,16 +157,32 @@ export class WakeConsumer {
     });
   }
 
+  /**
+   * One round of pulling, until its messages end: closed by `stop()`, or when its pulls may have gone with
+   * a NATS server (`#followConnection`, `#closeOnMissedHeartbeats`). nats.js would look the consumer up
+   * again on its own, but with a 5 s timeout and a second's backoff between tries, which after an election
+   * cost up to seconds.
+   */
   async #consume(): Promise<void> {
     try {
-      const consumer = await this.#options.js.consumers.get(
-        WAKE_STREAM,
-        scalerConsumerOf(this.#options.pair),
-      );
+      const js = jetstream(this.#options.nc, { timeout: KV_TIMEOUT_MS });
+      const name = scalerConsumerOf(this.#options.pair);
+      let failures = 0;
+      const consumer = await firstAnswer(() => js.consumers.get(WAKE_STREAM, name), {
+        everyMs: LOOKUP_EVERY_MS,
+        forMs: Number.POSITIVE_INFINITY,
+        stopped: () => this.#stopped,
+        // One line per outage: while JetStream elects, every try fails.
+        onFailure: (error) => {
+          if (failures++ === 0)
+            this.#log.warn({ err: asError(error) }, 'wake consumer lookup failed; trying on');
+        },
+      });
       if (this.#stopped) return;
       const messages = await consumer.consume({ max_messages: MAX_PENDING, expires: PULL_EXPIRES_MS });
       this.#messages = messages;
       if (this.#stopped) await messages.close();
+      void this.#closeOnMissedHeartbeats(messages);
       for await (const msg of messages) {
         await this.#waitForSlot();
         // Stopping: hand the wake straight back so another replica takes it without waiting for ack_wait.
@@ -165,6 +192,30 @@ export class WakeConsumer {
     } finally {
       this.#messages = undefined;
     }
+  }
+
+  /** The pulls' heartbeats stopped: the consumer's leader died, on a server this client may not use. */
+  async #closeOnMissedHeartbeats(messages: ConsumerMessages): Promise<void> {
+    // Ends with the messages (nats.js stops their status listeners then).
+    for await (const status of messages.status()) {
+      if (status.type !== 'heartbeats_missed' || this.#stopped) continue;
+      this.#log.info('wake pulls went unanswered; looking the consumer up again');
+      await messages.close();
+    }
+  }
+
+  /** The client reconnected: its pulls were with the server it lost. */
+  #followConnection(): void {
+    const status = this.#options.nc.status();
+    // nats.js hands out a QueuedIterator, which stop() ends; typed as a plain AsyncIterable.
+    this.#status = status as AsyncIterable<Status> & { stop(): void };
+    void (async () => {
+      for await (const event of status) {
+        if (event.type !== 'reconnect' || this.#stopped) continue;
+        this.#log.info('reconnected; looking the wake consumer up again');
+        await this.#messages?.close();
+      }
+    })();
   }
 
   async #waitForSlot(): Promise<void> {

@@ -77,6 +77,7 @@ export {
   type NatsLink,
   natsLink,
 } from './nats/connection.ts';
+export { type FirstAnswerOptions, firstAnswer } from './nats/first-answer.ts';
 export {
   BRIDGE_TTL_MS,
   ensureJetStream,
