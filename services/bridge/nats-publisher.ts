@@ -14,6 +14,7 @@ import {
   type BackendId,
   codecs,
   controlSubject,
+  firstAnswer,
   headersWithContext,
   inSpan,
   type NatsConnection,
@@ -80,16 +81,17 @@ export class NatsPublisher {
    * Publishes a wake; while NATS cannot take it (disconnected, or JetStream not answering yet, as a cluster
    * electing its leaders after an outage), tries again every 100 ms for up to `holdMs`, then throws
    * NatsUnavailableError. Held, the filter's wake call is answered the moment NATS is back instead of at its
-   * next retry, which backs off up to 5 s. A held attempt waits for its ack at most 1 s: a stream without a
-   * leader does not answer at all, and waiting the whole 2 s left gaps in which it came back unseen.
+   * next retry, which backs off up to 5 s. A stream without a leader does not answer at all: a held wake is
+   * sent again every 100 ms (the same `Nats-Msg-Id`, so the stream keeps one) without giving up on those
+   * waiting for their ack (1 s each), so the first one sent after the stream elected its leader is answered.
    */
   async wake(backend: BackendId, atMs: number, holdMs = 0): Promise<PublishedWake> {
     const deadline = performance.now() + holdMs;
-    const ackTimeoutMs = holdMs > 0 ? HELD_WAKE_ACK_TIMEOUT_MS : WAKE_ACK_TIMEOUT_MS;
     for (;;) {
       try {
-        return await this.#wakeOnce(backend, atMs, ackTimeoutMs);
+        return await this.#wakeOnce(backend, atMs, Math.max(0, deadline - performance.now()));
       } catch (error) {
+        // Another call's publish of this wake failed (one not held as long as this one).
         if (!(error instanceof NatsUnavailableError) || performance.now() + WAKE_RETRY_MS >= deadline)
           throw error;
         await delay(WAKE_RETRY_MS);
@@ -97,12 +99,11 @@ export class NatsPublisher {
     }
   }
 
-  #wakeOnce(backend: BackendId, atMs: number, ackTimeoutMs: number): Promise<PublishedWake> {
-    this.#assertConnected();
+  #wakeOnce(backend: BackendId, atMs: number, holdMs: number): Promise<PublishedWake> {
     const msgID = wakeMessageId(backend, atMs);
     const pending = this.#inFlight.get(msgID);
     if (pending) return pending.then(() => ({ duplicate: true }));
-    const publish = this.#publishWake(backend, atMs, msgID, ackTimeoutMs).finally(() =>
+    const publish = this.#publishWake(backend, atMs, msgID, holdMs).finally(() =>
       this.#inFlight.delete(msgID),
     );
     this.#inFlight.set(msgID, publish);
@@ -153,28 +154,26 @@ export class NatsPublisher {
   }
 
   /** In a producer span, whose context the message's headers carry to the scaler (when traced). */
-  #publishWake(
-    backend: BackendId,
-    atMs: number,
-    msgID: string,
-    ackTimeoutMs: number,
-  ): Promise<PublishedWake> {
+  #publishWake(backend: BackendId, atMs: number, msgID: string, holdMs: number): Promise<PublishedWake> {
     const subject = subjectFor('wake', backend);
     const payload = codecs.wake.encode({ backend, at: atMs, source: this.#source });
+    const timeout = holdMs > 0 ? HELD_WAKE_ACK_TIMEOUT_MS : WAKE_ACK_TIMEOUT_MS;
     return inSpan(
       `publish ${subject}`,
       { kind: SpanKind.PRODUCER, attributes: { 'wakegate.backend': backend, 'messaging.system': 'nats' } },
       context.active(),
       async (span) => {
+        const headers = headersWithContext();
+        const publishOnce = async () => {
+          this.#assertConnected();
+          return this.#js.publish(subject, payload, { msgID, timeout, headers });
+        };
         try {
-          const ack = await this.#js.publish(subject, payload, {
-            msgID,
-            timeout: ackTimeoutMs,
-            headers: headersWithContext(),
-          });
+          const ack = await firstAnswer(publishOnce, { everyMs: WAKE_RETRY_MS, forMs: holdMs });
           span.setAttribute('wakegate.duplicate', ack.duplicate);
           return { duplicate: ack.duplicate };
         } catch (error) {
+          if (error instanceof NatsUnavailableError) throw error;
           throw new NatsUnavailableError(asError(error).message, { cause: error });
         }
       },
