@@ -11,7 +11,8 @@
  *    (`recoveryMs` − `electionMs`, negative when the cold start needed none of the groups being elected).
  * 2. `natsOutage`: the whole cluster SIGKILLed, a cold start begun, the cluster started again 3 s later.
  *    `recoveryMs` from the servers started to the first answer; `jetStreamBackMs` the part NATS takes to
- *    elect the wake stream's leader; `afterJetStreamMs` wakegate's own part.
+ *    elect the leaders a cold start needs (the wake stream, the scalers' consumer, the backends and intents
+ *    buckets); `afterJetStreamMs` wakegate's own part.
  * 3. `drainRace`: 50 requests/s for 60 s to a backend with idle-timeout 1 s and drain 500 ms.
  * 4. `longRequests`: 20 requests each answered after 3 s (beyond the 1 s idle timeout) at once;
  *    `sleptEarly`: whether the backend was put to sleep (intent `sleeping`) while one was open.

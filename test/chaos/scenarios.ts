@@ -7,6 +7,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import type { ChildService } from '../../services/local/index.ts';
+import {
+  BACKENDS_BUCKET,
+  INTENTS_BUCKET,
+  SCALER_CONSUMER,
+  WAKE_STREAM,
+} from '../../services/shared/index.ts';
 import type { HaStack } from './ha-stack.ts';
 
 export interface Tally {
@@ -196,8 +202,8 @@ export async function killDuringColdStart(
 export interface OutageResult extends Tally {
   /** From every NATS server started again to the first held request answered 200. */
   recoveryMs: number;
-  /** From the servers started again to JetStream taking a cold start's writes again (the wake stream and
-   * the backends and intents buckets have leaders). */
+  /** From the servers started again to JetStream serving a cold start again (the wake stream, the
+   * scalers' consumer, the backends and intents buckets have leaders). */
   jetStreamBackMs: number;
   /** From then to the first held request answered 200: wakegate's own share. */
   afterJetStreamMs: number;
@@ -220,16 +226,18 @@ export async function natsOutage(
     }),
   );
   await delay(options.downMs);
-  // JetStream is back for a cold start once the streams it writes have leaders again (the wake stream, the
-  // backends and intents buckets); the server that becomes a stream's leader says so.
+  // JetStream is back for a cold start once every Raft group it needs has a leader again: the wake stream,
+  // the scalers' consumer of it, the backends and intents buckets; the server that becomes a leader says so.
   let jetStreamAt = 0;
+  const groups = [
+    `stream leader for '\\$G > ${WAKE_STREAM}'`,
+    `consumer leader for '\\$G > ${WAKE_STREAM} > ${SCALER_CONSUMER}'`,
+    `stream leader for '\\$G > KV_${BACKENDS_BUCKET}'`,
+    `stream leader for '\\$G > KV_${INTENTS_BUCKET}'`,
+  ];
   const leaderElected = Promise.all(
-    ['WAKEGATE_WAKE', 'KV_wakegate-backends', 'KV_wakegate-intents'].map((stream) =>
-      Promise.race(
-        stack.natsNodes.map((node) =>
-          node.waitForLine(new RegExp(`new stream leader for '\\$G > ${stream}'`)),
-        ),
-      ),
+    groups.map((group) =>
+      Promise.race(stack.natsNodes.map((node) => node.waitForLine(new RegExp(`new ${group}`)))),
     ),
   ).then(() => {
     jetStreamAt = Date.now();

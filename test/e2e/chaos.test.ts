@@ -82,8 +82,8 @@ describe('the HA stack under faults', () => {
     });
     console.log(JSON.stringify(result));
     expect(result).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
-    // The target is 1 s from JetStream taking a cold start's writes again (the wake stream and the backends
-    // and intents buckets have leaders) to the first answer (bench/chaos.ts measures it); here 0.4–1.7 s
+    // The target is 1 s from JetStream serving a cold start again (the wake stream, the scalers' consumer,
+    // the backends and intents buckets have leaders) to the first answer (bench/chaos.ts measures it); here 0.4–1.7 s
     // alone on the 2-core machine, more with the full suite beside it, so the bound only catches the
     // regressions this suite was built against (a consumer waiting out its 30 s pull, a wake answered 503
     // at once). Electing the leaders after the whole cluster was killed is NATS's own time (jetStreamBackMs).
