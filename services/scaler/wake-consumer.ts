@@ -91,6 +91,8 @@ export class WakeConsumer {
   #recordsLoop: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
   #status: (AsyncIterable<Status> & { stop(): void }) | undefined;
+  /** Set when a round of pulling is ended because its pulls may have been lost with a NATS server. */
+  #pullsLost = false;
   #stopped = false;
   #loop: Promise<void> | undefined;
   #slotFreed: (() => void) | undefined;
@@ -150,11 +152,19 @@ export class WakeConsumer {
   }
 
   #run(): Promise<void> {
-    return keepRunning(() => this.#consume(), {
+    return keepRunning(() => this.#consumeWhileLost(), {
       stopped: () => this.#stopped,
       delayMs: RESTART_DELAY_MS,
       onError: (error) => this.#log.warn({ err: asError(error) }, 'wake consumer failed; restarting'),
     });
+  }
+
+  /** Rounds of pulling; a round ended because its pulls were lost is followed by the next at once. */
+  async #consumeWhileLost(): Promise<void> {
+    do {
+      this.#pullsLost = false;
+      await this.#consume();
+    } while (this.#pullsLost && !this.#stopped);
   }
 
   /**
@@ -200,6 +210,7 @@ export class WakeConsumer {
     for await (const status of messages.status()) {
       if (status.type !== 'heartbeats_missed' || this.#stopped) continue;
       this.#log.info('wake pulls went unanswered; looking the consumer up again');
+      this.#pullsLost = true;
       await messages.close();
     }
   }
@@ -213,6 +224,7 @@ export class WakeConsumer {
       for await (const event of status) {
         if (event.type !== 'reconnect' || this.#stopped) continue;
         this.#log.info('reconnected; looking the wake consumer up again');
+        this.#pullsLost = true;
         await this.#messages?.close();
       }
     })();
