@@ -68,7 +68,7 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
   );
   const watches = [backends, intents];
   for (const watch of watches) watch.start();
-  const renewals = renewOnServerChange(options.nc, options.logger, watches);
+  const renewals = renewOnServerLoss(options.nc, options.logger, watches);
   return {
     get synced() {
       return backends.synced && intents.synced;
@@ -85,19 +85,26 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
 }
 
 /**
- * Renews the watches when this client reconnects or the cluster's servers change: the consumer behind a
- * watch lives on one server and may have gone with it. The old watch serves until the new one is loaded,
- * so a renewal while JetStream is still electing costs nothing.
+ * Renews the watches when this client reconnects or a server leaves the cluster: the consumer behind a
+ * watch lives on one server and may have gone with it. The old watch serves until the new one is loaded.
+ * A server joining (or coming back) is let be: it took no consumer with it, and a watch made while it
+ * catches up could be placed on it.
  */
-function renewOnServerChange(nc: NatsConnection, logger: Logger, watches: BucketWatch[]): { stop(): void } {
+function renewOnServerLoss(nc: NatsConnection, logger: Logger, watches: BucketWatch[]): { stop(): void } {
   let stopped = false;
+  // The cluster's servers as the last INFO named them (nats.js reports a configured server leaving as an
+  // `update` that names nobody, so the list itself is compared).
+  let servers = new Set(nc.info?.connect_urls ?? []);
   void (async () => {
     // Ends when the connection closes; a status after `stop()` is let go.
     for await (const status of nc.status()) {
       if (stopped) return;
-      // An `update` need not name the server that left (one of the configured URLs never is): any will do.
       if (status.type !== 'reconnect' && status.type !== 'update') continue;
-      logger.info({ status: status.type }, 'NATS servers changed; renewing the kv watches');
+      const before = servers;
+      servers = new Set(nc.info?.connect_urls ?? []);
+      const left = [...before].filter((url) => !servers.has(url));
+      if (status.type === 'update' && left.length === 0) continue;
+      logger.info({ status: status.type, left }, 'a NATS server was lost; renewing the kv watches');
       for (const watch of watches) watch.renew();
     }
   })();
