@@ -123,7 +123,13 @@ export class BucketWatch {
     this.#iterators.set(chain, iterator);
     if (!this.#live(chain)) iterator.stop();
     const seen = new Set<BackendId>();
-    if (!inSnapshot) await this.#snapshotDone(chain, seen);
+    if (!inSnapshot) {
+      // Before the loop, which would stop the watch on a throw (its keys' reads can time out).
+      await this.#snapshotDone(chain, seen).catch((error: unknown) => {
+        iterator.stop();
+        throw error;
+      });
+    }
     for await (const entry of iterator) {
       // Entries queued before a newer watch took over are the old watch's: let them go.
       if (!this.#live(chain)) break;
