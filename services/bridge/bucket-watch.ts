@@ -16,6 +16,7 @@ import {
   keepRunning,
   type Logger,
   PayloadError,
+  readKv,
 } from '../shared/index.ts';
 
 /**
@@ -154,7 +155,7 @@ export class BucketWatch {
   async #snapshotDone(chain: number, seen: Set<BackendId>): Promise<void> {
     for (const id of this.#keys) {
       if (seen.has(id)) continue;
-      const entry = await this.#kv.get(backendKey(id));
+      const entry = await readKv(this.#kv, backendKey(id));
       if (!this.#live(chain)) return;
       if (entry !== null) {
         seen.add(id);

@@ -12,6 +12,7 @@ import {
   backendKey,
   codecs,
   type Logger,
+  readKv,
 } from '../shared/index.ts';
 import type { ScalerMetrics } from './metrics.ts';
 
@@ -47,7 +48,7 @@ export async function readBackendRecord(
   id: BackendId,
   bounds: RecordBounds,
 ): Promise<BackendRecord | undefined> {
-  const entry = await kv.get(backendKey(id));
+  const entry = await readKv(kv, backendKey(id));
   const record = entry ? backendRecordOf(entry) : undefined;
   return record && bounds.apply(id, record);
 }

@@ -13,6 +13,7 @@ import {
   type IntentRecord,
   isRevisionConflict,
   PayloadError,
+  readKv,
 } from '../shared/index.ts';
 
 /** Writes against concurrent wakes before a restore gives up (each wake moves the entry once). */
@@ -144,7 +145,7 @@ export class IntentStore {
 
   /** The current entry's record and revision (a deleted one has no record); undefined when there is none. */
   async read(id: BackendId): Promise<CurrentIntent | undefined> {
-    const entry = await this.#kv.get(backendKey(id));
+    const entry = await readKv(this.#kv, backendKey(id));
     if (!entry) return undefined;
     if (entry.operation !== 'PUT') return { record: undefined, revision: entry.revision };
     try {
@@ -159,7 +160,7 @@ export class IntentStore {
 
   /** Revision of the current intent, undefined when there is none. */
   async revision(id: BackendId): Promise<number | undefined> {
-    const entry = await this.#kv.get(backendKey(id));
+    const entry = await readKv(this.#kv, backendKey(id));
     return entry && entry.operation === 'PUT' ? entry.revision : undefined;
   }
 

@@ -92,6 +92,7 @@ export {
   WAKE_ACK_WAIT_MS,
 } from './nats/jetstream-setup.ts';
 export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
+export { readKv } from './nats/kv-read.ts';
 export {
   inboxPrefixOf,
   NATS_SERVICES,
