@@ -39,11 +39,14 @@ describe('BucketWatch renewed while the bucket changes', () => {
     for (let k = 0; k < KEYS; k++) await kv.put(`shop/k${k}`, new TextEncoder().encode('0'));
     /** Every value each key was given, in the order the watch applied them (undefined: removed). */
     const applied = new Map<BackendId, (number | undefined)[]>();
+    /** The KV revisions the view was told, in order: the bridge's table revision is made of them. */
+    const revisions: number[] = [];
     const { messages, logger } = recordingLogger();
     const watch = new BucketWatch(
       kv,
       BUCKET,
-      (id, value) => {
+      (id, value, seq) => {
+        if (seq !== undefined) revisions.push(seq);
         const values = applied.get(id) ?? [];
         values.push(value === undefined ? undefined : Number(new TextDecoder().decode(value)));
         applied.set(id, values);
@@ -67,6 +70,7 @@ describe('BucketWatch renewed while the bucket changes', () => {
       ).every(Boolean),
     );
     await until('a renewal to have taken over', () => messages.includes('kv watch renewed'));
+    expect(revisions.every((revision, i) => i === 0 || revision > (revisions[i - 1] as number))).toBe(true);
     for (const [id, values] of applied) {
       expect(values, id).not.toContain(undefined);
       const ascending = values.every((value, i) => i === 0 || (value as number) > (values[i - 1] as number));

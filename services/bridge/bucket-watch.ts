@@ -3,8 +3,8 @@
  * runs. A watch is a nats.js ordered consumer that lives on one NATS server; when that server dies the
  * client notices only after its idle heartbeats are missed (many seconds), and the bridge's filters would
  * miss releases meanwhile. So a watch can be renewed: a new one starts beside the old, and the old is
- * stopped only once the new one's snapshot is in. Both may apply entries meanwhile; a per-key revision
- * guard keeps the newest, whichever watch carried it first.
+ * stopped only once the new one's snapshot is in, which is then applied where it is newer (a per-key
+ * revision guard), so the revisions the view is told never go back.
  */
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
@@ -123,10 +123,11 @@ export class BucketWatch {
     const iterator = await this.#kv.watch();
     this.#iterators.set(chain, iterator);
     if (!this.#live(chain)) iterator.stop();
-    const seen = new Set<BackendId>();
+    /** The snapshot's entries, newest per key, applied once it is complete. */
+    const snapshot = new Map<BackendId, KvEntry>();
     if (!inSnapshot) {
       // Before the loop, which would stop the watch on a throw (its keys' reads can time out).
-      await this.#snapshotDone(chain, seen).catch((error: unknown) => {
+      await this.#snapshotDone(chain, snapshot).catch((error: unknown) => {
         iterator.stop();
         throw error;
       });
@@ -136,42 +137,56 @@ export class BucketWatch {
       if (!this.#live(chain)) break;
       const id = this.#idOf(entry.key);
       if (id !== undefined) {
-        seen.add(id);
-        this.#applyEntry(id, entry);
+        if (inSnapshot) snapshot.set(id, entry);
+        else {
+          this.#keys.add(id);
+          this.#applyEntry(id, entry);
+        }
       }
       if (inSnapshot && entry.delta === 0) {
         inSnapshot = false;
-        await this.#snapshotDone(chain, seen);
+        await this.#snapshotDone(chain, snapshot);
       }
     }
     if (this.#live(chain)) this.#log.warn('kv watch ended');
   }
 
   /**
-   * The chain's snapshot is in: it leads, and the chains before it stop. A key the previous leader carried
-   * that the snapshot lacks may be gone, or may have been written again while the snapshot was read (the
-   * server then skips its old value, and the new one comes as an update): one read of it decides.
+   * The chain's snapshot is in: it leads, the chains before it stop, then the snapshot is applied oldest
+   * entry first, so the revisions the view is told only rise: while the previous watch ran, it applied
+   * every entry up to its last in order, so of the snapshot only entries newer than that get through.
+   * A key the previous watch carried that the snapshot lacks may be gone, or may have been written again
+   * while the snapshot was read (the server then skips its old value, and the new one comes as an
+   * update): one read tells, and only a key found gone is removed.
    */
-  async #snapshotDone(chain: number, seen: Set<BackendId>): Promise<void> {
+  async #snapshotDone(chain: number, snapshot: Map<BackendId, KvEntry>): Promise<void> {
+    const gone = new Set<BackendId>();
     for (const id of this.#keys) {
-      if (seen.has(id)) continue;
+      if (snapshot.has(id)) continue;
       const entry = await readKv(this.#kv, backendKey(id));
       if (!this.#live(chain)) return;
-      if (entry !== null) {
-        seen.add(id);
-        this.#applyEntry(id, entry);
-      } else if (this.#revisions.delete(id)) this.#tell(id, undefined);
+      if (entry === null) gone.add(id);
     }
     const renewed = this.#leader !== 0 && this.#leader !== chain;
     this.#leader = chain;
     for (const [older, iterator] of this.#iterators) {
       if (older < chain) iterator.stop();
     }
-    this.#keys = seen;
-    if (renewed) this.#log.info({ keys: seen.size }, 'kv watch renewed');
+    const keys = new Set(snapshot.keys());
+    for (const [id, entry] of [...snapshot].sort(([, a], [, b]) => a.revision - b.revision)) {
+      this.#applyEntry(id, entry);
+    }
+    for (const id of this.#keys) {
+      if (keys.has(id)) continue;
+      if (gone.has(id)) {
+        if (this.#revisions.delete(id)) this.#tell(id, undefined);
+      } else keys.add(id);
+    }
+    this.#keys = keys;
+    if (renewed) this.#log.info({ keys: keys.size }, 'kv watch renewed');
     if (!this.#synced) {
       this.#synced = true;
-      this.#log.info({ keys: seen.size }, 'kv snapshot loaded');
+      this.#log.info({ keys: keys.size }, 'kv snapshot loaded');
       this.#onSynced();
     }
   }
