@@ -2,7 +2,8 @@
  * The scale-to-zero guard with generations (issue 20, item 2): a record with no replica is never ready, and
  * a mark set by a `scaled` message that names the workload's generation after the scale is cleared only by a
  * watcher record that observed that generation, never by any newer KV entry (one written before the scale by
- * a lagging watcher says nothing about the pods going).
+ * a lagging watcher says nothing about the pods going). A generation counts only for records of the same
+ * workload object (uid): a Deployment deleted and created again starts again at generation 1.
  */
 import { describe, expect, it } from 'vitest';
 import type { BackendRecord } from '../shared/index.ts';
@@ -120,5 +121,72 @@ describe('merged view: the scale-to-zero guard with generations', () => {
     // No revision, or one no bridge hands out: nothing to wait for.
     expect(behind.hasBackendsOf(undefined)).toBe(true);
     expect(behind.hasBackendsOf(7)).toBe(true);
+  });
+});
+
+describe('merged view: generations belong to one workload object (uid)', () => {
+  /** A record of the Deployment object `uid` at `generation`, its status observed at `observed`. */
+  const of = (uid: string, generation: number, observed: number, overrides: Partial<BackendRecord> = {}) =>
+    at(generation, observed, { uid, ...overrides });
+
+  it('reads ready a Deployment deleted and created again under the same name once its own record is, while the intent carries the old one', () => {
+    const view = new MergedView();
+    // The old Deployment was scaled to zero at generation 57; a wake wrote awake over it, carrying it on.
+    view.setIntent('shop/api', { state: 'awake', at: 2, by: 'scaler-a', generation: 57, uid: 'uid-old' }, 11);
+    // Created again: generation 1, not observed yet, then ready.
+    view.setBackend('shop/api', of('uid-new', 1, 0, { ready: false, readyReplicas: 0 }), 12);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    view.setBackend('shop/api', of('uid-new', 1, 1), 13);
+    expect(view.get('shop/api')?.ready).toBe(true);
+    // A record of the old object written before its scale to zero (a lagging watcher replica) is still held.
+    view.setBackend('shop/api', of('uid-old', 56, 56), 14);
+    expect(view.get('shop/api')?.ready).toBe(false);
+  });
+
+  it('holds a record of the same object below the carried generation, and trusts it at the generation', () => {
+    const view = new MergedView();
+    view.setIntent('shop/api', { state: 'awake', at: 2, by: 'scaler-a', generation: 57, uid: 'uid-a' }, 11);
+    view.setBackend('shop/api', of('uid-a', 56, 56), 12);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    view.setBackend('shop/api', of('uid-a', 57, 57), 13);
+    expect(view.get('shop/api')?.ready).toBe(true);
+  });
+
+  it('keeps the guard as before uids for a record of an older watcher or an intent of an older scaler', () => {
+    // An older watcher writes no uid: it cannot say which object it saw, so the generation holds it back.
+    const olderWatcher = new MergedView();
+    olderWatcher.setIntent('shop/api', { state: 'awake', at: 2, by: 's', generation: 57, uid: 'uid-old' }, 1);
+    olderWatcher.setBackend('shop/api', at(1, 1), 2);
+    expect(olderWatcher.get('shop/api')?.ready).toBe(false);
+    olderWatcher.setBackend('shop/api', at(57, 57), 3);
+    expect(olderWatcher.get('shop/api')?.ready).toBe(true);
+    // An older scaler's intent names no uid: every record is held below its generation.
+    const olderScaler = new MergedView();
+    olderScaler.setIntent('shop/api', { state: 'awake', at: 2, by: 's', generation: 57 }, 1);
+    olderScaler.setBackend('shop/api', of('uid-new', 1, 1), 2);
+    expect(olderScaler.get('shop/api')?.ready).toBe(false);
+    olderScaler.setBackend('shop/api', of('uid-new', 57, 57), 3);
+    expect(olderScaler.get('shop/api')?.ready).toBe(true);
+  });
+
+  it("clears a scale's mark on a record of another object, and sets none over one", () => {
+    const view = new MergedView();
+    view.setBackend('shop/api', of('uid-old', 56, 56), 10);
+    expect(view.scaledToZero('shop/api', 57, 'uid-old')).toBe(true);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    // A record of the same object from before the scale keeps the mark; the recreated object's clears it.
+    view.setBackend('shop/api', of('uid-old', 56, 56, { updatedAt: 2 }), 11);
+    expect(view.get('shop/api')?.ready).toBe(false);
+    view.setBackend('shop/api', of('uid-new', 1, 1), 12);
+    expect(view.get('shop/api')?.ready).toBe(true);
+    // The message of the old object's scale arriving after the new object's record: nothing to wait for.
+    const late = new MergedView();
+    late.setBackend('shop/api', of('uid-new', 1, 1), 10);
+    expect(late.scaledToZero('shop/api', 57, 'uid-old')).toBe(false);
+    expect(late.get('shop/api')?.ready).toBe(true);
+    // Without a uid on either side the mark waits for the generation, as before.
+    late.setBackend('shop/api', at(1, 1), 11);
+    expect(late.scaledToZero('shop/api', 57, 'uid-old')).toBe(true);
+    expect(late.get('shop/api')?.ready).toBe(false);
   });
 });

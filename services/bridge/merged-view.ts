@@ -11,6 +11,7 @@ import {
   type GraphProblem,
   type IntentRecord,
   sameRoutes,
+  sameWorkload,
 } from '../shared/index.ts';
 import { ChangeLog } from './change-log.ts';
 import { covers, decodeRevision, encodeRevision, pointOf, type RevisionPoint } from './revision.ts';
@@ -34,6 +35,20 @@ function sameRow(a: BackendRow | undefined, b: BackendRow | undefined): boolean 
 }
 
 /**
+ * Whether the intent's generation of the last scale to zero holds this record back: the record has not
+ * observed it, and is of the same workload object (a workload deleted and created again starts again at
+ * generation 1 and is judged on its own records; a record or an intent without a uid, from an older watcher
+ * or scaler, is held as before uids).
+ */
+function predatesScale(backend: BackendRecord, intent: IntentRecord | undefined): boolean {
+  return (
+    intent?.generation !== undefined &&
+    sameWorkload(backend.uid, intent.uid) &&
+    (backend.observedGeneration ?? -1) < intent.generation
+  );
+}
+
+/**
  * Ready for traffic: the watcher says ready with at least one replica (a record written from the spec
  * change of a scale to zero may still list the old endpoints), the scaler has not put it to sleep, and no
  * scale to zero is waiting to be recorded (`stale`).
@@ -50,14 +65,14 @@ function merge(
     hosts: backend.hosts,
     ...(backend.routes?.length ? { routes: backend.routes } : {}),
     // `stopping`: the scaler is scaling it to zero right now; the pods are about to go. An intent that
-    // carries the generation of the last scale to zero: a record that has not observed it was written before
-    // it (the durable twin of the `stale` mark, which a restarted bridge no longer has).
+    // carries the generation of the last scale to zero: a record of that workload that has not observed it
+    // was written before it (the durable twin of the `stale` mark, which a restarted bridge no longer has).
     ready:
       backend.ready &&
       backend.replicas > 0 &&
       intent?.state !== 'sleeping' &&
       intent?.state !== 'stopping' &&
-      !(intent?.generation !== undefined && (backend.observedGeneration ?? -1) < intent.generation) &&
+      !predatesScale(backend, intent) &&
       !stale &&
       dependenciesReady,
     maxWaitMs: backend.config.maxWaitMs,
@@ -70,15 +85,18 @@ function merge(
   };
 }
 
-/** What a scale to zero waits for: a record that observed its generation, or (without one) a newer entry. */
-type ScaleMark = { readonly generation: number } | { readonly seq: number };
+/**
+ * What a scale to zero waits for: a record that observed its generation, or one of another workload object
+ * than the one scaled (`uid`, when known); without a generation, a newer entry.
+ */
+type ScaleMark = { readonly generation: number; readonly uid: string | undefined } | { readonly seq: number };
 
 function observed(record: BackendRecord, generation: number): boolean {
   return record.observedGeneration !== undefined && record.observedGeneration >= generation;
 }
 
 function clears(mark: ScaleMark, record: BackendRecord, seq: number | undefined): boolean {
-  if ('generation' in mark) return observed(record, mark.generation);
+  if ('generation' in mark) return !sameWorkload(record.uid, mark.uid) || observed(record, mark.generation);
   return seq !== undefined && seq > mark.seq;
 }
 
@@ -221,15 +239,16 @@ export class MergedView {
    * traffic until the watcher records the scale. With `generation` (the workload's generation after the
    * scale), that is a record whose `observedGeneration` reached it, and none is needed when the record
    * applied already has (the watcher wrote it before this core message arrived, and may write nothing
-   * more). Without one (a provider without generations, an older scaler), any newer backends entry.
-   * True when the table changed.
+   * more), or is of another workload object than `uid`, the one scaled (deleted and created again: its
+   * records are judged on their own, as every later one of it). Without a generation (a provider without
+   * generations, an older scaler), any newer backends entry. True when the table changed.
    */
-  scaledToZero(id: BackendId, generation?: number): boolean {
+  scaledToZero(id: BackendId, generation?: number, uid?: string): boolean {
     const record = this.#backends.get(id);
     if (record === undefined) return false;
     if (generation === undefined) this.#scaledToZero.set(id, { seq: this.#backendsSeq });
-    else if (observed(record, generation)) return false;
-    else this.#scaledToZero.set(id, { generation });
+    else if (clears({ generation, uid }, record, undefined)) return false;
+    else this.#scaledToZero.set(id, { generation, uid });
     return this.#told(this.#remerge(id));
   }
 

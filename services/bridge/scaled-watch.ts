@@ -17,8 +17,11 @@ import {
 export interface ScaledWatchOptions {
   nc: NatsConnection;
   logger: Logger;
-  /** `generation`: the workload's generation after the scale, when the scaler sent one. */
-  onScaledToZero: (id: BackendId, generation: number | undefined) => void;
+  /**
+   * `generation`: the workload's generation after the scale, when the scaler sent one; `uid`: the workload
+   * object scaled, when the provider has identities.
+   */
+  onScaledToZero: (id: BackendId, generation: number | undefined, uid: string | undefined) => void;
   onInvalid: () => void;
 }
 
@@ -42,7 +45,7 @@ export function watchScaled(options: ScaledWatchOptions): ScaledWatch {
         options.onInvalid();
         return;
       }
-      if (message.to === 0) options.onScaledToZero(message.backend, message.generation);
+      if (message.to === 0) options.onScaledToZero(message.backend, message.generation, message.uid);
     },
   });
   return {

@@ -102,8 +102,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     const scaled = watchScaled({
       nc,
       logger,
-      onScaledToZero: (id, generation) => {
-        if (view.scaledToZero(id, generation)) {
+      onScaledToZero: (id, generation, uid) => {
+        if (view.scaledToZero(id, generation, uid)) {
           logger.info({ backend: id }, 'scaled to zero; not ready until the watcher records it again');
           observe(id);
         }

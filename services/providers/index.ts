@@ -20,6 +20,7 @@ export type {
   PodRef,
   ProviderContext,
   ProviderModule,
+  ScaleResult,
   WorkloadScaler,
 } from './provider.ts';
 export { type ClusterNaming, GATEWAY_FLAVORS, type GatewayFlavor } from './provider.ts';

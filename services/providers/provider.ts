@@ -43,6 +43,11 @@ export interface ObservedBackend {
   generation?: number | undefined;
   /** The generation its status reflects (Kubernetes `status.observedGeneration`). */
   observedGeneration?: number | undefined;
+  /**
+   * The workload object the generations are of (Kubernetes `metadata.uid`), where the platform has object
+   * identities: a workload deleted and created again is another object, its generations start again.
+   */
+  uid?: string | undefined;
 }
 
 /** What a scale call did. */
@@ -54,6 +59,8 @@ export interface ScaleResult {
    * message carries it so the bridge knows which watcher record has seen the scale.
    */
   generation?: number;
+  /** The workload object scaled (Kubernetes `metadata.uid`), which `generation` is of. */
+  uid?: string;
 }
 
 /** Objects of one kind the platform refuses the provider (Kubernetes: a 403 on an optional informer). */

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
 import type { Msg, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
-import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
+import { type ScaleResult, WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
   allControlSubjects,
   allSubjects,
@@ -735,7 +735,7 @@ export class IdleLoop {
         return 'cancelled';
       }
 
-      let result: { from: number; to: number; generation?: number };
+      let result: ScaleResult;
       try {
         result = await scaler.setReplicas(id, 0);
       } catch (error) {
@@ -749,15 +749,9 @@ export class IdleLoop {
 
       // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on); and a request a
       // filter forwarded before it saw `sleeping` shows in the tracker. Either way it is wanted: back up.
-      // With the scale's generation, so that no bridge, restarted or not, reads the backend ready from a
-      // watcher record written before it.
-      const asleepRevision = await intents.compareAndSet(
-        id,
-        'sleeping',
-        stoppingRevision,
-        undefined,
-        result.generation,
-      );
+      // With the scale's generation (and the uid of the workload it is of), so that no bridge, restarted or
+      // not, reads the backend ready from a watcher record of that workload written before it.
+      const asleepRevision = await intents.compareAndSet(id, 'sleeping', stoppingRevision, undefined, result);
       held = undefined;
       const requested = !force && this.#tracker.activeSince(id, drainStart, this.#clock());
       if (asleepRevision === undefined || requested) {

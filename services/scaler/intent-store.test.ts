@@ -8,7 +8,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { ensureJetStream, INTENTS_BUCKET } from '../shared/index.ts';
+import { backendKey, ensureJetStream, INTENTS_BUCKET } from '../shared/index.ts';
 import { IntentStore } from './intent-store.ts';
 
 let server: NatsServerFixture;
@@ -33,7 +33,7 @@ describe('intent store', () => {
     const other = new IntentStore(kv, 'scaler-b');
     const id = 'shop/generations';
     const stopping = await leader.compareAndSet(id, 'stopping', undefined);
-    const atZero = await leader.compareAndSet(id, 'sleeping', stopping, undefined, 5);
+    const atZero = await leader.compareAndSet(id, 'sleeping', stopping, undefined, { generation: 5 });
     expect((await other.read(id))?.record).toMatchObject({ state: 'sleeping', generation: 5 });
     // Another replica's wake: it read the entry, so its awake keeps the generation.
     const current = await other.read(id);
@@ -43,9 +43,9 @@ describe('intent store', () => {
     // A later scale to zero raises it; an older generation never lowers it.
     await leader.set(id, 'sleeping');
     const next = await leader.read(id);
-    await leader.compareAndSet(id, 'sleeping', next?.revision, undefined, 8);
+    await leader.compareAndSet(id, 'sleeping', next?.revision, undefined, { generation: 8 });
     const again = await other.read(id);
-    await other.compareAndSet(id, 'awake', again?.revision, undefined, 3);
+    await other.compareAndSet(id, 'awake', again?.revision, undefined, { generation: 3 });
     expect((await leader.read(id))?.record).toMatchObject({ state: 'awake', generation: 8 });
   });
 
@@ -78,5 +78,58 @@ describe('intent store', () => {
     const cleared = await other.read(id);
     await other.compareAndSet(id, 'awake', cleared?.revision);
     expect((await leader.read(id))?.record).not.toHaveProperty('asleepUntil');
+  });
+
+  it('carries the uid of the scaled workload with its generation, and takes the generation of a workload created again under the same name over the old one', async () => {
+    const kv = await kvm.open(INTENTS_BUCKET);
+    const leader = new IntentStore(kv, 'scaler-a');
+    const other = new IntentStore(kv, 'scaler-b');
+    const id = 'shop/recreated';
+    const stopping = await leader.compareAndSet(id, 'stopping', undefined);
+    await leader.compareAndSet(id, 'sleeping', stopping, undefined, { generation: 57, uid: 'uid-old' });
+    const asleep = await other.read(id);
+    expect(asleep?.record).toMatchObject({ generation: 57, uid: 'uid-old' });
+    await other.compareAndSet(id, 'awake', asleep?.revision);
+    expect((await leader.read(id))?.record).toMatchObject({ state: 'awake', generation: 57, uid: 'uid-old' });
+    // The Deployment was deleted and created again (generation 1); its scale to zero made generation 2.
+    const before = await leader.read(id);
+    await leader.compareAndSet(id, 'sleeping', before?.revision, undefined, {
+      generation: 2,
+      uid: 'uid-new',
+    });
+    const recreated = await other.read(id);
+    expect(recreated?.record).toMatchObject({ state: 'sleeping', generation: 2, uid: 'uid-new' });
+    // Carried on by the other replica's wake, and never lowered by an older generation of the same object.
+    await other.compareAndSet(id, 'awake', recreated?.revision, undefined, { generation: 1, uid: 'uid-new' });
+    expect((await leader.read(id))?.record).toMatchObject({ state: 'awake', generation: 2, uid: 'uid-new' });
+  });
+
+  it("reads an older scaler's intent without a uid and carries its generation as before, until a scale names a uid", async () => {
+    const kv = await kvm.open(INTENTS_BUCKET);
+    const store = new IntentStore(kv, 'scaler-a');
+    const id = 'shop/upgraded';
+    // As an older scaler wrote it: no uid.
+    await kv.put(
+      backendKey(id),
+      JSON.stringify({ state: 'sleeping', at: 1, by: 'scaler-old', generation: 57 }),
+    );
+    const old = await store.read(id);
+    expect(old?.record).toEqual({ state: 'sleeping', at: 1, by: 'scaler-old', generation: 57 });
+    await store.compareAndSet(id, 'awake', old?.revision, undefined, { generation: 3 });
+    const carried = await store.read(id);
+    expect(carried?.record).toMatchObject({ state: 'awake', generation: 57 });
+    expect(carried?.record).not.toHaveProperty('uid');
+    // A scale that names the workload's uid: its pair replaces the one the older scaler could not tie to
+    // any workload (which may have been deleted since), and an older scaler's later one does not undo it.
+    await store.compareAndSet(id, 'sleeping', carried?.revision, undefined, {
+      generation: 2,
+      uid: 'uid-new',
+    });
+    const named = await store.read(id);
+    expect(named?.record).toMatchObject({ generation: 2, uid: 'uid-new' });
+    await kv.put(backendKey(id), JSON.stringify({ state: 'awake', at: 2, by: 'scaler-old', generation: 60 }));
+    const mixed = await store.read(id);
+    await store.compareAndSet(id, 'awake', mixed?.revision);
+    expect((await store.read(id))?.record).toMatchObject({ by: 'scaler-a', generation: 2, uid: 'uid-new' });
   });
 });

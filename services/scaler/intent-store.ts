@@ -19,6 +19,18 @@ import {
 /** Writes against concurrent wakes before a restore gives up (each wake moves the entry once). */
 const RESTORE_ATTEMPTS = 5;
 
+/** A scale to zero's outcome as the intent records it: the workload's generation after it, and its uid. */
+export interface ScaledWorkload {
+  generation?: number | undefined;
+  uid?: string | undefined;
+}
+
+/** The generation an intent carries and the workload object it is of. */
+interface CarriedGeneration {
+  generation: number;
+  uid: string | undefined;
+}
+
 export interface CurrentIntent {
   /** Undefined when the value is not a valid record (it is overwritten like any other). */
   record: IntentRecord | undefined;
@@ -29,8 +41,11 @@ export class IntentStore {
   readonly #kv: KV;
   readonly #by: string;
   readonly #now: () => number;
-  /** The highest scale-to-zero generation seen per backend: every write carries it on. */
-  readonly #generations = new Map<BackendId, number>();
+  /**
+   * The highest scale-to-zero generation seen per backend, with the workload object it is of: every write
+   * carries both on (see `#note`).
+   */
+  readonly #generations = new Map<BackendId, CarriedGeneration>();
   /** The end of the `asleep-during` window each backend is in, as last read or written: every write carries
    * it on, so that no write of the drain or of a wake drops it. */
   readonly #asleepUntil = new Map<BackendId, number>();
@@ -41,26 +56,40 @@ export class IntentStore {
     this.#now = now;
   }
 
-  #record(id: BackendId, state: IntentRecord['state'], by = this.#by, generation?: number): Uint8Array {
-    if (generation !== undefined) this.#note(id, generation);
+  #record(id: BackendId, state: IntentRecord['state'], by = this.#by, scaled?: ScaledWorkload): Uint8Array {
+    if (scaled?.generation !== undefined) this.#note(id, scaled.generation, scaled.uid);
     const carried = this.#generations.get(id);
     const asleepUntil = this.#asleepUntil.get(id);
     return codecs.intent.encode({
       state,
       at: this.#now(),
       by,
-      ...(carried === undefined ? {} : { generation: carried }),
+      ...(carried === undefined ? {} : { generation: carried.generation }),
+      ...(carried?.uid === undefined ? {} : { uid: carried.uid }),
       ...(asleepUntil === undefined ? {} : { asleepUntil }),
     });
   }
 
-  #note(id: BackendId, generation: number): void {
-    this.#generations.set(id, Math.max(this.#generations.get(id) ?? 0, generation));
+  /**
+   * Generations of one workload object are kept at their highest. A generation and a uid always travel
+   * together: one of another object (a Deployment deleted and created again, whose generations start
+   * again at 1) replaces the carried pair, and so does a first one with a uid over one without (an older
+   * scaler's); one without a uid (an older scaler's) never replaces one with.
+   */
+  #note(id: BackendId, generation: number, uid: string | undefined): void {
+    const carried = this.#generations.get(id);
+    if (carried === undefined) this.#generations.set(id, { generation, uid });
+    else if (carried.uid === uid)
+      this.#generations.set(id, { generation: Math.max(carried.generation, generation), uid });
+    else if (uid !== undefined) this.#generations.set(id, { generation, uid });
   }
 
-  /** Takes note of a record read elsewhere (the idle loop's watch), so later writes carry its generation. */
+  /**
+   * Takes note of a record read elsewhere (the idle loop's watch), so later writes carry its generation and
+   * the uid of the workload it is of.
+   */
   noted(id: BackendId, record: IntentRecord): void {
-    if (record.generation !== undefined) this.#note(id, record.generation);
+    if (record.generation !== undefined) this.#note(id, record.generation, record.uid);
     this.#mark(id, record.asleepUntil);
   }
 
@@ -105,18 +134,19 @@ export class IntentStore {
   /**
    * Writes the intent only if the entry is still at `revision` (undefined: there is no entry); returns
    * the new revision, or undefined when something else was written meanwhile. `by` defaults to this
-   * replica (a wake that meets a stop keeps the stopping leader's name on it); `generation` is the
-   * workload's after a scale to zero (the record at zero carries it, and every later write carries it on).
+   * replica (a wake that meets a stop keeps the stopping leader's name on it); `scaled` is the workload's
+   * generation and uid after a scale to zero (the record at zero carries them, and every later write
+   * carries them on).
    */
   async compareAndSet(
     id: BackendId,
     state: IntentRecord['state'],
     revision: number | undefined,
     by?: string,
-    generation?: number,
+    scaled?: ScaledWorkload,
   ): Promise<number | undefined> {
     try {
-      const record = this.#record(id, state, by, generation);
+      const record = this.#record(id, state, by, scaled);
       return revision === undefined
         ? await this.#kv.create(backendKey(id), record)
         : await this.#kv.update(backendKey(id), record, revision);

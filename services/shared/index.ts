@@ -70,6 +70,7 @@ export * from './ids/subjects.ts';
 export * from './messages/codecs.ts';
 export * from './messages/payloads.ts';
 export { routeMatchKey, sameRoutes } from './messages/routes.ts';
+export { sameWorkload } from './messages/workload-identity.ts';
 export {
   connectNats,
   type NatsConnection,

@@ -1,6 +1,7 @@
 /**
  * What the watcher records (issue 20, items 2 and 3): never ready without a replica, whatever a provider
- * computed, and the workload's generations, so that every scale yields a new record.
+ * computed, and the workload's generations (with the uid of the object they are of), so that every scale,
+ * and every workload created again, yields a new record.
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKEND_CONFIG } from '../shared/index.ts';
@@ -36,6 +37,27 @@ describe('watcher record: replicas and generations', () => {
     );
     // Providers without generations write records without them.
     expect(Object.keys(toRecord(observed, 1))).not.toContain('generation');
+  });
+
+  it('carries the workload uid, and a Deployment created again at the same generations makes a new value', () => {
+    const old = toRecord({ ...observed, generation: 1, observedGeneration: 1, uid: 'uid-old' }, 1);
+    expect(old).toMatchObject({ generation: 1, observedGeneration: 1, uid: 'uid-old' });
+    const recreated = toRecord({ ...observed, generation: 1, observedGeneration: 1, uid: 'uid-new' }, 2);
+    expect(sameValue(old, recreated)).toBe(false);
+    expect(
+      decideWrite({
+        previous: old,
+        desired: recreated,
+        current: old,
+        currentAgeMs: 0,
+        reconcile: false,
+        settleMs: 2000,
+      }),
+    ).toBe('write');
+    // Providers without identities (processes, containers) write records without one.
+    expect(Object.keys(toRecord({ ...observed, generation: 3, observedGeneration: 3 }, 1))).not.toContain(
+      'uid',
+    );
   });
 });
 

@@ -42,6 +42,7 @@ export function toRecord(backend: ObservedBackend, now: number, pair = ''): Back
   };
   if (backend.generation !== undefined) record.generation = backend.generation;
   if (backend.observedGeneration !== undefined) record.observedGeneration = backend.observedGeneration;
+  if (backend.uid !== undefined) record.uid = backend.uid;
   return record;
 }
 
@@ -68,6 +69,7 @@ export function sameValue(a: BackendRecord | undefined, b: BackendRecord | undef
     a.pair === b.pair &&
     (a.generation ?? null) === (b.generation ?? null) &&
     (a.observedGeneration ?? null) === (b.observedGeneration ?? null) &&
+    a.uid === b.uid &&
     a.hosts.length === b.hosts.length &&
     a.hosts.every((host, i) => host === b.hosts[i]) &&
     sameRoutes(a.routes, b.routes) &&

@@ -2,7 +2,8 @@
  * Readiness a stale informer cannot fake (issue 20, items 2 and 3): ready needs the Deployment to want at
  * least one replica and to have a ready one, whatever the EndpointSlices (whose informer may be relisting
  * from its cache) still list; and the record carries the Deployment's generation and observed generation,
- * so every scale yields a new record and the bridge can tell one that observed a scale.
+ * so every scale yields a new record and the bridge can tell one that observed a scale, with the uid of the
+ * Deployment object they are of (one deleted and created again starts again at generation 1).
  */
 import type { V1Deployment, V1EndpointConditions, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +74,14 @@ describe('computeBackends: readiness needs replicas', () => {
 
   it("carries the Deployment's generation and observed generation", () => {
     expect(backendOf(deployment(1, 1, 9))).toMatchObject({ generation: 9, observedGeneration: 8 });
+  });
+
+  it('carries the uid of the Deployment object beside its generations, and none when the object has none', () => {
+    const uid = '0b6c9e2d-5a41-4f7e-9d38-c1a2b3d4e5f6';
+    const withUid = deployment(1, 1, 1, 1);
+    withUid.metadata = { ...withUid.metadata, uid };
+    expect(backendOf(withUid)).toMatchObject({ generation: 1, observedGeneration: 1, uid });
+    expect(backendOf(deployment(1, 1, 1, 1))).not.toHaveProperty('uid');
   });
 });
 

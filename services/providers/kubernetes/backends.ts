@@ -378,9 +378,13 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
   }
   const cluster = clusterNameOf(naming, services, routeRules(routes));
   const createdAt = timeOf(deployment.metadata?.creationTimestamp);
+  const uid = deployment.metadata?.uid;
+  // With the object's uid: a Deployment deleted and created again under the same name starts again at
+  // generation 1, and its generations compare only with its own.
   const generations = {
     ...(generation === undefined ? {} : { generation }),
     ...(observedGeneration === undefined ? {} : { observedGeneration }),
+    ...(uid === undefined ? {} : { uid }),
   };
   return {
     backend: {
@@ -397,7 +401,7 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
     },
     probeUrl,
     problems: settings.problems,
-    deployment: { namespace, name, uid: deployment.metadata?.uid },
+    deployment: { namespace, name, uid },
   };
 }
 

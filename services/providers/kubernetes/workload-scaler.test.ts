@@ -73,6 +73,25 @@ describe('Kubernetes workload scaler', () => {
       from: 1,
       to: 1,
       generation: generationIn(),
+      uid: api.get('deployments', 'shop', 'gen')?.metadata?.uid,
+    });
+  });
+
+  it('returns the uid of the Deployment object the generation is of: one deleted and created again is another', async () => {
+    api.create(deploymentObject('again', { namespace: 'shop', replicas: 1, labels: optedIn }));
+    const uidIn = () => api.get('deployments', 'shop', 'again')?.metadata?.uid;
+    const first = uidIn();
+    const down = await scaler.setReplicas(backendId('shop', 'again'), 0);
+    expect(down).toMatchObject({ from: 1, to: 0, generation: 2, uid: first });
+    api.delete('deployments', 'shop', 'again');
+    api.create(deploymentObject('again', { namespace: 'shop', replicas: 1, labels: optedIn }));
+    expect(uidIn()).not.toBe(first);
+    // Its generations start again: the scale to zero makes 2 again, of the new object.
+    expect(await scaler.setReplicas(backendId('shop', 'again'), 0)).toEqual({
+      from: 1,
+      to: 0,
+      generation: 2,
+      uid: uidIn(),
     });
   });
 

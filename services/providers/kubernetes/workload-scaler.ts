@@ -50,8 +50,12 @@ export class KubernetesWorkloadScaler implements WorkloadScaler {
       const deployment = await this.#readOptedIn(id);
       const from = replicasOf(deployment);
       const generation = deployment.metadata?.generation;
+      // The object the generation counts the changes of: a Deployment deleted and created again under the
+      // same name is another one, whose generations start again at 1.
+      const uid = deployment.metadata?.uid;
+      const identity = uid === undefined ? {} : { uid };
       if (from === replicas)
-        return { from, to: replicas, ...(generation === undefined ? {} : { generation }) };
+        return { from, to: replicas, ...(generation === undefined ? {} : { generation }), ...identity };
       try {
         await this.#apps.replaceNamespacedDeploymentScale({
           name,
@@ -65,8 +69,14 @@ export class KubernetesWorkloadScaler implements WorkloadScaler {
           },
         });
         // The Scale answer carries no generation. The write landed on exactly the object read (its
-        // resourceVersion) and changed its spec, which raises the generation by one.
-        return { from, to: replicas, ...(generation === undefined ? {} : { generation: generation + 1 }) };
+        // resourceVersion, which a deleted and recreated Deployment does not have: its uid is the read's)
+        // and changed its spec, which raises the generation by one.
+        return {
+          from,
+          to: replicas,
+          ...(generation === undefined ? {} : { generation: generation + 1 }),
+          ...identity,
+        };
       } catch (error) {
         const status = apiStatus(error);
         if (status === 404) throw new WorkloadNotFoundError(id, 'deleted while scaling');

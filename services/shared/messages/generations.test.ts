@@ -1,6 +1,7 @@
 /**
- * The optional generation fields (issue 20, item 2): records and scaled messages without them (older
- * watchers and scalers, providers without generations) stay readable, and the fields are counts.
+ * The optional generation fields (issue 20, item 2) and the workload uid beside them: records, intents and
+ * scaled messages without them (older watchers and scalers, providers without generations or identities)
+ * stay readable, the generations are counts and a uid is a non-empty string.
  */
 import { describe, expect, it } from 'vitest';
 import { PayloadError } from '../errors.ts';
@@ -16,6 +17,8 @@ const record = {
   updatedAt: 0,
 };
 const scaled = { backend: 'shop/api', from: 1, to: 0, reason: 'idle', at: 0 };
+const intent = { state: 'sleeping', at: 0, by: 'scaler-a', generation: 57 };
+const uid = '6f1c2a4e-9b7d-4c1e-8f3a-2d5b7e9c0a14';
 const text = (value: object) => JSON.stringify(value);
 
 describe('generation fields', () => {
@@ -35,6 +38,21 @@ describe('generation fields', () => {
       expect(() => codecs.backend.decode(text({ ...record, generation: bad }))).toThrow(PayloadError);
       expect(() => codecs.backend.decode(text({ ...record, observedGeneration: bad }))).toThrow(PayloadError);
       expect(() => codecs.scaled.decode(text({ ...scaled, generation: bad }))).toThrow(PayloadError);
+    }
+  });
+
+  it('reads records, intents and scaled messages with and without the workload uid', () => {
+    expect(codecs.intent.decode(text(intent))).toEqual(intent);
+    for (const [codec, value] of [
+      [codecs.backend, { ...record, generation: 1, observedGeneration: 1 }],
+      [codecs.intent, intent],
+      [codecs.scaled, { ...scaled, generation: 58 }],
+    ] as const) {
+      expect(codec.decode(text(value))).not.toHaveProperty('uid');
+      expect(codec.decode(text({ ...value, uid }))).toEqual({ ...value, uid });
+      for (const bad of ['', 7, 'x'.repeat(129)]) {
+        expect(() => codec.decode(text({ ...value, uid: bad }))).toThrow(PayloadError);
+      }
     }
   });
 });

@@ -58,6 +58,13 @@ export type Route = Static<typeof RouteSchema>;
 const Millis = Type.Integer({ minimum: 0 });
 const Count = Type.Integer({ minimum: 0 });
 
+/**
+ * The identity of one workload object (Kubernetes `metadata.uid`): a workload deleted and created again
+ * under the same name is another object, whose generations start again at 1. A generation means something
+ * only beside the uid of the object it was read from (see `sameWorkload`).
+ */
+const WorkloadUid = Type.String({ minLength: 1, maxLength: 128 });
+
 export const BackendConfigSchema = Type.Object(
   {
     idleTimeoutMs: Type.Integer({ minimum: 1000 }),
@@ -109,6 +116,11 @@ export const BackendRecordSchema = Type.Object(
     /** The generation the platform's status has acted on (Kubernetes `status.observedGeneration`). */
     observedGeneration: Type.Optional(Count),
     /**
+     * The workload object the generations are of (Kubernetes `metadata.uid`). Absent from providers without
+     * object identities and from records of older watchers.
+     */
+    uid: Type.Optional(WorkloadUid),
+    /**
      * The watcher/scaler pair whose watcher wrote it (`WAKEGATE_PAIR`); absent for the default pair. Only
      * that pair's scalers scale the backend, and only its watchers rewrite or delete the record.
      */
@@ -134,6 +146,10 @@ export const IntentRecordSchema = Type.Object(
      * bridge reads the backend ready from a watcher record that has not observed it. Kept by every later
      * write, so it outlives a bridge's restart and the watcher's silence. */
     generation: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The workload object that `generation` is of (Kubernetes `metadata.uid`): the guard applies only to
+     * records of that object, so a workload deleted and created again is judged on its own records. Absent
+     * from providers without object identities and from intents of older scalers. */
+    uid: Type.Optional(WorkloadUid),
     /** Inside one of the backend's `asleep-during` windows: when it ends (epoch ms). Filters answer its
      * requests 503 until then, with no wake. Set and cleared by the idle-loop leader as windows open and
      * close, and kept by every other write meanwhile. */
@@ -204,9 +220,11 @@ export const ScaledMessageSchema = Type.Object(
     at: Millis,
     /**
      * The workload's generation after the scale, when the provider has one: the bridge's scale-to-zero
-     * guard holds until a watcher record has observed it.
+     * guard holds until a watcher record of the same workload object has observed it.
      */
     generation: Type.Optional(Count),
+    /** The workload object scaled (Kubernetes `metadata.uid`), when the provider has identities. */
+    uid: Type.Optional(WorkloadUid),
   },
   { additionalProperties: false },
 );
