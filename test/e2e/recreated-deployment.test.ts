@@ -104,14 +104,15 @@ describe('a Deployment deleted and created again under the same name', () => {
     );
     expect(codecs.sleepReply.decode(reply.data)).toEqual({ backend: ID, outcome: 'asleep' });
   };
-  /** As a filter's held request asks the bridge. */
+  /**
+   * As `wakegate wake --wait` asks a bridge: the wake published again in each new 2 s window while the
+   * backend is not ready for traffic (as filters repeat the wakes of held requests), answered once it is.
+   */
   const wake = async () => {
-    const response = await fetch(`${bridge?.url}/v1/wake`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ backend: ID }),
+    const reply = await nc.request(controlSubject('wake', ID), JSON.stringify({ wait: 15_000 }), {
+      timeout: 20_000,
     });
-    expect(response.status).toBe(202);
+    expect(reply.json()).toMatchObject({ backend: { id: ID, state: 'awake' } });
   };
 
   it('is ready for traffic once its pods are, though the intent carried the old one’s higher generation', async () => {
@@ -142,11 +143,10 @@ describe('a Deployment deleted and created again under the same name', () => {
     });
     expect(await recordOf()).toMatchObject({ generation: 1, observedGeneration: 1, uid: newUid });
 
-    // Still asleep as far as wakegate knows: a request wakes it, and it is ready for traffic (before uids:
-    // never, every request waiting its max-wait for a record at generation 5).
+    // Still asleep as far as wakegate knows: a wake, and it is ready for traffic in the table the filters
+    // poll (before uids: never, every request waiting its max-wait for a record at generation 5).
     await wake();
-    const table = await readyInTable(true);
-    expect(table.backends.find((b) => b.id === ID)?.ready).toBe(true);
+    await readyInTable(true);
     // The wake carried the old object's generation on, with its uid: it holds back none of the new one's.
     expect(await intent()).toMatchObject({ state: 'awake', generation: 5, uid: oldUid });
 
