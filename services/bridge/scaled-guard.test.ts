@@ -143,6 +143,42 @@ describe('bridge guard against a scale to zero the watcher has not recorded yet'
     expect(await table()).toEqual(observed);
   });
 
+  it('applies the mark of a scale that names a uid to records of that workload object only', async () => {
+    const record = (uid: string, generation: number) =>
+      codecs.backend.encode(
+        backendRecord('shop/api', true, { generation, observedGeneration: generation, uid }),
+      );
+    const before = await follow((t) => apiReady(t) === true);
+    await backends.put('shop/api', record('uid-old', 56));
+    const ready = await follow((t) => t.revision !== before.revision);
+    const scaleOfOld = {
+      backend: 'shop/api',
+      from: 1,
+      to: 0,
+      reason: 'idle' as const,
+      at: Date.now(),
+      generation: 57,
+      uid: 'uid-old',
+    };
+    scaled('wakegate.scaled.shop.api', scaleOfOld);
+    const marked = await follow((t) => t.revision !== ready.revision);
+    expect(apiReady(marked)).toBe(false);
+    // Deleted and created again under the same name: the new object's first record (generation 1) is
+    // judged on its own.
+    await backends.put('shop/api', record('uid-new', 1));
+    await follow((t) => apiReady(t) === true);
+    // The old object's scale told again (a late copy) sets no mark over the new object's record.
+    const recreated = await table();
+    scaled('wakegate.scaled.shop.api', scaleOfOld);
+    const invalid = await metric('wakegate_bridge_scaled_invalid_total');
+    scaled('wakegate.scaled.shop.api', 'marker');
+    await until(
+      'the marker counted',
+      async () => (await metric('wakegate_bridge_scaled_invalid_total')) === invalid + 1,
+    );
+    expect(await table()).toEqual(recreated);
+  });
+
   it('ignores and counts invalid scaled messages, and scale-ups', async () => {
     const ready = await follow((t) => apiReady(t) === true);
     const before = await metric('wakegate_bridge_scaled_invalid_total');
