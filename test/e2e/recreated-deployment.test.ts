@@ -31,6 +31,7 @@ import {
   startKubeApiServer,
 } from '../kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
+import { collectScaled } from '../scaler/scaler-traffic.ts';
 import { until } from '../until.ts';
 import { kubeWatcher } from '../watcher/backends-bucket.ts';
 
@@ -127,8 +128,12 @@ describe('a Deployment deleted and created again under the same name', () => {
     }
     await readyInTable(true);
 
-    // Put to sleep (`wakegate sleep`): the intent carries the old object's generation after the scale.
+    // Put to sleep (`wakegate sleep`): the scaled message and the intent carry the old object's generation
+    // after the scale, and its uid.
+    const scaled = collectScaled(nc);
     await sleep();
+    const [toZero] = await scaled.next((e) => e.to === 0);
+    expect(toZero).toMatchObject({ backend: ID, reason: 'idle', generation: 5, uid: oldUid });
     expect(await intent()).toMatchObject({ state: 'sleeping', generation: 5, uid: oldUid });
     await readyInTable(false);
 
