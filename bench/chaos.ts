@@ -23,7 +23,8 @@
  * Every scenario counts `sent`, `ok` (200), `timeouts` (504 within max-wait), `other`, `lost` (no answer).
  * Prints one JSON line.
  *
- *   node bench/chaos.ts     BENCH_DRAIN_S (60), BENCH_SOAK_S (600), BENCH_SOAK_BACKENDS (100)
+ *   node bench/chaos.ts     BENCH_DRAIN_S (60), BENCH_SOAK_S (600), BENCH_SOAK_BACKENDS (100),
+ *                           BENCH_ONLY=soak (the soak alone, on a stack with only its backends)
  */
 import { loadavg } from 'node:os';
 import { busyboxBackend, rssOf, startHaStack } from '../test/chaos/ha-stack.ts';
@@ -45,12 +46,15 @@ import { freePort } from '../test/ports.ts';
 const DRAIN_S = Number(process.env.BENCH_DRAIN_S ?? 60);
 const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 600);
 const SOAK_BACKENDS = Number(process.env.BENCH_SOAK_BACKENDS ?? 100);
+const ONLY = process.env.BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== 'soak') throw new Error(`BENCH_ONLY must be soak, not ${ONLY}`);
+const SOAK_ONLY = ONLY === 'soak';
 const STARTUP_MS = 600;
 const MAX_WAIT_MS = 30_000;
 
-const scenarios = KINDS.flatMap((kind) =>
-  MOMENTS.map((moment) => ({ kind, moment, name: `${kind}-${moment}` })),
-);
+const scenarios = SOAK_ONLY
+  ? []
+  : KINDS.flatMap((kind) => MOMENTS.map((moment) => ({ kind, moment, name: `${kind}-${moment}` })));
 const stack = await startHaStack({
   backends: async (dir) => {
     const entries: string[] = [];
@@ -58,9 +62,11 @@ const stack = await startHaStack({
       entries.push(
         demoBackend(name, await freePort(), { delayMs: STARTUP_MS, maxWait: '30s', idleTimeout: '20s' }),
       );
-    entries.push(await busyboxBackend(dir, 'outage', await freePort()));
-    entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
-    entries.push(demoBackend('long', await freePort(), { idleTimeout: '1s', maxWait: '20s' }));
+    if (!SOAK_ONLY) {
+      entries.push(await busyboxBackend(dir, 'outage', await freePort()));
+      entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
+      entries.push(demoBackend('long', await freePort(), { idleTimeout: '1s', maxWait: '20s' }));
+    }
     for (let i = 0; i < SOAK_BACKENDS; i++)
       entries.push(await busyboxBackend(dir, `soak-${i}`, await freePort(), { idleTimeout: '1s' }));
     return entries.join('');
@@ -69,21 +75,8 @@ const stack = await startHaStack({
 });
 process.on('exit', () => stack.killNow());
 
-try {
-  const kills: KillResult[] = [];
-  for (const { kind, moment, name } of scenarios) {
-    kills.push(
-      await killDuringColdStart(stack, {
-        backend: `local/${name}`,
-        host: `${name}.localhost`,
-        kind,
-        moment,
-        inFlight: 50,
-        maxWaitMs: MAX_WAIT_MS,
-        startupMs: STARTUP_MS,
-      }),
-    );
-  }
+/** The whole cluster's outage, the drain race and the long requests, in that order. */
+async function otherScenarios() {
   const outage = await natsOutage(stack, {
     host: 'outage.localhost',
     inFlight: 50,
@@ -104,6 +97,25 @@ try {
     holdMs: 3000,
     maxWaitMs: MAX_WAIT_MS,
   });
+  return { outage, drain, long };
+}
+
+try {
+  const kills: KillResult[] = [];
+  for (const { kind, moment, name } of scenarios) {
+    kills.push(
+      await killDuringColdStart(stack, {
+        backend: `local/${name}`,
+        host: `${name}.localhost`,
+        kind,
+        moment,
+        inFlight: 50,
+        maxWaitMs: MAX_WAIT_MS,
+        startupMs: STARTUP_MS,
+      }),
+    );
+  }
+  const others = SOAK_ONLY ? undefined : await otherScenarios();
   const soaked = await soak(
     stack,
     {
@@ -116,7 +128,7 @@ try {
     rssOf,
   );
   const all = emptyTally();
-  for (const tally of [...kills, outage, drain, long, soaked]) addTally(all, tally);
+  for (const tally of [...kills, ...Object.values(others ?? {}), soaked]) addTally(all, tally);
   const killRecovery = kills.map((k) => k.recoveryMs).sort((a, b) => a - b);
   process.stdout.write(
     `${JSON.stringify({
@@ -128,9 +140,11 @@ try {
         max: killRecovery.at(-1),
       },
       backendStartMs: STARTUP_MS,
-      natsOutage: outage,
-      drainRace: { seconds: DRAIN_S, rps: 50, ...drain },
-      longRequests: long,
+      ...(others && {
+        natsOutage: others.outage,
+        drainRace: { seconds: DRAIN_S, rps: 50, ...others.drain },
+        longRequests: others.long,
+      }),
       soak: { seconds: SOAK_S, backends: SOAK_BACKENDS, ...soaked },
       load: loadavg().map((l) => Math.round(l * 100) / 100),
     })}\n`,
