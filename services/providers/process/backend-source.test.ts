@@ -135,6 +135,31 @@ describe('process backend source', () => {
     expect(health.probes()).toBe(probes);
   });
 
+  it('hands an unchanged backend over as the same object, a changed one as a new one', async () => {
+    const health = await healthServer();
+    const entry = (name: string) => `
+  ${name}:
+    command: node
+    args: ["-e", "setInterval(() => {}, 1000)"]
+    url: http://127.0.0.1:${health.port}
+    hosts: [${name}.localhost]
+    stop-grace: 200ms
+`;
+    const { scaler, next } = await provider(`backends:${entry('woken')}${entry('asleep')}`);
+    const [woken, asleep] = await next(() => true);
+    await scaler.setReplicas('local/woken', 1);
+    const [started, stillAsleep] = await next(([b]) => b?.replicas === 1);
+    expect(started).not.toBe(woken);
+    expect(stillAsleep).toBe(asleep);
+    const [ready, asleepThen] = await next(([b]) => b?.ready === true);
+    expect(ready).not.toBe(started);
+    expect(asleepThen).toBe(asleep);
+    await scaler.setReplicas('local/woken', 0);
+    const [stopped, asleepAtTheEnd] = await next(([b]) => b?.replicas === 0);
+    expect(stopped).toMatchObject({ ready: false, replicas: 0 });
+    expect(asleepAtTheEnd).toBe(asleep);
+  });
+
   it('reports a backend that crashes as down', async () => {
     const health = await healthServer();
     const { scaler, next } = await provider(`backends:
