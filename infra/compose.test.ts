@@ -12,7 +12,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BRIDGE_NODE_FLAGS, bridgeConfigSpec } from '../services/bridge/index.ts';
 import { describeContainer } from '../services/providers/docker/container-backend.ts';
+import { SCALER_NODE_FLAGS } from '../services/scaler/index.ts';
 import { loadConfig } from '../services/shared/index.ts';
+import { WATCHER_NODE_FLAGS } from '../services/watcher/index.ts';
 import { runComposeSecrets } from '../test/compose-secrets.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -81,6 +83,9 @@ beforeAll(async () => {
   compose = parse(source) as Compose;
   envoy = parse(await readFile(join(root, 'infra/envoy/envoy.yaml'), 'utf8'));
 });
+
+/** The Node flags each service runs with (the entry point's own `*_NODE_FLAGS`). */
+const NODE_FLAGS = { bridge: BRIDGE_NODE_FLAGS, scaler: SCALER_NODE_FLAGS, watcher: WATCHER_NODE_FLAGS };
 
 describe('compose.yaml', () => {
   it('is valid against the Compose specification schema', () => {
@@ -166,10 +171,10 @@ describe('compose.yaml', () => {
         await expect(readFile(join(root, service.build.dockerfile)), name).resolves.toBeDefined();
       }
       if (service.image === 'wakegate:local' && !service.entrypoint) {
-        // Node's own flags come first (the bridge's: BRIDGE_NODE_FLAGS).
+        // Node's own flags come first (BRIDGE_NODE_FLAGS and the like).
         const entry = service.command?.find((arg) => !arg.startsWith('--')) as string;
         const flags = service.command?.slice(0, service.command.indexOf(entry));
-        expect(flags, name).toEqual(name === 'bridge' ? BRIDGE_NODE_FLAGS : []);
+        expect(flags, name).toEqual(NODE_FLAGS[name as keyof typeof NODE_FLAGS] ?? []);
         await expect(readFile(join(root, entry)), `${name}: ${entry}`).resolves.toBeDefined();
         expect(dockerignore.split('\n')).not.toContain(entry.split('/')[0]);
       }

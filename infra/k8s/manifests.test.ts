@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BRIDGE_NODE_FLAGS, bridgeConfigSpec } from '../../services/bridge/index.ts';
 import { ensureSecrets, SecretStore, secretsConfigSpec } from '../../services/kube-secrets/index.ts';
+import { SCALER_NODE_FLAGS } from '../../services/scaler/index.ts';
 import {
   createLogger,
   drainSpec,
@@ -20,7 +21,7 @@ import {
   SETTING_NAMES,
   shippedNatsAuthorization,
 } from '../../services/shared/index.ts';
-import { watcherConfigSpec } from '../../services/watcher/index.ts';
+import { WATCHER_NODE_FLAGS, watcherConfigSpec } from '../../services/watcher/index.ts';
 import { containerEnvironment, ENVOY_GATEWAY_NAMESPACE, gatewayTokenPath } from '../../test/gateway-token.ts';
 import { startKubeApiServer } from '../../test/kube-api/index.ts';
 import { rulesOf } from '../../test/rbac.ts';
@@ -258,6 +259,9 @@ function resolvedEnv(name: BuildName, workload: Any): Record<string, string> {
   return env;
 }
 
+/** The Node flags each service runs with (the entry point's own `*_NODE_FLAGS`). */
+const NODE_FLAGS = { bridge: BRIDGE_NODE_FLAGS, scaler: SCALER_NODE_FLAGS, watcher: WATCHER_NODE_FLAGS };
+
 describe('base', () => {
   it.each(SERVICES)('runs the $name on its port with probes on /healthz and /readyz', ({ name, port }) => {
     const deployment = find('base', 'Deployment', `wakegate-${name}`, 'wakegate');
@@ -265,7 +269,7 @@ describe('base', () => {
     const c = container(deployment);
     expect(c.image).toMatch(/^ghcr\.io\/wakegate\/wakegate:/);
     expect(c.command).toBeUndefined();
-    const flags = name === 'bridge' ? BRIDGE_NODE_FLAGS : [];
+    const flags = NODE_FLAGS[name as keyof typeof NODE_FLAGS] ?? [];
     expect(c.args).toEqual([...flags, `services/${name}/main.ts`]);
     const env = resolvedEnv('base', deployment);
     expect(Number(env.PORT)).toBe(port);

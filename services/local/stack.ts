@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BRIDGE_NODE_FLAGS } from '../bridge/index.ts';
+import { SCALER_NODE_FLAGS } from '../scaler/index.ts';
 import {
   NATS_SERVICES,
   type NatsService,
@@ -15,6 +16,7 @@ import {
   natsUserOf,
   WakegateError,
 } from '../shared/index.ts';
+import { WATCHER_NODE_FLAGS } from '../watcher/index.ts';
 import { ChildService, untilHttpOk } from './child-service.ts';
 import { ephemeralPort } from './free-port.ts';
 import { startNatsCluster } from './nats-cluster.ts';
@@ -202,7 +204,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const watchers = watcherUrls.map((url, i) =>
       service(
         named('watcher', i),
-        ['services/watcher/main.ts'],
+        [...WATCHER_NODE_FLAGS, 'services/watcher/main.ts'],
         { ...common, ...natsUser('watcher'), PORT: new URL(url).port },
         `${url}/readyz`,
       ),
@@ -211,7 +213,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const scalers = scalerUrls.map((url, i) =>
       service(
         named('scaler', i),
-        ['services/scaler/main.ts'],
+        [...SCALER_NODE_FLAGS, 'services/scaler/main.ts'],
         { ...common, ...natsUser('scaler'), PORT: new URL(url).port },
         `${url}/readyz`,
       ),
