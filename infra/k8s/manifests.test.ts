@@ -341,6 +341,15 @@ describe('base', () => {
     }
   });
 
+  it("holds nats-server's Go runtime to about 90% of its container's memory limit", () => {
+    const nats = find('base', 'StatefulSet', 'nats', 'wakegate');
+    const mib = (quantity: string) => Number(/^(\d+)Mi(B)?$/.exec(quantity)?.[1]);
+    const limit = mib(container(nats).resources.limits.memory);
+    const soft = mib(resolvedEnv('base', nats).GOMEMLIMIT as string);
+    expect(soft / limit).toBeGreaterThanOrEqual(0.85);
+    expect(soft / limit).toBeLessThanOrEqual(0.92);
+  });
+
   it('runs NATS with JetStream on a persistent volume, one server by default', () => {
     const nats = find('base', 'StatefulSet', 'nats', 'wakegate');
     expect(nats.spec.replicas).toBe(1);
