@@ -17,16 +17,22 @@
  * 4. `longRequests`: 20 requests each answered after 3 s (beyond the 1 s idle timeout) at once;
  *    `sleptEarly`: whether the backend was put to sleep (intent `sleeping`) while one was open.
  * 5. `soak`: 100 backends cycling sleep → wake (a request each every 5 s, idle-timeout 1 s) for 10 minutes;
- *    every process's RSS after the first minute and at the end, NATS consumers then and at the end, held
- *    requests at the end.
+ *    every process's RSS after the first minute and at the end, and every 30 s (`rssSeriesMb`), NATS
+ *    consumers then and at the end, held requests at the end. With `BENCH_SOAK_HEAP=1` each Node service
+ *    also reports its V8 heap every 30 s (bench/heap-sampler.ts): `heapMb` per process, a row of
+ *    `[rss, heapTotal, live]` per sample, `live` being the heap used after the last full GC, and its
+ *    number of full GCs at the end.
  *
  * Every scenario counts `sent`, `ok` (200), `timeouts` (504 within max-wait), `other`, `lost` (no answer).
  * Prints one JSON line.
  *
  *   node bench/chaos.ts     BENCH_DRAIN_S (60), BENCH_SOAK_S (600), BENCH_SOAK_BACKENDS (100),
- *                           BENCH_ONLY=soak (the soak alone, on a stack with only its backends)
+ *                           BENCH_ONLY=soak (the soak alone, on a stack with only its backends),
+ *                           BENCH_SOAK_HEAP=1
  */
-import { loadavg } from 'node:os';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { busyboxBackend, rssOf, startHaStack } from '../test/chaos/ha-stack.ts';
 import {
   addTally,
@@ -49,6 +55,9 @@ const SOAK_BACKENDS = Number(process.env.BENCH_SOAK_BACKENDS ?? 100);
 const ONLY = process.env.BENCH_ONLY;
 if (ONLY !== undefined && ONLY !== 'soak') throw new Error(`BENCH_ONLY must be soak, not ${ONLY}`);
 const SOAK_ONLY = ONLY === 'soak';
+const HEAP_SAMPLES =
+  process.env.BENCH_SOAK_HEAP === '1' ? await mkdtemp(join(tmpdir(), 'wakegate-heap-')) : undefined;
+const SAMPLE_EVERY_MS = 30_000;
 const STARTUP_MS = 600;
 const MAX_WAIT_MS = 30_000;
 
@@ -71,9 +80,33 @@ const stack = await startHaStack({
       entries.push(await busyboxBackend(dir, `soak-${i}`, await freePort(), { idleTimeout: '1s' }));
     return entries.join('');
   },
-  env: { WAKEGATE_DRAIN_MS: '500ms' },
+  env: {
+    WAKEGATE_DRAIN_MS: '500ms',
+    ...(HEAP_SAMPLES && {
+      NODE_OPTIONS: `--import ${join(import.meta.dirname, 'heap-sampler.ts')}`,
+      BENCH_HEAP_SAMPLES: HEAP_SAMPLES,
+      BENCH_HEAP_EVERY_MS: String(SAMPLE_EVERY_MS),
+    }),
+  },
 });
 process.on('exit', () => stack.killNow());
+
+/** bench/heap-sampler.ts's lines, by the name of the service that wrote them (backends' are left out). */
+async function heapSamples(folder: string) {
+  const names = new Map([...stack.processes(), stack.gateway].map((p) => [`${p.pid}.jsonl`, p.name]));
+  const result: Record<string, { samples: number[][]; fullGcs: number }> = {};
+  for (const file of await readdir(folder)) {
+    const name = names.get(file);
+    if (name === undefined) continue;
+    const lines = (await readFile(join(folder, file), 'utf8')).trim().split('\n');
+    const samples = lines.map((line) => JSON.parse(line) as Record<string, number>);
+    result[name] = {
+      samples: samples.map((s) => [s.rss, s.heapTotal, s.live] as number[]),
+      fullGcs: samples.at(-1)?.fullGcs ?? 0,
+    };
+  }
+  return result;
+}
 
 /** The whole cluster's outage, the drain race and the long requests, in that order. */
 async function otherScenarios() {
@@ -124,9 +157,11 @@ try {
       seconds: SOAK_S,
       firstMs: Math.min(60_000, (SOAK_S * 1000) / 2),
       maxWaitMs: MAX_WAIT_MS,
+      sampleEveryMs: SAMPLE_EVERY_MS,
     },
     rssOf,
   );
+  const heapMb = HEAP_SAMPLES ? await heapSamples(HEAP_SAMPLES) : undefined;
   const all = emptyTally();
   for (const tally of [...kills, ...Object.values(others ?? {}), soaked]) addTally(all, tally);
   const killRecovery = kills.map((k) => k.recoveryMs).sort((a, b) => a - b);
@@ -145,10 +180,11 @@ try {
         drainRace: { seconds: DRAIN_S, rps: 50, ...others.drain },
         longRequests: others.long,
       }),
-      soak: { seconds: SOAK_S, backends: SOAK_BACKENDS, ...soaked },
+      soak: { seconds: SOAK_S, backends: SOAK_BACKENDS, ...soaked, ...(heapMb && { heapMb }) },
       load: loadavg().map((l) => Math.round(l * 100) / 100),
     })}\n`,
   );
 } finally {
   await stack.close();
+  if (HEAP_SAMPLES) await rm(HEAP_SAMPLES, { recursive: true, force: true });
 }

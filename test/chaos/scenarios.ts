@@ -314,6 +314,8 @@ export interface SoakResult extends Tally {
   rssMb: Record<string, [number, number]>;
   /** The largest end/first ratio of any process. */
   rssGrowth: number;
+  /** Each process's resident memory every `sampleEveryMs` from the start, in MB (when asked for). */
+  rssSeriesMb?: Record<string, number[]>;
   consumers: [number, number];
   heldAtEnd: number;
   wakes: number;
@@ -325,7 +327,14 @@ export interface SoakResult extends Tally {
  */
 export async function soak(
   stack: HaStack,
-  options: { hosts: string[]; everyMs: number; seconds: number; firstMs: number; maxWaitMs: number },
+  options: {
+    hosts: string[];
+    everyMs: number;
+    seconds: number;
+    firstMs: number;
+    maxWaitMs: number;
+    sampleEveryMs?: number;
+  },
   rss: (pid: number | undefined) => number | undefined,
 ): Promise<SoakResult> {
   const tally = emptyTally();
@@ -350,7 +359,15 @@ export async function soak(
     first = memory();
     consumersFirst = await stack.consumers();
   })();
+  const series: Record<string, number[]> = {};
+  const sampling = options.sampleEveryMs
+    ? setInterval(() => {
+        for (const [name, mb] of Object.entries(memory()))
+          series[name] = [...(series[name] ?? []), Math.round(mb)];
+      }, options.sampleEveryMs)
+    : undefined;
   await Promise.all([...loops, sampler]);
+  clearInterval(sampling);
   const last = memory();
   const rssMb: Record<string, [number, number]> = {};
   let rssGrowth = 0;
@@ -363,6 +380,7 @@ export async function soak(
     ...tally,
     rssMb,
     rssGrowth: Math.round(rssGrowth * 100) / 100,
+    ...(sampling ? { rssSeriesMb: series } : {}),
     consumers: [consumersFirst, await stack.consumers()],
     heldAtEnd: await stack.gatewayMetric('wakegate_held'),
     wakes: (await stack.gatewayMetric('wakegate_wakes_sent_total')) - wakesBefore,
