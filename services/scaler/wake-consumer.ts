@@ -178,7 +178,15 @@ export class WakeConsumer {
       const js = jetstream(this.#options.nc, { timeout: KV_TIMEOUT_MS });
       const name = scalerConsumerOf(this.#options.pair);
       let failures = 0;
-      const consumer = await firstAnswer(() => js.consumers.get(WAKE_STREAM, name), {
+      const lookUp = async () => {
+        const consumer = await js.consumers.get(WAKE_STREAM, name);
+        // JetStream's meta leader answers for a consumer whose own group has no leader yet; pulls sent to it
+        // then are lost, and only missed heartbeats (a second) would tell.
+        const { cluster } = await consumer.info(true);
+        if (cluster !== undefined && !cluster.leader) throw new Error('the wake consumer has no leader yet');
+        return consumer;
+      };
+      const consumer = await firstAnswer(lookUp, {
         everyMs: LOOKUP_EVERY_MS,
         forMs: Number.POSITIVE_INFINITY,
         stopped: () => this.#stopped,
