@@ -9,10 +9,12 @@ import {
   BACKENDS_BUCKET,
   type BackendId,
   codecs,
+  followStatus,
   INTENTS_BUCKET,
   KV_TIMEOUT_MS,
   type Logger,
   type NatsConnection,
+  type StatusFollower,
 } from '../shared/index.ts';
 import { BucketWatch } from './bucket-watch.ts';
 import type { MergedView } from './merged-view.ts';
@@ -90,27 +92,17 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
  * A server joining (or coming back) is let be: it took no consumer with it, and a watch made while it
  * catches up could be placed on it.
  */
-function renewOnServerLoss(nc: NatsConnection, logger: Logger, watches: BucketWatch[]): { stop(): void } {
-  let stopped = false;
+function renewOnServerLoss(nc: NatsConnection, logger: Logger, watches: BucketWatch[]): StatusFollower {
   // The cluster's servers as the last INFO named them (nats.js reports a configured server leaving as an
   // `update` that names nobody, so the list itself is compared).
   let servers = new Set(nc.info?.connect_urls ?? []);
-  void (async () => {
-    // Ends when the connection closes; a status after `stop()` is let go.
-    for await (const status of nc.status()) {
-      if (stopped) return;
-      if (status.type !== 'reconnect' && status.type !== 'update') continue;
-      const before = servers;
-      servers = new Set(nc.info?.connect_urls ?? []);
-      const left = [...before].filter((url) => !servers.has(url));
-      if (status.type === 'update' && left.length === 0) continue;
-      logger.info({ status: status.type, left }, 'a NATS server was lost; renewing the kv watches');
-      for (const watch of watches) watch.renew();
-    }
-  })();
-  return {
-    stop: () => {
-      stopped = true;
-    },
-  };
+  return followStatus(nc, (status) => {
+    if (status.type !== 'reconnect' && status.type !== 'update') return;
+    const before = servers;
+    servers = new Set(nc.info?.connect_urls ?? []);
+    const left = [...before].filter((url) => !servers.has(url));
+    if (status.type === 'update' && left.length === 0) return;
+    logger.info({ status: status.type, left }, 'a NATS server was lost; renewing the kv watches');
+    for (const watch of watches) watch.renew();
+  });
 }

@@ -21,6 +21,7 @@ import {
   backendFromKey,
   codecs,
   decodeMessage,
+  followStatus,
   type IntentRecord,
   inSchedule,
   keepRunning,
@@ -29,6 +30,7 @@ import {
   monotonicNow,
   pairOf,
   type SleepOutcome,
+  type StatusFollower,
   subjectFor,
   wakeMessageId,
 } from '../shared/index.ts';
@@ -141,7 +143,7 @@ export class IdleLoop {
   /** Disconnects of the leader's connection so far; a drain that saw this change is cancelled. */
   #drops = 0;
   #connected = true;
-  #status: { stop(): void } | undefined;
+  #status: StatusFollower | undefined;
   #subscription: Subscription | undefined;
   #sleepRequests: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -213,23 +215,17 @@ export class IdleLoop {
 
   /** Follows the leader's own connection: while it is down, or after it dropped, nothing heard is complete. */
   #followStatus(): void {
-    const status = this.#options.nc.status();
-    // nats.js hands out a QueuedIterator, which stop() ends; typed as a plain AsyncIterable.
-    this.#status = status as AsyncIterable<unknown> & { stop(): void };
-    this.#tasks.push(
-      (async () => {
-        for await (const event of status) {
-          if (event.type === 'disconnect') {
-            this.#drops++;
-            this.#connected = false;
-          } else if (event.type === 'reconnect') {
-            this.#connected = true;
-            // Activity published while it was away is lost: every backend gets its full timeout again.
-            this.#tracker.heardNothingUntil(this.#clock());
-          }
-        }
-      })(),
-    );
+    this.#status = followStatus(this.#options.nc, (event) => {
+      if (event.type === 'disconnect') {
+        this.#drops++;
+        this.#connected = false;
+      } else if (event.type === 'reconnect') {
+        this.#connected = true;
+        // Activity published while it was away is lost: every backend gets its full timeout again.
+        this.#tracker.heardNothingUntil(this.#clock());
+      }
+    });
+    this.#tasks.push(this.#status.done);
   }
 
   #onBridge(entry: KvWatchEntry): void {

@@ -10,7 +10,7 @@
  */
 import { type ConsumerMessages, type JsMsg, jetstream } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, KvWatchInclude, type KvWatchOptions } from '@nats-io/kv';
-import type { NatsConnection, QueuedIterator, Status } from '@nats-io/transport-node';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   asError,
@@ -20,11 +20,13 @@ import {
   contextFromHeaders,
   decodeMessage,
   firstAnswer,
+  followStatus,
   inSpan,
   KV_TIMEOUT_MS,
   keepRunning,
   type Logger,
   SCALER_CONSUMER_CONFIG,
+  type StatusFollower,
   scalerConsumerOf,
   WAKE_ACK_WAIT_MS,
   WAKE_STREAM,
@@ -90,7 +92,7 @@ export class WakeConsumer {
   #records: QueuedIterator<KvWatchEntry> | undefined;
   #recordsLoop: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
-  #status: (AsyncIterable<Status> & { stop(): void }) | undefined;
+  #status: StatusFollower | undefined;
   /** Set when a round of pulling is ended because its pulls may have been lost with a NATS server. */
   #pullsLost = false;
   #stopped = false;
@@ -225,17 +227,12 @@ export class WakeConsumer {
 
   /** The client reconnected: its pulls were with the server it lost. */
   #followConnection(): void {
-    const status = this.#options.nc.status();
-    // nats.js hands out a QueuedIterator, which stop() ends; typed as a plain AsyncIterable.
-    this.#status = status as AsyncIterable<Status> & { stop(): void };
-    void (async () => {
-      for await (const event of status) {
-        if (event.type !== 'reconnect' || this.#stopped) continue;
-        this.#log.info('reconnected; looking the wake consumer up again');
-        this.#pullsLost = true;
-        await this.#messages?.close();
-      }
-    })();
+    this.#status = followStatus(this.#options.nc, async (event) => {
+      if (event.type !== 'reconnect' || this.#stopped) return;
+      this.#log.info('reconnected; looking the wake consumer up again');
+      this.#pullsLost = true;
+      await this.#messages?.close();
+    });
   }
 
   async #waitForSlot(): Promise<void> {

@@ -73,10 +73,12 @@ export { routeMatchKey, sameRoutes } from './messages/routes.ts';
 export { sameWorkload } from './messages/workload-identity.ts';
 export {
   connectNats,
+  followStatus,
   type NatsConnection,
   type NatsConnectOptions,
   type NatsLink,
   natsLink,
+  type StatusFollower,
 } from './nats/connection.ts';
 export { type FirstAnswerOptions, firstAnswer } from './nats/first-answer.ts';
 export {

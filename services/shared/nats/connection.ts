@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConnectionError, connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import {
+  ConnectionError,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  type Status,
+} from '@nats-io/transport-node';
 import { backoffDelayMs } from '../backoff.ts';
 import { asError, WakegateError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -103,17 +109,35 @@ export function natsLink(nc: NatsConnection, log?: Logger): NatsLink {
     },
   };
   links.set(nc, link);
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'disconnect' || status.type === 'close') up = false;
-      else if (status.type === 'reconnect') up = true;
-      if (!log || status.type === 'ping') continue;
-      const level = status.type === 'disconnect' || status.type === 'error' ? 'warn' : 'info';
-      log[level](
-        { status: status.type, server: 'server' in status ? status.server : undefined },
-        `nats ${status.type}`,
-      );
-    }
-  })();
+  followStatus(nc, (status) => {
+    if (status.type === 'disconnect' || status.type === 'close') up = false;
+    else if (status.type === 'reconnect') up = true;
+    if (!log || status.type === 'ping') return;
+    const level = status.type === 'disconnect' || status.type === 'error' ? 'warn' : 'info';
+    log[level](
+      { status: status.type, server: 'server' in status ? status.server : undefined },
+      `nats ${status.type}`,
+    );
+  });
   return link;
+}
+
+/** A loop over a connection's status events, which ends at `stop()` or when the connection closes. */
+export interface StatusFollower {
+  stop(): void;
+  /** Settles once the loop has ended. */
+  readonly done: Promise<void>;
+}
+
+/** Calls `onStatus` with each of the connection's status events, one after another, until stopped. */
+export function followStatus(
+  nc: NatsConnection,
+  onStatus: (status: Status) => void | Promise<void>,
+): StatusFollower {
+  // nats.js hands out a QueuedIterator, which stop() ends; typed as a plain AsyncIterable.
+  const statuses = nc.status() as AsyncIterable<Status> & { stop(): void };
+  const done = (async () => {
+    for await (const status of statuses) await onStatus(status);
+  })();
+  return { stop: () => statuses.stop(), done };
 }
