@@ -27,8 +27,9 @@
  * Prints one JSON line.
  *
  *   node bench/chaos.ts     BENCH_DRAIN_S (60), BENCH_SOAK_S (600), BENCH_SOAK_BACKENDS (100),
- *                           BENCH_ONLY=soak (the soak alone, on a stack with only its backends),
- *                           BENCH_SOAK_HEAP=1
+ *                           BENCH_ONLY=soak (the soak alone, on a stack with only its backends) or
+ *                           BENCH_ONLY=kills (the kills alone), BENCH_KINDS (kinds to kill, comma-separated,
+ *                           e.g. scaler-wake; all by default), BENCH_SOAK_HEAP=1
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -53,8 +54,14 @@ const DRAIN_S = Number(process.env.BENCH_DRAIN_S ?? 60);
 const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 600);
 const SOAK_BACKENDS = Number(process.env.BENCH_SOAK_BACKENDS ?? 100);
 const ONLY = process.env.BENCH_ONLY;
-if (ONLY !== undefined && ONLY !== 'soak') throw new Error(`BENCH_ONLY must be soak, not ${ONLY}`);
+if (ONLY !== undefined && ONLY !== 'soak' && ONLY !== 'kills')
+  throw new Error(`BENCH_ONLY must be soak or kills, not ${ONLY}`);
 const SOAK_ONLY = ONLY === 'soak';
+const KILLS_ONLY = ONLY === 'kills';
+const KILL_KINDS = process.env.BENCH_KINDS?.split(',') ?? [...KINDS];
+const unknownKind = KILL_KINDS.find((kind) => !(KINDS as readonly string[]).includes(kind));
+if (unknownKind !== undefined)
+  throw new Error(`BENCH_KINDS: ${unknownKind} is not one of ${KINDS.join(', ')}`);
 const HEAP_SAMPLES =
   process.env.BENCH_SOAK_HEAP === '1' ? await mkdtemp(join(tmpdir(), 'wakegate-heap-')) : undefined;
 const SAMPLE_EVERY_MS = 30_000;
@@ -63,7 +70,9 @@ const MAX_WAIT_MS = 30_000;
 
 const scenarios = SOAK_ONLY
   ? []
-  : KINDS.flatMap((kind) => MOMENTS.map((moment) => ({ kind, moment, name: `${kind}-${moment}` })));
+  : KINDS.filter((kind) => KILL_KINDS.includes(kind)).flatMap((kind) =>
+      MOMENTS.map((moment) => ({ kind, moment, name: `${kind}-${moment}` })),
+    );
 const stack = await startHaStack({
   backends: async (dir) => {
     const entries: string[] = [];
@@ -71,12 +80,12 @@ const stack = await startHaStack({
       entries.push(
         demoBackend(name, await freePort(), { delayMs: STARTUP_MS, maxWait: '30s', idleTimeout: '20s' }),
       );
-    if (!SOAK_ONLY) {
+    if (ONLY === undefined) {
       entries.push(await busyboxBackend(dir, 'outage', await freePort()));
       entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
       entries.push(demoBackend('long', await freePort(), { idleTimeout: '1s', maxWait: '20s' }));
     }
-    for (let i = 0; i < SOAK_BACKENDS; i++)
+    for (let i = 0; i < (KILLS_ONLY ? 0 : SOAK_BACKENDS); i++)
       entries.push(await busyboxBackend(dir, `soak-${i}`, await freePort(), { idleTimeout: '1s' }));
     return entries.join('');
   },
@@ -148,22 +157,25 @@ try {
       }),
     );
   }
-  const others = SOAK_ONLY ? undefined : await otherScenarios();
-  const soaked = await soak(
-    stack,
-    {
-      hosts: Array.from({ length: SOAK_BACKENDS }, (_, i) => `soak-${i}.localhost`),
-      everyMs: 5000,
-      seconds: SOAK_S,
-      firstMs: Math.min(60_000, (SOAK_S * 1000) / 2),
-      maxWaitMs: MAX_WAIT_MS,
-      sampleEveryMs: SAMPLE_EVERY_MS,
-    },
-    rssOf,
-  );
+  const others = ONLY === undefined ? await otherScenarios() : undefined;
+  const soaked = KILLS_ONLY
+    ? undefined
+    : await soak(
+        stack,
+        {
+          hosts: Array.from({ length: SOAK_BACKENDS }, (_, i) => `soak-${i}.localhost`),
+          everyMs: 5000,
+          seconds: SOAK_S,
+          firstMs: Math.min(60_000, (SOAK_S * 1000) / 2),
+          maxWaitMs: MAX_WAIT_MS,
+          sampleEveryMs: SAMPLE_EVERY_MS,
+        },
+        rssOf,
+      );
   const heapMb = HEAP_SAMPLES ? await heapSamples(HEAP_SAMPLES) : undefined;
   const all = emptyTally();
-  for (const tally of [...kills, ...Object.values(others ?? {}), soaked]) addTally(all, tally);
+  for (const tally of [...kills, ...Object.values(others ?? {}), ...(soaked ? [soaked] : [])])
+    addTally(all, tally);
   const killRecovery = kills.map((k) => k.recoveryMs).sort((a, b) => a - b);
   process.stdout.write(
     `${JSON.stringify({
@@ -180,7 +192,9 @@ try {
         drainRace: { seconds: DRAIN_S, rps: 50, ...others.drain },
         longRequests: others.long,
       }),
-      soak: { seconds: SOAK_S, backends: SOAK_BACKENDS, ...soaked, ...(heapMb && { heapMb }) },
+      ...(soaked && {
+        soak: { seconds: SOAK_S, backends: SOAK_BACKENDS, ...soaked, ...(heapMb && { heapMb }) },
+      }),
       load: loadavg().map((l) => Math.round(l * 100) / 100),
     })}\n`,
   );
