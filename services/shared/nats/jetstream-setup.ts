@@ -63,9 +63,12 @@ const WAKE_STREAM_CONFIG = {
 /**
  * How long a wake taken by a scaler stays its own without word from it: the scaler reports the wakes it
  * works on in progress four times as often (services/scaler/wake-consumer.ts), so a wake comes back to
- * another scaler this long after its scaler died (SIGKILL, OOM, its machine gone) and not later.
+ * another scaler this long after its scaler died (SIGKILL, OOM, its machine gone) and not later. Half a
+ * second: at 1 s a scaler killed mid cold start cost about 1 s beyond the start (the chaos benchmark's floor
+ * for that kill); a live scaler whose event loop stalls past three reports only has another scaler find the
+ * backend awake (or, with the process provider, running under a live owner) and do nothing.
  */
-export const WAKE_ACK_WAIT_MS = 1000;
+export const WAKE_ACK_WAIT_MS = 500;
 
 /** The wake consumer; past `max_deliver` deliveries the server drops a wake, so the scaler terms it itself. */
 export const SCALER_CONSUMER_CONFIG = {
