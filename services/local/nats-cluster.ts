@@ -68,14 +68,23 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
       }),
     );
   }
+  const told = new Set<ChildService>();
   const leader =
     options.size === 1
       ? Promise.resolve()
-      : Promise.all(nodes.map((node) => node.waitForLine(NATS_META_LEADER)));
+      : Promise.all(nodes.map((node) => node.waitForLine(NATS_META_LEADER).then(() => told.add(node))));
   try {
     await Promise.all(nodes.map((node) => node.start()));
     const timeout = delay(LEADER_TIMEOUT_MS, undefined, { ref: false }).then(() => {
-      throw new Error(`the NATS cluster elected no JetStream leader in ${LEADER_TIMEOUT_MS / 1000} s`);
+      // What the servers that know no leader last said: enough to tell a route that never connected from
+      // an election that never ended.
+      const untold = nodes.filter((node) => !told.has(node));
+      throw new Error(
+        `the NATS cluster elected no JetStream leader in ${LEADER_TIMEOUT_MS / 1000} s: ` +
+          untold
+            .map((node) => `${node.name} knows none; its last lines:\n${node.recent.join('\n')}`)
+            .join('\n'),
+      );
     });
     await Promise.race([leader, timeout]);
   } catch (error) {
