@@ -108,3 +108,66 @@ describe('BucketWatch renewed while the bucket changes', () => {
     await watch.stop();
   });
 });
+
+describe('BucketWatch renewed on a server that numbers the bucket lower', () => {
+  let server: NatsServerFixture;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.close();
+  });
+
+  // nats-server 2.9's copies of a stream can number the same entries differently after servers were killed.
+  // Two real buckets stand for two servers' copies of one bucket, numbered apart: a, b and c at 28-30 on the
+  // first and 1-3 on the second, whose later entries (another key's) reach 43; d at 45 and 4.
+  it('takes the new copy whole, applies what comes next, and tells revisions that only rise', async () => {
+    const encode = (text: string) => new TextEncoder().encode(text);
+    const first = await new Kvm(nc).create('numbered-high', { history: 1 });
+    const second = await new Kvm(nc).create('numbered-low', { history: 1 });
+    for (let round = 0; round < 10; round++) {
+      for (const key of ['shop/a', 'shop/b', 'shop/c']) await first.put(key, encode(`v${round}`));
+    }
+    for (let round = 0; round < 15; round++) await first.put('shop/d', encode(`v${round}`));
+    await second.put('shop/a', encode('v9'));
+    await second.put('shop/b', encode('only on the second copy'));
+    await second.put('shop/c', encode('v9'));
+    await second.put('shop/d', encode('v14'));
+    for (let round = 0; round < 39; round++) await second.put('shop/z', encode(`v${round}`));
+    let current: KV = first;
+    const servedBy = new Proxy(first, { get: (_, name) => Reflect.get(current, name).bind(current) });
+
+    const values = new Map<BackendId, string | undefined>();
+    const told: number[] = [];
+    const { messages, logger } = recordingLogger();
+    const watch = new BucketWatch(
+      servedBy,
+      'numbered',
+      (id, value, seq) => {
+        if (seq !== undefined) told.push(seq);
+        values.set(id, value === undefined ? undefined : new TextDecoder().decode(value));
+      },
+      { logger },
+    );
+    watch.start();
+    await watch.whenSynced;
+    expect(values.get('shop/b' as BackendId)).toBe('v9');
+
+    current = second;
+    watch.renew();
+    await until('the renewal to take over', () => messages.includes('kv watch renewed'));
+    expect(values.get('shop/b' as BackendId)).toBe('only on the second copy');
+    // Revision 44 of the second copy, below the 45 d had on the first.
+    await second.put('shop/d', encode('after the renewal'));
+    await until(
+      'the write after the renewal to reach the view',
+      () => values.get('shop/d' as BackendId) === 'after the renewal',
+    );
+    expect(told.every((revision, i) => i === 0 || revision > (told[i - 1] as number))).toBe(true);
+    await watch.stop();
+  });
+});

@@ -5,6 +5,12 @@
  * miss releases meanwhile. So a watch can be renewed: a new one starts beside the old, and the old is
  * stopped only once the new one's snapshot is in, which is then applied where it is newer (a per-key
  * revision guard), so the revisions the view is told never go back.
+ *
+ * A watch reads one server's copy of the bucket, and nats-server 2.9's copies can number the same entries
+ * differently after servers were killed (seen in the chaos benchmark: the same writes at revisions 22–31 on
+ * one server and 27–36 on another). A renewal that lands on a copy numbered lower would have its new
+ * entries taken for old ones: its snapshot then replaces what the view holds, and the revisions the view
+ * is told go on from the highest it was told.
  */
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
@@ -20,8 +26,9 @@ import {
 } from '../shared/index.ts';
 
 /**
- * Applies a value (undefined: gone) with the KV revision of its entry (none for a key found missing); the
- * view tells its own listener of the rows that changed.
+ * Applies a value (undefined: gone) with the KV revision of its entry (none for a key found missing),
+ * shifted up when a watch's server numbers the bucket lower than the one before, so it only rises; the view
+ * tells its own listener of the rows that changed.
  */
 export type Apply = (id: BackendId, value: Uint8Array | undefined, seq?: number) => void;
 
@@ -57,8 +64,15 @@ export class BucketWatch {
   readonly #revisions = new Map<BackendId, number>();
   #stopped = false;
   #synced = false;
-  /** Highest KV revision applied (and told) so far. */
+  /** Highest KV revision applied so far, as the server of the current watch numbers them. */
   applied = 0;
+  /**
+   * Added to each KV revision told to the view: raised past everything told when a watch's server numbers
+   * the bucket lower than the one before, so the view's revisions only rise.
+   */
+  #offset = 0;
+  /** Highest revision told to the view. */
+  #told = 0;
   #onSynced!: () => void;
   readonly whenSynced = new Promise<void>((resolve) => {
     this.#onSynced = resolve;
@@ -172,6 +186,24 @@ export class BucketWatch {
     for (const [older, iterator] of this.#iterators) {
       if (older < chain) iterator.stop();
     }
+    // The snapshot holds each key's last value up to its newest entry. A key applied at a revision within
+    // that reach but found older in it: this server numbers the bucket otherwise, none of the revisions
+    // applied so far compares with its own, so its snapshot is taken whole. (A key applied beyond that
+    // reach is only newer than this server's copy, which catches up through the watch.)
+    const reach = Math.max(0, ...[...snapshot.values()].map((entry) => entry.revision));
+    const renumbered = [...snapshot].some(([id, entry]) => {
+      const applied = this.#revisions.get(id) ?? 0;
+      return entry.revision < applied && applied <= reach;
+    });
+    if (renumbered) {
+      this.#log.warn(
+        { keys: snapshot.size },
+        "kv watch renewed on a server that numbers the bucket lower; its snapshot replaces the view's",
+      );
+      this.#revisions.clear();
+      this.#offset = this.#told;
+      this.applied = 0;
+    }
     const keys = new Set(snapshot.keys());
     for (const [id, entry] of [...snapshot].sort(([, a], [, b]) => a.revision - b.revision)) {
       this.#applyEntry(id, entry);
@@ -200,7 +232,9 @@ export class BucketWatch {
   #tell(id: BackendId, value: Uint8Array | undefined, seq?: number): void {
     // Counted as applied first: the view's listener (the heartbeat's nudge) reads it as the row changes.
     if (seq !== undefined) this.applied = Math.max(this.applied, seq);
-    this.#apply(id, value, seq);
+    const told = seq === undefined ? undefined : seq + this.#offset;
+    if (told !== undefined) this.#told = Math.max(this.#told, told);
+    this.#apply(id, value, told);
     this.#options.onApplied?.(id);
   }
 
