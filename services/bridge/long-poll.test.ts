@@ -8,6 +8,9 @@ class Source {
   covers(since: number | undefined): boolean {
     return since !== undefined && since >= this.revision;
   }
+  isCurrent(since: number): boolean {
+    return since === this.revision;
+  }
   body(): Buffer {
     this.bodies++;
     return Buffer.from(`rev ${this.revision}`);
@@ -92,6 +95,23 @@ describe('long polls', () => {
     source.revision = 3;
     polls.notify();
     expect(answers).toEqual(['behind rev 2', 'ahead rev 3']);
+  });
+
+  it('answers a client ahead of this replica with its own table after a second, whatever wait it asked', () => {
+    vi.useFakeTimers();
+    const source = new Source();
+    const polls = new LongPolls(source, 10);
+    const answers: string[] = [];
+    polls.hold(2, 25_000, (b: Buffer) => answers.push(`ahead ${b.toString()}`));
+    polls.hold(1, 25_000, (b: Buffer) => answers.push(`current ${b.toString()}`));
+    // The literal second, not the constant: a replica whose copy of the buckets is numbered lower never
+    // catches up with the client's revision, and the client must not wait out its 25 s poll for it.
+    vi.advanceTimersByTime(999);
+    expect(answers).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(answers).toEqual(['ahead rev 1']);
+    vi.advanceTimersByTime(24_000);
+    expect(answers).toEqual(['ahead rev 1', 'current rev 1']);
   });
 
   it('answers unchanged at the deadline, capped at a minute', () => {
@@ -196,6 +216,7 @@ describe('long polls: what they leave behind', () => {
   it('answers a client that gave no revision at once, even from a source that would cover anything', () => {
     const source = {
       covers: () => true,
+      isCurrent: () => true,
       body: () => Buffer.from('table'),
       answer: () => Buffer.from('delta'),
     };

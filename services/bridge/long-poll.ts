@@ -7,11 +7,21 @@
 /** Longest hold a client may ask for; longer waits are shortened to it. */
 export const MAX_WAIT_MS = 60_000;
 
+/**
+ * Longest hold for a client whose table came from a replica ahead of this one. This replica normally catches
+ * up within milliseconds; when it does not (its NATS server's copy of a bucket numbers the entries otherwise,
+ * as nats-server 2.9's copies can after a crash, and its own changes then look older than the client's
+ * table), the client gets this replica's whole table after this long instead of waiting out its poll.
+ */
+export const AHEAD_WAIT_MS = 1000;
+
 export type Answer = (body: Buffer) => void;
 
 export interface LongPollSource {
   /** Whether a client that sent `since` already has the current table (or a newer one from a replica). */
   covers(since: number | undefined): boolean;
+  /** Whether `since` is the current table's own revision (not a newer one from a replica). */
+  isCurrent(since: number): boolean;
   /** The whole table; the same object until it changes. */
   body(): Buffer;
   /** The answer for a client at `since` that takes deltas; the same object per `since` until the table changes. */
@@ -94,7 +104,7 @@ export class LongPolls {
     if (this.#size >= this.#max) return { kind: 'full' };
     const held = this.#heldBy.get(client) ?? 0;
     if (held >= this.#perClient) return { kind: 'quota' };
-    const wait = Math.min(waitMs, MAX_WAIT_MS);
+    const wait = Math.min(waitMs, this.#source.isCurrent(since) ? MAX_WAIT_MS : AHEAD_WAIT_MS);
     let lane = this.#lanes.get(wait);
     if (lane === undefined) {
       lane = { waitMs: wait, waiters: new Set(), timer: undefined };

@@ -162,6 +162,11 @@ export class MergedView {
     return point !== undefined && covers(point, this.#point);
   }
 
+  /** Whether `since` is this table's own revision. */
+  isCurrent(since: number): boolean {
+    return since === this.#revision;
+  }
+
   /**
    * Whether this view has applied every `wakegate-backends` entry the table at `since` was built from (by
    * any replica), so that a backend it does not list is really not listed. True for no `since` (a filter
