@@ -107,20 +107,6 @@ describe('BucketWatch renewed while the bucket changes', () => {
     expect(present.get('shop/k1' as BackendId)).toBe(true);
     await watch.stop();
   });
-});
-
-describe('BucketWatch renewed on a server that numbers the bucket lower', () => {
-  let server: NatsServerFixture;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.close();
-  });
 
   // nats-server 2.9's copies of a stream can number the same entries differently after servers were killed.
   // Two real buckets stand for two servers' copies of one bucket, numbered apart: a, b and c at 28-30 on the
