@@ -153,6 +153,38 @@ describe('scaler: wakes', () => {
     await settled();
   });
 
+  it('leaves a wake that came back to its own replica while in hand (its event loop stalled past ack_wait) to the first delivery', async () => {
+    const id = backendId('shop', 'stalled');
+    await putBackend(backends, id);
+    const workloads = new TestWorkloads({ [id]: 0 });
+    // A platform call that starves the replica's event loop (a loaded machine), so its in-progress reports
+    // stop and the server hands the wake out again, to this replica: the only one.
+    let open!: () => void;
+    workloads.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    workloads.onSet = () => {
+      workloads.onSet = undefined;
+      const stalledUntil = Date.now() + 3 * WAKE_ACK_WAIT_MS;
+      while (Date.now() < stalledUntil);
+    };
+    const lines: { msg: string }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { scaler } = await startReplica(workloads, 'stalled', { holdWakesUntilReady: true, log });
+    await publishWake(js, id);
+    await until('the wake to come back to the replica', () =>
+      lines.some((line) => line.msg === 'wake back while still in hand; left to its first delivery'),
+    );
+    open();
+
+    await putBackend(backends, id, { replicas: 1 });
+    await settled();
+    expect(workloads.sets()).toHaveLength(1);
+    expect(await metric(scaler, 'wakegate_scale_operations_total')).toContain(
+      'wakegate_scale_operations_total{direction="up",result="ok"} 1',
+    );
+  });
+
   it("scales a forged record's absurd wake replicas to the operator's ceiling, not 2^31 (attack: a forged KV record)", async () => {
     const id = backendId('shop', 'forged');
     // Written straight into wakegate-backends by anyone who can write the bucket, not by the watcher.

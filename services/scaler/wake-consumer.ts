@@ -88,6 +88,12 @@ export class WakeConsumer {
   readonly #settling = new Set<Promise<void>>();
   /** Wakes handled and held until their backend is ready (not counted against MAX_PENDING). */
   readonly #holding = new Set<Promise<void>>();
+  /**
+   * Stream sequences of the wakes this replica works on or holds. One may come back to it while it does
+   * (its in-progress reports were late: an event loop stalled past `ack_wait`); the first delivery's
+   * reports and ack still count (the server settles a wake by its stream sequence), so the second is left.
+   */
+  readonly #inHand = new Set<number>();
   readonly #holds = new ReadyHolds(MAX_HELD);
   #records: QueuedIterator<KvWatchEntry> | undefined;
   #recordsLoop: Promise<void> | undefined;
@@ -244,6 +250,14 @@ export class WakeConsumer {
   }
 
   #take(msg: JsMsg): void {
+    if (this.#inHand.has(msg.seq)) {
+      this.#log.debug(
+        { subject: msg.subject, delivery: msg.info.deliveryCount },
+        'wake back while still in hand; left to its first delivery',
+      );
+      return;
+    }
+    this.#inHand.add(msg.seq);
     const working = setInterval(() => {
       try {
         msg.working();
@@ -265,10 +279,12 @@ export class WakeConsumer {
         this.#slotFreed?.();
         if (!held) {
           clearInterval(working);
+          this.#inHand.delete(msg.seq);
           return;
         }
         const holding = held.catch(failed).finally(() => {
           clearInterval(working);
+          this.#inHand.delete(msg.seq);
           this.#holding.delete(holding);
         });
         this.#holding.add(holding);
