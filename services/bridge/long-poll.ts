@@ -11,9 +11,11 @@ export const MAX_WAIT_MS = 60_000;
  * Longest hold for a client whose table came from a replica ahead of this one. This replica normally catches
  * up within milliseconds; when it does not (its NATS server's copy of a bucket numbers the entries otherwise,
  * as nats-server 2.9's copies can after a crash, and its own changes then look older than the client's
- * table), the client gets this replica's whole table after this long instead of waiting out its poll.
+ * table), the client gets this replica's whole table after this long instead of waiting out its poll. Not
+ * shorter: a replica merely slow (a starved process) would hand the client an older table, which can say
+ * ready a backend the other replica already has asleep and about to stop (a 502 in a CI run at 1 s).
  */
-export const AHEAD_WAIT_MS = 1000;
+export const AHEAD_WAIT_MS = 5000;
 
 export type Answer = (body: Buffer) => void;
 
