@@ -137,6 +137,25 @@ describe('activity reports', () => {
     });
     open.close();
   });
+  it('reports the requests held for a wake soon after the bridge accepts it, not at the next interval', async () => {
+    // The scaler's idle clock starts at the wake: requests held for a slower dependency must reach it before
+    // the backend's idle timeout (1 s at the least), or it would drain the backend they wait for.
+    const { plugin, bridge, clock } = await start({
+      config: { activity_interval_ms: 60_000 },
+      backends: [sleeping],
+    });
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await bridge.settle();
+    const report = bridge.next((c) => c.path === '/v1/activity');
+    // 250 ms after the answer, at the filter's next 100 ms tick.
+    clock.advance(400);
+    expect((await report).body).toEqual({
+      source: sourceId,
+      reports: [{ backend: 'demo/app', requests: 1, inflight: 1 }],
+    });
+  });
+
   it('keeps the in-flight count exact through thousands of streams ending in any order', async () => {
     const { plugin, bridge, clock } = await start({
       config: { activity_interval_ms: 1000 },

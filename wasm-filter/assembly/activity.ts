@@ -64,6 +64,19 @@ export function makeSourceId(): void {
   if (source.length == 0) source = newSourceId();
 }
 
+/**
+ * How soon after a wake is accepted the requests held for it are reported. The scaler's idle clock starts
+ * at the wake, and a backend whose requests wait for slower dependencies (or a slow start) must not look idle
+ * to it until the next interval (5 s by default) tells of them: it would be drained with requests held.
+ */
+const HELD_REPORT_MS: f64 = 250;
+
+/** A wake was accepted: the next report goes out within HELD_REPORT_MS, unless it is due sooner. */
+export function reportHeldSoon(now: f64): void {
+  const at = now + HELD_REPORT_MS;
+  if (at < nextReportAt) nextReportAt = at;
+}
+
 /** A configuration was accepted: the next report is one interval away. */
 export function scheduleReports(intervalMs: i32, now: f64): void {
   nextReportAt = now + <f64>intervalMs;

@@ -10,6 +10,7 @@ import {
   proxy_increment_metric,
   scratch,
 } from './abi';
+import { reportHeldSoon } from './activity';
 import { Backend, backends } from './backends';
 import { backoff, CALL_TIMEOUT_MS, callBridge, failedStatus, WakeCall } from './calls';
 import { quote } from './json';
@@ -189,6 +190,7 @@ export function wakeAnswered(call: WakeCall, status: i32, now: f64): void {
     // held only once the bridge's dedupe window has surely passed.
     w.nextAt = call.sent + WAKE_SUPPRESS_MS;
     w.repeatAt = call.sent + WAKE_REPEAT_MS;
+    reportHeldSoon(now);
     return;
   }
   if (status == 404) {
