@@ -6,10 +6,15 @@ import { createServer } from 'node:http';
 import { createServer as createH2cServer, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeHttp, probeUrlOf } from './http-probe.ts';
+import { freePort } from '../../test/ports.ts';
+import { acceptsConnections, probeHttp, probeUrlOf } from './http-probe.ts';
 
 describe('probeHttp', () => {
-  const http1 = createServer((_request, response) => response.writeHead(204).end());
+  let requests = 0;
+  const http1 = createServer((_request, response) => {
+    requests++;
+    response.writeHead(204).end();
+  });
   const h2c = createH2cServer();
   h2c.on('stream', (stream: ServerHttp2Stream, headers) => {
     stream.respond({ ':status': headers[':path'] === '/healthz' ? 200 : 404 });
@@ -37,5 +42,15 @@ describe('probeHttp', () => {
     // The wrong protocol is a failed probe, never a pass.
     expect(await probeHttp(url(h2c, '/healthz', 'http1'), 500)).toBe(false);
     expect(await probeHttp(url(http1, '/healthz', 'h2c'), 500)).toBe(false);
+  });
+
+  it('acceptsConnections tells a listening port from a closed one without sending a request', async () => {
+    const before = requests;
+    expect(await acceptsConnections(probeUrlOf('127.0.0.1', portOf(http1), '/healthz', 'http1'))).toBe(true);
+    expect(await acceptsConnections(probeUrlOf('127.0.0.1', portOf(h2c), '/healthz', 'h2c'))).toBe(true);
+    expect(await acceptsConnections(probeUrlOf('127.0.0.1', await freePort(), '/healthz', 'http1'))).toBe(
+      false,
+    );
+    expect(requests).toBe(before);
   });
 });
