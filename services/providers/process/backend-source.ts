@@ -4,7 +4,7 @@
  * until its probe URL answers; a stopped backend is reported down at once and not probed at all.
  */
 import type { BackendId, Logger } from '../../shared/index.ts';
-import { acceptsConnections, probeHttp } from '../http-probe.ts';
+import { probeHttp, probeWhenListening } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
@@ -12,16 +12,15 @@ import { nextProbeDelayMs, type ProbePhase, probeTimeoutMs, UP_FAILURES_TO_DOWN 
 import { readProcessState, watchProcessState } from './state-file.ts';
 
 /**
- * One probe of a backend's probe URL. While it wakes, a TCP connect comes first and the HTTP probe follows
- * only once the port accepts: until the backend listens (a few hundred probes of a slow start), each probe
- * is then a refused connect, not a refused fetch with its request, signal, response and error objects, which
- * made the watcher the stack's one big allocator during cold starts (1.5 young-generation collections per
- * cold start, each pausing it just when the backend might start to listen).
+ * One probe of a backend's probe URL. While it wakes, a TCP connect first and the GET on that connection
+ * once the port accepts (`probeWhenListening`): until the backend listens (a hundred probes and more of a
+ * 300 ms start), each probe is then a refused connect, not a refused fetch with its request, signal, response
+ * and error objects, which made the watcher the stack's one big allocator during cold starts (1.5
+ * young-generation collections per cold start, each pausing it just when the backend might start to listen).
  */
 function probe(url: string, phase: ProbePhase): Promise<boolean> {
   const timeoutMs = probeTimeoutMs(phase);
-  if (phase !== 'waking') return probeHttp(url, timeoutMs);
-  return acceptsConnections(url, timeoutMs).then((accepted) => accepted && probeHttp(url, timeoutMs));
+  return phase === 'waking' ? probeWhenListening(url, timeoutMs) : probeHttp(url, timeoutMs);
 }
 
 interface Tracked {
