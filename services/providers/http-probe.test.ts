@@ -6,10 +6,15 @@ import { createServer } from 'node:http';
 import { createServer as createH2cServer, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeHttp, probeUrlOf } from './http-probe.ts';
+import { freePort } from '../../test/ports.ts';
+import { probeHttp, probeUrlOf, probeWhenListening } from './http-probe.ts';
 
 describe('probeHttp', () => {
-  const http1 = createServer((_request, response) => response.writeHead(204).end());
+  let requests = 0;
+  const http1 = createServer((_request, response) => {
+    requests++;
+    response.writeHead(204).end();
+  });
   const h2c = createH2cServer();
   h2c.on('stream', (stream: ServerHttp2Stream, headers) => {
     stream.respond({ ':status': headers[':path'] === '/healthz' ? 200 : 404 });
@@ -37,5 +42,21 @@ describe('probeHttp', () => {
     // The wrong protocol is a failed probe, never a pass.
     expect(await probeHttp(url(h2c, '/healthz', 'http1'), 500)).toBe(false);
     expect(await probeHttp(url(http1, '/healthz', 'h2c'), 500)).toBe(false);
+  });
+
+  it('probeWhenListening connects first and asks on that connection: a pass only for a 2xx or 3xx answer', async () => {
+    const url = (server: typeof http1 | typeof h2c, path: string, protocol: 'http1' | 'h2c') =>
+      probeUrlOf('127.0.0.1', portOf(server), path, protocol);
+    const before = requests;
+    expect(await probeWhenListening(url(http1, '/healthz', 'http1'))).toBe(true);
+    expect(requests).toBe(before + 1);
+    expect(await probeWhenListening(url(h2c, '/healthz', 'h2c'))).toBe(true);
+    expect(await probeWhenListening(url(h2c, '/missing', 'h2c'))).toBe(false);
+    expect(await probeWhenListening(url(h2c, '/healthz', 'http1'), 500)).toBe(false);
+    expect(await probeWhenListening(url(http1, '/healthz', 'h2c'), 500)).toBe(false);
+    // Nothing listens: refused, and nothing is asked.
+    expect(await probeWhenListening(probeUrlOf('127.0.0.1', await freePort(), '/healthz', 'http1'))).toBe(
+      false,
+    );
   });
 });

@@ -1,4 +1,6 @@
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:http2';
+import { connect as connectTcp } from 'node:net';
 import type { ProbeProtocol } from '../shared/index.ts';
 
 /** One GET over HTTP/2 without TLS (a gRPC server's port). */
@@ -43,6 +45,53 @@ export async function probeHttp(url: string, timeoutMs = 1000): Promise<boolean>
   } catch {
     return false;
   }
+}
+
+/**
+ * A probe of a backend that may not listen yet: a TCP connect first, then the probe's GET on that same
+ * connection once it is accepted (HTTP/1.1, or h2c for an `h2c://` URL); true for a 2xx or 3xx answer within
+ * the timeout. Never throws. Until the port accepts, each probe is a refused connect: no request, signal,
+ * response or fetch error objects (which a refused `probeHttp` makes every time), and once it accepts, no
+ * second connection and no second wake-up of the prober before the request goes out.
+ */
+export function probeWhenListening(url: string, timeoutMs = 1000): Promise<boolean> {
+  const h2c = url.startsWith(H2C_SCHEME);
+  const target = new URL(h2c ? `http://${url.slice(H2C_SCHEME.length)}` : url);
+  const path = `${target.pathname}${target.search}`;
+  return new Promise((resolve) => {
+    const socket = connectTcp({
+      host: target.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(target.port || 80),
+    });
+    let close: () => void = () => socket.destroy();
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const answered = (status: number) => done(status >= 200 && status < 400);
+    socket.once('error', () => done(false));
+    socket.once('connect', () => {
+      if (h2c) {
+        const session = connect(target.origin, { createConnection: () => socket });
+        close = () => session.destroy();
+        session.on('error', () => done(false));
+        const stream = session.request({ ':method': 'GET', ':path': path });
+        stream.on('error', () => done(false));
+        stream.on('response', (headers) => answered(Number(headers[':status'])));
+        stream.end();
+        return;
+      }
+      const request = httpRequest({ createConnection: () => socket, host: target.host, path, method: 'GET' });
+      request.on('error', () => done(false));
+      request.on('response', (response) => {
+        response.resume();
+        answered(response.statusCode ?? 0);
+      });
+      request.end();
+    });
+  });
 }
 
 /** The probe URL of a path on an endpoint address; an IPv6 address goes in brackets. */

@@ -111,6 +111,32 @@ describe('process backend source', () => {
     });
   });
 
+  it('reports a backend that listens before it is healthy ready only once its probe path answers', async () => {
+    const port = await freePort();
+    // Listens at once, answers 503 to its first three probes, then 200; GET /count tells how many it had.
+    const script = `let n = 0;
+require('node:http').createServer((q, r) => {
+  if (q.url === '/count') return r.end(String(n));
+  n++;
+  r.statusCode = n <= 3 ? 503 : 200;
+  r.end();
+}).listen(${port}, '127.0.0.1');`;
+    const { scaler, next } = await provider(`backends:
+  early:
+    command: node
+    args: ["-e", ${JSON.stringify(script)}]
+    url: http://127.0.0.1:${port}
+    probe-path: /healthz
+    hosts: [early.localhost]
+    stop-grace: 200ms
+`);
+    await next(() => true);
+    await scaler.setReplicas('local/early', 1);
+    await next(([b]) => b?.ready === true);
+    // An accepted connection alone is no readiness: the three 503s were probes too, then the 200.
+    expect(Number(await (await fetch(`http://127.0.0.1:${port}/count`)).text())).toBeGreaterThanOrEqual(4);
+  });
+
   it('does not probe a sleeping backend, and stops probing once it is stopped', async () => {
     const health = await healthServer();
     const { scaler, next } = await provider(`backends:

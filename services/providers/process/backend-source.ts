@@ -4,12 +4,24 @@
  * until its probe URL answers; a stopped backend is reported down at once and not probed at all.
  */
 import type { BackendId, Logger } from '../../shared/index.ts';
-import { probeHttp } from '../http-probe.ts';
+import { probeHttp, probeWhenListening } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { nextProbeDelayMs, type ProbePhase, probeTimeoutMs, UP_FAILURES_TO_DOWN } from './probe-schedule.ts';
 import { readProcessState, watchProcessState } from './state-file.ts';
+
+/**
+ * One probe of a backend's probe URL. While it wakes, a TCP connect first and the GET on that connection
+ * once the port accepts (`probeWhenListening`): until the backend listens (a hundred probes and more of a
+ * 300 ms start), each probe is then a refused connect, not a refused fetch with its request, signal, response
+ * and error objects, which made the watcher the stack's one big allocator during cold starts (1.5
+ * young-generation collections per cold start, each pausing it just when the backend might start to listen).
+ */
+function probe(url: string, phase: ProbePhase): Promise<boolean> {
+  const timeoutMs = probeTimeoutMs(phase);
+  return phase === 'waking' ? probeWhenListening(url, timeoutMs) : probeHttp(url, timeoutMs);
+}
 
 interface Tracked {
   backend: ProcessBackend;
@@ -167,19 +179,19 @@ export class ProcessBackendSource implements BackendSource {
 
   #probe(tracked: Tracked, phase: ProbePhase): void {
     const round = tracked.probeRound;
-    void probeHttp(tracked.backend.probeUrl, probeTimeoutMs(phase)).then((healthy) => {
+    void probe(tracked.backend.probeUrl, phase).then((healthy) => {
       if (this.#closed || round !== tracked.probeRound) return;
-      const log = this.#logger.child({ backend: tracked.backend.id });
+      const log = () => this.#logger.child({ backend: tracked.backend.id });
       if (phase === 'waking') {
         if (!healthy) return this.#schedule(tracked, 'waking');
         tracked.ready = true;
-        log.info({ wakingMs: Date.now() - tracked.wakingSince }, 'backend healthy');
+        log().info({ wakingMs: Date.now() - tracked.wakingSince }, 'backend healthy');
         this.#emit();
         return this.#schedule(tracked, 'up');
       }
       tracked.failures = healthy ? 0 : tracked.failures + 1;
       if (tracked.failures < UP_FAILURES_TO_DOWN) return this.#schedule(tracked, 'up');
-      log.warn({ url: tracked.backend.probeUrl }, 'backend stopped answering its probe');
+      log().warn({ url: tracked.backend.probeUrl }, 'backend stopped answering its probe');
       tracked.ready = false;
       tracked.failures = 0;
       tracked.wakingSince = Date.now();

@@ -1,7 +1,7 @@
 /**
  * When the watch side probes a backend's probe URL: never while it sleeps, very often while it wakes
- * (every 2 ms at first, so readiness is seen about a millisecond after it happens; a probe of a closed
- * port costs about 0.1 ms), rarely once it is up (to notice a hung process).
+ * (every 2 ms at first, so readiness is seen about a millisecond after it happens; until the port accepts,
+ * a probe is a refused TCP connect, about 0.05 ms), rarely once it is up (to notice a hung process).
  *
  * Not the shared ReadinessProbes with its 100 ms → 2 s backoff, which the Kubernetes and Docker providers
  * use as one check after the platform's own readiness: for a local process the probe is the only
