@@ -27,6 +27,7 @@ import { createBridgeCalls } from './bridge-calls.ts';
 import { ClusterHosts } from './cluster-hosts.ts';
 import { H2cUpstreams } from './h2c-upstream.ts';
 import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
+import { InFlight } from './in-flight.ts';
 import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
 import { type Route, RouteTable } from './routes.ts';
@@ -117,18 +118,22 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return status === undefined ? undefined : { headers: [[':status', String(status)]] };
     }
     try {
-      const answer = await upstreamRequest(`${route.url}${path}`, {
-        method: method as 'HEAD',
-        dispatcher: upstreams,
-        signal: AbortSignal.timeout(Math.max(1, call.timeoutMs)),
+      const status = await probes.run(Math.max(1, call.timeoutMs), async (signal) => {
+        const answer = await upstreamRequest(`${route.url}${path}`, {
+          method: method as 'HEAD',
+          dispatcher: upstreams,
+          signal,
+        });
+        await answer.body.dump();
+        return answer.statusCode;
       });
-      await answer.body.dump();
-      return { headers: [[':status', String(answer.statusCode)]] };
+      return { headers: [[':status', String(status)]] };
     } catch {
       return undefined;
     }
   };
   const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
+  const probes = new InFlight();
   const h2c = new H2cUpstreams();
 
   plugin = await createPlugin({
@@ -367,6 +372,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       await admin.close();
       plugin.close();
       await bridgeCalls.close();
+      probes.abort();
       await upstreams.close();
       h2c.close();
     },
