@@ -13,7 +13,7 @@ import {
 import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { Agent, request as upstreamRequest, stream as upstreamStream } from 'undici';
+import { request as upstreamRequest, stream as upstreamStream } from 'undici';
 import {
   createPlugin,
   type HttpCallHandler,
@@ -32,6 +32,7 @@ import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
 import { type Route, RouteTable } from './routes.ts';
 import { answerOnSocket, proxyUpgrade } from './upgrades.ts';
+import { UpstreamPools } from './upstream-pools.ts';
 
 export const BRIDGE_CLUSTER = 'wakegate-bridge';
 
@@ -121,7 +122,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       const status = await probes.run(Math.max(1, call.timeoutMs), async (signal) => {
         const answer = await upstreamRequest(`${route.url}${path}`, {
           method: method as 'HEAD',
-          dispatcher: upstreams,
+          dispatcher: upstreams.for(route.url),
           signal,
         });
         await answer.body.dump();
@@ -132,7 +133,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return undefined;
     }
   };
-  const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
+  const upstreams = new UpstreamPools();
   const probes = new InFlight();
   const h2c = new H2cUpstreams();
 
@@ -183,7 +184,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       method: method as 'GET',
       headers: upstreamHeaders(headers, request.socket?.remoteAddress),
       body: BODILESS.has(method) ? undefined : request,
-      dispatcher: upstreams,
+      dispatcher: upstreams.for(route.url),
       signal: aborted.signal,
     };
     try {
