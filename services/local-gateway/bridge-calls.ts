@@ -9,6 +9,7 @@ import type { HeaderPairs, HttpCallHandler, HttpCallResponse } from '../../wasm-
 import type { BackendsReply } from '../bridge/index.ts';
 import { asError, type Logger } from '../shared/index.ts';
 import { type BridgeEndpoint, BridgeEndpoints } from './bridge-endpoints.ts';
+import { InFlight } from './in-flight.ts';
 
 export interface BridgeCallsOptions {
   /** One URL, or a comma-separated list: an endpoint per bridge replica. */
@@ -49,7 +50,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
   const endpoints = new BridgeEndpoints(options.bridgeUrl.split(',').map((url) => url.trim()));
   // Long polls hold one connection per worker; wakes and activity reports need a few more.
   const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
-  const closing = new AbortController();
+  const calls = new InFlight();
   const checking = new Set<NodeJS.Timeout>();
   const healthCheckMs = options.healthCheckMs ?? HEALTH_CHECK_MS;
 
@@ -60,11 +61,9 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     options.logger.warn({ endpoint: endpoint.url }, 'bridge endpoint ejected: a call got no answer');
     options.onHealthy?.(endpoints.healthyCount);
     const timer = setInterval(async () => {
-      const passed = await request(`${endpoint.url}/readyz`, {
-        dispatcher: agent,
-        signal: AbortSignal.any([closing.signal, AbortSignal.timeout(healthCheckMs)]),
-      })
-        .then(async (answer) => {
+      const passed = await calls
+        .run(healthCheckMs, async (signal) => {
+          const answer = await request(`${endpoint.url}/readyz`, { dispatcher: agent, signal });
           await answer.body.dump();
           return answer.statusCode === 200;
         })
@@ -87,21 +86,24 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
     const isPoll = method === 'GET' && path.startsWith(BACKENDS_PATH);
     const headers: Record<string, string> = {};
     for (const [name, value] of call.headers) if (!name.startsWith(':')) headers[name] = value;
-    const signals = [closing.signal];
-    if (call.timeoutMs > 0) signals.push(AbortSignal.timeout(call.timeoutMs + 1000));
     const endpoint = endpoints.pick();
     try {
-      const response = await request(`${endpoint.url}${path}`, {
-        method: method as 'GET',
-        headers,
-        body: call.body.length > 0 ? Buffer.from(call.body) : undefined,
-        dispatcher: agent,
-        signal: AbortSignal.any(signals),
-        // The filter's own timeout (on its tick) is the one that counts for a long poll.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
-      const body = new Uint8Array(await response.body.arrayBuffer());
+      const { response, body } = await calls.run(
+        call.timeoutMs > 0 ? call.timeoutMs + 1000 : 0,
+        async (signal) => {
+          const response = await request(`${endpoint.url}${path}`, {
+            method: method as 'GET',
+            headers,
+            body: call.body.length > 0 ? Buffer.from(call.body) : undefined,
+            dispatcher: agent,
+            signal,
+            // The filter's own timeout (on its tick) is the one that counts for a long poll.
+            headersTimeout: 0,
+            bodyTimeout: 0,
+          });
+          return { response, body: new Uint8Array(await response.body.arrayBuffer()) };
+        },
+      );
       const pairs: HeaderPairs = [[':status', String(response.statusCode)]];
       for (const [name, value] of Object.entries(response.headers)) {
         if (value === undefined) continue;
@@ -111,7 +113,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
       const result: HttpCallResponse = { headers: pairs, body };
       return result;
     } catch (error) {
-      if (!closing.signal.aborted) {
+      if (!calls.aborted) {
         eject(endpoint);
         options.onFailure();
         options.logger.debug({ err: asError(error), path, endpoint: endpoint.url }, 'bridge call failed');
@@ -140,7 +142,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
   return {
     handler,
     async close() {
-      closing.abort();
+      calls.abort();
       for (const timer of checking) clearInterval(timer);
       checking.clear();
       await agent.close();

@@ -13,7 +13,7 @@ import {
 import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { Agent, request as upstreamRequest, stream as upstreamStream } from 'undici';
+import { request as upstreamRequest, stream as upstreamStream } from 'undici';
 import {
   createPlugin,
   type HttpCallHandler,
@@ -27,10 +27,12 @@ import { createBridgeCalls } from './bridge-calls.ts';
 import { ClusterHosts } from './cluster-hosts.ts';
 import { H2cUpstreams } from './h2c-upstream.ts';
 import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
+import { InFlight } from './in-flight.ts';
 import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
 import { type Route, RouteTable } from './routes.ts';
 import { answerOnSocket, proxyUpgrade } from './upgrades.ts';
+import { UpstreamPools } from './upstream-pools.ts';
 
 export const BRIDGE_CLUSTER = 'wakegate-bridge';
 
@@ -117,18 +119,22 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return status === undefined ? undefined : { headers: [[':status', String(status)]] };
     }
     try {
-      const answer = await upstreamRequest(`${route.url}${path}`, {
-        method: method as 'HEAD',
-        dispatcher: upstreams,
-        signal: AbortSignal.timeout(Math.max(1, call.timeoutMs)),
+      const status = await probes.run(Math.max(1, call.timeoutMs), async (signal) => {
+        const answer = await upstreamRequest(`${route.url}${path}`, {
+          method: method as 'HEAD',
+          dispatcher: upstreams.for(route.url),
+          signal,
+        });
+        await answer.body.dump();
+        return answer.statusCode;
       });
-      await answer.body.dump();
-      return { headers: [[':status', String(answer.statusCode)]] };
+      return { headers: [[':status', String(status)]] };
     } catch {
       return undefined;
     }
   };
-  const upstreams = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
+  const upstreams = new UpstreamPools();
+  const probes = new InFlight();
   const h2c = new H2cUpstreams();
 
   plugin = await createPlugin({
@@ -178,7 +184,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       method: method as 'GET',
       headers: upstreamHeaders(headers, request.socket?.remoteAddress),
       body: BODILESS.has(method) ? undefined : request,
-      dispatcher: upstreams,
+      dispatcher: upstreams.for(route.url),
       signal: aborted.signal,
     };
     try {
@@ -367,6 +373,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       await admin.close();
       plugin.close();
       await bridgeCalls.close();
+      probes.abort();
       await upstreams.close();
       h2c.close();
     },
