@@ -1,7 +1,21 @@
 import { request as httpRequest } from 'node:http';
-import { connect } from 'node:http2';
+import { type ClientHttp2Session, connect } from 'node:http2';
 import { connect as connectTcp } from 'node:net';
 import type { ProbeProtocol } from '../shared/index.ts';
+
+/** A probe passes on any 2xx or 3xx answer. */
+function passes(status: number): boolean {
+  return status >= 200 && status < 400;
+}
+
+/** The probe's GET on an HTTP/2 session; `done` is told whether it passed, or false on any error. */
+function askH2c(session: ClientHttp2Session, path: string, done: (ok: boolean) => void): void {
+  session.on('error', () => done(false));
+  const stream = session.request({ ':method': 'GET', ':path': path });
+  stream.on('error', () => done(false));
+  stream.on('response', (headers) => done(passes(Number(headers[':status']))));
+  stream.end();
+}
 
 /** One GET over HTTP/2 without TLS (a gRPC server's port). */
 function probeH2c(url: string, timeoutMs: number): Promise<boolean> {
@@ -14,20 +28,18 @@ function probeH2c(url: string, timeoutMs: number): Promise<boolean> {
       resolve(ok);
     };
     const timer = setTimeout(() => done(false), timeoutMs);
-    session.on('error', () => done(false));
-    const stream = session.request({ ':method': 'GET', ':path': `${target.pathname}${target.search}` });
-    stream.on('error', () => done(false));
-    stream.on('response', (headers) => {
-      const status = Number(headers[':status']);
-      done(status >= 200 && status < 400);
-    });
-    stream.end();
+    askH2c(session, `${target.pathname}${target.search}`, done);
   });
 }
 
 /** A probe URL names its protocol by its scheme: `http://` for HTTP/1.1, `h2c://` for h2c (as Traefik writes
  * h2c backends), so one string says all a probe needs. */
 const H2C_SCHEME = 'h2c://';
+
+/** An `h2c://` probe URL as the `http://` URL of the same server and path. */
+function h2cAsHttp(url: string): string {
+  return `http://${url.slice(H2C_SCHEME.length)}`;
+}
 
 /** `url` (an `http://` URL) as the probe URL for `protocol`. */
 export function withProbeProtocol(url: string, protocol: ProbeProtocol): string {
@@ -37,11 +49,11 @@ export function withProbeProtocol(url: string, protocol: ProbeProtocol): string 
 /** One HTTP GET of a probe URL (`http://`, or `h2c://` for HTTP/2 without TLS); true for any 2xx or 3xx
  * answer within the timeout. Never throws. */
 export async function probeHttp(url: string, timeoutMs = 1000): Promise<boolean> {
-  if (url.startsWith(H2C_SCHEME)) return probeH2c(`http://${url.slice(H2C_SCHEME.length)}`, timeoutMs);
+  if (url.startsWith(H2C_SCHEME)) return probeH2c(h2cAsHttp(url), timeoutMs);
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
     await response.body?.cancel();
-    return response.status >= 200 && response.status < 400;
+    return passes(response.status);
   } catch {
     return false;
   }
@@ -56,7 +68,7 @@ export async function probeHttp(url: string, timeoutMs = 1000): Promise<boolean>
  */
 export function probeWhenListening(url: string, timeoutMs = 1000): Promise<boolean> {
   const h2c = url.startsWith(H2C_SCHEME);
-  const target = new URL(h2c ? `http://${url.slice(H2C_SCHEME.length)}` : url);
+  const target = new URL(h2c ? h2cAsHttp(url) : url);
   const path = `${target.pathname}${target.search}`;
   return new Promise((resolve) => {
     const socket = connectTcp({
@@ -70,24 +82,19 @@ export function probeWhenListening(url: string, timeoutMs = 1000): Promise<boole
       resolve(ok);
     };
     const timer = setTimeout(() => done(false), timeoutMs);
-    const answered = (status: number) => done(status >= 200 && status < 400);
     socket.once('error', () => done(false));
     socket.once('connect', () => {
       if (h2c) {
         const session = connect(target.origin, { createConnection: () => socket });
         close = () => session.destroy();
-        session.on('error', () => done(false));
-        const stream = session.request({ ':method': 'GET', ':path': path });
-        stream.on('error', () => done(false));
-        stream.on('response', (headers) => answered(Number(headers[':status'])));
-        stream.end();
+        askH2c(session, path, done);
         return;
       }
       const request = httpRequest({ createConnection: () => socket, host: target.host, path, method: 'GET' });
       request.on('error', () => done(false));
       request.on('response', (response) => {
         response.resume();
-        answered(response.statusCode ?? 0);
+        done(passes(response.statusCode ?? 0));
       });
       request.end();
     });
