@@ -265,6 +265,11 @@ export class WakeConsumer {
         // The connection closed: the server redelivers after ack_wait.
       }
     }, WORKING_EVERY_MS);
+    /** Settled (or left to the server): no more in-progress reports, and a delivery of it is new work. */
+    const letGo = () => {
+      clearInterval(working);
+      this.#inHand.delete(msg.seq);
+    };
     // Only settling itself can fail here (the connection closed): the server redelivers after ack_wait.
     const failed = (error: unknown) =>
       this.#log.warn({ subject: msg.subject, err: asError(error) }, 'could not settle a wake');
@@ -278,13 +283,11 @@ export class WakeConsumer {
         this.#settling.delete(settled);
         this.#slotFreed?.();
         if (!held) {
-          clearInterval(working);
-          this.#inHand.delete(msg.seq);
+          letGo();
           return;
         }
         const holding = held.catch(failed).finally(() => {
-          clearInterval(working);
-          this.#inHand.delete(msg.seq);
+          letGo();
           this.#holding.delete(holding);
         });
         this.#holding.add(holding);
