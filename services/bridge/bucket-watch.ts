@@ -190,7 +190,8 @@ export class BucketWatch {
     // that reach but found older in it: this server numbers the bucket otherwise, none of the revisions
     // applied so far compares with its own, so its snapshot is taken whole. (A key applied beyond that
     // reach is only newer than this server's copy, which catches up through the watch.)
-    const reach = Math.max(0, ...[...snapshot.values()].map((entry) => entry.revision));
+    let reach = 0;
+    for (const entry of snapshot.values()) reach = Math.max(reach, entry.revision);
     const renumbered = [...snapshot].some(([id, entry]) => {
       const applied = this.#revisions.get(id) ?? 0;
       return entry.revision < applied && applied <= reach;
