@@ -23,6 +23,7 @@ import {
 } from '../../services/shared/index.ts';
 import { ROOT, readMetric, testStackOptions } from '../e2e/local-stack.ts';
 import { freePort } from '../ports.ts';
+import { StackLog } from './stack-log.ts';
 
 /**
  * A JetStream API call of the harness, tried again for up to 30 s while the cluster cannot answer it: right
@@ -42,6 +43,8 @@ async function duringElections<T>(call: () => Promise<T>): Promise<T> {
 
 export interface HaStack extends LocalStack {
   dir: string;
+  /** What every process said, at info level and above (debug with WAKEGATE_E2E_LOGS=1). */
+  log: StackLog;
   nc: NatsConnection;
   /** Every process of the stack but the gateway, by name (`nats-1`, `bridge-2`, …). */
   processes(): ChildService[];
@@ -84,6 +87,9 @@ export async function startHaStack(options: {
   await mkdir(join(dir, 'nats'), { mode: 0o700 });
   const processConfig = join(dir, 'backends.yaml');
   await writeFile(processConfig, `state-file: state.json\nbackends:\n${await options.backends(dir)}`);
+  const log = new StackLog();
+  const testOptions = await testStackOptions(options);
+  const show = testOptions.output;
   let stack: LocalStack;
   try {
     stack = await startLocalStack({
@@ -94,7 +100,13 @@ export async function startHaStack(options: {
       replicas: 2,
       port: freePort,
       processConfig,
-      ...(await testStackOptions(options)),
+      ...testOptions,
+      // Info rather than the other stacks' warn: a failed scenario prints what led to it.
+      env: { ...testOptions.env, ...(show ? {} : { LOG_LEVEL: 'info' }) },
+      output: (service, line) => {
+        log.add(service, line);
+        show?.(service, line);
+      },
     });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -118,6 +130,7 @@ export async function startHaStack(options: {
   return {
     ...stack,
     dir,
+    log,
     nc,
     processes: () => [...stack.natsNodes, ...stack.bridges, ...stack.watchers, ...stack.scalers],
     async settled() {

@@ -57,6 +57,7 @@ describe('the HA stack under faults', () => {
   it.each(KILLS)(
     'answers every held request when the %s is killed at "%s"',
     async (kind, moment) => {
+      const from = Date.now();
       const result = await killDuringColdStart(stack, {
         backend: `local/kill-${kind}`,
         host: `kill-${kind}.localhost`,
@@ -68,12 +69,19 @@ describe('the HA stack under faults', () => {
       });
       console.log(JSON.stringify(result));
       expect(result.killed).not.toBe('none');
-      expect(result).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
+      expect(result, stack.log.since(from)).toMatchObject({
+        sent: 50,
+        ok: 50,
+        timeouts: 0,
+        other: 0,
+        lost: 0,
+      });
     },
     60_000,
   );
 
   it('wakes a backend once the whole NATS cluster is back after 3 s down', async () => {
+    const from = Date.now();
     const result = await natsOutage(stack, {
       host: 'outage.localhost',
       inFlight: 50,
@@ -81,7 +89,7 @@ describe('the HA stack under faults', () => {
       maxWaitMs: MAX_WAIT_MS,
     });
     console.log(JSON.stringify(result));
-    expect(result).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
+    expect(result, stack.log.since(from)).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
     // The target is 1 s from JetStream serving a cold start again (the wake stream, the scalers' consumer,
     // the backends and intents buckets have leaders) to the first answer (bench/chaos.ts measures it); here 0.4–1.7 s
     // alone on the 2-core machine, more with the full suite beside it, so the bound only catches the
@@ -92,6 +100,7 @@ describe('the HA stack under faults', () => {
   }, 60_000);
 
   it('answers every request of a steady 50 requests/s while the idle loop keeps trying to drain', async () => {
+    const from = Date.now();
     const result = await steadyLoad(stack, {
       host: 'drain.localhost',
       rps: 50,
@@ -99,10 +108,17 @@ describe('the HA stack under faults', () => {
       maxWaitMs: MAX_WAIT_MS,
     });
     console.log(JSON.stringify(result));
-    expect(result).toMatchObject({ sent: 500, ok: 500, timeouts: 0, other: 0, lost: 0 });
+    expect(result, stack.log.since(from)).toMatchObject({
+      sent: 500,
+      ok: 500,
+      timeouts: 0,
+      other: 0,
+      lost: 0,
+    });
   }, 60_000);
 
   it('keeps answering, and holds nothing and leaks no consumer, after 60 s of backends cycling sleep and wake', async () => {
+    const from = Date.now();
     const result = await soak(
       stack,
       {
@@ -116,8 +132,8 @@ describe('the HA stack under faults', () => {
     );
     console.log(JSON.stringify(result));
     expect(result.sent).toBeGreaterThan(50);
-    expect(result).toMatchObject({ timeouts: 0, other: 0, lost: 0, heldAtEnd: 0 });
-    expect(result.ok).toBe(result.sent);
+    expect(result, stack.log.since(from)).toMatchObject({ timeouts: 0, other: 0, lost: 0, heldAtEnd: 0 });
+    expect(result.ok, stack.log.since(from)).toBe(result.sent);
     // Backends slept and woke again and again, not just once.
     expect(result.wakes).toBeGreaterThan(SOAK_BACKENDS * 3);
     expect(result.consumers[1]).toBe(result.consumers[0]);
