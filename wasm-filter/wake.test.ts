@@ -123,6 +123,28 @@ describe('wakes', () => {
     expect(clock.now() - t0).toBe(7000);
   });
 
+  it("counts a bridge's hold of a failed wake toward the backoff, so a wake follows a 503 after 4 s within a second", async () => {
+    const { plugin, bridge, clock } = await start({ backends: [{ ...sleeping, maxWaitMs: 60_000 }] });
+    // A bridge without NATS holds each wake 4 s before its 503: the backoff (up to 5 s) runs meanwhile.
+    bridge.answerWakes = false;
+    request(plugin, 'app.example.com');
+    await bridge.seen((c) => c.path === '/v1/wake');
+    const gaps: number[] = [];
+    for (let failure = 0; failure < 6; failure++) {
+      clock.advance(4000);
+      bridge.answerHeldWakes(503);
+      await bridge.settle();
+      let gap = 0;
+      while (bridge.wakes.length === failure + 1 && gap < 6000) {
+        clock.advance(100);
+        gap += 100;
+        await bridge.settle();
+      }
+      gaps.push(gap);
+    }
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1000);
+  });
+
   it('backs off 10 s after a 404, never for good, and wakes at once when a table changes the backend', async () => {
     const { plugin, bridge, clock, logged } = await start({ backends: [{ ...sleeping, maxWaitMs: 60_000 }] });
     bridge.wakeStatus = 404;

@@ -56,8 +56,9 @@ export class BridgeFixture {
   wakeStatus = 202;
   /** Status for activity reports (204 unless a test says otherwise). */
   activityStatus = 204;
-  /** False: wakes are never answered (left to the caller's timeout or cancellation). */
+  /** False: wakes are not answered (left to the caller's timeout or cancellation, or `answerHeldWakes`). */
   answerWakes = true;
+  readonly #heldWakes: ((answer: HttpCallResponse) => void)[] = [];
   /** False: activity reports are never answered. */
   answerActivity = true;
   /** Status a backend's upstream answers the filter's probes with (calls to any cluster but the bridge's). */
@@ -67,6 +68,11 @@ export class BridgeFixture {
   readonly calls: RecordedCall[] = [];
   #waiting: (() => void)[] = [];
   #listeners: ((call: RecordedCall) => void)[] = [];
+
+  /** Answers the wakes left unanswered so far with `status`, as a bridge that held them would. */
+  answerHeldWakes(status: number): void {
+    for (const answer of this.#heldWakes.splice(0)) answer({ headers: [[':status', String(status)]] });
+  }
 
   /** Replaces the table: revision rises and every held long poll is answered. */
   setBackends(backends: TableBackend[]): void {
@@ -191,7 +197,7 @@ export class BridgeFixture {
       return json(200, answer);
     }
     if (path === '/v1/wake') {
-      if (!this.answerWakes) return new Promise<HttpCallResponse>(() => {});
+      if (!this.answerWakes) return new Promise<HttpCallResponse>((answer) => this.#heldWakes.push(answer));
       return { headers: [[':status', String(this.wakeStatus)]] };
     }
     if (path === '/v1/activity' && !this.answerActivity) return new Promise<HttpCallResponse>(() => {});

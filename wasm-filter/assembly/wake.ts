@@ -153,7 +153,7 @@ function sendWake(index: i32, w: WakeState, now: f64, headers: string[] = []): v
       `wakegate: could not call the bridge to wake ${id} (check bridge_cluster)`,
     );
     callsFailing = true;
-    wakeFailed(index, w, now, '');
+    wakeFailed(index, w, now, now, '');
     return;
   }
   callsFailing = false;
@@ -162,15 +162,21 @@ function sendWake(index: i32, w: WakeState, now: f64, headers: string[] = []): v
   proxy_increment_metric(metricWakes, 1);
 }
 
-/** Backs off; `why` non-empty is logged, as a WARN only at the start of a failure streak. */
-function wakeFailed(index: i32, w: WakeState, now: f64, why: string): void {
+/**
+ * Backs off from when the failed wake was sent: a bridge holds a wake up to 4 s while NATS is away before
+ * it answers 503, and that hold counts toward the wait, so the next wake is at most a second behind NATS's
+ * return rather than a whole backoff step. `why` non-empty is logged, as a WARN only at the start of a
+ * failure streak.
+ */
+function wakeFailed(index: i32, w: WakeState, sent: f64, now: f64, why: string): void {
   w.backoffMs = backoff(w.backoffMs);
-  w.nextAt = now + w.backoffMs;
+  w.nextAt = sent + w.backoffMs;
   w.repeatAt = w.nextAt;
   if (why.length == 0) return;
+  const waitMs = Math.max(0, w.nextAt - now);
   log(
     w.failing ? LOG_DEBUG : LOG_WARN,
-    `wakegate: wake of ${backends[index].id} failed (${why}), retrying in ${(<i64>w.backoffMs).toString()} ms`,
+    `wakegate: wake of ${backends[index].id} failed (${why}), retrying in ${(<i64>waitMs).toString()} ms`,
   );
   w.failing = true;
 }
@@ -201,7 +207,7 @@ export function wakeAnswered(call: WakeCall, status: i32, now: f64): void {
     w.repeatAt = w.nextAt;
     return;
   }
-  wakeFailed(index, w, now, failedStatus(status));
+  wakeFailed(index, w, call.sent, now, failedStatus(status));
 }
 
 /** No answer will come: cancelled with its root (sent again at once), or its deadline passed (backoff). */
@@ -211,5 +217,5 @@ export function wakeLost(call: WakeCall, cancelled: bool, now: f64): void {
   if (cancelled) {
     w.nextAt = now;
     w.repeatAt = now;
-  } else wakeFailed(call.backend, w, now, 'no answer within the call timeout');
+  } else wakeFailed(call.backend, w, call.sent, now, 'no answer within the call timeout');
 }
