@@ -44,6 +44,7 @@ import {
   longRequests,
   MOMENTS,
   natsOutage,
+  OUTAGE_MAX_WAIT_MS,
   soak,
   steadyLoad,
 } from '../test/chaos/scenarios.ts';
@@ -81,7 +82,9 @@ const stack = await startHaStack({
         demoBackend(name, await freePort(), { delayMs: STARTUP_MS, maxWait: '30s', idleTimeout: '20s' }),
       );
     if (ONLY === undefined) {
-      entries.push(await busyboxBackend(dir, 'outage', await freePort()));
+      entries.push(
+        await busyboxBackend(dir, 'outage', await freePort(), { maxWait: `${OUTAGE_MAX_WAIT_MS}ms` }),
+      );
       entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
       entries.push(demoBackend('long', await freePort(), { idleTimeout: '1s', maxWait: '20s' }));
     }
@@ -123,7 +126,7 @@ async function otherScenarios() {
     host: 'outage.localhost',
     inFlight: 50,
     downMs: 3000,
-    maxWaitMs: MAX_WAIT_MS,
+    maxWaitMs: OUTAGE_MAX_WAIT_MS,
   });
   await stack.settled();
   const drain = await steadyLoad(stack, {

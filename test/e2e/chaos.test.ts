@@ -10,6 +10,7 @@ import {
   killDuringColdStart,
   type Moment,
   natsOutage,
+  OUTAGE_MAX_WAIT_MS,
   soak,
   steadyLoad,
 } from '../chaos/scenarios.ts';
@@ -36,7 +37,9 @@ beforeAll(async () => {
       const entries: string[] = [];
       for (const [kind] of KILLS)
         entries.push(demoBackend(`kill-${kind}`, await freePort(), { delayMs: STARTUP_MS, maxWait: '30s' }));
-      entries.push(await busyboxBackend(dir, 'outage', await freePort()));
+      entries.push(
+        await busyboxBackend(dir, 'outage', await freePort(), { maxWait: `${OUTAGE_MAX_WAIT_MS}ms` }),
+      );
       entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
       for (let i = 0; i < SOAK_BACKENDS; i++)
         entries.push(await busyboxBackend(dir, `soak-${i}`, await freePort(), { idleTimeout: '1s' }));
@@ -86,7 +89,7 @@ describe('the HA stack under faults', () => {
       host: 'outage.localhost',
       inFlight: 50,
       downMs: 3000,
-      maxWaitMs: MAX_WAIT_MS,
+      maxWaitMs: OUTAGE_MAX_WAIT_MS,
     });
     console.log(JSON.stringify(result));
     expect(result, stack.log.since(from)).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
@@ -97,7 +100,7 @@ describe('the HA stack under faults', () => {
     // at once). Electing the leaders after the whole cluster was killed is NATS's own time (jetStreamBackMs).
     expect(result.afterJetStreamMs).toBeGreaterThanOrEqual(0);
     expect(result.afterJetStreamMs).toBeLessThan(5000);
-  }, 60_000);
+  }, 120_000);
 
   it('answers every request of a steady 50 requests/s while the idle loop keeps trying to drain', async () => {
     const from = Date.now();
