@@ -17,21 +17,6 @@ function askH2c(session: ClientHttp2Session, path: string, done: (ok: boolean) =
   stream.end();
 }
 
-/** One GET over HTTP/2 without TLS (a gRPC server's port). */
-function probeH2c(url: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const target = new URL(url);
-    const session = connect(target.origin);
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      session.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    askH2c(session, `${target.pathname}${target.search}`, done);
-  });
-}
-
 /** A probe URL names its protocol by its scheme: `http://` for HTTP/1.1, `h2c://` for h2c (as Traefik writes
  * h2c backends), so one string says all a probe needs. */
 const H2C_SCHEME = 'h2c://';
@@ -46,27 +31,16 @@ export function withProbeProtocol(url: string, protocol: ProbeProtocol): string 
   return protocol === 'h2c' ? `${H2C_SCHEME}${url.slice('http://'.length)}` : url;
 }
 
-/** One HTTP GET of a probe URL (`http://`, or `h2c://` for HTTP/2 without TLS); true for any 2xx or 3xx
- * answer within the timeout. Never throws. */
-export async function probeHttp(url: string, timeoutMs = 1000): Promise<boolean> {
-  if (url.startsWith(H2C_SCHEME)) return probeH2c(h2cAsHttp(url), timeoutMs);
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-    await response.body?.cancel();
-    return passes(response.status);
-  } catch {
-    return false;
-  }
-}
-
 /**
- * A probe of a backend that may not listen yet: a TCP connect first, then the probe's GET on that same
- * connection once it is accepted (HTTP/1.1, or h2c for an `h2c://` URL); true for a 2xx or 3xx answer within
- * the timeout. Never throws. Until the port accepts, each probe is a refused connect: no request, signal,
- * response or fetch error objects (which a refused `probeHttp` makes every time), and once it accepts, no
- * second connection and no second wake-up of the prober before the request goes out.
+ * One probe: a TCP connect, then the GET on that same connection once it is accepted (HTTP/1.1, or h2c for
+ * an `h2c://` URL); true for a 2xx or 3xx answer within the timeout. Never throws. A backend that does not
+ * listen yet (a hundred probes and more of a 300 ms start) costs a refused connect each time, and no request,
+ * signal, response or error objects, which `fetch` made for every refused probe (the watcher was the stack's
+ * one big allocator during cold starts, its collections pausing it just when the backend might start to
+ * listen); once the port accepts, the request goes out at once on the connection it has, and the connection
+ * is closed after the answer, as a kubelet's probe is.
  */
-export function probeWhenListening(url: string, timeoutMs = 1000): Promise<boolean> {
+export function probeHttp(url: string, timeoutMs = 1000): Promise<boolean> {
   const h2c = url.startsWith(H2C_SCHEME);
   const target = new URL(h2c ? h2cAsHttp(url) : url);
   const path = `${target.pathname}${target.search}`;

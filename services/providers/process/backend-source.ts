@@ -4,23 +4,16 @@
  * until its probe URL answers; a stopped backend is reported down at once and not probed at all.
  */
 import type { BackendId, Logger } from '../../shared/index.ts';
-import { probeHttp, probeWhenListening } from '../http-probe.ts';
+import { probeHttp } from '../http-probe.ts';
 import type { BackendSource, ObservedBackend } from '../provider.ts';
 import { SnapshotChannel } from '../snapshot-channel.ts';
 import type { ProcessBackend, ProcessConfig } from './config.ts';
 import { nextProbeDelayMs, type ProbePhase, probeTimeoutMs, UP_FAILURES_TO_DOWN } from './probe-schedule.ts';
 import { readProcessState, watchProcessState } from './state-file.ts';
 
-/**
- * One probe of a backend's probe URL. While it wakes, a TCP connect first and the GET on that connection
- * once the port accepts (`probeWhenListening`): until the backend listens (a hundred probes and more of a
- * 300 ms start), each probe is then a refused connect, not a refused fetch with its request, signal, response
- * and error objects, which made the watcher the stack's one big allocator during cold starts (1.5
- * young-generation collections per cold start, each pausing it just when the backend might start to listen).
- */
+/** One probe of a backend's probe URL, with its phase's timeout. */
 function probe(url: string, phase: ProbePhase): Promise<boolean> {
-  const timeoutMs = probeTimeoutMs(phase);
-  return phase === 'waking' ? probeWhenListening(url, timeoutMs) : probeHttp(url, timeoutMs);
+  return probeHttp(url, probeTimeoutMs(phase));
 }
 
 interface Tracked {
