@@ -21,7 +21,7 @@ import {
   type Plugin,
   type Stream,
 } from '../../wasm-filter/host/index.ts';
-import { loadProcessConfig } from '../providers/process/index.ts';
+import { loadProcessConfig, readProcessState, watchProcessState } from '../providers/process/index.ts';
 import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
 import { ClusterHosts } from './cluster-hosts.ts';
@@ -100,14 +100,21 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       known.set(worker, table);
       // The cluster gets its host when the watcher says ready (Envoy's EDS push); each worker applies it after
       // the EDS lag. This runs before the filter sees the same table, as the endpoint reaches Envoy first at lag 0.
-      for (const [id, up] of clusterHosts.apply(revision, backends)) {
-        if (processConfig.backends.has(id)) plugin?.clusters?.setHost(id, up);
+      for (const id of clusterHosts.apply(revision, backends)) {
+        if (processConfig.backends.has(id)) plugin?.clusters?.setHost(id, true);
       }
     },
     onFailure: () => metrics.bridgeCallFailures.inc(),
     onHealthy: (healthy) => metrics.bridgeEndpointsHealthy.set(healthy),
   });
   metrics.bridgeEndpointsHealthy.set(options.bridgeUrl.split(',').length);
+  // The cluster loses its host when the scaler records the backend's process stopped (a pod deleted).
+  const takeStoppedHosts = async () => {
+    const { backends } = await readProcessState(processConfig.stateFile);
+    const stopped = [...processConfig.backends.keys()].filter((id) => (backends[id]?.replicas ?? 0) === 0);
+    for (const id of clusterHosts.stop(stopped)) plugin?.clusters?.setHost(id, false);
+  };
+  const stopWatchingState = await watchProcessState(processConfig.stateFile, () => void takeStoppedHosts());
   /** The filter's probes to a backend's cluster, sent to the backend as Envoy's async client would. */
   const probeCalls: HttpCallHandler = async (call) => {
     const route = processConfig.backends.get(call.cluster);
@@ -369,6 +376,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     server: listener.server,
     admin,
     async close() {
+      stopWatchingState();
       await listener.close();
       await admin.close();
       plugin.close();

@@ -16,8 +16,8 @@ export {
   parseProcessConfig,
 } from './config.ts';
 export { ProcessStartError } from './process-group.ts';
-/** Reads the scaler's record of the processes it runs (the state file). */
-export { readProcessState, UnsafeStateFileError } from './state-file.ts';
+/** Reads and follows the scaler's record of the processes it runs (the state file). */
+export { readProcessState, UnsafeStateFileError, watchProcessState } from './state-file.ts';
 
 /** Backends outside the watched namespaces are invisible, as on every other platform. */
 async function configFor(context: ProviderContext): Promise<ProcessConfig> {
