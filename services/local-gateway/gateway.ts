@@ -17,6 +17,7 @@ import { request as upstreamRequest, stream as upstreamStream } from 'undici';
 import {
   createPlugin,
   type HttpCallHandler,
+  type LocalReply,
   type LogLevelName,
   type Plugin,
   type Stream,
@@ -244,6 +245,18 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  // A 5xx the filter or the router answered is logged with its details (as an Envoy access log would show
+  // them): `no_healthy_upstream`, a held request's max-wait, an overflow tell apart what the client only sees
+  // as a status.
+  const countLocalReply = (reply: LocalReply, request: IncomingMessage | Request) => {
+    metrics.requests.inc({ outcome: 'local_reply' });
+    if (reply.status >= 500)
+      logger.info(
+        { status: reply.status, details: reply.details, host: authorityOf(request) },
+        'local reply',
+      );
+  };
+
   const headerOf = (request: Request, name: string): string | undefined => {
     const value = request.headers[name];
     return Array.isArray(value) ? value.join(',') : value;
@@ -265,7 +278,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     if (outcome.kind === 'local-reply') {
-      metrics.requests.inc({ outcome: 'local_reply' });
+      countLocalReply(outcome, request);
       response.writeHead(outcome.status, pairsToHeaders(outcome.headers));
       response.end(Buffer.from(outcome.body));
       return;
@@ -305,7 +318,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     if (outcome.kind === 'local-reply') {
-      metrics.requests.inc({ outcome: 'local_reply' });
+      countLocalReply(outcome, request);
       answerOnSocket(socket, outcome.status, pairsToHeaders(outcome.headers), outcome.body);
       return;
     }

@@ -50,6 +50,7 @@ export {
   type HttpCallResponse,
   RESPONSE_BUFFER_LIMIT_BYTES,
 } from './http-calls.ts';
+export type { LocalReply } from './local-reply.ts';
 export type { Metric, MetricTypeName } from './metrics.ts';
 export { decodePairs, encodePairs, type HeaderPairs, header } from './pairs.ts';
 export {
