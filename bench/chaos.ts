@@ -24,14 +24,15 @@
  *    number of full GCs at the end.
  *
  * Every scenario counts `sent`, `ok` (200), `timeouts` (504 within max-wait), `other`, `lost` (no answer).
- * Prints one JSON line.
+ * A scenario with any request not answered 200 also names `story`: a file with every line the stack's
+ * processes wrote while it ran (at info level), kept for its diagnosis. Prints one JSON line.
  *
  *   node bench/chaos.ts     BENCH_DRAIN_S (60), BENCH_SOAK_S (600), BENCH_SOAK_BACKENDS (100),
  *                           BENCH_ONLY=soak (the soak alone, on a stack with only its backends) or
  *                           BENCH_ONLY=kills (the kills alone), BENCH_KINDS (kinds to kill, comma-separated,
  *                           e.g. scaler-wake; all by default), BENCH_SOAK_HEAP=1
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxBackend, rssOf, startHaStack } from '../test/chaos/ha-stack.ts';
@@ -103,6 +104,16 @@ const stack = await startHaStack({
 });
 process.on('exit', () => stack.killNow());
 
+/** Runs a scenario; one with a request not answered 200 gets its `story`, the stack's lines meanwhile. */
+async function told<T extends { sent: number; ok: number }>(name: string, scenario: Promise<T>) {
+  const from = Date.now();
+  const result = await scenario;
+  if (result.ok === result.sent) return result;
+  const story = join(await mkdtemp(join(tmpdir(), 'wakegate-chaos-story-')), `${name}.log`);
+  await writeFile(story, stack.log.since(from));
+  return { ...result, story };
+}
+
 /** bench/heap-sampler.ts's lines, by the name of the service that wrote them (backends' are left out). */
 async function heapSamples(folder: string) {
   const names = new Map([...stack.processes(), stack.gateway].map((p) => [`${p.pid}.jsonl`, p.name]));
@@ -122,26 +133,35 @@ async function heapSamples(folder: string) {
 
 /** The whole cluster's outage, the drain race and the long requests, in that order. */
 async function otherScenarios() {
-  const outage = await natsOutage(stack, {
-    host: 'outage.localhost',
-    inFlight: 50,
-    downMs: 3000,
-    maxWaitMs: OUTAGE_MAX_WAIT_MS,
-  });
+  const outage = await told(
+    'outage',
+    natsOutage(stack, {
+      host: 'outage.localhost',
+      inFlight: 50,
+      downMs: 3000,
+      maxWaitMs: OUTAGE_MAX_WAIT_MS,
+    }),
+  );
   await stack.settled();
-  const drain = await steadyLoad(stack, {
-    host: 'drain.localhost',
-    rps: 50,
-    seconds: DRAIN_S,
-    maxWaitMs: MAX_WAIT_MS,
-  });
-  const long = await longRequests(stack, {
-    backend: 'local/long',
-    host: 'long.localhost',
-    count: 20,
-    holdMs: 3000,
-    maxWaitMs: MAX_WAIT_MS,
-  });
+  const drain = await told(
+    'drain',
+    steadyLoad(stack, {
+      host: 'drain.localhost',
+      rps: 50,
+      seconds: DRAIN_S,
+      maxWaitMs: MAX_WAIT_MS,
+    }),
+  );
+  const long = await told(
+    'long',
+    longRequests(stack, {
+      backend: 'local/long',
+      host: 'long.localhost',
+      count: 20,
+      holdMs: 3000,
+      maxWaitMs: MAX_WAIT_MS,
+    }),
+  );
   return { outage, drain, long };
 }
 
@@ -149,31 +169,37 @@ try {
   const kills: KillResult[] = [];
   for (const { kind, moment, name } of scenarios) {
     kills.push(
-      await killDuringColdStart(stack, {
-        backend: `local/${name}`,
-        host: `${name}.localhost`,
-        kind,
-        moment,
-        inFlight: 50,
-        maxWaitMs: MAX_WAIT_MS,
-        startupMs: STARTUP_MS,
-      }),
+      await told(
+        name,
+        killDuringColdStart(stack, {
+          backend: `local/${name}`,
+          host: `${name}.localhost`,
+          kind,
+          moment,
+          inFlight: 50,
+          maxWaitMs: MAX_WAIT_MS,
+          startupMs: STARTUP_MS,
+        }),
+      ),
     );
   }
   const others = ONLY === undefined ? await otherScenarios() : undefined;
   const soaked = KILLS_ONLY
     ? undefined
-    : await soak(
-        stack,
-        {
-          hosts: Array.from({ length: SOAK_BACKENDS }, (_, i) => `soak-${i}.localhost`),
-          everyMs: 5000,
-          seconds: SOAK_S,
-          firstMs: Math.min(60_000, (SOAK_S * 1000) / 2),
-          maxWaitMs: MAX_WAIT_MS,
-          sampleEveryMs: SAMPLE_EVERY_MS,
-        },
-        rssOf,
+    : await told(
+        'soak',
+        soak(
+          stack,
+          {
+            hosts: Array.from({ length: SOAK_BACKENDS }, (_, i) => `soak-${i}.localhost`),
+            everyMs: 5000,
+            seconds: SOAK_S,
+            firstMs: Math.min(60_000, (SOAK_S * 1000) / 2),
+            maxWaitMs: MAX_WAIT_MS,
+            sampleEveryMs: SAMPLE_EVERY_MS,
+          },
+          rssOf,
+        ),
       );
   const heapMb = HEAP_SAMPLES ? await heapSamples(HEAP_SAMPLES) : undefined;
   const all = emptyTally();
