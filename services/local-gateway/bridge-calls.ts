@@ -19,13 +19,7 @@ export interface BridgeCallsOptions {
   logger: Logger;
   /** Each 200 answer to `GET /v1/backends`: the backends it lists, with their readiness; `full` for a whole
    * table, else a delta (the others unchanged, `removed` gone). */
-  onTable: (
-    worker: number,
-    backends: Map<string, boolean>,
-    full: boolean,
-    removed: string[],
-    revision: number,
-  ) => void;
+  onTable: (worker: number, backends: Map<string, boolean>, full: boolean, removed: string[]) => void;
   onFailure: () => void;
   /** The healthy endpoints, whenever their number changes. */
   onHealthy?: ((healthy: number) => void) | undefined;
@@ -132,8 +126,7 @@ export function createBridgeCalls(options: BridgeCallsOptions): BridgeCalls {
       for (const b of table.backends ?? [])
         if (typeof b.id === 'string') backends.set(b.id, b.ready === true);
       const removed = (table.removed ?? []).filter((id): id is string => typeof id === 'string');
-      const revision = typeof table.revision === 'number' ? table.revision : 0;
-      options.onTable(worker, backends, table.full === true, removed, revision);
+      options.onTable(worker, backends, table.full === true, removed);
     } catch {
       // The filter judges the answer itself; readiness just does not advance.
     }

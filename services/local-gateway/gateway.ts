@@ -93,7 +93,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     bridgeUrl: options.bridgeUrl,
     cluster: BRIDGE_CLUSTER,
     logger,
-    onTable: (worker, backends, full, removed, revision) => {
+    onTable: (worker, backends, full, removed) => {
       // A delta changes the backends it lists and removes those it names; the others stay as they were.
       const table = full ? new Map<string, boolean>() : (known.get(worker) ?? new Map<string, boolean>());
       for (const id of removed) table.delete(id);
@@ -101,7 +101,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       known.set(worker, table);
       // The cluster gets its host when the watcher says ready (Envoy's EDS push); each worker applies it after
       // the EDS lag. This runs before the filter sees the same table, as the endpoint reaches Envoy first at lag 0.
-      for (const id of clusterHosts.apply(revision, backends)) {
+      for (const id of clusterHosts.apply(backends)) {
         if (processConfig.backends.has(id)) plugin?.clusters?.setHost(id, true);
       }
     },
