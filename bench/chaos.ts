@@ -104,14 +104,23 @@ const stack = await startHaStack({
 });
 process.on('exit', () => stack.killNow());
 
-/** Runs a scenario; one with a request not answered 200 gets its `story`, the stack's lines meanwhile. */
-async function told<T extends { sent: number; ok: number }>(name: string, scenario: Promise<T>) {
-  const from = Date.now();
-  const result = await scenario;
-  if (result.ok === result.sent) return result;
+/** Writes the stack's lines since `from` to a new file, named after the scenario; returns its path. */
+async function writeStory(name: string, from: number): Promise<string> {
   const story = join(await mkdtemp(join(tmpdir(), 'wakegate-chaos-story-')), `${name}.log`);
   await writeFile(story, stack.log.since(from));
-  return { ...result, story };
+  return story;
+}
+
+/** Runs a scenario; one with a request not answered 200 gets its `story`, the stack's lines meanwhile, and
+ * one that fails (the stack did not settle after it) leaves it named on stderr. */
+async function told<T extends { sent: number; ok: number }>(name: string, scenario: () => Promise<T>) {
+  const from = Date.now();
+  const result = await scenario().catch(async (error: unknown) => {
+    process.stderr.write(`${name} failed; what the stack said meanwhile: ${await writeStory(name, from)}\n`);
+    throw error;
+  });
+  if (result.ok === result.sent) return result;
+  return { ...result, story: await writeStory(name, from) };
 }
 
 /** bench/heap-sampler.ts's lines, by the name of the service that wrote them (backends' are left out). */
@@ -133,8 +142,7 @@ async function heapSamples(folder: string) {
 
 /** The whole cluster's outage, the drain race and the long requests, in that order. */
 async function otherScenarios() {
-  const outage = await told(
-    'outage',
+  const outage = await told('outage', () =>
     natsOutage(stack, {
       host: 'outage.localhost',
       inFlight: 50,
@@ -143,8 +151,7 @@ async function otherScenarios() {
     }),
   );
   await stack.settled();
-  const drain = await told(
-    'drain',
+  const drain = await told('drain', () =>
     steadyLoad(stack, {
       host: 'drain.localhost',
       rps: 50,
@@ -152,8 +159,7 @@ async function otherScenarios() {
       maxWaitMs: MAX_WAIT_MS,
     }),
   );
-  const long = await told(
-    'long',
+  const long = await told('long', () =>
     longRequests(stack, {
       backend: 'local/long',
       host: 'long.localhost',
@@ -169,8 +175,7 @@ try {
   const kills: KillResult[] = [];
   for (const { kind, moment, name } of scenarios) {
     kills.push(
-      await told(
-        name,
+      await told(name, () =>
         killDuringColdStart(stack, {
           backend: `local/${name}`,
           host: `${name}.localhost`,
@@ -186,8 +191,7 @@ try {
   const others = ONLY === undefined ? await otherScenarios() : undefined;
   const soaked = KILLS_ONLY
     ? undefined
-    : await told(
-        'soak',
+    : await told('soak', () =>
         soak(
           stack,
           {

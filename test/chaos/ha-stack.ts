@@ -141,19 +141,29 @@ export async function startHaStack(options: {
       ];
       for (;;) {
         const infos = await Promise.all(streams.map((name) => jsm.streams.info(name).catch(() => undefined)));
-        const led = infos.every(
-          (info) => info?.cluster?.leader && (info.cluster.replicas ?? []).every((r) => r.current),
-        );
+        // What is not settled yet, named for the error: a stream without a leader or with a replica behind,
+        // a service not ready.
+        const unsettled = infos.flatMap((info, i) => {
+          if (!info?.cluster?.leader) return [`${streams[i]}: no leader`];
+          const behind = (info.cluster.replicas ?? []).filter((r) => !r.current).map((r) => r.name);
+          return behind.length ? [`${streams[i]}: ${behind.join(', ')} not current`] : [];
+        });
+        const services = [...stack.bridges, ...stack.watchers, ...stack.scalers];
+        const urls = [...stack.bridgeUrls, ...stack.watcherUrls, ...stack.scalerUrls];
         const ready = await Promise.all(
-          [...stack.bridgeUrls, ...stack.watcherUrls, ...stack.scalerUrls].map((url) =>
+          urls.map((url) =>
             fetch(`${url}/readyz`).then(
               (r) => r.ok,
               () => false,
             ),
           ),
         );
-        if (led && ready.every(Boolean)) return;
-        if (Date.now() > deadline) throw new Error('the stack did not settle in 30 s');
+        ready.forEach((ok, i) => {
+          if (!ok) unsettled.push(`${services[i]?.name ?? urls[i]}: not ready`);
+        });
+        if (unsettled.length === 0) return;
+        if (Date.now() > deadline)
+          throw new Error(`the stack did not settle in 30 s: ${unsettled.join('; ')}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
