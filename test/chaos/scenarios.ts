@@ -201,7 +201,7 @@ export async function killDuringColdStart(
 
 /**
  * `max-wait` of the outage scenario's backend, above the 30 s of the others: its requests wait out the
- * servers' restart and Raft elections (5–16 s here, more beside the whole suite), which are NATS's own time.
+ * servers' restart and Raft elections (5–16 s here beside busy loops, more beside the whole suite), which are NATS's own time.
  * What the scenario holds wakegate to is its share once JetStream is back, `afterJetStreamMs`.
  */
 export const OUTAGE_MAX_WAIT_MS = 60_000;
