@@ -78,10 +78,12 @@ export class BackendStore {
   /**
    * Every key the bucket holds (deleted ones may be among them; reading them says so). Asks the stream
    * for its subjects in one request rather than running a consumer over the bucket (`kv.keys()`), which
-   * can stall while another replica writes.
+   * can stall while another replica writes. Without the manager's API check: that asks JetStream's meta
+   * group, whose leader can be elected seconds after the bucket's (a killed NATS server led both), and the
+   * retry of a failed write lists the keys first, so the ready record waited for the meta group too.
    */
   async ids(): Promise<BackendId[]> {
-    const jsm = await jetstreamManager(this.nc, { timeout: KV_TIMEOUT_MS });
+    const jsm = await jetstreamManager(this.nc, { timeout: KV_TIMEOUT_MS, checkAPI: false });
     const prefix = `$KV.${BACKENDS_BUCKET}.`;
     const info = await jsm.streams.info(`KV_${BACKENDS_BUCKET}`, { subjects_filter: `${prefix}>` });
     const ids: BackendId[] = [];
