@@ -62,6 +62,7 @@ try {
   const tickCpuUs: number[] = [];
   const loop = new IdleLoop({
     nc,
+    controlNc: nc,
     pair: '',
     backends,
     bounds,

@@ -1,7 +1,7 @@
 /** For the NATS permission tests: a client connected as a wakegate service would be, and what the server
  * says to a publish it refuses. */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { inboxPrefixOf, type NatsService, natsUserOf } from '../services/shared/index.ts';
+import { controlUserOf, inboxPrefixOf, type NatsService, natsUserOf } from '../services/shared/index.ts';
 
 /** Connects as the service does: its user, its inbox prefix. Close it when done. */
 export function connectAsService(
@@ -15,6 +15,16 @@ export function connectAsService(
     pass: password,
     inboxPrefix: inboxPrefixOf(service),
   });
+}
+
+/** Connects as the service's control user does (the bridge's and the scaler's answers to control
+ * requests). Close it when done. */
+export function connectAsControl(
+  url: string,
+  service: NatsService,
+  password: string,
+): Promise<NatsConnection> {
+  return connect({ servers: url, user: controlUserOf(natsUserOf(service)), pass: password });
 }
 
 /** Publishes and resolves with the server's permission error for it (a core publish is never answered). */

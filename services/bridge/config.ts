@@ -1,5 +1,12 @@
 /** The bridge's environment: the shared NATS, log and port variables plus its own (credentials in auth-config.ts). */
-import { type ConfigOf, env, logConfigSpec, natsConfigSpec, portSpec } from '../shared/index.ts';
+import {
+  type ConfigOf,
+  env,
+  logConfigSpec,
+  natsConfigSpec,
+  natsControlConfigSpec,
+  portSpec,
+} from '../shared/index.ts';
 import { adminTokenField, bridgeAuthField } from './auth-config.ts';
 
 /** The API and ops port (`/v1/…`, `/healthz`, `/readyz`, `/metrics`). */
@@ -7,6 +14,7 @@ export const BRIDGE_PORT = 8787;
 
 export const bridgeConfigSpec = {
   ...natsConfigSpec,
+  ...natsControlConfigSpec,
   ...logConfigSpec,
   ...portSpec(BRIDGE_PORT),
   auth: bridgeAuthField,

@@ -2,7 +2,8 @@
  * NATS adapter of the control API: feeds ControlState the wakes (every bridge's, from the stream's
  * subjects) and scales it cannot see in KV, and answers the request/reply twins of the HTTP calls,
  * `wakegate.control.list` and `wakegate.control.wake.<token>`, in the queue group `wakegate-bridge` (one
- * bridge answers each). `wakegate.control.sleep.<token>` is the scaler's (see NatsPublisher.sleep).
+ * bridge answers each), on the control user's connection: the only one that may reply.
+ * `wakegate.control.sleep.<token>` is the scaler's (see NatsPublisher.sleep).
  * Replies are the HTTP bodies: `{"backends"}`, `{"duplicate","backend"}`, or `{"error","message"}`.
  */
 import type { Msg, Subscription } from '@nats-io/transport-node';
@@ -29,6 +30,8 @@ const encoder = new TextEncoder();
 
 export interface ControlNatsOptions extends ControlWakeParts {
   nc: NatsConnection;
+  /** The control user's connection (`connectForControl`), which takes the requests and replies. */
+  controlNc: NatsConnection;
   logger: Logger;
   /** A wake or scaled message that could not be read. */
   onInvalid: () => void;
@@ -39,7 +42,7 @@ export interface ControlNats {
 }
 
 export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
-  const { nc, logger, control, feed } = options;
+  const { nc, controlNc, logger, control, feed } = options;
   const respond = (msg: Msg, body: unknown) => msg.respond(encoder.encode(JSON.stringify(body)));
   const refuse = (msg: Msg, error: unknown) => {
     if (error instanceof WakegateError) respond(msg, { error: error.code, message: error.message });
@@ -73,7 +76,7 @@ export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
         }
       },
     }),
-    nc.subscribe(CONTROL_LIST_SUBJECT, {
+    controlNc.subscribe(CONTROL_LIST_SUBJECT, {
       queue: CONTROL_QUEUE,
       callback(error, msg) {
         if (error) return;
@@ -81,7 +84,7 @@ export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
         else respond(msg, { backends: control.rows() });
       },
     }),
-    nc.subscribe(allControlSubjects('wake'), {
+    controlNc.subscribe(allControlSubjects('wake'), {
       queue: CONTROL_QUEUE,
       callback(error, msg) {
         if (error) return;

@@ -1,6 +1,6 @@
 /** TypeBox schemas of the bridge's HTTP API (v1): what each route accepts and answers. */
 import Type, { type Static } from 'typebox';
-import { RouteSchema } from '../shared/index.ts';
+import { MAX_CONTROL_WAIT_MS, RouteSchema } from '../shared/index.ts';
 
 /** Every error the bridge answers, whatever the status. */
 export const ErrorReply = Type.Object(
@@ -128,9 +128,6 @@ export const ControlParams = Type.Object(
   },
   { additionalProperties: false },
 );
-
-/** The longest a control wake may wait for ready: the longest a filter holds a request by default, twice. */
-export const MAX_CONTROL_WAIT_MS = 600_000;
 
 /** `?wait=` of a control wake, and the body of `wakegate.control.wake.<token>` (empty or `{"wait"}`). */
 export const ControlWakeQuery = Type.Object(

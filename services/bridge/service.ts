@@ -8,8 +8,10 @@ import { Kvm } from '@nats-io/kv';
 import {
   type BackendId,
   BRIDGES_BUCKET,
+  closeControl,
   closeOnce,
   connectAndSetUp,
+  connectForControl,
   type Logger,
   type NatsConnection,
   type RunningService,
@@ -34,6 +36,7 @@ export interface BridgeOptions {
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
   natsTlsCa?: string | undefined;
+  natsControlCreds?: string | undefined;
   /** `WAKEGATE_JETSTREAM_REPLICAS`: `auto` (the default) or a number. */
   jetstreamReplicas?: string | undefined;
   /** Who may call `/v1`: an explicit choice, never a default (see auth-config.ts). */
@@ -65,6 +68,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   const nc = await connectAndSetUp({ ...options, service: 'bridge', logger });
   return startOrUndo(async (undoOnFailure) => {
     undoOnFailure(() => nc.close());
+    const controlNc = await connectForControl({ ...options, service: 'bridge', logger });
+    undoOnFailure(() => controlNc.close());
     // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
     const instance = `bridge/${hostname().slice(0, 170)}/${process.pid}`;
     const publisher = new NatsPublisher({ nc, source: instance });
@@ -123,6 +128,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     undoOnFailure(() => watch.stop());
     const controlNats = serveControlOverNats({
       nc,
+      controlNc,
       logger,
       control,
       feed: controlFeed,
@@ -169,6 +175,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         traces.stop();
         controlNats.stop();
         await watch.stop();
+        await closeControl(controlNc);
         await nc.drain();
       }),
     };

@@ -8,6 +8,7 @@ import {
   drainSpec,
   logConfigSpec,
   natsConfigSpec,
+  natsControlConfigSpec,
   portSpec,
   providerConfigSpec,
 } from '../shared/index.ts';
@@ -26,6 +27,7 @@ export const SCALER_NODE_FLAGS = ['--max-semi-space-size=8'] as const;
 
 export const scalerConfigSpec = {
   ...natsConfigSpec,
+  ...natsControlConfigSpec,
   ...logConfigSpec,
   ...portSpec(SCALER_PORT),
   ...providerConfigSpec,

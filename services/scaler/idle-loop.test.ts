@@ -138,6 +138,7 @@ describe('scaler: idle loop', () => {
     const metrics = new ScalerMetrics();
     const loop = new IdleLoop({
       nc: loopNc,
+      controlNc: loopNc,
       pair: '',
       backends,
       bounds: new RecordBounds(

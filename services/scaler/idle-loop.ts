@@ -69,6 +69,8 @@ export const DEFAULT_IDLE_TIMING: IdleTiming = {
 
 export interface IdleLoopOptions {
   nc: NatsConnection;
+  /** The connection that takes control sleeps and replies to them (the control user's). */
+  controlNc: NatsConnection;
   /**
    * `WAKEGATE_PAIR`: only backends this pair's watcher listed are put to sleep, woken by schedule or
    * answered for. Every record is followed still: another pair's dependents keep a dependency awake, and
@@ -170,7 +172,7 @@ export class IdleLoop {
   }
 
   start(): void {
-    const { nc, backends, bridges, intents } = this.#options;
+    const { nc, controlNc, backends, bridges, intents } = this.#options;
     this.#followStatus();
     this.#subscription = nc.subscribe(allSubjects('activity'), {
       callback: (error, msg) => {
@@ -185,7 +187,7 @@ export class IdleLoop {
       },
     });
     // Sleeps asked for through the control API: only the lease holder subscribes, so only it answers.
-    this.#sleepRequests = nc.subscribe(allControlSubjects('sleep'), {
+    this.#sleepRequests = controlNc.subscribe(allControlSubjects('sleep'), {
       callback: (error, msg) => {
         if (!error) void this.#answerSleep(msg);
       },

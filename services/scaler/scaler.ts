@@ -44,6 +44,11 @@ const DEFAULT_SCALER_TIMING: ScalerTiming = {
 
 export interface ScalerOptions {
   nc: NatsConnection;
+  /**
+   * The control user's connection (`connectForControl`), on which the lease holder answers control sleeps;
+   * `nc` when not given, for a user that may reply to what it receives (an operator's own NATS user).
+   */
+  controlNc?: NatsConnection;
   workloads: WorkloadScaler;
   logger: Logger;
   /**
@@ -195,6 +200,7 @@ export class Scaler {
     if (holder && !this.#idleLoop && !this.#stopped) {
       const loop = new IdleLoop({
         nc: this.#options.nc,
+        controlNc: this.#options.controlNc ?? this.#options.nc,
         pair: this.#options.pair ?? '',
         backends: this.#buckets.backends,
         bounds: this.#bounds,

@@ -4,8 +4,10 @@
  */
 import { loadProvider } from '../providers/index.ts';
 import {
+  closeControl,
   closeOnce,
   connectAndSetUp,
+  connectForControl,
   type Logger,
   natsConnectedGauge,
   natsLink,
@@ -41,8 +43,11 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
     undoOnFailure(() => workloads.close());
     const nc = await connectAndSetUp({ ...options, service: 'scaler', logger });
     undoOnFailure(() => nc.close());
+    const controlNc = await connectForControl({ ...options, service: 'scaler', logger });
+    undoOnFailure(() => controlNc.close());
     const scaler = await createScaler({
       nc,
+      controlNc,
       workloads,
       logger,
       pair: options.pair,
@@ -67,6 +72,7 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
         await scaler.stop();
         await workloads.close();
         await ops.close();
+        await closeControl(controlNc);
         await nc.drain();
       }),
     };

@@ -97,6 +97,7 @@ export {
 export { type KeepRunningOptions, keepRunning } from './nats/keep-running.ts';
 export { readKv } from './nats/kv-read.ts';
 export {
+  controlUserOf,
   inboxPrefixOf,
   NATS_SERVICES,
   type NatsPermissions,
@@ -124,8 +125,10 @@ export {
 export { buildOpsServer, type OpsServerOptions, opsRoutes } from './service/ops-server.ts';
 export { runService } from './service/run-service.ts';
 export {
+  closeControl,
   closeOnce,
   connectAndSetUp,
+  connectForControl,
   type OpsEndpoint,
   type RunningService,
   reportStartFailure,

@@ -23,6 +23,12 @@ export const natsConfigSpec = {
   }),
 };
 
+/** For the services that answer control requests (bridge, scaler), through their control user. */
+export const natsControlConfigSpec = {
+  /** The control user's credentials file, when users are credentials files (else `NATS_CREDS` is used). */
+  natsControlCreds: env.optionalString('NATS_CONTROL_CREDS'),
+};
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 

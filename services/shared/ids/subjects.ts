@@ -69,6 +69,9 @@ export function nextWakeWindowAt(atMs: number): number {
 /** The control operations answered over NATS request/reply (the bridge's `/v1/control` API's twins). */
 export type ControlOperation = 'wake' | 'sleep';
 
+/** The longest a control wake may wait for ready: the longest a filter holds a request by default, twice. */
+export const MAX_CONTROL_WAIT_MS = 600_000;
+
 /** `wakegate.control.list`: every backend with its state, answered by one bridge. */
 export const CONTROL_LIST_SUBJECT = 'wakegate.control.list';
 

@@ -7,9 +7,17 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAsService, refusedPublish } from '../../../test/nats-as-service.ts';
+import { connectAsControl, connectAsService, refusedPublish } from '../../../test/nats-as-service.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
-import { BACKENDS_BUCKET, INTENTS_BUCKET, LEASES_BUCKET, subjectFor, WAKE_STREAM } from '../ids/subjects.ts';
+import {
+  allControlSubjects,
+  BACKENDS_BUCKET,
+  controlSubject,
+  INTENTS_BUCKET,
+  LEASES_BUCKET,
+  subjectFor,
+  WAKE_STREAM,
+} from '../ids/subjects.ts';
 import { ensureJetStream, JETSTREAM_NEEDS } from './jetstream-setup.ts';
 import { inboxPrefixOf, type NatsService, natsUserOf } from './permissions.ts';
 
@@ -21,6 +29,21 @@ async function as(service: NatsService): Promise<NatsConnection> {
   const nc = await connectAsService(server.url, service, server.passwords?.[service] ?? '');
   connections.push(nc);
   return nc;
+}
+
+/** Connects as a service's control user does; closed after the tests. */
+async function asControl(service: NatsService): Promise<NatsConnection> {
+  const nc = await connectAsControl(server.url, service, server.passwords?.[service] ?? '');
+  connections.push(nc);
+  return nc;
+}
+
+/** The permission error the server sends `nc` for a subscription, once it refuses one. */
+async function refusedSubscription(nc: NatsConnection): Promise<string> {
+  for await (const status of nc.status()) {
+    if (status.type === 'error') return String(status.error);
+  }
+  return 'closed';
 }
 
 beforeAll(async () => {
@@ -94,17 +117,45 @@ describe('NATS with wakegate users', () => {
 
   it("keeps each service out of the others' replies and the wake queue", async () => {
     const bridge = await as('bridge');
-    const snooped = (async () => {
-      for await (const status of bridge.status()) {
-        if (status.type === 'error') return String(status.error);
-      }
-      return 'closed';
-    })();
+    const snooped = refusedSubscription(bridge);
     bridge.subscribe(`${inboxPrefixOf('scaler')}.>`);
     expect(await snooped).toMatch(/Permissions Violation for Subscription/);
     const js = jetstream(await as('watcher'));
     await expect(
       js.consumers.get(WAKE_STREAM, 'scaler').then((c) => c.next({ expires: 1000 })),
     ).rejects.toThrow(/Permissions Violation/);
+  });
+
+  it('answers control requests through the control user alone: one reply to each, nothing else published', async () => {
+    const bridge = await as('bridge');
+    const scaler = await as('scaler');
+    const control = await asControl('scaler');
+    const replied = Promise.withResolvers<string>();
+    control.subscribe(allControlSubjects('sleep'), {
+      callback: (_, msg) => {
+        msg.respond('{"slept":true}');
+        // A second reply to the same request is refused: the permission allows one.
+        replied.resolve(refusedPublish(control, msg.reply ?? ''));
+      },
+    });
+    await control.flush();
+    const answer = await bridge.request(controlSubject('sleep', 'shop/api'), '{}', { timeout: 2000 });
+    expect(answer.string()).toBe('{"slept":true}');
+    expect(await replied.promise).toMatch(/Permissions Violation for Publish/);
+    expect(await refusedPublish(control, subjectFor('scaled', 'shop/api'))).toMatch(
+      /Permissions Violation for Publish/,
+    );
+    // The main user cannot reply to what it receives: the server tracks no reply subjects for it.
+    const activity = Promise.withResolvers<string>();
+    scaler.subscribe(subjectFor('activity', 'shop/api'), {
+      callback: (_, msg) => activity.resolve(refusedPublish(scaler, msg.reply ?? '')),
+    });
+    await scaler.flush();
+    bridge.publish(subjectFor('activity', 'shop/api'), '{}', { reply: `${inboxPrefixOf('bridge')}.answer` });
+    expect(await activity.promise).toMatch(/Permissions Violation for Publish/);
+    // Nor take the control requests.
+    const refused = refusedSubscription(scaler);
+    scaler.subscribe(allControlSubjects('sleep'));
+    expect(await refused).toMatch(/Permissions Violation for Subscription/);
   });
 });

@@ -2,8 +2,10 @@
  * Who may do what on NATS: one user per service, each allowed only the subjects its part of the protocol
  * needs (docs/security.md). Anyone else cannot connect at all; a service cannot write what another owns
  * (the watcher alone writes backend records, the scaler alone intents, leases and `scaled`), and nobody may
- * delete or purge a stream. The same table renders nats-server's `authorization` block for local mode,
- * compose and Kubernetes, and the tests run every service under it.
+ * delete or purge a stream. The bridge and the scaler also answer control requests, through a second user
+ * of their own (`controlUserOf`, same password) that may only take those requests and reply to them. The
+ * same table renders nats-server's `authorization` block for local mode, compose and Kubernetes, and the
+ * tests run every service under it.
  */
 import {
   allControlSubjects,
@@ -13,6 +15,7 @@ import {
   CONTROL_LIST_SUBJECT,
   INTENTS_BUCKET,
   LEASES_BUCKET,
+  MAX_CONTROL_WAIT_MS,
   WAKE_STREAM,
 } from '../ids/subjects.ts';
 import { JETSTREAM_NEEDS } from './jetstream-setup.ts';
@@ -23,12 +26,29 @@ export type NatsService = (typeof NATS_SERVICES)[number];
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
-  /** It answers requests (the control subjects): it may publish to the reply subject of a request it got. */
-  allowResponses?: boolean;
+  /**
+   * The control subjects it answers (request/reply). Its control user subscribes to them and may publish
+   * nothing but one reply to each request. A user of its own because nats-server remembers, for a user
+   * with response permission, the reply subject of every message it delivers until the reply or the
+   * permission's expiry, and a service's main connection takes 150–200 messages a second with reply
+   * subjects (KV watches, wakes): remembered for the 11 minutes a control wake may take to answer, that
+   * would be 100,000 subjects held per connection.
+   */
+  answers?: string[];
 }
 
 /** The NATS user of a service, and the connection name it connects with. */
 export const natsUserOf = (service: NatsService) => `wakegate-${service}`;
+
+/** The user that answers a service's control requests: its main user's name (NATS_USER) and `-control`. */
+export const controlUserOf = (user: string) => `${user}-control`;
+
+/**
+ * How long a control user may reply to a request: the longest a control request waits before its answer
+ * (a control wake's `wait`) and a minute more for the answer's own work. nats-server's default is 2
+ * minutes, after which it refuses the reply.
+ */
+export const CONTROL_REPLY_EXPIRY_S = MAX_CONTROL_WAIT_MS / 1000 + 60;
 
 /** Replies to a service's requests come to inboxes only it may subscribe to (`inboxPrefix`). */
 export const inboxPrefixOf = (service: NatsService) => `_INBOX.${natsUserOf(service)}`;
@@ -85,12 +105,10 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       allSubjects('scaled'),
       // `ready` only for the trace context its events carry (the release span's parent).
       allSubjects('ready'),
-      // The control API's view of wakes (every bridge's, for the last wake) and its request/reply twins.
+      // The control API's view of wakes (every bridge's, for the last wake).
       allSubjects('wake'),
-      CONTROL_LIST_SUBJECT,
-      allControlSubjects('wake'),
     ],
-    allowResponses: true,
+    answers: [CONTROL_LIST_SUBJECT, allControlSubjects('wake')],
   },
   watcher: {
     publish: [...setUp('watcher'), allSubjects('ready'), ...writeBucket(BACKENDS_BUCKET)],
@@ -114,8 +132,8 @@ export const SERVICE_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       ...writeBucket(LEASES_BUCKET),
       ...readBucket(BRIDGES_BUCKET),
     ],
-    subscribe: [`${inboxPrefixOf('scaler')}.>`, allSubjects('activity'), allControlSubjects('sleep')],
-    allowResponses: true,
+    subscribe: [`${inboxPrefixOf('scaler')}.>`, allSubjects('activity')],
+    answers: [allControlSubjects('sleep')],
   },
 };
 
@@ -141,19 +159,31 @@ export function natsAuthorization(
   const unrestricted = others.map(
     ({ user, password }) => `    { user: ${JSON.stringify(user)}, password: ${JSON.stringify(password)} }`,
   );
-  const users = NATS_SERVICES.map((service) => {
-    const { publish, subscribe, allowResponses } = SERVICE_PERMISSIONS[service];
-    return [
+  const user = (name: string, password: PasswordSource, permissions: string[]) =>
+    [
       '    {',
-      `      user: ${JSON.stringify(natsUserOf(service))}`,
-      `      password: ${passwordValue(passwords[service])}`,
+      `      user: ${JSON.stringify(name)}`,
+      `      password: ${passwordValue(password)}`,
       '      permissions: {',
-      `        publish: { allow: ${JSON.stringify(publish)} }`,
-      `        subscribe: { allow: ${JSON.stringify(subscribe)} }`,
-      ...(allowResponses ? ['        allow_responses: true'] : []),
+      ...permissions.map((line) => `        ${line}`),
       '      }',
       '    }',
     ].join('\n');
+  const users = NATS_SERVICES.flatMap((service) => {
+    const { publish, subscribe, answers } = SERVICE_PERMISSIONS[service];
+    const main = user(natsUserOf(service), passwords[service], [
+      `publish: { allow: ${JSON.stringify(publish)} }`,
+      `subscribe: { allow: ${JSON.stringify(subscribe)} }`,
+    ]);
+    if (!answers) return [main];
+    return [
+      main,
+      user(controlUserOf(natsUserOf(service)), passwords[service], [
+        'publish: { deny: [">"] }',
+        `subscribe: { allow: ${JSON.stringify(answers)} }`,
+        `allow_responses: { max: 1, expires: "${CONTROL_REPLY_EXPIRY_S}s" }`,
+      ]),
+    ];
   });
   return `authorization {\n  users: [\n${[...users, ...unrestricted].join('\n')}\n  ]\n}\n`;
 }

@@ -9,7 +9,7 @@ import { backoffDelayMs } from '../backoff.ts';
 import { asError, ProviderStartError } from '../errors.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from '../nats/connection.ts';
 import { ensureJetStream, JETSTREAM_NEEDS } from '../nats/jetstream-setup.ts';
-import { type NatsService, natsUserOf } from '../nats/permissions.ts';
+import { controlUserOf, type NatsService, natsUserOf } from '../nats/permissions.ts';
 import type { Logger } from '../observability/logger.ts';
 import { buildOpsServer, type OpsServerOptions } from './ops-server.ts';
 
@@ -114,6 +114,33 @@ export async function connectAndSetUp(
     if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
     return nc;
   });
+}
+
+/**
+ * Connects the service's control user (`<NATS_USER>-control`, the same password; `NATS_CONTROL_CREDS` when
+ * users are credentials files, else the same file): the connection that takes the control requests the
+ * service answers and replies to them. Its own user because only it may reply to what it receives
+ * (permissions.ts says why). Close it with `closeControl` before the main connection.
+ */
+export function connectForControl(
+  options: Omit<NatsConnectOptions, 'name'> & { service: NatsService; natsControlCreds?: string | undefined },
+): Promise<NatsConnection> {
+  return connectNats({
+    ...options,
+    natsCreds: options.natsControlCreds ?? options.natsCreds,
+    natsUser: options.natsUser === undefined ? undefined : controlUserOf(options.natsUser),
+    name: controlUserOf(natsUserOf(options.service)),
+    logger: options.logger.child({ connection: 'control' }),
+  });
+}
+
+/**
+ * Drains a control connection, or closes it when the drain fails: it reconnects on its own, and a drain
+ * while it does fails (the server's answer to its flush is lost with the old socket). Replies it still
+ * owed are lost either way; the requester's timeout tells.
+ */
+export async function closeControl(controlNc: NatsConnection): Promise<void> {
+  await controlNc.drain().catch(() => controlNc.close());
 }
 
 /**
