@@ -36,12 +36,13 @@ afterAll(async () => {
 });
 
 describe('alert rules', () => {
-  it('are the five issue 19 asks for, each waiting before it fires', () => {
+  it("are the five issue 19 asks for and the control connection's, each waiting before it fires", () => {
     const rules = readAlertRules();
     expect(rules.map((r) => r.alert).sort()).toEqual([
       'WakegateBridgeLongPollCap',
       'WakegateColdStartSlow',
       'WakegateHeldRequestsTimingOut',
+      'WakegateNatsControlDisconnected',
       'WakegateNatsDisconnected',
       'WakegateNoLeaseHolder',
     ]);
@@ -50,7 +51,7 @@ describe('alert rules', () => {
 
   it('pass promtool check rules', async () => {
     const { ok, output } = await promtool('check', 'rules', 'rules.yaml');
-    expect(output).toContain('SUCCESS: 5 rules found');
+    expect(output).toContain('SUCCESS: 6 rules found');
     expect(ok).toBe(true);
   });
 

@@ -14,6 +14,7 @@ describe('bridge while nats-server goes away and comes back', () => {
   let bridge: RunningBridge;
 
   const status = async (path: string) => (await fetch(`${bridge.url}${path}`)).status;
+  const metricsText = async () => (await fetch(`${bridge.url}/metrics`)).text();
   const wake = () =>
     fetch(`${bridge.url}/v1/wake`, {
       method: 'POST',
@@ -63,12 +64,23 @@ describe('bridge while nats-server goes away and comes back', () => {
     });
     expect(activity.status).toBe(503);
     expect(await (await fetch(`${bridge.url}/metrics`)).text()).toContain('wakegate_bridge_nats_connected 0');
+    // The connection that answers control requests is down as well, and says so.
+    await until(
+      'the control connection to report the outage',
+      async () => (await metricsText()).includes('wakegate_bridge_nats_control_connected 0'),
+      15_000,
+    );
     // The last known table keeps serving filters meanwhile.
     const stale = await fetchTable(bridge);
     expect(stale).toEqual(table);
 
     await server.start();
     await until('readyz after the restart', async () => (await status('/readyz')) === 200, 15_000);
+    await until(
+      'the control connection back',
+      async () => (await metricsText()).includes('wakegate_bridge_nats_control_connected 1'),
+      15_000,
+    );
     await until('wakes accepted again', async () => (await wake()).status === 202, 15_000);
 
     await put(

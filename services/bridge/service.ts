@@ -14,6 +14,8 @@ import {
   connectForControl,
   type Logger,
   type NatsConnection,
+  natsControlConnectedGauge,
+  natsLink,
   type RunningService,
   startOrUndo,
 } from '../shared/index.ts';
@@ -83,6 +85,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       adminToken: options.adminToken,
     });
     undoOnFailure(() => app.close());
+    natsControlConnectedGauge(metrics.registry, 'bridge', natsLink(controlNc));
     // The control API's states follow everything applied (Date.now: the time its streams report).
     const observe = (id: BackendId) => controlFeed.emit(control.changed(id, Date.now()));
     view.onRowChange((id, before) => {

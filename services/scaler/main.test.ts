@@ -91,6 +91,7 @@ describe('scaler process with the Kubernetes provider', () => {
     expect(updates).toHaveLength(2);
     const metrics = await (await fetch(`http://127.0.0.1:${scaler.port}/metrics`)).text();
     expect(metrics).toContain('wakegate_scale_operations_total{direction="up",result="ok"} 1');
+    expect(metrics).toContain('wakegate_scaler_nats_control_connected 1');
 
     await until('the scaler to hold the lease', async () => (await leaseHolder()) !== undefined);
     scaler.child.kill('SIGTERM');

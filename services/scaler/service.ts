@@ -10,6 +10,7 @@ import {
   connectForControl,
   type Logger,
   natsConnectedGauge,
+  natsControlConnectedGauge,
   natsLink,
   type RunningService,
   serveOps,
@@ -57,6 +58,7 @@ export async function startScaler(options: ScalerServiceOptions): Promise<Runnin
       bounds: { maxWakeReplicas: options.maxWakeReplicas, minIdleTimeoutMs: options.minIdleTimeoutMs },
     });
     natsConnectedGauge(scaler.metrics.registry, 'scaler', natsLink(nc));
+    natsControlConnectedGauge(scaler.metrics.registry, 'scaler', natsLink(controlNc));
     const ops = await serveOps({
       port: options.port,
       host: options.host,

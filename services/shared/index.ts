@@ -111,7 +111,7 @@ export {
 } from './nats/permissions.ts';
 export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-start-metric.ts';
 export { createLogger, type Logger } from './observability/logger.ts';
-export { natsConnectedGauge } from './observability/nats-connected-metric.ts';
+export { natsConnectedGauge, natsControlConnectedGauge } from './observability/nats-connected-metric.ts';
 export {
   contextFromHeaders,
   headersWithContext,
