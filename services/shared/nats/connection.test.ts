@@ -152,7 +152,7 @@ describe('the first NATS connection', () => {
       });
       await expect(attempt).rejects.toBeInstanceOf(NatsConnectError);
       await expect(attempt).rejects.toThrow(
-        `cannot connect to NATS at ${users.url}: Authorization Violation`,
+        `cannot connect to NATS at ${users.url} as wakegate-bridge: Authorization Violation`,
       );
     } finally {
       await users.close();

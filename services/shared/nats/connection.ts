@@ -28,10 +28,11 @@ export interface NatsConnectOptions {
 }
 
 /** The first connection failed in a way waiting cannot fix: the server's certificate is not trusted, or it
- * refused the credentials. */
+ * refused the credentials. Names the user, if any: a service connects as two (its control user). */
 export class NatsConnectError extends WakegateError {
-  constructor(servers: string, cause: Error) {
-    super('nats_connect_failed', `cannot connect to NATS at ${servers}: ${cause.message}`);
+  constructor(servers: string, cause: Error, user?: string) {
+    const as = user === undefined ? '' : ` as ${user}`;
+    super('nats_connect_failed', `cannot connect to NATS at ${servers}${as}: ${cause.message}`);
     this.cause = cause;
   }
 }
@@ -76,7 +77,7 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
     try {
       nc = await connectOnce();
     } catch (error) {
-      if (!notReachable(error)) throw new NatsConnectError(options.natsUrl, asError(error));
+      if (!notReachable(error)) throw new NatsConnectError(options.natsUrl, asError(error), options.natsUser);
       // One warning, then quieter: NATS starting after the service is normal in compose and Kubernetes.
       log[attempt === 0 ? 'warn' : 'debug'](
         { err: asError(error).message },

@@ -1,8 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { closeOnce, startOrUndo } from './service-lifecycle.ts';
+import { startNatsServer } from '../../../test/nats-server.ts';
+import { createLogger } from '../observability/logger.ts';
+import { closeControl, closeOnce, connectForControl, startOrUndo } from './service-lifecycle.ts';
 
 const LIFECYCLE = new URL('./service-lifecycle.ts', import.meta.url).href;
 const LOGGER = new URL('../observability/logger.ts', import.meta.url).href;
@@ -146,5 +151,41 @@ describe('reportStartFailure', () => {
     expect(code).toBe(1);
     const messages = lines.map((line) => JSON.parse(line).msg);
     expect(messages).toEqual([...Array(500).fill('starting'), 'tiny failed to start']);
+  });
+});
+
+describe('connectForControl', () => {
+  it('connects as <NATS_USER>-control with the same password, and names that user when NATS refuses it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wakegate-control-user-'));
+    const config = join(dir, 'users.conf');
+    // A NATS configuration of an operator's own: `shop` has its control user, `team` (from before it) not.
+    await writeFile(
+      config,
+      'authorization { users: [ { user: "shop-control", password: "pw" }, { user: "team", password: "pw" } ] }\n',
+    );
+    const server = await startNatsServer({ config });
+    const logger = createLogger('test', 'silent');
+    try {
+      const control = await connectForControl({
+        natsUrl: server.url,
+        natsUser: 'shop',
+        natsPassword: 'pw',
+        service: 'bridge',
+        logger,
+      });
+      await closeControl(control);
+      await expect(
+        connectForControl({
+          natsUrl: server.url,
+          natsUser: 'team',
+          natsPassword: 'pw',
+          service: 'bridge',
+          logger,
+        }),
+      ).rejects.toThrow(`cannot connect to NATS at ${server.url} as team-control: Authorization Violation`);
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
