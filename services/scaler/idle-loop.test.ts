@@ -109,7 +109,15 @@ describe('scaler: idle loop', () => {
 
   async function startReplica(workloads: TestWorkloads, identity: string, log = logger) {
     const replicaNc = await connect({ servers: server.url });
-    const scaler = await createScaler({ nc: replicaNc, workloads, logger: log, identity, timing, bounds });
+    const scaler = await createScaler({
+      nc: replicaNc,
+      controlNc: replicaNc,
+      workloads,
+      logger: log,
+      identity,
+      timing,
+      bounds,
+    });
     scaler.start();
     let dead = false;
     cleanups.push(async () => {

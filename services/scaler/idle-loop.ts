@@ -189,7 +189,10 @@ export class IdleLoop {
     // Sleeps asked for through the control API: only the lease holder subscribes, so only it answers.
     this.#sleepRequests = controlNc.subscribe(allControlSubjects('sleep'), {
       callback: (error, msg) => {
-        if (!error) void this.#answerSleep(msg);
+        if (error) return;
+        this.#answerSleep(msg).catch((reason: unknown) =>
+          this.#log.error({ subject: msg.subject, err: asError(reason) }, 'sleep request failed'),
+        );
       },
     });
     this.#follow(

@@ -63,6 +63,7 @@ describe('scaler: a failing Kubernetes API', () => {
     );
     const scaler = await createScaler({
       nc: scalerNc,
+      controlNc: scalerNc,
       workloads,
       logger,
       identity: 'kube-faults',

@@ -179,6 +179,7 @@ describe('scaler process with the Kubernetes provider', () => {
     const survivorNc = await connect({ servers: server.url });
     const survivor = await createScaler({
       nc: survivorNc,
+      controlNc: survivorNc,
       workloads: await createWorkloadScaler(
         { logger, namespaces: [], component: 'wakegate-scaler' },
         { kubeConfig: api.kubeConfig() },

@@ -50,7 +50,14 @@ describe('scalers of two pairs on one NATS', () => {
       const pairNc = await connect({ servers: server.url });
       // Each provider knows only its own workload: scaling the other's would throw WorkloadNotFoundError.
       const workloads = new TestWorkloads({ [id]: 0 });
-      const scaler = await createScaler({ nc: pairNc, workloads, logger, pair, identity: `scaler-${pair}` });
+      const scaler = await createScaler({
+        nc: pairNc,
+        controlNc: pairNc,
+        workloads,
+        logger,
+        pair,
+        identity: `scaler-${pair}`,
+      });
       scaler.start();
       pairs.push({ scaler, nc: pairNc, workloads });
     }

@@ -67,6 +67,7 @@ describe('scaler: wakes', () => {
     });
     const scaler = await createScaler({
       nc: replicaNc,
+      controlNc: replicaNc,
       workloads,
       logger: options.log ?? logger,
       ...(identity ? { identity } : {}),

@@ -45,10 +45,10 @@ const DEFAULT_SCALER_TIMING: ScalerTiming = {
 export interface ScalerOptions {
   nc: NatsConnection;
   /**
-   * The control user's connection (`connectForControl`), on which the lease holder answers control sleeps;
-   * `nc` when not given, for a user that may reply to what it receives (an operator's own NATS user).
+   * The control user's connection (`connectForControl`), on which the lease holder answers control sleeps
+   * (`nc` again only where one user may do both, as on an open NATS).
    */
-  controlNc?: NatsConnection;
+  controlNc: NatsConnection;
   workloads: WorkloadScaler;
   logger: Logger;
   /**
@@ -200,7 +200,7 @@ export class Scaler {
     if (holder && !this.#idleLoop && !this.#stopped) {
       const loop = new IdleLoop({
         nc: this.#options.nc,
-        controlNc: this.#options.controlNc ?? this.#options.nc,
+        controlNc: this.#options.controlNc,
         pair: this.#options.pair ?? '',
         backends: this.#buckets.backends,
         bounds: this.#bounds,

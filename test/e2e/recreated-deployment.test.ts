@@ -61,6 +61,7 @@ describe('a Deployment deleted and created again under the same name', () => {
     scalerNc = await connectNats({ natsUrl: server.url, name: 'recreated-scaler', logger });
     scaler = await createScaler({
       nc: scalerNc,
+      controlNc: scalerNc,
       workloads: await createWorkloadScaler(
         { logger, namespaces: ['shop'], component: 'wakegate-scaler' },
         { kubeConfig: api.kubeConfig() },

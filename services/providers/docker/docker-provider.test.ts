@@ -413,6 +413,7 @@ describe('docker provider when dockerd refuses a start', () => {
     const scalerNc = await connect({ servers: nats.url });
     const wakes = await createScaler({
       nc: scalerNc,
+      controlNc: scalerNc,
       workloads: scaler,
       logger: pino({ level: 'warn' }, { write: (line: string) => scalerLines.push(JSON.parse(line)) }),
       // Slow enough that the paused container's wake cannot use up its deliveries before the test unpauses it.
