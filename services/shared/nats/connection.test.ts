@@ -158,4 +158,26 @@ describe('the first NATS connection', () => {
       await users.close();
     }
   });
+
+  it('logs what the server refused, not only that something failed', async () => {
+    const users = await startNatsServer({ users: true });
+    const lines: { msg: string; err?: string }[] = [];
+    const capturing = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const nc = await connectNats({
+      natsUrl: users.url,
+      natsUser: 'wakegate-watcher',
+      natsPassword: users.passwords?.watcher,
+      name: 'wakegate-watcher',
+      logger: capturing,
+    });
+    try {
+      nc.publish('wakegate.scaled.shop.api', '{}');
+      await expect
+        .poll(() => lines.find((line) => line.msg === 'nats error')?.err)
+        .toMatch(/Permissions Violation for Publish to "wakegate\.scaled\.shop\.api"/);
+    } finally {
+      await nc.close();
+      await users.close();
+    }
+  });
 });

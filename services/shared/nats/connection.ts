@@ -120,7 +120,12 @@ export function natsLink(nc: NatsConnection, log?: Logger): NatsLink {
     if (!log || status.type === 'ping') return;
     const level = status.type === 'disconnect' || status.type === 'error' ? 'warn' : 'info';
     log[level](
-      { status: status.type, server: 'server' in status ? status.server : undefined },
+      {
+        status: status.type,
+        server: 'server' in status ? status.server : undefined,
+        // What the server refused (a permission) or what failed: without it a line says only `nats error`.
+        err: 'error' in status ? asError(status.error).message : undefined,
+      },
       `nats ${status.type}`,
     );
   });
