@@ -22,7 +22,7 @@ import {
   subjectFor,
 } from '../../services/shared/index.ts';
 import { runComposeSecrets } from '../../test/compose-secrets.ts';
-import { connectAsService, refusedPublish } from '../../test/nats-as-service.ts';
+import { connectAsControl, connectAsService, refusedPublish } from '../../test/nats-as-service.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { kustomizeBuild } from '../k8s/kustomize-build.ts';
 
@@ -51,6 +51,14 @@ async function expectOnlyServices(server: NatsServerFixture, passwords: Record<N
     connect({ servers: server.url, user: natsUserOf('scaler'), pass: passwords.bridge }),
   ).rejects.toThrow(/Authorization Violation/);
   for (const service of NATS_SERVICES) await connectAs(server, service, passwords[service]);
+  // The users that answer control requests: the bridge's and the scaler's, with the same passwords.
+  for (const service of ['bridge', 'scaler'] as const) {
+    const control = await connectAsControl(server.url, service, passwords[service]);
+    cleanup.push(() => control.close());
+  }
+  await expect(connectAsControl(server.url, 'watcher', passwords.watcher)).rejects.toThrow(
+    /Authorization Violation/,
+  );
   const bridge = await connectAs(server, 'bridge', passwords.bridge);
   expect(await refusedPublish(bridge, subjectFor('scaled', 'shop/api'))).toMatch(/Permissions Violation/);
 }

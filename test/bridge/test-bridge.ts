@@ -12,7 +12,7 @@ import { until } from '../until.ts';
  * test gives it tokens. */
 export function startTestBridge(
   natsUrl: string,
-  options: Partial<Pick<BridgeOptions, 'maxLongPolls' | 'auth'>> = {},
+  options: Partial<Pick<BridgeOptions, 'maxLongPolls' | 'auth' | 'natsUser' | 'natsPassword'>> = {},
 ): Promise<RunningBridge> {
   return startBridge({
     natsUrl,

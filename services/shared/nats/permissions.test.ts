@@ -12,6 +12,7 @@ import { type NatsServerFixture, startNatsServer } from '../../../test/nats-serv
 import {
   allControlSubjects,
   BACKENDS_BUCKET,
+  CONTROL_LIST_SUBJECT,
   controlSubject,
   INTENTS_BUCKET,
   LEASES_BUCKET,
@@ -157,5 +158,13 @@ describe('NATS with wakegate users', () => {
     const refused = refusedSubscription(scaler);
     scaler.subscribe(allControlSubjects('sleep'));
     expect(await refused).toMatch(/Permissions Violation for Subscription/);
+    // The bridge's control user takes its own control requests only.
+    const bridgeControl = await asControl('bridge');
+    bridgeControl.subscribe(CONTROL_LIST_SUBJECT);
+    bridgeControl.subscribe(allControlSubjects('wake'));
+    await bridgeControl.flush();
+    const snooping = refusedSubscription(bridgeControl);
+    bridgeControl.subscribe('wakegate.>');
+    expect(await snooping).toMatch(/Permissions Violation for Subscription to "wakegate\.>"/);
   });
 });
