@@ -76,10 +76,14 @@ export class SleepRefusedError extends WakegateError {
   }
 }
 
-/** No scaler answered a sleep: no replica holds the idle-loop lease right now (or none runs). */
+/** No scaler answered a sleep: no replica holds the idle-loop lease right now (or none runs), or the holder's
+ * control connection is down. */
 export class NoLeaderError extends WakegateError {
   constructor(reason: string) {
-    super('no_leader', `no scaler holds the idle-loop lease to put it to sleep: ${reason}`);
+    super(
+      'no_leader',
+      `no scaler answered for the idle-loop lease (none holds it, or the holder's control connection to NATS is down): ${reason}`,
+    );
   }
 }
 
