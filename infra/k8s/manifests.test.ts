@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { natsUsersHash } from '../../scripts/nats-authorization.ts';
 import { BRIDGE_NODE_FLAGS, bridgeConfigSpec } from '../../services/bridge/index.ts';
 import { ensureSecrets, SecretStore, secretsConfigSpec } from '../../services/kube-secrets/index.ts';
 import { SCALER_NODE_FLAGS } from '../../services/scaler/index.ts';
@@ -331,6 +332,11 @@ describe('base', () => {
       const config = find(build, 'ConfigMap', 'nats-config', 'wakegate').data;
       expect(config['nats.conf'], build).toContain('include "authorization.conf"');
       expect(config['authorization.conf'], build).toBe(shippedNatsAuthorization());
+      // nats-server reads its users only at start: the pods carry their hash, so a change rolls them.
+      const pods = find(build, 'StatefulSet', 'nats', 'wakegate').spec.template.metadata;
+      expect(pods.annotations['wakegate.dev/nats-users'], build).toBe(
+        natsUsersHash(config['authorization.conf']),
+      );
     }
     const nats = resolvedEnv('base', find('base', 'StatefulSet', 'nats', 'wakegate'));
     for (const { name } of SERVICES) {
