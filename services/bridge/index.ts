@@ -19,7 +19,7 @@ export {
   UnknownBackendError,
   ViewBehindError,
 } from './errors.ts';
-export { MAX_WAIT_MS } from './long-poll.ts';
+export { AHEAD_WAIT_MS, MAX_WAIT_MS } from './long-poll.ts';
 export type { PublishedWake } from './nats-publisher.ts';
 export type { BackendRow, BackendsDelta, BackendsFull, BackendsReply } from './schemas.ts';
 export { type BridgeOptions, type RunningBridge, startBridge } from './service.ts';

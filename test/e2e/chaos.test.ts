@@ -4,6 +4,7 @@
  * load for 10 s and a 60 s soak. The full run, with every moment and longer loads, is bench/chaos.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AHEAD_WAIT_MS } from '../../services/bridge/index.ts';
 import { busyboxBackend, type HaStack, rssOf, startHaStack } from '../chaos/ha-stack.ts';
 import {
   type Kind,
@@ -94,12 +95,16 @@ describe('the HA stack under faults', () => {
     console.log(JSON.stringify(result));
     expect(result, stack.log.since(from)).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
     // The target is 1 s from JetStream serving a cold start again (the wake stream, the scalers' consumer,
-    // the backends and intents buckets have leaders) to the first answer (bench/chaos.ts measures it); here 0.4–1.7 s
-    // alone on the 2-core machine, more with the full suite beside it, so the bound only catches the
-    // regressions this suite was built against (a consumer waiting out its 30 s pull, a wake answered 503
-    // at once). Electing the leaders after the whole cluster was killed is NATS's own time (jetStreamBackMs).
-    expect(result.afterJetStreamMs).toBeGreaterThanOrEqual(0);
-    expect(result.afterJetStreamMs).toBeLessThan(5000);
+    // the backends and intents buckets have leaders) to the first answer (bench/chaos.ts measures it); here
+    // 0.07–0.8 s in most runs, so the bound only catches the regression this suite was built against (a
+    // consumer waiting out its 30 s pull; a wake answered 503 at once is nats-outage.test.ts's). After the
+    // whole cluster was SIGKILLed its servers' copies of the backends bucket can number the same writes
+    // differently, and a filter whose table came from the bridge on the higher-numbered copy is then held
+    // by the other up to AHEAD_WAIT_MS before it gets that bridge's table (long-poll.ts; 5,016 ms once in a
+    // CI run). Electing the leaders after the whole cluster was killed is NATS's own time (jetStreamBackMs).
+    const story = stack.log.since(from);
+    expect(result.afterJetStreamMs, story).toBeGreaterThanOrEqual(0);
+    expect(result.afterJetStreamMs, story).toBeLessThan(AHEAD_WAIT_MS + 2000);
   }, 120_000);
 
   it('answers every request of a steady 50 requests/s while the idle loop keeps trying to drain', async () => {
