@@ -27,14 +27,24 @@ export function connectAsControl(
   return connect({ servers: url, user: controlUserOf(natsUserOf(service)), pass: password });
 }
 
+/** Subscribes and resolves with the server's permission error for it (a subscription is never answered). */
+export async function refusedSubscription(nc: NatsConnection, subject: string): Promise<string> {
+  const refused = serverError(nc, subject);
+  nc.subscribe(subject);
+  return refused;
+}
+
 /** Publishes and resolves with the server's permission error for it (a core publish is never answered). */
 export async function refusedPublish(nc: NatsConnection, subject: string): Promise<string> {
-  const refused = (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'error' && String(status.error).includes(subject)) return String(status.error);
-    }
-    return 'closed';
-  })();
+  const refused = serverError(nc, subject);
   nc.publish(subject, '{}');
   return refused;
+}
+
+/** The first error the server sends `nc` that names `subject` ('closed' if the connection closes first). */
+async function serverError(nc: NatsConnection, subject: string): Promise<string> {
+  for await (const status of nc.status()) {
+    if (status.type === 'error' && String(status.error).includes(subject)) return String(status.error);
+  }
+  return 'closed';
 }

@@ -2,7 +2,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
-import { fetchTable, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
+import { fetchTable, metricValue, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 import { BACKENDS_BUCKET, codecs, INTENTS_BUCKET } from '../shared/index.ts';
@@ -14,7 +14,6 @@ describe('bridge while nats-server goes away and comes back', () => {
   let bridge: RunningBridge;
 
   const status = async (path: string) => (await fetch(`${bridge.url}${path}`)).status;
-  const metricsText = async () => (await fetch(`${bridge.url}/metrics`)).text();
   const wake = () =>
     fetch(`${bridge.url}/v1/wake`, {
       method: 'POST',
@@ -67,7 +66,7 @@ describe('bridge while nats-server goes away and comes back', () => {
     // The connection that answers control requests is down as well, and says so.
     await until(
       'the control connection to report the outage',
-      async () => (await metricsText()).includes('wakegate_bridge_nats_control_connected 0'),
+      async () => (await metricValue(bridge, 'wakegate_bridge_nats_control_connected')) === 0,
       15_000,
     );
     // The last known table keeps serving filters meanwhile.
@@ -78,7 +77,7 @@ describe('bridge while nats-server goes away and comes back', () => {
     await until('readyz after the restart', async () => (await status('/readyz')) === 200, 15_000);
     await until(
       'the control connection back',
-      async () => (await metricsText()).includes('wakegate_bridge_nats_control_connected 1'),
+      async () => (await metricValue(bridge, 'wakegate_bridge_nats_control_connected')) === 1,
       15_000,
     );
     await until('wakes accepted again', async () => (await wake()).status === 202, 15_000);

@@ -7,7 +7,12 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAsControl, connectAsService, refusedPublish } from '../../../test/nats-as-service.ts';
+import {
+  connectAsControl,
+  connectAsService,
+  refusedPublish,
+  refusedSubscription,
+} from '../../../test/nats-as-service.ts';
 import { type NatsServerFixture, startNatsServer } from '../../../test/nats-server.ts';
 import {
   allControlSubjects,
@@ -37,14 +42,6 @@ async function asControl(service: NatsService): Promise<NatsConnection> {
   const nc = await connectAsControl(server.url, service, server.passwords?.[service] ?? '');
   connections.push(nc);
   return nc;
-}
-
-/** The permission error the server sends `nc` for a subscription, once it refuses one. */
-async function refusedSubscription(nc: NatsConnection): Promise<string> {
-  for await (const status of nc.status()) {
-    if (status.type === 'error') return String(status.error);
-  }
-  return 'closed';
 }
 
 beforeAll(async () => {
@@ -118,9 +115,9 @@ describe('NATS with wakegate users', () => {
 
   it("keeps each service out of the others' replies and the wake queue", async () => {
     const bridge = await as('bridge');
-    const snooped = refusedSubscription(bridge);
-    bridge.subscribe(`${inboxPrefixOf('scaler')}.>`);
-    expect(await snooped).toMatch(/Permissions Violation for Subscription/);
+    expect(await refusedSubscription(bridge, `${inboxPrefixOf('scaler')}.>`)).toMatch(
+      /Permissions Violation for Subscription/,
+    );
     const js = jetstream(await as('watcher'));
     await expect(
       js.consumers.get(WAKE_STREAM, 'scaler').then((c) => c.next({ expires: 1000 })),
@@ -155,16 +152,16 @@ describe('NATS with wakegate users', () => {
     bridge.publish(subjectFor('activity', 'shop/api'), '{}', { reply: `${inboxPrefixOf('bridge')}.answer` });
     expect(await activity.promise).toMatch(/Permissions Violation for Publish/);
     // Nor take the control requests.
-    const refused = refusedSubscription(scaler);
-    scaler.subscribe(allControlSubjects('sleep'));
-    expect(await refused).toMatch(/Permissions Violation for Subscription/);
+    expect(await refusedSubscription(scaler, allControlSubjects('sleep'))).toMatch(
+      /Permissions Violation for Subscription/,
+    );
     // The bridge's control user takes its own control requests only.
     const bridgeControl = await asControl('bridge');
     bridgeControl.subscribe(CONTROL_LIST_SUBJECT);
     bridgeControl.subscribe(allControlSubjects('wake'));
     await bridgeControl.flush();
-    const snooping = refusedSubscription(bridgeControl);
-    bridgeControl.subscribe('wakegate.>');
-    expect(await snooping).toMatch(/Permissions Violation for Subscription to "wakegate\.>"/);
+    expect(await refusedSubscription(bridgeControl, 'wakegate.>')).toMatch(
+      /Permissions Violation for Subscription to "wakegate\.>"/,
+    );
   });
 });
