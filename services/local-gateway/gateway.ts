@@ -31,6 +31,7 @@ import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamH
 import { InFlight } from './in-flight.ts';
 import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
+import { ResponseTimer } from './response-timer.ts';
 import { type Route, RouteTable } from './routes.ts';
 import { answerOnSocket, proxyUpgrade } from './upgrades.ts';
 import { UpstreamPools } from './upstream-pools.ts';
@@ -195,6 +196,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       dispatcher: upstreams.for(route.url),
       signal: aborted.signal,
     };
+    // An h2c backend's calls are bounded by their own deadlines (grpc-timeout), as on the shipped Envoy's routes.
+    const responseTimer = new ResponseTimer(route.protocol === 'h2c' ? 0 : route.responseTimeoutMs, () =>
+      aborted.abort(),
+    );
+    if (BODILESS.has(method) || request.readableEnded) responseTimer.start();
+    else request.once('end', () => responseTimer.start());
     try {
       // An h2c backend's answer streams straight back (a gRPC stream has no whole body to hand a module).
       if (route.protocol === 'h2c') {
@@ -206,6 +213,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         // The module has response callbacks (or its VM failed): the response goes through it whole, as
         // Envoy's encoder filter chain has it, before the client gets what it made of it.
         const answer = await upstreamRequest(`${route.url}${request.url ?? '/'}`, options);
+        responseTimer.stop();
         const body = new Uint8Array(await answer.body.arrayBuffer());
         const pairs: [string, string][] = [[':status', String(answer.statusCode)]];
         for (const [k, v] of Object.entries(downstreamHeaders(answer.headers))) {
@@ -227,12 +235,24 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         `${route.url}${request.url ?? '/'}`,
         options,
         ({ statusCode, headers: answer }) => {
+          responseTimer.stop();
           response.writeHead(statusCode, downstreamHeaders(answer));
           return response;
         },
       );
       metrics.requests.inc({ outcome: 'proxied' });
     } catch (error) {
+      if (responseTimer.expired) {
+        metrics.requests.inc({ outcome: 'upstream_timeout' });
+        logger.warn(
+          { backend: route.backend, responseTimeoutMs: route.responseTimeoutMs },
+          'upstream request timed out',
+        );
+        // Envoy's own answer when a route's timeout passes before the response starts.
+        response.writeHead(504, { 'content-type': 'text/plain' });
+        response.end('upstream request timeout');
+        return;
+      }
       if (aborted.signal.aborted) return;
       metrics.requests.inc({ outcome: 'upstream_error' });
       logger.warn({ backend: route.backend, err: asError(error) }, 'upstream request failed');
@@ -242,6 +262,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       }
       response.writeHead(502, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ error: 'backend unreachable', backend: route.backend }));
+    } finally {
+      responseTimer.stop();
     }
   };
 

@@ -5,7 +5,15 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Plugin } from '../../wasm-filter/host/index.ts';
 
-type RequestOutcome = 'proxied' | 'local_reply' | 'cancelled' | 'no_route' | 'upstream_error';
+const REQUEST_OUTCOMES = [
+  'proxied',
+  'local_reply',
+  'cancelled',
+  'no_route',
+  'upstream_error',
+  'upstream_timeout',
+] as const;
+type RequestOutcome = (typeof REQUEST_OUTCOMES)[number];
 
 export interface GatewayMetrics {
   registry: Registry;
@@ -17,14 +25,17 @@ export interface GatewayMetrics {
 
 export function createGatewayMetrics(): GatewayMetrics {
   const registry = new Registry();
+  const requests = new Counter({
+    name: 'wakegate_gateway_requests_total',
+    help: "Requests by what became of them: proxied, local_reply (filter), cancelled (client left while held), no_route, upstream_error, upstream_timeout (no response headers within the backend's response-timeout)",
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  // Every outcome from 0, so a rate over it has a series before its first request.
+  for (const outcome of REQUEST_OUTCOMES) requests.inc({ outcome }, 0);
   return {
     registry,
-    requests: new Counter({
-      name: 'wakegate_gateway_requests_total',
-      help: 'Requests by what became of them: proxied, local_reply (filter), cancelled (client left while held), no_route, upstream_error',
-      labelNames: ['outcome'],
-      registers: [registry],
-    }),
+    requests,
     bridgeCallFailures: new Counter({
       name: 'wakegate_gateway_bridge_call_failures_total',
       help: 'Filter calls to the bridge that got no answer',

@@ -12,9 +12,12 @@ export interface Route {
   url: string;
   /** What the backend speaks (default HTTP/1.1). */
   protocol?: 'http1' | 'h2c' | undefined;
+  /** Longest wait for an HTTP/1.1 backend's response headers before a `504` (0 or absent: none). */
+  responseTimeoutMs?: number | undefined;
 }
 
-interface Entry extends Route {
+interface Entry {
+  route: Route;
   exact: boolean;
   /** Exact: the path; prefix: without its trailing `/`s (empty: every path). */
   path: string;
@@ -25,14 +28,14 @@ function before(a: Entry, b: Entry): number {
   if (a.exact !== b.exact) return a.exact ? -1 : 1;
   if (a.path.length !== b.path.length) return b.path.length - a.path.length;
   if (a.headers.length !== b.headers.length) return b.headers.length - a.headers.length;
-  return a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : 0;
+  return a.route.backend < b.route.backend ? -1 : a.route.backend > b.route.backend ? 1 : 0;
 }
 
 function entryOf(target: Route, route: BackendRoute): Entry {
   const exact = route.path?.type === 'Exact';
   const value = route.path?.value ?? '/';
   return {
-    ...target,
+    route: target,
     exact,
     path: exact ? value : value.replace(/\/+$/, ''),
     headers: route.headers ?? [],
@@ -61,10 +64,16 @@ export class RouteTable {
       protocol?: 'http1' | 'h2c';
       hosts: string[];
       routes?: BackendRoute[];
+      responseTimeoutMs?: number;
     }>,
   ) {
-    for (const { id, url, protocol, hosts, routes } of backends) {
-      const target: Route = { backend: id, url, ...(protocol ? { protocol } : {}) };
+    for (const { id, url, protocol, hosts, routes, responseTimeoutMs } of backends) {
+      const target: Route = {
+        backend: id,
+        url,
+        ...(protocol ? { protocol } : {}),
+        ...(responseTimeoutMs ? { responseTimeoutMs } : {}),
+      };
       for (const host of hosts) this.#add(host, entryOf(target, { host }));
       for (const route of routes ?? []) this.#add(route.host, entryOf(target, route));
     }
@@ -96,7 +105,7 @@ export class RouteTable {
     if (!list) return undefined;
     const bare = path === undefined ? undefined : path.split('?', 1)[0];
     const hit = list.find((e) => pathMatches(e, bare) && e.headers.every((h) => header(h.name) === h.value));
-    return hit && { backend: hit.backend, url: hit.url, ...(hit.protocol ? { protocol: hit.protocol } : {}) };
+    return hit?.route;
   }
 
   /** The host model's route rules, most specific first, for each stream's cluster (`xds.cluster_name`). */
@@ -110,8 +119,8 @@ export class RouteTable {
           ...(e.headers.length > 0
             ? { headers: e.headers.map((h): [string, string] => [h.name, h.value]) }
             : {}),
-          cluster: e.backend,
-          name: e.backend,
+          cluster: e.route.backend,
+          name: e.route.backend,
         });
     };
     for (const [host, list] of this.#exact) add(host, list);

@@ -1,6 +1,10 @@
 import { connect } from 'node:http2';
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
+import { freePort } from '../ports.ts';
+import { demoBackend, type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
 
 /** A backend whose process starts but never becomes healthy (nothing listens on its port). */
 const neverHealthy = (name: string, maxWait: string, maxBuffered = 1000) => `  ${name}:
@@ -13,10 +17,16 @@ const neverHealthy = (name: string, maxWait: string, maxBuffered = 1000) => `  $
     stop-grace: 200ms
 `;
 
+const RESPONSE_TIMEOUT_MS = 500;
+
 let stack: E2eStack;
 beforeAll(async () => {
   stack = await startE2eStack({
-    backends: neverHealthy('never', '1s') + neverHealthy('hang', '20s') + neverHealthy('full', '20s', 1),
+    backends:
+      neverHealthy('never', '1s') +
+      neverHealthy('hang', '20s') +
+      neverHealthy('full', '20s', 1) +
+      demoBackend('slow', await freePort(), { responseTimeout: `${RESPONSE_TIMEOUT_MS}ms` }),
   });
 });
 afterAll(() => stack?.close());
@@ -119,5 +129,54 @@ describe('when a backend cannot be served', () => {
       () => stack.metric('wakegate_held'),
       (held) => held === 0,
     );
+  });
+});
+
+describe('when an awake backend is slow to answer', () => {
+  it("answers 504 once its response-timeout passes without response headers, as Envoy's route timeout", async () => {
+    expect((await send(stack, 'slow.localhost', '/')).status).toBe(200);
+    const before = await stack.metric('wakegate_gateway_requests_total', 'outcome="upstream_timeout"');
+    const started = Date.now();
+    const answer = await send(stack, 'slow.localhost', '/?delay=5000');
+    const waited = Date.now() - started;
+    expect(answer.status).toBe(504);
+    expect(answer.text).toBe('upstream request timeout');
+    expect(waited).toBeGreaterThanOrEqual(RESPONSE_TIMEOUT_MS);
+    expect(waited).toBeLessThan(5000);
+    expect(await stack.metric('wakegate_gateway_requests_total', 'outcome="upstream_timeout"')).toBe(
+      before + 1,
+    );
+  });
+
+  it('starts the timeout once the request is whole, so a slow upload is answered', async () => {
+    expect((await send(stack, 'slow.localhost', '/')).status).toBe(200);
+    const answer = await request(`${stack.gatewayUrl}/upload`, {
+      method: 'POST',
+      headers: { host: 'slow.localhost' },
+      // The client takes twice the timeout to send its body; the backend answers as soon as it has it.
+      body: Readable.from(
+        (async function* () {
+          yield 'first half,';
+          await delay(2 * RESPONSE_TIMEOUT_MS);
+          yield 'second half';
+        })(),
+      ),
+    });
+    expect(answer.statusCode).toBe(200);
+    expect(((await answer.body.json()) as { body: string }).body).toBe('first half,second half');
+  });
+
+  it('never cuts a response whose headers came in time, such as an event stream', async () => {
+    const answer = await request(`${stack.gatewayUrl}/events?every=200`, {
+      headers: { host: 'slow.localhost' },
+    });
+    expect(answer.statusCode).toBe(200);
+    let events = 0;
+    const started = Date.now();
+    for await (const chunk of answer.body) {
+      events += (chunk.toString().match(/^data: /gm) ?? []).length;
+      if (Date.now() - started > 3 * RESPONSE_TIMEOUT_MS) break;
+    }
+    expect(events).toBeGreaterThanOrEqual(5);
   });
 });

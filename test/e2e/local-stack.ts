@@ -17,8 +17,11 @@ export const DEMO_BACKEND = join(ROOT, 'examples', 'demo-backend.ts');
 export interface E2eStack extends LocalStack {
   natsServer: NatsServerFixture;
   dir: string;
-  /** A metric of the gateway (the filter's, summed over workers, or its own), from its admin port. */
-  metric(name: string): Promise<number>;
+  /**
+   * A metric of the gateway (the filter's, summed over workers, or its own), from its admin port; with
+   * `labels` (such as `outcome="proxied"`), only the samples that have them.
+   */
+  metric(name: string, labels?: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -78,7 +81,7 @@ export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
       ...stack,
       natsServer,
       dir,
-      metric: (name) => readMetric(stack.gatewayAdminUrl, name),
+      metric: (name, labels) => readMetric(stack.gatewayAdminUrl, name, labels),
       async close() {
         await stack.stop();
         await natsServer.close();
@@ -158,6 +161,7 @@ export function demoBackend(
     dependsOn?: string[];
     awakeDuring?: string;
     asleepDuring?: string;
+    responseTimeout?: string;
   } = {},
 ): string {
   const hosts = settings.hosts ?? [`${name}.localhost`];
@@ -179,6 +183,7 @@ export function demoBackend(
     ...(settings.dependsOn ? [`    depends-on: [${settings.dependsOn.join(', ')}]`] : []),
     ...(settings.awakeDuring ? [`    awake-during: ${JSON.stringify(settings.awakeDuring)}`] : []),
     ...(settings.asleepDuring ? [`    asleep-during: ${JSON.stringify(settings.asleepDuring)}`] : []),
+    ...(settings.responseTimeout ? [`    response-timeout: ${settings.responseTimeout}`] : []),
     '',
   ].join('\n');
 }

@@ -56,6 +56,7 @@ describe('process config', () => {
       probeUrl: 'http://127.0.0.1:3001/healthz',
       hosts: ['demo.localhost', '*.demo.test'],
       stopGraceMs: 5000,
+      responseTimeoutMs: 60_000,
       config: {
         idleTimeoutMs: 45_000,
         maxWaitMs: 2000,
@@ -69,6 +70,13 @@ describe('process config', () => {
     // One comma-separated string, as in an annotation, is read the same.
     const string = await load(demo().replace('[/healthz, UptimeRobot/]', '"/healthz, UptimeRobot/"'));
     expect(string.backends.get('local/demo')?.config.noWake).toEqual(['/healthz', 'UptimeRobot/']);
+  });
+
+  it('reads a response timeout, 0 turning it off', async () => {
+    const set = await load(demo('    response-timeout: 2m'));
+    expect(set.backends.get('local/demo')?.responseTimeoutMs).toBe(120_000);
+    const off = await load(demo('    response-timeout: 0'));
+    expect(off.backends.get('local/demo')?.responseTimeoutMs).toBe(0);
   });
 
   it('defaults cwd to the folder of the file and keeps the state file out of it', async () => {
@@ -160,6 +168,11 @@ backends:
       '/backends/demo/strategy: expected hold, page or auto',
     ],
     ['a bad stop grace', demo('    stop-grace: later'), '/backends/demo/stop-grace: expected a duration'],
+    [
+      'a bad response timeout',
+      demo('    response-timeout: 1 minute'),
+      '/backends/demo/response-timeout: expected a duration',
+    ],
     ['a bad env name', demo().replace('MODE: fast', '"2X": fast'), '/backends/demo/env/2X'],
   ])('names the path of %s', async (_what, text, expected) => {
     expect(await errorOf(text)).toContain(expected);

@@ -28,6 +28,8 @@ import { defaultStateFolder } from './state-file.ts';
 export const PROCESS_NAMESPACE = 'local';
 
 const DEFAULT_STOP_GRACE_MS = 5000;
+/** infra/envoy/envoy.yaml's route timeout for plain requests. */
+const DEFAULT_RESPONSE_TIMEOUT_MS = 60_000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class ProcessConfigError extends WakegateError {
@@ -79,6 +81,7 @@ const BackendSpecSchema = Type.Object(
     'asleep-during': Type.Optional(Type.String()),
     'depends-on': Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
     'stop-grace': Type.Optional(Duration),
+    'response-timeout': Type.Optional(Duration),
     strategy: Type.Optional(Type.String()),
     /** A list, or one comma-separated string as in an annotation. */
     'no-wake': Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1 })), Type.String()])),
@@ -115,6 +118,11 @@ export interface ProcessBackend {
   routes: Route[];
   config: BackendConfig;
   stopGraceMs: number;
+  /**
+   * How long the local gateway waits for a released request's response headers before it answers `504`
+   * (0: for ever): the shipped Envoy's route timeout.
+   */
+  responseTimeoutMs: number;
 }
 
 export interface ProcessConfig {
@@ -239,6 +247,11 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     routes,
     config: settings.config,
     stopGraceMs: durationMs(spec['stop-grace'], DEFAULT_STOP_GRACE_MS, `${at}/stop-grace`),
+    responseTimeoutMs: durationMs(
+      spec['response-timeout'],
+      DEFAULT_RESPONSE_TIMEOUT_MS,
+      `${at}/response-timeout`,
+    ),
   };
 }
 
