@@ -35,7 +35,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyboxBackend, rssOf, startHaStack } from '../test/chaos/ha-stack.ts';
+import { busyboxBackend, DRAIN_BACKEND, rssOf, startHaStack } from '../test/chaos/ha-stack.ts';
 import {
   addTally,
   emptyTally,
@@ -86,7 +86,7 @@ const stack = await startHaStack({
       entries.push(
         await busyboxBackend(dir, 'outage', await freePort(), { maxWait: `${OUTAGE_MAX_WAIT_MS}ms` }),
       );
-      entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
+      entries.push(demoBackend('drain', await freePort(), DRAIN_BACKEND));
       entries.push(demoBackend('long', await freePort(), { idleTimeout: '1s', maxWait: '20s' }));
     }
     for (let i = 0; i < (KILLS_ONLY ? 0 : SOAK_BACKENDS); i++)

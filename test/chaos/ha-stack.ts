@@ -254,7 +254,13 @@ export function rssOf(pid: number | undefined): number | undefined {
   }
 }
 
-/** A small HTTP backend for the `backends:` YAML: busybox httpd serving a folder with `healthz` in it. */
+/**
+ * A small HTTP backend for the `backends:` YAML: busybox httpd serving a folder with `healthz` in it. Its
+ * listen backlog is 9, so a burst of released requests meets SYN retransmits (1 s, 3 s, 7 s…; 300 at once
+ * took up to 2.7 s here): a backend that takes a cold start's burst is a node one (DRAIN_BACKEND). Its
+ * `response-timeout` is below the scenarios' client timeout, so a request a backend never answers shows as a
+ * 504 with the gateway's `upstream request timed out` line in the story rather than as lost.
+ */
 export async function busyboxBackend(
   dir: string,
   name: string,
@@ -275,6 +281,16 @@ export async function busyboxBackend(
     `    idle-timeout: ${settings.idleTimeout ?? '5m'}`,
     `    max-wait: ${settings.maxWait ?? '20s'}`,
     `    stop-grace: 1s`,
+    `    response-timeout: ${UNANSWERED_AFTER}`,
     '',
   ].join('\n');
 }
+
+const UNANSWERED_AFTER = '10s';
+
+/**
+ * demoBackend's settings for the drain race's backend: a node server (backlog 511) takes the burst its first
+ * cold start releases (50 requests a second for as long as the start takes; 4.9 s once, about 250 requests),
+ * and answers at once, with the idle timeout short enough for the idle loop to keep trying to drain it.
+ */
+export const DRAIN_BACKEND = { idleTimeout: '1s', responseTimeout: UNANSWERED_AFTER } as const;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AHEAD_WAIT_MS } from '../../services/bridge/index.ts';
-import { busyboxBackend, type HaStack, rssOf, startHaStack } from '../chaos/ha-stack.ts';
+import { busyboxBackend, DRAIN_BACKEND, type HaStack, rssOf, startHaStack } from '../chaos/ha-stack.ts';
 import {
   type Kind,
   killDuringColdStart,
@@ -41,7 +41,7 @@ beforeAll(async () => {
       entries.push(
         await busyboxBackend(dir, 'outage', await freePort(), { maxWait: `${OUTAGE_MAX_WAIT_MS}ms` }),
       );
-      entries.push(await busyboxBackend(dir, 'drain', await freePort(), { idleTimeout: '1s' }));
+      entries.push(demoBackend('drain', await freePort(), DRAIN_BACKEND));
       for (let i = 0; i < SOAK_BACKENDS; i++)
         entries.push(await busyboxBackend(dir, `soak-${i}`, await freePort(), { idleTimeout: '1s' }));
       return entries.join('');
