@@ -150,8 +150,33 @@ async function ensureStream(
   if (drifted(current, keep)) {
     await jsm.streams.update(wanted.name, { ...current, ...keep });
     report.updated.push(`stream ${wanted.name}`);
+    const replicas = keep.num_replicas ?? 1;
+    if (replicas > (current.num_replicas ?? 1)) await copiesPlaced(jsm, wanted.name, replicas);
   }
 }
+
+/**
+ * JetStream places a stream's added copies after the update has answered, and a consumer asked for before
+ * they exist is refused (`insufficient resources`, nats-server 2.11 and later), so a move to more replicas
+ * waits for its copies and their leader. nats-server announces no such event to wait on.
+ */
+async function copiesPlaced(jsm: JetStreamManager, stream: string, replicas: number): Promise<void> {
+  const deadline = Date.now() + PLACEMENT_WAIT_MS;
+  for (;;) {
+    const { cluster } = await jsm.streams.info(stream);
+    const holders = new Set([cluster?.leader, ...(cluster?.replicas ?? []).map((r) => r.name)]);
+    holders.delete(undefined);
+    holders.delete('');
+    if (cluster?.leader && holders.size >= replicas) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `stream ${stream}: its ${replicas} copies were not placed within ${PLACEMENT_WAIT_MS} ms`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const PLACEMENT_WAIT_MS = 10_000;
 
 async function ensureConsumer(
   jsm: JetStreamManager,
@@ -188,6 +213,7 @@ async function ensureBucket(
     if (drifted(current, wanted)) {
       await jsm.streams.update(streamName, { ...current, ...wanted });
       report.updated.push(`bucket ${name}`);
+      if (replicas > (current.num_replicas ?? 1)) await copiesPlaced(jsm, streamName, replicas);
     }
     return;
   } catch (error) {
