@@ -1,0 +1,66 @@
+# Source this file: it makes sure `nats-server` on PATH is at least 2.15, the release line the shipped
+# images run and the tests are measured on. When the system's is older (Debian bookworm packages 2.9.10) or
+# missing, it takes the nats-server package of Debian testing (unstable if testing has none): the
+# archive's InRelease is checked with gpgv against debian-archive-keyring, then the Packages index and the
+# .deb against the SHA-256 sums they list. The binary is unpacked into a cache folder outside the repository
+# and that folder put first on PATH. Needs curl, gpgv, xz and dpkg-deb.
+#   . scripts/nats-server.sh
+wakegate_nats_ok() {
+  local version major minor
+  version="$("${1:-nats-server}" --version 2>/dev/null | sed -n 's/^nats-server: v\([0-9]*\.[0-9]*\).*/\1/p')"
+  [ -n "$version" ] || return 1
+  major="${version%.*}" minor="${version#*.}"
+  [ "$major" -gt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -ge 15 ]; }
+}
+
+# Prints the folder holding a verified nats-server of `suite`, fetching it unless the cache has it.
+wakegate_nats_fetch() {
+  local suite="$1" mirror="${WAKEGATE_DEBIAN_MIRROR:-http://deb.debian.org/debian}" arch work
+  arch="$(dpkg --print-architecture)"
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064 # the folder is known now
+  trap "rm -rf '$work'" RETURN
+  curl -fsSL "$mirror/dists/$suite/InRelease" -o "$work/InRelease" || return 1
+  gpgv --quiet --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$work/Release" \
+    "$work/InRelease" 2>/dev/null || { echo "nats-server: $suite's InRelease is not signed by Debian" >&2; return 1; }
+  local index="main/binary-$arch/Packages.xz" index_sum
+  index_sum="$(awk -v f="$index" '/^SHA256:/ { s = 1; next } /^[^ ]/ { s = 0 } s && $3 == f { print $1 }' "$work/Release")"
+  [ -n "$index_sum" ] || return 1
+  curl -fsSL "$mirror/dists/$suite/$index" -o "$work/Packages.xz" || return 1
+  echo "$index_sum  $work/Packages.xz" | sha256sum --check --quiet - >&2 || return 1
+  xz -dc "$work/Packages.xz" | awk '/^Package: nats-server$/ { p = 1 } p && /^$/ { exit } p' >"$work/stanza"
+  local file sum version
+  file="$(sed -n 's/^Filename: //p' "$work/stanza")"
+  sum="$(sed -n 's/^SHA256: //p' "$work/stanza")"
+  version="$(sed -n 's/^Version: //p' "$work/stanza")"
+  [ -n "$file" ] && [ -n "$sum" ] && [ -n "$version" ] || return 1
+  local cache="$WAKEGATE_NATS_CACHE/$version"
+  if ! wakegate_nats_ok "$cache/nats-server"; then
+    echo "nats-server: installing Debian $suite's nats-server $version into $cache" >&2
+    curl -fsSL "$mirror/$file" -o "$work/nats-server.deb" || return 1
+    echo "$sum  $work/nats-server.deb" | sha256sum --check --quiet - >&2 || return 1
+    dpkg-deb -x "$work/nats-server.deb" "$work/root" || return 1
+    mkdir -p "$cache"
+    install -m 0755 "$work/root/usr/sbin/nats-server" "$cache/nats-server" || return 1
+  fi
+  echo "$cache"
+}
+
+if ! wakegate_nats_ok; then
+  WAKEGATE_NATS_CACHE="${WAKEGATE_NATS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wakegate-nats-server}"
+  wakegate_nats_dir=""
+  for wakegate_nats_cached in "$WAKEGATE_NATS_CACHE"/*/nats-server; do
+    wakegate_nats_ok "$wakegate_nats_cached" && wakegate_nats_dir="$(dirname "$wakegate_nats_cached")"
+  done
+  [ -n "$wakegate_nats_dir" ] ||
+    wakegate_nats_dir="$(wakegate_nats_fetch testing || wakegate_nats_fetch unstable)" || true
+  if [ -n "$wakegate_nats_dir" ] && wakegate_nats_ok "$wakegate_nats_dir/nats-server"; then
+    PATH="$wakegate_nats_dir:$PATH"
+    export PATH
+  else
+    echo "nats-server: could not provide nats-server >= 2.15" >&2
+    return 1
+  fi
+  unset wakegate_nats_dir wakegate_nats_cached
+fi
+unset -f wakegate_nats_ok wakegate_nats_fetch
