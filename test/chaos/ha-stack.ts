@@ -255,11 +255,16 @@ export function rssOf(pid: number | undefined): number | undefined {
 }
 
 /**
+ * The test backends' `response-timeout`: below the scenarios' client timeout (max-wait + 10 s), so a request
+ * a backend never answers shows as a 504 with the gateway's `upstream request timed out` line in the story
+ * rather than as lost.
+ */
+const UNANSWERED_AFTER = '10s';
+
+/**
  * A small HTTP backend for the `backends:` YAML: busybox httpd serving a folder with `healthz` in it. Its
  * listen backlog is 9, so a burst of released requests meets SYN retransmits (1 s, 3 s, 7 s…; 300 at once
- * took up to 2.7 s here): a backend that takes a cold start's burst is a node one (DRAIN_BACKEND). Its
- * `response-timeout` is below the scenarios' client timeout, so a request a backend never answers shows as a
- * 504 with the gateway's `upstream request timed out` line in the story rather than as lost.
+ * took up to 2.7 s here): a backend that takes a cold start's burst is a node one (DRAIN_BACKEND).
  */
 export async function busyboxBackend(
   dir: string,
@@ -285,8 +290,6 @@ export async function busyboxBackend(
     '',
   ].join('\n');
 }
-
-const UNANSWERED_AFTER = '10s';
 
 /**
  * demoBackend's settings for the drain race's backend: a node server (backlog 511) takes the burst its first
