@@ -13,38 +13,37 @@ wakegate_nats_ok() {
   [ "$major" -gt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -ge 15 ]; }
 }
 
-# Prints the folder holding a verified nats-server of `suite`, fetching it unless the cache has it.
-wakegate_nats_fetch() {
-  local suite="$1" mirror="${WAKEGATE_DEBIAN_MIRROR:-http://deb.debian.org/debian}" arch work
+# Prints the folder holding a verified nats-server of `suite`, fetching it unless the cache has it. A
+# subshell, so that its downloads folder goes when it ends, however it ends.
+wakegate_nats_fetch() (
+  suite="$1" mirror="${WAKEGATE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
   arch="$(dpkg --print-architecture)"
   work="$(mktemp -d)"
-  # shellcheck disable=SC2064 # the folder is known now
-  trap "rm -rf '$work'" RETURN
-  curl -fsSL "$mirror/dists/$suite/InRelease" -o "$work/InRelease" || return 1
+  trap 'rm -rf "$work"' EXIT
+  curl -fsSL "$mirror/dists/$suite/InRelease" -o "$work/InRelease" || exit 1
   gpgv --quiet --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$work/Release" \
-    "$work/InRelease" 2>/dev/null || { echo "nats-server: $suite's InRelease is not signed by Debian" >&2; return 1; }
-  local index="main/binary-$arch/Packages.xz" index_sum
+    "$work/InRelease" 2>/dev/null || { echo "nats-server: $suite's InRelease is not signed by Debian" >&2; exit 1; }
+  index="main/binary-$arch/Packages.xz"
   index_sum="$(awk -v f="$index" '/^SHA256:/ { s = 1; next } /^[^ ]/ { s = 0 } s && $3 == f { print $1 }' "$work/Release")"
-  [ -n "$index_sum" ] || return 1
-  curl -fsSL "$mirror/dists/$suite/$index" -o "$work/Packages.xz" || return 1
-  echo "$index_sum  $work/Packages.xz" | sha256sum --check --quiet - >&2 || return 1
+  [ -n "$index_sum" ] || exit 1
+  curl -fsSL "$mirror/dists/$suite/$index" -o "$work/Packages.xz" || exit 1
+  echo "$index_sum  $work/Packages.xz" | sha256sum --check --quiet - >&2 || exit 1
   xz -dc "$work/Packages.xz" | awk '/^Package: nats-server$/ { p = 1 } p && /^$/ { exit } p' >"$work/stanza"
-  local file sum version
   file="$(sed -n 's/^Filename: //p' "$work/stanza")"
   sum="$(sed -n 's/^SHA256: //p' "$work/stanza")"
   version="$(sed -n 's/^Version: //p' "$work/stanza")"
-  [ -n "$file" ] && [ -n "$sum" ] && [ -n "$version" ] || return 1
-  local cache="$WAKEGATE_NATS_CACHE/$version"
+  [ -n "$file" ] && [ -n "$sum" ] && [ -n "$version" ] || exit 1
+  cache="$WAKEGATE_NATS_CACHE/$version"
   if ! wakegate_nats_ok "$cache/nats-server"; then
     echo "nats-server: installing Debian $suite's nats-server $version into $cache" >&2
-    curl -fsSL "$mirror/$file" -o "$work/nats-server.deb" || return 1
-    echo "$sum  $work/nats-server.deb" | sha256sum --check --quiet - >&2 || return 1
-    dpkg-deb -x "$work/nats-server.deb" "$work/root" || return 1
+    curl -fsSL "$mirror/$file" -o "$work/nats-server.deb" || exit 1
+    echo "$sum  $work/nats-server.deb" | sha256sum --check --quiet - >&2 || exit 1
+    dpkg-deb -x "$work/nats-server.deb" "$work/root" || exit 1
     mkdir -p "$cache"
-    install -m 0755 "$work/root/usr/sbin/nats-server" "$cache/nats-server" || return 1
+    install -m 0755 "$work/root/usr/sbin/nats-server" "$cache/nats-server" || exit 1
   fi
   echo "$cache"
-}
+)
 
 if ! wakegate_nats_ok; then
   WAKEGATE_NATS_CACHE="${WAKEGATE_NATS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wakegate-nats-server}"
