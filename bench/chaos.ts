@@ -25,12 +25,13 @@
  *
  * Every scenario counts `sent`, `ok` (200), `timeouts` (504 within max-wait), `other`, `lost` (no answer).
  * A scenario with any request not answered 200 also names `story`: a file with every line the stack's
- * processes wrote while it ran (at info level), kept for its diagnosis. Prints one JSON line.
+ * processes wrote while it ran (at info level), kept for its diagnosis; with `BENCH_STORIES=all` every
+ * scenario does, to see where a slow recovery waited. Prints one JSON line.
  *
  *   node bench/chaos.ts     BENCH_DRAIN_S (60), BENCH_SOAK_S (600), BENCH_SOAK_BACKENDS (100),
  *                           BENCH_ONLY=soak (the soak alone, on a stack with only its backends) or
  *                           BENCH_ONLY=kills (the kills alone), BENCH_KINDS (kinds to kill, comma-separated,
- *                           e.g. scaler-wake; all by default), BENCH_SOAK_HEAP=1
+ *                           e.g. scaler-wake; all by default), BENCH_SOAK_HEAP=1, BENCH_STORIES=all
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -60,6 +61,8 @@ if (ONLY !== undefined && ONLY !== 'soak' && ONLY !== 'kills')
   throw new Error(`BENCH_ONLY must be soak or kills, not ${ONLY}`);
 const SOAK_ONLY = ONLY === 'soak';
 const KILLS_ONLY = ONLY === 'kills';
+const STORIES = process.env.BENCH_STORIES;
+if (STORIES !== undefined && STORIES !== 'all') throw new Error(`BENCH_STORIES must be all, not ${STORIES}`);
 const KILL_KINDS = process.env.BENCH_KINDS?.split(',') ?? [...KINDS];
 const unknownKind = KILL_KINDS.find((kind) => !(KINDS as readonly string[]).includes(kind));
 if (unknownKind !== undefined)
@@ -111,15 +114,15 @@ async function writeStory(name: string, from: number): Promise<string> {
   return story;
 }
 
-/** Runs a scenario; one with a request not answered 200 gets its `story`, the stack's lines meanwhile, and
- * one that fails (the stack did not settle after it) leaves it named on stderr. */
+/** Runs a scenario; one with a request not answered 200 (any, with BENCH_STORIES=all) gets its `story`, the
+ * stack's lines meanwhile, and one that fails (the stack did not settle after it) leaves it named on stderr. */
 async function told<T extends { sent: number; ok: number }>(name: string, scenario: () => Promise<T>) {
   const from = Date.now();
   const result = await scenario().catch(async (error: unknown) => {
     process.stderr.write(`${name} failed; what the stack said meanwhile: ${await writeStory(name, from)}\n`);
     throw error;
   });
-  if (result.ok === result.sent) return result;
+  if (result.ok === result.sent && STORIES !== 'all') return result;
   return { ...result, story: await writeStory(name, from) };
 }
 
