@@ -21,7 +21,8 @@
  *    consumers then and at the end, held requests at the end. With `BENCH_SOAK_HEAP=1` each Node service
  *    also reports its V8 heap every 30 s (bench/heap-sampler.ts): `heapMb` per process, a row of
  *    `[rss, heapTotal, live]` per sample, `live` being the heap used after the last full GC, and its
- *    number of full GCs at the end.
+ *    number of full GCs at the end. The NATS servers then trace their GCs (bench/go-gc-trace.ts): a row of
+ *    `[goal, live]` per 30 s of the soak (Go's heap goal and what each collection left), and `gcs`.
  *
  * Every scenario counts `sent`, `ok` (200), `timeouts` (504 within max-wait), `other`, `lost` (no answer).
  * A scenario with any request not answered 200 also names `story`: a file with every line the stack's
@@ -52,6 +53,7 @@ import {
 } from '../test/chaos/scenarios.ts';
 import { demoBackend } from '../test/e2e/local-stack.ts';
 import { freePort } from '../test/ports.ts';
+import { GoGcTrace } from './go-gc-trace.ts';
 
 const DRAIN_S = Number(process.env.BENCH_DRAIN_S ?? 60);
 const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 600);
@@ -70,6 +72,9 @@ if (unknownKind !== undefined)
 const HEAP_SAMPLES =
   process.env.BENCH_SOAK_HEAP === '1' ? await mkdtemp(join(tmpdir(), 'wakegate-heap-')) : undefined;
 const SAMPLE_EVERY_MS = 30_000;
+/** With BENCH_SOAK_HEAP=1 the NATS servers (which inherit this process's environment) trace their GCs too. */
+const natsHeap = HEAP_SAMPLES ? new GoGcTrace() : undefined;
+if (natsHeap) process.env.GODEBUG = 'gctrace=1';
 const STARTUP_MS = 600;
 const MAX_WAIT_MS = 30_000;
 
@@ -104,6 +109,7 @@ const stack = await startHaStack({
       BENCH_HEAP_EVERY_MS: String(SAMPLE_EVERY_MS),
     }),
   },
+  ...(natsHeap && { onLine: (service: string, line: string) => natsHeap.add(service, line) }),
 });
 process.on('exit', () => stack.killNow());
 
@@ -192,6 +198,7 @@ try {
     );
   }
   const others = ONLY === undefined ? await otherScenarios() : undefined;
+  const soakFrom = Date.now();
   const soaked = KILLS_ONLY
     ? undefined
     : await told('soak', () =>
@@ -208,7 +215,9 @@ try {
           rssOf,
         ),
       );
-  const heapMb = HEAP_SAMPLES ? await heapSamples(HEAP_SAMPLES) : undefined;
+  const heapMb = HEAP_SAMPLES
+    ? { ...(await heapSamples(HEAP_SAMPLES)), ...natsHeap?.windows(soakFrom, SAMPLE_EVERY_MS) }
+    : undefined;
   const all = emptyTally();
   for (const tally of [...kills, ...Object.values(others ?? {}), ...(soaked ? [soaked] : [])])
     addTally(all, tally);

@@ -82,6 +82,8 @@ export async function startHaStack(options: {
   backends: (dir: string) => Promise<string>;
   env?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
+  /** Also given every output line of every process (the stack's log keeps only the newest). */
+  onLine?: (service: string, line: string) => void;
 }): Promise<HaStack> {
   const dir = await mkdtemp(join(tmpdir(), 'wakegate-chaos-'));
   await mkdir(join(dir, 'nats'), { mode: 0o700 });
@@ -105,6 +107,7 @@ export async function startHaStack(options: {
       env: { ...testOptions.env, ...(show ? {} : { LOG_LEVEL: 'info' }) },
       output: (service, line) => {
         log.add(service, line);
+        options.onLine?.(service, line);
         show?.(service, line);
       },
     });
