@@ -173,6 +173,11 @@ backends:
       demo('    response-timeout: 1 minute'),
       '/backends/demo/response-timeout: expected a duration',
     ],
+    [
+      'a response timeout longer than a timer can wait',
+      demo('    response-timeout: 600h'),
+      '/backends/demo/response-timeout: expected a duration up to 24h',
+    ],
     ['a bad env name', demo().replace('MODE: fast', '"2X": fast'), '/backends/demo/env/2X'],
   ])('names the path of %s', async (_what, text, expected) => {
     expect(await errorOf(text)).toContain(expected);

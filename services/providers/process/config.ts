@@ -153,11 +153,17 @@ function describeSchemaError(value: unknown): string {
   return `${at}: ${error.message}`;
 }
 
+/** The longest `stop-grace` or `response-timeout`: each is a timer, and Node fires a timer of more than
+ * 2^31 − 1 ms (24.8 days) after 1 ms instead. */
+const MAX_TIMER_SETTING_MS = 24 * 3_600_000;
+
 function durationMs(value: string | number | undefined, fallback: number, at: string): number {
   if (value === undefined) return fallback;
   const ms = typeof value === 'number' ? value : parseDurationMs(value);
-  if (ms === undefined)
-    throw new Error(`${at}: expected a duration such as 500ms, 5s or 1m, got ${JSON.stringify(value)}`);
+  if (ms === undefined || ms > MAX_TIMER_SETTING_MS)
+    throw new Error(
+      `${at}: expected a duration up to 24h such as 500ms, 5s or 1m, got ${JSON.stringify(value)}`,
+    );
   return ms;
 }
 

@@ -129,6 +129,20 @@ describe('per-backend settings', () => {
     ]);
   });
 
+  it('refuses a max-wait over 24 h, which no filter could take, keeping the default', () => {
+    const over = parseBackendSettings({ 'max-wait': '600h' });
+    expect(over.config.maxWaitMs).toBe(DEFAULT_BACKEND_CONFIG.maxWaitMs);
+    expect(over.problems).toEqual([
+      {
+        setting: 'max-wait',
+        value: '600h',
+        reason: 'expected a duration from 1 ms to 24h such as 30s or 5m',
+      },
+    ]);
+    const longest = parseBackendSettings({ 'max-wait': '24h' });
+    expect([longest.config.maxWaitMs, longest.problems]).toEqual([86_400_000, []]);
+  });
+
   it("bounds what the owner asks by the operator's ceiling and floor, and reports each as a problem", () => {
     const settings = parseBackendSettings(
       { 'wake-replicas': '2147483647', 'idle-timeout': '1s', 'max-wait': '10s' },

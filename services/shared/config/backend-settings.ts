@@ -1,6 +1,6 @@
 import { parseBackendId } from '../ids/backend-id.ts';
 import { DNS_LABEL, HOST } from '../ids/dns-names.ts';
-import type { BackendConfig } from '../messages/payloads.ts';
+import { type BackendConfig, MAX_BUFFERED_CEILING, MAX_WAIT_CEILING_MS } from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
 import { type Env, env, loadConfig } from './env-config.ts';
 import { parseSchedule } from './schedule.ts';
@@ -179,22 +179,20 @@ export function parseBackendSettings(
 
   const duration = (
     setting: 'idle-timeout' | 'max-wait',
-    min: number,
     key: 'idleTimeoutMs' | 'maxWaitMs',
+    min: number,
+    max?: { ms: number; text: string },
   ) => {
     const raw = input[setting];
     if (raw === undefined || raw.trim() === '') return;
     const ms = parseDurationMs(raw);
-    if (ms === undefined || ms < min) {
-      problems.push({
-        setting,
-        value: raw,
-        reason: `expected a duration of at least ${min} ms such as 30s or 5m`,
-      });
+    if (ms === undefined || ms < min || (max !== undefined && ms > max.ms)) {
+      const range = max === undefined ? `of at least ${min} ms` : `from ${min} ms to ${max.text}`;
+      problems.push({ setting, value: raw, reason: `expected a duration ${range} such as 30s or 5m` });
     } else config[key] = ms;
   };
-  duration('idle-timeout', 1000, 'idleTimeoutMs');
-  duration('max-wait', 1, 'maxWaitMs');
+  duration('idle-timeout', 'idleTimeoutMs', 1000);
+  duration('max-wait', 'maxWaitMs', 1, { ms: MAX_WAIT_CEILING_MS, text: '24h' });
 
   const count = (
     setting: 'wake-replicas' | 'max-buffered',
@@ -211,7 +209,7 @@ export function parseBackendSettings(
   };
   // Any count is read, so that a large one is bounded to the ceiling below rather than reset to 1.
   count('wake-replicas', 'wakeReplicas', Number.POSITIVE_INFINITY);
-  count('max-buffered', 'maxBuffered', 1_000_000);
+  count('max-buffered', 'maxBuffered', MAX_BUFFERED_CEILING);
 
   const probe = input['probe-path'];
   if (probe !== undefined && probe.trim() !== '') {

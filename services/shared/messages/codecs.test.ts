@@ -23,6 +23,31 @@ describe('NATS payload codecs', () => {
   });
 
   it.each([
+    ['maxWaitMs', 24 * 3_600_000 + 1],
+    ['maxBuffered', 1_000_001],
+  ])(
+    'refuses a backend record whose %s is above its ceiling, which would make every filter refuse its table',
+    (field, value) => {
+      const record = {
+        id: 'shop/api',
+        hosts: ['api.example.com'],
+        ready: true,
+        replicas: 1,
+        readyReplicas: 1,
+        config: {
+          idleTimeoutMs: 300_000,
+          wakeReplicas: 1,
+          maxWaitMs: 30_000,
+          maxBuffered: 1000,
+          [field]: value,
+        },
+        updatedAt: 1_700_000_000_000,
+      };
+      expect(() => codecs.backend.decode(JSON.stringify(record))).toThrow(`/config/${field}`);
+    },
+  );
+
+  it.each([
     ['not JSON', '{', /not JSON/],
     ['a wrong type', JSON.stringify({ backend: 'a/b', at: 'now', source: 'x' }), /\/at/],
     ['an extra field', JSON.stringify({ backend: 'a/b', at: 1, source: 'x', extra: 1 }), /additional|extra/i],

@@ -65,12 +65,21 @@ const Count = Type.Integer({ minimum: 0 });
  */
 const WorkloadUid = Type.String({ minLength: 1, maxLength: 128 });
 
+/**
+ * The largest `max-wait` and `max-buffered` a record may carry. Every filter refuses a whole table with a
+ * number above 2^31 − 1 in it, so one backend's setting must never get there: the watcher refuses larger
+ * ones as a problem of that backend, and a record that carries one anyway is invalid (skipped, counted).
+ * The filter caps holds far lower (`max_hold_ms`, at most 1 h).
+ */
+export const MAX_WAIT_CEILING_MS = 24 * 3_600_000;
+export const MAX_BUFFERED_CEILING = 1_000_000;
+
 export const BackendConfigSchema = Type.Object(
   {
     idleTimeoutMs: Type.Integer({ minimum: 1000 }),
     wakeReplicas: Type.Integer({ minimum: 1 }),
-    maxWaitMs: Type.Integer({ minimum: 1 }),
-    maxBuffered: Type.Integer({ minimum: 1 }),
+    maxWaitMs: Type.Integer({ minimum: 1, maximum: MAX_WAIT_CEILING_MS }),
+    maxBuffered: Type.Integer({ minimum: 1, maximum: MAX_BUFFERED_CEILING }),
     probePath: Type.Optional(Type.String({ pattern: '^/', maxLength: 2048 })),
     /** Backends of one namespace with the same group wake together and sleep together. */
     group: Type.Optional(Type.String({ pattern: `^${DNS_LABEL_PATTERN}$`, maxLength: 63 })),
