@@ -20,28 +20,37 @@ wakegate_nats_fetch() (
   arch="$(dpkg --print-architecture)"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
-  curl -fsSL "$mirror/dists/$suite/InRelease" -o "$work/InRelease" || exit 1
-  gpgv --quiet --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$work/Release" \
-    "$work/InRelease" 2>/dev/null || { echo "nats-server: $suite's InRelease is not signed by Debian" >&2; exit 1; }
+  # Bounded, so that a mirror that stops answering fails the fetch instead of hanging CI.
+  get() { curl -fsSL --connect-timeout 20 --max-time 600 --retry 3 "$1" -o "$2"; }
+  get "$mirror/dists/$suite/InRelease" "$work/InRelease" || exit 1
+  if ! gpgv --quiet --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$work/Release" \
+    "$work/InRelease" 2>"$work/gpgv.log"; then
+    echo "nats-server: gpgv refuses $suite's InRelease against debian-archive-keyring:" >&2
+    cat "$work/gpgv.log" >&2
+    exit 1
+  fi
   index="main/binary-$arch/Packages.xz"
   index_sum="$(awk -v f="$index" '/^SHA256:/ { s = 1; next } /^[^ ]/ { s = 0 } s && $3 == f { print $1 }' "$work/Release")"
   [ -n "$index_sum" ] || exit 1
-  curl -fsSL "$mirror/dists/$suite/$index" -o "$work/Packages.xz" || exit 1
+  get "$mirror/dists/$suite/$index" "$work/Packages.xz" || exit 1
   echo "$index_sum  $work/Packages.xz" | sha256sum --check --quiet - >&2 || exit 1
   xz -dc "$work/Packages.xz" | awk '/^Package: nats-server$/ { p = 1 } p && /^$/ { exit } p' >"$work/stanza"
   file="$(sed -n 's/^Filename: //p' "$work/stanza")"
   sum="$(sed -n 's/^SHA256: //p' "$work/stanza")"
   version="$(sed -n 's/^Version: //p' "$work/stanza")"
   [ -n "$file" ] && [ -n "$sum" ] && [ -n "$version" ] || exit 1
-  cache="$WAKEGATE_NATS_CACHE/$version"
+  # A version with an epoch (1:2.16.0-1) would put a ':' into PATH.
+  cache="$WAKEGATE_NATS_CACHE/$(printf '%s' "$version" | tr ':' '_')"
   if ! wakegate_nats_ok "$cache/nats-server"; then
     echo "nats-server: installing Debian $suite's nats-server $version into $cache" >&2
-    curl -fsSL "$mirror/$file" -o "$work/nats-server.deb" || exit 1
+    get "$mirror/$file" "$work/nats-server.deb" || exit 1
     echo "$sum  $work/nats-server.deb" | sha256sum --check --quiet - >&2 || exit 1
     dpkg-deb -x "$work/nats-server.deb" "$work/root" || exit 1
     mkdir -p "$cache"
     install -m 0755 "$work/root/usr/sbin/nats-server" "$cache/nats-server" || exit 1
   fi
+  # Older than 2.15 (a suite that has not moved on yet): the caller tries the next suite.
+  wakegate_nats_ok "$cache/nats-server" || { echo "nats-server: Debian $suite has $version, older than 2.15" >&2; exit 1; }
   echo "$cache"
 )
 
@@ -58,6 +67,7 @@ if ! wakegate_nats_ok; then
     export PATH
   else
     echo "nats-server: could not provide nats-server >= 2.15" >&2
+    unset -f wakegate_nats_ok wakegate_nats_fetch
     return 1
   fi
   unset wakegate_nats_dir wakegate_nats_cached
