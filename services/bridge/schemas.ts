@@ -1,6 +1,16 @@
 /** TypeBox schemas of the bridge's HTTP API (v1): what each route accepts and answers. */
 import Type, { type Static } from 'typebox';
-import { MAX_CONTROL_WAIT_MS, RouteSchema } from '../shared/index.ts';
+import {
+  MAX_BUFFERED_CEILING,
+  MAX_CONTROL_WAIT_MS,
+  MAX_NO_WAKE_RULE,
+  MAX_NO_WAKE_RULES,
+  MAX_PROBE_PATH,
+  MAX_WAIT_CEILING_MS,
+  RouteSchema,
+  WELL_FORMED_PATH_PATTERN,
+  WELL_FORMED_PATTERN,
+} from '../shared/index.ts';
 
 /** Every error the bridge answers, whatever the status. */
 export const ErrorReply = Type.Object(
@@ -23,7 +33,11 @@ export const BackendsQuery = Type.Object(
   { additionalProperties: false },
 );
 
-/** One backend of `GET /v1/backends`: where it is served and whether requests may pass now. */
+/**
+ * One backend of `GET /v1/backends`: where it is served and whether requests may pass now. Its bounds are
+ * those of the records it is merged from (payloads.ts), which every filter can read: a row beyond them would
+ * make every filter refuse the whole table.
+ */
 export const BackendRow = Type.Object(
   {
     id: Type.String(),
@@ -31,19 +45,19 @@ export const BackendRow = Type.Object(
     /** Parts of hosts it serves (path and header matches); absent when it serves whole hosts only. */
     routes: Type.Optional(Type.Array(RouteSchema)),
     ready: Type.Boolean(),
-    maxWaitMs: Type.Integer(),
-    maxBuffered: Type.Integer(),
+    maxWaitMs: Type.Integer({ minimum: 1, maximum: MAX_WAIT_CEILING_MS }),
+    maxBuffered: Type.Integer({ minimum: 1, maximum: MAX_BUFFERED_CEILING }),
     /** The Envoy cluster that routes to it, as the watcher computes it (Istio or Envoy Gateway naming): the
      * filter probes it before releasing when a held request's route named none. */
-    cluster: Type.Optional(Type.String({ minLength: 1 })),
+    cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: WELL_FORMED_PATTERN })),
     /** Path the filter's probe asks for (the backend's probe path). */
-    probePath: Type.Optional(Type.String({ pattern: '^/' })),
+    probePath: Type.Optional(Type.String({ pattern: WELL_FORMED_PATH_PATTERN, maxLength: MAX_PROBE_PATH })),
     /** What a browser's navigation gets while it sleeps (absent: `auto`). */
     strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
     /** The backend's no-wake rules, beside the filter's: `/exact/path` or a user-agent substring. */
     noWake: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x20-\\x7e]+$' }), {
-        maxItems: 64,
+      Type.Array(Type.String({ minLength: 1, maxLength: MAX_NO_WAKE_RULE, pattern: '^[\\x20-\\x7e]+$' }), {
+        maxItems: MAX_NO_WAKE_RULES,
       }),
     ),
     /** Inside an `asleep-during` window: its end (epoch ms). Until then the filter answers the backend's

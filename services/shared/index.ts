@@ -69,7 +69,7 @@ export { DNS_LABEL, DNS_SUBDOMAIN } from './ids/dns-names.ts';
 export * from './ids/subjects.ts';
 export * from './messages/codecs.ts';
 export * from './messages/payloads.ts';
-export { routeMatchKey, sameRoutes } from './messages/routes.ts';
+export { routeMatchKey, routeProblem, sameRoutes } from './messages/routes.ts';
 export { sameWorkload } from './messages/workload-identity.ts';
 export {
   connectNats,

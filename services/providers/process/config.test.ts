@@ -178,6 +178,11 @@ backends:
       demo('    response-timeout: 600h'),
       '/backends/demo/response-timeout: expected a duration up to 24h',
     ],
+    [
+      'a probe path with an unpaired surrogate, which every filter would refuse its table for',
+      demo().replace('probe-path: /healthz', 'probe-path: "/health\\ud800"'),
+      '/backends/demo/probe-path: expected well-formed Unicode text: it has an unpaired surrogate',
+    ],
     ['a bad env name', demo().replace('MODE: fast', '"2X": fast'), '/backends/demo/env/2X'],
   ])('names the path of %s', async (_what, text, expected) => {
     expect(await errorOf(text)).toContain(expected);
@@ -268,6 +273,21 @@ ${api}
     ).toMatch(/\/backends\/api\/routes\/0: the same match is already a route of backend web$/);
     expect(await errorOf(file('    routes: [{ host: shop.localhost, path-type: Exact }]'))).toMatch(
       /routes\/0\/path-type: needs a path/,
+    );
+  });
+
+  it('refuses a route beyond what a record may carry: an unpaired surrogate would make the filter refuse its table', async () => {
+    expect(
+      await errorOf(file('    routes: [{ host: api.localhost, headers: { x-canary: "yes\\udc00" } }]')),
+    ).toMatch(
+      /\/backends\/api\/routes\/0: expected header values of well-formed Unicode text \(it has an unpaired surrogate\) \(header x-canary\)$/,
+    );
+    expect(await errorOf(file('    routes: [{ host: api.localhost, path: "/a\\ud800" }]'))).toMatch(
+      /\/backends\/api\/routes\/0: expected a path of well-formed Unicode text/,
+    );
+    const headers = Array.from({ length: 17 }, (_, i) => `x-${i}: v`).join(', ');
+    expect(await errorOf(file(`    routes: [{ host: api.localhost, headers: { ${headers} } }]`))).toMatch(
+      /\/backends\/api\/routes\/0: expected at most 16 header matches$/,
     );
   });
 });

@@ -18,6 +18,7 @@ import {
   parseDurationMs,
   type Route,
   routeMatchKey,
+  routeProblem,
   WakegateError,
 } from '../../shared/index.ts';
 import { isWildcardAllowed } from '../host-ownership.ts';
@@ -231,11 +232,16 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
       name: name.toLowerCase(),
       value: String(value),
     }));
-    return {
+    const route: Route = {
       host,
       ...(r.path === undefined ? {} : { path: { type: r['path-type'] ?? 'PathPrefix', value: r.path } }),
       ...(headers.length > 0 ? { headers } : {}),
     };
+    // Past the record's bounds the watcher's record is invalid to the bridge (an unpaired surrogate, which
+    // YAML's `"\ud800"` gives, would make the filter refuse its whole table): refused here, at load.
+    const problem = routeProblem(route);
+    if (problem !== undefined) throw new Error(`${at}/routes/${i}: ${problem}`);
+    return route;
   });
 
   const origin = url.origin;

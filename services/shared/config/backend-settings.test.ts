@@ -143,6 +143,21 @@ describe('per-backend settings', () => {
     expect([longest.config.maxWaitMs, longest.problems]).toEqual([86_400_000, []]);
   });
 
+  it('refuses a probe-path with an unpaired surrogate, which would make every filter refuse its table', () => {
+    // YAML's "\ud800" gives one; JSON.stringify writes it as an escape the filter's parser refuses.
+    const lone = parseBackendSettings({ 'probe-path': '/health\ud800' });
+    expect(lone.config.probePath).toBeUndefined();
+    expect(lone.problems).toEqual([
+      {
+        setting: 'probe-path',
+        value: '/health\ud800',
+        reason: 'expected well-formed Unicode text: it has an unpaired surrogate',
+      },
+    ]);
+    const paired = parseBackendSettings({ 'probe-path': `/health/\u{1F600}/${'p'.repeat(2037)}` });
+    expect([paired.config.probePath?.length, paired.problems]).toEqual([2048, []]);
+  });
+
   it("bounds what the owner asks by the operator's ceiling and floor, and reports each as a problem", () => {
     const settings = parseBackendSettings(
       { 'wake-replicas': '2147483647', 'idle-timeout': '1s', 'max-wait': '10s' },

@@ -1,6 +1,13 @@
 import { parseBackendId } from '../ids/backend-id.ts';
 import { DNS_LABEL, HOST } from '../ids/dns-names.ts';
-import { type BackendConfig, MAX_BUFFERED_CEILING, MAX_WAIT_CEILING_MS } from '../messages/payloads.ts';
+import {
+  type BackendConfig,
+  MAX_BUFFERED_CEILING,
+  MAX_NO_WAKE_RULE,
+  MAX_NO_WAKE_RULES,
+  MAX_PROBE_PATH,
+  MAX_WAIT_CEILING_MS,
+} from '../messages/payloads.ts';
 import { parseDurationMs } from './duration.ts';
 import { type Env, env, loadConfig } from './env-config.ts';
 import { parseSchedule } from './schedule.ts';
@@ -123,10 +130,6 @@ export type ProbeProtocol = (typeof PROBE_PROTOCOLS)[number];
 /** What a browser's navigation to a sleeping backend gets: the waiting page (`page`, and `auto` for real
  * navigations), or held like any request (`hold`). */
 export const STRATEGIES = ['auto', 'page', 'hold'] as const;
-/** A backend's no-wake rules: at most this many, each at most MAX_NO_WAKE_RULE characters (the filter checks
- * them on every request). */
-export const MAX_NO_WAKE_RULES = 64;
-export const MAX_NO_WAKE_RULE = 256;
 
 export interface SettingProblem {
   setting: string;
@@ -214,12 +217,16 @@ export function parseBackendSettings(
   const probe = input['probe-path'];
   if (probe !== undefined && probe.trim() !== '') {
     const path = probe.trim();
-    if (path.startsWith('/') && path.length <= 2048 && !/\s/.test(path)) config.probePath = path;
+    // Well formed: an unpaired surrogate (a YAML `"\ud800"`) would make every filter refuse the whole table.
+    if (path.startsWith('/') && path.length <= MAX_PROBE_PATH && !/\s/.test(path) && path.isWellFormed())
+      config.probePath = path;
     else
       problems.push({
         setting: 'probe-path',
         value: probe,
-        reason: "expected an absolute path starting with '/'",
+        reason: path.isWellFormed()
+          ? "expected an absolute path starting with '/'"
+          : 'expected well-formed Unicode text: it has an unpaired surrogate',
       });
   }
 

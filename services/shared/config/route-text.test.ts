@@ -28,4 +28,24 @@ describe('routes as text (Docker labels)', () => {
     );
     expect(() => parseRouteText('shop..localhost/a')).toThrow(/not a host/);
   });
+
+  it('refuses a route beyond what a record may carry, which the bridge would leave out of every table', () => {
+    const headers = (n: number) => Array.from({ length: n }, (_, i) => `header:x-${i}=v`).join(' ');
+    expect(parseRouteText(`shop.localhost/${'a'.repeat(1023)} ${headers(16)}`)[0]?.headers).toHaveLength(16);
+    expect(() => parseRouteText(`shop.localhost/${'a'.repeat(1024)}`)).toThrow(
+      /: expected a path of at most 1024 characters$/,
+    );
+    expect(() => parseRouteText(`shop.localhost ${headers(17)}`)).toThrow(
+      /: expected at most 16 header matches$/,
+    );
+    expect(() => parseRouteText(`shop.localhost header:x-a=${'v'.repeat(4097)}`)).toThrow(
+      /: expected header values of at most 4096 characters \(header x-a\)$/,
+    );
+    expect(() => parseRouteText(`shop.localhost header:${'n'.repeat(257)}=v`)).toThrow(
+      /: expected header names of at most 256 token characters/,
+    );
+    expect(() => parseRouteText('shop.localhost/a\udc00')).toThrow(
+      /: expected a path of well-formed Unicode text \(it has an unpaired surrogate\)$/,
+    );
+  });
 });

@@ -7,10 +7,11 @@
  *
  * A host without a path matches every path (with its headers, if any).
  */
-import type { Route } from '../messages/payloads.ts';
+import { HEADER_NAME_PATTERN, type Route } from '../messages/payloads.ts';
+import { routeProblem } from '../messages/routes.ts';
 import { normalizeHost } from './backend-settings.ts';
 
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
 
 /** The routes of the text; throws an Error naming the entry that is wrong. */
 export function parseRouteText(text: string): Route[] {
@@ -39,11 +40,15 @@ export function parseRouteText(text: string): Route[] {
         );
       headers.push({ name, value: m[2] ?? '' });
     }
-    routes.push({
+    const route: Route = {
       host,
       ...(path === undefined ? {} : { path: { type: exact ? 'Exact' : 'PathPrefix', value: path } }),
       ...(headers.length > 0 ? { headers } : {}),
-    });
+    };
+    // Beyond the record's bounds, the record would be invalid and the backend left out of every table.
+    const problem = routeProblem(route);
+    if (problem !== undefined) throw new Error(`${JSON.stringify(entry)}: ${problem}`);
+    routes.push(route);
   }
   return routes;
 }

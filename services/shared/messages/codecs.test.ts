@@ -2,6 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { PayloadError } from '../errors.ts';
 import { codecs, decodeMessage } from './codecs.ts';
 
+const validConfig = { idleTimeoutMs: 300_000, wakeReplicas: 1, maxWaitMs: 30_000, maxBuffered: 1000 };
+const validRecord = {
+  id: 'shop/api',
+  hosts: ['api.example.com'],
+  ready: true,
+  replicas: 1,
+  readyReplicas: 1,
+  config: validConfig,
+  updatedAt: 1_700_000_000_000,
+};
+
 describe('NATS payload codecs', () => {
   it('round-trips a backend record', () => {
     const record = {
@@ -44,6 +55,27 @@ describe('NATS payload codecs', () => {
         updatedAt: 1_700_000_000_000,
       };
       expect(() => codecs.backend.decode(JSON.stringify(record))).toThrow(`/config/${field}`);
+    },
+  );
+
+  it.each([
+    ['/cluster', (text: string) => ({ cluster: `outbound|80||${text}` })],
+    ['/config/probePath', (text: string) => ({ config: { ...validConfig, probePath: `/${text}` } })],
+    [
+      '/routes/0/path/value',
+      (text: string) => ({ routes: [{ host: 'a.example.com', path: { type: 'Exact', value: `/${text}` } }] }),
+    ],
+    [
+      '/routes/0/headers/0/value',
+      (text: string) => ({ routes: [{ host: 'a.example.com', headers: [{ name: 'x', value: text }] }] }),
+    ],
+  ])(
+    'refuses a backend record whose %s has an unpaired surrogate, which would make every filter refuse its table',
+    (path, fields) => {
+      const record = (text: string) => JSON.stringify({ ...validRecord, ...fields(text) });
+      expect(() => codecs.backend.decode(record('a\ud800'))).toThrow(path);
+      expect(() => codecs.backend.decode(record('\udc00'))).toThrow(path);
+      expect(codecs.backend.decode(record('a\u{1F600}'))).toEqual(JSON.parse(record('a\u{1F600}')));
     },
   );
 

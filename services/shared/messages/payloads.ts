@@ -20,6 +20,29 @@ export const HostSchema = Type.String({
 });
 
 /**
+ * Text every filter can read back: no unpaired UTF-16 surrogate. JSON.stringify writes one as a `\ud800`
+ * escape, and the filter's strict JSON parser refuses that, and with it the bridge's whole table: every
+ * backend of every tenant would stop getting readiness updates. TypeBox compiles patterns with the `u` flag,
+ * where a surrogate pair is one code point outside the class and only an unpaired surrogate is in it.
+ * `WELL_FORMED_PATTERN` is the pattern (anchored, any length), `WELL_FORMED_PATH_PATTERN` the same text
+ * starting with `/`.
+ */
+const NO_LONE_SURROGATE = '[^\\ud800-\\udfff]*';
+export const WELL_FORMED_PATTERN = `^${NO_LONE_SURROGATE}$`;
+export const WELL_FORMED_PATH_PATTERN = `^/${NO_LONE_SURROGATE}$`;
+
+/** What a route may carry (Gateway API's own limits): a path of at most MAX_ROUTE_PATH characters, at most
+ * MAX_ROUTE_HEADERS header matches, a header name of at most MAX_HEADER_NAME characters and a value of at most
+ * MAX_HEADER_VALUE. Docker labels and the backends file are refused beyond them (`routeProblem`); Gateway API
+ * holds HTTPRoute matches to them. */
+export const MAX_ROUTE_PATH = 1024;
+export const MAX_ROUTE_HEADERS = 16;
+export const MAX_HEADER_NAME = 256;
+export const MAX_HEADER_VALUE = 4096;
+/** A header name as routes match it: an HTTP token, lowercase. */
+export const HEADER_NAME_PATTERN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
+
+/**
  * One route of a backend: a host and, optionally, a path match (`Exact`, or `PathPrefix` matched segment by
  * segment) and exact header matches, as Gateway API's HTTPRoute matches name them. A backend's `hosts`
  * stand for whole hosts (every path); its `routes` for parts of one. The filter orders the routes of a host
@@ -32,7 +55,7 @@ export const RouteSchema = Type.Object(
       Type.Object(
         {
           type: Type.Union([Type.Literal('Exact'), Type.Literal('PathPrefix')]),
-          value: Type.String({ pattern: '^/', maxLength: 1024 }),
+          value: Type.String({ pattern: WELL_FORMED_PATH_PATTERN, maxLength: MAX_ROUTE_PATH }),
         },
         { additionalProperties: false },
       ),
@@ -42,12 +65,12 @@ export const RouteSchema = Type.Object(
         Type.Object(
           {
             /** Lowercase, as HTTP/2 and Envoy's header maps carry it. */
-            name: Type.String({ minLength: 1, maxLength: 256, pattern: "^[a-z0-9!#$%&'*+.^_`|~-]+$" }),
-            value: Type.String({ maxLength: 4096 }),
+            name: Type.String({ minLength: 1, maxLength: MAX_HEADER_NAME, pattern: HEADER_NAME_PATTERN }),
+            value: Type.String({ maxLength: MAX_HEADER_VALUE, pattern: WELL_FORMED_PATTERN }),
           },
           { additionalProperties: false },
         ),
-        { maxItems: 16 },
+        { maxItems: MAX_ROUTE_HEADERS },
       ),
     ),
   },
@@ -73,6 +96,13 @@ const WorkloadUid = Type.String({ minLength: 1, maxLength: 128 });
  */
 export const MAX_WAIT_CEILING_MS = 24 * 3_600_000;
 export const MAX_BUFFERED_CEILING = 1_000_000;
+/** The longest `probe-path`. */
+export const MAX_PROBE_PATH = 2048;
+/** A backend's no-wake rules: at most this many, each at most MAX_NO_WAKE_RULE printable ASCII characters,
+ * as the filter takes them (no-wake.ts MAX_RULES, MAX_RULE): it checks them on every request, and leaves out
+ * every rule of a backend whose list is beyond them. */
+export const MAX_NO_WAKE_RULES = 64;
+export const MAX_NO_WAKE_RULE = 256;
 
 export const BackendConfigSchema = Type.Object(
   {
@@ -80,7 +110,7 @@ export const BackendConfigSchema = Type.Object(
     wakeReplicas: Type.Integer({ minimum: 1 }),
     maxWaitMs: Type.Integer({ minimum: 1, maximum: MAX_WAIT_CEILING_MS }),
     maxBuffered: Type.Integer({ minimum: 1, maximum: MAX_BUFFERED_CEILING }),
-    probePath: Type.Optional(Type.String({ pattern: '^/', maxLength: 2048 })),
+    probePath: Type.Optional(Type.String({ pattern: WELL_FORMED_PATH_PATTERN, maxLength: MAX_PROBE_PATH })),
     /** Backends of one namespace with the same group wake together and sleep together. */
     group: Type.Optional(Type.String({ pattern: `^${DNS_LABEL_PATTERN}$`, maxLength: 63 })),
     /** Backends of its namespace woken with it, that its requests wait for and that stay awake while it is. */
@@ -93,8 +123,8 @@ export const BackendConfigSchema = Type.Object(
     strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
     /** No-wake rules beside the filter's: an exact path (`/healthz`) or a user-agent substring. */
     noWake: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x20-\\x7e]+$' }), {
-        maxItems: 64,
+      Type.Array(Type.String({ minLength: 1, maxLength: MAX_NO_WAKE_RULE, pattern: '^[\\x20-\\x7e]+$' }), {
+        maxItems: MAX_NO_WAKE_RULES,
       }),
     ),
   },
@@ -114,7 +144,7 @@ export const BackendRecordSchema = Type.Object(
     readyReplicas: Count,
     config: BackendConfigSchema,
     /** The Envoy cluster routing to it, when the watcher can name it (WAKEGATE_GATEWAY_FLAVOR). */
-    cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: WELL_FORMED_PATTERN })),
     updatedAt: Millis,
     /**
      * The workload's generation (Kubernetes `metadata.generation`) the record was computed from: every scale
