@@ -39,22 +39,10 @@ describe('NATS payload codecs', () => {
   ])(
     'refuses a backend record whose %s is above its ceiling, which would make every filter refuse its table',
     (field, value) => {
-      const record = {
-        id: 'shop/api',
-        hosts: ['api.example.com'],
-        ready: true,
-        replicas: 1,
-        readyReplicas: 1,
-        config: {
-          idleTimeoutMs: 300_000,
-          wakeReplicas: 1,
-          maxWaitMs: 30_000,
-          maxBuffered: 1000,
-          [field]: value,
-        },
-        updatedAt: 1_700_000_000_000,
-      };
+      const record = { ...validRecord, config: { ...validConfig, [field]: value } };
       expect(() => codecs.backend.decode(JSON.stringify(record))).toThrow(`/config/${field}`);
+      const atCeiling = { ...validRecord, config: { ...validConfig, [field]: value - 1 } };
+      expect(codecs.backend.decode(JSON.stringify(atCeiling))).toEqual(atCeiling);
     },
   );
 
