@@ -31,12 +31,14 @@ let readSocket: string;
 let backend: Docker.Container;
 let image: string;
 
-/** A raw call through a proxy socket: its status code, or 'closed' when the connection was dropped. */
+/** A raw call through a proxy socket, with `body` if given (chunked unless `headers` sets a length): its
+ * status code, or 'closed' when the connection was dropped. */
 function raw(
   socketPath: string,
   method: string,
   path: string,
   headers: Record<string, string> = {},
+  body?: string,
 ): Promise<number | 'closed'> {
   return new Promise((resolve) => {
     const call = request({ socketPath, method, path, headers }, (response) => {
@@ -44,7 +46,7 @@ function raw(
       resolve(response.statusCode ?? 0);
     });
     call.on('error', () => resolve('closed'));
-    call.end();
+    call.end(body);
   });
 }
 
@@ -143,7 +145,35 @@ describe('docker proxy', () => {
     expect(lines.filter((line) => line.msg === 'Docker API call refused').length).toBeGreaterThan(0);
   });
 
+  it('refuses a start that carries a host configuration, which API versions before 1.24 apply (attack)', async () => {
+    const scaleSocket = join(dir, 'scale.sock');
+    const hostRoot = JSON.stringify({ Binds: ['/:/host'], Privileged: true });
+    const json = { 'content-type': 'application/json' };
+    const sized = { ...json, 'content-length': String(Buffer.byteLength(hostRoot)) };
+    for (const [path, headers] of [
+      [`/v1.23/containers/${backend.id}/start`, sized],
+      [`/v1.23/containers/${backend.id}/start`, {}],
+      [`/containers/${backend.id}/start`, sized],
+      [`/containers/${backend.id}/start`, json],
+      [`/v1.41/containers/${backend.id}/start`, sized],
+    ] as const) {
+      expect(await raw(scaleSocket, 'POST', path, headers, hostRoot), path).toBe(403);
+    }
+    // Through the old API version even with no body: refused too, and nothing above reached dockerd.
+    expect(await raw(scaleSocket, 'POST', `/v1.23/containers/${backend.id}/start`)).toBe(403);
+    const container = await dockerd.docker.getContainer(backend.id).inspect();
+    expect([container.State.Running, container.HostConfig.Privileged, container.HostConfig.Binds]).toEqual([
+      false,
+      false,
+      null,
+    ]);
+  });
+
   it('allows exactly the routes of each access level', () => {
+    expect(isAllowed('scale', 'POST', '/v1.23/containers/abc/start')).toBe(false);
+    expect(isAllowed('scale', 'POST', '/v1.24/containers/abc/start')).toBe(true);
+    expect(isAllowed('read', 'GET', '/v1.12/containers/json')).toBe(false);
+    expect(isAllowed('read', 'GET', '/v2.0/containers/json')).toBe(true);
     expect(isAllowed('read', 'GET', '/v1.47/containers/json?all=1&filters=%7B%7D')).toBe(true);
     expect(isAllowed('read', 'GET', '/containers/abc123/json')).toBe(true);
     expect(isAllowed('read', 'GET', '/events?filters=x')).toBe(true);

@@ -3,9 +3,10 @@
  * watcher and the scaler no longer hold the Docker socket (root on the host). Each listener is a unix socket
  * with an access level: `read` (the watcher: list and inspect containers, follow events, ping) or `scale`
  * (the scaler: the same, plus start and stop a container). Everything else (creating containers, exec,
- * attach, copying files out, images, volumes, networks, any upgrade to a raw stream) is answered 403 without
- * reaching dockerd. Paths are matched whole, with an optional API version prefix, against a character set
- * without `%` or dot segments, so no encoding or `..` can reach another route.
+ * attach, copying files out, images, volumes, networks, any upgrade to a raw stream, any request with a
+ * body, an API version before 1.24) is answered 403 without reaching dockerd. Paths are matched whole, with an
+ * optional API version prefix, against a character set without `%` or dot segments, so no encoding or `..`
+ * can reach another route.
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
@@ -15,8 +16,14 @@ export type DockerAccess = 'read' | 'scale';
 
 /** A container id or name as the provider sends it. */
 const CONTAINER = '[A-Za-z0-9][A-Za-z0-9_.-]*';
-const VERSION = '(?:/v[0-9]+\\.[0-9]+)?';
+const VERSION = '(?:/v([0-9]+)\\.([0-9]+))?';
 const route = (path: string) => new RegExp(`^${VERSION}${path}$`);
+/**
+ * The oldest API version let through: before 1.24 dockerd applied a body sent with `start` as the
+ * container's host configuration (binds, privileged), so a start could mount the host's root into any
+ * container. Without a prefix dockerd takes its own version, always newer.
+ */
+const MIN_API = [1, 24] as const;
 
 const READ_ROUTES = [
   '/_ping',
@@ -36,9 +43,24 @@ export function isAllowed(
   if (url === undefined) return false;
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
-  if (method === 'GET' || method === 'HEAD') return READ_ROUTES.some((r) => r.test(path));
-  if (method === 'POST' && access === 'scale') return SCALE_ROUTES.some((r) => r.test(path));
-  return false;
+  const routes =
+    method === 'GET' || method === 'HEAD'
+      ? READ_ROUTES
+      : method === 'POST' && access === 'scale'
+        ? SCALE_ROUTES
+        : [];
+  const match = routes.map((r) => r.exec(path)).find((m) => m !== null);
+  if (!match) return false;
+  const [, major, minor] = match;
+  if (major === undefined) return true;
+  return Number(major) > MIN_API[0] || (Number(major) === MIN_API[0] && Number(minor) >= MIN_API[1]);
+}
+
+/** Whether a request carries a body: no call the provider makes has one, and a body is what a `start`
+ * could carry a host configuration in. */
+function hasBody(incoming: IncomingMessage): boolean {
+  const length = incoming.headers['content-length'];
+  return incoming.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 export interface DockerProxyOptions {
@@ -84,8 +106,13 @@ function forward(options: DockerProxyOptions, incoming: IncomingMessage, respons
 export async function startDockerProxy(options: DockerProxyOptions): Promise<DockerProxy> {
   const log = options.logger.child({ listen: options.listen, access: options.access });
   const server: Server = createServer((incoming, response) => {
-    // An upgrade to a raw stream (attach, exec) is never let through, not even on an allowed route.
-    if (incoming.headers.upgrade !== undefined || !isAllowed(options.access, incoming.method, incoming.url)) {
+    // An upgrade to a raw stream (attach, exec) is never let through, not even on an allowed route; nor is
+    // a body.
+    if (
+      incoming.headers.upgrade !== undefined ||
+      hasBody(incoming) ||
+      !isAllowed(options.access, incoming.method, incoming.url)
+    ) {
       log.warn({ method: incoming.method, url: incoming.url }, 'Docker API call refused');
       refuse(
         response,
