@@ -9,7 +9,7 @@ import {
   allSubjects,
   asError,
   type BackendId,
-  contextFromHeaders,
+  contextOfMessage,
   decodeMessage,
   inTrace,
   type Logger,
@@ -30,7 +30,7 @@ export function watchReadyTraces(options: ReadyWatchOptions): { stop(): void } {
         logger.warn({ err: error }, 'ready subscription error');
         return;
       }
-      const ctx = contextFromHeaders(msg.headers);
+      const ctx = contextOfMessage(msg);
       if (!inTrace(ctx)) return;
       try {
         const message = decodeMessage('ready', msg);

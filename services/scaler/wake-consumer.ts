@@ -17,7 +17,7 @@ import {
   type BackendId,
   type Backoff,
   backendFromKey,
-  contextFromHeaders,
+  contextOfMessage,
   decodeMessage,
   firstAnswer,
   followStatus,
@@ -326,7 +326,7 @@ export class WakeConsumer {
     const outcome = await inSpan(
       'wakegate.scale',
       { kind: SpanKind.CONSUMER, attributes: { 'wakegate.backend': id } },
-      contextFromHeaders(msg.headers),
+      contextOfMessage(msg),
       async (span) => {
         const handled = await handler.handle(id, at);
         span.setAttribute('wakegate.outcome', handled.kind);

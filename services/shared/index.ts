@@ -113,7 +113,7 @@ export { COLD_START_BUCKETS, coldStartHistogram } from './observability/cold-sta
 export { createLogger, type Logger } from './observability/logger.ts';
 export { natsConnectedGauge, natsControlConnectedGauge } from './observability/nats-connected-metric.ts';
 export {
-  contextFromHeaders,
+  contextOfMessage,
   headersWithContext,
   inSpan,
   inTrace,

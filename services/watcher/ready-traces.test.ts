@@ -3,7 +3,7 @@
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inMemoryTracing, stepSpan } from '../../test/observability/in-memory-tracing.ts';
-import { type BackendId, contextFromHeaders, inTrace } from '../shared/index.ts';
+import { type BackendId, contextOfMessage, inTrace } from '../shared/index.ts';
 import { ReadyTraces } from './ready-traces.ts';
 
 const exporter = inMemoryTracing();
@@ -26,7 +26,7 @@ describe('the ready span', () => {
     expect(headers?.get('traceparent')).toBe(
       `00-${ready?.spanContext().traceId}-${ready?.spanContext().spanId}-01`,
     );
-    expect(inTrace(contextFromHeaders(headers))).toBe(true);
+    expect(inTrace(contextOfMessage({ headers }))).toBe(true);
     // Used once: a later readiness of the same backend is not part of this cold start.
     expect(traces.ready(id)).toBeUndefined();
   });

@@ -11,7 +11,7 @@ import {
   BackendGraph,
   type BackendId,
   type BackendRecord,
-  contextFromHeaders,
+  contextOfMessage,
   decodeMessage,
   ignoredBecause,
   type Logger,
@@ -275,7 +275,7 @@ export class Watcher {
     const readyNow = this.desired.get(id)?.ready === true;
     this.readyClock.scaled(id, event.at, readyNow, this.now());
     if (readyNow) this.readyTraces.forget(id);
-    else this.readyTraces.scaled(id, contextFromHeaders(msg.headers));
+    else this.readyTraces.scaled(id, contextOfMessage(msg));
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {

@@ -76,8 +76,19 @@ const headerSetter: TextMapSetter<MsgHdrs> = {
   set: (carrier, key, value) => carrier.set(key, value),
 };
 
-/** The trace context a NATS message carries, or the empty one. */
-export function contextFromHeaders(carrier: MsgHdrs | undefined): Context {
+/**
+ * The trace context a NATS message carries, or the empty one: also when its headers cannot be read. nats.js
+ * decodes them when `headers` is first read and throws on a malformed block (a header name with a space),
+ * and a throw in a subscription's callback stops the whole connection reading: one message from anyone who
+ * may publish on the subject would leave the service deaf to everything else.
+ */
+export function contextOfMessage(msg: { readonly headers?: MsgHdrs | undefined }): Context {
+  let carrier: MsgHdrs | undefined;
+  try {
+    carrier = msg.headers;
+  } catch {
+    return ROOT_CONTEXT;
+  }
   return propagation.extract(ROOT_CONTEXT, carrier, headerGetter);
 }
 
