@@ -43,7 +43,22 @@ export interface ControlNats {
 
 export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
   const { nc, controlNc, logger, control, feed } = options;
-  const respond = (msg: Msg, body: unknown) => msg.respond(encoder.encode(JSON.stringify(body)));
+  // Never throws: a throw in a subscription's callback would stop the connection reading. A reply above the
+  // server's max_payload (a long list) would be refused by the client, so it becomes an error reply.
+  const respond = (msg: Msg, body: unknown) => {
+    let reply = encoder.encode(JSON.stringify(body));
+    const max = controlNc.info?.max_payload;
+    if (max !== undefined && reply.length > max) {
+      logger.warn({ subject: msg.subject, bytes: reply.length, max }, 'control reply above max_payload');
+      const message = `the reply is ${reply.length} bytes, above this NATS server's max_payload of ${max}; GET /v1/control/backends has no such limit`;
+      reply = encoder.encode(JSON.stringify({ error: 'reply_too_large', message }));
+    }
+    try {
+      msg.respond(reply);
+    } catch (error) {
+      logger.warn({ subject: msg.subject, err: asError(error) }, 'control reply not sent');
+    }
+  };
   const refuse = (msg: Msg, error: unknown) => {
     if (error instanceof WakegateError) respond(msg, { error: error.code, message: error.message });
     else {
