@@ -55,6 +55,23 @@ describe('BackendGraph', () => {
     expect(g.dependenciesOf('shop/d')).toEqual([]);
   });
 
+  it('follows a chain of 20,000 dependencies and finds a ring of 20,000 without overflowing the stack', () => {
+    const n = 20_000;
+    const at = (i: number) => `shop/b${i}`;
+    const chain = graph(
+      Object.fromEntries(
+        Array.from({ length: n }, (_, i) => [at(i), { dependsOn: i + 1 < n ? [at(i + 1)] : [] }]),
+      ),
+    );
+    const woken = chain.wakeSet(at(0));
+    expect([woken.length, woken[0], woken.at(-1), chain.problems]).toEqual([n - 1, at(n - 1), at(1), []]);
+    const ring = graph(
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [at(i), { dependsOn: [at((i + 1) % n)] }])),
+    );
+    expect(ring.problems).toHaveLength(n);
+    expect(ring.wakeSet(at(0))).toEqual([]);
+  });
+
   it('is empty without groups and dependencies', () => {
     expect(graph({ 'shop/a': {}, 'shop/b': {} }).empty).toBe(true);
     expect(graph({ 'shop/a': { group: 'g' } }).empty).toBe(false);

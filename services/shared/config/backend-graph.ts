@@ -47,7 +47,9 @@ export class BackendGraph {
       if (config.group !== undefined) {
         const key = `${namespaceOf(id)}/${config.group}`;
         this.#groupOf.set(id, key);
-        this.#groups.set(key, [...(this.#groups.get(key) ?? []), id]);
+        const members = this.#groups.get(key);
+        if (members) members.push(id);
+        else this.#groups.set(key, [id]);
       }
       const valid: BackendId[] = [];
       for (const dependency of config.dependsOn ?? []) {
@@ -62,7 +64,9 @@ export class BackendGraph {
     this.#dropCycles();
     for (const [id, dependencies] of this.#dependsOn) {
       for (const dependency of dependencies) {
-        this.#dependents.set(dependency, [...(this.#dependents.get(dependency) ?? []), id]);
+        const dependents = this.#dependents.get(dependency);
+        if (dependents) dependents.push(id);
+        else this.#dependents.set(dependency, [id]);
       }
     }
   }
@@ -93,22 +97,39 @@ export class BackendGraph {
    * of those; dependencies before the backends that depend on them.
    */
   wakeSet(id: BackendId): BackendId[] {
-    const members = new Set<BackendId>();
-    const visit = (backend: BackendId) => {
-      if (members.has(backend)) return;
-      members.add(backend);
-      for (const other of [...this.groupMembersOf(backend), ...this.dependenciesOf(backend)]) visit(other);
-    };
-    visit(id);
+    // Depth first with stacks of their own rather than recursion: a tenant's chain of a few thousand
+    // dependencies must not overflow the call stack of the watcher or the scaler.
+    const members = new Set<BackendId>([id]);
+    const related = (backend: BackendId) =>
+      [...this.groupMembersOf(backend), ...this.dependenciesOf(backend)].values();
+    const visiting = [related(id)];
+    while (visiting.length > 0) {
+      const next = (visiting.at(-1) as Iterator<BackendId>).next();
+      if (next.done) visiting.pop();
+      else if (!members.has(next.value)) {
+        members.add(next.value);
+        visiting.push(related(next.value));
+      }
+    }
+    // Each backend after its dependencies: the order in which a depth-first walk of them finishes.
     const ordered: BackendId[] = [];
     const placed = new Set<BackendId>();
-    const place = (backend: BackendId) => {
-      if (placed.has(backend)) return;
+    const placing: [BackendId, Iterator<BackendId>][] = [];
+    const enter = (backend: BackendId) => {
       placed.add(backend);
-      for (const dependency of this.dependenciesOf(backend)) place(dependency);
-      ordered.push(backend);
+      placing.push([backend, this.dependenciesOf(backend).values()]);
     };
-    for (const backend of members) place(backend);
+    for (const backend of members) {
+      if (!placed.has(backend)) enter(backend);
+      while (placing.length > 0) {
+        const [current, dependencies] = placing.at(-1) as [BackendId, Iterator<BackendId>];
+        const next = dependencies.next();
+        if (next.done) {
+          placing.pop();
+          ordered.push(current);
+        } else if (!placed.has(next.value)) enter(next.value);
+      }
+    }
     return ordered.filter((backend) => backend !== id);
   }
 
@@ -121,25 +142,39 @@ export class BackendGraph {
     const component = new Map<BackendId, number>();
     let counter = 0;
     let components = 0;
-    const connect = (id: BackendId) => {
+    const lower = (id: BackendId, to: number) => low.set(id, Math.min(low.get(id) as number, to));
+    // Tarjan's recursion unrolled onto a stack of frames (a long chain must not overflow the call stack).
+    const frames: { id: BackendId; next: Iterator<BackendId> }[] = [];
+    const open = (id: BackendId) => {
       index.set(id, counter);
       low.set(id, counter++);
       stack.push(id);
       onStack.add(id);
-      for (const next of this.#dependsOn.get(id) ?? []) {
-        if (!index.has(next)) {
-          connect(next);
-          low.set(id, Math.min(low.get(id) as number, low.get(next) as number));
-        } else if (onStack.has(next)) low.set(id, Math.min(low.get(id) as number, index.get(next) as number));
-      }
-      if (low.get(id) === index.get(id)) {
-        let member: BackendId | undefined;
-        do {
-          member = stack.pop() as BackendId;
-          onStack.delete(member);
-          component.set(member, components);
-        } while (member !== id);
-        components++;
+      frames.push({ id, next: (this.#dependsOn.get(id) ?? []).values() });
+    };
+    const connect = (root: BackendId) => {
+      open(root);
+      while (frames.length > 0) {
+        const frame = frames.at(-1) as { id: BackendId; next: Iterator<BackendId> };
+        const step = frame.next.next();
+        if (!step.done) {
+          if (!index.has(step.value)) open(step.value);
+          else if (onStack.has(step.value)) lower(frame.id, index.get(step.value) as number);
+          continue;
+        }
+        frames.pop();
+        const { id } = frame;
+        if (low.get(id) === index.get(id)) {
+          let member: BackendId | undefined;
+          do {
+            member = stack.pop() as BackendId;
+            onStack.delete(member);
+            component.set(member, components);
+          } while (member !== id);
+          components++;
+        }
+        const parent = frames.at(-1);
+        if (parent) lower(parent.id, low.get(id) as number);
       }
     };
     for (const id of this.#dependsOn.keys()) if (!index.has(id)) connect(id);
