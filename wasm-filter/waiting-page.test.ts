@@ -178,6 +178,13 @@ describe('waiting page', () => {
     expect(decoder.decode(reply.body)).toBe(
       '<p>&lt;b&gt;x&lt;/b&gt;.apps.example.com wakes up (&lt;b&gt;x&lt;/b&gt;.apps.example.com)</p>',
     );
+    // A host many times the page's length: the page stays whole (the substitution once wrote past its
+    // buffer: AssemblyScript's replaceAll), and the filter goes on serving.
+    const long = `${'&'.repeat(200)}.apps.example.com`;
+    const longReply = expectReply(request(plugin, long, chromeNavigation).settled);
+    const escaped = `${'&amp;'.repeat(200)}.apps.example.com`;
+    expect(decoder.decode(longReply.body)).toBe(`<p>${escaped} wakes up (${escaped})</p>`);
+    expect(expectReply(request(plugin, 'x.apps.example.com', chromeNavigation).settled).status).toBe(503);
     const refused = async (config: Record<string, unknown>) => {
       const failed = await start({ config }).catch((e: unknown) => e);
       expect(failed).toBeInstanceOf(PluginStartError);
@@ -195,5 +202,21 @@ describe('waiting page', () => {
     expect(await refused({ no_wake: ['kube-probe/', ''] })).toContain(
       'wakegate: invalid configuration field no_wake: expected strings of 1 to 256 printable ASCII characters',
     );
+  });
+
+  it('matches no host longer than a hostname, and names none on the page', async () => {
+    const { plugin } = await start({ backends: [sleeping] });
+    // Under the wildcard, but longer than any hostname: not managed (and no per-label search over it).
+    expectContinue(request(plugin, `${'a'.repeat(3000)}.apps.example.com`, chromeNavigation).settled);
+    expectContinue(request(plugin, `${'a.'.repeat(30_000)}apps.example.com`, chromeNavigation).settled);
+    // The managed host with junk after it: its page, naming no host.
+    const reply = expectReply(
+      request(plugin, `app.example.com:]${'a'.repeat(3000)}`, chromeNavigation).settled,
+    );
+    expect([reply.status, decoder.decode(reply.body)]).toEqual([
+      503,
+      expect.stringContaining('<h1>Starting </h1>'),
+    ]);
+    expect(expectReply(request(plugin, 'app.example.com', chromeNavigation).settled).status).toBe(503);
   });
 });

@@ -3,6 +3,12 @@
 import { FNV_BASIS, FNV_PRIME, lowerAscii } from './bytes';
 import { IdTable, MISSING } from './id-table';
 
+/** The longest hostname (DNS: 253 characters), the most any pattern has: a longer `:authority` host is
+ * matched against nothing, so no request makes the per-label suffix search cost more than this squared. */
+export const MAX_HOST_BYTES: usize = 253;
+/** The longest `:authority` kept for a held request's probe: a hostname, a bracketed IPv6 address, a port. */
+export const MAX_AUTHORITY_BYTES: usize = MAX_HOST_BYTES + 8;
+
 /** The lowercase bytes of each pattern (wildcards as their suffix: ".example.com" for "*.example.com"),
  * chained by FNV-1a hash; a freed pattern id is reused. */
 const patBytes: ArrayBuffer[] = [];

@@ -18,6 +18,7 @@ import { Backend, backends, isTableKnown, UNKNOWN } from './backends';
 import { callingFromCurrentRoot } from './calls';
 import { filterNow } from './clock';
 import { currentConfig, isConfigured, PROBE_OFF } from './config';
+import { MAX_AUTHORITY_BYTES } from './hosts';
 import { admit, heldOf, heldTotal, hold, pass } from './ledger';
 import { metricOverflows } from './metrics';
 import { authorityNames, clusterNames } from './names';
@@ -166,7 +167,9 @@ function holdOrRefuse(contextId: u32, index: i32, kind: u8 = HELD_PLAIN): i32 {
   if (currentConfig().probeMode != PROBE_OFF) {
     // Kept as interned ids: the probe before release goes to this cluster with this authority.
     if (getProperty(P_CLUSTER_NAME, scratch)) cluster = clusterNames.intern(scratch.ptr, scratch.len);
-    if (getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch))
+    // Not an `:authority` longer than any host with a port: distinct junk ones would each stay in memory
+    // while held. Without one the probe names the backend's first host.
+    if (getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch) && scratch.len <= MAX_AUTHORITY_BYTES)
       authority = authorityNames.intern(scratch.ptr, scratch.len);
     scratch.free();
   }

@@ -9,7 +9,7 @@
 
 import { getHeader, HostBytes, MAP_REQUEST_HEADERS, scratch } from './abi';
 import { FNV_BASIS, FNV_PRIME, fnv1a } from './bytes';
-import { addHost, findPattern, removeHost } from './hosts';
+import { addHost, findPattern, MAX_HOST_BYTES, removeHost } from './hosts';
 
 /** A route as the table lists it. */
 export class RouteSpec {
@@ -241,7 +241,7 @@ export function matchAuthority(ptr: usize, len: usize): i32 {
       }
     }
   }
-  if (end == 0) return -1;
+  if (end == 0 || end > MAX_HOST_BYTES) return -1;
   const hit = findPattern(false, ptr, end);
   if (hit >= 0) return hit;
   // Longest wildcard suffix first; a wildcard needs at least one label before it.

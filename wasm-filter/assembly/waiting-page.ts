@@ -14,6 +14,7 @@ import {
 } from './abi';
 import { Backend, backends } from './backends';
 import { currentConfig } from './config';
+import { MAX_AUTHORITY_BYTES, MAX_HOST_BYTES } from './hosts';
 import { metricPages, metricPageToReadyMs } from './metrics';
 
 /** The default page (under 4 KiB): the host named, a live region for the status, a spinner that stops for
@@ -74,13 +75,15 @@ function escapeHtml(s: string): string {
 
 const K_AUTHORITY = String.UTF8.encode(':authority');
 
-/** The request's host as the page names it: `:authority` without its port. */
+/** The request's host as the page names it: `:authority` without its port; empty when longer than any
+ * hostname (the request matched a managed host, so anything longer is junk around it). */
 function requestHost(): string {
   if (!getHeader(MAP_REQUEST_HEADERS, K_AUTHORITY, scratch)) return '';
-  const authority = scratch.toString();
+  const authority = scratch.len <= MAX_AUTHORITY_BYTES ? scratch.toString() : '';
   scratch.free();
   const colon = authority.lastIndexOf(':');
-  return colon > 0 && authority.indexOf(']', colon) < 0 ? authority.substring(0, colon) : authority;
+  const host = colon > 0 && authority.indexOf(']', colon) < 0 ? authority.substring(0, colon) : authority;
+  return <usize>String.UTF8.byteLength(host) <= MAX_HOST_BYTES ? host : '';
 }
 
 /** Per backend index, the backend and the filter time of its first page since it last slept: the page-to-
@@ -105,7 +108,9 @@ export function servePage(index: i32, now: f64): void {
   sendLocalResponse(
     503,
     'wakegate_waiting_page',
-    page.replaceAll('{{host}}', escapeHtml(requestHost())),
+    // Not `replaceAll`: AssemblyScript 0.28's grows its output once per match, by doubling, and writes past
+    // the end when the replacement is longer than that (a long escaped host, a short custom page).
+    page.split('{{host}}').join(escapeHtml(requestHost())),
     [
       'content-type',
       'text/html; charset=utf-8',
