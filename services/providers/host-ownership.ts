@@ -243,16 +243,25 @@ export function resolveHostOwnership(
       matches.set(key, claimant.id);
       return true;
     };
+    // Sets of what this claimant already holds: one backend may list tens of thousands of hosts or routes,
+    // and a scan of its list per claim made that quadratic.
+    const mineSet = new Set<string>();
     for (const host of claimant.hosts) {
-      if (mine.includes(host)) continue;
-      if (claim(host, undefined)) mine.push(host);
+      if (mineSet.has(host)) continue;
+      if (claim(host, undefined)) {
+        mine.push(host);
+        mineSet.add(host);
+      }
     }
+    const myRouteKeys = new Set<string>();
     for (const route of claimant.routes ?? []) {
-      const key = routeMatchKey(route);
-      if (myRoutes.some((r) => r.host === route.host && routeMatchKey(r) === key)) continue;
+      const key = `${route.host} ${routeMatchKey(route)}`;
+      if (myRouteKeys.has(key)) continue;
       const { host, path, headers } = route;
-      if (claim(host, route))
+      if (claim(host, route)) {
         myRoutes.push({ host, ...(path ? { path } : {}), ...(headers ? { headers } : {}) });
+        myRouteKeys.add(key);
+      }
     }
   }
   return { owned, ownedRoutes, refused };

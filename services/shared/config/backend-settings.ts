@@ -171,13 +171,14 @@ export function parseBackendSettings(
   const problems: SettingProblem[] = [];
   const config: BackendConfig = { ...DEFAULT_BACKEND_CONFIG };
 
-  const hosts: string[] = [];
+  // A set: an annotation can list tens of thousands of hosts, and a scan per host made that quadratic.
+  const hosts = new Set<string>();
   for (const raw of (input.hosts ?? '').split(',')) {
     if (raw.trim() === '') continue;
     const host = normalizeHost(raw);
     if (host === undefined)
       problems.push({ setting: 'hosts', value: raw.trim(), reason: 'not a valid hostname' });
-    else if (!hosts.includes(host)) hosts.push(host);
+    else hosts.add(host);
   }
 
   const duration = (
@@ -318,5 +319,5 @@ export function parseBackendSettings(
           : `below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT; ${used} ms is used`,
     });
   }
-  return { hosts, config: bounded.config, probeProtocol, problems };
+  return { hosts: [...hosts], config: bounded.config, probeProtocol, problems };
 }
