@@ -47,6 +47,11 @@ export class WatcherMetrics {
     help: 'Failed NATS operations (retried with a full reconcile)',
     registers: [this.registry],
   });
+  readonly oversizedRecords = new Counter({
+    name: 'wakegate_watcher_oversized_records_total',
+    help: 'Backend records above 64 KiB of JSON, written without their hosts and routes',
+    registers: [this.registry],
+  });
   readonly invalidScaled = new Counter({
     name: 'wakegate_watcher_invalid_messages_total',
     help: 'wakegate.scaled messages ignored because they are not valid',

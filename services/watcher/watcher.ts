@@ -30,9 +30,11 @@ import { ReadyTraces } from './ready-traces.ts';
 import {
   decideWrite,
   keysToCheck,
+  MAX_RECORD_BYTES,
   readinessChanged,
   toRecord,
   type WriteDecision,
+  withinRecordLimit,
 } from './write-decision.ts';
 
 export interface WatcherOptions {
@@ -292,7 +294,7 @@ export class Watcher {
     const at = this.now();
     const next = new Map<BackendId, BackendRecord>();
     for (const backend of snapshot) {
-      const record = this.records.get(backend) ?? toRecord(backend, at, this.options.pair);
+      const record = this.records.get(backend) ?? this.recordOf(backend, at);
       this.records.set(backend, record);
       next.set(backend.id, record);
     }
@@ -324,6 +326,25 @@ export class Watcher {
       // Which keys were written is unknown now: the retry compares every key with KV.
       this.scheduleRetry();
     }
+  }
+
+  /** The record to write for a backend seen anew: its hosts and routes left out past MAX_RECORD_BYTES. */
+  private recordOf(backend: ObservedBackend, at: number): BackendRecord {
+    const { record, oversizedBytes } = withinRecordLimit(toRecord(backend, at, this.options.pair));
+    if (oversizedBytes !== undefined) {
+      this.metrics.oversizedRecords.inc();
+      this.options.logger.warn(
+        {
+          backend: backend.id,
+          bytes: oversizedBytes,
+          max: MAX_RECORD_BYTES,
+          hosts: backend.hosts.length,
+          routes: backend.routes?.length ?? 0,
+        },
+        'backend record too large; written without its hosts and routes',
+      );
+    }
+    return record;
   }
 
   private scheduleRetry(): void {

@@ -14,6 +14,25 @@ import type { ObservedBackend } from '../providers/index.ts';
 import { type BackendId, type BackendRecord, pairOf, sameRoutes } from '../shared/index.ts';
 
 /**
+ * The largest record written with its hosts and routes, in JSON bytes: far above any real backend's (256
+ * hostnames take 65 KB only at their longest), far below NATS's default 1 MiB message limit. A larger one
+ * would be refused by NATS and fail the watcher's whole pass, every backend's write retried with it, and
+ * every filter would download it with each whole table.
+ */
+export const MAX_RECORD_BYTES = 64 * 1024;
+
+/**
+ * `record` as it may be written: the same, or, when its JSON is above MAX_RECORD_BYTES, without hosts and
+ * routes (that backend alone unmanaged), with the size it had.
+ */
+export function withinRecordLimit(record: BackendRecord): { record: BackendRecord; oversizedBytes?: number } {
+  const bytes = Buffer.byteLength(JSON.stringify(record));
+  if (bytes <= MAX_RECORD_BYTES) return { record };
+  const { routes: _, ...rest } = record;
+  return { record: { ...rest, hosts: [] }, oversizedBytes: bytes };
+}
+
+/**
  * The record of an observed backend. Whatever the provider computed, a backend with no replica wanted or
  * none ready is never recorded ready: a scale to zero must never read as ready from endpoints not yet gone.
  * `pair` (WAKEGATE_PAIR) is recorded unless it is the default pair's ''.
