@@ -364,6 +364,37 @@ describe('routes sharing a host', () => {
     ]);
   });
 
+  it("refuses a wildcard over another namespace's earlier route, and a host under its route's wildcard", () => {
+    const { owned, ownedRoutes, refused } = resolveHostOwnership([
+      {
+        id: 'nsb/api',
+        hosts: [],
+        routes: [{ host: 'api.b.com', path: { type: 'PathPrefix', value: '/v1' } }],
+        createdAt: 1,
+      },
+      {
+        id: 'nsb/all',
+        hosts: [],
+        routes: [{ host: '*.c.com', path: { type: 'PathPrefix', value: '/v1' } }],
+        createdAt: 2,
+      },
+      { id: 'nsa/wide', hosts: ['*.b.com', 'x.c.com'], createdAt: 3 },
+      {
+        id: 'nsa/route',
+        hosts: [],
+        routes: [{ host: 'api.c.com', path: { type: 'PathPrefix', value: '/v1' } }],
+        createdAt: 4,
+      },
+    ]);
+    expect(owned.get('nsa/wide')).toEqual([]);
+    expect(ownedRoutes.get('nsa/route')).toEqual([]);
+    expect(refused).toEqual([
+      { id: 'nsa/wide', host: '*.b.com', reason: 'conflict', owner: 'nsb/api', ownerHost: 'api.b.com' },
+      { id: 'nsa/wide', host: 'x.c.com', reason: 'conflict', owner: 'nsb/all', ownerHost: '*.c.com' },
+      { id: 'nsa/route', host: 'api.c.com/v1', reason: 'conflict', owner: 'nsb/all', ownerHost: '*.c.com' },
+    ]);
+  });
+
   it('applies the namespace allowlist to routes as to hosts', () => {
     const { ownedRoutes, refused } = resolveHostOwnership([{ id: 'other/api', hosts: [], routes: [api] }], {
       allowedSuffixes: new Map([['other', ['other.example.com']]]),

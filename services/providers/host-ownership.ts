@@ -156,34 +156,37 @@ function namespaceOf(id: BackendId): string {
   return id.slice(0, id.indexOf('/'));
 }
 
-interface Grant {
+/** The namespace a host belongs to (its earliest claim's, whole or route), with that claim's backend. */
+interface Holding {
+  namespace: string;
   owner: BackendId;
-  /** Order of granting: of several overlapping grants, the earliest is named. */
+  /** Order of the claims: of several overlapping holdings, the earliest is named. */
   order: number;
 }
 
 /**
- * The earliest grant of another namespace than `namespace` that overlaps `host`: a wildcard covering it or,
- * for a wildcard, a host it covers. An exact host is looked up by its suffixes; only a wildcard (rare) is
- * compared with every grant, where comparing every host with every grant made 10,000 backends quadratic.
+ * The earliest host of another namespace than `namespace` that overlaps `host`, whether held whole or by a
+ * route: a wildcard covering it or, for a wildcard, a host it covers. An exact host is looked up by its
+ * suffixes; only a wildcard (rare) is compared with every host held, where comparing every host with every
+ * other made 10,000 backends quadratic.
  */
 function overlapping(
   host: string,
   namespace: string,
-  granted: Map<string, Grant>,
-): [string, Grant] | undefined {
-  let found: [string, Grant] | undefined;
-  const consider = (other: string, grant: Grant) => {
-    if (namespaceOf(grant.owner) === namespace) return;
-    if (found === undefined || grant.order < found[1].order) found = [other, grant];
+  held: Map<string, Holding>,
+): [string, Holding] | undefined {
+  let found: [string, Holding] | undefined;
+  const consider = (other: string, holding: Holding) => {
+    if (holding.namespace === namespace) return;
+    if (found === undefined || holding.order < found[1].order) found = [other, holding];
   };
   for (let dot = host.indexOf('.'); dot >= 0; dot = host.indexOf('.', dot + 1)) {
     const wildcard = `*${host.slice(dot)}`;
-    const grant = wildcard === host ? undefined : granted.get(wildcard);
-    if (grant) consider(wildcard, grant);
+    const holding = wildcard === host ? undefined : held.get(wildcard);
+    if (holding) consider(wildcard, holding);
   }
   if (host.startsWith('*.'))
-    for (const [other, grant] of granted) if (covers(host, other)) consider(other, grant);
+    for (const [other, holding] of held) if (covers(host, other)) consider(other, holding);
   return found;
 }
 
@@ -200,9 +203,9 @@ export function resolveHostOwnership(
   const ownedRoutes = new Map<BackendId, Route[]>();
   const refused: HostRefusal[] = [];
   /** Whole hosts granted so far, with their owner. */
-  const granted = new Map<string, Grant>();
-  /** The namespace each host belongs to (its earliest claim's), with that claim's backend. */
-  const hostNamespaces = new Map<string, { namespace: string; owner: BackendId }>();
+  const granted = new Map<string, BackendId>();
+  /** The namespace each host belongs to (its earliest claim's, whole or route), with that claim's backend. */
+  const hostNamespaces = new Map<string, Holding>();
   /** Matches granted so far (`host` + the match's key; a whole host is the prefix `/`), with their owner. */
   const matches = new Map<string, BackendId>();
   for (const claimant of [...claimants].sort(compareClaimants)) {
@@ -234,12 +237,13 @@ export function resolveHostOwnership(
       if (held !== undefined && held.namespace !== from) return refuse('conflict', held.owner, host);
       // A whole host has one owner.
       const same = route === undefined ? granted.get(host) : undefined;
-      if (same !== undefined) return refuse('conflict', same.owner, host);
+      if (same !== undefined) return refuse('conflict', same, host);
       // Across namespaces a wildcard and a host it covers are one claim too: the later one is refused.
-      const overlap = overlapping(host, from, granted);
+      const overlap = overlapping(host, from, hostNamespaces);
       if (overlap) return refuse('conflict', overlap[1].owner, overlap[0]);
-      if (route === undefined) granted.set(host, { owner: claimant.id, order: granted.size });
-      if (held === undefined) hostNamespaces.set(host, { namespace: from, owner: claimant.id });
+      if (route === undefined) granted.set(host, claimant.id);
+      if (held === undefined)
+        hostNamespaces.set(host, { namespace: from, owner: claimant.id, order: hostNamespaces.size });
       matches.set(key, claimant.id);
       return true;
     };
