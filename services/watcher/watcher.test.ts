@@ -402,6 +402,21 @@ describe('watcher with the Kubernetes provider', () => {
     await view.stop();
   });
 
+  it('reports at most ten problems of one Deployment with Events, and one Event saying there are more', async () => {
+    const hosts = Array.from({ length: 30 }, (_, i) => `bad host ${i}`).join(',');
+    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': hosts } }));
+    const view = await watchBackends(bucket.kv);
+    await start();
+    await view.until((v) => v.has('shop/web'));
+    await until('eleven Warning Events', () => api.list('events', 'shop').length >= 11, 5000);
+    const reasons = api.list('events', 'shop').map((e) => e.reason as string);
+    expect([reasons.length, reasons.filter((r) => r === 'InvalidAnnotation').length]).toEqual([11, 10]);
+    expect(api.list('events', 'shop').find((e) => e.reason === 'TooManyProblems')?.message).toBe(
+      "more than 10 problems with this Deployment: the others are only in the watcher's log",
+    );
+    await view.stop();
+  });
+
   it('runs as two replicas without flapping: each value is written once, each readiness change announced once', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));

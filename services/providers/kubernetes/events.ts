@@ -25,6 +25,17 @@ const HOST_REFUSED_REASON = 'HostRefused';
 const SOURCE_FORBIDDEN_REASON = 'SourceForbidden';
 /** A `depends-on` entry that is ignored: an unknown id, another namespace's backend, a cycle. */
 const INVALID_DEPENDENCY_REASON = 'InvalidDependency';
+/** More problems on one object than it gets Events for; the rest are in the watcher's log alone. */
+const TOO_MANY_PROBLEMS_REASON = 'TooManyProblems';
+
+/**
+ * Events per object and process: a tenant's Deployment with thousands of malformed hosts must not make the
+ * watcher send thousands of API requests at once (the API server's, and the watcher's, load for everyone).
+ */
+export const MAX_EVENTS_PER_OBJECT = 10;
+/** Problems remembered as reported, past which the memory starts afresh (an Event's name is derived from its
+ * problem, so one reported again is refused by the API server as a duplicate, not repeated). */
+const MAX_REPORTED = 100_000;
 
 type DeploymentRef = DeploymentBackend['deployment'];
 
@@ -50,6 +61,8 @@ export class AnnotationProblemReporter {
   private readonly logger: Logger;
   private readonly pod: PodRef | undefined;
   private readonly reported = new Set<string>();
+  /** Events created per involved object (`kind|namespace|name|uid`). */
+  private readonly eventsPerObject = new Map<string, number>();
 
   constructor(core: CoreV1Api, component: string, logger: Logger, pod?: PodRef) {
     this.core = core;
@@ -133,7 +146,27 @@ export class AnnotationProblemReporter {
     }
   }
 
+  /** Creates the Event unless its object had its share: the one past it says so, and the rest are logged. */
   private async createEvent(
+    involvedObject: InvolvedObject,
+    key: string,
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    if (this.reported.size > MAX_REPORTED) this.reported.clear();
+    const { kind, namespace, name, uid } = involvedObject;
+    const object = `${kind}|${namespace}|${name}|${uid ?? ''}`;
+    const created = this.eventsPerObject.get(object) ?? 0;
+    if (created > MAX_EVENTS_PER_OBJECT) return;
+    this.eventsPerObject.set(object, created + 1);
+    if (created === MAX_EVENTS_PER_OBJECT) {
+      const more = `more than ${MAX_EVENTS_PER_OBJECT} problems with this ${kind}: the others are only in the watcher's log`;
+      return this.sendEvent(involvedObject, `${object}|too-many`, TOO_MANY_PROBLEMS_REASON, more);
+    }
+    return this.sendEvent(involvedObject, key, reason, message);
+  }
+
+  private async sendEvent(
     involvedObject: InvolvedObject,
     key: string,
     reason: string,
