@@ -139,7 +139,7 @@ describe('scaler: idle loop', () => {
     workloads: TestWorkloads,
     identity: string,
     isLeader: () => boolean,
-    options: { minIdleTimeoutMs?: number; clock?: () => number } = {},
+    options: { minIdleTimeoutMs?: number; clock?: () => number; intents?: IntentStore } = {},
   ) {
     const loopNc = await connect({ servers: server.url });
     const { lines, log } = capturingLogger();
@@ -155,7 +155,7 @@ describe('scaler: idle loop', () => {
         log,
       ),
       bridges: await new Kvm(loopNc).open('wakegate-bridges'),
-      intents: new IntentStore(intentsKv, identity),
+      intents: options.intents ?? new IntentStore(intentsKv, identity),
       scaler: workloads,
       scaled: new ScaledPublisher(loopNc),
       metrics,
@@ -251,6 +251,35 @@ describe('scaler: idle loop', () => {
     workloads.failures = 1;
     await until('the intent to be awake again', () => intents(id, 'awake').length === 1);
     expect(intents(id, 'awake')[0]?.record.by).toBe('leader');
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('tries again to set the intent back to awake when that failed too, until it is', async () => {
+    const id = backendId('idle', 'unrestored');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    /** NATS unreachable for the drain's own restore (a bucket electing its leader, say), back after. */
+    class RestoreFailsOnce extends IntentStore {
+      failed = false;
+      async restoreAwake(backend: BackendId, revision: number): Promise<boolean> {
+        if (!this.failed) {
+          this.failed = true;
+          throw new Error('503 No Responders Available For Request');
+        }
+        return super.restoreAwake(backend, revision);
+      }
+    }
+    const store = new RestoreFailsOnce(intentsKv, 'leader');
+    const { lines } = await startLoop(workloads, 'leader', () => true, { intents: store });
+
+    await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
+    // A request during the drain period cancels it; its restore of the `sleeping` write fails.
+    reportActivity(id, 1, 0);
+    await until('the intent to be awake again', () => intents(id, 'awake').length === 1);
+    expect(store.failed).toBe(true);
+    expect(lines.filter((l) => l.backend === id).map((l) => l.msg)).toContain(
+      'a drain left its intent behind; restored awake',
+    );
     expect(workloads.replicas.get(id)).toBe(1);
   });
 

@@ -131,6 +131,8 @@ export class IdleLoop {
   readonly #ownStops = new Map<BackendId, number>();
   /** Why each idle backend is not being drained, as last logged. */
   readonly #heldBack = new Map<BackendId, string>();
+  /** Drains' `sleeping` or `stopping` writes whose restore to awake failed, by revision (`#retryRestores`). */
+  readonly #unrestored = new Map<BackendId, number>();
   /** Backends with a group or dependencies: the graph is built from them when they change. */
   readonly #related = new Set<BackendId>();
   #graph = new BackendGraph([]);
@@ -364,7 +366,10 @@ export class IdleLoop {
   }
 
   #check(): void {
-    if (!this.#options.isLeader() || this.#abort.signal.aborted || !this.#connected) return;
+    if (this.#abort.signal.aborted || !this.#connected) return;
+    // Leader or not: a restore is a compare-and-set on this replica's own write, which nothing else undoes.
+    this.#retryRestores();
+    if (!this.#options.isLeader()) return;
     const now = this.#clock();
     // Requests served while a bridge was silent or none was live reach this loop only with the filters'
     // next reports (they keep their counts, and a filter in its poll backoff has not seen any `sleeping`):
@@ -636,6 +641,31 @@ export class IdleLoop {
     return undefined;
   }
 
+  /**
+   * Restores that failed at a drain's end (NATS unreachable, a bucket electing its leader), tried again at
+   * each check until one succeeds or the intent has moved on: left `sleeping`, a running backend would read
+   * as not ready to every bridge (its requests waiting for a wake, its health checks answered 503) with
+   * nobody to set it back, the leader too having lost its lease in the outage.
+   */
+  #retryRestores(): void {
+    for (const [id, revision] of this.#unrestored) {
+      if (this.#draining.has(id)) continue;
+      this.#unrestored.delete(id);
+      const log = this.#log.child({ backend: id });
+      const restore = this.#options.intents
+        .restoreAwake(id, revision)
+        .then((restored) => {
+          if (restored) log.info('a drain left its intent behind; restored awake');
+        })
+        .catch((error: unknown) => {
+          log.warn({ err: asError(error) }, 'could not restore the intent awake; trying again');
+          if (!this.#unrestored.has(id)) this.#unrestored.set(id, revision);
+        })
+        .finally(() => this.#draining.delete(id));
+      this.#draining.set(id, restore);
+    }
+  }
+
   async #restoreStop(id: BackendId, revision: number): Promise<void> {
     const log = this.#log.child({ backend: id });
     try {
@@ -784,8 +814,10 @@ export class IdleLoop {
       if (!voted) vote?.cast(false);
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
       if (held !== undefined) {
-        await intents.restoreAwake(id, held).catch((error: unknown) => {
-          log.warn({ err: asError(error) }, 'could not restore the intent awake');
+        const revision = held;
+        await intents.restoreAwake(id, revision).catch((error: unknown) => {
+          log.warn({ err: asError(error) }, 'could not restore the intent awake; trying again');
+          this.#unrestored.set(id, revision);
         });
       }
     }
