@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendRecord, IntentRecord } from '../shared/index.ts';
 import { MAX_REVISIONS } from './change-log.ts';
-import { MergedView } from './merged-view.ts';
+import { MAX_DELTA_BYTES, MergedView } from './merged-view.ts';
 import type { BackendRow, BackendsReply } from './schemas.ts';
 
 const backend = (id: string, overrides: Partial<BackendRecord> = {}): BackendRecord => ({
@@ -101,6 +101,39 @@ describe('merged view: delta answers', () => {
     expect([...follower.table.values()].sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual(rowsOf(view));
     const fromOld = parse(view.answer(revisions[100] as number));
     expect(fromOld).toMatchObject({ from: revisions[100] });
+  });
+
+  it('keeps at most MAX_DELTA_BYTES of deltas for a table, and answers the whole table past them', () => {
+    const view = new MergedView();
+    // 300 backends of 100 hosts (about 3 KB a row), each changed once: a delta since the first revisions
+    // holds nearly the whole table, and one per kept revision would come to about 140 MB.
+    const hosts = (name: string) => Array.from({ length: 100 }, (_, i) => `h${i}.${name}.example.com`);
+    let seq = 0;
+    const revisions: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      revisions.push(view.revision);
+      view.setBackend(`shop/b${i}`, backend(`shop/b${i}`, { hosts: hosts(`b${i}`) }), ++seq);
+    }
+    const body = view.body();
+    // The filter that follows the table asks first (a long poll answered at the change); then a client
+    // asks for every other kept revision.
+    const newest = view.answer(revisions[299] as number);
+    const answers = revisions.map((since) => view.answer(since));
+    expect(answers[299]).toBe(newest);
+    const deltas = answers.filter((answer) => answer !== body);
+    const kept = deltas.reduce((sum, answer) => sum + answer.length, 0);
+    expect(kept).toBeLessThanOrEqual(MAX_DELTA_BYTES + body.length);
+    expect(deltas.length).toBeGreaterThan(0);
+    expect(answers.filter((answer) => answer === body).length).toBeGreaterThan(0);
+    // Whatever it answered, a filter at any of those revisions ends with the view's table.
+    const byId = (rows: BackendRow[]) => rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+    for (const [i, answer] of answers.entries()) {
+      const before = rowsOf(view).filter((row) => Number(row.id.slice('shop/b'.length)) < i);
+      const at = new Map(before.map((row) => [row.id, row]));
+      const after = apply(at, revisions[i] as number, parse(answer)).table;
+      expect(byId([...after.values()])).toEqual(rowsOf(view));
+    }
+    expect(parse(newest)).toMatchObject({ from: revisions[299], removed: [] });
   });
 
   it('serializes the answer once per since and revision', () => {

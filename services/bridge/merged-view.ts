@@ -113,6 +113,9 @@ function byId(a: BackendRow, b: BackendRow): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
+/** The most bytes of delta answers kept for the current table. */
+export const MAX_DELTA_BYTES = 16 * 2 ** 20;
+
 export class MergedView {
   readonly #backends = new Map<BackendId, BackendRecord>();
   readonly #intents = new Map<BackendId, IntentRecord>();
@@ -127,6 +130,8 @@ export class MergedView {
   readonly #log = new ChangeLog();
   /** Delta answers for the current table, by the `since` they answer. */
   readonly #deltas = new Map<number, Buffer>();
+  /** Bytes of the delta answers in `#deltas` (the whole table, stored there for a `since`, not counted). */
+  #deltaBytes = 0;
   /** Backends with a group or dependencies, and every id they name as a dependency. */
   readonly #related = new Set<BackendId>();
   readonly #named = new Set<string>();
@@ -280,7 +285,8 @@ export class MergedView {
   /**
    * The answer for a filter whose table has revision `since`: the backends changed since then (`removed`:
    * those no longer listed) with `from: since`, which the filter applies only to a table at exactly that
-   * revision; the whole table when `since` is not a revision this view kept. Built once per `since` and
+   * revision; the whole table when `since` is not a revision this view kept, or once the deltas kept for
+   * this revision hold MAX_DELTA_BYTES. Built once per `since` and
    * revision, so the waiters at one `since` share one buffer.
    */
   answer(since: number): Buffer {
@@ -288,6 +294,10 @@ export class MergedView {
     if (cached !== undefined) return cached;
     const changed = this.#log.since(since);
     if (changed === undefined) return this.body();
+    // Kept answers are bounded: a client asking for each of the 1,024 revisions the log keeps would
+    // otherwise make one buffer each, every one of them up to the whole table. Past the bound the whole
+    // table (built once per revision) answers.
+    if (this.#deltaBytes >= MAX_DELTA_BYTES) return this.body();
     const backends: BackendRow[] = [];
     const removed: BackendId[] = [];
     for (const id of [...changed].sort()) {
@@ -296,6 +306,7 @@ export class MergedView {
       else backends.push(row);
     }
     const delta = Buffer.from(JSON.stringify({ revision: this.#revision, from: since, backends, removed }));
+    this.#deltaBytes += delta.length;
     this.#deltas.set(since, delta);
     return delta;
   }
@@ -361,5 +372,6 @@ export class MergedView {
   #answersChanged(): void {
     this.#body = undefined;
     this.#deltas.clear();
+    this.#deltaBytes = 0;
   }
 }
