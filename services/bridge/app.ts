@@ -20,6 +20,7 @@ import {
   type SleepReply,
 } from '../shared/index.ts';
 import { type BridgeAuth, bearerTokenCheck } from './auth.ts';
+import { BodySlots } from './body-slots.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
 import type { ColdStartTraces } from './cold-start-traces.ts';
 import { controlRoutes } from './control-api.ts';
@@ -56,6 +57,8 @@ import { statusPageRoutes } from './status-page.ts';
 import { bridgeValidatorCompiler } from './validator.ts';
 
 export const BODY_LIMIT = 64 * 1024;
+/** The longest a client may take to send a whole request (a 64 KiB body is sent in milliseconds). */
+export const REQUEST_TIMEOUT_MS = 30_000;
 /** Seconds a client should wait before retrying a 503. */
 const RETRY_AFTER_S = '1';
 /** How long a wake waits for NATS to take it: below the filter's 5 s call timeout. */
@@ -202,6 +205,7 @@ export function createWake(parts: WakeParts): Wake {
 
 export function buildApp(options: BuildAppOptions) {
   const { view, longPolls, publisher, metrics, wake } = options;
+  const bodySlots = new BodySlots();
   const now = options.now ?? Date.now;
 
   const app = Fastify({
@@ -209,8 +213,9 @@ export function buildApp(options: BuildAppOptions) {
     logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatSchemaErrors,
     bodyLimit: BODY_LIMIT,
-    // Long polls are held up to a minute: no server-side request timeout may cut them first.
-    requestTimeout: 0,
+    // The time to receive a whole request, headers and body, not to answer it: a long poll held a minute
+    // is not cut; a body its client stops sending is (408, connection closed).
+    requestTimeout: REQUEST_TIMEOUT_MS,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(bridgeValidatorCompiler);
   // Bodies are JSON only; anything else is a 415 rather than a confusing schema error.
@@ -276,6 +281,33 @@ export function buildApp(options: BuildAppOptions) {
             .send(errorBody('unauthorized', 'missing or wrong bearer token'));
         });
       }
+      // After the token: a caller without one cannot take the slots the filters' wakes and reports need.
+      // A slot is held while the body comes in: given back once it is whole, or its connection closes.
+      const receiving = new WeakMap<object, () => void>();
+      v1.addHook('onRequest', (request, reply, done) => {
+        const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+        if (chunked === undefined && (length === undefined || length === '0')) return done();
+        const client = request.ip;
+        if (!bodySlots.take(client)) {
+          reply
+            .code(503)
+            .header('retry-after', '1')
+            .send(errorBody('too_many_bodies', 'too many requests with a body are being received'));
+          return;
+        }
+        let held = true;
+        const release = () => {
+          if (held) bodySlots.give(client);
+          held = false;
+        };
+        receiving.set(request, release);
+        reply.raw.once('close', release);
+        done();
+      });
+      v1.addHook('preValidation', (request, _reply, done) => {
+        receiving.get(request)?.();
+        done();
+      });
 
       v1.get(
         '/backends',
