@@ -114,6 +114,26 @@ describe('ensureSecrets', () => {
     expect(tokenCreates.length).toBeGreaterThanOrEqual(3);
   });
 
+  it("makes wakegate's own Secrets when a gateway namespace's copy cannot be written, then stops with its error", async () => {
+    // A Secret of that name its namespace's owner made immutable, or of another type: every write refused.
+    api.failNext({ verb: 'create', namespace: 'wakegate-edge', resource: 'secrets' }, 422, { times: 10 });
+    api.failNext({ verb: 'update', namespace: 'wakegate-edge', resource: 'secrets' }, 422, { times: 10 });
+    await expect(
+      ensureSecrets({
+        store: new SecretStore(api.kubeConfig()),
+        home: 'wakegate',
+        tokenNamespaces: ['wakegate-edge'],
+        logger,
+      }),
+    ).rejects.toMatchObject({ code: 422 });
+    expect(
+      api
+        .list('secrets', 'wakegate')
+        .map((s) => s.metadata?.name)
+        .sort(),
+    ).toEqual([BRIDGE_TOKEN_SECRET, NATS_PASSWORDS_SECRET]);
+  });
+
   it('stops with the API error when it may not write the copy (a gateway namespace without its Role)', async () => {
     await expect(
       ensureSecrets({

@@ -2,7 +2,7 @@
  * plan again, so two runs at once (a retried Job pod) end with one token, never two. */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { apiStatus } from '../providers/kubernetes/index.ts';
+import { apiStatus, loggedApiError } from '../providers/kubernetes/index.ts';
 import { NATS_SERVICES, WakegateError } from '../shared/index.ts';
 import { BRIDGE_TOKEN_SECRET, NATS_PASSWORDS_SECRET, planSecrets, type SecretWrite } from './plan.ts';
 import type { SecretStore } from './secret-store.ts';
@@ -49,14 +49,28 @@ export async function ensureSecrets(options: EnsureSecretsOptions): Promise<Secr
       NATS_SERVICES,
       makeSecret,
     );
+    // A copy that cannot be written stops the run only once every other copy was written: one gateway
+    // namespace's Secret does not hold back the others' token (a rotation would leave them on the old one).
+    let failedCopy: unknown;
     try {
       for (const write of writes) {
-        await store.write(write);
+        try {
+          await store.write(write);
+        } catch (error) {
+          if (write.action !== 'copied' || apiStatus(error) === 409) throw error;
+          logger.error(
+            { namespace: write.namespace, secret: write.name, err: loggedApiError(error) },
+            'could not copy the bridge token',
+          );
+          failedCopy ??= error;
+          continue;
+        }
         logger.info(
           { namespace: write.namespace, secret: write.name, keys: write.changed },
           write.action === 'made' ? 'made secret values' : 'copied the bridge token',
         );
       }
+      if (failedCopy !== undefined) throw failedCopy;
       return writes;
     } catch (error) {
       if (apiStatus(error) !== 409) throw error;

@@ -32,20 +32,20 @@ describe('planSecrets', () => {
         action: 'made',
       },
       {
-        namespace: 'wakegate-edge',
-        name: BRIDGE_TOKEN_SECRET,
-        values: { token: 'secret-1' },
-        resourceVersion: undefined,
-        changed: ['token'],
-        action: 'copied',
-      },
-      {
         namespace: 'wakegate',
         name: NATS_PASSWORDS_SECRET,
         values: { bridge: 'secret-2', watcher: 'secret-3', scaler: 'secret-4' },
         resourceVersion: undefined,
         changed: keys,
         action: 'made',
+      },
+      {
+        namespace: 'wakegate-edge',
+        name: BRIDGE_TOKEN_SECRET,
+        values: { token: 'secret-1' },
+        resourceVersion: undefined,
+        changed: ['token'],
+        action: 'copied',
       },
     ]);
   });

@@ -66,6 +66,9 @@ export function planSecrets(
   };
 
   const token = made(BRIDGE_TOKEN_SECRET, state.token, ['token']).token as string;
+  // wakegate's own Secrets first: a gateway namespace's copy that cannot be written (a Secret of that name
+  // its owner made immutable, say) must not keep NATS and every service from starting.
+  made(NATS_PASSWORDS_SECRET, state.natsPasswords, natsPasswordKeys);
   for (const [namespace, copy] of state.copies) {
     if (namespace === state.home || copy?.values.token === token) continue;
     writes.push({
@@ -77,6 +80,5 @@ export function planSecrets(
       action: 'copied',
     });
   }
-  made(NATS_PASSWORDS_SECRET, state.natsPasswords, natsPasswordKeys);
   return writes;
 }
