@@ -1,15 +1,10 @@
 /** TypeBox schemas of the bridge's HTTP API (v1): what each route accepts and answers. */
 import Type, { type Static } from 'typebox';
 import {
-  MAX_BUFFERED_CEILING,
+  BackendConfigSchema,
+  BackendRecordSchema,
   MAX_CONTROL_WAIT_MS,
-  MAX_NO_WAKE_RULE,
-  MAX_NO_WAKE_RULES,
-  MAX_PROBE_PATH,
-  MAX_WAIT_CEILING_MS,
   RouteSchema,
-  WELL_FORMED_PATH_PATTERN,
-  WELL_FORMED_PATTERN,
 } from '../shared/index.ts';
 
 /** Every error the bridge answers, whatever the status. */
@@ -34,9 +29,9 @@ export const BackendsQuery = Type.Object(
 );
 
 /**
- * One backend of `GET /v1/backends`: where it is served and whether requests may pass now. Its bounds are
- * those of the records it is merged from (payloads.ts), which every filter can read: a row beyond them would
- * make every filter refuse the whole table.
+ * One backend of `GET /v1/backends`: where it is served and whether requests may pass now. Its bounded
+ * fields are the schemas of the records it is merged from (payloads.ts), which every filter can read: a row
+ * beyond them would make every filter refuse the whole table.
  */
 export const BackendRow = Type.Object(
   {
@@ -45,21 +40,17 @@ export const BackendRow = Type.Object(
     /** Parts of hosts it serves (path and header matches); absent when it serves whole hosts only. */
     routes: Type.Optional(Type.Array(RouteSchema)),
     ready: Type.Boolean(),
-    maxWaitMs: Type.Integer({ minimum: 1, maximum: MAX_WAIT_CEILING_MS }),
-    maxBuffered: Type.Integer({ minimum: 1, maximum: MAX_BUFFERED_CEILING }),
+    maxWaitMs: BackendConfigSchema.properties.maxWaitMs,
+    maxBuffered: BackendConfigSchema.properties.maxBuffered,
     /** The Envoy cluster that routes to it, as the watcher computes it (Istio or Envoy Gateway naming): the
      * filter probes it before releasing when a held request's route named none. */
-    cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: WELL_FORMED_PATTERN })),
+    cluster: BackendRecordSchema.properties.cluster,
     /** Path the filter's probe asks for (the backend's probe path). */
-    probePath: Type.Optional(Type.String({ pattern: WELL_FORMED_PATH_PATTERN, maxLength: MAX_PROBE_PATH })),
+    probePath: BackendConfigSchema.properties.probePath,
     /** What a browser's navigation gets while it sleeps (absent: `auto`). */
-    strategy: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('page'), Type.Literal('auto')])),
+    strategy: BackendConfigSchema.properties.strategy,
     /** The backend's no-wake rules, beside the filter's: `/exact/path` or a user-agent substring. */
-    noWake: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: MAX_NO_WAKE_RULE, pattern: '^[\\x20-\\x7e]+$' }), {
-        maxItems: MAX_NO_WAKE_RULES,
-      }),
-    ),
+    noWake: BackendConfigSchema.properties.noWake,
     /** Inside an `asleep-during` window: its end (epoch ms). Until then the filter answers the backend's
      * requests 503 with `retry-after`, sends no wake, and answers so any request it holds for it. */
     asleepUntil: Type.Optional(Type.Integer({ minimum: 0 })),
