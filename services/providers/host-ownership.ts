@@ -247,25 +247,12 @@ export function resolveHostOwnership(
       matches.set(key, claimant.id);
       return true;
     };
-    // Sets of what this claimant already holds: one backend may list tens of thousands of hosts or routes,
-    // and a scan of its list per claim made that quadratic.
-    const mineSet = new Set<string>();
-    for (const host of claimant.hosts) {
-      if (mineSet.has(host)) continue;
-      if (claim(host, undefined)) {
-        mine.push(host);
-        mineSet.add(host);
-      }
-    }
-    const myRouteKeys = new Set<string>();
+    // A host or route this claimant listed twice finds its own match in `matches`: claimed once.
+    for (const host of claimant.hosts) if (claim(host, undefined)) mine.push(host);
     for (const route of claimant.routes ?? []) {
-      const key = `${route.host} ${routeMatchKey(route)}`;
-      if (myRouteKeys.has(key)) continue;
       const { host, path, headers } = route;
-      if (claim(host, route)) {
+      if (claim(host, route))
         myRoutes.push({ host, ...(path ? { path } : {}), ...(headers ? { headers } : {}) });
-        myRouteKeys.add(key);
-      }
     }
   }
   return { owned, ownedRoutes, refused };
