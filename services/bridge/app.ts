@@ -10,6 +10,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind } from '@opentelemetry/api
 import Fastify, { type FastifyError, type FastifySchemaValidationError, LogController } from 'fastify';
 import {
   type ActivityReport,
+  announcesBody,
   type BackendId,
   InvalidBackendIdError,
   inSchedule,
@@ -285,8 +286,7 @@ export function buildApp(options: BuildAppOptions) {
       // A slot is held while the body comes in: given back once it is whole, or its connection closes.
       const receiving = new WeakMap<object, () => void>();
       v1.addHook('onRequest', (request, reply, done) => {
-        const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
-        if (chunked === undefined && (length === undefined || length === '0')) return done();
+        if (!announcesBody(request.headers)) return done();
         const client = request.ip;
         if (!bodySlots.take(client)) {
           reply

@@ -10,7 +10,7 @@
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
-import type { Logger } from '../shared/index.ts';
+import { announcesBody, type Logger } from '../shared/index.ts';
 
 export type DockerAccess = 'read' | 'scale';
 
@@ -54,13 +54,6 @@ export function isAllowed(
   const [, major, minor] = match;
   if (major === undefined) return true;
   return Number(major) > MIN_API[0] || (Number(major) === MIN_API[0] && Number(minor) >= MIN_API[1]);
-}
-
-/** Whether a request carries a body: no call the provider makes has one, and a body is what a `start`
- * could carry a host configuration in. */
-function hasBody(incoming: IncomingMessage): boolean {
-  const length = incoming.headers['content-length'];
-  return incoming.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 export interface DockerProxyOptions {
@@ -107,10 +100,10 @@ export async function startDockerProxy(options: DockerProxyOptions): Promise<Doc
   const log = options.logger.child({ listen: options.listen, access: options.access });
   const server: Server = createServer((incoming, response) => {
     // An upgrade to a raw stream (attach, exec) is never let through, not even on an allowed route; nor is
-    // a body.
+    // a body: no call the provider makes has one, and a `start` could carry a host configuration in it.
     if (
       incoming.headers.upgrade !== undefined ||
-      hasBody(incoming) ||
+      announcesBody(incoming.headers) ||
       !isAllowed(options.access, incoming.method, incoming.url)
     ) {
       log.warn({ method: incoming.method, url: incoming.url }, 'Docker API call refused');

@@ -123,6 +123,7 @@ export {
   tracingConfigSpec,
 } from './observability/tracing.ts';
 export { buildOpsServer, type OpsServerOptions, opsRoutes } from './service/ops-server.ts';
+export { announcesBody } from './service/request-body.ts';
 export { runService } from './service/run-service.ts';
 export {
   closeControl,
