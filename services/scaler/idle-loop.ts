@@ -104,6 +104,20 @@ interface KnownBackend {
 const WATCH_RESTART_MS = 1000;
 const FAILED_DRAIN_RETRY_MS = 10_000;
 
+/** What a restore of an intent left behind logs: once done, and when NATS could not take it. */
+interface LeftBehind {
+  restored: string;
+  failed: string;
+}
+const STOP_LEFT_BEHIND: LeftBehind = {
+  restored: 'a stop its drain left behind restored awake',
+  failed: 'could not restore a stop left behind; trying again',
+};
+const DRAIN_LEFT_BEHIND: LeftBehind = {
+  restored: 'a drain left its intent behind; restored awake',
+  failed: 'could not restore the intent awake; trying again',
+};
+
 export class IdleLoop {
   readonly #options: IdleLoopOptions;
   readonly #now: () => number;
@@ -383,8 +397,7 @@ export class IdleLoop {
       // scale call (or a scale back up failed). Left so, every wake would meet a stop nobody finishes for
       // as long as this replica leads. Awake again, whatever the replicas: at zero, the next wake scales
       // it up (the bridges read zero replicas as not ready).
-      const restore = this.#restoreStop(id, revision).finally(() => this.#draining.delete(id));
-      this.#draining.set(id, restore);
+      void this.#restoreLeftBehind(id, revision, STOP_LEFT_BEHIND);
     }
     this.#refreshGraph();
     this.#followSchedules(now);
@@ -651,30 +664,33 @@ export class IdleLoop {
     for (const [id, revision] of this.#unrestored) {
       if (this.#draining.has(id)) continue;
       this.#unrestored.delete(id);
-      const log = this.#log.child({ backend: id });
-      const restore = this.#options.intents
-        .restoreAwake(id, revision)
-        .then((restored) => {
-          if (restored) log.info('a drain left its intent behind; restored awake');
-        })
-        .catch((error: unknown) => {
-          log.warn({ err: asError(error) }, 'could not restore the intent awake; trying again');
-          if (!this.#unrestored.has(id)) this.#unrestored.set(id, revision);
-        })
-        .finally(() => this.#draining.delete(id));
-      this.#draining.set(id, restore);
+      void this.#restoreLeftBehind(id, revision, DRAIN_LEFT_BEHIND).then((restored) => {
+        if (!restored && !this.#unrestored.has(id)) this.#unrestored.set(id, revision);
+      });
     }
   }
 
-  async #restoreStop(id: BackendId, revision: number): Promise<void> {
+  /**
+   * Sets this replica's `sleeping` or `stopping` at `revision` back to awake unless the intent moved on,
+   * the backend in `#draining` meanwhile; false when NATS could not take the write (logged).
+   */
+  #restoreLeftBehind(id: BackendId, revision: number, left: LeftBehind): Promise<boolean> {
     const log = this.#log.child({ backend: id });
-    try {
-      if (await this.#options.intents.restoreAwake(id, revision)) {
-        log.info('a stop its drain left behind restored awake');
-      }
-    } catch (error) {
-      log.warn({ err: asError(error) }, 'could not restore a stop left behind; trying again');
-    }
+    const restore = this.#options.intents
+      .restoreAwake(id, revision)
+      .then(
+        (restored) => {
+          if (restored) log.info(left.restored);
+          return true;
+        },
+        (error: unknown) => {
+          log.warn({ err: asError(error) }, left.failed);
+          return false;
+        },
+      )
+      .finally(() => this.#draining.delete(id));
+    this.#draining.set(id, restore);
+    return restore;
   }
 
   /** `idleAt`: when the backend was found idle; anything heard after it cancels the drain. */
@@ -816,7 +832,7 @@ export class IdleLoop {
       if (held !== undefined) {
         const revision = held;
         await intents.restoreAwake(id, revision).catch((error: unknown) => {
-          log.warn({ err: asError(error) }, 'could not restore the intent awake; trying again');
+          log.warn({ err: asError(error) }, DRAIN_LEFT_BEHIND.failed);
           this.#unrestored.set(id, revision);
         });
       }
