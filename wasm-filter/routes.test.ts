@@ -35,12 +35,18 @@ const table: TableBackend[] = [
 async function routedTo(
   backends: TableBackend[],
   path: string,
-  headers: Record<string, string> = {},
+  headers: Record<string, string> | [string, string][] = {},
   authority = HOST,
 ): Promise<string | null> {
   const { plugin, bridge } = await start({ backends });
+  const pseudo: [string, string][] = [
+    [':method', 'GET'],
+    [':path', path],
+    [':scheme', 'http'],
+    [':authority', authority],
+  ];
   const stream = plugin.openStream({
-    headers: { ':method': 'GET', ':path': path, ':scheme': 'http', ':authority': authority, ...headers },
+    headers: [...pseudo, ...(Array.isArray(headers) ? headers : Object.entries(headers))],
   });
   await bridge.settle();
   if (stream.settled?.kind === 'continue') return null;
@@ -125,6 +131,35 @@ describe('unmatched paths of a managed host', () => {
     const canary = [backend('shop/canary', [{ host: HOST, headers: [{ name: 'x-canary', value: 'yes' }] }])];
     expect(await routedTo(canary, '/', {})).toBeNull();
     expect(await routedTo(canary, '/', { 'x-canary': 'yes' })).toBe('shop/canary');
+  });
+
+  it('a repeated header matches by its values joined with `,`, as Envoy routes it', async () => {
+    // Envoy's route matcher compares `yes,yes` with the route's `yes` (HeaderUtility::getAllOfHeaderAsString),
+    // while `proxy_get_header_map_value` answers the first value only: holding for the header route there
+    // would wake a backend Envoy does not send the request to.
+    const canary = [backend('shop/canary', [{ host: HOST, headers: [{ name: 'x-canary', value: 'yes' }] }])];
+    expect(
+      await routedTo(canary, '/', [
+        ['x-canary', 'yes'],
+        ['x-canary', 'yes'],
+      ]),
+    ).toBeNull();
+    expect(
+      await routedTo(canary, '/', [
+        ['x-canary', 'yes'],
+        ['accept', '*/*'],
+        ['x-canary', 'no'],
+      ]),
+    ).toBeNull();
+    const joined = [backend('shop/ab', [{ host: HOST, headers: [{ name: 'x-canary', value: 'a,b' }] }])];
+    const aThenB: [string, string][] = [
+      ['x-canary', 'a'],
+      ['accept', '*/*'],
+      ['x-canary', 'b'],
+    ];
+    expect(await routedTo(joined, '/', aThenB)).toBe('shop/ab');
+    expect(await routedTo(joined, '/', [...aThenB].reverse())).toBeNull();
+    expect(await routedTo(joined, '/', { 'x-canary': 'a' })).toBeNull();
   });
 
   it('an exact host with routes is not merged with a wildcard covering it (one virtual host, as in Envoy)', async () => {

@@ -27,7 +27,14 @@ import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
 import { ClusterHosts } from './cluster-hosts.ts';
 import { H2cUpstreams } from './h2c-upstream.ts';
-import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
+import {
+  authorityOf,
+  downstreamHeaders,
+  joinedHeader,
+  pairsToHeaders,
+  requestPairs,
+  upstreamHeaders,
+} from './headers.ts';
 import { InFlight } from './in-flight.ts';
 import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
@@ -279,11 +286,6 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       );
   };
 
-  const headerOf = (request: Request, name: string): string | undefined => {
-    const value = request.headers[name];
-    return Array.isArray(value) ? value.join(',') : value;
-  };
-
   const handle = async (request: Request, response: Response) => {
     const stream = plugin.openStream({ headers: requestPairs(request) });
     // Finished or abandoned, the stream ends for the filter (log → done → delete), like Envoy's.
@@ -305,7 +307,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       response.end(Buffer.from(outcome.body));
       return;
     }
-    const route = routes.find(authorityOf(request), request.url, (name) => headerOf(request, name));
+    const route = routes.find(authorityOf(request), request.url, (name) => joinedHeader(request, name));
     if (!route) {
       metrics.requests.inc({ outcome: 'no_route' });
       response.writeHead(404, { 'content-type': 'application/json' });
@@ -344,7 +346,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       answerOnSocket(socket, outcome.status, pairsToHeaders(outcome.headers), outcome.body);
       return;
     }
-    const route = routes.find(authorityOf(request), request.url, (name) => headerOf(request, name));
+    const route = routes.find(authorityOf(request), request.url, (name) => joinedHeader(request, name));
     if (!route) {
       metrics.requests.inc({ outcome: 'no_route' });
       answerOnSocket(

@@ -1,5 +1,8 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { downstreamHeaders, pairsToHeaders, upstreamHeaders } from './headers.ts';
+import { downstreamHeaders, joinedHeader, pairsToHeaders, upstreamHeaders } from './headers.ts';
 
 describe('proxy headers', () => {
   it('sends the authority as Host, keeps repeated headers, drops hop-by-hop ones, adds forwarding headers', () => {
@@ -46,5 +49,28 @@ describe('proxy headers', () => {
         ['x-wakegate', 'timeout'],
       ]),
     ).toEqual({ 'content-type': 'application/json', 'x-wakegate': 'timeout' });
+  });
+});
+
+describe('route header values', () => {
+  it('joins a repeated header with `,` in the order sent, as Envoy compares it with a route (Node joins with `, `)', async () => {
+    const server = createServer((_, response) => response.end());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const received = once(server, 'request') as Promise<[IncomingMessage]>;
+      const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      socket.write(
+        'GET / HTTP/1.1\r\nHost: a\r\nX-Canary: a\r\nAccept: */*\r\nx-canary: b\r\nConnection: close\r\n\r\n',
+      );
+      const [request] = await received;
+      socket.destroy();
+      expect(request.headers['x-canary']).toBe('a, b');
+      expect(joinedHeader(request, 'x-canary')).toBe('a,b');
+      expect(joinedHeader(request, 'accept')).toBe('*/*');
+      expect(joinedHeader(request, 'x-missing')).toBeUndefined();
+    } finally {
+      server.close();
+    }
   });
 });

@@ -38,6 +38,7 @@ import {
   proxy_define_metric,
   proxy_get_buffer_bytes,
   proxy_get_current_time_nanoseconds,
+  proxy_get_header_map_pairs,
   proxy_get_header_map_value,
   proxy_get_property,
   proxy_http_call,
@@ -108,6 +109,16 @@ function takeOut(into: HostBytes): void {
 export function getHeader(map: i32, key: ArrayBuffer, into: HostBytes): bool {
   into.free();
   const r = proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, OUT, OUT + 4);
+  if (r != RESULT_OK) return false;
+  takeOut(into);
+  return true;
+}
+
+/** Every pair of a header map, as the host encodes them: a u32 count, a u32 key and value size per pair,
+ * then each key and value followed by a NUL. */
+export function getHeaderPairs(map: i32, into: HostBytes): bool {
+  into.free();
+  const r = proxy_get_header_map_pairs(map, OUT, OUT + 4);
   if (r != RESULT_OK) return false;
   takeOut(into);
   return true;

@@ -7,7 +7,7 @@
 // segment) and exact header matches. A request on a managed host that no route of it matches passes
 // untouched.
 
-import { getHeader, HostBytes, MAP_REQUEST_HEADERS, scratch } from './abi';
+import { getHeader, getHeaderPairs, HostBytes, MAP_REQUEST_HEADERS } from './abi';
 import { FNV_BASIS, FNV_PRIME, fnv1a } from './bytes';
 import { addHost, findPattern, MAX_HOST_BYTES, removeHost } from './hosts';
 
@@ -255,7 +255,7 @@ export function matchAuthority(ptr: usize, len: usize): i32 {
 }
 
 const K_PATH = String.UTF8.encode(':path');
-/** The request's `:path`, read at most once per request: `scratch` holds the header values. */
+/** The request's `:path`, read at most once per request. */
 const pathBytes = new HostBytes();
 
 function samePrefix(ptr: usize, bytes: ArrayBuffer, len: usize): bool {
@@ -264,15 +264,54 @@ function samePrefix(ptr: usize, bytes: ArrayBuffer, len: usize): bool {
   return true;
 }
 
+/** The request's header pairs, read once per request and only when a route with header matches is tried:
+ * Envoy's route matcher compares a repeated header's values joined with `,`, and
+ * `proxy_get_header_map_value` answers only the first of them. */
+const headerPairs = new HostBytes();
+let headerPairsRead = false;
+
+/** Whether every value of the header `name`, joined with `,` in the order received, is `expected`
+ * (`HeaderUtility::getAllOfHeaderAsString`); false when the header is absent. */
+function joinedValueIs(name: ArrayBuffer, expected: ArrayBuffer): bool {
+  if (!headerPairsRead) {
+    headerPairsRead = true;
+    getHeaderPairs(MAP_REQUEST_HEADERS, headerPairs);
+  }
+  const base = headerPairs.ptr;
+  const end = base + headerPairs.len;
+  if (headerPairs.len < 4) return false;
+  const count = <usize>load<u32>(base);
+  let data = base + 4 + count * 8;
+  if (data > end) return false;
+  const nameLen = <usize>name.byteLength;
+  const want = changetype<usize>(expected);
+  const wantLen = <usize>expected.byteLength;
+  let at: usize = 0;
+  let seen = false;
+  for (let i: usize = 0; i < count; i++) {
+    const keyLen = <usize>load<u32>(base + 4 + i * 8);
+    const valueLen = <usize>load<u32>(base + 8 + i * 8);
+    const key = data;
+    const value = key + keyLen + 1;
+    data = value + valueLen + 1;
+    if (data > end) return false;
+    if (keyLen != nameLen || !samePrefix(key, name, nameLen)) continue;
+    if (seen) {
+      if (at >= wantLen || load<u8>(want + at) != 0x2c) return false;
+      at++;
+    }
+    if (at + valueLen > wantLen) return false;
+    for (let j: usize = 0; j < valueLen; j++)
+      if (load<u8>(value + j) != load<u8>(want + at + j)) return false;
+    at += valueLen;
+    seen = true;
+  }
+  return seen && at == wantLen;
+}
+
 function headersMatch(route: Route): bool {
   for (let i = 0; i < route.names.length; i++) {
-    const name = route.names[i];
-    if (!getHeader(MAP_REQUEST_HEADERS, name, scratch)) return false;
-    const value = route.values[i];
-    const same =
-      scratch.len == <usize>value.byteLength && samePrefix(scratch.ptr, value, <usize>value.byteLength);
-    scratch.free();
-    if (!same) return false;
+    if (!joinedValueIs(route.names[i], route.values[i])) return false;
   }
   return true;
 }
@@ -297,6 +336,7 @@ const endHashes: u32[] = [];
 export function routeBackend(entry: i32): i32 {
   const first = firsts[entry]!;
   if (first.catchAll) return first.backend;
+  headerPairsRead = false;
   const known = getHeader(MAP_REQUEST_HEADERS, K_PATH, pathBytes);
   const ptr = pathBytes.ptr;
   let found = -1;
@@ -327,5 +367,6 @@ export function routeBackend(entry: i32): i32 {
     if (everyPath(r) && headersMatch(r)) found = r.backend;
   }
   pathBytes.free();
+  headerPairs.free();
   return found;
 }

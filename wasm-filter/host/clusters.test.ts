@@ -65,6 +65,32 @@ describe('cluster model', () => {
     ]);
   });
 
+  it("matches a repeated header by its values joined with `,`, as Envoy's route matcher does", async () => {
+    const { plugin, logs } = await start({
+      routing: {
+        clusters: { canary: true, app: true },
+        routes: [
+          { authority: 'app.test', headers: [['x-canary', 'a,b']], cluster: 'canary' },
+          { authority: 'app.test', cluster: 'app' },
+        ],
+      },
+    });
+    const withCanary = (...values: string[]) =>
+      plugin.openStream({
+        headers: [
+          [':method', 'GET'],
+          [':path', '/'],
+          [':authority', 'app.test'],
+          ...values.map((v): [string, string] => ['x-canary', v]),
+        ],
+      });
+    withCanary('a', 'b');
+    withCanary('b', 'a');
+    withCanary('a,b');
+    withCanary('a');
+    expect(logs.map((l) => l.split(' ')[3])).toEqual(['canary', 'app', 'canary', 'app']);
+  });
+
   it("answers a stream whose cluster has no host with the router's 503 UH at once, and lets it go on after the EDS lag", async () => {
     const { plugin, clock } = await start({ routing: { clusters: { app: false }, routes, edsLagMs: 500 } });
     const refused = open(plugin, 'a.example.com').settled;

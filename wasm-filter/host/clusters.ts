@@ -59,7 +59,14 @@ function matches(rule: RouteRule, host: string, path: string, headers: HeaderPai
     !(bare.startsWith(sep) && (bare.length === sep.length || bare[sep.length] === '/'))
   )
     return false;
-  return (rule.headers ?? []).every(([name, value]) => headers.some(([k, v]) => k === name && v === value));
+  return (rule.headers ?? []).every(([name, value]) => joinedValue(headers, name) === value);
+}
+
+/** A header's values joined with `,` as Envoy's route matcher compares them
+ * (`HeaderUtility::getAllOfHeaderAsString`); undefined when the request has none. */
+function joinedValue(headers: HeaderPairs, name: string): string | undefined {
+  const values = headers.filter(([k]) => k === name).map(([, v]) => v);
+  return values.length === 0 ? undefined : values.join(',');
 }
 
 export class ClusterModel {
