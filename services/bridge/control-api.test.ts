@@ -3,6 +3,9 @@
  * how a sleep's outcome becomes a status, through `app.inject()` with a recording publisher. The control
  * API against real NATS and a real scaler is tested with the CLI on the local stack (services/cli).
  */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
@@ -128,5 +131,47 @@ describe('control API', () => {
       expect(refused.json().error).toBe(error);
     }
     expect(bridge.publisher.sleeps.at(-1)).toEqual({ backend: 'shop/api', force: false });
+  });
+});
+
+describe('control event stream', () => {
+  it('closes the stream of a reader that stopped reading once a MiB of changes waits for it', async () => {
+    const bridge = buildHttpApp({ adminToken: ADMIN_TOKEN });
+    const hosts = Array.from({ length: 50 }, (_, i) => `host-${i}.shop.example.com`);
+    bridge.view.setBackend('shop/big', backendRecord('shop/big', true, { hosts }), 1);
+    await bridge.app.listen({ port: 0, host: '127.0.0.1' });
+    const socket = connect((bridge.app.server.address() as AddressInfo).port, '127.0.0.1');
+    try {
+      socket.write(
+        `GET /v1/control/events HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n\r\n`,
+      );
+      // The reader takes the answer's first bytes, then stops reading.
+      await once(socket, 'data');
+      socket.pause();
+      // Each change is about 2 KB on the wire: 20,000 of them are far more than the sockets' buffers hold.
+      // They come a hundred per turn of the event loop, as changes from NATS do.
+      const emitted = 20_000;
+      for (let i = 1; i <= emitted; i++) {
+        bridge.controlFeed.emit({
+          id: 'shop/big' as never,
+          state: 'awake',
+          previous: 'waking',
+          at: Date.now(),
+        });
+        if (i % 100 === 0) await new Promise(setImmediate);
+      }
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      socket.resume();
+      await once(socket, 'end');
+      // It got what reached its socket before it fell behind, then the end of the stream.
+      expect(received).toBeGreaterThan(100_000);
+      expect(received).toBeLessThan(emitted * 1000);
+    } finally {
+      socket.destroy();
+      await bridge.app.close();
+    }
   });
 });

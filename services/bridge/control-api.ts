@@ -24,6 +24,10 @@ import {
 
 /** A comment line on every stream this often, so proxies and clients see the connection alive. */
 const KEEPALIVE_MS = 15_000;
+/** What a stream may leave unsent beyond its snapshot before it is closed: a reader that stops reading would
+ * otherwise make the bridge keep every change for it. The status page (as an EventSource) reconnects to a
+ * new snapshot. */
+const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
 export interface ControlApiOptions extends ControlWakeParts {
   /** The control API's token; undefined: the API is off. */
@@ -117,7 +121,7 @@ export function controlRoutes(options: ControlApiOptions) {
       },
     );
 
-    api.get('/events', (_request, reply) => {
+    api.get('/events', (request, reply) => {
       if (!options.synced()) throw new NotSyncedError();
       reply.hijack();
       const raw = reply.raw;
@@ -126,12 +130,24 @@ export function controlRoutes(options: ControlApiOptions) {
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
       });
-      const send = (event: string, data: unknown) =>
-        raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      send('snapshot', { backends: control.rows() });
-      const keepalive = setInterval(() => raw.write(': keepalive\n\n'), KEEPALIVE_MS);
+      raw.write(`event: snapshot\ndata: ${JSON.stringify({ backends: control.rows() })}\n\n`);
+      const backlogLimit = raw.writableLength + MAX_STREAM_BACKLOG_BYTES;
+      const write = (text: string) => {
+        if (raw.destroyed) return;
+        raw.write(text);
+        if (raw.writableLength <= backlogLimit) return;
+        request.log.warn(
+          { unsentBytes: raw.writableLength },
+          'control event stream closed: its reader fell behind by more than 1 MiB',
+        );
+        raw.destroy();
+      };
+      const keepalive = setInterval(() => write(': keepalive\n\n'), KEEPALIVE_MS);
       const stop = feed.subscribe(
-        (change: StateChange) => send('state', { ...change, backend: control.row(change.id) ?? null }),
+        (change: StateChange) =>
+          write(
+            `event: state\ndata: ${JSON.stringify({ ...change, backend: control.row(change.id) ?? null })}\n\n`,
+          ),
         () => raw.end(),
       );
       raw.once('close', () => {

@@ -36,7 +36,8 @@ export class RecordingPublisher implements Publisher {
   }
 }
 
-export interface HttpApp extends Pick<AssembledApp, 'app' | 'view' | 'longPolls'> {
+export interface HttpApp
+  extends Pick<AssembledApp, 'app' | 'view' | 'longPolls' | 'control' | 'controlFeed'> {
   publisher: RecordingPublisher;
 }
 
@@ -51,7 +52,7 @@ export function buildHttpApp(
   } = {},
 ): HttpApp {
   const publisher = new RecordingPublisher();
-  const { app, view, longPolls } = assembleApp({
+  const { app, view, longPolls, control, controlFeed } = assembleApp({
     publisher,
     synced: () => true,
     maxLongPolls: options.maxLongPolls ?? 100,
@@ -62,5 +63,5 @@ export function buildHttpApp(
   });
   let seq = 0;
   for (const id of options.backends ?? []) view.setBackend(id, backendRecord(id, true), ++seq);
-  return { app, view, longPolls, publisher };
+  return { app, view, longPolls, control, controlFeed, publisher };
 }
