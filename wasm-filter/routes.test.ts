@@ -39,14 +39,16 @@ async function routedTo(
   authority = HOST,
 ): Promise<string | null> {
   const { plugin, bridge } = await start({ backends });
+  const extra = Array.isArray(headers) ? headers : Object.entries(headers);
+  const method = extra.find(([name]) => name === ':method')?.[1] ?? 'GET';
   const pseudo: [string, string][] = [
-    [':method', 'GET'],
+    [':method', method],
     [':path', path],
     [':scheme', 'http'],
     [':authority', authority],
   ];
   const stream = plugin.openStream({
-    headers: [...pseudo, ...(Array.isArray(headers) ? headers : Object.entries(headers))],
+    headers: [...pseudo, ...extra.filter(([name]) => name !== ':method')],
   });
   await bridge.settle();
   if (stream.settled?.kind === 'continue') return null;
@@ -110,6 +112,49 @@ describe('route precedence (Gateway API order)', () => {
     ];
     expect(await routedTo(backends, '/api/x')).toBe('shop/api');
     expect(await routedTo(backends, '/cart')).toBe('shop/web');
+  });
+});
+
+describe('method matches', () => {
+  const methods = [
+    backend('shop/web', [], [HOST]),
+    backend('shop/api', [{ host: HOST, path: { type: 'PathPrefix', value: '/api' } }]),
+    backend('shop/upload', [{ host: HOST, path: { type: 'PathPrefix', value: '/api' }, method: 'POST' }]),
+    backend('shop/delete', [{ host: HOST, method: 'DELETE' }]),
+    // Gateway API ranks a method match above any number of header matches on the same path.
+    backend('shop/headed', [
+      {
+        host: HOST,
+        path: { type: 'PathPrefix', value: '/api' },
+        headers: [
+          { name: 'x-a', value: '1' },
+          { name: 'x-b', value: '2' },
+        ],
+      },
+    ]),
+  ];
+
+  async function routedWith(method: string, path: string, headers: Record<string, string> = {}) {
+    return routedTo(methods, path, [[':method', method], ...Object.entries(headers)]);
+  }
+
+  it.each([
+    ['POST', '/api/files', {}, 'shop/upload'],
+    ['GET', '/api/files', {}, 'shop/api'],
+    ['DELETE', '/elsewhere', {}, 'shop/delete'],
+    ['GET', '/elsewhere', {}, 'shop/web'],
+    ['POST', '/api/files', { 'x-a': '1', 'x-b': '2' }, 'shop/upload'],
+    ['GET', '/api/files', { 'x-a': '1', 'x-b': '2' }, 'shop/headed'],
+    // Methods are compared as sent, case-sensitively (Envoy's `:method` header match).
+    ['post', '/api/files', {}, 'shop/api'],
+  ])('%s %s %o → %s', async (method, path, headers, expected) => {
+    expect(await routedWith(method, path, headers)).toBe(expected);
+  });
+
+  it('a route with a method does not take the other methods of its host', async () => {
+    const postOnly = [backend('shop/upload', [{ host: HOST, method: 'POST' }])];
+    expect(await routedTo(postOnly, '/', [[':method', 'GET']])).toBeNull();
+    expect(await routedTo(postOnly, '/', [[':method', 'POST']])).toBe('shop/upload');
   });
 });
 

@@ -9,6 +9,7 @@ import { MergedView } from '../services/bridge/merged-view.ts';
 import {
   type BackendRecord,
   codecs,
+  HTTP_METHODS,
   type IntentRecord,
   MAX_BUFFERED_CEILING,
   MAX_HEADER_NAME,
@@ -200,6 +201,17 @@ describe('a record at the bounds of its schema, as the bridge serves it', () => 
     expectContinue(request(f.plugin, routeHost).settled);
     await expectHeldAndWoken(f);
     expect([count, value.isWellFormed()]).toEqual([MAX_ROUTE_HEADERS, true]);
+  });
+
+  it('is applied with a route for each method the schema takes, and the schema takes no other', async () => {
+    const routeHost = 'methods.example.com';
+    const route = (methods: readonly string[]) =>
+      backend({ routes: methods.map((method) => ({ host: routeHost, method })) as BackendRecord['routes'] });
+    expect([accepted(route(['get'])), accepted(route(['BREW']))]).toEqual([false, false]);
+    const f = await serve(route(HTTP_METHODS));
+    expectContinue(request(f.plugin, routeHost, { ':method': 'BREW' }).settled);
+    await expectHeldAndWoken(f, routeHost);
+    expect(request(f.plugin, routeHost, { ':method': 'PATCH' }).settled).toBeUndefined();
   });
 
   it('has its no-wake rules applied with the most and longest rules of the widest text the schema takes', async () => {

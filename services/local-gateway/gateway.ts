@@ -307,7 +307,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       response.end(Buffer.from(outcome.body));
       return;
     }
-    const route = routes.find(authorityOf(request), request.url, (name) => joinedHeader(request, name));
+    const route = routes.find(
+      authorityOf(request),
+      request.url,
+      (name) => joinedHeader(request, name),
+      request.method,
+    );
     if (!route) {
       metrics.requests.inc({ outcome: 'no_route' });
       response.writeHead(404, { 'content-type': 'application/json' });
@@ -346,7 +351,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       answerOnSocket(socket, outcome.status, pairsToHeaders(outcome.headers), outcome.body);
       return;
     }
-    const route = routes.find(authorityOf(request), request.url, (name) => joinedHeader(request, name));
+    const route = routes.find(
+      authorityOf(request),
+      request.url,
+      (name) => joinedHeader(request, name),
+      request.method,
+    );
     if (!route) {
       metrics.requests.inc({ outcome: 'no_route' });
       answerOnSocket(

@@ -77,4 +77,32 @@ describe('route table with routes', () => {
     expect(shop.rules()[0]).toMatchObject({ authority: 'shop.localhost', path: '/api/health' });
     expect(shop.rules()[2]).toMatchObject({ pathSeparatedPrefix: '/api' });
   });
+
+  it('takes a method match before header matches, and gives it to the host model as a `:method` header', () => {
+    const uploads = new RouteTable([
+      { id: 'local/web', url: 'http://127.0.0.1:4001', hosts: ['shop.localhost'] },
+      {
+        id: 'local/upload',
+        url: 'http://127.0.0.1:4002',
+        hosts: [],
+        routes: [{ host: 'shop.localhost', path: { type: 'PathPrefix', value: '/api' }, method: 'POST' }],
+      },
+      {
+        id: 'local/canary',
+        url: 'http://127.0.0.1:4003',
+        hosts: [],
+        routes: [
+          {
+            host: 'shop.localhost',
+            path: { type: 'PathPrefix', value: '/api' },
+            headers: [{ name: 'x-canary', value: 'yes' }],
+          },
+        ],
+      },
+    ]);
+    expect(uploads.find('shop.localhost', '/api/x', canary, 'POST')?.backend).toBe('local/upload');
+    expect(uploads.find('shop.localhost', '/api/x', canary, 'GET')?.backend).toBe('local/canary');
+    expect(uploads.find('shop.localhost', '/api/x', undefined, 'GET')?.backend).toBe('local/web');
+    expect(uploads.rules()[0]).toMatchObject({ cluster: 'local/upload', headers: [[':method', 'POST']] });
+  });
 });

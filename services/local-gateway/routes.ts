@@ -2,7 +2,8 @@
  * Which backend URL a request goes to: the hosts and routes of the process provider's backends, matched as
  * the filter matches them (wasm-filter/assembly/routes.ts) and as Envoy routes a Gateway API HTTPRoute: the
  * exact host, else the longest `*.` wildcard, then the most specific of that host's routes (an exact path,
- * then the longest prefix by whole segments, then the most header matches; ties by backend id).
+ * then the longest prefix by whole segments, then a method match, then the most header matches; ties by
+ * backend id).
  */
 import type { RouteRule } from '../../wasm-filter/host/index.ts';
 import { type Route as BackendRoute, normalizeHost } from '../shared/index.ts';
@@ -21,12 +22,15 @@ interface Entry {
   exact: boolean;
   /** Exact: the path; prefix: without its trailing `/`s (empty: every path). */
   path: string;
+  /** Undefined: every method. */
+  method: string | undefined;
   headers: { name: string; value: string }[];
 }
 
 function before(a: Entry, b: Entry): number {
   if (a.exact !== b.exact) return a.exact ? -1 : 1;
   if (a.path.length !== b.path.length) return b.path.length - a.path.length;
+  if ((a.method === undefined) !== (b.method === undefined)) return a.method === undefined ? 1 : -1;
   if (a.headers.length !== b.headers.length) return b.headers.length - a.headers.length;
   return a.route.backend < b.route.backend ? -1 : a.route.backend > b.route.backend ? 1 : 0;
 }
@@ -38,6 +42,7 @@ function entryOf(target: Route, route: BackendRoute): Entry {
     route: target,
     exact,
     path: exact ? value : value.replace(/\/+$/, ''),
+    method: route.method,
     headers: route.headers ?? [],
   };
 }
@@ -99,12 +104,23 @@ export class RouteTable {
     return undefined;
   }
 
-  /** The route of a request: its authority, its path (query ignored) and its headers (lowercase names). */
-  find(authority: string, path?: string, header: HeaderLookup = () => undefined): Route | undefined {
+  /** The route of a request: its authority, its path (query ignored), its headers (lowercase names) and its
+   * method. */
+  find(
+    authority: string,
+    path?: string,
+    header: HeaderLookup = () => undefined,
+    method?: string,
+  ): Route | undefined {
     const list = this.#entries(authority);
     if (!list) return undefined;
     const bare = path === undefined ? undefined : path.split('?', 1)[0];
-    const hit = list.find((e) => pathMatches(e, bare) && e.headers.every((h) => header(h.name) === h.value));
+    const hit = list.find(
+      (e) =>
+        pathMatches(e, bare) &&
+        (e.method === undefined || e.method === method) &&
+        e.headers.every((h) => header(h.name) === h.value),
+    );
     return hit?.route;
   }
 
@@ -116,8 +132,14 @@ export class RouteTable {
         out.push({
           authority,
           ...(e.exact ? { path: e.path } : e.path === '' ? {} : { pathSeparatedPrefix: e.path }),
-          ...(e.headers.length > 0
-            ? { headers: e.headers.map((h): [string, string] => [h.name, h.value]) }
+          // Envoy matches a method as a header matcher on `:method`.
+          ...(e.method !== undefined || e.headers.length > 0
+            ? {
+                headers: [
+                  ...(e.method === undefined ? [] : [[':method', e.method] as [string, string]]),
+                  ...e.headers.map((h): [string, string] => [h.name, h.value]),
+                ],
+              }
             : {}),
           cluster: e.route.backend,
           name: e.route.backend,

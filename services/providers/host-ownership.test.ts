@@ -278,13 +278,20 @@ describe('routes sharing a host', () => {
           { ...api, path: { type: 'PathPrefix', value: '/api/' } },
           { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/' } },
           { ...api, headers: [{ name: 'x-canary', value: 'yes' }] },
+          // A method is a match of its own: not the whole host, not `/api` for every method.
+          { host: 'shop.example.com', method: 'POST' },
+          { ...api, method: 'DELETE' },
         ],
         createdAt: 3,
       },
     ]);
     expect(owned.get('shop/web')).toEqual(['shop.example.com']);
     expect(ownedRoutes.get('shop/api')).toEqual([api]);
-    expect(ownedRoutes.get('shop/api2')).toEqual([{ ...api, headers: [{ name: 'x-canary', value: 'yes' }] }]);
+    expect(ownedRoutes.get('shop/api2')).toEqual([
+      { ...api, headers: [{ name: 'x-canary', value: 'yes' }] },
+      { host: 'shop.example.com', method: 'POST' },
+      { ...api, method: 'DELETE' },
+    ]);
     expect(refused).toEqual([
       {
         id: 'shop/api2',

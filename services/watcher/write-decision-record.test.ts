@@ -20,4 +20,26 @@ describe('watcher record', () => {
     expect(record.hosts).toEqual(['web.example.com', '*.web.example.com']);
     expect(record.config).toEqual({ ...DEFAULT_BACKEND_CONFIG, probePath: '/ready' });
   });
+
+  it("carries each route's host, path, method and headers, and not the namespace that claimed it", () => {
+    const route = {
+      host: 'shop.example.com',
+      path: { type: 'PathPrefix' as const, value: '/api' },
+      method: 'POST' as const,
+      headers: [{ name: 'x-canary', value: 'yes' }],
+    };
+    const record = toRecord(
+      {
+        id: 'shop/api',
+        hosts: [],
+        routes: [{ ...route, from: 'shop' }],
+        ready: false,
+        replicas: 0,
+        readyReplicas: 0,
+        config: { ...DEFAULT_BACKEND_CONFIG },
+      },
+      1,
+    );
+    expect(record.routes).toEqual([route]);
+  });
 });

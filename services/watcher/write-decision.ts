@@ -41,12 +41,13 @@ export function toRecord(backend: ObservedBackend, now: number, pair = ''): Back
   const record: BackendRecord = {
     id: backend.id,
     hosts: [...backend.hosts],
-    // Host, path and headers only: a provider's `from` is for host ownership, not the record.
+    // Host, path, method and headers only: a provider's `from` is for host ownership, not the record.
     ...(backend.routes?.length
       ? {
-          routes: backend.routes.map(({ host, path, headers }) => ({
+          routes: backend.routes.map(({ host, path, method, headers }) => ({
             host,
             ...(path ? { path: { ...path } } : {}),
+            ...(method ? { method } : {}),
             ...(headers ? { headers: headers.map((h) => ({ ...h })) } : {}),
           })),
         }

@@ -155,8 +155,8 @@ export function demoBackend(
     maxWait?: string;
     maxBuffered?: number;
     hosts?: string[];
-    /** `routes:` entries (host, path prefix), beside the hosts. */
-    routes?: { host: string; path: string }[];
+    /** `routes:` entries (host, path prefix, method), beside the hosts. */
+    routes?: { host: string; path: string; method?: string }[];
     group?: string;
     dependsOn?: string[];
     awakeDuring?: string;
@@ -165,7 +165,9 @@ export function demoBackend(
   } = {},
 ): string {
   const hosts = settings.hosts ?? [`${name}.localhost`];
-  const routes = (settings.routes ?? []).map((r) => `{ host: ${r.host}, path: ${r.path} }`);
+  const routes = (settings.routes ?? []).map(
+    (r) => `{ host: ${r.host}, path: ${r.path}${r.method ? `, method: ${r.method}` : ''} }`,
+  );
   return [
     `  ${name}:`,
     `    command: node`,

@@ -15,6 +15,11 @@ beforeAll(async () => {
         hosts: [],
         routes: [{ host: 'shop.localhost', path: '/api' }],
       }),
+      demoBackend('upload', await freePort(), {
+        idleTimeout: '1s',
+        hosts: [],
+        routes: [{ host: 'shop.localhost', path: '/api/files', method: 'POST' }],
+      }),
     ].join(''),
     gatewayEnv: { WAKEGATE_FILTER_CONFIG: JSON.stringify({ activity_interval_ms: 250 }) },
   });
@@ -62,5 +67,19 @@ describe('routes by path on one host', () => {
       (alive) => !alive,
       15_000,
     );
+  });
+});
+
+describe('routes by method', () => {
+  it('wakes the backend of the method asked for, and the gateway sends the request there', async () => {
+    const upload = await send(stack, 'shop.localhost', '/api/files/1', { method: 'POST', body: 'x' });
+    expect([upload.status, upload.text]).toEqual([200, expect.anything()]);
+    const uploadPid = upload.json<Echo>().pid;
+    await allWorkersSee(stack, 'local/upload', true);
+    // The same path read with GET is the /api backend's: another process, woken for it.
+    const read = await send(stack, 'shop.localhost', '/api/files/1');
+    expect([read.status, read.text, read.headers]).toEqual([200, expect.anything(), expect.anything()]);
+    expect(read.json<Echo>().pid).not.toBe(uploadPid);
+    await allWorkersSee(stack, 'local/api', true);
   });
 });

@@ -140,6 +140,7 @@ const goodRoute = fc.record(
       type: fc.constantFrom('Exact', 'PathPrefix'),
       value: fc.constantFrom('/', '/api', '/api/', '/api/v1', '/hello', '/pkg.Service/Method'),
     }),
+    method: fc.constantFrom('GET', 'POST', 'CONNECT'),
     headers: fc.array(
       fc.record({
         name: fc.constantFrom('x-canary', 'te', 'authorization'),

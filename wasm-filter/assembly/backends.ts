@@ -137,7 +137,7 @@ export class TableEntry {
   asleepUntil: f64 = 0;
 }
 
-/** A `routes` row: `{host, path?: {type, value}, headers?: [{name, value}]}`; null when malformed. */
+/** A `routes` row: `{host, path?: {type, value}, method?, headers?: [{name, value}]}`; null when malformed. */
 function readRoute(v: JsonValue): RouteSpec | null {
   if (v.kind != JSON_OBJECT) return null;
   const host = v.get('host');
@@ -154,6 +154,11 @@ function readRoute(v: JsonValue): RouteSpec | null {
     if (value === null || value.kind != JSON_STRING || !value.str.startsWith('/')) return null;
     r.exact = type.str == 'Exact';
     r.path = value.str;
+  }
+  const method = v.get('method');
+  if (method !== null) {
+    if (method.kind != JSON_STRING || method.str.length == 0) return null;
+    r.method = method.str;
   }
   const headers = v.get('headers');
   if (headers !== null) {

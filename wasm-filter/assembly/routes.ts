@@ -17,11 +17,14 @@ export class RouteSpec {
   exact: bool = false;
   /** As listed: `/` when the route has no path. */
   path: string = '/';
+  /** Empty: every method. */
+  method: string = '';
   headerNames: string[] = [];
   headerValues: string[] = [];
 
   same(o: RouteSpec): bool {
-    if (this.host != o.host || this.exact != o.exact || this.path != o.path) return false;
+    if (this.host != o.host || this.exact != o.exact || this.path != o.path || this.method != o.method)
+      return false;
     if (this.headerNames.length != o.headerNames.length) return false;
     for (let i = 0; i < this.headerNames.length; i++) {
       if (this.headerNames[i] != o.headerNames[i] || this.headerValues[i] != o.headerValues[i]) return false;
@@ -41,6 +44,8 @@ export class Route {
   exact: bool = false;
   /** Exact: the path; prefix: the path without its trailing `/`s (empty for `/`: every path). */
   path: ArrayBuffer = NO_BYTES;
+  /** Empty: every method. */
+  method: ArrayBuffer = NO_BYTES;
   names: ArrayBuffer[] = NO_HEADERS;
   values: ArrayBuffer[] = NO_HEADERS;
   /** Its host's entry. */
@@ -48,7 +53,7 @@ export class Route {
   /** The next route of its host, in order. */
   next: Route | null = null;
 
-  /** A route for every path of its host; `withSpec` gives it a table route's path and headers. */
+  /** A route for every path of its host; `withSpec` gives it a table route's path, method and headers. */
   constructor(backend: i32, backendId: string, entry: i32) {
     this.backend = backend;
     this.backendId = backendId;
@@ -64,6 +69,7 @@ export class Route {
       path = path.substring(0, end);
     }
     if (path.length > 0) this.path = String.UTF8.encode(path);
+    if (spec.method.length > 0) this.method = String.UTF8.encode(spec.method);
     if (spec.headerNames.length > 0) {
       this.names = [];
       this.values = [];
@@ -75,17 +81,19 @@ export class Route {
     return this;
   }
 
-  /** Matches every request of its host: no path (or `/`), no headers. */
+  /** Matches every request of its host: no path (or `/`), no method, no headers. */
   get catchAll(): bool {
-    return !this.exact && this.path.byteLength == 0 && this.names.length == 0;
+    return !this.exact && this.path.byteLength == 0 && this.method.byteLength == 0 && this.names.length == 0;
   }
 }
 
-/** Gateway API's order, most specific first: an exact path, then the longest prefix, then the most header
- * matches; ties by backend id, so every worker and every table order agree. */
+/** Gateway API's order, most specific first: an exact path, then the longest prefix, then a method match,
+ * then the most header matches; ties by backend id, so every worker and every table order agree. */
 function before(a: Route, b: Route): bool {
   if (a.exact != b.exact) return a.exact;
   if (a.path.byteLength != b.path.byteLength) return a.path.byteLength > b.path.byteLength;
+  const aMethod = a.method.byteLength > 0;
+  if (aMethod != b.method.byteLength > 0) return aMethod;
   if (a.names.length != b.names.length) return a.names.length > b.names.length;
   return a.backendId < b.backendId;
 }
@@ -257,6 +265,10 @@ export function matchAuthority(ptr: usize, len: usize): i32 {
 const K_PATH = String.UTF8.encode(':path');
 /** The request's `:path`, read at most once per request. */
 const pathBytes = new HostBytes();
+const K_METHOD = String.UTF8.encode(':method');
+/** The request's `:method`, read once per request and only when a route with a method is tried. */
+const methodBytes = new HostBytes();
+let methodRead = false;
 
 function samePrefix(ptr: usize, bytes: ArrayBuffer, len: usize): bool {
   const base = changetype<usize>(bytes);
@@ -309,7 +321,20 @@ function joinedValueIs(name: ArrayBuffer, expected: ArrayBuffer): bool {
   return seen && at == wantLen;
 }
 
-function headersMatch(route: Route): bool {
+function methodMatches(route: Route): bool {
+  const method = route.method;
+  const len = <usize>method.byteLength;
+  if (len == 0) return true;
+  if (!methodRead) {
+    methodRead = true;
+    getHeader(MAP_REQUEST_HEADERS, K_METHOD, methodBytes);
+  }
+  return methodBytes.len == len && samePrefix(methodBytes.ptr, method, len);
+}
+
+/** The route's method and header matches (its path is matched by the caller). */
+function methodAndHeadersMatch(route: Route): bool {
+  if (!methodMatches(route)) return false;
   for (let i = 0; i < route.names.length; i++) {
     if (!joinedValueIs(route.names[i], route.values[i])) return false;
   }
@@ -321,7 +346,11 @@ function headersMatch(route: Route): bool {
 function firstOf(candidates: Route[], ptr: usize, len: usize): i32 {
   for (let i = 0; i < candidates.length; i++) {
     const route = unchecked(candidates[i]);
-    if (<usize>route.path.byteLength == len && samePrefix(ptr, route.path, len) && headersMatch(route))
+    if (
+      <usize>route.path.byteLength == len &&
+      samePrefix(ptr, route.path, len) &&
+      methodAndHeadersMatch(route)
+    )
       return route.backend;
   }
   return -1;
@@ -337,6 +366,7 @@ export function routeBackend(entry: i32): i32 {
   const first = firsts[entry]!;
   if (first.catchAll) return first.backend;
   headerPairsRead = false;
+  methodRead = false;
   const known = getHeader(MAP_REQUEST_HEADERS, K_PATH, pathBytes);
   const ptr = pathBytes.ptr;
   let found = -1;
@@ -364,9 +394,10 @@ export function routeBackend(entry: i32): i32 {
   }
   // Then the routes of every path (the prefix `/`, a whole host), the least specific, at the end in order.
   for (let r: Route | null = first; found < 0 && r !== null; r = r.next) {
-    if (everyPath(r) && headersMatch(r)) found = r.backend;
+    if (everyPath(r) && methodAndHeadersMatch(r)) found = r.backend;
   }
   pathBytes.free();
+  methodBytes.free();
   headerPairs.free();
   return found;
 }

@@ -48,6 +48,18 @@ describe('Gateway API rule matches as routes', () => {
     ]);
   });
 
+  it("keeps an HTTPRoute's method match: a rule for POST alone is not the whole host", () => {
+    expect(claims([{ matches: [{ method: 'POST' }] }])).toEqual({
+      hosts: [],
+      routes: [{ host: 'shop.example.com', method: 'POST' }],
+    });
+    expect(claims([{ matches: [{ path: { value: '/api' }, method: 'DELETE' }] }]).routes).toEqual([
+      { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/api' }, method: 'DELETE' },
+    ]);
+    // Not one of Gateway API's methods (its CRD refuses it): left out.
+    expect(claims([{ matches: [{ method: 'get' }] }])).toEqual({ hosts: [], routes: [] });
+  });
+
   it('leaves out what the filter cannot express: regular expressions, a gRPC method without its service', () => {
     expect(
       claims([

@@ -1,13 +1,13 @@
 /**
  * From the Gateway API rules that send to a backend to what the filter matches, without I/O: a rule with no
- * match (or a match of every path) gives the route's hostnames whole; a rule with path or header matches
- * gives one route per hostname and match. HTTPRoute: `path` (`Exact`, `PathPrefix`) and `headers` (`Exact`);
- * GRPCRoute: `method` (`Exact`: service and method as the path `/<service>/<method>`, or a service alone as
- * the prefix `/<service>`) and `headers`. A match the filter cannot express (a regular expression, a gRPC
- * method without its service) is left out, and so are method and query parameter matches, which the filter
- * does not look at (it may then hold a request the gateway answers itself, never the reverse).
+ * match (or a match of every request) gives the route's hostnames whole; a rule with path, method or header
+ * matches gives one route per hostname and match. HTTPRoute: `path` (`Exact`, `PathPrefix`), `method` and
+ * `headers` (`Exact`); GRPCRoute: `method` (`Exact`: service and method as the path `/<service>/<method>`,
+ * or a service alone as the prefix `/<service>`) and `headers`. A match the filter cannot express (a regular
+ * expression, a gRPC method without its service) is left out, and so are query parameter matches, which
+ * the filter does not look at (it may then hold a request the gateway answers itself, or sends elsewhere).
  */
-import { normalizeHost, type Route } from '../../shared/index.ts';
+import { HTTP_METHODS, type HttpMethod, normalizeHost, type Route } from '../../shared/index.ts';
 import type { ClaimedRoute } from '../host-ownership.ts';
 
 export interface HttpRouteMatch {
@@ -49,14 +49,26 @@ function grpcPath(match: HttpRouteMatch): Route['path'] | null | undefined {
     : { type: 'PathPrefix', value: `/${method.service}` };
 }
 
-/** A match as a route's path and headers; null for a match of every request, undefined for one the filter
- * cannot express. */
+/** An HTTPRoute match's method; null for none, undefined for one the filter cannot express. */
+function httpMethod(match: HttpRouteMatch): HttpMethod | null | undefined {
+  const method = match.method;
+  if (method === undefined) return null;
+  return HTTP_METHODS.find((m) => m === method);
+}
+
+/** A match as a route's path, method and headers; null for a match of every request, undefined for one the
+ * filter cannot express. */
 function matchOf(match: HttpRouteMatch, grpc: boolean): Omit<Route, 'host'> | null | undefined {
   const path = grpc ? grpcPath(match) : httpPath(match);
+  const method = grpc ? null : httpMethod(match);
   const headers = headersOf(match);
-  if (path === undefined || headers === undefined) return undefined;
-  if (path === null && headers.length === 0) return null;
-  return { ...(path ? { path } : {}), ...(headers.length > 0 ? { headers } : {}) };
+  if (path === undefined || method === undefined || headers === undefined) return undefined;
+  if (path === null && method === null && headers.length === 0) return null;
+  return {
+    ...(path ? { path } : {}),
+    ...(method ? { method } : {}),
+    ...(headers.length > 0 ? { headers } : {}),
+  };
 }
 
 export interface RuleClaims {

@@ -253,6 +253,14 @@ ${api}
     expect(config.backends.get('local/web')).toMatchObject({ hosts: ['shop.localhost'], routes: [] });
   });
 
+  it('reads a method match, which is not the whole host another backend has', async () => {
+    const config = await load(file('    routes: [{ host: shop.localhost, method: POST }]'));
+    expect(config.backends.get('local/api')?.routes).toEqual([{ host: 'shop.localhost', method: 'POST' }]);
+    expect(await errorOf(file('    routes: [{ host: shop.localhost, method: post }]'))).toMatch(
+      /\/backends\/api\/routes\/0\/method/,
+    );
+  });
+
   it('refuses a backend with neither hosts nor routes, a bad route host, and the same match twice', async () => {
     expect(await errorOf(file('    routes: []'))).toMatch(
       /\/backends\/api\/hosts: a backend needs at least one host or route$/,

@@ -13,6 +13,7 @@ import {
   type BackendConfig,
   type BackendId,
   backendId,
+  HttpMethodSchema,
   normalizeHost,
   parseBackendSettings,
   parseDurationMs,
@@ -58,7 +59,8 @@ const BackendSpecSchema = Type.Object(
     /** The old name of `probe-path`, still read. */
     'health-path': Type.Optional(Type.String({ minLength: 1 })),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-    /** Parts of hosts: a host with a path (a prefix unless `path-type: Exact`) and exact header matches. */
+    /** Parts of hosts: a host with a path (a prefix unless `path-type: Exact`), a method and exact header
+     * matches. */
     routes: Type.Optional(
       Type.Array(
         Type.Object(
@@ -66,6 +68,7 @@ const BackendSpecSchema = Type.Object(
             host: Type.String({ minLength: 1 }),
             path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024 })),
             'path-type': Type.Optional(Type.Union([Type.Literal('PathPrefix'), Type.Literal('Exact')])),
+            method: Type.Optional(HttpMethodSchema),
             headers: Type.Optional(
               Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Scalar),
             ),
@@ -235,6 +238,7 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     const route: Route = {
       host,
       ...(r.path === undefined ? {} : { path: { type: r['path-type'] ?? 'PathPrefix', value: r.path } }),
+      ...(r.method === undefined ? {} : { method: r.method }),
       ...(headers.length > 0 ? { headers } : {}),
     };
     // Past the record's bounds the watcher's record is invalid to the bridge (an unpaired surrogate, which
@@ -293,7 +297,8 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
           throw new Error(`/backends/${name}/routes/${i}/host: ${route.host} is too wide`);
         const key = `${route.host} ${routeMatchKey(route)}`;
         const other =
-          hostOwner.get(key) ?? (route.path || route.headers ? undefined : hostOwner.get(route.host));
+          hostOwner.get(key) ??
+          (route.path || route.method || route.headers ? undefined : hostOwner.get(route.host));
         if (other)
           throw new Error(
             `/backends/${name}/routes/${i}: the same match is already a route of backend ${other}`,

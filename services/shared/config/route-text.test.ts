@@ -21,8 +21,23 @@ describe('routes as text (Docker labels)', () => {
     expect(parseRouteText(' , ')).toEqual([]);
   });
 
+  it("reads a method match, one of Gateway API's, and refuses any other", () => {
+    expect(parseRouteText('shop.localhost/upload method:POST header:x-v=2')).toEqual([
+      {
+        host: 'shop.localhost',
+        path: { type: 'PathPrefix', value: '/upload' },
+        method: 'POST',
+        headers: [{ name: 'x-v', value: '2' }],
+      },
+    ]);
+    expect(() => parseRouteText('shop.localhost method:post')).toThrow(
+      /"shop.localhost method:post": expected a method of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, got "post"$/,
+    );
+    expect(() => parseRouteText('shop.localhost method:GET method:PUT')).toThrow(/more than one method/);
+  });
+
   it('names the entry that is wrong', () => {
-    expect(() => parseRouteText('shop.localhost/a, bad host/x')).toThrow(/"bad host\/x": .* is neither/);
+    expect(() => parseRouteText('shop.localhost/a, bad host/x')).toThrow(/"bad host\/x": .* is none of/);
     expect(() => parseRouteText('shop.localhost exact')).toThrow(
       /"shop.localhost exact": exact needs a path/,
     );

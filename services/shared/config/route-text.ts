@@ -1,9 +1,11 @@
 /**
  * Routes written as text, for settings that are flat strings (Docker labels, `wakegate.routes`): entries
  * separated by `,`, each `<host>[<path>]` followed by optional words: `exact` (the path exactly; by default
- * a prefix, matched segment by segment) and `header:<name>=<value>` (an exact header match, repeatable).
+ * a prefix, matched segment by segment), `method:<METHOD>` (one of Gateway API's methods) and
+ * `header:<name>=<value>` (an exact header match, repeatable).
  *
- *     shop.localhost/api, shop.localhost/healthz exact, shop.localhost header:x-canary=yes
+ *     shop.localhost/api, shop.localhost/healthz exact, shop.localhost header:x-canary=yes,
+ *     shop.localhost/upload method:POST
  *
  * A host without a path matches every path (with its headers, if any).
  */
@@ -25,6 +27,7 @@ export function parseRouteText(text: string): Route[] {
     if (host === undefined || host.includes(':')) throw new Error(`${JSON.stringify(entry)}: not a host`);
     const path = slash < 0 ? undefined : target.slice(slash);
     let exact = false;
+    let method: string | undefined;
     const headers: { name: string; value: string }[] = [];
     for (const word of words) {
       if (word === 'exact') {
@@ -32,19 +35,25 @@ export function parseRouteText(text: string): Route[] {
         exact = true;
         continue;
       }
+      if (word.startsWith('method:')) {
+        if (method !== undefined) throw new Error(`${JSON.stringify(entry)}: more than one method`);
+        method = word.slice('method:'.length);
+        continue;
+      }
       const m = /^header:([^=]+)=(.*)$/.exec(word);
       const name = m?.[1]?.toLowerCase();
       if (!m || name === undefined || !HEADER_NAME.test(name))
         throw new Error(
-          `${JSON.stringify(entry)}: ${JSON.stringify(word)} is neither exact nor header:<name>=<value>`,
+          `${JSON.stringify(entry)}: ${JSON.stringify(word)} is none of exact, method:<METHOD>, header:<name>=<value>`,
         );
       headers.push({ name, value: m[2] ?? '' });
     }
-    const route: Route = {
+    const route = {
       host,
       ...(path === undefined ? {} : { path: { type: exact ? 'Exact' : 'PathPrefix', value: path } }),
+      ...(method === undefined ? {} : { method }),
       ...(headers.length > 0 ? { headers } : {}),
-    };
+    } as Route;
     // Beyond the record's bounds, the record would be invalid and the backend left out of every table.
     const problem = routeProblem(route);
     if (problem !== undefined) throw new Error(`${JSON.stringify(entry)}: ${problem}`);

@@ -42,9 +42,24 @@ export const MAX_HEADER_VALUE = 4096;
 /** A header name as routes match it: an HTTP token, lowercase. */
 export const HEADER_NAME_PATTERN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
 
+/** Gateway API's HTTP methods (`HTTPMethod`), the values a route's method match may take. */
+export const HttpMethodSchema = Type.Enum([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+]);
+export type HttpMethod = Static<typeof HttpMethodSchema>;
+export const HTTP_METHODS: readonly HttpMethod[] = HttpMethodSchema.enum;
+
 /**
  * One route of a backend: a host and, optionally, a path match (`Exact`, or `PathPrefix` matched segment by
- * segment) and exact header matches, as Gateway API's HTTPRoute matches name them. A backend's `hosts`
+ * segment), a method and exact header matches, as Gateway API's HTTPRoute matches name them. A backend's `hosts`
  * stand for whole hosts (every path); its `routes` for parts of one. The filter orders the routes of a host
  * as Gateway API does (docs/filter.md, "Routes").
  */
@@ -60,6 +75,7 @@ export const RouteSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    method: Type.Optional(HttpMethodSchema),
     headers: Type.Optional(
       Type.Array(
         Type.Object(

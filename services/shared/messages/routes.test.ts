@@ -41,6 +41,12 @@ describe('route match keys', () => {
       }),
     ).not.toBe(routeMatchKey(headed));
   });
+
+  it('differ by method, and a route with a method is not its whole host', () => {
+    expect(routeMatchKey({ ...api, method: 'POST' })).not.toBe(routeMatchKey(api));
+    expect(routeMatchKey({ ...api, method: 'POST' })).not.toBe(routeMatchKey({ ...api, method: 'GET' }));
+    expect(routeMatchKey({ host: 'x', method: 'GET' })).not.toBe(routeMatchKey({ host: 'x' }));
+  });
 });
 
 describe('sameRoutes', () => {
@@ -52,6 +58,7 @@ describe('sameRoutes', () => {
     expect(sameRoutes([api], [{ ...api, path: { type: 'Exact', value: '/api' } }])).toBe(false);
     expect(sameRoutes([api], [{ ...api, path: { type: 'PathPrefix', value: '/api/' } }])).toBe(false);
     expect(sameRoutes([headed], [{ ...headed, headers: [{ name: 'x-a', value: '1' }] }])).toBe(false);
+    expect(sameRoutes([api], [{ ...api, method: 'GET' }])).toBe(false);
     expect(
       sameRoutes(
         [headed],

@@ -4,6 +4,7 @@
  */
 import {
   HEADER_NAME_PATTERN,
+  HTTP_METHODS,
   MAX_HEADER_NAME,
   MAX_HEADER_VALUE,
   MAX_ROUTE_HEADERS,
@@ -26,6 +27,8 @@ export function routeProblem(route: Route): string | undefined {
     if (path.length > MAX_ROUTE_PATH) return `expected a path of at most ${MAX_ROUTE_PATH} characters`;
     if (!path.isWellFormed()) return `expected a path of ${UNPAIRED}`;
   }
+  if (route.method !== undefined && !(HTTP_METHODS as readonly string[]).includes(route.method))
+    return `expected a method of ${HTTP_METHODS.join(', ')}, got ${JSON.stringify(route.method)}`;
   const headers = route.headers ?? [];
   if (headers.length > MAX_ROUTE_HEADERS) return `expected at most ${MAX_ROUTE_HEADERS} header matches`;
   for (const { name, value } of headers) {
@@ -47,11 +50,14 @@ export function routeMatchKey(route: Route): string {
   let value = route.path?.value ?? '/';
   if (type === 'PathPrefix') value = value.replace(/\/+$/, '');
   const headers = (route.headers ?? []).map((h) => `${h.name}=${h.value}`).sort();
-  return JSON.stringify([type, value, headers]);
+  return JSON.stringify(
+    route.method === undefined ? [type, value, headers] : [type, value, headers, route.method],
+  );
 }
 
 function sameRoute(a: Route, b: Route): boolean {
   if (a.host !== b.host || a.path?.type !== b.path?.type || a.path?.value !== b.path?.value) return false;
+  if (a.method !== b.method) return false;
   const ah = a.headers ?? [];
   const bh = b.headers ?? [];
   return ah.length === bh.length && ah.every((h, i) => h.name === bh[i]?.name && h.value === bh[i]?.value);
