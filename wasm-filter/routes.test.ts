@@ -158,6 +158,46 @@ describe('method matches', () => {
   });
 });
 
+describe('query parameter matches', () => {
+  const queries = [
+    backend('shop/web', [], [HOST]),
+    backend('shop/v2', [
+      { host: HOST, path: { type: 'PathPrefix', value: '/api' }, queryParams: [{ name: 'v', value: '2' }] },
+    ]),
+    // More header matches rank before more query parameter matches (Gateway API).
+    backend('shop/headed', [
+      { host: HOST, path: { type: 'PathPrefix', value: '/api' }, headers: [{ name: 'x-a', value: '1' }] },
+    ]),
+    backend('shop/two', [
+      {
+        host: HOST,
+        path: { type: 'PathPrefix', value: '/api' },
+        queryParams: [
+          { name: 'v', value: '2' },
+          { name: 'Debug', value: 'on' },
+        ],
+      },
+    ]),
+  ];
+
+  it.each([
+    ['/api/x?v=2', {}, 'shop/v2'],
+    ['/api/x?a=1&v=2&b', {}, 'shop/v2'],
+    // Envoy reads the first value of a name, compares names and values exactly and does not decode them.
+    ['/api/x?v=3&v=2', {}, 'shop/web'],
+    ['/api/x?V=2', {}, 'shop/web'],
+    ['/api/x?v=%32', {}, 'shop/web'],
+    ['/api/x?v=2x', {}, 'shop/web'],
+    ['/api/x?v', {}, 'shop/web'],
+    ['/api/x', {}, 'shop/web'],
+    // The most query parameter matches first; a header match before either.
+    ['/api/x?Debug=on&v=2', {}, 'shop/two'],
+    ['/api/x?v=2&Debug=on', { 'x-a': '1' }, 'shop/headed'],
+  ])('%s %o → %s', async (path, headers, expected) => {
+    expect(await routedTo(queries, path, headers)).toBe(expected);
+  });
+});
+
 describe('unmatched paths of a managed host', () => {
   const apiOnly = [backend('shop/api', [{ host: HOST, path: { type: 'PathPrefix', value: '/api' } }])];
 

@@ -17,8 +17,10 @@ import {
   MAX_NO_WAKE_RULE,
   MAX_NO_WAKE_RULES,
   MAX_PROBE_PATH,
+  MAX_QUERY_VALUE,
   MAX_ROUTE_HEADERS,
   MAX_ROUTE_PATH,
+  MAX_ROUTE_QUERY_PARAMS,
   MAX_WAIT_CEILING_MS,
 } from '../services/shared/index.ts';
 import type { TableAnswer, TableBackend } from '../test/filter/bridge-fixture.ts';
@@ -201,6 +203,33 @@ describe('a record at the bounds of its schema, as the bridge serves it', () => 
     expectContinue(request(f.plugin, routeHost).settled);
     await expectHeldAndWoken(f);
     expect([count, value.isWellFormed()]).toEqual([MAX_ROUTE_HEADERS, true]);
+  });
+
+  it('is applied with the most query parameter matches, longest names and values of the widest text the schema takes', async () => {
+    const routeHost = 'query.example.com';
+    const names = (n: number) => Array.from({ length: n }, (_, i) => text(`q${i}-`, 'q', MAX_HEADER_NAME));
+    const route = (values: string[]) =>
+      backend({
+        routes: [
+          {
+            host: routeHost,
+            queryParams: values.map((value, i) => ({ name: names(values.length)[i] ?? '', value })),
+          },
+        ],
+      });
+    const count = largestAccepted([MAX_ROUTE_QUERY_PARAMS + 1, MAX_ROUTE_QUERY_PARAMS], (n) =>
+      route(Array.from({ length: n }, () => 'v')),
+    );
+    const value = worstText('', MAX_QUERY_VALUE, (v) => route([v]));
+    const f = await serve(route(Array.from({ length: count }, () => value)));
+    // Without the parameters the route does not match: the host's requests pass.
+    expectContinue(request(f.plugin, routeHost).settled);
+    // Its parameters as the route names them, bytes as they are (Envoy compares them undecoded): held.
+    const query = names(count)
+      .map((name) => `${name}=${value}`)
+      .join('&');
+    const held = request(f.plugin, routeHost, { ':path': `/?${query}` });
+    expect([count, value.isWellFormed(), held.settled]).toEqual([MAX_ROUTE_QUERY_PARAMS, true, undefined]);
   });
 
   it('is applied with a route for each method the schema takes, and the schema takes no other', async () => {

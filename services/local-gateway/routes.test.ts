@@ -105,4 +105,21 @@ describe('route table with routes', () => {
     expect(uploads.find('shop.localhost', '/api/x', undefined, 'GET')?.backend).toBe('local/web');
     expect(uploads.rules()[0]).toMatchObject({ cluster: 'local/upload', headers: [[':method', 'POST']] });
   });
+
+  it('matches query parameters as Envoy does (first value, exact, undecoded), and gives them to the host model', () => {
+    const search = new RouteTable([
+      { id: 'local/web', url: 'http://127.0.0.1:4001', hosts: ['shop.localhost'] },
+      {
+        id: 'local/v2',
+        url: 'http://127.0.0.1:4002',
+        hosts: [],
+        routes: [{ host: 'shop.localhost', queryParams: [{ name: 'v', value: '2' }] }],
+      },
+    ]);
+    expect(search.find('shop.localhost', '/s?q=a&v=2')?.backend).toBe('local/v2');
+    expect(search.find('shop.localhost', '/s?v=1&v=2')?.backend).toBe('local/web');
+    expect(search.find('shop.localhost', '/s?v=%32')?.backend).toBe('local/web');
+    expect(search.find('shop.localhost', '/s')?.backend).toBe('local/web');
+    expect(search.rules()[0]).toMatchObject({ cluster: 'local/v2', queryParams: [['v', '2']] });
+  });
 });

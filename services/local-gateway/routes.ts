@@ -2,10 +2,10 @@
  * Which backend URL a request goes to: the hosts and routes of the process provider's backends, matched as
  * the filter matches them (wasm-filter/assembly/routes.ts) and as Envoy routes a Gateway API HTTPRoute: the
  * exact host, else the longest `*.` wildcard, then the most specific of that host's routes (an exact path,
- * then the longest prefix by whole segments, then a method match, then the most header matches; ties by
- * backend id).
+ * then the longest prefix by whole segments, then a method match, then the most header matches, then the
+ * most query parameter matches; ties by backend id).
  */
-import type { RouteRule } from '../../wasm-filter/host/index.ts';
+import { firstQueryValue, type RouteRule } from '../../wasm-filter/host/index.ts';
 import { type Route as BackendRoute, normalizeHost } from '../shared/index.ts';
 
 export interface Route {
@@ -25,6 +25,7 @@ interface Entry {
   /** Undefined: every method. */
   method: string | undefined;
   headers: { name: string; value: string }[];
+  queryParams: { name: string; value: string }[];
 }
 
 function before(a: Entry, b: Entry): number {
@@ -32,6 +33,7 @@ function before(a: Entry, b: Entry): number {
   if (a.path.length !== b.path.length) return b.path.length - a.path.length;
   if ((a.method === undefined) !== (b.method === undefined)) return a.method === undefined ? 1 : -1;
   if (a.headers.length !== b.headers.length) return b.headers.length - a.headers.length;
+  if (a.queryParams.length !== b.queryParams.length) return b.queryParams.length - a.queryParams.length;
   return a.route.backend < b.route.backend ? -1 : a.route.backend > b.route.backend ? 1 : 0;
 }
 
@@ -44,6 +46,7 @@ function entryOf(target: Route, route: BackendRoute): Entry {
     path: exact ? value : value.replace(/\/+$/, ''),
     method: route.method,
     headers: route.headers ?? [],
+    queryParams: route.queryParams ?? [],
   };
 }
 
@@ -104,8 +107,8 @@ export class RouteTable {
     return undefined;
   }
 
-  /** The route of a request: its authority, its path (query ignored), its headers (lowercase names) and its
-   * method. */
+  /** The route of a request: its authority, its path (the query only for query parameter matches), its
+   * headers (lowercase names) and its method. */
   find(
     authority: string,
     path?: string,
@@ -119,7 +122,8 @@ export class RouteTable {
       (e) =>
         pathMatches(e, bare) &&
         (e.method === undefined || e.method === method) &&
-        e.headers.every((h) => header(h.name) === h.value),
+        e.headers.every((h) => header(h.name) === h.value) &&
+        e.queryParams.every((q) => path !== undefined && firstQueryValue(path, q.name) === q.value),
     );
     return hit?.route;
   }
@@ -140,6 +144,9 @@ export class RouteTable {
                   ...e.headers.map((h): [string, string] => [h.name, h.value]),
                 ],
               }
+            : {}),
+          ...(e.queryParams.length > 0
+            ? { queryParams: e.queryParams.map((q): [string, string] => [q.name, q.value]) }
             : {}),
           cluster: e.route.backend,
           name: e.route.backend,

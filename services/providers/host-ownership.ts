@@ -250,14 +250,8 @@ export function resolveHostOwnership(
     // A host or route this claimant listed twice finds its own match in `matches`: claimed once.
     for (const host of claimant.hosts) if (claim(host, undefined)) mine.push(host);
     for (const route of claimant.routes ?? []) {
-      const { host, path, method, headers } = route;
-      if (claim(host, route))
-        myRoutes.push({
-          host,
-          ...(path ? { path } : {}),
-          ...(method ? { method } : {}),
-          ...(headers ? { headers } : {}),
-        });
+      const { from: _from, ...match } = route;
+      if (claim(route.host, route)) myRoutes.push(match);
     }
   }
   return { owned, ownedRoutes, refused };

@@ -21,12 +21,13 @@ describe('watcher record', () => {
     expect(record.config).toEqual({ ...DEFAULT_BACKEND_CONFIG, probePath: '/ready' });
   });
 
-  it("carries each route's host, path, method and headers, and not the namespace that claimed it", () => {
+  it("carries each route's host, path, method, headers and query parameters, not the namespace that claimed it", () => {
     const route = {
       host: 'shop.example.com',
       path: { type: 'PathPrefix' as const, value: '/api' },
       method: 'POST' as const,
       headers: [{ name: 'x-canary', value: 'yes' }],
+      queryParams: [{ name: 'v', value: '2' }],
     };
     const record = toRecord(
       {

@@ -41,16 +41,9 @@ export function toRecord(backend: ObservedBackend, now: number, pair = ''): Back
   const record: BackendRecord = {
     id: backend.id,
     hosts: [...backend.hosts],
-    // Host, path, method and headers only: a provider's `from` is for host ownership, not the record.
+    // Every match of a route, copied; its `from` is the provider's, for host ownership, not the record's.
     ...(backend.routes?.length
-      ? {
-          routes: backend.routes.map(({ host, path, method, headers }) => ({
-            host,
-            ...(path ? { path: { ...path } } : {}),
-            ...(method ? { method } : {}),
-            ...(headers ? { headers: headers.map((h) => ({ ...h })) } : {}),
-          })),
-        }
+      ? { routes: backend.routes.map(({ from: _from, ...route }) => structuredClone(route)) }
       : {}),
     ready: backend.ready && backend.replicas >= 1 && backend.readyReplicas >= 1,
     replicas: backend.replicas,

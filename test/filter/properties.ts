@@ -141,6 +141,10 @@ const goodRoute = fc.record(
       value: fc.constantFrom('/', '/api', '/api/', '/api/v1', '/hello', '/pkg.Service/Method'),
     }),
     method: fc.constantFrom('GET', 'POST', 'CONNECT'),
+    queryParams: fc.array(
+      fc.record({ name: fc.constantFrom('v', 'q', 'V'), value: fc.constantFrom('1', '2', '%32') }),
+      { maxLength: 2 },
+    ),
     headers: fc.array(
       fc.record({
         name: fc.constantFrom('x-canary', 'te', 'authorization'),

@@ -137,7 +137,25 @@ export class TableEntry {
   asleepUntil: f64 = 0;
 }
 
-/** A `routes` row: `{host, path?: {type, value}, method?, headers?: [{name, value}]}`; null when malformed. */
+/** A list of `{name, value}` (absent: none) into `names` and `values`; false when malformed. */
+function readMatches(list: JsonValue | null, names: string[], values: string[]): bool {
+  if (list === null) return true;
+  if (list.kind != JSON_ARRAY) return false;
+  for (let i = 0; i < list.items.length; i++) {
+    const m = list.items[i];
+    if (m.kind != JSON_OBJECT) return false;
+    const name = m.get('name');
+    const value = m.get('value');
+    if (name === null || name.kind != JSON_STRING || name.str.length == 0) return false;
+    if (value === null || value.kind != JSON_STRING) return false;
+    names.push(name.str);
+    values.push(value.str);
+  }
+  return true;
+}
+
+/** A `routes` row: `{host, path?: {type, value}, method?, headers?: [{name, value}], queryParams?: [{name,
+ * value}]}`; null when malformed. */
 function readRoute(v: JsonValue): RouteSpec | null {
   if (v.kind != JSON_OBJECT) return null;
   const host = v.get('host');
@@ -160,20 +178,8 @@ function readRoute(v: JsonValue): RouteSpec | null {
     if (method.kind != JSON_STRING || method.str.length == 0) return null;
     r.method = method.str;
   }
-  const headers = v.get('headers');
-  if (headers !== null) {
-    if (headers.kind != JSON_ARRAY) return null;
-    for (let i = 0; i < headers.items.length; i++) {
-      const h = headers.items[i];
-      if (h.kind != JSON_OBJECT) return null;
-      const name = h.get('name');
-      const value = h.get('value');
-      if (name === null || name.kind != JSON_STRING || name.str.length == 0) return null;
-      if (value === null || value.kind != JSON_STRING) return null;
-      r.headerNames.push(name.str);
-      r.headerValues.push(value.str);
-    }
-  }
+  if (!readMatches(v.get('headers'), r.headerNames, r.headerValues)) return null;
+  if (!readMatches(v.get('queryParams'), r.queryNames, r.queryValues)) return null;
   return r;
 }
 

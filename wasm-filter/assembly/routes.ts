@@ -21,6 +21,8 @@ export class RouteSpec {
   method: string = '';
   headerNames: string[] = [];
   headerValues: string[] = [];
+  queryNames: string[] = [];
+  queryValues: string[] = [];
 
   same(o: RouteSpec): bool {
     if (this.host != o.host || this.exact != o.exact || this.path != o.path || this.method != o.method)
@@ -28,6 +30,10 @@ export class RouteSpec {
     if (this.headerNames.length != o.headerNames.length) return false;
     for (let i = 0; i < this.headerNames.length; i++) {
       if (this.headerNames[i] != o.headerNames[i] || this.headerValues[i] != o.headerValues[i]) return false;
+    }
+    if (this.queryNames.length != o.queryNames.length) return false;
+    for (let i = 0; i < this.queryNames.length; i++) {
+      if (this.queryNames[i] != o.queryNames[i] || this.queryValues[i] != o.queryValues[i]) return false;
     }
     return true;
   }
@@ -48,12 +54,15 @@ export class Route {
   method: ArrayBuffer = NO_BYTES;
   names: ArrayBuffer[] = NO_HEADERS;
   values: ArrayBuffer[] = NO_HEADERS;
+  queryNames: ArrayBuffer[] = NO_HEADERS;
+  queryValues: ArrayBuffer[] = NO_HEADERS;
   /** Its host's entry. */
   entry: i32;
   /** The next route of its host, in order. */
   next: Route | null = null;
 
-  /** A route for every path of its host; `withSpec` gives it a table route's path, method and headers. */
+  /** A route for every path of its host; `withSpec` gives it a table route's path, method, headers and query
+   * parameters. */
   constructor(backend: i32, backendId: string, entry: i32) {
     this.backend = backend;
     this.backendId = backendId;
@@ -78,23 +87,39 @@ export class Route {
         this.values.push(String.UTF8.encode(spec.headerValues[i]));
       }
     }
+    if (spec.queryNames.length > 0) {
+      this.queryNames = [];
+      this.queryValues = [];
+      for (let i = 0; i < spec.queryNames.length; i++) {
+        this.queryNames.push(String.UTF8.encode(spec.queryNames[i]));
+        this.queryValues.push(String.UTF8.encode(spec.queryValues[i]));
+      }
+    }
     return this;
   }
 
-  /** Matches every request of its host: no path (or `/`), no method, no headers. */
+  /** Matches every request of its host: no path (or `/`), no method, no headers, no query parameters. */
   get catchAll(): bool {
-    return !this.exact && this.path.byteLength == 0 && this.method.byteLength == 0 && this.names.length == 0;
+    return (
+      !this.exact &&
+      this.path.byteLength == 0 &&
+      this.method.byteLength == 0 &&
+      this.names.length == 0 &&
+      this.queryNames.length == 0
+    );
   }
 }
 
 /** Gateway API's order, most specific first: an exact path, then the longest prefix, then a method match,
- * then the most header matches; ties by backend id, so every worker and every table order agree. */
+ * then the most header matches, then the most query parameter matches; ties by backend id, so every worker
+ * and every table order agree. */
 function before(a: Route, b: Route): bool {
   if (a.exact != b.exact) return a.exact;
   if (a.path.byteLength != b.path.byteLength) return a.path.byteLength > b.path.byteLength;
   const aMethod = a.method.byteLength > 0;
   if (aMethod != b.method.byteLength > 0) return aMethod;
   if (a.names.length != b.names.length) return a.names.length > b.names.length;
+  if (a.queryNames.length != b.queryNames.length) return a.queryNames.length > b.queryNames.length;
   return a.backendId < b.backendId;
 }
 
@@ -332,11 +357,38 @@ function methodMatches(route: Route): bool {
   return methodBytes.len == len && samePrefix(methodBytes.ptr, method, len);
 }
 
-/** The route's method and header matches (its path is matched by the caller). */
-function methodAndHeadersMatch(route: Route): bool {
+/** Whether the first parameter called `name` in the request's query string (`pathBytes` after its `?`, split
+ * at `&`, each at its first `=`) has exactly the value `expected`, both undecoded, as Envoy's
+ * `Utility::parseQueryString` and its query parameter matcher compare them; false when there is none. */
+function queryParamIs(name: ArrayBuffer, expected: ArrayBuffer): bool {
+  const ptr = pathBytes.ptr;
+  const end = pathBytes.len;
+  let at: usize = 0;
+  while (at < end && load<u8>(ptr + at) != 0x3f) at++;
+  const nameLen = <usize>name.byteLength;
+  const wantLen = <usize>expected.byteLength;
+  for (let start = at + 1; start < end; ) {
+    let stop = start;
+    while (stop < end && load<u8>(ptr + stop) != 0x26) stop++;
+    let equals = start;
+    while (equals < stop && load<u8>(ptr + equals) != 0x3d) equals++;
+    if (equals - start == nameLen && samePrefix(ptr + start, name, nameLen)) {
+      const valueAt = equals < stop ? equals + 1 : stop;
+      return stop - valueAt == wantLen && samePrefix(ptr + valueAt, expected, wantLen);
+    }
+    start = stop + 1;
+  }
+  return false;
+}
+
+/** The route's method, header and query parameter matches (its path is matched by the caller). */
+function matchesBeyondPath(route: Route): bool {
   if (!methodMatches(route)) return false;
   for (let i = 0; i < route.names.length; i++) {
     if (!joinedValueIs(route.names[i], route.values[i])) return false;
+  }
+  for (let i = 0; i < route.queryNames.length; i++) {
+    if (!queryParamIs(route.queryNames[i], route.queryValues[i])) return false;
   }
   return true;
 }
@@ -346,11 +398,7 @@ function methodAndHeadersMatch(route: Route): bool {
 function firstOf(candidates: Route[], ptr: usize, len: usize): i32 {
   for (let i = 0; i < candidates.length; i++) {
     const route = unchecked(candidates[i]);
-    if (
-      <usize>route.path.byteLength == len &&
-      samePrefix(ptr, route.path, len) &&
-      methodAndHeadersMatch(route)
-    )
+    if (<usize>route.path.byteLength == len && samePrefix(ptr, route.path, len) && matchesBeyondPath(route))
       return route.backend;
   }
   return -1;
@@ -394,7 +442,7 @@ export function routeBackend(entry: i32): i32 {
   }
   // Then the routes of every path (the prefix `/`, a whole host), the least specific, at the end in order.
   for (let r: Route | null = first; found < 0 && r !== null; r = r.next) {
-    if (everyPath(r) && methodAndHeadersMatch(r)) found = r.backend;
+    if (everyPath(r) && matchesBeyondPath(r)) found = r.backend;
   }
   pathBytes.free();
   methodBytes.free();

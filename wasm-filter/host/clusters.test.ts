@@ -91,6 +91,21 @@ describe('cluster model', () => {
     expect(logs.map((l) => l.split(' ')[3])).toEqual(['canary', 'app', 'canary', 'app']);
   });
 
+  it("matches a query parameter's first value, exactly and undecoded, as Envoy's route matcher does", async () => {
+    const { plugin, logs } = await start({
+      routing: {
+        clusters: { v2: true, app: true },
+        routes: [
+          { authority: 'app.test', queryParams: [['v', '2']], cluster: 'v2' },
+          { authority: 'app.test', cluster: 'app' },
+        ],
+      },
+    });
+    for (const path of ['/?v=2', '/x?a&v=2&v=3', '/?v=3&v=2', '/?v=%32', '/?V=2', '/?v', '/'])
+      plugin.openStream({ headers: { ':method': 'GET', ':path': path, ':authority': 'app.test' } });
+    expect(logs.map((l) => l.split(' ')[3])).toEqual(['v2', 'v2', 'app', 'app', 'app', 'app', 'app']);
+  });
+
   it("answers a stream whose cluster has no host with the router's 503 UH at once, and lets it go on after the EDS lag", async () => {
     const { plugin, clock } = await start({ routing: { clusters: { app: false }, routes, edsLagMs: 500 } });
     const refused = open(plugin, 'a.example.com').settled;

@@ -18,6 +18,8 @@ export type RouteRule = {
   path?: string;
   /** Envoy's header matchers with `string_match.exact`: each header present with this value. */
   headers?: readonly (readonly [string, string])[];
+  /** Envoy's query parameter matchers with `string_match.exact`: each parameter's first value is this. */
+  queryParams?: readonly (readonly [string, string])[];
   cluster: string;
   /** The route's name (`xds.route_name`); none when omitted. */
   name?: string;
@@ -59,7 +61,23 @@ function matches(rule: RouteRule, host: string, path: string, headers: HeaderPai
     !(bare.startsWith(sep) && (bare.length === sep.length || bare[sep.length] === '/'))
   )
     return false;
-  return (rule.headers ?? []).every(([name, value]) => joinedValue(headers, name) === value);
+  return (
+    (rule.headers ?? []).every(([name, value]) => joinedValue(headers, name) === value) &&
+    (rule.queryParams ?? []).every(([name, value]) => firstQueryValue(path, name) === value)
+  );
+}
+
+/** The first value of the query parameter `name` in `path`, undecoded (a parameter without `=` has the value
+ * ``), as Envoy's query parameter matcher reads it (`Utility::parseQueryString`, `getFirstValue`). */
+export function firstQueryValue(path: string, name: string): string | undefined {
+  const question = path.indexOf('?');
+  if (question < 0) return undefined;
+  for (const param of path.slice(question + 1).split('&')) {
+    const equals = param.indexOf('=');
+    const key = equals < 0 ? param : param.slice(0, equals);
+    if (key === name) return equals < 0 ? '' : param.slice(equals + 1);
+  }
+  return undefined;
 }
 
 /** A header's values joined with `,` as Envoy's route matcher compares them

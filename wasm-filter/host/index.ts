@@ -38,6 +38,7 @@ export { LogLevel, type LogLevelName, WasmResult } from './abi.ts';
 export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts';
 export {
   ClusterModel,
+  firstQueryValue,
   type ResolvedRoute,
   type RouteRule,
   type RoutingOptions,

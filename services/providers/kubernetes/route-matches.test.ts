@@ -60,6 +60,36 @@ describe('Gateway API rule matches as routes', () => {
     expect(claims([{ matches: [{ method: 'get' }] }])).toEqual({ hosts: [], routes: [] });
   });
 
+  it('keeps exact query parameter matches, names as written; of several with one name only the first', () => {
+    expect(
+      claims([
+        {
+          matches: [
+            {
+              queryParams: [
+                { name: 'Debug', value: 'on' },
+                { type: 'Exact', name: 'Debug', value: 'off' },
+              ],
+              headers: [
+                { name: 'X-A', value: '1' },
+                { name: 'x-a', value: '2' },
+              ],
+            },
+          ],
+        },
+      ]).routes,
+    ).toEqual([
+      {
+        host: 'shop.example.com',
+        headers: [{ name: 'x-a', value: '1' }],
+        queryParams: [{ name: 'Debug', value: 'on' }],
+      },
+    ]);
+    expect(
+      claims([{ matches: [{ queryParams: [{ type: 'RegularExpression', name: 'v', value: '[0-9]' }] }] }]),
+    ).toEqual({ hosts: [], routes: [] });
+  });
+
   it('leaves out what the filter cannot express: regular expressions, a gRPC method without its service', () => {
     expect(
       claims([

@@ -1,11 +1,11 @@
 /**
  * From the Gateway API rules that send to a backend to what the filter matches, without I/O: a rule with no
- * match (or a match of every request) gives the route's hostnames whole; a rule with path, method or header
- * matches gives one route per hostname and match. HTTPRoute: `path` (`Exact`, `PathPrefix`), `method` and
- * `headers` (`Exact`); GRPCRoute: `method` (`Exact`: service and method as the path `/<service>/<method>`,
- * or a service alone as the prefix `/<service>`) and `headers`. A match the filter cannot express (a regular
- * expression, a gRPC method without its service) is left out, and so are query parameter matches, which
- * the filter does not look at (it may then hold a request the gateway answers itself, or sends elsewhere).
+ * match (or a match of every request) gives the route's hostnames whole; a rule with path, method, header or
+ * query parameter matches gives one route per hostname and match. HTTPRoute: `path` (`Exact`,
+ * `PathPrefix`), `method`, `headers` and `queryParams` (`Exact`); GRPCRoute: `method` (`Exact`: service and
+ * method as the path `/<service>/<method>`, or a service alone as the prefix `/<service>`) and `headers`. A
+ * match the filter cannot express (a regular expression, a gRPC method without its service) is left out.
+ * Of several header or query parameter matches with one name only the first counts, as Gateway API says.
  */
 import { HTTP_METHODS, type HttpMethod, normalizeHost, type Route } from '../../shared/index.ts';
 import type { ClaimedRoute } from '../host-ownership.ts';
@@ -13,6 +13,7 @@ import type { ClaimedRoute } from '../host-ownership.ts';
 export interface HttpRouteMatch {
   path?: { type?: string; value?: string };
   headers?: { type?: string; name: string; value: string }[];
+  queryParams?: { type?: string; name: string; value: string }[];
   method?: string | { type?: string; service?: string; method?: string };
 }
 
@@ -20,13 +21,19 @@ export interface RouteRule {
   matches?: HttpRouteMatch[];
 }
 
-type Headers = NonNullable<Route['headers']>;
+type NameValue = { name: string; value: string };
 
-function headersOf(match: HttpRouteMatch): Headers | undefined {
-  const out: Headers = [];
-  for (const h of match.headers ?? []) {
-    if ((h.type ?? 'Exact') !== 'Exact') return undefined;
-    out.push({ name: h.name.toLowerCase(), value: h.value });
+/** Exact matches by name (header names lowercased: they are case-insensitive); the first of a name counts
+ * (Gateway API); undefined when one is not `Exact`. */
+function exactMatches(
+  list: readonly { type?: string; name: string; value: string }[] | undefined,
+  caseInsensitive: boolean,
+): NameValue[] | undefined {
+  const out: NameValue[] = [];
+  for (const m of list ?? []) {
+    if ((m.type ?? 'Exact') !== 'Exact') return undefined;
+    const name = caseInsensitive ? m.name.toLowerCase() : m.name;
+    if (!out.some((o) => o.name === name)) out.push({ name, value: m.value });
   }
   return out;
 }
@@ -56,18 +63,21 @@ function httpMethod(match: HttpRouteMatch): HttpMethod | null | undefined {
   return HTTP_METHODS.find((m) => m === method);
 }
 
-/** A match as a route's path, method and headers; null for a match of every request, undefined for one the
- * filter cannot express. */
+/** A match as a route's path, method, headers and query parameters; null for a match of every request,
+ * undefined for one the filter cannot express. */
 function matchOf(match: HttpRouteMatch, grpc: boolean): Omit<Route, 'host'> | null | undefined {
   const path = grpc ? grpcPath(match) : httpPath(match);
   const method = grpc ? null : httpMethod(match);
-  const headers = headersOf(match);
-  if (path === undefined || method === undefined || headers === undefined) return undefined;
-  if (path === null && method === null && headers.length === 0) return null;
+  const headers = exactMatches(match.headers, true);
+  const queryParams = grpc ? [] : exactMatches(match.queryParams, false);
+  if (path === undefined || method === undefined || headers === undefined || queryParams === undefined)
+    return undefined;
+  if (path === null && method === null && headers.length === 0 && queryParams.length === 0) return null;
   return {
     ...(path ? { path } : {}),
     ...(method ? { method } : {}),
     ...(headers.length > 0 ? { headers } : {}),
+    ...(queryParams.length > 0 ? { queryParams } : {}),
   };
 }
 

@@ -253,6 +253,19 @@ ${api}
     expect(config.backends.get('local/web')).toMatchObject({ hosts: ['shop.localhost'], routes: [] });
   });
 
+  it('reads query parameter matches, which are not the whole host another backend has', async () => {
+    const config = await load(file('    routes: [{ host: shop.localhost, query: { v: 2, Debug: on } }]'));
+    expect(config.backends.get('local/api')?.routes).toEqual([
+      {
+        host: 'shop.localhost',
+        queryParams: [
+          { name: 'v', value: '2' },
+          { name: 'Debug', value: 'on' },
+        ],
+      },
+    ]);
+  });
+
   it('reads a method match, which is not the whole host another backend has', async () => {
     const config = await load(file('    routes: [{ host: shop.localhost, method: POST }]'));
     expect(config.backends.get('local/api')?.routes).toEqual([{ host: 'shop.localhost', method: 'POST' }]);

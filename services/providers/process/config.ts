@@ -17,6 +17,7 @@ import {
   normalizeHost,
   parseBackendSettings,
   parseDurationMs,
+  QUERY_NAME_PATTERN,
   type Route,
   routeMatchKey,
   routeProblem,
@@ -59,8 +60,8 @@ const BackendSpecSchema = Type.Object(
     /** The old name of `probe-path`, still read. */
     'health-path': Type.Optional(Type.String({ minLength: 1 })),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-    /** Parts of hosts: a host with a path (a prefix unless `path-type: Exact`), a method and exact header
-     * matches. */
+    /** Parts of hosts: a host with a path (a prefix unless `path-type: Exact`), a method, exact header
+     * matches and exact query parameter matches. */
     routes: Type.Optional(
       Type.Array(
         Type.Object(
@@ -72,6 +73,7 @@ const BackendSpecSchema = Type.Object(
             headers: Type.Optional(
               Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Scalar),
             ),
+            query: Type.Optional(Type.Record(Type.String({ pattern: QUERY_NAME_PATTERN }), Scalar)),
           },
           { additionalProperties: false },
         ),
@@ -235,11 +237,16 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
       name: name.toLowerCase(),
       value: String(value),
     }));
+    const queryParams = Object.entries(r.query ?? {}).map(([name, value]) => ({
+      name,
+      value: String(value),
+    }));
     const route: Route = {
       host,
       ...(r.path === undefined ? {} : { path: { type: r['path-type'] ?? 'PathPrefix', value: r.path } }),
       ...(r.method === undefined ? {} : { method: r.method }),
       ...(headers.length > 0 ? { headers } : {}),
+      ...(queryParams.length > 0 ? { queryParams } : {}),
     };
     // Past the record's bounds the watcher's record is invalid to the bridge (an unpaired surrogate, which
     // YAML's `"\ud800"` gives, would make the filter refuse its whole table): refused here, at load.
@@ -298,7 +305,9 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
         const key = `${route.host} ${routeMatchKey(route)}`;
         const other =
           hostOwner.get(key) ??
-          (route.path || route.method || route.headers ? undefined : hostOwner.get(route.host));
+          (route.path || route.method || route.headers || route.queryParams
+            ? undefined
+            : hostOwner.get(route.host));
         if (other)
           throw new Error(
             `/backends/${name}/routes/${i}: the same match is already a route of backend ${other}`,

@@ -36,6 +36,23 @@ describe('routes as text (Docker labels)', () => {
     expect(() => parseRouteText('shop.localhost method:GET method:PUT')).toThrow(/more than one method/);
   });
 
+  it('reads query parameter matches, names as written, and refuses an empty value', () => {
+    expect(parseRouteText('shop.localhost/search query:v=2 query:Debug=on')).toEqual([
+      {
+        host: 'shop.localhost',
+        path: { type: 'PathPrefix', value: '/search' },
+        queryParams: [
+          { name: 'v', value: '2' },
+          { name: 'Debug', value: 'on' },
+        ],
+      },
+    ]);
+    expect(() => parseRouteText('shop.localhost query:v=')).toThrow(
+      /: expected query parameter values of 1 to 1024 characters \(parameter v\)$/,
+    );
+    expect(() => parseRouteText('shop.localhost query:a b=1')).toThrow(/is none of exact/);
+  });
+
   it('names the entry that is wrong', () => {
     expect(() => parseRouteText('shop.localhost/a, bad host/x')).toThrow(/"bad host\/x": .* is none of/);
     expect(() => parseRouteText('shop.localhost exact')).toThrow(

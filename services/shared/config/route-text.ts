@@ -1,11 +1,12 @@
 /**
  * Routes written as text, for settings that are flat strings (Docker labels, `wakegate.routes`): entries
  * separated by `,`, each `<host>[<path>]` followed by optional words: `exact` (the path exactly; by default
- * a prefix, matched segment by segment), `method:<METHOD>` (one of Gateway API's methods) and
- * `header:<name>=<value>` (an exact header match, repeatable).
+ * a prefix, matched segment by segment), `method:<METHOD>` (one of Gateway API's methods),
+ * `header:<name>=<value>` (an exact header match, repeatable) and `query:<name>=<value>` (an exact match of
+ * a query parameter, repeatable).
  *
  *     shop.localhost/api, shop.localhost/healthz exact, shop.localhost header:x-canary=yes,
- *     shop.localhost/upload method:POST
+ *     shop.localhost/upload method:POST, shop.localhost/search query:v=2
  *
  * A host without a path matches every path (with its headers, if any).
  */
@@ -29,6 +30,7 @@ export function parseRouteText(text: string): Route[] {
     let exact = false;
     let method: string | undefined;
     const headers: { name: string; value: string }[] = [];
+    const queryParams: { name: string; value: string }[] = [];
     for (const word of words) {
       if (word === 'exact') {
         if (path === undefined) throw new Error(`${JSON.stringify(entry)}: exact needs a path`);
@@ -40,11 +42,16 @@ export function parseRouteText(text: string): Route[] {
         method = word.slice('method:'.length);
         continue;
       }
+      const q = /^query:([^=]+)=(.*)$/.exec(word);
+      if (q) {
+        queryParams.push({ name: q[1] ?? '', value: q[2] ?? '' });
+        continue;
+      }
       const m = /^header:([^=]+)=(.*)$/.exec(word);
       const name = m?.[1]?.toLowerCase();
       if (!m || name === undefined || !HEADER_NAME.test(name))
         throw new Error(
-          `${JSON.stringify(entry)}: ${JSON.stringify(word)} is none of exact, method:<METHOD>, header:<name>=<value>`,
+          `${JSON.stringify(entry)}: ${JSON.stringify(word)} is none of exact, method:<METHOD>, header:<name>=<value>, query:<name>=<value>`,
         );
       headers.push({ name, value: m[2] ?? '' });
     }
@@ -53,6 +60,7 @@ export function parseRouteText(text: string): Route[] {
       ...(path === undefined ? {} : { path: { type: exact ? 'Exact' : 'PathPrefix', value: path } }),
       ...(method === undefined ? {} : { method }),
       ...(headers.length > 0 ? { headers } : {}),
+      ...(queryParams.length > 0 ? { queryParams } : {}),
     } as Route;
     // Beyond the record's bounds, the record would be invalid and the backend left out of every table.
     const problem = routeProblem(route);

@@ -33,14 +33,19 @@ export const WELL_FORMED_PATH_PATTERN = `^/${NO_LONE_SURROGATE}$`;
 
 /** What a route may carry (Gateway API's own limits): a path of at most MAX_ROUTE_PATH characters, at most
  * MAX_ROUTE_HEADERS header matches, a header name of at most MAX_HEADER_NAME characters and a value of at most
- * MAX_HEADER_VALUE. Docker labels and the backends file are refused beyond them (`routeProblem`); Gateway API
- * holds HTTPRoute matches to them. */
+ * MAX_HEADER_VALUE, at most MAX_ROUTE_QUERY_PARAMS query parameter matches, a name of at most
+ * MAX_HEADER_NAME characters and a value of at most MAX_QUERY_VALUE. Docker labels and the backends file
+ * are refused beyond them (`routeProblem`); Gateway API holds HTTPRoute matches to them. */
 export const MAX_ROUTE_PATH = 1024;
 export const MAX_ROUTE_HEADERS = 16;
 export const MAX_HEADER_NAME = 256;
 export const MAX_HEADER_VALUE = 4096;
+export const MAX_ROUTE_QUERY_PARAMS = 16;
+export const MAX_QUERY_VALUE = 1024;
 /** A header name as routes match it: an HTTP token, lowercase. */
 export const HEADER_NAME_PATTERN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
+/** A query parameter name as routes match it: an HTTP token, case kept (Envoy compares it exactly). */
+export const QUERY_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
 
 /** Gateway API's HTTP methods (`HTTPMethod`), the values a route's method match may take. */
 export const HttpMethodSchema = Type.Enum([
@@ -59,7 +64,8 @@ export const HTTP_METHODS: readonly HttpMethod[] = HttpMethodSchema.enum;
 
 /**
  * One route of a backend: a host and, optionally, a path match (`Exact`, or `PathPrefix` matched segment by
- * segment), a method and exact header matches, as Gateway API's HTTPRoute matches name them. A backend's `hosts`
+ * segment), a method, exact header matches and exact query parameter matches, as Gateway API's HTTPRoute
+ * matches name them. A backend's `hosts`
  * stand for whole hosts (every path); its `routes` for parts of one. The filter orders the routes of a host
  * as Gateway API does (docs/filter.md, "Routes").
  */
@@ -87,6 +93,19 @@ export const RouteSchema = Type.Object(
           { additionalProperties: false },
         ),
         { maxItems: MAX_ROUTE_HEADERS },
+      ),
+    ),
+    /** Exact matches of the first value of each named parameter, undecoded, as Envoy compares them. */
+    queryParams: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: MAX_HEADER_NAME, pattern: QUERY_NAME_PATTERN }),
+            value: Type.String({ minLength: 1, maxLength: MAX_QUERY_VALUE, pattern: WELL_FORMED_PATTERN }),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: MAX_ROUTE_QUERY_PARAMS },
       ),
     ),
   },

@@ -47,6 +47,17 @@ describe('route match keys', () => {
     expect(routeMatchKey({ ...api, method: 'POST' })).not.toBe(routeMatchKey({ ...api, method: 'GET' }));
     expect(routeMatchKey({ host: 'x', method: 'GET' })).not.toBe(routeMatchKey({ host: 'x' }));
   });
+
+  it('differ by query parameters, whatever their order', () => {
+    const q = (...params: [string, string][]) => ({
+      ...api,
+      queryParams: params.map(([name, value]) => ({ name, value })),
+    });
+    expect(routeMatchKey(q(['v', '2']))).not.toBe(routeMatchKey(api));
+    expect(routeMatchKey(q(['v', '2']))).not.toBe(routeMatchKey(q(['V', '2'])));
+    expect(routeMatchKey(q(['v', '2'], ['a', '1']))).toBe(routeMatchKey(q(['a', '1'], ['v', '2'])));
+    expect(sameRoutes([q(['v', '2'])], [q(['v', '3'])])).toBe(false);
+  });
 });
 
 describe('sameRoutes', () => {

@@ -7,12 +7,16 @@ import {
   HTTP_METHODS,
   MAX_HEADER_NAME,
   MAX_HEADER_VALUE,
+  MAX_QUERY_VALUE,
   MAX_ROUTE_HEADERS,
   MAX_ROUTE_PATH,
+  MAX_ROUTE_QUERY_PARAMS,
+  QUERY_NAME_PATTERN,
   type Route,
 } from './payloads.ts';
 
 const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
+const QUERY_NAME = new RegExp(QUERY_NAME_PATTERN);
 const UNPAIRED = 'well-formed Unicode text (it has an unpaired surrogate)';
 
 /**
@@ -38,29 +42,47 @@ export function routeProblem(route: Route): string | undefined {
       return `expected header values of at most ${MAX_HEADER_VALUE} characters (header ${name})`;
     if (!value.isWellFormed()) return `expected header values of ${UNPAIRED} (header ${name})`;
   }
+  const params = route.queryParams ?? [];
+  if (params.length > MAX_ROUTE_QUERY_PARAMS)
+    return `expected at most ${MAX_ROUTE_QUERY_PARAMS} query parameter matches`;
+  for (const { name, value } of params) {
+    if (name.length > MAX_HEADER_NAME || !QUERY_NAME.test(name))
+      return `expected query parameter names of at most ${MAX_HEADER_NAME} token characters, got ${JSON.stringify(name)}`;
+    if (value.length === 0 || value.length > MAX_QUERY_VALUE)
+      return `expected query parameter values of 1 to ${MAX_QUERY_VALUE} characters (parameter ${name})`;
+    if (!value.isWellFormed()) return `expected query parameter values of ${UNPAIRED} (parameter ${name})`;
+  }
   return undefined;
 }
 
 /**
  * What a route matches, as text: equal for two routes that match the same requests of their host (a
- * prefix's trailing `/` and the order of its headers do not count; no path is the prefix `/`).
+ * prefix's trailing `/` and the order of its headers and query parameters do not count; no path is the
+ * prefix `/`).
  */
 export function routeMatchKey(route: Route): string {
   const type = route.path?.type ?? 'PathPrefix';
   let value = route.path?.value ?? '/';
   if (type === 'PathPrefix') value = value.replace(/\/+$/, '');
   const headers = (route.headers ?? []).map((h) => `${h.name}=${h.value}`).sort();
-  return JSON.stringify(
-    route.method === undefined ? [type, value, headers] : [type, value, headers, route.method],
-  );
+  const key: unknown[] = [type, value, headers];
+  if (route.method !== undefined || route.queryParams?.length) key.push(route.method ?? '');
+  if (route.queryParams?.length) key.push(route.queryParams.map((q) => `${q.name}=${q.value}`).sort());
+  return JSON.stringify(key);
+}
+
+type NameValue = { name: string; value: string };
+
+function sameMatches(a: readonly NameValue[], b: readonly NameValue[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.name === b[i]?.name && m.value === b[i]?.value);
 }
 
 function sameRoute(a: Route, b: Route): boolean {
   if (a.host !== b.host || a.path?.type !== b.path?.type || a.path?.value !== b.path?.value) return false;
   if (a.method !== b.method) return false;
-  const ah = a.headers ?? [];
-  const bh = b.headers ?? [];
-  return ah.length === bh.length && ah.every((h, i) => h.name === bh[i]?.name && h.value === bh[i]?.value);
+  return (
+    sameMatches(a.headers ?? [], b.headers ?? []) && sameMatches(a.queryParams ?? [], b.queryParams ?? [])
+  );
 }
 
 /** The same routes in the same order; undefined and empty are the same. */
