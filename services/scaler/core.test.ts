@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backendId } from '../shared/index.ts';
 import { BridgeLiveness } from './bridge-liveness.ts';
-import { decideAfterDrain } from './drain-decision.ts';
+import { decideAfterDrain, decideAfterScaleDown } from './drain-decision.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import { LeaseState } from './lease-state.ts';
 import { decideWake, retryDelayMs } from './wake-decision.ts';
@@ -104,6 +104,15 @@ describe('drain decision', () => {
     expect(
       decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: true, ...confirmed }),
     ).toBe('active');
+  });
+});
+
+describe('after the scale to zero', () => {
+  it('keeps it only when the stop was untouched and nothing was requested; a stop NATS could not confirm goes back up', () => {
+    expect(decideAfterScaleDown('untouched', false)).toBe('asleep');
+    expect(decideAfterScaleDown('untouched', true)).toBe('back-up');
+    expect(decideAfterScaleDown('moved', false)).toBe('back-up');
+    expect(decideAfterScaleDown('unknown', false)).toBe('back-up');
   });
 });
 

@@ -3,6 +3,7 @@ import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startCuttableLink } from '../../test/cuttable-link.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { type FakeBridge, startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
@@ -107,8 +108,13 @@ describe('scaler: idle loop', () => {
     await server?.close();
   });
 
-  async function startReplica(workloads: TestWorkloads, identity: string, log = logger) {
-    const replicaNc = await connect({ servers: server.url });
+  async function startReplica(
+    workloads: TestWorkloads,
+    identity: string,
+    log = logger,
+    servers = server.url,
+  ) {
+    const replicaNc = await connect({ servers });
     const scaler = await createScaler({
       nc: replicaNc,
       controlNc: replicaNc,
@@ -443,6 +449,42 @@ describe('scaler: idle loop', () => {
 
     // The wake's `stopping` (in the leader's name) must not stay: every redelivery would meet it again.
     await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('scales back up when it loses the lease during its scale to zero and another replica answers a wake meanwhile', async () => {
+    const id = backendId('idle', 'deposed-mid-stop');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+    };
+    const link = await startCuttableLink(server.port);
+    const first = await startReplica(workloads, 'first', logger, link.url);
+    cleanups.push(() => link.close());
+    await until('a leader', () => first.scaler.leader);
+    const second = await startReplica(workloads, 'second');
+    cleanups.push(() => first.kill());
+
+    // The scale call is under way when the leader is cut from NATS: its lease runs out and the other
+    // replica takes it, and with it the wakes. A wake meets the cut leader's `stopping`, which no live
+    // holder owns, and is answered from the replica still up.
+    await scaleDownArrived.promise;
+    link.cut();
+    await until('the other replica to lead', () => second.scaler.leader);
+    await publishWake(jetstream(nc), id);
+    await until('the wake to be answered', async () =>
+      (await metric(second.scaler, 'wakegate_wakes_handled_total')).includes('outcome="already-awake"}'),
+    );
+
+    // The call lands now: the backend must not stay at zero under the requests the wake released.
+    workloads.gate = undefined;
+    release.resolve();
+    await until('a scale back up', () => workloads.sets(id).length >= 2);
     expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
     expect(workloads.replicas.get(id)).toBe(1);
   });

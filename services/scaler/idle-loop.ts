@@ -36,7 +36,7 @@ import {
 } from '../shared/index.ts';
 import { backendRecordOf, type RecordBounds } from './backend-records.ts';
 import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
-import { decideAfterDrain } from './drain-decision.ts';
+import { decideAfterDrain, decideAfterScaleDown, type StopCheck } from './drain-decision.ts';
 import { GroupVote } from './group-vote.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import type { IntentStore } from './intent-store.ts';
@@ -794,23 +794,34 @@ export class IdleLoop {
       log.info({ from: result.from }, 'idle: scaled to zero');
       this.#asleep.set(id, recordRevision);
 
-      // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on); and a request a
-      // filter forwarded before it saw `sleeping` shows in the tracker. Either way it is wanted: back up.
+      // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on), or NATS could not
+      // say; and a request a filter forwarded before it saw `sleeping` shows in the tracker. Wanted: back up.
       // With the scale's generation (and the uid of the workload it is of), so that no bridge, restarted or
       // not, reads the backend ready from a watcher record of that workload written before it.
-      const asleepRevision = await intents.compareAndSet(id, 'sleeping', stoppingRevision, undefined, result);
-      held = undefined;
+      const stop = await intents.compareAndSet(id, 'sleeping', stoppingRevision, undefined, result).then(
+        (revision): StopCheck => (revision === undefined ? 'moved' : 'untouched'),
+        (error: unknown): StopCheck => {
+          log.warn({ err: asError(error) }, 'could not confirm the scale to zero');
+          return 'unknown';
+        },
+      );
+      // Unknown: the `stopping` may still be there, and is restored awake like a cancelled drain's.
+      if (stop !== 'unknown') held = undefined;
       const requested = !force && this.#tracker.activeSince(id, drainStart, this.#clock());
-      if (asleepRevision === undefined || requested) {
+      if (decideAfterScaleDown(stop, requested) === 'back-up') {
         this.#asleep.delete(id);
         const back = await scaler.setReplicas(id, record.config.wakeReplicas);
         metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
         scaled.publish(id, { ...back, reason: 'wake', at: this.#now() });
-        await intents.set(id, 'awake');
         log.info(
-          { to: back.to, by: asleepRevision === undefined ? 'wake' : 'request' },
+          { to: back.to, by: stop === 'untouched' ? 'request' : stop === 'moved' ? 'wake' : 'unknown' },
           'wanted while scaling to zero; scaled back up',
         );
+        if (stop === 'unknown') {
+          this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
+          return 'failed';
+        }
+        await intents.set(id, 'awake');
         return 'woken';
       }
       return 'asleep';

@@ -1,12 +1,16 @@
 /**
  * The simulation's actors. Each runs the project's pure cores (MergedView, BridgeLiveness, IdleTracker,
- * LeaseState, decideAfterDrain, decideWake, toRecord/decideWrite) and models the sequencing of the adapter
+ * LeaseState, decideAfterDrain, decideAfterScaleDown, decideWake, toRecord/decideWrite) and models the sequencing of the adapter
  * around them step for step (idle-loop.ts's check and drain, wake-handler.ts's markAwake and wake,
  * heartbeat.ts, the filter's hold/release/report/wake rules). Sources of each step are named in comments.
  */
 import { MergedView } from '../../services/bridge/merged-view.ts';
 import { BridgeLiveness } from '../../services/scaler/bridge-liveness.ts';
-import { decideAfterDrain } from '../../services/scaler/drain-decision.ts';
+import {
+  decideAfterDrain,
+  decideAfterScaleDown,
+  type StopCheck,
+} from '../../services/scaler/drain-decision.ts';
 import { IdleTracker } from '../../services/scaler/idle-tracker.ts';
 import { LeaseState } from '../../services/scaler/lease-state.ts';
 import { decideWake, retryDelayMs } from '../../services/scaler/wake-decision.ts';
@@ -1037,23 +1041,33 @@ export class IdleLoopTerm {
       log(sim, who, `idle: scaled ${result.from} -> 0`);
       nats.publish(scaler, 'scaled', { backend: BACKEND, ...result });
       this.asleep = recordRevision;
-      const asleepRevision = yield* intentCas(
-        scaler,
-        'sleeping',
-        stoppingRevision,
-        scaler.name,
-        result.generation,
-      );
-      held = undefined;
+      let stop: StopCheck;
+      try {
+        const asleepRevision = yield* intentCas(
+          scaler,
+          'sleeping',
+          stoppingRevision,
+          scaler.name,
+          result.generation,
+        );
+        stop = asleepRevision === undefined ? 'moved' : 'untouched';
+      } catch {
+        stop = 'unknown';
+      }
+      if (stop !== 'unknown') held = undefined;
       const requested = this.tracker.activeSince(BACKEND, drainStart, scaler.clock());
-      if (asleepRevision === undefined || requested) {
+      if (decideAfterScaleDown(stop, requested) === 'back-up') {
         this.asleep = undefined;
         const back = yield* wait<{ from: number; to: number; generation: number }>(
           api(sim, scaler.life, () => platform.setReplicas(record.config.wakeReplicas)),
         );
         nats.publish(scaler, 'scaled', { backend: BACKEND, ...back });
-        yield* wait(nats.request(scaler, () => nats.bucket('intents').put(BACKEND, awake(scaler))));
         log(sim, who, 'wanted while scaling to zero: scaled back up');
+        if (stop === 'unknown') {
+          this.retryAt = scaler.clock() + T.failedDrainRetryMs;
+          return;
+        }
+        yield* wait(nats.request(scaler, () => nats.bucket('intents').put(BACKEND, awake(scaler))));
       }
     } catch (error) {
       if (!this.aborted && !(error instanceof Aborted)) this.retryAt = scaler.clock() + T.failedDrainRetryMs;
