@@ -1,8 +1,9 @@
 /**
  * The simulation's actors. Each runs the project's pure cores (MergedView, BridgeLiveness, IdleTracker,
- * LeaseState, decideAfterDrain, decideAfterScaleDown, decideWake, toRecord/decideWrite) and models the sequencing of the adapter
- * around them step for step (idle-loop.ts's check and drain, wake-handler.ts's markAwake and wake,
- * heartbeat.ts, the filter's hold/release/report/wake rules). Sources of each step are named in comments.
+ * LeaseState, decideAfterDrain, decideAfterScaleDown, decideWake, decideOnStop, toRecord/decideWrite) and
+ * models the sequencing of the adapter around them step for step (idle-loop.ts's check and drain,
+ * wake-handler.ts's markAwake and wake, heartbeat.ts, the filter's hold/release/report/wake rules). Sources
+ * of each step are named in comments.
  */
 import { MergedView } from '../../services/bridge/merged-view.ts';
 import { BridgeLiveness } from '../../services/scaler/bridge-liveness.ts';
@@ -13,7 +14,7 @@ import {
 } from '../../services/scaler/drain-decision.ts';
 import { IdleTracker } from '../../services/scaler/idle-tracker.ts';
 import { LeaseState } from '../../services/scaler/lease-state.ts';
-import { decideWake, retryDelayMs } from '../../services/scaler/wake-decision.ts';
+import { decideOnStop, decideWake, retryDelayMs } from '../../services/scaler/wake-decision.ts';
 import type { BackendConfig, BackendRecord, IntentRecord } from '../../services/shared/index.ts';
 import { decideWrite, toRecord } from '../../services/watcher/write-decision.ts';
 import {
@@ -738,8 +739,11 @@ export class ScalerActor implements Client {
         const lease = yield* wait<KvEntry | undefined>(nats.request(this, () => leases.get('idle-loop')));
         const holder = lease?.operation === 'PUT' ? (lease.value as { holder: string }).holder : undefined;
         if (stopper === holder) {
-          if ((yield* intentCas(this, 'stopping', current.revision, stopper)) !== undefined)
-            return 'stopping';
+          const moved = yield* intentCas(this, 'stopping', current.revision, stopper);
+          if (moved === undefined) continue;
+          const replicas = yield* wait<number>(api(this.sim, this.life, () => this.sim.platform.replicas));
+          if (decideOnStop(replicas) === 'wait') return 'stopping';
+          if ((yield* intentCas(this, 'awake', moved)) !== undefined) return 'awake';
           continue;
         }
       }
