@@ -933,6 +933,45 @@ describe('scaler: idle loop', () => {
     expect(workloads.sets(alone)).toEqual([]);
   });
 
+  it("keeps a group up when a member is wanted while it waits for the group's slowest member to decide", async () => {
+    const early = backendId('voting', 'early');
+    const late = backendId('voting', 'late');
+    for (const id of [early, late])
+      await putBackend(backends, id, {
+        replicas: 1,
+        config: { idleTimeoutMs: IDLE_TIMEOUT_MS, group: 'voting' },
+      });
+    const workloads = new TestWorkloads({ [early]: 1, [late]: 1 });
+    // The late member's drain waits for the platform's answer at its start, so it decides a while after.
+    const releaseLate = Promise.withResolvers<void>();
+    workloads.onGet = (getId) => {
+      workloads.getGate = getId === late ? releaseLate.promise : undefined;
+    };
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+    const said = (id: BackendId, ...msgs: string[]) =>
+      lines.some((l) => l.backend === id && msgs.includes(l.msg ?? ''));
+
+    await until('the early member to wait for its group', () =>
+      said(early, 'may scale to zero; waiting for its group'),
+    );
+    // A request for the early member now, after it decided.
+    reportActivity(early, 1, 0);
+    await nc.flush();
+    workloads.onGet = undefined;
+    workloads.getGate = undefined;
+    releaseLate.resolve();
+
+    await until(
+      'both drains to end',
+      () =>
+        said(early, 'drain cancelled; staying up', 'wanted while scaling to zero; scaled back up') &&
+        said(late, 'a member of its group is wanted; staying up', 'idle: scaled to zero'),
+    );
+    expect(workloads.sets(early)).toEqual([]);
+    expect(workloads.sets(late)).toEqual([]);
+    expect(lines.filter((l) => l.backend === early).map((l) => l.outcome)).toContain('active');
+  });
+
   it('marks an asleep-during window on the intent while it lasts, through the drain, and clears it at its end', async () => {
     const up = backendId('closed', 'up');
     const down = backendId('closed', 'down');
