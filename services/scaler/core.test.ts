@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { backendId } from '../shared/index.ts';
 import { BridgeLiveness } from './bridge-liveness.ts';
-import { decideAfterDrain } from './drain-decision.ts';
+import { decideAfterDrain, decideAfterScaleDown } from './drain-decision.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import { LeaseState } from './lease-state.ts';
-import { decideWake, retryDelayMs } from './wake-decision.ts';
+import { decideOnStop, decideWake, retryDelayMs } from './wake-decision.ts';
 
 const api = backendId('shop', 'api');
 const web = backendId('shop', 'web');
@@ -14,6 +14,11 @@ describe('wake decision', () => {
     expect(decideWake(0, { wakeReplicas: 3 })).toEqual({ kind: 'scale-up', to: 3 });
     expect(decideWake(1, { wakeReplicas: 3 })).toEqual({ kind: 'already-awake' });
     expect(decideWake(7, { wakeReplicas: 1 })).toEqual({ kind: 'already-awake' });
+  });
+
+  it("finishes the live leader's stop once the backend is at zero, and waits for it while replicas remain", () => {
+    expect(decideOnStop(0)).toBe('finish');
+    expect(decideOnStop(1)).toBe('wait');
   });
 
   it('backs off redeliveries exponentially up to a cap', () => {
@@ -104,6 +109,15 @@ describe('drain decision', () => {
     expect(
       decideAfterDrain({ sleepingRevision: 5, currentRevision: 5, activeDuringDrain: true, ...confirmed }),
     ).toBe('active');
+  });
+});
+
+describe('after the scale to zero', () => {
+  it('keeps it only when the stop was untouched and nothing was requested; a stop NATS could not confirm goes back up', () => {
+    expect(decideAfterScaleDown('untouched', false)).toBe('asleep');
+    expect(decideAfterScaleDown('untouched', true)).toBe('back-up');
+    expect(decideAfterScaleDown('moved', false)).toBe('back-up');
+    expect(decideAfterScaleDown('unknown', false)).toBe('back-up');
   });
 });
 

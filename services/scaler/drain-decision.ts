@@ -26,3 +26,22 @@ export function decideAfterDrain(state: DrainState): DrainOutcome {
   if (state.activeDuringDrain) return 'active';
   return 'scale-down';
 }
+
+/**
+ * What the leader found of its `stopping` once the scale call returned: untouched (its compare-and-set of
+ * `sleeping` took), moved (a wake wrote over it), or unknown (NATS did not answer).
+ */
+export type StopCheck = 'untouched' | 'moved' | 'unknown';
+
+export type ScaleDownOutcome = 'asleep' | 'back-up';
+
+/**
+ * After the scale to zero: it stands only if no wake can have been answered during the call. A leader that
+ * lost its lease meanwhile (cut from NATS, the likeliest way to lose it) left a `stopping` that another
+ * replica's wake treats as its dead leader's and answers from the replicas still up; the call then lands
+ * under the requests released to them. Not knowing counts as wanted: a backend left up costs an idle
+ * timeout, one left at zero the requests released to it.
+ */
+export function decideAfterScaleDown(stop: StopCheck, requestedDuringDrain: boolean): ScaleDownOutcome {
+  return stop === 'untouched' && !requestedDuringDrain ? 'asleep' : 'back-up';
+}

@@ -1,7 +1,7 @@
 /**
  * A group's members drain together: each member's drain casts whether it may scale to zero, and all of them
- * do, or none (a request to one member keeps the whole group up). Pure; a drain that ends before its
- * decision casts no.
+ * do, or none (a request to one member keeps the whole group up). One round of the group's decision (the
+ * idle loop asks twice); pure; a drain that ends before its decision casts no.
  */
 export class GroupVote {
   #left: number;

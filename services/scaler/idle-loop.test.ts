@@ -3,6 +3,7 @@ import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startCuttableLink } from '../../test/cuttable-link.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { type FakeBridge, startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
@@ -107,8 +108,13 @@ describe('scaler: idle loop', () => {
     await server?.close();
   });
 
-  async function startReplica(workloads: TestWorkloads, identity: string, log = logger) {
-    const replicaNc = await connect({ servers: server.url });
+  async function startReplica(
+    workloads: TestWorkloads,
+    identity: string,
+    log = logger,
+    servers = server.url,
+  ) {
+    const replicaNc = await connect({ servers });
     const scaler = await createScaler({
       nc: replicaNc,
       controlNc: replicaNc,
@@ -443,6 +449,42 @@ describe('scaler: idle loop', () => {
 
     // The wake's `stopping` (in the leader's name) must not stay: every redelivery would meet it again.
     await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
+  it('scales back up when it loses the lease during its scale to zero and another replica answers a wake meanwhile', async () => {
+    const id = backendId('idle', 'deposed-mid-stop');
+    await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const workloads = new TestWorkloads({ [id]: 1 });
+    const release = Promise.withResolvers<void>();
+    workloads.gate = release.promise;
+    const scaleDownArrived = Promise.withResolvers<void>();
+    workloads.onSet = (setId, replicas) => {
+      if (setId === id && replicas === 0) scaleDownArrived.resolve();
+    };
+    const link = await startCuttableLink(server.port);
+    const first = await startReplica(workloads, 'first', logger, link.url);
+    cleanups.push(() => link.close());
+    await until('a leader', () => first.scaler.leader);
+    const second = await startReplica(workloads, 'second');
+    cleanups.push(() => first.kill());
+
+    // The scale call is under way when the leader is cut from NATS: its lease runs out and the other
+    // replica takes it, and with it the wakes. A wake meets the cut leader's `stopping`, which no live
+    // holder owns, and is answered from the replica still up.
+    await scaleDownArrived.promise;
+    link.cut();
+    await until('the other replica to lead', () => second.scaler.leader);
+    await publishWake(jetstream(nc), id);
+    await until('the wake to be answered', async () =>
+      (await metric(second.scaler, 'wakegate_wakes_handled_total')).includes('outcome="already-awake"}'),
+    );
+
+    // The call lands now: the backend must not stay at zero under the requests the wake released.
+    workloads.gate = undefined;
+    release.resolve();
+    await until('a scale back up', () => workloads.sets(id).length >= 2);
     expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
     expect(workloads.replicas.get(id)).toBe(1);
   });
@@ -889,6 +931,45 @@ describe('scaler: idle loop', () => {
     expect(workloads.replicas.get(api)).toBe(0);
     // A backend outside the group is left alone.
     expect(workloads.sets(alone)).toEqual([]);
+  });
+
+  it("keeps a group up when a member is wanted while it waits for the group's slowest member to decide", async () => {
+    const early = backendId('voting', 'early');
+    const late = backendId('voting', 'late');
+    for (const id of [early, late])
+      await putBackend(backends, id, {
+        replicas: 1,
+        config: { idleTimeoutMs: IDLE_TIMEOUT_MS, group: 'voting' },
+      });
+    const workloads = new TestWorkloads({ [early]: 1, [late]: 1 });
+    // The late member's drain waits for the platform's answer at its start, so it decides a while after.
+    const releaseLate = Promise.withResolvers<void>();
+    workloads.onGet = (getId) => {
+      workloads.getGate = getId === late ? releaseLate.promise : undefined;
+    };
+    const { lines } = await startLoop(workloads, 'leader', () => true);
+    const said = (id: BackendId, ...msgs: string[]) =>
+      lines.some((l) => l.backend === id && msgs.includes(l.msg ?? ''));
+
+    await until('the early member to wait for its group', () =>
+      said(early, 'may scale to zero; waiting for its group'),
+    );
+    // A request for the early member now, after it decided.
+    reportActivity(early, 1, 0);
+    await nc.flush();
+    workloads.onGet = undefined;
+    workloads.getGate = undefined;
+    releaseLate.resolve();
+
+    await until(
+      'both drains to end',
+      () =>
+        said(early, 'drain cancelled; staying up', 'wanted while scaling to zero; scaled back up') &&
+        said(late, 'a member of its group is wanted; staying up', 'idle: scaled to zero'),
+    );
+    expect(workloads.sets(early)).toEqual([]);
+    expect(workloads.sets(late)).toEqual([]);
+    expect(lines.filter((l) => l.backend === early).map((l) => l.outcome)).toContain('active');
   });
 
   it('marks an asleep-during window on the intent while it lasts, through the drain, and clears it at its end', async () => {

@@ -36,7 +36,7 @@ import {
 } from '../shared/index.ts';
 import { backendRecordOf, type RecordBounds } from './backend-records.ts';
 import { BridgeLiveness, type DrainGate } from './bridge-liveness.ts';
-import { decideAfterDrain } from './drain-decision.ts';
+import { decideAfterDrain, decideAfterScaleDown, type StopCheck } from './drain-decision.ts';
 import { GroupVote } from './group-vote.ts';
 import { IdleTracker } from './idle-tracker.ts';
 import type { IntentStore } from './intent-store.ts';
@@ -103,6 +103,11 @@ interface KnownBackend {
 
 const WATCH_RESTART_MS = 1000;
 const FAILED_DRAIN_RETRY_MS = 10_000;
+/**
+ * A group decides twice: once every member reached its decision, then again at once, so that no member
+ * scales down on a decision taken while it waited for the slowest one.
+ */
+const GROUP_VOTE_ROUNDS = 2;
 
 /** What a restore of an intent left behind logs: once done, and when NATS could not take it. */
 interface LeftBehind {
@@ -456,13 +461,16 @@ export class IdleLoop {
    * drain registered, and returned in the order given.
    */
   #drainTogether(members: readonly BackendId[], idleAt: number, force: boolean): Promise<SleepOutcome>[] {
-    const vote = members.length > 1 ? new GroupVote(members.length) : undefined;
+    const votes =
+      members.length > 1
+        ? Array.from({ length: GROUP_VOTE_ROUNDS }, () => new GroupVote(members.length))
+        : [];
     return members.map((member) => {
       const known = this.#known.get(member) as KnownBackend;
       // The intent as it was when the backend was found idle: a wake written since makes the drain's
       // compare-and-set fail, whatever the order in which the watch delivers it.
       const seenIntent = this.#intentRevisions.get(member);
-      const drain = this.#drain(member, known.record, known.revision, seenIntent, idleAt, force, vote);
+      const drain = this.#drain(member, known.record, known.revision, seenIntent, idleAt, force, votes);
       this.#draining.set(
         member,
         drain.finally(() => this.#draining.delete(member)),
@@ -701,13 +709,14 @@ export class IdleLoop {
     seenIntent: number | undefined,
     idleAt: number,
     force = false,
-    vote?: GroupVote,
+    votes: readonly GroupVote[] = [],
   ): Promise<SleepOutcome> {
     const { scaler, intents, scaled, metrics, timing, isLeader } = this.#options;
     const log = this.#log.child({ backend: id });
     /** Revision of the `sleeping` or `stopping` this drain wrote, while leaving would strand it. */
     let held: number | undefined;
-    let voted = false;
+    /** The group's rounds this member cast in. */
+    let cast = 0;
     try {
       if ((await scaler.getReplicas(id)) === 0) {
         this.#asleep.set(id, recordRevision);
@@ -744,16 +753,28 @@ export class IdleLoop {
       }
       if (!confirmed.ok) log.info({ reason: confirmed.reason }, 'bridges did not confirm the drain');
 
-      const outcome = decideAfterDrain({
-        sleepingRevision,
-        currentRevision: await intents.revision(id),
-        activeDuringDrain: !force && this.#tracker.activeSince(id, drainStart, this.#clock()),
-        bridgesApplied: confirmed.ok && this.#liveness.applied(sleepingRevision, this.#clock()).ok,
-        connectionDropped: this.#drops !== drops || !this.#connected,
-      });
-      const mayScaleDown = outcome === 'scale-down' && isLeader();
-      voted = true;
-      const together = vote === undefined ? mayScaleDown : await vote.cast(mayScaleDown);
+      const decide = async () =>
+        decideAfterDrain({
+          sleepingRevision,
+          currentRevision: await intents.revision(id),
+          activeDuringDrain: !force && this.#tracker.activeSince(id, drainStart, this.#clock()),
+          bridgesApplied: confirmed.ok && this.#liveness.applied(sleepingRevision, this.#clock()).ok,
+          connectionDropped: this.#drops !== drops || !this.#connected,
+        });
+      let outcome = await decide();
+      let mayScaleDown = outcome === 'scale-down' && isLeader();
+      let together = mayScaleDown;
+      for (const round of votes) {
+        // A later round asks again: the one before waited for the group's slowest member, and a request
+        // or a wake may have come for this one meanwhile.
+        if (cast > 0) {
+          outcome = await decide();
+          mayScaleDown = outcome === 'scale-down' && isLeader();
+        } else if (mayScaleDown) log.info('may scale to zero; waiting for its group');
+        cast++;
+        together = await round.cast(mayScaleDown);
+        if (!together) break;
+      }
       if (outcome === 'woken') {
         log.info('woken during the drain; staying up');
         held = undefined;
@@ -794,23 +815,34 @@ export class IdleLoop {
       log.info({ from: result.from }, 'idle: scaled to zero');
       this.#asleep.set(id, recordRevision);
 
-      // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on); and a request a
-      // filter forwarded before it saw `sleeping` shows in the tracker. Either way it is wanted: back up.
+      // At zero: `sleeping` again, unless a wake met the stop (it moved the intent on), or NATS could not
+      // say; and a request a filter forwarded before it saw `sleeping` shows in the tracker. Wanted: back up.
       // With the scale's generation (and the uid of the workload it is of), so that no bridge, restarted or
       // not, reads the backend ready from a watcher record of that workload written before it.
-      const asleepRevision = await intents.compareAndSet(id, 'sleeping', stoppingRevision, undefined, result);
-      held = undefined;
+      const stop = await intents.compareAndSet(id, 'sleeping', stoppingRevision, undefined, result).then(
+        (revision): StopCheck => (revision === undefined ? 'moved' : 'untouched'),
+        (error: unknown): StopCheck => {
+          log.warn({ err: asError(error) }, 'could not confirm the scale to zero');
+          return 'unknown';
+        },
+      );
+      // Unknown: the `stopping` may still be there, and is restored awake like a cancelled drain's.
+      if (stop !== 'unknown') held = undefined;
       const requested = !force && this.#tracker.activeSince(id, drainStart, this.#clock());
-      if (asleepRevision === undefined || requested) {
+      if (decideAfterScaleDown(stop, requested) === 'back-up') {
         this.#asleep.delete(id);
         const back = await scaler.setReplicas(id, record.config.wakeReplicas);
         metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
         scaled.publish(id, { ...back, reason: 'wake', at: this.#now() });
-        await intents.set(id, 'awake');
         log.info(
-          { to: back.to, by: asleepRevision === undefined ? 'wake' : 'request' },
+          { to: back.to, by: stop === 'untouched' ? 'request' : stop === 'moved' ? 'wake' : 'unknown' },
           'wanted while scaling to zero; scaled back up',
         );
+        if (stop === 'unknown') {
+          this.#retryAt.set(id, this.#clock() + FAILED_DRAIN_RETRY_MS);
+          return 'failed';
+        }
+        await intents.set(id, 'awake');
         return 'woken';
       }
       return 'asleep';
@@ -827,7 +859,7 @@ export class IdleLoop {
       return 'failed';
     } finally {
       // A drain that ends before its decision keeps its group up.
-      if (!voted) vote?.cast(false);
+      for (const round of votes.slice(cast)) round.cast(false);
       // A drain that did not end asleep must not leave filters holding requests for a running backend.
       if (held !== undefined) {
         const revision = held;

@@ -20,6 +20,7 @@ import {
   WAKE_ACK_WAIT_MS,
   WAKE_STREAM,
 } from '../shared/index.ts';
+import { IDLE_LOOP_LEASE } from './leader-lease.ts';
 import { createScaler, type Scaler } from './scaler.ts';
 
 const logger = createLogger('scaler', 'silent');
@@ -31,6 +32,7 @@ describe('scaler: wakes', () => {
   let jsm: JetStreamManager;
   let backends: KV;
   let intents: KV;
+  let leases: KV;
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -42,6 +44,7 @@ describe('scaler: wakes', () => {
     const kvm = new Kvm(nc);
     backends = await kvm.open('wakegate-backends');
     intents = await kvm.open('wakegate-intents');
+    leases = await kvm.open('wakegate-leases');
   });
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -225,6 +228,31 @@ describe('scaler: wakes', () => {
     await publishWake(js, id);
     await scaled.next((e) => e.backend === id && e.reason === 'wake');
     await settled();
+    expect(workloads.replicas.get(id)).toBe(1);
+    expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'survivor' });
+  });
+
+  it('wakes a backend at once when its stop landed and the leader died before finishing it, though its lease lives on', async () => {
+    const id = backendId('shop', 'dead-leader-stop');
+    await putBackend(backends, id);
+    // The leader wrote `stopping`, its scale call landed, and it died before writing `sleeping`: its lease
+    // entry stays until the bucket ttl (15 s) expires it.
+    await leases.put(IDLE_LOOP_LEASE, codecs.lease.encode({ holder: 'dead-leader', at: Date.now() }));
+    cleanups.push(() => leases.delete(IDLE_LOOP_LEASE));
+    await intents.put(
+      backendKey(id),
+      codecs.intent.encode({ state: 'stopping', at: Date.now(), by: 'dead-leader' }),
+    );
+    const workloads = new TestWorkloads({ [id]: 0 });
+    const { scaler } = await startReplica(workloads, 'survivor');
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    const lease = await leases.get(IDLE_LOOP_LEASE);
+    expect(lease?.operation === 'PUT' && codecs.lease.decode(lease.value).holder).toBe('dead-leader');
+    await settled();
+    expect(await metric(scaler, 'wakegate_wakes_handled_total')).not.toContain('outcome="stopping"');
     expect(workloads.replicas.get(id)).toBe(1);
     expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'survivor' });
   });

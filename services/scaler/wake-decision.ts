@@ -8,6 +8,17 @@ export function decideWake(replicas: number, config: Pick<BackendConfig, 'wakeRe
   return replicas > 0 ? { kind: 'already-awake' } : { kind: 'scale-up', to: config.wakeReplicas };
 }
 
+/**
+ * A wake that met the live lease holder's `stopping` (and moved it on, still in the holder's name): at zero
+ * the stop's scale call has landed and no pod of it is left to release requests to, so the wake finishes it
+ * (the holder's compare-and-set after its call then fails, and its scale back up finds the backend up); a
+ * holder that died after the call would otherwise hold the wake until its lease expired. Above zero the call
+ * may still land: the wake waits for the holder, or for its lease to expire.
+ */
+export function decideOnStop(replicas: number): 'finish' | 'wait' {
+  return replicas === 0 ? 'finish' : 'wait';
+}
+
 export const DEFAULT_RETRY_BACKOFF: Backoff = { baseMs: 500, maxMs: 10_000 };
 
 /** Delay before a failed wake is redelivered: doubling from `baseMs` per delivery, capped at `maxMs`. */

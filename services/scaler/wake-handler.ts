@@ -9,7 +9,7 @@ import { type RecordBounds, readBackendRecord } from './backend-records.ts';
 import type { CurrentIntent, IntentStore } from './intent-store.ts';
 import type { ScalerMetrics } from './metrics.ts';
 import type { ScaledPublisher } from './scaled-publisher.ts';
-import { decideWake, type WakeFailure } from './wake-decision.ts';
+import { decideOnStop, decideWake, type WakeFailure } from './wake-decision.ts';
 
 export type WakeOutcome =
   /** `maxWaitMs`: the backend's max-wait, how long anyone waits for it to become ready. */
@@ -92,9 +92,10 @@ export class WakeHandler {
 
   /**
    * Writes `awake` on the revision read, so it can never overwrite a `stopping` written meanwhile. A
-   * `stopping` of the live lease holder is not overwritten: the pods are about to go, so the backend must
-   * stay not ready; a new revision of it (still in the holder's name) tells the holder to scale back up.
-   * A `stopping` nobody holds the lease for any more (its leader died mid-stop) is an ordinary wake.
+   * `stopping` of the live lease holder is not overwritten while the backend has replicas: the pods are
+   * about to go, so the backend must stay not ready; a new revision of it (still in the holder's name) tells
+   * the holder to scale back up. Once at zero the wake finishes the stop (`decideOnStop`). A `stopping`
+   * nobody holds the lease for any more (its leader died mid-stop) is an ordinary wake.
    */
   async #markAwake(
     id: BackendId,
@@ -105,14 +106,24 @@ export class WakeHandler {
       const current = await (attempt === 0 ? firstRead : intents.read(id));
       const stopper = current?.record?.state === 'stopping' ? current.record.by : undefined;
       if (current && stopper !== undefined && stopper === (await this.#options.leaseHolder())) {
-        if ((await intents.compareAndSet(id, 'stopping', current.revision, stopper)) !== undefined) {
-          return 'stopping';
-        }
+        // Moved on first, then the replicas read: a holder that sees the move after its call scales back up.
+        const moved = await intents.compareAndSet(id, 'stopping', current.revision, stopper);
+        if (moved === undefined) continue;
+        if (decideOnStop(await this.#replicas(id)) === 'wait') return 'stopping';
+        if ((await intents.compareAndSet(id, 'awake', moved)) !== undefined) return 'awake';
         continue;
       }
       if ((await intents.compareAndSet(id, 'awake', current?.revision)) !== undefined) return 'awake';
     }
     throw new Error(`the intent of ${id} kept changing under ${INTENT_ATTEMPTS} wakes`);
+  }
+
+  async #replicas(id: BackendId): Promise<number> {
+    try {
+      return await this.#options.scaler.getReplicas(id);
+    } catch (error) {
+      throw new PlatformFailure(error);
+    }
   }
 
   async #wake(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
@@ -139,12 +150,7 @@ export class WakeHandler {
       // Awake first, then look at the replicas: an idle drain that re-reads the intent after scaling to
       // zero then sees this wake and scales back up, so a wake can never be lost between the two.
       if ((await this.#markAwake(id, intentRead)) === 'stopping') return { kind: 'stopping' };
-      let replicas: number;
-      try {
-        replicas = await scaler.getReplicas(id);
-      } catch (error) {
-        throw new PlatformFailure(error);
-      }
+      const replicas = await this.#replicas(id);
       const decision = decideWake(replicas, record.config);
       if (decision.kind === 'already-awake') return { kind: 'already-awake', replicas };
 

@@ -1,15 +1,20 @@
 /**
  * The simulation's actors. Each runs the project's pure cores (MergedView, BridgeLiveness, IdleTracker,
- * LeaseState, decideAfterDrain, decideWake, toRecord/decideWrite) and models the sequencing of the adapter
- * around them step for step (idle-loop.ts's check and drain, wake-handler.ts's markAwake and wake,
- * heartbeat.ts, the filter's hold/release/report/wake rules). Sources of each step are named in comments.
+ * LeaseState, decideAfterDrain, decideAfterScaleDown, decideWake, decideOnStop, toRecord/decideWrite) and
+ * models the sequencing of the adapter around them step for step (idle-loop.ts's check and drain,
+ * wake-handler.ts's markAwake and wake, heartbeat.ts, the filter's hold/release/report/wake rules). Sources
+ * of each step are named in comments.
  */
 import { MergedView } from '../../services/bridge/merged-view.ts';
 import { BridgeLiveness } from '../../services/scaler/bridge-liveness.ts';
-import { decideAfterDrain } from '../../services/scaler/drain-decision.ts';
+import {
+  decideAfterDrain,
+  decideAfterScaleDown,
+  type StopCheck,
+} from '../../services/scaler/drain-decision.ts';
 import { IdleTracker } from '../../services/scaler/idle-tracker.ts';
 import { LeaseState } from '../../services/scaler/lease-state.ts';
-import { decideWake, retryDelayMs } from '../../services/scaler/wake-decision.ts';
+import { decideOnStop, decideWake, retryDelayMs } from '../../services/scaler/wake-decision.ts';
 import type { BackendConfig, BackendRecord, IntentRecord } from '../../services/shared/index.ts';
 import { decideWrite, toRecord } from '../../services/watcher/write-decision.ts';
 import {
@@ -734,8 +739,11 @@ export class ScalerActor implements Client {
         const lease = yield* wait<KvEntry | undefined>(nats.request(this, () => leases.get('idle-loop')));
         const holder = lease?.operation === 'PUT' ? (lease.value as { holder: string }).holder : undefined;
         if (stopper === holder) {
-          if ((yield* intentCas(this, 'stopping', current.revision, stopper)) !== undefined)
-            return 'stopping';
+          const moved = yield* intentCas(this, 'stopping', current.revision, stopper);
+          if (moved === undefined) continue;
+          const replicas = yield* wait<number>(api(this.sim, this.life, () => this.sim.platform.replicas));
+          if (decideOnStop(replicas) === 'wait') return 'stopping';
+          if ((yield* intentCas(this, 'awake', moved)) !== undefined) return 'awake';
           continue;
         }
       }
@@ -1037,23 +1045,33 @@ export class IdleLoopTerm {
       log(sim, who, `idle: scaled ${result.from} -> 0`);
       nats.publish(scaler, 'scaled', { backend: BACKEND, ...result });
       this.asleep = recordRevision;
-      const asleepRevision = yield* intentCas(
-        scaler,
-        'sleeping',
-        stoppingRevision,
-        scaler.name,
-        result.generation,
-      );
-      held = undefined;
+      let stop: StopCheck;
+      try {
+        const asleepRevision = yield* intentCas(
+          scaler,
+          'sleeping',
+          stoppingRevision,
+          scaler.name,
+          result.generation,
+        );
+        stop = asleepRevision === undefined ? 'moved' : 'untouched';
+      } catch {
+        stop = 'unknown';
+      }
+      if (stop !== 'unknown') held = undefined;
       const requested = this.tracker.activeSince(BACKEND, drainStart, scaler.clock());
-      if (asleepRevision === undefined || requested) {
+      if (decideAfterScaleDown(stop, requested) === 'back-up') {
         this.asleep = undefined;
         const back = yield* wait<{ from: number; to: number; generation: number }>(
           api(sim, scaler.life, () => platform.setReplicas(record.config.wakeReplicas)),
         );
         nats.publish(scaler, 'scaled', { backend: BACKEND, ...back });
-        yield* wait(nats.request(scaler, () => nats.bucket('intents').put(BACKEND, awake(scaler))));
         log(sim, who, 'wanted while scaling to zero: scaled back up');
+        if (stop === 'unknown') {
+          this.retryAt = scaler.clock() + T.failedDrainRetryMs;
+          return;
+        }
+        yield* wait(nats.request(scaler, () => nats.bucket('intents').put(BACKEND, awake(scaler))));
       }
     } catch (error) {
       if (!this.aborted && !(error instanceof Aborted)) this.retryAt = scaler.clock() + T.failedDrainRetryMs;
