@@ -45,6 +45,11 @@ export interface BackendState {
   owner?: RunningProcess | undefined;
   at: number;
   /**
+   * A stop this entry's process is in (recorded as stopped, `replicas` 0, before it is signalled): the process
+   * and the scaler stopping it. While both live the backend still has its replica, for every scaler.
+   */
+  stopping?: { process: RunningProcess; by: RunningProcess } | undefined;
+  /**
    * Raised by every start and every stop: the watchers' records carry it (`observedGeneration`), so each
    * scale yields a new record even when the process is back before a watcher wrote the gap, and the
    * scaler's results carry it, so the bridges wait for a record of the scale to zero, as on Kubernetes.

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import type { Stats } from 'node:fs';
+import { existsSync, type Stats } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -218,6 +218,39 @@ describe('process workload scaler', () => {
     expect(isAlive(restarted as number)).toBe(true);
     expect(await third.getReplicas('local/shared')).toBe(1);
     expect(await third.getReplicas('local/other')).toBe(1);
+  });
+
+  it('counts a backend whose stop still waits for its process as up, for every replica', async () => {
+    // A process that ignores SIGTERM once it says so (a file): its stop lasts the whole 2 s grace.
+    const marker = join(await mkdtemp(join(tmpdir(), 'wakegate-stubborn-')), 'ready');
+    cleanup.push(() => rm(dirname(marker), { recursive: true, force: true }));
+    const script = `process.on('SIGTERM', () => {}); require('node:fs').writeFileSync(${JSON.stringify(marker)}, ''); setInterval(() => {}, 1000)`;
+    const fixture = await processFixture(
+      `backends:${backend('stubborn', 'node', ['-e', script]).replace('300ms', '2s')}`,
+    );
+    cleanup.push(fixture.remove);
+    const replica = () =>
+      createWorkloadScaler({ logger, namespaces: [], processConfig: fixture.configFile, component: 'test' });
+    const [leader, other] = [await replica(), await replica()];
+    cleanup.push(
+      () => leader.close(),
+      () => other.close(),
+    );
+    await leader.setReplicas('local/stubborn', 1);
+    const pid = (await readProcessState(fixture.stateFile)).backends['local/stubborn']?.process
+      ?.pid as number;
+    while (!existsSync(marker)) await delay(5);
+    const stop = leader.setReplicas('local/stubborn', 0);
+    // The file says stopped before the process is signalled.
+    while ((await readProcessState(fixture.stateFile)).backends['local/stubborn']?.replicas !== 0)
+      await delay(5);
+    expect(isAlive(pid)).toBe(true);
+    // A wake the other replica takes meanwhile must not start a second process beside it.
+    expect(await other.getReplicas('local/stubborn')).toBe(1);
+    expect(await leader.getReplicas('local/stubborn')).toBe(1);
+    expect(await stop).toMatchObject({ from: 1, to: 0 });
+    expect(isAlive(pid)).toBe(false);
+    expect(await other.getReplicas('local/stubborn')).toBe(0);
   });
 
   it('tells a backend another replica put to sleep from one that crashed, in its logs', async () => {

@@ -110,7 +110,12 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
   async getReplicas(id: BackendId): Promise<number> {
     this.#backend(id);
     if (this.#children.has(id)) return 1;
-    return (await this.#foreign(await readProcessState(this.#config.stateFile), id)) ? 1 : 0;
+    const state = await readProcessState(this.#config.stateFile);
+    if (await this.#foreign(state, id)) return 1;
+    // A stop in progress (this scaler's or another live one's) still has its process until it exits: a wake
+    // that took it for zero would start a second one beside it, on its port.
+    const stopping = state.backends[id]?.stopping;
+    return stopping && (await stillRunning(stopping.by)) && (await stillRunning(stopping.process)) ? 1 : 0;
   }
 
   async setReplicas(id: BackendId, replicas: number): Promise<ScaleResult> {
@@ -142,7 +147,11 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
         if (to === 1 && !running) await this.#start(backend, state);
         if (to === 0 && running) {
           // Recorded first: the watcher stops probing and reports the backend down before it goes.
-          state.backends[id] = stoppedEntry(state.backends[id]);
+          const process = state.backends[id]?.process;
+          state.backends[id] = {
+            ...stoppedEntry(state.backends[id]),
+            ...(process ? { stopping: { process, by: this.#owner } } : {}),
+          };
           this.#children.delete(id);
         }
         const generation = state.backends[id]?.generation;
