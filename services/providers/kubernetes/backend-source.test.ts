@@ -118,7 +118,7 @@ describe('Kubernetes backend source', () => {
     ]);
   });
 
-  it('computes again only the namespace that changed, and all of them when a route changed', async () => {
+  it('computes again only the namespace that changed, and for a route the namespace it sends to', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
     api.create(deploymentObject('api', { namespace: 'blog' }));
