@@ -240,7 +240,8 @@ class KubernetesBackendSource implements BackendSource {
     const dirty = this.dirty;
     this.dirty = new Set();
     const computed = dirty === undefined ? this.computeAll() : this.computeIn(this.reindexed(dirty));
-    for (const view of computed) if (view.problems.length > 0) this.reporter.report(view);
+    for (const view of computed)
+      if (view.problems.length > 0 || view.routeProblems.length > 0) this.reporter.report(view);
     const views = this.order.flatMap((namespace) => this.viewsIn.get(namespace) ?? []);
     const wanted = new Map<BackendId, string>();
     for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);

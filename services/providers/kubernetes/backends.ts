@@ -19,7 +19,7 @@ import {
   DEFAULT_CLUSTER_NAMING,
   type RouteRuleRef,
 } from './cluster-names.ts';
-import { type RouteIndex, type RouteToBackend, routeIndex, routesTo } from './route-index.ts';
+import { type RouteIndex, type RouteKind, type RouteToBackend, routeIndex, routesTo } from './route-index.ts';
 import { addRuleClaims, type RouteRule, type RuleClaims } from './route-matches.ts';
 
 export const ENABLED_LABEL = 'wakegate.dev/enabled';
@@ -85,6 +85,16 @@ export interface ClusterObjects {
   referenceGrants?: ReferenceGrant[];
 }
 
+/** A match of a route rule sending to the backend, left out of its routes: where it is, and why. */
+export interface RouteProblem {
+  kind: RouteKind;
+  namespace: string;
+  name: string;
+  rule: number;
+  match: number;
+  reason: string;
+}
+
 /** A backend as its Deployment, Service, endpoints and routes describe it. */
 export interface DeploymentBackend {
   /** `ready` here is the platform's view (endpoints or replicas), before any probe. */
@@ -93,6 +103,8 @@ export interface DeploymentBackend {
   probeUrl?: string | undefined;
   /** Malformed annotations, each replaced by its default. */
   problems: SettingProblem[];
+  /** Matches of the routes sending to it that were left out of its routes. */
+  routeProblems: RouteProblem[];
   deployment: { namespace: string; name: string; uid?: string | undefined };
 }
 
@@ -167,17 +179,30 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
   return found.sort((a, b) => a.address.localeCompare(b.address));
 }
 
-/** The hosts and routes the rules sending to the backend claim (route-matches.ts), hosts sorted. */
-function routeClaims(routes: RouteToBackend[]): RuleClaims {
+/**
+ * The hosts and routes the rules sending to the backend claim (route-matches.ts), hosts sorted, and the
+ * matches left out of them.
+ */
+function routeClaims(routes: RouteToBackend[]): { claims: RuleClaims; problems: RouteProblem[] } {
   const claims: RuleClaims = { hosts: [], routes: [] };
+  const problems: RouteProblem[] = [];
   for (const { route, kind, rules } of routes) {
     const all = route.spec?.rules ?? [];
     const selected = rules.flatMap((i) => all[i] ?? []);
-    const from = route.metadata?.namespace ?? '';
-    addRuleClaims(claims, route.spec?.hostnames ?? [], selected, kind === 'GRPCRoute', from);
+    const namespace = route.metadata?.namespace ?? '';
+    const name = route.metadata?.name ?? '';
+    const hostnames = route.spec?.hostnames ?? [];
+    for (const { rule, match, reason } of addRuleClaims(
+      claims,
+      hostnames,
+      selected,
+      kind === 'GRPCRoute',
+      namespace,
+    ))
+      problems.push({ kind, namespace, name, rule: rules[rule] as number, match, reason });
   }
   claims.hosts.sort();
-  return claims;
+  return { claims, problems };
 }
 
 /** The HTTPRoute rules that send to the backend's Services (same rules as routeHosts). */
@@ -220,7 +245,7 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
   const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
   const routes = routesTo(inputs.routes, namespace, serviceNames);
   const hosts = [...settings.hosts];
-  const claims = routeClaims(routes);
+  const { claims, problems: routeProblems } = routeClaims(routes);
   for (const host of claims.hosts) if (!hosts.includes(host)) hosts.push(host);
 
   const replicas = deployment.spec?.replicas ?? 1;
@@ -271,6 +296,7 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
     },
     probeUrl,
     problems: settings.problems,
+    routeProblems,
     deployment: { namespace, name, uid },
   };
 }

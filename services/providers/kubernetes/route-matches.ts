@@ -5,9 +5,12 @@
  * GRPCRoute: `method` (`Exact`: service and method as the path `/<service>/<method>`, or a service alone as
  * the prefix `/<service>`) and `headers`. A match the filter cannot express (a regular expression, a gRPC
  * method without its service) is left out, and so are method and query parameter matches, which the filter
- * does not look at (it may then hold a request the gateway answers itself, never the reverse).
+ * does not look at (it may then hold a request the gateway answers itself, never the reverse). A match beyond
+ * what a record may carry (`routeProblem`: a GRPCRoute's `/<service>/<method>`, whose parts the Gateway API
+ * bounds apart, may be longer than a path may) is left out too, and returned: in the record it would leave
+ * the whole backend out of the bridge's table.
  */
-import { normalizeHost, type Route } from '../../shared/index.ts';
+import { normalizeHost, type Route, routeProblem } from '../../shared/index.ts';
 import type { ClaimedRoute } from '../host-ownership.ts';
 
 export interface HttpRouteMatch {
@@ -64,20 +67,39 @@ export interface RuleClaims {
   routes: ClaimedRoute[];
 }
 
-/** Adds what `rules` of a route with these hostnames, in namespace `from`, claim to `into`. */
+/** A match left out for being beyond what a record may carry: its rule (index in the rules given), its
+ * index in the rule's matches, and why. */
+export interface LeftOutMatch {
+  rule: number;
+  match: number;
+  reason: string;
+}
+
+/**
+ * Adds what `rules` of a route with these hostnames, in namespace `from`, claim to `into`; returns the
+ * matches left out for being beyond what a record may carry.
+ */
 export function addRuleClaims(
   into: RuleClaims,
   hostnames: readonly string[],
   rules: readonly RouteRule[],
   grpc: boolean,
   from: string,
-): void {
+): LeftOutMatch[] {
   const hosts = hostnames.flatMap((name) => normalizeHost(name) ?? []);
-  for (const rule of rules) {
+  const leftOut: LeftOutMatch[] = [];
+  for (const [r, rule] of rules.entries()) {
     const matches = rule.matches?.length ? rule.matches : [{}];
-    for (const match of matches) {
+    for (const [m, match] of matches.entries()) {
       const part = matchOf(match, grpc);
       if (part === undefined) continue;
+      // The host is not the part's to check (normalizeHost did); without one, no route is made.
+      const reason =
+        part === null || hosts[0] === undefined ? undefined : routeProblem({ host: hosts[0], ...part });
+      if (reason !== undefined) {
+        leftOut.push({ rule: r, match: m, reason });
+        continue;
+      }
       for (const host of hosts) {
         if (part === null) {
           if (!into.hosts.includes(host)) into.hosts.push(host);
@@ -87,4 +109,5 @@ export function addRuleClaims(
       }
     }
   }
+  return leftOut;
 }
