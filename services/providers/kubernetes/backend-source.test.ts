@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deploymentObject,
   type KubeApiServer,
+  type KubeObject,
   referenceGrantObject,
   routeObject,
   serviceObject,
@@ -12,7 +13,7 @@ import {
 } from '../../../test/kube-api/index.ts';
 import { serviceAccountRbac } from '../../../test/rbac.ts';
 import { untilBackend, untilSnapshot } from '../../../test/snapshots.ts';
-import { createLogger } from '../../shared/index.ts';
+import { createLogger, routeProblem } from '../../shared/index.ts';
 import type { BackendSource } from '../provider.ts';
 import { createBackendSource } from './index.ts';
 
@@ -118,7 +119,45 @@ describe('Kubernetes backend source', () => {
     ]);
   });
 
-  it('computes again only the namespace that changed, and all of them when a route changed', async () => {
+  it('leaves out a GRPCRoute match whose /<service>/<method> a record may not carry, and tells the Deployment', async () => {
+    api.create(deploymentObject('greeter'));
+    api.create(serviceObject('greeter', 'greeter'));
+    const route = routeObject('grpc', ['grpc.example.com'], ['greeter'], 'shop', { kind: 'GRPCRoute' });
+    const service = `demo.${'a'.repeat(1010)}`;
+    const rules = route.spec?.rules as { matches?: unknown[] }[];
+    for (const rule of rules)
+      rule.matches = [{ method: { service, method: 'M'.repeat(20) } }, { method: { service: 'demo.Echo' } }];
+    api.create(route);
+    source = await createBackendSource(
+      { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    const snapshots = source.snapshots()[Symbol.asyncIterator]();
+    // The backend keeps its other match, so its record stays within bounds and the bridge serves it.
+    const greeter = await untilBackend(snapshots, 'shop/greeter', (b) => (b.routes?.length ?? 0) > 0);
+    expect(greeter.routes).toEqual([
+      { host: 'grpc.example.com', path: { type: 'PathPrefix', value: '/demo.Echo' }, from: 'shop' },
+    ]);
+    expect(greeter.routes?.every((r) => routeProblem(r) === undefined)).toBe(true);
+    const event = await new Promise<KubeObject>((resolve) => {
+      const check = () => {
+        const created = api.list('events', 'shop').find((e) => e.reason === 'InvalidRoute');
+        if (!created) return;
+        stop();
+        resolve(created);
+      };
+      const stop = api.onChange(check);
+      check();
+    });
+    expect(event).toMatchObject({
+      type: 'Warning',
+      involvedObject: { kind: 'Deployment', name: 'greeter', namespace: 'shop' },
+      message:
+        "GRPCRoute shop/grpc rule 0 match 0 is left out of this backend's routes: expected a path of at most 1024 characters",
+    });
+  });
+
+  it('computes again only the namespace that changed, and for a route the namespace it sends to', async () => {
     api.create(deploymentObject('web'));
     api.create(serviceObject('web', 'web'));
     api.create(deploymentObject('api', { namespace: 'blog' }));

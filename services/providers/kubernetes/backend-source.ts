@@ -17,13 +17,12 @@ import {
   namespaceBackends,
   observedBackends,
   type ReferenceGrant,
-  type RouteIndex,
-  routeIndex,
 } from './backends.ts';
 import type { ClusterNaming } from './cluster-names.ts';
 import { AnnotationProblemReporter } from './events.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, informerSpecs, SupervisedInformer } from './informers.ts';
 import { loadKubeConfig } from './kube-config.ts';
+import { indexGrants, indexRoutes, type RouteIndex, reachedNamespaces, routeIndex } from './route-index.ts';
 
 export interface KubernetesSourceOptions {
   /** Defaults to `loadKubeConfig()` (KUBECONFIG or in-cluster). */
@@ -37,8 +36,8 @@ export interface KubernetesSourceOptions {
   watchIdleTimeoutMs?: number | undefined;
 }
 
-/** Kinds a namespace's backends read only their own namespace's objects of. */
-const NAMESPACE_LOCAL = new Set(['deployments', 'services', 'endpointslices']);
+/** Kinds whose objects may reach another namespace's backends (a route sends to any namespace's Services). */
+const ROUTE_KINDS = new Set(['httproutes', 'grpcroutes']);
 
 class KubernetesBackendSource implements BackendSource {
   private readonly informers: SupervisedInformer[];
@@ -50,10 +49,17 @@ class KubernetesBackendSource implements BackendSource {
   private readonly clusterNaming: ClusterNaming | undefined;
   /**
    * Namespaces whose objects changed since the last computation; undefined: any may have (a start, a
-   * relist, a route or grant, which can reach any namespace). Only those are computed again: at 10,000
-   * backends, computing all of them on every change was most of the change's latency.
+   * relist). Only those are computed again: at 10,000 backends, computing all of them on every change was
+   * most of the change's latency. A ReferenceGrant opens its own namespace's Services, so it counts there.
    */
   private dirty: Set<string> | undefined;
+  /**
+   * Routes changed since the last computation: the index is made again, and the namespaces the changed
+   * routes sent to, before or after, are computed again (a route of any namespace may send to any other).
+   */
+  private routesChanged = false;
+  /** ReferenceGrants changed since the last computation: their index is made again. */
+  private grantsChanged = false;
   private routes: RouteIndex = routeIndex({ httpRoutes: [] });
   /** The backends of each namespace as last computed, and the namespaces in the order of their ids. */
   private readonly viewsIn = new Map<string, DeploymentBackend[]>();
@@ -119,8 +125,12 @@ class KubernetesBackendSource implements BackendSource {
 
   /** An object of `kind` changed in `namespace` (undefined: unknown, or the informer started afresh). */
   private changed(kind: string, namespace: string | undefined): void {
-    if (namespace === undefined || !NAMESPACE_LOCAL.has(kind)) this.dirty = undefined;
-    else this.dirty?.add(namespace);
+    if (namespace === undefined) this.dirty = undefined;
+    else if (ROUTE_KINDS.has(kind)) this.routesChanged = true;
+    else {
+      if (kind === 'referencegrants') this.grantsChanged = true;
+      this.dirty?.add(namespace);
+    }
     this.schedule();
   }
 
@@ -155,6 +165,8 @@ class KubernetesBackendSource implements BackendSource {
   private computeAll(): DeploymentBackend[] {
     const objects = this.objects();
     this.routes = routeIndex(objects);
+    this.routesChanged = false;
+    this.grantsChanged = false;
     const services = byNamespace(objects.services);
     const slices = byNamespace(objects.endpointSlices);
     this.viewsIn.clear();
@@ -164,10 +176,30 @@ class KubernetesBackendSource implements BackendSource {
         services: services.get(namespace) ?? [],
         endpointSlices: slices.get(namespace) ?? [],
       };
-      this.keep(namespace, namespaceBackends(namespace, own, this.routes, this.clusterNaming));
+      this.keep(namespace, namespaceBackends(own, this.routes, this.clusterNaming));
     }
     this.sortNamespaces();
     return [...this.viewsIn.values()].flat();
+  }
+
+  /**
+   * The namespaces to compute again: `dirty`, and those the changed routes reached, after the route index
+   * is made again where routes or grants changed.
+   */
+  private reindexed(dirty: Set<string>): Set<string> {
+    if (this.routesChanged) {
+      const routes = indexRoutes({
+        httpRoutes: this.listed<HttpRoute>('httproutes'),
+        grpcRoutes: this.listed<HttpRoute>('grpcroutes'),
+      });
+      for (const namespace of reachedNamespaces(this.routes.routes, routes)) dirty.add(namespace);
+      this.routes = { ...this.routes, routes };
+    }
+    if (this.grantsChanged)
+      this.routes = { ...this.routes, grants: indexGrants(this.listed<ReferenceGrant>('referencegrants')) };
+    this.routesChanged = false;
+    this.grantsChanged = false;
+    return dirty;
   }
 
   /** The given namespaces computed again, from their own objects; returns their backends. */
@@ -182,7 +214,7 @@ class KubernetesBackendSource implements BackendSource {
         endpointSlices: this.listed<ClusterObjects['endpointSlices'][number]>('endpointslices', namespace),
       };
       added ||= !this.viewsIn.has(namespace);
-      const views = namespaceBackends(namespace, own, this.routes, this.clusterNaming);
+      const views = namespaceBackends(own, this.routes, this.clusterNaming);
       this.keep(namespace, views);
       computed.push(...views);
     }
@@ -207,8 +239,9 @@ class KubernetesBackendSource implements BackendSource {
     if (!this.informers.every((informer) => informer.synced)) return;
     const dirty = this.dirty;
     this.dirty = new Set();
-    const computed = dirty === undefined ? this.computeAll() : this.computeIn(dirty);
-    for (const view of computed) if (view.problems.length > 0) this.reporter.report(view);
+    const computed = dirty === undefined ? this.computeAll() : this.computeIn(this.reindexed(dirty));
+    for (const view of computed)
+      if (view.problems.length > 0 || view.routeProblems.length > 0) this.reporter.report(view);
     const views = this.order.flatMap((namespace) => this.viewsIn.get(namespace) ?? []);
     const wanted = new Map<BackendId, string>();
     for (const view of views) if (view.probeUrl !== undefined) wanted.set(view.backend.id, view.probeUrl);

@@ -19,6 +19,7 @@ import {
   DEFAULT_CLUSTER_NAMING,
   type RouteRuleRef,
 } from './cluster-names.ts';
+import { type RouteIndex, type RouteKind, type RouteToBackend, routeIndex, routesTo } from './route-index.ts';
 import { addRuleClaims, type RouteRule, type RuleClaims } from './route-matches.ts';
 
 export const ENABLED_LABEL = 'wakegate.dev/enabled';
@@ -84,6 +85,16 @@ export interface ClusterObjects {
   referenceGrants?: ReferenceGrant[];
 }
 
+/** A match of a route rule sending to the backend, left out of its routes: where it is, and why. */
+export interface RouteProblem {
+  kind: RouteKind;
+  namespace: string;
+  name: string;
+  rule: number;
+  match: number;
+  reason: string;
+}
+
 /** A backend as its Deployment, Service, endpoints and routes describe it. */
 export interface DeploymentBackend {
   /** `ready` here is the platform's view (endpoints or replicas), before any probe. */
@@ -92,6 +103,8 @@ export interface DeploymentBackend {
   probeUrl?: string | undefined;
   /** Malformed annotations, each replaced by its default. */
   problems: SettingProblem[];
+  /** Matches of the routes sending to it that were left out of its routes. */
+  routeProblems: RouteProblem[];
   deployment: { namespace: string; name: string; uid?: string | undefined };
 }
 
@@ -166,151 +179,34 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
   return found.sort((a, b) => a.address.localeCompare(b.address));
 }
 
-const GATEWAY_GROUP = 'gateway.networking.k8s.io';
-
-function sameParent(a: ParentRef, b: ParentRef, routeNamespace: string): boolean {
-  return (
-    (a.group ?? GATEWAY_GROUP) === (b.group ?? GATEWAY_GROUP) &&
-    (a.kind ?? 'Gateway') === (b.kind ?? 'Gateway') &&
-    (a.namespace ?? routeNamespace) === (b.namespace ?? routeNamespace) &&
-    a.name === b.name &&
-    a.sectionName === b.sectionName &&
-    a.port === b.port
-  );
-}
-
 /**
- * Whether a Gateway accepted the route: one of its `parentRefs` has a `status.parents` entry whose
- * `Accepted` condition is `True` for the route's current generation. A route nobody accepted (its Gateway
- * refused it, or no controller has looked at it yet, or it changed since) routes nothing, so it claims no host.
+ * The hosts and routes the rules sending to the backend claim (route-matches.ts), hosts sorted, and the
+ * matches left out of them.
  */
-export function isRouteAccepted(route: HttpRoute): boolean {
-  const namespace = route.metadata?.namespace ?? '';
-  const generation = route.metadata?.generation;
-  return (route.spec?.parentRefs ?? []).some((parent) =>
-    (route.status?.parents ?? []).some(
-      (status) =>
-        sameParent(status.parentRef, parent, namespace) &&
-        (status.conditions ?? []).some(
-          (condition) =>
-            condition.type === 'Accepted' &&
-            condition.status === 'True' &&
-            (condition.observedGeneration === undefined ||
-              generation === undefined ||
-              condition.observedGeneration === generation),
-        ),
-    ),
-  );
-}
-
-type RouteKind = 'HTTPRoute' | 'GRPCRoute';
-
-/** Whether a ReferenceGrant in `namespace` lets routes of `kind` in `from` send to the Service `service`. */
-function granted(
-  grants: ReferenceGrant[],
-  kind: RouteKind,
-  from: string,
-  namespace: string,
-  service: string,
-): boolean {
-  return grants.some(
-    (grant) =>
-      grant.metadata?.namespace === namespace &&
-      (grant.spec?.from ?? []).some(
-        (f) => f.group === GATEWAY_GROUP && f.kind === kind && f.namespace === from,
-      ) &&
-      (grant.spec?.to ?? []).some(
-        (t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === service),
-      ),
-  );
-}
-
-/**
- * Whether a backendRef of `route` sends to one of the Services in `namespace`, as the Gateway API allows
- * it. A ref with `weight: 0` gets no traffic (the Gateway API's rule), so it sends nowhere.
- */
-function sendsTo(
-  ref: BackendRef,
-  route: HttpRoute,
-  kind: RouteKind,
-  namespace: string,
-  serviceNames: Set<string>,
-  grants: ReferenceGrant[],
-): boolean {
-  const from = route.metadata?.namespace ?? '';
-  if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') return false;
-  if (ref.weight === 0) return false;
-  if ((ref.namespace ?? from) !== namespace || !serviceNames.has(ref.name)) return false;
-  return from === namespace || granted(grants, kind, from, namespace, ref.name);
-}
-
-type AcceptedRoute = { route: HttpRoute; kind: RouteKind };
-
-/** The accepted HTTPRoutes and GRPCRoutes by each namespace their backendRefs name. */
-function acceptedRoutesByTarget(
-  objects: Pick<ClusterObjects, 'httpRoutes' | 'grpcRoutes'>,
-): Map<string, AcceptedRoute[]> {
-  const byTarget = new Map<string, AcceptedRoute[]>();
-  const routes: [RouteKind, HttpRoute[]][] = [
-    ['HTTPRoute', objects.httpRoutes],
-    ['GRPCRoute', objects.grpcRoutes ?? []],
-  ];
-  for (const [kind, list] of routes)
-    for (const route of list) {
-      if (!isRouteAccepted(route)) continue;
-      const from = route.metadata?.namespace ?? '';
-      const targets = new Set<string>();
-      for (const rule of route.spec?.rules ?? [])
-        for (const ref of rule.backendRefs ?? []) targets.add(ref.namespace ?? from);
-      for (const target of targets) {
-        const into = byTarget.get(target);
-        if (into) into.push({ route, kind });
-        else byTarget.set(target, [{ route, kind }]);
-      }
-    }
-  return byTarget;
-}
-
-/**
- * The accepted HTTPRoutes and GRPCRoutes, of any namespace, with at least one rule sending to one of the
- * Services; a reference from another namespace counts only with a ReferenceGrant for the route's kind in
- * the Services' namespace. A route without hostnames takes its gateway's, which are unknown here, so it adds
- * no host. Only HTTPRoute rules name an Envoy Gateway cluster here (`kind`). `candidates`: the accepted
- * routes naming `namespace` in a backendRef.
- */
-function routesTo(
-  candidates: readonly AcceptedRoute[],
-  grants: ReferenceGrant[],
-  namespace: string,
-  serviceNames: Set<string>,
-) {
-  const found: { route: HttpRoute; kind: RouteKind; rules: number[] }[] = [];
-  for (const { route, kind } of candidates) {
-    const rules: number[] = [];
-    (route.spec?.rules ?? []).forEach((rule, index) => {
-      const refs = rule.backendRefs ?? [];
-      if (refs.some((ref) => sendsTo(ref, route, kind, namespace, serviceNames, grants))) rules.push(index);
-    });
-    if (rules.length > 0) found.push({ route, kind, rules });
-  }
-  return found;
-}
-
-/** The hosts and routes the rules sending to the backend claim (route-matches.ts), hosts sorted. */
-function routeClaims(routes: { route: HttpRoute; kind: RouteKind; rules: number[] }[]): RuleClaims {
+function routeClaims(routes: RouteToBackend[]): { claims: RuleClaims; problems: RouteProblem[] } {
   const claims: RuleClaims = { hosts: [], routes: [] };
+  const problems: RouteProblem[] = [];
   for (const { route, kind, rules } of routes) {
     const all = route.spec?.rules ?? [];
     const selected = rules.flatMap((i) => all[i] ?? []);
-    const from = route.metadata?.namespace ?? '';
-    addRuleClaims(claims, route.spec?.hostnames ?? [], selected, kind === 'GRPCRoute', from);
+    const namespace = route.metadata?.namespace ?? '';
+    const name = route.metadata?.name ?? '';
+    const hostnames = route.spec?.hostnames ?? [];
+    for (const { rule, match, reason } of addRuleClaims(
+      claims,
+      hostnames,
+      selected,
+      kind === 'GRPCRoute',
+      namespace,
+    ))
+      problems.push({ kind, namespace, name, rule: rules[rule] as number, match, reason });
   }
   claims.hosts.sort();
-  return claims;
+  return { claims, problems };
 }
 
 /** The HTTPRoute rules that send to the backend's Services (same rules as routeHosts). */
-function routeRules(routes: { route: HttpRoute; kind: RouteKind; rules: number[] }[]): RouteRuleRef[] {
+function routeRules(routes: RouteToBackend[]): RouteRuleRef[] {
   return routes.flatMap(({ route, kind, rules }) =>
     kind === 'HTTPRoute' && route.metadata?.name
       ? rules.map((rule) => ({
@@ -333,8 +229,7 @@ interface NamespaceInputs {
   deployment: V1Deployment;
   services: V1Service[];
   slices: V1EndpointSlice[];
-  routes: AcceptedRoute[];
-  grants: ReferenceGrant[];
+  routes: RouteIndex;
   naming: ClusterNaming;
 }
 
@@ -348,9 +243,9 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
   const services = inputs.services.filter((s) => selects(s.spec?.selector, podLabels));
   const serviceNames = new Set(services.map((s) => s.metadata?.name ?? ''));
   const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
-  const routes = routesTo(inputs.routes, inputs.grants, namespace, serviceNames);
+  const routes = routesTo(inputs.routes, namespace, serviceNames);
   const hosts = [...settings.hosts];
-  const claims = routeClaims(routes);
+  const { claims, problems: routeProblems } = routeClaims(routes);
   for (const host of claims.hosts) if (!hosts.includes(host)) hosts.push(host);
 
   const replicas = deployment.spec?.replicas ?? 1;
@@ -401,25 +296,13 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
     },
     probeUrl,
     problems: settings.problems,
+    routeProblems,
     deployment: { namespace, name, uid },
   };
 }
 
-/** The accepted routes by the namespaces they send to, and the ReferenceGrants: what every namespace shares. */
-export interface RouteIndex {
-  into: Map<string, AcceptedRoute[]>;
-  grants: ReferenceGrant[];
-}
-
-export function routeIndex(
-  objects: Pick<ClusterObjects, 'httpRoutes' | 'grpcRoutes' | 'referenceGrants'>,
-): RouteIndex {
-  return { into: acceptedRoutesByTarget(objects), grants: objects.referenceGrants ?? [] };
-}
-
 /** The opted-in Deployments of one namespace as backends, sorted by id, from that namespace's objects. */
 export function namespaceBackends(
-  namespace: string,
   objects: Pick<ClusterObjects, 'deployments' | 'services' | 'endpointSlices'>,
   routes: RouteIndex,
   naming: ClusterNaming = DEFAULT_CLUSTER_NAMING,
@@ -432,8 +315,7 @@ export function namespaceBackends(
         deployment,
         services: objects.services,
         slices: objects.endpointSlices,
-        routes: routes.into.get(namespace) ?? [],
-        grants: routes.grants,
+        routes,
         naming,
       }),
     );
@@ -473,7 +355,7 @@ export function computeBackends(
       services: services.get(namespace) ?? [],
       endpointSlices: slices.get(namespace) ?? [],
     };
-    views.push(...namespaceBackends(namespace, own, routes, naming));
+    views.push(...namespaceBackends(own, routes, naming));
   }
   return views.sort(byId);
 }

@@ -1,6 +1,7 @@
 /**
  * Reports, where the user looks, malformed wakegate.dev/* annotations (a warning log line and an
- * `InvalidAnnotation` Event) and host claims the watcher refused (`HostConflict`, `HostRefused`; the
+ * `InvalidAnnotation` Event), route matches left out of a backend's routes (`InvalidRoute`, likewise) and
+ * host claims the watcher refused (`HostConflict`, `HostRefused`; the
  * watcher logs those): Warning Events on the Deployment (`kubectl describe deployment`); and an optional
  * source the API server refuses the watcher (`SourceForbidden`; the informer logs it): a Warning Event on
  * the watcher's own Pod, the one object that refusal is about, when the downward API names it. Each is
@@ -17,6 +18,8 @@ import { apiStatus, loggedApiError } from './api-errors.ts';
 import type { DeploymentBackend } from './backends.ts';
 
 const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
+/** A match of a route sending to the Deployment that a record may not carry (a GRPCRoute method too long). */
+const INVALID_ROUTE_REASON = 'InvalidRoute';
 /** A host another backend claimed first. */
 const HOST_CONFLICT_REASON = 'HostConflict';
 /** A host refused by the rules (a wildcard over a public suffix, outside the namespace's allowlist). */
@@ -81,6 +84,18 @@ export class AnnotationProblemReporter {
       const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using the default`;
       this.logger.warn({ backend: view.backend.id, annotation, value: problem.value }, message);
       void this.createEvent(deploymentObject(view.deployment), key, INVALID_ANNOTATION_REASON, message);
+    }
+    for (const problem of view.routeProblems) {
+      const route = `${problem.kind} ${problem.namespace}/${problem.name}`;
+      const key = `${uid ?? ''}|${namespace}/${name}|route|${route}|${problem.rule}|${problem.match}|${problem.reason}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      const message = `${route} rule ${problem.rule} match ${problem.match} is left out of this backend's routes: ${problem.reason}`;
+      this.logger.warn(
+        { backend: view.backend.id, route, rule: problem.rule, match: problem.match },
+        message,
+      );
+      void this.createEvent(deploymentObject(view.deployment), key, INVALID_ROUTE_REASON, message);
     }
   }
 

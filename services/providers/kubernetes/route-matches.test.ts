@@ -122,4 +122,27 @@ describe('Gateway API rule matches as routes', () => {
       { host: 'shop.example.com', path: { type: 'PathPrefix', value: '/demo.Admin' } },
     ]);
   });
+
+  it('leaves out, and returns, a match a record may not carry: a gRPC method whose path is over 1,024 characters', () => {
+    const into: RuleClaims = { hosts: [], routes: [] };
+    // 1,015 characters: `/<service>` is within the bound, `/<service>/<method>` beyond it.
+    const service = `demo.${'a'.repeat(1010)}`;
+    const method = 'M'.repeat(20);
+    const leftOut = addRuleClaims(
+      into,
+      ['shop.example.com'],
+      [
+        { matches: [{ method: { service: 'demo.Echo', method: 'Say' } }] },
+        { matches: [{ method: { service } }, { method: { service, method } }] },
+      ],
+      true,
+      'shop',
+    );
+    expect(into.routes.map((r) => r.path?.value)).toEqual(['/demo.Echo/Say', `/${service}`]);
+    expect(leftOut).toEqual([{ rule: 1, match: 1, reason: 'expected a path of at most 1024 characters' }]);
+    // Without a hostname no route is made, so none is left out.
+    expect(addRuleClaims(into, [], [{ matches: [{ method: { service, method } }] }], true, 'shop')).toEqual(
+      [],
+    );
+  });
 });

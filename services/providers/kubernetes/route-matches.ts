@@ -5,9 +5,18 @@
  * `PathPrefix`), `method`, `headers` and `queryParams` (`Exact`); GRPCRoute: `method` (`Exact`: service and
  * method as the path `/<service>/<method>`, or a service alone as the prefix `/<service>`) and `headers`. A
  * match the filter cannot express (a regular expression, a gRPC method without its service) is left out.
- * Of several header or query parameter matches with one name only the first counts, as Gateway API says.
+ * Of several header or query parameter matches with one name only the first counts, as Gateway API says. A
+ * match beyond what a record may carry (`routeProblem`: a GRPCRoute's `/<service>/<method>`, whose parts
+ * the Gateway API bounds apart, may be longer than a path may) is left out too, and returned: in the record
+ * it would leave the whole backend out of the bridge's table.
  */
-import { HTTP_METHODS, type HttpMethod, normalizeHost, type Route } from '../../shared/index.ts';
+import {
+  HTTP_METHODS,
+  type HttpMethod,
+  normalizeHost,
+  type Route,
+  routeProblem,
+} from '../../shared/index.ts';
 import type { ClaimedRoute } from '../host-ownership.ts';
 
 export interface HttpRouteMatch {
@@ -86,20 +95,39 @@ export interface RuleClaims {
   routes: ClaimedRoute[];
 }
 
-/** Adds what `rules` of a route with these hostnames, in namespace `from`, claim to `into`. */
+/** A match left out for being beyond what a record may carry: its rule (index in the rules given), its
+ * index in the rule's matches, and why. */
+export interface LeftOutMatch {
+  rule: number;
+  match: number;
+  reason: string;
+}
+
+/**
+ * Adds what `rules` of a route with these hostnames, in namespace `from`, claim to `into`; returns the
+ * matches left out for being beyond what a record may carry.
+ */
 export function addRuleClaims(
   into: RuleClaims,
   hostnames: readonly string[],
   rules: readonly RouteRule[],
   grpc: boolean,
   from: string,
-): void {
+): LeftOutMatch[] {
   const hosts = hostnames.flatMap((name) => normalizeHost(name) ?? []);
-  for (const rule of rules) {
+  const leftOut: LeftOutMatch[] = [];
+  for (const [r, rule] of rules.entries()) {
     const matches = rule.matches?.length ? rule.matches : [{}];
-    for (const match of matches) {
+    for (const [m, match] of matches.entries()) {
       const part = matchOf(match, grpc);
       if (part === undefined) continue;
+      // The host is not the part's to check (normalizeHost did); without one, no route is made.
+      const reason =
+        part === null || hosts[0] === undefined ? undefined : routeProblem({ host: hosts[0], ...part });
+      if (reason !== undefined) {
+        leftOut.push({ rule: r, match: m, reason });
+        continue;
+      }
       for (const host of hosts) {
         if (part === null) {
           if (!into.hosts.includes(host)) into.hosts.push(host);
@@ -109,4 +137,5 @@ export function addRuleClaims(
       }
     }
   }
+  return leftOut;
 }

@@ -35,7 +35,8 @@ export const WELL_FORMED_PATH_PATTERN = `^/${NO_LONE_SURROGATE}$`;
  * MAX_ROUTE_HEADERS header matches, a header name of at most MAX_HEADER_NAME characters and a value of at most
  * MAX_HEADER_VALUE, at most MAX_ROUTE_QUERY_PARAMS query parameter matches, a name of at most
  * MAX_HEADER_NAME characters and a value of at most MAX_QUERY_VALUE. Docker labels and the backends file
- * are refused beyond them (`routeProblem`); Gateway API holds HTTPRoute matches to them. */
+ * are refused beyond them (`routeProblem`); Gateway API holds HTTPRoute matches to them, not a GRPCRoute's
+ * `/<service>/<method>`, which the Kubernetes provider leaves out beyond them. */
 export const MAX_ROUTE_PATH = 1024;
 export const MAX_ROUTE_HEADERS = 16;
 export const MAX_HEADER_NAME = 256;
