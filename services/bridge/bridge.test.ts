@@ -185,6 +185,34 @@ describe('bridge against a real nats-server', () => {
     }
   });
 
+  it('publishes a backend once per dedupe window: later wakes in it are answered without a publish', async () => {
+    const windowOf = (ms: number) => Math.floor(ms / 2000);
+    for (let attempt = 0; ; attempt++) {
+      const backend = `shop/flood-${attempt}`;
+      await listed(backend, false);
+      // Every publish on the wake subject, the ones the stream drops as duplicates too.
+      const sub: Subscription = nc.subscribe(`wakegate.wake.shop.flood-${attempt}`);
+      const published: string[] = [];
+      const collecting = (async () => {
+        for await (const m of sub) published.push(m.headers?.get('Nats-Msg-Id') ?? '');
+      })();
+      const window = windowOf(Date.now());
+      const answers: boolean[] = [];
+      for (let i = 0; i < 20; i++) {
+        const response = await post('/v1/wake', JSON.stringify({ backend }));
+        answers.push(((await response.json()) as { duplicate: boolean }).duplicate);
+      }
+      await nc.flush();
+      sub.unsubscribe();
+      await collecting;
+      if (windowOf(Date.now()) !== window && attempt < 4) continue;
+      expect(windowOf(Date.now())).toBe(window);
+      expect(answers).toEqual([false, ...Array(19).fill(true)]);
+      expect(published).toEqual([`${backend}@${window}`]);
+      return;
+    }
+  });
+
   it('publishes nothing for a wake or report it refuses', async () => {
     await listed('shop/api', true);
     const sub: Subscription = nc.subscribe('wakegate.>', { max: 1 });

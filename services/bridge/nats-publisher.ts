@@ -20,6 +20,7 @@ import {
   type NatsConnection,
   type NatsLink,
   natsLink,
+  nextWakeWindowAt,
   type SleepReply,
   subjectFor,
   wakeMessageId,
@@ -64,6 +65,13 @@ export class NatsPublisher {
   readonly #source: string;
   /** Wakes being published, by message id: a burst for one backend costs one round trip. */
   readonly #inFlight = new Map<string, Promise<PublishedWake>>();
+  /**
+   * Wakes the stream took, by message id, with the end of their 2 s window (ids are taken in time order, so
+   * the oldest come first): another in its window is a duplicate the stream would drop, answered without a
+   * round trip. A flood of wake calls, each walking a whole group, costs NATS one publish per backend per
+   * window and bridge.
+   */
+  readonly #taken = new Map<string, number>();
   readonly #link: NatsLink;
 
   constructor(options: NatsPublisherOptions) {
@@ -101,13 +109,26 @@ export class NatsPublisher {
 
   #wakeOnce(backend: BackendId, atMs: number, holdMs: number): Promise<PublishedWake> {
     const msgID = wakeMessageId(backend, atMs);
+    if (this.#taken.has(msgID)) return Promise.resolve({ duplicate: true });
     const pending = this.#inFlight.get(msgID);
     if (pending) return pending.then(() => ({ duplicate: true }));
-    const publish = this.#publishWake(backend, atMs, msgID, holdMs).finally(() =>
-      this.#inFlight.delete(msgID),
-    );
+    const publish = this.#publishWake(backend, atMs, msgID, holdMs)
+      .then((published) => {
+        this.#took(msgID, nextWakeWindowAt(atMs), atMs);
+        return published;
+      })
+      .finally(() => this.#inFlight.delete(msgID));
     this.#inFlight.set(msgID, publish);
     return publish;
+  }
+
+  /** Remembers a wake the stream took until its window ends, and forgets those whose window ended by `now`. */
+  #took(msgID: string, windowEnd: number, now: number): void {
+    for (const [id, end] of this.#taken) {
+      if (end > now) break;
+      this.#taken.delete(id);
+    }
+    this.#taken.set(msgID, windowEnd);
   }
 
   /**
