@@ -244,6 +244,7 @@ describe('scaler: wakes', () => {
       codecs.intent.encode({ state: 'stopping', at: Date.now(), by: 'dead-leader' }),
     );
     const workloads = new TestWorkloads({ [id]: 0 });
+    workloads.generations.set(id, 7);
     const { scaler } = await startReplica(workloads, 'survivor');
     const scaled = collectScaled(nc);
 
@@ -254,7 +255,13 @@ describe('scaler: wakes', () => {
     await settled();
     expect(await metric(scaler, 'wakegate_wakes_handled_total')).not.toContain('outcome="stopping"');
     expect(workloads.replicas.get(id)).toBe(1);
-    expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'survivor' });
+    // The dead leader told the bridges nothing of its scale to zero: the wake does, before it scales up, and
+    // writes `awake` with its scale's generation, so no watcher record of the pods that went counts as ready.
+    expect(scaled.events.filter((e) => e.backend === id).map((e) => [e.reason, e.to])).toEqual([
+      ['idle', 0],
+      ['wake', 1],
+    ]);
+    expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'survivor', generation: 8 });
   });
 
   it('makes one scale call for 1,000 wakes of one sleeping backend', async () => {

@@ -10,8 +10,8 @@ export function decideWake(replicas: number, config: Pick<BackendConfig, 'wakeRe
 
 /**
  * A wake that met the live lease holder's `stopping` (and moved it on, still in the holder's name): at zero
- * the stop's scale call has landed and no pod of it is left to release requests to, so the wake finishes it
- * (the holder's compare-and-set after its call then fails, and its scale back up finds the backend up); a
+ * the stop's scale call has landed, so the wake finishes it (fenced from the pods that went: see the wake
+ * handler; the holder's compare-and-set after its call then fails, and its scale back up finds it up); a
  * holder that died after the call would otherwise hold the wake until its lease expired. Above zero the call
  * may still land: the wake waits for the holder, or for its lease to expire.
  */

@@ -3,7 +3,7 @@
  * while it is being handled share a single follow-up pass, so a burst costs one scale call.
  */
 import type { KV } from '@nats-io/kv';
-import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
+import { type ScaleResult, WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import { type BackendId, inSchedule, type Logger, PayloadError, pairOf } from '../shared/index.ts';
 import { type RecordBounds, readBackendRecord } from './backend-records.ts';
 import type { CurrentIntent, IntentStore } from './intent-store.ts';
@@ -94,13 +94,14 @@ export class WakeHandler {
    * Writes `awake` on the revision read, so it can never overwrite a `stopping` written meanwhile. A
    * `stopping` of the live lease holder is not overwritten while the backend has replicas: the pods are
    * about to go, so the backend must stay not ready; a new revision of it (still in the holder's name) tells
-   * the holder to scale back up. Once at zero the wake finishes the stop (`decideOnStop`). A `stopping`
-   * nobody holds the lease for any more (its leader died mid-stop) is an ordinary wake.
+   * the holder to scale back up. Once at zero the wake finishes the stop (`decideOnStop`): the revision of
+   * that `stopping` is returned, and `awake` written only once the backend is scaled up (`#finishStop`). A
+   * `stopping` nobody holds the lease for any more (its leader died mid-stop) is an ordinary wake.
    */
   async #markAwake(
     id: BackendId,
     firstRead: Promise<CurrentIntent | undefined>,
-  ): Promise<'awake' | 'stopping'> {
+  ): Promise<'awake' | 'stopping' | { finishing: number }> {
     const { intents } = this.#options;
     for (let attempt = 0; attempt < INTENT_ATTEMPTS; attempt++) {
       const current = await (attempt === 0 ? firstRead : intents.read(id));
@@ -110,12 +111,20 @@ export class WakeHandler {
         const moved = await intents.compareAndSet(id, 'stopping', current.revision, stopper);
         if (moved === undefined) continue;
         if (decideOnStop(await this.#replicas(id)) === 'wait') return 'stopping';
-        if ((await intents.compareAndSet(id, 'awake', moved)) !== undefined) return 'awake';
-        continue;
+        return { finishing: moved };
       }
       if ((await intents.compareAndSet(id, 'awake', current?.revision)) !== undefined) return 'awake';
     }
     throw new Error(`the intent of ${id} kept changing under ${INTENT_ATTEMPTS} wakes`);
+  }
+
+  /**
+   * `awake` over the `stopping` a wake finished, with the generation of its scale up: the bridges then take
+   * no watcher record from before it. Not written when the intent moved on meanwhile: its live leader saw
+   * the move after its call, and scales back up and writes `awake` itself.
+   */
+  async #finishStop(id: BackendId, revision: number, scaledUp: ScaleResult): Promise<void> {
+    await this.#options.intents.compareAndSet(id, 'awake', revision, undefined, scaledUp);
   }
 
   async #replicas(id: BackendId): Promise<number> {
@@ -149,12 +158,19 @@ export class WakeHandler {
 
       // Awake first, then look at the replicas: an idle drain that re-reads the intent after scaling to
       // zero then sees this wake and scales back up, so a wake can never be lost between the two.
-      if ((await this.#markAwake(id, intentRead)) === 'stopping') return { kind: 'stopping' };
-      const replicas = await this.#replicas(id);
+      const marked = await this.#markAwake(id, intentRead);
+      if (marked === 'stopping') return { kind: 'stopping' };
+      if (marked !== 'awake') {
+        // The stop landed, and its leader may have died before telling the bridges (its `scaled` to zero,
+        // its `sleeping` with the generation): told here, so that none reads the backend ready from a
+        // watcher record of the pods the stop took away.
+        scaled.publish(id, { from: 0, to: 0, reason: 'idle', at: this.#now() });
+      }
+      const replicas = marked === 'awake' ? await this.#replicas(id) : 0;
       const decision = decideWake(replicas, record.config);
       if (decision.kind === 'already-awake') return { kind: 'already-awake', replicas };
 
-      let result: { from: number; to: number };
+      let result: ScaleResult;
       try {
         result = await scaler.setReplicas(id, decision.to);
       } catch (error) {
@@ -165,6 +181,7 @@ export class WakeHandler {
         throw new PlatformFailure(error);
       }
       metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
+      if (marked !== 'awake') await this.#finishStop(id, marked.finishing, result);
       const now = this.#now();
       metrics.observeWakeToScaled(wakeAt, now);
       if (result.from !== result.to) scaled.publish(id, { ...result, reason: 'wake', at: now });

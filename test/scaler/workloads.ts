@@ -2,7 +2,11 @@
  * For the scaler's tests: a real WorkloadScaler over workloads held in memory, recording every call, with
  * ways to make the platform fail or hang. The Kubernetes one is tested against the API test double.
  */
-import { WorkloadNotFoundError, type WorkloadScaler } from '../../services/providers/index.ts';
+import {
+  type ScaleResult,
+  WorkloadNotFoundError,
+  type WorkloadScaler,
+} from '../../services/providers/index.ts';
 import type { BackendId } from '../../services/shared/index.ts';
 
 export interface RecordedCall {
@@ -29,6 +33,8 @@ export class TestWorkloads implements WorkloadScaler {
   getGate: Promise<void> | undefined;
   /** Called when a `getReplicas` call arrives, before its gate. */
   onGet: ((id: BackendId) => void) | undefined;
+  /** Workloads with a generation, as Deployments have: each scale call raises it and returns it. */
+  readonly generations = new Map<BackendId, number>();
 
   constructor(initial: Record<string, number> = {}) {
     for (const [id, replicas] of Object.entries(initial)) this.replicas.set(id as BackendId, replicas);
@@ -60,13 +66,16 @@ export class TestWorkloads implements WorkloadScaler {
     return replicas;
   }
 
-  async setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }> {
+  async setReplicas(id: BackendId, replicas: number): Promise<ScaleResult> {
     this.onSet?.(id, replicas);
     if (this.gate) await this.gate;
     const from = this.#current('set', id, replicas);
     this.calls.push({ op: 'set', id, replicas, at: Date.now() });
     this.replicas.set(id, replicas);
-    return { from, to: replicas };
+    const generation = this.generations.get(id);
+    if (generation === undefined) return { from, to: replicas };
+    this.generations.set(id, generation + 1);
+    return { from, to: replicas, generation: generation + 1 };
   }
 
   async close(): Promise<void> {}
