@@ -85,9 +85,49 @@ describe('Gateway API rule matches as routes', () => {
         queryParams: [{ name: 'Debug', value: 'on' }],
       },
     ]);
+    // A regular expression on a query parameter cannot be compared: dropped, the match then takes every value
+    // of it (its requests still wake the backend); a later entry of a name it already has is ignored.
     expect(
-      claims([{ matches: [{ queryParams: [{ type: 'RegularExpression', name: 'v', value: '[0-9]' }] }] }]),
-    ).toEqual({ hosts: [], routes: [] });
+      claims([
+        {
+          matches: [
+            {
+              path: { value: '/search' },
+              queryParams: [
+                { type: 'RegularExpression', name: 'v', value: '[0-9]' },
+                { name: 'v', value: '2' },
+                { name: 'q', value: 'x' },
+              ],
+            },
+            { queryParams: [{ type: 'RegularExpression', name: 'v', value: '[0-9]' }] },
+          ],
+        },
+      ]),
+    ).toEqual({
+      hosts: ['shop.example.com'],
+      routes: [
+        {
+          host: 'shop.example.com',
+          path: { type: 'PathPrefix', value: '/search' },
+          queryParams: [{ name: 'q', value: 'x' }],
+        },
+      ],
+    });
+    // A later header entry of a name already given, of whatever type, is ignored too.
+    expect(
+      claims([
+        {
+          matches: [
+            {
+              headers: [
+                { name: 'x-a', value: '1' },
+                { type: 'RegularExpression', name: 'X-A', value: '.*' },
+              ],
+            },
+          ],
+        },
+      ]).routes,
+    ).toEqual([{ host: 'shop.example.com', headers: [{ name: 'x-a', value: '1' }] }]);
   });
 
   it('leaves out what the filter cannot express: regular expressions, a gRPC method without its service', () => {

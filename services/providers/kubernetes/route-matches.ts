@@ -4,8 +4,9 @@
  * query parameter matches gives one route per hostname and match. HTTPRoute: `path` (`Exact`,
  * `PathPrefix`), `method`, `headers` and `queryParams` (`Exact`); GRPCRoute: `method` (`Exact`: service and
  * method as the path `/<service>/<method>`, or a service alone as the prefix `/<service>`) and `headers`. A
- * match the filter cannot express (a regular expression, a gRPC method without its service) is left out.
- * Of several header or query parameter matches with one name only the first counts, as Gateway API says. A
+ * match the filter cannot express (a regular expression on the path or a header, a gRPC method without its
+ * service) is left out; a regular expression on a query parameter is dropped from its match. Of several
+ * header or query parameter matches with one name only the first counts, as Gateway API says. A
  * match beyond what a record may carry (`routeProblem`: a GRPCRoute's `/<service>/<method>`, whose parts
  * the Gateway API bounds apart, may be longer than a path may) is left out too, and returned: in the record
  * it would leave the whole backend out of the bridge's table.
@@ -32,17 +33,25 @@ export interface RouteRule {
 
 type NameValue = { name: string; value: string };
 
-/** Exact matches by name (header names lowercased: they are case-insensitive); the first of a name counts
- * (Gateway API); undefined when one is not `Exact`. */
+/**
+ * Exact matches by name (header names lowercased: they are case-insensitive); only the first entry of a name
+ * counts, whatever its type (Gateway API). One of another type (`RegularExpression`) the filter cannot
+ * compare: a header makes the whole match undefined (left out); a query parameter is dropped, the match
+ * then taking every value of it, so that its requests still wake the backend.
+ */
 function exactMatches(
   list: readonly { type?: string; name: string; value: string }[] | undefined,
   caseInsensitive: boolean,
+  other: 'refuse' | 'drop',
 ): NameValue[] | undefined {
   const out: NameValue[] = [];
+  const seen = new Set<string>();
   for (const m of list ?? []) {
-    if ((m.type ?? 'Exact') !== 'Exact') return undefined;
     const name = caseInsensitive ? m.name.toLowerCase() : m.name;
-    if (!out.some((o) => o.name === name)) out.push({ name, value: m.value });
+    if (seen.has(name)) continue;
+    seen.add(name);
+    if ((m.type ?? 'Exact') === 'Exact') out.push({ name, value: m.value });
+    else if (other === 'refuse') return undefined;
   }
   return out;
 }
@@ -77,8 +86,8 @@ function httpMethod(match: HttpRouteMatch): HttpMethod | null | undefined {
 function matchOf(match: HttpRouteMatch, grpc: boolean): Omit<Route, 'host'> | null | undefined {
   const path = grpc ? grpcPath(match) : httpPath(match);
   const method = grpc ? null : httpMethod(match);
-  const headers = exactMatches(match.headers, true);
-  const queryParams = grpc ? [] : exactMatches(match.queryParams, false);
+  const headers = exactMatches(match.headers, true, 'refuse');
+  const queryParams = grpc ? [] : exactMatches(match.queryParams, false, 'drop');
   if (path === undefined || method === undefined || headers === undefined || queryParams === undefined)
     return undefined;
   if (path === null && method === null && headers.length === 0 && queryParams.length === 0) return null;
