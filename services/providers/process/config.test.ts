@@ -266,6 +266,12 @@ ${api}
     ]);
   });
 
+  it('refuses a header named twice (YAML keys differing in case), which could never match', async () => {
+    expect(
+      await errorOf(file('    routes: [{ host: shop.localhost, headers: { X-A: 1, x-a: 2 } }]')),
+    ).toMatch(/\/backends\/api\/routes\/0: expected each header name once, got x-a twice$/);
+  });
+
   it('reads a method match, which is not the whole host another backend has', async () => {
     const config = await load(file('    routes: [{ host: shop.localhost, method: POST }]'));
     expect(config.backends.get('local/api')?.routes).toEqual([{ host: 'shop.localhost', method: 'POST' }]);

@@ -51,6 +51,13 @@ describe('routes as text (Docker labels)', () => {
       /: expected query parameter values of 1 to 1024 characters \(parameter v\)$/,
     );
     expect(() => parseRouteText('shop.localhost query:a b=1')).toThrow(/is none of exact/);
+    // A name given twice could never match (a request has one first value, one joined header value).
+    expect(() => parseRouteText('shop.localhost query:v=1 query:v=2')).toThrow(
+      /: expected each query parameter name once, got v twice$/,
+    );
+    expect(() => parseRouteText('shop.localhost header:X-A=1 header:x-a=2')).toThrow(
+      /: expected each header name once, got x-a twice$/,
+    );
   });
 
   it('names the entry that is wrong', () => {

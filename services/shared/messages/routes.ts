@@ -19,10 +19,20 @@ const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
 const QUERY_NAME = new RegExp(QUERY_NAME_PATTERN);
 const UNPAIRED = 'well-formed Unicode text (it has an unpaired surrogate)';
 
+function repeatedName(names: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
 /**
- * Why the path and headers of a route are beyond what a record may carry (RouteSchema: a record beyond it is
- * invalid to the bridge, and text with an unpaired surrogate would make every filter refuse the whole
- * table), phrased for its owner; undefined when they are within it. Its host is its parser's to check.
+ * Why the matches of a route are beyond what a record may carry (RouteSchema: a record beyond it is invalid
+ * to the bridge, and text with an unpaired surrogate would make every filter refuse the whole table), or
+ * could never match (a name given twice), phrased for its owner; undefined when they are fine. Its host is
+ * its parser's to check.
  */
 export function routeProblem(route: Route): string | undefined {
   const path = route.path?.value;
@@ -35,6 +45,9 @@ export function routeProblem(route: Route): string | undefined {
     return `expected a method of ${HTTP_METHODS.join(', ')}, got ${JSON.stringify(route.method)}`;
   const headers = route.headers ?? [];
   if (headers.length > MAX_ROUTE_HEADERS) return `expected at most ${MAX_ROUTE_HEADERS} header matches`;
+  // Two values for one name can never both match: the route would take no request.
+  const repeatedHeader = repeatedName(headers.map((h) => h.name.toLowerCase()));
+  if (repeatedHeader !== undefined) return `expected each header name once, got ${repeatedHeader} twice`;
   for (const { name, value } of headers) {
     if (name.length > MAX_HEADER_NAME || !HEADER_NAME.test(name))
       return `expected header names of at most ${MAX_HEADER_NAME} token characters, got ${JSON.stringify(name)}`;
@@ -45,6 +58,9 @@ export function routeProblem(route: Route): string | undefined {
   const params = route.queryParams ?? [];
   if (params.length > MAX_ROUTE_QUERY_PARAMS)
     return `expected at most ${MAX_ROUTE_QUERY_PARAMS} query parameter matches`;
+  const repeatedParam = repeatedName(params.map((q) => q.name));
+  if (repeatedParam !== undefined)
+    return `expected each query parameter name once, got ${repeatedParam} twice`;
   for (const { name, value } of params) {
     if (name.length > MAX_HEADER_NAME || !QUERY_NAME.test(name))
       return `expected query parameter names of at most ${MAX_HEADER_NAME} token characters, got ${JSON.stringify(name)}`;
