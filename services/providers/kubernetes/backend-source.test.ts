@@ -119,14 +119,18 @@ describe('Kubernetes backend source', () => {
     ]);
   });
 
-  it('leaves out a GRPCRoute match whose /<service>/<method> a record may not carry, and tells the Deployment', async () => {
+  it('leaves out a GRPCRoute match a record may not carry or the filter cannot compare, and tells the Deployment', async () => {
     api.create(deploymentObject('greeter'));
     api.create(serviceObject('greeter', 'greeter'));
     const route = routeObject('grpc', ['grpc.example.com'], ['greeter'], 'shop', { kind: 'GRPCRoute' });
     const service = `demo.${'a'.repeat(1010)}`;
     const rules = route.spec?.rules as { matches?: unknown[] }[];
     for (const rule of rules)
-      rule.matches = [{ method: { service, method: 'M'.repeat(20) } }, { method: { service: 'demo.Echo' } }];
+      rule.matches = [
+        { method: { service, method: 'M'.repeat(20) } },
+        { method: { service: 'demo.Echo' } },
+        { method: { type: 'RegularExpression', service: 'demo\\..*' } },
+      ];
     api.create(route);
     source = await createBackendSource(
       { logger, namespaces: ['shop'], component: 'wakegate-watcher' },
@@ -139,21 +143,28 @@ describe('Kubernetes backend source', () => {
       { host: 'grpc.example.com', path: { type: 'PathPrefix', value: '/demo.Echo' }, from: 'shop' },
     ]);
     expect(greeter.routes?.every((r) => routeProblem(r) === undefined)).toBe(true);
-    const event = await new Promise<KubeObject>((resolve) => {
-      const check = () => {
-        const created = api.list('events', 'shop').find((e) => e.reason === 'InvalidRoute');
-        if (!created) return;
-        stop();
-        resolve(created);
-      };
-      const stop = api.onChange(check);
-      check();
-    });
-    expect(event).toMatchObject({
+    const eventOf = (reason: string) =>
+      new Promise<KubeObject>((resolve) => {
+        const check = () => {
+          const created = api.list('events', 'shop').find((e) => e.reason === reason);
+          if (!created) return;
+          stop();
+          resolve(created);
+        };
+        const stop = api.onChange(check);
+        check();
+      });
+    expect(await eventOf('InvalidRoute')).toMatchObject({
       type: 'Warning',
       involvedObject: { kind: 'Deployment', name: 'greeter', namespace: 'shop' },
       message:
         "GRPCRoute shop/grpc rule 0 match 0 is left out of this backend's routes: expected a path of at most 1024 characters",
+    });
+    expect(await eventOf('UnsupportedRoute')).toMatchObject({
+      type: 'Warning',
+      involvedObject: { kind: 'Deployment', name: 'greeter', namespace: 'shop' },
+      message:
+        "GRPCRoute shop/grpc rule 0 match 2 is left out of this backend's routes: the filter cannot compare a RegularExpression gRPC method match; requests it sends here pass unmanaged, never waking the backend",
     });
   });
 

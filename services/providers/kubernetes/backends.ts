@@ -92,6 +92,8 @@ export interface RouteProblem {
   name: string;
   rule: number;
   match: number;
+  /** Beyond what a record may carry, or something the filter cannot compare. */
+  problem: 'invalid' | 'unsupported';
   reason: string;
 }
 
@@ -192,14 +194,14 @@ function routeClaims(routes: RouteToBackend[]): { claims: RuleClaims; problems: 
     const namespace = route.metadata?.namespace ?? '';
     const name = route.metadata?.name ?? '';
     const hostnames = route.spec?.hostnames ?? [];
-    for (const { rule, match, reason } of addRuleClaims(
+    for (const { rule, match, kind: problem, reason } of addRuleClaims(
       claims,
       hostnames,
       selected,
       kind === 'GRPCRoute',
       namespace,
     ))
-      problems.push({ kind, namespace, name, rule: rules[rule] as number, match, reason });
+      problems.push({ kind, namespace, name, rule: rules[rule] as number, match, problem, reason });
   }
   claims.hosts.sort();
   return { claims, problems };

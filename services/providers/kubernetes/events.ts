@@ -20,6 +20,8 @@ import type { DeploymentBackend } from './backends.ts';
 const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
 /** A match of a route sending to the Deployment that a record may not carry (a GRPCRoute method too long). */
 const INVALID_ROUTE_REASON = 'InvalidRoute';
+/** A match of a route sending to the Deployment that the filter cannot compare (a regular expression). */
+const UNSUPPORTED_ROUTE_REASON = 'UnsupportedRoute';
 /** A host another backend claimed first. */
 const HOST_CONFLICT_REASON = 'HostConflict';
 /** A host refused by the rules (a wildcard over a public suffix, outside the namespace's allowlist). */
@@ -90,12 +92,17 @@ export class AnnotationProblemReporter {
       const key = `${uid ?? ''}|${namespace}/${name}|route|${route}|${problem.rule}|${problem.match}|${problem.reason}`;
       if (this.reported.has(key)) continue;
       this.reported.add(key);
-      const message = `${route} rule ${problem.rule} match ${problem.match} is left out of this backend's routes: ${problem.reason}`;
+      const why =
+        problem.problem === 'invalid'
+          ? problem.reason
+          : `the filter cannot compare ${problem.reason}; requests it sends here pass unmanaged, never waking the backend`;
+      const message = `${route} rule ${problem.rule} match ${problem.match} is left out of this backend's routes: ${why}`;
       this.logger.warn(
         { backend: view.backend.id, route, rule: problem.rule, match: problem.match },
         message,
       );
-      void this.createEvent(deploymentObject(view.deployment), key, INVALID_ROUTE_REASON, message);
+      const reason = problem.problem === 'invalid' ? INVALID_ROUTE_REASON : UNSUPPORTED_ROUTE_REASON;
+      void this.createEvent(deploymentObject(view.deployment), key, reason, message);
     }
   }
 

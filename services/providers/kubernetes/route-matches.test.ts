@@ -130,6 +130,39 @@ describe('Gateway API rule matches as routes', () => {
     ).toEqual([{ host: 'shop.example.com', headers: [{ name: 'x-a', value: '1' }] }]);
   });
 
+  it('returns each match left out for what the filter cannot compare, in words for the route owner', () => {
+    const into: RuleClaims = { hosts: [], routes: [] };
+    const http = addRuleClaims(
+      into,
+      ['shop.example.com'],
+      [
+        {
+          matches: [
+            { path: { type: 'RegularExpression', value: '/v[0-9]+' } },
+            { headers: [{ type: 'RegularExpression', name: 'X-Tenant', value: '.*' }] },
+            { method: 'BREW' },
+          ],
+        },
+      ],
+      false,
+      'shop',
+    );
+    const grpc = addRuleClaims(
+      into,
+      ['shop.example.com'],
+      [{ matches: [{ method: { method: 'Get' } }] }],
+      true,
+      'shop',
+    );
+    expect([...http, ...grpc].map((m) => [m.rule, m.match, m.kind, m.reason])).toEqual([
+      [0, 0, 'unsupported', 'a RegularExpression path match'],
+      [0, 1, 'unsupported', 'a RegularExpression match of the header x-tenant'],
+      [0, 2, 'unsupported', 'the method "BREW"'],
+      [0, 0, 'unsupported', 'a gRPC method without its service'],
+    ]);
+    expect(into).toEqual({ hosts: [], routes: [] });
+  });
+
   it('leaves out what the filter cannot express: regular expressions, a gRPC method without its service', () => {
     expect(
       claims([
@@ -179,7 +212,9 @@ describe('Gateway API rule matches as routes', () => {
       'shop',
     );
     expect(into.routes.map((r) => r.path?.value)).toEqual(['/demo.Echo/Say', `/${service}`]);
-    expect(leftOut).toEqual([{ rule: 1, match: 1, reason: 'expected a path of at most 1024 characters' }]);
+    expect(leftOut).toEqual([
+      { rule: 1, match: 1, kind: 'invalid', reason: 'expected a path of at most 1024 characters' },
+    ]);
     // Without a hostname no route is made, so none is left out.
     expect(addRuleClaims(into, [], [{ matches: [{ method: { service, method } }] }], true, 'shop')).toEqual(
       [],

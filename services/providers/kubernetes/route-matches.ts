@@ -32,6 +32,8 @@ export interface RouteRule {
 }
 
 type NameValue = { name: string; value: string };
+/** What makes a match one the filter cannot compare, in words for the route's owner. */
+type Unsupported = { unsupported: string };
 
 /**
  * Exact matches by name (header names lowercased: they are case-insensitive); only the first entry of a name
@@ -43,53 +45,60 @@ function exactMatches(
   list: readonly { type?: string; name: string; value: string }[] | undefined,
   caseInsensitive: boolean,
   other: 'refuse' | 'drop',
-): NameValue[] | undefined {
+): NameValue[] | Unsupported {
   const out: NameValue[] = [];
   const seen = new Set<string>();
   for (const m of list ?? []) {
     const name = caseInsensitive ? m.name.toLowerCase() : m.name;
     if (seen.has(name)) continue;
     seen.add(name);
-    if ((m.type ?? 'Exact') === 'Exact') out.push({ name, value: m.value });
-    else if (other === 'refuse') return undefined;
+    const type = m.type ?? 'Exact';
+    if (type === 'Exact') out.push({ name, value: m.value });
+    else if (other === 'refuse') return { unsupported: `a ${type} match of the header ${name}` };
   }
   return out;
 }
 
-function httpPath(match: HttpRouteMatch): Route['path'] | null | undefined {
+function httpPath(match: HttpRouteMatch): Route['path'] | null | Unsupported {
   const type = match.path?.type ?? 'PathPrefix';
   const value = match.path?.value ?? '/';
-  if (type !== 'Exact' && type !== 'PathPrefix') return undefined;
-  if (!value.startsWith('/')) return undefined;
+  if (type !== 'Exact' && type !== 'PathPrefix') return { unsupported: `a ${type} path match` };
+  if (!value.startsWith('/')) return { unsupported: "a path not starting with '/'" };
   return type === 'PathPrefix' && value === '/' ? null : { type, value };
 }
 
-function grpcPath(match: HttpRouteMatch): Route['path'] | null | undefined {
+function grpcPath(match: HttpRouteMatch): Route['path'] | null | Unsupported {
   const method = match.method;
   if (method === undefined || typeof method === 'string') return null;
-  if ((method.type ?? 'Exact') !== 'Exact') return undefined;
-  if (!method.service) return method.method ? undefined : null;
+  const type = method.type ?? 'Exact';
+  if (type !== 'Exact') return { unsupported: `a ${type} gRPC method match` };
+  if (!method.service) return method.method ? { unsupported: 'a gRPC method without its service' } : null;
   return method.method
     ? { type: 'Exact', value: `/${method.service}/${method.method}` }
     : { type: 'PathPrefix', value: `/${method.service}` };
 }
 
-/** An HTTPRoute match's method; null for none, undefined for one the filter cannot express. */
-function httpMethod(match: HttpRouteMatch): HttpMethod | null | undefined {
+/** An HTTPRoute match's method; null for none. */
+function httpMethod(match: HttpRouteMatch): HttpMethod | null | Unsupported {
   const method = match.method;
   if (method === undefined) return null;
-  return HTTP_METHODS.find((m) => m === method);
+  return HTTP_METHODS.find((m) => m === method) ?? { unsupported: `the method ${JSON.stringify(method)}` };
 }
 
-/** A match as a route's path, method, headers and query parameters; null for a match of every request,
- * undefined for one the filter cannot express. */
-function matchOf(match: HttpRouteMatch, grpc: boolean): Omit<Route, 'host'> | null | undefined {
+function isUnsupported(part: unknown): part is Unsupported {
+  return typeof part === 'object' && part !== null && 'unsupported' in part;
+}
+
+/** A match as a route's path, method, headers and query parameters; null for a match of every request. */
+function matchOf(match: HttpRouteMatch, grpc: boolean): Omit<Route, 'host'> | null | Unsupported {
   const path = grpc ? grpcPath(match) : httpPath(match);
   const method = grpc ? null : httpMethod(match);
   const headers = exactMatches(match.headers, true, 'refuse');
   const queryParams = grpc ? [] : exactMatches(match.queryParams, false, 'drop');
-  if (path === undefined || method === undefined || headers === undefined || queryParams === undefined)
-    return undefined;
+  if (isUnsupported(path)) return path;
+  if (isUnsupported(method)) return method;
+  if (isUnsupported(headers)) return headers;
+  if (isUnsupported(queryParams)) return queryParams;
   if (path === null && method === null && headers.length === 0 && queryParams.length === 0) return null;
   return {
     ...(path ? { path } : {}),
@@ -104,17 +113,18 @@ export interface RuleClaims {
   routes: ClaimedRoute[];
 }
 
-/** A match left out for being beyond what a record may carry: its rule (index in the rules given), its
- * index in the rule's matches, and why. */
+/** A match left out: its rule (index in the rules given), its index in the rule's matches, and why: beyond
+ * what a record may carry (`invalid`), or something the filter cannot compare (`unsupported`). */
 export interface LeftOutMatch {
   rule: number;
   match: number;
+  kind: 'invalid' | 'unsupported';
   reason: string;
 }
 
 /**
  * Adds what `rules` of a route with these hostnames, in namespace `from`, claim to `into`; returns the
- * matches left out for being beyond what a record may carry.
+ * matches left out.
  */
 export function addRuleClaims(
   into: RuleClaims,
@@ -129,12 +139,15 @@ export function addRuleClaims(
     const matches = rule.matches?.length ? rule.matches : [{}];
     for (const [m, match] of matches.entries()) {
       const part = matchOf(match, grpc);
-      if (part === undefined) continue;
+      if (isUnsupported(part)) {
+        leftOut.push({ rule: r, match: m, kind: 'unsupported', reason: part.unsupported });
+        continue;
+      }
       // The host is not the part's to check (normalizeHost did); without one, no route is made.
       const reason =
         part === null || hosts[0] === undefined ? undefined : routeProblem({ host: hosts[0], ...part });
       if (reason !== undefined) {
-        leftOut.push({ rule: r, match: m, reason });
+        leftOut.push({ rule: r, match: m, kind: 'invalid', reason });
         continue;
       }
       for (const host of hosts) {
