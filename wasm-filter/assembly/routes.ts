@@ -4,8 +4,8 @@
 // first), whatever the number of routes in the table; a path none names then tries the host's routes for
 // every path. A backend's whole hosts are routes with
 // no path (every path, the least specific); its `routes` add a path (`Exact`, or `PathPrefix` segment by
-// segment) and exact header matches. A request on a managed host that no route of it matches passes
-// untouched.
+// segment), a method, and exact header and query parameter matches, compared as Envoy's router compares
+// them. A request on a managed host that no route of it matches passes untouched.
 
 import { getHeader, getHeaderPairs, HostBytes, MAP_REQUEST_HEADERS } from './abi';
 import { FNV_BASIS, FNV_PRIME, fnv1a } from './bytes';
@@ -318,8 +318,9 @@ function joinedValueIs(name: ArrayBuffer, expected: ArrayBuffer): bool {
   const end = base + headerPairs.len;
   if (headerPairs.len < 4) return false;
   const count = <usize>load<u32>(base);
+  // Checked before it is multiplied: a count past the bytes given must not wrap the address around.
+  if (count > (headerPairs.len - 4) >> 3) return false;
   let data = base + 4 + count * 8;
-  if (data > end) return false;
   const nameLen = <usize>name.byteLength;
   const want = changetype<usize>(expected);
   const wantLen = <usize>expected.byteLength;
