@@ -11,7 +11,8 @@
  *
  * Every call ends with trailers `grpc-status` and `x-demo-messages` (messages received); a request trailer
  * `x-client-*` comes back as `x-echo-client-*`. Every response carries `x-demo-pid`. `GET /healthz` answers
- * 200 (the probe, over h2c too).
+ * 200 (the probe, over h2c too), and gRPC's health service (`grpc.health.v1.Health/Check`) answers SERVING
+ * for the server (`""`) and `demo.Echo`, NOT_FOUND for any other service (`probe-protocol: grpc`).
  *
  *   PORT                   port (default 3101)
  *   DEMO_HOST              address to listen on (default 127.0.0.1)
@@ -20,6 +21,28 @@
 import { constants, createServer, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { frame, readMessages } from './demo-messages.ts';
+
+/** `HealthCheckResponse { status: SERVING }`, framed: field 1, varint 1. */
+const SERVING_FRAME = Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]);
+const SERVICES = new Set(['', 'demo.Echo']);
+
+/** gRPC's health check: `HealthCheckRequest { string service = 1; }` is `demo.Msg`'s shape. */
+function answerHealth(stream: ServerHttp2Stream): void {
+  let service = '';
+  readMessages(stream, (data) => {
+    service = data.toString('utf8');
+  });
+  stream.on('end', () => {
+    const base = { ':status': 200, 'content-type': 'application/grpc' };
+    if (!SERVICES.has(service)) {
+      stream.respond({ ...base, 'grpc-status': '5', 'grpc-message': 'unknown service' }, { endStream: true });
+      return;
+    }
+    stream.respond(base, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(SERVING_FRAME);
+  });
+}
 
 const port = Number(process.env.PORT ?? 3101);
 const host = process.env.DEMO_HOST ?? '127.0.0.1';
@@ -37,6 +60,10 @@ server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
   if (headers[':method'] === 'GET' && path === '/healthz') {
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
     stream.end(JSON.stringify({ status: 'ok', pid: process.pid }));
+    return;
+  }
+  if (path === '/grpc.health.v1.Health/Check') {
+    answerHealth(stream);
     return;
   }
   const method = path.startsWith('/demo.Echo/') ? path.slice('/demo.Echo/'.length) : '';

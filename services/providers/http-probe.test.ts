@@ -1,10 +1,13 @@
 /**
  * The probe against real servers: an HTTP/1.1 one and an h2c one (a gRPC server's port speaks HTTP/2 only),
- * each probed with the scheme of its protocol and with the other.
+ * each probed with the scheme of its protocol and with the other, and gRPC's own health service (grpc-js
+ * with the reference `grpc-health-check` implementation).
  */
 import { createServer } from 'node:http';
 import { createServer as createH2cServer, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../test/ports.ts';
 import { probeHttp, probeUrlOf } from './http-probe.ts';
@@ -49,5 +52,51 @@ describe('probeHttp', () => {
     expect(await probeHttp(probeUrlOf('127.0.0.1', portOf(http1), '/healthz', 'http1'))).toBe(true);
     expect(requests).toBe(before + 1);
     expect(await probeHttp(probeUrlOf('127.0.0.1', await freePort(), '/healthz', 'http1'))).toBe(false);
+  });
+});
+
+describe('probeHttp with gRPC health checks', () => {
+  const server = new Server();
+  const health = new HealthImplementation({
+    '': 'SERVING',
+    'demo.Echo': 'SERVING',
+    'demo.Admin': 'NOT_SERVING',
+  });
+  health.addToServer(server);
+  let port = 0;
+
+  beforeAll(async () => {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+  });
+  afterAll(() => server.forceShutdown());
+
+  const probe = (path: string) => probeHttp(probeUrlOf('127.0.0.1', port, path, 'grpc'));
+
+  it('passes while the server, or the service the probe path names, is SERVING', async () => {
+    expect(await probe('/')).toBe(true);
+    expect(await probe('/demo.Echo')).toBe(true);
+    // NOT_SERVING, and NOT_FOUND for a service the server does not know, fail.
+    expect(await probe('/demo.Admin')).toBe(false);
+    expect(await probe('/demo.Unknown')).toBe(false);
+    health.setStatus('', 'NOT_SERVING');
+    expect(await probe('/')).toBe(false);
+    health.setStatus('', 'SERVING');
+    expect(await probe('/')).toBe(true);
+  });
+
+  it('fails against a server that is not gRPC, whatever it answers', async () => {
+    const plain = createH2cServer((_request, response) => response.writeHead(200).end('ok'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      expect(
+        await probeHttp(probeUrlOf('127.0.0.1', (plain.address() as AddressInfo).port, '/', 'grpc')),
+      ).toBe(false);
+    } finally {
+      plain.close();
+    }
   });
 });

@@ -17,23 +17,90 @@ function askH2c(session: ClientHttp2Session, path: string, done: (ok: boolean) =
   stream.end();
 }
 
-/** A probe URL names its protocol by its scheme: `http://` for HTTP/1.1, `h2c://` for h2c (as Traefik writes
- * h2c backends), so one string says all a probe needs. */
-const H2C_SCHEME = 'h2c://';
+/** The path of gRPC's health-checking protocol (grpc/grpc `doc/health-checking.md`). */
+const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
+/** `HealthCheckResponse.status` SERVING: field 1, varint 1. */
+const SERVING = 1;
 
-/** An `h2c://` probe URL as the `http://` URL of the same server and path. */
-function h2cAsHttp(url: string): string {
-  return `http://${url.slice(H2C_SCHEME.length)}`;
+/**
+ * A gRPC health check on an HTTP/2 session for `service` ('' : the whole server); `done` is told whether it
+ * answered SERVING with status OK, or false on anything else.
+ */
+function askGrpcHealth(session: ClientHttp2Session, service: string, done: (ok: boolean) => void): void {
+  session.on('error', () => done(false));
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': HEALTH_CHECK_PATH,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  const chunks: Buffer[] = [];
+  let status: string | undefined;
+  stream.on('error', () => done(false));
+  // A trailers-only answer (an error) carries `grpc-status` in its headers.
+  stream.on('response', (headers) => {
+    status = headers['grpc-status'] as string | undefined;
+  });
+  stream.on('trailers', (trailers) => {
+    status = trailers['grpc-status'] as string | undefined;
+  });
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stream.on('end', () => done(status === '0' && healthStatus(Buffer.concat(chunks)) === SERVING));
+  stream.end(grpcFrame(healthCheckRequest(service)));
 }
+
+/** `HealthCheckRequest { string service = 1; }`, encoded (nothing for ''). */
+function healthCheckRequest(service: string): Buffer {
+  if (service === '') return Buffer.alloc(0);
+  const name = Buffer.from(service, 'utf8');
+  return Buffer.concat([Buffer.from([0x0a]), varint(name.length), name]);
+}
+
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  let rest = value;
+  while (rest > 0x7f) {
+    bytes.push((rest & 0x7f) | 0x80);
+    rest >>>= 7;
+  }
+  bytes.push(rest);
+  return Buffer.from(bytes);
+}
+
+/** A gRPC message frame: not compressed, its length, the message. */
+function grpcFrame(message: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(message.length, 1);
+  return Buffer.concat([header, message]);
+}
+
+/** `HealthCheckResponse.status` of the one message framed in `body`; undefined when there is none. The
+ * message's only field is the status, field 1 (tag 0x08), a one-byte varint; proto3 leaves it out when
+ * UNKNOWN (0). */
+function healthStatus(body: Buffer): number | undefined {
+  if (body.length < 7 || body[0] !== 0 || body.readUInt32BE(1) < 2 || body[5] !== 0x08) return undefined;
+  return body[6];
+}
+
+/** A probe URL names its protocol by its scheme: `http://` for HTTP/1.1, `h2c://` for h2c (as Traefik writes
+ * h2c backends), `grpc://` for gRPC's health check over h2c (its path the service checked), so one string
+ * says all a probe needs. */
+const H2C_SCHEME = 'h2c://';
+const GRPC_SCHEME = 'grpc://';
 
 /** `url` (an `http://` URL) as the probe URL for `protocol`. */
 export function withProbeProtocol(url: string, protocol: ProbeProtocol): string {
-  return protocol === 'h2c' ? `${H2C_SCHEME}${url.slice('http://'.length)}` : url;
+  const rest = url.slice('http://'.length);
+  if (protocol === 'h2c') return `${H2C_SCHEME}${rest}`;
+  if (protocol === 'grpc') return `${GRPC_SCHEME}${rest}`;
+  return url;
 }
 
 /**
  * One probe: a TCP connect, then the GET on that same connection once it is accepted (HTTP/1.1, or h2c for
- * an `h2c://` URL); true for a 2xx or 3xx answer within the timeout. Never throws. A backend that does not
+ * an `h2c://` URL); true for a 2xx or 3xx answer within the timeout. A `grpc://` URL asks gRPC's health
+ * service over h2c instead, for the service its path names (`/`: the whole server), and is true when it
+ * answers SERVING. Never throws. A backend that does not
  * listen yet (a hundred probes and more of a 300 ms start) costs a refused connect each time, and no request,
  * signal, response or error objects, which `fetch` made for every refused probe (the watcher was the stack's
  * one big allocator during cold starts, its collections pausing it just when the backend might start to
@@ -41,8 +108,12 @@ export function withProbeProtocol(url: string, protocol: ProbeProtocol): string 
  * is closed after the answer, as a kubelet's probe is.
  */
 export function probeHttp(url: string, timeoutMs = 1000): Promise<boolean> {
-  const h2c = url.startsWith(H2C_SCHEME);
-  const target = new URL(h2c ? h2cAsHttp(url) : url);
+  const scheme = url.startsWith(H2C_SCHEME)
+    ? H2C_SCHEME
+    : url.startsWith(GRPC_SCHEME)
+      ? GRPC_SCHEME
+      : 'http://';
+  const target = new URL(`http://${url.slice(scheme.length)}`);
   const path = `${target.pathname}${target.search}`;
   return new Promise((resolve) => {
     const socket = connectTcp({
@@ -58,10 +129,11 @@ export function probeHttp(url: string, timeoutMs = 1000): Promise<boolean> {
     const timer = setTimeout(() => done(false), timeoutMs);
     socket.once('error', () => done(false));
     socket.once('connect', () => {
-      if (h2c) {
+      if (scheme !== 'http://') {
         const session = connect(target.origin, { createConnection: () => socket });
         close = () => session.destroy();
-        askH2c(session, path, done);
+        if (scheme === H2C_SCHEME) askH2c(session, path, done);
+        else askGrpcHealth(session, decodeURIComponent(target.pathname.slice(1)), done);
         return;
       }
       const request = httpRequest({ createConnection: () => socket, host: target.host, path, method: 'GET' });

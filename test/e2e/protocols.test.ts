@@ -30,7 +30,9 @@ function grpcBackend(name: string, port: number): string {
     `    env: { PORT: ${port}, DEMO_STARTUP_DELAY_MS: 300 }`,
     `    url: http://127.0.0.1:${port}`,
     `    protocol: h2c`,
-    `    probe-path: /healthz`,
+    // Ready once gRPC's health service says SERVING (the watcher's probe speaks it), not once it listens.
+    `    probe-protocol: grpc`,
+    `    probe-path: /demo.Echo`,
     `    hosts: [${name}.localhost]`,
     `    idle-timeout: 30s`,
     `    stop-grace: 1s`,

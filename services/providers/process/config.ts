@@ -57,6 +57,10 @@ const BackendSpecSchema = Type.Object(
     /** What the backend speaks: HTTP/1.1 (default) or HTTP/2 without TLS (gRPC servers). */
     protocol: Type.Optional(Type.Union([Type.Literal('http1'), Type.Literal('h2c')])),
     'probe-path': Type.Optional(Type.String({ minLength: 1 })),
+    /** How the probe speaks (default: as `protocol`); `grpc`: gRPC's health check, `probe-path` its service. */
+    'probe-protocol': Type.Optional(
+      Type.Union([Type.Literal('http1'), Type.Literal('h2c'), Type.Literal('grpc')]),
+    ),
     /** The old name of `probe-path`, still read. */
     'health-path': Type.Optional(Type.String({ minLength: 1 })),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
@@ -118,7 +122,8 @@ export interface ProcessBackend {
   url: string;
   /** `h2c`: the gateway and the probes speak HTTP/2 without TLS to it (gRPC); else HTTP/1.1. */
   protocol: 'http1' | 'h2c';
-  /** `probe-path` on `url` (`h2c://` for an h2c backend): the watcher probes it while the process runs. */
+  /** `probe-path` on `url` (`h2c://` for an h2c backend, `grpc://` for gRPC's health check): the watcher
+   * probes it while the process runs. */
   probeUrl: string;
   hosts: string[];
   routes: Route[];
@@ -265,7 +270,10 @@ function parseBackend(name: string, spec: BackendSpec, baseDir: string, at: stri
     cwd: spec.cwd === undefined ? baseDir : resolve(baseDir, spec.cwd),
     url: origin,
     protocol: spec.protocol ?? 'http1',
-    probeUrl: withProbeProtocol(`${origin}${settings.config.probePath ?? '/'}`, spec.protocol ?? 'http1'),
+    probeUrl: withProbeProtocol(
+      `${origin}${settings.config.probePath ?? '/'}`,
+      spec['probe-protocol'] ?? spec.protocol ?? 'http1',
+    ),
     hosts: settings.hosts,
     routes,
     config: settings.config,

@@ -103,7 +103,7 @@ describe('per-backend settings', () => {
       'max-wait': '-1s',
       'max-buffered': 'lots',
       'probe-path': 'healthz',
-      'probe-protocol': 'grpc',
+      'probe-protocol': 'grpc-web',
       strategy: 'spinner',
       'no-wake': `/healthz,${'x'.repeat(257)}`,
     });
@@ -123,7 +123,7 @@ describe('per-backend settings', () => {
     ]);
     expect(settings.probeProtocol).toBe('http1');
     expect(settings.problems.slice(-3).map((p) => p.reason)).toEqual([
-      'expected http1 or h2c',
+      'expected http1, h2c or grpc',
       'expected hold, page or auto',
       'expected at most 64 comma-separated paths (/healthz) or user-agent substrings of at most 256 printable ASCII characters',
     ]);

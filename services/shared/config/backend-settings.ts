@@ -123,8 +123,9 @@ export const SETTING_NAMES = [
   'no-wake',
 ] as const;
 
-/** How the `probe-path` probe speaks: HTTP/1.1, or HTTP/2 without TLS (`h2c`: a gRPC server's port). */
-export const PROBE_PROTOCOLS = ['http1', 'h2c'] as const;
+/** How the `probe-path` probe speaks: HTTP/1.1, HTTP/2 without TLS (`h2c`: a gRPC server's port), or gRPC's
+ * health-checking protocol over h2c (`grpc`: `probe-path` names the service checked, `/` the server). */
+export const PROBE_PROTOCOLS = ['http1', 'h2c', 'grpc'] as const;
 export type ProbeProtocol = (typeof PROBE_PROTOCOLS)[number];
 
 /** What a browser's navigation to a sleeping backend gets: the waiting page (`page`, and `auto` for real
@@ -240,7 +241,7 @@ export function parseBackendSettings(
       problems.push({
         setting: 'probe-protocol',
         value: input['probe-protocol'] ?? '',
-        reason: 'expected http1 or h2c',
+        reason: 'expected http1, h2c or grpc',
       });
   }
 
