@@ -56,6 +56,8 @@ export class Route {
   values: ArrayBuffer[] = NO_HEADERS;
   queryNames: ArrayBuffer[] = NO_HEADERS;
   queryValues: ArrayBuffer[] = NO_HEADERS;
+  /** No method, header or query parameter match: its path decides alone (most routes). */
+  pathOnly: bool = true;
   /** Its host's entry. */
   entry: i32;
   /** The next route of its host, in order. */
@@ -95,18 +97,13 @@ export class Route {
         this.queryValues.push(String.UTF8.encode(spec.queryValues[i]));
       }
     }
+    this.pathOnly = this.method.byteLength == 0 && this.names.length == 0 && this.queryNames.length == 0;
     return this;
   }
 
   /** Matches every request of its host: no path (or `/`), no method, no headers, no query parameters. */
   get catchAll(): bool {
-    return (
-      !this.exact &&
-      this.path.byteLength == 0 &&
-      this.method.byteLength == 0 &&
-      this.names.length == 0 &&
-      this.queryNames.length == 0
-    );
+    return !this.exact && this.path.byteLength == 0 && this.pathOnly;
   }
 }
 
@@ -384,6 +381,7 @@ function queryParamIs(name: ArrayBuffer, expected: ArrayBuffer): bool {
 
 /** The route's method, header and query parameter matches (its path is matched by the caller). */
 function matchesBeyondPath(route: Route): bool {
+  if (route.pathOnly) return true;
   if (!methodMatches(route)) return false;
   for (let i = 0; i < route.names.length; i++) {
     if (!joinedValueIs(route.names[i], route.values[i])) return false;
