@@ -82,6 +82,8 @@ describe('probeHttp with gRPC health checks', () => {
     // NOT_SERVING, and NOT_FOUND for a service the server does not know, fail.
     expect(await probe('/demo.Admin')).toBe(false);
     expect(await probe('/demo.Unknown')).toBe(false);
+    // A malformed escape is a service name like any other (none such here), never a throw.
+    expect(await probe('/demo.%E0%A4%A')).toBe(false);
     health.setStatus('', 'NOT_SERVING');
     expect(await probe('/')).toBe(false);
     health.setStatus('', 'SERVING');

@@ -82,6 +82,16 @@ function healthStatus(body: Buffer): number | undefined {
   return body[6];
 }
 
+/** The service a `grpc://` probe URL's path names: its text without the leading `/` (the URL parser
+ * percent-encoded what a URL cannot carry; a malformed escape is taken as written). */
+function serviceOf(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname.slice(1));
+  } catch {
+    return pathname.slice(1);
+  }
+}
+
 /** A probe URL names its protocol by its scheme: `http://` for HTTP/1.1, `h2c://` for h2c (as Traefik writes
  * h2c backends), `grpc://` for gRPC's health check over h2c (its path the service checked), so one string
  * says all a probe needs. */
@@ -133,7 +143,7 @@ export function probeHttp(url: string, timeoutMs = 1000): Promise<boolean> {
         const session = connect(target.origin, { createConnection: () => socket });
         close = () => session.destroy();
         if (scheme === H2C_SCHEME) askH2c(session, path, done);
-        else askGrpcHealth(session, decodeURIComponent(target.pathname.slice(1)), done);
+        else askGrpcHealth(session, serviceOf(target.pathname), done);
         return;
       }
       const request = httpRequest({ createConnection: () => socket, host: target.host, path, method: 'GET' });
