@@ -10,7 +10,7 @@ import {
   type BackendId,
   type BackendRecord,
   backendKey,
-  codecs,
+  backendSettingsCodec,
   type Logger,
   readKv,
 } from '../shared/index.ts';
@@ -53,7 +53,13 @@ export async function readBackendRecord(
   return record && bounds.apply(id, record);
 }
 
-/** The record an entry holds, as written; undefined for a deletion. Throws PayloadError for a malformed value. */
-export function backendRecordOf(entry: KvEntry): BackendRecord | undefined {
-  return entry.operation === 'PUT' ? codecs.backend.decode(entry.value) : undefined;
+/**
+ * The record an entry holds, as written, without its routes (the scaler has no use for them, and reads a
+ * record whose routes are newer than it); undefined for a deletion. Throws PayloadError for a malformed
+ * value.
+ */
+export function backendRecordOf(entry: KvEntry): Omit<BackendRecord, 'routes'> | undefined {
+  if (entry.operation !== 'PUT') return undefined;
+  const { routes: _routes, ...record } = backendSettingsCodec.decode(entry.value);
+  return record;
 }

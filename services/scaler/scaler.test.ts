@@ -264,6 +264,24 @@ describe('scaler: wakes', () => {
     expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'survivor', generation: 8 });
   });
 
+  it('wakes a backend whose record has route fields newer than this scaler (a watcher upgraded first)', async () => {
+    const id = backendId('shop', 'newer-routes');
+    await putBackend(backends, id);
+    const entry = await backends.get(backendKey(id));
+    const record = JSON.parse(new TextDecoder().decode(entry?.value)) as Record<string, unknown>;
+    // A route with a match field a later release may add: the strict record schema refuses it.
+    const newer = { ...record, routes: [{ host: 'shop.example.com', cookie: { name: 'beta', value: '1' } }] };
+    expect(() => codecs.backend.decode(JSON.stringify(newer))).toThrow(/routes/);
+    await backends.put(backendKey(id), JSON.stringify(newer));
+    const workloads = new TestWorkloads({ [id]: 0 });
+    await startReplica(workloads);
+    const scaled = collectScaled(nc);
+
+    await publishWake(js, id);
+    await scaled.next((e) => e.backend === id && e.reason === 'wake');
+    expect(workloads.replicas.get(id)).toBe(1);
+  });
+
   it('makes one scale call for 1,000 wakes of one sleeping backend', async () => {
     const id = backendId('shop', 'burst');
     await putBackend(backends, id);

@@ -2,7 +2,7 @@
  * Encoding and decoding of the NATS payloads: every decode parses and validates against the payload's
  * schema and checks the backend id, and a message's subject must name the backend its payload does.
  */
-import type { Static, TSchema } from 'typebox';
+import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { asError, PayloadError } from '../errors.ts';
 import { type BackendId, parseBackendId } from '../ids/backend-id.ts';
@@ -106,3 +106,16 @@ export function decodeMessage<K extends SubjectKind>(
   }
   return message as MessageKinds[K] & { backend: BackendId };
 }
+
+/**
+ * A backend record whose routes are not looked at, for the scaler, which never reads them: a record whose
+ * routes carry match fields newer than it (a watcher upgraded first) still gives it the backend's settings.
+ * Every other field is checked as `codecs.backend` checks it.
+ */
+export const backendSettingsCodec = codecFor(
+  'backend record',
+  Type.Object(
+    { ...BackendRecordSchema.properties, routes: Type.Optional(Type.Unknown()) },
+    { additionalProperties: false },
+  ),
+);
