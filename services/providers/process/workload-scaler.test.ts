@@ -241,6 +241,8 @@ describe('process workload scaler', () => {
       ?.pid as number;
     while (!existsSync(marker)) await delay(5);
     const stop = leader.setReplicas('local/stubborn', 0);
+    // Should an assertion fail mid-stop, the stop still ends (SIGKILL after its grace) before the cleanup.
+    cleanup.push(() => stop.catch(() => undefined));
     // The file says stopped before the process is signalled.
     while ((await readProcessState(fixture.stateFile)).backends['local/stubborn']?.replicas !== 0)
       await delay(5);
