@@ -17,6 +17,7 @@ import { request as upstreamRequest, stream as upstreamStream } from 'undici';
 import {
   createPlugin,
   type HttpCallHandler,
+  joinedHeaderValue,
   type LocalReply,
   type LogLevelName,
   type Plugin,
@@ -27,14 +28,7 @@ import { asError, buildOpsServer, type Logger } from '../shared/index.ts';
 import { createBridgeCalls } from './bridge-calls.ts';
 import { ClusterHosts } from './cluster-hosts.ts';
 import { H2cUpstreams } from './h2c-upstream.ts';
-import {
-  authorityOf,
-  downstreamHeaders,
-  joinedHeader,
-  pairsToHeaders,
-  requestPairs,
-  upstreamHeaders,
-} from './headers.ts';
+import { authorityOf, downstreamHeaders, pairsToHeaders, requestPairs, upstreamHeaders } from './headers.ts';
 import { InFlight } from './in-flight.ts';
 import { createDualProtocolServer } from './listener.ts';
 import { createGatewayMetrics, registerFilterMetrics } from './metrics.ts';
@@ -287,7 +281,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   const handle = async (request: Request, response: Response) => {
-    const stream = plugin.openStream({ headers: requestPairs(request) });
+    const pairs = requestPairs(request);
+    const stream = plugin.openStream({ headers: pairs });
     // Finished or abandoned, the stream ends for the filter (log → done → delete), like Envoy's.
     response.once('close', () => stream.close());
     const outcome = stream.settled ?? (await stream.outcome);
@@ -310,7 +305,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     const route = routes.find(
       authorityOf(request),
       request.url,
-      (name) => joinedHeader(request, name),
+      (name) => joinedHeaderValue(pairs, name),
       request.method,
     );
     if (!route) {
@@ -354,7 +349,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     const route = routes.find(
       authorityOf(request),
       request.url,
-      (name) => joinedHeader(request, name),
+      (name) => joinedHeaderValue(pairs, name),
       request.method,
     );
     if (!route) {

@@ -25,21 +25,6 @@ export function authorityOf(request: IncomingMessage | Http2ServerRequest): stri
 
 /** The request as the filter sees it: pseudo-headers first, then every header in arrival order (less the
  * connection's own and wakegate's). */
-/** Every value of a request header joined with `,`, as Envoy's route matcher compares a repeated header
- * (Node's `request.headers` joins with `, ` and keeps only the first of some); undefined when absent. */
-export function joinedHeader(
-  request: IncomingMessage | Http2ServerRequest,
-  name: string,
-): string | undefined {
-  const raw = request.rawHeaders;
-  let joined: string | undefined;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== name) continue;
-    joined = joined === undefined ? (raw[i + 1] as string) : `${joined},${raw[i + 1]}`;
-  }
-  return joined;
-}
-
 export function requestPairs(request: IncomingMessage | Http2ServerRequest): HeaderPairs {
   const pairs: HeaderPairs = [
     [':method', request.method ?? 'GET'],

@@ -62,7 +62,7 @@ function matches(rule: RouteRule, host: string, path: string, headers: HeaderPai
   )
     return false;
   return (
-    (rule.headers ?? []).every(([name, value]) => joinedValue(headers, name) === value) &&
+    (rule.headers ?? []).every(([name, value]) => joinedHeaderValue(headers, name) === value) &&
     (rule.queryParams ?? []).every(([name, value]) => firstQueryValue(path, name) === value)
   );
 }
@@ -82,7 +82,7 @@ export function firstQueryValue(path: string, name: string): string | undefined 
 
 /** A header's values joined with `,` as Envoy's route matcher compares them
  * (`HeaderUtility::getAllOfHeaderAsString`); undefined when the request has none. */
-function joinedValue(headers: HeaderPairs, name: string): string | undefined {
+export function joinedHeaderValue(headers: HeaderPairs, name: string): string | undefined {
   const values = headers.filter(([k]) => k === name).map(([, v]) => v);
   return values.length === 0 ? undefined : values.join(',');
 }

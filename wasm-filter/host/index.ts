@@ -39,6 +39,7 @@ export { type Clock, ManualClock, realClock, type TimerHandle } from './clock.ts
 export {
   ClusterModel,
   firstQueryValue,
+  joinedHeaderValue,
   type ResolvedRoute,
   type RouteRule,
   type RoutingOptions,
