@@ -22,6 +22,7 @@ export {
   DEFAULT_BACKEND_CONFIG,
   normalizeHost,
   type ParsedBackendSettings,
+  PROBE_PROTOCOLS,
   type ProbeProtocol,
   parseBackendSettings,
   SETTING_NAMES,

@@ -15,6 +15,7 @@ import {
   backendId,
   HttpMethodSchema,
   normalizeHost,
+  PROBE_PROTOCOLS,
   parseBackendSettings,
   parseDurationMs,
   QUERY_NAME_PATTERN,
@@ -58,9 +59,7 @@ const BackendSpecSchema = Type.Object(
     protocol: Type.Optional(Type.Union([Type.Literal('http1'), Type.Literal('h2c')])),
     'probe-path': Type.Optional(Type.String({ minLength: 1 })),
     /** How the probe speaks (default: as `protocol`); `grpc`: gRPC's health check, `probe-path` its service. */
-    'probe-protocol': Type.Optional(
-      Type.Union([Type.Literal('http1'), Type.Literal('h2c'), Type.Literal('grpc')]),
-    ),
+    'probe-protocol': Type.Optional(Type.Enum([...PROBE_PROTOCOLS])),
     /** The old name of `probe-path`, still read. */
     'health-path': Type.Optional(Type.String({ minLength: 1 })),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
