@@ -194,7 +194,9 @@ backends:
     command: node
     url: http://127.0.0.1:3002
     hosts: [demo.localhost]`);
-    expect(message).toContain('/backends/other/hosts: demo.localhost is already a host of backend demo');
+    expect(message).toContain(
+      '/backends/other/hosts: demo.localhost is already a host or route of backend demo',
+    );
   });
 
   it('refuses a wildcard over a public suffix, as the watcher would', async () => {
@@ -288,8 +290,15 @@ ${api}
       /\/backends\/api\/routes\/0\/host: not a host/,
     );
     expect(await errorOf(file('    routes: [{ host: shop.localhost }]'))).toMatch(
-      /\/backends\/api\/routes\/0: the same match is already a route of backend web$/,
+      /\/backends\/api\/routes\/0: the same match is already a host or route of backend web$/,
     );
+    // A prefix `/` is the whole host, in either order.
+    expect(await errorOf(file('    routes: [{ host: shop.localhost, path: / }]'))).toMatch(
+      /\/backends\/api\/routes\/0: the same match is already a host or route of backend web$/,
+    );
+    expect(
+      await errorOf(file('    hosts: [shop.localhost]', '    routes: [{ host: shop.localhost, path: / }]')),
+    ).toMatch(/\/backends\/api\/hosts: shop.localhost is already a host or route of backend web$/);
     expect(
       await errorOf(
         file(
@@ -297,7 +306,7 @@ ${api}
           '    routes: [{ host: shop.localhost, path: /api }]',
         ),
       ),
-    ).toMatch(/\/backends\/api\/routes\/0: the same match is already a route of backend web$/);
+    ).toMatch(/\/backends\/api\/routes\/0: the same match is already a host or route of backend web$/);
     expect(await errorOf(file('    routes: [{ host: shop.localhost, path-type: Exact }]'))).toMatch(
       /routes\/0\/path-type: needs a path/,
     );

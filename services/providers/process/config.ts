@@ -302,22 +302,21 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
           throw new Error(
             `/backends/${name}/hosts: ${host} is too wide; a wildcard must leave two labels below a public suffix`,
           );
-        const other = hostOwner.get(host);
-        if (other) throw new Error(`/backends/${name}/hosts: ${host} is already a host of backend ${other}`);
-        hostOwner.set(host, name);
+        // A whole host is the prefix `/` (as in host-ownership.ts): one key for it and for such a route.
+        const key = `${host} ${routeMatchKey({ host })}`;
+        const other = hostOwner.get(key);
+        if (other)
+          throw new Error(`/backends/${name}/hosts: ${host} is already a host or route of backend ${other}`);
+        hostOwner.set(key, name);
       }
       for (const [i, route] of backend.routes.entries()) {
         if (!isWildcardAllowed(route.host))
           throw new Error(`/backends/${name}/routes/${i}/host: ${route.host} is too wide`);
         const key = `${route.host} ${routeMatchKey(route)}`;
-        const other =
-          hostOwner.get(key) ??
-          (route.path || route.method || route.headers || route.queryParams
-            ? undefined
-            : hostOwner.get(route.host));
+        const other = hostOwner.get(key);
         if (other)
           throw new Error(
-            `/backends/${name}/routes/${i}: the same match is already a route of backend ${other}`,
+            `/backends/${name}/routes/${i}: the same match is already a host or route of backend ${other}`,
           );
         hostOwner.set(key, name);
       }
