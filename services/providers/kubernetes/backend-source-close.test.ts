@@ -16,11 +16,11 @@ const PROMPTLY_MS = 2_000;
 describe('Kubernetes backend source: close between watches', () => {
   const kube = useKubeSource();
 
-  async function startSource(options: { minRequestTimeoutMs?: number } = {}): Promise<BackendSource> {
-    const api = await kube.startApi(options);
+  async function startSource(options: { watchTimeoutSeconds?: number } = {}): Promise<BackendSource> {
+    const api = await kube.startApi();
     api.create(deploymentObject('web', { replicas: 0 }));
     api.create(serviceObject('web', 'web'));
-    return kube.startSource();
+    return kube.startSource(options);
   }
 
   const serviceWatches = () =>
@@ -46,12 +46,12 @@ describe('Kubernetes backend source: close between watches', () => {
   });
 
   it('leaves no watch open when closed while a watch is being reestablished after the server timed it out', async () => {
-    const started = await startSource({ minRequestTimeoutMs: 100 });
+    const started = await startSource({ watchTimeoutSeconds: 1 });
     const api = kube.api;
     const watch = api.holdNext({ verb: 'watch', resource: 'services' });
     await watch.reached;
     await started.close();
-    // The server's timeout would close a forgotten watch after 100 to 200 ms: it must close before that.
+    // The server's timeout (the 1 s the watch asked for) would close a forgotten watch: it must close first.
     const timedOut: string[] = [];
     api.onWatchTimeout((resource) => {
       if (resource === 'services') timedOut.push(resource);

@@ -1,6 +1,7 @@
 /**
  * The backend source's informers over time (issue 22), against an API double whose watches end the ways a
- * cluster's do: the server closes each watch after its request timeout, history is compacted so a resume
+ * cluster's do: the server closes each watch at the timeout it asked for (`timeoutSeconds`; without one a
+ * cluster's is 30 to 60 minutes, far beyond the client's idle abort), history is compacted so a resume
  * from an old resourceVersion meets 410 Expired (the label-filtered Deployment watch never sees the changes
  * of other Deployments, so its version falls behind), and a connection stalls silently, which only the
  * client's idle abort ends (client-node `src/watch.ts`: no byte for `requestTimeoutMs`, 30 s, aborts the
@@ -17,9 +18,9 @@ import type { ObservedBackend } from '../provider.ts';
 import { CLIENT_WATCH_IDLE_TIMEOUT_MS } from './informers.ts';
 
 /** The client's idle abort, scaled down from client-node's 30 s. */
-const IDLE_MS = 1_000;
-/** The server's request timeout for watches, scaled down from kube-apiserver's 30 to 60 minutes. */
-const SERVER_TIMEOUT_MS = 150;
+const IDLE_MS = 3_000;
+/** The timeout each watch asks for, below the idle abort as the watcher's 25 s is below 30 s. */
+const WATCH_TIMEOUT_SECONDS = 1;
 /** The six informers of one namespace. */
 const INFORMERS = 6;
 /**
@@ -33,12 +34,16 @@ describe('Kubernetes backend source: watches over time', () => {
   const kube = useKubeSource();
 
   it('loses no change and delays none beyond a bound across server timeouts, a compaction and a stalled connection', async () => {
-    const api = await kube.startApi({ minRequestTimeoutMs: SERVER_TIMEOUT_MS, historyLimit: 10 });
+    // No server timeout of its own: only the one each watch asks for closes it.
+    const api = await kube.startApi({ historyLimit: 10 });
     api.create(deploymentObject('web', { replicas: 0 }));
     api.create(serviceObject('web', 'web'));
     // Not opted in: its changes are outside the Deployment watch's label selector.
     api.create(deploymentObject('other', { replicas: 0, enabled: false }));
-    const snapshots = kube.snapshots(await kube.startSource({ watchIdleTimeoutMs: IDLE_MS }));
+    const snapshots = kube.snapshots(
+      await kube.startSource({ watchIdleTimeoutMs: IDLE_MS, watchTimeoutSeconds: WATCH_TIMEOUT_SECONDS }),
+    );
+    const lists = () => api.requests.filter((r) => r.verb === 'list' && r.resource === 'deployments').length;
     const delays: Record<string, number> = {};
     /** Makes a change and waits for web's state to show it, recording how long that took. */
     async function change(what: string, make: () => void, seen: (b: ObservedBackend) => boolean) {
@@ -72,7 +77,10 @@ describe('Kubernetes backend source: watches over time', () => {
     );
 
     // 2. History is compacted past the Deployment watch's version while it sees nothing it selects; the
-    // bookmark before each server close keeps its version current.
+    // bookmark before each server close keeps its version current: it resumes without listing again.
+    // The burst in one turn with every watch open: a resume in flight during it would meet 410 rightly.
+    const listsBeforeCompaction = lists();
+    await until('every watch open', () => api.openWatches === INFORMERS);
     for (let i = 0; i < 12; i++) api.scale('shop', 'other', i % 2);
     closed = api.timedOutWatches;
     await until(
@@ -85,13 +93,13 @@ describe('Kubernetes backend source: watches over time', () => {
       () => api.scale('shop', 'web', 0),
       (b) => b.replicas === 0 && !b.ready,
     );
+    expect(lists(), 'the Deployment watch listed again').toBe(listsBeforeCompaction);
 
     // 3. Every connection goes silent: no event, bookmark or close; only the idle abort ends each. Meanwhile
     // history moves past the stalled Deployment watch's version: its resume meets 410 and relists.
-    const lists = () => api.requests.filter((r) => r.verb === 'list' && r.resource === 'deployments').length;
     const listsBefore = lists();
     const opened = api.openedWatches;
-    // The server closes watches every few hundred ms: stall them in the same turn that saw all six open
+    // The server closes watches every second: stall them in the same turn that saw all six open
     // (no timer runs between the check and the stall), not while one is reconnecting.
     await until('every watch open', () => api.openWatches === INFORMERS);
     expect(api.stallWatches()).toBe(INFORMERS);

@@ -34,6 +34,8 @@ export interface KubernetesSourceOptions {
    * unless set (tests shorten it to run past the abort quickly).
    */
   watchIdleTimeoutMs?: number | undefined;
+  /** The timeout each watch asks the API server for: 25 s unless set (below the idle abort). */
+  watchTimeoutSeconds?: number | undefined;
 }
 
 /** Kinds whose objects may reach another namespace's backends (a route sends to any namespace's Services). */
@@ -78,6 +80,7 @@ class KubernetesBackendSource implements BackendSource {
           backoff,
           (namespace) => this.changed(spec.kind, namespace),
           options.watchIdleTimeoutMs,
+          options.watchTimeoutSeconds,
         ),
     );
     this.reporter = new AnnotationProblemReporter(

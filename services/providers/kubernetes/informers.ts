@@ -137,6 +137,16 @@ export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 200, maxMs: 30_000, abs
 export const CLIENT_WATCH_IDLE_TIMEOUT_MS = 30_000;
 
 /**
+ * The timeout each watch asks the API server for (`timeoutSeconds`). Below client-node's idle abort, so
+ * the server, not the client, ends a quiet watch, and the bookmark it sends 2 s before its deadline
+ * (`apiserver/pkg/storage/cacher/cache_watcher.go`, `nextBookmarkTime`) arrives first. Without it the
+ * server's own timeout is 30 to 60 minutes and its periodic bookmark comes every minute: a quiet watch was
+ * aborted by the client every 30 s before either, resumed from the version of its last event, and once
+ * history had moved past that version (other objects of the kind changing) met 410 and listed again.
+ */
+export const WATCH_TIMEOUT_SECONDS = 25;
+
+/**
  * client-node's Watch that closes, once `close()` is called, every watch it opens from then on. ListWatch
  * checks that it was stopped only before it relists: a stop during a relist, its reconnect delay or a
  * watch request not yet answered still opens the next watch, which would stay open until the server's
@@ -199,20 +209,25 @@ export class SupervisedInformer {
     backoff: BackoffOptions,
     onChange: (namespace: string | undefined) => void,
     watchIdleTimeoutMs?: number,
+    watchTimeoutSeconds = WATCH_TIMEOUT_SECONDS,
   ) {
     this.spec = spec;
     this.logger = logger.child({ informer: spec.kind, namespace: spec.namespace ?? '*' });
     this.backoff = backoff;
     this.onChange = onChange;
-    // Bookmarks: client-node's ListWatch sends only resourceVersion and selectors, but keeps a query
-    // already in the path. The API server then sends a bookmark just before it closes the watch at its
-    // timeout, and roughly every minute: the client resumes from a current version (a label-filtered watch
-    // whose objects are quiet would otherwise fall behind the retained history and relist after 410), and
-    // any event, bookmarks included, resets the client's reconnect backoff, which a quiet watch closed by
-    // the server time after time would grow to 30 s, delaying its next change as long.
+    // Bookmarks and a timeout: client-node's ListWatch sends only resourceVersion and selectors, but keeps
+    // a query already in the path. The API server then sends a bookmark just before it closes the watch at
+    // the timeout asked for: the client resumes from a current version (a label-filtered watch whose
+    // objects are quiet would otherwise fall behind the retained history and relist after 410), and any
+    // event, bookmarks included, resets the client's reconnect backoff, which a quiet watch closed by the
+    // server time after time would grow to 30 s, delaying its next change as long.
+    if (watchTimeoutSeconds * 1000 >= (watchIdleTimeoutMs ?? CLIENT_WATCH_IDLE_TIMEOUT_MS))
+      throw new Error(
+        `a watch's timeout (${watchTimeoutSeconds} s) must end it before the client's idle abort does`,
+      );
     this.watch = closableWatch(kc, watchIdleTimeoutMs);
     this.informer = new ListWatch(
-      `${spec.path}?allowWatchBookmarks=true`,
+      `${spec.path}?allowWatchBookmarks=true&timeoutSeconds=${watchTimeoutSeconds}`,
       this.watch,
       spec.list,
       false,
