@@ -22,7 +22,7 @@
  * conditional update. Options (controller.ts says what each controller writes and when): `endpointDelayMs`
  * (a pod's IP to Ready), `sliceDelayMs` and `statusDelayMs` (each controller's lag behind the pods),
  * `terminationMs` (a terminating pod's grace), `maxEndpointsPerSlice`, `podAddress` (127.0.0.1 to probe pods),
- * and `rbac` (a ServiceAccount's rules from the manifests, `test/rbac.ts`: any other call is answered 403).
+ * `eventTtlMs` (Events deleted after it, as `--event-ttl` has them), and `rbac` (a ServiceAccount's rules from the manifests, `test/rbac.ts`: any other call is answered 403).
  *
  * The simulated Gateway controller (`gateway-controller.ts`, option `gatewayDelayMs`) writes the status of
  * routes attached to Gateways a test declared; routes on other Gateways keep the status they were seeded
@@ -37,10 +37,12 @@
  * and `continue` (410 Expired once the token's version is compacted). Patches: JSON patch, merge patch,
  * strategic merge patch (treated as merge; 415 on the custom resources, as a CRD does); no server-side apply.
  */
+
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RbacSubject } from '../rbac.ts';
 import { type ControllerOptions, SimulatedController } from './controller.ts';
+import { EventExpiry } from './event-ttl.ts';
 import { type DeclaredGateway, SimulatedGatewayController } from './gateway-controller.ts';
 import { resolveResource, resourceOfObject } from './resources.ts';
 import { ApiHttpServer, type RecordedRequest } from './server.ts';
@@ -79,6 +81,11 @@ export interface KubeApiServerOptions extends ControllerOptions {
   historyLimit?: number;
   /** Lag of the simulated Gateway controller's route status writes behind a change. Default 0. */
   gatewayDelayMs?: number;
+  /**
+   * Events are deleted this long after their last write, as kube-apiserver's `--event-ttl` (1 h by
+   * default) has them. Default: kept.
+   */
+  eventTtlMs?: number;
 }
 
 const REASONS: Record<number, string> = {
@@ -178,6 +185,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   const store = new ObjectStore();
   const controller = new SimulatedController(store, { ...options });
   const gateways = new SimulatedGatewayController(store, options.gatewayDelayMs);
+  const eventExpiry =
+    options.eventTtlMs === undefined ? undefined : new EventExpiry(store, options.eventTtlMs);
   if (options.historyLimit !== undefined) store.historyLimit = options.historyLimit;
   const http = new ApiHttpServer(store, options.rbac, { minRequestTimeoutMs: options.minRequestTimeoutMs });
   await new Promise<void>((resolve) => http.server.listen(0, '127.0.0.1', resolve));
@@ -295,6 +304,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     async close() {
       controller.close();
       gateways.close();
+      eventExpiry?.close();
       http.dropWatches(true, true);
       http.server.closeAllConnections();
       await new Promise<void>((resolve) => http.server.close(() => resolve()));

@@ -19,7 +19,7 @@ import {
   type ReferenceGrant,
 } from './backends.ts';
 import type { ClusterNaming } from './cluster-names.ts';
-import { AnnotationProblemReporter } from './events.ts';
+import { AnnotationProblemReporter, EVENT_TTL_MS, RENEWALS_PER_TTL } from './events.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, informerSpecs, SupervisedInformer } from './informers.ts';
 import { loadKubeConfig } from './kube-config.ts';
 import { indexGrants, indexRoutes, type RouteIndex, reachedNamespaces, routeIndex } from './route-index.ts';
@@ -36,6 +36,8 @@ export interface KubernetesSourceOptions {
   watchIdleTimeoutMs?: number | undefined;
   /** The timeout each watch asks the API server for: 25 s unless set (below the idle abort). */
   watchTimeoutSeconds?: number | undefined;
+  /** How long the API server keeps an Event: kube-apiserver's default hour unless set (tests shorten it). */
+  eventTtlMs?: number | undefined;
 }
 
 /** Kinds whose objects may reach another namespace's backends (a route sends to any namespace's Services). */
@@ -66,6 +68,11 @@ class KubernetesBackendSource implements BackendSource {
   /** The backends of each namespace as last computed, and the namespaces in the order of their ids. */
   private readonly viewsIn = new Map<string, DeploymentBackend[]>();
   private order: string[] = [];
+  /** The host refusals and dependency problems the watcher reported last: the current ones. */
+  private hostRefusals: readonly HostRefusal[] = [];
+  private dependencyProblems: readonly GraphProblem[] = [];
+  /** Reports the current problems again, so the Events of those still there come back once they expire. */
+  private readonly renewal: NodeJS.Timeout;
 
   constructor(context: ProviderContext, options: KubernetesSourceOptions = {}) {
     const kc = options.kubeConfig ?? loadKubeConfig();
@@ -83,12 +90,16 @@ class KubernetesBackendSource implements BackendSource {
           options.watchTimeoutSeconds,
         ),
     );
+    const eventTtlMs = options.eventTtlMs ?? EVENT_TTL_MS;
     this.reporter = new AnnotationProblemReporter(
       kc.makeApiClient(CoreV1Api),
       context.component,
       context.logger,
       context.pod,
+      eventTtlMs,
     );
+    this.renewal = setInterval(() => this.reportAgain(), eventTtlMs / RENEWALS_PER_TTL);
+    this.renewal.unref();
     this.probes = new ReadinessProbes(options.probe ?? ((url) => probeHttp(url)), () => this.schedule());
   }
 
@@ -101,11 +112,23 @@ class KubernetesBackendSource implements BackendSource {
   }
 
   reportHostRefusals(refusals: readonly HostRefusal[]): void {
+    this.hostRefusals = refusals;
     this.reporter.reportHostRefusals(refusals, (id) => this.deploymentOf(id));
   }
 
   reportDependencyProblems(problems: readonly GraphProblem[]): void {
+    this.dependencyProblems = problems;
     this.reporter.reportDependencyProblems(problems, (id) => this.deploymentOf(id));
+  }
+
+  /** Every current problem once more: the reporter sends those whose Event has expired. */
+  private reportAgain(): void {
+    this.reporter.reportForbidden(this.forbiddenSources());
+    for (const views of this.viewsIn.values())
+      for (const view of views)
+        if (view.problems.length > 0 || view.routeProblems.length > 0) this.reporter.report(view);
+    this.reportHostRefusals(this.hostRefusals);
+    this.reportDependencyProblems(this.dependencyProblems);
   }
 
   private deploymentOf(id: string) {
@@ -121,6 +144,7 @@ class KubernetesBackendSource implements BackendSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.renewal);
     this.probes.close();
     await Promise.all(this.informers.map((informer) => informer.stop()));
     this.channel.end();

@@ -5,8 +5,10 @@
  * watcher logs those): Warning Events on the Deployment (`kubectl describe deployment`); and an optional
  * source the API server refuses the watcher (`SourceForbidden`; the informer logs it): a Warning Event on
  * the watcher's own Pod, the one object that refusal is about, when the downward API names it. Each is
- * reported once per process; the Event name is derived from it, so a second replica or a restart gets
- * AlreadyExists instead of a duplicate.
+ * reported once per Event lifetime: the API server deletes an Event an hour after it was written
+ * (`--event-ttl`), so a problem still there then is reported again (the backend source reports its current
+ * problems again every few minutes for this). The Event name is derived from the problem, so a second
+ * replica or a restart gets AlreadyExists instead of a duplicate.
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -42,6 +44,12 @@ export const MAX_EVENTS_PER_OBJECT = 10;
  * problem, so one reported again is refused by the API server as a duplicate, not repeated). */
 const MAX_REPORTED = 100_000;
 
+/** How long the API server keeps an Event after its last write: kube-apiserver's `--event-ttl` default. */
+export const EVENT_TTL_MS = 60 * 60_000;
+/** Checks for problems due again per Event lifetime: one still there is without its Event at most this
+ * fraction of the lifetime (10 minutes of the hour). */
+export const RENEWALS_PER_TTL = 6;
+
 type DeploymentRef = DeploymentBackend['deployment'];
 
 interface InvolvedObject {
@@ -65,23 +73,35 @@ export class AnnotationProblemReporter {
   private readonly component: string;
   private readonly logger: Logger;
   private readonly pod: PodRef | undefined;
-  private readonly reported = new Set<string>();
-  /** Events created per involved object (`kind|namespace|name|uid`). */
-  private readonly eventsPerObject = new Map<string, number>();
+  private readonly ttlMs: number;
+  /** When each problem was last sent (ms): sent again once its Event has expired. */
+  private readonly reported = new Map<string, number>();
+  /** Events created per involved object (`kind|namespace|name|uid`) since `since`, one Event lifetime. */
+  private readonly eventsPerObject = new Map<string, { count: number; since: number }>();
 
-  constructor(core: CoreV1Api, component: string, logger: Logger, pod?: PodRef) {
+  /** `ttlMs`: how long the API server keeps an Event (tests shorten it). */
+  constructor(core: CoreV1Api, component: string, logger: Logger, pod?: PodRef, ttlMs = EVENT_TTL_MS) {
     this.core = core;
     this.component = component;
     this.logger = logger;
     this.pod = pod;
+    this.ttlMs = ttlMs;
+  }
+
+  /** Whether `key` is to be reported now (never, or its Event has expired); if so it counts as sent. */
+  private due(key: string): boolean {
+    const now = Date.now();
+    const sent = this.reported.get(key);
+    if (sent !== undefined && now - sent < this.ttlMs) return false;
+    this.reported.set(key, now);
+    return true;
   }
 
   report(view: DeploymentBackend): void {
     const { namespace, name, uid } = view.deployment;
     for (const problem of view.problems) {
       const key = `${uid ?? ''}|${namespace}/${name}|${problem.setting}|${problem.value}`;
-      if (this.reported.has(key)) continue;
-      this.reported.add(key);
+      if (!this.due(key)) continue;
       const annotation = `wakegate.dev/${problem.setting}`;
       const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using the default`;
       this.logger.warn({ backend: view.backend.id, annotation, value: problem.value }, message);
@@ -90,8 +110,7 @@ export class AnnotationProblemReporter {
     for (const problem of view.routeProblems) {
       const route = `${problem.kind} ${problem.namespace}/${problem.name}`;
       const key = `${uid ?? ''}|${namespace}/${name}|route|${route}|${problem.rule}|${problem.match}|${problem.reason}`;
-      if (this.reported.has(key)) continue;
-      this.reported.add(key);
+      if (!this.due(key)) continue;
       const why =
         problem.problem === 'invalid'
           ? problem.reason
@@ -107,8 +126,8 @@ export class AnnotationProblemReporter {
   }
 
   /**
-   * A Warning Event on the Deployment of each refused host claim (the watcher logs them); once per process,
-   * and named from the refusal so replicas and restarts do not repeat it.
+   * A Warning Event on the Deployment of each refused host claim (the watcher logs them); once per Event
+   * lifetime, and named from the refusal so replicas and restarts do not repeat it.
    */
   reportHostRefusals(
     refusals: readonly HostRefusal[],
@@ -118,8 +137,7 @@ export class AnnotationProblemReporter {
       const deployment = deploymentOf(refusal.id);
       if (!deployment) continue;
       const key = `${deployment.uid ?? ''}|${refusal.id}|host|${refusal.host}|${refusal.reason}|${refusal.owner ?? ''}`;
-      if (this.reported.has(key)) continue;
-      this.reported.add(key);
+      if (!this.due(key)) continue;
       const message =
         refusal.reason === 'conflict'
           ? `host ${refusal.host} is not served by this backend: ${refusal.owner} claimed ${refusal.ownerHost} first`
@@ -135,7 +153,8 @@ export class AnnotationProblemReporter {
     }
   }
 
-  /** A Warning Event on the Deployment of each ignored dependency (the watcher logs them); once per process. */
+  /** A Warning Event on the Deployment of each ignored dependency (the watcher logs them); once per Event
+   * lifetime. */
   reportDependencyProblems(
     problems: readonly GraphProblem[],
     deploymentOf: (id: string) => DeploymentRef | undefined,
@@ -144,15 +163,14 @@ export class AnnotationProblemReporter {
       const deployment = deploymentOf(backend);
       if (!deployment) continue;
       const key = `${deployment.uid ?? ''}|${backend}|depends-on|${dependency}|${reason}`;
-      if (this.reported.has(key)) continue;
-      this.reported.add(key);
+      if (!this.due(key)) continue;
       const message = `wakegate.dev/depends-on: ${dependency} is ignored: ${ignoredBecause(reason)}`;
       void this.createEvent(deploymentObject(deployment), key, INVALID_DEPENDENCY_REASON, message);
     }
   }
 
   /**
-   * A Warning Event on the watcher's Pod for each source refused now; once per process. Outside a cluster
+   * A Warning Event on the watcher's Pod for each source refused now; once per Event lifetime. Outside a cluster
    * (no Pod named) the informer's warning and the watcher's metric report it alone.
    */
   reportForbidden(sources: readonly ForbiddenSource[]): void {
@@ -160,8 +178,7 @@ export class AnnotationProblemReporter {
     if (!pod) return;
     for (const { resource, namespace } of sources) {
       const key = `${pod.uid ?? ''}|${pod.name}|forbidden|${resource}|${namespace ?? ''}`;
-      if (this.reported.has(key)) continue;
-      this.reported.add(key);
+      if (!this.due(key)) continue;
       const where = namespace === undefined ? 'in any namespace' : `in namespace ${namespace}`;
       const message = `the watcher may not list or watch ${resource} ${where} (403): they are left out of every backend until its RBAC allows them`;
       void this.createEvent({ apiVersion: 'v1', kind: 'Pod', ...pod }, key, SOURCE_FORBIDDEN_REASON, message);
@@ -178,9 +195,16 @@ export class AnnotationProblemReporter {
     if (this.reported.size > MAX_REPORTED) this.reported.clear();
     const { kind, namespace, name, uid } = involvedObject;
     const object = `${kind}|${namespace}|${name}|${uid ?? ''}`;
-    const created = this.eventsPerObject.get(object) ?? 0;
+    const now = Date.now();
+    let share = this.eventsPerObject.get(object);
+    // The object's Events of the last lifetime are gone: it has its share again.
+    if (share === undefined || now - share.since >= this.ttlMs) {
+      share = { count: 0, since: now };
+      this.eventsPerObject.set(object, share);
+    }
+    const created = share.count;
     if (created > MAX_EVENTS_PER_OBJECT) return;
-    this.eventsPerObject.set(object, created + 1);
+    share.count++;
     if (created === MAX_EVENTS_PER_OBJECT) {
       const more = `more than ${MAX_EVENTS_PER_OBJECT} problems with this ${kind}: the others are only in the watcher's log`;
       return this.sendEvent(involvedObject, `${object}|too-many`, TOO_MANY_PROBLEMS_REASON, more);
@@ -215,7 +239,12 @@ export class AnnotationProblemReporter {
         },
       });
     } catch (error) {
-      if (apiStatus(error) === 409) return;
+      if (apiStatus(error) === 409) {
+        // Its Event is still there (written by another replica or an earlier process, or kept longer than
+        // an hour): tried again at the next renewal, so that it is back soon after it expires.
+        this.reported.set(key, Date.now() - this.ttlMs + this.ttlMs / RENEWALS_PER_TTL);
+        return;
+      }
       this.logger.warn(
         { object: `${involvedObject.kind} ${namespace}/${name}`, reason, err: loggedApiError(error) },
         'could not create a Kubernetes Event',
