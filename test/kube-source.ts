@@ -50,10 +50,10 @@ export function useKubeSource() {
       api = await startKubeApiServer({ rbac: WATCHER_RBAC, ...options });
       return api;
     },
-    /** The source on namespace `shop`, closed after the test. */
+    /** The source on namespace `shop` (unless `context` names others), closed after the test. */
     async startSource(
       options: Omit<KubernetesSourceOptions, 'kubeConfig'> = {},
-      context: Partial<Pick<ProviderContext, 'pod'>> = {},
+      context: Partial<Pick<ProviderContext, 'pod' | 'namespaces'>> = {},
     ): Promise<BackendSource> {
       source = await createBackendSource(
         { logger, namespaces: ['shop'], component: 'wakegate-watcher', ...context },

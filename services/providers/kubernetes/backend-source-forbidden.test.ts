@@ -75,4 +75,44 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     expect(api.refused.map((call) => call.verb)).toContain('watch');
     expect(source.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
   });
+
+  it('counts a watched namespace it may not read (deleted, its RoleBinding gone) as empty, publishing the others', async () => {
+    // The watcher's rules bound in `shop` only, as a RoleBinding there grants them; Events stay allowed.
+    const rbac: RbacSubject = {
+      user: manifests.user,
+      rules: manifests.rules.map((bound) =>
+        bound.rule.resources.includes('events') ? bound : { ...bound, namespace: 'shop' },
+      ),
+    };
+    const api = await kube.startApi({ rbac });
+    kube.mayRefuse(
+      'deployments',
+      'services',
+      'endpointslices',
+      'httproutes',
+      'grpcroutes',
+      'referencegrants',
+    );
+    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
+    api.create(serviceObject('web', 'web'));
+    api.create(
+      deploymentObject('api', {
+        namespace: 'gone',
+        annotations: { 'wakegate.dev/hosts': 'api.example.com' },
+      }),
+    );
+    const source = await kube.startSource(
+      { backoff: { absentRetryMs: 50 } },
+      { pod, namespaces: ['shop', 'gone'] },
+    );
+    const snapshots = kube.snapshots(source);
+    const first = await untilBackend(snapshots, 'shop/web', () => true);
+    expect(first.hosts).toEqual(['web.example.com']);
+    expect(source.forbiddenSources?.()).toContainEqual({ resource: 'deployments', namespace: 'gone' });
+    // The RoleBinding is made: the namespace is read without a restart.
+    rbac.rules = manifests.rules;
+    const back = await untilBackend(snapshots, 'gone/api', () => true);
+    expect(back.hosts).toEqual(['api.example.com']);
+    await until('every source of the namespace read', () => source.forbiddenSources?.().length === 0);
+  });
 });

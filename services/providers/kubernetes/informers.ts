@@ -197,7 +197,8 @@ export class SupervisedInformer {
   private stopped = false;
   /** Listed at least once, or known to be absent (the HTTPRoute API is not installed). */
   synced = false;
-  /** The resource is not served (404) or not ours to list (403): its list counts as empty. */
+  /** The resource is not served (404) or not ours to list (403, a route kind or a watched namespace): its
+   * list counts as empty. */
   absent = false;
   /** The API server refuses it (403) now. */
   forbidden = false;
@@ -269,7 +270,14 @@ export class SupervisedInformer {
     if (this.stopped || this.retryTimer) return;
     let delay: number;
     const status = apiStatus(error);
-    if (OPTIONAL_KINDS.includes(this.spec.kind) && (status === 404 || status === 403)) {
+    const optional = OPTIONAL_KINDS.includes(this.spec.kind);
+    // A watched namespace refused (403: deleted, and its RoleBinding with it, or not bound yet) counts as
+    // empty, so that it cannot hold back the other namespaces' backends; cluster-wide it cannot be
+    // partial, so it is retried without counting as synced.
+    if (
+      (optional && (status === 404 || status === 403)) ||
+      (this.spec.namespace !== undefined && status === 403)
+    ) {
       // No Gateway API in this cluster (404), or the watcher's RBAC lacks it (403): routes contribute no
       // hosts (without ReferenceGrants, no cross-namespace ones), and the watcher still syncs every backend.
       if (!this.absent) {
@@ -277,7 +285,9 @@ export class SupervisedInformer {
         else
           this.logger.warn(
             { err: loggedApiError(error) },
-            `the watcher is not allowed to list or watch ${this.spec.kind} (403): left out until its RBAC allows it; check infra/k8s/base/rbac-watcher.yaml`,
+            optional
+              ? `the watcher is not allowed to list or watch ${this.spec.kind} (403): left out until its RBAC allows it; check infra/k8s/base/rbac-watcher.yaml`
+              : `the watcher is not allowed to list or watch ${this.spec.kind} in namespace ${this.spec.namespace} (403: deleted, or its RoleBinding missing): counted as empty until its RBAC allows it`,
           );
       }
       this.absent = true;
