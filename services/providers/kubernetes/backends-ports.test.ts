@@ -5,9 +5,14 @@
  */
 import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../../test/kube-api/index.ts';
+import {
+  deploymentObject,
+  type KubeApiServer,
+  routeObject,
+  startKubeApiServer,
+} from '../../../test/kube-api/index.ts';
 import { until } from '../../../test/until.ts';
-import { computeBackends } from './backends.ts';
+import { computeBackends, type HttpRoute } from './backends.ts';
 
 function webDeployment(name: string, ports: { name: string; containerPort: number }[]) {
   const object = deploymentObject(name, {
@@ -73,5 +78,81 @@ describe('computeBackends: ports per pod', () => {
       ['shop/legacy', false, undefined],
       ['shop/stable', true, 'http://10.0.0.1:8080/healthz'],
     ]);
+  });
+});
+
+describe('computeBackends: the Service and port a route sends to', () => {
+  let api: KubeApiServer;
+  afterEach(() => api.close());
+
+  /** The backend `web` computed once its pod is a ready endpoint, beside `services`, with a route to
+   * Service `web` port 80. */
+  async function routedBackend(
+    ports: { name: string; containerPort: number }[],
+    services: { name: string; ports: { name: string; port: number; targetPort: string }[] }[],
+  ) {
+    api = await startKubeApiServer({ podAddress: () => '10.0.0.1' });
+    for (const { name, ports: servicePorts } of services)
+      api.create({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name, namespace: 'shop' },
+        spec: { selector: { app: 'web' }, ports: servicePorts },
+      });
+    api.create(routeObject('web', ['web.example.com'], ['web']));
+    api.create(webDeployment('web', ports));
+    await until('the pod ready in every slice', () =>
+      api
+        .list('endpointslices', 'shop')
+        .every((s) => (s as unknown as V1EndpointSlice).endpoints?.[0]?.conditions?.ready),
+    );
+    await until(
+      'the status written',
+      () => api.get('deployments', 'shop', 'web')?.status?.readyReplicas === 1,
+    );
+    const [backend] = computeBackends(
+      {
+        deployments: api.list('deployments', 'shop') as V1Deployment[],
+        services: api.list('services', 'shop') as V1Service[],
+        endpointSlices: api.list('endpointslices', 'shop') as unknown as V1EndpointSlice[],
+        httpRoutes: api.list('httproutes', 'shop') as HttpRoute[],
+      },
+      { flavor: 'istio', clusterDomain: 'cluster.local' },
+    );
+    return backend;
+  }
+
+  it('probes the routed port, not a metrics Service selecting the same pods', async () => {
+    const backend = await routedBackend(
+      [
+        { name: 'http', containerPort: 8080 },
+        { name: 'metrics', containerPort: 9090 },
+      ],
+      [
+        { name: 'a-metrics', ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics' }] },
+        { name: 'web', ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+      ],
+    );
+    expect([backend?.backend.ready, backend?.probeUrl, backend?.backend.cluster]).toEqual([
+      true,
+      'http://10.0.0.1:8080/healthz',
+      'outbound|80||web.shop.svc.cluster.local',
+    ]);
+  });
+
+  it("is not ready while its pod lacks the routed port's targetPort, whatever other port it has", async () => {
+    const backend = await routedBackend(
+      [{ name: 'metrics', containerPort: 9090 }],
+      [
+        {
+          name: 'web',
+          ports: [
+            { name: 'http', port: 80, targetPort: 'http' },
+            { name: 'metrics', port: 9090, targetPort: 'metrics' },
+          ],
+        },
+      ],
+    );
+    expect([backend?.backend.ready, backend?.probeUrl]).toEqual([false, undefined]);
   });
 });

@@ -18,6 +18,8 @@ import {
   clusterNameOf,
   DEFAULT_CLUSTER_NAMING,
   type RouteRuleRef,
+  type ServiceTarget,
+  servicePort,
 } from './cluster-names.ts';
 import { type RouteIndex, type RouteKind, type RouteToBackend, routeIndex, routesTo } from './route-index.ts';
 import { addRuleClaims, type RouteRule, type RuleClaims } from './route-matches.ts';
@@ -156,12 +158,72 @@ export function isServing(
   return (conditions?.serving ?? conditions?.ready ?? true) && conditions?.terminating !== true;
 }
 
-function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEndpoint[] {
+type SlicePorts = NonNullable<V1EndpointSlice['ports']>;
+
+/** The port a slice carries the backend's traffic on when no route names one: `http`, else the first TCP one. */
+function defaultSlicePort(ports: SlicePorts): number | undefined {
+  return (ports.find((p) => p.name === 'http') ?? ports.find((p) => (p.protocol ?? 'TCP') === 'TCP'))?.port;
+}
+
+/**
+ * The Services traffic reaches the backend through, and on which of their ports. A route's backendRef names a
+ * Service and its port, and the gateway sends there alone: with routes, only the Services and ports they name
+ * count (a metrics Service selecting the same pods is neither probed nor makes the backend ready). Without
+ * routes (hosts from annotations, routed by the operator's own Envoy) every Service selecting the pods counts,
+ * on its `http` port or else its first TCP one.
+ */
+interface TrafficPorts {
+  services: V1Service[];
+  /** Per Service, the EndpointSlice port names to take, in order; null: `defaultSlicePort`. */
+  slicePortNames: Map<string, (string | null)[]>;
+  targets: ServiceTarget[];
+}
+
+function trafficPorts(services: V1Service[], routes: RouteToBackend[]): TrafficPorts {
+  const routed = new Map<string, (number | undefined)[]>();
+  for (const { ports } of routes)
+    for (const { service, port } of ports) routed.set(service, [...(routed.get(service) ?? []), port]);
+  const slicePortNames = new Map<string, (string | null)[]>();
+  const targets: ServiceTarget[] = [];
+  const counted = routed.size === 0 ? services : services.filter((s) => routed.has(s.metadata?.name ?? ''));
+  for (const service of counted) {
+    const name = service.metadata?.name ?? '';
+    const namespace = service.metadata?.namespace ?? '';
+    const names: (string | null)[] = [];
+    for (const port of routed.get(name) ?? [undefined]) {
+      const servicePortNumber = port ?? servicePort(service);
+      // A port the Service does not have: the gateway cannot send there (its ResolvedRefs is False).
+      const named = port === undefined ? undefined : service.spec?.ports?.find((p) => p.port === port);
+      if (port !== undefined && named === undefined) continue;
+      names.push(named === undefined ? null : (named.name ?? ''));
+      if (servicePortNumber !== undefined)
+        targets.push({ service: name, namespace, port: servicePortNumber });
+    }
+    slicePortNames.set(name, names);
+  }
+  return { services: counted, slicePortNames, targets };
+}
+
+/** The port of `slice` that carries the backend's traffic, by the names `trafficPorts` chose. */
+function slicePort(slice: V1EndpointSlice, names: readonly (string | null)[]): number | undefined {
+  const ports = slice.ports ?? [];
+  for (const name of names) {
+    const port = name === null ? defaultSlicePort(ports) : ports.find((p) => (p.name ?? '') === name)?.port;
+    if (port !== undefined) return port;
+  }
+  return undefined;
+}
+
+function readyEndpoints(
+  slices: V1EndpointSlice[],
+  deployment: string,
+  traffic: TrafficPorts,
+): ReadyEndpoint[] {
   const found: ReadyEndpoint[] = [];
   for (const slice of slices) {
-    const ports = slice.ports ?? [];
-    const port = (ports.find((p) => p.name === 'http') ?? ports.find((p) => (p.protocol ?? 'TCP') === 'TCP'))
-      ?.port;
+    const names = traffic.slicePortNames.get(slice.metadata?.labels?.[SERVICE_NAME_LABEL] ?? '');
+    if (names === undefined) continue;
+    const port = slicePort(slice, names);
     for (const endpoint of slice.endpoints ?? []) {
       // An endpoint takes traffic when its pod is Ready (`serving`) and not being deleted: `ready` alone is
       // forced true by a Service's publishNotReadyAddresses, starting and terminating pods included, so it
@@ -169,8 +231,9 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
       // true, nil terminating false (EndpointSlice API). A Service may also select other workloads' pods, so
       // only this Deployment's own pods count. An endpoint without a Pod targetRef (a hand-made slice,
       // possibly pointing anywhere) is nobody's pod: it neither makes the backend ready nor is probed.
-      // Nor is one whose slice has no TCP port: its pod lacks the Service's named targetPort, so the
-      // Service sends it nothing (and it could not be probed).
+      // Nor is one whose slice lacks the port traffic takes: its pod lacks the Service's named targetPort
+      // (the EndpointSlice controller leaves that port out of its slice), so the Service sends it nothing
+      // there (and it could not be probed).
       if (!isServing(endpoint.conditions) || port === undefined) continue;
       const ref = endpoint.targetRef;
       if (ref?.kind !== 'Pod' || !isPodOf(deployment, ref.name ?? '')) continue;
@@ -178,7 +241,7 @@ function readyEndpoints(slices: V1EndpointSlice[], deployment: string): ReadyEnd
       if (address !== undefined) found.push({ address, port });
     }
   }
-  return found.sort((a, b) => a.address.localeCompare(b.address));
+  return found.sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port);
 }
 
 /**
@@ -246,6 +309,7 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
   const serviceNames = new Set(services.map((s) => s.metadata?.name ?? ''));
   const settings = parseBackendSettings(settingsOf(deployment.metadata?.annotations));
   const routes = routesTo(inputs.routes, namespace, serviceNames);
+  const traffic = trafficPorts(services, routes);
   const hosts = [...settings.hosts];
   const { claims, problems: routeProblems } = routeClaims(routes);
   for (const host of claims.hosts) if (!hosts.includes(host)) hosts.push(host);
@@ -264,16 +328,13 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
     // still counts the pod that was terminated.
     if (generation !== undefined && (observedGeneration ?? 0) < generation) ready = false;
   } else if (ready) {
-    const slices = inputs.slices.filter((s) =>
-      serviceNames.has(s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''),
-    );
-    const endpoints = readyEndpoints(slices, name);
+    const endpoints = readyEndpoints(inputs.slices, name, traffic);
     ready = endpoints.length > 0;
     const target = endpoints[0];
     if (ready && settings.config.probePath !== undefined && target)
       probeUrl = probeUrlOf(target.address, target.port, settings.config.probePath, settings.probeProtocol);
   }
-  const cluster = clusterNameOf(naming, services, routeRules(routes));
+  const cluster = clusterNameOf(naming, traffic.targets, routeRules(routes));
   const createdAt = timeOf(deployment.metadata?.creationTimestamp);
   const uid = deployment.metadata?.uid;
   // With the object's uid: a Deployment deleted and created again under the same name starts again at

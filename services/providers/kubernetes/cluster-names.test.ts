@@ -36,6 +36,7 @@ describe('cluster names', () => {
     expect(istioCluster('web-svc', 'shop', 8080, 'cluster.local')).toBe(
       'outbound|8080||web-svc.shop.svc.cluster.local',
     );
+    // Without routes: the first Service selecting the pods (by name), on its `http` port.
     const services = [
       service('web-svc', [
         { name: 'metrics', port: 9090 },
@@ -43,10 +44,22 @@ describe('cluster names', () => {
       ]),
       service('zz-svc', [{ port: 80 }]),
     ];
-    expect(clusterNameOf({ flavor: 'istio', clusterDomain: 'corp.internal' }, services, [])).toBe(
-      'outbound|8080||web-svc.shop.svc.corp.internal',
-    );
+    const istio = (clusterDomain: string, httpRoutes: (typeof route)[] = []) =>
+      computeBackends(
+        { deployments: [deployment], services, endpointSlices: [], httpRoutes },
+        {
+          flavor: 'istio',
+          clusterDomain,
+        },
+      )[0]?.backend.cluster;
+    expect(istio('corp.internal')).toBe('outbound|8080||web-svc.shop.svc.corp.internal');
     expect(clusterNameOf({ flavor: 'istio', clusterDomain: 'cluster.local' }, [], [])).toBeUndefined();
+    // With a route: the Service and port it sends to, however the others sort.
+    const toZz = {
+      ...route,
+      spec: { ...route.spec, rules: [{ backendRefs: [{ name: 'zz-svc', port: 80 }] }] },
+    };
+    expect(istio('cluster.local', [toZz])).toBe('outbound|80||zz-svc.shop.svc.cluster.local');
   });
 
   it("computes Envoy Gateway's HTTPRoute rule cluster, and none for a plain Envoy", () => {

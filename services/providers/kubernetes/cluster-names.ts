@@ -33,22 +33,21 @@ export function envoyGatewayCluster(rule: RouteRuleRef): string {
   return `httproute/${rule.namespace}/${rule.name}/rule/${rule.rule}`;
 }
 
-/** The backend's cluster under the naming, from its first Service (by name) and the first HTTPRoute rule (by
- * route name, then rule) sending to it; undefined when the naming computes none or the parts are missing. */
+/** A Service port that traffic reaches the backend through: the one a route names, or `servicePort`. */
+export type ServiceTarget = { service: string; namespace: string; port: number };
+
+/** The backend's cluster under the naming, from its first Service target (by name, then port) and the first
+ * HTTPRoute rule (by route name, then rule) sending to it; undefined when the naming computes none or the
+ * parts are missing. */
 export function clusterNameOf(
   naming: ClusterNaming,
-  services: readonly V1Service[],
+  targets: readonly ServiceTarget[],
   rules: readonly RouteRuleRef[],
 ): string | undefined {
   if (naming.flavor === 'istio') {
-    const service = [...services].sort((a, b) =>
-      (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
-    )[0];
-    const port = service ? servicePort(service) : undefined;
-    const name = service?.metadata?.name;
-    const namespace = service?.metadata?.namespace;
-    if (port === undefined || !name || !namespace) return undefined;
-    return istioCluster(name, namespace, port, naming.clusterDomain);
+    const target = [...targets].sort((a, b) => a.service.localeCompare(b.service) || a.port - b.port)[0];
+    if (!target) return undefined;
+    return istioCluster(target.service, target.namespace, target.port, naming.clusterDomain);
   }
   if (naming.flavor === 'envoy-gateway') {
     const rule = [...rules].sort((a, b) => a.name.localeCompare(b.name) || a.rule - b.rule)[0];

@@ -174,8 +174,12 @@ function sendsTo(
   return from === namespace || granted(grants, kind, from, ref.name);
 }
 
-/** A route with the indexes of its rules that send to a backend. */
-export type RouteToBackend = { route: HttpRoute; kind: RouteKind; rules: number[] };
+/** A Service a route sends to, with the Service port its backendRef names (Gateway API requires one for a
+ * Service; undefined where it is missing). */
+export type RoutedPort = { service: string; port: number | undefined };
+
+/** A route with the indexes of its rules that send to a backend, and the Service ports they send to. */
+export type RouteToBackend = { route: HttpRoute; kind: RouteKind; rules: number[]; ports: RoutedPort[] };
 
 /**
  * The accepted routes, of any namespace and in list order, with at least one rule sending to one of the
@@ -190,11 +194,15 @@ export function routesTo(index: RouteIndex, namespace: string, serviceNames: Set
   const found: RouteToBackend[] = [];
   for (const { route, kind } of [...candidates].sort((a, b) => a.order - b.order)) {
     const rules: number[] = [];
+    const ports = new Map<string, RoutedPort>();
     (route.spec?.rules ?? []).forEach((rule, index) => {
-      const refs = rule.backendRefs ?? [];
-      if (refs.some((ref) => sendsTo(ref, route, kind, namespace, serviceNames, grants))) rules.push(index);
+      const refs = (rule.backendRefs ?? []).filter((ref) =>
+        sendsTo(ref, route, kind, namespace, serviceNames, grants),
+      );
+      if (refs.length > 0) rules.push(index);
+      for (const { name, port } of refs) ports.set(`${name}:${port}`, { service: name, port });
     });
-    if (rules.length > 0) found.push({ route, kind, rules });
+    if (rules.length > 0) found.push({ route, kind, rules, ports: [...ports.values()] });
   }
   return found;
 }
