@@ -228,7 +228,7 @@ export class DockerBackendSource implements BackendSource {
               label: `wakegate.${problem.setting}`,
               value: problem.value,
             },
-            `malformed label wakegate.${problem.setting}: ${problem.reason}; using the default`,
+            `label wakegate.${problem.setting}: ${problem.reason}; using ${problem.instead ?? 'the default'}`,
           );
         }
       });

@@ -103,7 +103,7 @@ export class AnnotationProblemReporter {
       const key = `${uid ?? ''}|${namespace}/${name}|${problem.setting}|${problem.value}`;
       if (!this.due(key)) continue;
       const annotation = `wakegate.dev/${problem.setting}`;
-      const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using the default`;
+      const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using ${problem.instead ?? 'the default'}`;
       this.logger.warn({ backend: view.backend.id, annotation, value: problem.value }, message);
       void this.createEvent(deploymentObject(view.deployment), key, INVALID_ANNOTATION_REASON, message);
     }

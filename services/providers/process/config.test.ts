@@ -128,6 +128,12 @@ backends:
       '/backends/demo/idle-timeout: expected a duration',
     ],
     [
+      // Beyond the bound, refused at start (not replaced by it, as an annotation's is): said so.
+      "an idle timeout below the operator's floor",
+      demo().replace('45s', '10s'),
+      `/backends/demo/idle-timeout: below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT (30000 ms), got "10s"`,
+    ],
+    [
       'a malformed host',
       demo().replace('"*.demo.test"', 'bad_host'),
       '/backends/demo/hosts/1: not a valid hostname',

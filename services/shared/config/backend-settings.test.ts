@@ -173,12 +173,14 @@ describe('per-backend settings', () => {
       {
         setting: 'wake-replicas',
         value: '2147483647',
-        reason: "above the operator's ceiling WAKEGATE_MAX_WAKE_REPLICAS; 4 is used",
+        reason: "above the operator's ceiling WAKEGATE_MAX_WAKE_REPLICAS (4)",
+        instead: '4',
       },
       {
         setting: 'idle-timeout',
         value: '1s',
-        reason: "below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT; 20000 ms is used",
+        reason: "below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT (20000 ms)",
+        instead: '20000 ms',
       },
     ]);
     // Values within the bounds, the bounds themselves included, are kept and not reported.

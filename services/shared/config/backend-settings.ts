@@ -136,6 +136,8 @@ export interface SettingProblem {
   setting: string;
   value: string;
   reason: string;
+  /** What is used instead where it is not the default: the operator's bound the value is beyond. */
+  instead?: string;
 }
 
 /** The settings read: the hosts and the record's BackendConfig, with what was malformed in them. */
@@ -311,13 +313,15 @@ export function parseBackendSettings(
 
   const bounded = applyBackendBounds(config, bounds);
   for (const { setting, asked, used } of bounded.applied) {
+    const bound = setting === 'wake-replicas' ? String(used) : `${used} ms`;
     problems.push({
       setting,
       value: input[setting] ?? String(asked),
       reason:
         setting === 'wake-replicas'
-          ? `above the operator's ceiling WAKEGATE_MAX_WAKE_REPLICAS; ${used} is used`
-          : `below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT; ${used} ms is used`,
+          ? `above the operator's ceiling WAKEGATE_MAX_WAKE_REPLICAS (${bound})`
+          : `below the operator's floor WAKEGATE_MIN_IDLE_TIMEOUT (${bound})`,
+      instead: bound,
     });
   }
   return { hosts: [...hosts], config: bounded.config, probeProtocol, problems };
