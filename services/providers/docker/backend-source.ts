@@ -20,6 +20,7 @@ import {
   factsFromInspect,
   type InspectedContainer,
   inNamespaces,
+  isOneOff,
 } from './container-backend.ts';
 import { dockerStatus } from './docker-status.ts';
 
@@ -204,6 +205,10 @@ export class DockerBackendSource implements BackendSource {
   }
 
   #apply(info: InspectedContainer): void {
+    if (isOneOff(info.Config.Labels ?? undefined)) {
+      this.#drop(info.Id);
+      return;
+    }
     const described = describeContainer(factsFromInspect(info));
     const name = info.Name.replace(/^\//, '');
     if (!described.ok) {

@@ -25,6 +25,8 @@ const PORT_LABEL = 'wakegate.port';
 const ROUTES_LABEL = 'wakegate.routes';
 const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
+/** Set on the containers `docker compose run` makes, which carry every label of their service. */
+const COMPOSE_ONEOFF_LABEL = 'com.docker.compose.oneoff';
 const DEFAULT_NAMESPACE = 'docker';
 
 export type Health = 'none' | 'starting' | 'healthy' | 'unhealthy';
@@ -66,6 +68,14 @@ export interface ContainerBackend {
 }
 
 type Described = { ok: true; backend: ContainerBackend } | { ok: false; reason: string };
+
+/**
+ * A `docker compose run` container: not one of its service's containers (Compose leaves them out of the
+ * service too), so never a replica of a backend, woken, put to sleep or counted ready.
+ */
+export function isOneOff(labels: Record<string, string> | undefined): boolean {
+  return labels?.[COMPOSE_ONEOFF_LABEL]?.toLowerCase() === 'true';
+}
 
 /** `<compose project or docker>/<compose service or container name>`; throws InvalidBackendIdError. */
 export function backendIdOf(labels: Record<string, string>, containerName: string): BackendId {

@@ -235,6 +235,59 @@ describe('docker provider', () => {
     for (const port of ports) expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
   });
 
+  it("leaves a `docker compose run` one-off of a backend's service out: not a replica, never started, stopped or ready", async () => {
+    const id = `${project}/oneoff`;
+    const port = await freePort();
+    const service = await backendContainer({
+      service: 'oneoff',
+      port,
+      start: false,
+      labels: { 'wakegate.probe-path': '/', 'wakegate.port': String(port) },
+    });
+    // Compose gives a one-off every label of its service, and its own.
+    const oneOff = await dockerd.run({
+      name: `${project}-oneoff-run-1`,
+      Image: image,
+      Cmd: ['/bin/busybox', 'sleep', '600'],
+      Labels: {
+        ...(await service.inspect()).Config.Labels,
+        'com.docker.compose.oneoff': 'True',
+      },
+      HostConfig: { NetworkMode: 'host', Init: true },
+    });
+    const oneOffStarted = (await oneOff.inspect()).State.StartedAt;
+    const asleep = await untilSnapshot(snapshots, (s) => !!find(s, id));
+    expect(find(asleep, id)).toMatchObject({ replicas: 0, ready: false });
+    expect(await scaler.getReplicas(id)).toBe(0);
+
+    expect(await scaler.setReplicas(id, 1)).toEqual({ from: 0, to: 1 });
+    await untilSnapshot(snapshots, (s) => find(s, id)?.ready === true);
+    expect(await scaler.setReplicas(id, 0)).toEqual({ from: 1, to: 0 });
+    await untilSnapshot(snapshots, (s) => find(s, id)?.replicas === 0);
+    // The user's one-off went on untouched throughout.
+    expect((await oneOff.inspect()).State).toMatchObject({ Running: true, StartedAt: oneOffStarted });
+    expect((await service.inspect()).State.Running).toBe(false);
+  });
+
+  it('puts to sleep a crash-looping container between two of its restarts, as docker stop does', async () => {
+    const looping = await dockerd.run({
+      name: `${project}-looping`,
+      Image: image,
+      Cmd: ['/bin/busybox', 'false'],
+      Labels: {
+        'wakegate.enable': 'true',
+        'com.docker.compose.project': project,
+        'com.docker.compose.service': 'looping',
+      },
+      HostConfig: { NetworkMode: 'host', Init: true, RestartPolicy: { Name: 'always' } },
+    });
+    await until('waiting to restart', async () => (await looping.inspect()).State.Restarting);
+    expect(await scaler.getReplicas(`${project}/looping`)).toBe(1);
+    expect(await scaler.setReplicas(`${project}/looping`, 0)).toEqual({ from: 1, to: 0 });
+    expect((await looping.inspect()).State).toMatchObject({ Running: false, Restarting: false });
+    expect(await scaler.getReplicas(`${project}/looping`)).toBe(0);
+  });
+
   it('never starts a container that is not opted in', async () => {
     const container = await dockerd.run(
       {

@@ -8,7 +8,7 @@ import type { BackendId, Logger } from '../../shared/index.ts';
 import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { workloadRef } from '../workload-id.ts';
-import { backendIdOf, ENABLE_FILTER } from './container-backend.ts';
+import { backendIdOf, ENABLE_FILTER, isOneOff } from './container-backend.ts';
 import { dockerStatus } from './docker-status.ts';
 
 export interface DockerWorkloadScalerOptions {
@@ -17,10 +17,19 @@ export interface DockerWorkloadScalerOptions {
   namespaces: readonly string[];
 }
 
+/**
+ * The states a backend's container is up in. A crash-looping container (restart policy `always` or
+ * `on-failure`) spends most of its time `restarting`, between runs: counted up, it is stopped on sleep
+ * (`docker stop` cancels the pending restart) instead of being left looping while wakegate takes it for
+ * asleep. A paused container is not up: a wake's start is refused (409, surfaced), and a sleep leaves it
+ * to whoever paused it.
+ */
+const UP_STATES = new Set(['running', 'restarting']);
+
 interface Member {
   id: string;
   name: string;
-  running: boolean;
+  up: boolean;
 }
 
 export class DockerWorkloadScaler implements WorkloadScaler {
@@ -35,17 +44,17 @@ export class DockerWorkloadScaler implements WorkloadScaler {
   }
 
   async getReplicas(id: BackendId): Promise<number> {
-    return (await this.#members(id)).filter((member) => member.running).length;
+    return (await this.#members(id)).filter((member) => member.up).length;
   }
 
   async setReplicas(id: BackendId, replicas: number): Promise<{ from: number; to: number }> {
     const members = await this.#members(id);
-    const from = members.filter((member) => member.running).length;
+    const from = members.filter((member) => member.up).length;
     const log = this.#logger.child({ backend: id });
     if (replicas > 0) {
       await Promise.all(
         members
-          .filter((member) => !member.running)
+          .filter((member) => !member.up)
           .map(async (member) => {
             await this.#call(() => this.#docker.getContainer(member.id).start());
             log.info({ container: member.name }, 'container started');
@@ -55,7 +64,7 @@ export class DockerWorkloadScaler implements WorkloadScaler {
     }
     await Promise.all(
       members
-        .filter((member) => member.running)
+        .filter((member) => member.up)
         .map(async (member) => {
           // No timeout argument: dockerd then waits the container's own stop timeout before killing it.
           await this.#call(() => this.#docker.getContainer(member.id).stop());
@@ -82,6 +91,7 @@ export class DockerWorkloadScaler implements WorkloadScaler {
     const listed = await this.#docker.listContainers({ all: true, filters: { label: [ENABLE_FILTER] } });
     const members: Member[] = [];
     for (const container of listed) {
+      if (isOneOff(container.Labels)) continue;
       const name = container.Names[0] ?? container.Id;
       let containerBackend: BackendId;
       try {
@@ -93,7 +103,7 @@ export class DockerWorkloadScaler implements WorkloadScaler {
         members.push({
           id: container.Id,
           name: name.replace(/^\//, ''),
-          running: container.State === 'running',
+          up: UP_STATES.has(container.State),
         });
       }
     }
