@@ -21,6 +21,7 @@ import {
   type InspectedContainer,
   inNamespaces,
   isOneOff,
+  networkOwnerOf,
 } from './container-backend.ts';
 import { dockerStatus } from './docker-status.ts';
 
@@ -176,14 +177,24 @@ export class DockerBackendSource implements BackendSource {
     }
   }
 
+  /** The container, and the one whose network stack it shares if it does (its address is the probe's). */
+  async #inspectWithOwner(
+    containerId: string,
+  ): Promise<{ info: InspectedContainer; networkOwner: InspectedContainer | undefined } | undefined> {
+    const info = await this.#inspect(containerId);
+    if (info === undefined) return undefined;
+    const owner = networkOwnerOf(info);
+    return { info, networkOwner: owner === undefined ? undefined : await this.#inspect(owner) };
+  }
+
   async #relist(): Promise<void> {
     const listed = await this.#docker.listContainers({ all: true, filters: { label: [ENABLE_FILTER] } });
-    const inspected = await Promise.all(listed.map((container) => this.#inspect(container.Id)));
+    const inspected = await Promise.all(listed.map((container) => this.#inspectWithOwner(container.Id)));
     const seen = new Set<string>();
-    for (const info of inspected) {
-      if (info === undefined) continue;
-      seen.add(info.Id);
-      this.#apply(info);
+    for (const found of inspected) {
+      if (found === undefined) continue;
+      seen.add(found.info.Id);
+      this.#apply(found.info, found.networkOwner);
     }
     for (const containerId of [...this.#containers.keys()]) {
       if (!seen.has(containerId)) this.#drop(containerId);
@@ -192,9 +203,9 @@ export class DockerBackendSource implements BackendSource {
   }
 
   async #refresh(containerId: string): Promise<void> {
-    const info = await this.#inspect(containerId);
-    if (info === undefined) this.#drop(containerId);
-    else this.#apply(info);
+    const found = await this.#inspectWithOwner(containerId);
+    if (found === undefined) this.#drop(containerId);
+    else this.#apply(found.info, found.networkOwner);
     this.#publish();
   }
 
@@ -204,12 +215,12 @@ export class DockerBackendSource implements BackendSource {
     this.#publish();
   }
 
-  #apply(info: InspectedContainer): void {
+  #apply(info: InspectedContainer, networkOwner: InspectedContainer | undefined): void {
     if (isOneOff(info.Config.Labels ?? undefined)) {
       this.#drop(info.Id);
       return;
     }
-    const described = describeContainer(factsFromInspect(info));
+    const described = describeContainer(factsFromInspect(info, networkOwner));
     const name = info.Name.replace(/^\//, '');
     if (!described.ok) {
       this.#reportOnce(info.Id, described.reason, () =>

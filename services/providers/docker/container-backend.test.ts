@@ -5,6 +5,7 @@ import {
   describeContainer,
   factsFromInspect,
   type InspectedContainer,
+  networkOwnerOf,
 } from './container-backend.ts';
 
 function facts(overrides: Partial<ContainerFacts> = {}): ContainerFacts {
@@ -84,6 +85,17 @@ describe('describeContainer', () => {
     expect(badPort.problems).toEqual([expect.objectContaining({ setting: 'port', value: '70000' })]);
   });
 
+  it('keeps a running container without an address unprobed and not ready, and says why', () => {
+    const labels = { ...facts().labels, 'wakegate.probe-path': '/healthz', 'wakegate.port': '8080' };
+    const running = described(facts({ labels, address: undefined }));
+    expect([running.probeUrl, running.config.probePath]).toEqual([undefined, '/healthz']);
+    expect(running.problems).toEqual([
+      expect.objectContaining({ setting: 'probe-path', reason: expect.stringContaining('no address') }),
+    ]);
+    // A stopped container has none: nothing to say.
+    expect(described(facts({ labels, address: undefined, running: false })).problems).toEqual([]);
+  });
+
   it('counts a container healthy only when running and its healthcheck (if any) passes', () => {
     expect(described(facts({ health: 'none' })).healthy).toBe(true);
     expect(described(facts({ health: 'healthy' })).healthy).toBe(true);
@@ -109,6 +121,26 @@ describe('factsFromInspect', () => {
     expect(factsFromInspect(inspected).address).toBe('10.0.0.2');
     expect(factsFromInspect({ ...inspected, HostConfig: { NetworkMode: 'host' } }).address).toBe('127.0.0.1');
     expect(factsFromInspect({ ...inspected, NetworkSettings: { Networks: null } }).address).toBeUndefined();
+  });
+
+  it("takes the address of the container whose network it shares, and an IPv6-only network's", () => {
+    const sharing: InspectedContainer = {
+      ...inspected,
+      HostConfig: { NetworkMode: 'container:0123abcd' },
+      NetworkSettings: { Networks: {} },
+    };
+    expect(networkOwnerOf(sharing)).toBe('0123abcd');
+    expect(factsFromInspect(sharing, inspected).address).toBe('10.0.0.2');
+    expect(factsFromInspect(sharing, { ...inspected, HostConfig: { NetworkMode: 'host' } }).address).toBe(
+      '127.0.0.1',
+    );
+    // The owner gone (removed meanwhile): no address, as it has none.
+    expect(factsFromInspect(sharing, undefined).address).toBeUndefined();
+    const v6: InspectedContainer = {
+      ...inspected,
+      NetworkSettings: { Networks: { v6only: { IPAddress: '', GlobalIPv6Address: 'fd00::7' } } },
+    };
+    expect(factsFromInspect(v6).address).toBe('fd00::7');
   });
 
   it('treats a paused container as not running', () => {

@@ -134,6 +134,14 @@ export function describeContainer(facts: ContainerFacts): Described {
       delete config.probePath;
     } else if (facts.address !== undefined) {
       probeUrl = probeUrlOf(facts.address, port, config.probePath, probeProtocol);
+    } else if (facts.running) {
+      // Left unprobed, so not ready: released requests would meet a backend nobody saw listening.
+      problems.push({
+        setting: 'probe-path',
+        value: config.probePath,
+        reason:
+          'the running container has no address on a network to probe it at (network_mode none?); not ready until it has one',
+      });
     }
   }
 
@@ -216,18 +224,38 @@ export interface InspectedContainer {
   };
   Config: { Labels?: Record<string, string> | null; ExposedPorts?: Record<string, unknown> | null };
   HostConfig: { NetworkMode?: string };
-  NetworkSettings: { Networks?: Record<string, { IPAddress?: string }> | null };
+  NetworkSettings: { Networks?: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null };
 }
 
 const HEALTH: Record<string, Health> = { starting: 'starting', healthy: 'healthy', unhealthy: 'unhealthy' };
 
-export function factsFromInspect(info: InspectedContainer): ContainerFacts {
-  let address: string | undefined;
-  if (info.HostConfig.NetworkMode === 'host') address = '127.0.0.1';
-  else {
-    const networks = Object.entries(info.NetworkSettings.Networks ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
-    address = networks.map(([, network]) => network.IPAddress).find((ip) => ip) || undefined;
-  }
+/**
+ * The container whose network stack this one shares (`network_mode: container:<id>`; compose's
+ * `service:<name>` becomes that), if any: it is reached at that container's address.
+ */
+export function networkOwnerOf(info: InspectedContainer): string | undefined {
+  const mode = info.HostConfig.NetworkMode ?? '';
+  return mode.startsWith('container:') ? mode.slice('container:'.length) : undefined;
+}
+
+/** 127.0.0.1 with host networking, else the address on the first network by name that gives one (its
+ * IPv4 address, or its global IPv6 one on an IPv6-only network). */
+function addressOf(info: InspectedContainer): string | undefined {
+  if (info.HostConfig.NetworkMode === 'host') return '127.0.0.1';
+  const networks = Object.entries(info.NetworkSettings.Networks ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  return (
+    networks.map(([, network]) => network.IPAddress || network.GlobalIPv6Address).find((ip) => ip) ||
+    undefined
+  );
+}
+
+/** `networkOwner`: the container named by `networkOwnerOf(info)`, inspected; its address is this one's. */
+export function factsFromInspect(
+  info: InspectedContainer,
+  networkOwner?: InspectedContainer,
+): ContainerFacts {
+  const address =
+    networkOwnerOf(info) === undefined ? addressOf(info) : networkOwner && addressOf(networkOwner);
   return {
     containerId: info.Id,
     containerName: info.Name,

@@ -288,6 +288,33 @@ describe('docker provider', () => {
     expect(await scaler.getReplicas(`${project}/looping`)).toBe(0);
   });
 
+  it("probes a container sharing another's network stack (network_mode: service:…) at that container's address", async () => {
+    const id = `${project}/shared`;
+    const port = await freePort();
+    // The network holder (a VPN client, say) is not a backend; here it is on the host network.
+    const holder = await dockerd.run({
+      name: `${project}-netholder`,
+      Image: image,
+      Cmd: ['/bin/busybox', 'sleep', '600'],
+      HostConfig: { NetworkMode: 'host', Init: true },
+    });
+    await dockerd.run({
+      name: `${project}-shared`,
+      Image: image,
+      Cmd: ['/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'],
+      Labels: {
+        'wakegate.enable': 'true',
+        'com.docker.compose.project': project,
+        'com.docker.compose.service': 'shared',
+        'wakegate.probe-path': '/',
+        'wakegate.port': String(port),
+      },
+      HostConfig: { NetworkMode: `container:${holder.id}`, Init: true },
+    });
+    const ready = await untilSnapshot(snapshots, (s) => find(s, id)?.ready === true);
+    expect(find(ready, id)).toMatchObject({ replicas: 1, readyReplicas: 1 });
+  });
+
   it('never starts a container that is not opted in', async () => {
     const container = await dockerd.run(
       {
