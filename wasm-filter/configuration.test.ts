@@ -104,8 +104,6 @@ describe('configuration', () => {
       { bridge_cluster: 'b', token_env: 'WAKEGATE_BRIDGE_TOKEN', token: 'x' },
       'field token_env: give the token',
     ],
-    // Not in the VM's environment: no host_env_keys here.
-    [{ bridge_cluster: 'b', token_env: 'WAKEGATE_BRIDGE_TOKEN' }, 'WAKEGATE_BRIDGE_TOKEN is not set'],
   ])('rejects %j naming the field', async (configuration, field) => {
     const logs: LogEntry[] = [];
     const error = await createPlugin({
@@ -180,20 +178,26 @@ describe('configuration', () => {
   it.each([
     ["listed in host_env_keys but not set in Envoy's environment", {}],
     ['set but empty', { WAKEGATE_BRIDGE_TOKEN: '' }],
-  ])('refuses token_env when the variable is %s, naming it', async (_, hostEnvironment) => {
-    const logs: LogEntry[] = [];
-    const error = await createPlugin({
-      module: filterWasmPath,
-      configuration: { bridge_cluster: 'b', token_env: 'WAKEGATE_BRIDGE_TOKEN' },
-      environment: { hostEnvKeys: ['WAKEGATE_BRIDGE_TOKEN'] },
-      hostEnvironment,
-      onLog: (e) => logs.push(e),
-    }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(PluginStartError);
-    expect(logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([
-      expect.stringContaining('field token_env: WAKEGATE_BRIDGE_TOKEN is not set'),
-    ]);
-  });
+  ])(
+    'takes a configuration whose token_env variable is %s, naming it, and passes requests as without a table (fail_open)',
+    async (_, hostEnvironment) => {
+      // Refused, the configuration would make Envoy answer 500 to every request of the listener.
+      const { plugin, bridge, logs } = await start({
+        config: { token_env: 'WAKEGATE_BRIDGE_TOKEN' },
+        environment: { hostEnvKeys: ['WAKEGATE_BRIDGE_TOKEN'] },
+        hostEnvironment,
+        requiredToken: 'from-a-secret',
+        backends: [sleeping],
+        awaitTable: false,
+      });
+      await bridge.seen((c) => c.path.startsWith('/v1/backends'));
+      expect(logs.filter((l) => l.level === 'error').map((l) => l.message)).toContainEqual(
+        expect.stringContaining('token_env: WAKEGATE_BRIDGE_TOKEN is not set'),
+      );
+      expectContinue(await request(plugin, 'app.example.com').outcome);
+      expect(bridge.calls.every((c) => c.authorization === undefined)).toBe(true);
+    },
+  );
 });
 describe('reconfiguration', () => {
   it('keeps the long poll of a replaced root while its held streams are open: it releases them, and the new root polls once the old one ends', async () => {

@@ -52,6 +52,8 @@ export class BridgeFixture {
   /** Every table handed out, by revision, for the deltas from it (the bridge's change log, unbounded). */
   readonly #tables = new Map<number, TableBackend[]>();
   mode: BridgeMode = 'ok';
+  /** When set, bridge calls without `Authorization: Bearer <token>` are answered 401, as the bridge does. */
+  requiredToken: string | undefined;
   /** Status for wakes (202 accepted unless a test says otherwise). */
   wakeStatus = 202;
   /** Status for activity reports (204 unless a test says otherwise). */
@@ -181,6 +183,8 @@ export class BridgeFixture {
       if (!this.answerProbes) return new Promise<HttpCallResponse>(() => {});
       return { headers: [[':status', String(this.probeStatus)]] };
     }
+    if (this.requiredToken !== undefined && call.authorization !== `Bearer ${this.requiredToken}`)
+      return json(401, { error: 'unauthorized' });
     if (this.mode === 'silent') return new Promise<HttpCallResponse>(() => {});
     if (this.mode === 'error') return json(500, { error: 'internal' });
     if (this.mode === 'garbage')
@@ -225,6 +229,8 @@ export type FilterSetup = {
   clock?: Clock;
   /** Wait for every worker to apply the first table before returning (default true). */
   awaitTable?: boolean;
+  /** The bridge requires this token (401 otherwise). */
+  requiredToken?: string;
   logLevel?: LogLevelName;
   onLog?: (entry: LogEntry) => void;
   /** Envoy's `allow_on_headers_stop_iteration` and buffer limit, as the host models them. */
@@ -256,6 +262,7 @@ export async function startFilter(
   const bridge = new BridgeFixture();
   bridge.backends = setup.backends ?? [];
   bridge.mode = setup.mode ?? 'ok';
+  bridge.requiredToken = setup.requiredToken;
   const workers = setup.workers ?? 1;
   const clock = setup.clock ?? new ManualClock();
   const tables = Array.from({ length: workers }, (_, w) => bridge.applied(w));

@@ -77,14 +77,16 @@ export function configure(rootId: u32, length: u32): bool {
   }
   if (parsed.tokenEnv.length > 0) {
     const token = environmentVariable(parsed.tokenEnv);
+    // Not refused: Envoy answers a filter configuration its filter refuses with 500 for every request of
+    // the listener (Istio) or does not start (a plain Envoy), whatever fail_open says. A missing Secret is
+    // an outage of wakegate, not of the gateway: without the token every bridge call is refused, no table
+    // comes, and the filter does what fail_open says for a table that never came.
     if (token === null || token.length == 0) {
       log(
         LOG_ERROR,
-        `wakegate: invalid configuration field token_env: ${parsed.tokenEnv} is not set in the Wasm VM's environment (Envoy passes a variable listed in vm_config.environment_variables.host_env_keys only when it is set in Envoy's own environment)`,
+        `wakegate: token_env: ${parsed.tokenEnv} is not set in the Wasm VM's environment (Envoy passes a variable listed in vm_config.environment_variables.host_env_keys only when it is set in Envoy's own environment): the bridge will refuse every call, and requests are ${parsed.failOpen ? 'passed untouched (fail_open)' : 'answered 503 (fail_open false)'} until a configuration with the token is loaded`,
       );
-      return false;
-    }
-    parsed.token = token;
+    } else parsed.token = token;
   }
   useConfig(parsed);
   makeCurrentRoot(rootId);
