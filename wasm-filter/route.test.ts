@@ -157,6 +157,26 @@ describe('release gated on the route', () => {
     expect(plugin.metric('wakegate_probe_unknown_cluster_total')).toBeGreaterThan(0);
   });
 
+  it('holds for a cluster Envoy learns of only after ready until it has a host, within route_settle_ms (Envoy Gateway 1.6: no cluster for a Service without endpoints)', async () => {
+    const { plugin, bridge, clock } = await start({
+      backends: [sleeping],
+      routing: { clusters: {}, routes: [] },
+      config: { route_settle_ms: 5000 },
+    });
+    const s = request(plugin, 'app.example.com');
+    await bridge.setBackendsAndWait([{ ...awake, cluster: 'httproute/shop/web/rule/0' }]);
+    // The route is still Envoy Gateway's direct 503 and its cluster unknown: released now, the request
+    // would meet that 503.
+    await expect(stepUntilSettled(clock, [s], 1000)).rejects.toThrow(/not every stream settled/);
+    expect(plugin.metric('wakegate_probe_unknown_cluster_total')).toBeGreaterThan(1);
+    // The translation reaches this Envoy: the cluster, with its endpoint.
+    const pushedAt = clock.now();
+    plugin.clusters?.setHost('httproute/shop/web/rule/0', true);
+    // Within the probe interval, doubled to 50 ms once the first second has passed, and a tick.
+    expect((await stepUntilSettled(clock, [s], 200)) - pushedAt).toBeLessThanOrEqual(55);
+    expectContinue(s.settled);
+  });
+
   it('probe_mode response: releases only on an answer from an upstream', async () => {
     const { plugin, bridge, clock } = await start({
       backends: [sleeping],
