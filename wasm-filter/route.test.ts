@@ -157,7 +157,7 @@ describe('release gated on the route', () => {
     expect(plugin.metric('wakegate_probe_unknown_cluster_total')).toBeGreaterThan(0);
   });
 
-  it('holds for a cluster Envoy learns of only after ready until it has a host, within route_settle_ms (Envoy Gateway 1.6: no cluster for a Service without endpoints)', async () => {
+  it('holds for a cluster this Envoy learns of only after ready until it has a host, within route_settle_ms', async () => {
     const { plugin, bridge, clock } = await start({
       backends: [sleeping],
       routing: { clusters: {}, routes: [] },
@@ -165,11 +165,10 @@ describe('release gated on the route', () => {
     });
     const s = request(plugin, 'app.example.com');
     await bridge.setBackendsAndWait([{ ...awake, cluster: 'httproute/shop/web/rule/0' }]);
-    // The route is still Envoy Gateway's direct 503 and its cluster unknown: released now, the request
-    // would meet that 503.
+    // The table names a cluster this Envoy does not know yet (a CDS update on its way).
     await expect(stepUntilSettled(clock, [s], 1000)).rejects.toThrow(/not every stream settled/);
     expect(plugin.metric('wakegate_probe_unknown_cluster_total')).toBeGreaterThan(1);
-    // The translation reaches this Envoy: the cluster, with its endpoint.
+    // The cluster reaches this Envoy, with its endpoint.
     const pushedAt = clock.now();
     plugin.clusters?.setHost('httproute/shop/web/rule/0', true);
     // Within the probe interval, doubled to 50 ms once the first second has passed, and a tick.

@@ -243,11 +243,13 @@ export const ENVOY_GATEWAY_FILTERS = [
   'envoy.filters.http.router',
 ];
 
-/** gateway.envoyproxy.io/v1alpha1 EnvoyProxy, for what wakegate sets: the HTTP filter order, and the
- * environment of the proxies' container. */
+/** gateway.envoyproxy.io/v1alpha1 EnvoyProxy, for what wakegate sets: the HTTP filter order, the
+ * environment of the proxies' container, and the routing type (its API's RoutingType enum). */
 function checkEnvoyProxy(object: KubeObject): void {
   onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
-  const spec = onlyKeys(object, 'spec', object.spec, ['provider', 'filterOrder']);
+  const spec = onlyKeys(object, 'spec', object.spec, ['provider', 'filterOrder', 'routingType']);
+  if (spec.routingType !== undefined)
+    requireString(object, 'spec.routingType', spec.routingType, /^(Service|Endpoint)$/);
   if (spec.provider !== undefined) {
     const provider = onlyKeys(object, 'spec.provider', spec.provider, ['type', 'kubernetes']);
     requireString(object, 'spec.provider.type', provider.type, /^Kubernetes$/);

@@ -536,7 +536,7 @@ const FILTER_FIELDS: Record<string, 'string' | 'integer' | 'boolean'> = {
   max_buffered: 'integer',
   activity_interval_ms: 'integer',
   fail_open: 'boolean',
-  route_settle_ms: 'integer',
+  probe_mode: 'string',
 };
 
 function expectFilterConfig(config: Json): void {
