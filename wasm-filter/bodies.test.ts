@@ -1,5 +1,5 @@
-// Request bodies of held requests: buffered while held, passed on whole at the release, whether Envoy calls the
-// body callback only after the resume (the default) or while the headers are held (allow_on_headers_stop_iteration).
+// Request bodies of held requests: buffered while held and passed on whole at the release, with or without
+// allow_on_headers_stop_iteration (a hold stops the whole stream either way).
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { awake, closeFilters, expectContinue, sleeping, start } from '../test/filter/harness.ts';
@@ -49,7 +49,7 @@ describe('bodies of held requests', () => {
     });
   }
 
-  it('holds a client-streaming gRPC call through a cold start when Envoy passes its body while the headers are held', async () => {
+  it('holds a client-streaming gRPC call through a cold start with allow_on_headers_stop_iteration', async () => {
     const { plugin, bridge } = await start({ backends: [sleeping], allowOnHeadersStopIteration: true });
     const body = grpcMessages(500);
     const s = plugin.openStream({

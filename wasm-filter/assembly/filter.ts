@@ -120,9 +120,10 @@ export function tick(rootId: u32): void {
   adjustTick(rootId);
 }
 
-/** on_request_body. By default Envoy buffers a held stream's body and calls this only after the resume; with
- * `allow_on_headers_stop_iteration` it calls it while the headers are held, and Continue there would let the
- * request go on: a held stream's body stays buffered (with back-pressure) until the release continues it. */
+/** on_request_body. A hold stops the whole stream (StopAllIterationAndWatermark), so Envoy buffers a held
+ * stream's body and calls this only after the resume. Should it come while the request is held (a plain
+ * StopIteration kept by `allow_on_headers_stop_iteration` did that), Continue would let the request go on:
+ * the body stays buffered (with back-pressure) until the release continues it. */
 export function requestBody(contextId: u32): i32 {
   return isHeld(contextId) ? BODY_STOP_AND_WATERMARK : BODY_CONTINUE;
 }

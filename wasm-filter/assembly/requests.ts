@@ -6,6 +6,7 @@ import {
   getProperty,
   HEADERS_CONTINUE,
   HEADERS_STOP,
+  HEADERS_STOP_ALL_AND_WATERMARK,
   LOG_WARN,
   log,
   MAP_REQUEST_HEADERS,
@@ -175,7 +176,10 @@ function holdOrRefuse(contextId: u32, index: i32, kind: u8 = HELD_PLAIN): i32 {
   }
   hold(contextId, index, grpc, now, cluster, authority, kind);
   if (index != UNKNOWN) maybeWake(index, now, true);
-  return HEADERS_STOP;
+  // A stop of the whole stream, whatever allow_on_headers_stop_iteration says: a plain StopIteration kept as
+  // such stops only the headers, and request trailers (which this filter has no callback for: Continue)
+  // would then resume the stream to a sleeping backend (filter_manager.cc, decodeTrailers).
+  return HEADERS_STOP_ALL_AND_WATERMARK;
 }
 
 /** The overflow answer, to the stream of the effective context. It does not name the backend: the client
