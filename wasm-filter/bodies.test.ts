@@ -70,6 +70,24 @@ describe('bodies of held requests', () => {
     expect(sha256(bodyOf(await s.outcome))).toBe(sha256(body));
   });
 
+  it('keeps a request with trailers held until ready with allow_on_headers_stop_iteration: its trailers do not resume it', async () => {
+    const { plugin, bridge } = await start({ backends: [sleeping], allowOnHeadersStopIteration: true });
+    const body = new TextEncoder().encode('{"upload":1}');
+    const trailers: [string, string][] = [['x-content-sha256', sha256(body)]];
+    const s = plugin.openStream({
+      headers: { ':method': 'POST', ':path': '/upload', ':authority': 'app.example.com' },
+      body,
+      trailers,
+    });
+    await bridge.seen((c) => c.path === '/v1/wake');
+    await bridge.settle();
+    expect(s.settled).toBeUndefined();
+    await bridge.setBackendsAndWait([awake]);
+    const outcome = await s.outcome;
+    expectContinue(outcome);
+    expect(outcome.kind === 'continue' && outcome.trailers).toEqual(trailers);
+  });
+
   it('lets the body of a request for an awake backend or an unmanaged host through at once', async () => {
     const { plugin } = await start({ backends: [awake], allowOnHeadersStopIteration: true });
     const body = grpcMessages(3);

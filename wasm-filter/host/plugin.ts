@@ -77,6 +77,8 @@ export type StreamRequest = {
   headers: HeaderPairs | Record<string, string>;
   /** The whole request body, if any; the module sees it once it lets the headers through. */
   body?: Uint8Array;
+  /** Request trailers after the body (HTTP/2, or HTTP/1 chunked with Envoy's `enable_trailers`). */
+  trailers?: HeaderPairs;
   /** Worker that takes the stream (default: round robin). */
   worker?: number;
 };
@@ -92,11 +94,16 @@ export class Stream {
   readonly #respond: (response: UpstreamResponse) => Promise<ClientResponse>;
   readonly #passesResponse: () => boolean;
 
-  constructor(worker: Worker, headers: HeaderPairs, body: Uint8Array | undefined) {
+  constructor(
+    worker: Worker,
+    headers: HeaderPairs,
+    body: Uint8Array | undefined,
+    trailers: HeaderPairs | undefined,
+  ) {
     const { promise, resolve } = Promise.withResolvers<StreamOutcome>();
     this.outcome = promise;
     this.worker = worker.index;
-    this.id = worker.openStream(headers, body, (o) => {
+    this.id = worker.openStream(headers, body, trailers, (o) => {
       if (this.#settled) return;
       this.#settled = o;
       resolve(o);
@@ -207,7 +214,8 @@ export class Plugin {
     const index = request.worker ?? this.#next++ % this.workers.length;
     const worker = this.workers[index];
     if (!worker) throw new RangeError(`no worker ${index}: the plugin has ${this.workers.length}`);
-    return new Stream(worker, headers, request.body);
+    const trailers = request.trailers?.map(([k, v]): [string, string] => [k.toLowerCase(), v]);
+    return new Stream(worker, headers, request.body, trailers);
   }
 
   /**

@@ -316,6 +316,23 @@ describe('streams', () => {
       expect(bodyCalls(logs)).toHaveLength(1);
     });
 
+    it('with allow_on_headers_stop_iteration, request trailers resume a stream whose headers alone were stopped; a StopAllIteration keeps them until the resume', async () => {
+      const trailers: [string, string][] = [['x-checksum', 'c0ffee']];
+      const { plugin, clock } = await run('hold', { allowOnHeadersStopIteration: true });
+      // No trailers callback in the module: Envoy's answer is Continue, which resumes the whole stream.
+      const single = plugin.openStream({ headers: post, body: payload, trailers });
+      expect(continued(single.settled).trailers).toEqual(trailers);
+      const all = plugin.openStream({
+        headers: { ...post, 'x-headers-returns': '4' },
+        body: payload,
+        trailers,
+      });
+      expect(all.settled).toBeUndefined();
+      clock.advance(100);
+      const outcome = continued(await all.outcome);
+      expect([new TextDecoder().decode(outcome.body), outcome.trailers]).toEqual(['payload', trailers]);
+    });
+
     it('answers 413 when a StopIterationAndBuffer body passes the buffer limit', async () => {
       const { plugin } = await run('hold', { allowOnHeadersStopIteration: true, bufferLimitBytes: 4 });
       const s = plugin.openStream({ headers: { ...post, 'x-body-returns': '1' }, body: payload });

@@ -97,7 +97,7 @@ function newResponse(
   };
 }
 
-type StreamState = 'headers' | 'held' | 'body' | 'continued' | 'replied' | 'done';
+type StreamState = 'headers' | 'held' | 'body' | 'trailers' | 'continued' | 'replied' | 'done';
 
 /** How a held stream's body waits, as Envoy's connection manager keeps it: `all` (StopAllIteration: the filter
  * sees the body only after the resume) or `single` (StopIteration kept with `allow_on_headers_stop_iteration`:
@@ -136,9 +136,14 @@ export type StreamRecord = {
    * go when the headers callback answers Continue, or the module continues the stream. */
   requestHeadersOpen: boolean;
   requestBodyOpen: boolean;
-  /** Request trailers the module created while its last body callback ran (Envoy's addDecodedTrailers). */
+  /** The client's request trailers, if it sent any: the module meets them in its trailers callback. */
+  incomingTrailers: HeaderPairs | undefined;
+  /** Envoy's request_trailers_: the client's once their callback ran, or ones the module created while its
+   * last body callback ran (Envoy's addDecodedTrailers). */
   requestTrailers: HeaderPairs | undefined;
   requestTrailersOpen: boolean;
+  /** The module has had the trailers callback. */
+  trailersSeen: boolean;
   /** `proxy_set_property` values (the stream's filter state), by path. */
   filterState: Map<string, Uint8Array>;
   /** The response while it goes through the module's response callbacks. */
@@ -182,7 +187,7 @@ function settleResponse(r: ResponseRecord, out: ClientResponse): void {
 }
 
 function undecided(rec: StreamRecord): boolean {
-  return rec.state === 'headers' || rec.state === 'held' || rec.state === 'body';
+  return rec.state === 'headers' || rec.state === 'held' || rec.state === 'body' || rec.state === 'trailers';
 }
 
 export class StreamTable {
@@ -242,10 +247,16 @@ export class StreamTable {
     };
   }
 
-  /** Envoy's getMap(RequestTrailers): the trailers, created empty when asked for during the last body
-   * callback (the whole body arrives as one, end_of_stream true); none otherwise. */
+  /** Envoy's getMap(RequestTrailers): the client's trailers from their callback on, or trailers created empty
+   * when asked for during the last body callback of a request without any (the whole body arrives as one,
+   * end_of_stream true); none otherwise. */
   requestTrailers(rec: StreamRecord): HeaderPairs | undefined {
-    if (rec.state === 'body' && rec.requestBodyOpen && rec.requestTrailers === undefined) {
+    if (
+      rec.state === 'body' &&
+      rec.requestBodyOpen &&
+      rec.requestTrailers === undefined &&
+      rec.incomingTrailers === undefined
+    ) {
       rec.requestTrailers = [];
       rec.requestTrailersOpen = true;
     }
@@ -279,6 +290,7 @@ export class StreamTable {
     root: number,
     headers: HeaderPairs,
     body: Uint8Array | undefined,
+    trailers: HeaderPairs | undefined,
     settle: StreamRecord['settle'],
   ): void {
     const rec: StreamRecord = {
@@ -288,8 +300,10 @@ export class StreamTable {
       body,
       requestHeadersOpen: true,
       requestBodyOpen: false,
+      incomingTrailers: trailers,
       requestTrailers: undefined,
       requestTrailersOpen: false,
+      trailersSeen: false,
       filterState: new Map(),
       response: undefined,
       responseDetails: undefined,
@@ -321,7 +335,7 @@ export class StreamTable {
     this.#records.set(id, rec);
     this.#startIdle(rec);
     guest.call(id, 'proxy_on_context_create', id, root);
-    const endOfStream = body === undefined || body.length === 0 ? 1 : 0;
+    const endOfStream = !this.#hasBody(rec) && trailers === undefined ? 1 : 0;
     const action = guest.call(id, 'proxy_on_request_headers', id, headers.length, endOfStream);
     if (rec.state !== 'headers') return;
     if (guest.failed()) {
@@ -343,8 +357,15 @@ export class StreamTable {
       this.#tooLarge(rec);
       return;
     }
-    // StopIteration alone stops only the headers: the body reaches the module while they are held.
-    if (rec.hold === 'single' && this.#hasBody(rec) && this.#deliverBody(rec) === 'continue')
+    // StopIteration alone stops only the headers: the body reaches the module while they are held, and so do
+    // the trailers, whose Continue (a module without a trailers callback answers it) resumes the whole
+    // stream (the filter manager's commonHandleAfterTrailersCallback), the headers' stop notwithstanding.
+    if (rec.hold !== 'single') return;
+    if (this.#hasBody(rec) && this.#deliverBody(rec) === 'continue') {
+      this.#continue(rec);
+      return;
+    }
+    if (rec.state === 'held' && rec.incomingTrailers && this.#deliverTrailers(rec) === 'continue')
       this.#continue(rec);
   }
 
@@ -368,7 +389,7 @@ export class StreamTable {
 
   /** The module lets the stream go on (`proxy_continue_stream`), unless it was decided meanwhile. */
   resume(rec: StreamRecord): void {
-    if (rec.state === 'body') rec.continueAsked = true;
+    if (rec.state === 'body' || rec.state === 'trailers') rec.continueAsked = true;
     else if (undecided(rec)) this.#continue(rec);
   }
 
@@ -610,6 +631,7 @@ export class StreamTable {
       rec.hold = 'all-watermark';
       if (this.#deliverBody(rec) !== 'continue') return;
     }
+    if (rec.incomingTrailers && !rec.trailersSeen && this.#deliverTrailers(rec) !== 'continue') return;
     if (this.#routerReplied(rec)) return;
     rec.state = 'continued';
     this.dropRequestMaps(rec);
@@ -636,7 +658,9 @@ export class StreamTable {
     rec.state = 'body';
     rec.bodySeen = true;
     rec.requestBodyOpen = true;
-    const action = guest.call(rec.id, 'proxy_on_request_body', rec.id, body.length, 1);
+    // Not the end of the stream when trailers follow.
+    const endOfStream = rec.incomingTrailers === undefined ? 1 : 0;
+    const action = guest.call(rec.id, 'proxy_on_request_body', rec.id, body.length, endOfStream);
     if (rec.state !== 'body') return 'stopped';
     if (guest.failed()) return this.#failedCallback(rec);
     rec.state = 'held';
@@ -655,6 +679,29 @@ export class StreamTable {
       }
     } else if (action !== BODY_STOP_AND_WATERMARK) rec.body = new Uint8Array(0);
     // A continue asked for inside the callback takes effect once it has returned.
+    return asked ? 'continue' : 'stopped';
+  }
+
+  /**
+   * `proxy_on_request_trailers` with the client's trailers, its answer honoured as Envoy's filter manager
+   * does: Continue (or no trailers callback) lets the stream go on; StopIteration (as cpp-host converts it,
+   * any other value) holds it until the module continues it. 'stopped' when held, answered or failed.
+   */
+  #deliverTrailers(rec: StreamRecord): 'continue' | 'stopped' {
+    const guest = this.#guest;
+    if (guest.failed()) return this.#failedCallback(rec);
+    const trailers = rec.incomingTrailers ?? [];
+    rec.state = 'trailers';
+    rec.trailersSeen = true;
+    rec.requestTrailers = trailers;
+    rec.requestTrailersOpen = true;
+    const action = guest.call(rec.id, 'proxy_on_request_trailers', rec.id, trailers.length);
+    if (rec.state !== 'trailers') return 'stopped';
+    if (guest.failed()) return this.#failedCallback(rec);
+    rec.state = 'held';
+    const asked = rec.continueAsked;
+    rec.continueAsked = false;
+    if (action === undefined || action === 0) return 'continue';
     return asked ? 'continue' : 'stopped';
   }
 
@@ -694,8 +741,9 @@ export class StreamTable {
    */
   #failedCallback(rec: StreamRecord): 'continue' | 'stopped' {
     if (this.#options.failOpen) {
-      if (rec.state === 'body') return 'continue';
+      if (rec.state === 'body' || rec.state === 'trailers') return 'continue';
       rec.bodySeen = true;
+      rec.trailersSeen = true;
       this.#continue(rec);
       return 'stopped';
     }

@@ -256,12 +256,17 @@ export class Worker {
 
   // ---- streams ----------------------------------------------------------------------------------------
 
-  openStream(headers: HeaderPairs, body: Uint8Array | undefined, settle: StreamRecord['settle']): number {
+  openStream(
+    headers: HeaderPairs,
+    body: Uint8Array | undefined,
+    trailers: HeaderPairs | undefined,
+    settle: StreamRecord['settle'],
+  ): number {
     const id = this.#nextContextId++;
     const root = this.#roots.current;
     this.#streamsUnder.set(root, (this.#streamsUnder.get(root) ?? 0) + 1);
     this.#openUnder.set(id, root);
-    this.#streams.open(id, root, headers, body, settle);
+    this.#streams.open(id, root, headers, body, trailers, settle);
     return id;
   }
 
