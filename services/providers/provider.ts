@@ -39,6 +39,8 @@ export interface ObservedBackend {
   /** The Envoy cluster that routes to it, when the provider can name it (Kubernetes: Istio or Envoy Gateway
    * naming, `WAKEGATE_GATEWAY_FLAVOR`). */
   cluster?: string;
+  /** An update of the workload is rolling out (Kubernetes: pods of an older ReplicaSet still run). */
+  rollingOut?: boolean | undefined;
   /** The workload's generation (Kubernetes `metadata.generation`), where the platform has one. */
   generation?: number | undefined;
   /** The generation its status reflects (Kubernetes `status.observedGeneration`). */

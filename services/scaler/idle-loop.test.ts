@@ -311,6 +311,36 @@ describe('scaler: idle loop', () => {
     expect(workloads.sets(id)[0]?.at).toBeGreaterThanOrEqual(doneAt + IDLE_TIMEOUT_MS - 200);
   });
 
+  it('keeps an idle backend up while an update of it rolls out (a requested sleep is busy unless forced), and puts it to sleep once the rollout completes', async () => {
+    const id = backendId('idle', 'rollout');
+    await putBackend(backends, id, {
+      replicas: 2,
+      rollingOut: true,
+      config: { idleTimeoutMs: IDLE_TIMEOUT_MS },
+    });
+    const workloads = new TestWorkloads({ [id]: 2 });
+    const scaled = collectScaled(nc);
+    const { lines, log } = capturingLogger();
+    const { scaler } = await startReplica(workloads, 'leader', log);
+    await until('the replica to lead', () => scaler.leader);
+    await until('the idle loop to keep it up for its rollout', () =>
+      lines.some((l) => l.backend === id && String(l.msg).startsWith('idle, but an update is rolling out')),
+    );
+    const asked = await nc.request(
+      controlSubject('sleep', id),
+      codecs.sleepRequest.encode({ backend: id, force: false }),
+      { timeout: 10_000 },
+    );
+    expect(codecs.sleepReply.decode(asked.data).outcome).toBe('busy');
+    expect(intents(id, 'sleeping')).toEqual([]);
+    expect(workloads.sets(id)).toEqual([]);
+
+    // The rollout completes: all pods are the newest ReplicaSet's, and a wake would bring them all back.
+    await putBackend(backends, id, { replicas: 2, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
+    const [event] = await scaled.next((e) => e.backend === id && e.reason === 'idle');
+    expect(event).toMatchObject({ from: 2, to: 0 });
+  });
+
   it('does not overwrite a wake that lands between the idle check and the sleeping write', async () => {
     const id = backendId('idle', 'early-wake');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });

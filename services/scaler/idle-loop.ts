@@ -133,6 +133,8 @@ export class IdleLoop {
   /** Backends found or put at zero, by the record revision then: not looked at again until it changes. */
   readonly #asleep = new Map<BackendId, number>();
   readonly #draining = new Map<BackendId, Promise<unknown>>();
+  /** Idle backends kept up by a rollout, said once each (`#noteRollout`). */
+  readonly #rollingOut = new Set<BackendId>();
   /** Revision of each backend's intent entry as last seen on the watch: drains compare-and-set on it. */
   readonly #intentRevisions = new Map<BackendId, number>();
   /** After a failed attempt, the platform is left alone for a while rather than asked every check. */
@@ -349,6 +351,7 @@ export class IdleLoop {
       this.#known.delete(id);
       this.#tracker.forget(id);
     }
+    if (!record?.rollingOut) this.#rollingOut.delete(id);
     if (this.#asleep.get(id) !== entry.revision) this.#asleep.delete(id);
   }
 
@@ -581,8 +584,8 @@ export class IdleLoop {
   }
 
   /**
-   * Up, not draining, idle for its timeout, outside its `awake-during` windows, and no backend that depends
-   * on it is up (a dependency stays awake while a dependent is).
+   * Up, not draining, idle for its timeout, not rolling out an update, outside its `awake-during` windows,
+   * and no backend that depends on it is up (a dependency stays awake while a dependent is).
    */
   #mayDrain(id: BackendId, now: number, known = this.#known.get(id)): boolean {
     if (known === undefined) return false;
@@ -590,6 +593,10 @@ export class IdleLoop {
     if (record.replicas === 0 || this.#draining.has(id) || this.#asleep.get(id) === revision) return false;
     if ((this.#retryAt.get(id) ?? 0) > now) return false;
     if (!this.#tracker.isIdle(id, record.config.idleTimeoutMs, now)) return false;
+    if (record.rollingOut) {
+      this.#noteRollout(id);
+      return false;
+    }
     // Only idle backends get here (few per check): the wall clock and the graph are asked for them alone.
     if (inSchedule(record.config.awakeDuring, this.#now()) !== undefined) return false;
     return !this.#graph
@@ -648,6 +655,16 @@ export class IdleLoop {
     return drain as Promise<SleepOutcome>;
   }
 
+  /** An idle backend kept up by its rollout: said once per rollout, as the reason it does not sleep. */
+  #noteRollout(id: BackendId): void {
+    if (this.#rollingOut.has(id)) return;
+    this.#rollingOut.add(id);
+    this.#log.info(
+      { backend: id },
+      'idle, but an update is rolling out (pods of an older ReplicaSet still run): staying up until it completes',
+    );
+  }
+
   /** Why a requested sleep of these backends (a group's members that are up) is refused, if it is. */
   #sleepRefusal(members: readonly BackendId[], force: boolean): SleepOutcome | undefined {
     const now = this.#clock();
@@ -656,7 +673,8 @@ export class IdleLoop {
       if (known === undefined) return 'unknown';
       if (this.#draining.has(member)) return 'draining';
       if (force) continue;
-      if (this.#tracker.inflight(member, now) > 0) return 'busy';
+      // A rollout is work in progress too: asleep now, it would come back as its newest pods alone.
+      if (this.#tracker.inflight(member, now) > 0 || known.record.rollingOut) return 'busy';
       if (inSchedule(known.record.config.awakeDuring, this.#now()) !== undefined) return 'scheduled-awake';
     }
     return undefined;

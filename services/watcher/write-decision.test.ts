@@ -21,6 +21,11 @@ describe('watcher write decisions', () => {
     expect(sameValue(undefined, undefined)).toBe(true);
     expect(sameValue(asleep, undefined)).toBe(false);
     expect(sameValue(asleep, { ...asleep, config: { ...asleep.config, probePath: '/healthz' } })).toBe(false);
+    // A rollout's start and end are changes of the value: the scaler's idle loop reads them.
+    const rolling = toRecord({ ...base, replicas: 1, readyReplicas: 1, ready: true, rollingOut: true }, 3000);
+    expect(rolling.rollingOut).toBe(true);
+    expect(sameValue(awake, rolling)).toBe(false);
+    expect(toRecord({ ...base, rollingOut: false }, 1000)).not.toHaveProperty('rollingOut');
   });
 
   const fresh = { currentAgeMs: 10, settleMs: 2000 };

@@ -50,6 +50,7 @@ export function toRecord(backend: ObservedBackend, now: number, pair = ''): Back
     readyReplicas: backend.readyReplicas,
     config: { ...backend.config },
     ...(backend.cluster ? { cluster: backend.cluster } : {}),
+    ...(backend.rollingOut ? { rollingOut: true as const } : {}),
     updatedAt: now,
     ...(pair === '' ? {} : { pair }),
   };
@@ -79,6 +80,7 @@ export function sameValue(a: BackendRecord | undefined, b: BackendRecord | undef
     a.replicas === b.replicas &&
     a.readyReplicas === b.readyReplicas &&
     a.cluster === b.cluster &&
+    a.rollingOut === b.rollingOut &&
     a.pair === b.pair &&
     (a.generation ?? null) === (b.generation ?? null) &&
     (a.observedGeneration ?? null) === (b.observedGeneration ?? null) &&

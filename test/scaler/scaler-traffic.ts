@@ -20,13 +20,14 @@ import { backendRecord } from '../backend-record.ts';
 export async function putBackend(
   kv: KV,
   id: BackendId,
-  options: { replicas?: number; config?: Partial<BackendConfig> } = {},
+  options: { replicas?: number; config?: Partial<BackendConfig>; rollingOut?: boolean } = {},
 ): Promise<void> {
   const replicas = options.replicas ?? 0;
   const record = backendRecord(id, replicas > 0, {
     replicas,
     readyReplicas: replicas,
     config: { ...DEFAULT_BACKEND_CONFIG, ...options.config },
+    ...(options.rollingOut ? { rollingOut: true as const } : {}),
   });
   await kv.put(backendKey(id), codecs.backend.encode(record));
 }

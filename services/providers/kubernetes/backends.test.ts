@@ -156,6 +156,23 @@ describe('computeBackends', () => {
     expect(awake).toMatchObject({ ready: true, replicas: 2, readyReplicas: 1 });
   });
 
+  it('says an update is rolling out while pods of an older ReplicaSet still run beside the newest', () => {
+    const withStatus = (status: V1Deployment['status']) => {
+      const d = deployment('web', { replicas: 2 });
+      return compute({ deployments: [{ ...d, status }] }).views[0]?.backend;
+    };
+    // Mid-rollout (or stuck, or paused: a canary): 3 pods, 1 of them the newest ReplicaSet's.
+    expect(withStatus({ replicas: 3, updatedReplicas: 1, readyReplicas: 2 })).toMatchObject({
+      rollingOut: true,
+    });
+    // Done: every pod is the newest ReplicaSet's, and a wake would bring back the same.
+    expect(withStatus({ replicas: 2, updatedReplicas: 2, readyReplicas: 2 })).not.toHaveProperty(
+      'rollingOut',
+    );
+    // Asleep: no pod at all.
+    expect(withStatus({})).not.toHaveProperty('rollingOut');
+  });
+
   it('is not ready with a Service but no ready endpoint, even with ready replicas', () => {
     const { views } = compute({
       deployments: [deployment('web', { replicas: 1, readyReplicas: 1 })],

@@ -298,6 +298,17 @@ interface NamespaceInputs {
   naming: ClusterNaming;
 }
 
+/**
+ * An update is rolling out: pods of an older ReplicaSet still run beside the newest one's (`status.replicas`
+ * counts the non-terminated pods of every ReplicaSet, `updatedReplicas` the newest's), as during a rollout,
+ * a paused one (a canary) or a stuck one whose new pods never get ready. Scaled to zero then, the Deployment
+ * controller would bring back the newest ReplicaSet alone on the next wake (`FindActiveOrLatest` in
+ * `pkg/controller/deployment/util/deployment_util.go`), whatever the older one was serving.
+ */
+function isRollingOut(deployment: V1Deployment): boolean {
+  return (deployment.status?.replicas ?? 0) > (deployment.status?.updatedReplicas ?? 0);
+}
+
 function viewOf(inputs: NamespaceInputs): DeploymentBackend {
   const { deployment, naming } = inputs;
   const namespace = deployment.metadata?.namespace ?? '';
@@ -354,6 +365,7 @@ function viewOf(inputs: NamespaceInputs): DeploymentBackend {
       readyReplicas,
       config: settings.config,
       ...(cluster ? { cluster } : {}),
+      ...(isRollingOut(deployment) ? { rollingOut: true } : {}),
       ...(createdAt === undefined ? {} : { createdAt }),
       ...generations,
     },
