@@ -45,4 +45,26 @@ describe('Kubernetes backend source: Events of lasting problems', () => {
     expect(timesCreated('wakegate.dev/max-buffered')).toBe(1);
     expect(api.list('events', 'shop').map(annotationOf)).toEqual(['wakegate.dev/idle-timeout']);
   });
+
+  it("keeps trying problems whose Events another process left, without counting those tries against the Deployment's share", async () => {
+    // The API server keeps Events far longer than the source thinks: every renewal meets the old ones (409).
+    const api = await kube.startApi({ eventTtlMs: 60_000 });
+    const annotations = {
+      'wakegate.dev/idle-timeout': 'forever',
+      'wakegate.dev/max-buffered': '-5',
+      'wakegate.dev/max-wait': 'soon',
+      'wakegate.dev/strategy': 'maybe',
+      'wakegate.dev/probe-protocol': 'ftp',
+      'wakegate.dev/awake-during': 'never',
+    };
+    api.create(deploymentObject('web', { replicas: 0, annotations }));
+    api.create(serviceObject('web', 'web'));
+    const first = await kube.startSource({ eventTtlMs: EVENT_TTL_MS });
+    await until('an Event for each problem', () => api.list('events', 'shop').length === 6);
+    await first.close();
+    await kube.startSource({ eventTtlMs: EVENT_TTL_MS });
+    const creates = () => api.requests.filter((r) => r.verb === 'create' && r.resource === 'events').length;
+    await until('more tries than the share of one Deployment', () => creates() > 6 + 12, 10 * EVENT_TTL_MS);
+    expect(api.list('events', 'shop').filter((e) => e.reason !== 'InvalidAnnotation')).toEqual([]);
+  });
 });

@@ -205,19 +205,26 @@ export class AnnotationProblemReporter {
     const created = share.count;
     if (created > MAX_EVENTS_PER_OBJECT) return;
     share.count++;
-    if (created === MAX_EVENTS_PER_OBJECT) {
-      const more = `more than ${MAX_EVENTS_PER_OBJECT} problems with this ${kind}: the others are only in the watcher's log`;
-      return this.sendEvent(involvedObject, `${object}|too-many`, TOO_MANY_PROBLEMS_REASON, more);
-    }
-    return this.sendEvent(involvedObject, key, reason, message);
+    const sent =
+      created === MAX_EVENTS_PER_OBJECT
+        ? this.sendEvent(
+            involvedObject,
+            `${object}|too-many`,
+            TOO_MANY_PROBLEMS_REASON,
+            `more than ${MAX_EVENTS_PER_OBJECT} problems with this ${kind}: the others are only in the watcher's log`,
+          )
+        : this.sendEvent(involvedObject, key, reason, message);
+    // An Event that was there already (another replica's, an earlier process's) takes none of the share.
+    if ((await sent) === 'exists' && share === this.eventsPerObject.get(object)) share.count--;
   }
 
+  /** Creates the Event: 'exists' when the API server has it already (AlreadyExists). */
   private async sendEvent(
     involvedObject: InvolvedObject,
     key: string,
     reason: string,
     message: string,
-  ): Promise<void> {
+  ): Promise<'created' | 'exists' | 'failed'> {
     const { namespace, name } = involvedObject;
     const now = new Date();
     const suffix = createHash('sha256').update(key).digest('hex').slice(0, 12);
@@ -238,17 +245,20 @@ export class AnnotationProblemReporter {
           count: 1,
         },
       });
+      return 'created';
     } catch (error) {
       if (apiStatus(error) === 409) {
-        // Its Event is still there (written by another replica or an earlier process, or kept longer than
-        // an hour): tried again at the next renewal, so that it is back soon after it expires.
-        this.reported.set(key, Date.now() - this.ttlMs + this.ttlMs / RENEWALS_PER_TTL);
-        return;
+        // Its Event is still there (written by another replica or an earlier process, or kept past the hour
+        // by the API server's lease reuse): due again by the next renewal (half a renewal early, as the
+        // renewals do not wait for this answer), so that it is back soon after it expires.
+        this.reported.set(key, Date.now() - this.ttlMs + this.ttlMs / RENEWALS_PER_TTL / 2);
+        return 'exists';
       }
       this.logger.warn(
         { object: `${involvedObject.kind} ${namespace}/${name}`, reason, err: loggedApiError(error) },
         'could not create a Kubernetes Event',
       );
+      return 'failed';
     }
   }
 }
