@@ -231,10 +231,13 @@ describe('streams', () => {
     const { plugin, clock } = await run('hold', { failOpen: true, streamIdleTimeoutMs: 1000 });
     const held = plugin.openStream({ headers: get });
     const body = new TextEncoder().encode('b');
-    const trapping = plugin.openStream({ headers: { ...get, 'x-trap': '1' }, body });
+    const trailers: [string, string][] = [['x-checksum', 'c0ffee']];
+    const trapping = plugin.openStream({ headers: { ...get, 'x-trap': '1' }, body, trailers });
     expect(new TextDecoder().decode(continued(trapping.settled).body)).toBe('b');
-    const later = plugin.openStream({ headers: { ...get, 'x-trap': '1' }, body });
+    expect(continued(trapping.settled).trailers).toEqual(trailers);
+    const later = plugin.openStream({ headers: { ...get, 'x-trap': '1' }, body, trailers });
     expect(continued(later.settled).headers).toEqual(Object.entries({ ...get, 'x-trap': '1' }));
+    expect(continued(later.settled).trailers).toEqual(trailers);
     clock.advance(999);
     await Promise.resolve();
     expect(held.settled).toBeUndefined();

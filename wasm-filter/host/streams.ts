@@ -635,8 +635,9 @@ export class StreamTable {
     if (this.#routerReplied(rec)) return;
     rec.state = 'continued';
     this.dropRequestMaps(rec);
-    // Once continued, the headers are the upstream request's: handed over as they are, not copied.
-    const trailers = rec.requestTrailers;
+    // Once continued, the headers are the upstream request's: handed over as they are, not copied. The
+    // client's trailers go on too when the module never had them (its VM failed, with fail_open).
+    const trailers = rec.requestTrailers ?? rec.incomingTrailers;
     rec.settle(
       trailers && trailers.length > 0
         ? { kind: 'continue', headers: rec.headers, body: rec.body, trailers }
@@ -751,11 +752,17 @@ export class StreamTable {
     return 'stopped';
   }
 
-  /** A failed-VM stream passed with fail_open: the filter is skipped, headers and body go on as they came. */
+  /** A failed-VM stream passed with fail_open: the filter is skipped, headers, body and trailers go on as
+   * they came. */
   #continueUntouched(rec: StreamRecord): void {
     if (this.#routerReplied(rec)) return;
     rec.state = 'continued';
-    rec.settle({ kind: 'continue', headers: rec.headers, body: rec.body });
+    const trailers = rec.incomingTrailers;
+    rec.settle(
+      trailers && trailers.length > 0
+        ? { kind: 'continue', headers: rec.headers, body: rec.body, trailers }
+        : { kind: 'continue', headers: rec.headers, body: rec.body },
+    );
   }
 
   /** Envoy's Context::failStream: 503, gRPC UNAVAILABLE, details `wasm_fail_stream`, no body. A failed VM
