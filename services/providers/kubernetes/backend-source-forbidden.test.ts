@@ -13,7 +13,7 @@ import {
 } from '../../../test/kube-api/index.ts';
 import { useKubeSource } from '../../../test/kube-source.ts';
 import { serviceAccountRbac } from '../../../test/rbac.ts';
-import { untilBackend } from '../../../test/snapshots.ts';
+import { untilBackend, untilSnapshot } from '../../../test/snapshots.ts';
 import { until } from '../../../test/until.ts';
 
 const manifests = serviceAccountRbac('wakegate-watcher');
@@ -114,5 +114,33 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     const back = await untilBackend(snapshots, 'gone/api', () => true);
     expect(back.hosts).toEqual(['api.example.com']);
     await until('every source of the namespace read', () => source.forbiddenSources?.().length === 0);
+  });
+
+  it('leaves out the whole of a watched namespace one core kind of which it may not read', async () => {
+    // Everything allowed but EndpointSlices, granted in `shop` only: without them `gone`'s backends
+    // could never be ready.
+    const rbac: RbacSubject = {
+      user: manifests.user,
+      rules: manifests.rules.map((bound) =>
+        bound.rule.resources.includes('endpointslices') ? { ...bound, namespace: 'shop' } : bound,
+      ),
+    };
+    const api = await kube.startApi({ rbac });
+    kube.mayRefuse('endpointslices');
+    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
+    api.create(serviceObject('web', 'web'));
+    api.create(
+      deploymentObject('api', {
+        namespace: 'gone',
+        annotations: { 'wakegate.dev/hosts': 'api.example.com' },
+      }),
+    );
+    const source = await kube.startSource(
+      { backoff: { absentRetryMs: 50 } },
+      { pod, namespaces: ['shop', 'gone'] },
+    );
+    const snapshot = await untilSnapshot(kube.snapshots(source), (s) => s.some((b) => b.id === 'shop/web'));
+    expect(snapshot.map((b) => b.id)).toEqual(['shop/web']);
+    expect(source.forbiddenSources?.()).toContainEqual({ resource: 'endpointslices', namespace: 'gone' });
   });
 });

@@ -40,6 +40,13 @@ export interface KubernetesSourceOptions {
   eventTtlMs?: number | undefined;
 }
 
+/**
+ * Kinds a namespace's backends cannot be computed without: one of them refused (403) in a watched namespace
+ * leaves the whole namespace out, as if it were empty, rather than computing its backends from a part (no
+ * EndpointSlices: never ready; no Services: ready from replicas alone, unprobed, without route hosts).
+ */
+const CORE_KINDS = new Set(['deployments', 'services', 'endpointslices']);
+
 /** Kinds whose objects may reach another namespace's backends (a route sends to any namespace's Services). */
 const ROUTE_KINDS = new Set(['httproutes', 'grpcroutes']);
 
@@ -171,20 +178,32 @@ class KubernetesBackendSource implements BackendSource {
     });
   }
 
-  private listed<T>(kind: string, namespace?: string): T[] {
+  /** The objects of `kind` held (of one namespace when given), none of a namespace `refusedNamespaces` names. */
+  private listed<T>(kind: string, namespace?: string, refused = this.refusedNamespaces()): T[] {
     return this.informers
-      .filter((i) => i.spec.kind === kind)
+      .filter(
+        (i) => i.spec.kind === kind && !(i.spec.namespace !== undefined && refused.has(i.spec.namespace)),
+      )
       .flatMap((i) => i.list(namespace) as unknown as T[]);
   }
 
+  /** Watched namespaces with a core kind refused now: they count as empty. */
+  private refusedNamespaces(): Set<string> {
+    const refused = new Set<string>();
+    for (const { forbidden, spec } of this.informers)
+      if (forbidden && spec.namespace !== undefined && CORE_KINDS.has(spec.kind)) refused.add(spec.namespace);
+    return refused;
+  }
+
   private objects(): ClusterObjects {
+    const refused = this.refusedNamespaces();
     return {
-      deployments: this.listed('deployments'),
-      services: this.listed('services'),
-      endpointSlices: this.listed('endpointslices'),
-      httpRoutes: this.listed<HttpRoute>('httproutes'),
-      grpcRoutes: this.listed<HttpRoute>('grpcroutes'),
-      referenceGrants: this.listed<ReferenceGrant>('referencegrants'),
+      deployments: this.listed('deployments', undefined, refused),
+      services: this.listed('services', undefined, refused),
+      endpointSlices: this.listed('endpointslices', undefined, refused),
+      httpRoutes: this.listed<HttpRoute>('httproutes', undefined, refused),
+      grpcRoutes: this.listed<HttpRoute>('grpcroutes', undefined, refused),
+      referenceGrants: this.listed<ReferenceGrant>('referencegrants', undefined, refused),
     };
   }
 
@@ -234,11 +253,16 @@ class KubernetesBackendSource implements BackendSource {
     const before = this.viewsIn.size;
     let added = false;
     const computed: DeploymentBackend[] = [];
+    const refused = this.refusedNamespaces();
     for (const namespace of namespaces) {
       const own = {
-        deployments: this.listed<ClusterObjects['deployments'][number]>('deployments', namespace),
-        services: this.listed<ClusterObjects['services'][number]>('services', namespace),
-        endpointSlices: this.listed<ClusterObjects['endpointSlices'][number]>('endpointslices', namespace),
+        deployments: this.listed<ClusterObjects['deployments'][number]>('deployments', namespace, refused),
+        services: this.listed<ClusterObjects['services'][number]>('services', namespace, refused),
+        endpointSlices: this.listed<ClusterObjects['endpointSlices'][number]>(
+          'endpointslices',
+          namespace,
+          refused,
+        ),
       };
       added ||= !this.viewsIn.has(namespace);
       const views = namespaceBackends(own, this.routes, this.clusterNaming);
