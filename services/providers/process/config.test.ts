@@ -298,6 +298,11 @@ ${api}
     expect(await errorOf(file('    routes: [{ host: shop.localhost }]'))).toMatch(
       /\/backends\/api\/routes\/0: the same match is already a host or route of backend web$/,
     );
+    // The same backend's own whole host again as a route is nothing more, as for the watcher.
+    const own = await load(
+      file('    hosts: [api.localhost]\n    routes: [{ host: api.localhost, path: / }]'),
+    );
+    expect(own.backends.get('local/api')?.hosts).toEqual(['api.localhost']);
     // A prefix `/` is the whole host, in either order.
     expect(await errorOf(file('    routes: [{ host: shop.localhost, path: / }]'))).toMatch(
       /\/backends\/api\/routes\/0: the same match is already a host or route of backend web$/,

@@ -305,7 +305,8 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
         // A whole host is the prefix `/` (as in host-ownership.ts): one key for it and for such a route.
         const key = `${host} ${routeMatchKey({ host })}`;
         const other = hostOwner.get(key);
-        if (other)
+        // The same backend's own route for it is nothing more (host-ownership.ts likewise).
+        if (other && other !== name)
           throw new Error(`/backends/${name}/hosts: ${host} is already a host or route of backend ${other}`);
         hostOwner.set(key, name);
       }
@@ -314,7 +315,7 @@ export function parseProcessConfig(document: unknown, file: string): ProcessConf
           throw new Error(`/backends/${name}/routes/${i}/host: ${route.host} is too wide`);
         const key = `${route.host} ${routeMatchKey(route)}`;
         const other = hostOwner.get(key);
-        if (other)
+        if (other && other !== name)
           throw new Error(
             `/backends/${name}/routes/${i}: the same match is already a host or route of backend ${other}`,
           );
