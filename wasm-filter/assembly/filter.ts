@@ -84,7 +84,7 @@ export function configure(rootId: u32, length: u32): bool {
     if (token === null || token.length == 0) {
       log(
         LOG_ERROR,
-        `wakegate: token_env: ${parsed.tokenEnv} is not set in the Wasm VM's environment (Envoy passes a variable listed in vm_config.environment_variables.host_env_keys only when it is set in Envoy's own environment): the bridge will refuse every call, and requests are ${parsed.failOpen ? 'passed untouched (fail_open)' : 'answered 503 (fail_open false)'} until a configuration with the token is loaded`,
+        `wakegate: token_env: ${parsed.tokenEnv} is not set in the Wasm VM's environment (Envoy passes a variable listed in vm_config.environment_variables.host_env_keys only when it is set in Envoy's own environment): the bridge will refuse every call, and requests are ${parsed.failOpen ? 'passed untouched (fail_open)' : 'held to their max wait (fail_open false)'} until a configuration with the token is loaded`,
       );
     } else parsed.token = token;
   }

@@ -139,8 +139,8 @@ export function describeContainer(facts: ContainerFacts): Described {
       problems.push({
         setting: 'probe-path',
         value: config.probePath,
-        reason:
-          'the running container has no address on a network to probe it at (network_mode none?); not ready until it has one',
+        reason: 'the running container has no address on a network to probe it at (network_mode none?)',
+        instead: 'no probe: not ready until it has one',
       });
     }
   }
