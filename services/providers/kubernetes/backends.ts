@@ -173,7 +173,6 @@ function defaultSlicePort(ports: SlicePorts): number | undefined {
  * on its `http` port or else its first TCP one.
  */
 interface TrafficPorts {
-  services: V1Service[];
   /** Per Service, the EndpointSlice port names to take, in order; null: `defaultSlicePort`. */
   slicePortNames: Map<string, (string | null)[]>;
   targets: ServiceTarget[];
@@ -201,7 +200,7 @@ function trafficPorts(services: V1Service[], routes: RouteToBackend[]): TrafficP
     }
     slicePortNames.set(name, names);
   }
-  return { services: counted, slicePortNames, targets };
+  return { slicePortNames, targets };
 }
 
 /** The port of `slice` that carries the backend's traffic, by the names `trafficPorts` chose. */

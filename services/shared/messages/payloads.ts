@@ -183,8 +183,8 @@ export const BackendRecordSchema = Type.Object(
     cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: WELL_FORMED_PATTERN })),
     /**
      * Present while an update of the workload is rolling out (Kubernetes: pods of an older ReplicaSet still
-     * run, or the status has not caught up with the spec): a scale to zero then would bring back the newest
-     * pods alone on the next wake, so the idle loop leaves it up meanwhile.
+     * run): a scale to zero then would bring back the newest pods alone on the next wake, so the idle loop
+     * leaves it up meanwhile.
      */
     rollingOut: Type.Optional(Type.Literal(true)),
     updatedAt: Millis,
