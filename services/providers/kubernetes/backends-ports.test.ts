@@ -155,4 +155,23 @@ describe('computeBackends: the Service and port a route sends to', () => {
     );
     expect([backend?.backend.ready, backend?.probeUrl]).toEqual([false, undefined]);
   });
+
+  it('takes a single unnamed Service port the route names, and no port the Service lacks', async () => {
+    const unnamed = await routedBackend(
+      [{ name: 'http', containerPort: 8080 }],
+      [{ name: 'web', ports: [{ name: '', port: 80, targetPort: 'http' }] }],
+    );
+    expect([unnamed?.backend.ready, unnamed?.probeUrl]).toEqual([true, 'http://10.0.0.1:8080/healthz']);
+    await api.close();
+    // The route sends to port 80, which the Service does not have: the gateway cannot send there either.
+    const lacking = await routedBackend(
+      [{ name: 'http', containerPort: 8080 }],
+      [{ name: 'web', ports: [{ name: 'http', port: 8080, targetPort: 'http' }] }],
+    );
+    expect([lacking?.backend.ready, lacking?.probeUrl, lacking?.backend.cluster]).toEqual([
+      false,
+      undefined,
+      undefined,
+    ]);
+  });
 });
