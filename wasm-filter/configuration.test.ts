@@ -198,6 +198,24 @@ describe('configuration', () => {
       expect(bridge.calls.every((c) => c.authorization === undefined)).toBe(true);
     },
   );
+
+  it('holds requests to their max wait without the token when fail_open is false, as without a table', async () => {
+    const { plugin, bridge, clock } = await start({
+      config: { token_env: 'WAKEGATE_BRIDGE_TOKEN', fail_open: false, max_wait_ms: 2000 },
+      environment: { hostEnvKeys: ['WAKEGATE_BRIDGE_TOKEN'] },
+      requiredToken: 'from-a-secret',
+      backends: [sleeping],
+      awaitTable: false,
+    });
+    await bridge.seen((c) => c.path.startsWith('/v1/backends'));
+    const s = request(plugin, 'app.example.com');
+    clock.advance(1900);
+    await bridge.settle();
+    expect(s.settled).toBeUndefined();
+    clock.advance(200);
+    const outcome = await s.outcome;
+    expect(outcome.kind === 'local-reply' && outcome.status).toBe(504);
+  });
 });
 describe('reconfiguration', () => {
   it('keeps the long poll of a replaced root while its held streams are open: it releases them, and the new root polls once the old one ends', async () => {
