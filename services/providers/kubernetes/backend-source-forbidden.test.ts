@@ -76,23 +76,11 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     expect(source.forbiddenSources?.()).toEqual([{ resource: 'httproutes', namespace: 'shop' }]);
   });
 
-  it('counts a watched namespace it may not read (deleted, its RoleBinding gone) as empty, publishing the others', async () => {
-    // The watcher's rules bound in `shop` only, as a RoleBinding there grants them; Events stay allowed.
-    const rbac: RbacSubject = {
-      user: manifests.user,
-      rules: manifests.rules.map((bound) =>
-        bound.rule.resources.includes('events') ? bound : { ...bound, namespace: 'shop' },
-      ),
-    };
+  /** `shop/web` and `gone/api`, each with a host, and the source watching both namespaces under `rbac`, which
+   * may refuse calls on `refusable`. */
+  async function startShopAndGone(rbac: RbacSubject, ...refusable: string[]) {
     const api = await kube.startApi({ rbac });
-    kube.mayRefuse(
-      'deployments',
-      'services',
-      'endpointslices',
-      'httproutes',
-      'grpcroutes',
-      'referencegrants',
-    );
+    kube.mayRefuse(...refusable);
     api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
     api.create(serviceObject('web', 'web'));
     api.create(
@@ -104,6 +92,26 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
     const source = await kube.startSource(
       { backoff: { absentRetryMs: 50 } },
       { pod, namespaces: ['shop', 'gone'] },
+    );
+    return source;
+  }
+
+  it('counts a watched namespace it may not read (deleted, its RoleBinding gone) as empty, publishing the others', async () => {
+    // The watcher's rules bound in `shop` only, as a RoleBinding there grants them; Events stay allowed.
+    const rbac: RbacSubject = {
+      user: manifests.user,
+      rules: manifests.rules.map((bound) =>
+        bound.rule.resources.includes('events') ? bound : { ...bound, namespace: 'shop' },
+      ),
+    };
+    const source = await startShopAndGone(
+      rbac,
+      'deployments',
+      'services',
+      'endpointslices',
+      'httproutes',
+      'grpcroutes',
+      'referencegrants',
     );
     const snapshots = kube.snapshots(source);
     const first = await untilBackend(snapshots, 'shop/web', () => true);
@@ -125,20 +133,7 @@ describe('Kubernetes backend source: a source its RBAC refuses', () => {
         bound.rule.resources.includes('endpointslices') ? { ...bound, namespace: 'shop' } : bound,
       ),
     };
-    const api = await kube.startApi({ rbac });
-    kube.mayRefuse('endpointslices');
-    api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
-    api.create(serviceObject('web', 'web'));
-    api.create(
-      deploymentObject('api', {
-        namespace: 'gone',
-        annotations: { 'wakegate.dev/hosts': 'api.example.com' },
-      }),
-    );
-    const source = await kube.startSource(
-      { backoff: { absentRetryMs: 50 } },
-      { pod, namespaces: ['shop', 'gone'] },
-    );
+    const source = await startShopAndGone(rbac, 'endpointslices');
     const snapshot = await untilSnapshot(kube.snapshots(source), (s) => s.some((b) => b.id === 'shop/web'));
     expect(snapshot.map((b) => b.id)).toEqual(['shop/web']);
     expect(source.forbiddenSources?.()).toContainEqual({ resource: 'endpointslices', namespace: 'gone' });
