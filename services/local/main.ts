@@ -15,6 +15,7 @@ import { SCALER_PORT } from '../scaler/index.ts';
 import { asError, env, loadConfigOrReport, logConfigSpec } from '../shared/index.ts';
 import { WATCHER_PORT } from '../watcher/index.ts';
 import { adminTokenPath, ensureAdminToken } from './admin-token.ts';
+import { portInUse } from './free-port.ts';
 import { formatLogLine } from './log-lines.ts';
 import { startLocalStack } from './stack.ts';
 
@@ -39,6 +40,23 @@ const localConfigSpec = {
 const config = loadConfigOrReport('local', localConfigSpec) ?? process.exit(1);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
+
+// A port taken (most often by an `npm start` still running) would let a service fail while the readiness
+// check is answered by the other one's: said at once instead, naming the variable.
+for (const [variable, port] of [
+  ['WAKEGATE_GATEWAY_PORT', config.gatewayPort],
+  ['WAKEGATE_GATEWAY_ADMIN_PORT', config.gatewayAdminPort],
+  ['WAKEGATE_BRIDGE_PORT', config.bridgePort],
+  ['WAKEGATE_WATCHER_PORT', config.watcherPort],
+  ['WAKEGATE_SCALER_PORT', config.scalerPort],
+] as const) {
+  if (await portInUse(port)) {
+    process.stderr.write(
+      `wakegate-local: ${variable}: port ${port} on 127.0.0.1 is in use (another npm start still running? pgrep -fa services/local/main.ts)\n`,
+    );
+    process.exit(1);
+  }
+}
 
 let processConfig: Awaited<ReturnType<typeof loadProcessConfig>>;
 try {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -129,5 +130,68 @@ backends:
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain('nats-server is not installed: apt-get install nats-server');
+  });
+
+  it("stops everything when npm's own process gets SIGTERM, as a process manager sends it", async () => {
+    const gatewayPort = await freePort();
+    // `npm start` itself: its script's shell must hand the signal on (exec), or the stack outlives npm.
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        WAKEGATE_DATA_DIR: join(dir, 'data-sigterm'),
+        WAKEGATE_GATEWAY_PORT: String(gatewayPort),
+        WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
+        WAKEGATE_BRIDGE_PORT: String(await freePort()),
+        WAKEGATE_WATCHER_PORT: String(await freePort()),
+        WAKEGATE_SCALER_PORT: String(await freePort()),
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    stopWhenFinished(npm);
+    const lines = createInterface({ input: npm.stdout });
+    await new Promise<void>((resolve, reject) => {
+      lines.on('line', (line) => {
+        if (line.startsWith('Ctrl-C stops everything')) resolve();
+      });
+      npm.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+    });
+    npm.kill('SIGTERM');
+    await once(npm, 'exit');
+    // Nothing answers on the gateway's port any more: the stack went with npm.
+    await expect(
+      send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/'),
+    ).rejects.toThrow();
+  });
+
+  it('says in one line which port is taken, before starting anything, when one is (an npm start still running)', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+    const port = (taken.address() as AddressInfo).port;
+    const main = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        WAKEGATE_DATA_DIR: join(dir, 'data-taken'),
+        WAKEGATE_GATEWAY_PORT: String(await freePort()),
+        WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
+        WAKEGATE_BRIDGE_PORT: String(port),
+        WAKEGATE_WATCHER_PORT: String(await freePort()),
+        WAKEGATE_SCALER_PORT: String(await freePort()),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    stopWhenFinished(main);
+    let stderr = '';
+    main.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = (await once(main, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      `wakegate-local: WAKEGATE_BRIDGE_PORT: port ${port} on 127.0.0.1 is in use (another npm start still running? pgrep -fa services/local/main.ts)`,
+    ]);
   });
 });
