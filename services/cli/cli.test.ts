@@ -77,12 +77,13 @@ describe('the wakegate command against npm start', () => {
     expect(changes).toEqual(['asleep→waking', 'waking→awake', 'awake→draining', 'draining→asleep']);
   });
 
-  it('prints a spinner line and the timings of the phases for people, and the table shows the last wake', async () => {
+  it('prints the timings of the phases for people on stdout (no spinner off a terminal), and the table shows the last wake', async () => {
     const woken = await wakegate('wake', 'local/api', '--wait');
     expect(woken.code).toBe(0);
-    expect(woken.stderr).toMatch(
-      /local\/api is awake after \d+(\.\d+)? m?s \(scale \d+ ms, ready \d+(\.\d+)? m?s\)/,
+    expect(woken.stdout).toMatch(
+      /^local\/api is awake after \d+(\.\d+)? m?s \(scale \d+ ms, ready \d+(\.\d+)? m?s\)\n$/,
     );
+    expect(woken.stderr).toBe('');
     expect((await wakegate('status')).stdout).toMatch(
       /local\/api\s+│ awake\s+│ 1\/1 .*│ \d+(\.\d+)? m?s \(scale/,
     );

@@ -74,16 +74,20 @@ program
         );
       return;
     }
-    const spinner = asJson ? undefined : yoctoSpinner({ text: `waking ${id}` }).start();
+    // The spinner is for someone watching a terminal (on stderr); the outcome goes to stdout, as every other
+    // command's does, and an error to the one line every command's error gets.
+    const watched = !asJson && process.stderr.isTTY === true;
+    const spinner = watched ? yoctoSpinner({ text: `waking ${id}` }).start() : undefined;
     try {
       const answer = await client.wake(id, options.timeout);
+      spinner?.stop();
       if (asJson) json(answer);
-      else
-        spinner?.success(
-          `${id} is ${state(pc, answer.backend.state)} after ${wakeSummary(answer.backend.lastWake)}`,
-        );
+      else {
+        const line = `${id} is ${state(pc, answer.backend.state)} after ${wakeSummary(answer.backend.lastWake)}`;
+        out(watched ? `${pc.green('✔')} ${line}` : line);
+      }
     } catch (error) {
-      spinner?.error(`${id}: ${asError(error).message}`);
+      spinner?.stop();
       throw error;
     }
   });
