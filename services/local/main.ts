@@ -101,9 +101,12 @@ try {
       gatewayAdmin: config.gatewayAdminPort,
     },
     env: { LOG_LEVEL: config.logLevel },
-    // nats-server's start-up banner is noise here; its warnings and errors are not.
+    // nats-server's start-up banner is noise here; its warnings and errors are not, but for its warning about
+    // plaintext passwords: local mode's are made per run and kept in a file of mode 0600 (users.conf).
     output: (service, line) => {
-      if (!service.startsWith('nats') || !line.includes('[INF]')) say(formatLogLine(service, line));
+      if (service.startsWith('nats') && (line.includes('[INF]') || line.includes('Plaintext passwords')))
+        return;
+      say(formatLogLine(service, line));
     },
   });
 } catch (error) {
