@@ -42,21 +42,23 @@ describe('route index', () => {
     expect(reached([old], [{ ...old, status: refused.status }])).toEqual(['north', 'shop']);
   });
 
-  it("gives a backend each route naming one of its Services once, in the lists' order", () => {
+  it('gives a backend each route naming one of its Services once, HTTPRoutes first, then by namespace and name, whatever order the informers list them in', () => {
     const first = route('first', [[{ name: 'b' }], [{ name: 'a' }, { name: 'b' }]]);
+    const zeta = route('zeta', [[{ name: 'a' }]]);
     const second = route('second', [[{ name: 'a' }]]);
     const other = route('other', [[{ name: 'c' }]]);
-    const index = routeIndex({ httpRoutes: [first, other], grpcRoutes: [second] });
-    expect(
-      routesTo(index, 'shop', new Set(['a', 'b'])).map(({ route, kind, rules }) => [
-        route.metadata?.name,
-        kind,
-        rules,
-      ]),
-    ).toEqual([
+    const claims = (httpRoutes: HttpRoute[], grpcRoutes: HttpRoute[]) =>
+      routesTo(routeIndex({ httpRoutes, grpcRoutes }), 'shop', new Set(['a', 'b'])).map(
+        ({ route, kind, rules }) => [route.metadata?.name, kind, rules],
+      );
+    const expected = [
       ['first', 'HTTPRoute', [0, 1]],
+      ['zeta', 'HTTPRoute', [0]],
       ['second', 'GRPCRoute', [0]],
-    ]);
-    expect(routesTo(index, 'north', new Set(['a']))).toEqual([]);
+    ];
+    expect(claims([first, other, zeta], [second])).toEqual(expected);
+    // Two watcher replicas whose informers got the objects in another order record the same.
+    expect(claims([zeta, other, first], [second])).toEqual(expected);
+    expect(routesTo(routeIndex({ httpRoutes: [first] }), 'north', new Set(['a']))).toEqual([]);
   });
 });

@@ -46,11 +46,23 @@ export function isRouteAccepted(route: HttpRoute): boolean {
   );
 }
 
-/** An accepted route, numbered in the order the lists hold it (HTTPRoutes first): the order it claims in. */
+/** An accepted route. */
 interface IndexedRoute {
   route: HttpRoute;
   kind: RouteKind;
-  order: number;
+}
+
+/**
+ * The order a backend's routes are claimed and recorded in: HTTPRoutes first, then by namespace and name.
+ * Not the informers' list order, which follows when each object arrived and so can differ between watcher
+ * replicas: each would then record another order of the same routes, and overwrite the other's record.
+ */
+function claimOrder(a: IndexedRoute, b: IndexedRoute): number {
+  const key = ({ route, kind }: IndexedRoute) =>
+    `${kind === 'HTTPRoute' ? 0 : 1}/${route.metadata?.namespace ?? ''}/${route.metadata?.name ?? ''}`;
+  const x = key(a);
+  const y = key(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** The accepted routes by the Service namespace and name their backendRefs may send to. */
@@ -81,11 +93,10 @@ export function indexRoutes(objects: Pick<ClusterObjects, 'httpRoutes' | 'grpcRo
     ['HTTPRoute', objects.httpRoutes],
     ['GRPCRoute', objects.grpcRoutes ?? []],
   ];
-  let order = 0;
   for (const [kind, list] of lists)
     for (const route of list) {
       if (!isRouteAccepted(route)) continue;
-      const entry = { route, kind, order: order++ };
+      const entry = { route, kind };
       const from = route.metadata?.namespace ?? '';
       const namespaces = new Set<string>();
       for (const rule of route.spec?.rules ?? [])
@@ -182,8 +193,8 @@ export type RoutedPort = { service: string; port: number | undefined };
 export type RouteToBackend = { route: HttpRoute; kind: RouteKind; rules: number[]; ports: RoutedPort[] };
 
 /**
- * The accepted routes, of any namespace and in list order, with at least one rule sending to one of the
- * Services `serviceNames` of `namespace`.
+ * The accepted routes, of any namespace and in their claim order (`claimOrder`), with at least one rule
+ * sending to one of the Services `serviceNames` of `namespace`.
  */
 export function routesTo(index: RouteIndex, namespace: string, serviceNames: Set<string>): RouteToBackend[] {
   const byName = index.routes.byService.get(namespace);
@@ -192,7 +203,7 @@ export function routesTo(index: RouteIndex, namespace: string, serviceNames: Set
   for (const name of serviceNames) for (const entry of byName.get(name) ?? []) candidates.add(entry);
   const grants = index.grants.get(namespace) ?? [];
   const found: RouteToBackend[] = [];
-  for (const { route, kind } of [...candidates].sort((a, b) => a.order - b.order)) {
+  for (const { route, kind } of [...candidates].sort(claimOrder)) {
     const rules: number[] = [];
     const ports = new Map<string, RoutedPort>();
     (route.spec?.rules ?? []).forEach((rule, index) => {
