@@ -27,6 +27,23 @@ function stopWhenFinished(main: ChildProcess): void {
   });
 }
 
+/** `npm start`'s orchestrator with `env` over the test's, expected to stop before starting anything: its exit
+ * code and what it wrote to stderr. */
+async function refusedStart(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const main = spawn(process.execPath, [MAIN], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  stopWhenFinished(main);
+  let stderr = '';
+  main.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const [code] = (await once(main, 'exit')) as [number | null];
+  return { code, stderr };
+}
+
 describe('npm start', () => {
   it.each([1, 2])(
     'serves a cold start through the gateway it prints, and stops everything on Ctrl-C (replicas: %i)',
@@ -116,17 +133,10 @@ backends:
   );
 
   it('says in one line how to get nats-server when it is missing', async () => {
-    const main = spawn(process.execPath, [MAIN], {
-      cwd: ROOT,
-      env: { ...process.env, PATH: '/nonexistent', WAKEGATE_DATA_DIR: join(dir, 'data-missing') },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, stderr } = await refusedStart({
+      PATH: '/nonexistent',
+      WAKEGATE_DATA_DIR: join(dir, 'data-missing'),
     });
-    stopWhenFinished(main);
-    let stderr = '';
-    main.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = (await once(main, 'exit')) as [number | null];
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain('nats-server is not installed: apt-get install nats-server');
@@ -170,25 +180,14 @@ backends:
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => new Promise<void>((resolve) => taken.close(() => resolve())));
     const port = (taken.address() as AddressInfo).port;
-    const main = spawn(process.execPath, [MAIN], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        WAKEGATE_DATA_DIR: join(dir, 'data-taken'),
-        WAKEGATE_GATEWAY_PORT: String(await freePort()),
-        WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
-        WAKEGATE_BRIDGE_PORT: String(port),
-        WAKEGATE_WATCHER_PORT: String(await freePort()),
-        WAKEGATE_SCALER_PORT: String(await freePort()),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, stderr } = await refusedStart({
+      WAKEGATE_DATA_DIR: join(dir, 'data-taken'),
+      WAKEGATE_GATEWAY_PORT: String(await freePort()),
+      WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
+      WAKEGATE_BRIDGE_PORT: String(port),
+      WAKEGATE_WATCHER_PORT: String(await freePort()),
+      WAKEGATE_SCALER_PORT: String(await freePort()),
     });
-    stopWhenFinished(main);
-    let stderr = '';
-    main.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = (await once(main, 'exit')) as [number | null];
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([
       `wakegate-local: WAKEGATE_BRIDGE_PORT: port ${port} on 127.0.0.1 is in use (another npm start still running? pgrep -fa services/local/main.ts)`,
