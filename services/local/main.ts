@@ -50,7 +50,16 @@ for (const [variable, port] of [
   ['WAKEGATE_WATCHER_PORT', config.watcherPort],
   ['WAKEGATE_SCALER_PORT', config.scalerPort],
 ] as const) {
-  if (await portInUse(port)) {
+  let inUse: boolean;
+  try {
+    inUse = await portInUse(port);
+  } catch (error) {
+    process.stderr.write(
+      `wakegate-local: ${variable}: port ${port} on 127.0.0.1: ${asError(error).message}\n`,
+    );
+    process.exit(1);
+  }
+  if (inUse) {
     process.stderr.write(
       `wakegate-local: ${variable}: port ${port} on 127.0.0.1 is in use (another npm start still running? pgrep -fa services/local/main.ts)\n`,
     );
@@ -134,14 +143,17 @@ say(`status page: ${stack.bridgeUrl}/ui#token=${encodeURIComponent(adminToken)}`
 say('Ctrl-C stops everything.');
 say('');
 
-let stopping = false;
+let stoppingSince: number | undefined;
 const stop = async () => {
-  if (stopping) {
-    // A second Ctrl-C: do not wait for graceful shutdown.
+  if (stoppingSince !== undefined) {
+    // npm hands a signal on to the orchestrator its script execs, which a Ctrl-C reached from the terminal
+    // already: one press is two signals a moment apart. Only one more than a second later is a second
+    // Ctrl-C, which does not wait for the graceful stop.
+    if (Date.now() - stoppingSince < 1000) return;
     stack.killNow();
     process.exit(1);
   }
-  stopping = true;
+  stoppingSince = Date.now();
   say('stopping …');
   await stack.stop();
   say('stopped.');

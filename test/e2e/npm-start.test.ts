@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../ports.ts';
 import { untilDead } from '../processes.ts';
+import { until } from '../until.ts';
 import { DEMO_BACKEND, ROOT, send } from './local-stack.ts';
 
 const MAIN = join(ROOT, 'services', 'local', 'main.ts');
@@ -27,12 +28,23 @@ function stopWhenFinished(main: ChildProcess): void {
   });
 }
 
+/** Free ports for every part of local mode, whatever else runs on the machine. */
+async function ports(): Promise<Record<string, string>> {
+  return {
+    WAKEGATE_GATEWAY_PORT: String(await freePort()),
+    WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
+    WAKEGATE_BRIDGE_PORT: String(await freePort()),
+    WAKEGATE_WATCHER_PORT: String(await freePort()),
+    WAKEGATE_SCALER_PORT: String(await freePort()),
+  };
+}
+
 /** `npm start`'s orchestrator with `env` over the test's, expected to stop before starting anything: its exit
  * code and what it wrote to stderr. */
 async function refusedStart(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   const main = spawn(process.execPath, [MAIN], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(await ports()), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   stopWhenFinished(main);
@@ -142,38 +154,40 @@ backends:
     expect(stderr).toContain('nats-server is not installed: apt-get install nats-server');
   });
 
-  it("stops everything when npm's own process gets SIGTERM, as a process manager sends it", async () => {
-    const gatewayPort = await freePort();
-    // `npm start` itself: its script's shell must hand the signal on (exec), or the stack outlives npm.
-    const npm = spawn('npm', ['start', '--silent'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        WAKEGATE_DATA_DIR: join(dir, 'data-sigterm'),
-        WAKEGATE_GATEWAY_PORT: String(gatewayPort),
-        WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
-        WAKEGATE_BRIDGE_PORT: String(await freePort()),
-        WAKEGATE_WATCHER_PORT: String(await freePort()),
-        WAKEGATE_SCALER_PORT: String(await freePort()),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    stopWhenFinished(npm);
-    const lines = createInterface({ input: npm.stdout });
-    await new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => {
-        if (line.startsWith('Ctrl-C stops everything')) resolve();
+  it.each(['SIGTERM to npm alone, as a process manager sends it', 'Ctrl-C, to the whole process group'])(
+    'stops everything in order through npm on %s',
+    async (how) => {
+      const env = await ports();
+      const gateway = { gatewayUrl: `http://127.0.0.1:${env.WAKEGATE_GATEWAY_PORT}` };
+      // `npm start` itself: its script's shell must hand the signal on (exec), or the stack outlives npm;
+      // and a Ctrl-C then reaches the orchestrator twice (from the terminal and from npm), a single press.
+      const npm = spawn('npm', ['start', '--silent'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env, WAKEGATE_DATA_DIR: join(dir, 'data-signals'), LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
       });
-      npm.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
-    });
-    npm.kill('SIGTERM');
-    await once(npm, 'exit');
-    // Nothing answers on the gateway's port any more: the stack went with npm.
-    await expect(
-      send({ gatewayUrl: `http://127.0.0.1:${gatewayPort}` }, 'demo.localhost', '/'),
-    ).rejects.toThrow();
-  });
+      stopWhenFinished(npm);
+      const output: string[] = [];
+      const lines = createInterface({ input: npm.stdout });
+      lines.on('line', (line) => output.push(line));
+      await new Promise<void>((resolve, reject) => {
+        lines.on('line', (line) => {
+          if (line.startsWith('Ctrl-C stops everything')) resolve();
+        });
+        npm.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+      });
+      // The gateway answers (a host nobody serves: 404, no cold start).
+      expect((await send(gateway, 'nowhere.localhost', '/')).status).toBe(404);
+      if (how.startsWith('SIGTERM')) npm.kill('SIGTERM');
+      else process.kill(-(npm.pid as number), 'SIGINT');
+      const [code] = (await once(npm, 'exit')) as [number | null];
+      expect(code).toBe(0);
+      await until('the stack to have stopped in order', () => output.includes('stopped.'));
+      // Nothing answers on the gateway's port any more: the stack went with npm.
+      await expect(send(gateway, 'nowhere.localhost', '/')).rejects.toThrow();
+    },
+  );
 
   it('says in one line which port is taken, before starting anything, when one is (an npm start still running)', async () => {
     const taken = createServer();
