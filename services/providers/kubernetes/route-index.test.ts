@@ -42,23 +42,28 @@ describe('route index', () => {
     expect(reached([old], [{ ...old, status: refused.status }])).toEqual(['north', 'shop']);
   });
 
-  it('gives a backend each route naming one of its Services once, HTTPRoutes first, then by namespace and name, whatever order the informers list them in', () => {
+  it("gives a backend each route naming one of its Services once, in Gateway API's order for ties (oldest, then namespace and name), whatever order the informers list them in", () => {
     const first = route('first', [[{ name: 'b' }], [{ name: 'a' }, { name: 'b' }]]);
     const zeta = route('zeta', [[{ name: 'a' }]]);
     const second = route('second', [[{ name: 'a' }]]);
     const other = route('other', [[{ name: 'c' }]]);
+    const oldest = {
+      ...route('oldest', [[{ name: 'b' }]]),
+      metadata: { name: 'oldest', namespace: 'shop', creationTimestamp: '2026-01-01T00:00:00Z' },
+    };
     const claims = (httpRoutes: HttpRoute[], grpcRoutes: HttpRoute[]) =>
       routesTo(routeIndex({ httpRoutes, grpcRoutes }), 'shop', new Set(['a', 'b'])).map(
         ({ route, kind, rules }) => [route.metadata?.name, kind, rules],
       );
     const expected = [
+      ['oldest', 'HTTPRoute', [0]],
       ['first', 'HTTPRoute', [0, 1]],
-      ['zeta', 'HTTPRoute', [0]],
       ['second', 'GRPCRoute', [0]],
+      ['zeta', 'HTTPRoute', [0]],
     ];
-    expect(claims([first, other, zeta], [second])).toEqual(expected);
+    expect(claims([first, other, zeta, oldest], [second])).toEqual(expected);
     // Two watcher replicas whose informers got the objects in another order record the same.
-    expect(claims([zeta, other, first], [second])).toEqual(expected);
+    expect(claims([oldest, zeta, other, first], [second])).toEqual(expected);
     expect(routesTo(routeIndex({ httpRoutes: [first] }), 'north', new Set(['a']))).toEqual([]);
   });
 });

@@ -53,15 +53,23 @@ interface IndexedRoute {
 }
 
 /**
- * The order a backend's routes are claimed and recorded in: HTTPRoutes first, then by namespace and name.
- * Not the informers' list order, which follows when each object arrived and so can differ between watcher
- * replicas: each would then record another order of the same routes, and overwrite the other's record.
+ * The order a backend's routes are claimed and recorded in, Gateway API's for routes that tie: the oldest
+ * first (undated last), then by namespace and name, then HTTPRoutes before GRPCRoutes. The first claim of a
+ * host decides its namespace. Not the informers' list order, which follows when each object arrived and so
+ * can differ between watcher replicas: each would then record another order of the same routes, and
+ * overwrite the other's record.
  */
 function claimOrder(a: IndexedRoute, b: IndexedRoute): number {
-  const key = ({ route, kind }: IndexedRoute) =>
-    `${kind === 'HTTPRoute' ? 0 : 1}/${route.metadata?.namespace ?? ''}/${route.metadata?.name ?? ''}`;
-  const x = key(a);
-  const y = key(b);
+  const created = ({ route }: IndexedRoute) => {
+    const ms = new Date(route.metadata?.creationTimestamp ?? Number.NaN).getTime();
+    return Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY;
+  };
+  const name = ({ route, kind }: IndexedRoute) =>
+    `${route.metadata?.namespace ?? ''}/${route.metadata?.name ?? ''}/${kind === 'HTTPRoute' ? 0 : 1}`;
+  const age = created(a) - created(b);
+  if (age !== 0 && !Number.isNaN(age)) return age;
+  const x = name(a);
+  const y = name(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
