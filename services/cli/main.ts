@@ -84,7 +84,7 @@ program
       if (asJson) json(answer);
       else {
         const line = `${id} is ${state(pc, answer.backend.state)} after ${wakeSummary(answer.backend.lastWake)}`;
-        out(watched ? `${pc.green('✔')} ${line}` : line);
+        out(process.stdout.isTTY === true ? `${pc.green('✔')} ${line}` : line);
       }
     } catch (error) {
       spinner?.stop();

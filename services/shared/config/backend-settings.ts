@@ -136,7 +136,7 @@ export interface SettingProblem {
   setting: string;
   value: string;
   reason: string;
-  /** What is used instead where it is not the default: the operator's bound the value is beyond. */
+  /** What is used instead where it is not the default (the operator's bound the value is beyond, say). */
   instead?: string;
 }
 
