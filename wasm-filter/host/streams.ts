@@ -186,6 +186,13 @@ function settleResponse(r: ResponseRecord, out: ClientResponse): void {
   r.deliver(out);
 }
 
+/** The outcome of a stream that goes on upstream: its headers and body, and `trailers` when there are any. */
+function goingOn(rec: StreamRecord, trailers: HeaderPairs | undefined): StreamOutcome {
+  return trailers && trailers.length > 0
+    ? { kind: 'continue', headers: rec.headers, body: rec.body, trailers }
+    : { kind: 'continue', headers: rec.headers, body: rec.body };
+}
+
 function undecided(rec: StreamRecord): boolean {
   return rec.state === 'headers' || rec.state === 'held' || rec.state === 'body' || rec.state === 'trailers';
 }
@@ -637,12 +644,7 @@ export class StreamTable {
     this.dropRequestMaps(rec);
     // Once continued, the headers are the upstream request's: handed over as they are, not copied. The
     // client's trailers go on too when the module never had them (its VM failed, with fail_open).
-    const trailers = rec.requestTrailers ?? rec.incomingTrailers;
-    rec.settle(
-      trailers && trailers.length > 0
-        ? { kind: 'continue', headers: rec.headers, body: rec.body, trailers }
-        : { kind: 'continue', headers: rec.headers, body: rec.body },
-    );
+    rec.settle(goingOn(rec, rec.requestTrailers ?? rec.incomingTrailers));
   }
 
   /**
@@ -757,12 +759,7 @@ export class StreamTable {
   #continueUntouched(rec: StreamRecord): void {
     if (this.#routerReplied(rec)) return;
     rec.state = 'continued';
-    const trailers = rec.incomingTrailers;
-    rec.settle(
-      trailers && trailers.length > 0
-        ? { kind: 'continue', headers: rec.headers, body: rec.body, trailers }
-        : { kind: 'continue', headers: rec.headers, body: rec.body },
-    );
+    rec.settle(goingOn(rec, rec.incomingTrailers));
   }
 
   /** Envoy's Context::failStream: 503, gRPC UNAVAILABLE, details `wasm_fail_stream`, no body. A failed VM
