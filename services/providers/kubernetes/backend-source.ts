@@ -178,8 +178,9 @@ class KubernetesBackendSource implements BackendSource {
     });
   }
 
-  /** The objects of `kind` held (of one namespace when given), none of a namespace `refusedNamespaces` names. */
-  private listed<T>(kind: string, namespace?: string, refused = this.refusedNamespaces()): T[] {
+  /** The objects of `kind` held (of one namespace when given), none of a namespace in `refused` (the caller's
+   * `refusedNamespaces()`, taken once per computation). */
+  private listed<T>(kind: string, namespace: string | undefined, refused: ReadonlySet<string>): T[] {
     return this.informers
       .filter(
         (i) => i.spec.kind === kind && !(i.spec.namespace !== undefined && refused.has(i.spec.namespace)),
@@ -233,16 +234,19 @@ class KubernetesBackendSource implements BackendSource {
    * is made again where routes or grants changed.
    */
   private reindexed(dirty: Set<string>): Set<string> {
+    const refused = this.refusedNamespaces();
     if (this.routesChanged) {
       const routes = indexRoutes({
-        httpRoutes: this.listed<HttpRoute>('httproutes'),
-        grpcRoutes: this.listed<HttpRoute>('grpcroutes'),
+        httpRoutes: this.listed<HttpRoute>('httproutes', undefined, refused),
+        grpcRoutes: this.listed<HttpRoute>('grpcroutes', undefined, refused),
       });
       for (const namespace of reachedNamespaces(this.routes.routes, routes)) dirty.add(namespace);
       this.routes = { ...this.routes, routes };
     }
-    if (this.grantsChanged)
-      this.routes = { ...this.routes, grants: indexGrants(this.listed<ReferenceGrant>('referencegrants')) };
+    if (this.grantsChanged) {
+      const grants = indexGrants(this.listed<ReferenceGrant>('referencegrants', undefined, refused));
+      this.routes = { ...this.routes, grants };
+    }
     this.routesChanged = false;
     this.grantsChanged = false;
     return dirty;
