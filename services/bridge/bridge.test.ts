@@ -22,6 +22,7 @@ import {
   ensureJetStream,
   INTENTS_BUCKET,
   JETSTREAM_NEEDS,
+  MAX_RECORD_BYTES,
   WAKE_STREAM,
 } from '../shared/index.ts';
 import { BackendsReply } from './schemas.ts';
@@ -357,9 +358,15 @@ describe('bridge against a real nats-server', () => {
     // A record stored under another backend's key would let one backend's hosts shadow another's.
     await backends.put('shop/alias', codecs.backend.encode(backendRecord('shop/api', true)));
     await intents.put('shop/api', new TextEncoder().encode('not json'));
-    await until('three invalid values counted', async () => (await invalid()) >= before + 3);
+    // Valid, but larger than any record the watcher writes: every filter would download it with each table.
+    const hosts = Array.from({ length: 900 }, (_, i) => `host-${i}.${'x'.repeat(60)}.example.com`);
+    const huge = codecs.backend.encode(backendRecord('shop/huge', true, { hosts }));
+    expect(huge.length).toBeGreaterThan(MAX_RECORD_BYTES);
+    await backends.put('shop/huge', huge);
+    await until('four invalid values counted', async () => (await invalid()) >= before + 4);
     current = await table();
     expect(current.backends.map((b) => b.id)).not.toContain('shop/alias');
+    expect(current.backends.map((b) => b.id)).not.toContain('shop/huge');
     // An unreadable intent counts as no intent: the watcher's readiness stands.
     expect(current.backends.find((b) => b.id === 'shop/api')?.ready).toBe(true);
     expect((await fetch(`${bridge.url}/healthz`)).status).toBe(200);

@@ -13,6 +13,7 @@ import {
   INTENTS_BUCKET,
   KV_TIMEOUT_MS,
   type Logger,
+  MAX_RECORD_BYTES,
   type NatsConnection,
   type StatusFollower,
 } from '../shared/index.ts';
@@ -49,6 +50,17 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
     backendsKv,
     BACKENDS_BUCKET,
     (id, value, seq) => {
+      // Every filter downloads each record with the whole table: one far larger than any the watcher writes
+      // (written by someone else) would weigh on every filter, and enough of them would pass Envoy's limit
+      // on a response it buffers, making every filter's table fetch fail.
+      if (value !== undefined && value.length > MAX_RECORD_BYTES) {
+        options.logger.warn(
+          { backend: id, bytes: value.length, max: MAX_RECORD_BYTES },
+          'ignoring backend record larger than the watcher writes',
+        );
+        options.onInvalid?.(BACKENDS_BUCKET);
+        return view.setBackend(id, undefined, seq);
+      }
       const record = backends.decode(id, value, codecs.backend.decode);
       if (record !== undefined && record.id !== id) {
         options.logger.warn(

@@ -9,9 +9,9 @@ import { until } from '../../test/until.ts';
 import { useBackendsBucket } from '../../test/watcher/backends-bucket.ts';
 import type { BackendSource, ObservedBackend } from '../providers/index.ts';
 import { SnapshotChannel } from '../providers/snapshot-channel.ts';
-import { codecs, createLogger } from '../shared/index.ts';
+import { codecs, createLogger, MAX_RECORD_BYTES } from '../shared/index.ts';
 import { Watcher } from './watcher.ts';
-import { MAX_RECORD_BYTES, withinRecordLimit } from './write-decision.ts';
+import { withinRecordLimit } from './write-decision.ts';
 
 const logger = createLogger('watcher-oversized-test', 'silent');
 const bucket = useBackendsBucket('watcher-oversized-test', logger);

@@ -15,6 +15,7 @@ import {
   decodeMessage,
   ignoredBecause,
   type Logger,
+  MAX_RECORD_BYTES,
   type NatsConnection,
   type NatsLink,
   natsLink,
@@ -30,7 +31,6 @@ import { ReadyTraces } from './ready-traces.ts';
 import {
   decideWrite,
   keysToCheck,
-  MAX_RECORD_BYTES,
   readinessChanged,
   toRecord,
   type WriteDecision,

@@ -11,15 +11,7 @@
  */
 
 import type { ObservedBackend } from '../providers/index.ts';
-import { type BackendId, type BackendRecord, pairOf, sameRoutes } from '../shared/index.ts';
-
-/**
- * The largest record written with its hosts and routes, in JSON bytes: far above any real backend's (256
- * hostnames take 65 KB only at their longest), far below NATS's default 1 MiB message limit. A larger one
- * would be refused by NATS and fail the watcher's whole pass, every backend's write retried with it, and
- * every filter would download it with each whole table.
- */
-export const MAX_RECORD_BYTES = 64 * 1024;
+import { type BackendId, type BackendRecord, MAX_RECORD_BYTES, pairOf, sameRoutes } from '../shared/index.ts';
 
 /**
  * `record` as it may be written: the same, or, when its JSON is above MAX_RECORD_BYTES, without hosts and

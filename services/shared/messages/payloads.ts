@@ -168,6 +168,14 @@ export const BackendConfigSchema = Type.Object(
 );
 export type BackendConfig = Static<typeof BackendConfigSchema>;
 
+/**
+ * The largest value of `wakegate-backends`, in JSON bytes: far above any real backend's record (256
+ * hostnames take 65 KB only at their longest), far below NATS's default 1 MiB message limit. The watcher
+ * writes a larger record without its hosts and routes; the bridge leaves out one it finds anyway (written by
+ * someone else), since every filter downloads each record with the whole table.
+ */
+export const MAX_RECORD_BYTES = 64 * 1024;
+
 /** Value of `wakegate-backends`, written by the watcher. */
 export const BackendRecordSchema = Type.Object(
   {
