@@ -67,6 +67,7 @@ describe('configuration from the environment', () => {
   it.each([
     ['NATS_URL', 'http://example:4222', /NATS_URL: expected a nats or tls or ws or wss URL/],
     ['NATS_URL', 'not a url', /NATS_URL: not a URL/],
+    ['NATS_URL', 'nats://me:s3cret@bad host:4222', /NATS_URL: not a URL: "nats:\/\/me:\*\*\*@bad host:4222"/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL: expected one of fatal, error/],
     ['PORT', '70000', /PORT: expected a whole number from 0 to 65535/],
     ['PORT', 'eighty', /PORT: expected a whole number/],

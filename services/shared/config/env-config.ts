@@ -132,7 +132,7 @@ export const env = {
           try {
             url = new URL(one.trim());
           } catch {
-            throw new ConfigError(variable, `not a URL: ${JSON.stringify(one.trim())}`);
+            throw new ConfigError(variable, `not a URL: ${JSON.stringify(withoutPasswords(one.trim()))}`);
           }
           const scheme = url.protocol.slice(0, -1);
           if (!options.protocols.includes(scheme)) {
@@ -194,4 +194,9 @@ export function loadConfigOrReport<S extends ConfigSpec>(
     process.stderr.write(`wakegate-${service}: invalid configuration: ${error.message}\n`);
     return undefined;
   }
+}
+
+/** URLs as they may be shown in a log or an error: a password in one (`nats://user:pass@host`) as `***`. */
+export function withoutPasswords(urls: string): string {
+  return urls.replace(/(\/\/[^/:@\s]*):[^/@\s]*@/g, '$1:***@');
 }

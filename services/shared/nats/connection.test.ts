@@ -159,6 +159,19 @@ describe('the first NATS connection', () => {
     }
   });
 
+  it('names the server without the password a URL carries', async () => {
+    const users = await startNatsServer({ users: true });
+    try {
+      const withPassword = users.url.replace('nats://', 'nats://wakegate-bridge:not-the-password@');
+      const attempt = connectNats({ natsUrl: withPassword, name: 'wakegate-test', logger });
+      await expect(attempt).rejects.toThrow(
+        `cannot connect to NATS at ${users.url.replace('nats://', 'nats://wakegate-bridge:***@')}: Authorization Violation`,
+      );
+    } finally {
+      await users.close();
+    }
+  });
+
   it('logs what the server refused, not only that something failed', async () => {
     const users = await startNatsServer({ users: true });
     const lines: { msg: string; err?: string }[] = [];

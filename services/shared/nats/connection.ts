@@ -8,6 +8,7 @@ import {
   type Status,
 } from '@nats-io/transport-node';
 import { backoffDelayMs } from '../backoff.ts';
+import { withoutPasswords } from '../config/env-config.ts';
 import { asError, WakegateError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -32,7 +33,10 @@ export interface NatsConnectOptions {
 export class NatsConnectError extends WakegateError {
   constructor(servers: string, cause: Error, user?: string) {
     const as = user === undefined ? '' : ` as ${user}`;
-    super('nats_connect_failed', `cannot connect to NATS at ${servers}${as}: ${cause.message}`);
+    super(
+      'nats_connect_failed',
+      `cannot connect to NATS at ${withoutPasswords(servers)}${as}: ${cause.message}`,
+    );
     this.cause = cause;
   }
 }
