@@ -22,6 +22,7 @@ import {
 } from '../shared/index.ts';
 import { type BridgeAuth, bearerTokenCheck } from './auth.ts';
 import { BodySlots } from './body-slots.ts';
+import { answerClientError, answerFrameworkError } from './client-errors.ts';
 import type { ColdStartClock } from './cold-start-clock.ts';
 import type { ColdStartTraces } from './cold-start-traces.ts';
 import { controlRoutes } from './control-api.ts';
@@ -217,6 +218,8 @@ export function buildApp(options: BuildAppOptions) {
     // The time to receive a whole request, headers and body, not to answer it: a long poll held a minute
     // is not cut; a body its client stops sending is (408, connection closed).
     requestTimeout: REQUEST_TIMEOUT_MS,
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(bridgeValidatorCompiler);
   // Bodies are JSON only; anything else is a 415 rather than a confusing schema error.

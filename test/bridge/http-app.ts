@@ -8,7 +8,12 @@ import {
   type PublishedWake,
   type Publisher,
 } from '../../services/bridge/index.ts';
-import { type ActivityReport, createLogger, type SleepReply } from '../../services/shared/index.ts';
+import {
+  type ActivityReport,
+  createLogger,
+  type Logger,
+  type SleepReply,
+} from '../../services/shared/index.ts';
 import { backendRecord } from '../backend-record.ts';
 
 /** A publisher that keeps every wake and activity call; every wake is a first one. */
@@ -49,6 +54,8 @@ export function buildHttpApp(
     adminToken?: string;
     maxLongPolls?: number;
     maxLongPollsPerClient?: number;
+    /** Silent unless given. */
+    logger?: Logger;
   } = {},
 ): HttpApp {
   const publisher = new RecordingPublisher();
@@ -57,7 +64,7 @@ export function buildHttpApp(
     synced: () => true,
     maxLongPolls: options.maxLongPolls ?? 100,
     maxLongPollsPerClient: options.maxLongPollsPerClient,
-    logger: createLogger('bridge', 'silent'),
+    logger: options.logger ?? createLogger('bridge', 'silent'),
     auth: options.tokens === undefined ? { anonymous: true } : { tokens: options.tokens },
     adminToken: options.adminToken,
   });
