@@ -37,6 +37,7 @@ import {
   NoLeaderError,
   NotSyncedError,
   SleepRefusedError,
+  SleepReplyInvalidError,
   UnknownBackendError,
   ViewBehindError,
   WakeTimeoutError,
@@ -147,6 +148,7 @@ function classify(error: FastifyError | Error): { status: number; code: string; 
   if (error instanceof LongPollQuotaError) return { status: 429, code: error.code, retry: true };
   if (error instanceof ControlDisabledError) return { status: 403, code: error.code, retry: false };
   if (error instanceof SleepRefusedError) return { status: error.status, code: error.code, retry: false };
+  if (error instanceof SleepReplyInvalidError) return { status: 502, code: error.code, retry: false };
   if (error instanceof WakeTimeoutError) return { status: 504, code: error.code, retry: false };
   if (error instanceof UnknownBackendError) return { status: 404, code: error.code, retry: false };
   if (error instanceof InvalidBackendIdError) return { status: 400, code: error.code, retry: false };

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
+import { SleepReplyInvalidError } from './errors.ts';
 
 const FILTER_TOKEN = 'filter-token-0123456789';
 const ADMIN_TOKEN = 'admin-token-0123456789';
@@ -131,6 +132,12 @@ describe('control API', () => {
       expect(refused.json().error).toBe(error);
     }
     expect(bridge.publisher.sleeps.at(-1)).toEqual({ backend: 'shop/api', force: false });
+    // A reply the bridge cannot use (a newer scaler's outcome) is the scaler's fault, not the bridge's.
+    bridge.publisher.sleepError = new SleepReplyInvalidError('shop/api', 'unknown outcome');
+    const unusable = await call('POST', '/v1/control/backends/shop/api/sleep');
+    bridge.publisher.sleepError = undefined;
+    expect(unusable.statusCode).toBe(502);
+    expect(unusable.json().error).toBe('sleep_reply_invalid');
   });
 });
 

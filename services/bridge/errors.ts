@@ -87,6 +87,19 @@ export class NoLeaderError extends WakegateError {
   }
 }
 
+/**
+ * The lease holder answered a sleep with a reply this bridge cannot read (an outcome of a newer scaler), or
+ * with one about another backend.
+ */
+export class SleepReplyInvalidError extends WakegateError {
+  constructor(backend: string, reason: string) {
+    super(
+      'sleep_reply_invalid',
+      `the scaler's answer to the sleep of ${backend} could not be used: ${reason}`,
+    );
+  }
+}
+
 /** The backend is in an `asleep-during` window: no wake is taken until it ends. */
 export class AsleepByScheduleError extends WakegateError {
   /** Seconds until the window ends (at least 1), for `Retry-After`. */

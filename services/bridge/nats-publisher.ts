@@ -25,7 +25,7 @@ import {
   subjectFor,
   wakeMessageId,
 } from '../shared/index.ts';
-import { NatsUnavailableError, NoLeaderError } from './errors.ts';
+import { NatsUnavailableError, NoLeaderError, SleepReplyInvalidError } from './errors.ts';
 
 /** What publishing a wake came to; the scaler's PublishedWake is what handling it did to the workload. */
 export interface PublishedWake {
@@ -171,7 +171,14 @@ export class NatsPublisher {
     } catch (error) {
       throw new NoLeaderError(asError(error).message);
     }
-    return codecs.sleepReply.decode(data);
+    let reply: SleepReply;
+    try {
+      reply = codecs.sleepReply.decode(data);
+    } catch (error) {
+      throw new SleepReplyInvalidError(backend, asError(error).message);
+    }
+    if (reply.backend !== backend) throw new SleepReplyInvalidError(backend, `it is about ${reply.backend}`);
+    return reply;
   }
 
   /** In a producer span, whose context the message's headers carry to the scaler (when traced). */

@@ -34,9 +34,12 @@ export class RecordingPublisher implements Publisher {
   /** What the lease holder answers every sleep with (`asleep` unless a test sets another outcome). */
   sleepOutcome: SleepReply['outcome'] = 'asleep';
   readonly sleeps: { backend: string; force: boolean }[] = [];
+  /** When set, every sleep fails with it (what the real publisher throws). */
+  sleepError: Error | undefined;
 
   async sleep(backend: string, force: boolean): Promise<SleepReply> {
     this.sleeps.push({ backend, force });
+    if (this.sleepError) throw this.sleepError;
     return { backend, outcome: this.sleepOutcome };
   }
 }
