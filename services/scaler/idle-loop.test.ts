@@ -49,6 +49,7 @@ interface LogLine {
   backend?: string;
   outcome?: string;
   reason?: string;
+  kind?: string;
 }
 
 /** A logger that keeps its lines, for outcomes that are only logged (a cancelled drain). */
@@ -88,7 +89,8 @@ describe('scaler: idle loop', () => {
     bridge = await startFakeBridge(nc, 'bridge-a');
     void (async () => {
       for await (const entry of await intents.watch()) {
-        if (entry.operation !== 'PUT') continue;
+        // The unreadable intent of the test of unreadable inputs is not one to log.
+        if (entry.operation !== 'PUT' || entry.key === 'idle/unreadable') continue;
         intentLog.push({
           id: backendFromKey(entry.key),
           record: codecs.intent.decode(entry.value),
@@ -833,6 +835,38 @@ describe('scaler: idle loop', () => {
       clearInterval(spoof);
     }
     expect(workloads.replicas.get(id)).toBe(0);
+  });
+
+  it('counts, logs and otherwise ignores every input it cannot read, and answers a bad sleep request at once', async () => {
+    const { lines, loopNc, metrics } = await startLoop(new TestWorkloads({}), 'leader', () => true);
+    const bridges = await new Kvm(nc).open('wakegate-bridges');
+    const garbage = new TextEncoder().encode('not json');
+    nc.publish(subjectFor('activity', backendId('idle', 'x')), garbage);
+    await backends.put('idle/unreadable', garbage);
+    await backends.put('Not_A_Key', garbage);
+    await intentsKv.put('idle/unreadable', garbage);
+    const answer = await nc.request(controlSubject('sleep', backendId('idle', 'x')), garbage, {
+      timeout: 5000,
+    });
+    expect(JSON.parse(new TextDecoder().decode(answer.data))).toMatchObject({ error: 'invalid_request' });
+    const counted = async (kind: string) => {
+      const text = await metrics.registry.getSingleMetricAsString('wakegate_scaler_invalid_inputs_total');
+      const line = text.split('\n').find((l) => l.startsWith('wakegate_') && l.includes(`kind="${kind}"`));
+      return Number(line?.split(' ').at(-1) ?? 0);
+    };
+    const expected = { activity: 1, bridge_heartbeat: 1, backend_record: 2, intent: 1, sleep_request: 1 };
+    await until('every unreadable input counted', async () => {
+      // Heartbeats are followed from the loop's start on (its watch takes updates only): written until read.
+      if ((await counted('bridge_heartbeat')) === 0) await bridges.put('bridge-garbage', garbage);
+      for (const [kind, count] of Object.entries(expected)) if ((await counted(kind)) < count) return false;
+      return true;
+    });
+    for (const kind of Object.keys(expected)) {
+      const logged = lines.filter((line) => line.msg === 'unreadable input ignored' && line.kind === kind);
+      expect(logged).toHaveLength(await counted(kind));
+    }
+    await bridges.delete('bridge-garbage');
+    expect(loopNc.isClosed()).toBe(false);
   });
 
   it('hands the idle loop to another replica when the lease holder dies', async () => {

@@ -205,7 +205,7 @@ export class IdleLoop {
           this.#tracker.recordActivity(report, this.#clock());
           if (report.requests > 0 || report.inflight > 0) this.#asleep.delete(report.backend);
         } catch (reason) {
-          this.#log.warn({ subject: msg.subject, err: asError(reason) }, 'invalid activity ignored');
+          this.#ignored('activity', { subject: msg.subject }, reason);
         }
       },
     });
@@ -256,12 +256,21 @@ export class IdleLoop {
     this.#tasks.push(this.#status.done);
   }
 
+  /**
+   * Counts and logs an input that could not be read (its writer is another wakegate service, or someone
+   * with its NATS permissions): by its message only, since a flood of them would repeat one stack trace.
+   */
+  #ignored(kind: string, where: Record<string, string>, error: unknown): void {
+    this.#options.metrics.invalidInputs.inc({ kind });
+    this.#log.warn({ ...where, kind, reason: asError(error).message }, 'unreadable input ignored');
+  }
+
   #onBridge(entry: KvWatchEntry): void {
     if (entry.operation === 'PUT') {
       try {
         this.#liveness.heartbeat(entry.key, codecs.bridge.decode(entry.value).intents, this.#clock());
       } catch (error) {
-        this.#log.warn({ key: entry.key, err: asError(error) }, 'bridge heartbeat unreadable; ignored');
+        this.#ignored('bridge_heartbeat', { key: entry.key }, error);
         return;
       }
     } else {
@@ -325,14 +334,15 @@ export class IdleLoop {
     let id: BackendId;
     try {
       id = backendFromKey(entry.key);
-    } catch {
+    } catch (error) {
+      this.#ignored('backend_record', { key: entry.key }, error);
       return;
     }
     let record: BackendRecord | undefined;
     try {
       record = backendRecordOf(entry);
     } catch (error) {
-      this.#log.warn({ backend: id, err: asError(error) }, 'backend record unreadable; ignored');
+      this.#ignored('backend_record', { backend: id }, error);
       return;
     }
     const related = record?.config.group !== undefined || record?.config.dependsOn !== undefined;
@@ -359,7 +369,8 @@ export class IdleLoop {
     let id: BackendId;
     try {
       id = backendFromKey(entry.key);
-    } catch {
+    } catch (error) {
+      this.#ignored('intent', { key: entry.key }, error);
       return;
     }
     const known = this.#intentRevisions.get(id) ?? 0;
@@ -369,19 +380,21 @@ export class IdleLoop {
     this.#intentStates.delete(id);
     this.#marks.delete(id);
     if (entry.operation !== 'PUT') return;
+    let record: IntentRecord;
     try {
-      const record = codecs.intent.decode(entry.value);
-      this.#options.intents.noted(id, record);
-      this.#intentStates.set(id, record.state);
-      if (record.asleepUntil !== undefined) this.#marks.set(id, record.asleepUntil);
-      if (record.state === 'stopping' && this.#options.intents.owns(record)) {
-        this.#ownStops.set(id, entry.revision);
-      }
-      // A window's mark written over `awake` is no wake.
-      if (record.state !== 'awake' || this.#markWrites.get(id) === entry.revision) return;
-    } catch {
+      record = codecs.intent.decode(entry.value);
+    } catch (error) {
+      this.#ignored('intent', { backend: id }, error);
       return;
     }
+    this.#options.intents.noted(id, record);
+    this.#intentStates.set(id, record.state);
+    if (record.asleepUntil !== undefined) this.#marks.set(id, record.asleepUntil);
+    if (record.state === 'stopping' && this.#options.intents.owns(record)) {
+      this.#ownStops.set(id, entry.revision);
+    }
+    // A window's mark written over `awake` is no wake.
+    if (record.state !== 'awake' || this.#markWrites.get(id) === entry.revision) return;
     // A wake: clients are waiting for this backend, give it its full idle timeout from now.
     this.#tracker.recordWake(id, this.#clock());
     this.#asleep.delete(id);
@@ -613,7 +626,9 @@ export class IdleLoop {
       if (request.backend !== id) throw new Error(`backend ${request.backend} does not match ${msg.subject}`);
       force = request.force;
     } catch (error) {
-      this.#log.warn({ subject: msg.subject, err: asError(error) }, 'invalid sleep request ignored');
+      this.#ignored('sleep_request', { subject: msg.subject }, error);
+      // Answered, so a tool asking over NATS learns why at once instead of waiting out its timeout.
+      msg.respond(JSON.stringify({ error: 'invalid_request', message: asError(error).message }));
       return;
     }
     // Another pair's backend: its own leader answers (the first answer is the one the asker takes).

@@ -27,8 +27,14 @@ export class ScalerMetrics {
   });
   readonly terminated = new Counter({
     name: 'wakegate_wakes_terminated_total',
-    help: 'Wake messages terminated: invalid (poison), unknown_backend, not_opted_in, retries_exhausted (failed max_deliver times)',
+    help: 'Wake messages terminated: invalid (poison), unknown_backend, not_opted_in, asleep_by_schedule, retries_exhausted (failed max_deliver times)',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly invalidInputs = new Counter({
+    name: 'wakegate_scaler_invalid_inputs_total',
+    help: 'Messages and KV entries ignored as unreadable, by kind: activity, bridge_heartbeat, backend_record, intent, sleep_request (wakes: wakegate_wakes_terminated_total)',
+    labelNames: ['kind'] as const,
     registers: [this.registry],
   });
   readonly wakes = new Counter({
