@@ -1,5 +1,5 @@
 /** The Docker proxy's entry point: its configuration, its two listeners and its stop on SIGTERM. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,34 @@ describe('docker-proxy main', () => {
     expect(proxy.stderr()).toMatch(
       /^wakegate-docker-proxy: invalid configuration: WAKEGATE_DOCKER_PROXY_READ/,
     );
+  });
+
+  it.each([
+    ['the two sockets at one path', { READ: 'one.sock', SCALE: 'one.sock' }, /SCALE: the same socket as/],
+    ["the read socket at dockerd's", { READ: 'dockerd.sock' }, /READ: dockerd's own socket/],
+    ["the scale socket at dockerd's", { SCALE: './dockerd.sock' }, /SCALE: dockerd's own socket/],
+  ])('stops at start, deleting nothing, with %s', async (_case, sockets, message) => {
+    const variables = Object.fromEntries(
+      Object.entries(sockets).map(([side, file]) => [`WAKEGATE_DOCKER_PROXY_${side}`, join(dir, file)]),
+    );
+    const proxy = spawnService(MAIN, {
+      WAKEGATE_DOCKER_PROXY_UPSTREAM: join(dir, 'dockerd.sock'),
+      ...variables,
+    });
+    expect(await proxy.exitCode()).toBe(1);
+    expect(proxy.stderr()).toMatch(message);
+    expect(await call(join(dir, 'dockerd.sock'), 'GET', '/containers/json')).toBe(204);
+  });
+
+  it('refuses to listen where a file is, and leaves the file alone', async () => {
+    const file = join(dir, 'not-a-socket.txt');
+    await writeFile(file, 'keep me');
+    const proxy = spawnService(MAIN, {
+      WAKEGATE_DOCKER_PROXY_UPSTREAM: join(dir, 'dockerd.sock'),
+      WAKEGATE_DOCKER_PROXY_READ: file,
+    });
+    expect(await proxy.exitCode()).toBe(1);
+    expect(await readFile(file, 'utf8')).toBe('keep me');
   });
 
   it('serves each socket at its access level, and exits 0 on SIGTERM', async () => {

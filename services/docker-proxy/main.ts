@@ -3,6 +3,7 @@
  * by WAKEGATE_DOCKER_PROXY_READ (the watcher's) and WAKEGATE_DOCKER_PROXY_SCALE (the scaler's) and forwards
  * the calls each may make to dockerd's socket.
  */
+import { resolve } from 'node:path';
 import {
   createLogger,
   env,
@@ -26,6 +27,22 @@ if (config.read === undefined && config.scale === undefined) {
   process.stderr.write(
     'wakegate-docker-proxy: invalid configuration: WAKEGATE_DOCKER_PROXY_READ or WAKEGATE_DOCKER_PROXY_SCALE is required\n',
   );
+  process.exit(1);
+}
+
+// Each socket is removed before it is listened on: one that names dockerd's socket would delete it, and
+// the two at one path would leave the read side the scale side's access.
+const sameSocket = (a: string | undefined, b: string | undefined) =>
+  a !== undefined && b !== undefined && resolve(a) === resolve(b);
+const clash = sameSocket(config.read, config.scale)
+  ? 'WAKEGATE_DOCKER_PROXY_SCALE: the same socket as WAKEGATE_DOCKER_PROXY_READ'
+  : sameSocket(config.read, config.upstream)
+    ? "WAKEGATE_DOCKER_PROXY_READ: dockerd's own socket (WAKEGATE_DOCKER_PROXY_UPSTREAM)"
+    : sameSocket(config.scale, config.upstream)
+      ? "WAKEGATE_DOCKER_PROXY_SCALE: dockerd's own socket (WAKEGATE_DOCKER_PROXY_UPSTREAM)"
+      : undefined;
+if (clash !== undefined) {
+  process.stderr.write(`wakegate-docker-proxy: invalid configuration: ${clash}\n`);
   process.exit(1);
 }
 

@@ -8,7 +8,7 @@
  * optional API version prefix, against a character set without `%` or dot segments, so no encoding or `..`
  * can reach another route.
  */
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { announcesBody, type Logger } from '../shared/index.ts';
 
@@ -96,6 +96,26 @@ function forward(options: DockerProxyOptions, incoming: IncomingMessage, respons
 }
 
 /** Starts one listener; resolves once it accepts connections. */
+/**
+ * Removes what a previous run left at `path` (a socket), so listening there does not fail; anything else
+ * there is not ours to delete: a path set by mistake to a file or a directory stops the proxy at start.
+ */
+function removeStaleSocket(path: string): void {
+  let kind: string;
+  try {
+    const info = lstatSync(path);
+    if (info.isSocket()) {
+      rmSync(path);
+      return;
+    }
+    kind = info.isDirectory() ? 'a directory' : 'a file';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  throw new Error(`${path} is ${kind}, not a socket: not replaced`);
+}
+
 export async function startDockerProxy(options: DockerProxyOptions): Promise<DockerProxy> {
   const log = options.logger.child({ listen: options.listen, access: options.access });
   const server: Server = createServer((incoming, response) => {
@@ -115,7 +135,7 @@ export async function startDockerProxy(options: DockerProxyOptions): Promise<Doc
     }
     forward(options, incoming, response);
   });
-  rmSync(options.listen, { force: true });
+  removeStaleSocket(options.listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.listen, () => {
