@@ -45,7 +45,8 @@ describe('configuration from the environment', () => {
   it('reads every variable', () => {
     const config = loadConfig(spec, {
       NATS_URL: 'nats://a:4222,nats://b:4222',
-      NATS_CREDS: '/etc/nats/user.creds',
+      // Any readable file will do: it is checked at start, read when connecting.
+      NATS_CREDS: import.meta.filename,
       NATS_USER: 'u',
       NATS_PASSWORD: 'p',
       LOG_LEVEL: 'debug',
@@ -57,6 +58,7 @@ describe('configuration from the environment', () => {
       WAKEGATE_DRAIN_MS: '5s',
     });
     expect(config).toMatchObject({
+      natsCreds: import.meta.filename,
       port: 9000,
       provider: 'docker',
       namespaces: ['shop', 'default'],
@@ -67,6 +69,14 @@ describe('configuration from the environment', () => {
   it.each([
     ['NATS_URL', 'http://example:4222', /NATS_URL: expected a nats or tls or ws or wss URL/],
     ['NATS_URL', 'not a url', /NATS_URL: not a URL/],
+    ['NATS_URL', 'nats://', /NATS_URL: no host in "nats:\/\/"/],
+    [
+      'NATS_CREDS',
+      '/nonexistent/wakegate.creds',
+      /NATS_CREDS: cannot read \/nonexistent\/wakegate.creds: ENOENT/,
+    ],
+    ['NATS_TLS_CA', '/nonexistent/ca.pem', /NATS_TLS_CA: cannot read \/nonexistent\/ca.pem: ENOENT/],
+    ['NATS_TLS_CA', '/tmp', /NATS_TLS_CA: \/tmp is a directory/],
     ['NATS_URL', 'nats://me:s3cret@bad host:4222', /NATS_URL: not a URL: "nats:\/\/me:\*\*\*@bad host:4222"/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL: expected one of fatal, error/],
     ['PORT', '70000', /PORT: expected a whole number from 0 to 65535/],

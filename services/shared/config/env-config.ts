@@ -4,7 +4,7 @@
  * and `loadConfigOrReport` turns that into one line on stderr for a main, which then exits 1.
  */
 
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { parseDurationMs } from './duration.ts';
 
@@ -53,6 +53,27 @@ export const env = {
     return field(
       variable,
       (raw) => raw,
+      () => undefined,
+    );
+  },
+  /** The path of a file that must exist and be readable now (credentials, a CA bundle), or undefined. */
+  readableFile(variable: string): EnvField<string | undefined> {
+    return field(
+      variable,
+      (raw) => {
+        try {
+          if (statSync(raw).isDirectory())
+            throw new ConfigError(variable, `${raw} is a directory, not a file`);
+          accessSync(raw, constants.R_OK);
+        } catch (error) {
+          if (error instanceof ConfigError) throw error;
+          throw new ConfigError(
+            variable,
+            `cannot read ${raw}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+          );
+        }
+        return raw;
+      },
       () => undefined,
     );
   },
@@ -135,6 +156,8 @@ export const env = {
             throw new ConfigError(variable, `not a URL: ${JSON.stringify(withoutPasswords(one.trim()))}`);
           }
           const scheme = url.protocol.slice(0, -1);
+          if (url.host === '' && options.protocols.includes(scheme))
+            throw new ConfigError(variable, `no host in ${JSON.stringify(withoutPasswords(one.trim()))}`);
           if (!options.protocols.includes(scheme)) {
             throw new ConfigError(
               variable,

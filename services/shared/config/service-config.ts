@@ -9,12 +9,12 @@ import { env } from './env-config.ts';
 
 export const natsConfigSpec = {
   natsUrl: env.url('NATS_URL', { default: 'nats://127.0.0.1:4222', protocols: ['nats', 'tls', 'ws', 'wss'] }),
-  natsCreds: env.optionalString('NATS_CREDS'),
+  natsCreds: env.readableFile('NATS_CREDS'),
   natsUser: env.optionalString('NATS_USER'),
   /** `NATS_PASSWORD`, or the file `NATS_PASSWORD_FILE` names. */
   natsPassword: env.secret('NATS_PASSWORD'),
   /** A CA bundle: connect with TLS, and trust only servers whose certificate it signed. */
-  natsTlsCa: env.optionalString('NATS_TLS_CA'),
+  natsTlsCa: env.readableFile('NATS_TLS_CA'),
   /** Copies of the wake stream and buckets: `auto` (3 on a cluster of 3 or more servers, else 1) or 1–5. */
   jetstreamReplicas: env.string('WAKEGATE_JETSTREAM_REPLICAS', {
     default: 'auto',
@@ -26,7 +26,7 @@ export const natsConfigSpec = {
 /** For the services that answer control requests (bridge, scaler), through their control user. */
 export const natsControlConfigSpec = {
   /** The control user's credentials file, when users are credentials files (else `NATS_CREDS` is used). */
-  natsControlCreds: env.optionalString('NATS_CONTROL_CREDS'),
+  natsControlCreds: env.readableFile('NATS_CONTROL_CREDS'),
 };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
