@@ -43,6 +43,24 @@ describe('node services/watcher/main.ts', () => {
     expect(watcher.lines.at(-1)).toContain('no Kubernetes cluster configured');
   });
 
+  it('stops at start on a provider set up wrong without waiting for a NATS that is not there', async () => {
+    const unreachable = 'nats://127.0.0.1:1';
+    const watcher = spawnService(MAIN, { WAKEGATE_PROVIDER: 'process', NATS_URL: unreachable, PORT: '0' });
+    expect(await watcher.exitCode()).toBe(1);
+    expect(watcher.lines.at(-1)).toContain('WAKEGATE_PROCESS_CONFIG');
+  });
+
+  it('stops at start on a DOCKER_HOST the docker CLI would refuse, naming it', async () => {
+    const watcher = spawnService(MAIN, {
+      WAKEGATE_PROVIDER: 'docker',
+      DOCKER_HOST: '/var/run/docker.sock',
+      NATS_URL: 'nats://127.0.0.1:1',
+      PORT: '0',
+    });
+    expect(await watcher.exitCode()).toBe(1);
+    expect(watcher.lines.at(-1)).toContain('DOCKER_HOST: expected unix:///path');
+  });
+
   it('watches the cluster of KUBECONFIG, writes KV, serves ops endpoints and stops cleanly on SIGTERM', async () => {
     api.create(deploymentObject('web', { annotations: { 'wakegate.dev/hosts': 'web.example.com' } }));
     const logger = createLogger('watcher-main-test', 'silent');

@@ -36,21 +36,23 @@ export interface RunningWatcher extends RunningService {
 
 export async function startWatcher(options: WatcherServiceOptions): Promise<RunningWatcher> {
   const { logger, provider, namespaces } = options;
-  const nc = await connectAndSetUp({ ...options, service: 'watcher', logger });
+  // The provider first, as the scaler does: its configuration problems stop the watcher at once, not after
+  // it waited for NATS (which may never come up for a watcher set up wrong).
+  const source = await startProvider(provider, async () =>
+    (await loadProvider(provider)).createBackendSource({
+      logger,
+      namespaces,
+      processConfig: options.processConfig,
+      component: 'wakegate-watcher',
+      clusterNaming: { flavor: options.gatewayFlavor, clusterDomain: options.clusterDomain },
+      pod: options.pod,
+    }),
+  );
   return startOrUndo(async (undoOnFailure) => {
+    undoOnFailure(() => source.close());
+    const nc = await connectAndSetUp({ ...options, service: 'watcher', logger });
     undoOnFailure(() => nc.close());
     const kv = await new Kvm(jetstream(nc, { timeout: KV_TIMEOUT_MS })).open(BACKENDS_BUCKET);
-    const source = await startProvider(provider, async () =>
-      (await loadProvider(provider)).createBackendSource({
-        logger,
-        namespaces,
-        processConfig: options.processConfig,
-        component: 'wakegate-watcher',
-        clusterNaming: { flavor: options.gatewayFlavor, clusterDomain: options.clusterDomain },
-        pod: options.pod,
-      }),
-    );
-    undoOnFailure(() => source.close());
     const watcher = new Watcher({
       source,
       kv,
