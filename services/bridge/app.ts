@@ -200,8 +200,11 @@ export function createWake(parts: WakeParts): Wake {
     else {
       const ms = performance.now() - arrivedAt;
       metrics.wakesPublished.inc();
-      metrics.coldStart.observe({ phase: 'wake' }, ms / 1000);
-      if (!ready) parts.control.feed.emit(parts.control.state.wakePublished(backend, at, ms));
+      if (!ready) {
+        // Its `wake` phase is observed at the release, by the one bridge that records the cold start.
+        parts.coldStart.published(backend, ms);
+        parts.control.feed.emit(parts.control.state.wakePublished(backend, at, ms));
+      }
     }
     return outcome;
   };

@@ -1,9 +1,10 @@
 /**
  * NATS adapter for `wakegate.scaled.*.*` (core): tells the merged view when the scaler scales a backend to
- * zero, so it is not reported ready on the strength of a watcher record written before the pods went.
- * A message that is not valid, or whose subject names another backend than its payload, is logged,
- * counted and ignored.
+ * zero, so it is not reported ready on the strength of a watcher record written before the pods went, and
+ * tells the cold-start clock which bridge received the wake a scale up answered. A message that is not
+ * valid, or whose subject names another backend than its payload, is logged, counted and ignored.
  */
+import type { Msg } from '@nats-io/transport-node';
 import {
   allSubjects,
   asError,
@@ -12,6 +13,7 @@ import {
   type Logger,
   type NatsConnection,
   type ScaledMessage,
+  WAKE_SOURCE_HEADER,
 } from '../shared/index.ts';
 
 export interface ScaledWatchOptions {
@@ -22,6 +24,8 @@ export interface ScaledWatchOptions {
    * object scaled, when the provider has identities.
    */
   onScaledToZero: (id: BackendId, generation: number | undefined, uid: string | undefined) => void;
+  /** A scale up from zero on a wake: `wakeSource`, the source of the wake it answered, when named. */
+  onScaledOnWake?: (id: BackendId, wakeSource: string | undefined) => void;
   onInvalid: () => void;
 }
 
@@ -46,6 +50,8 @@ export function watchScaled(options: ScaledWatchOptions): ScaledWatch {
         return;
       }
       if (message.to === 0) options.onScaledToZero(message.backend, message.generation, message.uid);
+      else if (message.from === 0 && message.reason === 'wake')
+        options.onScaledOnWake?.(message.backend, wakeSourceOf(msg));
     },
   });
   return {
@@ -53,4 +59,13 @@ export function watchScaled(options: ScaledWatchOptions): ScaledWatch {
       subscription.unsubscribe();
     },
   };
+}
+
+/** The wake source a scaled event names, if any (nats.js throws on a header block it cannot read). */
+function wakeSourceOf(msg: Msg): string | undefined {
+  try {
+    return msg.headers?.get(WAKE_SOURCE_HEADER) || undefined;
+  } catch {
+    return undefined;
+  }
 }

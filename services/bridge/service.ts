@@ -32,6 +32,9 @@ import type { BackendRow } from './schemas.ts';
 
 const CLOSE_GRACE_MS = 2000;
 
+/** Bridges started in this process so far. */
+let startedHere = 0;
+
 export interface BridgeOptions {
   natsUrl: string;
   natsCreds?: string | undefined;
@@ -61,6 +64,8 @@ export interface RunningBridge extends RunningService {
   readonly port: number;
   /** `http://host:port` the bridge listens on. */
   readonly url: string;
+  /** Its name as the `source` of what it publishes and the key of its heartbeat. */
+  readonly instance: string;
   /** Resolves once both KV snapshots are loaded (from then on `/readyz` depends on NATS only). */
   whenSynced(): Promise<void>;
 }
@@ -73,7 +78,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     const controlNc = await connectForControl({ ...options, service: 'bridge', logger });
     undoOnFailure(() => controlNc.close());
     // Activity sources are `<this>/<filter source>` within the 256 characters of ActivityMessage.source.
-    const instance = `bridge/${hostname().slice(0, 170)}/${process.pid}`;
+    // Unique among bridges, also for several in one process (tests, embedding): heartbeats are keyed by it,
+    // and a scaled event names the bridge whose wake it answered by it.
+    const instance = `bridge/${hostname().slice(0, 170)}/${process.pid}${++startedHere > 1 ? `-${startedHere}` : ''}`;
     const publisher = new NatsPublisher({ nc, source: instance });
     const { app, view, longPolls, metrics, coldStart, traces, control, controlFeed, wake } = assembleApp({
       publisher,
@@ -110,6 +117,10 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     const scaled = watchScaled({
       nc,
       logger,
+      onScaledOnWake: (id, wakeSource) => {
+        // A scale naming no wake (a scaler older than this bridge) leaves every bridge recording its own.
+        if (wakeSource !== undefined) coldStart.scaledOnWake(id, wakeSource === instance, performance.now());
+      },
       onScaledToZero: (id, generation, uid) => {
         if (view.scaledToZero(id, generation, uid)) {
           logger.info({ backend: id }, 'scaled to zero; not ready until the watcher records it again');
@@ -164,6 +175,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       nc,
       port: (app.server.address() as AddressInfo).port,
       url: `http://${new URL(address).host}`,
+      instance,
       whenSynced: () => watch.whenSynced,
       ...closeOnce(async () => {
         // First stop vouching for this bridge's filters, so the scaler does not wait for its entry to expire.

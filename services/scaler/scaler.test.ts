@@ -111,7 +111,8 @@ describe('scaler: wakes', () => {
 
     await publishWake(js, id);
     const [event] = await scaled.next((e) => e.backend === id);
-    expect(event).toMatchObject({ backend: id, from: 0, to: 3, reason: 'wake' });
+    // Named, so the bridge that received that wake records the cold start as a whole.
+    expect(event).toMatchObject({ backend: id, from: 0, to: 3, reason: 'wake', wakeSource: 'test' });
     await settled();
     expect(workloads.sets()).toEqual([expect.objectContaining({ id, replicas: 3 })]);
     expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'replica-a' });

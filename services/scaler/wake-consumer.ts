@@ -311,8 +311,9 @@ export class WakeConsumer {
     const { handler, metrics } = this.#options;
     let id: BackendId;
     let at: number;
+    let source: string;
     try {
-      ({ backend: id, at } = decodeMessage('wake', msg));
+      ({ backend: id, at, source } = decodeMessage('wake', msg));
     } catch (error) {
       msg.term();
       metrics.terminated.inc({ reason: 'invalid' });
@@ -328,7 +329,7 @@ export class WakeConsumer {
       { kind: SpanKind.CONSUMER, attributes: { 'wakegate.backend': id } },
       contextOfMessage(msg),
       async (span) => {
-        const handled = await handler.handle(id, at);
+        const handled = await handler.handle(id, { at, source });
         span.setAttribute('wakegate.outcome', handled.kind);
         if (handled.kind === 'scaled') {
           span.setAttributes({ 'wakegate.replicas.from': handled.from, 'wakegate.replicas.to': handled.to });

@@ -45,9 +45,16 @@ export interface WakeHandlerOptions {
 /** Compare-and-set attempts against other writers before a wake fails (and is redelivered). */
 const INTENT_ATTEMPTS = 5;
 
+/** A wake message's time and the bridge that published it. */
+export interface WakeOrigin {
+  at: number;
+  source: string;
+}
+
 interface Pass {
-  /** Earliest `at` of the wakes sharing this pass, for the wake-to-scaled time. */
-  wakeAt: number;
+  /** The earliest of the wakes sharing this pass: its `at` for the wake-to-scaled time, its source for the
+   * scaled event. */
+  first: WakeOrigin;
   outcome: Promise<WakeOutcome>;
 }
 
@@ -63,27 +70,27 @@ export class WakeHandler {
   }
 
   /** Wakes the backend (or joins a pass that will) and resolves with what happened; never rejects. */
-  handle(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
+  handle(id: BackendId, wake: WakeOrigin): Promise<WakeOutcome> {
     const running = this.#running.get(id);
-    if (!running) return this.#start(id, wakeAt);
+    if (!running) return this.#start(id, wake);
     const queued = this.#queued.get(id);
     if (queued) {
-      queued.wakeAt = Math.min(queued.wakeAt, wakeAt);
+      if (wake.at < queued.first.at) queued.first = wake;
       return queued.outcome;
     }
     const pass: Pass = {
-      wakeAt,
+      first: wake,
       outcome: running.then(() => {
         this.#queued.delete(id);
-        return this.#start(id, pass.wakeAt);
+        return this.#start(id, pass.first);
       }),
     };
     this.#queued.set(id, pass);
     return pass.outcome;
   }
 
-  #start(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
-    const outcome = this.#wake(id, wakeAt).finally(() => {
+  #start(id: BackendId, wake: WakeOrigin): Promise<WakeOutcome> {
+    const outcome = this.#wake(id, wake).finally(() => {
       if (this.#running.get(id) === outcome) this.#running.delete(id);
     });
     this.#running.set(id, outcome);
@@ -135,7 +142,7 @@ export class WakeHandler {
     }
   }
 
-  async #wake(id: BackendId, wakeAt: number): Promise<WakeOutcome> {
+  async #wake(id: BackendId, wake: WakeOrigin): Promise<WakeOutcome> {
     const { scaler, backends, bounds, scaled, metrics } = this.#options;
     const log = this.#options.logger.child({ backend: id });
     // The intent is read beside the record, not after it: one round trip less before the scale call. Only
@@ -183,8 +190,8 @@ export class WakeHandler {
       metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
       if (marked !== 'awake') await this.#finishStop(id, marked.finishing, result);
       const now = this.#now();
-      metrics.observeWakeToScaled(wakeAt, now);
-      if (result.from !== result.to) scaled.publish(id, { ...result, reason: 'wake', at: now });
+      metrics.observeWakeToScaled(wake.at, now);
+      if (result.from !== result.to) scaled.publish(id, { ...result, reason: 'wake', at: now }, wake.source);
       log.info({ from: result.from, to: result.to }, 'scaled up on wake');
       return { kind: 'scaled', ...result, maxWaitMs: record.config.maxWaitMs };
     } catch (thrown) {

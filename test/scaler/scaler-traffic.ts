@@ -13,6 +13,7 @@ import {
   DEFAULT_BACKEND_CONFIG,
   type ScaledMessage,
   subjectFor,
+  WAKE_SOURCE_HEADER,
 } from '../../services/shared/index.ts';
 import { backendRecord } from '../backend-record.ts';
 
@@ -40,23 +41,27 @@ export async function publishWake(js: JetStreamClient, id: BackendId): Promise<v
   );
 }
 
+/** A `wakegate.scaled.*` event, with the wake source its header names (`WAKE_SOURCE_HEADER`), if any. */
+export type ScaledEvent = ScaledMessage & { wakeSource?: string };
+
 /** Collects every `wakegate.scaled.*` event and lets a test await the n-th one matching. */
 export function collectScaled(nc: NatsConnection) {
-  const events: ScaledMessage[] = [];
+  const events: ScaledEvent[] = [];
   const waiters = new Set<() => void>();
   nc.subscribe('wakegate.scaled.>', {
     callback: (_error, msg) => {
-      events.push(codecs.scaled.decode(msg.data));
+      const wakeSource = msg.headers?.get(WAKE_SOURCE_HEADER);
+      events.push({ ...codecs.scaled.decode(msg.data), ...(wakeSource ? { wakeSource } : {}) });
       for (const wake of waiters) wake();
     },
   });
   return {
     events,
     async next(
-      match: (event: ScaledMessage) => boolean,
+      match: (event: ScaledEvent) => boolean,
       count = 1,
       timeoutMs = 10_000,
-    ): Promise<ScaledMessage[]> {
+    ): Promise<ScaledEvent[]> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const found = events.filter(match);

@@ -319,6 +319,13 @@ export const ScaledMessageSchema = Type.Object(
 );
 export type ScaledMessage = Static<typeof ScaledMessageSchema>;
 
+/**
+ * Header of a `wakegate.scaled` message with reason `wake`: the `source` of the wake the scale answered
+ * (the first of those it answered), so the one bridge that received it records the cold start as a whole.
+ * A header, not a field: bridges of any version read the payload alike.
+ */
+export const WAKE_SOURCE_HEADER = 'Wakegate-Wake-Source';
+
 /** `wakegate.control.sleep.<token>` (request/reply, answered by the idle-loop lease holder). */
 export const SleepRequestSchema = Type.Object(
   {
