@@ -115,13 +115,13 @@ describe('the dashboard', () => {
 });
 
 describe('asBoolComparison', () => {
-  it('makes the top-level comparison a bool one, leaving label matchers and nested ones alone', () => {
+  it('makes each top-level comparison a bool one, leaving label matchers and nested ones alone', () => {
     expect(asBoolComparison('sum(x{a!="b"}) > 10')).toBe('sum(x{a!="b"}) > bool 10');
     expect(asBoolComparison('a >= b')).toBe('a >= bool b');
     expect(asBoolComparison('min by (job) ({__name__=~"a|b"}) == 0')).toBe(
       'min by (job) ({__name__=~"a|b"}) == bool 0',
     );
-    expect(() => asBoolComparison('sum(x)')).toThrow(/found 0/);
-    expect(() => asBoolComparison('a > 1 and b < 2')).toThrow(/found 2/);
+    expect(() => asBoolComparison('sum(x)')).toThrow(/expected a top-level comparison/);
+    expect(asBoolComparison('a > 1 and b < 2')).toBe('a > bool 1 and b < bool 2');
   });
 });

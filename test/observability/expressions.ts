@@ -54,9 +54,9 @@ export function asGrafanaSends(expr: string, rateInterval = '30s'): string {
 const COMPARISONS = ['==', '!=', '>=', '<=', '>', '<'];
 
 /**
- * The alert's condition with its one top-level comparison made a `bool` one (`a > 10` → `a > bool 10`):
- * the same expression, answering 0 or 1 for every series it compares instead of only those that fire. Throws
- * when there is no top-level comparison, or more than one.
+ * The alert's condition with its top-level comparisons made `bool` ones (`a > 10` → `a > bool 10`; of `a > 10
+ * and b >= 3`, both): the same expression, answering 0 or 1 for every series it compares instead of only
+ * those that fire. Throws when there is no top-level comparison.
  */
 export function asBoolComparison(expr: string): string {
   let depth = 0;
@@ -80,10 +80,11 @@ export function asBoolComparison(expr: string): string {
       }
     }
   }
-  if (found.length !== 1)
-    throw new Error(`expected one top-level comparison in ${expr}, found ${found.length}`);
-  const [{ at, op }] = found as [{ at: number; op: string }];
-  return `${expr.slice(0, at + op.length)} bool${expr.slice(at + op.length)}`;
+  if (found.length === 0) throw new Error(`expected a top-level comparison in ${expr}`);
+  let made = expr;
+  for (const { at, op } of found.reverse())
+    made = `${made.slice(0, at + op.length)} bool${made.slice(at + op.length)}`;
+  return made;
 }
 
 /** The metric names an expression selects: bare names, and the alternatives of a `__name__=~"a|b"` match. */
