@@ -52,6 +52,24 @@ describe('requests', () => {
     expect(plugin.metric('wakegate_held')).toBe(0);
     expect(plugin.workers[0]?.openStreams).toBe(0);
   });
+  it('logs the timeouts of a backend that never starts under steady traffic a few times, counted, not every tick', async () => {
+    const { plugin, bridge, clock, logs } = await start({ backends: [{ ...sleeping, maxWaitMs: 1000 }] });
+    // A request every 100 ms for 30 s: from the first second on, some run out on every tick.
+    for (let i = 0; i < 300; i++) {
+      request(plugin, 'app.example.com');
+      clock.advance(100);
+      await bridge.settle();
+    }
+    // The last of them, logged once the 10 s since the line before have passed.
+    clock.advance(10_000);
+    const lines = logs.filter((l) => l.message.includes('timed out')).map((l) => l.message);
+    // The first at once, then one line per 10 s at most.
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    expect(lines.length).toBeLessThanOrEqual(5);
+    const counted = lines.map((line) => Number(/wakegate: (\d+) held request/.exec(line)?.[1]));
+    expect(counted.reduce((a, b) => a + b, 0)).toBe(plugin.metric('wakegate_timeouts_total'));
+  });
+
   it('uses max_wait_ms from the configuration when the backend has none', async () => {
     const { plugin, bridge, clock } = await start({ config: { max_wait_ms: 500 }, backends: [sleeping] });
     const s = request(plugin, 'app.example.com');

@@ -41,7 +41,7 @@ import { environmentVariable } from './environ';
 import { heldTotal, isHeld } from './ledger';
 import { defineMetrics } from './metrics';
 import { pollAnswered, pollIfDue, pollLost } from './poll';
-import { expireHeld, releaseReady } from './release';
+import { expireHeld, logTimeouts, releaseReady } from './release';
 import { PROBE_TICK_MS, probeAnswered, probeLost, routePending } from './route';
 import { repeatWakes, wakeAnswered, wakeLost } from './wake';
 
@@ -117,6 +117,7 @@ export function tick(rootId: u32): void {
     expireHeld(now);
     repeatWakes(now);
   }
+  logTimeouts(now);
   adjustTick(rootId);
 }
 

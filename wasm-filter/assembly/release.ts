@@ -111,9 +111,30 @@ export function releaseReady(now: f64): void {
   checkLedger();
 }
 
+/**
+ * Timeouts not logged yet, by backend (its id): a backend that never starts under steady traffic has
+ * requests running out on every 100 ms tick, so each worker logs them at most every TIMEOUT_LOG_EVERY_MS,
+ * counted, rather than a line per tick. The first after a quiet spell is logged at once.
+ */
+const unloggedTimeouts = new Map<string, i32>();
+let nextTimeoutLogAt: f64 = 0;
+const TIMEOUT_LOG_EVERY_MS: f64 = 10_000;
+
+/** Logs the timeouts not logged yet, once their interval has passed; every tick calls it, held or not. */
+export function logTimeouts(now: f64): void {
+  if (unloggedTimeouts.size == 0 || now < nextTimeoutLogAt) return;
+  const ids = unloggedTimeouts.keys();
+  for (let i = 0; i < ids.length; i++) {
+    const id = unchecked(ids[i]);
+    log(LOG_WARN, `wakegate: ${unloggedTimeouts.get(id).toString()} held request(s) for ${id} timed out`);
+  }
+  unloggedTimeouts.clear();
+  nextTimeoutLogAt = now + TIMEOUT_LOG_EVERY_MS;
+}
+
 /** Answers the held requests that waited longer than their backend's bound. */
 export function expireHeld(now: f64): void {
-  // Per backend, for one log line each however many of its requests ran out together.
+  // Per backend, for one count each however many of its requests ran out together.
   let expiredBy: Int32Array | null = null;
   for (let slot = 0; slot < slotCount; slot++) {
     const contextId = slotContext(slot);
@@ -151,13 +172,17 @@ export function expireHeld(now: f64): void {
       );
     }
   }
-  if (expiredBy === null) return;
-  endPass();
-  checkLedger();
-  for (let i = 0; i < expiredBy.length; i++) {
-    if (expiredBy[i] == 0) continue;
-    const what = i == UNKNOWN ? 'the backend table' : backends[i].id;
-    log(LOG_WARN, `wakegate: ${expiredBy[i].toString()} held request(s) for ${what} timed out`);
+  if (expiredBy !== null) {
+    endPass();
+    checkLedger();
+    for (let i = 0; i < expiredBy.length; i++) {
+      if (expiredBy[i] == 0) continue;
+      const what = i == UNKNOWN ? 'the backend table' : backends[i].id;
+      unloggedTimeouts.set(
+        what,
+        (unloggedTimeouts.has(what) ? unloggedTimeouts.get(what) : 0) + expiredBy[i],
+      );
+    }
   }
 }
 
