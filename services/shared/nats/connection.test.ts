@@ -14,7 +14,7 @@ import { type NatsServerFixture, startNatsServer } from '../../../test/nats-serv
 import { loadConfig } from '../config/env-config.ts';
 import { natsConfigSpec } from '../config/service-config.ts';
 import { createLogger } from '../observability/logger.ts';
-import { connectNats, NatsConnectError } from './connection.ts';
+import { connectNats, followStatus, NatsConnectError } from './connection.ts';
 
 const openssl = (dir: string, ...args: string[]) => promisify(execFile)('openssl', args, { cwd: dir });
 
@@ -107,6 +107,35 @@ describe('NATS over TLS', () => {
     const none = loadConfig(natsConfigSpec, { NATS_URL: server.url });
     await expect(connectNats({ ...none, name: 'wakegate-test', logger })).rejects.toThrow(/certificate/);
   });
+});
+
+it('logs an outage as its disconnect and its reconnect, its attempts at debug only', async () => {
+  const server = await startNatsServer();
+  const lines: { level: number; msg: string }[] = [];
+  const capturing = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const nc = await connectNats({ natsUrl: server.url, name: 'wakegate-test', logger: capturing });
+  try {
+    let attempts = 0;
+    const { promise: tried, resolve: triedEnough } = Promise.withResolvers<void>();
+    const { promise: back, resolve: isBack } = Promise.withResolvers<void>();
+    followStatus(nc, (status) => {
+      if (status.type === 'reconnecting' && ++attempts === 4) triedEnough();
+      if (status.type === 'reconnect') isBack();
+    });
+    await server.stop();
+    await tried;
+    await server.start();
+    await back;
+    const said = lines.map((line) => line.msg);
+    expect(said).not.toContain('nats reconnecting');
+    expect(said.filter((msg) => msg === 'nats disconnect' || msg === 'nats reconnect')).toEqual([
+      'nats disconnect',
+      'nats reconnect',
+    ]);
+  } finally {
+    await nc.close();
+    await server.close();
+  }
 });
 
 describe('the first NATS connection', () => {

@@ -122,7 +122,14 @@ export function natsLink(nc: NatsConnection, log?: Logger): NatsLink {
     if (status.type === 'disconnect' || status.type === 'close') up = false;
     else if (status.type === 'reconnect') up = true;
     if (!log || status.type === 'ping') return;
-    const level = status.type === 'disconnect' || status.type === 'error' ? 'warn' : 'info';
+    // One line per attempt while NATS is away (four a second) would flood the log: the disconnect and the
+    // reconnect tell the outage; its attempts are for debugging.
+    const level =
+      status.type === 'disconnect' || status.type === 'error'
+        ? 'warn'
+        : status.type === 'reconnecting'
+          ? 'debug'
+          : 'info';
     log[level](
       {
         status: status.type,
