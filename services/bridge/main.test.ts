@@ -88,6 +88,23 @@ describe('node services/bridge/main.ts', () => {
     ]);
   });
 
+  it('stops at once, naming the variable, when asked for replicas a single NATS server cannot keep', async () => {
+    const started = Date.now();
+    const bridge = spawnService(MAIN, {
+      NATS_URL: server.url,
+      WAKEGATE_BRIDGE_TOKEN: TOKEN,
+      WAKEGATE_JETSTREAM_REPLICAS: '3',
+      PORT: '0',
+    });
+    expect(await bridge.exitCode()).toBe(1);
+    // Not after the setup's 30 s of patience, which is for a cluster still electing its leaders.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const last = JSON.parse(bridge.lines.at(-1) ?? '{}');
+    expect(last).toMatchObject({ msg: 'invalid configuration' });
+    expect(last.reason).toMatch(/^WAKEGATE_JETSTREAM_REPLICAS: 3 replicas need a NATS cluster/);
+    expect(last.stack).toBeUndefined();
+  });
+
   it('will not start open: without a token it exits with one line saying how to set one', async () => {
     const bridge = spawnService(MAIN, { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' });
     expect(await bridge.exitCode()).toBe(1);

@@ -152,6 +152,16 @@ describe('JetStream replicas', () => {
     expect(replicasFor(2, info('wakegate', 3))).toBe(2);
   });
 
+  it('refuses more than one replica on a server that is not clustered, naming the variable', () => {
+    const standalone = { ...info(undefined, 1), jetstream: true } as Parameters<typeof replicasFor>[1];
+    expect(() => replicasFor(3, standalone)).toThrow(
+      /^WAKEGATE_JETSTREAM_REPLICAS: 3 replicas need a NATS cluster/,
+    );
+    expect(replicasFor(1, standalone)).toBe(1);
+    // A leaf node without JetStream of its own: its hub answers, and may be a cluster.
+    expect(replicasFor(3, info(undefined, 1))).toBe(3);
+  });
+
   it('creates the stream and buckets at 3 replicas on a 3-server cluster, and moves R1 ones there', async () => {
     const cluster = await startNatsClusterFixture(3);
     const client = await connect({ servers: cluster.urls });

@@ -17,6 +17,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { type NatsConnection, nanos, type ServerInfo } from '@nats-io/transport-node';
+import { ConfigError } from '../errors.ts';
 import {
   allSubjects,
   BACKENDS_BUCKET,
@@ -125,7 +126,18 @@ export const CLUSTER_REPLICAS = 3;
  * single server or a pair works unchanged; a number is taken as it is.
  */
 export function replicasFor(setting: JetStreamReplicas, info: ServerInfo | undefined): number {
-  if (setting !== 'auto') return setting;
+  if (setting !== 'auto') {
+    // nats-server refuses it too, but as an error the setup's patience would retry for 30 s.
+    // A server with JetStream of its own and no cluster; one reached as a leaf node (no JetStream here,
+    // its hub's answering) may well be clustered, and is let through.
+    if (setting > 1 && info?.jetstream === true && !info.cluster) {
+      throw new ConfigError(
+        'WAKEGATE_JETSTREAM_REPLICAS',
+        `${setting} replicas need a NATS cluster, and the server connected to is not clustered (use 1 or auto)`,
+      );
+    }
+    return setting;
+  }
   const servers = info?.cluster ? (info.connect_urls?.length ?? 1) : 1;
   return servers >= CLUSTER_REPLICAS ? CLUSTER_REPLICAS : 1;
 }

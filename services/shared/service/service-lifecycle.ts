@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelayMs } from '../backoff.ts';
-import { asError, ProviderStartError } from '../errors.ts';
+import { asError, ConfigError, ProviderStartError } from '../errors.ts';
 import { connectNats, type NatsConnection, type NatsConnectOptions } from '../nats/connection.ts';
 import { ensureJetStream, JETSTREAM_NEEDS } from '../nats/jetstream-setup.ts';
 import { controlUserOf, type NatsService, natsUserOf } from '../nats/permissions.ts';
@@ -75,6 +75,7 @@ async function untilSetUp<T>(logger: Logger, setUp: () => Promise<T>): Promise<T
     try {
       return await setUp();
     } catch (error) {
+      if (error instanceof ConfigError) throw error;
       const wait = backoffDelayMs(attempt, SETUP_BACKOFF);
       if (Date.now() + wait > deadline) throw error;
       logger[attempt === 0 ? 'warn' : 'debug'](
@@ -166,6 +167,8 @@ function serviceName(logger: Logger): string {
 export function reportStartFailure(logger: Logger, error: unknown): void {
   if (error instanceof ProviderStartError) {
     logger.fatal({ provider: error.provider, reason: error.reason }, 'cannot start the provider');
+  } else if (error instanceof ConfigError) {
+    logger.fatal({ reason: error.message }, 'invalid configuration');
   } else logger.fatal({ err: asError(error) }, `${serviceName(logger)} failed to start`);
 }
 
