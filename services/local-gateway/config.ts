@@ -7,6 +7,7 @@ import {
   type ConfigOf,
   type EnvField,
   env,
+  listenHost,
   logConfigSpec,
 } from '../shared/index.ts';
 
@@ -36,7 +37,7 @@ function jsonObject(variable: string): EnvField<Record<string, unknown>> {
 export const gatewayConfigSpec = {
   ...logConfigSpec,
   ...bridgeTokenSpec,
-  host: env.string('WAKEGATE_GATEWAY_HOST', { default: '127.0.0.1' }),
+  host: listenHost('WAKEGATE_GATEWAY_HOST', '127.0.0.1'),
   port: env.integer('WAKEGATE_GATEWAY_PORT', { default: GATEWAY_PORT, min: 0, max: 65535 }),
   adminPort: env.integer('WAKEGATE_GATEWAY_ADMIN_PORT', { default: GATEWAY_ADMIN_PORT, min: 0, max: 65535 }),
   workers: env.integer('WAKEGATE_GATEWAY_WORKERS', { default: 2, min: 1, max: 64 }),

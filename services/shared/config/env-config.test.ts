@@ -42,6 +42,19 @@ describe('configuration from the environment', () => {
     });
   });
 
+  it('listens on any host name or address a server can bind', () => {
+    for (const host of [
+      '127.0.0.1',
+      '::',
+      '::1',
+      'fe80::1%eth0',
+      'bridge',
+      'wakegate_bridge_1',
+      'a.b.example',
+    ])
+      expect(loadConfig(spec, { HOST: host }).host, host).toBe(host);
+  });
+
   it('reads every variable', () => {
     const config = loadConfig(spec, {
       NATS_URL: 'nats://a:4222,nats://b:4222',
@@ -81,6 +94,9 @@ describe('configuration from the environment', () => {
     ['LOG_LEVEL', 'loud', /LOG_LEVEL: expected one of fatal, error/],
     ['PORT', '70000', /PORT: expected a whole number from 0 to 65535/],
     ['PORT', 'eighty', /PORT: expected a whole number/],
+    ['HOST', 'not a host', /HOST: expected a host name or an IP address to listen on, got "not a host"/],
+    ['HOST', 'http://0.0.0.0', /HOST: expected a host name or an IP address/],
+    ['HOST', 'a..b', /HOST: expected a host name or an IP address/],
     ['WAKEGATE_PROVIDER', 'nomad', /WAKEGATE_PROVIDER: expected one of kubernetes, docker, process/],
     ['WAKEGATE_NAMESPACES', 'shop,Bad_NS', /WAKEGATE_NAMESPACES: "Bad_NS" is not a valid namespace/],
     ['WAKEGATE_DRAIN_MS', 'soon', /WAKEGATE_DRAIN_MS: expected a duration/],

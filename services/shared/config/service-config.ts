@@ -36,12 +36,26 @@ export const logConfigSpec = {
   logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
 };
 
+/** A host name (DNS labels, underscores allowed as compose service names have them) or an IPv4 or IPv6
+ * address (with a zone, `fe80::1%eth0`), as a server listens on it. */
+const LISTEN_HOST =
+  /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9_.-]+)?)$/;
+
+/** The address a server listens on, checked at start (a bad one failed only once everything else was up). */
+export function listenHost(variable: string, fallback: string) {
+  return env.string(variable, {
+    default: fallback,
+    pattern: LISTEN_HOST,
+    describe: 'a host name or an IP address to listen on',
+  });
+}
+
 /** The port a service listens on, and the address (`HOST`: every interface by default, as a container
  * wants; local mode sets 127.0.0.1 so that nothing of it is reachable from elsewhere). */
 export function portSpec(fallback: number) {
   return {
     port: env.integer('PORT', { default: fallback, min: 0, max: 65535 }),
-    host: env.string('HOST', { default: '0.0.0.0' }),
+    host: listenHost('HOST', '0.0.0.0'),
   };
 }
 
