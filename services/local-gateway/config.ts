@@ -1,4 +1,5 @@
 /** The local gateway's environment. */
+import { join } from 'node:path';
 import { BRIDGE_PORT } from '../bridge/index.ts';
 import {
   asError,
@@ -10,6 +11,8 @@ import {
   listenHost,
   logConfigSpec,
 } from '../shared/index.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
 
 export const GATEWAY_PORT = 8080;
 export const GATEWAY_ADMIN_PORT = 8081;
@@ -45,8 +48,9 @@ export const gatewayConfigSpec = {
     default: `http://127.0.0.1:${BRIDGE_PORT}`,
     protocols: ['http'],
   }),
-  processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: 'examples/local.yaml' }),
-  wasm: env.string('WAKEGATE_WASM', { default: 'wasm-filter/build/wakegate.wasm' }),
+  // The defaults are the repository's, wherever the gateway is started from.
+  processConfig: env.fileOr('WAKEGATE_PROCESS_CONFIG', join(ROOT, 'examples/local.yaml')),
+  wasm: env.fileOr('WAKEGATE_WASM', join(ROOT, 'wasm-filter/build/wakegate.wasm')),
   /** How long after the watcher says ready this gateway's workers can route to the backend, as an Envoy's EDS
    * update lags; the filter probes before it releases (default 0). */
   edsLagMs: env.durationMs('WAKEGATE_GATEWAY_EDS_LAG_MS', { default: 0, min: 0, max: 60_000 }),

@@ -26,6 +26,18 @@ function field<T>(variable: string, parse: (raw: string) => T, fallback: () => T
   };
 }
 
+/** `path`, when it names a file this process can read now; else a ConfigError naming `variable`. */
+function readable(variable: string, path: string): string {
+  try {
+    if (statSync(path).isDirectory()) throw new ConfigError(variable, `${path} is a directory, not a file`);
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(variable, `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  return path;
+}
+
 const required = (variable: string) => (): never => {
   throw new ConfigError(variable, 'is required');
 };
@@ -60,21 +72,16 @@ export const env = {
   readableFile(variable: string): EnvField<string | undefined> {
     return field(
       variable,
-      (raw) => {
-        try {
-          if (statSync(raw).isDirectory())
-            throw new ConfigError(variable, `${raw} is a directory, not a file`);
-          accessSync(raw, constants.R_OK);
-        } catch (error) {
-          if (error instanceof ConfigError) throw error;
-          throw new ConfigError(
-            variable,
-            `cannot read ${raw}: ${(error as NodeJS.ErrnoException).code ?? error}`,
-          );
-        }
-        return raw;
-      },
+      (raw) => readable(variable, raw),
       () => undefined,
+    );
+  },
+  /** The same, with a default path that must be readable too when the variable is unset. */
+  fileOr(variable: string, fallback: string): EnvField<string> {
+    return field(
+      variable,
+      (raw) => readable(variable, raw),
+      () => readable(variable, fallback),
     );
   },
   integer(variable: string, options: { default?: number; min: number; max: number }): EnvField<number> {
