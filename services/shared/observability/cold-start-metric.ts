@@ -5,9 +5,13 @@
  */
 import { Histogram, type Registry } from 'prom-client';
 
-/** Seconds; from a fast local process (a few ms) to a slow image pull (tens of seconds). */
+/**
+ * Seconds; from a fast local process (a few ms) to a slow image pull (minutes). Past the last bucket a
+ * percentile reads as that bucket's bound, so it goes beyond the longest `max-wait` a cold start is likely
+ * to be given: with 30 s last, every cold start of a minute read as 30 s.
+ */
 export const COLD_START_BUCKETS: readonly number[] = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 ];
 
 /**
