@@ -99,6 +99,30 @@ describe('control API', () => {
     expect(bridge.publisher.sleeps).toEqual([]);
   });
 
+  it('refuses a body and query parameters a call does not take, rather than ignoring them', async () => {
+    // `wait` sent as a body was a wake answered at once that the caller believed waited.
+    const withBody = await bridge.app.inject({
+      method: 'POST',
+      url: '/v1/control/backends/shop/api/wake',
+      headers: { ...admin, 'content-type': 'application/json' },
+      payload: '{"wait":5000}',
+    });
+    expect(withBody.statusCode).toBe(400);
+    expect(withBody.json()).toMatchObject({ error: 'invalid_request', message: /query parameters/ });
+    for (const url of [
+      '/v1/control/backends?state=awake',
+      '/v1/control/backends/shop/api?verbose=1',
+      '/v1/control/events?since=1',
+      '/v1/control/backends/shop/api/sleep?forced=true',
+    ]) {
+      const response = await call(url.endsWith('forced=true') ? 'POST' : 'GET', url);
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json().error).toBe('invalid_request');
+    }
+    expect(bridge.publisher.wakes).toEqual([]);
+    expect(bridge.publisher.sleeps).toEqual([]);
+  });
+
   it('wakes through the filters’ wake path, and with ?wait= answers 504 when not ready in time', async () => {
     const woken = await call('POST', '/v1/control/backends/shop/db/wake');
     expect(woken.statusCode).toBe(202);

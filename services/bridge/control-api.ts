@@ -20,6 +20,7 @@ import {
   ControlWakeQuery,
   ControlWakeReply,
   ErrorReply,
+  NoQuery,
 } from './schemas.ts';
 
 /** A comment line on every stream this often, so proxies and clients see the connection alive. */
@@ -66,15 +67,34 @@ export function controlRoutes(options: ControlApiOptions) {
         .header('www-authenticate', 'Bearer')
         .send({ error: 'unauthorized', message: 'missing or wrong admin token (WAKEGATE_ADMIN_TOKEN)' });
     });
-
-    api.get('/backends', { schema: { response: { 200: ControlListReply, ...errors } } }, async () => {
-      if (!options.synced()) throw new NotSyncedError();
-      return { backends: control.rows() };
+    // No control call takes a body: `{"wait":5000}` sent as one was a wake that silently did not wait.
+    api.addHook('preValidation', (request, reply, done) => {
+      if (request.body === undefined) return done();
+      reply.code(400).send({
+        error: 'invalid_request',
+        message:
+          'control calls take no body: give wait and force as query parameters (?wait=5000, ?force=true)',
+      });
     });
 
     api.get(
+      '/backends',
+      { schema: { querystring: NoQuery, response: { 200: ControlListReply, ...errors } } },
+      async () => {
+        if (!options.synced()) throw new NotSyncedError();
+        return { backends: control.rows() };
+      },
+    );
+
+    api.get(
       '/backends/:namespace/:name',
-      { schema: { params: ControlParams, response: { 200: ControlRowSchema, ...errors } } },
+      {
+        schema: {
+          params: ControlParams,
+          querystring: NoQuery,
+          response: { 200: ControlRowSchema, ...errors },
+        },
+      },
       async (request) => rowOf(idOf(request.params)),
     );
 
@@ -121,7 +141,7 @@ export function controlRoutes(options: ControlApiOptions) {
       },
     );
 
-    api.get('/events', (request, reply) => {
+    api.get('/events', { schema: { querystring: NoQuery } }, (request, reply) => {
       if (!options.synced()) throw new NotSyncedError();
       reply.hijack();
       const raw = reply.raw;
