@@ -497,6 +497,32 @@ describe('observability overlay', () => {
     expect(selects(monitor.spec.selector, nats.metadata.labels)).toBe(false);
   });
 
+  it("scrapes the filter's metrics from the proxies of the istio and envoy-gateway overlays' Gateways", () => {
+    // Istio labels its Gateway's pods with the Gateway's name, in the Gateway's namespace (the istio overlay's
+    // own policy admits them to the bridge by that label); Envoy Gateway labels its proxies with the name and
+    // namespace of the Gateway they serve, in its own namespace.
+    const istio = find('overlays/observability', 'PodMonitor', 'wakegate-gateway-istio', 'wakegate');
+    const istioGateway = find('istio', 'Gateway', 'edge', 'wakegate-edge');
+    expect(istio.spec.namespaceSelector.matchNames).toEqual([istioGateway.metadata.namespace]);
+    const admitted = find('istio', 'NetworkPolicy', 'wakegate-bridge-from-istio-gateway').spec.ingress[0]
+      .from[0];
+    expect(istio.spec.selector).toEqual(admitted.podSelector);
+    const eg = find('overlays/observability', 'PodMonitor', 'wakegate-gateway-envoy-gateway', 'wakegate');
+    const egGateway = find('envoy-gateway', 'Gateway', 'edge', 'wakegate-edge');
+    expect(eg.spec.selector.matchLabels).toEqual({
+      'gateway.envoyproxy.io/owning-gateway-name': egGateway.metadata.name,
+      'gateway.envoyproxy.io/owning-gateway-namespace': egGateway.metadata.namespace,
+    });
+    for (const monitor of [istio, eg]) {
+      const [endpoint] = monitor.spec.podMetricsEndpoints;
+      expect(endpoint.path).toBe('/stats/prometheus');
+      // Envoy serves thousands of its own stats there: only wakegate's are kept.
+      expect(endpoint.metricRelabelings).toEqual([
+        { sourceLabels: ['__name__'], regex: 'wakegate_.*', action: 'keep' },
+      ]);
+    }
+  });
+
   it("lets Prometheus reach the bridge's metrics only from a namespace the admin labelled", () => {
     const policy = find('overlays/observability', 'NetworkPolicy', 'wakegate-bridge-metrics');
     const prometheus = { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
