@@ -581,7 +581,7 @@ describe('scaler: idle loop', () => {
     const workloads = new TestWorkloads({ [id]: 1, [marker]: 1 });
     const { lines, log } = capturingLogger();
     const scaled = collectScaled(nc);
-    await startReplica(workloads, 'leader', log);
+    const { scaler } = await startReplica(workloads, 'leader', log);
 
     await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
     workloads.replicas.delete(id);
@@ -590,6 +590,9 @@ describe('scaler: idle loop', () => {
       'idle backend has no opted-in workload; leaving it alone',
     );
     expect(lines.map((l) => l.msg)).not.toContain('putting to sleep failed');
+    expect(await metric(scaler, 'wakegate_scale_operations_total')).toContain(
+      'wakegate_scale_operations_total{direction="down",result="not_found"} 1',
+    );
     // The wake-like restore gave it a fresh idle timeout; another backend made active now and idle for twice
     // that long is drained after it would have been drained again, had it not been left alone.
     reportActivity(marker, 1, 0);

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
 import type { Msg, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
-import { type ScaleResult, WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
+import { WorkloadNotFoundError, type WorkloadScaler } from '../providers/index.ts';
 import {
   allControlSubjects,
   allSubjects,
@@ -836,14 +836,7 @@ export class IdleLoop {
         return 'cancelled';
       }
 
-      let result: ScaleResult;
-      try {
-        result = await scaler.setReplicas(id, 0);
-      } catch (error) {
-        metrics.scaleOperations.inc({ direction: 'down', result: 'error' });
-        throw error;
-      }
-      metrics.scaleOperations.inc({ direction: 'down', result: 'ok' });
+      const result = await metrics.countedScale('down', () => scaler.setReplicas(id, 0));
       scaled.publish(id, { ...result, reason: 'idle', at: this.#now() });
       log.info({ from: result.from }, 'idle: scaled to zero');
       this.#asleep.set(id, recordRevision);
@@ -864,8 +857,9 @@ export class IdleLoop {
       const requested = !force && this.#tracker.activeSince(id, drainStart, this.#clock());
       if (decideAfterScaleDown(stop, requested) === 'back-up') {
         this.#asleep.delete(id);
-        const back = await scaler.setReplicas(id, record.config.wakeReplicas);
-        metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
+        const back = await metrics.countedScale('up', () =>
+          scaler.setReplicas(id, record.config.wakeReplicas),
+        );
         scaled.publish(id, { ...back, reason: 'wake', at: this.#now() });
         log.info(
           { to: back.to, by: stop === 'untouched' ? 'request' : stop === 'moved' ? 'wake' : 'unknown' },

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { WorkloadNotFoundError } from '../providers/index.ts';
 import { COLD_START_BUCKETS, coldStartHistogram } from '../shared/index.ts';
 
 /** The scaler's Prometheus metrics, in a registry of its own per instance. */
@@ -53,6 +54,22 @@ export class ScalerMetrics {
 
   constructor() {
     this.leaseHolder.set(0);
+  }
+
+  /**
+   * Makes a scale call and counts it by direction and result: `ok`, `not_found` (the workload is gone or not
+   * opted in), `error` (anything else the platform answered).
+   */
+  async countedScale<T>(direction: 'up' | 'down', call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      this.scaleOperations.inc({ direction, result: 'ok' });
+      return result;
+    } catch (error) {
+      const result = error instanceof WorkloadNotFoundError ? 'not_found' : 'error';
+      this.scaleOperations.inc({ direction, result });
+      throw error;
+    }
   }
 
   /** Seconds from a wake's `at` (another machine's clock) to now, never negative. */

@@ -179,15 +179,10 @@ export class WakeHandler {
 
       let result: ScaleResult;
       try {
-        result = await scaler.setReplicas(id, decision.to);
+        result = await metrics.countedScale('up', () => scaler.setReplicas(id, decision.to));
       } catch (error) {
-        metrics.scaleOperations.inc({
-          direction: 'up',
-          result: error instanceof WorkloadNotFoundError ? 'not_found' : 'error',
-        });
         throw new PlatformFailure(error);
       }
-      metrics.scaleOperations.inc({ direction: 'up', result: 'ok' });
       if (marked !== 'awake') await this.#finishStop(id, marked.finishing, result);
       const now = this.#now();
       metrics.observeWakeToScaled(wake.at, now);
