@@ -192,7 +192,10 @@ export function createWake(parts: WakeParts): Wake {
     // Its dependencies first, then its group: the stream keeps them in this order, and one wake of each
     // per 2 s window whatever the number of members asking.
     for (const other of view.wakeSet(backend)) {
-      if (!view.get(other)?.ready) await publisher.wake(other, now(), holdUntil - performance.now());
+      if (view.get(other)?.ready) continue;
+      const woken = await publisher.wake(other, now(), holdUntil - performance.now());
+      if (woken.duplicate) metrics.wakeDuplicates.inc();
+      else metrics.wakesPublished.inc();
     }
     const at = now();
     const outcome = await publisher.wake(backend, at, holdUntil - performance.now());

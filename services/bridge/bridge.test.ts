@@ -19,6 +19,7 @@ import { until } from '../../test/until.ts';
 import {
   BACKENDS_BUCKET,
   codecs,
+  DEFAULT_BACKEND_CONFIG,
   ensureJetStream,
   INTENTS_BUCKET,
   JETSTREAM_NEEDS,
@@ -149,6 +150,25 @@ describe('bridge against a real nats-server', () => {
     expect([...revisions][0]).toBeGreaterThan(revision);
     expect(answers.every((a) => a.body.backends.some((b) => b.id === 'shop/fanout' && !b.ready))).toBe(true);
     expect(await metric('wakegate_bridge_long_polls')).toBe(0);
+  });
+
+  it("counts the wakes of a backend's dependencies among the wakes it published", async () => {
+    await listed('shop/dep-db', false);
+    await backends.put(
+      'shop/dep-api',
+      codecs.backend.encode(
+        backendRecord('shop/dep-api', false, {
+          config: { ...DEFAULT_BACKEND_CONFIG, dependsOn: ['shop/dep-db'] },
+        }),
+      ),
+    );
+    await tableWhere(bridge, (t) => t.backends.some((b) => b.id === 'shop/dep-api'), auth);
+    await purgeWakes();
+    const publishedBefore = await metric('wakegate_bridge_wakes_published_total');
+    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/dep-api' }))).status).toBe(202);
+    // Two messages in the stream, two counted: the dependency's and its dependent's.
+    expect(await streamMessages()).toBe(2);
+    expect(await metric('wakegate_bridge_wakes_published_total')).toBe(publishedBefore + 2);
   });
 
   it('turns 100 wakes within one dedupe window into one stream message', async () => {
