@@ -238,7 +238,17 @@ export function buildApp(options: BuildAppOptions) {
     if (status >= 500 && status !== 503) {
       // A long poll has no child logger of its own (see the route): its line gets the request id here.
       const log = request.log === app.log ? app.log.child({ reqId: request.id }) : request.log;
-      log.error({ err: error }, 'request failed');
+      // Request logging is off: this line alone tells which call failed.
+      const backend = (request.body as { backend?: unknown } | undefined)?.backend;
+      log.error(
+        {
+          err: error,
+          method: request.method,
+          route: request.routeOptions.url,
+          ...(typeof backend === 'string' ? { backend } : {}),
+        },
+        'request failed',
+      );
     }
     if (retry) {
       reply.header(

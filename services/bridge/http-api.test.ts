@@ -3,6 +3,7 @@
  * poll cap), through `app.inject()` with a recording publisher; the tests that need NATS are in
  * bridge.test.ts and its neighbours.
  */
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
 import { until } from '../../test/until.ts';
@@ -227,6 +228,29 @@ describe('bridge HTTP API', () => {
       expect((await Promise.all(held)).map((r) => r.statusCode)).toEqual([200, 200]);
     } finally {
       await small.app.close();
+    }
+  });
+});
+
+describe('bridge HTTP API, an unexpected failure', () => {
+  it('answers 500 internal without its detail, and logs which call failed', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const bridge = buildHttpApp({ backends: ['shop/api'], tokens: [TOKEN], logger });
+    try {
+      bridge.publisher.wakeError = new Error('disk on fire at /var/lib/secret');
+      const response = await bridge.app.inject({
+        method: 'POST',
+        url: '/v1/wake',
+        headers: { ...auth, 'content-type': 'application/json' },
+        payload: '{"backend":"shop/api"}',
+      });
+      expect(response.statusCode).toBe(500);
+      expect(response.json()).toEqual({ error: 'internal', message: 'internal error' });
+      const failed = lines.find((line) => line.msg === 'request failed');
+      expect(failed).toMatchObject({ method: 'POST', route: '/v1/wake', backend: 'shop/api' });
+    } finally {
+      await bridge.app.close();
     }
   });
 });

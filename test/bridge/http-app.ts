@@ -22,7 +22,11 @@ export class RecordingPublisher implements Publisher {
   readonly wakes: { backend: string; atMs: number }[] = [];
   readonly activities: { reports: readonly ActivityReport[]; atMs: number; filterSource?: string }[] = [];
 
+  /** When set, every wake fails with it. */
+  wakeError: Error | undefined;
+
   async wake(backend: string, atMs: number): Promise<PublishedWake> {
+    if (this.wakeError) throw this.wakeError;
     this.wakes.push({ backend, atMs });
     return { duplicate: false };
   }
