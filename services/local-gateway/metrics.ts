@@ -2,7 +2,7 @@
  * The gateway's Prometheus registry: the filter's own metrics (as Envoy would show them, summed over
  * workers) and the gateway's counters.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Plugin } from '../../wasm-filter/host/index.ts';
 
 const REQUEST_OUTCOMES = [
@@ -49,12 +49,25 @@ export function createGatewayMetrics(): GatewayMetrics {
   };
 }
 
-/** Exposes every metric the module defined; read at scrape time from the host's store. */
+/** The filter's histograms are in milliseconds (`wakegate_cold_start_route_ms`, `wakegate_page_to_ready_ms`). */
+const FILTER_MS_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000];
+
+/**
+ * Exposes every metric the module defined: counters and gauges read at scrape time from the host's store,
+ * histograms fed each value the module records (as Envoy's `/stats/prometheus` shows them, buckets and all).
+ */
 export function registerFilterMetrics(registry: Registry, plugin: Plugin): void {
+  const histograms = new Map<string, Histogram>();
+  plugin.onHistogramValue((name, value) => histograms.get(name)?.observe(value));
   for (const metric of plugin.metrics()) {
     const read = () => plugin.metric(metric.name) ?? 0;
     const help = `wakegate filter metric ${metric.name} (all workers)`;
-    if (metric.type === 'counter') {
+    if (metric.type === 'histogram') {
+      histograms.set(
+        metric.name,
+        new Histogram({ name: metric.name, help, buckets: FILTER_MS_BUCKETS, registers: [registry] }),
+      );
+    } else if (metric.type === 'counter') {
       new Counter({
         name: metric.name,
         help,

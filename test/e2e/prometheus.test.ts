@@ -101,6 +101,11 @@ describe('a real Prometheus scraping the local stack', () => {
         expr: asBoolComparison(rule.expr),
       })),
     ];
+    // The filter's histograms as Envoy shows them, buckets and count (the gateway used to show the last value).
+    const routeCount = await prometheus.query(
+      'sum(wakegate_cold_start_route_ms_count{job="wakegate-gateway"})',
+    );
+    expect(Number(routeCount.data?.result[0]?.value[1] ?? 0)).toBeGreaterThanOrEqual(1);
     expect(expressions.length).toBeGreaterThan(25);
     const empty: string[] = [];
     for (const { where, expr } of expressions) {

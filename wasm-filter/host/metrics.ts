@@ -27,6 +27,13 @@ export class MetricStore {
   /** Each definition's id, to its stat. */
   readonly #byId = new Map<number, Metric>();
   readonly #nextId = [METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM];
+  /** Told of every value a histogram records, as Envoy's histogram takes each one in. */
+  readonly #recorded = new Set<(name: string, value: number) => void>();
+
+  /** Calls `listener` with each value recorded in a histogram from now on. */
+  onHistogramValue(listener: (name: string, value: number) => void): void {
+    this.#recorded.add(listener);
+  }
 
   /** A new id for the stat of that type and name; undefined when the type is past the enum (BadArgument). */
   define(type: number, name: string): number | undefined {
@@ -61,6 +68,7 @@ export class MetricStore {
     if (!m) return R.NotFound;
     const v = BigInt.asUintN(64, value);
     m.value = m.type === 'counter' ? (m.value + v) & U64 : v;
+    if (m.type === 'histogram') for (const listener of this.#recorded) listener(m.name, Number(v));
     return R.Ok;
   }
 

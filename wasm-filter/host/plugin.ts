@@ -257,6 +257,11 @@ export class Plugin {
     return this.#metrics.all();
   }
 
+  /** Calls `listener` with each value the module records in a histogram from now on. */
+  onHistogramValue(listener: (name: string, value: number) => void): void {
+    this.#metrics.onHistogramValue(listener);
+  }
+
   /** Ends every open stream and the root contexts, and stops ticks. */
   close(): void {
     for (const w of this.workers) w.close();
