@@ -118,6 +118,21 @@ describe('the wakegate command against npm start', () => {
     expect(down.stderr).toContain('cannot reach the bridge');
   });
 
+  it('exits 2, naming what was given, for a bridge that is no URL and a timeout without its unit', async () => {
+    const notUrl = await runCli(['status'], { ...local.cliEnv, WAKEGATE_BRIDGE_URL: 'notaurl' });
+    expect(notUrl.code).toBe(2);
+    expect(notUrl.stderr).toContain('WAKEGATE_BRIDGE_URL: expected an http or https URL');
+    const option = await runCli(['status', '--bridge', 'ftp://bridge'], local.cliEnv);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain('--bridge: expected an http or https URL');
+    // A bare 5 would have been 5 ms.
+    const bare = await wakegate('wake', 'local/api', '--wait', '--timeout', '5');
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('expected a duration such as 90s or 2m, got 5');
+    const help = await wakegate('wake', '--help');
+    expect(help.stdout).toContain('(default: 2m)');
+  });
+
   it('serves a request sent while a wake races a sleep, whoever wins', async () => {
     await wakegate('wake', 'local/race', '--wait');
     const [woken, slept, answer] = await Promise.all([

@@ -10,7 +10,7 @@ import yoctoSpinner from 'yocto-spinner';
 import { asError, type BackendId, parseBackendId, parseDurationMs } from '../shared/index.ts';
 import { ApiError, ControlClient, EXIT } from './client.ts';
 import { changeLine, state, statusTable, wakeSummary } from './render.ts';
-import { resolveTarget } from './target.ts';
+import { BridgeUrlError, resolveTarget } from './target.ts';
 
 interface Common {
   bridge?: string;
@@ -29,8 +29,9 @@ function backendArgument(value: string): BackendId {
   }
 }
 
+/** A duration with its unit: a bare `5` would be 5 ms to parseDurationMs, never what a person typing means. */
 function durationOption(value: string): number {
-  const ms = parseDurationMs(value);
+  const ms = /^\s*\d+\s*$/.test(value) ? undefined : parseDurationMs(value);
   if (ms === undefined) throw new InvalidArgumentError(`expected a duration such as 90s or 2m, got ${value}`);
   return ms;
 }
@@ -61,7 +62,11 @@ program
   .description('wake a backend (and with --wait, until it is ready, with the timings of its phases)')
   .argument('<backend>', 'namespace/name', backendArgument)
   .option('--wait', 'wait until it is ready')
-  .option('--timeout <duration>', 'how long --wait waits', durationOption, 120_000)
+  .addOption(
+    new Option('--timeout <duration>', 'how long --wait waits')
+      .argParser(durationOption)
+      .default(120_000, '2m'),
+  )
   .action(async (id: BackendId, options: { wait?: boolean; timeout: number }, command: Command) => {
     const { json: asJson, bridge } = common(command);
     const client = clientFor({ bridge });
@@ -133,6 +138,9 @@ try {
   if (error instanceof CommanderError) {
     // Help and version are not failures; everything else commander refuses is a usage error.
     process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (error instanceof BridgeUrlError) {
+    process.stderr.write(`wakegate: ${error.message}\n`);
+    process.exitCode = EXIT.usage;
   } else {
     const failure =
       error instanceof ApiError ? error : new ApiError('internal', asError(error).message, EXIT.refused);

@@ -17,8 +17,39 @@ export interface Target {
   token: string | undefined;
 }
 
+/** Where the bridge URL came from, for an error about it. */
+const FROM_OPTION = '--bridge';
+const FROM_ENV = 'WAKEGATE_BRIDGE_URL';
+
+/** A bridge URL that is no http(s) URL: a usage error naming where it came from. */
+export class BridgeUrlError extends Error {
+  constructor(from: string, url: string) {
+    super(
+      `${from}: expected an http or https URL such as http://127.0.0.1:${BRIDGE_PORT}, got ${JSON.stringify(url)}`,
+    );
+  }
+}
+
+function checkedUrl(url: string, from: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new BridgeUrlError(from, url);
+  }
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '')
+    throw new BridgeUrlError(from, url);
+  return url;
+}
+
 export function resolveTarget(bridge: string | undefined, env: Env = process.env): Target {
-  const bridgeUrl = bridge ?? (env.WAKEGATE_BRIDGE_URL?.trim() || `http://127.0.0.1:${BRIDGE_PORT}`);
+  const fromEnv = env.WAKEGATE_BRIDGE_URL?.trim() || undefined;
+  const bridgeUrl =
+    bridge !== undefined
+      ? checkedUrl(bridge, FROM_OPTION)
+      : fromEnv !== undefined
+        ? checkedUrl(fromEnv, FROM_ENV)
+        : `http://127.0.0.1:${BRIDGE_PORT}`;
   const secret = readSecret(env, 'WAKEGATE_ADMIN_TOKEN');
   if (secret !== undefined) return { bridgeUrl, token: secret.value };
   const file = adminTokenPath(env.WAKEGATE_DATA_DIR?.trim() || join(ROOT, '.data'));
