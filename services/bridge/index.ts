@@ -2,6 +2,7 @@
 export type { BridgeApp, Publisher } from './app.ts';
 export { type AssembleAppOptions, type AssembledApp, assembleApp } from './app-assembly.ts';
 export type { BridgeAuth } from './auth.ts';
+export { adminTokenField } from './auth-config.ts';
 export { BRIDGE_NODE_FLAGS, BRIDGE_PORT, type BridgeConfig, bridgeConfigSpec } from './config.ts';
 export {
   BACKEND_STATES,

@@ -8,7 +8,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildWasm } from '../../wasm-filter/build.ts';
-import { BRIDGE_PORT } from '../bridge/index.ts';
+import { adminTokenField, BRIDGE_PORT } from '../bridge/index.ts';
 import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from '../local-gateway/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';
 import { SCALER_PORT } from '../scaler/index.ts';
@@ -36,20 +36,34 @@ const localConfigSpec = {
   processConfig: env.string('WAKEGATE_PROCESS_CONFIG', { default: join(root, 'examples', 'local.yaml') }),
   /** Replicas of the bridge, watcher and scaler; 2 or more also run NATS as a cluster of three. */
   replicas: env.integer('WAKEGATE_REPLICAS', { default: 1, min: 1, max: 9 }),
+  /** Checked here as the bridge checks it, before anything starts (else the data folder's). */
+  adminToken: adminTokenField,
 };
 const config = loadConfigOrReport('local', localConfigSpec) ?? process.exit(1);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-// A port taken (most often by an `npm start` still running) would let a service fail while the readiness
-// check is answered by the other one's: said at once instead, naming the variable.
-for (const [variable, port] of [
+const ports = [
   ['WAKEGATE_GATEWAY_PORT', config.gatewayPort],
   ['WAKEGATE_GATEWAY_ADMIN_PORT', config.gatewayAdminPort],
   ['WAKEGATE_BRIDGE_PORT', config.bridgePort],
   ['WAKEGATE_WATCHER_PORT', config.watcherPort],
   ['WAKEGATE_SCALER_PORT', config.scalerPort],
-] as const) {
+] as const;
+// Two parts given one port: the one that binds second fails while the readiness check is answered by the
+// other.
+for (const [i, [variable, port]] of ports.entries()) {
+  const first = ports.slice(0, i).find(([, other]) => other === port);
+  if (first !== undefined) {
+    process.stderr.write(
+      `wakegate-local: ${variable}: port ${port} is ${first[0]}'s too; give each its own\n`,
+    );
+    process.exit(1);
+  }
+}
+// A port taken (most often by an `npm start` still running) would let a service fail while the readiness
+// check is answered by the other one's: said at once instead, naming the variable.
+for (const [variable, port] of ports) {
   let inUse: boolean;
   try {
     inUse = await portInUse(port);
@@ -94,7 +108,7 @@ let stack: Awaited<ReturnType<typeof startLocalStack>>;
 let adminToken: string;
 try {
   // The control API's token: the environment's, else the data folder's, where `wakegate` finds it.
-  adminToken = process.env.WAKEGATE_ADMIN_TOKEN?.trim() || (await ensureAdminToken(config.dataDir));
+  adminToken = config.adminToken ?? (await ensureAdminToken(config.dataDir));
   stack = await startLocalStack({
     adminToken,
     root,

@@ -207,4 +207,28 @@ backends:
       `wakegate-local: WAKEGATE_BRIDGE_PORT: port ${port} on 127.0.0.1 is in use (another npm start still running? pgrep -fa services/local/main.ts)`,
     ]);
   });
+
+  it('says in one line which two parts were given one port, and which admin token is too short, before starting anything', async () => {
+    const port = await freePort();
+    const clash = await refusedStart({
+      WAKEGATE_DATA_DIR: join(dir, 'data-clash'),
+      WAKEGATE_GATEWAY_PORT: String(await freePort()),
+      WAKEGATE_GATEWAY_ADMIN_PORT: String(await freePort()),
+      WAKEGATE_BRIDGE_PORT: String(port),
+      WAKEGATE_WATCHER_PORT: String(port),
+      WAKEGATE_SCALER_PORT: String(await freePort()),
+    });
+    expect(clash.code).toBe(1);
+    expect(clash.stderr.trim().split('\n')).toEqual([
+      `wakegate-local: WAKEGATE_WATCHER_PORT: port ${port} is WAKEGATE_BRIDGE_PORT's too; give each its own`,
+    ]);
+    const short = await refusedStart({
+      ...(await ports()),
+      WAKEGATE_DATA_DIR: join(dir, 'data-short-token'),
+      WAKEGATE_ADMIN_TOKEN: 'short',
+    });
+    expect(short.code).toBe(1);
+    expect(short.stderr.trim().split('\n')).toHaveLength(1);
+    expect(short.stderr).toContain('WAKEGATE_ADMIN_TOKEN');
+  });
 });
