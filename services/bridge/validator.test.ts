@@ -33,12 +33,8 @@ describe('bridge validator compiler', () => {
       [BackendsQuery, 'querystring', { since: '12', wait: '30000' }],
       [BackendsQuery, 'querystring', {}],
       [BackendsQuery, 'querystring', { since: '007' }],
-      [BackendsQuery, 'querystring', { since: '1.5' }],
-      [BackendsQuery, 'querystring', { since: '1e3' }],
-      [BackendsQuery, 'querystring', { since: ' 12' }],
       [BackendsQuery, 'querystring', { since: 'abc' }],
       [BackendsQuery, 'querystring', { since: '-1' }],
-      [BackendsQuery, 'querystring', { since: '' }],
       [BackendsQuery, 'querystring', { since: '9007199254740991' }],
       [BackendsQuery, 'querystring', { since: '9007199254740993' }],
       [BackendsQuery, 'querystring', { since: ['1', '2'] }],
@@ -57,6 +53,18 @@ describe('bridge validator compiler', () => {
       const { ours, theirs } = both(schema, part, () => (input === null ? null : structuredClone(input)));
       expect({ part, input, ...ours }).toEqual({ part, input, ...theirs });
     }
+  });
+
+  it('refuses an integer written as anything but digits, which TypeBox would convert', () => {
+    const validate = bridgeValidatorCompiler(definition(BackendsQuery, 'querystring'));
+    // TypeBox's: 1.5 → 1, 1e3 → 1000, true → 1, '' → 0.
+    for (const since of ['1.5', '1e3', 'true', '', ' 12', '0x10', '12 ']) {
+      expect(outcome(validate({ since }), { since }), since).toEqual({ ok: false });
+    }
+    const wait = bridgeValidatorCompiler(definition(ControlWakeQuery, 'querystring'));
+    expect(outcome(wait({ wait: 'true' }), { wait: 'true' })).toEqual({ ok: false });
+    const digits = { wait: '5000' };
+    expect(outcome(wait(digits), digits)).toEqual({ ok: true, value: { wait: 5000 } });
   });
 
   it('keeps the headers object fastify gave when it passes, so fastify does not copy it at every read', () => {

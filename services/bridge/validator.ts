@@ -12,6 +12,8 @@ import { Value } from 'typebox/value';
 
 /** Digits only, fewer than a safe integer can have: `Value.Convert` makes exactly `Number(text)` of them. */
 const DIGITS = /^[0-9]{1,15}$/;
+/** Digits only, any number of them (past 15, `Value.Convert` and the schema's maximum decide). */
+const ANY_DIGITS = /^[0-9]+$/;
 
 /** The integer properties of an object schema (the only conversion a query usually needs). */
 function integerKeys(schema: TSchema): string[] {
@@ -21,8 +23,10 @@ function integerKeys(schema: TSchema): string[] {
 
 /**
  * A body is checked as it is. The other parts: integer properties written as plain digits become numbers
- * in place, and a part that then passes is taken as it is, with no new value; anything else goes through
- * `Value.Convert` and the check, as TypeBox's compiler does, so it is answered the same.
+ * in place, and a part that then passes is taken as it is, with no new value. An integer property written
+ * otherwise (`since=1e3`, `since=true`, `since=`) is refused as it is, where TypeBox's compiler would convert
+ * it (to 1000, 1, 0): the API says wrong types get 400. Anything else goes through `Value.Convert` and the
+ * check, as TypeBox's compiler does, so it is answered the same.
  */
 export const bridgeValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const validator = Compile(schema);
@@ -33,10 +37,14 @@ export const bridgeValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema
   return (value: unknown) => {
     if (typeof value === 'object' && value !== null) {
       const fields = value as Record<string, unknown>;
+      let notDigits = false;
       for (const key of integers) {
         const field = fields[key];
-        if (typeof field === 'string' && DIGITS.test(field)) fields[key] = Number(field);
+        if (typeof field !== 'string') continue;
+        if (DIGITS.test(field)) fields[key] = Number(field);
+        else if (!ANY_DIGITS.test(field)) notDigits = true;
       }
+      if (notDigits) return { error: validator.Errors(value) };
       if (validator.Check(value)) return true;
     }
     const converted = Value.Convert(schema, value);
