@@ -111,8 +111,8 @@ export function wakegateDashboard(): Dashboard {
     .withPanel(
       stat(
         'Idle-loop lease holders',
-        'Scaler replicas holding the idle-loop lease: 1 is right, 0 means idle backends are not put to sleep (alert WakegateNoLeaseHolder)',
-        'sum(wakegate_lease_holder)',
+        'Scaler replicas holding the idle-loop lease, the fewest of any watcher/scaler pair (each has a lease of its own): 1 is right, 0 means some idle backends are not put to sleep (alert WakegateNoLeaseHolder)',
+        'min(sum by (pair) (wakegate_lease_holder))',
         'below-one',
       ),
     )

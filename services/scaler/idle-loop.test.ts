@@ -887,7 +887,7 @@ describe('scaler: idle loop', () => {
     expect(holders.slice(heldBeforeKill).every((holder) => holder === 'second')).toBe(true);
     expect(new Set(holders.slice(0, heldBeforeKill))).toEqual(new Set(['first']));
     expect(await second.scaler.metrics.registry.getSingleMetricAsString('wakegate_lease_holder')).toContain(
-      'wakegate_lease_holder 1',
+      'wakegate_lease_holder{pair=""} 1',
     );
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
     await until('the new leader to put the backend to sleep', () => workloads.replicas.get(id) === 0);

@@ -21,11 +21,14 @@ export class ScalerMetrics {
     this.registry,
     'Cold start by phase; the scaler measures phase "scale": wake published to scale call done',
   );
-  readonly leaseHolder = new Gauge({
+  /** By pair: each watcher/scaler pair has an idle-loop lease of its own, and a leader or none. */
+  readonly #leaseHolder = new Gauge({
     name: 'wakegate_lease_holder',
-    help: '1 while this replica holds the idle-loop lease, else 0',
+    help: "1 while this replica holds its pair's idle-loop lease, else 0 (pair: WAKEGATE_PAIR, empty for the default pair)",
+    labelNames: ['pair'] as const,
     registers: [this.registry],
   });
+  readonly #pair: string;
   readonly terminated = new Counter({
     name: 'wakegate_wakes_terminated_total',
     help: 'Wake messages terminated: invalid (poison), unknown_backend, not_opted_in, asleep_by_schedule, retries_exhausted (failed max_deliver times)',
@@ -52,8 +55,14 @@ export class ScalerMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
-    this.leaseHolder.set(0);
+  /** `pair`: this scaler's WAKEGATE_PAIR ('' for the default pair). */
+  constructor(pair = '') {
+    this.#pair = pair;
+    this.holdsLease(false);
+  }
+
+  holdsLease(holder: boolean): void {
+    this.#leaseHolder.set({ pair: this.#pair }, holder ? 1 : 0);
   }
 
   /**

@@ -95,7 +95,7 @@ export async function createScaler(options: ScalerOptions): Promise<Scaler> {
 }
 
 export class Scaler {
-  readonly metrics = new ScalerMetrics();
+  readonly metrics: ScalerMetrics;
   readonly identity: string;
   readonly #options: ScalerOptions;
   readonly #timing: ScalerTiming;
@@ -113,6 +113,7 @@ export class Scaler {
 
   constructor(options: ScalerOptions, buckets: Buckets) {
     this.#options = options;
+    this.metrics = new ScalerMetrics(options.pair ?? '');
     this.#link = natsLink(options.nc);
     this.#timing = { ...DEFAULT_SCALER_TIMING, ...options.timing };
     this.#buckets = buckets;
@@ -196,7 +197,7 @@ export class Scaler {
   }
 
   #onLeaseChange(holder: boolean): void {
-    this.metrics.leaseHolder.set(holder ? 1 : 0);
+    this.metrics.holdsLease(holder);
     if (holder && !this.#idleLoop && !this.#stopped) {
       const loop = new IdleLoop({
         nc: this.#options.nc,
