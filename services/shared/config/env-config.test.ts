@@ -126,12 +126,22 @@ describe('configuration from the environment', () => {
   it('reads the NATS password from a file, refuses both ways at once, and names an unreadable file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wakegate-nats-password-'));
     await writeFile(join(dir, 'password'), 's3cret\n');
-    expect(loadConfig(spec, { NATS_PASSWORD_FILE: join(dir, 'password') }).natsPassword).toBe('s3cret');
+    const user = { NATS_USER: 'wakegate-bridge' };
+    expect(loadConfig(spec, { ...user, NATS_PASSWORD_FILE: join(dir, 'password') }).natsPassword).toBe(
+      's3cret',
+    );
     expect(() => loadConfig(spec, { NATS_PASSWORD: 'p', NATS_PASSWORD_FILE: join(dir, 'password') })).toThrow(
       'NATS_PASSWORD_FILE: and NATS_PASSWORD are both set; set one',
     );
     expect(() => loadConfig(spec, { NATS_PASSWORD_FILE: join(dir, 'missing') })).toThrow(
       'NATS_PASSWORD_FILE: cannot be read: ENOENT',
+    );
+    // Without its user the password was ignored, and the service connected as nobody.
+    expect(() => loadConfig(spec, { NATS_PASSWORD_FILE: join(dir, 'password') })).toThrow(
+      'NATS_PASSWORD_FILE: is set but NATS_USER is not: a password needs its user',
+    );
+    expect(() => loadConfig(spec, { NATS_PASSWORD: 'p' })).toThrow(
+      /^NATS_PASSWORD: is set but NATS_USER is not/,
     );
   });
 });

@@ -3,16 +3,25 @@
  * field specs each service combines.
  */
 
+import { ConfigError } from '../errors.ts';
 import { DNS_LABEL } from '../ids/dns-names.ts';
 import { PAIR_NAME } from '../ids/subjects.ts';
-import { env } from './env-config.ts';
+import { type Env, env, readSecret } from './env-config.ts';
 
 export const natsConfigSpec = {
   natsUrl: env.url('NATS_URL', { default: 'nats://127.0.0.1:4222', protocols: ['nats', 'tls', 'ws', 'wss'] }),
   natsCreds: env.readableFile('NATS_CREDS'),
   natsUser: env.optionalString('NATS_USER'),
-  /** `NATS_PASSWORD`, or the file `NATS_PASSWORD_FILE` names. */
-  natsPassword: env.secret('NATS_PASSWORD'),
+  /** `NATS_PASSWORD`, or the file `NATS_PASSWORD_FILE` names; only with `NATS_USER` (alone it was ignored). */
+  natsPassword: {
+    variable: 'NATS_PASSWORD',
+    read(source: Env): string | undefined {
+      const secret = readSecret(source, 'NATS_PASSWORD');
+      if (secret !== undefined && !source.NATS_USER?.trim())
+        throw new ConfigError(secret.from, 'is set but NATS_USER is not: a password needs its user');
+      return secret?.value;
+    },
+  },
   /** A CA bundle: connect with TLS, and trust only servers whose certificate it signed. */
   natsTlsCa: env.readableFile('NATS_TLS_CA'),
   /** Copies of the wake stream and buckets: `auto` (3 on a cluster of 3 or more servers, else 1) or 1–5. */
