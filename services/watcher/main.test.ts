@@ -50,6 +50,16 @@ describe('node services/watcher/main.ts', () => {
     expect(watcher.lines.at(-1)).toContain('WAKEGATE_PROCESS_CONFIG');
   });
 
+  it('stops at start on a KUBECONFIG it cannot read, naming it', async () => {
+    const watcher = spawnService(MAIN, {
+      KUBECONFIG: '/nonexistent/kubeconfig',
+      NATS_URL: nats.url,
+      PORT: '0',
+    });
+    expect(await watcher.exitCode()).toBe(1);
+    expect(watcher.lines.at(-1)).toContain('KUBECONFIG: /nonexistent/kubeconfig: ');
+  });
+
   it('stops at start on a DOCKER_HOST the docker CLI would refuse, naming it', async () => {
     const watcher = spawnService(MAIN, {
       WAKEGATE_PROVIDER: 'docker',

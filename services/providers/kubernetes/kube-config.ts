@@ -1,5 +1,5 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import { WakegateError } from '../../shared/index.ts';
+import { asError, ConfigError, WakegateError } from '../../shared/index.ts';
 
 /** client-node's answer when it finds no kubeconfig and no service account. */
 const FALLBACK_SERVER = 'http://localhost:8080';
@@ -20,7 +20,14 @@ class NoClusterConfiguredError extends WakegateError {
  */
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (error) {
+    // client-node reads KUBECONFIG's files as they are named; its error names the file, not the variable.
+    const named = process.env.KUBECONFIG?.trim();
+    if (!named) throw error;
+    throw new ConfigError('KUBECONFIG', `${named}: ${asError(error).message}`);
+  }
   const cluster = kc.getCurrentCluster();
   if (!cluster || (cluster.name === 'cluster' && cluster.server === FALLBACK_SERVER))
     throw new NoClusterConfiguredError();
