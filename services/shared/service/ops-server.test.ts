@@ -22,6 +22,24 @@ describe('ops server', () => {
     await app.close();
   });
 
+  it('answers what it refuses with the error body every wakegate API uses', async () => {
+    const app = buildOpsServer({ registry: new Registry(), notReadyReason: () => undefined });
+    app.post('/echo', async (request) => request.body);
+    const missing = await app.inject('/nope?x=1');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toEqual({ error: 'not_found', message: 'no route GET /nope' });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"broken":',
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'invalid_request' });
+    expect(Object.keys(bad.json()).sort()).toEqual(['error', 'message']);
+    await app.close();
+  });
+
   it('serves the same endpoints beside the routes of an app of its own', async () => {
     const app = Fastify({ logger: false });
     app.get('/v1/thing', async () => ({ thing: true }));

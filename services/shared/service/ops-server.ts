@@ -3,7 +3,7 @@
  * readiness check; 503 `{"status":"not ready","reason"}` when it fails) and `/metrics` (Prometheus). The
  * watcher, the scaler and the local gateway serve them on a server of their own; the bridge beside its API.
  */
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Registry } from 'prom-client';
 
 export interface OpsServerOptions {
@@ -28,9 +28,24 @@ export function opsRoutes(options: OpsServerOptions): FastifyPluginAsync {
   };
 }
 
-/** A server of only the three endpoints; `listen()` stays with the caller. */
+/**
+ * A server of only the three endpoints (and what a caller adds); `listen()` stays with the caller. Anything
+ * refused is answered with the body every wakegate API uses, `{"error","message"}`.
+ */
 export function buildOpsServer(options: OpsServerOptions): FastifyInstance {
   const app = Fastify({ logger: false });
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode : 500;
+    reply.code(status).send({
+      error: status === 500 ? 'internal' : 'invalid_request',
+      message: status === 500 ? 'internal error' : error.message,
+    });
+  });
   app.register(opsRoutes(options));
   return app;
 }
