@@ -33,6 +33,9 @@ describe('the bridge credentials', () => {
     expect(refusal({ WAKEGATE_BRIDGE_TOKEN_FILE: join(dir, 'missing') })).toBe(
       'WAKEGATE_BRIDGE_TOKEN_FILE: cannot be read: ENOENT',
     );
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '\n');
+    expect(refusal({ WAKEGATE_BRIDGE_TOKEN_FILE: empty })).toBe('WAKEGATE_BRIDGE_TOKEN_FILE: is empty');
   });
 
   it('runs open only when told to, and then says nothing is checked', () => {

@@ -22,6 +22,8 @@ function given(source: Env, variable: string): string | undefined {
 }
 
 function checkedToken(variable: string, token: string): string {
+  // A token file the secrets job has not filled yet, or emptied by mistake.
+  if (token === '') throw new ConfigError(variable, 'is empty');
   if (!TOKEN_SHAPE.test(token)) {
     throw new ConfigError(variable, 'must be visible ASCII characters without spaces (a bearer token)');
   }
