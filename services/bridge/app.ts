@@ -190,12 +190,17 @@ export function createWake(parts: WakeParts): Wake {
     parts.coldStart.wake(backend, ready, arrivedAt);
     if (!ready) parts.traces.wake(backend, context.active());
     // Its dependencies first, then its group: the stream keeps them in this order, and one wake of each
-    // per 2 s window whatever the number of members asking.
+    // per 2 s window whatever the number of members asking. Each is a cold start begun here as much as the
+    // backend's own: the scaler names this bridge for it.
     for (const other of view.wakeSet(backend)) {
       if (view.get(other)?.ready) continue;
+      parts.coldStart.wake(other, false, arrivedAt);
       const woken = await publisher.wake(other, now(), holdUntil - performance.now());
       if (woken.duplicate) metrics.wakeDuplicates.inc();
-      else metrics.wakesPublished.inc();
+      else {
+        metrics.wakesPublished.inc();
+        parts.coldStart.published(other, performance.now() - arrivedAt);
+      }
     }
     const at = now();
     const outcome = await publisher.wake(backend, at, holdUntil - performance.now());

@@ -5,7 +5,13 @@ import { backendRecord } from '../../test/backend-record.ts';
 import { heldPolls, startTestBridge, tableWhere } from '../../test/bridge/test-bridge.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
-import { BACKENDS_BUCKET, codecs, subjectFor, WAKE_SOURCE_HEADER } from '../shared/index.ts';
+import {
+  BACKENDS_BUCKET,
+  codecs,
+  DEFAULT_BACKEND_CONFIG,
+  subjectFor,
+  WAKE_SOURCE_HEADER,
+} from '../shared/index.ts';
 import type { BackendsReply } from './index.ts';
 import type { RunningBridge } from './service.ts';
 
@@ -107,12 +113,13 @@ describe('bridge cold-start metrics with two replicas', () => {
         0,
     );
   };
-  const wake = (bridge: RunningBridge) =>
+  const wakeOf = (bridge: RunningBridge, backend: string) =>
     fetch(`${bridge.url}/v1/wake`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ backend: 'shop/ha' }),
+      body: JSON.stringify({ backend }),
     });
+  const wake = (bridge: RunningBridge) => wakeOf(bridge, 'shop/ha');
 
   beforeAll(async () => {
     server = await startNatsServer();
@@ -147,5 +154,44 @@ describe('bridge cold-start metrics with two replicas', () => {
     );
     expect([await count(first, 'total'), await count(second, 'total')]).toEqual([1, 0]);
     expect([await count(first, 'wake'), await count(second, 'wake')]).toEqual([1, 0]);
+  });
+  it("records a dependency's cold start once, on the bridge that woke it with its dependent", async () => {
+    const [first, second] = replicas as [RunningBridge, RunningBridge];
+    const backends = await new Kvm(nc).open(BACKENDS_BUCKET);
+    await backends.put('shop/db', codecs.backend.encode(backendRecord('shop/db', false)));
+    const web = backendRecord('shop/web', false, {
+      config: { ...DEFAULT_BACKEND_CONFIG, dependsOn: ['shop/db'] },
+    });
+    await backends.put('shop/web', codecs.backend.encode(web));
+    for (const replica of replicas)
+      await tableWhere(replica, (t) =>
+        ['shop/db', 'shop/web'].every((id) => t.backends.some((b) => b.id === id)),
+      );
+    const totals = async (): Promise<[number, number]> => [
+      await count(first, 'total'),
+      await count(second, 'total'),
+    ];
+    const before = await totals();
+    // A request for web reaches the first bridge, which wakes db and web; the scaler names it for both.
+    expect((await wakeOf(first, 'shop/web')).status).toBe(202);
+    for (const id of ['shop/db', 'shop/web']) {
+      const headers = natsHeaders();
+      headers.set(WAKE_SOURCE_HEADER, first.instance);
+      const scaled = { backend: id, from: 0, to: 1, reason: 'wake' as const, at: Date.now() };
+      nc.publish(subjectFor('scaled', id), codecs.scaled.encode(scaled), { headers });
+    }
+    await nc.flush();
+    // The page's own call to db is held by a filter whose wake reaches the second bridge.
+    expect((await wakeOf(second, 'shop/db')).status).toBe(202);
+    await backends.put('shop/db', codecs.backend.encode(backendRecord('shop/db', true)));
+    await backends.put(
+      'shop/web',
+      codecs.backend.encode({ ...web, ready: true, replicas: 1, readyReplicas: 1 }),
+    );
+    await until('both bridges released both', async () =>
+      (await Promise.all(replicas.map((r) => count(r, 'release')))).every((n) => n >= 3),
+    );
+    const after = await totals();
+    expect([after[0] - before[0], after[1] - before[1]]).toEqual([2, 0]);
   });
 });

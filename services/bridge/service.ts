@@ -119,7 +119,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       logger,
       onScaledOnWake: (id, wakeSource) => {
         // A scale naming no wake (a scaler older than this bridge) leaves every bridge recording its own.
-        if (wakeSource !== undefined) coldStart.scaledOnWake(id, wakeSource === instance, performance.now());
+        // A backend this bridge does not list has no cold start here to record, now or later.
+        if (wakeSource !== undefined && view.has(id))
+          coldStart.scaledOnWake(id, wakeSource === instance, performance.now());
       },
       onScaledToZero: (id, generation, uid) => {
         if (view.scaledToZero(id, generation, uid)) {
