@@ -1,5 +1,5 @@
 /** The Docker proxy's entry point: its configuration, its two listeners and its stop on SIGTERM. */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ beforeAll(async () => {
   // Stands in for dockerd: answers 204 to whatever reaches it.
   fakeDockerd = createServer((_, response) => response.writeHead(204).end());
   await new Promise<void>((resolve) => fakeDockerd.listen(join(dir, 'dockerd.sock'), resolve));
+  await symlink(dir, join(dir, 'linked'));
 });
 afterAll(async () => {
   await new Promise((resolve) => fakeDockerd?.close(resolve));
@@ -46,6 +47,12 @@ describe('docker-proxy main', () => {
     ['the two sockets at one path', { READ: 'one.sock', SCALE: 'one.sock' }, /SCALE: the same socket as/],
     ["the read socket at dockerd's", { READ: 'dockerd.sock' }, /READ: dockerd's own socket/],
     ["the scale socket at dockerd's", { SCALE: './dockerd.sock' }, /SCALE: dockerd's own socket/],
+    // `linked` is a symbolic link to the folder dockerd's socket is in, as /var/run is to /run.
+    [
+      "the read socket at dockerd's through a linked folder",
+      { READ: 'linked/dockerd.sock' },
+      /READ: dockerd's own socket/,
+    ],
   ])('stops at start, deleting nothing, with %s', async (_case, sockets, message) => {
     const variables = Object.fromEntries(
       Object.entries(sockets).map(([side, file]) => [`WAKEGATE_DOCKER_PROXY_${side}`, join(dir, file)]),

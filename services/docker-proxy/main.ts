@@ -3,7 +3,8 @@
  * by WAKEGATE_DOCKER_PROXY_READ (the watcher's) and WAKEGATE_DOCKER_PROXY_SCALE (the scaler's) and forwards
  * the calls each may make to dockerd's socket.
  */
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   createLogger,
   env,
@@ -30,10 +31,24 @@ if (config.read === undefined && config.scale === undefined) {
   process.exit(1);
 }
 
+/**
+ * Where a path really is, its folders' symbolic links followed (`/var/run` is one to `/run` on most
+ * systems, so `/run/docker.sock` and `/var/run/docker.sock` are one socket); a folder that does not exist
+ * is taken as written.
+ */
+function realLocation(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return join(realpathSync(dirname(absolute)), basename(absolute));
+  } catch {
+    return absolute;
+  }
+}
+
 // Each socket is removed before it is listened on: one that names dockerd's socket would delete it, and
 // the two at one path would leave the read side the scale side's access.
 const sameSocket = (a: string | undefined, b: string | undefined) =>
-  a !== undefined && b !== undefined && resolve(a) === resolve(b);
+  a !== undefined && b !== undefined && realLocation(a) === realLocation(b);
 const clash = sameSocket(config.read, config.scale)
   ? 'WAKEGATE_DOCKER_PROXY_SCALE: the same socket as WAKEGATE_DOCKER_PROXY_READ'
   : sameSocket(config.read, config.upstream)
