@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.ts';
-import { env, loadConfig } from './env-config.ts';
+import { env, loadConfig, withoutPasswords } from './env-config.ts';
 import {
   bridgeTokenSpec,
   drainSpec,
@@ -143,5 +143,15 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig(spec, { NATS_PASSWORD: 'p' })).toThrow(
       /^NATS_PASSWORD: is set but NATS_USER is not/,
     );
+  });
+});
+
+describe('withoutPasswords', () => {
+  it('hides a password, a token and a password with an @ in it, and leaves URLs without credentials alone', () => {
+    expect(withoutPasswords('nats://me:s3cret@nats:4222')).toBe('nats://me:***@nats:4222');
+    expect(withoutPasswords('nats://T0KEN@nats:4222')).toBe('nats://***@nats:4222');
+    expect(withoutPasswords('nats://me:p@ss@nats:4222')).toBe('nats://me:***@nats:4222');
+    expect(withoutPasswords('nats://a:4222,nats://me:x@b:4222')).toBe('nats://a:4222,nats://me:***@b:4222');
+    expect(withoutPasswords('tls://nats.example.com:4222/')).toBe('tls://nats.example.com:4222/');
   });
 });

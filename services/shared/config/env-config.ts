@@ -226,7 +226,14 @@ export function loadConfigOrReport<S extends ConfigSpec>(
   }
 }
 
-/** URLs as they may be shown in a log or an error: a password in one (`nats://user:pass@host`) as `***`. */
+/**
+ * URLs as they may be shown in a log or an error: the credentials in one hidden, a password
+ * (`nats://user:pass@host` → `nats://user:***@host`) or a token (`nats://token@host` → `nats://***@host`).
+ * The user information runs to the last `@` before the host, as URL parsers take it.
+ */
 export function withoutPasswords(urls: string): string {
-  return urls.replace(/(\/\/[^/:@\s]*):[^/@\s]*@/g, '$1:***@');
+  return urls.replace(/\/\/([^/\s]*)@/g, (_match, info: string) => {
+    const colon = info.indexOf(':');
+    return colon < 0 ? '//***@' : `//${info.slice(0, colon)}:***@`;
+  });
 }
