@@ -150,7 +150,7 @@ say(
   `bridge ${stack.bridgeUrls.join(' ')}   gateway metrics ${stack.gatewayAdminUrl}/metrics   nats ${stack.natsUrls.join(' ')}`,
 );
 say(
-  `control: npx wakegate status   (admin token ${process.env.WAKEGATE_ADMIN_TOKEN ? 'from WAKEGATE_ADMIN_TOKEN' : `in ${adminTokenPath(config.dataDir)}`})`,
+  `control: npx wakegate status   (admin token ${config.adminToken !== undefined ? 'from WAKEGATE_ADMIN_TOKEN or its _FILE' : `in ${adminTokenPath(config.dataDir)}`})`,
 );
 // The token rides in the fragment, which the browser never sends: the page keeps it in the tab's storage.
 say(`status page: ${stack.bridgeUrl}/ui#token=${encodeURIComponent(adminToken)}`);

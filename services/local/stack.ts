@@ -196,6 +196,9 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
           PORT: String(p),
           WAKEGATE_BRIDGE_TOKEN: bridgeToken,
           ...(options.adminToken ? { WAKEGATE_ADMIN_TOKEN: options.adminToken } : {}),
+          // Given inline above: a `_FILE` inherited from this environment beside them would be refused.
+          WAKEGATE_BRIDGE_TOKEN_FILE: '',
+          WAKEGATE_ADMIN_TOKEN_FILE: '',
         },
         `http://127.0.0.1:${p}/readyz`,
       ),

@@ -76,6 +76,9 @@ backends:
 `,
       );
 
+      // With replicas the admin token is given as a file, as a secret mount gives it.
+      const tokenFile = join(dir, `admin-token-${replicas}`);
+      await writeFile(tokenFile, `given-admin-token-${replicas}-0123456789\n`);
       const gatewayPort = await freePort();
       const main = spawn(process.execPath, [MAIN], {
         cwd: ROOT,
@@ -89,6 +92,7 @@ backends:
           WAKEGATE_WATCHER_PORT: String(await freePort()),
           WAKEGATE_SCALER_PORT: String(await freePort()),
           WAKEGATE_REPLICAS: String(replicas),
+          ...(replicas > 1 ? { WAKEGATE_ADMIN_TOKEN_FILE: tokenFile } : {}),
           LOG_LEVEL: 'warn',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -113,12 +117,15 @@ backends:
       const where = output.find((line) => line.startsWith('bridge ')) ?? '';
       expect(where.match(/bridge (.*?) {3}gateway/)?.[1]?.split(' ')).toHaveLength(replicas);
       expect(where.match(/nats (.*)$/)?.[1]?.split(' ')).toHaveLength(replicas === 1 ? 1 : 3);
-      // The status page's link carries the admin token of the data folder, which opens the control API.
+      // The status page's link carries the admin token (the data folder's, or the one given), which opens
+      // the control API.
       const link = /^status page: (http:\/\/127\.0\.0\.1:\d+\/ui)#token=(\S+)$/m.exec(output.join('\n'));
       expect(link, output.join('\n')).not.toBeNull();
       const [, pageUrl = '', token = ''] = link ?? [];
-      expect(decodeURIComponent(token)).toBe(
-        (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim(),
+      const tokenFrom = replicas > 1 ? tokenFile : join(dir, 'data', 'admin-token');
+      expect(decodeURIComponent(token)).toBe((await readFile(tokenFrom, 'utf8')).trim());
+      expect(output.join('\n')).toContain(
+        replicas > 1 ? '(admin token from WAKEGATE_ADMIN_TOKEN or its _FILE)' : '(admin token in ',
       );
       expect((await fetch(pageUrl)).status).toBe(200);
       const backends = new URL('/v1/control/backends', pageUrl);
