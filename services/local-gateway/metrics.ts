@@ -54,7 +54,8 @@ const FILTER_MS_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10
 
 /**
  * Exposes every metric the module defined: counters and gauges read at scrape time from the host's store,
- * histograms fed each value the module records (as Envoy's `/stats/prometheus` shows them, buckets and all).
+ * histograms fed each value the module records (buckets, sum and count, as Envoy's `/stats/prometheus` shows a
+ * histogram; the buckets are this gateway's, not Envoy's defaults).
  */
 export function registerFilterMetrics(registry: Registry, plugin: Plugin): void {
   const histograms = new Map<string, Histogram>();
