@@ -134,10 +134,10 @@ export const ControlParams = Type.Object(
   { additionalProperties: false },
 );
 
-/** `?wait=` of a control wake, and the body of `wakegate.control.wake.<token>` (empty or `{"wait"}`). */
 /** The control API's reads take no query parameters: one given is a mistake worth a 400, not ignored. */
 export const NoQuery = Type.Object({}, { additionalProperties: false });
 
+/** `?wait=` of a control wake, and the body of `wakegate.control.wake.<token>` (empty or `{"wait"}`). */
 export const ControlWakeQuery = Type.Object(
   { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_CONTROL_WAIT_MS })) },
   { additionalProperties: false },

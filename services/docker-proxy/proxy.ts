@@ -95,7 +95,6 @@ function forward(options: DockerProxyOptions, incoming: IncomingMessage, respons
   incoming.pipe(upstream);
 }
 
-/** Starts one listener; resolves once it accepts connections. */
 /**
  * Removes what a previous run left at `path` (a socket), so listening there does not fail; anything else
  * there is not ours to delete: a path set by mistake to a file or a directory stops the proxy at start.
@@ -116,6 +115,7 @@ function removeStaleSocket(path: string): void {
   throw new Error(`${path} is ${kind}, not a socket: not replaced`);
 }
 
+/** Starts one listener; resolves once it accepts connections. */
 export async function startDockerProxy(options: DockerProxyOptions): Promise<DockerProxy> {
   const log = options.logger.child({ listen: options.listen, access: options.access });
   const server: Server = createServer((incoming, response) => {
