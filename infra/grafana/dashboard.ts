@@ -128,7 +128,7 @@ export function wakegateDashboard(): Dashboard {
     .withPanel(
       timeSeries(
         'Cold start (first wake to release)',
-        'Percentiles of wakegate_cold_start_seconds{phase="total"}, measured by the bridges; alert WakegateColdStartSlow at p99 > 10 s',
+        'Percentiles of wakegate_cold_start_seconds{phase="total"}, measured by the bridges; alert WakegateColdStartSlow at p99 > 10 s over the last hour (3 cold starts or more)',
         's',
         [0.5, 0.9, 0.99].map((q, i) =>
           query(
