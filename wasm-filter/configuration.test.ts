@@ -98,6 +98,8 @@ describe('configuration', () => {
     [{ bridge_cluster: 'b', token: 7 }, 'token'],
     [{ bridge_cluster: '' }, 'bridge_cluster'],
     [{ token: 'x' }, 'bridge_cluster'],
+    [{ bridge_cluster: 'b', bridge_authority: 'a b' }, 'bridge_authority: expected a host name'],
+    [{ bridge_cluster: 'b', bridge_authority: 'bridge/v1' }, 'bridge_authority: expected a host name'],
     [{ bridge_cluster: 'b', token_env: '1TOKEN' }, 'token_env: expected an environment variable name'],
     [{ bridge_cluster: 'b', token_env: '' }, 'token_env: expected an environment variable name'],
     [
@@ -150,6 +152,17 @@ describe('configuration', () => {
       /expected a JSON object/,
     );
   });
+
+  it.each(['wakegate-bridge', 'wakegate-bridge.wakegate.svc.cluster.local:8787', '[::1]:8787', '10.0.0.7'])(
+    'takes the bridge authority %s',
+    async (bridge_authority) => {
+      const plugin = await createPlugin({
+        module: filterWasmPath,
+        configuration: { bridge_cluster: 'b', bridge_authority },
+      });
+      plugin.close();
+    },
+  );
 
   it('sends the token and the authority on every bridge call', async () => {
     const { plugin, bridge } = await start({ config: { token: 's3cret' }, backends: [sleeping] });

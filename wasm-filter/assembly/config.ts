@@ -59,6 +59,23 @@ function isEnvironmentName(name: string): bool {
   return true;
 }
 
+/**
+ * An HTTP authority as the bridge calls carry it in `:authority`: a host name or `[IPv6]`, with an optional
+ * port (RFC 3986's reg-name characters, no userinfo). Anything else (a space, a path) would go on every
+ * bridge call as an authority the bridge's server refuses or that names no host.
+ */
+function isAuthority(authority: string): bool {
+  if (authority.length == 0 || authority.length > 255) return false;
+  for (let i = 0; i < authority.length; i++) {
+    const ch = authority.charCodeAt(i);
+    const alnum = (ch >= 48 && ch <= 57) || (ch >= 65 && ch <= 90) || (ch >= 97 && ch <= 122);
+    // - . _ ~ : [ ]
+    if (!alnum && ch != 45 && ch != 46 && ch != 95 && ch != 126 && ch != 58 && ch != 91 && ch != 93)
+      return false;
+  }
+  return true;
+}
+
 function integer(v: JsonValue, min: f64, max: f64): i32 {
   if (v.kind != JSON_NUMBER) return -1;
   const n = v.num;
@@ -96,6 +113,11 @@ export function parseConfig(text: string): Config | null {
         c.bridgeCluster = v.str;
         hasCluster = true;
       } else {
+        if (!isAuthority(v.str)) {
+          return fail(
+            'invalid configuration field bridge_authority: expected a host name, with a port or not',
+          );
+        }
         c.bridgeAuthority = v.str;
       }
     } else if (key == 'poll_wait_ms') {
