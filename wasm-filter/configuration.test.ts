@@ -147,8 +147,16 @@ describe('configuration', () => {
     expect(logs.filter((l) => l.message.includes('max_hold_ms'))).toEqual([]);
   });
 
-  it('rejects a configuration that is not JSON', async () => {
+  it('rejects a configuration that is not JSON, saying where it stops being JSON, and one that is no object', async () => {
     await expect(createPlugin({ module: filterWasmPath, configuration: '{bridge_cluster' })).rejects.toThrow(
+      /not JSON \(stopped at byte 1\)/,
+    );
+    // A trailing comma, as a hand-edited configuration has one.
+    const trailing = '{"bridge_cluster": "b", "max_wait_ms": 5000,}';
+    await expect(createPlugin({ module: filterWasmPath, configuration: trailing })).rejects.toThrow(
+      `not JSON (stopped at byte ${trailing.length - 1})`,
+    );
+    await expect(createPlugin({ module: filterWasmPath, configuration: '["b"]' })).rejects.toThrow(
       /expected a JSON object/,
     );
   });

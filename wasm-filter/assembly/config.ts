@@ -1,5 +1,13 @@
 // Plugin configuration: every field checked on its own, so a rejection can name the field at fault.
-import { JSON_BOOL, JSON_NUMBER, JSON_OBJECT, JSON_STRING, JsonValue, parseJsonString } from './json';
+import {
+  JSON_BOOL,
+  JSON_NUMBER,
+  JSON_OBJECT,
+  JSON_STRING,
+  JsonValue,
+  lastJsonFailureOffset,
+  parseJsonString,
+} from './json';
 import { DEFAULT_NO_WAKE, NoWakeRules, noWakeProblem, readNoWake } from './no-wake';
 import { pageProblem } from './waiting-page';
 
@@ -85,9 +93,12 @@ function integer(v: JsonValue, min: f64, max: f64): i32 {
 
 export function parseConfig(text: string): Config | null {
   const root = parseJsonString(text);
-  if (root === null || root.kind != JSON_OBJECT) {
-    return fail('invalid configuration: expected a JSON object');
+  // Where the text stops being JSON (a trailing comma, a missing quote), so an operator editing a
+  // WasmPlugin or an Envoy configuration by hand can find it.
+  if (root === null) {
+    return fail(`invalid configuration: not JSON (stopped at byte ${lastJsonFailureOffset().toString()})`);
   }
+  if (root.kind != JSON_OBJECT) return fail('invalid configuration: expected a JSON object');
   const c = new Config();
   let hasCluster = false;
   let hasMaxWait = false;

@@ -294,13 +294,24 @@ class Parser {
   }
 }
 
+/** Where the last parse that failed stopped, in bytes from its start: about where its input went wrong. */
+let failedAt: i32 = 0;
+
+/** The byte offset at which the last failed `parseJson` stopped, for an error message. */
+export function lastJsonFailureOffset(): i32 {
+  return failedAt;
+}
+
 /** Parses `len` bytes at `ptr`; null unless they are exactly one JSON value (surrounding space allowed). */
 export function parseJson(ptr: usize, len: usize): JsonValue | null {
   const p = new Parser(ptr, len);
   const v = p.value(0);
-  if (v === null) return null;
-  p.skipSpace();
-  return p.pos == p.end ? v : null;
+  if (v !== null) {
+    p.skipSpace();
+    if (p.pos == p.end) return v;
+  }
+  failedAt = <i32>(p.pos - ptr);
+  return null;
 }
 
 export function parseJsonString(text: string): JsonValue | null {
