@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BRIDGE_PORT } from '../bridge/index.ts';
 import { adminTokenPath } from '../local/index.ts';
-import { type Env, readSecret } from '../shared/index.ts';
+import { type Env, readSecret, urlProblem } from '../shared/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -31,14 +31,7 @@ export class BridgeUrlError extends Error {
 }
 
 function checkedUrl(url: string, from: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new BridgeUrlError(from, url);
-  }
-  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '')
-    throw new BridgeUrlError(from, url);
+  if (urlProblem(url, ['http', 'https']) !== undefined) throw new BridgeUrlError(from, url);
   return url;
 }
 

@@ -38,6 +38,7 @@ export {
   loadConfig,
   loadConfigOrReport,
   readSecret,
+  urlProblem,
 } from './config/env-config.ts';
 export { parseRouteText } from './config/route-text.ts';
 export {

@@ -156,21 +156,8 @@ export const env = {
       variable,
       (raw) => {
         for (const one of raw.split(',')) {
-          let url: URL;
-          try {
-            url = new URL(one.trim());
-          } catch {
-            throw new ConfigError(variable, `not a URL: ${JSON.stringify(withoutPasswords(one.trim()))}`);
-          }
-          const scheme = url.protocol.slice(0, -1);
-          if (url.host === '' && options.protocols.includes(scheme))
-            throw new ConfigError(variable, `no host in ${JSON.stringify(withoutPasswords(one.trim()))}`);
-          if (!options.protocols.includes(scheme)) {
-            throw new ConfigError(
-              variable,
-              `expected a ${options.protocols.join(' or ')} URL, got scheme ${JSON.stringify(scheme)}`,
-            );
-          }
+          const problem = urlProblem(one.trim(), options.protocols);
+          if (problem !== undefined) throw new ConfigError(variable, problem);
         }
         return raw;
       },
@@ -178,6 +165,21 @@ export const env = {
     );
   },
 };
+
+/** Why `text` is not one URL with a host and a scheme among `protocols` (no colon), or undefined when it is. */
+export function urlProblem(text: string, protocols: readonly string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `not a URL: ${JSON.stringify(withoutPasswords(text))}`;
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (!protocols.includes(scheme))
+    return `expected a ${protocols.join(' or ')} URL, got scheme ${JSON.stringify(scheme)}`;
+  if (url.host === '') return `no host in ${JSON.stringify(withoutPasswords(text))}`;
+  return undefined;
+}
 
 /**
  * A secret given in `variable` or in the file `<variable>_FILE` names (a Docker or Kubernetes secret; the
