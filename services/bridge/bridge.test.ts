@@ -217,6 +217,8 @@ describe('bridge against a real nats-server', () => {
       const collecting = (async () => {
         for await (const m of sub) published.push(m.headers?.get('Nats-Msg-Id') ?? '');
       })();
+      // The server has the subscription before the bridge publishes (it publishes on its own connection).
+      await nc.flush();
       const window = windowOf(Date.now());
       const answers: boolean[] = [];
       for (let i = 0; i < 20; i++) {
