@@ -27,25 +27,37 @@ export class BackendStore {
   private readonly kv: KV;
   private readonly nc: NatsConnection;
   private readonly logger: Logger;
+  private readonly onUnreadable: () => void;
+  /** The revision of each key whose value could not be read, so a value read again is told of once. */
+  private readonly unreadable = new Map<BackendId, number>();
 
-  constructor(kv: KV, nc: NatsConnection, logger: Logger) {
+  /** `onUnreadable` is told of every value of the bucket this store could not read, once. */
+  constructor(kv: KV, nc: NatsConnection, logger: Logger, onUnreadable: () => void) {
     this.kv = kv;
     this.nc = nc;
     this.logger = logger;
+    this.onUnreadable = onUnreadable;
   }
 
   async read(id: BackendId): Promise<StoredBackend> {
     const entry = await this.kv.get(backendKey(id));
+    if (!entry || entry.operation !== 'PUT') this.unreadable.delete(id);
     if (!entry) return { record: undefined, revision: 0 };
     // The entry's server timestamp is left alone: ages are measured on the watcher's own clock.
     const base = { revision: entry.revision };
     if (entry.operation !== 'PUT') return { record: undefined, ...base };
     try {
-      return { record: codecs.backend.decode(entry.value), ...base };
+      const record = codecs.backend.decode(entry.value);
+      this.unreadable.delete(id);
+      return { record, ...base };
     } catch (error) {
       if (!(error instanceof PayloadError)) throw error;
       // A value this watcher cannot read is replaced by the next write.
-      this.logger.warn({ backend: id, err: error }, 'unreadable value in wakegate-backends');
+      if (this.unreadable.get(id) !== entry.revision) {
+        this.unreadable.set(id, entry.revision);
+        this.logger.warn({ backend: id, err: error }, 'unreadable value in wakegate-backends');
+        this.onUnreadable();
+      }
       return { record: undefined, ...base };
     }
   }

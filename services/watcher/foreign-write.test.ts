@@ -1,7 +1,8 @@
 /**
  * Another replica's recent write (issue 20, item 3), through a real nats-server: a watcher overrides it at
  * once only toward not-ready, and tells "recent" by its own monotonic clock, never by comparing its wall
- * clock with the server's timestamp of the entry.
+ * clock with the server's timestamp of the entry. A value no watcher wrote, which it cannot read, is counted
+ * and replaced.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -33,21 +34,21 @@ const observed = (ready: boolean): ObservedBackend => {
   return rest;
 };
 
-const counter = async (watcher: Watcher, name: 'deferred' | 'writes' | 'conflicts') =>
+const counter = async (watcher: Watcher, name: 'deferred' | 'writes' | 'conflicts' | 'kvInvalid') =>
   (await watcher.metrics[name].get()).values.reduce((sum, v) => sum + v.value, 0);
 
 describe('watcher against another replica’s recent write', () => {
   const running: { watcher: Watcher; source: BackendSource }[] = [];
-  const start = (snapshot: ObservedBackend[], now?: () => number) => {
+  // By default a settle period no test outlasts: whatever is deferred stays deferred while the test looks.
+  const start = (snapshot: ObservedBackend[], now?: () => number, settleMs = 600_000) => {
     const source = sourceOf(snapshot);
-    // A settle period no test outlasts: whatever is deferred stays deferred while the test looks.
     const watcher = new Watcher({
       source,
       kv: bucket.kv,
       nc: bucket.nc,
       logger,
       namespaces: ['shop'],
-      settleMs: 600_000,
+      settleMs,
       now,
     });
     watcher.start();
@@ -104,5 +105,15 @@ describe('watcher against another replica’s recent write', () => {
     expect(codecs.backend.decode((await bucket.kv.get('shop/web'))?.value ?? '').readyReplicas).toBe(2);
     expect(await counter(watcher, 'writes')).toBe(1);
     expect(await counter(watcher, 'conflicts')).toBe(0);
+  });
+
+  it('counts a value it cannot read and replaces it with its own record once it settled', async () => {
+    await bucket.kv.put('shop/web', 'not a record');
+    // Perhaps a newer watcher's: left alone for the settle period, as any recent value of another replica.
+    const { watcher } = start([observed(true)], undefined, 200);
+    await until('written ready', async () => (await counter(watcher, 'writes')) === 1);
+    expect(await counter(watcher, 'deferred')).toBe(1);
+    expect(codecs.backend.decode((await bucket.kv.get('shop/web'))?.value ?? '').ready).toBe(true);
+    expect(await counter(watcher, 'kvInvalid')).toBe(1);
   });
 });

@@ -52,6 +52,11 @@ export class WatcherMetrics {
     help: 'Backend records above 64 KiB of JSON, written without their hosts and routes',
     registers: [this.registry],
   });
+  readonly kvInvalid = new Counter({
+    name: 'wakegate_watcher_kv_invalid_total',
+    help: 'wakegate-backends values this watcher could not read, each replaced by its next write',
+    registers: [this.registry],
+  });
   readonly invalidScaled = new Counter({
     name: 'wakegate_watcher_invalid_messages_total',
     help: 'wakegate.scaled messages ignored because they are not valid',

@@ -110,7 +110,7 @@ export class Watcher {
   constructor(options: WatcherOptions) {
     this.options = options;
     this.metrics = new WatcherMetrics(() => options.source.forbiddenSources?.() ?? []);
-    this.store = new BackendStore(options.kv, options.nc, options.logger);
+    this.store = new BackendStore(options.kv, options.nc, options.logger, () => this.metrics.kvInvalid.inc());
     this.link = natsLink(options.nc);
     this.now = options.now ?? Date.now;
     this.settleMs = options.settleMs ?? 2000;
