@@ -161,23 +161,24 @@ describe('configuration', () => {
     );
   });
 
-  it.each(['wakegate-bridge', 'wakegate-bridge.wakegate.svc.cluster.local:8787', '[::1]:8787', '10.0.0.7'])(
-    'takes the bridge authority %s',
+  it.each(['wakegate-bridge.wakegate.svc.cluster.local:8787', '[::1]:8787', '10.0.0.7'])(
+    'sends every bridge call with the bridge authority %s',
     async (bridge_authority) => {
-      const plugin = await createPlugin({
-        module: filterWasmPath,
-        configuration: { bridge_cluster: 'b', bridge_authority },
-      });
-      plugin.close();
+      const { bridge } = await start({ config: { bridge_authority }, backends: [sleeping] });
+      await bridge.seen((c) => c.path.startsWith('/v1/backends'));
+      expect(bridge.calls.map((c) => c.authority)).toEqual(bridge.calls.map(() => bridge_authority));
     },
   );
 
-  it('sends the token and the authority on every bridge call', async () => {
+  it('sends the token and the default authority on every bridge call', async () => {
     const { plugin, bridge } = await start({ config: { token: 's3cret' }, backends: [sleeping] });
     request(plugin, 'app.example.com');
     await bridge.seen((c) => c.path === '/v1/wake');
     expect(bridge.calls.length).toBeGreaterThan(1);
-    for (const c of bridge.calls) expect(c.authorization).toBe('Bearer s3cret');
+    for (const c of bridge.calls) {
+      expect(c.authorization).toBe('Bearer s3cret');
+      expect(c.authority).toBe('wakegate-bridge');
+    }
   });
 
   it('takes the token from the VM environment variable token_env names, as Envoy passes it from its own environment (a Secret)', async () => {

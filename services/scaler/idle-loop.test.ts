@@ -181,12 +181,14 @@ describe('scaler: idle loop', () => {
   }
 
   /** Every holder written to the idle-loop lease from now on, in order. */
-  async function watchLeaseHolders(): Promise<string[]> {
-    const holders: string[] = [];
+  /** Every write of the lease from now on: who wrote it, at which revision. */
+  async function watchLeaseHolders(): Promise<{ holder: string; revision: number }[]> {
+    const holders: { holder: string; revision: number }[] = [];
     const watch = await leases.watch({ key: IDLE_LOOP_LEASE, include: KvWatchInclude.UpdatesOnly });
     void (async () => {
       for await (const entry of watch) {
-        if (entry.operation === 'PUT') holders.push(codecs.lease.decode(entry.value).holder);
+        if (entry.operation === 'PUT')
+          holders.push({ holder: codecs.lease.decode(entry.value).holder, revision: entry.revision });
       }
     })();
     cleanups.push(async () => watch.stop());
@@ -880,12 +882,17 @@ describe('scaler: idle loop', () => {
     await until('a leader', () => first.scaler.leader);
     const second = await startReplica(workloads, 'second');
     await first.kill();
-    const heldBeforeKill = holders.length;
+    // The last write of the dead holder (or already one of the survivor's): nothing of the first comes after it.
+    const atKill = (await leases.get(IDLE_LOOP_LEASE))?.revision ?? 0;
 
     await until('the survivor to lead', () => second.scaler.leader);
+    await until('the survivor’s lease seen', () => holders.some((h) => h.holder === 'second'));
     // The lease went from the dead holder to the survivor once, with no renewal of the dead one after the kill.
-    expect(holders.slice(heldBeforeKill).every((holder) => holder === 'second')).toBe(true);
-    expect(new Set(holders.slice(0, heldBeforeKill))).toEqual(new Set(['first']));
+    const after = holders.filter((h) => h.revision > atKill).map((h) => h.holder);
+    expect(new Set(after)).toEqual(new Set(['second']));
+    expect(new Set(holders.filter((h) => h.revision <= atKill).map((h) => h.holder))).toEqual(
+      new Set(['first']),
+    );
     expect(await second.scaler.metrics.registry.getSingleMetricAsString('wakegate_lease_holder')).toContain(
       'wakegate_lease_holder{pair=""} 1',
     );

@@ -48,14 +48,18 @@ describe('reconfiguration', () => {
     const answered = new Promise<void>((r) => {
       answer = r;
     });
+    let calls = 0;
     const { plugin, logs, clock } = await run('http', {
       clusters: ['upstream'],
       httpCall: async () => {
+        calls++;
         await answered;
         return { headers: [[':status', '200']] };
       },
     });
     await new Promise<void>((r) => setImmediate(r));
+    // The old root's call is out, waiting for its answer.
+    expect(calls).toBe(1);
     const before = logs.length;
     plugin.reconfigure('lifecycle');
     expect(logs.slice(before)).toEqual(['vm_start 2 ', 'configure 2 lifecycle', 'done 1', 'delete 1']);
@@ -121,6 +125,11 @@ describe('reconfiguration', () => {
     plugin.reconfigure('stream-call');
     old.close();
     await new Promise<void>((r) => setImmediate(r));
+    // The stream's call went out before it ended, and waits for its answer.
+    expect(answers).toHaveLength(1);
+    expect(logs.filter((l) => l.startsWith('call')).map((l) => l.split(' ')[1])).toEqual([
+      `/from-stream-${old.id}`,
+    ]);
     for (const answer of answers) answer();
     await new Promise<void>((r) => setImmediate(r));
     expect(logs.filter((l) => l.startsWith('response'))).toEqual([]);

@@ -76,6 +76,9 @@ describe('schedules', () => {
     expect(() => parseSchedule(' , ')).toThrow('no window given');
     expect(inSchedule('Mon 25:00-26:00', at('2026-03-30T00:30:00Z'))).toBeUndefined();
     expect(inSchedule(undefined, at('2026-03-30T00:30:00Z'))).toBeUndefined();
-    expect(inSchedule('daily 00:00-24:00', at('2026-03-30T00:30:00Z'))).toBeDefined();
+    expect(inSchedule('daily 00:00-24:00', at('2026-03-30T00:30:00Z'))).toEqual({
+      startMs: at('2026-03-30T00:00:00Z'),
+      endMs: at('2026-03-31T00:00:00Z'),
+    });
   });
 });
