@@ -13,9 +13,12 @@
  *    `recoveryMs` from the servers started to the first answer; `jetStreamBackMs` the part NATS takes to
  *    elect the leaders a cold start needs (the wake stream, the scalers' consumer, the backends and intents
  *    buckets); `afterJetStreamMs` wakegate's own part.
- * 3. `drainRace`: 50 requests/s for 60 s to a backend with idle-timeout 1 s and drain 500 ms.
+ * 3. `drainRace`: 50 requests/s for 60 s to a backend with idle-timeout 1 s and drain 500 ms;
+ *    `drainsBegun` and `stops`: the drains the idle loop began (intent `sleeping`) and the stops (`stopping`)
+ *    meanwhile.
  * 4. `longRequests`: 20 requests each answered after 3 s (beyond the 1 s idle timeout) at once;
- *    `sleptEarly`: whether the backend was put to sleep (intent `sleeping`) while one was open.
+ *    `sleptEarly`: whether the backend was put to sleep (intent `stopping`, or its record at 0 replicas)
+ *    while one was open.
  * 5. `soak`: 100 backends cycling sleep → wake (a request each every 5 s, idle-timeout 1 s) for 10 minutes;
  *    every process's RSS after the first minute and at the end, and every 30 s (`rssSeriesMb`), NATS
  *    consumers then and at the end, held requests at the end. With `BENCH_SOAK_HEAP=1` each Node service
@@ -162,6 +165,7 @@ async function otherScenarios() {
   await stack.settled();
   const drain = await told('drain', () =>
     steadyLoad(stack, {
+      backend: 'local/drain',
       host: 'drain.localhost',
       rps: 50,
       seconds: DRAIN_S,

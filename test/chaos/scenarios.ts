@@ -261,25 +261,49 @@ export async function natsOutage(
   };
 }
 
+export interface SteadyLoadResult extends Tally {
+  /** Drains begun (intent `sleeping`) during the load: the race the scenario is about. */
+  drainsBegun: number;
+  /** Times the backend was put to sleep (intent `stopping`) during the load. */
+  stops: number;
+}
+
 /**
  * `rps` requests per second to `host` for `seconds`, while its idle timeout and drain are short enough that
- * the idle loop keeps trying to put it to sleep between activity reports.
+ * the idle loop keeps trying to put it to sleep between activity reports; with `drains`, on past `seconds`
+ * (up to `maxSeconds`) until the idle loop began that many drains, so that the race surely ran.
  */
 export async function steadyLoad(
   stack: HaStack,
-  options: { host: string; rps: number; seconds: number; maxWaitMs: number },
-): Promise<Tally> {
+  options: {
+    backend: string;
+    host: string;
+    rps: number;
+    seconds: number;
+    maxWaitMs: number;
+    drains?: number;
+    maxSeconds?: number;
+  },
+): Promise<SteadyLoadResult> {
   const tally = emptyTally();
+  let drainsBegun = 0;
+  let stops = 0;
+  const stopWatching = await stack.watchBackend(options.backend, ({ kind, value }) => {
+    if (kind === 'intent' && value.state === 'sleeping') drainsBegun++;
+    if (kind === 'intent' && value.state === 'stopping') stops++;
+  });
   const pending: Promise<unknown>[] = [];
   const start = Date.now();
-  const total = options.rps * options.seconds;
-  for (let i = 0; i < total; i++) {
+  const last = Math.max(options.seconds, options.maxSeconds ?? 0) * options.rps;
+  for (let i = 0; i < last; i++) {
+    if (i >= options.seconds * options.rps && drainsBegun >= (options.drains ?? 0)) break;
     const due = start + (i * 1000) / options.rps;
     if (due > Date.now()) await delay(due - Date.now());
     pending.push(sendCounted(stack, options.host, tally, options.maxWaitMs));
   }
   await Promise.all(pending);
-  return tally;
+  stopWatching();
+  return { ...tally, drainsBegun, stops };
 }
 
 export interface LongRequestsResult extends Tally {
