@@ -61,7 +61,18 @@ describe('groups and dependencies', () => {
       expect(await state('local/db')).toBe('awake');
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    await until('the app to sleep', async () => (await state('local/app')) === 'asleep', 15_000);
+    let dbWhenAppSlept: string | undefined;
+    await until(
+      'the app to sleep',
+      async () => {
+        if ((await state('local/app')) !== 'asleep') return false;
+        dbWhenAppSlept = await state('local/db');
+        return true;
+      },
+      15_000,
+    );
+    // The database was still up (or only draining) when its dependent was first seen asleep.
+    expect(dbWhenAppSlept).not.toBe('asleep');
     await until('the database to sleep after it', async () => (await state('local/db')) === 'asleep', 15_000);
   });
 

@@ -136,7 +136,20 @@ describe('a dependency across providers (process and Docker pairs on one NATS)',
   });
 
   it('puts each to sleep by its own pair, the dependency after its dependent', async () => {
-    await until('the app to sleep', async () => (await row('local/app')).state === 'asleep', 20_000);
+    // Both up, whether or not the test before ran: a request wakes them, or keeps them awake.
+    expect((await send(stack, 'app.localhost')).status).toBe(200);
+    let dbWhenAppSlept: string | undefined;
+    await until(
+      'the app to sleep',
+      async () => {
+        if ((await row('local/app')).state !== 'asleep') return false;
+        dbWhenAppSlept = (await row('local/db')).state;
+        return true;
+      },
+      20_000,
+    );
+    // The container was still up (or only draining) when its dependent was first seen asleep.
+    expect(dbWhenAppSlept).not.toBe('asleep');
     await until('the container to sleep', async () => (await row('local/db')).state === 'asleep', 20_000);
     expect(await scaled(stack.scalerUrl, 'down')).toBe(1);
     expect(await scaled(dockerScalerUrl, 'down')).toBe(1);
