@@ -35,8 +35,9 @@ describe('JetStream setup', () => {
         'bucket wakegate-bridges',
       ],
       updated: [],
+      drifted: [],
     });
-    expect(await ensureJetStream(nc)).toEqual({ created: [], updated: [] });
+    expect(await ensureJetStream(nc)).toEqual({ created: [], updated: [], drifted: [] });
 
     const jsm = await jetstreamManager(nc);
     const stream = (await jsm.streams.info('WAKEGATE_WAKE')).config;
@@ -61,6 +62,7 @@ describe('JetStream setup', () => {
     expect(await ensureJetStream(nc, EVERYTHING, 'auto', 'docker')).toEqual({
       created: ['consumer WAKEGATE_WAKE/scaler-docker'],
       updated: [],
+      drifted: [],
     });
     const jsm = await jetstreamManager(nc);
     const names = (await jsm.consumers.list('WAKEGATE_WAKE').next()).map((c) => c.name).sort();
@@ -99,9 +101,36 @@ describe('JetStream setup', () => {
     expect(await ensureJetStream(nc)).toEqual({
       created: [],
       updated: ['stream WAKEGATE_WAKE', 'bucket wakegate-leases'],
+      drifted: [],
     });
     expect((await jsm.streams.info('WAKEGATE_WAKE')).config.duplicate_window).toBe(nanos(10_000));
     expect((await jsm.streams.info('KV_wakegate-leases')).config.max_age).toBe(nanos(15_000));
+  });
+
+  it('leaves what drifted to the scaler in the bridge’s and the watcher’s setup, and says so', async () => {
+    await ensureJetStream(nc);
+    const jsm = await jetstreamManager(nc);
+    const stream = (await jsm.streams.info('WAKEGATE_WAKE')).config;
+    await jsm.streams.update('WAKEGATE_WAKE', { ...stream, duplicate_window: nanos(60_000) });
+    const backends = (await jsm.streams.info('KV_wakegate-backends')).config;
+    await jsm.streams.update('KV_wakegate-backends', { ...backends, max_msgs_per_subject: 5 });
+
+    expect(await ensureJetStream(nc, JETSTREAM_NEEDS.bridge)).toEqual({
+      created: [],
+      updated: [],
+      drifted: ['stream WAKEGATE_WAKE', 'bucket wakegate-backends'],
+    });
+    expect(await ensureJetStream(nc, JETSTREAM_NEEDS.watcher)).toEqual({
+      created: [],
+      updated: [],
+      drifted: ['bucket wakegate-backends'],
+    });
+    expect((await jsm.streams.info('WAKEGATE_WAKE')).config.duplicate_window).toBe(nanos(60_000));
+    expect((await ensureJetStream(nc, JETSTREAM_NEEDS.scaler)).updated).toEqual([
+      'stream WAKEGATE_WAKE',
+      'bucket wakegate-backends',
+    ]);
+    expect((await jsm.streams.info('KV_wakegate-backends')).config.max_msgs_per_subject).toBe(1);
   });
 
   it('updates a consumer whose ack wait drifted', async () => {
@@ -120,14 +149,17 @@ describe('JetStream setup', () => {
       expect(await ensureJetStream(client, JETSTREAM_NEEDS.watcher)).toEqual({
         created: ['bucket wakegate-backends'],
         updated: [],
+        drifted: [],
       });
       expect(await ensureJetStream(client, JETSTREAM_NEEDS.bridge)).toEqual({
         created: ['stream WAKEGATE_WAKE', 'bucket wakegate-intents', 'bucket wakegate-bridges'],
         updated: [],
+        drifted: [],
       });
       expect(await ensureJetStream(client, JETSTREAM_NEEDS.scaler)).toEqual({
         created: ['consumer WAKEGATE_WAKE/scaler', 'bucket wakegate-leases'],
         updated: [],
+        drifted: [],
       });
     } finally {
       await client.close();
@@ -180,6 +212,7 @@ describe('JetStream replicas', () => {
           'bucket wakegate-intents',
           'bucket wakegate-bridges',
         ],
+        drifted: [],
       });
       for (const stream of ['WAKEGATE_WAKE', 'KV_wakegate-backends', 'KV_wakegate-leases']) {
         const { config, cluster: placement } = await jsm.streams.info(stream);
@@ -191,7 +224,7 @@ describe('JetStream replicas', () => {
         holders.delete('');
         expect(holders.size).toBe(3);
       }
-      expect(await ensureJetStream(client)).toEqual({ created: [], updated: [] });
+      expect(await ensureJetStream(client)).toEqual({ created: [], updated: [], drifted: [] });
     } finally {
       await client.close();
       await cluster.close();

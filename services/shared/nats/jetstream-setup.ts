@@ -1,7 +1,9 @@
 /**
  * Idempotent setup of the stream, consumer and KV buckets wakegate uses. Safe to run from every replica
- * at every start: what exists with the right settings is left alone, what drifted is updated in place,
- * what is missing is created. Only features of nats-server 2.9 are used.
+ * at every start: what exists with the right settings is left alone, what is missing is created, and what
+ * drifted is updated in place by the scaler alone (the others report it): a user that may update a stream
+ * may give it any setting, a `republish` among them, through which the server itself writes wherever it is
+ * told, past every permission. Only features of nats-server 2.9 are used.
  */
 import {
   AckPolicy,
@@ -94,6 +96,8 @@ const BUCKETS: { name: string; ttlMs: number }[] = [
 export interface SetupReport {
   created: string[];
   updated: string[];
+  /** Drifted, and left for the scaler to update (the setup of a service without `updates`). */
+  drifted: string[];
 }
 
 function isApiError(error: unknown, code: number): boolean {
@@ -145,6 +149,7 @@ export function replicasFor(setting: JetStreamReplicas, info: ServerInfo | undef
 async function ensureStream(
   jsm: JetStreamManager,
   wanted: Partial<StreamConfig> & { name: string },
+  updates: boolean,
   report: SetupReport,
 ) {
   let current: StreamConfig;
@@ -160,6 +165,10 @@ async function ensureStream(
   const keep =
     current.retention === RetentionPolicy.Workqueue ? { ...wanted, retention: current.retention } : wanted;
   if (drifted(current, keep)) {
+    if (!updates) {
+      report.drifted.push(`stream ${wanted.name}`);
+      return;
+    }
     await jsm.streams.update(wanted.name, { ...current, ...keep });
     report.updated.push(`stream ${wanted.name}`);
     const replicas = keep.num_replicas ?? 1;
@@ -215,6 +224,7 @@ async function ensureBucket(
   nc: NatsConnection,
   jsm: JetStreamManager,
   bucket: { name: string; ttlMs: number; replicas: number },
+  updates: boolean,
   report: SetupReport,
 ) {
   const { name, ttlMs, replicas } = bucket;
@@ -222,7 +232,8 @@ async function ensureBucket(
   try {
     const current = (await jsm.streams.info(streamName)).config;
     const wanted = { max_age: nanos(ttlMs), max_msgs_per_subject: 1, num_replicas: replicas };
-    if (drifted(current, wanted)) {
+    if (drifted(current, wanted) && !updates) report.drifted.push(`bucket ${name}`);
+    else if (drifted(current, wanted)) {
       await jsm.streams.update(streamName, { ...current, ...wanted });
       report.updated.push(`bucket ${name}`);
       if (replicas > (current.num_replicas ?? 1)) await copiesPlaced(jsm, streamName, replicas);
@@ -245,36 +256,43 @@ async function refuseWorkQueue(jsm: JetStreamManager, pair: string): Promise<voi
   );
 }
 
-/** What a service uses of JetStream, and so creates or updates at start (and may, by its NATS permissions). */
+/** What a service uses of JetStream, and so creates at start (and may, by its NATS permissions). */
 export interface JetStreamNeeds {
   /** The wake stream (to publish wakes to it, or to consume them). */
   wakeStream: boolean;
   /** The scaler's durable consumer of wakes (its pair's). */
   wakeConsumer: boolean;
   buckets: readonly string[];
+  /** Whether it also updates what drifted (the scaler) or leaves that to the scaler and says so. */
+  updates: boolean;
 }
 
 export const EVERYTHING: JetStreamNeeds = {
   wakeStream: true,
   wakeConsumer: true,
   buckets: BUCKETS.map((bucket) => bucket.name),
+  updates: true,
 };
 
-/** Each service sets up only what it uses, so none needs the right to change another's part. */
+/**
+ * Each service creates only what it uses, so none needs the right to touch another's part; only the scaler
+ * updates, so that the bridge (the part that faces the gateways) and the watcher cannot change a stream.
+ */
 export const JETSTREAM_NEEDS = {
   bridge: {
     wakeStream: true,
     wakeConsumer: false,
     buckets: [BACKENDS_BUCKET, INTENTS_BUCKET, BRIDGES_BUCKET],
+    updates: false,
   },
-  watcher: { wakeStream: false, wakeConsumer: false, buckets: [BACKENDS_BUCKET] },
+  watcher: { wakeStream: false, wakeConsumer: false, buckets: [BACKENDS_BUCKET], updates: false },
   scaler: EVERYTHING,
 } as const satisfies Record<string, JetStreamNeeds>;
 
 /**
- * Creates or updates what `needs` names, at the replicas `replicas` asks for (`auto` by default). A stream
- * or bucket made at other replicas is moved to these (JetStream adds or removes copies in place); the
- * consumer follows its stream's replicas.
+ * Creates what `needs` names, at the replicas `replicas` asks for (`auto` by default), and with `updates`
+ * brings what drifted up to date: a stream or bucket made at other replicas is moved to these (JetStream
+ * adds or removes copies in place); the consumer follows its stream's replicas.
  */
 export async function ensureJetStream(
   nc: NatsConnection,
@@ -284,13 +302,14 @@ export async function ensureJetStream(
 ): Promise<SetupReport> {
   const jsm = await jetstreamManager(nc);
   const copies = replicasFor(replicas, nc.info);
-  const report: SetupReport = { created: [], updated: [] };
-  if (needs.wakeStream) await ensureStream(jsm, { ...WAKE_STREAM_CONFIG, num_replicas: copies }, report);
+  const report: SetupReport = { created: [], updated: [], drifted: [] };
+  if (needs.wakeStream)
+    await ensureStream(jsm, { ...WAKE_STREAM_CONFIG, num_replicas: copies }, needs.updates, report);
   if (needs.wakeConsumer && pair !== '') await refuseWorkQueue(jsm, pair);
   if (needs.wakeConsumer) await ensureConsumer(jsm, WAKE_STREAM, scalerConsumerConfig(pair), report);
   for (const bucket of BUCKETS) {
     if (needs.buckets.includes(bucket.name))
-      await ensureBucket(nc, jsm, { ...bucket, replicas: copies }, report);
+      await ensureBucket(nc, jsm, { ...bucket, replicas: copies }, needs.updates, report);
   }
   return report;
 }

@@ -17,6 +17,7 @@ import { type NatsServerFixture, startNatsServer } from '../../../test/nats-serv
 import {
   allControlSubjects,
   BACKENDS_BUCKET,
+  BRIDGES_BUCKET,
   CONTROL_LIST_SUBJECT,
   controlSubject,
   INTENTS_BUCKET,
@@ -111,6 +112,28 @@ describe('NATS with wakegate users', () => {
         );
       }
     }
+  });
+
+  it('lets only the scaler change a stream: a republish would have the server write past every permission', async () => {
+    for (const service of ['bridge', 'watcher'] as const) {
+      const jsm = await jetstreamManager(await as(service));
+      const own = service === 'bridge' ? `KV_${BRIDGES_BUCKET}` : `KV_${BACKENDS_BUCKET}`;
+      const config = (await jsm.streams.info(own)).config;
+      // Every message stored in its own bucket copied into the backend records (or anywhere).
+      const republish = { src: '>', dest: `$KV.${BACKENDS_BUCKET}.forged` };
+      await expect(
+        jsm.streams.update(own, { ...config, republish }),
+        `${service} updates ${own}`,
+      ).rejects.toThrow(/Permissions Violation/);
+      await expect(
+        jsm.streams.update(own, { ...config, max_bytes: 1 }),
+        `${service} shrinks ${own}`,
+      ).rejects.toThrow(/Permissions Violation/);
+    }
+    // The scaler brings drifted settings up to date, as at its start.
+    const jsm = await jetstreamManager(await as('scaler'));
+    const leases = (await jsm.streams.info(`KV_${LEASES_BUCKET}`)).config;
+    await jsm.streams.update(`KV_${LEASES_BUCKET}`, leases);
   });
 
   it("keeps each service out of the others' replies and the wake queue", async () => {

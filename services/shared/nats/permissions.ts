@@ -1,8 +1,8 @@
 /**
  * Who may do what on NATS: one user per service, each allowed only the subjects its part of the protocol
  * needs (docs/security.md). Anyone else cannot connect at all; a service cannot write what another owns
- * (the watcher alone writes backend records, the scaler alone intents, leases and `scaled`), and nobody may
- * delete or purge a stream. The bridge and the scaler also answer control requests, through a second user
+ * (the watcher alone writes backend records, the scaler alone intents, leases and `scaled`), only the
+ * scaler may change a stream's settings, and nobody may delete or purge a stream. The bridge and the scaler also answer control requests, through a second user
  * of their own (`controlUserOf`, same password) that may only take those requests and reply to them. The
  * same table renders nats-server's `authorization` block for local mode, compose and Kubernetes, and the
  * tests run every service under it.
@@ -56,11 +56,15 @@ export const inboxPrefixOf = (service: NatsService) => `_INBOX.${natsUserOf(serv
 const api = '$JS.API';
 const kvStream = (bucket: string) => `KV_${bucket}`;
 
-/** Every service creates or updates what it needs at start (jetstream-setup.ts): never delete or purge. */
-const setUpStream = (stream: string) => [
+/**
+ * Every service creates what it needs at start (jetstream-setup.ts), and the scaler alone updates it: a
+ * stream update can set `republish`, which has the server itself write anywhere, past every permission
+ * here. Nobody may delete or purge.
+ */
+const setUpStream = (stream: string, updates: boolean) => [
   `${api}.STREAM.INFO.${stream}`,
   `${api}.STREAM.CREATE.${stream}`,
-  `${api}.STREAM.UPDATE.${stream}`,
+  ...(updates ? [`${api}.STREAM.UPDATE.${stream}`] : []),
 ];
 
 /** Read a bucket and follow it: direct and stream gets, and the ordered consumers of a watch. */
@@ -82,8 +86,8 @@ function setUp(service: NatsService): string[] {
   return [
     `${api}.INFO`,
     '$JS.FC.>',
-    ...(needs.wakeStream ? setUpStream(WAKE_STREAM) : []),
-    ...needs.buckets.flatMap((bucket) => setUpStream(kvStream(bucket))),
+    ...(needs.wakeStream ? setUpStream(WAKE_STREAM, needs.updates) : []),
+    ...needs.buckets.flatMap((bucket) => setUpStream(kvStream(bucket), needs.updates)),
   ];
 }
 

@@ -113,6 +113,11 @@ export async function connectAndSetUp(
       ),
     );
     if (setup.created.length + setup.updated.length > 0) options.logger.info(setup, 'jetstream set up');
+    if (setup.drifted.length > 0)
+      options.logger.warn(
+        { drifted: setup.drifted },
+        'jetstream settings differ from this release; the scaler updates them when it starts',
+      );
     return nc;
   });
 }
