@@ -22,5 +22,5 @@ export {
 } from './errors.ts';
 export { AHEAD_WAIT_MS, MAX_WAIT_MS } from './long-poll.ts';
 export type { PublishedWake } from './nats-publisher.ts';
-export type { BackendRow, BackendsDelta, BackendsFull, BackendsReply } from './schemas.ts';
+export type { BackendRow, BackendsReply } from './schemas.ts';
 export { type BridgeOptions, type RunningBridge, startBridge } from './service.ts';

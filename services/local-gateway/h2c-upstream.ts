@@ -23,10 +23,6 @@ function trailersOf(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-export interface H2cAnswer {
-  status: number;
-}
-
 export class H2cUpstreams {
   readonly #sessions = new Map<string, ClientHttp2Session>();
 

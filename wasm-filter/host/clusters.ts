@@ -94,7 +94,7 @@ export class ClusterModel {
   readonly #perWorker: Map<string, boolean>[];
   /** Per worker and cluster: clock time it last got a host (for measuring release delays). */
   readonly #hostSince: Map<string, number>[];
-  #routes: RouteRule[];
+  readonly #routes: RouteRule[];
 
   constructor(workers: number, clock: Clock, options: RoutingOptions, alwaysUp: readonly string[] = []) {
     this.#clock = clock;
@@ -144,11 +144,6 @@ export class ClusterModel {
       this.#perWorker[w]?.delete(cluster);
       this.#hostSince[w]?.delete(cluster);
     }
-  }
-
-  /** Replaces the route table (an RDS update): streams created from now on resolve against it. */
-  setRoutes(routes: readonly RouteRule[]): void {
-    this.#routes = [...routes];
   }
 
   #apply(worker: number, cluster: string, up: boolean): void {

@@ -253,7 +253,6 @@ export const LeaseRecordSchema = Type.Object(
   { holder: Type.String({ minLength: 1, maxLength: 256 }), at: Millis },
   { additionalProperties: false },
 );
-export type LeaseRecord = Static<typeof LeaseRecordSchema>;
 
 /**
  * Value of `wakegate-bridges` (key: the bridge instance, see `bridgeKey`), written by each bridge every
@@ -297,7 +296,6 @@ export const ScaleReasonSchema = Type.Union([
   Type.Literal('idle'),
   Type.Literal('manual'),
 ]);
-export type ScaleReason = Static<typeof ScaleReasonSchema>;
 
 /** `wakegate.scaled.<token>`. */
 export const ScaledMessageSchema = Type.Object(
@@ -335,7 +333,6 @@ export const SleepRequestSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export type SleepRequest = Static<typeof SleepRequestSchema>;
 
 /**
  * How a requested sleep ended: `asleep` (scaled to zero now), `already-asleep`; or why it did not:
