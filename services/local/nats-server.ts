@@ -15,20 +15,19 @@ export interface NatsClusterNode {
 /**
  * The flags that make `self` a member of a cluster of `nodes` on loopback: its name (JetStream's Raft needs
  * one per server), the cluster name, where it listens for routes and the routes to the others. Routes take
- * `routeUser`/`routePassword` only, so no other local user can join the cluster and read its traffic.
+ * `route.user`/`route.password` only, so no other local user can join the cluster and read its traffic.
  */
 export function natsClusterArgs(
   self: NatsClusterNode,
   nodes: readonly NatsClusterNode[],
   route: { user: string; password: string },
-  clusterName = 'wakegate',
 ): string[] {
   const at = (port: number) => `nats://${route.user}:${route.password}@127.0.0.1:${port}`;
   return [
     '-n',
     self.name,
     '--cluster_name',
-    clusterName,
+    'wakegate',
     '--cluster',
     at(self.routePort),
     '--routes',

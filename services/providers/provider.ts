@@ -103,7 +103,8 @@ export interface WorkloadScaler {
   /** Desired replicas now. Throws WorkloadNotFoundError when the workload is gone or not opted in. */
   getReplicas(id: BackendId): Promise<number>;
   /**
-   * Sets desired replicas (retrying optimistic-concurrency conflicts itself) and returns the count before.
+   * Sets desired replicas (retrying optimistic-concurrency conflicts itself) and returns what the call did:
+   * the count before and after, and the workload's generation (and uid) where the platform has them.
    * Throws WorkloadNotFoundError when the workload is gone or not opted in.
    */
   setReplicas(id: BackendId, replicas: number): Promise<ScaleResult>;

@@ -87,7 +87,8 @@ export type StreamRequest = {
 export class Stream {
   readonly id: number;
   readonly worker: number;
-  /** Settles once: continue (go upstream), a local reply, or cancelled when closed first. */
+  /** Settles once: continue (go upstream), a local reply, reset (`proxy_close_stream`), or cancelled when
+   * closed first. */
   readonly outcome: Promise<StreamOutcome>;
   #settled: StreamOutcome | undefined;
   readonly #close: () => void;
