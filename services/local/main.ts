@@ -7,7 +7,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildWasm } from '../../wasm-filter/build.ts';
+import { buildWasm } from '../../wasm-filter/index.ts';
 import { adminTokenField, BRIDGE_PORT } from '../bridge/index.ts';
 import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from '../local-gateway/index.ts';
 import { loadProcessConfig } from '../providers/process/index.ts';

@@ -59,6 +59,11 @@ let overLimitLogged = false;
 /** Tables applied so far. */
 let tables: i32 = 0;
 
+/** The backend at `index` turned ready at filter time `now` (its answer said so): a new round of probes. */
+export function markReady(index: i32, now: f64): void {
+  backends[index].readyAt = now;
+}
+
 /** Whether a table came yet: until then, no request can be told managed or not. */
 export function isTableKnown(): bool {
   return tables > 0;

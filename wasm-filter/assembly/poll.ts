@@ -13,8 +13,8 @@ import { answerHeldInWindow } from './asleep-window';
 import {
   applyDelta,
   applyTable,
-  backends,
   isTableKnown,
+  markReady,
   readRemoved,
   readTable,
   revisionText,
@@ -126,7 +126,7 @@ export function pollAnswered(status: i32, bodyLength: u32, now: f64): void {
     if (entry.changed) wakeEntryChanged(entry.index);
     if (entry.wentToSleep && reportDueOnSleep(entry.index)) sleeping = true;
     if (entry.becameReady && entry.index >= 0) {
-      backends[entry.index].readyAt = now;
+      markReady(entry.index, now);
       pagedBackendReady(entry.index, now);
     }
   }
