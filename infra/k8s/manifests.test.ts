@@ -539,9 +539,29 @@ describe('nats-cluster overlay', () => {
     expect(nats.spec.replicas).toBe(3);
     const conf: string = find('overlays/nats-cluster', 'ConfigMap', 'nats-config').data['nats.conf'];
     expect(conf).toMatch(/server_name: \$POD_NAME/);
-    const routes = [...conf.matchAll(/nats:\/\/([^:\s]+):(\d+)/g)].map((m) => [m[1], Number(m[2])]);
+    // Each route's URL, with the route password, from the environment (nats.conf cannot build a string).
+    expect([...conf.matchAll(/^\s+\$(NATS_ROUTE_\d)$/gm)].map((m) => m[1])).toEqual(
+      [0, 1, 2].map((i) => `NATS_ROUTE_${i}`),
+    );
+    const env = nats.spec.template.spec.containers[0].env as {
+      name: string;
+      value?: string;
+      valueFrom?: Any;
+    }[];
     const headless = `${nats.spec.serviceName}.${nats.metadata.namespace}.svc.cluster.local`;
-    expect(routes).toEqual([0, 1, 2].map((i) => [`nats-${i}.${headless}`, 6222]));
+    for (const i of [0, 1, 2]) {
+      expect(env.find((e) => e.name === `NATS_ROUTE_${i}`)?.value).toBe(
+        `nats://route:$(NATS_ROUTE_PASSWORD)@nats-${i}.${headless}:6222`,
+      );
+    }
+    // Kubernetes fills $(NATS_ROUTE_PASSWORD) in only from a variable defined before the one using it.
+    const passwordAt = env.findIndex((e) => e.name === 'NATS_ROUTE_PASSWORD');
+    expect(passwordAt).toBeGreaterThanOrEqual(0);
+    expect(passwordAt).toBeLessThan(env.findIndex((e) => e.name === 'NATS_ROUTE_0'));
+    expect(env[passwordAt]?.valueFrom).toEqual({
+      secretKeyRef: { name: 'wakegate-nats-passwords', key: 'route' },
+    });
+    expect(conf).toMatch(/authorization \{\s+user: route\s+password: \$NATS_ROUTE_PASSWORD\s+\}/);
     const service = find('overlays/nats-cluster', 'Service', nats.spec.serviceName);
     expect(service.spec.publishNotReadyAddresses).toBe(true);
     expect(find('overlays/nats-cluster', 'PodDisruptionBudget', 'nats').spec.maxUnavailable).toBe(1);

@@ -5,6 +5,7 @@
  * services/shared/nats/permissions.ts, of which infra/nats/authorization.conf must be the current rendering.
  */
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -24,6 +25,7 @@ import {
 import { runComposeSecrets } from '../../test/compose-secrets.ts';
 import { connectAsControl, connectAsService, refusedPublish } from '../../test/nats-as-service.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
+import { freePort } from '../../test/ports.ts';
 import { kustomizeBuild } from '../k8s/kustomize-build.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -109,4 +111,79 @@ describe('the shipped NATS configurations', () => {
     const server = await serverWith(join(dir, 'nats.conf'), { ...env, POD_NAME: 'nats-0' });
     await expectOnlyServices(server, passwords);
   });
+
+  it('Kubernetes, three servers: the route port takes the other servers with the route password, and no one without', async () => {
+    const build = kustomizeBuild(join(root, 'infra/k8s/overlays/nats-cluster'));
+    const configMap = build.resources.find(
+      (r) => r.object.kind === 'ConfigMap' && r.object.metadata.name === 'nats-config',
+    )?.object as unknown as { data: Record<string, string> };
+    const passwords = Object.fromEntries(
+      NATS_SERVICES.map((service) => [service, `${service}-${Math.random().toString(36).slice(2)}`]),
+    ) as Record<NatsService, string>;
+    const routePassword = `route-${Math.random().toString(36).slice(2)}`;
+    const routePorts = [await freePort(), await freePort(), await freePort()];
+    // The routes' URLs as the StatefulSet makes them, on this machine's ports instead of the headless names.
+    const env: Record<string, string> = {
+      ...Object.fromEntries(
+        NATS_SERVICES.map((service) => [natsPasswordVariable(service), passwords[service]]),
+      ),
+      NATS_ROUTE_PASSWORD: routePassword,
+      ...Object.fromEntries(
+        routePorts.map((port, i) => [`NATS_ROUTE_${i}`, `nats://route:${routePassword}@127.0.0.1:${port}`]),
+      ),
+    };
+    const servers: NatsServerFixture[] = [];
+    for (const [i, port] of routePorts.entries()) {
+      const dir = await mkdtemp(join(tmpdir(), 'wakegate-k8s-nats-cluster-'));
+      for (const [file, content] of Object.entries(configMap.data))
+        await writeFile(
+          join(dir, file),
+          content
+            .replace(/jetstream \{[^}]*\}/, '')
+            .replace('listen: 0.0.0.0:6222', `listen: 127.0.0.1:${port}`),
+        );
+      servers.push(await serverWith(join(dir, 'nats.conf'), { ...env, POD_NAME: `nats-${i}` }));
+    }
+    // A message crosses the routes: the scaler publishes on the third server, the bridge hears it on the first.
+    const bridge = await connectAs(servers[0] as NatsServerFixture, 'bridge', passwords.bridge);
+    const scaler = await connectAs(servers[2] as NatsServerFixture, 'scaler', passwords.scaler);
+    const heard = bridge.subscribe(subjectFor('scaled', 'shop/api'), { max: 1 });
+    await bridge.flush();
+    const received = (async () => {
+      for await (const _ of heard) return true;
+      return false;
+    })();
+    const sending = setInterval(() => scaler.publish(subjectFor('scaled', 'shop/api'), '{}'), 50);
+    try {
+      expect(await received).toBe(true);
+    } finally {
+      clearInterval(sending);
+    }
+    // A server without the password (anyone's, started anywhere the port is reachable) is refused.
+    expect(await routeConnectAnswer(routePorts[0] as number)).toBe("-ERR 'Authorization Violation'");
+  });
 });
+
+/** What a server's route port answers a route that connects without credentials, as a rogue server would. */
+function routeConnectAnswer(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let received = '';
+    let connected = false;
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      received += chunk.toString();
+      if (!connected && received.startsWith('INFO ') && received.includes('\r\n')) {
+        connected = true;
+        socket.write(
+          'CONNECT {"verbose":false,"pedantic":false,"name":"rogue","cluster":"wakegate"}\r\nPING\r\n',
+        );
+      }
+      const answer = received.split('\r\n').find((line) => line.startsWith('-ERR') || line === 'PONG');
+      if (answer) {
+        socket.destroy();
+        resolve(answer);
+      }
+    });
+  });
+}

@@ -68,14 +68,15 @@ function secret(namespace: string, name: string, data: Record<string, string>) {
 }
 
 describe('ensureSecrets', () => {
-  it('makes a strong token and a NATS password per service, copies the token to the gateway namespace, and changes nothing when run again', async () => {
+  it('makes a strong token, a NATS password per service and one for the NATS routes, copies the token to the gateway namespace, and changes nothing when run again', async () => {
     await run();
     const token = values('wakegate', BRIDGE_TOKEN_SECRET)?.token;
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(values(EDGE, BRIDGE_TOKEN_SECRET)).toEqual({ token });
     const passwords = values('wakegate', NATS_PASSWORDS_SECRET) ?? {};
-    expect(Object.keys(passwords).sort()).toEqual(['bridge', 'scaler', 'watcher']);
-    expect(new Set([token, ...Object.values(passwords)]).size).toBe(4);
+    expect(Object.keys(passwords).sort()).toEqual(['bridge', 'route', 'scaler', 'watcher']);
+    for (const password of Object.values(passwords)) expect(password).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(new Set([token, ...Object.values(passwords)]).size).toBe(5);
     const versions = () =>
       [
         api.get('secrets', 'wakegate', BRIDGE_TOKEN_SECRET),

@@ -4,7 +4,13 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { apiStatus, loggedApiError } from '../providers/kubernetes/index.ts';
 import { NATS_SERVICES, WakegateError } from '../shared/index.ts';
-import { BRIDGE_TOKEN_SECRET, NATS_PASSWORDS_SECRET, planSecrets, type SecretWrite } from './plan.ts';
+import {
+  BRIDGE_TOKEN_SECRET,
+  NATS_PASSWORDS_SECRET,
+  NATS_ROUTE_KEY,
+  planSecrets,
+  type SecretWrite,
+} from './plan.ts';
 import type { SecretStore } from './secret-store.ts';
 
 const ATTEMPTS = 5;
@@ -46,7 +52,7 @@ export async function ensureSecrets(options: EnsureSecretsOptions): Promise<Secr
         natsPasswords,
         copies: new Map(options.tokenNamespaces.map((namespace, i) => [namespace, copies[i]])),
       },
-      NATS_SERVICES,
+      [...NATS_SERVICES, NATS_ROUTE_KEY],
       makeSecret,
     );
     // A copy that cannot be written stops the run only once every other copy was written: one gateway

@@ -8,8 +8,10 @@
 /** The bridge token (`token`, and `previous` during a rotation): the bridge reads it in the home namespace,
  * each gateway's proxies read their copy in their own namespace. */
 export const BRIDGE_TOKEN_SECRET = 'wakegate-bridge-token';
-/** One NATS password per service (key = service), read by NATS and by that service. */
+/** One NATS password per service (key = service), read by NATS and by that service, and the one the servers
+ * of a NATS cluster give each other on their route port (`NATS_ROUTE_KEY`), read by NATS alone. */
 export const NATS_PASSWORDS_SECRET = 'wakegate-nats-passwords';
+export const NATS_ROUTE_KEY = 'route';
 
 /** A Secret's values, decoded. */
 export type SecretValues = Readonly<Record<string, string>>;
