@@ -183,24 +183,50 @@ function checkDurations(object: KubeObject, where: string, value: Json, allowed:
 
 /**
  * An Envoy Gateway traffic policy (gateway.envoyproxy.io/v1alpha1) as wakegate writes it: targets and the
- * timeout fields it sets, `httpTimeouts` naming the HTTP timeouts that kind takes.
+ * timeout fields it sets, `httpTimeouts` naming the HTTP timeouts that kind takes; with `headers`, the
+ * client side's early header changes too.
  */
-function timeoutPolicyCheck(httpTimeouts: string[]): (object: KubeObject) => void {
+function timeoutPolicyCheck(httpTimeouts: string[], headers = false): (object: KubeObject) => void {
   return (object) => {
     onlyKeys(object, '', object, ['apiVersion', 'kind', 'metadata', 'spec']);
-    const spec = onlyKeys(object, 'spec', object.spec, ['targetRef', 'targetRefs', 'timeout']);
+    const spec = onlyKeys(object, 'spec', object.spec, [
+      'targetRef',
+      'targetRefs',
+      'timeout',
+      ...(headers ? ['headers'] : []),
+    ]);
     checkPolicyTargets(object, spec);
     const timeout = onlyKeys(object, 'spec.timeout', spec.timeout, ['tcp', 'http']);
     if (timeout.http !== undefined) checkDurations(object, 'spec.timeout.http', timeout.http, httpTimeouts);
+    if (spec.headers !== undefined) checkEarlyRequestHeaders(object, spec.headers);
   };
 }
 
-/** ClientTrafficPolicy: the timeouts of the client side (request received, idle, stream idle). */
-const checkClientTrafficPolicy = timeoutPolicyCheck([
-  'requestReceivedTimeout',
-  'idleTimeout',
-  'streamIdleTimeout',
-]);
+/** `spec.headers.earlyRequestHeaders` of a ClientTrafficPolicy: a Gateway API HTTPHeaderFilter. */
+function checkEarlyRequestHeaders(object: KubeObject, headers: Json): void {
+  const { earlyRequestHeaders } = onlyKeys(object, 'spec.headers', headers, ['earlyRequestHeaders']);
+  const filter = onlyKeys(object, 'spec.headers.earlyRequestHeaders', earlyRequestHeaders, [
+    'set',
+    'add',
+    'remove',
+  ]);
+  if (!Array.isArray(filter.remove) || filter.remove.length === 0)
+    throw new ManifestError(object, 'spec.headers.earlyRequestHeaders.remove must list header names');
+  for (const [i, name] of filter.remove.entries())
+    requireString(
+      object,
+      `spec.headers.earlyRequestHeaders.remove[${i}]`,
+      name,
+      /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/,
+    );
+}
+
+/** ClientTrafficPolicy: the timeouts of the client side (request received, idle, stream idle), and the
+ * headers dropped as a request arrives. */
+const checkClientTrafficPolicy = timeoutPolicyCheck(
+  ['requestReceivedTimeout', 'idleTimeout', 'streamIdleTimeout'],
+  true,
+);
 
 /** BackendTrafficPolicy: the timeouts of the upstream side. */
 const checkBackendTrafficPolicy = timeoutPolicyCheck([

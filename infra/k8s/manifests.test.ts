@@ -210,6 +210,9 @@ describe('schemas', () => {
     const client = structuredClone(find('envoy-gateway', 'ClientTrafficPolicy', 'wakegate-timeouts'));
     client.spec.timeout.http.streamIdleTimout = '330s';
     expect(() => validateManifest(client)).toThrow(/unknown field spec.timeout.http.streamIdleTimout/);
+    const early = structuredClone(find('envoy-gateway', 'ClientTrafficPolicy', 'wakegate-timeouts'));
+    early.spec.headers.earlyRequestHeaders.remove = ['x wakegate'];
+    expect(() => validateManifest(early)).toThrow(/earlyRequestHeaders.remove\[0\] must be a string/);
     const backend = structuredClone(find('envoy-gateway', 'BackendTrafficPolicy', 'wakegate-timeouts'));
     backend.spec.timeout.http.requestTimeout = '1 minute';
     expect(() => validateManifest(backend)).toThrow(/requestTimeout must be a string matching/);
@@ -649,6 +652,21 @@ describe('istio overlay', () => {
     expect(envoyDurationMs(manager.request_timeout)).toBeGreaterThanOrEqual(maxHold + HOLD_MARGIN_MS);
   });
 
+  it("drops a client's x-wakegate-held-ms as the request arrives, before the filter sets its own", () => {
+    const manager = find('istio', 'EnvoyFilter', 'wakegate-timeouts').spec.configPatches[0].patch.value
+      .typed_config;
+    expect(manager.early_header_mutation_extensions).toEqual([
+      {
+        name: 'envoy.http.early_header_mutation.header_mutation',
+        typed_config: {
+          '@type':
+            'type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation',
+          mutations: [{ remove: 'x-wakegate-held-ms' }],
+        },
+      },
+    ]);
+  });
+
   it("lets the Gateway's pods reach the bridge", () => {
     const policies = all('istio', 'NetworkPolicy').filter((p) =>
       selects(p.spec.podSelector, { 'app.kubernetes.io/name': 'wakegate-bridge' }),
@@ -685,6 +703,15 @@ function envoyGatewayChain(
 }
 
 describe('envoy-gateway overlay', () => {
+  it("drops a client's x-wakegate-held-ms as the request arrives, before the filter sets its own", () => {
+    const policy = find('envoy-gateway', 'ClientTrafficPolicy', 'wakegate-timeouts');
+    expect(policy.spec.headers).toEqual({ earlyRequestHeaders: { remove: ['x-wakegate-held-ms'] } });
+    const gateway = find('envoy-gateway', 'Gateway', 'edge');
+    expect(policy.spec.targetRefs).toEqual([
+      { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: gateway.metadata.name },
+    ]);
+  });
+
   it('runs the filter after authorization and rate limiting, so a refused request wakes nothing', () => {
     const gateway = find('envoy-gateway', 'Gateway', 'edge', 'wakegate-edge');
     const ref = gateway.spec.infrastructure.parametersRef;
