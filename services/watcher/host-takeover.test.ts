@@ -97,7 +97,10 @@ describe('host takeover through the Kubernetes provider', () => {
     await until('two Events on A', () => api.list('events', 'zzz-a').length >= 2, 5000);
     const events = api.list('events', 'zzz-a') as (KubeObject & { reason: string; message: string })[];
     expect(events.map((e) => e.reason).sort()).toEqual(['HostConflict', 'HostRefused']);
-    expect(events.find((e) => e.reason === 'HostConflict')?.message).toContain('tenant-b/api');
+    // The other tenant's Deployment is not named to this one.
+    const conflict = events.find((e) => e.reason === 'HostConflict')?.message;
+    expect(conflict).toContain('a backend in another namespace claimed api.tenantb.com first');
+    expect(conflict).not.toContain('tenant-b');
     expect(events.find((e) => e.reason === 'HostRefused')?.message).toContain('*.com');
     expect(api.list('events', 'tenant-b')).toEqual([]);
     expect(await refused(w)).toEqual({ conflict: 1, 'wide-wildcard': 1, 'not-allowed': 0 });

@@ -138,9 +138,15 @@ export class AnnotationProblemReporter {
       if (!deployment) continue;
       const key = `${deployment.uid ?? ''}|${refusal.id}|host|${refusal.host}|${refusal.reason}|${refusal.owner ?? ''}`;
       if (!this.due(key)) continue;
+      // Another namespace's owner is not named: the Event is read by this namespace's tenant, who may not
+      // learn which of another tenant's Deployments serves a host (the watcher's log names it).
+      const owner =
+        refusal.owner?.split('/')[0] === refusal.id.split('/')[0]
+          ? refusal.owner
+          : 'a backend in another namespace';
       const message =
         refusal.reason === 'conflict'
-          ? `host ${refusal.host} is not served by this backend: ${refusal.owner} claimed ${refusal.ownerHost} first`
+          ? `host ${refusal.host} is not served by this backend: ${owner} claimed ${refusal.ownerHost} first`
           : refusal.reason === 'wide-wildcard'
             ? `host ${refusal.host} is not served: a wildcard must leave two labels below a public suffix`
             : `host ${refusal.host} is not served: it is not under the host suffixes this namespace may claim`;
