@@ -63,6 +63,20 @@ it('answers headers too large with 431 and the error body', async () => {
   expect(JSON.parse(answer.body).error).toBe('headers_too_large');
 });
 
+it('refuses a body outside /v1 before reading it, without a token as with one', async () => {
+  for (const path of ['/healthz', '/no-such-route']) {
+    // The headers announce 64 KiB that never come: the answer cannot have waited for them.
+    const answer = await exchange(
+      `POST ${path} HTTP/1.1\r\nhost: b\r\ncontent-type: application/json\r\ncontent-length: 65536\r\n\r\n`,
+    );
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toEqual({
+      error: 'invalid_request',
+      message: `${path} takes no request body`,
+    });
+  }
+});
+
 it('answers a path it cannot decode with 400 invalid_request, as any bad input', async () => {
   const response = await bridge.app.inject({
     method: 'GET',
