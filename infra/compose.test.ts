@@ -268,6 +268,21 @@ describe('compose.yaml', () => {
     expect(compose.services.envoy?.ports).toEqual([`127.0.0.1:8080:${listenerPort}`]);
   });
 
+  it("gives each service its own NATS password and no other's", () => {
+    for (const service of ['bridge', 'watcher', 'scaler']) {
+      const file = compose.services[service]?.environment?.NATS_PASSWORD_FILE as string;
+      const volume = (compose.services[service]?.volumes ?? [])
+        .map((v) => v.split(':'))
+        .find(([, at]) => file.startsWith(`${at}/`))?.[0] as string;
+      // Mounted by `secrets`, which writes it, and by this service alone.
+      const holders = Object.entries(compose.services)
+        .filter(([, other]) => (other.volumes ?? []).some((v) => v.startsWith(`${volume}:`)))
+        .map(([name]) => name)
+        .sort();
+      expect(holders, `${service}'s password volume ${volume}`).toEqual([service, 'secrets'].sort());
+    }
+  });
+
   it('never runs the bridge open: `secrets` makes one token that both Envoy and the bridge are given', async () => {
     const secrets = compose.services.secrets as Service;
     // Where a named volume is mounted in a service: `<volume>:<path>[:ro]`.

@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 
 const root = join(import.meta.dirname, '..');
 
-/** Runs the script with its volumes as folders of `dir`: envoy.yaml, token, nats-config/, nats-passwords/. */
+/** Runs the script with its volumes as folders of `dir`: envoy.yaml, token, nats-config/, nats-passwords/
+ * (in compose a volume per service is mounted in it, as nats-passwords/<service>/). */
 export async function runComposeSecrets(dir: string): Promise<void> {
   await mkdir(join(dir, 'nats-config'), { recursive: true });
   await mkdir(join(dir, 'nats-passwords'), { recursive: true });

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The compose stack's one-shot `secrets` service: makes the bridge token and a NATS password per service
-# once (they stay in their volumes across `docker compose up`s), renders Envoy's configuration with the
+# once (they stay in their volumes across `docker compose up`s; each service's password in a volume of its
+# own), renders Envoy's configuration with the
 # token and NATS's with the passwords, so the filter and the bridge share a token, each service has its NATS
 # user, and nobody had to type a secret. Delete the volumes to rotate (docs/docker.md).
 #
@@ -44,12 +45,15 @@ chmod 0444 "$envoy_out.new"
 mv "$envoy_out.new" "$envoy_out"
 echo "secrets: rendered $envoy_out"
 
-# NATS: the users of authorization.conf, each password variable replaced by the service's password.
+# NATS: the users of authorization.conf, each password variable replaced by the service's password. Each
+# password is in a folder of its own (<passwords folder>/<service>/password), a volume only that service
+# mounts, so no service can read another's.
 substitutions=""
 for service in bridge watcher scaler; do
-  make_secret "$passwords_dir/$service"
+  mkdir -p "$passwords_dir/$service"
+  make_secret "$passwords_dir/$service/password"
   variable="WAKEGATE_$(echo "$service" | tr '[:lower:]' '[:upper:]')_NATS_PASSWORD"
-  substitutions="$substitutions -e s|\\\$$variable|\"$(read_secret "$passwords_dir/$service")\"|g"
+  substitutions="$substitutions -e s|\\\$$variable|\"$(read_secret "$passwords_dir/$service/password")\"|g"
 done
 # shellcheck disable=SC2086 # word splitting of the sed expressions is intended
 sed $substitutions "$authorization_in" >"$nats_dir/nats.conf.new"

@@ -78,14 +78,21 @@ describe('the shipped NATS configurations', () => {
     await runComposeSecrets(dir);
     const server = await serverWith(join(dir, 'nats-config', 'nats.conf'));
     const passwords = {} as Record<NatsService, string>;
+    /** Where a container's path is in `dir`: through the volume mounted above it, where `secrets` mounts it. */
+    const inDir = (service: string, path: string) => {
+      const mounts = (compose.services[service].volumes as string[]).map((v) => v.split(':'));
+      const [volume, mountedAt] = mounts.find(([, at]) => path.startsWith(`${at}/`)) ?? [];
+      const secretsMounts = (compose.services.secrets.volumes as string[]).map((v) => v.split(':'));
+      const out = secretsMounts.find(([name]) => name === volume)?.[1] as string;
+      expect(out.startsWith('/out/')).toBe(true);
+      return join(dir, out.slice('/out/'.length), path.slice((mountedAt as string).length));
+    };
     for (const service of NATS_SERVICES) {
-      // The service's own environment in compose.yaml, its password file where the volume puts it.
+      // The service's own environment in compose.yaml, its password file where its volume puts it.
       const environment = compose.services[service].environment as Record<string, string>;
-      const file = environment.NATS_PASSWORD_FILE as string;
-      expect(file.startsWith('/run/wakegate/nats/')).toBe(true);
       const config = loadConfig(natsConfigSpec, {
         NATS_USER: environment.NATS_USER,
-        NATS_PASSWORD_FILE: join(dir, 'nats-passwords', file.slice('/run/wakegate/nats/'.length)),
+        NATS_PASSWORD_FILE: inDir(service, environment.NATS_PASSWORD_FILE as string),
       });
       expect(config.natsUser).toBe(natsUserOf(service));
       passwords[service] = config.natsPassword as string;
