@@ -5,7 +5,8 @@
  */
 import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { type ClusterObjects, computeBackends, type HttpRoute, type ParentRef } from './backends.ts';
+import { computeBackends } from '../../../test/kube-backends.ts';
+import type { ClusterObjects, HttpRoute, ParentRef } from './backends.ts';
 import { isRouteAccepted } from './route-index.ts';
 
 const deployment: V1Deployment = {

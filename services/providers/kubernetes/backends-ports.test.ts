@@ -11,8 +11,9 @@ import {
   routeObject,
   startKubeApiServer,
 } from '../../../test/kube-api/index.ts';
+import { computeBackends } from '../../../test/kube-backends.ts';
 import { until } from '../../../test/until.ts';
-import { computeBackends, type HttpRoute } from './backends.ts';
+import type { HttpRoute } from './backends.ts';
 
 function webDeployment(name: string, ports: { name: string; containerPort: number }[]) {
   const object = deploymentObject(name, {

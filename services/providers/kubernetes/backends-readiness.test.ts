@@ -7,7 +7,8 @@
  */
 import type { V1Deployment, V1EndpointConditions, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { computeBackends, isServing } from './backends.ts';
+import { computeBackends } from '../../../test/kube-backends.ts';
+import { isServing } from './backends.ts';
 
 function deployment(
   replicas: number,

@@ -1,13 +1,8 @@
 import type { V1Deployment, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { computeBackends } from '../../../test/kube-backends.ts';
 import { DEFAULT_BACKEND_CONFIG } from '../../shared/index.ts';
-import {
-  type ClusterObjects,
-  computeBackends,
-  type HttpRoute,
-  isPodOf,
-  observedBackends,
-} from './backends.ts';
+import { type ClusterObjects, type HttpRoute, isPodOf, observedBackends } from './backends.ts';
 
 function deployment(
   name: string,

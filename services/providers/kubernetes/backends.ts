@@ -21,7 +21,7 @@ import {
   type ServiceTarget,
   servicePort,
 } from './cluster-names.ts';
-import { type RouteIndex, type RouteKind, type RouteToBackend, routeIndex, routesTo } from './route-index.ts';
+import { type RouteIndex, type RouteKind, type RouteToBackend, routesTo } from './route-index.ts';
 import { addRuleClaims, type RouteRule, type RuleClaims } from './route-matches.ts';
 
 export const ENABLED_LABEL = 'wakegate.dev/enabled';
@@ -412,26 +412,6 @@ export function byNamespace<T extends { metadata?: { namespace?: string } }>(
     else grouped.set(namespace, [item]);
   }
   return grouped;
-}
-
-/** Every opted-in Deployment's backend, sorted by id: each namespace's from its own objects. */
-export function computeBackends(
-  objects: ClusterObjects,
-  naming: ClusterNaming = DEFAULT_CLUSTER_NAMING,
-): DeploymentBackend[] {
-  const routes = routeIndex(objects);
-  const services = byNamespace(objects.services);
-  const slices = byNamespace(objects.endpointSlices);
-  const views: DeploymentBackend[] = [];
-  for (const [namespace, deployments] of byNamespace(objects.deployments)) {
-    const own = {
-      deployments,
-      services: services.get(namespace) ?? [],
-      endpointSlices: slices.get(namespace) ?? [],
-    };
-    views.push(...namespaceBackends(own, routes, naming));
-  }
-  return views.sort(byId);
 }
 
 /**

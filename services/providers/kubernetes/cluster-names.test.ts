@@ -1,8 +1,8 @@
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { computeBackends } from '../../../test/kube-backends.ts';
 import { loadConfig as readConfig } from '../../shared/config/env-config.ts';
 import { watcherConfigSpec } from '../../watcher/config.ts';
-import { computeBackends } from './backends.ts';
 import { clusterNameOf, envoyGatewayCluster, istioCluster } from './cluster-names.ts';
 
 const deployment: V1Deployment = {
