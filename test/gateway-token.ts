@@ -4,8 +4,8 @@
  * that environment, and the filter's configuration that names one of them (`token_env`).
  */
 import { parse } from 'yaml';
-import type { KubeObject } from '../infra/k8s/kustomize-build.ts';
 import type { VmEnvironmentConfig } from '../wasm-filter/host/index.ts';
+import type { KubeObject } from './infra/kustomize-build.ts';
 
 /** Where Envoy Gateway runs the proxies of every Gateway by default: its own namespace. */
 export const ENVOY_GATEWAY_NAMESPACE = 'envoy-gateway-system';

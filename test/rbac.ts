@@ -7,8 +7,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type KubeObject, kustomizeBuild } from '../infra/k8s/kustomize-build.ts';
 import type { PolicyRule } from '../services/providers/kubernetes/index.ts';
+import { type KubeObject, kustomizeBuild } from './infra/kustomize-build.ts';
 
 const K8S = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'infra', 'k8s');
 

@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { envoyDurationMs, HOLD_MARGIN_MS, maxHoldOf } from '../../test/infra/envoy-timers.ts';
 import { createPlugin, PluginStartError } from '../../wasm-filter/host/index.ts';
-import { envoyDurationMs, HOLD_MARGIN_MS, maxHoldOf } from './timers.ts';
 
 const root = join(import.meta.dirname, '../..');
 const wasmPath = join(root, 'wasm-filter/build/wakegate.wasm');

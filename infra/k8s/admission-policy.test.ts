@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
+import { type KubeObject, kustomizeBuild } from '../../test/infra/kustomize-build.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
 

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendSource, ObservedBackend } from '../../services/providers/index.ts';
 import { createBackendSource, createWorkloadScaler } from '../../services/providers/kubernetes/index.ts';
 import { backendId, createLogger } from '../../services/shared/index.ts';
+import { kustomizeBuild } from '../../test/infra/kustomize-build.ts';
 import { type KubeApiServer, routeStatus, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { untilBackend } from '../../test/snapshots.ts';
-import { kustomizeBuild } from './kustomize-build.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
 const logger = createLogger('examples-test', 'silent');

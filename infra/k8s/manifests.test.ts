@@ -24,6 +24,19 @@ import {
 } from '../../services/shared/index.ts';
 import { WATCHER_NODE_FLAGS, watcherConfigSpec } from '../../services/watcher/index.ts';
 import { containerEnvironment, ENVOY_GATEWAY_NAMESPACE, gatewayTokenPath } from '../../test/gateway-token.ts';
+import {
+  envoyDurationMs,
+  gatewayDurationMs,
+  HOLD_MARGIN_MS,
+  maxHoldOf,
+} from '../../test/infra/envoy-timers.ts';
+import {
+  type Build,
+  type KubeObject,
+  KustomizeError,
+  kustomizeBuild,
+} from '../../test/infra/kustomize-build.ts';
+import { ManifestError, validateManifest } from '../../test/infra/manifest-models.ts';
 import { startKubeApiServer } from '../../test/kube-api/index.ts';
 import { rulesOf } from '../../test/rbac.ts';
 import { filterWasmPath } from '../../wasm-filter/build.ts';
@@ -34,9 +47,6 @@ import {
   PluginStartError,
   type VmEnvironmentConfig,
 } from '../../wasm-filter/host/index.ts';
-import { envoyDurationMs, gatewayDurationMs, HOLD_MARGIN_MS, maxHoldOf } from '../envoy/timers.ts';
-import { type Build, type KubeObject, KustomizeError, kustomizeBuild } from './kustomize-build.ts';
-import { ManifestError, validateManifest } from './manifest-models.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
 const BUILDS = [

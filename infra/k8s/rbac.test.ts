@@ -18,6 +18,7 @@ import {
   WATCHER_RULES,
 } from '../../services/providers/kubernetes/index.ts';
 import { backendId, createLogger } from '../../services/shared/index.ts';
+import { type KubeObject, kustomizeBuild } from '../../test/infra/kustomize-build.ts';
 import {
   deploymentObject,
   type KubeApiServer,
@@ -28,7 +29,6 @@ import {
 import { rulesOf } from '../../test/rbac.ts';
 import { untilBackend } from '../../test/snapshots.ts';
 import { until } from '../../test/until.ts';
-import { type KubeObject, kustomizeBuild } from './kustomize-build.ts';
 
 const K8S = path.dirname(fileURLToPath(import.meta.url));
 const logger = createLogger('rbac-test', 'silent');

@@ -23,10 +23,10 @@ import {
   subjectFor,
 } from '../../services/shared/index.ts';
 import { runComposeSecrets } from '../../test/compose-secrets.ts';
+import { kustomizeBuild } from '../../test/infra/kustomize-build.ts';
 import { connectAsControl, connectAsService, refusedPublish } from '../../test/nats-as-service.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { freePort } from '../../test/ports.ts';
-import { kustomizeBuild } from '../k8s/kustomize-build.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const cleanup: Array<() => Promise<unknown>> = [];
