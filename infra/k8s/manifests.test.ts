@@ -937,7 +937,7 @@ describe('filter configuration in the real filter', () => {
         const bridgeEnv = containerEnvironment(container(bridge).env, bridge.metadata.namespace, secretKey);
         const auth = loadConfig(bridgeConfigSpec, bridgeEnv).auth;
         const [token] = 'tokens' in auth ? auth.tokens : [];
-        expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(token).toMatch(/^w[A-Za-z0-9_-]{43}$/);
         // The gateway's proxies read the copy in their namespace; their VM gets it; the filter sends it.
         const tokenPath = gatewayTokenPath(overlay, objects);
         expect(tokenPath.filterConfig).not.toHaveProperty('token');

@@ -12,6 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AUTHORIZATION_HEADER } from '../../scripts/nats-authorization.ts';
+import { makeSecret } from '../../services/kube-secrets/index.ts';
 import {
   loadConfig,
   NATS_SERVICES,
@@ -109,9 +110,11 @@ describe('the shipped NATS configurations', () => {
     // Its own JetStream store and ports give way to the fixture's (a temp folder, free ports).
     for (const [file, content] of Object.entries(configMap.data))
       await writeFile(join(dir, file), content.replace(/jetstream \{[^}]*\}/, ''));
-    const passwords = Object.fromEntries(
-      NATS_SERVICES.map((service) => [service, `${service}-${Math.random().toString(36).slice(2)}`]),
-    ) as Record<NatsService, string>;
+    // Made as the Secrets job makes them.
+    const passwords = Object.fromEntries(NATS_SERVICES.map((service) => [service, makeSecret()])) as Record<
+      NatsService,
+      string
+    >;
     const env = Object.fromEntries(
       NATS_SERVICES.map((service) => [natsPasswordVariable(service), passwords[service]]),
     );
@@ -124,10 +127,12 @@ describe('the shipped NATS configurations', () => {
     const configMap = build.resources.find(
       (r) => r.object.kind === 'ConfigMap' && r.object.metadata.name === 'nats-config',
     )?.object as unknown as { data: Record<string, string> };
-    const passwords = Object.fromEntries(
-      NATS_SERVICES.map((service) => [service, `${service}-${Math.random().toString(36).slice(2)}`]),
-    ) as Record<NatsService, string>;
-    const routePassword = `route-${Math.random().toString(36).slice(2)}`;
+    // Made as the Secrets job makes them.
+    const passwords = Object.fromEntries(NATS_SERVICES.map((service) => [service, makeSecret()])) as Record<
+      NatsService,
+      string
+    >;
+    const routePassword = makeSecret();
     const routePorts = [await freePort(), await freePort(), await freePort()];
     // The routes' URLs as the StatefulSet makes them, on this machine's ports instead of the headless names.
     const env: Record<string, string> = {

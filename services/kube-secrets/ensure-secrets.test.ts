@@ -4,8 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { serviceAccountRbac } from '../../test/rbac.ts';
 import { createLogger } from '../shared/index.ts';
-import { ensureSecrets } from './ensure-secrets.ts';
-import { BRIDGE_TOKEN_SECRET, NATS_PASSWORDS_SECRET } from './plan.ts';
+import { ensureSecrets, makeSecret } from './ensure-secrets.ts';
+import { BRIDGE_TOKEN_SECRET, NATS_PASSWORDS_SECRET, natsRefuses } from './plan.ts';
 import { SecretStore } from './secret-store.ts';
 
 const logger = createLogger('kube-secrets-test', 'silent');
@@ -67,15 +67,21 @@ function secret(namespace: string, name: string, data: Record<string, string>) {
   });
 }
 
+describe('makeSecret', () => {
+  it('makes secrets nats-server reads as they are, never a number or a date', () => {
+    for (let i = 0; i < 1000; i++) expect(natsRefuses(makeSecret())).toBe(false);
+  });
+});
+
 describe('ensureSecrets', () => {
   it('makes a strong token, a NATS password per service and one for the NATS routes, copies the token to the gateway namespace, and changes nothing when run again', async () => {
     await run();
     const token = values('wakegate', BRIDGE_TOKEN_SECRET)?.token;
-    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(token).toMatch(/^w[A-Za-z0-9_-]{43}$/);
     expect(values(EDGE, BRIDGE_TOKEN_SECRET)).toEqual({ token });
     const passwords = values('wakegate', NATS_PASSWORDS_SECRET) ?? {};
     expect(Object.keys(passwords).sort()).toEqual(['bridge', 'route', 'scaler', 'watcher']);
-    for (const password of Object.values(passwords)) expect(password).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    for (const password of Object.values(passwords)) expect(password).toMatch(/^w[A-Za-z0-9_-]{43}$/);
     expect(new Set([token, ...Object.values(passwords)]).size).toBe(5);
     const versions = () =>
       [
@@ -100,14 +106,14 @@ describe('ensureSecrets', () => {
     expect(values(EDGE, BRIDGE_TOKEN_SECRET)).toEqual({ token: 'the-operators-new-token' });
     const passwords = values('wakegate', NATS_PASSWORDS_SECRET);
     expect(passwords?.bridge).toBe('kept');
-    expect(passwords?.watcher).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(passwords?.scaler).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(passwords?.watcher).toMatch(/^w[A-Za-z0-9_-]{43}$/);
+    expect(passwords?.scaler).toMatch(/^w[A-Za-z0-9_-]{43}$/);
   });
 
   it('ends with one token everywhere when two runs race (a retried Job pod): the loser reads again', async () => {
     await Promise.all(racingStores(2).map((store) => run(store)));
     const token = values('wakegate', BRIDGE_TOKEN_SECRET)?.token;
-    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(token).toMatch(/^w[A-Za-z0-9_-]{43}$/);
     expect(values(EDGE, BRIDGE_TOKEN_SECRET)?.token).toBe(token);
     // Both planned from nothing and created the token; the loser was answered 409 AlreadyExists and planned
     // again from what the winner wrote.

@@ -15,10 +15,14 @@ import type { SecretStore } from './secret-store.ts';
 
 const ATTEMPTS = 5;
 
-/** 32 random bytes, base64url without padding: 43 characters that YAML, JSON, nats.conf and a shell take
- * literally. */
+/**
+ * 32 random bytes, base64url without padding, after a `w`: 44 characters that YAML, JSON, nats.conf and a
+ * shell take literally. The letter first because nats-server reads a variable's value as a value of its own
+ * configuration language: one starting with `-`, or digits and `-`, is read as a number or a date, and
+ * nats-server refuses to start (about 1 password in 50 made without it; `natsRefuses`).
+ */
 export function makeSecret(): string {
-  return randomBytes(32).toString('base64url');
+  return `w${randomBytes(32).toString('base64url')}`;
 }
 
 export class SecretsConflictError extends WakegateError {

@@ -112,4 +112,29 @@ describe('planSecrets', () => {
       },
     ]);
   });
+
+  it('makes again a NATS password nats-server would not read as it is (a number or a date), and keeps the rest', () => {
+    const writes = planSecrets(
+      {
+        ...empty,
+        token: { values: { token: 'kept-token' }, resourceVersion: '1' },
+        natsPasswords: {
+          values: { bridge: '-Ab3fromAnEarlierRelease', watcher: '7-Ab3', scaler: '7Ab3-kept' },
+          resourceVersion: '2',
+        },
+      },
+      keys,
+      counter(),
+    );
+    expect(writes).toEqual([
+      {
+        namespace: 'wakegate',
+        name: NATS_PASSWORDS_SECRET,
+        values: { bridge: 'secret-1', watcher: 'secret-2', scaler: '7Ab3-kept' },
+        resourceVersion: '2',
+        changed: ['bridge', 'watcher'],
+        action: 'made',
+      },
+    ]);
+  });
 });

@@ -13,6 +13,16 @@ export const BRIDGE_TOKEN_SECRET = 'wakegate-bridge-token';
 export const NATS_PASSWORDS_SECRET = 'wakegate-nats-passwords';
 export const NATS_ROUTE_KEY = 'route';
 
+/**
+ * Whether nats-server refuses a password from the environment: it reads a variable's value in its
+ * configuration language, where a base64url value starting with `-`, or with digits and then `-`, is a
+ * number or a date it cannot use, and NATS does not start. Such a password (an earlier release made about 1
+ * in 50 so) is made again: NATS was not running with it. Any other stays, as NATS may be running with it.
+ */
+export function natsRefuses(password: string): boolean {
+  return /^(-|\d+-)/.test(password);
+}
+
 /** A Secret's values, decoded. */
 export type SecretValues = Readonly<Record<string, string>>;
 
@@ -49,10 +59,16 @@ export function planSecrets(
   makeSecret: () => string,
 ): SecretWrite[] {
   const writes: SecretWrite[] = [];
-  /** The home Secret `name` with every key of `keys` set: written when one was missing or empty. */
-  const made = (name: string, existing: ExistingSecret | undefined, keys: readonly string[]) => {
+  /** The home Secret `name` with every key of `keys` set: written when one was missing, empty or not
+   * `usable`. */
+  const made = (
+    name: string,
+    existing: ExistingSecret | undefined,
+    keys: readonly string[],
+    usable: (value: string) => boolean = () => true,
+  ) => {
     const values: Record<string, string> = { ...existing?.values };
-    const changed = keys.filter((key) => !values[key]);
+    const changed = keys.filter((key) => !values[key] || !usable(values[key]));
     for (const key of changed) values[key] = makeSecret();
     if (changed.length > 0) {
       writes.push({
@@ -70,7 +86,7 @@ export function planSecrets(
   const token = made(BRIDGE_TOKEN_SECRET, state.token, ['token']).token as string;
   // wakegate's own Secrets first: a gateway namespace's copy that cannot be written (a Secret of that name
   // its owner made immutable, say) must not keep NATS and every service from starting.
-  made(NATS_PASSWORDS_SECRET, state.natsPasswords, natsPasswordKeys);
+  made(NATS_PASSWORDS_SECRET, state.natsPasswords, natsPasswordKeys, (value) => !natsRefuses(value));
   for (const [namespace, copy] of state.copies) {
     if (namespace === state.home || copy?.values.token === token) continue;
     writes.push({
