@@ -272,11 +272,12 @@ export function buildApp(options: BuildAppOptions) {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
-  // No route outside /v1 takes a body: one is refused before it is read (fastify would parse up to 64 KiB
-  // for the 404 handler too), as /v1 refuses it from a caller without the token. The connection closes, so
-  // the body never sent is not waited for.
+  // No route outside /v1 takes a body, nor does a path under it that is no route: one is refused before it
+  // is read (fastify would parse up to 64 KiB for the 404 handler, whose hooks are these root ones, without
+  // the /v1 token check), as /v1 refuses it from a caller without the token. The connection closes, so the
+  // body never sent is not waited for.
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.url.startsWith('/v1/') || !announcesBody(request.headers)) return done();
+    if (!announcesBody(request.headers) || (request.url.startsWith('/v1/') && !request.is404)) return done();
     reply
       .code(400)
       .header('connection', 'close')

@@ -63,8 +63,8 @@ it('answers headers too large with 431 and the error body', async () => {
   expect(JSON.parse(answer.body).error).toBe('headers_too_large');
 });
 
-it('refuses a body outside /v1 before reading it, without a token as with one', async () => {
-  for (const path of ['/healthz', '/no-such-route']) {
+it('refuses a body outside /v1, or to no route under it, before reading it, without a token', async () => {
+  for (const path of ['/healthz', '/no-such-route', '/v1/no-such-route']) {
     // The headers announce 64 KiB that never come: the answer cannot have waited for them.
     const answer = await exchange(
       `POST ${path} HTTP/1.1\r\nhost: b\r\ncontent-type: application/json\r\ncontent-length: 65536\r\n\r\n`,
