@@ -136,17 +136,18 @@ export class AnnotationProblemReporter {
     for (const refusal of refusals) {
       const deployment = deploymentOf(refusal.id);
       if (!deployment) continue;
-      const key = `${deployment.uid ?? ''}|${refusal.id}|host|${refusal.host}|${refusal.reason}|${refusal.owner ?? ''}`;
-      if (!this.due(key)) continue;
-      // Another namespace's owner is not named: the Event is read by this namespace's tenant, who may not
-      // learn which of another tenant's Deployments serves a host (the watcher's log names it).
-      const owner =
+      // Of another namespace's claim nothing is said but that it exists: the Event is read by this namespace's
+      // tenant, who may not learn which of another tenant's Deployments serves a host, nor (by claiming a
+      // wildcard) the hosts it serves; nor by the Event's name, made from this key. The watcher's log names it.
+      const claimed =
         refusal.owner?.split('/')[0] === refusal.id.split('/')[0]
-          ? refusal.owner
-          : 'a backend in another namespace';
+          ? `${refusal.owner} claimed ${refusal.ownerHost}`
+          : 'a backend in another namespace claimed it';
+      const key = `${deployment.uid ?? ''}|${refusal.id}|host|${refusal.host}|${refusal.reason}|${refusal.reason === 'conflict' ? claimed : ''}`;
+      if (!this.due(key)) continue;
       const message =
         refusal.reason === 'conflict'
-          ? `host ${refusal.host} is not served by this backend: ${owner} claimed ${refusal.ownerHost} first`
+          ? `host ${refusal.host} is not served by this backend: ${claimed} first`
           : refusal.reason === 'wide-wildcard'
             ? `host ${refusal.host} is not served: a wildcard must leave two labels below a public suffix`
             : `host ${refusal.host} is not served: it is not under the host suffixes this namespace may claim`;
