@@ -88,8 +88,9 @@ async function untilSetUp<T>(logger: Logger, setUp: () => Promise<T>): Promise<T
 }
 
 /**
- * Connects a service as its NATS user's connection name (waiting for the first connection), then creates or
- * updates the stream, consumer and buckets it uses; closes the connection again if the setup fails.
+ * Connects a service as its NATS user's connection name (waiting for the first connection), then creates the
+ * stream, consumer and buckets it uses (and, the scaler, updates what drifted); closes the connection again if
+ * the setup fails.
  */
 export async function connectAndSetUp(
   options: Omit<NatsConnectOptions, 'name'> & {
