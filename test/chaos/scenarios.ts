@@ -288,9 +288,13 @@ export async function steadyLoad(
   const tally = emptyTally();
   let drainsBegun = 0;
   let stops = 0;
+  let previous: unknown;
   const stopWatching = await stack.watchBackend(options.backend, ({ kind, value }) => {
-    if (kind === 'intent' && value.state === 'sleeping') drainsBegun++;
-    if (kind === 'intent' && value.state === 'stopping') stops++;
+    if (kind !== 'intent') return;
+    // A `sleeping` after a `stopping` is the stop's end at zero, not a drain.
+    if (value.state === 'sleeping' && previous !== 'stopping') drainsBegun++;
+    if (value.state === 'stopping') stops++;
+    previous = value.state;
   });
   const pending: Promise<unknown>[] = [];
   const start = Date.now();
@@ -323,9 +327,13 @@ export async function longRequests(
   let open = 0;
   let drainsBegun = 0;
   let sleptEarly = false;
+  let previous: unknown;
   const stopWatching = await stack.watchBackend(options.backend, ({ kind, value }) => {
+    const after = previous;
+    if (kind === 'intent') previous = value.state;
     if (open === 0) return;
-    if (kind === 'intent' && value.state === 'sleeping') drainsBegun++;
+    // A `sleeping` after a `stopping` is the stop's end at zero, not a drain.
+    if (kind === 'intent' && value.state === 'sleeping' && after !== 'stopping') drainsBegun++;
     if (kind === 'intent' && value.state === 'stopping') sleptEarly = true;
     if (kind === 'record' && value.replicas === 0) sleptEarly = true;
   });
