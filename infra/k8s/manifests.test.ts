@@ -24,6 +24,7 @@ import {
 } from '../../services/shared/index.ts';
 import { WATCHER_NODE_FLAGS, watcherConfigSpec } from '../../services/watcher/index.ts';
 import { containerEnvironment, ENVOY_GATEWAY_NAMESPACE, gatewayTokenPath } from '../../test/gateway-token.ts';
+import { DROP_CLIENT_HELD_MS } from '../../test/infra/early-header-mutation.ts';
 import {
   envoyDurationMs,
   gatewayDurationMs,
@@ -665,16 +666,7 @@ describe('istio overlay', () => {
   it("drops a client's x-wakegate-held-ms as the request arrives, before the filter sets its own", () => {
     const manager = find('istio', 'EnvoyFilter', 'wakegate-timeouts').spec.configPatches[0].patch.value
       .typed_config;
-    expect(manager.early_header_mutation_extensions).toEqual([
-      {
-        name: 'envoy.http.early_header_mutation.header_mutation',
-        typed_config: {
-          '@type':
-            'type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation',
-          mutations: [{ remove: 'x-wakegate-held-ms' }],
-        },
-      },
-    ]);
+    expect(manager.early_header_mutation_extensions).toEqual(DROP_CLIENT_HELD_MS);
   });
 
   it("lets the Gateway's pods reach the bridge", () => {
