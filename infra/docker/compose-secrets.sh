@@ -6,7 +6,8 @@
 # user, and nobody had to type a secret. Delete the volumes to rotate (docs/docker.md).
 #
 #   compose-secrets.sh <envoy.yaml in> <envoy.yaml out> <token file> \
-#                      <authorization.conf in> <NATS config folder out> <NATS passwords folder out>
+#                      <authorization.conf in> <NATS config folder out> <NATS passwords folder out> \
+#                      [<NATS passwords folder of an earlier release, one file per service>]
 set -eu
 envoy_in=$1
 envoy_out=$2
@@ -14,6 +15,7 @@ token_file=$3
 authorization_in=$4
 nats_dir=$5
 passwords_dir=$6
+earlier_passwords_dir=${7:-}
 placeholder='@WAKEGATE_BRIDGE_TOKEN@'
 
 # A secret made once: 32 random bytes, base64url without padding (43 characters a shell, YAML, JSON, nats.conf
@@ -51,6 +53,15 @@ echo "secrets: rendered $envoy_out"
 substitutions=""
 for service in bridge watcher scaler; do
   mkdir -p "$passwords_dir/$service"
+  # A password an earlier release kept in the one volume of all three is carried over, so the NATS that runs
+  # with it still takes the services after the upgrade.
+  earlier="$earlier_passwords_dir/$service"
+  if [ -n "$earlier_passwords_dir" ] && [ ! -s "$passwords_dir/$service/password" ] && [ -s "$earlier" ]; then
+    read_secret "$earlier" >"$passwords_dir/$service/password.new"
+    chmod 0444 "$passwords_dir/$service/password.new"
+    mv "$passwords_dir/$service/password.new" "$passwords_dir/$service/password"
+    echo "secrets: carried over $earlier"
+  fi
   make_secret "$passwords_dir/$service/password"
   variable="WAKEGATE_$(echo "$service" | tr '[:lower:]' '[:upper:]')_NATS_PASSWORD"
   substitutions="$substitutions -e s|\\\$$variable|\"$(read_secret "$passwords_dir/$service/password")\"|g"

@@ -4,7 +4,7 @@
  * services with the passwords they are given and nobody else, under the permissions of
  * services/shared/nats/permissions.ts, of which infra/nats/authorization.conf must be the current rendering.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,21 @@ describe('the shipped NATS configurations', () => {
       passwords[service] = config.natsPassword as string;
     }
     await expectOnlyServices(server, passwords);
+  });
+
+  it('compose: passwords an earlier release kept in one volume are carried over, so its NATS still takes them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wakegate-compose-nats-upgrade-'));
+    await mkdir(join(dir, 'earlier-passwords'), { recursive: true });
+    const earlier = Object.fromEntries(NATS_SERVICES.map((service) => [service, makeSecret()])) as Record<
+      NatsService,
+      string
+    >;
+    for (const service of NATS_SERVICES)
+      await writeFile(join(dir, 'earlier-passwords', service), earlier[service]);
+    await runComposeSecrets(dir);
+    for (const service of NATS_SERVICES)
+      expect(await readFile(join(dir, 'nats-passwords', service, 'password'), 'utf8')).toBe(earlier[service]);
+    await expectOnlyServices(await serverWith(join(dir, 'nats-config', 'nats.conf')), earlier);
   });
 
   it('Kubernetes: the nats-config ConfigMap, with the passwords in its environment, admits only the services', async () => {
