@@ -461,6 +461,16 @@ describe('base', () => {
     expect(admits(bridge, tenant, { 'kubernetes.io/metadata.name': 'team-a' }, 8787)).toBe(false);
   });
 
+  it("refuses every pod the watcher's and the scaler's ports (the kubelet's probes pass any policy)", () => {
+    for (const name of ['watcher', 'scaler']) {
+      const policy = find('base', 'NetworkPolicy', `wakegate-${name}`);
+      const pod = find('base', 'Deployment', `wakegate-${name}`).spec.template;
+      expect(selects(policy.spec.podSelector, pod.metadata.labels), name).toBe(true);
+      expect(policy.spec.policyTypes).toEqual(['Ingress']);
+      expect(policy.spec.ingress).toEqual([]);
+    }
+  });
+
   it('admits to the bridge only by namespace and pod together, in every build', () => {
     for (const name of BUILDS) {
       for (const policy of all(name, 'NetworkPolicy')) {
@@ -537,13 +547,23 @@ describe('observability overlay', () => {
     }
   });
 
-  it("lets Prometheus reach the bridge's metrics only from a namespace the admin labelled", () => {
-    const policy = find('overlays/observability', 'NetworkPolicy', 'wakegate-bridge-metrics');
+  it("lets Prometheus reach each service's metrics only from a namespace the admin labelled", () => {
     const prometheus = { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
     const labelled = { 'kubernetes.io/metadata.name': 'monitoring', 'wakegate.dev/monitoring': 'true' };
-    expect(admits(policy, prometheus, labelled, 8787)).toBe(true);
-    expect(admits(policy, prometheus, { 'kubernetes.io/metadata.name': 'monitoring' }, 8787)).toBe(false);
-    expect(admits(policy, { ...prometheus, labels: { app: 'curl' } }, labelled, 8787)).toBe(false);
+    for (const name of ['bridge', 'watcher', 'scaler']) {
+      const policy = find('overlays/observability', 'NetworkPolicy', `wakegate-${name}-metrics`);
+      const pod = find('overlays/observability', 'Deployment', `wakegate-${name}`).spec.template;
+      expect(selects(policy.spec.podSelector, pod.metadata.labels), name).toBe(true);
+      // The port the PodMonitor scrapes it on.
+      const port = pod.spec.containers[0].ports.find(
+        (p: Any) => p.name === (name === 'bridge' ? 'http' : 'ops'),
+      ).containerPort as number;
+      expect(admits(policy, prometheus, labelled, port), name).toBe(true);
+      expect(admits(policy, prometheus, { 'kubernetes.io/metadata.name': 'monitoring' }, port), name).toBe(
+        false,
+      );
+      expect(admits(policy, { ...prometheus, labels: { app: 'curl' } }, labelled, port), name).toBe(false);
+    }
   });
 });
 
