@@ -269,6 +269,20 @@ export interface SteadyLoadResult extends Tally {
 }
 
 /**
+ * Follows a backend's intents, one at a time: each new one is a drain begun (`sleeping`, but for the one that
+ * ends a stop at zero), a stop (`stopping`), or neither.
+ */
+function intentSteps(): (state: unknown) => 'drain' | 'stop' | undefined {
+  let previous: unknown;
+  return (state) => {
+    const before = previous;
+    previous = state;
+    if (state === 'stopping') return 'stop';
+    return state === 'sleeping' && before !== 'stopping' ? 'drain' : undefined;
+  };
+}
+
+/**
  * `rps` requests per second to `host` for `seconds`, while its idle timeout and drain are short enough that
  * the idle loop keeps trying to put it to sleep between activity reports; with `drains`, on past `seconds`
  * (up to `maxSeconds`) until the idle loop began that many drains, so that the race surely ran.
@@ -288,13 +302,12 @@ export async function steadyLoad(
   const tally = emptyTally();
   let drainsBegun = 0;
   let stops = 0;
-  let previous: unknown;
+  const step = intentSteps();
   const stopWatching = await stack.watchBackend(options.backend, ({ kind, value }) => {
     if (kind !== 'intent') return;
-    // A `sleeping` after a `stopping` is the stop's end at zero, not a drain.
-    if (value.state === 'sleeping' && previous !== 'stopping') drainsBegun++;
-    if (value.state === 'stopping') stops++;
-    previous = value.state;
+    const what = step(value.state);
+    if (what === 'drain') drainsBegun++;
+    if (what === 'stop') stops++;
   });
   const pending: Promise<unknown>[] = [];
   const start = Date.now();
@@ -327,14 +340,13 @@ export async function longRequests(
   let open = 0;
   let drainsBegun = 0;
   let sleptEarly = false;
-  let previous: unknown;
+  const step = intentSteps();
   const stopWatching = await stack.watchBackend(options.backend, ({ kind, value }) => {
-    const after = previous;
-    if (kind === 'intent') previous = value.state;
+    // Every intent is followed, so that one written while nothing is open still counts as the one before.
+    const what = kind === 'intent' ? step(value.state) : undefined;
     if (open === 0) return;
-    // A `sleeping` after a `stopping` is the stop's end at zero, not a drain.
-    if (kind === 'intent' && value.state === 'sleeping' && after !== 'stopping') drainsBegun++;
-    if (kind === 'intent' && value.state === 'stopping') sleptEarly = true;
+    if (what === 'drain') drainsBegun++;
+    if (what === 'stop') sleptEarly = true;
     if (kind === 'record' && value.replicas === 0) sleptEarly = true;
   });
   await Promise.all(
