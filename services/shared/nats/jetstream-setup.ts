@@ -232,8 +232,11 @@ async function ensureBucket(
   try {
     const current = (await jsm.streams.info(streamName)).config;
     const wanted = { max_age: nanos(ttlMs), max_msgs_per_subject: 1, num_replicas: replicas };
-    if (drifted(current, wanted) && !updates) report.drifted.push(`bucket ${name}`);
-    else if (drifted(current, wanted)) {
+    if (drifted(current, wanted)) {
+      if (!updates) {
+        report.drifted.push(`bucket ${name}`);
+        return;
+      }
       await jsm.streams.update(streamName, { ...current, ...wanted });
       report.updated.push(`bucket ${name}`);
       if (replicas > (current.num_replicas ?? 1)) await copiesPlaced(jsm, streamName, replicas);
