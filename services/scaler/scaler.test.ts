@@ -432,6 +432,36 @@ describe('scaler: wakes', () => {
     expect(await intentOf(closed)).toBeUndefined();
   });
 
+  it('counts a wake terminated once when the server delivers it again after a stalled event loop', async () => {
+    const gone = backendId('shop', 'gone-while-stalled');
+    await putBackend(backends, gone);
+    // No such workload: the wake is terminated. Right after that the event loop stalls past ack_wait, as on
+    // a loaded machine: the termination reaches the server late and the server delivers the wake again.
+    let stalls = 1;
+    const log = pino(
+      { level: 'warn' },
+      {
+        write: (line: string) => {
+          if (!line.includes('terminated') || stalls-- <= 0) return;
+          const end = performance.now() + WAKE_ACK_WAIT_MS * 2;
+          while (performance.now() < end);
+        },
+      },
+    );
+    const workloads = new TestWorkloads();
+    const { scaler } = await startReplica(workloads, undefined, { log });
+    const deliveries = async () =>
+      (await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER)).delivered.consumer_seq;
+    const before = await deliveries();
+    await publishWake(js, gone);
+    await settled();
+    expect(await deliveries()).toBe(before + 2);
+    expect(await metric(scaler, 'wakegate_wakes_terminated_total')).toContain(
+      'wakegate_wakes_terminated_total{reason="not_opted_in"} 1',
+    );
+    expect(workloads.missed).toHaveLength(1);
+  });
+
   it('recovers by itself when nats-server restarts in the middle of a wake', async () => {
     const during = backendId('shop', 'restart');
     const after = backendId('shop', 'after-restart');

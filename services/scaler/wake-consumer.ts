@@ -34,6 +34,7 @@ import {
 import { backendRecordOf } from './backend-records.ts';
 import type { ScalerMetrics } from './metrics.ts';
 import { type Hold, ReadyHolds } from './ready-holds.ts';
+import { RecentSettlements } from './recent-settlements.ts';
 import { DEFAULT_RETRY_BACKOFF, failedWakeDelayMs } from './wake-decision.ts';
 import type { WakeHandler } from './wake-handler.ts';
 
@@ -81,6 +82,15 @@ export const WORKING_EVERY_MS = WAKE_ACK_WAIT_MS / 4;
  * (1,000 by default, shared by every replica), which would stop the server delivering wakes at all.
  */
 const MAX_HELD = 256;
+/** Settlements remembered to recognise a wake delivered again after it was settled (recent-settlements.ts). */
+const RECENT_SETTLEMENTS = 1024;
+/** Why a wake is terminated: the `reason` label of `wakegate_wakes_terminated_total`. */
+type TerminationReason =
+  | 'invalid'
+  | 'unknown_backend'
+  | 'asleep_by_schedule'
+  | 'not_opted_in'
+  | 'retries_exhausted';
 
 export class WakeConsumer {
   readonly #options: WakeConsumerOptions;
@@ -94,6 +104,7 @@ export class WakeConsumer {
    * reports and ack still count (the server settles a wake by its stream sequence), so the second is left.
    */
   readonly #inHand = new Set<number>();
+  readonly #settlements = new RecentSettlements(RECENT_SETTLEMENTS);
   readonly #holds = new ReadyHolds(MAX_HELD);
   #records: QueuedIterator<KvWatchEntry> | undefined;
   #recordsLoop: Promise<void> | undefined;
@@ -250,6 +261,16 @@ export class WakeConsumer {
   }
 
   #take(msg: JsMsg): void {
+    const settlement = this.#settlements.of(msg.seq);
+    if (settlement) {
+      if (settlement === 'ack') msg.ack();
+      else msg.term();
+      this.#log.debug(
+        { subject: msg.subject, delivery: msg.info.deliveryCount, settlement },
+        'wake back after it was settled; settled again the same way',
+      );
+      return;
+    }
     if (this.#inHand.has(msg.seq)) {
       this.#log.debug(
         { subject: msg.subject, delivery: msg.info.deliveryCount },
@@ -303,7 +324,18 @@ export class WakeConsumer {
     } finally {
       clearTimeout(timer);
     }
+    this.#ack(msg);
+  }
+
+  #ack(msg: JsMsg): void {
     msg.ack();
+    this.#settlements.record(msg.seq, 'ack');
+  }
+
+  #terminate(msg: JsMsg, reason: TerminationReason): void {
+    msg.term();
+    this.#settlements.record(msg.seq, 'term');
+    this.#options.metrics.terminated.inc({ reason });
   }
 
   /** Handles a wake and settles it, or says when it will: a wake held until its backend is ready. */
@@ -315,8 +347,7 @@ export class WakeConsumer {
     try {
       ({ backend: id, at, source } = decodeMessage('wake', msg));
     } catch (error) {
-      msg.term();
-      metrics.terminated.inc({ reason: 'invalid' });
+      this.#terminate(msg, 'invalid');
       this.#log.warn({ subject: msg.subject, err: asError(error) }, 'invalid wake terminated');
       return undefined;
     }
@@ -350,32 +381,28 @@ export class WakeConsumer {
       case 'already-awake':
       // Another pair's backend: its own scalers take this wake from their consumer.
       case 'other-pair':
-        msg.ack();
+        this.#ack(msg);
         return undefined;
       case 'stopping':
         // The stopping leader scales it back up; the wake comes back once more in case that leader dies.
         msg.nak(STOPPING_RECHECK_MS);
         return undefined;
       case 'unknown-backend':
-        msg.term();
-        metrics.terminated.inc({ reason: 'unknown_backend' });
+        this.#terminate(msg, 'unknown_backend');
         log.warn('wake for a backend the watcher does not list terminated');
         return undefined;
       case 'asleep-by-schedule':
-        msg.term();
-        metrics.terminated.inc({ reason: 'asleep_by_schedule' });
+        this.#terminate(msg, 'asleep_by_schedule');
         log.info('wake in an asleep-during window terminated');
         return undefined;
       case 'not-opted-in':
-        msg.term();
-        metrics.terminated.inc({ reason: 'not_opted_in' });
+        this.#terminate(msg, 'not_opted_in');
         log.warn({ err: outcome.error }, 'wake for a workload that is gone or not opted in terminated');
         return undefined;
       case 'failed': {
         // The server never redelivers past max_deliver: say so instead of scheduling a retry that never comes.
         if (msg.info.deliveryCount >= SCALER_CONSUMER_CONFIG.max_deliver) {
-          msg.term();
-          metrics.terminated.inc({ reason: 'retries_exhausted' });
+          this.#terminate(msg, 'retries_exhausted');
           log.error(
             { err: outcome.error, delivery: msg.info.deliveryCount },
             'wake failed on its last delivery; terminated, the backend stays asleep until the next wake',
