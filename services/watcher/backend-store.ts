@@ -41,7 +41,7 @@ export class BackendStore {
 
   async read(id: BackendId): Promise<StoredBackend> {
     const entry = await this.kv.get(backendKey(id));
-    if (!entry || entry.operation !== 'PUT') this.unreadable.delete(id);
+    if (entry?.operation !== 'PUT') this.unreadable.delete(id);
     if (!entry) return { record: undefined, revision: 0 };
     // The entry's server timestamp is left alone: ages are measured on the watcher's own clock.
     const base = { revision: entry.revision };
