@@ -68,6 +68,9 @@ for service in bridge watcher scaler; do
 done
 # shellcheck disable=SC2086 # word splitting of the sed expressions is intended
 sed $substitutions "$authorization_in" >"$nats_dir/nats.conf.new"
+# The monitoring port answers without credentials (connections, subjects, streams): only the container's
+# own healthcheck reaches it, on loopback.
+printf '\nhttp: "127.0.0.1:8222"\n' >>"$nats_dir/nats.conf.new"
 if grep -q '\$WAKEGATE_' "$nats_dir/nats.conf.new"; then
   echo "secrets: $authorization_in names a password variable this script does not fill in" >&2
   exit 1

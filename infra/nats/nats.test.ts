@@ -4,6 +4,8 @@
  * services with the passwords they are given and nobody else, under the permissions of
  * services/shared/nats/permissions.ts, of which infra/nats/authorization.conf must be the current rendering.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AUTHORIZATION_HEADER } from '../../scripts/nats-authorization.ts';
 import { makeSecret } from '../../services/kube-secrets/index.ts';
+import { NATS_READY } from '../../services/local/index.ts';
 import {
   loadConfig,
   NATS_SERVICES,
@@ -99,6 +102,47 @@ describe('the shipped NATS configurations', () => {
       passwords[service] = config.natsPassword as string;
     }
     await expectOnlyServices(server, passwords);
+  });
+
+  it('compose: NATS answers its monitoring (no credentials) on loopback only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wakegate-compose-nats-monitoring-'));
+    await runComposeSecrets(dir);
+    // compose.yaml's own command line, with the configuration and the store where this test has them, and
+    // free ports for its clients and its monitoring (the monitoring's host is the configuration's).
+    const compose = parse(await readFile(join(root, 'compose.yaml'), 'utf8'));
+    const command = (compose.services.nats.command as string[]).map((arg) =>
+      arg === '/etc/nats/wakegate/nats.conf'
+        ? join(dir, 'nats-config', 'nats.conf')
+        : arg === '/data'
+          ? dir
+          : arg,
+    );
+    const monitorPort = await freePort();
+    const nats = spawn(
+      'nats-server',
+      [...command, '-p', String(await freePort()), '-m', String(monitorPort)],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    cleanup.push(async () => {
+      nats.kill('SIGKILL');
+      if (nats.exitCode === null && nats.signalCode === null) await once(nats, 'exit');
+    });
+    let log = '';
+    for await (const chunk of nats.stderr) {
+      log += chunk;
+      if (NATS_READY.test(log)) break;
+    }
+    const varz = (await (await fetch(`http://127.0.0.1:${monitorPort}/varz`)).json()) as {
+      http_host: string;
+    };
+    expect(varz.http_host).toBe('127.0.0.1');
+    // The container's healthcheck asks there, at the port the configuration names.
+    expect(compose.services.nats.healthcheck.test.join(' ')).toContain('http://127.0.0.1:8222/healthz');
+    expect(await readFile(join(dir, 'nats-config', 'nats.conf'), 'utf8')).toMatch(
+      /^http: "127\.0\.0\.1:8222"$/m,
+    );
   });
 
   it('compose: passwords an earlier release kept in one volume are carried over, so its NATS still takes them', async () => {
