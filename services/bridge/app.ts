@@ -187,6 +187,12 @@ export function createWake(parts: WakeParts): Wake {
     const closed = inSchedule(view.record(backend)?.config.asleepDuring, wallNow);
     if (closed !== undefined) throw new AsleepByScheduleError(backend, closed.endMs, wallNow);
     const ready = view.get(backend)?.ready ?? false;
+    /** Publishes one wake and counts it, published or dropped by the stream as a duplicate. */
+    const publish = async (id: BackendId, at: number) => {
+      const published = await publisher.wake(id, at, holdUntil - performance.now());
+      (published.duplicate ? metrics.wakeDuplicates : metrics.wakesPublished).inc();
+      return published;
+    };
     parts.coldStart.wake(backend, ready, arrivedAt);
     if (!ready) parts.traces.wake(backend, context.active());
     // Its dependencies first, then its group: the stream keeps them in this order, and one wake of each
@@ -195,24 +201,16 @@ export function createWake(parts: WakeParts): Wake {
     for (const other of view.wakeSet(backend)) {
       if (view.get(other)?.ready) continue;
       parts.coldStart.wake(other, false, arrivedAt);
-      const woken = await publisher.wake(other, now(), holdUntil - performance.now());
-      if (woken.duplicate) metrics.wakeDuplicates.inc();
-      else {
-        metrics.wakesPublished.inc();
-        parts.coldStart.published(other, performance.now() - arrivedAt);
-      }
+      const woken = await publish(other, now());
+      if (!woken.duplicate) parts.coldStart.published(other, performance.now() - arrivedAt);
     }
     const at = now();
-    const outcome = await publisher.wake(backend, at, holdUntil - performance.now());
-    if (outcome.duplicate) metrics.wakeDuplicates.inc();
-    else {
+    const outcome = await publish(backend, at);
+    if (!outcome.duplicate && !ready) {
+      // Its `wake` phase is observed at the release, by the one bridge that records the cold start.
       const ms = performance.now() - arrivedAt;
-      metrics.wakesPublished.inc();
-      if (!ready) {
-        // Its `wake` phase is observed at the release, by the one bridge that records the cold start.
-        parts.coldStart.published(backend, ms);
-        parts.control.feed.emit(parts.control.state.wakePublished(backend, at, ms));
-      }
+      parts.coldStart.published(backend, ms);
+      parts.control.feed.emit(parts.control.state.wakePublished(backend, at, ms));
     }
     return outcome;
   };
