@@ -7,6 +7,7 @@
  *   node bench/scaler-idle.ts     BENCH_BACKENDS (10000), BENCH_SECONDS (10)
  */
 import { Kvm } from '@nats-io/kv';
+import { createWorkloadScaler } from '../services/providers/kubernetes/index.ts';
 import { RecordBounds } from '../services/scaler/backend-records.ts';
 import { DEFAULT_IDLE_TIMING, IdleLoop } from '../services/scaler/idle-loop.ts';
 import { IntentStore } from '../services/scaler/intent-store.ts';
@@ -26,14 +27,17 @@ import {
   INTENTS_BUCKET,
 } from '../services/shared/index.ts';
 import { backendRecord } from '../test/backend-record.ts';
+import { startKubeApiServer } from '../test/kube-api/index.ts';
 import { startNatsServer } from '../test/nats-server.ts';
-import { TestWorkloads } from '../test/scaler/workloads.ts';
 import { ascending, percentile } from './stats.ts';
 
 const BACKENDS = Number(process.env.BENCH_BACKENDS ?? 10_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const logger = createLogger('bench', 'silent');
 const nats = await startNatsServer();
+// The provider the loop would scale with: nothing is idle, so it is never called (a call would meet no
+// Deployment in the API server).
+const api = await startKubeApiServer();
 const nc = await connectNats({ natsUrl: nats.url, name: 'bench', logger });
 
 /** Counts the records the loop takes in (it bounds each one it reads), so the bench knows when all are. */
@@ -68,7 +72,10 @@ try {
     bounds,
     bridges: await kvm.open(BRIDGES_BUCKET),
     intents: new IntentStore(await kvm.open(INTENTS_BUCKET), 'bench'),
-    scaler: new TestWorkloads(Object.fromEntries(ids.map((id) => [id, 1]))),
+    scaler: await createWorkloadScaler(
+      { logger, namespaces: [], component: 'wakegate-scaler' },
+      { kubeConfig: api.kubeConfig() },
+    ),
     scaled: new ScaledPublisher(nc),
     metrics,
     logger,
@@ -110,5 +117,5 @@ try {
   );
 } finally {
   await nc.drain();
-  await nats.close();
+  await Promise.all([nats.close(), api.close()]);
 }

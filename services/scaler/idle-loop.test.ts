@@ -4,6 +4,7 @@ import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startCuttableLink } from '../../test/cuttable-link.ts';
+import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { type FakeBridge, startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
@@ -60,6 +61,7 @@ function capturingLogger() {
 
 describe('scaler: idle loop', () => {
   let server: NatsServerFixture;
+  let api: KubeApiServer;
   let nc: NatsConnection;
   let backends: KV;
   let leases: KV;
@@ -70,7 +72,7 @@ describe('scaler: idle loop', () => {
   let bridge: FakeBridge;
 
   beforeAll(async () => {
-    server = await startNatsServer();
+    [server, api] = await Promise.all([startNatsServer(), startKubeApiServer()]);
     nc = await connect({ servers: server.url });
     await ensureJetStream(nc);
     // A lease ttl of 1.5 s instead of 15 s keeps the takeover test fast; the protocol is the same.
@@ -112,7 +114,7 @@ describe('scaler: idle loop', () => {
   afterAll(async () => {
     await bridge?.stop();
     await nc?.close();
-    await server?.close();
+    await Promise.all([server?.close(), api?.close()]);
   });
 
   async function startReplica(
@@ -217,7 +219,7 @@ describe('scaler: idle loop', () => {
   it('sets the intent sleeping, waits the drain period, then scales an idle backend to zero', async () => {
     const id = backendId('idle', 'api');
     await putBackend(backends, id, { replicas: 2, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 2 });
+    const workloads = new TestWorkloads(api, { [id]: 2 });
     const scaled = collectScaled(nc);
     const startedAt = Date.now();
     await startReplica(workloads, 'leader');
@@ -238,7 +240,7 @@ describe('scaler: idle loop', () => {
   it('cancels the sleep when a wake arrives during the drain', async () => {
     const id = backendId('idle', 'wanted');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const { lines, log } = capturingLogger();
     await startReplica(workloads, 'leader', log);
 
@@ -258,11 +260,11 @@ describe('scaler: idle loop', () => {
   it('sets the intent back to awake when the scale to zero fails, so no request stays held', async () => {
     const id = backendId('idle', 'stubborn');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     await startReplica(workloads, 'leader');
 
     await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
-    workloads.failures = 1;
+    workloads.failNext(id, 1);
     await until('the intent to be awake again', () => intents(id, 'awake').length === 1);
     expect(intents(id, 'awake')[0]?.record.by).toBe('leader');
     expect(workloads.replicas.get(id)).toBe(1);
@@ -271,7 +273,7 @@ describe('scaler: idle loop', () => {
   it('tries again to set the intent back to awake when that failed too, until it is', async () => {
     const id = backendId('idle', 'unrestored');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     /** NATS unreachable for the drain's own restore (a bucket electing its leader, say), back after. */
     class RestoreFailsOnce extends IntentStore {
       failed = false;
@@ -300,7 +302,7 @@ describe('scaler: idle loop', () => {
   it('never puts a backend with requests in flight to sleep, and does once they are done', async () => {
     const id = backendId('idle', 'stream');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const scaled = collectScaled(nc);
     await startReplica(workloads, 'leader');
 
@@ -326,7 +328,7 @@ describe('scaler: idle loop', () => {
       rollingOut: true,
       config: { idleTimeoutMs: IDLE_TIMEOUT_MS },
     });
-    const workloads = new TestWorkloads({ [id]: 2 });
+    const workloads = new TestWorkloads(api, { [id]: 2 });
     const scaled = collectScaled(nc);
     const { lines, log } = capturingLogger();
     const { scaler } = await startReplica(workloads, 'leader', log);
@@ -352,7 +354,7 @@ describe('scaler: idle loop', () => {
   it('does not overwrite a wake that lands between the idle check and the sleeping write', async () => {
     const id = backendId('idle', 'early-wake');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const release = Promise.withResolvers<void>();
     const checked = Promise.withResolvers<void>();
     workloads.getGate = release.promise;
@@ -384,7 +386,7 @@ describe('scaler: idle loop', () => {
       replicas: 1,
       config: { idleTimeoutMs: IDLE_TIMEOUT_MS, wakeReplicas: 2 },
     });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const release = Promise.withResolvers<void>();
     const releaseUp = Promise.withResolvers<void>();
     workloads.gate = release.promise;
@@ -432,7 +434,7 @@ describe('scaler: idle loop', () => {
   it('restores the intent awake when the scale to zero fails after a wake met the stop', async () => {
     const id = backendId('idle', 'failed-stop');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const release = Promise.withResolvers<void>();
     workloads.gate = release.promise;
     const scaleDownArrived = Promise.withResolvers<void>();
@@ -447,7 +449,7 @@ describe('scaler: idle loop', () => {
       (await metric(scaler, 'wakegate_wakes_handled_total')).includes('outcome="stopping"}'),
     );
     // The platform refuses the scale call: the backend stays up, and must not stay `stopping` (not ready).
-    workloads.failures = 1;
+    workloads.failNext(id, 1);
     workloads.gate = undefined;
     release.resolve();
 
@@ -461,7 +463,7 @@ describe('scaler: idle loop', () => {
   it('finishes a stop its drain left behind when scaling back up failed, so the next wake scales it up', async () => {
     const id = backendId('idle', 'left-stopping');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const release = Promise.withResolvers<void>();
     workloads.gate = release.promise;
     const scaleDownArrived = Promise.withResolvers<void>();
@@ -471,7 +473,7 @@ describe('scaler: idle loop', () => {
       // The drain's scale back up (a wake met its stop) fails: the platform is unreachable a moment.
       if (setId === id && replicas === 1 && !failedOnce) {
         failedOnce = true;
-        workloads.failures = 1;
+        workloads.failNext(id, 1);
       }
     };
     const scaled = collectScaled(nc);
@@ -494,7 +496,7 @@ describe('scaler: idle loop', () => {
   it('scales back up when it loses the lease during its scale to zero and another replica answers a wake meanwhile', async () => {
     const id = backendId('idle', 'deposed-mid-stop');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const release = Promise.withResolvers<void>();
     workloads.gate = release.promise;
     const scaleDownArrived = Promise.withResolvers<void>();
@@ -530,7 +532,7 @@ describe('scaler: idle loop', () => {
   it('cancels a drain when a request is heard between the idle check and the drain start', async () => {
     const id = backendId('idle', 'heard-late');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const release = Promise.withResolvers<void>();
     workloads.getGate = release.promise;
     const asked = Promise.withResolvers<void>();
@@ -557,7 +559,7 @@ describe('scaler: idle loop', () => {
   it('scales straight back up when a request arrives while the scale to zero is in progress', async () => {
     const id = backendId('idle', 'late-request');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const release = Promise.withResolvers<void>();
     workloads.gate = release.promise;
     const scaleDownArrived = Promise.withResolvers<void>();
@@ -584,7 +586,7 @@ describe('scaler: idle loop', () => {
     const id = backendId('idle', 'vanished');
     const marker = backendId('idle', 'vanished-marker');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1, [marker]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1, [marker]: 1 });
     const { lines, log } = capturingLogger();
     const scaled = collectScaled(nc);
     const { scaler } = await startReplica(workloads, 'leader', log);
@@ -622,7 +624,7 @@ describe('scaler: idle loop', () => {
   it('does not scale down when the lease is lost during the drain, and restores the intent awake', async () => {
     const id = backendId('idle', 'deposed');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     let leader = true;
     const { lines } = await startLoop(workloads, 'deposed', () => leader);
 
@@ -644,7 +646,7 @@ describe('scaler: idle loop', () => {
     // the floor itself.
     await putBackend(backends, forged, { replicas: 1, config: { idleTimeoutMs: 1000 } });
     await putBackend(backends, marker, { replicas: 1, config: { idleTimeoutMs: floorMs } });
-    const workloads = new TestWorkloads({ [forged]: 1, [marker]: 1 });
+    const workloads = new TestWorkloads(api, { [forged]: 1, [marker]: 1 });
     const scaled = collectScaled(nc);
     // The loop's own clock, moved by the test in 50 ms steps (never a jump a heartbeat's freshness would
     // notice, which would restart every idle timeout): only the order of events matters.
@@ -699,7 +701,7 @@ describe('scaler: idle loop', () => {
     const marker = backendId('idle', 'clock-marker');
     await putBackend(backends, busy, { replicas: 1, config: { idleTimeoutMs: 60_000 } });
     await putBackend(backends, marker, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [busy]: 1, [marker]: 1 });
+    const workloads = new TestWorkloads(api, { [busy]: 1, [marker]: 1 });
     const scaled = collectScaled(nc);
     const realNow = Date.now.bind(Date);
     let step = 0;
@@ -719,7 +721,7 @@ describe('scaler: idle loop', () => {
       bridge = await startFakeBridge(nc, 'bridge-a');
     });
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const scaled = collectScaled(nc);
     const { lines } = await startLoop(workloads, 'leader', () => true);
 
@@ -746,7 +748,7 @@ describe('scaler: idle loop', () => {
     const cut = await startFakeBridge(nc, 'bridge-cut');
     cleanups.push(() => cut.stop());
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const { lines } = await startLoop(workloads, 'leader', () => true);
     cut.silence();
 
@@ -765,7 +767,7 @@ describe('scaler: idle loop', () => {
     const lagging = await startFakeBridge(nc, 'bridge-lag');
     cleanups.push(() => lagging.stop());
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const scaled = collectScaled(nc);
     // Its KV watch is stuck: its filters' polls are parked on a table without `sleeping`.
     lagging.freeze();
@@ -787,7 +789,7 @@ describe('scaler: idle loop', () => {
   it('cancels a drain when a bridge dies during the drain period, though its last heartbeat is still fresh', async () => {
     const id = backendId('idle', 'bridge-died');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const { lines } = await startLoop(workloads, 'leader', () => true);
 
     await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
@@ -814,7 +816,7 @@ describe('scaler: idle loop', () => {
   it("cancels a drain when the leader's own connection dropped meanwhile", async () => {
     const id = backendId('idle', 'reconnected');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const { lines, loopNc } = await startLoop(workloads, 'leader', () => true);
 
     await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
@@ -828,7 +830,7 @@ describe('scaler: idle loop', () => {
   it('ignores activity published on a subject of another backend than its payload', async () => {
     const id = backendId('idle', 'spoofed');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const scaled = collectScaled(nc);
     await startReplica(workloads, 'leader');
 
@@ -847,7 +849,7 @@ describe('scaler: idle loop', () => {
   });
 
   it('counts, logs and otherwise ignores every input it cannot read, and answers a bad sleep request at once', async () => {
-    const { lines, loopNc, metrics } = await startLoop(new TestWorkloads({}), 'leader', () => true);
+    const { lines, loopNc, metrics } = await startLoop(new TestWorkloads(api), 'leader', () => true);
     const bridges = await new Kvm(nc).open('wakegate-bridges');
     const garbage = new TextEncoder().encode('not json');
     nc.publish(subjectFor('activity', backendId('idle', 'x')), garbage);
@@ -880,7 +882,7 @@ describe('scaler: idle loop', () => {
 
   it('hands the idle loop to another replica when the lease holder dies', async () => {
     const id = backendId('idle', 'late');
-    const workloads = new TestWorkloads({ [id]: 1 });
+    const workloads = new TestWorkloads(api, { [id]: 1 });
     const holders = await watchLeaseHolders();
     const first = await startReplica(workloads, 'first');
     await until('a leader', () => first.scaler.leader);
@@ -911,7 +913,7 @@ describe('scaler: idle loop', () => {
     const leaseStream = (await jsm.streams.info('KV_wakegate-leases')).config;
     await jsm.streams.update('KV_wakegate-leases', { ...leaseStream, max_age: nanos(10 * 60_000) });
     cleanups.push(() => jsm.streams.update('KV_wakegate-leases', leaseStream));
-    const workloads = new TestWorkloads();
+    const workloads = new TestWorkloads(api);
     const first = await startReplica(workloads, 'first');
     await until('a leader', () => first.scaler.leader);
     await first.scaler.stop();
@@ -926,7 +928,7 @@ describe('scaler: idle loop', () => {
     const quiet = backendId('control', 'quiet');
     for (const id of [busy, quiet])
       await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: 600_000 } });
-    const workloads = new TestWorkloads({ [busy]: 1, [quiet]: 1 });
+    const workloads = new TestWorkloads(api, { [busy]: 1, [quiet]: 1 });
     const scaled = collectScaled(nc);
     const ask = async (id: BackendId, force: boolean) =>
       codecs.sleepReply.decode(
@@ -973,12 +975,12 @@ describe('scaler: idle loop', () => {
 
   it('puts the whole group of a member asked to sleep to sleep, in one drain; a busy member keeps it up unless forced', async () => {
     const web = backendId('grouped', 'web');
-    const api = backendId('grouped', 'api');
+    const shopApi = backendId('grouped', 'api');
     const alone = backendId('grouped', 'alone');
-    for (const id of [web, api])
+    for (const id of [web, shopApi])
       await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: 600_000, group: 'shop' } });
     await putBackend(backends, alone, { replicas: 1, config: { idleTimeoutMs: 600_000 } });
-    const workloads = new TestWorkloads({ [web]: 1, [api]: 1, [alone]: 1 });
+    const workloads = new TestWorkloads(api, { [web]: 1, [shopApi]: 1, [alone]: 1 });
     const scaled = collectScaled(nc);
     const ask = async (id: BackendId, force: boolean) =>
       codecs.sleepReply.decode(
@@ -992,20 +994,20 @@ describe('scaler: idle loop', () => {
     await until('the replica to lead', () => scaler.leader);
 
     // A request in flight on the other member: the group is busy, nothing is drained.
-    reportActivity(api, 1, 1);
+    reportActivity(shopApi, 1, 1);
     await until('the leader to hear the request in flight', async () => (await ask(web, false)) === 'busy');
     expect(intents(web, 'sleeping')).toEqual([]);
-    expect(intents(api, 'sleeping')).toEqual([]);
+    expect(intents(shopApi, 'sleeping')).toEqual([]);
 
     expect(await ask(web, true)).toBe('asleep');
-    await scaled.next((e) => e.backend === api && e.reason === 'idle');
+    await scaled.next((e) => e.backend === shopApi && e.reason === 'idle');
     // Both drained together: each `sleeping` before either scale call, each scale call a drain period later.
-    const starts = [web, api].map((id) => intents(id, 'sleeping')[0]?.record.at ?? Infinity);
-    const scales = [web, api].map((id) => workloads.sets(id)[0]?.at ?? -Infinity);
+    const starts = [web, shopApi].map((id) => intents(id, 'sleeping')[0]?.record.at ?? Infinity);
+    const scales = [web, shopApi].map((id) => workloads.sets(id)[0]?.at ?? -Infinity);
     expect(Math.max(...starts)).toBeLessThan(Math.min(...scales));
     expect(Math.min(...scales)).toBeGreaterThanOrEqual(Math.max(...starts) + timing.drainMs - 1);
     expect(workloads.replicas.get(web)).toBe(0);
-    expect(workloads.replicas.get(api)).toBe(0);
+    expect(workloads.replicas.get(shopApi)).toBe(0);
     // A backend outside the group is left alone.
     expect(workloads.sets(alone)).toEqual([]);
   });
@@ -1018,7 +1020,7 @@ describe('scaler: idle loop', () => {
         replicas: 1,
         config: { idleTimeoutMs: IDLE_TIMEOUT_MS, group: 'voting' },
       });
-    const workloads = new TestWorkloads({ [early]: 1, [late]: 1 });
+    const workloads = new TestWorkloads(api, { [early]: 1, [late]: 1 });
     // The late member's drain waits for the platform's answer at its start, so it decides a while after.
     const releaseLate = Promise.withResolvers<void>();
     workloads.onGet = (getId) => {
@@ -1058,7 +1060,7 @@ describe('scaler: idle loop', () => {
     const asleepDuring = `daily ${time(start)}-${time(end)} UTC`;
     await putBackend(backends, up, { replicas: 1, config: { idleTimeoutMs: 600_000, asleepDuring } });
     await putBackend(backends, down, { replicas: 0, config: { idleTimeoutMs: 600_000, asleepDuring } });
-    const workloads = new TestWorkloads({ [up]: 1, [down]: 0 });
+    const workloads = new TestWorkloads(api, { [up]: 1, [down]: 0 });
     const scaled = collectScaled(nc);
     await startReplica(workloads, 'leader');
     const marked = (id: BackendId) => intentLog.filter((e) => e.id === id && e.record.asleepUntil === end);

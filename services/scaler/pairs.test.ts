@@ -8,6 +8,7 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
+import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { collectScaled, publishWake } from '../../test/scaler/scaler-traffic.ts';
 import { TestWorkloads } from '../../test/scaler/workloads.ts';
@@ -32,7 +33,7 @@ describe('scalers of two pairs on one NATS', () => {
   let server: NatsServerFixture;
   let nc: NatsConnection;
   let backends: KV;
-  const pairs: { scaler: Scaler; nc: NatsConnection; workloads: TestWorkloads }[] = [];
+  const pairs: { scaler: Scaler; nc: NatsConnection; workloads: TestWorkloads; api: KubeApiServer }[] = [];
 
   beforeAll(async () => {
     server = await startNatsServer();
@@ -48,8 +49,10 @@ describe('scalers of two pairs on one NATS', () => {
       ['docker', db],
     ] as const) {
       const pairNc = await connect({ servers: server.url });
-      // Each provider knows only its own workload: scaling the other's would throw WorkloadNotFoundError.
-      const workloads = new TestWorkloads({ [id]: 0 });
+      // Each pair's provider its own cluster, with only its own workload: scaling the other's would throw
+      // WorkloadNotFoundError.
+      const api = await startKubeApiServer();
+      const workloads = new TestWorkloads(api, { [id]: 0 });
       const scaler = await createScaler({
         nc: pairNc,
         controlNc: pairNc,
@@ -59,7 +62,7 @@ describe('scalers of two pairs on one NATS', () => {
         identity: `scaler-${pair}`,
       });
       scaler.start();
-      pairs.push({ scaler, nc: pairNc, workloads });
+      pairs.push({ scaler, nc: pairNc, workloads, api });
     }
     await until('both pairs to lead their own idle loop', () => pairs.every((p) => p.scaler.leader), 20_000);
   }, 30_000);
@@ -67,6 +70,7 @@ describe('scalers of two pairs on one NATS', () => {
     for (const pair of pairs) {
       await pair.scaler.stop();
       await pair.nc.close();
+      await pair.api.close();
     }
     await nc?.close();
     await server?.close();

@@ -3,6 +3,7 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { TestWorkloads } from '../../test/scaler/workloads.ts';
@@ -27,6 +28,7 @@ const logger = createLogger('scaler', 'silent');
 
 describe('scaler: wakes', () => {
   let server: NatsServerFixture;
+  let api: KubeApiServer;
   let nc: NatsConnection;
   let js: JetStreamClient;
   let jsm: JetStreamManager;
@@ -36,7 +38,7 @@ describe('scaler: wakes', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
-    server = await startNatsServer();
+    [server, api] = await Promise.all([startNatsServer(), startKubeApiServer()]);
     nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     await ensureJetStream(nc);
     jsm = await jetstreamManager(nc);
@@ -55,7 +57,7 @@ describe('scaler: wakes', () => {
   });
   afterAll(async () => {
     await nc?.close();
-    await server?.close();
+    await Promise.all([server?.close(), api?.close()]);
   });
 
   async function startReplica(
@@ -105,7 +107,7 @@ describe('scaler: wakes', () => {
   it('scales a sleeping backend to its wake replicas once, records awake and publishes scaled', async () => {
     const id = backendId('shop', 'api');
     await putBackend(backends, id, { config: { wakeReplicas: 3 } });
-    const workloads = new TestWorkloads({ [id]: 0 });
+    const workloads = new TestWorkloads(api, { [id]: 0 });
     const { scaler } = await startReplica(workloads, 'replica-a');
     const scaled = collectScaled(nc);
 
@@ -132,10 +134,12 @@ describe('scaler: wakes', () => {
     await putBackend(backends, id);
     const scaled = collectScaled(nc);
     // The process provider's case: the backend dies with its scaler, so the next one finds it asleep.
-    const first = await startReplica(new TestWorkloads({ [id]: 0 }), 'first', { holdWakesUntilReady: true });
+    const first = await startReplica(new TestWorkloads(api, { [id]: 0 }), 'first', {
+      holdWakesUntilReady: true,
+    });
     await publishWake(js, id);
     await scaled.next((e) => e.backend === id);
-    const second = await startReplica(new TestWorkloads({ [id]: 0 }), 'second', {
+    const second = await startReplica(new TestWorkloads(api, { [id]: 0 }), 'second', {
       holdWakesUntilReady: true,
     });
     // Still the first replica's while it lives: twice ack_wait later, neither settled nor handed on (only
@@ -161,7 +165,7 @@ describe('scaler: wakes', () => {
   it('leaves a wake that came back to its own replica while in hand (its event loop stalled past ack_wait) to the first delivery', async () => {
     const id = backendId('shop', 'stalled');
     await putBackend(backends, id);
-    const workloads = new TestWorkloads({ [id]: 0 });
+    const workloads = new TestWorkloads(api, { [id]: 0 });
     // A platform call that starves the replica's event loop (a loaded machine), so its in-progress reports
     // stop and the server hands the wake out again, to this replica: the only one.
     let open!: () => void;
@@ -194,7 +198,7 @@ describe('scaler: wakes', () => {
     const id = backendId('shop', 'forged');
     // Written straight into wakegate-backends by anyone who can write the bucket, not by the watcher.
     await putBackend(backends, id, { config: { wakeReplicas: 2_147_483_647 } });
-    const workloads = new TestWorkloads({ [id]: 0 });
+    const workloads = new TestWorkloads(api, { [id]: 0 });
     const lines: { msg?: string; backend?: string; setting?: string; asked?: number; used?: number }[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     // The default ceiling, WAKEGATE_MAX_WAKE_REPLICAS unset.
@@ -222,7 +226,7 @@ describe('scaler: wakes', () => {
       backendKey(id),
       codecs.intent.encode({ state: 'stopping', at: Date.now(), by: 'dead-leader' }),
     );
-    const workloads = new TestWorkloads({ [id]: 0 });
+    const workloads = new TestWorkloads(api, { [id]: 0 });
     await startReplica(workloads, 'survivor');
     const scaled = collectScaled(nc);
 
@@ -244,8 +248,7 @@ describe('scaler: wakes', () => {
       backendKey(id),
       codecs.intent.encode({ state: 'stopping', at: Date.now(), by: 'dead-leader' }),
     );
-    const workloads = new TestWorkloads({ [id]: 0 });
-    workloads.generations.set(id, 7);
+    const workloads = new TestWorkloads(api, { [id]: 0 });
     const { scaler } = await startReplica(workloads, 'survivor');
     const scaled = collectScaled(nc);
 
@@ -262,7 +265,12 @@ describe('scaler: wakes', () => {
       ['idle', 0],
       ['wake', 1],
     ]);
-    expect(await intentOf(id)).toMatchObject({ state: 'awake', by: 'survivor', generation: 8 });
+    expect(await intentOf(id)).toMatchObject({
+      state: 'awake',
+      by: 'survivor',
+      generation: workloads.generationOf(id),
+    });
+    expect(workloads.generationOf(id)).toBeGreaterThan(1);
   });
 
   it('wakes a backend whose record has route fields newer than this scaler (a watcher upgraded first)', async () => {
@@ -274,7 +282,7 @@ describe('scaler: wakes', () => {
     const newer = { ...record, routes: [{ host: 'shop.example.com', cookie: { name: 'beta', value: '1' } }] };
     expect(() => codecs.backend.decode(JSON.stringify(newer))).toThrow(/routes/);
     await backends.put(backendKey(id), JSON.stringify(newer));
-    const workloads = new TestWorkloads({ [id]: 0 });
+    const workloads = new TestWorkloads(api, { [id]: 0 });
     await startReplica(workloads);
     const scaled = collectScaled(nc);
 
@@ -286,7 +294,7 @@ describe('scaler: wakes', () => {
   it('makes one scale call for 1,000 wakes of one sleeping backend', async () => {
     const id = backendId('shop', 'burst');
     await putBackend(backends, id);
-    const workloads = new TestWorkloads({ [id]: 0 });
+    const workloads = new TestWorkloads(api, { [id]: 0 });
     await startReplica(workloads);
 
     await Promise.all(Array.from({ length: 1000 }, () => publishWake(js, id)));
@@ -298,7 +306,7 @@ describe('scaler: wakes', () => {
   it('leaves an awake backend alone but records it awake', async () => {
     const id = backendId('shop', 'awake');
     await putBackend(backends, id, { replicas: 2 });
-    const workloads = new TestWorkloads({ [id]: 2 });
+    const workloads = new TestWorkloads(api, { [id]: 2 });
     await startReplica(workloads, 'replica-b');
 
     await publishWake(js, id);
@@ -312,7 +320,7 @@ describe('scaler: wakes', () => {
     const ids = Array.from({ length: 100 }, (_, i) => backendId('fleet', `svc-${i}`));
     await Promise.all(ids.map((id) => putBackend(backends, id)));
     // Two replicas of one deployment act on the same platform.
-    const workloads = new TestWorkloads(Object.fromEntries(ids.map((id) => [id, 0])));
+    const workloads = new TestWorkloads(api, Object.fromEntries(ids.map((id) => [id, 0])));
     const a = await startReplica(workloads, 'replica-a');
     const b = await startReplica(workloads, 'replica-b');
     const scaled = collectScaled(nc);
@@ -332,8 +340,8 @@ describe('scaler: wakes', () => {
   it('retries a failing platform with backoff until the wake succeeds', async () => {
     const id = backendId('shop', 'flaky');
     await putBackend(backends, id);
-    const workloads = new TestWorkloads({ [id]: 0 });
-    workloads.failures = 2;
+    const workloads = new TestWorkloads(api, { [id]: 0 });
+    workloads.failNext(id, 2);
     await startReplica(workloads);
     const scaled = collectScaled(nc);
 
@@ -341,14 +349,14 @@ describe('scaler: wakes', () => {
     await scaled.next((e) => e.backend === id);
     await settled();
     expect(workloads.sets(id)).toHaveLength(1);
-    expect(workloads.failures).toBe(0);
+    expect(workloads.failedAt).toHaveLength(2);
   });
 
   it('waits the default backoff before each redelivery of a failed wake: 500 ms, then 1 s', async () => {
     const id = backendId('shop', 'backoff');
     await putBackend(backends, id);
-    const workloads = new TestWorkloads({ [id]: 0 });
-    workloads.failures = 2;
+    const workloads = new TestWorkloads(api, { [id]: 0 });
+    workloads.failNext(id, 2);
     const lines: { msg?: string; retryInMs?: number; delivery?: number }[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     await startReplica(workloads, undefined, { defaultBackoff: true, log });
@@ -372,8 +380,8 @@ describe('scaler: wakes', () => {
   it('terminates a wake the platform fails on every delivery, after the last one', async () => {
     const id = backendId('shop', 'down');
     await putBackend(backends, id);
-    const workloads = new TestWorkloads({ [id]: 0 });
-    workloads.failures = Number.POSITIVE_INFINITY;
+    const workloads = new TestWorkloads(api, { [id]: 0 });
+    workloads.failNext(id, SCALER_CONSUMER_CONFIG.max_deliver);
     const { scaler } = await startReplica(workloads);
 
     await publishWake(js, id);
@@ -393,7 +401,7 @@ describe('scaler: wakes', () => {
     const unknown = backendId('shop', 'unknown');
     const gone = backendId('shop', 'gone');
     await putBackend(backends, gone);
-    const workloads = new TestWorkloads();
+    const workloads = new TestWorkloads(api);
     const { scaler } = await startReplica(workloads);
 
     await js.publish('wakegate.wake.shop.bad', 'not json');
@@ -421,7 +429,7 @@ describe('scaler: wakes', () => {
   it('takes no wake for a backend in its asleep-during window', async () => {
     const closed = backendId('shop', 'closed-all-day');
     await putBackend(backends, closed, { config: { asleepDuring: 'daily 00:00-24:00' } });
-    const workloads = new TestWorkloads({ [closed]: 0 });
+    const workloads = new TestWorkloads(api, { [closed]: 0 });
     const { scaler } = await startReplica(workloads);
     await publishWake(js, closed);
     await settled();
@@ -448,7 +456,7 @@ describe('scaler: wakes', () => {
         },
       },
     );
-    const workloads = new TestWorkloads();
+    const workloads = new TestWorkloads(api);
     const { scaler } = await startReplica(workloads, undefined, { log });
     const deliveries = async () =>
       (await jsm.consumers.info(WAKE_STREAM, SCALER_CONSUMER)).delivered.consumer_seq;
@@ -467,7 +475,7 @@ describe('scaler: wakes', () => {
     const after = backendId('shop', 'after-restart');
     await putBackend(backends, during);
     await putBackend(backends, after);
-    const workloads = new TestWorkloads({ [during]: 0, [after]: 0 });
+    const workloads = new TestWorkloads(api, { [during]: 0, [after]: 0 });
     let release = () => {};
     workloads.gate = new Promise((resolve) => {
       release = resolve;

@@ -1,13 +1,18 @@
 /**
- * For the scaler's tests: a real WorkloadScaler over workloads held in memory, recording every call, with
- * ways to make the platform fail or hang. The Kubernetes one is tested against the API test double.
+ * For the scaler's tests: the real Kubernetes provider (`KubernetesWorkloadScaler`, client-node over HTTP)
+ * in front of the Kubernetes API double (test/kube-api), each backend `<namespace>/<name>` a Deployment
+ * labelled for wakegate there. What this adds is instrumentation of the scaler's calls into the provider,
+ * not behaviour of its own: each call is recorded, can be held at a gate before it reaches the provider, and
+ * the API server can be made to answer the next reads 503.
  */
 import {
   type ScaleResult,
   WorkloadNotFoundError,
   type WorkloadScaler,
 } from '../../services/providers/index.ts';
-import type { BackendId } from '../../services/shared/index.ts';
+import { createWorkloadScaler } from '../../services/providers/kubernetes/index.ts';
+import { type BackendId, createLogger, parseBackendId } from '../../services/shared/index.ts';
+import { deploymentObject, type KubeApiServer } from '../kube-api/index.ts';
 
 export interface RecordedCall {
   op: 'get' | 'set';
@@ -16,52 +21,86 @@ export interface RecordedCall {
   at: number;
 }
 
+/** The replicas of each backend's Deployment in the API server, read and written as a `kubectl` user would. */
+export class DeploymentReplicas {
+  readonly #api: KubeApiServer;
+
+  constructor(api: KubeApiServer) {
+    this.#api = api;
+  }
+
+  /** `spec.replicas` of its Deployment; undefined when there is none. */
+  get(id: BackendId): number | undefined {
+    const { namespace, name } = parseBackendId(id);
+    const deployment = this.#api.get('deployments', namespace, name);
+    return (deployment?.spec as { replicas?: number } | undefined)?.replicas;
+  }
+
+  /** Scales its Deployment, creating it (labelled for wakegate) when there is none. */
+  set(id: BackendId, replicas: number): void {
+    const { namespace, name } = parseBackendId(id);
+    if (this.#api.get('deployments', namespace, name)) this.#api.scale(namespace, name, replicas);
+    else this.#api.create(deploymentObject(name, { namespace, replicas }));
+  }
+
+  /** Deletes its Deployment. */
+  delete(id: BackendId): void {
+    const { namespace, name } = parseBackendId(id);
+    this.#api.delete('deployments', namespace, name);
+  }
+}
+
 export class TestWorkloads implements WorkloadScaler {
-  readonly replicas = new Map<BackendId, number>();
+  readonly replicas: DeploymentReplicas;
   readonly calls: RecordedCall[] = [];
-  /** The next this many calls throw, as an unreachable API server would. */
-  failures = 0;
   /** Calls that found no workload (and threw WorkloadNotFoundError); not in `calls`. */
   readonly missed: RecordedCall[] = [];
-  /** When each of those failures was thrown. */
+  /** When each call that failed otherwise (the API server's errors) threw. */
   readonly failedAt: number[] = [];
-  /** While set, `setReplicas` waits for it before doing anything. */
+  /** While set, `setReplicas` waits for it before calling the provider. */
   gate: Promise<void> | undefined;
   /** Called when a `setReplicas` call arrives, before the gate. */
   onSet: ((id: BackendId, replicas: number) => void) | undefined;
-  /** While set, `getReplicas` waits for it before doing anything. */
+  /** While set, `getReplicas` waits for it before calling the provider. */
   getGate: Promise<void> | undefined;
   /** Called when a `getReplicas` call arrives, before its gate. */
   onGet: ((id: BackendId) => void) | undefined;
-  /** Workloads with a generation, as Deployments have: each scale call raises it and returns it. */
-  readonly generations = new Map<BackendId, number>();
+  readonly #api: KubeApiServer;
+  readonly #provider: Promise<WorkloadScaler>;
 
-  constructor(initial: Record<string, number> = {}) {
+  /** A Deployment with `initial[id]` replicas for each backend (one already there is scaled to them). */
+  constructor(api: KubeApiServer, initial: Record<string, number> = {}) {
+    this.#api = api;
+    this.#provider = createWorkloadScaler(
+      { logger: createLogger('scaler', 'silent'), namespaces: [], component: 'wakegate-scaler' },
+      { kubeConfig: api.kubeConfig() },
+    );
+    this.replicas = new DeploymentReplicas(api);
     for (const [id, replicas] of Object.entries(initial)) this.replicas.set(id as BackendId, replicas);
+  }
+
+  /** The next `count` calls for `id` fail: the API server answers their first request, the read, 503. */
+  failNext(id: BackendId, count: number): void {
+    const { namespace, name } = parseBackendId(id);
+    this.#api.failNext({ verb: 'get', resource: 'deployments', namespace, name }, 503, { times: count });
+  }
+
+  /** `metadata.generation` of its Deployment. */
+  generationOf(id: BackendId): number | undefined {
+    const { namespace, name } = parseBackendId(id);
+    return this.#api.get('deployments', namespace, name)?.metadata?.generation;
   }
 
   sets(id?: BackendId): RecordedCall[] {
     return this.calls.filter((call) => call.op === 'set' && (id === undefined || call.id === id));
   }
 
-  #current(op: RecordedCall['op'], id: BackendId, wanted: number): number {
-    if (this.failures > 0) {
-      this.failures--;
-      this.failedAt.push(Date.now());
-      throw new Error('platform unavailable');
-    }
-    const replicas = this.replicas.get(id);
-    if (replicas === undefined) {
-      this.missed.push({ op, id, replicas: wanted, at: Date.now() });
-      throw new WorkloadNotFoundError(id);
-    }
-    return replicas;
-  }
-
   async getReplicas(id: BackendId): Promise<number> {
     this.onGet?.(id);
     if (this.getGate) await this.getGate;
-    const replicas = this.#current('get', id, Number.NaN);
+    const replicas = await this.#recorded('get', id, Number.NaN, async () =>
+      (await this.#provider).getReplicas(id),
+    );
     this.calls.push({ op: 'get', id, replicas, at: Date.now() });
     return replicas;
   }
@@ -69,14 +108,27 @@ export class TestWorkloads implements WorkloadScaler {
   async setReplicas(id: BackendId, replicas: number): Promise<ScaleResult> {
     this.onSet?.(id, replicas);
     if (this.gate) await this.gate;
-    const from = this.#current('set', id, replicas);
+    const result = await this.#recorded('set', id, replicas, async () =>
+      (await this.#provider).setReplicas(id, replicas),
+    );
     this.calls.push({ op: 'set', id, replicas, at: Date.now() });
-    this.replicas.set(id, replicas);
-    const generation = this.generations.get(id);
-    if (generation === undefined) return { from, to: replicas };
-    this.generations.set(id, generation + 1);
-    return { from, to: replicas, generation: generation + 1 };
+    return result;
   }
 
   async close(): Promise<void> {}
+
+  async #recorded<T>(
+    op: RecordedCall['op'],
+    id: BackendId,
+    replicas: number,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof WorkloadNotFoundError) this.missed.push({ op, id, replicas, at: Date.now() });
+      else this.failedAt.push(Date.now());
+      throw error;
+    }
+  }
 }
