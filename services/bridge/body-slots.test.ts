@@ -6,18 +6,24 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { MAX_BODIES_PER_CLIENT } from './body-slots.ts';
 
 const TOKEN = 'body-slots-token';
+let server: NatsServerFixture;
 let bridge: HttpApp;
 let port: number;
 
 beforeAll(async () => {
-  bridge = buildHttpApp({ backends: ['shop/api'], tokens: [TOKEN] });
+  server = await startNatsServer();
+  bridge = await buildHttpApp(server, { backends: ['shop/api'], tokens: [TOKEN] });
   await bridge.app.listen({ port: 0, host: '127.0.0.1' });
   port = (bridge.app.server.address() as { port: number }).port;
 });
-afterAll(() => bridge?.app.close());
+afterAll(async () => {
+  await bridge?.close();
+  await server?.close();
+});
 
 /** A wake whose body is announced at 100 bytes and stops after 10; resolves once the bridge has its headers. */
 async function stalledWake(token?: string): Promise<Socket> {

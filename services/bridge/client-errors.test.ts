@@ -6,19 +6,25 @@ import { connect } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 
 const TOKEN = 'client-error-token-0123456789';
 const lines: string[] = [];
+let server: NatsServerFixture;
 let bridge: HttpApp;
 let port: number;
 
 beforeAll(async () => {
   const logger = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
-  bridge = buildHttpApp({ backends: ['shop/api'], tokens: [TOKEN], logger });
+  server = await startNatsServer();
+  bridge = await buildHttpApp(server, { backends: ['shop/api'], tokens: [TOKEN], logger });
   await bridge.app.listen({ port: 0, host: '127.0.0.1' });
   port = (bridge.app.server.address() as { port: number }).port;
 });
-afterAll(() => bridge?.app.close());
+afterAll(async () => {
+  await bridge?.close();
+  await server?.close();
+});
 
 /** Sends `raw` as written and reads the answer until the bridge closes the connection. */
 function exchange(raw: string): Promise<{ status: number; body: string }> {

@@ -1,16 +1,23 @@
 /**
- * The bridge's HTTP behaviour that needs no NATS (auth, bad input, error bodies, unknown backends, the long
- * poll cap), through `app.inject()` with a recording publisher; the tests that need NATS are in
- * bridge.test.ts and its neighbours.
+ * The bridge's HTTP behaviour (auth, bad input, error bodies, unknown backends, the long poll cap), through
+ * `app.inject()` over a real nats-server (test/bridge/http-app.ts); the bridge as a whole, its KV watches
+ * included, is tested in bridge.test.ts and its neighbours.
  */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { until } from '../../test/until.ts';
 
 const TOKEN = 'test-token-0123456789';
 const PREVIOUS = 'previous-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
+
+let server: NatsServerFixture;
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+afterAll(() => server?.close());
 
 describe('bridge HTTP API', () => {
   let bridge: HttpApp;
@@ -25,10 +32,10 @@ describe('bridge HTTP API', () => {
       payload,
     });
 
-  beforeAll(() => {
-    bridge = buildHttpApp({ backends: ['shop/api', 'shop/web'], tokens: [TOKEN, PREVIOUS] });
+  beforeAll(async () => {
+    bridge = await buildHttpApp(server, { backends: ['shop/api', 'shop/web'], tokens: [TOKEN, PREVIOUS] });
   });
-  afterAll(() => bridge?.app.close());
+  afterAll(() => bridge?.close());
 
   it('refuses to wake a backend the watcher does not list, publishing nothing', async () => {
     const response = await post('/v1/wake', JSON.stringify({ backend: 'shop/unknown' }));
@@ -37,7 +44,7 @@ describe('bridge HTTP API', () => {
       error: 'unknown_backend',
       message: 'backend shop/unknown is not known to the watcher',
     });
-    expect(bridge.publisher.wakes).toEqual([]);
+    expect(await bridge.wakes()).toEqual([]);
   });
 
   it('asks for the bearer token on /v1 only, and accepts only the right one', async () => {
@@ -63,8 +70,8 @@ describe('bridge HTTP API', () => {
   });
 
   it('answers bad input with a 4xx JSON error, publishes nothing and keeps serving', async () => {
-    const wakesBefore = bridge.publisher.wakes.length;
-    const activitiesBefore = bridge.publisher.activities.length;
+    const wakesBefore = (await bridge.wakes()).length;
+    const activitiesBefore = (await bridge.activities()).length;
     const report = (backend: unknown) => JSON.stringify({ reports: [{ backend, requests: 1, inflight: 0 }] });
     const cases: {
       name: string;
@@ -187,14 +194,19 @@ describe('bridge HTTP API', () => {
     const traversal = (await post('/v1/wake', '{"backend":"../x"}')).json() as { message: string };
     expect(traversal.message).toContain('../x');
 
-    expect(bridge.publisher.activities.length).toBe(activitiesBefore);
-    expect(bridge.publisher.wakes.length).toBe(wakesBefore);
-    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/api' }))).statusCode).toBe(202);
-    expect(bridge.publisher.wakes.slice(wakesBefore).map((w) => w.backend)).toEqual(['shop/api']);
+    expect(await bridge.activities()).toHaveLength(activitiesBefore);
+    expect(await bridge.wakes()).toHaveLength(wakesBefore);
+    // (shop/web: a wake of shop/api in the same 2 s window would be a duplicate, not published again.)
+    expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/web' }))).statusCode).toBe(202);
+    expect((await bridge.wakes()).slice(wakesBefore)).toEqual(['shop/web']);
   });
 
   it("refuses one client's long polls past its quota with 429, and still holds another client's", async () => {
-    const small = buildHttpApp({ backends: ['shop/api'], maxLongPolls: 10, maxLongPollsPerClient: 2 });
+    const small = await buildHttpApp(server, {
+      backends: ['shop/api'],
+      maxLongPolls: 10,
+      maxLongPollsPerClient: 2,
+    });
     try {
       const url = `/v1/backends?since=${small.view.revision}&wait=30000`;
       const from = (remoteAddress: string) => small.app.inject({ url, remoteAddress });
@@ -209,12 +221,12 @@ describe('bridge HTTP API', () => {
       await small.app.close();
       expect((await Promise.all(held)).map((r) => r.statusCode)).toEqual([200, 200, 200]);
     } finally {
-      await small.app.close();
+      await small.close();
     }
   });
 
   it('refuses long polls past the cap with 503 and Retry-After', async () => {
-    const small = buildHttpApp({ backends: ['shop/api'], maxLongPolls: 2 });
+    const small = await buildHttpApp(server, { backends: ['shop/api'], maxLongPolls: 2 });
     try {
       const { revision } = small.view;
       const url = `/v1/backends?since=${revision}&wait=30000`;
@@ -227,7 +239,7 @@ describe('bridge HTTP API', () => {
       await small.app.close();
       expect((await Promise.all(held)).map((r) => r.statusCode)).toEqual([200, 200]);
     } finally {
-      await small.app.close();
+      await small.close();
     }
   });
 });
@@ -236,9 +248,13 @@ describe('bridge HTTP API, an unexpected failure', () => {
   it('answers 500 internal without its detail, and logs which call failed', async () => {
     const lines: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const bridge = buildHttpApp({ backends: ['shop/api'], tokens: [TOKEN], logger });
+    const bridge = await buildHttpApp(server, {
+      backends: ['shop/api'],
+      tokens: [TOKEN],
+      logger,
+      failWakesWith: new Error('disk on fire at /var/lib/secret'),
+    });
     try {
-      bridge.publisher.wakeError = new Error('disk on fire at /var/lib/secret');
       const response = await bridge.app.inject({
         method: 'POST',
         url: '/v1/wake',
@@ -250,7 +266,7 @@ describe('bridge HTTP API, an unexpected failure', () => {
       const failed = lines.find((line) => line.msg === 'request failed');
       expect(failed).toMatchObject({ method: 'POST', route: '/v1/wake', backend: 'shop/api' });
     } finally {
-      await bridge.app.close();
+      await bridge.close();
     }
   });
 });

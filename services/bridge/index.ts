@@ -21,6 +21,6 @@ export {
   ViewBehindError,
 } from './errors.ts';
 export { AHEAD_WAIT_MS, MAX_WAIT_MS } from './long-poll.ts';
-export type { PublishedWake } from './nats-publisher.ts';
+export { NatsPublisher, type PublishedWake } from './nats-publisher.ts';
 export type { BackendRow, BackendsReply } from './schemas.ts';
 export { type BridgeOptions, type RunningBridge, startBridge } from './service.ts';

@@ -5,23 +5,29 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttpApp, type HttpApp } from '../../test/bridge/http-app.ts';
+import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 
 const ADMIN_TOKEN = 'admin-token-0123456789';
 /** The whole page, every file it loads, at most this many bytes (no framework, no build step). */
 const BUDGET_BYTES = 50 * 1024;
 
 describe('status page files', () => {
+  let server: NatsServerFixture;
   let bridge: HttpApp;
   const get = (url: string) => bridge.app.inject({ method: 'GET', url });
 
-  beforeAll(() => {
-    bridge = buildHttpApp({
+  beforeAll(async () => {
+    server = await startNatsServer();
+    bridge = await buildHttpApp(server, {
       backends: ['shop/api'],
       tokens: ['filter-token-0123456789'],
       adminToken: ADMIN_TOKEN,
     });
   });
-  afterAll(() => bridge?.app.close());
+  afterAll(async () => {
+    await bridge?.close();
+    await server?.close();
+  });
 
   it('serves the page and its script and style, each with a policy that allows nothing but this bridge', async () => {
     const served = [
