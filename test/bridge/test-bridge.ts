@@ -8,11 +8,11 @@ import {
 import { createLogger } from '../../services/shared/index.ts';
 import { until } from '../until.ts';
 
-/** A bridge on a free loopback port for a test's nats-server, logging nothing; open to anyone unless the
- * test gives it tokens. */
+/** A bridge on a loopback port (a free one unless given) for a test's nats-server, logging nothing; open to
+ * anyone unless the test gives it tokens. */
 export function startTestBridge(
   natsUrl: string,
-  options: Partial<Pick<BridgeOptions, 'maxLongPolls' | 'auth' | 'natsUser' | 'natsPassword'>> = {},
+  options: Partial<Pick<BridgeOptions, 'maxLongPolls' | 'auth' | 'natsUser' | 'natsPassword' | 'port'>> = {},
 ): Promise<RunningBridge> {
   return startBridge({
     natsUrl,
