@@ -52,6 +52,7 @@ export class DeploymentReplicas {
 
 export class TestWorkloads implements WorkloadScaler {
   readonly replicas: DeploymentReplicas;
+  /** Calls the provider answered (a scale call from the moment it reaches the provider), in order. */
   readonly calls: RecordedCall[] = [];
   /** Calls that found no workload (and threw WorkloadNotFoundError); not in `calls`. */
   readonly missed: RecordedCall[] = [];
@@ -105,14 +106,23 @@ export class TestWorkloads implements WorkloadScaler {
     return replicas;
   }
 
+  /**
+   * Recorded in `calls` as it reaches the provider, so that a test asserting no scale call sees one still on
+   * its way to the API server; taken out again if the provider throws.
+   */
   async setReplicas(id: BackendId, replicas: number): Promise<ScaleResult> {
     this.onSet?.(id, replicas);
     if (this.gate) await this.gate;
-    const result = await this.#recorded('set', id, replicas, async () =>
-      (await this.#provider).setReplicas(id, replicas),
-    );
-    this.calls.push({ op: 'set', id, replicas, at: Date.now() });
-    return result;
+    const call: RecordedCall = { op: 'set', id, replicas, at: Date.now() };
+    this.calls.push(call);
+    try {
+      return await this.#recorded('set', id, replicas, async () =>
+        (await this.#provider).setReplicas(id, replicas),
+      );
+    } catch (error) {
+      this.calls.splice(this.calls.indexOf(call), 1);
+      throw error;
+    }
   }
 
   async close(): Promise<void> {}
