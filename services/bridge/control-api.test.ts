@@ -1,5 +1,5 @@
 /**
- * The control API's HTTP behaviour that needs no NATS: its own token, bad ids, the states it lists, and
+ * The control API's HTTP behaviour: its own token, bad ids, the states it lists, and
  * how a sleep's outcome becomes a status, through `app.inject()` over a real nats-server, a subscriber
  * answering sleeps as the lease holder would (test/bridge/http-app.ts). The control
  * API against real NATS and a real scaler is tested with the CLI on the local stack (services/cli).
@@ -143,7 +143,6 @@ describe('control API', () => {
     const late = await call('POST', '/v1/control/backends/shop/db/wake?wait=50');
     expect(late.statusCode).toBe(504);
     expect(late.json().error).toBe('not_ready_in_time');
-    // One publish per call, and one more when the wait spans the start of a wake window (control-wake.ts).
     // One publish per wake window: the second call's wake, in the same 2 s window, is the first's again
     // (control-wake.ts publishes once more when its wait spans the start of a window).
     const published = await bridge.wakes();
