@@ -96,12 +96,16 @@ describe('a Deployment deleted and created again under the same name', () => {
     return entry?.operation === 'PUT' ? codecs.backend.decode(entry.value) : undefined;
   };
   const uidOf = () => api.get('deployments', 'shop', 'api')?.metadata?.uid;
-  /** As `wakegate sleep` asks the idle-loop lease holder. */
+  /**
+   * As `wakegate sleep --force` asks the idle-loop lease holder: forced, so that the drain's guesses at
+   * activity it may not have heard (a bridge heartbeat late on a loaded runner counts every backend as
+   * active from then: `woken` in one CI run) cannot keep up a backend this test has no traffic for.
+   */
   const sleep = async () => {
     await until('the scaler to hold the idle-loop lease', () => scaler?.leader === true);
     const reply = await nc.request(
       controlSubject('sleep', ID),
-      codecs.sleepRequest.encode({ backend: ID, force: false }),
+      codecs.sleepRequest.encode({ backend: ID, force: true }),
       { timeout: 10_000 },
     );
     expect(codecs.sleepReply.decode(reply.data)).toEqual({ backend: ID, outcome: 'asleep' });
