@@ -261,10 +261,15 @@ export class WakeConsumer {
   }
 
   #take(msg: JsMsg): void {
-    const settlement = this.#settlements.of(msg.seq);
+    // Only a redelivery can be one this replica settled already.
+    const settlement = msg.redelivered ? this.#settlements.of(msg.seq, msg.timestampNanos) : undefined;
     if (settlement) {
-      if (settlement === 'ack') msg.ack();
-      else msg.term();
+      try {
+        if (settlement === 'ack') msg.ack();
+        else msg.term();
+      } catch {
+        // The connection closed: the server delivers it again after ack_wait.
+      }
       this.#log.debug(
         { subject: msg.subject, delivery: msg.info.deliveryCount, settlement },
         'wake back after it was settled; settled again the same way',
@@ -329,12 +334,12 @@ export class WakeConsumer {
 
   #ack(msg: JsMsg): void {
     msg.ack();
-    this.#settlements.record(msg.seq, 'ack');
+    this.#settlements.record(msg.seq, msg.timestampNanos, 'ack');
   }
 
   #terminate(msg: JsMsg, reason: TerminationReason): void {
     msg.term();
-    this.#settlements.record(msg.seq, 'term');
+    this.#settlements.record(msg.seq, msg.timestampNanos, 'term');
     this.#options.metrics.terminated.inc({ reason });
   }
 
