@@ -71,6 +71,7 @@ describe('bridge HTTP API', () => {
 
   it('answers bad input with a 4xx JSON error, publishes nothing and keeps serving', async () => {
     const wakesBefore = (await bridge.wakes()).length;
+    const takenBefore = await bridge.wakesTaken();
     const activitiesBefore = (await bridge.activities()).length;
     const report = (backend: unknown) => JSON.stringify({ reports: [{ backend, requests: 1, inflight: 0 }] });
     const cases: {
@@ -196,9 +197,11 @@ describe('bridge HTTP API', () => {
 
     expect(await bridge.activities()).toHaveLength(activitiesBefore);
     expect(await bridge.wakes()).toHaveLength(wakesBefore);
-    // (shop/web: a wake of shop/api in the same 2 s window would be a duplicate, not published again.)
+    // Nor taken as a duplicate: a wake of shop/api, woken above, would not reach NATS again in its window.
+    expect(await bridge.wakesTaken()).toBe(takenBefore);
     expect((await post('/v1/wake', JSON.stringify({ backend: 'shop/web' }))).statusCode).toBe(202);
     expect((await bridge.wakes()).slice(wakesBefore)).toEqual(['shop/web']);
+    expect(await bridge.wakesTaken()).toBe(takenBefore + 1);
   });
 
   it("refuses one client's long polls past its quota with 429, and still holds another client's", async () => {

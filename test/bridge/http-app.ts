@@ -25,6 +25,11 @@ export interface HttpApp
   wakes(): Promise<string[]>;
   /** Activity messages this app published so far. */
   activities(): Promise<ActivityMessage[]>;
+  /**
+   * Wakes the app took so far, as its metrics count them: published, or answered as a duplicate of one
+   * published in the same 2 s window (which reaches NATS no second time).
+   */
+  wakesTaken(): Promise<number>;
   /** Sleeps the lease holder was asked for (with `leaseHolder`). */
   readonly sleeps: { backend: string; force: boolean }[];
   /** What the lease holder answers: an outcome (`asleep` at first), or a reply no bridge can read. */
@@ -128,6 +133,13 @@ export async function buildHttpApp(
     async activities() {
       await delivered();
       return [...activities];
+    },
+    async wakesTaken() {
+      const text = (await app.inject({ url: '/metrics' })).body;
+      return text
+        .split('\n')
+        .filter((line) => /^wakegate_bridge_(wakes_published|wake_duplicates)_total /.test(line))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
     },
     sleeps,
     sleepAnswer: 'asleep',
