@@ -133,15 +133,11 @@ describe('scaler: wakes', () => {
     const id = backendId('shop', 'held');
     await putBackend(backends, id);
     const scaled = collectScaled(nc);
-    // The process provider's case: the backend dies with its scaler, so the next one finds it asleep.
-    const first = await startReplica(new TestWorkloads(api, { [id]: 0 }), 'first', {
-      holdWakesUntilReady: true,
-    });
+    const workloads = new TestWorkloads(api, { [id]: 0 });
+    const first = await startReplica(workloads, 'first', { holdWakesUntilReady: true });
     await publishWake(js, id);
     await scaled.next((e) => e.backend === id);
-    const second = await startReplica(new TestWorkloads(api, { [id]: 0 }), 'second', {
-      holdWakesUntilReady: true,
-    });
+    const second = await startReplica(new TestWorkloads(api), 'second', { holdWakesUntilReady: true });
     // Still the first replica's while it lives: twice ack_wait later, neither settled nor handed on (only
     // a wait can show that nothing happened).
     await new Promise((resolve) => setTimeout(resolve, 2 * WAKE_ACK_WAIT_MS));
@@ -150,8 +146,10 @@ describe('scaler: wakes', () => {
       num_redelivered: 0,
     });
 
-    // The first replica is cut off before the backend is ready: its wake goes to the second one.
+    // The first replica is cut off before the backend is ready, and (the process provider's case) its
+    // backend goes with it: its wake goes to the second one, which finds the backend asleep.
     await first.nc.close();
+    workloads.replicas.set(id, 0);
     const again = (await scaled.next((e) => e.backend === id, 2))[1];
     expect(again).toMatchObject({ backend: id, from: 0, to: 1, reason: 'wake' });
     expect(await metric(second.scaler, 'wakegate_scale_operations_total')).toContain(
