@@ -1,6 +1,7 @@
 /** The gateway's bridge calls spread over two real bridges, as Envoy spreads them over the bridge cluster. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBridge } from '../../test/bridge/test-bridge.ts';
+import { metricSum } from '../../test/metrics-text.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { freePort } from '../../test/ports.ts';
 import { until } from '../../test/until.ts';
@@ -30,10 +31,7 @@ async function bridgeAt(port: number): Promise<RunningBridge> {
 /** Wake calls a bridge has answered, whatever their status (here, without a body, 400). */
 async function wakesAnswered(bridge: RunningBridge): Promise<number> {
   const text = (await bridge.app.inject({ url: '/metrics' })).body;
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('wakegate_bridge_http_requests_total{route="/v1/wake"'))
-    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+  return metricSum(text, 'wakegate_bridge_http_requests_total', 'route="/v1/wake"') ?? 0;
 }
 
 describe('bridge calls over several bridges', () => {

@@ -17,6 +17,7 @@ import {
   type SleepReply,
 } from '../../services/shared/index.ts';
 import { backendRecord } from '../backend-record.ts';
+import { metricSum } from '../metrics-text.ts';
 import type { NatsServerFixture } from '../nats-server.ts';
 
 export interface HttpApp
@@ -136,10 +137,10 @@ export async function buildHttpApp(
     },
     async wakesTaken() {
       const text = (await app.inject({ url: '/metrics' })).body;
-      return text
-        .split('\n')
-        .filter((line) => /^wakegate_bridge_(wakes_published|wake_duplicates)_total /.test(line))
-        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+      return (
+        (metricSum(text, 'wakegate_bridge_wakes_published_total') ?? 0) +
+        (metricSum(text, 'wakegate_bridge_wake_duplicates_total') ?? 0)
+      );
     },
     sleeps,
     sleepAnswer: 'asleep',

@@ -6,6 +6,7 @@ import {
   startBridge,
 } from '../../services/bridge/index.ts';
 import { createLogger } from '../../services/shared/index.ts';
+import { metricSum } from '../metrics-text.ts';
 import { until } from '../until.ts';
 
 /** A bridge on a loopback port (a free one unless given) for a test's nats-server, logging nothing; open to
@@ -51,11 +52,7 @@ export async function tableWhere(
 
 /** A metric without labels, or summed over its label sets, as `/metrics` shows it now. */
 export async function metricValue(bridge: RunningBridge, name: string): Promise<number> {
-  const text = await (await fetch(`${bridge.url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+  return metricSum(await (await fetch(`${bridge.url}/metrics`)).text(), name) ?? 0;
 }
 
 /** Waits until the bridge holds `count` long polls (it offers no event for that). */

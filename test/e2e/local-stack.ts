@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { type LocalStack, type StackOptions, startLocalStack } from '../../services/local/index.ts';
+import { metricSum } from '../metrics-text.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
 import { freePort } from '../ports.ts';
 
@@ -97,18 +98,8 @@ export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
 
 /** Sums the samples of a metric in the Prometheus text of `<base>/metrics` (those with `labels`, if given). */
 export async function readMetric(baseUrl: string, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  let total = 0;
-  let seen = false;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (match?.[1] === name && (match[2] ?? '').includes(labels)) {
-      total += Number(match[3]);
-      seen = true;
-    }
-  }
-  if (!seen)
+  const total = metricSum(await (await fetch(`${baseUrl}/metrics`)).text(), name, labels);
+  if (total === undefined)
     throw new Error(`metric ${name}${labels ? `{${labels}}` : ''} not exposed by ${baseUrl}/metrics`);
   return total;
 }
