@@ -1,4 +1,11 @@
-import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  type JetStreamManager,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsClusterFixture } from '../../../test/nats-cluster.ts';
@@ -10,6 +17,12 @@ import {
   replicasFor,
   WAKE_ACK_WAIT_MS,
 } from './jetstream-setup.ts';
+
+/** Changes settings of a stream behind the setup's back, as an operator (or an attacker) would. */
+async function drift(jsm: JetStreamManager, stream: string, change: Partial<StreamConfig>): Promise<void> {
+  const current = (await jsm.streams.info(stream)).config;
+  await jsm.streams.update(stream, { ...current, ...change });
+}
 
 describe('JetStream setup', () => {
   let server: NatsServerFixture;
@@ -93,10 +106,8 @@ describe('JetStream setup', () => {
   it('updates a stream whose duplicate window drifted, and a drifted bucket ttl', async () => {
     await ensureJetStream(nc);
     const jsm = await jetstreamManager(nc);
-    const stream = (await jsm.streams.info('WAKEGATE_WAKE')).config;
-    await jsm.streams.update('WAKEGATE_WAKE', { ...stream, duplicate_window: nanos(60_000) });
-    const leases = (await jsm.streams.info('KV_wakegate-leases')).config;
-    await jsm.streams.update('KV_wakegate-leases', { ...leases, max_age: nanos(60_000) });
+    await drift(jsm, 'WAKEGATE_WAKE', { duplicate_window: nanos(60_000) });
+    await drift(jsm, 'KV_wakegate-leases', { max_age: nanos(60_000) });
 
     expect(await ensureJetStream(nc)).toEqual({
       created: [],
@@ -110,10 +121,8 @@ describe('JetStream setup', () => {
   it('leaves what drifted to the scaler in the bridge’s and the watcher’s setup, and says so', async () => {
     await ensureJetStream(nc);
     const jsm = await jetstreamManager(nc);
-    const stream = (await jsm.streams.info('WAKEGATE_WAKE')).config;
-    await jsm.streams.update('WAKEGATE_WAKE', { ...stream, duplicate_window: nanos(60_000) });
-    const backends = (await jsm.streams.info('KV_wakegate-backends')).config;
-    await jsm.streams.update('KV_wakegate-backends', { ...backends, max_msgs_per_subject: 5 });
+    await drift(jsm, 'WAKEGATE_WAKE', { duplicate_window: nanos(60_000) });
+    await drift(jsm, 'KV_wakegate-backends', { max_msgs_per_subject: 5 });
 
     expect(await ensureJetStream(nc, JETSTREAM_NEEDS.bridge)).toEqual({
       created: [],
