@@ -41,11 +41,12 @@ export class BackendStore {
 
   async read(id: BackendId): Promise<StoredBackend> {
     const entry = await this.kv.get(backendKey(id));
-    if (entry?.operation !== 'PUT') this.unreadable.delete(id);
-    if (!entry) return { record: undefined, revision: 0 };
     // The entry's server timestamp is left alone: ages are measured on the watcher's own clock.
-    const base = { revision: entry.revision };
-    if (entry.operation !== 'PUT') return { record: undefined, ...base };
+    const base = { revision: entry?.revision ?? 0 };
+    if (entry?.operation !== 'PUT') {
+      this.unreadable.delete(id);
+      return { record: undefined, ...base };
+    }
     try {
       const record = codecs.backend.decode(entry.value);
       this.unreadable.delete(id);
