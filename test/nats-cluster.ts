@@ -5,6 +5,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { type ChildService, startNatsCluster } from '../services/local/index.ts';
 import { freePort } from './ports.ts';
@@ -37,6 +38,7 @@ export async function startNatsClusterFixture(size = 3): Promise<NatsClusterFixt
       },
       10_000,
     );
+    await untilPlaceable(cluster.urls, size);
     return {
       ...cluster,
       async close() {
@@ -47,5 +49,34 @@ export async function startNatsClusterFixture(size = 3): Promise<NatsClusterFixt
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/**
+ * Waits until the JetStream leader will place a stream on `size` servers. Every server knowing the leader is
+ * not enough: on a loaded machine the leader can still count a peer offline, and refuses a stream at `size`
+ * replicas with "no suitable peers for placement, peer offline" (seen in CI). The services try their setup
+ * again on that; a test that makes its streams itself waits here instead.
+ */
+async function untilPlaceable(urls: string[], size: number): Promise<void> {
+  const client = await connect({ servers: urls });
+  try {
+    const jsm = await jetstreamManager(client);
+    const probe = { name: 'FIXTURE_PLACEMENT', subjects: ['fixture.placement'], num_replicas: size };
+    await until(
+      `the JetStream leader to place a stream on all ${size} servers`,
+      async () => {
+        try {
+          await jsm.streams.add(probe);
+        } catch {
+          return false;
+        }
+        await jsm.streams.delete(probe.name);
+        return true;
+      },
+      30_000,
+    );
+  } finally {
+    await client.close();
   }
 }
