@@ -525,6 +525,7 @@ describe('scaler: idle loop', () => {
     workloads.gate = undefined;
     release.resolve();
     await until('a scale back up', () => workloads.sets(id).length >= 2);
+    await workloads.settled();
     expect(workloads.sets(id).map((call) => call.replicas)).toEqual([0, 1]);
     expect(workloads.replicas.get(id)).toBe(1);
   });

@@ -68,6 +68,8 @@ export class TestWorkloads implements WorkloadScaler {
   onGet: ((id: BackendId) => void) | undefined;
   readonly #api: KubeApiServer;
   readonly #provider: Promise<WorkloadScaler>;
+  /** Scale calls on their way to the API server. */
+  readonly #setting = new Set<Promise<unknown>>();
 
   /** A Deployment with `initial[id]` replicas for each backend (one already there is scaled to them). */
   constructor(api: KubeApiServer, initial: Record<string, number> = {}) {
@@ -115,14 +117,24 @@ export class TestWorkloads implements WorkloadScaler {
     if (this.gate) await this.gate;
     const call: RecordedCall = { op: 'set', id, replicas, at: Date.now() };
     this.calls.push(call);
+    const setting = this.#recorded('set', id, replicas, async () =>
+      (await this.#provider).setReplicas(id, replicas),
+    );
+    this.#setting.add(setting);
     try {
-      return await this.#recorded('set', id, replicas, async () =>
-        (await this.#provider).setReplicas(id, replicas),
-      );
+      return await setting;
     } catch (error) {
       this.calls.splice(this.calls.indexOf(call), 1);
       throw error;
+    } finally {
+      this.#setting.delete(setting);
     }
+  }
+
+  /** Resolves once every scale call that reached the provider has reached the API server too: `calls` has
+   * them from their arrival, the Deployments only from then. */
+  async settled(): Promise<void> {
+    while (this.#setting.size > 0) await Promise.allSettled([...this.#setting]);
   }
 
   async close(): Promise<void> {}
