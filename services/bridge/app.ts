@@ -52,6 +52,7 @@ import {
   BackendsQuery,
   BackendsReply,
   ErrorReply,
+  errorBody,
   NoContent,
   WakeBody,
   WakeReply,
@@ -127,10 +128,6 @@ function formatSchemaErrors(errors: FastifySchemaValidationError[], dataVar: str
     );
   }
   return new Error(lines.slice(0, 3).join('; ') || `${dataVar} is invalid`);
-}
-
-function errorBody(error: string, message: string): ErrorReply {
-  return { error, message };
 }
 
 /** Status, `error` code and whether to add Retry-After for each failure the bridge knows. */

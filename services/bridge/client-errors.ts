@@ -6,13 +6,14 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorReply, errorBody } from './schemas.ts';
 
-function refusal(code: string | undefined): { status: number; error: string; message: string } {
+function refusal(code: string | undefined): { status: number; body: ErrorReply } {
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
-    return { status: 408, error: 'request_timeout', message: 'the request was not received in time' };
+    return { status: 408, body: errorBody('request_timeout', 'the request was not received in time') };
   if (code === 'HPE_HEADER_OVERFLOW')
-    return { status: 431, error: 'headers_too_large', message: 'the request headers are too large' };
-  return { status: 400, error: 'invalid_request', message: 'malformed HTTP request' };
+    return { status: 431, body: errorBody('headers_too_large', 'the request headers are too large') };
+  return { status: 400, body: errorBody('invalid_request', 'malformed HTTP request') };
 }
 
 /**
@@ -22,10 +23,10 @@ function refusal(code: string | undefined): { status: number; error: string; mes
 export function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Duplex): void {
   // A reset connection has nobody to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const { status, error: code, message } = refusal(error.code);
+  const { status, body: reply } = refusal(error.code);
   this.log.debug({ code: error.code, status }, 'malformed request refused');
   if (socket.writable) {
-    const body = JSON.stringify({ error: code, message });
+    const body = JSON.stringify(reply);
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -36,5 +37,5 @@ export function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoExce
 
 /** fastify's `frameworkErrors`: a request it cannot route (a path it cannot decode) is a 400 `invalid_request`. */
 export function answerFrameworkError(error: Error, _request: FastifyRequest, reply: FastifyReply): void {
-  reply.code(400).send({ error: 'invalid_request', message: error.message });
+  reply.code(400).send(errorBody('invalid_request', error.message));
 }

@@ -20,6 +20,7 @@ import {
   ControlWakeQuery,
   ControlWakeReply,
   ErrorReply,
+  errorBody,
   NoQuery,
 } from './schemas.ts';
 
@@ -65,7 +66,7 @@ export function controlRoutes(options: ControlApiOptions) {
       reply
         .code(401)
         .header('www-authenticate', 'Bearer')
-        .send({ error: 'unauthorized', message: 'missing or wrong admin token (WAKEGATE_ADMIN_TOKEN)' });
+        .send(errorBody('unauthorized', 'missing or wrong admin token (WAKEGATE_ADMIN_TOKEN)'));
     });
     // No control call takes a body: `{"wait":5000}` sent as one was a wake that silently did not wait.
     api.addHook('preValidation', (request, reply, done) => {

@@ -21,7 +21,7 @@ import {
 } from '../shared/index.ts';
 import { type ControlWakeParts, controlWake } from './control-wake.ts';
 import { NotSyncedError } from './errors.ts';
-import { ControlWakeQuery } from './schemas.ts';
+import { ControlWakeQuery, errorBody } from './schemas.ts';
 
 export const CONTROL_QUEUE = 'wakegate-bridge';
 
@@ -51,7 +51,7 @@ export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
     if (max !== undefined && reply.length > max) {
       logger.warn({ subject: msg.subject, bytes: reply.length, max }, 'control reply above max_payload');
       const message = `the reply is ${reply.length} bytes, above this NATS server's max_payload of ${max}; GET /v1/control/backends has no such limit`;
-      reply = encoder.encode(JSON.stringify({ error: 'reply_too_large', message }));
+      reply = encoder.encode(JSON.stringify(errorBody('reply_too_large', message)));
     }
     try {
       msg.respond(reply);
@@ -60,10 +60,10 @@ export function serveControlOverNats(options: ControlNatsOptions): ControlNats {
     }
   };
   const refuse = (msg: Msg, error: unknown) => {
-    if (error instanceof WakegateError) respond(msg, { error: error.code, message: error.message });
+    if (error instanceof WakegateError) respond(msg, errorBody(error.code, error.message));
     else {
       logger.warn({ subject: msg.subject, err: asError(error) }, 'control request failed');
-      respond(msg, { error: 'invalid_request', message: asError(error).message });
+      respond(msg, errorBody('invalid_request', asError(error).message));
     }
   };
 

@@ -14,6 +14,10 @@ export const ErrorReply = Type.Object(
 );
 export type ErrorReply = Static<typeof ErrorReply>;
 
+export function errorBody(error: string, message: string): ErrorReply {
+  return { error, message };
+}
+
 /**
  * A backend id as a string; `parseBackendId` checks it afterwards so that the 400 names the broken rule.
  * 317 = 63 + '/' + 253: longer ids are refused by the schema, shorter invalid ones by the parser.
