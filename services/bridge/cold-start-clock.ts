@@ -78,14 +78,12 @@ export class ColdStartClock {
    */
   changed(id: BackendId, before: boolean | undefined, after: boolean | undefined, atMs: number): void {
     if (after === undefined) {
-      this.#started.delete(id);
-      this.#elsewhere.delete(id);
+      this.#forgetStart(id);
       this.#turnedReady.delete(id);
     } else if (before === false && after) {
       this.#turnedReady.set(id, atMs);
     } else if (after) {
-      this.#started.delete(id);
-      this.#elsewhere.delete(id);
+      this.#forgetStart(id);
     } else {
       this.#turnedReady.delete(id);
     }
@@ -103,8 +101,7 @@ export class ColdStartClock {
       observations.push({ backend, phase: 'release', seconds: (atMs - readyAt) / 1000 });
       const started = this.#started.get(backend);
       const elsewhereAt = this.#elsewhere.get(backend);
-      this.#started.delete(backend);
-      this.#elsewhere.delete(backend);
+      this.#forgetStart(backend);
       if (started === undefined || readyAt - started.firstWakeAt > this.#maxAgeMs) continue;
       if (elsewhereAt !== undefined && readyAt - elsewhereAt <= this.#maxAgeMs) continue;
       if (started.publishMs !== undefined)
@@ -113,6 +110,12 @@ export class ColdStartClock {
     }
     this.#turnedReady.clear();
     return observations;
+  }
+
+  /** Forgets how a backend's cold start began: here, and whether the scaler answered another bridge. */
+  #forgetStart(id: BackendId): void {
+    this.#started.delete(id);
+    this.#elsewhere.delete(id);
   }
 
   /** Forgets cold starts older than the maximum age (their backends never came up). */
