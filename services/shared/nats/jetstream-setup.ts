@@ -164,16 +164,31 @@ async function ensureStream(
   // A work queue stays one (nats-server refuses the change): see WAKE_STREAM_CONFIG.
   const keep =
     current.retention === RetentionPolicy.Workqueue ? { ...wanted, retention: current.retention } : wanted;
-  if (drifted(current, keep)) {
-    if (!updates) {
-      report.drifted.push(`stream ${wanted.name}`);
-      return;
-    }
-    await jsm.streams.update(wanted.name, { ...current, ...keep });
-    report.updated.push(`stream ${wanted.name}`);
-    const replicas = keep.num_replicas ?? 1;
-    if (replicas > (current.num_replicas ?? 1)) await copiesPlaced(jsm, wanted.name, replicas);
+  await updateDrifted(jsm, wanted.name, current, keep, updates, report, `stream ${wanted.name}`);
+}
+
+/**
+ * Brings a stream (a bucket's too) whose settings drifted from `wanted` up to date and waits for the copies
+ * that adds, or, for a service that does not update, only reports the drift under `label`.
+ */
+async function updateDrifted(
+  jsm: JetStreamManager,
+  stream: string,
+  current: StreamConfig,
+  wanted: Partial<StreamConfig>,
+  updates: boolean,
+  report: SetupReport,
+  label: string,
+) {
+  if (!drifted(current, wanted)) return;
+  if (!updates) {
+    report.drifted.push(label);
+    return;
   }
+  await jsm.streams.update(stream, { ...current, ...wanted });
+  report.updated.push(label);
+  const replicas = wanted.num_replicas ?? 1;
+  if (replicas > (current.num_replicas ?? 1)) await copiesPlaced(jsm, stream, replicas);
 }
 
 /**
@@ -229,24 +244,17 @@ async function ensureBucket(
 ) {
   const { name, ttlMs, replicas } = bucket;
   const streamName = `KV_${name}`;
+  let current: StreamConfig;
   try {
-    const current = (await jsm.streams.info(streamName)).config;
-    const wanted = { max_age: nanos(ttlMs), max_msgs_per_subject: 1, num_replicas: replicas };
-    if (drifted(current, wanted)) {
-      if (!updates) {
-        report.drifted.push(`bucket ${name}`);
-        return;
-      }
-      await jsm.streams.update(streamName, { ...current, ...wanted });
-      report.updated.push(`bucket ${name}`);
-      if (replicas > (current.num_replicas ?? 1)) await copiesPlaced(jsm, streamName, replicas);
-    }
-    return;
+    current = (await jsm.streams.info(streamName)).config;
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+    await new Kvm(nc).create(name, { history: 1, ttl: ttlMs, storage: StorageType.File, replicas });
+    report.created.push(`bucket ${name}`);
+    return;
   }
-  await new Kvm(nc).create(name, { history: 1, ttl: ttlMs, storage: StorageType.File, replicas });
-  report.created.push(`bucket ${name}`);
+  const wanted = { max_age: nanos(ttlMs), max_msgs_per_subject: 1, num_replicas: replicas };
+  await updateDrifted(jsm, streamName, current, wanted, updates, report, `bucket ${name}`);
 }
 
 /** A named pair's consumer cannot share a work-queue stream with the default pair's: say what to do. */
