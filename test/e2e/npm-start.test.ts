@@ -175,9 +175,18 @@ backends:
         detached: true,
       });
       stopWhenFinished(npm);
+      // Whatever of the stack outlives a failed stop (its own process group, npm's) goes when the test ends.
+      onTestFinished(() => {
+        try {
+          process.kill(-(npm.pid as number), 'SIGKILL');
+        } catch {
+          // Nothing left.
+        }
+      });
       const output: string[] = [];
       const lines = createInterface({ input: npm.stdout });
       lines.on('line', (line) => output.push(line));
+      createInterface({ input: npm.stderr }).on('line', (line) => output.push(line));
       await new Promise<void>((resolve, reject) => {
         lines.on('line', (line) => {
           if (line.startsWith('Ctrl-C stops everything')) resolve();
@@ -188,8 +197,8 @@ backends:
       expect((await send(gateway, 'nowhere.localhost', '/')).status).toBe(404);
       if (how.startsWith('SIGTERM')) npm.kill('SIGTERM');
       else process.kill(-(npm.pid as number), 'SIGINT');
-      const [code] = (await once(npm, 'exit')) as [number | null];
-      expect(code).toBe(0);
+      const [code, signal] = (await once(npm, 'exit')) as [number | null, string | null];
+      expect({ code, signal }, output.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
       await until('the stack to have stopped in order', () => output.includes('stopped.'));
       // Nothing answers on the gateway's port any more: the stack went with npm.
       await expect(send(gateway, 'nowhere.localhost', '/')).rejects.toThrow();
