@@ -12,7 +12,7 @@
  * 2. `natsOutage`: the whole cluster SIGKILLed, a cold start begun, the cluster started again 3 s later.
  *    `recoveryMs` from the servers started to the first answer; `jetStreamBackMs` the part NATS takes to
  *    elect the leaders a cold start needs (the wake stream, the scalers' consumer, the backends and intents
- *    buckets) and to commit writes to those streams again; `afterJetStreamMs` wakegate's own part.
+ *    buckets) and to commit writes to the buckets again; `afterJetStreamMs` wakegate's own part.
  * 3. `drainRace`: 50 requests/s for 60 s to a backend with idle-timeout 1 s and drain 500 ms;
  *    `drainsBegun` and `stops`: the drains the idle loop began (intent `sleeping`) and the stops (`stopping`)
  *    meanwhile.

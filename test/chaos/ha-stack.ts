@@ -75,7 +75,9 @@ export interface HaStack extends LocalStack {
   close(): Promise<void>;
 }
 
-const OBSERVER = { user: 'chaos-observer', password: randomBytes(18).toString('base64url') };
+/** The harness's own NATS user, allowed everything: it watches the buckets, asks for leaders and, in the
+ * outage scenario, probes the buckets' writes. */
+const HARNESS_USER = { user: 'chaos-harness', password: randomBytes(18).toString('base64url') };
 
 export async function startHaStack(options: {
   /** The `backends:` map of the process config, as YAML, made in the stack's folder. */
@@ -98,7 +100,7 @@ export async function startHaStack(options: {
       root: ROOT,
       natsDataDir: join(dir, 'nats'),
       natsServers: 3,
-      natsObservers: [OBSERVER],
+      natsObservers: [HARNESS_USER],
       replicas: 2,
       port: freePort,
       processConfig,
@@ -117,8 +119,8 @@ export async function startHaStack(options: {
   }
   const nc = await connect({
     servers: stack.natsUrls,
-    user: OBSERVER.user,
-    pass: OBSERVER.password,
+    user: HARNESS_USER.user,
+    pass: HARNESS_USER.password,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 100,
   });

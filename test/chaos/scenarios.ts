@@ -13,9 +13,9 @@ import {
   type BackendId,
   backendKey,
   INTENTS_BUCKET,
+  KV_TIMEOUT_MS,
   type NatsConnection,
   SCALER_CONSUMER,
-  subjectFor,
   WAKE_STREAM,
 } from '../../services/shared/index.ts';
 import type { HaStack } from './ha-stack.ts';
@@ -215,8 +215,8 @@ export interface OutageResult extends Tally {
   /** From every NATS server started again to the first held request answered 200. */
   recoveryMs: number;
   /** From the servers started again to JetStream serving a cold start again: the wake stream, the
-   * scalers' consumer, the backends and intents buckets have leaders, and each of those streams commits
-   * writes again (`untilCommitting`). */
+   * scalers' consumer, the backends and intents buckets have leaders, and the buckets commit writes
+   * again (`untilCommitting`). */
   jetStreamBackMs: number;
   /** From then to the first held request answered 200: wakegate's own share. */
   afterJetStreamMs: number;
@@ -233,6 +233,8 @@ export async function natsOutage(
   await Promise.all(stack.natsNodes.map((node) => node.kill()));
   const tally = emptyTally();
   let firstOk = 0;
+  // Past this, every held request has had its answer: there is nothing left to measure.
+  const deadline = Date.now() + options.maxWaitMs;
   const requests = Array.from({ length: options.inFlight }, () =>
     sendCounted(stack, options.host, tally, options.maxWaitMs).then((at) => {
       if (tally.ok > 0 && firstOk === 0) firstOk = at;
@@ -255,7 +257,7 @@ export async function natsOutage(
   await Promise.all(stack.natsNodes.map((node) => node.start()));
   const backAt = Date.now();
   await leaderElected;
-  const jetStreamAt = await untilCommitting(stack.nc, Date.now() + options.maxWaitMs);
+  const jetStreamAt = await untilCommitting(stack.nc, deadline);
   await Promise.all(requests);
   return {
     ...tally,
@@ -265,45 +267,48 @@ export async function natsOutage(
   };
 }
 
-/** A backend no test has: its wake subject and keys hold nothing. */
-const NO_BACKEND = 'chaos-probe/none' as BackendId;
-/** The streams a cold start writes to, each with a subject of it that holds nothing. */
-const COMMIT_PROBES = [
-  [WAKE_STREAM, subjectFor('wake', NO_BACKEND)],
-  ...[BACKENDS_BUCKET, INTENTS_BUCKET].map((bucket) => [
-    `KV_${bucket}`,
-    `$KV.${bucket}.${backendKey(NO_BACKEND)}`,
-  ]),
-] as const;
-/** How long one probe waits for its answer: a stream that is not committing leaves it unanswered. */
-const PROBE_TIMEOUT_MS = 250;
+/** The buckets a cold start writes to (the ready record, the intent), each with a subject of its stream
+ * that holds nothing: the key of a backend no test has. */
+const COMMIT_PROBES: [stream: string, subject: string][] = [BACKENDS_BUCKET, INTENTS_BUCKET].map((bucket) => [
+  `KV_${bucket}`,
+  `$KV.${bucket}.${backendKey('chaos-probe/none' as BackendId)}`,
+]);
 
 /**
- * Waits until each stream a cold start writes to commits writes again, and returns since when that can be
+ * Waits until each bucket a cold start writes to commits writes again, and returns since when that can be
  * said: the time of the last probe that went unanswered (or now, when none did). A stream can have a
  * leader, as its server logs, and still leave writes unanswered: after the whole cluster was SIGKILLed,
  * the backends bucket's did for 11 s in one CI run, no server logging anything. The probe is a purge of a
  * subject that holds nothing: an entry of the stream's Raft group like a write, answered once committed,
- * and it removes nothing.
+ * that removes no value (the buckets' consumers, the services' watches, take no acks that a purge could
+ * drop). It waits as long as the services wait for a write (KV_TIMEOUT_MS), so a commit slow but within
+ * that does not count against NATS. The wake stream is not probed: a purge there would also clear the
+ * redeliveries the scalers' consumer owes; its and its consumer's leaders are what a wake needs.
  */
 async function untilCommitting(nc: NatsConnection, deadline: number): Promise<number> {
   // Without the API check: it asks the meta group, which is not what the probes are about.
-  const jsm = await jetstreamManager(nc, { timeout: PROBE_TIMEOUT_MS, checkAPI: false });
+  const jsm = await jetstreamManager(nc, { timeout: KV_TIMEOUT_MS, checkAPI: false });
+  let givenUp = false;
   const since = await Promise.all(
     COMMIT_PROBES.map(async ([stream, subject]) => {
       let unanswered = Date.now();
-      for (;;) {
+      while (!givenUp) {
         const sentAt = Date.now();
         try {
           await jsm.streams.purge(stream, { filter: subject });
           return unanswered;
         } catch (error) {
-          if (sentAt > deadline)
-            throw new Error(`${stream} took no write until the deadline`, { cause: error });
+          if (sentAt > deadline) {
+            givenUp = true;
+            throw new Error(`${stream} took no write before every held request was answered`, {
+              cause: error,
+            });
+          }
           unanswered = sentAt;
           await delay(20);
         }
       }
+      return unanswered;
     }),
   );
   return Math.max(...since);

@@ -97,15 +97,15 @@ describe('the HA stack under faults', () => {
     const story = stack.log.since(from);
     expect(result, story).toMatchObject({ sent: 50, ok: 50, timeouts: 0, other: 0, lost: 0 });
     // The target is 1 s from JetStream serving a cold start again (the wake stream, the scalers' consumer,
-    // the backends and intents buckets have leaders, and those streams commit writes) to the first answer
-    // (bench/chaos.ts measures it); here
-    // 0.07–0.8 s in most runs, so the bound only catches the regression this suite was built against (a
-    // consumer waiting out its 30 s pull; a wake answered 503 at once is nats-outage.test.ts's). After the
-    // whole cluster was SIGKILLed its servers' copies of the backends bucket can number the same writes
-    // differently, and a filter whose table came from the bridge on the higher-numbered copy is then held
-    // by the other up to AHEAD_WAIT_MS before it gets that bridge's table (long-poll.ts; 5,016 ms once in a
-    // CI run). Electing the leaders after the whole cluster was killed, and the streams taking writes again
-    // (11 s after their election once in CI), is NATS's own time (jetStreamBackMs).
+    // the backends and intents buckets have leaders, and the buckets commit writes) to the first answer
+    // (bench/chaos.ts measures it); here 0.07–0.8 s in most runs, so the bound only catches the regression
+    // this suite was built against (a consumer waiting out its 30 s pull; a wake answered 503 at once is
+    // nats-outage.test.ts's). After the whole cluster was SIGKILLed its servers' copies of the backends
+    // bucket can number the same writes differently, and a filter whose table came from the bridge on the
+    // higher-numbered copy is then held by the other up to AHEAD_WAIT_MS before it gets that bridge's table
+    // (long-poll.ts; 5,016 ms once in a CI run). Electing the leaders after the whole cluster was killed, and
+    // the buckets taking writes again (11 s after their election once in CI), is NATS's own time
+    // (jetStreamBackMs).
     expect(result.afterJetStreamMs, story).toBeGreaterThanOrEqual(0);
     expect(result.afterJetStreamMs, story).toBeLessThan(AHEAD_WAIT_MS + 2000);
   }, 120_000);
