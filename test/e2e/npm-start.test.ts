@@ -174,15 +174,16 @@ backends:
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       });
-      stopWhenFinished(npm);
-      // Whatever of the stack outlives a failed stop (its own process group, npm's) goes when the test ends.
+      // An orchestrator that outlived npm (in npm's process group) is told to stop its services when the
+      // test ends, after stopWhenFinished's turn (vitest runs these the last registered first).
       onTestFinished(() => {
         try {
-          process.kill(-(npm.pid as number), 'SIGKILL');
+          process.kill(-(npm.pid as number), 'SIGTERM');
         } catch {
           // Nothing left.
         }
       });
+      stopWhenFinished(npm);
       const output: string[] = [];
       const lines = createInterface({ input: npm.stdout });
       lines.on('line', (line) => output.push(line));
@@ -197,7 +198,8 @@ backends:
       expect((await send(gateway, 'nowhere.localhost', '/')).status).toBe(404);
       if (how.startsWith('SIGTERM')) npm.kill('SIGTERM');
       else process.kill(-(npm.pid as number), 'SIGINT');
-      const [code, signal] = (await once(npm, 'exit')) as [number | null, string | null];
+      // `close`: npm's output read to its end too, for the message.
+      const [code, signal] = (await once(npm, 'close')) as [number | null, string | null];
       expect({ code, signal }, output.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
       await until('the stack to have stopped in order', () => output.includes('stopped.'));
       // Nothing answers on the gateway's port any more: the stack went with npm.
