@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { type ChildService, startNatsCluster } from '../services/local/index.ts';
+import { type ChildService, type NatsCluster, startNatsCluster } from '../services/local/index.ts';
 import { freePort } from './ports.ts';
 import { until } from './until.ts';
 
@@ -21,14 +21,16 @@ export async function startNatsClusterFixture(size = 3): Promise<NatsClusterFixt
   const dir = await mkdtemp(join(tmpdir(), 'wakegate-nats-cluster-'));
   const config = join(dir, 'server.conf');
   await writeFile(config, '');
+  let cluster: NatsCluster | undefined;
   try {
-    const cluster = await startNatsCluster({ size, dataDir: dir, config, cwd: dir, port: freePort });
+    cluster = await startNatsCluster({ size, dataDir: dir, config, cwd: dir, port: freePort });
+    const { urls } = cluster;
     // Every server knowing the JetStream leader does not mean each tells a new client of all the others
     // yet (`connect_urls`, which `auto` replicas count): wait for that too, as a client would see it.
     await until(
       `each of the ${size} servers to list all of them to clients`,
       async () => {
-        for (const url of cluster.urls) {
+        for (const url of urls) {
           const client = await connect({ servers: url });
           const listed = client.info?.connect_urls?.length ?? 0;
           await client.close();
@@ -38,15 +40,18 @@ export async function startNatsClusterFixture(size = 3): Promise<NatsClusterFixt
       },
       10_000,
     );
-    await untilPlaceable(cluster.urls, size);
+    await untilPlaceable(urls, size);
+    const { nodes } = cluster;
     return {
-      ...cluster,
+      urls,
+      nodes,
       async close() {
-        await Promise.all(cluster.nodes.map((node) => node.kill()));
+        await Promise.all(nodes.map((node) => node.kill()));
         await rm(dir, { recursive: true, force: true });
       },
     };
   } catch (error) {
+    await Promise.all(cluster?.nodes.map((node) => node.kill()) ?? []);
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
@@ -68,11 +73,12 @@ async function untilPlaceable(urls: string[], size: number): Promise<void> {
       async () => {
         try {
           await jsm.streams.add(probe);
+          await jsm.streams.delete(probe.name);
+          return true;
         } catch {
+          // Refused, or placed and not deleted yet: adding it again with the same settings is no error.
           return false;
         }
-        await jsm.streams.delete(probe.name);
-        return true;
       },
       30_000,
     );
