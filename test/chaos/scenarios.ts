@@ -18,6 +18,7 @@ import {
   SCALER_CONSUMER,
   WAKE_STREAM,
 } from '../../services/shared/index.ts';
+import { until } from '../until.ts';
 import type { HaStack } from './ha-stack.ts';
 
 export interface Tally {
@@ -288,26 +289,24 @@ const COMMIT_PROBES: [stream: string, subject: string][] = [BACKENDS_BUCKET, INT
 async function untilCommitting(nc: NatsConnection, deadline: number): Promise<number> {
   // Without the API check: it asks the meta group, which is not what the probes are about.
   const jsm = await jetstreamManager(nc, { timeout: KV_TIMEOUT_MS, checkAPI: false });
-  let givenUp = false;
+  // One deadline for all: when one bucket's probe gives up, the others stop with it.
   const since = await Promise.all(
     COMMIT_PROBES.map(async ([stream, subject]) => {
       let unanswered = Date.now();
-      while (!givenUp) {
-        const sentAt = Date.now();
-        try {
-          await jsm.streams.purge(stream, { filter: subject });
-          return unanswered;
-        } catch (error) {
-          if (sentAt > deadline) {
-            givenUp = true;
-            throw new Error(`${stream} took no write before every held request was answered`, {
-              cause: error,
-            });
+      await until(
+        `${stream} to take a write before every held request was answered`,
+        async () => {
+          const sentAt = Date.now();
+          try {
+            await jsm.streams.purge(stream, { filter: subject });
+            return true;
+          } catch {
+            unanswered = sentAt;
+            return false;
           }
-          unanswered = sentAt;
-          await delay(20);
-        }
-      }
+        },
+        deadline - Date.now(),
+      );
       return unanswered;
     }),
   );
