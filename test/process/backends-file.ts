@@ -1,7 +1,7 @@
 /** For the process provider's tests: a temp folder with a backends file. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { memoryTempFolder } from '../memory-folder.ts';
 
 export interface ProcessFixture {
   dir: string;
@@ -10,9 +10,9 @@ export interface ProcessFixture {
   remove(): Promise<void>;
 }
 
-/** A temp folder with `config.yaml` (the given YAML, its state file inside the folder). */
+/** A temp folder in memory with `config.yaml` (the given YAML, its state file inside the folder). */
 export async function processFixture(yaml: string): Promise<ProcessFixture> {
-  const dir = await mkdtemp(join(tmpdir(), 'wakegate-process-'));
+  const dir = await memoryTempFolder('wakegate-process-');
   const configFile = join(dir, 'config.yaml');
   await writeFile(configFile, `state-file: state.json\n${yaml}`);
   return {

@@ -17,7 +17,12 @@ export {
 } from './config.ts';
 export { ProcessStartError } from './process-group.ts';
 /** Reads and follows the scaler's record of the processes it runs (the state file). */
-export { readProcessState, UnsafeStateFileError, watchProcessState } from './state-file.ts';
+export {
+  defaultStateFolder,
+  readProcessState,
+  UnsafeStateFileError,
+  watchProcessState,
+} from './state-file.ts';
 
 /** Backends outside the watched namespaces are invisible, as on every other platform. */
 async function configFor(context: ProviderContext): Promise<ProcessConfig> {

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { access, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { access, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { processStartTime, readProcessState, updateProcessState } from './state-file.ts';
+import { memoryTempFolder } from '../../../test/memory-folder.ts';
+import { defaultStateFolder, processStartTime, readProcessState, updateProcessState } from './state-file.ts';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -13,7 +14,7 @@ afterEach(async () => {
 });
 
 async function stateFile(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'wakegate-state-'));
+  const dir = await memoryTempFolder('wakegate-state-');
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   return join(dir, 'state.json');
 }
@@ -70,5 +71,20 @@ describe('process state file', () => {
     await Promise.all(changes);
     expect(order).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(Object.keys((await readProcessState(file)).backends)).toHaveLength(10);
+  });
+});
+
+describe('default state folder', () => {
+  const uid = process.getuid?.() ?? 'user';
+
+  it('is the runtime folder when the session has one', () => {
+    expect(defaultStateFolder({ XDG_RUNTIME_DIR: '/run/user/1000' })).toBe('/run/user/1000/wakegate');
+  });
+
+  it("is in Linux's shared memory otherwise, and in the temp folder where there is none", async () => {
+    const memory = await memoryTempFolder('wakegate-shm-');
+    cleanup.push(() => rm(memory, { recursive: true, force: true }));
+    expect(defaultStateFolder({}, memory)).toBe(join(memory, `wakegate-${uid}`));
+    expect(defaultStateFolder({}, join(memory, 'absent'))).toBe(join(tmpdir(), `wakegate-${uid}`));
   });
 });

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { existsSync, type Stats } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdtemp, readFile, rm, statfs, symlink, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
@@ -417,6 +417,35 @@ describe('process workload scaler', () => {
     await expect(scaler.setReplicas('local/hidden', 1)).rejects.toBeInstanceOf(WorkloadNotFoundError);
   });
 
+  it('warns when its state file is on a disk, where every scale would wait for the write, and not in memory', async () => {
+    // The first of these folders on a disk: the state file is put there on purpose.
+    const onDisk = await firstOnDisk([tmpdir(), homedir(), resolve('.')]);
+    expect(onDisk, 'no folder on a disk to put a state file in').toBeDefined();
+    const diskDir = await mkdtemp(join(onDisk as string, 'wakegate-disk-'));
+    cleanup.push(() => rm(diskDir, { recursive: true, force: true }));
+    const warnings = async (stateFile: string) => {
+      const fixture = await processFixture(`backends:${backend('x', 'sleep', ['1'])}`);
+      cleanup.push(fixture.remove);
+      await writeFile(
+        fixture.configFile,
+        `state-file: ${stateFile}\nbackends:${backend('x', 'sleep', ['1'])}`,
+      );
+      const lines: { msg: string; stateFile?: string }[] = [];
+      const scaler = await createWorkloadScaler({
+        logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+        namespaces: [],
+        processConfig: fixture.configFile,
+        component: 'test',
+      });
+      cleanup.push(() => scaler.close());
+      return lines.filter((line) => line.msg.includes('state file is on a disk'));
+    };
+    expect(await warnings(join(diskDir, 'state.json'))).toEqual([
+      expect.objectContaining({ stateFile: join(diskDir, 'state.json') }),
+    ]);
+    expect(await warnings('state.json')).toEqual([]);
+  });
+
   it('warns once, naming every backend that still says health-path instead of probe-path', async () => {
     const old = (name: string) => backend(name, 'node', ['-e', '0'], '    health-path: /healthz');
     const fixture = await processFixture(`backends:${old('first')}${old('second')}`);
@@ -437,6 +466,14 @@ describe('process workload scaler', () => {
     ]);
   });
 });
+
+/** tmpfs's `statfs` type. */
+const TMPFS = 0x01021994;
+
+async function firstOnDisk(folders: string[]): Promise<string | undefined> {
+  for (const folder of folders) if ((await statfs(folder)).type !== TMPFS) return folder;
+  return undefined;
+}
 
 async function untilGrandchild(pid: number): Promise<number> {
   const deadline = Date.now() + 5000;

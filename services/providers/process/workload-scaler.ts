@@ -19,6 +19,7 @@ import {
   processStartTime,
   type RunningProcess,
   readProcessState,
+  stateFileOnDisk,
   stillRunning,
   stoppedEntry,
   thisProcess,
@@ -69,6 +70,12 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
 
   static async create(config: ProcessConfig, logger: Logger): Promise<ProcessWorkloadScaler> {
     await checkStateFile(config.stateFile);
+    if (await stateFileOnDisk(config.stateFile)) {
+      logger.warn(
+        { stateFile: config.stateFile },
+        'the process state file is on a disk: every scale writes it before it returns, so a busy disk delays cold starts; put it in memory (state-file under $XDG_RUNTIME_DIR or /dev/shm, or leave state-file out)',
+      );
+    }
     await updateProcessState(config.stateFile, (state) => reapLeftovers(state, config, logger));
     const scaler = new ProcessWorkloadScaler(config, logger, await thisProcess());
     process.on('exit', scaler.#onExit);
