@@ -22,6 +22,7 @@ import {
   WAKE_STREAM,
 } from '../../services/shared/index.ts';
 import { ROOT, readMetric, testStackOptions } from '../e2e/local-stack.ts';
+import { memoryTempFolder } from '../memory-folder.ts';
 import { freePort } from '../ports.ts';
 import { StackLog } from './stack-log.ts';
 
@@ -87,8 +88,12 @@ export async function startHaStack(options: {
   /** Also given every output line of every process (the stack's log keeps only the newest). */
   onLine?: (service: string, line: string) => void;
 }): Promise<HaStack> {
-  const dir = await mkdtemp(join(tmpdir(), 'wakegate-chaos-'));
-  await mkdir(join(dir, 'nats'), { mode: 0o700 });
+  // The backends' files and the state file in memory, as the process provider's default state folder is;
+  // NATS's store on the disk, as in production.
+  const dir = await memoryTempFolder('wakegate-chaos-');
+  const natsDir = await mkdtemp(join(tmpdir(), 'wakegate-chaos-nats-'));
+  const removeDirs = () =>
+    Promise.all([dir, natsDir].map((folder) => rm(folder, { recursive: true, force: true })));
   const processConfig = join(dir, 'backends.yaml');
   await writeFile(processConfig, `state-file: state.json\nbackends:\n${await options.backends(dir)}`);
   const log = new StackLog();
@@ -98,7 +103,7 @@ export async function startHaStack(options: {
   try {
     stack = await startLocalStack({
       root: ROOT,
-      natsDataDir: join(dir, 'nats'),
+      natsDataDir: natsDir,
       natsServers: 3,
       natsObservers: [HARNESS_USER],
       replicas: 2,
@@ -114,7 +119,7 @@ export async function startHaStack(options: {
       },
     });
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await removeDirs();
     throw error;
   }
   const nc = await connect({
@@ -242,7 +247,7 @@ export async function startHaStack(options: {
     async close() {
       await nc.close().catch(() => undefined);
       await stack.stop();
-      await rm(dir, { recursive: true, force: true });
+      await removeDirs();
     },
   };
 }

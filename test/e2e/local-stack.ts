@@ -3,11 +3,11 @@
  * gateway) as separate processes on free loopback ports, against a per-file nats-server, with backends from
  * a temp YAML file. Set WAKEGATE_E2E_LOGS=1 to see every service's output.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { type LocalStack, type StackOptions, startLocalStack } from '../../services/local/index.ts';
+import { memoryTempFolder } from '../memory-folder.ts';
 import { metricSum } from '../metrics-text.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
 import { freePort } from '../ports.ts';
@@ -66,7 +66,8 @@ export async function testStackOptions(options: {
 export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
   // With wakegate's NATS users, so every end-to-end test runs the services under the shipped permissions.
   const natsServer = await startNatsServer({ users: true });
-  const dir = await mkdtemp(join(tmpdir(), 'wakegate-e2e-'));
+  // In memory, as the process provider's default state folder is: the state file is written on every scale.
+  const dir = await memoryTempFolder('wakegate-e2e-');
   const processConfig = join(dir, 'backends.yaml');
   await writeFile(processConfig, `state-file: state.json\nbackends:\n${options.backends}`);
   try {
