@@ -423,41 +423,27 @@ describe('process workload scaler', () => {
     expect(onDisk, 'no folder on a disk to put a state file in').toBeDefined();
     const diskDir = await mkdtemp(join(onDisk as string, 'wakegate-disk-'));
     cleanup.push(() => rm(diskDir, { recursive: true, force: true }));
-    const warnings = async (stateFile: string) => {
+    const diskWarnings = async (stateFile: string) => {
       const fixture = await processFixture(`backends:${backend('x', 'sleep', ['1'])}`);
       cleanup.push(fixture.remove);
       await writeFile(
         fixture.configFile,
         `state-file: ${stateFile}\nbackends:${backend('x', 'sleep', ['1'])}`,
       );
-      const lines: { msg: string; stateFile?: string }[] = [];
-      const scaler = await createWorkloadScaler({
-        logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
-        namespaces: [],
-        processConfig: fixture.configFile,
-        component: 'test',
-      });
-      cleanup.push(() => scaler.close());
+      const lines = await startWarnings(fixture.configFile);
       return lines.filter((line) => line.msg.includes('state file is on a disk'));
     };
-    expect(await warnings(join(diskDir, 'state.json'))).toEqual([
+    expect(await diskWarnings(join(diskDir, 'state.json'))).toEqual([
       expect.objectContaining({ stateFile: join(diskDir, 'state.json') }),
     ]);
-    expect(await warnings('state.json')).toEqual([]);
+    expect(await diskWarnings('state.json')).toEqual([]);
   });
 
   it('warns once, naming every backend that still says health-path instead of probe-path', async () => {
     const old = (name: string) => backend(name, 'node', ['-e', '0'], '    health-path: /healthz');
     const fixture = await processFixture(`backends:${old('first')}${old('second')}`);
     cleanup.push(fixture.remove);
-    const lines: { msg: string; fields?: string[] }[] = [];
-    const scaler = await createWorkloadScaler({
-      logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
-      namespaces: [],
-      processConfig: fixture.configFile,
-      component: 'test',
-    });
-    cleanup.push(() => scaler.close());
+    const lines = await startWarnings(fixture.configFile);
     expect(lines.filter((line) => line.msg.includes('health-path'))).toEqual([
       expect.objectContaining({
         msg: 'health-path is deprecated: rename it probe-path',
@@ -466,6 +452,19 @@ describe('process workload scaler', () => {
     ]);
   });
 });
+
+/** What a scaler on `configFile` logs at warn and above as it starts (it runs until the test ends). */
+async function startWarnings(configFile: string): Promise<{ msg: string; [field: string]: unknown }[]> {
+  const lines: { msg: string }[] = [];
+  const scaler = await createWorkloadScaler({
+    logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    namespaces: [],
+    processConfig: configFile,
+    component: 'test',
+  });
+  cleanup.push(() => scaler.close());
+  return lines;
+}
 
 /** tmpfs's `statfs` type. */
 const TMPFS = 0x01021994;
