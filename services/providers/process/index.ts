@@ -16,7 +16,8 @@ export {
   parseProcessConfig,
 } from './config.ts';
 export { ProcessStartError } from './process-group.ts';
-/** Reads and follows the scaler's record of the processes it runs (the state file). */
+/** The scaler's record of the processes it runs (the state file): where it is by default, reading and
+ * following it. */
 export {
   defaultStateFolder,
   readProcessState,

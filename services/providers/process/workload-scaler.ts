@@ -73,7 +73,7 @@ export class ProcessWorkloadScaler implements WorkloadScaler {
     if (await stateFileOnDisk(config.stateFile)) {
       logger.warn(
         { stateFile: config.stateFile },
-        'the process state file is on a disk: every scale writes it before it returns, so a busy disk delays cold starts; put it in memory (state-file under $XDG_RUNTIME_DIR or /dev/shm, or leave state-file out)',
+        'the process state file is on a disk: every scale writes it before it returns, so a busy disk delays cold starts; put it in memory (a state-file in a folder of yours under $XDG_RUNTIME_DIR or /dev/shm, where the default is when either exists)',
       );
     }
     await updateProcessState(config.stateFile, (state) => reapLeftovers(state, config, logger));
