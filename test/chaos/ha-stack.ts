@@ -90,17 +90,21 @@ export async function startHaStack(options: {
 }): Promise<HaStack> {
   // The backends' files and the state file in memory, as the process provider's default state folder is;
   // NATS's store on the disk, as in production.
-  const dir = await memoryTempFolder('wakegate-chaos-');
-  const natsDir = await mkdtemp(join(tmpdir(), 'wakegate-chaos-nats-'));
-  const removeDirs = () =>
-    Promise.all([dir, natsDir].map((folder) => rm(folder, { recursive: true, force: true })));
-  const processConfig = join(dir, 'backends.yaml');
-  await writeFile(processConfig, `state-file: state.json\nbackends:\n${await options.backends(dir)}`);
-  const log = new StackLog();
-  const testOptions = await testStackOptions(options);
-  const show = testOptions.output;
-  let stack: LocalStack;
+  const folders: string[] = [];
+  const removeFolders = () =>
+    Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+  let stack: LocalStack | undefined;
+  let nc: NatsConnection | undefined;
   try {
+    const dir = await memoryTempFolder('wakegate-chaos-');
+    folders.push(dir);
+    const natsDir = await mkdtemp(join(tmpdir(), 'wakegate-chaos-nats-'));
+    folders.push(natsDir);
+    const processConfig = join(dir, 'backends.yaml');
+    await writeFile(processConfig, `state-file: state.json\nbackends:\n${await options.backends(dir)}`);
+    const log = new StackLog();
+    const testOptions = await testStackOptions(options);
+    const show = testOptions.output;
     stack = await startLocalStack({
       root: ROOT,
       natsDataDir: natsDir,
@@ -118,17 +122,31 @@ export async function startHaStack(options: {
         show?.(service, line);
       },
     });
+    nc = await connect({
+      servers: stack.natsUrls,
+      user: HARNESS_USER.user,
+      pass: HARNESS_USER.password,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
+    return await haStack(stack, nc, dir, log, removeFolders);
   } catch (error) {
-    await removeDirs();
+    await nc?.close().catch(() => undefined);
+    await stack?.stop();
+    await removeFolders();
     throw error;
   }
-  const nc = await connect({
-    servers: stack.natsUrls,
-    user: HARNESS_USER.user,
-    pass: HARNESS_USER.password,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 100,
-  });
+}
+
+/** The started stack as the scenarios use it: its processes, its NATS views and a close that removes
+ * `removeFolders` too. */
+async function haStack(
+  stack: LocalStack,
+  nc: NatsConnection,
+  dir: string,
+  log: StackLog,
+  removeFolders: () => Promise<unknown>,
+): Promise<HaStack> {
   const jsm = await jetstreamManager(nc);
   // A group without a leader does not answer its info request: asked again soon rather than after 5 s.
   const quickJsm = await jetstreamManager(nc, { timeout: 250 });
@@ -245,9 +263,12 @@ export async function startHaStack(options: {
     },
     gatewayMetric: (name) => readMetric(stack.gatewayAdminUrl, name),
     async close() {
-      await nc.close().catch(() => undefined);
-      await stack.stop();
-      await removeDirs();
+      try {
+        await nc.close().catch(() => undefined);
+        await stack.stop();
+      } finally {
+        await removeFolders();
+      }
     },
   };
 }

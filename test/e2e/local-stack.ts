@@ -64,34 +64,36 @@ export async function testStackOptions(options: {
 }
 
 export async function startE2eStack(options: E2eOptions): Promise<E2eStack> {
-  // With wakegate's NATS users, so every end-to-end test runs the services under the shipped permissions.
-  const natsServer = await startNatsServer({ users: true });
   // In memory, as the process provider's default state folder is: the state file is written on every scale.
   const dir = await memoryTempFolder('wakegate-e2e-');
-  const processConfig = join(dir, 'backends.yaml');
-  await writeFile(processConfig, `state-file: state.json\nbackends:\n${options.backends}`);
+  let natsServer: NatsServerFixture | undefined;
   try {
+    // With wakegate's NATS users, so every end-to-end test runs the services under the shipped permissions.
+    const nats = await startNatsServer({ users: true });
+    natsServer = nats;
+    const processConfig = join(dir, 'backends.yaml');
+    await writeFile(processConfig, `state-file: state.json\nbackends:\n${options.backends}`);
     const stack = await startLocalStack({
       root: ROOT,
-      natsUrl: natsServer.url,
-      natsPasswords: natsServer.passwords,
+      natsUrl: nats.url,
+      natsPasswords: nats.passwords,
       processConfig,
       adminToken: options.adminToken,
       ...(await testStackOptions(options)),
     });
     return {
       ...stack,
-      natsServer,
+      natsServer: nats,
       dir,
       metric: (name, labels) => readMetric(stack.gatewayAdminUrl, name, labels),
       async close() {
         await stack.stop();
-        await natsServer.close();
+        await nats.close();
         await rm(dir, { recursive: true, force: true });
       },
     };
   } catch (error) {
-    await natsServer.close();
+    await natsServer?.close();
     await rm(dir, { recursive: true, force: true });
     throw error;
   }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { loadProcessConfig } from '../../services/providers/process/index.ts';
 import { freePort } from '../ports.ts';
 import { untilDead } from '../processes.ts';
 import { until } from '../until.ts';
@@ -16,7 +17,12 @@ let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wakegate-npm-start-'));
 });
-afterAll(() => rm(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+  // `npm start` as it is keeps examples/local.yaml's state in the default state folder, outside the clone.
+  const { stateFile } = await loadProcessConfig(join(ROOT, 'examples', 'local.yaml'));
+  await rm(stateFile, { force: true });
+});
 
 /** Whatever the test's outcome, `npm start` is stopped the way a user stops it, and takes its stack along. */
 function stopWhenFinished(main: ChildProcess): void {

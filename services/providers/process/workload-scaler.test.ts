@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { existsSync, type Stats } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, statfs, symlink, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { chmod, mkdir, mkdtemp, readFile, rm, statfs, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
@@ -418,8 +418,10 @@ describe('process workload scaler', () => {
   });
 
   it('warns when its state file is on a disk, where every scale would wait for the write, and not in memory', async () => {
-    // The first of these folders on a disk: the state file is put there on purpose.
-    const onDisk = await firstOnDisk([tmpdir(), homedir(), resolve('.')]);
+    // The first of these folders on a disk (the repository's git-ignored `.data` where `/tmp` is a tmpfs):
+    // the state file is put there on purpose.
+    await mkdir('.data', { recursive: true });
+    const onDisk = await firstOnDisk([tmpdir(), resolve('.data')]);
     expect(onDisk, 'no folder on a disk to put a state file in').toBeDefined();
     const diskDir = await mkdtemp(join(onDisk as string, 'wakegate-disk-'));
     cleanup.push(() => rm(diskDir, { recursive: true, force: true }));
@@ -433,9 +435,12 @@ describe('process workload scaler', () => {
       const lines = await startWarnings(fixture.configFile);
       return lines.filter((line) => line.msg.includes('state file is on a disk'));
     };
-    expect(await diskWarnings(join(diskDir, 'state.json'))).toEqual([
-      expect.objectContaining({ stateFile: join(diskDir, 'state.json') }),
-    ]);
+    // Only Linux's statfs names the filesystem in a way that tells memory from disk.
+    expect(await diskWarnings(join(diskDir, 'state.json'))).toEqual(
+      process.platform === 'linux'
+        ? [expect.objectContaining({ stateFile: join(diskDir, 'state.json') })]
+        : [],
+    );
     expect(await diskWarnings('state.json')).toEqual([]);
   });
 
@@ -466,11 +471,11 @@ async function startWarnings(configFile: string): Promise<{ msg: string; [field:
   return lines;
 }
 
-/** tmpfs's `statfs` type. */
-const TMPFS = 0x01021994;
+/** `statfs` types of tmpfs and ramfs. */
+const IN_MEMORY = [0x01021994, 0x858458f6];
 
 async function firstOnDisk(folders: string[]): Promise<string | undefined> {
-  for (const folder of folders) if ((await statfs(folder)).type !== TMPFS) return folder;
+  for (const folder of folders) if (!IN_MEMORY.includes((await statfs(folder)).type)) return folder;
   return undefined;
 }
 
