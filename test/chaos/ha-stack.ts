@@ -138,8 +138,8 @@ export async function startHaStack(options: {
   }
 }
 
-/** The started stack as the scenarios use it: its processes, its NATS views and a close that removes
- * `removeFolders` too. */
+/** The started stack as the scenarios use it: its processes, its NATS views, and a close that also
+ * removes its folders. */
 async function haStack(
   stack: LocalStack,
   nc: NatsConnection,
