@@ -209,6 +209,28 @@ describe('scaler: idle loop', () => {
     return intentLog.filter((entry) => entry.id === id && entry.record.state === state);
   }
 
+  /** Asks the leader to put `id` to sleep, as a bridge does; rejects at once while nobody takes the requests. */
+  async function askSleep(id: BackendId, force: boolean) {
+    const reply = await nc.request(
+      controlSubject('sleep', id),
+      codecs.sleepRequest.encode({ backend: id, force }),
+      { timeout: 10_000 },
+    );
+    return codecs.sleepReply.decode(reply.data).outcome;
+  }
+
+  /**
+   * Until a leader takes sleep requests: it does once it read every backend record (it answers `unknown`
+   * for one nobody lists), and after its activity subscription, which is on the same connection.
+   */
+  function untilTakingSleepRequests() {
+    const nobody = backendId('control', 'nobody');
+    return until(
+      'the leader to take sleep requests',
+      async () => (await askSleep(nobody, false).catch(() => undefined)) === 'unknown',
+    );
+  }
+
   function reportActivity(id: BackendId, requests: number, inflight: number) {
     nc.publish(
       subjectFor('activity', id),
@@ -936,21 +958,13 @@ describe('scaler: idle loop', () => {
       await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: 600_000 } });
     const workloads = new TestWorkloads(api, { [busy]: 1, [quiet]: 1 });
     const scaled = collectScaled(nc);
-    const ask = async (id: BackendId, force: boolean) =>
-      codecs.sleepReply.decode(
-        (
-          await nc.request(controlSubject('sleep', id), codecs.sleepRequest.encode({ backend: id, force }), {
-            timeout: 10_000,
-          })
-        ).data,
-      ).outcome;
     // No replica leads yet: nobody answers.
-    await expect(ask(quiet, false)).rejects.toThrow();
-    const { scaler } = await startReplica(workloads, 'leader');
-    await until('the replica to lead', () => scaler.leader);
+    await expect(askSleep(quiet, false)).rejects.toThrow();
+    await startReplica(workloads, 'leader');
+    await untilTakingSleepRequests();
 
     const asked = Date.now();
-    expect(await ask(quiet, false)).toBe('asleep');
+    expect(await askSleep(quiet, false)).toBe('asleep');
     const [event] = await scaled.next((e) => e.backend === quiet && e.reason === 'idle');
     expect(event).toMatchObject({ from: 1, to: 0 });
     // The drain protocol ran: `sleeping` first, the scale call a drain period later, long before the timeout.
@@ -959,13 +973,16 @@ describe('scaler: idle loop', () => {
     expect(workloads.sets(quiet)[0]?.at).toBeGreaterThanOrEqual(
       (sleeping?.record.at ?? Infinity) + timing.drainMs - 1,
     );
-    expect(await ask(quiet, false)).toBe('already-asleep');
+    expect(await askSleep(quiet, false)).toBe('already-asleep');
 
     reportActivity(busy, 1, 1);
-    await until('the leader to hear the request in flight', async () => (await ask(busy, false)) === 'busy');
+    await until(
+      'the leader to hear the request in flight',
+      async () => (await askSleep(busy, false)) === 'busy',
+    );
     expect(workloads.sets(busy)).toEqual([]);
     expect(intents(busy, 'sleeping')).toEqual([]);
-    expect(await ask(busy, true)).toBe('asleep');
+    expect(await askSleep(busy, true)).toBe('asleep');
     expect(workloads.replicas.get(busy)).toBe(0);
 
     // Inside one of its awake-during windows only a forced sleep is taken.
@@ -975,8 +992,27 @@ describe('scaler: idle loop', () => {
       config: { idleTimeoutMs: 600_000, awakeDuring: 'daily 00:00-24:00' },
     });
     workloads.replicas.set(office, 1);
-    await until('the leader to list it', async () => (await ask(office, false)) === 'scheduled-awake');
+    await until('the leader to list it', async () => (await askSleep(office, false)) === 'scheduled-awake');
     expect(workloads.sets(office)).toEqual([]);
+  });
+
+  it('takes no sleep request before it read every backend record: a listed backend is never answered unknown', async () => {
+    // Enough records that the new leader's watch takes a while to deliver them all.
+    const listed = Array.from({ length: 2000 }, (_, i) => backendId('listed', `b${i}`));
+    await Promise.all(
+      listed.map((id) => putBackend(backends, id, { replicas: 0, config: { idleTimeoutMs: 600_000 } })),
+    );
+    const last = listed.at(-1) as BackendId;
+    await startReplica(new TestWorkloads(api), 'leader');
+
+    // Asked back to back from the start on: nobody answers until the leader read the record, then it does.
+    const outcomes: string[] = [];
+    const deadline = Date.now() + 10_000;
+    while (outcomes.at(-1) !== 'already-asleep' && Date.now() < deadline) {
+      const outcome = await askSleep(last, false).catch(() => undefined);
+      if (outcome !== undefined) outcomes.push(outcome);
+    }
+    expect(outcomes).toEqual(['already-asleep']);
   });
 
   it('puts the whole group of a member asked to sleep to sleep, in one drain; a busy member keeps it up unless forced', async () => {
@@ -988,24 +1024,19 @@ describe('scaler: idle loop', () => {
     await putBackend(backends, alone, { replicas: 1, config: { idleTimeoutMs: 600_000 } });
     const workloads = new TestWorkloads(api, { [web]: 1, [shopApi]: 1, [alone]: 1 });
     const scaled = collectScaled(nc);
-    const ask = async (id: BackendId, force: boolean) =>
-      codecs.sleepReply.decode(
-        (
-          await nc.request(controlSubject('sleep', id), codecs.sleepRequest.encode({ backend: id, force }), {
-            timeout: 10_000,
-          })
-        ).data,
-      ).outcome;
-    const { scaler } = await startReplica(workloads, 'leader');
-    await until('the replica to lead', () => scaler.leader);
+    await startReplica(workloads, 'leader');
+    await untilTakingSleepRequests();
 
     // A request in flight on the other member: the group is busy, nothing is drained.
     reportActivity(shopApi, 1, 1);
-    await until('the leader to hear the request in flight', async () => (await ask(web, false)) === 'busy');
+    await until(
+      'the leader to hear the request in flight',
+      async () => (await askSleep(web, false)) === 'busy',
+    );
     expect(intents(web, 'sleeping')).toEqual([]);
     expect(intents(shopApi, 'sleeping')).toEqual([]);
 
-    expect(await ask(web, true)).toBe('asleep');
+    expect(await askSleep(web, true)).toBe('asleep');
     await scaled.next((e) => e.backend === shopApi && e.reason === 'idle');
     // Both drained together: each `sleeping` before either scale call, each scale call a drain period later.
     const starts = [web, shopApi].map((id) => intents(id, 'sleeping')[0]?.record.at ?? Infinity);

@@ -195,7 +195,7 @@ export class IdleLoop {
   }
 
   start(): void {
-    const { nc, controlNc, backends, bridges, intents } = this.#options;
+    const { nc, backends, bridges, intents } = this.#options;
     this.#followStatus();
     this.#subscription = nc.subscribe(allSubjects('activity'), {
       callback: (error, msg) => {
@@ -209,19 +209,19 @@ export class IdleLoop {
         }
       },
     });
-    // Sleeps asked for through the control API: only the lease holder subscribes, so only it answers.
-    this.#sleepRequests = controlNc.subscribe(allControlSubjects('sleep'), {
-      callback: (error, msg) => {
-        if (error) return;
-        this.#answerSleep(msg).catch((reason: unknown) =>
-          this.#log.error({ subject: msg.subject, err: asError(reason) }, 'sleep request failed'),
-        );
-      },
-    });
     this.#follow(
       'backends',
-      () => backends.watch(),
-      (entry) => this.#onBackend(entry),
+      async () => {
+        // An empty bucket's watch yields nothing, so its snapshot being complete is told up front.
+        const empty = (await backends.status()).values === 0;
+        const watch = await backends.watch();
+        if (empty) this.#takeSleepRequests();
+        return watch;
+      },
+      (entry) => {
+        this.#onBackend(entry);
+        if (entry.delta === 0) this.#takeSleepRequests();
+      },
     );
     this.#follow(
       'intents',
@@ -239,6 +239,23 @@ export class IdleLoop {
       (entry) => this.#onBridge(entry),
     );
     this.#timer = setInterval(() => this.#check(), this.#options.timing.checkIntervalMs);
+  }
+
+  /**
+   * Sleeps asked for through the control API: only the lease holder subscribes, so only it answers; and
+   * only once every backend record is in, since before that a listed backend not read yet would be answered
+   * `unknown` (a 404) where the asker should hear that nobody leads yet, and ask again. Once per term.
+   */
+  #takeSleepRequests(): void {
+    if (this.#sleepRequests !== undefined || this.#abort.signal.aborted) return;
+    this.#sleepRequests = this.#options.controlNc.subscribe(allControlSubjects('sleep'), {
+      callback: (error, msg) => {
+        if (error) return;
+        this.#answerSleep(msg).catch((reason: unknown) =>
+          this.#log.error({ subject: msg.subject, err: asError(reason) }, 'sleep request failed'),
+        );
+      },
+    });
   }
 
   /** Follows the leader's own connection: while it is down, or after it dropped, nothing heard is complete. */

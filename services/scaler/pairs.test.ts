@@ -65,6 +65,22 @@ describe('scalers of two pairs on one NATS', () => {
       pairs.push({ scaler, nc: pairNc, workloads, api });
     }
     await until('both pairs to lead their own idle loop', () => pairs.every((p) => p.scaler.leader), 20_000);
+    // A leader takes sleep requests once it read every backend record: then both answer for one nobody lists.
+    const nobody = backendId('local', 'nobody');
+    await until('both leaders to take sleep requests', async () => {
+      let answers = 0;
+      try {
+        const replies = await nc.requestMany(
+          controlSubject('sleep', nobody),
+          codecs.sleepRequest.encode({ backend: nobody, force: false }),
+          { strategy: 'count', maxMessages: 2, maxWait: 1000 },
+        );
+        for await (const _ of replies) answers++;
+      } catch {
+        // Nobody takes them yet.
+      }
+      return answers === 2;
+    });
   }, 30_000);
   afterAll(async () => {
     for (const pair of pairs) {
