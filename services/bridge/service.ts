@@ -154,6 +154,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       onInvalid: () => metrics.invalidWakes.inc(),
     });
     undoOnFailure(async () => controlNats.stop());
+    // Started means answering: the control subscriptions are at the server once their connection's round trip is.
+    await controlNc.flush();
     heartbeat = new BridgeHeartbeat({
       kv: await new Kvm(nc).open(BRIDGES_BUCKET),
       instance,
