@@ -96,7 +96,7 @@ export class UnsafeStateFileError extends WakegateError {
   constructor(path: string, reason: string) {
     super(
       'unsafe_state_file',
-      `state file: ${path} ${reason}; wakegate will not signal the processes it lists`,
+      `state file: ${path} ${reason}; wakegate will not signal the processes it lists (set \`state-file\` in the process config to a file in a folder of your own)`,
     );
     this.path = path;
   }

@@ -308,7 +308,7 @@ describe('process workload scaler', () => {
     // A folder anyone can write: another user could have put the file there.
     await chmod(fixture.dir, 0o777);
     await expect(start()).rejects.toThrow(
-      `state file: ${fixture.dir} is writable by other users (mode 777); chmod go-w it; wakegate will not signal the processes it lists`,
+      `state file: ${fixture.dir} is writable by other users (mode 777); chmod go-w it; wakegate will not signal the processes it lists (set \`state-file\` in the process config to a file in a folder of your own)`,
     );
     // A folder that is a symbolic link: whoever owns its target decides what is in it.
     await chmod(fixture.dir, 0o700);
