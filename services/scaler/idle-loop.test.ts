@@ -117,11 +117,14 @@ describe('scaler: idle loop', () => {
     await Promise.all([server?.close(), api?.close()]);
   });
 
+  /**
+   * A scaler replica. `drainMs` lengthens the drain for a test that must act inside it: 400 ms is short
+   * beside a loaded machine's stalls.
+   */
   async function startReplica(
     workloads: TestWorkloads,
     identity: string,
-    log = logger,
-    servers = server.url,
+    { log = logger, servers = server.url, drainMs = timing.drainMs } = {},
   ) {
     const replicaNc = await connect({ servers });
     const scaler = await createScaler({
@@ -130,7 +133,7 @@ describe('scaler: idle loop', () => {
       workloads,
       logger: log,
       identity,
-      timing,
+      timing: { ...timing, drainMs },
       bounds,
     });
     scaler.start();
@@ -154,7 +157,12 @@ describe('scaler: idle loop', () => {
     workloads: TestWorkloads,
     identity: string,
     isLeader: () => boolean,
-    options: { minIdleTimeoutMs?: number; clock?: () => number; intents?: IntentStore } = {},
+    options: {
+      minIdleTimeoutMs?: number;
+      clock?: () => number;
+      intents?: IntentStore;
+      drainMs?: number;
+    } = {},
   ) {
     const loopNc = await connect({ servers: server.url });
     const { lines, log } = capturingLogger();
@@ -165,7 +173,11 @@ describe('scaler: idle loop', () => {
       pair: '',
       backends,
       bounds: new RecordBounds(
-        { ...DEFAULT_BACKEND_BOUNDS, ...bounds, ...(options.minIdleTimeoutMs ? options : {}) },
+        {
+          ...DEFAULT_BACKEND_BOUNDS,
+          ...bounds,
+          ...(options.minIdleTimeoutMs ? { minIdleTimeoutMs: options.minIdleTimeoutMs } : {}),
+        },
         metrics,
         log,
       ),
@@ -175,7 +187,7 @@ describe('scaler: idle loop', () => {
       scaled: new ScaledPublisher(loopNc),
       metrics,
       logger: log,
-      timing,
+      timing: { ...timing, drainMs: options.drainMs ?? timing.drainMs },
       isLeader,
       ...(options.clock ? { clock: options.clock } : {}),
     });
@@ -264,7 +276,7 @@ describe('scaler: idle loop', () => {
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
     const workloads = new TestWorkloads(api, { [id]: 1 });
     const { lines, log } = capturingLogger();
-    await startReplica(workloads, 'leader', log);
+    await startReplica(workloads, 'leader', { log, drainMs: 2000 });
 
     await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
     await publishWake(jetstream(nc), id);
@@ -353,7 +365,7 @@ describe('scaler: idle loop', () => {
     const workloads = new TestWorkloads(api, { [id]: 2 });
     const scaled = collectScaled(nc);
     const { lines, log } = capturingLogger();
-    const { scaler } = await startReplica(workloads, 'leader', log);
+    const { scaler } = await startReplica(workloads, 'leader', { log });
     await until('the replica to lead', () => scaler.leader);
     await until('the idle loop to keep it up for its rollout', () =>
       lines.some((l) => l.backend === id && String(l.msg).startsWith('idle, but an update is rolling out')),
@@ -526,7 +538,7 @@ describe('scaler: idle loop', () => {
       if (setId === id && replicas === 0) scaleDownArrived.resolve();
     };
     const link = await startCuttableLink(server.port);
-    const first = await startReplica(workloads, 'first', logger, link.url);
+    const first = await startReplica(workloads, 'first', { servers: link.url });
     cleanups.push(() => link.close());
     await until('a leader', () => first.scaler.leader);
     const second = await startReplica(workloads, 'second');
@@ -612,7 +624,7 @@ describe('scaler: idle loop', () => {
     const workloads = new TestWorkloads(api, { [id]: 1, [marker]: 1 });
     const { lines, log } = capturingLogger();
     const scaled = collectScaled(nc);
-    const { scaler } = await startReplica(workloads, 'leader', log);
+    const { scaler } = await startReplica(workloads, 'leader', { log });
 
     await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
     workloads.replicas.delete(id);
@@ -813,7 +825,8 @@ describe('scaler: idle loop', () => {
     const id = backendId('idle', 'bridge-died');
     await putBackend(backends, id, { replicas: 1, config: { idleTimeoutMs: IDLE_TIMEOUT_MS } });
     const workloads = new TestWorkloads(api, { [id]: 1 });
-    const { lines } = await startLoop(workloads, 'leader', () => true);
+    // The bridge must die inside the drain, after the test saw it confirm: 2 s leave room for stalls.
+    const { lines } = await startLoop(workloads, 'leader', () => true, { drainMs: 2000 });
 
     await until('the drain to begin', () => intents(id, 'sleeping').length === 1);
     const sleepingRevision = (await intentsKv.get(id))?.revision ?? Number.POSITIVE_INFINITY;
@@ -878,9 +891,9 @@ describe('scaler: idle loop', () => {
     // the tests after this one until it expires.
     cleanups.push(() => bridges.delete('bridge-garbage'));
     const garbage = new TextEncoder().encode('not json');
-    // The loop's subscription is at the server once its connection's round trip is: activity published on
-    // another connection before that is dropped by the server, with nobody to count it.
-    await loopNc.flush();
+    // Its subscriptions at the server first: activity published on another connection before would be
+    // dropped there, with nobody to count it, and a request would meet no responder.
+    await untilTakingSleepRequests();
     nc.publish(subjectFor('activity', backendId('idle', 'x')), garbage);
     await backends.put('idle/unreadable', garbage);
     await backends.put('Not_A_Key', garbage);
