@@ -10,8 +10,9 @@ beforeAll(async () => {
   stack = await startE2eStack({
     backends: [
       demoBackend('web', await freePort(), { idleTimeout: '1s', hosts: ['shop.localhost'] }),
+      // Longer than web's: kept up by the test's requests every 200 ms, it must outlast a stalled machine.
       demoBackend('api', await freePort(), {
-        idleTimeout: '1s',
+        idleTimeout: '3s',
         hosts: [],
         routes: [{ host: 'shop.localhost', path: '/api' }],
       }),

@@ -729,10 +729,12 @@ describe('kube-api double: watches over time', () => {
   });
 
   it('stalls a connection: no event and no close reach the client until its idle abort', async () => {
-    api = await startKubeApiServer({ minRequestTimeoutMs: 20 });
+    // The server's timeout (250–500 ms) leaves the test time to stall the watch it opened, on a loaded
+    // machine; the client's idle abort comes well after it.
+    api = await startKubeApiServer({ minRequestTimeoutMs: 250 });
     const watch = new Watch(api.kubeConfig());
     // The client's idle abort, shortened from its 30 s for the test (a private field of client-node).
-    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 300;
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 1500;
     const events: string[] = [];
     let opened!: () => void;
     const open = new Promise<void>((resolve) => {
@@ -753,7 +755,7 @@ describe('kube-api double: watches over time', () => {
     expect(api.stallWatches()).toBe(1);
     api.create(deployment('web', 0) as never);
     const error = (await ended) as Error;
-    // Not the server's timeout (20 ms), nor the event: the client's own abort after 300 ms of silence.
+    // Not the server's timeout (at most 500 ms), nor the event: the client's own abort after 1.5 s of silence.
     expect(error.name).toBe('TimeoutError');
     expect(events).toEqual([]);
     expect(api.timedOutWatches).toBe(0);

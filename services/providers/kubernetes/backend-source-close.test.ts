@@ -46,12 +46,13 @@ describe('Kubernetes backend source: close between watches', () => {
   });
 
   it('leaves no watch open when closed while a watch is being reestablished after the server timed it out', async () => {
-    const started = await startSource({ watchTimeoutSeconds: 1 });
+    // 3 s: longer than a stalled machine takes to close, and than PROMPTLY_MS, so only a forgotten watch meets it.
+    const started = await startSource({ watchTimeoutSeconds: 3 });
     const api = kube.api;
     const watch = api.holdNext({ verb: 'watch', resource: 'services' });
     await watch.reached;
     await started.close();
-    // The server's timeout (the 1 s the watch asked for) would close a forgotten watch: it must close first.
+    // The server's timeout (the 3 s the watch asked for) would close a forgotten watch: it must close first.
     const timedOut: string[] = [];
     api.onWatchTimeout((resource) => {
       if (resource === 'services') timedOut.push(resource);

@@ -188,10 +188,11 @@ require('node:http').createServer((q, r) => {
 
   it('reports a backend that crashes as down', async () => {
     const health = await healthServer();
+    // It dies 1.5 s after its start: seen up first, even by a test process stalled for a while.
     const { scaler, next } = await provider(`backends:
   fragile:
     command: node
-    args: ["-e", "setTimeout(() => process.exit(1), 300)"]
+    args: ["-e", "setTimeout(() => process.exit(1), 1500)"]
     url: http://127.0.0.1:${health.port}
     hosts: [fragile.localhost]
 `);

@@ -88,11 +88,12 @@ describe('process workload scaler', () => {
   });
 
   it('SIGKILLs a backend that ignores SIGTERM after its stop grace, with the processes it started', async () => {
+    // SIGTERM ignored before the grandchild is started: the test stops the backend as soon as it sees it.
     const script = `
+      process.on('SIGTERM', () => {});
       const { spawn } = require('node:child_process');
       const grandchild = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
       console.log('grandchild ' + grandchild.pid);
-      process.on('SIGTERM', () => {});
       setInterval(() => {}, 1000);`;
     const { scaler, stateFile } = await scalerFor(`backends:${backend('stubborn', 'node', ['-e', script])}`);
     await scaler.setReplicas('local/stubborn', 1);
