@@ -76,13 +76,13 @@ export class SleepRefusedError extends WakegateError {
   }
 }
 
-/** No scaler answered a sleep: no replica holds the idle-loop lease right now (or none runs), or the holder's
- * control connection is down. */
+/** No scaler answered a sleep: no replica holds the idle-loop lease right now (or none runs), the holder has
+ * not read every backend record yet (just after a takeover), or its control connection is down. */
 export class NoLeaderError extends WakegateError {
   constructor(reason: string) {
     super(
       'no_leader',
-      `no scaler answered for the idle-loop lease (none holds it, or the holder's control connection to NATS is down): ${reason}`,
+      `no scaler answered for the idle-loop lease (none holds it, the holder has not read every backend yet, or its control connection to NATS is down; ask again): ${reason}`,
     );
   }
 }

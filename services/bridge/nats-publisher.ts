@@ -155,8 +155,8 @@ export class NatsPublisher {
 
   /**
    * Asks the idle-loop lease holder (`wakegate.control.sleep.<token>`) to put a backend to sleep, and
-   * resolves with its answer; NoLeaderError when no replica holds the lease (nobody subscribed) or none
-   * answered in time.
+   * resolves with its answer; NoLeaderError when nobody subscribed (no replica holds the lease, or its
+   * holder has not read every backend record yet) or none answered in time.
    */
   async sleep(backend: BackendId, force: boolean): Promise<SleepReply> {
     this.#assertConnected();

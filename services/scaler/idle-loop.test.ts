@@ -370,12 +370,8 @@ describe('scaler: idle loop', () => {
     await until('the idle loop to keep it up for its rollout', () =>
       lines.some((l) => l.backend === id && String(l.msg).startsWith('idle, but an update is rolling out')),
     );
-    const asked = await nc.request(
-      controlSubject('sleep', id),
-      codecs.sleepRequest.encode({ backend: id, force: false }),
-      { timeout: 10_000 },
-    );
-    expect(codecs.sleepReply.decode(asked.data).outcome).toBe('busy');
+    // The loop logs it from its records, so it takes sleep requests by now.
+    expect(await askSleep(id, false)).toBe('busy');
     expect(intents(id, 'sleeping')).toEqual([]);
     expect(workloads.sets(id)).toEqual([]);
 
@@ -1009,8 +1005,18 @@ describe('scaler: idle loop', () => {
     expect(workloads.sets(office)).toEqual([]);
   });
 
-  it('takes no sleep request before it read every backend record: a listed backend is never answered unknown', async () => {
-    // Enough records that the new leader's watch takes a while to deliver them all.
+  it('takes sleep requests at once when no backend is listed yet', async () => {
+    // A fresh install: the bucket is empty, and its watch yields nothing to say its first read is done.
+    await (await jetstreamManager(nc)).streams.purge('KV_wakegate-backends');
+    await startReplica(new TestWorkloads(api), 'leader');
+    await untilTakingSleepRequests();
+  });
+
+  it('takes no sleep request before it read every backend record: the last one listed is not answered unknown', async () => {
+    // Enough records that the new leader's watch takes a while to deliver them all; purged after, so that
+    // their delete markers do not slow every later leader's first read.
+    const jsm = await jetstreamManager(nc);
+    cleanups.push(() => jsm.streams.purge('KV_wakegate-backends'));
     const listed = Array.from({ length: 2000 }, (_, i) => backendId('listed', `b${i}`));
     await Promise.all(
       listed.map((id) => putBackend(backends, id, { replicas: 0, config: { idleTimeoutMs: 600_000 } })),

@@ -212,9 +212,16 @@ export class IdleLoop {
     this.#follow(
       'backends',
       async () => {
-        // An empty bucket's watch yields nothing, so its snapshot being complete is told up front.
-        const empty = (await backends.status()).values === 0;
         const watch = await backends.watch();
+        // A watch of an empty bucket yields nothing to tell that its first read is complete: empty once the
+        // watch exists, it had nothing to read (a record written since comes as an update).
+        const empty = await backends.status().then(
+          (status) => status.values === 0,
+          (error: unknown) => {
+            watch.stop();
+            throw error;
+          },
+        );
         if (empty) this.#takeSleepRequests();
         return watch;
       },
@@ -248,14 +255,19 @@ export class IdleLoop {
    */
   #takeSleepRequests(): void {
     if (this.#sleepRequests !== undefined || this.#abort.signal.aborted) return;
-    this.#sleepRequests = this.#options.controlNc.subscribe(allControlSubjects('sleep'), {
-      callback: (error, msg) => {
-        if (error) return;
-        this.#answerSleep(msg).catch((reason: unknown) =>
-          this.#log.error({ subject: msg.subject, err: asError(reason) }, 'sleep request failed'),
-        );
-      },
-    });
+    try {
+      this.#sleepRequests = this.#options.controlNc.subscribe(allControlSubjects('sleep'), {
+        callback: (error, msg) => {
+          if (error) return;
+          this.#answerSleep(msg).catch((reason: unknown) =>
+            this.#log.error({ subject: msg.subject, err: asError(reason) }, 'sleep request failed'),
+          );
+        },
+      });
+    } catch (error) {
+      // A closed control connection: said, and tried again at the next record read.
+      this.#log.error({ err: asError(error) }, 'cannot take sleep requests');
+    }
   }
 
   /** Follows the leader's own connection: while it is down, or after it dropped, nothing heard is complete. */

@@ -37,6 +37,7 @@ import { kubeWatcher } from '../watcher/backends-bucket.ts';
 
 const logger = createLogger('recreated', (process.env.TEST_LOG as 'info') ?? 'silent');
 const ID = 'shop/api';
+const NOBODY = 'shop/nobody';
 
 describe('a Deployment deleted and created again under the same name', () => {
   let server: NatsServerFixture;
@@ -102,7 +103,20 @@ describe('a Deployment deleted and created again under the same name', () => {
    * active from then: `woken` in one CI run) cannot keep up a backend this test has no traffic for.
    */
   const sleep = async () => {
-    await until('the scaler to hold the idle-loop lease', () => scaler?.leader === true);
+    // The lease holder takes sleep requests once it has read every backend record: until it answers for
+    // a backend nobody lists (`unknown`), nobody answers.
+    await until('the scaler to take sleep requests', async () => {
+      const answer = await nc
+        .request(
+          controlSubject('sleep', NOBODY),
+          codecs.sleepRequest.encode({ backend: NOBODY, force: true }),
+          {
+            timeout: 2000,
+          },
+        )
+        .catch(() => undefined);
+      return answer !== undefined;
+    });
     const reply = await nc.request(
       controlSubject('sleep', ID),
       codecs.sleepRequest.encode({ backend: ID, force: true }),
