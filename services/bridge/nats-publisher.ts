@@ -15,6 +15,7 @@ import {
   codecs,
   controlSubject,
   firstAnswer,
+  flushWithin,
   headersWithContext,
   inSpan,
   type NatsConnection,
@@ -50,14 +51,6 @@ const ACTIVITY_FLUSH_TIMEOUT_MS = 2000;
  * WAKEGATE_DRAIN_MS), up to 3 s again, then the platform's scale call.
  */
 export const SLEEP_TIMEOUT_MS = 60_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from NATS within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 export class NatsPublisher {
   readonly #nc: NatsConnection;
@@ -147,7 +140,7 @@ export class NatsPublisher {
       }
       // A core publish is fire-and-forget: a connection that looks up may be cut off (a partition) and
       // only buffer it. The flush's PONG comes after the server read every message before it.
-      await withTimeout(this.#nc.flush(), ACTIVITY_FLUSH_TIMEOUT_MS);
+      await flushWithin(this.#nc, ACTIVITY_FLUSH_TIMEOUT_MS);
     } catch (error) {
       throw new NatsUnavailableError(asError(error).message, { cause: error });
     }

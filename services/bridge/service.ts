@@ -6,12 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { Kvm } from '@nats-io/kv';
 import {
+  asError,
   type BackendId,
   BRIDGES_BUCKET,
   closeControl,
   closeOnce,
   connectAndSetUp,
   connectForControl,
+  flushWithin,
   type Logger,
   type NatsConnection,
   natsControlConnectedGauge,
@@ -31,6 +33,8 @@ import { watchScaled } from './scaled-watch.ts';
 import type { BackendRow } from './schemas.ts';
 
 const CLOSE_GRACE_MS = 2000;
+/** How long the start waits for NATS to confirm the control subscriptions. */
+const CONTROL_FLUSH_TIMEOUT_MS = 2000;
 
 /** Bridges started in this process so far. */
 let startedHere = 0;
@@ -154,8 +158,14 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       onInvalid: () => metrics.invalidWakes.inc(),
     });
     undoOnFailure(async () => controlNats.stop());
-    // Started means answering: the control subscriptions are at the server once their connection's round trip is.
-    await controlNc.flush();
+    // Started means answering: the control subscriptions are at the server once their connection's round
+    // trip is. A control connection down right now does not hold the start up: it serves once it is back.
+    await flushWithin(controlNc, CONTROL_FLUSH_TIMEOUT_MS).catch((error: unknown) =>
+      logger.warn(
+        { err: asError(error) },
+        'control subscriptions not confirmed by NATS; serving them once it answers',
+      ),
+    );
     heartbeat = new BridgeHeartbeat({
       kv: await new Kvm(nc).open(BRIDGES_BUCKET),
       instance,

@@ -83,6 +83,7 @@ export {
   type StatusFollower,
 } from './nats/connection.ts';
 export { type FirstAnswerOptions, firstAnswer } from './nats/first-answer.ts';
+export { flushWithin } from './nats/flush.ts';
 export {
   BRIDGE_TTL_MS,
   ensureJetStream,
