@@ -5,14 +5,15 @@ import { freePort } from '../ports.ts';
 import { isAlive } from '../processes.ts';
 import { allWorkersSee, demoBackend, type E2eStack, eventually, send, startE2eStack } from './local-stack.ts';
 
+const API_IDLE_MS = 3000;
 let stack: E2eStack;
 beforeAll(async () => {
   stack = await startE2eStack({
     backends: [
       demoBackend('web', await freePort(), { idleTimeout: '1s', hosts: ['shop.localhost'] }),
-      // Longer than web's: kept up by the test's requests every 200 ms, it must outlast a stalled machine.
+      // Longer than web's, so that a stall of the test's requests every 200 ms does not read as idleness.
       demoBackend('api', await freePort(), {
-        idleTimeout: '3s',
+        idleTimeout: `${API_IDLE_MS}ms`,
         hosts: [],
         routes: [{ host: 'shop.localhost', path: '/api' }],
       }),
@@ -47,6 +48,7 @@ describe('routes by path on one host', () => {
 
     // Traffic on /api alone: web sleeps after its idle timeout while api, asked every 200 ms, stays up.
     let asking = true;
+    const askingSince = Date.now();
     const keepAsking = (async () => {
       while (asking) {
         const answer = await send(stack, 'shop.localhost', '/api/ping');
@@ -59,6 +61,9 @@ describe('routes by path on one host', () => {
       (alive) => !alive,
       15_000,
     );
+    // Asked for twice api's own idle timeout: only the requests can have kept it up (each answer came from
+    // the same process).
+    await new Promise((r) => setTimeout(r, Math.max(0, askingSince + 2 * API_IDLE_MS - Date.now())));
     expect(isAlive(apiEcho.pid)).toBe(true);
     asking = false;
     await keepAsking;

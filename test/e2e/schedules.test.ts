@@ -31,7 +31,8 @@ function expectRetryAfter(seconds: number, before: number, after: number, end: n
 describe('schedules', () => {
   let stack: E2eStack;
   const base = Math.ceil(Date.now() / 1000) * 1000 + 20_000;
-  const awakeWindow = { start: base, end: base + 6000 };
+  /** Long enough to be watched for several idle timeouts after a wake up to 4 s late. */
+  const awakeWindow = { start: base, end: base + 10_000 };
   const asleepWindow = { start: base, end: base + 20_000 };
   /** The window of a backend that takes 8 s to start: it opens while a request waits for it (8 s after the
    * previous test's window, so that its last cold start has time to end on a loaded machine). */
@@ -42,7 +43,7 @@ describe('schedules', () => {
       backends: [
         demoBackend('office', await freePort(), {
           idleTimeout: '1s',
-          awakeDuring: windowOf(awakeWindow.start, 6000),
+          awakeDuring: windowOf(awakeWindow.start, awakeWindow.end - awakeWindow.start),
         }),
         demoBackend('closed', await freePort(), {
           idleTimeout: '5m',
@@ -93,7 +94,7 @@ describe('schedules', () => {
     // The window started during the previous test: the backend woken before it is asleep now.
     expect(Date.now()).toBeGreaterThanOrEqual(asleepWindow.start);
     await until('it to be put to sleep', async () => (await row('local/closed')).state === 'asleep', 5000);
-    // Still well inside the window (20 s; the previous test takes about 10 s of it).
+    // Still well inside the window (20 s; the previous test takes about 12 s of it).
     expect(Date.now()).toBeLessThan(asleepWindow.end - 2000);
     const askedAt = Date.now();
     const refused = await fetch(`${stack.bridgeUrl}/v1/control/backends/local/closed/wake`, {
