@@ -6,9 +6,9 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTestBridge } from '../../test/bridge/test-bridge.ts';
 import { deploymentObject, type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { startFakeBridge } from '../../test/scaler/fake-bridge.ts';
 import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
 import { until } from '../../test/until.ts';
 import { KubernetesWorkloadScaler } from '../providers/kubernetes/workload-scaler.ts';
@@ -155,9 +155,9 @@ describe('scaler: a failing Kubernetes API', () => {
       }
     })();
     cleanups.push(async () => watch.stop());
-    // A bridge heard from, with every intent applied: without one the idle loop drains nothing.
-    const bridge = await startFakeBridge(nc, 'bridge-a');
-    cleanups.push(() => bridge.stop());
+    // A bridge heard from, applying the intents: without one the idle loop drains nothing.
+    const bridge = await startTestBridge(server.url);
+    cleanups.push(() => bridge.close());
     const scaler = await startScaler({
       drainMs: 200,
       checkIntervalMs: 50,
