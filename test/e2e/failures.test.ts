@@ -171,12 +171,13 @@ describe('when an awake backend is slow to answer', () => {
       headers: { host: 'slow.localhost' },
     });
     expect(answer.statusCode).toBe(200);
-    let events = 0;
     const started = Date.now();
+    let lastEventAt = started;
     for await (const chunk of answer.body) {
-      events += (chunk.toString().match(/^data: /gm) ?? []).length;
+      if (/^data: /m.test(chunk.toString())) lastEventAt = Date.now();
       if (Date.now() - started > 3 * RESPONSE_TIMEOUT_MS) break;
     }
-    expect(events).toBeGreaterThanOrEqual(5);
+    // Events still came well after the response timeout (not a count: a stall of the machine skips ticks).
+    expect(lastEventAt - started).toBeGreaterThan(2 * RESPONSE_TIMEOUT_MS);
   });
 });

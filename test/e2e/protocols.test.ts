@@ -121,6 +121,7 @@ describe('server-sent events', () => {
     expect(answer.headers['content-type']).toBe('text/event-stream');
     const events: { n: number; pid: number }[] = [];
     const started = Date.now();
+    let lastEventAt = started;
     const reading = (async () => {
       let text = '';
       try {
@@ -131,7 +132,10 @@ describe('server-sent events', () => {
               .slice(0, end)
               .split('\n')
               .find((l) => l.startsWith('data: '));
-            if (data) events.push(JSON.parse(data.slice(6)));
+            if (data) {
+              events.push(JSON.parse(data.slice(6)));
+              lastEventAt = Date.now();
+            }
             text = text.slice(end + 2);
           }
           if (Date.now() - started > 3 * IDLE_MS + 500) break;
@@ -144,9 +148,10 @@ describe('server-sent events', () => {
     const pids = new Set(events.map((e) => e.pid));
     expect(pids.size).toBe(1);
     const [pid] = [...pids] as [number];
-    // One process answered the whole stream in order, and it is still up.
+    // One process answered the whole stream in order, still sending after 3× its idle timeout, and it is
+    // still up. (Not a count of events: the backend's timer skips the ticks a stall of the machine takes.)
     expect(events.map((e) => e.n)).toEqual(events.map((_, i) => i));
-    expect(events.length).toBeGreaterThanOrEqual(15);
+    expect(lastEventAt - started).toBeGreaterThanOrEqual(3 * IDLE_MS);
     expect(isAlive(pid)).toBe(true);
     aborted.abort();
     await eventually(
