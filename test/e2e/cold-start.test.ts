@@ -105,13 +105,15 @@ describe('cold start through the whole local stack', () => {
       const answer = await send(stack, 'unknown.localhost', '/');
       expect(answer.status).toBe(404);
       expect(answer.json()).toMatchObject({ error: 'no backend for this host' });
-      // Then a cold start of a backend no other test uses: its wake is the only one since, and the other
-      // sleeping backend (bystander) was not woken either.
+      // Then a cold start of a backend no other test uses: its wake is the only one since (repeated should
+      // its cold start take over 2 s), the other sleeping backend (bystander) was not woken either, and the
+      // filter sent no wake but those (none for the unknown host).
       const marker = await send(stack, 'marker.localhost', '/');
       expect(marker.status).toBe(200);
       await nc.flush();
-      expect(woken).toEqual(['wakegate.wake.local.marker']);
-      expect(await stack.metric('wakegate_wakes_sent_total')).toBe(wakesBefore + 1);
+      expect(woken.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(woken)).toEqual(new Set(['wakegate.wake.local.marker']));
+      expect(await stack.metric('wakegate_wakes_sent_total')).toBe(wakesBefore + woken.length);
     } finally {
       await nc.close();
     }
