@@ -146,7 +146,7 @@ export function defaultStateFolder(
 }
 
 /** `statfs` types of Linux's in-memory filesystems: tmpfs and ramfs. */
-const IN_MEMORY_FILESYSTEMS = new Set([0x01021994, 0x858458f6]);
+export const IN_MEMORY_FILESYSTEMS: ReadonlySet<number> = new Set([0x01021994, 0x858458f6]);
 
 /** Whether the state file's folder is on a disk rather than in memory; false where that cannot be told
  * (systems other than Linux name their filesystem types otherwise). */

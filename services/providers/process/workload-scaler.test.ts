@@ -15,7 +15,13 @@ import { WorkloadNotFoundError } from '../errors.ts';
 import type { WorkloadScaler } from '../provider.ts';
 import { createWorkloadScaler } from './index.ts';
 import { ProcessStartError } from './process-group.ts';
-import { processStartTime, readProcessState, UnsafeStateFileError, unsafeBecause } from './state-file.ts';
+import {
+  IN_MEMORY_FILESYSTEMS,
+  processStartTime,
+  readProcessState,
+  UnsafeStateFileError,
+  unsafeBecause,
+} from './state-file.ts';
 
 const logger = createLogger('test', 'silent');
 const demoBackend = resolve('examples/demo-backend.ts');
@@ -472,11 +478,8 @@ async function startWarnings(configFile: string): Promise<{ msg: string; [field:
   return lines;
 }
 
-/** `statfs` types of tmpfs and ramfs. */
-const IN_MEMORY = [0x01021994, 0x858458f6];
-
 async function firstOnDisk(folders: string[]): Promise<string | undefined> {
-  for (const folder of folders) if (!IN_MEMORY.includes((await statfs(folder)).type)) return folder;
+  for (const folder of folders) if (!IN_MEMORY_FILESYSTEMS.has((await statfs(folder)).type)) return folder;
   return undefined;
 }
 
