@@ -7,7 +7,12 @@ import { startCuttableLink } from '../../test/cuttable-link.ts';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
 import { type FakeBridge, startFakeBridge } from '../../test/scaler/fake-bridge.ts';
-import { collectScaled, publishWake, putBackend } from '../../test/scaler/scaler-traffic.ts';
+import {
+  collectScaled,
+  publishWake,
+  putBackend,
+  untilTakingSleepRequests,
+} from '../../test/scaler/scaler-traffic.ts';
 import { TestWorkloads } from '../../test/scaler/workloads.ts';
 import { until } from '../../test/until.ts';
 import {
@@ -231,17 +236,8 @@ describe('scaler: idle loop', () => {
     return codecs.sleepReply.decode(reply.data).outcome;
   }
 
-  /**
-   * Until a leader takes sleep requests: it does once it read every backend record (it answers `unknown`
-   * for one nobody lists), and after its activity subscription, which is on the same connection.
-   */
-  function untilTakingSleepRequests() {
-    const nobody = backendId('control', 'nobody');
-    return until(
-      'the leader to take sleep requests',
-      async () => (await askSleep(nobody, false).catch(() => undefined)) === 'unknown',
-    );
-  }
+  /** Until the leader takes sleep requests (and its activity subscription is at the server). */
+  const untilLeaderTakesSleepRequests = () => untilTakingSleepRequests(nc, backendId('control', 'nobody'));
 
   function reportActivity(id: BackendId, requests: number, inflight: number) {
     nc.publish(
@@ -891,7 +887,7 @@ describe('scaler: idle loop', () => {
     const garbage = new TextEncoder().encode('not json');
     // Its subscriptions at the server first: activity published on another connection before would be
     // dropped there, with nobody to count it, and a request would meet no responder.
-    await untilTakingSleepRequests();
+    await untilLeaderTakesSleepRequests();
     nc.publish(subjectFor('activity', backendId('idle', 'x')), garbage);
     await backends.put('idle/unreadable', garbage);
     await backends.put('Not_A_Key', garbage);
@@ -972,7 +968,7 @@ describe('scaler: idle loop', () => {
     // No replica leads yet: nobody answers.
     await expect(askSleep(quiet, false)).rejects.toThrow();
     await startReplica(workloads, 'leader');
-    await untilTakingSleepRequests();
+    await untilLeaderTakesSleepRequests();
 
     const asked = Date.now();
     expect(await askSleep(quiet, false)).toBe('asleep');
@@ -1011,7 +1007,7 @@ describe('scaler: idle loop', () => {
     // A fresh install: the bucket is empty, and its watch yields nothing to say its first read is done.
     await (await jetstreamManager(nc)).streams.purge('KV_wakegate-backends');
     await startReplica(new TestWorkloads(api), 'leader');
-    await untilTakingSleepRequests();
+    await untilLeaderTakesSleepRequests();
   });
 
   it('takes no sleep request before it read every backend record: the last one listed is not answered unknown', async () => {
@@ -1046,7 +1042,7 @@ describe('scaler: idle loop', () => {
     const workloads = new TestWorkloads(api, { [web]: 1, [shopApi]: 1, [alone]: 1 });
     const scaled = collectScaled(nc);
     await startReplica(workloads, 'leader');
-    await untilTakingSleepRequests();
+    await untilLeaderTakesSleepRequests();
 
     // A request in flight on the other member: the group is busy, nothing is drained.
     reportActivity(shopApi, 1, 1);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendRecord } from '../../test/backend-record.ts';
 import { type KubeApiServer, startKubeApiServer } from '../../test/kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../../test/nats-server.ts';
-import { collectScaled, publishWake } from '../../test/scaler/scaler-traffic.ts';
+import { collectScaled, publishWake, untilTakingSleepRequests } from '../../test/scaler/scaler-traffic.ts';
 import { TestWorkloads } from '../../test/scaler/workloads.ts';
 import { until } from '../../test/until.ts';
 import {
@@ -65,22 +65,8 @@ describe('scalers of two pairs on one NATS', () => {
       pairs.push({ scaler, nc: pairNc, workloads, api });
     }
     await until('both pairs to lead their own idle loop', () => pairs.every((p) => p.scaler.leader), 20_000);
-    // A leader takes sleep requests once it read every backend record: then both answer for one nobody lists.
-    const nobody = backendId('local', 'nobody');
-    await until('both leaders to take sleep requests', async () => {
-      let answers = 0;
-      try {
-        const replies = await nc.requestMany(
-          controlSubject('sleep', nobody),
-          codecs.sleepRequest.encode({ backend: nobody, force: false }),
-          { strategy: 'count', maxMessages: 2, maxWait: 1000 },
-        );
-        for await (const _ of replies) answers++;
-      } catch {
-        // Nobody takes them yet.
-      }
-      return answers === 2;
-    });
+    // Both answer for a backend nobody lists once each read every record.
+    await untilTakingSleepRequests(nc, backendId('local', 'nobody'), 2);
   }, 30_000);
   afterAll(async () => {
     for (const pair of pairs) {

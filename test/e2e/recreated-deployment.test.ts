@@ -12,6 +12,7 @@ import { createWorkloadScaler } from '../../services/providers/kubernetes/index.
 import { createScaler, type Scaler } from '../../services/scaler/index.ts';
 import {
   BACKENDS_BUCKET,
+  backendId,
   backendKey,
   codecs,
   connectNats,
@@ -31,13 +32,13 @@ import {
   startKubeApiServer,
 } from '../kube-api/index.ts';
 import { type NatsServerFixture, startNatsServer } from '../nats-server.ts';
-import { collectScaled } from '../scaler/scaler-traffic.ts';
+import { collectScaled, untilTakingSleepRequests } from '../scaler/scaler-traffic.ts';
 import { until } from '../until.ts';
 import { kubeWatcher } from '../watcher/backends-bucket.ts';
 
 const logger = createLogger('recreated', (process.env.TEST_LOG as 'info') ?? 'silent');
 const ID = 'shop/api';
-const NOBODY = 'shop/nobody';
+const NOBODY = backendId('shop', 'nobody');
 
 describe('a Deployment deleted and created again under the same name', () => {
   let server: NatsServerFixture;
@@ -103,20 +104,7 @@ describe('a Deployment deleted and created again under the same name', () => {
    * active from then: `woken` in one CI run) cannot keep up a backend this test has no traffic for.
    */
   const sleep = async () => {
-    // The lease holder takes sleep requests once it has read every backend record: until it answers for
-    // a backend nobody lists (`unknown`), nobody answers.
-    await until('the scaler to take sleep requests', async () => {
-      const answer = await nc
-        .request(
-          controlSubject('sleep', NOBODY),
-          codecs.sleepRequest.encode({ backend: NOBODY, force: true }),
-          {
-            timeout: 2000,
-          },
-        )
-        .catch(() => undefined);
-      return answer !== undefined;
-    });
+    await untilTakingSleepRequests(nc, NOBODY);
     const reply = await nc.request(
       controlSubject('sleep', ID),
       codecs.sleepRequest.encode({ backend: ID, force: true }),

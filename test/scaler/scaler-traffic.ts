@@ -1,6 +1,7 @@
 /**
  * The scaler's NATS traffic as its tests play and observe it: backend records as the watcher writes them,
- * wakes as the bridge publishes them, and the `wakegate.scaled` events the scaler sends.
+ * wakes as the bridge publishes them, sleep requests as the bridge asks them, and the `wakegate.scaled`
+ * events the scaler sends.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
@@ -10,12 +11,14 @@ import {
   type BackendId,
   backendKey,
   codecs,
+  controlSubject,
   DEFAULT_BACKEND_CONFIG,
   type ScaledMessage,
   subjectFor,
   WAKE_SOURCE_HEADER,
 } from '../../services/shared/index.ts';
 import { backendRecord } from '../backend-record.ts';
+import { until } from '../until.ts';
 
 /** Writes a backend record as the watcher would; ready when it has replicas. */
 export async function putBackend(
@@ -39,6 +42,31 @@ export async function publishWake(js: JetStreamClient, id: BackendId): Promise<v
     subjectFor('wake', id),
     codecs.wake.encode({ backend: id, at: Date.now(), source: 'test' }),
   );
+}
+
+/**
+ * Until `leaders` idle-loop leaders take sleep requests. A leader takes them once it has read every backend
+ * record, and then answers `unknown` for `nobody`, a backend no record lists; before that nobody answers,
+ * and a request meets no responder. Its activity subscription, made before on the same connection, is
+ * then at the server too.
+ */
+export function untilTakingSleepRequests(nc: NatsConnection, nobody: BackendId, leaders = 1): Promise<void> {
+  return until(`${leaders} leader(s) to take sleep requests`, async () => {
+    let answered = 0;
+    try {
+      const replies = await nc.requestMany(
+        controlSubject('sleep', nobody),
+        codecs.sleepRequest.encode({ backend: nobody, force: false }),
+        { strategy: 'count', maxMessages: leaders, maxWait: 1000 },
+      );
+      for await (const reply of replies) {
+        if (codecs.sleepReply.decode(reply.data).outcome === 'unknown') answered++;
+      }
+    } catch {
+      // Nobody takes them yet.
+    }
+    return answered === leaders;
+  });
 }
 
 /** A `wakegate.scaled.*` event, with the wake source its header names (`WAKE_SOURCE_HEADER`), if any. */
