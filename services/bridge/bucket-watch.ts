@@ -38,6 +38,8 @@ export interface BucketWatchOptions {
   onInvalid?: ((bucket: string) => void) | undefined;
   /** Called after each entry applied, whether or not the filters' table changed (records, intents). */
   onApplied?: ((id: BackendId) => void) | undefined;
+  /** Runs `apply`, which applies a whole snapshot, as one change of the view (MergedView's `batch`). */
+  asOneChange?: ((apply: () => void) => void) | undefined;
 }
 
 /** A watch that failed or ended (NATS away, a bucket without a leader) is tried again this soon. */
@@ -206,15 +208,20 @@ export class BucketWatch {
       this.applied = 0;
     }
     const keys = new Set(snapshot.keys());
-    for (const [id, entry] of [...snapshot].sort(([, a], [, b]) => a.revision - b.revision)) {
-      this.#applyEntry(id, entry);
-    }
-    for (const id of this.#keys) {
-      if (keys.has(id)) continue;
-      if (gone.has(id)) {
-        if (this.#revisions.delete(id)) this.#tell(id, undefined);
-      } else keys.add(id);
-    }
+    const applySnapshot = () => {
+      for (const [id, entry] of [...snapshot].sort(([, a], [, b]) => a.revision - b.revision)) {
+        this.#applyEntry(id, entry);
+      }
+      for (const id of this.#keys) {
+        if (keys.has(id)) continue;
+        if (gone.has(id)) {
+          if (this.#revisions.delete(id)) this.#tell(id, undefined);
+        } else keys.add(id);
+      }
+    };
+    const { asOneChange } = this.#options;
+    if (asOneChange) asOneChange(applySnapshot);
+    else applySnapshot();
     this.#keys = keys;
     if (renewed) this.#log.info({ keys: keys.size }, 'kv watch renewed');
     if (!this.#synced) {

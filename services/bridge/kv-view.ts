@@ -45,6 +45,7 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
   const kvm = new Kvm(jetstream(options.nc, { timeout: KV_TIMEOUT_MS }));
   const [backendsKv, intentsKv] = await Promise.all([kvm.open(BACKENDS_BUCKET), kvm.open(INTENTS_BUCKET)]);
   const { view } = options;
+  const watchOptions = { ...options, asOneChange: (apply: () => void) => view.batch(apply) };
 
   const backends: BucketWatch = new BucketWatch(
     backendsKv,
@@ -72,13 +73,13 @@ export async function watchKvView(options: KvViewOptions): Promise<KvViewWatch> 
       }
       return view.setBackend(id, record, seq);
     },
-    options,
+    watchOptions,
   );
   const intents: BucketWatch = new BucketWatch(
     intentsKv,
     INTENTS_BUCKET,
     (id, value, seq) => view.setIntent(id, intents.decode(id, value, codecs.intent.decode), seq),
-    options,
+    watchOptions,
   );
   const watches = [backends, intents];
   for (const watch of watches) watch.start();

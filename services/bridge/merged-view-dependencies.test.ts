@@ -77,4 +77,43 @@ describe('merged view: dependencies', () => {
     expect(view.wakeSet('shop/web')).toEqual(['shop/api']);
     expect(view.wakeSet('blog/web')).toEqual([]);
   });
+
+  it('applies a snapshot as one change: nobody is told of a row until the graph is built for it', () => {
+    const view = new MergedView();
+    const told: [string, boolean | undefined, boolean | undefined][] = [];
+    view.onRowChange((id, before) => told.push([id, before?.ready, ready(view, id)]));
+    view.batch(() => {
+      // The dependent comes first, while its dependency is not listed yet.
+      view.setBackend('shop/app', backend('shop/app', true, { dependsOn: ['shop/db'] }), 1);
+      view.setBackend('shop/web', backend('shop/web', true, { group: 'front' }), 2);
+      view.setBackend('shop/db', backend('shop/db', false), 3);
+      expect(told).toEqual([]);
+    });
+    // Each row told once, as it is after the whole snapshot: the app held for its database.
+    expect(told).toEqual([
+      ['shop/app', undefined, false],
+      ['shop/web', undefined, true],
+      ['shop/db', undefined, false],
+    ]);
+    expect(view.graphProblems()).toEqual([]);
+    expect(view.wakeSet('shop/app')).toEqual(['shop/db']);
+
+    view.setBackend('shop/db', backend('shop/db', true), 4);
+    expect(ready(view, 'shop/app')).toBe(true);
+  });
+
+  it('releases a chain of 20,000 dependencies when its last one turns ready', () => {
+    const view = new MergedView();
+    const links = 20_000;
+    const link = (i: number) => `shop/s${i}`;
+    view.batch(() => {
+      for (let i = 0; i < links; i++) {
+        const extra = i === 0 ? {} : { dependsOn: [link(i - 1)] };
+        view.setBackend(link(i), backend(link(i), i > 0, extra), i + 1);
+      }
+    });
+    expect(ready(view, link(links - 1))).toBe(false);
+    view.setBackend(link(0), backend(link(0), true), links + 1);
+    expect(ready(view, link(links - 1))).toBe(true);
+  });
 });
