@@ -68,6 +68,33 @@ describe('host ownership', () => {
     ]);
   });
 
+  it("passes over its own namespace's hosts to the earliest of another that a wildcard covers", () => {
+    const result = owned([
+      { id: 'shop/web', hosts: ['web.shop.example.com'], createdAt: T0 },
+      { id: 'shop/api', hosts: ['api.shop.example.com'], createdAt: T0 + 1 },
+      { id: 'blog/feed', hosts: ['feed.shop.example.com'], createdAt: T0 + 2 },
+      { id: 'news/feed', hosts: ['news.shop.example.com'], createdAt: T0 + 3 },
+      { id: 'shop/all', hosts: ['*.shop.example.com'], createdAt: T0 + 4 },
+      { id: 'blog/all', hosts: ['*.example.com'], createdAt: T0 + 5 },
+    ]);
+    expect(result.refused).toEqual([
+      {
+        id: 'shop/all',
+        host: '*.shop.example.com',
+        reason: 'conflict',
+        owner: 'blog/feed',
+        ownerHost: 'feed.shop.example.com',
+      },
+      {
+        id: 'blog/all',
+        host: '*.example.com',
+        reason: 'conflict',
+        owner: 'shop/web',
+        ownerHost: 'web.shop.example.com',
+      },
+    ]);
+  });
+
   it('keeps a host with its first claimant, even when the later one sorts first by id', () => {
     const result = owned([
       { id: 'aaa-a/web', hosts: ['api.tenantb.com'], createdAt: T0 + 1000 },
