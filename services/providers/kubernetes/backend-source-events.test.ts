@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { deploymentObject, type KubeObject, serviceObject } from '../../../test/kube-api/index.ts';
 import { useKubeSource } from '../../../test/kube-source.ts';
 import { until } from '../../../test/until.ts';
+import { MAX_MESSAGE_CHARS } from './events.ts';
 
 /** The Events' lifetime, shortened from kube-apiserver's hour. */
 const EVENT_TTL_MS = 600;
@@ -66,5 +67,25 @@ describe('Kubernetes backend source: Events of lasting problems', () => {
     const creates = () => api.requests.filter((r) => r.verb === 'create' && r.resource === 'events').length;
     await until('more tries than the share of one Deployment', () => creates() > 6 + 12, 10 * EVENT_TTL_MS);
     expect(api.list('events', 'shop').filter((e) => e.reason !== 'InvalidAnnotation')).toEqual([]);
+  });
+
+  it('quotes only the start of a long malformed value, and tells each new one apart', async () => {
+    const api = await kube.startApi();
+    const messages: string[] = [];
+    api.onChange(({ type, resource, object }) => {
+      if (resource.resource === 'events' && type === 'ADDED') messages.push(String(object.message));
+    });
+    const long = (last: string) => ({ 'wakegate.dev/asleep-during': `${'x'.repeat(100_000)}${last}` });
+    api.create(deploymentObject('web', { replicas: 0, annotations: long('a') }));
+    api.create(serviceObject('web', 'web'));
+    await kube.startSource();
+    await until('an Event for the malformed value', () => messages.length === 1);
+    expect(messages[0]).toMatch(/^wakegate\.dev\/asleep-during: /);
+    expect(messages[0]?.length).toBeLessThanOrEqual(MAX_MESSAGE_CHARS);
+
+    // Another value (the same start) is another problem, reported in its turn.
+    const deployment = api.get('deployments', 'shop', 'web') as KubeObject;
+    api.update({ ...deployment, metadata: { ...deployment.metadata, annotations: long('b') } });
+    await until('an Event for the changed value', () => messages.length === 2);
   });
 });

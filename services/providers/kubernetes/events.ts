@@ -50,6 +50,23 @@ export const EVENT_TTL_MS = 60 * 60_000;
  * fraction of the lifetime (10 minutes of the hour). */
 export const RENEWALS_PER_TTL = 6;
 
+/** Characters of a malformed annotation's value quoted in its Event and log line. */
+const QUOTED_VALUE_CHARS = 200;
+
+/** The value as JSON, its start only when long: an Event is read in `kubectl describe`, not a dump. */
+function quoted(value: string): string {
+  if (value.length <= QUOTED_VALUE_CHARS) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, QUOTED_VALUE_CHARS))}… (${value.length} characters)`;
+}
+
+/** Characters of an Event's message at most (the `note` limit of events.k8s.io): a parser's reason may
+ * quote the value again. */
+export const MAX_MESSAGE_CHARS = 1024;
+
+function shortened(message: string): string {
+  return message.length <= MAX_MESSAGE_CHARS ? message : `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
+}
+
 type DeploymentRef = DeploymentBackend['deployment'];
 
 interface InvolvedObject {
@@ -88,12 +105,17 @@ export class AnnotationProblemReporter {
     this.ttlMs = ttlMs;
   }
 
-  /** Whether `key` is to be reported now (never, or its Event has expired); if so it counts as sent. */
+  /**
+   * Whether `key` is to be reported now (never, or its Event has expired); if so it counts as sent. Kept by
+   * a digest: a key holds the annotation's value, up to the 256 KiB the API server allows, and a tenant
+   * changing one character of it per update must not grow the watcher by that much per update.
+   */
   private due(key: string): boolean {
     const now = Date.now();
-    const sent = this.reported.get(key);
+    const digest = createHash('sha256').update(key).digest('base64url');
+    const sent = this.reported.get(digest);
     if (sent !== undefined && now - sent < this.ttlMs) return false;
-    this.reported.set(key, now);
+    this.reported.set(digest, now);
     return true;
   }
 
@@ -103,8 +125,11 @@ export class AnnotationProblemReporter {
       const key = `${uid ?? ''}|${namespace}/${name}|${problem.setting}|${problem.value}`;
       if (!this.due(key)) continue;
       const annotation = `wakegate.dev/${problem.setting}`;
-      const message = `${annotation}: ${problem.reason}, got ${JSON.stringify(problem.value)}; using ${problem.instead ?? 'the default'}`;
-      this.logger.warn({ backend: view.backend.id, annotation, value: problem.value }, message);
+      const value = quoted(problem.value);
+      const message = shortened(
+        `${annotation}: ${problem.reason}, got ${value}; using ${problem.instead ?? 'the default'}`,
+      );
+      this.logger.warn({ backend: view.backend.id, annotation, value }, message);
       void this.createEvent(deploymentObject(view.deployment), key, INVALID_ANNOTATION_REASON, message);
     }
     for (const problem of view.routeProblems) {
