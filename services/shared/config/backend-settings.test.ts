@@ -238,6 +238,10 @@ describe('per-backend settings', () => {
     ['', undefined],
     ['5 minutes', undefined],
     ['1d', undefined],
+    [`1${'0'.repeat(400)}`, undefined],
+    [`1${'0'.repeat(400)}h`, undefined],
+    ['9007199254740991', 9_007_199_254_740_991],
+    ['9007199254740992', undefined],
   ])('parses the duration %j', (input, ms) => {
     expect(parseDurationMs(input)).toBe(ms);
   });
