@@ -76,6 +76,14 @@ describe('merged view: dependencies', () => {
     view.setBackend('blog/web', backend('blog/web', false, { group: 'front' }), 3);
     expect(view.wakeSet('shop/web')).toEqual(['shop/api']);
     expect(view.wakeSet('blog/web')).toEqual([]);
+
+    // A member leaves, another joins: the next wake sees the group as it is now.
+    view.setBackend('shop/api', backend('shop/api', false, { group: 'back' }), 4);
+    expect(view.wakeSet('shop/web')).toEqual([]);
+    view.setBackend('shop/cart', backend('shop/cart', false, { group: 'front' }), 5);
+    view.setBackend('shop/api', backend('shop/api', false), 6);
+    expect(view.wakeSet('shop/web')).toEqual(['shop/cart']);
+    expect(view.wakeSet('shop/cart')).toEqual(['shop/web']);
   });
 
   it('applies a snapshot as one change: nobody is told of a row until the graph is built for it', () => {

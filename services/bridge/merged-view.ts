@@ -100,13 +100,14 @@ function clears(mark: ScaleMark, record: BackendRecord, seq: number | undefined)
   return seq !== undefined && seq > mark.seq;
 }
 
-/** A record's group and dependencies, compared to know when the graph must be built again. */
-function relationsOf(record: BackendRecord | undefined): string {
-  if (record === undefined) return '';
-  const { group, dependsOn } = record.config;
-  return group === undefined && dependsOn === undefined
-    ? ''
-    : `${group ?? ''}|${(dependsOn ?? []).join(',')}`;
+/** A record's dependencies, compared to know when rows may change with the graph. */
+function dependenciesOf(record: BackendRecord | undefined): string {
+  return record?.config.dependsOn?.join(',') ?? '';
+}
+
+/** Whether a record takes part in the graph (a group or dependencies). */
+function related(record: BackendRecord | undefined): boolean {
+  return record !== undefined && (record.config.group !== undefined || record.config.dependsOn !== undefined);
 }
 
 function byId(a: BackendRow, b: BackendRow): number {
@@ -136,6 +137,9 @@ export class MergedView {
   readonly #related = new Set<BackendId>();
   readonly #named = new Set<string>();
   #graph = new BackendGraph([]);
+  /** A group changed since the graph was built: its groups are out of date, its dependencies are not (no
+   * row depends on a group), so it is built again only when a wake asks for a group. */
+  #groupsStale = false;
   #rowListener: (id: BackendId, before: BackendRow | undefined) => void = () => undefined;
   /** Rows changed by the call in progress, told once it is done: the revision then covers all of them. */
   readonly #pending: [BackendId, BackendRow | undefined][] = [];
@@ -210,12 +214,13 @@ export class MergedView {
 
   /** What a wake of the backend wakes besides it (its group, its dependencies first): see BackendGraph. */
   wakeSet(id: BackendId): BackendId[] {
-    return this.#graph.empty ? [] : this.#graph.wakeSet(id);
+    const graph = this.#currentGraph();
+    return graph.empty ? [] : graph.wakeSet(id);
   }
 
   /** The dependency problems of the current records (unknown ids, other namespaces, cycles). */
   graphProblems(): readonly GraphProblem[] {
-    return this.#graph.problems;
+    return this.#currentGraph().problems;
   }
 
   /**
@@ -226,11 +231,12 @@ export class MergedView {
     const before = this.#backends.get(id);
     if (record === undefined) this.#backends.delete(id);
     else this.#backends.set(id, record);
-    const relations = relationsOf(record);
     const listedChanged = (before === undefined) !== (record === undefined);
-    const regraph = relations !== relationsOf(before) || (listedChanged && this.#named.has(id));
-    if (relations === '') this.#related.delete(id);
-    else this.#related.add(id);
+    const regraph =
+      dependenciesOf(record) !== dependenciesOf(before) || (listedChanged && this.#named.has(id));
+    if (record?.config.group !== before?.config.group) this.#groupsStale = true;
+    if (related(record)) this.#related.add(id);
+    else this.#related.delete(id);
     if (seq !== undefined) this.#backendsSeq = seq;
     const mark = this.#scaledToZero.get(id);
     if (mark !== undefined && (record === undefined || clears(mark, record, seq))) {
@@ -348,15 +354,26 @@ export class MergedView {
     return delta;
   }
 
-  /** The groups or dependencies of `ids` changed: the graph again, and every backend it may concern merged
-   * again. */
-  #regraph(ids: Iterable<BackendId>): boolean {
+  /** The graph, built again first when a group changed since. */
+  #currentGraph(): BackendGraph {
+    if (this.#groupsStale) this.#buildGraph();
+    return this.#graph;
+  }
+
+  #buildGraph(): void {
     this.#graph = new BackendGraph(
       [...this.#related].map(
         (related) => [related, (this.#backends.get(related) as BackendRecord).config] as const,
       ),
       (dependency) => this.#backends.has(dependency),
     );
+    this.#groupsStale = false;
+  }
+
+  /** The dependencies of `ids` changed (or a backend named as one was listed or dropped): the graph again,
+   * and every backend it may concern merged again. */
+  #regraph(ids: Iterable<BackendId>): boolean {
+    this.#buildGraph();
     this.#named.clear();
     for (const related of this.#related) {
       for (const dependency of this.#backends.get(related)?.config.dependsOn ?? [])
