@@ -3,7 +3,7 @@
  * folder. Every test file starts its own; nothing touches a server it did not start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from '../services/local/index.ts';
@@ -34,6 +34,14 @@ export interface NatsServerFixture {
    */
   pause(): Promise<void>;
   resume(): void;
+  /** Stops it (SIGTERM), keeps a copy of its store as it is, and starts it again. */
+  checkpoint(): Promise<void>;
+  /**
+   * Kills it and brings it back with the store of the last `checkpoint()`: its streams then number their
+   * next writes from there, lower than their clients saw, as a whole cluster killed at once can (its
+   * servers' copies numbering the same writes differently).
+   */
+  rollBack(): Promise<void>;
   /** Stops it for good and removes its folder. */
   close(): Promise<void>;
 }
@@ -118,6 +126,7 @@ export async function startNatsServer(
   // A port below the ephemeral range, so no outgoing connection takes it while the server is stopped.
   let { child, port } = await launch(storeDir, await freePort(), config, env);
   const url = `nats://127.0.0.1:${port}`;
+  const checkpointDir = `${storeDir}-checkpoint`;
   return {
     url,
     passwords,
@@ -134,10 +143,23 @@ export async function startNatsServer(
       await untilStopped(child.pid as number);
     },
     resume: () => child.kill('SIGCONT'),
+    async checkpoint() {
+      await exited(child, 'SIGTERM');
+      await rm(checkpointDir, { recursive: true, force: true });
+      await cp(storeDir, checkpointDir, { recursive: true });
+      ({ child } = await launch(storeDir, port, config, env));
+    },
+    async rollBack() {
+      await exited(child, 'SIGKILL');
+      await rm(storeDir, { recursive: true, force: true });
+      await cp(checkpointDir, storeDir, { recursive: true });
+      ({ child } = await launch(storeDir, port, config, env));
+    },
     async close() {
       child.kill('SIGCONT');
       await exited(child, 'SIGKILL');
       await rm(storeDir, { recursive: true, force: true });
+      await rm(checkpointDir, { recursive: true, force: true });
     },
   };
 }

@@ -280,6 +280,10 @@ export class IdleLoop {
         this.#connected = true;
         // Activity published while it was away is lost: every backend gets its full timeout again.
         this.#tracker.heardNothingUntil(this.#clock());
+        // A watch resumes after the last number it got, and servers that were all killed can number the
+        // buckets lower when they come back: what is written at the numbers it passed would never come. So
+        // every watch starts again, with the buckets as they are.
+        for (const watch of this.#watches) watch.stop();
       }
     });
     this.#tasks.push(this.#status.done);
@@ -403,7 +407,9 @@ export class IdleLoop {
       return;
     }
     const known = this.#intentRevisions.get(id) ?? 0;
-    if (entry.revision <= known) return; // a restarted watch replays what this loop already saw
+    // A restarted watch replays what this loop already saw; a lower revision is the bucket numbered lower
+    // after its servers were all killed, as it is now.
+    if (entry.revision === known) return;
     this.#intentRevisions.set(id, entry.revision);
     this.#ownStops.delete(id);
     this.#intentStates.delete(id);
