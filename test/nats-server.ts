@@ -3,7 +3,7 @@
  * folder. Every test file starts its own; nothing touches a server it did not start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATS_LISTENING, NATS_READY, natsServerArgs } from '../services/local/index.ts';
@@ -150,6 +150,8 @@ export async function startNatsServer(
       ({ child } = await launch(storeDir, port, config, env));
     },
     async rollBack() {
+      if (!(await stat(checkpointDir).catch(() => undefined)))
+        throw new Error('rollBack() needs a checkpoint()');
       await exited(child, 'SIGKILL');
       await rm(storeDir, { recursive: true, force: true });
       await cp(checkpointDir, storeDir, { recursive: true });

@@ -85,20 +85,27 @@ describe('scaler: idle loop after its NATS server numbers the buckets lower', ()
     bridge = await startFakeBridge(nc, 'bridge-a');
     loopNc = await connectTo(server.url);
     const metrics = new ScalerMetrics();
-    const intentStore = new IntentStore(intents, 'leader');
+    // The loop's buckets on its own connection, as a scaler has them: the reconnect it hears is theirs.
+    const loopKvm = new Kvm(loopNc);
+    const [loopBackends, loopIntents, loopBridges] = await Promise.all([
+      loopKvm.open(BACKENDS_BUCKET),
+      loopKvm.open(INTENTS_BUCKET),
+      loopKvm.open(BRIDGES_BUCKET),
+    ]);
+    const intentStore = new IntentStore(loopIntents, 'leader');
     const noted = vi.spyOn(intentStore, 'noted');
     const workloads = new TestWorkloads(api, { [id]: 0 });
     loop = new IdleLoop({
       nc: loopNc,
       controlNc: loopNc,
       pair: '',
-      backends,
+      backends: loopBackends,
       bounds: new RecordBounds(
         { ...DEFAULT_BACKEND_BOUNDS, minIdleTimeoutMs: IDLE_TIMEOUT_MS },
         metrics,
         logger,
       ),
-      bridges: await new Kvm(loopNc).open(BRIDGES_BUCKET),
+      bridges: loopBridges,
       intents: intentStore,
       scaler: workloads,
       scaled: new ScaledPublisher(loopNc),

@@ -282,8 +282,12 @@ export class IdleLoop {
         this.#tracker.heardNothingUntil(this.#clock());
         // A watch resumes after the last number it got, and servers that were all killed can number the
         // buckets lower when they come back: what is written at the numbers it passed would never come. So
-        // every watch starts again, with the buckets as they are.
+        // every watch starts again (`#follow`), with the buckets as they are, and the intents' revisions seen
+        // so far are forgotten: the same number may now be another write. (The replay counts each `awake` as
+        // a wake, which every backend got above already.)
         for (const watch of this.#watches) watch.stop();
+        this.#intentRevisions.clear();
+        this.#markWrites.clear();
       }
     });
     this.#tasks.push(this.#status.done);
@@ -344,14 +348,23 @@ export class IdleLoop {
     await Promise.allSettled([...this.#draining.values(), ...this.#tasks]);
   }
 
+  /**
+   * Follows a bucket's watch, opened again whenever it ends; at once when the connection dropped since it
+   * was opened (stopped by the reconnect, or the drop came while it was being opened): it could resume
+   * past entries of a bucket its servers now number lower.
+   */
   #follow(what: string, open: () => Promise<QueuedIterator<KvWatchEntry>>, each: (e: KvWatchEntry) => void) {
     const { signal } = this.#abort;
     const watchOnce = async () => {
-      const watch = await open();
-      this.#watches.add(watch);
-      if (signal.aborted) watch.stop();
-      for await (const entry of watch) each(entry);
-      this.#watches.delete(watch);
+      let drops: number;
+      do {
+        drops = this.#drops;
+        const watch = await open();
+        this.#watches.add(watch);
+        if (signal.aborted || this.#drops !== drops) watch.stop();
+        for await (const entry of watch) each(entry);
+        this.#watches.delete(watch);
+      } while (!signal.aborted && this.#drops !== drops);
     };
     this.#tasks.push(
       keepRunning(watchOnce, {
