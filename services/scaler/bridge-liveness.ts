@@ -49,17 +49,21 @@ export class BridgeLiveness {
   }
 
   /**
-   * An entry found in the bucket (a watch's snapshot at takeover): the bridge is live, but when it last
-   * beat is unknown, so it is not fresh until its next heartbeat.
+   * The entries found in the bucket as a watch opens (at takeover, or again after a reconnect): a bridge
+   * listed is live, but one not heard yet is fresh only from its next heartbeat; a bridge not listed is
+   * gone (its entry was deleted, or expired, while no watch was open).
    */
-  listed(bridge: string, now: number): void {
-    if (this.#bridges.has(bridge)) return;
-    this.#bridges.set(bridge, {
-      intents: 0,
-      seenAt: now,
-      freshAt: Number.NEGATIVE_INFINITY,
-      freshSince: Number.POSITIVE_INFINITY,
-    });
+  relisted(bridges: ReadonlySet<string>, now: number): void {
+    for (const bridge of this.#bridges.keys()) if (!bridges.has(bridge)) this.gone(bridge, now);
+    for (const bridge of bridges) {
+      if (this.#bridges.has(bridge)) continue;
+      this.#bridges.set(bridge, {
+        intents: 0,
+        seenAt: now,
+        freshAt: Number.NEGATIVE_INFINITY,
+        freshSince: Number.POSITIVE_INFINITY,
+      });
+    }
   }
 
   /** Its entry was deleted (a bridge that stopped cleanly). */

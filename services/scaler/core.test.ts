@@ -158,7 +158,7 @@ describe('bridge liveness', () => {
 
   it('counts a bridge found listed at takeover as live but not fresh until it beats', () => {
     const bridges = new BridgeLiveness(options);
-    bridges.listed('a', 0);
+    bridges.relisted(new Set(['a']), 0);
     expect(bridges.gate(0)).toEqual({ ok: false, reason: 'bridge a silent' });
     bridges.heartbeat('a', 3, 100);
     expect(bridges.gate(100)).toEqual({ ok: true });
@@ -178,8 +178,20 @@ describe('bridge liveness', () => {
   it('does not let an entry listed again at a watch restart undo a heartbeat already heard', () => {
     const bridges = new BridgeLiveness(options);
     bridges.heartbeat('a', 5, 0);
-    bridges.listed('a', 10);
+    bridges.relisted(new Set(['a']), 10);
     expect(bridges.applied(5, 10)).toEqual({ ok: true });
+  });
+
+  it('forgets a bridge no longer listed at a watch restart: it stopped while no watch was open', () => {
+    const bridges = new BridgeLiveness(options);
+    bridges.heartbeat('a', 1, 0);
+    bridges.heartbeat('b', 1, 0);
+    // b's entry was deleted between the watches: the new one never delivers that delete.
+    bridges.relisted(new Set(['a']), 1_000);
+    bridges.heartbeat('a', 1, 1_500);
+    expect(bridges.gate(1_500)).toEqual({ ok: true });
+    // Its leaving counts as a moment the gate may have opened, as a delete heard on the watch does.
+    expect(bridges.openSince(1_500)).toBe(1_000);
   });
 
   it('stops waiting for a bridge whose entry was deleted (a clean stop)', () => {

@@ -239,8 +239,11 @@ export class IdleLoop {
       'bridges',
       async () => {
         const watch = await bridges.watch({ include: KvWatchInclude.UpdatesOnly });
-        // Entries written before this watch: live, but fresh only from their next heartbeat.
-        for await (const key of await bridges.keys()) this.#liveness.listed(key, this.#clock());
+        // Entries written before this watch: live, but fresh only from their next heartbeat; a bridge no
+        // longer listed left while no watch was open.
+        const listed = new Set<string>();
+        for await (const key of await bridges.keys()) listed.add(key);
+        this.#liveness.relisted(listed, this.#clock());
         return watch;
       },
       (entry) => this.#onBridge(entry),

@@ -881,7 +881,7 @@ export class IdleLoopTerm {
       (function* (term: IdleLoopTerm): Proc {
         try {
           const keys = yield* wait<string[]>(nats.request(scaler, () => bridges.keys()));
-          for (const key of keys) term.liveness.listed(key, scaler.clock());
+          term.liveness.relisted(new Set(keys), scaler.clock());
         } catch {
           // the real loop restarts the watch after 1 s; a term without the list only waits for heartbeats
         }
