@@ -127,6 +127,9 @@ export async function startNatsServer(
   let { child, port } = await launch(storeDir, await freePort(), config, env);
   const url = `nats://127.0.0.1:${port}`;
   const checkpointDir = `${storeDir}-checkpoint`;
+  const start = async () => {
+    ({ child } = await launch(storeDir, port, config, env));
+  };
   return {
     url,
     passwords,
@@ -135,9 +138,7 @@ export async function startNatsServer(
     storeDir,
     stop: () => exited(child, 'SIGTERM'),
     kill: () => exited(child, 'SIGKILL'),
-    async start() {
-      ({ child } = await launch(storeDir, port, config, env));
-    },
+    start,
     async pause() {
       child.kill('SIGSTOP');
       await untilStopped(child.pid as number);
@@ -147,7 +148,7 @@ export async function startNatsServer(
       await exited(child, 'SIGTERM');
       await rm(checkpointDir, { recursive: true, force: true });
       await cp(storeDir, checkpointDir, { recursive: true });
-      ({ child } = await launch(storeDir, port, config, env));
+      await start();
     },
     async rollBack() {
       if (!(await stat(checkpointDir).catch(() => undefined)))
@@ -155,7 +156,7 @@ export async function startNatsServer(
       await exited(child, 'SIGKILL');
       await rm(storeDir, { recursive: true, force: true });
       await cp(checkpointDir, storeDir, { recursive: true });
-      ({ child } = await launch(storeDir, port, config, env));
+      await start();
     },
     async close() {
       child.kill('SIGCONT');
